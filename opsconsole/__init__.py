@@ -1,0 +1,1 @@
+"""The ops console: the custom Django admin site mounted at /ops/."""

@@ -1,0 +1,35 @@
+"""The engine's app: triggers after every migrate, the SQLite purge function, system checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.db import connections
+from django.db.backends.signals import connection_created
+from django.db.models.signals import post_migrate
+
+
+def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
+    from pipelines import triggers
+
+    # post_migrate fires once per app; installing on the last keeps it to one pass per migrate.
+    if sender.label == "pipelines":
+        triggers.install(connections[using])
+
+
+def _on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
+    from pipelines import triggers
+
+    triggers.register_sqlite_function(connection)
+
+
+class PipelinesConfig(AppConfig):
+    name = "pipelines"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from pipelines import checks  # noqa: F401  (registers the system checks)
+
+        post_migrate.connect(_install_triggers, dispatch_uid="pipelines.install_triggers")
+        connection_created.connect(_on_connection, dispatch_uid="pipelines.sqlite_purge_function")

@@ -1,0 +1,85 @@
+"""System checks of the engine's invariants (stable ids, each with a hint)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.core import checks
+from django.db import connections, models
+
+from pipelines import triggers
+from pipelines.classification import classify
+from pipelines.models import Checkpoint, InsertOnlyModel, InsertOnlyQuerySet
+
+
+@checks.register("models")
+def check_classification(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    problems: list[checks.CheckMessage] = []
+    for model in apps.get_models():
+        kind = classify(model)
+        if kind is None:
+            problems.append(
+                checks.Error(
+                    f"{model._meta.label} is not classified as checkpoint, ledger or mutable",
+                    hint="Subclass pipelines.models.Checkpoint or Ledger, or set tpfgo_kind = 'mutable'.",
+                    obj=model,
+                    id="pipelines.E001",
+                )
+            )
+            continue
+        if issubclass(model, InsertOnlyModel) and not isinstance(model._default_manager.all(), InsertOnlyQuerySet):
+            problems.append(
+                checks.Error(
+                    f"{model._meta.label} is insert-only but its default manager allows update/delete",
+                    hint="Use pipelines.models.InsertOnlyManager as the default manager.",
+                    obj=model,
+                    id="pipelines.E002",
+                )
+            )
+        problems.extend(_foreign_keys(model))
+        if issubclass(model, Checkpoint) and not model._meta.abstract and not hasattr(model, "contract"):
+            problems.append(
+                checks.Error(
+                    f"{model._meta.label} declares no contract",
+                    hint="Set contract = pipelines.contracts.contract(...) on the model.",
+                    obj=model,
+                    id="pipelines.E003",
+                )
+            )
+    return problems
+
+
+def _foreign_keys(model: type[models.Model]) -> list[checks.CheckMessage]:
+    problems: list[checks.CheckMessage] = []
+    for field in model._meta.get_fields():
+        if not isinstance(field, models.ForeignKey):
+            continue
+        target = field.related_model
+        on_delete = field.remote_field.on_delete
+        if isinstance(target, type) and issubclass(target, InsertOnlyModel) and on_delete is not models.PROTECT:
+            problems.append(
+                checks.Error(
+                    f"{model._meta.label}.{field.name} points at insert-only {target._meta.label} without PROTECT",
+                    hint="Use on_delete=models.PROTECT: cascades bypass the insert-only managers.",
+                    obj=model,
+                    id="pipelines.E004",
+                )
+            )
+    return problems
+
+
+@checks.register("database", checks.Tags.database)
+def check_triggers(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    problems: list[checks.CheckMessage] = []
+    for alias in databases or []:
+        missing = triggers.missing(connections[alias])
+        if missing:
+            problems.append(
+                checks.Error(
+                    f"insert-only triggers missing on {alias}: {', '.join(missing)}",
+                    hint="Run 'manage.py migrate' (it reinstalls the triggers after every migration).",
+                    id="pipelines.E005",
+                )
+            )
+    return problems

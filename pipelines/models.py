@@ -1,0 +1,227 @@
+"""Insert-only models: the abstract checkpoint, owned child rows, and the engine's ledger tables.
+
+Every model in the project is a checkpoint, a ledger or mutable (see ``pipelines.classification``).
+Checkpoints and ledgers refuse UPDATE and DELETE four times: queryset, instance, database trigger and
+system check.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from django.db import models
+
+from pipelines.contracts import Contract
+from pipelines.errors import InsertOnlyViolation
+
+
+class InsertOnlyQuerySet(models.QuerySet):
+    def _refuse(self, operation: str) -> InsertOnlyViolation:
+        return InsertOnlyViolation(self.model._meta.label, operation)
+
+    def update(self, **kwargs: Any) -> int:
+        raise self._refuse("update")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise self._refuse("delete")
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+        raise self._refuse("bulk_update")
+
+    def update_or_create(self, defaults: Any = None, create_defaults: Any = None, **kwargs: Any) -> Any:
+        raise self._refuse("update_or_create")
+
+    async def aupdate(self, **kwargs: Any) -> int:
+        raise self._refuse("update")
+
+    async def adelete(self) -> tuple[int, dict[str, int]]:
+        raise self._refuse("delete")
+
+
+InsertOnlyManager = models.Manager.from_queryset(InsertOnlyQuerySet)
+
+
+class InsertOnlyModel(models.Model):
+    """A row is written once and never changed or removed."""
+
+    kind: ClassVar[str] = "ledger"
+
+    objects = InsertOnlyManager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A UUID pk is set before the first insert, so "new" is _state.adding, never pk is None.
+        if not self._state.adding:
+            raise InsertOnlyViolation(self._meta.label, "save of an existing row")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise InsertOnlyViolation(self._meta.label, "delete")
+
+
+class Checkpoint(InsertOnlyModel):
+    """A step's output: a fact with a deterministic id, unique per business key, never changed."""
+
+    kind: ClassVar[str] = "checkpoint"
+    contract: ClassVar[Contract]
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    trace_id = models.UUIDField(db_index=True, editable=False)
+    idempotency_key = models.CharField(max_length=200, db_index=True, editable=False)
+    business_key = models.CharField(max_length=200, unique=True, editable=False)
+    contract_name = models.CharField(max_length=100, editable=False)
+    contract_version = models.PositiveIntegerField(editable=False)
+    created_at = models.DateTimeField(db_index=True, editable=False)
+
+    class Meta:
+        abstract = True
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.__class__.__name__} {self.id}"
+
+
+class CheckpointChild(InsertOnlyModel):
+    """An insert-only row owned by a checkpoint (an order's line items), written in the same transaction."""
+
+    kind: ClassVar[str] = "checkpoint"
+
+    class Meta:
+        abstract = True
+
+
+class Ledger(InsertOnlyModel):
+    """The engine's own insert-only bookkeeping."""
+
+    kind: ClassVar[str] = "ledger"
+
+    class Meta:
+        abstract = True
+
+
+class LineageLink(Ledger):
+    """One edge of the lineage graph: a child checkpoint and one of its parents (a merge has N)."""
+
+    child_type = models.CharField(max_length=100)
+    child_id = models.UUIDField(db_index=True)
+    parent_type = models.CharField(max_length=100)
+    parent_id = models.UUIDField(db_index=True)
+    ordinal = models.PositiveIntegerField()
+    trace_id = models.UUIDField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["child_id", "parent_id"], name="lineage_unique_edge")]
+
+
+class CheckpointLog(Ledger):
+    """Every checkpoint, in insertion order, written in the transaction that inserts it."""
+
+    seq = models.BigAutoField(primary_key=True)
+    checkpoint_type = models.CharField(max_length=100)
+    checkpoint_id = models.UUIDField(unique=True)
+    trace_id = models.UUIDField(db_index=True)
+    pipeline = models.CharField(max_length=100)
+    step = models.CharField(max_length=100)
+    publication = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["trace_id", "seq"], name="log_trace_seq")]
+
+
+class ErrorSinkEntry(Ledger):
+    """One failed attempt of one item at one step, recorded after the step's transaction rolled back."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    pipeline = models.CharField(max_length=100)
+    step = models.CharField(max_length=100)
+    item_type = models.CharField(max_length=100)
+    item_id = models.UUIDField(db_index=True)
+    trace_id = models.UUIDField(db_index=True)
+    error_class = models.CharField(max_length=200)
+    error_code = models.CharField(max_length=100)
+    retryable = models.BooleanField()
+    message = models.TextField()
+    traceback = models.TextField()
+    payload = models.JSONField()
+    attempt = models.PositiveIntegerField()
+    source = models.CharField(max_length=100, default="local")
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["pipeline", "step", "error_class"], name="sink_group")]
+
+
+class ParkedItem(Ledger):
+    """An item whose step failed: where to resume (pipeline, step, input) and with what external event."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    pipeline = models.CharField(max_length=100)
+    step = models.CharField(max_length=100)
+    item_type = models.CharField(max_length=100)
+    item_id = models.UUIDField(db_index=True)
+    trace_id = models.UUIDField(db_index=True)
+    idempotency_key = models.CharField(max_length=200)
+    event = models.JSONField(null=True)
+    # A source item has no checkpoint yet: its command is kept here, so nothing accepted is lost.
+    command = models.JSONField(null=True)
+    # A merge's inputs, by id.
+    merge_ids = models.JSONField(null=True)
+    created_at = models.DateTimeField(db_index=True)
+
+
+class RetryScheduled(Ledger):
+    """Attempt ``attempt`` of a parked item is due at ``due_at`` (one row per scheduled attempt)."""
+
+    parked = models.ForeignKey(ParkedItem, on_delete=models.PROTECT, related_name="schedules")
+    attempt = models.PositiveIntegerField()
+    due_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["parked", "attempt"], name="retry_schedule_once")]
+
+
+class RetryClaim(Ledger):
+    """A worker took attempt ``attempt``: the unique insert is the claim, so two workers never both run it."""
+
+    parked = models.ForeignKey(ParkedItem, on_delete=models.PROTECT, related_name="claims")
+    attempt = models.PositiveIntegerField()
+    worker = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["parked", "attempt"], name="retry_claim_once")]
+
+
+class ParkingOutcome(Ledger):
+    """How a parked item ended (for now): resolved, dead-lettered or cancelled. The newest row counts."""
+
+    RESOLVED = "resolved"
+    DEAD_LETTERED = "dead_lettered"
+    CANCELLED = "cancelled"
+
+    parked = models.ForeignKey(ParkedItem, on_delete=models.PROTECT, related_name="outcomes")
+    outcome = models.CharField(max_length=20)
+    reason = models.CharField(max_length=40, blank=True)
+    attempts = models.PositiveIntegerField()
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+
+class OpsAction(Ledger):
+    """Who ran which remediation on which item, why and when, and what it inserted."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    action = models.CharField(max_length=100)
+    trace_id = models.UUIDField(db_index=True)
+    target_id = models.UUIDField(null=True)
+    actor = models.CharField(max_length=150)
+    reason = models.TextField()
+    preview_seq = models.BigIntegerField(null=True)
+    result = models.JSONField(default=dict)
+    created_at = models.DateTimeField(db_index=True)

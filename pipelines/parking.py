@@ -1,0 +1,146 @@
+"""Parking: a failed item waits, insert-only, for its next attempt; exhaustion dead-letters it.
+
+The database is the source of truth: ``RetryScheduled`` rows say what is due, a unique ``RetryClaim``
+decides which worker runs an attempt, and ``ParkingOutcome`` rows record how it ended.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from pipelines import ids
+from pipelines.errors import is_retryable
+from pipelines.models import ErrorSinkEntry, ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled
+
+if TYPE_CHECKING:
+    from pipelines.declarations import Pipeline, Step
+    from pipelines.runner import Item
+
+log = structlog.get_logger("pipelines.parking")
+
+
+def parked_id(pipeline: str, step: str, item_id: object) -> uuid.UUID:
+    return ids.deterministic_id("parked", pipeline, step, str(item_id))
+
+
+def park(
+    spec: Pipeline, step: Step, item: Item, event: Mapping[str, Any] | None, attempt: int, exc: BaseException
+) -> ParkedItem:
+    from pipelines.failures import describe
+    from pipelines.registry import default_retry_policy
+
+    policy = step.retry or default_retry_policy()
+    item_type, item_id, _ = describe(item.value)
+    now = timezone.now()
+    with transaction.atomic():
+        parked = ParkedItem.objects.filter(pk=parked_id(spec.name, step.name, item_id)).first()
+        if parked is None:
+            value = item.value
+            parked = ParkedItem.objects.create(
+                id=parked_id(spec.name, step.name, item_id),
+                pipeline=spec.name,
+                step=step.name,
+                item_type=item_type,
+                item_id=item_id,
+                trace_id=item.trace_id,
+                idempotency_key=item.key,
+                event=dict(event) if event is not None else None,
+                command=dict(value.payload) if item_type == "Command" else None,
+                merge_ids=[str(cp.pk) for cp in value] if isinstance(value, list) else None,
+                created_at=now,
+            )
+        if not is_retryable(exc):
+            dead_letter(parked, "non_retryable", attempt, exc)
+        elif attempt >= policy.max_attempts:
+            dead_letter(parked, "retry_exhausted", attempt, exc)
+        elif not RetryScheduled.objects.filter(parked=parked, attempt=attempt + 1).exists():
+            due = now + datetime.timedelta(seconds=policy.delay(attempt))
+            RetryScheduled.objects.create(parked=parked, attempt=attempt + 1, due_at=due, created_at=now)
+            transaction.on_commit(lambda: enqueue(parked.pk, attempt + 1, due))
+    log.warning("item.parked", parked_id=str(parked.pk), attempt=attempt, retryable=is_retryable(exc))
+    return parked
+
+
+def dead_letter(parked: ParkedItem, reason: str, attempts: int, exc: BaseException) -> None:
+    ParkingOutcome.objects.create(
+        parked=parked,
+        outcome=ParkingOutcome.DEAD_LETTERED,
+        reason=reason,
+        attempts=attempts,
+        last_error=f"{type(exc).__name__}: {exc}"[:2000],
+        created_at=timezone.now(),
+    )
+    log.error("item.dead_lettered", parked_id=str(parked.pk), reason=reason, attempts=attempts)
+
+
+def enqueue(parked: uuid.UUID, attempt: int, due: datetime.datetime) -> None:
+    hook = getattr(settings, "TPFGO_RETRY_ENQUEUE", "pipelines.tasks.enqueue_retry")
+    if hook:
+        import_string(hook)(parked, attempt, due)
+
+
+def latest_outcome(parked: ParkedItem) -> ParkingOutcome | None:
+    return parked.outcomes.order_by("-id").first()
+
+
+def is_open_for(parked: ParkedItem, attempt: int) -> bool:
+    """Attempt ``attempt`` may run: nothing ended the item, or a redrive scheduled it after a dead letter."""
+    outcome = latest_outcome(parked)
+    if outcome is None:
+        return True
+    return outcome.outcome == ParkingOutcome.DEAD_LETTERED and attempt > outcome.attempts
+
+
+def claim(parked: ParkedItem, attempt: int, worker: str) -> bool:
+    """Exactly one worker wins an attempt: the claim is a unique insert."""
+    try:
+        with transaction.atomic():
+            RetryClaim.objects.create(parked=parked, attempt=attempt, worker=worker, created_at=timezone.now())
+    except IntegrityError:
+        return False
+    return True
+
+
+def resolve(parked: ParkedItem, outcome: str, attempts: int, reason: str = "") -> None:
+    ParkingOutcome.objects.create(
+        parked=parked, outcome=outcome, reason=reason, attempts=attempts, created_at=timezone.now()
+    )
+
+
+@dataclass(frozen=True)
+class OpenFailure:
+    parked: ParkedItem
+    error_class: str
+    message: str
+    attempts: int
+    dead_lettered: bool
+
+
+def open_failure(trace_id: uuid.UUID) -> OpenFailure | None:
+    """The trace's unresolved failure (the newest parked item not resolved or cancelled), if any."""
+    for parked in ParkedItem.objects.filter(trace_id=trace_id).order_by("-created_at"):
+        outcome = latest_outcome(parked)
+        if outcome is not None and outcome.outcome != ParkingOutcome.DEAD_LETTERED:
+            continue
+        entries = ErrorSinkEntry.objects.filter(
+            trace_id=trace_id, pipeline=parked.pipeline, item_id=parked.item_id
+        ).order_by("-attempt")
+        last = entries.first()
+        return OpenFailure(
+            parked=parked,
+            error_class=last.error_class if last else "",
+            message=last.message if last else "",
+            attempts=entries.count(),
+            dead_lettered=outcome is not None,
+        )
+    return None

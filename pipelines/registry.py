@@ -1,0 +1,40 @@
+"""The composition in force (``TPFGO_COMPOSITION``) and the engine that runs it."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from pipelines.declarations import Composition, RetryPolicy
+from pipelines.models import Checkpoint
+from pipelines.runner import Engine
+
+
+def composition() -> Composition:
+    return _load(settings.TPFGO_COMPOSITION)
+
+
+@cache
+def _load(path: str) -> Composition:
+    loaded: Composition = import_string(path)
+    return loaded
+
+
+def engine() -> Engine:
+    return Engine(composition(), atomicity=settings.TPFGO_ATOMICITY)
+
+
+def checkpoint_models() -> dict[str, type[Checkpoint]]:
+    """Every checkpoint type the composition writes, by model name."""
+    out: dict[str, type[Checkpoint]] = {}
+    for pipeline in composition().pipelines:
+        for step in pipeline.steps:
+            for model in step.models:
+                out[model.__name__] = model
+    return out
+
+
+def default_retry_policy() -> RetryPolicy:
+    return RetryPolicy(**settings.TPFGO_RETRY_POLICY)

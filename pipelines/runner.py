@@ -1,0 +1,329 @@
+"""The synchronous runner: runs steps, persists checkpoints, lineage and the log, and hands off in-process.
+
+Each step runs in its own ``transaction.atomic(durable=True)`` by default (``TPFGO_ATOMICITY="pipeline"``
+wraps a whole pipeline instead). A completed pipeline's checkpoint is handed to its subscribers in the same
+process, breadth first, after the transaction that inserted it committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import structlog
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from pipelines import ids, lineage
+from pipelines.declarations import Composition, Pipeline, Publication, Step
+from pipelines.errors import ContractError
+from pipelines.models import Checkpoint, CheckpointChild
+
+log = structlog.get_logger("pipelines.runner")
+
+Status = Literal["inserted", "replayed", "lost", "awaiting", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """The input of a source pipeline, before anything is stored: its root id and payload."""
+
+    id: uuid.UUID
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Item:
+    """The trace envelope carried between steps: the value, its trace and its preserved idempotency key."""
+
+    value: Any
+    trace_id: uuid.UUID
+    key: str
+
+
+@dataclass(frozen=True)
+class Output:
+    """A step's output: field values by model attribute, the model for a decision step, owned child rows."""
+
+    fields: Mapping[str, Any]
+    model: type[Checkpoint] | None = None
+    children: Sequence[CheckpointChild] = ()
+
+
+class _Signal:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+AWAIT = _Signal("AWAIT")  # stop here until an external event resumes this step
+SKIP = _Signal("SKIP")  # nothing to record; hand the input on to the next step
+
+
+@dataclass
+class StepContext:
+    pipeline: str
+    step: str
+    input: Any
+    output_id: uuid.UUID
+    trace_id: uuid.UUID
+    attempt: int
+    event: Mapping[str, Any] | None
+    now: datetime
+
+
+@dataclass
+class StepResult:
+    pipeline: str
+    step: str
+    status: Status
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    winner: Checkpoint | None = None
+    error: BaseException | None = None
+
+    @property
+    def lost_to(self) -> uuid.UUID | None:
+        return self.winner.pk if self.status == "lost" and self.winner is not None else None
+
+
+@dataclass
+class Execution:
+    """What one call into the engine did, step by step, across every pipeline it reached."""
+
+    results: list[StepResult] = field(default_factory=list)
+
+    def inserted(self) -> list[Checkpoint]:
+        return [cp for r in self.results if r.status == "inserted" for cp in r.checkpoints]
+
+    def failures(self) -> list[StepResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    def result(self, pipeline: str, step: str) -> StepResult | None:
+        return next((r for r in self.results if r.pipeline == pipeline and r.step == step), None)
+
+    @property
+    def first(self) -> StepResult:
+        return self.results[0]
+
+
+@dataclass
+class _Job:
+    pipeline: Pipeline
+    item: Item
+    start: int = 0
+    event: Mapping[str, Any] | None = None
+    attempt: int = 1
+
+
+class _PipelineFailed(Exception):
+    """Raised inside a per-pipeline transaction so the whole pipeline rolls back."""
+
+    def __init__(self, step: Step, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.step = step
+        self.cause = cause
+
+
+class Engine:
+    def __init__(self, composition: Composition, *, atomicity: str = "step") -> None:
+        self.composition = composition
+        self.atomicity = atomicity
+
+    # -- entry points -------------------------------------------------------------------------------------
+    def start(self, pipeline: str, payload: Mapping[str, Any], key: str) -> Execution:
+        """Run a source pipeline on a command; its root id is derived from the namespace and the key."""
+        spec = self.composition.pipeline(pipeline)
+        if spec.source_namespace is None:
+            raise ValueError(f"pipeline {pipeline!r} is not a source pipeline")
+        root = ids.deterministic_id(spec.source_namespace, key)
+        return self._drain(_Job(spec, Item(Command(root, payload), root, key)))
+
+    def run(
+        self,
+        pipeline: str,
+        value: Any,
+        *,
+        step: str | None = None,
+        event: Mapping[str, Any] | None = None,
+        attempt: int = 1,
+        key: str | None = None,
+        trace_id: uuid.UUID | None = None,
+    ) -> Execution:
+        """Run ``pipeline`` on ``value`` (a checkpoint, or a list for a merge), from ``step`` if given."""
+        spec = self.composition.pipeline(pipeline)
+        item = self.item_for(spec, value, key=key, trace_id=trace_id)
+        start = spec.index(step) if step else 0
+        return self._drain(_Job(spec, item, start, event, attempt))
+
+    def publish(self, publication: str, checkpoint: Checkpoint) -> Execution:
+        """Hand ``checkpoint`` to the subscribers of ``publication`` again (an idempotent re-forward)."""
+        execution = Execution()
+        item = Item(checkpoint, checkpoint.trace_id, checkpoint.idempotency_key)
+        for subscriber in self.composition.subscribers(publication):
+            execution.results.extend(self._drain(_Job(subscriber, item)).results)
+        return execution
+
+    def item_for(
+        self, spec: Pipeline, value: Any, *, key: str | None = None, trace_id: uuid.UUID | None = None
+    ) -> Item:
+        first = value[0] if isinstance(value, list) else value
+        if key is None:
+            key = first.idempotency_key if isinstance(first, Checkpoint) else str(first.id)
+        if trace_id is None:
+            trace_id = first.trace_id if isinstance(first, Checkpoint) else first.id
+        return Item(value, trace_id, key)
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+    def _drain(self, job: _Job) -> Execution:
+        execution = Execution()
+        queue: deque[_Job] = deque([job])
+        while queue:
+            current = queue.popleft()
+            results, published = self._run_pipeline(current)
+            execution.results.extend(results)
+            for publication, item in published:
+                log.info("pipeline.published", publication=publication.name, checkpoint_id=str(item.value.pk))
+                for subscriber in self.composition.subscribers(publication.name):
+                    queue.append(_Job(subscriber, item))
+        return execution
+
+    def _run_pipeline(self, job: _Job) -> tuple[list[StepResult], list[tuple[Publication, Item]]]:
+        if self.atomicity != "pipeline":
+            return self._steps(job, durable=True)
+        try:
+            with transaction.atomic(durable=True):
+                return self._steps(job, durable=False)
+        except _PipelineFailed as failed:
+            # The whole pipeline rolled back: park its input at its first step, name the failing step.
+            from pipelines import failures
+
+            first = job.pipeline.steps[job.start]
+            failures.record(job.pipeline, first, job.item, job.event, job.attempt, failed.cause, failed_step=failed.step)
+            return [StepResult(job.pipeline.name, failed.step.name, "failed", error=failed.cause)], []
+
+    def _steps(self, job: _Job, *, durable: bool) -> tuple[list[StepResult], list[tuple[Publication, Item]]]:
+        results: list[StepResult] = []
+        item = job.item
+        spec = job.pipeline
+        for index in range(job.start, len(spec.steps)):
+            step = spec.steps[index]
+            first = index == job.start
+            result, next_item = self._run_step(
+                spec, step, item, job.event if first else None, job.attempt if first else 1, durable
+            )
+            results.append(result)
+            if result.status in ("failed", "awaiting"):
+                return results, []
+            if result.status == "lost" and step.on_lost == "stop":
+                return results, []
+            if result.status in ("inserted", "replayed") and next_item is not None:
+                item = next_item
+                outcome = step.outcomes.get(type(item.value))
+                if outcome is not None:
+                    return results, [(outcome, item)]
+        if isinstance(item.value, spec.output.model):
+            return results, [(spec.output, item)]
+        return results, []
+
+    # -- one step ---------------------------------------------------------------------------------------------
+    def _run_step(
+        self,
+        spec: Pipeline,
+        step: Step,
+        item: Item,
+        event: Mapping[str, Any] | None,
+        attempt: int,
+        durable: bool,
+    ) -> tuple[StepResult, Item | None]:
+        parents = lineage.parents_of(item.value, step)
+        output_id = lineage.output_id(parents, item.value, step)
+        existing = lineage.existing(step, output_id, parents)
+        if existing:
+            return StepResult(spec.name, step.name, "replayed", existing), self._next(step, existing, item)
+        structlog.contextvars.bind_contextvars(
+            pipeline=spec.name, step=step.name, item_id=str(output_id), trace_id=str(item.trace_id)
+        )
+        ctx = StepContext(spec.name, step.name, item.value, output_id, item.trace_id, attempt, event, timezone.now())
+        try:
+            with transaction.atomic(durable=durable):
+                outcome = step.process(ctx)
+                if outcome is AWAIT or outcome is SKIP:
+                    status: Status = "awaiting" if outcome is AWAIT else "skipped"
+                    return StepResult(spec.name, step.name, status), None
+                rows = self._build(spec, step, item, parents, output_id, outcome, ctx.now)
+                try:
+                    with transaction.atomic():
+                        lineage.insert(rows, parents, spec, step, item.trace_id)
+                except IntegrityError:
+                    winner = lineage.winner(step, rows[0][0])
+                    if winner is None:
+                        raise
+                    status = "replayed" if winner.pk == rows[0][0].pk else "lost"
+                    result = StepResult(spec.name, step.name, status, [winner], winner=winner)
+                    return result, self._next(step, [winner], item) if status == "replayed" else None
+            checkpoints = [row for row, _ in rows]
+            log.info("step.completed", checkpoints=len(checkpoints), type=type(checkpoints[0]).__name__)
+            return StepResult(spec.name, step.name, "inserted", checkpoints), self._next(step, checkpoints, item)
+        except _PipelineFailed:
+            raise
+        except Exception as exc:  # the engine's outer boundary: every step failure feeds the error sink
+            if not durable:
+                raise _PipelineFailed(step, exc) from exc
+            from pipelines import failures
+
+            failures.record(spec, step, item, event, attempt, exc)
+            return StepResult(spec.name, step.name, "failed", error=exc), None
+        finally:
+            structlog.contextvars.unbind_contextvars("pipeline", "step", "item_id", "trace_id")
+
+    def _next(self, step: Step, checkpoints: list[Checkpoint], item: Item) -> Item:
+        value: Any = checkpoints if step.shape == "split" else checkpoints[0]
+        return Item(value, item.trace_id, item.key)
+
+    def _build(
+        self,
+        spec: Pipeline,
+        step: Step,
+        item: Item,
+        parents: list[Any],
+        output_id: uuid.UUID,
+        outcome: Any,
+        now: datetime,
+    ) -> list[tuple[Checkpoint, Sequence[CheckpointChild]]]:
+        outputs: list[Any] = list(outcome) if step.shape == "split" else [outcome]
+        if step.shape == "split" and not outputs:
+            raise ContractError(f"split step {step.name!r} produced no items")
+        rows = []
+        for index, raw in enumerate(outputs):
+            out = raw if isinstance(raw, Output) else Output(raw)
+            model = out.model or step.model
+            if model not in step.models:
+                raise ContractError(f"step {step.name!r} cannot write {model.__name__}")
+            if step.shape == "split":
+                pk, key = ids.child_id(parents[0].id, step.name, index), f"{item.key}:{index}"
+            else:
+                pk, key = output_id, item.key
+            row = model(**out.fields)
+            row.id = pk
+            row.trace_id = item.trace_id
+            row.idempotency_key = key
+            row.business_key = business_key(row)
+            row.contract_name = model.contract.name
+            row.contract_version = model.contract.version
+            row.created_at = now
+            rows.append((row, out.children))
+        return rows
+
+
+def business_key(row: Checkpoint) -> str:
+    fields: tuple[str, ...] = getattr(type(row), "business_key_fields", ("order_id",))
+    values = [str(getattr(row, name, "") or "").strip() for name in fields]
+    if not all(values):
+        raise ContractError(f"{type(row).__name__}: a business key field of {fields} is blank")
+    return ":".join(values)

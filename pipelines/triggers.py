@@ -1,0 +1,117 @@
+"""Database triggers that refuse UPDATE and DELETE on every checkpoint and ledger table.
+
+They are (re)installed after every migrate (SQLite table rebuilds drop them). The only way past them is the
+audited purge flag (``purge_allowed``), used by test teardown and retention: a PostgreSQL session setting,
+or on SQLite a per-connection SQL function (a connection without it cannot delete at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import structlog
+from django.apps import apps
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from pipelines.models import InsertOnlyModel
+
+log = structlog.get_logger("pipelines.triggers")
+
+PREFIX = "tpfgo_insert_only"
+
+PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION tpfgo_refuse_change() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('tpfgo.purge', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'tpfgo: % refused on insert-only table %', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'restrict_violation';
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+
+def insert_only_tables() -> list[str]:
+    return sorted(
+        m._meta.db_table
+        for m in apps.get_models()
+        if issubclass(m, InsertOnlyModel) and not m._meta.proxy and m._meta.managed
+    )
+
+
+def install(connection: BaseDatabaseWrapper) -> None:
+    tables = set(insert_only_tables()) & set(connection.introspection.table_names())
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(PG_FUNCTION)
+            for table in sorted(tables):
+                qtable = connection.ops.quote_name(table)
+                cursor.execute(f"DROP TRIGGER IF EXISTS {PREFIX} ON {qtable}")
+                cursor.execute(
+                    f"CREATE TRIGGER {PREFIX} BEFORE UPDATE OR DELETE ON {qtable} "
+                    "FOR EACH ROW EXECUTE FUNCTION tpfgo_refuse_change()"
+                )
+        elif connection.vendor == "sqlite":
+            for table in sorted(tables):
+                qtable = connection.ops.quote_name(table)
+                message = f"tpfgo: %s refused on insert-only table {table}"
+                cursor.execute(f"DROP TRIGGER IF EXISTS {PREFIX}_u_{table}")
+                cursor.execute(f"DROP TRIGGER IF EXISTS {PREFIX}_d_{table}")
+                cursor.execute(
+                    f"CREATE TRIGGER {PREFIX}_u_{table} BEFORE UPDATE ON {qtable} "
+                    f"BEGIN SELECT RAISE(ABORT, '{message % 'UPDATE'}'); END"
+                )
+                cursor.execute(
+                    f"CREATE TRIGGER {PREFIX}_d_{table} BEFORE DELETE ON {qtable} "
+                    f"WHEN tpfgo_purge_allowed() = 0 BEGIN SELECT RAISE(ABORT, '{message % 'DELETE'}'); END"
+                )
+
+
+def missing(connection: BaseDatabaseWrapper) -> list[str]:
+    """Insert-only tables lacking their triggers on this database."""
+    tables = set(insert_only_tables()) & set(connection.introspection.table_names())
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE t.tgname = %s AND NOT t.tgisinternal",
+                [PREFIX],
+            )
+            have = {row[0] for row in cursor.fetchall()}
+            return sorted(tables - have)
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            names = {row[0] for row in cursor.fetchall()}
+            return sorted(t for t in tables if {f"{PREFIX}_u_{t}", f"{PREFIX}_d_{t}"} - names)
+    return []
+
+
+def register_sqlite_function(connection: BaseDatabaseWrapper) -> None:
+    if connection.vendor == "sqlite":
+        connection.connection.create_function(
+            "tpfgo_purge_allowed", 0, lambda: 1 if getattr(connection, "tpfgo_purge", False) else 0,
+            deterministic=False,
+        )
+
+
+@contextmanager
+def purge_allowed(reason: str, using: str = "default") -> Iterator[None]:
+    """Let DELETE through the triggers on this connection, for an audited reason (test teardown, retention)."""
+    connection = connections[using]
+    log.warning("purge.enabled", reason=reason, database=using)
+    connection.ensure_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('tpfgo.purge', 'on', false)")
+    connection.tpfgo_purge = True  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        connection.tpfgo_purge = False  # type: ignore[attr-defined]
+        if connection.vendor == "postgresql" and connection.connection is not None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('tpfgo.purge', 'off', false)")
+        log.warning("purge.disabled", reason=reason, database=using)

@@ -1,0 +1,10 @@
+"""Test settings: the project's settings plus the engine's test lane; retries are called directly."""
+
+from tpfgo_site.settings import *  # noqa: F403
+from tpfgo_site.settings import INSTALLED_APPS, TPFGO_RETRY_POLICY
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.lane"]
+# Unit tests run tasks by calling them; integration tests start a real worker with its own settings.
+TPFGO_RETRY_ENQUEUE = ""
+TPFGO_RETRY_POLICY = {**TPFGO_RETRY_POLICY, "base_delay": 0.001, "cap": 0.01}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,42 @@
+"""Parse ``DATABASE_URL`` into a Django ``DATABASES`` entry (SQLite or PostgreSQL only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+
+def parse(url: str, base_dir: Path) -> dict[str, Any]:
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///var/x.sqlite3 is relative to the project, sqlite:////abs/x.sqlite3 absolute.
+        path = Path(unquote(url[len("sqlite:///") :]) or "var/tpfgo.sqlite3")
+        return sqlite(path if path.is_absolute() else base_dir / path)
+    if parts.scheme in ("postgres", "postgresql"):
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+        }
+    raise ValueError(f"DATABASE_URL scheme {parts.scheme!r} is not supported (use sqlite:// or postgres://)")
+
+
+def sqlite(path: Path) -> dict[str, Any]:
+    # Web, gRPC, worker and beat share one file: WAL lets readers run beside the writer, the busy
+    # timeout waits out a held lock instead of failing, and IMMEDIATE takes the write lock up front
+    # so two writers never deadlock upgrading from a read lock.
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        "OPTIONS": {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=20000; PRAGMA synchronous=NORMAL;",
+        },
+    }
