@@ -1,0 +1,115 @@
+"""A failing step: predecessors stay, nothing of its own, one sink entry and one stderr line, then parking."""
+
+import json
+
+import pytest
+
+from pipelines import retries
+from pipelines.models import (
+    CheckpointLog,
+    ErrorSinkEntry,
+    ParkedItem,
+    ParkingOutcome,
+    RetryClaim,
+    RetryScheduled,
+)
+from pipelines.runner import Engine
+from tests.conftest import all_insert_only_counts
+from tests.lane import composition as lane
+from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, TokenIndexed
+
+pytestmark = pytest.mark.django_db
+
+
+def stderr_entries(captured: str) -> list[dict]:
+    return [json.loads(line) for line in captured.splitlines() if '"error_sink.entry"' in line]
+
+
+def test_a_failing_step_keeps_its_predecessors_inserts_nothing_and_records_one_entry(lane_engine, capfd):
+    lane.FAILURES["index"] = "bug"
+    execution = lane_engine.start("ingest", {"text": "a b c"}, "doc-1")
+
+    assert [r.status for r in execution.results] == ["inserted", "inserted", "failed"]
+    assert DocumentReceived.objects.count() == 1
+    assert TokenIndexed.objects.count() == 3
+    assert DocumentIndexed.objects.count() == 0
+    assert DocumentPublished.objects.count() == 0
+    assert CheckpointLog.objects.count() == 4
+    entry = ErrorSinkEntry.objects.get()
+    assert (entry.pipeline, entry.step, entry.attempt) == ("ingest", "index", 1)
+    assert entry.error_class == "builtins.RuntimeError" and entry.message == "index exploded"
+    assert entry.retryable and "Traceback" in entry.traceback
+    assert len(entry.payload["input"]) == 3
+    lines = stderr_entries(capfd.readouterr().err)
+    assert len(lines) == 1
+    assert lines[0]["event"] == "error_sink.entry" and lines[0]["id"] == str(entry.id)
+    parked = ParkedItem.objects.get()
+    assert (parked.pipeline, parked.step, len(parked.merge_ids)) == ("ingest", "index", 3)
+    assert RetryScheduled.objects.get().attempt == 2
+
+
+def test_a_retry_resumes_from_the_last_checkpoint_and_completes(lane_engine, lane_composition):
+    lane.FAILURES["index"] = 1  # transient on attempt 1 only
+    lane_engine.start("ingest", {"text": "a b"}, "doc-1")
+    parked = ParkedItem.objects.get()
+
+    assert retries.run_attempt(parked.pk, 2, worker="w1") == "inserted"
+
+    assert DocumentIndexed.objects.count() == 1 and DocumentPublished.objects.count() == 1
+    assert DocumentReceived.objects.count() == 1 and TokenIndexed.objects.count() == 2
+    assert ParkingOutcome.objects.get().outcome == "resolved"
+    assert ErrorSinkEntry.objects.count() == 1
+
+
+def test_two_workers_claiming_one_attempt_yield_one_run(lane_engine, lane_composition):
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    first = retries.run_attempt(parked.pk, 2, worker="w1")
+    second = retries.run_attempt(parked.pk, 2, worker="w2")
+    assert (first, second) == ("inserted", "closed")
+    assert RetryClaim.objects.count() == 1
+
+
+def test_exhausted_retries_end_in_one_dead_letter(lane_engine, lane_composition):
+    lane.FAILURES["receive"] = 9
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    assert parked.command == {"text": "a"}  # nothing accepted is lost, even before the first checkpoint
+    for attempt in (2, 3, 4):
+        assert retries.run_attempt(parked.pk, attempt) == "failed"
+    dead = ParkingOutcome.objects.get()
+    assert (dead.outcome, dead.reason, dead.attempts) == ("dead_lettered", "retry_exhausted", 4)
+    assert ErrorSinkEntry.objects.count() == 4
+    assert RetryScheduled.objects.count() == 3
+    assert DocumentReceived.objects.count() == 0
+
+
+def test_a_non_retryable_error_dead_letters_at_once(lane_engine):
+    lane.FAILURES["tokenize"] = "fatal"
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    dead = ParkingOutcome.objects.get()
+    assert (dead.reason, dead.attempts) == ("non_retryable", 1)
+    assert RetryScheduled.objects.count() == 0
+    assert ErrorSinkEntry.objects.get().error_code == "INVALID_DATA"
+
+
+def test_per_pipeline_atomicity_rolls_back_the_whole_pipeline():
+    lane.FAILURES.clear()
+    lane.FAILURES["tokenize"] = "bug"
+    try:
+        execution = Engine(lane.COMPOSITION, atomicity="pipeline").start("ingest", {"text": "a b"}, "doc-1")
+    finally:
+        lane.FAILURES.clear()
+    assert execution.first.status == "failed" and execution.first.step == "tokenize"
+    assert DocumentReceived.objects.count() == 0 and CheckpointLog.objects.count() == 0
+    assert ErrorSinkEntry.objects.get().step == "tokenize"
+    assert ParkedItem.objects.get().step == "receive"
+
+
+def test_per_pipeline_atomicity_runs_the_same_chain():
+    before = all_insert_only_counts()
+    Engine(lane.COMPOSITION, atomicity="pipeline").start("ingest", {"text": "a b"}, "doc-1")
+    after = all_insert_only_counts()
+    assert after["lane.TokenIndexed"] - before["lane.TokenIndexed"] == 2
+    assert after["lane.DocumentPublished"] == 1
