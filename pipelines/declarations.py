@@ -121,8 +121,8 @@ class Composition:
     pipelines: tuple[Pipeline, ...]
     subscriptions: tuple[Subscription, ...]
     terminal: frozenset[str] = frozenset()
-    # Asked before a parked item is retried: a reason to abandon it (the order was cancelled), or None.
-    retry_guard: Callable[[Any], str | None] | None = None
+    # Asked (pipeline, trace id) before a parked item is retried: a reason to abandon it, or None.
+    retry_guard: Callable[[str, Any], str | None] | None = None
 
     def pipeline(self, name: str) -> Pipeline:
         for candidate in self.pipelines:

@@ -35,7 +35,7 @@ def run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str = "") -> s
     if not parking.claim(parked, attempt, worker):
         return "claimed-elsewhere"
     guard = composition().retry_guard
-    reason = guard(parked.trace_id) if guard else None
+    reason = guard(parked.pipeline, parked.trace_id) if guard else None
     if reason:
         parking.resolve(parked, ParkingOutcome.CANCELLED, attempt, reason)
         log.info("retry.abandoned", parked_id=str(parked.pk), reason=reason)

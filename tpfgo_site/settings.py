@@ -35,6 +35,34 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_structlog",
     "checkout",
+    # One app per step of the canonical chain, its unhappy paths and its remediations.
+    "checkout.order_request",
+    "checkout.initial_order",
+    "checkout.ready_order",
+    "checkout.consumer_verified",
+    "checkout.payment_authorized",
+    "checkout.order_approved",
+    "checkout.ticket_created",
+    "checkout.acceptance_decision",
+    "checkout.order_accepted_by_restaurant",
+    "checkout.kitchen_commitment",
+    "checkout.kitchen_task",
+    "checkout.order_ready_for_dispatch",
+    "checkout.delivery_assigned",
+    "checkout.order_picked_up",
+    "checkout.order_delivered",
+    "checkout.payment_outcome",
+    "checkout.terminal_order_state",
+    "checkout.order_rejected",
+    "checkout.authorization_voided",
+    "checkout.order_cancelled",
+    "checkout.cancellation_requested",
+    "checkout.cancellation_decision",
+    "checkout.ticket_withdrawn",
+    "checkout.ops_courier_choice",
+    "checkout.ops_cancellation",
+    "checkout.refund_issued",
+    "checkout.payment_review_resolved",
 ]
 
 MIDDLEWARE = [
@@ -163,3 +191,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
+
+# --- The FTGO domain.
+TPFGO_PAYMENT_GATEWAY = os.environ.get("TPFGO_PAYMENT_GATEWAY", "checkout.payments.SimulatedGateway")
+TPFGO_ACCEPTANCE_DEADLINE_MINUTES = int(os.environ.get("TPFGO_ACCEPTANCE_DEADLINE_MINUTES", "30"))
+TPFGO_DEFAULT_PREPARATION_MINUTES = 20
+TPFGO_DEFAULT_ETA_MINUTES = 25

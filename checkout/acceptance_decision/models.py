@@ -1,0 +1,17 @@
+"""The order's one acceptance decision: accept, reject, timeout and cancel race for this unique insert."""
+
+from django.db import models
+
+from checkout import contracts
+from checkout.base import OrderCheckpoint
+
+
+class AcceptanceDecision(OrderCheckpoint):
+    """Who decided: ACCEPTED, REJECTED, TIMED_OUT or CANCELLED. Unique per order: the arbiter."""
+
+    contract = contracts.ACCEPTANCE_DECISION
+    ACCEPTED, REJECTED, TIMED_OUT, CANCELLED = "ACCEPTED", "REJECTED", "TIMED_OUT", "CANCELLED"
+
+    decided_by = models.CharField(max_length=10)
+    ready_by = models.DateTimeField(null=True)
+    reason = models.CharField(max_length=300, blank=True)

@@ -1,0 +1,1 @@
+"""Unhappy paths: the payment authorization is voided."""

@@ -1,0 +1,34 @@
+"""Void the payment authorization, if there is one, naming the path that voided it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.runner import SKIP, StepContext
+
+from checkout import contracts, payments, selectors
+
+REASONS = {
+    "TicketRejected": contracts.RESTAURANT_DECLINED,
+    "AcceptanceTimedOut": contracts.ACCEPTANCE_TIMED_OUT_REASON,
+    "CancellationAccepted": contracts.CONSUMER_CANCELLED,
+    "TicketWithdrawn": contracts.CONSUMER_CANCELLED,
+    "PaymentOutcome": contracts.PAYMENT_REJECTED,
+    "OpsCancellation": contracts.OPS_CANCELLED,
+}
+
+
+def process(ctx: StepContext) -> Any:
+    source = ctx.input
+    if source.contract.name == "PaymentOutcome" and source.variant != "rejected":
+        return SKIP
+    authorization = selectors.authorization(source.order_id)
+    if authorization is None:
+        return SKIP
+    payments.gateway().void(source.order_id, authorization.authorization_id)
+    return {
+        "order_id": source.order_id,
+        "authorization_id": authorization.authorization_id,
+        "reason": REASONS[source.contract.name],
+        "voided_at": ctx.now,
+    }

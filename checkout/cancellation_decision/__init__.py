@@ -1,0 +1,1 @@
+"""cancellation-request: the cancellation is accepted or refused (a decision)."""

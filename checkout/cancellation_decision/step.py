@@ -1,0 +1,17 @@
+"""Accept or refuse the cancellation: ALREADY_TERMINAL first, then ALREADY_PREPARING."""
+
+from __future__ import annotations
+
+from pipelines.runner import Output, StepContext
+
+from checkout import selectors
+from checkout.cancellation_decision.models import CancellationRefused
+
+
+def process(ctx: StepContext) -> Output:
+    order_id = ctx.input.order_id
+    if selectors.is_terminal(order_id):
+        return Output({"order_id": order_id, "reason": CancellationRefused.ALREADY_TERMINAL}, model=CancellationRefused)
+    if selectors.claimed_by_kitchen(order_id):
+        return Output({"order_id": order_id, "reason": CancellationRefused.ALREADY_PREPARING}, model=CancellationRefused)
+    return Output({"order_id": order_id, "accepted_at": ctx.now})

@@ -1,0 +1,1 @@
+"""cancellation-request: the consumer asked to cancel."""

@@ -1,0 +1,14 @@
+"""The consumer asked to cancel; a second request replays the stored decision."""
+
+from django.db import models
+
+from checkout import contracts
+from checkout.base import OrderCheckpoint
+
+
+class CancellationRequested(OrderCheckpoint):
+    """The request and its optional note."""
+
+    contract = contracts.CANCELLATION_REQUESTED
+
+    note = models.CharField(max_length=500, null=True)

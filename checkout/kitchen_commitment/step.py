@@ -1,0 +1,19 @@
+"""Claim the order for the kitchen (preparation starts) or for a cancellation (it never will)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.runner import SKIP, StepContext
+
+from checkout import selectors
+from checkout.kitchen_commitment.models import KitchenCommitment
+
+
+def process(ctx: StepContext) -> Any:
+    source = ctx.input
+    if source.contract.name == "OrderAcceptedByRestaurant":
+        return {"order_id": source.order_id, "claimed_by": KitchenCommitment.KITCHEN}
+    if selectors.is_terminal(source.order_id):
+        return SKIP
+    return {"order_id": source.order_id, "claimed_by": KitchenCommitment.CANCELLATION}

@@ -1,0 +1,1 @@
+"""04 kitchen-preparation: one task per line item plus packing (split 1→N)."""

@@ -1,0 +1,28 @@
+"""Split the order into kitchen tasks: one per line item, plus packing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.runner import StepContext
+
+from checkout import selectors
+
+PACK = "pack"
+
+
+def process(ctx: StepContext) -> list[dict[str, Any]]:
+    commitment = ctx.input
+    ticket = selectors.ticket(commitment.order_id)
+    assert ticket is not None
+    tasks = [
+        {
+            "order_id": commitment.order_id,
+            "task_name": f"line-{n}:{line['menuItemId']}",
+            "menu_item_id": line["menuItemId"],
+            "quantity": line["quantity"],
+        }
+        for n, line in enumerate(ticket.lines, start=1)
+    ]
+    tasks.append({"order_id": commitment.order_id, "task_name": PACK, "menu_item_id": None, "quantity": 1})
+    return tasks

@@ -1,0 +1,1 @@
+"""ops-cancel: ops cancelled an order."""

@@ -1,0 +1,1 @@
+"""assign-courier: the courier ops chose for an order."""

@@ -1,0 +1,1 @@
+"""03 restaurant-acceptance: what the decision means (a decision)."""

@@ -1,0 +1,1 @@
+"""02 consumer-validation: the approved order."""

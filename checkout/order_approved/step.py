@@ -1,0 +1,29 @@
+"""The authorized order is approved, with its risk band."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pipelines.runner import StepContext
+
+from checkout import selectors
+
+HIGH_RISK_ABOVE = Decimal("100.00")
+
+
+def process(ctx: StepContext) -> dict[str, Any]:
+    authorized = ctx.input
+    ready = selectors.ready_order(authorized.order_id)
+    assert ready is not None
+    return {
+        "order_id": ready.order_id,
+        "request_id": ready.request_id,
+        "consumer_id": ready.consumer_id,
+        "restaurant_id": ready.restaurant_id,
+        "order_total": ready.order_total,
+        "currency": ready.currency,
+        "approved_at": ctx.now,
+        "risk_band": "HIGH" if ready.order_total > HIGH_RISK_ABOVE else "LOW",
+        "authorization_id": authorized.authorization_id,
+    }

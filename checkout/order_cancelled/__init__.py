@@ -1,0 +1,1 @@
+"""Unhappy paths: the order is cancelled."""

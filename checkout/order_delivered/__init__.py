@@ -1,0 +1,1 @@
+"""06 delivery-execution: the order was delivered."""

@@ -1,0 +1,29 @@
+"""The courier delivers the order: at once for an auto courier, on confirmation for a manual one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.runner import AWAIT, StepContext
+
+from checkout import selectors
+from checkout.models import Courier
+
+
+def process(ctx: StepContext) -> Any:
+    picked = ctx.input
+    courier = Courier.objects.filter(pk=picked.courier_id).first()
+    manual = courier is None or courier.completion_mode == Courier.MANUAL
+    if manual and (ctx.event or {}).get("action") != "dropoff":
+        return AWAIT
+    assigned = selectors.delivery(picked.order_id)
+    snapshot = selectors.initial_order(picked.order_id)
+    assert assigned is not None and snapshot is not None
+    return {
+        "order_id": picked.order_id,
+        "dispatch_id": picked.dispatch_id,
+        "courier_id": picked.courier_id,
+        "delivered_at": ctx.now,
+        "amount": snapshot.order_total,
+        "lineage_digest": assigned.lineage_digest,
+    }

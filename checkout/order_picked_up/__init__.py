@@ -1,0 +1,1 @@
+"""06 delivery-execution: the courier picked the order up."""

@@ -1,0 +1,23 @@
+"""The courier picks the order up: at once for an auto courier, on confirmation for a manual one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.runner import AWAIT, StepContext
+
+from checkout.models import Courier
+
+
+def process(ctx: StepContext) -> Any:
+    assigned = ctx.input
+    courier = Courier.objects.filter(pk=assigned.courier_id).first()
+    manual = courier is None or courier.completion_mode == Courier.MANUAL
+    if manual and (ctx.event or {}).get("action") != "pickup":
+        return AWAIT
+    return {
+        "order_id": assigned.order_id,
+        "dispatch_id": assigned.dispatch_id,
+        "courier_id": assigned.courier_id,
+        "picked_up_at": ctx.now,
+    }

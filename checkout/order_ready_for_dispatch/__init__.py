@@ -1,0 +1,1 @@
+"""04 kitchen-preparation: the tasks merged back (merge N→1)."""

@@ -1,0 +1,1 @@
+"""order-rejection: the order is rejected (consumer or payment)."""

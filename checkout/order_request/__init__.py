@@ -1,0 +1,1 @@
+"""01 checkout: the order as requested (with its line items)."""

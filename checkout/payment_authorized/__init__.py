@@ -1,0 +1,1 @@
+"""02 consumer-validation: the pivot, the first external effect (a decision)."""

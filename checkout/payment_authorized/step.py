@@ -1,0 +1,22 @@
+"""Authorize the order total with the gateway: the pivot, the chain's first external effect."""
+
+from __future__ import annotations
+
+from pipelines.runner import Output, StepContext
+
+from checkout import payments, selectors
+from checkout.payment_authorized.models import PaymentDeclined
+
+
+def process(ctx: StepContext) -> Output:
+    verified = ctx.input
+    snapshot = selectors.initial_order(verified.order_id)
+    assert snapshot is not None
+    result = payments.gateway().authorize(
+        verified.order_id, snapshot.order_total, snapshot.currency, snapshot.payment_token, ctx.attempt
+    )
+    if not result.approved:
+        return Output({"order_id": verified.order_id, "decline_code": result.decline_code}, model=PaymentDeclined)
+    return Output(
+        {"order_id": verified.order_id, "authorization_id": result.authorization_id, "amount": snapshot.order_total}
+    )

@@ -1,0 +1,1 @@
+"""07 payment-capture: captured, rejected or requires review."""

@@ -1,0 +1,28 @@
+"""Capture the payment: captured, rejected (then voided in 08) or requires review (then ops decide)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.runner import StepContext
+
+from checkout import payments, selectors
+
+
+def process(ctx: StepContext) -> dict[str, Any]:
+    delivered = ctx.input
+    authorization = selectors.authorization(delivered.order_id)
+    snapshot = selectors.initial_order(delivered.order_id)
+    assert authorization is not None and snapshot is not None
+    result = payments.gateway().capture(
+        delivered.order_id, authorization.authorization_id, delivered.amount, snapshot.payment_token, ctx.attempt
+    )
+    return {
+        "order_id": delivered.order_id,
+        "variant": result.variant,
+        "payment_id": result.payment_id,
+        "amount": delivered.amount,
+        "failure_code": result.failure_code,
+        "failure_reason": result.failure_reason,
+        "review_reason": result.review_reason,
+    }

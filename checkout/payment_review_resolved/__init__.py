@@ -1,0 +1,1 @@
+"""resolve-payment-review: ops approved or declined a payment under review."""

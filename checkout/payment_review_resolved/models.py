@@ -1,0 +1,16 @@
+"""Ops resolved a payment that required review."""
+
+from django.db import models
+
+from checkout import contracts
+from checkout.base import OrderCheckpoint
+
+
+class PaymentReviewResolved(OrderCheckpoint):
+    """Approved (the payment is captured) or declined (the authorization is voided)."""
+
+    contract = contracts.PAYMENT_REVIEW_RESOLVED
+
+    approved = models.BooleanField()
+    resolved_by = models.CharField(max_length=150)
+    payment_id = models.CharField(max_length=100, null=True)

@@ -1,0 +1,97 @@
+"""The payment gateway: an adapter boundary with a deterministic simulator as the default.
+
+The engine passes the step's attempt number, so the simulator answers the same in the web process and in
+the worker. A real provider plugs in by ``TPFGO_PAYMENT_GATEWAY`` (a dotted path to a class with the same
+methods); it should use the order id as the provider's idempotency key.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from pipelines.errors import RetryableError
+
+
+class GatewayUnavailable(RetryableError):
+    """The gateway timed out or answered 5xx: transient, retried with backoff."""
+
+    code = "PAYMENT_GATEWAY_UNAVAILABLE"
+
+
+@dataclass(frozen=True)
+class Authorization:
+    approved: bool
+    authorization_id: str = ""
+    decline_code: str = ""
+
+
+@dataclass(frozen=True)
+class Capture:
+    variant: str  # captured | rejected | requires_review
+    payment_id: str | None = None
+    failure_code: str | None = None
+    failure_reason: str | None = None
+    review_reason: str | None = None
+
+
+class PaymentGateway(Protocol):
+    def authorize(self, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, attempt: int) -> Authorization:
+        ...
+
+    def capture(
+        self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int
+    ) -> Capture: ...
+
+    def void(self, order_id: uuid.UUID, authorization_id: str) -> str: ...
+
+    def refund(self, order_id: uuid.UUID, payment_id: str, amount: Decimal) -> str: ...
+
+
+_FLAKY = re.compile(r"^tok_flaky_([1-9])$")
+
+
+class SimulatedGateway:
+    """CHAIN.md's table: tok_ok, tok_declined, tok_capture_declined, tok_review, tok_flaky_N, tok_down."""
+
+    def authorize(self, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, attempt: int) -> Authorization:
+        flaky = _FLAKY.match(token)
+        if token == "tok_down" or (flaky and attempt <= int(flaky.group(1))):
+            raise GatewayUnavailable(f"payment gateway unavailable (simulated, attempt {attempt})")
+        if token in ("tok_ok", "tok_capture_declined", "tok_review") or flaky:
+            return Authorization(approved=True, authorization_id=f"auth_{order_id.hex[:20]}")
+        return Authorization(approved=False, decline_code="card_declined")
+
+    def capture(
+        self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int
+    ) -> Capture:
+        if amount <= 0:
+            return Capture("rejected", failure_code="invalid_amount", failure_reason="capture amount must be > 0")
+        if token == "tok_capture_declined":
+            return Capture("rejected", failure_code="capture_declined", failure_reason="issuer declined the capture")
+        if token == "tok_review":
+            return Capture("requires_review", review_reason="issuer flagged the capture for manual review")
+        return Capture("captured", payment_id=f"pay_{order_id.hex[:20]}")
+
+    def void(self, order_id: uuid.UUID, authorization_id: str) -> str:
+        return f"void_{order_id.hex[:20]}"
+
+    def refund(self, order_id: uuid.UUID, payment_id: str, amount: Decimal) -> str:
+        return f"refund_{order_id.hex[:20]}"
+
+
+@cache
+def _load(path: str) -> PaymentGateway:
+    gateway: PaymentGateway = import_string(path)()
+    return gateway
+
+
+def gateway() -> PaymentGateway:
+    return _load(getattr(settings, "TPFGO_PAYMENT_GATEWAY", "checkout.payments.SimulatedGateway"))

@@ -1,0 +1,1 @@
+"""01 checkout: the order ready for consumer validation."""

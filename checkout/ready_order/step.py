@@ -1,0 +1,23 @@
+"""The priced order becomes the handoff of pipeline 01."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.runner import StepContext
+
+from checkout import selectors
+
+
+def process(ctx: StepContext) -> dict[str, Any]:
+    order = ctx.input
+    request = selectors.order_request(order.order_id)
+    assert request is not None  # the parent of this order's InitialOrder
+    return {
+        "order_id": order.order_id,
+        "request_id": request.request_id,
+        "consumer_id": order.consumer_id,
+        "restaurant_id": order.restaurant_id,
+        "order_total": order.order_total,
+        "currency": order.currency,
+    }

@@ -1,0 +1,1 @@
+"""ops-cancel: a captured payment is refunded."""

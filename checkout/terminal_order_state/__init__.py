@@ -1,0 +1,1 @@
+"""08 order-finalization: the order's terminal state."""

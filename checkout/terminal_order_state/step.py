@@ -1,0 +1,29 @@
+"""Finalize the order: captured → COMPLETED, rejected → FAILED_COMPENSATED, review → wait for ops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.runner import AWAIT, StepContext
+
+from checkout import selectors
+from checkout.terminal_order_state.models import TerminalOrderState
+
+
+def process(ctx: StepContext) -> Any:
+    source = ctx.input
+    outcome = selectors.payment_outcome(source.order_id)
+    assert outcome is not None
+    base = {"order_id": source.order_id, "payment_outcome": outcome.variant, "resolved_at": ctx.now}
+    if source.contract.name == "PaymentReviewResolved":
+        if source.approved:
+            return {**base, "outcome": TerminalOrderState.COMPLETED, "resolution_action": "review-approved",
+                    "payment_id": source.payment_id}
+        return {**base, "outcome": TerminalOrderState.FAILED_COMPENSATED, "resolution_action": "review-declined"}
+    if outcome.variant == "captured":
+        return {**base, "outcome": TerminalOrderState.COMPLETED, "resolution_action": "none",
+                "payment_id": outcome.payment_id}
+    if outcome.variant == "rejected":
+        return {**base, "outcome": TerminalOrderState.FAILED_COMPENSATED, "resolution_action": "authorization-voided",
+                "failure_code": outcome.failure_code}
+    return AWAIT  # requires_review: ops resolve it with resolve-payment-review

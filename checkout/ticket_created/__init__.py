@@ -1,0 +1,1 @@
+"""03 restaurant-acceptance: the kitchen ticket."""

@@ -1,0 +1,30 @@
+"""Create the kitchen ticket; its deadline decides when an unanswered ticket times out."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.conf import settings
+
+from pipelines.runner import StepContext
+
+from checkout import selectors
+from checkout.models import Restaurant
+
+
+def process(ctx: StepContext) -> dict[str, Any]:
+    approved = ctx.input
+    snapshot = selectors.initial_order(approved.order_id)
+    assert snapshot is not None
+    restaurant = Restaurant.objects.filter(pk=approved.restaurant_id).first()
+    mode = restaurant.acceptance_mode if restaurant else Restaurant.MANUAL
+    deadline = datetime.timedelta(minutes=settings.TPFGO_ACCEPTANCE_DEADLINE_MINUTES)
+    return {
+        "order_id": approved.order_id,
+        "kitchen_ticket_id": ctx.output_id,
+        "restaurant_id": approved.restaurant_id,
+        "lines": snapshot.lines,
+        "acceptance_mode": mode,
+        "accept_by": ctx.now + deadline,
+    }

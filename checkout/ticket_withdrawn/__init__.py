@@ -1,0 +1,1 @@
+"""order-cancellation: the kitchen ticket is withdrawn."""

@@ -1,0 +1,16 @@
+"""Withdraw the kitchen ticket of a cancelled order, if one was created."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.runner import SKIP, StepContext
+
+from checkout import selectors
+
+
+def process(ctx: StepContext) -> Any:
+    ticket = selectors.ticket(ctx.input.order_id)
+    if ticket is None:
+        return SKIP
+    return {"order_id": ctx.input.order_id, "kitchen_ticket_id": ticket.kitchen_ticket_id}
