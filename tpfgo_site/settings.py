@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -107,6 +108,8 @@ USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Without a proxy in front (make run), the app serves STATIC_ROOT itself; set 0 when a proxy or CDN does.
+TPFGO_SERVE_STATIC = env_bool("TPFGO_SERVE_STATIC", True)
 LOGIN_URL = "/ops/login/"
 
 # --- Celery: the embedded default is kombu's filesystem transport, so the first run needs no Redis.
@@ -126,12 +129,18 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
+# Django's LOGGING (JSON lines on stdout) stays in force inside the worker; see tpfgo_site/celery.py.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The sweeper re-enqueues due retries whose broker message was lost (the database is the source of truth).
+CELERY_BEAT_SCHEDULE = {
+    "pipelines.sweep": {"task": "pipelines.sweep", "schedule": float(os.environ.get("TPFGO_SWEEP_INTERVAL", "60"))},
+}
 
 # --- The engine.
 TPFGO_ERROR_SINKS = os.environ.get(
     "TPFGO_ERROR_SINKS", "pipelines.sinks.DatabaseSink,pipelines.sinks.StderrSink"
 ).split(",")
-TPFGO_RETRY_POLICY = {
+TPFGO_RETRY_POLICY: dict[str, Any] = {
     "max_attempts": int(os.environ.get("TPFGO_RETRY_MAX_ATTEMPTS", "4")),
     "base_delay": float(os.environ.get("TPFGO_RETRY_BASE_DELAY", "10")),
     "multiplier": 2.0,
@@ -150,6 +159,14 @@ LOGGING = {
         "json": {
             "()": structlog.stdlib.ProcessorFormatter,
             "processor": structlog.processors.JSONRenderer(),
+            # Records from plain logging (Django, Celery, gRPC) get the same fields as structlog's own.
+            "foreign_pre_chain": [
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.TimeStamper(fmt="iso"),
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.ExtraAdder(),
+            ],
         },
     },
     "handlers": {

@@ -1,12 +1,19 @@
 """Root URLs: the API, health endpoints and the ops console (the only admin site mounted)."""
 
-from django.urls import path
+from django.conf import settings
+from django.urls import URLPattern, URLResolver, path, re_path
+from django.views.static import serve
 
 from opsconsole.site import ops_site
 from tpfgo_site import health
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("ops/", ops_site.urls),
 ]
+
+if settings.TPFGO_SERVE_STATIC:
+    # One machine, no proxy in front: the app serves the collected admin assets itself.
+    prefix = settings.STATIC_URL.strip("/")
+    urlpatterns.append(re_path(rf"^{prefix}/(?P<path>.*)$", serve, {"document_root": settings.STATIC_ROOT}))

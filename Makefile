@@ -1,0 +1,77 @@
+# TPFGo: two commands. `make run` serves the monolith on :8000; `make test` is everything CI checks.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Reinstall only when a requirements file is newer than the last successful install.
+STAMP := $(VENV)/.requirements.stamp
+VAR_DIR := $(abspath $(or $(TPFGO_VAR_DIR),var))
+
+# The database `make test` runs the suite on. The default is SQLite (pytest-django makes an in-memory test database).
+# CI runs the same target on PostgreSQL:
+#   make test TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres TEST_DATABASE_NAME=tpfgo_ci_42 PYTEST_ARGS=--create-db
+TEST_DATABASE_URL ?= sqlite:///$(VAR_DIR)/test/tpfgo.sqlite3
+TEST_DATABASE_NAME ?=
+PYTEST_ARGS ?=
+# `manage.py check --database` and `makemigrations --check` need a migrated database: a throwaway SQLite file.
+CHECK_DB := $(VAR_DIR)/check/tpfgo.sqlite3
+MYPY_PACKAGES := pipelines checkout tpfgo_site opsconsole
+
+.PHONY: help venv run test lint checks docs pytest protos protos-check clean
+
+help:
+	@echo "make run     venv, install, migrate, bootstrap, then serve http://127.0.0.1:$${PORT:-8000}/ (gunicorn + Celery)"
+	@echo "make test    venv, install, ruff, mypy, manage.py check, makemigrations --check, mkdocs --strict, pytest"
+	@echo "make lint | checks | docs | pytest | protos | protos-check | clean"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -q -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP)
+
+run: venv
+	VENV=$(VENV) bin/run
+
+# Lint first (cheapest), then Django's own checks, the docs, and the suite. pytest's exit 5 ("no tests
+# collected") is a non-zero status like any other, so it fails the build: never mask it.
+test: lint protos-check checks docs pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(MYPY_PACKAGES)
+
+checks: venv
+	rm -f $(CHECK_DB) $(CHECK_DB)-wal $(CHECK_DB)-shm
+	mkdir -p $(dir $(CHECK_DB))
+	DATABASE_URL=sqlite:///$(CHECK_DB) $(BIN)/python manage.py check --fail-level WARNING
+	DATABASE_URL=sqlite:///$(CHECK_DB) $(BIN)/python manage.py migrate --noinput -v 0
+	DATABASE_URL=sqlite:///$(CHECK_DB) $(BIN)/python manage.py check --database default --fail-level WARNING
+	DATABASE_URL=sqlite:///$(CHECK_DB) $(BIN)/python manage.py makemigrations --check --dry-run
+	DATABASE_URL=sqlite:///$(CHECK_DB) $(BIN)/python manage.py makemigrations --check --dry-run --settings tests.settings
+
+docs: venv
+	$(BIN)/mkdocs build --strict --quiet
+
+pytest: venv
+	mkdir -p $(VAR_DIR)/test
+	DATABASE_URL='$(TEST_DATABASE_URL)' $(if $(TEST_DATABASE_NAME),TEST_DATABASE_NAME='$(TEST_DATABASE_NAME)') \
+		$(BIN)/pytest $(PYTEST_ARGS)
+
+# Generated gRPC code is committed; `protos` regenerates it, `protos-check` fails when it is stale.
+protos: venv
+	VENV=$(VENV) bin/protos
+
+protos-check: venv
+	VENV=$(VENV) bin/protos --check
+
+clean:
+	rm -rf $(VAR_DIR)/check $(VAR_DIR)/test site .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,40 @@
+"""``manage.py bootstrap``: make sure a first run can log in, then print where to go and with what."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.urls import Resolver404, resolve
+
+from opsconsole.bootstrap import ensure_local_access
+
+# A fixed password for a local first run only; production sets TPFGO_OPS_PASSWORD.
+DEFAULT_OPS_PASSWORD = "tpfgo-ops-local"  # noqa: S105
+PATHS = (("ops console", "/ops/"), ("API docs", "/api/v1/docs"), ("health", "/healthz"))
+
+
+class Command(BaseCommand):
+    help = "Create the ops staff user and an API token (idempotent) and print the URLs and credentials."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        access = ensure_local_access(os.environ.get("TPFGO_OPS_PASSWORD") or DEFAULT_OPS_PASSWORD)
+        base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+        lines = ["", "TPFGo is starting:"]
+        lines += [f"  {label:<12} {base}{path}" for label, path in PATHS if served(path)]
+        lines += [
+            f"  ops login    {access.ops_username} / {access.ops_password}",
+            f"  API token    {access.api_token}  (user {access.api_username}; header 'Authorization: Token <key>')",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
+
+
+def served(path: str) -> bool:
+    """Only print URLs that this build routes."""
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
