@@ -214,3 +214,7 @@ TPFGO_PAYMENT_GATEWAY = os.environ.get("TPFGO_PAYMENT_GATEWAY", "checkout.paymen
 TPFGO_ACCEPTANCE_DEADLINE_MINUTES = int(os.environ.get("TPFGO_ACCEPTANCE_DEADLINE_MINUTES", "30"))
 TPFGO_DEFAULT_PREPARATION_MINUTES = 20
 TPFGO_DEFAULT_ETA_MINUTES = 25
+CELERY_BEAT_SCHEDULE = {
+    "expire-acceptance": {"task": "checkout.expire_acceptance", "schedule": 30.0},
+    "sweep-parked": {"task": "pipelines.sweep", "schedule": 30.0},
+}

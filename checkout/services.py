@@ -1,0 +1,164 @@
+"""The application service every transport calls: placing, reading, cancelling and advancing orders.
+
+It holds the idempotency rules (canonical command hash, replay answer, conflict) and turns engine results
+into answers; transports only parse and render. A failure after ``OrderRequest`` is stored is never an
+error here: the answer is the order view with ``stalled`` set.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+
+from pipelines import ids
+from pipelines.registry import engine
+from pipelines.runner import Execution
+from pipelines.status import AlreadyExists, Detail, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+
+from checkout import commands, selectors, state
+from checkout.cancellation_decision.models import CancellationAccepted, CancellationRefused
+from checkout.delivery_assigned.models import DeliveryAssigned
+from checkout.order_delivered.models import OrderDelivered
+from checkout.order_picked_up.models import OrderPickedUp
+from checkout.order_request.models import OrderRequest
+from checkout.ticket_created.models import TicketCreated
+
+
+@dataclass(frozen=True)
+class Placed:
+    view: dict[str, Any]
+    created: bool
+
+
+def order_id_for(key: str) -> uuid.UUID:
+    return ids.deterministic_id("order", key)
+
+
+def place_order(data: Any, key: str | None) -> Placed:
+    key = commands.check_key(key)
+    command = commands.canonical(data)
+    digest = commands.command_hash(command)
+    order_id = order_id_for(key)
+    if selectors.order_request(order_id) is not None:
+        return _replay(order_id, digest)
+    execution = engine().start("checkout", {**command, "requestId": key, "commandHash": digest}, key)
+    first = execution.first
+    if first.status == "inserted":
+        return Placed(state.order_view(order_id), created=True)
+    if first.status in ("replayed", "lost"):  # a concurrent duplicate got there first
+        return _replay(order_id, digest)
+    raise Unavailable("the order could not be recorded yet; retry with the same Idempotency-Key")
+
+
+def _replay(order_id: uuid.UUID, digest: str) -> Placed:
+    stored = selectors.order_request(order_id)
+    assert stored is not None
+    if stored.command_hash != digest:
+        raise AlreadyExists(
+            "this Idempotency-Key was already used with a different request",
+            [Detail("Idempotency-Key", "reused with a different request")],
+        )
+    return Placed(state.order_view(order_id), created=False)
+
+
+def parse_id(value: Any, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"{what} {value} not found")
+
+
+def _order(order_id: Any) -> OrderRequest:
+    request = selectors.order_request(parse_id(order_id, "order"))
+    if request is None:
+        raise NotFound(f"order {order_id} not found")
+    return request
+
+
+def get_order(order_id: Any) -> dict[str, Any]:
+    return state.order_view(_order(order_id).order_id)
+
+
+def lineage(order_id: Any) -> dict[str, Any]:
+    return state.lineage_tree(_order(order_id).order_id)
+
+
+def cancel_order(order_id: Any, note: str | None = None) -> dict[str, Any]:
+    request = _order(order_id)
+    if note is not None and (not isinstance(note, str) or len(note) > 500):
+        raise InvalidArgument("note must be a string of at most 500 characters", [Detail("note", "too long")])
+    engine().run("cancellation-request", request, event={"note": note or None})
+    accepted = selectors.fact(CancellationAccepted, request.order_id)
+    refused = selectors.fact(CancellationRefused, request.order_id)
+    if accepted is None and refused is None:
+        raise Unavailable("the cancellation was recorded but not decided yet; ask again")
+    decision = {"outcome": "ACCEPTED", "reason": None} if accepted else {"outcome": "REFUSED", "reason": refused.reason}  # type: ignore[union-attr]
+    return {"cancellation": decision, "order": state.order_view(request.order_id)}
+
+
+def _ticket(ticket_id: Any) -> TicketCreated:
+    ticket = TicketCreated.objects.filter(kitchen_ticket_id=parse_id(ticket_id, "ticket")).first()
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id} not found")
+    return ticket
+
+
+def _decide(ticket: TicketCreated, event: Mapping[str, Any]) -> dict[str, Any]:
+    if selectors.acceptance(ticket.order_id) is not None:
+        raise FailedPrecondition("the acceptance of this ticket was already decided")
+    execution = engine().run("restaurant-acceptance", ticket, step="acceptance_decision", event=event)
+    if execution.first.status in ("lost", "awaiting"):
+        raise FailedPrecondition("the acceptance of this ticket was already decided")
+    return state.order_view(ticket.order_id)
+
+
+def accept_ticket(ticket_id: Any, ready_by: Any = None) -> dict[str, Any]:
+    ticket = _ticket(ticket_id)
+    if ready_by not in (None, ""):
+        parsed = parse_datetime(ready_by) if isinstance(ready_by, str) else None
+        if parsed is None or parsed.tzinfo is None:
+            raise InvalidArgument("readyBy must be an ISO-8601 time with a zone", [Detail("readyBy", "malformed")])
+    return _decide(ticket, {"decidedBy": "ACCEPTED", "readyBy": ready_by or None})
+
+
+def reject_ticket(ticket_id: Any, reason: Any) -> dict[str, Any]:
+    ticket = _ticket(ticket_id)
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 300:
+        raise InvalidArgument("reason is required (at most 300 characters)", [Detail("reason", "is required")])
+    return _decide(ticket, {"decidedBy": "REJECTED", "reason": reason.strip()})
+
+
+def _delivery(dispatch_id: Any) -> DeliveryAssigned:
+    assigned = DeliveryAssigned.objects.filter(dispatch_id=parse_id(dispatch_id, "dispatch")).first()
+    if assigned is None:
+        raise NotFound(f"dispatch {dispatch_id} not found")
+    return assigned
+
+
+def _advance(execution: Execution, order_id: uuid.UUID) -> dict[str, Any]:
+    if execution.first.status == "lost":
+        raise FailedPrecondition("the delivery already moved on")
+    return state.order_view(order_id)
+
+
+def pickup(dispatch_id: Any) -> dict[str, Any]:
+    assigned = _delivery(dispatch_id)
+    if selectors.has(OrderPickedUp, assigned.order_id):
+        raise FailedPrecondition("the order was already picked up")
+    execution = engine().run("delivery-execution", assigned, step="order_picked_up", event={"action": "pickup"})
+    return _advance(execution, assigned.order_id)
+
+
+def dropoff(dispatch_id: Any) -> dict[str, Any]:
+    assigned = _delivery(dispatch_id)
+    picked = selectors.fact(OrderPickedUp, assigned.order_id)
+    if picked is None:
+        raise FailedPrecondition("the order has not been picked up yet")
+    if selectors.has(OrderDelivered, assigned.order_id):
+        raise FailedPrecondition("the order was already delivered")
+    execution = engine().run("delivery-execution", picked, step="order_delivered", event={"action": "dropoff"})
+    return _advance(execution, assigned.order_id)

@@ -1,0 +1,147 @@
+"""Derived order state, the order view and the lineage tree: computed from the tables, never stored."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pipelines import parking
+from pipelines.contracts import wire
+from pipelines.models import CheckpointLog, LineageLink
+
+from checkout import selectors
+from checkout.order_cancelled.models import OrderCancelled
+from checkout.order_rejected.models import OrderRejected
+from checkout.payment_outcome.models import PaymentOutcome
+from checkout.terminal_order_state.models import TerminalOrderState
+
+TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
+
+# CHAIN.md's table after the four that need a look at the row: (checkpoint type, label), first match wins.
+_BY_TYPE = (
+    ("CancellationAccepted", "CANCEL_PENDING"),
+    ("OrderDelivered", "DELIVERED"),
+    ("OrderPickedUp", "PICKED_UP"),
+    ("DeliveryAssigned", "DISPATCHED"),
+    ("OrderReadyForDispatch", "READY_FOR_DISPATCH"),
+    ("KitchenCommitment", "PREPARING"),
+    ("OrderAcceptedByRestaurant", "ACCEPTED"),
+    ("TicketCreated", "AWAITING_ACCEPTANCE"),
+    ("OrderApproved", "APPROVED"),
+    ("ReadyOrder", "APPROVAL_PENDING"),
+)
+
+
+def label(order_id: uuid.UUID, present: set[str]) -> str:
+    """The first row of CHAIN.md's table that holds for the order."""
+    if "OrderCancelled" in present:
+        return "CANCELLED"
+    if "OrderRejected" in present:
+        return "REJECTED"
+    if "TerminalOrderState" in present:
+        terminal = selectors.fact(TerminalOrderState, order_id)
+        if terminal is not None:
+            return "COMPLETED" if terminal.outcome == TerminalOrderState.COMPLETED else "PAYMENT_FAILED"
+    if "PaymentOutcome" in present:
+        outcome = selectors.fact(PaymentOutcome, order_id)
+        if outcome is not None and outcome.variant == PaymentOutcome.REQUIRES_REVIEW:
+            return "REVIEW_REQUIRED"
+    for checkpoint_type, name in _BY_TYPE:
+        if checkpoint_type == "KitchenCommitment":
+            if "KitchenCommitment" in present and selectors.claimed_by_kitchen(order_id):
+                return name
+            continue
+        if checkpoint_type in present:
+            return name
+    return "PENDING"
+
+
+def log_rows(order_id: uuid.UUID) -> list[CheckpointLog]:
+    return list(CheckpointLog.objects.filter(trace_id=order_id).order_by("seq"))
+
+
+def stalled(order_id: uuid.UUID) -> dict[str, Any] | None:
+    failure = parking.open_failure(order_id)
+    if failure is None:
+        return None
+    return {
+        "pipeline": failure.parked.pipeline,
+        "step": failure.parked.step,
+        "errorClass": failure.error_class,
+        "message": failure.message,
+        "attempts": failure.attempts,
+        "deadLettered": failure.dead_lettered,
+    }
+
+
+def order_view(order_id: uuid.UUID) -> dict[str, Any]:
+    """The order view of API.md, the same for every transport."""
+    request = selectors.order_request(order_id)
+    assert request is not None, "order_view needs a stored OrderRequest"
+    rows = log_rows(order_id)
+    present = {row.checkpoint_type for row in rows}
+    snapshot = selectors.initial_order(order_id)
+    ticket = selectors.ticket(order_id)
+    delivery = selectors.delivery(order_id)
+    outcome = selectors.payment_outcome(order_id)
+    terminal = selectors.fact(TerminalOrderState, order_id)
+    rejected = selectors.fact(OrderRejected, order_id)
+    cancelled = selectors.fact(OrderCancelled, order_id)
+    if snapshot is not None:
+        lines = list(snapshot.lines)
+    else:
+        lines = [
+            {"menuItemId": li.menu_item_id, "name": None, "quantity": li.quantity, "unitPrice": None, "lineTotal": None}
+            for li in request.line_items.all()
+        ]
+    return {
+        "orderId": str(order_id),
+        "requestId": request.request_id,
+        "state": label(order_id, present),
+        "reason": (cancelled.reason if cancelled else rejected.reason if rejected else None),
+        "failureCode": outcome.failure_code if outcome else None,
+        "outcome": terminal.outcome if terminal else None,
+        "stalled": stalled(order_id),
+        "consumerId": request.consumer_id,
+        "restaurantId": request.restaurant_id,
+        "orderTotal": wire(snapshot.order_total) if snapshot else None,
+        "currency": snapshot.currency if snapshot else None,
+        "lines": lines,
+        "kitchenTicketId": str(ticket.kitchen_ticket_id) if ticket else None,
+        "dispatchId": str(delivery.dispatch_id) if delivery else None,
+        "courierId": delivery.courier_id if delivery else None,
+        "paymentId": (terminal.payment_id if terminal and terminal.payment_id else outcome.payment_id if outcome else None),
+        "checkpoints": [
+            {"type": row.checkpoint_type, "id": str(row.checkpoint_id), "pipeline": row.pipeline,
+             "createdAt": wire(row.created_at)}
+            for row in rows
+        ],
+    }
+
+
+def lineage_tree(order_id: uuid.UUID) -> dict[str, Any]:
+    """The order's checkpoints as a tree; a merge is nested under its first sorted parent."""
+    rows = log_rows(order_id)
+    parents: dict[str, list[str]] = {}
+    for link in LineageLink.objects.filter(trace_id=order_id):
+        parents.setdefault(str(link.child_id), []).append(str(link.parent_id))
+    nodes: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = str(row.checkpoint_id)
+        nodes[key] = {
+            "id": key,
+            "type": row.checkpoint_type,
+            "pipeline": row.pipeline,
+            "step": row.step,
+            "createdAt": wire(row.created_at),
+            "parentIds": sorted(parents.get(key, [])),
+            "children": [],
+        }
+    roots = []
+    for node in nodes.values():
+        known = [p for p in node["parentIds"] if p in nodes]
+        if known:
+            nodes[known[0]]["children"].append(node)
+        else:
+            roots.append(node)
+    return roots[0] if roots else {}

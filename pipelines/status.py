@@ -1,0 +1,74 @@
+"""One status table for every transport: a stable code maps to an HTTP status and a gRPC status code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# code → (HTTP status, gRPC status code name)
+STATUS = {
+    "INVALID_ARGUMENT": (400, "INVALID_ARGUMENT"),
+    "UNAUTHENTICATED": (401, "UNAUTHENTICATED"),
+    "PERMISSION_DENIED": (403, "PERMISSION_DENIED"),
+    "NOT_FOUND": (404, "NOT_FOUND"),
+    "ALREADY_EXISTS": (409, "ALREADY_EXISTS"),
+    "FAILED_PRECONDITION": (412, "FAILED_PRECONDITION"),
+    "RESOURCE_EXHAUSTED": (429, "RESOURCE_EXHAUSTED"),
+    "INTERNAL": (500, "INTERNAL"),
+    "UNIMPLEMENTED": (501, "UNIMPLEMENTED"),
+    "UNAVAILABLE": (503, "UNAVAILABLE"),
+    "DEADLINE_EXCEEDED": (504, "DEADLINE_EXCEEDED"),
+}
+
+
+@dataclass(frozen=True)
+class Detail:
+    field: str
+    issue: str
+
+
+class ServiceError(Exception):
+    """An application-level refusal with a stable code; transports render it, none decides it."""
+
+    code = "INTERNAL"
+
+    def __init__(self, message: str, details: Sequence[Detail] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details)
+
+    @property
+    def http_status(self) -> int:
+        return STATUS[self.code][0]
+
+    @property
+    def grpc_code(self) -> str:
+        return STATUS[self.code][1]
+
+
+class InvalidArgument(ServiceError):
+    code = "INVALID_ARGUMENT"
+
+
+class NotFound(ServiceError):
+    code = "NOT_FOUND"
+
+
+class AlreadyExists(ServiceError):
+    code = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(ServiceError):
+    code = "FAILED_PRECONDITION"
+
+
+class Unavailable(ServiceError):
+    code = "UNAVAILABLE"
+
+
+class ResourceExhausted(ServiceError):
+    code = "RESOURCE_EXHAUSTED"
+
+
+class Unimplemented(ServiceError):
+    code = "UNIMPLEMENTED"
