@@ -1,0 +1,101 @@
+"""Races on PostgreSQL, settled by unique inserts: duplicate placements, accept vs cancel, cancel vs kitchen."""
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+
+from checkout import services
+from checkout.acceptance_decision.models import AcceptanceDecision
+from checkout.kitchen_commitment.models import KitchenCommitment
+from checkout.kitchen_task.models import KitchenTask
+from checkout.order_accepted_by_restaurant.models import OrderAcceptedByRestaurant
+from checkout.order_cancelled.models import OrderCancelled
+from checkout.order_request.models import OrderRequest
+from pipelines.registry import engine
+from tests.checkout.conftest import order_body, place
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrency is tested on PostgreSQL")
+
+
+def race(*calls: Callable[[], Any]) -> list[Any]:
+    """Run the calls in threads released together; return each result or the exception it raised."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(i: int, call: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            results[i] = call()
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def test_eight_threads_placing_one_key_yield_one_order_and_seven_replays(demo_data):
+    body = order_body()
+    results = race(*[lambda: services.place_order(body, "race-key") for _ in range(8)])
+    assert all(isinstance(r, services.Placed) for r in results), results
+    assert sorted(r.created for r in results) == [False] * 7 + [True]
+    assert len({r.view["orderId"] for r in results}) == 1
+    assert OrderRequest.objects.count() == 1
+    assert services.get_order(results[0].view["orderId"])["state"] == "COMPLETED"
+
+
+def test_accept_racing_cancel_has_exactly_one_winner(demo_data):
+    view = place(restaurant="chez-manuel", items=[{"menuItemId": "crepe", "quantity": 1}]).view
+    accept, cancel = race(
+        lambda: services.accept_ticket(view["kitchenTicketId"]),
+        lambda: services.cancel_order(view["orderId"]),
+    )
+    decision = AcceptanceDecision.objects.get(order_id=view["orderId"])
+    assert KitchenCommitment.objects.filter(order_id=view["orderId"]).count() == 1
+    cancelled = OrderCancelled.objects.filter(order_id=view["orderId"]).exists()
+    prepared = KitchenTask.objects.filter(order_id=view["orderId"]).exists()
+    assert cancelled != prepared
+    if decision.decided_by == "CANCELLED":
+        assert isinstance(accept, services.FailedPrecondition)
+        assert cancel["cancellation"]["outcome"] == "ACCEPTED"
+    else:
+        assert not isinstance(accept, Exception)
+        assert (cancel["cancellation"]["outcome"] == "ACCEPTED") == cancelled
+
+
+def test_cancel_racing_preparation_has_exactly_one_winner(demo_data, settings):
+    settings.TPFGO_COMPOSITION = "tests.checkout.compositions.WITHOUT_KITCHEN"
+    view = place(restaurant="chez-manuel", items=[{"menuItemId": "crepe", "quantity": 1}]).view
+    services.accept_ticket(view["kitchenTicketId"])
+    settings.TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
+    accepted = OrderAcceptedByRestaurant.objects.get(order_id=view["orderId"])
+    assert not KitchenCommitment.objects.filter(order_id=view["orderId"]).exists()
+
+    kitchen, cancel = race(
+        lambda: engine().run("kitchen-preparation", accepted),
+        lambda: services.cancel_order(view["orderId"]),
+    )
+    commitment = KitchenCommitment.objects.get(order_id=view["orderId"])
+    if commitment.claimed_by == "KITCHEN":
+        assert cancel["cancellation"] == {"outcome": "REFUSED", "reason": "ALREADY_PREPARING"}
+        assert not OrderCancelled.objects.filter(order_id=view["orderId"]).exists()
+        assert services.get_order(view["orderId"])["state"] == "COMPLETED"
+    else:
+        assert cancel["cancellation"]["outcome"] == "ACCEPTED"
+        assert kitchen.first.status == "lost"
+        assert KitchenTask.objects.filter(order_id=view["orderId"]).count() == 0
+        assert services.get_order(view["orderId"])["state"] == "CANCELLED"
