@@ -10,11 +10,16 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pipelines import ids
+from django.db import transaction
+
+from pipelines import ids, metrics
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink
 
 if TYPE_CHECKING:
     from pipelines.declarations import Pipeline, Step
+
+
+metrics.describe("tpfgo_checkpoints_inserted_total", "counter", "Checkpoints inserted, per type.")
 
 
 def parents_of(value: Any, step: Step) -> list[Any]:
@@ -100,6 +105,9 @@ def insert(
         )
     LineageLink.objects.bulk_create(links)
     CheckpointLog.objects.bulk_create(entries)
+    # Counted when the step's transaction commits, so rolled-back work never shows.
+    names = [entry.checkpoint_type for entry in entries]
+    transaction.on_commit(lambda: [metrics.inc("tpfgo_checkpoints_inserted_total", {"type": n}) for n in names])
 
 
 def publication_of(spec: Pipeline, step: Step, model: type[Checkpoint], last: bool) -> str:
