@@ -175,6 +175,8 @@ class Engine:
         first = value[0] if isinstance(value, list) else value
         if key is None:
             key = first.idempotency_key if isinstance(first, Checkpoint) else str(first.id)
+            if isinstance(value, list):
+                key = key.rsplit(":", 1)[0]  # split children carry "<key>:<index>"; the merge carries <key>
         if trace_id is None:
             trace_id = first.trace_id if isinstance(first, Checkpoint) else first.id
         return Item(value, trace_id, key)
