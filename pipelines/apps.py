@@ -1,4 +1,4 @@
-"""The engine's app: triggers after every migrate, the SQLite purge function, system checks."""
+"""The engine's app: triggers after every migrate, the SQLite purge function, system and contract checks."""
 
 from __future__ import annotations
 
@@ -29,7 +29,18 @@ class PipelinesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from pipelines import checks  # noqa: F401  (registers the system checks)
+        from celery.signals import beat_init, worker_init
+        from django.core import checks as django_checks
+
+        from pipelines import (
+            checks,  # noqa: F401  (registers the system checks)
+            contract_checks,
+        )
+
+        # Handoff contracts: `manage.py check` runs them, and the worker and beat refuse to start on errors.
+        django_checks.register(contract_checks.system_check, "contracts")
+        worker_init.connect(contract_checks.refuse_worker_start, dispatch_uid="pipelines.contracts.worker")
+        beat_init.connect(contract_checks.refuse_beat_start, dispatch_uid="pipelines.contracts.beat")
 
         post_migrate.connect(_install_triggers, dispatch_uid="pipelines.install_triggers")
         connection_created.connect(_on_connection, dispatch_uid="pipelines.sqlite_purge_function")

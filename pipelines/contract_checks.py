@@ -2,8 +2,8 @@
 
 The same problems are a Django system check (tag ``contracts``, so ``manage.py check`` runs them), the output of
 ``manage.py check_contracts``, and the gate every process passes at start-up (``refuse_to_start_if_broken``:
-WSGI, ASGI, the Celery worker and beat, the gRPC server). The rules live in ``contract_rules`` and
-``contract_lock``; ``docs/contracts.md`` lists every diagnostic with its fix.
+WSGI, ASGI, the Celery worker and beat, the gRPC server). The rules live in ``contract_rules``,
+``contract_handoffs`` and ``contract_lock``; ``docs/contracts.md`` lists every diagnostic with its fix.
 """
 
 from __future__ import annotations
@@ -18,8 +18,17 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from pipelines import contract_lock
+from pipelines.contract_handoffs import subscription_problems
 from pipelines.contract_lock import Lock, LockUnreadable
-from pipelines.contract_rules import Problem, Severity, structural_problems
+from pipelines.contract_rules import (
+    Problem,
+    Severity,
+    contract_problems,
+    dead_ends,
+    pipeline_problems,
+    producers,
+    publication_problems,
+)
 from pipelines.declarations import Composition
 
 __all__ = [
@@ -42,7 +51,14 @@ class ContractsBroken(ImproperlyConfigured):
 
 def check_composition(composition: Composition, lock: Lock | None = None) -> list[Problem]:
     """Every problem of ``composition``; with ``lock``, also every drift from it. Pure: no settings, no files."""
-    problems = structural_problems(composition)
+    found = producers(composition)
+    problems = [
+        *pipeline_problems(composition),
+        *contract_problems(composition),
+        *publication_problems(found),
+        *subscription_problems(composition, found),
+        *dead_ends(composition, found),
+    ]
     if lock is not None:
         problems.extend(contract_lock.check_lock(composition, lock))
     return problems
@@ -104,7 +120,8 @@ def counts(problems: list[Problem]) -> str:
 
 
 def report(problems: list[Problem]) -> str:
-    return "\n".join(p.render() for p in problems)
+    """Every problem, errors first."""
+    return "\n".join(p.render() for p in sorted(problems, key=lambda p: not p.is_error))
 
 
 def system_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

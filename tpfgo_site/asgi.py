@@ -4,5 +4,9 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from pipelines.contract_checks import refuse_to_start_if_broken
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
 application = get_asgi_application()
+# A broken composition refuses to start: the handoff contract checks run at the start of every process.
+refuse_to_start_if_broken("the web process (ASGI)")
