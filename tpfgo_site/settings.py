@@ -131,10 +131,6 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 # Django's LOGGING (JSON lines on stdout) stays in force inside the worker; see tpfgo_site/celery.py.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# The sweeper re-enqueues due retries whose broker message was lost (the database is the source of truth).
-CELERY_BEAT_SCHEDULE = {
-    "pipelines.sweep": {"task": "pipelines.sweep", "schedule": float(os.environ.get("TPFGO_SWEEP_INTERVAL", "60"))},
-}
 
 # --- The engine.
 TPFGO_ERROR_SINKS = os.environ.get(
