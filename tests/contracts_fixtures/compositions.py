@@ -1,0 +1,84 @@
+"""Compositions for the contract checks: the lane with one thing broken each (and a few sound variants).
+
+Settings name them by path (``TPFGO_COMPOSITION = "tests.contracts_fixtures.compositions.TYPE_MISMATCH"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pipelines.declarations import Composition, Mapper, Pipeline, Publication, Step, Subscription
+from tests.contracts_fixtures.models import (
+    IndexedRenamed,
+    IndexedRenumbered,
+    IndexedRetyped,
+    IndexedV2,
+    IndexedWithLanguage,
+    IndexedWithoutTokens,
+)
+from tests.lane import composition as lane
+from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived
+
+LANE = lane.COMPOSITION
+
+
+def _consumer_of(*inputs: type[Any]) -> Composition:
+    """The lane, with ``publish`` declaring other inputs."""
+    publish = dataclasses.replace(lane.PUBLISH, inputs=inputs)
+    return dataclasses.replace(LANE, pipelines=(lane.INGEST, publish, lane.MANUAL))
+
+
+def _indexing(model: type[Any], publication: str, keys: tuple[str, ...] = ("docId",)) -> Composition:
+    """The lane, with ``ingest/index`` writing ``model`` as ``publication``, which ``publish`` takes."""
+    steps = (*lane.INGEST.steps[:2], dataclasses.replace(lane.INGEST.steps[2], model=model))
+    ingest = dataclasses.replace(lane.INGEST, steps=steps, output=Publication(publication, model, keys))
+    publish = dataclasses.replace(lane.PUBLISH, inputs=(model,))
+    return Composition(
+        pipelines=(ingest, publish, lane.MANUAL),
+        subscriptions=(Subscription(publication, "publish"),),
+        terminal=LANE.terminal,
+    )
+
+
+TYPE_MISMATCH = _consumer_of(DocumentReceived)
+FIELD_NAME_MISMATCH = _consumer_of(IndexedRenamed)
+FIELD_TYPE_MISMATCH = _consumer_of(IndexedRetyped)
+FIELD_NUMBER_MISMATCH = _consumer_of(IndexedRenumbered)
+
+MISSING_PRODUCER = dataclasses.replace(
+    LANE, subscriptions=(*LANE.subscriptions, Subscription("lane.indexed.v2", "publish"))
+)
+
+REINDEX = Pipeline(
+    name="reindex",
+    inputs=(DocumentReceived,),
+    steps=(Step("reindex", lane.index, DocumentIndexed),),
+    output=lane.INDEXED,
+    kind="remediation",
+)
+DUPLICATE_PRODUCER = dataclasses.replace(LANE, pipelines=(*LANE.pipelines, REINDEX))
+
+# The mapper maps a pair the handoff does not have; MAPPED is the same handoff with the right mapper.
+MAPPER_MISMATCH = dataclasses.replace(
+    _consumer_of(DocumentReceived),
+    subscriptions=(Subscription("lane.indexed.v1", "publish", Mapper(DocumentReceived, DocumentPublished)),),
+)
+MAPPED = dataclasses.replace(
+    _consumer_of(DocumentReceived),
+    subscriptions=(Subscription("lane.indexed.v1", "publish", Mapper(DocumentIndexed, DocumentReceived)),),
+)
+MAPPED_FIELDS_MISMATCH = dataclasses.replace(
+    _consumer_of(DocumentReceived),
+    subscriptions=(Subscription("lane.indexed.v1", "publish", Mapper(IndexedRenamed, DocumentReceived)),),
+)
+
+MISSING_KEY_FIELD = _indexing(DocumentIndexed, "lane.indexed.v1", keys=("documentId",))
+
+# Nothing ends at DocumentPublished any more: neither of its publications is terminal or subscribed.
+DEAD_END = dataclasses.replace(LANE, terminal=frozenset({"lane.refused.v1"}))
+
+# Drift against a lock recorded from the lane: a field removed under .v1, the same change as .v2, a field added.
+BREAKING_WITHOUT_BUMP = _indexing(IndexedWithoutTokens, "lane.indexed.v1")
+BREAKING_WITH_BUMP = _indexing(IndexedV2, "lane.indexed.v2")
+ADDITIVE = _indexing(IndexedWithLanguage, "lane.indexed.v1")
