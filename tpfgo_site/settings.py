@@ -204,6 +204,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
+# The committed record of every publication's contract; only `manage.py check_contracts --update-lock` writes it.
+TPFGO_CONTRACTS_LOCK = Path(os.environ.get("TPFGO_CONTRACTS_LOCK", BASE_DIR / "contracts.lock.json"))
 
 # --- The FTGO domain.
 TPFGO_PAYMENT_GATEWAY = os.environ.get("TPFGO_PAYMENT_GATEWAY", "checkout.payments.SimulatedGateway")
