@@ -25,7 +25,7 @@ MYPY_PACKAGES := pipelines checkout tpfgo_site opsconsole
 
 help:
 	@echo "make run     venv, install, migrate, bootstrap, then serve http://127.0.0.1:$${PORT:-8000}/ (gunicorn + Celery)"
-	@echo "make test    venv, install, ruff, mypy, manage.py check, makemigrations --check, mkdocs --strict, pytest"
+	@echo "make test    venv, install, ruff, mypy, check_contracts, manage.py check, makemigrations --check, mkdocs --strict, pytest"
 	@echo "make lint | checks | docs | pytest | protos | protos-check | clean"
 
 $(BIN)/python:
@@ -50,6 +50,7 @@ lint: venv
 	$(BIN)/mypy $(MYPY_PACKAGES)
 
 checks: venv
+	$(BIN)/python manage.py check_contracts
 	rm -f $(CHECK_DB) $(CHECK_DB)-wal $(CHECK_DB)-shm
 	mkdir -p $(dir $(CHECK_DB))
 	DATABASE_URL=sqlite:///$(CHECK_DB) $(BIN)/python manage.py check --fail-level WARNING
