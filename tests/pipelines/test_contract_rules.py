@@ -301,3 +301,23 @@ def test_the_asgi_application_refuses_a_broken_composition(settings, lane_lock, 
     finally:
         sys.modules.pop("tpfgo_site.asgi", None)
     assert "TPFGo refuses to start the web process (ASGI)" in capsys.readouterr().err
+
+
+def test_the_shipped_chain_with_a_consumer_expecting_the_wrong_type_names_both_sides():
+    from checkout import composition as shipped
+    from checkout.ready_order.models import ReadyOrder
+
+    acceptance = dataclasses.replace(shipped.RESTAURANT_ACCEPTANCE, inputs=(ReadyOrder,))
+    broken = dataclasses.replace(
+        shipped.COMPOSITION,
+        pipelines=tuple(acceptance if p.name == acceptance.name else p for p in shipped.COMPOSITION.pipelines),
+    )
+
+    assert found(broken) == [
+        (
+            "pipelines.E014",
+            "handoff type mismatch for publication 'tpfgo.consumer.order-approved.v1': producer "
+            "consumer-validation/order_approved outputs OrderApproved, consumer restaurant-acceptance/ticket_created "
+            "expects ReadyOrder (expected=ReadyOrder actual=OrderApproved)",
+        )
+    ]
