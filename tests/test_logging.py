@@ -1,0 +1,81 @@
+"""Structured logs: JSON lines on stdout, with the request id on request lines and the engine's context on its own."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+REQUEST_HEALTHZ = """
+import django
+django.setup()
+from django.test import Client
+assert Client().get("/healthz").status_code == 200
+"""
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_a_request_writes_json_lines_with_its_request_id_to_stdout():
+    # The child must not inherit pytest's settings module; everything else (PATH, DATABASE_URL) carries over.
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings", "LOG_LEVEL": "INFO"}
+    done = subprocess.run(
+        [sys.executable, "-c", REQUEST_HEALTHZ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    lines = json_lines(done.stdout)  # every stdout line is JSON, or this raises
+    events = {line["event"]: line for line in lines}
+    assert events["request_started"]["request"] == "GET /healthz"
+    assert events["request_finished"]["code"] == 200
+    request_ids = {line["request_id"] for line in lines if line["event"].startswith("request_")}
+    assert len(request_ids) == 1 and request_ids != {""}
+
+
+@pytest.fixture
+def stdout_log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The JSON lines the settings' ``stdout`` handler writes during the test.
+
+    Under pytest that handler holds pytest's own capture stream (the one in place when Django configured logging),
+    so it is pointed at a buffer here; the subprocess test above shows where it writes outside pytest.
+    """
+    handler = next(h for h in logging.getLogger().handlers if h.name == "stdout")
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        yield lambda: json_lines(buffer.getvalue())
+    finally:
+        handler.setStream(previous or sys.stdout)
+
+
+@pytest.mark.django_db
+def test_engine_lines_carry_the_pipeline_step_trace_and_item(lane_engine, stdout_log_lines):
+    execution = lane_engine.start("ingest", {"text": "alpha beta"}, "doc-log")
+
+    completed = [line for line in stdout_log_lines() if line["event"] == "step.completed"]
+    steps = [(line["pipeline"], line["step"]) for line in completed]
+    assert steps == [("ingest", "receive"), ("ingest", "tokenize"), ("ingest", "index"), ("publish", "publish")]
+    trace_id = str(execution.first.checkpoints[0].trace_id)
+    assert {line["trace_id"] for line in completed} == {trace_id}
+    receive = execution.result("ingest", "receive")
+    assert receive is not None
+    assert completed[0]["item_id"] == str(receive.checkpoints[0].pk)
+    assert all(line["level"] == "info" and line["logger"] == "pipelines.runner" for line in completed)
