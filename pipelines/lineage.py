@@ -107,7 +107,12 @@ def insert(
     CheckpointLog.objects.bulk_create(entries)
     # Counted when the step's transaction commits, so rolled-back work never shows.
     names = [entry.checkpoint_type for entry in entries]
-    transaction.on_commit(lambda: [metrics.inc("tpfgo_checkpoints_inserted_total", {"type": n}) for n in names])
+    transaction.on_commit(lambda: _count_inserted(names))
+
+
+def _count_inserted(names: list[str]) -> None:
+    for name in names:
+        metrics.inc("tpfgo_checkpoints_inserted_total", {"type": name})
 
 
 def publication_of(spec: Pipeline, step: Step, model: type[Checkpoint], last: bool) -> str:

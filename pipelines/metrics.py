@@ -67,10 +67,10 @@ def render() -> str:
         kind, text = _help.get(name, ("counter", name))
         lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
         lines += [f"{name}{_fmt(k)} {v:g}" for k, v in sorted(series.items())]
-    for name, series in sorted(summaries.items()):
+    for name, observed in sorted(summaries.items()):
         _, text = _help.get(name, ("summary", name))
         lines += [f"# HELP {name} {text}", f"# TYPE {name} summary"]
-        for k, (count, total) in sorted(series.items()):
+        for k, (count, total) in sorted(observed.items()):
             lines += [f"{name}_count{_fmt(k)} {count:g}", f"{name}_sum{_fmt(k)} {total:.6f}"]
     seen: set[str] = set()
     for collector in list(_collectors):
