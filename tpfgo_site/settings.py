@@ -64,9 +64,13 @@ INSTALLED_APPS = [
     "checkout.ops_cancellation",
     "checkout.refund_issued",
     "checkout.payment_review_resolved",
+    # After pipelines: its grpcrunserver (pipelines.grpc_compat) overrides this one.
+    "django_grpc_framework",
 ]
 
 MIDDLEWARE = [
+    # First, so the request latency covers the whole stack.
+    "pipelines.request_metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -196,13 +200,23 @@ DJANGO_STRUCTLOG_CELERY_ENABLED = True
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every /api/v1/ route needs a token (the schema and docs routes opt out); errors use the JSON envelope.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "checkout.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "TPFGo API",
     "DESCRIPTION": "Checkpoint pipelines for the FTGO food-delivery flow.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Restaurants' acceptanceMode and couriers' completionMode share one choice set.
+    "ENUM_NAME_OVERRIDES": {"ModeEnum": "checkout.api.serializers.MODES"},
 }
+# gRPC (django-grpc-framework): `manage.py grpcrunserver` serves the services this hook registers.
+GRPC_FRAMEWORK = {"ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers"}
 TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
 # The committed record of every publication's contract; only `manage.py check_contracts --update-lock` writes it.
 TPFGO_CONTRACTS_LOCK = Path(os.environ.get("TPFGO_CONTRACTS_LOCK", BASE_DIR / "contracts.lock.json"))

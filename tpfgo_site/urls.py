@@ -1,15 +1,18 @@
 """Root URLs: the API, health endpoints and the ops console (the only admin site mounted)."""
 
 from django.conf import settings
-from django.urls import URLPattern, URLResolver, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.static import serve
 
 from opsconsole.site import ops_site
+from pipelines.request_metrics import metrics_view
 from tpfgo_site import health
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
+    path("api/v1/", include("checkout.api.urls")),
     path("ops/", ops_site.urls),
 ]
 
@@ -17,3 +20,7 @@ if settings.TPFGO_SERVE_STATIC:
     # One machine, no proxy in front: the app serves the collected admin assets itself.
     prefix = settings.STATIC_URL.strip("/")
     urlpatterns.append(re_path(rf"^{prefix}/(?P<path>.*)$", serve, {"document_root": settings.STATIC_ROOT}))
+
+# Unknown /api/ paths and server errors answer with the JSON error envelope (other paths: Django's pages).
+handler404 = "checkout.api.errors.not_found"
+handler500 = "checkout.api.errors.server_error"

@@ -1,0 +1,45 @@
+"""The base of every ``/api/v1/`` view: the token first, then the call shape, then the request itself.
+
+DRF negotiates content before it authenticates; here the token is checked first, so a missing or wrong token
+is 401 whatever else is wrong with the request. A protobuf request to a route without gRPC messages is refused
+with UNIMPLEMENTED before its body is read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from checkout.api.protobuf import ContentNegotiation, ProtobufParser, ProtobufRenderer, ProtoSpec, speaks_protobuf
+from pipelines.wire_errors import WireError
+
+
+class ApiView(APIView):
+    """JSON only; a subclass that sets ``protobuf`` also speaks protobuf-over-HTTP for those methods."""
+
+    protobuf: ClassVar[dict[str, ProtoSpec]] = {}
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = ContentNegotiation
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.perform_authentication(request)
+        self.check_permissions(request)
+        if speaks_protobuf(request) and request.method not in self.protobuf:
+            raise WireError(
+                "UNIMPLEMENTED",
+                f"protobuf-over-HTTP is not available for {request.method} {request.path}: this route has no gRPC "
+                "message; send and accept application/json",
+            )
+        super().initial(request, *args, **kwargs)
+
+
+class ProtobufApiView(ApiView):
+    """A route whose methods listed in ``protobuf`` take and answer ``tpfgo.checkout.v1`` messages too."""
+
+    parser_classes = [JSONParser, ProtobufParser]
+    renderer_classes = [JSONRenderer, ProtobufRenderer]

@@ -1,0 +1,100 @@
+"""Every refusal of the HTTP API as the JSON envelope or a serialized ``google.rpc.Status`` (by the client's format).
+
+``exception_handler`` is DRF's ``EXCEPTION_HANDLER``: service errors keep their code, DRF's own refusals are mapped
+onto the status table (405/406/415 keep their HTTP status with code INVALID_ARGUMENT), anything else is INTERNAL
+with no traceback in the body (the traceback goes to the log). ``not_found``/``server_error`` are the root
+URLconf's handlers, so unknown ``/api/`` paths answer with the envelope too.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import structlog
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views import defaults
+from rest_framework import exceptions
+
+from checkout.api.protobuf import answers_in_protobuf
+from pipelines.status import Detail, ServiceError
+from pipelines.wire_errors import PROTOBUF, WireError, envelope, flatten, status_message
+
+log = structlog.get_logger("checkout.api")
+
+# DRF refusals that keep their own HTTP status but carry code INVALID_ARGUMENT (API.md's status table).
+_SHAPE_REFUSALS = (exceptions.MethodNotAllowed, exceptions.NotAcceptable, exceptions.UnsupportedMediaType)
+_BY_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    412: "FAILED_PRECONDITION",
+    429: "RESOURCE_EXHAUSTED",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def to_service_error(exc: BaseException) -> ServiceError:
+    """Any exception raised while serving a request → the error the client sees."""
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        return WireError("UNAUTHENTICATED", str(exc.detail))
+    if isinstance(exc, exceptions.PermissionDenied | DjangoPermissionDenied):
+        return WireError("PERMISSION_DENIED", "you do not have permission to do this")
+    if isinstance(exc, exceptions.NotFound | Http404):
+        return WireError("NOT_FOUND", "not found")
+    if isinstance(exc, _SHAPE_REFUSALS):
+        return WireError("INVALID_ARGUMENT", str(exc.detail), http_status=exc.status_code)
+    if isinstance(exc, exceptions.ParseError):
+        return WireError("INVALID_ARGUMENT", str(exc.detail), [Detail("body", "malformed")])
+    if isinstance(exc, exceptions.ValidationError):
+        return WireError("INVALID_ARGUMENT", "the request is invalid", flatten(exc.detail))
+    if isinstance(exc, exceptions.Throttled):
+        return WireError("RESOURCE_EXHAUSTED", str(exc.detail), retry_after=exc.wait)
+    if isinstance(exc, exceptions.APIException) and exc.status_code in _BY_STATUS:
+        return WireError(_BY_STATUS[exc.status_code], str(exc.detail))
+    log.error("api.internal_error", exc_info=exc)
+    return WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
+
+
+def render(request: HttpRequest, error: ServiceError) -> HttpResponse:
+    """The error in the client's format: JSON envelope, or ``google.rpc.Status`` for protobuf clients."""
+    if answers_in_protobuf(request):
+        response = HttpResponse(status_message(error).SerializeToString(), content_type=PROTOBUF)
+    else:
+        response = HttpResponse(json.dumps(envelope(error)), content_type="application/json")
+    response.status_code = error.http_status
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response["Retry-After"] = str(max(1, round(retry_after)))
+    return response
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse:
+    response = render(context["request"], to_service_error(exc))
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        response["WWW-Authenticate"] = auth_header
+    return response
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return render(request, WireError("NOT_FOUND", f"no route {request.path}"))
+    return defaults.page_not_found(request, exception or Http404())
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return render(request, WireError("INTERNAL", "internal error; quote the correlationId when reporting it"))
+    return defaults.server_error(request)

@@ -1,0 +1,87 @@
+"""OpenAPI helpers: the error responses, path and header parameters every route declares.
+
+A route that speaks protobuf-over-HTTP declares each answer twice: the JSON schema for ``application/json`` and
+opaque bytes (the gRPC message, or a ``google.rpc.Status`` for an error) for ``application/x-protobuf``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+from checkout.api.serializers import ErrorSerializer
+from pipelines.wire_errors import PROTOBUF
+
+JSON = "application/json"
+
+_WHEN = {
+    400: "INVALID_ARGUMENT: malformed body or failed validation (nothing is stored)",
+    401: "UNAUTHENTICATED: missing or invalid token",
+    403: "PERMISSION_DENIED: the token lacks a permission",
+    404: "NOT_FOUND: unknown or malformed id in the URL",
+    406: "INVALID_ARGUMENT: no acceptable response format",
+    409: "ALREADY_EXISTS",
+    412: "FAILED_PRECONDITION: not allowed in the order's derived state",
+    415: "INVALID_ARGUMENT: unsupported media type",
+    500: "INTERNAL (never a traceback)",
+    501: "UNIMPLEMENTED: call shape not supported on this transport (e.g. protobuf on a JSON-only route)",
+    503: "UNAVAILABLE: a dependency is down; retry",
+}
+COMMON = (400, 401, 403, 406, 500, 501, 503)
+WITH_BODY = (*COMMON, 415)
+
+
+def responses(
+    success: dict[int, Any], errors: tuple[int, ...], *, protobuf: bool = False
+) -> dict[int | tuple[int, str], Any]:
+    """``extend_schema(responses=...)`` for the given success schemas and error statuses."""
+    out: dict[int | tuple[int, str], Any] = {}
+    for status, schema in success.items():
+        if protobuf:
+            out[(status, JSON)] = schema
+            out[(status, PROTOBUF)] = OpenApiResponse(OpenApiTypes.BINARY, description="the gRPC response message")
+        else:
+            out[status] = schema
+    for status in sorted(errors):
+        envelope = OpenApiResponse(ErrorSerializer, description=_WHEN[status])
+        if protobuf:
+            out[(status, JSON)] = envelope
+            out[(status, PROTOBUF)] = OpenApiResponse(OpenApiTypes.BINARY, description="a google.rpc.Status")
+        else:
+            out[status] = envelope
+    return out
+
+
+def request(schema: Any, *, protobuf: bool) -> Any:
+    if not protobuf:
+        return schema
+    return {JSON: schema, PROTOBUF: OpenApiTypes.BINARY}
+
+
+def path_id(name: str, what: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        str,
+        OpenApiParameter.PATH,
+        description=f"the {what} id (a UUID for orders, tickets and dispatches; anything else is NOT_FOUND)",
+    )
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    pattern=r"^[A-Za-z0-9._:-]{1,128}$",
+    description="1-128 characters of A-Za-z0-9._:-; a replay of the same key and request answers 200",
+)
+REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed",
+    str,
+    OpenApiParameter.HEADER,
+    response=[200],
+    enum=["true"],
+    description="set on the answer to a replay",
+)

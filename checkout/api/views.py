@@ -1,0 +1,183 @@
+"""The order, ticket and delivery routes: parse the request, call one ``checkout.services`` function, render.
+
+The four order routes also speak protobuf-over-HTTP (``tpfgo.checkout.v1`` messages); the body rules that are
+only about the wire (a JSON object, no unknown field, the key given twice) live here, every other rule in the
+service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from checkout import messages, services
+from checkout.api import schema
+from checkout.api import serializers as s
+from checkout.api.base import ApiView, ProtobufApiView
+from checkout.api.protobuf import ProtoData, ProtoSpec
+from checkout.protos import orders_pb2
+from pipelines.status import Detail, InvalidArgument
+
+
+def json_object(data: Any, allowed: set[str]) -> Mapping[str, Any]:
+    """A JSON body must be an object with known fields only (an absent body is an empty object)."""
+    if data is None or data == {}:
+        return {}
+    if not isinstance(data, Mapping):
+        raise InvalidArgument("the request body must be a JSON object", [Detail("body", "not an object")])
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InvalidArgument(
+            "the request body has unknown fields", [Detail(name, "unknown field") for name in unknown]
+        )
+    return data
+
+
+ORDER = OpenApiResponse(s.OrderViewSerializer, description="the order view")
+
+
+class OrdersView(ProtobufApiView):
+    """Place an order: 201 once stored; a replay of the same key and request 200 with `Idempotent-Replayed: true`;
+    the same key with another request 409."""
+
+    protobuf = {"POST": ProtoSpec(orders_pb2.CreateOrderRequest, orders_pb2.Order)}
+
+    @extend_schema(
+        operation_id="createOrder",
+        tags=["orders"],
+        summary="Place an order (idempotent by Idempotency-Key)",
+        request=schema.request(s.CreateOrderSerializer, protobuf=True),
+        parameters=[schema.IDEMPOTENCY_KEY, schema.REPLAYED],
+        responses=schema.responses(
+            {
+                201: ORDER,
+                200: OpenApiResponse(s.OrderViewSerializer, description="a replay of the same key and request"),
+            },
+            (*schema.WITH_BODY, 409),
+            protobuf=True,
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data, field_key = request.data, None
+        if isinstance(data, ProtoData):
+            data, field_key = messages.create_command(data.message)
+        key = messages.pick_key(field_key, request.headers.get("Idempotency-Key"), header="Idempotency-Key")
+        placed = services.place_order(data, key)
+        headers = {"Location": f"/api/v1/orders/{placed.view['orderId']}"}
+        if not placed.created:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(placed.view, status=201 if placed.created else 200, headers=headers)
+
+
+class OrderView(ProtobufApiView):
+    """The order view: derived state, lines, ids and the checkpoints reached."""
+
+    protobuf = {"GET": ProtoSpec(None, orders_pb2.Order)}
+
+    @extend_schema(
+        operation_id="getOrder",
+        tags=["orders"],
+        parameters=[schema.path_id("order_id", "order")],
+        responses=schema.responses({200: ORDER}, (*schema.COMMON, 404), protobuf=True),
+    )
+    def get(self, request: Request, order_id: str) -> Response:
+        return Response(services.get_order(order_id))
+
+
+class LineageView(ProtobufApiView):
+    """The order's checkpoints as a tree; a merged checkpoint is nested under its first sorted parent."""
+
+    protobuf = {"GET": ProtoSpec(None, orders_pb2.LineageNode)}
+
+    @extend_schema(
+        operation_id="getOrderLineage",
+        tags=["orders"],
+        parameters=[schema.path_id("order_id", "order")],
+        responses=schema.responses({200: s.LineageNodeSerializer}, (*schema.COMMON, 404), protobuf=True),
+    )
+    def get(self, request: Request, order_id: str) -> Response:
+        return Response(services.lineage(order_id))
+
+
+class CancelView(ProtobufApiView):
+    """Ask to cancel: the decision (ACCEPTED, or REFUSED with a reason) and the order; a repeat replays the decision."""
+
+    protobuf = {"POST": ProtoSpec(orders_pb2.CancelOrderRequest, orders_pb2.CancelOrderResponse)}
+
+    @extend_schema(
+        operation_id="cancelOrder",
+        tags=["orders"],
+        request=schema.request(s.CancelRequestSerializer, protobuf=True),
+        parameters=[schema.path_id("order_id", "order")],
+        responses=schema.responses({200: s.CancelResponseSerializer}, (*schema.WITH_BODY, 404), protobuf=True),
+    )
+    def post(self, request: Request, order_id: str) -> Response:
+        if isinstance(request.data, ProtoData):
+            message = request.data.message
+            messages.same_order_id(order_id, message.order_id)
+            note = message.note if message.HasField("note") else None
+        else:
+            note = json_object(request.data, {"note"}).get("note")
+        return Response(services.cancel_order(order_id, note))
+
+
+class AcceptTicketView(ApiView):
+    """The restaurant accepts a kitchen ticket (manual acceptance); the chain resumes."""
+
+    @extend_schema(
+        operation_id="acceptTicket",
+        tags=["tickets"],
+        request=s.AcceptTicketSerializer,
+        parameters=[schema.path_id("ticket_id", "kitchen ticket")],
+        responses=schema.responses({200: ORDER}, (*schema.WITH_BODY, 404, 412)),
+    )
+    def post(self, request: Request, ticket_id: str) -> Response:
+        body = json_object(request.data, {"readyBy"})
+        return Response(services.accept_ticket(ticket_id, body.get("readyBy")))
+
+
+class RejectTicketView(ApiView):
+    """The restaurant rejects a kitchen ticket with a reason."""
+
+    @extend_schema(
+        operation_id="rejectTicket",
+        tags=["tickets"],
+        request=s.RejectTicketSerializer,
+        parameters=[schema.path_id("ticket_id", "kitchen ticket")],
+        responses=schema.responses({200: ORDER}, (*schema.WITH_BODY, 404, 412)),
+    )
+    def post(self, request: Request, ticket_id: str) -> Response:
+        body = json_object(request.data, {"reason"})
+        return Response(services.reject_ticket(ticket_id, body.get("reason")))
+
+
+class PickupView(ApiView):
+    """The courier confirms pickup (manual completion)."""
+
+    @extend_schema(
+        operation_id="pickupDelivery",
+        tags=["deliveries"],
+        request=None,
+        parameters=[schema.path_id("dispatch_id", "dispatch")],
+        responses=schema.responses({200: ORDER}, (*schema.COMMON, 404, 412)),
+    )
+    def post(self, request: Request, dispatch_id: str) -> Response:
+        return Response(services.pickup(dispatch_id))
+
+
+class DropoffView(ApiView):
+    """The courier confirms drop-off (manual completion)."""
+
+    @extend_schema(
+        operation_id="dropoffDelivery",
+        tags=["deliveries"],
+        request=None,
+        parameters=[schema.path_id("dispatch_id", "dispatch")],
+        responses=schema.responses({200: ORDER}, (*schema.COMMON, 404, 412)),
+    )
+    def post(self, request: Request, dispatch_id: str) -> Response:
+        return Response(services.dropoff(dispatch_id))

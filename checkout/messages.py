@@ -1,0 +1,70 @@
+"""The JSON shapes of API.md as ``tpfgo.checkout.v1`` messages, and back: one mapping for gRPC and protobuf-over-HTTP.
+
+Messages mirror the JSON field for field (proto JSON names are the camelCase ones), so the mapping is protobuf's
+own JSON mapping: a request message becomes exactly the dict a JSON client would send (an unset optional field
+stays absent, an empty string counts as absent for the service), and a view dict becomes a message (``null`` →
+unset). Transports call these functions; none of them holds a rule of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
+
+from checkout.protos import orders_pb2
+from pipelines.status import Detail, InvalidArgument
+
+M = TypeVar("M", bound=Message)
+
+KEY_FIELD = "idempotencyKey"
+
+
+def decode(cls: type[M], raw: bytes) -> M:
+    """Bytes → message; anything protobuf cannot parse is INVALID_ARGUMENT."""
+    message = cls()
+    try:
+        message.ParseFromString(raw)
+    except (DecodeError, ValueError, RuntimeError):
+        raise InvalidArgument(
+            f"the request body is not a valid {cls.DESCRIPTOR.full_name} message",
+            [Detail("body", "malformed protobuf")],
+        )
+    return message
+
+
+def to_data(message: Message) -> dict[str, Any]:
+    """Message → the JSON dict (camelCase names; unset optional fields absent)."""
+    data: dict[str, Any] = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+    return data
+
+
+def to_message(data: Any, cls: type[M]) -> M:
+    """The JSON dict of a view → its message (``None`` leaves a field unset)."""
+    return json_format.ParseDict(data, cls())
+
+
+def create_command(message: orders_pb2.CreateOrderRequest) -> tuple[dict[str, Any], str | None]:
+    """A ``CreateOrderRequest`` → (the JSON body of ``POST /api/v1/orders``, the key given in the message)."""
+    data = to_data(message)
+    key = data.pop(KEY_FIELD, None)
+    return data, key
+
+
+def pick_key(field_key: str | None, header_key: str | None, header: str = "idempotency-key") -> str | None:
+    """The idempotency key from the message field or the header/metadata; given twice, both must match."""
+    if field_key and header_key and field_key != header_key:
+        raise InvalidArgument(
+            f"the idempotency key was given in the field idempotency_key and in {header} with different values",
+            [Detail("idempotency_key", f"differs from {header}")],
+        )
+    return field_key or header_key or None
+
+
+def same_order_id(path_id: str, message_id: str) -> None:
+    """A body message that names an order must name the one in the URL."""
+    if message_id and message_id != path_id:
+        raise InvalidArgument(
+            "order_id in the body differs from the order id in the URL", [Detail("order_id", "differs from URL")]
+        )

@@ -1,0 +1,43 @@
+"""``tpfgo.checkout.v1.OrderService``: parse the message, call one ``checkout.services`` function, render.
+
+The boundary (token first, malformed bytes, errors as ``google.rpc.Status``, metrics) is ``pipelines.rpc.unary``.
+A replay of ``CreateOrder`` is signalled by the trailing metadata ``idempotent-replayed: true``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from django_grpc_framework.services import Service
+
+from checkout import messages, services
+from checkout.protos import orders_pb2
+from pipelines.rpc import metadata_value, unary
+
+SERVICE = orders_pb2.DESCRIPTOR.services_by_name["OrderService"]
+ROUTE = f"/{SERVICE.full_name}/"
+
+
+class OrderService(Service):
+    @unary(ROUTE + "CreateOrder")
+    def CreateOrder(self, request: orders_pb2.CreateOrderRequest, context: grpc.ServicerContext) -> Any:
+        data, field_key = messages.create_command(request)
+        key = messages.pick_key(field_key, metadata_value(context, "idempotency-key"), header="idempotency-key")
+        placed = services.place_order(data, key)
+        if not placed.created:
+            context.set_trailing_metadata((("idempotent-replayed", "true"),))
+        return messages.to_message(placed.view, orders_pb2.Order)
+
+    @unary(ROUTE + "GetOrder")
+    def GetOrder(self, request: orders_pb2.GetOrderRequest, context: grpc.ServicerContext) -> Any:
+        return messages.to_message(services.get_order(request.order_id), orders_pb2.Order)
+
+    @unary(ROUTE + "CancelOrder")
+    def CancelOrder(self, request: orders_pb2.CancelOrderRequest, context: grpc.ServicerContext) -> Any:
+        note = request.note if request.HasField("note") else None
+        return messages.to_message(services.cancel_order(request.order_id, note), orders_pb2.CancelOrderResponse)
+
+    @unary(ROUTE + "GetLineage")
+    def GetLineage(self, request: orders_pb2.GetLineageRequest, context: grpc.ServicerContext) -> Any:
+        return messages.to_message(services.lineage(request.order_id), orders_pb2.LineageNode)

@@ -1,0 +1,139 @@
+"""The gRPC boundary every servicer shares: token first, request ids, metrics, and errors as ``google.rpc.Status``.
+
+``unary`` wraps one servicer method: it binds a correlation id (the gRPC twin of django-structlog's request id),
+checks the ``authorization: Token <key>`` metadata before anything else, refuses a request whose bytes did not
+parse with INVALID_ARGUMENT (``generic_handler`` registers lenient deserializers, so malformed bytes reach the
+servicer instead of failing as INTERNAL inside grpcio), renders a ``ServiceError`` through the status table, and
+records ``tpfgo_requests_total``/``tpfgo_request_seconds`` with ``transport="grpc"``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import DecodeError, Message
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
+
+from pipelines import request_metrics
+from pipelines.status import Detail, ServiceError
+from pipelines.wire_errors import WireError, grpc_status
+
+log = structlog.get_logger("pipelines.rpc")
+
+S = TypeVar("S")
+Method = Callable[[S, Any, grpc.ServicerContext], Message]
+
+
+class Malformed:
+    """Request bytes that are not a valid message: refused by the servicer, after the token check."""
+
+    def __init__(self, full_name: str) -> None:
+        self.full_name = full_name
+
+
+def _lenient(cls: type[Message]) -> Callable[[bytes], Message | Malformed]:
+    def deserialize(raw: bytes) -> Message | Malformed:
+        try:
+            return cls.FromString(raw)
+        except (DecodeError, ValueError, RuntimeError):
+            return Malformed(cls.DESCRIPTOR.full_name)
+
+    return deserialize
+
+
+def generic_handler(service: ServiceDescriptor, servicer: Any) -> grpc.GenericRpcHandler:
+    """The unary methods of ``service`` served by ``servicer``, with lenient request deserializers."""
+    handlers = {}
+    for method in service.methods:
+        if method.client_streaming or method.server_streaming:
+            raise NotImplementedError(f"{method.full_name}: register streaming methods with their own handler")
+        request_cls = message_factory.GetMessageClass(method.input_type)
+        response_cls = message_factory.GetMessageClass(method.output_type)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=_lenient(request_cls),
+            response_serializer=response_cls.SerializeToString,
+        )
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
+def metadata_value(context: grpc.ServicerContext, name: str) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key.lower() == name:
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return None
+
+
+def require_token(context: grpc.ServicerContext) -> Any:
+    """The user of the ``authorization: Token <key>`` metadata (DRF's token model), else UNAUTHENTICATED."""
+    parts = (metadata_value(context, "authorization") or "").split()
+    if len(parts) != 2 or parts[0].lower() != "token":
+        raise WireError("UNAUTHENTICATED", str(NotAuthenticated.default_detail))
+    try:
+        user, _ = TokenAuthentication().authenticate_credentials(parts[1])
+    except AuthenticationFailed as exc:
+        raise WireError("UNAUTHENTICATED", str(exc.detail))
+    return user
+
+
+def unary(route: str) -> Callable[[Method[S]], Method[S]]:
+    """Decorate a servicer method: the boundary described in the module docstring."""
+
+    def decorate(method: Method[S]) -> Method[S]:
+        @functools.wraps(method)
+        def handler(self: S, request: Any, context: grpc.ServicerContext) -> Message:
+            correlation = str(uuid.uuid4())
+            structlog.contextvars.bind_contextvars(request_id=correlation)
+            started, status = time.perf_counter(), "OK"
+            try:
+                require_token(context)
+                if isinstance(request, Malformed):
+                    raise WireError(
+                        "INVALID_ARGUMENT",
+                        f"the request is not a valid {request.full_name} message",
+                        [Detail("body", "malformed protobuf")],
+                    )
+                return method(self, request, context)
+            except ServiceError as exc:
+                status = exc.code
+                context.abort_with_status(grpc_status(exc, correlation))
+                raise  # abort_with_status raises; this line is never reached
+            except Exception:
+                status = "INTERNAL"
+                log.exception("rpc.internal_error", route=route)
+                error = WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
+                context.abort_with_status(grpc_status(error, correlation))
+                raise
+            finally:
+                request_metrics.record(route, "grpc", status, time.perf_counter() - started)
+                structlog.contextvars.unbind_contextvars("request_id")
+
+        return handler
+
+    return decorate
+
+
+def build_server(
+    address: str,
+    hook: Callable[[grpc.Server], None],
+    *,
+    max_workers: int = 10,
+    initializer: Callable[[], None] | None = None,
+    interceptors: Any = None,
+) -> tuple[grpc.Server, int]:
+    """A gRPC server with the handlers that ``hook`` adds, bound to ``address`` (port 0: a free one)."""
+    executor = futures.ThreadPoolExecutor(max_workers=max_workers, initializer=initializer)
+    server = grpc.server(executor, interceptors=interceptors)
+    hook(server)
+    port = server.add_insecure_port(address)
+    return server, port

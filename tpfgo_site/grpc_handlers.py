@@ -1,0 +1,14 @@
+"""The gRPC services this process serves (django-grpc-framework's ``ROOT_HANDLERS_HOOK``)."""
+
+from __future__ import annotations
+
+import grpc
+
+from pipelines.rpc import generic_handler
+
+
+def grpc_handlers(server: grpc.Server) -> None:
+    from checkout.rpc.services import SERVICE, OrderService
+
+    server.add_generic_rpc_handlers((generic_handler(SERVICE, OrderService.as_servicer()),))
+    # tpfgo.ops.v1.ErrorSinkService (pipelines/protos/error_sink.proto) is registered here once its servicer ships.
