@@ -8,15 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from opsconsole.setup import ensure_ops_group
+
 OPS_USERNAME = "ops"
-OPS_GROUP = "ops"
 API_USERNAME = "api"
-# The apps whose rows the ops group may browse; the console's own views decide what else it may do.
-OPS_VIEW_APPS = ("pipelines", "checkout", "opsconsole")
 
 
 @dataclass(frozen=True)
@@ -31,10 +29,7 @@ class LocalAccess:
 def ensure_local_access(ops_password: str) -> LocalAccess:
     """Create (or bring back in line) the ``ops`` staff user and the ``api`` token user."""
     users = get_user_model()
-    group, _ = Group.objects.get_or_create(name=OPS_GROUP)
-    group.permissions.add(
-        *Permission.objects.filter(content_type__app_label__in=OPS_VIEW_APPS, codename__startswith="view_")
-    )
+    group = ensure_ops_group()
     ops, _ = users.objects.get_or_create(username=OPS_USERNAME)
     if not ops.is_staff or ops.is_superuser or not ops.is_active or not ops.check_password(ops_password):
         ops.is_staff, ops.is_superuser, ops.is_active = True, False, True

@@ -1,0 +1,280 @@
+"""The engine's ledgers in the console, read-only: error-sink triage, parked items, retries, the log, ops actions.
+
+The error-sink entry's detail page is the triage screen: traceback, payload, trace, every attempt of the item,
+the order's derived state, and links to the remediation confirm pages. Remediation actions on the lists only
+redirect to those confirm pages; nothing runs from a changelist.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.apps import apps
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+
+from opsconsole import remedies, selectors
+from opsconsole.checkpoint_admin import lineage_link
+from opsconsole.readonly import ReadOnlyAdmin
+from pipelines.classification import classify
+from pipelines.models import (
+    CheckpointLog,
+    ErrorSinkEntry,
+    LineageLink,
+    OpsAction,
+    ParkedItem,
+    ParkingOutcome,
+    RetryClaim,
+    RetryScheduled,
+)
+
+
+class LedgerAdmin(ReadOnlyAdmin):
+    uuid_search: tuple[str, ...] = ("pk", "trace_id")
+    key_search: tuple[str, ...] = ()
+    search_help_text = "Exact match: a trace (order) id or a row id."
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> tuple[Any, bool]:
+        return selectors.search(queryset, search_term, self.uuid_search, self.key_search), False
+
+    @admin.display(description="lineage")
+    def lineage(self, obj: Any) -> str:
+        return lineage_link(obj.trace_id)
+
+
+class RemediationActions:
+    """Admin actions that open a remediation confirm page for the selected rows' orders."""
+
+    def has_remediate_permission(self, request: HttpRequest) -> bool:
+        return remedies.can_remediate(request.user)
+
+    def _confirm(self, action: str, queryset: QuerySet[Any]) -> HttpResponseRedirect:
+        return remedies.redirect_to_confirm(action, queryset.values_list("trace_id", flat=True))
+
+    @admin.action(description="Redrive the selected orders (confirm page)", permissions=["remediate"])
+    def redrive(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponseRedirect:
+        return self._confirm("redrive", queryset)
+
+    @admin.action(description="Assign a courier to the selected orders (confirm page)", permissions=["remediate"])
+    def assign_courier(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponseRedirect:
+        return self._confirm("assign-courier", queryset)
+
+    @admin.action(description="Cancel the selected orders (confirm page)", permissions=["remediate"])
+    def ops_cancel(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponseRedirect:
+        return self._confirm("ops-cancel", queryset)
+
+
+class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin):
+    list_display = ("created_at", "pipeline", "step", "error", "attempt", "retryable", "short_message", "lineage")
+    list_display_links = ("created_at",)
+    list_columns = (
+        "id",
+        "created_at",
+        "pipeline",
+        "step",
+        "error_class",
+        "error_code",
+        "attempt",
+        "retryable",
+        "message",
+        "trace_id",
+    )
+    list_filter = ("retryable", "pipeline", "step", "error_code")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    uuid_search = ("pk", "trace_id", "item_id")
+    actions = ("redrive", "assign_courier", "ops_cancel")
+    change_list_template = "opsconsole/errorsinkentry_change_list.html"
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "created_at",
+                    "pipeline",
+                    "step",
+                    "error_class",
+                    "error_code",
+                    "retryable",
+                    "attempt",
+                    "message",
+                    "trace",
+                    "item_type",
+                    "item_id",
+                    "source",
+                )
+            },
+        ),
+        ("The order", {"fields": ("order_state", "remediation")}),
+        ("Attempts of this item", {"fields": ("attempts_table",)}),
+        ("Traceback", {"fields": ("traceback_block",)}),
+        ("Payload", {"fields": ("payload_block",)}),
+    )
+    readonly_fields = ("trace", "order_state", "remediation", "attempts_table", "traceback_block", "payload_block")
+
+    @admin.display(description="error", ordering="error_class")
+    def error(self, obj: ErrorSinkEntry) -> str:
+        return format_html('<span title="{}">{}</span>', obj.error_class, obj.error_class.rsplit(".", 1)[-1])
+
+    @admin.display(description="message")
+    def short_message(self, obj: ErrorSinkEntry) -> str:
+        return obj.message if len(obj.message) <= 90 else obj.message[:87] + "…"
+
+    @admin.display(description="trace")
+    def trace(self, obj: ErrorSinkEntry) -> str:
+        return lineage_link(obj.trace_id, f"{obj.trace_id} (lineage)")
+
+    @admin.display(description="derived state")
+    def order_state(self, obj: ErrorSinkEntry) -> str:
+        return render_to_string("opsconsole/blocks/order_state.html", {"view": selectors.order_view(obj.trace_id)})
+
+    @admin.display(description="remediation")
+    def remediation(self, obj: ErrorSinkEntry) -> str:
+        return render_to_string("opsconsole/blocks/remediation_links.html", remediation_context(obj.trace_id))
+
+    @admin.display(description="attempts")
+    def attempts_table(self, obj: ErrorSinkEntry) -> str:
+        parked = selectors.parked_for(obj.pipeline, obj.item_id)
+        return render_to_string(
+            "opsconsole/blocks/attempts.html",
+            {
+                "entries": selectors.attempts(obj.pipeline, obj.item_id),
+                "current": obj.pk,
+                "parked": parked,
+                "outcomes": selectors.outcomes_of(parked) if parked else [],
+            },
+        )
+
+    @admin.display(description="traceback")
+    def traceback_block(self, obj: ErrorSinkEntry) -> str:
+        return format_html('<pre class="ops-pre">{}</pre>', obj.traceback)
+
+    @admin.display(description="payload")
+    def payload_block(self, obj: ErrorSinkEntry) -> str:
+        return format_html('<pre class="ops-pre">{}</pre>', json.dumps(obj.payload, indent=2, sort_keys=True))
+
+
+def remediation_context(trace_id: Any) -> dict[str, Any]:
+    names = remedies.actions()
+    return {
+        "links": [(remedies.label(n), remedies.confirm_url(n, [trace_id])) for n in names],
+        "missing": remedies.api() is None,
+    }
+
+
+class ParkedItemAdmin(RemediationActions, LedgerAdmin):
+    list_display = ("created_at", "pipeline", "step", "item_type", "status", "lineage")
+    list_columns = ("id", "created_at", "pipeline", "step", "item_type", "trace_id")
+    list_filter = ("pipeline", "step")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    uuid_search = ("pk", "trace_id", "item_id")
+    actions = ("redrive", "assign_courier", "ops_cancel")
+    exclude = ("command", "event", "merge_ids")
+    readonly_fields = ("status", "history")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ParkedItem]:
+        return selectors.with_parking_status(super().get_queryset(request))
+
+    @admin.display(description="status")
+    def status(self, obj: ParkedItem) -> str:
+        return str(getattr(obj, "last", None) or "parked (retrying)")
+
+    @admin.display(description="history")
+    def history(self, obj: ParkedItem) -> str:
+        return render_to_string(
+            "opsconsole/blocks/attempts.html",
+            {
+                "entries": selectors.attempts(obj.pipeline, obj.item_id),
+                "parked": obj,
+                "outcomes": selectors.outcomes_of(obj),
+                "schedules": selectors.schedules_of(obj),
+            },
+        )
+
+
+class CheckpointLogAdmin(LedgerAdmin):
+    list_display = ("seq", "created_at", "checkpoint_type", "pipeline", "step", "publication", "lineage")
+    list_columns = ("seq", "created_at", "checkpoint_type", "pipeline", "step", "publication", "trace_id")
+    date_hierarchy = "created_at"
+    ordering = ("-seq",)
+    uuid_search = ("checkpoint_id", "trace_id")
+
+
+class LineageLinkAdmin(LedgerAdmin):
+    list_display = ("child_type", "child_id", "parent_type", "parent_id", "ordinal", "lineage")
+    ordering = ("-id",)
+    uuid_search = ("child_id", "parent_id", "trace_id")
+
+
+class ParkedChildAdmin(LedgerAdmin):
+    """Retry schedules, claims and parking outcomes: rows about one parked item."""
+
+    list_select_related = ("parked",)
+    ordering = ("-id",)
+    uuid_search = ("parked__id", "parked__trace_id")
+
+    @admin.display(description="parked item")
+    def parked_item(self, obj: Any) -> str:
+        return f"{obj.parked.pipeline}/{obj.parked.step}"
+
+    @admin.display(description="lineage")
+    def lineage(self, obj: Any) -> str:
+        return lineage_link(obj.parked.trace_id)
+
+
+class RetryScheduledAdmin(ParkedChildAdmin):
+    list_display = ("due_at", "parked_item", "attempt", "created_at", "lineage")
+    date_hierarchy = "due_at"
+
+
+class RetryClaimAdmin(ParkedChildAdmin):
+    list_display = ("created_at", "parked_item", "attempt", "worker", "lineage")
+
+
+class ParkingOutcomeAdmin(ParkedChildAdmin):
+    list_display = ("created_at", "parked_item", "outcome", "reason", "attempts", "lineage")
+    list_filter = ("outcome", "reason")
+    date_hierarchy = "created_at"
+
+
+class OpsActionAdmin(LedgerAdmin):
+    list_display = ("created_at", "action", "actor", "short_reason", "preview_seq", "lineage")
+    list_columns = ("id", "created_at", "action", "actor", "reason", "preview_seq", "trace_id")
+    list_filter = ("action",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    uuid_search = ("pk", "trace_id", "target_id")
+
+    @admin.display(description="reason")
+    def short_reason(self, obj: OpsAction) -> str:
+        return obj.reason if len(obj.reason) <= 90 else obj.reason[:87] + "…"
+
+
+LEDGER_ADMINS: dict[type[Any], type[admin.ModelAdmin]] = {
+    ErrorSinkEntry: ErrorSinkEntryAdmin,
+    ParkedItem: ParkedItemAdmin,
+    CheckpointLog: CheckpointLogAdmin,
+    LineageLink: LineageLinkAdmin,
+    RetryScheduled: RetryScheduledAdmin,
+    RetryClaim: RetryClaimAdmin,
+    ParkingOutcome: ParkingOutcomeAdmin,
+    OpsAction: OpsActionAdmin,
+}
+
+
+def register(site: admin.AdminSite) -> None:
+    for model, model_admin in LEDGER_ADMINS.items():
+        site.register(model, model_admin)
+    # Any other ledger (a second domain's, say) still gets a read-only view.
+    for model in apps.get_models():
+        if classify(model) == "ledger" and not site.is_registered(model):
+            site.register(model, LedgerAdmin if _has_trace(model) else ReadOnlyAdmin)
+
+
+def _has_trace(model: type[Any]) -> bool:
+    return any(f.name == "trace_id" for f in model._meta.concrete_fields)

@@ -1,0 +1,252 @@
+"""The lineage picture of one trace (for checkout, one order): every checkpoint across pipelines, every edge.
+
+The graph comes from the checkpoint log (nodes, in insertion order) and the lineage links (edges, so a merge
+shows all N parents), plus the parked items of the trace, hung beside the checkpoint they stopped after.
+``layout`` places it for an inline SVG: one row per step run (a split's children share a row), each run of
+rows of one pipeline inside its own band.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.apps import apps
+from django.urls import NoReverseMatch, reverse
+
+from pipelines.models import Checkpoint, CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem, ParkingOutcome
+from pipelines.registry import composition
+
+# Attributes that say which way a decision went; shown on the node.
+DECISION_FIELDS = (
+    "decided_by",
+    "claimed_by",
+    "variant",
+    "outcome",
+    "reason",
+    "task_name",
+    "courier_id",
+    "decline_code",
+    "approved",
+    "resolution_action",
+    "failure_code",
+    "risk_band",
+)
+TERMINAL_TYPES = frozenset({"TerminalOrderState", "OrderCancelled", "OrderRejected", "CancellationRefused"})
+NODE_W, NODE_H, HGAP, VGAP, GUTTER, LANE, TOP = 236, 50, 22, 30, 180, 12, 16
+PALETTE = ("#2b6cb0", "#2f855a", "#b7791f", "#6b46c1", "#c05621", "#2c7a7b", "#b83280", "#4a5568")
+
+
+@dataclass
+class Node:
+    id: str
+    type: str
+    pipeline: str
+    step: str
+    detail: str
+    href: str | None
+    kind: str  # checkpoint | outcome | terminal | parked | dead | resolved
+    created_at: Any = None
+    color: str = "#4a5568"
+    x: int = 0
+    y: int = 0
+    row: int = 0
+
+
+@dataclass
+class Edge:
+    path: str
+    kind: str  # flow | stop
+
+
+@dataclass
+class Band:
+    pipeline: str
+    color: str
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass
+class Picture:
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    bands: list[Band] = field(default_factory=list)
+    width: int = 0
+    height: int = 0
+
+
+def checkpoint_model(name: str) -> type[Checkpoint] | None:
+    for model in apps.get_models():
+        if model.__name__ == name and issubclass(model, Checkpoint):
+            return model
+    return None
+
+
+def admin_url(model: type[Any], pk: Any) -> str | None:
+    try:
+        return reverse(f"ops:{model._meta.app_label}_{model._meta.model_name}_change", args=[pk])
+    except NoReverseMatch:
+        return None
+
+
+def _outcome_types() -> set[str]:
+    return {m.__name__ for p in composition().pipelines for s in p.steps for m in s.outcomes}
+
+
+def _details(rows: list[CheckpointLog]) -> dict[str, tuple[str, str | None]]:
+    """Checkpoint id → (decision summary, link to its row), one query per checkpoint type."""
+    by_type: dict[str, list[uuid.UUID]] = {}
+    for row in rows:
+        by_type.setdefault(row.checkpoint_type, []).append(row.checkpoint_id)
+    out: dict[str, tuple[str, str | None]] = {}
+    for name, ids in by_type.items():
+        model = checkpoint_model(name)
+        if model is None:
+            continue
+        names = [f for f in DECISION_FIELDS if any(x.name == f for x in model._meta.concrete_fields)]
+        for obj in model.objects.filter(pk__in=ids):
+            values = [f"{f}={getattr(obj, f)}" for f in names if getattr(obj, f) not in (None, "")]
+            out[str(obj.pk)] = (" ".join(values), admin_url(model, obj.pk))
+    return out
+
+
+def _parked_nodes(trace_id: uuid.UUID) -> list[tuple[Node, list[str]]]:
+    """Every parked item of the trace as a node, with the checkpoint ids it hangs from."""
+    out = []
+    for parked in ParkedItem.objects.filter(trace_id=trace_id).order_by("created_at"):
+        latest = parked.outcomes.order_by("-id").first()
+        entries = ErrorSinkEntry.objects.filter(pipeline=parked.pipeline, item_id=parked.item_id)
+        last = entries.order_by("-attempt").only("error_class", "error_code", "retryable").first()
+        state = "parked" if latest is None else {ParkingOutcome.DEAD_LETTERED: "dead"}.get(latest.outcome, "resolved")
+        words = {
+            "parked": "parked, retrying",
+            "dead": f"dead letter ({latest.reason if latest else ''})",
+            "resolved": f"{latest.outcome if latest else ''}",
+        }[state]
+        code = last.error_code if last else ""
+        detail = f"{words} · {entries.count()} failed attempt(s) · {code}"
+        anchors = [str(i) for i in (parked.merge_ids or [parked.item_id])]
+        node = Node(
+            id=str(parked.pk),
+            type=f"stopped at {parked.step}",
+            pipeline=parked.pipeline,
+            step=parked.step,
+            detail=detail,
+            href=admin_url(ParkedItem, parked.pk),
+            kind=state,
+            created_at=parked.created_at,
+        )
+        out.append((node, anchors))
+    return out
+
+
+def build(trace_id: uuid.UUID, highlight: str | None = None) -> Picture:
+    """The trace's graph, laid out."""
+    rows = list(CheckpointLog.objects.filter(trace_id=trace_id).order_by("seq"))
+    parents: dict[str, list[str]] = {}
+    for link in LineageLink.objects.filter(trace_id=trace_id).order_by("ordinal"):
+        parents.setdefault(str(link.child_id), []).append(str(link.parent_id))
+    details = _details(rows)
+    outcomes = _outcome_types()
+    nodes: list[Node] = []
+    for row in rows:
+        key = str(row.checkpoint_id)
+        detail, href = details.get(key, ("", None))
+        kind = (
+            "terminal"
+            if row.checkpoint_type in TERMINAL_TYPES
+            else ("outcome" if row.checkpoint_type in outcomes else "checkpoint")
+        )
+        nodes.append(Node(key, row.checkpoint_type, row.pipeline, row.step, detail, href, kind, row.created_at))
+    return layout(nodes, parents, _parked_nodes(trace_id))
+
+
+def _rows(nodes: list[Node], parents: dict[str, list[str]]) -> list[list[Node]]:
+    """Consecutive nodes of one step run with the same parents (a split's children) share a row."""
+    grouped: list[list[Node]] = []
+    for node in nodes:
+        last = grouped[-1][-1] if grouped else None
+        same_run = last is not None and (last.pipeline, last.step, last.type) == (node.pipeline, node.step, node.type)
+        if same_run and last is not None and parents.get(last.id) == parents.get(node.id):
+            grouped[-1].append(node)
+        else:
+            grouped.append([node])
+    return grouped
+
+
+def layout(nodes: list[Node], parents: dict[str, list[str]], parked: list[tuple[Node, list[str]]]) -> Picture:
+    grouped = _rows(nodes, parents)
+    by_id = {n.id: n for n in nodes}
+    long_edges = sum(1 for n in nodes for p in parents.get(n.id, []) if p in by_id)
+    left = GUTTER + LANE * min(long_edges, 12) + 16
+    columns = max((len(r) for r in grouped), default=1)
+    main_width = columns * (NODE_W + HGAP) - HGAP
+    orphans = [node for node, anchors in parked if not any(a in by_id for a in anchors)]
+    offset = len(orphans)
+    for index, node in enumerate(orphans):  # stopped before any checkpoint (a source command)
+        node.row, node.x, node.y = index, left, TOP + index * (NODE_H + VGAP)
+    for r, group in enumerate(grouped, start=offset):
+        x0 = left + (main_width - (len(group) * (NODE_W + HGAP) - HGAP)) // 2
+        for c, node in enumerate(group):
+            node.row, node.x, node.y = r, x0 + c * (NODE_W + HGAP), TOP + r * (NODE_H + VGAP)
+    picture = Picture(nodes=[*orphans, *nodes])
+    picture.edges = _flow_edges(nodes, parents, by_id, GUTTER + 8)
+    side = left + main_width + 48
+    for node, anchors in parked:
+        if node in orphans:
+            continue
+        anchor = max((by_id[a] for a in anchors if a in by_id), key=lambda n: (n.row, n.x))
+        row_nodes = [n for n in nodes if n.row == anchor.row]
+        rightmost = max(row_nodes, key=lambda n: n.x)
+        node.row, node.x, node.y = anchor.row, side, anchor.y
+        sx, sy = rightmost.x + NODE_W, rightmost.y + NODE_H // 2
+        picture.edges.append(Edge(f"M{sx},{sy} L{node.x},{node.y + NODE_H // 2}", "stop"))
+        picture.nodes.append(node)
+    rows_used = max((n.row for n in picture.nodes), default=-1) + 1
+    picture.height = TOP * 2 + rows_used * (NODE_H + VGAP)
+    has_side = any(n.kind in ("parked", "dead", "resolved") and n not in orphans for n in picture.nodes)
+    picture.width = (side + NODE_W + 16) if has_side else left + main_width + 16
+    picture.bands = _bands(grouped, offset, picture.width)
+    return picture
+
+
+def _flow_edges(nodes: list[Node], parents: dict[str, list[str]], by_id: dict[str, Node], lane_x: int) -> list[Edge]:
+    edges: list[Edge] = []
+    lane = 0
+    for node in nodes:
+        for parent_id in parents.get(node.id, []):
+            parent = by_id.get(parent_id)
+            if parent is None:
+                continue
+            if node.row - parent.row == 1:
+                x1, y1 = parent.x + NODE_W // 2, parent.y + NODE_H
+                x2, y2 = node.x + NODE_W // 2, node.y
+                mid = (y1 + y2) // 2
+                edges.append(Edge(f"M{x1},{y1} C{x1},{mid} {x2},{mid} {x2},{y2}", "flow"))
+            else:  # a long edge (a later pipeline starting from an early checkpoint) runs down a side lane
+                x = lane_x + LANE * (lane % 12)
+                lane += 1
+                y1, y2 = parent.y + NODE_H // 2, node.y + NODE_H // 2
+                edges.append(Edge(f"M{parent.x},{y1} L{x},{y1} L{x},{y2} L{node.x},{y2}", "flow"))
+    return edges
+
+
+def _bands(grouped: list[list[Node]], offset: int, width: int) -> list[Band]:
+    """One band per run of consecutive rows of the same pipeline: the pipeline boxes its steps."""
+    bands: list[Band] = []
+    colors: dict[str, str] = {}
+    for r, group in enumerate(grouped, start=offset):
+        pipeline = group[0].pipeline
+        color = colors.setdefault(pipeline, PALETTE[len(colors) % len(PALETTE)])
+        for node in group:
+            node.color = color
+        y = TOP + r * (NODE_H + VGAP) - VGAP // 2 + 2
+        if bands and bands[-1].pipeline == pipeline and bands[-1].y + bands[-1].height >= y - 1:
+            bands[-1].height = y + NODE_H + VGAP - 4 - bands[-1].y
+        else:
+            bands.append(Band(pipeline, color, 4, y, width - 8, NODE_H + VGAP - 4))
+    return bands

@@ -1,0 +1,70 @@
+"""Read-only ModelAdmins for checkpoint and ledger rows, and changelists that stay fast on large tables.
+
+Nobody, not even a superuser, may add, change or delete such a row from the console: the permission
+methods answer False whatever the user's permissions, so a crafted POST gets 403. Changelists never run
+a full COUNT, select only the columns they list, and follow only the relations they show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.core.paginator import Paginator
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+from django.utils.functional import cached_property
+
+from opsconsole import selectors
+
+# A changelist counts at most this many rows; past it, narrow with the date hierarchy, filters or search.
+COUNT_CAP = 10_000
+
+
+class CappedCountPaginator(Paginator):
+    """Counts through a bounded subquery (``LIMIT COUNT_CAP``), never the whole table."""
+
+    @cached_property
+    def count(self) -> int:  # type: ignore[override]
+        return selectors.bounded_count(self.object_list, COUNT_CAP)
+
+
+class ListColumnsChangeList(ChangeList):
+    """Loads only the listed columns, so payloads, tracebacks and JSON stay in the database."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
+        queryset = super().get_queryset(request, exclude_parameters)
+        columns: tuple[str, ...] = getattr(self.model_admin, "list_columns", ())
+        return selectors.only_columns(queryset, columns)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """The base of every checkpoint and ledger admin: view only, explicit (empty) actions, no full COUNT."""
+
+    actions: Sequence[Any] | None = ()
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 50
+    list_select_related: ClassVar[bool | list[str] | tuple[str, ...]] = False
+    # The small columns the changelist loads (besides the primary key); empty means every column.
+    list_columns: tuple[str, ...] = ()
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return ListColumnsChangeList
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # Only the actions a subclass declares: never the site-wide delete_selected.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions

@@ -1,0 +1,74 @@
+"""Reference data (mutable, not checkpoints) and accounts in the console.
+
+Ops may change a courier's availability; everything else here is governed by ordinary Django permissions
+(the ``ops`` group views reference data, superusers manage it and the accounts). Editing reference data never
+changes an order: pipeline 01 snapshots what it needs.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from checkout.models import Consumer, Courier, MenuItem, Restaurant
+from opsconsole import reference
+
+
+class CourierAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "available", "completion_mode", "active_deliveries")
+    list_filter = ("available", "completion_mode")
+    search_fields = ("id", "name")
+    ordering = ("id",)
+    actions = ("make_available", "make_unavailable")
+
+    @admin.display(description="active deliveries")
+    def active_deliveries(self, obj: Courier) -> int:
+        return reference.active_deliveries(obj.pk)
+
+    @admin.action(description="Make the selected couriers available", permissions=["change"])
+    def make_available(self, request: HttpRequest, queryset: QuerySet[Courier]) -> None:
+        changed = reference.set_availability(queryset, available=True)
+        self.message_user(request, f"{changed} courier(s) now available.", messages.SUCCESS)
+
+    @admin.action(description="Make the selected couriers unavailable", permissions=["change"])
+    def make_unavailable(self, request: HttpRequest, queryset: QuerySet[Courier]) -> None:
+        changed = reference.set_availability(queryset, available=False)
+        self.message_user(request, f"{changed} courier(s) now unavailable.", messages.SUCCESS)
+
+
+class ConsumerAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "active", "payment_token")
+    list_filter = ("active",)
+    search_fields = ("id", "name")
+    ordering = ("id",)
+
+
+class MenuItemInline(admin.TabularInline):
+    model = MenuItem
+    extra = 0
+
+
+class RestaurantAdmin(admin.ModelAdmin):
+    list_display = ("id", "name", "acceptance_mode", "currency", "order_minimum")
+    list_filter = ("acceptance_mode",)
+    search_fields = ("id", "name")
+    ordering = ("id",)
+    inlines = (MenuItemInline,)
+
+
+class MenuItemAdmin(admin.ModelAdmin):
+    list_display = ("item_id", "name", "restaurant", "price")
+    list_select_related = ("restaurant",)
+    search_fields = ("item_id", "name")
+
+
+def register(site: admin.AdminSite) -> None:
+    site.register(Courier, CourierAdmin)
+    site.register(Consumer, ConsumerAdmin)
+    site.register(Restaurant, RestaurantAdmin)
+    site.register(MenuItem, MenuItemAdmin)
+    site.register(User, UserAdmin)
+    site.register(Group, GroupAdmin)

@@ -1,0 +1,231 @@
+"""Read-side queries of the ops console: the dashboard's figures, triage look-ups and changelist helpers.
+
+Every dashboard figure is bounded: the funnel and the error groups read a window through the ``created_at``
+indexes, lists are limited, and counts stop at a cap. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Exists, Max, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from checkout import selectors as checkout_selectors
+from checkout import state
+from pipelines.models import (
+    CheckpointLog,
+    ErrorSinkEntry,
+    OpsAction,
+    ParkedItem,
+    ParkingOutcome,
+    RetryClaim,
+    RetryScheduled,
+)
+from pipelines.registry import composition
+
+FUNNEL_DAYS = 7
+LIST_LIMIT = 20
+# A scheduled attempt this late and still unclaimed has probably lost its broker message.
+OVERDUE_GRACE = datetime.timedelta(seconds=60)
+OVERDUE_WINDOW = datetime.timedelta(days=7)
+
+
+# -- changelists ------------------------------------------------------------------------------------------
+def bounded_count(object_list: Any, cap: int) -> int:
+    """``SELECT COUNT(*) FROM (… LIMIT cap)``: never more work than ``cap`` rows."""
+    if not isinstance(object_list, QuerySet):
+        return len(object_list)
+    return object_list.order_by().values("pk")[:cap].count()
+
+
+def only_columns(queryset: QuerySet[Any], columns: tuple[str, ...]) -> QuerySet[Any]:
+    return queryset.only(*columns) if columns else queryset
+
+
+def search(
+    queryset: QuerySet[Any], term: str, uuid_fields: tuple[str, ...], key_fields: tuple[str, ...]
+) -> QuerySet[Any]:
+    """Exact, indexed matches only: a UUID against the id columns, anything else against the key columns."""
+    term = term.strip()
+    if not term:
+        return queryset
+    try:
+        value: Any = uuid.UUID(term)
+        fields = uuid_fields
+    except ValueError:
+        value, fields = term, key_fields
+    if not fields:
+        return queryset.none()
+    query = Q()
+    for name in fields:
+        query |= Q(**{name: value})
+    return queryset.filter(query)
+
+
+# -- the dashboard ----------------------------------------------------------------------------------------
+def chain_order() -> dict[str, int]:
+    """Checkpoint type → its position in the composition (pipelines, steps, then outcomes)."""
+    order: dict[str, int] = {}
+    for pipeline in composition().pipelines:
+        for step in pipeline.steps:
+            for model in step.models:
+                order.setdefault(model.__name__, len(order))
+    return order
+
+
+@dataclass(frozen=True)
+class FunnelRow:
+    checkpoint_type: str
+    counts: list[int]
+    total: int
+    width: int  # percent of the widest row, for the bar
+
+
+def funnel(days: int = FUNNEL_DAYS) -> tuple[list[datetime.date], list[FunnelRow]]:
+    """Orders (distinct traces) reaching each checkpoint type per day, over the last ``days`` days."""
+    today = timezone.now().date()
+    dates = [today - datetime.timedelta(days=n) for n in range(days - 1, -1, -1)]
+    start = datetime.datetime.combine(dates[0], datetime.time.min, tzinfo=datetime.UTC)
+    rows = (
+        CheckpointLog.objects.filter(created_at__gte=start)
+        .annotate(day=TruncDate("created_at"))
+        .values("checkpoint_type", "day")
+        .annotate(orders=Count("trace_id", distinct=True))
+        .order_by()
+    )
+    per_type: dict[str, dict[datetime.date, int]] = {}
+    for row in rows:
+        per_type.setdefault(row["checkpoint_type"], {})[row["day"]] = row["orders"]
+    order = chain_order()
+    names = sorted(per_type, key=lambda name: (order.get(name, len(order)), name))
+    totals = {name: sum(per_type[name].values()) for name in names}
+    widest = max(totals.values(), default=0) or 1
+    return dates, [
+        FunnelRow(name, [per_type[name].get(day, 0) for day in dates], totals[name], round(100 * totals[name] / widest))
+        for name in names
+    ]
+
+
+def _latest_outcome() -> QuerySet[ParkingOutcome]:
+    return ParkingOutcome.objects.filter(parked=OuterRef("pk")).order_by("-id")
+
+
+def open_parked() -> QuerySet[ParkedItem]:
+    """Parked items nothing has ended (still retrying) or that were dead-lettered: the open failures."""
+    latest = _latest_outcome()
+    return ParkedItem.objects.annotate(last=Subquery(latest.values("outcome")[:1])).filter(
+        Q(last__isnull=True) | Q(last=ParkingOutcome.DEAD_LETTERED)
+    )
+
+
+def stalled_by_step() -> list[dict[str, Any]]:
+    """Orders with an open failure, per (pipeline, step): how many, and how many of them are dead letters."""
+    dead = Q(last=ParkingOutcome.DEAD_LETTERED)
+    rows = (
+        open_parked()
+        .values("pipeline", "step")
+        .annotate(orders=Count("trace_id", distinct=True), dead=Count("trace_id", filter=dead, distinct=True))
+        .order_by("-orders", "pipeline", "step")
+    )
+    return [dict(row) for row in rows]
+
+
+def dead_letters(limit: int = LIST_LIMIT) -> list[ParkedItem]:
+    latest = _latest_outcome()
+    return list(
+        open_parked()
+        .filter(Q(last=ParkingOutcome.DEAD_LETTERED))
+        .annotate(
+            reason=Subquery(latest.values("reason")[:1]),
+            attempts=Subquery(latest.values("attempts")[:1]),
+            last_error=Subquery(latest.values("last_error")[:1]),
+            dead_at=Subquery(latest.values("created_at")[:1]),
+        )
+        .only("id", "pipeline", "step", "item_type", "item_id", "trace_id", "created_at")
+        .order_by("-dead_at")[:limit]
+    )
+
+
+def overdue_parked(limit: int = LIST_LIMIT) -> list[RetryScheduled]:
+    """Scheduled attempts past due (beyond a grace period), unclaimed, of items nothing ended since."""
+    now = timezone.now()
+    claimed = RetryClaim.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt"))
+    ended = ParkingOutcome.objects.filter(parked=OuterRef("parked"), created_at__gte=OuterRef("created_at"))
+    return list(
+        RetryScheduled.objects.filter(due_at__lt=now - OVERDUE_GRACE, due_at__gte=now - OVERDUE_WINDOW)
+        .exclude(Exists(claimed))
+        .exclude(Exists(ended))
+        .select_related("parked")
+        .order_by("due_at")[:limit]
+    )
+
+
+def error_groups(days: int | None = FUNNEL_DAYS) -> list[dict[str, Any]]:
+    """Error-sink entries per (pipeline, step, error class): distinct items, entries and the newest one."""
+    entries = ErrorSinkEntry.objects.all()
+    if days is not None:
+        entries = entries.filter(created_at__gte=timezone.now() - datetime.timedelta(days=days))
+    rows = (
+        entries.values("pipeline", "step", "error_class")
+        .annotate(items=Count("item_id", distinct=True), entries=Count("id"), newest=Max("created_at"))
+        .order_by("-newest")
+    )
+    return [dict(row) for row in rows]
+
+
+# -- triage -------------------------------------------------------------------------------------------------
+def order_view(trace_id: uuid.UUID) -> dict[str, Any] | None:
+    """The order's derived view (state, stalled, checkpoints) when the trace is an order, else None."""
+    if checkout_selectors.order_request(trace_id) is None:
+        return None
+    return state.order_view(trace_id)
+
+
+def attempts(pipeline: str, item_id: uuid.UUID) -> list[ErrorSinkEntry]:
+    """Every recorded failed attempt of one item in one pipeline, oldest first (tracebacks deferred)."""
+    return list(
+        ErrorSinkEntry.objects.filter(pipeline=pipeline, item_id=item_id)
+        .only("id", "step", "attempt", "error_class", "error_code", "retryable", "message", "created_at")
+        .order_by("attempt", "created_at")
+    )
+
+
+def parked_for(pipeline: str, item_id: uuid.UUID) -> ParkedItem | None:
+    return ParkedItem.objects.filter(pipeline=pipeline, item_id=item_id).order_by("-created_at").first()
+
+
+def outcomes_of(parked: ParkedItem) -> list[ParkingOutcome]:
+    return list(parked.outcomes.order_by("id"))
+
+
+def schedules_of(parked: ParkedItem) -> list[RetryScheduled]:
+    return list(parked.schedules.order_by("attempt"))
+
+
+def with_parking_status(queryset: QuerySet[ParkedItem]) -> QuerySet[ParkedItem]:
+    """Annotates ``last``: the newest outcome of each parked item (None while it is still retrying)."""
+    return queryset.annotate(last=Subquery(_latest_outcome().values("outcome")[:1]))
+
+
+def ops_actions(trace_id: uuid.UUID) -> list[OpsAction]:
+    return list(OpsAction.objects.filter(trace_id=trace_id).order_by("created_at"))
+
+
+def trace_of(checkpoint_id: uuid.UUID) -> uuid.UUID | None:
+    """The trace (for checkout, the order) a checkpoint, parked item or error entry belongs to."""
+    for model, field in ((CheckpointLog, "checkpoint_id"), (ParkedItem, "pk"), (ErrorSinkEntry, "pk")):
+        found = model.objects.filter(**{field: checkpoint_id}).values_list("trace_id", flat=True).first()
+        if found is not None:
+            return found
+    if checkout_selectors.order_request(checkpoint_id) is not None:
+        return checkpoint_id
+    return None
+
+
+def row(model: type[Model], pk: Any) -> Model | None:
+    return model._default_manager.filter(pk=pk).first()

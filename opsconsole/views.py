@@ -1,0 +1,93 @@
+"""The console's own screens: the dashboard, the lineage picture of an order, the grouped error sink.
+
+Each view is wrapped by ``OpsSite.admin_view`` (staff login, CSRF, no caching) and only reads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+
+from opsconsole import lineage, remedies, selectors
+from opsconsole.ledger_admin import remediation_context
+
+if TYPE_CHECKING:
+    from django.contrib.admin import AdminSite
+
+ERROR_WINDOWS = {"1": 1, "7": 7, "30": 30, "all": None}
+
+
+def dashboard_context(request: HttpRequest) -> dict[str, Any]:
+    dates, funnel = selectors.funnel()
+    return {
+        "can_remediate": remedies.can_remediate(request.user),
+        "funnel_days": dates,
+        "funnel": funnel,
+        "funnel_window": selectors.FUNNEL_DAYS,
+        "stalled": selectors.stalled_by_step(),
+        "dead_letters": selectors.dead_letters(),
+        "overdue": selectors.overdue_parked(),
+        "overdue_grace": int(selectors.OVERDUE_GRACE.total_seconds()),
+        "error_groups": selectors.error_groups(),
+    }
+
+
+def lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> HttpResponse:
+    picture = lineage.build(trace_id)
+    order = selectors.order_view(trace_id)
+    if not picture.nodes and order is None:
+        raise Http404(f"no checkpoint, parked item or order for trace {trace_id}")
+    highlight = request.GET.get("highlight", "")
+    stops = [n for n in picture.nodes if n.kind in ("parked", "dead")]
+    context = {
+        **site.each_context(request),
+        "title": f"Lineage of {trace_id}",
+        "trace_id": trace_id,
+        "picture": picture,
+        "highlight": highlight,
+        "order": order,
+        "stops": stops,
+        "checkpoints": [n for n in picture.nodes if n.kind not in ("parked", "dead", "resolved")],
+        "ops_actions": selectors.ops_actions(trace_id),
+        "can_remediate": remedies.can_remediate(request.user),
+        **remediation_context(trace_id),
+    }
+    return TemplateResponse(request, "opsconsole/lineage.html", context)
+
+
+def lineage_of(site: AdminSite, request: HttpRequest) -> HttpResponse:
+    """Any id (order, checkpoint, parked item, error entry) → the lineage of its trace, that node highlighted."""
+    raw = request.GET.get("id", "").strip()
+    try:
+        wanted = uuid.UUID(raw)
+    except ValueError:
+        raise Http404(f"{raw!r} is not an id")
+    trace_id = selectors.trace_of(wanted)
+    if trace_id is None:
+        raise Http404(f"nothing known with id {wanted}")
+    query = urlencode({"highlight": str(wanted)})
+    return HttpResponseRedirect(f"{reverse('ops:lineage', args=[trace_id])}?{query}")
+
+
+def error_groups(site: AdminSite, request: HttpRequest) -> HttpResponse:
+    window = request.GET.get("window", "7")
+    if window not in ERROR_WINDOWS:
+        window = "7"
+    groups = selectors.error_groups(ERROR_WINDOWS[window])
+    changelist = reverse("ops:pipelines_errorsinkentry_changelist")
+    for group in groups:
+        query = {k: group[k] for k in ("pipeline", "step", "error_class")}
+        group["href"] = f"{changelist}?{urlencode(query)}"
+    context = {
+        **site.each_context(request),
+        "title": "Error sink, grouped",
+        "groups": groups,
+        "window": window,
+        "windows": list(ERROR_WINDOWS),
+    }
+    return TemplateResponse(request, "opsconsole/error_groups.html", context)
