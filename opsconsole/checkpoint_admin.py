@@ -42,6 +42,7 @@ class CheckpointAdmin(ReadOnlyAdmin):
     search_help_text = "Exact match: an order id, trace id or checkpoint id (UUID), or an idempotency key."
     uuid_search: tuple[str, ...] = ("pk", "trace_id")
     key_search: tuple[str, ...] = ("idempotency_key",)
+    readonly_fields = ("lineage",)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> tuple[Any, bool]:
         return selectors.search(queryset, search_term, self.uuid_search, self.key_search), False
@@ -79,7 +80,13 @@ def checkpoint_admin_for(model: type[Checkpoint]) -> type[CheckpointAdmin]:
     has_order = any(f.name == "order_id" for f in model._meta.concrete_fields)
     extra = small_fields(model)
     attrs: dict[str, Any] = {
-        "list_display": ("id", "created_at", *(["order"] if has_order else []), *extra, "lineage"),
+        "list_display": (
+            "id",
+            "created_at",
+            *(["order"] if has_order else []),
+            *extra,
+            *([] if has_order else ["lineage"]),
+        ),
         "list_columns": ("id", "created_at", "trace_id", *(["order_id"] if has_order else []), *extra),
         "search_fields": ("=order_id", "=trace_id", "=idempotency_key")
         if has_order

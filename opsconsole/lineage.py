@@ -181,12 +181,13 @@ def _rows(nodes: list[Node], parents: dict[str, list[str]]) -> list[list[Node]]:
 def layout(nodes: list[Node], parents: dict[str, list[str]], parked: list[tuple[Node, list[str]]]) -> Picture:
     grouped = _rows(nodes, parents)
     by_id = {n.id: n for n in nodes}
-    long_edges = sum(1 for n in nodes for p in parents.get(n.id, []) if p in by_id)
+    orphans = [node for node, anchors in parked if not any(a in by_id for a in anchors)]
+    offset = len(orphans)
+    row_of = {node.id: r for r, group in enumerate(grouped, start=offset) for node in group}
+    long_edges = sum(1 for n in nodes for p in parents.get(n.id, []) if p in row_of and row_of[n.id] - row_of[p] != 1)
     left = GUTTER + LANE * min(long_edges, 12) + 16
     columns = max((len(r) for r in grouped), default=1)
     main_width = columns * (NODE_W + HGAP) - HGAP
-    orphans = [node for node, anchors in parked if not any(a in by_id for a in anchors)]
-    offset = len(orphans)
     for index, node in enumerate(orphans):  # stopped before any checkpoint (a source command)
         node.row, node.x, node.y = index, left, TOP + index * (NODE_H + VGAP)
     for r, group in enumerate(grouped, start=offset):
@@ -196,20 +197,22 @@ def layout(nodes: list[Node], parents: dict[str, list[str]], parked: list[tuple[
     picture = Picture(nodes=[*orphans, *nodes])
     picture.edges = _flow_edges(nodes, parents, by_id, GUTTER + 8)
     side = left + main_width + 48
+    right = left + main_width
+    slots: dict[int, int] = {}
     for node, anchors in parked:
         if node in orphans:
             continue
         anchor = max((by_id[a] for a in anchors if a in by_id), key=lambda n: (n.row, n.x))
-        row_nodes = [n for n in nodes if n.row == anchor.row]
-        rightmost = max(row_nodes, key=lambda n: n.x)
-        node.row, node.x, node.y = anchor.row, side, anchor.y
+        rightmost = max((n for n in nodes if n.row == anchor.row), key=lambda n: n.x)
+        slot = slots[anchor.row] = slots.get(anchor.row, -1) + 1
+        node.row, node.x, node.y = anchor.row, side + slot * (NODE_W + HGAP), anchor.y
         sx, sy = rightmost.x + NODE_W, rightmost.y + NODE_H // 2
         picture.edges.append(Edge(f"M{sx},{sy} L{node.x},{node.y + NODE_H // 2}", "stop"))
         picture.nodes.append(node)
+        right = max(right, node.x + NODE_W)
     rows_used = max((n.row for n in picture.nodes), default=-1) + 1
     picture.height = TOP * 2 + rows_used * (NODE_H + VGAP)
-    has_side = any(n.kind in ("parked", "dead", "resolved") and n not in orphans for n in picture.nodes)
-    picture.width = (side + NODE_W + 16) if has_side else left + main_width + 16
+    picture.width = right + 16
     picture.bands = _bands(grouped, offset, picture.width)
     return picture
 
@@ -245,7 +248,7 @@ def _bands(grouped: list[list[Node]], offset: int, width: int) -> list[Band]:
         for node in group:
             node.color = color
         y = TOP + r * (NODE_H + VGAP) - VGAP // 2 + 2
-        if bands and bands[-1].pipeline == pipeline and bands[-1].y + bands[-1].height >= y - 1:
+        if bands and bands[-1].pipeline == pipeline:
             bands[-1].height = y + NODE_H + VGAP - 4 - bands[-1].y
         else:
             bands.append(Band(pipeline, color, 4, y, width - 8, NODE_H + VGAP - 4))

@@ -57,6 +57,7 @@ def _render(
     previews = [_preview(action, order_id, params) for order_id in orders]
     context = {
         **site.each_context(request),
+        "is_nav_sidebar_enabled": False,  # the console's own screens need the width
         "title": f"{remedies.label(action)}: confirm",
         "action": action,
         "action_label": remedies.label(action),

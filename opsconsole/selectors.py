@@ -175,7 +175,7 @@ def error_groups(days: int | None = FUNNEL_DAYS) -> list[dict[str, Any]]:
         .annotate(items=Count("item_id", distinct=True), entries=Count("id"), newest=Max("created_at"))
         .order_by("-newest")
     )
-    return [dict(row) for row in rows]
+    return [{**row, "error_short": row["error_class"].rsplit(".", 1)[-1]} for row in rows]
 
 
 # -- triage -------------------------------------------------------------------------------------------------

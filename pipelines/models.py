@@ -196,6 +196,8 @@ class RetryClaim(Ledger):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["parked", "attempt"], name="retry_claim_once")]
+        # The sweeper looks for claims that never finished (a worker died) within a window of recent claims.
+        indexes = [models.Index(fields=["created_at"], name="retry_claim_created")]
 
 
 class ParkingOutcome(Ledger):
@@ -225,3 +227,27 @@ class OpsAction(Ledger):
     preview_seq = models.BigIntegerField(null=True)
     result = models.JSONField(default=dict)
     created_at = models.DateTimeField(db_index=True)
+
+
+class Resumption(Ledger):
+    """The sweeper's decision about a trace left at checkpoint ``seq``: resumed through the engine, or skipped.
+
+    The unique insert is the claim: one sweeper resumes a position once per ``attempt`` (a resume that died
+    with its worker is tried again, a bounded number of times).
+    """
+
+    RESUMED = "resumed"
+    SKIPPED = "skipped"
+
+    trace_id = models.UUIDField()
+    seq = models.BigIntegerField()
+    attempt = models.PositiveIntegerField()
+    decision = models.CharField(max_length=20)
+    detail = models.CharField(max_length=300, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["trace_id", "seq", "attempt"], name="resumption_once"),
+        ]

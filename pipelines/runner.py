@@ -7,6 +7,8 @@ process, breadth first, after the transaction that inserted it committed.
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -269,6 +271,7 @@ class Engine:
                     status = "replayed" if winner.pk == rows[0][0].pk else "lost"
                     result = StepResult(spec.name, step.name, status, [winner], winner=winner)
                     return result, self._next(step, [winner], item) if status == "replayed" else None
+                _crash_after_commit(step.name)
             checkpoints = [row for row, _ in rows]
             log.info("step.completed", checkpoints=len(checkpoints), type=type(checkpoints[0]).__name__)
             return StepResult(spec.name, step.name, "inserted", checkpoints), self._next(step, checkpoints, item)
@@ -321,6 +324,15 @@ class Engine:
             row.created_at = now
             rows.append((row, out.children))
         return rows
+
+
+def _crash_after_commit(step: str) -> None:
+    """Test hook: ``TPFGO_CRASH_AFTER=<step name>`` SIGKILLs this process right after that step's commit.
+
+    Crash-recovery tests use it to stop a process between two checkpoints; it is never set in production.
+    """
+    if os.environ.get("TPFGO_CRASH_AFTER") == step:
+        transaction.on_commit(lambda: os.kill(os.getpid(), signal.SIGKILL))
 
 
 def business_key(row: Checkpoint) -> str:

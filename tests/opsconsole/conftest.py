@@ -1,0 +1,62 @@
+"""Console fixtures: the ops group and users, and an order dead-lettered at dispatch for want of a courier."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+
+from checkout import demo, services
+from checkout.models import Courier
+from opsconsole.setup import ensure_ops_group
+from pipelines import retries
+from pipelines.models import ParkedItem, ParkingOutcome
+from tests.checkout.conftest import order_body
+
+OPS_PASSWORD = "ops-test-password"
+MAX_ATTEMPTS = 50
+
+
+def make_ops_user(username: str = "ops") -> AbstractBaseUser:
+    user = get_user_model().objects.create_user(username, password=OPS_PASSWORD, is_staff=True)
+    user.groups.add(ensure_ops_group())
+    return user
+
+
+def dead_lettered_order(key: str = "console-dead-1") -> uuid.UUID:
+    """No courier is available: dispatch parks, and the remaining attempts run to a dead letter."""
+    Courier.objects.update(available=False)
+    placed = services.place_order(order_body(), key)
+    order_id = uuid.UUID(placed.view["orderId"])
+    parked = ParkedItem.objects.get(trace_id=order_id, step="delivery_assigned")
+    # Run the remaining attempts as the worker would (tests enqueue nothing), whatever dispatch's policy allows.
+    attempt = 2
+    while not ParkingOutcome.objects.filter(parked=parked, outcome=ParkingOutcome.DEAD_LETTERED).exists():
+        assert attempt <= MAX_ATTEMPTS, "dispatch never dead-lettered"
+        assert retries.run_attempt(parked.pk, attempt) == "failed"
+        attempt += 1
+    return order_id
+
+
+@pytest.fixture
+def ops_user(db: Any) -> AbstractBaseUser:
+    return make_ops_user()
+
+
+@pytest.fixture
+def ops_client(client: Any, ops_user: AbstractBaseUser) -> Any:
+    client.force_login(ops_user)
+    return client
+
+
+@pytest.fixture
+def reference_data(db: Any) -> None:
+    demo.load()
+
+
+@pytest.fixture
+def dead_order(reference_data: None) -> uuid.UUID:
+    return dead_lettered_order()

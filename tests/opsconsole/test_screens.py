@@ -1,0 +1,165 @@
+"""The console's screens through the Django test client: dashboard, browsing, triage, lineage."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from checkout import services
+from checkout.kitchen_task.models import KitchenTask
+from checkout.order_request.models import OrderRequest
+from opsconsole import readonly
+from pipelines.models import CheckpointLog, ErrorSinkEntry, ParkedItem
+from tests.checkout.conftest import order_body
+
+pytestmark = pytest.mark.django_db
+
+
+def text(response) -> str:
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()
+
+
+def test_the_dashboard_shows_the_funnel_stalled_orders_dead_letters_and_error_groups(ops_client, dead_order):
+    services.place_order(order_body(), "happy-1")  # no courier: parks too, still retrying
+    page = text(ops_client.get(reverse("ops:index")))
+    funnel = page[page.index('id="funnel"') :]
+    assert re.search(
+        r'data-checkpoint="OrderRequest"><th scope="row">OrderRequest</th>(\s*<td class="num zero">0</td>){6}'
+        r'\s*<td class="num">2</td>',
+        funnel,
+    )
+    assert 'data-checkpoint="OrderReadyForDispatch"' in funnel and 'data-checkpoint="DeliveryAssigned"' not in funnel
+    stalled = page[page.index('id="stalled"') : page.index('id="dead-letters"')]
+    assert re.search(
+        r"<td>dispatch</td><td>delivery_assigned</td><td class=\"num\">2</td>\s*<td class=\"num\">1</td>", stalled
+    )
+    dead = page[page.index('id="dead-letters"') : page.index('id="overdue"')]
+    assert f'data-trace="{dead_order}"' in dead and "retry_exhausted" in dead
+    assert f"{reverse('ops:remediation', args=['redrive'])}?order={dead_order}" in dead
+    groups = page[page.index('id="error-groups"') : page.index('id="funnel"')]
+    assert "NoCourierAvailable" in groups
+
+
+def test_an_unclaimed_retry_past_due_shows_as_overdue(ops_client, reference_data):
+    placed = services.place_order(order_body(), "late-1")
+    from checkout.models import Courier
+
+    assert Courier.objects.filter(available=True).exists()  # placed with couriers: nothing parked
+    Courier.objects.update(available=False)
+    services.place_order(order_body(), "late-2")
+    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=5)):
+        page = text(ops_client.get(reverse("ops:index")))
+    overdue = page[page.index('id="overdue"') : page.index('id="error-groups"')]
+    assert "dispatch / delivery_assigned" in overdue and placed.view["orderId"][:8] not in overdue
+
+
+def test_checkpoint_search_by_order_trace_and_idempotency_key_links_to_the_lineage(ops_client, dead_order):
+    changelist = reverse("ops:order_request_orderrequest_changelist")
+    request = OrderRequest.objects.get(order_id=dead_order)
+    lineage = reverse("ops:lineage", args=[dead_order])
+    for term in (str(dead_order), str(request.trace_id), request.idempotency_key, str(request.pk)):
+        page = text(ops_client.get(changelist, {"q": term}))
+        assert lineage in page and str(request.pk) in page, term
+    assert lineage not in text(ops_client.get(changelist, {"q": "no-such-key"}))
+    assert lineage not in text(ops_client.get(changelist, {"q": str(uuid.uuid4())}))
+    tasks = text(ops_client.get(reverse("ops:kitchen_task_kitchentask_changelist"), {"q": str(dead_order)}))
+    assert tasks.count(lineage) == KitchenTask.objects.filter(order_id=dead_order).count() == 2
+
+
+def test_changelists_never_count_the_whole_table_and_leave_payloads_in_the_database(ops_client, dead_order):
+    for name in ("pipelines_errorsinkentry", "pipelines_checkpointlog", "order_request_orderrequest"):
+        with CaptureQueriesContext(connection) as captured:
+            text(ops_client.get(reverse(f"ops:{name}_changelist")))
+        counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+        assert counts, name
+        assert all("LIMIT" in sql.upper() for sql in counts), counts
+    with CaptureQueriesContext(connection) as captured:
+        text(ops_client.get(reverse("ops:pipelines_errorsinkentry_changelist")))
+    selects = [q["sql"] for q in captured.captured_queries if "pipelines_errorsinkentry" in q["sql"]]
+    assert selects and not any('"traceback"' in sql or '"payload"' in sql for sql in selects)
+
+
+def test_the_paginator_counts_at_most_its_cap(monkeypatch, dead_order):
+    monkeypatch.setattr(readonly, "COUNT_CAP", 5)
+    paginator = readonly.CappedCountPaginator(CheckpointLog.objects.order_by("seq"), 2)
+    assert CheckpointLog.objects.count() > 5
+    assert paginator.count == 5 and paginator.num_pages == 3
+
+
+def test_the_error_sink_detail_is_the_triage_screen(ops_client, dead_order):
+    entry = ErrorSinkEntry.objects.filter(trace_id=dead_order).order_by("-attempt").first()
+    page = text(ops_client.get(reverse("ops:pipelines_errorsinkentry_change", args=[entry.pk])))
+    assert "Traceback (most recent call last)" in page and "NoCourierAvailable" in page
+    assert "&quot;input&quot;" in page  # the payload, as JSON
+    assert reverse("ops:lineage", args=[dead_order]) in page
+    assert "READY_FOR_DISPATCH" in page and "dead letter" in page
+    attempts = ErrorSinkEntry.objects.filter(trace_id=dead_order).count()
+    assert page.count(reverse("ops:pipelines_errorsinkentry_change", args=[entry.pk])) >= 1
+    assert f"after {attempts} attempt" in page
+    assert f"{reverse('ops:remediation', args=['redrive'])}?order={dead_order}" in page
+
+
+def test_the_grouped_error_view_counts_distinct_items(ops_client, dead_order):
+    services.place_order(order_body(), "second-1")  # a second item failing the same way
+    page = text(ops_client.get(reverse("ops:error_groups"), {"window": "all"}))
+    entries = ErrorSinkEntry.objects.filter(step="delivery_assigned").count()
+    assert re.search(
+        rf"<td>dispatch</td><td>delivery_assigned</td><td>checkout\.delivery_assigned\.step\.NoCourierAvailable</td>"
+        rf'<td class="num">2</td>\s*<td class="num">{entries}</td>',
+        page,
+    )
+    assert "error_class=checkout.delivery_assigned.step.NoCourierAvailable" in page
+
+
+def test_error_sink_actions_open_the_confirm_page_and_run_nothing(ops_client, dead_order):
+    entries = ErrorSinkEntry.objects.filter(trace_id=dead_order)
+    before = CheckpointLog.objects.count()
+    response = ops_client.post(
+        reverse("ops:pipelines_errorsinkentry_changelist"),
+        {"action": "redrive", "_selected_action": [str(e.pk) for e in entries]},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('ops:remediation', args=['redrive'])}?order={dead_order}"
+    assert CheckpointLog.objects.count() == before
+
+
+def test_the_lineage_picture_shows_the_split_the_merge_and_where_the_order_stopped(ops_client, dead_order):
+    page = text(ops_client.get(reverse("ops:lineage", args=[dead_order])))
+    start = page.index('<svg class="ops-lineage"')
+    svg = page[start : page.index("</svg>", start)]
+    rows = CheckpointLog.objects.filter(trace_id=dead_order)
+    assert svg.count('class="node node-') == rows.count() + 1  # every checkpoint, plus the parked item
+    for row in rows:
+        assert f'data-node-id="{row.checkpoint_id}"' in svg
+    tasks = re.findall(r'data-type="KitchenTask".*?<rect x="(\d+)" y="(\d+)"', svg, re.S)
+    assert len(tasks) == 2 and tasks[0][1] == tasks[1][1] and tasks[0][0] != tasks[1][0]  # split: one row
+    merge = re.search(r'data-type="OrderReadyForDispatch".*?<rect x="(\d+)" y="(\d+)"', svg, re.S)
+    assert merge and int(merge.group(2)) > int(tasks[0][1])
+    assert len(re.findall(r'class="edge edge-flow"', svg)) == rows.count() - 1 + 1  # the merge has two parents
+    parked = ParkedItem.objects.get(trace_id=dead_order)
+    assert 'class="node node-dead"' in svg and reverse("ops:pipelines_parkeditem_change", args=[parked.pk]) in svg
+    assert 'class="edge edge-stop"' in svg
+    assert "decided_by=ACCEPTED" in svg and "claimed_by=KITCHEN" in svg
+    for band in ("checkout", "consumer-validation", "restaurant-acceptance", "kitchen-preparation"):
+        assert f">{band}</text>" in svg
+
+
+def test_the_lineage_of_any_id_redirects_to_its_trace(ops_client, dead_order):
+    task = KitchenTask.objects.filter(order_id=dead_order).first()
+    response = ops_client.get(reverse("ops:lineage_of"), {"id": str(task.pk)})
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('ops:lineage', args=[dead_order])}?highlight={task.pk}"
+    page = text(ops_client.get(response["Location"]))
+    assert "node-highlight" in page
+    assert ops_client.get(reverse("ops:lineage_of"), {"id": str(uuid.uuid4())}).status_code == 404
+    assert ops_client.get(reverse("ops:lineage_of"), {"id": "nope"}).status_code == 404
+    assert ops_client.get(reverse("ops:lineage", args=[uuid.uuid4()])).status_code == 404
