@@ -1,10 +1,11 @@
-"""The canonical chain 01→08, its unhappy-path pipelines and their publications (CHAIN.md)."""
+"""The canonical chain 01→08, its unhappy-path and remediation pipelines and their publications (CHAIN.md)."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from pipelines.declarations import Composition, Pipeline, Publication, Step, Subscription
+from pipelines.declarations import Composition, Pipeline, Publication, RetryPolicy, Step, Subscription
 
 from checkout.acceptance_decision import step as acceptance_decision
 from checkout.acceptance_decision.models import AcceptanceDecision
@@ -24,6 +25,11 @@ from checkout.kitchen_commitment import step as kitchen_commitment
 from checkout.kitchen_commitment.models import KitchenCommitment
 from checkout.kitchen_task import step as kitchen_task
 from checkout.kitchen_task.models import KitchenTask
+from checkout.models import Courier
+from checkout.ops_cancellation import step as ops_cancellation
+from checkout.ops_cancellation.models import OpsCancellation
+from checkout.ops_courier_choice import step as ops_courier_choice
+from checkout.ops_courier_choice.models import OpsCourierChoice
 from checkout.order_accepted_by_restaurant import step as order_accepted_by_restaurant
 from checkout.order_accepted_by_restaurant.models import AcceptanceTimedOut, OrderAcceptedByRestaurant, TicketRejected
 from checkout.order_approved import step as order_approved
@@ -44,8 +50,12 @@ from checkout.payment_authorized import step as payment_authorized
 from checkout.payment_authorized.models import PaymentAuthorized, PaymentDeclined
 from checkout.payment_outcome import step as payment_outcome
 from checkout.payment_outcome.models import PaymentOutcome
+from checkout.payment_review_resolved import step as payment_review_resolved
+from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.ready_order import step as ready_order
 from checkout.ready_order.models import ReadyOrder
+from checkout.refund_issued import step as refund_issued
+from checkout.refund_issued.models import RefundIssued
 from checkout.terminal_order_state import step as terminal_order_state
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created import step as ticket_created
@@ -71,6 +81,28 @@ RESTAURANT_CANCELLED = Publication("tpfgo.restaurant.order-cancelled.v1", OrderC
 CANCELLATION_ACCEPTED = Publication("tpfgo.order.cancellation-accepted.v1", CancellationAccepted)
 CANCELLATION_REFUSED = Publication("tpfgo.order.cancellation-refused.v1", CancellationRefused)
 CONSUMER_CANCELLED = Publication("tpfgo.order.consumer-cancelled.v1", OrderCancelled)
+COURIER_CHOSEN = Publication("tpfgo.ops.courier-chosen.v1", OpsCourierChoice)
+OPS_CANCELLED = Publication("tpfgo.ops.order-cancelled.v1", OrderCancelled)
+REVIEW_RESOLVED = Publication("tpfgo.ops.payment-review-resolved.v1", TerminalOrderState)
+
+
+# -- what the sweeper must not resume: a step that waits for an external event for this input ------------
+def manual_acceptance(ticket: Any) -> bool:
+    return bool(ticket.acceptance_mode != "auto")
+
+
+def manual_courier(delivery: Any) -> bool:
+    courier = Courier.objects.filter(pk=delivery.courier_id).first()
+    return courier is None or courier.completion_mode == Courier.MANUAL
+
+
+def review_pending(source: Any) -> bool:
+    outcome = PaymentOutcome.objects.filter(order_id=source.order_id).first()
+    return outcome is not None and outcome.variant == PaymentOutcome.REQUIRES_REVIEW
+
+
+# No courier is a wait, not a fault: retry for about an hour (10 s doubling, capped at 10 min) before ops.
+DISPATCH_RETRY = RetryPolicy(max_attempts=12, base_delay=10.0, multiplier=2.0, cap=600.0, jitter=0.1)
 
 # -- the canonical chain ----------------------------------------------------------------------------------
 CHECKOUT = Pipeline(
@@ -101,7 +133,7 @@ RESTAURANT_ACCEPTANCE = Pipeline(
     inputs=(OrderApproved,),
     steps=(
         Step("ticket_created", ticket_created.process, TicketCreated),
-        Step("acceptance_decision", acceptance_decision.process, AcceptanceDecision),
+        Step("acceptance_decision", acceptance_decision.process, AcceptanceDecision, awaits=manual_acceptance),
         Step("order_accepted_by_restaurant", order_accepted_by_restaurant.process, OrderAcceptedByRestaurant,
              outcomes={TicketRejected: TICKET_REJECTED, AcceptanceTimedOut: ACCEPTANCE_TIMED_OUT}),
     ),
@@ -120,15 +152,15 @@ KITCHEN_PREPARATION = Pipeline(
 DISPATCH = Pipeline(
     name="dispatch",
     inputs=(OrderReadyForDispatch,),
-    steps=(Step("delivery_assigned", delivery_assigned.process, DeliveryAssigned),),
+    steps=(Step("delivery_assigned", delivery_assigned.process, DeliveryAssigned, retry=DISPATCH_RETRY),),
     output=DELIVERY_ASSIGNED,
 )
 DELIVERY_EXECUTION = Pipeline(
     name="delivery-execution",
     inputs=(DeliveryAssigned,),
     steps=(
-        Step("order_picked_up", order_picked_up.process, OrderPickedUp),
-        Step("order_delivered", order_delivered.process, OrderDelivered),
+        Step("order_picked_up", order_picked_up.process, OrderPickedUp, awaits=manual_courier),
+        Step("order_delivered", order_delivered.process, OrderDelivered, awaits=manual_courier),
     ),
     output=ORDER_DELIVERED,
 )
@@ -143,7 +175,7 @@ ORDER_FINALIZATION = Pipeline(
     inputs=(PaymentOutcome,),
     steps=(
         Step("authorization_voided", authorization_voided.process, AuthorizationVoided, external_effect=True),
-        Step("terminal_order_state", terminal_order_state.process, TerminalOrderState),
+        Step("terminal_order_state", terminal_order_state.process, TerminalOrderState, awaits=review_pending),
     ),
     output=TERMINAL_STATE,
 )
@@ -193,12 +225,47 @@ ORDER_CANCELLATION = Pipeline(
 )
 
 
+# -- remediation (triggered by ops through checkout.remediation; redrive needs no pipeline of its own) -----
+ASSIGN_COURIER = Pipeline(
+    name="assign-courier",
+    inputs=(OrderReadyForDispatch,),
+    steps=(Step("ops_courier_choice", ops_courier_choice.process, OpsCourierChoice),),
+    output=COURIER_CHOSEN,
+    kind="remediation",
+)
+OPS_CANCEL = Pipeline(
+    name="ops-cancel",
+    inputs=(OrderRequest,),
+    steps=(
+        Step("ops_cancellation", ops_cancellation.process, OpsCancellation),
+        Step("authorization_voided", authorization_voided.process, AuthorizationVoided, external_effect=True),
+        Step("refund_issued", refund_issued.process, RefundIssued, external_effect=True),
+        Step("order_cancelled", order_cancelled.process, OrderCancelled),
+    ),
+    output=OPS_CANCELLED,
+    kind="remediation",
+)
+RESOLVE_PAYMENT_REVIEW = Pipeline(
+    name="resolve-payment-review",
+    inputs=(PaymentOutcome,),
+    steps=(
+        Step("payment_review_resolved", payment_review_resolved.process, PaymentReviewResolved, external_effect=True),
+        Step("authorization_voided", authorization_voided.process, AuthorizationVoided, external_effect=True),
+        Step("terminal_order_state", terminal_order_state.process, TerminalOrderState),
+    ),
+    output=REVIEW_RESOLVED,
+    kind="remediation",
+)
+
+
 def cancelled(pipeline: str, trace_id: UUID) -> str | None:
-    """A parked retry of any step first checks that the order was not cancelled meanwhile."""
-    if pipeline in ("cancellation-request", "order-cancellation"):
+    """A parked retry of any step first checks that the order was not cancelled meanwhile (by its consumer or ops)."""
+    if pipeline in ("cancellation-request", "order-cancellation", "ops-cancel"):
         return None
     if CancellationAccepted.objects.filter(order_id=trace_id).exists():
         return "order cancelled"
+    if OpsCancellation.objects.filter(order_id=trace_id).exists():
+        return "order cancelled by ops"
     return None
 
 
@@ -207,9 +274,10 @@ CHAIN = (
     DISPATCH, DELIVERY_EXECUTION, PAYMENT_CAPTURE, ORDER_FINALIZATION,
 )
 UNHAPPY = (ORDER_REJECTION, RESTAURANT_DECLINED, CANCELLATION_REQUEST, ORDER_CANCELLATION)
+REMEDIATION = (ASSIGN_COURIER, OPS_CANCEL, RESOLVE_PAYMENT_REVIEW)
 
 COMPOSITION = Composition(
-    pipelines=CHAIN + UNHAPPY,
+    pipelines=CHAIN + UNHAPPY + REMEDIATION,
     subscriptions=(
         Subscription(ORDER_READY.name, "consumer-validation"),
         Subscription(ORDER_APPROVED.name, "restaurant-acceptance"),
@@ -228,6 +296,7 @@ COMPOSITION = Composition(
         {
             TERMINAL_STATE.name, ORDER_REJECTED.name, RESTAURANT_CANCELLED.name,
             CONSUMER_CANCELLED.name, CANCELLATION_REFUSED.name,
+            COURIER_CHOSEN.name, OPS_CANCELLED.name, REVIEW_RESOLVED.name,
         }
     ),
     retry_guard=cancelled,

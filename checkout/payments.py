@@ -50,6 +50,10 @@ class PaymentGateway(Protocol):
         self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int
     ) -> Capture: ...
 
+    def capture_reviewed(self, order_id: uuid.UUID, authorization_id: str, amount: Decimal) -> str:
+        """Capture a payment ops approved after a review; returns the payment id."""
+        ...
+
     def void(self, order_id: uuid.UUID, authorization_id: str) -> str: ...
 
     def refund(self, order_id: uuid.UUID, payment_id: str, amount: Decimal) -> str: ...
@@ -79,6 +83,9 @@ class SimulatedGateway:
         if token == "tok_review":
             return Capture("requires_review", review_reason="issuer flagged the capture for manual review")
         return Capture("captured", payment_id=f"pay_{order_id.hex[:20]}")
+
+    def capture_reviewed(self, order_id: uuid.UUID, authorization_id: str, amount: Decimal) -> str:
+        return f"pay_{order_id.hex[:20]}"
 
     def void(self, order_id: uuid.UUID, authorization_id: str) -> str:
         return f"void_{order_id.hex[:20]}"

@@ -11,6 +11,7 @@ from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.authorization_voided.models import AuthorizationVoided
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.initial_order.models import InitialOrder
+from checkout.ops_cancellation.models import OpsCancellation
 from checkout.ops_courier_choice.models import OpsCourierChoice
 from checkout.kitchen_commitment.models import KitchenCommitment
 from checkout.order_cancelled.models import OrderCancelled
@@ -19,6 +20,7 @@ from checkout.order_rejected.models import OrderRejected
 from checkout.order_request.models import OrderRequest
 from checkout.payment_authorized.models import PaymentAuthorized
 from checkout.payment_outcome.models import PaymentOutcome
+from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.ready_order.models import ReadyOrder
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created.models import TicketCreated
@@ -71,6 +73,18 @@ def delivery(order_id: uuid.UUID) -> DeliveryAssigned | None:
 def ops_courier_choice(order_id: uuid.UUID) -> str | None:
     choice = fact(OpsCourierChoice, order_id)
     return choice.courier_id if choice else None
+
+
+def payment_review(order_id: uuid.UUID) -> PaymentReviewResolved | None:
+    return fact(PaymentReviewResolved, order_id)
+
+
+def ops_cancellation(order_id: uuid.UUID) -> OpsCancellation | None:
+    return fact(OpsCancellation, order_id)
+
+
+def is_captured(order_id: uuid.UUID) -> bool:
+    return PaymentOutcome.objects.filter(order_id=order_id, variant=PaymentOutcome.CAPTURED).exists()
 
 
 def is_terminal(order_id: uuid.UUID) -> bool:

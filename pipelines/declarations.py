@@ -5,6 +5,7 @@ A composition is plain data, so the contract checks can inspect it (and tests ca
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,15 +43,25 @@ class Publication:
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how late a failed step is retried: ``max_attempts`` in all (the first run included).
+
+    ``jitter`` is a fraction (0 ≤ jitter ≤ 1): each delay is spread uniformly within ±jitter of its computed
+    value, so items that failed together do not all come back together. ``jitter=0`` is deterministic.
+    """
+
     max_attempts: int = 4
     base_delay: float = 10.0
     multiplier: float = 2.0
     cap: float = 1800.0
     jitter: float = 0.0
 
-    def delay(self, failed_attempt: int) -> float:
-        """Seconds to wait before the attempt after ``failed_attempt`` (1-based): base × multiplierⁿ, capped."""
-        return min(self.cap, self.base_delay * self.multiplier ** (failed_attempt - 1))
+    def delay(self, failed_attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """Seconds to wait before the attempt after ``failed_attempt`` (1-based): base × multiplierⁿ⁻¹, capped."""
+        delay = min(self.cap, self.base_delay * self.multiplier ** (failed_attempt - 1))
+        if self.jitter <= 0:
+            return delay
+        spread = min(self.jitter, 1.0) * (2 * rand() - 1)
+        return max(0.0, min(self.cap, delay * (1 + spread)))
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,9 @@ class Step:
 
     ``model`` is what the step writes when the pipeline goes on; ``outcomes`` are decision outcomes that end
     the pipeline, each with its publication. ``on_lost="continue"`` lets a claim step that lost its unique
-    insert to another path hand its input on instead of stopping.
+    insert to another path hand its input on instead of stopping. ``awaits`` declares that the step stops for an
+    external event (it returns ``AWAIT`` without one): ``True``, or a predicate on the step's input when that
+    depends on data (a restaurant that accepts by hand). The sweeper never resumes an item waiting before it.
     """
 
     name: str
@@ -70,6 +83,7 @@ class Step:
     on_lost: OnLost = "stop"
     retry: RetryPolicy | None = None
     external_effect: bool = False
+    awaits: bool | Callable[[Any], bool] = False
 
     @property
     def models(self) -> tuple[type[Checkpoint], ...]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -37,9 +38,9 @@ def park(
     spec: Pipeline, step: Step, item: Item, event: Mapping[str, Any] | None, attempt: int, exc: BaseException
 ) -> ParkedItem:
     from pipelines.failures import describe
-    from pipelines.registry import default_retry_policy
+    from pipelines.registry import retry_policy
 
-    policy = step.retry or default_retry_policy()
+    policy = retry_policy(spec.name, step)
     item_type, item_id, _ = describe(item.value)
     now = timezone.now()
     with transaction.atomic():
@@ -63,10 +64,8 @@ def park(
             dead_letter(parked, "non_retryable", attempt, exc)
         elif attempt >= policy.max_attempts:
             dead_letter(parked, "retry_exhausted", attempt, exc)
-        elif not RetryScheduled.objects.filter(parked=parked, attempt=attempt + 1).exists():
-            due = now + datetime.timedelta(seconds=policy.delay(attempt))
-            RetryScheduled.objects.create(parked=parked, attempt=attempt + 1, due_at=due, created_at=now)
-            transaction.on_commit(lambda: enqueue(parked.pk, attempt + 1, due))
+        else:
+            schedule(parked, attempt + 1, now + datetime.timedelta(seconds=policy.delay(attempt)), now)
     log.warning("item.parked", parked_id=str(parked.pk), attempt=attempt, retryable=is_retryable(exc))
     return parked
 
@@ -81,6 +80,50 @@ def dead_letter(parked: ParkedItem, reason: str, attempts: int, exc: BaseExcepti
         created_at=timezone.now(),
     )
     log.error("item.dead_lettered", parked_id=str(parked.pk), reason=reason, attempts=attempts)
+
+
+def schedule(parked: ParkedItem, attempt: int, due: datetime.datetime, now: datetime.datetime | None = None) -> bool:
+    """Schedule ``attempt`` (once: a unique row) and hand it to the broker when the transaction commits."""
+    if RetryScheduled.objects.filter(parked=parked, attempt=attempt).exists():
+        return False
+    try:
+        with transaction.atomic():
+            RetryScheduled.objects.create(parked=parked, attempt=attempt, due_at=due, created_at=now or timezone.now())
+    except IntegrityError:
+        return False
+    transaction.on_commit(lambda: enqueue(parked.pk, attempt, due))
+    return True
+
+
+def last_attempt(parked: ParkedItem) -> int:
+    """The highest attempt number the item reached: scheduled, claimed or recorded in an outcome."""
+    numbers = [
+        parked.schedules.aggregate(n=Max("attempt"))["n"],
+        parked.claims.aggregate(n=Max("attempt"))["n"],
+        parked.outcomes.aggregate(n=Max("attempts"))["n"],
+    ]
+    return max([1, *[n for n in numbers if n is not None]])
+
+
+def open_items(trace_id: uuid.UUID) -> list[ParkedItem]:
+    """The trace's parked items that nothing closed yet (waiting for a retry, or dead-lettered)."""
+    out = []
+    for parked in ParkedItem.objects.filter(trace_id=trace_id).order_by("created_at"):
+        outcome = latest_outcome(parked)
+        if outcome is None or outcome.outcome == ParkingOutcome.DEAD_LETTERED:
+            out.append(parked)
+    return out
+
+
+def close_open(trace_id: uuid.UUID, reason: str, *, keep_pipelines: tuple[str, ...] = ()) -> list[ParkedItem]:
+    """Cancel the trace's open parked items (a remediation made them moot); their pending retries stop."""
+    closed = []
+    for parked in open_items(trace_id):
+        if parked.pipeline in keep_pipelines:
+            continue
+        resolve(parked, ParkingOutcome.CANCELLED, last_attempt(parked), reason[:40])
+        closed.append(parked)
+    return closed
 
 
 def enqueue(parked: uuid.UUID, attempt: int, due: datetime.datetime) -> None:

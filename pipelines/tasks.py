@@ -1,4 +1,8 @@
-"""Celery tasks: they only resume parked work and sweep; they never build the synchronous chain."""
+"""Celery tasks: they only resume parked work and sweep; they never build the synchronous chain.
+
+Every task takes ids, is ``acks_late`` (a message is acknowledged after the task ran, so a worker that dies
+mid-task gives it back) and idempotent through the engine's identity and the ledger's unique claims.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,8 @@ import uuid
 
 import structlog
 from celery import shared_task
-from django.utils import timezone
 
-from pipelines import retries
-from pipelines.models import RetryScheduled
+from pipelines import recovery, retries, sweeper
 
 log = structlog.get_logger("pipelines.tasks")
 
@@ -29,15 +31,20 @@ def enqueue_retry(parked_id: uuid.UUID, attempt: int, due: datetime.datetime) ->
         log.exception("retry.enqueue_failed", parked_id=str(parked_id), attempt=attempt)
 
 
+@shared_task(name="pipelines.resume_trace", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def resume_trace(trace_id: str, seq: int) -> str:
+    return recovery.resume(trace_id, seq, worker=socket.gethostname())
+
+
+def enqueue_resume(trace_id: uuid.UUID, seq: int) -> None:
+    """Hand a stalled trace to a worker. Losing this message is harmless: the next sweep finds it again."""
+    try:
+        resume_trace.apply_async((str(trace_id), seq))
+    except Exception:  # the checkpoint log is the source of truth; the next sweep will find it
+        log.exception("recovery.enqueue_failed", trace_id=str(trace_id), seq=seq)
+
+
 @shared_task(name="pipelines.sweep", ignore_result=True)
-def sweep() -> int:
-    """Re-enqueue due attempts that nobody claimed (their broker message was lost)."""
-    now = timezone.now()
-    count = 0
-    due = RetryScheduled.objects.filter(due_at__lte=now).select_related("parked").order_by("due_at")[:500]
-    for schedule in due:
-        if schedule.parked.claims.filter(attempt=schedule.attempt).exists():
-            continue
-        retry_parked.apply_async((str(schedule.parked_id), schedule.attempt))
-        count += 1
-    return count
+def sweep() -> dict[str, int]:
+    """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.sweeper``)."""
+    return sweeper.sweep().as_dict()

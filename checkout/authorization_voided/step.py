@@ -15,6 +15,7 @@ REASONS = {
     "TicketWithdrawn": contracts.CONSUMER_CANCELLED,
     "PaymentOutcome": contracts.PAYMENT_REJECTED,
     "OpsCancellation": contracts.OPS_CANCELLED,
+    "PaymentReviewResolved": contracts.PAYMENT_REVIEW_DECLINED,
 }
 
 
@@ -22,6 +23,10 @@ def process(ctx: StepContext) -> Any:
     source = ctx.input
     if source.contract.name == "PaymentOutcome" and source.variant != "rejected":
         return SKIP
+    if source.contract.name == "PaymentReviewResolved" and source.approved:
+        return SKIP  # approved: the payment was captured, nothing to void
+    if source.contract.name == "OpsCancellation" and selectors.is_captured(source.order_id):
+        return SKIP  # captured: ops-cancel refunds it instead
     authorization = selectors.authorization(source.order_id)
     if authorization is None:
         return SKIP

@@ -14,7 +14,7 @@ def process(ctx: StepContext) -> dict[str, Any]:
     name = source.contract.name
     if name == "AuthorizationVoided":
         reason = source.reason
-    elif name == "OpsCancellation":
+    elif name in ("OpsCancellation", "RefundIssued"):
         reason = contracts.OPS_CANCELLED
     else:  # CancellationAccepted or TicketWithdrawn, with nothing to void
         reason = contracts.CONSUMER_CANCELLED

@@ -15,10 +15,14 @@ def process(ctx: StepContext) -> Any:
     outcome = selectors.payment_outcome(source.order_id)
     assert outcome is not None
     base = {"order_id": source.order_id, "payment_outcome": outcome.variant, "resolved_at": ctx.now}
-    if source.contract.name == "PaymentReviewResolved":
-        if source.approved:
+    # resolve-payment-review hands on its resolution, or the void that followed a declined one.
+    review = source if source.contract.name == "PaymentReviewResolved" else None
+    if review is None and outcome.variant == "requires_review":
+        review = selectors.payment_review(source.order_id)
+    if review is not None:
+        if review.approved:
             return {**base, "outcome": TerminalOrderState.COMPLETED, "resolution_action": "review-approved",
-                    "payment_id": source.payment_id}
+                    "payment_id": review.payment_id}
         return {**base, "outcome": TerminalOrderState.FAILED_COMPENSATED, "resolution_action": "review-declined"}
     if outcome.variant == "captured":
         return {**base, "outcome": TerminalOrderState.COMPLETED, "resolution_action": "none",

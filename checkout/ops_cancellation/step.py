@@ -1,0 +1,16 @@
+"""Record that ops cancelled the order (ops-cancel), with who and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.errors import NonRetryableError
+from pipelines.runner import StepContext
+
+
+def process(ctx: StepContext) -> dict[str, Any]:
+    event = ctx.event or {}
+    actor, reason = event.get("by"), event.get("reason")
+    if not actor or not reason:
+        raise NonRetryableError("ops-cancel needs who cancelled and why", code="INVALID_REMEDIATION")
+    return {"order_id": ctx.input.order_id, "cancelled_by": actor, "reason": str(reason)[:500]}

@@ -1,0 +1,16 @@
+"""Record the courier ops chose for the order (assign-courier); dispatch (05) then uses it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.errors import NonRetryableError
+from pipelines.runner import StepContext
+
+
+def process(ctx: StepContext) -> dict[str, Any]:
+    event = ctx.event or {}
+    courier_id, chosen_by = event.get("courierId"), event.get("by")
+    if not courier_id or not chosen_by:
+        raise NonRetryableError("assign-courier needs a courierId and who chose it", code="INVALID_REMEDIATION")
+    return {"order_id": ctx.input.order_id, "courier_id": courier_id, "chosen_by": chosen_by}

@@ -1,0 +1,25 @@
+"""Record ops' resolution of a payment that required review: approved (captured now) or declined."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkout import payments, selectors
+from pipelines.errors import NonRetryableError
+from pipelines.runner import StepContext
+
+
+def process(ctx: StepContext) -> dict[str, Any]:
+    outcome = ctx.input
+    event = ctx.event or {}
+    approved, resolved_by = event.get("approved"), event.get("by")
+    if not isinstance(approved, bool) or not resolved_by:
+        raise NonRetryableError("resolve-payment-review needs approved and who decided", code="INVALID_REMEDIATION")
+    payment_id = None
+    if approved:
+        authorization = selectors.authorization(outcome.order_id)
+        assert authorization is not None
+        payment_id = payments.gateway().capture_reviewed(
+            outcome.order_id, authorization.authorization_id, outcome.amount
+        )
+    return {"order_id": outcome.order_id, "approved": approved, "resolved_by": resolved_by, "payment_id": payment_id}

@@ -1,0 +1,176 @@
+"""Partial-progress recovery: resume a trace a crash left between two checkpoints.
+
+A trace is stalled when its newest ``CheckpointLog`` row is older than the grace period, is not a terminal
+publication, the trace has no open parked item, and what comes next is not a step waiting for an external
+event. What comes next is read from the composition: the subscribers of the row's publication, or the next
+step of the row's pipeline. Resuming runs that through the engine, whose deterministic ids make it a replay
+where work already exists, so a resume never inserts anything twice.
+
+Each position (trace, seq) is claimed by a unique ``Resumption`` insert: one sweeper resumes it, once per
+attempt; a resume that died with its worker is tried again after the claim timeout, at most
+``MAX_RESUME_ATTEMPTS`` times. Skipped positions are recorded too, so a waiting trace is looked at once.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from pipelines import parking
+from pipelines.declarations import Composition, Pipeline, Step
+from pipelines.models import Checkpoint, CheckpointLog, LineageLink, Resumption
+from pipelines.registry import checkpoint_models, composition, engine
+
+log = structlog.get_logger("pipelines.recovery")
+
+MAX_RESUME_ATTEMPTS = 3
+
+
+def grace() -> datetime.timedelta:
+    return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_SWEEP_GRACE_SECONDS", 120)))
+
+
+def window() -> datetime.timedelta:
+    return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_SWEEP_WINDOW_SECONDS", 86400)))
+
+
+def claim_timeout() -> datetime.timedelta:
+    return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", 900)))
+
+
+def candidates(now: datetime.datetime | None = None, limit: int = 200) -> list[CheckpointLog]:
+    """Newest rows of their trace, older than the grace period, within the window, not yet decided.
+
+    Bounded: the scan is a ``created_at`` range (indexed), and each row costs two index probes on
+    ``(trace_id, seq)``, so a sweep never reads the whole history.
+    """
+    now = now or timezone.now()
+    newer = CheckpointLog.objects.filter(trace_id=OuterRef("trace_id"), seq__gt=OuterRef("seq"))
+    decided = Resumption.objects.filter(trace_id=OuterRef("trace_id"), seq=OuterRef("seq")).filter(
+        Q(decision=Resumption.SKIPPED) | Q(created_at__gt=now - claim_timeout()) | Q(attempt__gte=MAX_RESUME_ATTEMPTS)
+    )
+    rows = (
+        CheckpointLog.objects.filter(created_at__gte=now - window(), created_at__lte=now - grace())
+        .exclude(publication__in=sorted(composition().terminal))
+        .filter(~Exists(newer), ~Exists(decided))
+        .order_by("created_at")
+    )
+    return list(rows[:limit])
+
+
+@dataclass(frozen=True)
+class Next:
+    """One way the trace goes on from a row: run ``pipeline`` from ``step`` on ``value``."""
+
+    pipeline: Pipeline
+    step: Step
+    value: Any
+    key: str
+
+
+def successors(comp: Composition, row: CheckpointLog) -> list[Next]:
+    """What the composition runs after ``row``: its publication's subscribers, or its pipeline's next step."""
+    if row.publication:
+        if row.publication in comp.terminal:
+            return []
+        checkpoint = load(row)
+        return [Next(p, p.steps[0], checkpoint, checkpoint.idempotency_key) for p in comp.subscribers(row.publication)]
+    spec = comp.pipeline(row.pipeline)
+    index = spec.index(row.step)
+    if index + 1 >= len(spec.steps):
+        return []
+    step = spec.steps[index]
+    if step.shape == "split":
+        siblings = split_siblings(row)
+        return [Next(spec, spec.steps[index + 1], siblings, siblings[0].idempotency_key.rsplit(":", 1)[0])]
+    checkpoint = load(row)
+    return [Next(spec, spec.steps[index + 1], checkpoint, checkpoint.idempotency_key)]
+
+
+def load(row: CheckpointLog) -> Checkpoint:
+    return checkpoint_models()[row.checkpoint_type].objects.get(pk=row.checkpoint_id)
+
+
+def split_siblings(row: CheckpointLog) -> list[Checkpoint]:
+    """Every output of the split that wrote ``row`` (a split inserts them all in one transaction)."""
+    model = checkpoint_models()[row.checkpoint_type]
+    parent = LineageLink.objects.filter(child_id=row.checkpoint_id).values_list("parent_id", flat=True).first()
+    ids = LineageLink.objects.filter(parent_id=parent, child_type=row.checkpoint_type).values_list(
+        "child_id", flat=True
+    )
+    children = list(model.objects.filter(pk__in=list(ids)))
+    return sorted(children, key=lambda cp: int(cp.idempotency_key.rsplit(":", 1)[1]))
+
+
+def waits(nxt: Next) -> bool:
+    """The next step stops for an external event: declared ``awaits=True``, or its predicate says so."""
+    awaits = nxt.step.awaits
+    return bool(awaits(nxt.value) if callable(awaits) else awaits)
+
+
+def decide(row: CheckpointLog) -> tuple[list[Next], str]:
+    """What to run for a stalled position, or why nothing (the reason is recorded)."""
+    comp = composition()
+    if parking.open_items(row.trace_id):
+        return [], "open parking"
+    nexts = successors(comp, row)
+    if not nexts:
+        return [], "nothing follows"
+    runnable = [n for n in nexts if not waits(n)]
+    if not runnable:
+        return [], f"awaits {nexts[0].pipeline.name}.{nexts[0].step.name}"
+    return runnable, ""
+
+
+def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "") -> str:
+    """Resume the trace from position ``seq`` once; returns what happened, for logs and tests."""
+    trace = uuid.UUID(str(trace_id))
+    row = CheckpointLog.objects.filter(trace_id=trace, seq=seq).first()
+    if row is None:
+        return "missing"
+    if CheckpointLog.objects.filter(trace_id=trace, seq__gt=seq).exists():
+        return "moved-on"
+    nexts, why = decide(row)
+    decision = Resumption.RESUMED if nexts else Resumption.SKIPPED
+    if not _claim(trace, seq, decision, why, worker):
+        return "claimed-elsewhere"
+    if not nexts:
+        log.info("recovery.skipped", trace_id=str(trace), seq=seq, why=why)
+        return "skipped"
+    statuses = []
+    for nxt in nexts:
+        execution = engine().run(nxt.pipeline.name, nxt.value, step=nxt.step.name, key=nxt.key, trace_id=trace)
+        statuses.append(execution.first.status)
+    log.warning("recovery.resumed", trace_id=str(trace), seq=seq, next=[n.pipeline.name for n in nexts])
+    return ",".join(statuses)
+
+
+def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str) -> bool:
+    done = Resumption.objects.filter(trace_id=trace, seq=seq)
+    if done.filter(Q(decision=Resumption.SKIPPED) | Q(created_at__gt=timezone.now() - claim_timeout())).exists():
+        return False
+    attempt = done.count() + 1
+    if attempt > MAX_RESUME_ATTEMPTS:
+        return False
+    try:
+        with transaction.atomic():
+            Resumption.objects.create(
+                trace_id=trace,
+                seq=seq,
+                attempt=attempt,
+                decision=decision,
+                detail=why[:300],
+                worker=worker[:200],
+                created_at=timezone.now(),
+            )
+    except IntegrityError:
+        return False
+    return True
