@@ -93,6 +93,7 @@ def test_ops_redrive_a_dead_letter_from_the_console(live_server: Any, scene: uui
             page.locator("#remediation").get_by_role("link", name="Redrive…").click()
             expect(page.locator(f'.ops-preview[data-order="{order_id}"] .inserts')).to_contain_text("DeliveryAssigned")
             page.fill("#id_reason", REASON)
+            page.screenshot(path=str(ARTIFACTS / "ops-redrive-confirm.png"), full_page=True)
             page.click("#confirm-button")
             expect(page.locator(".messagelist .success")).to_contain_text("state COMPLETED")
             expect(page.locator("#order-state")).to_contain_text("COMPLETED")
