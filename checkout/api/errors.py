@@ -56,7 +56,7 @@ def to_service_error(exc: BaseException) -> ServiceError:
     if isinstance(exc, exceptions.ValidationError):
         return WireError("INVALID_ARGUMENT", "the request is invalid", flatten(exc.detail))
     if isinstance(exc, exceptions.Throttled):
-        return WireError("RESOURCE_EXHAUSTED", str(exc.detail), retry_after=exc.wait)
+        return WireError("RESOURCE_EXHAUSTED", str(exc.detail), retry_after=getattr(exc, "wait", None))
     if isinstance(exc, exceptions.APIException) and exc.status_code in _BY_STATUS:
         return WireError(_BY_STATUS[exc.status_code], str(exc.detail))
     log.error("api.internal_error", exc_info=exc)

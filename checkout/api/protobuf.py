@@ -7,6 +7,7 @@ message and the answer the gRPC response message. The format of an answer follow
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -92,7 +93,10 @@ class ProtobufRenderer(BaseRenderer):
 class ContentNegotiation(DefaultContentNegotiation):
     """DRF's negotiation, except that a protobuf request without a say in ``Accept`` is answered in protobuf."""
 
-    def select_renderer(self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None) -> Any:
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> Any:
+        renderers = list(renderers)
         if answers_in_protobuf(request):
             for renderer in renderers:
                 if isinstance(renderer, ProtobufRenderer):

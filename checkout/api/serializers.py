@@ -7,6 +7,7 @@ holds logic beyond field types.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -16,7 +17,10 @@ from pipelines.status import STATUS
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MODES = ["auto", "manual"]
-MONEY = {"max_digits": 10, "decimal_places": 2, "min_value": 0, "coerce_to_string": True}
+
+
+def _money(**kwargs: Any) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal(0), **kwargs)
 
 
 def _nullable_text(**kwargs: Any) -> serializers.CharField:
@@ -57,7 +61,7 @@ class AddressSerializer(serializers.Serializer):
 class CreateOrderSerializer(serializers.Serializer):
     consumerId = serializers.CharField(max_length=300)
     restaurantId = serializers.CharField(max_length=300)
-    items = OrderItemSerializer(many=True, min_length=1, max_length=100)
+    items = serializers.ListField(child=OrderItemSerializer(), min_length=1, max_length=100)
     deliveryAddress = AddressSerializer()
     deliveryTime = serializers.DateTimeField(required=False)
     paymentToken = serializers.CharField(max_length=300, required=False)
@@ -155,7 +159,7 @@ class ConsumerSerializer(serializers.Serializer):
 class MenuItemSerializer(serializers.Serializer):
     id = serializers.RegexField(ID_PATTERN)
     name = serializers.CharField(max_length=200)
-    price = serializers.DecimalField(**MONEY)
+    price = _money()
 
 
 class RestaurantSerializer(serializers.Serializer):
@@ -163,9 +167,9 @@ class RestaurantSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     address = serializers.CharField(max_length=300)
     currency = serializers.RegexField(r"^[A-Z]{3}$", default="USD")
-    orderMinimum = serializers.DecimalField(default="0.00", **MONEY)
+    orderMinimum = _money(default=Decimal("0.00"))
     acceptanceMode = serializers.ChoiceField(choices=MODES, default="auto")
-    menu = MenuItemSerializer(many=True, max_length=500, default=list)
+    menu = serializers.ListField(child=MenuItemSerializer(), max_length=500, default=list)
 
 
 class CourierSerializer(serializers.Serializer):

@@ -1,0 +1,150 @@
+"""The FUNCTION transport: ``handler(event, context)`` for API-gateway proxy events on the unary REST routes.
+
+It builds a Django request from the event, resolves the path with the project's URLconf and calls the same DRF
+view REST calls, so authentication, parsing, errors and the answer are those of REST. The streaming route
+(``/api/v1/orders/ingest``) is refused with UNIMPLEMENTED. A binary answer (protobuf) comes back base64-encoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from django.core.handlers.wsgi import WSGIRequest
+from django.db import close_old_connections, connection
+from django.http import HttpRequest, HttpResponse
+from django.urls import Resolver404, resolve
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import APIException, NotAuthenticated
+from rest_framework.request import Request
+
+from checkout.api import errors
+from pipelines import request_metrics
+from pipelines.status import Detail
+from pipelines.wire_errors import WireError
+
+API_PREFIX = "/api/v1/"
+STREAMING = {"/api/v1/orders/ingest": "NDJSON ingest (a stream of orders answered by a stream)"}
+TEXT_TYPES = ("application/json", "text/", "application/vnd.oai.openapi", "application/yaml")
+
+
+def _headers(event: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items() if v is not None}
+
+
+def _body(event: Mapping[str, Any]) -> bytes:
+    body = event.get("body")
+    if body is None:
+        return b""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except ValueError:
+            raise WireError(
+                "INVALID_ARGUMENT", "isBase64Encoded is set but the body is not base64", [Detail("body", "not base64")]
+            )
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+
+
+def build_request(event: Mapping[str, Any], body: bytes) -> WSGIRequest:
+    """The event as a WSGI request: method, path, query string, headers and body."""
+    headers = _headers(event)
+    query = event.get("queryStringParameters") or {}
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": str(event.get("httpMethod") or "GET").upper(),
+        "PATH_INFO": str(event.get("path") or "/"),
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "&".join(f"{k}={v}" for k, v in query.items()),
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "443",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "https",
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": headers.pop("content-type", ""),
+    }
+    headers.pop("content-length", None)
+    headers.pop("host", None)
+    for name, value in headers.items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    return WSGIRequest(environ)
+
+
+def _authenticate(request: HttpRequest) -> None:
+    """What every DRF view does first; for a route the function refuses before reaching a view."""
+    try:
+        if TokenAuthentication().authenticate(Request(request)) is None:
+            raise NotAuthenticated()
+    except APIException as exc:
+        raise errors.to_service_error(exc)
+
+
+def dispatch(request: HttpRequest) -> HttpResponse:
+    path = request.path_info
+    try:
+        if path in STREAMING:
+            _authenticate(request)
+            raise WireError(
+                "UNIMPLEMENTED",
+                f"the FUNCTION transport does not support {STREAMING[path]} on {path}; use REST or gRPC IngestOrders",
+            )
+        if not path.startswith(API_PREFIX):
+            raise WireError("NOT_FOUND", f"no route {path}: the FUNCTION transport serves {API_PREFIX} only")
+        try:
+            match = resolve(path)
+        except Resolver404:
+            raise WireError("NOT_FOUND", f"no route {path}")
+    except WireError as exc:
+        return errors.render(request, exc)
+    request.resolver_match = match
+    response: HttpResponse = match.func(request, *match.args, **match.kwargs)
+    render = getattr(response, "render", None)
+    if callable(render):
+        render()
+    return response
+
+
+def _answer(response: HttpResponse) -> dict[str, Any]:
+    content_type = response.get("Content-Type", "")
+    text = content_type.startswith(TEXT_TYPES) or "json" in content_type
+    content = response.content
+    return {
+        "statusCode": response.status_code,
+        "headers": dict(response.items()),
+        "body": content.decode("utf-8") if text else base64.b64encode(content).decode("ascii"),
+        "isBase64Encoded": not text,
+    }
+
+
+def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    """API-gateway proxy event in, ``{statusCode, headers, body, isBase64Encoded}`` out."""
+    request_id = str((event.get("requestContext") or {}).get("requestId") or uuid.uuid4())
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    _release_connections()
+    try:
+        try:
+            request = build_request(event, _body(event))
+        except WireError as exc:
+            request = build_request({**event, "body": None}, b"")
+            response = errors.render(request, exc)
+        else:
+            response = dispatch(request)
+        request_metrics.record_http(request, response, time.perf_counter() - started, transport="function")
+        return _answer(response)
+    finally:
+        _release_connections()
+        structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _release_connections() -> None:
+    """What Django's request signals do around a request (a warm function reuses its process), but never inside a
+    caller's transaction (an in-process caller such as a test)."""
+    if not connection.in_atomic_block:
+        close_old_connections()

@@ -1,0 +1,166 @@
+"""The parity matrix: REST, gRPC, FUNCTION and protobuf-over-HTTP give the same answers to the same requests.
+
+Real servers on ports (pytest-django's live server, an in-process gRPC server); the same orderId, state and
+checkpoints for successes, the same code (and the same field details) for failures, nothing stored for a refusal.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from checkout import demo
+from tests.checkout.api.transports import MALFORMED, Result
+from tests.checkout.conftest import order_body
+from tests.conftest import all_insert_only_counts
+
+NAMES = ("rest", "grpc", "function", "protobuf")
+
+
+@pytest.fixture
+def ways(transports: dict[str, Any]) -> dict[str, Any]:
+    demo.load()
+    return transports
+
+
+def manual_order_body() -> dict[str, Any]:
+    return order_body(restaurant="chez-manuel", items=[{"menuItemId": "crepe", "quantity": 1}])
+
+
+def test_create_then_replay_gives_one_order_per_key_on_every_transport(ways):
+    created: dict[str, Result] = {}
+    for name in NAMES:
+        first = ways[name].create(order_body(), f"parity-new-{name}")
+        again = ways[name].create(order_body(), f"parity-new-{name}")
+        assert (first.code, first.replayed, again.code, again.replayed) == ("OK", False, "OK", True), name
+        assert again.summary() == first.summary()
+        if first.http is not None:
+            assert (first.http, again.http) == (201, 200)
+        created[name] = first
+    states = {name: result.order["state"] for name, result in created.items()}
+    assert set(states.values()) == {"COMPLETED"}, states
+    types = {name: [t for t, _ in result.summary()[2]] for name, result in created.items()}
+    assert all(t == types["rest"] for t in types.values()), types
+    assert len({result.order["orderId"] for result in created.values()}) == 4
+
+
+def test_a_key_first_used_on_one_transport_replays_on_every_other(ways):
+    for first in NAMES:
+        original = ways[first].create(order_body(), f"parity-cross-{first}")
+        assert original.code == "OK" and not original.replayed
+        rows = all_insert_only_counts()
+        for name in NAMES:
+            replay = ways[name].create(order_body(), f"parity-cross-{first}")
+            assert (replay.code, replay.replayed) == ("OK", True), (first, name)
+            assert replay.summary() == original.summary(), (first, name)
+        assert all_insert_only_counts() == rows
+
+
+def test_the_same_key_with_a_different_body_is_already_exists_everywhere(ways):
+    ways["rest"].create(order_body(), "parity-conflict")
+    rows = all_insert_only_counts()
+    other = order_body(items=[{"menuItemId": "pepperoni", "quantity": 1}])
+    codes = {name: ways[name].create(other, "parity-conflict").code for name in NAMES}
+    assert codes == dict.fromkeys(NAMES, "ALREADY_EXISTS")
+    assert all_insert_only_counts() == rows
+
+
+BAD_BODIES = {
+    "malformed body": (MALFORMED, None),
+    "unknown restaurant": (order_body(restaurant="nowhere"), [("restaurantId", "unknown restaurant")]),
+    "unknown menu item": (
+        order_body(items=[{"menuItemId": "sushi", "quantity": 1}]),
+        [("items[0].menuItemId", "unknown menu item")],
+    ),
+    "quantity 0": (
+        order_body(items=[{"menuItemId": "margherita", "quantity": 0}]),
+        [("items[0].quantity", "must be an integer from 1 to 99")],
+    ),
+    "empty order": ({}, None),
+}
+
+
+def test_a_bad_order_is_invalid_argument_on_every_transport_and_stores_nothing(ways):
+    rows = all_insert_only_counts()
+    for case, (body, details) in BAD_BODIES.items():
+        results = {name: ways[name].create(body, f"parity-bad-{name}") for name in NAMES}
+        assert {name: r.code for name, r in results.items()} == dict.fromkeys(NAMES, "INVALID_ARGUMENT"), case
+        for name, result in results.items():
+            if details is not None:
+                assert [(d["field"], d["issue"]) for d in result.data["details"]] == details, (case, name)
+            assert "Traceback" not in str(result.data) and 'File "' not in str(result.data), (case, name)
+        missing_key = {name: ways[name].create(order_body(), None).code for name in NAMES}
+        assert missing_key == dict.fromkeys(NAMES, "INVALID_ARGUMENT")
+    assert all_insert_only_counts() == rows
+
+
+def test_unknown_and_malformed_order_ids_are_not_found_everywhere(ways):
+    for order_id in (str(uuid.UUID(int=7)), "not-an-order-id"):
+        for name in NAMES:
+            client = ways[name]
+            codes = [client.get(order_id).code, client.lineage(order_id).code, client.cancel(order_id).code]
+            assert codes == ["NOT_FOUND"] * 3, (order_id, name)
+
+
+def test_a_missing_or_wrong_token_is_unauthenticated_everywhere_before_validation(ways):
+    order_id = ways["rest"].create(order_body(), "parity-auth").order["orderId"]
+    rows = all_insert_only_counts()
+    for name, credential in ((name, credential) for name in NAMES for credential in (None, "not-a-token")):
+        client = ways[name]
+        results = [
+            client.create(order_body(), "parity-auth-new", token=credential),
+            client.create(MALFORMED, "parity-auth-bad", token=credential),
+            client.create(order_body(), None, token=credential),
+            client.get(order_id, token=credential),
+            client.lineage("not-an-order-id", token=credential),
+            client.cancel(order_id, token=credential),
+        ]
+        assert [r.code for r in results] == ["UNAUTHENTICATED"] * 6, name
+        assert all(r.http in (None, 401) for r in results)
+    assert all_insert_only_counts() == rows
+
+
+def test_get_and_lineage_answer_the_same_everywhere(ways):
+    order_id = ways["grpc"].create(order_body(), "parity-read").order["orderId"]
+    views = {name: ways[name].get(order_id) for name in NAMES}
+    assert len({r.summary().__repr__() for r in views.values()}) == 1
+    trees = {name: ways[name].lineage(order_id).data for name in NAMES}
+    assert all(tree == trees["rest"] for tree in trees.values()), trees
+    assert trees["rest"]["type"] == "OrderRequest" and trees["rest"]["children"]
+
+
+def test_cancel_and_cancel_again_answer_the_same_everywhere_and_a_completed_order_is_refused(ways):
+    for name in NAMES:
+        order_id = ways[name].create(manual_order_body(), f"parity-cancel-{name}").order["orderId"]
+        first = ways[name].cancel(order_id, note="changed my mind")
+        assert first.code == "OK" and first.data["cancellation"]["outcome"] == "ACCEPTED", name
+        assert first.order["state"] == "CANCELLED", name
+        rows = all_insert_only_counts()
+        for other in NAMES:
+            again = ways[other].cancel(order_id)
+            assert again.code == "OK"
+            assert again.data["cancellation"]["outcome"] == "ACCEPTED", (name, other)
+            assert again.summary() == first.summary(), (name, other)
+        assert all_insert_only_counts() == rows
+    order_id = ways["rest"].create(order_body(), "parity-refused").order["orderId"]
+    decisions = {name: ways[name].cancel(order_id).data["cancellation"] for name in NAMES}
+    for decision in decisions.values():
+        assert (decision["outcome"], decision.get("reason")) == ("REFUSED", "ALREADY_TERMINAL")
+
+
+JSON_ONLY = [
+    ("GET", "/api/v1/consumers"),
+    ("POST", "/api/v1/restaurants"),
+    ("PUT", "/api/v1/couriers/courier-ann/availability"),
+    ("POST", f"/api/v1/tickets/{uuid.UUID(int=1)}/accept"),
+    ("POST", f"/api/v1/deliveries/{uuid.UUID(int=1)}/pickup"),
+]
+
+
+def test_protobuf_on_a_route_without_a_grpc_message_is_unimplemented(ways):
+    for method, path in JSON_ONLY:
+        result = ways["protobuf"].send(method, path, None)
+        assert (result.http, result.code) == (501, "UNIMPLEMENTED"), path
+        assert "protobuf" in result.data["message"]

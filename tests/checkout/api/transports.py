@@ -1,0 +1,226 @@
+"""One client per transport with the same four calls, each answering a normalized ``Result``.
+
+REST and protobuf-over-HTTP talk to a real HTTP server, gRPC to a real gRPC server; the FUNCTION transport is
+a handler called with an API-gateway event. ``MALFORMED`` asks each client to send a body its transport cannot
+parse (broken JSON, bytes that are no protobuf message).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.rpc import status_pb2
+from grpc_status import rpc_status
+
+from checkout import function, messages
+from checkout.protos import orders_pb2, orders_pb2_grpc
+from pipelines.wire_errors import describe
+
+MALFORMED = object()
+BROKEN_JSON = '{"consumerId": "alice", "items": [,,'
+BROKEN_PROTOBUF = b"\xff\xff\xff\xff"
+PROTOBUF = "application/x-protobuf"
+DEFAULT = object()  # the client's own valid token
+
+
+@dataclass
+class Result:
+    code: str  # "OK" or the code of the status table
+    data: dict[str, Any] | None = None  # the answer as JSON (camelCase), or the error as {code, message, details}
+    http: int | None = None
+    replayed: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes = b""
+
+    @property
+    def order(self) -> dict[str, Any]:
+        assert self.data is not None, self
+        return self.data.get("order", self.data)
+
+    def summary(self) -> tuple[str, str, list[tuple[str, str]]]:
+        """(orderId, state, checkpoints) — what must be equal across transports."""
+        order = self.order
+        return order["orderId"], order["state"], [(c["type"], c["id"]) for c in order["checkpoints"]]
+
+
+def _code_for(status: int, body: dict[str, Any] | None) -> str:
+    if status < 400:
+        return "OK"
+    return (body or {}).get("error", {}).get("code", f"HTTP {status}")
+
+
+class Http:
+    """REST: JSON over a real HTTP server."""
+
+    name = "rest"
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base, self.token = base_url.rstrip("/"), token
+
+    def send(self, method: str, path: str, body: Any = None, token: Any = DEFAULT, **headers: str) -> Result:
+        token = self.token if token is DEFAULT else token
+        raw, content_type = self.encode(path, body)
+        request = urllib.request.Request(self.base + path, data=raw, method=method)
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        if token is not None:
+            request.add_header("Authorization", f"Token {token}")
+        for name, value in self.headers(headers).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, answer, got = response.status, response.read(), dict(response.headers.items())
+        except urllib.error.HTTPError as error:
+            status, answer, got = error.code, error.read(), dict(error.headers.items())
+        return self.decode(path, status, answer, got)
+
+    def headers(self, extra: dict[str, str]) -> dict[str, str]:
+        return {name.replace("_", "-"): value for name, value in extra.items()}
+
+    def encode(self, path: str, body: Any) -> tuple[bytes | None, str | None]:
+        if body is None:
+            return None, None
+        if body is MALFORMED:
+            return BROKEN_JSON.encode(), "application/json"
+        return json.dumps(body).encode(), "application/json"
+
+    def decode(self, path: str, status: int, raw: bytes, headers: dict[str, str]) -> Result:
+        body = json.loads(raw) if raw else None
+        replayed = headers.get("Idempotent-Replayed") == "true"
+        error = body["error"] if status >= 400 and body else None
+        return Result(_code_for(status, body), error or body, status, replayed, headers, raw)
+
+    def create(self, body: Any, key: str | None, token: Any = DEFAULT) -> Result:
+        extra = {"Idempotency-Key": key} if key is not None else {}
+        return self.send("POST", "/api/v1/orders", body, token, **extra)
+
+    def get(self, order_id: str, token: Any = DEFAULT) -> Result:
+        return self.send("GET", f"/api/v1/orders/{order_id}", None, token)
+
+    def lineage(self, order_id: str, token: Any = DEFAULT) -> Result:
+        return self.send("GET", f"/api/v1/orders/{order_id}/lineage", None, token)
+
+    def cancel(self, order_id: str, note: str | None = None, token: Any = DEFAULT) -> Result:
+        return self.send("POST", f"/api/v1/orders/{order_id}/cancel", {"note": note} if note else {}, token)
+
+
+_MESSAGES = {"/api/v1/orders": (orders_pb2.CreateOrderRequest, orders_pb2.Order)}
+
+
+def _proto_types(path: str) -> tuple[type, type]:
+    if path in _MESSAGES:
+        return _MESSAGES[path]
+    if path.endswith("/cancel"):
+        return orders_pb2.CancelOrderRequest, orders_pb2.CancelOrderResponse
+    if path.endswith("/lineage"):
+        return orders_pb2.GetLineageRequest, orders_pb2.LineageNode
+    return orders_pb2.GetOrderRequest, orders_pb2.Order
+
+
+class ProtobufHttp(Http):
+    """Protobuf-over-HTTP: the gRPC messages as HTTP bodies, errors as a serialized google.rpc.Status."""
+
+    name = "protobuf"
+
+    def headers(self, extra: dict[str, str]) -> dict[str, str]:
+        return {"Accept": PROTOBUF, **super().headers(extra)}
+
+    def encode(self, path: str, body: Any) -> tuple[bytes | None, str | None]:
+        if body is None:
+            return None, PROTOBUF
+        if body is MALFORMED:
+            return BROKEN_PROTOBUF, PROTOBUF
+        return messages.to_message(body, _proto_types(path)[0]).SerializeToString(), PROTOBUF
+
+    def decode(self, path: str, status: int, raw: bytes, headers: dict[str, str]) -> Result:
+        replayed = headers.get("Idempotent-Replayed") == "true"
+        if status >= 400:
+            assert headers.get("Content-Type") == PROTOBUF, (status, headers, raw[:200])
+            error = describe(status_pb2.Status.FromString(raw))
+            return Result(error["code"], error, status, replayed, headers, raw)
+        data = messages.to_data(_proto_types(path)[1].FromString(raw))
+        return Result("OK", data, status, replayed, headers, raw)
+
+
+class Function(Http):
+    """The FUNCTION handler, called with API-gateway proxy events (JSON bodies)."""
+
+    name = "function"
+
+    def __init__(self, token: str) -> None:
+        super().__init__("", token)
+
+    def send(self, method: str, path: str, body: Any = None, token: Any = DEFAULT, **headers: str) -> Result:
+        token = self.token if token is DEFAULT else token
+        raw, content_type = self.encode(path, body)
+        event_headers = {"content-type": content_type or "", **self.headers(headers)}
+        if token is not None:
+            event_headers["AUTHORIZATION"] = f"Token {token}"  # header names are case-insensitive
+        event = {
+            "httpMethod": method,
+            "path": path,
+            "headers": event_headers,
+            "isBase64Encoded": False,
+            "body": raw.decode() if raw is not None else None,
+        }
+        answer = function.handler(event, None)
+        got = {k: v for k, v in answer["headers"].items()}
+        assert not answer["isBase64Encoded"], answer
+        return self.decode(path, answer["statusCode"], answer["body"].encode(), got)
+
+
+class Grpc:
+    """gRPC: ``tpfgo.checkout.v1.OrderService`` on a real server; errors decoded from google.rpc.Status."""
+
+    name = "grpc"
+
+    def __init__(self, target: str, token: str) -> None:
+        self.channel = grpc.insecure_channel(target)
+        self.stub = orders_pb2_grpc.OrderServiceStub(self.channel)
+        self.token = token
+
+    def _metadata(self, token: Any, **extra: str) -> list[tuple[str, str]]:
+        token = self.token if token is DEFAULT else token
+        pairs = [(k, v) for k, v in extra.items()]
+        return pairs + ([("authorization", f"Token {token}")] if token is not None else [])
+
+    def _call(self, method: Any, request: Any, metadata: list[tuple[str, str]]) -> Result:
+        try:
+            response, call = method.with_call(request, metadata=metadata, timeout=30)
+        except grpc.RpcError as error:
+            status = rpc_status.from_call(error)  # type: ignore[arg-type]
+            assert status is not None, (error.code(), error.details())
+            described = describe(status)
+            assert described["code"] == error.code().name, described
+            return Result(described["code"], described)
+        trailing = dict(call.trailing_metadata() or ())
+        data = response if isinstance(response, bytes) else messages.to_data(response)
+        return Result("OK", data, replayed=trailing.get("idempotent-replayed") == "true")
+
+    def create(self, body: Any, key: str | None, token: Any = DEFAULT, *, in_field: bool = False) -> Result:
+        extra = {"idempotency-key": key} if key is not None and not in_field else {}
+        metadata = self._metadata(token, **extra)
+        if body is MALFORMED:
+            raw = self.channel.unary_unary("/tpfgo.checkout.v1.OrderService/CreateOrder")
+            return self._call(raw, BROKEN_PROTOBUF, metadata)
+        request = messages.to_message(body, orders_pb2.CreateOrderRequest)
+        if in_field and key is not None:
+            request.idempotency_key = key
+        return self._call(self.stub.CreateOrder, request, metadata)
+
+    def get(self, order_id: str, token: Any = DEFAULT) -> Result:
+        return self._call(self.stub.GetOrder, orders_pb2.GetOrderRequest(order_id=order_id), self._metadata(token))
+
+    def lineage(self, order_id: str, token: Any = DEFAULT) -> Result:
+        request = orders_pb2.GetLineageRequest(order_id=order_id)
+        return self._call(self.stub.GetLineage, request, self._metadata(token))
+
+    def cancel(self, order_id: str, note: str | None = None, token: Any = DEFAULT) -> Result:
+        request = orders_pb2.CancelOrderRequest(order_id=order_id, note=note) if note else None
+        request = request or orders_pb2.CancelOrderRequest(order_id=order_id)
+        return self._call(self.stub.CancelOrder, request, self._metadata(token))
