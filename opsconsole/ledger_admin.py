@@ -19,6 +19,7 @@ from django.utils.html import format_html
 
 from opsconsole import remedies, selectors
 from opsconsole.checkpoint_admin import lineage_link
+from opsconsole.filters import ActionFilter, OutcomeFilter, PipelineFilter, StepFilter
 from opsconsole.readonly import ReadOnlyAdmin
 from pipelines.classification import classify
 from pipelines.models import (
@@ -83,7 +84,7 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin):
         "message",
         "trace_id",
     )
-    list_filter = ("retryable", "pipeline", "step", "error_code")
+    list_filter = ("retryable", PipelineFilter, StepFilter)
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     uuid_search = ("pk", "trace_id", "item_id")
@@ -169,7 +170,7 @@ def remediation_context(trace_id: Any) -> dict[str, Any]:
 class ParkedItemAdmin(RemediationActions, LedgerAdmin):
     list_display = ("created_at", "pipeline", "step", "item_type", "status", "lineage")
     list_columns = ("id", "created_at", "pipeline", "step", "item_type", "trace_id")
-    list_filter = ("pipeline", "step")
+    list_filter = (PipelineFilter, StepFilter)
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     uuid_search = ("pk", "trace_id", "item_id")
@@ -238,14 +239,14 @@ class RetryClaimAdmin(ParkedChildAdmin):
 
 class ParkingOutcomeAdmin(ParkedChildAdmin):
     list_display = ("created_at", "parked_item", "outcome", "reason", "attempts", "lineage")
-    list_filter = ("outcome", "reason")
+    list_filter = (OutcomeFilter,)
     date_hierarchy = "created_at"
 
 
 class OpsActionAdmin(LedgerAdmin):
     list_display = ("created_at", "action", "actor", "short_reason", "preview_seq", "lineage")
     list_columns = ("id", "created_at", "action", "actor", "reason", "preview_seq", "trace_id")
-    list_filter = ("action",)
+    list_filter = (ActionFilter,)
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     uuid_search = ("pk", "trace_id", "target_id")

@@ -47,6 +47,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 50
+    change_list_template = "opsconsole/readonly_change_list.html"
     list_select_related: ClassVar[bool | list[str] | tuple[str, ...]] = False
     # The small columns the changelist loads (besides the primary key); empty means every column.
     list_columns: tuple[str, ...] = ()
