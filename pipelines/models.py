@@ -251,3 +251,21 @@ class Resumption(Ledger):
         constraints = [
             models.UniqueConstraint(fields=["trace_id", "seq", "attempt"], name="resumption_once"),
         ]
+
+
+class ObserverPosition(models.Model):
+    """How far a checkpoint observer has read the checkpoint log: a mutable cursor, moved forward as it reads.
+
+    ``skipped`` holds the seq ranges it stopped waiting for (``[first, last, since]``), re-checked for a while
+    in case a slow transaction commits them late.
+    """
+
+    tpfgo_kind = "mutable"
+
+    name = models.CharField(max_length=200, primary_key=True)
+    seq = models.BigIntegerField(default=0)
+    skipped = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.seq}"

@@ -56,7 +56,7 @@ def generic_handler(service: ServiceDescriptor, servicer: Any) -> grpc.GenericRp
     handlers = {}
     for method in service.methods:
         if method.client_streaming or method.server_streaming:
-            raise NotImplementedError(f"{method.full_name}: register streaming methods with their own handler")
+            continue  # served by their own handler (pipelines.rpc_streams.stream_handler)
         request_cls = message_factory.GetMessageClass(method.input_type)
         response_cls = message_factory.GetMessageClass(method.output_type)
         handlers[method.name] = grpc.unary_unary_rpc_method_handler(

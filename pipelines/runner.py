@@ -20,7 +20,7 @@ import structlog
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from pipelines import ids, lineage
+from pipelines import ids, lineage, observers
 from pipelines.declarations import Composition, Pipeline, Publication, Step
 from pipelines.errors import ContractError
 from pipelines.models import Checkpoint, CheckpointChild
@@ -261,9 +261,11 @@ class Engine:
                     status: Status = "awaiting" if outcome is AWAIT else "skipped"
                     return StepResult(spec.name, step.name, status), None
                 rows = self._build(spec, step, item, parents, output_id, outcome, ctx.now)
+                observers.emit_taps(spec.name, step.name, rows)  # opt-in, best effort; may see a rollback
                 try:
                     with transaction.atomic():
                         lineage.insert(rows, parents, spec, step, item.trace_id)
+                        transaction.on_commit(observers.notify)  # wakes in-process log readers
                 except IntegrityError:
                     winner = lineage.winner(step, rows[0][0])
                     if winner is None:

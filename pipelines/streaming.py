@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -218,7 +218,7 @@ class Stream(Generic[R]):
         self._threads: list[threading.Thread] = []
 
     # -- the consumer side ------------------------------------------------------------------------------------
-    def run(self, source: Iterable[Any]) -> Iterator[R]:
+    def run(self, source: Iterable[Any]) -> Generator[R, None, None]:
         """Start the puller and the stage workers, then yield each item's result in source order."""
         stream_gauges.track(self)
         try:

@@ -11,4 +11,9 @@ def grpc_handlers(server: grpc.Server) -> None:
     from checkout.rpc.services import SERVICE, OrderService
 
     server.add_generic_rpc_handlers((generic_handler(SERVICE, OrderService.as_servicer()),))
+    from checkout.rpc.streams import OrderStreams
+    from pipelines.rpc_streams import stream_handler
+
+    # IngestOrders and WatchOrder (streams): same service, their own handler.
+    server.add_generic_rpc_handlers((stream_handler(SERVICE, OrderStreams.as_servicer()),))
     # tpfgo.ops.v1.ErrorSinkService (pipelines/protos/error_sink.proto) is registered here once its servicer ships.

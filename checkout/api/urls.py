@@ -6,11 +6,13 @@ from django.urls import URLPattern, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from checkout.api import ingest_views, views
 from checkout.api import reference_views as reference
-from checkout.api import views
 
 urlpatterns: list[URLPattern] = [
     path("orders", views.OrdersView.as_view(), name="api-orders"),
+    # Before orders/<order_id>, which would otherwise take "ingest" for an order id.
+    path("orders/ingest", ingest_views.IngestView.as_view(), name="api-orders-ingest"),
     path("orders/<str:order_id>", views.OrderView.as_view(), name="api-order"),
     path("orders/<str:order_id>/lineage", views.LineageView.as_view(), name="api-order-lineage"),
     path("orders/<str:order_id>/cancel", views.CancelView.as_view(), name="api-order-cancel"),

@@ -179,3 +179,51 @@ class LineageNode(_message.Message):
     parent_ids: _containers.RepeatedScalarFieldContainer[str]
     children: _containers.RepeatedCompositeFieldContainer[LineageNode]
     def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., pipeline: _Optional[str] = ..., step: _Optional[str] = ..., created_at: _Optional[str] = ..., parent_ids: _Optional[_Iterable[str]] = ..., children: _Optional[_Iterable[_Union[LineageNode, _Mapping]]] = ...) -> None: ...
+
+class IngestOrdersRequest(_message.Message):
+    __slots__ = ("idempotency_key", "order")
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    idempotency_key: str
+    order: CreateOrderRequest
+    def __init__(self, idempotency_key: _Optional[str] = ..., order: _Optional[_Union[CreateOrderRequest, _Mapping]] = ...) -> None: ...
+
+class IngestError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class IngestOrdersResponse(_message.Message):
+    __slots__ = ("idempotency_key", "order_id", "state", "error")
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    idempotency_key: str
+    order_id: str
+    state: str
+    error: IngestError
+    def __init__(self, idempotency_key: _Optional[str] = ..., order_id: _Optional[str] = ..., state: _Optional[str] = ..., error: _Optional[_Union[IngestError, _Mapping]] = ...) -> None: ...
+
+class WatchOrderRequest(_message.Message):
+    __slots__ = ("order_id",)
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    def __init__(self, order_id: _Optional[str] = ...) -> None: ...
+
+class OrderCheckpoint(_message.Message):
+    __slots__ = ("type", "id", "pipeline", "created_at", "state")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PIPELINE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    id: str
+    pipeline: str
+    created_at: str
+    state: str
+    def __init__(self, type: _Optional[str] = ..., id: _Optional[str] = ..., pipeline: _Optional[str] = ..., created_at: _Optional[str] = ..., state: _Optional[str] = ...) -> None: ...

@@ -54,6 +54,16 @@ class OrderServiceStub:
                 request_serializer=checkout_dot_protos_dot_orders__pb2.GetLineageRequest.SerializeToString,
                 response_deserializer=checkout_dot_protos_dot_orders__pb2.LineageNode.FromString,
                 _registered_method=True)
+        self.IngestOrders = channel.stream_stream(
+                '/tpfgo.checkout.v1.OrderService/IngestOrders',
+                request_serializer=checkout_dot_protos_dot_orders__pb2.IngestOrdersRequest.SerializeToString,
+                response_deserializer=checkout_dot_protos_dot_orders__pb2.IngestOrdersResponse.FromString,
+                _registered_method=True)
+        self.WatchOrder = channel.unary_stream(
+                '/tpfgo.checkout.v1.OrderService/WatchOrder',
+                request_serializer=checkout_dot_protos_dot_orders__pb2.WatchOrderRequest.SerializeToString,
+                response_deserializer=checkout_dot_protos_dot_orders__pb2.OrderCheckpoint.FromString,
+                _registered_method=True)
 
 
 class OrderServiceServicer:
@@ -86,6 +96,23 @@ class OrderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IngestOrders(self, request_iterator, context):
+        """Place many orders in one stream: one answer per request, in request order (the NDJSON ingest route's twin).
+        A stream beyond this process's ingest capacity is refused with RESOURCE_EXHAUSTED and RetryInfo; under the
+        reject overflow policy a request that finds the buffer full is answered with error.code RESOURCE_EXHAUSTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchOrder(self, request, context):
+        """The order's stored checkpoints first, then each new one as it is committed (read from the checkpoint log);
+        the stream closes OK after a terminal state (CANCELLED, REJECTED, COMPLETED, PAYMENT_FAILED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OrderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +135,16 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.GetLineage,
                     request_deserializer=checkout_dot_protos_dot_orders__pb2.GetLineageRequest.FromString,
                     response_serializer=checkout_dot_protos_dot_orders__pb2.LineageNode.SerializeToString,
+            ),
+            'IngestOrders': grpc.stream_stream_rpc_method_handler(
+                    servicer.IngestOrders,
+                    request_deserializer=checkout_dot_protos_dot_orders__pb2.IngestOrdersRequest.FromString,
+                    response_serializer=checkout_dot_protos_dot_orders__pb2.IngestOrdersResponse.SerializeToString,
+            ),
+            'WatchOrder': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchOrder,
+                    request_deserializer=checkout_dot_protos_dot_orders__pb2.WatchOrderRequest.FromString,
+                    response_serializer=checkout_dot_protos_dot_orders__pb2.OrderCheckpoint.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -218,6 +255,60 @@ class OrderService:
             '/tpfgo.checkout.v1.OrderService/GetLineage',
             checkout_dot_protos_dot_orders__pb2.GetLineageRequest.SerializeToString,
             checkout_dot_protos_dot_orders__pb2.LineageNode.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestOrders(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/tpfgo.checkout.v1.OrderService/IngestOrders',
+            checkout_dot_protos_dot_orders__pb2.IngestOrdersRequest.SerializeToString,
+            checkout_dot_protos_dot_orders__pb2.IngestOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tpfgo.checkout.v1.OrderService/WatchOrder',
+            checkout_dot_protos_dot_orders__pb2.WatchOrderRequest.SerializeToString,
+            checkout_dot_protos_dot_orders__pb2.OrderCheckpoint.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,117 @@
+"""``POST /api/v1/orders/ingest``: NDJSON in, NDJSON out, streamed in input order, with admission and backpressure.
+
+The token is checked first (as on every route), then the call shape (protobuf-over-HTTP cannot stream: 501), the
+media type (415), and admission (this process's ingest capacity: 429 with ``Retry-After``). An admitted stream
+answers 200 at once and writes one line per input line as each is decided; the body is read lazily, only as
+fast as orders are placed, so a slow downstream slows the client instead of filling memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import IO, Any, cast
+
+from django.http import HttpRequest, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+
+from checkout import ingest
+from checkout.api import schema
+from checkout.api.base import ApiView
+from checkout.api.protobuf import content_type, speaks_protobuf
+from pipelines.wire_errors import WireError
+
+NDJSON = "application/x-ndjson"
+BODY_TYPES = frozenset({NDJSON, "application/jsonl"})
+
+
+class NdjsonRenderer(BaseRenderer):
+    """Lets content negotiation accept ``application/x-ndjson``; the stream itself is written by the view."""
+
+    media_type = NDJSON
+    format = "ndjson"
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return json.dumps(data, separators=(",", ":")).encode() + b"\n"
+
+
+class AnswerLines:
+    """The streamed body; closing it (Django does when the response ends) stops the stream and frees its slot."""
+
+    def __init__(self, answers: Iterator[dict[str, Any]], ticket: Any) -> None:
+        self._answers = answers
+        self._ticket = ticket
+
+    def __iter__(self) -> Iterator[bytes]:
+        for answer in self._answers:
+            yield json.dumps(answer, separators=(",", ":")).encode() + b"\n"
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._answers, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._ticket.release()
+
+
+def body_stream(request: HttpRequest) -> IO[bytes]:
+    """The request body as a stream: a chunked upload (no Content-Length) is read from the server's own input."""
+    meta = request.META
+    if not meta.get("CONTENT_LENGTH") and meta.get("wsgi.input_terminated"):
+        stream: IO[bytes] = meta["wsgi.input"]
+        return stream
+    return cast(IO[bytes], request)  # an HttpRequest reads its body like a file
+
+
+class IngestView(ApiView):
+    """Place many orders in one stream: one `{idempotencyKey, order}` per line in, one answer per line out, in order.
+
+    Each answer is `{idempotencyKey, orderId, state}` or `{idempotencyKey, error: {code, message}}`; a bad line
+    gets its own error line and the stream goes on. Under the `reject` overflow policy a line that finds the
+    buffer full is answered `RESOURCE_EXHAUSTED` (nothing stored; resend it with the same key)."""
+
+    renderer_classes = [NdjsonRenderer]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.perform_authentication(request)
+        self.check_permissions(request)
+        if speaks_protobuf(request):
+            raise WireError(
+                "UNIMPLEMENTED",
+                "protobuf-over-HTTP does not support the streaming route POST /api/v1/orders/ingest (a stream of "
+                "orders answered by a stream); send application/x-ndjson, or call gRPC OrderService/IngestOrders",
+            )
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="ingestOrders",
+        tags=["orders"],
+        summary="Place many orders in one NDJSON stream (answers streamed in input order)",
+        request={NDJSON: OpenApiTypes.STR},
+        responses={
+            **schema.responses({}, (*schema.WITH_BODY,)),
+            200: OpenApiResponse(OpenApiTypes.STR, description="NDJSON: one answer per input line, in order"),
+            429: OpenApiResponse(description="RESOURCE_EXHAUSTED: ingest streams full (Retry-After)"),
+        },
+    )
+    def post(self, request: Request) -> StreamingHttpResponse:
+        if content_type(request) not in BODY_TYPES:
+            raise WireError(
+                "INVALID_ARGUMENT", f"send the orders as {NDJSON}, one JSON object per line", http_status=415
+            )
+        ticket = ingest.admit()
+        try:
+            lines = ingest.ndjson_lines(body_stream(request._request))
+            body = AnswerLines(ingest.answers(lines), ticket)
+        except BaseException:
+            ticket.release()
+            raise
+        response = StreamingHttpResponse(body, content_type=NDJSON, status=200)
+        response["X-Accel-Buffering"] = "no"  # a proxy in front must pass each line on as it is written
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,62 @@
+"""The streaming methods of ``tpfgo.checkout.v1.OrderService``: ``IngestOrders`` and ``WatchOrder``.
+
+The boundary (token first, errors as ``google.rpc.Status``, metrics) is ``pipelines.rpc_streams.streaming``;
+the work is ``checkout.ingest`` and ``checkout.watching``, the same code the NDJSON route runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import grpc
+from django_grpc_framework.services import Service
+
+from checkout import ingest, messages, watching
+from checkout.protos import orders_pb2
+from checkout.rpc.services import ROUTE
+from pipelines.rpc import Malformed
+from pipelines.rpc_streams import streaming
+from pipelines.status import InvalidArgument
+from pipelines.streaming import Ready
+
+
+def lines(requests: Iterable[Any]) -> Iterator[ingest.Line | Ready[dict[str, Any]]]:
+    """Each request as an ingest line; a malformed message or a key given twice differently is its own error."""
+    for number, request in enumerate(requests, 1):
+        if isinstance(request, Malformed):
+            message = f"message {number}: not a valid {request.full_name} message"
+            yield Ready(ingest.error(None, "INVALID_ARGUMENT", message))
+            continue
+        outer = request.idempotency_key if request.HasField("idempotency_key") else None
+        order, inner = messages.create_command(request.order)
+        try:
+            key = messages.pick_key(inner, outer, header="idempotency_key")
+        except InvalidArgument as exc:
+            yield Ready(ingest.error(outer, exc.code, f"message {number}: {exc.message}"))
+            continue
+        yield ingest.Line(number, key, order)
+
+
+class OrderStreams(Service):
+    @streaming(ROUTE + "IngestOrders")
+    def IngestOrders(self, requests: Any, context: grpc.ServicerContext) -> Iterator[orders_pb2.IngestOrdersResponse]:
+        ticket = ingest.admit()
+        answers = ingest.answers(lines(requests))
+        try:
+            for answer in answers:
+                yield messages.to_message(answer, orders_pb2.IngestOrdersResponse)
+        finally:
+            answers.close()
+            ticket.release()
+
+    @streaming(ROUTE + "WatchOrder")
+    def WatchOrder(
+        self, request: orders_pb2.WatchOrderRequest, context: grpc.ServicerContext
+    ) -> Iterator[orders_pb2.OrderCheckpoint]:
+        ticket = watching.admit()
+        try:
+            for entry in watching.watch_order(request.order_id, active=context.is_active):
+                yield messages.to_message(entry, orders_pb2.OrderCheckpoint)
+        finally:
+            ticket.release()

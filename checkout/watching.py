@@ -1,0 +1,58 @@
+"""Watching one order: its stored checkpoints, then each new one as it commits, until a terminal state.
+
+Read from the checkpoint log (``pipelines.observers.watch_trace``), so it works whichever process committed the
+checkpoint. Each entry carries the order's derived state once that checkpoint was committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.conf import settings
+
+from checkout import selectors, state
+from checkout.services import parse_id
+from pipelines.contracts import wire
+from pipelines.observers import watch_trace
+from pipelines.status import NotFound
+from pipelines.streaming import Admission, admission
+from pipelines.wire_errors import WireError
+
+STREAM = "watch"
+
+
+def gate() -> Admission:
+    return admission(STREAM, int(getattr(settings, "TPFGO_WATCH_MAX_STREAMS", 4)))
+
+
+def admit() -> Any:
+    """A ticket for one more watch in this process, or RESOURCE_EXHAUSTED with a retry delay."""
+    ticket = gate().try_enter()
+    if ticket is None:
+        raise WireError(
+            "RESOURCE_EXHAUSTED",
+            f"this process already serves {gate().capacity} order watches; retry later",
+            retry_after=float(getattr(settings, "TPFGO_INGEST_RETRY_AFTER", 1)),
+        )
+    return ticket
+
+
+def watch_order(order_id: Any, *, active: Callable[[], bool] = lambda: True) -> Iterator[dict[str, Any]]:
+    """``{type, id, pipeline, createdAt, state}`` per checkpoint, in log order; ends after a terminal state."""
+    request = selectors.order_request(parse_id(order_id, "order"))
+    if request is None:
+        raise NotFound(f"order {order_id} not found")
+    present: set[str] = set()
+    for entry in watch_trace(request.order_id, active=active):
+        present.add(entry.checkpoint_type)
+        label = state.label(request.order_id, present)
+        yield {
+            "type": entry.checkpoint_type,
+            "id": str(entry.checkpoint_id),
+            "pipeline": entry.pipeline,
+            "createdAt": wire(entry.created_at),
+            "state": label,
+        }
+        if label in state.TERMINAL_LABELS:
+            return

@@ -1,0 +1,96 @@
+"""Streaming fixtures: an API token, NDJSON bodies, and a fresh set of stream gauges per test."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+
+from pipelines import stream_gauges
+from tests.checkout.conftest import order_body
+
+
+@pytest.fixture(autouse=True)
+def _fresh_gauges() -> Iterator[None]:
+    stream_gauges.reset_for_tests()
+    yield
+    stream_gauges.reset_for_tests()
+
+
+@pytest.fixture
+def token(transactional_db: Any) -> str:
+    user = get_user_model().objects.create_user("stream-client")
+    return Token.objects.create(user=user).key
+
+
+def line(key: str | None, **order: Any) -> bytes:
+    data: dict[str, Any] = {"order": order_body(**order)}
+    if key is not None:
+        data["idempotencyKey"] = key
+    return json.dumps(data).encode() + b"\n"
+
+
+def ndjson(lines: list[bytes]) -> bytes:
+    return b"".join(lines)
+
+
+@pytest.fixture
+def grpc_channel(transactional_db: Any, token: str) -> Iterator[Any]:
+    """A real gRPC server with the project's handlers on a free port, and a channel to it.
+
+    Its pool threads share an in-memory SQLite connection with the test (like pytest-django's live server); the
+    stream's own worker threads open their own connections. On PostgreSQL every thread has its own connection.
+    """
+    import grpc
+    from django.db import connections
+
+    from pipelines.rpc import build_server
+    from tpfgo_site.grpc_handlers import grpc_handlers
+
+    shared = {c.alias: c for c in connections.all() if c.vendor == "sqlite" and c.is_in_memory_db()}
+    for conn in shared.values():
+        conn.inc_thread_sharing()
+
+    def share() -> None:
+        for alias, conn in shared.items():
+            connections[alias] = conn
+
+    server, port = build_server("127.0.0.1:0", grpc_handlers, max_workers=6, initializer=share)
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield channel
+    finally:
+        channel.close()
+        server.stop(grace=None).wait()
+        for conn in shared.values():
+            conn.dec_thread_sharing()
+
+
+@pytest.fixture
+def stub(grpc_channel: Any) -> Any:
+    from checkout.protos import orders_pb2_grpc
+
+    return orders_pb2_grpc.OrderServiceStub(grpc_channel)
+
+
+@pytest.fixture
+def auth(token: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Token {token}")]
+
+
+def ingest_request(key: str | None, **order: Any) -> Any:
+    from google.protobuf import json_format
+
+    from checkout.protos import orders_pb2
+
+    request = orders_pb2.IngestOrdersRequest(
+        order=json_format.ParseDict(order_body(**order), orders_pb2.CreateOrderRequest())
+    )
+    if key is not None:
+        request.idempotency_key = key
+    return request

@@ -1,0 +1,118 @@
+"""gRPC IngestOrders (bidirectional): answers in request order, token first, admission with RetryInfo, reject."""
+
+import time
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from checkout import ingest
+from checkout.order_request.models import OrderRequest
+from checkout.protos import orders_pb2
+from checkout.terminal_order_state.models import TerminalOrderState
+from pipelines import observers
+from tests.checkout.streaming.conftest import ingest_request
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def answers(responses) -> list[tuple]:
+    return [
+        (
+            r.idempotency_key if r.HasField("idempotency_key") else None,
+            r.state if r.HasField("state") else None,
+            r.error.code if r.HasField("error") else None,
+        )
+        for r in responses
+    ]
+
+
+def retry_delay(error: grpc.RpcError) -> float:
+    status = rpc_status.from_call(error)
+    info = error_details_pb2.RetryInfo()
+    for detail in status.details:
+        if detail.Is(info.DESCRIPTOR):
+            detail.Unpack(info)
+            return info.retry_delay.ToNanoseconds() / 1e9
+    raise AssertionError("no RetryInfo")
+
+
+def test_every_request_gets_its_answer_in_order_and_a_bad_one_does_not_stop_the_stream(demo_data, stub, auth):
+    mismatched = ingest_request("outer")
+    mismatched.order.idempotency_key = "inner"
+    requests = [ingest_request("g-1"), mismatched, ingest_request("g-2", restaurant="nowhere"), ingest_request("g-3")]
+    result = answers(stub.IngestOrders(iter(requests), metadata=auth))
+    assert result == [
+        ("g-1", "COMPLETED", None),
+        ("outer", None, "INVALID_ARGUMENT"),
+        ("g-2", None, "INVALID_ARGUMENT"),
+        ("g-3", "COMPLETED", None),
+    ]
+    assert OrderRequest.objects.count() == TerminalOrderState.objects.count() == 2
+
+
+def test_the_same_stream_on_grpc_and_ndjson_gives_the_same_answers(demo_data, stub, auth, token):
+    from django.test import Client
+
+    from tests.checkout.streaming.conftest import line
+
+    grpc_answers = answers(stub.IngestOrders(iter([ingest_request("p-1"), ingest_request("p-2")]), metadata=auth))
+    body = line("p-1") + line("p-2")
+    response = Client().post(
+        "/api/v1/orders/ingest", body, content_type="application/x-ndjson", HTTP_AUTHORIZATION=f"Token {token}"
+    )
+    import json
+
+    rest = [json.loads(raw) for raw in b"".join(response.streaming_content).splitlines()]
+    assert [(a["idempotencyKey"], a["state"], None) for a in rest] == grpc_answers
+
+
+def test_a_stream_without_a_token_is_unauthenticated(demo_data, stub):
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.IngestOrders(iter([ingest_request("x")])))
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert OrderRequest.objects.count() == 0
+
+
+def test_a_stream_beyond_the_process_capacity_is_resource_exhausted_with_retry_info(demo_data, stub, auth, settings):
+    settings.TPFGO_INGEST_MAX_STREAMS = 1
+    settings.TPFGO_INGEST_RETRY_AFTER = 2
+    held = ingest.admit()
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            list(stub.IngestOrders(iter([ingest_request("busy")]), metadata=auth))
+    finally:
+        held.release()
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert retry_delay(caught.value) == 2.0
+    assert OrderRequest.objects.count() == 0
+
+
+def test_under_reject_a_burst_beyond_the_buffer_is_refused_and_everything_accepted_completes(
+    demo_data, stub, auth, settings
+):
+    settings.TPFGO_BUFFER_CAPACITY = 2
+    settings.TPFGO_OVERFLOW_POLICY = "reject"
+    untap = observers.tap("checkout", "order_request", lambda event: time.sleep(0.05))
+    try:
+        result = answers(stub.IngestOrders(iter([ingest_request(f"b-{i}") for i in range(20)]), metadata=auth))
+    finally:
+        untap()
+    assert [key for key, _, _ in result] == [f"b-{i}" for i in range(20)]
+    accepted = [key for key, state, code in result if code is None and state == "COMPLETED"]
+    refused = [key for key, _, code in result if code == "RESOURCE_EXHAUSTED"]
+    assert len(accepted) + len(refused) == 20 and 2 <= len(accepted) <= 3
+    assert set(OrderRequest.objects.values_list("request_id", flat=True)) == set(accepted)
+    assert TerminalOrderState.objects.count() == len(accepted)
+
+
+def test_a_malformed_message_is_answered_in_place(demo_data, grpc_channel, auth):
+    call = grpc_channel.stream_stream(
+        "/tpfgo.checkout.v1.OrderService/IngestOrders",
+        request_serializer=lambda raw: raw,
+        response_deserializer=orders_pb2.IngestOrdersResponse.FromString,
+    )
+    good = ingest_request("m-1").SerializeToString()
+    result = answers(call(iter([b"\xff\xff\xff", good]), metadata=auth))
+    assert result == [(None, None, "INVALID_ARGUMENT"), ("m-1", "COMPLETED", None)]

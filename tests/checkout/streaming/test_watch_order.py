@@ -1,0 +1,71 @@
+"""gRPC WatchOrder: the stored checkpoints, then each new one as it commits, once; closes after a terminal state."""
+
+import threading
+
+import grpc
+import pytest
+
+from checkout import services
+from checkout.protos import orders_pb2
+from pipelines.models import CheckpointLog
+from tests.checkout.conftest import place
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def log_ids(order_id: str) -> list[str]:
+    return [
+        str(i)
+        for i in CheckpointLog.objects.filter(trace_id=order_id).order_by("seq").values_list("checkpoint_id", flat=True)
+    ]
+
+
+def test_a_finished_order_streams_its_checkpoints_and_closes_ok_after_its_terminal_state(demo_data, stub, auth):
+    order_id = place("watch-done").view["orderId"]
+    events = list(stub.WatchOrder(orders_pb2.WatchOrderRequest(order_id=order_id), metadata=auth, timeout=10))
+    assert [e.id for e in events] == log_ids(order_id)
+    assert events[0].type == "OrderRequest" and events[0].pipeline == "checkout"
+    assert events[-1].state == "COMPLETED"
+    assert [e.state for e in events].count("COMPLETED") == 1
+
+
+def test_a_watch_started_mid_chain_sees_every_checkpoint_once(demo_data, stub, auth):
+    view = place("watch-mid", restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
+    assert view["state"] == "AWAITING_ACCEPTANCE"
+    stored = len(view["checkpoints"])
+    events: list = []
+    arrived = threading.Event()
+
+    def watch() -> None:
+        for event in stub.WatchOrder(orders_pb2.WatchOrderRequest(order_id=view["orderId"]), metadata=auth, timeout=20):
+            events.append(event)
+            if len(events) == stored:
+                arrived.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    assert arrived.wait(10)
+    assert events[-1].state == "AWAITING_ACCEPTANCE"
+    services.accept_ticket(view["kitchenTicketId"])  # the chain resumes to the end
+    watcher.join(20)
+    assert not watcher.is_alive()
+    ids = [e.id for e in events]
+    assert ids == log_ids(view["orderId"]) and len(set(ids)) == len(ids) > stored
+    assert events[-1].state == "COMPLETED"
+
+
+def test_a_cancelled_order_closes_after_cancelled(demo_data, stub, auth):
+    view = place("watch-cancel", restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
+    services.cancel_order(view["orderId"])
+    events = list(stub.WatchOrder(orders_pb2.WatchOrderRequest(order_id=view["orderId"]), metadata=auth, timeout=10))
+    assert events[-1].state == "CANCELLED"
+    assert [e.id for e in events] == log_ids(view["orderId"])
+
+
+def test_an_unknown_order_is_not_found_and_a_missing_token_unauthenticated(demo_data, stub, auth):
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.WatchOrder(orders_pb2.WatchOrderRequest(order_id="not-an-id"), metadata=auth, timeout=5))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.WatchOrder(orders_pb2.WatchOrderRequest(order_id="not-an-id"), timeout=5))
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
