@@ -8,7 +8,7 @@ redirect to those confirm pages; nothing runs from a changelist.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from django.apps import apps
 from django.contrib import admin
@@ -38,6 +38,7 @@ class LedgerAdmin(ReadOnlyAdmin):
     uuid_search: tuple[str, ...] = ("pk", "trace_id")
     key_search: tuple[str, ...] = ()
     search_help_text = "Exact match: a trace (order) id or a row id."
+    readonly_fields: ClassVar[tuple[str, ...]] = ("lineage",)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> tuple[Any, bool]:
         return selectors.search(queryset, search_term, self.uuid_search, self.key_search), False
@@ -176,7 +177,7 @@ class ParkedItemAdmin(RemediationActions, LedgerAdmin):
     uuid_search = ("pk", "trace_id", "item_id")
     actions = ("redrive", "assign_courier", "ops_cancel")
     exclude = ("command", "event", "merge_ids")
-    readonly_fields = ("status", "history")
+    readonly_fields = ("lineage", "status", "history")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ParkedItem]:
         return selectors.with_parking_status(super().get_queryset(request))

@@ -110,6 +110,8 @@ def test_a_refused_action_cannot_be_confirmed(ops_client, reference_data):
     page = ops_client.get(confirm_url("redrive"), {"order": str(done)}).content.decode()
     assert "Not allowed" in page and 'id="confirm-button" disabled' in page
     assert ops_client.get(confirm_url("no-such-action"), {"order": str(done)}).status_code == 404
+    lineage = ops_client.get(reverse("ops:lineage", args=[done])).content.decode()
+    assert "COMPLETED: nothing can happen to it any more" in lineage and confirm_url("redrive") not in lineage
 
 
 def test_selected_orders_share_one_confirm_page(ops_client, dead_order):
