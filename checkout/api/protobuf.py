@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from django.http import HttpRequest
 from google.protobuf.message import Message
+from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -91,7 +92,14 @@ class ProtobufRenderer(BaseRenderer):
 
 
 class ContentNegotiation(DefaultContentNegotiation):
-    """DRF's negotiation, except that a protobuf request without a say in ``Accept`` is answered in protobuf."""
+    """DRF's negotiation, except that a protobuf request without a say in ``Accept`` is answered in protobuf, and
+    an unknown ``?format=`` is 406 (not acceptable) rather than 404 (the route exists)."""
+
+    def filter_renderers(self, renderers: Iterable[BaseRenderer], format: str) -> list[BaseRenderer]:
+        matching = [renderer for renderer in renderers if renderer.format == format]
+        if not matching:
+            raise NotAcceptable(f"no answer format {format!r} on this route")
+        return matching
 
     def select_renderer(
         self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
