@@ -150,6 +150,18 @@ TPFGO_RETRY_POLICY: dict[str, Any] = {
 }
 # A pipeline's steps each commit on their own by default; "pipeline" wraps a whole pipeline in one transaction.
 TPFGO_ATOMICITY = os.environ.get("TPFGO_ATOMICITY", "step")
+# Streams (docs/backpressure.md): bounded hand-off buffers, demand in batches, overflow "block" or "reject".
+TPFGO_BUFFER_CAPACITY = int(os.environ.get("TPFGO_BUFFER_CAPACITY", "128"))
+TPFGO_OVERFLOW_POLICY = os.environ.get("TPFGO_OVERFLOW_POLICY", "block")
+TPFGO_STREAM_BATCH_SIZE = int(os.environ.get("TPFGO_STREAM_BATCH_SIZE", "32"))
+# Streams one process serves at once (keep the sum below the gRPC server's worker threads); beyond: 429.
+TPFGO_INGEST_MAX_STREAMS = int(os.environ.get("TPFGO_INGEST_MAX_STREAMS", "4"))
+TPFGO_WATCH_MAX_STREAMS = int(os.environ.get("TPFGO_WATCH_MAX_STREAMS", "4"))
+TPFGO_INGEST_RETRY_AFTER = float(os.environ.get("TPFGO_INGEST_RETRY_AFTER", "1"))
+TPFGO_INGEST_MAX_LINE_BYTES = int(os.environ.get("TPFGO_INGEST_MAX_LINE_BYTES", "65536"))
+# Checkpoint observers wait this long for an in-flight log seq before skipping it, and re-check it this long.
+TPFGO_OBSERVER_GAP_TIMEOUT = float(os.environ.get("TPFGO_OBSERVER_GAP_TIMEOUT", "10"))
+TPFGO_OBSERVER_LATE_HORIZON = float(os.environ.get("TPFGO_OBSERVER_LATE_HORIZON", "300"))
 
 # --- Structured logging: application logs are JSON lines on stdout; error-sink lines go to stderr.
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
