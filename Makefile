@@ -58,6 +58,7 @@ checks: venv
 	DATABASE_URL=sqlite:///$(CHECK_DB) $(BIN)/python manage.py check --database default --fail-level WARNING
 	DATABASE_URL=sqlite:///$(CHECK_DB) $(BIN)/python manage.py makemigrations --check --dry-run
 	DATABASE_URL=sqlite:///$(CHECK_DB) $(BIN)/python manage.py makemigrations --check --dry-run --settings tests.settings
+	DATABASE_URL=sqlite:///$(CHECK_DB) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file $(dir $(CHECK_DB))openapi.yaml
 
 # No --quiet: it hides the warnings that --strict counts, and the build then passes.
 docs: venv
