@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 
+from checkout.state import TERMINAL_LABELS
 from opsconsole import remedies, selectors
 from opsconsole.checkpoint_admin import lineage_link
 from opsconsole.filters import ActionFilter, OutcomeFilter, PipelineFilter, StepFilter
@@ -136,7 +137,9 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin):
 
     @admin.display(description="remediation")
     def remediation(self, obj: ErrorSinkEntry) -> str:
-        return render_to_string("opsconsole/blocks/remediation_links.html", remediation_context(obj.trace_id))
+        view = selectors.order_view(obj.trace_id)
+        context = remediation_context(obj.trace_id, view["state"] if view else None)
+        return render_to_string("opsconsole/blocks/remediation_links.html", context)
 
     @admin.display(description="attempts")
     def attempts_table(self, obj: ErrorSinkEntry) -> str:
@@ -160,11 +163,14 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin):
         return format_html('<pre class="ops-pre">{}</pre>', json.dumps(obj.payload, indent=2, sort_keys=True))
 
 
-def remediation_context(trace_id: Any) -> dict[str, Any]:
-    names = remedies.actions()
+def remediation_context(trace_id: Any, state: str | None = None) -> dict[str, Any]:
+    """Links to the confirm pages of every remediation, unless the order is terminal (none applies then)."""
+    terminal = state in TERMINAL_LABELS
+    names = [] if terminal else remedies.actions()
     return {
         "links": [(remedies.label(n), remedies.confirm_url(n, [trace_id])) for n in names],
         "missing": remedies.api() is None,
+        "terminal_state": state if terminal else None,
     }
 
 

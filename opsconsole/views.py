@@ -13,7 +13,6 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from checkout.state import TERMINAL_LABELS
 from opsconsole import lineage, remedies, selectors
 from opsconsole.ledger_admin import remediation_context
 
@@ -57,8 +56,7 @@ def lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> 
         "checkpoints": [n for n in picture.nodes if n.kind not in ("parked", "dead", "resolved")],
         "ops_actions": selectors.ops_actions(trace_id),
         "can_remediate": remedies.can_remediate(request.user),
-        "terminal": order is not None and order["state"] in TERMINAL_LABELS,
-        **remediation_context(trace_id),
+        **remediation_context(trace_id, order["state"] if order else None),
     }
     return TemplateResponse(request, "opsconsole/lineage.html", context)
 
