@@ -50,6 +50,9 @@ def flatten(detail: Any, path: str = "") -> list[Detail]:
     if isinstance(detail, dict):
         out: list[Detail] = []
         for key, value in detail.items():
+            if isinstance(key, int):  # a ListField's errors are keyed by index
+                out += flatten(value, f"{path}[{key}]")
+                continue
             name = "body" if key == "non_field_errors" and not path else key
             out += flatten(value, f"{path}.{name}" if path else str(name))
         return out

@@ -105,6 +105,8 @@ class ContentNegotiation(DefaultContentNegotiation):
         self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> Any:
         renderers = list(renderers)
+        if format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE or ""):
+            return super().select_renderer(request, renderers, format_suffix)
         if answers_in_protobuf(request):
             for renderer in renderers:
                 if isinstance(renderer, ProtobufRenderer):

@@ -45,12 +45,10 @@ def responses(
         else:
             out[status] = schema
     for status in sorted(errors):
-        envelope = OpenApiResponse(ErrorSerializer, description=_WHEN[status])
+        # An error is the JSON envelope whatever the route renders on success (NDJSON, say), or a Status.
+        out[(status, JSON)] = OpenApiResponse(ErrorSerializer, description=_WHEN[status])
         if protobuf:
-            out[(status, JSON)] = envelope
             out[(status, PROTOBUF)] = OpenApiResponse(OpenApiTypes.BINARY, description="a google.rpc.Status")
-        else:
-            out[status] = envelope
     return out
 
 
