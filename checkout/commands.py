@@ -17,7 +17,7 @@ from django.utils.dateparse import parse_datetime
 
 from pipelines.status import Detail, InvalidArgument
 
-from checkout.models import Consumer, MenuItem, Restaurant
+from checkout import selectors
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 TOP_FIELDS = {"consumerId", "restaurantId", "items", "deliveryAddress", "deliveryTime", "paymentToken"}
@@ -121,13 +121,14 @@ def _time(value: Any, problems: list[Detail]) -> str | None:
 
 
 def _references(command: dict[str, Any], problems: list[Detail]) -> None:
-    if not Consumer.objects.filter(pk=command["consumerId"]).exists():
+    # Through the selectors: inside a request's read scope the chain reuses these rows instead of reading again.
+    if selectors.consumer(command["consumerId"]) is None:
         problems.append(Detail("consumerId", "unknown consumer"))
-    restaurant = Restaurant.objects.filter(pk=command["restaurantId"]).first()
+    restaurant = selectors.restaurant(command["restaurantId"])
     if restaurant is None:
         problems.append(Detail("restaurantId", "unknown restaurant"))
         return
-    menu = set(MenuItem.objects.filter(restaurant=restaurant).values_list("item_id", flat=True))
+    menu = selectors.menu(restaurant.pk)
     for n, item in enumerate(command["items"]):
         if item["menuItemId"] not in menu:
             problems.append(Detail(f"items[{n}].menuItemId", "unknown menu item"))

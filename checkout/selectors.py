@@ -1,8 +1,14 @@
-"""Read-side queries over the checkpoint tables, shared by steps, the derived state and every interface."""
+"""Read-side queries over the checkpoint tables, shared by steps, the derived state and every interface.
+
+Inside a read scope (``pipelines.reads``: one per request, opened by the application service and the batch
+engine) a fact found or inserted once is answered from memory for the rest of the request (checkpoints never
+change), reference rows are read once per request, and a batch step loads a fact for its whole batch at once.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import TypeVar
 
 from django.db.models import Count
@@ -11,9 +17,10 @@ from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.authorization_voided.models import AuthorizationVoided
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.initial_order.models import InitialOrder
+from checkout.kitchen_commitment.models import KitchenCommitment
+from checkout.models import Consumer, Courier, MenuItem, Restaurant
 from checkout.ops_cancellation.models import OpsCancellation
 from checkout.ops_courier_choice.models import OpsCourierChoice
-from checkout.kitchen_commitment.models import KitchenCommitment
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_delivered.models import OrderDelivered
 from checkout.order_rejected.models import OrderRejected
@@ -24,6 +31,7 @@ from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.ready_order.models import ReadyOrder
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created.models import TicketCreated
+from pipelines import reads
 from pipelines.models import Checkpoint
 
 T = TypeVar("T", bound=Checkpoint)
@@ -31,10 +39,20 @@ T = TypeVar("T", bound=Checkpoint)
 
 def fact(model: type[T], order_id: uuid.UUID) -> T | None:
     """The order's one fact of this kind, or None (every checkout checkpoint is unique per order)."""
-    return model.objects.filter(order_id=order_id).first()
+    if getattr(model, "business_key_fields", None) != ("order_id",):
+        return model.objects.filter(order_id=order_id).first()
+
+    def load(keys: Sequence[str]) -> list[T]:
+        if len(keys) == 1:
+            return list(model.objects.filter(order_id=keys[0])[:1])
+        return list(model.objects.filter(order_id__in=keys))
+
+    return reads.fact(model, str(order_id), load)
 
 
 def has(model: type[Checkpoint], order_id: uuid.UUID) -> bool:
+    if reads.current() is not None and getattr(model, "business_key_fields", None) == ("order_id",):
+        return fact(model, order_id) is not None
     return model.objects.filter(order_id=order_id).exists()
 
 
@@ -84,7 +102,8 @@ def ops_cancellation(order_id: uuid.UUID) -> OpsCancellation | None:
 
 
 def is_captured(order_id: uuid.UUID) -> bool:
-    return PaymentOutcome.objects.filter(order_id=order_id, variant=PaymentOutcome.CAPTURED).exists()
+    outcome = payment_outcome(order_id)
+    return outcome is not None and outcome.variant == PaymentOutcome.CAPTURED
 
 
 def is_terminal(order_id: uuid.UUID) -> bool:
@@ -93,7 +112,8 @@ def is_terminal(order_id: uuid.UUID) -> bool:
 
 
 def claimed_by_kitchen(order_id: uuid.UUID) -> bool:
-    return KitchenCommitment.objects.filter(order_id=order_id, claimed_by=KitchenCommitment.KITCHEN).exists()
+    commitment = fact(KitchenCommitment, order_id)
+    return commitment is not None and commitment.claimed_by == KitchenCommitment.KITCHEN
 
 
 def is_voided(order_id: uuid.UUID) -> bool:
@@ -110,3 +130,50 @@ def active_deliveries(courier_ids: list[str]) -> dict[str, int]:
     }
 
 
+# -- reference data: read once per request (prepared look-ups), never cached across requests -------------------
+def consumer(consumer_id: str) -> Consumer | None:
+    return reads.memo(("consumer", consumer_id), lambda: Consumer.objects.filter(pk=consumer_id).first())
+
+
+def restaurant(restaurant_id: str) -> Restaurant | None:
+    return reads.memo(("restaurant", restaurant_id), lambda: Restaurant.objects.filter(pk=restaurant_id).first())
+
+
+def menu(restaurant_id: str) -> dict[str, MenuItem]:
+    """The restaurant's menu items by item id."""
+    return reads.memo(
+        ("menu", restaurant_id), lambda: {m.item_id: m for m in MenuItem.objects.filter(restaurant_id=restaurant_id)}
+    )
+
+
+def courier(courier_id: str) -> Courier | None:
+    return reads.memo(("courier", courier_id), lambda: Courier.objects.filter(pk=courier_id).first())
+
+
+def available_couriers() -> list[str]:
+    """Ids of the couriers available for dispatch, in id order (read once per batch step)."""
+    return reads.step_memo(
+        "available_couriers",
+        lambda: list(Courier.objects.filter(available=True).order_by("id").values_list("id", flat=True)),
+    )
+
+
+def prepare_reference(consumer_ids: Sequence[str], restaurant_ids: Sequence[str]) -> None:
+    """Read the consumers, restaurants and menus of a whole batch in three queries (inside a read scope)."""
+    scope = reads.current()
+    if scope is None:
+        return
+    wanted_consumers = {c for c in consumer_ids if ("consumer", c) not in scope.memo}
+    wanted_restaurants = {r for r in restaurant_ids if ("restaurant", r) not in scope.memo}
+    found_consumers = {c.pk: c for c in Consumer.objects.filter(pk__in=wanted_consumers)} if wanted_consumers else {}
+    for cid in wanted_consumers:
+        scope.memo[("consumer", cid)] = found_consumers.get(cid)
+    if not wanted_restaurants:
+        return
+    found_restaurants = {r.pk: r for r in Restaurant.objects.filter(pk__in=wanted_restaurants)}
+    menus: dict[str, dict[str, MenuItem]] = {rid: {} for rid in wanted_restaurants}
+    for item in MenuItem.objects.filter(restaurant_id__in=wanted_restaurants):
+        menus[item.restaurant_id][item.item_id] = item
+    for rid in wanted_restaurants:
+        scope.memo[("restaurant", rid)] = found_restaurants.get(rid)
+        scope.memo[("menu", rid)] = menus[rid]

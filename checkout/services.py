@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from pipelines import ids
+from pipelines import ids, reads
 from pipelines.registry import engine
 from pipelines.runner import Execution
 from pipelines.status import AlreadyExists, Detail, FailedPrecondition, InvalidArgument, NotFound, Unavailable
@@ -38,6 +38,7 @@ def order_id_for(key: str) -> uuid.UUID:
     return ids.deterministic_id("order", key)
 
 
+@reads.scoped  # facts and reference rows are read once per request
 def place_order(data: Any, key: str | None) -> Placed:
     key = commands.check_key(key)
     command = commands.canonical(data)

@@ -85,8 +85,9 @@ def order_view(order_id: uuid.UUID) -> dict[str, Any]:
     delivery = selectors.delivery(order_id)
     outcome = selectors.payment_outcome(order_id)
     terminal = selectors.fact(TerminalOrderState, order_id)
-    rejected = selectors.fact(OrderRejected, order_id)
-    cancelled = selectors.fact(OrderCancelled, order_id)
+    # The log lists every checkpoint the order has: no need to look for the facts it does not list.
+    rejected = selectors.fact(OrderRejected, order_id) if "OrderRejected" in present else None
+    cancelled = selectors.fact(OrderCancelled, order_id) if "OrderCancelled" in present else None
     if snapshot is not None:
         lines = list(snapshot.lines)
     else:

@@ -1,7 +1,11 @@
 """Lineage: output ids from parents, replay look-ups, and the rows written with every checkpoint.
 
 A checkpoint, its owned child rows, one ``LineageLink`` per parent and one ``CheckpointLog`` row are written
-together, in the transaction of the step that produced them.
+together, in the transaction of the step that produced them: one round trip on PostgreSQL (``sqlbulk``).
+
+Inside a read scope (``pipelines.reads``) the rows a step inserted are remembered once their transaction
+commits; a step whose parents were all inserted by this request skips its replay look-up (nothing can be
+stored for an input that did not exist before; a concurrent duplicate still meets the unique insert).
 """
 
 from __future__ import annotations
@@ -10,9 +14,9 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
-from pipelines import ids, metrics
+from pipelines import ids, metrics, reads, sqlbulk
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink
 
 if TYPE_CHECKING:
@@ -42,19 +46,42 @@ def output_id(parents: list[Any], value: Any, step: Step) -> uuid.UUID:
 
 def existing(step: Step, out_id: uuid.UUID, parents: list[Any]) -> list[Checkpoint]:
     """The step's stored output for this input, if a previous run already wrote it (a replay)."""
+    if parents and reads.all_fresh(parents):
+        return []
+    found = _existing(step, out_id, parents)
+    reads.remember(found)
+    return found
+
+
+def _existing(step: Step, out_id: uuid.UUID, parents: list[Any]) -> list[Checkpoint]:
     if step.shape == "split":
         if not parents or not step.model.objects.filter(pk=out_id).exists():
             return []
-        child_ids = LineageLink.objects.filter(
-            parent_id=parents[0].pk, child_type=step.model.__name__
-        ).values_list("child_id", flat=True)
+        child_ids = LineageLink.objects.filter(parent_id=parents[0].pk, child_type=step.model.__name__).values_list(
+            "child_id", flat=True
+        )
         children = list(step.model.objects.filter(pk__in=list(child_ids)))
         return sorted(children, key=lambda cp: int(cp.idempotency_key.rsplit(":", 1)[1]))
-    for model in step.models:
+    models = step.models if len(step.models) == 1 else _holder(step, out_id)
+    for model in models:
         found = model.objects.filter(pk=out_id).first()
         if found is not None:
             return [found]
     return []
+
+
+def _holder(step: Step, out_id: uuid.UUID) -> tuple[type[Checkpoint], ...]:
+    """Which of a decision step's tables holds ``out_id``: one probe instead of one query per outcome."""
+    qn = connection.ops.quote_name
+    probe = " UNION ALL ".join(
+        f"SELECT {n} FROM {qn(model._meta.db_table)} WHERE {qn(model._meta.pk.column)} = %s"  # noqa: S608
+        for n, model in enumerate(step.models)
+    )
+    value = step.model._meta.pk.get_db_prep_value(out_id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(probe, [value] * len(step.models))
+        hit = cursor.fetchone()
+    return (step.models[hit[0]],) if hit else ()
 
 
 def winner(step: Step, row: Checkpoint) -> Checkpoint | None:
@@ -73,46 +100,79 @@ def insert(
     step: Step,
     trace_id: uuid.UUID,
 ) -> None:
-    links: list[LineageLink] = []
-    entries: list[CheckpointLog] = []
+    """Write the step's checkpoints, their child rows, lineage links and log rows in one go (conflicts raise)."""
+    links = sqlbulk.table(LineageLink, connection)
+    log_table = sqlbulk.table(CheckpointLog, connection)
+    groups: dict[sqlbulk.Table, list[tuple[Any, ...]]] = {}
+    link_rows, log_rows = [], []
     last = step is spec.steps[-1]
     for row, children in rows:
-        row.save()
-        if children:
-            type(children[0]).objects.bulk_create(list(children))
-        name = type(row).__name__
-        for ordinal, parent in enumerate(parents):
-            links.append(
-                LineageLink(
-                    child_type=name,
-                    child_id=row.pk,
-                    parent_type=type(parent).__name__,
-                    parent_id=parent.pk,
-                    ordinal=ordinal,
-                    trace_id=trace_id,
-                )
-            )
-        entries.append(
-            CheckpointLog(
-                checkpoint_type=name,
-                checkpoint_id=row.pk,
-                trace_id=trace_id,
-                pipeline=spec.name,
-                step=step.name,
-                publication=publication_of(spec, step, type(row), last),
-                created_at=row.created_at,
-            )
+        groups.setdefault(sqlbulk.table(type(row), connection), []).append(
+            sqlbulk.table(type(row), connection).values(row, connection)
         )
-    LineageLink.objects.bulk_create(links)
-    CheckpointLog.objects.bulk_create(entries)
-    # Counted when the step's transaction commits, so rolled-back work never shows.
-    names = [entry.checkpoint_type for entry in entries]
-    transaction.on_commit(lambda: _count_inserted(names))
+        for child in children:
+            tbl = sqlbulk.table(type(child), connection)
+            groups.setdefault(tbl, []).append(tbl.values(child, connection))
+        for ordinal, parent in enumerate(parents):
+            link_rows.append(links.prepare_map(link(row, parent, ordinal, trace_id), connection))
+        log_rows.append(log_table.prepare_map(log_entry(row, spec, step, trace_id, last), connection))
+    sqlbulk.insert_together(connection, [*groups.items(), (links, link_rows), (log_table, log_rows)])
+    for row, children in rows:
+        for obj in (row, *children):
+            obj._state.adding = False
+            obj._state.db = connection.alias
+        attach_children(row, children)
+    # Counted and remembered when the step's transaction commits, so rolled-back work never shows.
+    committed = [row for row, _ in rows]
+    scope = reads.current()
+    transaction.on_commit(lambda: _committed(committed, scope))
 
 
-def _count_inserted(names: list[str]) -> None:
-    for name in names:
-        metrics.inc("tpfgo_checkpoints_inserted_total", {"type": name})
+def attach_children(row: Checkpoint, children: Sequence[CheckpointChild]) -> None:
+    """Give ``row`` its owned child rows as if prefetched: a step reading them next costs no query."""
+    if not children:
+        return
+    for field in type(children[0])._meta.concrete_fields:
+        if field.is_relation and field.related_model is type(row):
+            related = field.remote_field
+            queryset = getattr(row, related.get_accessor_name()).get_queryset()
+            queryset._result_cache = list(children)
+            queryset._prefetch_done = True
+            cache = row.__dict__.setdefault("_prefetched_objects_cache", {})
+            cache[related.cache_name] = queryset
+            return
+
+
+def link(row: Checkpoint, parent: Any, ordinal: int, trace_id: uuid.UUID) -> dict[str, Any]:
+    """A ``LineageLink`` row, by attribute name."""
+    return {
+        "child_type": type(row).__name__,
+        "child_id": row.pk,
+        "parent_type": type(parent).__name__,
+        "parent_id": parent.pk,
+        "ordinal": ordinal,
+        "trace_id": trace_id,
+    }
+
+
+def log_entry(row: Checkpoint, spec: Pipeline, step: Step, trace_id: uuid.UUID, last: bool) -> dict[str, Any]:
+    """A ``CheckpointLog`` row, by attribute name (``seq`` comes from the database)."""
+    return {
+        "checkpoint_type": type(row).__name__,
+        "checkpoint_id": row.pk,
+        "trace_id": trace_id,
+        "pipeline": spec.name,
+        "step": step.name,
+        "publication": publication_of(spec, step, type(row), last),
+        "created_at": row.created_at,
+    }
+
+
+def _committed(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
+    for row in rows:
+        metrics.inc("tpfgo_checkpoints_inserted_total", {"type": type(row).__name__})
+    if scope is not None:
+        scope.remember(rows, fresh=True)
 
 
 def publication_of(spec: Pipeline, step: Step, model: type[Checkpoint], last: bool) -> str:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pipelines.runner import Output, StepContext
 
+from checkout import selectors
 from checkout.consumer_verified.models import ConsumerRejected
-from checkout.models import Consumer, Restaurant
 
 
 def process(ctx: StepContext) -> Output:
     order = ctx.input
-    consumer = Consumer.objects.filter(pk=order.consumer_id).first()
+    consumer = selectors.consumer(order.consumer_id)
     if consumer is None or not consumer.active:
         detail = f"consumer {order.consumer_id} is not active"
         return Output({"order_id": order.order_id, "reason": "CONSUMER_VERIFICATION_FAILED", "detail": detail},
                       model=ConsumerRejected)
-    restaurant = Restaurant.objects.filter(pk=order.restaurant_id).first()
+    restaurant = selectors.restaurant(order.restaurant_id)
     minimum = restaurant.order_minimum if restaurant else 0
     if order.order_total < minimum:
         detail = f"order total {order.order_total:.2f} is below the minimum {minimum:.2f}"

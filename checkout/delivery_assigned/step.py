@@ -10,7 +10,6 @@ from pipelines.errors import RetryableError
 from pipelines.runner import StepContext
 
 from checkout import selectors
-from checkout.models import Courier
 
 
 class NoCourierAvailable(RetryableError):
@@ -35,10 +34,10 @@ def process(ctx: StepContext) -> dict[str, Any]:
 def _choose(order_id: Any, chosen: str | None) -> str:
     chosen = chosen or selectors.ops_courier_choice(order_id)
     if chosen:
-        if not Courier.objects.filter(pk=chosen).exists():
+        if selectors.courier(chosen) is None:
             raise RetryableError(f"courier {chosen} chosen by ops does not exist", code="UNKNOWN_COURIER")
         return chosen
-    available = list(Courier.objects.filter(available=True).order_by("id").values_list("id", flat=True))
+    available = selectors.available_couriers()
     if not available:
         raise NoCourierAvailable("no courier available")
     load = selectors.active_deliveries(available)

@@ -8,17 +8,17 @@ from typing import Any
 from pipelines.errors import NonRetryableError
 from pipelines.runner import StepContext
 
-from checkout.models import Consumer, MenuItem, Restaurant
+from checkout import selectors
 
 DEFAULT_TOKEN = "tok_ok"
 
 
 def process(ctx: StepContext) -> dict[str, Any]:
     request = ctx.input
-    restaurant = Restaurant.objects.filter(pk=request.restaurant_id).first()
+    restaurant = selectors.restaurant(request.restaurant_id)
     if restaurant is None:
         raise NonRetryableError(f"restaurant {request.restaurant_id} no longer exists", code="INVALID_DATA")
-    menu = {m.item_id: m for m in MenuItem.objects.filter(restaurant=restaurant)}
+    menu = selectors.menu(restaurant.pk)
     lines = []
     total = Decimal("0.00")
     for line in request.line_items.all():
@@ -36,7 +36,7 @@ def process(ctx: StepContext) -> dict[str, Any]:
                 "lineTotal": f"{line_total:.2f}",
             }
         )
-    consumer = Consumer.objects.filter(pk=request.consumer_id).first()
+    consumer = selectors.consumer(request.consumer_id)
     token = request.payment_token or (consumer.payment_token if consumer else "") or DEFAULT_TOKEN
     return {
         "order_id": request.order_id,

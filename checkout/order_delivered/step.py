@@ -12,7 +12,7 @@ from checkout.models import Courier
 
 def process(ctx: StepContext) -> Any:
     picked = ctx.input
-    courier = Courier.objects.filter(pk=picked.courier_id).first()
+    courier = selectors.courier(picked.courier_id)
     manual = courier is None or courier.completion_mode == Courier.MANUAL
     if manual and (ctx.event or {}).get("action") != "dropoff":
         return AWAIT

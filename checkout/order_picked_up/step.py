@@ -6,12 +6,13 @@ from typing import Any
 
 from pipelines.runner import AWAIT, StepContext
 
+from checkout import selectors
 from checkout.models import Courier
 
 
 def process(ctx: StepContext) -> Any:
     assigned = ctx.input
-    courier = Courier.objects.filter(pk=assigned.courier_id).first()
+    courier = selectors.courier(assigned.courier_id)
     manual = courier is None or courier.completion_mode == Courier.MANUAL
     if manual and (ctx.event or {}).get("action") != "pickup":
         return AWAIT

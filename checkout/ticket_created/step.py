@@ -17,7 +17,7 @@ def process(ctx: StepContext) -> dict[str, Any]:
     approved = ctx.input
     snapshot = selectors.initial_order(approved.order_id)
     assert snapshot is not None
-    restaurant = Restaurant.objects.filter(pk=approved.restaurant_id).first()
+    restaurant = selectors.restaurant(approved.restaurant_id)
     mode = restaurant.acceptance_mode if restaurant else Restaurant.MANUAL
     deadline = datetime.timedelta(minutes=settings.TPFGO_ACCEPTANCE_DEADLINE_MINUTES)
     return {
