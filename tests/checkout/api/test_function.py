@@ -1,0 +1,104 @@
+"""The FUNCTION transport: API-gateway proxy events through the same views as REST, and ``invoke_function``."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from django.core.management import call_command
+
+from checkout import demo
+from checkout.function import handler
+from checkout.protos import orders_pb2
+from tests.checkout.conftest import order_body
+from tests.conftest import all_insert_only_counts
+
+PROTOBUF = "application/x-protobuf"
+
+
+@pytest.fixture
+def auth(token) -> dict[str, str]:
+    demo.load()
+    return {"Authorization": f"Token {token}"}
+
+
+def event(method: str, path: str, body: object = None, **headers: str) -> dict:
+    text = body if isinstance(body, str) or body is None else json.dumps(body)
+    return {"httpMethod": method, "path": path, "headers": headers, "body": text, "isBase64Encoded": False}
+
+
+def test_an_order_is_placed_and_replayed_with_case_insensitive_headers(auth):
+    headers = {"content-type": "application/json", "IDEMPOTENCY-KEY": "fn-1", "authorization": auth["Authorization"]}
+    first = handler(event("POST", "/api/v1/orders", order_body(), **headers), None)
+    again = handler(event("post", "/api/v1/orders", order_body(), **headers), None)
+    assert (first["statusCode"], again["statusCode"]) == (201, 200)
+    assert again["headers"]["Idempotent-Replayed"] == "true" and not first["isBase64Encoded"]
+    assert json.loads(first["body"])["orderId"] == json.loads(again["body"])["orderId"]
+    assert json.loads(first["body"])["state"] == "COMPLETED"
+
+
+def test_a_protobuf_body_and_answer_travel_base64_encoded(auth):
+    request = orders_pb2.CreateOrderRequest(consumer_id="alice", restaurant_id="pizza-roma", idempotency_key="fn-pb")
+    request.items.add(menu_item_id="tiramisu", quantity=1)
+    request.delivery_address.CopyFrom(orders_pb2.Address(street1="1 Main St", city="Oakland", state="CA", zip="94612"))
+    answer = handler(
+        {
+            "httpMethod": "POST",
+            "path": "/api/v1/orders",
+            "headers": {**auth, "Content-Type": PROTOBUF},
+            "body": base64.b64encode(request.SerializeToString()).decode(),
+            "isBase64Encoded": True,
+        },
+        None,
+    )
+    assert answer["statusCode"] == 201 and answer["isBase64Encoded"]
+    order = orders_pb2.Order.FromString(base64.b64decode(answer["body"]))
+    assert (order.request_id, order.state) == ("fn-pb", "COMPLETED")
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status", "code"),
+    [
+        ("/api/v1/orders/ingest", "POST", 501, "UNIMPLEMENTED"),
+        ("/api/v1/no-such-route", "GET", 404, "NOT_FOUND"),
+        ("/ops/", "GET", 404, "NOT_FOUND"),
+        ("/api/v1/orders", "GET", 405, "INVALID_ARGUMENT"),
+    ],
+)
+def test_unsupported_shapes_and_unknown_paths_are_refused_in_the_envelope(auth, path, method, status, code):
+    answer = handler(event(method, path, "{}", **auth, **{"Content-Type": "application/x-ndjson"}), None)
+    body = json.loads(answer["body"])
+    assert (answer["statusCode"], body["error"]["code"]) == (status, code)
+    assert body["error"]["correlationId"]
+    if code == "UNIMPLEMENTED":
+        assert "FUNCTION" in body["error"]["message"] and "NDJSON" in body["error"]["message"]
+
+
+def test_the_token_is_checked_first_even_on_the_refused_streaming_route(db):
+    for path in ("/api/v1/orders/ingest", "/api/v1/orders"):
+        answer = handler(event("POST", path, "{broken"), None)
+        assert answer["statusCode"] == 401, path
+        assert json.loads(answer["body"])["error"]["code"] == "UNAUTHENTICATED"
+
+
+def test_a_body_flagged_base64_that_is_not_is_invalid_and_stores_nothing(auth):
+    rows = all_insert_only_counts()
+    bad = {**event("POST", "/api/v1/orders", "%%%", **auth), "isBase64Encoded": True}
+    answer = handler(bad, None)
+    assert answer["statusCode"] == 400 and json.loads(answer["body"])["error"]["code"] == "INVALID_ARGUMENT"
+    assert all_insert_only_counts() == rows
+
+
+def test_the_schema_route_is_open_and_text(db):
+    answer = handler({"httpMethod": "GET", "path": "/api/v1/schema", "headers": None}, None)
+    assert answer["statusCode"] == 200 and "openapi" in answer["body"] and not answer["isBase64Encoded"]
+
+
+def test_invoke_function_runs_an_event_file(auth, tmp_path, capsys):
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event("GET", "/api/v1/consumers", None, **auth)))
+    call_command("invoke_function", "--event", str(path))
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["statusCode"] == 200
+    assert {"id": "alice", "name": "Alice Adams", "active": True} in json.loads(answer["body"])["results"]

@@ -1,0 +1,120 @@
+"""gRPC specifics: where the idempotency key comes from, the google.rpc.Status details, the grpcrunserver command,
+and the django-grpc-framework fixes (pipelines.grpc_compat)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from django.conf import settings
+from django_grpc_framework.test import FakeServer
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from rest_framework import serializers
+
+from checkout import demo, messages
+from checkout.protos import orders_pb2, orders_pb2_grpc
+from checkout.rpc.services import OrderService
+from pipelines.grpc_compat import ProtoSerializer
+from tests.checkout.conftest import order_body
+from tests.conftest import all_insert_only_counts
+
+
+def test_the_key_comes_from_the_field_or_the_metadata_and_both_must_match(grpc_target, token):
+    demo.load()
+    stub = orders_pb2_grpc.OrderServiceStub(grpc.insecure_channel(grpc_target))
+    auth = ("authorization", f"Token {token}")
+    request = messages.to_message(order_body(), orders_pb2.CreateOrderRequest)
+    request.idempotency_key = "grpc-field-key"
+    rows = all_insert_only_counts()
+    with pytest.raises(grpc.RpcError) as mismatch:
+        stub.CreateOrder(request, metadata=[auth, ("idempotency-key", "another-key")])
+    assert mismatch.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert all_insert_only_counts() == rows
+
+    created, call = stub.CreateOrder.with_call(request, metadata=[auth])
+    assert dict(call.trailing_metadata()).get("idempotent-replayed") is None
+    request.ClearField("idempotency_key")
+    replayed, call = stub.CreateOrder.with_call(request, metadata=[auth, ("idempotency-key", "grpc-field-key")])
+    assert dict(call.trailing_metadata())["idempotent-replayed"] == "true"
+    assert (replayed.order_id, replayed.request_id) == (created.order_id, "grpc-field-key")
+
+    request.items[0].quantity = 0
+    with pytest.raises(grpc.RpcError) as invalid:
+        stub.CreateOrder(request, metadata=[auth, ("idempotency-key", "grpc-invalid")])
+    status = rpc_status.from_call(invalid.value)
+    info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(info) and status.details[1].Unpack(bad)
+    assert (info.reason, info.domain) == ("INVALID_ARGUMENT", "tpfgo") and info.metadata["correlationId"]
+    assert [(v.field, v.description) for v in bad.field_violations] == [
+        ("items[0].quantity", "must be an integer from 1 to 99")
+    ]
+    assert "Traceback" not in invalid.value.details()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_grpcrunserver_serves_the_order_service_on_django_5(tmp_path: Path):
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "TPFGO_VAR_DIR": str(tmp_path)}
+    env["DJANGO_SETTINGS_MODULE"] = "tpfgo_site.settings"
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "grpcrunserver", f"127.0.0.1:{port}"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(channel).result(timeout=30)
+        with pytest.raises(grpc.RpcError) as refused:
+            orders_pb2_grpc.OrderServiceStub(channel).GetOrder(orders_pb2.GetOrderRequest(order_id="x"), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0].decode()
+    assert f"Starting gRPC server at 127.0.0.1:{port}" in output
+
+
+def test_the_framework_fake_server_accepts_generated_registration_code():
+    server = FakeServer()  # patched by tests/checkout/api/conftest.py (grpc_compat.patch_fake_server)
+    orders_pb2_grpc.add_OrderServiceServicer_to_server(OrderService.as_servicer(), server)
+    assert "/tpfgo.checkout.v1.OrderService/GetOrder" in server.rpc_method_handlers
+
+
+class _Context:
+    def __init__(self) -> None:
+        self.aborted: grpc.Status | None = None
+
+    def abort_with_status(self, status: grpc.Status) -> None:
+        self.aborted = status
+        raise RuntimeError("aborted")
+
+
+class _CheckoutItem(ProtoSerializer):
+    menu_item_id = serializers.CharField()
+    quantity = serializers.IntegerField(min_value=1)
+
+    class Meta:
+        proto_class = orders_pb2.OrderItem
+
+
+def test_compat_proto_serializers_read_protobuf_7_messages_and_abort_with_invalid_argument():
+    ok = _CheckoutItem(message=orders_pb2.OrderItem(menu_item_id="naan", quantity=2))
+    assert ok.is_valid() and ok.validated_data == {"menu_item_id": "naan", "quantity": 2}
+    assert ok.message == orders_pb2.OrderItem(menu_item_id="naan", quantity=2)
+    context = _Context()
+    bad = _CheckoutItem(message=orders_pb2.OrderItem(menu_item_id="naan"), context={"grpc_context": context})
+    with pytest.raises(RuntimeError):
+        bad.is_valid(raise_exception=True)
+    assert context.aborted is not None and context.aborted.code == grpc.StatusCode.INVALID_ARGUMENT
