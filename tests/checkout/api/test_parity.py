@@ -6,6 +6,7 @@ checkpoints for successes, the same code (and the same field details) for failur
 
 from __future__ import annotations
 
+import urllib.request
 import uuid
 from typing import Any
 
@@ -44,6 +45,16 @@ def test_create_then_replay_gives_one_order_per_key_on_every_transport(ways):
     types = {name: [t for t, _ in result.summary()[2]] for name, result in created.items()}
     assert all(t == types["rest"] for t in types.values()), types
     assert len({result.order["orderId"] for result in created.values()}) == 4
+    with urllib.request.urlopen(ways["rest"].base + "/metrics", timeout=30) as response:
+        metrics = response.read().decode()
+    for transport, route in (
+        ("rest", "POST /api/v1/orders"),
+        ("protobuf", "POST /api/v1/orders"),
+        ("function", "POST /api/v1/orders"),
+        ("grpc", "/tpfgo.checkout.v1.OrderService/CreateOrder"),
+    ):
+        assert f'tpfgo_requests_total{{route="{route}",status="OK",transport="{transport}"}}' in metrics, transport
+        assert f'tpfgo_request_seconds_count{{route="{route}",transport="{transport}"}}' in metrics, transport
 
 
 def test_a_key_first_used_on_one_transport_replays_on_every_other(ways):
