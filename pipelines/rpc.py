@@ -103,6 +103,11 @@ def unary(route: str) -> Callable[[Method[S]], Method[S]]:
                         f"the request is not a valid {request.full_name} message",
                         [Detail("body", "malformed protobuf")],
                     )
+                remaining = context.time_remaining()
+                if remaining is not None and remaining <= 0:
+                    raise WireError(
+                        "DEADLINE_EXCEEDED", "the deadline passed before the call was handled; nothing stored"
+                    )
                 return method(self, request, context)
             except ServiceError as exc:
                 status = exc.code

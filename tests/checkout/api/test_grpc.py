@@ -118,3 +118,26 @@ def test_compat_proto_serializers_read_protobuf_7_messages_and_abort_with_invali
     with pytest.raises(RuntimeError):
         bad.is_valid(raise_exception=True)
     assert context.aborted is not None and context.aborted.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+class _ExpiredContext(_Context):
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def invocation_metadata(self) -> list[tuple[str, str]]:
+        return [("authorization", f"Token {self.token}"), ("idempotency-key", "grpc-late")]
+
+    def time_remaining(self) -> float:
+        return 0.0
+
+
+def test_a_call_whose_deadline_passed_before_it_was_handled_stores_nothing(token):
+    demo.load()
+    rows = all_insert_only_counts()
+    context = _ExpiredContext(token)
+    request = messages.to_message(order_body(), orders_pb2.CreateOrderRequest)
+    with pytest.raises(RuntimeError):
+        OrderService().CreateOrder(request, context)  # not as_servicer: its signals close the test connection
+    assert context.aborted is not None and context.aborted.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert all_insert_only_counts() == rows
