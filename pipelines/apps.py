@@ -42,5 +42,9 @@ class PipelinesConfig(AppConfig):
         worker_init.connect(contract_checks.refuse_worker_start, dispatch_uid="pipelines.contracts.worker")
         beat_init.connect(contract_checks.refuse_beat_start, dispatch_uid="pipelines.contracts.beat")
 
+        # Backlog figures (dead letters, overdue parked items) on /metrics, computed when scraped.
+        from pipelines import backlog
+
+        backlog.register()
         post_migrate.connect(_install_triggers, dispatch_uid="pipelines.install_triggers")
         connection_created.connect(_on_connection, dispatch_uid="pipelines.sqlite_purge_function")

@@ -1,0 +1,72 @@
+"""Backlog figures for ``/metrics``: dead letters and overdue parked items per pipeline and step.
+
+Computed from the ledger when scraped (a collector), so every process reports the same truth. They are figures
+for dashboards and alerts, never a readiness signal: ``/readyz`` stays about this instance (database, broker).
+Each query reads the parked items of a window (``TPFGO_BACKLOG_WINDOW_SECONDS``, 30 days by default) through the
+``created_at`` index, so a scrape does not grow with history.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+
+import structlog
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.utils import timezone
+
+from pipelines import metrics, recovery
+from pipelines.models import ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled
+
+log = structlog.get_logger("pipelines.backlog")
+
+DEAD = "tpfgo_dead_letters"
+OVERDUE = "tpfgo_parked_overdue"
+WAITING = "tpfgo_parked_waiting"
+
+metrics.describe(DEAD, "gauge", "Dead-lettered items waiting for ops, per pipeline and step.")
+metrics.describe(
+    OVERDUE, "gauge", "Parked items whose next attempt is due for longer than the sweep grace period and unclaimed."
+)
+metrics.describe(WAITING, "gauge", "Parked items waiting for a retry (not dead-lettered), per pipeline and step.")
+
+
+def _window() -> datetime.timedelta:
+    return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_BACKLOG_WINDOW_SECONDS", 30 * 86400)))
+
+
+def _grouped(items: QuerySet[ParkedItem]) -> Iterable[tuple[str, str, int]]:
+    rows = items.values("pipeline", "step").annotate(n=Count("id")).order_by("pipeline", "step")
+    return [(row["pipeline"], row["step"], row["n"]) for row in rows]
+
+
+def collect(now: datetime.datetime | None = None) -> list[metrics.Sample]:
+    now = now or timezone.now()
+    newest = ParkingOutcome.objects.filter(parked=OuterRef("pk")).order_by("-id").values("outcome")[:1]
+    items = ParkedItem.objects.filter(created_at__gte=now - _window()).annotate(last=Subquery(newest))
+    waiting = items.filter(last__isnull=True)
+    due = RetryScheduled.objects.filter(parked=OuterRef("pk"), due_at__lte=now - recovery.grace()).filter(
+        ~Exists(RetryClaim.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt")))
+    )
+    samples: list[metrics.Sample] = []
+    for name, queryset in (
+        (DEAD, items.filter(last=ParkingOutcome.DEAD_LETTERED)),
+        (WAITING, waiting),
+        (OVERDUE, waiting.filter(Exists(due))),
+    ):
+        samples += [(name, {"pipeline": p, "step": s}, float(n)) for p, s, n in _grouped(queryset)]
+    return samples
+
+
+def safe_collect() -> list[metrics.Sample]:
+    """A scrape must answer even when the database does not: the figures are then left out."""
+    try:
+        return collect()
+    except Exception as exc:  # noqa: BLE001  (the scrape's outer boundary: other figures must still render)
+        log.warning("backlog.unavailable", error=f"{type(exc).__name__}: {exc}"[:200])
+        return []
+
+
+def register() -> None:
+    metrics.register_collector(safe_collect)

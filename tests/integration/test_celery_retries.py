@@ -1,0 +1,137 @@
+"""A real Celery worker on Redis retries parked items: flaky gateway, dead gateway, no courier, lost broker."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+import pytest
+
+from checkout import services
+from checkout.models import Courier
+from pipelines.models import ErrorSinkEntry, ParkingOutcome, RetryClaim, RetryScheduled
+from tests.checkout.conftest import checkpoint_types, place
+from tests.integration.conftest import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+HAPPY = Counter(
+    {
+        "OrderRequest": 1,
+        "InitialOrder": 1,
+        "ReadyOrder": 1,
+        "ConsumerVerified": 1,
+        "PaymentAuthorized": 1,
+        "OrderApproved": 1,
+        "TicketCreated": 1,
+        "AcceptanceDecision": 1,
+        "OrderAcceptedByRestaurant": 1,
+        "KitchenCommitment": 1,
+        "KitchenTask": 2,
+        "OrderReadyForDispatch": 1,
+        "DeliveryAssigned": 1,
+        "OrderPickedUp": 1,
+        "OrderDelivered": 1,
+        "PaymentOutcome": 1,
+        "TerminalOrderState": 1,
+    }
+)
+
+
+def state(order_id: str) -> str:
+    return services.get_order(order_id)["state"]
+
+
+def test_a_flaky_gateway_parks_retries_twice_and_completes(demo_data, start_worker):
+    worker = start_worker()
+    view = place(paymentToken="tok_flaky_2").view
+    order_id = view["orderId"]
+    assert view["stalled"]["attempts"] == 1 and not view["stalled"]["deadLettered"]
+
+    wait_for(lambda: state(order_id) == "COMPLETED", what="the order to complete", worker=worker)
+
+    assert checkpoint_types(order_id) == HAPPY
+    entries = ErrorSinkEntry.objects.filter(trace_id=order_id).order_by("attempt")
+    assert [(e.step, e.attempt, e.error_code) for e in entries] == [
+        ("payment_authorized", 1, "PAYMENT_GATEWAY_UNAVAILABLE"),
+        ("payment_authorized", 2, "PAYMENT_GATEWAY_UNAVAILABLE"),
+    ]
+    assert sorted(RetryClaim.objects.values_list("attempt", flat=True)) == [2, 3]
+    outcome = ParkingOutcome.objects.get()
+    assert (outcome.outcome, outcome.attempts) == ("resolved", 3)
+    assert services.get_order(order_id)["stalled"] is None
+
+
+def test_a_dead_gateway_ends_in_exactly_one_dead_letter(demo_data, start_worker):
+    worker = start_worker()
+    order_id = place(paymentToken="tok_down").view["orderId"]
+
+    stalled = wait_for(
+        lambda: (s := services.get_order(order_id)["stalled"]) and s["deadLettered"] and s,
+        what="the dead letter",
+        worker=worker,
+    )
+    sweeps = worker.output().count("pipelines.sweep[")
+    wait_for(lambda: worker.output().count("pipelines.sweep[") >= sweeps + 4, what="two more sweeps", worker=worker)
+
+    assert (stalled["step"], stalled["attempts"], stalled["errorClass"]) == (
+        "payment_authorized",
+        4,
+        "checkout.payments.GatewayUnavailable",
+    )
+    dead = ParkingOutcome.objects.get()
+    assert (dead.outcome, dead.reason, dead.attempts) == ("dead_lettered", "retry_exhausted", 4)
+    assert "GatewayUnavailable" in dead.last_error
+    assert ErrorSinkEntry.objects.count() == 4 and RetryClaim.objects.count() == 3
+    assert checkpoint_types(order_id)["PaymentAuthorized"] == 0
+    assert state(order_id) == "APPROVAL_PENDING"
+
+
+def test_no_courier_parks_dispatch_until_one_is_available(demo_data, start_worker):
+    worker = start_worker()
+    Courier.objects.update(available=False)
+    order_id = place().view["orderId"]
+    wait_for(
+        lambda: ErrorSinkEntry.objects.filter(step="delivery_assigned").count() >= 3,
+        what="dispatch to be retried",
+        worker=worker,
+    )
+    assert state(order_id) == "READY_FOR_DISPATCH"
+
+    Courier.objects.filter(pk="courier-ben").update(available=True)
+
+    wait_for(lambda: state(order_id) == "COMPLETED", what="the order to complete", worker=worker)
+    assert checkpoint_types(order_id) == HAPPY
+    assert services.get_order(order_id)["courierId"] == "courier-ben"
+    outcome = ParkingOutcome.objects.get()
+    assert outcome.outcome == "resolved"
+    assert {e.error_code for e in ErrorSinkEntry.objects.all()} == {"NO_COURIER_AVAILABLE"}
+
+
+def test_the_sweeper_reenqueues_retries_whose_broker_messages_were_lost(demo_data, broker, start_worker):
+    orders = [place(paymentToken="tok_flaky_1").view["orderId"] for _ in range(3)]
+    assert broker.llen("celery") == 3  # the retries were enqueued on commit
+    broker.flushdb()  # Redis restarted without persistence: every message is gone, the database still knows
+    assert RetryScheduled.objects.count() == 3 and RetryClaim.objects.count() == 0
+
+    worker = start_worker()
+
+    for order_id in orders:
+        wait_for(lambda o=order_id: state(o) == "COMPLETED", what="the order to complete", worker=worker)
+        assert checkpoint_types(order_id) == HAPPY
+    assert RetryClaim.objects.count() == 3
+    assert '"reenqueued": ' in worker.output() or "sweep.done" in worker.output()
+
+
+def test_a_worker_killed_mid_retry_loses_nothing_and_duplicates_nothing(demo_data, start_worker):
+    # The worker's child SIGKILLs itself right after a retry committed PaymentAuthorized: the redelivered message
+    # finds the attempt claimed; the sweeper sees the claim never finished and schedules the next attempt.
+    worker = start_worker(TPFGO_CRASH_AFTER="payment_authorized")
+    order_id = place(paymentToken="tok_flaky_1").view["orderId"]
+
+    wait_for(lambda: state(order_id) == "COMPLETED", timeout=45, what="the order to complete", worker=worker)
+
+    assert checkpoint_types(order_id) == HAPPY
+    assert sorted(RetryClaim.objects.values_list("attempt", flat=True)) == [2, 3]
+    assert ParkingOutcome.objects.get().outcome == "resolved"
+    assert uuid.UUID(order_id)

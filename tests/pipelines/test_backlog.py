@@ -1,0 +1,46 @@
+"""Backlog figures on /metrics: dead letters, waiting and overdue parked items per pipeline and step."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from pipelines import backlog, metrics
+from tests.lane import composition as lane
+
+pytestmark = pytest.mark.django_db
+
+
+def figures(now: datetime.datetime | None = None) -> dict[tuple[str, str, str], float]:
+    return {(name, labels["pipeline"], labels["step"]): value for name, labels, value in backlog.collect(now)}
+
+
+def test_dead_letters_and_parked_items_are_counted_per_pipeline_and_step(lane_engine, settings):
+    settings.TPFGO_SWEEP_GRACE_SECONDS = 60
+    lane.FAILURES.update({"tokenize": "fatal"})
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    lane.FAILURES.clear()
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "b"}, "doc-2")
+    lane_engine.start("ingest", {"text": "c"}, "doc-3")
+
+    assert figures() == {
+        ("tpfgo_dead_letters", "ingest", "tokenize"): 1.0,
+        ("tpfgo_parked_waiting", "ingest", "index"): 2.0,
+    }
+    overdue = figures(timezone.now() + datetime.timedelta(minutes=5))
+    assert overdue[("tpfgo_parked_overdue", "ingest", "index")] == 2.0
+
+
+def test_the_figures_are_rendered_on_metrics_with_their_help(lane_engine):
+    lane.FAILURES["tokenize"] = "fatal"
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    text = metrics.render()
+    assert "# TYPE tpfgo_dead_letters gauge" in text
+    assert 'tpfgo_dead_letters{pipeline="ingest",step="tokenize"} 1' in text
+
+
+def test_no_backlog_means_no_samples():
+    assert backlog.collect() == []

@@ -1,0 +1,190 @@
+"""The sweeper on the test lane: lost messages, lost attempts, partial progress; bounded and decided once."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from pipelines import recovery, retries, sweeper
+from pipelines.declarations import RetryPolicy
+from pipelines.models import (
+    CheckpointLog,
+    ParkedItem,
+    ParkingOutcome,
+    Resumption,
+    RetryClaim,
+    RetryScheduled,
+)
+from pipelines.registry import retry_policy
+from pipelines.runner import Engine
+from tests.conftest import all_insert_only_counts
+from tests.lane import composition as lane
+from tests.lane.models import DocumentIndexed, DocumentPublished, TokenIndexed
+
+pytestmark = pytest.mark.django_db
+
+ENQUEUED: list[tuple[str, int]] = []
+RESUMES: list[tuple[str, int]] = []
+
+
+def capture_retry(parked_id, attempt, due) -> None:
+    ENQUEUED.append((str(parked_id), attempt))
+
+
+def capture_resume(trace_id, seq) -> None:
+    RESUMES.append((str(trace_id), seq))
+
+
+@pytest.fixture(autouse=True)
+def hooks(settings, lane_composition):
+    ENQUEUED.clear()
+    RESUMES.clear()
+    settings.TPFGO_RETRY_ENQUEUE = "tests.pipelines.test_sweeper.capture_retry"
+    settings.TPFGO_RESUME_ENQUEUE = ""  # resume inline, here
+    settings.TPFGO_SWEEP_GRACE_SECONDS = 60
+    settings.TPFGO_SWEEP_WINDOW_SECONDS = 3600
+    settings.TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = 300
+    yield
+    lane.FAILURES.clear()
+
+
+def later(seconds: float) -> datetime.datetime:
+    return timezone.now() + datetime.timedelta(seconds=seconds)
+
+
+def without_subscriptions():
+    return Engine(dataclasses.replace(lane.COMPOSITION, subscriptions=()))
+
+
+# -- retry policies ----------------------------------------------------------------------------------------------
+def test_a_retry_policy_doubles_caps_and_is_deterministic_without_jitter():
+    policy = RetryPolicy(base_delay=10, multiplier=2, cap=30)
+    assert [policy.delay(n) for n in (1, 2, 3, 4)] == [10, 20, 30, 30]
+
+
+def test_jitter_spreads_a_delay_within_its_fraction_and_never_past_the_cap():
+    policy = RetryPolicy(base_delay=10, multiplier=2, cap=25, jitter=0.5)
+    assert policy.delay(1, rand=lambda: 0.0) == 5.0
+    assert policy.delay(1, rand=lambda: 1.0) == 15.0
+    assert policy.delay(2, rand=lambda: 1.0) == 25.0
+
+
+def test_settings_retune_one_step_over_its_declared_policy(settings):
+    step = lane.INGEST.step("index")
+    settings.TPFGO_RETRY_POLICIES = {"ingest.index": {"max_attempts": 9}}
+    assert retry_policy("ingest", step) == dataclasses.replace(lane.FAST, max_attempts=9)
+    assert retry_policy("ingest", lane.INGEST.step("receive")) == lane.FAST
+
+
+# -- pass 1: lost broker messages --------------------------------------------------------------------------------
+def test_a_due_retry_nobody_claimed_is_enqueued_again(lane_engine, django_capture_on_commit_callbacks):
+    lane.FAILURES["index"] = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        lane_engine.start("ingest", {"text": "a b"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    assert ENQUEUED == [(str(parked.pk), 2)]  # on commit, as in production; then the message is lost
+    ENQUEUED.clear()
+
+    assert sweeper.sweep(now=later(10)).reenqueued == []  # not overdue past the grace period yet
+    assert sweeper.sweep(now=later(120)).reenqueued == [(str(parked.pk), 2)]
+    assert ENQUEUED == [(str(parked.pk), 2)]
+
+    assert retries.run_attempt(parked.pk, 2, worker="w1") == "inserted"
+    ENQUEUED.clear()
+    assert sweeper.sweep(now=later(120)).reenqueued == []  # claimed now
+    assert sweeper.sweep(now=later(7200)).reenqueued == []  # and out of the window anyway
+
+
+def test_a_retry_of_a_closed_item_is_not_enqueued_again(lane_engine):
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    ParkingOutcome.objects.create(parked=parked, outcome="cancelled", attempts=1, created_at=timezone.now())
+    assert sweeper.sweep(now=later(120)).reenqueued == []
+
+
+# -- pass 2: attempts lost with their worker -----------------------------------------------------------------------
+def test_an_attempt_whose_worker_died_gets_the_next_attempt(lane_engine):
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    RetryClaim.objects.create(parked=parked, attempt=2, worker="w-dead", created_at=timezone.now())
+
+    assert sweeper.sweep(now=later(100)).rescheduled == []  # maybe still running
+    report = sweeper.sweep(now=later(400))
+
+    assert report.rescheduled == [(str(parked.pk), 3)]
+    assert RetryScheduled.objects.filter(attempt=3).exists()
+    assert retries.run_attempt(parked.pk, 3) == "inserted"
+    assert DocumentIndexed.objects.count() == 1 and DocumentPublished.objects.count() == 1
+
+
+def test_a_lost_attempt_past_the_policy_is_dead_lettered(lane_engine):
+    lane.FAILURES["receive"] = 9
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    RetryClaim.objects.create(parked=parked, attempt=5, worker="w-dead", created_at=timezone.now())
+
+    assert sweeper.sweep(now=later(400)).dead_lettered == [str(parked.pk)]
+    dead = ParkingOutcome.objects.get()
+    assert (dead.outcome, dead.reason, dead.attempts) == ("dead_lettered", "retry_exhausted", 5)
+    assert "worker lost during attempt 5" in dead.last_error
+
+
+# -- pass 3: partial progress ---------------------------------------------------------------------------------------
+def test_a_trace_stopped_between_two_pipelines_is_resumed_once():
+    without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")  # as if the process died after 'index'
+    assert DocumentPublished.objects.count() == 0
+
+    assert sweeper.sweep(now=later(10)).resumes == []  # within the grace period
+    report = sweeper.sweep(now=later(120))
+
+    assert len(report.resumes) == 1
+    assert DocumentPublished.objects.count() == 1
+    assert Resumption.objects.get().decision == "resumed"
+    before = all_insert_only_counts()
+    assert sweeper.sweep(now=later(600)).resumes == []  # terminal now: nothing left to do
+    assert all_insert_only_counts() == before
+
+
+def test_a_trace_stopped_inside_a_split_resumes_the_merge_of_every_sibling():
+    cut = dataclasses.replace(lane.INGEST, steps=lane.INGEST.steps[:2])  # ingest without its merge
+    Engine(dataclasses.replace(lane.COMPOSITION, pipelines=(cut, lane.PUBLISH))).start(
+        "ingest", {"text": "c a b"}, "doc-1"
+    )
+    assert TokenIndexed.objects.count() == 3 and DocumentIndexed.objects.count() == 0
+
+    sweeper.sweep(now=later(120))
+
+    indexed = DocumentIndexed.objects.get()
+    assert indexed.tokens == 3 and indexed.idempotency_key == "doc-1"
+    assert DocumentPublished.objects.count() == 1
+
+
+def test_a_trace_waiting_for_an_event_or_parked_is_skipped_and_decided_once(settings, lane_engine):
+    waiting = dataclasses.replace(lane.PUBLISH, steps=(dataclasses.replace(lane.PUBLISH.steps[0], awaits=True),))
+    settings.TPFGO_COMPOSITION = "tests.pipelines.test_sweeper.AWAITING"
+    globals()["AWAITING"] = dataclasses.replace(lane.COMPOSITION, pipelines=(lane.INGEST, waiting, lane.MANUAL))
+    without_subscriptions().start("ingest", {"text": "a"}, "doc-1")
+    lane.FAILURES["index"] = "bug"
+    lane_engine.start("ingest", {"text": "b"}, "doc-2")  # parked at index
+
+    sweeper.sweep(now=later(120))
+
+    decisions = sorted(Resumption.objects.values_list("decision", "detail"))
+    assert decisions == [("skipped", "awaits publish.publish"), ("skipped", "open parking")]
+    assert DocumentPublished.objects.count() == 0
+    assert sweeper.sweep(now=later(600)).resumes == []
+
+
+def test_the_candidates_query_is_one_bounded_query(django_assert_num_queries):
+    for n in range(5):
+        without_subscriptions().start("ingest", {"text": f"w{n}"}, f"doc-{n}")
+    with django_assert_num_queries(1):
+        rows = recovery.candidates(now=later(120))
+    assert len(rows) == 5
+    assert recovery.candidates(now=later(7200)) == []  # older than the window: out of reach
+    assert CheckpointLog.objects.count() == 15

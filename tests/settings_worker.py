@@ -1,0 +1,26 @@
+"""Settings of a real Celery worker (and the processes a crash test kills) started by the integration tests.
+
+They share the test process's database (``TPFGO_WORKER_DB_NAME``: the PostgreSQL test database, which the
+transactional tests commit to) and use Redis (``CELERY_BROKER_URL``, a dedicated database the tests flush).
+Retries and the sweeper run on millisecond-to-second scales so a test takes seconds.
+"""
+
+import os
+
+from tests.settings import *  # noqa: F403
+from tests.settings import DATABASES, TPFGO_RETRY_POLICY
+
+DATABASES = {"default": {**DATABASES["default"], "NAME": os.environ.get("TPFGO_WORKER_DB_NAME", "")}}
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/9")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# The production hooks: a failed attempt enqueues the next one, the sweeper hands resumes to a worker.
+TPFGO_RETRY_ENQUEUE = "pipelines.tasks.enqueue_retry"
+TPFGO_RESUME_ENQUEUE = "pipelines.tasks.enqueue_resume"
+TPFGO_RETRY_POLICY = {**TPFGO_RETRY_POLICY, "base_delay": 0.001, "cap": 0.01}
+# No courier: retried for ~10 s (not ~1 h), long enough for a test to make one available.
+TPFGO_RETRY_POLICIES = {
+    "dispatch.delivery_assigned": {"base_delay": 0.05, "cap": 0.25, "max_attempts": 40, "jitter": 0}
+}
+TPFGO_SWEEP_GRACE_SECONDS = float(os.environ.get("TPFGO_SWEEP_GRACE_SECONDS", "0.5"))
+TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", "2"))
+CELERY_BEAT_SCHEDULE = {"sweep-parked": {"task": "pipelines.sweep", "schedule": 0.5}}
