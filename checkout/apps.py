@@ -1,7 +1,17 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class CheckoutConfig(AppConfig):
     name = "checkout"
     verbose_name = "Checkout"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from checkout import derived
+
+        checks.register(derived.check_triggers, checks.Tags.database)
+        # SQLite table rebuilds drop triggers: the derived tables' triggers are reinstalled after every migrate.
+        post_migrate.connect(derived.after_migrate, dispatch_uid="checkout.derived_tables")

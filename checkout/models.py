@@ -70,3 +70,28 @@ class Courier(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"
+
+
+class CourierLoad(models.Model):
+    """Active deliveries per courier: derived, kept by database triggers (``checkout.derived``), never written
+    by the application; ``derived.rebuild()`` recomputes it from the checkpoint tables."""
+
+    tpfgo_kind = "mutable"
+
+    courier_id = models.CharField(primary_key=True, max_length=64)
+    active = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.courier_id}: {self.active} active"
+
+
+class OpenTicket(models.Model):
+    """A kitchen ticket with no acceptance decision yet: derived, kept by database triggers (``checkout.derived``)."""
+
+    tpfgo_kind = "mutable"
+
+    order_id = models.UUIDField(primary_key=True)
+    accept_by = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"ticket of {self.order_id}, due {self.accept_by}"

@@ -11,18 +11,15 @@ import uuid
 from collections.abc import Sequence
 from typing import TypeVar
 
-from django.db.models import Count
-
 from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.authorization_voided.models import AuthorizationVoided
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.initial_order.models import InitialOrder
 from checkout.kitchen_commitment.models import KitchenCommitment
-from checkout.models import Consumer, Courier, MenuItem, Restaurant
+from checkout.models import Consumer, Courier, CourierLoad, MenuItem, Restaurant
 from checkout.ops_cancellation.models import OpsCancellation
 from checkout.ops_courier_choice.models import OpsCourierChoice
 from checkout.order_cancelled.models import OrderCancelled
-from checkout.order_delivered.models import OrderDelivered
 from checkout.order_rejected.models import OrderRejected
 from checkout.order_request.models import OrderRequest
 from checkout.payment_authorized.models import PaymentAuthorized
@@ -121,13 +118,20 @@ def is_voided(order_id: uuid.UUID) -> bool:
 
 
 def active_deliveries(courier_ids: list[str]) -> dict[str, int]:
-    """Deliveries assigned to each courier and not delivered yet."""
-    delivered = OrderDelivered.objects.filter(courier_id__in=courier_ids).values("courier_id").annotate(n=Count("id"))
-    assigned = DeliveryAssigned.objects.filter(courier_id__in=courier_ids).values("courier_id").annotate(n=Count("id"))
-    done = {row["courier_id"]: row["n"] for row in delivered}
-    return {cid: 0 for cid in courier_ids} | {
-        row["courier_id"]: row["n"] - done.get(row["courier_id"], 0) for row in assigned
-    }
+    """Deliveries assigned to each courier and not delivered yet.
+
+    One probe of ``CourierLoad`` (kept by the database, see ``checkout.derived``) whatever the history, plus,
+    inside a batch step, the assignments its batch-mates made before this item (not inserted yet).
+    """
+    stored = reads.step_memo(
+        ("courier_load", tuple(courier_ids)),
+        lambda: dict(CourierLoad.objects.filter(courier_id__in=courier_ids).values_list("courier_id", "active")),
+    )
+    load = {cid: stored.get(cid, 0) for cid in courier_ids}
+    for model, fields in reads.pending():
+        if model is DeliveryAssigned and fields.get("courier_id") in load:
+            load[fields["courier_id"]] += 1
+    return load
 
 
 # -- reference data: read once per request (prepared look-ups), never cached across requests -------------------
