@@ -19,7 +19,7 @@ from django.conf import settings
 
 from checkout import services
 from pipelines.status import ServiceError
-from pipelines.streaming import Admission, Ready, Stage, Stream, admission
+from pipelines.streaming import Admission, Ready, Stage, Stream, admission, default_workers
 from pipelines.wire_errors import WireError
 
 log = structlog.get_logger("checkout.ingest")
@@ -124,5 +124,5 @@ def _skip_rest(stream: IO[bytes], limit: int) -> None:
 
 def answers(items: Iterable[Line | Ready[dict[str, Any]]]) -> Generator[dict[str, Any], None, None]:
     """The answer of every item, in order, through a bounded stream (capacity and policy from settings)."""
-    stream: Stream[dict[str, Any]] = Stream(STREAM, [Stage("place", place)], refuse=refuse)
+    stream: Stream[dict[str, Any]] = Stream(STREAM, [Stage("place", place, default_workers())], refuse=refuse)
     return stream.run(items)

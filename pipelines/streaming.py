@@ -41,6 +41,7 @@ __all__ = [
     "default_batch_size",
     "default_capacity",
     "default_policy",
+    "default_workers",
     "gauges",
 ]
 
@@ -67,10 +68,14 @@ class Ready(Generic[R]):
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage: ``fn`` turns an item into the next stage's item, or into the result at the last stage."""
+    """One stage: ``fn`` turns an item into the next stage's item, or into the result at the last stage.
+
+    ``workers`` threads run it side by side (its in-flight limit); results still come out in source order.
+    """
 
     name: str
     fn: Callable[[Any], Any]
+    workers: int = 1
 
 
 def default_capacity() -> int:
@@ -86,6 +91,14 @@ def default_policy() -> Policy:
 
 def default_batch_size() -> int:
     return int(getattr(settings, "TPFGO_STREAM_BATCH_SIZE", 32))
+
+
+def default_workers() -> int:
+    """``TPFGO_STREAM_WORKERS``, else 1 on SQLite (its writers serialize) and 4 on PostgreSQL."""
+    configured = getattr(settings, "TPFGO_STREAM_WORKERS", None)
+    if configured:
+        return max(1, int(configured))
+    return 1 if connections["default"].vendor == "sqlite" else 4
 
 
 class Buffer:
@@ -210,8 +223,11 @@ class Stream(Generic[R]):
             for index, stage in enumerate(self.stages)
         ]
         # The ordered output window: one slot per pulled item, so refusals wait their turn in bounded memory.
-        self._window = Buffer(name, "output", self.capacity + self.batch_size, "block")
+        workers = sum(max(1, stage.workers) for stage in self.stages)
+        self._window = Buffer(name, "output", self.capacity + self.batch_size + workers, "block")
         self.inflight = [0] * len(self.stages)
+        self._running = [max(1, stage.workers) for stage in self.stages]
+        self._lock = threading.Lock()
         self.pulled = self.refused = 0
         self._closed = threading.Event()
         self._source_error: BaseException | None = None
@@ -248,8 +264,9 @@ class Stream(Generic[R]):
     # -- the producer side ------------------------------------------------------------------------------------
     def _start(self, source: Iterable[Any]) -> None:
         self._spawn(f"{self.name}-pull", self._pull, source)
-        for index in range(len(self.stages)):
-            self._spawn(f"{self.name}-{self.stages[index].name}", self._work, index)
+        for index, stage in enumerate(self.stages):
+            for number in range(max(1, stage.workers)):
+                self._spawn(f"{self.name}-{stage.name}-{number}", self._work, index)
 
     def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
@@ -302,18 +319,19 @@ class Stream(Generic[R]):
             while True:
                 entry = inbox.get()
                 if entry is _END:
-                    if outbox is not None:
-                        outbox.end()
+                    self._worker_done(index, outbox)
                     return
                 slot, item = entry
-                self.inflight[index] += 1
+                with self._lock:
+                    self.inflight[index] += 1
                 try:
                     value = stage.fn(item)
                 except Exception as exc:  # noqa: BLE001  (re-raised by run() when this item's turn comes)
                     slot.fail(exc)
                     continue
                 finally:
-                    self.inflight[index] -= 1
+                    with self._lock:
+                        self.inflight[index] -= 1
                 if isinstance(value, Ready):
                     slot.resolve(value.result)
                 elif outbox is None:
@@ -324,3 +342,11 @@ class Stream(Generic[R]):
             return
         finally:
             connections.close_all()  # this thread's connections only
+
+    def _worker_done(self, index: int, outbox: Buffer | None) -> None:
+        """The last worker of a stage to see the end passes it on, so no item can follow the end marker."""
+        with self._lock:
+            self._running[index] -= 1
+            last = self._running[index] == 0
+        if last and outbox is not None:
+            outbox.end()

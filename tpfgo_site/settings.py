@@ -154,6 +154,8 @@ TPFGO_ATOMICITY = os.environ.get("TPFGO_ATOMICITY", "step")
 TPFGO_BUFFER_CAPACITY = int(os.environ.get("TPFGO_BUFFER_CAPACITY", "128"))
 TPFGO_OVERFLOW_POLICY = os.environ.get("TPFGO_OVERFLOW_POLICY", "block")
 TPFGO_STREAM_BATCH_SIZE = int(os.environ.get("TPFGO_STREAM_BATCH_SIZE", "32"))
+# Threads per stream stage (in flight at once); unset: 1 on SQLite (writers serialize), 4 on PostgreSQL.
+TPFGO_STREAM_WORKERS = int(os.environ.get("TPFGO_STREAM_WORKERS", "0")) or None
 # Streams one process serves at once (keep the sum below the gRPC server's worker threads); beyond: 429.
 TPFGO_INGEST_MAX_STREAMS = int(os.environ.get("TPFGO_INGEST_MAX_STREAMS", "4"))
 TPFGO_WATCH_MAX_STREAMS = int(os.environ.get("TPFGO_WATCH_MAX_STREAMS", "4"))

@@ -43,6 +43,25 @@ def test_results_come_out_in_source_order_through_every_stage():
     assert list(stream.run(range(50))) == [x * 10 + 1 for x in range(50)]
 
 
+def test_several_workers_per_stage_run_side_by_side_and_keep_the_order():
+    running, peak = [0], [0]
+    lock = threading.Lock()
+
+    def slow(x):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.002 * (x % 4))
+        with lock:
+            running[0] -= 1
+        return x
+
+    stages = [Stage("a", slow, workers=3), Stage("b", lambda x: x * 2, workers=2), Stage("c", str, workers=2)]
+    stream = Stream("s", stages, refuse=refused, capacity=4, batch_size=2)
+    assert list(stream.run(range(200))) == [str(x * 2) for x in range(200)]
+    assert peak[0] == 3
+
+
 def test_a_ready_item_skips_the_stages_and_keeps_its_place():
     source = [1, Ready("bad line"), 2, 3]
     stream = Stream("s", [Stage("a", lambda x: Ready(f"done {x}") if x == 2 else x), Stage("b", str)], refuse=refused)
@@ -94,6 +113,7 @@ def test_block_grants_demand_in_batches():
     assert granted == [4]
 
 
+@pytest.mark.django_db  # metrics.render() also runs the database-backed collectors
 def test_reject_refuses_what_finds_the_buffer_full_and_processes_everything_it_accepted():
     started, gate = threading.Event(), threading.Event()
     processed = []
@@ -182,6 +202,7 @@ def test_closing_the_results_stops_the_stream_and_its_threads():
     assert gauge("tpfgo_stream_buffer_queued", stream="s", buffer="a") == 0
 
 
+@pytest.mark.django_db  # metrics.render() also runs the database-backed collectors
 def test_admission_refuses_a_stream_beyond_capacity_until_one_leaves():
     gate = admission("ingest-test", capacity=1)
     first = gate.try_enter()

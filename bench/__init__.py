@@ -1,0 +1,1 @@
+"""Benchmarks: runnable as ``python -m bench.<name>``; they print figures and never assert on timings."""
