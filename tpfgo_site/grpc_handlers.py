@@ -16,4 +16,8 @@ def grpc_handlers(server: grpc.Server) -> None:
 
     # IngestOrders and WatchOrder (streams): same service, their own handler.
     server.add_generic_rpc_handlers((stream_handler(SERVICE, OrderStreams.as_servicer()),))
-    # tpfgo.ops.v1.ErrorSinkService (pipelines/protos/error_sink.proto) is registered here once its servicer ships.
+    from pipelines.error_sink_rpc import SERVICE as SINK_SERVICE
+    from pipelines.error_sink_rpc import ErrorSinkService
+
+    # tpfgo.ops.v1.ErrorSinkService (pipelines/protos/error_sink.proto): this instance as a central error sink.
+    server.add_generic_rpc_handlers((generic_handler(SINK_SERVICE, ErrorSinkService.as_servicer()),))

@@ -150,6 +150,27 @@ TPFGO_RETRY_POLICY: dict[str, Any] = {
 }
 # A pipeline's steps each commit on their own by default; "pipeline" wraps a whole pipeline in one transaction.
 TPFGO_ATOMICITY = os.environ.get("TPFGO_ATOMICITY", "step")
+# --- Failure handling (docs/operations.md). Per-step retry overrides over the declared policy, by "pipeline.step":
+# {"dispatch.delivery_assigned": {"max_attempts": 20}}.
+TPFGO_RETRY_POLICIES: dict[str, dict[str, Any]] = {}
+# The sweeper (Celery beat, pipelines.sweep): a due retry still unclaimed this long after its due time, or a trace
+# whose newest checkpoint is this old, counts as lost; it looks back this far only (bounded queries); a claim older
+# than the timeout with nothing after it died with its worker.
+TPFGO_SWEEP_GRACE_SECONDS = float(os.environ.get("TPFGO_SWEEP_GRACE_SECONDS", "120"))
+TPFGO_SWEEP_WINDOW_SECONDS = float(os.environ.get("TPFGO_SWEEP_WINDOW_SECONDS", "86400"))
+TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", "900"))
+TPFGO_SWEEP_BATCH = int(os.environ.get("TPFGO_SWEEP_BATCH", "200"))
+# Backlog figures on /metrics (dead letters, overdue parked items) count parked items this recent.
+TPFGO_BACKLOG_WINDOW_SECONDS = float(os.environ.get("TPFGO_BACKLOG_WINDOW_SECONDS", str(30 * 86400)))
+# pipelines.sinks.RemoteSink: forward entries to a central sink (http(s)://host → REST, grpc://host:port → gRPC)
+# with this token; when forwarding fails, the fallback sinks (those not already in TPFGO_ERROR_SINKS) record them.
+TPFGO_ERROR_SINK_URL = os.environ.get("TPFGO_ERROR_SINK_URL", "")
+TPFGO_ERROR_SINK_TOKEN = os.environ.get("TPFGO_ERROR_SINK_TOKEN", "")
+TPFGO_ERROR_SINK_TIMEOUT = float(os.environ.get("TPFGO_ERROR_SINK_TIMEOUT", "3"))
+TPFGO_ERROR_SINK_SOURCE = os.environ.get("TPFGO_ERROR_SINK_SOURCE", "")  # this instance's name; default: hostname
+TPFGO_ERROR_SINK_FALLBACK = os.environ.get(
+    "TPFGO_ERROR_SINK_FALLBACK", "pipelines.sinks.DatabaseSink,pipelines.sinks.StderrSink"
+).split(",")
 # Streams (docs/backpressure.md): bounded hand-off buffers, demand in batches, overflow "block" or "reject".
 TPFGO_BUFFER_CAPACITY = int(os.environ.get("TPFGO_BUFFER_CAPACITY", "128"))
 TPFGO_OVERFLOW_POLICY = os.environ.get("TPFGO_OVERFLOW_POLICY", "block")

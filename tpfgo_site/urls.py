@@ -5,6 +5,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.static import serve
 
 from opsconsole.site import ops_site
+from pipelines.api import ErrorSinkEntriesView
 from pipelines.request_metrics import metrics_view
 from tpfgo_site import health
 
@@ -12,6 +13,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
+    # This instance as the central error sink of others (pipelines.sinks.RemoteSink).
+    path("api/v1/error-sink/entries", ErrorSinkEntriesView.as_view(), name="api-error-sink-entries"),
     path("api/v1/", include("checkout.api.urls")),
     path("ops/", ops_site.urls),
 ]

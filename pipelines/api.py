@@ -1,0 +1,78 @@
+"""``POST /api/v1/error-sink/entries``: this instance as the central error sink of others (``RemoteSink``).
+
+Token first (DRF ``TokenAuthentication``, then ``IsAuthenticated``), then the body; idempotent by entry id:
+201 when stored, 200 when that id was already stored (the body is not compared). Refusals are the API's JSON
+envelope (the project's DRF exception handler renders ``ServiceError``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from pipelines import sink_wire, sinks
+
+ENTRY = inline_serializer(
+    "ErrorSinkEntry",
+    {
+        "id": serializers.UUIDField(),
+        "pipeline": serializers.CharField(),
+        "step": serializers.CharField(),
+        "item_type": serializers.CharField(),
+        "item_id": serializers.UUIDField(),
+        "trace_id": serializers.UUIDField(),
+        "error_class": serializers.CharField(),
+        "error_code": serializers.CharField(),
+        "retryable": serializers.BooleanField(),
+        "message": serializers.CharField(),
+        "traceback": serializers.CharField(required=False, allow_blank=True),
+        "payload": serializers.JSONField(required=False, allow_null=True),
+        "attempt": serializers.IntegerField(min_value=1),
+        "created_at": serializers.DateTimeField(),
+        "source": serializers.CharField(required=False),
+    },
+)
+RECORDED = inline_serializer(
+    "ErrorSinkRecorded", {"id": serializers.UUIDField(), "created": serializers.BooleanField()}
+)
+
+
+class ErrorSinkEntriesView(APIView):
+    """Record one error-sink entry forwarded by another instance."""
+
+    authentication_classes = [TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # The token before anything else: a missing or wrong token is 401 whatever else is wrong.
+        self.perform_authentication(request)
+        self.check_permissions(request)
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="recordErrorSinkEntry",
+        tags=["error sink"],
+        summary="Record an error-sink entry (idempotent by entry id)",
+        request=ENTRY,
+        responses={
+            201: OpenApiResponse(RECORDED, description="stored"),
+            200: OpenApiResponse(RECORDED, description="that entry id was already stored; nothing changed"),
+            400: OpenApiResponse(description="INVALID_ARGUMENT: the entry is invalid (nothing is stored)"),
+            401: OpenApiResponse(description="UNAUTHENTICATED: missing or invalid token"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        entry = sink_wire.parse(request.data)
+        created = sinks.store(entry)
+        return Response({"id": str(entry.id), "created": created}, status=201 if created else 200)

@@ -1,0 +1,126 @@
+"""The remote error sink: forwarding over REST or gRPC to a central sink (this project serves one), idempotent by
+entry id, and a forwarding failure that falls back to the local sinks and loses nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import grpc
+import pytest
+from django.utils import timezone
+
+from pipelines import sink_wire, sinks
+from pipelines.models import ErrorSinkEntry
+from pipelines.protos import error_sink_pb2_grpc
+from tests.checkout.api import conftest as api_fixtures
+from tests.lane import composition as lane
+
+URL = "/api/v1/error-sink/entries"
+# The API tests' fixtures: a token, an authenticated client, a real gRPC server on the test database.
+token, api, grpc_target = api_fixtures.token, api_fixtures.api, api_fixtures.grpc_target
+
+
+def entry(**changes) -> sinks.SinkEntry:
+    fields = {
+        "id": uuid.uuid4(),
+        "pipeline": "ingest",
+        "step": "index",
+        "item_type": "TokenIndexed",
+        "item_id": uuid.uuid4(),
+        "trace_id": uuid.uuid4(),
+        "error_class": "builtins.RuntimeError",
+        "error_code": "UNEXPECTED",
+        "retryable": True,
+        "message": "boom",
+        "traceback": "Traceback…",
+        "payload": {"input": [1, 2]},
+        "attempt": 1,
+        "created_at": timezone.now(),
+        "source": "edge-1",
+    }
+    return sinks.SinkEntry(**{**fields, **changes})
+
+
+@pytest.fixture
+def remote(settings):
+    """This process forwards to a central sink; the configured sinks are rebuilt for the test."""
+
+    def use(url: str, key: str) -> None:
+        settings.TPFGO_ERROR_SINKS = ["pipelines.sinks.RemoteSink"]
+        settings.TPFGO_ERROR_SINK_URL = url
+        settings.TPFGO_ERROR_SINK_TOKEN = key
+        settings.TPFGO_ERROR_SINK_SOURCE = "edge-1"
+        settings.TPFGO_ERROR_SINK_TIMEOUT = 2.0
+        sinks.configured.cache_clear()
+
+    yield use
+    sinks.configured.cache_clear()
+    lane.FAILURES.clear()
+
+
+@pytest.mark.django_db
+def test_the_rest_route_stores_an_entry_once_and_answers_200_on_a_replay(api):
+    body = entry().as_json()
+    first = api.post(URL, body, format="json")
+    again = api.post(URL, body, format="json")
+    assert (first.status_code, first.json()) == (201, {"id": body["id"], "created": True})
+    assert (again.status_code, again.json()["created"]) == (200, False)
+    stored = ErrorSinkEntry.objects.get()
+    assert (stored.source, stored.payload, stored.step) == ("edge-1", {"input": [1, 2]}, "index")
+
+
+@pytest.mark.django_db
+def test_the_rest_route_wants_a_token_first_and_a_valid_entry(api, client):
+    assert client.post(URL, {"id": "nope"}, content_type="application/json").status_code == 401
+    bad = api.post(URL, {**entry().as_json(), "trace_id": "nope", "attempt": 0, "color": "red"}, format="json")
+    assert bad.status_code == 400
+    fields = sorted(d["field"] for d in bad.json()["error"]["details"])
+    assert fields == ["attempt", "color", "trace_id"]
+    assert ErrorSinkEntry.objects.count() == 0
+
+
+def test_the_grpc_service_records_once_behind_the_token(grpc_target, token):
+    stub = error_sink_pb2_grpc.ErrorSinkServiceStub(grpc.insecure_channel(grpc_target))
+    message = sink_wire.to_message(entry())
+    auth = (("authorization", f"Token {token}"),)
+    assert stub.Record(message, metadata=auth, timeout=5).created is True
+    assert stub.Record(message, metadata=auth, timeout=5).created is False
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Record(message, timeout=5)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    message.trace_id = "nope"
+    message.id = str(uuid.uuid4())
+    with pytest.raises(grpc.RpcError) as invalid:
+        stub.Record(message, metadata=auth, timeout=5)
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert ErrorSinkEntry.objects.count() == 1
+
+
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+def test_a_failed_step_is_forwarded_to_the_central_sink(transport, remote, live_server, grpc_target, token):
+    remote(live_server.url if transport == "rest" else f"grpc://{grpc_target}", token)
+    lane.FAILURES["index"] = "bug"
+
+    from pipelines.runner import Engine
+
+    Engine(lane.COMPOSITION).start("ingest", {"text": "a"}, "doc-1")
+
+    stored = ErrorSinkEntry.objects.get()  # the central sink shares this test database
+    assert (stored.source, stored.step, stored.message) == ("edge-1", "index", "index exploded")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "grpc://127.0.0.1:9", ""])
+def test_a_forwarding_failure_falls_back_to_the_local_sinks(url, remote, capfd):
+    remote(url, "any")
+    lane.FAILURES["index"] = "bug"
+
+    from pipelines.runner import Engine
+
+    Engine(lane.COMPOSITION).start("ingest", {"text": "a"}, "doc-1")
+
+    stored = ErrorSinkEntry.objects.get()
+    assert (stored.source, stored.step) == ("local", "index")
+    lines = [json.loads(x) for x in capfd.readouterr().err.splitlines() if '"error_sink.entry"' in x]
+    assert [line["id"] for line in lines] == [str(stored.id)]
