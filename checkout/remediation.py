@@ -186,6 +186,10 @@ def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
 def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     plan = Plan()
     order_id = request.order_id
+    ticket = selectors.ticket(order_id)
+    waiting = ticket if ticket is not None and selectors.acceptance(order_id) is None else None
+    if waiting is not None:
+        plan.add("AcceptanceDecision", "decidedBy=CANCELLED: the restaurant can no longer accept or time out")
     plan.add("OpsCancellation", "cancelledBy=<actor>, reason=<reason>")
     outcome = selectors.payment_outcome(order_id)
     authorization = selectors.authorization(order_id)
@@ -198,8 +202,12 @@ def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         plan.add("ParkingOutcome", f"cancelled: {parked.pipeline}/{parked.step} stops retrying")
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
-        execution = engine().run("ops-cancel", request, event={"by": actor, "reason": reason})
-        result = remediation.summarize(execution)
+        executions = []
+        if waiting is not None:  # claim the ticket's one decision first, as a consumer cancellation does
+            event = {"decidedBy": "CANCELLED", "reason": "ops cancelled"}
+            executions.append(engine().run("restaurant-acceptance", waiting, step="acceptance_decision", event=event))
+        executions.append(engine().run("ops-cancel", request, event={"by": actor, "reason": reason}))
+        result = remediation.summarize(*executions)
         if selectors.has(OrderCancelled, order_id):
             closed = parking.close_open(order_id, "ops-cancel", keep_pipelines=("ops-cancel",))
             result["closedParkedIds"] = [str(p.pk) for p in closed]

@@ -111,6 +111,7 @@ def _ticket(ticket_id: Any) -> TicketCreated:
 def _decide(ticket: TicketCreated, event: Mapping[str, Any]) -> dict[str, Any]:
     if selectors.acceptance(ticket.order_id) is not None:
         raise FailedPrecondition("the acceptance of this ticket was already decided")
+    _not_terminal(ticket.order_id)
     execution = engine().run("restaurant-acceptance", ticket, step="acceptance_decision", event=event)
     if execution.first.status in ("lost", "awaiting"):
         raise FailedPrecondition("the acceptance of this ticket was already decided")
@@ -146,10 +147,17 @@ def _advance(execution: Execution, order_id: uuid.UUID) -> dict[str, Any]:
     return state.order_view(order_id)
 
 
+def _not_terminal(order_id: uuid.UUID) -> None:
+    """An order ops cancelled while it waited for an event takes no more events."""
+    if selectors.is_terminal(order_id):
+        raise FailedPrecondition(f"the order is already {state.order_view(order_id)['state']}")
+
+
 def pickup(dispatch_id: Any) -> dict[str, Any]:
     assigned = _delivery(dispatch_id)
     if selectors.has(OrderPickedUp, assigned.order_id):
         raise FailedPrecondition("the order was already picked up")
+    _not_terminal(assigned.order_id)
     execution = engine().run("delivery-execution", assigned, step="order_picked_up", event={"action": "pickup"})
     return _advance(execution, assigned.order_id)
 

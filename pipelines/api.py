@@ -70,6 +70,10 @@ class ErrorSinkEntriesView(APIView):
             200: OpenApiResponse(RECORDED, description="that entry id was already stored; nothing changed"),
             400: OpenApiResponse(description="INVALID_ARGUMENT: the entry is invalid (nothing is stored)"),
             401: OpenApiResponse(description="UNAUTHENTICATED: missing or invalid token"),
+            403: OpenApiResponse(description="PERMISSION_DENIED: the token lacks a permission"),
+            406: OpenApiResponse(description="INVALID_ARGUMENT: no acceptable response format (JSON only)"),
+            415: OpenApiResponse(description="INVALID_ARGUMENT: unsupported media type (JSON only)"),
+            500: OpenApiResponse(description="INTERNAL (never a traceback)"),
         },
     )
     def post(self, request: Request) -> Response:

@@ -44,6 +44,21 @@ class ContractError(NonRetryableError):
     code = "CONTRACT_VIOLATION"
 
 
+# The engine's stable codes (an error-sink entry's ``error_code``). Domains declare theirs where raised (a
+# ``StepError`` subclass's ``code``); docs/operations.md maps every code to its first action. Never rename a
+# code: alerts and runbooks key on it.
+ENGINE_CODES = {
+    "STEP_FAILED": "a StepError raised without a more specific code",
+    "TRANSIENT": "a RetryableError without a more specific code: retried with backoff",
+    "NON_RETRYABLE": "a NonRetryableError without a more specific code: dead-lettered at once",
+    "CONTRACT_VIOLATION": "a value does not fit its contract: dead-lettered at once",
+    "UNEXPECTED": "any other exception (a bug): retried by default, then dead-lettered",
+    "ATTEMPT_LOST": "the worker running an attempt died before recording it (found by the sweeper)",
+}
+# Why an item was dead-lettered (``ParkingOutcome.reason``).
+DEAD_LETTER_REASONS = ("retry_exhausted", "non_retryable")
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Unexpected exceptions (bugs) are retryable by default; declared errors say for themselves."""
     if isinstance(exc, StepError):

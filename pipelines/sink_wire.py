@@ -42,14 +42,18 @@ def parse(data: Any) -> SinkEntry:
     attempt = data.get("attempt")
     if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
         problems.append(Detail("attempt", "must be an integer ≥ 1"))
-    created = parse_datetime(data["created_at"]) if isinstance(data.get("created_at"), str) else None
-    if created is None or created.tzinfo is None:
+    created = _utc(data.get("created_at"))
+    if created is None:
         problems.append(Detail("created_at", "must be an ISO-8601 time with a zone"))
-    if not isinstance(data.get("traceback", ""), str) or not isinstance(data.get("source", ""), str):
-        problems.append(Detail("traceback", "must be a string"))
+    for name in ("traceback", "source"):
+        if not isinstance(data.get(name) or "", str):
+            problems.append(Detail(name, "must be a string"))
+    texts = {name: data.get(name) for name in (*STRINGS, "traceback", "source") if isinstance(data.get(name), str)}
+    texts["payload"] = json.dumps(data.get("payload"), ensure_ascii=False, default=str)
+    problems += [Detail(name, "has characters that cannot be stored") for name, t in texts.items() if not storable(t)]
     if problems:
         raise InvalidArgument("the error-sink entry is invalid", problems)
-    assert isinstance(created, datetime.datetime)
+    assert isinstance(created, datetime.datetime) and isinstance(attempt, int)
     return SinkEntry(
         id=ids["id"],
         pipeline=data["pipeline"][:100],
@@ -61,12 +65,29 @@ def parse(data: Any) -> SinkEntry:
         error_code=data["error_code"][:100],
         retryable=data["retryable"],
         message=data["message"],
-        traceback=data.get("traceback", ""),
-        payload=data.get("payload"),
+        traceback=data.get("traceback") or "",
+        payload=data["payload"] if data.get("payload") is not None else {},
         attempt=attempt,
         created_at=created,
         source=(data.get("source") or "remote")[:100],
     )
+
+
+def _utc(value: Any) -> datetime.datetime | None:
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+        return parsed.astimezone(datetime.UTC) if parsed is not None and parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
+
+
+def storable(text: str) -> bool:
+    """Text every database stores as given: valid UTF-8 (no lone surrogates) and no NUL character."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text and "\\u0000" not in text
 
 
 def from_message(message: error_sink_pb2.ErrorSinkEntry) -> SinkEntry:

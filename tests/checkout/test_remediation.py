@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import uuid
 from collections import Counter
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from checkout import remediation, selectors
 from checkout.models import Courier
@@ -234,3 +236,36 @@ def test_the_management_command_previews_and_executes(demo_data, capsys):
     assert view["state"] == "COMPLETED"
     assert OpsAction.objects.get().actor == "ops:kim"
     assert Counter(checkpoint_types(order_id))["TerminalOrderState"] == 1
+
+
+def test_ops_cancel_of_an_order_waiting_for_its_restaurant_closes_the_ticket(demo_data, time_machine):
+    from checkout import services, tasks
+
+    view = place(restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
+    order_id, ticket_id = view["orderId"], view["kitchenTicketId"]
+    assert view["state"] == "AWAITING_ACCEPTANCE"
+
+    view = run("ops-cancel", order_id)
+
+    assert (view["state"], view["reason"]) == ("CANCELLED", "OPS_CANCELLED")
+    assert selectors.acceptance(uuid.UUID(order_id)).decided_by == "CANCELLED"
+    with pytest.raises(FailedPrecondition):
+        services.accept_ticket(ticket_id)
+    time_machine.move_to(timezone.now() + datetime.timedelta(hours=2))
+    assert tasks.expire_acceptance() == 0
+    assert checkpoint_types(order_id)["OrderAcceptedByRestaurant"] == 0
+
+
+def test_ops_cancel_of_an_order_waiting_for_its_courier_refuses_the_pickup(demo_data):
+    from checkout import services
+
+    Courier.objects.filter(completion_mode="auto").update(available=False)
+    Courier.objects.filter(id="courier-max").update(available=True)
+    view = place().view
+    assert view["state"] == "DISPATCHED"
+
+    run("ops-cancel", view["orderId"])
+
+    with pytest.raises(FailedPrecondition, match="already CANCELLED"):
+        services.pickup(view["dispatchId"])
+    assert checkpoint_types(view["orderId"])["OrderPickedUp"] == 0

@@ -124,3 +124,24 @@ def test_a_forwarding_failure_falls_back_to_the_local_sinks(url, remote, capfd):
     assert (stored.source, stored.step) == ("local", "index")
     lines = [json.loads(x) for x in capfd.readouterr().err.splitlines() if '"error_sink.entry"' in x]
     assert [line["id"] for line in lines] == [str(stored.id)]
+
+
+@pytest.mark.django_db
+def test_an_entry_without_payload_or_traceback_is_stored_with_an_empty_payload(api):
+    body = {k: v for k, v in entry().as_json().items() if k not in ("payload", "traceback", "source")}
+    assert api.post(URL, body, format="json").status_code == 201
+    stored = ErrorSinkEntry.objects.get()
+    assert (stored.payload, stored.traceback, stored.source) == ({}, "", "remote")
+
+
+@pytest.mark.django_db
+def test_text_no_database_can_store_is_refused_not_a_server_error(api):
+    body = {
+        **entry().as_json(),
+        "message": "nul \x00 here",
+        "pipeline": "surrogate \ud810",
+        "created_at": "0001-01-01T00:00:00+18:00",
+    }
+    answer = api.post(URL, json.dumps(body, ensure_ascii=True), content_type="application/json")
+    assert answer.status_code == 400
+    assert sorted(d["field"] for d in answer.json()["error"]["details"]) == ["created_at", "message", "pipeline"]

@@ -1,0 +1,44 @@
+"""Error codes are stable and documented: every code a step can record has a row in docs/operations.md."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from checkout.delivery_assigned.step import NoCourierAvailable
+from checkout.payments import GatewayUnavailable
+from pipelines import errors
+from pipelines.sweeper import AttemptLost
+
+# Codes passed at raise sites (``code=...``) rather than declared on a class.
+RAISED = {"UNKNOWN_COURIER", "INVALID_DATA", "INVALID_REMEDIATION"}
+
+
+def test_the_engine_codes_are_stable():
+    assert set(errors.ENGINE_CODES) == {
+        "STEP_FAILED",
+        "TRANSIENT",
+        "NON_RETRYABLE",
+        "CONTRACT_VIOLATION",
+        "UNEXPECTED",
+        "ATTEMPT_LOST",
+    }
+    assert (errors.StepError.code, errors.RetryableError.code, errors.NonRetryableError.code) == (
+        "STEP_FAILED",
+        "TRANSIENT",
+        "NON_RETRYABLE",
+    )
+    assert errors.ContractError.code == "CONTRACT_VIOLATION" and AttemptLost.code == "ATTEMPT_LOST"
+    assert errors.error_code(RuntimeError("bug")) == "UNEXPECTED"
+    assert errors.DEAD_LETTER_REASONS == ("retry_exhausted", "non_retryable")
+
+
+def test_every_code_and_dead_letter_reason_is_in_the_runbook():
+    page = (settings.BASE_DIR / "docs" / "operations.md").read_text()
+    domain = {GatewayUnavailable.code, NoCourierAvailable.code} | RAISED
+    missing = sorted(c for c in {*errors.ENGINE_CODES, *domain, *errors.DEAD_LETTER_REASONS} if f"`{c}`" not in page)
+    assert missing == []
+
+
+def test_classification_decides_retries():
+    assert errors.is_retryable(GatewayUnavailable("down")) and errors.is_retryable(KeyError("bug"))
+    assert not errors.is_retryable(errors.ContractError("blank key"))
