@@ -98,12 +98,27 @@ def from_data(data: dict[str, Any], number: int) -> Line | Ready[dict[str, Any]]
     return Line(number, key, data["order"])
 
 
+class BodyBroken(ConnectionError):
+    """The request body ended abnormally (the client went away): every line read before it is still answered."""
+
+
+def _readline(stream: IO[bytes], size: int) -> bytes:
+    try:
+        return stream.readline(size)
+    except OSError as exc:  # gunicorn's NoMoreData, Django's UnreadablePostError, a reset socket
+        raise BodyBroken(f"the request body ended abnormally: {type(exc).__name__}") from exc
+
+
 def ndjson_lines(stream: IO[bytes], max_bytes: int | None = None) -> Iterator[Line | Ready[dict[str, Any]]]:
-    """Read NDJSON lazily, one line at a time; a line longer than ``max_bytes`` is skipped with an error answer."""
+    """Read NDJSON lazily, one line at a time; a line longer than ``max_bytes`` is skipped with an error answer.
+
+    A WSGI server's input may read ahead in blocks (gunicorn: 1 KiB), so a client that trickles lines sees its
+    answers in small groups; for a line-by-line conversation use gRPC ``IngestOrders``.
+    """
     limit = max_bytes or int(getattr(settings, "TPFGO_INGEST_MAX_LINE_BYTES", 65536))
     number = 0
     while True:
-        raw = stream.readline(limit + 1)
+        raw = _readline(stream, limit + 1)
         if not raw:
             return
         number += 1
@@ -117,7 +132,7 @@ def ndjson_lines(stream: IO[bytes], max_bytes: int | None = None) -> Iterator[Li
 
 def _skip_rest(stream: IO[bytes], limit: int) -> None:
     while True:
-        chunk = stream.readline(limit)
+        chunk = _readline(stream, limit)
         if not chunk or chunk.endswith(b"\n"):
             return
 

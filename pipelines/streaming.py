@@ -281,7 +281,8 @@ class Stream(Generic[R]):
             while not self._closed.is_set():
                 if demand == 0 and self.policy == "block":
                     # Demand is granted in batches: wait for a batch's worth of room, then read that many.
-                    demand = intake.wait_for_room(min(self.batch_size, self.capacity))
+                    batch = min(self.batch_size, self.capacity)
+                    demand = min(batch, intake.wait_for_room(batch))
                 try:
                     item = next(iterator)
                 except StopIteration:

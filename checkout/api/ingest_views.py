@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import IO, Any, cast
 
+import structlog
 from django.http import HttpRequest, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -24,6 +25,7 @@ from checkout.api.base import ApiView
 from checkout.api.protobuf import content_type, speaks_protobuf
 from pipelines.wire_errors import WireError
 
+log = structlog.get_logger("checkout.api")
 NDJSON = "application/x-ndjson"
 BODY_TYPES = frozenset({NDJSON, "application/jsonl"})
 
@@ -47,8 +49,12 @@ class AnswerLines:
         self._ticket = ticket
 
     def __iter__(self) -> Iterator[bytes]:
-        for answer in self._answers:
-            yield json.dumps(answer, separators=(",", ":")).encode() + b"\n"
+        try:
+            for answer in self._answers:
+                yield json.dumps(answer, separators=(",", ":")).encode() + b"\n"
+        except ingest.BodyBroken as exc:
+            # Every line read before the break was answered; the client is most likely gone.
+            log.warning("ingest.body_broken", error=str(exc))
 
     def close(self) -> None:
         try:

@@ -1,5 +1,6 @@
 """gRPC IngestOrders (bidirectional): answers in request order, token first, admission with RetryInfo, reject."""
 
+import threading
 import time
 
 import grpc
@@ -116,3 +117,22 @@ def test_a_malformed_message_is_answered_in_place(demo_data, grpc_channel, auth)
     good = ingest_request("m-1").SerializeToString()
     result = answers(call(iter([b"\xff\xff\xff", good]), metadata=auth))
     assert result == [(None, None, "INVALID_ARGUMENT"), ("m-1", "COMPLETED", None)]
+
+
+def test_a_cancelled_stream_frees_its_admission_slot(demo_data, stub, auth):
+    hold = threading.Event()
+
+    def requests():
+        yield ingest_request("c-1")
+        hold.wait(10)
+
+    call = stub.IngestOrders(requests(), metadata=auth)
+    assert next(call).state == "COMPLETED"
+    assert ingest.gate().active == 1
+    call.cancel()
+    hold.set()
+    deadline = time.monotonic() + 10
+    while ingest.gate().active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ingest.gate().active == 0
+    assert OrderRequest.objects.count() == 1

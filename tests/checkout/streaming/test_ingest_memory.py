@@ -48,3 +48,53 @@ def test_a_long_stream_into_a_slow_downstream_keeps_memory_flat_and_completes_ev
     assert rows["order_requests"] == rows["terminal_states"] == orders
     assert rows["log_rows_per_order"] == [18] and rows["log_rows"] == 18 * orders
     assert rows["error_sink_entries"] == rows["parked"] == 0
+
+
+def admission_active(server: Server) -> float:
+    for line in server.get("/metrics")[1].splitlines():
+        if line.startswith('tpfgo_stream_admission_active{gate="ingest"'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_on_the_real_server_a_second_stream_gets_429_and_a_client_that_goes_away_frees_its_slot(tmp_path):
+    import http.client
+    import json
+    import socket
+    import time
+
+    from bench.ingest_harness import order_lines
+
+    url, migrate = server_database(tmp_path)
+    token = prepare(url, migrate=migrate)
+    with Server(url, tmp_path / "gunicorn.log", TPFGO_INGEST_MAX_STREAMS="1", **SLOW) as server:
+        first = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        first.putrequest("POST", "/api/v1/orders/ingest")
+        for name, value in (("Authorization", f"Token {token}"), ("Content-Type", "application/x-ndjson")):
+            first.putheader(name, value)
+        first.putheader("Transfer-Encoding", "chunked")
+        first.endheaders()
+        # Eight lines (more than gunicorn's 1 KiB read block), and the body stays open.
+        lines = b"".join(order_lines(8, "gone"))
+        first.send(b"%x\r\n%s\r\n" % (len(lines), lines))
+        answer = first.getresponse()
+        assert json.loads(answer.readline())["state"] == "COMPLETED"
+
+        second = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        second.request(
+            "POST", "/api/v1/orders/ingest", body=lines,
+            headers={"Authorization": f"Token {token}", "Content-Type": "application/x-ndjson"},
+        )  # fmt: skip
+        refused = second.getresponse()
+        assert (refused.status, refused.getheader("Retry-After")) == (429, "1")
+        assert json.loads(refused.read())["error"]["code"] == "RESOURCE_EXHAUSTED"
+
+        first.sock.shutdown(socket.SHUT_RDWR)  # the client goes away mid-stream
+        answer.close()
+        first.close()
+        deadline = time.monotonic() + 15
+        while admission_active(server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert admission_active(server) == 0
+    # The answered line is stored; lines left without an answer may or may not be (resend them with their keys).
+    assert 1 <= counts(url)["order_requests"] <= 8
