@@ -48,7 +48,7 @@ def parse(data: Any) -> SinkEntry:
     for name in ("traceback", "source"):
         if not isinstance(data.get(name) or "", str):
             problems.append(Detail(name, "must be a string"))
-    texts = {name: data.get(name) for name in (*STRINGS, "traceback", "source") if isinstance(data.get(name), str)}
+    texts: dict[str, str] = {n: v for n in (*STRINGS, "traceback", "source") if isinstance(v := data.get(n), str)}
     texts["payload"] = json.dumps(data.get("payload"), ensure_ascii=False, default=str)
     problems += [Detail(name, "has characters that cannot be stored") for name, t in texts.items() if not storable(t)]
     if problems:

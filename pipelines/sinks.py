@@ -135,14 +135,16 @@ class RemoteSink:
         import grpc
 
         from pipelines import sink_wire
-        from pipelines.protos import error_sink_pb2_grpc
+        from pipelines.protos import error_sink_pb2
 
         if self._channel is None:
             self._channel = grpc.insecure_channel(self.url.removeprefix("grpc://"))
-        stub = error_sink_pb2_grpc.ErrorSinkServiceStub(self._channel)
-        stub.Record(
-            sink_wire.to_message(entry), timeout=self.timeout, metadata=(("authorization", f"Token {self.token}"),)
+        record = self._channel.unary_unary(
+            "/tpfgo.ops.v1.ErrorSinkService/Record",
+            request_serializer=error_sink_pb2.ErrorSinkEntry.SerializeToString,
+            response_deserializer=error_sink_pb2.RecordResponse.FromString,
         )
+        record(sink_wire.to_message(entry), timeout=self.timeout, metadata=(("authorization", f"Token {self.token}"),))
 
 
 DATABASE = "pipelines.sinks.DatabaseSink"
