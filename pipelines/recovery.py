@@ -157,9 +157,11 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "") -> str:
 
 def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str) -> bool:
     done = Resumption.objects.filter(trace_id=trace, seq=seq)
+    # Count first, then look for a live claim: a claim inserted in between is either seen live here, or holds the
+    # attempt number this one is about to insert (the unique insert then refuses it).
+    attempt = done.count() + 1
     if done.filter(Q(decision=Resumption.SKIPPED) | Q(created_at__gt=timezone.now() - claim_timeout())).exists():
         return False
-    attempt = done.count() + 1
     if attempt > MAX_RESUME_ATTEMPTS:
         return False
     try:
