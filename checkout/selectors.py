@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.authorization_voided.models import AuthorizationVoided
@@ -36,13 +36,15 @@ T = TypeVar("T", bound=Checkpoint)
 
 def fact(model: type[T], order_id: uuid.UUID) -> T | None:
     """The order's one fact of this kind, or None (every checkout checkpoint is unique per order)."""
+    facts: Any = model.objects  # every checkout checkpoint has an indexed order_id (OrderCheckpoint)
     if getattr(model, "business_key_fields", None) != ("order_id",):
-        return model.objects.filter(order_id=order_id).first()
+        found: T | None = facts.filter(order_id=order_id).first()
+        return found
 
     def load(keys: Sequence[str]) -> list[T]:
         if len(keys) == 1:
-            return list(model.objects.filter(order_id=keys[0])[:1])
-        return list(model.objects.filter(order_id__in=keys))
+            return list(facts.filter(order_id=keys[0])[:1])
+        return list(facts.filter(order_id__in=keys))
 
     return reads.fact(model, str(order_id), load)
 
@@ -50,7 +52,8 @@ def fact(model: type[T], order_id: uuid.UUID) -> T | None:
 def has(model: type[Checkpoint], order_id: uuid.UUID) -> bool:
     if reads.current() is not None and getattr(model, "business_key_fields", None) == ("order_id",):
         return fact(model, order_id) is not None
-    return model.objects.filter(order_id=order_id).exists()
+    facts: Any = model.objects
+    return bool(facts.filter(order_id=order_id).exists())
 
 
 def order_request(order_id: uuid.UUID) -> OrderRequest | None:
@@ -120,8 +123,10 @@ def is_voided(order_id: uuid.UUID) -> bool:
 def active_deliveries(courier_ids: list[str]) -> dict[str, int]:
     """Deliveries assigned to each courier and not delivered yet.
 
-    One probe of ``CourierLoad`` (kept by the database, see ``checkout.derived``) whatever the history, plus,
-    inside a batch step, the assignments its batch-mates made before this item (not inserted yet).
+    One probe of ``CourierLoad`` (kept by the database, see ``checkout.derived``) whatever the history. Inside a
+    batch step, the assignments its batch-mates made before this item count as they would have one order after
+    another: a manual courier's delivery stays active (it waits for the courier), an auto courier's is
+    delivered within the same run, before the next order would have been dispatched.
     """
     stored = reads.step_memo(
         ("courier_load", tuple(courier_ids)),
@@ -129,8 +134,11 @@ def active_deliveries(courier_ids: list[str]) -> dict[str, int]:
     )
     load = {cid: stored.get(cid, 0) for cid in courier_ids}
     for model, fields in reads.pending():
-        if model is DeliveryAssigned and fields.get("courier_id") in load:
-            load[fields["courier_id"]] += 1
+        cid = fields.get("courier_id")
+        if model is DeliveryAssigned and cid in load:
+            chosen = courier(cid)
+            if chosen is None or chosen.completion_mode == Courier.MANUAL:
+                load[cid] += 1
     return load
 
 

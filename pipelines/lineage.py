@@ -74,7 +74,7 @@ def _holder(step: Step, out_id: uuid.UUID) -> tuple[type[Checkpoint], ...]:
     """Which of a decision step's tables holds ``out_id``: one probe instead of one query per outcome."""
     qn = connection.ops.quote_name
     probe = " UNION ALL ".join(
-        f"SELECT {n} FROM {qn(model._meta.db_table)} WHERE {qn(model._meta.pk.column)} = %s"  # noqa: S608
+        f"SELECT {n} FROM {qn(model._meta.db_table)} WHERE {qn(str(model._meta.pk.column))} = %s"  # noqa: S608
         for n, model in enumerate(step.models)
     )
     value = step.model._meta.pk.get_db_prep_value(out_id, connection)
@@ -125,7 +125,7 @@ def insert(
     # Counted and remembered when the step's transaction commits, so rolled-back work never shows.
     committed = [row for row, _ in rows]
     scope = reads.current()
-    transaction.on_commit(lambda: _committed(committed, scope))
+    transaction.on_commit(lambda: committed_rows(committed, scope))
 
 
 def attach_children(row: Checkpoint, children: Sequence[CheckpointChild]) -> None:
@@ -134,7 +134,7 @@ def attach_children(row: Checkpoint, children: Sequence[CheckpointChild]) -> Non
         return
     for field in type(children[0])._meta.concrete_fields:
         if field.is_relation and field.related_model is type(row):
-            related = field.remote_field
+            related: Any = field.remote_field
             queryset = getattr(row, related.get_accessor_name()).get_queryset()
             queryset._result_cache = list(children)
             queryset._prefetch_done = True
@@ -168,7 +168,8 @@ def log_entry(row: Checkpoint, spec: Pipeline, step: Step, trace_id: uuid.UUID, 
     }
 
 
-def _committed(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
+def committed_rows(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
+    """After the inserting transaction committed: count the checkpoints, remember them for the request."""
     for row in rows:
         metrics.inc("tpfgo_checkpoints_inserted_total", {"type": type(row).__name__})
     if scope is not None:

@@ -76,7 +76,7 @@ def _table(model: type[models.Model], connection: BaseDatabaseWrapper) -> Table:
         model=model,
         name=qn(model._meta.db_table),
         fields=fields,
-        columns="(" + ", ".join(qn(f.column) for f in fields) + ")",
+        columns="(" + ", ".join(qn(str(f.column)) for f in fields) + ")",
         attnames=tuple(f.attname for f in fields),
         array_types=tuple(array_types),
         plain=plain,
@@ -163,12 +163,12 @@ def _pg_batch(
     inserted = " UNION ALL ".join(f"SELECT id FROM {name}" for name in names)  # noqa: S608
     for n, dep in enumerate(dependents):
         source, arrays = _unnest(dep.table, dep.rows)
-        alias = "(" + ", ".join(qn(f.column) for f in dep.table.fields) + ", tpfgo_ord)"
-        key = qn(dep.table.fields[dep.table.index(dep.key)].column)
+        alias = "(" + ", ".join(qn(str(f.column)) for f in dep.table.fields) + ", tpfgo_ord)"
+        key = qn(str(dep.table.fields[dep.table.index(dep.key)].column))
         conflict = " ON CONFLICT DO NOTHING" if dep.ignore_conflicts else ""
         ctes.append(
             f"dep{n} AS (INSERT INTO {dep.table.name} {dep.table.columns} "  # noqa: S608
-            f"SELECT {', '.join('u.' + qn(f.column) for f in dep.table.fields)} "
+            f"SELECT {', '.join('u.' + qn(str(f.column)) for f in dep.table.fields)} "
             f"FROM {source} WITH ORDINALITY AS u{alias} WHERE u.{key} IN ({inserted}) ORDER BY u.tpfgo_ord{conflict})"
         )
         params.extend(arrays)

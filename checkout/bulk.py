@@ -1,0 +1,136 @@
+"""Placing many orders at once: the application service's rules, the engine's batched path.
+
+``place_orders([(body, key), ...])`` answers every command as ``services.place_order`` would answer it alone:
+each body is validated and put in canonical form the same way; a key already stored is a replay (the same
+command) or ``ALREADY_EXISTS`` (another command); a new key runs 01→08 through ``BatchEngine`` (one
+transaction per step for the whole batch, the same rows as one by one); a failure after the order request
+was stored is no error (the order is answered, stalled). A key given twice in one call runs once: the second
+occurrence is answered as a replay of the first. Answers come back in input order: a ``Placed``, or the
+``ServiceError`` that the single path would have raised for that command.
+
+The batch reads its reference rows (consumers, restaurants, menus) in three queries and everything else once
+per batch (``pipelines.reads``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from checkout import commands, selectors, state
+from checkout.order_request.models import OrderRequest
+from checkout.services import Placed, order_id_for
+from pipelines import reads
+from pipelines.batch import BatchEngine
+from pipelines.models import CheckpointLog
+from pipelines.registry import composition
+from pipelines.status import AlreadyExists, Detail, ServiceError, Unavailable
+
+Answer = Placed | ServiceError
+
+
+@dataclass(frozen=True)
+class _Command:
+    index: int
+    key: str
+    payload: dict[str, Any]
+    digest: str
+    order_id: uuid.UUID
+
+
+def place_orders(batch: Sequence[tuple[Any, str | None]], *, views: bool = True, chunk: int = 500) -> list[Answer]:
+    """One answer per ``(body, idempotency key)``, in order. ``views=False`` answers a short view per order
+    (``orderId``, ``requestId``, ``state``) read in bulk, as a stream ingest does, instead of the full order view.
+    """
+    answers: list[Answer | None] = [None] * len(batch)
+    for start in range(0, len(batch), chunk):
+        with reads.scope():
+            _place_chunk(batch[start : start + chunk], start, answers, views)
+    assert all(a is not None for a in answers)
+    return answers  # type: ignore[return-value]
+
+
+def _place_chunk(
+    items: Sequence[tuple[Any, str | None]], offset: int, answers: list[Answer | None], views: bool
+) -> None:
+    bodies = [body for body, _ in items]
+    selectors.prepare_reference(
+        [b["consumerId"] for b in bodies if isinstance(b, dict) and isinstance(b.get("consumerId"), str)],
+        [b["restaurantId"] for b in bodies if isinstance(b, dict) and isinstance(b.get("restaurantId"), str)],
+    )
+    valid: list[_Command] = []
+    for n, (body, raw_key) in enumerate(items):
+        try:
+            key = commands.check_key(raw_key)
+            canonical = commands.canonical(body)
+        except ServiceError as exc:
+            answers[offset + n] = exc
+            continue
+        digest = commands.command_hash(canonical)
+        valid.append(_Command(offset + n, key, canonical, digest, order_id_for(key)))
+    stored = {r.order_id: r for r in OrderRequest.objects.filter(order_id__in=[c.order_id for c in valid])}
+    reads.remember(stored.values())
+    first: dict[str, _Command] = {}
+    for command in valid:
+        if command.order_id not in stored:
+            first.setdefault(command.key, command)
+    runs = list(first.values())
+    executions = BatchEngine(composition()).start_many(
+        "checkout", [({**c.payload, "requestId": c.key, "commandHash": c.digest}, c.key) for c in runs]
+    )
+    created: set[int] = set()
+    for command, execution in zip(runs, executions, strict=True):
+        status = execution.first.status
+        if status == "inserted":
+            created.add(command.index)
+        elif status not in ("replayed", "lost"):  # the order request itself could not be stored
+            answers[command.index] = Unavailable(
+                "the order could not be recorded yet; retry with the same Idempotency-Key"
+            )
+    recorded = [c for c in valid if answers[c.index] is None]
+    missing = [c.order_id for c in recorded if c.order_id not in stored]
+    requests = {r.order_id: r for r in OrderRequest.objects.filter(order_id__in=missing)} if missing else {}
+    reads.remember(requests.values())
+    requests.update(stored)
+    with reads.batch_step([str(c.order_id) for c in recorded]):  # each fact read once for the whole chunk
+        _answer(recorded, requests, created, answers, views)
+
+
+def _answer(
+    recorded: list[_Command],
+    requests: dict[uuid.UUID, OrderRequest],
+    created: set[int],
+    answers: list[Answer | None],
+    views: bool,
+) -> None:
+    summaries = {} if views else _summaries([c.order_id for c in recorded])
+    for command in recorded:
+        request = requests.get(command.order_id)
+        if request is None or request.command_hash != command.digest:
+            answers[command.index] = AlreadyExists(
+                "this Idempotency-Key was already used with a different request",
+                [Detail("Idempotency-Key", "reused with a different request")],
+            )
+            continue
+        view = state.order_view(command.order_id) if views else summaries[command.order_id]
+        answers[command.index] = Placed(view, created=command.index in created)
+
+
+def _summaries(order_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    """``orderId``, ``requestId`` and ``state`` of many orders, from one read of the checkpoint log."""
+    present: dict[uuid.UUID, set[str]] = {order_id: set() for order_id in order_ids}
+    for trace_id, checkpoint_type in CheckpointLog.objects.filter(trace_id__in=order_ids).values_list(
+        "trace_id", "checkpoint_type"
+    ):
+        present[trace_id].add(checkpoint_type)
+    out = {}
+    for order_id, types in present.items():  # inside the caller's batch step: a fact is read once for all
+        request = selectors.order_request(order_id)
+        out[order_id] = {
+            "orderId": str(order_id),
+            "requestId": request.request_id if request else None,
+            "state": state.label(order_id, types),
+        }
+    return out
