@@ -95,6 +95,7 @@ def test_under_reject_a_burst_beyond_the_buffer_is_refused_and_everything_accept
 ):
     settings.TPFGO_BUFFER_CAPACITY = 2
     settings.TPFGO_OVERFLOW_POLICY = "reject"
+    settings.TPFGO_STREAM_WORKERS = 1  # 2 queued + 1 in flight (+1 if it finishes during the burst)
     untap = observers.tap("checkout", "order_request", lambda event: time.sleep(0.05))
     try:
         result = answers(stub.IngestOrders(iter([ingest_request(f"b-{i}") for i in range(20)]), metadata=auth))
@@ -103,7 +104,7 @@ def test_under_reject_a_burst_beyond_the_buffer_is_refused_and_everything_accept
     assert [key for key, _, _ in result] == [f"b-{i}" for i in range(20)]
     accepted = [key for key, state, code in result if code is None and state == "COMPLETED"]
     refused = [key for key, _, code in result if code == "RESOURCE_EXHAUSTED"]
-    assert len(accepted) + len(refused) == 20 and 2 <= len(accepted) <= 3
+    assert len(accepted) + len(refused) == 20 and 2 <= len(accepted) <= 4
     assert set(OrderRequest.objects.values_list("request_id", flat=True)) == set(accepted)
     assert TerminalOrderState.objects.count() == len(accepted)
 

@@ -114,6 +114,7 @@ def test_under_reject_a_burst_beyond_the_buffer_is_refused_and_everything_accept
 ):
     settings.TPFGO_BUFFER_CAPACITY = 2
     settings.TPFGO_OVERFLOW_POLICY = "reject"
+    settings.TPFGO_STREAM_WORKERS = 1  # 2 queued + 1 in flight (+1 if it finishes during the burst)
     untap = observers.tap("checkout", "order_request", lambda event: time.sleep(0.05))
     try:
         result = answers(post(ndjson([line(f"burst-{i}") for i in range(20)]), token))
@@ -123,7 +124,7 @@ def test_under_reject_a_burst_beyond_the_buffer_is_refused_and_everything_accept
     accepted = [a for a in result if "error" not in a]
     refused = [a for a in result if "error" in a]
     assert {a["error"]["code"] for a in refused} == {"RESOURCE_EXHAUSTED"}
-    assert 2 <= len(accepted) <= 3 and len(refused) == 20 - len(accepted)
+    assert 2 <= len(accepted) <= 4 and len(refused) == 20 - len(accepted)
     assert {a["state"] for a in accepted} == {"COMPLETED"}
     assert OrderRequest.objects.count() == len(accepted)
     assert TerminalOrderState.objects.count() == len(accepted)
