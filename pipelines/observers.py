@@ -29,7 +29,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 
 from pipelines import metrics
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, ObserverPosition
@@ -267,13 +267,16 @@ def run(stop: threading.Event, names: Sequence[str] | None = None, *, poll_inter
     """Poll every registered observer (or ``names``) until ``stop`` is set, waking early on an in-process commit."""
     readers = [Reader(o) for n, o in registered().items() if names is None or n in names]
     seen = commit_count()
-    while not stop.is_set():
-        for reader in readers:
-            try:
-                reader.poll()
-            except Exception as exc:  # noqa: BLE001  (an observer's failure is retried from its position)
-                log.error("observer.failed", observer=reader.observer.name, error=f"{type(exc).__name__}: {exc}")
-        seen = wait_for_commit(seen, poll_interval)
+    try:
+        while not stop.is_set():
+            for reader in readers:
+                try:
+                    reader.poll()
+                except Exception as exc:  # noqa: BLE001  (an observer's failure is retried from its position)
+                    log.error("observer.failed", observer=reader.observer.name, error=f"{type(exc).__name__}: {exc}")
+            seen = wait_for_commit(seen, poll_interval)
+    finally:
+        connections.close_all()  # this thread's connections
 
 
 # -- one trace, live --------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import grpc
 import structlog
+from django.db import close_old_connections
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
@@ -64,6 +65,8 @@ def streaming(route: str) -> Callable[[StreamMethod[S]], StreamMethod[S]]:
             finally:
                 request_metrics.record(route, "grpc", status, time.perf_counter() - started)
                 structlog.contextvars.unbind_contextvars("request_id")
+                # The framework's request-finished signal fired when the generator was created, not when it ended.
+                close_old_connections()
 
         return handler
 
