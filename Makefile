@@ -21,12 +21,13 @@ PYTEST_ARGS ?=
 CHECK_DB := $(VAR_DIR)/check/tpfgo.sqlite3
 MYPY_PACKAGES := pipelines checkout tpfgo_site opsconsole
 
-.PHONY: help venv run test lint checks docs pytest protos protos-check clean
+.PHONY: help venv run test lint checks docs pytest protos protos-check clean bench
 
 help:
 	@echo "make run     venv, install, migrate, bootstrap, then serve http://127.0.0.1:$${PORT:-8000}/ (gunicorn + Celery)"
 	@echo "make test    venv, install, ruff, mypy, check_contracts, manage.py check, makemigrations --check, mkdocs --strict, pytest"
 	@echo "make lint | checks | docs | pytest | protos | protos-check | clean"
+	@echo "make bench   SQLite and PostgreSQL vs the raw-SQL floor and DBOS (docs/performance.md); BENCH_ARGS=--quick"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,3 +79,16 @@ protos-check: venv
 
 clean:
 	rm -rf $(VAR_DIR)/check $(VAR_DIR)/test site .mypy_cache .ruff_cache .pytest_cache
+
+# Benchmarks (never part of `make test`): DBOS comes from requirements-bench.txt in its own venv, so the
+# project's pins stay untouched. PostgreSQL from BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+BENCH_VENV ?= .venv-bench
+BENCH_ARGS ?=
+
+$(BENCH_VENV)/.stamp: requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --disable-pip-version-check --progress-bar off -q -r requirements-bench.txt
+	touch $@
+
+bench: venv $(BENCH_VENV)/.stamp
+	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -77,7 +77,7 @@ def _place_chunk(
         if command.order_id not in stored:
             first.setdefault(command.key, command)
     runs = list(first.values())
-    executions = BatchEngine(composition()).start_many(
+    executions = BatchEngine(composition(), batch_size=max(1, len(runs))).start_many(
         "checkout", [({**c.payload, "requestId": c.key, "commandHash": c.digest}, c.key) for c in runs]
     )
     created: set[int] = set()

@@ -132,14 +132,16 @@ def active_deliveries(courier_ids: list[str]) -> dict[str, int]:
         ("courier_load", tuple(courier_ids)),
         lambda: dict(CourierLoad.objects.filter(courier_id__in=courier_ids).values_list("courier_id", "active")),
     )
-    load = {cid: stored.get(cid, 0) for cid in courier_ids}
-    for model, fields in reads.pending():
+    in_flight = reads.step_memo("courier_in_flight", lambda: {"seen": 0, "load": {}})
+    pending = reads.pending()
+    for model, fields in pending[in_flight["seen"] :]:  # only what batch-mates added since the last item
         cid = fields.get("courier_id")
-        if model is DeliveryAssigned and cid in load:
+        if model is DeliveryAssigned and cid is not None:
             chosen = courier(cid)
             if chosen is None or chosen.completion_mode == Courier.MANUAL:
-                load[cid] += 1
-    return load
+                in_flight["load"][cid] = in_flight["load"].get(cid, 0) + 1
+    in_flight["seen"] = len(pending)
+    return {cid: stored.get(cid, 0) + in_flight["load"].get(cid, 0) for cid in courier_ids}
 
 
 # -- reference data: read once per request (prepared look-ups), never cached across requests -------------------

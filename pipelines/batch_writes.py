@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from pipelines import ids, lineage, observers, reads, sqlbulk
 from pipelines.declarations import Pipeline, Step
@@ -103,6 +103,7 @@ def insert_one(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> di
 
 def insert_batch(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> dict[uuid.UUID, Outcome]:
     """Every plan's rows in one statement; then inserted, replayed or lost per plan (a partial plan redoes)."""
+    connection = transaction.get_connection()  # the wrapper itself, not the per-access proxy
     if not built:
         return {}
     tables: dict[type[Any], sqlbulk.Table] = {}
@@ -146,6 +147,7 @@ def insert_batch(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> 
 def _classify(
     spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]], inserted: set[int]
 ) -> dict[uuid.UUID, Outcome]:
+    connection = transaction.get_connection()  # the wrapper itself, not the per-access proxy
     done: dict[uuid.UUID, Outcome] = {}
     conflicted: list[tuple[Plan, Rows]] = []
     fresh: list[Checkpoint] = []

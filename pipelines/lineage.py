@@ -101,6 +101,7 @@ def insert(
     trace_id: uuid.UUID,
 ) -> None:
     """Write the step's checkpoints, their child rows, lineage links and log rows in one go (conflicts raise)."""
+    connection = transaction.get_connection()  # the wrapper itself, not the per-access proxy
     links = sqlbulk.table(LineageLink, connection)
     log_table = sqlbulk.table(CheckpointLog, connection)
     groups: dict[sqlbulk.Table, list[tuple[Any, ...]]] = {}

@@ -16,7 +16,8 @@ suppressions).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,26 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 _SQLITE_MAX_VARS = 30000
 
 
-@dataclass(frozen=True)
+Prep = Callable[[Any, BaseDatabaseWrapper], Any]
+
+
+def _passthrough(field: models.Field[Any, Any], vendor: str) -> Prep:
+    """How to prepare one field's value: the ORM's ``get_db_prep_save``, skipped for the common exact types
+    whose preparation is the identity (or ``.hex`` for a UUID on SQLite)."""
+    generic = field.get_db_prep_save
+    target = field.target_field if field.is_relation else field  # type: ignore[attr-defined]
+    if isinstance(target, models.UUIDField):
+        if vendor == "postgresql":
+            return lambda v, c: v if type(v) is uuid.UUID else generic(v, c)
+        return lambda v, c: v.hex if type(v) is uuid.UUID else generic(v, c)
+    if isinstance(target, (models.CharField, models.TextField)) and not field.is_relation:
+        return lambda v, c: v if type(v) is str or v is None else generic(v, c)
+    if isinstance(target, models.IntegerField) and not isinstance(target, models.AutoField) and not field.is_relation:
+        return lambda v, c: v if type(v) is int or v is None else generic(v, c)
+    return generic
+
+
+@dataclass(frozen=True, eq=False)
 class Table:
     """One model's table: its insertable fields in column order, quoted names and array casts."""
 
@@ -38,23 +58,25 @@ class Table:
     attnames: tuple[str, ...]
     array_types: tuple[str, ...]
     plain: tuple[bool, ...]  # no pre_save work: read the attribute directly
+    preps: tuple[Prep, ...]
 
     def values(self, obj: models.Model, connection: BaseDatabaseWrapper) -> tuple[Any, ...]:
         """The row of ``obj`` prepared for the database, in column order."""
+        data = obj.__dict__
         return tuple(
-            field.get_db_prep_save(getattr(obj, att) if plain else field.pre_save(obj, True), connection)
-            for field, att, plain in zip(self.fields, self.attnames, self.plain, strict=True)
+            prep(data[att] if plain else field.pre_save(obj, True), connection)
+            for prep, field, att, plain in zip(self.preps, self.fields, self.attnames, self.plain, strict=True)
         )
 
     def prepare(self, raw: Sequence[Any], connection: BaseDatabaseWrapper) -> tuple[Any, ...]:
         """A row given as attribute values in column order, prepared for the database."""
-        return tuple(field.get_db_prep_save(v, connection) for field, v in zip(self.fields, raw, strict=True))
+        return tuple(prep(v, connection) for prep, v in zip(self.preps, raw, strict=True))
 
     def prepare_map(self, raw: Mapping[str, Any], connection: BaseDatabaseWrapper) -> tuple[Any, ...]:
         """A row given by attribute name (a missing one takes the field's default), prepared for the database."""
         return tuple(
-            field.get_db_prep_save(raw[att] if att in raw else field.get_default(), connection)
-            for field, att in zip(self.fields, self.attnames, strict=True)
+            prep(raw[att] if att in raw else field.get_default(), connection)
+            for prep, field, att in zip(self.preps, self.fields, self.attnames, strict=True)
         )
 
     def index(self, attname: str) -> int:
@@ -80,6 +102,7 @@ def _table(model: type[models.Model], connection: BaseDatabaseWrapper) -> Table:
         attnames=tuple(f.attname for f in fields),
         array_types=tuple(array_types),
         plain=plain,
+        preps=tuple(_passthrough(f, connection.vendor) for f in fields),
     )
 
 

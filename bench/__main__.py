@@ -1,0 +1,200 @@
+"""``python -m bench`` (or ``make bench``): TPFGo against the physical floor and its peers, SQLite and PostgreSQL.
+
+One run, fresh databases: for each backend a subprocess (its own ``DATABASE_URL``) runs ``bench.backend`` at each
+history level (0, 10,000 and 100,000 orders already stored), and, if the separate bench venv exists
+(``.venv-bench``, from ``requirements-bench.txt``), DBOS Transact runs its 20-step workflow per order on a fresh
+database of the same backend. Prints a table (orders/s as the median of the repeats with their range, the ratio
+to the raw-SQL floor, p50/p95 latencies, peak RSS) and writes ``bench/results/bench-<time>.json``.
+
+    python -m bench                       # 1,000 orders per bulk figure, 300 per single-order figure, 3 repeats
+    python -m bench --quick               # a smoke run: 200/50 orders, 1 repeat, no history levels
+    python -m bench --orders 2000 --levels 0,100000 --backends postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+SYSTEMS = [
+    ("raw_floor", "raw SQL, one transaction, executemany (the floor)"),
+    ("raw_per_order", "raw SQL, one transaction per order"),
+    ("naive_orm", "naive ORM, objects.create per row, tx per order"),
+    ("tpfgo_single", "TPFGo single order 01→08 (per-step tx, default)"),
+    ("tpfgo_single_pipeline_tx", "TPFGo single order 01→08 (per-pipeline tx)"),
+    ("tpfgo_batch", "TPFGo batched stream (place_orders, 500/batch)"),
+    ("dbos", "DBOS Transact, 20-step workflow per order"),
+]
+
+
+def _pg_admin(url: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def _with_db(url: str, name: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir / 'tpfgo_bench.sqlite3'}"
+    else:
+        url = _with_db(args.pg_url, "tpfgo_bench")
+        _pg_admin(args.pg_url, "DROP DATABASE IF EXISTS tpfgo_bench", "CREATE DATABASE tpfgo_bench")
+    env = {**os.environ, "DATABASE_URL": url, "TPFGO_VAR_DIR": str(workdir / "var"), "LOG_LEVEL": "WARNING"}
+    command = [
+        sys.executable,
+        "-m",
+        "bench.backend",
+        "--orders",
+        str(args.orders),
+        "--single-orders",
+        str(args.single_orders),
+        "--repeat",
+        str(args.repeat),
+        "--levels",
+        args.levels,
+    ]
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    finally:
+        if backend == "postgres":
+            _pg_admin(args.pg_url, "DROP DATABASE IF EXISTS tpfgo_bench")
+    if done.returncode != 0:
+        raise SystemExit(f"bench.backend failed on {backend}:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    result["dbos"] = run_dbos(backend, args, workdir)
+    return result
+
+
+def run_dbos(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    if args.no_dbos or not BENCH_PYTHON.exists():
+        return {
+            "skipped": "no bench venv: python3.11 -m venv .venv-bench && .venv-bench/bin/pip install -r "
+            "requirements-bench.txt"
+        }
+    runs, errors = [], []
+    for n in range(args.repeat):
+        if backend == "sqlite":
+            url = f"sqlite:///{workdir / f'dbos_{n}.sqlite3'}"
+        else:
+            url = _with_db(args.pg_url, "tpfgo_bench_dbos").replace("postgres://", "postgresql://")
+            _pg_admin(args.pg_url, "DROP DATABASE IF EXISTS tpfgo_bench_dbos", "CREATE DATABASE tpfgo_bench_dbos")
+        command = [
+            str(BENCH_PYTHON),
+            str(ROOT / "bench" / "dbos_workflow.py"),
+            "--database-url",
+            url,
+            "--orders",
+            str(args.single_orders),
+        ]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
+        finally:
+            if backend == "postgres":
+                _pg_admin(args.pg_url, "DROP DATABASE IF EXISTS tpfgo_bench_dbos")
+        if done.returncode == 0:
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        else:
+            errors.append(done.stderr[-2000:])
+    return {"runs": runs, "errors": errors}
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for field in ("orders_per_s", "p50_ms", "p95_ms", "rss_mb"):
+        values = [r[field] for r in runs if field in r]
+        if values:
+            out[field] = statistics.median(values)
+            out[field + "_min"], out[field + "_max"] = min(values), max(values)
+    return out
+
+
+def table(result: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """Median figures per level and system."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for level, data in result["levels"].items():
+        out[level] = {name: summarize([run[name] for run in data["runs"]]) for name, _ in SYSTEMS if name != "dbos"}
+    if result["dbos"].get("runs"):
+        out.setdefault("0", {})["dbos"] = summarize(result["dbos"]["runs"])
+    return out
+
+
+def render(backend: str, figures: dict[str, dict[str, dict[str, float]]], result: dict[str, Any]) -> str:
+    lines = []
+    for level, systems in figures.items():
+        floor = systems.get("raw_floor", {}).get("orders_per_s", 0.0)
+        lines.append(f"\n{backend} — {int(level):,} orders stored before ({result['rows_per_order']} rows per order)")
+        lines.append(f"{'system':52} {'orders/s (range)':>22} {'×floor':>7} {'p50 ms':>7} {'p95 ms':>7} {'RSS MB':>7}")
+        for name, label in SYSTEMS:
+            f = systems.get(name)
+            if not f:
+                continue
+            rate = f"{f['orders_per_s']:,.0f} ({f['orders_per_s_min']:,.0f}-{f['orders_per_s_max']:,.0f})"
+            ratio = f"{f['orders_per_s'] / floor:.2f}" if floor else "-"
+            p50 = f"{f['p50_ms']:.1f}" if "p50_ms" in f else ""
+            p95 = f"{f['p95_ms']:.1f}" if "p95_ms" in f else ""
+            lines.append(f"{label:52} {rate:>22} {ratio:>7} {p50:>7} {p95:>7} {f.get('rss_mb', 0):>7.0f}")
+    if "dbos" not in figures.get("0", {}):
+        lines.append(f"DBOS: {result['dbos'].get('skipped') or result['dbos'].get('errors')}")
+    base = figures.get("0", {})
+    for level, systems in figures.items():
+        if level == "0":
+            continue
+        growth = [
+            f"{name} {systems[name]['orders_per_s'] / base[name]['orders_per_s']:.2f}×"
+            for name in ("tpfgo_single", "tpfgo_batch")
+            if name in systems and name in base
+        ]
+        lines.append(f"throughput at {int(level):,} stored vs empty: " + ", ".join(growth))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--orders", type=int, default=1000, help="orders per bulk figure (floor, raw, batched)")
+    parser.add_argument("--single-orders", type=int, default=300, help="orders per one-at-a-time figure")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--levels", default="0,10000,100000", help="orders already stored before measuring")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument(
+        "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    )
+    parser.add_argument("--no-dbos", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="200/50 orders, one repeat, no history levels")
+    args = parser.parse_args()
+    if args.quick:
+        args.orders, args.single_orders, args.repeat, args.levels = 200, 50, 1, "0"
+    report: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": vars(args), "backends": {}}
+    with tempfile.TemporaryDirectory(prefix="tpfgo-bench-") as tmp:
+        for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+            print(f"running {backend} …", file=sys.stderr, flush=True)
+            workdir = Path(tmp) / backend
+            workdir.mkdir()
+            result = run_backend(backend, args, workdir)
+            figures = table(result)
+            report["backends"][backend] = {"raw": result, "figures": figures}
+            print(render(backend, figures, result), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

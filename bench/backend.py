@@ -1,0 +1,173 @@
+"""One backend's measurements, in its own process (``DATABASE_URL`` decides the backend): ``python -m bench``
+starts it. It migrates a fresh database, loads the demo data, and for each history level (orders already in the
+tables) measures every system on the same rows, printing one JSON document on stdout.
+
+Systems: the raw-SQL floor (the rows of N orders in one transaction, ``executemany`` per table), raw SQL with
+one transaction per order, the naive ORM (``objects.create`` per row, one transaction per order), TPFGo
+single-order through the application service (01→08, the default per-step transactions and the
+per-pipeline option), and TPFGo's batched stream (``checkout.bulk.place_orders``, 500 orders per batch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
+os.environ.setdefault("TPFGO_ERROR_SINKS", "pipelines.sinks.DatabaseSink")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+
+from bench import template as tpl  # noqa: E402
+
+BODY = {
+    "consumerId": "alice",
+    "restaurantId": "pizza-roma",
+    "items": [{"menuItemId": "margherita", "quantity": 2}, {"menuItemId": "tiramisu", "quantity": 1}],
+    "deliveryAddress": {"street1": "1 Main St", "city": "Oakland", "state": "CA", "zip": "94612"},
+}
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Keys:
+    """Fresh idempotency keys for every measurement (a key is never reused within one database)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def take(self, prefix: str, count: int) -> list[str]:
+        start, self.n = self.n, self.n + count
+        return [f"{prefix}-{i:09d}" for i in range(start, start + count)]
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def per_order(keys: list[str], place: Callable[[str], Any]) -> dict[str, float]:
+    latencies = []
+    start = time.perf_counter()
+    for key in keys:
+        t0 = time.perf_counter()
+        place(key)
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "orders_per_s": len(keys) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p95_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] * 1000,
+    }
+
+
+def measure(template: tpl.Template, keys: Keys, n_bulk: int, n_single: int) -> dict[str, dict[str, float]]:
+    from checkout import bulk, services
+
+    out: dict[str, dict[str, float]] = {}
+
+    orders = [template.clone(k) for k in keys.take("floor", n_bulk)]
+    out["raw_floor"] = {"orders_per_s": n_bulk / timed(lambda: tpl.execute_orders(orders))}
+
+    orders = [template.clone(k) for k in keys.take("rawtx", n_bulk)]
+    out["raw_per_order"] = {"orders_per_s": n_bulk / timed(lambda: [tpl.execute_orders([o]) for o in orders])}
+
+    objects = {k: template.clone_objects(k) for k in keys.take("orm", n_single)}
+
+    def naive(key: str) -> None:
+        with transaction.atomic():
+            for model, values in objects[key]:
+                model.objects.create(**values)
+
+    out["naive_orm"] = per_order(list(objects), naive)
+
+    out["tpfgo_single"] = per_order(keys.take("single", n_single), lambda k: services.place_order(BODY, k))
+    settings.TPFGO_ATOMICITY = "pipeline"
+    try:
+        out["tpfgo_single_pipeline_tx"] = per_order(
+            keys.take("single-p", n_single), lambda k: services.place_order(BODY, k)
+        )
+    finally:
+        settings.TPFGO_ATOMICITY = "step"
+
+    batch = [(BODY, k) for k in keys.take("batch", n_bulk)]
+    answers: list[Any] = []
+    elapsed = timed(lambda: answers.extend(bulk.place_orders(batch, views=False)))
+    completed = sum(1 for a in answers if getattr(a, "view", {}).get("state") == "COMPLETED")
+    out["tpfgo_batch"] = {"orders_per_s": n_bulk / elapsed, "completed": completed}
+    for figures in out.values():
+        figures["rss_mb"] = rss_mb()
+    return out
+
+
+def orders_stored() -> int:
+    from checkout.order_request.models import OrderRequest
+
+    return OrderRequest.objects.count()
+
+
+def seed(template: tpl.Template, keys: Keys, target: int) -> float:
+    """Bring the tables up to ``target`` orders with cloned rows (raw SQL, 2,000 orders per transaction)."""
+    start = time.perf_counter()
+    missing = target - orders_stored()
+    while missing > 0:
+        chunk = min(2000, missing)
+        tpl.execute_orders([template.clone(k) for k in keys.take("seed", chunk)])
+        missing -= chunk
+    with connection.cursor() as cursor:  # what autovacuum would do after a bulk load
+        if connection.vendor == "postgresql":
+            cursor.execute("VACUUM ANALYZE")
+        else:
+            cursor.execute("ANALYZE")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--single-orders", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--levels", default="0,10000,100000")
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0)
+    from checkout import demo
+
+    demo.load()
+    template = tpl.capture(BODY)
+    keys = Keys()
+    # Warm-up: imports, prepared tables, connection; not measured.
+    measure(template, keys, 50, 20)
+    result: dict[str, Any] = {"vendor": connection.vendor, "rows_per_order": template.rows_per_order, "levels": {}}
+    for level in [int(x) for x in args.levels.split(",") if x.strip()]:
+        seconds = seed(template, keys, level)
+        runs = [measure(template, keys, args.orders, args.single_orders) for _ in range(args.repeat)]
+        result["levels"][str(level)] = {"stored_before": orders_stored(), "seed_s": seconds, "runs": runs}
+        print(f"[{connection.vendor}] level {level}: done", file=sys.stderr, flush=True)
+    json.dump(result, sys.stdout)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""The rows one TPFGo order writes, captured once and cloned with fresh ids: the raw-SQL and ORM baselines.
+
+``capture()`` places one order through the application service and reads back every row it wrote (its
+checkpoints, line items, lineage links and log rows). ``Template.clone(n)`` gives the same rows for another
+order: every id, key and id-derived text replaced, everything else identical, prepared for the database
+exactly as the ORM prepares it. So the baselines write the same rows, into the same tables, indexes and
+triggers, as TPFGo does.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, models, transaction
+
+from pipelines import sqlbulk
+from pipelines.models import Checkpoint, CheckpointLog, LineageLink
+
+TEMPLATE_KEY = "bench-template-0001"
+
+
+@dataclass
+class _Column:
+    kind: str  # "const", "uuid" (an id to replace), "text" (text holding ids or the key)
+    value: Any
+
+
+@dataclass
+class _TableRows:
+    table: sqlbulk.Table
+    rows: list[list[_Column]]
+    raw: list[list[_Column]]  # the same rows as Python values, for the ORM baseline
+
+
+class Template:
+    def __init__(self, tables: list[_TableRows], uuids: list[uuid.UUID]) -> None:
+        self.tables = tables
+        self.uuids = uuids
+        tokens = [TEMPLATE_KEY] + [str(u) for u in uuids] + [u.hex for u in uuids] + [u.hex[:20] for u in uuids]
+        self.pattern = re.compile("|".join(re.escape(t) for t in sorted(set(tokens), key=len, reverse=True)))
+        self.rows_per_order = sum(len(t.rows) for t in tables)
+
+    def _mapping(self, key: str) -> tuple[dict[Any, Any], dict[str, str]]:
+        fresh = {u: uuid.uuid4() for u in self.uuids}
+        by_value: dict[Any, Any] = {}
+        text = {TEMPLATE_KEY: key}
+        for old, new in fresh.items():
+            by_value[old] = new
+            by_value[old.hex] = new.hex
+            text[str(old)], text[old.hex], text[old.hex[:20]] = str(new), new.hex, new.hex[:20]
+        return by_value, text
+
+    def _fill(self, columns: list[_Column], by_value: dict[Any, Any], text: dict[str, str]) -> tuple[Any, ...]:
+        out = []
+        for col in columns:
+            if col.kind == "const":
+                out.append(col.value)
+            elif col.kind == "uuid":
+                out.append(by_value[col.value])
+            else:
+                out.append(self.pattern.sub(lambda m: text[m.group(0)], col.value))
+        return tuple(out)
+
+    def clone(self, key: str) -> list[tuple[sqlbulk.Table, list[tuple[Any, ...]]]]:
+        """The prepared rows of one more order, per table, in insertion order."""
+        by_value, text = self._mapping(key)
+        return [(t.table, [self._fill(row, by_value, text) for row in t.rows]) for t in self.tables]
+
+    def clone_objects(self, key: str) -> list[tuple[type[models.Model], dict[str, Any]]]:
+        """The same rows as (model, field values): what a naive ORM loop would create."""
+        by_value, text = self._mapping(key)
+        out = []
+        for t in self.tables:
+            for row in t.raw:
+                values = self._fill(row, by_value, text)
+                out.append((t.table.model, dict(zip(t.table.attnames, values, strict=True))))
+        return out
+
+
+def _classify(value: Any, uuids: set[Any], pattern: re.Pattern[str]) -> _Column:
+    if isinstance(value, uuid.UUID) and value in uuids:
+        return _Column("uuid", value)
+    if isinstance(value, str) and value in uuids:
+        return _Column("uuid", value)
+    if isinstance(value, str) and pattern.search(value):
+        return _Column("text", value)
+    return _Column("const", value)
+
+
+def capture(body: dict[str, Any]) -> Template:
+    """Place one order and read back everything it stored (it stays in the database: one order)."""
+    from django.apps import apps
+
+    from checkout import services
+
+    order_id = services.place_order(body, TEMPLATE_KEY).view["orderId"]
+    per_model: list[tuple[type[models.Model], list[models.Model]]] = []
+    order = [m for m in apps.get_models() if issubclass(m, Checkpoint)]
+    log = list(CheckpointLog.objects.filter(trace_id=order_id).order_by("seq"))
+    seen_types = []
+    for entry in log:
+        if entry.checkpoint_type not in seen_types:
+            seen_types.append(entry.checkpoint_type)
+    by_name = {m.__name__: m for m in order}
+    uuids: set[Any] = set()
+    for name in seen_types:
+        model = by_name[name]
+        rows = list(model.objects.filter(trace_id=order_id).order_by("idempotency_key"))
+        per_model.append((model, rows))
+        for child_rel in [f for f in model._meta.related_objects if f.one_to_many]:
+            child_model = child_rel.related_model
+            children = list(child_model.objects.filter(**{f"{child_rel.field.name}__in": rows}).order_by("pk"))
+            if children:
+                per_model.append((child_model, children))
+    per_model.append((LineageLink, list(LineageLink.objects.filter(trace_id=order_id).order_by("id"))))
+    per_model.append((CheckpointLog, log))
+    for _, rows in per_model:
+        for row in rows:
+            for field in row._meta.concrete_fields:
+                value = getattr(row, field.attname)
+                if isinstance(value, uuid.UUID):
+                    uuids.add(value)
+    tokens = [TEMPLATE_KEY] + [str(u) for u in uuids] + [u.hex for u in uuids]
+    pattern = re.compile("|".join(re.escape(t) for t in tokens))
+    prepared_ids = {u.hex for u in uuids} | uuids
+    tables = []
+    for model, rows in per_model:
+        table = sqlbulk.table(model, connection)
+        raw_rows, prep_rows = [], []
+        for row in rows:
+            raw = [getattr(row, att) for att in table.attnames]
+            raw_rows.append([_classify(v, uuids, pattern) for v in raw])
+            prep_rows.append([_classify(v, prepared_ids, pattern) for v in table.prepare(raw, connection)])
+        tables.append(_TableRows(table, prep_rows, raw_rows))
+    return Template(tables, sorted(uuids, key=str))
+
+
+def insert_sql(table: sqlbulk.Table) -> str:
+    """A one-row INSERT in the driver's own placeholder style (the floor talks to the driver directly)."""
+    mark = "?" if connection.vendor == "sqlite" else "%s"
+    return f"INSERT INTO {table.name} {table.columns} VALUES ({', '.join([mark] * len(table.fields))})"
+
+
+def driver() -> Any:
+    """The DB-API connection under Django's wrapper, in autocommit mode (the caller opens transactions)."""
+    connection.ensure_connection()
+    return connection.connection
+
+
+def execute_orders(orders: list[list[tuple[sqlbulk.Table, list[tuple[Any, ...]]]]]) -> None:
+    """All the orders' rows in one transaction, one ``executemany`` per table."""
+    grouped: dict[sqlbulk.Table, list[tuple[Any, ...]]] = {}
+    for order in orders:
+        for table, rows in order:
+            grouped.setdefault(table, []).extend(rows)
+    with transaction.atomic():
+        cursor = driver().cursor()
+        for table, rows in grouped.items():
+            cursor.executemany(insert_sql(table), rows)
