@@ -15,9 +15,8 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from pipelines.status import Detail, InvalidArgument
-
 from checkout import selectors
+from pipelines.status import Detail, InvalidArgument
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 TOP_FIELDS = {"consumerId", "restaurantId", "items", "deliveryAddress", "deliveryTime", "paymentToken"}

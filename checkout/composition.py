@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from pipelines.declarations import Composition, Pipeline, Publication, RetryPolicy, Step, Subscription
-
 from checkout.acceptance_decision import step as acceptance_decision
 from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.authorization_voided import step as authorization_voided
@@ -62,6 +60,7 @@ from checkout.ticket_created import step as ticket_created
 from checkout.ticket_created.models import TicketCreated
 from checkout.ticket_withdrawn import step as ticket_withdrawn
 from checkout.ticket_withdrawn.models import TicketWithdrawn
+from pipelines.declarations import Composition, Pipeline, Publication, RetryPolicy, Step, Subscription
 
 # -- publications -----------------------------------------------------------------------------------------
 ORDER_READY = Publication("tpfgo.checkout.order-ready.v1", ReadyOrder)
@@ -120,10 +119,19 @@ CONSUMER_VALIDATION = Pipeline(
     name="consumer-validation",
     inputs=(ReadyOrder,),
     steps=(
-        Step("consumer_verified", consumer_verified.process, ConsumerVerified,
-             outcomes={ConsumerRejected: CONSUMER_REJECTED}),
-        Step("payment_authorized", payment_authorized.process, PaymentAuthorized,
-             outcomes={PaymentDeclined: PAYMENT_DECLINED}, external_effect=True),
+        Step(
+            "consumer_verified",
+            consumer_verified.process,
+            ConsumerVerified,
+            outcomes={ConsumerRejected: CONSUMER_REJECTED},
+        ),
+        Step(
+            "payment_authorized",
+            payment_authorized.process,
+            PaymentAuthorized,
+            outcomes={PaymentDeclined: PAYMENT_DECLINED},
+            external_effect=True,
+        ),
         Step("order_approved", order_approved.process, OrderApproved),
     ),
     output=ORDER_APPROVED,
@@ -134,8 +142,12 @@ RESTAURANT_ACCEPTANCE = Pipeline(
     steps=(
         Step("ticket_created", ticket_created.process, TicketCreated),
         Step("acceptance_decision", acceptance_decision.process, AcceptanceDecision, awaits=manual_acceptance),
-        Step("order_accepted_by_restaurant", order_accepted_by_restaurant.process, OrderAcceptedByRestaurant,
-             outcomes={TicketRejected: TICKET_REJECTED, AcceptanceTimedOut: ACCEPTANCE_TIMED_OUT}),
+        Step(
+            "order_accepted_by_restaurant",
+            order_accepted_by_restaurant.process,
+            OrderAcceptedByRestaurant,
+            outcomes={TicketRejected: TICKET_REJECTED, AcceptanceTimedOut: ACCEPTANCE_TIMED_OUT},
+        ),
     ),
     output=ORDER_ACCEPTED,
 )
@@ -206,8 +218,12 @@ CANCELLATION_REQUEST = Pipeline(
         # Claims: a claim that lost to another path hands its input on; the decision reads who won.
         Step("acceptance_decision", acceptance_decision.process, AcceptanceDecision, on_lost="continue"),
         Step("kitchen_commitment", kitchen_commitment.process, KitchenCommitment, on_lost="continue"),
-        Step("cancellation_decision", cancellation_decision.process, CancellationAccepted,
-             outcomes={CancellationRefused: CANCELLATION_REFUSED}),
+        Step(
+            "cancellation_decision",
+            cancellation_decision.process,
+            CancellationAccepted,
+            outcomes={CancellationRefused: CANCELLATION_REFUSED},
+        ),
     ),
     output=CANCELLATION_ACCEPTED,
     kind="unhappy",
@@ -270,8 +286,14 @@ def cancelled(pipeline: str, trace_id: UUID) -> str | None:
 
 
 CHAIN = (
-    CHECKOUT, CONSUMER_VALIDATION, RESTAURANT_ACCEPTANCE, KITCHEN_PREPARATION,
-    DISPATCH, DELIVERY_EXECUTION, PAYMENT_CAPTURE, ORDER_FINALIZATION,
+    CHECKOUT,
+    CONSUMER_VALIDATION,
+    RESTAURANT_ACCEPTANCE,
+    KITCHEN_PREPARATION,
+    DISPATCH,
+    DELIVERY_EXECUTION,
+    PAYMENT_CAPTURE,
+    ORDER_FINALIZATION,
 )
 UNHAPPY = (ORDER_REJECTION, RESTAURANT_DECLINED, CANCELLATION_REQUEST, ORDER_CANCELLATION)
 REMEDIATION = (ASSIGN_COURIER, OPS_CANCEL, RESOLVE_PAYMENT_REVIEW)
@@ -294,9 +316,14 @@ COMPOSITION = Composition(
     ),
     terminal=frozenset(
         {
-            TERMINAL_STATE.name, ORDER_REJECTED.name, RESTAURANT_CANCELLED.name,
-            CONSUMER_CANCELLED.name, CANCELLATION_REFUSED.name,
-            COURIER_CHOSEN.name, OPS_CANCELLED.name, REVIEW_RESOLVED.name,
+            TERMINAL_STATE.name,
+            ORDER_REJECTED.name,
+            RESTAURANT_CANCELLED.name,
+            CONSUMER_CANCELLED.name,
+            CANCELLATION_REFUSED.name,
+            COURIER_CHOSEN.name,
+            OPS_CANCELLED.name,
+            REVIEW_RESOLVED.name,
         }
     ),
     retry_guard=cancelled,

@@ -9,97 +9,195 @@ from __future__ import annotations
 from pipelines.contracts import contract
 
 ORDER_REQUEST = contract(
-    "OrderRequest", 1,
-    (1, "orderId", "uuid"), (2, "requestId", "string"), (3, "consumerId", "string"), (4, "restaurantId", "string"),
-    (5, "deliveryAddress", "json"), (6, "deliveryTime", "datetime", False), (7, "paymentToken", "string", False),
+    "OrderRequest",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "requestId", "string"),
+    (3, "consumerId", "string"),
+    (4, "restaurantId", "string"),
+    (5, "deliveryAddress", "json"),
+    (6, "deliveryTime", "datetime", False),
+    (7, "paymentToken", "string", False),
     (8, "commandHash", "string"),
 )
 INITIAL_ORDER = contract(
-    "InitialOrder", 1,
-    (1, "orderId", "uuid"), (2, "consumerId", "string"), (3, "restaurantId", "string"), (4, "currency", "string"),
-    (5, "orderTotal", "decimal"), (6, "lines", "json"), (7, "paymentToken", "string"),
+    "InitialOrder",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "consumerId", "string"),
+    (3, "restaurantId", "string"),
+    (4, "currency", "string"),
+    (5, "orderTotal", "decimal"),
+    (6, "lines", "json"),
+    (7, "paymentToken", "string"),
 )
 READY_ORDER = contract(
-    "ReadyOrder", 1,
-    (1, "orderId", "uuid"), (2, "requestId", "string"), (3, "consumerId", "string"), (4, "restaurantId", "string"),
-    (5, "orderTotal", "decimal"), (6, "currency", "string"), (7, "createdAt", "datetime"),
+    "ReadyOrder",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "requestId", "string"),
+    (3, "consumerId", "string"),
+    (4, "restaurantId", "string"),
+    (5, "orderTotal", "decimal"),
+    (6, "currency", "string"),
+    (7, "createdAt", "datetime"),
 )
 CONSUMER_VERIFIED = contract(
-    "ConsumerVerified", 1, (1, "orderId", "uuid"), (2, "consumerId", "string"), (3, "orderTotal", "decimal"),
+    "ConsumerVerified",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "consumerId", "string"),
+    (3, "orderTotal", "decimal"),
 )
 CONSUMER_REJECTED = contract(
-    "ConsumerRejected", 1, (1, "orderId", "uuid"), (2, "reason", "string"), (3, "detail", "string"),
+    "ConsumerRejected",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "reason", "string"),
+    (3, "detail", "string"),
 )
 PAYMENT_AUTHORIZED = contract(
-    "PaymentAuthorized", 1, (1, "orderId", "uuid"), (2, "authorizationId", "string"), (3, "amount", "decimal"),
+    "PaymentAuthorized",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "authorizationId", "string"),
+    (3, "amount", "decimal"),
 )
 PAYMENT_DECLINED = contract("PaymentDeclined", 1, (1, "orderId", "uuid"), (2, "declineCode", "string"))
 ORDER_APPROVED = contract(
-    "OrderApproved", 1,
-    (1, "orderId", "uuid"), (2, "requestId", "string"), (3, "consumerId", "string"), (4, "restaurantId", "string"),
-    (5, "orderTotal", "decimal"), (6, "currency", "string"), (7, "approvedAt", "datetime"), (8, "riskBand", "string"),
+    "OrderApproved",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "requestId", "string"),
+    (3, "consumerId", "string"),
+    (4, "restaurantId", "string"),
+    (5, "orderTotal", "decimal"),
+    (6, "currency", "string"),
+    (7, "approvedAt", "datetime"),
+    (8, "riskBand", "string"),
     (9, "authorizationId", "string"),
 )
 TICKET_CREATED = contract(
-    "TicketCreated", 1,
-    (1, "orderId", "uuid"), (2, "kitchenTicketId", "uuid"), (3, "restaurantId", "string"), (4, "lines", "json"),
-    (5, "acceptanceMode", "string"), (6, "acceptBy", "datetime"),
+    "TicketCreated",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "kitchenTicketId", "uuid"),
+    (3, "restaurantId", "string"),
+    (4, "lines", "json"),
+    (5, "acceptanceMode", "string"),
+    (6, "acceptBy", "datetime"),
 )
 ACCEPTANCE_DECISION = contract(
-    "AcceptanceDecision", 1,
-    (1, "orderId", "uuid"), (2, "decidedBy", "string"), (3, "readyBy", "datetime", False), (4, "reason", "string", False),
+    "AcceptanceDecision",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "decidedBy", "string"),
+    (3, "readyBy", "datetime", False),
+    (4, "reason", "string", False),
 )
 ORDER_ACCEPTED = contract(
-    "OrderAcceptedByRestaurant", 1,
-    (1, "orderId", "uuid"), (2, "kitchenTicketId", "uuid"), (3, "acceptedAt", "datetime"), (4, "readyBy", "datetime"),
+    "OrderAcceptedByRestaurant",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "kitchenTicketId", "uuid"),
+    (3, "acceptedAt", "datetime"),
+    (4, "readyBy", "datetime"),
 )
 TICKET_REJECTED = contract(
-    "TicketRejected", 1, (1, "orderId", "uuid"), (2, "kitchenTicketId", "uuid"), (3, "reason", "string"),
+    "TicketRejected",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "kitchenTicketId", "uuid"),
+    (3, "reason", "string"),
 )
 ACCEPTANCE_TIMED_OUT = contract(
-    "AcceptanceTimedOut", 1, (1, "orderId", "uuid"), (2, "kitchenTicketId", "uuid"), (3, "deadline", "datetime"),
+    "AcceptanceTimedOut",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "kitchenTicketId", "uuid"),
+    (3, "deadline", "datetime"),
 )
 KITCHEN_COMMITMENT = contract("KitchenCommitment", 1, (1, "orderId", "uuid"), (2, "claimedBy", "string"))
 KITCHEN_TASK = contract(
-    "KitchenTask", 1,
-    (1, "orderId", "uuid"), (2, "taskName", "string"), (3, "menuItemId", "string", False), (4, "quantity", "int"),
+    "KitchenTask",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "taskName", "string"),
+    (3, "menuItemId", "string", False),
+    (4, "quantity", "int"),
 )
 ORDER_READY_FOR_DISPATCH = contract(
-    "OrderReadyForDispatch", 1,
-    (1, "orderId", "uuid"), (2, "readyAt", "datetime"), (3, "lineageDigest", "string"), (4, "taskCount", "int"),
+    "OrderReadyForDispatch",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "readyAt", "datetime"),
+    (3, "lineageDigest", "string"),
+    (4, "taskCount", "int"),
 )
 DELIVERY_ASSIGNED = contract(
-    "DeliveryAssigned", 1,
-    (1, "orderId", "uuid"), (2, "dispatchId", "uuid"), (3, "courierId", "string"), (4, "etaMinutes", "int"),
-    (5, "assignedAt", "datetime"), (6, "lineageDigest", "string"),
+    "DeliveryAssigned",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "dispatchId", "uuid"),
+    (3, "courierId", "string"),
+    (4, "etaMinutes", "int"),
+    (5, "assignedAt", "datetime"),
+    (6, "lineageDigest", "string"),
 )
 ORDER_PICKED_UP = contract(
-    "OrderPickedUp", 1,
-    (1, "orderId", "uuid"), (2, "dispatchId", "uuid"), (3, "courierId", "string"), (4, "pickedUpAt", "datetime"),
+    "OrderPickedUp",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "dispatchId", "uuid"),
+    (3, "courierId", "string"),
+    (4, "pickedUpAt", "datetime"),
 )
 ORDER_DELIVERED = contract(
-    "OrderDelivered", 1,
-    (1, "orderId", "uuid"), (2, "dispatchId", "uuid"), (3, "deliveredAt", "datetime"), (4, "amount", "decimal"),
+    "OrderDelivered",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "dispatchId", "uuid"),
+    (3, "deliveredAt", "datetime"),
+    (4, "amount", "decimal"),
     (5, "lineageDigest", "string"),
 )
 PAYMENT_OUTCOME = contract(
-    "PaymentOutcome", 1,
-    (1, "orderId", "uuid"), (2, "variant", "string"), (3, "paymentId", "string", False), (4, "amount", "decimal"),
-    (5, "failureCode", "string", False), (6, "failureReason", "string", False), (7, "reviewReason", "string", False),
+    "PaymentOutcome",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "variant", "string"),
+    (3, "paymentId", "string", False),
+    (4, "amount", "decimal"),
+    (5, "failureCode", "string", False),
+    (6, "failureReason", "string", False),
+    (7, "reviewReason", "string", False),
 )
 TERMINAL_ORDER_STATE = contract(
-    "TerminalOrderState", 1,
-    (1, "orderId", "uuid"), (2, "outcome", "string"), (3, "resolutionAction", "string"),
-    (4, "paymentOutcome", "string"), (5, "paymentId", "string", False), (6, "failureCode", "string", False),
+    "TerminalOrderState",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "outcome", "string"),
+    (3, "resolutionAction", "string"),
+    (4, "paymentOutcome", "string"),
+    (5, "paymentId", "string", False),
+    (6, "failureCode", "string", False),
     (7, "resolvedAt", "datetime"),
 )
 ORDER_REJECTED = contract("OrderRejected", 1, (1, "orderId", "uuid"), (2, "reason", "string"), (3, "detail", "string"))
 AUTHORIZATION_VOIDED = contract(
-    "AuthorizationVoided", 1,
-    (1, "orderId", "uuid"), (2, "authorizationId", "string"), (3, "reason", "string"), (4, "voidedAt", "datetime"),
+    "AuthorizationVoided",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "authorizationId", "string"),
+    (3, "reason", "string"),
+    (4, "voidedAt", "datetime"),
 )
 ORDER_CANCELLED = contract(
-    "OrderCancelled", 1, (1, "orderId", "uuid"), (2, "reason", "string"), (3, "cancelledAt", "datetime"),
+    "OrderCancelled",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "reason", "string"),
+    (3, "cancelledAt", "datetime"),
 )
 CANCELLATION_REQUESTED = contract("CancellationRequested", 1, (1, "orderId", "uuid"), (2, "note", "string", False))
 CANCELLATION_ACCEPTED = contract("CancellationAccepted", 1, (1, "orderId", "uuid"), (2, "acceptedAt", "datetime"))
@@ -116,16 +214,32 @@ PAYMENT_REVIEW_DECLINED = "PAYMENT_REVIEW_DECLINED"
 
 # Remediation.
 OPS_COURIER_CHOICE = contract(
-    "OpsCourierChoice", 1, (1, "orderId", "uuid"), (2, "courierId", "string"), (3, "chosenBy", "string"),
+    "OpsCourierChoice",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "courierId", "string"),
+    (3, "chosenBy", "string"),
 )
 OPS_CANCELLATION = contract(
-    "OpsCancellation", 1, (1, "orderId", "uuid"), (2, "cancelledBy", "string"), (3, "reason", "string"),
+    "OpsCancellation",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "cancelledBy", "string"),
+    (3, "reason", "string"),
 )
 REFUND_ISSUED = contract(
-    "RefundIssued", 1,
-    (1, "orderId", "uuid"), (2, "paymentId", "string"), (3, "refundId", "string"), (4, "amount", "decimal"),
+    "RefundIssued",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "paymentId", "string"),
+    (3, "refundId", "string"),
+    (4, "amount", "decimal"),
 )
 PAYMENT_REVIEW_RESOLVED = contract(
-    "PaymentReviewResolved", 1,
-    (1, "orderId", "uuid"), (2, "approved", "bool"), (3, "resolvedBy", "string"), (4, "paymentId", "string", False),
+    "PaymentReviewResolved",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "approved", "bool"),
+    (3, "resolvedBy", "string"),
+    (4, "paymentId", "string", False),
 )

@@ -10,20 +10,59 @@ from django.db import transaction
 from checkout.models import Consumer, Courier, MenuItem, Restaurant
 
 RESTAURANTS = [
-    ("ajanta", "Ajanta", "1 Curry Lane, Oakland, CA", "USD", "10.00", "auto", [
-        ("chicken-vindaloo", "Chicken Vindaloo", "12.50"), ("samosa", "Samosa", "5.25"), ("naan", "Garlic Naan", "3.50"),
-        ("lassi", "Mango Lassi", "4.00"),
-    ]),
-    ("pizza-roma", "Pizza Roma", "22 Via Roma, San Francisco, CA", "USD", "0.00", "auto", [
-        ("margherita", "Margherita", "11.00"), ("pepperoni", "Pepperoni", "13.50"), ("tiramisu", "Tiramisu", "6.75"),
-    ]),
-    ("sushi-kaiten", "Sushi Kaiten", "8 Harbor Way, Berkeley, CA", "USD", "20.00", "auto", [
-        ("salmon-nigiri", "Salmon Nigiri", "6.50"), ("dragon-roll", "Dragon Roll", "15.00"),
-        ("miso", "Miso Soup", "3.00"), ("omakase", "Omakase", "95.00"),
-    ]),
-    ("chez-manuel", "Chez Manuel (accepts by hand)", "5 Rue Lente, Oakland, CA", "USD", "0.00", "manual", [
-        ("omelette", "Omelette", "9.50"), ("crepe", "Crêpe", "7.25"),
-    ]),
+    (
+        "ajanta",
+        "Ajanta",
+        "1 Curry Lane, Oakland, CA",
+        "USD",
+        "10.00",
+        "auto",
+        [
+            ("chicken-vindaloo", "Chicken Vindaloo", "12.50"),
+            ("samosa", "Samosa", "5.25"),
+            ("naan", "Garlic Naan", "3.50"),
+            ("lassi", "Mango Lassi", "4.00"),
+        ],
+    ),
+    (
+        "pizza-roma",
+        "Pizza Roma",
+        "22 Via Roma, San Francisco, CA",
+        "USD",
+        "0.00",
+        "auto",
+        [
+            ("margherita", "Margherita", "11.00"),
+            ("pepperoni", "Pepperoni", "13.50"),
+            ("tiramisu", "Tiramisu", "6.75"),
+        ],
+    ),
+    (
+        "sushi-kaiten",
+        "Sushi Kaiten",
+        "8 Harbor Way, Berkeley, CA",
+        "USD",
+        "20.00",
+        "auto",
+        [
+            ("salmon-nigiri", "Salmon Nigiri", "6.50"),
+            ("dragon-roll", "Dragon Roll", "15.00"),
+            ("miso", "Miso Soup", "3.00"),
+            ("omakase", "Omakase", "95.00"),
+        ],
+    ),
+    (
+        "chez-manuel",
+        "Chez Manuel (accepts by hand)",
+        "5 Rue Lente, Oakland, CA",
+        "USD",
+        "0.00",
+        "manual",
+        [
+            ("omelette", "Omelette", "9.50"),
+            ("crepe", "Crêpe", "7.25"),
+        ],
+    ),
 ]
 CONSUMERS = [
     ("alice", "Alice Adams", True, ""),
@@ -44,8 +83,13 @@ def load() -> dict[str, int]:
     for rid, name, address, currency, minimum, mode, menu in RESTAURANTS:
         restaurant, _ = Restaurant.objects.update_or_create(
             id=rid,
-            defaults={"name": name, "address": address, "currency": currency,
-                      "order_minimum": Decimal(minimum), "acceptance_mode": mode},
+            defaults={
+                "name": name,
+                "address": address,
+                "currency": currency,
+                "order_minimum": Decimal(minimum),
+                "acceptance_mode": mode,
+            },
         )
         for item_id, item_name, price in menu:
             MenuItem.objects.update_or_create(
@@ -54,7 +98,12 @@ def load() -> dict[str, int]:
     for cid, name, active, token in CONSUMERS:
         Consumer.objects.update_or_create(id=cid, defaults={"name": name, "active": active, "payment_token": token})
     for cid, name, available, mode in COURIERS:
-        Courier.objects.update_or_create(id=cid, defaults={"name": name, "available": available,
-                                                           "completion_mode": mode})
-    return {"restaurants": Restaurant.objects.count(), "consumers": Consumer.objects.count(),
-            "couriers": Courier.objects.count(), "menu_items": MenuItem.objects.count()}
+        Courier.objects.update_or_create(
+            id=cid, defaults={"name": name, "available": available, "completion_mode": mode}
+        )
+    return {
+        "restaurants": Restaurant.objects.count(),
+        "consumers": Consumer.objects.count(),
+        "couriers": Courier.objects.count(),
+        "menu_items": MenuItem.objects.count(),
+    }

@@ -43,8 +43,9 @@ class Capture:
 
 
 class PaymentGateway(Protocol):
-    def authorize(self, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, attempt: int) -> Authorization:
-        ...
+    def authorize(
+        self, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, attempt: int
+    ) -> Authorization: ...
 
     def capture(
         self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int
@@ -73,9 +74,7 @@ class SimulatedGateway:
             return Authorization(approved=True, authorization_id=f"auth_{order_id.hex[:20]}")
         return Authorization(approved=False, decline_code="card_declined")
 
-    def capture(
-        self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int
-    ) -> Capture:
+    def capture(self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int) -> Capture:
         if amount <= 0:
             return Capture("rejected", failure_code="invalid_amount", failure_reason="capture amount must be > 0")
         if token == "tok_capture_declined":

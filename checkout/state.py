@@ -5,15 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pipelines import parking
-from pipelines.contracts import wire
-from pipelines.models import CheckpointLog, LineageLink
-
 from checkout import selectors
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_rejected.models import OrderRejected
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.terminal_order_state.models import TerminalOrderState
+from pipelines import parking
+from pipelines.contracts import wire
+from pipelines.models import CheckpointLog, LineageLink
 
 TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
 
@@ -111,10 +110,16 @@ def order_view(order_id: uuid.UUID) -> dict[str, Any]:
         "kitchenTicketId": str(ticket.kitchen_ticket_id) if ticket else None,
         "dispatchId": str(delivery.dispatch_id) if delivery else None,
         "courierId": delivery.courier_id if delivery else None,
-        "paymentId": (terminal.payment_id if terminal and terminal.payment_id else outcome.payment_id if outcome else None),
+        "paymentId": (
+            terminal.payment_id if terminal and terminal.payment_id else outcome.payment_id if outcome else None
+        ),
         "checkpoints": [
-            {"type": row.checkpoint_type, "id": str(row.checkpoint_id), "pipeline": row.pipeline,
-             "createdAt": wire(row.created_at)}
+            {
+                "type": row.checkpoint_type,
+                "id": str(row.checkpoint_id),
+                "pipeline": row.pipeline,
+                "createdAt": wire(row.created_at),
+            }
             for row in rows
         ],
     }

@@ -6,10 +6,9 @@ import structlog
 from celery import shared_task
 from django.utils import timezone
 
-from pipelines.registry import engine
-
 from checkout.models import OpenTicket
 from checkout.ticket_created.models import TicketCreated
+from pipelines.registry import engine
 
 log = structlog.get_logger("checkout.tasks")
 

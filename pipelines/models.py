@@ -7,7 +7,6 @@ system check.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, ClassVar
 
 from django.db import models

@@ -208,7 +208,9 @@ class Engine:
             from pipelines import failures
 
             first = job.pipeline.steps[job.start]
-            failures.record(job.pipeline, first, job.item, job.event, job.attempt, failed.cause, failed_step=failed.step)
+            failures.record(
+                job.pipeline, first, job.item, job.event, job.attempt, failed.cause, failed_step=failed.step
+            )
             return [StepResult(job.pipeline.name, failed.step.name, "failed", error=failed.cause)], []
 
     def _steps(self, job: _Job, *, durable: bool) -> tuple[list[StepResult], list[tuple[Publication, Item]]]:

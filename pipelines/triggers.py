@@ -92,7 +92,9 @@ def missing(connection: BaseDatabaseWrapper) -> list[str]:
 def register_sqlite_function(connection: BaseDatabaseWrapper) -> None:
     if connection.vendor == "sqlite":
         connection.connection.create_function(
-            "tpfgo_purge_allowed", 0, lambda: 1 if getattr(connection, "tpfgo_purge", False) else 0,
+            "tpfgo_purge_allowed",
+            0,
+            lambda: 1 if getattr(connection, "tpfgo_purge", False) else 0,
             deterministic=False,
         )
 

@@ -32,8 +32,4 @@ def row_counts(*labels: str) -> dict[str, int]:
 def all_insert_only_counts() -> dict[str, int]:
     from pipelines.models import InsertOnlyModel
 
-    return {
-        m._meta.label: m.objects.count()
-        for m in apps.get_models()
-        if issubclass(m, InsertOnlyModel)
-    }
+    return {m._meta.label: m.objects.count() for m in apps.get_models() if issubclass(m, InsertOnlyModel)}

@@ -11,10 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from pipelines.runner import AWAIT, SKIP, StepContext
-
 from checkout import selectors
 from checkout.acceptance_decision.models import AcceptanceDecision
+from pipelines.runner import AWAIT, SKIP, StepContext
 
 
 def process(ctx: StepContext) -> Any:

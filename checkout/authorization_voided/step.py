@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.runner import SKIP, StepContext
-
 from checkout import contracts, payments, selectors
+from pipelines.runner import SKIP, StepContext
 
 REASONS = {
     "TicketRejected": contracts.RESTAURANT_DECLINED,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pipelines.runner import Output, StepContext
-
 from checkout import selectors
 from checkout.cancellation_decision.models import CancellationRefused
+from pipelines.runner import Output, StepContext
 
 
 def process(ctx: StepContext) -> Output:
@@ -13,5 +12,7 @@ def process(ctx: StepContext) -> Output:
     if selectors.is_terminal(order_id):
         return Output({"order_id": order_id, "reason": CancellationRefused.ALREADY_TERMINAL}, model=CancellationRefused)
     if selectors.claimed_by_kitchen(order_id):
-        return Output({"order_id": order_id, "reason": CancellationRefused.ALREADY_PREPARING}, model=CancellationRefused)
+        return Output(
+            {"order_id": order_id, "reason": CancellationRefused.ALREADY_PREPARING}, model=CancellationRefused
+        )
     return Output({"order_id": order_id, "accepted_at": ctx.now})

@@ -6,10 +6,9 @@ from typing import Any
 
 from django.conf import settings
 
+from checkout import selectors
 from pipelines.errors import RetryableError
 from pipelines.runner import StepContext
-
-from checkout import selectors
 
 
 class NoCourierAvailable(RetryableError):

@@ -5,10 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from checkout import selectors
 from pipelines.errors import NonRetryableError
 from pipelines.runner import StepContext
-
-from checkout import selectors
 
 DEFAULT_TOKEN = "tok_ok"
 

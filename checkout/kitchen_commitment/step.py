@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.runner import SKIP, StepContext
-
 from checkout import selectors
 from checkout.kitchen_commitment.models import KitchenCommitment
+from pipelines.runner import SKIP, StepContext
 
 
 def process(ctx: StepContext) -> Any:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.runner import SKIP, Output, StepContext
-
 from checkout import selectors
 from checkout.order_accepted_by_restaurant.models import AcceptanceTimedOut, TicketRejected
+from pipelines.runner import SKIP, Output, StepContext
 
 
 def process(ctx: StepContext) -> Any:

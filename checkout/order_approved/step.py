@@ -5,9 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pipelines.runner import StepContext
-
 from checkout import selectors
+from pipelines.runner import StepContext
 
 HIGH_RISK_ABOVE = Decimal("100.00")
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.runner import StepContext
-
 from checkout import contracts
+from pipelines.runner import StepContext
 
 
 def process(ctx: StepContext) -> dict[str, Any]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.runner import AWAIT, StepContext
-
 from checkout import selectors
 from checkout.models import Courier
+from pipelines.runner import AWAIT, StepContext
 
 
 def process(ctx: StepContext) -> Any:

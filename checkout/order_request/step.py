@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from pipelines.runner import Output, StepContext
-
 from checkout.order_request.models import LineItem
+from pipelines.runner import Output, StepContext
 
 
 def process(ctx: StepContext) -> Output:
     command = ctx.input.payload
     lines = [
-        LineItem(order_request_id=ctx.output_id, line_number=n, menu_item_id=item["menuItemId"], quantity=item["quantity"])
+        LineItem(
+            order_request_id=ctx.output_id, line_number=n, menu_item_id=item["menuItemId"], quantity=item["quantity"]
+        )
         for n, item in enumerate(command["items"], start=1)
     ]
     fields = {

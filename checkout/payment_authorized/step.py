@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pipelines.runner import Output, StepContext
-
 from checkout import payments, selectors
 from checkout.payment_authorized.models import PaymentDeclined
+from pipelines.runner import Output, StepContext
 
 
 def process(ctx: StepContext) -> Output:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.runner import AWAIT, StepContext
-
 from checkout import selectors
 from checkout.terminal_order_state.models import TerminalOrderState
+from pipelines.runner import AWAIT, StepContext
 
 
 def process(ctx: StepContext) -> Any:
@@ -21,13 +20,25 @@ def process(ctx: StepContext) -> Any:
         review = selectors.payment_review(source.order_id)
     if review is not None:
         if review.approved:
-            return {**base, "outcome": TerminalOrderState.COMPLETED, "resolution_action": "review-approved",
-                    "payment_id": review.payment_id}
+            return {
+                **base,
+                "outcome": TerminalOrderState.COMPLETED,
+                "resolution_action": "review-approved",
+                "payment_id": review.payment_id,
+            }
         return {**base, "outcome": TerminalOrderState.FAILED_COMPENSATED, "resolution_action": "review-declined"}
     if outcome.variant == "captured":
-        return {**base, "outcome": TerminalOrderState.COMPLETED, "resolution_action": "none",
-                "payment_id": outcome.payment_id}
+        return {
+            **base,
+            "outcome": TerminalOrderState.COMPLETED,
+            "resolution_action": "none",
+            "payment_id": outcome.payment_id,
+        }
     if outcome.variant == "rejected":
-        return {**base, "outcome": TerminalOrderState.FAILED_COMPENSATED, "resolution_action": "authorization-voided",
-                "failure_code": outcome.failure_code}
+        return {
+            **base,
+            "outcome": TerminalOrderState.FAILED_COMPENSATED,
+            "resolution_action": "authorization-voided",
+            "failure_code": outcome.failure_code,
+        }
     return AWAIT  # requires_review: ops resolve it with resolve-payment-review

@@ -7,10 +7,9 @@ from typing import Any
 
 from django.conf import settings
 
-from pipelines.runner import StepContext
-
 from checkout import selectors
 from checkout.models import Restaurant
+from pipelines.runner import StepContext
 
 
 def process(ctx: StepContext) -> dict[str, Any]:

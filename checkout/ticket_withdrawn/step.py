@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.runner import SKIP, StepContext
-
 from checkout import selectors
+from pipelines.runner import SKIP, StepContext
 
 
 def process(ctx: StepContext) -> Any:

@@ -81,8 +81,13 @@ def _drop_merge(order_id: str) -> None:
 
 def test_the_kitchen_merge_has_one_id_and_digest_for_every_completion_order(demo_data):
     Courier.objects.update(available=False)  # stop the chain after 04, so only the merge is re-run
-    order_id = place(items=[{"menuItemId": "margherita", "quantity": 1}, {"menuItemId": "pepperoni", "quantity": 2},
-                            {"menuItemId": "tiramisu", "quantity": 1}]).view["orderId"]
+    order_id = place(
+        items=[
+            {"menuItemId": "margherita", "quantity": 1},
+            {"menuItemId": "pepperoni", "quantity": 2},
+            {"menuItemId": "tiramisu", "quantity": 1},
+        ]
+    ).view["orderId"]
     tasks = list(KitchenTask.objects.filter(order_id=order_id).order_by("idempotency_key"))
     assert len(tasks) == 4
     shuffled = tasks[:]

@@ -5,8 +5,8 @@ from collections import Counter
 import pytest
 
 from checkout import services
-from checkout.order_request.models import LineItem
 from checkout.kitchen_task.models import KitchenTask
+from checkout.order_request.models import LineItem
 from pipelines.models import LineageLink
 from tests.checkout.conftest import checkpoint_types, place
 
@@ -14,12 +14,23 @@ pytestmark = pytest.mark.django_db
 
 HAPPY = Counter(
     {
-        "OrderRequest": 1, "InitialOrder": 1, "ReadyOrder": 1,
-        "ConsumerVerified": 1, "PaymentAuthorized": 1, "OrderApproved": 1,
-        "TicketCreated": 1, "AcceptanceDecision": 1, "OrderAcceptedByRestaurant": 1,
-        "KitchenCommitment": 1, "KitchenTask": 3, "OrderReadyForDispatch": 1,
-        "DeliveryAssigned": 1, "OrderPickedUp": 1, "OrderDelivered": 1,
-        "PaymentOutcome": 1, "TerminalOrderState": 1,
+        "OrderRequest": 1,
+        "InitialOrder": 1,
+        "ReadyOrder": 1,
+        "ConsumerVerified": 1,
+        "PaymentAuthorized": 1,
+        "OrderApproved": 1,
+        "TicketCreated": 1,
+        "AcceptanceDecision": 1,
+        "OrderAcceptedByRestaurant": 1,
+        "KitchenCommitment": 1,
+        "KitchenTask": 3,
+        "OrderReadyForDispatch": 1,
+        "DeliveryAssigned": 1,
+        "OrderPickedUp": 1,
+        "OrderDelivered": 1,
+        "PaymentOutcome": 1,
+        "TerminalOrderState": 1,
     }
 )
 

@@ -11,18 +11,37 @@ from tests.checkout.conftest import checkpoint_types, place
 
 pytestmark = pytest.mark.django_db
 
-AFTER_APPROVAL = {"OrderApproved", "TicketCreated", "AcceptanceDecision", "KitchenCommitment", "KitchenTask",
-                  "DeliveryAssigned", "PaymentOutcome", "TerminalOrderState", "OrderCancelled"}
-AFTER_ACCEPTANCE = {"OrderAcceptedByRestaurant", "KitchenTask", "OrderReadyForDispatch", "DeliveryAssigned",
-                    "OrderDelivered", "PaymentOutcome", "TerminalOrderState"}
+AFTER_APPROVAL = {
+    "OrderApproved",
+    "TicketCreated",
+    "AcceptanceDecision",
+    "KitchenCommitment",
+    "KitchenTask",
+    "DeliveryAssigned",
+    "PaymentOutcome",
+    "TerminalOrderState",
+    "OrderCancelled",
+}
+AFTER_ACCEPTANCE = {
+    "OrderAcceptedByRestaurant",
+    "KitchenTask",
+    "OrderReadyForDispatch",
+    "DeliveryAssigned",
+    "OrderDelivered",
+    "PaymentOutcome",
+    "TerminalOrderState",
+}
 
 
 @pytest.mark.parametrize(
     ("kwargs", "reason", "decision"),
     [
         ({"consumer": "carol"}, "CONSUMER_VERIFICATION_FAILED", "ConsumerRejected"),
-        ({"restaurant": "sushi-kaiten", "items": [{"menuItemId": "miso", "quantity": 1}]},
-         "ORDER_MINIMUM_NOT_MET", "ConsumerRejected"),
+        (
+            {"restaurant": "sushi-kaiten", "items": [{"menuItemId": "miso", "quantity": 1}]},
+            "ORDER_MINIMUM_NOT_MET",
+            "ConsumerRejected",
+        ),
         ({"paymentToken": "tok_declined"}, "PAYMENT_DECLINED", "PaymentDeclined"),
         ({"paymentToken": "tok_unknown"}, "PAYMENT_DECLINED", "PaymentDeclined"),
     ],
@@ -86,8 +105,15 @@ def test_a_consumer_cancel_before_preparation_cancels_and_a_repeat_replays(demo_
     types = checkpoint_types(view["orderId"])
     assert result["cancellation"] == {"outcome": "ACCEPTED", "reason": None}
     assert (result["order"]["state"], result["order"]["reason"]) == ("CANCELLED", "CONSUMER_CANCELLED")
-    for name in ("CancellationRequested", "AcceptanceDecision", "KitchenCommitment", "CancellationAccepted",
-                 "TicketWithdrawn", "AuthorizationVoided", "OrderCancelled"):
+    for name in (
+        "CancellationRequested",
+        "AcceptanceDecision",
+        "KitchenCommitment",
+        "CancellationAccepted",
+        "TicketWithdrawn",
+        "AuthorizationVoided",
+        "OrderCancelled",
+    ):
         assert types[name] == 1, name
     assert not AFTER_ACCEPTANCE & set(types)
 
@@ -137,7 +163,10 @@ def test_a_declined_capture_voids_and_fails_compensated(demo_data):
     view = place(paymentToken="tok_capture_declined").view
     types = checkpoint_types(view["orderId"])
     assert (view["state"], view["outcome"], view["failureCode"]) == (
-        "PAYMENT_FAILED", "FAILED_COMPENSATED", "capture_declined")
+        "PAYMENT_FAILED",
+        "FAILED_COMPENSATED",
+        "capture_declined",
+    )
     assert types["AuthorizationVoided"] == types["TerminalOrderState"] == 1
     assert "OrderCancelled" not in types
 
@@ -156,7 +185,10 @@ def test_a_gateway_failure_stalls_the_order_but_keeps_it(demo_data, token):
     view = placed.view
     assert placed.created and view["state"] == "APPROVAL_PENDING"
     assert view["stalled"] == {
-        "pipeline": "consumer-validation", "step": "payment_authorized",
+        "pipeline": "consumer-validation",
+        "step": "payment_authorized",
         "errorClass": "checkout.payments.GatewayUnavailable",
-        "message": "payment gateway unavailable (simulated, attempt 1)", "attempts": 1, "deadLettered": False,
+        "message": "payment gateway unavailable (simulated, attempt 1)",
+        "attempts": 1,
+        "deadLettered": False,
     }

@@ -81,6 +81,8 @@ PUBLISH = Pipeline(
     steps=(Step("publish", publish, DocumentPublished, retry=FAST),),
     output=PUBLISHED,
 )
+
+
 def manual_publish(ctx: StepContext) -> Any:
     return {"doc_id": ctx.input.doc_id, "digest": "by hand"}
 

@@ -88,9 +88,9 @@ def test_a_merge_gives_one_id_and_n_links_for_every_arrival_order(lane_engine):
         merged = DocumentIndexed.objects.get()
         seen.add((merged.pk, merged.digest))
         assert LineageLink.objects.filter(child_id=merged.pk).count() == 4
-        assert list(LineageLink.objects.filter(child_id=merged.pk).order_by("ordinal").values_list(
-            "parent_id", flat=True
-        )) == sorted((t.pk for t in tokens), key=str)
+        assert list(
+            LineageLink.objects.filter(child_id=merged.pk).order_by("ordinal").values_list("parent_id", flat=True)
+        ) == sorted((t.pk for t in tokens), key=str)
     assert len(seen) == 1
 
 
