@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from checkout.acceptance_decision.models import AcceptanceDecision
@@ -132,16 +133,24 @@ def active_deliveries(courier_ids: list[str]) -> dict[str, int]:
         ("courier_load", tuple(courier_ids)),
         lambda: dict(CourierLoad.objects.filter(courier_id__in=courier_ids).values_list("courier_id", "active")),
     )
-    in_flight = reads.step_memo("courier_in_flight", lambda: {"seen": 0, "load": {}})
+    in_flight = reads.step_memo("courier_in_flight", _InFlight)
     pending = reads.pending()
-    for model, fields in pending[in_flight["seen"] :]:  # only what batch-mates added since the last item
+    for model, fields in pending[in_flight.seen :]:  # only what batch-mates added since the last item
         cid = fields.get("courier_id")
         if model is DeliveryAssigned and cid is not None:
             chosen = courier(cid)
             if chosen is None or chosen.completion_mode == Courier.MANUAL:
-                in_flight["load"][cid] = in_flight["load"].get(cid, 0) + 1
-    in_flight["seen"] = len(pending)
-    return {cid: stored.get(cid, 0) + in_flight["load"].get(cid, 0) for cid in courier_ids}
+                in_flight.load[cid] = in_flight.load.get(cid, 0) + 1
+    in_flight.seen = len(pending)
+    return {cid: stored.get(cid, 0) + in_flight.load.get(cid, 0) for cid in courier_ids}
+
+
+@dataclass
+class _InFlight:
+    """Assignments a batch step's earlier items made: how far ``pending`` was read, and the load per courier."""
+
+    seen: int = 0
+    load: dict[str, int] = field(default_factory=dict)
 
 
 # -- reference data: read once per request (prepared look-ups), never cached across requests -------------------
