@@ -42,8 +42,10 @@ def demo_data(db: None) -> None:
 
 
 @pytest.fixture
-def broker(settings: Any) -> Iterator[redis.Redis]:
+def broker(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
     """A flushed Redis database; this process enqueues retries to it (on commit, as in production)."""
+    # Celery's settings read CELERY_BROKER_URL from the environment before app.conf: point both at the test DB.
+    monkeypatch.setenv("CELERY_BROKER_URL", REDIS_URL)
     client = redis.Redis.from_url(REDIS_URL)
     try:
         client.ping()
