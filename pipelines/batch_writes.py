@@ -14,11 +14,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from pipelines import ids, lineage, observers, reads, sqlbulk
+from pipelines import lineage, observers, reads, sqlbulk
 from pipelines.declarations import Pipeline, Step
 from pipelines.errors import ContractError
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink
-from pipelines.runner import Item, Output, Status, StepResult, business_key
+from pipelines.runner import Item, Status, StepResult, build_rows
 
 Rows = list[tuple[Checkpoint, Sequence[CheckpointChild]]]
 
@@ -50,30 +50,8 @@ class Redo(Exception):
 
 # -- building and writing rows ---------------------------------------------------------------------------------
 def build(step: Step, item: Item, parents: list[Any], output_id: uuid.UUID, outcome: Any, now: Any) -> Rows:
-    """The step's output rows, exactly as the single path builds them (``Engine._build``)."""
-    outputs: list[Any] = list(outcome) if step.shape == "split" else [outcome]
-    if step.shape == "split" and not outputs:
-        raise ContractError(f"split step {step.name!r} produced no items")
-    rows: Rows = []
-    for index, raw in enumerate(outputs):
-        out = raw if isinstance(raw, Output) else Output(raw)
-        model = out.model or step.model
-        if model not in step.models:
-            raise ContractError(f"step {step.name!r} cannot write {model.__name__}")
-        if step.shape == "split":
-            pk, key = ids.child_id(parents[0].id, step.name, index), f"{item.key}:{index}"
-        else:
-            pk, key = output_id, item.key
-        row = model(**out.fields)
-        row.id = pk
-        row.trace_id = item.trace_id
-        row.idempotency_key = key
-        row.business_key = business_key(row)
-        row.contract_name = model.contract.name
-        row.contract_version = model.contract.version
-        row.created_at = now
-        rows.append((row, out.children))
-    return rows
+    """The step's output rows, exactly as the single path builds them."""
+    return build_rows(step, item, parents, output_id, outcome, now)
 
 
 def insert_one(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> dict[uuid.UUID, Outcome]:

@@ -262,7 +262,7 @@ class Engine:
                 if outcome is AWAIT or outcome is SKIP:
                     status: Status = "awaiting" if outcome is AWAIT else "skipped"
                     return StepResult(spec.name, step.name, status), None
-                rows = self._build(spec, step, item, parents, output_id, outcome, ctx.now)
+                rows = build_rows(step, item, parents, output_id, outcome, ctx.now)
                 observers.emit_taps(spec.name, step.name, rows)  # opt-in, best effort; may see a rollback
                 try:
                     with transaction.atomic():
@@ -295,39 +295,34 @@ class Engine:
         value: Any = checkpoints if step.shape == "split" else checkpoints[0]
         return Item(value, item.trace_id, item.key)
 
-    def _build(
-        self,
-        spec: Pipeline,
-        step: Step,
-        item: Item,
-        parents: list[Any],
-        output_id: uuid.UUID,
-        outcome: Any,
-        now: datetime,
-    ) -> list[tuple[Checkpoint, Sequence[CheckpointChild]]]:
-        outputs: list[Any] = list(outcome) if step.shape == "split" else [outcome]
-        if step.shape == "split" and not outputs:
-            raise ContractError(f"split step {step.name!r} produced no items")
-        rows = []
-        for index, raw in enumerate(outputs):
-            out = raw if isinstance(raw, Output) else Output(raw)
-            model = out.model or step.model
-            if model not in step.models:
-                raise ContractError(f"step {step.name!r} cannot write {model.__name__}")
-            if step.shape == "split":
-                pk, key = ids.child_id(parents[0].id, step.name, index), f"{item.key}:{index}"
-            else:
-                pk, key = output_id, item.key
-            row = model(**out.fields)
-            row.id = pk
-            row.trace_id = item.trace_id
-            row.idempotency_key = key
-            row.business_key = business_key(row)
-            row.contract_name = model.contract.name
-            row.contract_version = model.contract.version
-            row.created_at = now
-            rows.append((row, out.children))
-        return rows
+
+def build_rows(
+    step: Step, item: Item, parents: list[Any], output_id: uuid.UUID, outcome: Any, now: datetime
+) -> list[tuple[Checkpoint, Sequence[CheckpointChild]]]:
+    """A step's output rows with the engine's columns set (ids, trace, key, business key, contract, time)."""
+    outputs: list[Any] = list(outcome) if step.shape == "split" else [outcome]
+    if step.shape == "split" and not outputs:
+        raise ContractError(f"split step {step.name!r} produced no items")
+    rows = []
+    for index, raw in enumerate(outputs):
+        out = raw if isinstance(raw, Output) else Output(raw)
+        model = out.model or step.model
+        if model not in step.models:
+            raise ContractError(f"step {step.name!r} cannot write {model.__name__}")
+        if step.shape == "split":
+            pk, key = ids.child_id(parents[0].id, step.name, index), f"{item.key}:{index}"
+        else:
+            pk, key = output_id, item.key
+        row = model(**out.fields)
+        row.id = pk
+        row.trace_id = item.trace_id
+        row.idempotency_key = key
+        row.business_key = business_key(row)
+        row.contract_name = model.contract.name
+        row.contract_version = model.contract.version
+        row.created_at = now
+        rows.append((row, out.children))
+    return rows
 
 
 def _crash_after_commit(step: str) -> None:
