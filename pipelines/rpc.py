@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import grpc
@@ -86,42 +87,54 @@ def require_token(context: grpc.ServicerContext) -> Any:
     return user
 
 
+@contextmanager
+def call_boundary(route: str, request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+    """The boundary every servicer call runs in (unary and streaming alike).
+
+    The token is checked first, a malformed request becomes INVALID_ARGUMENT, a ``ServiceError`` ends the call
+    with its ``google.rpc.Status``, anything else with INTERNAL (no traceback on the wire), and the request
+    metrics are recorded when the call ends.
+    """
+    correlation = str(uuid.uuid4())
+    structlog.contextvars.bind_contextvars(request_id=correlation)
+    started, status = time.perf_counter(), "OK"
+    try:
+        require_token(context)
+        if isinstance(request, Malformed):
+            raise WireError(
+                "INVALID_ARGUMENT",
+                f"the request is not a valid {request.full_name} message",
+                [Detail("body", "malformed protobuf")],
+            )
+        yield
+    except ServiceError as exc:
+        status = exc.code
+        context.abort_with_status(grpc_status(exc, correlation))
+        raise  # abort_with_status raises; this line is never reached
+    except Exception:
+        status = "INTERNAL"
+        log.exception("rpc.internal_error", route=route)
+        error = WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
+        context.abort_with_status(grpc_status(error, correlation))
+        raise
+    finally:
+        request_metrics.record(route, "grpc", status, time.perf_counter() - started)
+        structlog.contextvars.unbind_contextvars("request_id")
+
+
 def unary(route: str) -> Callable[[Method[S]], Method[S]]:
-    """Decorate a servicer method: the boundary described in the module docstring."""
+    """Decorate a servicer method: ``call_boundary``, plus DEADLINE_EXCEEDED before anything is stored."""
 
     def decorate(method: Method[S]) -> Method[S]:
         @functools.wraps(method)
         def handler(self: S, request: Any, context: grpc.ServicerContext) -> Message:
-            correlation = str(uuid.uuid4())
-            structlog.contextvars.bind_contextvars(request_id=correlation)
-            started, status = time.perf_counter(), "OK"
-            try:
-                require_token(context)
-                if isinstance(request, Malformed):
-                    raise WireError(
-                        "INVALID_ARGUMENT",
-                        f"the request is not a valid {request.full_name} message",
-                        [Detail("body", "malformed protobuf")],
-                    )
+            with call_boundary(route, request, context):
                 remaining = context.time_remaining()
                 if remaining is not None and remaining <= 0:
                     raise WireError(
                         "DEADLINE_EXCEEDED", "the deadline passed before the call was handled; nothing stored"
                     )
                 return method(self, request, context)
-            except ServiceError as exc:
-                status = exc.code
-                context.abort_with_status(grpc_status(exc, correlation))
-                raise  # abort_with_status raises; this line is never reached
-            except Exception:
-                status = "INTERNAL"
-                log.exception("rpc.internal_error", route=route)
-                error = WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
-                context.abort_with_status(grpc_status(error, correlation))
-                raise
-            finally:
-                request_metrics.record(route, "grpc", status, time.perf_counter() - started)
-                structlog.contextvars.unbind_contextvars("request_id")
 
         return handler
 

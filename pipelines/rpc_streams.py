@@ -11,8 +11,6 @@ a malformed message reaches the servicer as ``pipelines.rpc.Malformed`` and beco
 from __future__ import annotations
 
 import functools
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -23,10 +21,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
-from pipelines import request_metrics
-from pipelines.rpc import Malformed, _lenient, require_token
-from pipelines.status import Detail, ServiceError
-from pipelines.wire_errors import WireError, grpc_status
+from pipelines.rpc import _lenient, call_boundary
 
 log = structlog.get_logger("pipelines.rpc")
 
@@ -40,31 +35,10 @@ def streaming(route: str) -> Callable[[StreamMethod[S]], StreamMethod[S]]:
     def decorate(method: StreamMethod[S]) -> StreamMethod[S]:
         @functools.wraps(method)
         def handler(self: S, request: Any, context: grpc.ServicerContext) -> Iterator[Message]:
-            correlation = str(uuid.uuid4())
-            structlog.contextvars.bind_contextvars(request_id=correlation)
-            started, status = time.perf_counter(), "OK"
             try:
-                require_token(context)
-                if isinstance(request, Malformed):
-                    raise WireError(
-                        "INVALID_ARGUMENT",
-                        f"the request is not a valid {request.full_name} message",
-                        [Detail("body", "malformed protobuf")],
-                    )
-                yield from method(self, request, context)
-            except ServiceError as exc:
-                status = exc.code
-                context.abort_with_status(grpc_status(exc, correlation))
-                raise  # abort_with_status raises; this line is never reached
-            except Exception:
-                status = "INTERNAL"
-                log.exception("rpc.internal_error", route=route)
-                error = WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
-                context.abort_with_status(grpc_status(error, correlation))
-                raise
+                with call_boundary(route, request, context):
+                    yield from method(self, request, context)
             finally:
-                request_metrics.record(route, "grpc", status, time.perf_counter() - started)
-                structlog.contextvars.unbind_contextvars("request_id")
                 # The framework's request-finished signal fired when the generator was created, not when it ended.
                 close_old_connections()
 
