@@ -2,7 +2,7 @@
 
 Per item the outcome is the single path's: inserted (every row went in), replayed (its own id was stored),
 lost (another id holds its business key). A partial item, or a conflict that is neither, makes the batch redo
-item by item (``Redo``), where ``insert_one`` applies the single path's savepoint-and-winner logic.
+item by item (``Redo``), where ``insert_one`` applies the single path's winner logic.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from pipelines import lineage, observers, reads, sqlbulk
+from pipelines import lineage, observers, reads
 from pipelines.declarations import Pipeline, Step
-from pipelines.errors import ContractError
-from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink
+from pipelines.models import Checkpoint, CheckpointChild, LineageLink
 from pipelines.runner import Item, Status, StepResult, build_rows
 
 Rows = list[tuple[Checkpoint, Sequence[CheckpointChild]]]
@@ -55,77 +54,38 @@ def build(step: Step, item: Item, parents: list[Any], output_id: uuid.UUID, outc
 
 
 def insert_one(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> dict[uuid.UUID, Outcome]:
-    """One item, as the single path writes it: a savepoint, and the winner's look-up on a unique conflict."""
+    """Item by item, as the single path writes it: a stored unique row is a replay or a loss to its winner."""
     done: dict[uuid.UUID, Outcome] = {}
     for plan, rows in built:
-        try:
-            with transaction.atomic():
-                lineage.insert(rows, plan.parents, spec, step, plan.entry.item.trace_id)
-                transaction.on_commit(observers.notify)
-        except IntegrityError:
-            winner = lineage.winner(step, rows[0][0])
-            if winner is None:
-                raise
-            status: Status = "replayed" if winner.pk == rows[0][0].pk else "lost"
-            found = existing(step, [plan]).get(plan.out_id, [winner]) if status == "replayed" else [winner]
-            nxt = next_item(step, found, plan.entry.item) if status == "replayed" else None
-            done[plan.out_id] = (StepResult(spec.name, step.name, status, found, winner=winner), nxt)
+        if lineage.insert(rows, plan.parents, spec, step, plan.entry.item.trace_id):
+            transaction.on_commit(observers.notify)
+            checkpoints = [row for row, _ in rows]
+            done[plan.out_id] = (
+                StepResult(spec.name, step.name, "inserted", checkpoints),
+                next_item(step, checkpoints, plan.entry.item),
+            )
             continue
-        checkpoints = [row for row, _ in rows]
-        done[plan.out_id] = (
-            StepResult(spec.name, step.name, "inserted", checkpoints),
-            next_item(step, checkpoints, plan.entry.item),
-        )
+        winner = lineage.winner(step, rows[0][0])
+        if winner is None:
+            raise IntegrityError(f"step {step.name!r}: its output met a stored unique row")
+        status: Status = "replayed" if winner.pk == rows[0][0].pk else "lost"
+        found = existing(step, [plan]).get(plan.out_id, [winner]) if status == "replayed" else [winner]
+        nxt = next_item(step, found, plan.entry.item) if status == "replayed" else None
+        done[plan.out_id] = (StepResult(spec.name, step.name, status, found, winner=winner), nxt)
     return done
 
 
 def insert_batch(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> dict[uuid.UUID, Outcome]:
     """Every plan's rows in one statement; then inserted, replayed or lost per plan (a partial plan redoes)."""
-    connection = transaction.get_connection()  # the wrapper itself, not the per-access proxy
     if not built:
         return {}
-    tables: dict[type[Any], sqlbulk.Table] = {}
-
-    def table(model: type[Any]) -> sqlbulk.Table:
-        if model not in tables:
-            tables[model] = sqlbulk.table(model, connection)
-        return tables[model]
-
-    links, log_table = table(LineageLink), table(CheckpointLog)
-    checkpoints: dict[sqlbulk.Table, list[tuple[Any, ...]]] = {}
-    children: dict[sqlbulk.Table, sqlbulk.Dependent] = {}
-    link_rows: list[tuple[Any, ...]] = []
-    log_rows: list[tuple[Any, ...]] = []
-    prepared: dict[int, Any] = {}  # id(row) -> its prepared pk, to match what came back
-    last = step is spec.steps[-1]
-    for plan, rows in built:
-        trace_id = plan.entry.item.trace_id
-        for row, owned in rows:
-            tbl = table(type(row))
-            values = tbl.values(row, connection)
-            prepared[id(row)] = values[tbl.index("id")]
-            checkpoints.setdefault(tbl, []).append(values)
-            for child in owned:
-                ctbl = table(type(child))
-                if ctbl not in children:
-                    children[ctbl] = sqlbulk.Dependent(ctbl, _owner_column(type(child), type(row)), [])
-                children[ctbl].rows.append(ctbl.values(child, connection))
-            for ordinal, parent in enumerate(plan.parents):
-                link_rows.append(links.prepare_map(lineage.link(row, parent, ordinal, trace_id), connection))
-            log_rows.append(log_table.prepare_map(lineage.log_entry(row, spec, step, trace_id, last), connection))
-    dependents = [
-        *children.values(),
-        sqlbulk.Dependent(links, "child_id", link_rows),
-        sqlbulk.Dependent(log_table, "checkpoint_id", log_rows),
-    ]
-    inserted = sqlbulk.insert_batch(connection, checkpoints, dependents)
-    return _classify(spec, step, built, {key for key, pk in prepared.items() if pk in inserted})
+    inserted = lineage.insert_many(spec, step, [(rows, plan.parents, plan.entry.item.trace_id) for plan, rows in built])
+    return _classify(spec, step, built, inserted)
 
 
 def _classify(
     spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]], inserted: set[int]
 ) -> dict[uuid.UUID, Outcome]:
-    connection = transaction.get_connection()  # the wrapper itself, not the per-access proxy
     done: dict[uuid.UUID, Outcome] = {}
     conflicted: list[tuple[Plan, Rows]] = []
     fresh: list[Checkpoint] = []
@@ -133,10 +93,7 @@ def _classify(
         hits = [id(row) in inserted for row, _ in rows]
         if all(hits):
             checkpoints = [row for row, _ in rows]
-            for row, owned in rows:
-                for obj in (row, *owned):
-                    obj._state.adding, obj._state.db = False, connection.alias
-                lineage.attach_children(row, owned)
+            lineage.mark_stored(rows)
             fresh.extend(checkpoints)
             done[plan.out_id] = (
                 StepResult(spec.name, step.name, "inserted", checkpoints),
@@ -186,13 +143,6 @@ def _winners(spec: Pipeline, step: Step, conflicted: list[tuple[Plan, Rows]]) ->
 def _committed(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
     lineage.committed_rows(rows, scope)
     observers.notify()
-
-
-def _owner_column(child: type[Any], owner: type[Any]) -> str:
-    for field in child._meta.concrete_fields:
-        if field.is_relation and field.related_model is owner:
-            return str(field.attname)
-    raise ContractError(f"{child.__name__} has no foreign key to {owner.__name__}")
 
 
 # -- look-ups ---------------------------------------------------------------------------------------------------

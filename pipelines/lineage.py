@@ -1,7 +1,8 @@
 """Lineage: output ids from parents, replay look-ups, and the rows written with every checkpoint.
 
 A checkpoint, its owned child rows, one ``LineageLink`` per parent and one ``CheckpointLog`` row are written
-together, in the transaction of the step that produced them: one round trip on PostgreSQL (``sqlbulk``).
+together, in the transaction of the step that produced them: one round trip on PostgreSQL (``sqlbulk``), for
+one item or for a batch, with no savepoint (a unique conflict skips the rows instead of aborting).
 
 Inside a read scope (``pipelines.reads``) the rows a step inserted are remembered once their transaction
 commits; a step whose parents were all inserted by this request skips its replay look-up (nothing can be
@@ -14,9 +15,10 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from pipelines import ids, metrics, reads, sqlbulk
+from pipelines.errors import ContractError
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink
 
 if TYPE_CHECKING:
@@ -99,34 +101,87 @@ def insert(
     spec: Pipeline,
     step: Step,
     trace_id: uuid.UUID,
-) -> None:
-    """Write the step's checkpoints, their child rows, lineage links and log rows in one go (conflicts raise)."""
+) -> bool:
+    """Write one item's rows in one go; ``False`` if its checkpoints met stored unique rows (nothing written).
+
+    No savepoint: the checkpoints go in with ``ON CONFLICT DO NOTHING``, which never aborts the transaction,
+    and the rows that depend on them only for those inserted. Some but not all of them inserted is an error.
+    """
+    inserted = insert_many(spec, step, [(rows, parents, trace_id)])
+    if not inserted:
+        return False
+    if len(inserted) < len(rows):
+        raise IntegrityError(f"step {step.name!r}: some of one item's checkpoints met stored unique rows")
+    mark_inserted(rows)
+    return True
+
+
+def insert_many(
+    spec: Pipeline,
+    step: Step,
+    items: Sequence[tuple[Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]], list[Any], uuid.UUID]],
+) -> set[int]:
+    """Write the rows of many items (``(rows, parents, trace_id)``), one statement on PostgreSQL.
+
+    Checkpoints that meet a stored unique row are skipped, with everything that depends on them (owned child
+    rows, lineage links, log rows). Returns ``id()`` of every checkpoint actually inserted.
+    """
     connection = transaction.get_connection()  # the wrapper itself, not the per-access proxy
-    links = sqlbulk.table(LineageLink, connection)
-    log_table = sqlbulk.table(CheckpointLog, connection)
-    groups: dict[sqlbulk.Table, list[tuple[Any, ...]]] = {}
-    link_rows, log_rows = [], []
+    links, log_table = sqlbulk.table(LineageLink, connection), sqlbulk.table(CheckpointLog, connection)
+    checkpoints: dict[sqlbulk.Table, list[tuple[Any, ...]]] = {}
+    children: dict[sqlbulk.Table, sqlbulk.Dependent] = {}
+    link_rows: list[tuple[Any, ...]] = []
+    log_rows: list[tuple[Any, ...]] = []
+    prepared: dict[int, Any] = {}  # id(row) -> its prepared pk, to match what came back
     last = step is spec.steps[-1]
-    for row, children in rows:
-        groups.setdefault(sqlbulk.table(type(row), connection), []).append(
-            sqlbulk.table(type(row), connection).values(row, connection)
-        )
-        for child in children:
-            tbl = sqlbulk.table(type(child), connection)
-            groups.setdefault(tbl, []).append(tbl.values(child, connection))
-        for ordinal, parent in enumerate(parents):
-            link_rows.append(links.prepare_map(link(row, parent, ordinal, trace_id), connection))
-        log_rows.append(log_table.prepare_map(log_entry(row, spec, step, trace_id, last), connection))
-    sqlbulk.insert_together(connection, [*groups.items(), (links, link_rows), (log_table, log_rows)])
-    for row, children in rows:
-        for obj in (row, *children):
-            obj._state.adding = False
-            obj._state.db = connection.alias
-        attach_children(row, children)
-    # Counted and remembered when the step's transaction commits, so rolled-back work never shows.
+    for rows, parents, trace_id in items:
+        for row, owned in rows:
+            tbl = sqlbulk.table(type(row), connection)
+            values = tbl.values(row, connection)
+            prepared[id(row)] = values[tbl.pk_index]
+            checkpoints.setdefault(tbl, []).append(values)
+            for child in owned:
+                ctbl = sqlbulk.table(type(child), connection)
+                if ctbl not in children:
+                    children[ctbl] = sqlbulk.Dependent(ctbl, owner_column(type(child), type(row)), [])
+                children[ctbl].rows.append(ctbl.values(child, connection))
+            for ordinal, parent in enumerate(parents):
+                link_rows.append(links.prepare_map(link(row, parent, ordinal, trace_id), connection))
+            log_rows.append(log_table.prepare_map(log_entry(row, spec, step, trace_id, last), connection))
+    dependents = [
+        *children.values(),
+        sqlbulk.Dependent(links, "child_id", link_rows),
+        sqlbulk.Dependent(log_table, "checkpoint_id", log_rows),
+    ]
+    inserted = sqlbulk.insert_batch(connection, checkpoints, dependents)
+    return {key for key, pk in prepared.items() if pk in inserted}
+
+
+def mark_inserted(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]]) -> None:
+    """The rows are stored now: instances say so, a checkpoint carries its child rows as if prefetched, and the
+    checkpoints are counted and remembered for the request when the transaction commits (never if it rolls back)."""
+    mark_stored(rows)
     committed = [row for row, _ in rows]
     scope = reads.current()
     transaction.on_commit(lambda: committed_rows(committed, scope))
+
+
+def mark_stored(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]]) -> None:
+    """Instances of inserted rows say they are stored; a checkpoint carries its child rows as if prefetched."""
+    alias = transaction.get_connection().alias
+    for row, children in rows:
+        for obj in (row, *children):
+            obj._state.adding = False
+            obj._state.db = alias
+        attach_children(row, children)
+
+
+def owner_column(child: type[Any], owner: type[Any]) -> str:
+    """The column of ``child`` that holds its owning checkpoint's id."""
+    for field in child._meta.concrete_fields:
+        if field.is_relation and field.related_model is owner:
+            return str(field.attname)
+    raise ContractError(f"{child.__name__} has no foreign key to {owner.__name__}")
 
 
 def attach_children(row: Checkpoint, children: Sequence[CheckpointChild]) -> None:

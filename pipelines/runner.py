@@ -257,24 +257,23 @@ class Engine:
         )
         ctx = StepContext(spec.name, step.name, item.value, output_id, item.trace_id, attempt, event, timezone.now())
         try:
-            with transaction.atomic(durable=durable):
+            # Inside a per-pipeline transaction a step needs no savepoint: any failure rolls the pipeline back.
+            with transaction.atomic(durable=durable, savepoint=durable):
                 outcome = step.process(ctx)
                 if outcome is AWAIT or outcome is SKIP:
                     status: Status = "awaiting" if outcome is AWAIT else "skipped"
                     return StepResult(spec.name, step.name, status), None
                 rows = build_rows(step, item, parents, output_id, outcome, ctx.now)
                 observers.emit_taps(spec.name, step.name, rows)  # opt-in, best effort; may see a rollback
-                try:
-                    with transaction.atomic():
-                        lineage.insert(rows, parents, spec, step, item.trace_id)
-                        transaction.on_commit(observers.notify)  # wakes in-process log readers
-                except IntegrityError:
+                if not lineage.insert(rows, parents, spec, step, item.trace_id):
+                    # A stored unique row: this input's own output (a replay), or a winner of its business key.
                     winner = lineage.winner(step, rows[0][0])
                     if winner is None:
-                        raise
+                        raise IntegrityError(f"step {step.name!r}: its output met a stored unique row")
                     status = "replayed" if winner.pk == rows[0][0].pk else "lost"
                     result = StepResult(spec.name, step.name, status, [winner], winner=winner)
                     return result, self._next(step, [winner], item) if status == "replayed" else None
+                transaction.on_commit(observers.notify)  # wakes in-process log readers
                 _crash_after_commit(step.name)
             checkpoints = [row for row, _ in rows]
             log.info("step.completed", checkpoints=len(checkpoints), type=type(checkpoints[0]).__name__)

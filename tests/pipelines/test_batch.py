@@ -123,7 +123,7 @@ def test_a_batch_whose_statement_fails_is_redone_item_by_item_with_the_same_rows
         calls.append(1)
         raise sqlbulk_error()
 
-    monkeypatch.setattr(sqlbulk, "insert_batch", broken)
+    monkeypatch.setattr(batch, "insert_batch", broken)  # the batch's statement; items alone still write
     executions = BatchEngine(lane.COMPOSITION).start_many("ingest", DOCS)
 
     assert calls  # every batch statement failed, and every item still went through on its own
