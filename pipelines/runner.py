@@ -7,11 +7,13 @@ process, breadth first, after the transaction that inserted it committed.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import signal
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -257,9 +259,9 @@ class Engine:
         )
         ctx = StepContext(spec.name, step.name, item.value, output_id, item.trace_id, attempt, event, timezone.now())
         try:
-            # Inside a per-pipeline transaction a step needs no savepoint: any failure rolls the pipeline back.
-            with transaction.atomic(durable=durable, savepoint=durable):
-                outcome = step.process(ctx)
+            with step_transaction(durable, step.shape) as reading:
+                with reading():
+                    outcome = step.process(ctx)
                 if outcome is AWAIT or outcome is SKIP:
                     status: Status = "awaiting" if outcome is AWAIT else "skipped"
                     return StepResult(spec.name, step.name, status), None
@@ -322,6 +324,41 @@ def build_rows(
         row.created_at = now
         rows.append((row, out.children))
     return rows
+
+
+@contextlib.contextmanager
+def step_transaction(durable: bool, shape: str = "one") -> Iterator[Callable[[], Any]]:
+    """The transaction a step runs in; yields what to wrap its ``process()`` call in.
+
+    - Nested in a per-pipeline transaction: not even a savepoint (any step failure rolls the pipeline back).
+    - SQLite: ``atomic(durable=True)``; its IMMEDIATE transaction serializes a step's reads and its write.
+    - PostgreSQL, a step writing one checkpoint per input (not a split, whose children are several
+      checkpoints that must all be new): the one statement that writes its rows, in autocommit. Everything
+      the step writes (its checkpoint, child rows, lineage links, log row) goes in with one statement
+      (``pipelines.sqlbulk``), and a single statement is a transaction: it commits whole or not at all, and
+      takes its log sequence numbers inside. ``BEGIN`` and ``COMMIT`` around it would add two round trips and
+      nothing else: under READ COMMITTED the step's reads see committed data statement by statement either
+      way, and no step takes a lock. So ``process()`` reads in autocommit and may only read: a write there
+      would not be atomic with the step's rows, so it is refused (``ContractError``) before it reaches the
+      database.
+    """
+    if not durable:
+        with transaction.atomic(savepoint=False):
+            yield contextlib.nullcontext
+        return
+    connection = transaction.get_connection()
+    # Inside an open transaction (a test case's), atomic(durable=True) decides: it refuses anywhere else.
+    if connection.vendor != "postgresql" or shape == "split" or connection.in_atomic_block:
+        with transaction.atomic(durable=True):
+            yield contextlib.nullcontext
+        return
+    yield functools.partial(connection.execute_wrapper, _reads_only)
+
+
+def _reads_only(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    if not sql.lstrip()[:6].upper().startswith("SELECT"):
+        raise ContractError(f"a step may only read in process(); refused: {sql[:60]!r}")
+    return execute(sql, params, many, context)
 
 
 def _crash_after_commit(step: str) -> None:

@@ -154,47 +154,75 @@ def insert_batch(
 _VALUES_ROWS = 8
 
 
-def _source(tbl: Table, rows: list[tuple[Any, ...]], ordinal: bool) -> tuple[str, list[Any]]:
-    """Rows as a typed row source, ``(VALUES …)`` for a few rows, ``UNNEST(arrays)`` for many.
+def _source_sql(tbl: Table, count: int, ordinal: bool) -> str:
+    """A typed row source for ``count`` rows: ``(VALUES …)`` for a few rows, ``UNNEST(arrays)`` for many.
 
     A few rows (one item's) are cheaper to send as scalars; arrays keep a batch's statement text the same
     whatever its size. With ``ordinal`` the source has a last column numbering the rows from 1.
     """
-    if len(rows) > _VALUES_ROWS:
+    if count > _VALUES_ROWS:
         casts = ", ".join(f"%s::{t}" for t in tbl.array_types)
-        source = f"UNNEST({casts}) WITH ORDINALITY" if ordinal else f"UNNEST({casts})"
-        return source, [list(col) for col in zip(*rows, strict=True)]
+        return f"UNNEST({casts}) WITH ORDINALITY" if ordinal else f"UNNEST({casts})"
     casts = ", ".join(f"%s::{t[:-2]}" for t in tbl.array_types)
-    one = [f"({casts}, {n})" if ordinal else f"({casts})" for n in range(1, len(rows) + 1)]
-    return f"(VALUES {', '.join(one)})", [v for row in rows for v in row]
+    one = [f"({casts}, {n})" if ordinal else f"({casts})" for n in range(1, count + 1)]
+    return f"(VALUES {', '.join(one)})"
+
+
+def _source_params(rows: list[tuple[Any, ...]]) -> list[Any]:
+    if len(rows) > _VALUES_ROWS:
+        return [list(col) for col in zip(*rows, strict=True)]
+    return [v for row in rows for v in row]
+
+
+# A statement's text depends only on its shape: the checkpoint tables and the dependent tables (with the column
+# naming their checkpoint and whether their conflicts are ignored), each with its row count if its rows are listed.
+Shape = tuple[tuple[tuple[Table, int], ...], tuple[tuple[Table, int, str, bool], ...]]
+_statements: dict[Shape, str] = {}
+
+
+def _count(rows: list[Any]) -> int:
+    return len(rows) if len(rows) <= _VALUES_ROWS else _VALUES_ROWS + 1  # arrays: any size, one text
+
+
+def _pg_statement(connection: BaseDatabaseWrapper, shape: Shape) -> str:
+    qn = connection.ops.quote_name
+    heads, deps = shape
+    ctes, names = [], []
+    for n, (tbl, count) in enumerate(heads):
+        ctes.append(
+            f"ins{n} AS (INSERT INTO {tbl.name} {tbl.columns} "  # noqa: S608
+            f"SELECT * FROM {_source_sql(tbl, count, False)} AS u ON CONFLICT DO NOTHING RETURNING id)"
+        )
+        names.append(f"ins{n}")
+    inserted = " UNION ALL ".join(f"SELECT id FROM {name}" for name in names)  # noqa: S608
+    for n, (tbl, count, key_attname, ignore_conflicts) in enumerate(deps):
+        alias = "(" + ", ".join(qn(str(f.column)) for f in tbl.fields) + ", tpfgo_ord)"
+        key = qn(str(tbl.fields[tbl.index(key_attname)].column))
+        conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+        ctes.append(
+            f"dep{n} AS (INSERT INTO {tbl.name} {tbl.columns} "  # noqa: S608
+            f"SELECT {', '.join('u.' + qn(str(f.column)) for f in tbl.fields)} "
+            f"FROM {_source_sql(tbl, count, True)} AS u{alias} WHERE u.{key} IN ({inserted}) "
+            f"ORDER BY u.tpfgo_ord{conflict})"
+        )
+    return "WITH " + ", ".join(ctes) + " " + inserted
 
 
 def _pg_batch(
     connection: BaseDatabaseWrapper, checkpoints: Mapping[Table, list[tuple[Any, ...]]], dependents: list[Dependent]
 ) -> set[Any]:
-    qn = connection.ops.quote_name
-    ctes, params, names = [], [], []
-    for n, (tbl, rows) in enumerate(checkpoints.items()):
-        source, values = _source(tbl, rows, ordinal=False)
-        ctes.append(
-            f"ins{n} AS (INSERT INTO {tbl.name} {tbl.columns} SELECT * FROM {source} AS u "  # noqa: S608
-            "ON CONFLICT DO NOTHING RETURNING id)"
-        )
-        params.extend(values)
-        names.append(f"ins{n}")
-    inserted = " UNION ALL ".join(f"SELECT id FROM {name}" for name in names)  # noqa: S608
-    for n, dep in enumerate(dependents):
-        source, values = _source(dep.table, dep.rows, ordinal=True)
-        alias = "(" + ", ".join(qn(str(f.column)) for f in dep.table.fields) + ", tpfgo_ord)"
-        key = qn(str(dep.table.fields[dep.table.index(dep.key)].column))
-        conflict = " ON CONFLICT DO NOTHING" if dep.ignore_conflicts else ""
-        ctes.append(
-            f"dep{n} AS (INSERT INTO {dep.table.name} {dep.table.columns} "  # noqa: S608
-            f"SELECT {', '.join('u.' + qn(str(f.column)) for f in dep.table.fields)} "
-            f"FROM {source} AS u{alias} WHERE u.{key} IN ({inserted}) ORDER BY u.tpfgo_ord{conflict})"
-        )
-        params.extend(values)
-    sql = "WITH " + ", ".join(ctes) + " " + inserted
+    shape: Shape = (
+        tuple((tbl, _count(rows)) for tbl, rows in checkpoints.items()),
+        tuple((d.table, _count(d.rows), d.key, d.ignore_conflicts) for d in dependents),
+    )
+    sql = _statements.get(shape)
+    if sql is None:
+        sql = _statements[shape] = _pg_statement(connection, shape)
+    params: list[Any] = []
+    for rows in checkpoints.values():
+        params.extend(_source_params(rows))
+    for dep in dependents:
+        params.extend(_source_params(dep.rows))
     with _bound_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
@@ -222,7 +250,9 @@ def _bound_cursor(connection: BaseDatabaseWrapper) -> Any:
     with connection.wrap_database_errors:
         raw = _bound_cursor_class()(connection.connection)
     raw.tpfgo_prepare = prepare
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    if connection.queries_logged:
+        return _debug_wrapper_class()(raw, connection)
+    return connection.make_cursor(raw)
 
 
 @functools.cache
@@ -233,9 +263,24 @@ def _bound_cursor_class() -> type[Any]:
         tpfgo_prepare = True
 
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            return super().execute(query, params, prepare=self.tpfgo_prepare or None, **kwargs)
+            return super().execute(query, params, prepare=self.tpfgo_prepare or None, **kwargs)  # type: ignore[misc]
 
     return PreparingCursor
+
+
+@functools.cache
+def _debug_wrapper_class() -> type[Any]:
+    from django.db.backends.postgresql.base import CursorDebugWrapper
+    from django.db.backends.utils import CursorWrapper
+
+    class StatementDebugWrapper(CursorDebugWrapper):  # type: ignore[misc, valid-type]
+        """Logs the statement's text: a prepared execution leaves psycopg no query text to report."""
+
+        def execute(self, sql: Any, params: Any = None) -> Any:
+            with self.debug_sql(sql, params, use_last_executed_query=False):
+                return CursorWrapper.execute(self, sql, params)
+
+    return StatementDebugWrapper
 
 
 def _sqlite_batch(

@@ -26,6 +26,10 @@ def maybe_fail(step: str, attempt: int) -> None:
         raise RuntimeError(f"{step} exploded")
     if kind == "fatal":
         raise NonRetryableError(f"{step} found invalid data", code="INVALID_DATA")
+    if kind == "write":  # a step that writes on its own (the engine refuses it on PostgreSQL)
+        from django.contrib.auth.models import Group
+
+        Group.objects.create(name=f"written by {step}")
     if isinstance(kind, int) and attempt <= kind:
         raise RetryableError(f"{step} dependency unavailable (attempt {attempt})", code="UNAVAILABLE")
 
