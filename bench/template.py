@@ -115,7 +115,8 @@ def capture(body: dict[str, Any]) -> Template:
             children = list(child_model.objects.filter(**{f"{child_rel.field.name}__in": rows}).order_by("pk"))
             if children:
                 per_model.append((child_model, children))
-    per_model.append((LineageLink, list(LineageLink.objects.filter(trace_id=order_id).order_by("id"))))
+    children = CheckpointLog.objects.filter(trace_id=order_id).values_list("checkpoint_id", flat=True)
+    per_model.append((LineageLink, list(LineageLink.objects.filter(child_id__in=list(children)).order_by("id"))))
     per_model.append((CheckpointLog, log))
     for _, rows in per_model:
         for row in rows:

@@ -45,7 +45,8 @@ def place_order(data: Any, key: str | None) -> Placed:
     order_id = order_id_for(key)
     if selectors.order_request(order_id) is not None:
         return _replay(order_id, digest)
-    execution = engine().start("checkout", {**command, "requestId": key, "commandHash": digest}, key)
+    payload = {**command, "requestId": key, "commandHash": digest}
+    execution = engine().start("checkout", payload, key, new=True)  # just looked: nothing stored for this key
     first = execution.first
     if first.status == "inserted":
         return Placed(state.order_view(order_id), created=True)

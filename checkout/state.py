@@ -129,7 +129,7 @@ def lineage_tree(order_id: uuid.UUID) -> dict[str, Any]:
     """The order's checkpoints as a tree; a merge is nested under its first sorted parent."""
     rows = log_rows(order_id)
     parents: dict[str, list[str]] = {}
-    for link in LineageLink.objects.filter(trace_id=order_id):
+    for link in LineageLink.objects.filter(child_id__in=[row.checkpoint_id for row in rows], trace_id=order_id):
         parents.setdefault(str(link.child_id), []).append(str(link.parent_id))
     nodes: dict[str, dict[str, Any]] = {}
     for row in rows:

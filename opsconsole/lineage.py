@@ -148,7 +148,9 @@ def build(trace_id: uuid.UUID, highlight: str | None = None) -> Picture:
     """The trace's graph, laid out."""
     rows = list(CheckpointLog.objects.filter(trace_id=trace_id).order_by("seq"))
     parents: dict[str, list[str]] = {}
-    for link in LineageLink.objects.filter(trace_id=trace_id).order_by("ordinal"):
+    # By child (the unique edge index), for the checkpoints the log lists in this trace.
+    links = LineageLink.objects.filter(child_id__in=[row.checkpoint_id for row in rows], trace_id=trace_id)
+    for link in links.order_by("ordinal"):
         parents.setdefault(str(link.child_id), []).append(str(link.parent_id))
     details = _details(rows)
     outcomes = _outcome_types()

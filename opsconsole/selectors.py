@@ -18,8 +18,10 @@ from django.utils import timezone
 from checkout import selectors as checkout_selectors
 from checkout import state
 from pipelines.models import (
+    Checkpoint,
     CheckpointLog,
     ErrorSinkEntry,
+    LineageLink,
     OpsAction,
     ParkedItem,
     ParkingOutcome,
@@ -50,7 +52,12 @@ def only_columns(queryset: QuerySet[Any], columns: tuple[str, ...]) -> QuerySet[
 def search(
     queryset: QuerySet[Any], term: str, uuid_fields: tuple[str, ...], key_fields: tuple[str, ...]
 ) -> QuerySet[Any]:
-    """Exact, indexed matches only: a UUID against the id columns, anything else against the key columns."""
+    """Exact matches: a UUID against the id columns, anything else against the key columns.
+
+    A trace id is matched through the checkpoint log's (trace_id, seq) index: checkpoint tables and lineage
+    links carry no index of their own on it (every index costs each insert). The idempotency key has none
+    either: a key search reads the one table the changelist shows.
+    """
     term = term.strip()
     if not term:
         return queryset
@@ -63,8 +70,18 @@ def search(
         return queryset.none()
     query = Q()
     for name in fields:
-        query |= Q(**{name: value})
+        query |= _trace_match(queryset.model, value) if name == "trace_id" else Q(**{name: value})
     return queryset.filter(query)
+
+
+def _trace_match(model: type[Model], trace_id: uuid.UUID) -> Q:
+    if issubclass(model, (Checkpoint, LineageLink)):
+        in_trace = CheckpointLog.objects.filter(trace_id=trace_id)
+        if issubclass(model, Checkpoint):
+            ids = in_trace.filter(checkpoint_type=model.__name__).values_list("checkpoint_id", flat=True)
+            return Q(pk__in=list(ids))
+        return Q(child_id__in=list(in_trace.values_list("checkpoint_id", flat=True)), trace_id=trace_id)
+    return Q(trace_id=trace_id)
 
 
 # -- the dashboard ----------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ from __future__ import annotations
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -121,7 +120,8 @@ class BatchEngine:
             jobs: dict[str, tuple[Pipeline, list[Entry]]] = {}
             for publication, entry in published:
                 for subscriber in self.composition.subscribers(publication.name):
-                    jobs.setdefault(subscriber.name, (subscriber, []))[1].append(replace(entry, event=None, attempt=1))
+                    onward = _onward(entry, entry.item, entry.fresh)
+                    jobs.setdefault(subscriber.name, (subscriber, []))[1].append(onward)
             queue.extend((subscriber, 0, batch) for subscriber, batch in jobs.values())
 
     def _pipeline(
@@ -139,13 +139,14 @@ class BatchEngine:
                 executions[entry.origin].results.append(result)
                 if result.status in ("failed", "awaiting") or (result.status == "lost" and step.on_lost == "stop"):
                     continue
-                entry = replace(entry, event=None, attempt=1)
                 if result.status in ("inserted", "replayed") and handed is not None:
-                    entry = replace(entry, item=handed, fresh=result.status == "inserted")
+                    entry = _onward(entry, handed, result.status == "inserted")
                     outcome = step.outcomes.get(type(handed.value))
                     if outcome is not None:
                         published.append((outcome, entry))
                         continue
+                else:
+                    entry = _onward(entry, entry.item, entry.fresh)
                 going.append(entry)
             alive = going
         published.extend((spec.output, e) for e in alive if isinstance(e.item.value, spec.output.model))
@@ -231,6 +232,11 @@ class BatchEngine:
         observers.emit_taps(spec.name, step.name, rows)
         reads.pending().extend((type(row), row.__dict__) for row, _ in rows)
         return rows
+
+
+def _onward(entry: Entry, item: Item, fresh: bool) -> Entry:
+    """The entry handed to the next step: the event and the attempt belong to the step they started."""
+    return Entry(entry.origin, item, fresh)
 
 
 def _follow(leader: Outcome, plan: Plan, is_leader: bool) -> Outcome:

@@ -68,10 +68,13 @@ class Checkpoint(InsertOnlyModel):
     kind: ClassVar[str] = "checkpoint"
     contract: ClassVar[Contract]
 
+    # Indexes cost every insert, so a checkpoint table has only those its look-ups use: the id, the business key
+    # (unique: it decides races), the time. A trace's checkpoints are found through the checkpoint log's
+    # (trace_id, seq) index; the idempotency key is searched only by hand, in the console.
     id = models.UUIDField(primary_key=True, editable=False)
-    trace_id = models.UUIDField(db_index=True, editable=False)
-    idempotency_key = models.CharField(max_length=200, db_index=True, editable=False)
-    business_key = models.CharField(max_length=200, unique=True, editable=False)
+    trace_id = models.UUIDField(editable=False)
+    idempotency_key = models.CharField(max_length=200, editable=False)
+    business_key = models.CharField(max_length=200, editable=False)
     contract_name = models.CharField(max_length=100, editable=False)
     contract_version = models.PositiveIntegerField(editable=False)
     created_at = models.DateTimeField(db_index=True, editable=False)
@@ -79,6 +82,9 @@ class Checkpoint(InsertOnlyModel):
     class Meta:
         abstract = True
         ordering = ["created_at"]
+        # A constraint rather than unique=True: the same unique index, without PostgreSQL's second
+        # varchar_pattern_ops index for LIKE, which no look-up of a business key needs.
+        constraints = [models.UniqueConstraint(fields=["business_key"], name="%(app_label)s_%(class)s_bk")]
 
     def __str__(self) -> str:
         return f"{self.__class__.__name__} {self.id}"
@@ -106,11 +112,11 @@ class LineageLink(Ledger):
     """One edge of the lineage graph: a child checkpoint and one of its parents (a merge has N)."""
 
     child_type = models.CharField(max_length=100)
-    child_id = models.UUIDField(db_index=True)
+    child_id = models.UUIDField()  # looked up through the unique edge (child_id, parent_id)
     parent_type = models.CharField(max_length=100)
     parent_id = models.UUIDField(db_index=True)
     ordinal = models.PositiveIntegerField()
-    trace_id = models.UUIDField(db_index=True)
+    trace_id = models.UUIDField()  # a trace's links: its checkpoints' ids from the log, then by child
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["child_id", "parent_id"], name="lineage_unique_edge")]
@@ -122,7 +128,7 @@ class CheckpointLog(Ledger):
     seq = models.BigAutoField(primary_key=True)
     checkpoint_type = models.CharField(max_length=100)
     checkpoint_id = models.UUIDField(unique=True)
-    trace_id = models.UUIDField(db_index=True)
+    trace_id = models.UUIDField()  # indexed with seq: a trace's rows in order
     pipeline = models.CharField(max_length=100)
     step = models.CharField(max_length=100)
     publication = models.CharField(max_length=200, blank=True)

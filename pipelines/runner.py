@@ -20,6 +20,9 @@ from typing import Any, Literal
 
 import structlog
 from django.db import IntegrityError, transaction
+from django.db.models import signals
+from django.db.models.base import ModelState
+from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
 
 from pipelines import ids, lineage, observers
@@ -123,6 +126,7 @@ class _Job:
     start: int = 0
     event: Mapping[str, Any] | None = None
     attempt: int = 1
+    new: bool = False  # the caller saw that the first step's output is not stored: skip its replay look-up
 
 
 class _PipelineFailed(Exception):
@@ -140,13 +144,17 @@ class Engine:
         self.atomicity = atomicity
 
     # -- entry points -------------------------------------------------------------------------------------
-    def start(self, pipeline: str, payload: Mapping[str, Any], key: str) -> Execution:
-        """Run a source pipeline on a command; its root id is derived from the namespace and the key."""
+    def start(self, pipeline: str, payload: Mapping[str, Any], key: str, *, new: bool = False) -> Execution:
+        """Run a source pipeline on a command; its root id is derived from the namespace and the key.
+
+        ``new=True``: the caller has just looked and found nothing stored for this key, so the first step
+        skips its own replay look-up (a concurrent duplicate still meets the unique insert and is a replay).
+        """
         spec = self.composition.pipeline(pipeline)
         if spec.source_namespace is None:
             raise ValueError(f"pipeline {pipeline!r} is not a source pipeline")
         root = ids.deterministic_id(spec.source_namespace, key)
-        return self._drain(_Job(spec, Item(Command(root, payload), root, key)))
+        return self._drain(_Job(spec, Item(Command(root, payload), root, key), new=new))
 
     def run(
         self,
@@ -223,7 +231,13 @@ class Engine:
             step = spec.steps[index]
             first = index == job.start
             result, next_item = self._run_step(
-                spec, step, item, job.event if first else None, job.attempt if first else 1, durable
+                spec,
+                step,
+                item,
+                job.event if first else None,
+                job.attempt if first else 1,
+                durable,
+                look_up=not (first and job.new),
             )
             results.append(result)
             if result.status in ("failed", "awaiting"):
@@ -248,10 +262,11 @@ class Engine:
         event: Mapping[str, Any] | None,
         attempt: int,
         durable: bool,
+        look_up: bool = True,
     ) -> tuple[StepResult, Item | None]:
         parents = lineage.parents_of(item.value, step)
         output_id = lineage.output_id(parents, item.value, step)
-        existing = lineage.existing(step, output_id, parents)
+        existing = lineage.existing(step, output_id, parents) if look_up else []
         if existing:
             return StepResult(spec.name, step.name, "replayed", existing), self._next(step, existing, item)
         structlog.contextvars.bind_contextvars(
@@ -314,7 +329,7 @@ def build_rows(
             pk, key = ids.child_id(parents[0].id, step.name, index), f"{item.key}:{index}"
         else:
             pk, key = output_id, item.key
-        row = model(**out.fields)
+        row = instantiate(model, out.fields)
         row.id = pk
         row.trace_id = item.trace_id
         row.idempotency_key = key
@@ -324,6 +339,56 @@ def build_rows(
         row.created_at = now
         rows.append((row, out.children))
     return rows
+
+
+@dataclass(frozen=True)
+class _Blueprint:
+    attnames: frozenset[str]
+    constants: dict[str, Any]  # attname -> default, for fields whose default is a value
+    factories: tuple[tuple[str, Any], ...]  # (attname, callable) for fields whose default is computed
+
+
+_blueprints: dict[type[Checkpoint], _Blueprint | None] = {}
+
+
+def instantiate(model: type[Checkpoint], fields: Mapping[str, Any]) -> Checkpoint:
+    """``model(**fields)`` without the generic constructor's per-keyword work, for fields given by attname.
+
+    A checkpoint is built once per item per step, so this is on the hot path of the batched stream. It gives
+    the same instance as the constructor: every field's default, then the given values. Anything else
+    (a related object by name, a property, a model with ``pre_init``/``post_init`` receivers) takes the
+    constructor.
+    """
+    blueprint = _blueprints.get(model, ...)
+    if blueprint is ...:
+        blueprint = _blueprints[model] = _blueprint(model)
+    if blueprint is None or not blueprint.attnames.issuperset(fields):
+        return model(**fields)
+    row = model.__new__(model)
+    row._state = ModelState()
+    data = row.__dict__
+    data.update(blueprint.constants)
+    for attname, factory in blueprint.factories:
+        data[attname] = factory()
+    data.update(fields)
+    return row
+
+
+def _blueprint(model: type[Checkpoint]) -> _Blueprint | None:
+    if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+        return None
+    fields = model._meta.concrete_fields
+    # Plain attributes and foreign key ids (a new instance has no related object cached to clear); any other
+    # descriptor (a file field, …) is the constructor's business.
+    if not all(isinstance(model.__dict__.get(f.attname), DeferredAttribute) for f in fields):
+        return None
+    constants, factories = {}, []
+    for f in fields:
+        if f.has_default() and callable(f.default):
+            factories.append((f.attname, f.get_default))
+        else:
+            constants[f.attname] = f.get_default()
+    return _Blueprint(frozenset(f.attname for f in fields), constants, tuple(factories))
 
 
 @contextlib.contextmanager

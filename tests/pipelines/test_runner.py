@@ -62,6 +62,19 @@ def test_ids_are_stable_and_a_replay_inserts_zero_rows(lane_engine):
     assert {cp.pk for r in replay.results for cp in r.checkpoints} == first_ids
 
 
+def test_a_start_told_new_still_answers_a_stored_key_as_a_replay(lane_engine):
+    # new=True skips the first look-up (the caller just looked); a duplicate that got there in between
+    # meets the unique insert and is answered as a replay, as a concurrent one would be.
+    lane_engine.start("ingest", {"text": "one two"}, "doc-1")
+    before = all_insert_only_counts()
+
+    replay = lane_engine.start("ingest", {"text": "one two"}, "doc-1", new=True)
+
+    assert all_insert_only_counts() == before
+    assert {r.status for r in replay.results} == {"replayed"}
+    assert replay.first.checkpoints[0].pk == DocumentReceived.objects.get().pk
+
+
 def test_a_merge_gives_one_id_and_n_links_for_every_arrival_order(lane_engine):
     lane_engine.start("ingest", {"text": "d c b a"}, "doc-1")
     tokens = list(TokenIndexed.objects.all())
