@@ -29,7 +29,7 @@ from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.ready_order.models import ReadyOrder
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created.models import TicketCreated
-from pipelines import reads
+from pipelines import lookups, reads
 from pipelines.models import Checkpoint
 
 T = TypeVar("T", bound=Checkpoint)
@@ -39,12 +39,11 @@ def fact(model: type[T], order_id: uuid.UUID) -> T | None:
     """The order's one fact of this kind, or None (every checkout checkpoint is unique per order)."""
     facts: Any = model.objects  # every checkout checkpoint has an indexed order_id (OrderCheckpoint)
     if getattr(model, "business_key_fields", None) != ("order_id",):
-        found: T | None = facts.filter(order_id=order_id).first()
-        return found
+        return lookups.first(model, order_id=order_id)
 
     def load(keys: Sequence[str]) -> list[T]:
         if len(keys) == 1:
-            return list(facts.filter(order_id=keys[0])[:1])
+            return lookups.rows(model, limit=1, order_id=keys[0])
         return list(facts.filter(order_id__in=keys))
 
     return reads.fact(model, str(order_id), load)
@@ -155,22 +154,22 @@ class _InFlight:
 
 # -- reference data: read once per request (prepared look-ups), never cached across requests -------------------
 def consumer(consumer_id: str) -> Consumer | None:
-    return reads.memo(("consumer", consumer_id), lambda: Consumer.objects.filter(pk=consumer_id).first())
+    return reads.memo(("consumer", consumer_id), lambda: lookups.first(Consumer, pk=consumer_id))
 
 
 def restaurant(restaurant_id: str) -> Restaurant | None:
-    return reads.memo(("restaurant", restaurant_id), lambda: Restaurant.objects.filter(pk=restaurant_id).first())
+    return reads.memo(("restaurant", restaurant_id), lambda: lookups.first(Restaurant, pk=restaurant_id))
 
 
 def menu(restaurant_id: str) -> dict[str, MenuItem]:
     """The restaurant's menu items by item id."""
     return reads.memo(
-        ("menu", restaurant_id), lambda: {m.item_id: m for m in MenuItem.objects.filter(restaurant_id=restaurant_id)}
+        ("menu", restaurant_id), lambda: {m.item_id: m for m in lookups.rows(MenuItem, restaurant_id=restaurant_id)}
     )
 
 
 def courier(courier_id: str) -> Courier | None:
-    return reads.memo(("courier", courier_id), lambda: Courier.objects.filter(pk=courier_id).first())
+    return reads.memo(("courier", courier_id), lambda: lookups.first(Courier, pk=courier_id))
 
 
 def available_couriers() -> list[str]:

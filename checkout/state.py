@@ -10,7 +10,7 @@ from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_rejected.models import OrderRejected
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import parking
+from pipelines import lookups, parking
 from pipelines.contracts import wire
 from pipelines.models import CheckpointLog, LineageLink
 
@@ -56,7 +56,7 @@ def label(order_id: uuid.UUID, present: set[str]) -> str:
 
 
 def log_rows(order_id: uuid.UUID) -> list[CheckpointLog]:
-    return list(CheckpointLog.objects.filter(trace_id=order_id).order_by("seq"))
+    return lookups.rows(CheckpointLog, order_by=("seq",), trace_id=order_id)
 
 
 def stalled(order_id: uuid.UUID) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, transaction
 
-from pipelines import ids, metrics, reads, sqlbulk
+from pipelines import ids, lookups, metrics, reads, sqlbulk
 from pipelines.errors import ContractError
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink
 
@@ -66,7 +66,7 @@ def _existing(step: Step, out_id: uuid.UUID, parents: list[Any]) -> list[Checkpo
         return sorted(children, key=lambda cp: int(cp.idempotency_key.rsplit(":", 1)[1]))
     models = step.models if len(step.models) == 1 else _holder(step, out_id)
     for model in models:
-        found = model.objects.filter(pk=out_id).first()
+        found = lookups.first(model, pk=out_id)
         if found is not None:
             return [found]
     return []
@@ -89,7 +89,7 @@ def _holder(step: Step, out_id: uuid.UUID) -> tuple[type[Checkpoint], ...]:
 def winner(step: Step, row: Checkpoint) -> Checkpoint | None:
     """The stored checkpoint that made ``row``'s insert fail: the same id, or the same business key."""
     for model in step.models:
-        found = model.objects.filter(pk=row.pk).first() or model.objects.filter(business_key=row.business_key).first()
+        found = lookups.first(model, pk=row.pk) or lookups.first(model, business_key=row.business_key)
         if found is not None:
             return found
     return None

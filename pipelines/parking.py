@@ -19,7 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from pipelines import ids
+from pipelines import ids, lookups
 from pipelines.errors import is_retryable
 from pipelines.models import ErrorSinkEntry, ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled
 
@@ -171,7 +171,7 @@ class OpenFailure:
 
 def open_failure(trace_id: uuid.UUID) -> OpenFailure | None:
     """The trace's unresolved failure (the newest parked item not resolved or cancelled), if any."""
-    for parked in ParkedItem.objects.filter(trace_id=trace_id).order_by("-created_at"):
+    for parked in lookups.rows(ParkedItem, order_by=("-created_at",), trace_id=trace_id):
         outcome = latest_outcome(parked)
         if outcome is not None and outcome.outcome != ParkingOutcome.DEAD_LETTERED:
             continue

@@ -1,0 +1,45 @@
+"""Look-ups with SQL built once give the instances the ORM gives."""
+
+import pytest
+from django.db.models import Model
+
+from pipelines import lookups
+from pipelines.models import CheckpointLog
+from tests.lane.models import DocumentReceived, DocumentTag, TokenIndexed
+
+pytestmark = pytest.mark.django_db
+
+
+def same(a: Model, b: Model) -> bool:
+    fields = type(a)._meta.concrete_fields
+    return all(getattr(a, f.attname) == getattr(b, f.attname) for f in fields) and not a._state.adding
+
+
+def test_rows_match_the_orm_for_equality_ordering_and_limit(lane_engine):
+    lane_engine.start("ingest", {"text": "c a b", "tags": ["x", "y"]}, "doc-1")
+    lane_engine.start("ingest", {"text": "d"}, "doc-2")
+    received = DocumentReceived.objects.get(idempotency_key="doc-1")
+
+    cases = [
+        (lookups.rows(TokenIndexed, doc_id=received.doc_id), list(TokenIndexed.objects.filter(doc_id=received.doc_id))),
+        (
+            lookups.rows(CheckpointLog, order_by=("-seq",), trace_id=received.trace_id),
+            list(CheckpointLog.objects.filter(trace_id=received.trace_id).order_by("-seq")),
+        ),
+        (lookups.rows(DocumentTag, document_id=received.pk), list(DocumentTag.objects.filter(document=received))),
+        (
+            lookups.rows(TokenIndexed, limit=1, doc_id=received.doc_id),
+            list(TokenIndexed.objects.filter(doc_id=received.doc_id)[:1]),
+        ),
+    ]
+    for fast, orm in cases:
+        assert len(fast) == len(orm) > 0
+        assert [row.pk for row in fast] == [row.pk for row in orm]
+        assert all(same(a, b) for a, b in zip(fast, orm, strict=True))
+    assert lookups.first(DocumentReceived, pk=received.pk).created_at == received.created_at
+    assert lookups.first(DocumentReceived, pk=TokenIndexed.objects.first().pk) is None
+
+
+def test_only_concrete_columns_can_be_filtered():
+    with pytest.raises(ValueError, match="not a concrete column"):
+        lookups.rows(DocumentReceived, documenttag=1)  # a reverse relation, not a column
