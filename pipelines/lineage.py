@@ -134,20 +134,27 @@ def insert_many(
     log_rows: list[tuple[Any, ...]] = []
     prepared: dict[int, Any] = {}  # id(row) -> its prepared pk, to match what came back
     last = step is spec.steps[-1]
+    link_row, log_row = _link_row(connection), _log_row(connection)
+    uuid_prep = links.preps[links.index("parent_id")]
     for rows, parents, trace_id in items:
+        parent_ids = [(type(parent).__name__, uuid_prep(parent.pk, connection)) for parent in parents]
+        trace = uuid_prep(trace_id, connection)
         for row, owned in rows:
             tbl = sqlbulk.table(type(row), connection)
             values = tbl.values(row, connection)
-            prepared[id(row)] = values[tbl.pk_index]
+            pk, created = values[tbl.pk_index], values[tbl.created_index]
+            prepared[id(row)] = pk
             checkpoints.setdefault(tbl, []).append(values)
             for child in owned:
                 ctbl = sqlbulk.table(type(child), connection)
                 if ctbl not in children:
                     children[ctbl] = sqlbulk.Dependent(ctbl, owner_column(type(child), type(row)), [])
                 children[ctbl].rows.append(ctbl.values(child, connection))
-            for ordinal, parent in enumerate(parents):
-                link_rows.append(links.prepare_map(link(row, parent, ordinal, trace_id), connection))
-            log_rows.append(log_table.prepare_map(log_entry(row, spec, step, trace_id, last), connection))
+            kind = type(row).__name__
+            for ordinal, (parent_type, parent_id) in enumerate(parent_ids):
+                link_rows.append(link_row(kind, pk, parent_type, parent_id, ordinal, trace))
+            publication = publication_of(spec, step, type(row), last)
+            log_rows.append(log_row(kind, pk, trace, spec.name, step.name, publication, created))
     dependents = [
         *children.values(),
         sqlbulk.Dependent(links, "child_id", link_rows),
@@ -199,29 +206,18 @@ def attach_children(row: Checkpoint, children: Sequence[CheckpointChild]) -> Non
             return
 
 
-def link(row: Checkpoint, parent: Any, ordinal: int, trace_id: uuid.UUID) -> dict[str, Any]:
-    """A ``LineageLink`` row, by attribute name."""
-    return {
-        "child_type": type(row).__name__,
-        "child_id": row.pk,
-        "parent_type": type(parent).__name__,
-        "parent_id": parent.pk,
-        "ordinal": ordinal,
-        "trace_id": trace_id,
-    }
+def _link_row(connection: Any) -> Any:
+    """A ``LineageLink`` row from values already prepared for the database (its checkpoint's, the parents')."""
+    return sqlbulk.table(LineageLink, connection).arranger(
+        "child_type", "child_id", "parent_type", "parent_id", "ordinal", "trace_id"
+    )
 
 
-def log_entry(row: Checkpoint, spec: Pipeline, step: Step, trace_id: uuid.UUID, last: bool) -> dict[str, Any]:
-    """A ``CheckpointLog`` row, by attribute name (``seq`` comes from the database)."""
-    return {
-        "checkpoint_type": type(row).__name__,
-        "checkpoint_id": row.pk,
-        "trace_id": trace_id,
-        "pipeline": spec.name,
-        "step": step.name,
-        "publication": publication_of(spec, step, type(row), last),
-        "created_at": row.created_at,
-    }
+def _log_row(connection: Any) -> Any:
+    """A ``CheckpointLog`` row from prepared values (``seq`` comes from the database)."""
+    return sqlbulk.table(CheckpointLog, connection).arranger(
+        "checkpoint_type", "checkpoint_id", "trace_id", "pipeline", "step", "publication", "created_at"
+    )
 
 
 def committed_rows(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
