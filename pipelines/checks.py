@@ -83,3 +83,28 @@ def check_triggers(app_configs: Any = None, databases: Any = None, **kwargs: Any
                 )
             )
     return problems
+
+
+# Engine settings with a fixed set of values: a typo fails `manage.py check` (CI, deploys), not a request.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "TPFGO_ATOMICITY": ("step", "pipeline"),
+    "TPFGO_OVERFLOW_POLICY": ("block", "reject"),
+}
+
+
+@checks.register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from django.conf import settings
+
+    problems: list[checks.CheckMessage] = []
+    for name, allowed in CHOICES.items():
+        value = getattr(settings, name, allowed[0])
+        if value not in allowed:
+            problems.append(
+                checks.Error(
+                    f"{name} is {value!r}",
+                    hint=f"Set {name} to one of: {', '.join(allowed)}.",
+                    id="pipelines.E006",
+                )
+            )
+    return problems

@@ -1,7 +1,8 @@
 """The synchronous runner: runs steps, persists checkpoints, lineage and the log, and hands off in-process.
 
-Each step runs in its own ``transaction.atomic(durable=True)`` by default (``TPFGO_ATOMICITY="pipeline"``
-wraps a whole pipeline instead). A completed pipeline's checkpoint is handed to its subscribers in the same
+Each step runs in its own transaction by default (``step_transaction``: its one write statement in autocommit
+on PostgreSQL, ``atomic(durable=True)`` on SQLite); ``TPFGO_ATOMICITY="pipeline"`` wraps a whole pipeline
+instead. A completed pipeline's checkpoint is handed to its subscribers in the same
 process, breadth first, after the transaction that inserted it committed.
 """
 

@@ -298,3 +298,14 @@ def test_the_shipped_composition_passes_against_the_committed_lock(settings):
     settings.TPFGO_CONTRACTS_LOCK = Path(settings.BASE_DIR) / "contracts.lock.json"
 
     assert contract_checks.problems_in_force() == []
+
+
+@pytest.mark.parametrize("name", ["TPFGO_ATOMICITY", "TPFGO_OVERFLOW_POLICY"])
+def test_an_engine_setting_outside_its_choices_fails_the_checks(settings, name):
+    from pipelines.checks import check_settings
+
+    assert check_settings() == []
+    setattr(settings, name, "sometimes")
+
+    [error] = check_settings()
+    assert error.id == "pipelines.E006" and name in error.msg and "'sometimes'" in error.msg
