@@ -173,11 +173,20 @@ def courier(courier_id: str) -> Courier | None:
 
 
 def available_couriers() -> list[str]:
-    """Ids of the couriers available for dispatch, in id order (read once per batch step)."""
-    return reads.step_memo(
-        "available_couriers",
-        lambda: list(Courier.objects.filter(available=True).order_by("id").values_list("id", flat=True)),
-    )
+    """Ids of the couriers available for dispatch, in id order (read once per batch step).
+
+    The rows are kept for the request too: the courier chosen is read again later (its completion mode).
+    """
+
+    def load() -> list[str]:
+        couriers = lookups.rows(Courier, order_by=("id",), available=True)
+        scope = reads.current()
+        if scope is not None:
+            for row in couriers:
+                scope.memo[("courier", row.pk)] = row
+        return [row.pk for row in couriers]
+
+    return reads.step_memo("available_couriers", load)
 
 
 def prepare_reference(consumer_ids: Sequence[str], restaurant_ids: Sequence[str]) -> None:

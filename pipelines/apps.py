@@ -1,4 +1,5 @@
-"""The engine's app: triggers after every migrate, the SQLite purge function, system and contract checks."""
+"""The engine's app: triggers after every migrate, the SQLite purge function and WAL checkpoints, system and
+contract checks."""
 
 from __future__ import annotations
 
@@ -19,9 +20,14 @@ def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: Any) 
 
 
 def _on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
-    from pipelines import triggers
+    from django.conf import settings
+
+    from pipelines import triggers, walcheckpoint
 
     triggers.register_sqlite_function(connection)
+    if connection.vendor == "sqlite":
+        interval = float(getattr(settings, "TPFGO_SQLITE_CHECKPOINT_SECONDS", 0))
+        walcheckpoint.ensure(walcheckpoint.file_of(connection.settings_dict), interval)
 
 
 class PipelinesConfig(AppConfig):

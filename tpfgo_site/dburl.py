@@ -33,9 +33,9 @@ def sqlite(path: Path) -> dict[str, Any]:
     # timeout waits out a held lock instead of failing, and IMMEDIATE takes the write lock up front
     # so two writers never deadlock upgrading from a read lock.
     # Every step commits, and each commit appends the index pages it touched to the WAL; a checkpoint copies
-    # them back into the file. SQLite's default checkpoints every 1,000 pages (4 MB), i.e. after nearly
-    # every step of a batch, copying the same pages again and again; a larger threshold copies each page
-    # once per many steps (docs/performance.md). After a checkpoint the WAL file is cut back to 64 MB.
+    # them back into the file. SQLite's default has the commit past 1,000 pages (4 MB) do it, i.e. after
+    # nearly every step of a batch, in the request. A thread checkpoints instead (pipelines.walcheckpoint);
+    # this threshold is its backstop (docs/performance.md). After a checkpoint the WAL is cut back to 64 MB.
     wal_pages = int(os.environ.get("TPFGO_SQLITE_WAL_AUTOCHECKPOINT", "100000"))
     return {
         "ENGINE": "django.db.backends.sqlite3",

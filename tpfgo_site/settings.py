@@ -150,6 +150,8 @@ TPFGO_RETRY_POLICY: dict[str, Any] = {
 }
 # A pipeline's steps each commit on their own by default; "pipeline" wraps a whole pipeline in one transaction.
 TPFGO_ATOMICITY = os.environ.get("TPFGO_ATOMICITY", "step")
+# SQLite: a thread per process checkpoints the WAL this often, off the request path (0: only SQLite's own).
+TPFGO_SQLITE_CHECKPOINT_SECONDS = float(os.environ.get("TPFGO_SQLITE_CHECKPOINT_SECONDS", "0.5"))
 # PostgreSQL: the engine prepares its insert statements once per connection; 0 for a pooler that cannot keep them.
 TPFGO_PREPARED_STATEMENTS = env_bool("TPFGO_PREPARED_STATEMENTS", True)
 # --- Failure handling (docs/operations.md). Per-step retry overrides over the declared policy, by "pipeline.step":
