@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import structlog
 from django.db import IntegrityError, transaction
-from django.db.models import signals
+from django.db.models import Model, signals
 from django.db.models.base import ModelState
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
@@ -356,9 +356,9 @@ def instantiate(model: type[Checkpoint], fields: Mapping[str, Any]) -> Checkpoin
     """``model(**fields)`` without the generic constructor's per-keyword work, for fields given by attname.
 
     A checkpoint is built once per item per step, so this is on the hot path of the batched stream. It gives
-    the same instance as the constructor: every field's default, then the given values. Anything else
-    (a related object by name, a property, a model with ``pre_init``/``post_init`` receivers) takes the
-    constructor.
+    the same instance as the constructor: every field's default, then the given values. Anything else (a
+    related object by name, a property, ``pre_init``/``post_init`` receivers, a model's own ``__init__``) takes
+    the constructor.
     """
     blueprint = _blueprints.get(model, ...)
     if blueprint is ...:
@@ -377,6 +377,8 @@ def instantiate(model: type[Checkpoint], fields: Mapping[str, Any]) -> Checkpoin
 
 def _blueprint(model: type[Checkpoint]) -> _Blueprint | None:
     if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+        return None
+    if model.__init__ is not Model.__init__:  # a constructor of its own
         return None
     fields = model._meta.concrete_fields
     # Plain attributes and foreign key ids (a new instance has no related object cached to clear); any other
