@@ -32,10 +32,18 @@ def test_a_passive_checkpoint_copies_the_log_back_into_the_file(tmp_path):
     assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone() == (2000,)
 
 
-def test_one_thread_per_file_and_process(tmp_path):
-    path = str(tmp_path / "db.sqlite3")
-    sqlite3.connect(path).execute("PRAGMA journal_mode=WAL").close()
+def test_one_thread_per_file_and_process(tmp_path, monkeypatch):
+    started = []
+    ran = threading.Event()
 
-    assert walcheckpoint.ensure(path, 3600) is True
-    assert walcheckpoint.ensure(path, 3600) is False  # already running in this process
-    assert [t for t in threading.enumerate() if t.name == "tpfgo-wal-checkpoint" and t.daemon]
+    def run(path: str, interval: float) -> None:  # the loop itself would outlive the test
+        started.append((path, interval, threading.current_thread().name))
+        ran.set()
+
+    monkeypatch.setattr(walcheckpoint, "_run", run)
+    path = str(tmp_path / "db.sqlite3")
+
+    assert walcheckpoint.ensure(path, 0.5) is True
+    assert walcheckpoint.ensure(path, 0.5) is False  # already running in this process
+    assert ran.wait(5)
+    assert started == [(path, 0.5, "tpfgo-wal-checkpoint")]
