@@ -257,19 +257,20 @@ def _pg_batch(
         params.extend(_source_params(rows))
     for dep in dependents:
         params.extend(_source_params(dep.rows))
-    with _bound_cursor(connection) as cursor:
+    with bound_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
 
 
-def _bound_cursor(connection: BaseDatabaseWrapper) -> Any:
+def bound_cursor(connection: BaseDatabaseWrapper) -> Any:
     """A cursor that binds parameters on the server and prepares its statements (PostgreSQL, psycopg 3).
 
     Django's default cursor binds parameters on the client: it renders every array of the batch statement as
-    SQL text, and the server parses and plans the statement every time. The batch statement's text depends
-    only on the step (the arrays carry any number of rows), so it is prepared once per connection and each
-    later execution sends only the arrays. ``TPFGO_PREPARED_STATEMENTS=0`` turns preparing off (for a
-    connection pooler that cannot keep prepared statements); the parameters are still bound on the server.
+    SQL text, and the server parses and plans the statement every time. The engine's statements have a fixed
+    text (a step's insert: the arrays carry any number of rows; ``pipelines.lookups``' reads), so each is
+    prepared once per connection and each later execution sends only its values.
+    ``TPFGO_PREPARED_STATEMENTS=0`` turns preparing off (for a connection pooler that cannot keep prepared
+    statements); the parameters are still bound on the server.
     The cursor goes through Django's wrappers, so query logging and execute wrappers see the statement.
     """
     from django.conf import settings
