@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from pipelines import lineage, observers, reads
 from pipelines.declarations import Pipeline, Step
@@ -66,8 +66,6 @@ def insert_one(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> di
             )
             continue
         winner = lineage.winner(step, rows[0][0])
-        if winner is None:
-            raise IntegrityError(f"step {step.name!r}: its output met a stored unique row")
         status: Status = "replayed" if winner.pk == rows[0][0].pk else "lost"
         found = existing(step, [plan]).get(plan.out_id, [winner]) if status == "replayed" else [winner]
         nxt = next_item(step, found, plan.entry.item) if status == "replayed" else None

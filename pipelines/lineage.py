@@ -86,13 +86,16 @@ def _holder(step: Step, out_id: uuid.UUID) -> tuple[type[Checkpoint], ...]:
     return (step.models[hit[0]],) if hit else ()
 
 
-def winner(step: Step, row: Checkpoint) -> Checkpoint | None:
-    """The stored checkpoint that made ``row``'s insert fail: the same id, or the same business key."""
+def winner(step: Step, row: Checkpoint) -> Checkpoint:
+    """The stored checkpoint that kept ``row`` out: the same id (a replay) or the same business key (a loss).
+
+    Any other unique row is an error of the step (``IntegrityError``), like any failed insert.
+    """
     for model in step.models:
         found = lookups.first(model, pk=row.pk) or lookups.first(model, business_key=row.business_key)
         if found is not None:
             return found
-    return None
+    raise IntegrityError(f"step {step.name!r}: its output met a stored unique row")
 
 
 def insert(
