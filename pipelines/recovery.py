@@ -46,8 +46,11 @@ def claim_timeout() -> datetime.timedelta:
     return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", 900)))
 
 
-def candidates(now: datetime.datetime | None = None, limit: int = 200) -> list[CheckpointLog]:
-    """Newest rows of their trace, older than the grace period, within the window, not yet decided.
+def candidates(
+    now: datetime.datetime | None = None, limit: int = 200, *, since: datetime.datetime | None = None
+) -> list[CheckpointLog]:
+    """Newest rows of their trace, older than the grace period, newer than ``since`` (the window back from
+    ``now`` unless given), not yet decided.
 
     Bounded: the scan is a ``created_at`` range (indexed), and each row costs two index probes on
     ``(trace_id, seq)``, so a sweep never reads the whole history.
@@ -58,7 +61,7 @@ def candidates(now: datetime.datetime | None = None, limit: int = 200) -> list[C
         Q(decision=Resumption.SKIPPED) | Q(created_at__gt=now - claim_timeout()) | Q(attempt__gte=MAX_RESUME_ATTEMPTS)
     )
     rows = (
-        CheckpointLog.objects.filter(created_at__gte=now - window(), created_at__lte=now - grace())
+        CheckpointLog.objects.filter(created_at__gte=since or now - window(), created_at__lte=now - grace())
         .exclude(publication__in=sorted(composition().terminal))
         .filter(~Exists(newer), ~Exists(decided))
         .order_by("created_at")

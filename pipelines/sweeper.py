@@ -56,40 +56,53 @@ class SweepReport:
         }
 
 
-def sweep(now: datetime.datetime | None = None, limit: int | None = None) -> SweepReport:
+def sweep(
+    now: datetime.datetime | None = None,
+    limit: int | None = None,
+    *,
+    window: datetime.timedelta | None = None,
+    dry_run: bool = False,
+) -> SweepReport:
+    """One sweep: each pass looks back over ``window`` (``TPFGO_SWEEP_WINDOW_SECONDS`` unless given) and takes
+    at most ``limit`` rows. ``dry_run`` reports what it would do and does nothing (``manage.py sweep``)."""
     now = now or timezone.now()
     limit = limit or int(getattr(settings, "TPFGO_SWEEP_BATCH", 200))
+    since = now - (window or recovery.window())
     report = SweepReport()
-    reenqueue_lost(now, limit, report)
-    recover_lost_attempts(now, limit, report)
-    for row in recovery.candidates(now, limit):
-        dispatch_resume(row.trace_id, row.seq)
+    reenqueue_lost(now, since, limit, report, dry_run)
+    recover_lost_attempts(now, since, limit, report, dry_run)
+    for row in recovery.candidates(now, limit, since=since):
+        if not dry_run:
+            dispatch_resume(row.trace_id, row.seq)
         report.resumes.append((str(row.trace_id), row.seq))
-    if any(report.as_dict().values()):
+    if any(report.as_dict().values()) and not dry_run:
         log.info("sweep.done", **report.as_dict())
     return report
 
 
-def reenqueue_lost(now: datetime.datetime, limit: int, report: SweepReport) -> None:
+def reenqueue_lost(
+    now: datetime.datetime, since: datetime.datetime, limit: int, report: SweepReport, dry_run: bool = False
+) -> None:
     claimed = RetryClaim.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt"))
     ended = ParkingOutcome.objects.filter(parked=OuterRef("parked"), created_at__gte=OuterRef("created_at"))
     due = (
-        RetryScheduled.objects.filter(due_at__gte=now - recovery.window(), due_at__lte=now - recovery.grace())
+        RetryScheduled.objects.filter(due_at__gte=since, due_at__lte=now - recovery.grace())
         .filter(~Exists(claimed), ~Exists(ended))
         .order_by("due_at")
     )
     for schedule in due[:limit]:
-        parking.enqueue(schedule.parked_id, schedule.attempt, schedule.due_at)
+        if not dry_run:
+            parking.enqueue(schedule.parked_id, schedule.attempt, schedule.due_at)
         report.reenqueued.append((str(schedule.parked_id), schedule.attempt))
 
 
-def recover_lost_attempts(now: datetime.datetime, limit: int, report: SweepReport) -> None:
+def recover_lost_attempts(
+    now: datetime.datetime, since: datetime.datetime, limit: int, report: SweepReport, dry_run: bool = False
+) -> None:
     ended = ParkingOutcome.objects.filter(parked=OuterRef("parked"), created_at__gte=OuterRef("created_at"))
     later = RetryScheduled.objects.filter(parked=OuterRef("parked"), attempt__gt=OuterRef("attempt"))
     stale = (
-        RetryClaim.objects.filter(
-            created_at__gte=now - recovery.window(), created_at__lte=now - recovery.claim_timeout()
-        )
+        RetryClaim.objects.filter(created_at__gte=since, created_at__lte=now - recovery.claim_timeout())
         .filter(~Exists(ended), ~Exists(later))
         .select_related("parked")
         .order_by("created_at")
@@ -101,9 +114,15 @@ def recover_lost_attempts(now: datetime.datetime, limit: int, report: SweepRepor
         except KeyError:
             log.error("sweep.unknown_step", parked_id=str(parked.pk), pipeline=parked.pipeline, step=parked.step)
             continue
-        policy = retry_policy(parked.pipeline, step)
+        exhausted = claim.attempt > retry_policy(parked.pipeline, step).max_attempts
+        if dry_run:
+            if exhausted:
+                report.dead_lettered.append(str(parked.pk))
+            else:
+                report.rescheduled.append((str(parked.pk), claim.attempt + 1))
+            continue
         with transaction.atomic():
-            if claim.attempt > policy.max_attempts:
+            if exhausted:
                 lost = AttemptLost(f"worker lost during attempt {claim.attempt} (claimed by {claim.worker})")
                 parking.dead_letter(parked, "retry_exhausted", claim.attempt, lost)
                 report.dead_lettered.append(str(parked.pk))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import io
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from pipelines import recovery, retries, sweeper
@@ -188,3 +191,68 @@ def test_the_candidates_query_is_one_bounded_query(django_assert_num_queries):
     assert len(rows) == 5
     assert recovery.candidates(now=later(7200)) == []  # older than the window: out of reach
     assert CheckpointLog.objects.count() == 15
+
+
+# -- manage.py sweep: by hand, further back than beat's window ----------------------------------------------------
+def run_sweep(*args: str) -> str:
+    out = io.StringIO()
+    call_command("sweep", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_sweep_command_reaches_a_stall_older_than_the_window(monkeypatch):
+    without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")  # stalled after 'index'
+    trace, seq = CheckpointLog.objects.order_by("-seq").values_list("trace_id", "seq").first()
+    two_hours_on = later(7200)
+    assert sweeper.sweep(now=two_hours_on).resumes == []  # beat's window is one hour here
+    monkeypatch.setattr(timezone, "now", lambda: two_hours_on)
+    before = all_insert_only_counts()
+
+    assert run_sweep("--window", "3h", "--dry-run").splitlines() == [
+        f"would resume trace {trace} from checkpoint log row {seq}",
+        "dry run: reenqueued 0, rescheduled 0, dead_lettered 0, resumes 1",
+    ]
+    assert all_insert_only_counts() == before  # a dry run changes nothing
+    assert run_sweep("--window", "150m").splitlines() == [
+        f"resume trace {trace} from checkpoint log row {seq}",
+        "swept: reenqueued 0, rescheduled 0, dead_lettered 0, resumes 1",
+    ]
+    assert DocumentPublished.objects.count() == 1
+    assert Resumption.objects.get().decision == "resumed"
+    assert run_sweep("--window", "3h").splitlines() == [
+        "swept: reenqueued 0, rescheduled 0, dead_lettered 0, resumes 0"
+    ]
+
+
+def test_the_sweep_command_dry_run_lists_lost_retries_and_attempts_without_acting(lane_engine, monkeypatch):
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    lane.FAILURES["receive"] = 9
+    lane_engine.start("ingest", {"text": "b"}, "doc-2")
+    first, second = ParkedItem.objects.order_by("created_at")
+    RetryClaim.objects.create(parked=second, attempt=5, worker="w-dead", created_at=timezone.now())
+    ENQUEUED.clear()
+    log_seq = CheckpointLog.objects.filter(trace_id=first.trace_id).latest("seq").seq  # its newest row: parked after it
+    moment = later(400)
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+    before = all_insert_only_counts()
+
+    lines = run_sweep("--dry-run").splitlines()
+
+    assert lines == [
+        f"would re-enqueue parked item {first.pk}, attempt 2",
+        f"would re-enqueue parked item {second.pk}, attempt 2",
+        f"would dead-letter parked item {second.pk} (attempts exhausted, worker lost)",
+        f"would skip trace {first.trace_id} at checkpoint log row {log_seq}: open parking",
+        "dry run: reenqueued 2, rescheduled 0, dead_lettered 1, resumes 0, skipped 1",
+    ]
+    assert ENQUEUED == [] and all_insert_only_counts() == before
+
+
+@pytest.mark.parametrize("args", [("--window", "soon"), ("--window", "0h"), ("--limit", "0")])
+def test_the_sweep_command_refuses_a_bad_window_or_limit_and_does_nothing(args):
+    without_subscriptions().start("ingest", {"text": "a"}, "doc-1")
+    before = all_insert_only_counts()
+    with pytest.raises(CommandError):
+        call_command("sweep", *args, stdout=io.StringIO())
+    assert all_insert_only_counts() == before and Resumption.objects.count() == 0

@@ -1,0 +1,79 @@
+"""``manage.py sweep``: run the sweeper once, by hand, optionally further back than beat's window.
+
+Beat sweeps every 30 s over ``TPFGO_SWEEP_WINDOW_SECONDS`` (24 h). After a longer outage of beat, the worker or
+the broker, what stalled before the window is out of the periodic sweep's reach; this command reaches it:
+
+    manage.py sweep --window 3d --dry-run     # what it would re-enqueue, reschedule, dead-letter and resume
+    manage.py sweep --window 3d --limit 5000  # do it (resumes go to the worker, as beat's do)
+
+It prints one line per item and a summary; a dry run also says which stalled traces the worker would skip, and
+why (an open parked item owns it, or its next step waits for an event). Run it again until it reports nothing: each pass takes at most
+``--limit`` rows, and what it handed to the worker is picked up once the worker has claimed it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from pipelines import recovery, sweeper
+from pipelines.models import CheckpointLog
+
+_DURATION = re.compile(r"^(\d+)([smhd]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text: str) -> datetime.timedelta:
+    """``90``, ``90s``, ``15m``, ``36h`` or ``7d``; at least one second."""
+    match = _DURATION.match(text.strip().lower())
+    if not match or int(match.group(1)) == 0:
+        raise CommandError(f"--window {text!r}: give a positive duration such as 3600, 90m, 36h or 7d")
+    return datetime.timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+class Command(BaseCommand):
+    help = "Run the sweeper once: re-enqueue lost retries, reschedule lost attempts, resume stalled traces."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--window", help="how far back to look (default: TPFGO_SWEEP_WINDOW_SECONDS), e.g. 36h or 7d"
+        )
+        parser.add_argument("--limit", type=int, help="rows per pass (default: TPFGO_SWEEP_BATCH)")
+        parser.add_argument("--dry-run", action="store_true", help="report what it would do, change nothing")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        window = duration(options["window"]) if options["window"] else None
+        limit = options["limit"]
+        if limit is not None and limit < 1:
+            raise CommandError("--limit must be at least 1")
+        dry_run = options["dry_run"]
+        report = sweeper.sweep(limit=limit, window=window, dry_run=dry_run)
+        verb = "would " if dry_run else ""
+        for parked_id, attempt in report.reenqueued:
+            self.stdout.write(f"{verb}re-enqueue parked item {parked_id}, attempt {attempt}")
+        for parked_id, attempt in report.rescheduled:
+            self.stdout.write(f"{verb}reschedule parked item {parked_id}, attempt {attempt} (its worker was lost)")
+        for parked_id in report.dead_lettered:
+            self.stdout.write(f"{verb}dead-letter parked item {parked_id} (attempts exhausted, worker lost)")
+        counts = report.as_dict()
+        for trace_id, seq in report.resumes:
+            why = _why_not(trace_id, seq) if dry_run else ""
+            if why:
+                counts["resumes"] -= 1
+                counts["skipped"] = counts.get("skipped", 0) + 1
+                self.stdout.write(f"would skip trace {trace_id} at checkpoint log row {seq}: {why}")
+            else:
+                self.stdout.write(f"{verb}resume trace {trace_id} from checkpoint log row {seq}")
+        summary = ", ".join(f"{name} {count}" for name, count in counts.items())
+        self.stdout.write(("dry run: " if dry_run else "swept: ") + summary)
+
+
+def _why_not(trace_id: str, seq: int) -> str:
+    """What the worker's resume would decide for this position: empty if it would run, else why not."""
+    row = CheckpointLog.objects.filter(trace_id=trace_id, seq=seq).first()
+    if row is None:
+        return "gone"
+    return recovery.decide(row)[1]
