@@ -7,8 +7,9 @@ the broker, what stalled before the window is out of the periodic sweep's reach;
     manage.py sweep --window 3d --limit 5000  # do it (resumes go to the worker, as beat's do)
 
 It prints one line per item and a summary; a dry run also says which stalled traces the worker would skip, and
-why (an open parked item owns it, or its next step waits for an event). Run it again until it reports nothing: each pass takes at most
-``--limit`` rows, and what it handed to the worker is picked up once the worker has claimed it.
+why (an open parked item owns it, or its next step waits for an event). Run it again until it reports nothing:
+each pass takes at most ``--limit`` rows, and what it handed to the worker leaves the list once the worker has
+claimed it.
 """
 
 from __future__ import annotations
