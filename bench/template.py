@@ -116,7 +116,8 @@ def capture(body: dict[str, Any]) -> Template:
             if children:
                 per_model.append((child_model, children))
     children = CheckpointLog.objects.filter(trace_id=order_id).values_list("checkpoint_id", flat=True)
-    per_model.append((LineageLink, list(LineageLink.objects.filter(child_id__in=list(children)).order_by("id"))))
+    links = LineageLink.objects.filter(trace_id=order_id, child_id__in=list(children))
+    per_model.append((LineageLink, list(links.order_by("id"))))
     per_model.append((CheckpointLog, log))
     for _, rows in per_model:
         for row in rows:

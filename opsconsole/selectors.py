@@ -28,7 +28,7 @@ from pipelines.models import (
     RetryClaim,
     RetryScheduled,
 )
-from pipelines.registry import composition
+from pipelines.registry import checkpoint_models, composition
 
 FUNNEL_DAYS = 7
 LIST_LIMIT = 20
@@ -54,9 +54,10 @@ def search(
 ) -> QuerySet[Any]:
     """Exact matches: a UUID against the id columns, anything else against the key columns.
 
-    A trace id is matched through the checkpoint log's (trace_id, seq) index: checkpoint tables and lineage
-    links carry no index of their own on it (every index costs each insert). The idempotency key has none
-    either: a key search reads the one table the changelist shows.
+    A trace id is matched through the checkpoint log's (trace_id, seq) index: checkpoint tables carry no index
+    of their own on it (every index costs each insert). The log and the lineage links index their ids only
+    after the trace, so an id is looked for in the traces it can belong to (itself, or the trace of the row it
+    names). The idempotency key has no index either: a key search reads the one table the changelist shows.
     """
     term = term.strip()
     if not term:
@@ -71,16 +72,16 @@ def search(
     query = Q()
     for name in fields:
         query |= _trace_match(queryset.model, value) if name == "trace_id" else Q(**{name: value})
+    if isinstance(value, uuid.UUID) and issubclass(queryset.model, (CheckpointLog, LineageLink)):
+        owner = trace_of(value)
+        query &= Q(trace_id__in=[value] if owner is None else [value, owner])
     return queryset.filter(query)
 
 
 def _trace_match(model: type[Model], trace_id: uuid.UUID) -> Q:
-    if issubclass(model, (Checkpoint, LineageLink)):
-        in_trace = CheckpointLog.objects.filter(trace_id=trace_id)
-        if issubclass(model, Checkpoint):
-            ids = in_trace.filter(checkpoint_type=model.__name__).values_list("checkpoint_id", flat=True)
-            return Q(pk__in=list(ids))
-        return Q(child_id__in=list(in_trace.values_list("checkpoint_id", flat=True)), trace_id=trace_id)
+    if issubclass(model, Checkpoint):
+        ids = CheckpointLog.objects.filter(trace_id=trace_id, checkpoint_type=model.__name__)
+        return Q(pk__in=list(ids.values_list("checkpoint_id", flat=True)))
     return Q(trace_id=trace_id)
 
 
@@ -233,14 +234,21 @@ def ops_actions(trace_id: uuid.UUID) -> list[OpsAction]:
     return list(OpsAction.objects.filter(trace_id=trace_id).order_by("created_at"))
 
 
-def trace_of(checkpoint_id: uuid.UUID) -> uuid.UUID | None:
-    """The trace (for checkout, the order) a checkpoint, parked item or error entry belongs to."""
-    for model, field in ((CheckpointLog, "checkpoint_id"), (ParkedItem, "pk"), (ErrorSinkEntry, "pk")):
-        found = model.objects.filter(**{field: checkpoint_id}).values_list("trace_id", flat=True).first()
-        if found is not None:
-            return found
-    if checkout_selectors.order_request(checkpoint_id) is not None:
-        return checkpoint_id
+def trace_of(wanted: uuid.UUID) -> uuid.UUID | None:
+    """The trace (for checkout, the order) a checkpoint, parked item or error entry belongs to, or the order's.
+
+    A checkpoint is found by its own table's primary key: one probe per checkpoint table, in one query.
+    """
+    probes = [m.objects.filter(pk=wanted).order_by().values_list("trace_id") for m in checkpoint_models().values()]
+    found = list(probes[0].union(*probes[1:], all=True)[:1]) if probes else []
+    if found:
+        return found[0][0]
+    for model in (ParkedItem, ErrorSinkEntry):
+        trace = model.objects.filter(pk=wanted).values_list("trace_id", flat=True).first()
+        if trace is not None:
+            return trace
+    if checkout_selectors.order_request(wanted) is not None:
+        return wanted
     return None
 
 

@@ -16,7 +16,7 @@ from django.db import transaction
 
 from pipelines import lineage, observers, reads
 from pipelines.declarations import Pipeline, Step
-from pipelines.models import Checkpoint, CheckpointChild, LineageLink
+from pipelines.models import Checkpoint, CheckpointChild, LineageLink, business_key_columns
 from pipelines.runner import Item, Status, StepResult, build_rows
 
 Rows = list[tuple[Checkpoint, Sequence[CheckpointChild]]]
@@ -117,8 +117,11 @@ def _winners(spec: Pipeline, step: Step, conflicted: list[tuple[Plan, Rows]]) ->
     for model in step.models:
         for found in model.objects.filter(pk__in=[row.pk for row in heads]):
             by_pk[found.pk] = found
-        for found in model.objects.filter(business_key__in=[row.business_key for row in heads]):
-            by_key[(model, found.business_key)] = found
+        first, *_ = business_key_columns(model) or ("business_key",)  # the unique index's leading column
+        wanted = {row.business_key for row in heads}
+        for found in model.objects.filter(**{f"{first}__in": list({getattr(row, first) for row in heads})}):
+            if found.business_key in wanted:
+                by_key[(model, found.business_key)] = found
     replays = existing(step, [plan for plan, rows in conflicted if rows[0][0].pk in by_pk])
     done: dict[uuid.UUID, Outcome] = {}
     for plan, rows in conflicted:
@@ -152,10 +155,12 @@ def existing(step: Step, plans: Iterable[Plan]) -> dict[uuid.UUID, list[Checkpoi
     out: dict[uuid.UUID, list[Checkpoint]] = {}
     wanted = [p.out_id for p in plans]
     if step.shape == "split":
-        heads = set(step.model.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+        heads = dict(step.model.objects.filter(pk__in=wanted).values_list("pk", "trace_id"))
         parent_of = {p.parents[0].pk: p.out_id for p in plans if p.out_id in heads}
-        if parent_of:
-            links = LineageLink.objects.filter(parent_id__in=list(parent_of), child_type=step.model.__name__)
+        if parent_of:  # the first child is stored: its siblings are the parent's children in the same trace
+            links = LineageLink.objects.filter(
+                trace_id__in=list(set(heads.values())), parent_id__in=list(parent_of), child_type=step.model.__name__
+            )
             pairs = list(links.values_list("parent_id", "child_id"))
             rows = {row.pk: row for row in step.model.objects.filter(pk__in=[child for _, child in pairs])}
             for parent_id, child_id in pairs:

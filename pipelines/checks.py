@@ -10,7 +10,7 @@ from django.db import connections, models
 
 from pipelines import triggers
 from pipelines.classification import classify
-from pipelines.models import Checkpoint, InsertOnlyModel, InsertOnlyQuerySet
+from pipelines.models import Checkpoint, InsertOnlyModel, InsertOnlyQuerySet, business_key_columns, business_key_fields
 
 
 @checks.register("models")
@@ -45,6 +45,18 @@ def check_classification(app_configs: Any = None, **kwargs: Any) -> list[checks.
                     hint="Set contract = pipelines.contracts.contract(...) on the model.",
                     obj=model,
                     id="pipelines.E003",
+                )
+            )
+        if issubclass(model, Checkpoint) and not model._meta.abstract and not business_key_columns(model):
+            problems.append(
+                checks.Error(
+                    f"{model._meta.label}: no unique constraint enforces its business key",
+                    hint=(
+                        "Keep Checkpoint.Meta's unique constraint on business_key, or declare one on exactly "
+                        f"its business_key_fields {business_key_fields(model)}."
+                    ),
+                    obj=model,
+                    id="pipelines.E007",
                 )
             )
     return problems

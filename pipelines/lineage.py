@@ -19,7 +19,7 @@ from django.db import IntegrityError, connection, transaction
 
 from pipelines import ids, lookups, metrics, reads, sqlbulk
 from pipelines.errors import ContractError
-from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink
+from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink, business_key_filter
 
 if TYPE_CHECKING:
     from pipelines.declarations import Pipeline, Step
@@ -57,11 +57,13 @@ def existing(step: Step, out_id: uuid.UUID, parents: list[Any]) -> list[Checkpoi
 
 def _existing(step: Step, out_id: uuid.UUID, parents: list[Any]) -> list[Checkpoint]:
     if step.shape == "split":
-        if not parents or not step.model.objects.filter(pk=out_id).exists():
+        trace_id = step.model.objects.filter(pk=out_id).values_list("trace_id", flat=True).first() if parents else None
+        if trace_id is None:
             return []
-        child_ids = LineageLink.objects.filter(parent_id=parents[0].pk, child_type=step.model.__name__).values_list(
-            "child_id", flat=True
-        )
+        # The first child is stored: its siblings are the parent's children in the same trace.
+        child_ids = LineageLink.objects.filter(
+            trace_id=trace_id, parent_id=parents[0].pk, child_type=step.model.__name__
+        ).values_list("child_id", flat=True)
         children = list(step.model.objects.filter(pk__in=list(child_ids)))
         return sorted(children, key=lambda cp: int(cp.idempotency_key.rsplit(":", 1)[1]))
     models = step.models if len(step.models) == 1 else _holder(step, out_id)
@@ -92,7 +94,7 @@ def winner(step: Step, row: Checkpoint) -> Checkpoint:
     Any other unique row is an error of the step (``IntegrityError``), like any failed insert.
     """
     for model in step.models:
-        found = lookups.first(model, pk=row.pk) or lookups.first(model, business_key=row.business_key)
+        found = lookups.first(model, pk=row.pk) or lookups.first(model, **business_key_filter(row))
         if found is not None:
             return found
     raise IntegrityError(f"step {step.name!r}: its output met a stored unique row")

@@ -7,6 +7,7 @@ system check.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 from django.db import models
@@ -70,7 +71,9 @@ class Checkpoint(InsertOnlyModel):
 
     # Indexes cost every insert, so a checkpoint table has only those its look-ups use: the id, the business key
     # (unique: it decides races), the time. A trace's checkpoints are found through the checkpoint log's
-    # (trace_id, seq) index; the idempotency key is searched only by hand, in the console.
+    # (trace_id, seq) index; the idempotency key is searched only by hand, in the console. A subclass whose
+    # business key is its own columns (``business_key_fields``) may make those unique instead of the text
+    # column (``business_key_columns``; checked by pipelines.E007).
     id = models.UUIDField(primary_key=True, editable=False)
     trace_id = models.UUIDField(editable=False)
     idempotency_key = models.CharField(max_length=200, editable=False)
@@ -88,6 +91,34 @@ class Checkpoint(InsertOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.__class__.__name__} {self.id}"
+
+
+def business_key_fields(model: type[Checkpoint]) -> tuple[str, ...]:
+    """The fields a checkpoint's business key is made of (``business_key_fields``; the order id by default)."""
+    return tuple(getattr(model, "business_key_fields", ("order_id",)))
+
+
+@functools.cache
+def business_key_columns(model: type[Checkpoint]) -> tuple[str, ...]:
+    """Where the database enforces ``model``'s business key: its ``business_key_fields`` when an unconditional
+    unique constraint covers exactly them, else the ``business_key`` text column (empty: nowhere, pipelines.E007).
+    """
+    unique = [
+        tuple(c.fields)
+        for c in model._meta.constraints
+        if isinstance(c, models.UniqueConstraint) and c.condition is None and not c.expressions
+    ]
+    unique += [(f.name,) for f in model._meta.concrete_fields if f.unique and not f.primary_key]
+    fields = business_key_fields(model)
+    if fields in unique:
+        return fields
+    return ("business_key",) if ("business_key",) in unique else ()
+
+
+def business_key_filter(row: Checkpoint) -> dict[str, Any]:
+    """Look-up arguments that find the stored row holding ``row``'s business key (through its unique index)."""
+    columns = business_key_columns(type(row)) or ("business_key",)
+    return {name: getattr(row, name) for name in columns}
 
 
 class CheckpointChild(InsertOnlyModel):
@@ -109,26 +140,39 @@ class Ledger(InsertOnlyModel):
 
 
 class LineageLink(Ledger):
-    """One edge of the lineage graph: a child checkpoint and one of its parents (a merge has N)."""
+    """One edge of the lineage graph: a child checkpoint and one of its parents (a merge has N).
+
+    Its indexes lead with the trace: one order's links sit together, so writing them touches a few index pages
+    however large the table grows (a child's or a parent's id alone is a random key). Every look-up knows the
+    trace: the child's or the parent's own (a split's children share their parent's trace).
+    """
 
     child_type = models.CharField(max_length=100)
-    child_id = models.UUIDField()  # looked up through the unique edge (child_id, parent_id)
+    child_id = models.UUIDField()
     parent_type = models.CharField(max_length=100)
-    parent_id = models.UUIDField(db_index=True)
+    parent_id = models.UUIDField()
     ordinal = models.PositiveIntegerField()
-    trace_id = models.UUIDField()  # a trace's links: its checkpoints' ids from the log, then by child
+    trace_id = models.UUIDField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["child_id", "parent_id"], name="lineage_unique_edge")]
+        constraints = [
+            models.UniqueConstraint(fields=["trace_id", "child_id", "parent_id"], name="lineage_unique_edge")
+        ]
+        indexes = [models.Index(fields=["trace_id", "parent_id"], name="lineage_trace_parent")]
 
 
 class CheckpointLog(Ledger):
-    """Every checkpoint, in insertion order, written in the transaction that inserts it."""
+    """Every checkpoint, in insertion order, written in the transaction that inserts it.
+
+    Found by trace (``(trace_id, seq)``) or by position (``seq``). ``checkpoint_id`` has no index: a random key
+    in the largest table would cost every insert a page of its own; a checkpoint's trace is found through its
+    own table's primary key (``opsconsole.selectors.trace_of``), and its log row within the trace.
+    """
 
     seq = models.BigAutoField(primary_key=True)
     checkpoint_type = models.CharField(max_length=100)
-    checkpoint_id = models.UUIDField(unique=True)
-    trace_id = models.UUIDField()  # indexed with seq: a trace's rows in order
+    checkpoint_id = models.UUIDField()  # one row per checkpoint: written only with the checkpoint's own insert
+    trace_id = models.UUIDField()
     pipeline = models.CharField(max_length=100)
     step = models.CharField(max_length=100)
     publication = models.CharField(max_length=200, blank=True)

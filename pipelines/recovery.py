@@ -105,12 +105,11 @@ def load(row: CheckpointLog) -> Checkpoint:
 def split_siblings(row: CheckpointLog) -> list[Checkpoint]:
     """Every output of the split that wrote ``row`` (a split inserts them all in one transaction)."""
     model = checkpoint_models()[row.checkpoint_type]
-    parent = LineageLink.objects.filter(child_id=row.checkpoint_id).values_list("parent_id", flat=True).first()
+    in_trace = LineageLink.objects.filter(trace_id=row.trace_id)
+    parent = in_trace.filter(child_id=row.checkpoint_id).values_list("parent_id", flat=True).first()
     if parent is None:  # a split always has its parent; without one, the row is all there is
         return [load(row)]
-    ids = LineageLink.objects.filter(parent_id=parent, child_type=row.checkpoint_type).values_list(
-        "child_id", flat=True
-    )
+    ids = in_trace.filter(parent_id=parent, child_type=row.checkpoint_type).values_list("child_id", flat=True)
     children = list(model.objects.filter(pk__in=list(ids)))
     return sorted(children, key=lambda cp: int(cp.idempotency_key.rsplit(":", 1)[1]))
 

@@ -17,3 +17,7 @@ class KitchenTask(OrderCheckpoint):
     task_name = models.CharField(max_length=100)
     menu_item_id = models.CharField(max_length=64, null=True)
     quantity = models.PositiveIntegerField()
+
+    class Meta(OrderCheckpoint.Meta):
+        # The business key's columns, order id first: it also serves the look-up of an order's tasks.
+        constraints = [models.UniqueConstraint(fields=["order_id", "task_name"], name="%(app_label)s_%(class)s_bk")]

@@ -14,7 +14,7 @@ class OrderRequest(OrderCheckpoint):
 
     contract = contracts.ORDER_REQUEST
 
-    request_id = models.CharField(max_length=128, unique=True)
+    request_id = models.CharField(max_length=128)
     consumer_id = models.CharField(max_length=64)
     restaurant_id = models.CharField(max_length=64)
     delivery_address = models.JSONField()
@@ -22,11 +22,20 @@ class OrderRequest(OrderCheckpoint):
     payment_token = models.CharField(max_length=64, null=True)
     command_hash = models.CharField(max_length=64)
 
+    class Meta(OrderCheckpoint.Meta):
+        # Constraints rather than unique=True: no PostgreSQL varchar_pattern_ops twin for a key never searched
+        # with LIKE.
+        constraints = [
+            *OrderCheckpoint.Meta.constraints,
+            models.UniqueConstraint(fields=["request_id"], name="order_request_unique_request_id"),
+        ]
+
 
 class LineItem(CheckpointChild):
     """One requested line, owned by its ``OrderRequest``."""
 
-    order_request = models.ForeignKey(OrderRequest, on_delete=models.PROTECT, related_name="line_items")
+    # No index of its own: the unique (order_request, line_number) serves the look-up of an order's lines.
+    order_request = models.ForeignKey(OrderRequest, on_delete=models.PROTECT, related_name="line_items", db_index=False)
     line_number = models.PositiveIntegerField()
     menu_item_id = models.CharField(max_length=64)
     quantity = models.PositiveIntegerField()

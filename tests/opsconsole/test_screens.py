@@ -9,6 +9,7 @@ import uuid
 import pytest
 import time_machine
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +18,7 @@ from checkout import services
 from checkout.kitchen_task.models import KitchenTask
 from checkout.order_request.models import OrderRequest
 from opsconsole import readonly
-from pipelines.models import CheckpointLog, ErrorSinkEntry, ParkedItem
+from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem
 from tests.checkout.conftest import order_body
 
 pytestmark = pytest.mark.django_db
@@ -73,6 +74,29 @@ def test_checkpoint_search_by_order_trace_and_idempotency_key_links_to_the_linea
     assert lineage not in text(ops_client.get(changelist, {"q": str(uuid.uuid4())}))
     tasks = text(ops_client.get(reverse("ops:kitchen_task_kitchentask_changelist"), {"q": str(dead_order)}))
     assert tasks.count(lineage) == KitchenTask.objects.filter(order_id=dead_order).count() == 2
+
+
+def test_log_and_lineage_search_finds_an_id_within_its_trace(ops_client, dead_order):
+    """The log and the lineage index their ids after the trace: an id is looked for in the trace it belongs to."""
+    lineage = reverse("ops:lineage", args=[dead_order])
+    log = reverse("ops:pipelines_checkpointlog_changelist")
+    links = reverse("ops:pipelines_lineagelink_changelist")
+    tasks = list(KitchenTask.objects.filter(order_id=dead_order))
+    request = OrderRequest.objects.get(order_id=dead_order)
+    in_trace = CheckpointLog.objects.filter(trace_id=dead_order)
+
+    def edges(checkpoint_id):
+        return LineageLink.objects.filter(Q(child_id=checkpoint_id) | Q(parent_id=checkpoint_id)).count()
+
+    assert text(ops_client.get(log, {"q": str(tasks[0].pk)})).count(lineage) == 1
+    assert text(ops_client.get(log, {"q": str(dead_order)})).count(lineage) == in_trace.count()
+    assert edges(tasks[0].pk) == 2  # its link to the split's input, and the merge's link to it
+    parent = LineageLink.objects.get(child_id=tasks[0].pk).parent_id
+    assert edges(parent) == 1 + len(tasks)  # its own link to its input, and one to each task
+    for checkpoint_id in (tasks[0].pk, parent, request.pk):
+        assert text(ops_client.get(links, {"q": str(checkpoint_id)})).count(lineage) == edges(checkpoint_id)
+    for page in (log, links):
+        assert lineage not in text(ops_client.get(page, {"q": str(uuid.uuid4())}))
 
 
 def test_changelists_never_count_the_whole_table_and_leave_payloads_in_the_database(ops_client, dead_order):

@@ -7,7 +7,7 @@ from django.db import connection, models
 
 from pipelines import checks as pipeline_checks
 from pipelines.classification import classify
-from pipelines.models import Checkpoint, InsertOnlyModel
+from pipelines.models import Checkpoint, InsertOnlyModel, business_key_columns
 
 
 def test_every_model_is_classified():
@@ -49,7 +49,7 @@ def test_a_foreign_key_into_a_checkpoint_must_protect():
         contract = None
         parent = models.ForeignKey("lane.DocumentReceived", on_delete=models.CASCADE)
 
-        class Meta:
+        class Meta(Checkpoint.Meta):
             app_label = "lane"
 
     try:
@@ -65,3 +65,35 @@ def test_the_database_check_finds_every_trigger():
     assert pipeline_checks.check_triggers(databases=["default"]) == []
     assert checks.run_checks(databases=["default"], include_deployment_checks=False) == []
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+@pytest.mark.parametrize(
+    ("constraints", "expected"),
+    [
+        ([models.UniqueConstraint(fields=["business_key"], name="keyed_bk")], ("business_key",)),
+        ([models.UniqueConstraint(fields=["doc_id"], name="keyed_bk")], ("doc_id",)),
+        ([models.UniqueConstraint(fields=["doc_id"], name="keyed_bk", condition=models.Q(doc_id="x"))], ()),
+        ([models.UniqueConstraint(fields=["doc_id", "business_key"], name="keyed_bk")], ()),
+        ([], ()),
+    ],
+)
+def test_a_checkpoint_must_enforce_its_business_key_on_the_text_column_or_on_its_fields(constraints, expected):
+    class Keyed(Checkpoint):
+        contract = None
+        business_key_fields = ("doc_id",)
+        doc_id = models.CharField(max_length=20)
+
+        class Meta:
+            app_label = "lane"
+
+    Keyed._meta.constraints = constraints
+    try:
+        columns = business_key_columns(Keyed)
+        problems = [(p.id, p.msg) for p in pipeline_checks.check_classification() if p.obj is Keyed]
+    finally:
+        apps.all_models["lane"].pop("keyed")
+        apps.clear_cache()
+    assert columns == expected
+    assert problems == (
+        [] if expected else [("pipelines.E007", "lane.Keyed: no unique constraint enforces its business key")]
+    )
