@@ -15,13 +15,6 @@ def test_sqlite_checkpoints_its_wal_every_100000_pages_unless_told(monkeypatch):
     assert "PRAGMA wal_autocheckpoint=1000;" in dburl.sqlite(Path("x.sqlite3"))["OPTIONS"]["init_command"]
 
 
-def test_sqlite_caches_64_mb_of_pages_per_connection_unless_told(monkeypatch):
-    monkeypatch.delenv("TPFGO_SQLITE_CACHE_MB", raising=False)
-    assert "PRAGMA cache_size=-65536;" in dburl.sqlite(Path("x.sqlite3"))["OPTIONS"]["init_command"]
-    monkeypatch.setenv("TPFGO_SQLITE_CACHE_MB", "8")
-    assert "PRAGMA cache_size=-8192;" in dburl.sqlite(Path("x.sqlite3"))["OPTIONS"]["init_command"]
-
-
 @pytest.mark.django_db
 def test_a_sqlite_connection_runs_the_pragmas():
     if connection.vendor != "sqlite":
@@ -31,5 +24,3 @@ def test_a_sqlite_connection_runs_the_pragmas():
         assert cursor.fetchone()[0] == 100000
         cursor.execute("PRAGMA synchronous")
         assert cursor.fetchone()[0] == 1  # NORMAL
-        cursor.execute("PRAGMA cache_size")
-        assert cursor.fetchone()[0] == -65536
