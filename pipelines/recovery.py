@@ -1,14 +1,17 @@
 """Partial-progress recovery: resume a trace a crash left between two checkpoints.
 
-A trace is stalled when its newest ``CheckpointLog`` row is older than the grace period, is not a terminal
-publication, the trace has no open parked item, and what comes next is not a step waiting for an external
-event. What comes next is read from the composition: the subscribers of the row's publication, or the next
-step of the row's pipeline. Resuming runs that through the engine, whose deterministic ids make it a replay
-where work already exists, so a resume never inserts anything twice.
+A trace is stalled at a ``CheckpointLog`` row when the trace did not go on from it (no newer row of the row's
+pipeline or of a pipeline downstream of it: a side pipeline run later on the same trace, such as a refused
+cancellation, does not count), the row is older than the grace period and is not a terminal publication, the
+trace has no open parked item, and what comes next is not a step waiting for an external event. What comes next
+is read from the composition: the subscribers of the row's publication, or the next step of the row's pipeline.
+Resuming runs that through the engine, whose deterministic ids make it a replay where work already exists, so a
+resume never inserts anything twice.
 
 Each position (trace, seq) is claimed by a unique ``Resumption`` insert: one sweeper resumes it, once per
 attempt; a resume that died with its worker is tried again after the claim timeout, at most
-``MAX_RESUME_ATTEMPTS`` times. Skipped positions are recorded too, so a waiting trace is looked at once.
+``MAX_RESUME_ATTEMPTS`` times. Skipped positions are recorded too, so a waiting trace is looked at once, and so
+is a resume that wrote nothing (what follows lost to another path or skipped): it settles its position.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from pipelines import parking
-from pipelines.declarations import Composition, Pipeline, Step
+from pipelines.declarations import Composition, Pipeline, Step, produced
 from pipelines.models import Checkpoint, CheckpointLog, LineageLink, Resumption
 from pipelines.registry import checkpoint_models, composition, engine
 
@@ -46,24 +49,54 @@ def claim_timeout() -> datetime.timedelta:
     return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", 900)))
 
 
+def downstream(comp: Composition) -> dict[str, frozenset[str]]:
+    """Each pipeline with the pipelines that run after it in a trace: itself and, transitively, the subscribers
+    of what it publishes. A newer row of one of these means the trace went on from the pipeline's row; a newer row
+    of any other pipeline (a cancellation request, an ops action) does not."""
+    after = {p.name: {s.name for pub in produced(p) for s in comp.subscribers(pub.name)} for p in comp.pipelines}
+    out: dict[str, frozenset[str]] = {}
+    for name in after:
+        seen, todo = {name}, [name]
+        while todo:
+            for nxt in after[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        out[name] = frozenset(seen)
+    return out
+
+
+def _went_on(comp: Composition) -> Q:
+    """A log row after which its trace went on: a newer row in its own pipeline or one downstream of it (any newer
+    row, for a pipeline the composition no longer has)."""
+    flows = downstream(comp)
+    newer = CheckpointLog.objects.filter(trace_id=OuterRef("trace_id"), seq__gt=OuterRef("seq"))
+    went_on = ~Q(pipeline__in=sorted(flows)) & Q(Exists(newer))
+    for name, after in sorted(flows.items()):
+        went_on |= Q(pipeline=name) & Q(Exists(newer.filter(pipeline__in=sorted(after))))
+    return went_on
+
+
 def candidates(
     now: datetime.datetime | None = None, limit: int = 200, *, since: datetime.datetime | None = None
 ) -> list[CheckpointLog]:
-    """Newest rows of their trace, older than the grace period, newer than ``since`` (the window back from
-    ``now`` unless given), not yet decided.
+    """Rows after which their trace did not go on, older than the grace period, newer than ``since`` (the window
+    back from ``now`` unless given), not terminal, not yet decided.
 
-    Bounded: the scan is a ``created_at`` range (indexed), and each row costs two index probes on
-    ``(trace_id, seq)``, so a sweep never reads the whole history.
+    "Went on" counts only newer rows of the row's own pipeline and of those downstream of it, so a side pipeline
+    that ran later on the same trace (a refused cancellation) does not hide a stall of the chain.
+    Bounded: the scan is a ``created_at`` range (indexed), and each row costs index probes on ``(trace_id, seq)``,
+    so a sweep never reads the whole history.
     """
     now = now or timezone.now()
-    newer = CheckpointLog.objects.filter(trace_id=OuterRef("trace_id"), seq__gt=OuterRef("seq"))
+    comp = composition()
     decided = Resumption.objects.filter(trace_id=OuterRef("trace_id"), seq=OuterRef("seq")).filter(
         Q(decision=Resumption.SKIPPED) | Q(created_at__gt=now - claim_timeout()) | Q(attempt__gte=MAX_RESUME_ATTEMPTS)
     )
     rows = (
         CheckpointLog.objects.filter(created_at__gte=since or now - window(), created_at__lte=now - grace())
-        .exclude(publication__in=sorted(composition().terminal))
-        .filter(~Exists(newer), ~Exists(decided))
+        .exclude(publication__in=sorted(comp.terminal))
+        .exclude(_went_on(comp))
+        .filter(~Exists(decided))
         .order_by("created_at")
     )
     return list(rows[:limit])
@@ -135,37 +168,52 @@ def decide(row: CheckpointLog) -> tuple[list[Next], str]:
 
 
 def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "") -> str:
-    """Resume the trace from position ``seq`` once; returns what happened, for logs and tests."""
+    """Resume the trace from position ``seq`` once; returns what happened, for logs and tests.
+
+    A resume that wrote nothing and parked nothing (what follows lost to another path, skipped, or was there
+    already) settles the position: it is recorded as skipped, so no later sweep runs it again.
+    """
     trace = uuid.UUID(str(trace_id))
     row = CheckpointLog.objects.filter(trace_id=trace, seq=seq).first()
     if row is None:
         return "missing"
-    if CheckpointLog.objects.filter(trace_id=trace, seq__gt=seq).exists():
+    if CheckpointLog.objects.filter(trace_id=trace, seq=seq).filter(_went_on(composition())).exists():
         return "moved-on"
     nexts, why = decide(row)
     decision = Resumption.RESUMED if nexts else Resumption.SKIPPED
-    if not _claim(trace, seq, decision, why, worker):
+    attempt = _claim(trace, seq, decision, why, worker)
+    if attempt is None:
         return "claimed-elsewhere"
     if not nexts:
         log.info("recovery.skipped", trace_id=str(trace), seq=seq, why=why)
         return "skipped"
-    statuses = []
+    statuses, wrote = [], False
     for nxt in nexts:
         execution = engine().run(nxt.pipeline.name, nxt.value, step=nxt.step.name, key=nxt.key, trace_id=trace)
         statuses.append(execution.first.status)
+        wrote = wrote or any(r.status in ("inserted", "failed") for r in execution.results)
+    if not wrote:
+        _record(trace, seq, attempt + 1, Resumption.SKIPPED, f"settled: {','.join(statuses)}", worker)
+        log.info("recovery.settled", trace_id=str(trace), seq=seq, statuses=statuses)
+        return ",".join(statuses)
     log.warning("recovery.resumed", trace_id=str(trace), seq=seq, next=[n.pipeline.name for n in nexts])
     return ",".join(statuses)
 
 
-def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str) -> bool:
+def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str) -> int | None:
+    """The attempt number this worker claimed for the position, or None if it is decided or claimed elsewhere."""
     done = Resumption.objects.filter(trace_id=trace, seq=seq)
     # Count first, then look for a live claim: a claim inserted in between is either seen live here, or holds the
     # attempt number this one is about to insert (the unique insert then refuses it).
     attempt = done.count() + 1
     if done.filter(Q(decision=Resumption.SKIPPED) | Q(created_at__gt=timezone.now() - claim_timeout())).exists():
-        return False
+        return None
     if attempt > MAX_RESUME_ATTEMPTS:
-        return False
+        return None
+    return attempt if _record(trace, seq, attempt, decision, why, worker) else None
+
+
+def _record(trace: uuid.UUID, seq: int, attempt: int, decision: str, why: str, worker: str) -> bool:
     try:
         with transaction.atomic():
             Resumption.objects.create(

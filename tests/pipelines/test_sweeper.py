@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from pipelines import recovery, retries, sweeper
-from pipelines.declarations import RetryPolicy
+from pipelines.declarations import Pipeline, RetryPolicy, Step
 from pipelines.models import (
     CheckpointLog,
     ParkedItem,
@@ -25,7 +25,7 @@ from pipelines.registry import retry_policy
 from pipelines.runner import Engine
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
-from tests.lane.models import DocumentIndexed, DocumentPublished, TokenIndexed
+from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, DocumentRefused, TokenIndexed
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +181,52 @@ def test_a_trace_waiting_for_an_event_or_parked_is_skipped_and_decided_once(sett
     assert decisions == [("skipped", "awaits publish.publish"), ("skipped", "open parking")]
     assert DocumentPublished.objects.count() == 0
     assert sweeper.sweep(now=later(600)).resumes == []
+
+
+def late_refusal(ctx):
+    return {"doc_id": ctx.input.doc_id, "reason": "LATE"}
+
+
+# A side pipeline on the same trace that ends in a terminal publication, as a refused cancellation does.
+SIDE = Pipeline(
+    name="late-refusal",
+    inputs=(DocumentReceived,),
+    steps=(Step("late_refusal", late_refusal, DocumentRefused),),
+    output=lane.REFUSED,
+)
+WITH_SIDE = dataclasses.replace(lane.COMPOSITION, pipelines=(*lane.COMPOSITION.pipelines, SIDE))
+
+
+def test_a_stall_of_the_chain_is_resumed_even_behind_a_later_side_pipeline(settings):
+    settings.TPFGO_COMPOSITION = "tests.pipelines.test_sweeper.WITH_SIDE"
+    Engine(dataclasses.replace(WITH_SIDE, subscriptions=())).start("ingest", {"text": "a b"}, "doc-1")
+    assert Engine(WITH_SIDE).run("late-refusal", DocumentReceived.objects.get()).first.status == "inserted"
+    newest = CheckpointLog.objects.latest("seq")
+    assert (newest.pipeline, newest.publication) == ("late-refusal", lane.REFUSED.name)  # terminal, newest
+
+    report = sweeper.sweep(now=later(120))
+
+    stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
+    assert report.resumes == [(str(stalled.trace_id), stalled.seq)]
+    assert DocumentPublished.objects.count() == 1
+    assert list(Resumption.objects.values_list("seq", "decision")) == [(stalled.seq, "resumed")]
+    assert sweeper.sweep(now=later(600)).resumes == []
+
+
+def test_a_resume_that_writes_nothing_settles_its_position(settings):
+    without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")  # stalled after 'index'
+    assert Engine(lane.COMPOSITION).run("manual-publish", DocumentReceived.objects.get()).first.status == "inserted"
+    stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
+    before = DocumentPublished.objects.get()
+
+    report = sweeper.sweep(now=later(120))
+
+    assert (str(stalled.trace_id), stalled.seq) in report.resumes
+    assert DocumentPublished.objects.get() == before  # 'publish' lost to the manual path: nothing written
+    decisions = list(Resumption.objects.filter(seq=stalled.seq).order_by("attempt").values_list("decision", "detail"))
+    assert decisions == [("resumed", ""), ("skipped", "settled: lost")]
+    assert sweeper.sweep(now=later(1000)).resumes == []  # past the claim timeout, in the window: settled
+    assert Resumption.objects.filter(seq=stalled.seq).count() == 2
 
 
 def test_the_candidates_query_is_one_bounded_query(django_assert_num_queries):
