@@ -22,6 +22,7 @@ from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
     LineageLink,
+    OpenParked,
     OpsAction,
     ParkedItem,
     ParkingOutcome,
@@ -133,20 +134,14 @@ def _latest_outcome() -> QuerySet[ParkingOutcome]:
     return ParkingOutcome.objects.filter(parked=OuterRef("pk")).order_by("-id")
 
 
-def open_parked() -> QuerySet[ParkedItem]:
-    """Parked items nothing has ended (still retrying) or that were dead-lettered: the open failures."""
-    latest = _latest_outcome()
-    return ParkedItem.objects.annotate(last=Subquery(latest.values("outcome")[:1])).filter(
-        Q(last__isnull=True) | Q(last=ParkingOutcome.DEAD_LETTERED)
-    )
-
-
 def stalled_by_step() -> list[dict[str, Any]]:
-    """Orders with an open failure, per (pipeline, step): how many, and how many of them are dead letters."""
-    dead = Q(last=ParkingOutcome.DEAD_LETTERED)
+    """Orders with an open failure, per (pipeline, step): how many, and how many of them are dead letters.
+
+    Read from ``OpenParked`` (open failures only, kept by triggers), not from every parked item ever.
+    """
+    dead = Q(dead_at__isnull=False)
     rows = (
-        open_parked()
-        .values("pipeline", "step")
+        OpenParked.objects.values("pipeline", "step")
         .annotate(orders=Count("trace_id", distinct=True), dead=Count("trace_id", filter=dead, distinct=True))
         .order_by("-orders", "pipeline", "step")
     )
@@ -154,10 +149,12 @@ def stalled_by_step() -> list[dict[str, Any]]:
 
 
 def dead_letters(limit: int = LIST_LIMIT) -> list[ParkedItem]:
+    """The newest open dead letters, with their last outcome's reason, attempts and error."""
+    newest = OpenParked.objects.filter(dead_at__isnull=False).order_by("-dead_at", "parked_id")
+    ids = list(newest.values_list("parked_id", flat=True)[:limit])
     latest = _latest_outcome()
-    return list(
-        open_parked()
-        .filter(Q(last=ParkingOutcome.DEAD_LETTERED))
+    items = (
+        ParkedItem.objects.filter(pk__in=ids)
         .annotate(
             reason=Subquery(latest.values("reason")[:1]),
             attempts=Subquery(latest.values("attempts")[:1]),
@@ -165,8 +162,9 @@ def dead_letters(limit: int = LIST_LIMIT) -> list[ParkedItem]:
             dead_at=Subquery(latest.values("created_at")[:1]),
         )
         .only("id", "pipeline", "step", "item_type", "item_id", "trace_id", "created_at")
-        .order_by("-dead_at")[:limit]
     )
+    order = {parked_id: n for n, parked_id in enumerate(ids)}
+    return sorted(items, key=lambda item: order[item.pk])
 
 
 def overdue_parked(limit: int = LIST_LIMIT) -> list[RetryScheduled]:

@@ -12,11 +12,12 @@ from django.db.models.signals import post_migrate
 
 
 def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
-    from pipelines import triggers
+    from pipelines import open_parked, triggers
 
     # post_migrate fires once per app; installing on the last keeps it to one pass per migrate.
     if sender.label == "pipelines":
         triggers.install(connections[using])
+        open_parked.install(connections[using])
 
 
 def _on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
@@ -41,7 +42,10 @@ class PipelinesConfig(AppConfig):
         from pipelines import (
             checks,  # noqa: F401  (registers the system checks)
             contract_checks,
+            open_parked,
         )
+
+        django_checks.register(open_parked.check_triggers, django_checks.Tags.database)
 
         # Handoff contracts: `manage.py check` runs them, and the worker and beat refuse to start on errors.
         django_checks.register(contract_checks.system_check, "contracts")

@@ -264,6 +264,23 @@ class ParkingOutcome(Ledger):
     created_at = models.DateTimeField(db_index=True)
 
 
+class OpenParked(models.Model):
+    """A parked item no outcome has closed (still retrying) or whose newest outcome is a dead letter: derived,
+    kept by database triggers on the parking tables (``pipelines.open_parked``), never written by the application,
+    rebuilt after every migrate. The console's dashboard reads it instead of every parked item ever."""
+
+    tpfgo_kind = "mutable"
+
+    parked_id = models.UUIDField(primary_key=True)
+    pipeline = models.CharField(max_length=100)
+    step = models.CharField(max_length=100)
+    trace_id = models.UUIDField()
+    dead_at = models.DateTimeField(null=True)  # set while its newest outcome is a dead letter
+
+    class Meta:
+        indexes = [models.Index(fields=["dead_at"], name="open_parked_dead_at")]
+
+
 class OpsAction(Ledger):
     """Who ran which remediation on which item, why and when, and what it inserted."""
 
