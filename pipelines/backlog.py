@@ -1,9 +1,9 @@
 """Backlog figures for ``/metrics``: dead letters and overdue parked items per pipeline and step.
 
-Computed from the ledger when scraped (a collector), so every process reports the same truth. They are figures
+Computed from the database when scraped (a collector), so every process reports the same truth. They are figures
 for dashboards and alerts, never a readiness signal: ``/readyz`` stays about this instance (database, broker).
-Each query reads the parked items of a window (``TPFGO_BACKLOG_WINDOW_SECONDS``, 30 days by default) through the
-``created_at`` index, so a scrape does not grow with history.
+They read ``OpenParked`` (the open failures, kept by triggers), so a scrape costs what is open, not the history,
+and a dead letter counts until ops end it, however old.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ import datetime
 from collections.abc import Iterable
 
 import structlog
-from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from pipelines import metrics, recovery
-from pipelines.models import ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled
+from pipelines.models import OpenParked, RetryClaim, RetryScheduled
 
 log = structlog.get_logger("pipelines.backlog")
 
@@ -32,26 +31,20 @@ metrics.describe(
 metrics.describe(WAITING, "gauge", "Parked items waiting for a retry (not dead-lettered), per pipeline and step.")
 
 
-def _window() -> datetime.timedelta:
-    return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_BACKLOG_WINDOW_SECONDS", 30 * 86400)))
-
-
-def _grouped(items: QuerySet[ParkedItem]) -> Iterable[tuple[str, str, int]]:
-    rows = items.values("pipeline", "step").annotate(n=Count("id")).order_by("pipeline", "step")
+def _grouped(items: QuerySet[OpenParked]) -> Iterable[tuple[str, str, int]]:
+    rows = items.values("pipeline", "step").annotate(n=Count("parked_id")).order_by("pipeline", "step")
     return [(row["pipeline"], row["step"], row["n"]) for row in rows]
 
 
 def collect(now: datetime.datetime | None = None) -> list[metrics.Sample]:
     now = now or timezone.now()
-    newest = ParkingOutcome.objects.filter(parked=OuterRef("pk")).order_by("-id").values("outcome")[:1]
-    items = ParkedItem.objects.filter(created_at__gte=now - _window()).annotate(last=Subquery(newest))
-    waiting = items.filter(last__isnull=True)
-    due = RetryScheduled.objects.filter(parked=OuterRef("pk"), due_at__lte=now - recovery.grace()).filter(
+    waiting = OpenParked.objects.filter(dead_at__isnull=True)
+    due = RetryScheduled.objects.filter(parked=OuterRef("parked_id"), due_at__lte=now - recovery.grace()).filter(
         ~Exists(RetryClaim.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt")))
     )
     samples: list[metrics.Sample] = []
     for name, queryset in (
-        (DEAD, items.filter(last=ParkingOutcome.DEAD_LETTERED)),
+        (DEAD, OpenParked.objects.filter(dead_at__isnull=False)),
         (WAITING, waiting),
         (OVERDUE, waiting.filter(Exists(due))),
     ):

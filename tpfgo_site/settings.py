@@ -164,8 +164,6 @@ TPFGO_SWEEP_GRACE_SECONDS = float(os.environ.get("TPFGO_SWEEP_GRACE_SECONDS", "1
 TPFGO_SWEEP_WINDOW_SECONDS = float(os.environ.get("TPFGO_SWEEP_WINDOW_SECONDS", "86400"))
 TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", "900"))
 TPFGO_SWEEP_BATCH = int(os.environ.get("TPFGO_SWEEP_BATCH", "200"))
-# Backlog figures on /metrics (dead letters, overdue parked items) count parked items this recent.
-TPFGO_BACKLOG_WINDOW_SECONDS = float(os.environ.get("TPFGO_BACKLOG_WINDOW_SECONDS", str(30 * 86400)))
 # pipelines.sinks.RemoteSink: forward entries to a central sink (http(s)://host → REST, grpc://host:port → gRPC)
 # with this token; when forwarding fails, the fallback sinks (those not already in TPFGO_ERROR_SINKS) record them.
 TPFGO_ERROR_SINK_URL = os.environ.get("TPFGO_ERROR_SINK_URL", "")

@@ -7,7 +7,8 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from pipelines import backlog, metrics
+from pipelines import backlog, metrics, parking
+from pipelines.models import ParkedItem, ParkingOutcome
 from tests.lane import composition as lane
 
 pytestmark = pytest.mark.django_db
@@ -44,3 +45,13 @@ def test_the_figures_are_rendered_on_metrics_with_their_help(lane_engine):
 
 def test_no_backlog_means_no_samples():
     assert backlog.collect() == []
+
+
+def test_a_dead_letter_counts_until_ops_end_it_however_old(lane_engine):
+    lane.FAILURES["tokenize"] = "fatal"
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    months_later = timezone.now() + datetime.timedelta(days=90)
+    assert figures(months_later) == {("tpfgo_dead_letters", "ingest", "tokenize"): 1.0}
+
+    parking.resolve(ParkedItem.objects.get(), ParkingOutcome.CANCELLED, 1, "ops-cancel")
+    assert figures(months_later) == {}
