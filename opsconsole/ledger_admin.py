@@ -22,6 +22,7 @@ from opsconsole import remedies, selectors
 from opsconsole.checkpoint_admin import lineage_link
 from opsconsole.filters import ActionFilter, OutcomeFilter, PipelineFilter, StepFilter
 from opsconsole.readonly import ReadOnlyAdmin
+from opsconsole.templatetags.opsconsole_text import action_result
 from pipelines.classification import classify
 from pipelines.models import (
     CheckpointLog,
@@ -251,8 +252,8 @@ class ParkingOutcomeAdmin(ParkedChildAdmin):
 
 
 class OpsActionAdmin(LedgerAdmin):
-    list_display = ("created_at", "action", "actor", "short_reason", "preview_seq", "lineage")
-    list_columns = ("id", "created_at", "action", "actor", "reason", "preview_seq", "trace_id")
+    list_display = ("created_at", "action", "actor", "short_reason", "outcome", "preview_seq", "lineage")
+    list_columns = ("id", "created_at", "action", "actor", "reason", "result", "preview_seq", "trace_id")
     list_filter = (ActionFilter,)
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
@@ -261,6 +262,10 @@ class OpsActionAdmin(LedgerAdmin):
     @admin.display(description="reason")
     def short_reason(self, obj: OpsAction) -> str:
         return obj.reason if len(obj.reason) <= 90 else obj.reason[:87] + "…"
+
+    @admin.display(description="result")
+    def outcome(self, obj: OpsAction) -> str:
+        return action_result(obj.result)
 
 
 LEDGER_ADMINS: dict[type[Any], type[admin.ModelAdmin]] = {

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from checkout import services, state
 from checkout.models import Courier
+from opsconsole.templatetags.opsconsole_text import action_result
 from pipelines.models import OpsAction
 from tests.checkout.conftest import order_body
 from tests.conftest import all_insert_only_counts
@@ -118,3 +119,39 @@ def test_selected_orders_share_one_confirm_page(ops_client, dead_order):
     second = dead_lettered_order("console-dead-2")
     page = ops_client.get(confirm_url("redrive"), {"order": [str(dead_order), str(second)]}).content.decode()
     assert page.count('class="ops-preview"') == 2
+
+
+def test_the_lineage_page_says_in_a_line_what_each_ops_action_did(ops_client, dead_order):
+    seq = preview_seq(ops_client, "ops-cancel", dead_order)
+    ops_client.post(
+        confirm_url("ops-cancel"), {"order": str(dead_order), f"expected_seq_{dead_order}": seq, "reason": "gave up"}
+    )
+    action = OpsAction.objects.get(trace_id=dead_order)
+    inserted = [row["type"] for row in action.result["inserted"]]
+    assert inserted == ["OpsCancellation", "AuthorizationVoided", "OrderCancelled"]
+    assert len(action.result["closedParkedIds"]) == 1
+
+    page = ops_client.get(reverse("ops:lineage", args=[dead_order])).content.decode()
+    section = page[page.index('id="ops-actions"') :]
+    assert "inserted OpsCancellation, AuthorizationVoided, OrderCancelled; closed 1 parked item" in section
+    listing = ops_client.get(reverse("ops:pipelines_opsaction_changelist")).content.decode()
+    assert "inserted OpsCancellation, AuthorizationVoided, OrderCancelled; closed 1 parked item" in listing
+
+
+@pytest.mark.parametrize(
+    ("result", "line"),
+    [
+        ({"parkedId": "p", "attempt": 3, "status": "inserted"}, "attempt 3: inserted"),
+        (
+            {"steps": [{"pipeline": "dispatch", "step": "delivery_assigned", "status": "failed"}], "inserted": []},
+            "inserted nothing; failed at dispatch/delivery_assigned",
+        ),
+        (
+            {"inserted": [{"type": "KitchenTask"}, {"type": "KitchenTask"}], "redrive": {"status": "replayed"}},
+            "inserted KitchenTask ×2; redrive: replayed",
+        ),
+        ({}, "-"),
+    ],
+)
+def test_an_action_result_reads_as_one_line(result, line):
+    assert action_result(result) == line
