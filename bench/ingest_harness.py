@@ -169,7 +169,8 @@ class Figures:
     peak_at_100_mib: float = 0.0
     peak_at_end_mib: float = 0.0
     peak_growth_mib: float = 0.0
-    max_buffer_queued: float = 0.0
+    max_buffer_queued: float = 0.0  # the most seen queued at a scrape (every 0.25 s)
+    buffer_peak: float = 0.0  # the most the buffer ever held (its own high-water mark)
     buffer_capacity: float = 0.0
     max_inflight: float = 0.0
     max_lines_in_flight: int = 0
@@ -185,7 +186,7 @@ def order_lines(n: int, prefix: str) -> Iterator[bytes]:
         yield json.dumps({"idempotencyKey": f"{prefix}-{i}", "order": ORDER}).encode() + b"\n"
 
 
-_GAUGE = re.compile(r"^(tpfgo_stream_(?:buffer_queued|buffer_capacity|inflight))\{([^}]*)\} (\S+)$")
+_GAUGE = re.compile(r"^(tpfgo_stream_(?:buffer_queued|buffer_capacity|buffer_peak|inflight))\{([^}]*)\} (\S+)$")
 
 
 def _gauges(text: str) -> dict[str, float]:
@@ -252,6 +253,7 @@ def run(server: Server, token: str, orders: int, prefix: str = "bench") -> Figur
             except OSError:
                 continue
             figures.max_buffer_queued = max(figures.max_buffer_queued, gauges.get("tpfgo_stream_buffer_queued", 0))
+            figures.buffer_peak = max(figures.buffer_peak, gauges.get("tpfgo_stream_buffer_peak", 0))
             figures.buffer_capacity = max(figures.buffer_capacity, gauges.get("tpfgo_stream_buffer_capacity", 0))
             figures.max_inflight = max(figures.max_inflight, gauges.get("tpfgo_stream_inflight", 0))
 

@@ -31,6 +31,10 @@ HELP = {
     "tpfgo_stream_live": ("gauge", "Streams running in this process, per stream name."),
     "tpfgo_stream_buffer_queued": ("gauge", "Items queued in a stream's hand-off buffer (summed over live streams)."),
     "tpfgo_stream_buffer_capacity": ("gauge", "Capacity of a stream's hand-off buffer (summed over live streams)."),
+    "tpfgo_stream_buffer_peak": (
+        "gauge",
+        "Most items a stream's hand-off buffer has held since the stream started (summed over live streams).",
+    ),
     "tpfgo_stream_inflight": ("gauge", "Items a stream stage is working on now (summed over live streams)."),
     "tpfgo_stream_items_refused_total": ("counter", "Items refused at intake under the reject policy."),
     "tpfgo_stream_admission_active": ("gauge", "Streams admitted and still open, per admission gate."),
@@ -115,6 +119,7 @@ def gauges() -> list[dict[str, Any]]:
         gates = list(_admissions.values())
     queued: Counter[tuple[str, str]] = Counter()
     capacity: Counter[tuple[str, str]] = Counter()
+    peak: Counter[tuple[str, str]] = Counter()
     inflight: Counter[tuple[str, str]] = Counter()
     running: Counter[str] = Counter()
     for stream in live:
@@ -122,6 +127,7 @@ def gauges() -> list[dict[str, Any]]:
         for buffer in stream.buffers:
             queued[stream.name, buffer.name] += buffer.queued
             capacity[stream.name, buffer.name] += buffer.capacity
+            peak[stream.name, buffer.name] += buffer.peak
         for stage, count in zip(stream.stages, stream.inflight, strict=True):
             inflight[stream.name, stage.name] += count
     out: list[dict[str, Any]] = []
@@ -137,6 +143,7 @@ def gauges() -> list[dict[str, Any]]:
         labels = {"stream": key[0], "buffer": key[1]}
         add("tpfgo_stream_buffer_queued", labels, queued[key])
         add("tpfgo_stream_buffer_capacity", labels, capacity[key])
+        add("tpfgo_stream_buffer_peak", labels, peak[key])
     for key in stages:
         add("tpfgo_stream_inflight", {"stream": key[0], "stage": key[1]}, inflight[key])
     for gate in sorted(gates, key=lambda g: g.name):

@@ -111,6 +111,7 @@ class Buffer:
             raise ValueError(f"unknown overflow policy {policy!r}; expected one of {POLICIES}")
         self.stream, self.name, self.capacity, self.policy = stream, name, capacity, policy
         self._items: deque[Any] = deque()
+        self.peak = 0  # the most items it has held: at its capacity, the intake waited (backpressure)
         self._cond = threading.Condition()
         self._closed = False
         self._ended = False
@@ -131,6 +132,7 @@ class Buffer:
             if self._closed:
                 raise Cancelled(self.name)
             self._items.append(item)
+            self.peak = max(self.peak, len(self._items))
             self._cond.notify_all()
 
     def wait_for_room(self, wanted: int) -> int:

@@ -92,6 +92,7 @@ def test_block_reads_the_source_no_further_ahead_than_the_buffer_allows():
     assert len(taken) == 8
     assert gauge("tpfgo_stream_inflight", stream="s", stage="slow") == 1
     assert gauge("tpfgo_stream_buffer_capacity", stream="s", buffer="slow") == 8
+    assert gauge("tpfgo_stream_buffer_peak", stream="s", buffer="slow") == 8  # full once, 7 now
     gate.set()
     consumer.join(10)
     assert taken[-1] == 1000
