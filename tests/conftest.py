@@ -11,6 +11,22 @@ from pipelines.runner import Engine
 from tests.lane import composition as lane
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_stray_sessions_at_teardown(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """The pool threads of the in-process gRPC servers keep their own PostgreSQL sessions open after their test;
+    the test database can be dropped at the end of the run only without them."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture
 def lane_engine() -> Iterator[Engine]:
     lane.FAILURES.clear()
