@@ -19,6 +19,8 @@ from django.core import checks
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from pipelines import triggers
+
 PREFIX = "tpfgo_derived"
 LOAD = "checkout_courierload"
 OPEN = "checkout_openticket"
@@ -142,14 +144,9 @@ def missing(connection: BaseDatabaseWrapper) -> list[str]:
     if not _TABLES <= set(connection.introspection.table_names()):
         return []
     wanted = [_trigger(t[0], t[1]) for t in (_PG_TRIGGERS if connection.vendor == "postgresql" else _SQLITE_TRIGGERS)]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgname LIKE %s AND NOT tgisinternal", [f"{PREFIX}%"])
-        elif connection.vendor == "sqlite":
-            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE %s", [f"{PREFIX}%"])
-        else:
-            return []
-        have = {row[0] for row in cursor.fetchall()}
+    have = triggers.installed(connection, PREFIX)
+    if have is None:
+        return []
     return [name for name in wanted if name not in have]
 
 

@@ -16,6 +16,8 @@ from django.core import checks
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from pipelines import triggers
+
 PREFIX = "tpfgo_open"
 OPEN = "pipelines_openparked"
 PARKED = "pipelines_parkeditem"
@@ -123,14 +125,9 @@ def missing(connection: BaseDatabaseWrapper) -> list[str]:
     """Names of the open-failure triggers absent from this database (none before the tables exist)."""
     if not _TABLES <= set(connection.introspection.table_names()):
         return []
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgname LIKE %s AND NOT tgisinternal", [f"{PREFIX}%"])
-        elif connection.vendor == "sqlite":
-            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE %s", [f"{PREFIX}%"])
-        else:
-            return []
-        have = {row[0] for row in cursor.fetchall()}
+    have = triggers.installed(connection, PREFIX)
+    if have is None:
+        return []
     return [name for name in _wanted(connection.vendor) if name not in have]
 
 

@@ -192,11 +192,11 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "") -> str:
         execution = engine().run(nxt.pipeline.name, nxt.value, step=nxt.step.name, key=nxt.key, trace_id=trace)
         statuses.append(execution.first.status)
         wrote = wrote or any(r.status in ("inserted", "failed") for r in execution.results)
-    if not wrote:
+    if wrote:
+        log.warning("recovery.resumed", trace_id=str(trace), seq=seq, next=[n.pipeline.name for n in nexts])
+    else:
         _record(trace, seq, attempt + 1, Resumption.SKIPPED, f"settled: {','.join(statuses)}", worker)
         log.info("recovery.settled", trace_id=str(trace), seq=seq, statuses=statuses)
-        return ",".join(statuses)
-    log.warning("recovery.resumed", trace_id=str(trace), seq=seq, next=[n.pipeline.name for n in nexts])
     return ",".join(statuses)
 
 

@@ -89,6 +89,18 @@ def missing(connection: BaseDatabaseWrapper) -> list[str]:
     return []
 
 
+def installed(connection: BaseDatabaseWrapper, prefix: str) -> set[str] | None:
+    """Names of the triggers on this database whose name starts with ``prefix`` (None: a vendor without them)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgname LIKE %s AND NOT tgisinternal", [f"{prefix}%"])
+        elif connection.vendor == "sqlite":
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE %s", [f"{prefix}%"])
+        else:
+            return None
+        return {row[0] for row in cursor.fetchall()}
+
+
 def register_sqlite_function(connection: BaseDatabaseWrapper) -> None:
     if connection.vendor == "sqlite":
         connection.connection.create_function(
