@@ -142,9 +142,11 @@ class Ledger(InsertOnlyModel):
 class LineageLink(Ledger):
     """One edge of the lineage graph: a child checkpoint and one of its parents (a merge has N).
 
-    Its indexes lead with the trace: one order's links sit together, so writing them touches a few index pages
-    however large the table grows (a child's or a parent's id alone is a random key). Every look-up knows the
-    trace: the child's or the parent's own (a split's children share their parent's trace).
+    One index, the unique edge ``(trace_id, parent_id, child_id)``: it leads with the trace, so one order's links
+    sit together and writing them touches a page or two however large the table grows (a child's or a parent's
+    id alone is a random key). It finds a parent's children (trace and parent), and a child's parents by the
+    trace's few links. Every look-up knows the trace: the child's or the parent's own (a split's children share
+    their parent's trace). A second index would cost every step of a batch another page written per order.
     """
 
     child_type = models.CharField(max_length=100)
@@ -156,9 +158,8 @@ class LineageLink(Ledger):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["trace_id", "child_id", "parent_id"], name="lineage_unique_edge")
+            models.UniqueConstraint(fields=["trace_id", "parent_id", "child_id"], name="lineage_unique_edge")
         ]
-        indexes = [models.Index(fields=["trace_id", "parent_id"], name="lineage_trace_parent")]
 
 
 class CheckpointLog(Ledger):
