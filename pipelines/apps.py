@@ -58,3 +58,10 @@ class PipelinesConfig(AppConfig):
         backlog.register()
         post_migrate.connect(_install_triggers, dispatch_uid="pipelines.install_triggers")
         connection_created.connect(_on_connection, dispatch_uid="pipelines.sqlite_purge_function")
+
+        from django.conf import settings
+
+        if getattr(settings, "TPFGO_GC_TUNING", True):
+            from pipelines import gctuning
+
+            gctuning.apply()

@@ -154,6 +154,8 @@ TPFGO_ATOMICITY = os.environ.get("TPFGO_ATOMICITY", "step")
 TPFGO_SQLITE_CHECKPOINT_SECONDS = float(os.environ.get("TPFGO_SQLITE_CHECKPOINT_SECONDS", "0.5"))
 # PostgreSQL: the engine prepares its insert statements once per connection; 0 for a pooler that cannot keep them.
 TPFGO_PREPARED_STATEMENTS = env_bool("TPFGO_PREPARED_STATEMENTS", True)
+# Freeze the start-up objects out of the cyclic collector, fewer young collections (pipelines/gctuning.py).
+TPFGO_GC_TUNING = env_bool("TPFGO_GC_TUNING", True)
 # --- Failure handling (docs/operations.md). Per-step retry overrides over the declared policy, by "pipeline.step":
 # {"dispatch.delivery_assigned": {"max_attempts": 20}}.
 TPFGO_RETRY_POLICIES: dict[str, dict[str, Any]] = {}
