@@ -87,11 +87,12 @@ def _classify(
     done: dict[uuid.UUID, Outcome] = {}
     conflicted: list[tuple[Plan, Rows]] = []
     fresh: list[Checkpoint] = []
+    alias = transaction.get_connection().alias
     for plan, rows in built:
         hits = [id(row) in inserted for row, _ in rows]
         if all(hits):
             checkpoints = [row for row, _ in rows]
-            lineage.mark_stored(rows)
+            lineage.mark_stored(rows, alias)
             fresh.extend(checkpoints)
             done[plan.out_id] = (
                 StepResult(spec.name, step.name, "inserted", checkpoints),

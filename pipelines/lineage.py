@@ -178,9 +178,14 @@ def mark_inserted(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]]) 
     transaction.on_commit(lambda: committed_rows(committed, scope))
 
 
-def mark_stored(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]]) -> None:
-    """Instances of inserted rows say they are stored; a checkpoint carries its child rows as if prefetched."""
-    alias = transaction.get_connection().alias
+def mark_stored(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]], alias: str | None = None) -> None:
+    """Instances of inserted rows say they are stored; a checkpoint carries its child rows as if prefetched.
+
+    ``alias``: the connection's, if the caller knows it (a batch marks thousands of rows; each look-up of the
+    connection goes through a thread-local).
+    """
+    if alias is None:
+        alias = transaction.get_connection().alias
     for row, children in rows:
         for obj in (row, *children):
             obj._state.adding = False
@@ -227,8 +232,12 @@ def _log_row(connection: Any) -> Any:
 
 def committed_rows(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
     """After the inserting transaction committed: count the checkpoints, remember them for the request."""
+    counts: dict[str, int] = {}
     for row in rows:
-        metrics.inc("tpfgo_checkpoints_inserted_total", {"type": type(row).__name__})
+        kind = type(row).__name__
+        counts[kind] = counts.get(kind, 0) + 1
+    for kind, count in counts.items():
+        metrics.inc("tpfgo_checkpoints_inserted_total", {"type": kind}, count)
     if scope is not None:
         scope.remember(rows, fresh=True)
 

@@ -49,3 +49,24 @@ def test_instantiate_gives_the_constructors_instance():
     # Anything but attnames (a related object by name, an unknown keyword) takes the constructor.
     with pytest.raises(TypeError):
         instantiate(DocumentReceived, {"no_such_field": 1})
+
+
+def test_values_of_other_types_take_the_orms_preparation():
+    """The generated row builder short-cuts exact types only: a UUID given as text, a number given as text
+    and a time in another zone are prepared by the field, as the ORM would."""
+    row = DocumentReceived(
+        id=str(uuid.uuid4()),
+        trace_id=uuid.uuid4(),
+        idempotency_key="doc-2",
+        business_key="k",
+        contract_name="DocumentReceived",
+        contract_version="2",
+        created_at=TIMES[2],
+        doc_id=str(uuid.uuid4()).upper(),
+        text=None,
+    )
+    table = sqlbulk.table(DocumentReceived, connection)
+
+    expected = tuple(f.get_db_prep_save(getattr(row, f.attname), connection) for f in table.fields)
+    assert table.values(row, connection) == expected
+    assert table.values(row, connection)[table.index("contract_version")] == 2
