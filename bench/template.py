@@ -1,10 +1,10 @@
 """The rows one TPFGo order writes, captured once and cloned with fresh ids: the raw-SQL and ORM baselines.
 
-``capture()`` places one order through the application service and reads back every row it wrote (its
-checkpoints, line items, lineage links and log rows). ``Template.clone(n)`` gives the same rows for another
-order: every id, key and id-derived text replaced, everything else identical, prepared for the database
-exactly as the ORM prepares it. So the baselines write the same rows, into the same tables, indexes and
-triggers, as TPFGo does.
+``capture()`` places one order through the application service and reads back every row it wrote (its trace
+number, checkpoints, line items, lineage links and log rows). ``Template.clone(n)`` gives the same rows for another
+order: every id, key and id-derived text replaced, a trace number of its own (taken from the database's
+sequence, as TPFGo's would be), everything else identical, prepared for the database exactly as the ORM
+prepares it. So the baselines write the same rows, into the same tables, indexes and triggers, as TPFGo does.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from typing import Any
 from django.db import connection, models, transaction
 
 from pipelines import sqlbulk
-from pipelines.models import Checkpoint, CheckpointLog, LineageLink
+from pipelines.models import Checkpoint, CheckpointLog, LineageLink, Trace
 
 TEMPLATE_KEY = "bench-template-0001"
 
 
 @dataclass
 class _Column:
-    kind: str  # "const", "uuid" (an id to replace), "text" (text holding ids or the key)
+    kind: str  # "const", "uuid" (an id to replace), "text" (text holding ids or the key), "number" (the trace's)
     value: Any
 
 
@@ -35,10 +35,36 @@ class _TableRows:
     raw: list[list[_Column]]  # the same rows as Python values, for the ORM baseline
 
 
+class Numbers:
+    """Trace numbers for clones, never one the database will hand out itself: PostgreSQL's sequence (``nextval``,
+    a block at a time); on SQLite one past the largest ever given (``AUTOINCREMENT`` goes on after it)."""
+
+    def __init__(self) -> None:
+        self.block: list[int] = []
+        self.last = 0
+
+    def take(self) -> int:
+        if connection.vendor == "postgresql":
+            if not self.block:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT nextval(pg_get_serial_sequence('pipelines_trace', 'number')) "
+                        "FROM generate_series(1, 1000)"
+                    )
+                    self.block = sorted(row[0] for row in cursor.fetchall())[::-1]
+            return self.block.pop()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = 'pipelines_trace'")
+            row = cursor.fetchone()
+        self.last = max(self.last, row[0] if row else 0) + 1
+        return self.last
+
+
 class Template:
     def __init__(self, tables: list[_TableRows], uuids: list[uuid.UUID]) -> None:
         self.tables = tables
         self.uuids = uuids
+        self.numbers = Numbers()
         tokens = [TEMPLATE_KEY] + [str(u) for u in uuids] + [u.hex for u in uuids] + [u.hex[:20] for u in uuids]
         self.pattern = re.compile("|".join(re.escape(t) for t in sorted(set(tokens), key=len, reverse=True)))
         self.rows_per_order = sum(len(t.rows) for t in tables)
@@ -53,11 +79,15 @@ class Template:
             text[str(old)], text[old.hex], text[old.hex[:20]] = str(new), new.hex, new.hex[:20]
         return by_value, text
 
-    def _fill(self, columns: list[_Column], by_value: dict[Any, Any], text: dict[str, str]) -> tuple[Any, ...]:
+    def _fill(
+        self, columns: list[_Column], by_value: dict[Any, Any], text: dict[str, str], number: int
+    ) -> tuple[Any, ...]:
         out = []
         for col in columns:
             if col.kind == "const":
                 out.append(col.value)
+            elif col.kind == "number":
+                out.append(number)
             elif col.kind == "uuid":
                 out.append(by_value[col.value])
             else:
@@ -67,20 +97,24 @@ class Template:
     def clone(self, key: str) -> list[tuple[sqlbulk.Table, list[tuple[Any, ...]]]]:
         """The prepared rows of one more order, per table, in insertion order."""
         by_value, text = self._mapping(key)
-        return [(t.table, [self._fill(row, by_value, text) for row in t.rows]) for t in self.tables]
+        number = self.numbers.take()
+        return [(t.table, [self._fill(row, by_value, text, number) for row in t.rows]) for t in self.tables]
 
     def clone_objects(self, key: str) -> list[tuple[type[models.Model], dict[str, Any]]]:
         """The same rows as (model, field values): what a naive ORM loop would create."""
         by_value, text = self._mapping(key)
+        number = self.numbers.take()
         out = []
         for t in self.tables:
             for row in t.raw:
-                values = self._fill(row, by_value, text)
+                values = self._fill(row, by_value, text, number)
                 out.append((t.table.model, dict(zip(t.table.attnames, values, strict=True))))
         return out
 
 
-def _classify(value: Any, uuids: set[Any], pattern: re.Pattern[str]) -> _Column:
+def _classify(value: Any, uuids: set[Any], pattern: re.Pattern[str], attname: str = "", number: int = 0) -> _Column:
+    if attname in ("number", "trace_number") and value == number:
+        return _Column("number", value)
     if isinstance(value, uuid.UUID) and value in uuids:
         return _Column("uuid", value)
     if isinstance(value, str) and value in uuids:
@@ -97,9 +131,10 @@ def capture(body: dict[str, Any]) -> Template:
     from checkout import services
 
     order_id = services.place_order(body, TEMPLATE_KEY).view["orderId"]
-    per_model: list[tuple[type[models.Model], list[models.Model]]] = []
+    trace = Trace.objects.get(trace_id=order_id)
+    per_model: list[tuple[type[models.Model], list[models.Model]]] = [(Trace, [trace])]
     order = [m for m in apps.get_models() if issubclass(m, Checkpoint)]
-    log = list(CheckpointLog.objects.filter(trace_id=order_id).order_by("seq"))
+    log = list(CheckpointLog.objects.of_trace(order_id).order_by("seq"))
     seen_types = []
     for entry in log:
         if entry.checkpoint_type not in seen_types:
@@ -115,8 +150,8 @@ def capture(body: dict[str, Any]) -> Template:
             children = list(child_model.objects.filter(**{f"{child_rel.field.name}__in": rows}).order_by("pk"))
             if children:
                 per_model.append((child_model, children))
-    children = CheckpointLog.objects.filter(trace_id=order_id).values_list("checkpoint_id", flat=True)
-    links = LineageLink.objects.filter(trace_id=order_id, child_id__in=list(children))
+    children = CheckpointLog.objects.of_trace(order_id).values_list("checkpoint_id", flat=True)
+    links = LineageLink.objects.of_trace(order_id).filter(child_id__in=list(children))
     per_model.append((LineageLink, list(links.order_by("id"))))
     per_model.append((CheckpointLog, log))
     for _, rows in per_model:
@@ -130,12 +165,20 @@ def capture(body: dict[str, Any]) -> Template:
     prepared_ids = {u.hex for u in uuids} | uuids
     tables = []
     for model, rows in per_model:
-        table = sqlbulk.table(model, connection)
+        table = sqlbulk.table(model, connection, with_pk=model is Trace)
         raw_rows, prep_rows = [], []
         for row in rows:
             raw = [getattr(row, att) for att in table.attnames]
-            raw_rows.append([_classify(v, uuids, pattern) for v in raw])
-            prep_rows.append([_classify(v, prepared_ids, pattern) for v in table.prepare(raw, connection)])
+            prepared = table.prepare(raw, connection)
+            raw_rows.append(
+                [_classify(v, uuids, pattern, a, trace.number) for v, a in zip(raw, table.attnames, strict=True)]
+            )
+            prep_rows.append(
+                [
+                    _classify(v, prepared_ids, pattern, a, trace.number)
+                    for v, a in zip(prepared, table.attnames, strict=True)
+                ]
+            )
         tables.append(_TableRows(table, prep_rows, raw_rows))
     return Template(tables, sorted(uuids, key=str))
 

@@ -121,7 +121,7 @@ def _answer(
 def _summaries(order_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
     """``orderId``, ``requestId`` and ``state`` of many orders, from one read of the checkpoint log."""
     present: dict[uuid.UUID, set[str]] = {order_id: set() for order_id in order_ids}
-    for trace_id, checkpoint_type in CheckpointLog.objects.filter(trace_id__in=order_ids).values_list(
+    for trace_id, checkpoint_type in CheckpointLog.objects.of_traces(order_ids).values_list(
         "trace_id", "checkpoint_type"
     ):
         present[trace_id].add(checkpoint_type)

@@ -10,7 +10,7 @@ from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_rejected.models import OrderRejected
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import lookups, parking
+from pipelines import lookups, parking, traces
 from pipelines.contracts import wire
 from pipelines.models import CheckpointLog, LineageLink
 
@@ -56,7 +56,10 @@ def label(order_id: uuid.UUID, present: set[str]) -> str:
 
 
 def log_rows(order_id: uuid.UUID) -> list[CheckpointLog]:
-    return lookups.rows(CheckpointLog, order_by=("seq",), trace_id=order_id)
+    number = traces.number_of(order_id)
+    if number is None:
+        return []
+    return lookups.rows(CheckpointLog, order_by=("seq",), trace_number=number)
 
 
 def stalled(order_id: uuid.UUID) -> dict[str, Any] | None:
@@ -129,7 +132,7 @@ def lineage_tree(order_id: uuid.UUID) -> dict[str, Any]:
     """The order's checkpoints as a tree; a merge is nested under its first sorted parent."""
     rows = log_rows(order_id)
     parents: dict[str, list[str]] = {}
-    for link in LineageLink.objects.filter(child_id__in=[row.checkpoint_id for row in rows], trace_id=order_id):
+    for link in LineageLink.objects.of_trace(order_id).filter(child_id__in=[row.checkpoint_id for row in rows]):
         parents.setdefault(str(link.child_id), []).append(str(link.parent_id))
     nodes: dict[str, dict[str, Any]] = {}
     for row in rows:

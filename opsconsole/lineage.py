@@ -146,10 +146,10 @@ def _parked_nodes(trace_id: uuid.UUID) -> list[tuple[Node, list[str]]]:
 
 def build(trace_id: uuid.UUID, highlight: str | None = None) -> Picture:
     """The trace's graph, laid out."""
-    rows = list(CheckpointLog.objects.filter(trace_id=trace_id).order_by("seq"))
+    rows = list(CheckpointLog.objects.of_trace(trace_id).order_by("seq"))
     parents: dict[str, list[str]] = {}
-    # By child (the unique edge index), for the checkpoints the log lists in this trace.
-    links = LineageLink.objects.filter(child_id__in=[row.checkpoint_id for row in rows], trace_id=trace_id)
+    # The trace's links (the unique edge index leads with its number), for the checkpoints the log lists.
+    links = LineageLink.objects.of_trace(trace_id).filter(child_id__in=[row.checkpoint_id for row in rows])
     for link in links.order_by("ordinal"):
         parents.setdefault(str(link.child_id), []).append(str(link.parent_id))
     details = _details(rows)

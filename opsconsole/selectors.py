@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from checkout import selectors as checkout_selectors
 from checkout import state
+from pipelines import traces
 from pipelines.models import (
     Checkpoint,
     CheckpointLog,
@@ -75,14 +76,16 @@ def search(
         query |= _trace_match(queryset.model, value) if name == "trace_id" else Q(**{name: value})
     if isinstance(value, uuid.UUID) and issubclass(queryset.model, (CheckpointLog, LineageLink)):
         owner = trace_of(value)
-        query &= Q(trace_id__in=[value] if owner is None else [value, owner])
+        query &= Q(trace_number__in=traces.numbers_expression([value] if owner is None else [value, owner]))
     return queryset.filter(query)
 
 
 def _trace_match(model: type[Model], trace_id: uuid.UUID) -> Q:
     if issubclass(model, Checkpoint):
-        ids = CheckpointLog.objects.filter(trace_id=trace_id, checkpoint_type=model.__name__)
+        ids = CheckpointLog.objects.of_trace(trace_id).filter(checkpoint_type=model.__name__)
         return Q(pk__in=list(ids.values_list("checkpoint_id", flat=True)))
+    if issubclass(model, (CheckpointLog, LineageLink)):
+        return Q(trace_number__in=traces.numbers_expression([trace_id]))
     return Q(trace_id=trace_id)
 
 

@@ -159,8 +159,8 @@ def existing(step: Step, plans: Iterable[Plan]) -> dict[uuid.UUID, list[Checkpoi
         heads = dict(step.model.objects.filter(pk__in=wanted).values_list("pk", "trace_id"))
         parent_of = {p.parents[0].pk: p.out_id for p in plans if p.out_id in heads}
         if parent_of:  # the first child is stored: its siblings are the parent's children in the same trace
-            links = LineageLink.objects.filter(
-                trace_id__in=list(set(heads.values())), parent_id__in=list(parent_of), child_type=step.model.__name__
+            links = LineageLink.objects.of_traces(set(heads.values())).filter(
+                parent_id__in=list(parent_of), child_type=step.model.__name__
             )
             pairs = list(links.values_list("parent_id", "child_id"))
             rows = {row.pk: row for row in step.model.objects.filter(pk__in=[child for _, child in pairs])}

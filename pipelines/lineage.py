@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, transaction
 
-from pipelines import ids, lookups, metrics, reads, sqlbulk
+from pipelines import ids, lookups, metrics, reads, sqlbulk, traces
 from pipelines.errors import ContractError
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink, business_key_filter
 
@@ -61,9 +61,11 @@ def _existing(step: Step, out_id: uuid.UUID, parents: list[Any]) -> list[Checkpo
         if trace_id is None:
             return []
         # The first child is stored: its siblings are the parent's children in the same trace.
-        child_ids = LineageLink.objects.filter(
-            trace_id=trace_id, parent_id=parents[0].pk, child_type=step.model.__name__
-        ).values_list("child_id", flat=True)
+        child_ids = (
+            LineageLink.objects.of_trace(trace_id)
+            .filter(parent_id=parents[0].pk, child_type=step.model.__name__)
+            .values_list("child_id", flat=True)
+        )
         children = list(step.model.objects.filter(pk__in=list(child_ids)))
         return sorted(children, key=lambda cp: int(cp.idempotency_key.rsplit(":", 1)[1]))
     models = step.models if len(step.models) == 1 else _holder(step, out_id)
@@ -141,9 +143,11 @@ def insert_many(
     last = step is spec.steps[-1]
     link_row, log_row = _link_row(connection), _log_row(connection)
     uuid_prep = links.preps[links.index("parent_id")]
+    numbers = traces.numbers(trace_id for _, _, trace_id in items)
     for rows, parents, trace_id in items:
         parent_ids = [(type(parent).__name__, uuid_prep(parent.pk, connection)) for parent in parents]
         trace = uuid_prep(trace_id, connection)
+        number = numbers[trace_id if type(trace_id) is uuid.UUID else uuid.UUID(str(trace_id))]
         for row, owned in rows:
             tbl = sqlbulk.table(type(row), connection)
             values = tbl.values(row, connection)
@@ -157,9 +161,9 @@ def insert_many(
                 children[ctbl].rows.append(ctbl.values(child, connection))
             kind = type(row).__name__
             for ordinal, (parent_type, parent_id) in enumerate(parent_ids):
-                link_rows.append(link_row(kind, pk, parent_type, parent_id, ordinal, trace))
+                link_rows.append(link_row(kind, pk, parent_type, parent_id, ordinal, trace, number))
             publication = publication_of(spec, step, type(row), last)
-            log_rows.append(log_row(kind, pk, trace, spec.name, step.name, publication, created))
+            log_rows.append(log_row(kind, pk, trace, number, spec.name, step.name, publication, created))
     dependents = [
         *children.values(),
         sqlbulk.Dependent(links, "child_id", link_rows),
@@ -219,14 +223,14 @@ def attach_children(row: Checkpoint, children: Sequence[CheckpointChild]) -> Non
 def _link_row(connection: Any) -> Any:
     """A ``LineageLink`` row from values already prepared for the database (its checkpoint's, the parents')."""
     return sqlbulk.table(LineageLink, connection).arranger(
-        "child_type", "child_id", "parent_type", "parent_id", "ordinal", "trace_id"
+        "child_type", "child_id", "parent_type", "parent_id", "ordinal", "trace_id", "trace_number"
     )
 
 
 def _log_row(connection: Any) -> Any:
     """A ``CheckpointLog`` row from prepared values (``seq`` comes from the database)."""
     return sqlbulk.table(CheckpointLog, connection).arranger(
-        "checkpoint_type", "checkpoint_id", "trace_id", "pipeline", "step", "publication", "created_at"
+        "checkpoint_type", "checkpoint_id", "trace_id", "trace_number", "pipeline", "step", "publication", "created_at"
     )
 
 

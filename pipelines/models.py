@@ -139,14 +139,50 @@ class Ledger(InsertOnlyModel):
         abstract = True
 
 
+class Trace(Ledger):
+    """A trace's number: an integer given to each trace when its first checkpoint is written, in order.
+
+    Trace ids are deterministic hashes, i.e. random keys: an index of the log or of the lineage that led with one
+    would put every step's row of every order on a page of its own, and a batch step (hundreds of orders, one
+    commit) would write hundreds of pages of each such index. Numbers are handed out in the order traces start,
+    so the orders of a batch (and the orders in flight) hold neighbouring numbers, and an index that leads with
+    the number is written near its end, a few pages per batch step however large it grows. This table is the one
+    random-keyed index left (``trace_id``, unique), written once per trace. See ``pipelines.traces``.
+    """
+
+    number = models.BigAutoField(primary_key=True)
+    trace_id = models.UUIDField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["trace_id"], name="trace_unique_id")]
+
+
+class TracedQuerySet(InsertOnlyQuerySet):
+    """Rows of the log and of the lineage, found by trace id through the trace's number."""
+
+    def of_trace(self, trace_id: Any) -> TracedQuerySet:
+        from pipelines import traces
+
+        return self.filter(trace_number=traces.number_expression(trace_id))
+
+    def of_traces(self, trace_ids: Any) -> TracedQuerySet:
+        from pipelines import traces
+
+        return self.filter(trace_number__in=traces.numbers_expression(trace_ids))
+
+
+TracedManager = models.Manager.from_queryset(TracedQuerySet)
+
+
 class LineageLink(Ledger):
     """One edge of the lineage graph: a child checkpoint and one of its parents (a merge has N).
 
-    One index, the unique edge ``(trace_id, parent_id, child_id)``: it leads with the trace, so one order's links
-    sit together and writing them touches a page or two however large the table grows (a child's or a parent's
-    id alone is a random key). It finds a parent's children (trace and parent), and a child's parents by the
-    trace's few links. Every look-up knows the trace: the child's or the parent's own (a split's children share
-    their parent's trace). A second index would cost every step of a batch another page written per order.
+    One index, the unique edge ``(trace_number, parent_id, child_id)``: it leads with the trace's number (see
+    ``Trace``), so one order's links sit together and the links a batch step writes land near the index's end.
+    It finds a parent's children (trace and parent), and a child's parents among the trace's few links. Every
+    look-up knows the trace (``LineageLink.objects.of_trace(trace_id)``): the child's or the parent's own (a
+    split's children share their parent's trace). ``trace_id`` is kept for display, without an index.
     """
 
     child_type = models.CharField(max_length=100)
@@ -155,32 +191,39 @@ class LineageLink(Ledger):
     parent_id = models.UUIDField()
     ordinal = models.PositiveIntegerField()
     trace_id = models.UUIDField()
+    trace_number = models.BigIntegerField()
+
+    objects: ClassVar[TracedManager] = TracedManager()  # type: ignore[valid-type]
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["trace_id", "parent_id", "child_id"], name="lineage_unique_edge")
+            models.UniqueConstraint(fields=["trace_number", "parent_id", "child_id"], name="lineage_unique_edge")
         ]
 
 
 class CheckpointLog(Ledger):
     """Every checkpoint, in insertion order, written in the transaction that inserts it.
 
-    Found by trace (``(trace_id, seq)``) or by position (``seq``). ``checkpoint_id`` has no index: a random key
-    in the largest table would cost every insert a page of its own; a checkpoint's trace is found through its
-    own table's primary key (``opsconsole.selectors.trace_of``), and its log row within the trace.
+    Found by trace (``CheckpointLog.objects.of_trace(trace_id)``: the ``(trace_number, seq)`` index) or by
+    position (``seq``). ``trace_id`` is kept for display, ``checkpoint_id`` too: neither has an index, a random key
+    in the largest table would cost every insert a page of its own; a checkpoint's trace is found through its own
+    table's primary key (``opsconsole.selectors.trace_of``), and its log row within the trace.
     """
 
     seq = models.BigAutoField(primary_key=True)
     checkpoint_type = models.CharField(max_length=100)
     checkpoint_id = models.UUIDField()  # one row per checkpoint: written only with the checkpoint's own insert
     trace_id = models.UUIDField()
+    trace_number = models.BigIntegerField()
     pipeline = models.CharField(max_length=100)
     step = models.CharField(max_length=100)
     publication = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(db_index=True)
 
+    objects: ClassVar[TracedManager] = TracedManager()  # type: ignore[valid-type]
+
     class Meta:
-        indexes = [models.Index(fields=["trace_id", "seq"], name="log_trace_seq")]
+        indexes = [models.Index(fields=["trace_number", "seq"], name="log_trace_number_seq")]
 
 
 class ErrorSinkEntry(Ledger):

@@ -293,7 +293,7 @@ def watch_trace(
     seen: set[uuid.UUID] = set()
     commits = commit_count()
     while active():
-        rows = CheckpointLog.objects.filter(trace_id=trace_id).order_by("seq")
+        rows = CheckpointLog.objects.of_trace(trace_id).order_by("seq")
         fresh = [entry for entry in rows if entry.checkpoint_id not in seen]
         for entry in fresh:
             seen.add(entry.checkpoint_id)

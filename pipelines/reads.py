@@ -40,6 +40,8 @@ class Scope:
     # Ids of the checkpoints this scope inserted (and saw committed): nothing can descend from them yet.
     fresh: set[Any] = field(default_factory=set)
     step_memo: dict[Any, Any] = field(default_factory=dict)
+    # Trace numbers (pipelines.traces) seen committed: a trace's number never changes.
+    traces: dict[Any, int] = field(default_factory=dict)
 
     def remember(self, rows: Iterable[Checkpoint], *, fresh: bool = False) -> None:
         for row in rows:

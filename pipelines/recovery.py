@@ -69,7 +69,7 @@ def _went_on(comp: Composition) -> Q:
     """A log row after which its trace went on: a newer row in its own pipeline or one downstream of it (any newer
     row, for a pipeline the composition no longer has)."""
     flows = downstream(comp)
-    newer = CheckpointLog.objects.filter(trace_id=OuterRef("trace_id"), seq__gt=OuterRef("seq"))
+    newer = CheckpointLog.objects.filter(trace_number=OuterRef("trace_number"), seq__gt=OuterRef("seq"))
     went_on = ~Q(pipeline__in=sorted(flows)) & Q(Exists(newer))
     for name, after in sorted(flows.items()):
         went_on |= Q(pipeline=name) & Q(Exists(newer.filter(pipeline__in=sorted(after))))
@@ -138,7 +138,7 @@ def load(row: CheckpointLog) -> Checkpoint:
 def split_siblings(row: CheckpointLog) -> list[Checkpoint]:
     """Every output of the split that wrote ``row`` (a split inserts them all in one transaction)."""
     model = checkpoint_models()[row.checkpoint_type]
-    in_trace = LineageLink.objects.filter(trace_id=row.trace_id)
+    in_trace = LineageLink.objects.filter(trace_number=row.trace_number)
     parent = in_trace.filter(child_id=row.checkpoint_id).values_list("parent_id", flat=True).first()
     if parent is None:  # a split always has its parent; without one, the row is all there is
         return [load(row)]

@@ -23,7 +23,7 @@ log = structlog.get_logger("pipelines.remediation")
 
 def newest_seq(trace_id: uuid.UUID) -> int:
     """The trace's newest checkpoint-log position (0 when it has none): what a preview showed."""
-    seq = CheckpointLog.objects.filter(trace_id=trace_id).order_by("-seq").values_list("seq", flat=True).first()
+    seq = CheckpointLog.objects.of_trace(trace_id).order_by("-seq").values_list("seq", flat=True).first()
     return int(seq or 0)
 
 

@@ -143,12 +143,14 @@ class Table:
         return lambda *values: tuple([values[n] for n in order])
 
 
-_tables: dict[tuple[type[models.Model], str], Table] = {}
+_tables: dict[tuple[type[models.Model], str, bool], Table] = {}
 
 
-def _table(model: type[models.Model], connection: BaseDatabaseWrapper) -> Table:
+def _table(model: type[models.Model], connection: BaseDatabaseWrapper, with_pk: bool = False) -> Table:
     qn = connection.ops.quote_name
-    fields = tuple(f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField)))
+    fields = tuple(
+        f for f in model._meta.concrete_fields if with_pk or not (f.primary_key and isinstance(f, models.AutoField))
+    )
     array_types = []
     for f in fields:
         db_type = f.cast_db_type(connection) or "text"
@@ -170,16 +172,17 @@ def _table(model: type[models.Model], connection: BaseDatabaseWrapper) -> Table:
     )
 
 
-def table(model: type[models.Model], connection: BaseDatabaseWrapper) -> Table:
-    """The prepared table of ``model`` (the SQL depends only on the database vendor)."""
-    key = (model, connection.vendor)
+def table(model: type[models.Model], connection: BaseDatabaseWrapper, *, with_pk: bool = False) -> Table:
+    """The prepared table of ``model`` (the SQL depends only on the database vendor). A generated primary key
+    is left to the database unless ``with_pk`` (a row that brings its own, e.g. the benchmark's clones)."""
+    key = (model, connection.vendor, with_pk)
     found = _tables.get(key)
     if found is None:
-        found = _tables[key] = _table(model, connection)
+        found = _tables[key] = _table(model, connection, with_pk)
     return found
 
 
-def _values_sql(tbl: Table, count: int) -> str:
+def values_sql(tbl: Table, count: int) -> str:
     one = "(" + ", ".join(["%s"] * len(tbl.fields)) + ")"
     return f"INSERT INTO {tbl.name} {tbl.columns} VALUES " + ", ".join([one] * count)  # noqa: S608
 
@@ -353,7 +356,7 @@ def _sqlite_batch(
     with connection.cursor() as cursor:
         for tbl, rows in checkpoints.items():
             for chunk in _chunks(rows, max(1, _SQLITE_MAX_VARS // len(tbl.fields))):
-                sql = _values_sql(tbl, len(chunk)) + " ON CONFLICT DO NOTHING RETURNING id"
+                sql = values_sql(tbl, len(chunk)) + " ON CONFLICT DO NOTHING RETURNING id"
                 cursor.execute(sql, [v for row in chunk for v in row])
                 inserted.update(row[0] for row in cursor.fetchall())
         for dep in dependents:
@@ -361,7 +364,7 @@ def _sqlite_batch(
             rows = [row for row in dep.rows if row[at] in inserted]
             if rows:
                 conflict = " ON CONFLICT DO NOTHING" if dep.ignore_conflicts else ""
-                cursor.executemany(_values_sql(dep.table, 1) + conflict, rows)
+                cursor.executemany(values_sql(dep.table, 1) + conflict, rows)
     return inserted
 
 

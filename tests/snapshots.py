@@ -7,7 +7,7 @@ from typing import Any
 from django.apps import apps
 from django.db import connection, models
 
-from pipelines.models import CheckpointChild, InsertOnlyModel, Ledger
+from pipelines.models import CheckpointChild, InsertOnlyModel, Ledger, Trace
 from pipelines.triggers import purge_allowed
 
 # Ledger rows whose content is the engine's bookkeeping of one run (compared by count only, if at all).
@@ -35,9 +35,16 @@ def _models() -> list[type[models.Model]]:
 def snapshot() -> dict[str, list[tuple[Any, ...]]]:
     """Every checkpoint, owned child, lineage link and log row, as sorted tuples of the comparable columns."""
     out: dict[str, list[tuple[Any, ...]]] = {}
+    # A trace's number is database-generated: a row is compared by the trace its number names, which must be
+    # the row's own trace.
+    traces = {str(number): str(trace_id) for number, trace_id in Trace.objects.values_list("number", "trace_id")}
     for model in _models():
         columns = _comparable(model)
         rows = [tuple(str(v) for v in row) for row in model.objects.values_list(*columns)]
+        if "trace_number" in columns:
+            at, own = columns.index("trace_number"), columns.index("trace_id")
+            rows = [(*row[:at], traces.get(row[at], "no trace " + row[at]), *row[at + 1 :]) for row in rows]
+            assert all(row[at] == row[own] for row in rows), f"{model.__name__}: a row's trace number is another's"
         if rows:
             out[model._meta.label] = sorted(rows)
     return out

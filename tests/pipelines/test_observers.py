@@ -7,7 +7,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from pipelines import lineage, observers
+from pipelines import lineage, observers, traces
 from pipelines.models import CheckpointLog, ObserverPosition
 from pipelines.runner import Engine
 from tests.conftest import all_insert_only_counts
@@ -120,10 +120,12 @@ def insert_log_entry(seq_holder: list[int], release: threading.Event, committed:
 
 
 def log_entry() -> CheckpointLog:
+    trace_id = uuid.uuid4()
     return CheckpointLog.objects.create(
         checkpoint_type="Probe",
         checkpoint_id=uuid.uuid4(),
-        trace_id=uuid.uuid4(),
+        trace_id=trace_id,
+        trace_number=traces.numbers([trace_id])[trace_id],
         pipeline="probe",
         step="probe",
         created_at=timezone.now(),
