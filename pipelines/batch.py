@@ -26,6 +26,7 @@ per step over the batch (there is no per-pipeline mode here).
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -181,12 +182,14 @@ class BatchEngine:
         """Run ``process()`` for every plan and write the rows in one transaction; record failures after it."""
         done: dict[uuid.UUID, Outcome] = {}
         failed: list[tuple[Plan, BaseException]] = []
+        keys = [_text(p.entry.item.trace_id) for p in plans]
         try:
-            with reads.batch_step([str(p.entry.item.trace_id) for p in plans]), transaction.atomic(durable=True):
+            with reads.batch_step(keys), transaction.atomic(durable=True):
                 built: list[tuple[Plan, Rows]] = []
+                now = timezone.now()  # the step's time, for every item of the batch (one transaction)
                 for plan in plans:
                     try:
-                        rows = self._process(spec, step, plan, done)
+                        rows = self._process(spec, step, plan, done, now)
                     except DatabaseError as exc:
                         if not strict:
                             raise Redo from exc  # the transaction may be broken: redo item by item
@@ -211,17 +214,12 @@ class BatchEngine:
             done[plan.out_id] = (StepResult(spec.name, step.name, "failed", error=error), None)
         return done
 
-    def _process(self, spec: Pipeline, step: Step, plan: Plan, done: dict[uuid.UUID, Outcome]) -> Rows | None:
+    def _process(
+        self, spec: Pipeline, step: Step, plan: Plan, done: dict[uuid.UUID, Outcome], now: datetime.datetime
+    ) -> Rows | None:
         item = plan.entry.item
         ctx = StepContext(
-            spec.name,
-            step.name,
-            item.value,
-            plan.out_id,
-            item.trace_id,
-            plan.entry.attempt,
-            plan.entry.event,
-            timezone.now(),
+            spec.name, step.name, item.value, plan.out_id, item.trace_id, plan.entry.attempt, plan.entry.event, now
         )
         outcome = step.process(ctx)
         if outcome is AWAIT or outcome is SKIP:
@@ -232,6 +230,19 @@ class BatchEngine:
         observers.emit_taps(spec.name, step.name, rows)
         reads.pending().extend((type(row), row.__dict__) for row, _ in rows)
         return rows
+
+
+_texts: dict[uuid.UUID, str] = {}
+
+
+def _text(trace_id: uuid.UUID) -> str:
+    """``str(trace_id)``, remembered: every step of a batch keys its reads by the traces' text (bounded)."""
+    text = _texts.get(trace_id)
+    if text is None:
+        if len(_texts) > 100_000:
+            _texts.clear()
+        text = _texts[trace_id] = str(trace_id)
+    return text
 
 
 def _onward(entry: Entry, item: Item, fresh: bool) -> Entry:

@@ -22,7 +22,7 @@ from pipelines.runner import Item, Status, StepResult, build_rows
 Rows = list[tuple[Checkpoint, Sequence[CheckpointChild]]]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Entry:
     """One item of a batch: where its results go, its envelope, and whether this run inserted its value."""
 
@@ -33,7 +33,7 @@ class Entry:
     attempt: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Plan:
     entry: Entry
     parents: list[Any]

@@ -23,12 +23,24 @@ def framed_seed(*parts: object) -> str:
     return "".join(out)
 
 
+# Version 3 and the RFC 4122 variant, set on the 128-bit value as ``uuid.UUID(..., version=3)`` sets them.
+_KEEP = ~((0xF000 << 64) | (0xC000 << 48))
+_SET = (3 << 76) | (0x8000 << 48)
+_SAFETY = uuid.SafeUUID.unknown
+_set_attr = object.__setattr__
+
+
 def name_uuid(seed: str) -> uuid.UUID:
-    """A version-3 UUID of the raw seed bytes (Java's ``UUID.nameUUIDFromBytes``), no namespace prefix."""
-    digest = bytearray(hashlib.md5(seed.encode("utf-8"), usedforsecurity=False).digest())
-    digest[6] = (digest[6] & 0x0F) | 0x30
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    return uuid.UUID(bytes=bytes(digest))
+    """A version-3 UUID of the raw seed bytes (Java's ``UUID.nameUUIDFromBytes``), no namespace prefix.
+
+    Built from its integer value directly: ``uuid.UUID(bytes=...)`` checks its arguments in Python, and an id is
+    computed for every checkpoint of every step.
+    """
+    value = int.from_bytes(hashlib.md5(seed.encode("utf-8"), usedforsecurity=False).digest()) & _KEEP | _SET
+    out = object.__new__(uuid.UUID)
+    _set_attr(out, "int", value)
+    _set_attr(out, "is_safe", _SAFETY)
+    return out
 
 
 def deterministic_id(*parts: object) -> uuid.UUID:

@@ -53,7 +53,7 @@ def _kind(field: models.Field[Any, Any]) -> str:
 # other value goes through the ORM's preparation, so the result is always what the ORM would send.
 _SHORT_CUTS: dict[tuple[str, str], str] = {
     ("uuid", "postgresql"): "{v} if type({v}) is UUID else {p}({v}, c)",
-    ("uuid", "sqlite"): "{v}.hex if type({v}) is UUID else {p}({v}, c)",
+    ("uuid", "sqlite"): "'%032x' % {v}.int if type({v}) is UUID else {p}({v}, c)",  # UUID.hex, without the call
     ("text", ""): "{v} if type({v}) is str or {v} is None else {p}({v}, c)",
     ("int", ""): "{v} if type({v}) is int or {v} is None else {p}({v}, c)",
     ("datetime", "postgresql"): "{v} if type({v}) is datetime and {v}.tzinfo is not None else {p}({v}, c)",
@@ -182,8 +182,8 @@ def table(model: type[models.Model], connection: BaseDatabaseWrapper, *, with_pk
     return found
 
 
-def values_sql(tbl: Table, count: int) -> str:
-    one = "(" + ", ".join(["%s"] * len(tbl.fields)) + ")"
+def values_sql(tbl: Table, count: int, mark: str = "%s") -> str:
+    one = "(" + ", ".join([mark] * len(tbl.fields)) + ")"
     return f"INSERT INTO {tbl.name} {tbl.columns} VALUES " + ", ".join([one] * count)  # noqa: S608
 
 
@@ -353,10 +353,11 @@ def _sqlite_batch(
     connection: BaseDatabaseWrapper, checkpoints: Mapping[Table, list[tuple[Any, ...]]], dependents: list[Dependent]
 ) -> set[Any]:
     inserted: set[Any] = set()
-    with connection.cursor() as cursor:
+    cursor, mark = qmark_cursor(connection)
+    with cursor:
         for tbl, rows in checkpoints.items():
             for chunk in _chunks(rows, max(1, _SQLITE_MAX_VARS // len(tbl.fields))):
-                sql = values_sql(tbl, len(chunk)) + " ON CONFLICT DO NOTHING RETURNING id"
+                sql = values_sql(tbl, len(chunk), mark) + " ON CONFLICT DO NOTHING RETURNING id"
                 cursor.execute(sql, [v for row in chunk for v in row])
                 inserted.update(row[0] for row in cursor.fetchall())
         for dep in dependents:
@@ -364,8 +365,23 @@ def _sqlite_batch(
             rows = [row for row in dep.rows if row[at] in inserted]
             if rows:
                 conflict = " ON CONFLICT DO NOTHING" if dep.ignore_conflicts else ""
-                cursor.executemany(values_sql(dep.table, 1) + conflict, rows)
+                cursor.executemany(values_sql(dep.table, 1, mark) + conflict, rows)
     return inserted
+
+
+def qmark_cursor(connection: BaseDatabaseWrapper) -> tuple[Any, str]:
+    """A SQLite cursor that takes the driver's own ``?`` placeholders, and the placeholder to write.
+
+    Django's SQLite cursor rewrites every statement's ``%s`` into ``?`` with a regular expression, over the whole
+    text: a batch's multi-row insert is tens of kilobytes. So the engine writes its statements with ``?`` for the
+    driver's cursor in Django's wrapper (execute wrappers run, database errors are translated). While queries are
+    logged (``DEBUG``, tests counting statements), Django's own cursor and ``%s``: its log renders ``%s``.
+    """
+    if connection.queries_logged:
+        return connection.cursor(), "%s"
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    return connection.make_cursor(connection.connection.cursor()), "?"
 
 
 def _chunks(rows: list[tuple[Any, ...]], size: int) -> Iterable[list[tuple[Any, ...]]]:

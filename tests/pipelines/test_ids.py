@@ -1,3 +1,5 @@
+import hashlib
+import pickle
 import uuid
 
 import pytest
@@ -44,3 +46,12 @@ def test_idempotency_key_joins_key_fields_with_colons():
 def test_idempotency_key_refuses_a_blank_key_field():
     with pytest.raises(ContractError, match="'b' is blank"):
         ids.idempotency_key(None, ["a", "b"], {"a": "o-1", "b": "  "})
+
+
+def test_name_uuids_are_ordinary_version_3_uuids():
+    for seed in ["", "hello", "#36:5d41402a-bc4b-3a76-b971-9d911017c592#5:steps", "ünïcode"]:
+        made = ids.name_uuid(seed)
+        expected = uuid.UUID(bytes=hashlib.md5(seed.encode("utf-8")).digest(), version=3)
+        assert made == expected and hash(made) == hash(expected) and str(made) == str(expected)
+        assert made.version == 3 and made.variant == uuid.RFC_4122 and made.is_safe is uuid.SafeUUID.unknown
+        assert pickle.loads(pickle.dumps(made)) == made
