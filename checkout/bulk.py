@@ -22,7 +22,7 @@ from typing import Any
 from checkout import commands, selectors, state
 from checkout.order_request.models import OrderRequest
 from checkout.services import Placed, order_id_for
-from pipelines import reads
+from pipelines import reads, traces
 from pipelines.batch import BatchEngine
 from pipelines.models import CheckpointLog
 from pipelines.registry import composition
@@ -121,10 +121,10 @@ def _answer(
 def _summaries(order_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
     """``orderId``, ``requestId`` and ``state`` of many orders, from one read of the checkpoint log."""
     present: dict[uuid.UUID, set[str]] = {order_id: set() for order_id in order_ids}
-    for trace_id, checkpoint_type in CheckpointLog.objects.of_traces(order_ids).values_list(
-        "trace_id", "checkpoint_type"
-    ):
-        present[trace_id].add(checkpoint_type)
+    order_of = {number: order_id for order_id, number in traces.stored_numbers(order_ids).items()}
+    rows = CheckpointLog.objects.filter(trace_number__in=list(order_of)).values_list("trace_number", "checkpoint_type")
+    for number, checkpoint_type in rows:
+        present[order_of[number]].add(checkpoint_type)
     out = {}
     for order_id, types in present.items():  # inside the caller's batch step: a fact is read once for all
         request = selectors.order_request(order_id)

@@ -61,6 +61,18 @@ def numbers(trace_ids: Iterable[Any]) -> dict[uuid.UUID, int]:
     return found
 
 
+def stored_numbers(trace_ids: Iterable[Any]) -> dict[uuid.UUID, int]:
+    """The numbers of those of ``trace_ids`` that have one (known to the scope, or read in one query)."""
+    opened = reads.current()
+    cache = opened.traces if opened is not None else {}
+    wanted = [_as_uuid(t) for t in trace_ids]
+    found = {t: cache[t] for t in wanted if t in cache}
+    missing = [t for t in wanted if t not in found]
+    if missing:
+        found.update(_stored(missing))
+    return found
+
+
 def number_expression(trace_id: Any) -> Any:
     """What ``trace_number`` equals for ``trace_id``: the known number, or a sub-query on ``Trace``."""
     number = known(trace_id)
