@@ -56,10 +56,11 @@ def search(
 ) -> QuerySet[Any]:
     """Exact matches: a UUID against the id columns, anything else against the key columns.
 
-    A trace id is matched through the checkpoint log's (trace_id, seq) index: checkpoint tables carry no index
-    of their own on it (every index costs each insert). The log and the lineage links index their ids only
-    after the trace, so an id is looked for in the traces it can belong to (itself, or the trace of the row it
-    names). The idempotency key has no index either: a key search reads the one table the changelist shows.
+    A trace id is matched through its number and the checkpoint log's (trace_number, seq) index: checkpoint
+    tables carry no index of their own on it (every index costs each insert). The log and the lineage links index
+    their ids only after the trace's number, so an id is looked for in the traces it can belong to (itself, or the
+    trace of the row it names). The idempotency key has no index either: a key search reads the one table the
+    changelist shows.
     """
     term = term.strip()
     if not term:

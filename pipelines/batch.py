@@ -182,7 +182,7 @@ class BatchEngine:
         """Run ``process()`` for every plan and write the rows in one transaction; record failures after it."""
         done: dict[uuid.UUID, Outcome] = {}
         failed: list[tuple[Plan, BaseException]] = []
-        keys = [_text(p.entry.item.trace_id) for p in plans]
+        keys = [ids.text(p.entry.item.trace_id) for p in plans]  # every step of a batch keys its reads by them
         try:
             with reads.batch_step(keys), transaction.atomic(durable=True):
                 built: list[tuple[Plan, Rows]] = []
@@ -230,19 +230,6 @@ class BatchEngine:
         observers.emit_taps(spec.name, step.name, rows)
         reads.pending().extend((type(row), row.__dict__) for row, _ in rows)
         return rows
-
-
-_texts: dict[uuid.UUID, str] = {}
-
-
-def _text(trace_id: uuid.UUID) -> str:
-    """``str(trace_id)``, remembered: every step of a batch keys its reads by the traces' text (bounded)."""
-    text = _texts.get(trace_id)
-    if text is None:
-        if len(_texts) > 100_000:
-            _texts.clear()
-        text = _texts[trace_id] = str(trace_id)
-    return text
 
 
 def _onward(entry: Entry, item: Item, fresh: bool) -> Entry:

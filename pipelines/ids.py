@@ -43,6 +43,20 @@ def name_uuid(seed: str) -> uuid.UUID:
     return out
 
 
+_texts: dict[uuid.UUID, str] = {}
+
+
+def text(value: uuid.UUID) -> str:
+    """``str(value)``, remembered (bounded): an order's id is the business key of each of its checkpoints, and
+    ``UUID.__str__`` formats in Python."""
+    found = _texts.get(value)
+    if found is None:
+        if len(_texts) >= 100_000:
+            _texts.clear()
+        found = _texts[value] = str(value)
+    return found
+
+
 def deterministic_id(*parts: object) -> uuid.UUID:
     return name_uuid(framed_seed(*parts))
 

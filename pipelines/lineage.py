@@ -143,26 +143,34 @@ def insert_many(
     last = step is spec.steps[-1]
     link_row, log_row = _link_row(connection), _log_row(connection)
     uuid_prep = links.preps[links.index("parent_id")]
-    numbers = traces.numbers(trace_id for _, _, trace_id in items)
+    # A source pipeline's first step starts its traces: insert their numbers first (a replay finds them after).
+    born = step is spec.steps[0] and spec.source_namespace is not None
+    numbers = traces.numbers((trace_id for _, _, trace_id in items), new=born)
+    # Per model, once per call: its table, its name, the publication its log rows carry.
+    per_model: dict[type[Checkpoint], tuple[sqlbulk.Table, str, str, list[tuple[Any, ...]]]] = {}
     for rows, parents, trace_id in items:
         parent_ids = [(type(parent).__name__, uuid_prep(parent.pk, connection)) for parent in parents]
         trace = uuid_prep(trace_id, connection)
         number = numbers[trace_id if type(trace_id) is uuid.UUID else uuid.UUID(str(trace_id))]
         for row, owned in rows:
-            tbl = sqlbulk.table(type(row), connection)
+            model = type(row)
+            known = per_model.get(model)
+            if known is None:
+                tbl = sqlbulk.table(model, connection)
+                publication = publication_of(spec, step, model, last)
+                known = per_model[model] = (tbl, model.__name__, publication, checkpoints.setdefault(tbl, []))
+            tbl, kind, publication, table_rows = known
             values = tbl.values(row, connection)
             pk, created = values[tbl.pk_index], values[tbl.created_index]
             prepared[id(row)] = pk
-            checkpoints.setdefault(tbl, []).append(values)
+            table_rows.append(values)
             for child in owned:
                 ctbl = sqlbulk.table(type(child), connection)
                 if ctbl not in children:
                     children[ctbl] = sqlbulk.Dependent(ctbl, owner_column(type(child), type(row)), [])
                 children[ctbl].rows.append(ctbl.values(child, connection))
-            kind = type(row).__name__
             for ordinal, (parent_type, parent_id) in enumerate(parent_ids):
                 link_rows.append(link_row(kind, pk, parent_type, parent_id, ordinal, trace, number))
-            publication = publication_of(spec, step, type(row), last)
             log_rows.append(log_row(kind, pk, trace, number, spec.name, step.name, publication, created))
     dependents = [
         *children.values(),

@@ -71,7 +71,7 @@ class Checkpoint(InsertOnlyModel):
 
     # Indexes cost every insert, so a checkpoint table has only those its look-ups use: the id, the business key
     # (unique: it decides races), the time. A trace's checkpoints are found through the checkpoint log's
-    # (trace_id, seq) index; the idempotency key is searched only by hand, in the console. A subclass whose
+    # (trace_number, seq) index; the idempotency key is searched only by hand, in the console. A subclass whose
     # business key is its own columns (``business_key_fields``) may make those unique instead of the text
     # column (``business_key_columns``; checked by pipelines.E007).
     id = models.UUIDField(primary_key=True, editable=False)

@@ -84,7 +84,7 @@ def candidates(
 
     "Went on" counts only newer rows of the row's own pipeline and of those downstream of it, so a side pipeline
     that ran later on the same trace (a refused cancellation) does not hide a stall of the chain.
-    Bounded: the scan is a ``created_at`` range (indexed), and each row costs index probes on ``(trace_id, seq)``,
+    Bounded: the scan is a ``created_at`` range (indexed), and each row costs index probes on ``(trace_number, seq)``,
     so a sweep never reads the whole history.
     """
     now = now or timezone.now()

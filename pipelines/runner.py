@@ -439,7 +439,8 @@ def _crash_after_commit(step: str) -> None:
 def business_key(row: Checkpoint) -> str:
     fields: tuple[str, ...] = getattr(type(row), "business_key_fields", ("order_id",))
     if len(fields) == 1:  # the common case, once per checkpoint
-        value = str(getattr(row, fields[0], "") or "").strip()
+        raw = getattr(row, fields[0], "")
+        value = ids.text(raw) if type(raw) is uuid.UUID else str(raw or "").strip()
         if not value:
             raise ContractError(f"{type(row).__name__}: a business key field of {fields} is blank")
         return value

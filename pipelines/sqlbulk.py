@@ -16,6 +16,7 @@ suppressions).
 from __future__ import annotations
 
 import datetime
+import decimal
 import functools
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,6 +46,8 @@ def _kind(field: models.Field[Any, Any]) -> str:
         return "int"
     if isinstance(target, models.DateTimeField):
         return "datetime"
+    if isinstance(target, models.DecimalField):
+        return "decimal"
     return "generic"
 
 
@@ -56,13 +59,15 @@ _SHORT_CUTS: dict[tuple[str, str], str] = {
     ("uuid", "sqlite"): "'%032x' % {v}.int if type({v}) is UUID else {p}({v}, c)",  # UUID.hex, without the call
     ("text", ""): "{v} if type({v}) is str or {v} is None else {p}({v}, c)",
     ("int", ""): "{v} if type({v}) is int or {v} is None else {p}({v}, c)",
+    # The ORM sends a finite Decimal as an equal Decimal (``to_python``; the backends adapt it as it is).
+    ("decimal", ""): "{v} if type({v}) is Decimal and {v}.is_finite() else {p}({v}, c)",
     ("datetime", "postgresql"): "{v} if type({v}) is datetime and {v}.tzinfo is not None else {p}({v}, c)",
     ("datetime", "sqlite"): (
         '{v}.replace(tzinfo=None).isoformat(" ") if type({v}) is datetime and {v}.tzinfo is UTC else {p}({v}, c)'
     ),
 }
 _GENERIC = "{p}({v}, c)"
-_NAMES = {"UUID": uuid.UUID, "datetime": datetime.datetime, "UTC": datetime.UTC}
+_NAMES = {"UUID": uuid.UUID, "datetime": datetime.datetime, "UTC": datetime.UTC, "Decimal": decimal.Decimal}
 
 
 def _short_cut(kind: str, vendor: str) -> str:

@@ -36,25 +36,30 @@ def known(trace_id: Any) -> int | None:
     return opened.traces.get(_as_uuid(trace_id)) if opened is not None else None
 
 
-def numbers(trace_ids: Iterable[Any]) -> dict[uuid.UUID, int]:
-    """The number of every trace in ``trace_ids``, creating those that have none, in the caller's transaction."""
+def numbers(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, int]:
+    """The number of every trace in ``trace_ids``, creating those that have none, in the caller's transaction.
+
+    ``new``: the traces are most likely starting here (a source pipeline's first step), so they are inserted
+    first and looked up only if already stored; otherwise looked up first.
+    """
     opened = reads.current()
     cache = opened.traces if opened is not None else {}
     wanted = dict.fromkeys(_as_uuid(t) for t in trace_ids)  # in order: a batch's traces get consecutive numbers
     found = {t: cache[t] for t in wanted if t in cache}
     missing = [t for t in wanted if t not in found]
-    new: dict[uuid.UUID, int] = {}
+    made: dict[uuid.UUID, int] = {}
     if missing:
-        new.update(_stored(missing))
-        absent = [t for t in missing if t not in new]
+        if not new:
+            made.update(_stored(missing))
+        absent = [t for t in missing if t not in made]
         if absent:
-            new.update(_create(absent))
-            absent = [t for t in absent if t not in new]
-            if absent:  # created by a concurrent transaction since the look-up: it has committed now
-                new.update(_stored(absent))
+            made.update(_create(absent))
+            absent = [t for t in absent if t not in made]
+            if absent:  # stored before, or by a concurrent transaction since the look-up (committed now)
+                made.update(_stored(absent))
         if opened is not None:
-            transaction.on_commit(lambda: opened.traces.update(new))
-    found.update(new)
+            transaction.on_commit(lambda: opened.traces.update(made))
+    found.update(made)
     lost = wanted - found.keys()
     if lost:
         raise RuntimeError(f"no trace number for {len(lost)} trace(s), e.g. {next(iter(lost))}")

@@ -1,11 +1,14 @@
 """Rows prepared by ``sqlbulk`` are what the ORM would send, short cuts included."""
 
 import datetime
+import decimal
 import uuid
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 
+from checkout.consumer_verified.models import ConsumerVerified
 from pipelines import sqlbulk
 from pipelines.runner import instantiate
 from tests.lane.models import DocumentReceived
@@ -70,3 +73,33 @@ def test_values_of_other_types_take_the_orms_preparation():
     expected = tuple(f.get_db_prep_save(getattr(row, f.attname), connection) for f in table.fields)
     assert table.values(row, connection) == expected
     assert table.values(row, connection)[table.index("contract_version")] == 2
+
+
+@pytest.mark.parametrize("total", [decimal.Decimal("12.50"), decimal.Decimal("0"), "3.1", 2.5, 7])
+def test_decimals_are_prepared_as_the_orm_prepares_them(total):
+    row = ConsumerVerified(
+        id=uuid.uuid4(),
+        trace_id=uuid.uuid4(),
+        idempotency_key="k",
+        business_key="b",
+        contract_name="ConsumerVerified",
+        contract_version=1,
+        created_at=TIMES[0],
+        order_id=uuid.uuid4(),
+        consumer_id="alice",
+        order_total=total,
+    )
+    table = sqlbulk.table(ConsumerVerified, connection)
+
+    expected = tuple(f.get_db_prep_save(getattr(row, f.attname), connection) for f in table.fields)
+    got = table.values(row, connection)
+    assert got == expected
+    at = table.index("order_total")
+    assert type(got[at]) is type(expected[at])
+
+
+def test_a_decimal_that_is_not_finite_is_refused_as_the_orm_refuses_it():
+    row = ConsumerVerified(order_total=decimal.Decimal("NaN"), created_at=TIMES[0], order_id=uuid.uuid4())
+    table = sqlbulk.table(ConsumerVerified, connection)
+    with pytest.raises(ValidationError):
+        table.values(row, connection)

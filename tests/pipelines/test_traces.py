@@ -113,3 +113,14 @@ class CaptureCount:
     def _count(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
         self.queries += 1
         return execute(sql, params, many, context)
+
+
+def test_traces_expected_new_are_inserted_first_and_stored_ones_still_found():
+    stored, fresh = uuid.uuid4(), uuid.uuid4()
+    with transaction.atomic():
+        before = traces.numbers([stored])[stored]
+    with transaction.atomic():
+        both = traces.numbers([stored, fresh], new=True)
+    assert both[stored] == before
+    assert both[fresh] > before
+    assert Trace.objects.count() == 2
