@@ -85,17 +85,32 @@ def _passthrough(field: models.Field[Any, Any], vendor: str) -> Prep:
     return prep
 
 
+def _remember(memo: list[tuple[Any, Any]], value: Any, prepared: Any) -> Any:
+    memo[0] = (value, prepared)
+    return prepared
+
+
 def _row_builder(
     fields: Sequence[models.Field[Any, Any]], vendor: str
 ) -> Callable[[dict[str, Any], Any], tuple[Any, ...]]:
     """One function that prepares a whole row from an instance's ``__dict__``, the short cuts inline: one call
-    per row instead of one per column (a batch prepares tens of thousands of rows)."""
-    names: dict[str, Any] = dict(_NAMES)
+    per row instead of one per column (a batch prepares tens of thousands of rows).
+
+    A time column remembers its last value and text: the rows of one step share the step's clock reading, so a
+    batch step formats it once (a datetime is immutable; the pair is replaced whole, so threads never mix them).
+    """
+    names: dict[str, Any] = {**_NAMES, "remember": _remember}
     lines = []
     for n, field in enumerate(fields):
         names[f"p{n}"] = field.get_db_prep_save
+        expression = _short_cut(_kind(field), vendor).format(v=f"v{n}", p=f"p{n}")
         lines.append(f"    v{n} = data[{field.attname!r}]")
-        lines.append(f"    r{n} = " + _short_cut(_kind(field), vendor).format(v=f"v{n}", p=f"p{n}"))
+        if _kind(field) == "datetime" and expression != _GENERIC.format(v=f"v{n}", p=f"p{n}"):
+            names[f"m{n}"] = [(None, None)]
+            lines.append(f"    k{n} = m{n}[0]")
+            lines.append(f"    r{n} = k{n}[1] if v{n} is k{n}[0] else remember(m{n}, v{n}, {expression})")
+        else:
+            lines.append(f"    r{n} = {expression}")
     result = ", ".join(f"r{n}" for n in range(len(fields)))
     source = "def build(data, c):\n" + "\n".join(lines) + f"\n    return ({result},)\n"
     exec(source, names)  # noqa: S102  (built from the fixed short cuts above and the model's attnames)

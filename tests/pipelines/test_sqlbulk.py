@@ -103,3 +103,12 @@ def test_a_decimal_that_is_not_finite_is_refused_as_the_orm_refuses_it():
     table = sqlbulk.table(ConsumerVerified, connection)
     with pytest.raises(ValidationError):
         table.values(row, connection)
+
+
+def test_a_remembered_time_is_the_time_of_the_row_at_hand():
+    table = sqlbulk.table(DocumentReceived, connection)
+    at = table.index("created_at")
+    for created_at in [TIMES[0], TIMES[0], TIMES[1], TIMES[0], TIMES[2], TIMES[2]]:
+        row = instantiate(DocumentReceived, {"doc_id": uuid.uuid4(), "text": "t", "created_at": created_at})
+        expected = DocumentReceived._meta.get_field("created_at").get_db_prep_save(created_at, connection)
+        assert table.values(row, connection)[at] == expected
