@@ -199,10 +199,12 @@ def mark_stored(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]], al
     if alias is None:
         alias = transaction.get_connection().alias
     for row, children in rows:
-        for obj in (row, *children):
-            obj._state.adding = False
-            obj._state.db = alias
-        attach_children(row, children)
+        state = row._state
+        state.adding, state.db = False, alias
+        if children:
+            for child in children:
+                child._state.adding, child._state.db = False, alias
+            attach_children(row, children)
 
 
 def owner_column(child: type[Any], owner: type[Any]) -> str:

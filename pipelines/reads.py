@@ -44,9 +44,12 @@ class Scope:
     traces: dict[Any, int] = field(default_factory=dict)
 
     def remember(self, rows: Iterable[Checkpoint], *, fresh: bool = False) -> None:
+        facts, absent = self.facts, self.absent
         for row in rows:
-            self.facts[(type(row), row.business_key)] = row
-            self.absent.discard((type(row), row.business_key))
+            key = (type(row), row.business_key)
+            facts[key] = row
+            if absent:
+                absent.discard(key)
             if fresh:
                 self.fresh.add(row.pk)
 
