@@ -81,19 +81,21 @@ def _place_chunk(
         "checkout", [({**c.payload, "requestId": c.key, "commandHash": c.digest}, c.key) for c in runs]
     )
     created: set[int] = set()
+    requests: dict[uuid.UUID, OrderRequest] = dict(stored)
     for command, execution in zip(runs, executions, strict=True):
-        status = execution.first.status
-        if status == "inserted":
+        result = execution.first
+        if result.status == "inserted":
             created.add(command.index)
-        elif status not in ("replayed", "lost"):  # the order request itself could not be stored
+        elif result.status not in ("replayed", "lost"):  # the order request itself could not be stored
             answers[command.index] = Unavailable(
                 "the order could not be recorded yet; retry with the same Idempotency-Key"
             )
+            continue
+        # The stored order request, as the engine holds it: inserted, replayed, or the winner of its key.
+        request = result.checkpoints[0] if result.status != "lost" and result.checkpoints else result.winner
+        if isinstance(request, OrderRequest):
+            requests[command.order_id] = request
     recorded = [c for c in valid if answers[c.index] is None]
-    missing = [c.order_id for c in recorded if c.order_id not in stored]
-    requests = {r.order_id: r for r in OrderRequest.objects.filter(order_id__in=missing)} if missing else {}
-    reads.remember(requests.values())
-    requests.update(stored)
     with reads.batch_step([str(c.order_id) for c in recorded]):  # each fact read once for the whole chunk
         _answer(recorded, requests, created, answers, views)
 
