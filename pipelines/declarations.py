@@ -5,6 +5,7 @@ A composition is plain data, so the contract checks can inspect it (and tests ca
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable, Mapping
@@ -85,8 +86,9 @@ class Step:
     external_effect: bool = False
     awaits: bool | Callable[[Any], bool] = False
 
-    @property
+    @functools.cached_property
     def models(self) -> tuple[type[Checkpoint], ...]:
+        """What the step may write: its model, then its outcomes (read for every row the step builds)."""
         return (self.model, *self.outcomes)
 
 
