@@ -89,7 +89,7 @@ def _classify(
     fresh: list[Checkpoint] = []
     alias = transaction.get_connection().alias
     for plan, rows in built:
-        hits = [id(row) in inserted for row, _ in rows]
+        hits = [id(rows[0][0]) in inserted] if len(rows) == 1 else [id(row) in inserted for row, _ in rows]
         if all(hits):
             checkpoints = [row for row, _ in rows]
             lineage.mark_stored(rows, alias)

@@ -320,23 +320,33 @@ def build_rows(
         raise ContractError(f"split step {step.name!r} produced no items")
     rows = []
     for index, raw in enumerate(outputs):
-        out = raw if isinstance(raw, Output) else Output(raw)
-        model = out.model or step.model
+        if isinstance(raw, Output):
+            fields, model, children = raw.fields, raw.model or step.model, raw.children
+        else:  # plain field values: the step's own model, no child rows
+            fields, model, children = raw, step.model, ()
         if model not in step.models:
             raise ContractError(f"step {step.name!r} cannot write {model.__name__}")
         if step.shape == "split":
             pk, key = ids.child_id(parents[0].id, step.name, index), f"{item.key}:{index}"
         else:
             pk, key = output_id, item.key
-        row = instantiate(model, out.fields)
-        row.id = pk
-        row.trace_id = item.trace_id
-        row.idempotency_key = key
+        row = instantiate(model, fields)
+        contract = model.contract
+        engine_columns = {
+            "id": pk,
+            "trace_id": item.trace_id,
+            "idempotency_key": key,
+            "contract_name": contract.name,
+            "contract_version": contract.version,
+            "created_at": now,
+        }
+        if _blueprints.get(model):  # every field a plain attribute (checked once per model): set them at once
+            row.__dict__.update(engine_columns)
+        else:
+            for name, value in engine_columns.items():
+                setattr(row, name, value)
         row.business_key = business_key(row)
-        row.contract_name = model.contract.name
-        row.contract_version = model.contract.version
-        row.created_at = now
-        rows.append((row, out.children))
+        rows.append((row, children))
     return rows
 
 
