@@ -29,7 +29,7 @@ from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.ready_order.models import ReadyOrder
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created.models import TicketCreated
-from pipelines import lookups, reads
+from pipelines import ids, lookups, reads
 from pipelines.models import Checkpoint
 
 T = TypeVar("T", bound=Checkpoint)
@@ -46,7 +46,7 @@ def fact(model: type[T], order_id: uuid.UUID) -> T | None:
             return lookups.rows(model, limit=1, order_id=keys[0])
         return list(facts.filter(order_id__in=keys))
 
-    return reads.fact(model, str(order_id), load)
+    return reads.fact(model, ids.text(order_id) if type(order_id) is uuid.UUID else str(order_id), load)
 
 
 def has(model: type[Checkpoint], order_id: uuid.UUID) -> bool:
