@@ -105,34 +105,29 @@ _REBUILD = [
 ]
 
 
-def _trigger(name: str, table: str) -> str:
-    return f"{PREFIX}_{name}_{table}"
+TRIGGERS = triggers.TriggerSet(
+    prefix=PREFIX,
+    tables=frozenset(_TABLES),
+    pg_functions=_PG,
+    pg_triggers=[
+        (
+            name,
+            table,
+            f"AFTER {event} ON {table} REFERENCING {transition} TABLE AS changed "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {call}",
+        )
+        for name, table, event, transition, call in _PG_TRIGGERS
+    ],
+    sqlite_triggers=[
+        (name, table, f"AFTER {event} ON {table} BEGIN {body}; END") for name, table, event, body in _SQLITE_TRIGGERS
+    ],
+    rebuild=_REBUILD,
+)
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
     """(Re)create the triggers, then rebuild both tables from the checkpoint tables."""
-    if not _TABLES <= set(connection.introspection.table_names()):
-        return
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            for function in _PG:
-                cursor.execute(function)
-            for name, table, event, transition, call in _PG_TRIGGERS:
-                trigger = _trigger(name, table)
-                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
-                cursor.execute(
-                    f"CREATE TRIGGER {trigger} AFTER {event} ON {table} REFERENCING {transition} TABLE AS changed "
-                    f"FOR EACH STATEMENT EXECUTE FUNCTION {call}"
-                )
-        elif connection.vendor == "sqlite":
-            for name, table, event, body in _SQLITE_TRIGGERS:
-                trigger = _trigger(name, table)
-                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-                cursor.execute(f"CREATE TRIGGER {trigger} AFTER {event} ON {table} BEGIN {body}; END")
-        else:
-            return
-        for statement in _REBUILD:
-            cursor.execute(statement)
+    TRIGGERS.install(connection)
 
 
 def rebuild(using: str = "default") -> None:
@@ -141,13 +136,7 @@ def rebuild(using: str = "default") -> None:
 
 def missing(connection: BaseDatabaseWrapper) -> list[str]:
     """Names of the derived-table triggers absent from this database (none before the tables exist)."""
-    if not _TABLES <= set(connection.introspection.table_names()):
-        return []
-    wanted = [_trigger(t[0], t[1]) for t in (_PG_TRIGGERS if connection.vendor == "postgresql" else _SQLITE_TRIGGERS)]
-    have = triggers.installed(connection, PREFIX)
-    if have is None:
-        return []
-    return [name for name in wanted if name not in have]
+    return TRIGGERS.missing(connection)
 
 
 def after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:

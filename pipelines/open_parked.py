@@ -83,38 +83,25 @@ _REBUILD = [
 ]
 
 
-def _trigger(name: str, table: str) -> str:
-    return f"{PREFIX}_{name}_{table}"
-
-
-def _wanted(vendor: str) -> list[str]:
-    triggers = _PG_TRIGGERS if vendor == "postgresql" else _SQLITE_TRIGGERS
-    return [_trigger(t[0], t[1]) for t in triggers]
+TRIGGERS = triggers.TriggerSet(
+    prefix=PREFIX,
+    tables=frozenset(_TABLES),
+    pg_functions=_PG,
+    pg_triggers=[
+        (name, table, f"AFTER {event} ON {table} FOR EACH ROW EXECUTE FUNCTION {call}")
+        for name, table, event, call in _PG_TRIGGERS
+    ],
+    sqlite_triggers=[
+        (name, table, f"AFTER {event} ON {table} {condition} BEGIN {body}; END")
+        for name, table, event, condition, body in _SQLITE_TRIGGERS
+    ],
+    rebuild=_REBUILD,
+)
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
     """(Re)create the triggers, then rebuild the table from the parking ledgers."""
-    if not _TABLES <= set(connection.introspection.table_names()):
-        return
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            for function in _PG:
-                cursor.execute(function)
-            for name, table, event, call in _PG_TRIGGERS:
-                trigger = _trigger(name, table)
-                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
-                cursor.execute(
-                    f"CREATE TRIGGER {trigger} AFTER {event} ON {table} FOR EACH ROW EXECUTE FUNCTION {call}"
-                )
-        elif connection.vendor == "sqlite":
-            for name, table, event, condition, body in _SQLITE_TRIGGERS:
-                trigger = _trigger(name, table)
-                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-                cursor.execute(f"CREATE TRIGGER {trigger} AFTER {event} ON {table} {condition} BEGIN {body}; END")
-        else:
-            return
-        for statement in _REBUILD:
-            cursor.execute(statement)
+    TRIGGERS.install(connection)
 
 
 def rebuild(using: str = "default") -> None:
@@ -123,12 +110,7 @@ def rebuild(using: str = "default") -> None:
 
 def missing(connection: BaseDatabaseWrapper) -> list[str]:
     """Names of the open-failure triggers absent from this database (none before the tables exist)."""
-    if not _TABLES <= set(connection.introspection.table_names()):
-        return []
-    have = triggers.installed(connection, PREFIX)
-    if have is None:
-        return []
-    return [name for name in _wanted(connection.vendor) if name not in have]
+    return TRIGGERS.missing(connection)
 
 
 def check_triggers(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

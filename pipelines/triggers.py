@@ -7,8 +7,9 @@ or on SQLite a per-connection SQL function (a connection without it cannot delet
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import structlog
 from django.apps import apps
@@ -99,6 +100,57 @@ def installed(connection: BaseDatabaseWrapper, prefix: str) -> set[str] | None:
         else:
             return None
         return {row[0] for row in cursor.fetchall()}
+
+
+@dataclass(frozen=True)
+class TriggerSet:
+    """Tables kept by triggers beside the ledgers or checkpoints they derive from (``checkout.derived``,
+    ``pipelines.open_parked``): installed after every migrate, then rebuilt from the source tables.
+
+    A trigger is ``(name, table, definition)``: created as ``CREATE TRIGGER <prefix>_<name>_<table> <definition>``.
+    """
+
+    prefix: str
+    tables: frozenset[str]  # every table involved: nothing is installed before they all exist
+    pg_functions: Sequence[str]
+    pg_triggers: Sequence[tuple[str, str, str]]
+    sqlite_triggers: Sequence[tuple[str, str, str]]
+    rebuild: Sequence[str]
+
+    def name(self, name: str, table: str) -> str:
+        return f"{self.prefix}_{name}_{table}"
+
+    def _ready(self, connection: BaseDatabaseWrapper) -> bool:
+        return self.tables <= set(connection.introspection.table_names())
+
+    def install(self, connection: BaseDatabaseWrapper) -> None:
+        """(Re)create the triggers, then rebuild the derived tables."""
+        if not self._ready(connection) or connection.vendor not in ("postgresql", "sqlite"):
+            return
+        postgresql = connection.vendor == "postgresql"
+        with connection.cursor() as cursor:
+            for function in self.pg_functions if postgresql else ():
+                cursor.execute(function)
+            for name, table, definition in self.pg_triggers if postgresql else self.sqlite_triggers:
+                trigger = self.name(name, table)
+                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}" + (f" ON {table}" if postgresql else ""))
+                cursor.execute(f"CREATE TRIGGER {trigger} {definition}")
+            for statement in self.rebuild:
+                cursor.execute(statement)
+
+    def missing(self, connection: BaseDatabaseWrapper) -> list[str]:
+        """Names of the triggers absent from this database (none before the tables exist)."""
+        if not self._ready(connection):
+            return []
+        have = installed(connection, self.prefix)
+        if have is None:
+            return []
+        return [name for name in self.names(connection.vendor) if name not in have]
+
+    def names(self, vendor: str) -> list[str]:
+        """The triggers' names on this vendor."""
+        wanted = self.pg_triggers if vendor == "postgresql" else self.sqlite_triggers
+        return [self.name(name, table) for name, table, _ in wanted]
 
 
 def register_sqlite_function(connection: BaseDatabaseWrapper) -> None:

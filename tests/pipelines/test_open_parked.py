@@ -86,7 +86,7 @@ def test_the_dashboard_reads_open_failures_not_every_parked_item(lane_engine):
 
 def test_a_missing_trigger_fails_the_database_check():
     assert open_parked.check_triggers(databases=["default"]) == []
-    [name] = [n for n in open_parked._wanted(connection.vendor) if "parked_ai" in n]
+    [name] = [n for n in open_parked.TRIGGERS.names(connection.vendor) if "parked_ai" in n]
     with connection.cursor() as cursor:
         cursor.execute(
             f"DROP TRIGGER {name}" + (" ON pipelines_parkeditem" if connection.vendor == "postgresql" else "")
