@@ -151,7 +151,7 @@ def insert_many(
     for rows, parents, trace_id in items:
         parent_ids = [(type(parent).__name__, uuid_prep(parent.pk, connection)) for parent in parents]
         trace = uuid_prep(trace_id, connection)
-        number = numbers[trace_id if type(trace_id) is uuid.UUID else uuid.UUID(str(trace_id))]
+        number = numbers[traces.as_uuid(trace_id)]
         for row, owned in rows:
             model = type(row)
             known = per_model.get(model)

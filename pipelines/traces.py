@@ -33,7 +33,7 @@ _CHUNK = 5000
 def known(trace_id: Any) -> int | None:
     """The trace's number if this read scope has seen it committed."""
     opened = reads.current()
-    return opened.traces.get(_as_uuid(trace_id)) if opened is not None else None
+    return opened.traces.get(as_uuid(trace_id)) if opened is not None else None
 
 
 def numbers(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, int]:
@@ -42,11 +42,7 @@ def numbers(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, i
     ``new``: the traces are most likely starting here (a source pipeline's first step), so they are inserted
     first and looked up only if already stored; otherwise looked up first.
     """
-    opened = reads.current()
-    cache = opened.traces if opened is not None else {}
-    wanted = dict.fromkeys(_as_uuid(t) for t in trace_ids)  # in order: a batch's traces get consecutive numbers
-    found = {t: cache[t] for t in wanted if t in cache}
-    missing = [t for t in wanted if t not in found]
+    opened, found, missing = _known_and_missing(trace_ids)  # in order: a batch's traces get consecutive numbers
     made: dict[uuid.UUID, int] = {}
     if missing:
         if not new:
@@ -60,7 +56,7 @@ def numbers(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, i
         if opened is not None:
             transaction.on_commit(lambda: opened.traces.update(made))
     found.update(made)
-    lost = wanted - found.keys()
+    lost = set(missing) - found.keys()
     if lost:
         raise RuntimeError(f"no trace number for {len(lost)} trace(s), e.g. {next(iter(lost))}")
     return found
@@ -68,14 +64,18 @@ def numbers(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, i
 
 def stored_numbers(trace_ids: Iterable[Any]) -> dict[uuid.UUID, int]:
     """The numbers of those of ``trace_ids`` that have one (known to the scope, or read in one query)."""
-    opened = reads.current()
-    cache = opened.traces if opened is not None else {}
-    wanted = [_as_uuid(t) for t in trace_ids]
-    found = {t: cache[t] for t in wanted if t in cache}
-    missing = [t for t in wanted if t not in found]
+    _, found, missing = _known_and_missing(trace_ids)
     if missing:
         found.update(_stored(missing))
     return found
+
+
+def _known_and_missing(trace_ids: Iterable[Any]) -> tuple[reads.Scope | None, dict[uuid.UUID, int], list[uuid.UUID]]:
+    """The read scope, the numbers it knows, and the traces (distinct, in order) it does not."""
+    opened = reads.current()
+    cache = opened.traces if opened is not None else {}
+    wanted = dict.fromkeys(as_uuid(t) for t in trace_ids)
+    return opened, {t: cache[t] for t in wanted if t in cache}, [t for t in wanted if t not in cache]
 
 
 def number_expression(trace_id: Any) -> Any:
@@ -88,11 +88,10 @@ def number_expression(trace_id: Any) -> Any:
 
 def numbers_expression(trace_ids: Iterable[Any]) -> Any:
     """What ``trace_number__in`` takes for many traces: the known numbers, or a sub-query on ``Trace``."""
-    ids = [_as_uuid(t) for t in trace_ids]
-    opened = reads.current()
-    if opened is not None and all(t in opened.traces for t in ids):
-        return [opened.traces[t] for t in ids]
-    return Trace.objects.filter(trace_id__in=ids).values("number")
+    _, found, missing = _known_and_missing(trace_ids)
+    if not missing:
+        return list(found.values())
+    return Trace.objects.filter(trace_id__in=[*found, *missing]).values("number")
 
 
 def _stored(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -120,11 +119,12 @@ def _create(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         with connection.cursor() as cursor:
             cursor.execute(sql, [v for row in rows for v in row])
             for number, stored in cursor.fetchall():
-                out[by_prepared.get(stored) or _as_uuid(stored)] = number
+                out[by_prepared.get(stored) or as_uuid(stored)] = number
     return out
 
 
-def _as_uuid(value: Any) -> uuid.UUID:
+def as_uuid(value: Any) -> uuid.UUID:
+    """A trace id given as a UUID or as its text."""
     return value if type(value) is uuid.UUID else uuid.UUID(str(value))
 
 
@@ -133,7 +133,7 @@ def number_of(trace_id: Any) -> int | None:
     number = known(trace_id)
     if number is not None:
         return number
-    stored = lookups.first(Trace, trace_id=_as_uuid(trace_id))
+    stored = lookups.first(Trace, trace_id=as_uuid(trace_id))
     if stored is None:
         return None
     opened = reads.current()
