@@ -15,6 +15,13 @@ def test_sqlite_checkpoints_its_wal_every_100000_pages_unless_told(monkeypatch):
     assert "PRAGMA wal_autocheckpoint=1000;" in dburl.sqlite(Path("x.sqlite3"))["OPTIONS"]["init_command"]
 
 
+def test_sqlite_page_cache_is_2_mb_unless_told(monkeypatch):
+    monkeypatch.delenv("TPFGO_SQLITE_CACHE_MB", raising=False)
+    assert "PRAGMA cache_size=-2048;" in dburl.sqlite(Path("x.sqlite3"))["OPTIONS"]["init_command"]
+    monkeypatch.setenv("TPFGO_SQLITE_CACHE_MB", "512")
+    assert "PRAGMA cache_size=-524288;" in dburl.sqlite(Path("x.sqlite3"))["OPTIONS"]["init_command"]
+
+
 @pytest.mark.django_db
 def test_a_sqlite_connection_runs_the_pragmas():
     if connection.vendor != "sqlite":

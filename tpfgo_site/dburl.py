@@ -37,6 +37,7 @@ def sqlite(path: Path) -> dict[str, Any]:
     # nearly every step of a batch, in the request. A thread checkpoints instead (pipelines.walcheckpoint);
     # this threshold is its backstop (docs/performance.md). After a checkpoint the WAL is cut back to 64 MB.
     wal_pages = int(os.environ.get("TPFGO_SQLITE_WAL_AUTOCHECKPOINT", "100000"))
+    cache_kib = int(os.environ.get("TPFGO_SQLITE_CACHE_MB", "2")) * 1024
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(path),
@@ -45,7 +46,8 @@ def sqlite(path: Path) -> dict[str, Any]:
             "transaction_mode": "IMMEDIATE",
             "init_command": (
                 "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=20000; PRAGMA synchronous=NORMAL; "
-                f"PRAGMA wal_autocheckpoint={wal_pages}; PRAGMA journal_size_limit={64 * 1024 * 1024};"
+                f"PRAGMA wal_autocheckpoint={wal_pages}; PRAGMA journal_size_limit={64 * 1024 * 1024}; "
+                f"PRAGMA cache_size=-{cache_kib};"
             ),
         },
     }
