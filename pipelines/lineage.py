@@ -40,7 +40,7 @@ def parents_of(value: Any, step: Step) -> list[Any]:
 def output_id(parents: list[Any], value: Any, step: Step) -> uuid.UUID:
     if step.shape == "merge":
         return ids.merge_id([p.pk for p in parents], step.name)
-    parent_id = parents[0].pk if parents else value.id
+    parent_id = parents[0].id if parents else value.id  # a checkpoint's pk is its ``id``: no property call
     if step.shape == "split":
         return ids.child_id(parent_id, step.name, 0)
     return ids.child_id(parent_id, step.name)
@@ -149,7 +149,7 @@ def insert_many(
     # Per model, once per call: its table, its name, the publication its log rows carry.
     per_model: dict[type[Checkpoint], tuple[sqlbulk.Table, str, str, list[tuple[Any, ...]]]] = {}
     for rows, parents, trace_id in items:
-        parent_ids = [(type(parent).__name__, uuid_prep(parent.pk, connection)) for parent in parents]
+        parent_ids = [(type(parent).__name__, uuid_prep(parent.id, connection)) for parent in parents]
         trace = uuid_prep(trace_id, connection)
         number = numbers[traces.as_uuid(trace_id)]
         for row, owned in rows:

@@ -51,7 +51,7 @@ class Scope:
             if absent:
                 absent.discard(key)
             if fresh:
-                self.fresh.add(row.pk)
+                self.fresh.add(row.id)
 
 
 _current: ContextVar[Scope | None] = ContextVar("tpfgo_read_scope", default=None)
@@ -141,7 +141,7 @@ def memo(key: Any, compute: Callable[[], T]) -> T:
 def all_fresh(parents: Iterable[Checkpoint]) -> bool:
     """Every parent was inserted by this scope, so no step output can exist for them yet."""
     opened = _current.get()
-    return opened is not None and all(parent.pk in opened.fresh for parent in parents)
+    return opened is not None and all(parent.id in opened.fresh for parent in parents)
 
 
 def step_memo(key: Any, compute: Callable[[], T]) -> T:

@@ -30,6 +30,15 @@ def test_child_ids_differ_by_step_and_index():
     assert ids.child_id(parent, "a", 0) != ids.child_id(parent, "a", 1)
 
 
+@pytest.mark.parametrize("index", [None, 0, 7, 12])
+@pytest.mark.parametrize("step", ["a", "kitchen_task", "ünïcode:#3"])
+def test_child_id_is_the_framed_deterministic_id(step, index):
+    parent = ids.deterministic_id("order", "k")
+    parts = (str(parent), step) if index is None else (str(parent), step, index)
+    assert ids.child_id(parent, step, index) == ids.deterministic_id(*parts)
+    assert ids.child_id(str(parent), step, index) == ids.deterministic_id(*parts)
+
+
 def test_merge_id_ignores_arrival_order():
     parts = [ids.deterministic_id("p", str(i)) for i in range(5)]
     assert ids.merge_id(parts, "m") == ids.merge_id(list(reversed(parts)), "m")
