@@ -62,16 +62,10 @@ def deterministic_id(*parts: object) -> uuid.UUID:
 
 
 def child_id(parent_id: uuid.UUID | str, step: str, index: int | None = None) -> uuid.UUID:
-    """The id of a step's output: derived from its parent's id, the step and, for a split, the index.
-
-    ``deterministic_id(str(parent_id), step[, index])``, framed inline: it runs for every item of every step.
-    """
-    parent, name = str(parent_id), str(step)
-    seed = f"#{len(parent)}:{parent}#{len(name)}:{name}"
-    if index is not None:
-        tail = str(index)
-        seed = f"{seed}#{len(tail)}:{tail}"
-    return name_uuid(seed)
+    """The id of a step's output: derived from its parent's id, the step and, for a split, the index."""
+    if index is None:
+        return deterministic_id(str(parent_id), step)
+    return deterministic_id(str(parent_id), step, index)
 
 
 def merge_id(parent_ids: Iterable[uuid.UUID | str], step: str) -> uuid.UUID:
