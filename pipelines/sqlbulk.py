@@ -5,7 +5,7 @@ their owned child rows, lineage links, log rows), so this module prepares each t
 item or a batch (``insert_batch``): checkpoints
 with ``ON CONFLICT DO NOTHING RETURNING id``, and the rows that depend on them only for the checkpoints
 actually inserted. PostgreSQL gets one statement (arrays through ``UNNEST``, chained data-modifying CTEs),
-SQLite one INSERT per model plus ``executemany`` for the dependent rows. A conflict never aborts the
+SQLite one multi-row INSERT per table. A conflict never aborts the
 transaction, so the caller needs no savepoint.
 
 Values are prepared exactly as the ORM would (``pre_save`` then ``get_db_prep_save``) and always bound as
@@ -377,16 +377,26 @@ def _sqlite_batch(
     with cursor:
         for tbl, rows in checkpoints.items():
             for chunk in _chunks(rows, max(1, _SQLITE_MAX_VARS // len(tbl.fields))):
-                sql = values_sql(tbl, len(chunk), mark) + " ON CONFLICT DO NOTHING RETURNING id"
-                cursor.execute(sql, [v for row in chunk for v in row])
+                cursor.execute(_sqlite_insert(tbl, len(chunk), mark, True, True), [v for row in chunk for v in row])
                 inserted.update(row[0] for row in cursor.fetchall())
         for dep in dependents:
             at = dep.table.index(dep.key)
             rows = [row for row in dep.rows if row[at] in inserted]
-            if rows:
-                conflict = " ON CONFLICT DO NOTHING" if dep.ignore_conflicts else ""
-                cursor.executemany(values_sql(dep.table, 1, mark) + conflict, rows)
+            for chunk in _chunks(rows, max(1, _SQLITE_MAX_VARS // len(dep.table.fields))):
+                sql = _sqlite_insert(dep.table, len(chunk), mark, dep.ignore_conflicts, False)
+                cursor.execute(sql, [v for row in chunk for v in row])
     return inserted
+
+
+@functools.lru_cache(maxsize=256)
+def _sqlite_insert(tbl: Table, count: int, mark: str, ignore_conflicts: bool, returning: bool) -> str:
+    """A multi-row INSERT of ``count`` rows, remembered: the rows of a batch step go in with one statement per
+    table (SQLite runs one ``VALUES`` list faster than ``executemany``'s statement per row), and the same text
+    comes back for every batch of the same size (the driver's statement cache finds it by its text)."""
+    sql = values_sql(tbl, count, mark)
+    if ignore_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    return sql + " RETURNING id" if returning else sql
 
 
 def qmark_cursor(connection: BaseDatabaseWrapper) -> tuple[Any, str]:
