@@ -178,6 +178,8 @@ def insert_many(
         sqlbulk.Dependent(log_table, "checkpoint_id", log_rows),
     ]
     inserted = sqlbulk.insert_batch(connection, checkpoints, dependents)
+    if len(inserted) == len(prepared):  # every checkpoint went in (ids are unique within a call)
+        return set(prepared)
     return {key for key, pk in prepared.items() if pk in inserted}
 
 

@@ -379,9 +379,10 @@ def _sqlite_batch(
             for chunk in _chunks(rows, max(1, _SQLITE_MAX_VARS // len(tbl.fields))):
                 cursor.execute(_sqlite_insert(tbl, len(chunk), mark, True, True), [v for row in chunk for v in row])
                 inserted.update(row[0] for row in cursor.fetchall())
+        everything = len(inserted) == sum(map(len, checkpoints.values()))  # the usual case: nothing to leave out
         for dep in dependents:
             at = dep.table.index(dep.key)
-            rows = [row for row in dep.rows if row[at] in inserted]
+            rows = dep.rows if everything else [row for row in dep.rows if row[at] in inserted]
             for chunk in _chunks(rows, max(1, _SQLITE_MAX_VARS // len(dep.table.fields))):
                 sql = _sqlite_insert(dep.table, len(chunk), mark, dep.ignore_conflicts, False)
                 cursor.execute(sql, [v for row in chunk for v in row])
