@@ -159,16 +159,19 @@ class BatchEngine:
         for entry in batch:
             parents = lineage.parents_of(entry.item.value, step)
             plans.append(Plan(entry, parents, lineage.output_id(parents, entry.item.value, step)))
-        leader_of: dict[uuid.UUID, Plan] = {}
+        leader_of: dict[int, Plan] = {}  # by the id's integer: a UUID hashes in Python, an int in C
         for plan in plans:
-            leader_of.setdefault(plan.out_id, plan)  # a second plan with the same output id follows the first
-        leaders = list(leader_of.values())
+            leader_of.setdefault(plan.out_id.int, plan)  # a second plan with the same output id follows the first
+        leaders = plans if len(leader_of) == len(plans) else list(leader_of.values())
         unknown = [p for p in leaders if not (p.parents and p.entry.fresh and reads.all_fresh(p.parents))]
-        outcomes: dict[uuid.UUID, Outcome] = {}
+        outcomes: dict[Plan, Outcome] = {}
         for out_id, rows in existing(step, unknown).items():
-            item = leader_of[out_id].entry.item
-            outcomes[out_id] = (StepResult(spec.name, step.name, "replayed", rows), next_item(step, rows, item))
-        todo = [p for p in leaders if p.out_id not in outcomes]
+            leader = leader_of[out_id.int]
+            outcomes[leader] = (
+                StepResult(spec.name, step.name, "replayed", rows),
+                next_item(step, rows, leader.entry.item),
+            )
+        todo = [p for p in leaders if p not in outcomes] if outcomes else leaders
         if todo:
             try:
                 outcomes.update(self._attempt(spec, step, todo, strict=False))
@@ -176,11 +179,13 @@ class BatchEngine:
                 for plan in todo:
                     outcomes.update(self._attempt(spec, step, [plan], strict=True))
         log.info("batch.step", pipeline=spec.name, step=step.name, items=len(batch), processed=len(todo))
-        return [_follow(outcomes[p.out_id], p, leader_of[p.out_id] is p) for p in plans]
+        if leaders is plans:
+            return [outcomes[p] for p in plans]
+        return [_follow(outcomes[leader_of[p.out_id.int]], p, leader_of[p.out_id.int] is p) for p in plans]
 
-    def _attempt(self, spec: Pipeline, step: Step, plans: list[Plan], *, strict: bool) -> dict[uuid.UUID, Outcome]:
+    def _attempt(self, spec: Pipeline, step: Step, plans: list[Plan], *, strict: bool) -> dict[Plan, Outcome]:
         """Run ``process()`` for every plan and write the rows in one transaction; record failures after it."""
-        done: dict[uuid.UUID, Outcome] = {}
+        done: dict[Plan, Outcome] = {}
         failed: list[tuple[Plan, BaseException]] = []
         keys = [ids.text(p.entry.item.trace_id) for p in plans]  # every step of a batch keys its reads by them
         try:
@@ -211,11 +216,11 @@ class BatchEngine:
             failed.append((plans[0], broken))
         for plan, error in failed:
             failures.record(spec, step, plan.entry.item, plan.entry.event, plan.entry.attempt, error)
-            done[plan.out_id] = (StepResult(spec.name, step.name, "failed", error=error), None)
+            done[plan] = (StepResult(spec.name, step.name, "failed", error=error), None)
         return done
 
     def _process(
-        self, spec: Pipeline, step: Step, plan: Plan, done: dict[uuid.UUID, Outcome], now: datetime.datetime
+        self, spec: Pipeline, step: Step, plan: Plan, done: dict[Plan, Outcome], now: datetime.datetime
     ) -> Rows | None:
         item = plan.entry.item
         ctx = StepContext(
@@ -224,7 +229,7 @@ class BatchEngine:
         outcome = step.process(ctx)
         if outcome is AWAIT or outcome is SKIP:
             status: Status = "awaiting" if outcome is AWAIT else "skipped"
-            done[plan.out_id] = (StepResult(spec.name, step.name, status), None)
+            done[plan] = (StepResult(spec.name, step.name, status), None)
             return None
         rows = build(step, item, plan.parents, plan.out_id, outcome, ctx.now)
         observers.emit_taps(spec.name, step.name, rows)

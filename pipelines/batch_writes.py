@@ -33,8 +33,10 @@ class Entry:
     attempt: int = 1
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Plan:
+    """One leader item of a batch step (hashed by identity: outcomes are kept per plan)."""
+
     entry: Entry
     parents: list[Any]
     out_id: uuid.UUID
@@ -53,14 +55,14 @@ def build(step: Step, item: Item, parents: list[Any], output_id: uuid.UUID, outc
     return build_rows(step, item, parents, output_id, outcome, now)
 
 
-def insert_one(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> dict[uuid.UUID, Outcome]:
+def insert_one(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> dict[Plan, Outcome]:
     """Item by item, as the single path writes it: a stored unique row is a replay or a loss to its winner."""
-    done: dict[uuid.UUID, Outcome] = {}
+    done: dict[Plan, Outcome] = {}
     for plan, rows in built:
         if lineage.insert(rows, plan.parents, spec, step, plan.entry.item.trace_id):
             transaction.on_commit(observers.notify)
             checkpoints = [row for row, _ in rows]
-            done[plan.out_id] = (
+            done[plan] = (
                 StepResult(spec.name, step.name, "inserted", checkpoints),
                 next_item(step, checkpoints, plan.entry.item),
             )
@@ -69,11 +71,11 @@ def insert_one(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> di
         status: Status = "replayed" if winner.pk == rows[0][0].pk else "lost"
         found = existing(step, [plan]).get(plan.out_id, [winner]) if status == "replayed" else [winner]
         nxt = next_item(step, found, plan.entry.item) if status == "replayed" else None
-        done[plan.out_id] = (StepResult(spec.name, step.name, status, found, winner=winner), nxt)
+        done[plan] = (StepResult(spec.name, step.name, status, found, winner=winner), nxt)
     return done
 
 
-def insert_batch(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> dict[uuid.UUID, Outcome]:
+def insert_batch(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> dict[Plan, Outcome]:
     """Every plan's rows in one statement; then inserted, replayed or lost per plan (a partial plan redoes)."""
     if not built:
         return {}
@@ -81,21 +83,34 @@ def insert_batch(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> 
     return _classify(spec, step, built, inserted)
 
 
-def _classify(
-    spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]], inserted: set[int]
-) -> dict[uuid.UUID, Outcome]:
-    done: dict[uuid.UUID, Outcome] = {}
+def _classify(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]], inserted: set[int]) -> dict[Plan, Outcome]:
+    done: dict[Plan, Outcome] = {}
     conflicted: list[tuple[Plan, Rows]] = []
     fresh: list[Checkpoint] = []
     alias = transaction.get_connection().alias
+    pipeline, name, split = spec.name, step.name, step.shape == "split"
     for plan, rows in built:
-        hits = [id(rows[0][0]) in inserted] if len(rows) == 1 else [id(row) in inserted for row, _ in rows]
+        if len(rows) == 1 and not split:  # the usual item: one checkpoint
+            row, children = rows[0]
+            if id(row) not in inserted:
+                conflicted.append((plan, rows))
+                continue
+            if children:
+                lineage.mark_stored(rows, alias)
+            else:
+                state = row._state
+                state.adding, state.db = False, alias
+            fresh.append(row)
+            item = plan.entry.item
+            done[plan] = (StepResult(pipeline, name, "inserted", [row]), Item(row, item.trace_id, item.key))
+            continue
+        hits = [id(row) in inserted for row, _ in rows]
         if all(hits):
             checkpoints = [row for row, _ in rows]
             lineage.mark_stored(rows, alias)
             fresh.extend(checkpoints)
-            done[plan.out_id] = (
-                StepResult(spec.name, step.name, "inserted", checkpoints),
+            done[plan] = (
+                StepResult(pipeline, name, "inserted", checkpoints),
                 next_item(step, checkpoints, plan.entry.item),
             )
         elif any(hits):
@@ -108,7 +123,7 @@ def _classify(
     return done
 
 
-def _winners(spec: Pipeline, step: Step, conflicted: list[tuple[Plan, Rows]]) -> dict[uuid.UUID, Outcome]:
+def _winners(spec: Pipeline, step: Step, conflicted: list[tuple[Plan, Rows]]) -> dict[Plan, Outcome]:
     """A plan whose rows all met unique rows: its own id stored (a replay) or another id won its business key."""
     if not conflicted:
         return {}
@@ -124,7 +139,7 @@ def _winners(spec: Pipeline, step: Step, conflicted: list[tuple[Plan, Rows]]) ->
             if found.business_key in wanted:
                 by_key[(model, found.business_key)] = found
     replays = existing(step, [plan for plan, rows in conflicted if rows[0][0].pk in by_pk])
-    done: dict[uuid.UUID, Outcome] = {}
+    done: dict[Plan, Outcome] = {}
     for plan, rows in conflicted:
         head = rows[0][0]
         winner = by_pk.get(head.pk) or next(
@@ -135,9 +150,9 @@ def _winners(spec: Pipeline, step: Step, conflicted: list[tuple[Plan, Rows]]) ->
         if winner.pk == head.pk:
             stored = replays.get(plan.out_id, [winner])
             result = StepResult(spec.name, step.name, "replayed", stored, winner=winner)
-            done[plan.out_id] = (result, next_item(step, stored, plan.entry.item))
+            done[plan] = (result, next_item(step, stored, plan.entry.item))
         else:
-            done[plan.out_id] = (StepResult(spec.name, step.name, "lost", [winner], winner=winner), None)
+            done[plan] = (StepResult(spec.name, step.name, "lost", [winner], winner=winner), None)
     reads.remember([*by_pk.values(), *by_key.values()])
     return done
 
