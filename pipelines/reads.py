@@ -37,21 +37,22 @@ class Scope:
     absent: set[tuple[type[Checkpoint], str]] = field(default_factory=set)
     # Outputs produced so far by the batch step in progress, for a rule that must see its batch-mates.
     pending: list[Any] = field(default_factory=list)
-    # Ids of the checkpoints this scope inserted (and saw committed): nothing can descend from them yet.
-    fresh: set[Any] = field(default_factory=set)
+    # Ids (as integers: a UUID hashes in Python) of the checkpoints this scope inserted and saw committed:
+    # nothing can descend from them yet.
+    fresh: set[int] = field(default_factory=set)
     step_memo: dict[Any, Any] = field(default_factory=dict)
     # Trace numbers (pipelines.traces) seen committed: a trace's number never changes.
     traces: dict[Any, int] = field(default_factory=dict)
 
     def remember(self, rows: Iterable[Checkpoint], *, fresh: bool = False) -> None:
-        facts, absent = self.facts, self.absent
+        facts, absent, ids = self.facts, self.absent, self.fresh
         for row in rows:
             key = (type(row), row.business_key)
             facts[key] = row
             if absent:
                 absent.discard(key)
             if fresh:
-                self.fresh.add(row.id)
+                ids.add(row.id.int)
 
 
 _current: ContextVar[Scope | None] = ContextVar("tpfgo_read_scope", default=None)
@@ -141,7 +142,10 @@ def memo(key: Any, compute: Callable[[], T]) -> T:
 def all_fresh(parents: Iterable[Checkpoint]) -> bool:
     """Every parent was inserted by this scope, so no step output can exist for them yet."""
     opened = _current.get()
-    return opened is not None and all(parent.id in opened.fresh for parent in parents)
+    if opened is None:
+        return False
+    fresh = opened.fresh
+    return all(parent.id.int in fresh for parent in parents)
 
 
 def step_memo(key: Any, compute: Callable[[], T]) -> T:
