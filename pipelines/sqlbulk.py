@@ -21,6 +21,7 @@ import functools
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from django.db import models
@@ -256,7 +257,7 @@ def _source_sql(tbl: Table, count: int, ordinal: bool) -> str:
 def _source_params(rows: list[tuple[Any, ...]]) -> list[Any]:
     if len(rows) > _VALUES_ROWS:
         return [list(col) for col in zip(*rows, strict=True)]
-    return [v for row in rows for v in row]
+    return list(chain.from_iterable(rows))
 
 
 # A statement's text depends only on its shape: the checkpoint tables and the dependent tables (with the column
@@ -377,7 +378,7 @@ def _sqlite_batch(
     with cursor:
         for tbl, rows in checkpoints.items():
             for chunk in _chunks(rows, max(1, _SQLITE_MAX_VARS // len(tbl.fields))):
-                cursor.execute(_sqlite_insert(tbl, len(chunk), mark, True, True), [v for row in chunk for v in row])
+                cursor.execute(_sqlite_insert(tbl, len(chunk), mark, True, True), list(chain.from_iterable(chunk)))
                 inserted.update(row[0] for row in cursor.fetchall())
         everything = len(inserted) == sum(map(len, checkpoints.values()))  # the usual case: nothing to leave out
         for dep in dependents:
@@ -385,7 +386,7 @@ def _sqlite_batch(
             rows = dep.rows if everything else [row for row in dep.rows if row[at] in inserted]
             for chunk in _chunks(rows, max(1, _SQLITE_MAX_VARS // len(dep.table.fields))):
                 sql = _sqlite_insert(dep.table, len(chunk), mark, dep.ignore_conflicts, False)
-                cursor.execute(sql, [v for row in chunk for v in row])
+                cursor.execute(sql, list(chain.from_iterable(chunk)))
     return inserted
 
 
