@@ -43,7 +43,6 @@ from pipelines.batch_writes import (
     Plan,
     Redo,
     Rows,
-    build,
     existing,
     insert_batch,
     insert_one,
@@ -60,6 +59,7 @@ from pipelines.runner import (
     Status,
     StepContext,
     StepResult,
+    build_rows,
 )
 
 log = structlog.get_logger("pipelines.batch")
@@ -231,7 +231,7 @@ class BatchEngine:
             status: Status = "awaiting" if outcome is AWAIT else "skipped"
             done[plan] = (StepResult(spec.name, step.name, status), None)
             return None
-        rows = build(step, item, plan.parents, plan.out_id, outcome, ctx.now)
+        rows = build_rows(step, item, plan.parents, plan.out_id, outcome, ctx.now)  # exactly as the single path
         observers.emit_taps(spec.name, step.name, rows)
         reads.pending().extend((type(row), row.__dict__) for row, _ in rows)
         return rows

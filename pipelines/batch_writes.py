@@ -17,7 +17,7 @@ from django.db import transaction
 from pipelines import lineage, observers, reads
 from pipelines.declarations import Pipeline, Step
 from pipelines.models import Checkpoint, CheckpointChild, LineageLink, business_key_columns
-from pipelines.runner import Item, Status, StepResult, build_rows
+from pipelines.runner import Item, Status, StepResult
 
 Rows = list[tuple[Checkpoint, Sequence[CheckpointChild]]]
 
@@ -49,12 +49,7 @@ class Redo(Exception):
     """The batch cannot finish as one statement: roll it back and redo it item by item."""
 
 
-# -- building and writing rows ---------------------------------------------------------------------------------
-def build(step: Step, item: Item, parents: list[Any], output_id: uuid.UUID, outcome: Any, now: Any) -> Rows:
-    """The step's output rows, exactly as the single path builds them."""
-    return build_rows(step, item, parents, output_id, outcome, now)
-
-
+# -- writing rows -----------------------------------------------------------------------------------------------
 def insert_one(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> dict[Plan, Outcome]:
     """Item by item, as the single path writes it: a stored unique row is a replay or a loss to its winner."""
     done: dict[Plan, Outcome] = {}
