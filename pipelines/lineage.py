@@ -12,6 +12,7 @@ stored for an input that did not exist before; a concurrent duplicate still meet
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -248,12 +249,8 @@ def _log_row(connection: Any) -> Any:
 
 def committed_rows(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
     """After the inserting transaction committed: count the checkpoints, remember them for the request."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        kind = type(row).__name__
-        counts[kind] = counts.get(kind, 0) + 1
-    for kind, count in counts.items():
-        metrics.inc("tpfgo_checkpoints_inserted_total", {"type": kind}, count)
+    for model, count in Counter(map(type, rows)).items():  # a batch step's rows: counted in C
+        metrics.inc("tpfgo_checkpoints_inserted_total", {"type": model.__name__}, count)
     if scope is not None:
         scope.remember(rows, fresh=True)
 
