@@ -43,17 +43,17 @@ def name_uuid(seed: str) -> uuid.UUID:
     return out
 
 
-_texts: dict[uuid.UUID, str] = {}
+_texts: dict[int, str] = {}
 
 
 def text(value: uuid.UUID) -> str:
-    """``str(value)``, remembered (bounded): an order's id is the business key of each of its checkpoints, and
-    ``UUID.__str__`` formats in Python."""
-    found = _texts.get(value)
+    """``str(value)``, remembered (bounded) by the id's integer (a UUID hashes in Python): an order's id is the
+    business key of each of its checkpoints, and ``UUID.__str__`` formats in Python."""
+    found = _texts.get(value.int)
     if found is None:
         if len(_texts) >= 100_000:
             _texts.clear()
-        found = _texts[value] = str(value)
+        found = _texts[value.int] = str(value)
     return found
 
 
