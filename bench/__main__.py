@@ -83,7 +83,9 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
 
 
 def run_dbos(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    if args.no_dbos or not BENCH_PYTHON.exists():
+    if args.no_dbos:
+        return {"skipped": "not measured (--no-dbos)"}
+    if not BENCH_PYTHON.exists():
         return {
             "skipped": "no bench venv: python3.11 -m venv .venv-bench && .venv-bench/bin/pip install -r "
             "requirements-bench.txt"
