@@ -189,12 +189,13 @@ class BatchEngine:
         failed: list[tuple[Plan, BaseException]] = []
         keys = [ids.text(p.entry.item.trace_id) for p in plans]  # every step of a batch keys its reads by them
         try:
-            with reads.batch_step(keys), transaction.atomic(durable=True):
+            with reads.batch_step(keys) as opened, transaction.atomic(durable=True):
                 built: list[tuple[Plan, Rows]] = []
                 now = timezone.now()  # the step's time, for every item of the batch (one transaction)
+                pending = opened.pending if opened is not None else []
                 for plan in plans:
                     try:
-                        rows = self._process(spec, step, plan, done, now)
+                        rows = self._process(spec, step, plan, done, now, pending)
                     except DatabaseError as exc:
                         if not strict:
                             raise Redo from exc  # the transaction may be broken: redo item by item
@@ -220,8 +221,16 @@ class BatchEngine:
         return done
 
     def _process(
-        self, spec: Pipeline, step: Step, plan: Plan, done: dict[Plan, Outcome], now: datetime.datetime
+        self,
+        spec: Pipeline,
+        step: Step,
+        plan: Plan,
+        done: dict[Plan, Outcome],
+        now: datetime.datetime,
+        pending: list[Any],
     ) -> Rows | None:
+        """One item's ``process()`` and rows; its outputs join ``pending`` (``reads.pending()``: its batch-mates'
+        rules see them)."""
         item = plan.entry.item
         ctx = StepContext(
             spec.name, step.name, item.value, plan.out_id, item.trace_id, plan.entry.attempt, plan.entry.event, now
@@ -233,7 +242,8 @@ class BatchEngine:
             return None
         rows = build_rows(step, item, plan.parents, plan.out_id, outcome, ctx.now)  # exactly as the single path
         observers.emit_taps(spec.name, step.name, rows)
-        reads.pending().extend((type(row), row.__dict__) for row, _ in rows)
+        for row, _ in rows:
+            pending.append((type(row), row.__dict__))
         return rows
 
 
