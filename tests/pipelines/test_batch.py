@@ -43,6 +43,20 @@ def test_a_batch_stores_exactly_the_rows_of_the_single_path(lane_engine):
     assert LineageLink.objects.filter(child_type="DocumentIndexed").count() == 7
 
 
+def test_a_batch_written_in_many_small_statements_stores_exactly_the_rows_of_the_single_path(lane_engine, monkeypatch):
+    """SQLite splits a table's rows over several multi-row INSERTs when they exceed the bound-value limit."""
+    single = [lane_engine.start("ingest", payload, key) for payload, key in DOCS]
+    expected = snapshot()
+    wipe()
+    monkeypatch.setattr(sqlbulk, "_SQLITE_MAX_VARS", 16)  # a log row has 8 columns: 2 rows per statement
+
+    batched = BatchEngine(lane.COMPOSITION).start_many("ingest", DOCS)
+
+    assert snapshot() == expected
+    assert statuses(batched) == statuses(single)
+    assert LineageLink.objects.count() == 17 and CheckpointLog.objects.count() == 17
+
+
 def test_the_log_lists_each_items_checkpoints_in_step_order():
     BatchEngine(lane.COMPOSITION).start_many("ingest", DOCS)
     received = DocumentReceived.objects.get(idempotency_key="doc-3")
