@@ -83,35 +83,25 @@ def _classify(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]], insert
     conflicted: list[tuple[Plan, Rows]] = []
     fresh: list[Checkpoint] = []
     alias = transaction.get_connection().alias
-    pipeline, name, split = spec.name, step.name, step.shape == "split"
     for plan, rows in built:
-        if len(rows) == 1 and not split:  # the usual item: one checkpoint
-            row, children = rows[0]
-            if id(row) not in inserted:
+        if len(rows) == 1:  # the usual item: one checkpoint
+            if id(rows[0][0]) not in inserted:
                 conflicted.append((plan, rows))
                 continue
-            if children:
-                lineage.mark_stored(rows, alias)
-            else:
-                state = row._state
-                state.adding, state.db = False, alias
-            fresh.append(row)
-            item = plan.entry.item
-            done[plan] = (StepResult(pipeline, name, "inserted", [row]), Item(row, item.trace_id, item.key))
-            continue
-        hits = [id(row) in inserted for row, _ in rows]
-        if all(hits):
-            checkpoints = [row for row, _ in rows]
-            lineage.mark_stored(rows, alias)
-            fresh.extend(checkpoints)
-            done[plan] = (
-                StepResult(pipeline, name, "inserted", checkpoints),
-                next_item(step, checkpoints, plan.entry.item),
-            )
-        elif any(hits):
-            raise Redo(f"step {step.name!r}: some rows of one item met a unique row")
         else:
-            conflicted.append((plan, rows))
+            hits = [id(row) in inserted for row, _ in rows]
+            if not all(hits):
+                if any(hits):
+                    raise Redo(f"step {step.name!r}: some rows of one item met a unique row")
+                conflicted.append((plan, rows))
+                continue
+        checkpoints = [row for row, _ in rows]
+        lineage.mark_stored(rows, alias)
+        fresh.extend(checkpoints)
+        done[plan] = (
+            StepResult(spec.name, step.name, "inserted", checkpoints),
+            next_item(step, checkpoints, plan.entry.item),
+        )
     done.update(_winners(spec, step, conflicted))
     scope = reads.current()
     transaction.on_commit(lambda: _committed(fresh, scope))

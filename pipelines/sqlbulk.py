@@ -377,17 +377,24 @@ def _sqlite_batch(
     cursor, mark = qmark_cursor(connection)
     with cursor:
         for tbl, rows in checkpoints.items():
-            for chunk in _chunks(rows, max(1, _SQLITE_MAX_VARS // len(tbl.fields))):
-                cursor.execute(_sqlite_insert(tbl, len(chunk), mark, True, True), list(chain.from_iterable(chunk)))
+            for sql, params in _sqlite_inserts(tbl, rows, mark, ignore_conflicts=True, returning=True):
+                cursor.execute(sql, params)
                 inserted.update(row[0] for row in cursor.fetchall())
         everything = len(inserted) == sum(map(len, checkpoints.values()))  # the usual case: nothing to leave out
         for dep in dependents:
             at = dep.table.index(dep.key)
             rows = dep.rows if everything else [row for row in dep.rows if row[at] in inserted]
-            for chunk in _chunks(rows, max(1, _SQLITE_MAX_VARS // len(dep.table.fields))):
-                sql = _sqlite_insert(dep.table, len(chunk), mark, dep.ignore_conflicts, False)
-                cursor.execute(sql, list(chain.from_iterable(chunk)))
+            for sql, params in _sqlite_inserts(dep.table, rows, mark, ignore_conflicts=dep.ignore_conflicts):
+                cursor.execute(sql, params)
     return inserted
+
+
+def _sqlite_inserts(
+    tbl: Table, rows: list[tuple[Any, ...]], mark: str, *, ignore_conflicts: bool, returning: bool = False
+) -> Iterable[tuple[str, list[Any]]]:
+    """``rows`` as multi-row INSERTs (statement, flat parameters), each under SQLite's bound-value limit."""
+    for chunk in _chunks(rows, max(1, _SQLITE_MAX_VARS // len(tbl.fields))):
+        yield _sqlite_insert(tbl, len(chunk), mark, ignore_conflicts, returning), list(chain.from_iterable(chunk))
 
 
 @functools.lru_cache(maxsize=256)
