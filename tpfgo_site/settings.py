@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc assets, served from STATIC_ROOT (no CDN)
     "django_structlog",
     "checkout",
     # One app per step of the canonical chain, its unhappy paths and its remediations.
@@ -250,6 +251,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Checkpoint pipelines for the FTGO food-delivery flow.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: the docs work without internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Restaurants' acceptanceMode and couriers' completionMode share one choice set.

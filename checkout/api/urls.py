@@ -1,9 +1,12 @@
-"""``/api/v1/`` routes (mounted by the root URLconf). The schema and its Swagger UI are the only open routes."""
+"""``/api/v1/`` routes (mounted by the root URLconf). The schema, Swagger UI and ReDoc are the only open routes.
+
+Swagger UI and ReDoc load their assets from this server (drf-spectacular-sidecar's static files), never a CDN.
+"""
 
 from __future__ import annotations
 
 from django.urls import URLPattern, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from checkout.api import ingest_views, views
@@ -37,5 +40,15 @@ urlpatterns: list[URLPattern] = [
         "docs",
         SpectacularSwaggerView.as_view(url_name="api-schema", authentication_classes=[], permission_classes=[AllowAny]),
         name="api-docs",
+    ),
+    path(
+        "redoc",
+        SpectacularRedocView.as_view(
+            url_name="api-schema",
+            template_name="checkout/api/redoc.html",
+            authentication_classes=[],
+            permission_classes=[AllowAny],
+        ),
+        name="api-redoc",
     ),
 ]

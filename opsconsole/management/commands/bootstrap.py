@@ -12,7 +12,15 @@ from opsconsole.bootstrap import ensure_local_access
 
 # A fixed password for a local first run only; production sets TPFGO_OPS_PASSWORD.
 DEFAULT_OPS_PASSWORD = "tpfgo-ops-local"  # noqa: S105
-PATHS = (("ops console", "/ops/"), ("API docs", "/api/v1/docs"), ("health", "/healthz"))
+PATHS = (
+    ("ops console", "/ops/"),
+    ("API docs", "/api/v1/docs"),
+    ("API ReDoc", "/api/v1/redoc"),
+    ("API schema", "/api/v1/schema"),
+    ("health", "/healthz"),
+    ("readiness", "/readyz"),
+    ("metrics", "/metrics"),
+)
 
 
 class Command(BaseCommand):

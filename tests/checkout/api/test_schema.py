@@ -40,7 +40,7 @@ def test_the_schema_validates_without_warnings(tmp_path):
     assert "/api/v1/orders" in (tmp_path / "schema.yaml").read_text()
 
 
-@pytest.mark.parametrize("path", ["/api/v1/schema", "/api/v1/docs"])
+@pytest.mark.parametrize("path", ["/api/v1/schema", "/api/v1/docs", "/api/v1/redoc"])
 def test_the_schema_and_its_docs_are_open(client, path):
     assert client.get(path).status_code == 200
 
