@@ -32,8 +32,13 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# pip prints one line per package it collects and installs (a first install takes about a minute), then the time.
 $(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -q -r requirements-dev.txt
+	@echo "install: requirements-dev.txt into $(VENV) (only when a requirements file changed)"
+	@started=$$(date +%s); \
+		$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt \
+		| { grep -v '^Requirement already satisfied' || true; }; \
+		echo "install: done in $$(( $$(date +%s) - started )) s"
 	touch $@
 
 venv: $(STAMP)

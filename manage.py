@@ -4,9 +4,15 @@
 import os
 import sys
 
+# Commands that are servers log to stdout like gunicorn and Celery; every other command logs to stderr, so its own
+# result on stdout stays clean (tpfgo_site/logs.py).
+SERVERS = {"grpcrunserver"}
+
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
+    if len(sys.argv) < 2 or sys.argv[1] not in SERVERS:
+        os.environ.setdefault("TPFGO_LOG_STREAM", "stderr")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

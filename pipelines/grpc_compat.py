@@ -3,7 +3,8 @@
 1. ``grpcrunserver`` declares ``requires_system_checks = False``, which Django 5 rejects (a list or
    ``"__all__"``): ``RunserverCommand`` sets ``[]`` (``pipelines`` is listed before ``django_grpc_framework`` in
    ``INSTALLED_APPS``, so its ``grpcrunserver`` wins) and refuses to start on broken handoff contracts, as every
-   other process does.
+   other process does. It serves through ``tpfgo_site.grpc_server`` (health, reflection, JSON logs, a taken port
+   is an error, a graceful stop) instead of the framework's bare server and plain-text start line.
 2. Its proto serializers pass ``including_default_value_fields``, removed in protobuf 26:
    ``ProtoSerializer``/``ModelProtoSerializer`` use ``always_print_fields_with_no_presence``.
 3. A failed ``is_valid(raise_exception=True)`` surfaces as UNKNOWN: here it aborts with INVALID_ARGUMENT and the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.management.base import CommandError
 from django_grpc_framework import proto_serializers
 from django_grpc_framework.management.commands import grpcrunserver
 from google.protobuf import json_format
@@ -27,11 +29,21 @@ from pipelines.wire_errors import WireError, flatten, grpc_status
 class RunserverCommand(grpcrunserver.Command):
     requires_system_checks: list[str] = []  # type: ignore[assignment]
 
+    def run(self, **options: Any) -> None:
+        if options.get("development_mode"):
+            super().run(**options)
+        else:
+            self._serve()
+
     def _serve(self) -> None:
         from pipelines.contract_checks import refuse_to_start_if_broken
+        from tpfgo_site.grpc_server import PortUnavailable, serve
 
         refuse_to_start_if_broken("the gRPC server")
-        super()._serve()
+        try:
+            serve(self.address, self.max_workers)
+        except PortUnavailable as exc:
+            raise CommandError(f"{exc} (set GRPC_PORT to a free port)") from exc
 
 
 class _ValidOrAbort:

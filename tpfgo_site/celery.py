@@ -7,7 +7,10 @@ import os
 from typing import Any
 
 from celery import Celery, bootsteps, signals
+from celery.apps import worker as celery_worker
 from django_structlog.celery.receivers import CeleryReceiver
+
+from tpfgo_site import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
 
@@ -36,6 +39,15 @@ class TaskLogStep(bootsteps.Step):
 
 
 app.steps["worker"].add(TaskLogStep)
+
+
+def _shutdown_notice(msg: str, f: Any = None) -> None:
+    logs.signal_safe_notice(msg, "celery.apps.worker")
+
+
+# The worker's shutdown notices ("worker: Warm shutdown (MainProcess)") are printed from its signal handlers as
+# plain text; they become JSON lines, still written without logging's locks.
+celery_worker.safe_say = _shutdown_notice
 
 
 @signals.setup_logging.connect

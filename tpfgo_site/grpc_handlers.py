@@ -21,3 +21,11 @@ def grpc_handlers(server: grpc.Server) -> None:
 
     # tpfgo.ops.v1.ErrorSinkService (pipelines/protos/error_sink.proto): this instance as a central error sink.
     server.add_generic_rpc_handlers((generic_handler(SINK_SERVICE, ErrorSinkService.as_servicer()),))
+
+
+def service_names() -> list[str]:
+    """The full names of the services ``grpc_handlers`` registers (for health and reflection)."""
+    from checkout.rpc.services import SERVICE
+    from pipelines.error_sink_rpc import SERVICE as SINK_SERVICE
+
+    return [SERVICE.full_name, SINK_SERVICE.full_name]

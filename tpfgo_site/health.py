@@ -12,16 +12,25 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
-    checks: dict[str, str] = {}
+    checks = readiness()
+    ready = all(value == "ok" for value in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+def readiness() -> dict[str, str]:
+    """What /readyz and the gRPC health service report: ``"ok"`` or ``"failed: <why>"`` per dependency."""
+    return {"database": database_check(), "broker": broker_check()}
+
+
+def database_check() -> str:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        checks["database"] = "ok"
+        return "ok"
     except Exception as exc:  # noqa: BLE001  (readiness reports any failure as "not ready")
-        checks["database"] = f"failed: {exc.__class__.__name__}"
-    checks["broker"] = broker_check()
-    ready = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+        # A broken connection is dropped, so the next check reconnects once the database is back.
+        connection.close()
+        return f"failed: {exc.__class__.__name__}"
 
 
 def broker_check() -> str:

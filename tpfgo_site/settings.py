@@ -6,9 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import structlog
-
-from tpfgo_site import dburl
+from tpfgo_site import dburl, logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TPFGO_VAR_DIR", BASE_DIR / "var"))
@@ -191,52 +189,28 @@ TPFGO_INGEST_MAX_LINE_BYTES = int(os.environ.get("TPFGO_INGEST_MAX_LINE_BYTES", 
 TPFGO_OBSERVER_GAP_TIMEOUT = float(os.environ.get("TPFGO_OBSERVER_GAP_TIMEOUT", "10"))
 TPFGO_OBSERVER_LATE_HORIZON = float(os.environ.get("TPFGO_OBSERVER_LATE_HORIZON", "300"))
 
-# --- Structured logging: application logs are JSON lines on stdout; error-sink lines go to stderr.
-LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+# --- Structured logging (tpfgo_site/logs.py): JSON lines on stdout (a management command's on stderr), tracebacks
+# included; error-sink lines go to stderr.
+LOG_LEVEL = logs.LOG_LEVEL
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "json": {
-            "()": structlog.stdlib.ProcessorFormatter,
-            "processor": structlog.processors.JSONRenderer(),
-            # Records from plain logging (Django, Celery, gRPC) get the same fields as structlog's own.
-            "foreign_pre_chain": [
-                structlog.contextvars.merge_contextvars,
-                structlog.processors.TimeStamper(fmt="iso"),
-                structlog.stdlib.add_logger_name,
-                structlog.stdlib.add_log_level,
-                structlog.stdlib.ExtraAdder(),
-            ],
-        },
-    },
-    "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"},
-    },
+    "formatters": {"json": logs.json_formatter()},
+    # Named "stdout" for the tests that redirect it; it writes to stderr in management commands.
+    "handlers": {"stdout": logs.json_handler()},
     "root": {"handlers": ["stdout"], "level": "WARNING"},
     "loggers": {
         "django_structlog": {"level": LOG_LEVEL},
         "pipelines": {"level": LOG_LEVEL},
         "checkout": {"level": LOG_LEVEL},
         "opsconsole": {"level": LOG_LEVEL},
+        "tpfgo_site": {"level": LOG_LEVEL},
         "grpc": {"level": LOG_LEVEL},
         "celery": {"level": LOG_LEVEL},
     },
 }
-structlog.configure(
-    processors=[
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.filter_by_level,
-        structlog.processors.TimeStamper(fmt="iso"),
-        structlog.stdlib.add_logger_name,
-        structlog.stdlib.add_log_level,
-        structlog.processors.StackInfoRenderer(),
-        structlog.processors.format_exc_info,
-        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-    ],
-    logger_factory=structlog.stdlib.LoggerFactory(),
-    cache_logger_on_first_use=True,
-)
+logs.configure_structlog()
+logs.capture_warnings()
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
 
 REST_FRAMEWORK = {

@@ -1,0 +1,107 @@
+"""The gRPC server process (``manage.py grpcrunserver``): TPFGo's services plus gRPC's own conventions.
+
+- ``grpc.health.v1.Health`` (grpcio-health-checking): SERVING while the database and the broker answer, else
+  NOT_SERVING, for the whole server (``""``) and for each service; the same checks as ``/readyz``.
+- Server reflection (grpcio-reflection), so generic tools (grpcurl, grpcui) list and call every service.
+- A taken port is an error (gRPC's default ``SO_REUSEPORT`` would let a second server share it silently).
+- SIGTERM or SIGINT stops it gracefully (health NOT_SERVING, in-flight calls get ``STOP_GRACE`` seconds); a second
+  signal stops it at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from concurrent import futures
+from types import FrameType
+
+import grpc
+import structlog
+from django.db import close_old_connections
+from django_grpc_framework.settings import grpc_settings
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from tpfgo_site.health import readiness
+
+logger = structlog.get_logger("tpfgo_site.grpc_server")
+
+STOP_GRACE = 5.0  # seconds in-flight calls get on a stop (bin/run's own grace is longer)
+HEALTH_POLL = 2.0  # seconds between readiness checks pushed to Watch streams; Check always checks afresh
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class PortUnavailable(Exception):
+    """The address cannot be bound (taken by another process, or not assignable)."""
+
+
+class ReadinessHealth(health.HealthServicer):
+    """The standard health service whose status is this process's readiness (database and broker)."""
+
+    def __init__(self, services: list[str]) -> None:
+        super().__init__()
+        self.services = ["", *services]
+        self.stopping = False
+
+    def refresh(self) -> dict[str, str]:
+        checks = readiness()
+        close_old_connections()
+        ready = not self.stopping and all(value == "ok" for value in checks.values())
+        for name in self.services:
+            self.set(name, SERVING if ready else NOT_SERVING)
+        return checks
+
+    def Check(self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext) -> object:
+        if not self.stopping:
+            self.refresh()
+        return super().Check(request, context)
+
+
+def build(address: str, max_workers: int) -> tuple[grpc.Server, ReadinessHealth]:
+    """A started server on ``address`` with every service, health and reflection; ``PortUnavailable`` if taken."""
+    from tpfgo_site.grpc_handlers import service_names
+
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers),
+        interceptors=grpc_settings.SERVER_INTERCEPTORS,
+        options=[("grpc.so_reuseport", 0)],
+    )
+    grpc_settings.ROOT_HANDLERS_HOOK(server)
+    services = service_names()
+    checker = ReadinessHealth(services)
+    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpcio raises RuntimeError("Failed to bind to address ...")
+        raise PortUnavailable(f"cannot listen on {address}: the address is in use or not assignable") from exc
+    if port == 0:
+        raise PortUnavailable(f"cannot listen on {address}: the address is in use or not assignable")
+    checker.refresh()
+    server.start()
+    return server, checker
+
+
+def serve(address: str, max_workers: int) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully (a second signal: at once)."""
+    server, checker = build(address, max_workers)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            server.stop(0)  # a second signal: cancel the calls still running
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    logger.info("grpc.server_started", address=address, services=checker.services[1:])
+    while not stop.wait(HEALTH_POLL):
+        checks = checker.refresh()
+        if any(value != "ok" for value in checks.values()):
+            logger.warning("grpc.not_ready", checks=checks)
+    checker.stopping = True
+    checker.enter_graceful_shutdown()
+    logger.info("grpc.server_stopping", address=address, grace_seconds=STOP_GRACE)
+    server.stop(STOP_GRACE).wait()
+    logger.info("grpc.server_stopped", address=address)

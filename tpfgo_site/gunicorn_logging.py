@@ -1,0 +1,53 @@
+"""gunicorn's logger class for ``make run``: its error and access logs as JSON lines on stdout.
+
+``bin/run`` passes ``--logger-class tpfgo_site.gunicorn_logging.JsonLogger --access-logfile -``. An access line
+carries the request's fields (method, path, status, duration) instead of a formatted string.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from logging.config import dictConfig
+from typing import Any
+
+from gunicorn import glogging
+
+from tpfgo_site import logs
+
+
+class JsonLogger(glogging.Logger):
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        # dictConfig replaces the handlers gunicorn just attached (plain text) on both loggers.
+        dictConfig(
+            {
+                "version": 1,
+                "disable_existing_loggers": False,
+                "formatters": {"json": logs.json_formatter()},
+                "handlers": {"json": logs.json_handler("stdout")},
+                "loggers": {
+                    "gunicorn.error": {"handlers": ["json"], "level": cfg.loglevel.upper(), "propagate": False},
+                    "gunicorn.access": {"handlers": ["json"], "level": "INFO", "propagate": False},
+                },
+            }
+        )
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: datetime.timedelta) -> None:
+        if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.logconfig_dict or self.cfg.syslog):
+            return
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        self.access_log.log(
+            logging.INFO,
+            "http.access",
+            extra={
+                "method": environ.get("REQUEST_METHOD"),
+                "path": environ.get("PATH_INFO"),
+                "query": environ.get("QUERY_STRING") or None,
+                "status": int(status),
+                "bytes": getattr(resp, "sent", None),
+                "duration_ms": round(request_time.total_seconds() * 1000, 3),
+                "remote_addr": environ.get("REMOTE_ADDR"),
+                "user_agent": environ.get("HTTP_USER_AGENT"),
+            },
+        )

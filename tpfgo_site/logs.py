@@ -1,0 +1,82 @@
+"""JSON log lines for every server process: Django's LOGGING, gunicorn's logger class, Celery's shutdown notices.
+
+One formatter (structlog's ``ProcessorFormatter``) renders every record, from structlog or plain ``logging``, as
+one JSON object per line, tracebacks included (``exception`` field). Servers log to stdout; a management command
+logs to stderr, so its own result on stdout stays parseable (``manage.py`` sets ``TPFGO_LOG_STREAM``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any
+
+import structlog
+
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+# "stdout" (servers) or "stderr" (management commands; see manage.py).
+LOG_STREAM = "stderr" if os.environ.get("TPFGO_LOG_STREAM", "stdout") == "stderr" else "stdout"
+
+# Records from plain logging (Django, Celery, gRPC, gunicorn) get the same fields as structlog's own.
+FOREIGN_PRE_CHAIN: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.TimeStamper(fmt="iso"),
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.ExtraAdder(),
+]
+
+
+def json_formatter() -> dict[str, Any]:
+    """The ``formatters`` entry of a ``dictConfig``: one JSON object per line, a traceback as a string field."""
+    return {
+        "()": structlog.stdlib.ProcessorFormatter,
+        "processors": [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        "foreign_pre_chain": FOREIGN_PRE_CHAIN,
+    }
+
+
+def json_handler(stream: str = LOG_STREAM) -> dict[str, Any]:
+    return {"class": "logging.StreamHandler", "stream": f"ext://sys.{stream}", "formatter": "json"}
+
+
+def configure_structlog() -> None:
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.filter_by_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.add_log_level,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+
+
+def signal_safe_notice(message: str, logger: str) -> None:
+    """A JSON line written without ``logging`` (whose locks a signal handler must not take): Celery's notices."""
+    line = {
+        "event": message.strip(),
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "logger": logger,
+        "level": "warning",
+    }
+    try:
+        os.write(2, (json.dumps(line) + "\n").encode())
+    except OSError:
+        pass  # a closed stream at exit: nothing left to report to
+
+
+def capture_warnings() -> None:
+    """Python warnings (Celery's SecurityWarning, deprecations) become log records, hence JSON lines."""
+    logging.captureWarnings(True)
