@@ -1,0 +1,64 @@
+"""Every line ``make run`` prints once its banner is out is JSON: gunicorn, Celery, the gRPC server, bin/run itself."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import grpc
+import pytest
+
+from checkout.protos import orders_pb2, orders_pb2_grpc
+from tests.system.conftest import MakeRun, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def non_json(lines: list[str]) -> list[str]:
+    bad = []
+    for line in lines:
+        try:
+            if not isinstance(json.loads(line), dict):
+                bad.append(line)
+        except ValueError:
+            bad.append(line)
+    return bad
+
+
+def test_make_run_logs_only_json_lines_after_its_banner(make_run):
+    run: MakeRun = make_run()
+    # Traffic: an order, one whose payment fails once and is retried by the worker, a bad request, an unknown route,
+    # a gRPC call refused for want of a token and one that reads an order.
+    done = run.place("logs-ok", paymentToken="tok_ok")["orderId"]
+    flaky = run.place("logs-flaky", paymentToken="tok_flaky_1")
+    assert flaky["stalled"]["step"] == "payment_authorized"
+    assert run.api("POST", "/api/v1/orders", {"consumerId": "alice"}, **{"Idempotency-Key": "logs-bad"})[0] == 400
+    assert run.status("/api/v1/no-such-route") == 404
+    channel = grpc.insecure_channel(f"127.0.0.1:{run.grpc_port}")
+    stub = orders_pb2_grpc.OrderServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.GetOrder(orders_pb2.GetOrderRequest(order_id=done), timeout=10)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    read = stub.GetOrder(
+        orders_pb2.GetOrderRequest(order_id=done), metadata=[("authorization", f"Token {run.token()}")], timeout=10
+    )
+    assert read.order_id == done
+    channel.close()
+    wait_for(lambda: run.state(flaky["orderId"]) == "COMPLETED", 60, "the retried order to complete", run)
+
+    assert run.stop() < 30
+    assert run.leftovers() == []
+
+    lines = run.after_banner()
+    assert non_json(lines) == []
+    events = [json.loads(line) for line in lines]
+    loggers = Counter(event.get("logger") for event in events)
+    # The lines counted above come from every server, so the zero is not vacuous.
+    assert {"gunicorn.error", "gunicorn.access", "tpfgo_site.grpc_server", "celery.apps.worker", "bin.run"} <= set(
+        loggers
+    )
+    access = [(e["method"], e["path"], e["status"]) for e in events if e["event"] == "http.access"]
+    assert ("POST", "/api/v1/orders", 400) in access and ("GET", "/api/v1/no-such-route", 404) in access
+    retried = [e for e in events if e["event"] == "task_succeeded" and e.get("logger", "").startswith("django_structlog")]
+    assert retried, "the worker's retry left no task_succeeded line"
+    assert events[-1]["event"] == "run.stopped"
