@@ -1,0 +1,139 @@
+"""gRPC's own conventions on the real server process: the standard health service follows the database, reflection
+lists every service, and a second server on a taken port fails.
+
+The database that goes down is a PostgreSQL cluster of this test's own (initdb and pg_ctl on a free port, stopped by
+the test), never the machine's shared one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from django.conf import settings
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from tests.system.conftest import free_port
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SERVICES = [
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1alpha.ServerReflection",
+    "tpfgo.checkout.v1.OrderService",
+    "tpfgo.ops.v1.ErrorSinkService",
+]
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not (PG_BIN / "initdb").exists(), reason=f"needs PostgreSQL 15's server binaries in {PG_BIN}"),
+]
+
+
+class OwnPostgres:
+    """A throwaway cluster; as root, its commands run as the ``postgres`` user (initdb refuses root)."""
+
+    def __init__(self) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="tpfgo-own-pg-", dir="/tmp"))
+        self.data = self.home / "data"
+        self.port = free_port()
+        if os.geteuid() == 0:
+            shutil.chown(self.home, "postgres", "postgres")
+        self.run(PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def run(self, *args: object) -> None:
+        command = [str(arg) for arg in args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.run(PG_BIN / "pg_ctl", "-D", self.data, "-o", options, "-l", self.home / "log", "-w", "start")
+
+    def stop(self) -> None:
+        self.run(PG_BIN / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[OwnPostgres]:
+    cluster = OwnPostgres()
+    cluster.start()
+    yield cluster
+    cluster.remove()
+
+
+def grpcrunserver(address: str, database_url: str, var: Path) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings",
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": "filesystem://",
+        "TPFGO_VAR_DIR": str(var),
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "grpcrunserver", address],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def status(stub: health_pb2_grpc.HealthStub, service: str = "") -> int:
+    return int(stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=30).status)
+
+
+def listed_services(channel: grpc.Channel) -> list[str]:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (answer,) = list(stub.ServerReflectionInfo(iter([request]), timeout=30))
+    return sorted(service.name for service in answer.list_services_response.service)
+
+
+def test_health_follows_the_database_reflection_lists_every_service_and_a_taken_port_fails(own_postgres, tmp_path):
+    (tmp_path / "broker").mkdir()  # the filesystem broker's folder: the broker half of readiness is ok
+    address = f"127.0.0.1:{free_port()}"
+    server = grpcrunserver(address, own_postgres.url, tmp_path)
+    try:
+        channel = grpc.insecure_channel(address)
+        grpc.channel_ready_future(channel).result(timeout=60)
+        health = health_pb2_grpc.HealthStub(channel)
+        assert status(health) == SERVING
+        assert status(health, "tpfgo.checkout.v1.OrderService") == SERVING
+        assert listed_services(channel) == SERVICES
+
+        second = grpcrunserver(address, own_postgres.url, tmp_path)
+        _, error = second.communicate(timeout=120)
+        assert second.returncode == 1
+        assert f"cannot listen on {address}: the address is in use" in error
+
+        own_postgres.stop()
+        assert status(health) == NOT_SERVING
+        assert status(health, "tpfgo.checkout.v1.OrderService") == NOT_SERVING
+        own_postgres.start()
+        assert status(health) == SERVING
+        channel.close()
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    assert server.returncode == 0

@@ -1,0 +1,60 @@
+"""A signal to ``make run``'s process group stops everything, finishing the Celery task at hand, and leaves nothing."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tests.system.conftest import STOP_BOUND, MakeRun, wait_for
+
+pytestmark = pytest.mark.integration
+
+RUNS = 5
+RETRY_SECONDS = "2"  # the in-flight task: well inside bin/run's warm grace (10 s)
+
+
+def retries_started(run: MakeRun) -> list[str]:
+    marker = run.var / "retry-started"
+    return marker.read_text().split() if marker.exists() else []
+
+
+def authorized(run: MakeRun, order_id: str) -> int:
+    sql = "SELECT COUNT(*) FROM payment_authorized_paymentauthorized WHERE order_id = ?"
+    return int(run.rows(sql, order_id.replace("-", ""))[0][0])
+
+
+def parking_outcomes(run: MakeRun, order_id: str) -> list[tuple[str, int]]:
+    return [
+        (outcome, attempts)
+        for outcome, attempts in run.rows(
+            "SELECT o.outcome, o.attempts FROM pipelines_parkingoutcome o "
+            "JOIN pipelines_parkeditem p ON p.id = o.parked_id WHERE p.trace_id = ?",
+            order_id.replace("-", ""),
+        )
+    ]
+
+
+def test_sigterm_five_times_stops_everything_and_finishes_the_task_in_flight(make_run, tmp_path):
+    durations = []
+    for number in range(RUNS):
+        run: MakeRun = make_run(tmp_path, TPFGO_TEST_RETRY_SECONDS=RETRY_SECONDS)
+        order_id = run.place(f"shutdown-{number}", paymentToken="tok_flaky_1")["orderId"]
+        wait_for(lambda: order_id in retries_started(run), 60, "the worker to start the retry", run)
+        assert authorized(run, order_id) == 0  # in flight: the retry sleeps before it authorizes
+
+        durations.append(run.stop(signal.SIGTERM))
+
+        assert run.leftovers() == []
+        # Warm: the worker finished the retry it had started before it exited.
+        assert authorized(run, order_id) == 1
+        assert parking_outcomes(run, order_id) == [("resolved", 2)]
+        assert retries_started(run).count(order_id) == 1
+    assert len(durations) == RUNS and max(durations) < STOP_BOUND
+    print(f"stop durations (s): {[round(d, 1) for d in durations]}")
+
+
+def test_ctrl_c_stops_everything_too(make_run, tmp_path):
+    run: MakeRun = make_run(tmp_path)
+    assert run.stop(signal.SIGINT) < STOP_BOUND
+    assert run.leftovers() == []
