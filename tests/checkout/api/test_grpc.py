@@ -3,6 +3,7 @@ and the django-grpc-framework fixes (pipelines.grpc_compat)."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -83,7 +84,8 @@ def test_grpcrunserver_serves_the_order_service_on_django_5(tmp_path: Path):
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0].decode()
-    assert f"Starting gRPC server at 127.0.0.1:{port}" in output
+    started = [json.loads(line) for line in output.splitlines() if '"grpc.server_started"' in line]
+    assert [line["address"] for line in started] == [f"127.0.0.1:{port}"]
 
 
 def test_the_framework_fake_server_accepts_generated_registration_code():
