@@ -145,7 +145,11 @@ class MakeRun:
             return db.execute(sql, params).fetchall()
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> float:
-        """Signal the whole process group; the seconds until make exited (fails beyond ``STOP_BOUND``)."""
+        """Signal the whole process group; the seconds until make and every process of the run are gone.
+
+        Fails beyond ``STOP_BOUND``. make itself may exit first (a second signal kills it while bin/run still
+        stops the servers), so the run counts as stopped only once no process carries its ``TPFGO_VAR_DIR``.
+        """
         assert self.process is not None
         started = time.monotonic()
         os.killpg(self.process.pid, sig)
@@ -153,6 +157,8 @@ class MakeRun:
             self.process.wait(timeout=STOP_BOUND)
         except subprocess.TimeoutExpired:
             pytest.fail(f"make run did not stop within {STOP_BOUND:.0f}s\n{self.output()[-4000:]}")
+        remaining = STOP_BOUND - (time.monotonic() - started)
+        wait_for(lambda: not self.leftovers(), max(remaining, 0.1), "every process of the run to end")
         return time.monotonic() - started
 
     def leftovers(self) -> list[str]:

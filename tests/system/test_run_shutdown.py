@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 
 import pytest
 
@@ -53,3 +55,26 @@ def test_sigterm_five_times_stops_everything_and_finishes_the_task_in_flight(mak
         assert retries_started(run).count(order_id) == 1
     assert len(durations) == RUNS and max(durations) < STOP_BOUND
     print(f"stop durations (s): {[round(d, 1) for d in durations]}")
+
+
+def test_a_second_sigterm_stops_cold_and_the_interrupted_task_runs_again_after_a_restart(make_run, tmp_path):
+    # The restarted run's sweeper treats the interrupted attempt's claim as lost at once (it died with its worker).
+    sweep_now = {"TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS": "0", "TPFGO_SWEEP_GRACE_SECONDS": "0"}
+    run: MakeRun = make_run(tmp_path, TPFGO_TEST_RETRY_SECONDS="60")
+    order_id = run.place("shutdown-cold", paymentToken="tok_flaky_1")["orderId"]
+    wait_for(lambda: order_id in retries_started(run), 60, "the worker to start the retry", run)
+
+    os.killpg(run.process.pid, signal.SIGTERM)
+    wait_for(lambda: "run.stopping: signal received" in run.output(), 30, "bin/run to begin the stop", run)
+    time.sleep(1.5)  # past bin/run's one-second window that merges make's copy of the first signal
+    assert run.stop(signal.SIGTERM) < STOP_BOUND
+
+    assert run.leftovers() == []
+    assert "SIGTERM (stop request 2)" in run.output() and "run.stopping_cold" in run.output()
+    assert authorized(run, order_id) == 0 and parking_outcomes(run, order_id) == []  # interrupted, not finished
+
+    again: MakeRun = make_run(tmp_path, TPFGO_TEST_RETRY_SECONDS="0", **sweep_now)
+    wait_for(lambda: again.state(order_id) == "COMPLETED", 90, "the interrupted retry to run again", again)
+    assert authorized(again, order_id) == 1
+    assert parking_outcomes(again, order_id) == [("resolved", 3)]  # attempt 2 was lost with its worker
+    assert again.stop() < STOP_BOUND and again.leftovers() == []
