@@ -79,3 +79,37 @@ def test_engine_lines_carry_the_pipeline_step_trace_and_item(lane_engine, stdout
     assert receive is not None
     assert completed[0]["item_id"] == str(receive.checkpoints[0].pk)
     assert all(line["level"] == "info" and line["logger"] == "pipelines.runner" for line in completed)
+
+
+def test_a_management_command_logs_json_to_stderr_and_leaves_stdout_to_its_result(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        "TPFGO_VAR_DIR": str(tmp_path),
+        "LOG_LEVEL": "INFO",
+    }
+    env.pop("TPFGO_LOG_STREAM", None)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    assert done.stdout == ""  # -v 0: no result to print, and no log line either
+    events = [line["event"] for line in json_lines(done.stderr)]  # every stderr line is JSON, or this raises
+    assert "wal_checkpoint.started" in events  # the SQLite checkpoint thread's start, logged by every process
+
+
+def test_a_log_record_with_a_traceback_is_one_json_line(stdout_log_lines):
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("pipelines.test").exception("failed.here")
+
+    (line,) = [line for line in stdout_log_lines() if line["event"] == "failed.here"]
+    assert line["level"] == "error" and "ValueError: boom" in line["exception"]
