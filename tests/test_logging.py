@@ -28,18 +28,18 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def run_python(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """A child Python process on the project settings (not pytest's); PATH, DATABASE_URL and the rest carry over."""
+    child_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings", "LOG_LEVEL": "INFO", **env}
+    child_env.pop("TPFGO_LOG_STREAM", None)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=120, check=True
+    )
+
+
 def test_a_request_writes_json_lines_with_its_request_id_to_stdout():
     # The child must not inherit pytest's settings module; everything else (PATH, DATABASE_URL) carries over.
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings", "LOG_LEVEL": "INFO"}
-    done = subprocess.run(
-        [sys.executable, "-c", REQUEST_HEALTHZ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    done = run_python(["-c", REQUEST_HEALTHZ])
 
     lines = json_lines(done.stdout)  # every stdout line is JSON, or this raises
     events = {line["event"]: line for line in lines}
@@ -82,23 +82,8 @@ def test_engine_lines_carry_the_pipeline_step_trace_and_item(lane_engine, stdout
 
 
 def test_a_management_command_logs_json_to_stderr_and_leaves_stdout_to_its_result(tmp_path):
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
-        "TPFGO_VAR_DIR": str(tmp_path),
-        "LOG_LEVEL": "INFO",
-    }
-    env.pop("TPFGO_LOG_STREAM", None)
-    done = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    isolated = {"DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "TPFGO_VAR_DIR": str(tmp_path)}
+    done = run_python(["manage.py", "migrate", "--noinput", "-v", "0"], **isolated)
 
     assert done.stdout == ""  # -v 0: no result to print, and no log line either
     events = [line["event"] for line in json_lines(done.stderr)]  # every stderr line is JSON, or this raises
