@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from checkout.protos import orders_pb2, orders_pb2_grpc
-from tests.system.conftest import STOP_BOUND, MakeRun, wait_for
+from tests.system.conftest import BANNER_END, STOP_BOUND, MakeRun, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +53,11 @@ def test_make_run_logs_only_json_lines_after_its_banner(make_run):
     # Ctrl-C (SIGINT to the group, as a terminal sends it); SIGTERM is tests/system/test_run_shutdown.py's.
     assert run.stop(signal.SIGINT) < STOP_BOUND
     assert run.leftovers() == []
+
+    banner = run.output().split("TPFGo is starting:", 1)[1].split(BANNER_END, 1)[0]
+    for label, url in [("API docs", "/api/v1/docs"), ("API ReDoc", "/api/v1/redoc"), ("health", "/healthz")]:
+        assert f"  {label:<12} {run.url(url)}\n" in banner
+    assert f"  gRPC         127.0.0.1:{run.grpc_port}  (" in banner
 
     lines = run.after_banner()
     assert non_json(lines) == []

@@ -31,6 +31,8 @@ class Command(BaseCommand):
         base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         lines = ["", "TPFGo is starting:"]
         lines += [f"  {label:<12} {base}{path}" for label, path in PATHS if served(path)]
+        grpc_address = f"127.0.0.1:{os.environ.get('GRPC_PORT', '50051')}"
+        lines.append(f"  {'gRPC':<12} {grpc_address}  (health: grpc.health.v1.Health; reflection on)")
         lines += [
             f"  ops login    {access.ops_username} / {access.ops_password}",
             f"  API token    {access.api_token}  (user {access.api_username}; header 'Authorization: Token <key>')",
