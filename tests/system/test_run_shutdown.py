@@ -78,3 +78,12 @@ def test_a_second_sigterm_stops_cold_and_the_interrupted_task_runs_again_after_a
     assert authorized(again, order_id) == 1
     assert parking_outcomes(again, order_id) == [("resolved", 3)]  # attempt 2 was lost with its worker
     assert again.stop() < STOP_BOUND and again.leftovers() == []
+
+
+def test_servers_do_not_outlive_a_killed_make_run(make_run, tmp_path):
+    run: MakeRun = make_run(tmp_path)
+    os.killpg(run.process.pid, signal.SIGKILL)  # make and bin/run die at once, with no chance to stop anything
+    run.process.wait(timeout=STOP_BOUND)
+
+    # Each server got SIGTERM from the kernel when bin/run died (its parent-death signal) and stopped by itself.
+    wait_for(lambda: not run.leftovers(), STOP_BOUND, "the servers to stop after bin/run was killed")
