@@ -90,11 +90,22 @@ def test_a_management_command_logs_json_to_stderr_and_leaves_stdout_to_its_resul
     assert "wal_checkpoint.started" in events  # the SQLite checkpoint thread's start, logged by every process
 
 
-def test_a_log_record_with_a_traceback_is_one_json_line(stdout_log_lines):
+def test_a_log_record_with_a_traceback_is_one_json_line():
+    # The settings' own formatter, on a handler of this test's (the shared one holds pytest's capture stream).
+    configured = next(h for h in logging.getLogger().handlers if h.name == "stdout")
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(configured.formatter)
+    logger = logging.getLogger("tests.traceback")
+    logger.addHandler(handler)
+    logger.propagate = False
     try:
         raise ValueError("boom")
     except ValueError:
-        logging.getLogger("pipelines.test").exception("failed.here")
+        logger.exception("failed.here")
+    finally:
+        logger.removeHandler(handler)
 
-    (line,) = [line for line in stdout_log_lines() if line["event"] == "failed.here"]
-    assert line["level"] == "error" and "ValueError: boom" in line["exception"]
+    (line,) = json_lines(buffer.getvalue())
+    assert (line["event"], line["level"], line["logger"]) == ("failed.here", "error", "tests.traceback")
+    assert "Traceback" in line["exception"] and "ValueError: boom" in line["exception"]
