@@ -14,6 +14,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +27,15 @@ from django.conf import settings
 
 from tests.checkout.conftest import order_body
 
+# `make run` as a terminal starts it: with SIGINT and SIGQUIT at their defaults. A process started in the background
+# of a non-interactive shell (a CI runner, `pytest &`) inherits them ignored, and bash cannot trap a signal it was
+# started ignoring, so Ctrl-C would never reach bin/run's handler.
+MAKE_RUN_AS_FROM_A_TERMINAL = """
+import os, signal
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+os.execvp("make", ["make", "run"])
+"""
 START_TIMEOUT = 180.0  # a first start migrates a fresh SQLite file
 STOP_BOUND = 30.0
 BANNER_END = "  API token "
@@ -79,7 +89,7 @@ class MakeRun:
     def start(self, *, wait: bool = True) -> MakeRun:
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                ["make", "run"],
+                [sys.executable, "-c", MAKE_RUN_AS_FROM_A_TERMINAL],
                 cwd=settings.BASE_DIR,
                 env=self.env,
                 stdout=out,
