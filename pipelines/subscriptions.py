@@ -174,10 +174,8 @@ def start_position(start: Any, subscriber: Subscriber | None) -> int:
         return 0
     if start == "now":
         return head
-    if start == "acked":
-        if subscriber is None:
-            raise InvalidArgument("start=acked needs a subscriber name", [Detail("subscriber", "required")])
-        position = acked_position(subscriber)
+    if start == "acked":  # a subscriber never seen before starts from the beginning
+        position = acked_position(subscriber) if subscriber is not None else 0
     else:
         try:
             position = int(start)
@@ -398,13 +396,18 @@ class Opened:
 
 
 def open_follow(publication_name: Any, *, subscriber: Any = None, start: Any = None, expect: Any = None) -> Opened:
-    """Check everything a subscribe needs before the first item: publication, contract, subscriber, start."""
+    """Check everything a subscribe needs before the first item (publication, contract, start), then record the
+    subscriber: a refused subscribe stores nothing."""
     if not isinstance(publication_name, str) or not publication_name:
         raise InvalidArgument("publication is required", [Detail("publication", "required")])
     found = publication(publication_name)
     check_contract(found, expect)
-    named = register(subscriber, found) if subscriber not in (None, "") else None
-    return Opened(found, named, start_position(start, named))
+    name = _subscriber_name(subscriber) if subscriber not in (None, "") else None
+    known = Subscriber.objects.filter(name=name, publication=found.name).first() if name else None
+    if start == "acked" and name is None:
+        raise InvalidArgument("start=acked needs a subscriber name", [Detail("subscriber", "required")])
+    first = start_position(start, known)
+    return Opened(found, register(name, found) if name else None, first)
 
 
 # -- the console's view -------------------------------------------------------------------------------------------

@@ -189,6 +189,12 @@ TPFGO_INGEST_MAX_LINE_BYTES = int(os.environ.get("TPFGO_INGEST_MAX_LINE_BYTES", 
 # Checkpoint observers wait this long for an in-flight log seq before skipping it, and re-check it this long.
 TPFGO_OBSERVER_GAP_TIMEOUT = float(os.environ.get("TPFGO_OBSERVER_GAP_TIMEOUT", "10"))
 TPFGO_OBSERVER_LATE_HORIZON = float(os.environ.get("TPFGO_OBSERVER_LATE_HORIZON", "300"))
+# Remote subscription (pipelines.subscriptions, docs/subscriptions.md): follows served at once per process (keep it
+# well below the web threads: each HTTP follow holds one), log rows read per poll, idle poll and heartbeat.
+TPFGO_SUBSCRIBERS_PER_PROCESS = int(os.environ.get("TPFGO_SUBSCRIBERS_PER_PROCESS", "2"))
+TPFGO_SUBSCRIPTION_BUFFER = int(os.environ.get("TPFGO_SUBSCRIPTION_BUFFER", "100"))
+TPFGO_SUBSCRIPTION_POLL_SECONDS = float(os.environ.get("TPFGO_SUBSCRIPTION_POLL_SECONDS", "0.5"))
+TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS = float(os.environ.get("TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS", "15"))
 
 # --- Structured logging: application logs are JSON lines on stdout; error-sink lines go to stderr.
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
