@@ -57,6 +57,7 @@ class SubscriptionService(Service):
             request.publication, subscriber=request.subscriber, start=request.start, expect=expected(request)
         )
         ticket = subscriptions.admit()
+        context.add_callback(ticket.release)  # a cancelled call frees its slot now, not at its next poll
         try:
             for item in subscriptions.follow(opened.publication, opened.start, active=context.is_active):
                 yield message(item)

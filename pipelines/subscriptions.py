@@ -371,12 +371,14 @@ def follow(
     cursor = Follow(found, start)
     commits, last_sent, last_position = commit_count(), time.monotonic(), cursor.position
     while active():
+        read_to = cursor.high
         batch = cursor.poll()
         for item in batch:
             metrics.inc("tpfgo_subscription_items_total", {"publication": found.name})
             yield item
         if batch:
             last_sent, last_position = time.monotonic(), cursor.position
+        if batch or cursor.high != read_to:  # rows were read (perhaps none of ours): there may be more at once
             continue
         if until_idle and not cursor.gaps:
             return
