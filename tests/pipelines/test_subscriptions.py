@@ -269,3 +269,17 @@ def test_a_gap_that_never_commits_is_given_up_after_the_late_horizon(lane_compos
     assert cursor.position == seqs[0] - 1
     now[0] += 60
     assert cursor.poll() == [] and cursor.position == after.seq
+
+
+def test_a_read_of_only_other_publications_rows_goes_on_at_once(lane_docs, settings):
+    # With 2 rows per poll most polls find no published row; a catch-up read must not stop (or wait) there.
+    settings.TPFGO_SUBSCRIPTION_BUFFER = 2
+    lane_docs(*[f"doc {n}" for n in range(5)])
+    assert [i.checkpoint_id for i in read_all(poll_interval=60)] == [row.checkpoint_id for row in published_log()]
+
+
+def test_acked_for_a_subscriber_never_seen_starts_from_the_beginning(lane_docs):
+    lane_docs("alpha")
+    opened = subscriptions.open_follow(PUBLISHED, subscriber="newcomer", start="acked")
+    assert opened.start == 0 and len(read_all(opened.start)) == 1
+    assert Subscriber.objects.filter(name="newcomer").count() == 1
