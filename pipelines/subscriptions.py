@@ -25,6 +25,8 @@ subscribe is refused with ``RESOURCE_EXHAUSTED``.
 from __future__ import annotations
 
 import difflib
+import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -53,6 +55,31 @@ STREAM = "subscription"
 MAX_GAPS = 1000  # open gaps kept per follow; beyond it the oldest is given up (logged)
 metrics.describe("tpfgo_subscription_items_total", "counter", "Checkpoints sent to remote subscribers.")
 metrics.describe("tpfgo_subscription_refused_total", "counter", "Subscribe calls refused, per reason.")
+metrics.describe("tpfgo_subscription_buffered", "gauge", "Items read from the log, not yet sent (this process).")
+_buffered: dict[str, int] = {}
+_buffered_lock = threading.Lock()
+
+
+def _buffer(publication_name: str, change: int) -> None:
+    with _buffered_lock:
+        _buffered[publication_name] = _buffered.get(publication_name, 0) + change
+
+
+def buffered() -> dict[str, int]:
+    """Items read and not yet sent, per publication, in this process (each follow holds at most its buffer)."""
+    with _buffered_lock:
+        return dict(_buffered)
+
+
+def _collect() -> list[metrics.Sample]:
+    pid = str(os.getpid())
+    return [
+        ("tpfgo_subscription_buffered", {"publication": name, "pid": pid}, float(count))
+        for name, count in sorted(buffered().items())
+    ]
+
+
+metrics.register_collector(_collect)
 
 
 class PositionExpired(ServiceError):
@@ -370,22 +397,30 @@ def follow(
     beat_every = heartbeat if heartbeat is not None else _setting("TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS", 15.0)
     cursor = Follow(found, start)
     commits, last_sent, last_position = commit_count(), time.monotonic(), cursor.position
-    while active():
-        read_to = cursor.high
-        batch = cursor.poll()
-        for item in batch:
-            metrics.inc("tpfgo_subscription_items_total", {"publication": found.name})
-            yield item
-        if batch:
-            last_sent, last_position = time.monotonic(), cursor.position
-        if batch or cursor.high != read_to:  # rows were read (perhaps none of ours): there may be more at once
-            continue
-        if until_idle and not cursor.gaps:
-            return
-        if cursor.position != last_position or time.monotonic() - last_sent >= beat_every:
-            last_sent, last_position = time.monotonic(), cursor.position
-            yield Heartbeat(cursor.position)
-        commits = wait_for_commit(commits, poll_every)
+    held = 0  # items read and not yet taken by the transport
+    try:
+        while active():
+            read_to = cursor.high
+            batch = cursor.poll()
+            held = len(batch)
+            _buffer(found.name, held)
+            for item in batch:
+                held -= 1
+                _buffer(found.name, -1)
+                metrics.inc("tpfgo_subscription_items_total", {"publication": found.name})
+                yield item
+            if batch:
+                last_sent, last_position = time.monotonic(), cursor.position
+            if batch or cursor.high != read_to:  # rows were read (perhaps none of ours): there may be more at once
+                continue
+            if until_idle and not cursor.gaps:
+                return
+            if cursor.position != last_position or time.monotonic() - last_sent >= beat_every:
+                last_sent, last_position = time.monotonic(), cursor.position
+                yield Heartbeat(cursor.position)
+            commits = wait_for_commit(commits, poll_every)
+    finally:
+        _buffer(found.name, -held)
 
 
 @dataclass(frozen=True)

@@ -283,3 +283,17 @@ def test_acked_for_a_subscriber_never_seen_starts_from_the_beginning(lane_docs):
     opened = subscriptions.open_follow(PUBLISHED, subscriber="newcomer", start="acked")
     assert opened.start == 0 and len(read_all(opened.start)) == 1
     assert Subscriber.objects.filter(name="newcomer").count() == 1
+
+
+def test_the_buffered_gauge_counts_read_items_not_yet_sent_and_drops_to_zero_when_the_follow_ends(lane_docs, settings):
+    settings.TPFGO_SUBSCRIPTION_BUFFER = 10  # 10 log rows per poll: 2 published items per batch
+    lane_docs(*[f"doc {n}" for n in range(6)])
+    stream = subscriptions.follow(subscriptions.publication(PUBLISHED), 0)
+    next(stream)
+    assert subscriptions.buffered()[PUBLISHED] == 1  # its batch-mate waits for the transport
+    next(stream)
+    assert subscriptions.buffered()[PUBLISHED] == 0
+    next(stream)
+    assert subscriptions.buffered()[PUBLISHED] == 1
+    stream.close()  # the client left mid-batch
+    assert subscriptions.buffered()[PUBLISHED] == 0
