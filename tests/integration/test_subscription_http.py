@@ -11,7 +11,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -130,8 +129,10 @@ class Follower:
         self.out = out
         self.handle = out.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "follow", PUBLICATION, "--url", run.url(""), "--token", run.token]
-            + ["--subscriber", "warehouse", "--ack-every", "3", "--ack-seconds", "0.2", "--retry-seconds", "0.2"],
+            [
+                *(sys.executable, "manage.py", "follow", PUBLICATION, "--url", run.url(""), "--token", run.token),
+                *("--subscriber", "warehouse", "--ack-every", "3", "--ack-seconds", "0.2", "--retry-seconds", "0.2"),
+            ],
             cwd=settings.BASE_DIR,
             env={**run.env, "DATABASE_URL": f"sqlite:///{run.tmp / 'follower.sqlite3'}"},
             stdout=self.handle,

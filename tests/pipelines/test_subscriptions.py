@@ -31,7 +31,8 @@ def lane_docs(lane_composition, lane_engine):
 
 def read_all(start: int = 0, **kwargs):
     found = subscriptions.publication(PUBLISHED)
-    return [i for i in subscriptions.follow(found, start, until_idle=True, **kwargs) if isinstance(i, subscriptions.Item)]
+    items = subscriptions.follow(found, start, until_idle=True, **kwargs)
+    return [item for item in items if isinstance(item, subscriptions.Item)]
 
 
 def published_log():
