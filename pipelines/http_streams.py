@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from django.http import StreamingHttpResponse
 from rest_framework.renderers import BaseRenderer
 
 NDJSON = "application/x-ndjson"
@@ -46,3 +47,11 @@ class TicketedLines:
                 close()
         finally:
             self._ticket.release()
+
+
+def ndjson_response(body: TicketedLines) -> StreamingHttpResponse:
+    """A 200 that streams ``body``, line by line, through any proxy in front."""
+    response = StreamingHttpResponse(body, content_type=NDJSON, status=200)
+    response["X-Accel-Buffering"] = "no"  # a proxy in front must pass each line on as it is written
+    response["Cache-Control"] = "no-store"
+    return response

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.authentication import TokenAuthentication
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from pipelines import subscriptions
-from pipelines.http_streams import NDJSON, NdjsonRenderer, TicketedLines
+from pipelines.api import TokenFirstView
+from pipelines.http_streams import NdjsonRenderer, TicketedLines, ndjson_response
 from pipelines.status import Detail, InvalidArgument
 
 SUBSCRIBE = inline_serializer(
@@ -61,21 +57,7 @@ def _fields(data: Any, allowed: set[str]) -> dict[str, Any]:
     return data
 
 
-class SubscriptionView(APIView):
-    """Base: the token first, JSON bodies."""
-
-    authentication_classes = [TokenAuthentication]
-    permission_classes = [IsAuthenticated]
-    parser_classes = [JSONParser]
-    renderer_classes = [JSONRenderer]
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self.perform_authentication(request)
-        self.check_permissions(request)
-        super().initial(request, *args, **kwargs)
-
-
-class SubscriptionStreamView(SubscriptionView):
+class SubscriptionStreamView(TokenFirstView):
     """Follow one publication from a position: NDJSON items, heartbeats while idle, until the client leaves."""
 
     renderer_classes = [NdjsonRenderer, JSONRenderer]
@@ -107,13 +89,10 @@ class SubscriptionStreamView(SubscriptionView):
         except BaseException:
             ticket.release()
             raise
-        response = StreamingHttpResponse(body, content_type=NDJSON, status=200)
-        response["X-Accel-Buffering"] = "no"  # a proxy in front must pass each line on as it is written
-        response["Cache-Control"] = "no-store"
-        return response
+        return ndjson_response(body)
 
 
-class SubscriptionAckView(SubscriptionView):
+class SubscriptionAckView(TokenFirstView):
     """Record that a named subscriber processed everything of a publication up to a position."""
 
     @extend_schema(

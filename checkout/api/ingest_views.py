@@ -21,7 +21,7 @@ from checkout import ingest
 from checkout.api import schema
 from checkout.api.base import ApiView
 from checkout.api.protobuf import content_type, speaks_protobuf
-from pipelines.http_streams import NDJSON, NdjsonRenderer, TicketedLines
+from pipelines.http_streams import NDJSON, NdjsonRenderer, TicketedLines, ndjson_response
 from pipelines.wire_errors import WireError
 
 log = structlog.get_logger("checkout.api")
@@ -91,7 +91,4 @@ class IngestView(ApiView):
         except BaseException:
             ticket.release()
             raise
-        response = StreamingHttpResponse(body, content_type=NDJSON, status=200)
-        response["X-Accel-Buffering"] = "no"  # a proxy in front must pass each line on as it is written
-        response["Cache-Control"] = "no-store"
-        return response
+        return ndjson_response(body)

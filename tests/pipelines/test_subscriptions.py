@@ -210,8 +210,8 @@ def hold_open(seq_holder: list[int], release: threading.Event) -> threading.Thre
     return thread
 
 
-@pytest.mark.postgres
-def test_a_late_commit_in_a_gap_is_delivered_and_the_position_stays_below_it_until_then(lane_composition):
+def gap_cursor() -> tuple[subscriptions.Follow, list[float]]:
+    """A follow after one logged entry, on a clock the test moves (gap timeout 5 s, late horizon 60 s)."""
     if connection.vendor != "postgresql":
         pytest.skip("in-flight gaps need concurrent writers: PostgreSQL (SQLite serializes writers)")
     first = probe_entry()
@@ -219,6 +219,12 @@ def test_a_late_commit_in_a_gap_is_delivered_and_the_position_stays_below_it_unt
     cursor = subscriptions.Follow(
         subscriptions.publication(PUBLISHED), first.seq, gap_timeout=5, late_horizon=60, clock=lambda: now[0]
     )
+    return cursor, now
+
+
+@pytest.mark.postgres
+def test_a_late_commit_in_a_gap_is_delivered_and_the_position_stays_below_it_until_then(lane_composition):
+    cursor, now = gap_cursor()
     seqs: list[int] = []
     release = threading.Event()
     holder = hold_open(seqs, release)
@@ -238,13 +244,7 @@ def test_a_late_commit_in_a_gap_is_delivered_and_the_position_stays_below_it_unt
 
 @pytest.mark.postgres
 def test_a_gap_that_never_commits_is_given_up_after_the_late_horizon(lane_composition):
-    if connection.vendor != "postgresql":
-        pytest.skip("in-flight gaps need concurrent writers: PostgreSQL (SQLite serializes writers)")
-    first = probe_entry()
-    now = [1000.0]
-    cursor = subscriptions.Follow(
-        subscriptions.publication(PUBLISHED), first.seq, gap_timeout=5, late_horizon=60, clock=lambda: now[0]
-    )
+    cursor, now = gap_cursor()
     seqs: list[int] = []
     release = threading.Event()
 
