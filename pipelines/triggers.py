@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import structlog
 from django.apps import apps
+from django.conf import settings
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from pipelines import db_roles
 from pipelines.models import InsertOnlyModel
 
 log = structlog.get_logger("pipelines.triggers")
@@ -102,6 +104,15 @@ def installed(connection: BaseDatabaseWrapper, prefix: str) -> set[str] | None:
         return {row[0] for row in cursor.fetchall()}
 
 
+def definer(connection: BaseDatabaseWrapper) -> str:
+    """PostgreSQL: the clause that runs a trigger function as its owner (the serving role needs no grant on the
+    table it writes), with a fixed search path (this schema, then the temporary one, never first)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        (schema,) = cursor.fetchone()
+    return f" SECURITY DEFINER SET search_path = {connection.ops.quote_name(schema)}, pg_temp"
+
+
 @dataclass(frozen=True)
 class TriggerSet:
     """Tables kept by triggers beside the ledgers or checkpoints they derive from (``checkout.derived``,
@@ -130,7 +141,7 @@ class TriggerSet:
         postgresql = connection.vendor == "postgresql"
         with connection.cursor() as cursor:
             for function in self.pg_functions if postgresql else ():
-                cursor.execute(function)
+                cursor.execute(function + definer(connection))
             for name, table, definition in self.pg_triggers if postgresql else self.sqlite_triggers:
                 trigger = self.name(name, table)
                 cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}" + (f" ON {table}" if postgresql else ""))
@@ -165,9 +176,20 @@ def register_sqlite_function(connection: BaseDatabaseWrapper) -> None:
 
 @contextmanager
 def purge_allowed(reason: str, using: str = "default") -> Iterator[None]:
-    """Let DELETE through the triggers on this connection, for an audited reason (test teardown, retention)."""
+    """Let DELETE through the triggers on this connection, for an audited reason (test teardown, retention).
+
+    With a purge role configured (``DATABASE_PURGE_URL``) the connection is reconnected as that role for the
+    block (the serving role may not delete from insert-only tables at all), so it cannot run inside a transaction.
+    """
+    with db_roles.connected_as(getattr(settings, "TPFGO_DATABASE_PURGE", None), using):
+        with _purge_flag(reason, using):
+            yield
+
+
+@contextmanager
+def _purge_flag(reason: str, using: str) -> Iterator[None]:
     connection = connections[using]
-    log.warning("purge.enabled", reason=reason, database=using)
+    log.warning("purge.enabled", reason=reason, database=using, user=connection.settings_dict.get("USER", ""))
     connection.ensure_connection()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
