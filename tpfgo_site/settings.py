@@ -106,8 +106,10 @@ if "TEST_DATABASE_NAME" in os.environ:
 # database stays DATABASE_URL's). Unset: DATABASE_URL's credentials, as for everything else.
 TPFGO_DATABASE_OWNER = dburl.credentials(os.environ.get("DATABASE_OWNER_URL", ""))
 TPFGO_DATABASE_PURGE = dburl.credentials(os.environ.get("DATABASE_PURGE_URL", ""))
-# The roles `setup_db_roles` creates and grants: the one the app serves as, and the purge role.
-TPFGO_DB_APP_ROLE = os.environ.get("TPFGO_DB_APP_ROLE", "tpfgo_app")
+# The roles `setup_db_roles` creates and grants: the one the app serves as (by default DATABASE_URL's user when an
+# owner URL is set, as the app then serves as that user), and the purge role.
+_serving_user = str(DATABASES["default"].get("USER", "")) if TPFGO_DATABASE_OWNER else ""
+TPFGO_DB_APP_ROLE = os.environ.get("TPFGO_DB_APP_ROLE") or _serving_user or "tpfgo_app"
 TPFGO_DB_PURGE_ROLE = os.environ.get("TPFGO_DB_PURGE_ROLE", "tpfgo_purge")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The engine's outermost transactions are atomic(durable=True); a request-wide transaction would nest them.
