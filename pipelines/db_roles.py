@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 
 from pipelines.classification import classify
 
@@ -65,17 +66,17 @@ def table_kinds(connection: BaseDatabaseWrapper) -> dict[str, str]:
     return kinds
 
 
-def _exists(cursor: object, role: str) -> bool:
-    cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])  # type: ignore[attr-defined]
-    return cursor.fetchone() is not None  # type: ignore[attr-defined]
+def _exists(cursor: CursorWrapper, role: str) -> bool:
+    cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+    return cursor.fetchone() is not None
 
 
-def _refuse_unsafe(cursor: object, role: str) -> None:
-    cursor.execute(  # type: ignore[attr-defined]
+def _refuse_unsafe(cursor: CursorWrapper, role: str) -> None:
+    cursor.execute(
         "SELECT rolsuper OR rolbypassrls, pg_has_role(%s, current_user, 'MEMBER') FROM pg_roles WHERE rolname = %s",
         [role, role],
     )
-    privileged, member = cursor.fetchone()  # type: ignore[attr-defined]
+    privileged, member = cursor.fetchone()
     if privileged:
         raise RoleError(f"role {role} is a superuser or bypasses row security: it cannot be a restricted role")
     if member:

@@ -40,7 +40,12 @@ class PgRoles:
     def credentials(self, role: str) -> dict[str, str]:
         from django.db import connection
 
-        return {"USER": role, "PASSWORD": "", "HOST": connection.settings_dict["HOST"], "PORT": connection.settings_dict["PORT"]}
+        return {
+            "USER": role,
+            "PASSWORD": "",
+            "HOST": connection.settings_dict["HOST"],
+            "PORT": connection.settings_dict["PORT"],
+        }
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Settings of a real Celery worker (and the processes a crash test kills) started by the integration tests.
 
 They share the test process's database (``TPFGO_WORKER_DB_NAME``: the PostgreSQL test database, which the
-transactional tests commit to) as the serving role (``TPFGO_WORKER_DB_USER``) and use Redis (``CELERY_BROKER_URL``, a dedicated database the tests flush).
+transactional tests commit to) as the serving role (``TPFGO_WORKER_DB_USER``), and use Redis
+(``CELERY_BROKER_URL``, a dedicated database the tests flush).
 Retries and the sweeper run on millisecond-to-second scales so a test takes seconds.
 """
 

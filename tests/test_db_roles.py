@@ -51,9 +51,7 @@ def current_user() -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_serving_role_cannot_update_delete_truncate_or_disable_triggers_on_insert_only_tables(
-    demo_data, as_role
-):
+def test_the_serving_role_cannot_update_delete_truncate_or_disable_triggers_on_insert_only_tables(demo_data, as_role):
     order_id = place(items=ITEMS).view["orderId"]
     before = all_insert_only_counts()
     answers = {
@@ -200,4 +198,3 @@ def demo_data(db: None) -> None:
     from checkout import demo
 
     demo.load()
-
