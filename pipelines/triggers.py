@@ -7,6 +7,7 @@ or on SQLite a per-connection SQL function (a connection without it cannot delet
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -104,6 +105,9 @@ def installed(connection: BaseDatabaseWrapper, prefix: str) -> set[str] | None:
         return {row[0] for row in cursor.fetchall()}
 
 
+_FUNCTION = re.compile(r"CREATE OR REPLACE FUNCTION (\w+)\(")
+
+
 def definer(connection: BaseDatabaseWrapper) -> str:
     """PostgreSQL: the clause that runs a trigger function as its owner (the serving role needs no grant on the
     table it writes), with a fixed search path (this schema, then the temporary one, never first)."""
@@ -150,13 +154,27 @@ class TriggerSet:
                 cursor.execute(statement)
 
     def missing(self, connection: BaseDatabaseWrapper) -> list[str]:
-        """Names of the triggers absent from this database (none before the tables exist)."""
+        """Names of the triggers absent from this database (none before the tables exist), and on PostgreSQL of
+        the trigger functions that would not run as their owner (the serving role may not write these tables)."""
         if not self._ready(connection):
             return []
         have = installed(connection, self.prefix)
         if have is None:
             return []
-        return [name for name in self.names(connection.vendor) if name not in have]
+        absent = [name for name in self.names(connection.vendor) if name not in have]
+        if connection.vendor == "postgresql":
+            absent += [f"{name}() as its owner" for name in self._not_definers(connection)]
+        return absent
+
+    def _not_definers(self, connection: BaseDatabaseWrapper) -> list[str]:
+        functions = [match.group(1) for f in self.pg_functions if (match := _FUNCTION.search(f))]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT proname FROM pg_proc WHERE proname = ANY(%s) AND prosecdef AND proconfig IS NOT NULL",
+                [functions],
+            )
+            definers = {row[0] for row in cursor.fetchall()}
+        return [name for name in functions if name not in definers]
 
     def names(self, vendor: str) -> list[str]:
         """The triggers' names on this vendor."""
