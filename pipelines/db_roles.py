@@ -52,6 +52,7 @@ class Summary:
 
     created: tuple[str, ...]
     tables: Mapping[str, int]
+    may_create: bool  # the serving role may create tables in the schema (PUBLIC's CREATE before PostgreSQL 15)
 
 
 def table_kinds(connection: BaseDatabaseWrapper) -> dict[str, str]:
@@ -125,10 +126,12 @@ def setup(connection: BaseDatabaseWrapper, *, app: str, purge: str) -> Summary:
             _refuse_unsafe(cursor, role)
         for statement in statements(connection, app, purge):
             cursor.execute(statement)
+        cursor.execute("SELECT has_schema_privilege(%s, current_schema(), 'CREATE')", [app])
+        (may_create,) = cursor.fetchone()
     counts: dict[str, int] = {}
     for kind in table_kinds(connection).values():
         counts[kind] = counts.get(kind, 0) + 1
-    return Summary(created=tuple(created), tables=counts)
+    return Summary(created=tuple(created), tables=counts, may_create=may_create)
 
 
 @contextmanager

@@ -73,11 +73,12 @@ def test_the_serving_role_cannot_update_delete_truncate_or_disable_triggers_on_i
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_serving_role_cannot_write_a_derived_table_or_hold_the_trigger_privilege(demo_data, as_role):
+def test_the_serving_role_cannot_write_a_derived_table_create_a_table_or_hold_the_trigger_privilege(demo_data, as_role):
     answers = [
         attempt(as_role, "INSERT INTO checkout_courierload (courier_id, active) VALUES ('courier-ann', 5)"),
         attempt(as_role, "DELETE FROM checkout_openticket"),
         attempt(as_role, "DELETE FROM pipelines_openparked"),
+        attempt(as_role, "CREATE TABLE tpfgo_test_own_table (id bigint)"),
     ]
     privileges = as_role.execute(
         "SELECT has_table_privilege(%s, 'TRIGGER'), has_table_privilege(%s, 'REFERENCES'), "
@@ -85,7 +86,7 @@ def test_the_serving_role_cannot_write_a_derived_table_or_hold_the_trigger_privi
         [CHECKPOINT, CHECKPOINT],
     ).fetchone()
 
-    assert answers == [REFUSED, REFUSED, REFUSED]
+    assert answers == [REFUSED, REFUSED, REFUSED, REFUSED]
     assert privileges == (False, False, 0)
     assert CourierLoad.objects.count() == 0
 
@@ -169,7 +170,12 @@ def test_setup_db_roles_is_idempotent_and_a_new_table_gets_the_insert_only_floor
     assert {p for t, p in app if t == CHECKPOINT} == {"SELECT", "INSERT"}
     assert {p for t, p in app if t == LEDGER} == {"SELECT", "INSERT"}
     assert {p for t, p in app if t == "checkout_courier"} == {"SELECT", "INSERT", "UPDATE", "DELETE"}
-    assert {p for t, p in app if t == "checkout_courierload"} == {"SELECT"}
+    assert {t for t, p in app if p == "SELECT"} - {t for t, p in app if p != "SELECT"} == {
+        "checkout_courierload",
+        "checkout_openticket",
+        "pipelines_openparked",
+        "django_migrations",
+    }
     assert {p for t, p in app if t == "django_migrations"} == {"SELECT"}
     assert {p for t, p in purge if t == LEDGER} == {"SELECT", "DELETE", "TRUNCATE"}
     assert {p for t, p in grants(pg_roles.app) if t == "tpfgo_test_new_table"} == {"SELECT", "INSERT"}

@@ -30,6 +30,11 @@ class Command(BaseCommand):
                 summary = db_roles.setup(connections[alias], app=options["app_role"], purge=options["purge_role"])
             except db_roles.RoleError as exc:
                 raise CommandError(str(exc)) from exc
+        if summary.may_create:
+            self.stderr.write(
+                f"setup_db_roles: warning: {options['app_role']} may create tables in this schema (PostgreSQL before "
+                "15 grants CREATE on schema public to PUBLIC); revoke it unless the owner relies on it"
+            )
         created = ", ".join(summary.created) or "none"
         tables = ", ".join(f"{count} {kind}" for kind, count in sorted(summary.tables.items()))
         self.stdout.write(
