@@ -2,7 +2,8 @@
 
 They are (re)installed after every migrate (SQLite table rebuilds drop them). The only way past them is the
 audited purge flag (``purge_allowed``), used by test teardown and retention: a PostgreSQL session setting,
-or on SQLite a per-connection SQL function (a connection without it cannot delete at all).
+or on SQLite a per-connection SQL function (a connection without it cannot delete at all). On PostgreSQL with the
+roles of ``pipelines.db_roles``, only the purge role may delete at all.
 """
 
 from __future__ import annotations
