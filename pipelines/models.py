@@ -314,6 +314,7 @@ class OpenParked(models.Model):
     rebuilt after every migrate. The console's dashboard reads it instead of every parked item ever."""
 
     tpfgo_kind = "mutable"
+    tpfgo_derived = True  # written only by its triggers, as their owner (pipelines.db_roles)
 
     parked_id = models.UUIDField(primary_key=True)
     pipeline = models.CharField(max_length=100)

@@ -101,6 +101,16 @@ TEMPLATES = [
 DATABASES = {"default": dburl.parse(os.environ.get("DATABASE_URL", "sqlite:///var/tpfgo.sqlite3"), BASE_DIR)}
 if "TEST_DATABASE_NAME" in os.environ:
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
+# PostgreSQL roles (docs/operations.md, "Database roles"): migrations and `setup_db_roles` connect as the owner's
+# URL, the audited purge (`flush`) as the purge role's; only their user, password, host and port are used (the
+# database stays DATABASE_URL's). Unset: DATABASE_URL's credentials, as for everything else.
+TPFGO_DATABASE_OWNER = dburl.credentials(os.environ.get("DATABASE_OWNER_URL", ""))
+TPFGO_DATABASE_PURGE = dburl.credentials(os.environ.get("DATABASE_PURGE_URL", ""))
+# The roles `setup_db_roles` creates and grants: the one the app serves as (by default DATABASE_URL's user when an
+# owner URL is set, as the app then serves as that user), and the purge role.
+_serving_user = str(DATABASES["default"].get("USER", "")) if TPFGO_DATABASE_OWNER else ""
+TPFGO_DB_APP_ROLE = os.environ.get("TPFGO_DB_APP_ROLE") or _serving_user or "tpfgo_app"
+TPFGO_DB_PURGE_ROLE = os.environ.get("TPFGO_DB_PURGE_ROLE", "tpfgo_purge")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The engine's outermost transactions are atomic(durable=True); a request-wide transaction would nest them.
 ATOMIC_REQUESTS = False
