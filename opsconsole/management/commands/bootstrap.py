@@ -16,7 +16,7 @@ PATHS = (("ops console", "/ops/"), ("API docs", "/api/v1/docs"), ("health", "/he
 
 
 class Command(BaseCommand):
-    help = "Create the ops staff user and an API token (idempotent) and print the URLs and credentials."
+    help = "Create the ops staff user and a token per demo role (idempotent) and print the URLs and credentials."
 
     def handle(self, *args: Any, **options: Any) -> None:
         access = ensure_local_access(os.environ.get("TPFGO_OPS_PASSWORD") or DEFAULT_OPS_PASSWORD)
@@ -25,9 +25,13 @@ class Command(BaseCommand):
         lines += [f"  {label:<12} {base}{path}" for label, path in PATHS if served(path)]
         lines += [
             f"  ops login    {access.ops_username} / {access.ops_password}",
-            f"  API token    {access.api_token}  (user {access.api_username}; header 'Authorization: Token <key>')",
-            "",
+            "  API tokens   (header 'Authorization: Token <key>')",
         ]
+        for issued in access.tokens:
+            bound = f" for {issued.binding}" if issued.binding else ""
+            lines.append(f"    {issued.kind + bound:<30} {issued.key}  (principal {issued.name})")
+        lines += [f"    skipped {reason} (run manage.py load_demo first)" for reason in access.skipped]
+        lines.append("")
         self.stdout.write("\n".join(lines))
 
 
