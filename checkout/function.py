@@ -27,7 +27,7 @@ from rest_framework.settings import api_settings
 from access.drf import decide_request
 from checkout.api import errors
 from pipelines import request_metrics
-from pipelines.status import Detail
+from pipelines.status import Detail, ServiceError
 from pipelines.wire_errors import WireError
 
 API_PREFIX = "/api/v1/"
@@ -107,7 +107,7 @@ def dispatch(request: HttpRequest) -> HttpResponse:
             match = resolve(path)
         except Resolver404:
             raise WireError("NOT_FOUND", f"no route {path}")
-    except WireError as exc:
+    except ServiceError as exc:
         return errors.render(request, exc)
     request.resolver_match = match
     response: HttpResponse = match.func(request, *match.args, **match.kwargs)
