@@ -104,6 +104,7 @@ ROUTES = {
     "set a courier's availability": Route(
         frozenset({"courier", "ftgo-gateway", "ops"}), "PUT", "/api/v1/couriers/courier-max/availability", {}
     ),
+    "watch an order": Route(CLIENTS, grpc="WatchOrder", grpc_answer="OK"),  # gRPC only: a stream
     "list restaurants": Route(
         frozenset({"ordering-client", "other-ordering-client", "ftgo-gateway", "ops"}),
         "GET",
@@ -128,7 +129,7 @@ ROUTES = {
 
 @pytest.fixture
 def world(transports: dict[str, Any]) -> dict[str, Any]:
-    """Alice's order waiting at Chez Manuel (its ticket), and her delivered order's dispatch (courier Max)."""
+    """Alice's order waiting at Chez Manuel (its ticket), and her delivered order (its dispatch: courier Max)."""
     demo.load()
     for courier, available in (("courier-ann", False), ("courier-ben", False), ("courier-max", True)):
         reference.set_courier_availability(courier, available)
@@ -139,7 +140,12 @@ def world(transports: dict[str, Any]) -> dict[str, Any]:
     services.pickup(delivered["dispatchId"])
     assert services.dropoff(delivered["dispatchId"])["state"] == "COMPLETED"
     assert waiting["state"] == "AWAITING_ACCEPTANCE"
-    ids = {"order": waiting["orderId"], "ticket": waiting["kitchenTicketId"], "dispatch": delivered["dispatchId"]}
+    ids = {
+        "order": waiting["orderId"],
+        "ticket": waiting["kitchenTicketId"],
+        "dispatch": delivered["dispatchId"],
+        "delivered": delivered["orderId"],
+    }
     tokens = {
         name: create_token(kind=kind, binding=binding, name=name).key for name, (kind, binding) in PRINCIPALS.items()
     }
@@ -164,6 +170,8 @@ def probe(transport: str, client: Any, route: Route, ids: dict[str, str], token:
         if not route.grpc:
             return None
         return grpc_probe(client, route.grpc, ids, token).code
+    if not route.path:
+        return None
     body = None if transport == "protobuf" and route.protobuf == UNIMPLEMENTED else route.body
     return client.send(route.method, route.path.format(**ids), body, token, Idempotency_Key="matrix-probe").code
 
@@ -175,6 +183,8 @@ def grpc_probe(client: Any, method: str, ids: dict[str, str], token: str) -> Any
         return client.ingest([], token)
     if method == "GetOrder":
         return client.get(ids["order"], token)
+    if method == "WatchOrder":
+        return client.watch(ids["delivered"], token)
     if method == "GetLineage":
         return client.lineage(ids["order"], token)
     if method == "CancelOrder":
@@ -210,7 +220,8 @@ def test_each_principal_is_allowed_exactly_its_routes_and_a_denied_call_stores_n
             )
         assert stored() == before, principal
     assert got == expected
-    assert len(got) == len(PRINCIPALS) * (6 if transport == "grpc" else len(ROUTES))
+    served = [route for route in ROUTES.values() if (route.grpc if transport == "grpc" else route.path)]
+    assert len(got) == len(PRINCIPALS) * len(served) == len(PRINCIPALS) * (7 if transport == "grpc" else 17)
 
 
 def test_a_revoked_token_is_unauthenticated_and_a_new_one_works(world):

@@ -242,3 +242,12 @@ class Grpc:
 
     def record(self, entry: error_sink_pb2.ErrorSinkEntry, token: Any = DEFAULT) -> Result:
         return self._call(self.sink.Record, entry, self._metadata(token))
+
+    def watch(self, order_id: str, token: Any = DEFAULT) -> Result:
+        """WatchOrder of an order that ended: its checkpoints (``data["checkpoints"]``), or the refusal."""
+        request = orders_pb2.WatchOrderRequest(order_id=order_id)
+        try:
+            entries = list(self.stub.WatchOrder(request, metadata=self._metadata(token), timeout=30))
+        except grpc.RpcError as error:
+            return _grpc_error(error)
+        return Result("OK", {"checkpoints": [messages.to_data(entry) for entry in entries]})
