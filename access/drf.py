@@ -53,7 +53,9 @@ def decide_request(request: Request, view: APIView | None) -> None:
     rule = http_rule(match.url_name if match else None, request.method or "GET")
     principal = principal_of(request.user)
     value, known = None, True
-    if principal is not None and principal.binding and rule.owner and not rule.bulk:
+    # The body is read only when the owner is all that is left to decide (a missing scope is refused first).
+    owner_left = principal is not None and rule.scope in principal.scopes and principal.binding
+    if owner_left and rule.owner and not rule.bulk:
         kwargs = getattr(view, "kwargs", None) or (match.kwargs if match else {})
         if rule.field in kwargs:
             value = kwargs[rule.field]

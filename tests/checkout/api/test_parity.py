@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from access.tokens import create_token
 from checkout import demo
 from tests.checkout.api.transports import MALFORMED, Result
 from tests.checkout.conftest import order_body
@@ -133,6 +134,30 @@ def test_a_missing_or_wrong_token_is_unauthenticated_everywhere_before_validatio
     assert all_insert_only_counts() == rows
 
 
+def test_a_principal_without_the_scope_or_not_the_owner_is_permission_denied_everywhere_before_validation(ways):
+    order_id = ways["rest"].create(order_body(), "parity-denied").order["orderId"]  # alice's
+    restaurant = create_token(kind="restaurant", binding="chez-manuel").key  # no orders:* scope
+    bob = create_token(kind="ordering-client", binding="bob").key  # the scopes, not the consumer
+    rows = all_insert_only_counts()
+    for name in NAMES:
+        client = ways[name]
+        results = [
+            client.create(order_body(), "parity-denied-new", token=restaurant),
+            client.create(MALFORMED, "parity-denied-bad", token=restaurant),
+            client.create(order_body(), None, token=restaurant),
+            client.get(order_id, token=restaurant),
+            client.cancel(order_id, token=restaurant),
+            client.create(order_body(), "parity-denied-bob", token=bob),
+            client.get(order_id, token=bob),
+            client.lineage(order_id, token=bob),
+            client.cancel(order_id, token=bob),
+        ]
+        assert [r.code for r in results] == ["PERMISSION_DENIED"] * 9, name
+        assert all(r.http in (None, 403) for r in results)
+        assert all("ordering-client" in r.data["message"] or "restaurant" in r.data["message"] for r in results)
+    assert all_insert_only_counts() == rows
+
+
 def test_get_and_lineage_answer_the_same_everywhere(ways):
     order_id = ways["grpc"].create(order_body(), "parity-read").order["orderId"]
     views = {name: ways[name].get(order_id) for name in NAMES}
@@ -175,3 +200,12 @@ def test_protobuf_on_a_route_without_a_grpc_message_is_unimplemented(ways):
         result = ways["protobuf"].send(method, path, None)
         assert (result.http, result.code) == (501, "UNIMPLEMENTED"), path
         assert "protobuf" in result.data["message"]
+
+
+def test_the_permission_is_decided_before_a_route_answers_unimplemented(ways):
+    sink = create_token(kind="error-sink").key  # holds none of these routes' scopes
+    for method, path in [*JSON_ONLY, ("POST", "/api/v1/orders/ingest")]:
+        result = ways["protobuf"].send(method, path, None, token=sink)
+        assert (result.http, result.code) == (403, "PERMISSION_DENIED"), path
+    streamed = ways["function"].send("POST", "/api/v1/orders/ingest", None, token=sink)
+    assert (streamed.http, streamed.code) == (403, "PERMISSION_DENIED")
