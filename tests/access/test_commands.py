@@ -110,6 +110,7 @@ def test_bootstrap_prints_one_token_per_demo_role_and_keeps_them_across_runs(dem
         "ftgo-gateway": "",
     }
     assert tokens["ops"].user.username == "api"
+    assert f"  API token    {tokens['ops'].key}  (user api, kind ops" in out
     for token in tokens.values():
         assert out.count(token.key) == 1 and again.count(token.key) == 1
     assert "skipped" not in out

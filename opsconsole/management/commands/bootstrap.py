@@ -23,11 +23,13 @@ class Command(BaseCommand):
         base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         lines = ["", "TPFGo is starting:"]
         lines += [f"  {label:<12} {base}{path}" for label, path in PATHS if served(path)]
+        ops, *roles = access.tokens  # DEMO_ROLES starts with ops (the api user): the line scripts already read
         lines += [
             f"  ops login    {access.ops_username} / {access.ops_password}",
-            "  API tokens   (header 'Authorization: Token <key>')",
+            f"  API token    {ops.key}  (user {ops.name}, kind ops: every route; header 'Authorization: Token <key>')",
+            "  role tokens  (each may call only its role's routes; docs/api.md, Principals and scopes)",
         ]
-        for issued in access.tokens:
+        for issued in roles:
             bound = f" for {issued.binding}" if issued.binding else ""
             lines.append(f"    {issued.kind + bound:<30} {issued.key}  (principal {issued.name})")
         lines += [f"    skipped {reason} (run manage.py load_demo first)" for reason in access.skipped]
