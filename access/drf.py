@@ -6,6 +6,7 @@ its transport (REST, protobuf-over-HTTP, or the FUNCTION handler, which calls th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +35,13 @@ class PrincipalTokenAuthentication(TokenAuthentication):
 
 
 def body_value(request: Request, rule: Rule) -> tuple[Any, bool]:
-    """The body field ``rule`` names, and whether the body could be read as an object at all."""
+    """The body field ``rule`` names (camelCase; its protobuf twin in snake case), and whether the body could be
+    read as an object at all."""
     from checkout.api.protobuf import ProtoData
 
     data = request.data
     if isinstance(data, ProtoData):
-        return getattr(data.message, "consumer_id", None), True
+        return getattr(data.message, re.sub("([A-Z])", r"_\1", rule.field).lower(), None), True
     if isinstance(data, Mapping):
         return data.get(rule.field), True
     return None, False

@@ -9,6 +9,7 @@ consumer, restaurant or courier: they are refused on what is not theirs.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from checkout import demo, reference, services
 from checkout.models import Consumer, Courier, Restaurant
 from pipelines import stream_gauges
 from pipelines.protos import error_sink_pb2
+from tests.checkout.api.transports import MALFORMED
 from tests.checkout.conftest import order_body
 from tests.conftest import all_insert_only_counts
 
@@ -240,4 +242,17 @@ def test_a_revoked_token_is_unauthenticated_and_a_token_without_a_principal_is_d
     codes = {name: world["transports"][name].get(order, bare).code for name in ("rest", "grpc", "function", "protobuf")}
     assert codes == dict.fromkeys(codes, "PERMISSION_DENIED")
     assert world["transports"]["grpc"].create(order_body(), "bare-order", bare).code == "PERMISSION_DENIED"
+    assert stored() == before
+
+
+def test_a_bound_principal_gets_the_routes_own_answer_for_an_id_or_body_that_names_no_one(world):
+    alice = world["tokens"]["ordering-client"]
+    before = stored()
+    for name in ("rest", "grpc", "function", "protobuf"):
+        client = world["transports"][name]
+        for order_id in (str(uuid.UUID(int=7)), "not-an-order-id"):
+            codes = [client.get(order_id, alice).code, client.cancel(order_id, None, alice).code]
+            assert codes == ["NOT_FOUND", "NOT_FOUND"], (name, order_id)
+        assert client.create(MALFORMED, "bound-malformed", alice).code == "INVALID_ARGUMENT", name
+        assert client.create({**order_body(), "consumerId": ""}, "bound-empty", alice).code == "PERMISSION_DENIED"
     assert stored() == before
