@@ -83,8 +83,8 @@ def ensure_token(*, kind: str, binding: str = "", name: str = "") -> Issued:
 
 @transaction.atomic
 def revoke_token(name: str) -> int:
-    """Delete the principal ``name``'s token (the principal stays); the number of tokens revoked (0 or 1)."""
-    if not Principal.objects.filter(user__username=name).exists():
+    """Delete the token of ``name`` (a principal, which stays, or a user given a token by hand); how many (0 or 1)."""
+    if not get_user_model().objects.filter(username=name).exists():
         raise AccessError(f"no principal {name!r}")
     deleted, _ = Token.objects.filter(user__username=name).delete()
     return deleted

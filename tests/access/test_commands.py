@@ -93,6 +93,9 @@ def test_revoke_token_deletes_the_token_and_keeps_the_principal(demo_data):
     assert second != first and Token.objects.get().key == second
     with pytest.raises(CommandError, match="no principal 'nobody'"):
         run("revoke_token", "nobody")
+    bare = Token.objects.create(user=get_user_model().objects.create_user("by-hand"))
+    assert run("revoke_token", "by-hand")[0].strip() == "by-hand: token revoked"
+    assert not Token.objects.filter(key=bare.key).exists()
 
 
 def test_bootstrap_prints_one_token_per_demo_role_and_keeps_them_across_runs(demo_data):
