@@ -1,9 +1,8 @@
 """``POST /api/v1/error-sink/entries``: this instance as the central error sink of others (``RemoteSink``).
 
 Token first, then its permission (the project's DRF defaults: the principal must hold ``errors:write``), then the
-body; idempotent by entry id:
-201 when stored, 200 when that id was already stored (the body is not compared). Refusals are the API's JSON
-envelope (the project's DRF exception handler renders ``ServiceError``).
+body; idempotent by entry id: 201 when stored, 200 when that id was already stored (the body is not compared).
+Refusals are the API's JSON envelope (the project's DRF exception handler renders ``ServiceError``).
 """
 
 from __future__ import annotations
