@@ -25,6 +25,7 @@ ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1
 INSTALLED_APPS = [
     "pipelines",
     "opsconsole",
+    "access",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -256,9 +257,10 @@ DJANGO_STRUCTLOG_CELERY_ENABLED = True
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Every /api/v1/ route needs a token (the schema and docs routes opt out); errors use the JSON envelope.
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every /api/v1/ route needs a token (the schema and docs routes opt out) whose principal holds the route's
+    # scope (access/scopes.py); errors use the JSON envelope.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["access.drf.PrincipalTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.drf.ScopePermission"],
     "EXCEPTION_HANDLER": "checkout.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -273,6 +275,8 @@ SPECTACULAR_SETTINGS = {
 }
 # gRPC (django-grpc-framework): `manage.py grpcrunserver` serves the services this hook registers.
 GRPC_FRAMEWORK = {"ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers"}
+# What pipelines.rpc asks after the token: may this principal call this gRPC method with this message?
+TPFGO_RPC_POLICY = "access.rpc.authorize"
 TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
 # The committed record of every publication's contract; only `manage.py check_contracts --update-lock` writes it.
 TPFGO_CONTRACTS_LOCK = Path(os.environ.get("TPFGO_CONTRACTS_LOCK", BASE_DIR / "contracts.lock.json"))
