@@ -3,6 +3,7 @@ inserts nothing; the same decision twice is a replay with the same answer (Postg
 """
 
 import uuid
+from functools import partial
 
 import pytest
 from django.db import connection
@@ -50,8 +51,8 @@ def test_accept_racing_reject_has_one_winner_and_the_loser_is_refused(demo_data)
         view = _manual_order()
         order_id = view["orderId"]
         results = race(
-            lambda: services.accept_ticket(view["kitchenTicketId"]),
-            lambda: services.reject_ticket(view["kitchenTicketId"], f"closed {n}"),
+            partial(services.accept_ticket, view["kitchenTicketId"]),
+            partial(services.reject_ticket, view["kitchenTicketId"], f"closed {n}"),
         )
         winner, answer = _one_winner(results, ("ACCEPTED", "REJECTED"))
         decision = AcceptanceDecision.objects.get(order_id=order_id)
@@ -66,7 +67,7 @@ def test_the_same_acceptance_twice_at_once_is_one_decision_and_two_equal_answers
     for _ in range(ROUNDS):
         view = _manual_order()
         ready_by = "2030-01-01T12:00:00Z"
-        first, second = race(*[lambda: services.accept_ticket(view["kitchenTicketId"], ready_by) for _ in range(2)])
+        first, second = race(*[partial(services.accept_ticket, view["kitchenTicketId"], ready_by)] * 2)
         assert not isinstance(first, Exception) and not isinstance(second, Exception), (first, second)
         # Each answer is the order as its caller saw it (the replay may answer while the winner's chain runs on).
         assert {first["orderId"], second["orderId"]} == {view["orderId"]}
@@ -86,8 +87,8 @@ def test_two_ops_choosing_different_couriers_at_once_have_one_winner(demo_data):
         seq = shown["expectedSeq"]
         results = race(
             *[
-                lambda c=courier: remediation.execute("assign-courier", order_id, expected_seq=seq, courier_id=c, **WHO)
-                for courier in ("courier-ben", "courier-ann")
+                partial(remediation.execute, "assign-courier", order_id, expected_seq=seq, courier_id=c, **WHO)
+                for c in ("courier-ben", "courier-ann")
             ]
         )
         winner, answer = _one_winner(results, ("courier-ben", "courier-ann"))
@@ -102,10 +103,8 @@ def test_approving_and_declining_one_payment_review_at_once_has_one_winner(demo_
         seq = remediation.preview("resolve-payment-review", order_id, approved=True)["expectedSeq"]
         results = race(
             *[
-                lambda a=approved: remediation.execute(
-                    "resolve-payment-review", order_id, expected_seq=seq, approved=a, **WHO
-                )
-                for approved in (True, False)
+                partial(remediation.execute, "resolve-payment-review", order_id, expected_seq=seq, approved=a, **WHO)
+                for a in (True, False)
             ]
         )
         winner, answer = _one_winner(results, ("approved", "declined"))
@@ -120,7 +119,7 @@ def test_two_pickups_of_one_delivery_at_once_are_one_pickup_and_two_equal_answer
     Courier.objects.filter(id="courier-max").update(available=True)
     for _ in range(ROUNDS):
         view = place().view
-        first, second = race(*[lambda: services.pickup(view["dispatchId"]) for _ in range(2)])
+        first, second = race(*[partial(services.pickup, view["dispatchId"])] * 2)
         assert not isinstance(first, Exception) and not isinstance(second, Exception), (first, second)
         assert first == second and first["state"] == "PICKED_UP"
         assert OrderPickedUp.objects.filter(order_id=uuid.UUID(view["orderId"])).count() == 1
@@ -131,8 +130,8 @@ def test_a_reject_racing_a_cancellation_has_one_decision_and_answers_that_agree(
     for _ in range(ROUNDS):
         view = _manual_order()
         reject, cancel = race(
-            lambda: services.reject_ticket(view["kitchenTicketId"], "closed"),
-            lambda: services.cancel_order(view["orderId"]),
+            partial(services.reject_ticket, view["kitchenTicketId"], "closed"),
+            partial(services.cancel_order, view["orderId"]),
         )
         decision = AcceptanceDecision.objects.get(order_id=view["orderId"])
         assert not isinstance(cancel, Exception), cancel
