@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("pipelines", "checkout", "opsconsole", "tpfgo_site")
+PACKAGES = ("pipelines", "checkout", "opsconsole", "tpfgo_site", "access")
 SCRIPTS = ("manage.py", "bin/run", "bin/protos")
+TEST_SETTINGS = ("tests/settings_worker.py", "tests/settings_broken.py")  # what the suite's processes read
 NAME = r"""["']([A-Z][A-Z0-9_]*)["']"""
 PYTHON_READS = [
     re.compile(rf"os\.environ\.get\(\s*{NAME}"),
@@ -23,7 +24,7 @@ TABLE_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]*)` \|", re.MULTILINE)
 def read_by_the_code() -> dict[str, set[str]]:
     where: dict[str, set[str]] = {}
     files = [p for package in PACKAGES for p in (ROOT / package).rglob("*.py") if "migrations" not in p.parts]
-    for path in [*files, *(ROOT / script for script in SCRIPTS)]:
+    for path in [*files, *(ROOT / name for name in (*SCRIPTS, *TEST_SETTINGS))]:
         text = path.read_text(encoding="utf-8")
         patterns = PYTHON_READS if path.suffix == ".py" else SHELL_READS
         for pattern in patterns:

@@ -38,7 +38,8 @@ os.execvp("make", ["make", "run"])
 """
 START_TIMEOUT = 180.0  # a first start migrates a fresh SQLite file
 STOP_BOUND = 30.0
-BANNER_END = "  API token "
+BANNER_START = "TPFGo is starting:"
+TOKEN_LINE = "  API token "
 
 
 def free_port() -> int:
@@ -107,12 +108,14 @@ class MakeRun:
         return self.log.read_text(errors="replace")
 
     def after_banner(self) -> list[str]:
+        """The lines after the banner (``TPFGo is starting:`` up to its closing empty line)."""
         lines = self.output().splitlines()
-        end = next(i for i, line in enumerate(lines) if line.startswith(BANNER_END))
+        start = lines.index(BANNER_START)
+        end = lines.index("", start)
         return lines[end + 1 :]
 
     def token(self) -> str:
-        line = next(line for line in self.output().splitlines() if line.startswith(BANNER_END))
+        line = next(line for line in self.output().splitlines() if line.startswith(TOKEN_LINE))
         return line.split()[2]
 
     def url(self, path: str) -> str:

@@ -31,6 +31,7 @@ SERVICES = [
     "grpc.reflection.v1alpha.ServerReflection",
     "tpfgo.checkout.v1.OrderService",
     "tpfgo.ops.v1.ErrorSinkService",
+    "tpfgo.ops.v1.SubscriptionService",
 ]
 
 pytestmark = [
