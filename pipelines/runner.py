@@ -12,6 +12,7 @@ import contextlib
 import functools
 import os
 import signal
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,7 +27,7 @@ from django.db.models.base import ModelState
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
 
-from pipelines import ids, lineage, observers
+from pipelines import ids, lineage, metrics, observers
 from pipelines.declarations import Composition, Pipeline, Publication, Step
 from pipelines.errors import ContractError
 from pipelines.models import Checkpoint, CheckpointChild
@@ -231,6 +232,7 @@ class Engine:
         for index in range(job.start, len(spec.steps)):
             step = spec.steps[index]
             first = index == job.start
+            started = time.perf_counter()
             result, next_item = self._run_step(
                 spec,
                 step,
@@ -240,6 +242,7 @@ class Engine:
                 durable,
                 look_up=not (first and job.new),
             )
+            metrics.step_ran(spec.name, step.name, result.status, time.perf_counter() - started)
             results.append(result)
             if result.status in ("failed", "awaiting"):
                 return results, []
