@@ -187,6 +187,9 @@ TPFGO_WATCH_MAX_STREAMS = int(os.environ.get("TPFGO_WATCH_MAX_STREAMS", "4"))
 TPFGO_INGEST_RETRY_AFTER = float(os.environ.get("TPFGO_INGEST_RETRY_AFTER", "1"))
 TPFGO_INGEST_MAX_LINE_BYTES = int(os.environ.get("TPFGO_INGEST_MAX_LINE_BYTES", "65536"))
 # Checkpoint observers wait this long for an in-flight log seq before skipping it, and re-check it this long.
+# A worker-only node serves its own processes' metrics on this address (host:port); unset: no port of its own.
+TPFGO_WORKER_METRICS_BIND = os.environ.get("TPFGO_WORKER_METRICS_BIND", "")
+
 TPFGO_OBSERVER_GAP_TIMEOUT = float(os.environ.get("TPFGO_OBSERVER_GAP_TIMEOUT", "10"))
 TPFGO_OBSERVER_LATE_HORIZON = float(os.environ.get("TPFGO_OBSERVER_LATE_HORIZON", "300"))
 
