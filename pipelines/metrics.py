@@ -26,8 +26,8 @@ from prometheus_client import (
     Counter,
     Histogram,
     PlatformCollector,
-    disable_created_metrics,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )

@@ -49,6 +49,7 @@ def answers(url: str) -> bool:
 class Running:
     base: str
     grpc: str
+    worker_metrics: str
     token: str
     folder: Path
     metrics_dir: Path
@@ -57,7 +58,7 @@ class Running:
 
 @pytest.fixture
 def make_run(tmp_path: Path) -> Iterator[Running]:
-    port, grpc_port = free_port(), free_port()
+    port, grpc_port, worker_port = free_port(), free_port(), free_port()
     metrics_dir = tmp_path / "prometheus-multiproc"
     log = tmp_path / "run.log"
     env = {
@@ -72,6 +73,8 @@ def make_run(tmp_path: Path) -> Iterator[Running]:
         "WEB_CONCURRENCY": "2",
         "CELERY_CONCURRENCY": "2",
         "TPFGO_RETRY_BASE_DELAY": "0.05",
+        # As on a worker-only node: the Celery worker serves the node's samples on a port of its own too.
+        "TPFGO_WORKER_METRICS_BIND": f"127.0.0.1:{worker_port}",
     }
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -83,7 +86,9 @@ def make_run(tmp_path: Path) -> Iterator[Running]:
         wait_until("make run did not answer /healthz", lambda: answers(base + "/healthz"), START_TIMEOUT, log)
         found = _TOKEN.search(log.read_text(errors="replace"))
         assert found, log.read_text(errors="replace")[-4000:]
-        yield Running(base, f"127.0.0.1:{grpc_port}", found.group(1), tmp_path, metrics_dir, log)
+        yield Running(
+            base, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{worker_port}", found.group(1), tmp_path, metrics_dir, log
+        )
     finally:
         _stop_group(process)
 

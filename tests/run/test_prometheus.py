@@ -47,8 +47,9 @@ class Prometheus:
         return int(float(found[0]["value"][1])) if found else 0
 
     def next_scrape(self) -> None:
+        """Wait for a scrape that started after this call: the second one stored from now on."""
         seen = self.scrapes()
-        wait_until("Prometheus took no new scrape", lambda: self.scrapes() > seen, 60)
+        wait_until("Prometheus took no new scrape", lambda: self.scrapes() > seen + 1, 60)
 
     def values(self, expr: str) -> dict[tuple[tuple[str, str], ...], float]:
         return {_labels(r["metric"]): float(r["value"][1]) for r in self.query(expr)}
@@ -75,7 +76,10 @@ def prometheus(make_run: Running, tmp_path: Path) -> Iterator[Prometheus]:
     target = make_run.base.removeprefix("http://")
     config.write_text(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-        f"scrape_configs:\n  - job_name: tpfgo\n    static_configs:\n      - targets: ['{target}']\n"
+        "scrape_configs:\n"
+        f"  - job_name: tpfgo\n    static_configs:\n      - targets: ['{target}']\n"
+        f"  - job_name: worker\n    metrics_path: /\n"
+        f"    static_configs:\n      - targets: ['{make_run.worker_metrics}']\n"
     )
     log = tmp_path / "prometheus.log"
     with log.open("wb") as out:
@@ -105,10 +109,6 @@ def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(m
         prometheus.next_scrape()
     order_id = flaky.order["orderId"]
     wait_until("the parked order was not finished by Celery", lambda: _state(rest, order_id) == "COMPLETED", 120)
-    retried = '{task="pipelines.retry_parked",outcome="succeeded"}'
-    wait_until("no Celery outcome scraped", lambda: prometheus.values(f"tpfgo_celery_tasks_total{retried}"), 60)
-    prometheus.next_scrape()
-    orders = 2 * ROUNDS + 1
 
     # Counters and histogram counts never decreased across the scrapes, whichever worker answered.
     series = prometheus.query(
@@ -119,7 +119,7 @@ def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(m
         values = [float(v) for _, v in found["values"]]
         assert values == sorted(values), found["metric"]
     assert prometheus.values(f"resets({{__name__=~'tpfgo_.*_total',job='tpfgo'}}{WINDOW}) > 0") == {}
-    created = 'tpfgo_requests_total{route="%s",status="OK",transport="%s"}'
+    created = 'tpfgo_requests_total{route="%s",status="OK",transport="%s",job="tpfgo"}'
     for route, transport, count in (
         ("POST /api/v1/orders", "rest", ROUNDS + 1),
         ("/tpfgo.checkout.v1.OrderService/CreateOrder", "grpc", ROUNDS),
@@ -128,6 +128,11 @@ def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(m
         assert len(scraped) == 1, scraped
         seen = [float(v) for _, v in scraped[0]["values"]]
         assert len(set(seen)) >= 5 and seen[-1] == count, (transport, seen)  # rose over >= 5 scrapes
+
+    retried = '{task="pipelines.retry_parked",outcome="succeeded",job="tpfgo"}'
+    wait_until("no Celery outcome scraped", lambda: prometheus.values(f"tpfgo_celery_tasks_total{retried}"), 60)
+    prometheus.next_scrape()  # after the Celery task's last sample
+    orders = 2 * ROUNDS + 1
 
     # The step histograms: every step of the chain ran once per order; the payment step once more (its failure).
     steps = prometheus.values('tpfgo_step_seconds_count{job="tpfgo"}')
@@ -140,9 +145,18 @@ def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(m
     assert prometheus.values(f"tpfgo_celery_tasks_total{retried}") == {
         (("outcome", "succeeded"), ("task", "pipelines.retry_parked")): 1.0
     }
-    grpc_latency = prometheus.values('tpfgo_request_seconds_count{transport="grpc"}')
+    grpc_latency = prometheus.values('tpfgo_request_seconds_count{transport="grpc",job="tpfgo"}')
     assert grpc_latency == {(("route", "/tpfgo.checkout.v1.OrderService/CreateOrder"), ("transport", "grpc")): ROUNDS}
-    assert prometheus.values("python_info") and prometheus.values("process_resident_memory_bytes")
+    assert prometheus.values('python_info{job="tpfgo"}') and prometheus.values(
+        'process_resident_memory_bytes{job="tpfgo"}'
+    )
+    # The worker's own port (a worker-only node's target) serves the same node's samples, backlog figures aside.
+    both = '{__name__=~"tpfgo_step_seconds_count|tpfgo_requests_total",job="%s"}'  # beat's tasks may tick between
+    assert prometheus.values(both % "worker") == prometheus.values(both % "tpfgo")
+    assert prometheus.values(f"tpfgo_celery_tasks_total{retried}".replace('"tpfgo"', '"worker"')) == {
+        (("outcome", "succeeded"), ("task", "pipelines.retry_parked")): 1.0
+    }
+    assert prometheus.values('tpfgo_dead_letters{job="worker"}') == {}
 
     with urllib.request.urlopen(make_run.base + "/metrics", timeout=10) as response:
         exposition = response.read()
