@@ -27,7 +27,7 @@ from django.db.models.base import ModelState
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
 
-from pipelines import ids, lineage, metrics, observers
+from pipelines import ids, lineage, metrics, observers, tracing
 from pipelines.declarations import Composition, Pipeline, Publication, Step
 from pipelines.errors import ContractError
 from pipelines.models import Checkpoint, CheckpointChild
@@ -270,6 +270,23 @@ class Engine:
     ) -> tuple[StepResult, Item | None]:
         parents = lineage.parents_of(item.value, step)
         output_id = lineage.output_id(parents, item.value, step)
+        with tracing.step_span(spec.name, step.name, output_id, attempt, item.trace_id) as traced:
+            result, onward = self._run_step_on(spec, step, item, event, attempt, durable, look_up, parents, output_id)
+            traced.outcome(result.status)
+        return result, onward
+
+    def _run_step_on(
+        self,
+        spec: Pipeline,
+        step: Step,
+        item: Item,
+        event: Mapping[str, Any] | None,
+        attempt: int,
+        durable: bool,
+        look_up: bool,
+        parents: list[Any],
+        output_id: uuid.UUID,
+    ) -> tuple[StepResult, Item | None]:
         existing = lineage.existing(step, output_id, parents) if look_up else []
         if existing:
             return StepResult(spec.name, step.name, "replayed", existing), self._next(step, existing, item)

@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from pipelines.tracing import log_ids
 from tpfgo_site import dburl
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -205,6 +206,7 @@ LOGGING = {
             # Records from plain logging (Django, Celery, gRPC) get the same fields as structlog's own.
             "foreign_pre_chain": [
                 structlog.contextvars.merge_contextvars,
+                log_ids,  # the OpenTelemetry trace_id/span_id, when tracing is on (pipelines/tracing.py)
                 structlog.processors.TimeStamper(fmt="iso"),
                 structlog.stdlib.add_logger_name,
                 structlog.stdlib.add_log_level,
@@ -228,6 +230,7 @@ LOGGING = {
 structlog.configure(
     processors=[
         structlog.contextvars.merge_contextvars,
+        log_ids,
         structlog.stdlib.filter_by_level,
         structlog.processors.TimeStamper(fmt="iso"),
         structlog.stdlib.add_logger_name,
