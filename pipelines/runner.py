@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import structlog
 from django.db import transaction
@@ -140,6 +140,17 @@ class _PipelineFailed(Exception):
         self.cause = cause
 
 
+class _StepCall(NamedTuple):
+    """What one step run gets from the loop: the pipeline, the step, its input, and its attempt."""
+
+    spec: Pipeline
+    step: Step
+    item: Item
+    event: Mapping[str, Any] | None
+    attempt: int
+    durable: bool
+
+
 class Engine:
     def __init__(self, composition: Composition, *, atomicity: str = "step") -> None:
         self.composition = composition
@@ -232,17 +243,8 @@ class Engine:
         for index in range(job.start, len(spec.steps)):
             step = spec.steps[index]
             first = index == job.start
-            started = time.perf_counter()
-            result, next_item = self._run_step(
-                spec,
-                step,
-                item,
-                job.event if first else None,
-                job.attempt if first else 1,
-                durable,
-                look_up=not (first and job.new),
-            )
-            metrics.step_ran(spec.name, step.name, result.status, time.perf_counter() - started)
+            call = _StepCall(spec, step, item, job.event if first else None, job.attempt if first else 1, durable)
+            result, next_item = self._run_step(call, look_up=not (first and job.new))
             results.append(result)
             if result.status in ("failed", "awaiting"):
                 return results, []
@@ -258,35 +260,21 @@ class Engine:
         return results, []
 
     # -- one step ---------------------------------------------------------------------------------------------
-    def _run_step(
-        self,
-        spec: Pipeline,
-        step: Step,
-        item: Item,
-        event: Mapping[str, Any] | None,
-        attempt: int,
-        durable: bool,
-        look_up: bool = True,
-    ) -> tuple[StepResult, Item | None]:
-        parents = lineage.parents_of(item.value, step)
-        output_id = lineage.output_id(parents, item.value, step)
-        with tracing.step_span(spec.name, step.name, output_id, attempt, item.trace_id) as traced:
-            result, onward = self._run_step_on(spec, step, item, event, attempt, durable, look_up, parents, output_id)
+    def _run_step(self, call: _StepCall, *, look_up: bool = True) -> tuple[StepResult, Item | None]:
+        """One step on one item, timed (``tpfgo_step_seconds``) and traced (a span per run)."""
+        started = time.perf_counter()
+        parents = lineage.parents_of(call.item.value, call.step)
+        output_id = lineage.output_id(parents, call.item.value, call.step)
+        with tracing.step_span(call.spec.name, call.step.name, output_id, call.attempt, call.item.trace_id) as traced:
+            result, onward = self._attempt_step(call, look_up, parents, output_id)
             traced.outcome(result.status)
+        metrics.step_ran(call.spec.name, call.step.name, result.status, time.perf_counter() - started)
         return result, onward
 
-    def _run_step_on(
-        self,
-        spec: Pipeline,
-        step: Step,
-        item: Item,
-        event: Mapping[str, Any] | None,
-        attempt: int,
-        durable: bool,
-        look_up: bool,
-        parents: list[Any],
-        output_id: uuid.UUID,
+    def _attempt_step(
+        self, call: _StepCall, look_up: bool, parents: list[Any], output_id: uuid.UUID
     ) -> tuple[StepResult, Item | None]:
+        spec, step, item, event, attempt, durable = call
         existing = lineage.existing(step, output_id, parents) if look_up else []
         if existing:
             return StepResult(spec.name, step.name, "replayed", existing), self._next(step, existing, item)
