@@ -151,7 +151,7 @@ def build_server(
 ) -> tuple[grpc.Server, int]:
     """A gRPC server with the handlers that ``hook`` adds, bound to ``address`` (port 0: a free one)."""
     executor = futures.ThreadPoolExecutor(max_workers=max_workers, initializer=initializer)
-    server = grpc.server(executor, interceptors=[*tracing.grpc_interceptors(), *(interceptors or [])])
+    server = grpc.server(executor, interceptors=[tracing.GRPC_SERVER_TRACING, *(interceptors or [])])
     hook(server)
     port = server.add_insecure_port(address)
     return server, port

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
+import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.composite import CompositePropagator
@@ -249,13 +250,28 @@ def instrument(provider: TracerProvider) -> None:
     PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
 
 
-def grpc_interceptors() -> list[Any]:
-    """The gRPC server's interceptor (``traceparent`` metadata continued), when tracing is on."""
-    if _provider is None:
-        return []
-    from opentelemetry.instrumentation.grpc import server_interceptor
+class GrpcServerTracing(grpc.ServerInterceptor):  # type: ignore[misc]
+    """The gRPC server's OpenTelemetry interceptor (``traceparent`` metadata continued), when tracing is on.
 
-    return [server_interceptor(tracer_provider=_provider)]
+    One instance for every server (``GRPC_FRAMEWORK["SERVER_INTERCEPTORS"]``, ``rpc.build_server``), created
+    before tracing is configured: it passes calls through while tracing is off.
+    """
+
+    def __init__(self) -> None:
+        self._traced: tuple[TracerProvider, Any] | None = None
+
+    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        provider = _provider
+        if provider is None:
+            return continuation(handler_call_details)
+        if self._traced is None or self._traced[0] is not provider:
+            from opentelemetry.instrumentation.grpc import server_interceptor
+
+            self._traced = (provider, server_interceptor(tracer_provider=provider))
+        return self._traced[1].intercept_service(continuation, handler_call_details)
+
+
+GRPC_SERVER_TRACING = GrpcServerTracing()
 
 
 def log_ids(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

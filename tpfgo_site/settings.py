@@ -262,7 +262,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"ModeEnum": "checkout.api.serializers.MODES"},
 }
 # gRPC (django-grpc-framework): `manage.py grpcrunserver` serves the services this hook registers.
-GRPC_FRAMEWORK = {"ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers"}
+GRPC_FRAMEWORK = {
+    "ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers",
+    # OpenTelemetry's server interceptor when tracing is on (pipelines/tracing.py); a pass-through otherwise.
+    "SERVER_INTERCEPTORS": ["pipelines.tracing.GRPC_SERVER_TRACING"],
+}
 TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
 # The committed record of every publication's contract; only `manage.py check_contracts --update-lock` writes it.
 TPFGO_CONTRACTS_LOCK = Path(os.environ.get("TPFGO_CONTRACTS_LOCK", BASE_DIR / "contracts.lock.json"))

@@ -13,20 +13,23 @@ import os
 import subprocess
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from checkout import services
 from tests.checkout.api.transports import Grpc, Http
 from tests.checkout.conftest import order_body
-from tests.run.conftest import Running, answers, free_port, wait_until
+from tests.run.conftest import Collector, Running, answers, free_port, wait_until
 
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
 ROUNDS = 6  # rounds of one REST and one gRPC order, each followed by a scrape
 WINDOW = "[15m]"
+SERVER = 2  # OTLP's SPAN_KIND_SERVER
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +102,7 @@ def prometheus(make_run: Running, tmp_path: Path) -> Iterator[Prometheus]:
         server.wait(30)
 
 
-def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(make_run, prometheus):
+def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(make_run, prometheus, collector):
     rest, grpc = Http(make_run.base, make_run.token), Grpc(make_run.grpc, make_run.token)
     flaky = rest.create(order_body(paymentToken="tok_flaky_1"), "metrics-flaky")
     assert (flaky.code, flaky.order["state"]) == ("OK", "APPROVAL_PENDING"), flaky.order  # parked at payment
@@ -158,10 +161,41 @@ def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(m
     }
     assert prometheus.values('tpfgo_dead_letters{job="worker"}') == {}
 
+    _assert_one_trace_per_order(collector, order_id, per_order=len(steps) + 1)  # the payment step popped above
+
     with urllib.request.urlopen(make_run.base + "/metrics", timeout=10) as response:
         exposition = response.read()
     checked = subprocess.run([PROMTOOL, "check", "metrics"], input=exposition, capture_output=True, check=False)
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+
+
+def _assert_one_trace_per_order(collector: Collector, flaky_order: str, per_order: int) -> None:
+    """Every process exported its spans (OTLP): each order is one trace, its id the order's, a span per step run."""
+    flaky = uuid.UUID(flaky_order).hex
+    _exported_steps(collector, flaky, per_order + 1)  # its failed payment attempt, then the rest on the worker
+    spans = collector.of_trace(flaky)
+    (request,) = [s for s in spans if s.kind == SERVER and s.name.startswith("POST")]  # the GETs polled it too
+    assert request.parent_id == ""  # no traceparent came in: the order's trace starts with the request
+    assert all(s.parent_id == "" for s in spans if s.kind == SERVER)  # each GET on the order: in its trace
+    (task,) = [s for s in spans if s.name == "run/pipelines.retry_parked"]  # the Celery worker, same trace
+    retried = [s for s in spans if s.attributes.get("tpfgo.step") == "payment_authorized"]
+    assert sorted(s.attributes["tpfgo.attempt"] for s in retried) == ["1", "2"]
+    assert {s.parent_id for s in retried} == {request.span_id, task.span_id}
+    for n in range(ROUNDS):
+        grpc_order = services.order_id_for(f"metrics-grpc-{n}").hex
+        _exported_steps(collector, grpc_order, per_order)
+        (call,) = [s for s in collector.of_trace(grpc_order) if s.kind == SERVER]
+        assert call.name == "/tpfgo.checkout.v1.OrderService/CreateOrder" and call.parent_id == ""
+
+
+def _exported_steps(collector: Collector, trace_id: str, count: int) -> None:
+    """Wait until ``count`` step spans of the trace arrived (exports are batched), then expect exactly that many."""
+
+    def steps() -> int:
+        return sum(1 for s in collector.of_trace(trace_id) if "tpfgo.step" in s.attributes)
+
+    wait_until(f"{count} step spans of trace {trace_id} were not exported", lambda: steps() >= count, 60)
+    assert steps() == count
 
 
 def _state(rest: Http, order_id: str) -> str:
