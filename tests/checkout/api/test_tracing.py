@@ -8,15 +8,8 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 
-import pytest
-from opentelemetry.instrumentation.django import DjangoInstrumentor
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
-from prometheus_client import REGISTRY
+from opentelemetry.sdk.trace import TracerProvider
 
 from checkout import demo, messages, services
 from checkout.protos import orders_pb2
@@ -24,43 +17,11 @@ from pipelines import retries, tracing
 from pipelines.models import ParkedItem
 from tests.checkout.api.transports import Grpc
 from tests.checkout.conftest import order_body
+from tests.tracing import server_spans, step_runs, step_spans
 
 INCOMING_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 INCOMING_SPAN = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{INCOMING_TRACE}-{INCOMING_SPAN}-01"
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(id_generator=tracing.DerivedIds())
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.use(provider)
-    DjangoInstrumentor().instrument(tracer_provider=provider)
-    try:
-        yield exporter
-    finally:
-        DjangoInstrumentor().uninstrument()
-        tracing.stop()
-        provider.shutdown()
-
-
-def step_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
-    return [s for s in exporter.get_finished_spans() if s.attributes and "tpfgo.step" in s.attributes]
-
-
-def server_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
-    return [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
-
-
-def step_runs() -> float:
-    return sum(
-        sample.value
-        for metric in REGISTRY.collect()
-        if metric.name == "tpfgo_step_runs"
-        for sample in metric.samples
-        if sample.name == "tpfgo_step_runs_total"
-    )
 
 
 def test_one_trace_per_order_across_the_request_and_the_worker_retry(spans, api, demo_data):
