@@ -139,9 +139,8 @@ class BatchEngine:
             going: list[Entry] = []
             started = time.perf_counter()
             outcomes = self._step(spec, step, alive)
-            share = (time.perf_counter() - started) / len(alive)  # each item's part of the batch's time
+            metrics.batch_step_ran(spec.name, step.name, (r.status for r, _ in outcomes), time.perf_counter() - started)
             for entry, (result, handed) in zip(alive, outcomes, strict=True):
-                metrics.step_ran(spec.name, step.name, result.status, share)
                 executions[entry.origin].results.append(result)
                 if result.status in ("failed", "awaiting") or (result.status == "lost" and step.on_lost == "stop"):
                     continue

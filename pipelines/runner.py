@@ -265,9 +265,12 @@ class Engine:
         started = time.perf_counter()
         parents = lineage.parents_of(call.item.value, call.step)
         output_id = lineage.output_id(parents, call.item.value, call.step)
-        with tracing.step_span(call.spec.name, call.step.name, output_id, call.attempt, call.item.trace_id) as traced:
+        if not tracing.enabled():
             result, onward = self._attempt_step(call, look_up, parents, output_id)
-            traced.outcome(result.status)
+        else:
+            with tracing.step_span(call.spec.name, call.step.name, output_id, call.attempt, call.item.trace_id) as span:
+                result, onward = self._attempt_step(call, look_up, parents, output_id)
+                span.outcome(result.status)
         metrics.step_ran(call.spec.name, call.step.name, result.status, time.perf_counter() - started)
         return result, onward
 
