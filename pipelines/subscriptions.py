@@ -181,6 +181,8 @@ def acked_position(subscriber: Subscriber) -> int:
 
 def acknowledge(name: Any, publication_name: str, position: Any) -> int:
     """Record that ``name`` processed everything of the publication up to ``position``; returns its position."""
+    if not isinstance(publication_name, str) or not publication_name:
+        raise InvalidArgument("publication is required", [Detail("publication", "required")])
     found = publication(publication_name)
     if isinstance(position, bool) or not isinstance(position, int) or position < 0:
         raise InvalidArgument("position must be a non-negative integer", [Detail("position", "not a position")])

@@ -139,4 +139,20 @@ def test_the_api_user_of_an_earlier_bootstrap_becomes_ops(db):
     migration.api_user_is_ops(apps, None)  # once only
     principal = Principal.objects.get()
     assert (principal.user.username, principal.kind, principal.binding) == ("api", "ops", "")
-    assert principal.scopes == list(KINDS["ops"].scopes)
+    assert set(principal.scopes) <= set(KINDS["ops"].scopes) and "admin" in principal.scopes
+
+
+def test_an_ops_principal_made_before_a_scope_existed_still_holds_it(db):
+    from access.decisions import decide
+    from access.scopes import Rule
+
+    principal = create_token_principal_with(["orders:read", "admin"])
+    decide(principal, Rule("subscriptions:follow"))  # admin: no Denied
+    narrow = create_token_principal_with(["orders:read"], name="narrow")
+    with pytest.raises(Exception, match="lacks the scope subscriptions:follow"):
+        decide(narrow, Rule("subscriptions:follow"))
+
+
+def create_token_principal_with(scopes: list[str], name: str = "old-ops") -> Principal:
+    user = get_user_model().objects.create_user(name)
+    return Principal.objects.create(user=user, kind="ops", binding="", scopes=scopes)

@@ -22,7 +22,7 @@ from access.tokens import create_token, revoke_token
 from checkout import demo, reference, services
 from checkout.models import Consumer, Courier, Restaurant
 from pipelines import stream_gauges
-from pipelines.protos import error_sink_pb2
+from pipelines.protos import error_sink_pb2, subscriptions_pb2
 from tests.checkout.api.transports import MALFORMED
 from tests.checkout.conftest import order_body
 from tests.conftest import all_insert_only_counts
@@ -36,10 +36,12 @@ PRINCIPALS = {
     "other-courier": ("courier", "courier-ann"),
     "error-sink": ("error-sink", ""),
     "ftgo-gateway": ("ftgo-gateway", ""),
+    "subscriber": ("subscriber", ""),
     "ops": ("ops", ""),
 }
 CLIENTS = frozenset({"ordering-client", "ftgo-gateway", "ops"})
 OPS = frozenset({"ops"})
+SUBSCRIBERS = frozenset({"subscriber", "ops"})
 UNIMPLEMENTED = "UNIMPLEMENTED"
 BAD_ORDER = order_body(items=[{"menuItemId": "sushi", "quantity": 1}])  # alice's, refused after the permission
 LONG_NOTE = "x" * 501
@@ -96,13 +98,13 @@ ROUTES = {
         frozenset({"courier", "ftgo-gateway", "ops"}),
         "POST",
         "/api/v1/deliveries/{dispatch}/pickup",
-        answer="FAILED_PRECONDITION",
+        answer="OK",  # the delivered order's own step again: a replay that inserts nothing
     ),
     "confirm a drop-off": Route(
         frozenset({"courier", "ftgo-gateway", "ops"}),
         "POST",
         "/api/v1/deliveries/{dispatch}/dropoff",
-        answer="FAILED_PRECONDITION",
+        answer="OK",  # the delivered order's own step again: a replay that inserts nothing
     ),
     "set a courier's availability": Route(
         frozenset({"courier", "ftgo-gateway", "ops"}), "PUT", "/api/v1/couriers/courier-max/availability", {}
@@ -126,6 +128,12 @@ ROUTES = {
         {},
         grpc="Record",
         protobuf="INVALID_ARGUMENT",  # 406: the sink speaks JSON only, and says so once permitted
+    ),
+    "follow a publication": Route(
+        SUBSCRIBERS, "POST", "/api/v1/subscriptions/stream", {}, protobuf="INVALID_ARGUMENT", grpc="Subscribe"
+    ),
+    "acknowledge a position": Route(
+        SUBSCRIBERS, "POST", "/api/v1/subscriptions/ack", {}, protobuf="INVALID_ARGUMENT", grpc="Acknowledge"
     ),
 }
 
@@ -194,6 +202,10 @@ def grpc_probe(client: Any, method: str, ids: dict[str, str], token: str) -> Any
         return client.lineage(ids["order"], token)
     if method == "CancelOrder":
         return client.cancel(ids["order"], LONG_NOTE, token)
+    if method == "Subscribe":
+        return client.subscribe(subscriptions_pb2.SubscribeRequest(), token)
+    if method == "Acknowledge":
+        return client.acknowledge(subscriptions_pb2.AcknowledgeRequest(), token)
     assert method == "Record"
     return client.record(error_sink_pb2.ErrorSinkEntry(), token)
 
@@ -226,7 +238,7 @@ def test_each_principal_is_allowed_exactly_its_routes_and_a_denied_call_stores_n
         assert stored() == before, principal
     assert got == expected
     served = [route for route in ROUTES.values() if (route.grpc if transport == "grpc" else route.path)]
-    assert len(got) == len(PRINCIPALS) * len(served) == len(PRINCIPALS) * (7 if transport == "grpc" else 17)
+    assert len(got) == len(PRINCIPALS) * len(served) == len(PRINCIPALS) * (9 if transport == "grpc" else 19)
 
 
 def test_a_revoked_token_is_unauthenticated_and_a_token_without_a_principal_is_denied_everywhere(world):

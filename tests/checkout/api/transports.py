@@ -19,7 +19,7 @@ from grpc_status import rpc_status
 
 from checkout import function, messages
 from checkout.protos import orders_pb2, orders_pb2_grpc
-from pipelines.protos import error_sink_pb2, error_sink_pb2_grpc
+from pipelines.protos import error_sink_pb2, error_sink_pb2_grpc, subscriptions_pb2, subscriptions_pb2_grpc
 from pipelines.wire_errors import describe
 
 MALFORMED = object()
@@ -193,6 +193,7 @@ class Grpc:
         self.channel = grpc.insecure_channel(target)
         self.stub = orders_pb2_grpc.OrderServiceStub(self.channel)
         self.sink = error_sink_pb2_grpc.ErrorSinkServiceStub(self.channel)
+        self.subscriptions = subscriptions_pb2_grpc.SubscriptionServiceStub(self.channel)
         self.token = token
 
     def _metadata(self, token: Any, **extra: str) -> list[tuple[str, str]]:
@@ -242,6 +243,20 @@ class Grpc:
 
     def record(self, entry: error_sink_pb2.ErrorSinkEntry, token: Any = DEFAULT) -> Result:
         return self._call(self.sink.Record, entry, self._metadata(token))
+
+    def subscribe(self, request: subscriptions_pb2.SubscribeRequest, token: Any = DEFAULT) -> Result:
+        """Subscribe: the first message of the stream (then the call is cancelled), or the refusal."""
+        call = self.subscriptions.Subscribe(request, metadata=self._metadata(token), timeout=30)
+        try:
+            first = next(call)
+        except grpc.RpcError as error:
+            return _grpc_error(error)
+        finally:
+            call.cancel()
+        return Result("OK", messages.to_data(first))
+
+    def acknowledge(self, request: subscriptions_pb2.AcknowledgeRequest, token: Any = DEFAULT) -> Result:
+        return self._call(self.subscriptions.Acknowledge, request, self._metadata(token))
 
     def watch(self, order_id: str, token: Any = DEFAULT) -> Result:
         """WatchOrder of an order that ended: its checkpoints (``data["checkpoints"]``), or the refusal."""
