@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from pipelines.tracing import log_ids
 from tpfgo_site import dburl
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -197,6 +198,8 @@ TPFGO_INGEST_MAX_STREAMS = int(os.environ.get("TPFGO_INGEST_MAX_STREAMS", "4"))
 TPFGO_WATCH_MAX_STREAMS = int(os.environ.get("TPFGO_WATCH_MAX_STREAMS", "4"))
 TPFGO_INGEST_RETRY_AFTER = float(os.environ.get("TPFGO_INGEST_RETRY_AFTER", "1"))
 TPFGO_INGEST_MAX_LINE_BYTES = int(os.environ.get("TPFGO_INGEST_MAX_LINE_BYTES", "65536"))
+# A worker-only node serves its own processes' metrics on this address (host:port); unset: no port of its own.
+TPFGO_WORKER_METRICS_BIND = os.environ.get("TPFGO_WORKER_METRICS_BIND", "")
 # Checkpoint observers wait this long for an in-flight log seq before skipping it, and re-check it this long.
 TPFGO_OBSERVER_GAP_TIMEOUT = float(os.environ.get("TPFGO_OBSERVER_GAP_TIMEOUT", "10"))
 TPFGO_OBSERVER_LATE_HORIZON = float(os.environ.get("TPFGO_OBSERVER_LATE_HORIZON", "300"))
@@ -219,6 +222,7 @@ LOGGING = {
             # Records from plain logging (Django, Celery, gRPC) get the same fields as structlog's own.
             "foreign_pre_chain": [
                 structlog.contextvars.merge_contextvars,
+                log_ids,  # the OpenTelemetry trace_id/span_id, when tracing is on (pipelines/tracing.py)
                 structlog.processors.TimeStamper(fmt="iso"),
                 structlog.stdlib.add_logger_name,
                 structlog.stdlib.add_log_level,
@@ -242,6 +246,7 @@ LOGGING = {
 structlog.configure(
     processors=[
         structlog.contextvars.merge_contextvars,
+        log_ids,
         structlog.stdlib.filter_by_level,
         structlog.processors.TimeStamper(fmt="iso"),
         structlog.stdlib.add_logger_name,
@@ -274,7 +279,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"ModeEnum": "checkout.api.serializers.MODES"},
 }
 # gRPC (django-grpc-framework): `manage.py grpcrunserver` serves the services this hook registers.
-GRPC_FRAMEWORK = {"ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers"}
+GRPC_FRAMEWORK = {
+    "ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers",
+    # OpenTelemetry's server interceptor when tracing is on (pipelines/tracing.py); a pass-through otherwise.
+    "SERVER_INTERCEPTORS": ["pipelines.tracing.GRPC_SERVER_TRACING"],
+}
 # What pipelines.rpc asks after the token: may this principal call this gRPC method with this message?
 TPFGO_RPC_POLICY = "access.rpc.authorize"
 TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
