@@ -34,7 +34,7 @@ ENTRY = inline_serializer(
         "message": serializers.CharField(),
         "traceback": serializers.CharField(required=False, allow_blank=True),
         "payload": serializers.JSONField(required=False, allow_null=True),
-        "attempt": serializers.IntegerField(min_value=1),
+        "attempt": serializers.IntegerField(min_value=1, max_value=sink_wire.MAX_ATTEMPT),
         "created_at": serializers.DateTimeField(),
         "source": serializers.CharField(required=False),
     },

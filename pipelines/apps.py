@@ -61,6 +61,10 @@ class PipelinesConfig(AppConfig):
 
         from django.conf import settings
 
+        from pipelines import tracing
+
+        tracing.configure()  # off unless the standard OTEL_* variables turn it on (docs/operations.md)
+
         if getattr(settings, "TPFGO_GC_TUNING", True):
             from pipelines import gctuning
 

@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import prometheus_client
 from django.db import IntegrityError, connection, transaction
 
-from pipelines import ids, lookups, metrics, reads, sqlbulk, traces
+from pipelines import ids, lookups, reads, sqlbulk, traces
 from pipelines.errors import ContractError
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink, business_key_filter
 
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
     from pipelines.declarations import Pipeline, Step
 
 
-metrics.describe("tpfgo_checkpoints_inserted_total", "counter", "Checkpoints inserted, per type.")
+CHECKPOINTS_INSERTED = prometheus_client.Counter(
+    "tpfgo_checkpoints_inserted_total", "Checkpoints inserted, per type.", ["type"]
+)
 
 
 def parents_of(value: Any, step: Step) -> list[Any]:
@@ -269,7 +272,7 @@ def _log_row(connection: Any) -> Any:
 def committed_rows(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
     """After the inserting transaction committed: count the checkpoints, remember them for the request."""
     for model, count in Counter(map(type, rows)).items():  # a batch step's rows: counted in C
-        metrics.inc("tpfgo_checkpoints_inserted_total", {"type": model.__name__}, count)
+        CHECKPOINTS_INSERTED.labels(model.__name__).inc(count)
     if scope is not None:
         scope.remember(rows, fresh=True)
 

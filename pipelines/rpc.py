@@ -28,7 +28,7 @@ from google.protobuf.message import DecodeError, Message
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.settings import api_settings
 
-from pipelines import request_metrics
+from pipelines import request_metrics, tracing
 from pipelines.status import Detail, ServiceError
 from pipelines.wire_errors import WireError, grpc_status
 
@@ -164,7 +164,7 @@ def build_server(
 ) -> tuple[grpc.Server, int]:
     """A gRPC server with the handlers that ``hook`` adds, bound to ``address`` (port 0: a free one)."""
     executor = futures.ThreadPoolExecutor(max_workers=max_workers, initializer=initializer)
-    server = grpc.server(executor, interceptors=interceptors)
+    server = grpc.server(executor, interceptors=[tracing.GRPC_SERVER_TRACING, *(interceptors or [])])
     hook(server)
     port = server.add_insecure_port(address)
     return server, port

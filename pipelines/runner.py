@@ -12,12 +12,13 @@ import contextlib
 import functools
 import os
 import signal
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import structlog
 from django.db import transaction
@@ -26,7 +27,7 @@ from django.db.models.base import ModelState
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
 
-from pipelines import ids, lineage, observers
+from pipelines import ids, lineage, metrics, observers, tracing
 from pipelines.declarations import Composition, Pipeline, Publication, Step
 from pipelines.errors import ContractError
 from pipelines.models import Checkpoint, CheckpointChild
@@ -139,6 +140,17 @@ class _PipelineFailed(Exception):
         self.cause = cause
 
 
+class _StepCall(NamedTuple):
+    """What one step run gets from the loop: the pipeline, the step, its input, and its attempt."""
+
+    spec: Pipeline
+    step: Step
+    item: Item
+    event: Mapping[str, Any] | None
+    attempt: int
+    durable: bool
+
+
 class Engine:
     def __init__(self, composition: Composition, *, atomicity: str = "step") -> None:
         self.composition = composition
@@ -231,15 +243,8 @@ class Engine:
         for index in range(job.start, len(spec.steps)):
             step = spec.steps[index]
             first = index == job.start
-            result, next_item = self._run_step(
-                spec,
-                step,
-                item,
-                job.event if first else None,
-                job.attempt if first else 1,
-                durable,
-                look_up=not (first and job.new),
-            )
+            call = _StepCall(spec, step, item, job.event if first else None, job.attempt if first else 1, durable)
+            result, next_item = self._run_step(call, look_up=not (first and job.new))
             results.append(result)
             if result.status in ("failed", "awaiting"):
                 return results, []
@@ -255,18 +260,24 @@ class Engine:
         return results, []
 
     # -- one step ---------------------------------------------------------------------------------------------
-    def _run_step(
-        self,
-        spec: Pipeline,
-        step: Step,
-        item: Item,
-        event: Mapping[str, Any] | None,
-        attempt: int,
-        durable: bool,
-        look_up: bool = True,
+    def _run_step(self, call: _StepCall, *, look_up: bool = True) -> tuple[StepResult, Item | None]:
+        """One step on one item, timed (``tpfgo_step_seconds``) and traced (a span per run)."""
+        started = time.perf_counter()
+        parents = lineage.parents_of(call.item.value, call.step)
+        output_id = lineage.output_id(parents, call.item.value, call.step)
+        if not tracing.enabled():
+            result, onward = self._attempt_step(call, look_up, parents, output_id)
+        else:
+            with tracing.step_span(call.spec.name, call.step.name, output_id, call.attempt, call.item.trace_id) as span:
+                result, onward = self._attempt_step(call, look_up, parents, output_id)
+                span.outcome(result.status)
+        metrics.step_ran(call.spec.name, call.step.name, result.status, time.perf_counter() - started)
+        return result, onward
+
+    def _attempt_step(
+        self, call: _StepCall, look_up: bool, parents: list[Any], output_id: uuid.UUID
     ) -> tuple[StepResult, Item | None]:
-        parents = lineage.parents_of(item.value, step)
-        output_id = lineage.output_id(parents, item.value, step)
+        spec, step, item, event, attempt, durable = call
         # A deciding command runs even when its output id is stored: only its output says whether it is the
         # same command again (a replay) or another decision (a loss); its insert then meets the stored row.
         decided = lineage.decides(step, event)

@@ -10,7 +10,7 @@ from celery import Celery, bootsteps, signals
 from celery.apps import worker as celery_worker
 from django_structlog.celery.receivers import CeleryReceiver
 
-from tpfgo_site import logs
+from tpfgo_site import logs, worker_metrics
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
 
@@ -39,6 +39,7 @@ class TaskLogStep(bootsteps.Step):
 
 
 app.steps["worker"].add(TaskLogStep)
+worker_metrics.connect()
 
 
 def _shutdown_notice(msg: str, f: Any = None) -> None:

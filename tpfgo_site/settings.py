@@ -196,6 +196,8 @@ TPFGO_INGEST_MAX_STREAMS = int(os.environ.get("TPFGO_INGEST_MAX_STREAMS", "4"))
 TPFGO_WATCH_MAX_STREAMS = int(os.environ.get("TPFGO_WATCH_MAX_STREAMS", "4"))
 TPFGO_INGEST_RETRY_AFTER = float(os.environ.get("TPFGO_INGEST_RETRY_AFTER", "1"))
 TPFGO_INGEST_MAX_LINE_BYTES = int(os.environ.get("TPFGO_INGEST_MAX_LINE_BYTES", "65536"))
+# A worker-only node serves its own processes' metrics on this address (host:port); unset: no port of its own.
+TPFGO_WORKER_METRICS_BIND = os.environ.get("TPFGO_WORKER_METRICS_BIND", "")
 # Checkpoint observers wait this long for an in-flight log seq before skipping it, and re-check it this long.
 TPFGO_OBSERVER_GAP_TIMEOUT = float(os.environ.get("TPFGO_OBSERVER_GAP_TIMEOUT", "10"))
 TPFGO_OBSERVER_LATE_HORIZON = float(os.environ.get("TPFGO_OBSERVER_LATE_HORIZON", "300"))
@@ -253,7 +255,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"ModeEnum": "checkout.api.serializers.MODES"},
 }
 # gRPC (django-grpc-framework): `manage.py grpcrunserver` serves the services this hook registers.
-GRPC_FRAMEWORK = {"ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers"}
+GRPC_FRAMEWORK = {
+    "ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers",
+    # OpenTelemetry's server interceptor when tracing is on (pipelines/tracing.py); a pass-through otherwise.
+    "SERVER_INTERCEPTORS": ["pipelines.tracing.GRPC_SERVER_TRACING"],
+}
 # What pipelines.rpc asks after the token: may this principal call this gRPC method with this message?
 TPFGO_RPC_POLICY = "access.rpc.authorize"
 TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"

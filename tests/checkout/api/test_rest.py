@@ -281,4 +281,4 @@ def test_metrics_count_requests_per_route_transport_and_status(api, demo_data, c
     assert f'tpfgo_requests_total{{{route},status="NOT_FOUND",transport="rest"}}' in text
     assert f'tpfgo_requests_total{{{route},status="NOT_FOUND",transport="protobuf"}}' in text
     assert f'tpfgo_request_seconds_count{{{route},transport="rest"}}' in text
-    assert "# TYPE tpfgo_request_seconds summary" in text
+    assert "# TYPE tpfgo_request_seconds histogram" in text
