@@ -36,18 +36,19 @@ class JsonLogger(glogging.Logger):
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: datetime.timedelta) -> None:
         if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.logconfig_dict or self.cfg.syslog):
             return
+        wsgi = environ  # the request's WSGI environ, not the process environment
         status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
         self.access_log.log(
             logging.INFO,
             "http.access",
             extra={
-                "method": environ.get("REQUEST_METHOD"),
-                "path": environ.get("PATH_INFO"),
-                "query": environ.get("QUERY_STRING") or None,
+                "method": wsgi.get("REQUEST_METHOD"),
+                "path": wsgi.get("PATH_INFO"),
+                "query": wsgi.get("QUERY_STRING") or None,
                 "status": int(status),
                 "bytes": getattr(resp, "sent", None),
                 "duration_ms": round(request_time.total_seconds() * 1000, 3),
-                "remote_addr": environ.get("REMOTE_ADDR"),
-                "user_agent": environ.get("HTTP_USER_AGENT"),
+                "remote_addr": wsgi.get("REMOTE_ADDR"),
+                "user_agent": wsgi.get("HTTP_USER_AGENT"),
             },
         )
