@@ -107,12 +107,20 @@ class MakeRun:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def after_banner(self) -> list[str]:
-        """The lines after the banner (``TPFGo is starting:`` up to its closing empty line)."""
+    def _banner_bounds(self) -> tuple[list[str], int, int]:
+        """The banner is ``TPFGo is starting:`` and the indented lines after it."""
         lines = self.output().splitlines()
         start = lines.index(BANNER_START)
-        end = lines.index("", start)
-        return lines[end + 1 :]
+        end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
+        return lines, start, end
+
+    def banner(self) -> str:
+        lines, start, end = self._banner_bounds()
+        return "\n".join(lines[start:end]) + "\n"
+
+    def after_banner(self) -> list[str]:
+        lines, _, end = self._banner_bounds()
+        return lines[end:]
 
     def token(self) -> str:
         line = next(line for line in self.output().splitlines() if line.startswith(TOKEN_LINE))

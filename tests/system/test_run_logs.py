@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from checkout.protos import orders_pb2, orders_pb2_grpc
-from tests.system.conftest import BANNER_START, STOP_BOUND, MakeRun, wait_for
+from tests.system.conftest import STOP_BOUND, MakeRun, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def test_make_run_logs_only_json_lines_after_its_banner(make_run):
     assert run.stop(signal.SIGINT) < STOP_BOUND
     assert run.leftovers() == []
 
-    banner = run.output().split(BANNER_START, 1)[1].split("\n\n", 1)[0] + "\n"
+    banner = run.banner()
     for label, url in [("API docs", "/api/v1/docs"), ("API ReDoc", "/api/v1/redoc"), ("health", "/healthz")]:
         assert f"  {label:<12} {run.url(url)}\n" in banner
     assert f"  gRPC         127.0.0.1:{run.grpc_port}  (" in banner
