@@ -18,7 +18,9 @@ def env_bool(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
 
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "tpfgo-local-development-key-not-for-production-0123456789")
+# Public (it is in this file): `manage.py check --deploy` warns while it is in use (tpfgo_site.W001).
+DEVELOPMENT_SECRET_KEY = "tpfgo-local-development-key-not-for-production-0123456789"  # noqa: S105
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
 
