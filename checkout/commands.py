@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from checkout import selectors
+from checkout import input_limits, selectors
 from pipelines.status import Detail, InvalidArgument
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -43,8 +43,9 @@ def _text(data: Mapping[str, Any], name: str, path: str, problems: list[Detail],
         if required:
             problems.append(Detail(path, "is required"))
         return None
-    if not isinstance(value, str) or len(value) > 300:
-        problems.append(Detail(path, "must be a string of at most 300 characters"))
+    issue = input_limits.text_issue(value)
+    if issue is not None:
+        problems.append(Detail(path, issue))
         return None
     return value
 

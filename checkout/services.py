@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from checkout import commands, selectors, state
+from checkout import commands, input_limits, selectors, state
 from checkout.cancellation_decision.models import CancellationAccepted, CancellationRefused
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.order_delivered.models import OrderDelivered
@@ -90,8 +90,8 @@ def lineage(order_id: Any) -> dict[str, Any]:
 
 def cancel_order(order_id: Any, note: str | None = None) -> dict[str, Any]:
     request = _order(order_id)
-    if note is not None and (not isinstance(note, str) or len(note) > 500):
-        raise InvalidArgument("note must be a string of at most 500 characters", [Detail("note", "too long")])
+    if note is not None:
+        input_limits.check_text(note, "note", max_length=500)
     engine().run("cancellation-request", request, event={"note": note or None})
     accepted = selectors.fact(CancellationAccepted, request.order_id)
     refused = selectors.fact(CancellationRefused, request.order_id)
@@ -129,8 +129,9 @@ def accept_ticket(ticket_id: Any, ready_by: Any = None) -> dict[str, Any]:
 
 def reject_ticket(ticket_id: Any, reason: Any) -> dict[str, Any]:
     ticket = _ticket(ticket_id)
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 300:
+    if not isinstance(reason, str) or not reason.strip():
         raise InvalidArgument("reason is required (at most 300 characters)", [Detail("reason", "is required")])
+    input_limits.check_text(reason, "reason")
     return _decide(ticket, {"decidedBy": "REJECTED", "reason": reason.strip()})
 
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import grpc
 import structlog
+from django.conf import settings
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
@@ -149,9 +150,12 @@ def build_server(
     initializer: Callable[[], None] | None = None,
     interceptors: Any = None,
 ) -> tuple[grpc.Server, int]:
-    """A gRPC server with the handlers that ``hook`` adds, bound to ``address`` (port 0: a free one)."""
+    """A gRPC server with the handlers that ``hook`` adds, bound to ``address`` (port 0: a free one), taking
+    messages up to ``TPFGO_API_MAX_BODY_BYTES``."""
     executor = futures.ThreadPoolExecutor(max_workers=max_workers, initializer=initializer)
-    server = grpc.server(executor, interceptors=interceptors)
+    # The HTTP transports' body limit; grpcio refuses a larger message with RESOURCE_EXHAUSTED before any handler.
+    limit = int(getattr(settings, "TPFGO_API_MAX_BODY_BYTES", 4 * 1024 * 1024))
+    server = grpc.server(executor, interceptors=interceptors, options=[("grpc.max_receive_message_length", limit)])
     hook(server)
     port = server.add_insecure_port(address)
     return server, port

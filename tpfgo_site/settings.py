@@ -188,6 +188,13 @@ TPFGO_INGEST_MAX_STREAMS = int(os.environ.get("TPFGO_INGEST_MAX_STREAMS", "4"))
 TPFGO_WATCH_MAX_STREAMS = int(os.environ.get("TPFGO_WATCH_MAX_STREAMS", "4"))
 TPFGO_INGEST_RETRY_AFTER = float(os.environ.get("TPFGO_INGEST_RETRY_AFTER", "1"))
 TPFGO_INGEST_MAX_LINE_BYTES = int(os.environ.get("TPFGO_INGEST_MAX_LINE_BYTES", "65536"))
+# What a client may send on any transport (docs/api.md, "Limits"): a larger body is 413 (gRPC: RESOURCE_EXHAUSTED),
+# deeper JSON or a longer text field 400.
+TPFGO_API_MAX_BODY_BYTES = int(os.environ.get("TPFGO_API_MAX_BODY_BYTES", str(1024 * 1024)))
+TPFGO_API_MAX_JSON_DEPTH = int(os.environ.get("TPFGO_API_MAX_JSON_DEPTH", "16"))
+TPFGO_API_MAX_TEXT_LENGTH = int(os.environ.get("TPFGO_API_MAX_TEXT_LENGTH", "300"))
+# A connection-level database error is 503 UNAVAILABLE with this Retry-After (gRPC: RetryInfo), in seconds.
+TPFGO_API_UNAVAILABLE_RETRY_AFTER = float(os.environ.get("TPFGO_API_UNAVAILABLE_RETRY_AFTER", "5"))
 # Checkpoint observers wait this long for an in-flight log seq before skipping it, and re-check it this long.
 TPFGO_OBSERVER_GAP_TIMEOUT = float(os.environ.get("TPFGO_OBSERVER_GAP_TIMEOUT", "10"))
 TPFGO_OBSERVER_LATE_HORIZON = float(os.environ.get("TPFGO_OBSERVER_LATE_HORIZON", "300"))

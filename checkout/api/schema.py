@@ -11,6 +11,7 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
+from checkout.api import schema_extensions  # noqa: F401  (registers the extensions)
 from checkout.api.serializers import ErrorSerializer
 from pipelines.wire_errors import PROTOBUF
 

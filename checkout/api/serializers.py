@@ -7,20 +7,87 @@ holds logic beyond field types.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
+from checkout import input_limits
 from pipelines.status import STATUS
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MODES = ["auto", "manual"]
 
 
-def _money(**kwargs: Any) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal(0), **kwargs)
+# --- Strict fields: what the schema says is what the server takes (no coercion from another JSON type) ----------
+class StrictSerializer(serializers.Serializer):
+    """A request body: an object whose unknown fields are refused, on every write route alike (the OpenAPI schema
+    says ``additionalProperties: false``, see ``checkout.api.schema_extensions``)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+        return super().to_internal_value(data)
+
+
+def _printable(value: str) -> None:
+    issue = input_limits.text_issue(value, max_length=len(value))
+    if issue is not None:
+        raise serializers.ValidationError(issue)
+
+
+class Text(serializers.CharField):
+    """A JSON string (a number is not one), without control characters or unpaired surrogates."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        if not kwargs.get("allow_blank", False):
+            kwargs.setdefault("min_length", 1)  # so the schema says what "may not be blank" means
+        super().__init__(**kwargs)
+        # DRF's own NUL and surrogate validators would repeat what ``_printable`` says of those characters.
+        drf_own = (ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator)
+        self.validators = [v for v in self.validators if not isinstance(v, drf_own)] + [_printable]
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class Pattern(Text):
+    """A ``Text`` matching ``pattern`` (documented as the schema's ``pattern``)."""
+
+    def __init__(self, pattern: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators.append(RegexValidator(pattern, message="does not match " + pattern))
+
+
+class Boolean(serializers.BooleanField):
+    """JSON ``true`` or ``false`` only (not ``0``, ``"yes"`` or ``"true"``)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if data is True or data is False:
+            return data
+        self.fail("invalid", input=data)
+        raise AssertionError("unreachable")
+
+
+class Money(serializers.DecimalField):
+    """A decimal amount as a JSON string (``"12.50"``), as the schema documents it."""
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return Decimal(super().to_internal_value(data))
+
+
+def _money(**kwargs: Any) -> Money:
+    return Money(max_digits=10, decimal_places=2, min_value=Decimal(0), **kwargs)
 
 
 def _nullable_text(**kwargs: Any) -> serializers.CharField:
@@ -111,7 +178,7 @@ class OrderViewSerializer(serializers.Serializer):
     checkpoints = CheckpointSerializer(many=True)
 
 
-class CancelRequestSerializer(serializers.Serializer):
+class CancelRequestSerializer(StrictSerializer):
     note = serializers.CharField(max_length=500, required=False, allow_null=True)
 
 
@@ -140,47 +207,47 @@ class LineageNodeSerializer(serializers.Serializer):
     children = LineageChildrenField()
 
 
-class AcceptTicketSerializer(serializers.Serializer):
+class AcceptTicketSerializer(StrictSerializer):
     readyBy = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class RejectTicketSerializer(serializers.Serializer):
+class RejectTicketSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=300)
 
 
 # --- Reference data ---------------------------------------------------------------------------------------------
-class ConsumerSerializer(serializers.Serializer):
-    id = serializers.RegexField(ID_PATTERN)
-    name = serializers.CharField(max_length=200)
-    active = serializers.BooleanField(default=True)
-    paymentToken = serializers.CharField(max_length=64, required=False, allow_blank=True)
+class ConsumerSerializer(StrictSerializer):
+    id = Pattern(ID_PATTERN)
+    name = Text(max_length=200)
+    active = Boolean(default=True)
+    paymentToken = Text(max_length=64, required=False, allow_blank=True)
 
 
-class MenuItemSerializer(serializers.Serializer):
-    id = serializers.RegexField(ID_PATTERN)
-    name = serializers.CharField(max_length=200)
+class MenuItemSerializer(StrictSerializer):
+    id = Pattern(ID_PATTERN)
+    name = Text(max_length=200)
     price = _money()
 
 
-class RestaurantSerializer(serializers.Serializer):
-    id = serializers.RegexField(ID_PATTERN)
-    name = serializers.CharField(max_length=200)
-    address = serializers.CharField(max_length=300)
-    currency = serializers.RegexField(r"^[A-Z]{3}$", default="USD")
+class RestaurantSerializer(StrictSerializer):
+    id = Pattern(ID_PATTERN)
+    name = Text(max_length=200)
+    address = Text(max_length=300)
+    currency = Pattern(r"^[A-Z]{3}$", default="USD")
     orderMinimum = _money(default=Decimal("0.00"))
     acceptanceMode = serializers.ChoiceField(choices=MODES, default="auto")
     menu = serializers.ListField(child=MenuItemSerializer(), max_length=500, default=list)
 
 
-class CourierSerializer(serializers.Serializer):
-    id = serializers.RegexField(ID_PATTERN)
-    name = serializers.CharField(max_length=200)
-    available = serializers.BooleanField(default=True)
+class CourierSerializer(StrictSerializer):
+    id = Pattern(ID_PATTERN)
+    name = Text(max_length=200)
+    available = Boolean(default=True)
     completionMode = serializers.ChoiceField(choices=MODES, default="auto")
 
 
-class AvailabilitySerializer(serializers.Serializer):
-    available = serializers.BooleanField()
+class AvailabilitySerializer(StrictSerializer):
+    available = Boolean()
 
 
 class ConsumerListSerializer(serializers.Serializer):
