@@ -26,7 +26,7 @@ from google.protobuf.message import DecodeError, Message
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 
-from pipelines import request_metrics
+from pipelines import outage, request_metrics
 from pipelines.status import Detail, ServiceError
 from pipelines.wire_errors import WireError, grpc_status
 
@@ -93,7 +93,8 @@ def call_boundary(route: str, request: Any, context: grpc.ServicerContext) -> It
     """The boundary every servicer call runs in (unary and streaming alike).
 
     The token is checked first, a malformed request becomes INVALID_ARGUMENT, a ``ServiceError`` ends the call
-    with its ``google.rpc.Status``, anything else with INTERNAL (no traceback on the wire), and the request
+    with its ``google.rpc.Status``, a database that cannot be reached with UNAVAILABLE and ``RetryInfo``
+    (``pipelines.outage``), anything else with INTERNAL (no traceback on the wire), and the request
     metrics are recorded when the call ends.
     """
     correlation = str(uuid.uuid4())
@@ -112,10 +113,14 @@ def call_boundary(route: str, request: Any, context: grpc.ServicerContext) -> It
         status = exc.code
         context.abort_with_status(grpc_status(exc, correlation))
         raise  # abort_with_status raises; this line is never reached
-    except Exception:
-        status = "INTERNAL"
-        log.exception("rpc.internal_error", route=route)
-        error = WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
+    except Exception as exc:
+        if outage.is_outage(exc):
+            log.warning("rpc.database_unavailable", route=route, error=f"{type(exc).__name__}: {exc}")
+            error = outage.unavailable()
+        else:
+            log.exception("rpc.internal_error", route=route)
+            error = WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
+        status = error.code
         context.abort_with_status(grpc_status(error, correlation))
         raise
     finally:
