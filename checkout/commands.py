@@ -15,7 +15,8 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from checkout import input_limits, selectors
+from checkout import selectors
+from pipelines import input_limits
 from pipelines.status import Detail, InvalidArgument
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -113,11 +114,16 @@ def _address(address: Any, problems: list[Detail]) -> dict[str, str]:
 
 
 def _time(value: Any, problems: list[Detail]) -> str | None:
-    parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None or parsed.tzinfo is None:
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+        utc = parsed.astimezone(datetime.UTC) if parsed is not None and parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):  # a time whose UTC form falls outside years 1-9999
+        utc = None
+    if utc is None:
         problems.append(Detail("deliveryTime", "must be an ISO-8601 time with a zone"))
         return None
-    return parsed.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Four-digit years always (strftime's %Y drops the padding before year 1000).
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"
 
 
 def _references(command: dict[str, Any], problems: list[Detail]) -> None:

@@ -17,7 +17,8 @@ from typing import IO, Any
 import structlog
 from django.conf import settings
 
-from checkout import input_limits, services
+from checkout import services
+from pipelines import input_limits
 from pipelines.status import InvalidArgument, ServiceError
 from pipelines.streaming import Admission, Ready, Stage, Stream, admission, default_workers
 from pipelines.wire_errors import WireError

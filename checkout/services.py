@@ -14,14 +14,14 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from checkout import commands, input_limits, selectors, state
+from checkout import commands, selectors, state
 from checkout.cancellation_decision.models import CancellationAccepted, CancellationRefused
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.order_delivered.models import OrderDelivered
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.order_request.models import OrderRequest
 from checkout.ticket_created.models import TicketCreated
-from pipelines import ids, reads
+from pipelines import ids, input_limits, reads
 from pipelines.registry import engine
 from pipelines.runner import Execution
 from pipelines.status import AlreadyExists, Detail, FailedPrecondition, InvalidArgument, NotFound, Unavailable

@@ -12,7 +12,6 @@ from typing import Any
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authentication import TokenAuthentication
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -20,27 +19,39 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pipelines import sink_wire, sinks
+from pipelines.input_limits import BoundedJSONParser, check_body_size
+from pipelines.wire_schema import NO_NUL, NOT_BLANK_NO_NUL, StrictSerializer
 
-ENTRY = inline_serializer(
-    "ErrorSinkEntry",
-    {
-        "id": serializers.UUIDField(),
-        "pipeline": serializers.CharField(),
-        "step": serializers.CharField(),
-        "item_type": serializers.CharField(),
-        "item_id": serializers.UUIDField(),
-        "trace_id": serializers.UUIDField(),
-        "error_class": serializers.CharField(),
-        "error_code": serializers.CharField(),
-        "retryable": serializers.BooleanField(),
-        "message": serializers.CharField(),
-        "traceback": serializers.CharField(required=False, allow_blank=True),
-        "payload": serializers.JSONField(required=False, allow_null=True),
-        "attempt": serializers.IntegerField(min_value=1),
-        "created_at": serializers.DateTimeField(),
-        "source": serializers.CharField(required=False),
-    },
-)
+
+class _SinkText(serializers.CharField):
+    schema_pattern = NOT_BLANK_NO_NUL
+
+
+class _OptionalSinkText(serializers.CharField):
+    schema_pattern = NO_NUL
+
+
+class ErrorSinkEntrySerializer(StrictSerializer):
+    """The body ``sink_wire.parse`` accepts (it validates, the same way for the gRPC message), field for field."""
+
+    id = serializers.UUIDField()
+    pipeline = _SinkText()
+    step = _SinkText()
+    item_type = _SinkText()
+    item_id = serializers.UUIDField()
+    trace_id = serializers.UUIDField()
+    error_class = _SinkText()
+    error_code = _SinkText()
+    retryable = serializers.BooleanField()
+    message = _SinkText()
+    traceback = _OptionalSinkText(required=False, allow_blank=True, allow_null=True)
+    payload = serializers.JSONField(required=False, allow_null=True)
+    attempt = serializers.IntegerField(min_value=1)
+    created_at = serializers.DateTimeField()
+    source = _OptionalSinkText(required=False, allow_blank=True, allow_null=True)
+
+
+ENTRY = ErrorSinkEntrySerializer
 RECORDED = inline_serializer(
     "ErrorSinkRecorded", {"id": serializers.UUIDField(), "created": serializers.BooleanField()}
 )
@@ -51,13 +62,14 @@ class ErrorSinkEntriesView(APIView):
 
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     renderer_classes = [JSONRenderer]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # The token before anything else: a missing or wrong token is 401 whatever else is wrong.
         self.perform_authentication(request)
         self.check_permissions(request)
+        check_body_size(request)
         super().initial(request, *args, **kwargs)
 
     @extend_schema(

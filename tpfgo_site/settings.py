@@ -263,6 +263,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Restaurants' acceptanceMode and couriers' completionMode share one choice set.
     "ENUM_NAME_OVERRIDES": {"ModeEnum": "checkout.api.serializers.MODES"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "checkout.api.schema.require_bodies",
+    ],
 }
 # gRPC (django-grpc-framework): `manage.py grpcrunserver` serves the services this hook registers.
 GRPC_FRAMEWORK = {"ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers"}

@@ -13,9 +13,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from checkout import input_limits
-from checkout.api.parsers import BoundedJSONParser
 from checkout.api.protobuf import ContentNegotiation, ProtobufParser, ProtobufRenderer, ProtoSpec, speaks_protobuf
+from pipelines.input_limits import BoundedJSONParser, check_body_size
 from pipelines.wire_errors import WireError
 
 
@@ -48,12 +47,3 @@ class ProtobufApiView(ApiView):
 
     parser_classes = [BoundedJSONParser, ProtobufParser]
     renderer_classes = [JSONRenderer, ProtobufRenderer]
-
-
-def check_body_size(request: Request) -> None:
-    try:
-        size = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        size = 0
-    if size > input_limits.max_body_bytes():
-        raise input_limits.body_too_large(size)

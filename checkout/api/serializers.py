@@ -7,7 +7,7 @@ holds logic beyond field types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -16,26 +16,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from checkout import input_limits
+from pipelines import input_limits
 from pipelines.status import STATUS
+from pipelines.wire_schema import NO_CONTROL_CHARACTERS, StrictSerializer
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MODES = ["auto", "manual"]
+MONEY_PATTERN = r"^[0-9]{1,8}(\.[0-9]{0,2})?$"
 
 
 # --- Strict fields: what the schema says is what the server takes (no coercion from another JSON type) ----------
-class StrictSerializer(serializers.Serializer):
-    """A request body: an object whose unknown fields are refused, on every write route alike (the OpenAPI schema
-    says ``additionalProperties: false``, see ``checkout.api.schema_extensions``)."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
-        return super().to_internal_value(data)
-
-
 def _printable(value: str) -> None:
     issue = input_limits.text_issue(value, max_length=len(value))
     if issue is not None:
@@ -44,6 +34,8 @@ def _printable(value: str) -> None:
 
 class Text(serializers.CharField):
     """A JSON string (a number is not one), without control characters or unpaired surrogates."""
+
+    schema_pattern = NO_CONTROL_CHARACTERS
 
     def __init__(self, **kwargs: Any) -> None:
         if not kwargs.get("allow_blank", False):
@@ -60,7 +52,9 @@ class Text(serializers.CharField):
 
 
 class Pattern(Text):
-    """A ``Text`` matching ``pattern`` (documented as the schema's ``pattern``)."""
+    """A ``Text`` matching ``pattern`` (documented as the schema's ``pattern``, from its validator)."""
+
+    schema_pattern = None
 
     def __init__(self, pattern: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -78,10 +72,12 @@ class Boolean(serializers.BooleanField):
 
 
 class Money(serializers.DecimalField):
-    """A decimal amount as a JSON string (``"12.50"``), as the schema documents it."""
+    """A non-negative amount as a JSON string of digits with up to two decimals (``"12.50"``)."""
+
+    schema_pattern = MONEY_PATTERN
 
     def to_internal_value(self, data: Any) -> Decimal:
-        if not isinstance(data, str):
+        if not isinstance(data, str) or not re.fullmatch(MONEY_PATTERN, data):
             self.fail("invalid")
         return Decimal(super().to_internal_value(data))
 
@@ -112,26 +108,26 @@ class ErrorSerializer(serializers.Serializer):
 
 
 # --- Orders -----------------------------------------------------------------------------------------------------
-class OrderItemSerializer(serializers.Serializer):
-    menuItemId = serializers.CharField(max_length=300)
+class OrderItemSerializer(StrictSerializer):
+    menuItemId = Text(max_length=300)
     quantity = serializers.IntegerField(min_value=1, max_value=99)
 
 
-class AddressSerializer(serializers.Serializer):
-    street1 = serializers.CharField(max_length=300)
-    street2 = serializers.CharField(max_length=300, required=False)
-    city = serializers.CharField(max_length=300)
-    state = serializers.CharField(max_length=300)
-    zip = serializers.CharField(max_length=300)
+class AddressSerializer(StrictSerializer):
+    street1 = Text(max_length=300)
+    street2 = Text(max_length=300, required=False, allow_blank=True)
+    city = Text(max_length=300)
+    state = Text(max_length=300)
+    zip = Text(max_length=300)
 
 
-class CreateOrderSerializer(serializers.Serializer):
-    consumerId = serializers.CharField(max_length=300)
-    restaurantId = serializers.CharField(max_length=300)
+class CreateOrderSerializer(StrictSerializer):
+    consumerId = Text(max_length=300)
+    restaurantId = Text(max_length=300)
     items = serializers.ListField(child=OrderItemSerializer(), min_length=1, max_length=100)
     deliveryAddress = AddressSerializer()
     deliveryTime = serializers.DateTimeField(required=False)
-    paymentToken = serializers.CharField(max_length=300, required=False)
+    paymentToken = Text(max_length=300, required=False, allow_blank=True)
 
 
 class StalledSerializer(serializers.Serializer):
@@ -179,7 +175,7 @@ class OrderViewSerializer(serializers.Serializer):
 
 
 class CancelRequestSerializer(StrictSerializer):
-    note = serializers.CharField(max_length=500, required=False, allow_null=True)
+    note = Text(max_length=500, required=False, allow_null=True, allow_blank=True)
 
 
 class CancellationSerializer(serializers.Serializer):
@@ -212,7 +208,7 @@ class AcceptTicketSerializer(StrictSerializer):
 
 
 class RejectTicketSerializer(StrictSerializer):
-    reason = serializers.CharField(max_length=300)
+    reason = Text(max_length=300)
 
 
 # --- Reference data ---------------------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """The limits on what a client sends, the same on every transport: body size, JSON depth and text fields.
 
+``BoundedJSONParser`` is DRF's JSON parser within them, for every API view (the checkout routes and the
+error-sink route); ``check_body_size`` refuses a body over the limit before it is read.
+
 Each limit is a setting with a documented default (docs/api.md, "Limits"): ``TPFGO_API_MAX_BODY_BYTES``,
 ``TPFGO_API_MAX_JSON_DEPTH`` and ``TPFGO_API_MAX_TEXT_LENGTH``. Text is refused, not cleaned, when it holds a
 control character or an unpaired surrogate: PostgreSQL cannot store a NUL and neither backend can encode a lone
@@ -10,9 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
 
 from pipelines.status import Detail, InvalidArgument
 from pipelines.wire_errors import WireError
@@ -99,3 +104,24 @@ def check_text(value: Any, field: str, max_length: int | None = None) -> str:
     if issue is not None:
         raise InvalidArgument(f"{field} {issue}", [Detail(field, issue)])
     return value
+
+
+def check_body_size(request: Request) -> None:
+    try:
+        size = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        size = 0
+    if size > max_body_bytes():
+        raise body_too_large(size)
+
+
+class BoundedJSONParser(JSONParser):
+    """A body nested deeper than ``TPFGO_API_MAX_JSON_DEPTH`` is INVALID_ARGUMENT (a nesting deep enough to exhaust
+    Python's stack included) instead of failing as INTERNAL."""
+
+    def parse(self, stream: IO[Any], media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise too_deep() from None
+        return check_depth(data)
