@@ -48,7 +48,8 @@ class ErrorSinkEntrySerializer(StrictSerializer):
     payload = serializers.JSONField(required=False, allow_null=True)
     attempt = serializers.IntegerField(min_value=1)
     created_at = serializers.DateTimeField()
-    source = _OptionalSinkText(required=False, allow_blank=True, allow_null=True)
+    # DRF's metaclass takes declared fields off the class, so this does not shadow ``Field.source``.
+    source = _OptionalSinkText(required=False, allow_blank=True, allow_null=True)  # type: ignore[assignment]
 
 
 ENTRY = ErrorSinkEntrySerializer

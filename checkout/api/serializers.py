@@ -35,7 +35,7 @@ def _printable(value: str) -> None:
 class Text(serializers.CharField):
     """A JSON string (a number is not one), without control characters or unpaired surrogates."""
 
-    schema_pattern = NO_CONTROL_CHARACTERS
+    schema_pattern: str | None = NO_CONTROL_CHARACTERS
 
     def __init__(self, **kwargs: Any) -> None:
         if not kwargs.get("allow_blank", False):
