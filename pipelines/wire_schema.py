@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
+
+from pipelines import input_limits
 
 # JSON Schema (ECMA-262) patterns, escaped for JSON.
 NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
@@ -23,11 +27,43 @@ class StrictSerializer(serializers.Serializer):
     """A request body: an object whose unknown fields are refused (``unknown field``), on every write route."""
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
-        return super().to_internal_value(data)
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
+        errors = {name: ["unknown field"] for name in unknown}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict):
+                raise
+            raise serializers.ValidationError({**errors, **exc.detail}) from None
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+def _printable(value: str) -> None:
+    issue = input_limits.text_issue(value, max_length=len(value))
+    if issue is not None:
+        raise serializers.ValidationError(issue)
+
+
+class Text(serializers.CharField):
+    """A JSON string (a number is not one), without control characters or unpaired surrogates."""
+
+    schema_pattern: str | None = NO_CONTROL_CHARACTERS
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)  # what was sent is what is validated and stored
+        if not kwargs.get("allow_blank", False):
+            kwargs.setdefault("min_length", 1)  # so the schema says what "may not be blank" means
+        super().__init__(**kwargs)
+        # DRF's own NUL and surrogate validators would repeat what ``_printable`` says of those characters.
+        drf_own = (ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator)
+        self.validators = [v for v in self.validators if not isinstance(v, drf_own)] + [_printable]
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
 
 
 class StrictSerializerExtension(OpenApiSerializerExtension):

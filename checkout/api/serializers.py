@@ -1,8 +1,8 @@
-"""Serializers of the HTTP API: the OpenAPI shapes of the order routes, and the body checks of reference data.
+"""Serializers of the HTTP API: each request serializer both validates a body and documents it in the schema.
 
-The order serializers only describe (``checkout.commands`` validates an order, the same way for JSON and
-protobuf); the reference-data serializers check a body's shape before ``checkout.reference`` writes it. None
-holds logic beyond field types.
+The order's (``CreateOrderSerializer``) lives with the command it validates (``checkout.commands``, the same for
+JSON, protobuf and gRPC); the reference-data serializers check a body before ``checkout.reference`` writes it.
+None holds logic beyond field types.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from pipelines import input_limits
+from checkout.commands import CreateOrderSerializer as CreateOrderSerializer  # the order body, documented
 from pipelines.status import STATUS
-from pipelines.wire_schema import NO_CONTROL_CHARACTERS, StrictSerializer
+from pipelines.wire_schema import StrictSerializer, Text
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MODES = ["auto", "manual"]
@@ -26,31 +25,6 @@ MONEY_PATTERN = r"^[0-9]{1,8}(\.[0-9]{0,2})?$"
 
 
 # --- Strict fields: what the schema says is what the server takes (no coercion from another JSON type) ----------
-def _printable(value: str) -> None:
-    issue = input_limits.text_issue(value, max_length=len(value))
-    if issue is not None:
-        raise serializers.ValidationError(issue)
-
-
-class Text(serializers.CharField):
-    """A JSON string (a number is not one), without control characters or unpaired surrogates."""
-
-    schema_pattern: str | None = NO_CONTROL_CHARACTERS
-
-    def __init__(self, **kwargs: Any) -> None:
-        if not kwargs.get("allow_blank", False):
-            kwargs.setdefault("min_length", 1)  # so the schema says what "may not be blank" means
-        super().__init__(**kwargs)
-        # DRF's own NUL and surrogate validators would repeat what ``_printable`` says of those characters.
-        drf_own = (ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator)
-        self.validators = [v for v in self.validators if not isinstance(v, drf_own)] + [_printable]
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return str(super().to_internal_value(data))
-
-
 class Pattern(Text):
     """A ``Text`` matching ``pattern`` (documented as the schema's ``pattern``, from its validator)."""
 
@@ -108,28 +82,6 @@ class ErrorSerializer(serializers.Serializer):
 
 
 # --- Orders -----------------------------------------------------------------------------------------------------
-class OrderItemSerializer(StrictSerializer):
-    menuItemId = Text(max_length=300)
-    quantity = serializers.IntegerField(min_value=1, max_value=99)
-
-
-class AddressSerializer(StrictSerializer):
-    street1 = Text(max_length=300)
-    street2 = Text(max_length=300, required=False, allow_blank=True)
-    city = Text(max_length=300)
-    state = Text(max_length=300)
-    zip = Text(max_length=300)
-
-
-class CreateOrderSerializer(StrictSerializer):
-    consumerId = Text(max_length=300)
-    restaurantId = Text(max_length=300)
-    items = serializers.ListField(child=OrderItemSerializer(), min_length=1, max_length=100)
-    deliveryAddress = AddressSerializer()
-    deliveryTime = serializers.DateTimeField(required=False)
-    paymentToken = Text(max_length=300, required=False, allow_blank=True)
-
-
 class StalledSerializer(serializers.Serializer):
     pipeline = serializers.CharField()
     step = serializers.CharField()
