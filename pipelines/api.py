@@ -46,7 +46,7 @@ class ErrorSinkEntrySerializer(StrictSerializer):
     message = _SinkText()
     traceback = _OptionalSinkText(required=False, allow_blank=True, allow_null=True)
     payload = serializers.JSONField(required=False, allow_null=True)
-    attempt = serializers.IntegerField(min_value=1)
+    attempt = serializers.IntegerField(min_value=1, max_value=sink_wire.MAX_ATTEMPT)
     created_at = serializers.DateTimeField()
     # DRF's metaclass takes declared fields off the class, so this does not shadow ``Field.source``.
     source = _OptionalSinkText(required=False, allow_blank=True, allow_null=True)  # type: ignore[assignment]

@@ -14,12 +14,15 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from pipelines import input_limits
 from pipelines.protos import error_sink_pb2
 from pipelines.sinks import SinkEntry
 from pipelines.status import Detail, InvalidArgument
 
 STRINGS = ("pipeline", "step", "item_type", "error_class", "error_code", "message")
 UUIDS = ("id", "item_id", "trace_id")
+# The largest value of the attempt column (a PositiveIntegerField: a 32-bit integer on PostgreSQL).
+MAX_ATTEMPT = 2**31 - 1
 FIELDS = frozenset((*STRINGS, *UUIDS, "retryable", "traceback", "payload", "attempt", "created_at", "source"))
 
 
@@ -40,8 +43,8 @@ def parse(data: Any) -> SinkEntry:
     if not isinstance(data.get("retryable"), bool):
         problems.append(Detail("retryable", "must be true or false"))
     attempt = data.get("attempt")
-    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
-        problems.append(Detail("attempt", "must be an integer ≥ 1"))
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or not 1 <= attempt <= MAX_ATTEMPT:
+        problems.append(Detail("attempt", f"must be an integer from 1 to {MAX_ATTEMPT}"))
     created = _utc(data.get("created_at"))
     if created is None:
         problems.append(Detail("created_at", "must be an ISO-8601 time with a zone"))
@@ -96,7 +99,7 @@ def from_message(message: error_sink_pb2.ErrorSinkEntry) -> SinkEntry:
     }
     data["created_at"] = message.created_at
     try:
-        data["payload"] = json.loads(message.payload_json) if message.payload_json else None
+        data["payload"] = input_limits.loads(message.payload_json, "payload_json") if message.payload_json else None
     except ValueError:
         raise InvalidArgument("payload_json must be JSON text", [Detail("payload_json", "not JSON")])
     return parse(data)
