@@ -135,25 +135,25 @@ def test_a_bad_text_field_in_an_order_is_invalid_argument_on_every_transport(way
     assert stored() == before
 
 
-@pytest.mark.parametrize("case", BAD_TEXT)
-def test_a_bad_text_id_in_an_order_is_invalid_argument(ways, case):
-    text, issue = BAD_TEXT[case]
-    before = stored()
-    for name in JSON_WAYS:
-        result = ways[name].create(order_body(consumer=f"alice{text}"), f"id-{name}")
-        assert result.code == "INVALID_ARGUMENT", (name, result.data)
-        assert details(result) == [("consumerId", issue)], name
-    assert stored() == before
+BAD_TEXT_PLACES = {
+    "an order's consumer id": (lambda way, text: way.create(order_body(consumer=f"alice{text}"), "id"), "consumerId"),
+    "a consumer's name": (
+        lambda way, text: way.send("POST", "/api/v1/consumers", {"id": "bob-2", "name": f"Bob{text}"}),
+        "name",
+    ),
+}
 
 
+@pytest.mark.parametrize("place", BAD_TEXT_PLACES)
 @pytest.mark.parametrize("case", BAD_TEXT)
-def test_a_bad_text_field_in_reference_data_is_invalid_argument(ways, case):
+def test_a_bad_text_id_or_reference_field_is_invalid_argument_on_the_json_transports(ways, case, place):
     text, issue = BAD_TEXT[case]
+    send, field = BAD_TEXT_PLACES[place]
     before = stored()
     for name in JSON_WAYS:
-        result = ways[name].send("POST", "/api/v1/consumers", {"id": f"bob-{name}", "name": f"Bob{text}"})
+        result = send(ways[name], text)
         assert (result.http, result.code) == (400, "INVALID_ARGUMENT"), (name, result.data)
-        assert details(result) == [("name", issue)], name
+        assert details(result) == [(field, issue)], name
     assert stored() == before
 
 
