@@ -16,10 +16,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from checkout.commands import CreateOrderSerializer as CreateOrderSerializer  # the order body, documented
+from checkout.reference import ID_PATTERN
 from pipelines.status import STATUS
 from pipelines.wire_schema import StrictSerializer, Text
 
-ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MODES = ["auto", "manual"]
 MONEY_PATTERN = r"^[0-9]{1,8}(\.[0-9]{0,2})?$"
 

@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from checkout import demo
-from checkout.models import Consumer
+from checkout.models import Consumer, Courier
 from checkout.protos import orders_pb2, orders_pb2_grpc
 from pipelines.rpc import build_server
 from tests.checkout.api.transports import DEFAULT, Raw
@@ -166,3 +166,12 @@ def test_a_bad_text_in_a_cancellation_note_is_refused_before_anything_is_stored(
         assert result.code == "INVALID_ARGUMENT", (name, result.data)
         assert details(result) == [("note", "must not contain control characters")], name
     assert stored() == before
+
+
+@pytest.mark.parametrize("courier_id", ["a%00b", "a%1Bb", "%ED%A0%80", "a%C2%85b", "x" * 65])
+def test_a_malformed_courier_id_in_the_url_is_not_found_on_both_backends(ways, courier_id):
+    couriers = list(Courier.objects.order_by("id").values_list("id", "available"))
+    for name in JSON_WAYS:
+        result = ways[name].send("PUT", f"/api/v1/couriers/{courier_id}/availability", {"available": False})
+        assert (result.http, result.code) == (404, "NOT_FOUND"), (name, result.data)
+    assert list(Courier.objects.order_by("id").values_list("id", "available")) == couriers
