@@ -3,8 +3,8 @@
 ``exception_handler`` is DRF's ``EXCEPTION_HANDLER``: service errors keep their code, DRF's own refusals are mapped
 onto the status table (405/406/415 keep their HTTP status with code INVALID_ARGUMENT), a database that cannot be
 reached is UNAVAILABLE with ``Retry-After`` (``pipelines.outage``), anything else is INTERNAL
-with no traceback in the body (the traceback goes to the log). ``not_found``/``server_error`` are the root
-URLconf's handlers, so unknown ``/api/`` paths answer with the envelope too.
+with no traceback in the body (the traceback goes to the log). ``bad_request``/``not_found``/``server_error`` are
+the root URLconf's handlers, so ``/api/`` requests refused before any view answer with the envelope too.
 """
 
 from __future__ import annotations
@@ -91,6 +91,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse:
 
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return render(request, WireError("INVALID_ARGUMENT", "bad request", [Detail("request", "malformed")]))
+    return defaults.bad_request(request, exception or Exception())
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -175,3 +175,11 @@ def test_a_malformed_courier_id_in_the_url_is_not_found_on_both_backends(ways, c
         result = ways[name].send("PUT", f"/api/v1/couriers/{courier_id}/availability", {"available": False})
         assert (result.http, result.code) == (404, "NOT_FOUND"), (name, result.data)
     assert list(Courier.objects.order_by("id").values_list("id", "available")) == couriers
+
+
+def test_a_request_django_refuses_before_any_view_gets_the_envelope(api, demo_data):
+    rows = all_insert_only_counts()
+    response = api.post("/api/v1/orders", order_body(), format="json", HTTP_HOST="", HTTP_IDEMPOTENCY_KEY="no-host")
+    assert (response.status_code, response["Content-Type"]) == (400, "application/json")
+    assert response.json()["error"]["code"] == "INVALID_ARGUMENT"
+    assert all_insert_only_counts() == rows
