@@ -18,7 +18,10 @@ from rest_framework.validators import ProhibitSurrogateCharactersValidator
 from pipelines import input_limits
 
 # JSON Schema (ECMA-262) patterns, escaped for JSON.
-NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+_PRINTABLE = "[^\\u0000-\\u001f\\u007f-\\u009f]"
+NO_CONTROL_CHARACTERS = f"^{_PRINTABLE}*$"
+# Printable, and not only white space (a reason, say).
+NOT_BLANK_PRINTABLE = f"^{_PRINTABLE}*[^\\s\\u0000-\\u001f\\u007f-\\u009f]{_PRINTABLE}*$"
 NO_NUL = "^[^\\u0000]*$"
 NOT_BLANK_NO_NUL = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
 
@@ -51,7 +54,9 @@ class Text(serializers.CharField):
 
     schema_pattern: str | None = NO_CONTROL_CHARACTERS
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, schema_pattern: str | None = None, **kwargs: Any) -> None:
+        if schema_pattern is not None:
+            self.schema_pattern = schema_pattern
         kwargs.setdefault("trim_whitespace", False)  # what was sent is what is validated and stored
         if not kwargs.get("allow_blank", False):
             kwargs.setdefault("min_length", 1)  # so the schema says what "may not be blank" means

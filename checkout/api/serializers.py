@@ -18,7 +18,7 @@ from rest_framework import serializers
 from checkout.commands import CreateOrderSerializer as CreateOrderSerializer  # the order body, documented
 from checkout.reference import ID_PATTERN
 from pipelines.status import STATUS
-from pipelines.wire_schema import StrictSerializer, Text
+from pipelines.wire_schema import NOT_BLANK_PRINTABLE, StrictSerializer, Text
 
 MODES = ["auto", "manual"]
 MONEY_PATTERN = r"^[0-9]{1,8}(\.[0-9]{0,2})?$"
@@ -54,6 +54,13 @@ class Money(serializers.DecimalField):
         if not isinstance(data, str) or not re.fullmatch(MONEY_PATTERN, data):
             self.fail("invalid")
         return Decimal(super().to_internal_value(data))
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """The body validated by ``serializer_class``, or a ``ValidationError`` (INVALID_ARGUMENT, field by field)."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
 
 
 def _money(**kwargs: Any) -> Money:
@@ -160,7 +167,7 @@ class AcceptTicketSerializer(StrictSerializer):
 
 
 class RejectTicketSerializer(StrictSerializer):
-    reason = Text(max_length=300)
+    reason = Text(max_length=300, schema_pattern=NOT_BLANK_PRINTABLE)  # the service refuses spaces only
 
 
 # --- Reference data ---------------------------------------------------------------------------------------------
