@@ -154,8 +154,7 @@ def served(postgres: Postgres, tmp_path: Path) -> Iterator[Served]:
         env,
         "shell",
         "-c",
-        "from django.contrib.auth.models import User; from rest_framework.authtoken.models import Token; "
-        "print(Token.objects.create(user=User.objects.create_user('outage')).key)",
+        "from access.tokens import create_token; print(create_token(kind='ops', name='outage').key)",
     ).split()[-1]
     http_port, grpc_port = free_port(), free_port()
     commands = [
