@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from concurrent import futures
 from types import FrameType
 
 import grpc
@@ -22,6 +21,7 @@ from django_grpc_framework.settings import grpc_settings
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from pipelines.rpc import build_server
 from tpfgo_site.health import readiness
 
 logger = structlog.get_logger("tpfgo_site.grpc_server")
@@ -62,19 +62,20 @@ def build(address: str, max_workers: int) -> tuple[grpc.Server, ReadinessHealth]
     """A started server on ``address`` with every service, health and reflection; ``PortUnavailable`` if taken."""
     from tpfgo_site.grpc_handlers import service_names
 
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers),
-        interceptors=grpc_settings.SERVER_INTERCEPTORS,
-        options=[("grpc.so_reuseport", 0)],
-    )
-    grpc_settings.ROOT_HANDLERS_HOOK(server)
     services = service_names()
     checker = ReadinessHealth(services)
-    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
-    reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+
+    def handlers(server: grpc.Server) -> None:
+        grpc_settings.ROOT_HANDLERS_HOOK(server)
+        health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+        reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+
+    # pipelines.rpc.build_server: the message size limit, tracing and no shared port, like every server here.
     try:
-        port = server.add_insecure_port(address)
-    except RuntimeError as exc:  # grpcio raises RuntimeError("Failed to bind to address ...")
+        server, port = build_server(
+            address, handlers, max_workers=max_workers, interceptors=grpc_settings.SERVER_INTERCEPTORS
+        )
+    except RuntimeError as exc:  # grpcio: "Failed to bind to address ..."
         raise PortUnavailable(f"cannot listen on {address}: the address is in use or not assignable") from exc
     if port == 0:
         raise PortUnavailable(f"cannot listen on {address}: the address is in use or not assignable")
