@@ -24,7 +24,15 @@ from checkout.ticket_created.models import TicketCreated
 from pipelines import ids, reads
 from pipelines.registry import engine
 from pipelines.runner import Execution
-from pipelines.status import AlreadyExists, Detail, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from pipelines.status import (
+    AlreadyExists,
+    Detail,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+    Unimplemented,
+)
 
 
 @dataclass(frozen=True)
@@ -171,3 +179,13 @@ def dropoff(dispatch_id: Any) -> dict[str, Any]:
         raise FailedPrecondition("the order was already delivered")
     execution = engine().run("delivery-execution", picked, step="order_delivered", event={"action": "dropoff"})
     return _advance(execution, assigned.order_id)
+
+
+def revise_order(order_id: Any, data: Any, key: str | None) -> dict[str, Any]:
+    """Revise an order's line items: ``data = {"items": [{"menuItemId", "quantity"}, ...]}`` (the full new list).
+
+    Answers ``{"revision": {"revisionId", "outcome": "ACCEPTED" | "REFUSED", "reason"}, "order": <order view>}``;
+    raises NotFound (unknown order), InvalidArgument (bad body, missing key), FailedPrecondition (the key was
+    used for a different revision, or a concurrent request with the key is still deciding).
+    """
+    raise Unimplemented("order revision is being built")
