@@ -258,7 +258,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Restaurants' acceptanceMode and couriers' completionMode share one choice set.
-    "ENUM_NAME_OVERRIDES": {"ModeEnum": "checkout.api.serializers.MODES"},
+    "ENUM_NAME_OVERRIDES": {
+        "ModeEnum": "checkout.api.serializers.MODES",
+        "OutcomeEnum": "checkout.api.serializers.OUTCOMES",
+        "RevisionOutcomeEnum": "checkout.api.serializers.REVISION_OUTCOMES",
+    },
 }
 # gRPC (django-grpc-framework): `manage.py grpcrunserver` serves the services this hook registers.
 GRPC_FRAMEWORK = {"ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers"}
