@@ -26,8 +26,8 @@ from checkout.order_rejected.models import OrderRejected
 from checkout.order_request.models import OrderRequest
 from checkout.payment_authorized.models import PaymentAuthorized
 from checkout.payment_outcome.models import PaymentOutcome
-from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.payment_reauthorized.models import PaymentReauthorized
+from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.ready_order.models import ReadyOrder
 from checkout.revised_order.models import RevisedOrder
 from checkout.revised_ticket.models import RevisedTicket
