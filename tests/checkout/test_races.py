@@ -1,4 +1,5 @@
-"""Races on PostgreSQL, settled by unique inserts: duplicate placements, accept vs cancel, cancel vs kitchen."""
+"""Races on PostgreSQL, settled by unique inserts: duplicate placements, accept vs cancel, cancel vs kitchen,
+revise vs the restaurant (and so the kitchen) and revise vs cancel."""
 
 import threading
 from collections.abc import Callable
@@ -14,6 +15,10 @@ from checkout.kitchen_task.models import KitchenTask
 from checkout.order_accepted_by_restaurant.models import OrderAcceptedByRestaurant
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_request.models import OrderRequest
+from checkout.payment_reauthorized.models import PaymentReauthorized, ReauthorizationDeclined
+from checkout.revised_order.models import RevisedOrder
+from checkout.revised_ticket.models import RevisedTicket
+from checkout.revision_decision.models import RevisionAccepted
 from pipelines.registry import engine
 from tests.checkout.conftest import order_body, place
 
@@ -99,3 +104,74 @@ def test_cancel_racing_preparation_has_exactly_one_winner(demo_data, settings):
         assert kitchen.first.status == "lost"
         assert KitchenTask.objects.filter(order_id=view["orderId"]).count() == 0
         assert services.get_order(view["orderId"])["state"] == "CANCELLED"
+
+
+ROUNDS = 8
+
+
+def _lines(order_id: str) -> list[tuple[str, int]]:
+    tasks = KitchenTask.objects.filter(order_id=order_id).exclude(task_name="pack").order_by("task_name")
+    return [(t.menu_item_id, t.quantity) for t in tasks]
+
+
+def _nothing_half_written(order_id: str) -> int:
+    """Every accepted revision has all its rows; returns how many were accepted."""
+    accepted = RevisionAccepted.objects.filter(order_id=order_id).count()
+    for model in (PaymentReauthorized, RevisedOrder, RevisedTicket):
+        assert model.objects.filter(order_id=order_id).count() == accepted, model.__name__
+    claims = AcceptanceDecision.objects.filter(order_id=order_id, decided_by="REVISED").count()
+    refused_after_claim = ReauthorizationDeclined.objects.filter(order_id=order_id).count()
+    assert claims == accepted + refused_after_claim
+    return accepted
+
+
+def test_a_revision_racing_the_restaurant_and_the_kitchen_has_exactly_one_winner(demo_data):
+    for n in range(ROUNDS):
+        view = place(restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
+        body = {"items": [{"menuItemId": "crepe", "quantity": 2}]}
+        accept, revise = race(
+            lambda: services.accept_ticket(view["kitchenTicketId"]),
+            lambda: services.revise_order(view["orderId"], body, f"race-{n}"),
+        )
+        assert not isinstance(revise, Exception), revise
+        accepted = _nothing_half_written(view["orderId"])
+        if revise["revision"]["outcome"] == "ACCEPTED":
+            assert accepted == 1
+            if isinstance(accept, Exception):  # the restaurant met the open revision: it decides again later
+                assert isinstance(accept, services.FailedPrecondition), accept
+                assert not KitchenTask.objects.filter(order_id=view["orderId"]).exists()
+                accept = services.accept_ticket(view["kitchenTicketId"])
+            assert accept["state"] == "COMPLETED"
+            assert _lines(view["orderId"]) == [("crepe", 2)]
+        else:
+            assert revise["revision"]["reason"] == "TOO_LATE" and accepted == 0
+            assert not isinstance(accept, Exception), accept
+            assert _lines(view["orderId"]) == [("omelette", 1)]
+        assert KitchenCommitment.objects.filter(order_id=view["orderId"]).count() == 1
+
+
+def test_a_revision_racing_a_cancellation_has_exactly_one_winner_per_round(demo_data):
+    for n in range(ROUNDS):
+        view = place(restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
+        body = {"items": [{"menuItemId": "crepe", "quantity": 2}]}
+        cancel, revise = race(
+            lambda: services.cancel_order(view["orderId"]),
+            lambda: services.revise_order(view["orderId"], body, f"race-{n}"),
+        )
+        assert not isinstance(cancel, Exception) and not isinstance(revise, Exception), (cancel, revise)
+        accepted = _nothing_half_written(view["orderId"])
+        claims = list(AcceptanceDecision.objects.filter(order_id=view["orderId"]).order_by("round"))
+        cancelled = cancel["cancellation"]["outcome"] == "ACCEPTED"
+        if revise["revision"]["outcome"] == "ACCEPTED":
+            assert accepted == 1 and claims[0].decided_by == "REVISED"
+            if cancelled:  # it came after the revision closed: the next round
+                assert [c.decided_by for c in claims] == ["REVISED", "CANCELLED"]
+            else:
+                assert cancel["cancellation"]["reason"] == "REVISION_PENDING"
+                assert [c.decided_by for c in claims] == ["REVISED"]
+                assert not KitchenCommitment.objects.filter(order_id=view["orderId"]).exists()
+        else:
+            assert revise["revision"]["reason"] == "ORDER_CANCELLED" and accepted == 0
+            assert cancelled and [c.decided_by for c in claims] == ["CANCELLED"]
+        state = services.get_order(view["orderId"])["state"]
+        assert state == ("CANCELLED" if cancelled else "AWAITING_ACCEPTANCE")
