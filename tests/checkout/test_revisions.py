@@ -1,15 +1,17 @@
 """Order revision: accepted, refused (too late, below minimum, declined re-authorization, cancelled), replayed."""
 
+import datetime
 import uuid
 from collections import Counter
 from decimal import Decimal
 
 import pytest
+import time_machine
 
-from checkout import services
+from checkout import services, tasks
 from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.kitchen_task.models import KitchenTask
-from checkout.models import Restaurant
+from checkout.models import OpenTicket, Restaurant
 from checkout.payment_outcome.models import PaymentOutcome
 from pipelines.models import CheckpointLog
 from tests.checkout.conftest import checkpoint_types, place
@@ -185,3 +187,16 @@ def test_the_lineage_shows_every_revision_under_the_order(demo_data):
     tree = Counter(types(services.lineage(view["orderId"])))
     assert tree["RevisionRequested"] == tree["RevisedTicket"] == 2
     assert sum(tree.values()) == CheckpointLog.objects.filter(trace_id=view["orderId"]).count()
+
+
+def test_a_revised_ticket_still_times_out_when_the_restaurant_never_answers(demo_data):
+    start = datetime.datetime(2026, 11, 26, 12, 0, tzinfo=datetime.UTC)
+    with time_machine.travel(start, tick=False):
+        view = manual_order()
+        services.revise_order(view["orderId"], crepes(2), "before-timeout")
+    assert list(OpenTicket.objects.values_list("order_id", flat=True)) == [uuid.UUID(view["orderId"])]
+    with time_machine.travel(start + datetime.timedelta(minutes=31), tick=False):
+        assert tasks.expire_acceptance() == 1
+    order = services.get_order(view["orderId"])
+    assert (order["state"], order["reason"]) == ("CANCELLED", "ACCEPTANCE_TIMED_OUT")
+    assert not OpenTicket.objects.exists()
