@@ -125,19 +125,22 @@ def _nothing_half_written(order_id: str) -> int:
     return accepted
 
 
+def _racing_a_revision(other: Callable[[dict[str, Any]], Any]) -> tuple[dict[str, Any], Any, Any]:
+    """A fresh order awaiting its restaurant; ``other(view)`` and a revision to two crêpes, released together."""
+    view = place(restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
+    body = {"items": [{"menuItemId": "crepe", "quantity": 2}]}
+    first, revise = race(lambda: other(view), lambda: services.revise_order(view["orderId"], body, "race"))
+    return view, first, revise
+
+
 def test_a_revision_racing_the_restaurant_and_the_kitchen_has_exactly_one_winner(demo_data):
-    for n in range(ROUNDS):
-        view = place(restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
-        body = {"items": [{"menuItemId": "crepe", "quantity": 2}]}
-        accept, revise = race(
-            lambda: services.accept_ticket(view["kitchenTicketId"]),
-            lambda: services.revise_order(view["orderId"], body, f"race-{n}"),
-        )
+    for _ in range(ROUNDS):
+        view, accept, revise = _racing_a_revision(lambda v: services.accept_ticket(v["kitchenTicketId"]))
         assert not isinstance(revise, Exception), revise
         accepted = _nothing_half_written(view["orderId"])
         if revise["revision"]["outcome"] == "ACCEPTED":
             assert accepted == 1
-            if isinstance(accept, Exception):  # the restaurant met the open revision: it decides again later
+            if isinstance(accept, Exception):  # the restaurant lost its round or met the open revision: again
                 assert isinstance(accept, services.FailedPrecondition), accept
                 assert not KitchenTask.objects.filter(order_id=view["orderId"]).exists()
                 accept = services.accept_ticket(view["kitchenTicketId"])
@@ -151,13 +154,8 @@ def test_a_revision_racing_the_restaurant_and_the_kitchen_has_exactly_one_winner
 
 
 def test_a_revision_racing_a_cancellation_has_exactly_one_winner_per_round(demo_data):
-    for n in range(ROUNDS):
-        view = place(restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
-        body = {"items": [{"menuItemId": "crepe", "quantity": 2}]}
-        cancel, revise = race(
-            lambda: services.cancel_order(view["orderId"]),
-            lambda: services.revise_order(view["orderId"], body, f"race-{n}"),
-        )
+    for _ in range(ROUNDS):
+        view, cancel, revise = _racing_a_revision(lambda v: services.cancel_order(v["orderId"]))
         assert not isinstance(cancel, Exception) and not isinstance(revise, Exception), (cancel, revise)
         accepted = _nothing_half_written(view["orderId"])
         claims = list(AcceptanceDecision.objects.filter(order_id=view["orderId"]).order_by("round"))
