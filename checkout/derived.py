@@ -114,7 +114,8 @@ _REBUILD = [
     """INSERT INTO checkout_openticket (order_id, accept_by)
     SELECT t.order_id, t.accept_by FROM ticket_created_ticketcreated t
     WHERE NOT EXISTS (
-        SELECT 1 FROM acceptance_decision_acceptancedecision d WHERE d.order_id = t.order_id AND d.decided_by <> 'REVISED'
+        SELECT 1 FROM acceptance_decision_acceptancedecision d
+        WHERE d.order_id = t.order_id AND d.decided_by <> 'REVISED'
     )""",
 ]
 
