@@ -19,6 +19,7 @@ from checkout.payment_reauthorized.models import PaymentReauthorized, Reauthoriz
 from checkout.revised_order.models import RevisedOrder
 from checkout.revised_ticket.models import RevisedTicket
 from checkout.revision_decision.models import RevisionAccepted
+from checkout.revision_requested.models import RevisionRequested
 from pipelines.registry import engine
 from tests.checkout.conftest import order_body, place
 
@@ -173,3 +174,18 @@ def test_a_revision_racing_a_cancellation_has_exactly_one_winner_per_round(demo_
             assert cancelled and [c.decided_by for c in claims] == ["CANCELLED"]
         state = services.get_order(view["orderId"])["state"]
         assert state == ("CANCELLED" if cancelled else "AWAITING_ACCEPTANCE")
+
+
+def test_six_threads_revising_with_one_key_store_one_revision_and_agree_or_ask_again(demo_data):
+    view = place(restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
+    body = {"items": [{"menuItemId": "crepe", "quantity": 2}]}
+    results = race(*[lambda: services.revise_order(view["orderId"], body, "one-key") for _ in range(6)])
+    answers = [r for r in results if not isinstance(r, Exception)]
+    asked_again = [r for r in results if isinstance(r, Exception)]
+    assert answers and all(isinstance(r, services.FailedPrecondition) for r in asked_again), results
+    assert {r["revision"]["outcome"] for r in answers} == {"ACCEPTED"}
+    assert len({r["revision"]["revisionId"] for r in answers}) == 1
+    assert _nothing_half_written(view["orderId"]) == 1
+    assert RevisionRequested.objects.filter(order_id=view["orderId"]).count() == 1
+    again = services.revise_order(view["orderId"], body, "one-key")
+    assert again["revision"] == answers[0]["revision"]
