@@ -130,9 +130,7 @@ class CancelRequestSerializer(serializers.Serializer):
 
 class CancellationSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=OUTCOMES)
-    reason = serializers.ChoiceField(
-        choices=["ALREADY_TERMINAL", "ALREADY_PREPARING", "REVISION_PENDING"], allow_null=True
-    )
+    reason = serializers.ChoiceField(choices=["ALREADY_TERMINAL", "ALREADY_PREPARING"], allow_null=True)
 
 
 class CancelResponseSerializer(serializers.Serializer):

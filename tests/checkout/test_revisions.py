@@ -13,7 +13,9 @@ from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.kitchen_task.models import KitchenTask
 from checkout.models import OpenTicket, Restaurant
 from checkout.payment_outcome.models import PaymentOutcome
-from pipelines.models import CheckpointLog
+from checkout.payments import GatewayUnavailable, SimulatedGateway
+from pipelines import retries
+from pipelines.models import CheckpointLog, ParkedItem
 from tests.checkout.conftest import checkpoint_types, place
 
 REVISION_ROWS = Counter(
@@ -202,3 +204,36 @@ def test_a_revised_ticket_still_times_out_when_the_restaurant_never_answers(demo
     order = services.get_order(view["orderId"])
     assert (order["state"], order["reason"]) == ("CANCELLED", "ACCEPTANCE_TIMED_OUT")
     assert not OpenTicket.objects.exists()
+
+
+class FlakyReauthorization(SimulatedGateway):
+    """The simulator, whose re-authorization is unavailable on its first attempt."""
+
+    def reauthorize(self, order_id, authorization_id, amount, currency, token, attempt):
+        if attempt == 1:
+            raise GatewayUnavailable("re-authorization unavailable (test gateway, attempt 1)")
+        return super().reauthorize(order_id, authorization_id, amount, currency, token, attempt)
+
+
+def test_a_revision_parked_at_its_reauthorization_holds_the_ticket_until_it_is_decided(demo_data, settings):
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.test_revisions.FlakyReauthorization"
+    view = manual_order()
+    with pytest.raises(services.Unavailable):
+        services.revise_order(view["orderId"], crepes(3), "parked")
+
+    order = services.get_order(view["orderId"])
+    assert [r["outcome"] for r in order["revisions"]] == ["PENDING"] and order["orderTotal"] == "19.00"
+    assert order["stalled"]["step"] == "payment_reauthorized"
+    before = checkpoint_types(view["orderId"])
+    with pytest.raises(services.FailedPrecondition):
+        services.accept_ticket(view["kitchenTicketId"])
+    with pytest.raises(services.FailedPrecondition):
+        services.cancel_order(view["orderId"])
+    assert checkpoint_types(view["orderId"]) - before == Counter({"CancellationRequested": 1})
+
+    parked = ParkedItem.objects.get(trace_id=view["orderId"])
+    assert retries.run_attempt(parked.pk, 2, worker="w1") == "inserted"
+    result = services.revise_order(view["orderId"], crepes(3), "parked")
+    assert result["revision"]["outcome"] == "ACCEPTED" and result["order"]["orderTotal"] == "21.75"
+    cancelled = services.cancel_order(view["orderId"])  # asked again: the next round
+    assert cancelled["cancellation"]["outcome"] == "ACCEPTED" and cancelled["order"]["state"] == "CANCELLED"
