@@ -104,7 +104,7 @@ def cancel_order(order_id: Any, note: str | None = None) -> dict[str, Any]:
     refused = selectors.fact(CancellationRefused, request.order_id)
     if accepted is None and refused is None:
         if selectors.open_revision(request.order_id) is not None:
-            raise FailedPrecondition("a revision of this order is being decided; ask again to cancel")
+            raise Unavailable("the cancellation is recorded and waits for a revision being decided; ask again")
         raise Unavailable("the cancellation was recorded but not decided yet; ask again")
     decision = {"outcome": "ACCEPTED", "reason": None} if accepted else {"outcome": "REFUSED", "reason": refused.reason}  # type: ignore[union-attr]
     return {"cancellation": decision, "order": state.order_view(request.order_id)}

@@ -7,14 +7,16 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from checkout import derived, services, tasks
 from checkout.acceptance_decision.models import AcceptanceDecision
+from checkout.cancellation_decision.models import CancellationAccepted
 from checkout.kitchen_task.models import KitchenTask
 from checkout.models import OpenTicket, Restaurant
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.payments import GatewayUnavailable, SimulatedGateway
-from pipelines import retries
+from pipelines import retries, sweeper
 from pipelines.models import CheckpointLog, ParkedItem
 from tests.checkout.conftest import checkpoint_types, place
 
@@ -215,7 +217,8 @@ class FlakyReauthorization(SimulatedGateway):
         return super().reauthorize(order_id, authorization_id, amount, currency, token, attempt)
 
 
-def test_a_revision_parked_at_its_reauthorization_holds_the_ticket_until_it_is_decided(demo_data, settings):
+@pytest.mark.parametrize("ask_again", [True, False])
+def test_a_revision_parked_at_its_reauthorization_holds_the_ticket_until_it_is_decided(demo_data, settings, ask_again):
     settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.test_revisions.FlakyReauthorization"
     view = manual_order()
     with pytest.raises(services.Unavailable):
@@ -227,7 +230,7 @@ def test_a_revision_parked_at_its_reauthorization_holds_the_ticket_until_it_is_d
     before = checkpoint_types(view["orderId"])
     with pytest.raises(services.FailedPrecondition):
         services.accept_ticket(view["kitchenTicketId"])
-    with pytest.raises(services.FailedPrecondition):
+    with pytest.raises(services.Unavailable):  # recorded, undecided: it waits for the revision
         services.cancel_order(view["orderId"])
     assert checkpoint_types(view["orderId"]) - before == Counter({"CancellationRequested": 1})
 
@@ -235,5 +238,15 @@ def test_a_revision_parked_at_its_reauthorization_holds_the_ticket_until_it_is_d
     assert retries.run_attempt(parked.pk, 2, worker="w1") == "inserted"
     result = services.revise_order(view["orderId"], crepes(3), "parked")
     assert result["revision"]["outcome"] == "ACCEPTED" and result["order"]["orderTotal"] == "21.75"
-    cancelled = services.cancel_order(view["orderId"])  # asked again: the next round
-    assert cancelled["cancellation"]["outcome"] == "ACCEPTED" and cancelled["order"]["state"] == "CANCELLED"
+    if ask_again:
+        cancelled = services.cancel_order(view["orderId"])["cancellation"]
+    else:  # nobody asks again: the sweeper resumes the recorded cancellation
+        settings.TPFGO_RESUME_ENQUEUE = ""
+        assert not CancellationAccepted.objects.filter(order_id=view["orderId"]).exists()
+        sweeper.sweep(now=timezone.now() + datetime.timedelta(minutes=5))
+        assert CancellationAccepted.objects.filter(order_id=view["orderId"]).exists()
+        cancelled = services.cancel_order(view["orderId"])["cancellation"]  # now a replay
+    assert cancelled == {"outcome": "ACCEPTED", "reason": None}
+    claims = AcceptanceDecision.objects.filter(order_id=view["orderId"]).order_by("round")
+    assert [(c.round, c.decided_by) for c in claims] == [(1, "REVISED"), (2, "CANCELLED")]
+    assert services.get_order(view["orderId"])["state"] == "CANCELLED"
