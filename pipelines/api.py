@@ -1,8 +1,8 @@
 """``POST /api/v1/error-sink/entries``: this instance as the central error sink of others (``RemoteSink``).
 
-Token first (DRF ``TokenAuthentication``, then ``IsAuthenticated``), then the body; idempotent by entry id:
-201 when stored, 200 when that id was already stored (the body is not compared). Refusals are the API's JSON
-envelope (the project's DRF exception handler renders ``ServiceError``).
+Token first, then its permission (the project's DRF defaults: the principal must hold ``errors:write``), then the
+body; idempotent by entry id: 201 when stored, 200 when that id was already stored (the body is not compared).
+Refusals are the API's JSON envelope (the project's DRF exception handler renders ``ServiceError``).
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.parsers import JSONParser
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -46,19 +44,21 @@ RECORDED = inline_serializer(
 )
 
 
-class ErrorSinkEntriesView(APIView):
-    """Record one error-sink entry forwarded by another instance."""
+class TokenFirstView(APIView):
+    """An engine route: JSON in and out, the token checked before anything else (a missing or wrong token is 401
+    whatever else is wrong)."""
 
-    authentication_classes = [TokenAuthentication]
-    permission_classes = [IsAuthenticated]
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        # The token before anything else: a missing or wrong token is 401 whatever else is wrong.
         self.perform_authentication(request)
         self.check_permissions(request)
         super().initial(request, *args, **kwargs)
+
+
+class ErrorSinkEntriesView(TokenFirstView):
+    """Record one error-sink entry forwarded by another instance."""
 
     @extend_schema(
         operation_id="recordErrorSinkEntry",

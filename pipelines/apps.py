@@ -25,7 +25,7 @@ def _on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
 
     from pipelines import triggers, walcheckpoint
 
-    triggers.register_sqlite_function(connection)
+    triggers.guard_sqlite_connection(connection)
     if connection.vendor == "sqlite":
         interval = float(getattr(settings, "TPFGO_SQLITE_CHECKPOINT_SECONDS", 0))
         walcheckpoint.ensure(walcheckpoint.file_of(connection.settings_dict), interval)

@@ -91,6 +91,25 @@ def _holder(step: Step, out_id: uuid.UUID) -> tuple[type[Checkpoint], ...]:
     return (step.models[hit[0]],) if hit else ()
 
 
+def decides(step: Step, event: Any) -> bool:
+    """A command that decides: run with an event, by a step whose models declare ``decision_fields``."""
+    return event is not None and any(model.decision_fields for model in step.models)
+
+
+def replays(stored: Checkpoint, row: Checkpoint, decided: bool) -> bool:
+    """``stored`` kept ``row`` out: the same command again (a replay), or else a loss.
+
+    The same id is the same command, unless the command decides (``decides``): then it must also have decided
+    the same thing (same model, same ``decision_fields``), else it lost to the stored decision.
+    """
+    if stored.pk != row.pk:
+        return False
+    if not decided:
+        return True
+    fields = type(row).decision_fields
+    return type(stored) is type(row) and all(getattr(stored, f) == getattr(row, f) for f in fields)
+
+
 def winner(step: Step, row: Checkpoint) -> Checkpoint:
     """The stored checkpoint that kept ``row`` out: the same id (a replay) or the same business key (a loss).
 

@@ -267,7 +267,10 @@ class Engine:
     ) -> tuple[StepResult, Item | None]:
         parents = lineage.parents_of(item.value, step)
         output_id = lineage.output_id(parents, item.value, step)
-        existing = lineage.existing(step, output_id, parents) if look_up else []
+        # A deciding command runs even when its output id is stored: only its output says whether it is the
+        # same command again (a replay) or another decision (a loss); its insert then meets the stored row.
+        decided = lineage.decides(step, event)
+        existing = lineage.existing(step, output_id, parents) if look_up and not decided else []
         if existing:
             return StepResult(spec.name, step.name, "replayed", existing), self._next(step, existing, item)
         structlog.contextvars.bind_contextvars(
@@ -284,9 +287,10 @@ class Engine:
                 rows = build_rows(step, item, parents, output_id, outcome, ctx.now)
                 observers.emit_taps(spec.name, step.name, rows)  # opt-in, best effort; may see a rollback
                 if not lineage.insert(rows, parents, spec, step, item.trace_id):
-                    # A stored unique row: this input's own output (a replay), or a winner of its business key.
+                    # A stored unique row: this input's own output (a replay), or a winner of its business key
+                    # (or of its id, with another decision).
                     winner = lineage.winner(step, rows[0][0])
-                    status = "replayed" if winner.pk == rows[0][0].pk else "lost"
+                    status = "replayed" if lineage.replays(winner, rows[0][0], decided) else "lost"
                     result = StepResult(spec.name, step.name, status, [winner], winner=winner)
                     return result, self._next(step, [winner], item) if status == "replayed" else None
                 transaction.on_commit(observers.notify)  # wakes in-process log readers

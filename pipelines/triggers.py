@@ -1,31 +1,45 @@
-"""Database triggers that refuse UPDATE and DELETE on every checkpoint and ledger table.
+"""Database triggers that refuse UPDATE, DELETE and TRUNCATE (and SQLite's REPLACE) on every checkpoint and
+ledger table.
 
 They are (re)installed after every migrate (SQLite table rebuilds drop them). The only way past them is the
 audited purge flag (``purge_allowed``), used by test teardown and retention: a PostgreSQL session setting,
-or on SQLite a per-connection SQL function (a connection without it cannot delete at all).
+or on SQLite a per-connection SQL function (a connection without it cannot delete at all). On PostgreSQL with the
+roles of ``pipelines.db_roles``, only the purge role may delete at all.
+
+SQLite's ``INSERT OR REPLACE`` deletes the row it conflicts with without firing DELETE triggers, unless the
+connection turns ``recursive_triggers`` on. Every connection Django opens does (``guard_sqlite_connection``), so
+REPLACE meets the DELETE trigger; a BEFORE INSERT trigger calls ``tpfgo_insert_guard()``, a function only those
+connections have, so a connection without the guard (the ``sqlite3`` shell, another program) cannot insert into
+these tables at all. ``INSERT ... ON CONFLICT DO NOTHING`` (the engine's idempotent insert) deletes nothing and
+keeps working; an UPSERT's ``DO UPDATE`` meets the UPDATE trigger.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import structlog
 from django.apps import apps
+from django.conf import settings
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from pipelines import db_roles
 from pipelines.models import InsertOnlyModel
 
 log = structlog.get_logger("pipelines.triggers")
 
 PREFIX = "tpfgo_insert_only"
+PG_TRUNCATE = f"{PREFIX}_truncate"
+SQLITE_KINDS = ("u", "d", "i")  # UPDATE, DELETE, INSERT (the guard against unguarded connections)
 
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION tpfgo_refuse_change() RETURNS trigger AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND current_setting('tpfgo.purge', true) = 'on' THEN
+    IF TG_OP IN ('DELETE', 'TRUNCATE') AND current_setting('tpfgo.purge', true) = 'on' THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'tpfgo: % refused on insert-only table %', TG_OP, TG_TABLE_NAME
@@ -55,12 +69,19 @@ def install(connection: BaseDatabaseWrapper) -> None:
                     f"CREATE TRIGGER {PREFIX} BEFORE UPDATE OR DELETE ON {qtable} "
                     "FOR EACH ROW EXECUTE FUNCTION tpfgo_refuse_change()"
                 )
+                # TRUNCATE fires no row trigger; a statement-level one fires for every table it empties, the
+                # ones CASCADE adds included.
+                cursor.execute(f"DROP TRIGGER IF EXISTS {PG_TRUNCATE} ON {qtable}")
+                cursor.execute(
+                    f"CREATE TRIGGER {PG_TRUNCATE} BEFORE TRUNCATE ON {qtable} "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION tpfgo_refuse_change()"
+                )
         elif connection.vendor == "sqlite":
             for table in sorted(tables):
                 qtable = connection.ops.quote_name(table)
                 message = f"tpfgo: %s refused on insert-only table {table}"
-                cursor.execute(f"DROP TRIGGER IF EXISTS {PREFIX}_u_{table}")
-                cursor.execute(f"DROP TRIGGER IF EXISTS {PREFIX}_d_{table}")
+                for kind in SQLITE_KINDS:
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {PREFIX}_{kind}_{table}")
                 cursor.execute(
                     f"CREATE TRIGGER {PREFIX}_u_{table} BEFORE UPDATE ON {qtable} "
                     f"BEGIN SELECT RAISE(ABORT, '{message % 'UPDATE'}'); END"
@@ -68,6 +89,10 @@ def install(connection: BaseDatabaseWrapper) -> None:
                 cursor.execute(
                     f"CREATE TRIGGER {PREFIX}_d_{table} BEFORE DELETE ON {qtable} "
                     f"WHEN tpfgo_purge_allowed() = 0 BEGIN SELECT RAISE(ABORT, '{message % 'DELETE'}'); END"
+                )
+                cursor.execute(
+                    f"CREATE TRIGGER {PREFIX}_i_{table} BEFORE INSERT ON {qtable} WHEN tpfgo_insert_guard() = 0 "
+                    f"BEGIN SELECT RAISE(ABORT, '{message % 'INSERT without recursive_triggers'}'); END"
                 )
 
 
@@ -77,17 +102,26 @@ def missing(connection: BaseDatabaseWrapper) -> list[str]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                "WHERE t.tgname = %s AND NOT t.tgisinternal",
-                [PREFIX],
+                "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE t.tgname IN (%s, %s) AND NOT t.tgisinternal",
+                [PREFIX, PG_TRUNCATE],
             )
-            have = {row[0] for row in cursor.fetchall()}
-            return sorted(tables - have)
+            have = set(cursor.fetchall())
+            return sorted(t for t in tables if {(t, PREFIX), (t, PG_TRUNCATE)} - have)
         if connection.vendor == "sqlite":
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
             names = {row[0] for row in cursor.fetchall()}
-            return sorted(t for t in tables if {f"{PREFIX}_u_{t}", f"{PREFIX}_d_{t}"} - names)
+            return sorted(t for t in tables if {f"{PREFIX}_{kind}_{t}" for kind in SQLITE_KINDS} - names)
     return []
+
+
+def sqlite_unguarded(connection: BaseDatabaseWrapper) -> bool:
+    """True when this SQLite connection lets ``INSERT OR REPLACE`` delete without firing DELETE triggers."""
+    if connection.vendor != "sqlite":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA recursive_triggers")
+        return cursor.fetchone()[0] != 1
 
 
 def installed(connection: BaseDatabaseWrapper, prefix: str) -> set[str] | None:
@@ -100,6 +134,18 @@ def installed(connection: BaseDatabaseWrapper, prefix: str) -> set[str] | None:
         else:
             return None
         return {row[0] for row in cursor.fetchall()}
+
+
+_FUNCTION = re.compile(r"CREATE OR REPLACE FUNCTION (\w+)\(")
+
+
+def definer(connection: BaseDatabaseWrapper) -> str:
+    """PostgreSQL: the clause that runs a trigger function as its owner (the serving role needs no grant on the
+    table it writes), with a fixed search path (this schema, then the temporary one, never first)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        (schema,) = cursor.fetchone()
+    return f" SECURITY DEFINER SET search_path = {connection.ops.quote_name(schema)}, pg_temp"
 
 
 @dataclass(frozen=True)
@@ -130,7 +176,7 @@ class TriggerSet:
         postgresql = connection.vendor == "postgresql"
         with connection.cursor() as cursor:
             for function in self.pg_functions if postgresql else ():
-                cursor.execute(function)
+                cursor.execute(function + definer(connection))
             for name, table, definition in self.pg_triggers if postgresql else self.sqlite_triggers:
                 trigger = self.name(name, table)
                 cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}" + (f" ON {table}" if postgresql else ""))
@@ -139,13 +185,27 @@ class TriggerSet:
                 cursor.execute(statement)
 
     def missing(self, connection: BaseDatabaseWrapper) -> list[str]:
-        """Names of the triggers absent from this database (none before the tables exist)."""
+        """Names of the triggers absent from this database (none before the tables exist), and on PostgreSQL of
+        the trigger functions that would not run as their owner (the serving role may not write these tables)."""
         if not self._ready(connection):
             return []
         have = installed(connection, self.prefix)
         if have is None:
             return []
-        return [name for name in self.names(connection.vendor) if name not in have]
+        absent = [name for name in self.names(connection.vendor) if name not in have]
+        if connection.vendor == "postgresql":
+            absent += [f"{name}() as its owner" for name in self._not_definers(connection)]
+        return absent
+
+    def _not_definers(self, connection: BaseDatabaseWrapper) -> list[str]:
+        functions = [match.group(1) for f in self.pg_functions if (match := _FUNCTION.search(f))]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT proname FROM pg_proc WHERE proname = ANY(%s) AND prosecdef AND proconfig IS NOT NULL",
+                [functions],
+            )
+            definers = {row[0] for row in cursor.fetchall()}
+        return [name for name in functions if name not in definers]
 
     def names(self, vendor: str) -> list[str]:
         """The triggers' names on this vendor."""
@@ -153,21 +213,38 @@ class TriggerSet:
         return [self.name(name, table) for name, table, _ in wanted]
 
 
-def register_sqlite_function(connection: BaseDatabaseWrapper) -> None:
-    if connection.vendor == "sqlite":
-        connection.connection.create_function(
-            "tpfgo_purge_allowed",
-            0,
-            lambda: 1 if getattr(connection, "tpfgo_purge", False) else 0,
-            deterministic=False,
-        )
+def guard_sqlite_connection(connection: BaseDatabaseWrapper) -> None:
+    """On a new SQLite connection: the purge function, and REPLACE made to fire the DELETE triggers."""
+    if connection.vendor != "sqlite":
+        return
+    raw = connection.connection
+    raw.create_function(
+        "tpfgo_purge_allowed",
+        0,
+        lambda: 1 if getattr(connection, "tpfgo_purge", False) else 0,
+        deterministic=False,
+    )
+    raw.execute("PRAGMA recursive_triggers = ON")
+    guarded = int(raw.execute("PRAGMA recursive_triggers").fetchone()[0] == 1)
+    raw.create_function("tpfgo_insert_guard", 0, lambda: guarded, deterministic=True)
 
 
 @contextmanager
 def purge_allowed(reason: str, using: str = "default") -> Iterator[None]:
-    """Let DELETE through the triggers on this connection, for an audited reason (test teardown, retention)."""
+    """Let DELETE through the triggers on this connection, for an audited reason (test teardown, retention).
+
+    With a purge role configured (``DATABASE_PURGE_URL``) the connection is reconnected as that role for the
+    block (the serving role may not delete from insert-only tables at all), so it cannot run inside a transaction.
+    """
+    with db_roles.connected_as(getattr(settings, "TPFGO_DATABASE_PURGE", None), using):
+        with _purge_flag(reason, using):
+            yield
+
+
+@contextmanager
+def _purge_flag(reason: str, using: str) -> Iterator[None]:
     connection = connections[using]
-    log.warning("purge.enabled", reason=reason, database=using)
+    log.warning("purge.enabled", reason=reason, database=using, user=connection.settings_dict.get("USER", ""))
     connection.ensure_connection()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
