@@ -178,7 +178,7 @@ def acked_position(subscriber: Subscriber) -> int:
     return int(found or 0)
 
 
-def acknowledge(name: Any, publication_name: str, position: Any) -> int:
+def acknowledge(name: Any, publication_name: Any, position: Any) -> int:
     """Record that ``name`` processed everything of the publication up to ``position``; returns its position."""
     if not isinstance(publication_name, str) or not publication_name:
         raise InvalidArgument("publication is required", [Detail("publication", "required")])
