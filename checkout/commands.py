@@ -1,4 +1,4 @@
-"""Validation and canonical form of the place-order command, the same for JSON and protobuf.
+"""Validation and canonical form of the place-order and revise-order commands, the same for JSON and protobuf.
 
 ``CreateOrderSerializer`` validates every transport's request and is the OpenAPI schema of the order body: one
 class, so the schema and the server cannot disagree on a field.
@@ -119,28 +119,37 @@ class AddressSerializer(StrictSerializer):
     zip = _text()
 
 
+def _item_list() -> serializers.ListField:
+    """An order's (or a revision's) line items: 1 to ``MAX_LINES`` of them."""
+    issue = "must be a non-empty list"
+    return serializers.ListField(
+        child=OrderItemSerializer(),
+        min_length=1,
+        max_length=MAX_LINES,
+        error_messages={
+            **dict.fromkeys(("required", "null", "not_a_list", "empty", "min_length"), issue),
+            "max_length": f"at most {MAX_LINES} lines",
+        },
+    )
+
+
 class CreateOrderSerializer(StrictSerializer):
     """The place-order command: it validates every transport's request (JSON, protobuf, gRPC, an ingest line)
     and is the schema of ``POST /api/v1/orders``."""
 
     consumerId = _text()
     restaurantId = _text()
-    items = serializers.ListField(
-        child=OrderItemSerializer(),
-        min_length=1,
-        max_length=MAX_LINES,
-        error_messages={
-            "required": "must be a non-empty list",
-            "null": "must be a non-empty list",
-            "not_a_list": "must be a non-empty list",
-            "empty": "must be a non-empty list",
-            "min_length": "must be a non-empty list",
-            "max_length": f"at most {MAX_LINES} lines",
-        },
-    )
+    items = _item_list()
     deliveryAddress = AddressSerializer(error_messages={"required": "must be an object", "null": "must be an object"})
     deliveryTime = ZonedTime(required=False)
     paymentToken = _optional_text()
+
+
+class ReviseOrderSerializer(StrictSerializer):
+    """The revise-order command (the full new list of line items): it validates every transport's request and is
+    the schema of ``POST /api/v1/orders/{id}/revise``."""
+
+    items = _item_list()
 
 
 def canonical(data: Any) -> dict[str, Any]:
@@ -165,17 +174,36 @@ def canonical(data: Any) -> dict[str, Any]:
     return command
 
 
-def _validated(data: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``CreateOrderSerializer``'s validated data. One instance per thread validates every order: DRF builds a
+def revision(data: Any, restaurant_id: str) -> dict[str, Any]:
+    """The validated revision command: the full new list of items, checked like an order's."""
+    if not isinstance(data, Mapping):
+        raise InvalidArgument("the request body must be a JSON object", [Detail("body", "not an object")])
+    valid = _validated(data, ReviseOrderSerializer, "the revision is invalid")
+    items = [{"menuItemId": item["menuItemId"], "quantity": item["quantity"]} for item in valid["items"]]
+    problems = _duplicates(items)
+    if not problems:
+        _menu_items(restaurant_id, items, problems)
+    if problems:
+        raise InvalidArgument("the revision is invalid", problems)
+    return {"items": items}
+
+
+def _validated(
+    data: Mapping[str, Any],
+    serializer_class: type[StrictSerializer] = CreateOrderSerializer,
+    message: str = "the order is invalid",
+) -> Mapping[str, Any]:
+    """``serializer_class``'s validated data. One instance per thread validates every command: DRF builds a
     serializer's fields by deep copy on first use (most of its cost), and validating keeps no state on the
     instance (the way a ``ListField`` validates every item with its one child)."""
-    serializer = getattr(_per_thread, "order", None)
+    serializer = getattr(_per_thread, serializer_class.__name__, None)
     if serializer is None:
-        serializer = _per_thread.order = CreateOrderSerializer()
+        serializer = serializer_class()
+        setattr(_per_thread, serializer_class.__name__, serializer)
     try:
         valid: Mapping[str, Any] = serializer.run_validation(data)
     except serializers.ValidationError as exc:
-        raise InvalidArgument("the order is invalid", flatten(exc.detail)) from None
+        raise InvalidArgument(message, flatten(exc.detail)) from None
     return valid
 
 
@@ -197,8 +225,12 @@ def _references(command: dict[str, Any], problems: list[Detail]) -> None:
     if restaurant is None:
         problems.append(Detail("restaurantId", "unknown restaurant"))
         return
-    menu = selectors.menu(restaurant.pk)
-    for n, item in enumerate(command["items"]):
+    _menu_items(restaurant.pk, command["items"], problems)
+
+
+def _menu_items(restaurant_id: str, items: list[dict[str, Any]], problems: list[Detail]) -> None:
+    menu = selectors.menu(restaurant_id)
+    for n, item in enumerate(items):
         if item["menuItemId"] not in menu:
             problems.append(Detail(f"items[{n}].menuItemId", "unknown menu item"))
 

@@ -66,6 +66,11 @@ INSTALLED_APPS = [
     "checkout.ops_cancellation",
     "checkout.refund_issued",
     "checkout.payment_review_resolved",
+    "checkout.revision_requested",
+    "checkout.payment_reauthorized",
+    "checkout.revision_decision",
+    "checkout.revised_order",
+    "checkout.revised_ticket",
     # After pipelines: its grpcrunserver (pipelines.grpc_compat) overrides this one.
     "django_grpc_framework",
 ]
@@ -261,7 +266,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Restaurants' acceptanceMode and couriers' completionMode share one choice set.
-    "ENUM_NAME_OVERRIDES": {"ModeEnum": "checkout.api.serializers.MODES"},
+    "ENUM_NAME_OVERRIDES": {
+        "ModeEnum": "checkout.api.serializers.MODES",
+        "OutcomeEnum": "checkout.api.serializers.OUTCOMES",
+        "RevisionOutcomeEnum": "checkout.api.serializers.REVISION_OUTCOMES",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "checkout.api.schema.require_bodies",

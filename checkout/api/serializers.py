@@ -16,12 +16,15 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from checkout.commands import CreateOrderSerializer as CreateOrderSerializer  # the order body, documented
+from checkout.commands import ReviseOrderSerializer as ReviseOrderSerializer  # the revision body, documented
 from checkout.reference import ID_PATTERN
 from pipelines.status import STATUS
 from pipelines.wire_schema import NOT_BLANK_PRINTABLE, StrictSerializer, Text
 
 MODES = ["auto", "manual"]
 MONEY_PATTERN = r"^[0-9]{1,8}(\.[0-9]{0,2})?$"
+OUTCOMES = ["ACCEPTED", "REFUSED"]
+REVISION_OUTCOMES = ["ACCEPTED", "REFUSED", "PENDING"]
 
 
 # --- Strict fields: what the schema says is what the server takes (no coercion from another JSON type) ----------
@@ -113,6 +116,16 @@ class CheckpointSerializer(serializers.Serializer):
     createdAt = serializers.CharField()
 
 
+class RevisionEntrySerializer(serializers.Serializer):
+    revisionId = serializers.UUIDField()
+    requestId = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=REVISION_OUTCOMES)
+    reason = _nullable_text()
+    orderTotal = serializers.CharField()
+    lines = OrderLineSerializer(many=True)
+    requestedAt = serializers.CharField()
+
+
 class OrderViewSerializer(serializers.Serializer):
     orderId = serializers.UUIDField()
     requestId = serializers.CharField()
@@ -130,6 +143,7 @@ class OrderViewSerializer(serializers.Serializer):
     dispatchId = _nullable_text()
     courierId = _nullable_text()
     paymentId = _nullable_text()
+    revisions = RevisionEntrySerializer(many=True)
     checkpoints = CheckpointSerializer(many=True)
 
 
@@ -138,12 +152,26 @@ class CancelRequestSerializer(StrictSerializer):
 
 
 class CancellationSerializer(serializers.Serializer):
-    outcome = serializers.ChoiceField(choices=["ACCEPTED", "REFUSED"])
+    outcome = serializers.ChoiceField(choices=OUTCOMES)
     reason = serializers.ChoiceField(choices=["ALREADY_TERMINAL", "ALREADY_PREPARING"], allow_null=True)
 
 
 class CancelResponseSerializer(serializers.Serializer):
     cancellation = CancellationSerializer()
+    order = OrderViewSerializer()
+
+
+REVISION_REASONS = ["TOO_LATE", "ORDER_CANCELLED", "NOT_APPROVED", "REVISION_PENDING", "BELOW_MINIMUM"]
+
+
+class RevisionSerializer(serializers.Serializer):
+    revisionId = serializers.UUIDField()
+    outcome = serializers.ChoiceField(choices=OUTCOMES)
+    reason = serializers.ChoiceField(choices=[*REVISION_REASONS, "PAYMENT_DECLINED"], allow_null=True)
+
+
+class ReviseResponseSerializer(serializers.Serializer):
+    revision = RevisionSerializer()
     order = OrderViewSerializer()
 
 
