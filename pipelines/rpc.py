@@ -172,9 +172,11 @@ def build_server(
     executor = futures.ThreadPoolExecutor(max_workers=max_workers, initializer=initializer)
     # The HTTP transports' body limit; grpcio refuses a larger message with RESOURCE_EXHAUSTED before any handler.
     limit = int(getattr(settings, "TPFGO_API_MAX_BODY_BYTES", 4 * 1024 * 1024))
+    # Tracing once, whether or not the caller's interceptors (GRPC_FRAMEWORK["SERVER_INTERCEPTORS"]) name it.
+    chain = [tracing.GRPC_SERVER_TRACING, *(i for i in interceptors or [] if i is not tracing.GRPC_SERVER_TRACING)]
     server = grpc.server(
         executor,
-        interceptors=[tracing.GRPC_SERVER_TRACING, *(interceptors or [])],
+        interceptors=chain,
         # No SO_REUSEPORT (gRPC's default): a second server on a taken address fails instead of sharing it.
         options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)],
     )
