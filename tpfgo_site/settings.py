@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "checkout.ops_cancellation",
     "checkout.refund_issued",
     "checkout.payment_review_resolved",
+    # FTGO's REST surface over the same services (its alias ledger).
+    "ftgo",
     # After pipelines: its grpcrunserver (pipelines.grpc_compat) overrides this one.
     "django_grpc_framework",
 ]

@@ -16,6 +16,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # This instance as the central error sink of others (pipelines.sinks.RemoteSink).
     path("api/v1/error-sink/entries", ErrorSinkEntriesView.as_view(), name="api-error-sink-entries"),
     path("api/v1/", include("checkout.api.urls")),
+    # FTGO's own clients, unchanged: FTGO's routes and bodies over the same services (docs/ftgo.md).
+    path("ftgo/", include("ftgo.urls")),
     path("ops/", ops_site.urls),
 ]
 
@@ -24,6 +26,6 @@ if settings.TPFGO_SERVE_STATIC:
     prefix = settings.STATIC_URL.strip("/")
     urlpatterns.append(re_path(rf"^{prefix}/(?P<path>.*)$", serve, {"document_root": settings.STATIC_ROOT}))
 
-# Unknown /api/ paths and server errors answer with the JSON error envelope (other paths: Django's pages).
+# Unknown /api/ and /ftgo/ paths and server errors answer with the JSON error envelope (other paths: Django's pages).
 handler404 = "checkout.api.errors.not_found"
 handler500 = "checkout.api.errors.server_error"

@@ -3,7 +3,7 @@
 ``exception_handler`` is DRF's ``EXCEPTION_HANDLER``: service errors keep their code, DRF's own refusals are mapped
 onto the status table (405/406/415 keep their HTTP status with code INVALID_ARGUMENT), anything else is INTERNAL
 with no traceback in the body (the traceback goes to the log). ``not_found``/``server_error`` are the root
-URLconf's handlers, so unknown ``/api/`` paths answer with the envelope too.
+URLconf's handlers, so unknown ``/api/`` and ``/ftgo/`` paths answer with the envelope too.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse:
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(("/api/", "/ftgo/"))
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

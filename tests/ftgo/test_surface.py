@@ -1,0 +1,177 @@
+"""The FTGO surface in process: FTGO's bodies and numbers in, FTGO's shapes and states out, over TPFGo's services."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from checkout import selectors, services
+from checkout.models import Consumer, Courier, Restaurant
+from checkout.order_request.models import OrderRequest
+from ftgo.models import FtgoAlias
+from tests.conftest import all_insert_only_counts
+from tests.ftgo.conftest import PRICE, consumer_body, created, order_body, restaurant_body
+
+
+def test_a_consumer_gets_a_number_an_account_and_keeps_its_name(ftgo: APIClient) -> None:
+    number = created(ftgo.post("/ftgo/consumers", consumer_body("Mary Ann", "Smith"), format="json"), "consumerId")
+    alias = FtgoAlias.objects.get(number=number)
+    assert alias.kind == "consumer" and Consumer.objects.get(pk=alias.tpfgo_id).name == "Mary Ann Smith"
+    assert ftgo.get(f"/ftgo/consumers/{number}").json() == {
+        "consumerId": number,
+        "name": {"firstName": "Mary Ann", "lastName": "Smith"},
+    }
+    assert ftgo.get(f"/ftgo/accounts/{number}").json() == {"accountId": number}
+    assert ftgo.get(f"/ftgo/accounts/{number + 1}").status_code == 404
+
+
+def test_a_restaurant_accepts_by_hand_and_answers_both_services_shapes(ftgo: APIClient) -> None:
+    number = created(ftgo.post("/ftgo/restaurants", restaurant_body(), format="json"), "id")
+    restaurant = Restaurant.objects.get(pk=FtgoAlias.objects.get(number=number).tpfgo_id)
+    assert (restaurant.acceptance_mode, restaurant.address) == ("manual", "1 Main Street, Unit 99, Oakland, CA 94611")
+    assert ftgo.get(f"/ftgo/restaurants/{number}").json() == {
+        "id": number,
+        "restaurantId": number,
+        "name": "My Restaurant",
+        "menu": {"menuItems": [{"id": "1", "name": "Chicken Vindaloo", "price": PRICE}]},
+    }
+
+
+def test_an_order_awaiting_the_restaurant_is_ftgos_approved(ftgo: APIClient, placed: dict[str, int]) -> None:
+    body = ftgo.get(f"/ftgo/orders/{placed['order']}").json()
+    order_id = FtgoAlias.objects.get(number=placed["order"], kind="order").tpfgo_id
+    assert body == {
+        "orderId": placed["order"],
+        "state": "APPROVED",
+        "orderTotal": "61.70",
+        "orderInfo": {"orderId": str(placed["order"]), "state": "APPROVED"},
+        "consumerId": placed["consumer"],
+        "restaurantId": placed["restaurant"],
+        "lineItems": [{"menuItemId": "1", "name": "Chicken Vindaloo", "quantity": 5, "price": PRICE}],
+        "tpfgo": {"orderId": order_id, "state": "AWAITING_ACCEPTANCE"},
+    }
+    request = OrderRequest.objects.get(order_id=order_id)
+    assert request.delivery_time.isoformat() == "2026-12-04T18:30:05+00:00"  # FTGO's LocalDateTime, read as UTC
+
+
+def test_the_history_lists_a_consumers_orders_newest_first(ftgo: APIClient, placed: dict[str, int]) -> None:
+    second = created(
+        ftgo.post("/ftgo/orders", order_body(placed["consumer"], placed["restaurant"], 2), format="json"), "orderId"
+    )
+    other = created(ftgo.post("/ftgo/consumers", consumer_body(), format="json"), "consumerId")
+    ftgo.post("/ftgo/orders", order_body(other, placed["restaurant"]), format="json")
+    orders = ftgo.get(f"/ftgo/orders?consumerId={placed['consumer']}").json()["orders"]
+    assert [(o["orderId"], o["status"], o["restaurantName"], o["orderTotal"]) for o in orders] == [
+        (str(second), "APPROVED", "My Restaurant", "24.68"),
+        (str(placed["order"]), "APPROVED", "My Restaurant", "61.70"),
+    ]
+    assert {o["restaurantId"] for o in orders} == {placed["restaurant"]}
+
+
+def test_without_a_key_each_post_is_a_new_order_and_with_one_it_is_placed_once(
+    ftgo: APIClient, placed: dict[str, int]
+) -> None:
+    body = order_body(placed["consumer"], placed["restaurant"])
+    blind = [created(ftgo.post("/ftgo/orders", body, format="json"), "orderId") for _ in range(2)]
+    keyed = [
+        created(ftgo.post("/ftgo/orders", body, format="json", HTTP_IDEMPOTENCY_KEY="ftgo-key-1"), "orderId")
+        for _ in range(2)
+    ]
+    assert len({*blind, placed["order"]}) == 3 and keyed[0] == keyed[1] and keyed[0] not in blind
+    assert OrderRequest.objects.count() == 4
+    reused = ftgo.post(
+        "/ftgo/orders",
+        {**body, "lineItems": [{"menuItemId": "1", "quantity": 1}]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="ftgo-key-1",
+    )
+    assert reused.status_code == 409 and OrderRequest.objects.count() == 4
+
+
+def test_cancelling_ends_cancelled_and_the_history_shows_it(ftgo: APIClient, placed: dict[str, int]) -> None:
+    response = ftgo.post(f"/ftgo/orders/{placed['order']}/cancel", {}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["state"] == response.json()["orderInfo"]["state"] == "CANCELLED"
+    orders = ftgo.get(f"/ftgo/orders?consumerId={placed['consumer']}").json()["orders"]
+    assert [o["status"] for o in orders] == ["CANCELLED"]
+    before = all_insert_only_counts()
+    again = ftgo.post(f"/ftgo/orders/{placed['order']}/cancel", {}, format="json")
+    assert again.status_code == 200 and again.json()["state"] == "CANCELLED"  # the decision, replayed
+    assert all_insert_only_counts() == before
+
+
+def test_accepting_the_ticket_by_order_id_delivers_with_the_available_courier(
+    ftgo: APIClient, placed: dict[str, int]
+) -> None:
+    pending = ftgo.get(f"/ftgo/deliveries/{placed['order']}").json()
+    assert pending == {
+        "deliveryInfo": {"id": placed["order"], "state": "PENDING"},
+        "assignedCourier": None,
+        "courierActions": [],
+    }
+    courier = 1733318400123
+    available = ftgo.post(f"/ftgo/couriers/{courier}/availability", {"available": True}, format="json")
+    assert available.json() == {"courierId": courier, "available": True}
+    accepted = ftgo.post(f"/ftgo/tickets/{placed['order']}/accept", {"readyBy": "2026-12-04T21:00:00"}, format="json")
+    assert accepted.status_code == 200 and accepted.json() == {"ticketId": placed["order"]}
+    delivery = ftgo.get(f"/ftgo/deliveries/{placed['order']}").json()
+    assert delivery == {
+        "deliveryInfo": {"id": placed["order"], "state": "SCHEDULED"},
+        "assignedCourier": courier,
+        "courierActions": [],  # the courier completes deliveries on its own: picked up and dropped off
+    }
+    order_id = uuid.UUID(FtgoAlias.objects.get(number=placed["order"]).tpfgo_id)
+    assert services.get_order(order_id)["state"] == "COMPLETED"
+    assert selectors.acceptance(order_id).ready_by.isoformat() == "2026-12-04T21:00:00+00:00"
+    refused = ftgo.post(f"/ftgo/orders/{placed['order']}/cancel", {}, format="json")
+    assert refused.status_code == 412 and refused.json()["error"]["code"] == "FAILED_PRECONDITION"
+    assert ftgo.get(f"/ftgo/orders/{placed['order']}").json()["state"] == "APPROVED"
+
+
+def test_a_couriers_first_availability_creates_it_and_later_ones_update_it(ftgo: APIClient) -> None:
+    for available in (True, False, True, False):
+        response = ftgo.post("/ftgo/couriers/77/availability", {"available": available}, format="json")
+        assert response.status_code == 200, response.content
+    courier = Courier.objects.get()
+    assert (courier.id, courier.available, courier.completion_mode) == ("ftgo-courier-77", False, "auto")
+    assert list(FtgoAlias.objects.values_list("number", "kind", "tpfgo_id")) == [(77, "courier", "ftgo-courier-77")]
+
+
+def test_a_number_a_client_took_is_skipped_by_the_sequence(ftgo: APIClient) -> None:
+    first = created(ftgo.post("/ftgo/consumers", consumer_body(), format="json"), "consumerId")
+    ftgo.post(f"/ftgo/couriers/{first + 1}/availability", {"available": True}, format="json")
+    second = created(ftgo.post("/ftgo/consumers", consumer_body(), format="json"), "consumerId")
+    assert second not in (first, first + 1)
+    assert FtgoAlias.objects.get(number=second).kind == "consumer" and Consumer.objects.count() == 2
+    taken = ftgo.post(f"/ftgo/couriers/{first}/availability", {"available": True}, format="json")
+    assert taken.status_code == 409 and Courier.objects.count() == 1
+
+
+def test_another_kinds_number_is_not_found(ftgo: APIClient, placed: dict[str, int]) -> None:
+    for path in (
+        f"/ftgo/orders/{placed['consumer']}",
+        f"/ftgo/consumers/{placed['order']}",
+        f"/ftgo/restaurants/{placed['consumer']}",
+        f"/ftgo/deliveries/{placed['restaurant']}",
+        "/ftgo/orders/abc",
+        "/ftgo/orders/-3",
+        "/ftgo/no-such-route",
+    ):
+        response = ftgo.get(path)
+        assert response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND", path
+
+
+def test_the_surface_needs_the_token(db: None) -> None:
+    response = APIClient().post("/ftgo/consumers", consumer_body(), format="json")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "UNAUTHENTICATED"
+    assert Consumer.objects.count() == 0
+
+
+@pytest.mark.skipif(not hasattr(services, "revise_order"), reason="checkout.services.revise_order is not merged yet")
+def test_revising_to_ten_items_prices_ten(ftgo: APIClient, placed: dict[str, int]) -> None:
+    body = {"revisedOrderLineItems": [{"quantity": 10, "menuItemId": "1"}]}
+    response = ftgo.post(f"/ftgo/orders/{placed['order']}/revise", body, format="json")
+    assert response.status_code == 200, response.content
+    assert (response.json()["orderTotal"], response.json()["orderInfo"]["state"]) == ("123.40", "APPROVED")
