@@ -14,29 +14,29 @@ from ftgo import states
 NAME = 100
 
 
-class PersonNameSerializer(serializers.Serializer):
+class FtgoPersonNameSerializer(serializers.Serializer):
     firstName = serializers.CharField(max_length=NAME)
     lastName = serializers.CharField(max_length=NAME)
 
 
-class CreateConsumerSerializer(serializers.Serializer):
-    name = PersonNameSerializer()
+class FtgoCreateConsumerSerializer(serializers.Serializer):
+    name = FtgoPersonNameSerializer()
 
 
-class ConsumerCreatedSerializer(serializers.Serializer):
+class FtgoConsumerCreatedSerializer(serializers.Serializer):
     consumerId = serializers.IntegerField()
 
 
-class ConsumerSerializer(serializers.Serializer):
+class FtgoConsumerSerializer(serializers.Serializer):
     consumerId = serializers.IntegerField()
-    name = PersonNameSerializer()
+    name = FtgoPersonNameSerializer()
 
 
-class AccountSerializer(serializers.Serializer):
+class FtgoAccountSerializer(serializers.Serializer):
     accountId = serializers.IntegerField()
 
 
-class AddressSerializer(serializers.Serializer):
+class FtgoAddressSerializer(serializers.Serializer):
     street1 = serializers.CharField(max_length=100)
     street2 = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
     city = serializers.CharField(max_length=60)
@@ -44,83 +44,83 @@ class AddressSerializer(serializers.Serializer):
     zip = serializers.CharField(max_length=20)
 
 
-class MenuItemSerializer(serializers.Serializer):
+class FtgoMenuItemSerializer(serializers.Serializer):
     id = serializers.CharField(max_length=64)
     name = serializers.CharField(max_length=200)
     price = serializers.CharField(max_length=20, help_text="FTGO's Money: a decimal amount as text, e.g. 12.34")
 
 
-class MenuSerializer(serializers.Serializer):
-    menuItems = MenuItemSerializer(many=True)
+class FtgoMenuSerializer(serializers.Serializer):
+    menuItems = FtgoMenuItemSerializer(many=True)
 
 
-class CreateRestaurantSerializer(serializers.Serializer):
+class FtgoCreateRestaurantSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    address = AddressSerializer()
-    menu = MenuSerializer()
+    address = FtgoAddressSerializer()
+    menu = FtgoMenuSerializer()
 
 
-class RestaurantCreatedSerializer(serializers.Serializer):
+class FtgoRestaurantCreatedSerializer(serializers.Serializer):
     id = serializers.IntegerField()
 
 
-class RestaurantSerializer(serializers.Serializer):
+class FtgoRestaurantSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="the restaurant service's field")
     restaurantId = serializers.IntegerField(help_text="the kitchen service's field (the same number)")
     name = serializers.CharField()
-    menu = MenuSerializer()
+    menu = FtgoMenuSerializer()
 
 
-class LineItemSerializer(serializers.Serializer):
+class FtgoLineItemSerializer(serializers.Serializer):
     menuItemId = serializers.CharField()
     quantity = serializers.IntegerField(min_value=1, max_value=99)
 
 
-class CreateOrderSerializer(serializers.Serializer):
+class FtgoCreateOrderSerializer(serializers.Serializer):
     consumerId = serializers.IntegerField()
     restaurantId = serializers.IntegerField()
-    deliveryAddress = AddressSerializer()
+    deliveryAddress = FtgoAddressSerializer()
     deliveryTime = serializers.JSONField(
         required=False,
         help_text="Java's LocalDateTime as FTGO sends it: ISO-8601 text (a time without a zone is UTC) or "
         "Jackson's array [year, month, day, hour, minute, second?, nanosecond?]",
     )
-    lineItems = LineItemSerializer(many=True)
+    lineItems = FtgoLineItemSerializer(many=True)
 
 
-class OrderCreatedSerializer(serializers.Serializer):
+class FtgoOrderCreatedSerializer(serializers.Serializer):
     orderId = serializers.IntegerField()
 
 
-class OrderInfoSerializer(serializers.Serializer):
+class FtgoOrderInfoSerializer(serializers.Serializer):
     orderId = serializers.CharField()
     state = serializers.ChoiceField(choices=states.FTGO_STATES)
 
 
-class OrderLineSerializer(serializers.Serializer):
+class FtgoOrderLineSerializer(serializers.Serializer):
     menuItemId = serializers.CharField()
     name = serializers.CharField(allow_null=True)
     quantity = serializers.IntegerField()
     price = serializers.CharField(allow_null=True)
 
 
-class TpfgoOrderSerializer(serializers.Serializer):
+class FtgoTpfgoOrderSerializer(serializers.Serializer):
     orderId = serializers.UUIDField()
     state = serializers.CharField(help_text="TPFGo's derived state (docs/ftgo.md maps it)")
 
 
-class OrderSerializer(serializers.Serializer):
+class FtgoOrderSerializer(serializers.Serializer):
     orderId = serializers.IntegerField()
     state = serializers.ChoiceField(choices=states.FTGO_STATES)
     orderTotal = serializers.CharField(allow_null=True, help_text="FTGO's Money: e.g. 123.40")
-    orderInfo = OrderInfoSerializer(help_text="the API gateway's shape")
+    orderInfo = FtgoOrderInfoSerializer(help_text="the API gateway's shape")
     consumerId = serializers.IntegerField()
     restaurantId = serializers.IntegerField()
-    lineItems = OrderLineSerializer(many=True)
-    tpfgo = TpfgoOrderSerializer()
+    lineItems = FtgoOrderLineSerializer(many=True)
+    tpfgo = FtgoTpfgoOrderSerializer()
 
 
-class OrderSummarySerializer(serializers.Serializer):
+class FtgoOrderSummarySerializer(serializers.Serializer):
     orderId = serializers.CharField(help_text="text, as FTGO's order history answers it")
     status = serializers.ChoiceField(choices=states.FTGO_STATES)
     restaurantId = serializers.IntegerField()
@@ -128,41 +128,41 @@ class OrderSummarySerializer(serializers.Serializer):
     orderTotal = serializers.CharField(allow_null=True)
 
 
-class OrderHistorySerializer(serializers.Serializer):
-    orders = OrderSummarySerializer(many=True)
+class FtgoOrderHistorySerializer(serializers.Serializer):
+    orders = FtgoOrderSummarySerializer(many=True)
 
 
-class ReviseOrderSerializer(serializers.Serializer):
-    revisedOrderLineItems = LineItemSerializer(many=True)
+class FtgoReviseOrderSerializer(serializers.Serializer):
+    revisedOrderLineItems = FtgoLineItemSerializer(many=True)
 
 
-class TicketAcceptanceSerializer(serializers.Serializer):
+class FtgoTicketAcceptanceSerializer(serializers.Serializer):
     readyBy = serializers.JSONField(required=False, help_text="a LocalDateTime, as deliveryTime")
 
 
-class TicketAcceptedSerializer(serializers.Serializer):
+class FtgoTicketAcceptedSerializer(serializers.Serializer):
     ticketId = serializers.IntegerField(help_text="FTGO's ticket id: the order's id")
 
 
-class CourierAvailabilitySerializer(serializers.Serializer):
+class FtgoCourierAvailabilitySerializer(serializers.Serializer):
     available = serializers.BooleanField()
 
 
-class CourierSerializer(serializers.Serializer):
+class FtgoCourierSerializer(serializers.Serializer):
     courierId = serializers.IntegerField()
     available = serializers.BooleanField()
 
 
-class DeliveryInfoSerializer(serializers.Serializer):
+class FtgoDeliveryInfoSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     state = serializers.ChoiceField(choices=["PENDING", "SCHEDULED", "CANCELLED"])
 
 
-class CourierActionSerializer(serializers.Serializer):
+class FtgoCourierActionSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["PICKUP", "DROPOFF"])
 
 
-class DeliverySerializer(serializers.Serializer):
-    deliveryInfo = DeliveryInfoSerializer()
+class FtgoDeliverySerializer(serializers.Serializer):
+    deliveryInfo = FtgoDeliveryInfoSerializer()
     assignedCourier = serializers.IntegerField(allow_null=True)
-    courierActions = CourierActionSerializer(many=True)
+    courierActions = FtgoCourierActionSerializer(many=True)

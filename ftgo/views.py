@@ -43,11 +43,11 @@ class ConsumersView(ApiView):
     @extend_schema(
         operation_id="ftgoCreateConsumer",
         tags=[TAG],
-        request=s.CreateConsumerSerializer,
-        responses=schema.responses({200: s.ConsumerCreatedSerializer}, schema.WITH_BODY),
+        request=s.FtgoCreateConsumerSerializer,
+        responses=schema.responses({200: s.FtgoConsumerCreatedSerializer}, schema.WITH_BODY),
     )
     def post(self, request: Request) -> Response:
-        return Response(reference.create_consumer(_valid(s.CreateConsumerSerializer, request.data)))
+        return Response(reference.create_consumer(_valid(s.FtgoCreateConsumerSerializer, request.data)))
 
 
 class ConsumerView(ApiView):
@@ -55,7 +55,7 @@ class ConsumerView(ApiView):
         operation_id="ftgoGetConsumer",
         tags=[TAG],
         parameters=[_id("consumer_id", "consumer")],
-        responses=schema.responses({200: s.ConsumerSerializer}, (*schema.COMMON, 404)),
+        responses=schema.responses({200: s.FtgoConsumerSerializer}, (*schema.COMMON, 404)),
     )
     def get(self, request: Request, consumer_id: str) -> Response:
         return Response(reference.get_consumer(consumer_id))
@@ -68,7 +68,7 @@ class AccountView(ApiView):
         operation_id="ftgoGetAccount",
         tags=[TAG],
         parameters=[_id("account_id", "consumer")],
-        responses=schema.responses({200: s.AccountSerializer}, (*schema.COMMON, 404)),
+        responses=schema.responses({200: s.FtgoAccountSerializer}, (*schema.COMMON, 404)),
     )
     def get(self, request: Request, account_id: str) -> Response:
         return Response(reference.get_account(account_id))
@@ -80,11 +80,11 @@ class RestaurantsView(ApiView):
     @extend_schema(
         operation_id="ftgoCreateRestaurant",
         tags=[TAG],
-        request=s.CreateRestaurantSerializer,
-        responses=schema.responses({200: s.RestaurantCreatedSerializer}, schema.WITH_BODY),
+        request=s.FtgoCreateRestaurantSerializer,
+        responses=schema.responses({200: s.FtgoRestaurantCreatedSerializer}, schema.WITH_BODY),
     )
     def post(self, request: Request) -> Response:
-        return Response(reference.create_restaurant(_valid(s.CreateRestaurantSerializer, request.data)))
+        return Response(reference.create_restaurant(_valid(s.FtgoCreateRestaurantSerializer, request.data)))
 
 
 class RestaurantView(ApiView):
@@ -92,7 +92,7 @@ class RestaurantView(ApiView):
         operation_id="ftgoGetRestaurant",
         tags=[TAG],
         parameters=[_id("restaurant_id", "restaurant")],
-        responses=schema.responses({200: s.RestaurantSerializer}, (*schema.COMMON, 404)),
+        responses=schema.responses({200: s.FtgoRestaurantSerializer}, (*schema.COMMON, 404)),
     )
     def get(self, request: Request, restaurant_id: str) -> Response:
         return Response(reference.get_restaurant(restaurant_id))
@@ -104,9 +104,9 @@ class OrdersView(ApiView):
     @extend_schema(
         operation_id="ftgoCreateOrder",
         tags=[TAG],
-        request=s.CreateOrderSerializer,
+        request=s.FtgoCreateOrderSerializer,
         parameters=[KEY],
-        responses=schema.responses({200: s.OrderCreatedSerializer}, (*schema.WITH_BODY, 409)),
+        responses=schema.responses({200: s.FtgoOrderCreatedSerializer}, (*schema.WITH_BODY, 409)),
     )
     def post(self, request: Request) -> Response:
         return Response(orders.place_order(request.data, request.headers.get("Idempotency-Key")))
@@ -115,7 +115,7 @@ class OrdersView(ApiView):
         operation_id="ftgoListOrders",
         tags=[TAG],
         parameters=[OpenApiParameter("consumerId", int, OpenApiParameter.QUERY, required=True)],
-        responses=schema.responses({200: s.OrderHistorySerializer}, (*schema.COMMON, 404)),
+        responses=schema.responses({200: s.FtgoOrderHistorySerializer}, (*schema.COMMON, 404)),
     )
     def get(self, request: Request) -> Response:
         return Response(orders.order_history(request.query_params.get("consumerId")))
@@ -126,7 +126,7 @@ class OrderView(ApiView):
         operation_id="ftgoGetOrder",
         tags=[TAG],
         parameters=[_id("order_id", "order")],
-        responses=schema.responses({200: s.OrderSerializer}, (*schema.COMMON, 404)),
+        responses=schema.responses({200: s.FtgoOrderSerializer}, (*schema.COMMON, 404)),
     )
     def get(self, request: Request, order_id: str) -> Response:
         return Response(orders.get_order(order_id))
@@ -140,7 +140,7 @@ class CancelView(ApiView):
         tags=[TAG],
         request=None,
         parameters=[_id("order_id", "order")],
-        responses=schema.responses({200: s.OrderSerializer}, (*schema.WITH_BODY, 404, 412)),
+        responses=schema.responses({200: s.FtgoOrderSerializer}, (*schema.WITH_BODY, 404, 412)),
     )
     def post(self, request: Request, order_id: str) -> Response:
         return Response(orders.cancel_order(order_id, request.data))
@@ -152,9 +152,9 @@ class ReviseView(ApiView):
     @extend_schema(
         operation_id="ftgoReviseOrder",
         tags=[TAG],
-        request=s.ReviseOrderSerializer,
+        request=s.FtgoReviseOrderSerializer,
         parameters=[_id("order_id", "order"), KEY],
-        responses=schema.responses({200: s.OrderSerializer}, (*schema.WITH_BODY, 404, 409, 412)),
+        responses=schema.responses({200: s.FtgoOrderSerializer}, (*schema.WITH_BODY, 404, 409, 412)),
     )
     def post(self, request: Request, order_id: str) -> Response:
         return Response(orders.revise_order(order_id, request.data, request.headers.get("Idempotency-Key")))
@@ -166,9 +166,9 @@ class AcceptTicketView(ApiView):
     @extend_schema(
         operation_id="ftgoAcceptTicket",
         tags=[TAG],
-        request=s.TicketAcceptanceSerializer,
+        request=s.FtgoTicketAcceptanceSerializer,
         parameters=[_id("ticket_id", "ticket (= order)")],
-        responses=schema.responses({200: s.TicketAcceptedSerializer}, (*schema.WITH_BODY, 404, 412)),
+        responses=schema.responses({200: s.FtgoTicketAcceptedSerializer}, (*schema.WITH_BODY, 404, 412)),
     )
     def post(self, request: Request, ticket_id: str) -> Response:
         return Response(orders.accept_ticket(ticket_id, request.data))
@@ -180,9 +180,9 @@ class CourierAvailabilityView(ApiView):
     @extend_schema(
         operation_id="ftgoSetCourierAvailability",
         tags=[TAG],
-        request=s.CourierAvailabilitySerializer,
+        request=s.FtgoCourierAvailabilitySerializer,
         parameters=[_id("courier_id", "courier")],
-        responses=schema.responses({200: s.CourierSerializer}, (*schema.WITH_BODY, 404, 409)),
+        responses=schema.responses({200: s.FtgoCourierSerializer}, (*schema.WITH_BODY, 404, 409)),
     )
     def post(self, request: Request, courier_id: str) -> Response:
         return Response(reference.set_courier_availability(courier_id, request.data))
@@ -195,7 +195,7 @@ class DeliveryView(ApiView):
         operation_id="ftgoGetDelivery",
         tags=[TAG],
         parameters=[_id("delivery_id", "delivery (= order)")],
-        responses=schema.responses({200: s.DeliverySerializer}, (*schema.COMMON, 404)),
+        responses=schema.responses({200: s.FtgoDeliverySerializer}, (*schema.COMMON, 404)),
     )
     def get(self, request: Request, delivery_id: str) -> Response:
         return Response(orders.get_delivery(delivery_id))

@@ -255,7 +255,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     # Restaurants' acceptanceMode and couriers' completionMode share one choice set.
-    "ENUM_NAME_OVERRIDES": {"ModeEnum": "checkout.api.serializers.MODES"},
+    "ENUM_NAME_OVERRIDES": {
+        "ModeEnum": "checkout.api.serializers.MODES",
+        # FTGO's six order states (the /ftgo/ surface answers them in `state`, `orderInfo.state` and `status`).
+        "FtgoOrderStateEnum": "ftgo.states.FTGO_STATES",
+    },
 }
 # gRPC (django-grpc-framework): `manage.py grpcrunserver` serves the services this hook registers.
 GRPC_FRAMEWORK = {"ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers"}
