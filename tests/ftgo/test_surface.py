@@ -175,3 +175,17 @@ def test_revising_to_ten_items_prices_ten(ftgo: APIClient, placed: dict[str, int
     response = ftgo.post(f"/ftgo/orders/{placed['order']}/revise", body, format="json")
     assert response.status_code == 200, response.content
     assert (response.json()["orderTotal"], response.json()["orderInfo"]["state"]) == ("123.40", "APPROVED")
+
+
+def test_a_rejected_order_has_no_ticket_to_accept(ftgo: APIClient) -> None:
+    consumer = created(ftgo.post("/ftgo/consumers", consumer_body(), format="json"), "consumerId")
+    restaurant = created(ftgo.post("/ftgo/restaurants", restaurant_body(), format="json"), "id")
+    Consumer.objects.filter(pk=FtgoAlias.objects.get(number=consumer).tpfgo_id).update(active=False)
+    order = created(ftgo.post("/ftgo/orders", order_body(consumer, restaurant), format="json"), "orderId")
+    assert ftgo.get(f"/ftgo/orders/{order}").json()["state"] == "REJECTED"
+    before = all_insert_only_counts()
+    response = ftgo.post(f"/ftgo/tickets/{order}/accept", {}, format="json")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND"
+    assert all_insert_only_counts() == before
+    delivery = ftgo.get(f"/ftgo/deliveries/{order}").json()
+    assert delivery["deliveryInfo"]["state"] == "CANCELLED" and delivery["assignedCourier"] is None
