@@ -23,3 +23,20 @@ class OrderCheckpoint(Checkpoint):
     class Meta(Checkpoint.Meta):
         abstract = True
         constraints = [models.UniqueConstraint(fields=["order_id"], name="%(app_label)s_%(class)s_bk")]
+
+
+class RevisionCheckpoint(Checkpoint):
+    """The base of a revision's checkpoints: one fact of each kind per revision, found by the revision id.
+
+    An order has any number of revisions, so the business key is the revision id (deterministic from the
+    order id and the client's key); ``order_id`` is indexed for the order's revision history.
+    """
+
+    business_key_fields: ClassVar[tuple[str, ...]] = ("revision_id",)
+
+    revision_id = models.UUIDField(editable=False)
+    order_id = models.UUIDField(editable=False, db_index=True)
+
+    class Meta(Checkpoint.Meta):
+        abstract = True
+        constraints = [models.UniqueConstraint(fields=["revision_id"], name="%(app_label)s_%(class)s_bk")]

@@ -1,4 +1,4 @@
-"""Validation and canonical form of the place-order command, the same for JSON and protobuf.
+"""Validation and canonical form of the place-order and revise-order commands, the same for JSON and protobuf.
 
 "Same request" means the same canonical command: the request's own fields only (an absent optional field
 stays absent, an empty string counts as absent), normalized (field order, decimal and time forms).
@@ -73,6 +73,19 @@ def canonical(data: Any) -> dict[str, Any]:
     return command
 
 
+def revision(data: Any, restaurant_id: str) -> dict[str, Any]:
+    """The validated revision command: the full new list of items, checked like an order's."""
+    if not isinstance(data, Mapping):
+        raise InvalidArgument("the request body must be a JSON object", [Detail("body", "not an object")])
+    problems: list[Detail] = [Detail(name, "unknown field") for name in sorted(set(data) - {"items"})]
+    items = _items(data.get("items"), problems)
+    if not problems:
+        _menu_items(restaurant_id, items, problems)
+    if problems:
+        raise InvalidArgument("the revision is invalid", problems)
+    return {"items": items}
+
+
 def _items(items: Any, problems: list[Detail]) -> list[dict[str, Any]]:
     if not isinstance(items, list) or not items:
         problems.append(Detail("items", "must be a non-empty list"))
@@ -127,8 +140,12 @@ def _references(command: dict[str, Any], problems: list[Detail]) -> None:
     if restaurant is None:
         problems.append(Detail("restaurantId", "unknown restaurant"))
         return
-    menu = selectors.menu(restaurant.pk)
-    for n, item in enumerate(command["items"]):
+    _menu_items(restaurant.pk, command["items"], problems)
+
+
+def _menu_items(restaurant_id: str, items: list[dict[str, Any]], problems: list[Detail]) -> None:
+    menu = selectors.menu(restaurant_id)
+    for n, item in enumerate(items):
         if item["menuItemId"] not in menu:
             problems.append(Detail(f"items[{n}].menuItemId", "unknown menu item"))
 

@@ -52,8 +52,18 @@ from checkout.payment_review_resolved import step as payment_review_resolved
 from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.ready_order import step as ready_order
 from checkout.ready_order.models import ReadyOrder
+from checkout.payment_reauthorized import step as payment_reauthorized
+from checkout.payment_reauthorized.models import PaymentReauthorized, ReauthorizationDeclined
 from checkout.refund_issued import step as refund_issued
 from checkout.refund_issued.models import RefundIssued
+from checkout.revised_order import step as revised_order
+from checkout.revised_order.models import RevisedOrder
+from checkout.revised_ticket import step as revised_ticket
+from checkout.revised_ticket.models import RevisedTicket
+from checkout.revision_decision import step as revision_decision
+from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
+from checkout.revision_requested import step as revision_requested
+from checkout.revision_requested.models import RevisionRequested
 from checkout.terminal_order_state import step as terminal_order_state
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created import step as ticket_created
@@ -83,6 +93,10 @@ CONSUMER_CANCELLED = Publication("tpfgo.order.consumer-cancelled.v1", OrderCance
 COURIER_CHOSEN = Publication("tpfgo.ops.courier-chosen.v1", OpsCourierChoice)
 OPS_CANCELLED = Publication("tpfgo.ops.order-cancelled.v1", OrderCancelled)
 REVIEW_RESOLVED = Publication("tpfgo.ops.payment-review-resolved.v1", TerminalOrderState)
+REVISION_REFUSED = Publication("tpfgo.order.revision-refused.v1", RevisionRefused)
+ORDER_REVISED = Publication("tpfgo.order.order-revised.v1", RevisedTicket)
+REAUTHORIZATION_DECLINED = Publication("tpfgo.payment.reauthorization-declined.v1", ReauthorizationDeclined)
+REVISION_DECLINED = Publication("tpfgo.order.revision-declined.v1", RevisionRefused)
 
 
 # -- what the sweeper must not resume: a step that waits for an external event for this input ------------
@@ -240,6 +254,42 @@ ORDER_CANCELLATION = Pipeline(
     kind="unhappy",
 )
 
+# A revision: its own source (the root is the revision id, the trace is the order's), started by the service.
+ORDER_REVISION = Pipeline(
+    name="order-revision",
+    inputs=(),
+    source_namespace="revision",
+    steps=(
+        Step("revision_requested", revision_requested.process, RevisionRequested),
+        # The claim of the ticket's decision slot for this round; a skipped or lost claim hands the request on.
+        Step("acceptance_decision", acceptance_decision.process, AcceptanceDecision, on_lost="continue"),
+        Step(
+            "payment_reauthorized",
+            payment_reauthorized.process,
+            PaymentReauthorized,
+            outcomes={ReauthorizationDeclined: REAUTHORIZATION_DECLINED},
+            external_effect=True,
+        ),
+        Step(
+            "revision_decision",
+            revision_decision.process,
+            RevisionAccepted,
+            outcomes={RevisionRefused: REVISION_REFUSED},
+        ),
+        Step("revised_order", revised_order.process, RevisedOrder),
+        Step("revised_ticket", revised_ticket.process, RevisedTicket),
+    ),
+    output=ORDER_REVISED,
+    kind="unhappy",
+)
+REVISION_DECLINE = Pipeline(
+    name="revision-decline",
+    inputs=(ReauthorizationDeclined,),
+    steps=(Step("revision_decision", revision_decision.process, RevisionRefused),),
+    output=REVISION_DECLINED,
+    kind="unhappy",
+)
+
 
 # -- remediation (triggered by ops through checkout.remediation; redrive needs no pipeline of its own) -----
 ASSIGN_COURIER = Pipeline(
@@ -295,7 +345,7 @@ CHAIN = (
     PAYMENT_CAPTURE,
     ORDER_FINALIZATION,
 )
-UNHAPPY = (ORDER_REJECTION, RESTAURANT_DECLINED, CANCELLATION_REQUEST, ORDER_CANCELLATION)
+UNHAPPY = (ORDER_REJECTION, RESTAURANT_DECLINED, CANCELLATION_REQUEST, ORDER_CANCELLATION, ORDER_REVISION, REVISION_DECLINE)
 REMEDIATION = (ASSIGN_COURIER, OPS_CANCEL, RESOLVE_PAYMENT_REVIEW)
 
 COMPOSITION = Composition(
@@ -313,6 +363,7 @@ COMPOSITION = Composition(
         Subscription(TICKET_REJECTED.name, "restaurant-declined"),
         Subscription(ACCEPTANCE_TIMED_OUT.name, "restaurant-declined"),
         Subscription(CANCELLATION_ACCEPTED.name, "order-cancellation"),
+        Subscription(REAUTHORIZATION_DECLINED.name, "revision-decline"),
     ),
     terminal=frozenset(
         {
@@ -324,6 +375,9 @@ COMPOSITION = Composition(
             COURIER_CHOSEN.name,
             OPS_CANCELLED.name,
             REVIEW_RESOLVED.name,
+            REVISION_REFUSED.name,
+            ORDER_REVISED.name,
+            REVISION_DECLINED.name,
         }
     ),
     retry_guard=cancelled,

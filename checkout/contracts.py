@@ -94,6 +94,8 @@ ACCEPTANCE_DECISION = contract(
     (2, "decidedBy", "string"),
     (3, "readyBy", "datetime", False),
     (4, "reason", "string", False),
+    (5, "round", "int"),
+    (6, "revisionId", "uuid", False),
 )
 ORDER_ACCEPTED = contract(
     "OrderAcceptedByRestaurant",
@@ -242,4 +244,51 @@ PAYMENT_REVIEW_RESOLVED = contract(
     (2, "approved", "bool"),
     (3, "resolvedBy", "string"),
     (4, "paymentId", "string", False),
+)
+
+# Order revision (the order-revision pipeline).
+REVISION_REQUESTED = contract(
+    "RevisionRequested",
+    1,
+    (1, "revisionId", "uuid"),
+    (2, "orderId", "uuid"),
+    (3, "requestId", "string"),
+    (4, "lines", "json"),
+    (5, "orderTotal", "decimal"),
+    (6, "currency", "string"),
+    (7, "commandHash", "string"),
+)
+PAYMENT_REAUTHORIZED = contract(
+    "PaymentReauthorized",
+    1,
+    (1, "revisionId", "uuid"),
+    (2, "orderId", "uuid"),
+    (3, "authorizationId", "string"),
+    (4, "amount", "decimal"),
+)
+REAUTHORIZATION_DECLINED = contract(
+    "ReauthorizationDeclined", 1, (1, "revisionId", "uuid"), (2, "orderId", "uuid"), (3, "declineCode", "string")
+)
+REVISION_ACCEPTED = contract(
+    "RevisionAccepted", 1, (1, "revisionId", "uuid"), (2, "orderId", "uuid"), (3, "acceptedAt", "datetime")
+)
+REVISION_REFUSED = contract(
+    "RevisionRefused", 1, (1, "revisionId", "uuid"), (2, "orderId", "uuid"), (3, "reason", "string")
+)
+REVISED_ORDER = contract(
+    "RevisedOrder",
+    1,
+    (1, "revisionId", "uuid"),
+    (2, "orderId", "uuid"),
+    (3, "lines", "json"),
+    (4, "orderTotal", "decimal"),
+    (5, "currency", "string"),
+)
+REVISED_TICKET = contract(
+    "RevisedTicket",
+    1,
+    (1, "revisionId", "uuid"),
+    (2, "orderId", "uuid"),
+    (3, "kitchenTicketId", "uuid"),
+    (4, "lines", "json"),
 )

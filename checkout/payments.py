@@ -47,6 +47,12 @@ class PaymentGateway(Protocol):
         self, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, attempt: int
     ) -> Authorization: ...
 
+    def reauthorize(
+        self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, currency: str, token: str, attempt: int
+    ) -> Authorization:
+        """Authorize a revised amount in place of ``authorization_id`` (a decline leaves it as it was)."""
+        ...
+
     def capture(
         self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int
     ) -> Capture: ...
@@ -64,15 +70,23 @@ _FLAKY = re.compile(r"^tok_flaky_([1-9])$")
 
 
 class SimulatedGateway:
-    """CHAIN.md's table: tok_ok, tok_declined, tok_capture_declined, tok_review, tok_flaky_N, tok_down."""
+    """CHAIN.md's table: tok_ok, tok_declined, tok_capture_declined, tok_review, tok_flaky_N, tok_down, and
+    tok_reauth_declined (authorizes an order, declines every re-authorization of a revision)."""
 
     def authorize(self, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, attempt: int) -> Authorization:
         flaky = _FLAKY.match(token)
         if token == "tok_down" or (flaky and attempt <= int(flaky.group(1))):
             raise GatewayUnavailable(f"payment gateway unavailable (simulated, attempt {attempt})")
-        if token in ("tok_ok", "tok_capture_declined", "tok_review") or flaky:
+        if token in ("tok_ok", "tok_capture_declined", "tok_review", "tok_reauth_declined") or flaky:
             return Authorization(approved=True, authorization_id=f"auth_{order_id.hex[:20]}")
         return Authorization(approved=False, decline_code="card_declined")
+
+    def reauthorize(
+        self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, currency: str, token: str, attempt: int
+    ) -> Authorization:
+        if token == "tok_reauth_declined":
+            return Authorization(approved=False, decline_code="card_declined")
+        return self.authorize(order_id, amount, currency, token, attempt)
 
     def capture(self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int) -> Capture:
         if amount <= 0:

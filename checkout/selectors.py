@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from checkout.acceptance_decision.models import AcceptanceDecision
@@ -26,7 +27,12 @@ from checkout.order_request.models import OrderRequest
 from checkout.payment_authorized.models import PaymentAuthorized
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.payment_review_resolved.models import PaymentReviewResolved
+from checkout.payment_reauthorized.models import PaymentReauthorized
 from checkout.ready_order.models import ReadyOrder
+from checkout.revised_order.models import RevisedOrder
+from checkout.revised_ticket.models import RevisedTicket
+from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
+from checkout.revision_requested.models import RevisionRequested
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created.models import TicketCreated
 from pipelines import ids, lookups, reads
@@ -76,8 +82,83 @@ def ticket(order_id: uuid.UUID) -> TicketCreated | None:
     return fact(TicketCreated, order_id)
 
 
+def decisions(order_id: uuid.UUID) -> list[AcceptanceDecision]:
+    """The ticket's decision slot, round by round: ``REVISED`` claims, then at most one final decision."""
+    # Never memoized: a request that claims the slot reads it again after its own insert.
+    return lookups.rows(AcceptanceDecision, order_by=("round",), order_id=order_id)
+
+
 def acceptance(order_id: uuid.UUID) -> AcceptanceDecision | None:
-    return fact(AcceptanceDecision, order_id)
+    """The final decision (accepted, rejected, timed out or cancelled), if any."""
+    return next((d for d in decisions(order_id) if d.decided_by != AcceptanceDecision.REVISED), None)
+
+
+def decision_round(order_id: uuid.UUID) -> int:
+    """The round the next claimant of the decision slot takes: 1, then one more per revision that claimed it."""
+    return 1 + sum(1 for d in decisions(order_id) if d.decided_by == AcceptanceDecision.REVISED)
+
+
+def revision_request(revision_id: uuid.UUID) -> RevisionRequested | None:
+    return lookups.first(RevisionRequested, revision_id=revision_id)
+
+
+def open_revision(order_id: uuid.UUID) -> uuid.UUID | None:
+    """The revision that holds the decision slot and is not closed yet (no revised ticket, no refusal)."""
+    for claim in decisions(order_id):
+        if claim.decided_by != AcceptanceDecision.REVISED or claim.revision_id is None:
+            continue
+        closed = RevisedTicket.objects.filter(revision_id=claim.revision_id).exists()
+        if not closed and not RevisionRefused.objects.filter(revision_id=claim.revision_id).exists():
+            return claim.revision_id
+    return None
+
+
+def current_order(order_id: uuid.UUID) -> RevisedOrder | None:
+    """The newest accepted revision's lines and total, or None (the order is as placed)."""
+    return RevisedOrder.objects.filter(order_id=order_id).order_by("-created_at", "-id").first()
+
+
+def current_lines(order_id: uuid.UUID) -> list[dict[str, Any]]:
+    """What the kitchen prepares: the newest revised ticket's lines, else the ticket's."""
+    revised = RevisedTicket.objects.filter(order_id=order_id).order_by("-created_at", "-id").first()
+    if revised is not None:
+        return list(revised.lines)
+    created = ticket(order_id)
+    return list(created.lines) if created else []
+
+
+def current_total(order_id: uuid.UUID) -> Decimal | None:
+    revised = current_order(order_id)
+    if revised is not None:
+        return revised.order_total
+    snapshot = initial_order(order_id)
+    return snapshot.order_total if snapshot else None
+
+
+def current_authorization(order_id: uuid.UUID) -> str | None:
+    """The authorization capture takes: the newest re-authorization's, else the order's."""
+    reauthorized = PaymentReauthorized.objects.filter(order_id=order_id).order_by("-created_at", "-id").first()
+    if reauthorized is not None:
+        return reauthorized.authorization_id
+    authorized = authorization(order_id)
+    return authorized.authorization_id if authorized else None
+
+
+def revision_decision(revision_id: uuid.UUID) -> RevisionAccepted | RevisionRefused | None:
+    return lookups.first(RevisionAccepted, revision_id=revision_id) or lookups.first(
+        RevisionRefused, revision_id=revision_id
+    )
+
+
+def revisions(order_id: uuid.UUID) -> list[tuple[RevisionRequested, RevisionAccepted | RevisionRefused | None]]:
+    """The order's revision requests, oldest first, each with its decision (None while undecided)."""
+    requests = list(RevisionRequested.objects.filter(order_id=order_id).order_by("created_at", "id"))
+    ids_ = [r.revision_id for r in requests]
+    decided: dict[uuid.UUID, RevisionAccepted | RevisionRefused] = {
+        d.revision_id: d for d in RevisionAccepted.objects.filter(revision_id__in=ids_)
+    }
+    decided.update({d.revision_id: d for d in RevisionRefused.objects.filter(revision_id__in=ids_)})
+    return [(r, decided.get(r.revision_id)) for r in requests]
 
 
 def payment_outcome(order_id: uuid.UUID) -> PaymentOutcome | None:

@@ -23,8 +23,15 @@ from checkout.order_request.models import OrderRequest
 from checkout.ticket_created.models import TicketCreated
 from pipelines import ids, reads
 from pipelines.registry import engine
-from pipelines.runner import Execution
-from pipelines.status import AlreadyExists, Detail, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from pipelines.runner import Command, Execution
+from pipelines.status import (
+    AlreadyExists,
+    Detail,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 
 
 @dataclass(frozen=True)
@@ -171,3 +178,48 @@ def dropoff(dispatch_id: Any) -> dict[str, Any]:
         raise FailedPrecondition("the order was already delivered")
     execution = engine().run("delivery-execution", picked, step="order_delivered", event={"action": "dropoff"})
     return _advance(execution, assigned.order_id)
+
+
+
+def revision_id_for(order_id: uuid.UUID, key: str) -> uuid.UUID:
+    return ids.deterministic_id("revision", f"{order_id}:{key}")
+
+
+@reads.scoped
+def revise_order(order_id: Any, data: Any, key: str | None) -> dict[str, Any]:
+    """Revise an order's line items: ``data = {"items": [{"menuItemId", "quantity"}, ...]}`` (the full new list).
+
+    Answers ``{"revision": {"revisionId", "outcome": "ACCEPTED" | "REFUSED", "reason"}, "order": <order view>}``;
+    raises NotFound (unknown order), InvalidArgument (bad body, missing key), FailedPrecondition (the key was
+    used for a different revision, or a concurrent request with the key is still deciding).
+    """
+    request = _order(order_id)
+    key = commands.check_key(key)
+    command = commands.revision(data, request.restaurant_id)
+    digest = commands.command_hash(command)
+    revision_id = revision_id_for(request.order_id, key)
+    failed = False
+    if selectors.revision_request(revision_id) is None:
+        payload = {**command, "orderId": request.order_id, "requestId": key, "commandHash": digest}
+        source = Command(revision_id, payload)
+        execution = engine().run("order-revision", source, key=f"{request.order_id}:{key}", trace_id=request.order_id)
+        failed = bool(execution.failures())
+    return _revision_answer(request.order_id, revision_id, digest, failed)
+
+
+def _revision_answer(order_id: uuid.UUID, revision_id: uuid.UUID, digest: str, failed: bool) -> dict[str, Any]:
+    stored = selectors.revision_request(revision_id)
+    if stored is None:
+        raise Unavailable("the revision could not be recorded yet; retry with the same Idempotency-Key")
+    if stored.command_hash != digest:
+        raise FailedPrecondition(
+            "this Idempotency-Key was already used for a different revision of this order",
+            [Detail("Idempotency-Key", "reused with a different request")],
+        )
+    decision = selectors.revision_decision(revision_id)
+    if decision is None:
+        if failed:
+            raise Unavailable("the revision was recorded but not decided yet; ask again with the same key")
+        raise FailedPrecondition("a request with this Idempotency-Key is still deciding the revision; ask again")
+    outcome = {"revisionId": str(revision_id), **state.revision_outcome(decision)}
+    return {"revision": outcome, "order": state.order_view(order_id)}

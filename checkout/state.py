@@ -90,7 +90,10 @@ def order_view(order_id: uuid.UUID) -> dict[str, Any]:
     # The log lists every checkpoint the order has: no need to look for the facts it does not list.
     rejected = selectors.fact(OrderRejected, order_id) if "OrderRejected" in present else None
     cancelled = selectors.fact(OrderCancelled, order_id) if "OrderCancelled" in present else None
-    if snapshot is not None:
+    revised = selectors.current_order(order_id) if "RevisedOrder" in present else None
+    if revised is not None:
+        lines = list(revised.lines)
+    elif snapshot is not None:
         lines = list(snapshot.lines)
     else:
         lines = [
@@ -107,7 +110,7 @@ def order_view(order_id: uuid.UUID) -> dict[str, Any]:
         "stalled": stalled(order_id),
         "consumerId": request.consumer_id,
         "restaurantId": request.restaurant_id,
-        "orderTotal": wire(snapshot.order_total) if snapshot else None,
+        "orderTotal": wire(revised.order_total if revised else snapshot.order_total) if snapshot else None,
         "currency": snapshot.currency if snapshot else None,
         "lines": lines,
         "kitchenTicketId": str(ticket.kitchen_ticket_id) if ticket else None,
@@ -116,6 +119,7 @@ def order_view(order_id: uuid.UUID) -> dict[str, Any]:
         "paymentId": (
             terminal.payment_id if terminal and terminal.payment_id else outcome.payment_id if outcome else None
         ),
+        "revisions": revision_history(order_id) if "RevisionRequested" in present else [],
         "checkpoints": [
             {
                 "type": row.checkpoint_type,
@@ -128,8 +132,31 @@ def order_view(order_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
+def revision_outcome(decision: Any) -> dict[str, Any]:
+    """A decided revision's outcome and reason code (None when accepted)."""
+    if decision.contract.name == "RevisionAccepted":
+        return {"outcome": "ACCEPTED", "reason": None}
+    return {"outcome": "REFUSED", "reason": decision.reason}
+
+
+def revision_history(order_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every revision of the order, oldest first; an undecided one is PENDING."""
+    return [
+        {
+            "revisionId": str(request.revision_id),
+            "requestId": request.request_id,
+            **(revision_outcome(decision) if decision else {"outcome": "PENDING", "reason": None}),
+            "orderTotal": wire(request.order_total),
+            "lines": list(request.lines),
+            "requestedAt": wire(request.created_at),
+        }
+        for request, decision in selectors.revisions(order_id)
+    ]
+
+
 def lineage_tree(order_id: uuid.UUID) -> dict[str, Any]:
-    """The order's checkpoints as a tree; a merge is nested under its first sorted parent."""
+    """The order's checkpoints as a tree; a merge is nested under its first sorted parent, and a revision (a
+    source of its own, in the order's trace) under the order's first checkpoint."""
     rows = log_rows(order_id)
     parents: dict[str, list[str]] = {}
     for link in LineageLink.objects.of_trace(order_id).filter(child_id__in=[row.checkpoint_id for row in rows]):
@@ -153,4 +180,7 @@ def lineage_tree(order_id: uuid.UUID) -> dict[str, Any]:
             nodes[known[0]]["children"].append(node)
         else:
             roots.append(node)
-    return roots[0] if roots else {}
+    if not roots:
+        return {}
+    roots[0]["children"].extend(roots[1:])
+    return roots[0]

@@ -64,6 +64,11 @@ INSTALLED_APPS = [
     "checkout.ops_cancellation",
     "checkout.refund_issued",
     "checkout.payment_review_resolved",
+    "checkout.revision_requested",
+    "checkout.payment_reauthorized",
+    "checkout.revision_decision",
+    "checkout.revised_order",
+    "checkout.revised_ticket",
     # FTGO's REST surface over the same services (its alias ledger).
     "ftgo",
     # After pipelines: its grpcrunserver (pipelines.grpc_compat) overrides this one.

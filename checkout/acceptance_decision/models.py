@@ -1,4 +1,11 @@
-"""The order's one acceptance decision: accept, reject, timeout and cancel race for this unique insert."""
+"""The ticket's decision slot: accept, reject, timeout, cancel and revise race for this unique insert.
+
+A revision claims the slot for one round (``REVISED``) and re-issues the ticket; the next claim takes the next
+round. The business key is (order, round): every claimant computes the round from the stored ``REVISED`` claims,
+so claimants that saw the same history meet on the same unique row and exactly one wins.
+"""
+
+from typing import ClassVar
 
 from django.db import models
 
@@ -7,11 +14,18 @@ from checkout.base import OrderCheckpoint
 
 
 class AcceptanceDecision(OrderCheckpoint):
-    """Who decided: ACCEPTED, REJECTED, TIMED_OUT or CANCELLED. Unique per order: the arbiter."""
+    """Who decided: ACCEPTED, REJECTED, TIMED_OUT, CANCELLED (final), or REVISED (a revision holds the round)."""
 
     contract = contracts.ACCEPTANCE_DECISION
+    business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "round")
     ACCEPTED, REJECTED, TIMED_OUT, CANCELLED = "ACCEPTED", "REJECTED", "TIMED_OUT", "CANCELLED"
+    REVISED = "REVISED"
 
     decided_by = models.CharField(max_length=10)
     ready_by = models.DateTimeField(null=True)
     reason = models.CharField(max_length=300, blank=True)
+    round = models.PositiveIntegerField(default=1)
+    revision_id = models.UUIDField(null=True)
+
+    class Meta(OrderCheckpoint.Meta):
+        constraints = [models.UniqueConstraint(fields=["order_id", "round"], name="acceptance_decision_round_bk")]

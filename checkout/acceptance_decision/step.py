@@ -1,6 +1,8 @@
-"""Decide the order's acceptance: from the restaurant's event, automatically, by timeout, or by a cancellation.
+"""Decide the order's acceptance: from the restaurant's event, automatically, by timeout, by a cancellation,
+or claim the slot for a revision.
 
-Every path inserts the order's one ``AcceptanceDecision``; whoever inserts first wins the race.
+Every path inserts an ``AcceptanceDecision`` for the current round (one per ``REVISED`` claim so far);
+whoever inserts first wins the round. The restaurant waits while a revision holds the slot.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from checkout import selectors
+from checkout import revisions, selectors
 from checkout.acceptance_decision.models import AcceptanceDecision
 from pipelines.runner import AWAIT, SKIP, StepContext
 
@@ -19,12 +21,20 @@ from pipelines.runner import AWAIT, SKIP, StepContext
 def process(ctx: StepContext) -> Any:
     source = ctx.input
     order_id = source.order_id
+    current_round = selectors.decision_round(order_id)
+    slot = {"order_id": order_id, "round": current_round}
+    if source.contract.name == "RevisionRequested":
+        if revisions.refusal(source) is not None:
+            return SKIP
+        return {**slot, "decided_by": AcceptanceDecision.REVISED, "revision_id": source.revision_id}
     if source.contract.name == "CancellationRequested":
         if selectors.is_terminal(order_id):
             return SKIP
-        return {"order_id": order_id, "decided_by": AcceptanceDecision.CANCELLED, "reason": "consumer cancelled"}
+        return {**slot, "decided_by": AcceptanceDecision.CANCELLED, "reason": "consumer cancelled"}
     event = ctx.event or {}
     decided_by = event.get("decidedBy")
+    if current_round > 1 and decided_by != AcceptanceDecision.CANCELLED and selectors.open_revision(order_id) is not None:
+        return AWAIT  # the ticket is being revised: decide on the revised ticket
     if decided_by is None:
         if source.acceptance_mode != "auto":
             return AWAIT
@@ -32,7 +42,7 @@ def process(ctx: StepContext) -> Any:
     ready_by = None
     if decided_by == AcceptanceDecision.ACCEPTED:
         ready_by = _ready_by(event.get("readyBy"), ctx.now)
-    return {"order_id": order_id, "decided_by": decided_by, "ready_by": ready_by, "reason": event.get("reason", "")}
+    return {**slot, "decided_by": decided_by, "ready_by": ready_by, "reason": event.get("reason", "")}
 
 
 def _ready_by(value: Any, now: datetime.datetime) -> datetime.datetime:

@@ -15,9 +15,10 @@ class CancellationAccepted(OrderCheckpoint):
 
 
 class CancellationRefused(OrderCheckpoint):
-    """ALREADY_TERMINAL or ALREADY_PREPARING."""
+    """ALREADY_TERMINAL, ALREADY_PREPARING, or REVISION_PENDING (a revision held the ticket: ask again)."""
 
     contract = contracts.CANCELLATION_REFUSED
     ALREADY_TERMINAL, ALREADY_PREPARING = "ALREADY_TERMINAL", "ALREADY_PREPARING"
+    REVISION_PENDING = "REVISION_PENDING"
 
     reason = models.CharField(max_length=20)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from checkout import selectors
+from checkout import pricing, selectors
 from pipelines.errors import NonRetryableError
 from pipelines.runner import StepContext
 
@@ -24,17 +24,9 @@ def process(ctx: StepContext) -> dict[str, Any]:
         item = menu.get(line.menu_item_id)
         if item is None:
             raise NonRetryableError(f"menu item {line.menu_item_id} is no longer on the menu", code="INVALID_DATA")
-        line_total = item.price * line.quantity
+        priced, line_total = pricing.line(item, line.quantity)
         total += line_total
-        lines.append(
-            {
-                "menuItemId": item.item_id,
-                "name": item.name,
-                "quantity": line.quantity,
-                "unitPrice": f"{item.price:.2f}",
-                "lineTotal": f"{line_total:.2f}",
-            }
-        )
+        lines.append(priced)
     consumer = selectors.consumer(request.consumer_id)
     token = request.payment_token or (consumer.payment_token if consumer else "") or DEFAULT_TOKEN
     return {

@@ -15,4 +15,6 @@ def process(ctx: StepContext) -> Any:
         return {"order_id": source.order_id, "claimed_by": KitchenCommitment.KITCHEN}
     if selectors.is_terminal(source.order_id):
         return SKIP
+    if source.contract.name == "CancellationRequested" and selectors.acceptance(source.order_id) is None:
+        return SKIP  # its claim of the decision slot lost to a revision: the cancellation is refused
     return {"order_id": source.order_id, "claimed_by": KitchenCommitment.CANCELLATION}

@@ -1,4 +1,4 @@
-"""Split the order into kitchen tasks: one per line item, plus packing."""
+"""Split the order into kitchen tasks: one per line item of the newest (revised) ticket, plus packing."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ PACK = "pack"
 
 def process(ctx: StepContext) -> list[dict[str, Any]]:
     commitment = ctx.input
-    ticket = selectors.ticket(commitment.order_id)
-    assert ticket is not None
     tasks = [
         {
             "order_id": commitment.order_id,
@@ -21,7 +19,7 @@ def process(ctx: StepContext) -> list[dict[str, Any]]:
             "menu_item_id": line["menuItemId"],
             "quantity": line["quantity"],
         }
-        for n, line in enumerate(ticket.lines, start=1)
+        for n, line in enumerate(selectors.current_lines(commitment.order_id), start=1)
     ]
     tasks.append({"order_id": commitment.order_id, "task_name": PACK, "menu_item_id": None, "quantity": 1})
     return tasks

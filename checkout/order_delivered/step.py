@@ -16,13 +16,13 @@ def process(ctx: StepContext) -> Any:
     if manual and (ctx.event or {}).get("action") != "dropoff":
         return AWAIT
     assigned = selectors.delivery(picked.order_id)
-    snapshot = selectors.initial_order(picked.order_id)
-    assert assigned is not None and snapshot is not None
+    amount = selectors.current_total(picked.order_id)
+    assert assigned is not None and amount is not None
     return {
         "order_id": picked.order_id,
         "dispatch_id": picked.dispatch_id,
         "courier_id": picked.courier_id,
         "delivered_at": ctx.now,
-        "amount": snapshot.order_total,
+        "amount": amount,
         "lineage_digest": assigned.lineage_digest,
     }

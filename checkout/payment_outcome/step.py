@@ -10,11 +10,11 @@ from pipelines.runner import StepContext
 
 def process(ctx: StepContext) -> dict[str, Any]:
     delivered = ctx.input
-    authorization = selectors.authorization(delivered.order_id)
+    authorization = selectors.current_authorization(delivered.order_id)
     snapshot = selectors.initial_order(delivered.order_id)
     assert authorization is not None and snapshot is not None
     result = payments.gateway().capture(
-        delivered.order_id, authorization.authorization_id, delivered.amount, snapshot.payment_token, ctx.attempt
+        delivered.order_id, authorization, delivered.amount, snapshot.payment_token, ctx.attempt
     )
     return {
         "order_id": delivered.order_id,

@@ -1,0 +1,23 @@
+"""The re-authorization's two outcomes: the revised total is authorized, or declined (the revision is refused)."""
+
+from django.db import models
+
+from checkout import contracts
+from checkout.base import RevisionCheckpoint
+
+
+class PaymentReauthorized(RevisionCheckpoint):
+    """The gateway authorized the revised total; capture later takes this authorization."""
+
+    contract = contracts.PAYMENT_REAUTHORIZED
+
+    authorization_id = models.CharField(max_length=100)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+
+
+class ReauthorizationDeclined(RevisionCheckpoint):
+    """The gateway declined the revised total; the order keeps its authorization and its lines."""
+
+    contract = contracts.REAUTHORIZATION_DECLINED
+
+    decline_code = models.CharField(max_length=60)

@@ -1,0 +1,16 @@
+"""The order as revised: its new line items and total, the newest one is the order's current content."""
+
+from django.db import models
+
+from checkout import contracts
+from checkout.base import RevisionCheckpoint
+
+
+class RevisedOrder(RevisionCheckpoint):
+    """The accepted revision's lines and total (the order's ``InitialOrder`` is never changed)."""
+
+    contract = contracts.REVISED_ORDER
+
+    lines = models.JSONField()
+    order_total = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)

@@ -1,0 +1,21 @@
+"""The accepted revision's lines and total become the order's current content."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkout import selectors
+from pipelines.runner import StepContext
+
+
+def process(ctx: StepContext) -> dict[str, Any]:
+    accepted = ctx.input
+    revision = selectors.revision_request(accepted.revision_id)
+    assert revision is not None
+    return {
+        "revision_id": revision.revision_id,
+        "order_id": revision.order_id,
+        "lines": revision.lines,
+        "order_total": revision.order_total,
+        "currency": revision.currency,
+    }

@@ -1,0 +1,24 @@
+"""The revision's two outcomes: accepted, or refused with a stable reason."""
+
+from django.db import models
+
+from checkout import contracts
+from checkout.base import RevisionCheckpoint
+
+
+class RevisionAccepted(RevisionCheckpoint):
+    """The revision held the ticket's decision slot and its total was re-authorized."""
+
+    contract = contracts.REVISION_ACCEPTED
+
+    accepted_at = models.DateTimeField()
+
+
+class RevisionRefused(RevisionCheckpoint):
+    """TOO_LATE, ORDER_CANCELLED, NOT_APPROVED, REVISION_PENDING, BELOW_MINIMUM or PAYMENT_DECLINED."""
+
+    contract = contracts.REVISION_REFUSED
+    TOO_LATE, ORDER_CANCELLED, NOT_APPROVED = "TOO_LATE", "ORDER_CANCELLED", "NOT_APPROVED"
+    REVISION_PENDING, BELOW_MINIMUM, PAYMENT_DECLINED = "REVISION_PENDING", "BELOW_MINIMUM", "PAYMENT_DECLINED"
+
+    reason = models.CharField(max_length=20)
