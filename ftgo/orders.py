@@ -17,7 +17,7 @@ from checkout.models import Restaurant
 from checkout.order_request.models import OrderRequest
 from ftgo import aliases, states, times
 from ftgo.models import FtgoAlias
-from pipelines.status import Detail, FailedPrecondition, InvalidArgument, NotFound, Unimplemented
+from pipelines.status import Detail, FailedPrecondition, InvalidArgument, NotFound
 
 ORDER_FIELDS = {"consumerId", "restaurantId", "deliveryAddress", "deliveryTime", "lineItems"}
 # FTGO's order history answers pages; this surface answers the newest orders of a consumer, up to this many.
@@ -86,7 +86,7 @@ def _order(number: Any) -> tuple[int, str]:
 
 def render(number: int, view: Mapping[str, Any]) -> dict[str, Any]:
     """The union of FTGO's order-service answer and its API gateway's ``orderInfo``, plus TPFGo's own names."""
-    state = states.ftgo_state(view["state"])
+    state = states.order_state(view)
     return {
         "orderId": number,
         "state": state,
@@ -126,7 +126,7 @@ def order_history(consumer: Any) -> dict[str, Any]:
         orders.append(
             {
                 "orderId": str(aliases.number_for(FtgoAlias.ORDER, str(order_id))),
-                "status": states.ftgo_state(view["state"]),
+                "status": states.order_state(view),
                 "restaurantId": aliases.number_for(FtgoAlias.RESTAURANT, restaurant_id),
                 "restaurantName": names.get(restaurant_id, ""),
                 "orderTotal": view["orderTotal"],
@@ -152,11 +152,8 @@ def cancel_order(number: Any, data: Any) -> dict[str, Any]:
 def revise_order(number: Any, data: Any, key: str | None) -> dict[str, Any]:
     found, order_id = _order(number)
     body = json_object(data, {"revisedOrderLineItems"})
-    revise = getattr(services, "revise_order", None)
-    if revise is None:
-        raise Unimplemented("order revision (checkout.services.revise_order) is not in this build")
     try:
-        result = revise(order_id, {"items": body.get("revisedOrderLineItems")}, fresh_key(key))
+        result = services.revise_order(order_id, {"items": body.get("revisedOrderLineItems")}, fresh_key(key))
     except InvalidArgument as exc:
         raise _renamed(exc, "items", "revisedOrderLineItems")
     if result["revision"]["outcome"] != "ACCEPTED":

@@ -1,12 +1,16 @@
-"""FTGO's order states, derived from TPFGo's derived state (``checkout.state.label``), never stored.
+"""FTGO's order states, derived from TPFGo's order view (``checkout.state``), never stored.
 
 FTGO's order service knows six states. Its order is ``APPROVED`` once the create-order saga authorized the
 payment, and stays ``APPROVED`` while the kitchen accepts, prepares and the courier delivers (the ticket and the
 delivery have states of their own). So every TPFGo state of an approved order that is still going, or delivered,
-is ``APPROVED``; docs/ftgo.md holds the same table with the reasons.
+is ``APPROVED``; docs/ftgo.md holds the same table with the reasons. An approved order with a revision still
+being decided is FTGO's ``REVISION_PENDING``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 APPROVAL_PENDING, APPROVED, REJECTED = "APPROVAL_PENDING", "APPROVED", "REJECTED"
 CANCEL_PENDING, CANCELLED, REVISION_PENDING = "CANCEL_PENDING", "CANCELLED", "REVISION_PENDING"
@@ -36,3 +40,12 @@ BY_LABEL: dict[str, str] = {
 def ftgo_state(label: str) -> str:
     """The FTGO state of a TPFGo label; a label missing from the table is a programming error (KeyError)."""
     return BY_LABEL[label]
+
+
+def order_state(view: Mapping[str, Any]) -> str:
+    """The FTGO state of an order view: its label's, or ``REVISION_PENDING`` while a revision of an approved order
+    is undecided (its request is stored; the decision is not, e.g. the re-authorization is being retried)."""
+    state = ftgo_state(view["state"])
+    if state == APPROVED and any(r["outcome"] == "PENDING" for r in view.get("revisions", ())):
+        return REVISION_PENDING
+    return state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -171,12 +172,92 @@ def test_the_surface_needs_the_token(db: None) -> None:
     assert Consumer.objects.count() == 0
 
 
-@pytest.mark.skipif(not hasattr(services, "revise_order"), reason="checkout.services.revise_order is not merged yet")
-def test_revising_to_ten_items_prices_ten(ftgo: APIClient, placed: dict[str, int]) -> None:
-    body = {"revisedOrderLineItems": [{"quantity": 10, "menuItemId": "1"}]}
-    response = ftgo.post(f"/ftgo/orders/{placed['order']}/revise", body, format="json")
+TEN = {"revisedOrderLineItems": [{"quantity": 10, "menuItemId": "1"}]}
+
+
+def revisions() -> dict[str, int]:
+    return {k: v for k, v in all_insert_only_counts().items() if "revision" in k.lower() or "Revis" in k}
+
+
+def test_revising_to_ten_items_prices_ten_and_stays_approved(ftgo: APIClient, placed: dict[str, int]) -> None:
+    response = ftgo.post(f"/ftgo/orders/{placed['order']}/revise", TEN, format="json")
     assert response.status_code == 200, response.content
-    assert (response.json()["orderTotal"], response.json()["orderInfo"]["state"]) == ("123.40", "APPROVED")
+    body = response.json()
+    assert (body["orderTotal"], body["state"], body["orderInfo"]["state"]) == ("123.40", "APPROVED", "APPROVED")
+    assert [(li["menuItemId"], li["quantity"]) for li in body["lineItems"]] == [("1", 10)]
+    assert ftgo.get(f"/ftgo/orders/{placed['order']}").json() == body
+
+
+def test_a_revision_with_a_key_is_applied_once_and_without_one_each_post_is_a_revision(
+    ftgo: APIClient, placed: dict[str, int]
+) -> None:
+    path = f"/ftgo/orders/{placed['order']}/revise"
+    order_id = uuid.UUID(FtgoAlias.objects.get(number=placed["order"]).tpfgo_id)
+    for _ in range(2):
+        assert ftgo.post(path, TEN, format="json", HTTP_IDEMPOTENCY_KEY="rev-1").status_code == 200
+    assert len(services.get_order(order_id)["revisions"]) == 1
+    for _ in range(2):
+        assert ftgo.post(path, TEN, format="json").status_code == 200
+    assert len(services.get_order(order_id)["revisions"]) == 3
+
+
+def test_a_revision_after_the_restaurant_accepted_is_refused_and_the_order_kept(
+    ftgo: APIClient, placed: dict[str, int]
+) -> None:
+    ftgo.post("/ftgo/couriers/5/availability", {"available": True}, format="json")
+    assert ftgo.post(f"/ftgo/tickets/{placed['order']}/accept", {}, format="json").status_code == 200
+    response = ftgo.post(f"/ftgo/orders/{placed['order']}/revise", TEN, format="json")
+    assert response.status_code == 412, response.content
+    error = response.json()["error"]
+    assert (error["code"], error["details"]) == ("FAILED_PRECONDITION", [{"field": "orderId", "issue": "TOO_LATE"}])
+    order = ftgo.get(f"/ftgo/orders/{placed['order']}").json()
+    assert (order["orderTotal"], order["lineItems"][0]["quantity"]) == ("61.70", 5)
+    order_id = uuid.UUID(order["tpfgo"]["orderId"])
+    assert [r["outcome"] for r in services.get_order(order_id)["revisions"]] == ["REFUSED"]  # recorded
+
+
+def test_a_revision_below_the_restaurants_minimum_is_refused(ftgo: APIClient, placed: dict[str, int]) -> None:
+    Restaurant.objects.filter(pk=FtgoAlias.objects.get(number=placed["restaurant"]).tpfgo_id).update(
+        order_minimum="50.00"
+    )
+    one = {"revisedOrderLineItems": [{"quantity": 1, "menuItemId": "1"}]}
+    response = ftgo.post(f"/ftgo/orders/{placed['order']}/revise", one, format="json")
+    assert response.status_code == 412 and response.json()["error"]["details"][0]["issue"] == "BELOW_MINIMUM"
+    assert ftgo.get(f"/ftgo/orders/{placed['order']}").json()["orderTotal"] == "61.70"
+
+
+def test_a_revision_waiting_for_its_re_authorization_is_revision_pending(
+    ftgo: APIClient, placed: dict[str, int], settings: Any
+) -> None:
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.ftgo.gateways.DownForRevisions"
+    response = ftgo.post(f"/ftgo/orders/{placed['order']}/revise", TEN, format="json")
+    assert response.status_code == 503 and response.json()["error"]["code"] == "UNAVAILABLE"
+    order = ftgo.get(f"/ftgo/orders/{placed['order']}").json()
+    assert (order["state"], order["orderInfo"]["state"], order["orderTotal"]) == (
+        "REVISION_PENDING",
+        "REVISION_PENDING",
+        "61.70",
+    )
+    history = ftgo.get(f"/ftgo/orders?consumerId={placed['consumer']}").json()["orders"]
+    assert [o["status"] for o in history] == ["REVISION_PENDING"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"revisedOrderLineItems": [{"quantity": 0, "menuItemId": "1"}]}, "revisedOrderLineItems[0].quantity"),
+        ({"revisedOrderLineItems": [{"quantity": 1, "menuItemId": "nope"}]}, "revisedOrderLineItems[0].menuItemId"),
+        ({}, "revisedOrderLineItems"),
+    ],
+)
+def test_a_bad_revision_is_refused_and_stores_nothing(
+    ftgo: APIClient, placed: dict[str, int], body: dict[str, Any], field: str
+) -> None:
+    before = all_insert_only_counts()
+    response = ftgo.post(f"/ftgo/orders/{placed['order']}/revise", body, format="json")
+    assert response.status_code == 400, response.content
+    assert [d["field"] for d in response.json()["error"]["details"]] == [field]
+    assert all_insert_only_counts() == before
 
 
 def test_a_rejected_order_has_no_ticket_to_accept(ftgo: APIClient) -> None:
