@@ -48,12 +48,12 @@ from checkout.payment_authorized import step as payment_authorized
 from checkout.payment_authorized.models import PaymentAuthorized, PaymentDeclined
 from checkout.payment_outcome import step as payment_outcome
 from checkout.payment_outcome.models import PaymentOutcome
+from checkout.payment_reauthorized import step as payment_reauthorized
+from checkout.payment_reauthorized.models import PaymentReauthorized, ReauthorizationDeclined
 from checkout.payment_review_resolved import step as payment_review_resolved
 from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.ready_order import step as ready_order
 from checkout.ready_order.models import ReadyOrder
-from checkout.payment_reauthorized import step as payment_reauthorized
-from checkout.payment_reauthorized.models import PaymentReauthorized, ReauthorizationDeclined
 from checkout.refund_issued import step as refund_issued
 from checkout.refund_issued.models import RefundIssued
 from checkout.revised_order import step as revised_order
@@ -345,7 +345,14 @@ CHAIN = (
     PAYMENT_CAPTURE,
     ORDER_FINALIZATION,
 )
-UNHAPPY = (ORDER_REJECTION, RESTAURANT_DECLINED, CANCELLATION_REQUEST, ORDER_CANCELLATION, ORDER_REVISION, REVISION_DECLINE)
+UNHAPPY = (
+    ORDER_REJECTION,
+    RESTAURANT_DECLINED,
+    CANCELLATION_REQUEST,
+    ORDER_CANCELLATION,
+    ORDER_REVISION,
+    REVISION_DECLINE,
+)
 REMEDIATION = (ASSIGN_COURIER, OPS_CANCEL, RESOLVE_PAYMENT_REVIEW)
 
 COMPOSITION = Composition(

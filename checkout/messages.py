@@ -52,6 +52,14 @@ def create_command(message: orders_pb2.CreateOrderRequest) -> tuple[dict[str, An
     return data, key
 
 
+def revise_command(message: orders_pb2.ReviseOrderRequest) -> tuple[dict[str, Any], str | None]:
+    """A ``ReviseOrderRequest`` → (the JSON body of ``POST /api/v1/orders/{id}/revise``, the key in the message)."""
+    data = to_data(message)
+    data.pop("orderId", None)
+    key = data.pop(KEY_FIELD, None)
+    return data, key
+
+
 def pick_key(field_key: str | None, header_key: str | None, header: str = "idempotency-key") -> str | None:
     """The idempotency key from the message field or the header/metadata; given twice, both must match."""
     if field_key and header_key and field_key != header_key:

@@ -26,8 +26,8 @@ from checkout.order_rejected.models import OrderRejected
 from checkout.order_request.models import OrderRequest
 from checkout.payment_authorized.models import PaymentAuthorized
 from checkout.payment_outcome.models import PaymentOutcome
-from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.payment_reauthorized.models import PaymentReauthorized
+from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.ready_order.models import ReadyOrder
 from checkout.revised_order.models import RevisedOrder
 from checkout.revised_ticket.models import RevisedTicket
@@ -95,7 +95,29 @@ def acceptance(order_id: uuid.UUID) -> AcceptanceDecision | None:
 
 def decision_round(order_id: uuid.UUID) -> int:
     """The round the next claimant of the decision slot takes: 1, then one more per revision that claimed it."""
+    if not revised(order_id):
+        return 1
     return 1 + sum(1 for d in decisions(order_id) if d.decided_by == AcceptanceDecision.REVISED)
+
+
+def revised(order_id: uuid.UUID) -> bool:
+    """Whether the order was ever asked to be revised: read once per request, or once for a whole batch step.
+
+    Rounds and the current content depend on revisions; an order never revised (nearly all) skips those reads.
+    """
+    key = ids.text(order_id) if type(order_id) is uuid.UUID else str(order_id)
+    scope = reads.current()
+    if scope is not None and key in scope.keys:
+        batch = scope.keys
+        found = reads.step_memo(
+            "revised",
+            lambda: {
+                ids.text(o)
+                for o in RevisionRequested.objects.filter(order_id__in=batch).values_list("order_id", flat=True)
+            },
+        )
+        return key in found
+    return reads.memo(("revised", key), lambda: RevisionRequested.objects.filter(order_id=order_id).exists())
 
 
 def revision_request(revision_id: uuid.UUID) -> RevisionRequested | None:
@@ -120,24 +142,32 @@ def current_order(order_id: uuid.UUID) -> RevisedOrder | None:
 
 def current_lines(order_id: uuid.UUID) -> list[dict[str, Any]]:
     """What the kitchen prepares: the newest revised ticket's lines, else the ticket's."""
-    revised = RevisedTicket.objects.filter(order_id=order_id).order_by("-created_at", "-id").first()
-    if revised is not None:
-        return list(revised.lines)
+    newest = (
+        RevisedTicket.objects.filter(order_id=order_id).order_by("-created_at", "-id").first()
+        if revised(order_id)
+        else None
+    )
+    if newest is not None:
+        return list(newest.lines)
     created = ticket(order_id)
     return list(created.lines) if created else []
 
 
 def current_total(order_id: uuid.UUID) -> Decimal | None:
-    revised = current_order(order_id)
-    if revised is not None:
-        return revised.order_total
+    newest = current_order(order_id) if revised(order_id) else None
+    if newest is not None:
+        return newest.order_total
     snapshot = initial_order(order_id)
     return snapshot.order_total if snapshot else None
 
 
 def current_authorization(order_id: uuid.UUID) -> str | None:
     """The authorization capture takes: the newest re-authorization's, else the order's."""
-    reauthorized = PaymentReauthorized.objects.filter(order_id=order_id).order_by("-created_at", "-id").first()
+    reauthorized = (
+        PaymentReauthorized.objects.filter(order_id=order_id).order_by("-created_at", "-id").first()
+        if revised(order_id)
+        else None
+    )
     if reauthorized is not None:
         return reauthorized.authorization_id
     authorized = authorization(order_id)

@@ -180,7 +180,6 @@ def dropoff(dispatch_id: Any) -> dict[str, Any]:
     return _advance(execution, assigned.order_id)
 
 
-
 def revision_id_for(order_id: uuid.UUID, key: str) -> uuid.UUID:
     return ids.deterministic_id("revision", f"{order_id}:{key}")
 

@@ -262,6 +262,8 @@ SPECTACULAR_SETTINGS = {
     # Restaurants' acceptanceMode and couriers' completionMode share one choice set.
     "ENUM_NAME_OVERRIDES": {
         "ModeEnum": "checkout.api.serializers.MODES",
+        "OutcomeEnum": "checkout.api.serializers.OUTCOMES",
+        "RevisionOutcomeEnum": "checkout.api.serializers.REVISION_OUTCOMES",
         # FTGO's six order states (the /ftgo/ surface answers them in `state`, `orderInfo.state` and `status`).
         "FtgoOrderStateEnum": "ftgo.states.FTGO_STATES",
     },

@@ -33,7 +33,11 @@ def process(ctx: StepContext) -> Any:
         return {**slot, "decided_by": AcceptanceDecision.CANCELLED, "reason": "consumer cancelled"}
     event = ctx.event or {}
     decided_by = event.get("decidedBy")
-    if current_round > 1 and decided_by != AcceptanceDecision.CANCELLED and selectors.open_revision(order_id) is not None:
+    if (
+        current_round > 1
+        and decided_by != AcceptanceDecision.CANCELLED
+        and selectors.open_revision(order_id) is not None
+    ):
         return AWAIT  # the ticket is being revised: decide on the revised ticket
     if decided_by is None:
         if source.acceptance_mode != "auto":

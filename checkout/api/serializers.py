@@ -17,6 +17,8 @@ from pipelines.status import STATUS
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MODES = ["auto", "manual"]
+OUTCOMES = ["ACCEPTED", "REFUSED"]
+REVISION_OUTCOMES = ["ACCEPTED", "REFUSED", "PENDING"]
 
 
 def _money(**kwargs: Any) -> serializers.DecimalField:
@@ -91,6 +93,16 @@ class CheckpointSerializer(serializers.Serializer):
     createdAt = serializers.CharField()
 
 
+class RevisionEntrySerializer(serializers.Serializer):
+    revisionId = serializers.UUIDField()
+    requestId = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=REVISION_OUTCOMES)
+    reason = _nullable_text()
+    orderTotal = serializers.CharField()
+    lines = OrderLineSerializer(many=True)
+    requestedAt = serializers.CharField()
+
+
 class OrderViewSerializer(serializers.Serializer):
     orderId = serializers.UUIDField()
     requestId = serializers.CharField()
@@ -108,6 +120,7 @@ class OrderViewSerializer(serializers.Serializer):
     dispatchId = _nullable_text()
     courierId = _nullable_text()
     paymentId = _nullable_text()
+    revisions = RevisionEntrySerializer(many=True)
     checkpoints = CheckpointSerializer(many=True)
 
 
@@ -116,12 +129,32 @@ class CancelRequestSerializer(serializers.Serializer):
 
 
 class CancellationSerializer(serializers.Serializer):
-    outcome = serializers.ChoiceField(choices=["ACCEPTED", "REFUSED"])
-    reason = serializers.ChoiceField(choices=["ALREADY_TERMINAL", "ALREADY_PREPARING"], allow_null=True)
+    outcome = serializers.ChoiceField(choices=OUTCOMES)
+    reason = serializers.ChoiceField(
+        choices=["ALREADY_TERMINAL", "ALREADY_PREPARING", "REVISION_PENDING"], allow_null=True
+    )
 
 
 class CancelResponseSerializer(serializers.Serializer):
     cancellation = CancellationSerializer()
+    order = OrderViewSerializer()
+
+
+class ReviseOrderSerializer(serializers.Serializer):
+    items = serializers.ListField(child=OrderItemSerializer(), min_length=1, max_length=100)
+
+
+REVISION_REASONS = ["TOO_LATE", "ORDER_CANCELLED", "NOT_APPROVED", "REVISION_PENDING", "BELOW_MINIMUM"]
+
+
+class RevisionSerializer(serializers.Serializer):
+    revisionId = serializers.UUIDField()
+    outcome = serializers.ChoiceField(choices=OUTCOMES)
+    reason = serializers.ChoiceField(choices=[*REVISION_REASONS, "PAYMENT_DECLINED"], allow_null=True)
+
+
+class ReviseResponseSerializer(serializers.Serializer):
+    revision = RevisionSerializer()
     order = OrderViewSerializer()
 
 

@@ -16,6 +16,7 @@ urlpatterns: list[URLPattern] = [
     path("orders/<str:order_id>", views.OrderView.as_view(), name="api-order"),
     path("orders/<str:order_id>/lineage", views.LineageView.as_view(), name="api-order-lineage"),
     path("orders/<str:order_id>/cancel", views.CancelView.as_view(), name="api-order-cancel"),
+    path("orders/<str:order_id>/revise", views.ReviseView.as_view(), name="api-order-revise"),
     path("tickets/<str:ticket_id>/accept", views.AcceptTicketView.as_view(), name="api-ticket-accept"),
     path("tickets/<str:ticket_id>/reject", views.RejectTicketView.as_view(), name="api-ticket-reject"),
     path("deliveries/<str:dispatch_id>/pickup", views.PickupView.as_view(), name="api-delivery-pickup"),

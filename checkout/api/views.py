@@ -1,6 +1,6 @@
 """The order, ticket and delivery routes: parse the request, call one ``checkout.services`` function, render.
 
-The four order routes also speak protobuf-over-HTTP (``tpfgo.checkout.v1`` messages); the body rules that are
+The order routes also speak protobuf-over-HTTP (``tpfgo.checkout.v1`` messages); the body rules that are
 only about the wire (a JSON object, no unknown field, the key given twice) live here, every other rule in the
 service.
 """
@@ -123,6 +123,29 @@ class CancelView(ProtobufApiView):
         else:
             note = json_object(request.data, {"note"}).get("note")
         return Response(services.cancel_order(order_id, note))
+
+
+class ReviseView(ProtobufApiView):
+    """Revise the order's line items (the full new list): the decision (ACCEPTED, or REFUSED with a reason) and the
+    order; a replay of the same key and request answers the same; the same key with another request 412."""
+
+    protobuf = {"POST": ProtoSpec(orders_pb2.ReviseOrderRequest, orders_pb2.ReviseOrderResponse)}
+
+    @extend_schema(
+        operation_id="reviseOrder",
+        tags=["orders"],
+        summary="Revise an order's line items (idempotent by Idempotency-Key)",
+        request=schema.request(s.ReviseOrderSerializer, protobuf=True),
+        parameters=[schema.path_id("order_id", "order"), schema.IDEMPOTENCY_KEY],
+        responses=schema.responses({200: s.ReviseResponseSerializer}, (*schema.WITH_BODY, 404, 412), protobuf=True),
+    )
+    def post(self, request: Request, order_id: str) -> Response:
+        data, field_key = request.data, None
+        if isinstance(data, ProtoData):
+            messages.same_order_id(order_id, data.message.order_id)
+            data, field_key = messages.revise_command(data.message)
+        key = messages.pick_key(field_key, request.headers.get("Idempotency-Key"), header="Idempotency-Key")
+        return Response(services.revise_order(order_id, data, key))
 
 
 class AcceptTicketView(ApiView):

@@ -1,4 +1,5 @@
 """order-revision: the gateway re-authorizes the revised total (a decision)."""
+
 from django.apps import AppConfig
 
 

@@ -60,6 +60,16 @@ class CancelOrderRequest(_message.Message):
     note: str
     def __init__(self, order_id: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
 
+class ReviseOrderRequest(_message.Message):
+    __slots__ = ("order_id", "items", "idempotency_key")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    items: _containers.RepeatedCompositeFieldContainer[OrderItem]
+    idempotency_key: str
+    def __init__(self, order_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[OrderItem, _Mapping]]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
 class GetLineageRequest(_message.Message):
     __slots__ = ("order_id",)
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -109,7 +119,7 @@ class Checkpoint(_message.Message):
     def __init__(self, type: _Optional[str] = ..., id: _Optional[str] = ..., pipeline: _Optional[str] = ..., created_at: _Optional[str] = ...) -> None: ...
 
 class Order(_message.Message):
-    __slots__ = ("order_id", "request_id", "state", "reason", "failure_code", "outcome", "stalled", "consumer_id", "restaurant_id", "order_total", "currency", "lines", "kitchen_ticket_id", "dispatch_id", "courier_id", "payment_id", "checkpoints")
+    __slots__ = ("order_id", "request_id", "state", "reason", "failure_code", "outcome", "stalled", "consumer_id", "restaurant_id", "order_total", "currency", "lines", "kitchen_ticket_id", "dispatch_id", "courier_id", "payment_id", "checkpoints", "revisions")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +137,7 @@ class Order(_message.Message):
     COURIER_ID_FIELD_NUMBER: _ClassVar[int]
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    REVISIONS_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     request_id: str
     state: str
@@ -144,7 +155,44 @@ class Order(_message.Message):
     courier_id: str
     payment_id: str
     checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
-    def __init__(self, order_id: _Optional[str] = ..., request_id: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., failure_code: _Optional[str] = ..., outcome: _Optional[str] = ..., stalled: _Optional[_Union[Stalled, _Mapping]] = ..., consumer_id: _Optional[str] = ..., restaurant_id: _Optional[str] = ..., order_total: _Optional[str] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[OrderLine, _Mapping]]] = ..., kitchen_ticket_id: _Optional[str] = ..., dispatch_id: _Optional[str] = ..., courier_id: _Optional[str] = ..., payment_id: _Optional[str] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ...) -> None: ...
+    revisions: _containers.RepeatedCompositeFieldContainer[RevisionEntry]
+    def __init__(self, order_id: _Optional[str] = ..., request_id: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., failure_code: _Optional[str] = ..., outcome: _Optional[str] = ..., stalled: _Optional[_Union[Stalled, _Mapping]] = ..., consumer_id: _Optional[str] = ..., restaurant_id: _Optional[str] = ..., order_total: _Optional[str] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[OrderLine, _Mapping]]] = ..., kitchen_ticket_id: _Optional[str] = ..., dispatch_id: _Optional[str] = ..., courier_id: _Optional[str] = ..., payment_id: _Optional[str] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., revisions: _Optional[_Iterable[_Union[RevisionEntry, _Mapping]]] = ...) -> None: ...
+
+class RevisionEntry(_message.Message):
+    __slots__ = ("revision_id", "request_id", "outcome", "reason", "order_total", "lines", "requested_at")
+    REVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ORDER_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_AT_FIELD_NUMBER: _ClassVar[int]
+    revision_id: str
+    request_id: str
+    outcome: str
+    reason: str
+    order_total: str
+    lines: _containers.RepeatedCompositeFieldContainer[OrderLine]
+    requested_at: str
+    def __init__(self, revision_id: _Optional[str] = ..., request_id: _Optional[str] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ..., order_total: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[OrderLine, _Mapping]]] = ..., requested_at: _Optional[str] = ...) -> None: ...
+
+class Revision(_message.Message):
+    __slots__ = ("revision_id", "outcome", "reason")
+    REVISION_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    revision_id: str
+    outcome: str
+    reason: str
+    def __init__(self, revision_id: _Optional[str] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReviseOrderResponse(_message.Message):
+    __slots__ = ("revision", "order")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    revision: Revision
+    order: Order
+    def __init__(self, revision: _Optional[_Union[Revision, _Mapping]] = ..., order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
 
 class Cancellation(_message.Message):
     __slots__ = ("outcome", "reason")

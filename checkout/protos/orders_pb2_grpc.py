@@ -49,6 +49,11 @@ class OrderServiceStub:
                 request_serializer=checkout_dot_protos_dot_orders__pb2.CancelOrderRequest.SerializeToString,
                 response_deserializer=checkout_dot_protos_dot_orders__pb2.CancelOrderResponse.FromString,
                 _registered_method=True)
+        self.ReviseOrder = channel.unary_unary(
+                '/tpfgo.checkout.v1.OrderService/ReviseOrder',
+                request_serializer=checkout_dot_protos_dot_orders__pb2.ReviseOrderRequest.SerializeToString,
+                response_deserializer=checkout_dot_protos_dot_orders__pb2.ReviseOrderResponse.FromString,
+                _registered_method=True)
         self.GetLineage = channel.unary_unary(
                 '/tpfgo.checkout.v1.OrderService/GetLineage',
                 request_serializer=checkout_dot_protos_dot_orders__pb2.GetLineageRequest.SerializeToString,
@@ -86,6 +91,14 @@ class OrderServiceServicer:
 
     def CancelOrder(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReviseOrder(self, request, context):
+        """Revise an order's line items (the full new list). The idempotency key is the field `idempotency_key` or the
+        metadata `idempotency-key` (both given: they must match); a replay answers the stored decision.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -130,6 +143,11 @@ def add_OrderServiceServicer_to_server(servicer, server):
                     servicer.CancelOrder,
                     request_deserializer=checkout_dot_protos_dot_orders__pb2.CancelOrderRequest.FromString,
                     response_serializer=checkout_dot_protos_dot_orders__pb2.CancelOrderResponse.SerializeToString,
+            ),
+            'ReviseOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReviseOrder,
+                    request_deserializer=checkout_dot_protos_dot_orders__pb2.ReviseOrderRequest.FromString,
+                    response_serializer=checkout_dot_protos_dot_orders__pb2.ReviseOrderResponse.SerializeToString,
             ),
             'GetLineage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLineage,
@@ -228,6 +246,33 @@ class OrderService:
             '/tpfgo.checkout.v1.OrderService/CancelOrder',
             checkout_dot_protos_dot_orders__pb2.CancelOrderRequest.SerializeToString,
             checkout_dot_protos_dot_orders__pb2.CancelOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReviseOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tpfgo.checkout.v1.OrderService/ReviseOrder',
+            checkout_dot_protos_dot_orders__pb2.ReviseOrderRequest.SerializeToString,
+            checkout_dot_protos_dot_orders__pb2.ReviseOrderResponse.FromString,
             options,
             channel_credentials,
             insecure,

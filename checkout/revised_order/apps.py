@@ -1,4 +1,5 @@
 """order-revision: the order's new line items and total."""
+
 from django.apps import AppConfig
 
 

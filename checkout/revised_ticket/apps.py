@@ -1,4 +1,5 @@
 """order-revision: the kitchen ticket re-issued with the new line items."""
+
 from django.apps import AppConfig
 
 

@@ -1,4 +1,5 @@
 """order-revision: the revision is accepted or refused (a decision)."""
+
 from django.apps import AppConfig
 
 

@@ -1,4 +1,5 @@
 """order-revision: the consumer asked to change the order's line items."""
+
 from django.apps import AppConfig
 
 

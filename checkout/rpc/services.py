@@ -38,6 +38,13 @@ class OrderService(Service):
         note = request.note if request.HasField("note") else None
         return messages.to_message(services.cancel_order(request.order_id, note), orders_pb2.CancelOrderResponse)
 
+    @unary(ROUTE + "ReviseOrder")
+    def ReviseOrder(self, request: orders_pb2.ReviseOrderRequest, context: grpc.ServicerContext) -> Any:
+        data, field_key = messages.revise_command(request)
+        key = messages.pick_key(field_key, metadata_value(context, "idempotency-key"), header="idempotency-key")
+        revised = services.revise_order(request.order_id, data, key)
+        return messages.to_message(revised, orders_pb2.ReviseOrderResponse)
+
     @unary(ROUTE + "GetLineage")
     def GetLineage(self, request: orders_pb2.GetLineageRequest, context: grpc.ServicerContext) -> Any:
         return messages.to_message(services.lineage(request.order_id), orders_pb2.LineageNode)

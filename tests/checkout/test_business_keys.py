@@ -1,5 +1,7 @@
 """A checkout fact's business key is its order id, enforced by the unique constraint on ``order_id``: a second
 fact of the same kind for the order, from another path, loses to the stored one (not an error, nothing written).
+The exceptions: kitchen tasks (one per task), the ticket's decision slot (one per round) and a revision's facts
+(one per revision).
 """
 
 import pytest
@@ -19,6 +21,10 @@ pytestmark = pytest.mark.django_db
 def test_every_checkout_fact_enforces_its_business_key_on_its_own_columns():
     columns = {name: business_key_columns(model) for name, model in checkpoint_models().items()}
     assert columns.pop("KitchenTask") == ("order_id", "task_name")
+    assert columns.pop("AcceptanceDecision") == ("order_id", "round")
+    revision = ["RevisionRequested", "PaymentReauthorized", "ReauthorizationDeclined", "RevisionAccepted"]
+    revision += ["RevisionRefused", "RevisedOrder", "RevisedTicket"]
+    assert {columns.pop(name) for name in revision} == {("revision_id",)}
     assert set(columns.values()) == {("order_id",)}
 
 

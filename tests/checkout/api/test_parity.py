@@ -161,6 +161,59 @@ def test_cancel_and_cancel_again_answer_the_same_everywhere_and_a_completed_orde
         assert (decision["outcome"], decision.get("reason")) == ("REFUSED", "ALREADY_TERMINAL")
 
 
+def present(fields: dict[str, Any]) -> dict[str, Any]:
+    """A message leaves a null field unset: compare what is set."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def crepes(quantity: int) -> dict[str, Any]:
+    return {"items": [{"menuItemId": "crepe", "quantity": quantity}]}
+
+
+def test_revise_and_replay_answer_the_same_everywhere_and_a_reused_key_is_a_failed_precondition(ways):
+    for name in NAMES:
+        order_id = ways[name].create(manual_order_body(), f"parity-revise-{name}").order["orderId"]
+        first = ways[name].revise(order_id, crepes(3), f"rev-{name}")
+        assert first.code == "OK", (name, first)
+        assert (first.data["revision"]["outcome"], first.data["revision"].get("reason")) == ("ACCEPTED", None), name
+        assert (first.order["orderTotal"], first.order["lines"][0]["quantity"]) == ("21.75", 3), name
+        assert [r["outcome"] for r in first.order["revisions"]] == ["ACCEPTED"], name
+        if first.http is not None:
+            assert first.http == 200
+        rows = all_insert_only_counts()
+        for other in NAMES:
+            again = ways[other].revise(order_id, crepes(3), f"rev-{name}")
+            assert again.code == "OK", (name, other, again)
+            assert present(again.data["revision"]) == present(first.data["revision"]), (name, other)
+            assert again.summary() == first.summary(), (name, other)
+            assert ways[other].revise(order_id, crepes(4), f"rev-{name}").code == "FAILED_PRECONDITION"
+        assert all_insert_only_counts() == rows
+    order_id = ways["rest"].create(order_body(), "parity-revise-late").order["orderId"]
+    late = {"items": [{"menuItemId": "pepperoni", "quantity": 1}]}
+    refused = {name: ways[name].revise(order_id, late, f"late-{name}").data["revision"] for name in NAMES}
+    assert {(r["outcome"], r.get("reason")) for r in refused.values()} == {("REFUSED", "TOO_LATE")}
+
+
+REVISE_REFUSALS = {
+    "malformed body": (MALFORMED, "INVALID_ARGUMENT"),
+    "empty items": ({"items": []}, "INVALID_ARGUMENT"),
+    "unknown menu item": ({"items": [{"menuItemId": "sushi", "quantity": 1}]}, "INVALID_ARGUMENT"),
+    "missing key": (crepes(1), "INVALID_ARGUMENT"),
+}
+
+
+def test_a_bad_revision_is_refused_with_the_same_code_everywhere_and_stores_nothing(ways):
+    order_id = ways["rest"].create(manual_order_body(), "parity-revise-bad").order["orderId"]
+    rows = all_insert_only_counts()
+    for case, (body, code) in REVISE_REFUSALS.items():
+        key = None if case == "missing key" else "parity-bad-revision"
+        codes = {name: ways[name].revise(order_id, body, key).code for name in NAMES}
+        assert codes == dict.fromkeys(NAMES, code), case
+    unknown = {name: ways[name].revise(str(uuid.UUID(int=7)), crepes(1), "k").code for name in NAMES}
+    assert unknown == dict.fromkeys(NAMES, "NOT_FOUND")
+    assert all_insert_only_counts() == rows
+
+
 JSON_ONLY = [
     ("GET", "/api/v1/consumers"),
     ("POST", "/api/v1/restaurants"),

@@ -1,4 +1,4 @@
-"""One client per transport with the same four calls, each answering a normalized ``Result``.
+"""One client per transport with the same calls, each answering a normalized ``Result``.
 
 REST and protobuf-over-HTTP talk to a real HTTP server, gRPC to a real gRPC server; the FUNCTION transport is
 a handler called with an API-gateway event. ``MALFORMED`` asks each client to send a body its transport cannot
@@ -108,6 +108,10 @@ class Http:
     def cancel(self, order_id: str, note: str | None = None, token: Any = DEFAULT) -> Result:
         return self.send("POST", f"/api/v1/orders/{order_id}/cancel", {"note": note} if note else {}, token)
 
+    def revise(self, order_id: str, body: Any, key: str | None, token: Any = DEFAULT) -> Result:
+        extra = {"Idempotency-Key": key} if key is not None else {}
+        return self.send("POST", f"/api/v1/orders/{order_id}/revise", body, token, **extra)
+
 
 _MESSAGES = {"/api/v1/orders": (orders_pb2.CreateOrderRequest, orders_pb2.Order)}
 
@@ -117,6 +121,8 @@ def _proto_types(path: str) -> tuple[type, type]:
         return _MESSAGES[path]
     if path.endswith("/cancel"):
         return orders_pb2.CancelOrderRequest, orders_pb2.CancelOrderResponse
+    if path.endswith("/revise"):
+        return orders_pb2.ReviseOrderRequest, orders_pb2.ReviseOrderResponse
     if path.endswith("/lineage"):
         return orders_pb2.GetLineageRequest, orders_pb2.LineageNode
     return orders_pb2.GetOrderRequest, orders_pb2.Order
@@ -219,6 +225,15 @@ class Grpc:
     def lineage(self, order_id: str, token: Any = DEFAULT) -> Result:
         request = orders_pb2.GetLineageRequest(order_id=order_id)
         return self._call(self.stub.GetLineage, request, self._metadata(token))
+
+    def revise(self, order_id: str, body: Any, key: str | None, token: Any = DEFAULT) -> Result:
+        metadata = self._metadata(token, **({"idempotency-key": key} if key is not None else {}))
+        if body is MALFORMED:
+            raw = self.channel.unary_unary("/tpfgo.checkout.v1.OrderService/ReviseOrder")
+            return self._call(raw, BROKEN_PROTOBUF, metadata)
+        request = messages.to_message(body, orders_pb2.ReviseOrderRequest)
+        request.order_id = order_id
+        return self._call(self.stub.ReviseOrder, request, metadata)
 
     def cancel(self, order_id: str, note: str | None = None, token: Any = DEFAULT) -> Result:
         request = orders_pb2.CancelOrderRequest(order_id=order_id, note=note) if note else None
