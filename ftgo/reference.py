@@ -7,8 +7,8 @@ Each create translates FTGO's body into TPFGo's, checks it with the serializer `
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from django.db import transaction
 from rest_framework import serializers
@@ -20,6 +20,8 @@ from ftgo import aliases
 from ftgo.models import FtgoAlias
 from pipelines.status import AlreadyExists, Detail, InvalidArgument, NotFound
 from pipelines.wire_errors import flatten
+
+Row = TypeVar("Row")
 
 
 def checked(serializer_class: type[serializers.Serializer], data: Any, rename: Mapping[str, str]) -> dict[str, Any]:
@@ -53,12 +55,17 @@ def create_consumer(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"consumerId": number}
 
 
+def _row(kind: str, number: Any, select: Callable[[str], Row | None]) -> tuple[int, Row]:
+    """The FTGO number and the reference row behind it (NOT_FOUND when either is missing)."""
+    found, tpfgo_id = aliases.lookup(kind, number)
+    row = select(tpfgo_id)
+    if row is None:
+        raise NotFound(f"{kind} {number} not found")
+    return found, row
+
+
 def _consumer(number: Any) -> tuple[int, Consumer]:
-    found, consumer_id = aliases.lookup(FtgoAlias.CONSUMER, number)
-    consumer = selectors.consumer(consumer_id)
-    if consumer is None:
-        raise NotFound(f"consumer {number} not found")
-    return found, consumer
+    return _row(FtgoAlias.CONSUMER, number, selectors.consumer)
 
 
 def get_consumer(number: Any) -> dict[str, Any]:
@@ -97,10 +104,7 @@ def create_restaurant(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def get_restaurant(number: Any) -> dict[str, Any]:
-    found, restaurant_id = aliases.lookup(FtgoAlias.RESTAURANT, number)
-    restaurant = selectors.restaurant(restaurant_id)
-    if restaurant is None:
-        raise NotFound(f"restaurant {number} not found")
+    found, restaurant = _row(FtgoAlias.RESTAURANT, number, selectors.restaurant)
     view = reference.restaurant_view(restaurant)
     items = [{"id": i["id"], "name": i["name"], "price": i["price"]} for i in view["menu"]]
     return {"id": found, "restaurantId": found, "name": view["name"], "menu": {"menuItems": items}}

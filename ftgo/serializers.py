@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from checkout.api import serializers as tpfgo
 from ftgo import states
 
 NAME = 100
@@ -36,12 +37,10 @@ class FtgoAccountSerializer(serializers.Serializer):
     accountId = serializers.IntegerField()
 
 
-class FtgoAddressSerializer(serializers.Serializer):
-    street1 = serializers.CharField(max_length=100)
-    street2 = serializers.CharField(max_length=100, required=False, allow_null=True, allow_blank=True)
-    city = serializers.CharField(max_length=60)
-    state = serializers.CharField(max_length=30)
-    zip = serializers.CharField(max_length=20)
+class FtgoAddressSerializer(tpfgo.AddressSerializer):
+    """TPFGo's address, where FTGO may send ``street2: null``."""
+
+    street2 = serializers.CharField(max_length=300, required=False, allow_null=True, allow_blank=True)
 
 
 class FtgoMenuItemSerializer(serializers.Serializer):

@@ -5,14 +5,13 @@ Authentication is TPFGo's API token (one header); refusals are TPFGo's error env
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from checkout.api import schema
 from checkout.api.base import ApiView
+from checkout.api.reference_views import valid
 from ftgo import orders, reference
 from ftgo import serializers as s
 
@@ -31,12 +30,6 @@ def _id(name: str, what: str) -> OpenApiParameter:
     return OpenApiParameter(name, int, OpenApiParameter.PATH, description=f"FTGO's numeric {what} id")
 
 
-def _valid(serializer_class: type[Any], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 class ConsumersView(ApiView):
     """FTGO's consumer service: register a consumer."""
 
@@ -47,7 +40,7 @@ class ConsumersView(ApiView):
         responses=schema.responses({200: s.FtgoConsumerCreatedSerializer}, schema.WITH_BODY),
     )
     def post(self, request: Request) -> Response:
-        return Response(reference.create_consumer(_valid(s.FtgoCreateConsumerSerializer, request.data)))
+        return Response(reference.create_consumer(valid(s.FtgoCreateConsumerSerializer, request.data)))
 
 
 class ConsumerView(ApiView):
@@ -84,7 +77,7 @@ class RestaurantsView(ApiView):
         responses=schema.responses({200: s.FtgoRestaurantCreatedSerializer}, schema.WITH_BODY),
     )
     def post(self, request: Request) -> Response:
-        return Response(reference.create_restaurant(_valid(s.FtgoCreateRestaurantSerializer, request.data)))
+        return Response(reference.create_restaurant(valid(s.FtgoCreateRestaurantSerializer, request.data)))
 
 
 class RestaurantView(ApiView):

@@ -26,11 +26,13 @@ from typing import Any
 
 import pytest
 
+from tests.ftgo.conftest import PRICE, VINDALOO, consumer_body, order_body, restaurant_body
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(sys.executable).parent.parent
 START_TIMEOUT = 180.0  # migrate + load_demo + bootstrap on a busy CI machine
 STOP_TIMEOUT = 40.0
-VINDALOO, PRICE, RESTAURANT_NAME = "1", "12.34", "My Restaurant"
+RESTAURANT_NAME = "My Restaurant"
 
 
 def free_port() -> int:
@@ -134,44 +136,15 @@ def local_date_time(when: datetime.datetime) -> list[int]:
 
 def create_order(ftgo: Ftgo) -> dict[str, int]:
     """EndToEndTests.createOrder: consumer, its account, restaurant, the order APPROVED and in the history."""
-    consumer = ftgo.ok("POST", "/consumers", {"name": {"firstName": "John", "lastName": "Doe"}})["consumerId"]
+    consumer = ftgo.ok("POST", "/consumers", consumer_body("John", "Doe"))["consumerId"]
     assert isinstance(consumer, int)
     ftgo.ok("GET", f"/accounts/{consumer}")
-    restaurant = ftgo.ok(
-        "POST",
-        "/restaurants",
-        {
-            "name": RESTAURANT_NAME,
-            "address": {
-                "street1": "1 Main Street",
-                "street2": "Unit 99",
-                "city": "Oakland",
-                "state": "CA",
-                "zip": "94611",
-            },
-            "menu": {"menuItems": [{"id": VINDALOO, "name": "Chicken Vindaloo", "price": PRICE}]},
-        },
-    )["id"]
+    restaurant = ftgo.ok("POST", "/restaurants", restaurant_body(RESTAURANT_NAME, PRICE))["id"]
     assert isinstance(restaurant, int)
     ftgo.ok("GET", f"/restaurants/{restaurant}")  # the kitchen service's copy
     ftgo.ok("GET", f"/restaurants/{restaurant}")  # the order service's copy
-    order = ftgo.ok(
-        "POST",
-        "/orders",
-        {
-            "consumerId": consumer,
-            "restaurantId": restaurant,
-            "deliveryAddress": {
-                "street1": "9 Amazing View",
-                "street2": None,
-                "city": "Oakland",
-                "state": "CA",
-                "zip": "94612",
-            },
-            "deliveryTime": local_date_time(datetime.datetime.now()),
-            "lineItems": [{"menuItemId": VINDALOO, "quantity": 5}],
-        },
-    )["orderId"]
+    now = local_date_time(datetime.datetime.now())
+    order = ftgo.ok("POST", "/orders", order_body(consumer, restaurant, 5, deliveryTime=now))["orderId"]
     assert isinstance(order, int)
     assert ftgo.ok("GET", f"/orders/{order}")["orderInfo"]["state"] == "APPROVED"
     assert_history(ftgo, consumer, order, "APPROVED")
