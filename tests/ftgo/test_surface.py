@@ -196,6 +196,9 @@ def test_a_revision_with_a_key_is_applied_once_and_without_one_each_post_is_a_re
     for _ in range(2):
         assert ftgo.post(path, TEN, format="json", HTTP_IDEMPOTENCY_KEY="rev-1").status_code == 200
     assert len(services.get_order(order_id)["revisions"]) == 1
+    other = {"revisedOrderLineItems": [{"quantity": 9, "menuItemId": "1"}]}
+    reused = ftgo.post(path, other, format="json", HTTP_IDEMPOTENCY_KEY="rev-1")
+    assert reused.status_code == 412 and len(services.get_order(order_id)["revisions"]) == 1
     for _ in range(2):
         assert ftgo.post(path, TEN, format="json").status_code == 200
     assert len(services.get_order(order_id)["revisions"]) == 3
