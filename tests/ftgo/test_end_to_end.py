@@ -33,6 +33,8 @@ VENV = Path(sys.executable).parent.parent
 START_TIMEOUT = 180.0  # migrate + load_demo + bootstrap on a busy CI machine
 STOP_TIMEOUT = 40.0
 RESTAURANT_NAME = "My Restaurant"
+# The api user's token as make run's banner prints it: "API token <key>", or its row in a list of tokens per role.
+BANNER_TOKEN = re.compile(r"^\s*(?:API token|ops)\s+(\w{20,})", re.MULTILINE)
 
 
 def free_port() -> int:
@@ -122,8 +124,8 @@ def ftgo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ftgo]:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_serving(base, process, log)
-        printed = re.search(r"API token\s+(\w+)", log.read_text())
-        assert printed, "make run's banner printed no API token"
+        printed = BANNER_TOKEN.search(log.read_text())
+        assert printed, "make run's banner printed no API token of the api user"
         yield Ftgo(f"{base}/ftgo", printed.group(1))
     finally:
         _stop(process)
