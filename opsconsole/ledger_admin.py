@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from django.apps import apps
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.utils.html import format_html
@@ -33,6 +33,7 @@ from pipelines.models import (
     ParkingOutcome,
     RetryClaim,
     RetryScheduled,
+    Subscriber,
 )
 
 
@@ -268,6 +269,33 @@ class OpsActionAdmin(LedgerAdmin):
         return action_result(obj.result)
 
 
+class SubscriberAdmin(ReadOnlyAdmin):
+    """Remote subscribers (``pipelines.subscriptions``): publication, acknowledged position and lag behind the log."""
+
+    list_display = ("name", "publication", "contract_version", "position", "acked_at", "lag", "created_at")
+    list_columns = ("id", "name", "publication", "contract_version", "created_at")
+    list_filter = ("publication",)
+    ordering = ("publication", "name")
+    search_fields = ("name",)
+    search_help_text = "A subscriber's name (contains)."
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        self._head = CheckpointLog.objects.aggregate(head=Max("seq"))["head"] or 0
+        return super().get_queryset(request).annotate(position=Max("acks__position"), acked_at=Max("acks__created_at"))
+
+    @admin.display(description="acknowledged position", ordering="position")
+    def position(self, obj: Any) -> int:
+        return int(obj.position or 0)
+
+    @admin.display(description="last acknowledged", ordering="acked_at")
+    def acked_at(self, obj: Any) -> Any:
+        return obj.acked_at or "never"
+
+    @admin.display(description="lag (log positions)")
+    def lag(self, obj: Any) -> int:
+        return max(0, getattr(self, "_head", 0) - int(obj.position or 0))
+
+
 LEDGER_ADMINS: dict[type[Any], type[admin.ModelAdmin]] = {
     ErrorSinkEntry: ErrorSinkEntryAdmin,
     ParkedItem: ParkedItemAdmin,
@@ -277,6 +305,7 @@ LEDGER_ADMINS: dict[type[Any], type[admin.ModelAdmin]] = {
     RetryClaim: RetryClaimAdmin,
     ParkingOutcome: ParkingOutcomeAdmin,
     OpsAction: OpsActionAdmin,
+    Subscriber: SubscriberAdmin,
 }
 
 

@@ -46,8 +46,9 @@ RECORDED = inline_serializer(
 )
 
 
-class ErrorSinkEntriesView(APIView):
-    """Record one error-sink entry forwarded by another instance."""
+class TokenFirstView(APIView):
+    """An engine route: JSON in and out, the token checked before anything else (a missing or wrong token is 401
+    whatever else is wrong)."""
 
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated]
@@ -55,10 +56,13 @@ class ErrorSinkEntriesView(APIView):
     renderer_classes = [JSONRenderer]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        # The token before anything else: a missing or wrong token is 401 whatever else is wrong.
         self.perform_authentication(request)
         self.check_permissions(request)
         super().initial(request, *args, **kwargs)
+
+
+class ErrorSinkEntriesView(TokenFirstView):
+    """Record one error-sink entry forwarded by another instance."""
 
     @extend_schema(
         operation_id="recordErrorSinkEntry",

@@ -314,6 +314,7 @@ class OpenParked(models.Model):
     rebuilt after every migrate. The console's dashboard reads it instead of every parked item ever."""
 
     tpfgo_kind = "mutable"
+    tpfgo_derived = True  # written only by its triggers, as their owner (pipelines.db_roles)
 
     parked_id = models.UUIDField(primary_key=True)
     pipeline = models.CharField(max_length=100)
@@ -379,3 +380,37 @@ class ObserverPosition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.seq}"
+
+
+class Subscriber(Ledger):
+    """A named remote follower of one publication (``pipelines.subscriptions``), recorded at its first connect.
+
+    ``contract_version`` is the version it connected with; ``created_at`` its first connect. Where it stands is
+    its newest acknowledgement (``SubscriberAck``).
+    """
+
+    name = models.CharField(max_length=200)
+    publication = models.CharField(max_length=200)
+    contract_version = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "publication"], name="subscriber_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.publication}"
+
+
+class SubscriberAck(Ledger):
+    """A subscriber acknowledged every item of its publication up to log position ``position``.
+
+    Insert-only: one row per acknowledgement, so the history of a subscriber's progress is kept; its position
+    is the highest acknowledged one (``(subscriber, position)`` index).
+    """
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.PROTECT, related_name="acks")
+    position = models.BigIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["subscriber", "position"], name="subscriber_ack_position")]

@@ -2,20 +2,24 @@
 
 They are (re)installed after every migrate (SQLite table rebuilds drop them). The only way past them is the
 audited purge flag (``purge_allowed``), used by test teardown and retention: a PostgreSQL session setting,
-or on SQLite a per-connection SQL function (a connection without it cannot delete at all).
+or on SQLite a per-connection SQL function (a connection without it cannot delete at all). On PostgreSQL with the
+roles of ``pipelines.db_roles``, only the purge role may delete at all.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import structlog
 from django.apps import apps
+from django.conf import settings
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from pipelines import db_roles
 from pipelines.models import InsertOnlyModel
 
 log = structlog.get_logger("pipelines.triggers")
@@ -102,6 +106,18 @@ def installed(connection: BaseDatabaseWrapper, prefix: str) -> set[str] | None:
         return {row[0] for row in cursor.fetchall()}
 
 
+_FUNCTION = re.compile(r"CREATE OR REPLACE FUNCTION (\w+)\(")
+
+
+def definer(connection: BaseDatabaseWrapper) -> str:
+    """PostgreSQL: the clause that runs a trigger function as its owner (the serving role needs no grant on the
+    table it writes), with a fixed search path (this schema, then the temporary one, never first)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_schema()")
+        (schema,) = cursor.fetchone()
+    return f" SECURITY DEFINER SET search_path = {connection.ops.quote_name(schema)}, pg_temp"
+
+
 @dataclass(frozen=True)
 class TriggerSet:
     """Tables kept by triggers beside the ledgers or checkpoints they derive from (``checkout.derived``,
@@ -130,7 +146,7 @@ class TriggerSet:
         postgresql = connection.vendor == "postgresql"
         with connection.cursor() as cursor:
             for function in self.pg_functions if postgresql else ():
-                cursor.execute(function)
+                cursor.execute(function + definer(connection))
             for name, table, definition in self.pg_triggers if postgresql else self.sqlite_triggers:
                 trigger = self.name(name, table)
                 cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}" + (f" ON {table}" if postgresql else ""))
@@ -139,13 +155,27 @@ class TriggerSet:
                 cursor.execute(statement)
 
     def missing(self, connection: BaseDatabaseWrapper) -> list[str]:
-        """Names of the triggers absent from this database (none before the tables exist)."""
+        """Names of the triggers absent from this database (none before the tables exist), and on PostgreSQL of
+        the trigger functions that would not run as their owner (the serving role may not write these tables)."""
         if not self._ready(connection):
             return []
         have = installed(connection, self.prefix)
         if have is None:
             return []
-        return [name for name in self.names(connection.vendor) if name not in have]
+        absent = [name for name in self.names(connection.vendor) if name not in have]
+        if connection.vendor == "postgresql":
+            absent += [f"{name}() as its owner" for name in self._not_definers(connection)]
+        return absent
+
+    def _not_definers(self, connection: BaseDatabaseWrapper) -> list[str]:
+        functions = [match.group(1) for f in self.pg_functions if (match := _FUNCTION.search(f))]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT proname FROM pg_proc WHERE proname = ANY(%s) AND prosecdef AND proconfig IS NOT NULL",
+                [functions],
+            )
+            definers = {row[0] for row in cursor.fetchall()}
+        return [name for name in functions if name not in definers]
 
     def names(self, vendor: str) -> list[str]:
         """The triggers' names on this vendor."""
@@ -165,9 +195,20 @@ def register_sqlite_function(connection: BaseDatabaseWrapper) -> None:
 
 @contextmanager
 def purge_allowed(reason: str, using: str = "default") -> Iterator[None]:
-    """Let DELETE through the triggers on this connection, for an audited reason (test teardown, retention)."""
+    """Let DELETE through the triggers on this connection, for an audited reason (test teardown, retention).
+
+    With a purge role configured (``DATABASE_PURGE_URL``) the connection is reconnected as that role for the
+    block (the serving role may not delete from insert-only tables at all), so it cannot run inside a transaction.
+    """
+    with db_roles.connected_as(getattr(settings, "TPFGO_DATABASE_PURGE", None), using):
+        with _purge_flag(reason, using):
+            yield
+
+
+@contextmanager
+def _purge_flag(reason: str, using: str) -> Iterator[None]:
     connection = connections[using]
-    log.warning("purge.enabled", reason=reason, database=using)
+    log.warning("purge.enabled", reason=reason, database=using, user=connection.settings_dict.get("USER", ""))
     connection.ensure_connection()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:

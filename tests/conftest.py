@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from django.apps import apps
@@ -25,6 +28,46 @@ def _no_stray_sessions_at_teardown(django_db_setup, django_db_blocker):  # type:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@dataclass(frozen=True)
+class PgRoles:
+    """A serving and a purge role made for this test session (cluster-wide, so uniquely named; dropped after)."""
+
+    app: str
+    purge: str
+
+    def credentials(self, role: str) -> dict[str, str]:
+        from django.db import connection
+
+        return {
+            "USER": role,
+            "PASSWORD": "",
+            "HOST": connection.settings_dict["HOST"],
+            "PORT": connection.settings_dict["PORT"],
+        }
+
+
+@pytest.fixture(scope="session")
+def pg_roles(django_db_setup, django_db_blocker) -> Iterator[PgRoles]:  # type: ignore[no-untyped-def]
+    """``setup_db_roles`` on the test database, with roles named for this session."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("database roles are PostgreSQL's; these tests run on PostgreSQL (CI)")
+    tag = uuid.uuid4().hex[:10]
+    roles = PgRoles(app=f"tpfgo_test_{tag}_app", purge=f"tpfgo_test_{tag}_purge")
+    with django_db_blocker.unblock():
+        call_command("setup_db_roles", app_role=roles.app, purge_role=roles.purge, stdout=io.StringIO())
+    yield roles
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        quoted = f"{connection.ops.quote_name(roles.app)}, {connection.ops.quote_name(roles.purge)}"
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename IN (%s, %s)", [roles.app, roles.purge]
+        )
+        cursor.execute(f"DROP OWNED BY {quoted}")  # the grants and default privileges in the test database
+        cursor.execute(f"DROP ROLE {quoted}")
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Settings of a real Celery worker (and the processes a crash test kills) started by the integration tests.
 
 They share the test process's database (``TPFGO_WORKER_DB_NAME``: the PostgreSQL test database, which the
-transactional tests commit to) and use Redis (``CELERY_BROKER_URL``, a dedicated database the tests flush).
+transactional tests commit to) as the serving role (``TPFGO_WORKER_DB_USER``), and use Redis
+(``CELERY_BROKER_URL``, a dedicated database the tests flush).
 Retries and the sweeper run on millisecond-to-second scales so a test takes seconds.
 """
 
@@ -11,6 +12,9 @@ from tests.settings import *  # noqa: F403
 from tests.settings import DATABASES, TPFGO_RETRY_POLICY
 
 DATABASES = {"default": {**DATABASES["default"], "NAME": os.environ.get("TPFGO_WORKER_DB_NAME", "")}}
+# The serving role the tests made (tests.conftest.pg_roles): workers run with only its grants, as in production.
+if os.environ.get("TPFGO_WORKER_DB_USER"):
+    DATABASES["default"].update(USER=os.environ["TPFGO_WORKER_DB_USER"], PASSWORD="")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/9")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # The production hooks: a failed attempt enqueues the next one, the sweeper hands resumes to a worker.
@@ -24,3 +28,5 @@ TPFGO_RETRY_POLICIES = {
 TPFGO_SWEEP_GRACE_SECONDS = float(os.environ.get("TPFGO_SWEEP_GRACE_SECONDS", "0.5"))
 TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", "2"))
 CELERY_BEAT_SCHEDULE = {"sweep-parked": {"task": "pipelines.sweep", "schedule": 0.5}}
+# A server process of the subscription tests follows the test lane's publications when asked to.
+TPFGO_COMPOSITION = os.environ.get("TPFGO_TEST_COMPOSITION", TPFGO_COMPOSITION)  # noqa: F405

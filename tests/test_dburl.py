@@ -31,3 +31,20 @@ def test_a_sqlite_connection_runs_the_pragmas():
         assert cursor.fetchone()[0] == 100000
         cursor.execute("PRAGMA synchronous")
         assert cursor.fetchone()[0] == 1  # NORMAL
+
+
+def test_a_role_url_gives_only_its_credentials():
+    assert dburl.credentials("postgres://own%40er:s%3Acret@db.example:6543/ignored") == {
+        "USER": "own@er",
+        "PASSWORD": "s:cret",
+        "HOST": "db.example",
+        "PORT": "6543",
+    }
+    assert dburl.credentials("") is None
+    with pytest.raises(ValueError, match="must be postgres://"):
+        dburl.credentials("sqlite:///var/x.sqlite3")
+
+
+def test_the_serving_url_is_the_owner_url_as_another_user_without_a_password():
+    assert dburl.with_user("postgres://owner:secret@db:5432/tpfgo", "tpfgo_app") == "postgres://tpfgo_app@db:5432/tpfgo"
+    assert dburl.with_user("postgresql://db/tpfgo", "app role") == "postgresql://app%20role@db/tpfgo"

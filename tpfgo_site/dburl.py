@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 
 def parse(url: str, base_dir: Path) -> dict[str, Any]:
@@ -26,6 +26,24 @@ def parse(url: str, base_dir: Path) -> dict[str, Any]:
             "CONN_HEALTH_CHECKS": True,
         }
     raise ValueError(f"DATABASE_URL scheme {parts.scheme!r} is not supported (use sqlite:// or postgres://)")
+
+
+def credentials(url: str) -> dict[str, str] | None:
+    """The user, password, host and port of a PostgreSQL URL (None for an empty one): a role to connect as."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"a role's URL must be postgres:// (got {parts.scheme!r})")
+    entry = parse(url, Path())
+    return {key: entry[key] for key in ("USER", "PASSWORD", "HOST", "PORT")}
+
+
+def with_user(url: str, user: str) -> str:
+    """``url`` with ``user`` as its user and no password (``make run`` serves as the app role this way)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{quote(user, safe='')}@{host}").geturl()
 
 
 def sqlite(path: Path) -> dict[str, Any]:

@@ -21,3 +21,10 @@ def grpc_handlers(server: grpc.Server) -> None:
 
     # tpfgo.ops.v1.ErrorSinkService (pipelines/protos/error_sink.proto): this instance as a central error sink.
     server.add_generic_rpc_handlers((generic_handler(SINK_SERVICE, ErrorSinkService.as_servicer()),))
+    from pipelines.subscription_rpc import SERVICE as SUBSCRIPTION_SERVICE
+    from pipelines.subscription_rpc import SubscriptionService
+
+    # tpfgo.ops.v1.SubscriptionService (pipelines/protos/subscriptions.proto): follow a publication from a position.
+    servicer = SubscriptionService.as_servicer()
+    server.add_generic_rpc_handlers((generic_handler(SUBSCRIPTION_SERVICE, servicer),))
+    server.add_generic_rpc_handlers((stream_handler(SUBSCRIPTION_SERVICE, servicer),))

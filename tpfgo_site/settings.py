@@ -108,6 +108,16 @@ TEMPLATES = [
 DATABASES = {"default": dburl.parse(os.environ.get("DATABASE_URL", "sqlite:///var/tpfgo.sqlite3"), BASE_DIR)}
 if "TEST_DATABASE_NAME" in os.environ:
     DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
+# PostgreSQL roles (docs/operations.md, "Database roles"): migrations and `setup_db_roles` connect as the owner's
+# URL, the audited purge (`flush`) as the purge role's; only their user, password, host and port are used (the
+# database stays DATABASE_URL's). Unset: DATABASE_URL's credentials, as for everything else.
+TPFGO_DATABASE_OWNER = dburl.credentials(os.environ.get("DATABASE_OWNER_URL", ""))
+TPFGO_DATABASE_PURGE = dburl.credentials(os.environ.get("DATABASE_PURGE_URL", ""))
+# The roles `setup_db_roles` creates and grants: the one the app serves as (by default DATABASE_URL's user when an
+# owner URL is set, as the app then serves as that user), and the purge role.
+_serving_user = str(DATABASES["default"].get("USER", "")) if TPFGO_DATABASE_OWNER else ""
+TPFGO_DB_APP_ROLE = os.environ.get("TPFGO_DB_APP_ROLE") or _serving_user or "tpfgo_app"
+TPFGO_DB_PURGE_ROLE = os.environ.get("TPFGO_DB_PURGE_ROLE", "tpfgo_purge")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The engine's outermost transactions are atomic(durable=True); a request-wide transaction would nest them.
 ATOMIC_REQUESTS = False
@@ -196,6 +206,12 @@ TPFGO_INGEST_MAX_LINE_BYTES = int(os.environ.get("TPFGO_INGEST_MAX_LINE_BYTES", 
 # Checkpoint observers wait this long for an in-flight log seq before skipping it, and re-check it this long.
 TPFGO_OBSERVER_GAP_TIMEOUT = float(os.environ.get("TPFGO_OBSERVER_GAP_TIMEOUT", "10"))
 TPFGO_OBSERVER_LATE_HORIZON = float(os.environ.get("TPFGO_OBSERVER_LATE_HORIZON", "300"))
+# Remote subscription (pipelines.subscriptions, docs/subscriptions.md): follows served at once per process (keep it
+# well below the web threads: each HTTP follow holds one), log rows read per poll, idle poll and heartbeat.
+TPFGO_SUBSCRIBERS_PER_PROCESS = int(os.environ.get("TPFGO_SUBSCRIBERS_PER_PROCESS", "2"))
+TPFGO_SUBSCRIPTION_BUFFER = int(os.environ.get("TPFGO_SUBSCRIPTION_BUFFER", "100"))
+TPFGO_SUBSCRIPTION_POLL_SECONDS = float(os.environ.get("TPFGO_SUBSCRIPTION_POLL_SECONDS", "0.5"))
+TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS = float(os.environ.get("TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS", "15"))
 
 # --- Structured logging: application logs are JSON lines on stdout; error-sink lines go to stderr.
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

@@ -7,6 +7,7 @@ from django.views.static import serve
 from opsconsole.site import ops_site
 from pipelines.api import ErrorSinkEntriesView
 from pipelines.request_metrics import metrics_view
+from pipelines.subscription_views import SubscriptionAckView, SubscriptionStreamView
 from tpfgo_site import health
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -15,6 +16,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("metrics", metrics_view, name="metrics"),
     # This instance as the central error sink of others (pipelines.sinks.RemoteSink).
     path("api/v1/error-sink/entries", ErrorSinkEntriesView.as_view(), name="api-error-sink-entries"),
+    # Remote subscription: another service follows a publication from a log position (pipelines.subscriptions).
+    path("api/v1/subscriptions/stream", SubscriptionStreamView.as_view(), name="api-subscription-stream"),
+    path("api/v1/subscriptions/ack", SubscriptionAckView.as_view(), name="api-subscription-ack"),
     path("api/v1/", include("checkout.api.urls")),
     # FTGO's own clients, unchanged: FTGO's routes and bodies over the same services (docs/ftgo.md).
     path("ftgo/", include("ftgo.urls")),

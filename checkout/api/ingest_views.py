@@ -8,7 +8,6 @@ fast as orders are placed, so a slow downstream slows the client instead of fill
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import IO, Any, cast
 
@@ -16,53 +15,28 @@ import structlog
 from django.http import HttpRequest, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
 from checkout import ingest
 from checkout.api import schema
 from checkout.api.base import ApiView
 from checkout.api.protobuf import content_type, speaks_protobuf
+from pipelines.http_streams import NDJSON, NdjsonRenderer, TicketedLines, ndjson_response
 from pipelines.wire_errors import WireError
 
 log = structlog.get_logger("checkout.api")
-NDJSON = "application/x-ndjson"
 BODY_TYPES = frozenset({NDJSON, "application/jsonl"})
 
 
-class NdjsonRenderer(BaseRenderer):
-    """Lets content negotiation accept ``application/x-ndjson``; the stream itself is written by the view."""
-
-    media_type = NDJSON
-    format = "ndjson"
-    charset = None
-
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        return json.dumps(data, separators=(",", ":")).encode() + b"\n"
-
-
-class AnswerLines:
+class AnswerLines(TicketedLines):
     """The streamed body; closing it (Django does when the response ends) stops the stream and frees its slot."""
-
-    def __init__(self, answers: Iterator[dict[str, Any]], ticket: Any) -> None:
-        self._answers = answers
-        self._ticket = ticket
 
     def __iter__(self) -> Iterator[bytes]:
         try:
-            for answer in self._answers:
-                yield json.dumps(answer, separators=(",", ":")).encode() + b"\n"
+            yield from super().__iter__()
         except ingest.BodyBroken as exc:
             # Every line read before the break was answered; the client is most likely gone.
             log.warning("ingest.body_broken", error=str(exc))
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._answers, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self._ticket.release()
 
 
 def body_stream(request: HttpRequest) -> IO[bytes]:
@@ -117,7 +91,4 @@ class IngestView(ApiView):
         except BaseException:
             ticket.release()
             raise
-        response = StreamingHttpResponse(body, content_type=NDJSON, status=200)
-        response["X-Accel-Buffering"] = "no"  # a proxy in front must pass each line on as it is written
-        response["Cache-Control"] = "no-store"
-        return response
+        return ndjson_response(body)

@@ -23,6 +23,7 @@ from django.db import connection
 
 from checkout import demo
 from tests import settings_worker
+from tests.conftest import PgRoles
 from tpfgo_site.celery import app
 
 REDIS_URL = os.environ.get("TPFGO_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -69,8 +70,14 @@ def _use_broker(url: str, options: dict[str, Any]) -> None:
     app.conf.broker_transport_options = options
 
 
+@pytest.fixture(autouse=True)
+def _serving_role(_postgres_only: None, pg_roles: PgRoles, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every process these tests start connects as the serving role (its grants only), as ``make run`` does."""
+    monkeypatch.setenv("TPFGO_WORKER_DB_USER", pg_roles.app)
+
+
 def process_env(**extra: str) -> dict[str, str]:
-    """The environment of a process that works on this test's database and broker."""
+    """The environment of a process that works on this test's database (as the serving role) and broker."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings_worker",

@@ -6,6 +6,7 @@ import uuid
 from collections import Counter
 
 import pytest
+from django.db import connection
 
 from checkout import services
 from checkout.models import Courier
@@ -42,7 +43,20 @@ def state(order_id: str) -> str:
     return services.get_order(order_id)["state"]
 
 
-def test_a_flaky_gateway_parks_retries_twice_and_completes(demo_data, start_worker):
+def session_users(polls: int = 50) -> set[str]:
+    """The roles of the other sessions on the test database seen in ``polls`` quick looks (a worker's sessions
+    last one task or sweep)."""
+    users: set[str] = set()
+    with connection.cursor() as cursor:
+        for _ in range(polls):
+            cursor.execute(
+                "SELECT usename FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            users.update(row[0] for row in cursor.fetchall())
+    return users
+
+
+def test_a_flaky_gateway_parks_retries_twice_and_completes(demo_data, start_worker, pg_roles):
     worker = start_worker()
     view = place(paymentToken="tok_flaky_2").view
     order_id = view["orderId"]
@@ -60,6 +74,8 @@ def test_a_flaky_gateway_parks_retries_twice_and_completes(demo_data, start_work
     outcome = ParkingOutcome.objects.get()
     assert (outcome.outcome, outcome.attempts) == ("resolved", 3)
     assert services.get_order(order_id)["stalled"] is None
+    # The worker's sessions (one per task and sweep, closed after it) are the serving role's.
+    wait_for(lambda: pg_roles.app in session_users(), what="a session of the serving role", worker=worker)
 
 
 def test_a_dead_gateway_ends_in_exactly_one_dead_letter(demo_data, start_worker):

@@ -200,3 +200,23 @@ def test_the_date_drill_down_narrows_by_calendar_period(ops_client, dead_order):
     assert reverse("ops:lineage", args=[dead_order]) in text(ops_client.get(changelist, day))
     other = {"created_at__year": created.year - 1}
     assert reverse("ops:lineage", args=[dead_order]) not in text(ops_client.get(changelist, other))
+
+
+def test_the_subscribers_list_shows_each_subscribers_publication_position_and_lag(ops_client, reference_data):
+    from pipelines import subscriptions
+
+    services.place_order(order_body(), "sub-1")
+    services.place_order(order_body(), "sub-2")
+    ready = list(CheckpointLog.objects.filter(publication="tpfgo.checkout.order-ready.v1").order_by("seq"))
+    subscriptions.acknowledge("warehouse", "tpfgo.checkout.order-ready.v1", ready[0].seq)
+    subscriptions.acknowledge("warehouse", "tpfgo.checkout.order-ready.v1", ready[1].seq)
+    subscriptions.open_follow("tpfgo.order.terminal-state.v1", subscriber="marketing")
+    head = CheckpointLog.objects.order_by("-seq")[0].seq
+    page = text(ops_client.get(reverse("ops:pipelines_subscriber_changelist")))
+    rows = re.findall(r"<tr>.*?</tr>", page, re.S)
+    cells = [re.sub(r"<[^>]+>", "|", row) for row in rows if "warehouse" in row or "marketing" in row]
+    assert len(cells) == 2
+    [warehouse, marketing] = cells  # ordered by publication
+    assert "tpfgo.order.terminal-state.v1" in marketing and f"|{head}|" in marketing and "never" in marketing
+    assert "tpfgo.checkout.order-ready.v1" in warehouse
+    assert f"|{ready[1].seq}|" in warehouse and f"|{head - ready[1].seq}|" in warehouse

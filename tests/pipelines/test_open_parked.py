@@ -98,3 +98,18 @@ def test_a_missing_trigger_fails_the_database_check():
     finally:
         open_parked.install(connection)
     assert open_parked.check_triggers(databases=["default"]) == []
+
+
+def test_a_trigger_function_that_would_run_as_the_caller_fails_the_database_check():
+    if connection.vendor != "postgresql":
+        pytest.skip("SECURITY DEFINER is PostgreSQL's")
+    assert open_parked.check_triggers(databases=["default"]) == []
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER FUNCTION tpfgo_open_outcome() SECURITY INVOKER")
+    try:
+        problems = open_parked.check_triggers(databases=["default"])
+        assert [(p.id, p.level) for p in problems] == [("pipelines.E008", checks.ERROR)]
+        assert problems[0].msg.endswith("tpfgo_open_outcome() as its owner")
+    finally:
+        open_parked.install(connection)
+    assert open_parked.check_triggers(databases=["default"]) == []

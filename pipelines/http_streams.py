@@ -1,0 +1,57 @@
+"""NDJSON over HTTP for the streaming routes: the renderer that lets content negotiation accept it, and a body
+that frees its admission ticket when the response ends (Django closes it then, whether the client read it all or
+went away)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from rest_framework.renderers import BaseRenderer
+
+NDJSON = "application/x-ndjson"
+
+
+def line(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode() + b"\n"
+
+
+class NdjsonRenderer(BaseRenderer):
+    """Lets content negotiation accept ``application/x-ndjson``; the stream itself is written by the view."""
+
+    media_type = NDJSON
+    format = "ndjson"
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return line(data)
+
+
+class TicketedLines:
+    """A streamed NDJSON body of ``answers`` (dicts); closing it closes them and releases ``ticket``."""
+
+    def __init__(self, answers: Iterator[dict[str, Any]], ticket: Any) -> None:
+        self._answers = answers
+        self._ticket = ticket
+
+    def __iter__(self) -> Iterator[bytes]:
+        for answer in self._answers:
+            yield line(answer)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._answers, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._ticket.release()
+
+
+def ndjson_response(body: TicketedLines) -> StreamingHttpResponse:
+    """A 200 that streams ``body``, line by line, through any proxy in front."""
+    response = StreamingHttpResponse(body, content_type=NDJSON, status=200)
+    response["X-Accel-Buffering"] = "no"  # a proxy in front must pass each line on as it is written
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,300 @@
+"""Remote subscription's rules: one publication in log order, contracts checked at connect, positions that resume
+without skipping a late row, acknowledgements kept, a bounded read per poll and a cap per process."""
+
+import threading
+import uuid
+
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from pipelines import subscriptions, traces, triggers
+from pipelines.contract_lock import entry_for
+from pipelines.models import CheckpointLog, Subscriber, SubscriberAck
+from pipelines.status import FailedPrecondition, InvalidArgument, NotFound
+from pipelines.wire_errors import WireError
+from tests.conftest import all_insert_only_counts
+from tests.lane import composition as lane
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PUBLISHED = "lane.published.v1"
+
+
+@pytest.fixture
+def lane_docs(lane_composition, lane_engine):
+    def place(*texts: str) -> None:
+        for text in texts:
+            lane_engine.start("ingest", {"text": text}, f"doc-{uuid.uuid4()}")
+
+    return place
+
+
+def read_all(start: int = 0, **kwargs):
+    found = subscriptions.publication(PUBLISHED)
+    items = subscriptions.follow(found, start, until_idle=True, **kwargs)
+    return [item for item in items if isinstance(item, subscriptions.Item)]
+
+
+def published_log():
+    return list(CheckpointLog.objects.filter(publication=PUBLISHED).order_by("seq"))
+
+
+def test_a_follow_sends_only_its_publication_in_log_order_with_the_contracts_fields(lane_docs):
+    lane_docs("alpha beta", "gamma", " ", "delta")  # the blank one is refused: no DocumentPublished
+    items = read_all()
+    stored = published_log()
+    assert len(stored) == 3
+    assert [(i.seq, i.checkpoint_id, i.trace_id) for i in items] == [
+        (row.seq, row.checkpoint_id, row.trace_id) for row in stored
+    ]
+    contract = lane.DocumentPublished.contract
+    for item in items:
+        row = lane.DocumentPublished.objects.get(pk=item.checkpoint_id)
+        assert item.payload == contract.payload(row)
+        assert item.checkpoint_type == "DocumentPublished" and item.publication == PUBLISHED
+        assert item.position == item.seq  # no gap: the position is the item's own seq
+
+
+def test_a_subscriber_that_acknowledged_resumes_after_it_and_gets_every_item_exactly_once(lane_docs):
+    lane_docs(*[f"text {n}" for n in range(6)])
+    first = read_all()[:4]
+    assert subscriptions.acknowledge("warehouse", PUBLISHED, first[-1].position) == first[-1].position
+    lane_docs("late one", "late two")
+    opened = subscriptions.open_follow(PUBLISHED, subscriber="warehouse", start="acked")
+    rest = read_all(opened.start)
+    ids = [i.checkpoint_id for i in first + rest]
+    assert len(ids) == len(set(ids)) == len(published_log()) == 8
+    assert [i.seq for i in first + rest] == [row.seq for row in published_log()]
+    subscriber = Subscriber.objects.get(name="warehouse", publication=PUBLISHED)
+    assert subscriber.contract_version == 1
+    assert list(SubscriberAck.objects.filter(subscriber=subscriber).values_list("position", flat=True)) == [
+        first[-1].position
+    ]
+
+
+def test_now_starts_at_the_head_and_sends_only_what_comes_after(lane_docs):
+    lane_docs("before")
+    opened = subscriptions.open_follow(PUBLISHED, start="now")
+    lane_docs("after")
+    items = read_all(opened.start)
+    assert [i.checkpoint_id for i in items] == [published_log()[-1].checkpoint_id]
+
+
+def test_a_poll_reads_at_most_its_buffer_and_the_next_poll_waits_for_the_transport(lane_docs):
+    lane_docs(*[f"doc {n}" for n in range(7)])
+    head = CheckpointLog.objects.order_by("-seq")[0].seq
+    oldest = CheckpointLog.objects.order_by("seq")[0].seq
+    cursor = subscriptions.Follow(subscriptions.publication(PUBLISHED), oldest - 1, buffer=4)
+    reads = []
+    while cursor.position < head:
+        before = cursor.high
+        items = cursor.poll()
+        reads.append((cursor.high - before, len(items)))
+    # 7 docs, 5 log rows each (received, 2 tokens, indexed, published): 4 log rows read per poll, never more.
+    assert sum(rows for rows, _ in reads) == CheckpointLog.objects.count() == 35
+    assert max(rows for rows, _ in reads) == 4
+    assert sum(items for _, items in reads) == 7
+
+
+def test_a_follow_reads_the_log_again_only_once_its_last_batch_was_taken(lane_docs, django_assert_max_num_queries):
+    lane_docs(*[f"doc {n}" for n in range(3)])
+    stream = subscriptions.follow(subscriptions.publication(PUBLISHED), 0)
+    with django_assert_max_num_queries(4):  # one read of the log (buffer 100 > 15 rows) and one per type
+        first = next(stream)
+    assert isinstance(first, subscriptions.Item)
+    with django_assert_max_num_queries(0):  # the rest of that batch comes from memory
+        assert isinstance(next(stream), subscriptions.Item) and isinstance(next(stream), subscriptions.Item)
+    stream.close()
+
+
+def test_an_expected_contract_that_differs_is_refused_with_the_lock_diagnostics(lane_composition):
+    found = subscriptions.publication(PUBLISHED)
+    entry = entry_for(found)
+    renamed = {**entry, "fields": [{**f, "name": "docKey"} if f["number"] == 1 else f for f in entry["fields"]]}
+    with pytest.raises(FailedPrecondition) as refused:
+        subscriptions.open_follow(PUBLISHED, expect=renamed)
+    assert "field 'docKey' removed" not in refused.value.message
+    assert "field #1 renamed (expected='docKey' actual='docId')" in refused.value.message
+    retyped = {**entry, "fields": [{**f, "type": "int"} if f["number"] == 1 else f for f in entry["fields"]]}
+    actual = entry["fields"][0]["type"]
+    with pytest.raises(FailedPrecondition, match=f"field 'docId' type changed .expected=int actual={actual}"):
+        subscriptions.open_follow(PUBLISHED, expect=retyped)
+    older = {**entry, "version": 2}
+    with pytest.raises(FailedPrecondition, match="contract version changed .expected=2 actual=1"):
+        subscriptions.open_follow(PUBLISHED, expect=older)
+    # A subscriber that knows fewer fields than the server sends is no mismatch: it ignores the new ones.
+    fewer = {**entry, "fields": entry["fields"][:1]}
+    assert subscriptions.open_follow(PUBLISHED, expect=fewer).publication is found
+    with pytest.raises(InvalidArgument, match="malformed"):
+        subscriptions.open_follow(PUBLISHED, expect={"contract": "DocumentPublished"})
+
+
+def test_refusals_before_the_first_item_store_nothing(lane_docs):
+    lane_docs("alpha")
+    before = all_insert_only_counts()
+    with pytest.raises(NotFound, match="did you mean lane.published.v1"):
+        subscriptions.open_follow("lane.published.v2", subscriber="x")
+    head = CheckpointLog.objects.order_by("-seq")[0].seq
+    with pytest.raises(InvalidArgument, match="outside the log"):
+        subscriptions.open_follow(PUBLISHED, subscriber="x", start=head + 1)
+    with pytest.raises(InvalidArgument, match="start must be"):
+        subscriptions.open_follow(PUBLISHED, start="yesterday")
+    with pytest.raises(InvalidArgument, match="needs a subscriber"):
+        subscriptions.open_follow(PUBLISHED, start="acked")
+    with pytest.raises(InvalidArgument, match="1 to 200"):
+        subscriptions.acknowledge("", PUBLISHED, 1)
+    with pytest.raises(InvalidArgument, match="non-negative"):
+        subscriptions.acknowledge("x", PUBLISHED, -1)
+    with pytest.raises(InvalidArgument, match="past the log's head"):
+        subscriptions.acknowledge("x", PUBLISHED, head + 1)
+    assert all_insert_only_counts() == before
+
+
+def test_a_position_older_than_the_log_keeps_is_refused_as_expired(lane_docs):
+    lane_docs("alpha", "beta")
+    oldest = CheckpointLog.objects.order_by("seq")[:3]
+    doomed = [row.seq for row in oldest]
+    with triggers.purge_allowed("test: the log's first entries expired"):
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM pipelines_checkpointlog WHERE seq IN ({', '.join(map(str, doomed))})")
+    with pytest.raises(subscriptions.PositionExpired, match="older than the oldest entry"):
+        subscriptions.open_follow(PUBLISHED, start=doomed[0])
+    assert subscriptions.open_follow(PUBLISHED, start=doomed[-1]).start == doomed[-1]  # the next one is kept
+    assert subscriptions.open_follow(PUBLISHED, start=0).start == 0  # everything kept
+
+
+def test_the_subscriber_cap_refuses_one_more_with_a_retry_delay(settings):
+    settings.TPFGO_SUBSCRIBERS_PER_PROCESS = 1
+    from pipelines import stream_gauges
+
+    stream_gauges.reset_for_tests()
+    ticket = subscriptions.admit()
+    try:
+        with pytest.raises(WireError) as refused:
+            subscriptions.admit()
+        assert refused.value.code == "RESOURCE_EXHAUSTED" and refused.value.retry_after == 1
+    finally:
+        ticket.release()
+    subscriptions.admit().release()  # a slot again once the first one left
+    stream_gauges.reset_for_tests()
+
+
+# -- gaps: a log seq taken by a transaction that commits later ------------------------------------------------------
+def probe_entry(publication: str = PUBLISHED) -> CheckpointLog:
+    trace_id = uuid.uuid4()
+    return CheckpointLog.objects.create(
+        checkpoint_type="DocumentPublished",
+        checkpoint_id=uuid.uuid4(),
+        trace_id=trace_id,
+        trace_number=traces.numbers([trace_id])[trace_id],
+        pipeline="publish",
+        step="publish",
+        publication=publication,
+        created_at=timezone.now(),
+    )
+
+
+def hold_open(seq_holder: list[int], release: threading.Event) -> threading.Thread:
+    def run() -> None:
+        try:
+            with transaction.atomic():
+                seq_holder.append(probe_entry().seq)
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    while not seq_holder:
+        threading.Event().wait(0.01)
+    return thread
+
+
+def gap_cursor() -> tuple[subscriptions.Follow, list[float]]:
+    """A follow after one logged entry, on a clock the test moves (gap timeout 5 s, late horizon 60 s)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("in-flight gaps need concurrent writers: PostgreSQL (SQLite serializes writers)")
+    first = probe_entry()
+    now = [1000.0]
+    cursor = subscriptions.Follow(
+        subscriptions.publication(PUBLISHED), first.seq, gap_timeout=5, late_horizon=60, clock=lambda: now[0]
+    )
+    return cursor, now
+
+
+@pytest.mark.postgres
+def test_a_late_commit_in_a_gap_is_delivered_and_the_position_stays_below_it_until_then(lane_composition):
+    cursor, now = gap_cursor()
+    seqs: list[int] = []
+    release = threading.Event()
+    holder = hold_open(seqs, release)
+    after = probe_entry()
+    assert cursor.poll() == []  # waits at the gap: delivery stays in log order while it can
+    now[0] += 6
+    [past] = cursor.poll()  # the gap timed out: the stream goes on past it, the gap stays open
+    assert past.seq == after.seq and past.position == seqs[0] - 1 == cursor.position
+    release.set()
+    holder.join(10)
+    [late] = cursor.poll()
+    assert late.seq == seqs[0] and cursor.position == after.seq
+    # A subscriber that acknowledged the position before the late row resumes and gets it (and `after` again).
+    resumed = subscriptions.Follow(subscriptions.publication(PUBLISHED), past.position)
+    assert [i.seq for i in resumed.poll()] == [seqs[0], after.seq]
+
+
+@pytest.mark.postgres
+def test_a_gap_that_never_commits_is_given_up_after_the_late_horizon(lane_composition):
+    cursor, now = gap_cursor()
+    seqs: list[int] = []
+    release = threading.Event()
+
+    def rolled_back() -> None:
+        try:
+            with transaction.atomic():
+                seqs.append(probe_entry().seq)
+                release.wait(10)
+                transaction.set_rollback(True)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=rolled_back)
+    holder.start()
+    while not seqs:
+        threading.Event().wait(0.01)
+    after = probe_entry()
+    release.set()
+    holder.join(10)
+    assert cursor.poll() == []  # a hole: waited for
+    now[0] += 6
+    assert [i.seq for i in cursor.poll()] == [after.seq]
+    assert cursor.position == seqs[0] - 1
+    now[0] += 60
+    assert cursor.poll() == [] and cursor.position == after.seq
+
+
+def test_a_read_of_only_other_publications_rows_goes_on_at_once(lane_docs, settings):
+    # With 2 rows per poll most polls find no published row; a catch-up read must not stop (or wait) there.
+    settings.TPFGO_SUBSCRIPTION_BUFFER = 2
+    lane_docs(*[f"doc {n}" for n in range(5)])
+    assert [i.checkpoint_id for i in read_all(poll_interval=60)] == [row.checkpoint_id for row in published_log()]
+
+
+def test_acked_for_a_subscriber_never_seen_starts_from_the_beginning(lane_docs):
+    lane_docs("alpha")
+    opened = subscriptions.open_follow(PUBLISHED, subscriber="newcomer", start="acked")
+    assert opened.start == 0 and len(read_all(opened.start)) == 1
+    assert Subscriber.objects.filter(name="newcomer").count() == 1
+
+
+def test_the_buffered_gauge_counts_read_items_not_yet_sent_and_drops_to_zero_when_the_follow_ends(lane_docs, settings):
+    settings.TPFGO_SUBSCRIPTION_BUFFER = 10  # 10 log rows per poll: 2 published items per batch
+    lane_docs(*[f"doc {n}" for n in range(6)])
+    stream = subscriptions.follow(subscriptions.publication(PUBLISHED), 0)
+    next(stream)
+    assert subscriptions.buffered()[PUBLISHED] == 1  # its batch-mate waits for the transport
+    next(stream)
+    assert subscriptions.buffered()[PUBLISHED] == 0
+    next(stream)
+    assert subscriptions.buffered()[PUBLISHED] == 1
+    stream.close()  # the client left mid-batch
+    assert subscriptions.buffered()[PUBLISHED] == 0
