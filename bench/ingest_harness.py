@@ -32,11 +32,8 @@ ORDER = {
     "items": [{"menuItemId": "margherita", "quantity": 2}],
     "deliveryAddress": {"street1": "1 Main St", "city": "Oakland", "state": "CA", "zip": "94612"},
 }
-TOKEN_SCRIPT = (
-    "from django.contrib.auth import get_user_model\n"
-    "from rest_framework.authtoken.models import Token\n"
-    "user, _ = get_user_model().objects.get_or_create(username='bench')\n"
-    "print('TOKEN', Token.objects.get_or_create(user=user)[0].key)\n"
+TOKEN_SCRIPT = (  # an ops principal: unbound, so one stream may carry any consumer's orders
+    "from access.tokens import ensure_token\nprint('TOKEN', ensure_token(kind='ops', name='bench').key)\n"
 )
 COUNT_SCRIPT = (
     "import json\n"

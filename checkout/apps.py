@@ -10,8 +10,11 @@ class CheckoutConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from checkout import derived
+        from checkout import derived, tracing
+        from pipelines import tracing as engine_tracing
 
+        # Without a traceparent, a request on an order starts its trace with the order's trace id.
+        engine_tracing.register_resolver(tracing.order_trace)
         checks.register(derived.check_triggers, checks.Tags.database)
         # SQLite table rebuilds drop triggers: the derived tables' triggers are reinstalled after every migrate.
         post_migrate.connect(derived.after_migrate, dispatch_uid="checkout.derived_tables")

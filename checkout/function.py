@@ -1,8 +1,9 @@
 """The FUNCTION transport: ``handler(event, context)`` for API-gateway proxy events on the unary REST routes.
 
 It builds a Django request from the event, resolves the path with the project's URLconf and calls the same DRF
-view REST calls, so authentication, parsing, errors and the answer are those of REST. The streaming route
-(``/api/v1/orders/ingest``) is refused with UNIMPLEMENTED. A binary answer (protobuf) comes back base64-encoded.
+view REST calls, so authentication, permission, parsing, errors and the answer are those of REST. The streaming
+route (``/api/v1/orders/ingest``) is refused with UNIMPLEMENTED, after the token and its permission. A binary
+answer (protobuf) comes back base64-encoded.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.db import close_old_connections, connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import APIException, NotAuthenticated
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
+from access.drf import decide_request
 from checkout.api import errors
 from pipelines import request_metrics
-from pipelines.status import Detail
+from pipelines.status import Detail, ServiceError
 from pipelines.wire_errors import WireError
 
 API_PREFIX = "/api/v1/"
@@ -76,11 +78,16 @@ def build_request(event: Mapping[str, Any], body: bytes) -> WSGIRequest:
     return WSGIRequest(environ)
 
 
-def _authenticate(request: HttpRequest) -> None:
-    """What every DRF view does first; for a route the function refuses before reaching a view."""
+def _authorize(request: HttpRequest) -> None:
+    """What every DRF view does first (the token, then its permission); for a route the function refuses before
+    reaching a view."""
+    request.resolver_match = resolve(request.path_info)
+    classes: Any = api_settings.DEFAULT_AUTHENTICATION_CLASSES
+    drf_request = Request(request, authenticators=[cls() for cls in classes])
     try:
-        if TokenAuthentication().authenticate(Request(request)) is None:
+        if not drf_request.user.is_authenticated:
             raise NotAuthenticated()
+        decide_request(drf_request, None)
     except APIException as exc:
         raise errors.to_service_error(exc)
 
@@ -89,7 +96,7 @@ def dispatch(request: HttpRequest) -> HttpResponse:
     path = request.path_info
     try:
         if path in STREAMING:
-            _authenticate(request)
+            _authorize(request)
             raise WireError(
                 "UNIMPLEMENTED",
                 f"the FUNCTION transport does not support {STREAMING[path]} on {path}; use REST or gRPC IngestOrders",
@@ -100,7 +107,7 @@ def dispatch(request: HttpRequest) -> HttpResponse:
             match = resolve(path)
         except Resolver404:
             raise WireError("NOT_FOUND", f"no route {path}")
-    except WireError as exc:
+    except ServiceError as exc:
         return errors.render(request, exc)
     request.resolver_match = match
     response: HttpResponse = match.func(request, *match.args, **match.kwargs)

@@ -18,6 +18,7 @@ from checkout.models import Courier
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
 from checkout.order_request.models import OrderRequest
+from checkout.payment_review_resolved.models import PaymentReviewResolved
 from pipelines import parking, remediation
 from pipelines.registry import composition, engine
 from pipelines.status import Detail, FailedPrecondition, InvalidArgument, NotFound
@@ -171,6 +172,8 @@ def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
         choice = engine().run("assign-courier", ready, event={"courierId": courier_id, "by": actor})
+        if choice.first.status == "lost":  # a concurrent choice of another courier won
+            raise FailedPrecondition(f"ops already chose courier {selectors.ops_courier_choice(order_id)}")
         result = remediation.summarize(choice)
         if parked is not None:
             result["redrive"] = {"parkedId": str(parked.pk), "status": remediation.redrive(parked, f"ops:{actor}")}
@@ -229,6 +232,10 @@ def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     if outcome is None or outcome.variant != "requires_review":
         plan.why = "the order's payment does not require review"
         return plan
+    resolved = selectors.fact(PaymentReviewResolved, request.order_id)
+    if resolved is not None and resolved.approved != approved:
+        plan.why = "the payment review was already resolved the other way"
+        return plan
     plan.add("PaymentReviewResolved", f"approved={str(approved).lower()}, resolvedBy=<actor>")
     if approved:
         plan.add("TerminalOrderState", f"outcome=COMPLETED (captured {outcome.amount} at the gateway)")
@@ -238,7 +245,10 @@ def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
         event = {"approved": approved, "by": actor}
-        return remediation.summarize(engine().run("resolve-payment-review", outcome, event=event)), None
+        execution = engine().run("resolve-payment-review", outcome, event=event)
+        if execution.first.status == "lost":  # resolved the other way first
+            raise FailedPrecondition("the payment review was already resolved the other way")
+        return remediation.summarize(execution), None
 
     plan.run = run
     return plan

@@ -17,7 +17,6 @@ from django.utils.dateparse import parse_datetime
 from checkout import commands, selectors, state
 from checkout.cancellation_decision.models import CancellationAccepted, CancellationRefused
 from checkout.delivery_assigned.models import DeliveryAssigned
-from checkout.order_delivered.models import OrderDelivered
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.order_request.models import OrderRequest
 from checkout.ticket_created.models import TicketCreated
@@ -116,9 +115,9 @@ def _ticket(ticket_id: Any) -> TicketCreated:
 
 
 def _decide(ticket: TicketCreated, event: Mapping[str, Any]) -> dict[str, Any]:
-    if selectors.acceptance(ticket.order_id) is not None:
-        raise FailedPrecondition("the acceptance of this ticket was already decided")
-    _not_terminal(ticket.order_id)
+    """The engine says whether a stored decision is this one again (a replay: the same answer) or another."""
+    if selectors.acceptance(ticket.order_id) is None:
+        _not_terminal(ticket.order_id)
     execution = engine().run("restaurant-acceptance", ticket, step="acceptance_decision", event=event)
     if execution.first.status in ("lost", "awaiting"):
         raise FailedPrecondition("the acceptance of this ticket was already decided")
@@ -161,10 +160,10 @@ def _not_terminal(order_id: uuid.UUID) -> None:
 
 
 def pickup(dispatch_id: Any) -> dict[str, Any]:
+    """A second pickup of the same dispatch is the same command: it replays (the engine finds the stored one)."""
     assigned = _delivery(dispatch_id)
-    if selectors.has(OrderPickedUp, assigned.order_id):
-        raise FailedPrecondition("the order was already picked up")
-    _not_terminal(assigned.order_id)
+    if not selectors.has(OrderPickedUp, assigned.order_id):
+        _not_terminal(assigned.order_id)
     execution = engine().run("delivery-execution", assigned, step="order_picked_up", event={"action": "pickup"})
     return _advance(execution, assigned.order_id)
 
@@ -174,8 +173,6 @@ def dropoff(dispatch_id: Any) -> dict[str, Any]:
     picked = selectors.fact(OrderPickedUp, assigned.order_id)
     if picked is None:
         raise FailedPrecondition("the order has not been picked up yet")
-    if selectors.has(OrderDelivered, assigned.order_id):
-        raise FailedPrecondition("the order was already delivered")
     execution = engine().run("delivery-execution", picked, step="order_delivered", event={"action": "dropoff"})
     return _advance(execution, assigned.order_id)
 

@@ -1,4 +1,7 @@
-"""Local access for a first run: the ``ops`` staff user, its group, and an API token for the ``api`` user.
+"""Local access for a first run: the ``ops`` staff user, its group, and an API token per demo role.
+
+The ``api`` user is the ops principal (every scope); the others act for the demo data's alice, Chez Manuel and
+courier Max (the ones that take events by hand), the error-sink forwarder and the FTGO gateway.
 
 Everything here is idempotent, so ``make run`` can call it on every start.
 """
@@ -9,25 +12,35 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 
+from access.tokens import AccessError, Issued, ensure_token
 from opsconsole.setup import ensure_ops_group
 
 OPS_USERNAME = "ops"
 API_USERNAME = "api"
+# (kind, binding, principal name): one token per demo role; bound ones need the demo data (manage.py load_demo).
+DEMO_ROLES = (
+    ("ops", "", API_USERNAME),
+    ("ordering-client", "alice", "demo-ordering-client"),
+    ("restaurant", "chez-manuel", "demo-restaurant"),
+    ("courier", "courier-max", "demo-courier"),
+    ("error-sink", "", "demo-error-sink"),
+    ("ftgo-gateway", "", "demo-ftgo-gateway"),
+    ("subscriber", "", "demo-subscriber"),
+)
 
 
 @dataclass(frozen=True)
 class LocalAccess:
     ops_username: str
     ops_password: str
-    api_username: str
-    api_token: str
+    tokens: tuple[Issued, ...]
+    skipped: tuple[str, ...]  # demo roles without a token, and why (no demo data)
 
 
 @transaction.atomic
 def ensure_local_access(ops_password: str) -> LocalAccess:
-    """Create (or bring back in line) the ``ops`` staff user and the ``api`` token user."""
+    """Create (or bring back in line) the ``ops`` staff user and a token per demo role."""
     users = get_user_model()
     group = ensure_ops_group()
     ops, _ = users.objects.get_or_create(username=OPS_USERNAME)
@@ -36,10 +49,10 @@ def ensure_local_access(ops_password: str) -> LocalAccess:
         ops.set_password(ops_password)
         ops.save()
     ops.groups.add(group)
-
-    api, created = users.objects.get_or_create(username=API_USERNAME)
-    if created:
-        api.set_unusable_password()
-        api.save()
-    token, _ = Token.objects.get_or_create(user=api)
-    return LocalAccess(OPS_USERNAME, ops_password, API_USERNAME, token.key)
+    tokens, skipped = [], []
+    for kind, binding, name in DEMO_ROLES:
+        try:
+            tokens.append(ensure_token(kind=kind, binding=binding, name=name))
+        except AccessError as exc:
+            skipped.append(f"{name}: {exc}")
+    return LocalAccess(OPS_USERNAME, ops_password, tuple(tokens), tuple(skipped))

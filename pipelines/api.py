@@ -1,8 +1,8 @@
 """``POST /api/v1/error-sink/entries``: this instance as the central error sink of others (``RemoteSink``).
 
-Token first (DRF ``TokenAuthentication``, then ``IsAuthenticated``), then the body; idempotent by entry id:
-201 when stored, 200 when that id was already stored (the body is not compared). Refusals are the API's JSON
-envelope (the project's DRF exception handler renders ``ServiceError``).
+Token first, then its permission (the project's DRF defaults: the principal must hold ``errors:write``), then the
+body; idempotent by entry id: 201 when stored, 200 when that id was already stored (the body is not compared).
+Refusals are the API's JSON envelope (the project's DRF exception handler renders ``ServiceError``).
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.parsers import JSONParser
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,7 +34,7 @@ ENTRY = inline_serializer(
         "message": serializers.CharField(),
         "traceback": serializers.CharField(required=False, allow_blank=True),
         "payload": serializers.JSONField(required=False, allow_null=True),
-        "attempt": serializers.IntegerField(min_value=1),
+        "attempt": serializers.IntegerField(min_value=1, max_value=sink_wire.MAX_ATTEMPT),
         "created_at": serializers.DateTimeField(),
         "source": serializers.CharField(required=False),
     },
@@ -50,8 +48,6 @@ class TokenFirstView(APIView):
     """An engine route: JSON in and out, the token checked before anything else (a missing or wrong token is 401
     whatever else is wrong)."""
 
-    authentication_classes = [TokenAuthentication]
-    permission_classes = [IsAuthenticated]
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]
 

@@ -25,7 +25,7 @@ def _on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
 
     from pipelines import triggers, walcheckpoint
 
-    triggers.register_sqlite_function(connection)
+    triggers.guard_sqlite_connection(connection)
     if connection.vendor == "sqlite":
         interval = float(getattr(settings, "TPFGO_SQLITE_CHECKPOINT_SECONDS", 0))
         walcheckpoint.ensure(walcheckpoint.file_of(connection.settings_dict), interval)
@@ -60,6 +60,10 @@ class PipelinesConfig(AppConfig):
         connection_created.connect(_on_connection, dispatch_uid="pipelines.sqlite_purge_function")
 
         from django.conf import settings
+
+        from pipelines import tracing
+
+        tracing.configure()  # off unless the standard OTEL_* variables turn it on (docs/operations.md)
 
         if getattr(settings, "TPFGO_GC_TUNING", True):
             from pipelines import gctuning

@@ -27,6 +27,7 @@ per step over the batch (there is no per-pipeline mode here).
 from __future__ import annotations
 
 import datetime
+import time
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -36,7 +37,7 @@ import structlog
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from pipelines import failures, ids, lineage, observers, reads
+from pipelines import failures, ids, lineage, metrics, observers, reads
 from pipelines.batch_writes import (
     Entry,
     Outcome,
@@ -136,7 +137,10 @@ class BatchEngine:
                 break
             step = spec.steps[index]
             going: list[Entry] = []
-            for entry, (result, handed) in zip(alive, self._step(spec, step, alive), strict=True):
+            started = time.perf_counter()
+            outcomes = self._step(spec, step, alive)
+            metrics.batch_step_ran(spec.name, step.name, (r.status for r, _ in outcomes), time.perf_counter() - started)
+            for entry, (result, handed) in zip(alive, outcomes, strict=True):
                 executions[entry.origin].results.append(result)
                 if result.status in ("failed", "awaiting") or (result.status == "lost" and step.on_lost == "stop"):
                     continue

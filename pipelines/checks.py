@@ -94,6 +94,14 @@ def check_triggers(app_configs: Any = None, databases: Any = None, **kwargs: Any
                     id="pipelines.E005",
                 )
             )
+        if triggers.sqlite_unguarded(connections[alias]):
+            problems.append(
+                checks.Error(
+                    f"recursive_triggers is off on {alias}: INSERT OR REPLACE would delete checkpoints unseen",
+                    hint="Open SQLite connections through Django: the pipelines app turns recursive_triggers on.",
+                    id="pipelines.E009",
+                )
+            )
     return problems
 
 

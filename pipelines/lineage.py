@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import prometheus_client
 from django.db import IntegrityError, connection, transaction
 
-from pipelines import ids, lookups, metrics, reads, sqlbulk, traces
+from pipelines import ids, lookups, reads, sqlbulk, traces
 from pipelines.errors import ContractError
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink, business_key_filter
 
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
     from pipelines.declarations import Pipeline, Step
 
 
-metrics.describe("tpfgo_checkpoints_inserted_total", "counter", "Checkpoints inserted, per type.")
+CHECKPOINTS_INSERTED = prometheus_client.Counter(
+    "tpfgo_checkpoints_inserted_total", "Checkpoints inserted, per type.", ["type"]
+)
 
 
 def parents_of(value: Any, step: Step) -> list[Any]:
@@ -89,6 +92,25 @@ def _holder(step: Step, out_id: uuid.UUID) -> tuple[type[Checkpoint], ...]:
         cursor.execute(probe, [value] * len(step.models))
         hit = cursor.fetchone()
     return (step.models[hit[0]],) if hit else ()
+
+
+def decides(step: Step, event: Any) -> bool:
+    """A command that decides: run with an event, by a step whose models declare ``decision_fields``."""
+    return event is not None and any(model.decision_fields for model in step.models)
+
+
+def replays(stored: Checkpoint, row: Checkpoint, decided: bool) -> bool:
+    """``stored`` kept ``row`` out: the same command again (a replay), or else a loss.
+
+    The same id is the same command, unless the command decides (``decides``): then it must also have decided
+    the same thing (same model, same ``decision_fields``), else it lost to the stored decision.
+    """
+    if stored.pk != row.pk:
+        return False
+    if not decided:
+        return True
+    fields = type(row).decision_fields
+    return type(stored) is type(row) and all(getattr(stored, f) == getattr(row, f) for f in fields)
 
 
 def winner(step: Step, row: Checkpoint) -> Checkpoint:
@@ -250,7 +272,7 @@ def _log_row(connection: Any) -> Any:
 def committed_rows(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
     """After the inserting transaction committed: count the checkpoints, remember them for the request."""
     for model, count in Counter(map(type, rows)).items():  # a batch step's rows: counted in C
-        metrics.inc("tpfgo_checkpoints_inserted_total", {"type": model.__name__}, count)
+        CHECKPOINTS_INSERTED.labels(model.__name__).inc(count)
     if scope is not None:
         scope.remember(rows, fresh=True)
 

@@ -68,6 +68,10 @@ class Checkpoint(InsertOnlyModel):
 
     kind: ClassVar[str] = "checkpoint"
     contract: ClassVar[Contract]
+    # What a command decided (``decision_fields``): a command (a step run with an event) whose output id is
+    # already stored replays only if it decided the same (same model, same values here); otherwise it lost.
+    # Empty: the id alone says "the same command" (its other fields may depend on the clock).
+    decision_fields: ClassVar[tuple[str, ...]] = ()
 
     # Indexes cost every insert, so a checkpoint table has only those its look-ups use: the id, the business key
     # (unique: it decides races), the time. A trace's checkpoints are found through the checkpoint log's

@@ -30,13 +30,17 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import connection, connections, transaction
+from prometheus_client import Counter
 
-from pipelines import metrics
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, ObserverPosition
 
 log = structlog.get_logger("pipelines.observers")
-metrics.describe("tpfgo_tap_errors_total", "counter", "Mid-step tap calls that raised (logged, never propagated).")
-metrics.describe("tpfgo_observer_delivered_total", "counter", "Checkpoint-log entries delivered, per observer.")
+TAP_ERRORS = Counter(
+    "tpfgo_tap_errors_total", "Mid-step tap calls that raised (logged, never propagated).", ["pipeline", "step"]
+)
+OBSERVER_DELIVERED = Counter(
+    "tpfgo_observer_delivered_total", "Checkpoint-log entries delivered, per observer.", ["observer"]
+)
 
 # -- mid-step taps ----------------------------------------------------------------------------------------------
 
@@ -93,7 +97,7 @@ def emit_taps(pipeline: str, step: str, rows: Sequence[tuple[Checkpoint, Sequenc
         try:
             fn(event)
         except Exception as exc:  # noqa: BLE001  (best effort: a tap never fails the step it watches)
-            metrics.inc("tpfgo_tap_errors_total", {"pipeline": pipeline, "step": step})
+            TAP_ERRORS.labels(pipeline, step).inc()
             log.warning("tap.failed", pipeline=pipeline, step=step, error=f"{type(exc).__name__}: {exc}")
 
 
@@ -248,7 +252,7 @@ class Reader:
             self._recent_set.discard(self._recent[0])
         self._recent.append(row.checkpoint_id)
         self._recent_set.add(row.checkpoint_id)
-        metrics.inc("tpfgo_observer_delivered_total", {"observer": self.observer.name})
+        OBSERVER_DELIVERED.labels(self.observer.name).inc()
         return 1
 
 

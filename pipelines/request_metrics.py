@@ -12,15 +12,18 @@ import time
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 
 from pipelines import metrics
 from pipelines.status import STATUS
 from pipelines.wire_errors import PROTOBUF
 
-REQUESTS = "tpfgo_requests_total"
-SECONDS = "tpfgo_request_seconds"
-metrics.describe(REQUESTS, "counter", "Requests answered, per route, transport and status code")
-metrics.describe(SECONDS, "summary", "Request latency in seconds, per route and transport")
+REQUESTS = Counter(
+    "tpfgo_requests_total", "Requests answered, per route, transport and status code", ["route", "status", "transport"]
+)
+SECONDS = Histogram(
+    "tpfgo_request_seconds", "Request latency in seconds, per route and transport", ["route", "transport"]
+)
 
 _CODE_BY_HTTP = {http: code for code, (http, _) in STATUS.items()} | {
     405: "INVALID_ARGUMENT",
@@ -37,8 +40,8 @@ def code_for_http(status: int) -> str:
 
 
 def record(route: str, transport: str, status: str, seconds: float) -> None:
-    metrics.inc(REQUESTS, {"route": route, "transport": transport, "status": status})
-    metrics.observe(SECONDS, {"route": route, "transport": transport}, seconds)
+    REQUESTS.labels(route, status, transport).inc()
+    SECONDS.labels(route, transport).observe(seconds)
 
 
 def http_route(request: HttpRequest) -> str:
@@ -74,4 +77,4 @@ class RequestMetricsMiddleware:
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
+    return HttpResponse(metrics.render(), content_type=CONTENT_TYPE_LATEST)

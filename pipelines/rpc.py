@@ -1,7 +1,8 @@
 """The gRPC boundary every servicer shares: token first, request ids, metrics, and errors as ``google.rpc.Status``.
 
 ``unary`` wraps one servicer method: it binds a correlation id (the gRPC twin of django-structlog's request id),
-checks the ``authorization: Token <key>`` metadata before anything else, refuses a request whose bytes did not
+checks the ``authorization: Token <key>`` metadata before anything else, then asks the project's policy
+(``TPFGO_RPC_POLICY``: may this caller call this method with this message?), refuses a request whose bytes did not
 parse with INVALID_ARGUMENT (``generic_handler`` registers lenient deserializers, so malformed bytes reach the
 servicer instead of failing as INTERNAL inside grpcio), renders a ``ServiceError`` through the status table, and
 records ``tpfgo_requests_total``/``tpfgo_request_seconds`` with ``transport="grpc"``.
@@ -19,13 +20,15 @@ from typing import Any, TypeVar
 
 import grpc
 import structlog
+from django.conf import settings
+from django.utils.module_loading import import_string
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
+from rest_framework.settings import api_settings
 
-from pipelines import request_metrics
+from pipelines import request_metrics, tracing
 from pipelines.status import Detail, ServiceError
 from pipelines.wire_errors import WireError, grpc_status
 
@@ -76,30 +79,40 @@ def metadata_value(context: grpc.ServicerContext, name: str) -> str | None:
 
 
 def require_token(context: grpc.ServicerContext) -> Any:
-    """The user of the ``authorization: Token <key>`` metadata (DRF's token model), else UNAUTHENTICATED."""
+    """The user of the ``authorization: Token <key>`` metadata (DRF's token authentication), else UNAUTHENTICATED."""
     parts = (metadata_value(context, "authorization") or "").split()
     if len(parts) != 2 or parts[0].lower() != "token":
         raise WireError("UNAUTHENTICATED", str(NotAuthenticated.default_detail))
+    classes: Any = api_settings.DEFAULT_AUTHENTICATION_CLASSES
+    authentication = classes[0]()
     try:
-        user, _ = TokenAuthentication().authenticate_credentials(parts[1])
+        user, _ = authentication.authenticate_credentials(parts[1])
     except AuthenticationFailed as exc:
         raise WireError("UNAUTHENTICATED", str(exc.detail))
     return user
+
+
+def authorize(route: str, request: Any, context: grpc.ServicerContext) -> None:
+    """The token, then the project's policy (``TPFGO_RPC_POLICY``), which raises a ``ServiceError`` to refuse."""
+    user = require_token(context)
+    policy = getattr(settings, "TPFGO_RPC_POLICY", "")
+    if policy:
+        import_string(policy)(user, route, request)
 
 
 @contextmanager
 def call_boundary(route: str, request: Any, context: grpc.ServicerContext) -> Iterator[None]:
     """The boundary every servicer call runs in (unary and streaming alike).
 
-    The token is checked first, a malformed request becomes INVALID_ARGUMENT, a ``ServiceError`` ends the call
-    with its ``google.rpc.Status``, anything else with INTERNAL (no traceback on the wire), and the request
-    metrics are recorded when the call ends.
+    The token and the policy are checked first, a malformed request becomes INVALID_ARGUMENT, a ``ServiceError``
+    ends the call with its ``google.rpc.Status``, anything else with INTERNAL (no traceback on the wire), and the
+    request metrics are recorded when the call ends.
     """
     correlation = str(uuid.uuid4())
     structlog.contextvars.bind_contextvars(request_id=correlation)
     started, status = time.perf_counter(), "OK"
     try:
-        require_token(context)
+        authorize(route, request, context)
         if isinstance(request, Malformed):
             raise WireError(
                 "INVALID_ARGUMENT",
@@ -151,7 +164,7 @@ def build_server(
 ) -> tuple[grpc.Server, int]:
     """A gRPC server with the handlers that ``hook`` adds, bound to ``address`` (port 0: a free one)."""
     executor = futures.ThreadPoolExecutor(max_workers=max_workers, initializer=initializer)
-    server = grpc.server(executor, interceptors=interceptors)
+    server = grpc.server(executor, interceptors=[tracing.GRPC_SERVER_TRACING, *(interceptors or [])])
     hook(server)
     port = server.add_insecure_port(address)
     return server, port

@@ -12,12 +12,13 @@ import contextlib
 import functools
 import os
 import signal
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import structlog
 from django.db import transaction
@@ -26,7 +27,7 @@ from django.db.models.base import ModelState
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
 
-from pipelines import ids, lineage, observers
+from pipelines import ids, lineage, metrics, observers, tracing
 from pipelines.declarations import Composition, Pipeline, Publication, Step
 from pipelines.errors import ContractError
 from pipelines.models import Checkpoint, CheckpointChild
@@ -139,6 +140,17 @@ class _PipelineFailed(Exception):
         self.cause = cause
 
 
+class _StepCall(NamedTuple):
+    """What one step run gets from the loop: the pipeline, the step, its input, and its attempt."""
+
+    spec: Pipeline
+    step: Step
+    item: Item
+    event: Mapping[str, Any] | None
+    attempt: int
+    durable: bool
+
+
 class Engine:
     def __init__(self, composition: Composition, *, atomicity: str = "step") -> None:
         self.composition = composition
@@ -231,15 +243,8 @@ class Engine:
         for index in range(job.start, len(spec.steps)):
             step = spec.steps[index]
             first = index == job.start
-            result, next_item = self._run_step(
-                spec,
-                step,
-                item,
-                job.event if first else None,
-                job.attempt if first else 1,
-                durable,
-                look_up=not (first and job.new),
-            )
+            call = _StepCall(spec, step, item, job.event if first else None, job.attempt if first else 1, durable)
+            result, next_item = self._run_step(call, look_up=not (first and job.new))
             results.append(result)
             if result.status in ("failed", "awaiting"):
                 return results, []
@@ -255,19 +260,28 @@ class Engine:
         return results, []
 
     # -- one step ---------------------------------------------------------------------------------------------
-    def _run_step(
-        self,
-        spec: Pipeline,
-        step: Step,
-        item: Item,
-        event: Mapping[str, Any] | None,
-        attempt: int,
-        durable: bool,
-        look_up: bool = True,
+    def _run_step(self, call: _StepCall, *, look_up: bool = True) -> tuple[StepResult, Item | None]:
+        """One step on one item, timed (``tpfgo_step_seconds``) and traced (a span per run)."""
+        started = time.perf_counter()
+        parents = lineage.parents_of(call.item.value, call.step)
+        output_id = lineage.output_id(parents, call.item.value, call.step)
+        if not tracing.enabled():
+            result, onward = self._attempt_step(call, look_up, parents, output_id)
+        else:
+            with tracing.step_span(call.spec.name, call.step.name, output_id, call.attempt, call.item.trace_id) as span:
+                result, onward = self._attempt_step(call, look_up, parents, output_id)
+                span.outcome(result.status)
+        metrics.step_ran(call.spec.name, call.step.name, result.status, time.perf_counter() - started)
+        return result, onward
+
+    def _attempt_step(
+        self, call: _StepCall, look_up: bool, parents: list[Any], output_id: uuid.UUID
     ) -> tuple[StepResult, Item | None]:
-        parents = lineage.parents_of(item.value, step)
-        output_id = lineage.output_id(parents, item.value, step)
-        existing = lineage.existing(step, output_id, parents) if look_up else []
+        spec, step, item, event, attempt, durable = call
+        # A deciding command runs even when its output id is stored: only its output says whether it is the
+        # same command again (a replay) or another decision (a loss); its insert then meets the stored row.
+        decided = lineage.decides(step, event)
+        existing = lineage.existing(step, output_id, parents) if look_up and not decided else []
         if existing:
             return StepResult(spec.name, step.name, "replayed", existing), self._next(step, existing, item)
         structlog.contextvars.bind_contextvars(
@@ -284,9 +298,10 @@ class Engine:
                 rows = build_rows(step, item, parents, output_id, outcome, ctx.now)
                 observers.emit_taps(spec.name, step.name, rows)  # opt-in, best effort; may see a rollback
                 if not lineage.insert(rows, parents, spec, step, item.trace_id):
-                    # A stored unique row: this input's own output (a replay), or a winner of its business key.
+                    # A stored unique row: this input's own output (a replay), or a winner of its business key
+                    # (or of its id, with another decision).
                     winner = lineage.winner(step, rows[0][0])
-                    status = "replayed" if winner.pk == rows[0][0].pk else "lost"
+                    status = "replayed" if lineage.replays(winner, rows[0][0], decided) else "lost"
                     result = StepResult(spec.name, step.name, status, [winner], winner=winner)
                     return result, self._next(step, [winner], item) if status == "replayed" else None
                 transaction.on_commit(observers.notify)  # wakes in-process log readers

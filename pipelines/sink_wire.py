@@ -20,6 +20,7 @@ from pipelines.status import Detail, InvalidArgument
 
 STRINGS = ("pipeline", "step", "item_type", "error_class", "error_code", "message")
 UUIDS = ("id", "item_id", "trace_id")
+MAX_ATTEMPT = 2**31 - 1  # the largest attempt number every database stores (a PostgreSQL integer)
 FIELDS = frozenset((*STRINGS, *UUIDS, "retryable", "traceback", "payload", "attempt", "created_at", "source"))
 
 
@@ -40,8 +41,8 @@ def parse(data: Any) -> SinkEntry:
     if not isinstance(data.get("retryable"), bool):
         problems.append(Detail("retryable", "must be true or false"))
     attempt = data.get("attempt")
-    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
-        problems.append(Detail("attempt", "must be an integer ≥ 1"))
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or not 1 <= attempt <= MAX_ATTEMPT:
+        problems.append(Detail("attempt", f"must be an integer from 1 to {MAX_ATTEMPT}"))
     created = _utc(data.get("created_at"))
     if created is None:
         problems.append(Detail("created_at", "must be an ISO-8601 time with a zone"))

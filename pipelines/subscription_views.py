@@ -104,8 +104,5 @@ class SubscriptionAckView(TokenFirstView):
     )
     def post(self, request: Request) -> Response:
         data = _fields(request.data, {"publication", "subscriber", "position"})
-        name = data.get("publication")
-        if not isinstance(name, str) or not name:
-            raise InvalidArgument("publication is required", [Detail("publication", "required")])
-        position = subscriptions.acknowledge(data.get("subscriber"), name, data.get("position"))
+        position = subscriptions.acknowledge(data.get("subscriber"), data.get("publication"), data.get("position"))
         return Response({"position": position})

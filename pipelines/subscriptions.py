@@ -38,6 +38,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
+from prometheus_client import Counter
 
 from pipelines import metrics
 from pipelines.contract_lock import Entry, diff, entry_for, malformed
@@ -53,8 +54,8 @@ from pipelines.wire_errors import WireError
 log = structlog.get_logger("pipelines.subscriptions")
 STREAM = "subscription"
 MAX_GAPS = 1000  # open gaps kept per follow; beyond it the oldest is given up (logged)
-metrics.describe("tpfgo_subscription_items_total", "counter", "Checkpoints sent to remote subscribers.")
-metrics.describe("tpfgo_subscription_refused_total", "counter", "Subscribe calls refused, per reason.")
+ITEMS_SENT = Counter("tpfgo_subscription_items_total", "Checkpoints sent to remote subscribers.", ["publication"])
+REFUSED = Counter("tpfgo_subscription_refused_total", "Subscribe calls refused, per reason.", ["reason"])
 metrics.describe("tpfgo_subscription_buffered", "gauge", "Items read from the log, not yet sent (this process).")
 _buffered: dict[str, int] = {}
 _buffered_lock = threading.Lock()
@@ -101,7 +102,7 @@ def admit() -> Any:
     """A ticket for one more follow in this process, or RESOURCE_EXHAUSTED with a retry delay."""
     ticket = gate().try_enter()
     if ticket is None:
-        metrics.inc("tpfgo_subscription_refused_total", {"reason": "RESOURCE_EXHAUSTED"})
+        REFUSED.labels("RESOURCE_EXHAUSTED").inc()
         raise WireError(
             "RESOURCE_EXHAUSTED",
             f"this process already serves {gate().capacity} subscribers; retry later",
@@ -134,7 +135,7 @@ def check_contract(found: Publication, expected: Any) -> None:
         raise InvalidArgument(f"the expected contract is malformed: {problem}", [Detail("expect", problem)])
     breaking = [change.text for change in diff(expected, entry_for(found)) if change.breaking]
     if breaking:
-        metrics.inc("tpfgo_subscription_refused_total", {"reason": "CONTRACT_MISMATCH"})
+        REFUSED.labels("CONTRACT_MISMATCH").inc()
         raise FailedPrecondition(
             f"publication {found.name} does not carry the contract this subscriber expects: {'; '.join(breaking)}",
             [Detail("expect", text) for text in breaking],
@@ -178,8 +179,10 @@ def acked_position(subscriber: Subscriber) -> int:
     return int(found or 0)
 
 
-def acknowledge(name: Any, publication_name: str, position: Any) -> int:
+def acknowledge(name: Any, publication_name: Any, position: Any) -> int:
     """Record that ``name`` processed everything of the publication up to ``position``; returns its position."""
+    if not isinstance(publication_name, str) or not publication_name:
+        raise InvalidArgument("publication is required", [Detail("publication", "required")])
     found = publication(publication_name)
     if isinstance(position, bool) or not isinstance(position, int) or position < 0:
         raise InvalidArgument("position must be a non-negative integer", [Detail("position", "not a position")])
@@ -214,7 +217,7 @@ def start_position(start: Any, subscriber: Subscriber | None) -> int:
         raise InvalidArgument(f"start {position} is outside the log (0..{head})", [Detail("start", "outside")])
     oldest = bounds["oldest"]
     if position and oldest is not None and position + 1 < oldest:
-        metrics.inc("tpfgo_subscription_refused_total", {"reason": PositionExpired.reason})
+        REFUSED.labels(PositionExpired.reason).inc()
         raise PositionExpired(
             f"position {position} is older than the oldest entry the log keeps ({oldest}); resubscribe from 0",
             [Detail("start", PositionExpired.reason)],
@@ -407,7 +410,7 @@ def follow(
             for item in batch:
                 held -= 1
                 _buffer(found.name, -1)
-                metrics.inc("tpfgo_subscription_items_total", {"publication": found.name})
+                ITEMS_SENT.labels(found.name).inc()
                 yield item
             if batch:
                 last_sent, last_position = time.monotonic(), cursor.position

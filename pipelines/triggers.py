@@ -1,9 +1,17 @@
-"""Database triggers that refuse UPDATE and DELETE on every checkpoint and ledger table.
+"""Database triggers that refuse UPDATE, DELETE and TRUNCATE (and SQLite's REPLACE) on every checkpoint and
+ledger table.
 
 They are (re)installed after every migrate (SQLite table rebuilds drop them). The only way past them is the
 audited purge flag (``purge_allowed``), used by test teardown and retention: a PostgreSQL session setting,
 or on SQLite a per-connection SQL function (a connection without it cannot delete at all). On PostgreSQL with the
 roles of ``pipelines.db_roles``, only the purge role may delete at all.
+
+SQLite's ``INSERT OR REPLACE`` deletes the row it conflicts with without firing DELETE triggers, unless the
+connection turns ``recursive_triggers`` on. Every connection Django opens does (``guard_sqlite_connection``), so
+REPLACE meets the DELETE trigger; a BEFORE INSERT trigger calls ``tpfgo_insert_guard()``, a function only those
+connections have, so a connection without the guard (the ``sqlite3`` shell, another program) cannot insert into
+these tables at all. ``INSERT ... ON CONFLICT DO NOTHING`` (the engine's idempotent insert) deletes nothing and
+keeps working; an UPSERT's ``DO UPDATE`` meets the UPDATE trigger.
 """
 
 from __future__ import annotations
@@ -25,11 +33,13 @@ from pipelines.models import InsertOnlyModel
 log = structlog.get_logger("pipelines.triggers")
 
 PREFIX = "tpfgo_insert_only"
+PG_TRUNCATE = f"{PREFIX}_truncate"
+SQLITE_KINDS = ("u", "d", "i")  # UPDATE, DELETE, INSERT (the guard against unguarded connections)
 
 PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION tpfgo_refuse_change() RETURNS trigger AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND current_setting('tpfgo.purge', true) = 'on' THEN
+    IF TG_OP IN ('DELETE', 'TRUNCATE') AND current_setting('tpfgo.purge', true) = 'on' THEN
         RETURN OLD;
     END IF;
     RAISE EXCEPTION 'tpfgo: % refused on insert-only table %', TG_OP, TG_TABLE_NAME
@@ -59,12 +69,19 @@ def install(connection: BaseDatabaseWrapper) -> None:
                     f"CREATE TRIGGER {PREFIX} BEFORE UPDATE OR DELETE ON {qtable} "
                     "FOR EACH ROW EXECUTE FUNCTION tpfgo_refuse_change()"
                 )
+                # TRUNCATE fires no row trigger; a statement-level one fires for every table it empties, the
+                # ones CASCADE adds included.
+                cursor.execute(f"DROP TRIGGER IF EXISTS {PG_TRUNCATE} ON {qtable}")
+                cursor.execute(
+                    f"CREATE TRIGGER {PG_TRUNCATE} BEFORE TRUNCATE ON {qtable} "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION tpfgo_refuse_change()"
+                )
         elif connection.vendor == "sqlite":
             for table in sorted(tables):
                 qtable = connection.ops.quote_name(table)
                 message = f"tpfgo: %s refused on insert-only table {table}"
-                cursor.execute(f"DROP TRIGGER IF EXISTS {PREFIX}_u_{table}")
-                cursor.execute(f"DROP TRIGGER IF EXISTS {PREFIX}_d_{table}")
+                for kind in SQLITE_KINDS:
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {PREFIX}_{kind}_{table}")
                 cursor.execute(
                     f"CREATE TRIGGER {PREFIX}_u_{table} BEFORE UPDATE ON {qtable} "
                     f"BEGIN SELECT RAISE(ABORT, '{message % 'UPDATE'}'); END"
@@ -72,6 +89,10 @@ def install(connection: BaseDatabaseWrapper) -> None:
                 cursor.execute(
                     f"CREATE TRIGGER {PREFIX}_d_{table} BEFORE DELETE ON {qtable} "
                     f"WHEN tpfgo_purge_allowed() = 0 BEGIN SELECT RAISE(ABORT, '{message % 'DELETE'}'); END"
+                )
+                cursor.execute(
+                    f"CREATE TRIGGER {PREFIX}_i_{table} BEFORE INSERT ON {qtable} WHEN tpfgo_insert_guard() = 0 "
+                    f"BEGIN SELECT RAISE(ABORT, '{message % 'INSERT without recursive_triggers'}'); END"
                 )
 
 
@@ -81,17 +102,26 @@ def missing(connection: BaseDatabaseWrapper) -> list[str]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                "WHERE t.tgname = %s AND NOT t.tgisinternal",
-                [PREFIX],
+                "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE t.tgname IN (%s, %s) AND NOT t.tgisinternal",
+                [PREFIX, PG_TRUNCATE],
             )
-            have = {row[0] for row in cursor.fetchall()}
-            return sorted(tables - have)
+            have = set(cursor.fetchall())
+            return sorted(t for t in tables if {(t, PREFIX), (t, PG_TRUNCATE)} - have)
         if connection.vendor == "sqlite":
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
             names = {row[0] for row in cursor.fetchall()}
-            return sorted(t for t in tables if {f"{PREFIX}_u_{t}", f"{PREFIX}_d_{t}"} - names)
+            return sorted(t for t in tables if {f"{PREFIX}_{kind}_{t}" for kind in SQLITE_KINDS} - names)
     return []
+
+
+def sqlite_unguarded(connection: BaseDatabaseWrapper) -> bool:
+    """True when this SQLite connection lets ``INSERT OR REPLACE`` delete without firing DELETE triggers."""
+    if connection.vendor != "sqlite":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA recursive_triggers")
+        return cursor.fetchone()[0] != 1
 
 
 def installed(connection: BaseDatabaseWrapper, prefix: str) -> set[str] | None:
@@ -183,14 +213,20 @@ class TriggerSet:
         return [self.name(name, table) for name, table, _ in wanted]
 
 
-def register_sqlite_function(connection: BaseDatabaseWrapper) -> None:
-    if connection.vendor == "sqlite":
-        connection.connection.create_function(
-            "tpfgo_purge_allowed",
-            0,
-            lambda: 1 if getattr(connection, "tpfgo_purge", False) else 0,
-            deterministic=False,
-        )
+def guard_sqlite_connection(connection: BaseDatabaseWrapper) -> None:
+    """On a new SQLite connection: the purge function, and REPLACE made to fire the DELETE triggers."""
+    if connection.vendor != "sqlite":
+        return
+    raw = connection.connection
+    raw.create_function(
+        "tpfgo_purge_allowed",
+        0,
+        lambda: 1 if getattr(connection, "tpfgo_purge", False) else 0,
+        deterministic=False,
+    )
+    raw.execute("PRAGMA recursive_triggers = ON")
+    guarded = int(raw.execute("PRAGMA recursive_triggers").fetchone()[0] == 1)
+    raw.create_function("tpfgo_insert_guard", 0, lambda: guarded, deterministic=True)
 
 
 @contextmanager

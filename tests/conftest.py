@@ -9,7 +9,12 @@ from dataclasses import dataclass
 
 import pytest
 from django.apps import apps
+from opentelemetry.instrumentation.django import DjangoInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from pipelines import tracing
 from pipelines.runner import Engine
 from tests.lane import composition as lane
 
@@ -92,3 +97,19 @@ def all_insert_only_counts() -> dict[str, int]:
     from pipelines.models import InsertOnlyModel
 
     return {m._meta.label: m.objects.count() for m in apps.get_models() if issubclass(m, InsertOnlyModel)}
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """OpenTelemetry on for one test, exported in memory (Django instrumented, the engine's step spans)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(id_generator=tracing.DerivedIds())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use(provider)
+    DjangoInstrumentor().instrument(tracer_provider=provider)
+    try:
+        yield exporter
+    finally:
+        DjangoInstrumentor().uninstrument()
+        tracing.stop()
+        provider.shutdown()

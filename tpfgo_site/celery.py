@@ -9,6 +9,8 @@ from typing import Any
 from celery import Celery, bootsteps, signals
 from django_structlog.celery.receivers import CeleryReceiver
 
+from tpfgo_site import worker_metrics
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
 
 app = Celery("tpfgo")
@@ -36,6 +38,7 @@ class TaskLogStep(bootsteps.Step):
 
 
 app.steps["worker"].add(TaskLogStep)
+worker_metrics.connect()
 
 
 @signals.setup_logging.connect

@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from pipelines.tracing import log_ids
 from tpfgo_site import dburl
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -25,6 +26,7 @@ ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1
 INSTALLED_APPS = [
     "pipelines",
     "opsconsole",
+    "access",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -203,6 +205,8 @@ TPFGO_INGEST_MAX_STREAMS = int(os.environ.get("TPFGO_INGEST_MAX_STREAMS", "4"))
 TPFGO_WATCH_MAX_STREAMS = int(os.environ.get("TPFGO_WATCH_MAX_STREAMS", "4"))
 TPFGO_INGEST_RETRY_AFTER = float(os.environ.get("TPFGO_INGEST_RETRY_AFTER", "1"))
 TPFGO_INGEST_MAX_LINE_BYTES = int(os.environ.get("TPFGO_INGEST_MAX_LINE_BYTES", "65536"))
+# A worker-only node serves its own processes' metrics on this address (host:port); unset: no port of its own.
+TPFGO_WORKER_METRICS_BIND = os.environ.get("TPFGO_WORKER_METRICS_BIND", "")
 # Checkpoint observers wait this long for an in-flight log seq before skipping it, and re-check it this long.
 TPFGO_OBSERVER_GAP_TIMEOUT = float(os.environ.get("TPFGO_OBSERVER_GAP_TIMEOUT", "10"))
 TPFGO_OBSERVER_LATE_HORIZON = float(os.environ.get("TPFGO_OBSERVER_LATE_HORIZON", "300"))
@@ -225,6 +229,7 @@ LOGGING = {
             # Records from plain logging (Django, Celery, gRPC) get the same fields as structlog's own.
             "foreign_pre_chain": [
                 structlog.contextvars.merge_contextvars,
+                log_ids,  # the OpenTelemetry trace_id/span_id, when tracing is on (pipelines/tracing.py)
                 structlog.processors.TimeStamper(fmt="iso"),
                 structlog.stdlib.add_logger_name,
                 structlog.stdlib.add_log_level,
@@ -248,6 +253,7 @@ LOGGING = {
 structlog.configure(
     processors=[
         structlog.contextvars.merge_contextvars,
+        log_ids,
         structlog.stdlib.filter_by_level,
         structlog.processors.TimeStamper(fmt="iso"),
         structlog.stdlib.add_logger_name,
@@ -263,9 +269,10 @@ DJANGO_STRUCTLOG_CELERY_ENABLED = True
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Every /api/v1/ route needs a token (the schema and docs routes opt out); errors use the JSON envelope.
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every /api/v1/ route needs a token (the schema and docs routes opt out) whose principal holds the route's
+    # scope (access/scopes.py); errors use the JSON envelope.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["access.drf.PrincipalTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.drf.ScopePermission"],
     "EXCEPTION_HANDLER": "checkout.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -285,7 +292,13 @@ SPECTACULAR_SETTINGS = {
     },
 }
 # gRPC (django-grpc-framework): `manage.py grpcrunserver` serves the services this hook registers.
-GRPC_FRAMEWORK = {"ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers"}
+GRPC_FRAMEWORK = {
+    "ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers",
+    # OpenTelemetry's server interceptor when tracing is on (pipelines/tracing.py); a pass-through otherwise.
+    "SERVER_INTERCEPTORS": ["pipelines.tracing.GRPC_SERVER_TRACING"],
+}
+# What pipelines.rpc asks after the token: may this principal call this gRPC method with this message?
+TPFGO_RPC_POLICY = "access.rpc.authorize"
 TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
 # The committed record of every publication's contract; only `manage.py check_contracts --update-lock` writes it.
 TPFGO_CONTRACTS_LOCK = Path(os.environ.get("TPFGO_CONTRACTS_LOCK", BASE_DIR / "contracts.lock.json"))

@@ -21,6 +21,8 @@ class AcceptanceDecision(OrderCheckpoint):
     ACCEPTED, REJECTED, TIMED_OUT, CANCELLED = "ACCEPTED", "REJECTED", "TIMED_OUT", "CANCELLED"
     REVISED = "REVISED"
 
+    decision_fields = ("decided_by", "reason")  # an accept replays an accept; a reject with another reason lost
+
     decided_by = models.CharField(max_length=10)
     ready_by = models.DateTimeField(null=True)
     reason = models.CharField(max_length=300, blank=True)

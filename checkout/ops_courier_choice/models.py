@@ -11,5 +11,7 @@ class OpsCourierChoice(OrderCheckpoint):
 
     contract = contracts.OPS_COURIER_CHOICE
 
+    decision_fields = ("courier_id",)  # who chose it is not part of the choice
+
     courier_id = models.CharField(max_length=64)
     chosen_by = models.CharField(max_length=150)

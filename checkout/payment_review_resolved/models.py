@@ -11,6 +11,8 @@ class PaymentReviewResolved(OrderCheckpoint):
 
     contract = contracts.PAYMENT_REVIEW_RESOLVED
 
+    decision_fields = ("approved",)
+
     approved = models.BooleanField()
     resolved_by = models.CharField(max_length=150)
     payment_id = models.CharField(max_length=100, null=True)

@@ -8,6 +8,7 @@ import time_machine
 from checkout import services, tasks
 from checkout.models import Courier
 from tests.checkout.conftest import checkpoint_types, place
+from tests.conftest import all_insert_only_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -68,10 +69,12 @@ def test_a_manual_restaurant_stops_the_chain_until_it_accepts(demo_data):
     accepted = services.accept_ticket(view["kitchenTicketId"], "2026-11-26T12:00:00Z")
 
     assert accepted["state"] == "COMPLETED"
-    with pytest.raises(services.FailedPrecondition):
-        services.accept_ticket(view["kitchenTicketId"])
+    before = all_insert_only_counts()
+    # The same command again is a replay with the same answer; another decision is refused.
+    assert services.accept_ticket(view["kitchenTicketId"], "2026-11-26T12:00:00Z") == accepted
     with pytest.raises(services.FailedPrecondition):
         services.reject_ticket(view["kitchenTicketId"], "too late")
+    assert all_insert_only_counts() == before
 
 
 def test_a_restaurant_reject_cancels_and_voids(demo_data):
@@ -153,10 +156,14 @@ def test_a_manual_courier_confirms_pickup_then_dropoff(demo_data):
     view = place().view
     with pytest.raises(services.FailedPrecondition):
         services.dropoff(view["dispatchId"])
-    assert services.pickup(view["dispatchId"])["state"] == "PICKED_UP"
-    with pytest.raises(services.FailedPrecondition):
-        services.pickup(view["dispatchId"])
-    assert services.dropoff(view["dispatchId"])["state"] == "COMPLETED"
+    picked = services.pickup(view["dispatchId"])
+    assert picked["state"] == "PICKED_UP"
+    before = all_insert_only_counts()
+    assert services.pickup(view["dispatchId"]) == picked  # the same command again: a replay, the same answer
+    assert all_insert_only_counts() == before
+    delivered = services.dropoff(view["dispatchId"])
+    assert delivered["state"] == "COMPLETED"
+    assert services.dropoff(view["dispatchId"]) == delivered
 
 
 def test_a_declined_capture_voids_and_fails_compensated(demo_data):

@@ -65,7 +65,12 @@ class Run:
             start_new_session=True,
         )
         wait_for(lambda: self.status("/healthz") == 200, 180, what="make run to answer /healthz")
-        self.token = self.sql("SELECT t.key FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id")[0][0]
+        self.token = self.token_of("api")  # ops: places the orders
+        self.subscriber_token = self.token_of("demo-subscriber")
+
+    def token_of(self, username: str) -> str:
+        query = "SELECT t.key FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id WHERE u.username = ?"
+        return str(self.sql(query, username)[0][0])
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -79,11 +84,11 @@ class Run:
         except OSError:
             return 0
 
-    def post(self, path: str, body: Any, **headers: str) -> Any:
+    def post(self, path: str, body: Any, token: str = "", **headers: str) -> Any:
         request = urllib.request.Request(
             self.url(path),
             data=json.dumps(body).encode(),
-            headers={"Authorization": f"Token {self.token}", "Content-Type": "application/json", **headers},
+            headers={"Authorization": f"Token {token or self.token}", "Content-Type": "application/json", **headers},
             method="POST",
         )
         return urllib.request.urlopen(request, timeout=60)
@@ -130,7 +135,8 @@ class Follower:
         self.handle = out.open("wb")
         self.process = subprocess.Popen(
             [
-                *(sys.executable, "manage.py", "follow", PUBLICATION, "--url", run.url(""), "--token", run.token),
+                *(sys.executable, "manage.py", "follow", PUBLICATION, "--url", run.url("")),
+                *("--token", run.subscriber_token),
                 *("--subscriber", "warehouse", "--ack-every", "3", "--ack-seconds", "0.2", "--retry-seconds", "0.2"),
             ],
             cwd=settings.BASE_DIR,
@@ -183,7 +189,7 @@ def test_a_follower_killed_mid_stream_resumes_from_its_acknowledged_position(run
     second = Follower(run, tmp_path / "second.ndjson")
     wait_for(lambda: len(logged(run)) == 24 and _covered(run, first, second), 60, what="every item to be followed")
     with pytest.raises(urllib.error.HTTPError) as full:
-        run.post("/api/v1/subscriptions/stream", {"publication": PUBLICATION})
+        run.post("/api/v1/subscriptions/stream", {"publication": PUBLICATION}, run.subscriber_token)
     assert full.value.code == 429 and full.value.headers["Retry-After"] == "1"
     assert json.load(full.value)["error"]["code"] == "RESOURCE_EXHAUSTED"
     second.stop()
@@ -205,12 +211,15 @@ def _covered(run: Run, *followers: Follower) -> bool:
 def test_a_contract_mismatch_is_refused_before_the_stream_starts(run: Run) -> None:
     subscribers = run.sql("SELECT COUNT(*) FROM pipelines_subscriber")
     expect = {"contract": "ReadyOrder", "version": 1, "fields": [{"number": 1, "name": "orderId", "type": "string"}]}
+    with pytest.raises(urllib.error.HTTPError) as denied:  # subscribing needs its own scope
+        run.post("/api/v1/subscriptions/stream", {"publication": PUBLICATION}, run.token_of("demo-ordering-client"))
+    assert denied.value.code == 403 and json.load(denied.value)["error"]["code"] == "PERMISSION_DENIED"
     with pytest.raises(urllib.error.HTTPError) as bad:
-        run.post("/api/v1/subscriptions/stream", {"publication": PUBLICATION, "expect": expect})
+        run.post("/api/v1/subscriptions/stream", {"publication": PUBLICATION, "expect": expect}, run.subscriber_token)
     assert bad.value.code == 400  # malformed: a field without "required"
     expect["fields"][0]["required"] = True
     with pytest.raises(urllib.error.HTTPError) as refused:
-        run.post("/api/v1/subscriptions/stream", {"publication": PUBLICATION, "expect": expect})
+        run.post("/api/v1/subscriptions/stream", {"publication": PUBLICATION, "expect": expect}, run.subscriber_token)
     error = json.load(refused.value)["error"]
     assert refused.value.code == 412 and error["code"] == "FAILED_PRECONDITION"
     assert "field 'orderId' type changed (expected=string actual=uuid)" in error["message"]

@@ -18,9 +18,8 @@ from typing import Any
 import grpc
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
+from access.tokens import create_token
 from pipelines.batch import BatchEngine
 from pipelines.contract_lock import entry_for
 from pipelines.models import CheckpointLog
@@ -78,8 +77,7 @@ class Server:
 
 @pytest.fixture
 def auth(db: None) -> tuple[tuple[str, str], ...]:
-    user = get_user_model().objects.create_user("subscriber-client")
-    return (("authorization", f"Token {Token.objects.create(user=user).key}"),)
+    return (("authorization", f"Token {create_token(kind='subscriber', name='subscriber-client').key}"),)
 
 
 @pytest.fixture

@@ -145,3 +145,14 @@ def test_text_no_database_can_store_is_refused_not_a_server_error(api):
     answer = api.post(URL, json.dumps(body, ensure_ascii=True), content_type="application/json")
     assert answer.status_code == 400
     assert sorted(d["field"] for d in answer.json()["error"]["details"]) == ["created_at", "message", "pipeline"]
+
+
+@pytest.mark.django_db
+def test_an_attempt_beyond_what_the_database_stores_is_refused_not_a_server_error(api):
+    for attempt, status in ((2**31, 400), (4535047050, 400), (2**31 - 1, 201)):
+        answer = api.post(URL, {**entry().as_json(), "attempt": attempt}, format="json")
+        assert answer.status_code == status, (attempt, answer.content)
+        if status == 400:
+            assert [d["field"] for d in answer.json()["error"]["details"]] == ["attempt"]
+            assert not ErrorSinkEntry.objects.exists()
+    assert ErrorSinkEntry.objects.get().attempt == 2**31 - 1

@@ -16,18 +16,24 @@ PATHS = (("ops console", "/ops/"), ("API docs", "/api/v1/docs"), ("health", "/he
 
 
 class Command(BaseCommand):
-    help = "Create the ops staff user and an API token (idempotent) and print the URLs and credentials."
+    help = "Create the ops staff user and a token per demo role (idempotent) and print the URLs and credentials."
 
     def handle(self, *args: Any, **options: Any) -> None:
         access = ensure_local_access(os.environ.get("TPFGO_OPS_PASSWORD") or DEFAULT_OPS_PASSWORD)
         base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         lines = ["", "TPFGo is starting:"]
         lines += [f"  {label:<12} {base}{path}" for label, path in PATHS if served(path)]
+        ops, *roles = access.tokens  # DEMO_ROLES starts with ops (the api user): the line scripts already read
         lines += [
             f"  ops login    {access.ops_username} / {access.ops_password}",
-            f"  API token    {access.api_token}  (user {access.api_username}; header 'Authorization: Token <key>')",
-            "",
+            f"  API token    {ops.key}  (user {ops.name}, kind ops: every route; header 'Authorization: Token <key>')",
+            "  role tokens  (each may call only its role's routes; docs/api.md, Principals and scopes)",
         ]
+        for issued in roles:
+            bound = f" for {issued.binding}" if issued.binding else ""
+            lines.append(f"    {issued.kind + bound:<30} {issued.key}  (principal {issued.name})")
+        lines += [f"    skipped {reason} (run manage.py load_demo first)" for reason in access.skipped]
+        lines.append("")
         self.stdout.write("\n".join(lines))
 
 

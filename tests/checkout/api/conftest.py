@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from django.db import connections
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from access.tokens import create_token
 from pipelines import grpc_compat
 from pipelines.rpc import build_server
 from tests.checkout.api.transports import Function, Grpc, Http, ProtobufHttp
@@ -20,10 +20,8 @@ grpc_compat.patch_fake_server()
 
 @pytest.fixture
 def token(db: Any) -> str:
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.create_user("api-client")
-    return Token.objects.create(user=user).key
+    """An ops principal's token (every scope); tests/checkout/api/test_permissions.py covers the other kinds."""
+    return create_token(kind="ops", name="api-client").key
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from access.tokens import create_token
 from checkout import demo
 from tests.checkout.api.transports import MALFORMED, Result
 from tests.checkout.conftest import order_body
@@ -115,21 +116,45 @@ def test_unknown_and_malformed_order_ids_are_not_found_everywhere(ways):
             assert codes == ["NOT_FOUND"] * 3, (order_id, name)
 
 
+def calls_with_bad_input(client: Any, order_id: str, token: Any, key: str) -> list[Result]:
+    """Six calls, four of them with input the route refuses (malformed, no key, an unknown id)."""
+    return [
+        client.create(order_body(), f"{key}-new", token=token),
+        client.create(MALFORMED, f"{key}-bad", token=token),
+        client.create(order_body(), None, token=token),
+        client.get(order_id, token=token),
+        client.lineage("not-an-order-id", token=token),
+        client.cancel(order_id, token=token),
+    ]
+
+
 def test_a_missing_or_wrong_token_is_unauthenticated_everywhere_before_validation(ways):
     order_id = ways["rest"].create(order_body(), "parity-auth").order["orderId"]
     rows = all_insert_only_counts()
     for name, credential in ((name, credential) for name in NAMES for credential in (None, "not-a-token")):
-        client = ways[name]
-        results = [
-            client.create(order_body(), "parity-auth-new", token=credential),
-            client.create(MALFORMED, "parity-auth-bad", token=credential),
-            client.create(order_body(), None, token=credential),
-            client.get(order_id, token=credential),
-            client.lineage("not-an-order-id", token=credential),
-            client.cancel(order_id, token=credential),
-        ]
+        results = calls_with_bad_input(ways[name], order_id, credential, "parity-auth")
         assert [r.code for r in results] == ["UNAUTHENTICATED"] * 6, name
         assert all(r.http in (None, 401) for r in results)
+    assert all_insert_only_counts() == rows
+
+
+def test_a_principal_without_the_scope_or_not_the_owner_is_permission_denied_everywhere_before_validation(ways):
+    order_id = ways["rest"].create(order_body(), "parity-denied").order["orderId"]  # alice's
+    restaurant = create_token(kind="restaurant", binding="chez-manuel").key  # no orders:* scope
+    bob = create_token(kind="ordering-client", binding="bob").key  # the scopes, not the consumer
+    rows = all_insert_only_counts()
+    for name in NAMES:
+        client = ways[name]
+        results = [
+            *calls_with_bad_input(client, order_id, restaurant, "parity-denied"),
+            client.create(order_body(), "parity-denied-bob", token=bob),
+            client.get(order_id, token=bob),
+            client.lineage(order_id, token=bob),
+            client.cancel(order_id, token=bob),
+        ]
+        assert [r.code for r in results] == ["PERMISSION_DENIED"] * 10, name
+        assert all(r.http in (None, 403) for r in results)
+        assert all("ordering-client" in r.data["message"] or "restaurant" in r.data["message"] for r in results)
     assert all_insert_only_counts() == rows
 
 
@@ -228,3 +253,12 @@ def test_protobuf_on_a_route_without_a_grpc_message_is_unimplemented(ways):
         result = ways["protobuf"].send(method, path, None)
         assert (result.http, result.code) == (501, "UNIMPLEMENTED"), path
         assert "protobuf" in result.data["message"]
+
+
+def test_the_permission_is_decided_before_a_route_answers_unimplemented(ways):
+    sink = create_token(kind="error-sink").key  # holds none of these routes' scopes
+    for method, path in [*JSON_ONLY, ("POST", "/api/v1/orders/ingest")]:
+        result = ways["protobuf"].send(method, path, None, token=sink)
+        assert (result.http, result.code) == (403, "PERMISSION_DENIED"), path
+    streamed = ways["function"].send("POST", "/api/v1/orders/ingest", None, token=sink)
+    assert (streamed.http, streamed.code) == (403, "PERMISSION_DENIED")

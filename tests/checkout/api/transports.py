@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 
 from checkout import function, messages
 from checkout.protos import orders_pb2, orders_pb2_grpc
+from pipelines.protos import error_sink_pb2, error_sink_pb2_grpc, subscriptions_pb2, subscriptions_pb2_grpc
 from pipelines.wire_errors import describe
 
 MALFORMED = object()
@@ -180,14 +181,25 @@ class Function(Http):
         return self.decode(path, answer["statusCode"], answer["body"].encode(), got)
 
 
+def _grpc_error(error: grpc.RpcError) -> Result:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, (error.code(), error.details())
+    described = describe(status)
+    assert described["code"] == error.code().name, described
+    return Result(described["code"], described)
+
+
 class Grpc:
-    """gRPC: ``tpfgo.checkout.v1.OrderService`` on a real server; errors decoded from google.rpc.Status."""
+    """gRPC: ``tpfgo.checkout.v1.OrderService`` (and the error sink) on a real server; errors decoded from
+    google.rpc.Status."""
 
     name = "grpc"
 
     def __init__(self, target: str, token: str) -> None:
         self.channel = grpc.insecure_channel(target)
         self.stub = orders_pb2_grpc.OrderServiceStub(self.channel)
+        self.sink = error_sink_pb2_grpc.ErrorSinkServiceStub(self.channel)
+        self.subscriptions = subscriptions_pb2_grpc.SubscriptionServiceStub(self.channel)
         self.token = token
 
     def _metadata(self, token: Any, **extra: str) -> list[tuple[str, str]]:
@@ -199,11 +211,7 @@ class Grpc:
         try:
             response, call = method.with_call(request, metadata=metadata, timeout=30)
         except grpc.RpcError as error:
-            status = rpc_status.from_call(error)  # type: ignore[arg-type]
-            assert status is not None, (error.code(), error.details())
-            described = describe(status)
-            assert described["code"] == error.code().name, described
-            return Result(described["code"], described)
+            return _grpc_error(error)
         trailing = dict(call.trailing_metadata() or ())
         data = response if isinstance(response, bytes) else messages.to_data(response)
         return Result("OK", data, replayed=trailing.get("idempotent-replayed") == "true")
@@ -239,3 +247,37 @@ class Grpc:
         request = orders_pb2.CancelOrderRequest(order_id=order_id, note=note) if note else None
         request = request or orders_pb2.CancelOrderRequest(order_id=order_id)
         return self._call(self.stub.CancelOrder, request, self._metadata(token))
+
+    def ingest(self, requests: list[orders_pb2.IngestOrdersRequest], token: Any = DEFAULT) -> Result:
+        """IngestOrders: the answers of one stream (``data["answers"]``), or the code that ended it."""
+        try:
+            answers = list(self.stub.IngestOrders(iter(requests), metadata=self._metadata(token), timeout=30))
+        except grpc.RpcError as error:
+            return _grpc_error(error)
+        return Result("OK", {"answers": [messages.to_data(answer) for answer in answers]})
+
+    def record(self, entry: error_sink_pb2.ErrorSinkEntry, token: Any = DEFAULT) -> Result:
+        return self._call(self.sink.Record, entry, self._metadata(token))
+
+    def subscribe(self, request: subscriptions_pb2.SubscribeRequest, token: Any = DEFAULT) -> Result:
+        """Subscribe: the first message of the stream (then the call is cancelled), or the refusal."""
+        call = self.subscriptions.Subscribe(request, metadata=self._metadata(token), timeout=30)
+        try:
+            first = next(call)
+        except grpc.RpcError as error:
+            return _grpc_error(error)
+        finally:
+            call.cancel()
+        return Result("OK", messages.to_data(first))
+
+    def acknowledge(self, request: subscriptions_pb2.AcknowledgeRequest, token: Any = DEFAULT) -> Result:
+        return self._call(self.subscriptions.Acknowledge, request, self._metadata(token))
+
+    def watch(self, order_id: str, token: Any = DEFAULT) -> Result:
+        """WatchOrder of an order that ended: its checkpoints (``data["checkpoints"]``), or the refusal."""
+        request = orders_pb2.WatchOrderRequest(order_id=order_id)
+        try:
+            entries = list(self.stub.WatchOrder(request, metadata=self._metadata(token), timeout=30))
+        except grpc.RpcError as error:
+            return _grpc_error(error)
+        return Result("OK", {"checkpoints": [messages.to_data(entry) for entry in entries]})

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 
+from access.tokens import create_token
 from pipelines import stream_gauges
 from tests.checkout.conftest import order_body
 
@@ -23,8 +22,8 @@ def _fresh_gauges() -> Iterator[None]:
 
 @pytest.fixture
 def token(transactional_db: Any) -> str:
-    user = get_user_model().objects.create_user("stream-client")
-    return Token.objects.create(user=user).key
+    """An ops principal's token (unbound: a stream carries many consumers' orders)."""
+    return create_token(kind="ops", name="stream-client").key
 
 
 def line(key: str | None, **order: Any) -> bytes:

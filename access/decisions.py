@@ -1,0 +1,79 @@
+"""The one permission decision, asked by DRF (REST, protobuf-over-HTTP, FUNCTION) and by the gRPC boundary.
+
+A principal may make a call when it holds the route's scope and, if it is bound to a consumer, restaurant or
+courier, when the resource the call touches belongs to that binding. A resource that does not exist is left to
+the route (it answers NOT_FOUND); a bound principal never learns more than that about someone else's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from access.models import Principal
+from access.scopes import KINDS, Rule
+from pipelines.status import ServiceError
+
+
+class Denied(ServiceError):
+    code = "PERMISSION_DENIED"
+
+
+def principal_of(user: Any) -> Principal | None:
+    try:
+        principal: Principal = user.principal
+    except (AttributeError, Principal.DoesNotExist):
+        return None
+    return principal
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def owner_of(owner: str, value: Any) -> tuple[str, str] | None:
+    """(binding kind, id) of whoever owns the resource ``value`` names; None when there is no such resource."""
+    from checkout.delivery_assigned.models import DeliveryAssigned
+    from checkout.order_request.models import OrderRequest
+    from checkout.ticket_created.models import TicketCreated
+
+    if owner in ("consumer", "courier"):
+        return (owner, str(value)) if value not in (None, "") else None
+    lookups: dict[str, tuple[Any, str, str, str]] = {
+        "order": (OrderRequest, "order_id", "consumer_id", "consumer"),
+        "ticket": (TicketCreated, "kitchen_ticket_id", "restaurant_id", "restaurant"),
+        "dispatch": (DeliveryAssigned, "dispatch_id", "courier_id", "courier"),
+    }
+    model, key, column, kind = lookups[owner]
+    parsed = _uuid(value)
+    if parsed is None:
+        return None
+    found = model.objects.filter(**{key: parsed}).values_list(column, flat=True).first()
+    return None if found is None else (kind, found)
+
+
+def decide(principal: Principal | None, rule: Rule, value: Any = None, *, known: bool = True) -> None:
+    """Raise ``Denied`` unless ``principal`` may make a call that asks for ``rule`` on the resource ``value``.
+
+    ``known=False``: the call's resource could not be read (a malformed body); the route refuses it anyway.
+    """
+    if principal is None:
+        raise Denied("this token belongs to no principal; create one with manage.py create_token")
+    # ``admin`` holds every scope, those added after the principal was created included (ops keeps all routes).
+    if rule.scope not in principal.scopes and "admin" not in principal.scopes:
+        raise Denied(f"a {principal.kind} token lacks the scope {rule.scope}")
+    if not principal.binding or (not rule.owner and not rule.bulk):
+        return
+    binds = KINDS[principal.kind].binds
+    if rule.bulk:
+        raise Denied(f"a {principal.kind} token acts for one {binds}; this call carries many, use the unary one")
+    if not known:
+        return
+    owner = owner_of(rule.owner, value)
+    if owner is None and rule.owner in ("consumer", "courier"):
+        raise Denied(f"a {principal.kind} token acts for {binds} {principal.binding} only")
+    if owner is not None and owner != (binds, principal.binding):
+        raise Denied(f"a {principal.kind} token acts for {binds} {principal.binding} only")

@@ -1,0 +1,124 @@
+"""OpenTelemetry traces, exported in memory: one trace per order, a span per step run, traceparent continued.
+
+The worker's side is the worker's own code (``retries.run_attempt``, what ``pipelines.retry_parked`` runs) called
+in this process without any propagated context: the order's trace id is derived, so the retry joins the trace.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from checkout import demo, messages, services
+from checkout.protos import orders_pb2
+from pipelines import retries, tracing
+from pipelines.models import ParkedItem
+from tests.checkout.api.transports import Grpc
+from tests.checkout.conftest import order_body
+from tests.tracing import server_spans, step_runs, step_spans
+
+INCOMING_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+INCOMING_SPAN = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{INCOMING_TRACE}-{INCOMING_SPAN}-01"
+
+
+def test_one_trace_per_order_across_the_request_and_the_worker_retry(spans, api, demo_data):
+    runs = step_runs()
+    created = api.post(
+        "/api/v1/orders", order_body(paymentToken="tok_flaky_1"), format="json", HTTP_IDEMPOTENCY_KEY="trace-1"
+    )
+    assert created.status_code == 201, created.content
+    order_id = uuid.UUID(created.json()["orderId"])
+    assert order_id == services.order_id_for("trace-1")
+    parked = ParkedItem.objects.get()
+    assert retries.run_attempt(parked.pk, 2, worker="w1") == "inserted"  # what the Celery task runs
+
+    steps = step_spans(spans)
+    assert len(steps) == step_runs() - runs  # a span per step run, no more, no fewer
+    assert {s.context.trace_id for s in spans.get_finished_spans()} == {order_id.int}  # one trace, its id derived
+    (request,) = server_spans(spans)
+    assert request.parent is None  # no traceparent came in: the request starts the order's trace
+    by_step = Counter((s.attributes["tpfgo.pipeline"], s.attributes["tpfgo.step"]) for s in steps)
+    assert by_step.pop(("consumer-validation", "payment_authorized")) == 2  # the failure, then the retry
+    assert set(by_step.values()) == {1}
+    assert {s.attributes["tpfgo.trace_id"] for s in steps} == {str(order_id)}
+
+    failed, retried = [s for s in steps if s.attributes["tpfgo.step"] == "payment_authorized"]
+    assert (failed.attributes["tpfgo.outcome"], retried.attributes["tpfgo.outcome"]) == ("failed", "inserted")
+    checkpoint = uuid.UUID(str(failed.attributes["tpfgo.checkpoint_id"]))
+    assert retried.attributes["tpfgo.checkpoint_id"] == str(checkpoint)
+    assert (failed.context.span_id, retried.context.span_id) == (
+        tracing.step_span_id(checkpoint, 1),
+        tracing.step_span_id(checkpoint, 2),
+    )
+    assert failed.parent.span_id == request.context.span_id  # under the web request
+    assert retried.parent.span_id == tracing.step_span_id(order_id, 0)  # the worker: under the order's root
+
+
+def test_a_replayed_step_lands_in_the_same_trace_with_the_same_span_id(spans, api, demo_data):
+    body = order_body()
+    first = api.post("/api/v1/orders", body, format="json", HTTP_IDEMPOTENCY_KEY="trace-replay")
+    order_id = uuid.UUID(first.json()["orderId"])
+    before = {(s.attributes["tpfgo.step"], s.context.span_id) for s in step_spans(spans)}
+    spans.clear()
+    view = services.engine().start("checkout", {}, "trace-replay")  # the source pipeline's input, again
+    assert {r.status for r in view.results} == {"replayed", "skipped"}  # nothing new stored
+    replayed = step_spans(spans)
+    assert len(replayed) == len(view.results)
+    assert {s.context.trace_id for s in replayed} == {order_id.int}
+    assert {(s.attributes["tpfgo.step"], s.context.span_id) for s in replayed} <= before
+
+
+def test_a_traceparent_sent_over_rest_is_continued(spans, api, demo_data):
+    created = api.post(
+        "/api/v1/orders", order_body(), format="json", HTTP_IDEMPOTENCY_KEY="trace-2", HTTP_TRACEPARENT=TRACEPARENT
+    )
+    assert created.status_code == 201, created.content
+    (request,) = server_spans(spans)
+    assert format(request.context.trace_id, "032x") == INCOMING_TRACE
+    assert format(request.parent.span_id, "016x") == INCOMING_SPAN and request.parent.is_remote
+    steps = step_spans(spans)
+    assert steps and {s.context.trace_id for s in steps} == {request.context.trace_id}
+    assert {s.attributes["tpfgo.trace_id"] for s in steps} == {created.json()["orderId"]}  # TPFGo's, recorded
+
+
+def test_grpc_continues_a_traceparent_and_otherwise_starts_the_orders_trace(spans, grpc_target, token):
+    demo.load()
+    client = Grpc(grpc_target, token)
+    auth = ("authorization", f"Token {token}")
+    request = messages.to_message(order_body(), orders_pb2.CreateOrderRequest)
+    client.stub.CreateOrder.with_call(
+        request, metadata=[auth, ("idempotency-key", "trace-g1"), ("traceparent", TRACEPARENT)], timeout=30
+    )
+    client.stub.CreateOrder.with_call(request, metadata=[auth, ("idempotency-key", "trace-g2")], timeout=30)
+
+    continued, derived = sorted(server_spans(spans), key=lambda s: s.start_time or 0)
+    assert format(continued.context.trace_id, "032x") == INCOMING_TRACE
+    assert format(continued.parent.span_id, "016x") == INCOMING_SPAN
+    assert derived.context.trace_id == services.order_id_for("trace-g2").int and derived.parent is None
+    traces = Counter(s.context.trace_id for s in step_spans(spans))
+    assert set(traces) == {continued.context.trace_id, derived.context.trace_id}
+    assert traces[continued.context.trace_id] == traces[derived.context.trace_id]  # the same chain, twice
+
+
+def test_log_lines_carry_the_span_ids_and_keep_tpfgos_trace_id(spans):
+    tracer = TracerProvider(id_generator=tracing.DerivedIds()).get_tracer("test")
+    with tracer.start_as_current_span("work") as span:
+        event = tracing.log_ids(None, "info", {"event": "x", "trace_id": "tpfgo-trace"})
+    assert event == {
+        "event": "x",
+        "trace_id": format(span.get_span_context().trace_id, "032x"),
+        "span_id": format(span.get_span_context().span_id, "016x"),
+        "tpfgo_trace_id": "tpfgo-trace",
+    }
+
+
+def test_tracing_is_off_unless_the_standard_variables_ask():
+    assert not tracing.wanted({})
+    assert not tracing.wanted({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318"})
+    assert not tracing.wanted({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"})
+    assert tracing.wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
+    assert tracing.wanted({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"})
+    assert tracing.wanted({"OTEL_TRACES_EXPORTER": "console"})

@@ -1,0 +1,58 @@
+"""Step metrics: a run per item and outcome on both paths, a latency per run (single path) or per batch."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from prometheus_client import REGISTRY
+
+from pipelines.batch import BatchEngine
+from tests.lane import composition as lane
+
+pytestmark = pytest.mark.django_db
+
+DOCS = [({"text": f"doc {n}"}, f"doc-{n}") for n in range(5)]
+
+
+def samples(name: str) -> Counter[tuple[str, ...]]:
+    return Counter(
+        {
+            tuple(sorted(s.labels.values())): s.value
+            for metric in REGISTRY.collect()
+            for s in metric.samples
+            if s.name == name
+        }
+    )
+
+
+def delta(before: Counter[tuple[str, ...]], name: str) -> Counter[tuple[str, ...]]:
+    after = samples(name)
+    after.subtract(before)
+    return +after  # drop the zeros
+
+
+def test_every_step_run_is_counted_once_with_its_outcome_and_timed(lane_engine):
+    runs, seconds = samples("tpfgo_step_runs_total"), samples("tpfgo_step_seconds_count")
+    lane.FAILURES["tokenize"] = "fatal"
+    results = (
+        lane_engine.start("ingest", {"text": "a"}, "doc-1").results
+        + lane_engine.start("ingest", {"text": "b"}, "doc-2").results
+    )
+    expected = Counter(tuple(sorted((r.status, r.pipeline, r.step))) for r in results)
+    assert "failed" in {r.status for r in results}
+    assert delta(runs, "tpfgo_step_runs_total") == expected
+    assert delta(seconds, "tpfgo_step_seconds_count") == Counter(tuple(sorted((r.pipeline, r.step))) for r in results)
+
+
+def test_a_batch_counts_each_items_run_and_times_the_batch_once():
+    runs, batches = samples("tpfgo_step_runs_total"), samples("tpfgo_batch_step_seconds_count")
+    single = samples("tpfgo_step_seconds_count")
+    executions = BatchEngine(lane.COMPOSITION).start_many("ingest", DOCS)
+    results = [r for e in executions for r in e.results]
+    assert delta(runs, "tpfgo_step_runs_total") == Counter(
+        tuple(sorted((r.status, r.pipeline, r.step))) for r in results
+    )
+    steps = {(r.pipeline, r.step) for r in results}
+    assert delta(batches, "tpfgo_batch_step_seconds_count") == Counter({tuple(sorted(s)): 1 for s in steps})
+    assert delta(single, "tpfgo_step_seconds_count") == Counter()

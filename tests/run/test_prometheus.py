@@ -1,0 +1,202 @@
+"""A real Prometheus server scrapes a real ``make run`` (two gunicorn workers, the gRPC server, Celery) every second.
+
+Orders go in over REST and gRPC between scrapes, and one order's payment gateway fails once, so the order parks
+and a Celery worker finishes it. Prometheus's HTTP API then shows counters that never went back across the
+scrapes (one ``/metrics`` sums every process), gRPC and Celery series, and step histograms whose counts are
+exactly what the test did. ``promtool check metrics`` accepts the exposition.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checkout import services
+from tests.checkout.api.transports import Grpc, Http
+from tests.checkout.conftest import order_body
+from tests.run.conftest import Collector, Running, answers, free_port, wait_until
+
+PROMETHEUS = "/usr/bin/prometheus"
+PROMTOOL = "/usr/bin/promtool"
+ROUNDS = 6  # rounds of one REST and one gRPC order, each followed by a scrape
+WINDOW = "[15m]"
+SERVER = 2  # OTLP's SPAN_KIND_SERVER
+
+pytestmark = pytest.mark.integration
+
+
+class Prometheus:
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        url = f"{self.base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = json.load(response)
+        assert body["status"] == "success", body
+        return list(body["data"]["result"])
+
+    def scrapes(self) -> int:
+        found = self.query(f'count_over_time(up{{job="tpfgo"}}{WINDOW})')
+        return int(float(found[0]["value"][1])) if found else 0
+
+    def next_scrape(self) -> None:
+        """Wait for a scrape that started after this call: the second one stored from now on."""
+        seen = self.scrapes()
+        wait_until("Prometheus took no new scrape", lambda: self.scrapes() > seen + 1, 60)
+
+    def values(self, expr: str) -> dict[tuple[tuple[str, str], ...], float]:
+        return {_labels(r["metric"]): float(r["value"][1]) for r in self.query(expr)}
+
+
+def _labels(metric: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in metric.items() if k not in ("__name__", "instance", "job")))
+
+
+@pytest.fixture(autouse=True)
+def _installed() -> None:
+    """Before make run starts: without Prometheus the test skips, except in CI (.ci/run installs it)."""
+    if not (os.access(PROMETHEUS, os.X_OK) and os.access(PROMTOOL, os.X_OK)):
+        message = "Debian's prometheus package is not installed (apt-get install prometheus; .ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def prometheus(make_run: Running, tmp_path: Path) -> Iterator[Prometheus]:
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    target = make_run.base.removeprefix("http://")
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        "scrape_configs:\n"
+        f"  - job_name: tpfgo\n    static_configs:\n      - targets: ['{target}']\n"
+        f"  - job_name: worker\n    metrics_path: /\n"
+        f"    static_configs:\n      - targets: ['{make_run.worker_metrics}']\n"
+    )
+    log = tmp_path / "prometheus.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until("Prometheus was not ready", lambda: answers(base + "/-/ready"), 60, log)
+        api = Prometheus(base)
+        wait_until("Prometheus did not scrape make run", lambda: api.scrapes() > 0, 60, log)
+        yield api
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(make_run, prometheus, collector):
+    rest, grpc = Http(make_run.base, make_run.token), Grpc(make_run.grpc, make_run.token)
+    flaky = rest.create(order_body(paymentToken="tok_flaky_1"), "metrics-flaky")
+    assert (flaky.code, flaky.order["state"]) == ("OK", "APPROVAL_PENDING"), flaky.order  # parked at payment
+    for n in range(ROUNDS):
+        assert rest.create(order_body(), f"metrics-rest-{n}").order["state"] == "COMPLETED"
+        assert grpc.create(order_body(), f"metrics-grpc-{n}").order["state"] == "COMPLETED"
+        prometheus.next_scrape()
+    order_id = flaky.order["orderId"]
+    wait_until("the parked order was not finished by Celery", lambda: _state(rest, order_id) == "COMPLETED", 120)
+
+    # Counters and histogram counts never decreased across the scrapes, whichever worker answered.
+    series = prometheus.query(
+        f'{{__name__=~"tpfgo_.*_total|tpfgo_.*_count|process_cpu_seconds_total",job="tpfgo"}}{WINDOW}'
+    )
+    assert series
+    for found in series:
+        values = [float(v) for _, v in found["values"]]
+        assert values == sorted(values), found["metric"]
+    assert prometheus.values(f"resets({{__name__=~'tpfgo_.*_total',job='tpfgo'}}{WINDOW}) > 0") == {}
+    created = 'tpfgo_requests_total{route="%s",status="OK",transport="%s",job="tpfgo"}'
+    for route, transport, count in (
+        ("POST /api/v1/orders", "rest", ROUNDS + 1),
+        ("/tpfgo.checkout.v1.OrderService/CreateOrder", "grpc", ROUNDS),
+    ):
+        scraped = prometheus.query(created % (route, transport) + WINDOW)
+        assert len(scraped) == 1, scraped
+        seen = [float(v) for _, v in scraped[0]["values"]]
+        assert len(set(seen)) >= 5 and seen[-1] == count, (transport, seen)  # rose over >= 5 scrapes
+
+    retried = '{task="pipelines.retry_parked",outcome="succeeded",job="tpfgo"}'
+    wait_until("no Celery outcome scraped", lambda: prometheus.values(f"tpfgo_celery_tasks_total{retried}"), 60)
+    prometheus.next_scrape()  # after the Celery task's last sample
+    orders = 2 * ROUNDS + 1
+
+    # The step histograms: every step of the chain ran once per order; the payment step once more (its failure).
+    steps = prometheus.values('tpfgo_step_seconds_count{job="tpfgo"}')
+    payment = (("pipeline", "consumer-validation"), ("step", "payment_authorized"))
+    assert steps.pop(payment) == orders + 1
+    assert steps and set(steps.values()) == {orders}, steps
+    assert (("pipeline", "checkout"), ("step", "order_request")) in steps
+    failed = prometheus.values('tpfgo_step_runs_total{outcome="failed",job="tpfgo"}')
+    assert failed == {(("outcome", "failed"), *payment): 1.0}
+    assert prometheus.values(f"tpfgo_celery_tasks_total{retried}") == {
+        (("outcome", "succeeded"), ("task", "pipelines.retry_parked")): 1.0
+    }
+    grpc_latency = prometheus.values('tpfgo_request_seconds_count{transport="grpc",job="tpfgo"}')
+    assert grpc_latency == {(("route", "/tpfgo.checkout.v1.OrderService/CreateOrder"), ("transport", "grpc")): ROUNDS}
+    assert prometheus.values('python_info{job="tpfgo"}') and prometheus.values(
+        'process_resident_memory_bytes{job="tpfgo"}'
+    )
+    # The worker's own port (a worker-only node's target) serves the same node's samples, backlog figures aside.
+    both = '{__name__=~"tpfgo_step_seconds_count|tpfgo_requests_total",job="%s"}'  # beat's tasks may tick between
+    assert prometheus.values(both % "worker") == prometheus.values(both % "tpfgo")
+    assert prometheus.values(f"tpfgo_celery_tasks_total{retried}".replace('"tpfgo"', '"worker"')) == {
+        (("outcome", "succeeded"), ("task", "pipelines.retry_parked")): 1.0
+    }
+    assert prometheus.values('tpfgo_dead_letters{job="worker"}') == {}
+
+    _assert_one_trace_per_order(collector, order_id, per_order=len(steps) + 1)  # the payment step popped above
+
+    with urllib.request.urlopen(make_run.base + "/metrics", timeout=10) as response:
+        exposition = response.read()
+    checked = subprocess.run([PROMTOOL, "check", "metrics"], input=exposition, capture_output=True, check=False)
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+
+
+def _assert_one_trace_per_order(collector: Collector, flaky_order: str, per_order: int) -> None:
+    """Every process exported its spans (OTLP): each order is one trace, its id the order's, a span per step run."""
+    flaky = uuid.UUID(flaky_order).hex
+    _exported_steps(collector, flaky, per_order + 1)  # its failed payment attempt, then the rest on the worker
+    spans = collector.of_trace(flaky)
+    (request,) = [s for s in spans if s.kind == SERVER and s.name.startswith("POST")]  # the GETs polled it too
+    assert request.parent_id == ""  # no traceparent came in: the order's trace starts with the request
+    assert all(s.parent_id == "" for s in spans if s.kind == SERVER)  # each GET on the order: in its trace
+    (task,) = [s for s in spans if s.name == "run/pipelines.retry_parked"]  # the Celery worker, same trace
+    retried = [s for s in spans if s.attributes.get("tpfgo.step") == "payment_authorized"]
+    assert sorted(s.attributes["tpfgo.attempt"] for s in retried) == ["1", "2"]
+    assert {s.parent_id for s in retried} == {request.span_id, task.span_id}
+    for n in range(ROUNDS):
+        grpc_order = services.order_id_for(f"metrics-grpc-{n}").hex
+        _exported_steps(collector, grpc_order, per_order)
+        (call,) = [s for s in collector.of_trace(grpc_order) if s.kind == SERVER]
+        assert call.name == "/tpfgo.checkout.v1.OrderService/CreateOrder" and call.parent_id == ""
+
+
+def _exported_steps(collector: Collector, trace_id: str, count: int) -> None:
+    """Wait until ``count`` step spans of the trace arrived (exports are batched), then expect exactly that many."""
+
+    def steps() -> int:
+        return sum(1 for s in collector.of_trace(trace_id) if "tpfgo.step" in s.attributes)
+
+    wait_until(f"{count} step spans of trace {trace_id} were not exported", lambda: steps() >= count, 60)
+    assert steps() == count
+
+
+def _state(rest: Http, order_id: str) -> str:
+    return str(rest.get(order_id).order["state"])

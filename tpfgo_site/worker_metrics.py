@@ -1,0 +1,85 @@
+"""Celery's side of the metrics: task outcomes, ended pool processes, and a worker-only node's own metrics port.
+
+Outcomes are counted from Celery's signals in the process that ran the task; with ``PROMETHEUS_MULTIPROC_DIR``
+set they join the web's ``/metrics`` on the same node, and a worker-only node (``TPFGO_WORKER_METRICS_BIND``)
+serves its own processes' samples on a port of its own (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import structlog
+from celery import signals
+from prometheus_client import Counter, start_http_server
+
+log = structlog.get_logger("tpfgo_site.worker_metrics")
+
+TASKS = Counter(
+    "tpfgo_celery_tasks_total",
+    "Celery tasks ended, per task name and outcome (succeeded, failed, retried, revoked, rejected, unknown).",
+    ["outcome", "task"],
+)
+
+
+def _name(sender: Any = None, request: Any = None) -> str:
+    named = getattr(sender, "name", None) or getattr(request, "task", None) or getattr(request, "name", None)
+    return str(named or sender or "unknown")
+
+
+def succeeded(sender: Any = None, **_: Any) -> None:
+    TASKS.labels("succeeded", _name(sender)).inc()
+
+
+def failed(sender: Any = None, **_: Any) -> None:
+    TASKS.labels("failed", _name(sender)).inc()
+
+
+def retried(sender: Any = None, request: Any = None, **_: Any) -> None:
+    TASKS.labels("retried", _name(sender, request)).inc()
+
+
+def revoked(sender: Any = None, request: Any = None, **_: Any) -> None:
+    TASKS.labels("revoked", _name(sender, request)).inc()
+
+
+def rejected(message: Any = None, **_: Any) -> None:
+    headers = getattr(message, "headers", None) or {}
+    TASKS.labels("rejected", str(headers.get("task", "unknown"))).inc()
+
+
+def unknown(name: str = "unknown", **_: Any) -> None:
+    TASKS.labels("unknown", name).inc()
+
+
+def pool_process_ended(**_: Any) -> None:
+    from pipelines import metrics
+
+    metrics.process_ended(os.getpid())
+
+
+def serve_port(**_: Any) -> None:
+    """On a worker-only node: serve this node's metrics directory on ``TPFGO_WORKER_METRICS_BIND``."""
+    from django.conf import settings
+
+    from pipelines import metrics
+
+    bind = settings.TPFGO_WORKER_METRICS_BIND
+    if not bind:
+        return
+    host, _colon, port = bind.rpartition(":")
+    host = host or "127.0.0.1"
+    server, _thread = start_http_server(int(port), addr=host, registry=metrics.registry(scrape_time=False))
+    log.info("worker.metrics_port", address=f"{host}:{server.server_port}")
+
+
+def connect() -> None:
+    signals.task_success.connect(succeeded, weak=False, dispatch_uid="tpfgo.metrics.success")
+    signals.task_failure.connect(failed, weak=False, dispatch_uid="tpfgo.metrics.failure")
+    signals.task_retry.connect(retried, weak=False, dispatch_uid="tpfgo.metrics.retry")
+    signals.task_revoked.connect(revoked, weak=False, dispatch_uid="tpfgo.metrics.revoked")
+    signals.task_rejected.connect(rejected, weak=False, dispatch_uid="tpfgo.metrics.rejected")
+    signals.task_unknown.connect(unknown, weak=False, dispatch_uid="tpfgo.metrics.unknown")
+    signals.worker_process_shutdown.connect(pool_process_ended, weak=False, dispatch_uid="tpfgo.metrics.pool")
+    signals.worker_ready.connect(serve_port, weak=False, dispatch_uid="tpfgo.metrics.port")
