@@ -22,12 +22,15 @@ SCOPES = {
     "reference:write": "create consumers, restaurants and couriers",
     "errors:write": "record an error-sink entry forwarded by another instance",
     "subscriptions:follow": "follow a publication from a log position and acknowledge positions",
+    "ftgo:register": "register consumers and restaurants through /ftgo/ (FTGO's consumer and restaurant services)",
     "admin": "any route without a scope of its own",
 }
 
 ORDERING = ("orders:place", "orders:read", "orders:cancel", "orders:revise", "restaurants:read")
 RESTAURANT = ("tickets:decide",)
 COURIER = ("deliveries:complete", "couriers:availability")
+# FTGO's clients register consumers and restaurants through the services the gateway stands in for.
+FTGO_REGISTRATION = ("ftgo:register",)
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,9 @@ KINDS = {
         # Another service that follows publications (docs/subscriptions.md): nothing else.
         Kind("subscriber", ("subscriptions:follow",)),
         Kind("ops", tuple(SCOPES)),
-        # FTGO's API gateway acts for any consumer, restaurant, kitchen and courier: those roles' scopes, unbound.
-        Kind("ftgo-gateway", tuple(dict.fromkeys(ORDERING + RESTAURANT + COURIER))),
+        # FTGO's API gateway acts for any consumer, restaurant, kitchen and courier: those roles' scopes, unbound,
+        # and (on /ftgo/ only) FTGO's registration of consumers and restaurants.
+        Kind("ftgo-gateway", tuple(dict.fromkeys(ORDERING + RESTAURANT + COURIER + FTGO_REGISTRATION))),
     )
 }
 
@@ -62,13 +66,15 @@ class Rule:
     ``owner`` names what ``field`` holds: ``consumer`` or ``courier`` (the id itself), ``order`` (its consumer),
     ``ticket`` (its restaurant) or ``dispatch`` (its courier). ``field`` is a URL parameter, a JSON body field or
     a request message field. ``bulk``: the call carries many owners (a stream of orders), so only a principal
-    bound to no one may make it.
+    bound to no one may make it. ``unbound``: the call names its resource by FTGO's number (the ``/ftgo/``
+    surface), which a binding cannot be checked against, so only a principal bound to no one may make it.
     """
 
     scope: str
     owner: str = ""
     field: str = ""
     bulk: bool = False
+    unbound: bool = False
 
 
 ADMIN = Rule("admin")
@@ -99,6 +105,25 @@ HTTP = {
     ("api-subscription-stream", "POST"): Rule("subscriptions:follow"),
     ("api-subscription-ack", "POST"): Rule("subscriptions:follow"),
 }
+
+# The /ftgo/ surface (docs/ftgo.md): FTGO's numbers name every resource, so every route is for unbound principals.
+HTTP.update(
+    {
+        ("ftgo-consumers", "POST"): Rule("ftgo:register", unbound=True),
+        ("ftgo-consumer", "GET"): Rule("ftgo:register", unbound=True),
+        ("ftgo-account", "GET"): Rule("ftgo:register", unbound=True),
+        ("ftgo-restaurants", "POST"): Rule("ftgo:register", unbound=True),
+        ("ftgo-restaurant", "GET"): Rule("restaurants:read", unbound=True),
+        ("ftgo-orders", "POST"): Rule("orders:place", unbound=True),
+        ("ftgo-orders", "GET"): Rule("orders:read", unbound=True),
+        ("ftgo-order", "GET"): Rule("orders:read", unbound=True),
+        ("ftgo-order-cancel", "POST"): Rule("orders:cancel", unbound=True),
+        ("ftgo-order-revise", "POST"): Rule("orders:revise", unbound=True),
+        ("ftgo-ticket-accept", "POST"): Rule("tickets:decide", unbound=True),
+        ("ftgo-courier", "POST"): Rule("couriers:availability", unbound=True),
+        ("ftgo-delivery", "GET"): Rule("orders:read", unbound=True),
+    }
+)
 
 ORDERS = "/tpfgo.checkout.v1.OrderService/"
 # gRPC method → rule; ``field`` is a field of the request message.

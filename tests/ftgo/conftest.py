@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from access.tokens import create_token
 
 VINDALOO = "1"
 PRICE = "12.34"
@@ -15,9 +15,9 @@ PRICE = "12.34"
 
 @pytest.fixture
 def ftgo(db: Any) -> APIClient:
+    """A client with the FTGO gateway's token (the principal /ftgo/ is for)."""
     client = APIClient()
-    user = get_user_model().objects.create_user("ftgo-gateway")
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {create_token(kind='ftgo-gateway', name='test-ftgo-gateway').key}")
     return client
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,3 +42,21 @@ def test_an_alias_is_never_changed_or_removed(db: None) -> None:
     with pytest.raises(InsertOnlyViolation):
         FtgoAlias.objects.get(number=number).delete()
     assert list(FtgoAlias.objects.values_list("number", "kind", "tpfgo_id")) == [(number, "consumer", "ann")]
+
+
+def test_a_gateway_made_before_ftgo_registration_gets_the_scope_by_migration(db: None) -> None:
+    from django.apps import apps
+
+    from access.models import Principal
+    from access.tokens import create_token
+
+    upgrade = importlib.import_module("access.migrations.0004_ftgo_gateway_registers")
+    create_token(kind="ftgo-gateway", name="old-gateway")
+    create_token(kind="ops", name="old-ops")
+    old = [s for s in Principal.objects.get(user__username="old-gateway").scopes if s != "ftgo:register"]
+    Principal.objects.filter(user__username="old-gateway").update(scopes=old)
+    ops = Principal.objects.get(user__username="old-ops").scopes
+    for _ in range(2):  # idempotent
+        upgrade.add_scope(apps, None)
+    assert Principal.objects.get(user__username="old-gateway").scopes == [*old, "ftgo:register"]
+    assert Principal.objects.get(user__username="old-ops").scopes == ops  # other kinds are left alone

@@ -33,8 +33,8 @@ VENV = Path(sys.executable).parent.parent
 START_TIMEOUT = 180.0  # migrate + load_demo + bootstrap on a busy CI machine
 STOP_TIMEOUT = 40.0
 RESTAURANT_NAME = "My Restaurant"
-# The api user's token as make run's banner prints it: "API token <key>", or its row in a list of tokens per role.
-BANNER_TOKEN = re.compile(r"^\s*(?:API token|ops)\s+(\w{20,})", re.MULTILINE)
+# The FTGO gateway's token, as make run's banner lists it among the tokens per role.
+BANNER_TOKEN = re.compile(r"^\s*ftgo-gateway\s+(\w{20,})", re.MULTILINE)
 
 
 def free_port() -> int:
@@ -45,7 +45,7 @@ def free_port() -> int:
 
 @dataclass
 class Ftgo:
-    """An FTGO client: JSON over HTTP with the API token, the one header it adds."""
+    """An FTGO client: JSON over HTTP with the FTGO gateway's token, the one header it adds."""
 
     base: str
     token: str
@@ -125,7 +125,7 @@ def ftgo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ftgo]:
     try:
         _wait_until_serving(base, process, log)
         printed = BANNER_TOKEN.search(log.read_text())
-        assert printed, "make run's banner printed no API token of the api user"
+        assert printed, "make run's banner printed no ftgo-gateway token"
         yield Ftgo(f"{base}/ftgo", printed.group(1))
     finally:
         _stop(process)

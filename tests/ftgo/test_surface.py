@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from access.tokens import create_token
 from checkout import selectors, services
 from checkout.models import Consumer, Courier, Restaurant
 from checkout.order_request.models import OrderRequest
@@ -166,10 +167,52 @@ def test_another_kinds_number_is_not_found(ftgo: APIClient, placed: dict[str, in
         assert response.status_code == 404 and response.json()["error"]["code"] == "NOT_FOUND", path
 
 
-def test_the_surface_needs_the_token(db: None) -> None:
+ROUTES = [
+    ("post", "/ftgo/consumers"),
+    ("get", "/ftgo/consumers/{consumer}"),
+    ("get", "/ftgo/accounts/{consumer}"),
+    ("post", "/ftgo/restaurants"),
+    ("get", "/ftgo/restaurants/{restaurant}"),
+    ("post", "/ftgo/orders"),
+    ("get", "/ftgo/orders?consumerId={consumer}"),
+    ("get", "/ftgo/orders/{order}"),
+    ("post", "/ftgo/orders/{order}/cancel"),
+    ("post", "/ftgo/orders/{order}/revise"),
+    ("post", "/ftgo/tickets/{order}/accept"),
+    ("post", "/ftgo/couriers/7/availability"),
+    ("get", "/ftgo/deliveries/{order}"),
+]
+
+
+def test_the_surface_needs_a_token(db: None) -> None:
     response = APIClient().post("/ftgo/consumers", consumer_body(), format="json")
     assert response.status_code == 401 and response.json()["error"]["code"] == "UNAUTHENTICATED"
     assert Consumer.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "binding"), [("ordering-client", "{consumer}"), ("courier", "courier-x"), ("subscriber", "")]
+)
+def test_only_the_gateway_and_ops_may_call_it_and_a_denied_call_stores_nothing(
+    ftgo: APIClient, placed: dict[str, int], kind: str, binding: str
+) -> None:
+    ids = {name: FtgoAlias.objects.get(number=number).tpfgo_id for name, number in placed.items()}
+    if kind == "courier":
+        Courier.objects.create(id="courier-x", name="X")
+    other = APIClient()
+    token = create_token(kind=kind, binding=binding.format(**ids), name=f"test-{kind}").key
+    other.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    ops = APIClient()
+    ops.credentials(HTTP_AUTHORIZATION=f"Token {create_token(kind='ops', name='test-ops').key}")
+    before = all_insert_only_counts()
+    for method, path in ROUTES:
+        url = path.format(**placed)
+        denied = getattr(other, method)(url, {"bogus": 1} if method == "post" else None, format="json")
+        assert denied.status_code == 403 and denied.json()["error"]["code"] == "PERMISSION_DENIED", url
+        for allowed in (ftgo, ops):  # the route's own answer: a refused body, or the resource
+            answer = getattr(allowed, method)(url, {"bogus": 1} if method == "post" else None, format="json")
+            assert answer.status_code in (200, 400), (url, answer.content)
+    assert all_insert_only_counts() == before
 
 
 TEN = {"revisedOrderLineItems": [{"quantity": 10, "menuItemId": "1"}]}
