@@ -107,23 +107,22 @@ HTTP = {
 }
 
 # The /ftgo/ surface (docs/ftgo.md): FTGO's numbers name every resource, so every route is for unbound principals.
-HTTP.update(
-    {
-        ("ftgo-consumers", "POST"): Rule("ftgo:register", unbound=True),
-        ("ftgo-consumer", "GET"): Rule("ftgo:register", unbound=True),
-        ("ftgo-account", "GET"): Rule("ftgo:register", unbound=True),
-        ("ftgo-restaurants", "POST"): Rule("ftgo:register", unbound=True),
-        ("ftgo-restaurant", "GET"): Rule("restaurants:read", unbound=True),
-        ("ftgo-orders", "POST"): Rule("orders:place", unbound=True),
-        ("ftgo-orders", "GET"): Rule("orders:read", unbound=True),
-        ("ftgo-order", "GET"): Rule("orders:read", unbound=True),
-        ("ftgo-order-cancel", "POST"): Rule("orders:cancel", unbound=True),
-        ("ftgo-order-revise", "POST"): Rule("orders:revise", unbound=True),
-        ("ftgo-ticket-accept", "POST"): Rule("tickets:decide", unbound=True),
-        ("ftgo-courier", "POST"): Rule("couriers:availability", unbound=True),
-        ("ftgo-delivery", "GET"): Rule("orders:read", unbound=True),
-    }
-)
+FTGO_ROUTES = {
+    "ftgo:register": (
+        ("ftgo-consumers", "POST"),
+        ("ftgo-consumer", "GET"),
+        ("ftgo-account", "GET"),
+        ("ftgo-restaurants", "POST"),
+    ),
+    "restaurants:read": (("ftgo-restaurant", "GET"),),
+    "orders:place": (("ftgo-orders", "POST"),),
+    "orders:read": (("ftgo-orders", "GET"), ("ftgo-order", "GET"), ("ftgo-delivery", "GET")),
+    "orders:cancel": (("ftgo-order-cancel", "POST"),),
+    "orders:revise": (("ftgo-order-revise", "POST"),),
+    "tickets:decide": (("ftgo-ticket-accept", "POST"),),
+    "couriers:availability": (("ftgo-courier", "POST"),),
+}
+HTTP.update({route: Rule(scope, unbound=True) for scope, routes in FTGO_ROUTES.items() for route in routes})
 
 ORDERS = "/tpfgo.checkout.v1.OrderService/"
 # gRPC method → rule; ``field`` is a field of the request message.
