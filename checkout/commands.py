@@ -1,5 +1,8 @@
 """Validation and canonical form of the place-order and revise-order commands, the same for JSON and protobuf.
 
+``CreateOrderSerializer`` validates every transport's request and is the OpenAPI schema of the order body: one
+class, so the schema and the server cannot disagree on a field.
+
 "Same request" means the same canonical command: the request's own fields only (an absent optional field
 stays absent, an empty string counts as absent), normalized (field order, decimal and time forms).
 """
@@ -10,18 +13,23 @@ import datetime
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 
 from checkout import selectors
 from pipelines.status import Detail, InvalidArgument
+from pipelines.wire_errors import flatten
+from pipelines.wire_schema import StrictSerializer, Text
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-TOP_FIELDS = {"consumerId", "restaurantId", "items", "deliveryAddress", "deliveryTime", "paymentToken"}
-ADDRESS_FIELDS = {"street1", "street2", "city", "state", "zip"}
 MAX_LINES = 100
+_per_thread = threading.local()
 
 
 def check_key(key: str | None) -> str:
@@ -33,39 +41,132 @@ def check_key(key: str | None) -> str:
     return key
 
 
-def _present(value: Any) -> bool:
-    return value is not None and value != ""
+REQUIRED = "is required"
+TEXT = f"must be a string of at most {settings.TPFGO_API_MAX_TEXT_LENGTH} characters"
 
 
-def _text(data: Mapping[str, Any], name: str, path: str, problems: list[Detail], *, required: bool) -> str | None:
-    value = data.get(name)
-    if not _present(value):
-        if required:
-            problems.append(Detail(path, "is required"))
-        return None
-    if not isinstance(value, str) or len(value) > 300:
-        problems.append(Detail(path, "must be a string of at most 300 characters"))
-        return None
-    return value
+def _text(*, required: bool = True) -> Text:
+    messages = {"required": REQUIRED, "blank": REQUIRED, "null": REQUIRED if required else TEXT}
+    messages.update(invalid=TEXT, max_length=TEXT)
+    limit = settings.TPFGO_API_MAX_TEXT_LENGTH
+    return Text(max_length=limit, required=required, allow_blank=not required, error_messages=messages)
+
+
+def _optional_text() -> Text:
+    """An optional text field: an empty string counts as absent (a protobuf client cannot send "unset")."""
+    return _text(required=False)
+
+
+class Quantity(serializers.IntegerField):
+    """A JSON integer (not ``true``, ``2.0`` or ``"2"``) from 1 to 99."""
+
+    ISSUE = "must be an integer from 1 to 99"
+
+    def __init__(self) -> None:
+        keys = ("required", "null", "invalid", "min_value", "max_value")
+        super().__init__(min_value=1, max_value=99, error_messages=dict.fromkeys(keys, self.ISSUE))
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+@extend_schema_field({"type": "string", "format": "date-time"})
+class ZonedTime(serializers.CharField):
+    """An ISO-8601 time with a zone, kept as its canonical UTC form (``2026-01-02T03:04:05Z``)."""
+
+    ISSUE = "must be an ISO-8601 time with a zone"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            allow_blank=True,
+            trim_whitespace=False,
+            error_messages={"invalid": self.ISSUE, "null": self.ISSUE},
+            **kwargs,
+        )
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if data == "":
+            return ""
+        try:
+            parsed = parse_datetime(data)
+            utc = parsed.astimezone(datetime.UTC) if parsed is not None and parsed.tzinfo is not None else None
+        except (ValueError, OverflowError):  # an impossible date, or a UTC form outside years 1-9999
+            utc = None
+        if utc is None:
+            self.fail("invalid")
+        # Four-digit years always (strftime's %Y drops the padding before year 1000).
+        return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"
+
+
+class OrderItemSerializer(StrictSerializer):
+    default_error_messages = {"invalid": "must be an object"}
+
+    menuItemId = _text()
+    quantity = Quantity()
+
+
+class AddressSerializer(StrictSerializer):
+    default_error_messages = {"invalid": "must be an object"}
+
+    street1 = _text()
+    street2 = _optional_text()
+    city = _text()
+    state = _text()
+    zip = _text()
+
+
+def _item_list() -> serializers.ListField:
+    """An order's (or a revision's) line items: 1 to ``MAX_LINES`` of them."""
+    issue = "must be a non-empty list"
+    return serializers.ListField(
+        child=OrderItemSerializer(),
+        min_length=1,
+        max_length=MAX_LINES,
+        error_messages={
+            **dict.fromkeys(("required", "null", "not_a_list", "empty", "min_length"), issue),
+            "max_length": f"at most {MAX_LINES} lines",
+        },
+    )
+
+
+class CreateOrderSerializer(StrictSerializer):
+    """The place-order command: it validates every transport's request (JSON, protobuf, gRPC, an ingest line)
+    and is the schema of ``POST /api/v1/orders``."""
+
+    consumerId = _text()
+    restaurantId = _text()
+    items = _item_list()
+    deliveryAddress = AddressSerializer(error_messages={"required": "must be an object", "null": "must be an object"})
+    deliveryTime = ZonedTime(required=False)
+    paymentToken = _optional_text()
+
+
+class ReviseOrderSerializer(StrictSerializer):
+    """The revise-order command (the full new list of line items): it validates every transport's request and is
+    the schema of ``POST /api/v1/orders/{id}/revise``."""
+
+    items = _item_list()
 
 
 def canonical(data: Any) -> dict[str, Any]:
     """The validated, normalized command; raises InvalidArgument naming every bad field at once."""
     if not isinstance(data, Mapping):
         raise InvalidArgument("the request body must be a JSON object", [Detail("body", "not an object")])
-    problems: list[Detail] = [Detail(name, "unknown field") for name in sorted(set(data) - TOP_FIELDS)]
-    command: dict[str, Any] = {}
-    for name in ("consumerId", "restaurantId"):
-        value = _text(data, name, name, problems, required=True)
-        if value is not None:
-            command[name] = value
-    command["items"] = _items(data.get("items"), problems)
-    command["deliveryAddress"] = _address(data.get("deliveryAddress"), problems)
-    if _present(data.get("deliveryTime")):
-        command["deliveryTime"] = _time(data["deliveryTime"], problems)
-    token = _text(data, "paymentToken", "paymentToken", problems, required=False)
-    if token is not None:
-        command["paymentToken"] = token
+    valid = _validated(data)
+    command: dict[str, Any] = {
+        "consumerId": valid["consumerId"],
+        "restaurantId": valid["restaurantId"],
+        "items": [{"menuItemId": item["menuItemId"], "quantity": item["quantity"]} for item in valid["items"]],
+        "deliveryAddress": {name: value for name, value in valid["deliveryAddress"].items() if value != ""},
+    }
+    for name in ("deliveryTime", "paymentToken"):
+        if valid.get(name):  # an empty string counts as absent
+            command[name] = valid[name]
+    problems = _duplicates(command["items"])
     if not problems:
         _references(command, problems)
     if problems:
@@ -77,8 +178,9 @@ def revision(data: Any, restaurant_id: str) -> dict[str, Any]:
     """The validated revision command: the full new list of items, checked like an order's."""
     if not isinstance(data, Mapping):
         raise InvalidArgument("the request body must be a JSON object", [Detail("body", "not an object")])
-    problems: list[Detail] = [Detail(name, "unknown field") for name in sorted(set(data) - {"items"})]
-    items = _items(data.get("items"), problems)
+    valid = _validated(data, ReviseOrderSerializer, "the revision is invalid")
+    items = [{"menuItemId": item["menuItemId"], "quantity": item["quantity"]} for item in valid["items"]]
+    problems = _duplicates(items)
     if not problems:
         _menu_items(restaurant_id, items, problems)
     if problems:
@@ -86,50 +188,33 @@ def revision(data: Any, restaurant_id: str) -> dict[str, Any]:
     return {"items": items}
 
 
-def _items(items: Any, problems: list[Detail]) -> list[dict[str, Any]]:
-    if not isinstance(items, list) or not items:
-        problems.append(Detail("items", "must be a non-empty list"))
-        return []
-    if len(items) > MAX_LINES:
-        problems.append(Detail("items", f"at most {MAX_LINES} lines"))
-        return []
-    out, seen = [], set()
+def _validated(
+    data: Mapping[str, Any],
+    serializer_class: type[StrictSerializer] = CreateOrderSerializer,
+    message: str = "the order is invalid",
+) -> Mapping[str, Any]:
+    """``serializer_class``'s validated data. One instance per thread validates every command: DRF builds a
+    serializer's fields by deep copy on first use (most of its cost), and validating keeps no state on the
+    instance (the way a ``ListField`` validates every item with its one child)."""
+    serializer = getattr(_per_thread, serializer_class.__name__, None)
+    if serializer is None:
+        serializer = serializer_class()
+        setattr(_per_thread, serializer_class.__name__, serializer)
+    try:
+        valid: Mapping[str, Any] = serializer.run_validation(data)
+    except serializers.ValidationError as exc:
+        raise InvalidArgument(message, flatten(exc.detail)) from None
+    return valid
+
+
+def _duplicates(items: list[dict[str, Any]]) -> list[Detail]:
+    seen: set[str] = set()
+    problems = []
     for n, item in enumerate(items):
-        path = f"items[{n}]"
-        if not isinstance(item, Mapping):
-            problems.append(Detail(path, "must be an object"))
-            continue
-        problems.extend(Detail(f"{path}.{k}", "unknown field") for k in sorted(set(item) - {"menuItemId", "quantity"}))
-        menu_item = _text(item, "menuItemId", f"{path}.menuItemId", problems, required=True)
-        quantity = item.get("quantity")
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 99:
-            problems.append(Detail(f"{path}.quantity", "must be an integer from 1 to 99"))
-        if menu_item is not None and menu_item in seen:
-            problems.append(Detail(f"{path}.menuItemId", "menu item listed twice"))
-        seen.add(menu_item)
-        out.append({"menuItemId": menu_item, "quantity": quantity})
-    return out
-
-
-def _address(address: Any, problems: list[Detail]) -> dict[str, str]:
-    if not isinstance(address, Mapping):
-        problems.append(Detail("deliveryAddress", "must be an object"))
-        return {}
-    problems.extend(Detail(f"deliveryAddress.{k}", "unknown field") for k in sorted(set(address) - ADDRESS_FIELDS))
-    out = {}
-    for name in ("street1", "street2", "city", "state", "zip"):
-        value = _text(address, name, f"deliveryAddress.{name}", problems, required=name != "street2")
-        if value is not None:
-            out[name] = value
-    return out
-
-
-def _time(value: Any, problems: list[Detail]) -> str | None:
-    parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None or parsed.tzinfo is None:
-        problems.append(Detail("deliveryTime", "must be an ISO-8601 time with a zone"))
-        return None
-    return parsed.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if item["menuItemId"] in seen:
+            problems.append(Detail(f"items[{n}].menuItemId", "menu item listed twice"))
+        seen.add(item["menuItemId"])
+    return problems
 
 
 def _references(command: dict[str, Any], problems: list[Detail]) -> None:

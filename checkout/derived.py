@@ -2,7 +2,8 @@
 
 - ``CourierLoad``: active deliveries per courier (``DeliveryAssigned`` rows minus ``OrderDelivered`` rows,
   by ``courier_id``), read by every courier choice. Counting both tables grows with history; this does not.
-- ``OpenTicket``: tickets with no ``AcceptanceDecision`` yet, by deadline, read by the acceptance timeout.
+- ``OpenTicket``: tickets with no final ``AcceptanceDecision`` yet (a revision's ``REVISED`` claim leaves the
+  ticket open), by deadline, read by the acceptance timeout.
 
 Both are like an index: written only by database triggers on the checkpoint tables, in the transaction that
 inserts the checkpoint (so they can never disagree with the facts), never by the application, and rebuilt
@@ -59,6 +60,12 @@ BEGIN
     DELETE FROM checkout_openticket WHERE order_id IN (SELECT order_id FROM changed);
     RETURN NULL;
 END; $$ LANGUAGE plpgsql""",
+    # A revision's claim of the decision slot leaves the ticket open: only a final decision closes it.
+    """CREATE OR REPLACE FUNCTION tpfgo_derived_ticket_decided() RETURNS trigger AS $$
+BEGIN
+    DELETE FROM checkout_openticket WHERE order_id IN (SELECT order_id FROM changed WHERE decided_by <> 'REVISED');
+    RETURN NULL;
+END; $$ LANGUAGE plpgsql""",
 ]
 _PG_TRIGGERS = [
     # (name, table, event, transition table, function call)
@@ -68,7 +75,7 @@ _PG_TRIGGERS = [
     ("load_ad", DELIVERED, "DELETE", "OLD", "tpfgo_derived_unload('-1')"),
     ("open_ai", TICKET, "INSERT", "NEW", "tpfgo_derived_ticket_opened()"),
     ("open_ad", TICKET, "DELETE", "OLD", "tpfgo_derived_ticket_closed()"),
-    ("close_ai", DECISION, "INSERT", "NEW", "tpfgo_derived_ticket_closed()"),
+    ("close_ai", DECISION, "INSERT", "NEW", "tpfgo_derived_ticket_decided()"),
 ]
 _LOAD_DOWN = "UPDATE checkout_courierload SET active = active - {n} WHERE courier_id = OLD.courier_id"
 _LOAD_UP = (
@@ -89,7 +96,12 @@ _SQLITE_TRIGGERS = [
         "ON CONFLICT DO NOTHING",
     ),
     ("open_ad", TICKET, "DELETE", "DELETE FROM checkout_openticket WHERE order_id = OLD.order_id"),
-    ("close_ai", DECISION, "INSERT", "DELETE FROM checkout_openticket WHERE order_id = NEW.order_id"),
+    (
+        "close_ai",
+        DECISION,
+        "INSERT",
+        "DELETE FROM checkout_openticket WHERE order_id = NEW.order_id AND NEW.decided_by <> 'REVISED'",
+    ),
 ]
 _REBUILD = [
     "DELETE FROM checkout_courierload",
@@ -101,7 +113,10 @@ _REBUILD = [
     "DELETE FROM checkout_openticket",
     """INSERT INTO checkout_openticket (order_id, accept_by)
     SELECT t.order_id, t.accept_by FROM ticket_created_ticketcreated t
-    WHERE NOT EXISTS (SELECT 1 FROM acceptance_decision_acceptancedecision d WHERE d.order_id = t.order_id)""",
+    WHERE NOT EXISTS (
+        SELECT 1 FROM acceptance_decision_acceptancedecision d
+        WHERE d.order_id = t.order_id AND d.decided_by <> 'REVISED'
+    )""",
 ]
 
 

@@ -18,7 +18,8 @@ import structlog
 from django.conf import settings
 
 from checkout import services
-from pipelines.status import ServiceError
+from pipelines import input_limits
+from pipelines.status import InvalidArgument, ServiceError
 from pipelines.streaming import Admission, Ready, Stage, Stream, admission, default_workers
 from pipelines.wire_errors import WireError
 
@@ -79,9 +80,11 @@ def refuse(line: Line) -> dict[str, Any]:
 def decode(raw: bytes, number: int) -> Line | Ready[dict[str, Any]]:
     """One NDJSON line → a :class:`Line`, or the ready error answer of a line that cannot be read."""
     try:
-        data = json.loads(raw)
+        data = input_limits.loads(raw, where=f"line {number}")
     except (UnicodeDecodeError, json.JSONDecodeError):
         return Ready(error(None, "INVALID_ARGUMENT", f"line {number}: not a JSON object"))
+    except InvalidArgument as exc:
+        return Ready(error(None, "INVALID_ARGUMENT", f"line {number}: {exc.message}"))
     if not isinstance(data, dict):
         return Ready(error(None, "INVALID_ARGUMENT", f"line {number}: not a JSON object"))
     return from_data(data, number)

@@ -6,6 +6,7 @@ an unknown one NOT_FOUND. An order snapshots what it needs in pipeline 01, so th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,9 @@ from django.db import IntegrityError, transaction
 from checkout.models import Consumer, Courier, MenuItem, Restaurant
 from pipelines.contracts import wire
 from pipelines.status import AlreadyExists, Detail, InvalidArgument, NotFound
+
+# What a reference-data id may be (the create routes refuse anything else, so nothing else can exist).
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 
 
 def consumer_view(consumer: Consumer) -> dict[str, Any]:
@@ -122,6 +126,8 @@ def create_courier(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def set_courier_availability(courier_id: str, available: bool) -> dict[str, Any]:
+    if not re.fullmatch(ID_PATTERN, courier_id):  # a malformed id in the URL, say with a NUL PostgreSQL refuses
+        raise NotFound(f"courier {courier_id!r} not found")
     updated = Courier.objects.filter(pk=courier_id).update(available=available)
     if not updated:
         raise NotFound(f"courier {courier_id} not found")

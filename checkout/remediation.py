@@ -195,11 +195,11 @@ def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         plan.add("AcceptanceDecision", "decidedBy=CANCELLED: the restaurant can no longer accept or time out")
     plan.add("OpsCancellation", "cancelledBy=<actor>, reason=<reason>")
     outcome = selectors.payment_outcome(order_id)
-    authorization = selectors.authorization(order_id)
+    authorization = selectors.current_authorization(order_id)
     if outcome is not None and outcome.variant == "captured":
         plan.add("RefundIssued", f"paymentId={outcome.payment_id}, amount={outcome.amount}")
     elif authorization is not None and not selectors.is_voided(order_id):
-        plan.add("AuthorizationVoided", f"authorizationId={authorization.authorization_id}, reason=OPS_CANCELLED")
+        plan.add("AuthorizationVoided", f"authorizationId={authorization}, reason=OPS_CANCELLED")
     plan.add("OrderCancelled", f"reason={contracts.OPS_CANCELLED}, published as tpfgo.ops.order-cancelled.v1")
     for parked in parking.open_items(order_id):
         plan.add("ParkingOutcome", f"cancelled: {parked.pipeline}/{parked.step} stops retrying")

@@ -20,7 +20,7 @@ from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.order_request.models import OrderRequest
 from checkout.ticket_created.models import TicketCreated
-from pipelines import ids, reads
+from pipelines import ids, input_limits, reads
 from pipelines.registry import engine
 from pipelines.runner import Command, Execution
 from pipelines.status import (
@@ -96,12 +96,14 @@ def lineage(order_id: Any) -> dict[str, Any]:
 
 def cancel_order(order_id: Any, note: str | None = None) -> dict[str, Any]:
     request = _order(order_id)
-    if note is not None and (not isinstance(note, str) or len(note) > 500):
-        raise InvalidArgument("note must be a string of at most 500 characters", [Detail("note", "too long")])
+    if note is not None:
+        input_limits.check_text(note, "note", max_length=500)
     engine().run("cancellation-request", request, event={"note": note or None})
     accepted = selectors.fact(CancellationAccepted, request.order_id)
     refused = selectors.fact(CancellationRefused, request.order_id)
     if accepted is None and refused is None:
+        if selectors.open_revision(request.order_id) is not None:
+            raise Unavailable("the cancellation is recorded and waits for a revision being decided; ask again")
         raise Unavailable("the cancellation was recorded but not decided yet; ask again")
     decision = {"outcome": "ACCEPTED", "reason": None} if accepted else {"outcome": "REFUSED", "reason": refused.reason}  # type: ignore[union-attr]
     return {"cancellation": decision, "order": state.order_view(request.order_id)}
@@ -135,8 +137,9 @@ def accept_ticket(ticket_id: Any, ready_by: Any = None) -> dict[str, Any]:
 
 def reject_ticket(ticket_id: Any, reason: Any) -> dict[str, Any]:
     ticket = _ticket(ticket_id)
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 300:
+    if not isinstance(reason, str) or not reason.strip():
         raise InvalidArgument("reason is required (at most 300 characters)", [Detail("reason", "is required")])
+    input_limits.check_text(reason, "reason")
     return _decide(ticket, {"decidedBy": "REJECTED", "reason": reason.strip()})
 
 

@@ -11,49 +11,62 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pipelines import sink_wire, sinks
+from pipelines.input_limits import BoundedJSONParser, check_body_size
+from pipelines.wire_schema import NO_NUL, NOT_BLANK_NO_NUL, StrictSerializer
 
-ENTRY = inline_serializer(
-    "ErrorSinkEntry",
-    {
-        "id": serializers.UUIDField(),
-        "pipeline": serializers.CharField(),
-        "step": serializers.CharField(),
-        "item_type": serializers.CharField(),
-        "item_id": serializers.UUIDField(),
-        "trace_id": serializers.UUIDField(),
-        "error_class": serializers.CharField(),
-        "error_code": serializers.CharField(),
-        "retryable": serializers.BooleanField(),
-        "message": serializers.CharField(),
-        "traceback": serializers.CharField(required=False, allow_blank=True),
-        "payload": serializers.JSONField(required=False, allow_null=True),
-        "attempt": serializers.IntegerField(min_value=1, max_value=sink_wire.MAX_ATTEMPT),
-        "created_at": serializers.DateTimeField(),
-        "source": serializers.CharField(required=False),
-    },
-)
+
+class _SinkText(serializers.CharField):
+    schema_pattern = NOT_BLANK_NO_NUL
+
+
+class _OptionalSinkText(serializers.CharField):
+    schema_pattern = NO_NUL
+
+
+class ErrorSinkEntrySerializer(StrictSerializer):
+    """The body ``sink_wire.parse`` accepts (it validates, the same way for the gRPC message), field for field."""
+
+    id = serializers.UUIDField()
+    pipeline = _SinkText()
+    step = _SinkText()
+    item_type = _SinkText()
+    item_id = serializers.UUIDField()
+    trace_id = serializers.UUIDField()
+    error_class = _SinkText()
+    error_code = _SinkText()
+    retryable = serializers.BooleanField()
+    message = _SinkText()
+    traceback = _OptionalSinkText(required=False, allow_blank=True, allow_null=True)
+    payload = serializers.JSONField(required=False, allow_null=True)
+    attempt = serializers.IntegerField(min_value=1, max_value=sink_wire.MAX_ATTEMPT)
+    created_at = serializers.DateTimeField()
+    # DRF's metaclass takes declared fields off the class, so this does not shadow ``Field.source``.
+    source = _OptionalSinkText(required=False, allow_blank=True, allow_null=True)  # type: ignore[assignment]
+
+
+ENTRY = ErrorSinkEntrySerializer
 RECORDED = inline_serializer(
     "ErrorSinkRecorded", {"id": serializers.UUIDField(), "created": serializers.BooleanField()}
 )
 
 
 class TokenFirstView(APIView):
-    """An engine route: JSON in and out, the token checked before anything else (a missing or wrong token is 401
-    whatever else is wrong)."""
+    """An engine route: JSON in and out within the API's limits (``pipelines.input_limits``), the token checked
+    before anything else (a missing or wrong token is 401 whatever else is wrong)."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     renderer_classes = [JSONRenderer]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.perform_authentication(request)
         self.check_permissions(request)
+        check_body_size(request)
         super().initial(request, *args, **kwargs)
 
 

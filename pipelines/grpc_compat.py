@@ -28,10 +28,21 @@ class RunserverCommand(grpcrunserver.Command):
     requires_system_checks: list[str] = []  # type: ignore[assignment]
 
     def _serve(self) -> None:
+        from django_grpc_framework.settings import grpc_settings
+
         from pipelines.contract_checks import refuse_to_start_if_broken
+        from pipelines.rpc import build_server
 
         refuse_to_start_if_broken("the gRPC server")
-        super()._serve()
+        # The framework's own server, built by build_server so that it takes the same message size limit.
+        server, _ = build_server(
+            self.address,
+            grpc_settings.ROOT_HANDLERS_HOOK,
+            max_workers=self.max_workers,
+            interceptors=grpc_settings.SERVER_INTERCEPTORS,
+        )
+        server.start()
+        server.wait_for_termination()
 
 
 class _ValidOrAbort:

@@ -28,7 +28,7 @@ from google.protobuf.message import DecodeError, Message
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.settings import api_settings
 
-from pipelines import request_metrics, tracing
+from pipelines import outage, request_metrics, tracing
 from pipelines.status import Detail, ServiceError
 from pipelines.wire_errors import WireError, grpc_status
 
@@ -105,8 +105,9 @@ def call_boundary(route: str, request: Any, context: grpc.ServicerContext) -> It
     """The boundary every servicer call runs in (unary and streaming alike).
 
     The token and the policy are checked first, a malformed request becomes INVALID_ARGUMENT, a ``ServiceError``
-    ends the call with its ``google.rpc.Status``, anything else with INTERNAL (no traceback on the wire), and the
-    request metrics are recorded when the call ends.
+    ends the call with its ``google.rpc.Status``, a database that cannot be reached with UNAVAILABLE and
+    ``RetryInfo`` (``pipelines.outage``), anything else with INTERNAL (no traceback on the wire), and the request
+    metrics are recorded when the call ends.
     """
     correlation = str(uuid.uuid4())
     structlog.contextvars.bind_contextvars(request_id=correlation)
@@ -124,10 +125,14 @@ def call_boundary(route: str, request: Any, context: grpc.ServicerContext) -> It
         status = exc.code
         context.abort_with_status(grpc_status(exc, correlation))
         raise  # abort_with_status raises; this line is never reached
-    except Exception:
-        status = "INTERNAL"
-        log.exception("rpc.internal_error", route=route)
-        error = WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
+    except Exception as exc:
+        if outage.is_outage(exc):
+            log.warning("rpc.database_unavailable", route=route, error=f"{type(exc).__name__}: {exc}")
+            error = outage.unavailable()
+        else:
+            log.exception("rpc.internal_error", route=route)
+            error = WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
+        status = error.code
         context.abort_with_status(grpc_status(error, correlation))
         raise
     finally:
@@ -162,9 +167,16 @@ def build_server(
     initializer: Callable[[], None] | None = None,
     interceptors: Any = None,
 ) -> tuple[grpc.Server, int]:
-    """A gRPC server with the handlers that ``hook`` adds, bound to ``address`` (port 0: a free one)."""
+    """A gRPC server with the handlers that ``hook`` adds, bound to ``address`` (port 0: a free one), taking
+    messages up to ``TPFGO_API_MAX_BODY_BYTES``."""
     executor = futures.ThreadPoolExecutor(max_workers=max_workers, initializer=initializer)
-    server = grpc.server(executor, interceptors=[tracing.GRPC_SERVER_TRACING, *(interceptors or [])])
+    # The HTTP transports' body limit; grpcio refuses a larger message with RESOURCE_EXHAUSTED before any handler.
+    limit = int(getattr(settings, "TPFGO_API_MAX_BODY_BYTES", 4 * 1024 * 1024))
+    server = grpc.server(
+        executor,
+        interceptors=[tracing.GRPC_SERVER_TRACING, *(interceptors or [])],
+        options=[("grpc.max_receive_message_length", limit)],
+    )
     hook(server)
     port = server.add_insecure_port(address)
     return server, port

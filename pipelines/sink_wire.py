@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from pipelines import input_limits
 from pipelines.protos import error_sink_pb2
 from pipelines.sinks import SinkEntry
 from pipelines.status import Detail, InvalidArgument
@@ -97,7 +98,7 @@ def from_message(message: error_sink_pb2.ErrorSinkEntry) -> SinkEntry:
     }
     data["created_at"] = message.created_at
     try:
-        data["payload"] = json.loads(message.payload_json) if message.payload_json else None
+        data["payload"] = input_limits.loads(message.payload_json, "payload_json") if message.payload_json else None
     except ValueError:
         raise InvalidArgument("payload_json must be JSON text", [Detail("payload_json", "not JSON")])
     return parse(data)

@@ -21,24 +21,28 @@ from pipelines import subscriptions
 from pipelines.api import TokenFirstView
 from pipelines.http_streams import NdjsonRenderer, TicketedLines, ndjson_response
 from pipelines.status import Detail, InvalidArgument
+from pipelines.wire_schema import StrictSerializer, Text
 
-SUBSCRIBE = inline_serializer(
-    "Subscribe",
-    {
-        "publication": serializers.CharField(help_text="the publication's name with its .vN"),
-        "subscriber": serializers.CharField(required=False, help_text="a name: its acknowledgements are kept"),
-        "start": serializers.CharField(required=False, help_text="a log position, 'acked', 'now' or 0 (default)"),
-        "expect": serializers.JSONField(required=False, help_text="the contract expected, as contracts.lock.json"),
-    },
-)
-ACK = inline_serializer(
-    "SubscriptionAck",
-    {
-        "publication": serializers.CharField(),
-        "subscriber": serializers.CharField(),
-        "position": serializers.IntegerField(),
-    },
-)
+
+class SubscribeSerializer(StrictSerializer):
+    """The body of ``…/stream`` (documents it; ``_fields`` and ``subscriptions.open_follow`` validate it)."""
+
+    publication = Text(help_text="the publication's name with its .vN")
+    subscriber = Text(required=False, help_text="a name: its acknowledgements are kept")
+    start = serializers.CharField(required=False, help_text="a log position, 'acked', 'now' or 0 (default)")
+    expect = serializers.JSONField(required=False, help_text="the contract expected, as contracts.lock.json")
+
+
+class SubscriptionAckSerializer(StrictSerializer):
+    """The body of ``…/ack`` (documents it; ``_fields`` and ``subscriptions.acknowledge`` validate it)."""
+
+    publication = Text()
+    subscriber = Text()
+    position = serializers.IntegerField(min_value=0)
+
+
+SUBSCRIBE = SubscribeSerializer
+ACK = SubscriptionAckSerializer
 ACKED = inline_serializer("SubscriptionAcked", {"position": serializers.IntegerField()})
 REFUSALS = {
     400: OpenApiResponse(description="INVALID_ARGUMENT: a field is missing or malformed (nothing is stored)"),

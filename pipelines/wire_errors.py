@@ -53,8 +53,10 @@ def flatten(detail: Any, path: str = "") -> list[Detail]:
             if isinstance(key, int):  # a ListField's errors are keyed by index
                 out += flatten(value, f"{path}[{key}]")
                 continue
-            name = "body" if key == "non_field_errors" and not path else key
-            out += flatten(value, f"{path}.{name}" if path else str(name))
+            if key == "non_field_errors":  # about the object itself: its own path
+                out += flatten(value, path or "body")
+                continue
+            out += flatten(value, f"{path}.{key}" if path else str(key))
         return out
     if isinstance(detail, list):
         if all(not isinstance(item, dict | list) for item in detail):

@@ -19,7 +19,9 @@ def env_bool(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
 
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "tpfgo-local-development-key-not-for-production-0123456789")
+# Public (it is in this file): `manage.py check --deploy` warns while it is in use (tpfgo_site.W001).
+DEVELOPMENT_SECRET_KEY = "tpfgo-local-development-key-not-for-production-0123456789"  # noqa: S105
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
 
@@ -207,6 +209,13 @@ TPFGO_INGEST_RETRY_AFTER = float(os.environ.get("TPFGO_INGEST_RETRY_AFTER", "1")
 TPFGO_INGEST_MAX_LINE_BYTES = int(os.environ.get("TPFGO_INGEST_MAX_LINE_BYTES", "65536"))
 # A worker-only node serves its own processes' metrics on this address (host:port); unset: no port of its own.
 TPFGO_WORKER_METRICS_BIND = os.environ.get("TPFGO_WORKER_METRICS_BIND", "")
+# What a client may send on any transport (docs/api.md, "Limits"): a larger body is 413 (gRPC: RESOURCE_EXHAUSTED),
+# deeper JSON or a longer text field 400.
+TPFGO_API_MAX_BODY_BYTES = int(os.environ.get("TPFGO_API_MAX_BODY_BYTES", str(1024 * 1024)))
+TPFGO_API_MAX_JSON_DEPTH = int(os.environ.get("TPFGO_API_MAX_JSON_DEPTH", "16"))
+TPFGO_API_MAX_TEXT_LENGTH = int(os.environ.get("TPFGO_API_MAX_TEXT_LENGTH", "300"))
+# A connection-level database error is 503 UNAVAILABLE with this Retry-After (gRPC: RetryInfo), in seconds.
+TPFGO_API_UNAVAILABLE_RETRY_AFTER = float(os.environ.get("TPFGO_API_UNAVAILABLE_RETRY_AFTER", "5"))
 # Checkpoint observers wait this long for an in-flight log seq before skipping it, and re-check it this long.
 TPFGO_OBSERVER_GAP_TIMEOUT = float(os.environ.get("TPFGO_OBSERVER_GAP_TIMEOUT", "10"))
 TPFGO_OBSERVER_LATE_HORIZON = float(os.environ.get("TPFGO_OBSERVER_LATE_HORIZON", "300"))
@@ -290,6 +299,10 @@ SPECTACULAR_SETTINGS = {
         # FTGO's six order states (the /ftgo/ surface answers them in `state`, `orderInfo.state` and `status`).
         "FtgoOrderStateEnum": "ftgo.states.FTGO_STATES",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "checkout.api.schema.require_bodies",
+    ],
 }
 # gRPC (django-grpc-framework): `manage.py grpcrunserver` serves the services this hook registers.
 GRPC_FRAMEWORK = {

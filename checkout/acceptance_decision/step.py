@@ -27,18 +27,19 @@ def process(ctx: StepContext) -> Any:
         if revisions.refusal(source) is not None:
             return SKIP
         return {**slot, "decided_by": AcceptanceDecision.REVISED, "revision_id": source.revision_id}
+    # The ticket is being revised: the restaurant and a consumer's cancellation wait for the revision's decision
+    # (ops cancelling overrides it).
+    revising = current_round > 1 and selectors.open_revision(order_id) is not None
     if source.contract.name == "CancellationRequested":
         if selectors.is_terminal(order_id):
             return SKIP
+        if revising:
+            return AWAIT
         return {**slot, "decided_by": AcceptanceDecision.CANCELLED, "reason": "consumer cancelled"}
     event = ctx.event or {}
     decided_by = event.get("decidedBy")
-    if (
-        current_round > 1
-        and decided_by != AcceptanceDecision.CANCELLED
-        and selectors.open_revision(order_id) is not None
-    ):
-        return AWAIT  # the ticket is being revised: decide on the revised ticket
+    if revising and decided_by != AcceptanceDecision.CANCELLED:
+        return AWAIT
     if decided_by is None:
         if source.acceptance_mode != "auto":
             return AWAIT

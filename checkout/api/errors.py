@@ -1,9 +1,10 @@
 """Every refusal of the HTTP API as the JSON envelope or a serialized ``google.rpc.Status`` (by the client's format).
 
 ``exception_handler`` is DRF's ``EXCEPTION_HANDLER``: service errors keep their code, DRF's own refusals are mapped
-onto the status table (405/406/415 keep their HTTP status with code INVALID_ARGUMENT), anything else is INTERNAL
-with no traceback in the body (the traceback goes to the log). ``not_found``/``server_error`` are the root
-URLconf's handlers, so unknown ``/api/`` and ``/ftgo/`` paths answer with the envelope too.
+onto the status table (405/406/415 keep their HTTP status with code INVALID_ARGUMENT), a database that cannot be
+reached is UNAVAILABLE with ``Retry-After`` (``pipelines.outage``), anything else is INTERNAL
+with no traceback in the body (the traceback goes to the log). ``bad_request``/``not_found``/``server_error`` are
+the root URLconf's handlers, so ``/api/`` and ``/ftgo/`` requests refused before any view answer with the envelope too.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.views import defaults
 from rest_framework import exceptions
 
 from checkout.api.protobuf import answers_in_protobuf
+from pipelines import outage
 from pipelines.status import Detail, ServiceError
 from pipelines.wire_errors import PROTOBUF, WireError, envelope, flatten, status_message
 
@@ -59,6 +61,9 @@ def to_service_error(exc: BaseException) -> ServiceError:
         return WireError("RESOURCE_EXHAUSTED", str(exc.detail), retry_after=getattr(exc, "wait", None))
     if isinstance(exc, exceptions.APIException) and exc.status_code in _BY_STATUS:
         return WireError(_BY_STATUS[exc.status_code], str(exc.detail))
+    if outage.is_outage(exc):
+        log.warning("api.database_unavailable", error=f"{type(exc).__name__}: {exc}")
+        return outage.unavailable()
     log.error("api.internal_error", exc_info=exc)
     return WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
 
@@ -86,6 +91,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse:
 
 def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith(("/api/", "/ftgo/"))
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return render(request, WireError("INVALID_ARGUMENT", "bad request", [Detail("request", "malformed")]))
+    return defaults.bad_request(request, exception or Exception())
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

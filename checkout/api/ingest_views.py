@@ -56,6 +56,7 @@ class IngestView(ApiView):
     buffer full is answered `RESOURCE_EXHAUSTED` (nothing stored; resend it with the same key)."""
 
     renderer_classes = [NdjsonRenderer]
+    bounded_body = False  # each line is bounded by TPFGO_INGEST_MAX_LINE_BYTES
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.perform_authentication(request)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -13,12 +10,6 @@ from checkout import reference
 from checkout.api import schema
 from checkout.api import serializers as s
 from checkout.api.base import ApiView
-
-
-def valid(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class ConsumersView(ApiView):
@@ -39,7 +30,7 @@ class ConsumersView(ApiView):
         responses=schema.responses({201: s.ConsumerSerializer}, (*schema.WITH_BODY, 409)),
     )
     def post(self, request: Request) -> Response:
-        return Response(reference.create_consumer(valid(s.ConsumerSerializer, request.data)), status=201)
+        return Response(reference.create_consumer(s.validated(s.ConsumerSerializer, request.data)), status=201)
 
 
 class RestaurantsView(ApiView):
@@ -60,7 +51,7 @@ class RestaurantsView(ApiView):
         responses=schema.responses({201: s.RestaurantSerializer}, (*schema.WITH_BODY, 409)),
     )
     def post(self, request: Request) -> Response:
-        return Response(reference.create_restaurant(valid(s.RestaurantSerializer, request.data)), status=201)
+        return Response(reference.create_restaurant(s.validated(s.RestaurantSerializer, request.data)), status=201)
 
 
 class CouriersView(ApiView):
@@ -81,7 +72,7 @@ class CouriersView(ApiView):
         responses=schema.responses({201: s.CourierSerializer}, (*schema.WITH_BODY, 409)),
     )
     def post(self, request: Request) -> Response:
-        return Response(reference.create_courier(valid(s.CourierSerializer, request.data)), status=201)
+        return Response(reference.create_courier(s.validated(s.CourierSerializer, request.data)), status=201)
 
 
 class CourierAvailabilityView(ApiView):
@@ -95,5 +86,5 @@ class CourierAvailabilityView(ApiView):
         responses=schema.responses({200: s.CourierSerializer}, (*schema.WITH_BODY, 404)),
     )
     def put(self, request: Request, courier_id: str) -> Response:
-        available = valid(s.AvailabilitySerializer, request.data)["available"]
+        available = s.validated(s.AvailabilitySerializer, request.data)["available"]
         return Response(reference.set_courier_availability(courier_id, available))

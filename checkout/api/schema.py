@@ -83,3 +83,17 @@ REPLAYED = OpenApiParameter(
     enum=["true"],
     description="set on the answer to a replay",
 )
+
+
+# Operations whose body is required although one of their media types is opaque bytes or text (drf-spectacular
+# then leaves ``requestBody.required`` unset): the server refuses them without a body.
+BODY_REQUIRED = frozenset({"createOrder", "ingestOrders"})
+
+
+def require_bodies(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """A drf-spectacular postprocessing hook (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``)."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and operation.get("operationId") in BODY_REQUIRED:
+                operation["requestBody"]["required"] = True
+    return result

@@ -1,28 +1,73 @@
-"""Serializers of the HTTP API: the OpenAPI shapes of the order routes, and the body checks of reference data.
+"""Serializers of the HTTP API: each request serializer both validates a body and documents it in the schema.
 
-The order serializers only describe (``checkout.commands`` validates an order, the same way for JSON and
-protobuf); the reference-data serializers check a body's shape before ``checkout.reference`` writes it. None
-holds logic beyond field types.
+The order's (``CreateOrderSerializer``) lives with the command it validates (``checkout.commands``, the same for
+JSON, protobuf and gRPC); the reference-data serializers check a body before ``checkout.reference`` writes it.
+None holds logic beyond field types.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from checkout.commands import CreateOrderSerializer as CreateOrderSerializer  # the order body, documented
+from checkout.commands import ReviseOrderSerializer as ReviseOrderSerializer  # the revision body, documented
+from checkout.reference import ID_PATTERN
 from pipelines.status import STATUS
+from pipelines.wire_schema import NOT_BLANK_PRINTABLE, StrictSerializer, Text
 
-ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 MODES = ["auto", "manual"]
+MONEY_PATTERN = r"^[0-9]{1,8}(\.[0-9]{0,2})?$"
 OUTCOMES = ["ACCEPTED", "REFUSED"]
 REVISION_OUTCOMES = ["ACCEPTED", "REFUSED", "PENDING"]
 
 
-def _money(**kwargs: Any) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal(0), **kwargs)
+# --- Strict fields: what the schema says is what the server takes (no coercion from another JSON type) ----------
+class Pattern(Text):
+    """A ``Text`` matching ``pattern`` (documented as the schema's ``pattern``, from its validator)."""
+
+    schema_pattern = None
+
+    def __init__(self, pattern: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators.append(RegexValidator(pattern, message="does not match " + pattern))
+
+
+class Boolean(serializers.BooleanField):
+    """JSON ``true`` or ``false`` only (not ``0``, ``"yes"`` or ``"true"``)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if data is True or data is False:
+            return data
+        self.fail("invalid", input=data)
+        raise AssertionError("unreachable")
+
+
+class Money(serializers.DecimalField):
+    """A non-negative amount as a JSON string of digits with up to two decimals (``"12.50"``)."""
+
+    schema_pattern = MONEY_PATTERN
+
+    def to_internal_value(self, data: Any) -> Decimal:
+        if not isinstance(data, str) or not re.fullmatch(MONEY_PATTERN, data):
+            self.fail("invalid")
+        return Decimal(super().to_internal_value(data))
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """The body validated by ``serializer_class``, or a ``ValidationError`` (INVALID_ARGUMENT, field by field)."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _money(**kwargs: Any) -> Money:
+    return Money(max_digits=10, decimal_places=2, min_value=Decimal(0), **kwargs)
 
 
 def _nullable_text(**kwargs: Any) -> serializers.CharField:
@@ -47,28 +92,6 @@ class ErrorSerializer(serializers.Serializer):
 
 
 # --- Orders -----------------------------------------------------------------------------------------------------
-class OrderItemSerializer(serializers.Serializer):
-    menuItemId = serializers.CharField(max_length=300)
-    quantity = serializers.IntegerField(min_value=1, max_value=99)
-
-
-class AddressSerializer(serializers.Serializer):
-    street1 = serializers.CharField(max_length=300)
-    street2 = serializers.CharField(max_length=300, required=False)
-    city = serializers.CharField(max_length=300)
-    state = serializers.CharField(max_length=300)
-    zip = serializers.CharField(max_length=300)
-
-
-class CreateOrderSerializer(serializers.Serializer):
-    consumerId = serializers.CharField(max_length=300)
-    restaurantId = serializers.CharField(max_length=300)
-    items = serializers.ListField(child=OrderItemSerializer(), min_length=1, max_length=100)
-    deliveryAddress = AddressSerializer()
-    deliveryTime = serializers.DateTimeField(required=False)
-    paymentToken = serializers.CharField(max_length=300, required=False)
-
-
 class StalledSerializer(serializers.Serializer):
     pipeline = serializers.CharField()
     step = serializers.CharField()
@@ -124,24 +147,18 @@ class OrderViewSerializer(serializers.Serializer):
     checkpoints = CheckpointSerializer(many=True)
 
 
-class CancelRequestSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=500, required=False, allow_null=True)
+class CancelRequestSerializer(StrictSerializer):
+    note = Text(max_length=500, required=False, allow_null=True, allow_blank=True)
 
 
 class CancellationSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=OUTCOMES)
-    reason = serializers.ChoiceField(
-        choices=["ALREADY_TERMINAL", "ALREADY_PREPARING", "REVISION_PENDING"], allow_null=True
-    )
+    reason = serializers.ChoiceField(choices=["ALREADY_TERMINAL", "ALREADY_PREPARING"], allow_null=True)
 
 
 class CancelResponseSerializer(serializers.Serializer):
     cancellation = CancellationSerializer()
     order = OrderViewSerializer()
-
-
-class ReviseOrderSerializer(serializers.Serializer):
-    items = serializers.ListField(child=OrderItemSerializer(), min_length=1, max_length=100)
 
 
 REVISION_REASONS = ["TOO_LATE", "ORDER_CANCELLED", "NOT_APPROVED", "REVISION_PENDING", "BELOW_MINIMUM"]
@@ -173,47 +190,47 @@ class LineageNodeSerializer(serializers.Serializer):
     children = LineageChildrenField()
 
 
-class AcceptTicketSerializer(serializers.Serializer):
+class AcceptTicketSerializer(StrictSerializer):
     readyBy = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class RejectTicketSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=300)
+class RejectTicketSerializer(StrictSerializer):
+    reason = Text(max_length=300, schema_pattern=NOT_BLANK_PRINTABLE)  # the service refuses spaces only
 
 
 # --- Reference data ---------------------------------------------------------------------------------------------
-class ConsumerSerializer(serializers.Serializer):
-    id = serializers.RegexField(ID_PATTERN)
-    name = serializers.CharField(max_length=200)
-    active = serializers.BooleanField(default=True)
-    paymentToken = serializers.CharField(max_length=64, required=False, allow_blank=True)
+class ConsumerSerializer(StrictSerializer):
+    id = Pattern(ID_PATTERN)
+    name = Text(max_length=200)
+    active = Boolean(default=True)
+    paymentToken = Text(max_length=64, required=False, allow_blank=True)
 
 
-class MenuItemSerializer(serializers.Serializer):
-    id = serializers.RegexField(ID_PATTERN)
-    name = serializers.CharField(max_length=200)
+class MenuItemSerializer(StrictSerializer):
+    id = Pattern(ID_PATTERN)
+    name = Text(max_length=200)
     price = _money()
 
 
-class RestaurantSerializer(serializers.Serializer):
-    id = serializers.RegexField(ID_PATTERN)
-    name = serializers.CharField(max_length=200)
-    address = serializers.CharField(max_length=300)
-    currency = serializers.RegexField(r"^[A-Z]{3}$", default="USD")
+class RestaurantSerializer(StrictSerializer):
+    id = Pattern(ID_PATTERN)
+    name = Text(max_length=200)
+    address = Text(max_length=300)
+    currency = Pattern(r"^[A-Z]{3}$", default="USD")
     orderMinimum = _money(default=Decimal("0.00"))
     acceptanceMode = serializers.ChoiceField(choices=MODES, default="auto")
     menu = serializers.ListField(child=MenuItemSerializer(), max_length=500, default=list)
 
 
-class CourierSerializer(serializers.Serializer):
-    id = serializers.RegexField(ID_PATTERN)
-    name = serializers.CharField(max_length=200)
-    available = serializers.BooleanField(default=True)
+class CourierSerializer(StrictSerializer):
+    id = Pattern(ID_PATTERN)
+    name = Text(max_length=200)
+    available = Boolean(default=True)
     completionMode = serializers.ChoiceField(choices=MODES, default="auto")
 
 
-class AvailabilitySerializer(serializers.Serializer):
-    available = serializers.BooleanField()
+class AvailabilitySerializer(StrictSerializer):
+    available = Boolean()
 
 
 class ConsumerListSerializer(serializers.Serializer):

@@ -13,6 +13,7 @@ from typing import Any
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 
 from checkout import messages, services
 from checkout.api import schema
@@ -20,21 +21,14 @@ from checkout.api import serializers as s
 from checkout.api.base import ApiView, ProtobufApiView
 from checkout.api.protobuf import ProtoData, ProtoSpec
 from checkout.protos import orders_pb2
-from pipelines.status import Detail, InvalidArgument
 
 
-def json_object(data: Any, allowed: set[str]) -> Mapping[str, Any]:
-    """A JSON body must be an object with known fields only (an absent body is an empty object)."""
-    if data is None or data == {}:
-        return {}
-    if not isinstance(data, Mapping):
-        raise InvalidArgument("the request body must be a JSON object", [Detail("body", "not an object")])
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise InvalidArgument(
-            "the request body has unknown fields", [Detail(name, "unknown field") for name in unknown]
-        )
-    return data
+def json_object(data: Any, serializer_class: type[Serializer]) -> Mapping[str, Any]:
+    """A JSON body validated by the serializer that documents it (an absent body is an empty object), returned as
+    sent: the service reads its fields."""
+    body = {} if data is None else data
+    s.validated(serializer_class, body)
+    return body
 
 
 ORDER = OpenApiResponse(s.OrderViewSerializer, description="the order view")
@@ -121,7 +115,7 @@ class CancelView(ProtobufApiView):
             messages.same_order_id(order_id, message.order_id)
             note = message.note if message.HasField("note") else None
         else:
-            note = json_object(request.data, {"note"}).get("note")
+            note = json_object(request.data, s.CancelRequestSerializer).get("note")
         return Response(services.cancel_order(order_id, note))
 
 
@@ -159,7 +153,7 @@ class AcceptTicketView(ApiView):
         responses=schema.responses({200: ORDER}, (*schema.WITH_BODY, 404, 412)),
     )
     def post(self, request: Request, ticket_id: str) -> Response:
-        body = json_object(request.data, {"readyBy"})
+        body = json_object(request.data, s.AcceptTicketSerializer)
         return Response(services.accept_ticket(ticket_id, body.get("readyBy")))
 
 
@@ -174,7 +168,7 @@ class RejectTicketView(ApiView):
         responses=schema.responses({200: ORDER}, (*schema.WITH_BODY, 404, 412)),
     )
     def post(self, request: Request, ticket_id: str) -> Response:
-        body = json_object(request.data, {"reason"})
+        body = json_object(request.data, s.RejectTicketSerializer)
         return Response(services.reject_ticket(ticket_id, body.get("reason")))
 
 

@@ -26,13 +26,13 @@ def process(ctx: StepContext) -> Any:
         return SKIP  # approved: the payment was captured, nothing to void
     if source.contract.name == "OpsCancellation" and selectors.is_captured(source.order_id):
         return SKIP  # captured: ops-cancel refunds it instead
-    authorization = selectors.authorization(source.order_id)
+    authorization = selectors.current_authorization(source.order_id)  # a revision's re-authorization replaces it
     if authorization is None:
         return SKIP
-    payments.gateway().void(source.order_id, authorization.authorization_id)
+    payments.gateway().void(source.order_id, authorization)
     return {
         "order_id": source.order_id,
-        "authorization_id": authorization.authorization_id,
+        "authorization_id": authorization,
         "reason": REASONS[source.contract.name],
         "voided_at": ctx.now,
     }

@@ -15,10 +15,9 @@ class CancellationAccepted(OrderCheckpoint):
 
 
 class CancellationRefused(OrderCheckpoint):
-    """ALREADY_TERMINAL, ALREADY_PREPARING, or REVISION_PENDING (a revision held the ticket: ask again)."""
+    """ALREADY_TERMINAL or ALREADY_PREPARING."""
 
     contract = contracts.CANCELLATION_REFUSED
     ALREADY_TERMINAL, ALREADY_PREPARING = "ALREADY_TERMINAL", "ALREADY_PREPARING"
-    REVISION_PENDING = "REVISION_PENDING"
 
     reason = models.CharField(max_length=20)

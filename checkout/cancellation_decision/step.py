@@ -1,10 +1,9 @@
-"""Accept or refuse the cancellation: ALREADY_TERMINAL first, then ALREADY_PREPARING, then REVISION_PENDING."""
+"""Accept or refuse the cancellation: ALREADY_TERMINAL first, then ALREADY_PREPARING."""
 
 from __future__ import annotations
 
 from checkout import selectors
 from checkout.cancellation_decision.models import CancellationRefused
-from checkout.kitchen_commitment.models import KitchenCommitment
 from pipelines.runner import Output, StepContext
 
 
@@ -16,6 +15,4 @@ def process(ctx: StepContext) -> Output:
         return Output(
             {"order_id": order_id, "reason": CancellationRefused.ALREADY_PREPARING}, model=CancellationRefused
         )
-    if not selectors.has(KitchenCommitment, order_id):  # a revision held the decision slot: retry after it
-        return Output({"order_id": order_id, "reason": CancellationRefused.REVISION_PENDING}, model=CancellationRefused)
     return Output({"order_id": order_id, "accepted_at": ctx.now})

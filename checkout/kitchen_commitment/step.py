@@ -6,7 +6,7 @@ from typing import Any
 
 from checkout import selectors
 from checkout.kitchen_commitment.models import KitchenCommitment
-from pipelines.runner import SKIP, StepContext
+from pipelines.runner import AWAIT, SKIP, StepContext
 
 
 def process(ctx: StepContext) -> Any:
@@ -16,5 +16,7 @@ def process(ctx: StepContext) -> Any:
     if selectors.is_terminal(source.order_id):
         return SKIP
     if source.contract.name == "CancellationRequested" and selectors.acceptance(source.order_id) is None:
-        return SKIP  # its claim of the decision slot lost to a revision: the cancellation is refused
+        # Its claim of the decision slot lost to a revision: wait, undecided; asking again (or the sweeper)
+        # claims the next round once the revision is decided.
+        return AWAIT
     return {"order_id": source.order_id, "claimed_by": KitchenCommitment.CANCELLATION}

@@ -17,9 +17,7 @@ def process(ctx: StepContext) -> dict[str, Any]:
         raise NonRetryableError("resolve-payment-review needs approved and who decided", code="INVALID_REMEDIATION")
     payment_id = None
     if approved:
-        authorization = selectors.authorization(outcome.order_id)
+        authorization = selectors.current_authorization(outcome.order_id)
         assert authorization is not None
-        payment_id = payments.gateway().capture_reviewed(
-            outcome.order_id, authorization.authorization_id, outcome.amount
-        )
+        payment_id = payments.gateway().capture_reviewed(outcome.order_id, authorization, outcome.amount)
     return {"order_id": outcome.order_id, "approved": approved, "resolved_by": resolved_by, "payment_id": payment_id}

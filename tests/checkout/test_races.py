@@ -1,4 +1,5 @@
-"""Races on PostgreSQL, settled by unique inserts: duplicate placements, accept vs cancel, cancel vs kitchen."""
+"""Races on PostgreSQL, settled by unique inserts: duplicate placements, accept vs cancel, cancel vs kitchen,
+revise vs the restaurant (and so the kitchen) and revise vs cancel."""
 
 import threading
 from collections.abc import Callable
@@ -14,6 +15,11 @@ from checkout.kitchen_task.models import KitchenTask
 from checkout.order_accepted_by_restaurant.models import OrderAcceptedByRestaurant
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_request.models import OrderRequest
+from checkout.payment_reauthorized.models import PaymentReauthorized, ReauthorizationDeclined
+from checkout.revised_order.models import RevisedOrder
+from checkout.revised_ticket.models import RevisedTicket
+from checkout.revision_decision.models import RevisionAccepted
+from checkout.revision_requested.models import RevisionRequested
 from pipelines.registry import engine
 from tests.checkout.conftest import order_body, place
 
@@ -99,3 +105,84 @@ def test_cancel_racing_preparation_has_exactly_one_winner(demo_data, settings):
         assert kitchen.first.status == "lost"
         assert KitchenTask.objects.filter(order_id=view["orderId"]).count() == 0
         assert services.get_order(view["orderId"])["state"] == "CANCELLED"
+
+
+ROUNDS = 8
+
+
+def _lines(order_id: str) -> list[tuple[str, int]]:
+    tasks = KitchenTask.objects.filter(order_id=order_id).exclude(task_name="pack").order_by("task_name")
+    return [(t.menu_item_id, t.quantity) for t in tasks]
+
+
+def _nothing_half_written(order_id: str) -> int:
+    """Every accepted revision has all its rows; returns how many were accepted."""
+    accepted = RevisionAccepted.objects.filter(order_id=order_id).count()
+    for model in (PaymentReauthorized, RevisedOrder, RevisedTicket):
+        assert model.objects.filter(order_id=order_id).count() == accepted, model.__name__
+    claims = AcceptanceDecision.objects.filter(order_id=order_id, decided_by="REVISED").count()
+    refused_after_claim = ReauthorizationDeclined.objects.filter(order_id=order_id).count()
+    assert claims == accepted + refused_after_claim
+    return accepted
+
+
+def _racing_a_revision(other: Callable[[dict[str, Any]], Any]) -> tuple[dict[str, Any], Any, Any]:
+    """A fresh order awaiting its restaurant; ``other(view)`` and a revision to two crêpes, released together."""
+    view = place(restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
+    body = {"items": [{"menuItemId": "crepe", "quantity": 2}]}
+    first, revise = race(lambda: other(view), lambda: services.revise_order(view["orderId"], body, "race"))
+    return view, first, revise
+
+
+def test_a_revision_racing_the_restaurant_and_the_kitchen_has_exactly_one_winner(demo_data):
+    for _ in range(ROUNDS):
+        view, accept, revise = _racing_a_revision(lambda v: services.accept_ticket(v["kitchenTicketId"]))
+        assert not isinstance(revise, Exception), revise
+        accepted = _nothing_half_written(view["orderId"])
+        if revise["revision"]["outcome"] == "ACCEPTED":
+            assert accepted == 1
+            if isinstance(accept, Exception):  # the restaurant lost its round or met the open revision: again
+                assert isinstance(accept, services.FailedPrecondition), accept
+                assert not KitchenTask.objects.filter(order_id=view["orderId"]).exists()
+                accept = services.accept_ticket(view["kitchenTicketId"])
+            assert accept["state"] == "COMPLETED"
+            assert _lines(view["orderId"]) == [("crepe", 2)]
+        else:
+            assert revise["revision"]["reason"] == "TOO_LATE" and accepted == 0
+            assert not isinstance(accept, Exception), accept
+            assert _lines(view["orderId"]) == [("omelette", 1)]
+        assert KitchenCommitment.objects.filter(order_id=view["orderId"]).count() == 1
+
+
+def test_a_revision_racing_a_cancellation_has_exactly_one_winner_per_round(demo_data):
+    for _ in range(ROUNDS):
+        view, cancel, revise = _racing_a_revision(lambda v: services.cancel_order(v["orderId"]))
+        assert not isinstance(revise, Exception), revise
+        accepted = _nothing_half_written(view["orderId"])
+        if revise["revision"]["outcome"] == "ACCEPTED":
+            assert accepted == 1
+            if isinstance(cancel, Exception):  # it lost its round to the revision: undecided, ask again
+                assert isinstance(cancel, (services.FailedPrecondition, services.Unavailable)), cancel
+                assert not KitchenCommitment.objects.filter(order_id=view["orderId"]).exists()
+                cancel = services.cancel_order(view["orderId"])
+        else:
+            assert revise["revision"]["reason"] == "ORDER_CANCELLED" and accepted == 0
+        assert cancel["cancellation"] == {"outcome": "ACCEPTED", "reason": None}
+        claims = AcceptanceDecision.objects.filter(order_id=view["orderId"]).order_by("round")
+        assert [c.decided_by for c in claims] == ["REVISED", "CANCELLED"][-1 - accepted :]
+        assert services.get_order(view["orderId"])["state"] == "CANCELLED"
+
+
+def test_six_threads_revising_with_one_key_store_one_revision_and_agree_or_ask_again(demo_data):
+    view = place(restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
+    body = {"items": [{"menuItemId": "crepe", "quantity": 2}]}
+    results = race(*[lambda: services.revise_order(view["orderId"], body, "one-key") for _ in range(6)])
+    answers = [r for r in results if not isinstance(r, Exception)]
+    asked_again = [r for r in results if isinstance(r, Exception)]
+    assert answers and all(isinstance(r, services.FailedPrecondition) for r in asked_again), results
+    assert {r["revision"]["outcome"] for r in answers} == {"ACCEPTED"}
+    assert len({r["revision"]["revisionId"] for r in answers}) == 1
+    assert _nothing_half_written(view["orderId"]) == 1
+    assert RevisionRequested.objects.filter(order_id=view["orderId"]).count() == 1
+    again = services.revise_order(view["orderId"], body, "one-key")
+    assert again["revision"] == answers[0]["revision"]

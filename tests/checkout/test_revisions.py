@@ -1,17 +1,23 @@
 """Order revision: accepted, refused (too late, below minimum, declined re-authorization, cancelled), replayed."""
 
+import datetime
 import uuid
 from collections import Counter
 from decimal import Decimal
 
 import pytest
+import time_machine
+from django.utils import timezone
 
-from checkout import services
+from checkout import derived, services, tasks
 from checkout.acceptance_decision.models import AcceptanceDecision
+from checkout.cancellation_decision.models import CancellationAccepted
 from checkout.kitchen_task.models import KitchenTask
-from checkout.models import Restaurant
+from checkout.models import OpenTicket, Restaurant
 from checkout.payment_outcome.models import PaymentOutcome
-from pipelines.models import CheckpointLog
+from checkout.payments import GatewayUnavailable, SimulatedGateway
+from pipelines import retries, sweeper
+from pipelines.models import CheckpointLog, ParkedItem
 from tests.checkout.conftest import checkpoint_types, place
 
 REVISION_ROWS = Counter(
@@ -185,3 +191,62 @@ def test_the_lineage_shows_every_revision_under_the_order(demo_data):
     tree = Counter(types(services.lineage(view["orderId"])))
     assert tree["RevisionRequested"] == tree["RevisedTicket"] == 2
     assert sum(tree.values()) == CheckpointLog.objects.filter(trace_id=view["orderId"]).count()
+
+
+def test_a_revised_ticket_still_times_out_when_the_restaurant_never_answers(demo_data):
+    start = datetime.datetime(2026, 11, 26, 12, 0, tzinfo=datetime.UTC)
+    with time_machine.travel(start, tick=False):
+        view = manual_order()
+        services.revise_order(view["orderId"], crepes(2), "before-timeout")
+    assert list(OpenTicket.objects.values_list("order_id", flat=True)) == [uuid.UUID(view["orderId"])]
+    derived.rebuild()  # the rebuild keeps what the triggers kept
+    assert list(OpenTicket.objects.values_list("order_id", flat=True)) == [uuid.UUID(view["orderId"])]
+    with time_machine.travel(start + datetime.timedelta(minutes=31), tick=False):
+        assert tasks.expire_acceptance() == 1
+    order = services.get_order(view["orderId"])
+    assert (order["state"], order["reason"]) == ("CANCELLED", "ACCEPTANCE_TIMED_OUT")
+    assert not OpenTicket.objects.exists()
+
+
+class FlakyReauthorization(SimulatedGateway):
+    """The simulator, whose re-authorization is unavailable on its first attempt."""
+
+    def reauthorize(self, order_id, authorization_id, amount, currency, token, attempt):
+        if attempt == 1:
+            raise GatewayUnavailable("re-authorization unavailable (test gateway, attempt 1)")
+        return super().reauthorize(order_id, authorization_id, amount, currency, token, attempt)
+
+
+@pytest.mark.parametrize("ask_again", [True, False])
+def test_a_revision_parked_at_its_reauthorization_holds_the_ticket_until_it_is_decided(demo_data, settings, ask_again):
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.test_revisions.FlakyReauthorization"
+    view = manual_order()
+    with pytest.raises(services.Unavailable):
+        services.revise_order(view["orderId"], crepes(3), "parked")
+
+    order = services.get_order(view["orderId"])
+    assert [r["outcome"] for r in order["revisions"]] == ["PENDING"] and order["orderTotal"] == "19.00"
+    assert order["stalled"]["step"] == "payment_reauthorized"
+    before = checkpoint_types(view["orderId"])
+    with pytest.raises(services.FailedPrecondition):
+        services.accept_ticket(view["kitchenTicketId"])
+    with pytest.raises(services.Unavailable):  # recorded, undecided: it waits for the revision
+        services.cancel_order(view["orderId"])
+    assert checkpoint_types(view["orderId"]) - before == Counter({"CancellationRequested": 1})
+
+    parked = ParkedItem.objects.get(trace_id=view["orderId"])
+    assert retries.run_attempt(parked.pk, 2, worker="w1") == "inserted"
+    result = services.revise_order(view["orderId"], crepes(3), "parked")
+    assert result["revision"]["outcome"] == "ACCEPTED" and result["order"]["orderTotal"] == "21.75"
+    if ask_again:
+        cancelled = services.cancel_order(view["orderId"])["cancellation"]
+    else:  # nobody asks again: the sweeper resumes the recorded cancellation
+        settings.TPFGO_RESUME_ENQUEUE = ""
+        assert not CancellationAccepted.objects.filter(order_id=view["orderId"]).exists()
+        sweeper.sweep(now=timezone.now() + datetime.timedelta(minutes=5))
+        assert CancellationAccepted.objects.filter(order_id=view["orderId"]).exists()
+        cancelled = services.cancel_order(view["orderId"])["cancellation"]  # now a replay
+    assert cancelled == {"outcome": "ACCEPTED", "reason": None}
+    claims = AcceptanceDecision.objects.filter(order_id=view["orderId"]).order_by("round")
+    assert [(c.round, c.decided_by) for c in claims] == [(1, "REVISED"), (2, "CANCELLED")]
+    assert services.get_order(view["orderId"])["state"] == "CANCELLED"

@@ -202,6 +202,29 @@ def test_the_date_drill_down_narrows_by_calendar_period(ops_client, dead_order):
     assert reverse("ops:lineage", args=[dead_order]) not in text(ops_client.get(changelist, other))
 
 
+def test_the_lineage_page_and_the_funnel_show_every_revision(ops_client, reference_data):
+    body = order_body(restaurant="chez-manuel", items=[{"menuItemId": "crepe", "quantity": 1}])
+    order_id = services.place_order(body, "revised-1").view["orderId"]
+    items = {"items": [{"menuItemId": "omelette", "quantity": 2}]}
+    services.revise_order(order_id, items, "rev-1")
+    services.revise_order(order_id, {"items": [{"menuItemId": "crepe", "quantity": 3}]}, "rev-2")
+
+    page = text(ops_client.get(reverse("ops:lineage", args=[order_id])))
+    start = page.index('<svg class="ops-lineage"')
+    svg = page[start : page.index("</svg>", start)]
+    rows = CheckpointLog.objects.filter(trace_id=order_id)
+    assert svg.count('class="node node-') == rows.count()
+    assert svg.count('data-type="RevisionRequested"') == svg.count('data-type="RevisedTicket"') == 2
+    assert ">order-revision</text>" in svg and "decided_by=REVISED" in svg
+    funnel = text(ops_client.get(reverse("ops:index")))
+    funnel = funnel[funnel.index('id="funnel"') :]
+    assert re.search(
+        r'data-checkpoint="RevisedOrder"><th scope="row">RevisedOrder</th>(\s*<td class="num zero">0</td>){6}'
+        r'\s*<td class="num">1</td>',  # one order, revised twice: the funnel counts orders
+        funnel,
+    )
+
+
 def test_the_subscribers_list_shows_each_subscribers_publication_position_and_lag(ops_client, reference_data):
     from pipelines import subscriptions
 

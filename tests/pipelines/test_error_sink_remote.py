@@ -13,6 +13,7 @@ from django.utils import timezone
 from pipelines import sink_wire, sinks
 from pipelines.models import ErrorSinkEntry
 from pipelines.protos import error_sink_pb2_grpc
+from pipelines.status import InvalidArgument
 from tests.checkout.api import conftest as api_fixtures
 from tests.lane import composition as lane
 
@@ -156,3 +157,30 @@ def test_an_attempt_beyond_what_the_database_stores_is_refused_not_a_server_erro
             assert [d["field"] for d in answer.json()["error"]["details"]] == ["attempt"]
             assert not ErrorSinkEntry.objects.exists()
     assert ErrorSinkEntry.objects.get().attempt == 2**31 - 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("attempt", [2**31, 70368744177663])
+def test_an_attempt_beyond_the_column_is_invalid_argument_on_both_backends(api, attempt):
+    bad = api.post(URL, {**entry().as_json(), "attempt": attempt}, format="json")
+    assert bad.status_code == 400, bad.content
+    assert [(d["field"], d["issue"]) for d in bad.json()["error"]["details"]] == [
+        ("attempt", f"must be an integer from 1 to {2**31 - 1}")
+    ]
+    assert ErrorSinkEntry.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_payload_nested_too_deep_is_invalid_argument_on_both_routes(api):
+    deep: object = []
+    for _ in range(40):
+        deep = [deep]
+    bad = api.post(URL, {**entry().as_json(), "payload": deep}, format="json")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["details"] == [{"field": "body", "issue": "nested deeper than 16 levels"}]
+    message = sink_wire.to_message(entry())
+    message.payload_json = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(InvalidArgument) as refused:
+        sink_wire.from_message(message)
+    assert [(d.field, d.issue) for d in refused.value.details] == [("payload_json", "nested deeper than 16 levels")]
+    assert ErrorSinkEntry.objects.count() == 0

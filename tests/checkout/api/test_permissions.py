@@ -88,6 +88,14 @@ ROUTES = {
         protobuf="INVALID_ARGUMENT",
         grpc="CancelOrder",
     ),
+    "revise an order": Route(
+        CLIENTS,
+        "POST",
+        "/api/v1/orders/{order}/revise",
+        {"items": []},
+        protobuf="INVALID_ARGUMENT",
+        grpc="ReviseOrder",
+    ),
     "accept a ticket": Route(
         frozenset({"restaurant", "ftgo-gateway", "ops"}), "POST", "/api/v1/tickets/{ticket}/accept", {"bogus": 1}
     ),
@@ -202,6 +210,8 @@ def grpc_probe(client: Any, method: str, ids: dict[str, str], token: str) -> Any
         return client.lineage(ids["order"], token)
     if method == "CancelOrder":
         return client.cancel(ids["order"], LONG_NOTE, token)
+    if method == "ReviseOrder":
+        return client.revise(ids["order"], {"items": []}, "matrix-probe", token)
     if method == "Subscribe":
         return client.subscribe(subscriptions_pb2.SubscribeRequest(), token)
     if method == "Acknowledge":
@@ -238,7 +248,7 @@ def test_each_principal_is_allowed_exactly_its_routes_and_a_denied_call_stores_n
         assert stored() == before, principal
     assert got == expected
     served = [route for route in ROUTES.values() if (route.grpc if transport == "grpc" else route.path)]
-    assert len(got) == len(PRINCIPALS) * len(served) == len(PRINCIPALS) * (9 if transport == "grpc" else 19)
+    assert len(got) == len(PRINCIPALS) * len(served) == len(PRINCIPALS) * (10 if transport == "grpc" else 20)
 
 
 def test_a_revoked_token_is_unauthenticated_and_a_token_without_a_principal_is_denied_everywhere(world):

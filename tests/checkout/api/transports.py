@@ -23,6 +23,16 @@ from pipelines.protos import error_sink_pb2, error_sink_pb2_grpc, subscriptions_
 from pipelines.wire_errors import describe
 
 MALFORMED = object()
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A body sent byte for byte (HTTP transports), whatever it holds."""
+
+    data: bytes
+    content_type: str = "application/json"
+
+
 BROKEN_JSON = '{"consumerId": "alice", "items": [,,'
 BROKEN_PROTOBUF = b"\xff\xff\xff\xff"
 PROTOBUF = "application/x-protobuf"
@@ -88,6 +98,8 @@ class Http:
             return None, None
         if body is MALFORMED:
             return BROKEN_JSON.encode(), "application/json"
+        if isinstance(body, Raw):
+            return body.data, body.content_type
         return json.dumps(body).encode(), "application/json"
 
     def decode(self, path: str, status: int, raw: bytes, headers: dict[str, str]) -> Result:
@@ -142,6 +154,8 @@ class ProtobufHttp(Http):
             return None, PROTOBUF
         if body is MALFORMED:
             return BROKEN_PROTOBUF, PROTOBUF
+        if isinstance(body, Raw):
+            return body.data, PROTOBUF
         return messages.to_message(body, _proto_types(path)[0]).SerializeToString(), PROTOBUF
 
     def decode(self, path: str, status: int, raw: bytes, headers: dict[str, str]) -> Result:

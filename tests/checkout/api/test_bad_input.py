@@ -1,0 +1,185 @@
+"""Bad input is a 4xx with the error envelope on every transport that takes it, and stores nothing.
+
+The limits (docs/api.md, "Limits"): a body over ``TPFGO_API_MAX_BODY_BYTES`` is 413 (gRPC: RESOURCE_EXHAUSTED),
+JSON nested deeper than ``TPFGO_API_MAX_JSON_DEPTH`` 400, and a text field with a control character or an
+unpaired surrogate 400, on SQLite and PostgreSQL alike (PostgreSQL cannot store a NUL; SQLite would).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import grpc
+import pytest
+
+from checkout import demo
+from checkout.models import Consumer, Courier
+from checkout.protos import orders_pb2, orders_pb2_grpc
+from pipelines.rpc import build_server
+from tests.checkout.api.transports import DEFAULT, Raw
+from tests.checkout.conftest import order_body
+from tests.conftest import all_insert_only_counts
+from tpfgo_site.grpc_handlers import grpc_handlers
+
+HTTP = ("rest", "function", "protobuf")
+JSON_WAYS = ("rest", "function")
+FIVE_MB = 5 * 1024 * 1024
+
+
+@pytest.fixture
+def ways(transports: dict[str, Any]) -> dict[str, Any]:
+    demo.load()
+    return transports
+
+
+def stored() -> tuple[dict[str, int], int]:
+    return all_insert_only_counts(), Consumer.objects.count()
+
+
+def details(result: Any) -> list[tuple[str, str]]:
+    return [(d["field"], d["issue"]) for d in result.data["details"]]
+
+
+def test_a_json_body_nested_past_the_limit_is_invalid_argument_and_stores_nothing(ways):
+    before = stored()
+    deep_enough_to_exhaust_the_stack = "[" * 100_000 + "]" * 100_000
+    over_the_limit = json.dumps(order_body(items=[{"menuItemId": [[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]], "quantity": 1}]))
+    for name in JSON_WAYS:
+        for body in (deep_enough_to_exhaust_the_stack, over_the_limit):
+            result = ways[name].create(Raw(body.encode()), f"deep-{name}")
+            assert (result.http, result.code) == (400, "INVALID_ARGUMENT"), (name, result.data)
+            assert details(result) == [("body", "nested deeper than 16 levels")], name
+        consumer = ways[name].send("POST", "/api/v1/consumers", Raw(deep_enough_to_exhaust_the_stack.encode()))
+        assert (consumer.http, consumer.code) == (400, "INVALID_ARGUMENT"), name
+    assert stored() == before
+
+
+def test_a_json_body_nested_within_the_limit_is_read(ways):
+    within = order_body(items=[{"menuItemId": "margherita", "quantity": 1}])
+    assert ways["rest"].create(Raw(json.dumps(within).encode()), "shallow").code == "OK"
+
+
+def test_an_ingest_line_nested_too_deep_gets_its_own_error_line(ways):
+    line = b'{"idempotencyKey": "deep-line", "order": ' + b"[" * 20_000 + b"]" * 20_000 + b"}\n"
+    before = stored()
+    result = ways["rest"].send("POST", "/api/v1/orders/ingest", Raw(line, "application/x-ndjson"))
+    assert result.http == 200
+    answer = json.loads(result.raw.decode().splitlines()[0])
+    assert answer["error"]["code"] == "INVALID_ARGUMENT"
+    assert "nested deeper than 16 levels" in answer["error"]["message"]
+    assert stored() == before
+
+
+def test_a_five_megabyte_body_is_413_with_the_envelope_on_every_http_transport(ways):
+    before = stored()
+    huge = json.dumps(order_body(deliveryAddress={"street1": "x" * FIVE_MB})).encode()
+    for name in HTTP:
+        result = ways[name].create(Raw(huge), f"huge-{name}")
+        assert (result.http, result.code) == (413, "RESOURCE_EXHAUSTED"), (name, result.data)
+        assert details(result) == [("body", f"larger than {1024 * 1024} bytes")], name
+    consumer = ways["rest"].send("POST", "/api/v1/consumers", Raw(huge))
+    assert (consumer.http, consumer.code) == (413, "RESOURCE_EXHAUSTED")
+    assert stored() == before
+
+
+def test_a_five_megabyte_grpc_message_is_resource_exhausted(ways):
+    before = stored()
+    request = orders_pb2.CreateOrderRequest(consumer_id="alice", restaurant_id="x" * FIVE_MB)
+    with pytest.raises(grpc.RpcError) as refused:
+        ways["grpc"].stub.CreateOrder(request, metadata=ways["grpc"]._metadata(DEFAULT), timeout=30)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert stored() == before
+
+
+def test_the_grpc_servers_message_limit_is_the_body_limit(settings, transactional_db):
+    settings.TPFGO_API_MAX_BODY_BYTES = 1000
+    server, port = build_server("127.0.0.1:0", grpc_handlers, max_workers=1)
+    server.start()
+    try:
+        stub = orders_pb2_grpc.OrderServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.CreateOrder(orders_pb2.CreateOrderRequest(restaurant_id="x" * 2000), timeout=30)
+    finally:
+        server.stop(grace=None).wait()
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert all_insert_only_counts() == dict.fromkeys(all_insert_only_counts(), 0)
+
+
+def test_the_body_limit_is_a_setting(ways, settings):
+    settings.TPFGO_API_MAX_BODY_BYTES = 100
+    result = ways["function"].create(order_body(), "small-limit")
+    assert (result.http, result.code) == (413, "RESOURCE_EXHAUSTED")
+    assert "TPFGO_API_MAX_BODY_BYTES" in result.data["message"]
+
+
+BAD_TEXT = {
+    "a NUL byte": ("1 Main\x00St", "must not contain control characters"),
+    "a control character": ("1 Main\x1bSt", "must not contain control characters"),
+    "a C1 control character": ("1 Main\x85St", "must not contain control characters"),
+    "a lone surrogate": ("1 Main\ud800St", "must not contain unpaired surrogates"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TEXT)
+def test_a_bad_text_field_in_an_order_is_invalid_argument_on_every_transport(ways, case):
+    text, issue = BAD_TEXT[case]
+    before = stored()
+    for name in ("rest", "function", "protobuf", "grpc"):
+        if name in ("protobuf", "grpc") and case == "a lone surrogate":
+            continue  # protobuf strings are UTF-8: a client cannot encode a lone surrogate at all
+        body = order_body(deliveryAddress={"street1": text, "city": "Oakland", "state": "CA", "zip": "94612"})
+        result = ways[name].create(body, f"text-{name}")
+        assert result.code == "INVALID_ARGUMENT", (name, result.data)
+        assert details(result) == [("deliveryAddress.street1", issue)], name
+    assert stored() == before
+
+
+BAD_TEXT_PLACES = {
+    "an order's consumer id": (lambda way, text: way.create(order_body(consumer=f"alice{text}"), "id"), "consumerId"),
+    "a consumer's name": (
+        lambda way, text: way.send("POST", "/api/v1/consumers", {"id": "bob-2", "name": f"Bob{text}"}),
+        "name",
+    ),
+}
+
+
+@pytest.mark.parametrize("place", BAD_TEXT_PLACES)
+@pytest.mark.parametrize("case", BAD_TEXT)
+def test_a_bad_text_id_or_reference_field_is_invalid_argument_on_the_json_transports(ways, case, place):
+    text, issue = BAD_TEXT[case]
+    send, field = BAD_TEXT_PLACES[place]
+    before = stored()
+    for name in JSON_WAYS:
+        result = send(ways[name], text)
+        assert (result.http, result.code) == (400, "INVALID_ARGUMENT"), (name, result.data)
+        assert details(result) == [(field, issue)], name
+    assert stored() == before
+
+
+def test_a_bad_text_in_a_cancellation_note_is_refused_before_anything_is_stored(ways):
+    manual = order_body(restaurant="chez-manuel", items=[{"menuItemId": "crepe", "quantity": 1}])
+    order_id = ways["rest"].create(manual, "note").order["orderId"]
+    before = stored()
+    for name in ("rest", "function", "protobuf", "grpc"):
+        result = ways[name].cancel(order_id, note="changed\x00my mind")
+        assert result.code == "INVALID_ARGUMENT", (name, result.data)
+        assert details(result) == [("note", "must not contain control characters")], name
+    assert stored() == before
+
+
+@pytest.mark.parametrize("courier_id", ["a%00b", "a%1Bb", "%ED%A0%80", "a%C2%85b", "x" * 65])
+def test_a_malformed_courier_id_in_the_url_is_not_found_on_both_backends(ways, courier_id):
+    couriers = list(Courier.objects.order_by("id").values_list("id", "available"))
+    for name in JSON_WAYS:
+        result = ways[name].send("PUT", f"/api/v1/couriers/{courier_id}/availability", {"available": False})
+        assert (result.http, result.code) == (404, "NOT_FOUND"), (name, result.data)
+    assert list(Courier.objects.order_by("id").values_list("id", "available")) == couriers
+
+
+def test_a_request_django_refuses_before_any_view_gets_the_envelope(api, demo_data):
+    rows = all_insert_only_counts()
+    response = api.post("/api/v1/orders", order_body(), format="json", HTTP_HOST="", HTTP_IDEMPOTENCY_KEY="no-host")
+    assert (response.status_code, response["Content-Type"]) == (400, "application/json")
+    assert response.json()["error"]["code"] == "INVALID_ARGUMENT"
+    assert all_insert_only_counts() == rows
