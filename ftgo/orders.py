@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from checkout import selectors, services
-from checkout.api.views import json_object
 from checkout.models import Restaurant
 from checkout.order_request.models import OrderRequest
 from ftgo import aliases, states, times
@@ -22,6 +21,20 @@ from pipelines.status import Detail, FailedPrecondition, InvalidArgument, NotFou
 ORDER_FIELDS = {"consumerId", "restaurantId", "deliveryAddress", "deliveryTime", "lineItems"}
 # FTGO's order history answers pages; this surface answers the newest orders of a consumer, up to this many.
 HISTORY_LIMIT = 100
+
+
+def json_object(data: Any, allowed: set[str]) -> Mapping[str, Any]:
+    """FTGO's body: a JSON object of known fields (an absent body is an empty one); the service checks the rest."""
+    if data is None or data == {}:
+        return {}
+    if not isinstance(data, Mapping):
+        raise InvalidArgument("the request body must be a JSON object", [Detail("body", "not an object")])
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InvalidArgument(
+            "the request body has unknown fields", [Detail(name, "unknown field") for name in unknown]
+        )
+    return data
 
 
 def fresh_key(key: str | None) -> str:

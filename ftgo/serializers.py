@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from checkout.api import serializers as tpfgo
+from checkout.commands import AddressSerializer
 from ftgo import states
+from pipelines.wire_schema import StrictSerializer, Text
 
 NAME = 100
 
 
-class FtgoPersonNameSerializer(serializers.Serializer):
+class FtgoPersonNameSerializer(StrictSerializer):
     firstName = serializers.CharField(max_length=NAME)
     lastName = serializers.CharField(max_length=NAME)
 
 
-class FtgoCreateConsumerSerializer(serializers.Serializer):
+class FtgoCreateConsumerSerializer(StrictSerializer):
     name = FtgoPersonNameSerializer()
 
 
@@ -37,23 +38,23 @@ class FtgoAccountSerializer(serializers.Serializer):
     accountId = serializers.IntegerField()
 
 
-class FtgoAddressSerializer(tpfgo.AddressSerializer):
+class FtgoAddressSerializer(AddressSerializer):
     """TPFGo's address, where FTGO may send ``street2: null``."""
 
-    street2 = serializers.CharField(max_length=300, required=False, allow_null=True, allow_blank=True)
+    street2 = Text(max_length=300, required=False, allow_null=True, allow_blank=True)
 
 
-class FtgoMenuItemSerializer(serializers.Serializer):
+class FtgoMenuItemSerializer(StrictSerializer):
     id = serializers.CharField(max_length=64)
     name = serializers.CharField(max_length=200)
     price = serializers.CharField(max_length=20, help_text="FTGO's Money: a decimal amount as text, e.g. 12.34")
 
 
-class FtgoMenuSerializer(serializers.Serializer):
+class FtgoMenuSerializer(StrictSerializer):
     menuItems = FtgoMenuItemSerializer(many=True)
 
 
-class FtgoCreateRestaurantSerializer(serializers.Serializer):
+class FtgoCreateRestaurantSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     address = FtgoAddressSerializer()
     menu = FtgoMenuSerializer()
@@ -70,12 +71,12 @@ class FtgoRestaurantSerializer(serializers.Serializer):
     menu = FtgoMenuSerializer()
 
 
-class FtgoLineItemSerializer(serializers.Serializer):
+class FtgoLineItemSerializer(StrictSerializer):
     menuItemId = serializers.CharField()
     quantity = serializers.IntegerField(min_value=1, max_value=99)
 
 
-class FtgoCreateOrderSerializer(serializers.Serializer):
+class FtgoCreateOrderSerializer(StrictSerializer):
     consumerId = serializers.IntegerField()
     restaurantId = serializers.IntegerField()
     deliveryAddress = FtgoAddressSerializer()
@@ -131,11 +132,11 @@ class FtgoOrderHistorySerializer(serializers.Serializer):
     orders = FtgoOrderSummarySerializer(many=True)
 
 
-class FtgoReviseOrderSerializer(serializers.Serializer):
+class FtgoReviseOrderSerializer(StrictSerializer):
     revisedOrderLineItems = FtgoLineItemSerializer(many=True)
 
 
-class FtgoTicketAcceptanceSerializer(serializers.Serializer):
+class FtgoTicketAcceptanceSerializer(StrictSerializer):
     readyBy = serializers.JSONField(required=False, help_text="a LocalDateTime, as deliveryTime")
 
 
@@ -143,7 +144,7 @@ class FtgoTicketAcceptedSerializer(serializers.Serializer):
     ticketId = serializers.IntegerField(help_text="FTGO's ticket id: the order's id")
 
 
-class FtgoCourierAvailabilitySerializer(serializers.Serializer):
+class FtgoCourierAvailabilitySerializer(StrictSerializer):
     available = serializers.BooleanField()
 
 

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from checkout.api import schema
 from checkout.api.base import ApiView
-from checkout.api.reference_views import valid
+from checkout.api.serializers import validated
 from ftgo import orders, reference
 from ftgo import serializers as s
 
@@ -40,7 +40,7 @@ class ConsumersView(ApiView):
         responses=schema.responses({200: s.FtgoConsumerCreatedSerializer}, schema.WITH_BODY),
     )
     def post(self, request: Request) -> Response:
-        return Response(reference.create_consumer(valid(s.FtgoCreateConsumerSerializer, request.data)))
+        return Response(reference.create_consumer(validated(s.FtgoCreateConsumerSerializer, request.data)))
 
 
 class ConsumerView(ApiView):
@@ -77,7 +77,7 @@ class RestaurantsView(ApiView):
         responses=schema.responses({200: s.FtgoRestaurantCreatedSerializer}, schema.WITH_BODY),
     )
     def post(self, request: Request) -> Response:
-        return Response(reference.create_restaurant(valid(s.FtgoCreateRestaurantSerializer, request.data)))
+        return Response(reference.create_restaurant(validated(s.FtgoCreateRestaurantSerializer, request.data)))
 
 
 class RestaurantView(ApiView):

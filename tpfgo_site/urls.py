@@ -30,8 +30,8 @@ if settings.TPFGO_SERVE_STATIC:
     prefix = settings.STATIC_URL.strip("/")
     urlpatterns.append(re_path(rf"^{prefix}/(?P<path>.*)$", serve, {"document_root": settings.STATIC_ROOT}))
 
-# Unknown /api/ and /ftgo/ paths, requests Django refuses before any view (a bad Host header, say) and server errors answer
-# with the JSON error envelope (other paths: Django's pages).
+# Unknown /api/ and /ftgo/ paths, requests Django refuses before any view (a bad Host header, say) and server
+# errors answer with the JSON error envelope (other paths: Django's pages).
 handler400 = "checkout.api.errors.bad_request"
 handler404 = "checkout.api.errors.not_found"
 handler500 = "checkout.api.errors.server_error"
