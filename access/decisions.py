@@ -65,9 +65,11 @@ def decide(principal: Principal | None, rule: Rule, value: Any = None, *, known:
     # ``admin`` holds every scope, those added after the principal was created included (ops keeps all routes).
     if rule.scope not in principal.scopes and "admin" not in principal.scopes:
         raise Denied(f"a {principal.kind} token lacks the scope {rule.scope}")
-    if not principal.binding or (not rule.owner and not rule.bulk):
+    if not principal.binding or (not rule.owner and not rule.bulk and not rule.unbound):
         return
     binds = KINDS[principal.kind].binds
+    if rule.unbound:
+        raise Denied(f"a {principal.kind} token acts for one {binds}; FTGO's routes are for the FTGO gateway")
     if rule.bulk:
         raise Denied(f"a {principal.kind} token acts for one {binds}; this call carries many, use the unary one")
     if not known:

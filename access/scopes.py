@@ -22,12 +22,15 @@ SCOPES = {
     "reference:write": "create consumers, restaurants and couriers",
     "errors:write": "record an error-sink entry forwarded by another instance",
     "subscriptions:follow": "follow a publication from a log position and acknowledge positions",
+    "ftgo:register": "register consumers and restaurants through /ftgo/ (FTGO's consumer and restaurant services)",
     "admin": "any route without a scope of its own",
 }
 
 ORDERING = ("orders:place", "orders:read", "orders:cancel", "orders:revise", "restaurants:read")
 RESTAURANT = ("tickets:decide",)
 COURIER = ("deliveries:complete", "couriers:availability")
+# FTGO's clients register consumers and restaurants through the services the gateway stands in for.
+FTGO_REGISTRATION = ("ftgo:register",)
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,9 @@ KINDS = {
         # Another service that follows publications (docs/subscriptions.md): nothing else.
         Kind("subscriber", ("subscriptions:follow",)),
         Kind("ops", tuple(SCOPES)),
-        # FTGO's API gateway acts for any consumer, restaurant, kitchen and courier: those roles' scopes, unbound.
-        Kind("ftgo-gateway", tuple(dict.fromkeys(ORDERING + RESTAURANT + COURIER))),
+        # FTGO's API gateway acts for any consumer, restaurant, kitchen and courier: those roles' scopes, unbound,
+        # and (on /ftgo/ only) FTGO's registration of consumers and restaurants.
+        Kind("ftgo-gateway", tuple(dict.fromkeys(ORDERING + RESTAURANT + COURIER + FTGO_REGISTRATION))),
     )
 }
 
@@ -62,13 +66,15 @@ class Rule:
     ``owner`` names what ``field`` holds: ``consumer`` or ``courier`` (the id itself), ``order`` (its consumer),
     ``ticket`` (its restaurant) or ``dispatch`` (its courier). ``field`` is a URL parameter, a JSON body field or
     a request message field. ``bulk``: the call carries many owners (a stream of orders), so only a principal
-    bound to no one may make it.
+    bound to no one may make it. ``unbound``: the call names its resource by FTGO's number (the ``/ftgo/``
+    surface), which a binding cannot be checked against, so only a principal bound to no one may make it.
     """
 
     scope: str
     owner: str = ""
     field: str = ""
     bulk: bool = False
+    unbound: bool = False
 
 
 ADMIN = Rule("admin")
@@ -99,6 +105,24 @@ HTTP = {
     ("api-subscription-stream", "POST"): Rule("subscriptions:follow"),
     ("api-subscription-ack", "POST"): Rule("subscriptions:follow"),
 }
+
+# The /ftgo/ surface (docs/ftgo.md): FTGO's numbers name every resource, so every route is for unbound principals.
+FTGO_ROUTES = {
+    "ftgo:register": (
+        ("ftgo-consumers", "POST"),
+        ("ftgo-consumer", "GET"),
+        ("ftgo-account", "GET"),
+        ("ftgo-restaurants", "POST"),
+    ),
+    "restaurants:read": (("ftgo-restaurant", "GET"),),
+    "orders:place": (("ftgo-orders", "POST"),),
+    "orders:read": (("ftgo-orders", "GET"), ("ftgo-order", "GET"), ("ftgo-delivery", "GET")),
+    "orders:cancel": (("ftgo-order-cancel", "POST"),),
+    "orders:revise": (("ftgo-order-revise", "POST"),),
+    "tickets:decide": (("ftgo-ticket-accept", "POST"),),
+    "couriers:availability": (("ftgo-courier", "POST"),),
+}
+HTTP.update({route: Rule(scope, unbound=True) for scope, routes in FTGO_ROUTES.items() for route in routes})
 
 ORDERS = "/tpfgo.checkout.v1.OrderService/"
 # gRPC method → rule; ``field`` is a field of the request message.

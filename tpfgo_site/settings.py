@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "checkout.revision_decision",
     "checkout.revised_order",
     "checkout.revised_ticket",
+    # FTGO's REST surface over the same services (its alias ledger).
+    "ftgo",
     # After pipelines: its grpcrunserver (pipelines.grpc_compat) overrides this one.
     "django_grpc_framework",
 ]
@@ -270,6 +272,8 @@ SPECTACULAR_SETTINGS = {
         "ModeEnum": "checkout.api.serializers.MODES",
         "OutcomeEnum": "checkout.api.serializers.OUTCOMES",
         "RevisionOutcomeEnum": "checkout.api.serializers.REVISION_OUTCOMES",
+        # FTGO's six order states (the /ftgo/ surface answers them in `state`, `orderInfo.state` and `status`).
+        "FtgoOrderStateEnum": "ftgo.states.FTGO_STATES",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -20,6 +20,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/subscriptions/stream", SubscriptionStreamView.as_view(), name="api-subscription-stream"),
     path("api/v1/subscriptions/ack", SubscriptionAckView.as_view(), name="api-subscription-ack"),
     path("api/v1/", include("checkout.api.urls")),
+    # FTGO's own clients, unchanged: FTGO's routes and bodies over the same services (docs/ftgo.md).
+    path("ftgo/", include("ftgo.urls")),
     path("ops/", ops_site.urls),
 ]
 
@@ -28,8 +30,8 @@ if settings.TPFGO_SERVE_STATIC:
     prefix = settings.STATIC_URL.strip("/")
     urlpatterns.append(re_path(rf"^{prefix}/(?P<path>.*)$", serve, {"document_root": settings.STATIC_ROOT}))
 
-# Unknown /api/ paths, requests Django refuses before any view (a bad Host header, say) and server errors answer
-# with the JSON error envelope (other paths: Django's pages).
+# Unknown /api/ and /ftgo/ paths, requests Django refuses before any view (a bad Host header, say) and server
+# errors answer with the JSON error envelope (other paths: Django's pages).
 handler400 = "checkout.api.errors.bad_request"
 handler404 = "checkout.api.errors.not_found"
 handler500 = "checkout.api.errors.server_error"

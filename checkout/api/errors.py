@@ -4,7 +4,7 @@
 onto the status table (405/406/415 keep their HTTP status with code INVALID_ARGUMENT), a database that cannot be
 reached is UNAVAILABLE with ``Retry-After`` (``pipelines.outage``), anything else is INTERNAL
 with no traceback in the body (the traceback goes to the log). ``bad_request``/``not_found``/``server_error`` are
-the root URLconf's handlers, so ``/api/`` requests refused before any view answer with the envelope too.
+the root URLconf's handlers, so ``/api/`` and ``/ftgo/`` requests refused before any view answer with the envelope too.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse:
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(("/api/", "/ftgo/"))
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

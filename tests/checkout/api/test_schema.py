@@ -25,6 +25,10 @@ from checkout import demo
 # schema-valid requests accepted (ST202) and schema-invalid ones refused (ST201); auth, methods, resources).
 load_all_checks()  # the OpenAPI checks register themselves when their module is imported
 CHECKS = list(registered_checks.get_all())
+# FTGO's bodies name stored rows by FTGO's numbers (docs/ftgo.md), which a schema cannot express and no generated
+# number names: a schema-valid /ftgo/ request is refused by the route, so ST202 is not asked there (every other
+# check is, and tests/ftgo covers what the routes accept).
+FTGO_CHECKS = [check for check in CHECKS if check.__name__ != "positive_data_acceptance"]
 # Positive and negative examples per operation: bounded so the run stays well under a minute.
 EXAMPLES_PER_OPERATION = 12
 
@@ -119,7 +123,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(token, demo_
             def run(case: schemathesis.Case) -> None:
                 if case.meta is not None and case.meta.generation.mode.is_positive:
                     with_demo_references(case)
-                response = case.call_and_validate(headers=headers, checks=CHECKS)
+                checks = FTGO_CHECKS if case.operation.path.startswith("/ftgo/") else CHECKS
+                response = case.call_and_validate(headers=headers, checks=checks)
                 statuses[(case.operation.label, response.status_code)] += 1
 
             try:

@@ -1,0 +1,168 @@
+"""FTGO's bodies as OpenAPI shapes; the consumer and restaurant ones also check a body's shape.
+
+An order, a revision and a ticket acceptance are only described here: ``checkout.commands`` and the services
+validate them, as for ``/api/v1/``. Names and nesting follow FTGO's DTOs (``PersonName``, ``Address``,
+``RestaurantMenu``, ``lineItems``, ``revisedOrderLineItems``).
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from checkout.commands import AddressSerializer
+from ftgo import states
+from pipelines.wire_schema import StrictSerializer, Text
+
+NAME = 100
+
+
+class FtgoPersonNameSerializer(StrictSerializer):
+    firstName = serializers.CharField(max_length=NAME)
+    lastName = serializers.CharField(max_length=NAME)
+
+
+class FtgoCreateConsumerSerializer(StrictSerializer):
+    name = FtgoPersonNameSerializer()
+
+
+class FtgoConsumerCreatedSerializer(serializers.Serializer):
+    consumerId = serializers.IntegerField()
+
+
+class FtgoConsumerSerializer(serializers.Serializer):
+    consumerId = serializers.IntegerField()
+    name = FtgoPersonNameSerializer()
+
+
+class FtgoAccountSerializer(serializers.Serializer):
+    accountId = serializers.IntegerField()
+
+
+class FtgoAddressSerializer(AddressSerializer):
+    """TPFGo's address, where FTGO may send ``street2: null``."""
+
+    street2 = Text(max_length=300, required=False, allow_null=True, allow_blank=True)
+
+
+class FtgoMenuItemSerializer(StrictSerializer):
+    id = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200)
+    price = serializers.CharField(max_length=20, help_text="FTGO's Money: a decimal amount as text, e.g. 12.34")
+
+
+class FtgoMenuSerializer(StrictSerializer):
+    menuItems = FtgoMenuItemSerializer(many=True)
+
+
+class FtgoCreateRestaurantSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    address = FtgoAddressSerializer()
+    menu = FtgoMenuSerializer()
+
+
+class FtgoRestaurantCreatedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+
+
+class FtgoRestaurantSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="the restaurant service's field")
+    restaurantId = serializers.IntegerField(help_text="the kitchen service's field (the same number)")
+    name = serializers.CharField()
+    menu = FtgoMenuSerializer()
+
+
+class FtgoLineItemSerializer(StrictSerializer):
+    menuItemId = serializers.CharField()
+    quantity = serializers.IntegerField(min_value=1, max_value=99)
+
+
+class FtgoCreateOrderSerializer(StrictSerializer):
+    consumerId = serializers.IntegerField()
+    restaurantId = serializers.IntegerField()
+    deliveryAddress = FtgoAddressSerializer()
+    deliveryTime = serializers.JSONField(
+        required=False,
+        help_text="Java's LocalDateTime as FTGO sends it: ISO-8601 text (a time without a zone is UTC) or "
+        "Jackson's array [year, month, day, hour, minute, second?, nanosecond?]",
+    )
+    lineItems = FtgoLineItemSerializer(many=True)
+
+
+class FtgoOrderCreatedSerializer(serializers.Serializer):
+    orderId = serializers.IntegerField()
+
+
+class FtgoOrderInfoSerializer(serializers.Serializer):
+    orderId = serializers.CharField()
+    state = serializers.ChoiceField(choices=states.FTGO_STATES)
+
+
+class FtgoOrderLineSerializer(serializers.Serializer):
+    menuItemId = serializers.CharField()
+    name = serializers.CharField(allow_null=True)
+    quantity = serializers.IntegerField()
+    price = serializers.CharField(allow_null=True)
+
+
+class FtgoTpfgoOrderSerializer(serializers.Serializer):
+    orderId = serializers.UUIDField()
+    state = serializers.CharField(help_text="TPFGo's derived state (docs/ftgo.md maps it)")
+
+
+class FtgoOrderSerializer(serializers.Serializer):
+    orderId = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=states.FTGO_STATES)
+    orderTotal = serializers.CharField(allow_null=True, help_text="FTGO's Money: e.g. 123.40")
+    orderInfo = FtgoOrderInfoSerializer(help_text="the API gateway's shape")
+    consumerId = serializers.IntegerField()
+    restaurantId = serializers.IntegerField()
+    lineItems = FtgoOrderLineSerializer(many=True)
+    tpfgo = FtgoTpfgoOrderSerializer()
+
+
+class FtgoOrderSummarySerializer(serializers.Serializer):
+    orderId = serializers.CharField(help_text="text, as FTGO's order history answers it")
+    status = serializers.ChoiceField(choices=states.FTGO_STATES)
+    restaurantId = serializers.IntegerField()
+    restaurantName = serializers.CharField()
+    orderTotal = serializers.CharField(allow_null=True)
+
+
+class FtgoOrderHistorySerializer(serializers.Serializer):
+    orders = FtgoOrderSummarySerializer(many=True)
+
+
+class FtgoReviseOrderSerializer(StrictSerializer):
+    revisedOrderLineItems = FtgoLineItemSerializer(many=True)
+
+
+class FtgoTicketAcceptanceSerializer(StrictSerializer):
+    readyBy = serializers.JSONField(required=False, help_text="a LocalDateTime, as deliveryTime")
+
+
+class FtgoTicketAcceptedSerializer(serializers.Serializer):
+    ticketId = serializers.IntegerField(help_text="FTGO's ticket id: the order's id")
+
+
+class FtgoCourierAvailabilitySerializer(StrictSerializer):
+    available = serializers.BooleanField()
+
+
+class FtgoCourierSerializer(serializers.Serializer):
+    courierId = serializers.IntegerField()
+    available = serializers.BooleanField()
+
+
+class FtgoDeliveryInfoSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=["PENDING", "SCHEDULED", "CANCELLED"])
+
+
+class FtgoCourierActionSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["PICKUP", "DROPOFF"])
+
+
+class FtgoDeliverySerializer(serializers.Serializer):
+    deliveryInfo = FtgoDeliveryInfoSerializer()
+    assignedCourier = serializers.IntegerField(allow_null=True)
+    courierActions = FtgoCourierActionSerializer(many=True)

@@ -1,0 +1,48 @@
+"""Java's ``LocalDateTime`` as FTGO's clients send it, read as a UTC time for TPFGo.
+
+Jackson writes a ``LocalDateTime`` as ISO-8601 text without a zone, or (with its default
+``WRITE_DATES_AS_TIMESTAMPS``) as an array ``[year, month, day, hour, minute, second?, nanosecond?]``. Neither
+carries a zone; this surface reads both as UTC (docs/ftgo.md). Text with a zone keeps its zone.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+
+from pipelines.status import Detail, InvalidArgument
+
+ISSUE = "must be an ISO-8601 date-time (without a zone: UTC) or [year, month, day, hour, minute, second?, nanosecond?]"
+
+
+def utc_text(value: Any, field: str) -> str | None:
+    """``value`` as ISO-8601 text in UTC, None when absent; INVALID_ARGUMENT naming ``field`` otherwise."""
+    if value is None or value == "":
+        return None
+    parsed = _parse(value)
+    if parsed is None:
+        raise InvalidArgument(f"{field} is not a date-time", [Detail(field, ISSUE)])
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse(value: Any) -> datetime.datetime | None:
+    if isinstance(value, str):
+        try:
+            return parse_datetime(value)
+        except ValueError:  # well formed but out of range, e.g. month 13
+            return None
+    if not isinstance(value, list) or not 5 <= len(value) <= 7:
+        return None
+    if any(isinstance(part, bool) or not isinstance(part, int) for part in value):
+        return None
+    year, month, day, hour, minute, *rest = value
+    second = rest[0] if rest else 0
+    nanosecond = rest[1] if len(rest) > 1 else 0
+    try:
+        return datetime.datetime(year, month, day, hour, minute, second, nanosecond // 1000)
+    except ValueError:
+        return None

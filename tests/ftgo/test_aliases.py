@@ -1,0 +1,62 @@
+"""The alias ledger under concurrency: racing requests for one id end with one row and one number (PostgreSQL)."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection, connections
+
+from ftgo import aliases
+from ftgo.models import FtgoAlias
+from pipelines.errors import InsertOnlyViolation
+
+RACERS = 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_requests_for_one_id_share_one_number() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("threads cannot share the in-memory SQLite test database; runs on PostgreSQL (CI)")
+    barrier = threading.Barrier(RACERS)
+
+    def number(_: int) -> int:
+        try:
+            barrier.wait()
+            return aliases.number_for(FtgoAlias.ORDER, "0b9c2d1e-5f4a-4c3b-8a7d-6e5f4a3b2c1d")
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(RACERS) as pool:
+        numbers = set(pool.map(number, range(RACERS)))
+    assert len(numbers) == 1
+    assert list(FtgoAlias.objects.values_list("number", flat=True)) == list(numbers)
+
+
+def test_an_alias_is_never_changed_or_removed(db: None) -> None:
+    number = aliases.number_for(FtgoAlias.CONSUMER, "ann")
+    with pytest.raises(InsertOnlyViolation):
+        FtgoAlias.objects.filter(number=number).update(tpfgo_id="ben")
+    with pytest.raises(InsertOnlyViolation):
+        FtgoAlias.objects.get(number=number).delete()
+    assert list(FtgoAlias.objects.values_list("number", "kind", "tpfgo_id")) == [(number, "consumer", "ann")]
+
+
+def test_a_gateway_made_before_ftgo_registration_gets_the_scope_by_migration(db: None) -> None:
+    from django.apps import apps
+
+    from access.models import Principal
+    from access.tokens import create_token
+
+    upgrade = importlib.import_module("access.migrations.0004_ftgo_gateway_registers")
+    create_token(kind="ftgo-gateway", name="old-gateway")
+    create_token(kind="ops", name="old-ops")
+    old = [s for s in Principal.objects.get(user__username="old-gateway").scopes if s != "ftgo:register"]
+    Principal.objects.filter(user__username="old-gateway").update(scopes=old)
+    ops = Principal.objects.get(user__username="old-ops").scopes
+    for _ in range(2):  # idempotent
+        upgrade.add_scope(apps, None)
+    assert Principal.objects.get(user__username="old-gateway").scopes == [*old, "ftgo:register"]
+    assert Principal.objects.get(user__username="old-ops").scopes == ops  # other kinds are left alone

@@ -1,0 +1,145 @@
+"""Bad input on every FTGO route: a 400 in TPFGo's envelope naming FTGO's fields, and nothing stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from checkout.models import Consumer, Courier, MenuItem, Restaurant
+from ftgo.models import FtgoAlias
+from tests.conftest import all_insert_only_counts
+from tests.ftgo.conftest import consumer_body, order_body, restaurant_body
+
+
+def stored() -> dict[str, int]:
+    mutable = {m._meta.label: m.objects.count() for m in (Consumer, Restaurant, MenuItem, Courier)}
+    return {**all_insert_only_counts(), **mutable}
+
+
+def refused(response: Any) -> list[str]:
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "INVALID_ARGUMENT" and error["correlationId"]
+    return sorted(d["field"] for d in error["details"])
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({}, ["name"]),
+        ({"name": "John Doe"}, ["name"]),
+        ({"name": {"firstName": "John"}}, ["name.lastName"]),
+        ({"name": {"firstName": "J" * 101, "lastName": "Doe"}}, ["name.firstName"]),
+    ],
+)
+def test_a_bad_consumer_is_refused(ftgo: APIClient, body: dict[str, Any], fields: list[str]) -> None:
+    before = stored()
+    assert refused(ftgo.post("/ftgo/consumers", body, format="json")) == fields
+    assert stored() == before
+
+
+def _menu(*items: dict[str, Any]) -> dict[str, Any]:
+    return {**restaurant_body(), "menu": {"menuItems": list(items)}}
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        (restaurant_body(price="twelve"), ["menu.menuItems[0].price"]),  # TPFGo's money rule
+        (restaurant_body(price="-1.00"), ["menu.menuItems[0].price"]),
+        (_menu({"id": "a b", "name": "Soup", "price": "1.00"}), ["menu.menuItems[0].id"]),  # TPFGo's id rule
+        (
+            _menu({"id": "1", "name": "Soup", "price": "1.00"}, {"id": "1", "name": "Tea", "price": "2.00"}),
+            ["menu.menuItems"],
+        ),
+        ({**restaurant_body(), "address": "1 Main Street"}, ["address"]),
+        ({"name": "No menu", "address": restaurant_body()["address"]}, ["menu"]),
+    ],
+)
+def test_a_bad_restaurant_is_refused(ftgo: APIClient, body: dict[str, Any], fields: list[str]) -> None:
+    before = stored()
+    assert refused(ftgo.post("/ftgo/restaurants", body, format="json")) == fields
+    assert stored() == before
+
+
+@pytest.fixture
+def known(ftgo: APIClient) -> dict[str, int]:
+    consumer = ftgo.post("/ftgo/consumers", consumer_body(), format="json").json()["consumerId"]
+    restaurant = ftgo.post("/ftgo/restaurants", restaurant_body(), format="json").json()["id"]
+    return {"consumer": consumer, "restaurant": restaurant}
+
+
+@pytest.mark.parametrize(
+    ("change", "fields"),
+    [
+        ({"consumerId": 999999}, ["consumerId"]),  # unknown
+        ({"consumerId": "one"}, ["consumerId"]),  # not a number (digits as text pass, as Jackson reads them)
+        ({"restaurantId": "restaurant"}, ["restaurantId"]),  # the other kind's number is checked below
+        ({"lineItems": []}, ["lineItems"]),
+        ({"lineItems": [{"menuItemId": "1", "quantity": 0}]}, ["lineItems[0].quantity"]),
+        ({"lineItems": [{"menuItemId": "nope", "quantity": 1}]}, ["lineItems[0].menuItemId"]),
+        ({"deliveryTime": "soon"}, ["deliveryTime"]),
+        (
+            {"deliveryAddress": {"street1": "9 Amazing View"}},
+            ["deliveryAddress.city", "deliveryAddress.state", "deliveryAddress.zip"],
+        ),
+        ({"tip": "5.00"}, ["tip"]),
+    ],
+)
+def test_a_bad_order_is_refused(
+    ftgo: APIClient, known: dict[str, int], change: dict[str, Any], fields: list[str]
+) -> None:
+    before = stored()
+    body = {**order_body(known["consumer"], known["restaurant"]), **change}
+    assert refused(ftgo.post("/ftgo/orders", body, format="json")) == fields
+    assert stored() == before
+
+
+def test_an_order_naming_a_restaurant_by_a_consumers_number_is_refused(ftgo: APIClient, known: dict[str, int]) -> None:
+    before = stored()
+    body = order_body(known["consumer"], known["consumer"])
+    assert refused(ftgo.post("/ftgo/orders", body, format="json")) == ["restaurantId"]
+    assert stored() == before
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "fields"),
+    [
+        ("cancel", {"reason": "changed my mind"}, ["reason"]),
+        ("revise", {"lineItems": []}, ["lineItems"]),
+        ("revise", [], ["body"]),
+    ],
+)
+def test_bad_order_commands_are_refused(
+    ftgo: APIClient, placed: dict[str, int], route: str, body: Any, fields: list[str]
+) -> None:
+    before = stored()
+    assert refused(ftgo.post(f"/ftgo/orders/{placed['order']}/{route}", body, format="json")) == fields
+    assert stored() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [({"readyBy": "at nine"}, ["readyBy"]), ({"readyBy": [2026, 12]}, ["readyBy"]), ({"ready": True}, ["ready"])],
+)
+def test_a_bad_ticket_acceptance_is_refused(
+    ftgo: APIClient, placed: dict[str, int], body: dict[str, Any], fields: list[str]
+) -> None:
+    before = stored()
+    assert refused(ftgo.post(f"/ftgo/tickets/{placed['order']}/accept", body, format="json")) == fields
+    assert stored() == before
+
+
+@pytest.mark.parametrize(("body", "fields"), [({}, ["available"]), ({"available": "maybe"}, ["available"])])
+def test_a_bad_courier_availability_is_refused(ftgo: APIClient, body: dict[str, Any], fields: list[str]) -> None:
+    before = stored()
+    assert refused(ftgo.post("/ftgo/couriers/5/availability", body, format="json")) == fields
+    assert stored() == before
+    assert not FtgoAlias.objects.exists()
+
+
+@pytest.mark.parametrize("query", ["", "?consumerId=", "?consumerId=x"])
+def test_the_history_needs_a_consumer_number(ftgo: APIClient, query: str) -> None:
+    assert refused(ftgo.get(f"/ftgo/orders{query}")) == ["consumerId"]
