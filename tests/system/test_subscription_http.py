@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -20,111 +18,52 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from tests.integration.conftest import wait_for
+from tests.system.conftest import MakeRun, wait_for
 
-pytestmark = pytest.mark.integration
 PUBLICATION = "tpfgo.checkout.order-ready.v1"
-ADDRESS = {"street1": "1 Main St", "city": "Oakland", "state": "CA", "zip": "94601"}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+class Run(MakeRun):
+    """``make run`` with one web process (so its cap of one subscriber is the server's) and quick heartbeats."""
 
-
-class Run:
-    """``make run`` on its own SQLite file and filesystem broker, in its own process group."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.port = free_port()
-        self.database = tmp / "tpfgo.sqlite3"
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings",
-            "TPFGO_VAR_DIR": str(tmp / "var"),
-            "DATABASE_URL": f"sqlite:///{self.database}",
-            "CELERY_BROKER_URL": "filesystem://",
-            "PORT": str(self.port),
-            "GRPC_PORT": str(free_port()),
-            "WEB_CONCURRENCY": "1",
-            "TPFGO_SUBSCRIBERS_PER_PROCESS": "1",
-            "TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS": "0.5",
-            "TPFGO_SUBSCRIPTION_POLL_SECONDS": "0.1",
-        }
-        self.env.pop("TEST_DATABASE_NAME", None)
-        self.log = (tmp / "run.log").open("wb")
-        self.process = subprocess.Popen(
-            ["make", "run"],
-            cwd=settings.BASE_DIR,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+    def __init__(self, home: Path) -> None:
+        super().__init__(
+            home,
+            WEB_CONCURRENCY="1",
+            TPFGO_SUBSCRIBERS_PER_PROCESS="1",
+            TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS="0.5",
+            TPFGO_SUBSCRIPTION_POLL_SECONDS="0.1",
         )
-        wait_for(lambda: self.status("/healthz") == 200, 180, what="make run to answer /healthz")
-        self.token = self.token_of("api")  # ops: places the orders
-        self.subscriber_token = self.token_of("demo-subscriber")
+
+    @property
+    def subscriber_token(self) -> str:
+        return self.token_of("demo-subscriber")
 
     def token_of(self, username: str) -> str:
         query = "SELECT t.key FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id WHERE u.username = ?"
-        return str(self.sql(query, username)[0][0])
+        return str(self.rows(query, username)[0][0])
 
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def status(self, path: str) -> int:
-        try:
-            with urllib.request.urlopen(self.url(path), timeout=5) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            return exc.code
-        except OSError:
-            return 0
-
-    def post(self, path: str, body: Any, token: str = "", **headers: str) -> Any:
+    def post(self, path: str, body: Any, token: str) -> Any:
         request = urllib.request.Request(
             self.url(path),
             data=json.dumps(body).encode(),
-            headers={"Authorization": f"Token {token or self.token}", "Content-Type": "application/json", **headers},
+            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
             method="POST",
         )
         return urllib.request.urlopen(request, timeout=60)
-
-    def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.database) as db:
-            return db.execute(query, args).fetchall()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=15)
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     started = Run(tmp_path_factory.mktemp("make-run"))
+    started.start()
     yield started
     started.stop()
 
 
 def place_orders(run: Run, first: int, count: int) -> None:
     for n in range(first, first + count):
-        body = {
-            "consumerId": "alice",
-            "restaurantId": "pizza-roma",
-            "items": [{"menuItemId": "margherita", "quantity": 1 + n % 3}],
-            "deliveryAddress": ADDRESS,
-        }
-        with run.post("/api/v1/orders", body, **{"Idempotency-Key": f"follow-{n}"}) as answer:
-            assert answer.status == 201
+        run.place(f"follow-{n}", items=[{"menuItemId": "margherita", "quantity": 1 + n % 3}])
 
 
 class Follower:
@@ -140,7 +79,7 @@ class Follower:
                 *("--subscriber", "warehouse", "--ack-every", "3", "--ack-seconds", "0.2", "--retry-seconds", "0.2"),
             ],
             cwd=settings.BASE_DIR,
-            env={**run.env, "DATABASE_URL": f"sqlite:///{run.tmp / 'follower.sqlite3'}"},
+            env={**run.env, "DATABASE_URL": f"sqlite:///{run.home / 'follower.sqlite3'}"},
             stdout=self.handle,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -169,25 +108,25 @@ class Follower:
 
 
 def logged(run: Run) -> dict[str, int]:
-    rows = run.sql("SELECT checkpoint_id, seq FROM pipelines_checkpointlog WHERE publication = ?", PUBLICATION)
+    rows = run.rows("SELECT checkpoint_id, seq FROM pipelines_checkpointlog WHERE publication = ?", PUBLICATION)
     return {checkpoint_id.replace("-", ""): seq for checkpoint_id, seq in rows}
 
 
 def acked(run: Run) -> int:
-    return run.sql("SELECT MAX(position) FROM pipelines_subscriberack")[0][0] or 0
+    return run.rows("SELECT MAX(position) FROM pipelines_subscriberack")[0][0] or 0
 
 
 def test_a_follower_killed_mid_stream_resumes_from_its_acknowledged_position(run: Run, tmp_path: Path) -> None:
     place_orders(run, 0, 12)
     first = Follower(run, tmp_path / "first.ndjson")
-    wait_for(lambda: len(first.items()) >= 7 and acked(run) > 0, 60, what="the follower to print and acknowledge")
+    wait_for(lambda: len(first.items()) >= 7 and acked(run) > 0, 60, "the follower to print and acknowledge", run)
     first.kill()  # no last acknowledgement: whatever it printed after its last one comes again
     position = acked(run)
     place_orders(run, 12, 12)
 
     # The cap (1 per process) holds while the follower streams: one more subscriber is refused.
     second = Follower(run, tmp_path / "second.ndjson")
-    wait_for(lambda: len(logged(run)) == 24 and _covered(run, first, second), 60, what="every item to be followed")
+    wait_for(lambda: len(logged(run)) == 24 and _covered(run, first, second), 60, "every item to be followed", run)
     with pytest.raises(urllib.error.HTTPError) as full:
         run.post("/api/v1/subscriptions/stream", {"publication": PUBLICATION}, run.subscriber_token)
     assert full.value.code == 429 and full.value.headers["Retry-After"] == "1"
@@ -209,7 +148,7 @@ def _covered(run: Run, *followers: Follower) -> bool:
 
 
 def test_a_contract_mismatch_is_refused_before_the_stream_starts(run: Run) -> None:
-    subscribers = run.sql("SELECT COUNT(*) FROM pipelines_subscriber")
+    subscribers = run.rows("SELECT COUNT(*) FROM pipelines_subscriber")
     expect = {"contract": "ReadyOrder", "version": 1, "fields": [{"number": 1, "name": "orderId", "type": "string"}]}
     with pytest.raises(urllib.error.HTTPError) as denied:  # subscribing needs its own scope
         run.post("/api/v1/subscriptions/stream", {"publication": PUBLICATION}, run.token_of("demo-ordering-client"))
@@ -223,4 +162,4 @@ def test_a_contract_mismatch_is_refused_before_the_stream_starts(run: Run) -> No
     error = json.load(refused.value)["error"]
     assert refused.value.code == 412 and error["code"] == "FAILED_PRECONDITION"
     assert "field 'orderId' type changed (expected=string actual=uuid)" in error["message"]
-    assert run.sql("SELECT COUNT(*) FROM pipelines_subscriber") == subscribers  # a refusal stores nothing
+    assert run.rows("SELECT COUNT(*) FROM pipelines_subscriber") == subscribers  # a refusal stores nothing
