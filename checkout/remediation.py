@@ -9,9 +9,12 @@ through the engine (insert-only, deterministic ids) and is recorded in an ``OpsA
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.db import connection
 
 from checkout import contracts, selectors, services, state
 from checkout.models import Courier
@@ -221,6 +224,25 @@ def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
 
 
 # -- resolve-payment-review ------------------------------------------------------------------------------------
+@contextmanager
+def one_at_a_time(order_id: uuid.UUID) -> Iterator[None]:
+    """PostgreSQL: one resolution of an order's payment review at a time, across processes (a session advisory
+    lock on the order). The approval's capture is an external effect made before the decision is inserted: without
+    this, an approval that loses the race to a decline would already have charged the consumer. SQLite serializes
+    writers but not the steps before them: there, two resolutions sent at the same instant are not serialized."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    key = order_id.int & 0x7FFF_FFFF_FFFF_FFFF  # a bigint
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
 def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     approved = params.get("approved")
     if not isinstance(approved, bool):
@@ -245,7 +267,8 @@ def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
         event = {"approved": approved, "by": actor}
-        execution = engine().run("resolve-payment-review", outcome, event=event)
+        with one_at_a_time(request.order_id):  # a racing resolution waits, then finds this one stored
+            execution = engine().run("resolve-payment-review", outcome, event=event)
         if execution.first.status == "lost":  # resolved the other way first
             raise FailedPrecondition("the payment review was already resolved the other way")
         return remediation.summarize(execution), None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from checkout import payments, selectors
+from checkout.payment_review_resolved.models import PaymentReviewResolved
 from pipelines.errors import NonRetryableError
 from pipelines.runner import StepContext
 
@@ -16,7 +17,12 @@ def process(ctx: StepContext) -> dict[str, Any]:
     if not isinstance(approved, bool) or not resolved_by:
         raise NonRetryableError("resolve-payment-review needs approved and who decided", code="INVALID_REMEDIATION")
     payment_id = None
-    if approved:
+    # Already resolved (this step run again, or a racing resolution that committed first): never charge again.
+    # The stored row decides: the same decision is a replay, the other one loses (pipelines' decision_fields).
+    stored = PaymentReviewResolved.objects.filter(order_id=outcome.order_id).first()
+    if stored is not None:
+        payment_id = stored.payment_id
+    elif approved:
         authorization = selectors.current_authorization(outcome.order_id)
         assert authorization is not None
         payment_id = payments.gateway().capture_reviewed(outcome.order_id, authorization, outcome.amount)

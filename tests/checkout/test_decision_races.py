@@ -8,7 +8,7 @@ from functools import partial
 import pytest
 from django.db import connection
 
-from checkout import remediation, services
+from checkout import remediation, selectors, services
 from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.models import Courier
 from checkout.ops_courier_choice.models import OpsCourierChoice
@@ -17,7 +17,9 @@ from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.payment_review_resolved.models import PaymentReviewResolved
 from pipelines.models import OpsAction
+from pipelines.registry import engine
 from pipelines.status import FailedPrecondition
+from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
 from tests.checkout.test_races import race
 
@@ -97,7 +99,15 @@ def test_two_ops_choosing_different_couriers_at_once_have_one_winner(demo_data):
         assert OpsAction.objects.filter(trace_id=order_id).count() == 1
 
 
-def test_approving_and_declining_one_payment_review_at_once_has_one_winner(demo_data):
+@pytest.fixture
+def captures(settings):
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.RecordingGateway"
+    recording_gateway.CAPTURES.clear()
+    yield recording_gateway.CAPTURES
+    recording_gateway.CAPTURES.clear()
+
+
+def test_approving_and_declining_one_payment_review_at_once_has_one_winner_and_one_capture_at_most(demo_data, captures):
     for _ in range(ROUNDS):
         order_id = place(consumer="dave").view["orderId"]
         seq = remediation.preview("resolve-payment-review", order_id, approved=True)["expectedSeq"]
@@ -112,6 +122,18 @@ def test_approving_and_declining_one_payment_review_at_once_has_one_winner(demo_
         assert resolved.approved == (winner == "approved")
         assert answer["state"] == ("COMPLETED" if winner == "approved" else "PAYMENT_FAILED")
         assert OpsAction.objects.filter(trace_id=order_id).count() == 1
+        # The gateway captured only for a winning approval: a losing one never reached it.
+        assert captures.count(uuid.UUID(order_id)) == (1 if winner == "approved" else 0)
+
+
+def test_an_approval_run_again_by_the_engine_captures_once(demo_data, captures):
+    # A rerun of the same step (a retry after a crash, a replay) must not charge again.
+    order_id = uuid.UUID(place(consumer="dave").view["orderId"])
+    outcome = selectors.payment_outcome(order_id)
+    for _ in range(2):
+        engine().run("resolve-payment-review", outcome, event={"approved": True, "by": "ops:erin"})
+    assert PaymentReviewResolved.objects.filter(order_id=order_id).count() == 1
+    assert captures == [order_id]
 
 
 def test_two_pickups_of_one_delivery_at_once_are_one_pickup_and_two_equal_answers(demo_data):
