@@ -1,4 +1,4 @@
-"""The canonical chain 01→08, its unhappy-path and remediation pipelines and their publications (CHAIN.md)."""
+"""The canonical chain 01→08, its unhappy-path and remediation pipelines and their publications (docs/checkout.md)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from pipelines.models import CheckpointLog, LineageLink
 
 TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
 
-# CHAIN.md's table after the four that need a look at the row: (checkpoint type, label), first match wins.
+# docs/checkout.md's state table after the four that need a look at the row: (checkpoint type, label), first match wins.
 _BY_TYPE = (
     ("CancellationAccepted", "CANCEL_PENDING"),
     ("OrderDelivered", "DELIVERED"),
@@ -32,7 +32,7 @@ _BY_TYPE = (
 
 
 def label(order_id: uuid.UUID, present: set[str]) -> str:
-    """The first row of CHAIN.md's table that holds for the order."""
+    """The first row of docs/checkout.md's table that holds for the order."""
     if "OrderCancelled" in present:
         return "CANCELLED"
     if "OrderRejected" in present:
