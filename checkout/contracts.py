@@ -6,7 +6,7 @@ Step apps share these and never import each other. Names are docs/checkout.md's;
 
 from __future__ import annotations
 
-from pipelines.contracts import contract
+from pipelines.contracts.fields import contract
 
 ORDER_REQUEST = contract(
     "OrderRequest",

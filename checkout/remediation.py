@@ -22,9 +22,10 @@ from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
 from checkout.order_request.models import OrderRequest
 from checkout.payment_review_resolved.models import PaymentReviewResolved
-from pipelines import parking, remediation
-from pipelines.registry import composition, engine
-from pipelines.status import Detail, FailedPrecondition, InvalidArgument, NotFound
+from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument, NotFound
+from pipelines.engine.registry import composition, engine
+from pipelines.failures import parking
+from pipelines.recovery import actions
 
 ACTIONS = ("redrive", "assign-courier", "ops-cancel", "resolve-payment-review")
 PARAMS: Mapping[str, frozenset[str]] = {
@@ -51,7 +52,7 @@ class Plan:
 def preview(action: str, order_id: Any, **params: Any) -> dict[str, Any]:
     """What ``action`` would insert for the order, whether it is allowed now, and the position it was shown at."""
     request = _order(order_id)
-    expected = remediation.newest_seq(request.order_id)
+    expected = actions.newest_seq(request.order_id)
     plan = _plan(action, request, params)
     return {
         "action": action,
@@ -65,14 +66,14 @@ def preview(action: str, order_id: Any, **params: Any) -> dict[str, Any]:
 
 def execute(action: str, order_id: Any, *, actor: str, reason: str, expected_seq: int, **params: Any) -> dict[str, Any]:
     """Run ``action`` if the order is still where the preview showed it; returns the order view after it."""
-    actor, reason = remediation.check_who(actor, reason)
+    actor, reason = actions.check_who(actor, reason)
     request = _order(order_id)
-    remediation.check_fresh(request.order_id, expected_seq)
+    actions.check_fresh(request.order_id, expected_seq)
     plan = _plan(action, request, params)
     if plan.why is not None or plan.run is None:
         raise FailedPrecondition(plan.why or "not allowed", [Detail("action", "not allowed in the order's state")])
     result, target = plan.run(actor, reason)
-    row = remediation.record(
+    row = actions.record(
         action,
         request.order_id,
         actor=actor,
@@ -139,7 +140,7 @@ def _redrive(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     plan.add("ParkingOutcome", "resolved if it succeeds; a new failure parks it again")
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
-        status = remediation.redrive(parked, worker=f"ops:{actor}")
+        status = actions.redrive(parked, worker=f"ops:{actor}")
         return {"parkedId": str(parked.pk), "attempt": attempt, "status": status}, parked.pk
 
     plan.run = run
@@ -177,11 +178,11 @@ def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         choice = engine().run("assign-courier", ready, event={"courierId": courier_id, "by": actor})
         if choice.first.status == "lost":  # a concurrent choice of another courier won
             raise FailedPrecondition(f"ops already chose courier {selectors.ops_courier_choice(order_id)}")
-        result = remediation.summarize(choice)
+        result = actions.summarize(choice)
         if parked is not None:
-            result["redrive"] = {"parkedId": str(parked.pk), "status": remediation.redrive(parked, f"ops:{actor}")}
+            result["redrive"] = {"parkedId": str(parked.pk), "status": actions.redrive(parked, f"ops:{actor}")}
         else:
-            result = remediation.summarize(choice, engine().run("dispatch", ready))
+            result = actions.summarize(choice, engine().run("dispatch", ready))
         return result, parked.pk if parked else None
 
     plan.run = run
@@ -213,7 +214,7 @@ def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
             event = {"decidedBy": "CANCELLED", "reason": "ops cancelled"}
             executions.append(engine().run("restaurant-acceptance", waiting, step="acceptance_decision", event=event))
         executions.append(engine().run("ops-cancel", request, event={"by": actor, "reason": reason}))
-        result = remediation.summarize(*executions)
+        result = actions.summarize(*executions)
         if selectors.has(OrderCancelled, order_id):
             closed = parking.close_open(order_id, "ops-cancel", keep_pipelines=("ops-cancel",))
             result["closedParkedIds"] = [str(p.pk) for p in closed]
@@ -271,7 +272,7 @@ def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
             execution = engine().run("resolve-payment-review", outcome, event=event)
         if execution.first.status == "lost":  # resolved the other way first
             raise FailedPrecondition("the payment review was already resolved the other way")
-        return remediation.summarize(execution), None
+        return actions.summarize(execution), None
 
     plan.run = run
     return plan

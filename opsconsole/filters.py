@@ -9,8 +9,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from opsconsole import remedies
+from pipelines.engine.registry import composition
 from pipelines.models import ParkingOutcome
-from pipelines.registry import composition
 
 
 class StaticChoicesFilter(admin.SimpleListFilter):

@@ -23,7 +23,6 @@ from opsconsole.checkpoint_admin import lineage_link
 from opsconsole.filters import ActionFilter, OutcomeFilter, PipelineFilter, StepFilter
 from opsconsole.readonly import ReadOnlyAdmin
 from opsconsole.templatetags.opsconsole_text import action_result
-from pipelines.classification import classify
 from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
@@ -35,6 +34,7 @@ from pipelines.models import (
     RetryScheduled,
     Subscriber,
 )
+from pipelines.store.classification import classify
 
 
 class LedgerAdmin(ReadOnlyAdmin):
@@ -270,7 +270,8 @@ class OpsActionAdmin(LedgerAdmin):
 
 
 class SubscriberAdmin(ReadOnlyAdmin):
-    """Remote subscribers (``pipelines.subscriptions``): publication, acknowledged position and lag behind the log."""
+    """Remote subscribers (``pipelines.transport.subscriptions``): publication, acknowledged position and lag behind
+    the log."""
 
     list_display = ("name", "publication", "contract_version", "position", "acked_at", "lag", "created_at")
     list_columns = ("id", "name", "publication", "contract_version", "created_at")

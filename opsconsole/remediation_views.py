@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from checkout.models import Courier
 from opsconsole import remedies
-from pipelines.status import ServiceError
+from pipelines.contracts.status import ServiceError
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite

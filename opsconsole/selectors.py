@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from checkout import selectors as checkout_selectors
 from checkout import state
-from pipelines import traces
+from pipelines.engine.registry import checkpoint_models, composition
 from pipelines.models import (
     Checkpoint,
     CheckpointLog,
@@ -30,7 +30,7 @@ from pipelines.models import (
     RetryClaim,
     RetryScheduled,
 )
-from pipelines.registry import checkpoint_models, composition
+from pipelines.store import traces
 
 FUNNEL_DAYS = 7
 LIST_LIMIT = 20

@@ -9,8 +9,8 @@ from django.core import checks
 from django.db import connections, models
 
 from pipelines import triggers
-from pipelines.classification import classify
 from pipelines.models import Checkpoint, InsertOnlyModel, InsertOnlyQuerySet, business_key_columns, business_key_fields
+from pipelines.store.classification import classify
 
 
 @checks.register("models")
@@ -42,7 +42,7 @@ def check_classification(app_configs: Any = None, **kwargs: Any) -> list[checks.
             problems.append(
                 checks.Error(
                     f"{model._meta.label} declares no contract",
-                    hint="Set contract = pipelines.contracts.contract(...) on the model.",
+                    hint="Set contract = pipelines.contracts.fields.contract(...) on the model.",
                     obj=model,
                     id="pipelines.E003",
                 )

@@ -1,6 +1,6 @@
 """Insert-only models: the abstract checkpoint, owned child rows, and the engine's ledger tables.
 
-Every model in the project is a checkpoint, a ledger or mutable (see ``pipelines.classification``).
+Every model in the project is a checkpoint, a ledger or mutable (see ``pipelines.store.classification``).
 Checkpoints and ledgers refuse UPDATE and DELETE four times: queryset, instance, database trigger and
 system check.
 """
@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 from django.db import models
 
-from pipelines.contracts import Contract
-from pipelines.errors import InsertOnlyViolation
+from pipelines.contracts.errors import InsertOnlyViolation
+from pipelines.contracts.fields import Contract
 
 
 class InsertOnlyQuerySet(models.QuerySet):
@@ -151,7 +151,7 @@ class Trace(Ledger):
     commit) would write hundreds of pages of each such index. Numbers are handed out in the order traces start,
     so the orders of a batch (and the orders in flight) hold neighbouring numbers, and an index that leads with
     the number is written near its end, a few pages per batch step however large it grows. This table is the one
-    random-keyed index left (``trace_id``, unique), written once per trace. See ``pipelines.traces``.
+    random-keyed index left (``trace_id``, unique), written once per trace. See ``pipelines.store.traces``.
     """
 
     number = models.BigAutoField(primary_key=True)
@@ -166,12 +166,12 @@ class TracedQuerySet(InsertOnlyQuerySet):
     """Rows of the log and of the lineage, found by trace id through the trace's number."""
 
     def of_trace(self, trace_id: Any) -> TracedQuerySet:
-        from pipelines import traces
+        from pipelines.store import traces
 
         return self.filter(trace_number=traces.number_expression(trace_id))
 
     def of_traces(self, trace_ids: Any) -> TracedQuerySet:
-        from pipelines import traces
+        from pipelines.store import traces
 
         return self.filter(trace_number__in=traces.numbers_expression(trace_ids))
 
@@ -314,11 +314,11 @@ class ParkingOutcome(Ledger):
 
 class OpenParked(models.Model):
     """A parked item no outcome has closed (still retrying) or whose newest outcome is a dead letter: derived,
-    kept by database triggers on the parking tables (``pipelines.open_parked``), never written by the application,
+    kept by database triggers on the parking tables (``pipelines.store.open_parked``), never written by the application,
     rebuilt after every migrate. The console's dashboard reads it instead of every parked item ever."""
 
     tpfgo_kind = "mutable"
-    tpfgo_derived = True  # written only by its triggers, as their owner (pipelines.db_roles)
+    tpfgo_derived = True  # written only by its triggers, as their owner (pipelines.store.db_roles)
 
     parked_id = models.UUIDField(primary_key=True)
     pipeline = models.CharField(max_length=100)
@@ -387,7 +387,8 @@ class ObserverPosition(models.Model):
 
 
 class Subscriber(Ledger):
-    """A named remote follower of one publication (``pipelines.subscriptions``), recorded at its first connect.
+    """A named remote follower of one publication (``pipelines.transport.subscriptions``), recorded at its first
+    connect.
 
     ``contract_version`` is the version it connected with; ``created_at`` its first connect. Where it stands is
     its newest acknowledgement (``SubscriberAck``).

@@ -4,7 +4,7 @@ ledger table.
 They are (re)installed after every migrate (SQLite table rebuilds drop them). The only way past them is the
 audited purge flag (``purge_allowed``), used by test teardown and retention: a PostgreSQL session setting,
 or on SQLite a per-connection SQL function (a connection without it cannot delete at all). On PostgreSQL with the
-roles of ``pipelines.db_roles``, only the purge role may delete at all.
+roles of ``pipelines.store.db_roles``, only the purge role may delete at all.
 
 SQLite's ``INSERT OR REPLACE`` deletes the row it conflicts with without firing DELETE triggers, unless the
 connection turns ``recursive_triggers`` on. Every connection Django opens does (``guard_sqlite_connection``), so
@@ -27,8 +27,8 @@ from django.conf import settings
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from pipelines import db_roles
 from pipelines.models import InsertOnlyModel
+from pipelines.store import db_roles
 
 log = structlog.get_logger("pipelines.triggers")
 
@@ -151,7 +151,7 @@ def definer(connection: BaseDatabaseWrapper) -> str:
 @dataclass(frozen=True)
 class TriggerSet:
     """Tables kept by triggers beside the ledgers or checkpoints they derive from (``checkout.derived``,
-    ``pipelines.open_parked``): installed after every migrate, then rebuilt from the source tables.
+    ``pipelines.store.open_parked``): installed after every migrate, then rebuilt from the source tables.
 
     A trigger is ``(name, table, definition)``: created as ``CREATE TRIGGER <prefix>_<name>_<table> <definition>``.
     """

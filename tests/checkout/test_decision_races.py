@@ -16,9 +16,9 @@ from checkout.order_accepted_by_restaurant.models import OrderAcceptedByRestaura
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.payment_review_resolved.models import PaymentReviewResolved
+from pipelines.contracts.status import FailedPrecondition
+from pipelines.engine.registry import engine
 from pipelines.models import OpsAction
-from pipelines.registry import engine
-from pipelines.status import FailedPrecondition
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
 from tests.checkout.test_races import race

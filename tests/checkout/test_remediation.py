@@ -16,10 +16,11 @@ from checkout.models import Courier
 from checkout.ops_courier_choice.models import OpsCourierChoice
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.terminal_order_state import step as terminal_step
-from pipelines import parking, retries
-from pipelines.errors import NonRetryableError
+from pipelines.contracts.errors import NonRetryableError
+from pipelines.contracts.status import FailedPrecondition, InvalidArgument, NotFound
+from pipelines.failures import parking
 from pipelines.models import CheckpointLog, OpsAction, ParkedItem, ParkingOutcome
-from pipelines.status import FailedPrecondition, InvalidArgument, NotFound
+from pipelines.recovery import retries
 from tests.checkout.conftest import checkpoint_types, place
 from tests.conftest import all_insert_only_counts
 

@@ -12,8 +12,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from checkout import demo, services
 from checkout.models import Courier
 from opsconsole.setup import ensure_ops_group
-from pipelines import retries
 from pipelines.models import ParkedItem, ParkingOutcome
+from pipelines.recovery import retries
 from tests.checkout.conftest import order_body
 
 OPS_PASSWORD = "ops-test-password"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from checkout.models import Courier
-from pipelines import tracing
+from pipelines.engine import tracing
 from tests.opsconsole.test_remediation import confirm_url, preview_seq
 from tests.tracing import server_spans, step_runs, step_spans
 

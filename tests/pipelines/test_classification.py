@@ -6,8 +6,8 @@ from django.core import checks
 from django.db import connection, models
 
 from pipelines import checks as pipeline_checks
-from pipelines.classification import classify
 from pipelines.models import Checkpoint, InsertOnlyModel, business_key_columns
+from pipelines.store.classification import classify
 
 
 def test_every_model_is_classified():

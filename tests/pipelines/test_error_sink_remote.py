@@ -10,10 +10,11 @@ import grpc
 import pytest
 from django.utils import timezone
 
-from pipelines import sink_wire, sinks
+from pipelines.contracts.status import InvalidArgument
+from pipelines.failures import sinks
 from pipelines.models import ErrorSinkEntry
 from pipelines.protos import error_sink_pb2_grpc
-from pipelines.status import InvalidArgument
+from pipelines.transport import sink_wire
 from tests.checkout.api import conftest as api_fixtures
 from tests.lane import composition as lane
 
@@ -48,7 +49,7 @@ def remote(settings):
     """This process forwards to a central sink; the configured sinks are rebuilt for the test."""
 
     def use(url: str, key: str) -> None:
-        settings.TPFGO_ERROR_SINKS = ["pipelines.sinks.RemoteSink"]
+        settings.TPFGO_ERROR_SINKS = ["pipelines.failures.sinks.RemoteSink"]
         settings.TPFGO_ERROR_SINK_URL = url
         settings.TPFGO_ERROR_SINK_TOKEN = key
         settings.TPFGO_ERROR_SINK_SOURCE = "edge-1"
@@ -103,7 +104,7 @@ def test_a_failed_step_is_forwarded_to_the_central_sink(transport, remote, live_
     remote(live_server.url if transport == "rest" else f"grpc://{grpc_target}", token)
     lane.FAILURES["index"] = "bug"
 
-    from pipelines.runner import Engine
+    from pipelines.engine.runner import Engine
 
     Engine(lane.COMPOSITION).start("ingest", {"text": "a"}, "doc-1")
 
@@ -117,7 +118,7 @@ def test_a_forwarding_failure_falls_back_to_the_local_sinks(url, remote, capfd):
     remote(url, "any")
     lane.FAILURES["index"] = "bug"
 
-    from pipelines.runner import Engine
+    from pipelines.engine.runner import Engine
 
     Engine(lane.COMPOSITION).start("ingest", {"text": "a"}, "doc-1")
 

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from pipelines import triggers
-from pipelines.errors import InsertOnlyViolation
+from pipelines.contracts.errors import InsertOnlyViolation
 from pipelines.models import CheckpointLog, LineageLink
 from tests.lane.models import DocumentReceived, TokenIndexed
 

@@ -8,11 +8,13 @@ import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from pipelines import subscriptions, traces, triggers
-from pipelines.contract_lock import entry_for
+from pipelines import triggers
+from pipelines.contracts.lock import entry_for
+from pipelines.contracts.status import FailedPrecondition, InvalidArgument, NotFound
 from pipelines.models import CheckpointLog, Subscriber, SubscriberAck
-from pipelines.status import FailedPrecondition, InvalidArgument, NotFound
-from pipelines.wire_errors import WireError
+from pipelines.store import traces
+from pipelines.transport import subscriptions
+from pipelines.transport.wire_errors import WireError
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
 
@@ -165,7 +167,7 @@ def test_a_position_older_than_the_log_keeps_is_refused_as_expired(lane_docs):
 
 def test_the_subscriber_cap_refuses_one_more_with_a_retry_delay(settings):
     settings.TPFGO_SUBSCRIBERS_PER_PROCESS = 1
-    from pipelines import stream_gauges
+    from pipelines.engine import stream_gauges
 
     stream_gauges.reset_for_tests()
     ticket = subscriptions.admit()

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from checkout import remediation
-from pipelines.status import ServiceError
+from pipelines.contracts.status import ServiceError
 
 
 class Command(BaseCommand):
