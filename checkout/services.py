@@ -29,8 +29,8 @@ from pipelines.contracts.status import (
     NotFound,
     Unavailable,
 )
+from pipelines.contracts.steps import Command, Execution
 from pipelines.engine.registry import engine
-from pipelines.engine.runner import Command, Execution
 from pipelines.store import reads
 from pipelines.transport import input_limits
 

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from checkout import selectors
 from pipelines.contracts.errors import RetryableError
-from pipelines.engine.runner import StepContext
+from pipelines.contracts.steps import StepContext
 
 
 class NoCourierAvailable(RetryableError):

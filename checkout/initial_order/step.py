@@ -7,7 +7,7 @@ from typing import Any
 
 from checkout import pricing, selectors
 from pipelines.contracts.errors import NonRetryableError
-from pipelines.engine.runner import StepContext
+from pipelines.contracts.steps import StepContext
 
 DEFAULT_TOKEN = "tok_ok"
 

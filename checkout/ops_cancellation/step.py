@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.contracts.errors import NonRetryableError
-from pipelines.engine.runner import StepContext
+from pipelines.contracts.steps import StepContext
 
 
 def process(ctx: StepContext) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 from checkout import payments, selectors
 from checkout.payment_review_resolved.models import PaymentReviewResolved
 from pipelines.contracts.errors import NonRetryableError
-from pipelines.engine.runner import StepContext
+from pipelines.contracts.steps import StepContext
 
 
 def process(ctx: StepContext) -> dict[str, Any]:

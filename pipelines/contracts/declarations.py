@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pipelines.contracts.fields import Contract
 
 if TYPE_CHECKING:
-    from pipelines.engine.runner import StepContext
+    from pipelines.contracts.steps import StepContext
     from pipelines.models import Checkpoint
 
 _VERSION = re.compile(r"\.v(\d+)$")

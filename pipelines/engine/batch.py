@@ -39,20 +39,10 @@ from django.utils import timezone
 
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step
+from pipelines.contracts.steps import AWAIT, SKIP, Command, Execution, Item, Status, StepContext, StepResult
 from pipelines.engine import metrics
-from pipelines.engine.runner import (
-    AWAIT,
-    SKIP,
-    Command,
-    Engine,
-    Execution,
-    Item,
-    Status,
-    StepContext,
-    StepResult,
-    build_rows,
-)
-from pipelines.failures import record as failures
+from pipelines.engine.runner import Engine, build_rows
+from pipelines.failures.record import record as record_failure
 from pipelines.store import observers, reads, writes
 from pipelines.store.batch_writes import (
     Entry,
@@ -223,7 +213,7 @@ class BatchEngine:
                 raise Redo from broken
             failed.append((plans[0], broken))
         for plan, error in failed:
-            failures.record(spec, step, plan.entry.item, plan.entry.event, plan.entry.attempt, error)
+            record_failure(spec, step, plan.entry.item, plan.entry.event, plan.entry.attempt, error)
             done[plan] = (StepResult(spec.name, step.name, "failed", error=error), None)
         return done
 

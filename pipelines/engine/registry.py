@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from functools import cache
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from pipelines.contracts.declarations import Composition, RetryPolicy, Step
+from pipelines.contracts.declarations import Composition
 from pipelines.engine.runner import Engine
 from pipelines.models import Checkpoint
 
@@ -35,17 +34,3 @@ def checkpoint_models() -> dict[str, type[Checkpoint]]:
             for model in step.models:
                 out[model.__name__] = model
     return out
-
-
-def default_retry_policy() -> RetryPolicy:
-    return RetryPolicy(**settings.TPFGO_RETRY_POLICY)
-
-
-def retry_policy(pipeline: str, step: Step) -> RetryPolicy:
-    """The step's declared policy (or the default), with ``TPFGO_RETRY_POLICIES["pipeline.step"]`` over it.
-
-    The override lets a deployment (or a test) retune one step without touching the composition.
-    """
-    policy = step.retry or default_retry_policy()
-    override = getattr(settings, "TPFGO_RETRY_POLICIES", {}).get(f"{pipeline}.{step.name}")
-    return dataclasses.replace(policy, **override) if override else policy

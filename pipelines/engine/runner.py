@@ -16,9 +16,9 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import structlog
 from django.db import transaction
@@ -30,98 +30,14 @@ from django.utils import timezone
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step
 from pipelines.contracts.errors import ContractError
+from pipelines.contracts.steps import AWAIT, SKIP, Command, Execution, Item, Output, Status, StepContext, StepResult
 from pipelines.engine import metrics, tracing
+from pipelines.failures.record import record as record_failure
 from pipelines.models import Checkpoint, CheckpointChild
 from pipelines.store import observers
 from pipelines.store import writes as lineage
 
 log = structlog.get_logger("pipelines.runner")
-
-Status = Literal["inserted", "replayed", "lost", "awaiting", "skipped", "failed"]
-
-
-@dataclass(frozen=True)
-class Command:
-    """The input of a source pipeline, before anything is stored: its root id and payload."""
-
-    id: uuid.UUID
-    payload: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Item:
-    """The trace envelope carried between steps: the value, its trace and its preserved idempotency key."""
-
-    value: Any
-    trace_id: uuid.UUID
-    key: str
-
-
-@dataclass(frozen=True)
-class Output:
-    """A step's output: field values by model attribute, the model for a decision step, owned child rows."""
-
-    fields: Mapping[str, Any]
-    model: type[Checkpoint] | None = None
-    children: Sequence[CheckpointChild] = ()
-
-
-class _Signal:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-AWAIT = _Signal("AWAIT")  # stop here until an external event resumes this step
-SKIP = _Signal("SKIP")  # nothing to record; hand the input on to the next step
-
-
-@dataclass
-class StepContext:
-    pipeline: str
-    step: str
-    input: Any
-    output_id: uuid.UUID
-    trace_id: uuid.UUID
-    attempt: int
-    event: Mapping[str, Any] | None
-    now: datetime
-
-
-@dataclass
-class StepResult:
-    pipeline: str
-    step: str
-    status: Status
-    checkpoints: list[Checkpoint] = field(default_factory=list)
-    winner: Checkpoint | None = None
-    error: BaseException | None = None
-
-    @property
-    def lost_to(self) -> uuid.UUID | None:
-        return self.winner.pk if self.status == "lost" and self.winner is not None else None
-
-
-@dataclass
-class Execution:
-    """What one call into the engine did, step by step, across every pipeline it reached."""
-
-    results: list[StepResult] = field(default_factory=list)
-
-    def inserted(self) -> list[Checkpoint]:
-        return [cp for r in self.results if r.status == "inserted" for cp in r.checkpoints]
-
-    def failures(self) -> list[StepResult]:
-        return [r for r in self.results if r.status == "failed"]
-
-    def result(self, pipeline: str, step: str) -> StepResult | None:
-        return next((r for r in self.results if r.pipeline == pipeline and r.step == step), None)
-
-    @property
-    def first(self) -> StepResult:
-        return self.results[0]
 
 
 @dataclass
@@ -231,12 +147,8 @@ class Engine:
                 return self._steps(job, durable=False)
         except _PipelineFailed as failed:
             # The whole pipeline rolled back: park its input at its first step, name the failing step.
-            from pipelines.failures import record as failures
-
             first = job.pipeline.steps[job.start]
-            failures.record(
-                job.pipeline, first, job.item, job.event, job.attempt, failed.cause, failed_step=failed.step
-            )
+            record_failure(job.pipeline, first, job.item, job.event, job.attempt, failed.cause, failed_step=failed.step)
             return [StepResult(job.pipeline.name, failed.step.name, "failed", error=failed.cause)], []
 
     def _steps(self, job: _Job, *, durable: bool) -> tuple[list[StepResult], list[tuple[Publication, Item]]]:
@@ -317,9 +229,7 @@ class Engine:
         except Exception as exc:  # the engine's outer boundary: every step failure feeds the error sink
             if not durable:
                 raise _PipelineFailed(step, exc) from exc
-            from pipelines.failures import record as failures
-
-            failures.record(spec, step, item, event, attempt, exc)
+            record_failure(spec, step, item, event, attempt, exc)
             return StepResult(spec.name, step.name, "failed", error=exc), None
         finally:
             structlog.contextvars.unbind_contextvars("pipeline", "step", "item_id", "trace_id")

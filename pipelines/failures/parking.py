@@ -6,6 +6,7 @@ decides which worker runs an attempt, and ``ParkingOutcome`` rows record how it 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import uuid
 from collections.abc import Mapping
@@ -20,15 +21,40 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from pipelines.contracts import ids
+from pipelines.contracts.declarations import RetryPolicy
 from pipelines.contracts.errors import is_retryable
-from pipelines.models import ErrorSinkEntry, ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled
+from pipelines.models import Checkpoint, ErrorSinkEntry, ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled
 from pipelines.store import lookups
 
 if TYPE_CHECKING:
     from pipelines.contracts.declarations import Pipeline, Step
-    from pipelines.engine.runner import Item
+    from pipelines.contracts.steps import Item
 
 log = structlog.get_logger("pipelines.parking")
+
+
+def describe(value: Any) -> tuple[str, Any, Any]:
+    """(item type, item id, payload snapshot) of a step's input."""
+    if isinstance(value, list):
+        first = sorted(value, key=lambda cp: str(cp.pk))[0]
+        return type(first).__name__, first.pk, [cp.contract.payload(cp) for cp in value]
+    if isinstance(value, Checkpoint):
+        return type(value).__name__, value.pk, value.contract.payload(value)
+    return "Command", value.id, dict(value.payload)
+
+
+def default_retry_policy() -> RetryPolicy:
+    return RetryPolicy(**settings.TPFGO_RETRY_POLICY)
+
+
+def retry_policy(pipeline: str, step: Step) -> RetryPolicy:
+    """The step's declared policy (or the default), with ``TPFGO_RETRY_POLICIES["pipeline.step"]`` over it.
+
+    The override lets a deployment (or a test) retune one step without touching the composition.
+    """
+    policy = step.retry or default_retry_policy()
+    override = getattr(settings, "TPFGO_RETRY_POLICIES", {}).get(f"{pipeline}.{step.name}")
+    return dataclasses.replace(policy, **override) if override else policy
 
 
 def parked_id(pipeline: str, step: str, item_id: object) -> uuid.UUID:
@@ -38,9 +64,6 @@ def parked_id(pipeline: str, step: str, item_id: object) -> uuid.UUID:
 def park(
     spec: Pipeline, step: Step, item: Item, event: Mapping[str, Any] | None, attempt: int, exc: BaseException
 ) -> ParkedItem:
-    from pipelines.engine.registry import retry_policy
-    from pipelines.failures.record import describe
-
     policy = retry_policy(spec.name, step)
     item_type, item_id, _ = describe(item.value)
     now = timezone.now()

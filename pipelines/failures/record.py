@@ -13,21 +13,11 @@ from django.utils import timezone
 from pipelines.contracts import ids
 from pipelines.contracts.errors import error_code, is_retryable
 from pipelines.failures import parking, sinks
-from pipelines.models import Checkpoint
+from pipelines.failures.parking import describe
 
 if TYPE_CHECKING:
     from pipelines.contracts.declarations import Pipeline, Step
-    from pipelines.engine.runner import Item
-
-
-def describe(value: Any) -> tuple[str, Any, Any]:
-    """(item type, item id, payload snapshot) of a step's input."""
-    if isinstance(value, list):
-        first = sorted(value, key=lambda cp: str(cp.pk))[0]
-        return type(first).__name__, first.pk, [cp.contract.payload(cp) for cp in value]
-    if isinstance(value, Checkpoint):
-        return type(value).__name__, value.pk, value.contract.payload(value)
-    return "Command", value.id, dict(value.payload)
+    from pipelines.contracts.steps import Item
 
 
 def record(

@@ -14,7 +14,7 @@ import structlog
 from django.utils import timezone
 
 from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument
-from pipelines.engine.runner import Execution
+from pipelines.contracts.steps import Execution
 from pipelines.failures import parking
 from pipelines.models import CheckpointLog, OpsAction, ParkedItem
 from pipelines.recovery import retries

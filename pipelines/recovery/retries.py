@@ -7,8 +7,8 @@ from typing import Any
 
 import structlog
 
+from pipelines.contracts.steps import Command
 from pipelines.engine.registry import checkpoint_models, composition, engine
-from pipelines.engine.runner import Command
 from pipelines.failures import parking
 from pipelines.models import ParkedItem, ParkingOutcome
 

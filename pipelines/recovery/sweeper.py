@@ -27,8 +27,9 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from pipelines.contracts.errors import RetryableError
-from pipelines.engine.registry import composition, retry_policy
+from pipelines.engine.registry import composition
 from pipelines.failures import parking
+from pipelines.failures.parking import retry_policy
 from pipelines.models import ParkingOutcome, RetryClaim, RetryScheduled
 from pipelines.recovery import resume as recovery
 

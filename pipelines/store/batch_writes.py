@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 
 from pipelines.contracts.declarations import Pipeline, Step
-from pipelines.engine.runner import Item, Status, StepResult
+from pipelines.contracts.steps import Item, Status, StepResult
 from pipelines.models import Checkpoint, CheckpointChild, LineageLink, business_key_columns
 from pipelines.store import observers, reads
 from pipelines.store import writes as lineage

@@ -6,7 +6,7 @@ from typing import Any
 
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, RetryPolicy, Step, Subscription
 from pipelines.contracts.errors import NonRetryableError, RetryableError
-from pipelines.engine.runner import AWAIT, Output, StepContext
+from pipelines.contracts.steps import AWAIT, Output, StepContext
 from tests.lane.models import (
     DocumentIndexed,
     DocumentPublished,

@@ -12,8 +12,8 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from pipelines.contracts.declarations import Pipeline, RetryPolicy, Step
-from pipelines.engine.registry import retry_policy
 from pipelines.engine.runner import Engine
+from pipelines.failures.parking import retry_policy
 from pipelines.models import (
     CheckpointLog,
     ParkedItem,
