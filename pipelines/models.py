@@ -8,6 +8,8 @@ system check.
 from __future__ import annotations
 
 import functools
+import uuid
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from django.db import models
@@ -162,18 +164,53 @@ class Trace(Ledger):
         constraints = [models.UniqueConstraint(fields=["trace_id"], name="trace_unique_id")]
 
 
+def as_trace_uuid(value: Any) -> uuid.UUID:
+    """A trace id given as a UUID or as its text."""
+    return value if type(value) is uuid.UUID else uuid.UUID(str(value))
+
+
+KnownTraceNumbers = Callable[[Iterable[Any]], tuple[dict[uuid.UUID, int], list[uuid.UUID]]]
+
+
+def _none_known(trace_ids: Iterable[Any]) -> tuple[dict[uuid.UUID, int], list[uuid.UUID]]:
+    return {}, list(dict.fromkeys(as_trace_uuid(t) for t in trace_ids))
+
+
+# The trace numbers the current read scope already holds: (known numbers, distinct traces it does not know).
+# ``pipelines.store.traces`` fills that cache and installs this look-up when it is imported (the store sits above
+# the models, which never import it); until then no number is known and a look-up is a sub-query on ``Trace``.
+_known_trace_numbers: KnownTraceNumbers = _none_known
+
+
+def use_known_trace_numbers(lookup: KnownTraceNumbers) -> None:
+    global _known_trace_numbers
+    _known_trace_numbers = lookup
+
+
+def trace_number_expression(trace_id: Any) -> Any:
+    """What ``trace_number`` equals for ``trace_id``: the known number, or a sub-query on ``Trace``."""
+    found, _ = _known_trace_numbers([trace_id])
+    if found:
+        return next(iter(found.values()))
+    return models.Subquery(Trace.objects.filter(trace_id=trace_id).values("number")[:1])
+
+
+def trace_numbers_expression(trace_ids: Iterable[Any]) -> Any:
+    """What ``trace_number__in`` takes for many traces: the known numbers, or a sub-query on ``Trace``."""
+    found, missing = _known_trace_numbers(trace_ids)
+    if not missing:
+        return list(found.values())
+    return Trace.objects.filter(trace_id__in=[*found, *missing]).values("number")
+
+
 class TracedQuerySet(InsertOnlyQuerySet):
     """Rows of the log and of the lineage, found by trace id through the trace's number."""
 
     def of_trace(self, trace_id: Any) -> TracedQuerySet:
-        from pipelines.store import traces
-
-        return self.filter(trace_number=traces.number_expression(trace_id))
+        return self.filter(trace_number=trace_number_expression(trace_id))
 
     def of_traces(self, trace_ids: Any) -> TracedQuerySet:
-        from pipelines.store import traces
-
-        return self.filter(trace_number__in=traces.numbers_expression(trace_ids))
+        return self.filter(trace_number__in=trace_numbers_expression(trace_ids))
 
 
 TracedManager = models.Manager.from_queryset(TracedQuerySet)

@@ -10,8 +10,9 @@ so their rows land on a few pages near the end of each index.
 - ``numbers(trace_ids)`` gives the number of each trace, creating the missing ones, in the caller's transaction
   (the step's): one statement per batch step for the unknown traces, none for those this read scope already knows.
   A number is remembered by the scope only once the transaction that found or created it has committed.
-- ``number_expression`` / ``numbers_expression`` are what ``CheckpointLog.objects.of_trace(trace_id)`` and
-  ``LineageLink.objects.of_trace(trace_id)`` filter on: the known number, or a sub-query on ``Trace``.
+- ``CheckpointLog.objects.of_trace(trace_id)`` and ``LineageLink.objects.of_trace(trace_id)`` filter on the known
+  number, or a sub-query on ``Trace`` (``pipelines.models.trace_number_expression``); this module tells the models
+  which numbers the read scope knows.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from pipelines import models
 from pipelines.models import Trace
+from pipelines.models import as_trace_uuid as as_uuid
 from pipelines.store import lookups, reads, sqlbulk
 
 # Traces per statement when creating many (two bound values each; SQLite allows 32,766).
@@ -78,20 +81,12 @@ def _known_and_missing(trace_ids: Iterable[Any]) -> tuple[reads.Scope | None, di
     return opened, {t: cache[t] for t in wanted if t in cache}, [t for t in wanted if t not in cache]
 
 
-def number_expression(trace_id: Any) -> Any:
-    """What ``trace_number`` equals for ``trace_id``: the known number, or a sub-query on ``Trace``."""
-    number = known(trace_id)
-    if number is not None:
-        return number
-    return models.Subquery(Trace.objects.filter(trace_id=trace_id).values("number")[:1])
-
-
-def numbers_expression(trace_ids: Iterable[Any]) -> Any:
-    """What ``trace_number__in`` takes for many traces: the known numbers, or a sub-query on ``Trace``."""
+def _known_numbers(trace_ids: Iterable[Any]) -> tuple[dict[uuid.UUID, int], list[uuid.UUID]]:
     _, found, missing = _known_and_missing(trace_ids)
-    if not missing:
-        return list(found.values())
-    return Trace.objects.filter(trace_id__in=[*found, *missing]).values("number")
+    return found, missing
+
+
+models.use_known_trace_numbers(_known_numbers)
 
 
 def _stored(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -121,11 +116,6 @@ def _create(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
             for number, stored in cursor.fetchall():
                 out[by_prepared.get(stored) or as_uuid(stored)] = number
     return out
-
-
-def as_uuid(value: Any) -> uuid.UUID:
-    """A trace id given as a UUID or as its text."""
-    return value if type(value) is uuid.UUID else uuid.UUID(str(value))
 
 
 def number_of(trace_id: Any) -> int | None:
