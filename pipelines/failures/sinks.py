@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
 
 from pipelines.models import ErrorSinkEntry
+from pipelines.protos import error_sink_pb2
 
 log = structlog.get_logger("pipelines.sinks")
 
@@ -51,6 +52,12 @@ class SinkEntry:
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(json.dumps(asdict(self), cls=DjangoJSONEncoder))
         return data
+
+    def as_message(self) -> error_sink_pb2.ErrorSinkEntry:
+        """The ``tpfgo.ops.v1.ErrorSinkEntry`` message (``pipelines.transport.sink_wire`` parses it back)."""
+        data = self.as_json()
+        payload = data.pop("payload")
+        return error_sink_pb2.ErrorSinkEntry(**data, payload_json=json.dumps(payload))
 
 
 class ErrorSink(Protocol):
@@ -132,10 +139,7 @@ class RemoteSink:
             raise ForwardingFailed(f"central sink answered {response.status_code}: {response.text[:200]}")
 
     def forward_grpc(self, entry: SinkEntry) -> None:
-        import grpc
-
-        from pipelines.protos import error_sink_pb2
-        from pipelines.transport import sink_wire
+        import grpc  # only a sink that forwards over gRPC loads the client
 
         if self._channel is None:
             self._channel = grpc.insecure_channel(self.url.removeprefix("grpc://"))
@@ -144,7 +148,7 @@ class RemoteSink:
             request_serializer=error_sink_pb2.ErrorSinkEntry.SerializeToString,
             response_deserializer=error_sink_pb2.RecordResponse.FromString,
         )
-        record(sink_wire.to_message(entry), timeout=self.timeout, metadata=(("authorization", f"Token {self.token}"),))
+        record(entry.as_message(), timeout=self.timeout, metadata=(("authorization", f"Token {self.token}"),))
 
 
 DATABASE = "pipelines.failures.sinks.DatabaseSink"

@@ -102,9 +102,3 @@ def from_message(message: error_sink_pb2.ErrorSinkEntry) -> SinkEntry:
     except ValueError:
         raise InvalidArgument("payload_json must be JSON text", [Detail("payload_json", "not JSON")])
     return parse(data)
-
-
-def to_message(entry: SinkEntry) -> error_sink_pb2.ErrorSinkEntry:
-    data = entry.as_json()
-    payload = data.pop("payload")
-    return error_sink_pb2.ErrorSinkEntry(**data, payload_json=json.dumps(payload))

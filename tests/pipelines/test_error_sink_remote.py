@@ -84,7 +84,7 @@ def test_the_rest_route_wants_a_token_first_and_a_valid_entry(api, client):
 
 def test_the_grpc_service_records_once_behind_the_token(grpc_target, token):
     stub = error_sink_pb2_grpc.ErrorSinkServiceStub(grpc.insecure_channel(grpc_target))
-    message = sink_wire.to_message(entry())
+    message = entry().as_message()
     auth = (("authorization", f"Token {token}"),)
     assert stub.Record(message, metadata=auth, timeout=5).created is True
     assert stub.Record(message, metadata=auth, timeout=5).created is False
@@ -179,7 +179,7 @@ def test_a_payload_nested_too_deep_is_invalid_argument_on_both_routes(api):
     bad = api.post(URL, {**entry().as_json(), "payload": deep}, format="json")
     assert bad.status_code == 400
     assert bad.json()["error"]["details"] == [{"field": "body", "issue": "nested deeper than 16 levels"}]
-    message = sink_wire.to_message(entry())
+    message = entry().as_message()
     message.payload_json = "[" * 100_000 + "]" * 100_000
     with pytest.raises(InvalidArgument) as refused:
         sink_wire.from_message(message)
