@@ -10,18 +10,51 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from django.conf import settings
 
 from pipelines.engine import metrics
 
-if TYPE_CHECKING:
-    from pipelines.engine.streaming import Stream
+
+class _Buffer(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def capacity(self) -> int: ...
+
+    @property
+    def queued(self) -> int: ...
+
+    @property
+    def peak(self) -> int: ...
+
+
+class _Stage(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class Tracked(Protocol):
+    """What the gauges read of a live stream (``pipelines.engine.streaming.Stream``, which reports to this module)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def buffers(self) -> Sequence[_Buffer]: ...
+
+    @property
+    def stages(self) -> Sequence[_Stage]: ...
+
+    @property
+    def inflight(self) -> Sequence[int]: ...
+
 
 _lock = threading.Lock()
-_live: dict[int, Stream[Any]] = {}
+_live: dict[int, Tracked] = {}
 _seen_buffers: set[tuple[str, str]] = set()
 _seen_stages: set[tuple[str, str]] = set()
 _refused_items: Counter[str] = Counter()
@@ -92,14 +125,14 @@ def admission(name: str, capacity: int | None = None) -> Admission:
         return gate
 
 
-def track(stream: Stream[Any]) -> None:
+def track(stream: Tracked) -> None:
     with _lock:
         _live[id(stream)] = stream
         _seen_buffers.update((stream.name, b.name) for b in stream.buffers)
         _seen_stages.update((stream.name, s.name) for s in stream.stages)
 
 
-def untrack(stream: Stream[Any]) -> None:
+def untrack(stream: Tracked) -> None:
     with _lock:
         _live.pop(id(stream), None)
 

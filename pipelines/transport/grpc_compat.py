@@ -23,6 +23,7 @@ from django_grpc_framework.management.commands import grpcrunserver
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from pipelines.contracts.checks import refuse_to_start_if_broken
 from pipelines.transport.wire_errors import WireError, flatten, grpc_status
 
 
@@ -36,7 +37,7 @@ class RunserverCommand(grpcrunserver.Command):
             self._serve()
 
     def _serve(self) -> None:
-        from pipelines.contracts.checks import refuse_to_start_if_broken
+        # The site's server (its services and interceptors) loads only when this command serves.
         from tpfgo_site.grpc_server import PortUnavailable, serve
 
         refuse_to_start_if_broken("the gRPC server")
