@@ -13,8 +13,7 @@ from django.db import ProgrammingError, connection
 
 from checkout import reference
 from checkout.models import Consumer, Courier, CourierLoad, OpenTicket
-from pipelines.store.db_roles import connected_as
-from pipelines.triggers import purge_allowed
+from pipelines.store.db_roles import connected_as, purge_allowed
 from tests.checkout.conftest import checkpoint_types, place
 from tests.checkout.test_happy_path import HAPPY
 from tests.conftest import PgRoles, all_insert_only_counts

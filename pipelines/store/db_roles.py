@@ -11,7 +11,7 @@ user of ``DATABASE_URL``) gets, table by table, only what its kind needs (``pipe
 - tables without a model (``django_migrations``): SELECT.
 
 The purge role (``DATABASE_PURGE_URL``) may SELECT, DELETE and TRUNCATE model tables: the audited purge
-(``triggers.purge_allowed``, ``manage.py flush``) connects as it, and still needs the purge flag past the triggers.
+(``purge_allowed``, ``manage.py flush``) connects as it, and still needs the purge flag past the triggers.
 Grants are set in one transaction, revoked first, so a re-run after every migrate also takes away what a table's
 new kind no longer allows. Default privileges give a table a migration creates SELECT and INSERT until then.
 """
@@ -23,10 +23,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.apps import apps
+from django.conf import settings
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
+from pipelines import triggers
 from pipelines.store.classification import classify
 
 CREDENTIALS = ("USER", "PASSWORD", "HOST", "PORT")
@@ -152,3 +154,15 @@ def connected_as(credentials: Mapping[str, str] | None, using: str = "default") 
     finally:
         connection.close()
         connection.settings_dict.update(saved)
+
+
+@contextmanager
+def purge_allowed(reason: str, using: str = "default") -> Iterator[None]:
+    """Let DELETE through the triggers on this connection, for an audited reason (test teardown, retention).
+
+    With a purge role configured (``DATABASE_PURGE_URL``) the connection is reconnected as that role for the
+    block (the serving role may not delete from insert-only tables at all), so it cannot run inside a transaction.
+    """
+    with connected_as(getattr(settings, "TPFGO_DATABASE_PURGE", None), using):
+        with triggers.purge_flag(reason, using):
+            yield

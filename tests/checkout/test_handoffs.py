@@ -11,7 +11,7 @@ from checkout.models import Courier
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
 from pipelines.engine.registry import checkpoint_models, engine
 from pipelines.models import CheckpointLog, LineageLink
-from pipelines.triggers import purge_allowed
+from pipelines.store.db_roles import purge_allowed
 from tests.checkout.conftest import place
 from tests.conftest import all_insert_only_counts
 

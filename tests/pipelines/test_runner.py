@@ -8,7 +8,7 @@ from django.db import connection
 from pipelines.contracts import ids
 from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, LineageLink
-from pipelines.triggers import purge_allowed
+from pipelines.store.db_roles import purge_allowed
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
 from tests.lane.models import (
