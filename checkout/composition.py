@@ -291,7 +291,7 @@ REVISION_DECLINE = Pipeline(
 )
 
 
-# -- remediation (triggered by ops through checkout.remediation; redrive needs no pipeline of its own) -----
+# -- remediation (triggered by ops through checkout.ops_actions; redrive needs no pipeline of its own) -----
 ASSIGN_COURIER = Pipeline(
     name="assign-courier",
     inputs=(OrderReadyForDispatch,),
