@@ -36,7 +36,7 @@ def check_fresh(trace_id: uuid.UUID, expected_seq: Any) -> None:
     newest = newest_seq(trace_id)
     if newest != expected:
         raise FailedPrecondition(
-            f"the order changed since the preview (newest checkpoint {newest}, preview showed {expected}); "
+            f"the trace changed since the preview (newest checkpoint {newest}, preview showed {expected}); "
             "preview again",
             [Detail("expectedSeq", "stale")],
         )
