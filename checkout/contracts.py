@@ -1,6 +1,6 @@
 """The contracts of the canonical chain: what each checkpoint hands off, field by numbered field.
 
-Step apps share these and never import each other. Names are docs/checkout.md's; numbers are stable forever
+Step apps share these and never import each other. Names are docs/chain.md's; numbers are stable forever
 (a removed field's number is never reused).
 """
 

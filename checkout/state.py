@@ -17,7 +17,7 @@ from pipelines.store import lookups, traces
 
 TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
 
-# docs/checkout.md's state table after the four that need a look at the row: (checkpoint type, label), first match wins.
+# docs/chain.md's state table after the four that need a look at the row: (checkpoint type, label), first match wins.
 _BY_TYPE = (
     ("CancellationAccepted", "CANCEL_PENDING"),
     ("OrderDelivered", "DELIVERED"),
@@ -33,7 +33,7 @@ _BY_TYPE = (
 
 
 def label(order_id: uuid.UUID, present: set[str]) -> str:
-    """The first row of docs/checkout.md's table that holds for the order."""
+    """The first row of docs/chain.md's state table that holds for the order."""
     if "OrderCancelled" in present:
         return "CANCELLED"
     if "OrderRejected" in present:
@@ -78,7 +78,7 @@ def stalled(order_id: uuid.UUID) -> dict[str, Any] | None:
 
 
 def order_view(order_id: uuid.UUID) -> dict[str, Any]:
-    """The order view of API.md, the same for every transport."""
+    """The order view (docs/api.md), the same for every transport."""
     request = selectors.order_request(order_id)
     assert request is not None, "order_view needs a stored OrderRequest"
     rows = log_rows(order_id)

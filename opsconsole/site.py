@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path
 
-from opsconsole import remediation_views, views
+from opsconsole import confirm_views, views
 
 
 class OpsSite(admin.AdminSite):
@@ -45,7 +45,7 @@ class OpsSite(admin.AdminSite):
         return views.error_groups(self, request)
 
     def remediation_view(self, request: HttpRequest, action: str) -> HttpResponse:
-        return remediation_views.confirm(self, request, action)
+        return confirm_views.confirm(self, request, action)
 
 
 ops_site = OpsSite(name="ops")

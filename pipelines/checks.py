@@ -47,7 +47,16 @@ def check_classification(app_configs: Any = None, **kwargs: Any) -> list[checks.
                     id="pipelines.E003",
                 )
             )
-        if issubclass(model, Checkpoint) and not model._meta.abstract and not business_key_columns(model):
+        if issubclass(model, Checkpoint) and not model._meta.abstract and not business_key_fields(model):
+            problems.append(
+                checks.Error(
+                    f"{model._meta.label} declares no business key",
+                    hint="Name the fields of its business key: business_key_fields = (...) on the model.",
+                    obj=model,
+                    id="pipelines.E007",
+                )
+            )
+        elif issubclass(model, Checkpoint) and not model._meta.abstract and not business_key_columns(model):
             problems.append(
                 checks.Error(
                     f"{model._meta.label}: no unique constraint enforces its business key",

@@ -74,6 +74,9 @@ class Checkpoint(InsertOnlyModel):
     # already stored replays only if it decided the same (same model, same values here); otherwise it lost.
     # Empty: the id alone says "the same command" (its other fields may depend on the clock).
     decision_fields: ClassVar[tuple[str, ...]] = ()
+    # The fields whose values make the business key (at most one fact of this kind per key). The domain names
+    # them on every concrete model (checkout: its order's id); the engine has no default (pipelines.E007).
+    business_key_fields: ClassVar[tuple[str, ...]] = ()
 
     # Indexes cost every insert, so a checkpoint table has only those its look-ups use: the id, the business key
     # (unique: it decides races), the time. A trace's checkpoints are found through the checkpoint log's
@@ -100,8 +103,8 @@ class Checkpoint(InsertOnlyModel):
 
 
 def business_key_fields(model: type[Checkpoint]) -> tuple[str, ...]:
-    """The fields a checkpoint's business key is made of (``business_key_fields``; the order id by default)."""
-    return tuple(getattr(model, "business_key_fields", ("order_id",)))
+    """The fields a checkpoint's business key is made of, as the model declares them (empty: undeclared)."""
+    return tuple(getattr(model, "business_key_fields", ()))
 
 
 @functools.cache
@@ -128,7 +131,7 @@ def business_key_filter(row: Checkpoint) -> dict[str, Any]:
 
 
 class CheckpointChild(InsertOnlyModel):
-    """An insert-only row owned by a checkpoint (an order's line items), written in the same transaction."""
+    """An insert-only row owned by a checkpoint (a checkout order's line items), written in the same transaction."""
 
     kind: ClassVar[str] = "checkpoint"
 
@@ -149,9 +152,9 @@ class Trace(Ledger):
     """A trace's number: an integer given to each trace when its first checkpoint is written, in order.
 
     Trace ids are deterministic hashes, i.e. random keys: an index of the log or of the lineage that led with one
-    would put every step's row of every order on a page of its own, and a batch step (hundreds of orders, one
+    would put every step's row of every trace on a page of its own, and a batch step (hundreds of items, one
     commit) would write hundreds of pages of each such index. Numbers are handed out in the order traces start,
-    so the orders of a batch (and the orders in flight) hold neighbouring numbers, and an index that leads with
+    so the traces of a batch (and the traces in flight) hold neighbouring numbers, and an index that leads with
     the number is written near its end, a few pages per batch step however large it grows. This table is the one
     random-keyed index left (``trace_id``, unique), written once per trace. See ``pipelines.store.traces``.
     """
@@ -220,7 +223,7 @@ class LineageLink(Ledger):
     """One edge of the lineage graph: a child checkpoint and one of its parents (a merge has N).
 
     One index, the unique edge ``(trace_number, parent_id, child_id)``: it leads with the trace's number (see
-    ``Trace``), so one order's links sit together and the links a batch step writes land near the index's end.
+    ``Trace``), so one trace's links sit together and the links a batch step writes land near the index's end.
     It finds a parent's children (trace and parent), and a child's parents among the trace's few links. Every
     look-up knows the trace (``LineageLink.objects.of_trace(trace_id)``): the child's or the parent's own (a
     split's children share their parent's trace). ``trace_id`` is kept for display, without an index.

@@ -92,6 +92,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "tpfgo_site.urls"
 WSGI_APPLICATION = "tpfgo_site.wsgi.application"
+# The project's templates live in the top-level templates/ (the ops console's under admin/ and opsconsole/, the
+# API's ReDoc page under checkout/); APP_DIRS finds the admin's, DRF's and drf-spectacular's own.
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

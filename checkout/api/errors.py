@@ -25,7 +25,7 @@ from pipelines.transport.wire_errors import PROTOBUF, WireError, envelope, flatt
 
 log = structlog.get_logger("checkout.api")
 
-# DRF refusals that keep their own HTTP status but carry code INVALID_ARGUMENT (API.md's status table).
+# DRF refusals that keep their own HTTP status but carry code INVALID_ARGUMENT (docs/api.md's status table).
 _SHAPE_REFUSALS = (exceptions.MethodNotAllowed, exceptions.NotAcceptable, exceptions.UnsupportedMediaType)
 _BY_STATUS = {
     400: "INVALID_ARGUMENT",

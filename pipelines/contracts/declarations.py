@@ -26,11 +26,15 @@ OnLost = Literal["stop", "continue"]
 
 @dataclass(frozen=True)
 class Publication:
-    """A named, versioned handoff of one checkpoint type: ``tpfgo.checkout.order-ready.v1``."""
+    """A named, versioned handoff of one checkpoint type (``lane.indexed.v1``).
+
+    ``key_fields`` are the contract fields the idempotency key of every handoff is made of; the domain names
+    them (its business key, as its contracts spell it): the engine has no default.
+    """
 
     name: str
     model: type[Checkpoint]
-    key_fields: tuple[str, ...] = ("orderId",)
+    key_fields: tuple[str, ...]
 
     @property
     def version(self) -> int:

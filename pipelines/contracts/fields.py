@@ -49,7 +49,7 @@ class Contract:
 
 
 def contract(name: str, version: int, *fields: tuple[int, str, str] | tuple[int, str, str, bool]) -> Contract:
-    """Shorthand: ``contract("ReadyOrder", 1, (1, "orderId", "uuid"), (2, "note", "string", False))``."""
+    """Shorthand: ``contract("DocumentIndexed", 1, (1, "docId", "uuid"), (2, "note", "string", False))``."""
     return Contract(name, version, tuple(Field(*spec) for spec in fields))
 
 

@@ -47,8 +47,8 @@ _texts: dict[int, str] = {}
 
 
 def text(value: uuid.UUID) -> str:
-    """``str(value)``, remembered (bounded) by the id's integer (a UUID hashes in Python): an order's id is the
-    business key of each of its checkpoints, and ``UUID.__str__`` formats in Python."""
+    """``str(value)``, remembered (bounded) by the id's integer (a UUID hashes in Python): a trace's root id is
+    often the business key of each of its checkpoints, and ``UUID.__str__`` formats in Python."""
     found = _texts.get(value.int)
     if found is None:
         if len(_texts) >= 100_000:

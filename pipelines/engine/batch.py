@@ -1,6 +1,6 @@
 """The batched execution path, for streams and bulk replays: each step runs over a batch in one transaction.
 
-``BatchEngine(composition).start_many("checkout", [(payload, key), ...])`` gives every item exactly the rows
+``BatchEngine(composition).start_many("ingest", [(payload, key), ...])`` gives every item exactly the rows
 the single-item path (``pipelines.engine.runner``) would: the same deterministic ids, checkpoints, owned child rows,
 lineage links and log rows, the same statuses (inserted, replayed, lost, awaiting, skipped, failed) and the
 same hand-offs to subscribers. What differs is how they are written:
@@ -18,9 +18,9 @@ same hand-offs to subscribers. What differs is how they are written:
 - ``pipelines.store.reads`` is open for the run: a fact read by one item's step is loaded for the whole batch.
 
 Items of one batch see the database as of their step, plus (through ``reads.pending()``) the outputs their
-batch-mates produced earlier in the same step, for a rule that must count them (a courier's load).
+batch-mates produced earlier in the same step, for a rule that must count them (checkout: a courier's load).
 A step with an external effect may call it again when a batch is redone item by item: external effects are
-keyed by the order (the single path's retries rely on the same property). The batched path always commits
+keyed by the item (the single path's retries rely on the same property). The batched path always commits
 per step over the batch (there is no per-pipeline mode here).
 """
 

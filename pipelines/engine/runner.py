@@ -375,13 +375,15 @@ def _crash_after_commit(step: str) -> None:
 
 
 def business_key(row: Checkpoint) -> str:
-    fields: tuple[str, ...] = getattr(type(row), "business_key_fields", ("order_id",))
+    fields: tuple[str, ...] = type(row).business_key_fields
     if len(fields) == 1:  # the common case, once per checkpoint
         raw = getattr(row, fields[0], "")
         value = ids.text(raw) if type(raw) is uuid.UUID else str(raw or "").strip()
         if not value:
             raise ContractError(f"{type(row).__name__}: a business key field of {fields} is blank")
         return value
+    if not fields:
+        raise ContractError(f"{type(row).__name__} declares no business_key_fields")
     values = [str(getattr(row, name, "") or "").strip() for name in fields]
     if not all(values):
         raise ContractError(f"{type(row).__name__}: a business key field of {fields} is blank")

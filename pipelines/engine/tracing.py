@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing: off unless the standard ``OTEL_*`` variables turn it on; one trace per order.
+"""OpenTelemetry tracing: off unless the standard ``OTEL_*`` variables turn it on; one trace per TPFGo trace.
 
 On when ``OTEL_SDK_DISABLED`` is not true and ``OTEL_TRACES_EXPORTER`` names an exporter (``otlp``, ``console``)
 or ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set (then ``otlp``, over
@@ -7,15 +7,16 @@ HTTP/protobuf). The SDK reads the rest of the standard variables itself (``OTEL_
 
 Ids are derived, so a trace never depends on which process ran what:
 
-- A request without a ``traceparent`` whose order is known before it runs (``POST /api/v1/orders`` with an
-  ``Idempotency-Key``, ``/api/v1/orders/<id>/...``, gRPC ``idempotency-key`` metadata) starts its trace with the
-  order's trace id: TPFGo's trace id (a UUID, 128 bits) is the OpenTelemetry trace id. An incoming ``traceparent``
-  wins; TPFGo's trace id is then the span attribute ``tpfgo.trace_id``.
+- A request without a ``traceparent`` whose trace is known before it runs (a domain registers a resolver that
+  names it; checkout's knows ``POST /api/v1/orders`` with an ``Idempotency-Key``, ``/api/v1/orders/<id>/...``,
+  gRPC ``idempotency-key`` metadata) starts its OpenTelemetry trace with that trace's id: TPFGo's trace id (a
+  UUID, 128 bits) is the OpenTelemetry trace id. An incoming ``traceparent`` wins; TPFGo's trace id is then
+  the span attribute ``tpfgo.trace_id``.
 - Every step runs in a span (attributes ``tpfgo.pipeline``, ``tpfgo.step``, ``tpfgo.checkpoint_id``,
   ``tpfgo.attempt``, ``tpfgo.outcome``, ``tpfgo.trace_id``) whose span id is derived from (checkpoint id,
-  attempt). It is the child of the current span when that span is in the order's trace or continues an incoming
+  attempt). It is the child of the current span when that span is in the item's trace or continues an incoming
   ``traceparent``; otherwise (a parked retry on the worker, a sweep, a remediation from the console) it starts
-  in the order's derived trace and links the current span. A retried or replayed step is never orphaned.
+  in the item's derived trace and links the current span. A retried or replayed step is never orphaned.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def step_span_id(checkpoint_id: uuid.UUID, attempt: int) -> int:
     return int.from_bytes(digest, "big") or 1
 
 
-# -- propagation: the order's trace id when no traceparent came in -----------------------------------------------
+# -- propagation: the item's trace id when no traceparent came in ------------------------------------------------
 def register_resolver(resolver: Resolver) -> None:
     """``resolver(method, path, header)``: the TPFGo trace id a request belongs to, if known before it runs."""
     if resolver not in _resolvers:
@@ -97,7 +98,7 @@ def register_resolver(resolver: Resolver) -> None:
 
 
 class DerivedTracePropagator(TextMapPropagator):
-    """After W3C trace context: without a valid incoming span, mark the order's trace id for the server span."""
+    """After W3C trace context: without a valid incoming span, mark the item's trace id for the server span."""
 
     def extract(
         self,

@@ -4,7 +4,7 @@ The stderr sink writes one JSON line (``event="error_sink.entry"``); application
 database sink inserts one ``ErrorSinkEntry`` per failed attempt, idempotent by its deterministic id. The remote
 sink forwards entries to a central sink (this project serves one: ``pipelines.transport.error_sink_views`` over REST and
 ``pipelines.transport.error_sink_rpc`` over gRPC) and falls back to the local sinks when forwarding fails. Keep the
-database sink configured too: the order view's ``stalled`` reads the local entries.
+database sink configured too: a domain's view of a stalled item (checkout's ``stalled``) reads the local entries.
 """
 
 from __future__ import annotations

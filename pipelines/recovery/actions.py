@@ -1,6 +1,6 @@
 """Generic remediation machinery: the stale-preview guard, redrive, and the ``OpsAction`` audit row.
 
-A domain (``checkout.remediation``) decides what an action means and which pipeline it runs; this module knows
+A domain (``checkout.ops_actions``) decides what an action means and which pipeline it runs; this module knows
 nothing of orders. Every action is previewed first; the preview carries the trace's newest checkpoint-log
 position, and executing it fails closed (``FailedPrecondition``) when the trace moved on since.
 """
@@ -37,7 +37,7 @@ def check_fresh(trace_id: uuid.UUID, expected_seq: Any) -> None:
     newest = newest_seq(trace_id)
     if newest != expected:
         raise FailedPrecondition(
-            f"the order changed since the preview (newest checkpoint {newest}, preview showed {expected}); "
+            f"the trace changed since the preview (newest checkpoint {newest}, preview showed {expected}); "
             "preview again",
             [Detail("expectedSeq", "stale")],
         )

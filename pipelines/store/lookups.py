@@ -1,6 +1,6 @@
 """Exact-match look-ups whose SQL is built once: the ORM compiles its query again on every call.
 
-The hot path of an order reads a handful of rows by key (a fact by order id, a consumer, a menu, the trace's
+The hot path of an item reads a handful of rows by key (a fact by business key, reference rows, the trace's
 log). Compiling each of those ORM querysets costs more than the database's answer, so ``rows()`` keeps the
 statement per (model, filtered columns, ordering, limit) and builds instances exactly as the ORM does: values
 prepared with the field's ``get_db_prep_value``, results passed through the backend's and the field's

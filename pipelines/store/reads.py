@@ -1,12 +1,12 @@
 """Request-scoped reads: checkpoints already seen or written, prepared reference look-ups, batch loading.
 
 A checkpoint never changes once committed, so a request may keep every checkpoint it read or inserted and
-answer "the order's fact of this kind" from memory for the rest of the request. Within a scope:
+answer "the trace's fact of this kind" from memory for the rest of the request. Within a scope:
 
 - ``facts`` holds committed checkpoints by (model, business key), for the scope's whole life (insert-only
   makes that safe). The engine adds what it inserts when the inserting transaction commits, never before.
 - ``memo`` holds prepared look-ups (reference rows, a menu) for the scope's whole life: one request sees one
-  version of the reference data, the same way an order snapshots it.
+  version of the reference data, the same way a checkpoint snapshots it.
 - ``keys`` and ``absent`` exist only while the batch engine runs one step over a batch: a miss then loads the
   fact for every key of the batch at once, and remembers which keys have none until the step ends.
 

@@ -1,10 +1,10 @@
 """Trace numbers: the integer under which a trace's log rows and lineage links are indexed.
 
 A trace id is a deterministic hash, so an index that leads with it puts every row on a random page. The log
-and the lineage are written at every step of every order: with a random leading key, a batch step writes one
-page of each index per order, and the pages are further apart the more history there is. So each trace gets a
+and the lineage are written at every step of every trace: with a random leading key, a batch step writes one
+page of each index per item, and the pages are further apart the more history there is. So each trace gets a
 number when its first checkpoint is written (``Trace``: numbers handed out in order), and the log and the lineage
-are indexed by ``(trace_number, …)``: the traces of a batch, and the orders in flight, hold neighbouring numbers,
+are indexed by ``(trace_number, …)``: the traces of a batch, and the traces in flight, hold neighbouring numbers,
 so their rows land on a few pages near the end of each index.
 
 - ``numbers(trace_ids)`` gives the number of each trace, creating the missing ones, in the caller's transaction

@@ -1,8 +1,9 @@
 """Request counts and latencies per route and transport, and the ``/metrics`` view (Prometheus text).
 
-Every transport records the same two series with the same labels: ``route`` (``POST /api/v1/orders/{order_id}``
-or the gRPC method), ``transport`` (``rest``, ``protobuf``, ``function``, ``grpc``) and ``status`` (the code of
-the status table: ``OK``, ``INVALID_ARGUMENT``, ...), so the four ways in can be compared line for line.
+Every transport records the same two series with the same labels: ``route`` (the URL pattern,
+``POST /api/v1/error-sink/entries``, or the gRPC method), ``transport`` (``rest``, ``protobuf``, ``function``,
+``grpc``) and ``status`` (the code of the status table: ``OK``, ``INVALID_ARGUMENT``, ...), so the four ways in
+can be compared line for line.
 """
 
 from __future__ import annotations

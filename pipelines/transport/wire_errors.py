@@ -74,7 +74,7 @@ def correlation_id() -> str:
 
 
 def envelope(error: ServiceError, correlation: str | None = None) -> dict[str, Any]:
-    """The JSON error body of API.md."""
+    """The JSON error body (docs/api.md, "Errors")."""
     return {
         "error": {
             "code": error.code,

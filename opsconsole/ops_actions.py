@@ -1,8 +1,8 @@
-"""The console's side of remediation: a thin adapter over ``checkout.remediation`` and its confirm-page links.
+"""The ops actions as the console offers them: labels, who may run them, their form parameters, confirm-page links.
 
-``checkout.remediation`` owns the pipelines (preview, execute, the ``OpsAction`` record); the console only
-asks for a preview, shows it, and executes with who and why. Nothing here runs inside a transaction: the
-engine's durable transactions refuse to nest.
+A thin adapter over ``checkout.ops_actions``, which owns what each action means for an order (preview, execute,
+the ``OpsAction`` record); the console only asks for a preview, shows it, and executes with who and why. Nothing
+here runs inside a transaction: the engine's durable transactions refuse to nest.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from opsconsole.setup import RUN_REMEDIATION
+from opsconsole.ops_group import RUN_REMEDIATION
 
 LABELS = {
     "redrive": "Redrive",
@@ -32,11 +32,11 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off", "declined", "decline"})
 
 
 def api() -> ModuleType | None:
-    """``checkout.remediation`` if this build has it, else None (the console then says so)."""
+    """``checkout.ops_actions`` if this build has it, else None (the console then says so)."""
     try:
-        return importlib.import_module("checkout.remediation")
+        return importlib.import_module("checkout.ops_actions")
     except ModuleNotFoundError as exc:
-        if exc.name in ("checkout.remediation", "checkout"):
+        if exc.name in ("checkout.ops_actions", "checkout"):
             return None
         raise
 

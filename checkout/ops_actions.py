@@ -1,4 +1,4 @@
-"""Ops remediations of an order (docs/checkout.md): redrive, assign-courier, ops-cancel, resolve-payment-review.
+"""What each ops action means for an order (docs/chain.md): redrive, assign-courier, ops-cancel, resolve-payment-review.
 
 The ops console and ``manage.py remediate`` call ``preview`` then ``execute``. A preview says what the action would
 insert and the order's newest checkpoint position (``expectedSeq``); ``execute`` refuses (``FailedPrecondition``)

@@ -1,4 +1,4 @@
-"""The ``ops`` group: view every row, edit couriers' availability, run remediation; idempotent.
+"""The ``ops`` group and its permissions: view every row, edit couriers' availability, run remediation; idempotent.
 
 Called by ``manage.py bootstrap`` (``make run``) and by the tests. Nothing here lets anyone add, change or
 delete a checkpoint or ledger row: the console's ModelAdmins refuse those whatever the permissions say.

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from checkout import remediation, selectors
+from checkout import ops_actions, selectors
 from checkout.models import Courier
 from checkout.ops_courier_choice.models import OpsCourierChoice
 from checkout.order_cancelled.models import OrderCancelled
@@ -41,9 +41,9 @@ def dead_letter(order_id: str) -> ParkedItem:
 
 
 def run(action: str, order_id: str, **params) -> dict:
-    shown = remediation.preview(action, order_id, **params)
+    shown = ops_actions.preview(action, order_id, **params)
     assert shown["allowed"], shown["why"]
-    return remediation.execute(action, order_id, expected_seq=shown["expectedSeq"], **WHO, **params)
+    return ops_actions.execute(action, order_id, expected_seq=shown["expectedSeq"], **WHO, **params)
 
 
 def publications(order_id: str) -> set[str]:
@@ -55,7 +55,7 @@ def publications(order_id: str) -> set[str]:
 def test_redrive_reruns_a_dead_letter_from_its_last_checkpoint_and_completes(demo_data):
     order_id = place(paymentToken="tok_flaky_4").view["orderId"]
     parked = dead_letter(order_id)
-    assert remediation.preview("redrive", order_id)["inserts"][0] == {
+    assert ops_actions.preview("redrive", order_id)["inserts"][0] == {
         "type": "RetryScheduled",
         "summary": "attempt 5 of consumer-validation/payment_authorized, due now",
     }
@@ -78,39 +78,39 @@ def test_redrive_reruns_a_dead_letter_from_its_last_checkpoint_and_completes(dem
 def test_a_stale_preview_is_refused_and_inserts_nothing(demo_data):
     order_id = place(paymentToken="tok_flaky_4").view["orderId"]
     dead_letter(order_id)
-    shown = remediation.preview("ops-cancel", order_id)
+    shown = ops_actions.preview("ops-cancel", order_id)
     run("redrive", order_id)  # the order moves on after the preview
     before = all_insert_only_counts()
 
     with pytest.raises(FailedPrecondition, match="changed since the preview"):
-        remediation.execute("ops-cancel", order_id, expected_seq=shown["expectedSeq"], **WHO)
+        ops_actions.execute("ops-cancel", order_id, expected_seq=shown["expectedSeq"], **WHO)
 
     assert all_insert_only_counts() == before
 
 
 def test_a_remediation_needs_a_reason_a_known_order_and_a_known_action(demo_data):
     order_id = place().view["orderId"]
-    seq = remediation.preview("ops-cancel", order_id)["expectedSeq"]
+    seq = ops_actions.preview("ops-cancel", order_id)["expectedSeq"]
     before = all_insert_only_counts()
     with pytest.raises(InvalidArgument) as missing:
-        remediation.execute("ops-cancel", order_id, actor="ops:erin", reason=" ", expected_seq=seq)
+        ops_actions.execute("ops-cancel", order_id, actor="ops:erin", reason=" ", expected_seq=seq)
     assert [d.field for d in missing.value.details] == ["reason"]
     with pytest.raises(NotFound):
-        remediation.preview("ops-cancel", str(uuid.uuid4()))
+        ops_actions.preview("ops-cancel", str(uuid.uuid4()))
     with pytest.raises(InvalidArgument):
-        remediation.preview("refund-everything", order_id)
+        ops_actions.preview("refund-everything", order_id)
     with pytest.raises(InvalidArgument):
-        remediation.preview("assign-courier", order_id, courier_id="nobody")
+        ops_actions.preview("assign-courier", order_id, courier_id="nobody")
     assert all_insert_only_counts() == before
 
 
 def test_an_action_not_allowed_in_the_orders_state_is_previewed_as_such_and_refused(demo_data):
     order_id = place().view["orderId"]  # COMPLETED
-    shown = remediation.preview("ops-cancel", order_id)
+    shown = ops_actions.preview("ops-cancel", order_id)
     assert (shown["allowed"], shown["why"]) == (False, "the order is already COMPLETED")
-    assert remediation.preview("redrive", order_id)["why"] == "nothing is dead-lettered for this order"
+    assert ops_actions.preview("redrive", order_id)["why"] == "nothing is dead-lettered for this order"
     with pytest.raises(FailedPrecondition, match="already COMPLETED"):
-        remediation.execute("ops-cancel", order_id, expected_seq=shown["expectedSeq"], **WHO)
+        ops_actions.execute("ops-cancel", order_id, expected_seq=shown["expectedSeq"], **WHO)
     assert OpsAction.objects.count() == 0
 
 
@@ -118,7 +118,7 @@ def test_assign_courier_records_the_choice_and_dispatch_uses_it(demo_data):
     Courier.objects.update(available=False)
     order_id = place().view["orderId"]
     assert parking.open_failure(uuid.UUID(order_id)).parked.pipeline == "dispatch"
-    shown = remediation.preview("assign-courier", order_id, courier_id="courier-ben")
+    shown = ops_actions.preview("assign-courier", order_id, courier_id="courier-ben")
     assert [i["type"] for i in shown["inserts"]] == [
         "OpsCourierChoice",
         "RetryScheduled",
@@ -165,7 +165,7 @@ def test_ops_cancel_voids_an_authorization_and_stops_pending_retries(demo_data):
     Courier.objects.update(available=False)
     order_id = place().view["orderId"]
     parked = parking.open_failure(uuid.UUID(order_id)).parked
-    assert [i["type"] for i in remediation.preview("ops-cancel", order_id)["inserts"]] == [
+    assert [i["type"] for i in ops_actions.preview("ops-cancel", order_id)["inserts"]] == [
         "OpsCancellation",
         "AuthorizationVoided",
         "OrderCancelled",
@@ -216,7 +216,7 @@ def test_resolve_payment_review_finalizes_the_order(demo_data, approved, label, 
 
 def test_resolve_payment_review_is_refused_without_a_review(demo_data):
     order_id = place().view["orderId"]
-    assert remediation.preview("resolve-payment-review", order_id, approved=True)["why"] == (
+    assert ops_actions.preview("resolve-payment-review", order_id, approved=True)["why"] == (
         "the order's payment does not require review"
     )
 

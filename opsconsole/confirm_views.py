@@ -1,4 +1,4 @@
-"""The remediation confirm page: preview exactly what will be inserted, ask why, run it, say what happened.
+"""The confirm page of an ops action: preview exactly what will be inserted, ask why, run it, say what happened.
 
 GET previews (and re-previews when a parameter changes); POST executes with the previewed ``expectedSeq``,
 so an order that moved on since the preview fails closed. This is a custom admin view, not a change view:
@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from checkout.models import Courier
-from opsconsole import remedies
+from opsconsole import ops_actions
 from pipelines.contracts.status import ServiceError
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class Preview:
 
 def _preview(action: str, order_id: uuid.UUID, params: dict[str, Any]) -> Preview:
     try:
-        found = remedies.preview(action, order_id, params)
+        found = ops_actions.preview(action, order_id, params)
     except ServiceError as exc:
         return Preview(order_id, error=f"{exc.code}: {exc.message}")
     return Preview(
@@ -58,9 +58,9 @@ def _render(
     context = {
         **site.each_context(request),
         "is_nav_sidebar_enabled": False,  # the console's own screens need the width
-        "title": f"{remedies.label(action)}: confirm",
+        "title": f"{ops_actions.label(action)}: confirm",
         "action": action,
-        "action_label": remedies.label(action),
+        "action_label": ops_actions.label(action),
         "previews": previews,
         "runnable": any(p.allowed for p in previews),
         "params": params,
@@ -72,19 +72,19 @@ def _render(
 
 
 def confirm(site: AdminSite, request: HttpRequest, action: str) -> HttpResponse:
-    if not remedies.can_remediate(request.user):
+    if not ops_actions.can_remediate(request.user):
         raise PermissionDenied("running remediation needs the opsconsole.run_remediation permission")
-    if remedies.api() is None:
-        messages.error(request, "Remediation is not available in this build (checkout.remediation is missing).")
+    if ops_actions.api() is None:
+        messages.error(request, "Remediation is not available in this build (checkout.ops_actions is missing).")
         return HttpResponseRedirect(reverse("ops:index"))
-    if action not in remedies.actions():
+    if action not in ops_actions.actions():
         raise Http404(f"no remediation named {action!r}")
     data = request.POST if request.method == "POST" else request.GET
-    orders = remedies.order_ids(data.getlist("order"))
+    orders = ops_actions.order_ids(data.getlist("order"))
     if not orders:
         messages.error(request, "Choose at least one order to remediate.")
         return HttpResponseRedirect(reverse("ops:index"))
-    params = remedies.params_from(action, data)
+    params = ops_actions.params_from(action, data)
     if request.method != "POST":
         return _render(site, request, action, orders, params, "")
     reason = data.get("reason", "").strip()[:MAX_REASON]
@@ -94,7 +94,7 @@ def confirm(site: AdminSite, request: HttpRequest, action: str) -> HttpResponse:
     ran = _execute(request, action, orders, params, reason)
     if len(orders) == 1:
         return HttpResponseRedirect(reverse("ops:lineage", args=[orders[0]]))
-    return HttpResponseRedirect(reverse("ops:index") if ran else remedies.confirm_url(action, orders, **params))
+    return HttpResponseRedirect(reverse("ops:index") if ran else ops_actions.confirm_url(action, orders, **params))
 
 
 def _expected_seq(request: HttpRequest, order_id: uuid.UUID) -> int | None:
@@ -108,7 +108,7 @@ def _execute(request: HttpRequest, action: str, orders: list[uuid.UUID], params:
     actor = request.user.get_username()
     for order_id in orders:
         try:
-            view = remedies.execute(
+            view = ops_actions.execute(
                 action,
                 order_id,
                 actor=actor,
@@ -118,13 +118,13 @@ def _execute(request: HttpRequest, action: str, orders: list[uuid.UUID], params:
             )
         except ServiceError as exc:
             hint = " Review the new preview and confirm again." if exc.code == "FAILED_PRECONDITION" else ""
-            messages.error(request, f"{remedies.label(action)} refused for order {order_id}: {exc.message}.{hint}")
+            messages.error(request, f"{ops_actions.label(action)} refused for order {order_id}: {exc.message}.{hint}")
             continue
         ran += 1
         stalled = " (still stalled)" if view.get("stalled") else ""
         messages.success(
             request,
-            f"{remedies.label(action)} ran on order {order_id} by {actor}: state {view.get('state')}{stalled}; "
+            f"{ops_actions.label(action)} ran on order {order_id} by {actor}: state {view.get('state')}{stalled}; "
             f"ops action {view.get('opsActionId')}.",
         )
     return ran
