@@ -300,4 +300,3 @@ def unfinished(idle_seconds: float, *, limit: int = 20) -> list[uuid.UUID]:
         if len(out) >= limit:
             break
     return out
-

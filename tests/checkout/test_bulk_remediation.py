@@ -116,7 +116,9 @@ def test_a_run_that_stopped_half_way_is_continued_by_the_beat_task_without_actin
     settings.TPFGO_BULK_REMEDIATION_BATCH = 2
     settings.TPFGO_BULK_REMEDIATION_IDLE_SECONDS = 0
     orders = outage(5)
-    run = bulk_remediation.submit("redrive", bulk_remediation.plan_of(bulk_remediation.preview("redrive", orders)), **WHO)
+    run = bulk_remediation.submit(
+        "redrive", bulk_remediation.plan_of(bulk_remediation.preview("redrive", orders)), **WHO
+    )
     assert bulk_remediation.advance(run.id)["processed"] == 2  # then the process dies
     # It died after acting on the third order, before storing that order's result.
     third = uuid.UUID(run.plan[2][0])

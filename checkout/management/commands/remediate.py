@@ -72,7 +72,12 @@ class Command(BaseCommand):
             return
         expected = options["expected_seq"] if options["expected_seq"] is not None else shown["expectedSeq"]
         view = remediation.execute(
-            action, order_id, actor=self._actor(options), reason=options["reason"] or "", expected_seq=expected, **params
+            action,
+            order_id,
+            actor=self._actor(options),
+            reason=options["reason"] or "",
+            expected_seq=expected,
+            **params,
         )
         self._print(view)
 
@@ -111,4 +116,3 @@ class Command(BaseCommand):
 
     def _print(self, data: dict[str, Any]) -> None:
         self.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str))
-
