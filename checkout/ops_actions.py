@@ -64,8 +64,21 @@ def preview(action: str, order_id: Any, **params: Any) -> dict[str, Any]:
     }
 
 
-def execute(action: str, order_id: Any, *, actor: str, reason: str, expected_seq: int, **params: Any) -> dict[str, Any]:
-    """Run ``action`` if the order is still where the preview showed it; returns the order view after it."""
+def execute(
+    action: str,
+    order_id: Any,
+    *,
+    actor: str,
+    reason: str,
+    expected_seq: int,
+    action_id: uuid.UUID | None = None,
+    note: Mapping[str, Any] | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """Run ``action`` if the order is still where the preview showed it; returns the order view after it.
+
+    A bulk run passes its deterministic ``action_id`` for the order and a ``note`` kept in the audit row's result.
+    """
     actor, reason = actions.check_who(actor, reason)
     request = _order(order_id)
     actions.check_fresh(request.order_id, expected_seq)
@@ -79,8 +92,9 @@ def execute(action: str, order_id: Any, *, actor: str, reason: str, expected_seq
         actor=actor,
         reason=reason,
         preview_seq=int(expected_seq),
-        result=result,
+        result={**result, **(note or {})},
         target_id=target,
+        action_id=action_id,
     )
     return {**state.order_view(request.order_id), "opsActionId": str(row.id)}
 

@@ -187,9 +187,13 @@ TPFGO_SWEEP_GRACE_SECONDS = float(os.environ.get("TPFGO_SWEEP_GRACE_SECONDS", "1
 TPFGO_SWEEP_WINDOW_SECONDS = float(os.environ.get("TPFGO_SWEEP_WINDOW_SECONDS", "86400"))
 TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", "900"))
 TPFGO_SWEEP_BATCH = int(os.environ.get("TPFGO_SWEEP_BATCH", "200"))
-# pipelines.failures.sinks.RemoteSink: forward entries to a central sink (http(s)://host → REST,
-# grpc://host:port → gRPC) with this token; when forwarding fails, the fallback sinks (those not already in
-# TPFGO_ERROR_SINKS) record them.
+# Bulk remediation (docs/operations.md): orders per batch, orders per run, and how long a run may sit without a
+# new result before the beat task continues it.
+TPFGO_BULK_REMEDIATION_BATCH = int(os.environ.get("TPFGO_BULK_REMEDIATION_BATCH", "20"))
+TPFGO_BULK_REMEDIATION_MAX_ORDERS = int(os.environ.get("TPFGO_BULK_REMEDIATION_MAX_ORDERS", "1000"))
+TPFGO_BULK_REMEDIATION_IDLE_SECONDS = float(os.environ.get("TPFGO_BULK_REMEDIATION_IDLE_SECONDS", "60"))
+# pipelines.sinks.RemoteSink: forward entries to a central sink (http(s)://host → REST, grpc://host:port → gRPC)
+# with this token; when forwarding fails, the fallback sinks (those not already in TPFGO_ERROR_SINKS) record them.
 TPFGO_ERROR_SINK_URL = os.environ.get("TPFGO_ERROR_SINK_URL", "")
 TPFGO_ERROR_SINK_TOKEN = os.environ.get("TPFGO_ERROR_SINK_TOKEN", "")
 TPFGO_ERROR_SINK_TIMEOUT = float(os.environ.get("TPFGO_ERROR_SINK_TIMEOUT", "3"))
@@ -304,4 +308,5 @@ TPFGO_DEFAULT_ETA_MINUTES = 25
 CELERY_BEAT_SCHEDULE = {
     "expire-acceptance": {"task": "checkout.expire_acceptance", "schedule": 30.0},
     "sweep-parked": {"task": "pipelines.sweep", "schedule": 30.0},
+    "continue-bulk-remediation": {"task": "checkout.continue_bulk_remediation", "schedule": 30.0},
 }
