@@ -21,7 +21,7 @@ from django.urls import reverse
 
 from checkout import bulk_remediation, bulk_selection
 from checkout.models import Courier
-from opsconsole import remedies
+from opsconsole import ops_actions
 from pipelines.contracts.status import NotFound, ServiceError
 
 if TYPE_CHECKING:
@@ -31,21 +31,21 @@ MAX_REASON = 2000
 
 
 def _allowed(request: HttpRequest) -> None:
-    if not remedies.can_remediate(request.user):
+    if not ops_actions.can_remediate(request.user):
         raise PermissionDenied("running remediation needs the opsconsole.run_remediation permission")
 
 
 def preview_page(site: AdminSite, request: HttpRequest, action: str) -> HttpResponse:
     _allowed(request)
-    if action not in remedies.actions():
+    if action not in ops_actions.actions():
         raise Http404(f"no remediation named {action!r}")
     data = request.POST if request.method == "POST" else request.GET
-    params = remedies.params_from(action, data)
+    params = ops_actions.params_from(action, data)
     if request.method == "POST":
         return _submit(site, request, action, params)
     context: dict[str, Any] = {"filters": None, "shown": None, "error": None, "reason": ""}
     try:
-        orders: list[Any] = remedies.order_ids(data.getlist("order"), cap=bulk_selection.max_orders())
+        orders: list[Any] = ops_actions.order_ids(data.getlist("order"), cap=bulk_selection.max_orders())
         if not orders:
             context["filters"] = bulk_selection.parse(**{k: data.get(k) for k in _FILTER_KEYS})
             orders = bulk_selection.select(context["filters"])
@@ -67,9 +67,9 @@ def _render(
         **site.each_context(request),
         **context,
         "is_nav_sidebar_enabled": False,  # the console's own screens need the width
-        "title": f"{remedies.label(action)}, in bulk: preview",
+        "title": f"{ops_actions.label(action)}, in bulk: preview",
         "action": action,
-        "action_label": remedies.label(action),
+        "action_label": ops_actions.label(action),
         "params": params,
         "approved_choice": ("yes" if params["approved"] else "no") if "approved" in params else "",
         "couriers": Courier.objects.order_by("id") if action == "assign-courier" else [],
@@ -92,7 +92,7 @@ def _submit(site: AdminSite, request: HttpRequest, action: str, params: dict[str
     try:
         run = bulk_remediation.submit(action, plan, actor=request.user.get_username(), reason=reason, **params)
     except ServiceError as exc:
-        messages.error(request, f"{remedies.label(action)} in bulk refused: {exc.message}.")
+        messages.error(request, f"{ops_actions.label(action)} in bulk refused: {exc.message}.")
         return HttpResponseRedirect(reverse("ops:index"))
     return HttpResponseRedirect(reverse("ops:bulk_run", args=[run.id]))
 
@@ -117,11 +117,11 @@ def run_page(site: AdminSite, request: HttpRequest, run_id: uuid.UUID) -> HttpRe
     context = {
         **site.each_context(request),
         "is_nav_sidebar_enabled": False,
-        "title": f"{remedies.label(progress['action'])}, in bulk: run {run_id}",
-        "action_label": remedies.label(progress["action"]),
+        "title": f"{ops_actions.label(progress['action'])}, in bulk: run {run_id}",
+        "action_label": ops_actions.label(progress["action"]),
         "progress": progress,
         "results": bulk_remediation.results(run_id),
-        "can_remediate": remedies.can_remediate(request.user),
+        "can_remediate": ops_actions.can_remediate(request.user),
     }
     return TemplateResponse(request, "opsconsole/bulk_run.html", context)
 

@@ -87,7 +87,7 @@ def test_an_order_that_moved_since_the_preview_is_skipped_reported_and_untouched
     assert (progress["done"], progress["skipped"], progress["failed"]) == (4, 1, 0)
     skipped = BulkRunResult.objects.get(run=run, outcome="skipped")
     assert skipped.trace_id == moved and skipped.ops_action_id is None
-    assert skipped.detail.startswith("moved since the preview: the order changed since the preview")
+    assert skipped.detail.startswith("moved since the preview: the trace changed since the preview")
     assert log_count(moved) == rows_of_moved
     assert not OpsAction.objects.filter(trace_id=moved, result__bulkRunId=str(run.id)).exists()
     assert OpsAction.objects.count() == actions_before + 4 + 1
