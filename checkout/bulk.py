@@ -22,11 +22,8 @@ from typing import Any
 from checkout import commands, selectors, state
 from checkout.order_request.models import OrderRequest
 from checkout.services import Placed, order_id_for
-from pipelines.contracts.status import AlreadyExists, Detail, ServiceError, Unavailable
-from pipelines.engine.batch import BatchEngine
-from pipelines.engine.registry import composition
+from pipelines import AlreadyExists, BatchEngine, Detail, ServiceError, Unavailable, composition, reads, traces
 from pipelines.models import CheckpointLog
-from pipelines.store import reads, traces
 
 Answer = Placed | ServiceError
 
