@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from django.db import models
 
-from pipelines.contracts import numbered
+from pipelines import numbered
 from pipelines.models import Checkpoint
 
 

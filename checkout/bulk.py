@@ -9,7 +9,7 @@ occurrence is answered as a replay of the first. Answers come back in input orde
 ``ServiceError`` that the single path would have raised for that command.
 
 The batch reads its reference rows (consumers, restaurants, menus) in three queries and everything else once
-per batch (``pipelines.reads``).
+per batch (``pipelines.store.reads``).
 """
 
 from __future__ import annotations
@@ -23,11 +23,8 @@ from checkout import commands, selectors, state
 from checkout.order_request.models import OrderRequest
 from checkout.order_view import render
 from checkout.services import Placed, order_id_for
-from pipelines import reads, traces
-from pipelines.batch import BatchEngine
+from pipelines import AlreadyExists, BatchEngine, Detail, ServiceError, Unavailable, composition, reads, traces
 from pipelines.models import CheckpointLog
-from pipelines.registry import composition
-from pipelines.status import AlreadyExists, Detail, ServiceError, Unavailable
 
 Answer = Placed | ServiceError
 

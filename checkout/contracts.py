@@ -1,7 +1,7 @@
 """Codes the steps of the canonical chain share (reasons several steps write and the derived state reads).
 
 A checkpoint's contract is declared on its model, next to the fields it hands off (``pipelines.contracts``:
-``numbered`` fields and ``contract = declared(...)``); names are docs/checkout.md's, and a field's number is
+``numbered`` fields and ``contract = declared(...)``); names are docs/chain.md's, and a field's number is
 stable forever (a removed field's number is never reused).
 """
 

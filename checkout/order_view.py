@@ -13,11 +13,16 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rest_framework import serializers
 
 _per_thread = threading.local()
+
+if TYPE_CHECKING:  # DRF's stubs make Serializer generic in the instance it renders; DRF itself is not subscriptable
+    OutputSerializer = serializers.Serializer[Any]
+else:
+    OutputSerializer = serializers.Serializer
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,7 @@ def _text(source: str | None = None) -> serializers.CharField:
     return serializers.CharField(allow_null=True, source=source)
 
 
-class StalledSerializer(serializers.Serializer):
+class StalledSerializer(OutputSerializer):
     pipeline = serializers.CharField()
     step = serializers.CharField()
     errorClass = serializers.CharField(source="error_class")
@@ -101,7 +106,7 @@ class StalledSerializer(serializers.Serializer):
     deadLettered = serializers.BooleanField(source="dead_lettered")
 
 
-class OrderLineSerializer(serializers.Serializer):
+class OrderLineSerializer(OutputSerializer):
     menuItemId = serializers.CharField(source="menu_item_id")
     name = _text()
     quantity = serializers.IntegerField()
@@ -109,7 +114,7 @@ class OrderLineSerializer(serializers.Serializer):
     lineTotal = _text("line_total")
 
 
-class CheckpointSerializer(serializers.Serializer):
+class CheckpointSerializer(OutputSerializer):
     type = serializers.CharField()
     id = serializers.CharField()
     pipeline = serializers.CharField()
@@ -119,7 +124,7 @@ class CheckpointSerializer(serializers.Serializer):
 REVISION_OUTCOMES = ["ACCEPTED", "REFUSED", "PENDING"]
 
 
-class RevisionEntrySerializer(serializers.Serializer):
+class RevisionEntrySerializer(OutputSerializer):
     revisionId = serializers.UUIDField(source="revision_id")
     requestId = serializers.CharField(source="request_id")
     outcome = serializers.ChoiceField(choices=REVISION_OUTCOMES)
@@ -129,7 +134,7 @@ class RevisionEntrySerializer(serializers.Serializer):
     requestedAt = serializers.CharField(source="requested_at")
 
 
-class OrderViewSerializer(serializers.Serializer):
+class OrderViewSerializer(OutputSerializer):
     orderId = serializers.UUIDField(source="order_id")
     requestId = serializers.CharField(source="request_id")
     state = serializers.CharField()

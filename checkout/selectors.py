@@ -1,6 +1,6 @@
 """Read-side queries over the checkpoint tables, shared by steps, the derived state and every interface.
 
-Inside a read scope (``pipelines.reads``: one per request, opened by the application service and the batch
+Inside a read scope (``pipelines.store.reads``: one per request, opened by the application service and the batch
 engine) a fact found or inserted once is answered from memory for the rest of the request (checkpoints never
 change), reference rows are read once per request, and a batch step loads a fact for its whole batch at once.
 """

@@ -11,13 +11,12 @@ from checkout.order_rejected.models import OrderRejected
 from checkout.order_view import CheckpointRef, OrderLine, OrderView, RevisionEntry, Stalled
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import lookups, parking, traces
-from pipelines.contracts import wire
+from pipelines import lookups, parking, traces, wire
 from pipelines.models import CheckpointLog, LineageLink
 
 TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
 
-# docs/checkout.md's state table after the four that need a look at the row: (checkpoint type, label), first match wins.
+# docs/chain.md's state table after the four that need a look at the row: (checkpoint type, label), first match wins.
 _BY_TYPE = (
     ("CancellationAccepted", "CANCEL_PENDING"),
     ("OrderDelivered", "DELIVERED"),
@@ -33,7 +32,7 @@ _BY_TYPE = (
 
 
 def label(order_id: uuid.UUID, present: set[str]) -> str:
-    """The first row of docs/checkout.md's table that holds for the order."""
+    """The first row of docs/chain.md's state table that holds for the order."""
     if "OrderCancelled" in present:
         return "CANCELLED"
     if "OrderRejected" in present:

@@ -18,9 +18,8 @@ from django.utils.html import format_html
 
 from opsconsole import selectors
 from opsconsole.readonly import ReadOnlyAdmin
-from pipelines.classification import classify
+from pipelines import checkpoint_models, classify
 from pipelines.models import Checkpoint, CheckpointChild
-from pipelines.registry import checkpoint_models
 
 # Columns worth a changelist: short, fixed-size values (no JSON, no long text).
 SMALL_FIELDS = (models.CharField, models.BooleanField, models.IntegerField, models.DecimalField, models.UUIDField)

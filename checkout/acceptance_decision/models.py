@@ -10,7 +10,7 @@ from typing import ClassVar
 from django.db import models
 
 from checkout.base import OrderCheckpoint
-from pipelines.contracts import declared, numbered
+from pipelines import declared, numbered
 
 
 class AcceptanceDecision(OrderCheckpoint):

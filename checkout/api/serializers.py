@@ -19,8 +19,7 @@ from checkout.commands import CreateOrderSerializer as CreateOrderSerializer  # 
 from checkout.commands import ReviseOrderSerializer as ReviseOrderSerializer  # the revision body, documented
 from checkout.order_view import OrderViewSerializer as OrderViewSerializer  # the order view, rendered
 from checkout.reference import ID_PATTERN
-from pipelines.status import STATUS
-from pipelines.wire_schema import NOT_BLANK_PRINTABLE, StrictSerializer, Text
+from pipelines import NOT_BLANK_PRINTABLE, STATUS, StrictSerializer, Text
 
 MODES = ["auto", "manual"]
 MONEY_PATTERN = r"^[0-9]{1,8}(\.[0-9]{0,2})?$"

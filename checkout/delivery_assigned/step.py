@@ -7,8 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from checkout import selectors
-from pipelines.errors import RetryableError
-from pipelines.runner import StepContext
+from pipelines import RetryableError, StepContext
 
 
 class NoCourierAvailable(RetryableError):

@@ -6,8 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from checkout import pricing, selectors
-from pipelines.errors import NonRetryableError
-from pipelines.runner import StepContext
+from pipelines import NonRetryableError, StepContext
 
 DEFAULT_TOKEN = "tok_ok"
 

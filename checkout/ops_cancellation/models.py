@@ -3,7 +3,7 @@
 from django.db import models
 
 from checkout.base import OrderCheckpoint
-from pipelines.contracts import declared, numbered
+from pipelines import declared, numbered
 
 
 class OpsCancellation(OrderCheckpoint):

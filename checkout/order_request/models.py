@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from checkout.base import OrderCheckpoint
-from pipelines.contracts import declared, numbered
+from pipelines import declared, numbered
 from pipelines.models import CheckpointChild
 
 

@@ -6,8 +6,7 @@ from typing import Any
 
 from checkout import payments, selectors
 from checkout.payment_review_resolved.models import PaymentReviewResolved
-from pipelines.errors import NonRetryableError
-from pipelines.runner import StepContext
+from pipelines import NonRetryableError, StepContext
 
 
 def process(ctx: StepContext) -> dict[str, Any]:

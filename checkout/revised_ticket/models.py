@@ -3,7 +3,7 @@
 from django.db import models
 
 from checkout.base import RevisionCheckpoint
-from pipelines.contracts import declared, numbered
+from pipelines import declared, numbered
 
 
 class RevisedTicket(RevisionCheckpoint):

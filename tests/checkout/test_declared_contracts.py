@@ -12,8 +12,8 @@ from django.core.management.base import CommandError
 from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.ready_order.models import ReadyOrder
-from pipelines.contracts import NUMBER_ATTR, declared_contract
-from pipelines.registry import checkpoint_models
+from pipelines import checkpoint_models
+from pipelines.contracts.fields import NUMBER_ATTR, declared_contract
 
 
 @pytest.fixture
