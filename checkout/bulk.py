@@ -22,7 +22,7 @@ from typing import Any
 from checkout import commands, selectors, state
 from checkout.order_request.models import OrderRequest
 from checkout.services import Placed, order_id_for
-from pipelines import reads, traces
+from pipelines import backlog, reads, traces
 from pipelines.batch import BatchEngine
 from pipelines.models import CheckpointLog
 from pipelines.registry import composition
@@ -77,6 +77,14 @@ def _place_chunk(
         if command.order_id not in stored:
             first.setdefault(command.key, command)
     runs = list(first.values())
+    if runs:
+        try:
+            backlog.admit()  # new orders only: a stored one is still answered
+        except ServiceError as exc:
+            for command in valid:
+                if command.order_id not in stored:
+                    answers[command.index] = exc
+            runs = []
     executions = BatchEngine(composition(), batch_size=max(1, len(runs))).start_many(
         "checkout", [({**c.payload, "requestId": c.key, "commandHash": c.digest}, c.key) for c in runs]
     )

@@ -20,7 +20,7 @@ from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.order_request.models import OrderRequest
 from checkout.ticket_created.models import TicketCreated
-from pipelines import ids, input_limits, reads
+from pipelines import backlog, ids, input_limits, reads
 from pipelines.registry import engine
 from pipelines.runner import Command, Execution
 from pipelines.status import (
@@ -51,6 +51,7 @@ def place_order(data: Any, key: str | None) -> Placed:
     order_id = order_id_for(key)
     if selectors.order_request(order_id) is not None:
         return _replay(order_id, digest)
+    backlog.admit()  # a new order: refused (nothing stored) while the backlog bound is reached
     payload = {**command, "requestId": key, "commandHash": digest}
     execution = engine().start("checkout", payload, key, new=True)  # just looked: nothing stored for this key
     first = execution.first

@@ -37,29 +37,12 @@ def parked_id(pipeline: str, step: str, item_id: object) -> uuid.UUID:
 def park(
     spec: Pipeline, step: Step, item: Item, event: Mapping[str, Any] | None, attempt: int, exc: BaseException
 ) -> ParkedItem:
-    from pipelines.failures import describe
     from pipelines.registry import retry_policy
 
     policy = retry_policy(spec.name, step)
-    item_type, item_id, _ = describe(item.value)
     now = timezone.now()
     with transaction.atomic():
-        parked = ParkedItem.objects.filter(pk=parked_id(spec.name, step.name, item_id)).first()
-        if parked is None:
-            value = item.value
-            parked = ParkedItem.objects.create(
-                id=parked_id(spec.name, step.name, item_id),
-                pipeline=spec.name,
-                step=step.name,
-                item_type=item_type,
-                item_id=item_id,
-                trace_id=item.trace_id,
-                idempotency_key=item.key,
-                event=dict(event) if event is not None else None,
-                command=dict(value.payload) if item_type == "Command" else None,
-                merge_ids=[str(cp.pk) for cp in value] if isinstance(value, list) else None,
-                created_at=now,
-            )
+        parked = parked_row(spec, step, item, event, now)
         if not is_retryable(exc):
             dead_letter(parked, "non_retryable", attempt, exc)
         elif attempt >= policy.max_attempts:
@@ -68,6 +51,32 @@ def park(
             schedule(parked, attempt + 1, now + datetime.timedelta(seconds=policy.delay(attempt)), now)
     log.warning("item.parked", parked_id=str(parked.pk), attempt=attempt, retryable=is_retryable(exc))
     return parked
+
+
+def parked_row(
+    spec: Pipeline, step: Step, item: Item, event: Mapping[str, Any] | None, now: datetime.datetime
+) -> ParkedItem:
+    """The item's one ``ParkedItem`` at this step (written the first time it stops there: failed or paused)."""
+    from pipelines.failures import describe
+
+    item_type, item_id, _ = describe(item.value)
+    parked = ParkedItem.objects.filter(pk=parked_id(spec.name, step.name, item_id)).first()
+    if parked is not None:
+        return parked
+    value = item.value
+    return ParkedItem.objects.create(
+        id=parked_id(spec.name, step.name, item_id),
+        pipeline=spec.name,
+        step=step.name,
+        item_type=item_type,
+        item_id=item_id,
+        trace_id=item.trace_id,
+        idempotency_key=item.key,
+        event=dict(event) if event is not None else None,
+        command=dict(value.payload) if item_type == "Command" else None,
+        merge_ids=[str(cp.pk) for cp in value] if isinstance(value, list) else None,
+        created_at=now,
+    )
 
 
 def dead_letter(parked: ParkedItem, reason: str, attempts: int, exc: BaseException) -> None:
@@ -179,10 +188,16 @@ def open_failure(trace_id: uuid.UUID) -> OpenFailure | None:
             trace_id=trace_id, pipeline=parked.pipeline, item_id=parked.item_id
         ).order_by("-attempt")
         last = entries.first()
+        message = last.message if last else ""
+        if outcome is None:  # held at a paused step: that is why it waits, whatever failed before
+            from pipelines import drain
+
+            held = drain.open_hold(parked)
+            message = f"{drain.PAUSED}: {held.pause.reason}" if held is not None else message
         return OpenFailure(
             parked=parked,
             error_class=last.error_class if last else "",
-            message=last.message if last else "",
+            message=message,
             attempts=entries.count(),
             dead_lettered=outcome is not None,
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from pipelines import parking
+from pipelines import drain, parking
 from pipelines.models import ParkedItem, ParkingOutcome
 from pipelines.registry import checkpoint_models, composition, engine
 from pipelines.runner import Command
@@ -32,6 +32,8 @@ def run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str = "") -> s
         return "missing"
     if not parking.is_open_for(parked, attempt):
         return "closed"
+    if drain.hold_parked(parked, attempt):  # its step is paused: held unclaimed, the attempt not spent
+        return "paused"
     if not parking.claim(parked, attempt, worker):
         return "claimed-elsewhere"
     guard = composition().retry_guard
@@ -48,6 +50,7 @@ def run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str = "") -> s
         attempt=attempt,
         key=parked.idempotency_key,
         trace_id=parked.trace_id,
+        unpaused=True,
     )
     status = execution.first.status
     if status != "failed":
