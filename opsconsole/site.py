@@ -1,7 +1,7 @@
 """The TPFGo Ops Console: the only admin site mounted, with the dashboard as its index.
 
 Besides the (read-only) ModelAdmins registered in ``opsconsole.admin``, the site serves the console's own
-screens: lineage pictures, the grouped error sink and the remediation confirm page.
+screens: lineage pictures, the grouped error sink, the remediation confirm page and the paused steps.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path
 
-from opsconsole import remediation_views, views
+from opsconsole import pause_views, remediation_views, views
 
 
 class OpsSite(admin.AdminSite):
@@ -29,6 +29,7 @@ class OpsSite(admin.AdminSite):
             path("lineage/<uuid:trace_id>/", self.admin_view(self.lineage_view), name="lineage"),
             path("errors/groups/", self.admin_view(self.error_groups_view), name="error_groups"),
             path("remediation/<slug:action>/", self.admin_view(self.remediation_view), name="remediation"),
+            path("pauses/", self.admin_view(self.pauses_view), name="pauses"),
         ]
         return own + super().get_urls()
 
@@ -46,6 +47,9 @@ class OpsSite(admin.AdminSite):
 
     def remediation_view(self, request: HttpRequest, action: str) -> HttpResponse:
         return remediation_views.confirm(self, request, action)
+
+    def pauses_view(self, request: HttpRequest) -> HttpResponse:
+        return pause_views.page(self, request)
 
 
 ops_site = OpsSite(name="ops")

@@ -124,7 +124,7 @@ def gap(ended: StepResume) -> datetime.timedelta:
 
 def release(pause_id: uuid.UUID | str, now: datetime.datetime | None = None) -> int:
     """Release the held items of a resumed pause that fall due before ``now`` + one interval; how many."""
-    ended = StepResume.objects.filter(pause_id=pause_id).first()
+    ended = StepResume.objects.filter(pause_id=uuid.UUID(str(pause_id))).first()
     if ended is None:
         return 0
     now = now or timezone.now()
@@ -164,7 +164,7 @@ def run(pause_id: uuid.UUID | str, now: datetime.datetime | None = None) -> floa
     """
     now = now or timezone.now()
     release(pause_id, now)
-    ended = StepResume.objects.filter(pause_id=pause_id).first()
+    ended = StepResume.objects.filter(pause_id=uuid.UUID(str(pause_id))).first()
     if ended is None:
         return None
     settle = ended.created_at + datetime.timedelta(seconds=float(getattr(settings, "TPFGO_PAUSE_CACHE_SECONDS", 2)))

@@ -165,7 +165,10 @@ def resume(pause_id: uuid.UUID | str, *, actor: str, reason: str) -> StepResume:
     from pipelines.remediation import check_who
 
     actor, reason = check_who(actor, reason)
-    row = StepPause.objects.filter(pk=pause_id).first()
+    try:
+        row = StepPause.objects.filter(pk=uuid.UUID(str(pause_id))).first()
+    except ValueError:
+        row = None
     if row is None:
         raise NotFound(f"no pause {pause_id}")
     try:

@@ -129,7 +129,8 @@ def test_the_resume_drains_at_the_configured_rate_and_every_order_completes_once
 
 def test_a_pause_for_one_restaurant_holds_only_its_orders():
     pause_capture(key="restaurant", value="sushi-kaiten")
-    sushi = uuid.UUID(place(restaurant="sushi-kaiten", items=[{"menuItemId": "omakase", "quantity": 1}]).view["orderId"])
+    omakase = [{"menuItemId": "omakase", "quantity": 1}]
+    sushi = uuid.UUID(place(restaurant="sushi-kaiten", items=omakase).view["orderId"])
     roma = uuid.UUID(place().view["orderId"])
 
     assert [h.parked.trace_id for h in held_at_capture()] == [sushi]
