@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.test import override_settings
+from django.utils import timezone
 
 from checkout import services
 from checkout.models import Courier
@@ -231,3 +232,82 @@ def test_pausing_twice_or_resuming_twice_is_refused_without_a_row():
         "pause-step",
         "resume-step",
     ]
+
+
+def test_the_sweeper_leaves_a_held_attempt_to_the_drain_and_re_enqueues_a_lost_release(settings):
+    from pipelines import sweeper
+
+    settings.TPFGO_RESUME_ENQUEUE = ""  # a resume the sweeper finds runs inline
+    settings.TPFGO_SWEEP_GRACE_SECONDS = 60
+    Courier.objects.update(available=False)
+    order_id = uuid.UUID(place().view["orderId"])
+    parked = ParkedItem.objects.get(trace_id=order_id, step="delivery_assigned")
+    paused = pauses.pause(composition(), "dispatch", "delivery_assigned", actor="ops", reason="rework")
+    assert retries.run_attempt(parked.pk, 2) == "paused"
+    ENQUEUED.clear()
+
+    # Attempt 2 is scheduled and unclaimed, long overdue: the drain owns it, the sweeper does not re-enqueue it.
+    assert sweeper.sweep(now=timezone.now() + datetime.timedelta(seconds=600)).reenqueued == []
+    assert ENQUEUED == []
+
+    Courier.objects.filter(pk="courier-ann").update(available=True)
+    pauses.resume(paused.id, actor="ops", reason="done")
+    assert drain.release(paused.id) == 1
+    released_at = ENQUEUED.pop()[2]
+    # Its message was lost: past the grace period, the sweeper hands the released attempt to the worker again.
+    assert sweeper.sweep(now=released_at + datetime.timedelta(seconds=30)).reenqueued == []
+    assert sweeper.sweep(now=released_at + datetime.timedelta(seconds=61)).reenqueued == [(str(parked.pk), 2)]
+    assert run_released() == ["inserted"]
+    assert sweeper.sweep(now=released_at + datetime.timedelta(seconds=120)).reenqueued == []
+    assert services.get_order(order_id)["state"] == "COMPLETED"
+
+
+def test_a_resumed_pause_whose_drain_task_was_lost_drains_from_the_sweeper(settings):
+    from pipelines import sweeper
+
+    settings.TPFGO_RESUME_ENQUEUE = ""
+    paused = pause_capture()
+    place()
+    pauses.resume(paused.id, actor="ops", reason="ok")  # tests enqueue no drain task: as if it were lost
+    assert ENQUEUED == []
+    sweeper.sweep()
+    assert len(ENQUEUED) == 1 and PauseRelease.objects.filter(pause=paused).count() == 1
+    assert run_released() == ["inserted"]
+
+
+def test_the_batch_path_holds_items_at_a_paused_step_too():
+    from checkout import bulk
+
+    pause_capture()
+    answers = bulk.place_orders([(order_body(), f"bulk-paused-{n}") for n in range(3)])
+    assert [a.view["state"] for a in answers] == ["DELIVERED"] * 3  # type: ignore[union-attr]
+    assert len(held_at_capture()) == 3
+    assert recording_gateway.CAPTURE_CALLS == []
+    assert ErrorSinkEntry.objects.count() == 0
+
+
+def test_a_pause_extends_a_deadline_by_the_time_it_held_the_item():
+    order_id = services.order_id_for("extension-1")
+    window = {"since": T0, "until": T0 + datetime.timedelta(hours=1)}
+    with time_machine.travel(T0 + datetime.timedelta(minutes=10), tick=False):
+        first = pause_capture()
+    with time_machine.travel(T0 + datetime.timedelta(minutes=15), tick=False):
+        other = pause_capture(key="order", value=str(order_id))  # overlaps the first: counted once
+    with time_machine.travel(T0 + datetime.timedelta(minutes=30), tick=False):
+        pauses.resume(first.id, actor="ops", reason="ok")
+    with time_machine.travel(T0 + datetime.timedelta(minutes=40), tick=False):
+        pauses.resume(other.id, actor="ops", reason="ok")
+    with time_machine.travel(T0 + datetime.timedelta(minutes=50), tick=False):
+        pauses.pause(composition(), *CAPTURE, key="order", value=str(uuid.uuid4()), actor="ops", reason="another")
+
+    class Delivered:  # the step's input: only its order id matters to the pause keys
+        def __init__(self, order: uuid.UUID) -> None:
+            self.order_id = order
+
+    held = pauses.extension(composition(), *CAPTURE, Delivered(order_id), **window)
+    assert held == datetime.timedelta(minutes=30)  # 10 → 40: the whole-step pause, then this order's own
+    elsewhere = pauses.extension(composition(), *CAPTURE, Delivered(uuid.uuid4()), **window)
+    assert elsewhere == datetime.timedelta(minutes=20)  # the whole-step pause only
+    assert pauses.extension(composition(), "dispatch", "delivery_assigned", Delivered(order_id), **window) == (
+        datetime.timedelta(0)
+    )
