@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from checkout.models import OpenTicket
 from checkout.ticket_created.models import TicketCreated
-from pipelines.registry import engine
+from pipelines.engine.registry import engine
 
 log = structlog.get_logger("checkout.tasks")
 

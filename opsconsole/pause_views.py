@@ -1,7 +1,8 @@
 """Paused steps: pause a step (optionally for one key value), list the pauses, resume one and watch it drain.
 
 GET lists the active pauses (reason, who, since, items held) and the recent resumes with their drain's progress;
-POST pauses or resumes through ``pipelines.pauses`` (audited there as ``OpsAction`` rows), then redirects back.
+POST pauses or resumes through ``pipelines.recovery.pausing`` (audited there as ``OpsAction`` rows), then
+redirects back.
 Writing needs the remediation permission; reading needs only staff.
 """
 
@@ -16,11 +17,12 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from opsconsole import remedies
-from pipelines import drain, pauses
+from opsconsole import ops_actions
+from pipelines.contracts.status import ServiceError
+from pipelines.engine import pauses
+from pipelines.engine.registry import composition
 from pipelines.models import StepPause, StepResume
-from pipelines.registry import composition
-from pipelines.status import ServiceError
+from pipelines.recovery import drain, pausing
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
@@ -57,26 +59,26 @@ def page(site: AdminSite, request: HttpRequest) -> HttpResponse:
         "resumed": [_row(r.pause, now) for r in resumed],
         "steps": steps(),
         "keys": sorted(composition().pause_keys),
-        "can_remediate": remedies.can_remediate(request.user),
+        "can_remediate": ops_actions.can_remediate(request.user),
         "rate": f"{drain.per_interval()} every {drain.interval():g} s",
     }
     return TemplateResponse(request, "opsconsole/pauses.html", context)
 
 
 def _post(request: HttpRequest) -> HttpResponse:
-    if not remedies.can_remediate(request.user):
+    if not ops_actions.can_remediate(request.user):
         raise PermissionDenied("pausing and resuming steps needs the opsconsole.run_remediation permission")
     actor = request.user.get_username()
     reason = request.POST.get("reason", "").strip()[:MAX_REASON]
     try:
         if request.POST.get("do") == "resume":
-            ended = pauses.resume(request.POST.get("pause", ""), actor=actor, reason=reason)
+            ended = pausing.resume(request.POST.get("pause", ""), actor=actor, reason=reason)
             messages.success(request, f"Resumed {ended.pause} by {actor}: its held items drain at the set rate.")
         else:
             pipeline, _, step = request.POST.get("step", "").rpartition(".")
             key = request.POST.get("key", "").strip()
             value = request.POST.get("value", "").strip() if key else ""
-            row = pauses.pause(composition(), pipeline, step, key=key, value=value, actor=actor, reason=reason)
+            row = pausing.pause(composition(), pipeline, step, key=key, value=value, actor=actor, reason=reason)
             messages.success(request, f"Paused {row} by {actor}: items reaching it are held.")
     except ServiceError as exc:
         messages.error(request, f"{exc.code}: {exc.message}")

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path
 
-from opsconsole import pause_views, remediation_views, views
+from opsconsole import confirm_views, pause_views, views
 
 
 class OpsSite(admin.AdminSite):
@@ -46,7 +46,7 @@ class OpsSite(admin.AdminSite):
         return views.error_groups(self, request)
 
     def remediation_view(self, request: HttpRequest, action: str) -> HttpResponse:
-        return remediation_views.confirm(self, request, action)
+        return confirm_views.confirm(self, request, action)
 
     def pauses_view(self, request: HttpRequest) -> HttpResponse:
         return pause_views.page(self, request)

@@ -13,7 +13,8 @@ import uuid
 import structlog
 from celery import shared_task
 
-from pipelines import drain, recovery, retries, sweeper
+from pipelines.recovery import drain, retries, sweeper
+from pipelines.recovery import resume as recovery
 
 log = structlog.get_logger("pipelines.tasks")
 
@@ -63,5 +64,5 @@ def enqueue_drain(pause_id: uuid.UUID, countdown: float) -> None:
 
 @shared_task(name="pipelines.sweep", ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.sweeper``)."""
+    """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.recovery.sweeper``)."""
     return sweeper.sweep().as_dict()

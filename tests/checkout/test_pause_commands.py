@@ -7,7 +7,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from pipelines import pauses
+from pipelines.engine import pauses
 from pipelines.models import OpsAction, PausedItem, StepPause, StepResume
 from tests.checkout.conftest import place
 

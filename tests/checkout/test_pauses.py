@@ -16,7 +16,9 @@ from checkout import services
 from checkout.models import Courier
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import backlog, drain, pauses, retries
+from pipelines.contracts.status import ServiceError
+from pipelines.engine import pauses
+from pipelines.engine.registry import composition
 from pipelines.models import (
     ErrorSinkEntry,
     OpsAction,
@@ -28,8 +30,7 @@ from pipelines.models import (
     RetryScheduled,
     StepPause,
 )
-from pipelines.registry import composition
-from pipelines.status import ServiceError
+from pipelines.recovery import backlog, drain, pausing, retries
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import order_body, place
 
@@ -60,7 +61,7 @@ def counting(demo_data: None) -> Any:
 
 
 def pause_capture(**scope: str) -> StepPause:
-    return pauses.pause(composition(), *CAPTURE, actor="ops:erin", reason="gateway times out", **scope)
+    return pausing.pause(composition(), *CAPTURE, actor="ops:erin", reason="gateway times out", **scope)
 
 
 def held_at_capture() -> list[PausedItem]:
@@ -99,7 +100,7 @@ def test_the_resume_drains_at_the_configured_rate_and_every_order_completes_once
     paused = pause_capture()
     orders = [uuid.UUID(place().view["orderId"]) for _ in range(5)]
     with time_machine.travel(T0, tick=False):
-        pauses.resume(paused.id, actor="ops:erin", reason="gateway answers again")
+        pausing.resume(paused.id, actor="ops:erin", reason="gateway answers again")
 
     # Two every ten seconds, one every 5 s: a drain run releases what falls due within the next interval, and
     # running it again changes nothing.
@@ -155,7 +156,7 @@ def test_a_parked_retry_that_reaches_a_paused_step_is_held_before_it_claims_its_
     order_id = uuid.UUID(place().view["orderId"])
     parked = ParkedItem.objects.get(trace_id=order_id, step="delivery_assigned")
     assert ErrorSinkEntry.objects.filter(trace_id=order_id).count() == 1
-    paused = pauses.pause(composition(), "dispatch", "delivery_assigned", actor="ops", reason="dispatch rework")
+    paused = pausing.pause(composition(), "dispatch", "delivery_assigned", actor="ops", reason="dispatch rework")
 
     assert retries.run_attempt(parked.pk, 2) == "paused"
     assert retries.run_attempt(parked.pk, 2) == "paused"  # the message came twice: still one hold
@@ -164,7 +165,7 @@ def test_a_parked_retry_that_reaches_a_paused_step_is_held_before_it_claims_its_
     assert ErrorSinkEntry.objects.filter(trace_id=order_id).count() == 1
 
     Courier.objects.filter(pk="courier-ann").update(available=True)
-    pauses.resume(paused.id, actor="ops", reason="done")
+    pausing.resume(paused.id, actor="ops", reason="done")
     assert drain.release(paused.id) == 1
     assert run_released() == ["inserted"]
     assert list(RetryClaim.objects.filter(parked=parked).values_list("attempt", flat=True)) == [2]
@@ -210,7 +211,7 @@ def test_a_pause_survives_a_restart_it_is_read_back_from_its_row():
 )
 def test_a_bad_pause_is_refused_and_stores_nothing(pipeline: str, step: str, scope: dict[str, str], code: str):
     with pytest.raises(ServiceError) as refused:
-        pauses.pause(composition(), pipeline, step, actor="ops", reason="why", **scope)
+        pausing.pause(composition(), pipeline, step, actor="ops", reason="why", **scope)
     assert refused.value.code == code
     assert StepPause.objects.count() == 0 and OpsAction.objects.count() == 0
 
@@ -221,11 +222,11 @@ def test_pausing_twice_or_resuming_twice_is_refused_without_a_row():
         pause_capture()
     assert twice.value.code == "FAILED_PRECONDITION"
     with pytest.raises(ServiceError) as no_reason:
-        pauses.resume(paused.id, actor="ops", reason=" ")
+        pausing.resume(paused.id, actor="ops", reason=" ")
     assert no_reason.value.code == "INVALID_ARGUMENT"
-    pauses.resume(paused.id, actor="ops", reason="ok")
+    pausing.resume(paused.id, actor="ops", reason="ok")
     with pytest.raises(ServiceError) as again:
-        pauses.resume(paused.id, actor="ops", reason="ok")
+        pausing.resume(paused.id, actor="ops", reason="ok")
     assert again.value.code == "FAILED_PRECONDITION"
     assert StepPause.objects.count() == 1
     assert list(OpsAction.objects.order_by("created_at").values_list("action", flat=True)) == [
@@ -235,14 +236,14 @@ def test_pausing_twice_or_resuming_twice_is_refused_without_a_row():
 
 
 def test_the_sweeper_leaves_a_held_attempt_to_the_drain_and_re_enqueues_a_lost_release(settings):
-    from pipelines import sweeper
+    from pipelines.recovery import sweeper
 
     settings.TPFGO_RESUME_ENQUEUE = ""  # a resume the sweeper finds runs inline
     settings.TPFGO_SWEEP_GRACE_SECONDS = 60
     Courier.objects.update(available=False)
     order_id = uuid.UUID(place().view["orderId"])
     parked = ParkedItem.objects.get(trace_id=order_id, step="delivery_assigned")
-    paused = pauses.pause(composition(), "dispatch", "delivery_assigned", actor="ops", reason="rework")
+    paused = pausing.pause(composition(), "dispatch", "delivery_assigned", actor="ops", reason="rework")
     assert retries.run_attempt(parked.pk, 2) == "paused"
     ENQUEUED.clear()
 
@@ -251,7 +252,7 @@ def test_the_sweeper_leaves_a_held_attempt_to_the_drain_and_re_enqueues_a_lost_r
     assert ENQUEUED == []
 
     Courier.objects.filter(pk="courier-ann").update(available=True)
-    pauses.resume(paused.id, actor="ops", reason="done")
+    pausing.resume(paused.id, actor="ops", reason="done")
     assert drain.release(paused.id) == 1
     released_at = ENQUEUED.pop()[2]
     # Its message was lost: past the grace period, the sweeper hands the released attempt to the worker again.
@@ -263,12 +264,12 @@ def test_the_sweeper_leaves_a_held_attempt_to_the_drain_and_re_enqueues_a_lost_r
 
 
 def test_a_resumed_pause_whose_drain_task_was_lost_drains_from_the_sweeper(settings):
-    from pipelines import sweeper
+    from pipelines.recovery import sweeper
 
     settings.TPFGO_RESUME_ENQUEUE = ""
     paused = pause_capture()
     place()
-    pauses.resume(paused.id, actor="ops", reason="ok")  # tests enqueue no drain task: as if it were lost
+    pausing.resume(paused.id, actor="ops", reason="ok")  # tests enqueue no drain task: as if it were lost
     assert ENQUEUED == []
     sweeper.sweep()
     assert len(ENQUEUED) == 1 and PauseRelease.objects.filter(pause=paused).count() == 1
@@ -294,11 +295,11 @@ def test_a_pause_extends_a_deadline_by_the_time_it_held_the_item():
     with time_machine.travel(T0 + datetime.timedelta(minutes=15), tick=False):
         other = pause_capture(key="order", value=str(order_id))  # overlaps the first: counted once
     with time_machine.travel(T0 + datetime.timedelta(minutes=30), tick=False):
-        pauses.resume(first.id, actor="ops", reason="ok")
+        pausing.resume(first.id, actor="ops", reason="ok")
     with time_machine.travel(T0 + datetime.timedelta(minutes=40), tick=False):
-        pauses.resume(other.id, actor="ops", reason="ok")
+        pausing.resume(other.id, actor="ops", reason="ok")
     with time_machine.travel(T0 + datetime.timedelta(minutes=50), tick=False):
-        pauses.pause(composition(), *CAPTURE, key="order", value=str(uuid.uuid4()), actor="ops", reason="another")
+        pausing.pause(composition(), *CAPTURE, key="order", value=str(uuid.uuid4()), actor="ops", reason="another")
 
     class Delivered:  # the step's input: only its order id matters to the pause keys
         def __init__(self, order: uuid.UUID) -> None:

@@ -10,9 +10,10 @@ from django.test import override_settings
 
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import pauses
+from pipelines.engine import pauses
+from pipelines.engine.registry import composition
 from pipelines.models import ErrorSinkEntry, ParkingOutcome, PausedItem, PauseRelease, RetryClaim
-from pipelines.registry import composition
+from pipelines.recovery import pausing
 from tests.checkout.conftest import place
 from tests.integration.conftest import wait_for
 
@@ -26,12 +27,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_
 )
 def test_a_worker_drains_held_captures_at_the_resumes_rate(demo_data, start_worker):
     pauses.invalidate()
-    paused = pauses.pause(composition(), "payment-capture", "payment_outcome", actor="ops", reason="gateway down")
+    paused = pausing.pause(composition(), "payment-capture", "payment_outcome", actor="ops", reason="gateway down")
     orders = [place().view["orderId"] for _ in range(4)]
     assert PausedItem.objects.filter(pause=paused).count() == 4 and PaymentOutcome.objects.count() == 0
 
     worker = start_worker()  # a new process: it knows the pause only from its row
-    pauses.resume(paused.id, actor="ops", reason="gateway back")
+    pausing.resume(paused.id, actor="ops", reason="gateway back")
     wait_for(
         lambda: TerminalOrderState.objects.filter(order_id__in=orders).count() == 4,
         what="the held orders to complete",

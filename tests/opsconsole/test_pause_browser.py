@@ -19,8 +19,9 @@ from django.test import override_settings
 
 from checkout import demo, services
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import drain, pauses, retries
+from pipelines.engine import pauses
 from pipelines.models import OpsAction, StepPause
+from pipelines.recovery import drain, retries
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import order_body
 from tests.opsconsole.conftest import OPS_PASSWORD, make_ops_user

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from pipelines import pauses
+from pipelines.engine import pauses
 from pipelines.models import OpsAction, StepPause, StepResume
 from tests.checkout.conftest import place
 

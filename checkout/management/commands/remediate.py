@@ -12,15 +12,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from checkout import remediation
-from pipelines.status import ServiceError
+from checkout import ops_actions
+from pipelines.contracts.status import ServiceError
 
 
 class Command(BaseCommand):
     help = "Preview or run a remediation (redrive, assign-courier, ops-cancel, resolve-payment-review) on an order."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=remediation.ACTIONS)
+        parser.add_argument("action", choices=ops_actions.ACTIONS)
         parser.add_argument("order_id")
         parser.add_argument("--reason", help="why (required to execute; recorded in the OpsAction)")
         parser.add_argument("--actor", default=None, help="who (default: the OS user, prefixed 'cli:')")
@@ -33,15 +33,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         action, order_id = options["action"], options["order_id"]
-        params = {k: options[k] for k in remediation.PARAMS[action] if options.get(k) is not None}
+        params = {k: options[k] for k in ops_actions.PARAMS[action] if options.get(k) is not None}
         try:
-            shown = remediation.preview(action, order_id, **params)
+            shown = ops_actions.preview(action, order_id, **params)
             if options["preview"]:
                 self._print(shown)
                 return
             expected = options["expected_seq"] if options["expected_seq"] is not None else shown["expectedSeq"]
             actor = options["actor"] or f"cli:{getpass.getuser()}"
-            view = remediation.execute(
+            view = ops_actions.execute(
                 action, order_id, actor=actor, reason=options["reason"] or "", expected_seq=expected, **params
             )
         except ServiceError as exc:

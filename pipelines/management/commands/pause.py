@@ -11,9 +11,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipelines import drain, pauses
-from pipelines.registry import composition
-from pipelines.status import Detail, InvalidArgument, ServiceError
+from pipelines.contracts.status import Detail, InvalidArgument, ServiceError
+from pipelines.engine import pauses
+from pipelines.engine.registry import composition
+from pipelines.recovery import drain, pausing
 
 
 def where(raw: str) -> tuple[str, str]:
@@ -55,7 +56,7 @@ class Command(BaseCommand):
         try:
             pipeline, step = where(options["step"])
             key, value = scope(options["key"])
-            row = pauses.pause(
+            row = pausing.pause(
                 composition(),
                 pipeline,
                 step,

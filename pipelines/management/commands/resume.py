@@ -10,10 +10,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipelines import drain, pauses
+from pipelines.contracts.status import ServiceError
 from pipelines.management.commands.pause import actor, scope, where
 from pipelines.models import StepPause
-from pipelines.status import ServiceError
+from pipelines.recovery import drain, pausing
 
 
 class Command(BaseCommand):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             if options["progress"]:
                 self._progress(row)
                 return
-            pauses.resume(row.id, actor=actor(options["actor"]), reason=options["reason"] or "")
+            pausing.resume(row.id, actor=actor(options["actor"]), reason=options["reason"] or "")
         except ServiceError as exc:
             raise CommandError(f"{exc.code}: {exc.message}")
         self.stdout.write(f"resumed {row} (pause {row.id})")
@@ -55,7 +55,7 @@ class Command(BaseCommand):
             if row is None:
                 raise CommandError(f"NOT_FOUND: {pipeline}.{step} was never paused")
             return row
-        return pauses.find_active(pipeline, step, key, value)
+        return pausing.find_active(pipeline, step, key, value)
 
     def _progress(self, row: StepPause) -> None:
         shown = drain.progress(row)

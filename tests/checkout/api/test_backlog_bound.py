@@ -6,8 +6,9 @@ import pytest
 from django.test import override_settings
 
 from checkout.order_request.models import OrderRequest
-from pipelines import backlog, pauses
-from pipelines.registry import composition
+from pipelines.engine import pauses
+from pipelines.engine.registry import composition
+from pipelines.recovery import backlog, pausing
 from tests.checkout.conftest import order_body
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def test_a_new_order_is_refused_with_429_once_paused_items_reach_the_bound(api, demo_data):
     pauses.invalidate()
     backlog.forget()
-    pauses.pause(composition(), "payment-capture", "payment_outcome", actor="ops", reason="gateway down")
+    pausing.pause(composition(), "payment-capture", "payment_outcome", actor="ops", reason="gateway down")
     held = api.post("/api/v1/orders", order_body(), format="json", HTTP_IDEMPOTENCY_KEY="bound-rest-1")
     assert held.status_code == 201 and held.json()["state"] == "DELIVERED"
     backlog.forget()  # as after the check period
