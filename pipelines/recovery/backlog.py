@@ -84,7 +84,7 @@ def register() -> None:
 
 
 class BacklogFull(ResourceExhausted):
-    """A new order refused at the backlog bound; transports add ``Retry-After`` / ``RetryInfo``."""
+    """New work refused at the backlog bound; transports add ``Retry-After`` / ``RetryInfo``."""
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)

@@ -109,7 +109,7 @@ def find_active(pipeline: str, step: str, key: str = "", value: str = "") -> Ste
 
 
 def _audit(action: str, row: StepPause, actor: str, reason: str, result: dict[str, Any]) -> None:
-    # A pause belongs to no order: the audit row's trace and target are the pause itself.
+    # A pause belongs to no trace: the audit row's trace and target are the pause itself.
     OpsAction.objects.create(
         id=uuid.uuid4(),
         action=action,

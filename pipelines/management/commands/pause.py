@@ -41,8 +41,8 @@ class Command(BaseCommand):
     help = "Pause a step (for one pause key value with --key): items reaching it are held until it is resumed."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("step", nargs="?", help="PIPELINE.STEP, e.g. payment-capture.payment_outcome")
-        parser.add_argument("--key", help="NAME=VALUE: hold only the items with that value (e.g. restaurant=...)")
+        parser.add_argument("step", nargs="?", help="PIPELINE.STEP of the composition in force")
+        parser.add_argument("--key", help="NAME=VALUE: hold only the items with that value of a pause key")
         parser.add_argument("--reason", help="why (required; recorded in the OpsAction)")
         parser.add_argument("--actor", default=None, help="who (default: the OS user, prefixed 'cli:')")
         parser.add_argument("--list", action="store_true", help="print the active pauses and change nothing")
