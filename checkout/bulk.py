@@ -22,12 +22,18 @@ from typing import Any
 from checkout import commands, selectors, state
 from checkout.order_request.models import OrderRequest
 from checkout.services import Placed, order_id_for
-from pipelines.contracts.status import AlreadyExists, Detail, ServiceError, Unavailable
-from pipelines.engine.batch import BatchEngine
-from pipelines.engine.registry import composition
+from pipelines import (
+    AlreadyExists,
+    BatchEngine,
+    Detail,
+    ServiceError,
+    Unavailable,
+    backlog,
+    composition,
+    reads,
+    traces,
+)
 from pipelines.models import CheckpointLog
-from pipelines.recovery import backlog
-from pipelines.store import reads, traces
 
 Answer = Placed | ServiceError
 

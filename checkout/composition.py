@@ -70,7 +70,7 @@ from checkout.ticket_created import step as ticket_created
 from checkout.ticket_created.models import TicketCreated
 from checkout.ticket_withdrawn import step as ticket_withdrawn
 from checkout.ticket_withdrawn.models import TicketWithdrawn
-from pipelines.contracts.declarations import Composition, Pipeline, Publication, RetryPolicy, Step, Subscription
+from pipelines import Composition, Pipeline, Publication, RetryPolicy, Step, Subscription
 from pipelines.models import Checkpoint
 
 # -- publications -----------------------------------------------------------------------------------------

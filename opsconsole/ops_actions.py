@@ -70,7 +70,7 @@ def params_from(action: str, data: Any) -> dict[str, Any]:
     return params
 
 
-def order_ids(values: Iterable[str]) -> list[uuid.UUID]:
+def order_ids(values: Iterable[str], cap: int = MAX_ORDERS) -> list[uuid.UUID]:
     out: list[uuid.UUID] = []
     for value in values:
         try:
@@ -79,12 +79,18 @@ def order_ids(values: Iterable[str]) -> list[uuid.UUID]:
             continue
         if parsed not in out:
             out.append(parsed)
-    return out[:MAX_ORDERS]
+    return out[:cap]
 
 
 def confirm_url(action: str, orders: Iterable[Any], **params: Any) -> str:
     query = [("order", str(o)) for o in orders] + [(k, str(v)) for k, v in params.items()]
     return f"{reverse('ops:remediation', args=[action])}?{urlencode(query)}"
+
+
+def bulk_url(action: str, **query: Any) -> str:
+    """The bulk preview page of ``action`` for the orders these filters select (see ``checkout.bulk_selection``)."""
+    pairs = [(k, str(v)) for k, v in query.items() if v not in (None, "")]
+    return f"{reverse('ops:bulk_remediation', args=[action])}?{urlencode(pairs)}"
 
 
 def redirect_to_confirm(action: str, trace_ids: Iterable[Any]) -> HttpResponseRedirect:

@@ -18,11 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from opsconsole import ops_actions
-from pipelines.contracts.status import ServiceError
-from pipelines.engine import pauses
-from pipelines.engine.registry import composition
+from pipelines import ServiceError, composition, drain, pauses, pausing
 from pipelines.models import StepPause, StepResume
-from pipelines.recovery import drain, pausing
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite

@@ -84,6 +84,7 @@ def error_groups(site: AdminSite, request: HttpRequest) -> HttpResponse:
     for group in groups:
         query = {k: group[k] for k in ("pipeline", "step", "error_class")}
         group["href"] = f"{changelist}?{urlencode(query)}"
+        group["bulk_href"] = ops_actions.bulk_url("redrive", state="dead_letter", **query)
     context = {
         **site.each_context(request),
         "is_nav_sidebar_enabled": False,  # the console's own screens need the width
@@ -91,5 +92,6 @@ def error_groups(site: AdminSite, request: HttpRequest) -> HttpResponse:
         "groups": groups,
         "window": window,
         "windows": list(ERROR_WINDOWS),
+        "can_remediate": ops_actions.can_remediate(request.user),
     }
     return TemplateResponse(request, "opsconsole/error_groups.html", context)

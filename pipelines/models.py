@@ -384,6 +384,43 @@ class OpsAction(Ledger):
     created_at = models.DateTimeField(db_index=True)
 
 
+class BulkRun(Ledger):
+    """A remediation over many traces, as submitted: the action, who, why, and the plan (each trace with the
+    checkpoint-log position its preview showed). The id is derived from the plan, so submitting the same preview
+    again finds this row instead of starting a second run. Progress is derived from its ``BulkRunResult`` rows."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    action = models.CharField(max_length=100)
+    params = models.JSONField(default=dict)
+    actor = models.CharField(max_length=150)
+    reason = models.TextField()
+    plan = models.JSONField()  # [[trace id, expected seq], ...] in the order they run
+    total = models.PositiveIntegerField()
+    created_at = models.DateTimeField(db_index=True)
+
+
+class BulkRunResult(Ledger):
+    """What a bulk run did to one trace: done, skipped (it moved since the preview) or failed, and why.
+
+    The unique (run, trace) insert is the "already done" guard: a resumed or resubmitted run never acts twice.
+    """
+
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+    run = models.ForeignKey(BulkRun, on_delete=models.PROTECT, related_name="results")
+    trace_id = models.UUIDField()
+    position = models.PositiveIntegerField()  # the trace's index in the run's plan
+    outcome = models.CharField(max_length=20)
+    detail = models.TextField(blank=True)
+    ops_action_id = models.UUIDField(null=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "trace_id"], name="bulk_result_once")]
+
+
 class Resumption(Ledger):
     """The sweeper's decision about a trace left at checkpoint ``seq``: resumed through the engine, or skipped.
 

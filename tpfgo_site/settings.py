@@ -196,9 +196,13 @@ TPFGO_PAUSE_DRAIN_INTERVAL_SECONDS = float(os.environ.get("TPFGO_PAUSE_DRAIN_INT
 # bound); the count is read at most once per TPFGO_BACKLOG_CHECK_SECONDS per process.
 TPFGO_BACKLOG_BOUND = int(os.environ.get("TPFGO_BACKLOG_BOUND", "10000"))
 TPFGO_BACKLOG_CHECK_SECONDS = float(os.environ.get("TPFGO_BACKLOG_CHECK_SECONDS", "2"))
-# pipelines.failures.sinks.RemoteSink: forward entries to a central sink (http(s)://host → REST,
-# grpc://host:port → gRPC) with this token; when forwarding fails, the fallback sinks (those not already in
-# TPFGO_ERROR_SINKS) record them.
+# Bulk remediation (docs/operations.md): orders per batch, orders per run, and how long a run may sit without a
+# new result before the beat task continues it.
+TPFGO_BULK_REMEDIATION_BATCH = int(os.environ.get("TPFGO_BULK_REMEDIATION_BATCH", "20"))
+TPFGO_BULK_REMEDIATION_MAX_ORDERS = int(os.environ.get("TPFGO_BULK_REMEDIATION_MAX_ORDERS", "1000"))
+TPFGO_BULK_REMEDIATION_IDLE_SECONDS = float(os.environ.get("TPFGO_BULK_REMEDIATION_IDLE_SECONDS", "60"))
+# pipelines.sinks.RemoteSink: forward entries to a central sink (http(s)://host → REST, grpc://host:port → gRPC)
+# with this token; when forwarding fails, the fallback sinks (those not already in TPFGO_ERROR_SINKS) record them.
 TPFGO_ERROR_SINK_URL = os.environ.get("TPFGO_ERROR_SINK_URL", "")
 TPFGO_ERROR_SINK_TOKEN = os.environ.get("TPFGO_ERROR_SINK_TOKEN", "")
 TPFGO_ERROR_SINK_TIMEOUT = float(os.environ.get("TPFGO_ERROR_SINK_TIMEOUT", "3"))
@@ -313,4 +317,5 @@ TPFGO_DEFAULT_ETA_MINUTES = 25
 CELERY_BEAT_SCHEDULE = {
     "expire-acceptance": {"task": "checkout.expire_acceptance", "schedule": 30.0},
     "sweep-parked": {"task": "pipelines.sweep", "schedule": 30.0},
+    "continue-bulk-remediation": {"task": "checkout.continue_bulk_remediation", "schedule": 30.0},
 }

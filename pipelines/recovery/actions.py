@@ -83,10 +83,14 @@ def record(
     preview_seq: int | None,
     result: dict[str, Any],
     target_id: uuid.UUID | None = None,
+    action_id: uuid.UUID | None = None,
 ) -> OpsAction:
-    """The insert-only audit row: who ran which action on which trace, why, when and what it did."""
-    row = OpsAction.objects.create(
-        id=uuid.uuid4(),
+    """The insert-only audit row: who ran which action on which trace, why, when and what it did.
+
+    With ``action_id`` (a bulk run's deterministic id for this trace) a second record of the same action finds
+    the first one and inserts nothing."""
+    row = OpsAction(
+        id=action_id or uuid.uuid4(),
         action=action,
         trace_id=trace_id,
         target_id=target_id,
@@ -96,5 +100,9 @@ def record(
         result=result,
         created_at=timezone.now(),
     )
+    if action_id is not None:
+        OpsAction.objects.bulk_create([row], ignore_conflicts=True)
+        return OpsAction.objects.get(pk=action_id)
+    row.save()
     log.warning("ops.action", action=action, trace_id=str(trace_id), actor=actor, ops_action_id=str(row.id))
     return row

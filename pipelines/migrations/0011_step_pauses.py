@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pipelines', '0009_subscribers'),
+        ('pipelines', '0010_bulk_runs'),
     ]
 
     operations = [
