@@ -98,6 +98,10 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "traces": ("pipelines.store.traces", None),  # trace numbers
     "sqlbulk": ("pipelines.store.sqlbulk", None),  # prepared bulk statements (bench)
     "parking": ("pipelines.failures.parking", None),  # open failures of a trace
+    "pauses": ("pipelines.engine.pauses", None),  # which steps are paused (read)
+    "pausing": ("pipelines.recovery.pausing", None),  # pause and resume a step, audited
+    "drain": ("pipelines.recovery.drain", None),  # a resumed pause's drain and its progress
+    "backlog": ("pipelines.recovery.backlog", None),  # the backlog bound admission enforces
     "actions": (
         "pipelines.recovery.actions",
         None,
@@ -140,6 +144,7 @@ if TYPE_CHECKING:
     from pipelines.contracts.steps import Output as Output
     from pipelines.contracts.steps import StepContext as StepContext
     from pipelines.engine import metrics as metrics
+    from pipelines.engine import pauses as pauses
     from pipelines.engine import tracing as tracing
     from pipelines.engine.batch import BatchEngine as BatchEngine
     from pipelines.engine.registry import checkpoint_models as checkpoint_models
@@ -154,6 +159,9 @@ if TYPE_CHECKING:
     from pipelines.engine.tracing import log_ids as log_ids
     from pipelines.failures import parking as parking
     from pipelines.recovery import actions as actions
+    from pipelines.recovery import backlog as backlog
+    from pipelines.recovery import drain as drain
+    from pipelines.recovery import pausing as pausing
     from pipelines.store import lookups as lookups
     from pipelines.store import reads as reads
     from pipelines.store import sqlbulk as sqlbulk
@@ -240,6 +248,7 @@ __all__ = [
     "WireError",
     "actions",
     "admission",
+    "backlog",
     "build_server",
     "check_body_size",
     "checkpoint_models",
@@ -250,6 +259,7 @@ __all__ = [
     "declared",
     "default_workers",
     "deterministic_id",
+    "drain",
     "envelope",
     "flatten",
     "generic_handler",
@@ -264,6 +274,8 @@ __all__ = [
     "numbered",
     "outage",
     "parking",
+    "pauses",
+    "pausing",
     "reads",
     "refuse_to_start_if_broken",
     "request_metrics",
