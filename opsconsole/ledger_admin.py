@@ -35,6 +35,7 @@ from pipelines.models import (
     RetryScheduled,
     Subscriber,
 )
+from pipelines.status import ServiceError
 
 
 class LedgerAdmin(ReadOnlyAdmin):
@@ -166,12 +167,21 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin):
 
 
 def remediation_context(trace_id: Any, state: str | None = None) -> dict[str, Any]:
-    """Links to the confirm pages of every remediation, unless the order is terminal (none applies then)."""
+    """Links to the confirm pages of the remediations that apply to the order, and why the others do not."""
     terminal = state in TERMINAL_LABELS
-    names = [] if terminal else remedies.actions()
+    missing = remedies.api() is None
+    why_not: dict[str, str | None] = {}
+    if not missing and not terminal:
+        try:
+            why_not = remedies.applicability(trace_id)
+        except ServiceError as exc:  # not an order (a trace of another pipeline): nothing applies
+            why_not = dict.fromkeys(remedies.actions(), exc.message)
     return {
-        "links": [(remedies.label(n), remedies.confirm_url(n, [trace_id])) for n in names],
-        "missing": remedies.api() is None,
+        "links": [
+            (remedies.label(n), remedies.confirm_url(n, [trace_id])) for n, why in why_not.items() if why is None
+        ],
+        "not_applicable": [(remedies.label(n), why) for n, why in why_not.items() if why is not None],
+        "missing": missing,
         "terminal_state": state if terminal else None,
     }
 

@@ -264,3 +264,30 @@ def date_span(queryset: QuerySet[Any], field: str) -> tuple[datetime.datetime, d
     if span["first"] is None or span["last"] is None:
         return None
     return timezone.localtime(span["first"]), timezone.localtime(span["last"])
+
+
+def periods_with_rows(
+    queryset: QuerySet[Any], field: str, start: datetime.date, end: datetime.date, unit: str
+) -> list[datetime.date]:
+    """The days (``unit="day"``) or months (``"month"``) in ``[start, end)`` that hold a row, oldest first.
+
+    A loose index scan: the first value at or after a cursor (one index look-up), then the cursor jumps to the
+    next period, so the cost is one look-up per period that holds rows (at most 31), never a scan of the rows.
+    """
+    zone = timezone.get_current_timezone()
+    found: list[datetime.date] = []
+    cursor, stop = start, datetime.datetime.combine(end, datetime.time.min, tzinfo=zone)
+    base = queryset.order_by()
+    while cursor < end:
+        since = datetime.datetime.combine(cursor, datetime.time.min, tzinfo=zone)
+        first = base.filter(**{f"{field}__gte": since, f"{field}__lt": stop}).aggregate(first=Min(field))["first"]
+        if first is None:
+            break
+        day = timezone.localtime(first, zone).date()
+        period = day if unit == "day" else day.replace(day=1)
+        found.append(period)
+        if unit == "day":
+            cursor = period + datetime.timedelta(days=1)
+        else:
+            cursor = (period + datetime.timedelta(days=32)).replace(day=1)
+    return found

@@ -22,6 +22,8 @@ class OpsSite(admin.AdminSite):
     site_title = "TPFGo Ops Console"
     index_title = "Triage"
     index_template = "opsconsole/dashboard.html"
+    # The project serves APIs, not a website: no "View site" link to a page that does not exist.
+    site_url = None
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         own = [

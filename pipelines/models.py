@@ -159,7 +159,12 @@ class Trace(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "trace"
+        verbose_name_plural = "traces"
         constraints = [models.UniqueConstraint(fields=["trace_id"], name="trace_unique_id")]
+
+    def __str__(self) -> str:
+        return f"trace {self.number} ({self.trace_id})"
 
 
 class TracedQuerySet(InsertOnlyQuerySet):
@@ -200,9 +205,14 @@ class LineageLink(Ledger):
     objects: ClassVar[TracedManager] = TracedManager()  # type: ignore[valid-type]
 
     class Meta:
+        verbose_name = "lineage link"
+        verbose_name_plural = "lineage links"
         constraints = [
             models.UniqueConstraint(fields=["trace_number", "parent_id", "child_id"], name="lineage_unique_edge")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.parent_type} {self.parent_id} → {self.child_type} {self.child_id}"
 
 
 class CheckpointLog(Ledger):
@@ -227,7 +237,12 @@ class CheckpointLog(Ledger):
     objects: ClassVar[TracedManager] = TracedManager()  # type: ignore[valid-type]
 
     class Meta:
+        verbose_name = "checkpoint log entry"
+        verbose_name_plural = "checkpoint log entries"
         indexes = [models.Index(fields=["trace_number", "seq"], name="log_trace_number_seq")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.checkpoint_type} at {self.pipeline}/{self.step}"
 
 
 class ErrorSinkEntry(Ledger):
@@ -250,7 +265,12 @@ class ErrorSinkEntry(Ledger):
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
+        verbose_name = "error sink entry"
+        verbose_name_plural = "error sink entries"
         indexes = [models.Index(fields=["pipeline", "step", "error_class"], name="sink_group")]
+
+    def __str__(self) -> str:
+        return f"{self.error_class.rsplit('.', 1)[-1]} at {self.pipeline}/{self.step}, attempt {self.attempt}"
 
 
 class ParkedItem(Ledger):
@@ -270,6 +290,13 @@ class ParkedItem(Ledger):
     merge_ids = models.JSONField(null=True)
     created_at = models.DateTimeField(db_index=True)
 
+    class Meta:
+        verbose_name = "parked item"
+        verbose_name_plural = "parked items"
+
+    def __str__(self) -> str:
+        return f"{self.item_type} parked at {self.pipeline}/{self.step}"
+
 
 class RetryScheduled(Ledger):
     """Attempt ``attempt`` of a parked item is due at ``due_at`` (one row per scheduled attempt)."""
@@ -280,7 +307,12 @@ class RetryScheduled(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "scheduled retry"
+        verbose_name_plural = "scheduled retries"
         constraints = [models.UniqueConstraint(fields=["parked", "attempt"], name="retry_schedule_once")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt} of parked item {self.parked_id}, due {self.due_at}"
 
 
 class RetryClaim(Ledger):
@@ -292,9 +324,14 @@ class RetryClaim(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "retry claim"
+        verbose_name_plural = "retry claims"
         constraints = [models.UniqueConstraint(fields=["parked", "attempt"], name="retry_claim_once")]
         # The sweeper looks for claims that never finished (a worker died) within a window of recent claims.
         indexes = [models.Index(fields=["created_at"], name="retry_claim_created")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt} of parked item {self.parked_id}, claimed by {self.worker}"
 
 
 class ParkingOutcome(Ledger):
@@ -310,6 +347,13 @@ class ParkingOutcome(Ledger):
     attempts = models.PositiveIntegerField()
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "parking outcome"
+        verbose_name_plural = "parking outcomes"
+
+    def __str__(self) -> str:
+        return f"{self.outcome} after {self.attempts} attempts (parked item {self.parked_id})"
 
 
 class OpenParked(models.Model):
@@ -343,6 +387,13 @@ class OpsAction(Ledger):
     result = models.JSONField(default=dict)
     created_at = models.DateTimeField(db_index=True)
 
+    class Meta:
+        verbose_name = "ops action"
+        verbose_name_plural = "ops actions"
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor} on {self.trace_id}"
+
 
 class Resumption(Ledger):
     """The sweeper's decision about a trace left at checkpoint ``seq``: resumed through the engine, or skipped.
@@ -363,9 +414,14 @@ class Resumption(Ledger):
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
+        verbose_name = "resumption"
+        verbose_name_plural = "resumptions"
         constraints = [
             models.UniqueConstraint(fields=["trace_id", "seq", "attempt"], name="resumption_once"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.decision}: trace {self.trace_id} at seq {self.seq}, attempt {self.attempt}"
 
 
 class ObserverPosition(models.Model):
@@ -399,6 +455,8 @@ class Subscriber(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "subscriber"
+        verbose_name_plural = "subscribers"
         constraints = [models.UniqueConstraint(fields=["name", "publication"], name="subscriber_unique_name")]
 
     def __str__(self) -> str:
@@ -417,4 +475,9 @@ class SubscriberAck(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "subscriber acknowledgement"
+        verbose_name_plural = "subscriber acknowledgements"
         indexes = [models.Index(fields=["subscriber", "position"], name="subscriber_ack_position")]
+
+    def __str__(self) -> str:
+        return f"subscriber {self.subscriber_id} acknowledged up to {self.position}"

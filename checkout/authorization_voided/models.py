@@ -14,3 +14,7 @@ class AuthorizationVoided(OrderCheckpoint):
     authorization_id = models.CharField(max_length=100)
     reason = models.CharField(max_length=40)
     voided_at = models.DateTimeField()
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "authorization voided"
+        verbose_name_plural = "authorizations voided"

@@ -12,3 +12,7 @@ class CancellationRequested(OrderCheckpoint):
     contract = contracts.CANCELLATION_REQUESTED
 
     note = models.CharField(max_length=500, null=True)
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "cancellation requested"
+        verbose_name_plural = "cancellations requested"

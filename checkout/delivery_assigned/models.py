@@ -16,3 +16,7 @@ class DeliveryAssigned(OrderCheckpoint):
     eta_minutes = models.PositiveIntegerField()
     assigned_at = models.DateTimeField()
     lineage_digest = models.TextField()
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "delivery assigned"
+        verbose_name_plural = "deliveries assigned"

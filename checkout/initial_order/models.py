@@ -17,3 +17,7 @@ class InitialOrder(OrderCheckpoint):
     order_total = models.DecimalField(max_digits=12, decimal_places=2)
     lines = models.JSONField()
     payment_token = models.CharField(max_length=64)
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "initial order"
+        verbose_name_plural = "initial orders"

@@ -13,3 +13,7 @@ class OpsCancellation(OrderCheckpoint):
 
     cancelled_by = models.CharField(max_length=150)
     reason = models.CharField(max_length=500)
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "ops cancellation"
+        verbose_name_plural = "ops cancellations"

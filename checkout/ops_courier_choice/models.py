@@ -15,3 +15,7 @@ class OpsCourierChoice(OrderCheckpoint):
 
     courier_id = models.CharField(max_length=64)
     chosen_by = models.CharField(max_length=150)
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "ops courier choice"
+        verbose_name_plural = "ops courier choices"

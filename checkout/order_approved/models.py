@@ -19,3 +19,7 @@ class OrderApproved(OrderCheckpoint):
     approved_at = models.DateTimeField()
     risk_band = models.CharField(max_length=10)
     authorization_id = models.CharField(max_length=100)
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "order approved"
+        verbose_name_plural = "orders approved"

@@ -14,3 +14,7 @@ class OrderPickedUp(OrderCheckpoint):
     dispatch_id = models.UUIDField()
     courier_id = models.CharField(max_length=64)
     picked_up_at = models.DateTimeField()
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "order picked up"
+        verbose_name_plural = "orders picked up"

@@ -14,3 +14,7 @@ class OrderReadyForDispatch(OrderCheckpoint):
     ready_at = models.DateTimeField()
     lineage_digest = models.TextField()
     task_count = models.PositiveIntegerField()
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "order ready for dispatch"
+        verbose_name_plural = "orders ready for dispatch"

@@ -13,3 +13,7 @@ class OrderRejected(OrderCheckpoint):
 
     reason = models.CharField(max_length=40)
     detail = models.CharField(max_length=300)
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "order rejected"
+        verbose_name_plural = "orders rejected"

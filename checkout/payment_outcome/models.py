@@ -18,3 +18,7 @@ class PaymentOutcome(OrderCheckpoint):
     failure_code = models.CharField(max_length=60, null=True)
     failure_reason = models.CharField(max_length=300, null=True)
     review_reason = models.CharField(max_length=300, null=True)
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "payment outcome"
+        verbose_name_plural = "payment outcomes"

@@ -16,3 +16,7 @@ class ReadyOrder(OrderCheckpoint):
     restaurant_id = models.CharField(max_length=64)
     order_total = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3)
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "ready order"
+        verbose_name_plural = "ready orders"

@@ -14,3 +14,7 @@ class RefundIssued(OrderCheckpoint):
     payment_id = models.CharField(max_length=100)
     refund_id = models.CharField(max_length=100)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "refund issued"
+        verbose_name_plural = "refunds issued"

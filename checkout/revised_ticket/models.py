@@ -13,3 +13,7 @@ class RevisedTicket(RevisionCheckpoint):
 
     kitchen_ticket_id = models.UUIDField()
     lines = models.JSONField()
+
+    class Meta(RevisionCheckpoint.Meta):
+        verbose_name = "revised ticket"
+        verbose_name_plural = "revised tickets"

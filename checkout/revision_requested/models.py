@@ -16,3 +16,7 @@ class RevisionRequested(RevisionCheckpoint):
     order_total = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3)
     command_hash = models.CharField(max_length=64)
+
+    class Meta(RevisionCheckpoint.Meta):
+        verbose_name = "revision requested"
+        verbose_name_plural = "revisions requested"

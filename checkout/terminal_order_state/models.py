@@ -18,3 +18,7 @@ class TerminalOrderState(OrderCheckpoint):
     payment_id = models.CharField(max_length=100, null=True)
     failure_code = models.CharField(max_length=60, null=True)
     resolved_at = models.DateTimeField()
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "terminal order state"
+        verbose_name_plural = "terminal order states"

@@ -16,3 +16,7 @@ class TicketCreated(OrderCheckpoint):
     lines = models.JSONField()
     acceptance_mode = models.CharField(max_length=10)
     accept_by = models.DateTimeField(db_index=True)
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "ticket created"
+        verbose_name_plural = "tickets created"

@@ -12,3 +12,7 @@ class TicketWithdrawn(OrderCheckpoint):
     contract = contracts.TICKET_WITHDRAWN
 
     kitchen_ticket_id = models.UUIDField()
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "ticket withdrawn"
+        verbose_name_plural = "tickets withdrawn"
