@@ -74,7 +74,8 @@ def _fill(cursor: Any, orders: int, template: list[tuple[Any, ...]]) -> None:
             error_code, retryable, message, traceback, payload, attempt, source, created_at)
         SELECT md5('bench-err-' || o || '-' || a)::uuid, 'dispatch', 'delivery_assigned', 'OrderReadyForDispatch',
                md5('bench-item-' || o)::uuid, {TRACE},
-               CASE WHEN mod(o, 300) = 0 THEN 'checkout.errors.GatewayDown' ELSE 'checkout.errors.NoCourierAvailable' END,
+               CASE WHEN mod(o, 300) = 0 THEN 'checkout.errors.GatewayDown'
+                    ELSE 'checkout.errors.NoCourierAvailable' END,
                'UNAVAILABLE', true, 'no courier is available', 'Traceback …', '{{}}'::jsonb, a, 'bench',
                {base} + a * interval '30 seconds'
         {failing} CROSS JOIN generate_series(1, 3) AS a""",
@@ -138,21 +139,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from django.test import Client
 
     from checkout import demo, services
+    from checkout.order_request.models import OrderRequest
     from opsconsole import funnel
+    from opsconsole.models import FunnelDay, FunnelFold
     from opsconsole.setup import ensure_ops_group
     from pipelines.models import CheckpointLog
 
-    call_command("migrate", verbosity=0)
-    demo.load()
-    order_id = services.place_order(BODY, "bench-template").view["orderId"]
+    if not args.reuse:
+        call_command("migrate", verbosity=0)
+        demo.load()
+        order_id = services.place_order(BODY, "bench-template").view["orderId"]
+        get_user_model().objects.create_user("bench-ops", is_staff=True).groups.add(ensure_ops_group())
+    else:  # a database an earlier --keep run filled: fold again from the start
+        FunnelDay.objects.all().delete()
+        FunnelFold.objects.all().delete()
+        order_id = OrderRequest.objects.get().order_id  # the template order: the only one placed for real
     template = [
         (n, row.checkpoint_type, row.pipeline, row.step, row.publication)
         for n, row in enumerate(CheckpointLog.objects.filter(trace_id=order_id).order_by("seq"))
     ]
     client = Client()
-    user = get_user_model().objects.create_user("bench-ops", is_staff=True)
-    user.groups.add(ensure_ops_group())
-    client.force_login(user)
+    client.force_login(get_user_model().objects.get(username="bench-ops"))
 
     def loads() -> dict[str, float]:
         times = []
@@ -165,7 +172,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     out: dict[str, Any] = {"orders": args.orders, "rows_per_order": len(template), "loads": args.loads}
     with connection.cursor() as cursor:
-        out["fill_s"] = _timed(lambda: _fill(cursor, args.orders, template)) / 1000
+        out["fill_s"] = 0 if args.reuse else _timed(lambda: _fill(cursor, args.orders, template)) / 1000
     out["log_rows"] = CheckpointLog.objects.count()
     print(f"filled: {out['log_rows']:,} log rows in {out['fill_s']:.0f} s", file=sys.stderr, flush=True)
 
@@ -215,9 +222,14 @@ def main(argv: list[str] | None = None) -> None:
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     )
     parser.add_argument("--keep", action="store_true", help="keep the database (tpfgo_bench_dashboard) afterwards")
+    parser.add_argument("--reuse", metavar="NAME", help="measure again on a database a --keep run filled (kept)")
     args = parser.parse_args(argv)
-    name = f"tpfgo_bench_dashboard_{uuid.uuid4().hex[:6]}" if not args.keep else "tpfgo_bench_dashboard"
-    os.environ["DATABASE_URL"] = _database(args.pg_url, name)
+    if args.reuse:
+        args.keep, name = True, args.reuse
+        os.environ["DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + "/" + name
+    else:
+        name = f"tpfgo_bench_dashboard_{uuid.uuid4().hex[:6]}" if not args.keep else "tpfgo_bench_dashboard"
+        os.environ["DATABASE_URL"] = _database(args.pg_url, name)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     try:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -53,14 +53,21 @@ class Position:
 
 
 def _first_of_group(rows: QuerySet[CheckpointLog]) -> QuerySet[CheckpointLog]:
-    """``rows`` that are the first (lowest seq) of their (trace, type, day): one per order that reached it."""
-    earlier = CheckpointLog.objects.filter(
+    """``rows`` that are the first (lowest seq) of their (trace, type, day): one per order that reached it.
+
+    A correlated ``ORDER BY seq LIMIT 1`` per row, walked on the ``(trace_number, seq)`` index: PostgreSQL runs
+    it as a sub-plan per row. A ``NOT EXISTS`` would be planned as an anti-join that hashes the whole log.
+    """
+    first = CheckpointLog.objects.filter(
         trace_number=OuterRef("trace_number"),
-        seq__lt=OuterRef("seq"),
         checkpoint_type=OuterRef("checkpoint_type"),
         created_at__date=OuterRef("day"),
+    ).order_by("seq")
+    return (
+        rows.annotate(day=TruncDate("created_at"))
+        .annotate(first_seq=Subquery(first.values("seq")[:1]))
+        .filter(seq=F("first_seq"))
     )
-    return rows.annotate(day=TruncDate("created_at")).exclude(Exists(earlier))
 
 
 def _counts(rows: QuerySet[CheckpointLog]) -> dict[tuple[datetime.date, str], int]:
