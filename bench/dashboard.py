@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from checkout.order_request.models import OrderRequest
     from opsconsole import funnel
     from opsconsole.models import FunnelDay, FunnelFold
-    from opsconsole.setup import ensure_ops_group
+    from opsconsole.ops_group import ensure_ops_group
     from pipelines.models import CheckpointLog
 
     if not args.reuse:

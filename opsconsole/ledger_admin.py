@@ -18,12 +18,12 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from checkout.state import TERMINAL_LABELS
-from opsconsole import remedies, selectors
+from opsconsole import ops_actions, selectors
 from opsconsole.checkpoint_admin import lineage_link
 from opsconsole.filters import ActionFilter, OutcomeFilter, PipelineFilter, StepFilter
 from opsconsole.readonly import ReadOnlyAdmin
 from opsconsole.templatetags.opsconsole_text import action_result
-from pipelines.classification import classify
+from pipelines.contracts.status import ServiceError
 from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
@@ -35,7 +35,7 @@ from pipelines.models import (
     RetryScheduled,
     Subscriber,
 )
-from pipelines.status import ServiceError
+from pipelines.store.classification import classify
 
 
 class LedgerAdmin(ReadOnlyAdmin):
@@ -56,10 +56,10 @@ class RemediationActions:
     """Admin actions that open a remediation confirm page for the selected rows' orders."""
 
     def has_remediate_permission(self, request: HttpRequest) -> bool:
-        return remedies.can_remediate(request.user)
+        return ops_actions.can_remediate(request.user)
 
     def _confirm(self, action: str, queryset: QuerySet[Any]) -> HttpResponseRedirect:
-        return remedies.redirect_to_confirm(action, queryset.values_list("trace_id", flat=True))
+        return ops_actions.redirect_to_confirm(action, queryset.values_list("trace_id", flat=True))
 
     @admin.action(description="Redrive the selected orders (confirm page)", permissions=["remediate"])
     def redrive(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponseRedirect:
@@ -169,18 +169,18 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin):
 def remediation_context(trace_id: Any, state: str | None = None) -> dict[str, Any]:
     """Links to the confirm pages of the remediations that apply to the order, and why the others do not."""
     terminal = state in TERMINAL_LABELS
-    missing = remedies.api() is None
+    missing = ops_actions.api() is None
     why_not: dict[str, str | None] = {}
     if not missing and not terminal:
         try:
-            why_not = remedies.applicability(trace_id)
+            why_not = ops_actions.applicability(trace_id)
         except ServiceError as exc:  # not an order (a trace of another pipeline): nothing applies
-            why_not = dict.fromkeys(remedies.actions(), exc.message)
+            why_not = dict.fromkeys(ops_actions.actions(), exc.message)
     return {
         "links": [
-            (remedies.label(n), remedies.confirm_url(n, [trace_id])) for n, why in why_not.items() if why is None
+            (ops_actions.label(n), ops_actions.confirm_url(n, [trace_id])) for n, why in why_not.items() if why is None
         ],
-        "not_applicable": [(remedies.label(n), why) for n, why in why_not.items() if why is not None],
+        "not_applicable": [(ops_actions.label(n), why) for n, why in why_not.items() if why is not None],
         "missing": missing,
         "terminal_state": state if terminal else None,
     }
@@ -280,7 +280,8 @@ class OpsActionAdmin(LedgerAdmin):
 
 
 class SubscriberAdmin(ReadOnlyAdmin):
-    """Remote subscribers (``pipelines.subscriptions``): publication, acknowledged position and lag behind the log."""
+    """Remote subscribers (``pipelines.transport.subscriptions``): publication, acknowledged position and lag behind
+    the log."""
 
     list_display = ("name", "publication", "contract_version", "position", "acked_at", "lag", "created_at")
     list_columns = ("id", "name", "publication", "contract_version", "created_at")

@@ -13,7 +13,8 @@ import uuid
 import structlog
 from celery import shared_task
 
-from pipelines import recovery, retries, sweeper
+from pipelines.recovery import resume as recovery
+from pipelines.recovery import retries, sweeper
 
 log = structlog.get_logger("pipelines.tasks")
 
@@ -46,5 +47,5 @@ def enqueue_resume(trace_id: uuid.UUID, seq: int) -> None:
 
 @shared_task(name="pipelines.sweep", ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.sweeper``)."""
+    """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.recovery.sweeper``)."""
     return sweeper.sweep().as_dict()
