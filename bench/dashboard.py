@@ -145,8 +145,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from opsconsole.ops_group import ensure_ops_group
     from pipelines.models import CheckpointLog
 
+    call_command("migrate", verbosity=0)
     if not args.reuse:
-        call_command("migrate", verbosity=0)
         demo.load()
         order_id = services.place_order(BODY, "bench-template").view["orderId"]
         get_user_model().objects.create_user("bench-ops", is_staff=True).groups.add(ensure_ops_group())

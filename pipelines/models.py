@@ -449,6 +449,9 @@ class BulkRun(Ledger):
     total = models.PositiveIntegerField()
     created_at = models.DateTimeField(db_index=True)
 
+    def __str__(self) -> str:
+        return f"bulk {self.action} of {self.total} by {self.actor}"
+
 
 class BulkRunResult(Ledger):
     """What a bulk run did to one trace: done, skipped (it moved since the preview) or failed, and why.
@@ -470,6 +473,9 @@ class BulkRunResult(Ledger):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "trace_id"], name="bulk_result_once")]
+
+    def __str__(self) -> str:
+        return f"{self.outcome}: {self.trace_id} (#{self.position} of bulk run {self.run_id})"
 
 
 class Resumption(Ledger):
