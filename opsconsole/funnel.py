@@ -12,8 +12,9 @@ whatever the fold's batch boundaries (tests/opsconsole/test_funnel.py proves it 
 
 Which seq is safe to fold: SQLite serializes writers, so every visible row below the highest visible seq has
 committed. PostgreSQL takes a seq at insert, before commit; a fold there goes up to the sequence position it
-recorded on an earlier run (``FunnelFold.mark_seq``) once every transaction that was running then has ended
-(the current snapshot's ``xmin`` has passed ``mark_xid``).
+recorded on an earlier run (``FunnelFold.mark_seq``) once every transaction of this database that held a
+transaction id then (``mark_xids``, from ``pg_stat_activity``) has ended. Transactions of other databases on the
+same server never hold the fold back.
 """
 
 from __future__ import annotations
@@ -128,24 +129,37 @@ def _safe_bound() -> int:
         newest = CheckpointLog.objects.order_by("-seq").values_list("seq", flat=True).first()
         return newest or 0
     with connection.cursor() as cursor:
-        # The snapshot's xmin first: a mark is safe once xmin reaches it (every older transaction has ended).
-        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        xmin = cursor.fetchone()[0]
         table = CheckpointLog._meta.db_table
         cursor.execute(f"SELECT last_value, is_called FROM {_sequence(cursor, table)}")  # noqa: S608  (a name)
         last, called = cursor.fetchone()
-        # The sequence is read before the snapshot's xmax: a row with a seq up to ``last`` belongs to a transaction
-        # that held its id before ``xmax`` was taken.
-        cursor.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
-        xmax = cursor.fetchone()[0]
+        # Read after the sequence: the transactions of this database holding a transaction id now. One that took a
+        # seq up to ``last`` is among them (the engine writes a checkpoint before its log row, so it holds an id).
+        cursor.execute(
+            "SELECT coalesce(array_agg(backend_xid::text::bigint), '{}') FROM pg_stat_activity "
+            "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+        )
+        running = sorted(cursor.fetchone()[0])
     with transaction.atomic():
         state = _locked_state()
         bound = state.folded_seq
-        if state.mark_seq is not None and state.mark_xid is not None and xmin >= state.mark_xid:
+        if state.mark_seq is not None and not _still_running(state.mark_xids):
             bound = max(bound, state.mark_seq)
-        state.mark_seq, state.mark_xid = (last if called else 0), xmax
-        state.save(update_fields=["mark_seq", "mark_xid"])
+        state.mark_seq, state.mark_xids = (last if called else 0), running
+        state.save(update_fields=["mark_seq", "mark_xids"])
     return bound
+
+
+def _still_running(xids: list[int]) -> bool:
+    """Whether a transaction of this database that held one of ``xids`` at the mark is still open."""
+    if not xids:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_xid::text::bigint = ANY(%s))",
+            [xids],
+        )
+        return bool(cursor.fetchone()[0])
 
 
 def _sequence(cursor: object, table: str) -> str:

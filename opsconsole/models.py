@@ -42,8 +42,8 @@ class FunnelFold(models.Model):
     """How far the log is folded into ``FunnelDay`` (every row with ``seq <= folded_seq``), and the next safe bound.
 
     PostgreSQL hands out a log ``seq`` before the row's transaction commits, so a lower seq can become visible after
-    a higher one. A run records the sequence's position and the first unassigned transaction id (``mark_seq``,
-    ``mark_xid``); a later run folds up to ``mark_seq`` once every transaction older than ``mark_xid`` has ended.
+    a higher one. A run records the sequence's position and the ids of this database's open transactions
+    (``mark_seq``, ``mark_xids``); a later run folds up to ``mark_seq`` once none of those is open any more.
     """
 
     tpfgo_kind = "mutable"
@@ -51,7 +51,7 @@ class FunnelFold(models.Model):
     name = models.CharField(max_length=40, primary_key=True)
     folded_seq = models.BigIntegerField(default=0)
     mark_seq = models.BigIntegerField(null=True)
-    mark_xid = models.BigIntegerField(null=True)
+    mark_xids = models.JSONField(default=list)
     folded_at = models.DateTimeField(null=True)
 
     class Meta:

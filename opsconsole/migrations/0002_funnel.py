@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=40, primary_key=True, serialize=False)),
                 ('folded_seq', models.BigIntegerField(default=0)),
                 ('mark_seq', models.BigIntegerField(null=True)),
-                ('mark_xid', models.BigIntegerField(null=True)),
+                ('mark_xids', models.JSONField(default=list)),
                 ('folded_at', models.DateTimeField(null=True)),
             ],
             options={
