@@ -20,6 +20,8 @@ same server never hold the fold back.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -78,6 +80,17 @@ def _counts(rows: QuerySet[CheckpointLog]) -> dict[tuple[datetime.date, str], in
     return {(row["day"], row["checkpoint_type"]): row["orders"] for row in grouped}
 
 
+@contextmanager
+def without_jit() -> Iterator[None]:
+    """A transaction in which PostgreSQL does not JIT-compile: the dashboard's and the fold's queries are estimated
+    costly enough to trigger it, and compiling took longer than running them (docs/operations.md)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        yield
+
+
 # -- the fold (the periodic task's work) ----------------------------------------------------------------------
 def fold(*, batch: int | None = None) -> Folded:
     """Fold every log row that is safe to fold, ``batch`` seqs per transaction; returns where it stopped."""
@@ -85,7 +98,7 @@ def fold(*, batch: int | None = None) -> Folded:
     bound = _safe_bound()
     rows = batches = 0
     while True:
-        with transaction.atomic():
+        with without_jit():
             state = _locked_state()
             if state.folded_seq >= bound:
                 state.folded_at = timezone.now()
