@@ -11,7 +11,7 @@ from django.utils import timezone
 from checkout import bulk_remediation
 from checkout.models import OpenTicket
 from checkout.ticket_created.models import TicketCreated
-from pipelines.engine.registry import engine
+from pipelines import current_engine
 
 log = structlog.get_logger("checkout.tasks")
 
@@ -25,7 +25,7 @@ def expire_acceptance(limit: int = 500) -> int:
     overdue = TicketCreated.objects.filter(order_id__in=list(due.values_list("order_id", flat=True)[:limit]))
     count = 0
     for ticket in overdue.order_by("accept_by"):
-        execution = engine().run(
+        execution = current_engine().run(
             "restaurant-acceptance", ticket, step="acceptance_decision", event={"decidedBy": "TIMED_OUT"}
         )
         count += execution.first.status == "inserted"

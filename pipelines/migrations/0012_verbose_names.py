@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pipelines', '0010_bulk_runs'),
+        ('pipelines', '0011_step_pauses'),
     ]
 
     operations = [
