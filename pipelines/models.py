@@ -601,6 +601,9 @@ class StepResume(Ledger):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pause"], name="step_resume_once")]
 
+    def __str__(self) -> str:
+        return f"resume of pause {self.pause_id} by {self.actor}, {self.per_interval} per {self.interval} s"
+
 
 class PausedItem(Ledger):
     """An item held at a paused step: parked (``parked``) with reason PAUSED, its step not called, and its
@@ -614,6 +617,9 @@ class PausedItem(Ledger):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["parked", "pause"], name="paused_item_once")]
         indexes = [models.Index(fields=["pause", "created_at"], name="paused_item_order")]
+
+    def __str__(self) -> str:
+        return f"parked item {self.parked_id} held by pause {self.pause_id} (attempt {self.attempt})"
 
 
 class PauseRelease(Ledger):
@@ -633,3 +639,6 @@ class PauseRelease(Ledger):
             models.UniqueConstraint(fields=["hold"], name="pause_release_once"),
             models.UniqueConstraint(fields=["pause", "slot"], name="pause_release_slot"),
         ]
+
+    def __str__(self) -> str:
+        return f"slot {self.slot} of pause {self.pause_id}: hold {self.hold_id} due {self.due_at}"
