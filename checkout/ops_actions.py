@@ -106,6 +106,24 @@ def execute(
     return {**render(state.order_view(request.order_id)), "opsActionId": str(row.id)}
 
 
+def applicability(order_id: Any) -> dict[str, str | None]:
+    """Every action → None when it applies to the order now, else the one-line reason why it does not.
+
+    Asks what each action's plan asks, without its parameters: a courier or a decision is chosen on the confirm
+    page, so "applies" means some choice could run.
+    """
+    request = _order(order_id)
+    if selectors.is_terminal(request.order_id):
+        why = f"the order is already {state.order_view(request.order_id)['state']}"
+        return dict.fromkeys(ACTIONS, why)
+    return {
+        "redrive": _redrive(request, {}).why,
+        "assign-courier": _why_not_assign(request.order_id, None),
+        "ops-cancel": None,
+        "resolve-payment-review": _why_not_resolve(request.order_id, None),
+    }
+
+
 def _order(order_id: Any) -> OrderRequest:
     request = selectors.order_request(services.parse_id(order_id, "order"))
     if request is None:
@@ -179,13 +197,7 @@ def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     plan = Plan()
     order_id = request.order_id
     ready = selectors.fact(OrderReadyForDispatch, order_id)
-    chosen = selectors.ops_courier_choice(order_id)
-    if ready is None:
-        plan.why = "the order is not ready for dispatch yet"
-    elif selectors.delivery(order_id) is not None:
-        plan.why = "a courier is already assigned"
-    elif chosen is not None and chosen != courier_id:
-        plan.why = f"ops already chose courier {chosen}"
+    plan.why = _why_not_assign(order_id, courier_id)
     if plan.why is not None or ready is None:
         return plan
     failure = parking.open_failure(order_id)
@@ -208,6 +220,18 @@ def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
 
     plan.run = run
     return plan
+
+
+def _why_not_assign(order_id: uuid.UUID, courier_id: str | None) -> str | None:
+    """Why no courier can be assigned now (None: one can); without a courier, whether any could be."""
+    chosen = selectors.ops_courier_choice(order_id)
+    if selectors.fact(OrderReadyForDispatch, order_id) is None:
+        return "the order is not ready for dispatch yet"
+    if selectors.delivery(order_id) is not None:
+        return "a courier is already assigned"
+    if courier_id is not None and chosen is not None and chosen != courier_id:
+        return f"ops already chose courier {chosen}"
+    return None
 
 
 # -- ops-cancel ------------------------------------------------------------------------------------------------
@@ -275,12 +299,8 @@ def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         )
     plan = Plan()
     outcome = selectors.payment_outcome(request.order_id)
-    if outcome is None or outcome.variant != "requires_review":
-        plan.why = "the order's payment does not require review"
-        return plan
-    resolved = selectors.fact(PaymentReviewResolved, request.order_id)
-    if resolved is not None and resolved.approved != approved:
-        plan.why = "the payment review was already resolved the other way"
+    plan.why = _why_not_resolve(request.order_id, approved)
+    if plan.why is not None or outcome is None:
         return plan
     plan.add("PaymentReviewResolved", f"approved={str(approved).lower()}, resolvedBy=<actor>")
     if approved:
@@ -299,3 +319,14 @@ def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
 
     plan.run = run
     return plan
+
+
+def _why_not_resolve(order_id: uuid.UUID, approved: bool | None) -> str | None:
+    """Why the payment review cannot be resolved (None: it can); without a decision, whether either could be."""
+    outcome = selectors.payment_outcome(order_id)
+    if outcome is None or outcome.variant != "requires_review":
+        return "the order's payment does not require review"
+    resolved = selectors.fact(PaymentReviewResolved, order_id)
+    if approved is not None and resolved is not None and resolved.approved != approved:
+        return "the payment review was already resolved the other way"
+    return None

@@ -25,6 +25,11 @@ LABELS = {
     "ops-cancel": "Cancel (void or refund)",
     "resolve-payment-review": "Resolve payment review",
 }
+# The choice an action needs before it can be previewed, and how the confirm page asks for it.
+CHOICES = {
+    "assign-courier": ("courier_id", "Choose a courier"),
+    "resolve-payment-review": ("approved", "Choose approve or decline"),
+}
 # One confirm page handles at most this many orders.
 MAX_ORDERS = 50
 TRUE_WORDS = frozenset({"1", "true", "yes", "on", "approved", "approve"})
@@ -96,6 +101,20 @@ def bulk_url(action: str, **query: Any) -> str:
 def redirect_to_confirm(action: str, trace_ids: Iterable[Any]) -> HttpResponseRedirect:
     """From an admin action: the confirm page for the selected items' orders (never executes anything)."""
     return HttpResponseRedirect(confirm_url(action, list(dict.fromkeys(trace_ids))[:MAX_ORDERS]))
+
+
+def applicability(order_id: uuid.UUID) -> dict[str, str | None]:
+    """Each action → None when it applies to the order, else why not (``checkout.ops_actions.applicability``)."""
+    module = api()
+    assert module is not None
+    result: dict[str, str | None] = module.applicability(order_id)
+    return result
+
+
+def missing_choice(action: str, params: dict[str, Any]) -> str | None:
+    """The prompt for the choice ``action`` still needs (a courier, a decision), or None when it has it."""
+    needed = CHOICES.get(action)
+    return needed[1] if needed and needed[0] not in params else None
 
 
 def preview(action: str, order_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:

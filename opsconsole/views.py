@@ -24,12 +24,13 @@ ERROR_WINDOWS = {"1": 1, "7": 7, "30": 30, "all": None}
 
 
 def dashboard_context(request: HttpRequest) -> dict[str, Any]:
-    dates, funnel = selectors.funnel()
+    dates, funnel, folded = selectors.funnel()
     return {
         "can_remediate": ops_actions.can_remediate(request.user),
         "funnel_days": dates,
         "funnel": funnel,
         "funnel_window": selectors.FUNNEL_DAYS,
+        "funnel_folded": folded,
         "stalled": selectors.stalled_by_step(),
         "dead_letters": selectors.dead_letters(),
         "overdue": selectors.overdue_parked(),

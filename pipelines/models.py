@@ -164,7 +164,12 @@ class Trace(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "trace"
+        verbose_name_plural = "traces"
         constraints = [models.UniqueConstraint(fields=["trace_id"], name="trace_unique_id")]
+
+    def __str__(self) -> str:
+        return f"trace {self.number} ({self.trace_id})"
 
 
 def as_trace_uuid(value: Any) -> uuid.UUID:
@@ -240,9 +245,14 @@ class LineageLink(Ledger):
     objects: ClassVar[TracedManager] = TracedManager()  # type: ignore[valid-type]
 
     class Meta:
+        verbose_name = "lineage link"
+        verbose_name_plural = "lineage links"
         constraints = [
             models.UniqueConstraint(fields=["trace_number", "parent_id", "child_id"], name="lineage_unique_edge")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.parent_type} {self.parent_id} → {self.child_type} {self.child_id}"
 
 
 class CheckpointLog(Ledger):
@@ -267,7 +277,12 @@ class CheckpointLog(Ledger):
     objects: ClassVar[TracedManager] = TracedManager()  # type: ignore[valid-type]
 
     class Meta:
+        verbose_name = "checkpoint log entry"
+        verbose_name_plural = "checkpoint log entries"
         indexes = [models.Index(fields=["trace_number", "seq"], name="log_trace_number_seq")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.checkpoint_type} at {self.pipeline}/{self.step}"
 
 
 class ErrorSinkEntry(Ledger):
@@ -290,7 +305,12 @@ class ErrorSinkEntry(Ledger):
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
+        verbose_name = "error sink entry"
+        verbose_name_plural = "error sink entries"
         indexes = [models.Index(fields=["pipeline", "step", "error_class"], name="sink_group")]
+
+    def __str__(self) -> str:
+        return f"{self.error_class.rsplit('.', 1)[-1]} at {self.pipeline}/{self.step}, attempt {self.attempt}"
 
 
 class ParkedItem(Ledger):
@@ -310,6 +330,13 @@ class ParkedItem(Ledger):
     merge_ids = models.JSONField(null=True)
     created_at = models.DateTimeField(db_index=True)
 
+    class Meta:
+        verbose_name = "parked item"
+        verbose_name_plural = "parked items"
+
+    def __str__(self) -> str:
+        return f"{self.item_type} parked at {self.pipeline}/{self.step}"
+
 
 class RetryScheduled(Ledger):
     """Attempt ``attempt`` of a parked item is due at ``due_at`` (one row per scheduled attempt)."""
@@ -320,7 +347,12 @@ class RetryScheduled(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "scheduled retry"
+        verbose_name_plural = "scheduled retries"
         constraints = [models.UniqueConstraint(fields=["parked", "attempt"], name="retry_schedule_once")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt} of parked item {self.parked_id}, due {self.due_at}"
 
 
 class RetryClaim(Ledger):
@@ -332,9 +364,14 @@ class RetryClaim(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "retry claim"
+        verbose_name_plural = "retry claims"
         constraints = [models.UniqueConstraint(fields=["parked", "attempt"], name="retry_claim_once")]
         # The sweeper looks for claims that never finished (a worker died) within a window of recent claims.
         indexes = [models.Index(fields=["created_at"], name="retry_claim_created")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt} of parked item {self.parked_id}, claimed by {self.worker}"
 
 
 class ParkingOutcome(Ledger):
@@ -350,6 +387,13 @@ class ParkingOutcome(Ledger):
     attempts = models.PositiveIntegerField()
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "parking outcome"
+        verbose_name_plural = "parking outcomes"
+
+    def __str__(self) -> str:
+        return f"{self.outcome} after {self.attempts} attempts (parked item {self.parked_id})"
 
 
 class OpenParked(models.Model):
@@ -383,6 +427,13 @@ class OpsAction(Ledger):
     result = models.JSONField(default=dict)
     created_at = models.DateTimeField(db_index=True)
 
+    class Meta:
+        verbose_name = "ops action"
+        verbose_name_plural = "ops actions"
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor} on {self.trace_id}"
+
 
 class BulkRun(Ledger):
     """A remediation over many traces, as submitted: the action, who, why, and the plan (each trace with the
@@ -397,6 +448,9 @@ class BulkRun(Ledger):
     plan = models.JSONField()  # [[trace id, expected seq], ...] in the order they run
     total = models.PositiveIntegerField()
     created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"bulk {self.action} of {self.total} by {self.actor}"
 
 
 class BulkRunResult(Ledger):
@@ -420,6 +474,9 @@ class BulkRunResult(Ledger):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "trace_id"], name="bulk_result_once")]
 
+    def __str__(self) -> str:
+        return f"{self.outcome}: {self.trace_id} (#{self.position} of bulk run {self.run_id})"
+
 
 class Resumption(Ledger):
     """The sweeper's decision about a trace left at checkpoint ``seq``: resumed through the engine, or skipped.
@@ -440,9 +497,14 @@ class Resumption(Ledger):
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
+        verbose_name = "resumption"
+        verbose_name_plural = "resumptions"
         constraints = [
             models.UniqueConstraint(fields=["trace_id", "seq", "attempt"], name="resumption_once"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.decision}: trace {self.trace_id} at seq {self.seq}, attempt {self.attempt}"
 
 
 class ObserverPosition(models.Model):
@@ -477,6 +539,8 @@ class Subscriber(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "subscriber"
+        verbose_name_plural = "subscribers"
         constraints = [models.UniqueConstraint(fields=["name", "publication"], name="subscriber_unique_name")]
 
     def __str__(self) -> str:
@@ -495,7 +559,12 @@ class SubscriberAck(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "subscriber acknowledgement"
+        verbose_name_plural = "subscriber acknowledgements"
         indexes = [models.Index(fields=["subscriber", "position"], name="subscriber_ack_position")]
+
+    def __str__(self) -> str:
+        return f"subscriber {self.subscriber_id} acknowledged up to {self.position}"
 
 
 class StepPause(Ledger):
@@ -532,6 +601,9 @@ class StepResume(Ledger):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pause"], name="step_resume_once")]
 
+    def __str__(self) -> str:
+        return f"resume of pause {self.pause_id} by {self.actor}, {self.per_interval} per {self.interval} s"
+
 
 class PausedItem(Ledger):
     """An item held at a paused step: parked (``parked``) with reason PAUSED, its step not called, and its
@@ -545,6 +617,9 @@ class PausedItem(Ledger):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["parked", "pause"], name="paused_item_once")]
         indexes = [models.Index(fields=["pause", "created_at"], name="paused_item_order")]
+
+    def __str__(self) -> str:
+        return f"parked item {self.parked_id} held by pause {self.pause_id} (attempt {self.attempt})"
 
 
 class PauseRelease(Ledger):
@@ -564,3 +639,6 @@ class PauseRelease(Ledger):
             models.UniqueConstraint(fields=["hold"], name="pause_release_once"),
             models.UniqueConstraint(fields=["pause", "slot"], name="pause_release_slot"),
         ]
+
+    def __str__(self) -> str:
+        return f"slot {self.slot} of pause {self.pause_id}: hold {self.hold_id} due {self.due_at}"

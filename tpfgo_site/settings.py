@@ -314,8 +314,13 @@ TPFGO_PAYMENT_GATEWAY = os.environ.get("TPFGO_PAYMENT_GATEWAY", "checkout.paymen
 TPFGO_ACCEPTANCE_DEADLINE_MINUTES = int(os.environ.get("TPFGO_ACCEPTANCE_DEADLINE_MINUTES", "30"))
 TPFGO_DEFAULT_PREPARATION_MINUTES = 20
 TPFGO_DEFAULT_ETA_MINUTES = 25
+# --- The ops console's funnel (opsconsole/funnel.py): Celery beat folds the checkpoint log into per-day counts this
+# often (the dashboard counts the rows after the fold itself), at most this many log seqs per transaction.
+TPFGO_FUNNEL_FOLD_SECONDS = float(os.environ.get("TPFGO_FUNNEL_FOLD_SECONDS", "30"))
+TPFGO_FUNNEL_FOLD_BATCH = int(os.environ.get("TPFGO_FUNNEL_FOLD_BATCH", "100000"))
 CELERY_BEAT_SCHEDULE = {
     "expire-acceptance": {"task": "checkout.expire_acceptance", "schedule": 30.0},
     "sweep-parked": {"task": "pipelines.sweep", "schedule": 30.0},
+    "fold-funnel": {"task": "opsconsole.fold_funnel", "schedule": TPFGO_FUNNEL_FOLD_SECONDS},
     "continue-bulk-remediation": {"task": "checkout.continue_bulk_remediation", "schedule": 30.0},
 }

@@ -30,4 +30,6 @@ class AcceptanceDecision(OrderCheckpoint):
     revision_id = numbered(6, models.UUIDField(null=True))
 
     class Meta(OrderCheckpoint.Meta):
+        verbose_name = "acceptance decision"
+        verbose_name_plural = "acceptance decisions"
         constraints = [models.UniqueConstraint(fields=["order_id", "round"], name="acceptance_decision_round_bk")]

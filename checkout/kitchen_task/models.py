@@ -19,5 +19,7 @@ class KitchenTask(OrderCheckpoint):
     quantity = numbered(4, models.PositiveIntegerField())
 
     class Meta(OrderCheckpoint.Meta):
+        verbose_name = "kitchen task"
+        verbose_name_plural = "kitchen tasks"
         # The business key's columns, order id first: it also serves the look-up of an order's tasks.
         constraints = [models.UniqueConstraint(fields=["order_id", "task_name"], name="%(app_label)s_%(class)s_bk")]
