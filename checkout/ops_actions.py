@@ -114,7 +114,7 @@ def applicability(order_id: Any) -> dict[str, str | None]:
     """
     request = _order(order_id)
     if selectors.is_terminal(request.order_id):
-        why = f"the order is already {state.order_view(request.order_id)['state']}"
+        why = f"the order is already {state.order_view(request.order_id).state}"
         return dict.fromkeys(ACTIONS, why)
     return {
         "redrive": _redrive(request, {}).why,
