@@ -292,3 +292,23 @@ REVISED_TICKET = contract(
     (3, "kitchenTicketId", "uuid"),
     (4, "lines", "json"),
 )
+
+# Deadlines (docs/checkout.md, "Deadlines"): what an overdue delivery wait leaves behind.
+COURIER_REASSIGNED = contract(
+    "CourierReassigned",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "dispatchId", "uuid"),
+    (3, "fromCourierId", "string"),
+    (4, "courierId", "string"),
+    (5, "reassignedAt", "datetime"),
+)
+DELIVERY_ESCALATED = contract(
+    "DeliveryEscalated",
+    1,
+    (1, "orderId", "uuid"),
+    (2, "stage", "string"),
+    (3, "dispatchId", "uuid"),
+    (4, "courierId", "string"),
+    (5, "escalatedAt", "datetime"),
+)

@@ -37,7 +37,7 @@ import structlog
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from pipelines import failures, ids, lineage, metrics, observers, reads
+from pipelines import deadlines, failures, ids, lineage, metrics, observers, reads
 from pipelines.batch_writes import (
     Entry,
     Outcome,
@@ -242,6 +242,8 @@ class BatchEngine:
         outcome = step.process(ctx)
         if outcome is AWAIT or outcome is SKIP:
             status: Status = "awaiting" if outcome is AWAIT else "skipped"
+            if outcome is AWAIT:
+                deadlines.opened(spec, step, item.value, item.trace_id, item.key, now)
             done[plan] = (StepResult(spec.name, step.name, status), None)
             return None
         rows = build_rows(step, item, plan.parents, plan.out_id, outcome, ctx.now)  # exactly as the single path

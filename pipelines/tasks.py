@@ -13,7 +13,7 @@ import uuid
 import structlog
 from celery import shared_task
 
-from pipelines import recovery, retries, sweeper
+from pipelines import deadlines, recovery, retries, sweeper
 
 log = structlog.get_logger("pipelines.tasks")
 
@@ -48,3 +48,9 @@ def enqueue_resume(trace_id: uuid.UUID, seq: int) -> None:
 def sweep() -> dict[str, int]:
     """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.sweeper``)."""
     return sweeper.sweep().as_dict()
+
+
+@shared_task(name="pipelines.expire_waits", ignore_result=True)
+def expire_waits() -> int:
+    """Fire every wait past its deadline (``pipelines.deadlines``): one bounded pass, idempotent."""
+    return len(deadlines.expire())
