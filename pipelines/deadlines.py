@@ -239,7 +239,7 @@ def live(pipeline: str, step: str, deadline: Deadline) -> QuerySet[OpenWait]:
     ``(trace_number, seq)`` index, a few rows per wait), oldest first."""
     rows = OpenWait.objects.filter(pipeline=pipeline, step=step)
     if deadline.settled_by:
-        number = Trace.objects.filter(trace_id=OuterRef("trace_id")).values("number")[:1]
+        number = Trace.objects.filter(trace_id=OuterRef(OuterRef("trace_id"))).values("number")[:1]
         settling = CheckpointLog.objects.filter(
             trace_number=number, checkpoint_type__in=deadline.settled_by, created_at__gte=OuterRef("opened_at")
         )
