@@ -124,6 +124,7 @@ def review_pending(source: Any) -> bool:
 # -- deadlines: how long each wait may last, and the pipelines that run when it passes (docs/checkout.md) ---
 ACCEPTANCE_DEADLINE = Deadline(
     "TPFGO_ACCEPTANCE_DEADLINE_MINUTES",
+    label="restaurant acceptance",
     pipelines=("restaurant-acceptance",),  # the waiting step itself, resumed with TIMED_OUT
     step="acceptance_decision",
     event={"decidedBy": "TIMED_OUT"},
@@ -131,16 +132,19 @@ ACCEPTANCE_DEADLINE = Deadline(
 )
 PICKUP_DEADLINE = Deadline(
     "TPFGO_PICKUP_DEADLINE_MINUTES",
+    label="courier pickup",
     pipelines=("courier-reassignment", "delivery-escalation"),
     settled_by=("OrderPickedUp", "OrderCancelled"),
 )
 DROPOFF_DEADLINE = Deadline(
     "TPFGO_DROPOFF_DEADLINE_MINUTES",
+    label="courier dropoff",
     pipelines=("delivery-escalation",),
     settled_by=("OrderDelivered", "OrderCancelled"),
 )
 REVIEW_DEADLINE = Deadline(
     "TPFGO_REVIEW_DEADLINE_MINUTES",
+    label="payment review",
     pipelines=("payment-review-expiry",),
     event={"approved": False, "by": "deadline"},
     settled_by=("TerminalOrderState", "OrderCancelled"),

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from opsconsole import lineage, remedies, selectors
+from opsconsole import lineage, remedies, selectors, waiting
 from opsconsole.ledger_admin import remediation_context
 
 if TYPE_CHECKING:
@@ -34,6 +34,8 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
         "overdue": selectors.overdue_parked(),
         "overdue_grace": int(selectors.OVERDUE_GRACE.total_seconds()),
         "error_groups": selectors.error_groups(),
+        "waiting": waiting.waiting(),
+        "escalations": waiting.escalations(),
     }
 
 

@@ -74,7 +74,8 @@ class Deadline:
     restaurant's timeout resumes the waiting step itself); after the last round the wait is over. ``settled_by``
     names the checkpoint types that end the wait when another path writes them into the trace (a cancellation,
     a resolution by ops): a wait they settled fires nothing. ``guard`` is the dotted path of a context manager
-    taking the trace id, held while a round's pipeline runs (one decision of an order at a time).
+    taking the trace id, held while a round's pipeline runs (one decision of an order at a time). ``label``
+    names the wait for people (the console's dashboard).
     """
 
     setting: str
@@ -83,6 +84,7 @@ class Deadline:
     step: str | None = None
     event: Mapping[str, Any] | None = None
     guard: str | None = None
+    label: str = ""
 
     @property
     def rounds(self) -> int:
