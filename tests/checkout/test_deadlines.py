@@ -61,8 +61,8 @@ def manual_courier(demo_data):
     Courier.objects.filter(id="courier-max").update(available=True)
 
 
-def waiting_order() -> dict:
-    with at(0):
+def waiting_order(minutes: float = 0) -> dict:
+    with at(minutes):
         view = place().view
     assert view["state"] == "DISPATCHED"
     return view
@@ -230,12 +230,12 @@ def test_a_step_that_waits_again_keeps_its_first_deadline(manual_courier):
 
 
 def test_the_due_query_reads_only_due_open_waits_in_deadline_order(manual_courier, django_assert_num_queries):
-    views = [waiting_order() for _ in range(3)]
+    views = [waiting_order(minutes) for minutes in (2, 1, 0)]
     with at(5):
         services.pickup(views[1]["dispatchId"])
     with at(30):
         due = deadlines.due(timezone.now(), 10, step="order_picked_up")
-    assert [str(w.trace_id) for w in due] == [views[0]["orderId"], views[2]["orderId"]]
+    assert [str(w.trace_id) for w in due] == [views[2]["orderId"], views[0]["orderId"]]  # oldest deadline first
     assert [w.round for w in due] == [1, 1]
     with at(30), django_assert_num_queries(1):
         assert len(deadlines.due(timezone.now(), 1)) == 1
