@@ -1,6 +1,6 @@
 """gRPC's side of access: the decision of ``access.decisions`` for a method and its request message.
 
-``pipelines.rpc.call_boundary`` calls ``authorize`` (the ``TPFGO_RPC_POLICY`` setting) right after the token,
+``pipelines.transport.rpc.call_boundary`` calls ``authorize`` (the ``TPFGO_RPC_POLICY`` setting) right after the token,
 before the message is checked or anything is read from a stream.
 """
 

@@ -26,7 +26,7 @@ from typing import Any
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
-os.environ.setdefault("TPFGO_ERROR_SINKS", "pipelines.sinks.DatabaseSink")
+os.environ.setdefault("TPFGO_ERROR_SINKS", "pipelines.failures.sinks.DatabaseSink")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 django.setup()
 

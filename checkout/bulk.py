@@ -9,7 +9,7 @@ occurrence is answered as a replay of the first. Answers come back in input orde
 ``ServiceError`` that the single path would have raised for that command.
 
 The batch reads its reference rows (consumers, restaurants, menus) in three queries and everything else once
-per batch (``pipelines.reads``).
+per batch (``pipelines.store.reads``).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from typing import Any
 from checkout import commands, selectors, state
 from checkout.order_request.models import OrderRequest
 from checkout.services import Placed, order_id_for
-from pipelines import reads, traces
-from pipelines.batch import BatchEngine
+from pipelines.contracts.status import AlreadyExists, Detail, ServiceError, Unavailable
+from pipelines.engine.batch import BatchEngine
+from pipelines.engine.registry import composition
 from pipelines.models import CheckpointLog
-from pipelines.registry import composition
-from pipelines.status import AlreadyExists, Detail, ServiceError, Unavailable
+from pipelines.store import reads, traces
 
 Answer = Placed | ServiceError
 

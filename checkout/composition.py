@@ -1,4 +1,4 @@
-"""The canonical chain 01→08, its unhappy-path and remediation pipelines and their publications (docs/checkout.md)."""
+"""The canonical chain 01→08, its unhappy-path and remediation pipelines and their publications (docs/chain.md)."""
 
 from __future__ import annotations
 
@@ -74,36 +74,54 @@ from checkout.ticket_created import step as ticket_created
 from checkout.ticket_created.models import TicketCreated
 from checkout.ticket_withdrawn import step as ticket_withdrawn
 from checkout.ticket_withdrawn.models import TicketWithdrawn
-from pipelines.declarations import Composition, Deadline, Pipeline, Publication, RetryPolicy, Step, Subscription
+from pipelines.contracts.declarations import (
+    Composition,
+    Deadline,
+    Pipeline,
+    Publication,
+    RetryPolicy,
+    Step,
+    Subscription,
+)
+from pipelines.models import Checkpoint
 
 # -- publications -----------------------------------------------------------------------------------------
-ORDER_READY = Publication("tpfgo.checkout.order-ready.v1", ReadyOrder)
-ORDER_APPROVED = Publication("tpfgo.consumer.order-approved.v1", OrderApproved)
-CONSUMER_REJECTED = Publication("tpfgo.consumer.consumer-rejected.v1", ConsumerRejected)
-PAYMENT_DECLINED = Publication("tpfgo.consumer.payment-declined.v1", PaymentDeclined)
-ORDER_ACCEPTED = Publication("tpfgo.restaurant.order-accepted.v1", OrderAcceptedByRestaurant)
-TICKET_REJECTED = Publication("tpfgo.restaurant.ticket-rejected.v1", TicketRejected)
-ACCEPTANCE_TIMED_OUT = Publication("tpfgo.restaurant.acceptance-timed-out.v1", AcceptanceTimedOut)
-KITCHEN_READY = Publication("tpfgo.kitchen.order-ready.v1", OrderReadyForDispatch)
-DELIVERY_ASSIGNED = Publication("tpfgo.dispatch.delivery-assigned.v1", DeliveryAssigned)
-ORDER_DELIVERED = Publication("tpfgo.delivery.order-delivered.v1", OrderDelivered)
-CAPTURE_RESULT = Publication("tpfgo.payment.capture-result.v1", PaymentOutcome)
-TERMINAL_STATE = Publication("tpfgo.order.terminal-state.v1", TerminalOrderState)
-ORDER_REJECTED = Publication("tpfgo.order.rejected.v1", OrderRejected)
-RESTAURANT_CANCELLED = Publication("tpfgo.restaurant.order-cancelled.v1", OrderCancelled)
-CANCELLATION_ACCEPTED = Publication("tpfgo.order.cancellation-accepted.v1", CancellationAccepted)
-CANCELLATION_REFUSED = Publication("tpfgo.order.cancellation-refused.v1", CancellationRefused)
-CONSUMER_CANCELLED = Publication("tpfgo.order.consumer-cancelled.v1", OrderCancelled)
-COURIER_CHOSEN = Publication("tpfgo.ops.courier-chosen.v1", OpsCourierChoice)
-OPS_CANCELLED = Publication("tpfgo.ops.order-cancelled.v1", OrderCancelled)
-REVIEW_RESOLVED = Publication("tpfgo.ops.payment-review-resolved.v1", TerminalOrderState)
-REVISION_REFUSED = Publication("tpfgo.order.revision-refused.v1", RevisionRefused)
-ORDER_REVISED = Publication("tpfgo.order.order-revised.v1", RevisedTicket)
-REAUTHORIZATION_DECLINED = Publication("tpfgo.payment.reauthorization-declined.v1", ReauthorizationDeclined)
-REVISION_DECLINED = Publication("tpfgo.order.revision-declined.v1", RevisionRefused)
-COURIER_REASSIGNED = Publication("tpfgo.delivery.courier-reassigned.v1", CourierReassigned)
-DELIVERY_ESCALATED = Publication("tpfgo.ops.delivery-escalated.v1", DeliveryEscalated)
-REVIEW_EXPIRED = Publication("tpfgo.order.review-expired.v1", TerminalOrderState)
+# The chain's business key as its contracts spell it: every publication is keyed by the order (docs/chain.md).
+ORDER_KEY = ("orderId",)
+
+
+def published(name: str, model: type[Checkpoint]) -> Publication:
+    """A publication of the chain, keyed by the order."""
+    return Publication(name, model, ORDER_KEY)
+
+
+ORDER_READY = published("tpfgo.checkout.order-ready.v1", ReadyOrder)
+ORDER_APPROVED = published("tpfgo.consumer.order-approved.v1", OrderApproved)
+CONSUMER_REJECTED = published("tpfgo.consumer.consumer-rejected.v1", ConsumerRejected)
+PAYMENT_DECLINED = published("tpfgo.consumer.payment-declined.v1", PaymentDeclined)
+ORDER_ACCEPTED = published("tpfgo.restaurant.order-accepted.v1", OrderAcceptedByRestaurant)
+TICKET_REJECTED = published("tpfgo.restaurant.ticket-rejected.v1", TicketRejected)
+ACCEPTANCE_TIMED_OUT = published("tpfgo.restaurant.acceptance-timed-out.v1", AcceptanceTimedOut)
+KITCHEN_READY = published("tpfgo.kitchen.order-ready.v1", OrderReadyForDispatch)
+DELIVERY_ASSIGNED = published("tpfgo.dispatch.delivery-assigned.v1", DeliveryAssigned)
+ORDER_DELIVERED = published("tpfgo.delivery.order-delivered.v1", OrderDelivered)
+CAPTURE_RESULT = published("tpfgo.payment.capture-result.v1", PaymentOutcome)
+TERMINAL_STATE = published("tpfgo.order.terminal-state.v1", TerminalOrderState)
+ORDER_REJECTED = published("tpfgo.order.rejected.v1", OrderRejected)
+RESTAURANT_CANCELLED = published("tpfgo.restaurant.order-cancelled.v1", OrderCancelled)
+CANCELLATION_ACCEPTED = published("tpfgo.order.cancellation-accepted.v1", CancellationAccepted)
+CANCELLATION_REFUSED = published("tpfgo.order.cancellation-refused.v1", CancellationRefused)
+CONSUMER_CANCELLED = published("tpfgo.order.consumer-cancelled.v1", OrderCancelled)
+COURIER_CHOSEN = published("tpfgo.ops.courier-chosen.v1", OpsCourierChoice)
+OPS_CANCELLED = published("tpfgo.ops.order-cancelled.v1", OrderCancelled)
+REVIEW_RESOLVED = published("tpfgo.ops.payment-review-resolved.v1", TerminalOrderState)
+REVISION_REFUSED = published("tpfgo.order.revision-refused.v1", RevisionRefused)
+ORDER_REVISED = published("tpfgo.order.order-revised.v1", RevisedTicket)
+REAUTHORIZATION_DECLINED = published("tpfgo.payment.reauthorization-declined.v1", ReauthorizationDeclined)
+REVISION_DECLINED = published("tpfgo.order.revision-declined.v1", RevisionRefused)
+COURIER_REASSIGNED = published("tpfgo.delivery.courier-reassigned.v1", CourierReassigned)
+DELIVERY_ESCALATED = published("tpfgo.ops.delivery-escalated.v1", DeliveryEscalated)
+REVIEW_EXPIRED = published("tpfgo.order.review-expired.v1", TerminalOrderState)
 
 
 # -- what the sweeper must not resume: a step that waits for an external event for this input ------------
@@ -148,7 +166,7 @@ REVIEW_DEADLINE = Deadline(
     pipelines=("payment-review-expiry",),
     event={"approved": False, "by": "deadline"},
     settled_by=("TerminalOrderState", "OrderCancelled"),
-    guard="checkout.remediation.one_at_a_time",  # as ops' own resolutions: one decision of an order at a time
+    guard="checkout.ops_actions.one_at_a_time",  # as ops' own resolutions: one decision of an order at a time
 )
 
 # No courier is a wait, not a fault: retry for about an hour (10 s doubling, capped at 10 min) before ops.
@@ -351,7 +369,7 @@ REVISION_DECLINE = Pipeline(
     kind="unhappy",
 )
 
-# -- what runs when a wait passes its deadline (pipelines.deadlines fires them) ----------------------------
+# -- what runs when a wait passes its deadline (pipelines.recovery.deadlines) --------------------------------
 COURIER_REASSIGNMENT = Pipeline(
     name="courier-reassignment",
     inputs=(DeliveryAssigned,),
@@ -380,7 +398,7 @@ PAYMENT_REVIEW_EXPIRY = Pipeline(
 )
 
 
-# -- remediation (triggered by ops through checkout.remediation; redrive needs no pipeline of its own) -----
+# -- remediation (triggered by ops through checkout.ops_actions; redrive needs no pipeline of its own) -----
 ASSIGN_COURIER = Pipeline(
     name="assign-courier",
     inputs=(OrderReadyForDispatch,),

@@ -1,12 +1,12 @@
 """The contracts of the canonical chain: what each checkpoint hands off, field by numbered field.
 
-Step apps share these and never import each other. Names are docs/checkout.md's; numbers are stable forever
+Step apps share these and never import each other. Names are docs/chain.md's; numbers are stable forever
 (a removed field's number is never reused).
 """
 
 from __future__ import annotations
 
-from pipelines.contracts import contract
+from pipelines.contracts.fields import contract
 
 ORDER_REQUEST = contract(
     "OrderRequest",

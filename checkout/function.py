@@ -26,9 +26,9 @@ from rest_framework.settings import api_settings
 
 from access.drf import decide_request
 from checkout.api import errors
-from pipelines import request_metrics
-from pipelines.status import Detail, ServiceError
-from pipelines.wire_errors import WireError
+from pipelines.contracts.status import Detail, ServiceError
+from pipelines.transport import request_metrics
+from pipelines.transport.wire_errors import WireError
 
 API_PREFIX = "/api/v1/"
 STREAMING = {"/api/v1/orders/ingest": "NDJSON ingest (a stream of orders answered by a stream)"}

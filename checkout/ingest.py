@@ -18,10 +18,10 @@ import structlog
 from django.conf import settings
 
 from checkout import services
-from pipelines import input_limits
-from pipelines.status import InvalidArgument, ServiceError
-from pipelines.streaming import Admission, Ready, Stage, Stream, admission, default_workers
-from pipelines.wire_errors import WireError
+from pipelines.contracts.status import InvalidArgument, ServiceError
+from pipelines.engine.streaming import Admission, Ready, Stage, Stream, admission, default_workers
+from pipelines.transport import input_limits
+from pipelines.transport.wire_errors import WireError
 
 log = structlog.get_logger("checkout.ingest")
 

@@ -1,4 +1,4 @@
-"""The JSON shapes of API.md as ``tpfgo.checkout.v1`` messages, and back: one mapping for gRPC and protobuf-over-HTTP.
+"""docs/api.md's JSON shapes as ``tpfgo.checkout.v1`` messages, and back: one mapping for gRPC and protobuf-over-HTTP.
 
 Messages mirror the JSON field for field (proto JSON names are the camelCase ones), so the mapping is protobuf's
 own JSON mapping: a request message becomes exactly the dict a JSON client would send (an unset optional field
@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
 from checkout.protos import orders_pb2
-from pipelines.status import Detail, InvalidArgument
+from pipelines.contracts.status import Detail, InvalidArgument
 
 M = TypeVar("M", bound=Message)
 

@@ -77,7 +77,7 @@ class CourierLoad(models.Model):
     by the application; ``derived.rebuild()`` recomputes it from the checkpoint tables."""
 
     tpfgo_kind = "mutable"
-    tpfgo_derived = True  # written only by its triggers, as their owner (pipelines.db_roles)
+    tpfgo_derived = True  # written only by its triggers, as their owner (pipelines.store.db_roles)
 
     courier_id = models.CharField(primary_key=True, max_length=64)
     active = models.IntegerField(default=0)
@@ -90,7 +90,7 @@ class OpenTicket(models.Model):
     """A kitchen ticket with no acceptance decision yet: derived, kept by database triggers (``checkout.derived``)."""
 
     tpfgo_kind = "mutable"
-    tpfgo_derived = True  # written only by its triggers, as their owner (pipelines.db_roles)
+    tpfgo_derived = True  # written only by its triggers, as their owner (pipelines.store.db_roles)
 
     order_id = models.UUIDField(primary_key=True)
     accept_by = models.DateTimeField(db_index=True)

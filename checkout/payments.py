@@ -17,7 +17,7 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from pipelines.errors import RetryableError
+from pipelines.contracts.errors import RetryableError
 
 
 class GatewayUnavailable(RetryableError):
@@ -70,7 +70,7 @@ _FLAKY = re.compile(r"^tok_flaky_([1-9])$")
 
 
 class SimulatedGateway:
-    """docs/checkout.md's gateway table: tok_ok, tok_declined, tok_capture_declined, tok_review, tok_flaky_N,
+    """docs/chain.md's gateway table: tok_ok, tok_declined, tok_capture_declined, tok_review, tok_flaky_N,
     tok_down, and tok_reauth_declined (authorizes an order, declines every re-authorization of a revision)."""
 
     def authorize(self, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, attempt: int) -> Authorization:

@@ -1,6 +1,6 @@
 """Read-side queries over the checkpoint tables, shared by steps, the derived state and every interface.
 
-Inside a read scope (``pipelines.reads``: one per request, opened by the application service and the batch
+Inside a read scope (``pipelines.store.reads``: one per request, opened by the application service and the batch
 engine) a fact found or inserted once is answered from memory for the rest of the request (checkpoints never
 change), reference rows are read once per request, and a batch step loads a fact for its whole batch at once.
 """
@@ -36,8 +36,9 @@ from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.revision_requested.models import RevisionRequested
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created.models import TicketCreated
-from pipelines import ids, lookups, reads
+from pipelines.contracts import ids
 from pipelines.models import Checkpoint
+from pipelines.store import lookups, reads
 
 T = TypeVar("T", bound=Checkpoint)
 

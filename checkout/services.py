@@ -20,10 +20,8 @@ from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.order_request.models import OrderRequest
 from checkout.ticket_created.models import TicketCreated
-from pipelines import ids, input_limits, reads
-from pipelines.registry import engine
-from pipelines.runner import Command, Execution
-from pipelines.status import (
+from pipelines.contracts import ids
+from pipelines.contracts.status import (
     AlreadyExists,
     Detail,
     FailedPrecondition,
@@ -31,6 +29,10 @@ from pipelines.status import (
     NotFound,
     Unavailable,
 )
+from pipelines.contracts.steps import Command, Execution
+from pipelines.engine.registry import engine
+from pipelines.store import reads
+from pipelines.transport import input_limits
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_rejected.models import OrderRejected
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import lookups, parking, traces
-from pipelines.contracts import wire
+from pipelines.contracts.fields import wire
+from pipelines.failures import parking
 from pipelines.models import CheckpointLog, LineageLink
+from pipelines.store import lookups, traces
 
 TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
 
-# docs/checkout.md's state table after the four that need a look at the row: (checkpoint type, label), first match wins.
+# docs/chain.md's state table after the four that need a look at the row: (checkpoint type, label), first match wins.
 _BY_TYPE = (
     ("CancellationAccepted", "CANCEL_PENDING"),
     ("OrderDelivered", "DELIVERED"),
@@ -32,7 +33,7 @@ _BY_TYPE = (
 
 
 def label(order_id: uuid.UUID, present: set[str]) -> str:
-    """The first row of docs/checkout.md's table that holds for the order."""
+    """The first row of docs/chain.md's state table that holds for the order."""
     if "OrderCancelled" in present:
         return "CANCELLED"
     if "OrderRejected" in present:
@@ -77,7 +78,7 @@ def stalled(order_id: uuid.UUID) -> dict[str, Any] | None:
 
 
 def order_view(order_id: uuid.UUID) -> dict[str, Any]:
-    """The order view of API.md, the same for every transport."""
+    """The order view (docs/api.md), the same for every transport."""
     request = selectors.order_request(order_id)
     assert request is not None, "order_view needs a stored OrderRequest"
     rows = log_rows(order_id)

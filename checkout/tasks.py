@@ -1,11 +1,14 @@
-"""Celery beat task: tickets nobody answered before their deadline time out."""
+"""Celery beat tasks: tickets nobody answered before their deadline time out; bulk remediations nobody advances
+any more are finished."""
 
 from __future__ import annotations
 
 import structlog
 from celery import shared_task
+from django.conf import settings
 
-from pipelines import deadlines
+from checkout import bulk_remediation
+from pipelines.recovery import deadlines
 
 log = structlog.get_logger("checkout.tasks")
 
@@ -19,3 +22,15 @@ def expire_acceptance(limit: int = 500) -> int:
     if count:
         log.info("acceptance.expired", tickets=count)
     return count
+
+
+@shared_task(name="checkout.continue_bulk_remediation", acks_late=True, ignore_result=True)
+def continue_bulk_remediation() -> int:
+    """Finish bulk remediations nobody advances any more (the console tab closed, a process died mid-run): each
+    continues from the results already stored, so no order is acted on twice."""
+    idle = float(getattr(settings, "TPFGO_BULK_REMEDIATION_IDLE_SECONDS", 60))
+    runs = bulk_remediation.unfinished(idle)
+    for run_id in runs:
+        shown = bulk_remediation.run_to_end(run_id)
+        log.info("bulk_remediation.continued", run_id=str(run_id), processed=shown["processed"], total=shown["total"])
+    return len(runs)

@@ -1,6 +1,6 @@
 """Watching one order: its stored checkpoints, then each new one as it commits, until a terminal state.
 
-Read from the checkpoint log (``pipelines.observers.watch_trace``), so it works whichever process committed the
+Read from the checkpoint log (``pipelines.store.observers.watch_trace``), so it works whichever process committed the
 checkpoint. Each entry carries the order's derived state once that checkpoint was committed.
 """
 
@@ -13,11 +13,11 @@ from django.conf import settings
 
 from checkout import selectors, state
 from checkout.services import parse_id
-from pipelines.contracts import wire
-from pipelines.observers import watch_trace
-from pipelines.status import NotFound
-from pipelines.streaming import Admission, admission
-from pipelines.wire_errors import WireError
+from pipelines.contracts.fields import wire
+from pipelines.contracts.status import NotFound
+from pipelines.engine.streaming import Admission, admission
+from pipelines.store.observers import watch_trace
+from pipelines.transport.wire_errors import WireError
 
 STREAM = "watch"
 

@@ -18,8 +18,8 @@ from checkout.api import serializers as tpfgo
 from checkout.models import Consumer, Restaurant
 from ftgo import aliases
 from ftgo.models import FtgoAlias
-from pipelines.status import AlreadyExists, Detail, InvalidArgument, NotFound
-from pipelines.wire_errors import flatten
+from pipelines.contracts.status import AlreadyExists, Detail, InvalidArgument, NotFound
+from pipelines.transport.wire_errors import flatten
 
 Row = TypeVar("Row")
 

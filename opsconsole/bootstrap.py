@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from access.tokens import AccessError, Issued, ensure_token
-from opsconsole.setup import ensure_ops_group
+from opsconsole.ops_group import ensure_ops_group
 
 OPS_USERNAME = "ops"
 API_USERNAME = "api"

@@ -18,9 +18,9 @@ from django.utils.html import format_html
 
 from opsconsole import selectors
 from opsconsole.readonly import ReadOnlyAdmin
-from pipelines.classification import classify
+from pipelines.engine.registry import checkpoint_models
 from pipelines.models import Checkpoint, CheckpointChild
-from pipelines.registry import checkpoint_models
+from pipelines.store.classification import classify
 
 # Columns worth a changelist: short, fixed-size values (no JSON, no long text).
 SMALL_FIELDS = (models.CharField, models.BooleanField, models.IntegerField, models.DecimalField, models.UUIDField)

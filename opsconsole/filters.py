@@ -8,9 +8,9 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from opsconsole import remedies
+from opsconsole import ops_actions
+from pipelines.engine.registry import composition
 from pipelines.models import ParkingOutcome
-from pipelines.registry import composition
 
 
 class StaticChoicesFilter(admin.SimpleListFilter):
@@ -58,4 +58,4 @@ class ActionFilter(StaticChoicesFilter):
     parameter_name = field = "action"
 
     def choices_for(self) -> list[str]:
-        return remedies.actions()
+        return ops_actions.actions()

@@ -18,12 +18,11 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from checkout.state import TERMINAL_LABELS
-from opsconsole import remedies, selectors
+from opsconsole import ops_actions, selectors
 from opsconsole.checkpoint_admin import lineage_link
 from opsconsole.filters import ActionFilter, OutcomeFilter, PipelineFilter, StepFilter
 from opsconsole.readonly import ReadOnlyAdmin
 from opsconsole.templatetags.opsconsole_text import action_result
-from pipelines.classification import classify
 from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
@@ -35,6 +34,7 @@ from pipelines.models import (
     RetryScheduled,
     Subscriber,
 )
+from pipelines.store.classification import classify
 
 
 class LedgerAdmin(ReadOnlyAdmin):
@@ -55,10 +55,10 @@ class RemediationActions:
     """Admin actions that open a remediation confirm page for the selected rows' orders."""
 
     def has_remediate_permission(self, request: HttpRequest) -> bool:
-        return remedies.can_remediate(request.user)
+        return ops_actions.can_remediate(request.user)
 
     def _confirm(self, action: str, queryset: QuerySet[Any]) -> HttpResponseRedirect:
-        return remedies.redirect_to_confirm(action, queryset.values_list("trace_id", flat=True))
+        return ops_actions.redirect_to_confirm(action, queryset.values_list("trace_id", flat=True))
 
     @admin.action(description="Redrive the selected orders (confirm page)", permissions=["remediate"])
     def redrive(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponseRedirect:
@@ -168,10 +168,10 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin):
 def remediation_context(trace_id: Any, state: str | None = None) -> dict[str, Any]:
     """Links to the confirm pages of every remediation, unless the order is terminal (none applies then)."""
     terminal = state in TERMINAL_LABELS
-    names = [] if terminal else remedies.actions()
+    names = [] if terminal else ops_actions.actions()
     return {
-        "links": [(remedies.label(n), remedies.confirm_url(n, [trace_id])) for n in names],
-        "missing": remedies.api() is None,
+        "links": [(ops_actions.label(n), ops_actions.confirm_url(n, [trace_id])) for n in names],
+        "missing": ops_actions.api() is None,
         "terminal_state": state if terminal else None,
     }
 
@@ -270,7 +270,8 @@ class OpsActionAdmin(LedgerAdmin):
 
 
 class SubscriberAdmin(ReadOnlyAdmin):
-    """Remote subscribers (``pipelines.subscriptions``): publication, acknowledged position and lag behind the log."""
+    """Remote subscribers (``pipelines.transport.subscriptions``): publication, acknowledged position and lag behind
+    the log."""
 
     list_display = ("name", "publication", "contract_version", "position", "acked_at", "lag", "created_at")
     list_columns = ("id", "name", "publication", "contract_version", "created_at")

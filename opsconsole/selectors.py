@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from checkout import selectors as checkout_selectors
 from checkout import state
-from pipelines import traces
+from pipelines.engine.registry import checkpoint_models, composition
 from pipelines.models import (
     Checkpoint,
     CheckpointLog,
@@ -29,8 +29,8 @@ from pipelines.models import (
     ParkingOutcome,
     RetryClaim,
     RetryScheduled,
+    trace_numbers_expression,
 )
-from pipelines.registry import checkpoint_models, composition
 
 FUNNEL_DAYS = 7
 LIST_LIMIT = 20
@@ -77,7 +77,7 @@ def search(
         query |= _trace_match(queryset.model, value) if name == "trace_id" else Q(**{name: value})
     if isinstance(value, uuid.UUID) and issubclass(queryset.model, (CheckpointLog, LineageLink)):
         owner = trace_of(value)
-        query &= Q(trace_number__in=traces.numbers_expression([value] if owner is None else [value, owner]))
+        query &= Q(trace_number__in=trace_numbers_expression([value] if owner is None else [value, owner]))
     return queryset.filter(query)
 
 
@@ -86,7 +86,7 @@ def _trace_match(model: type[Model], trace_id: uuid.UUID) -> Q:
         ids = CheckpointLog.objects.of_trace(trace_id).filter(checkpoint_type=model.__name__)
         return Q(pk__in=list(ids.values_list("checkpoint_id", flat=True)))
     if issubclass(model, (CheckpointLog, LineageLink)):
-        return Q(trace_number__in=traces.numbers_expression([trace_id]))
+        return Q(trace_number__in=trace_numbers_expression([trace_id]))
     return Q(trace_id=trace_id)
 
 

@@ -1,7 +1,7 @@
 """The TPFGo Ops Console: the only admin site mounted, with the dashboard as its index.
 
 Besides the (read-only) ModelAdmins registered in ``opsconsole.admin``, the site serves the console's own
-screens: lineage pictures, the grouped error sink and the remediation confirm page.
+screens: lineage pictures, the grouped error sink, the remediation confirm page and bulk remediation.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path
 
-from opsconsole import remediation_views, views
+from opsconsole import bulk_views, confirm_views, views
 
 
 class OpsSite(admin.AdminSite):
@@ -29,6 +29,9 @@ class OpsSite(admin.AdminSite):
             path("lineage/<uuid:trace_id>/", self.admin_view(self.lineage_view), name="lineage"),
             path("errors/groups/", self.admin_view(self.error_groups_view), name="error_groups"),
             path("remediation/<slug:action>/", self.admin_view(self.remediation_view), name="remediation"),
+            path("bulk/<slug:action>/", self.admin_view(self.bulk_preview_view), name="bulk_remediation"),
+            path("bulk/runs/<uuid:run_id>/", self.admin_view(self.bulk_run_view), name="bulk_run"),
+            path("bulk/runs/<uuid:run_id>/advance/", self.admin_view(self.bulk_advance_view), name="bulk_advance"),
         ]
         return own + super().get_urls()
 
@@ -45,7 +48,16 @@ class OpsSite(admin.AdminSite):
         return views.error_groups(self, request)
 
     def remediation_view(self, request: HttpRequest, action: str) -> HttpResponse:
-        return remediation_views.confirm(self, request, action)
+        return confirm_views.confirm(self, request, action)
+
+    def bulk_preview_view(self, request: HttpRequest, action: str) -> HttpResponse:
+        return bulk_views.preview_page(self, request, action)
+
+    def bulk_run_view(self, request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+        return bulk_views.run_page(self, request, run_id)
+
+    def bulk_advance_view(self, request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+        return bulk_views.advance(self, request, run_id)
 
 
 ops_site = OpsSite(name="ops")

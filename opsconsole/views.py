@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from opsconsole import lineage, remedies, selectors, waiting
+from opsconsole import lineage, ops_actions, selectors, waiting
 from opsconsole.ledger_admin import remediation_context
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ ERROR_WINDOWS = {"1": 1, "7": 7, "30": 30, "all": None}
 def dashboard_context(request: HttpRequest) -> dict[str, Any]:
     dates, funnel = selectors.funnel()
     return {
-        "can_remediate": remedies.can_remediate(request.user),
+        "can_remediate": ops_actions.can_remediate(request.user),
         "funnel_days": dates,
         "funnel": funnel,
         "funnel_window": selectors.FUNNEL_DAYS,
@@ -57,7 +57,7 @@ def lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> 
         "stops": stops,
         "checkpoints": [n for n in picture.nodes if n.kind not in ("parked", "dead", "resolved")],
         "ops_actions": selectors.ops_actions(trace_id),
-        "can_remediate": remedies.can_remediate(request.user),
+        "can_remediate": ops_actions.can_remediate(request.user),
         **remediation_context(trace_id, order["state"] if order else None),
     }
     return TemplateResponse(request, "opsconsole/lineage.html", context)
@@ -86,6 +86,7 @@ def error_groups(site: AdminSite, request: HttpRequest) -> HttpResponse:
     for group in groups:
         query = {k: group[k] for k in ("pipeline", "step", "error_class")}
         group["href"] = f"{changelist}?{urlencode(query)}"
+        group["bulk_href"] = ops_actions.bulk_url("redrive", state="dead_letter", **query)
     context = {
         **site.each_context(request),
         "is_nav_sidebar_enabled": False,  # the console's own screens need the width
@@ -93,5 +94,6 @@ def error_groups(site: AdminSite, request: HttpRequest) -> HttpResponse:
         "groups": groups,
         "window": window,
         "windows": list(ERROR_WINDOWS),
+        "can_remediate": ops_actions.can_remediate(request.user),
     }
     return TemplateResponse(request, "opsconsole/error_groups.html", context)

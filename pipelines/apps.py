@@ -12,7 +12,8 @@ from django.db.models.signals import post_migrate
 
 
 def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
-    from pipelines import open_parked, open_waits, triggers
+    from pipelines import triggers
+    from pipelines.store import open_parked, open_waits
 
     # post_migrate fires once per app; installing on the last keeps it to one pass per migrate.
     if sender.label == "pipelines":
@@ -24,7 +25,8 @@ def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: Any) 
 def _on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
     from django.conf import settings
 
-    from pipelines import triggers, walcheckpoint
+    from pipelines import triggers
+    from pipelines.store import walcheckpoint
 
     triggers.guard_sqlite_connection(connection)
     if connection.vendor == "sqlite":
@@ -40,12 +42,9 @@ class PipelinesConfig(AppConfig):
         from celery.signals import beat_init, worker_init
         from django.core import checks as django_checks
 
-        from pipelines import (
-            checks,  # noqa: F401  (registers the system checks)
-            contract_checks,
-            open_parked,
-            open_waits,
-        )
+        from pipelines import checks  # noqa: F401  (registers the system checks)
+        from pipelines.contracts import checks as contract_checks
+        from pipelines.store import open_parked, open_waits
 
         django_checks.register(open_parked.check_triggers, django_checks.Tags.database)
         django_checks.register(open_waits.check_triggers, django_checks.Tags.database)
@@ -56,7 +55,7 @@ class PipelinesConfig(AppConfig):
         beat_init.connect(contract_checks.refuse_beat_start, dispatch_uid="pipelines.contracts.beat")
 
         # Backlog figures (dead letters, overdue parked items) on /metrics, computed when scraped.
-        from pipelines import backlog
+        from pipelines.recovery import backlog
 
         backlog.register()
         post_migrate.connect(_install_triggers, dispatch_uid="pipelines.install_triggers")
@@ -64,11 +63,11 @@ class PipelinesConfig(AppConfig):
 
         from django.conf import settings
 
-        from pipelines import tracing
+        from pipelines.engine import tracing
 
         tracing.configure()  # off unless the standard OTEL_* variables turn it on (docs/operations.md)
 
         if getattr(settings, "TPFGO_GC_TUNING", True):
-            from pipelines import gctuning
+            from pipelines.engine import gctuning
 
             gctuning.apply()

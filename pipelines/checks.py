@@ -9,8 +9,8 @@ from django.core import checks
 from django.db import connections, models
 
 from pipelines import triggers
-from pipelines.classification import classify
 from pipelines.models import Checkpoint, InsertOnlyModel, InsertOnlyQuerySet, business_key_columns, business_key_fields
+from pipelines.store.classification import classify
 
 
 @checks.register("models")
@@ -42,12 +42,21 @@ def check_classification(app_configs: Any = None, **kwargs: Any) -> list[checks.
             problems.append(
                 checks.Error(
                     f"{model._meta.label} declares no contract",
-                    hint="Set contract = pipelines.contracts.contract(...) on the model.",
+                    hint="Set contract = pipelines.contracts.fields.contract(...) on the model.",
                     obj=model,
                     id="pipelines.E003",
                 )
             )
-        if issubclass(model, Checkpoint) and not model._meta.abstract and not business_key_columns(model):
+        if issubclass(model, Checkpoint) and not model._meta.abstract and not business_key_fields(model):
+            problems.append(
+                checks.Error(
+                    f"{model._meta.label} declares no business key",
+                    hint="Name the fields of its business key: business_key_fields = (...) on the model.",
+                    obj=model,
+                    id="pipelines.E007",
+                )
+            )
+        elif issubclass(model, Checkpoint) and not model._meta.abstract and not business_key_columns(model):
             problems.append(
                 checks.Error(
                     f"{model._meta.label}: no unique constraint enforces its business key",

@@ -1,6 +1,6 @@
 """Insert-only models: the abstract checkpoint, owned child rows, and the engine's ledger tables.
 
-Every model in the project is a checkpoint, a ledger or mutable (see ``pipelines.classification``).
+Every model in the project is a checkpoint, a ledger or mutable (see ``pipelines.store.classification``).
 Checkpoints and ledgers refuse UPDATE and DELETE four times: queryset, instance, database trigger and
 system check.
 """
@@ -8,12 +8,14 @@ system check.
 from __future__ import annotations
 
 import functools
+import uuid
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from django.db import models
 
-from pipelines.contracts import Contract
-from pipelines.errors import InsertOnlyViolation
+from pipelines.contracts.errors import InsertOnlyViolation
+from pipelines.contracts.fields import Contract
 
 
 class InsertOnlyQuerySet(models.QuerySet):
@@ -72,6 +74,9 @@ class Checkpoint(InsertOnlyModel):
     # already stored replays only if it decided the same (same model, same values here); otherwise it lost.
     # Empty: the id alone says "the same command" (its other fields may depend on the clock).
     decision_fields: ClassVar[tuple[str, ...]] = ()
+    # The fields whose values make the business key (at most one fact of this kind per key). The domain names
+    # them on every concrete model (checkout: its order's id); the engine has no default (pipelines.E007).
+    business_key_fields: ClassVar[tuple[str, ...]] = ()
 
     # Indexes cost every insert, so a checkpoint table has only those its look-ups use: the id, the business key
     # (unique: it decides races), the time. A trace's checkpoints are found through the checkpoint log's
@@ -98,8 +103,8 @@ class Checkpoint(InsertOnlyModel):
 
 
 def business_key_fields(model: type[Checkpoint]) -> tuple[str, ...]:
-    """The fields a checkpoint's business key is made of (``business_key_fields``; the order id by default)."""
-    return tuple(getattr(model, "business_key_fields", ("order_id",)))
+    """The fields a checkpoint's business key is made of, as the model declares them (empty: undeclared)."""
+    return tuple(getattr(model, "business_key_fields", ()))
 
 
 @functools.cache
@@ -126,7 +131,7 @@ def business_key_filter(row: Checkpoint) -> dict[str, Any]:
 
 
 class CheckpointChild(InsertOnlyModel):
-    """An insert-only row owned by a checkpoint (an order's line items), written in the same transaction."""
+    """An insert-only row owned by a checkpoint (a checkout order's line items), written in the same transaction."""
 
     kind: ClassVar[str] = "checkpoint"
 
@@ -147,11 +152,11 @@ class Trace(Ledger):
     """A trace's number: an integer given to each trace when its first checkpoint is written, in order.
 
     Trace ids are deterministic hashes, i.e. random keys: an index of the log or of the lineage that led with one
-    would put every step's row of every order on a page of its own, and a batch step (hundreds of orders, one
+    would put every step's row of every trace on a page of its own, and a batch step (hundreds of items, one
     commit) would write hundreds of pages of each such index. Numbers are handed out in the order traces start,
-    so the orders of a batch (and the orders in flight) hold neighbouring numbers, and an index that leads with
+    so the traces of a batch (and the traces in flight) hold neighbouring numbers, and an index that leads with
     the number is written near its end, a few pages per batch step however large it grows. This table is the one
-    random-keyed index left (``trace_id``, unique), written once per trace. See ``pipelines.traces``.
+    random-keyed index left (``trace_id``, unique), written once per trace. See ``pipelines.store.traces``.
     """
 
     number = models.BigAutoField(primary_key=True)
@@ -162,18 +167,53 @@ class Trace(Ledger):
         constraints = [models.UniqueConstraint(fields=["trace_id"], name="trace_unique_id")]
 
 
+def as_trace_uuid(value: Any) -> uuid.UUID:
+    """A trace id given as a UUID or as its text."""
+    return value if type(value) is uuid.UUID else uuid.UUID(str(value))
+
+
+KnownTraceNumbers = Callable[[Iterable[Any]], tuple[dict[uuid.UUID, int], list[uuid.UUID]]]
+
+
+def _none_known(trace_ids: Iterable[Any]) -> tuple[dict[uuid.UUID, int], list[uuid.UUID]]:
+    return {}, list(dict.fromkeys(as_trace_uuid(t) for t in trace_ids))
+
+
+# The trace numbers the current read scope already holds: (known numbers, distinct traces it does not know).
+# ``pipelines.store.traces`` fills that cache and installs this look-up when it is imported (the store sits above
+# the models, which never import it); until then no number is known and a look-up is a sub-query on ``Trace``.
+_known_trace_numbers: KnownTraceNumbers = _none_known
+
+
+def use_known_trace_numbers(lookup: KnownTraceNumbers) -> None:
+    global _known_trace_numbers
+    _known_trace_numbers = lookup
+
+
+def trace_number_expression(trace_id: Any) -> Any:
+    """What ``trace_number`` equals for ``trace_id``: the known number, or a sub-query on ``Trace``."""
+    found, _ = _known_trace_numbers([trace_id])
+    if found:
+        return next(iter(found.values()))
+    return models.Subquery(Trace.objects.filter(trace_id=trace_id).values("number")[:1])
+
+
+def trace_numbers_expression(trace_ids: Iterable[Any]) -> Any:
+    """What ``trace_number__in`` takes for many traces: the known numbers, or a sub-query on ``Trace``."""
+    found, missing = _known_trace_numbers(trace_ids)
+    if not missing:
+        return list(found.values())
+    return Trace.objects.filter(trace_id__in=[*found, *missing]).values("number")
+
+
 class TracedQuerySet(InsertOnlyQuerySet):
     """Rows of the log and of the lineage, found by trace id through the trace's number."""
 
     def of_trace(self, trace_id: Any) -> TracedQuerySet:
-        from pipelines import traces
-
-        return self.filter(trace_number=traces.number_expression(trace_id))
+        return self.filter(trace_number=trace_number_expression(trace_id))
 
     def of_traces(self, trace_ids: Any) -> TracedQuerySet:
-        from pipelines import traces
-
-        return self.filter(trace_number__in=traces.numbers_expression(trace_ids))
+        return self.filter(trace_number__in=trace_numbers_expression(trace_ids))
 
 
 TracedManager = models.Manager.from_queryset(TracedQuerySet)
@@ -183,7 +223,7 @@ class LineageLink(Ledger):
     """One edge of the lineage graph: a child checkpoint and one of its parents (a merge has N).
 
     One index, the unique edge ``(trace_number, parent_id, child_id)``: it leads with the trace's number (see
-    ``Trace``), so one order's links sit together and the links a batch step writes land near the index's end.
+    ``Trace``), so one trace's links sit together and the links a batch step writes land near the index's end.
     It finds a parent's children (trace and parent), and a child's parents among the trace's few links. Every
     look-up knows the trace (``LineageLink.objects.of_trace(trace_id)``): the child's or the parent's own (a
     split's children share their parent's trace). ``trace_id`` is kept for display, without an index.
@@ -314,11 +354,11 @@ class ParkingOutcome(Ledger):
 
 class OpenParked(models.Model):
     """A parked item no outcome has closed (still retrying) or whose newest outcome is a dead letter: derived,
-    kept by database triggers on the parking tables (``pipelines.open_parked``), never written by the application,
+    kept by database triggers on the parking tables (``pipelines.store.open_parked``), never written by the application,
     rebuilt after every migrate. The console's dashboard reads it instead of every parked item ever."""
 
     tpfgo_kind = "mutable"
-    tpfgo_derived = True  # written only by its triggers, as their owner (pipelines.db_roles)
+    tpfgo_derived = True  # written only by its triggers, as their owner (pipelines.store.db_roles)
 
     parked_id = models.UUIDField(primary_key=True)
     pipeline = models.CharField(max_length=100)
@@ -342,6 +382,43 @@ class OpsAction(Ledger):
     preview_seq = models.BigIntegerField(null=True)
     result = models.JSONField(default=dict)
     created_at = models.DateTimeField(db_index=True)
+
+
+class BulkRun(Ledger):
+    """A remediation over many traces, as submitted: the action, who, why, and the plan (each trace with the
+    checkpoint-log position its preview showed). The id is derived from the plan, so submitting the same preview
+    again finds this row instead of starting a second run. Progress is derived from its ``BulkRunResult`` rows."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    action = models.CharField(max_length=100)
+    params = models.JSONField(default=dict)
+    actor = models.CharField(max_length=150)
+    reason = models.TextField()
+    plan = models.JSONField()  # [[trace id, expected seq], ...] in the order they run
+    total = models.PositiveIntegerField()
+    created_at = models.DateTimeField(db_index=True)
+
+
+class BulkRunResult(Ledger):
+    """What a bulk run did to one trace: done, skipped (it moved since the preview) or failed, and why.
+
+    The unique (run, trace) insert is the "already done" guard: a resumed or resubmitted run never acts twice.
+    """
+
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+    run = models.ForeignKey(BulkRun, on_delete=models.PROTECT, related_name="results")
+    trace_id = models.UUIDField()
+    position = models.PositiveIntegerField()  # the trace's index in the run's plan
+    outcome = models.CharField(max_length=20)
+    detail = models.TextField(blank=True)
+    ops_action_id = models.UUIDField(null=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "trace_id"], name="bulk_result_once")]
 
 
 class Resumption(Ledger):
@@ -387,7 +464,8 @@ class ObserverPosition(models.Model):
 
 
 class Subscriber(Ledger):
-    """A named remote follower of one publication (``pipelines.subscriptions``), recorded at its first connect.
+    """A named remote follower of one publication (``pipelines.transport.subscriptions``), recorded at its first
+    connect.
 
     ``contract_version`` is the version it connected with; ``created_at`` its first connect. Where it stands is
     its newest acknowledgement (``SubscriberAck``).
@@ -423,7 +501,7 @@ class SubscriberAck(Ledger):
 class WaitOpened(Ledger):
     """A step answered ``AWAIT`` for this input: its wait began, with the first round's deadline.
 
-    The id is deterministic (``pipelines.deadlines.wait_id``): a step that waits again for the same input opens
+    The id is deterministic (``pipelines.store.waits.wait_id``): a step that waits again for the same input opens
     nothing new, and the deadline counts from the first time it waited.
     """
 

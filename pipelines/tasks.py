@@ -13,7 +13,8 @@ import uuid
 import structlog
 from celery import shared_task
 
-from pipelines import deadlines, recovery, retries, sweeper
+from pipelines.recovery import deadlines, retries, sweeper
+from pipelines.recovery import resume as recovery
 
 log = structlog.get_logger("pipelines.tasks")
 
@@ -46,11 +47,11 @@ def enqueue_resume(trace_id: uuid.UUID, seq: int) -> None:
 
 @shared_task(name="pipelines.sweep", ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.sweeper``)."""
+    """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.recovery.sweeper``)."""
     return sweeper.sweep().as_dict()
 
 
 @shared_task(name="pipelines.expire_waits", ignore_result=True)
 def expire_waits() -> int:
-    """Fire every wait past its deadline (``pipelines.deadlines``): one bounded pass, idempotent."""
+    """Fire every wait past its deadline (``pipelines.recovery.deadlines``): one bounded pass, idempotent."""
     return len(deadlines.expire())

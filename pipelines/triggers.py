@@ -2,9 +2,10 @@
 ledger table.
 
 They are (re)installed after every migrate (SQLite table rebuilds drop them). The only way past them is the
-audited purge flag (``purge_allowed``), used by test teardown and retention: a PostgreSQL session setting,
-or on SQLite a per-connection SQL function (a connection without it cannot delete at all). On PostgreSQL with the
-roles of ``pipelines.db_roles``, only the purge role may delete at all.
+audited purge flag (``purge_flag``; ``pipelines.store.db_roles.purge_allowed`` sets it as the purge role), used by
+test teardown and retention: a PostgreSQL session setting, or on SQLite a per-connection SQL function (a
+connection without it cannot delete at all). On PostgreSQL with the roles of ``pipelines.store.db_roles``, only
+the purge role may delete at all.
 
 SQLite's ``INSERT OR REPLACE`` deletes the row it conflicts with without firing DELETE triggers, unless the
 connection turns ``recursive_triggers`` on. Every connection Django opens does (``guard_sqlite_connection``), so
@@ -23,11 +24,9 @@ from dataclasses import dataclass
 
 import structlog
 from django.apps import apps
-from django.conf import settings
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from pipelines import db_roles
 from pipelines.models import InsertOnlyModel
 
 log = structlog.get_logger("pipelines.triggers")
@@ -151,7 +150,7 @@ def definer(connection: BaseDatabaseWrapper) -> str:
 @dataclass(frozen=True)
 class TriggerSet:
     """Tables kept by triggers beside the ledgers or checkpoints they derive from (``checkout.derived``,
-    ``pipelines.open_parked``): installed after every migrate, then rebuilt from the source tables.
+    ``pipelines.store.open_parked``): installed after every migrate, then rebuilt from the source tables.
 
     A trigger is ``(name, table, definition)``: created as ``CREATE TRIGGER <prefix>_<name>_<table> <definition>``.
     """
@@ -230,19 +229,7 @@ def guard_sqlite_connection(connection: BaseDatabaseWrapper) -> None:
 
 
 @contextmanager
-def purge_allowed(reason: str, using: str = "default") -> Iterator[None]:
-    """Let DELETE through the triggers on this connection, for an audited reason (test teardown, retention).
-
-    With a purge role configured (``DATABASE_PURGE_URL``) the connection is reconnected as that role for the
-    block (the serving role may not delete from insert-only tables at all), so it cannot run inside a transaction.
-    """
-    with db_roles.connected_as(getattr(settings, "TPFGO_DATABASE_PURGE", None), using):
-        with _purge_flag(reason, using):
-            yield
-
-
-@contextmanager
-def _purge_flag(reason: str, using: str) -> Iterator[None]:
+def purge_flag(reason: str, using: str) -> Iterator[None]:
     connection = connections[using]
     log.warning("purge.enabled", reason=reason, database=using, user=connection.settings_dict.get("USER", ""))
     connection.ensure_connection()

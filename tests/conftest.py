@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from pipelines import tracing
-from pipelines.runner import Engine
+from pipelines.engine import tracing
+from pipelines.engine.runner import Engine
 from tests.lane import composition as lane
 
 

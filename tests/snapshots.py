@@ -8,7 +8,7 @@ from django.apps import apps
 from django.db import connection, models
 
 from pipelines.models import CheckpointChild, InsertOnlyModel, Ledger, Trace
-from pipelines.triggers import purge_allowed
+from pipelines.store.db_roles import purge_allowed
 
 # Ledger rows whose content is the engine's bookkeeping of one run (compared by count only, if at all).
 _RUN_LEDGERS = {"ErrorSinkEntry", "ParkedItem", "RetryScheduled", "RetryClaim", "ParkingOutcome", "OpsAction"}

@@ -1,4 +1,4 @@
-"""The PostgreSQL roles (pipelines.db_roles): the serving role inserts and reads facts and nothing more, the purge
+"""The PostgreSQL roles (pipelines.store.db_roles): the serving role inserts and reads facts and nothing more, the purge
 role empties tables, migrations run as the owner, and ``setup_db_roles`` is idempotent."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from django.db import ProgrammingError, connection
 
 from checkout import reference
 from checkout.models import Consumer, Courier, CourierLoad, OpenTicket
-from pipelines.db_roles import connected_as
-from pipelines.triggers import purge_allowed
+from pipelines.store.db_roles import connected_as, purge_allowed
 from tests.checkout.conftest import checkpoint_types, place
 from tests.checkout.test_happy_path import HAPPY
 from tests.conftest import PgRoles, all_insert_only_counts

@@ -12,7 +12,7 @@ TEST_SETTINGS = ("tests/settings_worker.py", "tests/settings_broken.py")  # what
 NAME = r"""["']([A-Z][A-Z0-9_]*)["']"""
 PYTHON_READS = [
     re.compile(rf"os\.environ\.get\(\s*{NAME}"),
-    re.compile(rf"\benviron\.get\(\s*{NAME}"),  # a mapping passed in for os.environ (pipelines/tracing.py)
+    re.compile(rf"\benviron\.get\(\s*{NAME}"),  # a mapping passed in for os.environ (pipelines/engine/tracing.py)
     re.compile(rf"os\.environ\[\s*{NAME}\s*\]"),
     re.compile(rf"os\.getenv\(\s*{NAME}"),
     re.compile(rf"{NAME}\s+in\s+os\.environ"),

@@ -52,7 +52,7 @@ def sqlite(path: Path) -> dict[str, Any]:
     # so two writers never deadlock upgrading from a read lock.
     # Every step commits, and each commit appends the index pages it touched to the WAL; a checkpoint copies
     # them back into the file. SQLite's default has the commit past 1,000 pages (4 MB) do it, i.e. after
-    # nearly every step of a batch, in the request. A thread checkpoints instead (pipelines.walcheckpoint);
+    # nearly every step of a batch, in the request. A thread checkpoints instead (pipelines.store.walcheckpoint);
     # this threshold is its backstop (docs/performance.md). After a checkpoint the WAL is cut back to 64 MB.
     wal_pages = int(os.environ.get("TPFGO_SQLITE_WAL_AUTOCHECKPOINT", "100000"))
     cache_kib = int(os.environ.get("TPFGO_SQLITE_CACHE_MB", "2")) * 1024

@@ -21,7 +21,7 @@ from django_grpc_framework.settings import grpc_settings
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from pipelines.rpc import build_server
+from pipelines.transport.rpc import build_server
 from tpfgo_site.health import readiness
 
 logger = structlog.get_logger("tpfgo_site.grpc_server")
@@ -70,7 +70,7 @@ def build(address: str, max_workers: int) -> tuple[grpc.Server, ReadinessHealth]
         health_pb2_grpc.add_HealthServicer_to_server(checker, server)
         reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
 
-    # pipelines.rpc.build_server: the message size limit, tracing and no shared port, like every server here.
+    # pipelines.transport.rpc.build_server: the message size limit, tracing and no shared port, like every server here.
     try:
         server, port = build_server(
             address, handlers, max_workers=max_workers, interceptors=grpc_settings.SERVER_INTERCEPTORS

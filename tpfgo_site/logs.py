@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from pipelines.tracing import log_ids
+from pipelines.engine.tracing import log_ids
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 # "stdout" (servers) or "stderr" (management commands; see manage.py).
@@ -24,7 +24,7 @@ LOG_STREAM = "stderr" if os.environ.get("TPFGO_LOG_STREAM", "stdout") == "stderr
 # Records from plain logging (Django, Celery, gRPC, gunicorn) get the same fields as structlog's own.
 FOREIGN_PRE_CHAIN: list[Any] = [
     structlog.contextvars.merge_contextvars,
-    log_ids,  # the OpenTelemetry trace_id/span_id, when tracing is on (pipelines/tracing.py)
+    log_ids,  # the OpenTelemetry trace_id/span_id, when tracing is on (pipelines/engine/tracing.py)
     structlog.processors.TimeStamper(fmt="iso"),
     structlog.stdlib.add_logger_name,
     structlog.stdlib.add_log_level,

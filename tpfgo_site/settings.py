@@ -75,13 +75,13 @@ INSTALLED_APPS = [
     "checkout.delivery_escalated",
     # FTGO's REST surface over the same services (its alias ledger).
     "ftgo",
-    # After pipelines: its grpcrunserver (pipelines.grpc_compat) overrides this one.
+    # After pipelines: its grpcrunserver (pipelines.transport.grpc_compat) overrides this one.
     "django_grpc_framework",
 ]
 
 MIDDLEWARE = [
     # First, so the request latency covers the whole stack.
-    "pipelines.request_metrics.RequestMetricsMiddleware",
+    "pipelines.transport.request_metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -94,6 +94,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "tpfgo_site.urls"
 WSGI_APPLICATION = "tpfgo_site.wsgi.application"
+# The project's templates live in the top-level templates/ (the ops console's under admin/ and opsconsole/, the
+# API's ReDoc page under checkout/); APP_DIRS finds the admin's, DRF's and drf-spectacular's own.
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -160,7 +162,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- The engine.
 TPFGO_ERROR_SINKS = os.environ.get(
-    "TPFGO_ERROR_SINKS", "pipelines.sinks.DatabaseSink,pipelines.sinks.StderrSink"
+    "TPFGO_ERROR_SINKS", "pipelines.failures.sinks.DatabaseSink,pipelines.failures.sinks.StderrSink"
 ).split(",")
 TPFGO_RETRY_POLICY: dict[str, Any] = {
     "max_attempts": int(os.environ.get("TPFGO_RETRY_MAX_ATTEMPTS", "4")),
@@ -175,7 +177,7 @@ TPFGO_ATOMICITY = os.environ.get("TPFGO_ATOMICITY", "step")
 TPFGO_SQLITE_CHECKPOINT_SECONDS = float(os.environ.get("TPFGO_SQLITE_CHECKPOINT_SECONDS", "0.5"))
 # PostgreSQL: the engine prepares its insert statements once per connection; 0 for a pooler that cannot keep them.
 TPFGO_PREPARED_STATEMENTS = env_bool("TPFGO_PREPARED_STATEMENTS", True)
-# Freeze the start-up objects out of the cyclic collector, fewer young collections (pipelines/gctuning.py).
+# Freeze the start-up objects out of the cyclic collector, fewer young collections (pipelines/engine/gctuning.py).
 TPFGO_GC_TUNING = env_bool("TPFGO_GC_TUNING", True)
 # --- Failure handling (docs/operations.md). Per-step retry overrides over the declared policy, by "pipeline.step":
 # {"dispatch.delivery_assigned": {"max_attempts": 20}}.
@@ -189,6 +191,11 @@ TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIME
 TPFGO_SWEEP_BATCH = int(os.environ.get("TPFGO_SWEEP_BATCH", "200"))
 # The deadline task (Celery beat, pipelines.expire_waits) fires at most this many due waits per pass.
 TPFGO_DEADLINE_BATCH = int(os.environ.get("TPFGO_DEADLINE_BATCH", "200"))
+# Bulk remediation (docs/operations.md): orders per batch, orders per run, and how long a run may sit without a
+# new result before the beat task continues it.
+TPFGO_BULK_REMEDIATION_BATCH = int(os.environ.get("TPFGO_BULK_REMEDIATION_BATCH", "20"))
+TPFGO_BULK_REMEDIATION_MAX_ORDERS = int(os.environ.get("TPFGO_BULK_REMEDIATION_MAX_ORDERS", "1000"))
+TPFGO_BULK_REMEDIATION_IDLE_SECONDS = float(os.environ.get("TPFGO_BULK_REMEDIATION_IDLE_SECONDS", "60"))
 # pipelines.sinks.RemoteSink: forward entries to a central sink (http(s)://host → REST, grpc://host:port → gRPC)
 # with this token; when forwarding fails, the fallback sinks (those not already in TPFGO_ERROR_SINKS) record them.
 TPFGO_ERROR_SINK_URL = os.environ.get("TPFGO_ERROR_SINK_URL", "")
@@ -196,7 +203,7 @@ TPFGO_ERROR_SINK_TOKEN = os.environ.get("TPFGO_ERROR_SINK_TOKEN", "")
 TPFGO_ERROR_SINK_TIMEOUT = float(os.environ.get("TPFGO_ERROR_SINK_TIMEOUT", "3"))
 TPFGO_ERROR_SINK_SOURCE = os.environ.get("TPFGO_ERROR_SINK_SOURCE", "")  # this instance's name; default: hostname
 TPFGO_ERROR_SINK_FALLBACK = os.environ.get(
-    "TPFGO_ERROR_SINK_FALLBACK", "pipelines.sinks.DatabaseSink,pipelines.sinks.StderrSink"
+    "TPFGO_ERROR_SINK_FALLBACK", "pipelines.failures.sinks.DatabaseSink,pipelines.failures.sinks.StderrSink"
 ).split(",")
 # Streams (docs/backpressure.md): bounded hand-off buffers, demand in batches, overflow "block" or "reject".
 TPFGO_BUFFER_CAPACITY = int(os.environ.get("TPFGO_BUFFER_CAPACITY", "128"))
@@ -221,8 +228,9 @@ TPFGO_API_UNAVAILABLE_RETRY_AFTER = float(os.environ.get("TPFGO_API_UNAVAILABLE_
 # Checkpoint observers wait this long for an in-flight log seq before skipping it, and re-check it this long.
 TPFGO_OBSERVER_GAP_TIMEOUT = float(os.environ.get("TPFGO_OBSERVER_GAP_TIMEOUT", "10"))
 TPFGO_OBSERVER_LATE_HORIZON = float(os.environ.get("TPFGO_OBSERVER_LATE_HORIZON", "300"))
-# Remote subscription (pipelines.subscriptions, docs/subscriptions.md): follows served at once per process (keep it
-# well below the web threads: each HTTP follow holds one), log rows read per poll, idle poll and heartbeat.
+# Remote subscription (pipelines.transport.subscriptions, docs/subscriptions.md): follows served at once per
+# process (keep it well below the web threads: each HTTP follow holds one), log rows read per poll, idle poll and
+# heartbeat.
 TPFGO_SUBSCRIBERS_PER_PROCESS = int(os.environ.get("TPFGO_SUBSCRIBERS_PER_PROCESS", "2"))
 TPFGO_SUBSCRIPTION_BUFFER = int(os.environ.get("TPFGO_SUBSCRIPTION_BUFFER", "100"))
 TPFGO_SUBSCRIPTION_POLL_SECONDS = float(os.environ.get("TPFGO_SUBSCRIPTION_POLL_SECONDS", "0.5"))
@@ -287,10 +295,10 @@ SPECTACULAR_SETTINGS = {
 # gRPC (django-grpc-framework): `manage.py grpcrunserver` serves the services this hook registers.
 GRPC_FRAMEWORK = {
     "ROOT_HANDLERS_HOOK": "tpfgo_site.grpc_handlers.grpc_handlers",
-    # OpenTelemetry's server interceptor when tracing is on (pipelines/tracing.py); a pass-through otherwise.
-    "SERVER_INTERCEPTORS": ["pipelines.tracing.GRPC_SERVER_TRACING"],
+    # OpenTelemetry's server interceptor when tracing is on (pipelines/engine/tracing.py); a pass-through otherwise.
+    "SERVER_INTERCEPTORS": ["pipelines.engine.tracing.GRPC_SERVER_TRACING"],
 }
-# What pipelines.rpc asks after the token: may this principal call this gRPC method with this message?
+# What pipelines.transport.rpc asks after the token: may this principal call this gRPC method with this message?
 TPFGO_RPC_POLICY = "access.rpc.authorize"
 TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
 # The committed record of every publication's contract; only `manage.py check_contracts --update-lock` writes it.
@@ -309,4 +317,5 @@ TPFGO_DEFAULT_ETA_MINUTES = 25
 CELERY_BEAT_SCHEDULE = {
     "expire-waits": {"task": "pipelines.expire_waits", "schedule": 30.0},
     "sweep-parked": {"task": "pipelines.sweep", "schedule": 30.0},
+    "continue-bulk-remediation": {"task": "checkout.continue_bulk_remediation", "schedule": 30.0},
 }

@@ -5,18 +5,19 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.static import serve
 
 from opsconsole.site import ops_site
-from pipelines.api import ErrorSinkEntriesView
-from pipelines.request_metrics import metrics_view
-from pipelines.subscription_views import SubscriptionAckView, SubscriptionStreamView
+from pipelines.transport.error_sink_views import ErrorSinkEntriesView
+from pipelines.transport.request_metrics import metrics_view
+from pipelines.transport.subscription_views import SubscriptionAckView, SubscriptionStreamView
 from tpfgo_site import health
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
-    # This instance as the central error sink of others (pipelines.sinks.RemoteSink).
+    # This instance as the central error sink of others (pipelines.failures.sinks.RemoteSink).
     path("api/v1/error-sink/entries", ErrorSinkEntriesView.as_view(), name="api-error-sink-entries"),
-    # Remote subscription: another service follows a publication from a log position (pipelines.subscriptions).
+    # Remote subscription: another service follows a publication from a log position
+    # (pipelines.transport.subscriptions).
     path("api/v1/subscriptions/stream", SubscriptionStreamView.as_view(), name="api-subscription-stream"),
     path("api/v1/subscriptions/ack", SubscriptionAckView.as_view(), name="api-subscription-ack"),
     path("api/v1/", include("checkout.api.urls")),

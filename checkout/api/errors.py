@@ -2,7 +2,7 @@
 
 ``exception_handler`` is DRF's ``EXCEPTION_HANDLER``: service errors keep their code, DRF's own refusals are mapped
 onto the status table (405/406/415 keep their HTTP status with code INVALID_ARGUMENT), a database that cannot be
-reached is UNAVAILABLE with ``Retry-After`` (``pipelines.outage``), anything else is INTERNAL
+reached is UNAVAILABLE with ``Retry-After`` (``pipelines.transport.outage``), anything else is INTERNAL
 with no traceback in the body (the traceback goes to the log). ``bad_request``/``not_found``/``server_error`` are
 the root URLconf's handlers, so ``/api/`` and ``/ftgo/`` requests refused before any view answer with the envelope too.
 """
@@ -19,13 +19,13 @@ from django.views import defaults
 from rest_framework import exceptions
 
 from checkout.api.protobuf import answers_in_protobuf
-from pipelines import outage
-from pipelines.status import Detail, ServiceError
-from pipelines.wire_errors import PROTOBUF, WireError, envelope, flatten, status_message
+from pipelines.contracts.status import Detail, ServiceError
+from pipelines.transport import outage
+from pipelines.transport.wire_errors import PROTOBUF, WireError, envelope, flatten, status_message
 
 log = structlog.get_logger("checkout.api")
 
-# DRF refusals that keep their own HTTP status but carry code INVALID_ARGUMENT (API.md's status table).
+# DRF refusals that keep their own HTTP status but carry code INVALID_ARGUMENT (docs/api.md's status table).
 _SHAPE_REFUSALS = (exceptions.MethodNotAllowed, exceptions.NotAcceptable, exceptions.UnsupportedMediaType)
 _BY_STATUS = {
     400: "INVALID_ARGUMENT",

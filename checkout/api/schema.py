@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from checkout.api.serializers import ErrorSerializer
-from pipelines.wire_errors import PROTOBUF
+from pipelines.transport.wire_errors import PROTOBUF
 
 JSON = "application/json"
 

@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 
 from checkout import selectors
-from pipelines.errors import RetryableError
-from pipelines.runner import StepContext
+from pipelines.contracts.errors import RetryableError
+from pipelines.contracts.steps import StepContext
 
 
 class NoCourierAvailable(RetryableError):

@@ -6,8 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 from checkout import pricing, selectors
-from pipelines.errors import NonRetryableError
-from pipelines.runner import StepContext
+from pipelines.contracts.errors import NonRetryableError
+from pipelines.contracts.steps import StepContext
 
 DEFAULT_TOKEN = "tok_ok"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from checkout import selectors
-from pipelines.runner import StepContext
+from pipelines.contracts.steps import StepContext
 
 PACK = "pack"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.errors import NonRetryableError
-from pipelines.runner import StepContext
+from pipelines.contracts.errors import NonRetryableError
+from pipelines.contracts.steps import StepContext
 
 
 def process(ctx: StepContext) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from checkout.order_request.models import LineItem
-from pipelines.runner import Output, StepContext
+from pipelines.contracts.steps import Output, StepContext
 
 
 def process(ctx: StepContext) -> Output:

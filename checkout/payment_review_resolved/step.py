@@ -6,8 +6,8 @@ from typing import Any
 
 from checkout import payments, selectors
 from checkout.payment_review_resolved.models import PaymentReviewResolved
-from pipelines.errors import NonRetryableError
-from pipelines.runner import StepContext
+from pipelines.contracts.errors import NonRetryableError
+from pipelines.contracts.steps import StepContext
 
 
 def process(ctx: StepContext) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """``tpfgo.checkout.v1.OrderService``: parse the message, call one ``checkout.services`` function, render.
 
-The boundary (token first, malformed bytes, errors as ``google.rpc.Status``, metrics) is ``pipelines.rpc.unary``.
+The boundary (token first, malformed bytes, errors as ``google.rpc.Status``, metrics) is
+``pipelines.transport.rpc.unary``.
 A replay of ``CreateOrder`` is signalled by the trailing metadata ``idempotent-replayed: true``.
 """
 
@@ -13,7 +14,7 @@ from django_grpc_framework.services import Service
 
 from checkout import messages, services
 from checkout.protos import orders_pb2
-from pipelines.rpc import metadata_value, unary
+from pipelines.transport.rpc import metadata_value, unary
 
 SERVICE = orders_pb2.DESCRIPTOR.services_by_name["OrderService"]
 ROUTE = f"/{SERVICE.full_name}/"

@@ -1,6 +1,6 @@
 """The streaming methods of ``tpfgo.checkout.v1.OrderService``: ``IngestOrders`` and ``WatchOrder``.
 
-The boundary (token first, errors as ``google.rpc.Status``, metrics) is ``pipelines.rpc_streams.streaming``;
+The boundary (token first, errors as ``google.rpc.Status``, metrics) is ``pipelines.transport.rpc_streams.streaming``;
 the work is ``checkout.ingest`` and ``checkout.watching``, the same code the NDJSON route runs.
 """
 
@@ -15,10 +15,10 @@ from django_grpc_framework.services import Service
 from checkout import ingest, messages, watching
 from checkout.protos import orders_pb2
 from checkout.rpc.services import ROUTE
-from pipelines.rpc import Malformed
-from pipelines.rpc_streams import streaming
-from pipelines.status import InvalidArgument
-from pipelines.streaming import Ready
+from pipelines.contracts.status import InvalidArgument
+from pipelines.engine.streaming import Ready
+from pipelines.transport.rpc import Malformed
+from pipelines.transport.rpc_streams import streaming
 
 
 def lines(requests: Iterable[Any]) -> Iterator[ingest.Line | Ready[dict[str, Any]]]:

@@ -9,8 +9,8 @@ from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.models import CourierLoad, OpenTicket
 from checkout.order_request.models import LineItem, OrderRequest
 from checkout.terminal_order_state.models import TerminalOrderState
+from pipelines.contracts.status import AlreadyExists, InvalidArgument
 from pipelines.models import ErrorSinkEntry, LineageLink, ParkedItem
-from pipelines.status import AlreadyExists, InvalidArgument
 from tests.checkout.conftest import order_body
 from tests.conftest import all_insert_only_counts
 from tests.snapshots import snapshot, wipe

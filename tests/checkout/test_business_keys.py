@@ -9,9 +9,9 @@ import pytest
 from checkout import services
 from checkout.kitchen_commitment.models import KitchenCommitment
 from checkout.order_accepted_by_restaurant.models import OrderAcceptedByRestaurant
-from pipelines.batch import BatchEngine
+from pipelines.engine.batch import BatchEngine
+from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.models import ErrorSinkEntry, business_key_columns
-from pipelines.registry import checkpoint_models, composition, engine
 from tests.checkout.conftest import place
 from tests.conftest import all_insert_only_counts
 

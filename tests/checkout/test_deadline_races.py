@@ -12,7 +12,7 @@ from functools import partial
 import pytest
 from django.db import connection
 
-from checkout import remediation, services, tasks
+from checkout import ops_actions, services, tasks
 from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.authorization_voided.models import AuthorizationVoided
 from checkout.courier_reassigned.models import CourierReassigned
@@ -20,9 +20,9 @@ from checkout.models import Courier
 from checkout.order_accepted_by_restaurant.models import AcceptanceTimedOut, OrderAcceptedByRestaurant
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.payment_review_resolved.models import PaymentReviewResolved
-from pipelines import deadlines
+from pipelines.contracts.status import FailedPrecondition
 from pipelines.models import WaitEnded
-from pipelines.status import FailedPrecondition
+from pipelines.recovery import deadlines
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
 from tests.checkout.test_races import race
@@ -118,9 +118,9 @@ def test_ops_approving_a_review_racing_its_deadline_charges_or_voids_never_both(
     settings.TPFGO_REVIEW_DEADLINE_MINUTES = 0
     for _ in range(ROUNDS):
         order_id = place(consumer="dave").view["orderId"]
-        seq = remediation.preview("resolve-payment-review", order_id, approved=True)["expectedSeq"]
+        seq = ops_actions.preview("resolve-payment-review", order_id, approved=True)["expectedSeq"]
         approve = partial(
-            remediation.execute, "resolve-payment-review", order_id, expected_seq=seq, approved=True, **WHO
+            ops_actions.execute, "resolve-payment-review", order_id, expected_seq=seq, approved=True, **WHO
         )
         race(approve, partial(deadlines.expire, step="terminal_order_state"))
         key = uuid.UUID(order_id)

@@ -12,7 +12,7 @@ import time_machine
 from django.utils import timezone
 
 from checkout import composition as checkout_composition
-from checkout import remediation, selectors, services
+from checkout import ops_actions, selectors, services
 from checkout.authorization_voided.models import AuthorizationVoided
 from checkout.courier_reassigned.models import CourierReassigned
 from checkout.delivery_escalated.models import DeliveryEscalated
@@ -21,10 +21,10 @@ from checkout.order_delivered.models import OrderDelivered
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import deadlines
-from pipelines.contract_checks import check_composition
+from pipelines.contracts.checks import check_composition
+from pipelines.engine.registry import engine
 from pipelines.models import OpenWait, WaitEnded, WaitOpened
-from pipelines.registry import engine
+from pipelines.recovery import deadlines
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
 from tests.conftest import all_insert_only_counts
@@ -196,8 +196,8 @@ def test_an_overdue_payment_review_is_declined_and_voided_exactly_once(demo_data
 def test_a_review_resolved_by_ops_first_settles_the_wait_and_the_deadline_does_nothing(demo_data, gateway):
     order_id = reviewed_order()
     with at(10):
-        shown = remediation.preview("resolve-payment-review", order_id, approved=True)
-        remediation.execute("resolve-payment-review", order_id, expected_seq=shown["expectedSeq"], approved=True, **WHO)
+        shown = ops_actions.preview("resolve-payment-review", order_id, approved=True)
+        ops_actions.execute("resolve-payment-review", order_id, expected_seq=shown["expectedSeq"], approved=True, **WHO)
     before = all_insert_only_counts()
     fired = expire(24 * 60 + 1, "terminal_order_state")
     assert [(f.outcome, f.ran, f.inserted) for f in fired] == [("settled", "", 0)]
@@ -243,8 +243,8 @@ def test_the_due_query_reads_only_due_open_waits_in_deadline_order(manual_courie
 
 def test_the_live_waits_leave_out_what_another_path_settled(demo_data):
     settled_one, waiting_one = reviewed_order(), reviewed_order()
-    shown = remediation.preview("resolve-payment-review", settled_one, approved=False)
-    remediation.execute("resolve-payment-review", settled_one, expected_seq=shown["expectedSeq"], approved=False, **WHO)
+    shown = ops_actions.preview("resolve-payment-review", settled_one, approved=False)
+    ops_actions.execute("resolve-payment-review", settled_one, expected_seq=shown["expectedSeq"], approved=False, **WHO)
     step = checkout_composition.ORDER_FINALIZATION.step("terminal_order_state")
     assert step.deadline is not None
     live = deadlines.live("order-finalization", "terminal_order_state", step.deadline)

@@ -8,7 +8,7 @@ from functools import partial
 import pytest
 from django.db import connection
 
-from checkout import remediation, selectors, services
+from checkout import ops_actions, selectors, services
 from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.models import Courier
 from checkout.ops_courier_choice.models import OpsCourierChoice
@@ -16,9 +16,9 @@ from checkout.order_accepted_by_restaurant.models import OrderAcceptedByRestaura
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.payment_review_resolved.models import PaymentReviewResolved
+from pipelines.contracts.status import FailedPrecondition
+from pipelines.engine.registry import engine
 from pipelines.models import OpsAction
-from pipelines.registry import engine
-from pipelines.status import FailedPrecondition
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
 from tests.checkout.test_races import race
@@ -84,12 +84,12 @@ def test_two_ops_choosing_different_couriers_at_once_have_one_winner(demo_data):
     for _ in range(ROUNDS):
         Courier.objects.update(available=False)
         order_id = place().view["orderId"]
-        shown = remediation.preview("assign-courier", order_id, courier_id="courier-ben")
+        shown = ops_actions.preview("assign-courier", order_id, courier_id="courier-ben")
         assert shown["allowed"], shown["why"]
         seq = shown["expectedSeq"]
         results = race(
             *[
-                partial(remediation.execute, "assign-courier", order_id, expected_seq=seq, courier_id=c, **WHO)
+                partial(ops_actions.execute, "assign-courier", order_id, expected_seq=seq, courier_id=c, **WHO)
                 for c in ("courier-ben", "courier-ann")
             ]
         )
@@ -110,10 +110,10 @@ def captures(settings):
 def test_approving_and_declining_one_payment_review_at_once_has_one_winner_and_one_capture_at_most(demo_data, captures):
     for _ in range(ROUNDS):
         order_id = place(consumer="dave").view["orderId"]
-        seq = remediation.preview("resolve-payment-review", order_id, approved=True)["expectedSeq"]
+        seq = ops_actions.preview("resolve-payment-review", order_id, approved=True)["expectedSeq"]
         results = race(
             *[
-                partial(remediation.execute, "resolve-payment-review", order_id, expected_seq=seq, approved=a, **WHO)
+                partial(ops_actions.execute, "resolve-payment-review", order_id, expected_seq=seq, approved=a, **WHO)
                 for a in (True, False)
             ]
         )

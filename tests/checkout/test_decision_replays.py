@@ -5,7 +5,7 @@ import uuid
 
 from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.composition import DELIVERY_EXECUTION, RESTAURANT_ACCEPTANCE
-from pipelines import lineage
+from pipelines.store import writes
 
 ORDER, ID = uuid.uuid4(), uuid.uuid4()
 NOON = datetime.datetime(2026, 11, 26, 12, tzinfo=datetime.UTC)
@@ -17,19 +17,19 @@ def decision(decided_by: str, *, pk: uuid.UUID = ID, reason: str = "", ready_by=
 
 def test_only_a_command_of_a_step_with_decision_fields_decides():
     acceptance = RESTAURANT_ACCEPTANCE.step("acceptance_decision")
-    assert lineage.decides(acceptance, {"decidedBy": "ACCEPTED"})
-    assert not lineage.decides(acceptance, None)  # the chain's own run: the id alone says "the same"
-    assert not lineage.decides(DELIVERY_EXECUTION.step("order_picked_up"), {"action": "pickup"})
+    assert writes.decides(acceptance, {"decidedBy": "ACCEPTED"})
+    assert not writes.decides(acceptance, None)  # the chain's own run: the id alone says "the same"
+    assert not writes.decides(DELIVERY_EXECUTION.step("order_picked_up"), {"action": "pickup"})
 
 
 def test_a_deciding_command_replays_only_the_same_decision():
     stored = decision("ACCEPTED", ready_by=NOON)
-    assert lineage.replays(stored, decision("ACCEPTED", ready_by=NOON + datetime.timedelta(hours=1)), True)
-    assert not lineage.replays(stored, decision("REJECTED", reason="closed"), True)
-    assert not lineage.replays(decision("REJECTED", reason="closed"), decision("REJECTED", reason="late"), True)
-    assert not lineage.replays(stored, decision("ACCEPTED", pk=uuid.uuid4()), True)  # another id: a loss
+    assert writes.replays(stored, decision("ACCEPTED", ready_by=NOON + datetime.timedelta(hours=1)), True)
+    assert not writes.replays(stored, decision("REJECTED", reason="closed"), True)
+    assert not writes.replays(decision("REJECTED", reason="closed"), decision("REJECTED", reason="late"), True)
+    assert not writes.replays(stored, decision("ACCEPTED", pk=uuid.uuid4()), True)  # another id: a loss
 
 
 def test_without_a_decision_the_same_id_is_a_replay():
-    assert lineage.replays(decision("ACCEPTED"), decision("REJECTED"), False)
-    assert not lineage.replays(decision("ACCEPTED"), decision("ACCEPTED", pk=uuid.uuid4()), False)
+    assert writes.replays(decision("ACCEPTED"), decision("REJECTED"), False)
+    assert not writes.replays(decision("ACCEPTED"), decision("ACCEPTED", pk=uuid.uuid4()), False)

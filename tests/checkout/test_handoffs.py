@@ -9,9 +9,9 @@ from checkout.composition import COMPOSITION
 from checkout.kitchen_task.models import KitchenTask
 from checkout.models import Courier
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
+from pipelines.engine.registry import checkpoint_models, engine
 from pipelines.models import CheckpointLog, LineageLink
-from pipelines.registry import checkpoint_models, engine
-from pipelines.triggers import purge_allowed
+from pipelines.store.db_roles import purge_allowed
 from tests.checkout.conftest import place
 from tests.conftest import all_insert_only_counts
 

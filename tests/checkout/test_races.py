@@ -20,7 +20,7 @@ from checkout.revised_order.models import RevisedOrder
 from checkout.revised_ticket.models import RevisedTicket
 from checkout.revision_decision.models import RevisionAccepted
 from checkout.revision_requested.models import RevisionRequested
-from pipelines.registry import engine
+from pipelines.engine.registry import engine
 from tests.checkout.conftest import order_body, place
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

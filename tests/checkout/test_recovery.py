@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from checkout import services
 from checkout.composition import COMPOSITION
-from pipelines import sweeper
 from pipelines.models import Resumption
+from pipelines.recovery import sweeper
 from tests.checkout.conftest import checkpoint_types, place
 
 pytestmark = pytest.mark.django_db

@@ -16,8 +16,8 @@ from checkout.kitchen_task.models import KitchenTask
 from checkout.models import OpenTicket, Restaurant
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.payments import GatewayUnavailable, SimulatedGateway
-from pipelines import retries, sweeper
 from pipelines.models import CheckpointLog, ParkedItem
+from pipelines.recovery import retries, sweeper
 from tests.checkout.conftest import checkpoint_types, place
 
 REVISION_ROWS = Counter(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pipelines.declarations import Composition, Deadline, Mapper, Pipeline, Publication, Step, Subscription
+from pipelines.contracts.declarations import Composition, Deadline, Mapper, Pipeline, Publication, Step, Subscription
 from tests.contracts_fixtures.models import (
     IndexedRenamed,
     IndexedRenumbered,

@@ -6,7 +6,7 @@ an upstream contract, or for the next version of a lane checkpoint.
 
 from __future__ import annotations
 
-from pipelines.contracts import contract
+from pipelines.contracts.fields import contract
 from pipelines.models import Checkpoint
 
 

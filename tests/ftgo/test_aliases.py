@@ -11,7 +11,7 @@ from django.db import connection, connections
 
 from ftgo import aliases
 from ftgo.models import FtgoAlias
-from pipelines.errors import InsertOnlyViolation
+from pipelines.contracts.errors import InsertOnlyViolation
 
 RACERS = 6
 

@@ -9,7 +9,7 @@ import pytest
 
 from checkout import state
 from ftgo import states, times
-from pipelines.status import InvalidArgument
+from pipelines.contracts.status import InvalidArgument
 
 
 def tpfgo_labels() -> set[str]:

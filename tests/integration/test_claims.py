@@ -11,8 +11,9 @@ import pytest
 from django.db import connections
 
 from checkout import services
-from pipelines import parking, recovery, retries
+from pipelines.failures import parking
 from pipelines.models import CheckpointLog, Resumption, RetryClaim
+from pipelines.recovery import resume, retries
 from tests.checkout.conftest import checkpoint_types, place
 from tests.integration.test_celery_retries import HAPPY
 
@@ -58,7 +59,7 @@ def test_eight_sweepers_resuming_one_position_resume_it_once(demo_data, settings
     newest = CheckpointLog.objects.filter(trace_id=order_id).latest("seq")
     assert newest.publication == "tpfgo.restaurant.order-accepted.v1"
 
-    results = race(lambda i: recovery.resume(order_id, newest.seq, worker=f"s{i}"))
+    results = race(lambda i: resume.resume(order_id, newest.seq, worker=f"s{i}"))
 
     assert Counter(results)["inserted"] == 1, results
     assert set(results) <= {"inserted", "claimed-elsewhere", "moved-on"}

@@ -20,8 +20,8 @@ import pytest
 from django.conf import settings
 
 from access.tokens import create_token
-from pipelines.batch import BatchEngine
-from pipelines.contract_lock import entry_for
+from pipelines.contracts.lock import entry_for
+from pipelines.engine.batch import BatchEngine
 from pipelines.models import CheckpointLog
 from pipelines.protos import subscriptions_pb2, subscriptions_pb2_grpc
 from tests.integration.conftest import process_env, wait_for

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.declarations import Composition, Pipeline, Publication, RetryPolicy, Step, Subscription
-from pipelines.errors import NonRetryableError, RetryableError
-from pipelines.runner import AWAIT, Output, StepContext
+from pipelines.contracts.declarations import Composition, Pipeline, Publication, RetryPolicy, Step, Subscription
+from pipelines.contracts.errors import NonRetryableError, RetryableError
+from pipelines.contracts.steps import AWAIT, Output, StepContext
 from tests.lane.models import (
     DocumentIndexed,
     DocumentPublished,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from pipelines.contracts import contract
+from pipelines.contracts.fields import contract
 from pipelines.models import Checkpoint, CheckpointChild
 
 

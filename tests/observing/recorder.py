@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from pipelines import observers
 from pipelines.models import CheckpointLog
+from pipelines.store import observers
 
 NAME = "tests.recorder"
 SEEN: list[int] = []

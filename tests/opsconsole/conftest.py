@@ -11,9 +11,9 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from checkout import demo, services
 from checkout.models import Courier
-from opsconsole.setup import ensure_ops_group
-from pipelines import retries
+from opsconsole.ops_group import ensure_ops_group
 from pipelines.models import ParkedItem, ParkingOutcome
+from pipelines.recovery import retries
 from tests.checkout.conftest import order_body
 
 OPS_PASSWORD = "ops-test-password"

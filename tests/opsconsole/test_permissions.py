@@ -11,8 +11,8 @@ from django.urls import reverse
 from checkout.models import Consumer, Courier
 from checkout.order_request.models import OrderRequest
 from opsconsole.site import ops_site
-from pipelines.classification import classify
 from pipelines.models import ErrorSinkEntry, ParkedItem
+from pipelines.store.classification import classify
 from tests.conftest import all_insert_only_counts
 from tests.opsconsole.conftest import OPS_PASSWORD
 

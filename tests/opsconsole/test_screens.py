@@ -226,7 +226,7 @@ def test_the_lineage_page_and_the_funnel_show_every_revision(ops_client, referen
 
 
 def test_the_subscribers_list_shows_each_subscribers_publication_position_and_lag(ops_client, reference_data):
-    from pipelines import subscriptions
+    from pipelines.transport import subscriptions
 
     services.place_order(order_body(), "sub-1")
     services.place_order(order_body(), "sub-2")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from checkout.models import Courier
-from pipelines import tracing
-from tests.opsconsole.test_remediation import confirm_url, preview_seq
+from pipelines.engine import tracing
+from tests.opsconsole.test_confirm_page import confirm_url, preview_seq
 from tests.tracing import server_spans, step_runs, step_spans
 
 pytestmark = pytest.mark.django_db

@@ -18,8 +18,8 @@ from django.utils import timezone
 from checkout import demo, services
 from checkout.models import Courier
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import deadlines
 from pipelines.models import OpsAction
+from pipelines.recovery import deadlines
 from tests.checkout.conftest import order_body
 from tests.opsconsole.conftest import OPS_PASSWORD, make_ops_user
 from tests.opsconsole.test_browser import ARGS, ARTIFACTS, CHROMIUM

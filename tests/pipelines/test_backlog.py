@@ -7,8 +7,10 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from pipelines import backlog, metrics, parking
+from pipelines.engine import metrics
+from pipelines.failures import parking
 from pipelines.models import ParkedItem, ParkingOutcome
+from pipelines.recovery import backlog
 from tests.lane import composition as lane
 
 pytestmark = pytest.mark.django_db

@@ -4,11 +4,12 @@ import dataclasses
 
 import pytest
 
-from pipelines import batch, sqlbulk
-from pipelines.batch import BatchEngine
-from pipelines.errors import NonRetryableError
+from pipelines.contracts.errors import NonRetryableError
+from pipelines.engine import batch
+from pipelines.engine.batch import BatchEngine
+from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem
-from pipelines.runner import Engine
+from pipelines.store import sqlbulk
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, DocumentRefused, TokenIndexed

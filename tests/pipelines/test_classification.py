@@ -6,8 +6,8 @@ from django.core import checks
 from django.db import connection, models
 
 from pipelines import checks as pipeline_checks
-from pipelines.classification import classify
 from pipelines.models import Checkpoint, InsertOnlyModel, business_key_columns
+from pipelines.store.classification import classify
 
 
 def test_every_model_is_classified():
@@ -47,6 +47,7 @@ def test_an_unclassified_model_is_reported_with_a_hint():
 def test_a_foreign_key_into_a_checkpoint_must_protect():
     class Careless(Checkpoint):
         contract = None
+        business_key_fields = ("parent",)
         parent = models.ForeignKey("lane.DocumentReceived", on_delete=models.CASCADE)
 
         class Meta(Checkpoint.Meta):

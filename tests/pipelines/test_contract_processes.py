@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from pipelines import contract_lock
+from pipelines.contracts import lock as contract_lock
 from tests.lane import composition as lane
 
 pytestmark = pytest.mark.integration

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from pipelines import contract_checks, contract_lock
-from pipelines.contract_checks import ContractsBroken, check_composition
-from pipelines.contracts import contract
-from pipelines.declarations import Composition, Pipeline, Publication, Step, Subscription
+from pipelines.contracts import checks as contract_checks
+from pipelines.contracts import lock as contract_lock
+from pipelines.contracts.checks import ContractsBroken, check_composition
+from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step, Subscription
+from pipelines.contracts.fields import contract
 from tests.lane import composition as lane
 
 
@@ -257,7 +258,7 @@ def test_a_setting_that_names_something_else_than_a_composition(settings):
 
     assert [p.message for p in contract_checks.problems_in_force()] == [
         "composition 'tests.lane.composition.PUBLISH' (TPFGO_COMPOSITION) is not a Composition "
-        "(expected=pipelines.declarations.Composition actual=Pipeline)"
+        "(expected=pipelines.contracts.declarations.Composition actual=Pipeline)"
     ]
 
 

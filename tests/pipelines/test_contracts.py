@@ -12,7 +12,8 @@ from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import CommandError, SystemCheckError
 
-from pipelines import contract_checks, contract_lock
+from pipelines.contracts import checks as contract_checks
+from pipelines.contracts import lock as contract_lock
 
 FIXTURES = "tests.contracts_fixtures.compositions"
 LANE = "tests.lane.composition.COMPOSITION"

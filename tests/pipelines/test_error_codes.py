@@ -6,8 +6,8 @@ from django.conf import settings
 
 from checkout.delivery_assigned.step import NoCourierAvailable
 from checkout.payments import GatewayUnavailable
-from pipelines import errors
-from pipelines.sweeper import AttemptLost
+from pipelines.contracts import errors
+from pipelines.recovery.sweeper import AttemptLost
 
 # Codes passed at raise sites (``code=...``) rather than declared on a class.
 RAISED = {"UNKNOWN_COURIER", "INVALID_DATA", "INVALID_REMEDIATION"}

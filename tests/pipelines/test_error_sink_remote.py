@@ -10,10 +10,11 @@ import grpc
 import pytest
 from django.utils import timezone
 
-from pipelines import sink_wire, sinks
+from pipelines.contracts.status import InvalidArgument
+from pipelines.failures import sinks
 from pipelines.models import ErrorSinkEntry
 from pipelines.protos import error_sink_pb2_grpc
-from pipelines.status import InvalidArgument
+from pipelines.transport import sink_wire
 from tests.checkout.api import conftest as api_fixtures
 from tests.lane import composition as lane
 
@@ -48,7 +49,7 @@ def remote(settings):
     """This process forwards to a central sink; the configured sinks are rebuilt for the test."""
 
     def use(url: str, key: str) -> None:
-        settings.TPFGO_ERROR_SINKS = ["pipelines.sinks.RemoteSink"]
+        settings.TPFGO_ERROR_SINKS = ["pipelines.failures.sinks.RemoteSink"]
         settings.TPFGO_ERROR_SINK_URL = url
         settings.TPFGO_ERROR_SINK_TOKEN = key
         settings.TPFGO_ERROR_SINK_SOURCE = "edge-1"
@@ -83,7 +84,7 @@ def test_the_rest_route_wants_a_token_first_and_a_valid_entry(api, client):
 
 def test_the_grpc_service_records_once_behind_the_token(grpc_target, token):
     stub = error_sink_pb2_grpc.ErrorSinkServiceStub(grpc.insecure_channel(grpc_target))
-    message = sink_wire.to_message(entry())
+    message = entry().as_message()
     auth = (("authorization", f"Token {token}"),)
     assert stub.Record(message, metadata=auth, timeout=5).created is True
     assert stub.Record(message, metadata=auth, timeout=5).created is False
@@ -103,7 +104,7 @@ def test_a_failed_step_is_forwarded_to_the_central_sink(transport, remote, live_
     remote(live_server.url if transport == "rest" else f"grpc://{grpc_target}", token)
     lane.FAILURES["index"] = "bug"
 
-    from pipelines.runner import Engine
+    from pipelines.engine.runner import Engine
 
     Engine(lane.COMPOSITION).start("ingest", {"text": "a"}, "doc-1")
 
@@ -117,7 +118,7 @@ def test_a_forwarding_failure_falls_back_to_the_local_sinks(url, remote, capfd):
     remote(url, "any")
     lane.FAILURES["index"] = "bug"
 
-    from pipelines.runner import Engine
+    from pipelines.engine.runner import Engine
 
     Engine(lane.COMPOSITION).start("ingest", {"text": "a"}, "doc-1")
 
@@ -178,7 +179,7 @@ def test_a_payload_nested_too_deep_is_invalid_argument_on_both_routes(api):
     bad = api.post(URL, {**entry().as_json(), "payload": deep}, format="json")
     assert bad.status_code == 400
     assert bad.json()["error"]["details"] == [{"field": "body", "issue": "nested deeper than 16 levels"}]
-    message = sink_wire.to_message(entry())
+    message = entry().as_message()
     message.payload_json = "[" * 100_000 + "]" * 100_000
     with pytest.raises(InvalidArgument) as refused:
         sink_wire.from_message(message)

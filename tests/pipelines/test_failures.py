@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pipelines import retries
+from pipelines.engine.runner import Engine
 from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
@@ -13,7 +13,7 @@ from pipelines.models import (
     RetryClaim,
     RetryScheduled,
 )
-from pipelines.runner import Engine
+from pipelines.recovery import retries
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, TokenIndexed

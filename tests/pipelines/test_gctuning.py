@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipelines import gctuning
+from pipelines.engine import gctuning
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = "import gc, django; django.setup(); print(gc.get_threshold()[0], gc.get_freeze_count() > 0)"

@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from pipelines import ids
-from pipelines.errors import ContractError
+from pipelines.contracts import ids
+from pipelines.contracts.errors import ContractError
 
 
 def test_framed_seeds_of_delimiter_like_inputs_differ():

@@ -5,8 +5,9 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from pipelines import triggers
-from pipelines.errors import InsertOnlyViolation
+from pipelines.contracts.errors import InsertOnlyViolation
 from pipelines.models import CheckpointLog, LineageLink
+from pipelines.store import db_roles
 from tests.lane.models import DocumentReceived, TokenIndexed
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +59,7 @@ def test_raw_sql_update_and_delete_are_refused_by_the_database(indexed, model):
 
 def test_the_audited_purge_flag_is_the_only_way_to_delete(indexed):
     table = connection.ops.quote_name(CheckpointLog._meta.db_table)
-    with triggers.purge_allowed("test"), connection.cursor() as cursor:
+    with db_roles.purge_allowed("test"), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table}")
     assert CheckpointLog.objects.count() == 0
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:

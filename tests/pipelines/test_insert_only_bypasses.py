@@ -15,6 +15,7 @@ from django.db import DatabaseError, connection, models, transaction
 
 from pipelines import triggers
 from pipelines.models import InsertOnlyModel
+from pipelines.store import db_roles
 
 pytestmark = pytest.mark.django_db
 
@@ -108,7 +109,7 @@ def test_plain_truncate_reaches_the_trigger_on_most_tables():
 @postgresql_only
 def test_the_audited_purge_flag_lets_truncate_through():
     table, _, _ = one_row(apps.get_model("pipelines", "CheckpointLog"))
-    with triggers.purge_allowed("test"), connection.cursor() as cursor:
+    with db_roles.purge_allowed("test"), connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {table}")
     assert _count(table) == 0
 

@@ -3,8 +3,8 @@
 import pytest
 from django.db.models import Model
 
-from pipelines import lookups
 from pipelines.models import CheckpointLog
+from pipelines.store import lookups
 from tests.lane.models import DocumentReceived, DocumentTag, TokenIndexed
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,9 @@ import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from pipelines import lineage, observers, traces
+from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, ObserverPosition
-from pipelines.runner import Engine
+from pipelines.store import observers, traces, writes
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
 
@@ -64,7 +64,7 @@ def test_a_tap_on_a_step_that_fails_sees_the_value_and_the_observer_never_does(l
     def insert_fails(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(lineage, "insert", insert_fails)
+    monkeypatch.setattr(writes, "insert", insert_fails)
     before = all_insert_only_counts()
     try:
         execution = lane_engine.start("ingest", {"text": "alpha"}, "doc-1")

@@ -8,8 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from opsconsole import selectors
-from pipelines import open_parked, parking
+from pipelines.failures import parking
 from pipelines.models import OpenParked, ParkedItem, ParkingOutcome
+from pipelines.store import open_parked
 from tests.lane import composition as lane
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 
-from pipelines import outage
+from pipelines.transport import outage
 
 
 def wrapped(django_class: type[DatabaseError], cause: BaseException) -> DatabaseError:

@@ -15,8 +15,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from pipelines import observers
 from pipelines.models import CheckpointLog, ObserverPosition
+from pipelines.store import observers
 from tests.integration.conftest import process_env
 
 MODULE = "tests.observing.recorder"

@@ -5,10 +5,10 @@ import random
 import pytest
 from django.db import connection
 
-from pipelines import ids
+from pipelines.contracts import ids
+from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, LineageLink
-from pipelines.runner import Engine
-from pipelines.triggers import purge_allowed
+from pipelines.store.db_roles import purge_allowed
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
 from tests.lane.models import (

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from checkout.consumer_verified.models import ConsumerVerified
-from pipelines import sqlbulk
-from pipelines.runner import instantiate
+from pipelines.engine.runner import instantiate
+from pipelines.store import sqlbulk
 from tests.lane.models import DocumentReceived
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 from prometheus_client import REGISTRY
 
-from pipelines.batch import BatchEngine
+from pipelines.engine.batch import BatchEngine
 from tests.lane import composition as lane
 
 pytestmark = pytest.mark.django_db

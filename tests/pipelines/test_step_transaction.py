@@ -9,8 +9,8 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink
-from pipelines.runner import Engine
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, TokenIndexed

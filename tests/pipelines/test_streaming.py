@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from pipelines import metrics, stream_gauges
-from pipelines.streaming import Buffer, Overflow, Ready, Stage, Stream, admission, gauges
+from pipelines.engine import metrics, stream_gauges
+from pipelines.engine.streaming import Buffer, Overflow, Ready, Stage, Stream, admission, gauges
 
 
 @pytest.fixture(autouse=True)

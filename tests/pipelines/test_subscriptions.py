@@ -8,11 +8,12 @@ import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from pipelines import subscriptions, traces, triggers
-from pipelines.contract_lock import entry_for
+from pipelines.contracts.lock import entry_for
+from pipelines.contracts.status import FailedPrecondition, InvalidArgument, NotFound
 from pipelines.models import CheckpointLog, Subscriber, SubscriberAck
-from pipelines.status import FailedPrecondition, InvalidArgument, NotFound
-from pipelines.wire_errors import WireError
+from pipelines.store import db_roles, traces
+from pipelines.transport import subscriptions
+from pipelines.transport.wire_errors import WireError
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
 
@@ -154,7 +155,7 @@ def test_a_position_older_than_the_log_keeps_is_refused_as_expired(lane_docs):
     lane_docs("alpha", "beta")
     oldest = CheckpointLog.objects.order_by("seq")[:3]
     doomed = [row.seq for row in oldest]
-    with triggers.purge_allowed("test: the log's first entries expired"):
+    with db_roles.purge_allowed("test: the log's first entries expired"):
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM pipelines_checkpointlog WHERE seq IN ({', '.join(map(str, doomed))})")
     with pytest.raises(subscriptions.PositionExpired, match="older than the oldest entry"):
@@ -165,7 +166,7 @@ def test_a_position_older_than_the_log_keeps_is_refused_as_expired(lane_docs):
 
 def test_the_subscriber_cap_refuses_one_more_with_a_retry_delay(settings):
     settings.TPFGO_SUBSCRIBERS_PER_PROCESS = 1
-    from pipelines import stream_gauges
+    from pipelines.engine import stream_gauges
 
     stream_gauges.reset_for_tests()
     ticket = subscriptions.admit()

@@ -11,8 +11,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from pipelines import recovery, retries, sweeper
-from pipelines.declarations import Pipeline, RetryPolicy, Step
+from pipelines.contracts.declarations import Pipeline, RetryPolicy, Step
+from pipelines.engine.runner import Engine
+from pipelines.failures.parking import retry_policy
 from pipelines.models import (
     CheckpointLog,
     ParkedItem,
@@ -21,8 +22,8 @@ from pipelines.models import (
     RetryClaim,
     RetryScheduled,
 )
-from pipelines.registry import retry_policy
-from pipelines.runner import Engine
+from pipelines.recovery import resume as recovery
+from pipelines.recovery import retries, sweeper
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, DocumentRefused, TokenIndexed

@@ -9,9 +9,9 @@ import uuid
 import pytest
 from django.db import connection, connections, transaction
 
-from pipelines import reads, traces
+from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, LineageLink, Trace
-from pipelines.runner import Engine
+from pipelines.store import reads, traces
 from tests.lane.composition import COMPOSITION
 
 pytestmark = pytest.mark.django_db(transaction=True)

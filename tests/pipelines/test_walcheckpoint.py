@@ -3,7 +3,7 @@
 import sqlite3
 import threading
 
-from pipelines import walcheckpoint
+from pipelines.store import walcheckpoint
 
 
 def test_only_a_database_file_gets_a_checkpointer(tmp_path):

@@ -1,7 +1,13 @@
-"""``manage.py remediate ACTION ORDER_ID``: preview or run an ops remediation from a script.
+"""``manage.py remediate ACTION [ORDER_ID ...]``: preview or run an ops remediation from a script.
 
-Without ``--expected-seq`` the command previews first and executes against that preview's position, so a script
-still fails closed if the order moves on between the two. ``--preview`` only prints what would be inserted.
+One order: without ``--expected-seq`` the command previews first and executes against that preview's position,
+so a script still fails closed if the order moves on between the two. ``--preview`` only prints what would be
+inserted.
+
+Many orders (bulk): several order ids, or filters (``--state``, ``--pipeline``, ``--step``, ``--code``,
+``--error-class``, ``--since``, ``--limit``) instead of an id. ``--preview`` prints every order's plan and inserts
+nothing; otherwise the allowed orders run as one bulk run (``checkout.bulk_remediation``) in batches, each order
+with the stale guard of its own preview. ``--run RUN_ID`` continues a run that stopped half-way.
 """
 
 from __future__ import annotations
@@ -12,16 +18,21 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from checkout import remediation
-from pipelines.status import ServiceError
+from checkout import bulk_remediation, bulk_selection, ops_actions
+from pipelines.contracts.status import ServiceError
+
+FILTERS = ("state", "pipeline", "step", "code", "error_class", "since", "limit")
 
 
 class Command(BaseCommand):
-    help = "Preview or run a remediation (redrive, assign-courier, ops-cancel, resolve-payment-review) on an order."
+    help = (
+        "Preview or run a remediation (redrive, assign-courier, ops-cancel, resolve-payment-review) on an order, "
+        "on several, or on every order the filters select."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("action", choices=remediation.ACTIONS)
-        parser.add_argument("order_id")
+        parser.add_argument("action", choices=ops_actions.ACTIONS)
+        parser.add_argument("order_ids", nargs="*", metavar="ORDER_ID")
         parser.add_argument("--reason", help="why (required to execute; recorded in the OpsAction)")
         parser.add_argument("--actor", default=None, help="who (default: the OS user, prefixed 'cli:')")
         parser.add_argument("--courier", dest="courier_id", help="assign-courier: the courier id")
@@ -29,24 +40,79 @@ class Command(BaseCommand):
         decision.add_argument("--approve", dest="approved", action="store_true", default=None)
         decision.add_argument("--decline", dest="approved", action="store_false")
         parser.add_argument("--preview", action="store_true", help="print what would be inserted; change nothing")
-        parser.add_argument("--expected-seq", type=int, help="the expectedSeq of an earlier preview")
+        parser.add_argument("--expected-seq", type=int, help="one order: the expectedSeq of an earlier preview")
+        bulk = parser.add_argument_group("bulk: select orders instead of naming them")
+        bulk.add_argument("--state", choices=bulk_selection.STATES, help="dead_letter, stalled or waiting orders")
+        bulk.add_argument("--pipeline", help="only failures in this pipeline")
+        bulk.add_argument("--step", help="only failures at this step")
+        bulk.add_argument("--code", help="only failures with this error code (e.g. PAYMENT_GATEWAY_UNAVAILABLE)")
+        bulk.add_argument("--error-class", dest="error_class", help="only failures with this error class")
+        bulk.add_argument("--since", help="only orders parked (waiting: placed) since this ISO date or date-time")
+        bulk.add_argument("--limit", help="at most this many orders")
+        bulk.add_argument("--run", dest="run_id", help="continue the bulk run with this id where it stopped")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        action, order_id = options["action"], options["order_id"]
-        params = {k: options[k] for k in remediation.PARAMS[action] if options.get(k) is not None}
+        action = options["action"]
+        params = {k: options[k] for k in ops_actions.PARAMS[action] if options.get(k) is not None}
+        filtered = any(options.get(k) is not None for k in FILTERS)
         try:
-            shown = remediation.preview(action, order_id, **params)
-            if options["preview"]:
-                self._print(shown)
-                return
-            expected = options["expected_seq"] if options["expected_seq"] is not None else shown["expectedSeq"]
-            actor = options["actor"] or f"cli:{getpass.getuser()}"
-            view = remediation.execute(
-                action, order_id, actor=actor, reason=options["reason"] or "", expected_seq=expected, **params
-            )
+            if options["run_id"]:
+                self._print(bulk_remediation.run_to_end(options["run_id"]))
+            elif filtered or len(options["order_ids"]) != 1:
+                self._bulk(action, params, options, filtered)
+            else:
+                self._one(action, options["order_ids"][0], params, options)
         except ServiceError as exc:
             raise CommandError(f"{exc.code}: {exc.message}")
+
+    def _one(self, action: str, order_id: str, params: dict[str, Any], options: dict[str, Any]) -> None:
+        shown = ops_actions.preview(action, order_id, **params)
+        if options["preview"]:
+            self._print(shown)
+            return
+        expected = options["expected_seq"] if options["expected_seq"] is not None else shown["expectedSeq"]
+        view = ops_actions.execute(
+            action,
+            order_id,
+            actor=self._actor(options),
+            reason=options["reason"] or "",
+            expected_seq=expected,
+            **params,
+        )
         self._print(view)
+
+    def _bulk(self, action: str, params: dict[str, Any], options: dict[str, Any], filtered: bool) -> None:
+        if filtered and options["order_ids"]:
+            raise CommandError("name orders or select them with filters, not both")
+        if not filtered and not options["order_ids"]:
+            raise CommandError("name an order, or select orders with --state and the other filters")
+        if options["expected_seq"] is not None:
+            raise CommandError("--expected-seq applies to one order; a bulk run takes each order's own preview")
+        if filtered:
+            chosen = bulk_selection.parse(**{k: options[k] for k in FILTERS})
+            orders: list[Any] = bulk_selection.select(chosen)
+        else:
+            orders = list(dict.fromkeys(options["order_ids"]))
+        shown = bulk_remediation.preview(action, orders, **params)
+        if options["preview"]:
+            self._print(shown)
+            return
+        run = bulk_remediation.submit(
+            action,
+            bulk_remediation.plan_of(shown),
+            actor=self._actor(options),
+            reason=options["reason"] or "",
+            **params,
+        )
+        self.stderr.write(f"bulk run {run.id}: {run.total} orders; {shown['refused']} not allowed (see --preview)")
+        progress = bulk_remediation.advance(run.id)
+        while not progress["finished"] and progress["mine"]:
+            self.stderr.write(f"  {progress['processed']}/{progress['total']}")
+            progress = bulk_remediation.advance(run.id)
+        self._print({**progress, "results": bulk_remediation.results(run.id)})
+
+    def _actor(self, options: dict[str, Any]) -> str:
+        return str(options["actor"] or f"cli:{getpass.getuser()}")
 
     def _print(self, data: dict[str, Any]) -> None:
         self.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str))

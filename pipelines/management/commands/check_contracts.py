@@ -10,7 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipelines import contract_checks, contract_lock
+from pipelines.contracts import checks as contract_checks
+from pipelines.contracts import lock as contract_lock
 
 
 class Command(BaseCommand):

@@ -11,8 +11,7 @@ from django.conf import settings
 from django.core.management.commands.flush import Command as FlushCommand
 from django.core.management.sql import emit_post_migrate_signal
 
-from pipelines.db_roles import connected_as
-from pipelines.triggers import purge_allowed
+from pipelines.store.db_roles import connected_as, purge_allowed
 
 
 class Command(FlushCommand):

@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.commands.migrate import Command as MigrateCommand
 
-from pipelines.db_roles import connected_as
+from pipelines.store.db_roles import connected_as
 
 
 class Command(MigrateCommand):

@@ -1,6 +1,6 @@
 """``manage.py run_observers``: run the registered checkpoint observers in this process until it is stopped.
 
-Observers register themselves when their module is imported (``pipelines.observers.observe``), so name the
+Observers register themselves when their module is imported (``pipelines.store.observers.observe``), so name the
 modules with ``--import``. One process per observer name (each keeps its own stored position):
 
     manage.py run_observers --import myapp.observers                  # every observer the module registers
@@ -19,11 +19,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipelines import observers
+from pipelines.store import observers
 
 
 class Command(BaseCommand):
-    help = "Run the registered checkpoint observers (pipelines.observers) until stopped, or once with --once."
+    help = "Run the registered checkpoint observers (pipelines.store.observers) until stopped, or once with --once."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("names", nargs="*", help="observer names (default: every registered observer)")

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from pipelines import db_roles
+from pipelines.store import db_roles
 
 
 class Command(BaseCommand):

@@ -20,8 +20,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pipelines import recovery, sweeper
 from pipelines.models import CheckpointLog
+from pipelines.recovery import resume as recovery
+from pipelines.recovery import sweeper
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -10,8 +10,8 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from access.tokens import create_token
-from pipelines import grpc_compat
-from pipelines.rpc import build_server
+from pipelines.transport import grpc_compat
+from pipelines.transport.rpc import build_server
 from tests.checkout.api.transports import Function, Grpc, Http, ProtobufHttp
 from tpfgo_site.grpc_handlers import grpc_handlers
 

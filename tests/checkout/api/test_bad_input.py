@@ -16,7 +16,7 @@ import pytest
 from checkout import demo
 from checkout.models import Consumer, Courier
 from checkout.protos import orders_pb2, orders_pb2_grpc
-from pipelines.rpc import build_server
+from pipelines.transport.rpc import build_server
 from tests.checkout.api.transports import DEFAULT, Raw
 from tests.checkout.conftest import order_body
 from tests.conftest import all_insert_only_counts

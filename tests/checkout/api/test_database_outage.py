@@ -33,7 +33,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from checkout.protos import orders_pb2, orders_pb2_grpc
-from pipelines.wire_errors import PROTOBUF
+from pipelines.transport.wire_errors import PROTOBUF
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,5 @@
 """gRPC specifics: where the idempotency key comes from, the google.rpc.Status details, the grpcrunserver command,
-and the django-grpc-framework fixes (pipelines.grpc_compat)."""
+and the django-grpc-framework fixes (pipelines.transport.grpc_compat)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from rest_framework import serializers
 from checkout import demo, messages
 from checkout.protos import orders_pb2, orders_pb2_grpc
 from checkout.rpc.services import OrderService
-from pipelines.grpc_compat import ProtoSerializer
+from pipelines.transport.grpc_compat import ProtoSerializer
 from tests.checkout.conftest import order_body
 from tests.conftest import all_insert_only_counts
 

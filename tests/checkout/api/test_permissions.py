@@ -21,7 +21,7 @@ from access.models import Principal
 from access.tokens import create_token, revoke_token
 from checkout import demo, reference, services
 from checkout.models import Consumer, Courier, Restaurant
-from pipelines import stream_gauges
+from pipelines.engine import stream_gauges
 from pipelines.protos import error_sink_pb2, subscriptions_pb2
 from tests.checkout.api.transports import MALFORMED
 from tests.checkout.conftest import order_body

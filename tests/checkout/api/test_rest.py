@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from checkout import demo, services
 from checkout.models import Consumer, Courier, Restaurant
 from checkout.protos import orders_pb2
-from pipelines.wire_errors import describe
+from pipelines.transport.wire_errors import describe
 from tests.checkout.conftest import order_body
 from tests.conftest import all_insert_only_counts
 

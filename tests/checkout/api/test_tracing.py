@@ -13,8 +13,9 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from checkout import demo, messages, services
 from checkout.protos import orders_pb2
-from pipelines import retries, tracing
+from pipelines.engine import tracing
 from pipelines.models import ParkedItem
+from pipelines.recovery import retries
 from tests.checkout.api.transports import Grpc
 from tests.checkout.conftest import order_body
 from tests.tracing import server_spans, step_runs, step_spans

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from access.tokens import create_token
-from pipelines import stream_gauges
+from pipelines.engine import stream_gauges
 from tests.checkout.conftest import order_body
 
 
@@ -47,7 +47,7 @@ def grpc_channel(transactional_db: Any, token: str) -> Iterator[Any]:
     import grpc
     from django.db import connections
 
-    from pipelines.rpc import build_server
+    from pipelines.transport.rpc import build_server
     from tpfgo_site.grpc_handlers import grpc_handlers
 
     shared = {c.alias: c for c in connections.all() if c.vendor == "sqlite" and c.is_in_memory_db()}

@@ -12,7 +12,7 @@ from checkout import ingest
 from checkout.order_request.models import OrderRequest
 from checkout.protos import orders_pb2
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import observers
+from pipelines.store import observers
 from tests.checkout.streaming.conftest import ingest_request
 
 pytestmark = pytest.mark.django_db(transaction=True)

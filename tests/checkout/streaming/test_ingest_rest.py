@@ -9,8 +9,8 @@ from django.test import Client
 from checkout import ingest
 from checkout.order_request.models import OrderRequest
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import observers
 from pipelines.models import CheckpointLog
+from pipelines.store import observers
 from tests.checkout.streaming.conftest import line, ndjson
 
 pytestmark = pytest.mark.django_db(transaction=True)

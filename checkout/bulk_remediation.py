@@ -1,0 +1,302 @@
+"""Bulk remediation (docs/operations.md, "Bulk remediation"): one preview of many orders, then a run in batches.
+
+``preview(action, orders)`` previews every order with the one-order preview (``checkout.ops_actions``) and
+names the run it would start. ``submit(...)`` stores that run: a ``BulkRun`` whose id is derived from the plan
+(action, parameters, and each order with the position its preview showed), so the same preview submitted twice
+is one run. ``advance(run_id)`` processes the next ``TPFGO_BULK_REMEDIATION_BATCH`` orders that have no result
+yet: each runs through ``checkout.ops_actions.execute`` with the stale guard of its own preview, and ends in one
+``BulkRunResult`` (done, skipped because it moved since the preview, or failed, and why). An order acted on
+gets an ``OpsAction`` whose id is derived from (run, order); once every order has a result, one more
+``OpsAction`` records the batch and links the per-order ones. Everything is an insert; progress is counted
+from the results, so a run that stopped half-way (a crash, a closed browser tab) continues where it stopped
+when anything advances it again (the console page, ``manage.py remediate --run``, the Celery beat task).
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from checkout import ops_actions as one
+from pipelines.contracts.ids import deterministic_id
+from pipelines.contracts.status import Detail, InvalidArgument, NotFound, ServiceError
+from pipelines.models import BulkRun, BulkRunResult, OpsAction
+from pipelines.recovery import actions as remediation
+
+Plan = list[tuple[uuid.UUID, int]]
+
+
+def batch_size() -> int:
+    return max(1, int(getattr(settings, "TPFGO_BULK_REMEDIATION_BATCH", 20)))
+
+
+def max_orders() -> int:
+    return int(getattr(settings, "TPFGO_BULK_REMEDIATION_MAX_ORDERS", 1000))
+
+
+def run_id(action: str, params: dict[str, Any], plan: Plan) -> uuid.UUID:
+    """The run a plan makes: the same action, parameters, orders and positions give the same id."""
+    parts = [f"{order_id}@{seq}" for order_id, seq in plan]
+    return deterministic_id("bulk-run", action, *(f"{k}={params[k]}" for k in sorted(params)), *parts)
+
+
+def order_action_id(run: uuid.UUID, order_id: uuid.UUID) -> uuid.UUID:
+    return deterministic_id("bulk-ops-action", run, order_id)
+
+
+def batch_action_id(run: uuid.UUID) -> uuid.UUID:
+    return deterministic_id("bulk-ops-action", run)
+
+
+# -- preview and submit -----------------------------------------------------------------------------------------
+def preview(action: str, orders: Sequence[Any], **params: Any) -> dict[str, Any]:
+    """Every order's one-order preview, and the run that submitting the allowed ones would start."""
+    if len(orders) > max_orders():
+        raise InvalidArgument(
+            f"a bulk run takes at most {max_orders()} orders; narrow the filters", [Detail("orders", "too many")]
+        )
+    shown = []
+    for order_id in orders:
+        try:
+            shown.append(one.preview(action, order_id, **params))
+        except NotFound as exc:  # an id typed by hand; the action's own errors (bad parameter) stop the preview
+            shown.append({"orderId": str(order_id), "allowed": False, "why": exc.message, "inserts": []})
+    plan = [(uuid.UUID(p["orderId"]), int(p["expectedSeq"])) for p in shown if p["allowed"]]
+    return {
+        "action": action,
+        "params": params,
+        "orders": shown,
+        "allowed": len(plan),
+        "refused": len(shown) - len(plan),
+        "runId": str(run_id(action, params, plan)) if plan else None,
+    }
+
+
+def plan_of(preview_shown: dict[str, Any]) -> Plan:
+    return [(uuid.UUID(p["orderId"]), int(p["expectedSeq"])) for p in preview_shown["orders"] if p["allowed"]]
+
+
+def submit(action: str, plan: Plan, *, actor: str, reason: str, **params: Any) -> BulkRun:
+    """Store the run (or find it, when this plan was submitted before); nothing runs yet."""
+    actor, reason = remediation.check_who(actor, reason)
+    if action not in one.ACTIONS:
+        raise InvalidArgument(f"unknown remediation {action!r}", [Detail("action", "unknown")])
+    if not plan:
+        raise InvalidArgument("no order to remediate: the preview allowed none", [Detail("orders", "empty")])
+    if len(plan) > max_orders():
+        raise InvalidArgument(f"a bulk run takes at most {max_orders()} orders", [Detail("orders", "too many")])
+    if len({order_id for order_id, _ in plan}) != len(plan):
+        raise InvalidArgument("an order appears twice in the plan", [Detail("orders", "duplicate")])
+    run = BulkRun(
+        id=run_id(action, params, plan),
+        action=action,
+        params=params,
+        actor=actor,
+        reason=reason,
+        plan=[[str(order_id), seq] for order_id, seq in plan],
+        total=len(plan),
+        created_at=timezone.now(),
+    )
+    BulkRun.objects.bulk_create([run], ignore_conflicts=True)
+    return BulkRun.objects.get(pk=run.id)
+
+
+# -- the run ------------------------------------------------------------------------------------------------------
+def advance(run_id: uuid.UUID, limit: int | None = None) -> dict[str, Any]:
+    """Process the next batch of the run (unless another process is on it: ``mine`` is then false) and answer
+    its progress."""
+    run = _run(run_id)
+    size = limit or batch_size()
+    with _one_processor(run.id) as mine:
+        if mine:
+            done = set(BulkRunResult.objects.filter(run=run).values_list("trace_id", flat=True))
+            pending = [(n, uuid.UUID(o), int(s)) for n, (o, s) in enumerate(run.plan) if uuid.UUID(o) not in done]
+            for position, order_id, seq in pending[:size]:
+                _one(run, position, order_id, seq)
+            if len(pending) <= size:
+                _close(run)
+    return {**progress(run.id), "mine": mine}
+
+
+def run_to_end(run_id: uuid.UUID) -> dict[str, Any]:
+    """Advance batch after batch until every order has a result (the command line and the beat task)."""
+    shown = advance(run_id)
+    while not shown["finished"] and shown["mine"]:
+        shown = advance(run_id)
+    return shown
+
+
+def _one(run: BulkRun, position: int, order_id: uuid.UUID, seq: int) -> None:
+    action_id = order_action_id(run.id, order_id)
+    found = OpsAction.objects.filter(pk=action_id).first()
+    if found is not None:  # acted on before the process stopped, its result not yet stored
+        outcome, why = _judge(found.result)
+        _result(run, position, order_id, outcome, f"{why} (recorded before the run stopped)", action_id)
+        return
+    try:
+        view = one.execute(
+            run.action,
+            order_id,
+            actor=run.actor,
+            reason=run.reason,
+            expected_seq=seq,
+            action_id=action_id,
+            note={"bulkRunId": str(run.id)},
+            **run.params,
+        )
+    except ServiceError as exc:
+        stale = any(d.issue == "stale" for d in exc.details)
+        outcome = BulkRunResult.SKIPPED if stale else BulkRunResult.FAILED
+        why = f"moved since the preview: {exc.message}" if stale else f"{exc.code}: {exc.message}"
+        _result(run, position, order_id, outcome, why, None)
+        return
+    recorded = OpsAction.objects.get(pk=action_id)
+    outcome, why = _judge(recorded.result)
+    if outcome == BulkRunResult.DONE:
+        why = f"state {view['state']}" + (" (stalled again)" if view.get("stalled") else "")
+    _result(run, position, order_id, outcome, why, action_id)
+
+
+def _judge(result: dict[str, Any]) -> tuple[str, str]:
+    """Whether an action that ran did what it set out to: a redrive whose attempt failed again did not."""
+    if result.get("status") == "failed" or (result.get("redrive") or {}).get("status") == "failed":
+        return BulkRunResult.FAILED, "the re-run failed again and is parked (see its error-sink entry)"
+    failed = [f"{s['pipeline']}/{s['step']}" for s in result.get("steps", []) if s.get("status") == "failed"]
+    if failed:
+        return BulkRunResult.FAILED, f"failed at {', '.join(failed)}"
+    return BulkRunResult.DONE, "ran"
+
+
+def _result(
+    run: BulkRun, position: int, order_id: uuid.UUID, outcome: str, detail: str, action_id: uuid.UUID | None
+) -> None:
+    row = BulkRunResult(
+        run=run,
+        trace_id=order_id,
+        position=position,
+        outcome=outcome,
+        detail=detail[:2000],
+        ops_action_id=action_id,
+        created_at=timezone.now(),
+    )
+    BulkRunResult.objects.bulk_create([row], ignore_conflicts=True)
+
+
+def _close(run: BulkRun) -> None:
+    """Once every order has a result: the batch's own audit row, linking the per-order ones."""
+    rows = list(BulkRunResult.objects.filter(run=run).order_by("position"))
+    if len(rows) < run.total:
+        return
+    counts = Counter(r.outcome for r in rows)
+    remediation.record(
+        f"bulk-{run.action}",
+        run.id,  # the batch is no order: its audit row carries the run's id where an order's would be
+        actor=run.actor,
+        reason=run.reason,
+        preview_seq=None,
+        result={
+            "bulkRunId": str(run.id),
+            "total": run.total,
+            **{k: counts.get(k, 0) for k in (BulkRunResult.DONE, BulkRunResult.SKIPPED, BulkRunResult.FAILED)},
+            "opsActionIds": [str(r.ops_action_id) for r in rows if r.ops_action_id],
+        },
+        action_id=batch_action_id(run.id),
+    )
+
+
+@contextmanager
+def _one_processor(run: uuid.UUID) -> Iterator[bool]:
+    """PostgreSQL: one process advances a run at a time (a session advisory lock, tried, never waited for);
+    another caller just reads the progress. SQLite serializes writers; there every caller advances."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = deterministic_id("bulk-run-lock", run).int & 0x7FFF_FFFF_FFFF_FFFF
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        mine = bool(cursor.fetchone()[0])
+    try:
+        yield mine
+    finally:
+        if mine:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+# -- reading a run ------------------------------------------------------------------------------------------------
+def _run(run_id: Any) -> BulkRun:
+    try:
+        wanted = uuid.UUID(str(run_id))
+    except ValueError:
+        raise InvalidArgument(f"{run_id!r} is not a bulk run id", [Detail("runId", "malformed")])
+    run = BulkRun.objects.filter(pk=wanted).first()
+    if run is None:
+        raise NotFound(f"bulk run {wanted} not found")
+    return run
+
+
+def progress(run_id: Any) -> dict[str, Any]:
+    """How far the run is, counted from its results: done, skipped, failed, and whether its batch row exists."""
+    run = _run(run_id)
+    counts = Counter(BulkRunResult.objects.filter(run=run).values_list("outcome", flat=True))
+    processed = sum(counts.values())
+    closed = OpsAction.objects.filter(pk=batch_action_id(run.id)).exists()
+    return {
+        "runId": str(run.id),
+        "action": run.action,
+        "actor": run.actor,
+        "reason": run.reason,
+        "total": run.total,
+        "processed": processed,
+        "done": counts.get(BulkRunResult.DONE, 0),
+        "skipped": counts.get(BulkRunResult.SKIPPED, 0),
+        "failed": counts.get(BulkRunResult.FAILED, 0),
+        "percent": round(100 * processed / run.total) if run.total else 100,
+        "finished": closed,
+        "batchOpsActionId": str(batch_action_id(run.id)) if closed else None,
+    }
+
+
+def results(run_id: Any) -> list[dict[str, Any]]:
+    """Each order of the run in plan order, with its result once it has one."""
+    run = _run(run_id)
+    stored = {r.trace_id: r for r in BulkRunResult.objects.filter(run=run)}
+    out = []
+    for order_id, seq in run.plan:
+        row = stored.get(uuid.UUID(order_id))
+        out.append(
+            {
+                "orderId": order_id,
+                "expectedSeq": seq,
+                "outcome": row.outcome if row else "pending",
+                "detail": row.detail if row else "",
+                "opsActionId": str(row.ops_action_id) if row and row.ops_action_id else None,
+            }
+        )
+    return out
+
+
+def unfinished(idle_seconds: float, *, limit: int = 20) -> list[uuid.UUID]:
+    """Recent runs without their batch row and with no result for ``idle_seconds``: nobody is advancing them."""
+    now = timezone.now()
+    window = float(getattr(settings, "TPFGO_SWEEP_WINDOW_SECONDS", 86400))
+    recent = BulkRun.objects.filter(created_at__gte=now - datetime.timedelta(seconds=window)).order_by("created_at")
+    out = []
+    for run in recent.only("id", "created_at")[:500]:
+        if OpsAction.objects.filter(pk=batch_action_id(run.id)).exists():
+            continue
+        newest = BulkRunResult.objects.filter(run=run).order_by("-created_at").values_list("created_at", flat=True)
+        last = newest.first() or run.created_at
+        if (now - last).total_seconds() >= idle_seconds:
+            out.append(run.id)
+        if len(out) >= limit:
+            break
+    return out

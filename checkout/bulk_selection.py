@@ -1,0 +1,160 @@
+"""Which orders a bulk remediation covers: dead letters, stalled or waiting orders, narrowed by filters.
+
+``parse(...)`` turns the filters of the console's bulk page or ``manage.py remediate`` into a ``Filters``
+(``INVALID_ARGUMENT`` for a bad one, before anything is read); ``select(filters)`` answers the order ids, newest
+first, at most ``limit`` and never more than ``TPFGO_BULK_REMEDIATION_MAX_ORDERS``. Dead letters and stalled
+orders are read from ``OpenParked`` (open failures only, kept by triggers), so the cost follows what is open now,
+not every failure ever parked.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from checkout import selectors
+from checkout.models import OpenTicket
+from checkout.payment_outcome.models import PaymentOutcome
+from checkout.payment_review_resolved.models import PaymentReviewResolved
+from pipelines.contracts.status import Detail, InvalidArgument
+from pipelines.models import ErrorSinkEntry, OpenParked, ParkedItem
+
+DEAD_LETTER = "dead_letter"
+STALLED = "stalled"
+WAITING = "waiting"
+STATES = (DEAD_LETTER, STALLED, WAITING)
+
+
+def max_orders() -> int:
+    return int(getattr(settings, "TPFGO_BULK_REMEDIATION_MAX_ORDERS", 1000))
+
+
+@dataclass(frozen=True)
+class Filters:
+    state: str = DEAD_LETTER
+    pipeline: str = ""
+    step: str = ""
+    code: str = ""
+    error_class: str = ""
+    since: datetime.datetime | None = None
+    limit: int | None = None
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as the console's query string (empty ones left out)."""
+        out = {k: str(v) for k, v in asdict(self).items() if v not in ("", None)}
+        if self.since is not None:
+            out["since"] = self.since.isoformat()
+        return out
+
+
+def parse(
+    state: Any = DEAD_LETTER,
+    *,
+    pipeline: Any = "",
+    step: Any = "",
+    code: Any = "",
+    error_class: Any = "",
+    since: Any = None,
+    limit: Any = None,
+) -> Filters:
+    """Validate the filters; every bad one is named in the error's details."""
+    details = []
+    state = str(state or DEAD_LETTER).strip()
+    if state not in STATES:
+        details.append(Detail("state", f"one of {', '.join(STATES)}"))
+    texts = {k: str(v or "").strip() for k, v in (("pipeline", pipeline), ("step", step), ("code", code))}
+    texts["error_class"] = str(error_class or "").strip()
+    if state == WAITING and any(texts.values()):
+        details.append(Detail("state", "waiting orders have no failure to filter by pipeline, step, code or class"))
+    when = _since(since, details)
+    count = _limit(limit, details)
+    if details:
+        raise InvalidArgument("bad bulk remediation filters", details)
+    return Filters(state, since=when, limit=count, **texts)
+
+
+def _since(raw: Any, details: list[Detail]) -> datetime.datetime | None:
+    if raw in (None, ""):
+        return None
+    if isinstance(raw, datetime.datetime):
+        return raw
+    text = str(raw).strip()
+    parsed = parse_datetime(text)
+    if parsed is None and (day := parse_date(text)) is not None:
+        parsed = datetime.datetime.combine(day, datetime.time.min)
+    if parsed is None:
+        details.append(Detail("since", "an ISO date or date-time"))
+        return None
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, datetime.UTC)
+
+
+def _limit(raw: Any, details: list[Detail]) -> int | None:
+    if raw in (None, ""):
+        return None
+    try:
+        count = int(raw)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1:
+        details.append(Detail("limit", "a whole number of orders, at least 1"))
+        return None
+    return count
+
+
+def select(filters: Filters) -> list[uuid.UUID]:
+    """The orders the filters name, newest first, at most ``limit`` (and the configured maximum)."""
+    cap = min(filters.limit or max_orders(), max_orders())
+    found = _waiting(filters, cap) if filters.state == WAITING else _failing(filters, cap)
+    return list(dict.fromkeys(found))[:cap]
+
+
+def _failing(filters: Filters, cap: int) -> list[uuid.UUID]:
+    rows = OpenParked.objects.all()
+    if filters.state == DEAD_LETTER:
+        rows = rows.filter(dead_at__isnull=False)
+    if filters.pipeline:
+        rows = rows.filter(pipeline=filters.pipeline)
+    if filters.step:
+        rows = rows.filter(step=filters.step)
+    if filters.since is not None:
+        parked = ParkedItem.objects.filter(pk=OuterRef("parked_id"), created_at__gte=filters.since)
+        rows = rows.filter(Exists(parked))
+    if filters.code or filters.error_class:
+        # The item failed with this code (class) at one of its attempts: the grouping the error sink shows.
+        entries = ErrorSinkEntry.objects.filter(
+            trace_id=OuterRef("trace_id"), pipeline=OuterRef("pipeline"), step=OuterRef("step")
+        )
+        if filters.code:
+            entries = entries.filter(error_code=filters.code)
+        if filters.error_class:
+            entries = entries.filter(error_class=filters.error_class)
+        rows = rows.filter(Exists(entries))
+    ordered = rows.order_by("-dead_at", "trace_id") if filters.state == DEAD_LETTER else rows.order_by("trace_id")
+    return list(ordered.values_list("trace_id", flat=True)[: cap * 2])  # an order may have two open failures
+
+
+def _waiting(filters: Filters, cap: int) -> list[uuid.UUID]:
+    """Orders waiting for someone: a restaurant's acceptance (an open ticket) or ops' payment review."""
+    tickets = OpenTicket.objects.order_by("accept_by")
+    reviews = PaymentOutcome.objects.filter(variant="requires_review").exclude(
+        Exists(PaymentReviewResolved.objects.filter(order_id=OuterRef("order_id")))
+    )
+    if filters.since is not None:
+        reviews = reviews.filter(created_at__gte=filters.since)
+    found = list(tickets.values_list("order_id", flat=True)[:cap])
+    found += list(reviews.order_by("-created_at").values_list("order_id", flat=True)[:cap])
+    if filters.since is not None:  # an open ticket carries no creation time: judge it by its order's request
+        found = [o for o in found if _placed_since(o, filters.since)]
+    return [o for o in found if not selectors.is_terminal(o)]
+
+
+def _placed_since(order_id: uuid.UUID, since: datetime.datetime) -> bool:
+    request = selectors.order_request(order_id)
+    return request is not None and request.created_at >= since

@@ -1,0 +1,292 @@
+"""What each ops action means for an order (docs/chain.md): redrive, assign-courier, ops-cancel, resolve-payment-review.
+
+The ops console and ``manage.py remediate`` call ``preview`` then ``execute``. A preview says what the action would
+insert and the order's newest checkpoint position (``expectedSeq``); ``execute`` refuses (``FailedPrecondition``)
+when the order moved on since, or when the action is not allowed in the order's state. Every execution runs
+through the engine (insert-only, deterministic ids) and is recorded in an ``OpsAction`` with who, why and what.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+
+from checkout import contracts, selectors, services, state
+from checkout.models import Courier
+from checkout.order_cancelled.models import OrderCancelled
+from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
+from checkout.order_request.models import OrderRequest
+from checkout.payment_review_resolved.models import PaymentReviewResolved
+from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument, NotFound
+from pipelines.engine.registry import composition, engine
+from pipelines.failures import parking
+from pipelines.recovery import actions
+
+ACTIONS = ("redrive", "assign-courier", "ops-cancel", "resolve-payment-review")
+PARAMS: Mapping[str, frozenset[str]] = {
+    "redrive": frozenset(),
+    "assign-courier": frozenset({"courier_id"}),
+    "ops-cancel": frozenset(),
+    "resolve-payment-review": frozenset({"approved"}),
+}
+
+# (actor, reason) → (what happened, for the audit row; the id of the item acted on)
+Runner = Callable[[str, str], tuple[dict[str, Any], uuid.UUID | None]]
+
+
+@dataclass
+class Plan:
+    inserts: list[dict[str, str]] = field(default_factory=list)
+    why: str | None = None  # None: allowed
+    run: Runner | None = None
+
+    def add(self, type_name: str, summary: str) -> None:
+        self.inserts.append({"type": type_name, "summary": summary})
+
+
+def preview(action: str, order_id: Any, **params: Any) -> dict[str, Any]:
+    """What ``action`` would insert for the order, whether it is allowed now, and the position it was shown at."""
+    request = _order(order_id)
+    expected = actions.newest_seq(request.order_id)
+    plan = _plan(action, request, params)
+    return {
+        "action": action,
+        "orderId": str(request.order_id),
+        "expectedSeq": expected,
+        "inserts": plan.inserts,
+        "allowed": plan.why is None,
+        "why": plan.why,
+    }
+
+
+def execute(
+    action: str,
+    order_id: Any,
+    *,
+    actor: str,
+    reason: str,
+    expected_seq: int,
+    action_id: uuid.UUID | None = None,
+    note: Mapping[str, Any] | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """Run ``action`` if the order is still where the preview showed it; returns the order view after it.
+
+    A bulk run passes its deterministic ``action_id`` for the order and a ``note`` kept in the audit row's result.
+    """
+    actor, reason = actions.check_who(actor, reason)
+    request = _order(order_id)
+    actions.check_fresh(request.order_id, expected_seq)
+    plan = _plan(action, request, params)
+    if plan.why is not None or plan.run is None:
+        raise FailedPrecondition(plan.why or "not allowed", [Detail("action", "not allowed in the order's state")])
+    result, target = plan.run(actor, reason)
+    row = actions.record(
+        action,
+        request.order_id,
+        actor=actor,
+        reason=reason,
+        preview_seq=int(expected_seq),
+        result={**result, **(note or {})},
+        target_id=target,
+        action_id=action_id,
+    )
+    return {**state.order_view(request.order_id), "opsActionId": str(row.id)}
+
+
+def _order(order_id: Any) -> OrderRequest:
+    request = selectors.order_request(services.parse_id(order_id, "order"))
+    if request is None:
+        raise NotFound(f"order {order_id} not found")
+    return request
+
+
+def _plan(action: str, request: OrderRequest, params: Mapping[str, Any]) -> Plan:
+    if action not in ACTIONS:
+        raise InvalidArgument(
+            f"unknown remediation {action!r}; one of {', '.join(ACTIONS)}", [Detail("action", "unknown")]
+        )
+    unknown = sorted(k for k, v in params.items() if v is not None and k not in PARAMS[action])
+    if unknown:
+        raise InvalidArgument(
+            f"{action} takes no {', '.join(unknown)}", [Detail(k, "not a parameter") for k in unknown]
+        )
+    order_id = request.order_id
+    plan = {
+        "redrive": _redrive,
+        "assign-courier": _assign_courier,
+        "ops-cancel": _ops_cancel,
+        "resolve-payment-review": _resolve_review,
+    }[action](request, params)
+    if plan.why is None and selectors.is_terminal(order_id):
+        plan.why = f"the order is already {state.order_view(order_id)['state']}"
+    if plan.why is None:
+        plan.add("OpsAction", f"{action}: who ran it, why, when and what it inserted")
+    return plan
+
+
+# -- redrive ---------------------------------------------------------------------------------------------------
+def _redrive(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
+    plan = Plan()
+    failure = parking.open_failure(request.order_id)
+    if failure is None or not failure.dead_lettered:
+        plan.why = (
+            "nothing is dead-lettered for this order"
+            if failure is None
+            else (f"{failure.parked.pipeline}/{failure.parked.step} is still being retried; it is not dead-lettered")
+        )
+        return plan
+    parked = failure.parked
+    attempt = parking.last_attempt(parked) + 1
+    step = composition().pipeline(parked.pipeline).step(parked.step)
+    plan.add("RetryScheduled", f"attempt {attempt} of {parked.pipeline}/{parked.step}, due now")
+    plan.add("RetryClaim", f"attempt {attempt}, run at once by this action")
+    plan.add(
+        " or ".join(m.__name__ for m in step.models),
+        f"{parked.pipeline}/{parked.step} re-run from {parked.item_type} {parked.item_id} if it succeeds; "
+        "the chain then goes on as usual",
+    )
+    plan.add("ParkingOutcome", "resolved if it succeeds; a new failure parks it again")
+
+    def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
+        status = actions.redrive(parked, worker=f"ops:{actor}")
+        return {"parkedId": str(parked.pk), "attempt": attempt, "status": status}, parked.pk
+
+    plan.run = run
+    return plan
+
+
+# -- assign-courier --------------------------------------------------------------------------------------------
+def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
+    courier_id = params.get("courier_id")
+    if not isinstance(courier_id, str) or not courier_id.strip():
+        raise InvalidArgument("assign-courier needs a courier", [Detail("courierId", "is required")])
+    courier_id = courier_id.strip()
+    if not Courier.objects.filter(pk=courier_id).exists():
+        raise InvalidArgument(f"unknown courier {courier_id}", [Detail("courierId", "unknown courier")])
+    plan = Plan()
+    order_id = request.order_id
+    ready = selectors.fact(OrderReadyForDispatch, order_id)
+    chosen = selectors.ops_courier_choice(order_id)
+    if ready is None:
+        plan.why = "the order is not ready for dispatch yet"
+    elif selectors.delivery(order_id) is not None:
+        plan.why = "a courier is already assigned"
+    elif chosen is not None and chosen != courier_id:
+        plan.why = f"ops already chose courier {chosen}"
+    if plan.why is not None or ready is None:
+        return plan
+    failure = parking.open_failure(order_id)
+    parked = failure.parked if failure and failure.parked.pipeline == "dispatch" else None
+    plan.add("OpsCourierChoice", f"courierId={courier_id}, chosenBy=<actor>")
+    if parked is not None:
+        plan.add("RetryScheduled", f"attempt {parking.last_attempt(parked) + 1} of dispatch/delivery_assigned, run now")
+    plan.add("DeliveryAssigned", f"courierId={courier_id}, by dispatch (05), published as usual; the chain goes on")
+
+    def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
+        choice = engine().run("assign-courier", ready, event={"courierId": courier_id, "by": actor})
+        if choice.first.status == "lost":  # a concurrent choice of another courier won
+            raise FailedPrecondition(f"ops already chose courier {selectors.ops_courier_choice(order_id)}")
+        result = actions.summarize(choice)
+        if parked is not None:
+            result["redrive"] = {"parkedId": str(parked.pk), "status": actions.redrive(parked, f"ops:{actor}")}
+        else:
+            result = actions.summarize(choice, engine().run("dispatch", ready))
+        return result, parked.pk if parked else None
+
+    plan.run = run
+    return plan
+
+
+# -- ops-cancel ------------------------------------------------------------------------------------------------
+def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
+    plan = Plan()
+    order_id = request.order_id
+    ticket = selectors.ticket(order_id)
+    waiting = ticket if ticket is not None and selectors.acceptance(order_id) is None else None
+    if waiting is not None:
+        plan.add("AcceptanceDecision", "decidedBy=CANCELLED: the restaurant can no longer accept or time out")
+    plan.add("OpsCancellation", "cancelledBy=<actor>, reason=<reason>")
+    outcome = selectors.payment_outcome(order_id)
+    authorization = selectors.current_authorization(order_id)
+    if outcome is not None and outcome.variant == "captured":
+        plan.add("RefundIssued", f"paymentId={outcome.payment_id}, amount={outcome.amount}")
+    elif authorization is not None and not selectors.is_voided(order_id):
+        plan.add("AuthorizationVoided", f"authorizationId={authorization}, reason=OPS_CANCELLED")
+    plan.add("OrderCancelled", f"reason={contracts.OPS_CANCELLED}, published as tpfgo.ops.order-cancelled.v1")
+    for parked in parking.open_items(order_id):
+        plan.add("ParkingOutcome", f"cancelled: {parked.pipeline}/{parked.step} stops retrying")
+
+    def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
+        executions = []
+        if waiting is not None:  # claim the ticket's one decision first, as a consumer cancellation does
+            event = {"decidedBy": "CANCELLED", "reason": "ops cancelled"}
+            executions.append(engine().run("restaurant-acceptance", waiting, step="acceptance_decision", event=event))
+        executions.append(engine().run("ops-cancel", request, event={"by": actor, "reason": reason}))
+        result = actions.summarize(*executions)
+        if selectors.has(OrderCancelled, order_id):
+            closed = parking.close_open(order_id, "ops-cancel", keep_pipelines=("ops-cancel",))
+            result["closedParkedIds"] = [str(p.pk) for p in closed]
+        return result, None
+
+    plan.run = run
+    return plan
+
+
+# -- resolve-payment-review ------------------------------------------------------------------------------------
+@contextmanager
+def one_at_a_time(order_id: uuid.UUID) -> Iterator[None]:
+    """PostgreSQL: one resolution of an order's payment review at a time, across processes (a session advisory
+    lock on the order). The approval's capture is an external effect made before the decision is inserted: without
+    this, an approval that loses the race to a decline would already have charged the consumer. SQLite serializes
+    writers but not the steps before them: there, two resolutions sent at the same instant are not serialized."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    key = order_id.int & 0x7FFF_FFFF_FFFF_FFFF  # a bigint
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
+    approved = params.get("approved")
+    if not isinstance(approved, bool):
+        raise InvalidArgument(
+            "resolve-payment-review needs approved: true or false", [Detail("approved", "is required")]
+        )
+    plan = Plan()
+    outcome = selectors.payment_outcome(request.order_id)
+    if outcome is None or outcome.variant != "requires_review":
+        plan.why = "the order's payment does not require review"
+        return plan
+    resolved = selectors.fact(PaymentReviewResolved, request.order_id)
+    if resolved is not None and resolved.approved != approved:
+        plan.why = "the payment review was already resolved the other way"
+        return plan
+    plan.add("PaymentReviewResolved", f"approved={str(approved).lower()}, resolvedBy=<actor>")
+    if approved:
+        plan.add("TerminalOrderState", f"outcome=COMPLETED (captured {outcome.amount} at the gateway)")
+    else:
+        plan.add("AuthorizationVoided", f"reason={contracts.PAYMENT_REVIEW_DECLINED}")
+        plan.add("TerminalOrderState", "outcome=FAILED_COMPENSATED")
+
+    def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
+        event = {"approved": approved, "by": actor}
+        with one_at_a_time(request.order_id):  # a racing resolution waits, then finds this one stored
+            execution = engine().run("resolve-payment-review", outcome, event=event)
+        if execution.first.status == "lost":  # resolved the other way first
+            raise FailedPrecondition("the payment review was already resolved the other way")
+        return actions.summarize(execution), None
+
+    plan.run = run
+    return plan

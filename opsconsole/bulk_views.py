@@ -1,0 +1,140 @@
+"""Bulk remediation in the console: one preview of every selected order, a reason, then a run with a progress bar.
+
+The preview page selects orders by filters (dead letters, stalled or waiting orders; pipeline, step, error code or
+class, since, limit: an error group links here with its own) or by ``order`` ids, and shows what would be
+inserted for each with the one-order preview. Confirming stores the run (``checkout.bulk_remediation.submit``)
+and opens its page, which advances it one bounded batch per poll (``POST …/advance/``) and shows each order's
+result. Without JavaScript the page's *Continue* button does the same. Like the one-order confirm page these are
+custom admin views: no request-wide transaction (the engine's durable transactions refuse to nest).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from checkout import bulk_remediation, bulk_selection
+from checkout.models import Courier
+from opsconsole import ops_actions
+from pipelines.contracts.status import NotFound, ServiceError
+
+if TYPE_CHECKING:
+    from django.contrib.admin import AdminSite
+
+MAX_REASON = 2000
+
+
+def _allowed(request: HttpRequest) -> None:
+    if not ops_actions.can_remediate(request.user):
+        raise PermissionDenied("running remediation needs the opsconsole.run_remediation permission")
+
+
+def preview_page(site: AdminSite, request: HttpRequest, action: str) -> HttpResponse:
+    _allowed(request)
+    if action not in ops_actions.actions():
+        raise Http404(f"no remediation named {action!r}")
+    data = request.POST if request.method == "POST" else request.GET
+    params = ops_actions.params_from(action, data)
+    if request.method == "POST":
+        return _submit(site, request, action, params)
+    context: dict[str, Any] = {"filters": None, "shown": None, "error": None, "reason": ""}
+    try:
+        orders: list[Any] = ops_actions.order_ids(data.getlist("order"), cap=bulk_selection.max_orders())
+        if not orders:
+            context["filters"] = bulk_selection.parse(**{k: data.get(k) for k in _FILTER_KEYS})
+            orders = bulk_selection.select(context["filters"])
+        context["shown"] = bulk_remediation.preview(action, orders, **params)
+    except ServiceError as exc:
+        context["error"] = f"{exc.code}: {exc.message}" + "".join(f" ({d.field}: {d.issue})" for d in exc.details)
+    return _render(site, request, action, params, context)
+
+
+_FILTER_KEYS = ("state", "pipeline", "step", "code", "error_class", "since", "limit")
+
+
+def _render(
+    site: AdminSite, request: HttpRequest, action: str, params: dict[str, Any], context: dict[str, Any]
+) -> TemplateResponse:
+    shown = context.get("shown") or {}
+    filters = context.get("filters")
+    context = {
+        **site.each_context(request),
+        **context,
+        "is_nav_sidebar_enabled": False,  # the console's own screens need the width
+        "title": f"{ops_actions.label(action)}, in bulk: preview",
+        "action": action,
+        "action_label": ops_actions.label(action),
+        "params": params,
+        "approved_choice": ("yes" if params["approved"] else "no") if "approved" in params else "",
+        "couriers": Courier.objects.order_by("id") if action == "assign-courier" else [],
+        "orders": shown.get("orders", []),
+        "plan": [f"{o}@{s}" for o, s in bulk_remediation.plan_of(shown)] if shown else [],
+        "states": bulk_selection.STATES,
+        "filter_values": filters.as_query() if filters else {k: request.GET.get(k, "") for k in _FILTER_KEYS},
+        "max_orders": bulk_selection.max_orders(),
+    }
+    return TemplateResponse(request, "opsconsole/bulk_preview.html", context)
+
+
+def _submit(site: AdminSite, request: HttpRequest, action: str, params: dict[str, Any]) -> HttpResponse:
+    plan = _plan(request.POST.getlist("plan"))
+    reason = request.POST.get("reason", "").strip()[:MAX_REASON]
+    if not reason:
+        messages.error(request, "Say why: a reason is required and is recorded with every order's action.")
+        shown = bulk_remediation.preview(action, [o for o, _ in plan], **params)  # fresh: what runs if confirmed
+        return _render(site, request, action, params, {"filters": None, "shown": shown, "error": None, "reason": ""})
+    try:
+        run = bulk_remediation.submit(action, plan, actor=request.user.get_username(), reason=reason, **params)
+    except ServiceError as exc:
+        messages.error(request, f"{ops_actions.label(action)} in bulk refused: {exc.message}.")
+        return HttpResponseRedirect(reverse("ops:index"))
+    return HttpResponseRedirect(reverse("ops:bulk_run", args=[run.id]))
+
+
+def _plan(values: list[str]) -> list[tuple[uuid.UUID, int]]:
+    """The previewed ``order@expectedSeq`` pairs the form carries back (each is checked again when it runs)."""
+    plan = []
+    for value in values:
+        order, _, seq = value.partition("@")
+        try:
+            plan.append((uuid.UUID(order), int(seq)))
+        except ValueError:
+            continue
+    return plan
+
+
+def run_page(site: AdminSite, request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    try:
+        progress = bulk_remediation.progress(run_id)
+    except NotFound as exc:
+        raise Http404(exc.message)
+    context = {
+        **site.each_context(request),
+        "is_nav_sidebar_enabled": False,
+        "title": f"{ops_actions.label(progress['action'])}, in bulk: run {run_id}",
+        "action_label": ops_actions.label(progress["action"]),
+        "progress": progress,
+        "results": bulk_remediation.results(run_id),
+        "can_remediate": ops_actions.can_remediate(request.user),
+    }
+    return TemplateResponse(request, "opsconsole/bulk_run.html", context)
+
+
+def advance(site: AdminSite, request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    """POST: process the run's next batch; answer its progress (JSON to the page's script, else a redirect)."""
+    _allowed(request)
+    if request.method != "POST":
+        return HttpResponseRedirect(reverse("ops:bulk_run", args=[run_id]))
+    try:
+        progress = bulk_remediation.advance(run_id)
+    except NotFound as exc:
+        raise Http404(exc.message)
+    if request.headers.get("Accept", "").startswith("application/json"):
+        return JsonResponse(progress)
+    return HttpResponseRedirect(reverse("ops:bulk_run", args=[run_id]))

@@ -1,0 +1,116 @@
+"""The ops actions as the console offers them: labels, who may run them, their form parameters, confirm-page links.
+
+A thin adapter over ``checkout.ops_actions``, which owns what each action means for an order (preview, execute,
+the ``OpsAction`` record); the console only asks for a preview, shows it, and executes with who and why. Nothing
+here runs inside a transaction: the engine's durable transactions refuse to nest.
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
+
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import urlencode
+
+from opsconsole.ops_group import RUN_REMEDIATION
+
+LABELS = {
+    "redrive": "Redrive",
+    "assign-courier": "Assign a courier",
+    "ops-cancel": "Cancel (void or refund)",
+    "resolve-payment-review": "Resolve payment review",
+}
+# One confirm page handles at most this many orders.
+MAX_ORDERS = 50
+TRUE_WORDS = frozenset({"1", "true", "yes", "on", "approved", "approve"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", "declined", "decline"})
+
+
+def api() -> ModuleType | None:
+    """``checkout.ops_actions`` if this build has it, else None (the console then says so)."""
+    try:
+        return importlib.import_module("checkout.ops_actions")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("checkout.ops_actions", "checkout"):
+            return None
+        raise
+
+
+def actions() -> list[str]:
+    module = api()
+    if module is None:
+        return []
+    return [str(name) for name in module.ACTIONS]
+
+
+def label(action: str) -> str:
+    return LABELS.get(action, action.replace("-", " ").capitalize())
+
+
+def can_remediate(user: Any) -> bool:
+    return bool(user.is_active and user.is_staff and user.has_perm(RUN_REMEDIATION))
+
+
+def params_from(action: str, data: Any) -> dict[str, Any]:
+    """The action's parameters from a GET or POST (``courier_id``, ``approved``); absent ones are left out."""
+    params: dict[str, Any] = {}
+    if action == "assign-courier" and data.get("courier_id"):
+        params["courier_id"] = str(data["courier_id"])
+    if action == "resolve-payment-review":
+        raw = str(data.get("approved", "")).strip().lower()
+        if raw in TRUE_WORDS:
+            params["approved"] = True
+        elif raw in FALSE_WORDS:
+            params["approved"] = False
+    return params
+
+
+def order_ids(values: Iterable[str], cap: int = MAX_ORDERS) -> list[uuid.UUID]:
+    out: list[uuid.UUID] = []
+    for value in values:
+        try:
+            parsed = uuid.UUID(str(value))
+        except ValueError:
+            continue
+        if parsed not in out:
+            out.append(parsed)
+    return out[:cap]
+
+
+def confirm_url(action: str, orders: Iterable[Any], **params: Any) -> str:
+    query = [("order", str(o)) for o in orders] + [(k, str(v)) for k, v in params.items()]
+    return f"{reverse('ops:remediation', args=[action])}?{urlencode(query)}"
+
+
+def bulk_url(action: str, **query: Any) -> str:
+    """The bulk preview page of ``action`` for the orders these filters select (see ``checkout.bulk_selection``)."""
+    pairs = [(k, str(v)) for k, v in query.items() if v not in (None, "")]
+    return f"{reverse('ops:bulk_remediation', args=[action])}?{urlencode(pairs)}"
+
+
+def redirect_to_confirm(action: str, trace_ids: Iterable[Any]) -> HttpResponseRedirect:
+    """From an admin action: the confirm page for the selected items' orders (never executes anything)."""
+    return HttpResponseRedirect(confirm_url(action, list(dict.fromkeys(trace_ids))[:MAX_ORDERS]))
+
+
+def preview(action: str, order_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
+    module = api()
+    assert module is not None
+    result: dict[str, Any] = module.preview(action, order_id, **params)
+    return result
+
+
+def execute(
+    action: str, order_id: uuid.UUID, *, actor: str, reason: str, expected_seq: int | None, params: dict[str, Any]
+) -> dict[str, Any]:
+    module = api()
+    assert module is not None
+    result: dict[str, Any] = module.execute(
+        action, order_id, actor=actor, reason=reason, expected_seq=expected_seq, **params
+    )
+    return result

@@ -1,0 +1,197 @@
+"""Declarations: steps, pipelines, publications and subscriptions, grouped into a composition.
+
+A composition is plain data, so the contract checks can inspect it (and tests can build broken ones).
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pipelines.contracts.fields import Contract
+
+if TYPE_CHECKING:
+    from pipelines.contracts.steps import StepContext
+    from pipelines.models import Checkpoint
+
+_VERSION = re.compile(r"\.v(\d+)$")
+
+Shape = Literal["one", "split", "merge"]
+OnLost = Literal["stop", "continue"]
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A named, versioned handoff of one checkpoint type (``lane.indexed.v1``).
+
+    ``key_fields`` are the contract fields the idempotency key of every handoff is made of; the domain names
+    them (its business key, as its contracts spell it): the engine has no default.
+    """
+
+    name: str
+    model: type[Checkpoint]
+    key_fields: tuple[str, ...]
+
+    @property
+    def version(self) -> int:
+        match = _VERSION.search(self.name)
+        return int(match.group(1)) if match else 0
+
+    @property
+    def contract(self) -> Contract:
+        return self.model.contract
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how late a failed step is retried: ``max_attempts`` in all (the first run included).
+
+    ``jitter`` is a fraction (0 ≤ jitter ≤ 1): each delay is spread uniformly within ±jitter of its computed
+    value, so items that failed together do not all come back together. ``jitter=0`` is deterministic.
+    """
+
+    max_attempts: int = 4
+    base_delay: float = 10.0
+    multiplier: float = 2.0
+    cap: float = 1800.0
+    jitter: float = 0.0
+
+    def delay(self, failed_attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """Seconds to wait before the attempt after ``failed_attempt`` (1-based): base × multiplierⁿ⁻¹, capped."""
+        delay = min(self.cap, self.base_delay * self.multiplier ** (failed_attempt - 1))
+        if self.jitter <= 0:
+            return delay
+        spread = min(self.jitter, 1.0) * (2 * rand() - 1)
+        return max(0.0, min(self.cap, delay * (1 + spread)))
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """How long a step may wait for its external event, and the pipeline that runs when the wait is over.
+
+    The wait lasts ``settings.<setting>`` minutes per round. Round ``n`` (1-based) passes at opened + n × that,
+    and runs ``pipelines[n-1]`` on the step's input (from its step ``step`` with ``event``, when given: the
+    restaurant's timeout resumes the waiting step itself); after the last round the wait is over. ``settled_by``
+    names the checkpoint types that end the wait when another path writes them into the trace (a cancellation,
+    a resolution by ops): a wait they settled fires nothing. ``guard`` is the dotted path of a context manager
+    taking the trace id, held while a round's pipeline runs (one decision of a trace at a time). ``label``
+    names the wait for people (the console's dashboard).
+    """
+
+    setting: str
+    pipelines: tuple[str, ...]
+    settled_by: tuple[str, ...] = ()
+    step: str | None = None
+    event: Mapping[str, Any] | None = None
+    guard: str | None = None
+    label: str = ""
+
+    @property
+    def rounds(self) -> int:
+        return len(self.pipelines)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: ``process(ctx)`` turns the input into its output; the engine persists it.
+
+    ``model`` is what the step writes when the pipeline goes on; ``outcomes`` are decision outcomes that end
+    the pipeline, each with its publication. ``on_lost="continue"`` lets a claim step that lost its unique
+    insert to another path hand its input on instead of stopping. ``awaits`` declares that the step stops for an
+    external event (it returns ``AWAIT`` without one): ``True``, or a predicate on the step's input when that
+    depends on data (a restaurant that accepts by hand). The sweeper never resumes an item waiting before it;
+    a step that awaits declares its ``deadline`` instead (``check_contracts`` refuses one without).
+    """
+
+    name: str
+    process: Callable[[StepContext], Any]
+    model: type[Checkpoint]
+    outcomes: Mapping[type[Checkpoint], Publication] = field(default_factory=dict)
+    shape: Shape = "one"
+    on_lost: OnLost = "stop"
+    retry: RetryPolicy | None = None
+    external_effect: bool = False
+    awaits: bool | Callable[[Any], bool] = False
+    deadline: Deadline | None = None
+
+    @functools.cached_property
+    def models(self) -> tuple[type[Checkpoint], ...]:
+        """What the step may write: its model, then its outcomes (read for every row the step builds)."""
+        return (self.model, *self.outcomes)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Ordered steps from an input contract to an output publication.
+
+    A source pipeline (``inputs == ()``) starts from a command and derives its root id from
+    ``source_namespace`` and the incoming idempotency key.
+    """
+
+    name: str
+    inputs: tuple[type[Checkpoint], ...]
+    steps: tuple[Step, ...]
+    output: Publication
+    source_namespace: str | None = None
+    kind: Literal["chain", "unhappy", "remediation"] = "chain"
+
+    def step(self, name: str) -> Step:
+        for candidate in self.steps:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(f"pipeline {self.name!r} has no step {name!r}")
+
+    def index(self, name: str) -> int:
+        return [s.name for s in self.steps].index(name)
+
+
+@dataclass(frozen=True)
+class Mapper:
+    """Maps exactly one (source contract, target contract) pair for a subscription whose types differ."""
+
+    source: type[Checkpoint]
+    target: type[Checkpoint]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    publication: str
+    pipeline: str
+    mapper: Mapper | None = None
+
+
+@dataclass(frozen=True)
+class Composition:
+    pipelines: tuple[Pipeline, ...]
+    subscriptions: tuple[Subscription, ...]
+    terminal: frozenset[str] = frozenset()
+    # Asked (pipeline, trace id) before a parked item is retried: a reason to abandon it, or None.
+    retry_guard: Callable[[str, Any], str | None] | None = None
+
+    def pipeline(self, name: str) -> Pipeline:
+        for candidate in self.pipelines:
+            if candidate.name == name:
+                return candidate
+        raise KeyError(f"no pipeline named {name!r}")
+
+    def publications(self) -> dict[str, tuple[Pipeline, Publication]]:
+        """Every publication name with its producing pipeline (the last producer wins on duplicates)."""
+        out: dict[str, tuple[Pipeline, Publication]] = {}
+        for pipeline in self.pipelines:
+            for publication in produced(pipeline):
+                out[publication.name] = (pipeline, publication)
+        return out
+
+    def subscribers(self, publication: str) -> list[Pipeline]:
+        return [self.pipeline(s.pipeline) for s in self.subscriptions if s.publication == publication]
+
+
+def produced(pipeline: Pipeline) -> list[Publication]:
+    out = [pipeline.output]
+    for step in pipeline.steps:
+        out.extend(step.outcomes.values())
+    return out

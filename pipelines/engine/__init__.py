@@ -1,0 +1,1 @@
+"""The runner, the batch engine, the registry, streaming admission and the engine's metrics and tracing."""

@@ -1,0 +1,401 @@
+"""The synchronous runner: runs steps, persists checkpoints, lineage and the log, and hands off in-process.
+
+Each step runs in its own transaction by default (``step_transaction``: its one write statement in autocommit
+on PostgreSQL, ``atomic(durable=True)`` on SQLite); ``TPFGO_ATOMICITY="pipeline"`` wraps a whole pipeline
+instead. A completed pipeline's checkpoint is handed to its subscribers in the same
+process, breadth first, after the transaction that inserted it committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import structlog
+from django.db import transaction
+from django.db.models import Model, signals
+from django.db.models.base import ModelState
+from django.db.models.query_utils import DeferredAttribute
+from django.utils import timezone
+
+from pipelines.contracts import ids
+from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step
+from pipelines.contracts.errors import ContractError
+from pipelines.contracts.steps import AWAIT, SKIP, Command, Execution, Item, Output, Status, StepContext, StepResult
+from pipelines.engine import metrics, tracing
+from pipelines.failures.record import record as record_failure
+from pipelines.models import Checkpoint, CheckpointChild
+from pipelines.store import observers, waits
+from pipelines.store import writes as lineage
+
+log = structlog.get_logger("pipelines.runner")
+
+
+@dataclass
+class _Job:
+    pipeline: Pipeline
+    item: Item
+    start: int = 0
+    event: Mapping[str, Any] | None = None
+    attempt: int = 1
+    new: bool = False  # the caller saw that the first step's output is not stored: skip its replay look-up
+
+
+class _PipelineFailed(Exception):
+    """Raised inside a per-pipeline transaction so the whole pipeline rolls back."""
+
+    def __init__(self, step: Step, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.step = step
+        self.cause = cause
+
+
+class _StepCall(NamedTuple):
+    """What one step run gets from the loop: the pipeline, the step, its input, and its attempt."""
+
+    spec: Pipeline
+    step: Step
+    item: Item
+    event: Mapping[str, Any] | None
+    attempt: int
+    durable: bool
+
+
+class Engine:
+    def __init__(self, composition: Composition, *, atomicity: str = "step") -> None:
+        self.composition = composition
+        self.atomicity = atomicity
+
+    # -- entry points -------------------------------------------------------------------------------------
+    def start(self, pipeline: str, payload: Mapping[str, Any], key: str, *, new: bool = False) -> Execution:
+        """Run a source pipeline on a command; its root id is derived from the namespace and the key.
+
+        ``new=True``: the caller has just looked and found nothing stored for this key, so the first step
+        skips its own replay look-up (a concurrent duplicate still meets the unique insert and is a replay).
+        """
+        spec = self.composition.pipeline(pipeline)
+        if spec.source_namespace is None:
+            raise ValueError(f"pipeline {pipeline!r} is not a source pipeline")
+        root = ids.deterministic_id(spec.source_namespace, key)
+        return self._drain(_Job(spec, Item(Command(root, payload), root, key), new=new))
+
+    def run(
+        self,
+        pipeline: str,
+        value: Any,
+        *,
+        step: str | None = None,
+        event: Mapping[str, Any] | None = None,
+        attempt: int = 1,
+        key: str | None = None,
+        trace_id: uuid.UUID | None = None,
+    ) -> Execution:
+        """Run ``pipeline`` on ``value`` (a checkpoint, or a list for a merge), from ``step`` if given."""
+        spec = self.composition.pipeline(pipeline)
+        item = self.item_for(spec, value, key=key, trace_id=trace_id)
+        start = spec.index(step) if step else 0
+        return self._drain(_Job(spec, item, start, event, attempt))
+
+    def publish(self, publication: str, checkpoint: Checkpoint) -> Execution:
+        """Hand ``checkpoint`` to the subscribers of ``publication`` again (an idempotent re-forward)."""
+        execution = Execution()
+        item = Item(checkpoint, checkpoint.trace_id, checkpoint.idempotency_key)
+        for subscriber in self.composition.subscribers(publication):
+            execution.results.extend(self._drain(_Job(subscriber, item)).results)
+        return execution
+
+    def item_for(
+        self, spec: Pipeline, value: Any, *, key: str | None = None, trace_id: uuid.UUID | None = None
+    ) -> Item:
+        first = value[0] if isinstance(value, list) else value
+        if key is None:
+            key = first.idempotency_key if isinstance(first, Checkpoint) else str(first.id)
+            if isinstance(value, list):
+                key = key.rsplit(":", 1)[0]  # split children carry "<key>:<index>"; the merge carries <key>
+        if trace_id is None:
+            trace_id = first.trace_id if isinstance(first, Checkpoint) else first.id
+        return Item(value, trace_id, key)
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+    def _drain(self, job: _Job) -> Execution:
+        execution = Execution()
+        queue: deque[_Job] = deque([job])
+        while queue:
+            current = queue.popleft()
+            results, published = self._run_pipeline(current)
+            execution.results.extend(results)
+            for publication, item in published:
+                log.info("pipeline.published", publication=publication.name, checkpoint_id=str(item.value.pk))
+                for subscriber in self.composition.subscribers(publication.name):
+                    queue.append(_Job(subscriber, item))
+        return execution
+
+    def _run_pipeline(self, job: _Job) -> tuple[list[StepResult], list[tuple[Publication, Item]]]:
+        if self.atomicity != "pipeline":
+            return self._steps(job, durable=True)
+        try:
+            with transaction.atomic(durable=True):
+                return self._steps(job, durable=False)
+        except _PipelineFailed as failed:
+            # The whole pipeline rolled back: park its input at its first step, name the failing step.
+            first = job.pipeline.steps[job.start]
+            record_failure(job.pipeline, first, job.item, job.event, job.attempt, failed.cause, failed_step=failed.step)
+            return [StepResult(job.pipeline.name, failed.step.name, "failed", error=failed.cause)], []
+
+    def _steps(self, job: _Job, *, durable: bool) -> tuple[list[StepResult], list[tuple[Publication, Item]]]:
+        results: list[StepResult] = []
+        item = job.item
+        spec = job.pipeline
+        for index in range(job.start, len(spec.steps)):
+            step = spec.steps[index]
+            first = index == job.start
+            call = _StepCall(spec, step, item, job.event if first else None, job.attempt if first else 1, durable)
+            result, next_item = self._run_step(call, look_up=not (first and job.new))
+            results.append(result)
+            if result.status in ("failed", "awaiting"):
+                return results, []
+            if result.status == "lost" and step.on_lost == "stop":
+                return results, []
+            if result.status in ("inserted", "replayed") and next_item is not None:
+                item = next_item
+                outcome = step.outcomes.get(type(item.value))
+                if outcome is not None:
+                    return results, [(outcome, item)]
+        if isinstance(item.value, spec.output.model):
+            return results, [(spec.output, item)]
+        return results, []
+
+    # -- one step ---------------------------------------------------------------------------------------------
+    def _run_step(self, call: _StepCall, *, look_up: bool = True) -> tuple[StepResult, Item | None]:
+        """One step on one item, timed (``tpfgo_step_seconds``) and traced (a span per run)."""
+        started = time.perf_counter()
+        parents = lineage.parents_of(call.item.value, call.step)
+        output_id = lineage.output_id(parents, call.item.value, call.step)
+        if not tracing.enabled():
+            result, onward = self._attempt_step(call, look_up, parents, output_id)
+        else:
+            with tracing.step_span(call.spec.name, call.step.name, output_id, call.attempt, call.item.trace_id) as span:
+                result, onward = self._attempt_step(call, look_up, parents, output_id)
+                span.outcome(result.status)
+        metrics.step_ran(call.spec.name, call.step.name, result.status, time.perf_counter() - started)
+        return result, onward
+
+    def _attempt_step(
+        self, call: _StepCall, look_up: bool, parents: list[Any], output_id: uuid.UUID
+    ) -> tuple[StepResult, Item | None]:
+        spec, step, item, event, attempt, durable = call
+        # A deciding command runs even when its output id is stored: only its output says whether it is the
+        # same command again (a replay) or another decision (a loss); its insert then meets the stored row.
+        decided = lineage.decides(step, event)
+        existing = lineage.existing(step, output_id, parents) if look_up and not decided else []
+        if existing:
+            return StepResult(spec.name, step.name, "replayed", existing), self._next(step, existing, item)
+        structlog.contextvars.bind_contextvars(
+            pipeline=spec.name, step=step.name, item_id=str(output_id), trace_id=str(item.trace_id)
+        )
+        ctx = StepContext(spec.name, step.name, item.value, output_id, item.trace_id, attempt, event, timezone.now())
+        # An event resuming a step with a deadline races that deadline for the wait's round (pipelines.store.waits):
+        # the claim and the checkpoint go in one transaction, on PostgreSQL too.
+        races = event is not None and step.deadline is not None
+        try:
+            with step_transaction(durable, step.shape, atomic=races) as reading:
+                with reading():
+                    outcome = step.process(ctx)
+                if outcome is AWAIT or outcome is SKIP:
+                    status: Status = "awaiting" if outcome is AWAIT else "skipped"
+                    if outcome is AWAIT:
+                        waits.opened(spec, step, item.value, item.trace_id, item.key, ctx.now)
+                    return StepResult(spec.name, step.name, status), None
+                if races and not waits.claim(spec, step, item.value, ctx.now):
+                    log.info("wait.lost_to_deadline")
+                    return StepResult(spec.name, step.name, "lost"), None
+                rows = build_rows(step, item, parents, output_id, outcome, ctx.now)
+                observers.emit_taps(spec.name, step.name, rows)  # opt-in, best effort; may see a rollback
+                if not lineage.insert(rows, parents, spec, step, item.trace_id):
+                    # A stored unique row: this input's own output (a replay), or a winner of its business key
+                    # (or of its id, with another decision).
+                    winner = lineage.winner(step, rows[0][0])
+                    status = "replayed" if lineage.replays(winner, rows[0][0], decided) else "lost"
+                    result = StepResult(spec.name, step.name, status, [winner], winner=winner)
+                    return result, self._next(step, [winner], item) if status == "replayed" else None
+                transaction.on_commit(observers.notify)  # wakes in-process log readers
+                _crash_after_commit(step.name)
+            checkpoints = [row for row, _ in rows]
+            log.info("step.completed", checkpoints=len(checkpoints), type=type(checkpoints[0]).__name__)
+            return StepResult(spec.name, step.name, "inserted", checkpoints), self._next(step, checkpoints, item)
+        except _PipelineFailed:
+            raise
+        except Exception as exc:  # the engine's outer boundary: every step failure feeds the error sink
+            if not durable:
+                raise _PipelineFailed(step, exc) from exc
+            record_failure(spec, step, item, event, attempt, exc)
+            return StepResult(spec.name, step.name, "failed", error=exc), None
+        finally:
+            structlog.contextvars.unbind_contextvars("pipeline", "step", "item_id", "trace_id")
+
+    def _next(self, step: Step, checkpoints: list[Checkpoint], item: Item) -> Item:
+        value: Any = checkpoints if step.shape == "split" else checkpoints[0]
+        return Item(value, item.trace_id, item.key)
+
+
+def build_rows(
+    step: Step, item: Item, parents: list[Any], output_id: uuid.UUID, outcome: Any, now: datetime
+) -> list[tuple[Checkpoint, Sequence[CheckpointChild]]]:
+    """A step's output rows with the engine's columns set (ids, trace, key, business key, contract, time)."""
+    outputs: list[Any] = list(outcome) if step.shape == "split" else [outcome]
+    if step.shape == "split" and not outputs:
+        raise ContractError(f"split step {step.name!r} produced no items")
+    rows = []
+    for index, raw in enumerate(outputs):
+        if isinstance(raw, Output):
+            fields, model, children = raw.fields, raw.model or step.model, raw.children
+        else:  # plain field values: the step's own model, no child rows
+            fields, model, children = raw, step.model, ()
+        if model not in step.models:
+            raise ContractError(f"step {step.name!r} cannot write {model.__name__}")
+        if step.shape == "split":
+            pk, key = ids.child_id(parents[0].id, step.name, index), f"{item.key}:{index}"
+        else:
+            pk, key = output_id, item.key
+        row = instantiate(model, fields)
+        contract = model.contract
+        engine_columns = {
+            "id": pk,
+            "trace_id": item.trace_id,
+            "idempotency_key": key,
+            "contract_name": contract.name,
+            "contract_version": contract.version,
+            "created_at": now,
+        }
+        if _blueprints.get(model):  # every field a plain attribute (checked once per model): set them at once
+            row.__dict__.update(engine_columns)
+        else:
+            for name, value in engine_columns.items():
+                setattr(row, name, value)
+        row.business_key = business_key(row)
+        rows.append((row, children))
+    return rows
+
+
+@dataclass(frozen=True)
+class _Blueprint:
+    attnames: frozenset[str]
+    constants: dict[str, Any]  # attname -> default, for fields whose default is a value
+    factories: tuple[tuple[str, Any], ...]  # (attname, callable) for fields whose default is computed
+
+
+_blueprints: dict[type[Checkpoint], _Blueprint | None] = {}
+
+
+def instantiate(model: type[Checkpoint], fields: Mapping[str, Any]) -> Checkpoint:
+    """``model(**fields)`` without the generic constructor's per-keyword work, for fields given by attname.
+
+    A checkpoint is built once per item per step, so this is on the hot path of the batched stream. It gives
+    the same instance as the constructor: every field's default, then the given values. Anything else (a
+    related object by name, a property, ``pre_init``/``post_init`` receivers, a model's own ``__init__``) takes
+    the constructor.
+    """
+    blueprint = _blueprints.get(model, ...)
+    if blueprint is ...:
+        blueprint = _blueprints[model] = _blueprint(model)
+    if blueprint is None or not blueprint.attnames.issuperset(fields):
+        return model(**fields)
+    row = model.__new__(model)
+    row._state = ModelState()
+    data = row.__dict__
+    data.update(blueprint.constants)
+    for attname, factory in blueprint.factories:
+        data[attname] = factory()
+    data.update(fields)
+    return row
+
+
+def _blueprint(model: type[Checkpoint]) -> _Blueprint | None:
+    if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+        return None
+    if model.__init__ is not Model.__init__:  # a constructor of its own
+        return None
+    fields = model._meta.concrete_fields
+    # Plain attributes and foreign key ids (a new instance has no related object cached to clear); any other
+    # descriptor (a file field, …) is the constructor's business.
+    if not all(isinstance(model.__dict__.get(f.attname), DeferredAttribute) for f in fields):
+        return None
+    constants, factories = {}, []
+    for f in fields:
+        if f.has_default() and callable(f.default):
+            factories.append((f.attname, f.get_default))
+        else:
+            constants[f.attname] = f.get_default()
+    return _Blueprint(frozenset(f.attname for f in fields), constants, tuple(factories))
+
+
+@contextlib.contextmanager
+def step_transaction(durable: bool, shape: str = "one", *, atomic: bool = False) -> Iterator[Callable[[], Any]]:
+    """The transaction a step runs in; yields what to wrap its ``process()`` call in.
+
+    ``atomic``: the step writes a row besides its own (an event's claim of its wait), so it takes a transaction
+    on PostgreSQL too.
+
+    - Nested in a per-pipeline transaction: not even a savepoint (any step failure rolls the pipeline back).
+    - SQLite: ``atomic(durable=True)``; its IMMEDIATE transaction serializes a step's reads and its write.
+    - PostgreSQL, a step writing one checkpoint per input (not a split, whose children are several
+      checkpoints that must all be new): the one statement that writes its rows, in autocommit. Everything
+      the step writes (its checkpoint, child rows, lineage links, log row) goes in with one statement
+      (``pipelines.store.sqlbulk``), and a single statement is a transaction: it commits whole or not at all, and
+      takes its log sequence numbers inside. ``BEGIN`` and ``COMMIT`` around it would add two round trips and
+      nothing else: under READ COMMITTED the step's reads see committed data statement by statement either
+      way, and no step takes a lock. So ``process()`` reads in autocommit and may only read: a write there
+      would not be atomic with the step's rows, so it is refused (``ContractError``) before it reaches the
+      database.
+    """
+    if not durable:
+        with transaction.atomic(savepoint=False):
+            yield contextlib.nullcontext
+        return
+    connection = transaction.get_connection()
+    # Inside an open transaction (a test case's), atomic(durable=True) decides: it refuses anywhere else.
+    if connection.vendor != "postgresql" or shape == "split" or atomic or connection.in_atomic_block:
+        with transaction.atomic(durable=True):
+            yield contextlib.nullcontext
+        return
+    yield functools.partial(connection.execute_wrapper, _reads_only)
+
+
+def _reads_only(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    if not sql.lstrip()[:6].upper().startswith("SELECT"):
+        raise ContractError(f"a step may only read in process(); refused: {sql[:60]!r}")
+    return execute(sql, params, many, context)
+
+
+def _crash_after_commit(step: str) -> None:
+    """Test hook: ``TPFGO_CRASH_AFTER=<step name>`` SIGKILLs this process right after that step's commit.
+
+    Crash-recovery tests use it to stop a process between two checkpoints; it is never set in production.
+    """
+    if os.environ.get("TPFGO_CRASH_AFTER") == step:
+        transaction.on_commit(lambda: os.kill(os.getpid(), signal.SIGKILL))
+
+
+def business_key(row: Checkpoint) -> str:
+    fields: tuple[str, ...] = type(row).business_key_fields
+    if len(fields) == 1:  # the common case, once per checkpoint
+        raw = getattr(row, fields[0], "")
+        value = ids.text(raw) if type(raw) is uuid.UUID else str(raw or "").strip()
+        if not value:
+            raise ContractError(f"{type(row).__name__}: a business key field of {fields} is blank")
+        return value
+    if not fields:
+        raise ContractError(f"{type(row).__name__} declares no business_key_fields")
+    values = [str(getattr(row, name, "") or "").strip() for name in fields]
+    if not all(values):
+        raise ContractError(f"{type(row).__name__}: a business key field of {fields} is blank")
+    return ":".join(values)

@@ -1,0 +1,355 @@
+"""Streaming over the engine's single-item path: demand in bounded batches, bounded hand-offs, explicit overflow.
+
+A :class:`Stream` pulls a source iterator only while its intake buffer has room (demand is granted in batches of
+``batch_size``), hands each item through one bounded buffer per stage, and yields one result per source item, in
+source order. Nothing here is unbounded: the intake and every hand-off buffer hold at most ``capacity`` items, the
+ordered output window at most ``capacity + batch_size`` more, so a slow downstream slows the producer.
+
+Overflow is explicit and applies at intake, before a stage has stored anything: ``block`` (the default) makes the
+puller wait, so the source is not read (TCP or HTTP/2 flow control then reaches the client); ``reject`` answers an
+item that finds the intake full with ``refuse(item)`` at once. Hand-offs between stages always block, because an
+item past the first stage may already have stored something.
+
+The module knows nothing of orders: callers supply the stage functions. Admission (how many streams a process
+serves at once) and the per-process gauges live in :mod:`pipelines.engine.stream_gauges`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from django.conf import settings
+from django.db import connections
+
+from pipelines.engine import stream_gauges
+from pipelines.engine.stream_gauges import Admission, admission, gauges
+
+__all__ = [
+    "POLICIES",
+    "Admission",
+    "Buffer",
+    "Cancelled",
+    "Overflow",
+    "Ready",
+    "Stage",
+    "Stream",
+    "admission",
+    "default_batch_size",
+    "default_capacity",
+    "default_policy",
+    "default_workers",
+    "gauges",
+]
+
+Policy = Literal["block", "reject"]
+POLICIES: tuple[Policy, ...] = ("block", "reject")
+R = TypeVar("R")
+_END = object()  # the end of a buffer's items
+
+
+class Overflow(Exception):
+    """A ``reject`` buffer was full: the item was refused before any stage saw it."""
+
+
+class Cancelled(Exception):
+    """The stream was closed (the client went away): blocked puts and gets give up."""
+
+
+@dataclass(frozen=True)
+class Ready(Generic[R]):
+    """A source item or stage output that already has its result (a bad line): later stages are skipped."""
+
+    result: R
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: ``fn`` turns an item into the next stage's item, or into the result at the last stage.
+
+    ``workers`` threads run it side by side (its in-flight limit); results still come out in source order.
+    """
+
+    name: str
+    fn: Callable[[Any], Any]
+    workers: int = 1
+
+
+def default_capacity() -> int:
+    return int(getattr(settings, "TPFGO_BUFFER_CAPACITY", 128))
+
+
+def default_policy() -> Policy:
+    policy = str(getattr(settings, "TPFGO_OVERFLOW_POLICY", "block"))
+    if policy not in POLICIES:
+        raise ValueError(f"TPFGO_OVERFLOW_POLICY must be one of {POLICIES}, not {policy!r}")
+    return policy  # type: ignore[return-value]
+
+
+def default_batch_size() -> int:
+    return int(getattr(settings, "TPFGO_STREAM_BATCH_SIZE", 32))
+
+
+def default_workers() -> int:
+    """``TPFGO_STREAM_WORKERS``, else 1 on SQLite (its writers serialize) and 4 on PostgreSQL."""
+    configured = getattr(settings, "TPFGO_STREAM_WORKERS", None)
+    if configured:
+        return max(1, int(configured))
+    return 1 if connections["default"].vendor == "sqlite" else 4
+
+
+class Buffer:
+    """A bounded FIFO hand-off. ``put`` waits for room (``block``) or raises :class:`Overflow` (``reject``)."""
+
+    def __init__(self, stream: str, name: str, capacity: int, policy: Policy = "block") -> None:
+        if capacity < 1:
+            raise ValueError(f"buffer capacity must be at least 1, not {capacity}")
+        if policy not in POLICIES:
+            raise ValueError(f"unknown overflow policy {policy!r}; expected one of {POLICIES}")
+        self.stream, self.name, self.capacity, self.policy = stream, name, capacity, policy
+        self._items: deque[Any] = deque()
+        self.peak = 0  # the most items it has held: at its capacity, the intake waited (backpressure)
+        self._cond = threading.Condition()
+        self._closed = False
+        self._ended = False
+
+    @property
+    def queued(self) -> int:
+        return len(self._items)
+
+    def free(self) -> int:
+        return max(0, self.capacity - len(self._items))
+
+    def put(self, item: Any) -> None:
+        with self._cond:
+            while len(self._items) >= self.capacity and not self._closed:
+                if self.policy == "reject":
+                    raise Overflow(f"{self.stream}/{self.name}: buffer full ({self.capacity} items, policy reject)")
+                self._cond.wait()
+            if self._closed:
+                raise Cancelled(self.name)
+            self._items.append(item)
+            self.peak = max(self.peak, len(self._items))
+            self._cond.notify_all()
+
+    def wait_for_room(self, wanted: int) -> int:
+        """Block until at least ``wanted`` slots are free; return how many are (the demand granted)."""
+        with self._cond:
+            while self.free() < wanted and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                raise Cancelled(self.name)
+            return self.free()
+
+    def end(self) -> None:
+        """No more items will come: once the queued ones are taken, ``get`` returns the end marker."""
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def get(self) -> Any:
+        """The next item, or the end marker; raises :class:`Cancelled` once the buffer is closed."""
+        with self._cond:
+            while not self._items and not self._ended and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                raise Cancelled(self.name)
+            if not self._items:
+                return _END
+            item = self._items.popleft()
+            self._cond.notify_all()
+            return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._items.clear()
+            self._cond.notify_all()
+
+
+class _Slot:
+    """One source item's place in the output order, resolved by whichever side finishes it."""
+
+    __slots__ = ("_done", "error", "result")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def resolve(self, result: Any) -> None:
+        self.result = result
+        self._done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self._done.set()
+
+    def wait(self, closed: threading.Event) -> None:
+        while not self._done.wait(0.5):
+            if closed.is_set():
+                raise Cancelled("stream closed")
+
+
+class Stream(Generic[R]):
+    """A source, its stages and their buffers; iterate :meth:`run` to pull results in source order.
+
+    ``refuse(item)`` builds the result of an item refused at intake under ``reject``. A stage function should
+    turn its expected failures into results itself; an exception it raises ends the stream when its slot is
+    reached (after every earlier result was yielded), and is re-raised there.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        stages: Sequence[Stage],
+        *,
+        refuse: Callable[[Any], R],
+        capacity: int | None = None,
+        policy: Policy | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        if not stages:
+            raise ValueError("a stream needs at least one stage")
+        self.name = name
+        self.stages = tuple(stages)
+        self.refuse = refuse
+        self.capacity = capacity if capacity is not None else default_capacity()
+        self.policy: Policy = policy if policy is not None else default_policy()
+        self.batch_size = max(1, batch_size if batch_size is not None else default_batch_size())
+        self.buffers = [
+            Buffer(name, stage.name, self.capacity, self.policy if index == 0 else "block")
+            for index, stage in enumerate(self.stages)
+        ]
+        # The ordered output window: one slot per pulled item, so refusals wait their turn in bounded memory.
+        workers = sum(max(1, stage.workers) for stage in self.stages)
+        self._window = Buffer(name, "output", self.capacity + self.batch_size + workers, "block")
+        self.inflight = [0] * len(self.stages)
+        self._running = [max(1, stage.workers) for stage in self.stages]
+        self._lock = threading.Lock()
+        self.pulled = self.refused = 0
+        self._closed = threading.Event()
+        self._source_error: BaseException | None = None
+        self._threads: list[threading.Thread] = []
+
+    # -- the consumer side ------------------------------------------------------------------------------------
+    def run(self, source: Iterable[Any]) -> Generator[R, None, None]:
+        """Start the puller and the stage workers, then yield each item's result in source order."""
+        stream_gauges.track(self)
+        try:
+            self._start(source)
+            while True:
+                slot = self._window.get()
+                if slot is _END:
+                    break
+                slot.wait(self._closed)
+                if slot.error is not None:
+                    raise slot.error
+                yield slot.result
+            if self._source_error is not None:
+                raise self._source_error
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop pulling and wake every blocked thread; an item a stage is running finishes first."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        for buffer in (*self.buffers, self._window):
+            buffer.close()
+        stream_gauges.untrack(self)
+
+    # -- the producer side ------------------------------------------------------------------------------------
+    def _start(self, source: Iterable[Any]) -> None:
+        self._spawn(f"{self.name}-pull", self._pull, source)
+        for index, stage in enumerate(self.stages):
+            for number in range(max(1, stage.workers)):
+                self._spawn(f"{self.name}-{stage.name}-{number}", self._work, index)
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _pull(self, source: Iterable[Any]) -> None:
+        intake = self.buffers[0]
+        demand = 0
+        try:
+            iterator = iter(source)
+            while not self._closed.is_set():
+                if demand == 0 and self.policy == "block":
+                    # Demand is granted in batches: wait for a batch's worth of room, then read that many.
+                    batch = min(self.batch_size, self.capacity)
+                    demand = min(batch, intake.wait_for_room(batch))
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    break
+                self.pulled += 1
+                demand = max(0, demand - 1)
+                self._admit(item, intake)
+        except Cancelled:
+            return
+        except Exception as exc:  # noqa: BLE001  (re-raised by run() once every admitted item is answered)
+            self._source_error = exc
+        intake.end()
+        try:
+            self._window.end()
+        except Cancelled:
+            return
+
+    def _admit(self, item: Any, intake: Buffer) -> None:
+        slot = _Slot()
+        self._window.put(slot)
+        if isinstance(item, Ready):
+            slot.resolve(item.result)
+            return
+        try:
+            intake.put((slot, item))
+        except Overflow:
+            self.refused += 1
+            stream_gauges.count_refused(self.name)
+            slot.resolve(self.refuse(item))
+
+    def _work(self, index: int) -> None:
+        stage, inbox = self.stages[index], self.buffers[index]
+        outbox = self.buffers[index + 1] if index + 1 < len(self.stages) else None
+        try:
+            while True:
+                entry = inbox.get()
+                if entry is _END:
+                    self._worker_done(index, outbox)
+                    return
+                slot, item = entry
+                with self._lock:
+                    self.inflight[index] += 1
+                try:
+                    value = stage.fn(item)
+                except Exception as exc:  # noqa: BLE001  (re-raised by run() when this item's turn comes)
+                    slot.fail(exc)
+                    continue
+                finally:
+                    with self._lock:
+                        self.inflight[index] -= 1
+                if isinstance(value, Ready):
+                    slot.resolve(value.result)
+                elif outbox is None:
+                    slot.resolve(value)
+                else:
+                    outbox.put((slot, value))
+        except Cancelled:
+            return
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    def _worker_done(self, index: int, outbox: Buffer | None) -> None:
+        """The last worker of a stage to see the end passes it on, so no item can follow the end marker."""
+        with self._lock:
+            self._running[index] -= 1
+            last = self._running[index] == 0
+        if last and outbox is not None:
+            outbox.end()

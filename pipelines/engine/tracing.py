@@ -1,0 +1,288 @@
+"""OpenTelemetry tracing: off unless the standard ``OTEL_*`` variables turn it on; one trace per TPFGo trace.
+
+On when ``OTEL_SDK_DISABLED`` is not true and ``OTEL_TRACES_EXPORTER`` names an exporter (``otlp``, ``console``)
+or ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set (then ``otlp``, over
+HTTP/protobuf). The SDK reads the rest of the standard variables itself (``OTEL_SERVICE_NAME``,
+``OTEL_TRACES_SAMPLER``, ``OTEL_EXPORTER_OTLP_HEADERS``, ...).
+
+Ids are derived, so a trace never depends on which process ran what:
+
+- A request without a ``traceparent`` whose trace is known before it runs (a domain registers a resolver that
+  names it; checkout's knows ``POST /api/v1/orders`` with an ``Idempotency-Key``, ``/api/v1/orders/<id>/...``,
+  gRPC ``idempotency-key`` metadata) starts its OpenTelemetry trace with that trace's id: TPFGo's trace id (a
+  UUID, 128 bits) is the OpenTelemetry trace id. An incoming ``traceparent`` wins; TPFGo's trace id is then
+  the span attribute ``tpfgo.trace_id``.
+- Every step runs in a span (attributes ``tpfgo.pipeline``, ``tpfgo.step``, ``tpfgo.checkpoint_id``,
+  ``tpfgo.attempt``, ``tpfgo.outcome``, ``tpfgo.trace_id``) whose span id is derived from (checkpoint id,
+  attempt). It is the child of the current span when that span is in the item's trace or continues an incoming
+  ``traceparent``; otherwise (a parked retry on the worker, a sweep, a remediation from the console) it starts
+  in the item's derived trace and links the current span. A retried or replayed step is never orphaned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import uuid
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from typing import Any
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import (
+    CarrierT,
+    Getter,
+    Setter,
+    TextMapPropagator,
+    default_getter,
+    default_setter,
+)
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
+
+_DERIVED = otel_context.create_key("tpfgo-derived-trace-id")
+_NEXT_SPAN = otel_context.create_key("tpfgo-next-span-id")
+
+Resolver = Callable[[str, str, Callable[[str], str | None]], uuid.UUID | None]
+_resolvers: list[Resolver] = []
+_tracer: trace.Tracer | None = None
+_provider: TracerProvider | None = None
+
+
+def wanted(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the standard variables ask for traces."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter:
+        return exporter != "none"
+    return bool(environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+
+
+def enabled() -> bool:
+    return _tracer is not None
+
+
+# -- ids -------------------------------------------------------------------------------------------------------
+class DerivedIds(IdGenerator):
+    """Random ids, except the trace id of a request whose order is known and the span id of a step."""
+
+    def generate_trace_id(self) -> int:
+        derived = otel_context.get_value(_DERIVED)
+        return derived if isinstance(derived, int) else random.getrandbits(128) or 1
+
+    def generate_span_id(self) -> int:
+        forced = otel_context.get_value(_NEXT_SPAN)
+        return forced if isinstance(forced, int) else random.getrandbits(64) or 1
+
+
+def trace_id_of(tpfgo_trace_id: uuid.UUID) -> int:
+    return tpfgo_trace_id.int or 1
+
+
+def step_span_id(checkpoint_id: uuid.UUID, attempt: int) -> int:
+    digest = hashlib.blake2b(checkpoint_id.bytes + attempt.to_bytes(4, "big"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") or 1
+
+
+# -- propagation: the item's trace id when no traceparent came in ------------------------------------------------
+def register_resolver(resolver: Resolver) -> None:
+    """``resolver(method, path, header)``: the TPFGo trace id a request belongs to, if known before it runs."""
+    if resolver not in _resolvers:
+        _resolvers.append(resolver)
+
+
+class DerivedTracePropagator(TextMapPropagator):
+    """After W3C trace context: without a valid incoming span, mark the item's trace id for the server span."""
+
+    def extract(
+        self,
+        carrier: CarrierT,
+        context: otel_context.Context | None = None,
+        getter: Getter[CarrierT] = default_getter,  # type: ignore[assignment]
+    ) -> otel_context.Context:
+        ctx = context if context is not None else otel_context.get_current()
+        if trace.get_current_span(ctx).get_span_context().is_valid:
+            return ctx
+        method, path = _request_line(carrier)
+
+        def header(name: str) -> str | None:
+            values = getter.get(carrier, name)
+            return values[0] if values else None
+
+        for resolver in _resolvers:
+            found = resolver(method, path, header)
+            if found is not None:
+                return otel_context.set_value(_DERIVED, trace_id_of(found), ctx)
+        return ctx
+
+    def inject(
+        self,
+        carrier: CarrierT,
+        context: otel_context.Context | None = None,
+        setter: Setter[CarrierT] = default_setter,  # type: ignore[assignment]
+    ) -> None:
+        return None  # the W3C propagator carries the ids onward
+
+    @property
+    def fields(self) -> set[str]:
+        return set()
+
+
+def _request_line(carrier: Any) -> tuple[str, str]:
+    """WSGI: the environ's method and path; gRPC: the carrier has none (resolvers read metadata)."""
+    if isinstance(carrier, Mapping) and "PATH_INFO" in carrier:
+        return str(carrier.get("REQUEST_METHOD", "")), str(carrier["PATH_INFO"])
+    return "", ""
+
+
+# -- step spans --------------------------------------------------------------------------------------------------
+class StepSpan:
+    """What the engine knows after a step ran: its outcome."""
+
+    def __init__(self, span: trace.Span | None) -> None:
+        self.span = span
+
+    def outcome(self, status: str) -> None:
+        if self.span is not None:
+            self.span.set_attribute("tpfgo.outcome", status)
+            if status == "failed":
+                self.span.set_status(trace.StatusCode.ERROR)
+
+
+_OFF = StepSpan(None)
+
+
+@contextlib.contextmanager
+def step_span(
+    pipeline: str, step: str, checkpoint_id: uuid.UUID, attempt: int, tpfgo_trace_id: uuid.UUID
+) -> Iterator[StepSpan]:
+    if _tracer is None:
+        yield _OFF
+        return
+    order_trace = trace_id_of(tpfgo_trace_id)
+    current = trace.get_current_span()
+    here = current.get_span_context()
+    parent_ctx: otel_context.Context | None = None
+    links: list[Link] = []
+    if not (here.is_valid and (here.trace_id == order_trace or _continues_incoming(current))):
+        root = SpanContext(order_trace, step_span_id(tpfgo_trace_id, 0), is_remote=True, trace_flags=TraceFlags(1))
+        parent_ctx = trace.set_span_in_context(NonRecordingSpan(root))
+        links = [Link(here)] if here.is_valid else []
+    attributes: dict[str, str | int] = {
+        "tpfgo.pipeline": pipeline,
+        "tpfgo.step": step,
+        "tpfgo.checkpoint_id": str(checkpoint_id),
+        "tpfgo.attempt": attempt,
+        "tpfgo.trace_id": str(tpfgo_trace_id),
+    }
+    token = otel_context.attach(otel_context.set_value(_NEXT_SPAN, step_span_id(checkpoint_id, attempt)))
+    try:
+        span = _tracer.start_span(f"{pipeline}.{step}", context=parent_ctx, attributes=attributes, links=links)
+    finally:
+        otel_context.detach(token)
+    with trace.use_span(span, end_on_exit=True):
+        yield StepSpan(span)
+
+
+def _continues_incoming(span: trace.Span) -> bool:
+    """The span, or the request span it runs under, continues a ``traceparent`` that came in."""
+    parent = getattr(span, "parent", None)
+    return bool(parent is not None and parent.is_remote)
+
+
+# -- set-up ------------------------------------------------------------------------------------------------------
+def use(provider: TracerProvider) -> None:
+    """Trace into ``provider`` (``configure`` builds it from the environment; tests pass an in-memory one)."""
+    global _tracer, _provider
+    _tracer, _provider = provider.get_tracer("tpfgo.pipelines"), provider
+    propagate.set_global_textmap(CompositePropagator([*_standard_propagators(), DerivedTracePropagator()]))
+
+
+def stop() -> None:
+    global _tracer, _provider
+    _tracer = _provider = None
+    propagate.set_global_textmap(CompositePropagator(_standard_propagators()))
+
+
+def _standard_propagators() -> list[TextMapPropagator]:
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    return [TraceContextTextMapPropagator(), W3CBaggagePropagator()]
+
+
+def configure(environ: Mapping[str, str] = os.environ) -> bool:
+    """Once per process, at start-up: the provider, its exporter and the instrumentations, if asked for."""
+    if _tracer is not None or not wanted(environ):
+        return False
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+    exporter_name = environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
+    exporter: SpanExporter
+    if exporter_name == "console":
+        exporter = ConsoleSpanExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "tpfgo"}), id_generator=DerivedIds())
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    use(provider)
+    instrument(provider)
+    return True
+
+
+def instrument(provider: TracerProvider) -> None:
+    """Django (requests), Celery (tasks, with the context in their headers) and psycopg (queries)."""
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+
+    DjangoInstrumentor().instrument(tracer_provider=provider)
+    CeleryInstrumentor().instrument(tracer_provider=provider)
+    PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
+
+
+class GrpcServerTracing(grpc.ServerInterceptor):  # type: ignore[misc]
+    """The gRPC server's OpenTelemetry interceptor (``traceparent`` metadata continued), when tracing is on.
+
+    One instance for every server (``GRPC_FRAMEWORK["SERVER_INTERCEPTORS"]``, ``rpc.build_server``), created
+    before tracing is configured: it passes calls through while tracing is off.
+    """
+
+    def __init__(self) -> None:
+        self._traced: tuple[TracerProvider, Any] | None = None
+
+    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+        provider = _provider
+        if provider is None:
+            return continuation(handler_call_details)
+        if self._traced is None or self._traced[0] is not provider:
+            from opentelemetry.instrumentation.grpc import server_interceptor
+
+            self._traced = (provider, server_interceptor(tracer_provider=provider))
+        return self._traced[1].intercept_service(continuation, handler_call_details)
+
+
+GRPC_SERVER_TRACING = GrpcServerTracing()
+
+
+def log_ids(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the current span's ``trace_id`` and ``span_id`` (TPFGo's own as ``tpfgo_trace_id``)."""
+    if _tracer is None:
+        return event
+    span = trace.get_current_span().get_span_context()
+    if span.is_valid:
+        if "trace_id" in event:
+            event["tpfgo_trace_id"] = event["trace_id"]
+        event["trace_id"] = format(span.trace_id, "032x")
+        event["span_id"] = format(span.span_id, "016x")
+    return event

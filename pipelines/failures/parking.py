@@ -1,0 +1,213 @@
+"""Parking: a failed item waits, insert-only, for its next attempt; exhaustion dead-letters it.
+
+The database is the source of truth: ``RetryScheduled`` rows say what is due, a unique ``RetryClaim``
+decides which worker runs an attempt, and ``ParkingOutcome`` rows record how it ended.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from pipelines.contracts import ids
+from pipelines.contracts.declarations import RetryPolicy
+from pipelines.contracts.errors import is_retryable
+from pipelines.models import Checkpoint, ErrorSinkEntry, ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled
+from pipelines.store import lookups
+
+if TYPE_CHECKING:
+    from pipelines.contracts.declarations import Pipeline, Step
+    from pipelines.contracts.steps import Item
+
+log = structlog.get_logger("pipelines.parking")
+
+
+def describe(value: Any) -> tuple[str, Any, Any]:
+    """(item type, item id, payload snapshot) of a step's input."""
+    if isinstance(value, list):
+        first = sorted(value, key=lambda cp: str(cp.pk))[0]
+        return type(first).__name__, first.pk, [cp.contract.payload(cp) for cp in value]
+    if isinstance(value, Checkpoint):
+        return type(value).__name__, value.pk, value.contract.payload(value)
+    return "Command", value.id, dict(value.payload)
+
+
+def default_retry_policy() -> RetryPolicy:
+    return RetryPolicy(**settings.TPFGO_RETRY_POLICY)
+
+
+def retry_policy(pipeline: str, step: Step) -> RetryPolicy:
+    """The step's declared policy (or the default), with ``TPFGO_RETRY_POLICIES["pipeline.step"]`` over it.
+
+    The override lets a deployment (or a test) retune one step without touching the composition.
+    """
+    policy = step.retry or default_retry_policy()
+    override = getattr(settings, "TPFGO_RETRY_POLICIES", {}).get(f"{pipeline}.{step.name}")
+    return dataclasses.replace(policy, **override) if override else policy
+
+
+def parked_id(pipeline: str, step: str, item_id: object) -> uuid.UUID:
+    return ids.deterministic_id("parked", pipeline, step, str(item_id))
+
+
+def park(
+    spec: Pipeline, step: Step, item: Item, event: Mapping[str, Any] | None, attempt: int, exc: BaseException
+) -> ParkedItem:
+    policy = retry_policy(spec.name, step)
+    item_type, item_id, _ = describe(item.value)
+    now = timezone.now()
+    with transaction.atomic():
+        parked = ParkedItem.objects.filter(pk=parked_id(spec.name, step.name, item_id)).first()
+        if parked is None:
+            value = item.value
+            parked = ParkedItem.objects.create(
+                id=parked_id(spec.name, step.name, item_id),
+                pipeline=spec.name,
+                step=step.name,
+                item_type=item_type,
+                item_id=item_id,
+                trace_id=item.trace_id,
+                idempotency_key=item.key,
+                event=dict(event) if event is not None else None,
+                command=dict(value.payload) if item_type == "Command" else None,
+                merge_ids=[str(cp.pk) for cp in value] if isinstance(value, list) else None,
+                created_at=now,
+            )
+        if not is_retryable(exc):
+            dead_letter(parked, "non_retryable", attempt, exc)
+        elif attempt >= policy.max_attempts:
+            dead_letter(parked, "retry_exhausted", attempt, exc)
+        else:
+            schedule(parked, attempt + 1, now + datetime.timedelta(seconds=policy.delay(attempt)), now)
+    log.warning("item.parked", parked_id=str(parked.pk), attempt=attempt, retryable=is_retryable(exc))
+    return parked
+
+
+def dead_letter(parked: ParkedItem, reason: str, attempts: int, exc: BaseException) -> None:
+    ParkingOutcome.objects.create(
+        parked=parked,
+        outcome=ParkingOutcome.DEAD_LETTERED,
+        reason=reason,
+        attempts=attempts,
+        last_error=f"{type(exc).__name__}: {exc}"[:2000],
+        created_at=timezone.now(),
+    )
+    log.error("item.dead_lettered", parked_id=str(parked.pk), reason=reason, attempts=attempts)
+
+
+def schedule(parked: ParkedItem, attempt: int, due: datetime.datetime, now: datetime.datetime | None = None) -> bool:
+    """Schedule ``attempt`` (once: a unique row) and hand it to the broker when the transaction commits."""
+    if RetryScheduled.objects.filter(parked=parked, attempt=attempt).exists():
+        return False
+    try:
+        with transaction.atomic():
+            RetryScheduled.objects.create(parked=parked, attempt=attempt, due_at=due, created_at=now or timezone.now())
+    except IntegrityError:
+        return False
+    transaction.on_commit(lambda: enqueue(parked.pk, attempt, due))
+    return True
+
+
+def last_attempt(parked: ParkedItem) -> int:
+    """The highest attempt number the item reached: scheduled, claimed or recorded in an outcome."""
+    numbers = [
+        parked.schedules.aggregate(n=Max("attempt"))["n"],
+        parked.claims.aggregate(n=Max("attempt"))["n"],
+        parked.outcomes.aggregate(n=Max("attempts"))["n"],
+    ]
+    return max([1, *[n for n in numbers if n is not None]])
+
+
+def open_items(trace_id: uuid.UUID) -> list[ParkedItem]:
+    """The trace's parked items that nothing closed yet (waiting for a retry, or dead-lettered)."""
+    out = []
+    for parked in ParkedItem.objects.filter(trace_id=trace_id).order_by("created_at"):
+        outcome = latest_outcome(parked)
+        if outcome is None or outcome.outcome == ParkingOutcome.DEAD_LETTERED:
+            out.append(parked)
+    return out
+
+
+def close_open(trace_id: uuid.UUID, reason: str, *, keep_pipelines: tuple[str, ...] = ()) -> list[ParkedItem]:
+    """Cancel the trace's open parked items (a remediation made them moot); their pending retries stop."""
+    closed = []
+    for parked in open_items(trace_id):
+        if parked.pipeline in keep_pipelines:
+            continue
+        resolve(parked, ParkingOutcome.CANCELLED, last_attempt(parked), reason[:40])
+        closed.append(parked)
+    return closed
+
+
+def enqueue(parked: uuid.UUID, attempt: int, due: datetime.datetime) -> None:
+    hook = getattr(settings, "TPFGO_RETRY_ENQUEUE", "pipelines.tasks.enqueue_retry")
+    if hook:
+        import_string(hook)(parked, attempt, due)
+
+
+def latest_outcome(parked: ParkedItem) -> ParkingOutcome | None:
+    return parked.outcomes.order_by("-id").first()
+
+
+def is_open_for(parked: ParkedItem, attempt: int) -> bool:
+    """Attempt ``attempt`` may run: nothing ended the item, or a redrive scheduled it after a dead letter."""
+    outcome = latest_outcome(parked)
+    if outcome is None:
+        return True
+    return outcome.outcome == ParkingOutcome.DEAD_LETTERED and attempt > outcome.attempts
+
+
+def claim(parked: ParkedItem, attempt: int, worker: str) -> bool:
+    """Exactly one worker wins an attempt: the claim is a unique insert."""
+    try:
+        with transaction.atomic():
+            RetryClaim.objects.create(parked=parked, attempt=attempt, worker=worker, created_at=timezone.now())
+    except IntegrityError:
+        return False
+    return True
+
+
+def resolve(parked: ParkedItem, outcome: str, attempts: int, reason: str = "") -> None:
+    ParkingOutcome.objects.create(
+        parked=parked, outcome=outcome, reason=reason, attempts=attempts, created_at=timezone.now()
+    )
+
+
+@dataclass(frozen=True)
+class OpenFailure:
+    parked: ParkedItem
+    error_class: str
+    message: str
+    attempts: int
+    dead_lettered: bool
+
+
+def open_failure(trace_id: uuid.UUID) -> OpenFailure | None:
+    """The trace's unresolved failure (the newest parked item not resolved or cancelled), if any."""
+    for parked in lookups.rows(ParkedItem, order_by=("-created_at",), trace_id=trace_id):
+        outcome = latest_outcome(parked)
+        if outcome is not None and outcome.outcome != ParkingOutcome.DEAD_LETTERED:
+            continue
+        entries = ErrorSinkEntry.objects.filter(
+            trace_id=trace_id, pipeline=parked.pipeline, item_id=parked.item_id
+        ).order_by("-attempt")
+        last = entries.first()
+        return OpenFailure(
+            parked=parked,
+            error_class=last.error_class if last else "",
+            message=last.message if last else "",
+            attempts=entries.count(),
+            dead_lettered=outcome is not None,
+        )
+    return None

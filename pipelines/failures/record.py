@@ -1,0 +1,52 @@
+"""What happens after a step failed and its transaction rolled back: one sink entry, then parking."""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+
+from pipelines.contracts import ids
+from pipelines.contracts.errors import error_code, is_retryable
+from pipelines.failures import parking, sinks
+from pipelines.failures.parking import describe
+
+if TYPE_CHECKING:
+    from pipelines.contracts.declarations import Pipeline, Step
+    from pipelines.contracts.steps import Item
+
+
+def record(
+    spec: Pipeline,
+    step: Step,
+    item: Item,
+    event: Mapping[str, Any] | None,
+    attempt: int,
+    exc: BaseException,
+    *,
+    failed_step: Step | None = None,
+) -> None:
+    item_type, item_id, snapshot = describe(item.value)
+    failing = failed_step or step
+    entry = sinks.SinkEntry(
+        id=ids.deterministic_id("error-sink", spec.name, failing.name, str(item_id), attempt),
+        pipeline=spec.name,
+        step=failing.name,
+        item_type=item_type,
+        item_id=item_id,
+        trace_id=item.trace_id,
+        error_class=f"{type(exc).__module__}.{type(exc).__qualname__}",
+        error_code=error_code(exc),
+        retryable=is_retryable(exc),
+        message=str(exc)[:2000],
+        traceback="".join(traceback.format_exception(exc)),
+        payload=json.loads(json.dumps({"input": snapshot, "event": event}, cls=DjangoJSONEncoder)),
+        attempt=attempt,
+        created_at=timezone.now(),
+    )
+    sinks.record(entry)
+    parking.park(spec, step, item, event, attempt, exc)

@@ -1,0 +1,108 @@
+"""Generic remediation machinery: the stale-preview guard, redrive, and the ``OpsAction`` audit row.
+
+A domain (``checkout.ops_actions``) decides what an action means and which pipeline it runs; this module knows
+nothing of orders. Every action is previewed first; the preview carries the trace's newest checkpoint-log
+position, and executing it fails closed (``FailedPrecondition``) when the trace moved on since.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from django.utils import timezone
+
+from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument
+from pipelines.contracts.steps import Execution
+from pipelines.failures import parking
+from pipelines.models import CheckpointLog, OpsAction, ParkedItem
+from pipelines.recovery import retries
+
+log = structlog.get_logger("pipelines.remediation")
+
+
+def newest_seq(trace_id: uuid.UUID) -> int:
+    """The trace's newest checkpoint-log position (0 when it has none): what a preview showed."""
+    seq = CheckpointLog.objects.of_trace(trace_id).order_by("-seq").values_list("seq", flat=True).first()
+    return int(seq or 0)
+
+
+def check_fresh(trace_id: uuid.UUID, expected_seq: Any) -> None:
+    """Refuse to act on a stale preview: the trace has a checkpoint the preview did not show."""
+    try:
+        expected = int(expected_seq)
+    except (TypeError, ValueError):
+        raise InvalidArgument("expected_seq must be the preview's expectedSeq", [Detail("expectedSeq", "malformed")])
+    newest = newest_seq(trace_id)
+    if newest != expected:
+        raise FailedPrecondition(
+            f"the trace changed since the preview (newest checkpoint {newest}, preview showed {expected}); "
+            "preview again",
+            [Detail("expectedSeq", "stale")],
+        )
+
+
+def check_who(actor: Any, reason: Any) -> tuple[str, str]:
+    """Every action says who ran it and why."""
+    details = []
+    if not isinstance(actor, str) or not actor.strip():
+        details.append(Detail("actor", "is required"))
+    if not isinstance(reason, str) or not reason.strip():
+        details.append(Detail("reason", "is required"))
+    if details:
+        raise InvalidArgument("a remediation needs who runs it (actor) and why (reason)", details)
+    return str(actor).strip()[:150], str(reason).strip()
+
+
+def redrive(parked: ParkedItem, worker: str = "ops") -> str:
+    """Re-run a parked item from its last checkpoint now: schedule the next attempt and run it here."""
+    attempt = parking.last_attempt(parked) + 1
+    now = timezone.now()
+    parking.schedule(parked, attempt, now, now)
+    return retries.run_attempt(parked.pk, attempt, worker=worker)
+
+
+def summarize(*executions: Execution) -> dict[str, Any]:
+    """What the engine did, for the audit row: each step's status and the checkpoints it inserted."""
+    steps = []
+    inserted = []
+    for execution in executions:
+        for result in execution.results:
+            steps.append({"pipeline": result.pipeline, "step": result.step, "status": result.status})
+        inserted += [{"type": type(cp).__name__, "id": str(cp.pk)} for cp in execution.inserted()]
+    return {"steps": steps, "inserted": inserted}
+
+
+def record(
+    action: str,
+    trace_id: uuid.UUID,
+    *,
+    actor: str,
+    reason: str,
+    preview_seq: int | None,
+    result: dict[str, Any],
+    target_id: uuid.UUID | None = None,
+    action_id: uuid.UUID | None = None,
+) -> OpsAction:
+    """The insert-only audit row: who ran which action on which trace, why, when and what it did.
+
+    With ``action_id`` (a bulk run's deterministic id for this trace) a second record of the same action finds
+    the first one and inserts nothing."""
+    row = OpsAction(
+        id=action_id or uuid.uuid4(),
+        action=action,
+        trace_id=trace_id,
+        target_id=target_id,
+        actor=actor,
+        reason=reason,
+        preview_seq=preview_seq,
+        result=result,
+        created_at=timezone.now(),
+    )
+    if action_id is not None:
+        OpsAction.objects.bulk_create([row], ignore_conflicts=True)
+        return OpsAction.objects.get(pk=action_id)
+    row.save()
+    log.warning("ops.action", action=action, trace_id=str(trace_id), actor=actor, ops_action_id=str(row.id))
+    return row

@@ -1,0 +1,230 @@
+"""Partial-progress recovery: resume a trace a crash left between two checkpoints.
+
+A trace is stalled at a ``CheckpointLog`` row when the trace did not go on from it (no newer row of the row's
+pipeline or of a pipeline downstream of it: a side pipeline run later on the same trace, such as a refused
+cancellation, does not count), the row is older than the grace period and is not a terminal publication, the
+trace has no open parked item, and what comes next is not a step waiting for an external event. What comes next
+is read from the composition: the subscribers of the row's publication, or the next step of the row's pipeline.
+Resuming runs that through the engine, whose deterministic ids make it a replay where work already exists, so a
+resume never inserts anything twice.
+
+Each position (trace, seq) is claimed by a unique ``Resumption`` insert: one sweeper resumes it, once per
+attempt; a resume that died with its worker is tried again after the claim timeout, at most
+``MAX_RESUME_ATTEMPTS`` times. Skipped positions are recorded too, so a waiting trace is looked at once, and so
+is a resume that wrote nothing (what follows lost to another path or skipped): it settles its position.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from pipelines.contracts.declarations import Composition, Pipeline, Step, produced
+from pipelines.engine.registry import checkpoint_models, composition, engine
+from pipelines.failures import parking
+from pipelines.models import Checkpoint, CheckpointLog, LineageLink, Resumption
+
+log = structlog.get_logger("pipelines.recovery")
+
+MAX_RESUME_ATTEMPTS = 3
+
+
+def grace() -> datetime.timedelta:
+    return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_SWEEP_GRACE_SECONDS", 120)))
+
+
+def window() -> datetime.timedelta:
+    return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_SWEEP_WINDOW_SECONDS", 86400)))
+
+
+def claim_timeout() -> datetime.timedelta:
+    return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", 900)))
+
+
+def downstream(comp: Composition) -> dict[str, frozenset[str]]:
+    """Each pipeline with the pipelines that run after it in a trace: itself and, transitively, the subscribers
+    of what it publishes. A newer row of one of these means the trace went on from the pipeline's row; a newer row
+    of any other pipeline (a cancellation request, an ops action) does not."""
+    after = {p.name: {s.name for pub in produced(p) for s in comp.subscribers(pub.name)} for p in comp.pipelines}
+    out: dict[str, frozenset[str]] = {}
+    for name in after:
+        seen, todo = {name}, [name]
+        while todo:
+            for nxt in after[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        out[name] = frozenset(seen)
+    return out
+
+
+def _went_on(comp: Composition) -> Q:
+    """A log row after which its trace went on: a newer row in its own pipeline or one downstream of it (any newer
+    row, for a pipeline the composition no longer has)."""
+    flows = downstream(comp)
+    newer = CheckpointLog.objects.filter(trace_number=OuterRef("trace_number"), seq__gt=OuterRef("seq"))
+    went_on = ~Q(pipeline__in=sorted(flows)) & Q(Exists(newer))
+    for name, after in sorted(flows.items()):
+        went_on |= Q(pipeline=name) & Q(Exists(newer.filter(pipeline__in=sorted(after))))
+    return went_on
+
+
+def candidates(
+    now: datetime.datetime | None = None, limit: int = 200, *, since: datetime.datetime | None = None
+) -> list[CheckpointLog]:
+    """Rows after which their trace did not go on, older than the grace period, newer than ``since`` (the window
+    back from ``now`` unless given), not terminal, not yet decided.
+
+    "Went on" counts only newer rows of the row's own pipeline and of those downstream of it, so a side pipeline
+    that ran later on the same trace (a refused cancellation) does not hide a stall of the chain.
+    Bounded: the scan is a ``created_at`` range (indexed), and each row costs index probes on ``(trace_number, seq)``,
+    so a sweep never reads the whole history.
+    """
+    now = now or timezone.now()
+    comp = composition()
+    decided = Resumption.objects.filter(trace_id=OuterRef("trace_id"), seq=OuterRef("seq")).filter(
+        Q(decision=Resumption.SKIPPED) | Q(created_at__gt=now - claim_timeout()) | Q(attempt__gte=MAX_RESUME_ATTEMPTS)
+    )
+    rows = (
+        CheckpointLog.objects.filter(created_at__gte=since or now - window(), created_at__lte=now - grace())
+        .exclude(publication__in=sorted(comp.terminal))
+        .exclude(_went_on(comp))
+        .filter(~Exists(decided))
+        .order_by("created_at")
+    )
+    return list(rows[:limit])
+
+
+@dataclass(frozen=True)
+class Next:
+    """One way the trace goes on from a row: run ``pipeline`` from ``step`` on ``value``."""
+
+    pipeline: Pipeline
+    step: Step
+    value: Any
+    key: str
+
+
+def successors(comp: Composition, row: CheckpointLog) -> list[Next]:
+    """What the composition runs after ``row``: its publication's subscribers, or its pipeline's next step."""
+    if row.publication:
+        if row.publication in comp.terminal:
+            return []
+        checkpoint = load(row)
+        return [Next(p, p.steps[0], checkpoint, checkpoint.idempotency_key) for p in comp.subscribers(row.publication)]
+    spec = comp.pipeline(row.pipeline)
+    index = spec.index(row.step)
+    if index + 1 >= len(spec.steps):
+        return []
+    step = spec.steps[index]
+    if step.shape == "split":
+        siblings = split_siblings(row)
+        return [Next(spec, spec.steps[index + 1], siblings, siblings[0].idempotency_key.rsplit(":", 1)[0])]
+    checkpoint = load(row)
+    return [Next(spec, spec.steps[index + 1], checkpoint, checkpoint.idempotency_key)]
+
+
+def load(row: CheckpointLog) -> Checkpoint:
+    return checkpoint_models()[row.checkpoint_type].objects.get(pk=row.checkpoint_id)
+
+
+def split_siblings(row: CheckpointLog) -> list[Checkpoint]:
+    """Every output of the split that wrote ``row`` (a split inserts them all in one transaction)."""
+    model = checkpoint_models()[row.checkpoint_type]
+    in_trace = LineageLink.objects.filter(trace_number=row.trace_number)
+    parent = in_trace.filter(child_id=row.checkpoint_id).values_list("parent_id", flat=True).first()
+    if parent is None:  # a split always has its parent; without one, the row is all there is
+        return [load(row)]
+    ids = in_trace.filter(parent_id=parent, child_type=row.checkpoint_type).values_list("child_id", flat=True)
+    children = list(model.objects.filter(pk__in=list(ids)))
+    return sorted(children, key=lambda cp: int(cp.idempotency_key.rsplit(":", 1)[1]))
+
+
+def waits(nxt: Next) -> bool:
+    """The next step stops for an external event: declared ``awaits=True``, or its predicate says so."""
+    awaits = nxt.step.awaits
+    return bool(awaits(nxt.value) if callable(awaits) else awaits)
+
+
+def decide(row: CheckpointLog) -> tuple[list[Next], str]:
+    """What to run for a stalled position, or why nothing (the reason is recorded)."""
+    comp = composition()
+    if parking.open_items(row.trace_id):
+        return [], "open parking"
+    nexts = successors(comp, row)
+    if not nexts:
+        return [], "nothing follows"
+    runnable = [n for n in nexts if not waits(n)]
+    if not runnable:
+        return [], f"awaits {nexts[0].pipeline.name}.{nexts[0].step.name}"
+    return runnable, ""
+
+
+def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "") -> str:
+    """Resume the trace from position ``seq`` once; returns what happened, for logs and tests.
+
+    A resume that wrote nothing and parked nothing (what follows lost to another path, skipped, or was there
+    already) settles the position: it is recorded as skipped, so no later sweep runs it again.
+    """
+    trace = uuid.UUID(str(trace_id))
+    row = CheckpointLog.objects.filter(trace_id=trace, seq=seq).first()
+    if row is None:
+        return "missing"
+    if CheckpointLog.objects.filter(trace_id=trace, seq=seq).filter(_went_on(composition())).exists():
+        return "moved-on"
+    nexts, why = decide(row)
+    decision = Resumption.RESUMED if nexts else Resumption.SKIPPED
+    attempt = _claim(trace, seq, decision, why, worker)
+    if attempt is None:
+        return "claimed-elsewhere"
+    if not nexts:
+        log.info("recovery.skipped", trace_id=str(trace), seq=seq, why=why)
+        return "skipped"
+    statuses, wrote = [], False
+    for nxt in nexts:
+        execution = engine().run(nxt.pipeline.name, nxt.value, step=nxt.step.name, key=nxt.key, trace_id=trace)
+        statuses.append(execution.first.status)
+        wrote = wrote or any(r.status in ("inserted", "failed") for r in execution.results)
+    if wrote:
+        log.warning("recovery.resumed", trace_id=str(trace), seq=seq, next=[n.pipeline.name for n in nexts])
+    else:
+        _record(trace, seq, attempt + 1, Resumption.SKIPPED, f"settled: {','.join(statuses)}", worker)
+        log.info("recovery.settled", trace_id=str(trace), seq=seq, statuses=statuses)
+    return ",".join(statuses)
+
+
+def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str) -> int | None:
+    """The attempt number this worker claimed for the position, or None if it is decided or claimed elsewhere."""
+    done = Resumption.objects.filter(trace_id=trace, seq=seq)
+    # Count first, then look for a live claim: a claim inserted in between is either seen live here, or holds the
+    # attempt number this one is about to insert (the unique insert then refuses it).
+    attempt = done.count() + 1
+    if done.filter(Q(decision=Resumption.SKIPPED) | Q(created_at__gt=timezone.now() - claim_timeout())).exists():
+        return None
+    if attempt > MAX_RESUME_ATTEMPTS:
+        return None
+    return attempt if _record(trace, seq, attempt, decision, why, worker) else None
+
+
+def _record(trace: uuid.UUID, seq: int, attempt: int, decision: str, why: str, worker: str) -> bool:
+    try:
+        with transaction.atomic():
+            Resumption.objects.create(
+                trace_id=trace,
+                seq=seq,
+                attempt=attempt,
+                decision=decision,
+                detail=why[:300],
+                worker=worker[:200],
+                created_at=timezone.now(),
+            )
+    except IntegrityError:
+        return False
+    return True

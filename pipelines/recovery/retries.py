@@ -1,0 +1,56 @@
+"""Running a parked item's attempt: claim it, check the guard, resume from its last checkpoint."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+
+from pipelines.contracts.steps import Command
+from pipelines.engine.registry import checkpoint_models, composition, engine
+from pipelines.failures import parking
+from pipelines.models import ParkedItem, ParkingOutcome
+
+log = structlog.get_logger("pipelines.retries")
+
+
+def load_value(parked: ParkedItem) -> Any:
+    """Rebuild the parked step's input from the database."""
+    if parked.command is not None:
+        return Command(parked.item_id, parked.command)
+    model = checkpoint_models()[parked.item_type]
+    if parked.merge_ids is not None:
+        return list(model.objects.filter(pk__in=parked.merge_ids))
+    return model.objects.get(pk=parked.item_id)
+
+
+def run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str = "") -> str:
+    """Run attempt ``attempt`` of a parked item once; returns what happened, for logs and tests."""
+    parked = ParkedItem.objects.filter(pk=parked_pk).first()
+    if parked is None:
+        return "missing"
+    if not parking.is_open_for(parked, attempt):
+        return "closed"
+    if not parking.claim(parked, attempt, worker):
+        return "claimed-elsewhere"
+    guard = composition().retry_guard
+    reason = guard(parked.pipeline, parked.trace_id) if guard else None
+    if reason:
+        parking.resolve(parked, ParkingOutcome.CANCELLED, attempt, reason)
+        log.info("retry.abandoned", parked_id=str(parked.pk), reason=reason)
+        return "cancelled"
+    execution = engine().run(
+        parked.pipeline,
+        load_value(parked),
+        step=parked.step,
+        event=parked.event,
+        attempt=attempt,
+        key=parked.idempotency_key,
+        trace_id=parked.trace_id,
+    )
+    status = execution.first.status
+    if status != "failed":
+        parking.resolve(parked, ParkingOutcome.RESOLVED, attempt)
+    log.info("retry.ran", parked_id=str(parked.pk), attempt=attempt, status=status)
+    return status

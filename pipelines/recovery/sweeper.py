@@ -1,0 +1,142 @@
+"""The sweeper (Celery beat, ``pipelines.sweep``): the database, not the broker, is the source of truth.
+
+Three passes, each a bounded query (a ``created_at``/``due_at`` window, indexed, and a batch limit), so a sweep
+costs the same whatever the history:
+
+1. **lost messages** — a scheduled attempt overdue by more than the grace period that no worker claimed (its
+   broker message was lost: Redis flushed or restarted) is enqueued again;
+2. **lost attempts** — a claim older than the claim timeout with nothing after it (no outcome, no next attempt:
+   the worker died mid-attempt and the redelivered message found the claim taken) gets the next attempt, or a
+   dead letter once the item already had one attempt more than its policy allows;
+3. **partial progress** — traces a crash left between two checkpoints are resumed (``pipelines.recovery.resume``).
+
+Duplicates are harmless everywhere: an attempt runs only for the worker whose claim insert wins.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass, field
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from pipelines.contracts.errors import RetryableError
+from pipelines.engine.registry import composition
+from pipelines.failures import parking
+from pipelines.failures.parking import retry_policy
+from pipelines.models import ParkingOutcome, RetryClaim, RetryScheduled
+from pipelines.recovery import resume as recovery
+
+log = structlog.get_logger("pipelines.sweeper")
+
+
+class AttemptLost(RetryableError):
+    """The worker running an attempt died before recording how it ended."""
+
+    code = "ATTEMPT_LOST"
+
+
+@dataclass
+class SweepReport:
+    reenqueued: list[tuple[str, int]] = field(default_factory=list)
+    rescheduled: list[tuple[str, int]] = field(default_factory=list)
+    dead_lettered: list[str] = field(default_factory=list)
+    resumes: list[tuple[str, int]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "reenqueued": len(self.reenqueued),
+            "rescheduled": len(self.rescheduled),
+            "dead_lettered": len(self.dead_lettered),
+            "resumes": len(self.resumes),
+        }
+
+
+def sweep(
+    now: datetime.datetime | None = None,
+    limit: int | None = None,
+    *,
+    window: datetime.timedelta | None = None,
+    dry_run: bool = False,
+) -> SweepReport:
+    """One sweep: each pass looks back over ``window`` (``TPFGO_SWEEP_WINDOW_SECONDS`` unless given) and takes
+    at most ``limit`` rows. ``dry_run`` reports what it would do and does nothing (``manage.py sweep``)."""
+    now = now or timezone.now()
+    limit = limit or int(getattr(settings, "TPFGO_SWEEP_BATCH", 200))
+    since = now - (window or recovery.window())
+    report = SweepReport()
+    reenqueue_lost(now, since, limit, report, dry_run)
+    recover_lost_attempts(now, since, limit, report, dry_run)
+    for row in recovery.candidates(now, limit, since=since):
+        if not dry_run:
+            dispatch_resume(row.trace_id, row.seq)
+        report.resumes.append((str(row.trace_id), row.seq))
+    if any(report.as_dict().values()) and not dry_run:
+        log.info("sweep.done", **report.as_dict())
+    return report
+
+
+def reenqueue_lost(
+    now: datetime.datetime, since: datetime.datetime, limit: int, report: SweepReport, dry_run: bool = False
+) -> None:
+    claimed = RetryClaim.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt"))
+    ended = ParkingOutcome.objects.filter(parked=OuterRef("parked"), created_at__gte=OuterRef("created_at"))
+    due = (
+        RetryScheduled.objects.filter(due_at__gte=since, due_at__lte=now - recovery.grace())
+        .filter(~Exists(claimed), ~Exists(ended))
+        .order_by("due_at")
+    )
+    for schedule in due[:limit]:
+        if not dry_run:
+            parking.enqueue(schedule.parked_id, schedule.attempt, schedule.due_at)
+        report.reenqueued.append((str(schedule.parked_id), schedule.attempt))
+
+
+def recover_lost_attempts(
+    now: datetime.datetime, since: datetime.datetime, limit: int, report: SweepReport, dry_run: bool = False
+) -> None:
+    ended = ParkingOutcome.objects.filter(parked=OuterRef("parked"), created_at__gte=OuterRef("created_at"))
+    later = RetryScheduled.objects.filter(parked=OuterRef("parked"), attempt__gt=OuterRef("attempt"))
+    stale = (
+        RetryClaim.objects.filter(created_at__gte=since, created_at__lte=now - recovery.claim_timeout())
+        .filter(~Exists(ended), ~Exists(later))
+        .select_related("parked")
+        .order_by("created_at")
+    )
+    for claim in stale[:limit]:
+        parked = claim.parked
+        try:
+            step = composition().pipeline(parked.pipeline).step(parked.step)
+        except KeyError:
+            log.error("sweep.unknown_step", parked_id=str(parked.pk), pipeline=parked.pipeline, step=parked.step)
+            continue
+        exhausted = claim.attempt > retry_policy(parked.pipeline, step).max_attempts
+        if dry_run:
+            if exhausted:
+                report.dead_lettered.append(str(parked.pk))
+            else:
+                report.rescheduled.append((str(parked.pk), claim.attempt + 1))
+            continue
+        with transaction.atomic():
+            if exhausted:
+                lost = AttemptLost(f"worker lost during attempt {claim.attempt} (claimed by {claim.worker})")
+                parking.dead_letter(parked, "retry_exhausted", claim.attempt, lost)
+                report.dead_lettered.append(str(parked.pk))
+            elif parking.schedule(parked, claim.attempt + 1, now, now):
+                report.rescheduled.append((str(parked.pk), claim.attempt + 1))
+        log.warning("sweep.attempt_lost", parked_id=str(parked.pk), attempt=claim.attempt, worker=claim.worker)
+
+
+def dispatch_resume(trace_id: uuid.UUID, seq: int) -> None:
+    """Hand a resume to a worker (``TPFGO_RESUME_ENQUEUE``); an empty hook runs it here and now."""
+    hook = getattr(settings, "TPFGO_RESUME_ENQUEUE", "pipelines.tasks.enqueue_resume")
+    if hook:
+        import_string(hook)(trace_id, seq)
+    else:
+        recovery.resume(trace_id, seq, worker="sweeper")

@@ -1,0 +1,1 @@
+"""Everything that reads or writes checkpoints, lineage, the checkpoint log and traces."""

@@ -1,0 +1,133 @@
+"""Trace numbers: the integer under which a trace's log rows and lineage links are indexed.
+
+A trace id is a deterministic hash, so an index that leads with it puts every row on a random page. The log
+and the lineage are written at every step of every trace: with a random leading key, a batch step writes one
+page of each index per item, and the pages are further apart the more history there is. So each trace gets a
+number when its first checkpoint is written (``Trace``: numbers handed out in order), and the log and the lineage
+are indexed by ``(trace_number, …)``: the traces of a batch, and the traces in flight, hold neighbouring numbers,
+so their rows land on a few pages near the end of each index.
+
+- ``numbers(trace_ids)`` gives the number of each trace, creating the missing ones, in the caller's transaction
+  (the step's): one statement per batch step for the unknown traces, none for those this read scope already knows.
+  A number is remembered by the scope only once the transaction that found or created it has committed.
+- ``CheckpointLog.objects.of_trace(trace_id)`` and ``LineageLink.objects.of_trace(trace_id)`` filter on the known
+  number, or a sub-query on ``Trace`` (``pipelines.models.trace_number_expression``); this module tells the models
+  which numbers the read scope knows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from pipelines import models
+from pipelines.models import Trace
+from pipelines.models import as_trace_uuid as as_uuid
+from pipelines.store import lookups, reads, sqlbulk
+
+# Traces per statement when creating many (two bound values each; SQLite allows 32,766).
+_CHUNK = 5000
+
+
+def known(trace_id: Any) -> int | None:
+    """The trace's number if this read scope has seen it committed."""
+    opened = reads.current()
+    return opened.traces.get(as_uuid(trace_id)) if opened is not None else None
+
+
+def numbers(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, int]:
+    """The number of every trace in ``trace_ids``, creating those that have none, in the caller's transaction.
+
+    ``new``: the traces are most likely starting here (a source pipeline's first step), so they are inserted
+    first and looked up only if already stored; otherwise looked up first.
+    """
+    opened, found, missing = _known_and_missing(trace_ids)  # in order: a batch's traces get consecutive numbers
+    made: dict[uuid.UUID, int] = {}
+    if missing:
+        if not new:
+            made.update(_stored(missing))
+        absent = [t for t in missing if t not in made]
+        if absent:
+            made.update(_create(absent))
+            absent = [t for t in absent if t not in made]
+            if absent:  # stored before, or by a concurrent transaction since the look-up (committed now)
+                made.update(_stored(absent))
+        if opened is not None:
+            transaction.on_commit(lambda: opened.traces.update(made))
+    found.update(made)
+    lost = set(missing) - found.keys()
+    if lost:
+        raise RuntimeError(f"no trace number for {len(lost)} trace(s), e.g. {next(iter(lost))}")
+    return found
+
+
+def stored_numbers(trace_ids: Iterable[Any]) -> dict[uuid.UUID, int]:
+    """The numbers of those of ``trace_ids`` that have one (known to the scope, or read in one query)."""
+    _, found, missing = _known_and_missing(trace_ids)
+    if missing:
+        found.update(_stored(missing))
+    return found
+
+
+def _known_and_missing(trace_ids: Iterable[Any]) -> tuple[reads.Scope | None, dict[uuid.UUID, int], list[uuid.UUID]]:
+    """The read scope, the numbers it knows, and the traces (distinct, in order) it does not."""
+    opened = reads.current()
+    cache = opened.traces if opened is not None else {}
+    wanted = dict.fromkeys(as_uuid(t) for t in trace_ids)
+    return opened, {t: cache[t] for t in wanted if t in cache}, [t for t in wanted if t not in cache]
+
+
+def _known_numbers(trace_ids: Iterable[Any]) -> tuple[dict[uuid.UUID, int], list[uuid.UUID]]:
+    _, found, missing = _known_and_missing(trace_ids)
+    return found, missing
+
+
+models.use_known_trace_numbers(_known_numbers)
+
+
+def _stored(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    out: dict[uuid.UUID, int] = {}
+    for start in range(0, len(trace_ids), _CHUNK):
+        chunk = trace_ids[start : start + _CHUNK]
+        out.update(Trace.objects.filter(trace_id__in=chunk).values_list("trace_id", "number"))
+    return out
+
+
+def _create(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Insert the traces in the given order (consecutive numbers), skipping any a concurrent writer stored."""
+    connection = transaction.get_connection()
+    table = sqlbulk.table(Trace, connection)
+    now = timezone.now()
+    out: dict[uuid.UUID, int] = {}
+    for start in range(0, len(trace_ids), _CHUNK):
+        chunk = trace_ids[start : start + _CHUNK]
+        rows = [
+            table.prepare([{"trace_id": t, "created_at": now}[a] for a in table.attnames], connection) for t in chunk
+        ]
+        at = table.index("trace_id")
+        by_prepared = {row[at]: t for row, t in zip(rows, chunk, strict=True)}
+        sql = sqlbulk.values_sql(table, len(rows)) + " ON CONFLICT DO NOTHING RETURNING number, trace_id"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [v for row in rows for v in row])
+            for number, stored in cursor.fetchall():
+                out[by_prepared.get(stored) or as_uuid(stored)] = number
+    return out
+
+
+def number_of(trace_id: Any) -> int | None:
+    """The trace's number, or ``None`` if it has none yet (no checkpoint written): known, or one look-up."""
+    number = known(trace_id)
+    if number is not None:
+        return number
+    stored = lookups.first(Trace, trace_id=as_uuid(trace_id))
+    if stored is None:
+        return None
+    opened = reads.current()
+    if opened is not None:
+        found = {stored.trace_id: stored.number}
+        transaction.on_commit(lambda: opened.traces.update(found))
+    return int(stored.number)

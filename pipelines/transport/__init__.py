@@ -1,0 +1,1 @@
+"""The wire: status rendering, limits, gRPC and HTTP plumbing, the error-sink endpoints, subscriptions."""

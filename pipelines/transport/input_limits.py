@@ -1,0 +1,127 @@
+"""The limits on what a client sends, the same on every transport: body size, JSON depth and text fields.
+
+``BoundedJSONParser`` is DRF's JSON parser within them, for every API view (the checkout routes and the
+error-sink route); ``check_body_size`` refuses a body over the limit before it is read.
+
+Each limit is a setting with a documented default (docs/api.md, "Limits"): ``TPFGO_API_MAX_BODY_BYTES``,
+``TPFGO_API_MAX_JSON_DEPTH`` and ``TPFGO_API_MAX_TEXT_LENGTH``. Text is refused, not cleaned, when it holds a
+control character or an unpaired surrogate: PostgreSQL cannot store a NUL and neither backend can encode a lone
+surrogate, so both backends refuse the same requests before anything is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import IO, Any
+
+from django.conf import settings
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+
+from pipelines.contracts.status import Detail, InvalidArgument
+from pipelines.transport.wire_errors import WireError
+
+# Unicode's control characters (category Cc: C0, DEL, C1) and the surrogate code points (a str holds one only
+# when a client sent an unpaired escape such as "\ud800").
+_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def max_body_bytes() -> int:
+    return int(settings.TPFGO_API_MAX_BODY_BYTES)
+
+
+def max_json_depth() -> int:
+    return int(settings.TPFGO_API_MAX_JSON_DEPTH)
+
+
+def max_text_length() -> int:
+    return int(settings.TPFGO_API_MAX_TEXT_LENGTH)
+
+
+def body_too_large(size: int, where: str = "body") -> WireError:
+    """A body over the limit: 413 on HTTP, RESOURCE_EXHAUSTED (as grpcio answers an oversized message)."""
+    limit = max_body_bytes()
+    return WireError(
+        "RESOURCE_EXHAUSTED",
+        f"the request body is {size} bytes; the limit is {limit} bytes (TPFGO_API_MAX_BODY_BYTES)",
+        [Detail(where, f"larger than {limit} bytes")],
+        http_status=413,
+    )
+
+
+def too_deep(where: str = "body") -> InvalidArgument:
+    limit = max_json_depth()
+    return InvalidArgument(
+        f"the JSON body is nested deeper than {limit} levels", [Detail(where, f"nested deeper than {limit} levels")]
+    )
+
+
+def nesting_depth(data: Any) -> int:
+    """Levels of objects and arrays (a scalar is 0), computed without recursion."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, level = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def check_depth(data: Any, where: str = "body") -> Any:
+    if nesting_depth(data) > max_json_depth():
+        raise too_deep(where)
+    return data
+
+
+def loads(raw: bytes | str, where: str = "body") -> Any:
+    """``json.loads`` within the depth limit (a nesting deep enough to exhaust Python's stack is refused too)."""
+    try:
+        data = json.loads(raw)
+    except RecursionError:
+        raise too_deep(where) from None
+    return check_depth(data, where)
+
+
+def text_issue(value: Any, max_length: int | None = None) -> str | None:
+    """Why ``value`` cannot be a text field, or ``None``."""
+    limit = max_length or max_text_length()
+    if not isinstance(value, str) or len(value) > limit:
+        return f"must be a string of at most {limit} characters"
+    found = _REFUSED.search(value)
+    if found is None:
+        return None
+    if found.group() >= "\ud800":
+        return "must not contain unpaired surrogates"
+    return "must not contain control characters"
+
+
+def check_text(value: Any, field: str, max_length: int | None = None) -> str:
+    """A text field as given, or INVALID_ARGUMENT naming the field."""
+    issue = text_issue(value, max_length)
+    if issue is not None:
+        raise InvalidArgument(f"{field} {issue}", [Detail(field, issue)])
+    return value
+
+
+def check_body_size(request: Request) -> None:
+    try:
+        size = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        size = 0
+    if size > max_body_bytes():
+        raise body_too_large(size)
+
+
+class BoundedJSONParser(JSONParser):
+    """A body nested deeper than ``TPFGO_API_MAX_JSON_DEPTH`` is INVALID_ARGUMENT (a nesting deep enough to exhaust
+    Python's stack included) instead of failing as INTERNAL."""
+
+    def parse(self, stream: IO[Any], media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise too_deep() from None
+        return check_depth(data)

@@ -1,0 +1,186 @@
+"""The gRPC boundary every servicer shares: token first, request ids, metrics, and errors as ``google.rpc.Status``.
+
+``unary`` wraps one servicer method: it binds a correlation id (the gRPC twin of django-structlog's request id),
+checks the ``authorization: Token <key>`` metadata before anything else, then asks the project's policy
+(``TPFGO_RPC_POLICY``: may this caller call this method with this message?), refuses a request whose bytes did not
+parse with INVALID_ARGUMENT (``generic_handler`` registers lenient deserializers, so malformed bytes reach the
+servicer instead of failing as INTERNAL inside grpcio), renders a ``ServiceError`` through the status table, and
+records ``tpfgo_requests_total``/``tpfgo_request_seconds`` with ``transport="grpc"``.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+from django.conf import settings
+from django.utils.module_loading import import_string
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import DecodeError, Message
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
+from rest_framework.settings import api_settings
+
+from pipelines.contracts.status import Detail, ServiceError
+from pipelines.engine import tracing
+from pipelines.transport import outage, request_metrics
+from pipelines.transport.wire_errors import WireError, grpc_status
+
+log = structlog.get_logger("pipelines.rpc")
+
+S = TypeVar("S")
+Method = Callable[[S, Any, grpc.ServicerContext], Message]
+
+
+class Malformed:
+    """Request bytes that are not a valid message: refused by the servicer, after the token check."""
+
+    def __init__(self, full_name: str) -> None:
+        self.full_name = full_name
+
+
+def _lenient(cls: type[Message]) -> Callable[[bytes], Message | Malformed]:
+    def deserialize(raw: bytes) -> Message | Malformed:
+        try:
+            return cls.FromString(raw)
+        except (DecodeError, ValueError, RuntimeError):
+            return Malformed(cls.DESCRIPTOR.full_name)
+
+    return deserialize
+
+
+def generic_handler(service: ServiceDescriptor, servicer: Any) -> grpc.GenericRpcHandler:
+    """The unary methods of ``service`` served by ``servicer``, with lenient request deserializers."""
+    handlers = {}
+    for method in service.methods:
+        if method.client_streaming or method.server_streaming:
+            continue  # served by their own handler (pipelines.transport.rpc_streams.stream_handler)
+        request_cls = message_factory.GetMessageClass(method.input_type)
+        response_cls = message_factory.GetMessageClass(method.output_type)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=_lenient(request_cls),
+            response_serializer=response_cls.SerializeToString,
+        )
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
+def metadata_value(context: grpc.ServicerContext, name: str) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key.lower() == name:
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return None
+
+
+def require_token(context: grpc.ServicerContext) -> Any:
+    """The user of the ``authorization: Token <key>`` metadata (DRF's token authentication), else UNAUTHENTICATED."""
+    parts = (metadata_value(context, "authorization") or "").split()
+    if len(parts) != 2 or parts[0].lower() != "token":
+        raise WireError("UNAUTHENTICATED", str(NotAuthenticated.default_detail))
+    classes: Any = api_settings.DEFAULT_AUTHENTICATION_CLASSES
+    authentication = classes[0]()
+    try:
+        user, _ = authentication.authenticate_credentials(parts[1])
+    except AuthenticationFailed as exc:
+        raise WireError("UNAUTHENTICATED", str(exc.detail))
+    return user
+
+
+def authorize(route: str, request: Any, context: grpc.ServicerContext) -> None:
+    """The token, then the project's policy (``TPFGO_RPC_POLICY``), which raises a ``ServiceError`` to refuse."""
+    user = require_token(context)
+    policy = getattr(settings, "TPFGO_RPC_POLICY", "")
+    if policy:
+        import_string(policy)(user, route, request)
+
+
+@contextmanager
+def call_boundary(route: str, request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+    """The boundary every servicer call runs in (unary and streaming alike).
+
+    The token and the policy are checked first, a malformed request becomes INVALID_ARGUMENT, a ``ServiceError``
+    ends the call with its ``google.rpc.Status``, a database that cannot be reached with UNAVAILABLE and
+    ``RetryInfo`` (``pipelines.transport.outage``), anything else with INTERNAL (no traceback on the wire), and the
+    request metrics are recorded when the call ends.
+    """
+    correlation = str(uuid.uuid4())
+    structlog.contextvars.bind_contextvars(request_id=correlation)
+    started, status = time.perf_counter(), "OK"
+    try:
+        authorize(route, request, context)
+        if isinstance(request, Malformed):
+            raise WireError(
+                "INVALID_ARGUMENT",
+                f"the request is not a valid {request.full_name} message",
+                [Detail("body", "malformed protobuf")],
+            )
+        yield
+    except ServiceError as exc:
+        status = exc.code
+        context.abort_with_status(grpc_status(exc, correlation))
+        raise  # abort_with_status raises; this line is never reached
+    except Exception as exc:
+        if outage.is_outage(exc):
+            log.warning("rpc.database_unavailable", route=route, error=f"{type(exc).__name__}: {exc}")
+            error = outage.unavailable()
+        else:
+            log.exception("rpc.internal_error", route=route)
+            error = WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
+        status = error.code
+        context.abort_with_status(grpc_status(error, correlation))
+        raise
+    finally:
+        request_metrics.record(route, "grpc", status, time.perf_counter() - started)
+        structlog.contextvars.unbind_contextvars("request_id")
+
+
+def unary(route: str) -> Callable[[Method[S]], Method[S]]:
+    """Decorate a servicer method: ``call_boundary``, plus DEADLINE_EXCEEDED before anything is stored."""
+
+    def decorate(method: Method[S]) -> Method[S]:
+        @functools.wraps(method)
+        def handler(self: S, request: Any, context: grpc.ServicerContext) -> Message:
+            with call_boundary(route, request, context):
+                remaining = context.time_remaining()
+                if remaining is not None and remaining <= 0:
+                    raise WireError(
+                        "DEADLINE_EXCEEDED", "the deadline passed before the call was handled; nothing stored"
+                    )
+                return method(self, request, context)
+
+        return handler
+
+    return decorate
+
+
+def build_server(
+    address: str,
+    hook: Callable[[grpc.Server], None],
+    *,
+    max_workers: int = 10,
+    initializer: Callable[[], None] | None = None,
+    interceptors: Any = None,
+) -> tuple[grpc.Server, int]:
+    """A gRPC server with the handlers that ``hook`` adds, bound to ``address`` (port 0: a free one), taking
+    messages up to ``TPFGO_API_MAX_BODY_BYTES``; ``RuntimeError`` when the address is taken."""
+    executor = futures.ThreadPoolExecutor(max_workers=max_workers, initializer=initializer)
+    # The HTTP transports' body limit; grpcio refuses a larger message with RESOURCE_EXHAUSTED before any handler.
+    limit = int(getattr(settings, "TPFGO_API_MAX_BODY_BYTES", 4 * 1024 * 1024))
+    # Tracing once, whether or not the caller's interceptors (GRPC_FRAMEWORK["SERVER_INTERCEPTORS"]) name it.
+    chain = [tracing.GRPC_SERVER_TRACING, *(i for i in interceptors or [] if i is not tracing.GRPC_SERVER_TRACING)]
+    server = grpc.server(
+        executor,
+        interceptors=chain,
+        # No SO_REUSEPORT (gRPC's default): a second server on a taken address fails instead of sharing it.
+        options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)],
+    )
+    hook(server)
+    port = server.add_insecure_port(address)  # grpcio raises RuntimeError when it cannot bind
+    return server, port

@@ -1,0 +1,71 @@
+"""The gRPC boundary of streaming methods: the twin of ``pipelines.transport.rpc.unary`` for server and
+bidirectional streams.
+
+``streaming`` wraps a servicer method that yields messages: the token is checked before anything is read or
+sent, a ``ServiceError`` (before or between messages) ends the stream with its ``google.rpc.Status`` (with
+``RetryInfo`` for RESOURCE_EXHAUSTED), anything else with INTERNAL, and ``tpfgo_requests_total`` /
+``tpfgo_request_seconds`` are recorded once the stream ends. ``stream_handler`` registers the streaming methods
+of a service (``pipelines.transport.rpc.generic_handler`` registers the unary ones) with lenient request
+deserializers, so a malformed message reaches the servicer as ``pipelines.transport.rpc.Malformed`` and becomes
+that message's own error.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+from django.db import close_old_connections
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+
+from pipelines.transport.rpc import _lenient, call_boundary
+
+log = structlog.get_logger("pipelines.rpc")
+
+S = TypeVar("S")
+StreamMethod = Callable[[S, Any, grpc.ServicerContext], Iterator[Message]]
+
+
+def streaming(route: str) -> Callable[[StreamMethod[S]], StreamMethod[S]]:
+    """Decorate a streaming servicer method: the boundary described in the module docstring."""
+
+    def decorate(method: StreamMethod[S]) -> StreamMethod[S]:
+        @functools.wraps(method)
+        def handler(self: S, request: Any, context: grpc.ServicerContext) -> Iterator[Message]:
+            try:
+                with call_boundary(route, request, context):
+                    yield from method(self, request, context)
+            finally:
+                # The framework's request-finished signal fired when the generator was created, not when it ended.
+                close_old_connections()
+
+        return handler
+
+    return decorate
+
+
+def stream_handler(service: ServiceDescriptor, servicer: Any) -> grpc.GenericRpcHandler:
+    """The streaming methods of ``service`` served by ``servicer``."""
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for method in service.methods:
+        if not (method.client_streaming or method.server_streaming):
+            continue
+        request_cls = message_factory.GetMessageClass(method.input_type)
+        response_cls = message_factory.GetMessageClass(method.output_type)
+        kwargs: dict[str, Any] = {
+            "request_deserializer": _lenient(request_cls),
+            "response_serializer": response_cls.SerializeToString,
+        }
+        fn = getattr(servicer, method.name)
+        if method.client_streaming and method.server_streaming:
+            handlers[method.name] = grpc.stream_stream_rpc_method_handler(fn, **kwargs)
+        elif method.server_streaming:
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(fn, **kwargs)
+        else:
+            handlers[method.name] = grpc.stream_unary_rpc_method_handler(fn, **kwargs)
+    return grpc.method_handlers_generic_handler(service.full_name, handlers)

@@ -1,0 +1,212 @@
+"""Bulk remediation: one preview of many orders, a run in bounded batches, one result and audit row per order."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from checkout import bulk_remediation, bulk_selection, ops_actions, state
+from checkout.bulk import place_orders
+from pipelines.contracts.status import InvalidArgument
+from pipelines.models import BulkRun, BulkRunResult, CheckpointLog, OpsAction
+from tests.checkout.conftest import order_body
+from tests.conftest import all_insert_only_counts
+
+pytestmark = pytest.mark.django_db
+
+WHO = {"actor": "ops:erin", "reason": "gateway back since 14:05"}
+# One failed attempt dead-letters payment authorization; the next attempt (the redrive) finds the gateway back.
+ONE_ATTEMPT = {"consumer-validation.payment_authorized": {"max_attempts": 1}}
+
+
+@pytest.fixture
+def outage(settings, demo_data):
+    """``count`` orders dead-lettered at payment authorization by a gateway outage (tok_flaky_1 at the simulator)."""
+    settings.TPFGO_RETRY_POLICIES = ONE_ATTEMPT
+
+    def make(count: int, prefix: str = "outage") -> list[uuid.UUID]:
+        bodies = [(order_body(paymentToken="tok_flaky_1"), f"{prefix}-{n}") for n in range(count)]
+        placed = place_orders(bodies)
+        ids = [uuid.UUID(p.view["orderId"]) for p in placed]
+        assert all(state.order_view(o)["stalled"]["deadLettered"] for o in ids[:3])
+        return ids
+
+    return make
+
+
+def log_count(order_id: uuid.UUID) -> int:
+    return CheckpointLog.objects.filter(trace_id=order_id).count()
+
+
+def test_three_hundred_dead_letters_are_redriven_in_one_action(outage, settings):
+    settings.TPFGO_BULK_REMEDIATION_BATCH = 50
+    orders = outage(300)
+    found = bulk_selection.select(bulk_selection.parse("dead_letter", step="payment_authorized"))
+    assert set(found) == set(orders) and len(found) == 300
+
+    shown = bulk_remediation.preview("redrive", found)
+    assert (shown["allowed"], shown["refused"]) == (300, 0)
+    run = bulk_remediation.submit("redrive", bulk_remediation.plan_of(shown), **WHO)
+    assert str(run.id) == shown["runId"]
+
+    batches = 0
+    progress = {"finished": False}
+    while not progress["finished"]:
+        progress = bulk_remediation.advance(run.id)
+        batches += 1
+        assert progress["processed"] == min(300, 50 * batches)
+
+    assert batches == 6
+    assert (progress["done"], progress["skipped"], progress["failed"]) == (300, 0, 0)
+    assert Counter(state.order_view(o)["state"] for o in orders) == {"COMPLETED": 300}
+    per_order = OpsAction.objects.filter(action="redrive")
+    assert per_order.count() == 300 and set(per_order.values_list("trace_id", flat=True)) == set(orders)
+    assert all(a.result["bulkRunId"] == str(run.id) for a in per_order)
+    batch = OpsAction.objects.get(action="bulk-redrive")
+    assert (batch.trace_id, batch.result["total"], batch.result["done"]) == (run.id, 300, 300)
+    assert set(batch.result["opsActionIds"]) == {str(a.pk) for a in per_order}
+    assert BulkRunResult.objects.filter(run=run, outcome="done").count() == 300
+
+
+def test_an_order_that_moved_since_the_preview_is_skipped_reported_and_untouched(outage):
+    orders = outage(5)
+    shown = bulk_remediation.preview("redrive", orders)
+    moved = orders[2]
+    # Between the preview and the run, someone redrives one order by hand: it moves on.
+    single = ops_actions.preview("redrive", moved)
+    ops_actions.execute("redrive", moved, expected_seq=single["expectedSeq"], actor="ops:kim", reason="by hand")
+    rows_of_moved, actions_before = log_count(moved), OpsAction.objects.count()
+
+    run = bulk_remediation.submit("redrive", bulk_remediation.plan_of(shown), **WHO)
+    progress = bulk_remediation.run_to_end(run.id)
+
+    assert (progress["done"], progress["skipped"], progress["failed"]) == (4, 1, 0)
+    skipped = BulkRunResult.objects.get(run=run, outcome="skipped")
+    assert skipped.trace_id == moved and skipped.ops_action_id is None
+    assert skipped.detail.startswith("moved since the preview: the trace changed since the preview")
+    assert log_count(moved) == rows_of_moved
+    assert not OpsAction.objects.filter(trace_id=moved, result__bulkRunId=str(run.id)).exists()
+    assert OpsAction.objects.count() == actions_before + 4 + 1
+    listed = {r["orderId"]: r["outcome"] for r in bulk_remediation.results(run.id)}
+    assert listed[str(moved)] == "skipped" and Counter(listed.values()) == {"done": 4, "skipped": 1}
+
+
+def test_resubmitting_the_same_preview_inserts_nothing_new(outage):
+    orders = outage(4)
+    shown = bulk_remediation.preview("redrive", orders)
+    run = bulk_remediation.submit("redrive", bulk_remediation.plan_of(shown), **WHO)
+    bulk_remediation.run_to_end(run.id)
+    before = all_insert_only_counts()
+
+    again = bulk_remediation.submit("redrive", bulk_remediation.plan_of(shown), actor="ops:kim", reason="twice")
+    progress = bulk_remediation.run_to_end(again.id)
+
+    assert again.id == run.id and again.actor == "ops:erin"
+    assert all_insert_only_counts() == before
+    assert (progress["done"], progress["finished"]) == (4, True)
+
+
+def test_a_run_that_stopped_half_way_is_continued_by_the_beat_task_without_acting_twice(outage, settings):
+    from checkout import tasks
+
+    settings.TPFGO_BULK_REMEDIATION_BATCH = 2
+    settings.TPFGO_BULK_REMEDIATION_IDLE_SECONDS = 0
+    orders = outage(5)
+    run = bulk_remediation.submit(
+        "redrive", bulk_remediation.plan_of(bulk_remediation.preview("redrive", orders)), **WHO
+    )
+    assert bulk_remediation.advance(run.id)["processed"] == 2  # then the process dies
+    # It died after acting on the third order, before storing that order's result.
+    third = uuid.UUID(run.plan[2][0])
+    ops_actions.execute(
+        "redrive",
+        third,
+        expected_seq=run.plan[2][1],
+        action_id=bulk_remediation.order_action_id(run.id, third),
+        note={"bulkRunId": str(run.id)},
+        **WHO,
+    )
+
+    assert tasks.continue_bulk_remediation() == 1
+
+    progress = bulk_remediation.progress(run.id)
+    assert (progress["done"], progress["finished"]) == (5, True)
+    assert OpsAction.objects.filter(action="redrive").count() == 5
+    assert BulkRunResult.objects.get(run=run, trace_id=third).detail.endswith("(recorded before the run stopped)")
+    assert Counter(state.order_view(o)["state"] for o in orders) == {"COMPLETED": 5}
+    assert tasks.continue_bulk_remediation() == 0
+
+
+def test_a_redrive_that_fails_again_is_reported_as_failed(settings, demo_data):
+    settings.TPFGO_RETRY_POLICIES = ONE_ATTEMPT
+    down = [uuid.UUID(p.view["orderId"]) for p in place_orders([(order_body(paymentToken="tok_down"), "down-1")])]
+
+    progress = bulk_remediation.run_to_end(
+        bulk_remediation.submit(
+            "redrive", bulk_remediation.plan_of(bulk_remediation.preview("redrive", down)), **WHO
+        ).id
+    )
+
+    assert (progress["done"], progress["failed"]) == (0, 1)
+    result = BulkRunResult.objects.get()
+    assert result.detail.startswith("the re-run failed again") and result.ops_action_id is not None
+    assert state.order_view(down[0])["stalled"]["deadLettered"]
+
+
+def test_a_bulk_run_needs_a_reason_and_refuses_bad_filters_storing_nothing(outage):
+    orders = outage(2)
+    plan = bulk_remediation.plan_of(bulk_remediation.preview("redrive", orders))
+    before = all_insert_only_counts()
+    with pytest.raises(InvalidArgument) as missing:
+        bulk_remediation.submit("redrive", plan, actor="ops:erin", reason=" ")
+    assert [d.field for d in missing.value.details] == ["reason"]
+    with pytest.raises(InvalidArgument) as bad:
+        bulk_selection.parse("everything", since="yesterday", limit="0")
+    assert [d.field for d in bad.value.details] == ["state", "since", "limit"]
+    with pytest.raises(InvalidArgument):
+        bulk_selection.parse("waiting", step="payment_authorized")
+    with pytest.raises(InvalidArgument):
+        bulk_remediation.submit("redrive", plan + plan[:1], **WHO)
+    assert all_insert_only_counts() == before and BulkRun.objects.count() == 0
+
+
+def test_filters_select_by_step_code_and_state(outage, demo_data):
+    orders = outage(3)
+    review = uuid.UUID(place_orders([(order_body(consumer="dave"), "review-1")])[0].view["orderId"])
+
+    def chosen(state: str = "dead_letter", **filters) -> set[uuid.UUID]:
+        return set(bulk_selection.select(bulk_selection.parse(state, **filters)))
+
+    assert chosen(code="PAYMENT_GATEWAY_UNAVAILABLE") == set(orders)
+    assert chosen(code="NO_COURIER_AVAILABLE") == set()
+    assert chosen(pipeline="consumer-validation", step="payment_authorized", limit=2) <= set(orders)
+    assert len(chosen(limit=2)) == 2
+    assert chosen("stalled") == set(orders)
+    assert chosen("waiting") == {review}
+
+
+def test_the_command_previews_many_orders_inserting_nothing_then_runs_them(outage, capsys):
+    orders = outage(3)
+    before = all_insert_only_counts()
+
+    call_command("remediate", "redrive", "--state", "dead_letter", "--step", "payment_authorized", "--preview")
+
+    shown = json.loads(capsys.readouterr().out)
+    assert all_insert_only_counts() == before
+    assert {o["orderId"] for o in shown["orders"]} == {str(o) for o in orders} and shown["allowed"] == 3
+    assert [i["type"] for i in shown["orders"][0]["inserts"]][:2] == ["RetryScheduled", "RetryClaim"]
+
+    with pytest.raises(CommandError, match="INVALID_ARGUMENT"):
+        call_command("remediate", "redrive", "--state", "dead_letter")
+    with pytest.raises(CommandError, match="not both"):
+        call_command("remediate", "redrive", str(orders[0]), "--step", "payment_authorized", "--reason", "x")
+    assert all_insert_only_counts() == before
+
+    call_command("remediate", "redrive", "--code", "PAYMENT_GATEWAY_UNAVAILABLE", "--reason", "gateway back")
+    ran = json.loads(capsys.readouterr().out)
+    assert (ran["done"], ran["finished"], len(ran["results"])) == (3, True, 3)
+    assert OpsAction.objects.filter(action="redrive", reason="gateway back").count() == 3

@@ -1,0 +1,272 @@
+"""Each remediation, from a dead letter (or a review) to its terminal checkpoint; stale previews fail closed."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from collections import Counter
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from checkout import ops_actions, selectors
+from checkout.models import Courier
+from checkout.ops_courier_choice.models import OpsCourierChoice
+from checkout.order_cancelled.models import OrderCancelled
+from checkout.terminal_order_state import step as terminal_step
+from pipelines.contracts.errors import NonRetryableError
+from pipelines.contracts.status import FailedPrecondition, InvalidArgument, NotFound
+from pipelines.failures import parking
+from pipelines.models import CheckpointLog, OpsAction, ParkedItem, ParkingOutcome
+from pipelines.recovery import retries
+from tests.checkout.conftest import checkpoint_types, place
+from tests.conftest import all_insert_only_counts
+
+pytestmark = pytest.mark.django_db
+
+WHO = {"actor": "ops:erin", "reason": "customer called"}
+
+
+def dead_letter(order_id: str) -> ParkedItem:
+    """Run the order's parked item until it is dead-lettered, the way the worker would."""
+    for _ in range(20):
+        failure = parking.open_failure(uuid.UUID(order_id))
+        assert failure is not None
+        if failure.dead_lettered:
+            return failure.parked
+        retries.run_attempt(failure.parked.pk, parking.last_attempt(failure.parked), worker="test")
+    raise AssertionError("never dead-lettered")
+
+
+def run(action: str, order_id: str, **params) -> dict:
+    shown = ops_actions.preview(action, order_id, **params)
+    assert shown["allowed"], shown["why"]
+    return ops_actions.execute(action, order_id, expected_seq=shown["expectedSeq"], **WHO, **params)
+
+
+def publications(order_id: str) -> set[str]:
+    return set(
+        CheckpointLog.objects.filter(trace_id=order_id).exclude(publication="").values_list("publication", flat=True)
+    )
+
+
+def test_redrive_reruns_a_dead_letter_from_its_last_checkpoint_and_completes(demo_data):
+    order_id = place(paymentToken="tok_flaky_4").view["orderId"]
+    parked = dead_letter(order_id)
+    assert ops_actions.preview("redrive", order_id)["inserts"][0] == {
+        "type": "RetryScheduled",
+        "summary": "attempt 5 of consumer-validation/payment_authorized, due now",
+    }
+
+    view = run("redrive", order_id)
+
+    assert view["state"] == "COMPLETED" and view["stalled"] is None
+    assert ParkingOutcome.objects.filter(parked=parked).latest("id").outcome == "resolved"
+    assert checkpoint_types(order_id)["PaymentAuthorized"] == 1
+    action = OpsAction.objects.get(pk=view["opsActionId"])
+    assert (action.action, action.actor, action.reason, action.target_id) == (
+        "redrive",
+        "ops:erin",
+        "customer called",
+        parked.pk,
+    )
+    assert action.result == {"parkedId": str(parked.pk), "attempt": 5, "status": "inserted"}
+
+
+def test_a_stale_preview_is_refused_and_inserts_nothing(demo_data):
+    order_id = place(paymentToken="tok_flaky_4").view["orderId"]
+    dead_letter(order_id)
+    shown = ops_actions.preview("ops-cancel", order_id)
+    run("redrive", order_id)  # the order moves on after the preview
+    before = all_insert_only_counts()
+
+    with pytest.raises(FailedPrecondition, match="changed since the preview"):
+        ops_actions.execute("ops-cancel", order_id, expected_seq=shown["expectedSeq"], **WHO)
+
+    assert all_insert_only_counts() == before
+
+
+def test_a_remediation_needs_a_reason_a_known_order_and_a_known_action(demo_data):
+    order_id = place().view["orderId"]
+    seq = ops_actions.preview("ops-cancel", order_id)["expectedSeq"]
+    before = all_insert_only_counts()
+    with pytest.raises(InvalidArgument) as missing:
+        ops_actions.execute("ops-cancel", order_id, actor="ops:erin", reason=" ", expected_seq=seq)
+    assert [d.field for d in missing.value.details] == ["reason"]
+    with pytest.raises(NotFound):
+        ops_actions.preview("ops-cancel", str(uuid.uuid4()))
+    with pytest.raises(InvalidArgument):
+        ops_actions.preview("refund-everything", order_id)
+    with pytest.raises(InvalidArgument):
+        ops_actions.preview("assign-courier", order_id, courier_id="nobody")
+    assert all_insert_only_counts() == before
+
+
+def test_an_action_not_allowed_in_the_orders_state_is_previewed_as_such_and_refused(demo_data):
+    order_id = place().view["orderId"]  # COMPLETED
+    shown = ops_actions.preview("ops-cancel", order_id)
+    assert (shown["allowed"], shown["why"]) == (False, "the order is already COMPLETED")
+    assert ops_actions.preview("redrive", order_id)["why"] == "nothing is dead-lettered for this order"
+    with pytest.raises(FailedPrecondition, match="already COMPLETED"):
+        ops_actions.execute("ops-cancel", order_id, expected_seq=shown["expectedSeq"], **WHO)
+    assert OpsAction.objects.count() == 0
+
+
+def test_assign_courier_records_the_choice_and_dispatch_uses_it(demo_data):
+    Courier.objects.update(available=False)
+    order_id = place().view["orderId"]
+    assert parking.open_failure(uuid.UUID(order_id)).parked.pipeline == "dispatch"
+    shown = ops_actions.preview("assign-courier", order_id, courier_id="courier-ben")
+    assert [i["type"] for i in shown["inserts"]] == [
+        "OpsCourierChoice",
+        "RetryScheduled",
+        "DeliveryAssigned",
+        "OpsAction",
+    ]
+
+    view = run("assign-courier", order_id, courier_id="courier-ben")
+
+    assert (view["state"], view["courierId"], view["stalled"]) == ("COMPLETED", "courier-ben", None)
+    assert OpsCourierChoice.objects.get().chosen_by == "ops:erin"
+    assert "tpfgo.dispatch.delivery-assigned.v1" in publications(order_id)
+    assert "tpfgo.ops.courier-chosen.v1" in publications(order_id)
+
+
+def test_assign_courier_after_dispatch_dead_lettered(demo_data, settings):
+    settings.TPFGO_RETRY_POLICIES = {"dispatch.delivery_assigned": {"max_attempts": 2}}
+    Courier.objects.update(available=False)
+    order_id = place().view["orderId"]
+    dead_letter(order_id)
+    assert selectors.delivery(uuid.UUID(order_id)) is None
+
+    view = run("assign-courier", order_id, courier_id="courier-ann")
+
+    assert (view["state"], view["courierId"]) == ("COMPLETED", "courier-ann")
+    assert checkpoint_types(order_id)["DeliveryAssigned"] == 1
+
+
+def test_ops_cancel_of_a_dead_letter_before_authorization_cancels_without_a_void(demo_data):
+    order_id = place(paymentToken="tok_down").view["orderId"]
+    dead_letter(order_id)
+
+    view = run("ops-cancel", order_id)
+
+    assert (view["state"], view["reason"], view["stalled"]) == ("CANCELLED", "OPS_CANCELLED", None)
+    types = checkpoint_types(order_id)
+    assert types["OpsCancellation"] == 1 and types["OrderCancelled"] == 1
+    assert types["AuthorizationVoided"] == 0 and types["RefundIssued"] == 0
+    assert "tpfgo.ops.order-cancelled.v1" in publications(order_id)
+    assert ParkingOutcome.objects.latest("id").outcome == "cancelled"
+
+
+def test_ops_cancel_voids_an_authorization_and_stops_pending_retries(demo_data):
+    Courier.objects.update(available=False)
+    order_id = place().view["orderId"]
+    parked = parking.open_failure(uuid.UUID(order_id)).parked
+    assert [i["type"] for i in ops_actions.preview("ops-cancel", order_id)["inserts"]] == [
+        "OpsCancellation",
+        "AuthorizationVoided",
+        "OrderCancelled",
+        "ParkingOutcome",
+        "OpsAction",
+    ]
+
+    view = run("ops-cancel", order_id)
+
+    assert view["state"] == "CANCELLED"
+    assert selectors.is_voided(uuid.UUID(order_id))
+    Courier.objects.update(available=True)
+    assert retries.run_attempt(parked.pk, 2, worker="late") == "closed"
+    assert checkpoint_types(order_id)["DeliveryAssigned"] == 0
+
+
+def test_ops_cancel_of_a_captured_order_refunds_it(demo_data, monkeypatch):
+    class Broken:
+        def payment_outcome(self, order_id):
+            raise NonRetryableError("finalization bug", code="INVALID_DATA")
+
+    monkeypatch.setattr(terminal_step, "selectors", Broken())
+    order_id = place().view["orderId"]  # captured, then 08 dead-letters at once
+    monkeypatch.undo()
+    assert parking.open_failure(uuid.UUID(order_id)).dead_lettered
+
+    view = run("ops-cancel", order_id)
+
+    types = checkpoint_types(order_id)
+    assert (types["RefundIssued"], types["AuthorizationVoided"], types["OrderCancelled"]) == (1, 0, 1)
+    assert view["state"] == "CANCELLED" and OrderCancelled.objects.get().reason == "OPS_CANCELLED"
+
+
+@pytest.mark.parametrize(("approved", "label", "voids"), [(True, "COMPLETED", 0), (False, "PAYMENT_FAILED", 1)])
+def test_resolve_payment_review_finalizes_the_order(demo_data, approved, label, voids):
+    order_id = place(consumer="dave").view["orderId"]
+    assert selectors.payment_outcome(uuid.UUID(order_id)).variant == "requires_review"
+
+    view = run("resolve-payment-review", order_id, approved=approved)
+
+    assert view["state"] == label
+    types = checkpoint_types(order_id)
+    assert (types["PaymentReviewResolved"], types["TerminalOrderState"], types["AuthorizationVoided"]) == (1, 1, voids)
+    assert "tpfgo.ops.payment-review-resolved.v1" in publications(order_id)
+    if approved:
+        assert view["paymentId"].startswith("pay_")
+
+
+def test_resolve_payment_review_is_refused_without_a_review(demo_data):
+    order_id = place().view["orderId"]
+    assert ops_actions.preview("resolve-payment-review", order_id, approved=True)["why"] == (
+        "the order's payment does not require review"
+    )
+
+
+def test_the_management_command_previews_and_executes(demo_data, capsys):
+    order_id = place(consumer="dave").view["orderId"]
+    call_command("remediate", "resolve-payment-review", order_id, "--approve", "--preview")
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["allowed"] and OpsAction.objects.count() == 0
+
+    with pytest.raises(CommandError, match="INVALID_ARGUMENT"):
+        call_command("remediate", "resolve-payment-review", order_id, "--approve")
+    call_command(
+        "remediate", "resolve-payment-review", order_id, "--approve", "--reason", "issuer ok", "--actor", "ops:kim"
+    )
+
+    view = json.loads(capsys.readouterr().out)
+    assert view["state"] == "COMPLETED"
+    assert OpsAction.objects.get().actor == "ops:kim"
+    assert Counter(checkpoint_types(order_id))["TerminalOrderState"] == 1
+
+
+def test_ops_cancel_of_an_order_waiting_for_its_restaurant_closes_the_ticket(demo_data, time_machine):
+    from checkout import services, tasks
+
+    view = place(restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
+    order_id, ticket_id = view["orderId"], view["kitchenTicketId"]
+    assert view["state"] == "AWAITING_ACCEPTANCE"
+
+    view = run("ops-cancel", order_id)
+
+    assert (view["state"], view["reason"]) == ("CANCELLED", "OPS_CANCELLED")
+    assert selectors.acceptance(uuid.UUID(order_id)).decided_by == "CANCELLED"
+    with pytest.raises(FailedPrecondition):
+        services.accept_ticket(ticket_id)
+    time_machine.move_to(timezone.now() + datetime.timedelta(hours=2))
+    assert tasks.expire_acceptance() == 0
+    assert checkpoint_types(order_id)["OrderAcceptedByRestaurant"] == 0
+
+
+def test_ops_cancel_of_an_order_waiting_for_its_courier_refuses_the_pickup(demo_data):
+    from checkout import services
+
+    Courier.objects.filter(completion_mode="auto").update(available=False)
+    Courier.objects.filter(id="courier-max").update(available=True)
+    view = place().view
+    assert view["state"] == "DISPATCHED"
+
+    run("ops-cancel", view["orderId"])
+
+    with pytest.raises(FailedPrecondition, match="already CANCELLED"):
+        services.pickup(view["dispatchId"])
+    assert checkpoint_types(view["orderId"])["OrderPickedUp"] == 0

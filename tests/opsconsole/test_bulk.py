@@ -1,0 +1,86 @@
+"""Bulk remediation from the console: filters → one preview of every order → reason → a run advanced in batches."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from checkout import state
+from checkout.models import Courier
+from pipelines.models import BulkRun, OpsAction
+from tests.conftest import all_insert_only_counts
+from tests.opsconsole.conftest import dead_lettered_order, make_ops_user
+
+pytestmark = pytest.mark.django_db
+
+DISPATCH = {"state": "dead_letter", "pipeline": "dispatch", "step": "delivery_assigned"}
+
+
+@pytest.fixture
+def three_dead(reference_data) -> list[uuid.UUID]:
+    orders = [dead_lettered_order(f"bulk-dead-{n}") for n in range(3)]
+    Courier.objects.filter(pk="courier-ann").update(available=True)  # the cause is fixed
+    return orders
+
+
+def plan_of(page: str) -> list[str]:
+    return [chunk.split('"', 1)[0] for chunk in page.split('name="plan" value="')[1:]]
+
+
+def test_the_bulk_preview_lists_every_order_and_what_it_would_insert_inserting_nothing(ops_client, three_dead):
+    before = all_insert_only_counts()
+    page = ops_client.get(reverse("ops:bulk_remediation", args=["redrive"]), DISPATCH).content.decode()
+    assert page.count('class="bulk-order"') == 3
+    assert all(f'data-order="{o}"' in page for o in three_dead)
+    assert "RetryScheduled" in page and "DeliveryAssigned" in page and "Redrive: 3 orders" in page
+    assert len(plan_of(page)) == 3 and 'name="reason"' in page
+    assert all_insert_only_counts() == before
+
+
+def test_bad_filters_are_named_and_nothing_is_offered(ops_client, three_dead):
+    page = ops_client.get(reverse("ops:bulk_remediation", args=["redrive"]), {"state": "all", "limit": "x"})
+    text = page.content.decode()
+    assert page.status_code == 200 and "INVALID_ARGUMENT" in text and "state: one of" in text and "limit:" in text
+    assert 'id="confirm-form"' not in text
+
+
+def test_a_run_needs_a_reason_then_advances_batch_by_batch_to_its_results(ops_client, three_dead, settings):
+    settings.TPFGO_BULK_REMEDIATION_BATCH = 2
+    url = reverse("ops:bulk_remediation", args=["redrive"])
+    plan = plan_of(ops_client.get(url, DISPATCH).content.decode())
+    before = all_insert_only_counts()
+    page = ops_client.post(url, {"plan": plan, "reason": " "})
+    assert "reason is required" in " ".join(str(m) for m in get_messages(page.wsgi_request))
+    assert all_insert_only_counts() == before
+
+    response = ops_client.post(url, {"plan": plan, "reason": "courier-ann is back"})
+    run = BulkRun.objects.get()
+    assert response["Location"] == reverse("ops:bulk_run", args=[run.id])
+    advance = reverse("ops:bulk_advance", args=[run.id])
+    first = ops_client.post(advance, HTTP_ACCEPT="application/json").json()
+    assert (first["processed"], first["finished"]) == (2, False)
+    second = ops_client.post(advance, HTTP_ACCEPT="application/json").json()
+    assert (second["processed"], second["done"], second["finished"]) == (3, 3, True)
+
+    page = ops_client.get(response["Location"]).content.decode()
+    assert page.count("bulk-result done") == 3 and "redriven" in page and 'id="bulk-finished"' in page
+    assert {state.order_view(o)["state"] for o in three_dead} == {"COMPLETED"}
+    assert OpsAction.objects.filter(action="redrive").count() == 3
+    assert OpsAction.objects.filter(action="bulk-redrive").count() == 1
+
+
+def test_the_error_groups_and_the_dashboard_link_to_the_bulk_preview(ops_client, three_dead):
+    groups = ops_client.get(reverse("ops:error_groups")).content.decode()
+    assert "Redrive its dead letters…" in groups and reverse("ops:bulk_remediation", args=["redrive"]) in groups
+    dashboard = ops_client.get(reverse("ops:index")).content.decode()
+    assert "Redrive all 3…" in dashboard
+
+
+def test_running_in_bulk_needs_the_remediation_permission(client, three_dead):
+    viewer = make_ops_user("viewer")
+    viewer.groups.clear()
+    client.force_login(viewer)
+    assert client.get(reverse("ops:bulk_remediation", args=["redrive"]), DISPATCH).status_code == 403
