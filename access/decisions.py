@@ -12,7 +12,7 @@ from typing import Any
 
 from access.models import Principal
 from access.scopes import KINDS, Rule
-from pipelines.contracts.status import ServiceError
+from pipelines import ServiceError
 
 
 class Denied(ServiceError):

@@ -16,8 +16,8 @@ from typing import Any
 
 from django.db import connection, models, transaction
 
+from pipelines import sqlbulk
 from pipelines.models import Checkpoint, CheckpointLog, LineageLink, Trace
-from pipelines.store import sqlbulk
 
 TEMPLATE_KEY = "bench-template-0001"
 

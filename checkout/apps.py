@@ -11,7 +11,7 @@ class CheckoutConfig(AppConfig):
         from django.core import checks
 
         from checkout import derived, tracing
-        from pipelines.engine import tracing as engine_tracing
+        from pipelines import tracing as engine_tracing
 
         # Without a traceparent, a request on an order starts its trace with the order's trace id.
         engine_tracing.register_resolver(tracing.order_trace)

@@ -26,10 +26,9 @@ from django.db import connection
 from django.utils import timezone
 
 from checkout import ops_actions as one
-from pipelines.contracts.ids import deterministic_id
-from pipelines.contracts.status import Detail, InvalidArgument, NotFound, ServiceError
+from pipelines import Detail, InvalidArgument, NotFound, ServiceError, deterministic_id
+from pipelines import actions as remediation
 from pipelines.models import BulkRun, BulkRunResult, OpsAction
-from pipelines.recovery import actions as remediation
 
 Plan = list[tuple[uuid.UUID, int]]
 

@@ -23,7 +23,7 @@ from checkout import selectors
 from checkout.models import OpenTicket
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.payment_review_resolved.models import PaymentReviewResolved
-from pipelines.contracts.status import Detail, InvalidArgument
+from pipelines import Detail, InvalidArgument
 from pipelines.models import ErrorSinkEntry, OpenParked, ParkedItem
 
 DEAD_LETTER = "dead_letter"

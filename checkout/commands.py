@@ -23,9 +23,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from checkout import selectors
-from pipelines.contracts.status import Detail, InvalidArgument
-from pipelines.transport.wire_errors import flatten
-from pipelines.transport.wire_schema import StrictSerializer, Text
+from pipelines import Detail, InvalidArgument, StrictSerializer, Text, flatten
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 MAX_LINES = 100

@@ -6,7 +6,7 @@ Step apps share these and never import each other. Names are docs/chain.md's; nu
 
 from __future__ import annotations
 
-from pipelines.contracts.fields import contract
+from pipelines import contract
 
 ORDER_REQUEST = contract(
     "OrderRequest",

@@ -26,9 +26,7 @@ from rest_framework.settings import api_settings
 
 from access.drf import decide_request
 from checkout.api import errors
-from pipelines.contracts.status import Detail, ServiceError
-from pipelines.transport import request_metrics
-from pipelines.transport.wire_errors import WireError
+from pipelines import Detail, ServiceError, WireError, request_metrics
 
 API_PREFIX = "/api/v1/"
 STREAMING = {"/api/v1/orders/ingest": "NDJSON ingest (a stream of orders answered by a stream)"}

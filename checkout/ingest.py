@@ -18,10 +18,18 @@ import structlog
 from django.conf import settings
 
 from checkout import services
-from pipelines.contracts.status import InvalidArgument, ServiceError
-from pipelines.engine.streaming import Admission, Ready, Stage, Stream, admission, default_workers
-from pipelines.transport import input_limits
-from pipelines.transport.wire_errors import WireError
+from pipelines import (
+    Admission,
+    InvalidArgument,
+    Ready,
+    ServiceError,
+    Stage,
+    Stream,
+    WireError,
+    admission,
+    default_workers,
+    input_limits,
+)
 
 log = structlog.get_logger("checkout.ingest")
 

@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
 from checkout.protos import orders_pb2
-from pipelines.contracts.status import Detail, InvalidArgument
+from pipelines import Detail, InvalidArgument
 
 M = TypeVar("M", bound=Message)
 

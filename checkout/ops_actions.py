@@ -22,10 +22,16 @@ from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
 from checkout.order_request.models import OrderRequest
 from checkout.payment_review_resolved.models import PaymentReviewResolved
-from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument, NotFound
-from pipelines.engine.registry import composition, engine
-from pipelines.failures import parking
-from pipelines.recovery import actions
+from pipelines import (
+    Detail,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    actions,
+    composition,
+    current_engine,
+    parking,
+)
 
 ACTIONS = ("redrive", "assign-courier", "ops-cancel", "resolve-payment-review")
 PARAMS: Mapping[str, frozenset[str]] = {
@@ -189,14 +195,14 @@ def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     plan.add("DeliveryAssigned", f"courierId={courier_id}, by dispatch (05), published as usual; the chain goes on")
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
-        choice = engine().run("assign-courier", ready, event={"courierId": courier_id, "by": actor})
+        choice = current_engine().run("assign-courier", ready, event={"courierId": courier_id, "by": actor})
         if choice.first.status == "lost":  # a concurrent choice of another courier won
             raise FailedPrecondition(f"ops already chose courier {selectors.ops_courier_choice(order_id)}")
         result = actions.summarize(choice)
         if parked is not None:
             result["redrive"] = {"parkedId": str(parked.pk), "status": actions.redrive(parked, f"ops:{actor}")}
         else:
-            result = actions.summarize(choice, engine().run("dispatch", ready))
+            result = actions.summarize(choice, current_engine().run("dispatch", ready))
         return result, parked.pk if parked else None
 
     plan.run = run
@@ -226,8 +232,10 @@ def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         executions = []
         if waiting is not None:  # claim the ticket's one decision first, as a consumer cancellation does
             event = {"decidedBy": "CANCELLED", "reason": "ops cancelled"}
-            executions.append(engine().run("restaurant-acceptance", waiting, step="acceptance_decision", event=event))
-        executions.append(engine().run("ops-cancel", request, event={"by": actor, "reason": reason}))
+            executions.append(
+                current_engine().run("restaurant-acceptance", waiting, step="acceptance_decision", event=event)
+            )
+        executions.append(current_engine().run("ops-cancel", request, event={"by": actor, "reason": reason}))
         result = actions.summarize(*executions)
         if selectors.has(OrderCancelled, order_id):
             closed = parking.close_open(order_id, "ops-cancel", keep_pipelines=("ops-cancel",))
@@ -283,7 +291,7 @@ def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
         event = {"approved": approved, "by": actor}
         with one_at_a_time(request.order_id):  # a racing resolution waits, then finds this one stored
-            execution = engine().run("resolve-payment-review", outcome, event=event)
+            execution = current_engine().run("resolve-payment-review", outcome, event=event)
         if execution.first.status == "lost":  # resolved the other way first
             raise FailedPrecondition("the payment review was already resolved the other way")
         return actions.summarize(execution), None

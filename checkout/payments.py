@@ -17,7 +17,7 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from pipelines.contracts.errors import RetryableError
+from pipelines import RetryableError
 
 
 class GatewayUnavailable(RetryableError):

@@ -14,8 +14,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from checkout.models import Consumer, Courier, MenuItem, Restaurant
-from pipelines.contracts.fields import wire
-from pipelines.contracts.status import AlreadyExists, Detail, InvalidArgument, NotFound
+from pipelines import AlreadyExists, Detail, InvalidArgument, NotFound, wire
 
 # What a reference-data id may be (the create routes refuse anything else, so nothing else can exist).
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"

@@ -36,9 +36,8 @@ from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.revision_requested.models import RevisionRequested
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created.models import TicketCreated
-from pipelines.contracts import ids
+from pipelines import ids, lookups, reads
 from pipelines.models import Checkpoint
-from pipelines.store import lookups, reads
 
 T = TypeVar("T", bound=Checkpoint)
 

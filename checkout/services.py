@@ -20,19 +20,21 @@ from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.order_request.models import OrderRequest
 from checkout.ticket_created.models import TicketCreated
-from pipelines.contracts import ids
-from pipelines.contracts.status import (
+from pipelines import (
     AlreadyExists,
+    Command,
     Detail,
+    Execution,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     Unavailable,
+    backlog,
+    current_engine,
+    ids,
+    input_limits,
+    reads,
 )
-from pipelines.contracts.steps import Command, Execution
-from pipelines.engine.registry import engine
-from pipelines.store import reads
-from pipelines.transport import input_limits
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,9 @@ def place_order(data: Any, key: str | None) -> Placed:
     order_id = order_id_for(key)
     if selectors.order_request(order_id) is not None:
         return _replay(order_id, digest)
+    backlog.admit()  # a new order: refused (nothing stored) while the backlog bound is reached
     payload = {**command, "requestId": key, "commandHash": digest}
-    execution = engine().start("checkout", payload, key, new=True)  # just looked: nothing stored for this key
+    execution = current_engine().start("checkout", payload, key, new=True)  # just looked: nothing stored for this key
     first = execution.first
     if first.status == "inserted":
         return Placed(state.order_view(order_id), created=True)
@@ -100,7 +103,7 @@ def cancel_order(order_id: Any, note: str | None = None) -> dict[str, Any]:
     request = _order(order_id)
     if note is not None:
         input_limits.check_text(note, "note", max_length=500)
-    engine().run("cancellation-request", request, event={"note": note or None})
+    current_engine().run("cancellation-request", request, event={"note": note or None})
     accepted = selectors.fact(CancellationAccepted, request.order_id)
     refused = selectors.fact(CancellationRefused, request.order_id)
     if accepted is None and refused is None:
@@ -122,7 +125,7 @@ def _decide(ticket: TicketCreated, event: Mapping[str, Any]) -> dict[str, Any]:
     """The engine says whether a stored decision is this one again (a replay: the same answer) or another."""
     if selectors.acceptance(ticket.order_id) is None:
         _not_terminal(ticket.order_id)
-    execution = engine().run("restaurant-acceptance", ticket, step="acceptance_decision", event=event)
+    execution = current_engine().run("restaurant-acceptance", ticket, step="acceptance_decision", event=event)
     if execution.first.status in ("lost", "awaiting"):
         raise FailedPrecondition("the acceptance of this ticket was already decided")
     return state.order_view(ticket.order_id)
@@ -169,7 +172,7 @@ def pickup(dispatch_id: Any) -> dict[str, Any]:
     assigned = _delivery(dispatch_id)
     if not selectors.has(OrderPickedUp, assigned.order_id):
         _not_terminal(assigned.order_id)
-    execution = engine().run("delivery-execution", assigned, step="order_picked_up", event={"action": "pickup"})
+    execution = current_engine().run("delivery-execution", assigned, step="order_picked_up", event={"action": "pickup"})
     return _advance(execution, assigned.order_id)
 
 
@@ -178,7 +181,7 @@ def dropoff(dispatch_id: Any) -> dict[str, Any]:
     picked = selectors.fact(OrderPickedUp, assigned.order_id)
     if picked is None:
         raise FailedPrecondition("the order has not been picked up yet")
-    execution = engine().run("delivery-execution", picked, step="order_delivered", event={"action": "dropoff"})
+    execution = current_engine().run("delivery-execution", picked, step="order_delivered", event={"action": "dropoff"})
     return _advance(execution, assigned.order_id)
 
 
@@ -203,7 +206,9 @@ def revise_order(order_id: Any, data: Any, key: str | None) -> dict[str, Any]:
     if selectors.revision_request(revision_id) is None:
         payload = {**command, "orderId": request.order_id, "requestId": key, "commandHash": digest}
         source = Command(revision_id, payload)
-        execution = engine().run("order-revision", source, key=f"{request.order_id}:{key}", trace_id=request.order_id)
+        execution = current_engine().run(
+            "order-revision", source, key=f"{request.order_id}:{key}", trace_id=request.order_id
+        )
         failed = bool(execution.failures())
     return _revision_answer(request.order_id, revision_id, digest, failed)
 

@@ -10,10 +10,8 @@ from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_rejected.models import OrderRejected
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines.contracts.fields import wire
-from pipelines.failures import parking
+from pipelines import lookups, parking, traces, wire
 from pipelines.models import CheckpointLog, LineageLink
-from pipelines.store import lookups, traces
 
 TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
 

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from checkout import bulk_remediation
-from pipelines.recovery import deadlines
+from pipelines import deadlines
 
 log = structlog.get_logger("checkout.tasks")
 

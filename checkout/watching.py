@@ -13,11 +13,7 @@ from django.conf import settings
 
 from checkout import selectors, state
 from checkout.services import parse_id
-from pipelines.contracts.fields import wire
-from pipelines.contracts.status import NotFound
-from pipelines.engine.streaming import Admission, admission
-from pipelines.store.observers import watch_trace
-from pipelines.transport.wire_errors import WireError
+from pipelines import Admission, NotFound, WireError, admission, watch_trace, wire
 
 STREAM = "watch"
 

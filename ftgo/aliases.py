@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ftgo.models import FtgoAlias
-from pipelines.contracts.status import AlreadyExists, Detail, NotFound, Unavailable
+from pipelines import AlreadyExists, Detail, NotFound, Unavailable
 
 # Sequence numbers a client had already taken, skipped in a row before giving up (one is already unlikely).
 _ATTEMPTS = 5

@@ -16,7 +16,7 @@ from checkout.models import Restaurant
 from checkout.order_request.models import OrderRequest
 from ftgo import aliases, states, times
 from ftgo.models import FtgoAlias
-from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument, NotFound
+from pipelines import Detail, FailedPrecondition, InvalidArgument, NotFound
 
 ORDER_FIELDS = {"consumerId", "restaurantId", "deliveryAddress", "deliveryTime", "lineItems"}
 # FTGO's order history answers pages; this surface answers the newest orders of a consumer, up to this many.

@@ -18,8 +18,7 @@ from checkout.api import serializers as tpfgo
 from checkout.models import Consumer, Restaurant
 from ftgo import aliases
 from ftgo.models import FtgoAlias
-from pipelines.contracts.status import AlreadyExists, Detail, InvalidArgument, NotFound
-from pipelines.transport.wire_errors import flatten
+from pipelines import AlreadyExists, Detail, InvalidArgument, NotFound, flatten
 
 Row = TypeVar("Row")
 

@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from checkout.commands import AddressSerializer
 from ftgo import states
-from pipelines.transport.wire_schema import StrictSerializer, Text
+from pipelines import StrictSerializer, Text
 
 NAME = 100
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from pipelines.contracts.status import Detail, InvalidArgument
+from pipelines import Detail, InvalidArgument
 
 ISSUE = "must be an ISO-8601 date-time (without a zone: UTC) or [year, month, day, hour, minute, second?, nanosecond?]"
 

@@ -22,7 +22,7 @@ from django.urls import reverse
 from checkout import bulk_remediation, bulk_selection
 from checkout.models import Courier
 from opsconsole import ops_actions
-from pipelines.contracts.status import NotFound, ServiceError
+from pipelines import NotFound, ServiceError
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite

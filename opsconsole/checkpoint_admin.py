@@ -18,9 +18,8 @@ from django.utils.html import format_html
 
 from opsconsole import selectors
 from opsconsole.readonly import ReadOnlyAdmin
-from pipelines.engine.registry import checkpoint_models
+from pipelines import checkpoint_models, classify
 from pipelines.models import Checkpoint, CheckpointChild
-from pipelines.store.classification import classify
 
 # Columns worth a changelist: short, fixed-size values (no JSON, no long text).
 SMALL_FIELDS = (models.CharField, models.BooleanField, models.IntegerField, models.DecimalField, models.UUIDField)

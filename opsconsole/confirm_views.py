@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from checkout.models import Courier
 from opsconsole import ops_actions
-from pipelines.contracts.status import ServiceError
+from pipelines import ServiceError
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from opsconsole import ops_actions
-from pipelines.engine.registry import composition
+from pipelines import composition
 from pipelines.models import ParkingOutcome
 
 

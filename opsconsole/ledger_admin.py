@@ -23,6 +23,7 @@ from opsconsole.checkpoint_admin import lineage_link
 from opsconsole.filters import ActionFilter, OutcomeFilter, PipelineFilter, StepFilter
 from opsconsole.readonly import ReadOnlyAdmin
 from opsconsole.templatetags.opsconsole_text import action_result
+from pipelines import classify
 from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
@@ -34,7 +35,6 @@ from pipelines.models import (
     RetryScheduled,
     Subscriber,
 )
-from pipelines.store.classification import classify
 
 
 class LedgerAdmin(ReadOnlyAdmin):

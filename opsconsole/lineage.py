@@ -15,7 +15,7 @@ from typing import Any
 from django.apps import apps
 from django.urls import NoReverseMatch, reverse
 
-from pipelines.engine.registry import composition
+from pipelines import composition
 from pipelines.models import Checkpoint, CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem, ParkingOutcome
 
 # Attributes that say which way a decision went; shown on the node.

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
-from pipelines.store.classification import classify
+from pipelines import classify
 
 OPS_GROUP = "ops"
 RUN_REMEDIATION = "opsconsole.run_remediation"

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from checkout import selectors as checkout_selectors
 from checkout import state
-from pipelines.engine.registry import checkpoint_models, composition
+from pipelines import checkpoint_models, composition
 from pipelines.models import (
     Checkpoint,
     CheckpointLog,

@@ -18,8 +18,7 @@ from checkout.delivery_escalated.models import DeliveryEscalated
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_delivered.models import OrderDelivered
 from checkout.order_picked_up.models import OrderPickedUp
-from pipelines.engine.registry import composition
-from pipelines.recovery import deadlines
+from pipelines import composition, deadlines
 
 PAGE = 10
 COUNT_CAP = 1000

@@ -1,4 +1,304 @@
-"""The checkpoint-pipeline engine: insert-only models, identity, lineage, the runner, error sinks and parking.
+"""The checkpoint-pipeline engine's public face: everything a domain (``checkout``, ``opsconsole``, ``ftgo``,
+``access``, ``tpfgo_site``, ``bench``) may use, and nothing else.
 
-It knows nothing of orders; ``checkout`` is one application of it.
+A domain imports from here (``from pipelines import Step, StepContext, composition``) and from ``pipelines.models``
+(Django's place for the engine's models); the engine's sub-packages (``contracts``, ``store``, ``failures``,
+``engine``, ``recovery``, ``transport``) are internal, and an import-linter contract in ``make lint`` fails when a
+domain imports one of them (docs/architecture.md, "The engine's layout"). The engine knows nothing of orders.
+
+The names are loaded lazily (PEP 562): Django imports this package before its app registry is ready, and most of
+these names need the models.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> (module, attribute in it; None for a module exported as a namespace)
+_EXPORTS: dict[str, tuple[str, str | None]] = {
+    # Writing steps and declaring a composition
+    "AWAIT": ("pipelines.contracts.steps", "AWAIT"),
+    "SKIP": ("pipelines.contracts.steps", "SKIP"),
+    "Command": ("pipelines.contracts.steps", "Command"),
+    "Execution": ("pipelines.contracts.steps", "Execution"),
+    "Output": ("pipelines.contracts.steps", "Output"),
+    "StepContext": ("pipelines.contracts.steps", "StepContext"),
+    "Composition": ("pipelines.contracts.declarations", "Composition"),
+    "Deadline": ("pipelines.contracts.declarations", "Deadline"),
+    "Pipeline": ("pipelines.contracts.declarations", "Pipeline"),
+    "Publication": ("pipelines.contracts.declarations", "Publication"),
+    "RetryPolicy": ("pipelines.contracts.declarations", "RetryPolicy"),
+    "Step": ("pipelines.contracts.declarations", "Step"),
+    "Subscription": ("pipelines.contracts.declarations", "Subscription"),
+    "contract": ("pipelines.contracts.fields", "contract"),
+    "wire": ("pipelines.contracts.fields", "wire"),
+    "NonRetryableError": ("pipelines.contracts.errors", "NonRetryableError"),
+    "RetryableError": ("pipelines.contracts.errors", "RetryableError"),
+    "deterministic_id": ("pipelines.contracts.ids", "deterministic_id"),
+    # Errors every transport renders the same way
+    "STATUS": ("pipelines.contracts.status", "STATUS"),
+    "AlreadyExists": ("pipelines.contracts.status", "AlreadyExists"),
+    "Detail": ("pipelines.contracts.status", "Detail"),
+    "FailedPrecondition": ("pipelines.contracts.status", "FailedPrecondition"),
+    "InvalidArgument": ("pipelines.contracts.status", "InvalidArgument"),
+    "NotFound": ("pipelines.contracts.status", "NotFound"),
+    "ServiceError": ("pipelines.contracts.status", "ServiceError"),
+    "Unavailable": ("pipelines.contracts.status", "Unavailable"),
+    # Running a composition
+    "checkpoint_models": ("pipelines.engine.registry", "checkpoint_models"),
+    "composition": ("pipelines.engine.registry", "composition"),
+    "current_engine": ("pipelines.engine.registry", "engine"),
+    "BatchEngine": ("pipelines.engine.batch", "BatchEngine"),
+    "Admission": ("pipelines.engine.streaming", "Admission"),
+    "Ready": ("pipelines.engine.streaming", "Ready"),
+    "Stage": ("pipelines.engine.streaming", "Stage"),
+    "Stream": ("pipelines.engine.streaming", "Stream"),
+    "admission": ("pipelines.engine.streaming", "admission"),
+    "default_workers": ("pipelines.engine.streaming", "default_workers"),
+    "watch_trace": ("pipelines.store.observers", "watch_trace"),
+    "classify": ("pipelines.store.classification", "classify"),
+    "refuse_to_start_if_broken": ("pipelines.contracts.checks", "refuse_to_start_if_broken"),
+    # Transports: wire errors, request schemas and limits, NDJSON, the gRPC boundary, the engine's own services
+    "PROTOBUF": ("pipelines.transport.wire_errors", "PROTOBUF"),
+    "WireError": ("pipelines.transport.wire_errors", "WireError"),
+    "envelope": ("pipelines.transport.wire_errors", "envelope"),
+    "flatten": ("pipelines.transport.wire_errors", "flatten"),
+    "status_message": ("pipelines.transport.wire_errors", "status_message"),
+    "NOT_BLANK_PRINTABLE": ("pipelines.transport.wire_schema", "NOT_BLANK_PRINTABLE"),
+    "StrictSerializer": ("pipelines.transport.wire_schema", "StrictSerializer"),
+    "Text": ("pipelines.transport.wire_schema", "Text"),
+    "BoundedJSONParser": ("pipelines.transport.input_limits", "BoundedJSONParser"),
+    "check_body_size": ("pipelines.transport.input_limits", "check_body_size"),
+    "NDJSON": ("pipelines.transport.http_streams", "NDJSON"),
+    "NdjsonRenderer": ("pipelines.transport.http_streams", "NdjsonRenderer"),
+    "TicketedLines": ("pipelines.transport.http_streams", "TicketedLines"),
+    "ndjson_response": ("pipelines.transport.http_streams", "ndjson_response"),
+    "Malformed": ("pipelines.transport.rpc", "Malformed"),
+    "build_server": ("pipelines.transport.rpc", "build_server"),
+    "generic_handler": ("pipelines.transport.rpc", "generic_handler"),
+    "metadata_value": ("pipelines.transport.rpc", "metadata_value"),
+    "unary": ("pipelines.transport.rpc", "unary"),
+    "stream_handler": ("pipelines.transport.rpc_streams", "stream_handler"),
+    "streaming": ("pipelines.transport.rpc_streams", "streaming"),
+    "metrics_view": ("pipelines.transport.request_metrics", "metrics_view"),
+    "ErrorSinkEntriesView": ("pipelines.transport.error_sink_views", "ErrorSinkEntriesView"),
+    "ERROR_SINK_SERVICE": ("pipelines.transport.error_sink_rpc", "SERVICE"),
+    "ErrorSinkService": ("pipelines.transport.error_sink_rpc", "ErrorSinkService"),
+    "SubscriptionAckView": ("pipelines.transport.subscription_views", "SubscriptionAckView"),
+    "SubscriptionStreamView": ("pipelines.transport.subscription_views", "SubscriptionStreamView"),
+    "SUBSCRIPTION_SERVICE": ("pipelines.transport.subscription_rpc", "SERVICE"),
+    "SubscriptionService": ("pipelines.transport.subscription_rpc", "SubscriptionService"),
+    "log_ids": ("pipelines.engine.tracing", "log_ids"),
+    # Namespaces: modules a domain uses as a whole
+    "ids": ("pipelines.contracts.ids", None),  # deterministic ids and idempotency keys
+    "reads": ("pipelines.store.reads", None),  # request-scoped reads: memoised facts, the current scope, batch loading
+    "lookups": ("pipelines.store.lookups", None),  # exact-match look-ups with SQL built once
+    "traces": ("pipelines.store.traces", None),  # trace numbers
+    "sqlbulk": ("pipelines.store.sqlbulk", None),  # prepared bulk statements (bench)
+    "parking": ("pipelines.failures.parking", None),  # open failures of a trace
+    "pauses": ("pipelines.engine.pauses", None),  # which steps are paused (read)
+    "pausing": ("pipelines.recovery.pausing", None),  # pause and resume a step, audited
+    "drain": ("pipelines.recovery.drain", None),  # a resumed pause's drain and its progress
+    "backlog": ("pipelines.recovery.backlog", None),  # the backlog bound admission enforces
+    "deadlines": ("pipelines.recovery.deadlines", None),  # waits past their deadline: the pass, the reads, extend
+    "actions": (
+        "pipelines.recovery.actions",
+        None,
+    ),  # remediation machinery: stale-preview guard, redrive, the OpsAction audit row
+    "metrics": ("pipelines.engine.metrics", None),  # Prometheus series
+    "tracing": ("pipelines.engine.tracing", None),  # OpenTelemetry
+    "input_limits": ("pipelines.transport.input_limits", None),  # the client limits, every transport
+    "outage": ("pipelines.transport.outage", None),  # a database that cannot be reached
+    "request_metrics": ("pipelines.transport.request_metrics", None),  # request counts and latencies per route
+}
+
+if TYPE_CHECKING:
+    from pipelines.contracts import ids as ids
+    from pipelines.contracts.checks import refuse_to_start_if_broken as refuse_to_start_if_broken
+    from pipelines.contracts.declarations import Composition as Composition
+    from pipelines.contracts.declarations import Deadline as Deadline
+    from pipelines.contracts.declarations import Pipeline as Pipeline
+    from pipelines.contracts.declarations import Publication as Publication
+    from pipelines.contracts.declarations import RetryPolicy as RetryPolicy
+    from pipelines.contracts.declarations import Step as Step
+    from pipelines.contracts.declarations import Subscription as Subscription
+    from pipelines.contracts.errors import NonRetryableError as NonRetryableError
+    from pipelines.contracts.errors import RetryableError as RetryableError
+    from pipelines.contracts.fields import contract as contract
+    from pipelines.contracts.fields import wire as wire
+    from pipelines.contracts.ids import deterministic_id as deterministic_id
+    from pipelines.contracts.status import STATUS as STATUS
+    from pipelines.contracts.status import AlreadyExists as AlreadyExists
+    from pipelines.contracts.status import Detail as Detail
+    from pipelines.contracts.status import FailedPrecondition as FailedPrecondition
+    from pipelines.contracts.status import InvalidArgument as InvalidArgument
+    from pipelines.contracts.status import NotFound as NotFound
+    from pipelines.contracts.status import ServiceError as ServiceError
+    from pipelines.contracts.status import Unavailable as Unavailable
+    from pipelines.contracts.steps import AWAIT as AWAIT
+    from pipelines.contracts.steps import SKIP as SKIP
+    from pipelines.contracts.steps import Command as Command
+    from pipelines.contracts.steps import Execution as Execution
+    from pipelines.contracts.steps import Output as Output
+    from pipelines.contracts.steps import StepContext as StepContext
+    from pipelines.engine import metrics as metrics
+    from pipelines.engine import pauses as pauses
+    from pipelines.engine import tracing as tracing
+    from pipelines.engine.batch import BatchEngine as BatchEngine
+    from pipelines.engine.registry import checkpoint_models as checkpoint_models
+    from pipelines.engine.registry import composition as composition
+    from pipelines.engine.registry import engine as current_engine
+    from pipelines.engine.streaming import Admission as Admission
+    from pipelines.engine.streaming import Ready as Ready
+    from pipelines.engine.streaming import Stage as Stage
+    from pipelines.engine.streaming import Stream as Stream
+    from pipelines.engine.streaming import admission as admission
+    from pipelines.engine.streaming import default_workers as default_workers
+    from pipelines.engine.tracing import log_ids as log_ids
+    from pipelines.failures import parking as parking
+    from pipelines.recovery import actions as actions
+    from pipelines.recovery import backlog as backlog
+    from pipelines.recovery import deadlines as deadlines
+    from pipelines.recovery import drain as drain
+    from pipelines.recovery import pausing as pausing
+    from pipelines.store import lookups as lookups
+    from pipelines.store import reads as reads
+    from pipelines.store import sqlbulk as sqlbulk
+    from pipelines.store import traces as traces
+    from pipelines.store.classification import classify as classify
+    from pipelines.store.observers import watch_trace as watch_trace
+    from pipelines.transport import input_limits as input_limits
+    from pipelines.transport import outage as outage
+    from pipelines.transport import request_metrics as request_metrics
+    from pipelines.transport.error_sink_rpc import SERVICE as ERROR_SINK_SERVICE
+    from pipelines.transport.error_sink_rpc import ErrorSinkService as ErrorSinkService
+    from pipelines.transport.error_sink_views import ErrorSinkEntriesView as ErrorSinkEntriesView
+    from pipelines.transport.http_streams import NDJSON as NDJSON
+    from pipelines.transport.http_streams import NdjsonRenderer as NdjsonRenderer
+    from pipelines.transport.http_streams import TicketedLines as TicketedLines
+    from pipelines.transport.http_streams import ndjson_response as ndjson_response
+    from pipelines.transport.input_limits import BoundedJSONParser as BoundedJSONParser
+    from pipelines.transport.input_limits import check_body_size as check_body_size
+    from pipelines.transport.request_metrics import metrics_view as metrics_view
+    from pipelines.transport.rpc import Malformed as Malformed
+    from pipelines.transport.rpc import build_server as build_server
+    from pipelines.transport.rpc import generic_handler as generic_handler
+    from pipelines.transport.rpc import metadata_value as metadata_value
+    from pipelines.transport.rpc import unary as unary
+    from pipelines.transport.rpc_streams import stream_handler as stream_handler
+    from pipelines.transport.rpc_streams import streaming as streaming
+    from pipelines.transport.subscription_rpc import SERVICE as SUBSCRIPTION_SERVICE
+    from pipelines.transport.subscription_rpc import SubscriptionService as SubscriptionService
+    from pipelines.transport.subscription_views import SubscriptionAckView as SubscriptionAckView
+    from pipelines.transport.subscription_views import SubscriptionStreamView as SubscriptionStreamView
+    from pipelines.transport.wire_errors import PROTOBUF as PROTOBUF
+    from pipelines.transport.wire_errors import WireError as WireError
+    from pipelines.transport.wire_errors import envelope as envelope
+    from pipelines.transport.wire_errors import flatten as flatten
+    from pipelines.transport.wire_errors import status_message as status_message
+    from pipelines.transport.wire_schema import NOT_BLANK_PRINTABLE as NOT_BLANK_PRINTABLE
+    from pipelines.transport.wire_schema import StrictSerializer as StrictSerializer
+    from pipelines.transport.wire_schema import Text as Text
+
+__all__ = [
+    "AWAIT",
+    "ERROR_SINK_SERVICE",
+    "NDJSON",
+    "NOT_BLANK_PRINTABLE",
+    "PROTOBUF",
+    "SKIP",
+    "STATUS",
+    "SUBSCRIPTION_SERVICE",
+    "Admission",
+    "AlreadyExists",
+    "BatchEngine",
+    "BoundedJSONParser",
+    "Command",
+    "Composition",
+    "Detail",
+    "ErrorSinkEntriesView",
+    "ErrorSinkService",
+    "Execution",
+    "FailedPrecondition",
+    "InvalidArgument",
+    "Malformed",
+    "NdjsonRenderer",
+    "NonRetryableError",
+    "NotFound",
+    "Output",
+    "Pipeline",
+    "Publication",
+    "Ready",
+    "RetryPolicy",
+    "RetryableError",
+    "ServiceError",
+    "Stage",
+    "Step",
+    "StepContext",
+    "Stream",
+    "StrictSerializer",
+    "Subscription",
+    "SubscriptionAckView",
+    "SubscriptionService",
+    "SubscriptionStreamView",
+    "Text",
+    "TicketedLines",
+    "Unavailable",
+    "WireError",
+    "actions",
+    "admission",
+    "backlog",
+    "build_server",
+    "check_body_size",
+    "checkpoint_models",
+    "classify",
+    "composition",
+    "contract",
+    "current_engine",
+    "default_workers",
+    "deterministic_id",
+    "drain",
+    "envelope",
+    "flatten",
+    "generic_handler",
+    "ids",
+    "input_limits",
+    "log_ids",
+    "lookups",
+    "metadata_value",
+    "metrics",
+    "metrics_view",
+    "ndjson_response",
+    "outage",
+    "parking",
+    "pauses",
+    "pausing",
+    "reads",
+    "refuse_to_start_if_broken",
+    "request_metrics",
+    "sqlbulk",
+    "status_message",
+    "stream_handler",
+    "streaming",
+    "traces",
+    "tracing",
+    "unary",
+    "watch_trace",
+    "wire",
+]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'pipelines' has no attribute {name!r}") from None
+    loaded = importlib.import_module(module)
+    value = loaded if attribute is None else getattr(loaded, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from pipelines.transport.rpc import generic_handler
+from pipelines import generic_handler
 
 
 def grpc_handlers(server: grpc.Server) -> None:
@@ -12,17 +12,16 @@ def grpc_handlers(server: grpc.Server) -> None:
 
     server.add_generic_rpc_handlers((generic_handler(SERVICE, OrderService.as_servicer()),))
     from checkout.rpc.streams import OrderStreams
-    from pipelines.transport.rpc_streams import stream_handler
+    from pipelines import stream_handler
 
     # IngestOrders and WatchOrder (streams): same service, their own handler.
     server.add_generic_rpc_handlers((stream_handler(SERVICE, OrderStreams.as_servicer()),))
-    from pipelines.transport.error_sink_rpc import SERVICE as SINK_SERVICE
-    from pipelines.transport.error_sink_rpc import ErrorSinkService
+    from pipelines import ERROR_SINK_SERVICE as SINK_SERVICE
+    from pipelines import ErrorSinkService
 
     # tpfgo.ops.v1.ErrorSinkService (pipelines/protos/error_sink.proto): this instance as a central error sink.
     server.add_generic_rpc_handlers((generic_handler(SINK_SERVICE, ErrorSinkService.as_servicer()),))
-    from pipelines.transport.subscription_rpc import SERVICE as SUBSCRIPTION_SERVICE
-    from pipelines.transport.subscription_rpc import SubscriptionService
+    from pipelines import SUBSCRIPTION_SERVICE, SubscriptionService
 
     # tpfgo.ops.v1.SubscriptionService (pipelines/protos/subscriptions.proto): follow a publication from a position.
     servicer = SubscriptionService.as_servicer()
@@ -33,7 +32,7 @@ def grpc_handlers(server: grpc.Server) -> None:
 def service_names() -> list[str]:
     """The full names of the services ``grpc_handlers`` registers (for health and reflection)."""
     from checkout.rpc.services import SERVICE
-    from pipelines.transport.error_sink_rpc import SERVICE as SINK_SERVICE
-    from pipelines.transport.subscription_rpc import SERVICE as SUBSCRIPTION_SERVICE
+    from pipelines import ERROR_SINK_SERVICE as SINK_SERVICE
+    from pipelines import SUBSCRIPTION_SERVICE
 
     return [SERVICE.full_name, SINK_SERVICE.full_name, SUBSCRIPTION_SERVICE.full_name]

@@ -21,7 +21,7 @@ from django_grpc_framework.settings import grpc_settings
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from pipelines.transport.rpc import build_server
+from pipelines import build_server
 from tpfgo_site.health import readiness
 
 logger = structlog.get_logger("tpfgo_site.grpc_server")

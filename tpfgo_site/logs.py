@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from pipelines.engine.tracing import log_ids
+from pipelines import log_ids
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 # "stdout" (servers) or "stderr" (management commands; see manage.py).

@@ -5,9 +5,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.static import serve
 
 from opsconsole.site import ops_site
-from pipelines.transport.error_sink_views import ErrorSinkEntriesView
-from pipelines.transport.request_metrics import metrics_view
-from pipelines.transport.subscription_views import SubscriptionAckView, SubscriptionStreamView
+from pipelines import ErrorSinkEntriesView, SubscriptionAckView, SubscriptionStreamView, metrics_view
 from tpfgo_site import health
 
 urlpatterns: list[URLPattern | URLResolver] = [

@@ -54,7 +54,7 @@ def unknown(name: str = "unknown", **_: Any) -> None:
 
 
 def pool_process_ended(**_: Any) -> None:
-    from pipelines.engine import metrics
+    from pipelines import metrics
 
     metrics.process_ended(os.getpid())
 
@@ -63,7 +63,7 @@ def serve_port(**_: Any) -> None:
     """On a worker-only node: serve this node's metrics directory on ``TPFGO_WORKER_METRICS_BIND``."""
     from django.conf import settings
 
-    from pipelines.engine import metrics
+    from pipelines import metrics
 
     bind = settings.TPFGO_WORKER_METRICS_BIND
     if not bind:

@@ -4,7 +4,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from pipelines.contracts.checks import refuse_to_start_if_broken
+from pipelines import refuse_to_start_if_broken
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
 application = get_wsgi_application()

@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 
 from checkout import revisions, selectors
 from checkout.acceptance_decision.models import AcceptanceDecision
-from pipelines.contracts.steps import AWAIT, SKIP, StepContext
+from pipelines import AWAIT, SKIP, StepContext
 
 
 def process(ctx: StepContext) -> Any:

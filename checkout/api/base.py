@@ -14,8 +14,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from checkout.api.protobuf import ContentNegotiation, ProtobufParser, ProtobufRenderer, ProtoSpec, speaks_protobuf
-from pipelines.transport.input_limits import BoundedJSONParser, check_body_size
-from pipelines.transport.wire_errors import WireError
+from pipelines import BoundedJSONParser, WireError, check_body_size
 
 
 class ApiView(APIView):

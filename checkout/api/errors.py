@@ -19,9 +19,7 @@ from django.views import defaults
 from rest_framework import exceptions
 
 from checkout.api.protobuf import answers_in_protobuf
-from pipelines.contracts.status import Detail, ServiceError
-from pipelines.transport import outage
-from pipelines.transport.wire_errors import PROTOBUF, WireError, envelope, flatten, status_message
+from pipelines import PROTOBUF, Detail, ServiceError, WireError, envelope, flatten, outage, status_message
 
 log = structlog.get_logger("checkout.api")
 

@@ -21,8 +21,7 @@ from checkout import ingest
 from checkout.api import schema
 from checkout.api.base import ApiView
 from checkout.api.protobuf import content_type, speaks_protobuf
-from pipelines.transport.http_streams import NDJSON, NdjsonRenderer, TicketedLines, ndjson_response
-from pipelines.transport.wire_errors import WireError
+from pipelines import NDJSON, NdjsonRenderer, TicketedLines, WireError, ndjson_response
 
 log = structlog.get_logger("checkout.api")
 BODY_TYPES = frozenset({NDJSON, "application/jsonl"})

@@ -20,7 +20,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
 from checkout import messages
-from pipelines.transport.wire_errors import PROTOBUF, WireError
+from pipelines import PROTOBUF, WireError
 
 JSON = "application/json"
 

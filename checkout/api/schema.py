@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from checkout.api.serializers import ErrorSerializer
-from pipelines.transport.wire_errors import PROTOBUF
+from pipelines import PROTOBUF
 
 JSON = "application/json"
 
@@ -25,6 +25,7 @@ _WHEN = {
     409: "ALREADY_EXISTS",
     412: "FAILED_PRECONDITION: not allowed in the order's derived state",
     415: "INVALID_ARGUMENT: unsupported media type",
+    429: "RESOURCE_EXHAUSTED: the backlog bound is reached (Retry-After); nothing is stored",
     500: "INTERNAL (never a traceback)",
     501: "UNIMPLEMENTED: call shape not supported on this transport (e.g. protobuf on a JSON-only route)",
     503: "UNAVAILABLE: a dependency is down; retry",

@@ -18,8 +18,7 @@ from rest_framework import serializers
 from checkout.commands import CreateOrderSerializer as CreateOrderSerializer  # the order body, documented
 from checkout.commands import ReviseOrderSerializer as ReviseOrderSerializer  # the revision body, documented
 from checkout.reference import ID_PATTERN
-from pipelines.contracts.status import STATUS
-from pipelines.transport.wire_schema import NOT_BLANK_PRINTABLE, StrictSerializer, Text
+from pipelines import NOT_BLANK_PRINTABLE, STATUS, StrictSerializer, Text
 
 MODES = ["auto", "manual"]
 MONEY_PATTERN = r"^[0-9]{1,8}(\.[0-9]{0,2})?$"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from checkout import selectors
 from checkout.cancellation_decision.models import CancellationRefused
-from pipelines.contracts.steps import Output, StepContext
+from pipelines import Output, StepContext
 
 
 def process(ctx: StepContext) -> Output:

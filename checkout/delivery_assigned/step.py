@@ -7,8 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from checkout import selectors
-from pipelines.contracts.errors import RetryableError
-from pipelines.contracts.steps import StepContext
+from pipelines import RetryableError, StepContext
 
 
 class NoCourierAvailable(RetryableError):

@@ -6,7 +6,7 @@ from typing import Any
 
 from checkout import selectors
 from checkout.delivery_escalated.models import DeliveryEscalated
-from pipelines.contracts.steps import StepContext
+from pipelines import StepContext
 
 
 def process(ctx: StepContext) -> Any:

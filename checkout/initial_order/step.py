@@ -6,8 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from checkout import pricing, selectors
-from pipelines.contracts.errors import NonRetryableError
-from pipelines.contracts.steps import StepContext
+from pipelines import NonRetryableError, StepContext
 
 DEFAULT_TOKEN = "tok_ok"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from checkout import selectors
 from checkout.kitchen_commitment.models import KitchenCommitment
-from pipelines.contracts.steps import AWAIT, SKIP, StepContext
+from pipelines import AWAIT, SKIP, StepContext
 
 
 def process(ctx: StepContext) -> Any:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.contracts.errors import NonRetryableError
-from pipelines.contracts.steps import StepContext
+from pipelines import NonRetryableError, StepContext
 
 
 def process(ctx: StepContext) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from checkout import selectors
 from checkout.order_accepted_by_restaurant.models import AcceptanceTimedOut, TicketRejected
-from pipelines.contracts.steps import SKIP, Output, StepContext
+from pipelines import SKIP, Output, StepContext
 
 
 def process(ctx: StepContext) -> Any:

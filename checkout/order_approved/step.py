@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from checkout import selectors
-from pipelines.contracts.steps import StepContext
+from pipelines import StepContext
 
 HIGH_RISK_ABOVE = Decimal("100.00")
 

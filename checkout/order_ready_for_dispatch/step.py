@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.contracts.steps import StepContext
+from pipelines import StepContext
 
 
 def process(ctx: StepContext) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from checkout.order_request.models import LineItem
-from pipelines.contracts.steps import Output, StepContext
+from pipelines import Output, StepContext
 
 
 def process(ctx: StepContext) -> Output:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from checkout import payments, selectors
 from checkout.payment_authorized.models import PaymentDeclined
-from pipelines.contracts.steps import Output, StepContext
+from pipelines import Output, StepContext
 
 
 def process(ctx: StepContext) -> Output:

@@ -6,7 +6,7 @@ from typing import Any
 
 from checkout import payments, selectors
 from checkout.payment_reauthorized.models import ReauthorizationDeclined
-from pipelines.contracts.steps import SKIP, Output, StepContext
+from pipelines import SKIP, Output, StepContext
 
 
 def process(ctx: StepContext) -> Any:

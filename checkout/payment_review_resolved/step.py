@@ -6,8 +6,7 @@ from typing import Any
 
 from checkout import payments, selectors
 from checkout.payment_review_resolved.models import PaymentReviewResolved
-from pipelines.contracts.errors import NonRetryableError
-from pipelines.contracts.steps import StepContext
+from pipelines import NonRetryableError, StepContext
 
 
 def process(ctx: StepContext) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from checkout import payments, selectors
-from pipelines.contracts.steps import SKIP, StepContext
+from pipelines import SKIP, StepContext
 
 
 def process(ctx: StepContext) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from checkout import selectors
-from pipelines.contracts.steps import StepContext
+from pipelines import StepContext
 
 
 def process(ctx: StepContext) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from checkout import revisions
 from checkout.revision_decision.models import RevisionRefused
-from pipelines.contracts.steps import Output, StepContext
+from pipelines import Output, StepContext
 
 
 def process(ctx: StepContext) -> Output:

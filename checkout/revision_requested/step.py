@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from checkout import pricing, selectors
-from pipelines.contracts.steps import StepContext
+from pipelines import StepContext
 
 
 def process(ctx: StepContext) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from django_grpc_framework.services import Service
 
 from checkout import messages, services
 from checkout.protos import orders_pb2
-from pipelines.transport.rpc import metadata_value, unary
+from pipelines import metadata_value, unary
 
 SERVICE = orders_pb2.DESCRIPTOR.services_by_name["OrderService"]
 ROUTE = f"/{SERVICE.full_name}/"

@@ -15,10 +15,7 @@ from django_grpc_framework.services import Service
 from checkout import ingest, messages, watching
 from checkout.protos import orders_pb2
 from checkout.rpc.services import ROUTE
-from pipelines.contracts.status import InvalidArgument
-from pipelines.engine.streaming import Ready
-from pipelines.transport.rpc import Malformed
-from pipelines.transport.rpc_streams import streaming
+from pipelines import InvalidArgument, Malformed, Ready, streaming
 
 
 def lines(requests: Iterable[Any]) -> Iterator[ingest.Line | Ready[dict[str, Any]]]:

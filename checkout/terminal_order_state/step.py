@@ -6,7 +6,7 @@ from typing import Any
 
 from checkout import selectors
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines.contracts.steps import AWAIT, StepContext
+from pipelines import AWAIT, StepContext
 
 
 def process(ctx: StepContext) -> Any:

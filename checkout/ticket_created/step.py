@@ -9,7 +9,7 @@ from django.conf import settings
 
 from checkout import selectors
 from checkout.models import Restaurant
-from pipelines.contracts.steps import StepContext
+from pipelines import StepContext
 
 
 def process(ctx: StepContext) -> dict[str, Any]:

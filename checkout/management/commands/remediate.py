@@ -19,7 +19,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from checkout import bulk_remediation, bulk_selection, ops_actions
-from pipelines.contracts.status import ServiceError
+from pipelines import ServiceError
 
 FILTERS = ("state", "pipeline", "step", "code", "error_class", "since", "limit")
 
