@@ -32,6 +32,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Step": ("pipelines.contracts.declarations", "Step"),
     "Subscription": ("pipelines.contracts.declarations", "Subscription"),
     "contract": ("pipelines.contracts.fields", "contract"),
+    "declared": ("pipelines.contracts.fields", "declared"),
+    "numbered": ("pipelines.contracts.fields", "numbered"),
     "wire": ("pipelines.contracts.fields", "wire"),
     "NonRetryableError": ("pipelines.contracts.errors", "NonRetryableError"),
     "RetryableError": ("pipelines.contracts.errors", "RetryableError"),
@@ -126,6 +128,8 @@ if TYPE_CHECKING:
     from pipelines.contracts.errors import NonRetryableError as NonRetryableError
     from pipelines.contracts.errors import RetryableError as RetryableError
     from pipelines.contracts.fields import contract as contract
+    from pipelines.contracts.fields import declared as declared
+    from pipelines.contracts.fields import numbered as numbered
     from pipelines.contracts.fields import wire as wire
     from pipelines.contracts.ids import deterministic_id as deterministic_id
     from pipelines.contracts.status import STATUS as STATUS
@@ -258,6 +262,7 @@ __all__ = [
     "contract",
     "current_engine",
     "deadlines",
+    "declared",
     "default_workers",
     "deterministic_id",
     "drain",
@@ -272,6 +277,7 @@ __all__ = [
     "metrics",
     "metrics_view",
     "ndjson_response",
+    "numbered",
     "outage",
     "parking",
     "pauses",

@@ -292,7 +292,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ModeEnum": "checkout.api.serializers.MODES",
         "OutcomeEnum": "checkout.api.serializers.OUTCOMES",
-        "RevisionOutcomeEnum": "checkout.api.serializers.REVISION_OUTCOMES",
+        "RevisionOutcomeEnum": "checkout.order_view.REVISION_OUTCOMES",
         # FTGO's six order states (the /ftgo/ surface answers them in `state`, `orderInfo.state` and `status`).
         "FtgoOrderStateEnum": "ftgo.states.FTGO_STATES",
     },

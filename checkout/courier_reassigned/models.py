@@ -2,16 +2,16 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class CourierReassigned(OrderCheckpoint):
     """Written by the pickup deadline's first round (``courier-reassignment``): once per order."""
 
-    contract = contracts.COURIER_REASSIGNED
+    contract = declared("CourierReassigned", 1)
 
-    dispatch_id = models.UUIDField()
-    from_courier_id = models.CharField(max_length=64)
-    courier_id = models.CharField(max_length=64)
-    reassigned_at = models.DateTimeField()
+    dispatch_id = numbered(2, models.UUIDField())
+    from_courier_id = numbered(3, models.CharField(max_length=64))
+    courier_id = numbered(4, models.CharField(max_length=64))
+    reassigned_at = numbered(5, models.DateTimeField())

@@ -4,21 +4,21 @@ from typing import ClassVar
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class DeliveryEscalated(OrderCheckpoint):
     """Written by a delivery deadline's last round (``delivery-escalation``); unique per (order, stage)."""
 
-    contract = contracts.DELIVERY_ESCALATED
+    contract = declared("DeliveryEscalated", 1)
     business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "stage")
     PICKUP, DROPOFF = "pickup", "dropoff"
 
-    stage = models.CharField(max_length=20)
-    dispatch_id = models.UUIDField()
-    courier_id = models.CharField(max_length=64)
-    escalated_at = models.DateTimeField()
+    stage = numbered(2, models.CharField(max_length=20))
+    dispatch_id = numbered(3, models.UUIDField())
+    courier_id = numbered(4, models.CharField(max_length=64))
+    escalated_at = numbered(5, models.DateTimeField())
 
     class Meta(OrderCheckpoint.Meta):
         constraints = [models.UniqueConstraint(fields=["order_id", "stage"], name="%(app_label)s_%(class)s_bk")]
