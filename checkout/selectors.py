@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.authorization_voided.models import AuthorizationVoided
+from checkout.courier_reassigned.models import CourierReassigned
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.initial_order.models import InitialOrder
 from checkout.kitchen_commitment.models import KitchenCommitment
@@ -197,6 +198,12 @@ def payment_outcome(order_id: uuid.UUID) -> PaymentOutcome | None:
 
 def delivery(order_id: uuid.UUID) -> DeliveryAssigned | None:
     return fact(DeliveryAssigned, order_id)
+
+
+def current_courier(order_id: uuid.UUID, assigned_courier_id: str) -> str:
+    """Who is to carry the order: the courier an overdue pickup was reassigned to, else the one assigned."""
+    reassigned = fact(CourierReassigned, order_id)
+    return reassigned.courier_id if reassigned else assigned_courier_id
 
 
 def ops_courier_choice(order_id: uuid.UUID) -> str | None:

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from checkout import state
-from opsconsole import lineage, ops_actions, selectors
+from opsconsole import lineage, ops_actions, selectors, waiting
 from opsconsole.ledger_admin import remediation_context
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
         "overdue": selectors.overdue_parked(),
         "overdue_grace": int(selectors.OVERDUE_GRACE.total_seconds()),
         "error_groups": selectors.error_groups(),
+        "waiting": waiting.waiting(),
+        "escalations": waiting.escalations(),
     }
 
 

@@ -25,6 +25,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Output": ("pipelines.contracts.steps", "Output"),
     "StepContext": ("pipelines.contracts.steps", "StepContext"),
     "Composition": ("pipelines.contracts.declarations", "Composition"),
+    "Deadline": ("pipelines.contracts.declarations", "Deadline"),
     "Pipeline": ("pipelines.contracts.declarations", "Pipeline"),
     "Publication": ("pipelines.contracts.declarations", "Publication"),
     "RetryPolicy": ("pipelines.contracts.declarations", "RetryPolicy"),
@@ -102,6 +103,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "pausing": ("pipelines.recovery.pausing", None),  # pause and resume a step, audited
     "drain": ("pipelines.recovery.drain", None),  # a resumed pause's drain and its progress
     "backlog": ("pipelines.recovery.backlog", None),  # the backlog bound admission enforces
+    "deadlines": ("pipelines.recovery.deadlines", None),  # waits past their deadline: the pass, the reads, extend
     "actions": (
         "pipelines.recovery.actions",
         None,
@@ -117,6 +119,7 @@ if TYPE_CHECKING:
     from pipelines.contracts import ids as ids
     from pipelines.contracts.checks import refuse_to_start_if_broken as refuse_to_start_if_broken
     from pipelines.contracts.declarations import Composition as Composition
+    from pipelines.contracts.declarations import Deadline as Deadline
     from pipelines.contracts.declarations import Pipeline as Pipeline
     from pipelines.contracts.declarations import Publication as Publication
     from pipelines.contracts.declarations import RetryPolicy as RetryPolicy
@@ -160,6 +163,7 @@ if TYPE_CHECKING:
     from pipelines.failures import parking as parking
     from pipelines.recovery import actions as actions
     from pipelines.recovery import backlog as backlog
+    from pipelines.recovery import deadlines as deadlines
     from pipelines.recovery import drain as drain
     from pipelines.recovery import pausing as pausing
     from pipelines.store import lookups as lookups
@@ -216,6 +220,7 @@ __all__ = [
     "BoundedJSONParser",
     "Command",
     "Composition",
+    "Deadline",
     "Detail",
     "ErrorSinkEntriesView",
     "ErrorSinkService",
@@ -256,6 +261,7 @@ __all__ = [
     "composition",
     "contract",
     "current_engine",
+    "deadlines",
     "declared",
     "default_workers",
     "deterministic_id",

@@ -642,3 +642,100 @@ class PauseRelease(Ledger):
 
     def __str__(self) -> str:
         return f"slot {self.slot} of pause {self.pause_id}: hold {self.hold_id} due {self.due_at}"
+
+
+class WaitOpened(Ledger):
+    """A step answered ``AWAIT`` for this input: its wait began, with the first round's deadline.
+
+    The id is deterministic (``pipelines.store.waits.wait_id``): a step that waits again for the same input opens
+    nothing new, and the deadline counts from the first time it waited.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    pipeline = models.CharField(max_length=100)
+    step = models.CharField(max_length=100)
+    item_type = models.CharField(max_length=100)
+    item_id = models.UUIDField()
+    trace_id = models.UUIDField()
+    idempotency_key = models.CharField(max_length=200)
+    opened_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "wait opened"
+        verbose_name_plural = "waits opened"
+
+    def __str__(self) -> str:
+        return f"{self.pipeline}/{self.step} waiting since {self.opened_at}, first due {self.due_at}"
+
+
+class WaitEnded(Ledger):
+    """How one round of a wait ended: ``resolved`` (its event came), ``expired`` (its deadline passed and the
+    round's pipeline ran) or ``settled`` (another path wrote one of its ``settled_by`` facts).
+
+    The id is deterministic from (wait, round): the event and the deadline race for this one row, so exactly one
+    of them ends a round. ``next_due_at`` re-arms the wait for the next round (an expired round that is not the
+    last); null closes it.
+    """
+
+    RESOLVED, EXPIRED, SETTLED = "resolved", "expired", "settled"
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    wait_id = models.UUIDField()
+    round = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=20)
+    next_due_at = models.DateTimeField(null=True)
+    detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "wait round ended"
+        verbose_name_plural = "wait rounds ended"
+
+    def __str__(self) -> str:
+        return f"round {self.round} of wait {self.wait_id}: {self.outcome}"
+
+
+class WaitExtended(Ledger):
+    """A round's deadline moved later (a pause of the step behind the wait): the new deadline and why."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    wait_id = models.UUIDField()
+    round = models.PositiveIntegerField()
+    due_at = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "wait extended"
+        verbose_name_plural = "waits extended"
+
+    def __str__(self) -> str:
+        return f"round {self.round} of wait {self.wait_id} now due {self.due_at}"
+
+
+class OpenWait(models.Model):
+    """A wait no round has closed: derived, kept by database triggers on the wait ledgers
+    (``pipelines.store.open_waits``), never written by the application, rebuilt after every migrate. The deadline beat
+    task and the dashboard read it (by ``due_at``), not every wait ever."""
+
+    tpfgo_kind = "mutable"
+    tpfgo_derived = True  # written only by its triggers, as their owner (pipelines.db_roles)
+
+    wait_id = models.UUIDField(primary_key=True)
+    pipeline = models.CharField(max_length=100)
+    step = models.CharField(max_length=100)
+    trace_id = models.UUIDField()
+    item_id = models.UUIDField()
+    round = models.PositiveIntegerField()
+    opened_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["due_at"], name="open_wait_due"),
+            models.Index(fields=["pipeline", "step", "due_at"], name="open_wait_step_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline}/{self.step} waiting since {self.opened_at}, due {self.due_at}"

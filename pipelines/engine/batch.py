@@ -44,7 +44,7 @@ from pipelines.engine import metrics, pauses
 from pipelines.engine.runner import Engine, build_rows
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
-from pipelines.store import observers, reads, writes
+from pipelines.store import observers, reads, waits, writes
 from pipelines.store.batch_writes import (
     Entry,
     Outcome,
@@ -252,6 +252,8 @@ class BatchEngine:
         outcome = step.process(ctx)
         if outcome is AWAIT or outcome is SKIP:
             status: Status = "awaiting" if outcome is AWAIT else "skipped"
+            if outcome is AWAIT:
+                waits.opened(spec, step, item.value, item.trace_id, item.key, now)
             done[plan] = (StepResult(spec.name, step.name, status), None)
             return None
         rows = build_rows(step, item, plan.parents, plan.out_id, outcome, ctx.now)  # exactly as the single path

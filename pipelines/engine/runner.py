@@ -35,7 +35,7 @@ from pipelines.engine import metrics, pauses, tracing
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import Checkpoint, CheckpointChild
-from pipelines.store import observers
+from pipelines.store import observers, waits
 from pipelines.store import writes as lineage
 
 log = structlog.get_logger("pipelines.runner")
@@ -213,13 +213,21 @@ class Engine:
             pipeline=spec.name, step=step.name, item_id=str(output_id), trace_id=str(item.trace_id)
         )
         ctx = StepContext(spec.name, step.name, item.value, output_id, item.trace_id, attempt, event, timezone.now())
+        # An event resuming a step with a deadline races that deadline for the wait's round (pipelines.store.waits):
+        # the claim and the checkpoint go in one transaction, on PostgreSQL too.
+        races = event is not None and step.deadline is not None
         try:
-            with step_transaction(durable, step.shape) as reading:
+            with step_transaction(durable, step.shape, atomic=races) as reading:
                 with reading():
                     outcome = step.process(ctx)
                 if outcome is AWAIT or outcome is SKIP:
                     status: Status = "awaiting" if outcome is AWAIT else "skipped"
+                    if outcome is AWAIT:
+                        waits.opened(spec, step, item.value, item.trace_id, item.key, ctx.now)
                     return StepResult(spec.name, step.name, status), None
+                if races and not waits.claim(spec, step, item.value, ctx.now):
+                    log.info("wait.lost_to_deadline")
+                    return StepResult(spec.name, step.name, "lost"), None
                 rows = build_rows(step, item, parents, output_id, outcome, ctx.now)
                 observers.emit_taps(spec.name, step.name, rows)  # opt-in, best effort; may see a rollback
                 if not lineage.insert(rows, parents, spec, step, item.trace_id):
@@ -348,8 +356,11 @@ def _blueprint(model: type[Checkpoint]) -> _Blueprint | None:
 
 
 @contextlib.contextmanager
-def step_transaction(durable: bool, shape: str = "one") -> Iterator[Callable[[], Any]]:
+def step_transaction(durable: bool, shape: str = "one", *, atomic: bool = False) -> Iterator[Callable[[], Any]]:
     """The transaction a step runs in; yields what to wrap its ``process()`` call in.
+
+    ``atomic``: the step writes a row besides its own (an event's claim of its wait), so it takes a transaction
+    on PostgreSQL too.
 
     - Nested in a per-pipeline transaction: not even a savepoint (any step failure rolls the pipeline back).
     - SQLite: ``atomic(durable=True)``; its IMMEDIATE transaction serializes a step's reads and its write.
@@ -369,7 +380,7 @@ def step_transaction(durable: bool, shape: str = "one") -> Iterator[Callable[[],
         return
     connection = transaction.get_connection()
     # Inside an open transaction (a test case's), atomic(durable=True) decides: it refuses anywhere else.
-    if connection.vendor != "postgresql" or shape == "split" or connection.in_atomic_block:
+    if connection.vendor != "postgresql" or shape == "split" or atomic or connection.in_atomic_block:
         with transaction.atomic(durable=True):
             yield contextlib.nullcontext
         return

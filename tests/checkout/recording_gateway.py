@@ -1,4 +1,5 @@
-"""The payment gateway simulator (the process edge), recording every reviewed capture it was asked for."""
+"""The payment gateway simulator (the process edge), recording every reviewed capture and every void it was asked
+for."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from decimal import Decimal
 from checkout.payments import SimulatedGateway
 
 CAPTURES: list[uuid.UUID] = []
+VOIDS: list[uuid.UUID] = []
 _lock = threading.Lock()
 
 
@@ -17,6 +19,11 @@ class RecordingGateway(SimulatedGateway):
         with _lock:
             CAPTURES.append(order_id)
         return super().capture_reviewed(order_id, authorization_id, amount)
+
+    def void(self, order_id: uuid.UUID, authorization_id: str) -> str:
+        with _lock:
+            VOIDS.append(order_id)
+        return super().void(order_id, authorization_id)
 
 
 CAPTURE_CALLS: list[uuid.UUID] = []
