@@ -159,7 +159,7 @@ def test_the_payment_review_confirm_page_opens_without_an_error_and_asks_for_the
     assert "Choose approve or decline above" in page
     chosen = ops_client.get(url, {"order": review, "approved": "yes"}).content.decode()
     assert "PaymentReviewResolved" in chosen and "Choose approve" not in chosen
-    assert state.order_view(uuid.UUID(review))["state"] == "REVIEW_REQUIRED"  # nothing ran
+    assert state.order_view(uuid.UUID(review)).state == "REVIEW_REQUIRED"  # nothing ran
 
 
 def test_a_confirm_page_without_its_choice_still_says_when_the_action_does_not_apply(ops_client, dead_order):
