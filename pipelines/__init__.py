@@ -94,8 +94,10 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "reads": ("pipelines.store.reads", None),  # request-scoped reads: memoised facts, the current scope, batch loading
     "lookups": ("pipelines.store.lookups", None),  # exact-match look-ups with SQL built once
     "traces": ("pipelines.store.traces", None),  # trace numbers
+    "branches": ("pipelines.store.branches", None),  # lineage branches: a fork's view, its effect keys
     "sqlbulk": ("pipelines.store.sqlbulk", None),  # prepared bulk statements (bench)
     "parking": ("pipelines.failures.parking", None),  # open failures of a trace
+    "forks": ("pipelines.recovery.forks", None),  # fork a trace from a stored checkpoint onto a new branch
     "actions": (
         "pipelines.recovery.actions",
         None,
@@ -150,6 +152,8 @@ if TYPE_CHECKING:
     from pipelines.engine.tracing import log_ids as log_ids
     from pipelines.failures import parking as parking
     from pipelines.recovery import actions as actions
+    from pipelines.recovery import forks as forks
+    from pipelines.store import branches as branches
     from pipelines.store import lookups as lookups
     from pipelines.store import reads as reads
     from pipelines.store import sqlbulk as sqlbulk
@@ -236,6 +240,7 @@ __all__ = [
     "WireError",
     "actions",
     "admission",
+    "branches",
     "build_server",
     "check_body_size",
     "checkpoint_models",
@@ -247,6 +252,7 @@ __all__ = [
     "deterministic_id",
     "envelope",
     "flatten",
+    "forks",
     "generic_handler",
     "ids",
     "input_limits",

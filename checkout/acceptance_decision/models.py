@@ -17,7 +17,7 @@ class AcceptanceDecision(OrderCheckpoint):
     """Who decided: ACCEPTED, REJECTED, TIMED_OUT, CANCELLED (final), or REVISED (a revision holds the round)."""
 
     contract = contracts.ACCEPTANCE_DECISION
-    business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "round")
+    business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "round", "branch")
     ACCEPTED, REJECTED, TIMED_OUT, CANCELLED = "ACCEPTED", "REJECTED", "TIMED_OUT", "CANCELLED"
     REVISED = "REVISED"
 
@@ -30,4 +30,6 @@ class AcceptanceDecision(OrderCheckpoint):
     revision_id = models.UUIDField(null=True)
 
     class Meta(OrderCheckpoint.Meta):
-        constraints = [models.UniqueConstraint(fields=["order_id", "round"], name="acceptance_decision_round_bk")]
+        constraints = [
+            models.UniqueConstraint(fields=["order_id", "round", "branch"], name="acceptance_decision_round_bk")
+        ]

@@ -43,7 +43,8 @@ from pipelines.contracts.steps import AWAIT, SKIP, Command, Execution, Item, Sta
 from pipelines.engine import metrics
 from pipelines.engine.runner import Engine, build_rows
 from pipelines.failures.record import record as record_failure
-from pipelines.store import observers, reads, writes
+from pipelines.models import MAIN_BRANCH
+from pipelines.store import branches, observers, reads, writes
 from pipelines.store.batch_writes import (
     Entry,
     Outcome,
@@ -232,7 +233,8 @@ class BatchEngine:
         ctx = StepContext(
             spec.name, step.name, item.value, plan.out_id, item.trace_id, plan.entry.attempt, plan.entry.event, now
         )
-        outcome = step.process(ctx)
+        with branches.running(MAIN_BRANCH):  # the batched stream runs the main branch only (forks: the runner)
+            outcome = step.process(ctx)
         if outcome is AWAIT or outcome is SKIP:
             status: Status = "awaiting" if outcome is AWAIT else "skipped"
             done[plan] = (StepResult(spec.name, step.name, status), None)
