@@ -168,7 +168,8 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin):
 def remediation_context(trace_id: Any, state: str | None = None) -> dict[str, Any]:
     """Links to the confirm pages of every remediation, unless the order is terminal (none applies then)."""
     terminal = state in TERMINAL_LABELS
-    names = [] if terminal else ops_actions.actions()
+    # A fork starts from one checkpoint: it is offered on each checkpoint of the lineage page ("Fork from here").
+    names = [] if terminal else [n for n in ops_actions.actions() if n not in ops_actions.PER_CHECKPOINT]
     return {
         "links": [(ops_actions.label(n), ops_actions.confirm_url(n, [trace_id])) for n in names],
         "missing": ops_actions.api() is None,
