@@ -160,3 +160,25 @@ def test_a_fork_needs_a_checkpoint_of_the_order(demo_data, charges):
     with pytest.raises(InvalidArgument, match="is not one of order"):
         ops_actions.preview("fork", order_id, checkpoint_id=str(OrderApproved.objects.get(order_id=other).pk))
     assert all_insert_only_counts() == before
+
+
+def test_manage_py_remediate_previews_and_runs_a_fork(demo_data, charges, capsys):
+    import json
+
+    from django.core.management import call_command
+
+    order_id = place().view["orderId"]
+    approved = OrderApproved.objects.get(order_id=order_id)
+    before = all_insert_only_counts()
+    call_command("remediate", "fork", order_id, "--checkpoint", str(approved.pk), "--preview")
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["allowed"] and shown["inserts"][0]["type"] == "ForkedFrom"
+    assert all_insert_only_counts() == before
+
+    call_command(
+        "remediate", "fork", order_id, "--checkpoint", str(approved.pk), "--reason", "fixed", "--actor", "cli:t"
+    )
+
+    forked = ForkedFrom.objects.get(trace_id=order_id)
+    assert OpsAction.objects.get(action="fork").result["forkId"] == str(forked.id)
+    assert len(charges) == 1
