@@ -61,7 +61,20 @@ def forks(trace_id: uuid.UUID) -> list[ForkedFrom]:
 
 
 def _forks(trace_id: uuid.UUID) -> list[ForkedFrom]:
-    return reads.memo(("forks", str(trace_id)), lambda: forks(trace_id))
+    """The trace's forks, read once per request; inside a batch step, once for the whole batch."""
+    key = str(trace_id)
+    opened = reads.current()
+    if opened is not None and key in opened.keys:
+        batch = opened.keys
+        return reads.step_memo("forks", lambda: _forks_of(batch)).get(key, [])
+    return reads.memo(("forks", key), lambda: forks(trace_id))
+
+
+def _forks_of(keys: Sequence[str]) -> dict[str, list[ForkedFrom]]:
+    out: dict[str, list[ForkedFrom]] = {}
+    for row in ForkedFrom.objects.filter(trace_id__in=list(keys)).order_by("created_at", "from_seq"):
+        out.setdefault(str(row.trace_id), []).append(row)
+    return out
 
 
 def forget(trace_id: uuid.UUID) -> None:
@@ -173,6 +186,8 @@ def effect_key(base: str, trace_id: uuid.UUID, branch: str | None = None) -> str
     """The idempotency key an external effect sends: ``base`` on the main branch and on every fork that reuses its
     parent's keys (the default), ``<base>:<branch>`` from the nearest fork that opted in to keys of its own."""
     branch = branch or view(trace_id)
+    if branch == MAIN_BRANCH:  # nearly every effect: no look-up of forks
+        return base
     by_branch = {f.branch: f for f in _forks(trace_id)}
     while branch in by_branch and not by_branch[branch].new_effect_keys:
         branch = by_branch[branch].parent_branch
