@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from django.db import models
 
+from pipelines import numbered
 from pipelines.models import MAIN_BRANCH, Checkpoint
 
 # The business key of an order's facts: the order, on one lineage branch (a fork re-runs an order on a branch of
@@ -23,7 +24,7 @@ class OrderCheckpoint(Checkpoint):
     business_key_fields: ClassVar[tuple[str, ...]] = ORDER_KEY
     branch_field: ClassVar[str | None] = "branch"
 
-    order_id = models.UUIDField(editable=False)
+    order_id = numbered(1, models.UUIDField(editable=False))
     branch = models.CharField(max_length=36, default=MAIN_BRANCH, editable=False)
 
     class Meta(Checkpoint.Meta):
@@ -40,8 +41,8 @@ class RevisionCheckpoint(Checkpoint):
 
     business_key_fields: ClassVar[tuple[str, ...]] = ("revision_id",)
 
-    revision_id = models.UUIDField(editable=False)
-    order_id = models.UUIDField(editable=False, db_index=True)
+    revision_id = numbered(1, models.UUIDField(editable=False))
+    order_id = numbered(2, models.UUIDField(editable=False, db_index=True))
 
     class Meta(Checkpoint.Meta):
         abstract = True

@@ -21,8 +21,19 @@ from typing import Any
 
 from checkout import commands, selectors, state
 from checkout.order_request.models import OrderRequest
+from checkout.order_view import render
 from checkout.services import Placed, order_id_for
-from pipelines import AlreadyExists, BatchEngine, Detail, ServiceError, Unavailable, composition, reads, traces
+from pipelines import (
+    AlreadyExists,
+    BatchEngine,
+    Detail,
+    ServiceError,
+    Unavailable,
+    backlog,
+    composition,
+    reads,
+    traces,
+)
 from pipelines.models import CheckpointLog
 
 Answer = Placed | ServiceError
@@ -74,6 +85,14 @@ def _place_chunk(
         if command.order_id not in stored:
             first.setdefault(command.key, command)
     runs = list(first.values())
+    if runs:
+        try:
+            backlog.admit()  # new orders only: a stored one is still answered
+        except ServiceError as exc:
+            for command in valid:
+                if command.order_id not in stored:
+                    answers[command.index] = exc
+            runs = []
     executions = BatchEngine(composition(), batch_size=max(1, len(runs))).start_many(
         "checkout", [({**c.payload, "requestId": c.key, "commandHash": c.digest}, c.key) for c in runs]
     )
@@ -113,7 +132,7 @@ def _answer(
                 [Detail("Idempotency-Key", "reused with a different request")],
             )
             continue
-        view = state.order_view(command.order_id) if views else summaries[command.order_id]
+        view = render(state.order_view(command.order_id)) if views else summaries[command.order_id]
         answers[command.index] = Placed(view, created=command.index in created)
 
 

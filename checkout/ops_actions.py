@@ -22,6 +22,7 @@ from checkout.models import Courier
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
 from checkout.order_request.models import OrderRequest
+from checkout.order_view import render
 from checkout.payment_review_resolved.models import PaymentReviewResolved
 from pipelines import (
     Detail,
@@ -105,7 +106,7 @@ def execute(
         target_id=target,
         action_id=action_id or plan.action_id,
     )
-    return {**state.order_view(request.order_id), "opsActionId": str(row.id)}
+    return {**render(state.order_view(request.order_id)), "opsActionId": str(row.id)}
 
 
 def _order(order_id: Any) -> OrderRequest:
@@ -135,7 +136,7 @@ def _plan(action: str, request: OrderRequest, params: Mapping[str, Any]) -> Plan
     }[action](request, params)
     # A fork re-runs an order whatever its state (re-running a finished one is what it is for).
     if plan.why is None and action != "fork" and selectors.is_terminal(order_id):
-        plan.why = f"the order is already {state.order_view(order_id)['state']}"
+        plan.why = f"the order is already {state.order_view(order_id).state}"
     if plan.why is None:
         plan.add("OpsAction", f"{action}: who ran it, why, when and what it inserted")
     return plan

@@ -31,6 +31,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Step": ("pipelines.contracts.declarations", "Step"),
     "Subscription": ("pipelines.contracts.declarations", "Subscription"),
     "contract": ("pipelines.contracts.fields", "contract"),
+    "declared": ("pipelines.contracts.fields", "declared"),
+    "numbered": ("pipelines.contracts.fields", "numbered"),
     "wire": ("pipelines.contracts.fields", "wire"),
     "NonRetryableError": ("pipelines.contracts.errors", "NonRetryableError"),
     "RetryableError": ("pipelines.contracts.errors", "RetryableError"),
@@ -97,6 +99,10 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "branches": ("pipelines.store.branches", None),  # lineage branches: a fork's view, its effect keys
     "sqlbulk": ("pipelines.store.sqlbulk", None),  # prepared bulk statements (bench)
     "parking": ("pipelines.failures.parking", None),  # open failures of a trace
+    "pauses": ("pipelines.engine.pauses", None),  # which steps are paused (read)
+    "pausing": ("pipelines.recovery.pausing", None),  # pause and resume a step, audited
+    "drain": ("pipelines.recovery.drain", None),  # a resumed pause's drain and its progress
+    "backlog": ("pipelines.recovery.backlog", None),  # the backlog bound admission enforces
     "forks": ("pipelines.recovery.forks", None),  # fork a trace from a stored checkpoint onto a new branch
     "actions": (
         "pipelines.recovery.actions",
@@ -121,6 +127,8 @@ if TYPE_CHECKING:
     from pipelines.contracts.errors import NonRetryableError as NonRetryableError
     from pipelines.contracts.errors import RetryableError as RetryableError
     from pipelines.contracts.fields import contract as contract
+    from pipelines.contracts.fields import declared as declared
+    from pipelines.contracts.fields import numbered as numbered
     from pipelines.contracts.fields import wire as wire
     from pipelines.contracts.ids import deterministic_id as deterministic_id
     from pipelines.contracts.status import STATUS as STATUS
@@ -138,6 +146,7 @@ if TYPE_CHECKING:
     from pipelines.contracts.steps import Output as Output
     from pipelines.contracts.steps import StepContext as StepContext
     from pipelines.engine import metrics as metrics
+    from pipelines.engine import pauses as pauses
     from pipelines.engine import tracing as tracing
     from pipelines.engine.batch import BatchEngine as BatchEngine
     from pipelines.engine.registry import checkpoint_models as checkpoint_models
@@ -152,7 +161,10 @@ if TYPE_CHECKING:
     from pipelines.engine.tracing import log_ids as log_ids
     from pipelines.failures import parking as parking
     from pipelines.recovery import actions as actions
+    from pipelines.recovery import backlog as backlog
+    from pipelines.recovery import drain as drain
     from pipelines.recovery import forks as forks
+    from pipelines.recovery import pausing as pausing
     from pipelines.store import branches as branches
     from pipelines.store import lookups as lookups
     from pipelines.store import reads as reads
@@ -240,6 +252,7 @@ __all__ = [
     "WireError",
     "actions",
     "admission",
+    "backlog",
     "branches",
     "build_server",
     "check_body_size",
@@ -248,8 +261,10 @@ __all__ = [
     "composition",
     "contract",
     "current_engine",
+    "declared",
     "default_workers",
     "deterministic_id",
+    "drain",
     "envelope",
     "flatten",
     "forks",
@@ -262,8 +277,11 @@ __all__ = [
     "metrics",
     "metrics_view",
     "ndjson_response",
+    "numbered",
     "outage",
     "parking",
+    "pauses",
+    "pausing",
     "reads",
     "refuse_to_start_if_broken",
     "request_metrics",

@@ -43,3 +43,15 @@ class KeyedGateway(SimulatedGateway):
 
 CHARGES: list[tuple[str, Decimal]] = []
 BY_KEY: dict[str, tuple[Decimal, Capture]] = {}
+
+
+CAPTURE_CALLS: list[uuid.UUID] = []
+
+
+class CountingGateway(SimulatedGateway):
+    """Counts every capture the chain asks for (pipeline 07), whatever its answer."""
+
+    def capture(self, order_id, authorization_id, amount, token, attempt, key=""):
+        with _lock:
+            CAPTURE_CALLS.append(order_id)
+        return super().capture(order_id, authorization_id, amount, token, attempt, key)
