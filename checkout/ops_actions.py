@@ -1,4 +1,5 @@
-"""What each ops action means for an order (docs/chain.md): redrive, assign-courier, ops-cancel, resolve-payment-review.
+"""What each ops action means for an order (docs/chain.md): redrive, assign-courier, ops-cancel, resolve-payment-review,
+fork (``checkout.fork_action``).
 
 The ops console and ``manage.py remediate`` call ``preview`` then ``execute``. A preview says what the action would
 insert and the order's newest checkpoint position (``expectedSeq``); ``execute`` refuses (``FailedPrecondition``)
@@ -34,12 +35,13 @@ from pipelines import (
     parking,
 )
 
-ACTIONS = ("redrive", "assign-courier", "ops-cancel", "resolve-payment-review")
+ACTIONS = ("redrive", "assign-courier", "ops-cancel", "resolve-payment-review", "fork")
 PARAMS: Mapping[str, frozenset[str]] = {
     "redrive": frozenset(),
     "assign-courier": frozenset({"courier_id"}),
     "ops-cancel": frozenset(),
     "resolve-payment-review": frozenset({"approved"}),
+    "fork": frozenset({"checkpoint_id", "new_effect_keys"}),
 }
 
 # (actor, reason) → (what happened, for the audit row; the id of the item acted on)
@@ -51,6 +53,7 @@ class Plan:
     inserts: list[dict[str, str]] = field(default_factory=list)
     why: str | None = None  # None: allowed
     run: Runner | None = None
+    action_id: uuid.UUID | None = None  # the audit row's id when the action's own identity gives one (a fork)
 
     def add(self, type_name: str, summary: str) -> None:
         self.inserts.append({"type": type_name, "summary": summary})
@@ -101,7 +104,7 @@ def execute(
         preview_seq=int(expected_seq),
         result={**result, **(note or {})},
         target_id=target,
-        action_id=action_id,
+        action_id=action_id or plan.action_id,
     )
     return {**render(state.order_view(request.order_id)), "opsActionId": str(row.id)}
 
@@ -147,12 +150,20 @@ def _plan(action: str, request: OrderRequest, params: Mapping[str, Any]) -> Plan
         "assign-courier": _assign_courier,
         "ops-cancel": _ops_cancel,
         "resolve-payment-review": _resolve_review,
+        "fork": _fork,
     }[action](request, params)
-    if plan.why is None and selectors.is_terminal(order_id):
+    # A fork re-runs an order whatever its state (re-running a finished one is what it is for).
+    if plan.why is None and action != "fork" and selectors.is_terminal(order_id):
         plan.why = f"the order is already {state.order_view(order_id).state}"
     if plan.why is None:
         plan.add("OpsAction", f"{action}: who ran it, why, when and what it inserted")
     return plan
+
+
+def _fork(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
+    from checkout import fork_action  # it builds on this module's Plan
+
+    return fork_action.plan(request, params)
 
 
 # -- redrive ---------------------------------------------------------------------------------------------------

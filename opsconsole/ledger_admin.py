@@ -176,6 +176,8 @@ def remediation_context(trace_id: Any, state: str | None = None) -> dict[str, An
             why_not = ops_actions.applicability(trace_id)
         except ServiceError as exc:  # not an order (a trace of another pipeline): nothing applies
             why_not = dict.fromkeys(ops_actions.actions(), exc.message)
+    # A fork starts from one checkpoint: it is offered on each checkpoint of the lineage page ("Fork from here").
+    why_not = {n: why for n, why in why_not.items() if n not in ops_actions.PER_CHECKPOINT}
     return {
         "links": [
             (ops_actions.label(n), ops_actions.confirm_url(n, [trace_id])) for n, why in why_not.items() if why is None

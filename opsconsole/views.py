@@ -60,6 +60,7 @@ def lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> 
         "checkpoints": [n for n in picture.nodes if n.kind not in ("parked", "dead", "resolved")],
         "ops_actions": selectors.ops_actions(trace_id),
         "can_remediate": ops_actions.can_remediate(request.user),
+        "can_fork": order is not None and ops_actions.can_remediate(request.user) and "fork" in ops_actions.actions(),
         **remediation_context(trace_id, order.state if order else None),
     }
     return TemplateResponse(request, "opsconsole/lineage.html", context)

@@ -97,6 +97,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "reads": ("pipelines.store.reads", None),  # request-scoped reads: memoised facts, the current scope, batch loading
     "lookups": ("pipelines.store.lookups", None),  # exact-match look-ups with SQL built once
     "traces": ("pipelines.store.traces", None),  # trace numbers
+    "branches": ("pipelines.store.branches", None),  # lineage branches: a fork's view, its effect keys
     "sqlbulk": ("pipelines.store.sqlbulk", None),  # prepared bulk statements (bench)
     "parking": ("pipelines.failures.parking", None),  # open failures of a trace
     "pauses": ("pipelines.engine.pauses", None),  # which steps are paused (read)
@@ -104,6 +105,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "drain": ("pipelines.recovery.drain", None),  # a resumed pause's drain and its progress
     "backlog": ("pipelines.recovery.backlog", None),  # the backlog bound admission enforces
     "deadlines": ("pipelines.recovery.deadlines", None),  # waits past their deadline: the pass, the reads, extend
+    "forks": ("pipelines.recovery.forks", None),  # fork a trace from a stored checkpoint onto a new branch
     "actions": (
         "pipelines.recovery.actions",
         None,
@@ -165,7 +167,9 @@ if TYPE_CHECKING:
     from pipelines.recovery import backlog as backlog
     from pipelines.recovery import deadlines as deadlines
     from pipelines.recovery import drain as drain
+    from pipelines.recovery import forks as forks
     from pipelines.recovery import pausing as pausing
+    from pipelines.store import branches as branches
     from pipelines.store import lookups as lookups
     from pipelines.store import reads as reads
     from pipelines.store import sqlbulk as sqlbulk
@@ -254,6 +258,7 @@ __all__ = [
     "actions",
     "admission",
     "backlog",
+    "branches",
     "build_server",
     "check_body_size",
     "checkpoint_models",
@@ -268,6 +273,7 @@ __all__ = [
     "drain",
     "envelope",
     "flatten",
+    "forks",
     "generic_handler",
     "ids",
     "input_limits",

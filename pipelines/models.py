@@ -65,6 +65,9 @@ class InsertOnlyModel(models.Model):
         raise InsertOnlyViolation(self._meta.label, "delete")
 
 
+MAIN_BRANCH = "main"  # the branch every trace starts on; a fork's branch is its fork id (``ForkedFrom``)
+
+
 class Checkpoint(InsertOnlyModel):
     """A step's output: a fact with a deterministic id, unique per business key, never changed."""
 
@@ -77,6 +80,10 @@ class Checkpoint(InsertOnlyModel):
     # The fields whose values make the business key (at most one fact of this kind per key). The domain names
     # them on every concrete model (checkout: its order's id); the engine has no default (pipelines.E007).
     business_key_fields: ClassVar[tuple[str, ...]] = ()
+    # The column that holds a row's lineage branch (``MAIN_BRANCH``, or a fork's branch), set by the engine like
+    # ``trace_id``; a model that can be re-run by a fork declares it and makes it part of its business key (one
+    # fact of each kind per key *and branch*). None: the model is never written on a fork branch.
+    branch_field: ClassVar[str | None] = None
 
     # Indexes cost every insert, so a checkpoint table has only those its look-ups use: the id, the business key
     # (unique: it decides races), the time. A trace's checkpoints are found through the checkpoint log's
@@ -433,6 +440,33 @@ class OpsAction(Ledger):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor} on {self.trace_id}"
+
+
+class ForkedFrom(Ledger):
+    """A fork: a trace re-run on a new lineage branch from one of its stored checkpoints, with today's code.
+
+    The id is the branch (deterministic from the parent branch, the checkpoint and the effect-key choice), so the
+    same fork again finds this row. ``from_seq`` is the checkpoint-log position the branch starts after: the
+    parent's checkpoints logged up to it are the fork's history, those after it are superseded on the fork's view.
+    ``new_effect_keys``: external effects on the branch use keys of their own instead of the parent's (the
+    operator opted in to a second charge, say); by default they reuse the parent's, so a gateway answers a
+    capture already made with that capture.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    trace_id = models.UUIDField(db_index=True)
+    parent_branch = models.CharField(max_length=36)
+    from_type = models.CharField(max_length=100)
+    from_id = models.UUIDField()
+    from_seq = models.BigIntegerField()
+    pipeline = models.CharField(max_length=100)
+    step = models.CharField(max_length=100)
+    new_effect_keys = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    @property
+    def branch(self) -> str:
+        return str(self.id)
 
 
 class BulkRun(Ledger):

@@ -17,7 +17,7 @@ class AcceptanceDecision(OrderCheckpoint):
     """Who decided: ACCEPTED, REJECTED, TIMED_OUT, CANCELLED (final), or REVISED (a revision holds the round)."""
 
     contract = declared("AcceptanceDecision", 1)
-    business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "round")
+    business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "round", "branch")
     ACCEPTED, REJECTED, TIMED_OUT, CANCELLED = "ACCEPTED", "REJECTED", "TIMED_OUT", "CANCELLED"
     REVISED = "REVISED"
 
@@ -32,4 +32,6 @@ class AcceptanceDecision(OrderCheckpoint):
     class Meta(OrderCheckpoint.Meta):
         verbose_name = "acceptance decision"
         verbose_name_plural = "acceptance decisions"
-        constraints = [models.UniqueConstraint(fields=["order_id", "round"], name="acceptance_decision_round_bk")]
+        constraints = [
+            models.UniqueConstraint(fields=["order_id", "round", "branch"], name="acceptance_decision_round_bk")
+        ]

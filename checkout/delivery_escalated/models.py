@@ -12,7 +12,7 @@ class DeliveryEscalated(OrderCheckpoint):
     """Written by a delivery deadline's last round (``delivery-escalation``); unique per (order, stage)."""
 
     contract = declared("DeliveryEscalated", 1)
-    business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "stage")
+    business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "stage", "branch")
     PICKUP, DROPOFF = "pickup", "dropoff"
 
     stage = numbered(2, models.CharField(max_length=20))
@@ -23,4 +23,6 @@ class DeliveryEscalated(OrderCheckpoint):
     class Meta(OrderCheckpoint.Meta):
         verbose_name = "delivery escalated"
         verbose_name_plural = "deliveries escalated"
-        constraints = [models.UniqueConstraint(fields=["order_id", "stage"], name="%(app_label)s_%(class)s_bk")]
+        constraints = [
+            models.UniqueConstraint(fields=["order_id", "stage", "branch"], name="%(app_label)s_%(class)s_bk")
+        ]

@@ -44,7 +44,8 @@ from pipelines.engine import metrics, pauses
 from pipelines.engine.runner import Engine, build_rows
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
-from pipelines.store import observers, reads, waits, writes
+from pipelines.models import MAIN_BRANCH
+from pipelines.store import branches, observers, reads, waits, writes
 from pipelines.store.batch_writes import (
     Entry,
     Outcome,
@@ -249,7 +250,8 @@ class BatchEngine:
         ctx = StepContext(
             spec.name, step.name, item.value, plan.out_id, item.trace_id, plan.entry.attempt, plan.entry.event, now
         )
-        outcome = step.process(ctx)
+        with branches.running(MAIN_BRANCH):  # the batched stream runs the main branch only (forks: the runner)
+            outcome = step.process(ctx)
         if outcome is AWAIT or outcome is SKIP:
             status: Status = "awaiting" if outcome is AWAIT else "skipped"
             if outcome is AWAIT:
