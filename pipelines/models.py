@@ -464,6 +464,13 @@ class ForkedFrom(Ledger):
     new_effect_keys = models.BooleanField(default=False)
     created_at = models.DateTimeField()
 
+    class Meta:
+        verbose_name = "fork"
+        verbose_name_plural = "forks"
+
+    def __str__(self) -> str:
+        return f"fork {self.id} of trace {self.trace_id} from {self.from_type} {self.from_id}"
+
     @property
     def branch(self) -> str:
         return str(self.id)
