@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from pipelines.contracts.declarations import Composition
@@ -107,6 +107,21 @@ def matching(composition: Composition, pipeline: str, step: str, value: Callable
 
 
 # -- the deadline seam ----------------------------------------------------------------------------------------
+def holding(composition: Composition, pipeline: str, step: str, value: Any) -> bool:
+    """Whether an active pause holds this input at this step, read from the rows (not this process's cache)."""
+    for row in active_rows().filter(pipeline=pipeline, step=step):
+        resolver = composition.pause_keys.get(row.key) if row.key else None
+        if not row.key or (resolver is not None and resolver(value) == row.value):
+            return True
+    return False
+
+
+def touched(pipeline: str, step: str, since: datetime.datetime) -> bool:
+    """Whether a pause of this step was active at some time after ``since`` (active now, or resumed after it)."""
+    rows = StepPause.objects.filter(pipeline=pipeline, step=step)
+    return rows.filter(Q(resumes__isnull=True) | Q(resumes__created_at__gt=since)).exists()
+
+
 def extension(
     composition: Composition,
     pipeline: str,

@@ -3,6 +3,13 @@
 Each due wait's current round ends once (``pipelines.store.waits.end_round``); only the call whose ``expired``
 row went in runs the round's pipeline, through the engine. A wait another path has settled ends ``settled`` and
 runs nothing. How waits open, and how an event ends a round first, is in ``pipelines.store.waits``.
+
+A pause extends the waits behind it: a wait is behind a pause that holds the wait's own step for the wait's input
+(the whole step, or the key value the input resolves to), since that step is where the wait's event is taken.
+Before a due wait fires, the pass counts the pause time that overlapped the wait (``paused_due``); if that puts
+the deadline in the future, it records it (``WaitExtended``) instead of firing. The count is made from the pause
+rows each time, so it holds across restarts and concurrent passes. A resume re-arms the waits the pass pushed
+while the pause lasted (``rearm``). Docs: docs/operations.md, "Pausing a step".
 """
 
 from __future__ import annotations
@@ -16,16 +23,31 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from pipelines.contracts.declarations import Deadline, Pipeline, Step
+from pipelines.engine import pauses
 from pipelines.engine.registry import checkpoint_models, composition, engine
-from pipelines.models import OpenWait, WaitEnded, WaitOpened
-from pipelines.store.waits import deadline_of, due, end_round, extend, live, period, settled_by
+from pipelines.models import OpenWait, WaitEnded, WaitExtended, WaitOpened
+from pipelines.recovery.resume import grace
+from pipelines.store.waits import (
+    PAUSED,
+    deadline_of,
+    due,
+    end_round,
+    extend,
+    held_events,
+    live,
+    moved_by_pause,
+    period,
+    scheduled_due,
+    settled_by,
+)
 
 # What the console and the domain use: the pass, the reads, and moving a deadline.
-__all__ = ["Fired", "awaits", "due", "expire", "extend", "fire", "live", "period"]
+__all__ = ["Fired", "awaits", "due", "expire", "extend", "fire", "live", "paused_due", "period", "rearm"]
 
 log = structlog.get_logger("pipelines.deadlines")
 
@@ -33,8 +55,9 @@ log = structlog.get_logger("pipelines.deadlines")
 # -- the deadline's side ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Fired:
-    """What the deadline task did with one due wait: ``expired`` (it ran ``pipeline``), ``settled``, or
-    ``missed`` (the round had already ended: the event, or another firing, got there first)."""
+    """What the deadline task did with one due wait: ``expired`` (it ran ``pipeline``), ``settled``, ``extended``
+    (a pause held it: its deadline moved, nothing ran), or ``missed`` (the round had already ended: the event, or
+    another firing, got there first)."""
 
     wait_id: uuid.UUID
     pipeline: str
@@ -74,6 +97,12 @@ def fire(wait: OpenWait, now: datetime.datetime) -> Fired:
     if found:
         inserted, _ = end_round(wait.wait_id, wait.round, WaitEnded.SETTLED, None, found, now)
         return Fired(wait.wait_id, wait.pipeline, wait.step, wait.round, WaitEnded.SETTLED if inserted else "missed")
+    if pauses.touched(wait.pipeline, wait.step, wait.opened_at):
+        later = paused_due(wait, deadline, now)
+        if later > now:
+            moved_by_pause(wait, later, f"{wait.pipeline}.{wait.step}", now)
+            log.info("deadline.extended", wait_id=str(wait.wait_id), round=wait.round, due_at=later.isoformat())
+            return Fired(wait.wait_id, wait.pipeline, wait.step, wait.round, EXTENDED)
     last = wait.round >= deadline.rounds
     next_due = None if last else deadline_of(opened_row.opened_at, deadline, wait.round + 1)
     ran = deadline.pipelines[min(wait.round, deadline.rounds) - 1]
@@ -96,6 +125,49 @@ def fire(wait: OpenWait, now: datetime.datetime) -> Fired:
         len(execution.inserted()),
         execution.first.status if execution.results else "",
     )
+
+
+# -- pauses ---------------------------------------------------------------------------------------------------
+EXTENDED = "extended"
+
+
+def paused_due(wait: OpenWait, deadline: Deadline, now: datetime.datetime) -> datetime.datetime:
+    """The round's deadline with the pauses counted: its schedule plus the pause time that held the wait's input at
+    its step since the wait opened. While a pause still holds it, or a held event of the wait is not released
+    yet, at least a period from now (``rearm`` brings it back at the resume); a released event gets until its
+    release's due time plus the sweeper's grace, to run and end the wait."""
+    spec = composition()
+    opened_row = WaitOpened.objects.get(pk=wait.wait_id)
+    value = checkpoint_models()[opened_row.item_type].objects.get(pk=opened_row.item_id)
+    held = pauses.extension(spec, wait.pipeline, wait.step, value, since=wait.opened_at, until=now)
+    later = [scheduled_due(wait) + held]
+    recheck = now + period(deadline)
+    if pauses.holding(spec, wait.pipeline, wait.step, value):
+        later.append(recheck)
+    for released in held_events(wait):
+        later.append(recheck if released is None else released + grace())
+    return max(later)
+
+
+def rearm(pipeline: str, step: str, now: datetime.datetime | None = None) -> int:
+    """After a resume: move every open wait of the step that a pause pushed to its deadline with the pauses counted
+    (which may be due at once); how many moved."""
+    now = now or timezone.now()
+    deadline = composition().pipeline(pipeline).step(step).deadline
+    if deadline is None:
+        return 0
+    pushed = WaitExtended.objects.filter(
+        wait_id=OuterRef("wait_id"), round=OuterRef("round"), reason__startswith=PAUSED
+    )
+    moved = 0
+    for wait in OpenWait.objects.filter(pipeline=pipeline, step=step, due_at__gt=now).filter(Exists(pushed)):
+        later = paused_due(wait, deadline, now)
+        if later != wait.due_at:
+            moved_by_pause(wait, later, f"{pipeline}.{step} resumed", now)
+            moved += 1
+    if moved:
+        log.info("deadlines.rearmed", pipeline=pipeline, step=step, waits=moved)
+    return moved
 
 
 @contextlib.contextmanager

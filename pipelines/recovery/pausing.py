@@ -16,7 +16,7 @@ from pipelines.contracts.declarations import Composition
 from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument, NotFound
 from pipelines.engine.pauses import active_rows, invalidate
 from pipelines.models import OpsAction, StepPause, StepResume
-from pipelines.recovery import drain
+from pipelines.recovery import deadlines, drain
 from pipelines.recovery.actions import check_who
 
 log = structlog.get_logger("pipelines.pausing")
@@ -72,7 +72,8 @@ def pause(
 
 
 def resume(pause_id: uuid.UUID | str, *, actor: str, reason: str) -> StepResume:
-    """End a pause: its held items drain at the configured rate (``pipelines.recovery.drain``)."""
+    """End a pause: its held items drain at the configured rate (``pipelines.recovery.drain``), and the waits the
+    deadline pass pushed while it lasted get their deadline with the pause counted (``deadlines.rearm``)."""
     actor, reason = check_who(actor, reason)
     try:
         row = StepPause.objects.filter(pk=uuid.UUID(str(pause_id))).first()
@@ -93,6 +94,7 @@ def resume(pause_id: uuid.UUID | str, *, actor: str, reason: str) -> StepResume:
             held = row.holds.count()
             _audit(RESUME_ACTION, row, actor, reason, {"held": held, "perInterval": ended.per_interval})
             transaction.on_commit(lambda: drain.start(row.id))
+            transaction.on_commit(lambda: deadlines.rearm(row.pipeline, row.step))
     except IntegrityError:
         raise FailedPrecondition(f"{row} was already resumed")
     invalidate()

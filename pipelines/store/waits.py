@@ -21,12 +21,22 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Deadline, Pipeline, Step
-from pipelines.models import Checkpoint, CheckpointLog, OpenWait, Trace, WaitEnded, WaitExtended, WaitOpened
+from pipelines.models import (
+    Checkpoint,
+    CheckpointLog,
+    OpenWait,
+    PausedItem,
+    PauseRelease,
+    Trace,
+    WaitEnded,
+    WaitExtended,
+    WaitOpened,
+)
 
 
 def wait_id(pipeline: str, step: str, item_id: Any) -> uuid.UUID:
@@ -106,20 +116,70 @@ def end_round(
 
 
 def extend(wait: uuid.UUID, by: datetime.timedelta, reason: str, now: datetime.datetime | None = None) -> bool:
-    """Move an open wait's current deadline ``by`` later (a pause of the step behind it); False if not open."""
-    current = OpenWait.objects.filter(wait_id=wait).values_list("round", "due_at").first()
+    """Move an open wait's current deadline ``by`` later, on top of the round's schedule (what pauses add is
+    counted by the deadline pass, not stored here); False if the wait is not open."""
+    current = OpenWait.objects.filter(wait_id=wait).first()
     if current is None:
         return False
-    round, due = current
     WaitExtended.objects.create(
         id=uuid.uuid4(),
         wait_id=wait,
-        round=round,
-        due_at=due + by,
+        round=current.round,
+        due_at=scheduled_due(current) + by,
         reason=reason[:300],
         created_at=now or timezone.now(),
     )
     return True
+
+
+# -- pauses (pipelines.recovery.deadlines counts them) -------------------------------------------------------
+PAUSED = "held by a pause"  # the reason of every extension the deadline pass inserts for a pause
+
+
+def scheduled_due(wait: OpenWait) -> datetime.datetime:
+    """The current round's deadline without what pauses added: the newest extension made for another reason, else
+    the round's own (the wait's first deadline, or the one the previous round's end re-armed it with)."""
+    extended = (
+        WaitExtended.objects.filter(wait_id=wait.wait_id, round=wait.round)
+        .exclude(reason__startswith=PAUSED)
+        .order_by("-created_at", "-due_at")
+        .values_list("due_at", flat=True)
+        .first()
+    )
+    if extended is not None:
+        return extended
+    if wait.round == 1:
+        return WaitOpened.objects.filter(pk=wait.wait_id).values_list("due_at", flat=True).get()
+    rearmed = WaitEnded.objects.filter(wait_id=wait.wait_id, round=wait.round - 1).values_list("next_due_at", flat=True)
+    return rearmed.get() or wait.due_at
+
+
+def moved_by_pause(wait: OpenWait, due_at: datetime.datetime, detail: str, now: datetime.datetime) -> None:
+    """Record the round's deadline with the pauses counted (its id derived from the wait, round and deadline: two
+    passes that count the same pauses insert one row)."""
+    row = WaitExtended(
+        id=ids.deterministic_id("wait-paused", str(wait.wait_id), str(wait.round), due_at.isoformat()),
+        wait_id=wait.wait_id,
+        round=wait.round,
+        due_at=due_at,
+        reason=f"{PAUSED}: {detail}"[:300],
+        created_at=now,
+    )
+    WaitExtended.objects.bulk_create([row], ignore_conflicts=True)
+
+
+def held_events(wait: OpenWait) -> list[datetime.datetime | None]:
+    """The runs of this wait's step on its input (its event) that a pause held since the wait opened: each one's
+    release time (None while it is not released yet). A released run either ended the wait or failed like any
+    other run."""
+    holds = PausedItem.objects.filter(
+        parked__pipeline=wait.pipeline,
+        parked__step=wait.step,
+        parked__item_id=wait.item_id,
+        created_at__gte=wait.opened_at,
+    )
+    released = PauseRelease.objects.filter(hold=OuterRef("pk")).values("due_at")[:1]
+    return list(holds.annotate(released=Subquery(released)).values_list("released", flat=True))
 
 
 def due(now: datetime.datetime, limit: int, *, pipeline: str | None = None, step: str | None = None) -> list[OpenWait]:
