@@ -3,8 +3,8 @@
 ``parse(...)`` turns the filters of the console's bulk page or ``manage.py remediate`` into a ``Filters``
 (``INVALID_ARGUMENT`` for a bad one, before anything is read); ``select(filters)`` answers the order ids, newest
 first, at most ``limit`` and never more than ``TPFGO_BULK_REMEDIATION_MAX_ORDERS``. Dead letters and stalled
-orders are read from ``OpenParked`` (open failures only, kept by triggers), so the cost follows what is open now,
-not every failure ever parked.
+orders are read from ``OpenParked`` (open failures only, kept by triggers), waiting orders from ``OpenWait`` (open
+waits only), so the cost follows what is open now, not every failure or wait ever.
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from checkout import selectors
-from checkout.models import OpenTicket
-from checkout.payment_outcome.models import PaymentOutcome
-from checkout.payment_review_resolved.models import PaymentReviewResolved
-from pipelines import Detail, InvalidArgument
+from pipelines import Detail, InvalidArgument, composition, deadlines
 from pipelines.models import ErrorSinkEntry, OpenParked, ParkedItem
 
 DEAD_LETTER = "dead_letter"
@@ -71,8 +68,8 @@ def parse(
         details.append(Detail("state", f"one of {', '.join(STATES)}"))
     texts = {k: str(v or "").strip() for k, v in (("pipeline", pipeline), ("step", step), ("code", code))}
     texts["error_class"] = str(error_class or "").strip()
-    if state == WAITING and any(texts.values()):
-        details.append(Detail("state", "waiting orders have no failure to filter by pipeline, step, code or class"))
+    if state == WAITING:
+        _check_await(texts, details)
     when = _since(since, details)
     count = _limit(limit, details)
     if details:
@@ -141,20 +138,32 @@ def _failing(filters: Filters, cap: int) -> list[uuid.UUID]:
 
 
 def _waiting(filters: Filters, cap: int) -> list[uuid.UUID]:
-    """Orders waiting for someone: a restaurant's acceptance (an open ticket) or ops' payment review."""
-    tickets = OpenTicket.objects.order_by("accept_by")
-    reviews = PaymentOutcome.objects.filter(variant="requires_review").exclude(
-        Exists(PaymentReviewResolved.objects.filter(order_id=OuterRef("order_id")))
-    )
-    if filters.since is not None:
-        reviews = reviews.filter(created_at__gte=filters.since)
-    found = list(tickets.values_list("order_id", flat=True)[:cap])
-    found += list(reviews.order_by("-created_at").values_list("order_id", flat=True)[:cap])
-    if filters.since is not None:  # an open ticket carries no creation time: judge it by its order's request
-        found = [o for o in found if _placed_since(o, filters.since)]
-    return [o for o in found if not selectors.is_terminal(o)]
+    """Orders waiting on an await with a deadline (``OpenWait``: the restaurant's acceptance, the courier's pickup
+    and dropoff, ops' payment review) that nothing has settled yet, newest wait first; ``pipeline`` and ``step``
+    narrow it to one await, ``since`` to the waits opened since."""
+    found: list[tuple[datetime.datetime, uuid.UUID]] = []
+    for pipeline, step, deadline in _awaits(filters):
+        rows = deadlines.live(pipeline.name, step.name, deadline)
+        if filters.since is not None:
+            rows = rows.filter(opened_at__gte=filters.since)
+        found += rows.order_by("-opened_at", "wait_id").values_list("opened_at", "trace_id")[:cap]
+    found.sort(key=lambda row: row[0], reverse=True)
+    return [order for _, order in found if not selectors.is_terminal(order)]
 
 
-def _placed_since(order_id: uuid.UUID, since: datetime.datetime) -> bool:
-    request = selectors.order_request(order_id)
-    return request is not None and request.created_at >= since
+def _awaits(filters: Filters) -> list[tuple[Any, Any, Any]]:
+    every = deadlines.awaits(composition())
+    return [(p, s, d) for p, s, d in every if filters.pipeline in ("", p.name) and filters.step in ("", s.name)]
+
+
+def _check_await(texts: dict[str, str], details: list[Detail]) -> None:
+    """Waiting orders are narrowed by an await (pipeline and step), never by a failure's code or class."""
+    if texts["code"] or texts["error_class"]:
+        details.append(Detail("state", "waiting orders have no failure to filter by error code or class"))
+    if not (texts["pipeline"] or texts["step"]):
+        return
+    every = deadlines.awaits(composition())
+    if not any(texts["pipeline"] in ("", p.name) and texts["step"] in ("", s.name) for p, s, _ in every):
+        known = ", ".join(f"{p.name}.{s.name}" for p, s, _ in every)
+        field = "step" if texts["step"] else "pipeline"
+        details.append(Detail(field, f"not an await with a deadline (one of {known})"))

@@ -9,11 +9,12 @@ from collections import Counter
 import pytest
 from django.core.management import CommandError, call_command
 
-from checkout import bulk_remediation, bulk_selection, ops_actions, state
+from checkout import bulk_remediation, bulk_selection, ops_actions, services, state
 from checkout.bulk import place_orders
+from checkout.models import Courier
 from pipelines.contracts.status import InvalidArgument
 from pipelines.models import BulkRun, BulkRunResult, CheckpointLog, OpsAction
-from tests.checkout.conftest import order_body
+from tests.checkout.conftest import order_body, place
 from tests.conftest import all_insert_only_counts
 
 pytestmark = pytest.mark.django_db
@@ -187,6 +188,37 @@ def test_filters_select_by_step_code_and_state(outage, demo_data):
     assert len(chosen(limit=2)) == 2
     assert chosen("stalled") == set(orders)
     assert chosen("waiting") == {review}
+
+
+def test_waiting_covers_every_await_with_a_deadline_and_filters_by_await(demo_data):
+    review = uuid.UUID(place(consumer="dave").view["orderId"])
+    done = uuid.UUID(place().view["orderId"])
+    accepting = {
+        uuid.UUID(place(restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view["orderId"])
+        for _ in range(2)
+    }
+    Courier.objects.filter(completion_mode=Courier.AUTO).update(available=False)
+    Courier.objects.filter(id="courier-max").update(available=True)
+    pickup = uuid.UUID(place().view["orderId"])
+    dropoff = place().view
+    services.pickup(dropoff["dispatchId"])
+    dropping = uuid.UUID(dropoff["orderId"])
+
+    def chosen(**filters) -> list[uuid.UUID]:
+        return bulk_selection.select(bulk_selection.parse("waiting", **filters))
+
+    every = chosen()
+    assert len(every) == 5 and set(every) == accepting | {pickup, dropping, review}
+    assert done not in every
+    assert set(chosen(pipeline="restaurant-acceptance")) == accepting
+    assert chosen(pipeline="delivery-execution", step="order_picked_up") == [pickup]
+    assert chosen(step="order_delivered") == [dropping]
+    assert chosen(pipeline="order-finalization", step="terminal_order_state") == [review]
+    assert chosen(pipeline="delivery-execution") == [dropping, pickup]  # newest wait first
+    assert len(chosen(limit=3)) == 3
+    for bad in ({"step": "payment_authorized"}, {"pipeline": "dispatch"}, {"code": "NO_COURIER_AVAILABLE"}):
+        with pytest.raises(InvalidArgument):
+            bulk_selection.parse("waiting", **bad)
 
 
 def test_the_command_previews_many_orders_inserting_nothing_then_runs_them(outage, capsys):
