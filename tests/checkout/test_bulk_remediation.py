@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import uuid
 from collections import Counter
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from checkout import bulk_remediation, bulk_selection, ops_actions, services, state
 from checkout.bulk import place_orders
@@ -216,6 +218,8 @@ def test_waiting_covers_every_await_with_a_deadline_and_filters_by_await(demo_da
     assert chosen(pipeline="order-finalization", step="terminal_order_state") == [review]
     assert chosen(pipeline="delivery-execution") == [dropping, pickup]  # newest wait first
     assert len(chosen(limit=3)) == 3
+    assert len(chosen(since=timezone.now() - datetime.timedelta(hours=1))) == 5
+    assert chosen(since=timezone.now() + datetime.timedelta(seconds=1)) == []  # opened since: none yet
     for bad in ({"step": "payment_authorized"}, {"pipeline": "dispatch"}, {"code": "NO_COURIER_AVAILABLE"}):
         with pytest.raises(InvalidArgument):
             bulk_selection.parse("waiting", **bad)
