@@ -51,11 +51,13 @@ class Command(BaseCommand):
         parser.add_argument("--expected-seq", type=int, help="one order: the expectedSeq of an earlier preview")
         bulk = parser.add_argument_group("bulk: select orders instead of naming them")
         bulk.add_argument("--state", choices=bulk_selection.STATES, help="dead_letter, stalled or waiting orders")
-        bulk.add_argument("--pipeline", help="only failures in this pipeline")
-        bulk.add_argument("--step", help="only failures at this step")
+        bulk.add_argument("--pipeline", help="only failures (waiting: waits) in this pipeline")
+        bulk.add_argument("--step", help="only failures at this step (waiting: waits at this await)")
         bulk.add_argument("--code", help="only failures with this error code (e.g. PAYMENT_GATEWAY_UNAVAILABLE)")
         bulk.add_argument("--error-class", dest="error_class", help="only failures with this error class")
-        bulk.add_argument("--since", help="only orders parked (waiting: placed) since this ISO date or date-time")
+        bulk.add_argument(
+            "--since", help="only orders parked (waiting: whose wait opened) since this ISO date or date-time"
+        )
         bulk.add_argument("--limit", help="at most this many orders")
         bulk.add_argument("--run", dest="run_id", help="continue the bulk run with this id where it stopped")
 
