@@ -24,7 +24,7 @@ from pipelines.contracts import ids
 from pipelines.contracts.declarations import RetryPolicy
 from pipelines.contracts.errors import is_retryable
 from pipelines.models import Checkpoint, ErrorSinkEntry, ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled
-from pipelines.store import lookups
+from pipelines.store.store import store
 
 if TYPE_CHECKING:
     from pipelines.contracts.declarations import Pipeline, Step
@@ -195,7 +195,7 @@ class OpenFailure:
 
 def open_failure(trace_id: uuid.UUID) -> OpenFailure | None:
     """The trace's unresolved failure (the newest parked item not resolved or cancelled), if any."""
-    for parked in lookups.rows(ParkedItem, order_by=("-created_at",), trace_id=trace_id):
+    for parked in store.rows(ParkedItem, order_by=("-created_at",), trace_id=trace_id):
         outcome = latest_outcome(parked)
         if outcome is not None and outcome.outcome != ParkingOutcome.DEAD_LETTERED:
             continue
