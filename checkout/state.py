@@ -10,7 +10,7 @@ from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_rejected.models import OrderRejected
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import lookups, parking, traces, wire
+from pipelines import open_failure, storage, wire
 from pipelines.models import CheckpointLog, LineageLink
 
 TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
@@ -55,14 +55,14 @@ def label(order_id: uuid.UUID, present: set[str]) -> str:
 
 
 def log_rows(order_id: uuid.UUID) -> list[CheckpointLog]:
-    number = traces.number_of(order_id)
+    number = storage.trace_number(order_id)
     if number is None:
         return []
-    return lookups.rows(CheckpointLog, order_by=("seq",), trace_number=number)
+    return storage.rows(CheckpointLog, order_by=("seq",), trace_number=number)
 
 
 def stalled(order_id: uuid.UUID) -> dict[str, Any] | None:
-    failure = parking.open_failure(order_id)
+    failure = open_failure(order_id)
     if failure is None:
         return None
     return {

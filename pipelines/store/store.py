@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=Model)
 C = TypeVar("C", bound=Checkpoint)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +164,7 @@ class Store:
         """Open a read scope for one request (or join the one already open)."""
         return reads.scope()
 
-    def scoped(self, fn: Callable[..., T]) -> Callable[..., T]:
+    def scoped(self, fn: Callable[P, T]) -> Callable[P, T]:
         """Run ``fn`` (an application service) inside a read scope."""
         return reads.scoped(fn)
 

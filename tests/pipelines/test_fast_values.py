@@ -1,4 +1,4 @@
-"""Rows prepared by the store's fast paths (``pipelines.store.fast``) are what the ORM would send, short cuts included."""
+"""Rows prepared by the store's fast paths (``pipelines.store.fast``) are what the ORM would send, short cuts too."""
 
 import datetime
 import decimal
