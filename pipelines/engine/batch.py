@@ -43,8 +43,7 @@ from pipelines.contracts.steps import AWAIT, SKIP, Command, Execution, Item, Sta
 from pipelines.engine import metrics
 from pipelines.engine.runner import Engine, build_rows
 from pipelines.failures.record import record as record_failure
-from pipelines.store.batch_writes import Entry, Outcome, Plan, Redo, Rows, next_item
-from pipelines.store.store import store
+from pipelines.store.store import Entry, Outcome, Plan, Redo, Rows, next_item, store
 
 log = structlog.get_logger("pipelines.batch")
 

@@ -28,12 +28,14 @@ from django.db.models import Model
 from pipelines.contracts.steps import Status
 from pipelines.models import Checkpoint, CheckpointChild
 from pipelines.store import batch_writes, fast, lookups, observers, reads, traces, writes
-from pipelines.store.batch_writes import Outcome, Plan, Rows
+from pipelines.store.batch_writes import Entry, Outcome, Plan, Redo, Rows, next_item
 from pipelines.store.fast import Table
 from pipelines.store.vendor import half
 
 if TYPE_CHECKING:
     from pipelines.contracts.declarations import Pipeline, Step
+
+__all__ = ["Entry", "Outcome", "Plan", "Redo", "Rows", "Store", "Written", "next_item", "store"]
 
 M = TypeVar("M", bound=Model)
 C = TypeVar("C", bound=Checkpoint)
