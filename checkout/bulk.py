@@ -22,7 +22,16 @@ from typing import Any
 from checkout import commands, selectors, state
 from checkout.order_request.models import OrderRequest
 from checkout.services import Placed, order_id_for
-from pipelines import AlreadyExists, BatchEngine, Detail, ServiceError, Unavailable, composition, storage
+from pipelines import (
+    AlreadyExists,
+    BatchEngine,
+    Detail,
+    ServiceError,
+    Unavailable,
+    backlog,
+    composition,
+    storage,
+)
 from pipelines.models import CheckpointLog
 
 Answer = Placed | ServiceError
@@ -74,6 +83,14 @@ def _place_chunk(
         if command.order_id not in stored:
             first.setdefault(command.key, command)
     runs = list(first.values())
+    if runs:
+        try:
+            backlog.admit()  # new orders only: a stored one is still answered
+        except ServiceError as exc:
+            for command in valid:
+                if command.order_id not in stored:
+                    answers[command.index] = exc
+            runs = []
     executions = BatchEngine(composition(), batch_size=max(1, len(runs))).start_many(
         "checkout", [({**c.payload, "requestId": c.key, "commandHash": c.digest}, c.key) for c in runs]
     )

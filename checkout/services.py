@@ -29,6 +29,7 @@ from pipelines import (
     InvalidArgument,
     NotFound,
     Unavailable,
+    backlog,
     current_engine,
     ids,
     input_limits,
@@ -54,6 +55,7 @@ def place_order(data: Any, key: str | None) -> Placed:
     order_id = order_id_for(key)
     if selectors.order_request(order_id) is not None:
         return _replay(order_id, digest)
+    backlog.admit()  # a new order: refused (nothing stored) while the backlog bound is reached
     payload = {**command, "requestId": key, "commandHash": digest}
     execution = current_engine().start("checkout", payload, key, new=True)  # just looked: nothing stored for this key
     first = execution.first

@@ -100,6 +100,10 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "log_ids": ("pipelines.engine.tracing", "log_ids"),
     # Namespaces: modules a domain uses as a whole
     "ids": ("pipelines.contracts.ids", None),  # deterministic ids and idempotency keys
+    "pauses": ("pipelines.engine.pauses", None),  # which steps are paused (read)
+    "pausing": ("pipelines.recovery.pausing", None),  # pause and resume a step, audited
+    "drain": ("pipelines.recovery.drain", None),  # a resumed pause's drain and its progress
+    "backlog": ("pipelines.recovery.backlog", None),  # the backlog bound admission enforces
     "actions": (
         "pipelines.recovery.actions",
         None,
@@ -140,6 +144,7 @@ if TYPE_CHECKING:
     from pipelines.contracts.steps import Output as Output
     from pipelines.contracts.steps import StepContext as StepContext
     from pipelines.engine import metrics as metrics
+    from pipelines.engine import pauses as pauses
     from pipelines.engine import tracing as tracing
     from pipelines.engine.batch import BatchEngine as BatchEngine
     from pipelines.engine.registry import checkpoint_models as checkpoint_models
@@ -157,6 +162,9 @@ if TYPE_CHECKING:
     from pipelines.failures.parking import open_failure as open_failure
     from pipelines.failures.parking import open_items as open_items
     from pipelines.recovery import actions as actions
+    from pipelines.recovery import backlog as backlog
+    from pipelines.recovery import drain as drain
+    from pipelines.recovery import pausing as pausing
     from pipelines.store.classification import classify as classify
     from pipelines.store.fast import Table as Table
     from pipelines.store.observers import watch_trace as watch_trace
@@ -242,6 +250,7 @@ __all__ = [
     "WireError",
     "actions",
     "admission",
+    "backlog",
     "build_server",
     "check_body_size",
     "checkpoint_models",
@@ -252,6 +261,7 @@ __all__ = [
     "current_engine",
     "default_workers",
     "deterministic_id",
+    "drain",
     "envelope",
     "flatten",
     "generic_handler",
@@ -266,6 +276,8 @@ __all__ = [
     "open_failure",
     "open_items",
     "outage",
+    "pauses",
+    "pausing",
     "refuse_to_start_if_broken",
     "request_metrics",
     "status_message",

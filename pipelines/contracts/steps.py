@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from pipelines.models import Checkpoint, CheckpointChild
 
-Status = Literal["inserted", "replayed", "lost", "awaiting", "skipped", "failed"]
+Status = Literal["inserted", "replayed", "lost", "awaiting", "skipped", "failed", "paused"]
 
 
 @dataclass(frozen=True)

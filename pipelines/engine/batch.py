@@ -40,8 +40,9 @@ from django.utils import timezone
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step
 from pipelines.contracts.steps import AWAIT, SKIP, Command, Execution, Item, Status, StepContext, StepResult
-from pipelines.engine import metrics
+from pipelines.engine import metrics, pauses
 from pipelines.engine.runner import Engine, build_rows
+from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.store.store import Entry, Outcome, Plan, Redo, Rows, next_item, store
 
@@ -124,7 +125,9 @@ class BatchEngine:
             metrics.batch_step_ran(spec.name, step.name, (r.status for r, _ in outcomes), time.perf_counter() - started)
             for entry, (result, handed) in zip(alive, outcomes, strict=True):
                 executions[entry.origin].results.append(result)
-                if result.status in ("failed", "awaiting") or (result.status == "lost" and step.on_lost == "stop"):
+                if result.status in ("failed", "awaiting", "paused") or (
+                    result.status == "lost" and step.on_lost == "stop"
+                ):
                     continue
                 if result.status in ("inserted", "replayed") and handed is not None:
                     entry = _onward(entry, handed, result.status == "inserted")
@@ -158,6 +161,8 @@ class BatchEngine:
                 next_item(step, rows, leader.entry.item),
             )
         todo = [p for p in leaders if p not in outcomes] if outcomes else leaders
+        if todo and (spec.name, step.name) in pauses.paused_steps():
+            todo = self._hold(spec, step, todo, outcomes)
         if todo:
             try:
                 outcomes.update(self._attempt(spec, step, todo, strict=False))
@@ -168,6 +173,18 @@ class BatchEngine:
         if leaders is plans:
             return [outcomes[p] for p in plans]
         return [_follow(outcomes[leader_of[p.out_id.int]], p, leader_of[p.out_id.int] is p) for p in plans]
+
+    def _hold(self, spec: Pipeline, step: Step, plans: list[Plan], outcomes: dict[Plan, Outcome]) -> list[Plan]:
+        """The single path's pause check, per item: a held item is parked (PAUSED) and not processed."""
+        going = []
+        for plan in plans:
+            item = plan.entry.item
+            scope = pauses.matching(self.composition, spec.name, step.name, item.value)
+            if scope is not None and holds.hold(spec, step, item, plan.entry.event, plan.entry.attempt, scope.id):
+                outcomes[plan] = (StepResult(spec.name, step.name, "paused"), None)
+            else:
+                going.append(plan)
+        return going
 
     def _attempt(self, spec: Pipeline, step: Step, plans: list[Plan], *, strict: bool) -> dict[Plan, Outcome]:
         """Run ``process()`` for every plan and write the rows in one transaction; record failures after it."""

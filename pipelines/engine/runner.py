@@ -28,7 +28,8 @@ from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step
 from pipelines.contracts.errors import ContractError
 from pipelines.contracts.steps import AWAIT, SKIP, Command, Execution, Item, Output, Status, StepContext, StepResult
-from pipelines.engine import metrics, tracing
+from pipelines.engine import metrics, pauses, tracing
+from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import Checkpoint, CheckpointChild
 from pipelines.store.store import store
@@ -44,6 +45,7 @@ class _Job:
     event: Mapping[str, Any] | None = None
     attempt: int = 1
     new: bool = False  # the caller saw that the first step's output is not stored: skip its replay look-up
+    unpaused: bool = False  # the caller already asked whether the first step is paused for this item (a retry)
 
 
 class _PipelineFailed(Exception):
@@ -64,6 +66,7 @@ class _StepCall(NamedTuple):
     event: Mapping[str, Any] | None
     attempt: int
     durable: bool
+    check_pause: bool = True
 
 
 class Engine:
@@ -94,12 +97,16 @@ class Engine:
         attempt: int = 1,
         key: str | None = None,
         trace_id: uuid.UUID | None = None,
+        unpaused: bool = False,
     ) -> Execution:
-        """Run ``pipeline`` on ``value`` (a checkpoint, or a list for a merge), from ``step`` if given."""
+        """Run ``pipeline`` on ``value`` (a checkpoint, or a list for a merge), from ``step`` if given.
+
+        ``unpaused``: the caller (a parked retry) has just checked that ``step`` is not paused for this item.
+        """
         spec = self.composition.pipeline(pipeline)
         item = self.item_for(spec, value, key=key, trace_id=trace_id)
         start = spec.index(step) if step else 0
-        return self._drain(_Job(spec, item, start, event, attempt))
+        return self._drain(_Job(spec, item, start, event, attempt, unpaused=unpaused))
 
     def publish(self, publication: str, checkpoint: Checkpoint) -> Execution:
         """Hand ``checkpoint`` to the subscribers of ``publication`` again (an idempotent re-forward)."""
@@ -154,10 +161,11 @@ class Engine:
         for index in range(job.start, len(spec.steps)):
             step = spec.steps[index]
             first = index == job.start
-            call = _StepCall(spec, step, item, job.event if first else None, job.attempt if first else 1, durable)
+            event, attempt = (job.event, job.attempt) if first else (None, 1)
+            call = _StepCall(spec, step, item, event, attempt, durable, not (first and job.unpaused))
             result, next_item = self._run_step(call, look_up=not (first and job.new))
             results.append(result)
-            if result.status in ("failed", "awaiting"):
+            if result.status in ("failed", "awaiting", "paused"):
                 return results, []
             if result.status == "lost" and step.on_lost == "stop":
                 return results, []
@@ -188,13 +196,15 @@ class Engine:
     def _attempt_step(
         self, call: _StepCall, look_up: bool, parents: list[Any], output_id: uuid.UUID
     ) -> tuple[StepResult, Item | None]:
-        spec, step, item, event, attempt, durable = call
+        spec, step, item, event, attempt, durable, check_pause = call
         # A deciding command runs even when its output id is stored: only its output says whether it is the
         # same command again (a replay) or another decision (a loss); its insert then meets the stored row.
         decided = store.decides(step, event)
         existing = store.stored_output(step, output_id, parents) if look_up and not decided else []
         if existing:
             return StepResult(spec.name, step.name, "replayed", existing), self._next(step, existing, item)
+        if check_pause and self._held(call):
+            return StepResult(spec.name, step.name, "paused"), None
         structlog.contextvars.bind_contextvars(
             pipeline=spec.name, step=step.name, item_id=str(output_id), trace_id=str(item.trace_id)
         )
@@ -228,6 +238,13 @@ class Engine:
             return StepResult(spec.name, step.name, "failed", error=exc), None
         finally:
             structlog.contextvars.unbind_contextvars("pipeline", "step", "item_id", "trace_id")
+
+    def _held(self, call: _StepCall) -> bool:
+        """The step is paused for this item: it is parked with reason PAUSED instead of run (``failures.holds``)."""
+        scope = pauses.matching(self.composition, call.spec.name, call.step.name, call.item.value)
+        if scope is None:
+            return False
+        return holds.hold(call.spec, call.step, call.item, call.event, call.attempt, scope.id)
 
     def _next(self, step: Step, checkpoints: list[Checkpoint], item: Item) -> Item:
         value: Any = checkpoints if step.shape == "split" else checkpoints[0]
