@@ -1,7 +1,7 @@
 """The store: every read and write the engine asks of the database, one named operation each.
 
 The engine (runner, batch, failures, recovery, transports) calls these and builds no SQL of its own; a domain
-reaches the few it needs through the public face (``from pipelines import store``). Behind them:
+reaches the few it needs through the public face (``from pipelines import storage``). Behind them:
 
 - ``pipelines/store/writes.py`` and ``batch_writes.py``: a step's rows (checkpoint, owned child rows, lineage
   links, log row), for one item or a batch, and what a conflict means (a replay or a loss);

@@ -1,4 +1,5 @@
-"""Lineage: output ids from parents, replay look-ups, and the rows written with every checkpoint.
+"""The single write path behind the Store: output ids from parents, replay look-ups, and the rows written with every
+checkpoint.
 
 A checkpoint, its owned child rows, one ``LineageLink`` per parent and one ``CheckpointLog`` row are written
 together, in the transaction of the step that produced them: one round trip on PostgreSQL (``postgres.py``), for
