@@ -21,6 +21,7 @@ from typing import Any
 
 from checkout import commands, selectors, state
 from checkout.order_request.models import OrderRequest
+from checkout.order_view import render
 from checkout.services import Placed, order_id_for
 from pipelines import (
     AlreadyExists,
@@ -130,7 +131,7 @@ def _answer(
                 [Detail("Idempotency-Key", "reused with a different request")],
             )
             continue
-        view = state.order_view(command.order_id) if views else summaries[command.order_id]
+        view = render(state.order_view(command.order_id)) if views else summaries[command.order_id]
         answers[command.index] = Placed(view, created=command.index in created)
 
 

@@ -17,13 +17,14 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 
+from checkout import state
 from checkout.state import TERMINAL_LABELS
 from opsconsole import ops_actions, selectors
 from opsconsole.checkpoint_admin import lineage_link
 from opsconsole.filters import ActionFilter, OutcomeFilter, PipelineFilter, StepFilter
 from opsconsole.readonly import ReadOnlyAdmin
 from opsconsole.templatetags.opsconsole_text import action_result
-from pipelines import classify
+from pipelines import ServiceError, classify
 from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
@@ -135,12 +136,12 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin):
 
     @admin.display(description="derived state")
     def order_state(self, obj: ErrorSinkEntry) -> str:
-        return render_to_string("opsconsole/blocks/order_state.html", {"view": selectors.order_view(obj.trace_id)})
+        return render_to_string("opsconsole/blocks/order_state.html", {"view": state.view_of_trace(obj.trace_id)})
 
     @admin.display(description="remediation")
     def remediation(self, obj: ErrorSinkEntry) -> str:
-        view = selectors.order_view(obj.trace_id)
-        context = remediation_context(obj.trace_id, view["state"] if view else None)
+        view = state.view_of_trace(obj.trace_id)
+        context = remediation_context(obj.trace_id, view.state if view else None)
         return render_to_string("opsconsole/blocks/remediation_links.html", context)
 
     @admin.display(description="attempts")
@@ -166,12 +167,23 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin):
 
 
 def remediation_context(trace_id: Any, state: str | None = None) -> dict[str, Any]:
-    """Links to the confirm pages of every remediation, unless the order is terminal (none applies then)."""
+    """Links to the confirm pages of the remediations that apply to the order, and why the others do not."""
     terminal = state in TERMINAL_LABELS
-    names = [] if terminal else ops_actions.actions()
+    missing = ops_actions.api() is None
+    why_not: dict[str, str | None] = {}
+    if not missing and not terminal:
+        try:
+            why_not = ops_actions.applicability(trace_id)
+        except ServiceError as exc:  # not an order (a trace of another pipeline): nothing applies
+            why_not = dict.fromkeys(ops_actions.actions(), exc.message)
+    # A fork starts from one checkpoint: it is offered on each checkpoint of the lineage page ("Fork from here").
+    why_not = {n: why for n, why in why_not.items() if n not in ops_actions.PER_CHECKPOINT}
     return {
-        "links": [(ops_actions.label(n), ops_actions.confirm_url(n, [trace_id])) for n in names],
-        "missing": ops_actions.api() is None,
+        "links": [
+            (ops_actions.label(n), ops_actions.confirm_url(n, [trace_id])) for n, why in why_not.items() if why is None
+        ],
+        "not_applicable": [(ops_actions.label(n), why) for n, why in why_not.items() if why is not None],
+        "missing": missing,
         "terminal_state": state if terminal else None,
     }
 

@@ -25,12 +25,15 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Output": ("pipelines.contracts.steps", "Output"),
     "StepContext": ("pipelines.contracts.steps", "StepContext"),
     "Composition": ("pipelines.contracts.declarations", "Composition"),
+    "Deadline": ("pipelines.contracts.declarations", "Deadline"),
     "Pipeline": ("pipelines.contracts.declarations", "Pipeline"),
     "Publication": ("pipelines.contracts.declarations", "Publication"),
     "RetryPolicy": ("pipelines.contracts.declarations", "RetryPolicy"),
     "Step": ("pipelines.contracts.declarations", "Step"),
     "Subscription": ("pipelines.contracts.declarations", "Subscription"),
     "contract": ("pipelines.contracts.fields", "contract"),
+    "declared": ("pipelines.contracts.fields", "declared"),
+    "numbered": ("pipelines.contracts.fields", "numbered"),
     "wire": ("pipelines.contracts.fields", "wire"),
     "NonRetryableError": ("pipelines.contracts.errors", "NonRetryableError"),
     "RetryableError": ("pipelines.contracts.errors", "RetryableError"),
@@ -100,10 +103,13 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "log_ids": ("pipelines.engine.tracing", "log_ids"),
     # Namespaces: modules a domain uses as a whole
     "ids": ("pipelines.contracts.ids", None),  # deterministic ids and idempotency keys
+    "branches": ("pipelines.store.branches", None),  # lineage branches: a fork's view, its effect keys
     "pauses": ("pipelines.engine.pauses", None),  # which steps are paused (read)
     "pausing": ("pipelines.recovery.pausing", None),  # pause and resume a step, audited
     "drain": ("pipelines.recovery.drain", None),  # a resumed pause's drain and its progress
     "backlog": ("pipelines.recovery.backlog", None),  # the backlog bound admission enforces
+    "deadlines": ("pipelines.recovery.deadlines", None),  # waits past their deadline: the pass, the reads, extend
+    "forks": ("pipelines.recovery.forks", None),  # fork a trace from a stored checkpoint onto a new branch
     "actions": (
         "pipelines.recovery.actions",
         None,
@@ -119,6 +125,7 @@ if TYPE_CHECKING:
     from pipelines.contracts import ids as ids
     from pipelines.contracts.checks import refuse_to_start_if_broken as refuse_to_start_if_broken
     from pipelines.contracts.declarations import Composition as Composition
+    from pipelines.contracts.declarations import Deadline as Deadline
     from pipelines.contracts.declarations import Pipeline as Pipeline
     from pipelines.contracts.declarations import Publication as Publication
     from pipelines.contracts.declarations import RetryPolicy as RetryPolicy
@@ -127,6 +134,8 @@ if TYPE_CHECKING:
     from pipelines.contracts.errors import NonRetryableError as NonRetryableError
     from pipelines.contracts.errors import RetryableError as RetryableError
     from pipelines.contracts.fields import contract as contract
+    from pipelines.contracts.fields import declared as declared
+    from pipelines.contracts.fields import numbered as numbered
     from pipelines.contracts.fields import wire as wire
     from pipelines.contracts.ids import deterministic_id as deterministic_id
     from pipelines.contracts.status import STATUS as STATUS
@@ -163,8 +172,11 @@ if TYPE_CHECKING:
     from pipelines.failures.parking import open_items as open_items
     from pipelines.recovery import actions as actions
     from pipelines.recovery import backlog as backlog
+    from pipelines.recovery import deadlines as deadlines
     from pipelines.recovery import drain as drain
+    from pipelines.recovery import forks as forks
     from pipelines.recovery import pausing as pausing
+    from pipelines.store import branches as branches
     from pipelines.store.classification import classify as classify
     from pipelines.store.fast import Table as Table
     from pipelines.store.observers import watch_trace as watch_trace
@@ -217,6 +229,7 @@ __all__ = [
     "BoundedJSONParser",
     "Command",
     "Composition",
+    "Deadline",
     "Detail",
     "ErrorSinkEntriesView",
     "ErrorSinkService",
@@ -251,6 +264,7 @@ __all__ = [
     "actions",
     "admission",
     "backlog",
+    "branches",
     "build_server",
     "check_body_size",
     "checkpoint_models",
@@ -259,11 +273,14 @@ __all__ = [
     "composition",
     "contract",
     "current_engine",
+    "deadlines",
+    "declared",
     "default_workers",
     "deterministic_id",
     "drain",
     "envelope",
     "flatten",
+    "forks",
     "generic_handler",
     "ids",
     "input_limits",
@@ -273,6 +290,7 @@ __all__ = [
     "metrics",
     "metrics_view",
     "ndjson_response",
+    "numbered",
     "open_failure",
     "open_items",
     "outage",

@@ -11,13 +11,16 @@ from pipelines import AWAIT, StepContext
 
 def process(ctx: StepContext) -> Any:
     assigned = ctx.input
-    courier = selectors.courier(assigned.courier_id)
+    courier_id = assigned.courier_id
+    if ctx.event:  # a confirmed pickup: an overdue one may have been reassigned meanwhile (courier-reassignment)
+        courier_id = selectors.current_courier(assigned.order_id, assigned.courier_id)
+    courier = selectors.courier(courier_id)
     manual = courier is None or courier.completion_mode == Courier.MANUAL
     if manual and (ctx.event or {}).get("action") != "pickup":
         return AWAIT
     return {
         "order_id": assigned.order_id,
         "dispatch_id": assigned.dispatch_id,
-        "courier_id": assigned.courier_id,
+        "courier_id": courier_id,
         "picked_up_at": ctx.now,
     }

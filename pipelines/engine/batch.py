@@ -44,6 +44,8 @@ from pipelines.engine import metrics, pauses
 from pipelines.engine.runner import Engine, build_rows
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
+from pipelines.models import MAIN_BRANCH
+from pipelines.store import branches, waits
 from pipelines.store.store import Entry, Outcome, Plan, Redo, Rows, next_item, store
 
 log = structlog.get_logger("pipelines.batch")
@@ -238,9 +240,12 @@ class BatchEngine:
         ctx = StepContext(
             spec.name, step.name, item.value, plan.out_id, item.trace_id, plan.entry.attempt, plan.entry.event, now
         )
-        outcome = step.process(ctx)
+        with branches.running(MAIN_BRANCH):  # the batched stream runs the main branch only (forks: the runner)
+            outcome = step.process(ctx)
         if outcome is AWAIT or outcome is SKIP:
             status: Status = "awaiting" if outcome is AWAIT else "skipped"
+            if outcome is AWAIT:
+                waits.opened(spec, step, item.value, item.trace_id, item.key, now)
             done[plan] = (StepResult(spec.name, step.name, status), None)
             return None
         rows = build_rows(step, item, plan.parents, plan.out_id, outcome, ctx.now)  # exactly as the single path
