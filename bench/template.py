@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import connection, models, transaction
 
-from pipelines import sqlbulk
+from pipelines import Table, storage
 from pipelines.models import Checkpoint, CheckpointLog, LineageLink, Trace
 
 TEMPLATE_KEY = "bench-template-0001"
@@ -30,7 +30,7 @@ class _Column:
 
 @dataclass
 class _TableRows:
-    table: sqlbulk.Table
+    table: Table
     rows: list[list[_Column]]
     raw: list[list[_Column]]  # the same rows as Python values, for the ORM baseline
 
@@ -94,7 +94,7 @@ class Template:
                 out.append(self.pattern.sub(lambda m: text[m.group(0)], col.value))
         return tuple(out)
 
-    def clone(self, key: str) -> list[tuple[sqlbulk.Table, list[tuple[Any, ...]]]]:
+    def clone(self, key: str) -> list[tuple[Table, list[tuple[Any, ...]]]]:
         """The prepared rows of one more order, per table, in insertion order."""
         by_value, text = self._mapping(key)
         number = self.numbers.take()
@@ -165,7 +165,7 @@ def capture(body: dict[str, Any]) -> Template:
     prepared_ids = {u.hex for u in uuids} | uuids
     tables = []
     for model, rows in per_model:
-        table = sqlbulk.table(model, connection, with_pk=model is Trace)
+        table = storage.table(model, connection, with_pk=model is Trace)
         raw_rows, prep_rows = [], []
         for row in rows:
             raw = [getattr(row, att) for att in table.attnames]
@@ -183,7 +183,7 @@ def capture(body: dict[str, Any]) -> Template:
     return Template(tables, sorted(uuids, key=str))
 
 
-def insert_sql(table: sqlbulk.Table) -> str:
+def insert_sql(table: Table) -> str:
     """A one-row INSERT in the driver's own placeholder style (the floor talks to the driver directly)."""
     mark = "?" if connection.vendor == "sqlite" else "%s"
     return f"INSERT INTO {table.name} {table.columns} VALUES ({', '.join([mark] * len(table.fields))})"
@@ -195,9 +195,9 @@ def driver() -> Any:
     return connection.connection
 
 
-def execute_orders(orders: list[list[tuple[sqlbulk.Table, list[tuple[Any, ...]]]]]) -> None:
+def execute_orders(orders: list[list[tuple[Table, list[tuple[Any, ...]]]]]) -> None:
     """All the orders' rows in one transaction, one ``executemany`` per table."""
-    grouped: dict[sqlbulk.Table, list[tuple[Any, ...]]] = {}
+    grouped: dict[Table, list[tuple[Any, ...]]] = {}
     for order in orders:
         for table, rows in order:
             grouped.setdefault(table, []).extend(rows)

@@ -9,7 +9,7 @@ occurrence is answered as a replay of the first. Answers come back in input orde
 ``ServiceError`` that the single path would have raised for that command.
 
 The batch reads its reference rows (consumers, restaurants, menus) in three queries and everything else once
-per batch (``pipelines.store.reads``).
+per batch (the store's read scope).
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ from pipelines import (
     Unavailable,
     backlog,
     composition,
-    reads,
-    traces,
+    storage,
 )
 from pipelines.models import CheckpointLog
 
@@ -54,7 +53,7 @@ def place_orders(batch: Sequence[tuple[Any, str | None]], *, views: bool = True,
     """
     answers: list[Answer | None] = [None] * len(batch)
     for start in range(0, len(batch), chunk):
-        with reads.scope():
+        with storage.read_scope():
             _place_chunk(batch[start : start + chunk], start, answers, views)
     assert all(a is not None for a in answers)
     return answers  # type: ignore[return-value]
@@ -79,7 +78,7 @@ def _place_chunk(
         digest = commands.command_hash(canonical)
         valid.append(_Command(offset + n, key, canonical, digest, order_id_for(key)))
     stored = {r.order_id: r for r in OrderRequest.objects.filter(order_id__in=[c.order_id for c in valid])}
-    reads.remember(stored.values())
+    storage.remember(stored.values())
     first: dict[str, _Command] = {}
     for command in valid:
         if command.order_id not in stored:
@@ -112,7 +111,7 @@ def _place_chunk(
         if isinstance(request, OrderRequest):
             requests[command.order_id] = request
     recorded = [c for c in valid if answers[c.index] is None]
-    with reads.batch_step([str(c.order_id) for c in recorded]):  # each fact read once for the whole chunk
+    with storage.batch_step([str(c.order_id) for c in recorded]):  # each fact read once for the whole chunk
         _answer(recorded, requests, created, answers, views)
 
 
@@ -139,7 +138,7 @@ def _answer(
 def _summaries(order_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
     """``orderId``, ``requestId`` and ``state`` of many orders, from one read of the checkpoint log."""
     present: dict[uuid.UUID, set[str]] = {order_id: set() for order_id in order_ids}
-    order_of = {number: order_id for order_id, number in traces.stored_numbers(order_ids).items()}
+    order_of = {number: order_id for order_id, number in storage.trace_numbers(order_ids).items()}
     rows = CheckpointLog.objects.filter(trace_number__in=list(order_of)).values_list("trace_number", "checkpoint_type")
     for number, checkpoint_type in rows:
         present[order_of[number]].add(checkpoint_type)

@@ -30,9 +30,12 @@ from pipelines import (
     InvalidArgument,
     NotFound,
     actions,
+    close_open,
     composition,
     current_engine,
-    parking,
+    last_attempt,
+    open_failure,
+    open_items,
 )
 
 ACTIONS = ("redrive", "assign-courier", "ops-cancel", "resolve-payment-review", "fork")
@@ -169,7 +172,7 @@ def _fork(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
 # -- redrive ---------------------------------------------------------------------------------------------------
 def _redrive(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     plan = Plan()
-    failure = parking.open_failure(request.order_id)
+    failure = open_failure(request.order_id)
     if failure is None or not failure.dead_lettered:
         plan.why = (
             "nothing is dead-lettered for this order"
@@ -178,7 +181,7 @@ def _redrive(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         )
         return plan
     parked = failure.parked
-    attempt = parking.last_attempt(parked) + 1
+    attempt = last_attempt(parked) + 1
     step = composition().pipeline(parked.pipeline).step(parked.step)
     plan.add("RetryScheduled", f"attempt {attempt} of {parked.pipeline}/{parked.step}, due now")
     plan.add("RetryClaim", f"attempt {attempt}, run at once by this action")
@@ -211,11 +214,11 @@ def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     plan.why = _why_not_assign(order_id, courier_id)
     if plan.why is not None or ready is None:
         return plan
-    failure = parking.open_failure(order_id)
+    failure = open_failure(order_id)
     parked = failure.parked if failure and failure.parked.pipeline == "dispatch" else None
     plan.add("OpsCourierChoice", f"courierId={courier_id}, chosenBy=<actor>")
     if parked is not None:
-        plan.add("RetryScheduled", f"attempt {parking.last_attempt(parked) + 1} of dispatch/delivery_assigned, run now")
+        plan.add("RetryScheduled", f"attempt {last_attempt(parked) + 1} of dispatch/delivery_assigned, run now")
     plan.add("DeliveryAssigned", f"courierId={courier_id}, by dispatch (05), published as usual; the chain goes on")
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
@@ -261,7 +264,7 @@ def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     elif authorization is not None and not selectors.is_voided(order_id):
         plan.add("AuthorizationVoided", f"authorizationId={authorization}, reason=OPS_CANCELLED")
     plan.add("OrderCancelled", f"reason={contracts.OPS_CANCELLED}, published as tpfgo.ops.order-cancelled.v1")
-    for parked in parking.open_items(order_id):
+    for parked in open_items(order_id):
         plan.add("ParkingOutcome", f"cancelled: {parked.pipeline}/{parked.step} stops retrying")
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
@@ -274,7 +277,7 @@ def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         executions.append(current_engine().run("ops-cancel", request, event={"by": actor, "reason": reason}))
         result = actions.summarize(*executions)
         if selectors.has(OrderCancelled, order_id):
-            closed = parking.close_open(order_id, "ops-cancel", keep_pipelines=("ops-cancel",))
+            closed = close_open(order_id, "ops-cancel", keep_pipelines=("ops-cancel",))
             result["closedParkedIds"] = [str(p.pk) for p in closed]
         return result, None
 

@@ -1,6 +1,6 @@
 """Read-side queries over the checkpoint tables, shared by steps, the derived state and every interface.
 
-Inside a read scope (``pipelines.store.reads``: one per request, opened by the application service and the batch
+Inside the store's read scope (one per request, opened by the application service and the batch
 engine) a fact found or inserted once is answered from memory for the rest of the request (checkpoints never
 change), reference rows are read once per request, and a batch step loads a fact for its whole batch at once.
 """
@@ -37,7 +37,7 @@ from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.revision_requested.models import RevisionRequested
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created.models import TicketCreated
-from pipelines import branches, ids, lookups, reads
+from pipelines import branches, ids, storage
 from pipelines.models import MAIN_BRANCH, Checkpoint
 
 T = TypeVar("T", bound=Checkpoint)
@@ -52,22 +52,22 @@ def fact(model: type[T], order_id: uuid.UUID) -> T | None:
     """
     facts: Any = model.objects  # every checkout checkpoint has an indexed order_id (OrderCheckpoint)
     if getattr(model, "business_key_fields", None) != ORDER_KEY:
-        return lookups.first(model, order_id=order_id)
+        return storage.first(model, order_id=order_id)
     branch = branches.view(order_id)  # an order's trace id is its order id
     if branch != MAIN_BRANCH:
         return branches.pick(order_id, branch, facts.filter(order_id=order_id))
 
     def load(keys: Sequence[str]) -> list[T]:
         if len(keys) == 1:
-            return lookups.rows(model, limit=1, order_id=keys[0], branch=MAIN_BRANCH)
+            return storage.rows(model, limit=1, order_id=keys[0], branch=MAIN_BRANCH)
         return list(facts.filter(order_id__in=keys, branch=MAIN_BRANCH))
 
-    return reads.fact(model, ids.text(order_id) if type(order_id) is uuid.UUID else str(order_id), load)
+    return storage.fact(model, ids.text(order_id) if type(order_id) is uuid.UUID else str(order_id), load)
 
 
 def has(model: type[Checkpoint], order_id: uuid.UUID) -> bool:
     if getattr(model, "business_key_fields", None) == ORDER_KEY:
-        if reads.current() is not None or branches.view(order_id) != MAIN_BRANCH:
+        if storage.current_scope() is not None or branches.view(order_id) != MAIN_BRANCH:
             return fact(model, order_id) is not None
         facts: Any = model.objects
         return bool(facts.filter(order_id=order_id, branch=MAIN_BRANCH).exists())
@@ -99,7 +99,7 @@ def decisions(order_id: uuid.UUID) -> list[AcceptanceDecision]:
     # Never memoized: a request that claims the slot reads it again after its own insert.
     branch = branches.view(order_id)
     if branch == MAIN_BRANCH:
-        return lookups.rows(AcceptanceDecision, order_by=("round",), order_id=order_id, branch=MAIN_BRANCH)
+        return storage.rows(AcceptanceDecision, order_by=("round",), order_id=order_id, branch=MAIN_BRANCH)
     by_round: dict[int, list[AcceptanceDecision]] = {}
     for row in AcceptanceDecision.objects.filter(order_id=order_id).order_by("round"):
         by_round.setdefault(row.round, []).append(row)
@@ -125,10 +125,10 @@ def revised(order_id: uuid.UUID) -> bool:
     Rounds and the current content depend on revisions; an order never revised (nearly all) skips those reads.
     """
     key = ids.text(order_id) if type(order_id) is uuid.UUID else str(order_id)
-    scope = reads.current()
+    scope = storage.current_scope()
     if scope is not None and key in scope.keys:
         batch = scope.keys
-        found = reads.step_memo(
+        found = storage.step_memo(
             "revised",
             lambda: {
                 ids.text(o)
@@ -136,11 +136,11 @@ def revised(order_id: uuid.UUID) -> bool:
             },
         )
         return key in found
-    return reads.memo(("revised", key), lambda: RevisionRequested.objects.filter(order_id=order_id).exists())
+    return storage.memo(("revised", key), lambda: RevisionRequested.objects.filter(order_id=order_id).exists())
 
 
 def revision_request(revision_id: uuid.UUID) -> RevisionRequested | None:
-    return lookups.first(RevisionRequested, revision_id=revision_id)
+    return storage.first(RevisionRequested, revision_id=revision_id)
 
 
 def open_revision(order_id: uuid.UUID) -> uuid.UUID | None:
@@ -194,7 +194,7 @@ def current_authorization(order_id: uuid.UUID) -> str | None:
 
 
 def revision_decision(revision_id: uuid.UUID) -> RevisionAccepted | RevisionRefused | None:
-    return lookups.first(RevisionAccepted, revision_id=revision_id) or lookups.first(
+    return storage.first(RevisionAccepted, revision_id=revision_id) or storage.first(
         RevisionRefused, revision_id=revision_id
     )
 
@@ -264,12 +264,12 @@ def active_deliveries(courier_ids: list[str]) -> dict[str, int]:
     another: a manual courier's delivery stays active (it waits for the courier), an auto courier's is
     delivered within the same run, before the next order would have been dispatched.
     """
-    stored = reads.step_memo(
+    stored = storage.step_memo(
         ("courier_load", tuple(courier_ids)),
         lambda: dict(CourierLoad.objects.filter(courier_id__in=courier_ids).values_list("courier_id", "active")),
     )
-    in_flight = reads.step_memo("courier_in_flight", _InFlight)
-    pending = reads.pending()
+    in_flight = storage.step_memo("courier_in_flight", _InFlight)
+    pending = storage.pending()
     for model, fields in pending[in_flight.seen :]:  # only what batch-mates added since the last item
         cid = fields.get("courier_id")
         if model is DeliveryAssigned and cid is not None:
@@ -290,22 +290,22 @@ class _InFlight:
 
 # -- reference data: read once per request (prepared look-ups), never cached across requests -------------------
 def consumer(consumer_id: str) -> Consumer | None:
-    return reads.memo(("consumer", consumer_id), lambda: lookups.first(Consumer, pk=consumer_id))
+    return storage.memo(("consumer", consumer_id), lambda: storage.first(Consumer, pk=consumer_id))
 
 
 def restaurant(restaurant_id: str) -> Restaurant | None:
-    return reads.memo(("restaurant", restaurant_id), lambda: lookups.first(Restaurant, pk=restaurant_id))
+    return storage.memo(("restaurant", restaurant_id), lambda: storage.first(Restaurant, pk=restaurant_id))
 
 
 def menu(restaurant_id: str) -> dict[str, MenuItem]:
     """The restaurant's menu items by item id."""
-    return reads.memo(
-        ("menu", restaurant_id), lambda: {m.item_id: m for m in lookups.rows(MenuItem, restaurant_id=restaurant_id)}
+    return storage.memo(
+        ("menu", restaurant_id), lambda: {m.item_id: m for m in storage.rows(MenuItem, restaurant_id=restaurant_id)}
     )
 
 
 def courier(courier_id: str) -> Courier | None:
-    return reads.memo(("courier", courier_id), lambda: lookups.first(Courier, pk=courier_id))
+    return storage.memo(("courier", courier_id), lambda: storage.first(Courier, pk=courier_id))
 
 
 def available_couriers() -> list[str]:
@@ -315,19 +315,19 @@ def available_couriers() -> list[str]:
     """
 
     def load() -> list[str]:
-        couriers = lookups.rows(Courier, order_by=("id",), available=True)
-        scope = reads.current()
+        couriers = storage.rows(Courier, order_by=("id",), available=True)
+        scope = storage.current_scope()
         if scope is not None:
             for row in couriers:
                 scope.memo[("courier", row.pk)] = row
         return [row.pk for row in couriers]
 
-    return reads.step_memo("available_couriers", load)
+    return storage.step_memo("available_couriers", load)
 
 
 def prepare_reference(consumer_ids: Sequence[str], restaurant_ids: Sequence[str]) -> None:
     """Read the consumers, restaurants and menus of a whole batch in three queries (inside a read scope)."""
-    scope = reads.current()
+    scope = storage.current_scope()
     if scope is None:
         return
     wanted_consumers = {c for c in consumer_ids if ("consumer", c) not in scope.memo}

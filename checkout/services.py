@@ -36,7 +36,7 @@ from pipelines import (
     current_engine,
     ids,
     input_limits,
-    reads,
+    storage,
 )
 
 
@@ -50,7 +50,7 @@ def order_id_for(key: str) -> uuid.UUID:
     return ids.deterministic_id("order", key)
 
 
-@reads.scoped  # facts and reference rows are read once per request
+@storage.scoped  # facts and reference rows are read once per request
 def place_order(data: Any, key: str | None) -> Placed:
     key = commands.check_key(key)
     command = commands.canonical(data)
@@ -192,7 +192,7 @@ def revision_id_for(order_id: uuid.UUID, key: str) -> uuid.UUID:
     return ids.deterministic_id("revision", f"{order_id}:{key}")
 
 
-@reads.scoped
+@storage.scoped
 def revise_order(order_id: Any, data: Any, key: str | None) -> dict[str, Any]:
     """Revise an order's line items: ``data = {"items": [{"menuItemId", "quantity"}, ...]}`` (the full new list).
 

@@ -11,7 +11,7 @@ from checkout.order_rejected.models import OrderRejected
 from checkout.order_view import CheckpointRef, OrderLine, OrderView, RevisionEntry, Stalled
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import branches, lookups, parking, traces, wire
+from pipelines import branches, open_failure, storage, wire
 from pipelines.models import CheckpointLog, LineageLink
 
 TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
@@ -57,15 +57,15 @@ def label(order_id: uuid.UUID, present: set[str]) -> str:
 
 def log_rows(order_id: uuid.UUID) -> list[CheckpointLog]:
     """The order's checkpoints on the branch its view shows (a fork's view holds its parent's history)."""
-    number = traces.number_of(order_id)
+    number = storage.trace_number(order_id)
     if number is None:
         return []
-    rows = lookups.rows(CheckpointLog, order_by=("seq",), trace_number=number)
+    rows = storage.rows(CheckpointLog, order_by=("seq",), trace_number=number)
     return branches.visible_log(order_id, branches.view(order_id), rows)
 
 
 def stalled(order_id: uuid.UUID) -> Stalled | None:
-    failure = parking.open_failure(order_id)
+    failure = open_failure(order_id)
     if failure is None:
         return None
     return Stalled(

@@ -59,6 +59,15 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "admission": ("pipelines.engine.streaming", "admission"),
     "default_workers": ("pipelines.engine.streaming", "default_workers"),
     "watch_trace": ("pipelines.store.observers", "watch_trace"),
+    # The store: exact-match reads compiled once, the request's read scope, trace numbers (docs/architecture.md,
+    # "The store")
+    "storage": ("pipelines.store.store", "store"),  # the Store (``pipelines.store`` is the sub-package)
+    "Table": ("pipelines.store.fast", "Table"),
+    # Open failures of a trace (the ops console's remedies)
+    "open_failure": ("pipelines.failures.parking", "open_failure"),
+    "open_items": ("pipelines.failures.parking", "open_items"),
+    "close_open": ("pipelines.failures.parking", "close_open"),
+    "last_attempt": ("pipelines.failures.parking", "last_attempt"),
     "classify": ("pipelines.store.classification", "classify"),
     "refuse_to_start_if_broken": ("pipelines.contracts.checks", "refuse_to_start_if_broken"),
     # Transports: wire errors, request schemas and limits, NDJSON, the gRPC boundary, the engine's own services
@@ -94,12 +103,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "log_ids": ("pipelines.engine.tracing", "log_ids"),
     # Namespaces: modules a domain uses as a whole
     "ids": ("pipelines.contracts.ids", None),  # deterministic ids and idempotency keys
-    "reads": ("pipelines.store.reads", None),  # request-scoped reads: memoised facts, the current scope, batch loading
-    "lookups": ("pipelines.store.lookups", None),  # exact-match look-ups with SQL built once
-    "traces": ("pipelines.store.traces", None),  # trace numbers
     "branches": ("pipelines.store.branches", None),  # lineage branches: a fork's view, its effect keys
-    "sqlbulk": ("pipelines.store.sqlbulk", None),  # prepared bulk statements (bench)
-    "parking": ("pipelines.failures.parking", None),  # open failures of a trace
     "pauses": ("pipelines.engine.pauses", None),  # which steps are paused (read)
     "pausing": ("pipelines.recovery.pausing", None),  # pause and resume a step, audited
     "drain": ("pipelines.recovery.drain", None),  # a resumed pause's drain and its progress
@@ -162,7 +166,10 @@ if TYPE_CHECKING:
     from pipelines.engine.streaming import admission as admission
     from pipelines.engine.streaming import default_workers as default_workers
     from pipelines.engine.tracing import log_ids as log_ids
-    from pipelines.failures import parking as parking
+    from pipelines.failures.parking import close_open as close_open
+    from pipelines.failures.parking import last_attempt as last_attempt
+    from pipelines.failures.parking import open_failure as open_failure
+    from pipelines.failures.parking import open_items as open_items
     from pipelines.recovery import actions as actions
     from pipelines.recovery import backlog as backlog
     from pipelines.recovery import deadlines as deadlines
@@ -170,12 +177,10 @@ if TYPE_CHECKING:
     from pipelines.recovery import forks as forks
     from pipelines.recovery import pausing as pausing
     from pipelines.store import branches as branches
-    from pipelines.store import lookups as lookups
-    from pipelines.store import reads as reads
-    from pipelines.store import sqlbulk as sqlbulk
-    from pipelines.store import traces as traces
     from pipelines.store.classification import classify as classify
+    from pipelines.store.fast import Table as Table
     from pipelines.store.observers import watch_trace as watch_trace
+    from pipelines.store.store import store as storage
     from pipelines.transport import input_limits as input_limits
     from pipelines.transport import outage as outage
     from pipelines.transport import request_metrics as request_metrics
@@ -251,6 +256,7 @@ __all__ = [
     "SubscriptionAckView",
     "SubscriptionService",
     "SubscriptionStreamView",
+    "Table",
     "Text",
     "TicketedLines",
     "Unavailable",
@@ -263,6 +269,7 @@ __all__ = [
     "check_body_size",
     "checkpoint_models",
     "classify",
+    "close_open",
     "composition",
     "contract",
     "current_engine",
@@ -277,25 +284,24 @@ __all__ = [
     "generic_handler",
     "ids",
     "input_limits",
+    "last_attempt",
     "log_ids",
-    "lookups",
     "metadata_value",
     "metrics",
     "metrics_view",
     "ndjson_response",
     "numbered",
+    "open_failure",
+    "open_items",
     "outage",
-    "parking",
     "pauses",
     "pausing",
-    "reads",
     "refuse_to_start_if_broken",
     "request_metrics",
-    "sqlbulk",
     "status_message",
+    "storage",
     "stream_handler",
     "streaming",
-    "traces",
     "tracing",
     "unary",
     "watch_trace",

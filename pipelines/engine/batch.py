@@ -6,7 +6,7 @@ lineage links and log rows, the same statuses (inserted, replayed, lost, awaitin
 same hand-offs to subscribers. What differs is how they are written:
 
 - per step, one ``transaction.atomic(durable=True)`` for the whole batch; ``process()`` runs per item inside
-  it, then every row goes in with one statement (``sqlbulk.insert_batch``: ``ON CONFLICT DO NOTHING``, the
+  it, then every row goes in with one statement (``Store.write_batch``: ``ON CONFLICT DO NOTHING``, the
   dependent rows only for the checkpoints actually inserted);
 - a checkpoint that was not inserted met a unique row: the same id is a replay, another id with the same
   business key means the item lost to that winner (not an error), exactly as in the single path;
@@ -15,9 +15,9 @@ same hand-offs to subscribers. What differs is how they are written:
   statement fails, or a step raised a database error, the batch is redone item by item, each in its own
   transaction with the single path's savepoint-and-winner logic;
 - replay look-ups are one query per table for the batch, skipped for items whose input this run inserted;
-- ``pipelines.store.reads`` is open for the run: a fact read by one item's step is loaded for the whole batch.
+- the store's read scope is open for the run: a fact read by one item's step is loaded for the whole batch.
 
-Items of one batch see the database as of their step, plus (through ``reads.pending()``) the outputs their
+Items of one batch see the database as of their step, plus (through ``store.pending()``) the outputs their
 batch-mates produced earlier in the same step, for a rule that must count them (checkout: a courier's load).
 A step with an external effect may call it again when a batch is redone item by item: external effects are
 keyed by the item (the single path's retries rely on the same property). The batched path always commits
@@ -45,18 +45,8 @@ from pipelines.engine.runner import Engine, build_rows
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH
-from pipelines.store import branches, observers, reads, waits, writes
-from pipelines.store.batch_writes import (
-    Entry,
-    Outcome,
-    Plan,
-    Redo,
-    Rows,
-    existing,
-    insert_batch,
-    insert_one,
-    next_item,
-)
+from pipelines.store import branches, waits
+from pipelines.store.store import Entry, Outcome, Plan, Redo, Rows, next_item, store
 
 log = structlog.get_logger("pipelines.batch")
 
@@ -101,11 +91,11 @@ class BatchEngine:
         step = spec.steps[start]
 
         def identity(entry: Entry) -> uuid.UUID:
-            return writes.output_id(writes.parents_of(entry.item.value, step), entry.item.value, step)
+            return store.output_id(store.parents_of(entry.item.value, step), entry.item.value, step)
 
         for group in _rounds(entries, identity):
             for first in range(0, len(group), self.batch_size):
-                with reads.scope():
+                with store.read_scope():
                     self._drain(spec, start, group[first : first + self.batch_size], executions)
         return executions
 
@@ -158,15 +148,15 @@ class BatchEngine:
     def _step(self, spec: Pipeline, step: Step, batch: list[Entry]) -> list[Outcome]:
         plans: list[Plan] = []
         for entry in batch:
-            parents = writes.parents_of(entry.item.value, step)
-            plans.append(Plan(entry, parents, writes.output_id(parents, entry.item.value, step)))
+            parents = store.parents_of(entry.item.value, step)
+            plans.append(Plan(entry, parents, store.output_id(parents, entry.item.value, step)))
         leader_of: dict[int, Plan] = {}  # by the id's integer: a UUID hashes in Python, an int in C
         for plan in plans:
             leader_of.setdefault(plan.out_id.int, plan)  # a second plan with the same output id follows the first
         leaders = plans if len(leader_of) == len(plans) else list(leader_of.values())
-        unknown = [p for p in leaders if not (p.parents and p.entry.fresh and reads.all_fresh(p.parents))]
+        unknown = [p for p in leaders if not (p.parents and p.entry.fresh and store.all_fresh(p.parents))]
         outcomes: dict[Plan, Outcome] = {}
-        for out_id, rows in existing(step, unknown).items():
+        for out_id, rows in store.stored_outputs(step, unknown).items():
             leader = leader_of[out_id.int]
             outcomes[leader] = (
                 StepResult(spec.name, step.name, "replayed", rows),
@@ -204,7 +194,7 @@ class BatchEngine:
         failed: list[tuple[Plan, BaseException]] = []
         keys = [ids.text(p.entry.item.trace_id) for p in plans]  # every step of a batch keys its reads by them
         try:
-            with reads.batch_step(keys) as opened, transaction.atomic(durable=True):
+            with store.batch_step(keys) as opened, transaction.atomic(durable=True):
                 built: list[tuple[Plan, Rows]] = []
                 now = timezone.now()  # the step's time, for every item of the batch (one transaction)
                 pending = opened.pending if opened is not None else []
@@ -221,9 +211,9 @@ class BatchEngine:
                     if rows:
                         built.append((plan, rows))
                 if strict:
-                    done.update(insert_one(spec, step, built))
+                    done.update(store.write_items(spec, step, built))
                 else:
-                    done.update(insert_batch(spec, step, built))
+                    done.update(store.write_batch(spec, step, built))
         except Redo:
             raise
         except Exception as broken:  # strict mode: this one item's transaction failed
@@ -244,7 +234,7 @@ class BatchEngine:
         now: datetime.datetime,
         pending: list[Any],
     ) -> Rows | None:
-        """One item's ``process()`` and rows; its outputs join ``pending`` (``reads.pending()``: its batch-mates'
+        """One item's ``process()`` and rows; its outputs join ``pending`` (``store.pending()``: its batch-mates'
         rules see them)."""
         item = plan.entry.item
         ctx = StepContext(
@@ -259,7 +249,7 @@ class BatchEngine:
             done[plan] = (StepResult(spec.name, step.name, status), None)
             return None
         rows = build_rows(step, item, plan.parents, plan.out_id, outcome, ctx.now)  # exactly as the single path
-        observers.emit_taps(spec.name, step.name, rows)
+        store.tap(spec.name, step.name, rows)
         for row, _ in rows:
             pending.append((type(row), row.__dict__))
         return rows

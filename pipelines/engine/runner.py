@@ -22,9 +22,6 @@ from typing import Any, NamedTuple
 
 import structlog
 from django.db import transaction
-from django.db.models import Model, signals
-from django.db.models.base import ModelState
-from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
 
 from pipelines.contracts import ids
@@ -35,8 +32,8 @@ from pipelines.engine import metrics, pauses, tracing
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH, Checkpoint, CheckpointChild
-from pipelines.store import branches, observers, waits
-from pipelines.store import writes as lineage
+from pipelines.store import branches, waits
+from pipelines.store.store import store
 
 log = structlog.get_logger("pipelines.runner")
 
@@ -202,8 +199,8 @@ class Engine:
     def _run_step(self, call: _StepCall, *, look_up: bool = True) -> tuple[StepResult, Item | None]:
         """One step on one item, timed (``tpfgo_step_seconds``) and traced (a span per run)."""
         started = time.perf_counter()
-        parents = lineage.parents_of(call.item.value, call.step)
-        output_id = branches.branch_id(lineage.output_id(parents, call.item.value, call.step), call.item.branch)
+        parents = store.parents_of(call.item.value, call.step)
+        output_id = branches.branch_id(store.output_id(parents, call.item.value, call.step), call.item.branch)
         if not tracing.enabled():
             result, onward = self._attempt_step(call, look_up, parents, output_id)
         else:
@@ -219,8 +216,8 @@ class Engine:
         spec, step, item, event, attempt, durable, check_pause = call
         # A deciding command runs even when its output id is stored: only its output says whether it is the
         # same command again (a replay) or another decision (a loss); its insert then meets the stored row.
-        decided = lineage.decides(step, event)
-        existing = lineage.existing(step, output_id, parents) if look_up and not decided else []
+        decided = store.decides(step, event)
+        existing = store.stored_output(step, output_id, parents) if look_up and not decided else []
         if existing:
             return StepResult(spec.name, step.name, "replayed", existing), self._next(step, existing, item)
         if check_pause and self._held(call):
@@ -245,15 +242,14 @@ class Engine:
                     log.info("wait.lost_to_deadline")
                     return StepResult(spec.name, step.name, "lost"), None
                 rows = build_rows(step, item, parents, output_id, outcome, ctx.now)
-                observers.emit_taps(spec.name, step.name, rows)  # opt-in, best effort; may see a rollback
-                if not lineage.insert(rows, parents, spec, step, item.trace_id):
+                store.tap(spec.name, step.name, rows)  # opt-in, best effort; may see a rollback
+                written = store.write_output(spec, step, rows, parents, item.trace_id, decided=decided)
+                if written.winner is not None:
                     # A stored unique row: this input's own output (a replay), or a winner of its business key
                     # (or of its id, with another decision).
-                    winner = lineage.winner(step, rows[0][0])
-                    status = "replayed" if lineage.replays(winner, rows[0][0], decided) else "lost"
-                    result = StepResult(spec.name, step.name, status, [winner], winner=winner)
-                    return result, self._next(step, [winner], item) if status == "replayed" else None
-                transaction.on_commit(observers.notify)  # wakes in-process log readers
+                    winner = written.winner
+                    result = StepResult(spec.name, step.name, written.status, [winner], winner=winner)
+                    return result, self._next(step, [winner], item) if written.status == "replayed" else None
                 _crash_after_commit(step.name)
             checkpoints = [row for row, _ in rows]
             log.info("step.completed", checkpoints=len(checkpoints), type=type(checkpoints[0]).__name__)
@@ -306,7 +302,7 @@ def build_rows(
             key = f"{item.key}:{index}"
         else:
             pk, key = output_id, item.key
-        row = instantiate(model, fields)
+        row = store.new_row(model, fields)
         contract = model.contract
         engine_columns = {
             "id": pk,
@@ -316,7 +312,7 @@ def build_rows(
             "contract_version": contract.version,
             "created_at": now,
         }
-        if _blueprints.get(model):  # every field a plain attribute (checked once per model): set them at once
+        if store.plain_attributes(model):  # every field a plain attribute (checked once per model): at once
             row.__dict__.update(engine_columns)
         else:
             for name, value in engine_columns.items():
@@ -328,58 +324,6 @@ def build_rows(
         row.business_key = business_key(row)
         rows.append((row, children))
     return rows
-
-
-@dataclass(frozen=True)
-class _Blueprint:
-    attnames: frozenset[str]
-    constants: dict[str, Any]  # attname -> default, for fields whose default is a value
-    factories: tuple[tuple[str, Any], ...]  # (attname, callable) for fields whose default is computed
-
-
-_blueprints: dict[type[Checkpoint], _Blueprint | None] = {}
-
-
-def instantiate(model: type[Checkpoint], fields: Mapping[str, Any]) -> Checkpoint:
-    """``model(**fields)`` without the generic constructor's per-keyword work, for fields given by attname.
-
-    A checkpoint is built once per item per step, so this is on the hot path of the batched stream. It gives
-    the same instance as the constructor: every field's default, then the given values. Anything else (a
-    related object by name, a property, ``pre_init``/``post_init`` receivers, a model's own ``__init__``) takes
-    the constructor.
-    """
-    blueprint = _blueprints.get(model, ...)
-    if blueprint is ...:
-        blueprint = _blueprints[model] = _blueprint(model)
-    if blueprint is None or not blueprint.attnames.issuperset(fields):
-        return model(**fields)
-    row = model.__new__(model)
-    row._state = ModelState()
-    data = row.__dict__
-    data.update(blueprint.constants)
-    for attname, factory in blueprint.factories:
-        data[attname] = factory()
-    data.update(fields)
-    return row
-
-
-def _blueprint(model: type[Checkpoint]) -> _Blueprint | None:
-    if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
-        return None
-    if model.__init__ is not Model.__init__:  # a constructor of its own
-        return None
-    fields = model._meta.concrete_fields
-    # Plain attributes and foreign key ids (a new instance has no related object cached to clear); any other
-    # descriptor (a file field, …) is the constructor's business.
-    if not all(isinstance(model.__dict__.get(f.attname), DeferredAttribute) for f in fields):
-        return None
-    constants, factories = {}, []
-    for f in fields:
-        if f.has_default() and callable(f.default):
-            factories.append((f.attname, f.get_default))
-        else:
-            constants[f.attname] = f.get_default()
-    return _Blueprint(frozenset(f.attname for f in fields), constants, tuple(factories))
 
 
 @contextlib.contextmanager
@@ -394,7 +338,7 @@ def step_transaction(durable: bool, shape: str = "one", *, atomic: bool = False)
     - PostgreSQL, a step writing one checkpoint per input (not a split, whose children are several
       checkpoints that must all be new): the one statement that writes its rows, in autocommit. Everything
       the step writes (its checkpoint, child rows, lineage links, log row) goes in with one statement
-      (``pipelines.store.sqlbulk``), and a single statement is a transaction: it commits whole or not at all, and
+      (``pipelines/store/postgres.py``), and a single statement is a transaction: it commits whole or not at all, and
       takes its log sequence numbers inside. ``BEGIN`` and ``COMMIT`` around it would add two round trips and
       nothing else: under READ COMMITTED the step's reads see committed data statement by statement either
       way, and no step takes a lock. So ``process()`` reads in autocommit and may only read: a write there
@@ -407,7 +351,7 @@ def step_transaction(durable: bool, shape: str = "one", *, atomic: bool = False)
         return
     connection = transaction.get_connection()
     # Inside an open transaction (a test case's), atomic(durable=True) decides: it refuses anywhere else.
-    if connection.vendor != "postgresql" or shape == "split" or atomic or connection.in_atomic_block:
+    if not store.writes_in_one_statement(connection) or shape == "split" or atomic or connection.in_atomic_block:
         with transaction.atomic(durable=True):
             yield contextlib.nullcontext
         return

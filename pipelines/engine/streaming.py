@@ -27,6 +27,7 @@ from django.db import connections
 
 from pipelines.engine import stream_gauges
 from pipelines.engine.stream_gauges import Admission, admission, gauges
+from pipelines.store.store import store
 
 __all__ = [
     "POLICIES",
@@ -98,7 +99,7 @@ def default_workers() -> int:
     configured = getattr(settings, "TPFGO_STREAM_WORKERS", None)
     if configured:
         return max(1, int(configured))
-    return 1 if connections["default"].vendor == "sqlite" else 4
+    return 4 if store.concurrent_writers(connections["default"]) else 1
 
 
 class Buffer:

@@ -33,7 +33,7 @@ from pipelines.models import (
     RetryClaim,
     RetryScheduled,
 )
-from pipelines.store import lookups
+from pipelines.store.store import store
 
 if TYPE_CHECKING:
     from pipelines.contracts.declarations import Pipeline, Step
@@ -214,7 +214,7 @@ class OpenFailure:
 
 def open_failure(trace_id: uuid.UUID) -> OpenFailure | None:
     """The trace's unresolved failure (the newest parked item not resolved or cancelled), if any."""
-    for parked in lookups.rows(ParkedItem, order_by=("-created_at",), trace_id=trace_id):
+    for parked in store.rows(ParkedItem, order_by=("-created_at",), trace_id=trace_id):
         outcome = latest_outcome(parked)
         if outcome is not None and outcome.outcome != ParkingOutcome.DEAD_LETTERED:
             continue

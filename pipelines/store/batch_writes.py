@@ -17,8 +17,7 @@ from django.db import transaction
 from pipelines.contracts.declarations import Pipeline, Step
 from pipelines.contracts.steps import Item, Status, StepResult
 from pipelines.models import Checkpoint, CheckpointChild, LineageLink, business_key_columns
-from pipelines.store import observers, reads
-from pipelines.store import writes as lineage
+from pipelines.store import observers, reads, writes
 
 Rows = list[tuple[Checkpoint, Sequence[CheckpointChild]]]
 
@@ -55,7 +54,7 @@ def insert_one(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> di
     """Item by item, as the single path writes it: a stored unique row is a replay or a loss to its winner."""
     done: dict[Plan, Outcome] = {}
     for plan, rows in built:
-        if lineage.insert(rows, plan.parents, spec, step, plan.entry.item.trace_id):
+        if writes.insert(rows, plan.parents, spec, step, plan.entry.item.trace_id):
             transaction.on_commit(observers.notify)
             checkpoints = [row for row, _ in rows]
             done[plan] = (
@@ -63,7 +62,7 @@ def insert_one(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> di
                 next_item(step, checkpoints, plan.entry.item),
             )
             continue
-        winner = lineage.winner(step, rows[0][0])
+        winner = writes.winner(step, rows[0][0])
         status: Status = "replayed" if winner.pk == rows[0][0].pk else "lost"
         found = existing(step, [plan]).get(plan.out_id, [winner]) if status == "replayed" else [winner]
         nxt = next_item(step, found, plan.entry.item) if status == "replayed" else None
@@ -75,7 +74,7 @@ def insert_batch(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> 
     """Every plan's rows in one statement; then inserted, replayed or lost per plan (a partial plan redoes)."""
     if not built:
         return {}
-    inserted = lineage.insert_many(spec, step, [(rows, plan.parents, plan.entry.item.trace_id) for plan, rows in built])
+    inserted = writes.insert_many(spec, step, [(rows, plan.parents, plan.entry.item.trace_id) for plan, rows in built])
     return _classify(spec, step, built, inserted)
 
 
@@ -97,7 +96,7 @@ def _classify(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]], insert
                 conflicted.append((plan, rows))
                 continue
         checkpoints = [row for row, _ in rows]
-        lineage.mark_stored(rows, alias)
+        writes.mark_stored(rows, alias)
         fresh.extend(checkpoints)
         done[plan] = (
             StepResult(spec.name, step.name, "inserted", checkpoints),
@@ -144,13 +143,13 @@ def _winners(spec: Pipeline, step: Step, conflicted: list[tuple[Plan, Rows]]) ->
 
 
 def _committed(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
-    lineage.committed_rows(rows, scope)
+    writes.committed_rows(rows, scope)
     observers.notify()
 
 
 # -- look-ups ---------------------------------------------------------------------------------------------------
 def existing(step: Step, plans: Iterable[Plan]) -> dict[uuid.UUID, list[Checkpoint]]:
-    """``lineage.existing`` for many plans: one query per table (two more for a split's children)."""
+    """``writes.existing`` for many plans: one query per table (two more for a split's children)."""
     plans = [p for p in plans if step.shape != "split" or p.parents]
     if not plans:
         return {}

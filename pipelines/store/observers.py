@@ -33,6 +33,7 @@ from django.db import connection, connections, transaction
 from prometheus_client import Counter
 
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, ObserverPosition
+from pipelines.store.vendor import half
 
 log = structlog.get_logger("pipelines.observers")
 TAP_ERRORS = Counter(
@@ -217,7 +218,7 @@ class Reader:
         # Nothing read yet: the log need not start at 1 (retention, a reused sequence), so skip to the oldest
         # entry now; anything below it that commits late is still delivered from the skipped range.
         # SQLite serializes writers, so a seq is visible only after every lower one committed: a hole is final.
-        waiting = start > 1 and connection.vendor != "sqlite"
+        waiting = start > 1 and half(connection).CONCURRENT_WRITERS
         if waiting and now - since < self.gap_timeout:
             return False
         del self._gap_since[start]

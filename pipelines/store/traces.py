@@ -27,7 +27,7 @@ from django.utils import timezone
 from pipelines import models
 from pipelines.models import Trace
 from pipelines.models import as_trace_uuid as as_uuid
-from pipelines.store import lookups, reads, sqlbulk
+from pipelines.store import fast, lookups, reads
 
 # Traces per statement when creating many (two bound values each; SQLite allows 32,766).
 _CHUNK = 5000
@@ -100,7 +100,7 @@ def _stored(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
 def _create(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     """Insert the traces in the given order (consecutive numbers), skipping any a concurrent writer stored."""
     connection = transaction.get_connection()
-    table = sqlbulk.table(Trace, connection)
+    table = fast.table(Trace, connection)
     now = timezone.now()
     out: dict[uuid.UUID, int] = {}
     for start in range(0, len(trace_ids), _CHUNK):
@@ -110,7 +110,7 @@ def _create(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         ]
         at = table.index("trace_id")
         by_prepared = {row[at]: t for row, t in zip(rows, chunk, strict=True)}
-        sql = sqlbulk.values_sql(table, len(rows)) + " ON CONFLICT DO NOTHING RETURNING number, trace_id"
+        sql = fast.values_sql(table, len(rows)) + " ON CONFLICT DO NOTHING RETURNING number, trace_id"
         with connection.cursor() as cursor:
             cursor.execute(sql, [v for row in rows for v in row])
             for number, stored in cursor.fetchall():

@@ -1,7 +1,8 @@
-"""Lineage: output ids from parents, replay look-ups, and the rows written with every checkpoint.
+"""The single write path behind the Store: output ids from parents, replay look-ups, and the rows written with every
+checkpoint.
 
 A checkpoint, its owned child rows, one ``LineageLink`` per parent and one ``CheckpointLog`` row are written
-together, in the transaction of the step that produced them: one round trip on PostgreSQL (``sqlbulk``), for
+together, in the transaction of the step that produced them: one round trip on PostgreSQL (``postgres.py``), for
 one item or for a batch, with no savepoint (a unique conflict skips the rows instead of aborting).
 
 Inside a read scope (``pipelines.store.reads``) the rows a step inserted are remembered once their transaction
@@ -20,9 +21,17 @@ import prometheus_client
 from django.db import IntegrityError, connection, transaction
 
 from pipelines.contracts import ids
-from pipelines.contracts.errors import ContractError
-from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink, business_key_filter
-from pipelines.store import lookups, reads, sqlbulk, traces
+from pipelines.models import (
+    Checkpoint,
+    CheckpointChild,
+    CheckpointLog,
+    LineageLink,
+    as_trace_uuid,
+    business_key_filter,
+)
+from pipelines.store import fast, lookups, reads, traces, vendor
+from pipelines.store.fast import Table
+from pipelines.store.rows import Dependent
 
 if TYPE_CHECKING:
     from pipelines.contracts.declarations import Pipeline, Step
@@ -158,9 +167,9 @@ def insert_many(
     rows, lineage links, log rows). Returns ``id()`` of every checkpoint actually inserted.
     """
     connection = transaction.get_connection()  # the wrapper itself, not the per-access proxy
-    links, log_table = sqlbulk.table(LineageLink, connection), sqlbulk.table(CheckpointLog, connection)
-    checkpoints: dict[sqlbulk.Table, list[tuple[Any, ...]]] = {}
-    children: dict[sqlbulk.Table, sqlbulk.Dependent] = {}
+    links, log_table = fast.table(LineageLink, connection), fast.table(CheckpointLog, connection)
+    checkpoints: dict[Table, list[tuple[Any, ...]]] = {}
+    children: dict[Table, Dependent] = {}
     link_rows: list[tuple[Any, ...]] = []
     log_rows: list[tuple[Any, ...]] = []
     prepared: dict[int, Any] = {}  # id(row) -> its prepared pk, to match what came back
@@ -171,16 +180,16 @@ def insert_many(
     born = step is spec.steps[0] and spec.source_namespace is not None
     numbers = traces.numbers((trace_id for _, _, trace_id in items), new=born)
     # Per model, once per call: its table, its name, the publication its log rows carry.
-    per_model: dict[type[Checkpoint], tuple[sqlbulk.Table, str, str, list[tuple[Any, ...]]]] = {}
+    per_model: dict[type[Checkpoint], tuple[Table, str, str, list[tuple[Any, ...]]]] = {}
     for rows, parents, trace_id in items:
         parent_ids = [(type(parent).__name__, uuid_prep(parent.id, connection)) for parent in parents]
         trace = uuid_prep(trace_id, connection)
-        number = numbers[traces.as_uuid(trace_id)]
+        number = numbers[as_trace_uuid(trace_id)]
         for row, owned in rows:
             model = type(row)
             known = per_model.get(model)
             if known is None:
-                tbl = sqlbulk.table(model, connection)
+                tbl = fast.table(model, connection)
                 publication = publication_of(spec, step, model, last)
                 known = per_model[model] = (tbl, model.__name__, publication, checkpoints.setdefault(tbl, []))
             tbl, kind, publication, table_rows = known
@@ -189,19 +198,19 @@ def insert_many(
             prepared[id(row)] = pk
             table_rows.append(values)
             for child in owned:
-                ctbl = sqlbulk.table(type(child), connection)
+                ctbl = fast.table(type(child), connection)
                 if ctbl not in children:
-                    children[ctbl] = sqlbulk.Dependent(ctbl, owner_column(type(child), type(row)), [])
+                    children[ctbl] = Dependent(ctbl, fast.owner_column(type(child), type(row)), [])
                 children[ctbl].rows.append(ctbl.values(child, connection))
             for ordinal, (parent_type, parent_id) in enumerate(parent_ids):
                 link_rows.append(link_row(kind, pk, parent_type, parent_id, ordinal, trace, number))
             log_rows.append(log_row(kind, pk, trace, number, spec.name, step.name, publication, created))
     dependents = [
         *children.values(),
-        sqlbulk.Dependent(links, "child_id", link_rows),
-        sqlbulk.Dependent(log_table, "checkpoint_id", log_rows),
+        Dependent(links, "child_id", link_rows),
+        Dependent(log_table, "checkpoint_id", log_rows),
     ]
-    inserted = sqlbulk.insert_batch(connection, checkpoints, dependents)
+    inserted = vendor.insert_batch(connection, checkpoints, dependents)
     if len(inserted) == len(prepared):  # every checkpoint went in (ids are unique within a call)
         return set(prepared)
     return {key for key, pk in prepared.items() if pk in inserted}
@@ -222,50 +231,19 @@ def mark_stored(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]], al
     ``alias``: the connection's, if the caller knows it (a batch marks thousands of rows; each look-up of the
     connection goes through a thread-local).
     """
-    if alias is None:
-        alias = transaction.get_connection().alias
-    for row, children in rows:
-        state = row._state
-        state.adding, state.db = False, alias
-        if children:
-            for child in children:
-                child._state.adding, child._state.db = False, alias
-            attach_children(row, children)
-
-
-def owner_column(child: type[Any], owner: type[Any]) -> str:
-    """The column of ``child`` that holds its owning checkpoint's id."""
-    for field in child._meta.concrete_fields:
-        if field.is_relation and field.related_model is owner:
-            return str(field.attname)
-    raise ContractError(f"{child.__name__} has no foreign key to {owner.__name__}")
-
-
-def attach_children(row: Checkpoint, children: Sequence[CheckpointChild]) -> None:
-    """Give ``row`` its owned child rows as if prefetched: a step reading them next costs no query."""
-    if not children:
-        return
-    for field in type(children[0])._meta.concrete_fields:
-        if field.is_relation and field.related_model is type(row):
-            related: Any = field.remote_field
-            queryset = getattr(row, related.get_accessor_name()).get_queryset()
-            queryset._result_cache = list(children)
-            queryset._prefetch_done = True
-            cache = row.__dict__.setdefault("_prefetched_objects_cache", {})
-            cache[related.cache_name] = queryset
-            return
+    fast.mark_stored(rows, transaction.get_connection().alias if alias is None else alias)
 
 
 def _link_row(connection: Any) -> Any:
     """A ``LineageLink`` row from values already prepared for the database (its checkpoint's, the parents')."""
-    return sqlbulk.table(LineageLink, connection).arranger(
+    return fast.table(LineageLink, connection).arranger(
         "child_type", "child_id", "parent_type", "parent_id", "ordinal", "trace_id", "trace_number"
     )
 
 
 def _log_row(connection: Any) -> Any:
     """A ``CheckpointLog`` row from prepared values (``seq`` comes from the database)."""
-    return sqlbulk.table(CheckpointLog, connection).arranger(
+    return fast.table(CheckpointLog, connection).arranger(
         "checkpoint_type", "checkpoint_id", "trace_id", "trace_number", "pipeline", "step", "publication", "created_at"
     )
 

@@ -48,7 +48,7 @@ from pipelines.engine import metrics
 from pipelines.engine.registry import checkpoint_models, composition
 from pipelines.engine.stream_gauges import Admission, admission
 from pipelines.models import CheckpointLog, Subscriber, SubscriberAck
-from pipelines.store.observers import commit_count, wait_for_commit
+from pipelines.store.store import store
 from pipelines.transport.wire_errors import WireError
 
 log = structlog.get_logger("pipelines.subscriptions")
@@ -345,7 +345,7 @@ class Follow:
         """A hole before ``next_seq``: wait for it up to the gap timeout, then go on with it open (or final)."""
         first, now = self.high + 1, self.clock()
         # SQLite serializes writers: a seq is visible only once every lower one committed, so a hole is final.
-        final = self._fresh or connection.vendor == "sqlite"
+        final = self._fresh or not store.concurrent_writers(connection)
         if not final:
             since = self._waiting_since.setdefault(first, now)
             if now - since < self.gap_timeout:
@@ -399,7 +399,7 @@ def follow(
     poll_every = poll_interval if poll_interval is not None else _setting("TPFGO_SUBSCRIPTION_POLL_SECONDS", 0.5)
     beat_every = heartbeat if heartbeat is not None else _setting("TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS", 15.0)
     cursor = Follow(found, start)
-    commits, last_sent, last_position = commit_count(), time.monotonic(), cursor.position
+    commits, last_sent, last_position = store.commit_count(), time.monotonic(), cursor.position
     held = 0  # items read and not yet taken by the transport
     try:
         while active():
@@ -421,7 +421,7 @@ def follow(
             if cursor.position != last_position or time.monotonic() - last_sent >= beat_every:
                 last_sent, last_position = time.monotonic(), cursor.position
                 yield Heartbeat(cursor.position)
-            commits = wait_for_commit(commits, poll_every)
+            commits = store.wait_for_commit(commits, poll_every)
     finally:
         _buffer(found.name, -held)
 

@@ -5,11 +5,11 @@ import dataclasses
 import pytest
 
 from pipelines.contracts.errors import NonRetryableError
-from pipelines.engine import batch
 from pipelines.engine.batch import BatchEngine
 from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem
-from pipelines.store import sqlbulk
+from pipelines.store import fast, sqlite
+from pipelines.store.store import store
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, DocumentRefused, TokenIndexed
@@ -49,7 +49,7 @@ def test_a_batch_written_in_many_small_statements_stores_exactly_the_rows_of_the
     single = [lane_engine.start("ingest", payload, key) for payload, key in DOCS]
     expected = snapshot()
     wipe()
-    monkeypatch.setattr(sqlbulk, "_SQLITE_MAX_VARS", 16)  # a log row has 8 columns: 2 rows per statement
+    monkeypatch.setattr(sqlite, "MAX_VARS", 16)  # a log row has 8 columns: 2 rows per statement
 
     batched = BatchEngine(lane.COMPOSITION).start_many("ingest", DOCS)
 
@@ -138,7 +138,7 @@ def test_a_batch_whose_statement_fails_is_redone_item_by_item_with_the_same_rows
         calls.append(1)
         raise sqlbulk_error()
 
-    monkeypatch.setattr(batch, "insert_batch", broken)  # the batch's statement; items alone still write
+    monkeypatch.setattr(store, "write_batch", broken)  # the batch's statement; items alone still write
     executions = BatchEngine(lane.COMPOSITION).start_many("ingest", DOCS)
 
     assert calls  # every batch statement failed, and every item still went through on its own
@@ -210,12 +210,12 @@ def test_committed_batches_skip_the_replay_look_ups_and_store_the_same_rows(lane
     expected = snapshot()
     wipe()
     looked_up = []
-    original = batch.existing
-    batch.existing = lambda step, plans: looked_up.append((step.name, len(list(plans)))) or original(step, [])
+    original = store.stored_outputs
+    store.stored_outputs = lambda step, plans: looked_up.append((step.name, len(list(plans)))) or original(step, [])
     try:
         BatchEngine(lane.COMPOSITION).start_many("ingest", DOCS)
     finally:
-        batch.existing = original
+        del store.stored_outputs
     assert snapshot() == expected
     # Only the source step looks anything up: every later input was inserted by this run.
     assert [(name, n) for name, n in looked_up if n] == [("receive", 4)]
@@ -224,7 +224,7 @@ def test_committed_batches_skip_the_replay_look_ups_and_store_the_same_rows(lane
 def test_rows_are_prepared_like_the_orm_prepares_them():
     BatchEngine(lane.COMPOSITION).start_many("ingest", [DOCS[0]])
     received = DocumentReceived.objects.get()
-    table = sqlbulk.table(DocumentReceived, __import__("django.db").db.connection)
+    table = fast.table(DocumentReceived, __import__("django.db").db.connection)
     assert table.attnames[: len(("id", "trace_id"))] == ("id", "trace_id")
     assert received.text == "gamma alpha beta" and list(received.documenttag_set.values_list("tag", flat=True)) == [
         "x",

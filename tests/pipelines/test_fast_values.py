@@ -1,4 +1,4 @@
-"""Rows prepared by ``sqlbulk`` are what the ORM would send, short cuts included."""
+"""Rows prepared by the store's fast paths (``pipelines.store.fast``) are what the ORM would send, short cuts too."""
 
 import datetime
 import decimal
@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from checkout.consumer_verified.models import ConsumerVerified
-from pipelines.engine.runner import instantiate
-from pipelines.store import sqlbulk
+from pipelines.store import fast
+from pipelines.store.fast import instantiate
 from tests.lane.models import DocumentReceived
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,7 @@ def test_values_match_the_orms_preparation(created_at):
         doc_id=uuid.uuid4(),
         text="a b",
     )
-    table = sqlbulk.table(DocumentReceived, connection)
+    table = fast.table(DocumentReceived, connection)
 
     expected = tuple(f.get_db_prep_save(getattr(row, f.attname), connection) for f in table.fields)
     assert table.values(row, connection) == expected
@@ -68,7 +68,7 @@ def test_values_of_other_types_take_the_orms_preparation():
         doc_id=str(uuid.uuid4()).upper(),
         text=None,
     )
-    table = sqlbulk.table(DocumentReceived, connection)
+    table = fast.table(DocumentReceived, connection)
 
     expected = tuple(f.get_db_prep_save(getattr(row, f.attname), connection) for f in table.fields)
     assert table.values(row, connection) == expected
@@ -89,7 +89,7 @@ def test_decimals_are_prepared_as_the_orm_prepares_them(total):
         consumer_id="alice",
         order_total=total,
     )
-    table = sqlbulk.table(ConsumerVerified, connection)
+    table = fast.table(ConsumerVerified, connection)
 
     expected = tuple(f.get_db_prep_save(getattr(row, f.attname), connection) for f in table.fields)
     got = table.values(row, connection)
@@ -100,13 +100,13 @@ def test_decimals_are_prepared_as_the_orm_prepares_them(total):
 
 def test_a_decimal_that_is_not_finite_is_refused_as_the_orm_refuses_it():
     row = ConsumerVerified(order_total=decimal.Decimal("NaN"), created_at=TIMES[0], order_id=uuid.uuid4())
-    table = sqlbulk.table(ConsumerVerified, connection)
+    table = fast.table(ConsumerVerified, connection)
     with pytest.raises(ValidationError):
         table.values(row, connection)
 
 
 def test_a_remembered_time_is_the_time_of_the_row_at_hand():
-    table = sqlbulk.table(DocumentReceived, connection)
+    table = fast.table(DocumentReceived, connection)
     at = table.index("created_at")
     for created_at in [TIMES[0], TIMES[0], TIMES[1], TIMES[0], TIMES[2], TIMES[2]]:
         row = instantiate(DocumentReceived, {"doc_id": uuid.uuid4(), "text": "t", "created_at": created_at})

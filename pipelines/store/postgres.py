@@ -1,0 +1,153 @@
+"""The store's PostgreSQL half: a step's rows in one statement, and statements prepared once per connection.
+
+``insert_batch`` writes checkpoints with ``ON CONFLICT DO NOTHING RETURNING id`` and, in the same statement
+(chained data-modifying CTEs), the rows that depend on them only for the checkpoints actually inserted: one round
+trip for one item or for a batch, and a conflict never aborts the transaction. A few rows are listed as scalars
+(``VALUES``); more go as one array per column (``UNNEST``), so a batch's text is the same whatever its size.
+
+Table and column names come from model metadata, quoted by the backend (hence the ``S608`` suppressions); values
+are always bound as parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import chain
+from typing import Any
+
+from django.conf import settings
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
+from django.db.backends.utils import CursorWrapper
+
+from pipelines.store.fast import Row, Table
+from pipelines.store.rows import Dependent
+
+VENDOR = "postgresql"
+ONE_STATEMENT = True  # a step's rows in one statement, its own transaction in autocommit
+CONCURRENT_WRITERS = True  # log seqs may become visible out of order
+
+# Up to this many rows per table, the statement lists them (``VALUES``); beyond, it takes one array per column.
+_VALUES_ROWS = 8
+
+# A statement's text depends only on its shape: the checkpoint tables and the dependent tables (with the column
+# naming their checkpoint and whether their conflicts are ignored), each with its row count if its rows are listed.
+Shape = tuple[tuple[tuple[Table, int], ...], tuple[tuple[Table, int, str, bool], ...]]
+_statements: dict[Shape, str] = {}
+
+
+def insert_batch(
+    connection: BaseDatabaseWrapper, checkpoints: Mapping[Table, list[Row]], dependents: Sequence[Dependent]
+) -> set[Any]:
+    """One statement: the checkpoints (conflicts skipped), then their dependents; the inserted prepared ids."""
+    shape: Shape = (
+        tuple((tbl, _count(rows)) for tbl, rows in checkpoints.items()),
+        tuple((d.table, _count(d.rows), d.key, d.ignore_conflicts) for d in dependents),
+    )
+    sql = _statements.get(shape)
+    if sql is None:
+        sql = _statements[shape] = _statement(connection, shape)
+    params: list[Any] = []
+    for rows in checkpoints.values():
+        params.extend(_source_params(rows))
+    for dep in dependents:
+        params.extend(_source_params(dep.rows))
+    with bound_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def read_cursor(connection: BaseDatabaseWrapper) -> Any:
+    """The cursor for the store's own look-ups: prepared once per connection, like the inserts."""
+    return bound_cursor(connection)
+
+
+def _count(rows: list[Any]) -> int:
+    return len(rows) if len(rows) <= _VALUES_ROWS else _VALUES_ROWS + 1  # arrays: any size, one text
+
+
+def _source_sql(tbl: Table, count: int, ordinal: bool) -> str:
+    """A typed row source for ``count`` rows: ``(VALUES …)`` for a few rows, ``UNNEST(arrays)`` for many.
+    With ``ordinal`` the source has a last column numbering the rows from 1."""
+    if count > _VALUES_ROWS:
+        casts = ", ".join(f"%s::{t}" for t in tbl.array_types)
+        return f"UNNEST({casts}) WITH ORDINALITY" if ordinal else f"UNNEST({casts})"
+    casts = ", ".join(f"%s::{t[:-2]}" for t in tbl.array_types)
+    one = [f"({casts}, {n})" if ordinal else f"({casts})" for n in range(1, count + 1)]
+    return f"(VALUES {', '.join(one)})"
+
+
+def _source_params(rows: list[Row]) -> list[Any]:
+    if len(rows) > _VALUES_ROWS:
+        return [list(col) for col in zip(*rows, strict=True)]
+    return list(chain.from_iterable(rows))
+
+
+def _statement(connection: BaseDatabaseWrapper, shape: Shape) -> str:
+    qn = connection.ops.quote_name
+    heads, deps = shape
+    ctes, names = [], []
+    for n, (tbl, count) in enumerate(heads):
+        ctes.append(
+            f"ins{n} AS (INSERT INTO {tbl.name} {tbl.columns} "  # noqa: S608
+            f"SELECT * FROM {_source_sql(tbl, count, False)} AS u ON CONFLICT DO NOTHING RETURNING id)"
+        )
+        names.append(f"ins{n}")
+    inserted = " UNION ALL ".join(f"SELECT id FROM {name}" for name in names)  # noqa: S608
+    for n, (tbl, count, key_attname, ignore_conflicts) in enumerate(deps):
+        alias = "(" + ", ".join(qn(str(f.column)) for f in tbl.fields) + ", tpfgo_ord)"
+        key = qn(str(tbl.fields[tbl.index(key_attname)].column))
+        conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+        ctes.append(
+            f"dep{n} AS (INSERT INTO {tbl.name} {tbl.columns} "  # noqa: S608
+            f"SELECT {', '.join('u.' + qn(str(f.column)) for f in tbl.fields)} "
+            f"FROM {_source_sql(tbl, count, True)} AS u{alias} WHERE u.{key} IN ({inserted}) "
+            f"ORDER BY u.tpfgo_ord{conflict})"
+        )
+    return "WITH " + ", ".join(ctes) + " " + inserted
+
+
+def bound_cursor(connection: BaseDatabaseWrapper) -> Any:
+    """A cursor that binds parameters on the server and prepares its statements (psycopg 3).
+
+    Django's default cursor binds parameters on the client: it renders every array of the batch statement as
+    SQL text, and the server parses and plans the statement every time. The store's statements have a fixed
+    text, so each is prepared once per connection and each later execution sends only its values.
+    ``TPFGO_PREPARED_STATEMENTS=0`` turns preparing off (for a connection pooler that cannot keep prepared
+    statements); the parameters are still bound on the server. The cursor goes through Django's wrappers, so
+    query logging and execute wrappers see the statement.
+    """
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    prepare = bool(getattr(settings, "TPFGO_PREPARED_STATEMENTS", True))
+    if prepare and connection.connection.prepare_threshold is None:
+        # Django turns psycopg's automatic preparing off (None), which also refuses an explicit prepare=True.
+        # A threshold no statement reaches keeps Django's own queries unprepared and lets this cursor prepare.
+        connection.connection.prepare_threshold = 2**31 - 1
+    with connection.wrap_database_errors:
+        raw = _PreparingCursor(connection.connection)
+    raw.tpfgo_prepare = prepare
+    if connection.queries_logged:
+        return _StatementDebugWrapper(raw, connection)
+    return connection.make_cursor(raw)
+
+
+# Django's backend classes, untyped here: the stubs do not describe psycopg's cursor constructor and keywords.
+_ServerBindingCursor: Any = ServerBindingCursor
+_CursorDebugWrapper: Any = CursorDebugWrapper
+_CursorWrapper: Any = CursorWrapper
+
+
+class _PreparingCursor(_ServerBindingCursor):  # type: ignore[misc]
+    tpfgo_prepare = True
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        return super().execute(query, params, prepare=self.tpfgo_prepare or None, **kwargs)
+
+
+class _StatementDebugWrapper(_CursorDebugWrapper):  # type: ignore[misc]
+    """Logs the statement's text: a prepared execution leaves psycopg no query text to report."""
+
+    def execute(self, sql: Any, params: Any = None) -> Any:
+        with self.debug_sql(sql, params, use_last_executed_query=False):
+            return _CursorWrapper.execute(self, sql, params)

@@ -1,0 +1,194 @@
+"""The store's fast paths (``pipelines/store/fast.py`` and the vendor halves) write exactly the rows the ORM writes
+and read back the instances the ORM reads, for every checkpoint model of the composition and its owned child rows.
+
+Each model gets one instance with a value in every column, built twice from the same field values: once the
+fast way (``fast.instantiate``, a prepared row, the vendor's batch insert), once the ORM's way (the constructor,
+``save()`` / ``bulk_create``). Each is written inside a savepoint that is then rolled back, and the stored row is
+read with plain SQL as text (and, on SQLite, each value's storage class): the two rows must be equal column
+by column. Runs on the
+test database's vendor (the PostgreSQL suite runs it on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection, models, transaction
+
+from pipelines.engine.registry import checkpoint_models
+from pipelines.models import Checkpoint, CheckpointChild
+from pipelines.store import fast, lookups, vendor
+from pipelines.store.rows import Dependent
+
+pytestmark = pytest.mark.django_db
+
+TIMES = [
+    datetime.datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=datetime.UTC),
+    datetime.datetime(2026, 11, 26, 10, 0, 0, tzinfo=datetime.UTC),  # no microseconds: another text on SQLite
+]
+
+
+class _Rollback(Exception):
+    pass
+
+
+def value_for(field: models.Field[Any, Any], n: int, now: datetime.datetime) -> Any:
+    """A value the field accepts, different per field (``n``), in the type a step would give."""
+    if field.choices:
+        return next(iter(field.flatchoices))[0]
+    if isinstance(field, models.UUIDField):
+        return uuid.uuid4()
+    if isinstance(field, models.BooleanField):
+        return n % 2 == 0
+    if isinstance(field, models.IntegerField):
+        return 40 + n
+    if isinstance(field, models.DecimalField):
+        return decimal.Decimal(f"{n}.25")
+    if isinstance(field, models.DateTimeField):
+        return now + datetime.timedelta(minutes=n)
+    if isinstance(field, models.JSONField):
+        return {"n": n, "items": [{"sku": "a-1", "qty": 2}], "note": "é"}
+    if isinstance(field, (models.CharField, models.TextField)):
+        size = field.max_length or 40
+        return f"v{n}-text"[:size]
+    raise AssertionError(f"no sample value for {type(field).__name__} {field.name}: add one")
+
+
+def sample_fields(model: type[models.Model], now: datetime.datetime, **given: Any) -> dict[str, Any]:
+    fields = {}
+    for n, field in enumerate(model._meta.concrete_fields):
+        if isinstance(field, models.AutoField):
+            continue
+        fields[field.attname] = given[field.attname] if field.attname in given else value_for(field, n, now)
+    if "created_at" in fields:
+        fields["created_at"] = now  # the step's clock: the same instant for every row a step writes
+    return fields
+
+
+def stored_row(model: type[models.Model], pk: Any) -> tuple[Any, ...]:
+    """The stored row of ``model`` with ``pk``, every column but a generated key, read with plain SQL."""
+    # A generated key differs between two inserts; a child row is found by its owner's id instead.
+    qn = connection.ops.quote_name
+    columns = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
+    key = model._meta.pk if not isinstance(model._meta.pk, models.AutoField) else _owner_field(model)
+    # As the database holds them: text (no driver or Django converter in between), and SQLite's storage class.
+    selected = [f"CAST({qn(f.column)} AS TEXT)" for f in columns]
+    if connection.vendor == "sqlite":
+        selected += [f"typeof({qn(f.column)})" for f in columns]
+    sql = f"SELECT {', '.join(selected)} FROM {qn(model._meta.db_table)} WHERE {qn(key.column)} = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key.get_db_prep_value(pk, connection)])
+        rows = cursor.fetchall()
+    assert len(rows) == 1, f"{model.__name__}: {len(rows)} rows"
+    return tuple(rows[0])
+
+
+def _owner_field(model: type[models.Model]) -> models.Field[Any, Any]:
+    return next(f for f in model._meta.concrete_fields if f.is_relation)
+
+
+def written(write: Callable[[], Any], model: type[models.Model], pk: Any) -> tuple[Any, ...]:
+    """The row ``write()`` stores, read inside a savepoint that is rolled back afterwards."""
+    found: tuple[Any, ...] = ()
+    try:
+        with transaction.atomic():
+            write()
+            found = stored_row(model, pk)
+            raise _Rollback
+    except _Rollback:
+        pass
+    return found
+
+
+def comparable(row: tuple[Any, ...]) -> list[tuple[type[Any], Any]]:
+    return [(type(value), value) for value in row]
+
+
+def fast_insert(rows: list[models.Model], children: list[models.Model] | None = None) -> set[Any]:
+    """The vendor half's batch insert, exactly as the store's write path calls it."""
+    table = fast.table(type(rows[0]), connection)
+    dependents = []
+    if children:
+        child_table = fast.table(type(children[0]), connection)
+        key = fast.owner_column(type(children[0]), type(rows[0]))
+        dependents.append(Dependent(child_table, key, [child_table.values(c, connection) for c in children]))
+    return vendor.insert_batch(connection, {table: [table.values(r, connection) for r in rows]}, dependents)
+
+
+def owned_children() -> dict[type[Checkpoint], list[type[CheckpointChild]]]:
+    out: dict[type[Checkpoint], list[type[CheckpointChild]]] = {}
+    for model in checkpoint_models().values():
+        for related in model._meta.related_objects:
+            if issubclass(related.related_model, CheckpointChild):
+                out.setdefault(model, []).append(related.related_model)
+    return out
+
+
+MODELS = sorted(checkpoint_models().values(), key=lambda m: m.__name__)
+
+
+def test_the_composition_has_checkpoint_models_and_owned_children() -> None:
+    assert len(MODELS) == 41
+    assert {m.__name__: [c.__name__ for c in cs] for m, cs in owned_children().items()} == {
+        "OrderRequest": ["LineItem"]
+    }
+
+
+@pytest.mark.parametrize("now", TIMES, ids=["microseconds", "whole-second"])
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_the_fast_write_stores_the_row_the_orm_stores(model: type[Checkpoint], now: datetime.datetime) -> None:
+    fields = sample_fields(model, now)
+
+    fast_row = fast.instantiate(model, fields)
+    by_fast = written(lambda: fast_insert([fast_row]), model, fields["id"])
+    by_save = written(lambda: model(**fields).save(), model, fields["id"])
+    by_bulk = written(lambda: model.objects.bulk_create([model(**fields)]), model, fields["id"])
+
+    columns = len([f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)])
+    assert len(by_fast) == columns * (2 if connection.vendor == "sqlite" else 1)
+    assert comparable(by_fast) == comparable(by_save)
+    assert comparable(by_fast) == comparable(by_bulk)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_the_fast_read_gives_the_instance_the_orm_gives(model: type[Checkpoint]) -> None:
+    fields = sample_fields(model, TIMES[0])
+    fast_insert([fast.instantiate(model, fields)])
+
+    by_orm = model.objects.get(pk=fields["id"])
+    (by_fast,) = lookups.rows(model, pk=fields["id"])
+
+    for field in model._meta.concrete_fields:
+        mine, theirs = getattr(by_fast, field.attname), getattr(by_orm, field.attname)
+        assert (type(mine), mine) == (type(theirs), theirs), field.attname
+    assert by_fast._state.adding is False and by_fast._state.db == by_orm._state.db
+
+
+CHILDREN = [(owner, child) for owner, children in owned_children().items() for child in children]
+
+
+@pytest.mark.parametrize(("owner", "child"), CHILDREN, ids=lambda m: m.__name__)
+def test_owned_child_rows_written_fast_are_the_rows_the_orm_writes(
+    owner: type[Checkpoint], child: type[CheckpointChild]
+) -> None:
+    owner_fields = sample_fields(owner, TIMES[0])
+    owner_row = fast.instantiate(owner, owner_fields)
+    child_fields = sample_fields(child, TIMES[0], **{fast.owner_column(child, owner): owner_fields["id"]})
+    prepared_id = owner_row.pk if connection.vendor == "postgresql" else owner_row.pk.hex
+
+    def fast_write() -> None:
+        assert fast_insert([owner_row], [fast.instantiate(child, child_fields)]) == {prepared_id}
+
+    def orm_write() -> None:
+        owner.objects.bulk_create([owner(**owner_fields)])
+        child.objects.bulk_create([child(**child_fields)])
+
+    by_fast = written(fast_write, child, owner_fields["id"])
+    by_orm = written(orm_write, child, owner_fields["id"])
+    assert by_fast
+    assert comparable(by_fast) == comparable(by_orm)
