@@ -27,6 +27,7 @@ from pipelines import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    StepStatus,
     actions,
     composition,
     current_engine,
@@ -196,7 +197,7 @@ def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
         choice = current_engine().run("assign-courier", ready, event={"courierId": courier_id, "by": actor})
-        if choice.first.status == "lost":  # a concurrent choice of another courier won
+        if choice.first.status is StepStatus.LOST:  # a concurrent choice of another courier won
             raise FailedPrecondition(f"ops already chose courier {selectors.ops_courier_choice(order_id)}")
         result = actions.summarize(choice)
         if parked is not None:
@@ -292,7 +293,7 @@ def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         event = {"approved": approved, "by": actor}
         with one_at_a_time(request.order_id):  # a racing resolution waits, then finds this one stored
             execution = current_engine().run("resolve-payment-review", outcome, event=event)
-        if execution.first.status == "lost":  # resolved the other way first
+        if execution.first.status is StepStatus.LOST:  # resolved the other way first
             raise FailedPrecondition("the payment review was already resolved the other way")
         return actions.summarize(execution), None
 

@@ -28,6 +28,7 @@ from pipelines import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    StepStatus,
     Unavailable,
     current_engine,
     ids,
@@ -57,9 +58,9 @@ def place_order(data: Any, key: str | None) -> Placed:
     payload = {**command, "requestId": key, "commandHash": digest}
     execution = current_engine().start("checkout", payload, key, new=True)  # just looked: nothing stored for this key
     first = execution.first
-    if first.status == "inserted":
+    if first.status is StepStatus.INSERTED:
         return Placed(state.order_view(order_id), created=True)
-    if first.status in ("replayed", "lost"):  # a concurrent duplicate got there first
+    if first.status in (StepStatus.REPLAYED, StepStatus.LOST):  # a concurrent duplicate got there first
         return _replay(order_id, digest)
     raise Unavailable("the order could not be recorded yet; retry with the same Idempotency-Key")
 
@@ -124,7 +125,7 @@ def _decide(ticket: TicketCreated, event: Mapping[str, Any]) -> dict[str, Any]:
     if selectors.acceptance(ticket.order_id) is None:
         _not_terminal(ticket.order_id)
     execution = current_engine().run("restaurant-acceptance", ticket, step="acceptance_decision", event=event)
-    if execution.first.status in ("lost", "awaiting"):
+    if execution.first.status in (StepStatus.LOST, StepStatus.AWAITING):
         raise FailedPrecondition("the acceptance of this ticket was already decided")
     return state.order_view(ticket.order_id)
 
@@ -154,7 +155,7 @@ def _delivery(dispatch_id: Any) -> DeliveryAssigned:
 
 
 def _advance(execution: Execution, order_id: uuid.UUID) -> dict[str, Any]:
-    if execution.first.status == "lost":
+    if execution.first.status is StepStatus.LOST:
         raise FailedPrecondition("the delivery already moved on")
     return state.order_view(order_id)
 

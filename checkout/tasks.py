@@ -11,7 +11,7 @@ from django.utils import timezone
 from checkout import bulk_remediation
 from checkout.models import OpenTicket
 from checkout.ticket_created.models import TicketCreated
-from pipelines import current_engine
+from pipelines import StepStatus, current_engine
 
 log = structlog.get_logger("checkout.tasks")
 
@@ -28,7 +28,7 @@ def expire_acceptance(limit: int = 500) -> int:
         execution = current_engine().run(
             "restaurant-acceptance", ticket, step="acceptance_decision", event={"decidedBy": "TIMED_OUT"}
         )
-        count += execution.first.status == "inserted"
+        count += execution.first.status is StepStatus.INSERTED
     if count:
         log.info("acceptance.expired", tickets=count)
     return count

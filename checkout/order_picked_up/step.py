@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from checkout import selectors
+from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.models import Courier
-from pipelines import AWAIT, StepContext
+from pipelines import AWAIT, Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> Any:
+def process(ctx: StepContext[DeliveryAssigned]) -> Produced:
     assigned = ctx.input
     courier = selectors.courier(assigned.courier_id)
     manual = courier is None or courier.completion_mode == Courier.MANUAL
     if manual and (ctx.event or {}).get("action") != "pickup":
         return AWAIT
-    return {
-        "order_id": assigned.order_id,
-        "dispatch_id": assigned.dispatch_id,
-        "courier_id": assigned.courier_id,
-        "picked_up_at": ctx.now,
-    }
+    return Output(
+        {
+            "order_id": assigned.order_id,
+            "dispatch_id": assigned.dispatch_id,
+            "courier_id": assigned.courier_id,
+            "picked_up_at": ctx.now,
+        }
+    )
