@@ -23,7 +23,9 @@ from pipelines import AlreadyExists, Detail, InvalidArgument, NotFound, flatten
 Row = TypeVar("Row")
 
 
-def checked(serializer_class: type[serializers.Serializer], data: Any, rename: Mapping[str, str]) -> dict[str, Any]:
+def checked(
+    serializer_class: type[serializers.Serializer[Any]], data: Any, rename: Mapping[str, str]
+) -> dict[str, Any]:
     """``data`` validated by a TPFGo serializer; its complaints name FTGO's fields (``rename``: prefix → prefix)."""
     serializer = serializer_class(data=data)
     if not serializer.is_valid():

@@ -33,7 +33,7 @@ def lineage_link(trace_id: Any, label: str = "lineage") -> str:
     return format_html('<a href="{}">{}</a>', reverse("ops:lineage", args=[trace_id]), label)
 
 
-class CheckpointAdmin(ReadOnlyAdmin):
+class CheckpointAdmin(ReadOnlyAdmin[Checkpoint]):
     """The shared display of a checkpoint; subclasses are generated per model."""
 
     date_hierarchy = "created_at"
@@ -55,7 +55,7 @@ class CheckpointAdmin(ReadOnlyAdmin):
         return lineage_link(obj.trace_id, str(getattr(obj, "order_id", obj.trace_id)))
 
 
-class CheckpointChildAdmin(ReadOnlyAdmin):
+class CheckpointChildAdmin(ReadOnlyAdmin[CheckpointChild]):
     """Rows a checkpoint owns (an order's line items), listed with their parent."""
 
     uuid_search: tuple[str, ...] = ("pk",)

@@ -8,7 +8,7 @@ redirect to those confirm pages; nothing runs from a changelist.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.apps import apps
 from django.contrib import admin
@@ -27,6 +27,7 @@ from pipelines import classify
 from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
+    Ledger,
     LineageLink,
     OpsAction,
     ParkedItem,
@@ -36,8 +37,10 @@ from pipelines.models import (
     Subscriber,
 )
 
+_L = TypeVar("_L", bound=Ledger)
 
-class LedgerAdmin(ReadOnlyAdmin):
+
+class LedgerAdmin(ReadOnlyAdmin[_L]):
     uuid_search: tuple[str, ...] = ("pk", "trace_id")
     key_search: tuple[str, ...] = ()
     search_help_text = "Exact match: a trace (order) id or a row id."
@@ -73,7 +76,7 @@ class RemediationActions:
         return self._confirm("ops-cancel", queryset)
 
 
-class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin):
+class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):
     list_display = ("created_at", "pipeline", "step", "error", "attempt", "retryable", "short_message", "lineage")
     list_display_links = ("created_at",)
     list_columns = (
@@ -176,7 +179,7 @@ def remediation_context(trace_id: Any, state: str | None = None) -> dict[str, An
     }
 
 
-class ParkedItemAdmin(RemediationActions, LedgerAdmin):
+class ParkedItemAdmin(RemediationActions, LedgerAdmin[ParkedItem]):
     list_display = ("created_at", "pipeline", "step", "item_type", "status", "lineage")
     list_columns = ("id", "created_at", "pipeline", "step", "item_type", "trace_id")
     list_filter = (PipelineFilter, StepFilter)
@@ -207,7 +210,7 @@ class ParkedItemAdmin(RemediationActions, LedgerAdmin):
         )
 
 
-class CheckpointLogAdmin(LedgerAdmin):
+class CheckpointLogAdmin(LedgerAdmin[CheckpointLog]):
     list_display = ("seq", "created_at", "checkpoint_type", "pipeline", "step", "publication", "lineage")
     list_columns = ("seq", "created_at", "checkpoint_type", "pipeline", "step", "publication", "trace_id")
     date_hierarchy = "created_at"
@@ -215,13 +218,13 @@ class CheckpointLogAdmin(LedgerAdmin):
     uuid_search = ("checkpoint_id", "trace_id")
 
 
-class LineageLinkAdmin(LedgerAdmin):
+class LineageLinkAdmin(LedgerAdmin[LineageLink]):
     list_display = ("child_type", "child_id", "parent_type", "parent_id", "ordinal", "lineage")
     ordering = ("-id",)
     uuid_search = ("child_id", "parent_id", "trace_id")
 
 
-class ParkedChildAdmin(LedgerAdmin):
+class ParkedChildAdmin(LedgerAdmin[_L]):
     """Retry schedules, claims and parking outcomes: rows about one parked item."""
 
     list_select_related = ("parked",)
@@ -237,22 +240,22 @@ class ParkedChildAdmin(LedgerAdmin):
         return lineage_link(obj.parked.trace_id)
 
 
-class RetryScheduledAdmin(ParkedChildAdmin):
+class RetryScheduledAdmin(ParkedChildAdmin[RetryScheduled]):
     list_display = ("due_at", "parked_item", "attempt", "created_at", "lineage")
     date_hierarchy = "due_at"
 
 
-class RetryClaimAdmin(ParkedChildAdmin):
+class RetryClaimAdmin(ParkedChildAdmin[RetryClaim]):
     list_display = ("created_at", "parked_item", "attempt", "worker", "lineage")
 
 
-class ParkingOutcomeAdmin(ParkedChildAdmin):
+class ParkingOutcomeAdmin(ParkedChildAdmin[ParkingOutcome]):
     list_display = ("created_at", "parked_item", "outcome", "reason", "attempts", "lineage")
     list_filter = (OutcomeFilter,)
     date_hierarchy = "created_at"
 
 
-class OpsActionAdmin(LedgerAdmin):
+class OpsActionAdmin(LedgerAdmin[OpsAction]):
     list_display = ("created_at", "action", "actor", "short_reason", "outcome", "preview_seq", "lineage")
     list_columns = ("id", "created_at", "action", "actor", "reason", "result", "preview_seq", "trace_id")
     list_filter = (ActionFilter,)
@@ -269,7 +272,7 @@ class OpsActionAdmin(LedgerAdmin):
         return action_result(obj.result)
 
 
-class SubscriberAdmin(ReadOnlyAdmin):
+class SubscriberAdmin(ReadOnlyAdmin[Subscriber]):
     """Remote subscribers (``pipelines.transport.subscriptions``): publication, acknowledged position and lag behind
     the log."""
 
@@ -280,7 +283,7 @@ class SubscriberAdmin(ReadOnlyAdmin):
     search_fields = ("name",)
     search_help_text = "A subscriber's name (contains)."
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Subscriber]:
         self._head = CheckpointLog.objects.aggregate(head=Max("seq"))["head"] or 0
         return super().get_queryset(request).annotate(position=Max("acks__position"), acked_at=Max("acks__created_at"))
 
@@ -297,7 +300,7 @@ class SubscriberAdmin(ReadOnlyAdmin):
         return max(0, getattr(self, "_head", 0) - int(obj.position or 0))
 
 
-LEDGER_ADMINS: dict[type[Any], type[admin.ModelAdmin]] = {
+LEDGER_ADMINS: dict[type[Any], type[admin.ModelAdmin[Any]]] = {
     ErrorSinkEntry: ErrorSinkEntryAdmin,
     ParkedItem: ParkedItemAdmin,
     CheckpointLog: CheckpointLogAdmin,

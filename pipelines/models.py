@@ -10,15 +10,17 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from django.db import models
 
 from pipelines.contracts.errors import InsertOnlyViolation
 from pipelines.contracts.fields import Contract
 
+_M = TypeVar("_M", bound=models.Model)
 
-class InsertOnlyQuerySet(models.QuerySet):
+
+class InsertOnlyQuerySet(models.QuerySet[_M]):
     def _refuse(self, operation: str) -> InsertOnlyViolation:
         return InsertOnlyViolation(self.model._meta.label, operation)
 
@@ -206,13 +208,13 @@ def trace_numbers_expression(trace_ids: Iterable[Any]) -> Any:
     return Trace.objects.filter(trace_id__in=[*found, *missing]).values("number")
 
 
-class TracedQuerySet(InsertOnlyQuerySet):
+class TracedQuerySet(InsertOnlyQuerySet[_M]):
     """Rows of the log and of the lineage, found by trace id through the trace's number."""
 
-    def of_trace(self, trace_id: Any) -> TracedQuerySet:
+    def of_trace(self, trace_id: Any) -> Self:
         return self.filter(trace_number=trace_number_expression(trace_id))
 
-    def of_traces(self, trace_ids: Any) -> TracedQuerySet:
+    def of_traces(self, trace_ids: Any) -> Self:
         return self.filter(trace_number__in=trace_numbers_expression(trace_ids))
 
 
@@ -237,7 +239,7 @@ class LineageLink(Ledger):
     trace_id = models.UUIDField()
     trace_number = models.BigIntegerField()
 
-    objects: ClassVar[TracedManager] = TracedManager()  # type: ignore[valid-type]
+    objects: ClassVar[TracedManager[Self]] = TracedManager()
 
     class Meta:
         constraints = [
@@ -264,7 +266,7 @@ class CheckpointLog(Ledger):
     publication = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(db_index=True)
 
-    objects: ClassVar[TracedManager] = TracedManager()  # type: ignore[valid-type]
+    objects: ClassVar[TracedManager[Self]] = TracedManager()
 
     class Meta:
         indexes = [models.Index(fields=["trace_number", "seq"], name="log_trace_number_seq")]

@@ -58,7 +58,7 @@ class Money(serializers.DecimalField):
         return Decimal(super().to_internal_value(data))
 
 
-def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
     """The body validated by ``serializer_class``, or a ``ValidationError`` (INVALID_ARGUMENT, field by field)."""
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
@@ -74,24 +74,24 @@ def _nullable_text(**kwargs: Any) -> serializers.CharField:
 
 
 # --- Errors -----------------------------------------------------------------------------------------------------
-class ErrorDetailSerializer(serializers.Serializer):
+class ErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):
     field = serializers.CharField()
     issue = serializers.CharField()
 
 
-class ErrorBodySerializer(serializers.Serializer):
+class ErrorBodySerializer(serializers.Serializer[dict[str, Any]]):
     code = serializers.ChoiceField(choices=sorted(STATUS))
     message = serializers.CharField()
     details = ErrorDetailSerializer(many=True)
     correlationId = serializers.CharField()
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
     error = ErrorBodySerializer()
 
 
 # --- Orders -----------------------------------------------------------------------------------------------------
-class StalledSerializer(serializers.Serializer):
+class StalledSerializer(serializers.Serializer[dict[str, Any]]):
     pipeline = serializers.CharField()
     step = serializers.CharField()
     errorClass = serializers.CharField()
@@ -100,7 +100,7 @@ class StalledSerializer(serializers.Serializer):
     deadLettered = serializers.BooleanField()
 
 
-class OrderLineSerializer(serializers.Serializer):
+class OrderLineSerializer(serializers.Serializer[dict[str, Any]]):
     menuItemId = serializers.CharField()
     name = _nullable_text()
     quantity = serializers.IntegerField()
@@ -108,14 +108,14 @@ class OrderLineSerializer(serializers.Serializer):
     lineTotal = _nullable_text()
 
 
-class CheckpointSerializer(serializers.Serializer):
+class CheckpointSerializer(serializers.Serializer[dict[str, Any]]):
     type = serializers.CharField()
     id = serializers.CharField()
     pipeline = serializers.CharField()
     createdAt = serializers.CharField()
 
 
-class RevisionEntrySerializer(serializers.Serializer):
+class RevisionEntrySerializer(serializers.Serializer[dict[str, Any]]):
     revisionId = serializers.UUIDField()
     requestId = serializers.CharField()
     outcome = serializers.ChoiceField(choices=REVISION_OUTCOMES)
@@ -125,7 +125,7 @@ class RevisionEntrySerializer(serializers.Serializer):
     requestedAt = serializers.CharField()
 
 
-class OrderViewSerializer(serializers.Serializer):
+class OrderViewSerializer(serializers.Serializer[dict[str, Any]]):
     orderId = serializers.UUIDField()
     requestId = serializers.CharField()
     state = serializers.CharField()
@@ -150,12 +150,12 @@ class CancelRequestSerializer(StrictSerializer):
     note = Text(max_length=500, required=False, allow_null=True, allow_blank=True)
 
 
-class CancellationSerializer(serializers.Serializer):
+class CancellationSerializer(serializers.Serializer[dict[str, Any]]):
     outcome = serializers.ChoiceField(choices=OUTCOMES)
     reason = serializers.ChoiceField(choices=["ALREADY_TERMINAL", "ALREADY_PREPARING"], allow_null=True)
 
 
-class CancelResponseSerializer(serializers.Serializer):
+class CancelResponseSerializer(serializers.Serializer[dict[str, Any]]):
     cancellation = CancellationSerializer()
     order = OrderViewSerializer()
 
@@ -163,13 +163,13 @@ class CancelResponseSerializer(serializers.Serializer):
 REVISION_REASONS = ["TOO_LATE", "ORDER_CANCELLED", "NOT_APPROVED", "REVISION_PENDING", "BELOW_MINIMUM"]
 
 
-class RevisionSerializer(serializers.Serializer):
+class RevisionSerializer(serializers.Serializer[dict[str, Any]]):
     revisionId = serializers.UUIDField()
     outcome = serializers.ChoiceField(choices=OUTCOMES)
     reason = serializers.ChoiceField(choices=[*REVISION_REASONS, "PAYMENT_DECLINED"], allow_null=True)
 
 
-class ReviseResponseSerializer(serializers.Serializer):
+class ReviseResponseSerializer(serializers.Serializer[dict[str, Any]]):
     revision = RevisionSerializer()
     order = OrderViewSerializer()
 
@@ -179,7 +179,7 @@ class LineageChildrenField(serializers.ListField):
     pass
 
 
-class LineageNodeSerializer(serializers.Serializer):
+class LineageNodeSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.CharField()
     type = serializers.CharField()
     pipeline = serializers.CharField()
@@ -232,13 +232,13 @@ class AvailabilitySerializer(StrictSerializer):
     available = Boolean()
 
 
-class ConsumerListSerializer(serializers.Serializer):
+class ConsumerListSerializer(serializers.Serializer[dict[str, Any]]):
     results = ConsumerSerializer(many=True)
 
 
-class RestaurantListSerializer(serializers.Serializer):
+class RestaurantListSerializer(serializers.Serializer[dict[str, Any]]):
     results = RestaurantSerializer(many=True)
 
 
-class CourierListSerializer(serializers.Serializer):
+class CourierListSerializer(serializers.Serializer[dict[str, Any]]):
     results = CourierSerializer(many=True)

@@ -86,7 +86,7 @@ def default_policy() -> Policy:
     policy = str(getattr(settings, "TPFGO_OVERFLOW_POLICY", "block"))
     if policy not in POLICIES:
         raise ValueError(f"TPFGO_OVERFLOW_POLICY must be one of {POLICIES}, not {policy!r}")
-    return policy  # type: ignore[return-value]
+    return policy
 
 
 def default_batch_size() -> int:

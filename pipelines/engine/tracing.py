@@ -104,7 +104,7 @@ class DerivedTracePropagator(TextMapPropagator):
         self,
         carrier: CarrierT,
         context: otel_context.Context | None = None,
-        getter: Getter[CarrierT] = default_getter,  # type: ignore[assignment]
+        getter: Getter[CarrierT] = default_getter,
     ) -> otel_context.Context:
         ctx = context if context is not None else otel_context.get_current()
         if trace.get_current_span(ctx).get_span_context().is_valid:
@@ -125,7 +125,7 @@ class DerivedTracePropagator(TextMapPropagator):
         self,
         carrier: CarrierT,
         context: otel_context.Context | None = None,
-        setter: Setter[CarrierT] = default_setter,  # type: ignore[assignment]
+        setter: Setter[CarrierT] = default_setter,
     ) -> None:
         return None  # the W3C propagator carries the ids onward
 

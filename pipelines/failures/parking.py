@@ -126,7 +126,7 @@ def last_attempt(parked: ParkedItem) -> int:
         parked.claims.aggregate(n=Max("attempt"))["n"],
         parked.outcomes.aggregate(n=Max("attempts"))["n"],
     ]
-    return max([1, *[n for n in numbers if n is not None]])
+    return max([1, *[int(n) for n in numbers if n is not None]])
 
 
 def open_items(trace_id: uuid.UUID) -> list[ParkedItem]:

@@ -346,7 +346,7 @@ def bound_cursor(connection: BaseDatabaseWrapper) -> Any:
 def _bound_cursor_class() -> type[Any]:
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    class PreparingCursor(ServerBindingCursor):  # type: ignore[misc, valid-type]
+    class PreparingCursor(ServerBindingCursor):
         tpfgo_prepare = True
 
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
@@ -360,7 +360,7 @@ def _debug_wrapper_class() -> type[Any]:
     from django.db.backends.postgresql.base import CursorDebugWrapper
     from django.db.backends.utils import CursorWrapper
 
-    class StatementDebugWrapper(CursorDebugWrapper):  # type: ignore[misc, valid-type]
+    class StatementDebugWrapper(CursorDebugWrapper):
         """Logs the statement's text: a prepared execution leaves psycopg no query text to report."""
 
         def execute(self, sql: Any, params: Any = None) -> Any:

@@ -21,7 +21,7 @@ from django.db import IntegrityError, connection, transaction
 
 from pipelines.contracts import ids
 from pipelines.contracts.errors import ContractError
-from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink, business_key_filter
+from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink, as_trace_uuid, business_key_filter
 from pipelines.store import lookups, reads, sqlbulk, traces
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ def insert_many(
     for rows, parents, trace_id in items:
         parent_ids = [(type(parent).__name__, uuid_prep(parent.id, connection)) for parent in parents]
         trace = uuid_prep(trace_id, connection)
-        number = numbers[traces.as_uuid(trace_id)]
+        number = numbers[as_trace_uuid(trace_id)]
         for row, owned in rows:
             model = type(row)
             known = per_model.get(model)

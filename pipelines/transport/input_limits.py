@@ -103,7 +103,7 @@ def check_text(value: Any, field: str, max_length: int | None = None) -> str:
     issue = text_issue(value, max_length)
     if issue is not None:
         raise InvalidArgument(f"{field} {issue}", [Detail(field, issue)])
-    return value
+    return str(value)  # text_issue found nothing: it is a str
 
 
 def check_body_size(request: Request) -> None:

@@ -26,7 +26,7 @@ NO_NUL = "^[^\\u0000]*$"
 NOT_BLANK_NO_NUL = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
 
 
-class StrictSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer[dict[str, Any]]):
     """A request body: an object whose unknown fields are refused (``unknown field``), on every write route."""
 
     def to_internal_value(self, data: Any) -> Any:

@@ -64,7 +64,7 @@ def test_a_replayed_step_lands_in_the_same_trace_with_the_same_span_id(spans, ap
     order_id = uuid.UUID(first.json()["orderId"])
     before = {(s.attributes["tpfgo.step"], s.context.span_id) for s in step_spans(spans)}
     spans.clear()
-    view = services.engine().start("checkout", {}, "trace-replay")  # the source pipeline's input, again
+    view = services.current_engine().start("checkout", {}, "trace-replay")  # the source pipeline's input, again
     assert {r.status for r in view.results} == {"replayed", "skipped"}  # nothing new stored
     replayed = step_spans(spans)
     assert len(replayed) == len(view.results)
