@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from checkout.acceptance_decision import step as acceptance_decision
@@ -110,16 +109,17 @@ REVISION_DECLINED = published("tpfgo.order.revision-declined.v1", RevisionRefuse
 
 
 # -- what the sweeper must not resume: a step that waits for an external event for this input ------------
-def manual_acceptance(ticket: Any) -> bool:
-    return bool(ticket.acceptance_mode != "auto")
+def manual_acceptance(ticket: TicketCreated | CancellationRequested | RevisionRequested) -> bool:
+    """The restaurant accepts by hand (its step's input in restaurant-acceptance is the ticket)."""
+    return isinstance(ticket, TicketCreated) and ticket.acceptance_mode != "auto"
 
 
-def manual_courier(delivery: Any) -> bool:
+def manual_courier(delivery: DeliveryAssigned | OrderPickedUp) -> bool:
     courier = Courier.objects.filter(pk=delivery.courier_id).first()
     return courier is None or courier.completion_mode == Courier.MANUAL
 
 
-def review_pending(source: Any) -> bool:
+def review_pending(source: AuthorizationVoided | PaymentOutcome | PaymentReviewResolved) -> bool:
     outcome = PaymentOutcome.objects.filter(order_id=source.order_id).first()
     return outcome is not None and outcome.variant == PaymentOutcome.REQUIRES_REVIEW
 

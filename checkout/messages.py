@@ -40,7 +40,7 @@ def to_data(message: Message) -> dict[str, Any]:
     return data
 
 
-def to_message(data: Any, cls: type[M]) -> M:
+def to_message(data: object, cls: type[M]) -> M:
     """The JSON dict of a view → its message (``None`` leaves a field unset)."""
     message: M = json_format.ParseDict(data, cls())
     return message

@@ -56,7 +56,7 @@ class Plan:
         self.inserts.append({"type": type_name, "summary": summary})
 
 
-def preview(action: str, order_id: Any, **params: Any) -> dict[str, Any]:
+def preview(action: str, order_id: object, **params: object) -> dict[str, Any]:
     """What ``action`` would insert for the order, whether it is allowed now, and the position it was shown at."""
     request = _order(order_id)
     expected = actions.newest_seq(request.order_id)
@@ -73,14 +73,14 @@ def preview(action: str, order_id: Any, **params: Any) -> dict[str, Any]:
 
 def execute(
     action: str,
-    order_id: Any,
+    order_id: object,
     *,
     actor: str,
     reason: str,
     expected_seq: int,
     action_id: uuid.UUID | None = None,
     note: Mapping[str, Any] | None = None,
-    **params: Any,
+    **params: object,
 ) -> dict[str, Any]:
     """Run ``action`` if the order is still where the preview showed it; returns the order view after it.
 
@@ -106,7 +106,7 @@ def execute(
     return {**state.order_view(request.order_id), "opsActionId": str(row.id)}
 
 
-def _order(order_id: Any) -> OrderRequest:
+def _order(order_id: object) -> OrderRequest:
     request = selectors.order_request(services.parse_id(order_id, "order"))
     if request is None:
         raise NotFound(f"order {order_id} not found")

@@ -48,7 +48,7 @@ def order_id_for(key: str) -> uuid.UUID:
 
 
 @reads.scoped  # facts and reference rows are read once per request
-def place_order(data: Any, key: str | None) -> Placed:
+def place_order(data: object, key: str | None) -> Placed:
     key = commands.check_key(key)
     command = commands.canonical(data)
     digest = commands.command_hash(command)
@@ -76,29 +76,29 @@ def _replay(order_id: uuid.UUID, digest: str) -> Placed:
     return Placed(state.order_view(order_id), created=False)
 
 
-def parse_id(value: Any, what: str) -> uuid.UUID:
+def parse_id(value: object, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
         raise NotFound(f"{what} {value} not found")
 
 
-def _order(order_id: Any) -> OrderRequest:
+def _order(order_id: object) -> OrderRequest:
     request = selectors.order_request(parse_id(order_id, "order"))
     if request is None:
         raise NotFound(f"order {order_id} not found")
     return request
 
 
-def get_order(order_id: Any) -> dict[str, Any]:
+def get_order(order_id: object) -> dict[str, Any]:
     return state.order_view(_order(order_id).order_id)
 
 
-def lineage(order_id: Any) -> dict[str, Any]:
+def lineage(order_id: object) -> dict[str, Any]:
     return state.lineage_tree(_order(order_id).order_id)
 
 
-def cancel_order(order_id: Any, note: str | None = None) -> dict[str, Any]:
+def cancel_order(order_id: object, note: str | None = None) -> dict[str, Any]:
     request = _order(order_id)
     if note is not None:
         input_limits.check_text(note, "note", max_length=500)
@@ -113,7 +113,7 @@ def cancel_order(order_id: Any, note: str | None = None) -> dict[str, Any]:
     return {"cancellation": decision, "order": state.order_view(request.order_id)}
 
 
-def _ticket(ticket_id: Any) -> TicketCreated:
+def _ticket(ticket_id: object) -> TicketCreated:
     ticket = TicketCreated.objects.filter(kitchen_ticket_id=parse_id(ticket_id, "ticket")).first()
     if ticket is None:
         raise NotFound(f"ticket {ticket_id} not found")
@@ -130,7 +130,7 @@ def _decide(ticket: TicketCreated, event: Mapping[str, Any]) -> dict[str, Any]:
     return state.order_view(ticket.order_id)
 
 
-def accept_ticket(ticket_id: Any, ready_by: Any = None) -> dict[str, Any]:
+def accept_ticket(ticket_id: object, ready_by: object = None) -> dict[str, Any]:
     ticket = _ticket(ticket_id)
     if ready_by not in (None, ""):
         parsed = parse_datetime(ready_by) if isinstance(ready_by, str) else None
@@ -139,7 +139,7 @@ def accept_ticket(ticket_id: Any, ready_by: Any = None) -> dict[str, Any]:
     return _decide(ticket, {"decidedBy": "ACCEPTED", "readyBy": ready_by or None})
 
 
-def reject_ticket(ticket_id: Any, reason: Any) -> dict[str, Any]:
+def reject_ticket(ticket_id: object, reason: object) -> dict[str, Any]:
     ticket = _ticket(ticket_id)
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidArgument("reason is required (at most 300 characters)", [Detail("reason", "is required")])
@@ -147,7 +147,7 @@ def reject_ticket(ticket_id: Any, reason: Any) -> dict[str, Any]:
     return _decide(ticket, {"decidedBy": "REJECTED", "reason": reason.strip()})
 
 
-def _delivery(dispatch_id: Any) -> DeliveryAssigned:
+def _delivery(dispatch_id: object) -> DeliveryAssigned:
     assigned = DeliveryAssigned.objects.filter(dispatch_id=parse_id(dispatch_id, "dispatch")).first()
     if assigned is None:
         raise NotFound(f"dispatch {dispatch_id} not found")
@@ -166,7 +166,7 @@ def _not_terminal(order_id: uuid.UUID) -> None:
         raise FailedPrecondition(f"the order is already {state.order_view(order_id)['state']}")
 
 
-def pickup(dispatch_id: Any) -> dict[str, Any]:
+def pickup(dispatch_id: object) -> dict[str, Any]:
     """A second pickup of the same dispatch is the same command: it replays (the engine finds the stored one)."""
     assigned = _delivery(dispatch_id)
     if not selectors.has(OrderPickedUp, assigned.order_id):
@@ -175,7 +175,7 @@ def pickup(dispatch_id: Any) -> dict[str, Any]:
     return _advance(execution, assigned.order_id)
 
 
-def dropoff(dispatch_id: Any) -> dict[str, Any]:
+def dropoff(dispatch_id: object) -> dict[str, Any]:
     assigned = _delivery(dispatch_id)
     picked = selectors.fact(OrderPickedUp, assigned.order_id)
     if picked is None:
@@ -189,7 +189,7 @@ def revision_id_for(order_id: uuid.UUID, key: str) -> uuid.UUID:
 
 
 @reads.scoped
-def revise_order(order_id: Any, data: Any, key: str | None) -> dict[str, Any]:
+def revise_order(order_id: object, data: object, key: str | None) -> dict[str, Any]:
     """Revise an order's line items: ``data = {"items": [{"menuItemId", "quantity"}, ...]}`` (the full new list).
 
     Answers ``{"revision": {"revisionId", "outcome": "ACCEPTED" | "REFUSED", "reason"}, "order": <order view>}``;

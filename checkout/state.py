@@ -9,6 +9,7 @@ from checkout import selectors
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_rejected.models import OrderRejected
 from checkout.payment_outcome.models import PaymentOutcome
+from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines import lookups, parking, traces, wire
 from pipelines.models import CheckpointLog, LineageLink
@@ -131,9 +132,9 @@ def order_view(order_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-def revision_outcome(decision: Any) -> dict[str, Any]:
+def revision_outcome(decision: RevisionAccepted | RevisionRefused) -> dict[str, Any]:
     """A decided revision's outcome and reason code (None when accepted)."""
-    if decision.contract.name == "RevisionAccepted":
+    if isinstance(decision, RevisionAccepted):
         return {"outcome": "ACCEPTED", "reason": None}
     return {"outcome": "REFUSED", "reason": decision.reason}
 

@@ -7,8 +7,9 @@ redirect to those confirm pages; nothing runs from a changelist.
 
 from __future__ import annotations
 
+import datetime
 import json
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar
 
 from django.apps import apps
 from django.contrib import admin
@@ -24,6 +25,10 @@ from opsconsole.filters import ActionFilter, OutcomeFilter, PipelineFilter, Step
 from opsconsole.readonly import ReadOnlyAdmin
 from opsconsole.templatetags.opsconsole_text import action_result
 from pipelines import classify
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
@@ -168,7 +173,7 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):
         return format_html('<pre class="ops-pre">{}</pre>', json.dumps(obj.payload, indent=2, sort_keys=True))
 
 
-def remediation_context(trace_id: Any, state: str | None = None) -> dict[str, Any]:
+def remediation_context(trace_id: object, state: str | None = None) -> dict[str, Any]:
     """Links to the confirm pages of every remediation, unless the order is terminal (none applies then)."""
     terminal = state in TERMINAL_LABELS
     names = [] if terminal else ops_actions.actions()
@@ -232,11 +237,11 @@ class ParkedChildAdmin(LedgerAdmin[_L]):
     uuid_search = ("parked__id", "parked__trace_id")
 
     @admin.display(description="parked item")
-    def parked_item(self, obj: Any) -> str:
+    def parked_item(self, obj: RetryScheduled | RetryClaim | ParkingOutcome) -> str:
         return f"{obj.parked.pipeline}/{obj.parked.step}"
 
     @admin.display(description="lineage")
-    def lineage(self, obj: Any) -> str:
+    def lineage(self, obj: RetryScheduled | RetryClaim | ParkingOutcome) -> str:
         return lineage_link(obj.parked.trace_id)
 
 
@@ -272,6 +277,15 @@ class OpsActionAdmin(LedgerAdmin[OpsAction]):
         return action_result(obj.result)
 
 
+class _Acks(TypedDict):
+    position: int | None
+    acked_at: datetime.datetime | None
+
+
+if TYPE_CHECKING:  # a subscriber as the changelist reads it: annotated with its newest acknowledgement
+    AckedSubscriber = WithAnnotations[Subscriber, _Acks]
+
+
 class SubscriberAdmin(ReadOnlyAdmin[Subscriber]):
     """Remote subscribers (``pipelines.transport.subscriptions``): publication, acknowledged position and lag behind
     the log."""
@@ -288,15 +302,15 @@ class SubscriberAdmin(ReadOnlyAdmin[Subscriber]):
         return super().get_queryset(request).annotate(position=Max("acks__position"), acked_at=Max("acks__created_at"))
 
     @admin.display(description="acknowledged position", ordering="position")
-    def position(self, obj: Any) -> int:
+    def position(self, obj: AckedSubscriber) -> int:
         return int(obj.position or 0)
 
     @admin.display(description="last acknowledged", ordering="acked_at")
-    def acked_at(self, obj: Any) -> Any:
+    def acked_at(self, obj: AckedSubscriber) -> object:
         return obj.acked_at or "never"
 
     @admin.display(description="lag (log positions)")
-    def lag(self, obj: Any) -> int:
+    def lag(self, obj: AckedSubscriber) -> int:
         return max(0, getattr(self, "_head", 0) - int(obj.position or 0))
 
 

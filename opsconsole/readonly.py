@@ -63,7 +63,7 @@ class ReadOnlyAdmin(admin.ModelAdmin[_M]):
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+    def get_changelist(self, request: HttpRequest, **kwargs: object) -> type[ChangeList]:
         return ListColumnsChangeList
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:

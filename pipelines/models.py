@@ -24,19 +24,19 @@ class InsertOnlyQuerySet(models.QuerySet[_M]):
     def _refuse(self, operation: str) -> InsertOnlyViolation:
         return InsertOnlyViolation(self.model._meta.label, operation)
 
-    def update(self, **kwargs: Any) -> int:
+    def update(self, **kwargs: object) -> int:
         raise self._refuse("update")
 
     def delete(self) -> tuple[int, dict[str, int]]:
         raise self._refuse("delete")
 
-    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+    def bulk_update(self, objs: object, fields: object, batch_size: int | None = None) -> int:
         raise self._refuse("bulk_update")
 
-    def update_or_create(self, defaults: Any = None, create_defaults: Any = None, **kwargs: Any) -> Any:
+    def update_or_create(self, defaults: object = None, create_defaults: object = None, **kwargs: object) -> Any:
         raise self._refuse("update_or_create")
 
-    async def aupdate(self, **kwargs: Any) -> int:
+    async def aupdate(self, **kwargs: object) -> int:
         raise self._refuse("update")
 
     async def adelete(self) -> tuple[int, dict[str, int]]:
@@ -63,7 +63,7 @@ class InsertOnlyModel(models.Model):
         kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise InsertOnlyViolation(self._meta.label, "delete")
 
 
@@ -169,7 +169,7 @@ class Trace(Ledger):
         constraints = [models.UniqueConstraint(fields=["trace_id"], name="trace_unique_id")]
 
 
-def as_trace_uuid(value: Any) -> uuid.UUID:
+def as_trace_uuid(value: object) -> uuid.UUID:
     """A trace id given as a UUID or as its text."""
     return value if type(value) is uuid.UUID else uuid.UUID(str(value))
 
@@ -192,7 +192,7 @@ def use_known_trace_numbers(lookup: KnownTraceNumbers) -> None:
     _known_trace_numbers = lookup
 
 
-def trace_number_expression(trace_id: Any) -> Any:
+def trace_number_expression(trace_id: uuid.UUID | str) -> Any:
     """What ``trace_number`` equals for ``trace_id``: the known number, or a sub-query on ``Trace``."""
     found, _ = _known_trace_numbers([trace_id])
     if found:
@@ -211,10 +211,10 @@ def trace_numbers_expression(trace_ids: Iterable[Any]) -> Any:
 class TracedQuerySet(InsertOnlyQuerySet[_M]):
     """Rows of the log and of the lineage, found by trace id through the trace's number."""
 
-    def of_trace(self, trace_id: Any) -> Self:
+    def of_trace(self, trace_id: uuid.UUID | str) -> Self:
         return self.filter(trace_number=trace_number_expression(trace_id))
 
-    def of_traces(self, trace_ids: Any) -> Self:
+    def of_traces(self, trace_ids: Iterable[uuid.UUID | str]) -> Self:
         return self.filter(trace_number__in=trace_numbers_expression(trace_ids))
 
 

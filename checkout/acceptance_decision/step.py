@@ -8,7 +8,6 @@ whoever inserts first wins the round. The restaurant waits while a revision hold
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
@@ -53,7 +52,7 @@ def process(ctx: StepContext[TicketCreated | CancellationRequested | RevisionReq
     return Output({**slot, "decided_by": decided_by, "ready_by": ready_by, "reason": event.get("reason", "")})
 
 
-def _ready_by(value: Any, now: datetime.datetime) -> datetime.datetime:
+def _ready_by(value: object, now: datetime.datetime) -> datetime.datetime:
     if isinstance(value, datetime.datetime):
         return value
     parsed = parse_datetime(value) if isinstance(value, str) else None

@@ -40,7 +40,7 @@ class Pattern(Text):
 class Boolean(serializers.BooleanField):
     """JSON ``true`` or ``false`` only (not ``0``, ``"yes"`` or ``"true"``)."""
 
-    def to_internal_value(self, data: Any) -> bool:
+    def to_internal_value(self, data: object) -> bool:
         if data is True or data is False:
             return data
         self.fail("invalid", input=data)
@@ -52,13 +52,13 @@ class Money(serializers.DecimalField):
 
     schema_pattern = MONEY_PATTERN
 
-    def to_internal_value(self, data: Any) -> Decimal:
+    def to_internal_value(self, data: object) -> Decimal:
         if not isinstance(data, str) or not re.fullmatch(MONEY_PATTERN, data):
             self.fail("invalid")
         return Decimal(super().to_internal_value(data))
 
 
-def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
+def validated(serializer_class: type[serializers.Serializer[Any]], data: object) -> dict[str, Any]:
     """The body validated by ``serializer_class``, or a ``ValidationError`` (INVALID_ARGUMENT, field by field)."""
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
 
 from django.conf import settings
 
@@ -32,7 +32,7 @@ def process(ctx: StepContext[OrderReadyForDispatch]) -> Produced:
     )
 
 
-def _choose(order_id: Any, chosen: str | None) -> str:
+def _choose(order_id: uuid.UUID, chosen: str | None) -> str:
     chosen = chosen or selectors.ops_courier_choice(order_id)
     if chosen:
         if selectors.courier(chosen) is None:

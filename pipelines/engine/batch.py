@@ -30,7 +30,7 @@ import datetime
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -264,10 +264,10 @@ def _follow(leader: Outcome, plan: Plan, is_leader: bool) -> Outcome:
     return leader
 
 
-def _rounds(entries: list[Entry], identity: Any) -> list[list[Entry]]:
+def _rounds(entries: list[Entry], identity: Callable[[Entry], Hashable]) -> list[list[Entry]]:
     """Split the entries so that no identity appears twice in a round (a duplicate runs after its first)."""
     rounds: list[list[Entry]] = []
-    seen: dict[Any, int] = {}
+    seen: dict[Hashable, int] = {}
     for entry in entries:
         key = identity(entry)
         n = seen.get(key, 0)

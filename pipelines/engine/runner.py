@@ -103,7 +103,7 @@ class Engine:
     def run(
         self,
         pipeline: str,
-        value: Any,
+        value: Checkpoint | Command | list[Checkpoint],
         *,
         step: str | None = None,
         event: Mapping[str, Any] | None = None,
@@ -126,7 +126,12 @@ class Engine:
         return execution
 
     def item_for(
-        self, spec: Pipeline, value: Any, *, key: str | None = None, trace_id: uuid.UUID | None = None
+        self,
+        spec: Pipeline,
+        value: Checkpoint | Command | list[Checkpoint],
+        *,
+        key: str | None = None,
+        trace_id: uuid.UUID | None = None,
     ) -> Item:
         first = value[0] if isinstance(value, list) else value
         if key is None:
@@ -400,7 +405,7 @@ def step_transaction(durable: bool, shape: str = "one") -> Iterator[Callable[[],
     yield functools.partial(connection.execute_wrapper, _reads_only)
 
 
-def _reads_only(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+def _reads_only(execute: Callable[..., object], sql: str, params: object, many: bool, context: object) -> object:
     if not sql.lstrip()[:6].upper().startswith("SELECT"):
         raise ContractError(f"a step may only read in process(); refused: {sql[:60]!r}")
     return execute(sql, params, many, context)

@@ -134,7 +134,7 @@ class DerivedTracePropagator(TextMapPropagator):
         return set()
 
 
-def _request_line(carrier: Any) -> tuple[str, str]:
+def _request_line(carrier: object) -> tuple[str, str]:
     """WSGI: the environ's method and path; gRPC: the carrier has none (resolvers read metadata)."""
     if isinstance(carrier, Mapping) and "PATH_INFO" in carrier:
         return str(carrier.get("REQUEST_METHOD", "")), str(carrier["PATH_INFO"])
@@ -261,7 +261,11 @@ class GrpcServerTracing(grpc.ServerInterceptor):  # type: ignore[misc]
     def __init__(self) -> None:
         self._traced: tuple[TracerProvider, Any] | None = None
 
-    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
         provider = _provider
         if provider is None:
             return continuation(handler_call_details)
@@ -275,7 +279,7 @@ class GrpcServerTracing(grpc.ServerInterceptor):  # type: ignore[misc]
 GRPC_SERVER_TRACING = GrpcServerTracing()
 
 
-def log_ids(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def log_ids(_logger: object, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: the current span's ``trace_id`` and ``span_id`` (TPFGo's own as ``tpfgo_trace_id``)."""
     if _tracer is None:
         return event

@@ -28,12 +28,12 @@ from pipelines.store import lookups
 
 if TYPE_CHECKING:
     from pipelines.contracts.declarations import Pipeline, Step
-    from pipelines.contracts.steps import Item
+    from pipelines.contracts.steps import Command, Item
 
 log = structlog.get_logger("pipelines.parking")
 
 
-def describe(value: Any) -> tuple[str, Any, Any]:
+def describe(value: Checkpoint | Command | list[Checkpoint]) -> tuple[str, Any, Any]:
     """(item type, item id, payload snapshot) of a step's input."""
     if isinstance(value, list):
         first = sorted(value, key=lambda cp: str(cp.pk))[0]

@@ -30,7 +30,7 @@ from pipelines.transport.wire_errors import WireError, flatten, grpc_status
 class RunserverCommand(grpcrunserver.Command):
     requires_system_checks: list[str] = []
 
-    def run(self, **options: Any) -> None:
+    def run(self, **options: object) -> None:
         if options.get("development_mode"):
             super().run(**options)
         else:
