@@ -12,13 +12,14 @@ from typing import ClassVar
 
 from django.db import models
 
+from pipelines import numbered
 from pipelines.models import Checkpoint
 
 
 class OrderCheckpoint(Checkpoint):
     business_key_fields: ClassVar[tuple[str, ...]] = ("order_id",)
 
-    order_id = models.UUIDField(editable=False)
+    order_id = numbered(1, models.UUIDField(editable=False))
 
     class Meta(Checkpoint.Meta):
         abstract = True
@@ -34,8 +35,8 @@ class RevisionCheckpoint(Checkpoint):
 
     business_key_fields: ClassVar[tuple[str, ...]] = ("revision_id",)
 
-    revision_id = models.UUIDField(editable=False)
-    order_id = models.UUIDField(editable=False, db_index=True)
+    revision_id = numbered(1, models.UUIDField(editable=False))
+    order_id = numbered(2, models.UUIDField(editable=False, db_index=True))
 
     class Meta(Checkpoint.Meta):
         abstract = True

@@ -21,6 +21,7 @@ from typing import Any
 
 from checkout import commands, selectors, state
 from checkout.order_request.models import OrderRequest
+from checkout.order_view import render
 from checkout.services import Placed, order_id_for
 from pipelines import (
     AlreadyExists,
@@ -29,6 +30,7 @@ from pipelines import (
     ServiceError,
     StepStatus,
     Unavailable,
+    backlog,
     composition,
     reads,
     traces,
@@ -84,6 +86,14 @@ def _place_chunk(
         if command.order_id not in stored:
             first.setdefault(command.key, command)
     runs = list(first.values())
+    if runs:
+        try:
+            backlog.admit()  # new orders only: a stored one is still answered
+        except ServiceError as exc:
+            for command in valid:
+                if command.order_id not in stored:
+                    answers[command.index] = exc
+            runs = []
     executions = BatchEngine(composition(), batch_size=max(1, len(runs))).start_many(
         "checkout", [({**c.payload, "requestId": c.key, "commandHash": c.digest}, c.key) for c in runs]
     )
@@ -124,7 +134,7 @@ def _answer(
                 [Detail("Idempotency-Key", "reused with a different request")],
             )
             continue
-        view = state.order_view(command.order_id) if views else summaries[command.order_id]
+        view = render(state.order_view(command.order_id)) if views else summaries[command.order_id]
         answers[command.index] = Placed(view, created=command.index in created)
 
 

@@ -345,6 +345,28 @@ def cancelled(pipeline: str, trace_id: UUID) -> str | None:
     return None
 
 
+def _order_of(value: object) -> UUID | None:
+    first = value[0] if isinstance(value, list) else value
+    order_id = getattr(first, "order_id", None)
+    return order_id if isinstance(order_id, UUID) else None
+
+
+def order_key(value: object) -> str | None:
+    """A pause for one order: every checkout fact carries its order id."""
+    order_id = _order_of(value)
+    return str(order_id) if order_id is not None else None
+
+
+def restaurant_key(value: object) -> str | None:
+    """A pause for one restaurant: the order's restaurant, from its stored request (facts after 03 do not carry it)."""
+    restaurant = getattr(value[0] if isinstance(value, list) else value, "restaurant_id", None)
+    if restaurant:
+        return str(restaurant)
+    order_id = _order_of(value)
+    request = OrderRequest.objects.filter(order_id=order_id).only("restaurant_id").first() if order_id else None
+    return request.restaurant_id if request is not None else None
+
+
 CHAIN = (
     CHECKOUT,
     CONSUMER_VALIDATION,
@@ -398,4 +420,5 @@ COMPOSITION = Composition(
         }
     ),
     retry_guard=cancelled,
+    pause_keys={"order": order_key, "restaurant": restaurant_key},
 )

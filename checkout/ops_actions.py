@@ -21,6 +21,7 @@ from checkout.models import Courier
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
 from checkout.order_request.models import OrderRequest
+from checkout.order_view import render
 from checkout.payment_review_resolved.models import PaymentReviewResolved
 from pipelines import (
     Detail,
@@ -103,7 +104,7 @@ def execute(
         target_id=target,
         action_id=action_id,
     )
-    return {**state.order_view(request.order_id), "opsActionId": str(row.id)}
+    return {**render(state.order_view(request.order_id)), "opsActionId": str(row.id)}
 
 
 def _order(order_id: object) -> OrderRequest:
@@ -131,7 +132,7 @@ def _plan(action: str, request: OrderRequest, params: Mapping[str, Any]) -> Plan
         "resolve-payment-review": _resolve_review,
     }[action](request, params)
     if plan.why is None and selectors.is_terminal(order_id):
-        plan.why = f"the order is already {state.order_view(order_id)['state']}"
+        plan.why = f"the order is already {state.order_view(order_id).state}"
     if plan.why is None:
         plan.add("OpsAction", f"{action}: who ran it, why, when and what it inserted")
     return plan

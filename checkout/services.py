@@ -1,8 +1,10 @@
 """The application service every transport calls: placing, reading, cancelling and advancing orders.
 
-It holds the idempotency rules (canonical command hash, replay answer, conflict) and turns engine results
-into answers; transports only parse and render. A failure after ``OrderRequest`` is stored is never an
-error here: the answer is the order view with ``stalled`` set.
+It holds the idempotency rules (canonical command hash, replay answer, conflict) and turns engine results into
+answers; transports only parse and render. An answer holds the order view in its wire shape: built by the selector
+``checkout.state.order_view`` and rendered by ``checkout.order_view.render``, once for every transport (REST answers
+it, gRPC and protobuf-over-HTTP map it to their message, FTGO translates it). A failure after ``OrderRequest`` is
+stored is never an error here: the answer is the order view with ``stalled`` set.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from checkout.cancellation_decision.models import CancellationAccepted, Cancella
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.order_request.models import OrderRequest
+from checkout.order_view import render
 from checkout.ticket_created.models import TicketCreated
 from pipelines import (
     AlreadyExists,
@@ -30,6 +33,7 @@ from pipelines import (
     NotFound,
     StepStatus,
     Unavailable,
+    backlog,
     current_engine,
     ids,
     input_limits,
@@ -55,11 +59,12 @@ def place_order(data: object, key: str | None) -> Placed:
     order_id = order_id_for(key)
     if selectors.order_request(order_id) is not None:
         return _replay(order_id, digest)
+    backlog.admit()  # a new order: refused (nothing stored) while the backlog bound is reached
     payload = {**command, "requestId": key, "commandHash": digest}
     execution = current_engine().start("checkout", payload, key, new=True)  # just looked: nothing stored for this key
     first = execution.first
     if first.status is StepStatus.INSERTED:
-        return Placed(state.order_view(order_id), created=True)
+        return Placed(render(state.order_view(order_id)), created=True)
     if first.status in (StepStatus.REPLAYED, StepStatus.LOST):  # a concurrent duplicate got there first
         return _replay(order_id, digest)
     raise Unavailable("the order could not be recorded yet; retry with the same Idempotency-Key")
@@ -73,7 +78,7 @@ def _replay(order_id: uuid.UUID, digest: str) -> Placed:
             "this Idempotency-Key was already used with a different request",
             [Detail("Idempotency-Key", "reused with a different request")],
         )
-    return Placed(state.order_view(order_id), created=False)
+    return Placed(render(state.order_view(order_id)), created=False)
 
 
 def parse_id(value: object, what: str) -> uuid.UUID:
@@ -91,7 +96,7 @@ def _order(order_id: object) -> OrderRequest:
 
 
 def get_order(order_id: object) -> dict[str, Any]:
-    return state.order_view(_order(order_id).order_id)
+    return render(state.order_view(_order(order_id).order_id))
 
 
 def lineage(order_id: object) -> dict[str, Any]:
@@ -110,7 +115,7 @@ def cancel_order(order_id: object, note: str | None = None) -> dict[str, Any]:
             raise Unavailable("the cancellation is recorded and waits for a revision being decided; ask again")
         raise Unavailable("the cancellation was recorded but not decided yet; ask again")
     decision = {"outcome": "ACCEPTED", "reason": None} if accepted else {"outcome": "REFUSED", "reason": refused.reason}  # type: ignore[union-attr]
-    return {"cancellation": decision, "order": state.order_view(request.order_id)}
+    return {"cancellation": decision, "order": render(state.order_view(request.order_id))}
 
 
 def _ticket(ticket_id: object) -> TicketCreated:
@@ -127,7 +132,7 @@ def _decide(ticket: TicketCreated, event: Mapping[str, Any]) -> dict[str, Any]:
     execution = current_engine().run("restaurant-acceptance", ticket, step="acceptance_decision", event=event)
     if execution.first.status in (StepStatus.LOST, StepStatus.AWAITING):
         raise FailedPrecondition("the acceptance of this ticket was already decided")
-    return state.order_view(ticket.order_id)
+    return render(state.order_view(ticket.order_id))
 
 
 def accept_ticket(ticket_id: object, ready_by: object = None) -> dict[str, Any]:
@@ -157,13 +162,13 @@ def _delivery(dispatch_id: object) -> DeliveryAssigned:
 def _advance(execution: Execution, order_id: uuid.UUID) -> dict[str, Any]:
     if execution.first.status is StepStatus.LOST:
         raise FailedPrecondition("the delivery already moved on")
-    return state.order_view(order_id)
+    return render(state.order_view(order_id))
 
 
 def _not_terminal(order_id: uuid.UUID) -> None:
     """An order ops cancelled while it waited for an event takes no more events."""
     if selectors.is_terminal(order_id):
-        raise FailedPrecondition(f"the order is already {state.order_view(order_id)['state']}")
+        raise FailedPrecondition(f"the order is already {state.order_view(order_id).state}")
 
 
 def pickup(dispatch_id: object) -> dict[str, Any]:
@@ -227,4 +232,4 @@ def _revision_answer(order_id: uuid.UUID, revision_id: uuid.UUID, digest: str, f
             raise Unavailable("the revision was recorded but not decided yet; ask again with the same key")
         raise FailedPrecondition("a request with this Idempotency-Key is still deciding the revision; ask again")
     outcome = {"revisionId": str(revision_id), **state.revision_outcome(decision)}
-    return {"revision": outcome, "order": state.order_view(order_id)}
+    return {"revision": outcome, "order": render(state.order_view(order_id))}

@@ -8,6 +8,7 @@ from typing import Any
 from checkout import selectors
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_rejected.models import OrderRejected
+from checkout.order_view import CheckpointRef, OrderLine, OrderView, RevisionEntry, Stalled
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.terminal_order_state.models import TerminalOrderState
@@ -62,22 +63,22 @@ def log_rows(order_id: uuid.UUID) -> list[CheckpointLog]:
     return lookups.rows(CheckpointLog, order_by=("seq",), trace_number=number)
 
 
-def stalled(order_id: uuid.UUID) -> dict[str, Any] | None:
+def stalled(order_id: uuid.UUID) -> Stalled | None:
     failure = parking.open_failure(order_id)
     if failure is None:
         return None
-    return {
-        "pipeline": failure.parked.pipeline,
-        "step": failure.parked.step,
-        "errorClass": failure.error_class,
-        "message": failure.message,
-        "attempts": failure.attempts,
-        "deadLettered": failure.dead_lettered,
-    }
+    return Stalled(
+        pipeline=failure.parked.pipeline,
+        step=failure.parked.step,
+        error_class=failure.error_class,
+        message=failure.message,
+        attempts=failure.attempts,
+        dead_lettered=failure.dead_lettered,
+    )
 
 
-def order_view(order_id: uuid.UUID) -> dict[str, Any]:
-    """The order view (docs/api.md), the same for every transport."""
+def order_view(order_id: uuid.UUID) -> OrderView:
+    """The order view of docs/api.md, the same for every transport (``checkout.order_view.render`` renders it)."""
     request = selectors.order_request(order_id)
     assert request is not None, "order_view needs a stored OrderRequest"
     rows = log_rows(order_id)
@@ -91,45 +92,41 @@ def order_view(order_id: uuid.UUID) -> dict[str, Any]:
     rejected = selectors.fact(OrderRejected, order_id) if "OrderRejected" in present else None
     cancelled = selectors.fact(OrderCancelled, order_id) if "OrderCancelled" in present else None
     revised = selectors.current_order(order_id) if "RevisedOrder" in present else None
-    if revised is not None:
-        lines = list(revised.lines)
-    elif snapshot is not None:
-        lines = list(snapshot.lines)
+    priced = revised.lines if revised is not None else snapshot.lines if snapshot is not None else None
+    if priced is not None:
+        lines = tuple(OrderLine.stored(line) for line in priced)
     else:
-        lines = [
-            {"menuItemId": li.menu_item_id, "name": None, "quantity": li.quantity, "unitPrice": None, "lineTotal": None}
-            for li in request.line_items.all()
-        ]
-    return {
-        "orderId": str(order_id),
-        "requestId": request.request_id,
-        "state": label(order_id, present),
-        "reason": (cancelled.reason if cancelled else rejected.reason if rejected else None),
-        "failureCode": outcome.failure_code if outcome else None,
-        "outcome": terminal.outcome if terminal else None,
-        "stalled": stalled(order_id),
-        "consumerId": request.consumer_id,
-        "restaurantId": request.restaurant_id,
-        "orderTotal": wire(revised.order_total if revised else snapshot.order_total) if snapshot else None,
-        "currency": snapshot.currency if snapshot else None,
-        "lines": lines,
-        "kitchenTicketId": str(ticket.kitchen_ticket_id) if ticket else None,
-        "dispatchId": str(delivery.dispatch_id) if delivery else None,
-        "courierId": delivery.courier_id if delivery else None,
-        "paymentId": (
+        lines = tuple(OrderLine(li.menu_item_id, None, li.quantity, None, None) for li in request.line_items.all())
+    return OrderView(
+        order_id=order_id,
+        request_id=request.request_id,
+        state=label(order_id, present),
+        reason=(cancelled.reason if cancelled else rejected.reason if rejected else None),
+        failure_code=outcome.failure_code if outcome else None,
+        outcome=terminal.outcome if terminal else None,
+        stalled=stalled(order_id),
+        consumer_id=request.consumer_id,
+        restaurant_id=request.restaurant_id,
+        order_total=wire(revised.order_total if revised else snapshot.order_total) if snapshot else None,
+        currency=snapshot.currency if snapshot else None,
+        lines=lines,
+        kitchen_ticket_id=str(ticket.kitchen_ticket_id) if ticket else None,
+        dispatch_id=str(delivery.dispatch_id) if delivery else None,
+        courier_id=delivery.courier_id if delivery else None,
+        payment_id=(
             terminal.payment_id if terminal and terminal.payment_id else outcome.payment_id if outcome else None
         ),
-        "revisions": revision_history(order_id) if "RevisionRequested" in present else [],
-        "checkpoints": [
-            {
-                "type": row.checkpoint_type,
-                "id": str(row.checkpoint_id),
-                "pipeline": row.pipeline,
-                "createdAt": wire(row.created_at),
-            }
+        revisions=revision_history(order_id) if "RevisionRequested" in present else (),
+        checkpoints=tuple(
+            CheckpointRef(row.checkpoint_type, str(row.checkpoint_id), row.pipeline, wire(row.created_at))
             for row in rows
-        ],
-    }
+        ),
+    )
+
+
+def view_of_trace(trace_id: uuid.UUID) -> OrderView | None:
+    """The order view when the trace is an order's (the ops console shows any trace), else None."""
+    return order_view(trace_id) if selectors.order_request(trace_id) is not None else None
 
 
 def revision_outcome(decision: RevisionAccepted | RevisionRefused) -> dict[str, Any]:
@@ -139,19 +136,19 @@ def revision_outcome(decision: RevisionAccepted | RevisionRefused) -> dict[str, 
     return {"outcome": "REFUSED", "reason": decision.reason}
 
 
-def revision_history(order_id: uuid.UUID) -> list[dict[str, Any]]:
+def revision_history(order_id: uuid.UUID) -> tuple[RevisionEntry, ...]:
     """Every revision of the order, oldest first; an undecided one is PENDING."""
-    return [
-        {
-            "revisionId": str(request.revision_id),
-            "requestId": request.request_id,
+    return tuple(
+        RevisionEntry(
+            revision_id=str(request.revision_id),
+            request_id=request.request_id,
             **(revision_outcome(decision) if decision else {"outcome": "PENDING", "reason": None}),
-            "orderTotal": wire(request.order_total),
-            "lines": list(request.lines),
-            "requestedAt": wire(request.created_at),
-        }
+            order_total=wire(request.order_total),
+            lines=tuple(OrderLine.stored(line) for line in request.lines),
+            requested_at=wire(request.created_at),
+        )
         for request, decision in selectors.revisions(order_id)
-    ]
+    )
 
 
 def lineage_tree(order_id: uuid.UUID) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from checkout import selectors as checkout_selectors
-from checkout import state
 from pipelines import checkpoint_models, composition
 from pipelines.models import (
     Checkpoint,
@@ -200,13 +199,6 @@ def error_groups(days: int | None = FUNNEL_DAYS) -> list[dict[str, Any]]:
 
 
 # -- triage -------------------------------------------------------------------------------------------------
-def order_view(trace_id: uuid.UUID) -> dict[str, Any] | None:
-    """The order's derived view (state, stalled, checkpoints) when the trace is an order, else None."""
-    if checkout_selectors.order_request(trace_id) is None:
-        return None
-    return state.order_view(trace_id)
-
-
 def attempts(pipeline: str, item_id: uuid.UUID) -> list[ErrorSinkEntry]:
     """Every recorded failed attempt of one item in one pipeline, oldest first (tracebacks deferred)."""
     return list(

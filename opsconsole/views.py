@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from checkout import state
 from opsconsole import lineage, ops_actions, selectors
 from opsconsole.ledger_admin import remediation_context
 
@@ -39,7 +40,7 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
 
 def lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> HttpResponse:
     picture = lineage.build(trace_id)
-    order = selectors.order_view(trace_id)
+    order = state.view_of_trace(trace_id)
     if not picture.nodes and order is None:
         raise Http404(f"no checkpoint, parked item or order for trace {trace_id}")
     highlight = request.GET.get("highlight", "")
@@ -56,7 +57,7 @@ def lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> 
         "checkpoints": [n for n in picture.nodes if n.kind not in ("parked", "dead", "resolved")],
         "ops_actions": selectors.ops_actions(trace_id),
         "can_remediate": ops_actions.can_remediate(request.user),
-        **remediation_context(trace_id, order["state"] if order else None),
+        **remediation_context(trace_id, order.state if order else None),
     }
     return TemplateResponse(request, "opsconsole/lineage.html", context)
 

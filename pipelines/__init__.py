@@ -34,6 +34,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Step": ("pipelines.contracts.declarations", "Step"),
     "Subscription": ("pipelines.contracts.declarations", "Subscription"),
     "contract": ("pipelines.contracts.fields", "contract"),
+    "declared": ("pipelines.contracts.fields", "declared"),
+    "numbered": ("pipelines.contracts.fields", "numbered"),
     "wire": ("pipelines.contracts.fields", "wire"),
     "NonRetryableError": ("pipelines.contracts.errors", "NonRetryableError"),
     "RetryableError": ("pipelines.contracts.errors", "RetryableError"),
@@ -99,6 +101,10 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "traces": ("pipelines.store.traces", None),  # trace numbers
     "sqlbulk": ("pipelines.store.sqlbulk", None),  # prepared bulk statements (bench)
     "parking": ("pipelines.failures.parking", None),  # open failures of a trace
+    "pauses": ("pipelines.engine.pauses", None),  # which steps are paused (read)
+    "pausing": ("pipelines.recovery.pausing", None),  # pause and resume a step, audited
+    "drain": ("pipelines.recovery.drain", None),  # a resumed pause's drain and its progress
+    "backlog": ("pipelines.recovery.backlog", None),  # the backlog bound admission enforces
     "actions": (
         "pipelines.recovery.actions",
         None,
@@ -122,6 +128,8 @@ if TYPE_CHECKING:
     from pipelines.contracts.errors import NonRetryableError as NonRetryableError
     from pipelines.contracts.errors import RetryableError as RetryableError
     from pipelines.contracts.fields import contract as contract
+    from pipelines.contracts.fields import declared as declared
+    from pipelines.contracts.fields import numbered as numbered
     from pipelines.contracts.fields import wire as wire
     from pipelines.contracts.ids import deterministic_id as deterministic_id
     from pipelines.contracts.status import STATUS as STATUS
@@ -142,6 +150,7 @@ if TYPE_CHECKING:
     from pipelines.contracts.steps import StepContext as StepContext
     from pipelines.contracts.steps import StepStatus as StepStatus
     from pipelines.engine import metrics as metrics
+    from pipelines.engine import pauses as pauses
     from pipelines.engine import tracing as tracing
     from pipelines.engine.batch import BatchEngine as BatchEngine
     from pipelines.engine.registry import checkpoint_models as checkpoint_models
@@ -156,6 +165,9 @@ if TYPE_CHECKING:
     from pipelines.engine.tracing import log_ids as log_ids
     from pipelines.failures import parking as parking
     from pipelines.recovery import actions as actions
+    from pipelines.recovery import backlog as backlog
+    from pipelines.recovery import drain as drain
+    from pipelines.recovery import pausing as pausing
     from pipelines.store import lookups as lookups
     from pipelines.store import reads as reads
     from pipelines.store import sqlbulk as sqlbulk
@@ -245,6 +257,7 @@ __all__ = [
     "WireError",
     "actions",
     "admission",
+    "backlog",
     "build_server",
     "check_body_size",
     "checkpoint_models",
@@ -252,8 +265,10 @@ __all__ = [
     "composition",
     "contract",
     "current_engine",
+    "declared",
     "default_workers",
     "deterministic_id",
+    "drain",
     "envelope",
     "flatten",
     "generic_handler",
@@ -265,8 +280,11 @@ __all__ = [
     "metrics",
     "metrics_view",
     "ndjson_response",
+    "numbered",
     "outage",
     "parking",
+    "pauses",
+    "pausing",
     "reads",
     "refuse_to_start_if_broken",
     "request_metrics",

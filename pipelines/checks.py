@@ -42,7 +42,7 @@ def check_classification(app_configs: object = None, **kwargs: object) -> list[c
             problems.append(
                 checks.Error(
                     f"{model._meta.label} declares no contract",
-                    hint="Set contract = pipelines.contracts.fields.contract(...) on the model.",
+                    hint="Set contract = pipelines.declared(...) on the model and number its fields.",
                     obj=model,
                     id="pipelines.E003",
                 )

@@ -498,3 +498,71 @@ class SubscriberAck(Ledger):
 
     class Meta:
         indexes = [models.Index(fields=["subscriber", "position"], name="subscriber_ack_position")]
+
+
+class StepPause(Ledger):
+    """An operator paused a step, for every item or for the items whose pause key ``key`` is ``value``.
+
+    A fact written once: the pause is active while no ``StepResume`` names it (``pipelines.engine.pauses``). Items that
+    reach the step meanwhile are held (``PausedItem``), their step not called.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    pipeline = models.CharField(max_length=100)
+    step = models.CharField(max_length=100)
+    key = models.CharField(max_length=100, blank=True)  # a name of the composition's pause_keys; blank: every item
+    value = models.CharField(max_length=200, blank=True)
+    actor = models.CharField(max_length=150)
+    reason = models.TextField()
+    created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        scope = f" for {self.key}={self.value}" if self.key else ""
+        return f"{self.pipeline}.{self.step}{scope}"
+
+
+class StepResume(Ledger):
+    """A pause ended: its held items drain ``per_interval`` every ``interval`` seconds from ``created_at``."""
+
+    pause = models.ForeignKey(StepPause, on_delete=models.PROTECT, related_name="resumes")
+    actor = models.CharField(max_length=150)
+    reason = models.TextField()
+    per_interval = models.PositiveIntegerField()
+    interval = models.FloatField()
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pause"], name="step_resume_once")]
+
+
+class PausedItem(Ledger):
+    """An item held at a paused step: parked (``parked``) with reason PAUSED, its step not called, and its
+    attempt ``attempt`` (the one it runs when released) not spent."""
+
+    parked = models.ForeignKey(ParkedItem, on_delete=models.PROTECT, related_name="holds")
+    pause = models.ForeignKey(StepPause, on_delete=models.PROTECT, related_name="holds")
+    attempt = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["parked", "pause"], name="paused_item_once")]
+        indexes = [models.Index(fields=["pause", "created_at"], name="paused_item_order")]
+
+
+class PauseRelease(Ledger):
+    """The drain let a held item go: its attempt is due at ``due_at``; ``slot`` is its place in the drain.
+
+    Unique per hold and per (pause, slot): two drains running at once can never release more than the rate allows.
+    """
+
+    hold = models.ForeignKey(PausedItem, on_delete=models.PROTECT, related_name="releases")
+    pause = models.ForeignKey(StepPause, on_delete=models.PROTECT, related_name="releases")
+    slot = models.PositiveIntegerField()
+    due_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hold"], name="pause_release_once"),
+            models.UniqueConstraint(fields=["pause", "slot"], name="pause_release_slot"),
+        ]

@@ -13,8 +13,8 @@ import uuid
 import structlog
 from celery import shared_task
 
+from pipelines.recovery import drain, retries, sweeper
 from pipelines.recovery import resume as recovery
-from pipelines.recovery import retries, sweeper
 
 log = structlog.get_logger("pipelines.tasks")
 
@@ -43,6 +43,23 @@ def enqueue_resume(trace_id: uuid.UUID, seq: int) -> None:
         resume_trace.apply_async((str(trace_id), seq))
     except Exception:  # the checkpoint log is the source of truth; the next sweep will find it
         log.exception("recovery.enqueue_failed", trace_id=str(trace_id), seq=seq)
+
+
+@shared_task(name="pipelines.drain_pause", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def drain_pause(pause_id: str) -> str:
+    """Release a resumed pause's held items due within the next interval; again after it while any remain."""
+    again = drain.run(pause_id)
+    if again is not None:
+        enqueue_drain(uuid.UUID(pause_id), again)
+    return "draining" if again is not None else "drained"
+
+
+def enqueue_drain(pause_id: uuid.UUID, countdown: float) -> None:
+    """Losing this message is harmless: the sweeper drains every resumed pause with items still held."""
+    try:
+        drain_pause.apply_async((str(pause_id),), countdown=countdown)
+    except Exception:  # the held items are rows; the sweeper will drain them
+        log.exception("pause.enqueue_failed", pause_id=str(pause_id))
 
 
 @shared_task(name="pipelines.sweep", ignore_result=True)

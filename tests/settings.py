@@ -8,3 +8,5 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.lane"]
 TPFGO_RETRY_ENQUEUE = ""
 TPFGO_RETRY_POLICY = {**TPFGO_RETRY_POLICY, "base_delay": 0.001, "cap": 0.01}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests drive a resumed pause's drain themselves, with a controllable clock.
+TPFGO_DRAIN_ENQUEUE = ""

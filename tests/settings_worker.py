@@ -20,6 +20,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # The production hooks: a failed attempt enqueues the next one, the sweeper hands resumes to a worker.
 TPFGO_RETRY_ENQUEUE = "pipelines.tasks.enqueue_retry"
 TPFGO_RESUME_ENQUEUE = "pipelines.tasks.enqueue_resume"
+TPFGO_DRAIN_ENQUEUE = "pipelines.tasks.enqueue_drain"
 TPFGO_RETRY_POLICY = {**TPFGO_RETRY_POLICY, "base_delay": 0.001, "cap": 0.01}
 # No courier: retried for ~10 s (not ~1 h), long enough for a test to make one available.
 TPFGO_RETRY_POLICIES = {

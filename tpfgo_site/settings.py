@@ -192,6 +192,15 @@ TPFGO_SWEEP_GRACE_SECONDS = float(os.environ.get("TPFGO_SWEEP_GRACE_SECONDS", "1
 TPFGO_SWEEP_WINDOW_SECONDS = float(os.environ.get("TPFGO_SWEEP_WINDOW_SECONDS", "86400"))
 TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", "900"))
 TPFGO_SWEEP_BATCH = int(os.environ.get("TPFGO_SWEEP_BATCH", "200"))
+# Pausing a step (pipelines.engine.pauses, docs/operations.md "Pausing a step"): how stale a process's view of the
+# pauses may be, and how fast a resumed pause's held items are released (this many every interval).
+TPFGO_PAUSE_CACHE_SECONDS = float(os.environ.get("TPFGO_PAUSE_CACHE_SECONDS", "2"))
+TPFGO_PAUSE_DRAIN_PER_INTERVAL = int(os.environ.get("TPFGO_PAUSE_DRAIN_PER_INTERVAL", "20"))
+TPFGO_PAUSE_DRAIN_INTERVAL_SECONDS = float(os.environ.get("TPFGO_PAUSE_DRAIN_INTERVAL_SECONDS", "5"))
+# New orders are refused (429 RESOURCE_EXHAUSTED) while this many parked items wait (retrying or paused; 0: no
+# bound); the count is read at most once per TPFGO_BACKLOG_CHECK_SECONDS per process.
+TPFGO_BACKLOG_BOUND = int(os.environ.get("TPFGO_BACKLOG_BOUND", "10000"))
+TPFGO_BACKLOG_CHECK_SECONDS = float(os.environ.get("TPFGO_BACKLOG_CHECK_SECONDS", "2"))
 # Bulk remediation (docs/operations.md): orders per batch, orders per run, and how long a run may sit without a
 # new result before the beat task continues it.
 TPFGO_BULK_REMEDIATION_BATCH = int(os.environ.get("TPFGO_BULK_REMEDIATION_BATCH", "20"))
@@ -284,7 +293,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ModeEnum": "checkout.api.serializers.MODES",
         "OutcomeEnum": "checkout.api.serializers.OUTCOMES",
-        "RevisionOutcomeEnum": "checkout.api.serializers.REVISION_OUTCOMES",
+        "RevisionOutcomeEnum": "checkout.order_view.REVISION_OUTCOMES",
         # FTGO's six order states (the /ftgo/ surface answers them in `state`, `orderInfo.state` and `status`).
         "FtgoOrderStateEnum": "ftgo.states.FTGO_STATES",
     },

@@ -9,25 +9,25 @@ from typing import ClassVar
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class AcceptanceDecision(OrderCheckpoint):
     """Who decided: ACCEPTED, REJECTED, TIMED_OUT, CANCELLED (final), or REVISED (a revision holds the round)."""
 
-    contract = contracts.ACCEPTANCE_DECISION
+    contract = declared("AcceptanceDecision", 1)
     business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "round")
     ACCEPTED, REJECTED, TIMED_OUT, CANCELLED = "ACCEPTED", "REJECTED", "TIMED_OUT", "CANCELLED"
     REVISED = "REVISED"
 
     decision_fields = ("decided_by", "reason")  # an accept replays an accept; a reject with another reason lost
 
-    decided_by = models.CharField(max_length=10)
-    ready_by = models.DateTimeField(null=True)
-    reason = models.CharField(max_length=300, blank=True)
-    round = models.PositiveIntegerField(default=1)
-    revision_id = models.UUIDField(null=True)
+    decided_by = numbered(2, models.CharField(max_length=10))
+    ready_by = numbered(3, models.DateTimeField(null=True))
+    reason = numbered(4, models.CharField(max_length=300, blank=True))
+    round = numbered(5, models.PositiveIntegerField(default=1))
+    revision_id = numbered(6, models.UUIDField(null=True))
 
     class Meta(OrderCheckpoint.Meta):
         constraints = [models.UniqueConstraint(fields=["order_id", "round"], name="acceptance_decision_round_bk")]

@@ -25,6 +25,7 @@ _WHEN = {
     409: "ALREADY_EXISTS",
     412: "FAILED_PRECONDITION: not allowed in the order's derived state",
     415: "INVALID_ARGUMENT: unsupported media type",
+    429: "RESOURCE_EXHAUSTED: the backlog bound is reached (Retry-After); nothing is stored",
     500: "INTERNAL (never a traceback)",
     501: "UNIMPLEMENTED: call shape not supported on this transport (e.g. protobuf on a JSON-only route)",
     503: "UNAVAILABLE: a dependency is down; retry",

@@ -17,13 +17,13 @@ from rest_framework import serializers
 
 from checkout.commands import CreateOrderSerializer as CreateOrderSerializer  # the order body, documented
 from checkout.commands import ReviseOrderSerializer as ReviseOrderSerializer  # the revision body, documented
+from checkout.order_view import OrderViewSerializer as OrderViewSerializer  # the order view, rendered
 from checkout.reference import ID_PATTERN
 from pipelines import NOT_BLANK_PRINTABLE, STATUS, StrictSerializer, Text
 
 MODES = ["auto", "manual"]
 MONEY_PATTERN = r"^[0-9]{1,8}(\.[0-9]{0,2})?$"
 OUTCOMES = ["ACCEPTED", "REFUSED"]
-REVISION_OUTCOMES = ["ACCEPTED", "REFUSED", "PENDING"]
 
 
 # --- Strict fields: what the schema says is what the server takes (no coercion from another JSON type) ----------
@@ -69,10 +69,6 @@ def _money(**kwargs: Any) -> Money:
     return Money(max_digits=10, decimal_places=2, min_value=Decimal(0), **kwargs)
 
 
-def _nullable_text(**kwargs: Any) -> serializers.CharField:
-    return serializers.CharField(allow_null=True, **kwargs)
-
-
 # --- Errors -----------------------------------------------------------------------------------------------------
 class ErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):
     field = serializers.CharField()
@@ -91,61 +87,6 @@ class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 # --- Orders -----------------------------------------------------------------------------------------------------
-class StalledSerializer(serializers.Serializer[dict[str, Any]]):
-    pipeline = serializers.CharField()
-    step = serializers.CharField()
-    errorClass = serializers.CharField()
-    message = serializers.CharField()
-    attempts = serializers.IntegerField()
-    deadLettered = serializers.BooleanField()
-
-
-class OrderLineSerializer(serializers.Serializer[dict[str, Any]]):
-    menuItemId = serializers.CharField()
-    name = _nullable_text()
-    quantity = serializers.IntegerField()
-    unitPrice = _nullable_text()
-    lineTotal = _nullable_text()
-
-
-class CheckpointSerializer(serializers.Serializer[dict[str, Any]]):
-    type = serializers.CharField()
-    id = serializers.CharField()
-    pipeline = serializers.CharField()
-    createdAt = serializers.CharField()
-
-
-class RevisionEntrySerializer(serializers.Serializer[dict[str, Any]]):
-    revisionId = serializers.UUIDField()
-    requestId = serializers.CharField()
-    outcome = serializers.ChoiceField(choices=REVISION_OUTCOMES)
-    reason = _nullable_text()
-    orderTotal = serializers.CharField()
-    lines = OrderLineSerializer(many=True)
-    requestedAt = serializers.CharField()
-
-
-class OrderViewSerializer(serializers.Serializer[dict[str, Any]]):
-    orderId = serializers.UUIDField()
-    requestId = serializers.CharField()
-    state = serializers.CharField()
-    reason = _nullable_text()
-    failureCode = _nullable_text()
-    outcome = _nullable_text()
-    stalled = StalledSerializer(allow_null=True)
-    consumerId = serializers.CharField()
-    restaurantId = serializers.CharField()
-    orderTotal = _nullable_text()
-    currency = _nullable_text()
-    lines = OrderLineSerializer(many=True)
-    kitchenTicketId = _nullable_text()
-    dispatchId = _nullable_text()
-    courierId = _nullable_text()
-    paymentId = _nullable_text()
-    revisions = RevisionEntrySerializer(many=True)
-    checkpoints = CheckpointSerializer(many=True)
-
-
 class CancelRequestSerializer(StrictSerializer):
     note = Text(max_length=500, required=False, allow_null=True, allow_blank=True)
 

@@ -51,7 +51,7 @@ class OrdersView(ProtobufApiView):
                 201: ORDER,
                 200: OpenApiResponse(s.OrderViewSerializer, description="a replay of the same key and request"),
             },
-            (*schema.WITH_BODY, 409),
+            (*schema.WITH_BODY, 409, 429),
             protobuf=True,
         ),
     )

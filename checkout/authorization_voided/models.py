@@ -2,15 +2,15 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class AuthorizationVoided(OrderCheckpoint):
     """``reason`` is the code of the path that voided it."""
 
-    contract = contracts.AUTHORIZATION_VOIDED
+    contract = declared("AuthorizationVoided", 1)
 
-    authorization_id = models.CharField(max_length=100)
-    reason = models.CharField(max_length=40)
-    voided_at = models.DateTimeField()
+    authorization_id = numbered(2, models.CharField(max_length=100))
+    reason = numbered(3, models.CharField(max_length=40))
+    voided_at = numbered(4, models.DateTimeField())

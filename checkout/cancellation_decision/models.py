@@ -2,22 +2,22 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class CancellationAccepted(OrderCheckpoint):
     """Published as ``tpfgo.order.cancellation-accepted.v1``."""
 
-    contract = contracts.CANCELLATION_ACCEPTED
+    contract = declared("CancellationAccepted", 1)
 
-    accepted_at = models.DateTimeField()
+    accepted_at = numbered(2, models.DateTimeField())
 
 
 class CancellationRefused(OrderCheckpoint):
     """ALREADY_TERMINAL or ALREADY_PREPARING."""
 
-    contract = contracts.CANCELLATION_REFUSED
+    contract = declared("CancellationRefused", 1)
     ALREADY_TERMINAL, ALREADY_PREPARING = "ALREADY_TERMINAL", "ALREADY_PREPARING"
 
-    reason = models.CharField(max_length=20)
+    reason = numbered(2, models.CharField(max_length=20))

@@ -2,13 +2,13 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class CancellationRequested(OrderCheckpoint):
     """The request and its optional note."""
 
-    contract = contracts.CANCELLATION_REQUESTED
+    contract = declared("CancellationRequested", 1)
 
-    note = models.CharField(max_length=500, null=True)
+    note = numbered(2, models.CharField(max_length=500, null=True))

@@ -2,23 +2,23 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class ConsumerVerified(OrderCheckpoint):
     """The consumer is active and the order meets the restaurant's minimum."""
 
-    contract = contracts.CONSUMER_VERIFIED
+    contract = declared("ConsumerVerified", 1)
 
-    consumer_id = models.CharField(max_length=64)
-    order_total = models.DecimalField(max_digits=12, decimal_places=2)
+    consumer_id = numbered(2, models.CharField(max_length=64))
+    order_total = numbered(3, models.DecimalField(max_digits=12, decimal_places=2))
 
 
 class ConsumerRejected(OrderCheckpoint):
     """CONSUMER_VERIFICATION_FAILED or ORDER_MINIMUM_NOT_MET."""
 
-    contract = contracts.CONSUMER_REJECTED
+    contract = declared("ConsumerRejected", 1)
 
-    reason = models.CharField(max_length=40)
-    detail = models.CharField(max_length=300)
+    reason = numbered(2, models.CharField(max_length=40))
+    detail = numbered(3, models.CharField(max_length=300))

@@ -2,18 +2,18 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class InitialOrder(OrderCheckpoint):
     """Prices, currency and payment token as they were when the order was placed."""
 
-    contract = contracts.INITIAL_ORDER
+    contract = declared("InitialOrder", 1)
 
-    consumer_id = models.CharField(max_length=64)
-    restaurant_id = models.CharField(max_length=64)
-    currency = models.CharField(max_length=3)
-    order_total = models.DecimalField(max_digits=12, decimal_places=2)
-    lines = models.JSONField()
-    payment_token = models.CharField(max_length=64)
+    consumer_id = numbered(2, models.CharField(max_length=64))
+    restaurant_id = numbered(3, models.CharField(max_length=64))
+    currency = numbered(4, models.CharField(max_length=3))
+    order_total = numbered(5, models.DecimalField(max_digits=12, decimal_places=2))
+    lines = numbered(6, models.JSONField())
+    payment_token = numbered(7, models.CharField(max_length=64))

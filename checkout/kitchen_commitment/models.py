@@ -2,14 +2,14 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class KitchenCommitment(OrderCheckpoint):
     """Claimed by KITCHEN (preparation starts) or CANCELLATION (it never will)."""
 
-    contract = contracts.KITCHEN_COMMITMENT
+    contract = declared("KitchenCommitment", 1)
     KITCHEN, CANCELLATION = "KITCHEN", "CANCELLATION"
 
-    claimed_by = models.CharField(max_length=12)
+    claimed_by = numbered(2, models.CharField(max_length=12))

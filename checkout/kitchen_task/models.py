@@ -4,19 +4,19 @@ from typing import ClassVar
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class KitchenTask(OrderCheckpoint):
     """One task; unique per (order, task name)."""
 
-    contract = contracts.KITCHEN_TASK
+    contract = declared("KitchenTask", 1)
     business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "task_name")
 
-    task_name = models.CharField(max_length=100)
-    menu_item_id = models.CharField(max_length=64, null=True)
-    quantity = models.PositiveIntegerField()
+    task_name = numbered(2, models.CharField(max_length=100))
+    menu_item_id = numbered(3, models.CharField(max_length=64, null=True))
+    quantity = numbered(4, models.PositiveIntegerField())
 
     class Meta(OrderCheckpoint.Meta):
         # The business key's columns, order id first: it also serves the look-up of an order's tasks.

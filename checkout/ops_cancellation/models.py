@@ -2,14 +2,14 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class OpsCancellation(OrderCheckpoint):
     """Who cancelled and why."""
 
-    contract = contracts.OPS_CANCELLATION
+    contract = declared("OpsCancellation", 1)
 
-    cancelled_by = models.CharField(max_length=150)
-    reason = models.CharField(max_length=500)
+    cancelled_by = numbered(2, models.CharField(max_length=150))
+    reason = numbered(3, models.CharField(max_length=500))

@@ -2,16 +2,16 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class OpsCourierChoice(OrderCheckpoint):
     """Recorded by the assign-courier remediation."""
 
-    contract = contracts.OPS_COURIER_CHOICE
+    contract = declared("OpsCourierChoice", 1)
 
     decision_fields = ("courier_id",)  # who chose it is not part of the choice
 
-    courier_id = models.CharField(max_length=64)
-    chosen_by = models.CharField(max_length=150)
+    courier_id = numbered(2, models.CharField(max_length=64))
+    chosen_by = numbered(3, models.CharField(max_length=150))

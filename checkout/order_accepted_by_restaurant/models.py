@@ -2,33 +2,33 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class OrderAcceptedByRestaurant(OrderCheckpoint):
     """Published as ``tpfgo.restaurant.order-accepted.v1``."""
 
-    contract = contracts.ORDER_ACCEPTED
+    contract = declared("OrderAcceptedByRestaurant", 1)
 
-    kitchen_ticket_id = models.UUIDField()
-    accepted_at = models.DateTimeField()
-    ready_by = models.DateTimeField()
+    kitchen_ticket_id = numbered(2, models.UUIDField())
+    accepted_at = numbered(3, models.DateTimeField())
+    ready_by = numbered(4, models.DateTimeField())
 
 
 class TicketRejected(OrderCheckpoint):
     """The restaurant refused the ticket."""
 
-    contract = contracts.TICKET_REJECTED
+    contract = declared("TicketRejected", 1)
 
-    kitchen_ticket_id = models.UUIDField()
-    reason = models.CharField(max_length=300)
+    kitchen_ticket_id = numbered(2, models.UUIDField())
+    reason = numbered(3, models.CharField(max_length=300))
 
 
 class AcceptanceTimedOut(OrderCheckpoint):
     """Nobody answered before the acceptance deadline."""
 
-    contract = contracts.ACCEPTANCE_TIMED_OUT
+    contract = declared("AcceptanceTimedOut", 1)
 
-    kitchen_ticket_id = models.UUIDField()
-    deadline = models.DateTimeField()
+    kitchen_ticket_id = numbered(2, models.UUIDField())
+    deadline = numbered(3, models.DateTimeField())

@@ -2,14 +2,14 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class OrderCancelled(OrderCheckpoint):
     """RESTAURANT_DECLINED, ACCEPTANCE_TIMED_OUT, CONSUMER_CANCELLED or OPS_CANCELLED."""
 
-    contract = contracts.ORDER_CANCELLED
+    contract = declared("OrderCancelled", 1)
 
-    reason = models.CharField(max_length=40)
-    cancelled_at = models.DateTimeField()
+    reason = numbered(2, models.CharField(max_length=40))
+    cancelled_at = numbered(3, models.DateTimeField())

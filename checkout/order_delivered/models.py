@@ -2,17 +2,17 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class OrderDelivered(OrderCheckpoint):
     """The amount to capture travels with the delivery."""
 
-    contract = contracts.ORDER_DELIVERED
+    contract = declared("OrderDelivered", 1)
 
-    dispatch_id = models.UUIDField()
+    dispatch_id = numbered(2, models.UUIDField())
     courier_id = models.CharField(max_length=64, db_index=True)
-    delivered_at = models.DateTimeField()
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    lineage_digest = models.TextField()
+    delivered_at = numbered(3, models.DateTimeField())
+    amount = numbered(4, models.DecimalField(max_digits=12, decimal_places=2))
+    lineage_digest = numbered(5, models.TextField())

@@ -2,15 +2,15 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class OrderPickedUp(OrderCheckpoint):
     """Automatic for an auto courier; a manual courier confirms it."""
 
-    contract = contracts.ORDER_PICKED_UP
+    contract = declared("OrderPickedUp", 1)
 
-    dispatch_id = models.UUIDField()
-    courier_id = models.CharField(max_length=64)
-    picked_up_at = models.DateTimeField()
+    dispatch_id = numbered(2, models.UUIDField())
+    courier_id = numbered(3, models.CharField(max_length=64))
+    picked_up_at = numbered(4, models.DateTimeField())

@@ -2,15 +2,15 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class OrderReadyForDispatch(OrderCheckpoint):
     """``lineage_digest`` is the sorted task ids joined by ``|``, whatever order they finished in."""
 
-    contract = contracts.ORDER_READY_FOR_DISPATCH
+    contract = declared("OrderReadyForDispatch", 1)
 
-    ready_at = models.DateTimeField()
-    lineage_digest = models.TextField()
-    task_count = models.PositiveIntegerField()
+    ready_at = numbered(2, models.DateTimeField())
+    lineage_digest = numbered(3, models.TextField())
+    task_count = numbered(4, models.PositiveIntegerField())

@@ -2,14 +2,14 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class OrderRejected(OrderCheckpoint):
     """CONSUMER_VERIFICATION_FAILED, ORDER_MINIMUM_NOT_MET or PAYMENT_DECLINED."""
 
-    contract = contracts.ORDER_REJECTED
+    contract = declared("OrderRejected", 1)
 
-    reason = models.CharField(max_length=40)
-    detail = models.CharField(max_length=300)
+    reason = numbered(2, models.CharField(max_length=40))
+    detail = numbered(3, models.CharField(max_length=300))

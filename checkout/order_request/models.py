@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 from pipelines.models import CheckpointChild
 
 
 class OrderRequest(OrderCheckpoint):
     """The first fact of every order. Its ``request_id`` is the client's idempotency key."""
 
-    contract = contracts.ORDER_REQUEST
+    contract = declared("OrderRequest", 1)
 
-    request_id = models.CharField(max_length=128)
-    consumer_id = models.CharField(max_length=64)
-    restaurant_id = models.CharField(max_length=64)
-    delivery_address = models.JSONField()
-    delivery_time = models.DateTimeField(null=True)
-    payment_token = models.CharField(max_length=64, null=True)
-    command_hash = models.CharField(max_length=64)
+    request_id = numbered(2, models.CharField(max_length=128))
+    consumer_id = numbered(3, models.CharField(max_length=64))
+    restaurant_id = numbered(4, models.CharField(max_length=64))
+    delivery_address = numbered(5, models.JSONField())
+    delivery_time = numbered(6, models.DateTimeField(null=True))
+    payment_token = numbered(7, models.CharField(max_length=64, null=True))
+    command_hash = numbered(8, models.CharField(max_length=64))
 
     class Meta(OrderCheckpoint.Meta):
         # Constraints rather than unique=True: no PostgreSQL varchar_pattern_ops twin for a key never searched

@@ -2,22 +2,22 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class PaymentAuthorized(OrderCheckpoint):
     """The gateway authorized the order total."""
 
-    contract = contracts.PAYMENT_AUTHORIZED
+    contract = declared("PaymentAuthorized", 1)
 
-    authorization_id = models.CharField(max_length=100)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    authorization_id = numbered(2, models.CharField(max_length=100))
+    amount = numbered(3, models.DecimalField(max_digits=12, decimal_places=2))
 
 
 class PaymentDeclined(OrderCheckpoint):
     """The gateway declined the authorization."""
 
-    contract = contracts.PAYMENT_DECLINED
+    contract = declared("PaymentDeclined", 1)
 
-    decline_code = models.CharField(max_length=60)
+    decline_code = numbered(2, models.CharField(max_length=60))

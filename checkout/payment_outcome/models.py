@@ -2,19 +2,19 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class PaymentOutcome(OrderCheckpoint):
     """The variant is an immutable attribute of the fact, not a status."""
 
-    contract = contracts.PAYMENT_OUTCOME
+    contract = declared("PaymentOutcome", 1)
     CAPTURED, REJECTED, REQUIRES_REVIEW = "captured", "rejected", "requires_review"
 
-    variant = models.CharField(max_length=20)
-    payment_id = models.CharField(max_length=100, null=True)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    failure_code = models.CharField(max_length=60, null=True)
-    failure_reason = models.CharField(max_length=300, null=True)
-    review_reason = models.CharField(max_length=300, null=True)
+    variant = numbered(2, models.CharField(max_length=20))
+    payment_id = numbered(3, models.CharField(max_length=100, null=True))
+    amount = numbered(4, models.DecimalField(max_digits=12, decimal_places=2))
+    failure_code = numbered(5, models.CharField(max_length=60, null=True))
+    failure_reason = numbered(6, models.CharField(max_length=300, null=True))
+    review_reason = numbered(7, models.CharField(max_length=300, null=True))

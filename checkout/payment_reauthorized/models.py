@@ -2,22 +2,22 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import RevisionCheckpoint
+from pipelines import declared, numbered
 
 
 class PaymentReauthorized(RevisionCheckpoint):
     """The gateway authorized the revised total; capture later takes this authorization."""
 
-    contract = contracts.PAYMENT_REAUTHORIZED
+    contract = declared("PaymentReauthorized", 1)
 
-    authorization_id = models.CharField(max_length=100)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    authorization_id = numbered(3, models.CharField(max_length=100))
+    amount = numbered(4, models.DecimalField(max_digits=12, decimal_places=2))
 
 
 class ReauthorizationDeclined(RevisionCheckpoint):
     """The gateway declined the revised total; the order keeps its authorization and its lines."""
 
-    contract = contracts.REAUTHORIZATION_DECLINED
+    contract = declared("ReauthorizationDeclined", 1)
 
-    decline_code = models.CharField(max_length=60)
+    decline_code = numbered(3, models.CharField(max_length=60))

@@ -2,17 +2,17 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class PaymentReviewResolved(OrderCheckpoint):
     """Approved (the payment is captured) or declined (the authorization is voided)."""
 
-    contract = contracts.PAYMENT_REVIEW_RESOLVED
+    contract = declared("PaymentReviewResolved", 1)
 
     decision_fields = ("approved",)
 
-    approved = models.BooleanField()
-    resolved_by = models.CharField(max_length=150)
-    payment_id = models.CharField(max_length=100, null=True)
+    approved = numbered(2, models.BooleanField())
+    resolved_by = numbered(3, models.CharField(max_length=150))
+    payment_id = numbered(4, models.CharField(max_length=100, null=True))

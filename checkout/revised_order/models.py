@@ -2,15 +2,15 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import RevisionCheckpoint
+from pipelines import declared, numbered
 
 
 class RevisedOrder(RevisionCheckpoint):
     """The accepted revision's lines and total (the order's ``InitialOrder`` is never changed)."""
 
-    contract = contracts.REVISED_ORDER
+    contract = declared("RevisedOrder", 1)
 
-    lines = models.JSONField()
-    order_total = models.DecimalField(max_digits=12, decimal_places=2)
-    currency = models.CharField(max_length=3)
+    lines = numbered(3, models.JSONField())
+    order_total = numbered(4, models.DecimalField(max_digits=12, decimal_places=2))
+    currency = numbered(5, models.CharField(max_length=3))

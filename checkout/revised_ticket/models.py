@@ -2,14 +2,14 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import RevisionCheckpoint
+from pipelines import declared, numbered
 
 
 class RevisedTicket(RevisionCheckpoint):
     """The same kitchen ticket id with the revised lines; it closes the revision's round."""
 
-    contract = contracts.REVISED_TICKET
+    contract = declared("RevisedTicket", 1)
 
-    kitchen_ticket_id = models.UUIDField()
-    lines = models.JSONField()
+    kitchen_ticket_id = numbered(3, models.UUIDField())
+    lines = numbered(4, models.JSONField())

@@ -2,23 +2,23 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import RevisionCheckpoint
+from pipelines import declared, numbered
 
 
 class RevisionAccepted(RevisionCheckpoint):
     """The revision held the ticket's decision slot and its total was re-authorized."""
 
-    contract = contracts.REVISION_ACCEPTED
+    contract = declared("RevisionAccepted", 1)
 
-    accepted_at = models.DateTimeField()
+    accepted_at = numbered(3, models.DateTimeField())
 
 
 class RevisionRefused(RevisionCheckpoint):
     """TOO_LATE, ORDER_CANCELLED, NOT_APPROVED, REVISION_PENDING, BELOW_MINIMUM or PAYMENT_DECLINED."""
 
-    contract = contracts.REVISION_REFUSED
+    contract = declared("RevisionRefused", 1)
     TOO_LATE, ORDER_CANCELLED, NOT_APPROVED = "TOO_LATE", "ORDER_CANCELLED", "NOT_APPROVED"
     REVISION_PENDING, BELOW_MINIMUM, PAYMENT_DECLINED = "REVISION_PENDING", "BELOW_MINIMUM", "PAYMENT_DECLINED"
 
-    reason = models.CharField(max_length=20)
+    reason = numbered(3, models.CharField(max_length=20))

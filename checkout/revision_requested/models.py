@@ -2,17 +2,17 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import RevisionCheckpoint
+from pipelines import declared, numbered
 
 
 class RevisionRequested(RevisionCheckpoint):
     """The full new list of line items, priced from the menu, and the new total."""
 
-    contract = contracts.REVISION_REQUESTED
+    contract = declared("RevisionRequested", 1)
 
-    request_id = models.CharField(max_length=128)
-    lines = models.JSONField()
-    order_total = models.DecimalField(max_digits=12, decimal_places=2)
-    currency = models.CharField(max_length=3)
-    command_hash = models.CharField(max_length=64)
+    request_id = numbered(3, models.CharField(max_length=128))
+    lines = numbered(4, models.JSONField())
+    order_total = numbered(5, models.DecimalField(max_digits=12, decimal_places=2))
+    currency = numbered(6, models.CharField(max_length=3))
+    command_hash = numbered(7, models.CharField(max_length=64))

@@ -2,17 +2,17 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class TicketCreated(OrderCheckpoint):
     """The ticket, its lines and the acceptance deadline."""
 
-    contract = contracts.TICKET_CREATED
+    contract = declared("TicketCreated", 1)
 
-    kitchen_ticket_id = models.UUIDField(unique=True)
-    restaurant_id = models.CharField(max_length=64)
-    lines = models.JSONField()
-    acceptance_mode = models.CharField(max_length=10)
-    accept_by = models.DateTimeField(db_index=True)
+    kitchen_ticket_id = numbered(2, models.UUIDField(unique=True))
+    restaurant_id = numbered(3, models.CharField(max_length=64))
+    lines = numbered(4, models.JSONField())
+    acceptance_mode = numbered(5, models.CharField(max_length=10))
+    accept_by = numbered(6, models.DateTimeField(db_index=True))

@@ -2,13 +2,13 @@
 
 from django.db import models
 
-from checkout import contracts
 from checkout.base import OrderCheckpoint
+from pipelines import declared, numbered
 
 
 class TicketWithdrawn(OrderCheckpoint):
     """Only written when a ticket exists."""
 
-    contract = contracts.TICKET_WITHDRAWN
+    contract = declared("TicketWithdrawn", 1)
 
-    kitchen_ticket_id = models.UUIDField()
+    kitchen_ticket_id = numbered(2, models.UUIDField())

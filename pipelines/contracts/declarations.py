@@ -145,6 +145,9 @@ class Composition:
     terminal: frozenset[str] = frozenset()
     # Asked (pipeline, trace id) before a parked item is retried: a reason to abandon it, or None.
     retry_guard: Callable[[str, Any], str | None] | None = None
+    # What a pause may be scoped to (``pipelines.engine.pauses``): a name → the value of a step's input under that name
+    # (a checkpoint, or a merge's list), or None when the input has none. Called only while such a pause is active.
+    pause_keys: Mapping[str, Callable[[Any], str | None]] = field(default_factory=dict)
 
     def pipeline(self, name: str) -> Pipeline:
         for candidate in self.pipelines:

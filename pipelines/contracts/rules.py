@@ -116,7 +116,7 @@ def contract_problems(composition: Composition) -> Iterator[Problem]:
             yield Problem(
                 "pipelines.E024",
                 f"checkpoint model {model.__name__} (written by {where}) declares no contract",
-                "Set contract = pipelines.contracts.fields.contract(...) on the model.",
+                "Set contract = pipelines.declared(...) on the model and number its fields.",
             )
             continue
         faults = list(_contract_faults(found))

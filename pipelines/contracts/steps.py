@@ -36,6 +36,7 @@ class StepStatus(enum.StrEnum):
     AWAITING = "awaiting"  # the step returned AWAIT: stopped until an event resumes it
     SKIPPED = "skipped"  # the step returned SKIP: nothing recorded, its input travels on
     FAILED = "failed"  # it raised: recorded in the error sink and parked
+    PAUSED = "paused"  # its step is paused: held, nothing run, until the pause is lifted
 
 
 @dataclass(frozen=True)

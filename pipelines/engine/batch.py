@@ -40,8 +40,9 @@ from django.utils import timezone
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step
 from pipelines.contracts.steps import Await, Command, Execution, Item, Skip, StepContext, StepResult, StepStatus
-from pipelines.engine import metrics
+from pipelines.engine import metrics, pauses
 from pipelines.engine.runner import Engine, build_rows
+from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.store import observers, reads, writes
 from pipelines.store.batch_writes import (
@@ -58,8 +59,8 @@ from pipelines.store.batch_writes import (
 
 log = structlog.get_logger("pipelines.batch")
 
-# As in the single path: a failed or awaiting item stops; an inserted or replayed one hands its output on.
-_STOPS = frozenset({StepStatus.FAILED, StepStatus.AWAITING})
+# As in the single path: a failed, awaiting or paused item stops; an inserted or replayed one hands its output on.
+_STOPS = frozenset({StepStatus.FAILED, StepStatus.AWAITING, StepStatus.PAUSED})
 _GOES_ON = frozenset({StepStatus.INSERTED, StepStatus.REPLAYED})
 
 
@@ -173,6 +174,8 @@ class BatchEngine:
                 next_item(step, rows, leader.entry.item),
             )
         todo = [p for p in leaders if p not in outcomes] if outcomes else leaders
+        if todo and (spec.name, step.name) in pauses.paused_steps():
+            todo = self._hold(spec, step, todo, outcomes)
         if todo:
             try:
                 outcomes.update(self._attempt(spec, step, todo, strict=False))
@@ -183,6 +186,18 @@ class BatchEngine:
         if leaders is plans:
             return [outcomes[p] for p in plans]
         return [_follow(outcomes[leader_of[p.out_id.int]], p, leader_of[p.out_id.int] is p) for p in plans]
+
+    def _hold(self, spec: Pipeline, step: Step, plans: list[Plan], outcomes: dict[Plan, Outcome]) -> list[Plan]:
+        """The single path's pause check, per item: a held item is parked (PAUSED) and not processed."""
+        going = []
+        for plan in plans:
+            item = plan.entry.item
+            scope = pauses.matching(self.composition, spec.name, step.name, item.value)
+            if scope is not None and holds.hold(spec, step, item, plan.entry.event, plan.entry.attempt, scope.id):
+                outcomes[plan] = (StepResult(spec.name, step.name, StepStatus.PAUSED), None)
+            else:
+                going.append(plan)
+        return going
 
     def _attempt(self, spec: Pipeline, step: Step, plans: list[Plan], *, strict: bool) -> dict[Plan, Outcome]:
         """Run ``process()`` for every plan and write the rows in one transaction; record failures after it."""

@@ -43,7 +43,8 @@ from pipelines.contracts.steps import (
     StepResult,
     StepStatus,
 )
-from pipelines.engine import metrics, tracing
+from pipelines.engine import metrics, pauses, tracing
+from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import Checkpoint, CheckpointChild
 from pipelines.store import observers
@@ -60,6 +61,7 @@ class _Job:
     event: Mapping[str, Any] | None = None
     attempt: int = 1
     new: bool = False  # the caller saw that the first step's output is not stored: skip its replay look-up
+    unpaused: bool = False  # the caller already asked whether the first step is paused for this item (a retry)
 
 
 class _PipelineFailed(Exception):
@@ -80,6 +82,7 @@ class _StepCall(NamedTuple):
     event: Mapping[str, Any] | None
     attempt: int
     durable: bool
+    check_pause: bool = True
 
 
 class Engine:
@@ -110,12 +113,16 @@ class Engine:
         attempt: int = 1,
         key: str | None = None,
         trace_id: uuid.UUID | None = None,
+        unpaused: bool = False,
     ) -> Execution:
-        """Run ``pipeline`` on ``value`` (a checkpoint, or a list for a merge), from ``step`` if given."""
+        """Run ``pipeline`` on ``value`` (a checkpoint, or a list for a merge), from ``step`` if given.
+
+        ``unpaused``: the caller (a parked retry) has just checked that ``step`` is not paused for this item.
+        """
         spec = self.composition.pipeline(pipeline)
         item = self.item_for(spec, value, key=key, trace_id=trace_id)
         start = spec.index(step) if step else 0
-        return self._drain(_Job(spec, item, start, event, attempt))
+        return self._drain(_Job(spec, item, start, event, attempt, unpaused=unpaused))
 
     def publish(self, publication: str, checkpoint: Checkpoint) -> Execution:
         """Hand ``checkpoint`` to the subscribers of ``publication`` again (an idempotent re-forward)."""
@@ -175,7 +182,8 @@ class Engine:
         for index in range(job.start, len(spec.steps)):
             step = spec.steps[index]
             first = index == job.start
-            call = _StepCall(spec, step, item, job.event if first else None, job.attempt if first else 1, durable)
+            event, attempt = (job.event, job.attempt) if first else (None, 1)
+            call = _StepCall(spec, step, item, event, attempt, durable, not (first and job.unpaused))
             result, next_item = self._run_step(call, look_up=not (first and job.new))
             results.append(result)
             if result.status in _STOPS:
@@ -209,13 +217,15 @@ class Engine:
     def _attempt_step(
         self, call: _StepCall, look_up: bool, parents: list[Any], output_id: uuid.UUID
     ) -> tuple[StepResult, Item | None]:
-        spec, step, item, event, attempt, durable = call
+        spec, step, item, event, attempt, durable, check_pause = call
         # A deciding command runs even when its output id is stored: only its output says whether it is the
         # same command again (a replay) or another decision (a loss); its insert then meets the stored row.
         decided = lineage.decides(step, event)
         existing = lineage.existing(step, output_id, parents) if look_up and not decided else []
         if existing:
             return StepResult(spec.name, step.name, StepStatus.REPLAYED, existing), self._next(step, existing, item)
+        if check_pause and self._held(call):
+            return StepResult(spec.name, step.name, StepStatus.PAUSED), None
         structlog.contextvars.bind_contextvars(
             pipeline=spec.name, step=step.name, item_id=str(output_id), trace_id=str(item.trace_id)
         )
@@ -253,6 +263,13 @@ class Engine:
             return StepResult(spec.name, step.name, StepStatus.FAILED, error=exc), None
         finally:
             structlog.contextvars.unbind_contextvars("pipeline", "step", "item_id", "trace_id")
+
+    def _held(self, call: _StepCall) -> bool:
+        """The step is paused for this item: it is parked with reason PAUSED instead of run (``failures.holds``)."""
+        scope = pauses.matching(self.composition, call.spec.name, call.step.name, call.item.value)
+        if scope is None:
+            return False
+        return holds.hold(call.spec, call.step, call.item, call.event, call.attempt, scope.id)
 
     def _next(self, step: Step, checkpoints: list[Checkpoint], item: Item) -> Item:
         value: Any = checkpoints if step.shape == "split" else checkpoints[0]
@@ -319,8 +336,8 @@ def _not_produced(step: Step, produced: Never) -> NoReturn:
     )
 
 
-# A step that failed or awaits stops its pipeline; an inserted or replayed one hands its output on.
-_STOPS = frozenset({StepStatus.FAILED, StepStatus.AWAITING})
+# A step that failed, awaits or is paused stops its pipeline; an inserted or replayed one hands its output on.
+_STOPS = frozenset({StepStatus.FAILED, StepStatus.AWAITING, StepStatus.PAUSED})
 _GOES_ON = frozenset({StepStatus.INSERTED, StepStatus.REPLAYED})
 
 

@@ -16,14 +16,23 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import RetryPolicy
 from pipelines.contracts.errors import is_retryable
-from pipelines.models import Checkpoint, ErrorSinkEntry, ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled
+from pipelines.models import (
+    Checkpoint,
+    ErrorSinkEntry,
+    ParkedItem,
+    ParkingOutcome,
+    PausedItem,
+    PauseRelease,
+    RetryClaim,
+    RetryScheduled,
+)
 from pipelines.store import lookups
 
 if TYPE_CHECKING:
@@ -31,6 +40,8 @@ if TYPE_CHECKING:
     from pipelines.contracts.steps import Command, Item
 
 log = structlog.get_logger("pipelines.parking")
+
+PAUSED = "PAUSED"  # the reason an item held at a paused step waits (pipelines.failures.holds)
 
 
 def describe(value: Checkpoint | Command | list[Checkpoint]) -> tuple[str, Any, Any]:
@@ -65,25 +76,9 @@ def park(
     spec: Pipeline, step: Step, item: Item, event: Mapping[str, Any] | None, attempt: int, exc: BaseException
 ) -> ParkedItem:
     policy = retry_policy(spec.name, step)
-    item_type, item_id, _ = describe(item.value)
     now = timezone.now()
     with transaction.atomic():
-        parked = ParkedItem.objects.filter(pk=parked_id(spec.name, step.name, item_id)).first()
-        if parked is None:
-            value = item.value
-            parked = ParkedItem.objects.create(
-                id=parked_id(spec.name, step.name, item_id),
-                pipeline=spec.name,
-                step=step.name,
-                item_type=item_type,
-                item_id=item_id,
-                trace_id=item.trace_id,
-                idempotency_key=item.key,
-                event=dict(event) if event is not None else None,
-                command=dict(value.payload) if item_type == "Command" else None,
-                merge_ids=[str(cp.pk) for cp in value] if isinstance(value, list) else None,
-                created_at=now,
-            )
+        parked = parked_row(spec, step, item, event, now)
         if not is_retryable(exc):
             dead_letter(parked, "non_retryable", attempt, exc)
         elif attempt >= policy.max_attempts:
@@ -92,6 +87,30 @@ def park(
             schedule(parked, attempt + 1, now + datetime.timedelta(seconds=policy.delay(attempt)), now)
     log.warning("item.parked", parked_id=str(parked.pk), attempt=attempt, retryable=is_retryable(exc))
     return parked
+
+
+def parked_row(
+    spec: Pipeline, step: Step, item: Item, event: Mapping[str, Any] | None, now: datetime.datetime
+) -> ParkedItem:
+    """The item's one ``ParkedItem`` at this step (written the first time it stops there: failed or paused)."""
+    item_type, item_id, _ = describe(item.value)
+    parked = ParkedItem.objects.filter(pk=parked_id(spec.name, step.name, item_id)).first()
+    if parked is not None:
+        return parked
+    value = item.value
+    return ParkedItem.objects.create(
+        id=parked_id(spec.name, step.name, item_id),
+        pipeline=spec.name,
+        step=step.name,
+        item_type=item_type,
+        item_id=item_id,
+        trace_id=item.trace_id,
+        idempotency_key=item.key,
+        event=dict(event) if event is not None else None,
+        command=dict(value.payload) if item_type == "Command" else None,
+        merge_ids=[str(cp.pk) for cp in value] if isinstance(value, list) else None,
+        created_at=now,
+    )
 
 
 def dead_letter(parked: ParkedItem, reason: str, attempts: int, exc: BaseException) -> None:
@@ -203,11 +222,27 @@ def open_failure(trace_id: uuid.UUID) -> OpenFailure | None:
             trace_id=trace_id, pipeline=parked.pipeline, item_id=parked.item_id
         ).order_by("-attempt")
         last = entries.first()
+        message = last.message if last else ""
+        if outcome is None:  # held at a paused step: that is why it waits, whatever failed before
+            held = open_hold(parked)
+            message = f"{PAUSED}: {held.pause.reason}" if held is not None else message
         return OpenFailure(
             parked=parked,
             error_class=last.error_class if last else "",
-            message=last.message if last else "",
+            message=message,
             attempts=entries.count(),
             dead_lettered=outcome is not None,
         )
     return None
+
+
+def open_hold(parked: ParkedItem) -> PausedItem | None:
+    """The item's newest hold not released yet, if any (what the order view shows as the reason it waits)."""
+    released = PauseRelease.objects.filter(hold=OuterRef("pk"))
+    return (
+        PausedItem.objects.filter(parked=parked)
+        .filter(~Exists(released))
+        .select_related("pause")
+        .order_by("-created_at")
+        .first()
+    )

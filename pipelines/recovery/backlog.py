@@ -1,22 +1,31 @@
-"""Backlog figures for ``/metrics``: dead letters and overdue parked items per pipeline and step.
+"""Backlog figures for ``/metrics`` (dead letters, waiting, paused and overdue parked items per pipeline and
+step), and the backlog bound that admission enforces (``admit``).
 
 Computed from the database when scraped (a collector), so every process reports the same truth. They are figures
 for dashboards and alerts, never a readiness signal: ``/readyz`` stays about this instance (database, broker).
 They read ``OpenParked`` (the open failures, kept by triggers), so a scrape costs what is open, not the history,
 and a dead letter counts until ops end it, however old.
+
+The bound: while ``TPFGO_BACKLOG_BOUND`` parked items wait (retrying, or held at a paused step), new work is
+refused with ``RESOURCE_EXHAUSTED`` (429 with ``Retry-After``; gRPC with ``RetryInfo``). The count stops at the
+bound (its cost does not grow beyond it) and is reused for ``TPFGO_BACKLOG_CHECK_SECONDS`` per process.
 """
 
 from __future__ import annotations
 
 import datetime
+import threading
+import time
 from collections.abc import Iterable
 
 import structlog
+from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from pipelines.contracts.status import ResourceExhausted
 from pipelines.engine import metrics
-from pipelines.models import OpenParked, RetryClaim, RetryScheduled
+from pipelines.models import OpenParked, PausedItem, PauseRelease, RetryClaim, RetryScheduled
 from pipelines.recovery import resume
 
 log = structlog.get_logger("pipelines.backlog")
@@ -24,12 +33,16 @@ log = structlog.get_logger("pipelines.backlog")
 DEAD = "tpfgo_dead_letters"
 OVERDUE = "tpfgo_parked_overdue"
 WAITING = "tpfgo_parked_waiting"
+PAUSED = "tpfgo_parked_paused"
 
 metrics.describe(DEAD, "gauge", "Dead-lettered items waiting for ops, per pipeline and step.")
 metrics.describe(
     OVERDUE, "gauge", "Parked items whose next attempt is due for longer than the sweep grace period and unclaimed."
 )
-metrics.describe(WAITING, "gauge", "Parked items waiting for a retry (not dead-lettered), per pipeline and step.")
+metrics.describe(
+    WAITING, "gauge", "Parked items waiting (for a retry, or held at a paused step), per pipeline and step."
+)
+metrics.describe(PAUSED, "gauge", "Items held at a paused step and not released yet, per pipeline and step.")
 
 
 def _grouped(items: QuerySet[OpenParked]) -> Iterable[tuple[str, str, int]]:
@@ -43,10 +56,14 @@ def collect(now: datetime.datetime | None = None) -> list[metrics.Sample]:
     due = RetryScheduled.objects.filter(parked=OuterRef("parked_id"), due_at__lte=now - resume.grace()).filter(
         ~Exists(RetryClaim.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt")))
     )
+    held = PausedItem.objects.filter(parked=OuterRef("parked_id")).filter(
+        ~Exists(PauseRelease.objects.filter(hold=OuterRef("pk")))
+    )
     samples: list[metrics.Sample] = []
     for name, queryset in (
         (DEAD, OpenParked.objects.filter(dead_at__isnull=False)),
         (WAITING, waiting),
+        (PAUSED, waiting.filter(Exists(held))),
         (OVERDUE, waiting.filter(Exists(due))),
     ):
         samples += [(name, {"pipeline": p, "step": s}, float(n)) for p, s, n in _grouped(queryset)]
@@ -64,3 +81,57 @@ def safe_collect() -> list[metrics.Sample]:
 
 def register() -> None:
     metrics.register_collector(safe_collect)
+
+
+class BacklogFull(ResourceExhausted):
+    """New work refused at the backlog bound; transports add ``Retry-After`` / ``RetryInfo``."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Waiting:
+    """This process's count of waiting parked items, up to the bound, read at most once per check period."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+        self.expires = -1.0
+
+    def get(self, bound: int) -> int:
+        if time.monotonic() >= self.expires:
+            with self.lock:
+                if time.monotonic() >= self.expires:
+                    self.count = OpenParked.objects.filter(dead_at__isnull=True)[:bound].count()
+                    self.expires = time.monotonic() + check_seconds()
+        return self.count
+
+    def clear(self) -> None:
+        self.expires = -1.0
+
+
+_waiting = _Waiting()
+
+
+def check_seconds() -> float:
+    return float(getattr(settings, "TPFGO_BACKLOG_CHECK_SECONDS", 2))
+
+
+def forget() -> None:
+    """Count again at the next admission (tests; a process that just released many items)."""
+    _waiting.clear()
+
+
+def admit() -> None:
+    """Refuse new work while the backlog bound is reached (``RESOURCE_EXHAUSTED``): nothing is stored."""
+    bound = int(getattr(settings, "TPFGO_BACKLOG_BOUND", 0))
+    if bound <= 0:
+        return
+    waiting = _waiting.get(bound)
+    if waiting >= bound:
+        raise BacklogFull(
+            f"{waiting} parked items are waiting (retrying, or held at a paused step): the backlog bound "
+            f"({bound}) is reached; retry later",
+            retry_after=max(1.0, check_seconds()),
+        )

@@ -11,6 +11,7 @@ from pipelines.contracts.steps import Command, StepStatus
 from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.failures import parking
 from pipelines.models import ParkedItem, ParkingOutcome
+from pipelines.recovery import drain
 
 log = structlog.get_logger("pipelines.retries")
 
@@ -32,6 +33,8 @@ def run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str = "") -> s
         return "missing"
     if not parking.is_open_for(parked, attempt):
         return "closed"
+    if drain.hold_parked(parked, attempt, lambda: load_value(parked)):  # paused: held unclaimed, nothing spent
+        return "paused"
     if not parking.claim(parked, attempt, worker):
         return "claimed-elsewhere"
     guard = composition().retry_guard
@@ -48,6 +51,7 @@ def run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str = "") -> s
         attempt=attempt,
         key=parked.idempotency_key,
         trace_id=parked.trace_id,
+        unpaused=True,
     )
     status = execution.first.status
     if status is not StepStatus.FAILED:

@@ -4,7 +4,8 @@ Three passes, each a bounded query (a ``created_at``/``due_at`` window, indexed,
 costs the same whatever the history:
 
 1. **lost messages** — a scheduled attempt overdue by more than the grace period that no worker claimed (its
-   broker message was lost: Redis flushed or restarted) is enqueued again;
+   broker message was lost: Redis flushed or restarted) is enqueued again, and so is a held item released by a
+   paused step's drain (``pipelines.recovery.drain``); a resumed pause whose drain task was lost drains on;
 2. **lost attempts** — a claim older than the claim timeout with nothing after it (no outcome, no next attempt:
    the worker died mid-attempt and the redelivered message found the claim taken) gets the next attempt, or a
    dead letter once the item already had one attempt more than its policy allows;
@@ -31,6 +32,7 @@ from pipelines.engine.registry import composition
 from pipelines.failures import parking
 from pipelines.failures.parking import retry_policy
 from pipelines.models import ParkingOutcome, RetryClaim, RetryScheduled
+from pipelines.recovery import drain
 from pipelines.recovery import resume as recovery
 
 log = structlog.get_logger("pipelines.sweeper")
@@ -72,6 +74,8 @@ def sweep(
     since = now - (window or recovery.window())
     report = SweepReport()
     reenqueue_lost(now, since, limit, report, dry_run)
+    if not dry_run:  # resumed pauses whose drain task was lost go on draining at their rate
+        drain.release_resumed(now, since)
     recover_lost_attempts(now, since, limit, report, dry_run)
     for row in recovery.candidates(now, limit, since=since):
         if not dry_run:
@@ -87,15 +91,18 @@ def reenqueue_lost(
 ) -> None:
     claimed = RetryClaim.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt"))
     ended = ParkingOutcome.objects.filter(parked=OuterRef("parked"), created_at__gte=OuterRef("created_at"))
+    held = drain.held_attempt(OuterRef("parked"), OuterRef("attempt"))  # a paused step's drain owns it
     due = (
         RetryScheduled.objects.filter(due_at__gte=since, due_at__lte=now - recovery.grace())
-        .filter(~Exists(claimed), ~Exists(ended))
+        .filter(~Exists(claimed), ~Exists(ended), ~Exists(held))
         .order_by("due_at")
     )
-    for schedule in due[:limit]:
+    lost = [(s.parked_id, s.attempt, s.due_at) for s in due[:limit]]
+    lost += [(r.hold.parked_id, r.hold.attempt, r.due_at) for r in drain.lost_releases(now, since, limit)]
+    for parked_id, attempt, due_at in lost[:limit]:
         if not dry_run:
-            parking.enqueue(schedule.parked_id, schedule.attempt, schedule.due_at)
-        report.reenqueued.append((str(schedule.parked_id), schedule.attempt))
+            parking.enqueue(parked_id, attempt, due_at)
+        report.reenqueued.append((str(parked_id), attempt))
 
 
 def recover_lost_attempts(

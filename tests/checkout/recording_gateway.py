@@ -17,3 +17,15 @@ class RecordingGateway(SimulatedGateway):
         with _lock:
             CAPTURES.append(order_id)
         return super().capture_reviewed(order_id, authorization_id, amount)
+
+
+CAPTURE_CALLS: list[uuid.UUID] = []
+
+
+class CountingGateway(SimulatedGateway):
+    """Counts every capture the chain asks for (pipeline 07), whatever its answer."""
+
+    def capture(self, order_id, authorization_id, amount, token, attempt):
+        with _lock:
+            CAPTURE_CALLS.append(order_id)
+        return super().capture(order_id, authorization_id, amount, token, attempt)

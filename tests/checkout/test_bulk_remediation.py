@@ -32,7 +32,7 @@ def outage(settings, demo_data):
         bodies = [(order_body(paymentToken="tok_flaky_1"), f"{prefix}-{n}") for n in range(count)]
         placed = place_orders(bodies)
         ids = [uuid.UUID(p.view["orderId"]) for p in placed]
-        assert all(state.order_view(o)["stalled"]["deadLettered"] for o in ids[:3])
+        assert all(state.order_view(o).stalled.dead_lettered for o in ids[:3])  # type: ignore[union-attr]
         return ids
 
     return make
@@ -62,7 +62,7 @@ def test_three_hundred_dead_letters_are_redriven_in_one_action(outage, settings)
 
     assert batches == 6
     assert (progress["done"], progress["skipped"], progress["failed"]) == (300, 0, 0)
-    assert Counter(state.order_view(o)["state"] for o in orders) == {"COMPLETED": 300}
+    assert Counter(state.order_view(o).state for o in orders) == {"COMPLETED": 300}
     per_order = OpsAction.objects.filter(action="redrive")
     assert per_order.count() == 300 and set(per_order.values_list("trace_id", flat=True)) == set(orders)
     assert all(a.result["bulkRunId"] == str(run.id) for a in per_order)
@@ -137,7 +137,7 @@ def test_a_run_that_stopped_half_way_is_continued_by_the_beat_task_without_actin
     assert (progress["done"], progress["finished"]) == (5, True)
     assert OpsAction.objects.filter(action="redrive").count() == 5
     assert BulkRunResult.objects.get(run=run, trace_id=third).detail.endswith("(recorded before the run stopped)")
-    assert Counter(state.order_view(o)["state"] for o in orders) == {"COMPLETED": 5}
+    assert Counter(state.order_view(o).state for o in orders) == {"COMPLETED": 5}
     assert tasks.continue_bulk_remediation() == 0
 
 
@@ -154,7 +154,7 @@ def test_a_redrive_that_fails_again_is_reported_as_failed(settings, demo_data):
     assert (progress["done"], progress["failed"]) == (0, 1)
     result = BulkRunResult.objects.get()
     assert result.detail.startswith("the re-run failed again") and result.ops_action_id is not None
-    assert state.order_view(down[0])["stalled"]["deadLettered"]
+    assert state.order_view(down[0]).stalled.dead_lettered  # type: ignore[union-attr]
 
 
 def test_a_bulk_run_needs_a_reason_and_refuses_bad_filters_storing_nothing(outage):

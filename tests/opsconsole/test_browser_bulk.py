@@ -96,7 +96,7 @@ def test_ops_redrive_a_gateway_outage_in_bulk(live_server: Any, outage: list[uui
         finally:
             browser.close()
 
-    assert Counter(state.order_view(o)["state"] for o in outage) == {"COMPLETED": ORDERS}
+    assert Counter(state.order_view(o).state for o in outage) == {"COMPLETED": ORDERS}
     assert OpsAction.objects.filter(action="redrive", reason=REASON).count() == ORDERS - 1
     assert OpsAction.objects.filter(action="redrive", trace_id=outage[5]).get().reason == "customer called"
     assert OpsAction.objects.filter(action="bulk-redrive").count() == 1

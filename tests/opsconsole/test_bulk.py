@@ -67,7 +67,7 @@ def test_a_run_needs_a_reason_then_advances_batch_by_batch_to_its_results(ops_cl
 
     page = ops_client.get(response["Location"]).content.decode()
     assert page.count("bulk-result done") == 3 and "redriven" in page and 'id="bulk-finished"' in page
-    assert {state.order_view(o)["state"] for o in three_dead} == {"COMPLETED"}
+    assert {state.order_view(o).state for o in three_dead} == {"COMPLETED"}
     assert OpsAction.objects.filter(action="redrive").count() == 3
     assert OpsAction.objects.filter(action="bulk-redrive").count() == 1
 

@@ -64,7 +64,7 @@ def test_redrive_runs_through_the_engine_and_records_who_and_why(ops_client, ops
     )
     assert response.status_code == 302 and response["Location"] == reverse("ops:lineage", args=[dead_order])
     assert any("state COMPLETED" in m for m in messages_of(response))
-    assert state.order_view(dead_order)["state"] == "COMPLETED"
+    assert state.order_view(dead_order).state == "COMPLETED"
     action = OpsAction.objects.get(trace_id=dead_order)
     assert (action.action, action.actor, action.reason, action.preview_seq) == (
         "redrive",
@@ -84,7 +84,7 @@ def test_assign_courier_asks_for_the_courier_then_dispatches_to_it(ops_client, d
     )
     assert response.status_code == 302
     view = state.order_view(dead_order)
-    assert view["courierId"] == "courier-ben" and view["state"] == "COMPLETED"
+    assert view.courier_id == "courier-ben" and view.state == "COMPLETED"
 
 
 def test_ops_cancel_and_payment_review_from_the_console(ops_client, dead_order):
@@ -92,18 +92,18 @@ def test_ops_cancel_and_payment_review_from_the_console(ops_client, dead_order):
     ops_client.post(
         confirm_url("ops-cancel"), {"order": str(dead_order), f"expected_seq_{dead_order}": seq, "reason": "gave up"}
     )
-    assert state.order_view(dead_order)["state"] == "CANCELLED"
+    assert state.order_view(dead_order).state == "CANCELLED"
 
     Courier.objects.update(available=True)
     review = uuid.UUID(services.place_order(order_body(consumer="dave"), "review-1").view["orderId"])
-    assert state.order_view(review)["state"] == "REVIEW_REQUIRED"
+    assert state.order_view(review).state == "REVIEW_REQUIRED"
     seq = preview_seq(ops_client, "resolve-payment-review", review, approved="yes")
     response = ops_client.post(
         confirm_url("resolve-payment-review"),
         {"order": str(review), f"expected_seq_{review}": seq, "approved": "yes", "reason": "checked by phone"},
     )
     assert response.status_code == 302
-    assert state.order_view(review)["state"] == "COMPLETED"
+    assert state.order_view(review).state == "COMPLETED"
 
 
 def test_a_refused_action_cannot_be_confirmed(ops_client, reference_data):

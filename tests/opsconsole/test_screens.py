@@ -13,10 +13,13 @@ from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from access.tokens import create_token
 from checkout import services
 from checkout.kitchen_task.models import KitchenTask
 from checkout.order_request.models import OrderRequest
+from checkout.order_view import OrderView, render
 from opsconsole import readonly
 from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem
 from tests.checkout.conftest import order_body
@@ -243,3 +246,21 @@ def test_the_subscribers_list_shows_each_subscribers_publication_position_and_la
     assert "tpfgo.order.terminal-state.v1" in marketing and f"|{head}|" in marketing and "never" in marketing
     assert "tpfgo.checkout.order-ready.v1" in warehouse
     assert f"|{ready[1].seq}|" in warehouse and f"|{head - ready[1].seq}|" in warehouse
+
+
+def test_the_console_shows_the_order_view_the_api_answers(ops_client, dead_order):
+    """One selector builds the view: the lineage page's order is, rendered, the body of GET /api/v1/orders/{id}."""
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {create_token(kind='ops', name='api-client').key}")
+    answered = api.get(f"/api/v1/orders/{dead_order}")
+    assert answered.status_code == 200
+
+    response = ops_client.get(reverse("ops:lineage", args=[dead_order]))
+
+    shown = response.context["order"]
+    assert isinstance(shown, OrderView)
+    assert render(shown) == answered.json()
+    assert shown.stalled is not None and shown.stalled.dead_lettered  # the dead letter both of them show
+    page = text(response)
+    assert f"{shown.stalled.error_class} — {shown.stalled.message}" in page
+    assert f"request {shown.request_id}" in page and f"consumer {shown.consumer_id}" in page

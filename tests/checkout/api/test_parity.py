@@ -15,7 +15,7 @@ import pytest
 from access.tokens import create_token
 from checkout import demo
 from tests.checkout.api.transports import MALFORMED, Result
-from tests.checkout.conftest import order_body
+from tests.checkout.conftest import ADDRESS, order_body
 from tests.conftest import all_insert_only_counts
 
 NAMES = ("rest", "grpc", "function", "protobuf")
@@ -91,6 +91,26 @@ BAD_BODIES = {
         [("items[0].quantity", "must be an integer from 1 to 99")],
     ),
     "empty order": ({}, None),
+    # What only the serializer that documents the body knows: the same field path and issue on every transport.
+    "quantity 100": (
+        order_body(items=[{"menuItemId": "margherita", "quantity": 100}]),
+        [("items[0].quantity", "must be an integer from 1 to 99")],
+    ),
+    "a time without a zone": (
+        order_body(deliveryTime="2026-12-24T18:00:00"),
+        [("deliveryTime", "must be an ISO-8601 time with a zone")],
+    ),
+    "no city": (
+        order_body(deliveryAddress={"street1": "1 Main St", "state": "CA", "zip": "94612"}),
+        [("deliveryAddress.city", "is required")],
+    ),
+    "a control character and an overlong id": (
+        order_body(consumer="x" * 301, deliveryAddress={**ADDRESS, "street1": "1 Main\x07St"}),
+        [
+            ("consumerId", "must be a string of at most 300 characters"),
+            ("deliveryAddress.street1", "must not contain control characters"),
+        ],
+    ),
 }
 
 

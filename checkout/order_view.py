@@ -1,0 +1,165 @@
+"""The order view as a typed object, and the one serializer that renders it.
+
+``checkout.state.order_view`` builds an ``OrderView`` (the selector); ``render`` turns it into the JSON shape of
+docs/api.md through ``OrderViewSerializer``, the class drf-spectacular documents. ``checkout.services`` answers that
+shape to every transport: REST as it is, gRPC and protobuf-over-HTTP mapped to ``tpfgo.checkout.v1.Order``
+(``checkout.messages``), the FTGO adapter translated; the ops console shows the object itself. Values are kept in
+their wire form (ids, amounts and times as text) so that every transport shows the same characters.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rest_framework import serializers
+
+_per_thread = threading.local()
+
+if TYPE_CHECKING:  # DRF's stubs make Serializer generic in the instance it renders; DRF itself is not subscriptable
+    OutputSerializer = serializers.Serializer[Any]
+else:
+    OutputSerializer = serializers.Serializer
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    menu_item_id: str
+    name: str | None
+    quantity: int
+    unit_price: str | None
+    line_total: str | None
+
+    @classmethod
+    def stored(cls, line: Mapping[str, Any]) -> OrderLine:
+        """A priced line as a snapshot or a revision stores it (``checkout.pricing.line``)."""
+        return cls(line["menuItemId"], line["name"], line["quantity"], line["unitPrice"], line["lineTotal"])
+
+
+@dataclass(frozen=True)
+class Stalled:
+    """The order's open failure: where it is parked and why."""
+
+    pipeline: str
+    step: str
+    error_class: str
+    message: str
+    attempts: int
+    dead_lettered: bool
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    type: str
+    id: str
+    pipeline: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class RevisionEntry:
+    revision_id: str
+    request_id: str
+    outcome: str
+    reason: str | None
+    order_total: str
+    lines: tuple[OrderLine, ...]
+    requested_at: str
+
+
+@dataclass(frozen=True)
+class OrderView:
+    order_id: uuid.UUID
+    request_id: str
+    state: str
+    reason: str | None
+    failure_code: str | None
+    outcome: str | None
+    stalled: Stalled | None
+    consumer_id: str
+    restaurant_id: str
+    order_total: str | None
+    currency: str | None
+    lines: tuple[OrderLine, ...]
+    kitchen_ticket_id: str | None
+    dispatch_id: str | None
+    courier_id: str | None
+    payment_id: str | None
+    revisions: tuple[RevisionEntry, ...]
+    checkpoints: tuple[CheckpointRef, ...]
+
+
+# --- the serializers (output only: they render, they hold no rule) -------------------------------------------------
+def _text(source: str | None = None) -> serializers.CharField:
+    return serializers.CharField(allow_null=True, source=source)
+
+
+class StalledSerializer(OutputSerializer):
+    pipeline = serializers.CharField()
+    step = serializers.CharField()
+    errorClass = serializers.CharField(source="error_class")
+    message = serializers.CharField()
+    attempts = serializers.IntegerField()
+    deadLettered = serializers.BooleanField(source="dead_lettered")
+
+
+class OrderLineSerializer(OutputSerializer):
+    menuItemId = serializers.CharField(source="menu_item_id")
+    name = _text()
+    quantity = serializers.IntegerField()
+    unitPrice = _text("unit_price")
+    lineTotal = _text("line_total")
+
+
+class CheckpointSerializer(OutputSerializer):
+    type = serializers.CharField()
+    id = serializers.CharField()
+    pipeline = serializers.CharField()
+    createdAt = serializers.CharField(source="created_at")
+
+
+REVISION_OUTCOMES = ["ACCEPTED", "REFUSED", "PENDING"]
+
+
+class RevisionEntrySerializer(OutputSerializer):
+    revisionId = serializers.UUIDField(source="revision_id")
+    requestId = serializers.CharField(source="request_id")
+    outcome = serializers.ChoiceField(choices=REVISION_OUTCOMES)
+    reason = _text()
+    orderTotal = serializers.CharField(source="order_total")
+    lines = OrderLineSerializer(many=True)
+    requestedAt = serializers.CharField(source="requested_at")
+
+
+class OrderViewSerializer(OutputSerializer):
+    orderId = serializers.UUIDField(source="order_id")
+    requestId = serializers.CharField(source="request_id")
+    state = serializers.CharField()
+    reason = _text()
+    failureCode = _text("failure_code")
+    outcome = _text()
+    stalled = StalledSerializer(allow_null=True)
+    consumerId = serializers.CharField(source="consumer_id")
+    restaurantId = serializers.CharField(source="restaurant_id")
+    orderTotal = _text("order_total")
+    currency = _text()
+    lines = OrderLineSerializer(many=True)
+    kitchenTicketId = _text("kitchen_ticket_id")
+    dispatchId = _text("dispatch_id")
+    courierId = _text("courier_id")
+    paymentId = _text("payment_id")
+    revisions = RevisionEntrySerializer(many=True)
+    checkpoints = CheckpointSerializer(many=True)
+
+
+def render(view: OrderView) -> dict[str, Any]:
+    """The view's JSON shape, as every transport answers it. One serializer per thread renders every view: DRF
+    builds a serializer's fields by deep copy on first use (most of its cost), and rendering keeps no state on the
+    instance (``checkout.commands`` validates the same way)."""
+    serializer = getattr(_per_thread, "serializer", None)
+    if serializer is None:
+        serializer = _per_thread.serializer = OrderViewSerializer()
+    return dict(serializer.to_representation(view))

@@ -1,0 +1,52 @@
+"""Holding an item at a paused step: it is parked with reason PAUSED, and its step is not called.
+
+The hold is the item's ``ParkedItem`` (the same row a failure would write) and a ``PausedItem`` naming the pause
+and the attempt it will run. No error-sink entry is written and no attempt is scheduled or claimed, so the retry
+budget is untouched. A held item is an open parked item (``OpenParked``): it counts toward the backlog bound, and
+the sweeper never resumes its trace. The drain (``pipelines.recovery.drain``) releases it after the resume.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from pipelines.failures import parking
+from pipelines.models import ParkedItem, PausedItem, PauseRelease
+
+if TYPE_CHECKING:
+    from pipelines.contracts.declarations import Pipeline, Step
+    from pipelines.contracts.steps import Item
+
+log = structlog.get_logger("pipelines.holds")
+
+PAUSED = parking.PAUSED
+
+
+def hold(
+    spec: Pipeline, step: Step, item: Item, event: Mapping[str, Any] | None, attempt: int, pause_id: uuid.UUID
+) -> bool:
+    """Park an item that reached a paused step (reason PAUSED); False when its hold was already released (this
+    process's view of the pauses is behind a resume), so the step runs."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            parked = parking.parked_row(spec, step, item, event, now)
+            return hold_at(parked, pause_id, attempt, now)
+    except IntegrityError:  # a concurrent run held the same item first
+        return True
+
+
+def hold_at(parked: ParkedItem, pause_id: uuid.UUID, attempt: int, now: datetime.datetime) -> bool:
+    existing = PausedItem.objects.filter(parked=parked, pause_id=pause_id).first()
+    if existing is not None:
+        return not PauseRelease.objects.filter(hold=existing).exists()
+    PausedItem.objects.create(parked=parked, pause_id=pause_id, attempt=attempt, created_at=now)
+    log.info("item.paused", parked_id=str(parked.pk), pause_id=str(pause_id), attempt=attempt, reason=PAUSED)
+    return True

@@ -1,0 +1,123 @@
+"""Pausing and resuming a step, as ops do it (console, ``manage.py pause`` / ``resume``): validated, audited
+(``OpsAction`` rows ``pause-step`` and ``resume-step``), and a resume hands the held items to the drain
+(``pipelines.recovery.drain``). Docs: docs/operations.md, "Pausing a step".
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from pipelines.contracts.declarations import Composition
+from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument, NotFound
+from pipelines.engine.pauses import active_rows, invalidate
+from pipelines.models import OpsAction, StepPause, StepResume
+from pipelines.recovery import drain
+from pipelines.recovery.actions import check_who
+
+log = structlog.get_logger("pipelines.pausing")
+
+PAUSE_ACTION = "pause-step"
+RESUME_ACTION = "resume-step"
+
+
+def validate(composition: Composition, pipeline: str, step: str, key: str, value: str) -> None:
+    try:
+        spec = composition.pipeline(pipeline)
+        spec.step(step)
+    except KeyError as exc:
+        raise InvalidArgument(str(exc).strip("'\""), [Detail("step", "unknown")])
+    if spec.source_namespace is not None and spec.index(step) == 0:
+        raise InvalidArgument(
+            f"{pipeline}.{step} is where a command is first stored: nothing exists yet to hold there "
+            "(TPFGO_BACKLOG_BOUND limits intake)",
+            [Detail("step", "a source step cannot be paused")],
+        )
+    if bool(key) != bool(value):
+        raise InvalidArgument("a pause key needs a value", [Detail("key", "name=value")])
+    if key and key not in composition.pause_keys:
+        known = ", ".join(sorted(composition.pause_keys)) or "none"
+        raise InvalidArgument(f"no pause key named {key!r} (known: {known})", [Detail("key", "unknown")])
+
+
+def pause(
+    composition: Composition, pipeline: str, step: str, *, key: str = "", value: str = "", actor: str, reason: str
+) -> StepPause:
+    """Pause a step (for one key value when given); refused when the same pause is already active."""
+    actor, reason = check_who(actor, reason)
+    key, value = (key or "").strip(), (value or "").strip()
+    validate(composition, pipeline, step, key, value)
+    with transaction.atomic():
+        same = active_rows().filter(pipeline=pipeline, step=step, key=key, value=value).first()
+        if same is not None:
+            raise FailedPrecondition(f"{same} is already paused (since {same.created_at:%Y-%m-%d %H:%M:%S})")
+        row = StepPause.objects.create(
+            id=uuid.uuid4(),
+            pipeline=pipeline,
+            step=step,
+            key=key,
+            value=value,
+            actor=actor,
+            reason=reason,
+            created_at=timezone.now(),
+        )
+        _audit(PAUSE_ACTION, row, actor, reason, {"pipeline": pipeline, "step": step, "key": key, "value": value})
+    invalidate()
+    log.warning("step.paused", pause_id=str(row.id), pipeline=pipeline, step=step, key=key, value=value, actor=actor)
+    return row
+
+
+def resume(pause_id: uuid.UUID | str, *, actor: str, reason: str) -> StepResume:
+    """End a pause: its held items drain at the configured rate (``pipelines.recovery.drain``)."""
+    actor, reason = check_who(actor, reason)
+    try:
+        row = StepPause.objects.filter(pk=uuid.UUID(str(pause_id))).first()
+    except ValueError:
+        row = None
+    if row is None:
+        raise NotFound(f"no pause {pause_id}")
+    try:
+        with transaction.atomic():
+            ended = StepResume.objects.create(
+                pause=row,
+                actor=actor,
+                reason=reason,
+                per_interval=drain.per_interval(),
+                interval=drain.interval(),
+                created_at=timezone.now(),
+            )
+            held = row.holds.count()
+            _audit(RESUME_ACTION, row, actor, reason, {"held": held, "perInterval": ended.per_interval})
+            transaction.on_commit(lambda: drain.start(row.id))
+    except IntegrityError:
+        raise FailedPrecondition(f"{row} was already resumed")
+    invalidate()
+    log.warning("step.resumed", pause_id=str(row.id), held=held, actor=actor)
+    return ended
+
+
+def find_active(pipeline: str, step: str, key: str = "", value: str = "") -> StepPause:
+    row = active_rows().filter(pipeline=pipeline, step=step, key=key or "", value=value or "").first()
+    if row is None:
+        scope = f" for {key}={value}" if key else ""
+        raise NotFound(f"{pipeline}.{step}{scope} is not paused")
+    return row
+
+
+def _audit(action: str, row: StepPause, actor: str, reason: str, result: dict[str, Any]) -> None:
+    # A pause belongs to no trace: the audit row's trace and target are the pause itself.
+    OpsAction.objects.create(
+        id=uuid.uuid4(),
+        action=action,
+        trace_id=row.id,
+        target_id=row.id,
+        actor=actor,
+        reason=reason,
+        preview_seq=None,
+        result=result,
+        created_at=timezone.now(),
+    )

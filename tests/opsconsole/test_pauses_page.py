@@ -1,0 +1,65 @@
+"""The Paused steps page: pause from the console, see it listed with its reason and what it holds, resume."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from pipelines.engine import pauses
+from pipelines.models import OpsAction, StepPause, StepResume
+from tests.checkout.conftest import place
+
+pytestmark = pytest.mark.django_db
+URL = "/ops/pauses/"
+
+
+@pytest.fixture(autouse=True)
+def fresh_pauses():
+    pauses.invalidate()
+    yield
+    pauses.invalidate()
+
+
+def test_pause_list_and_resume_from_the_page(ops_client, reference_data):
+    assert reverse("ops:pauses") == URL
+    empty = ops_client.get(URL)
+    assert empty.status_code == 200 and "No step is paused." in empty.content.decode()
+
+    done = ops_client.post(URL, {"do": "pause", "step": "payment-capture.payment_outcome", "reason": "gateway 504s"})
+    assert done.status_code == 302
+    place()
+    page = ops_client.get(URL).content.decode()
+    assert 'data-step="payment-capture.payment_outcome"' in page and "gateway 504s" in page
+    assert '<td class="num held">1</td>' in page
+    row = StepPause.objects.get()
+    assert (row.actor, row.key, row.value) == ("ops", "", "")
+
+    ops_client.post(URL, {"do": "resume", "pause": str(row.id), "reason": "gateway fixed"})
+    after = ops_client.get(URL).content.decode()
+    assert "No step is paused." in after
+    assert '<td class="num drained">0 / 1</td>' in after and '<td class="num remaining">1</td>' in after
+    assert StepResume.objects.get(pause=row).actor == "ops"
+    assert list(OpsAction.objects.order_by("created_at").values_list("action", flat=True)) == [
+        "pause-step",
+        "resume-step",
+    ]
+
+
+def test_a_refused_pause_says_why_and_stores_nothing(ops_client):
+    response = ops_client.post(
+        URL, {"do": "pause", "step": "payment-capture.payment_outcome", "reason": ""}, follow=True
+    )
+    assert "INVALID_ARGUMENT" in response.content.decode()
+    response = ops_client.post(URL, {"do": "resume", "pause": "not-an-id", "reason": "x"}, follow=True)
+    assert "NOT_FOUND" in response.content.decode()
+    assert StepPause.objects.count() == 0 and OpsAction.objects.count() == 0
+
+
+def test_staff_without_the_remediation_permission_may_look_but_not_pause(client):
+    viewer = get_user_model().objects.create_user("viewer", password="x", is_staff=True)
+    client.force_login(viewer)
+    assert client.get(URL).status_code == 200
+    refused = client.post(URL, {"do": "pause", "step": "payment-capture.payment_outcome", "reason": "x"})
+    assert refused.status_code == 403
+    assert StepPause.objects.count() == 0
