@@ -67,5 +67,5 @@ def test_a_split_step_that_returns_one_output_fails_with_a_contract_error_and_st
 
 
 def test_statuses_compare_equal_to_their_labels():
-    assert [s.value for s in StepStatus] == ["inserted", "replayed", "lost", "awaiting", "skipped", "failed"]
+    assert [s.value for s in StepStatus] == ["inserted", "replayed", "lost", "awaiting", "skipped", "failed", "paused"]
     assert StepStatus.LOST == "lost" and f"{StepStatus.FAILED}" == "failed"
