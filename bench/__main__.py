@@ -9,6 +9,7 @@ to the raw-SQL floor, p50/p95 latencies, peak RSS) and writes ``bench/results/be
     python -m bench                       # 1,000 orders per bulk figure, 300 per single-order figure, 3 repeats
     python -m bench --quick               # a smoke run: 200/50 orders, 1 repeat, no history levels
     python -m bench --orders 2000 --levels 0,100000 --backends postgres
+    python -m bench dashboard             # /ops/ with 1,000,000 orders in the last 7 days (bench/dashboard.py)
 """
 
 from __future__ import annotations
@@ -200,4 +201,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["dashboard"]:  # python -m bench dashboard [--orders N …]: bench/dashboard.py
+        from bench import dashboard
+
+        dashboard.main(sys.argv[2:])
+    else:
+        main()

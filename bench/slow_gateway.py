@@ -14,6 +14,8 @@ from checkout.payments import Capture, SimulatedGateway
 
 
 class SlowGateway(SimulatedGateway):
-    def capture(self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int) -> Capture:
+    def capture(
+        self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int, key: str = ""
+    ) -> Capture:
         time.sleep(float(os.environ.get("TPFGO_BENCH_CAPTURE_DELAY_MS", "5")) / 1000)
-        return super().capture(order_id, authorization_id, amount, token, attempt)
+        return super().capture(order_id, authorization_id, amount, token, attempt, key)

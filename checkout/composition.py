@@ -14,8 +14,12 @@ from checkout.cancellation_requested import step as cancellation_requested
 from checkout.cancellation_requested.models import CancellationRequested
 from checkout.consumer_verified import step as consumer_verified
 from checkout.consumer_verified.models import ConsumerRejected, ConsumerVerified
+from checkout.courier_reassigned import step as courier_reassigned
+from checkout.courier_reassigned.models import CourierReassigned
 from checkout.delivery_assigned import step as delivery_assigned
 from checkout.delivery_assigned.models import DeliveryAssigned
+from checkout.delivery_escalated import step as delivery_escalated
+from checkout.delivery_escalated.models import DeliveryEscalated
 from checkout.initial_order import step as initial_order
 from checkout.initial_order.models import InitialOrder
 from checkout.kitchen_commitment import step as kitchen_commitment
@@ -69,7 +73,7 @@ from checkout.ticket_created import step as ticket_created
 from checkout.ticket_created.models import TicketCreated
 from checkout.ticket_withdrawn import step as ticket_withdrawn
 from checkout.ticket_withdrawn.models import TicketWithdrawn
-from pipelines import Composition, Pipeline, Publication, RetryPolicy, Step, Subscription
+from pipelines import Composition, Deadline, Pipeline, Publication, RetryPolicy, Step, Subscription
 from pipelines.models import Checkpoint
 
 # -- publications -----------------------------------------------------------------------------------------
@@ -106,6 +110,9 @@ REVISION_REFUSED = published("tpfgo.order.revision-refused.v1", RevisionRefused)
 ORDER_REVISED = published("tpfgo.order.order-revised.v1", RevisedTicket)
 REAUTHORIZATION_DECLINED = published("tpfgo.payment.reauthorization-declined.v1", ReauthorizationDeclined)
 REVISION_DECLINED = published("tpfgo.order.revision-declined.v1", RevisionRefused)
+COURIER_REASSIGNED = published("tpfgo.delivery.courier-reassigned.v1", CourierReassigned)
+DELIVERY_ESCALATED = published("tpfgo.ops.delivery-escalated.v1", DeliveryEscalated)
+REVIEW_EXPIRED = published("tpfgo.order.review-expired.v1", TerminalOrderState)
 
 
 # -- what the sweeper must not resume: a step that waits for an external event for this input ------------
@@ -123,6 +130,36 @@ def review_pending(source: AuthorizationVoided | PaymentOutcome | PaymentReviewR
     outcome = PaymentOutcome.objects.filter(order_id=source.order_id).first()
     return outcome is not None and outcome.variant == PaymentOutcome.REQUIRES_REVIEW
 
+
+# -- deadlines: how long each wait may last, and the pipelines that run when it passes (docs/checkout.md) ---
+ACCEPTANCE_DEADLINE = Deadline(
+    "TPFGO_ACCEPTANCE_DEADLINE_MINUTES",
+    label="restaurant acceptance",
+    pipelines=("restaurant-acceptance",),  # the waiting step itself, resumed with TIMED_OUT
+    step="acceptance_decision",
+    event={"decidedBy": "TIMED_OUT"},
+    settled_by=("OrderAcceptedByRestaurant", "TicketRejected", "AcceptanceTimedOut", "OrderCancelled"),
+)
+PICKUP_DEADLINE = Deadline(
+    "TPFGO_PICKUP_DEADLINE_MINUTES",
+    label="courier pickup",
+    pipelines=("courier-reassignment", "delivery-escalation"),
+    settled_by=("OrderPickedUp", "OrderCancelled"),
+)
+DROPOFF_DEADLINE = Deadline(
+    "TPFGO_DROPOFF_DEADLINE_MINUTES",
+    label="courier dropoff",
+    pipelines=("delivery-escalation",),
+    settled_by=("OrderDelivered", "OrderCancelled"),
+)
+REVIEW_DEADLINE = Deadline(
+    "TPFGO_REVIEW_DEADLINE_MINUTES",
+    label="payment review",
+    pipelines=("payment-review-expiry",),
+    event={"approved": False, "by": "deadline"},
+    settled_by=("TerminalOrderState", "OrderCancelled"),
+    guard="checkout.ops_actions.one_at_a_time",  # as ops' own resolutions: one decision of an order at a time
+)
 
 # No courier is a wait, not a fault: retry for about an hour (10 s doubling, capped at 10 min) before ops.
 DISPATCH_RETRY = RetryPolicy(max_attempts=12, base_delay=10.0, multiplier=2.0, cap=600.0, jitter=0.1)
@@ -165,7 +202,13 @@ RESTAURANT_ACCEPTANCE = Pipeline(
     inputs=(OrderApproved,),
     steps=(
         Step("ticket_created", ticket_created.process, TicketCreated),
-        Step("acceptance_decision", acceptance_decision.process, AcceptanceDecision, awaits=manual_acceptance),
+        Step(
+            "acceptance_decision",
+            acceptance_decision.process,
+            AcceptanceDecision,
+            awaits=manual_acceptance,
+            deadline=ACCEPTANCE_DEADLINE,
+        ),
         Step(
             "order_accepted_by_restaurant",
             order_accepted_by_restaurant.process,
@@ -195,8 +238,20 @@ DELIVERY_EXECUTION = Pipeline(
     name="delivery-execution",
     inputs=(DeliveryAssigned,),
     steps=(
-        Step("order_picked_up", order_picked_up.process, OrderPickedUp, awaits=manual_courier),
-        Step("order_delivered", order_delivered.process, OrderDelivered, awaits=manual_courier),
+        Step(
+            "order_picked_up",
+            order_picked_up.process,
+            OrderPickedUp,
+            awaits=manual_courier,
+            deadline=PICKUP_DEADLINE,
+        ),
+        Step(
+            "order_delivered",
+            order_delivered.process,
+            OrderDelivered,
+            awaits=manual_courier,
+            deadline=DROPOFF_DEADLINE,
+        ),
     ),
     output=ORDER_DELIVERED,
 )
@@ -211,7 +266,13 @@ ORDER_FINALIZATION = Pipeline(
     inputs=(PaymentOutcome,),
     steps=(
         Step("authorization_voided", authorization_voided.process, AuthorizationVoided, external_effect=True),
-        Step("terminal_order_state", terminal_order_state.process, TerminalOrderState, awaits=review_pending),
+        Step(
+            "terminal_order_state",
+            terminal_order_state.process,
+            TerminalOrderState,
+            awaits=review_pending,
+            deadline=REVIEW_DEADLINE,
+        ),
     ),
     output=TERMINAL_STATE,
 )
@@ -300,6 +361,34 @@ REVISION_DECLINE = Pipeline(
     kind="unhappy",
 )
 
+# -- what runs when a wait passes its deadline (pipelines.recovery.deadlines) --------------------------------
+COURIER_REASSIGNMENT = Pipeline(
+    name="courier-reassignment",
+    inputs=(DeliveryAssigned,),
+    steps=(Step("courier_reassigned", courier_reassigned.process, CourierReassigned),),
+    output=COURIER_REASSIGNED,
+    kind="unhappy",
+)
+DELIVERY_ESCALATION = Pipeline(
+    name="delivery-escalation",
+    inputs=(DeliveryAssigned, OrderPickedUp),
+    steps=(Step("delivery_escalated", delivery_escalated.process, DeliveryEscalated),),
+    output=DELIVERY_ESCALATED,
+    kind="unhappy",
+)
+# The same steps as ops' resolve-payment-review, so both meet on the same rows: one decision per order.
+PAYMENT_REVIEW_EXPIRY = Pipeline(
+    name="payment-review-expiry",
+    inputs=(PaymentOutcome,),
+    steps=(
+        Step("payment_review_resolved", payment_review_resolved.process, PaymentReviewResolved, external_effect=True),
+        Step("authorization_voided", authorization_voided.process, AuthorizationVoided, external_effect=True),
+        Step("terminal_order_state", terminal_order_state.process, TerminalOrderState),
+    ),
+    output=REVIEW_EXPIRED,
+    kind="unhappy",
+)
+
 
 # -- remediation (triggered by ops through checkout.ops_actions; redrive needs no pipeline of its own) -----
 ASSIGN_COURIER = Pipeline(
@@ -384,6 +473,9 @@ UNHAPPY = (
     ORDER_CANCELLATION,
     ORDER_REVISION,
     REVISION_DECLINE,
+    COURIER_REASSIGNMENT,
+    DELIVERY_ESCALATION,
+    PAYMENT_REVIEW_EXPIRY,
 )
 REMEDIATION = (ASSIGN_COURIER, OPS_CANCEL, RESOLVE_PAYMENT_REVIEW)
 
@@ -417,6 +509,9 @@ COMPOSITION = Composition(
             REVISION_REFUSED.name,
             ORDER_REVISED.name,
             REVISION_DECLINED.name,
+            COURIER_REASSIGNED.name,
+            DELIVERY_ESCALATED.name,
+            REVIEW_EXPIRED.name,
         }
     ),
     retry_guard=cancelled,

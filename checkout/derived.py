@@ -1,7 +1,8 @@
 """Derived tables the database keeps beside the checkpoints, so two hot questions cost one index probe.
 
 - ``CourierLoad``: active deliveries per courier (``DeliveryAssigned`` rows minus ``OrderDelivered`` rows,
-  by ``courier_id``), read by every courier choice. Counting both tables grows with history; this does not.
+  by ``courier_id``, with each ``CourierReassigned`` moving one from its old courier to its new one), read by
+  every courier choice. Counting both tables grows with history; this does not.
 - ``OpenTicket``: tickets with no final ``AcceptanceDecision`` yet (a revision's ``REVISED`` claim leaves the
   ticket open), by deadline, read by the acceptance timeout.
 
@@ -30,7 +31,8 @@ ASSIGNED = "delivery_assigned_deliveryassigned"
 DELIVERED = "order_delivered_orderdelivered"
 TICKET = "ticket_created_ticketcreated"
 DECISION = "acceptance_decision_acceptancedecision"
-_TABLES = {LOAD, OPEN, ASSIGNED, DELIVERED, TICKET, DECISION}
+REASSIGNED = "courier_reassigned_courierreassigned"
+_TABLES = {LOAD, OPEN, ASSIGNED, DELIVERED, TICKET, DECISION, REASSIGNED}
 
 # PostgreSQL: statement-level triggers over transition tables (one upsert per statement, couriers locked in
 # id order so two batches never deadlock); SQLite: row-level triggers. Plain literals: no value is ever spliced.
@@ -48,6 +50,16 @@ BEGIN
     UPDATE checkout_courierload AS l SET active = l.active - c.n * TG_ARGV[0]::int
     FROM (SELECT courier_id, count(*) AS n FROM changed GROUP BY courier_id ORDER BY courier_id) AS c
     WHERE l.courier_id = c.courier_id;
+    RETURN NULL;
+END; $$ LANGUAGE plpgsql""",
+    # A reassignment moves one active delivery from the old courier (its sign) to the new one.
+    """CREATE OR REPLACE FUNCTION tpfgo_derived_reassigned() RETURNS trigger AS $$
+BEGIN
+    INSERT INTO checkout_courierload AS l (courier_id, active)
+    SELECT courier_id, sum(n) * TG_ARGV[0]::int FROM (
+        SELECT courier_id, 1 AS n FROM changed UNION ALL SELECT from_courier_id, -1 AS n FROM changed
+    ) AS moves GROUP BY courier_id ORDER BY courier_id
+    ON CONFLICT (courier_id) DO UPDATE SET active = l.active + EXCLUDED.active;
     RETURN NULL;
 END; $$ LANGUAGE plpgsql""",
     """CREATE OR REPLACE FUNCTION tpfgo_derived_ticket_opened() RETURNS trigger AS $$
@@ -74,6 +86,8 @@ _PG_TRIGGERS = [
     ("load_ad", ASSIGNED, "DELETE", "OLD", "tpfgo_derived_unload('1')"),
     ("load_ai", DELIVERED, "INSERT", "NEW", "tpfgo_derived_load('-1')"),
     ("load_ad", DELIVERED, "DELETE", "OLD", "tpfgo_derived_unload('-1')"),
+    ("move_ai", REASSIGNED, "INSERT", "NEW", "tpfgo_derived_reassigned('1')"),
+    ("move_ad", REASSIGNED, "DELETE", "OLD", "tpfgo_derived_reassigned('-1')"),
     ("open_ai", TICKET, "INSERT", "NEW", "tpfgo_derived_ticket_opened()"),
     ("open_ad", TICKET, "DELETE", "OLD", "tpfgo_derived_ticket_closed()"),
     ("close_ai", DECISION, "INSERT", "NEW", "tpfgo_derived_ticket_decided()"),
@@ -89,6 +103,18 @@ _SQLITE_TRIGGERS = [
     ("load_ad", ASSIGNED, "DELETE", _LOAD_DOWN.format(n=1)),
     ("load_ai", DELIVERED, "INSERT", _LOAD_UP.format(n=-1)),
     ("load_ad", DELIVERED, "DELETE", _LOAD_DOWN.format(n=-1)),
+    (
+        "move_ai",
+        REASSIGNED,
+        "INSERT",
+        _LOAD_UP.format(n=1) + "; " + _LOAD_UP.format(n=-1).replace("NEW.courier_id", "NEW.from_courier_id"),
+    ),
+    (
+        "move_ad",
+        REASSIGNED,
+        "DELETE",
+        _LOAD_DOWN.format(n=1) + "; " + _LOAD_DOWN.format(n=-1).replace("OLD.courier_id", "OLD.from_courier_id"),
+    ),
     (
         "open_ai",
         TICKET,
@@ -110,6 +136,8 @@ _REBUILD = [
     SELECT courier_id, sum(n) FROM (
         SELECT courier_id, 1 AS n FROM delivery_assigned_deliveryassigned
         UNION ALL SELECT courier_id, -1 AS n FROM order_delivered_orderdelivered
+        UNION ALL SELECT courier_id, 1 AS n FROM courier_reassigned_courierreassigned
+        UNION ALL SELECT from_courier_id, -1 AS n FROM courier_reassigned_courierreassigned
     ) AS moves GROUP BY courier_id""",
     "DELETE FROM checkout_openticket",
     """INSERT INTO checkout_openticket (order_id, accept_by)

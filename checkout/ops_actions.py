@@ -1,4 +1,5 @@
-"""What each ops action means for an order (docs/chain.md): redrive, assign-courier, ops-cancel, resolve-payment-review.
+"""What each ops action means for an order (docs/chain.md): redrive, assign-courier, ops-cancel, resolve-payment-review,
+fork (``checkout.fork_action``).
 
 The ops console and ``manage.py remediate`` call ``preview`` then ``execute``. A preview says what the action would
 insert and the order's newest checkpoint position (``expectedSeq``); ``execute`` refuses (``FailedPrecondition``)
@@ -35,12 +36,13 @@ from pipelines import (
     parking,
 )
 
-ACTIONS = ("redrive", "assign-courier", "ops-cancel", "resolve-payment-review")
+ACTIONS = ("redrive", "assign-courier", "ops-cancel", "resolve-payment-review", "fork")
 PARAMS: Mapping[str, frozenset[str]] = {
     "redrive": frozenset(),
     "assign-courier": frozenset({"courier_id"}),
     "ops-cancel": frozenset(),
     "resolve-payment-review": frozenset({"approved"}),
+    "fork": frozenset({"checkpoint_id", "new_effect_keys"}),
 }
 
 # (actor, reason) → (what happened, for the audit row; the id of the item acted on)
@@ -52,6 +54,7 @@ class Plan:
     inserts: list[dict[str, str]] = field(default_factory=list)
     why: str | None = None  # None: allowed
     run: Runner | None = None
+    action_id: uuid.UUID | None = None  # the audit row's id when the action's own identity gives one (a fork)
 
     def add(self, type_name: str, summary: str) -> None:
         self.inserts.append({"type": type_name, "summary": summary})
@@ -102,9 +105,27 @@ def execute(
         preview_seq=int(expected_seq),
         result={**result, **(note or {})},
         target_id=target,
-        action_id=action_id,
+        action_id=action_id or plan.action_id,
     )
     return {**render(state.order_view(request.order_id)), "opsActionId": str(row.id)}
+
+
+def applicability(order_id: object) -> dict[str, str | None]:
+    """Every action → None when it applies to the order now, else the one-line reason why it does not.
+
+    Asks what each action's plan asks, without its parameters: a courier or a decision is chosen on the confirm
+    page, so "applies" means some choice could run.
+    """
+    request = _order(order_id)
+    if selectors.is_terminal(request.order_id):
+        why = f"the order is already {state.order_view(request.order_id).state}"
+        return dict.fromkeys(ACTIONS, why)
+    return {
+        "redrive": _redrive(request, {}).why,
+        "assign-courier": _why_not_assign(request.order_id, None),
+        "ops-cancel": None,
+        "resolve-payment-review": _why_not_resolve(request.order_id, None),
+    }
 
 
 def _order(order_id: object) -> OrderRequest:
@@ -130,12 +151,20 @@ def _plan(action: str, request: OrderRequest, params: Mapping[str, Any]) -> Plan
         "assign-courier": _assign_courier,
         "ops-cancel": _ops_cancel,
         "resolve-payment-review": _resolve_review,
+        "fork": _fork,
     }[action](request, params)
-    if plan.why is None and selectors.is_terminal(order_id):
+    # A fork re-runs an order whatever its state (re-running a finished one is what it is for).
+    if plan.why is None and action != "fork" and selectors.is_terminal(order_id):
         plan.why = f"the order is already {state.order_view(order_id).state}"
     if plan.why is None:
         plan.add("OpsAction", f"{action}: who ran it, why, when and what it inserted")
     return plan
+
+
+def _fork(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
+    from checkout import fork_action  # it builds on this module's Plan
+
+    return fork_action.plan(request, params)
 
 
 # -- redrive ---------------------------------------------------------------------------------------------------
@@ -180,13 +209,7 @@ def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     plan = Plan()
     order_id = request.order_id
     ready = selectors.fact(OrderReadyForDispatch, order_id)
-    chosen = selectors.ops_courier_choice(order_id)
-    if ready is None:
-        plan.why = "the order is not ready for dispatch yet"
-    elif selectors.delivery(order_id) is not None:
-        plan.why = "a courier is already assigned"
-    elif chosen is not None and chosen != courier_id:
-        plan.why = f"ops already chose courier {chosen}"
+    plan.why = _why_not_assign(order_id, courier_id)
     if plan.why is not None or ready is None:
         return plan
     failure = parking.open_failure(order_id)
@@ -209,6 +232,18 @@ def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
 
     plan.run = run
     return plan
+
+
+def _why_not_assign(order_id: uuid.UUID, courier_id: str | None) -> str | None:
+    """Why no courier can be assigned now (None: one can); without a courier, whether any could be."""
+    chosen = selectors.ops_courier_choice(order_id)
+    if selectors.fact(OrderReadyForDispatch, order_id) is None:
+        return "the order is not ready for dispatch yet"
+    if selectors.delivery(order_id) is not None:
+        return "a courier is already assigned"
+    if courier_id is not None and chosen is not None and chosen != courier_id:
+        return f"ops already chose courier {chosen}"
+    return None
 
 
 # -- ops-cancel ------------------------------------------------------------------------------------------------
@@ -276,12 +311,8 @@ def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         )
     plan = Plan()
     outcome = selectors.payment_outcome(request.order_id)
-    if outcome is None or outcome.variant != "requires_review":
-        plan.why = "the order's payment does not require review"
-        return plan
-    resolved = selectors.fact(PaymentReviewResolved, request.order_id)
-    if resolved is not None and resolved.approved != approved:
-        plan.why = "the payment review was already resolved the other way"
+    plan.why = _why_not_resolve(request.order_id, approved)
+    if plan.why is not None or outcome is None:
         return plan
     plan.add("PaymentReviewResolved", f"approved={str(approved).lower()}, resolvedBy=<actor>")
     if approved:
@@ -300,3 +331,14 @@ def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
 
     plan.run = run
     return plan
+
+
+def _why_not_resolve(order_id: uuid.UUID, approved: bool | None) -> str | None:
+    """Why the payment review cannot be resolved (None: it can); without a decision, whether either could be."""
+    outcome = selectors.payment_outcome(order_id)
+    if outcome is None or outcome.variant != "requires_review":
+        return "the order's payment does not require review"
+    resolved = selectors.fact(PaymentReviewResolved, order_id)
+    if approved is not None and resolved is not None and resolved.approved != approved:
+        return "the payment review was already resolved the other way"
+    return None

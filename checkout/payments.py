@@ -2,7 +2,9 @@
 
 The engine passes the step's attempt number, so the simulator answers the same in the web process and in
 the worker. A real provider plugs in by ``TPFGO_PAYMENT_GATEWAY`` (a dotted path to a class with the same
-methods); it should use the order id as the provider's idempotency key.
+methods); it should send ``key`` as the provider's idempotency key. The key is the order's (``capture:<order>``)
+on the order's main branch and on a fork that reuses its parent's keys, so a provider answers a fork's capture
+with the capture already made (``effect_key``), and refuses the key with another amount (``IdempotencyKeyReused``).
 """
 
 from __future__ import annotations
@@ -17,13 +19,24 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from pipelines import RetryableError
+from pipelines import NonRetryableError, RetryableError, branches
 
 
 class GatewayUnavailable(RetryableError):
     """The gateway timed out or answered 5xx: transient, retried with backoff."""
 
     code = "PAYMENT_GATEWAY_UNAVAILABLE"
+
+
+class IdempotencyKeyReused(NonRetryableError):
+    """The gateway refused a request whose idempotency key it already saw with other parameters."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+def effect_key(effect: str, order_id: uuid.UUID) -> str:
+    """The idempotency key of the order's ``effect`` (``capture``, ``void``, ``refund``) on the branch that runs."""
+    return branches.effect_key(f"{effect}:{order_id}", order_id)
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,7 @@ class PaymentGateway(Protocol):
         ...
 
     def capture(
-        self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int
+        self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int, key: str = ""
     ) -> Capture: ...
 
     def capture_reviewed(self, order_id: uuid.UUID, authorization_id: str, amount: Decimal) -> str:
@@ -88,7 +101,9 @@ class SimulatedGateway:
             return Authorization(approved=False, decline_code="card_declined")
         return self.authorize(order_id, amount, currency, token, attempt)
 
-    def capture(self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int) -> Capture:
+    def capture(
+        self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int, key: str = ""
+    ) -> Capture:
         if amount <= 0:
             return Capture("rejected", failure_code="invalid_amount", failure_reason="capture amount must be > 0")
         if token == "tok_capture_declined":

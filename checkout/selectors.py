@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.authorization_voided.models import AuthorizationVoided
+from checkout.base import ORDER_KEY
+from checkout.courier_reassigned.models import CourierReassigned
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.initial_order.models import InitialOrder
 from checkout.kitchen_commitment.models import KitchenCommitment
@@ -35,31 +37,41 @@ from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.revision_requested.models import RevisionRequested
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created.models import TicketCreated
-from pipelines import ids, lookups, reads
-from pipelines.models import Checkpoint
+from pipelines import branches, ids, lookups, reads
+from pipelines.models import MAIN_BRANCH, Checkpoint
 
 T = TypeVar("T", bound=Checkpoint)
 
 
 def fact(model: type[T], order_id: uuid.UUID) -> T | None:
-    """The order's one fact of this kind, or None (every checkout checkpoint is unique per order)."""
+    """The order's one fact of this kind on the branch the read sees, or None.
+
+    Every checkout checkpoint is unique per order and lineage branch. A step sees its own branch; any other read
+    the order's active branch (its newest fork's, see ``pipelines.branches``). An order never forked is on the
+    main branch, read through the request's memo and a batch's one load.
+    """
     facts: Any = model.objects  # every checkout checkpoint has an indexed order_id (OrderCheckpoint)
-    if getattr(model, "business_key_fields", None) != ("order_id",):
+    if getattr(model, "business_key_fields", None) != ORDER_KEY:
         return lookups.first(model, order_id=order_id)
+    branch = branches.view(order_id)  # an order's trace id is its order id
+    if branch != MAIN_BRANCH:
+        return branches.pick(order_id, branch, facts.filter(order_id=order_id))
 
     def load(keys: Sequence[str]) -> list[T]:
         if len(keys) == 1:
-            return lookups.rows(model, limit=1, order_id=keys[0])
-        return list(facts.filter(order_id__in=keys))
+            return lookups.rows(model, limit=1, order_id=keys[0], branch=MAIN_BRANCH)
+        return list(facts.filter(order_id__in=keys, branch=MAIN_BRANCH))
 
     return reads.fact(model, ids.text(order_id) if type(order_id) is uuid.UUID else str(order_id), load)
 
 
 def has(model: type[Checkpoint], order_id: uuid.UUID) -> bool:
-    if reads.current() is not None and getattr(model, "business_key_fields", None) == ("order_id",):
-        return fact(model, order_id) is not None
-    facts: Any = model.objects
-    return bool(facts.filter(order_id=order_id).exists())
+    if getattr(model, "business_key_fields", None) == ORDER_KEY:
+        if reads.current() is not None or branches.view(order_id) != MAIN_BRANCH:
+            return fact(model, order_id) is not None
+        facts: Any = model.objects
+        return bool(facts.filter(order_id=order_id, branch=MAIN_BRANCH).exists())
+    return bool(model.objects.filter(order_id=order_id).exists())  # type: ignore[misc]
 
 
 def order_request(order_id: uuid.UUID) -> OrderRequest | None:
@@ -85,7 +97,14 @@ def ticket(order_id: uuid.UUID) -> TicketCreated | None:
 def decisions(order_id: uuid.UUID) -> list[AcceptanceDecision]:
     """The ticket's decision slot, round by round: ``REVISED`` claims, then at most one final decision."""
     # Never memoized: a request that claims the slot reads it again after its own insert.
-    return lookups.rows(AcceptanceDecision, order_by=("round",), order_id=order_id)
+    branch = branches.view(order_id)
+    if branch == MAIN_BRANCH:
+        return lookups.rows(AcceptanceDecision, order_by=("round",), order_id=order_id, branch=MAIN_BRANCH)
+    by_round: dict[int, list[AcceptanceDecision]] = {}
+    for row in AcceptanceDecision.objects.filter(order_id=order_id).order_by("round"):
+        by_round.setdefault(row.round, []).append(row)
+    seen = (branches.pick(order_id, branch, rows) for rows in by_round.values())
+    return [row for row in seen if row is not None]
 
 
 def acceptance(order_id: uuid.UUID) -> AcceptanceDecision | None:
@@ -197,6 +216,12 @@ def payment_outcome(order_id: uuid.UUID) -> PaymentOutcome | None:
 
 def delivery(order_id: uuid.UUID) -> DeliveryAssigned | None:
     return fact(DeliveryAssigned, order_id)
+
+
+def current_courier(order_id: uuid.UUID, assigned_courier_id: str) -> str:
+    """Who is to carry the order: the courier an overdue pickup was reassigned to, else the one assigned."""
+    reassigned = fact(CourierReassigned, order_id)
+    return reassigned.courier_id if reassigned else assigned_courier_id
 
 
 def ops_courier_choice(order_id: uuid.UUID) -> str | None:

@@ -12,7 +12,7 @@ from checkout.order_view import CheckpointRef, OrderLine, OrderView, RevisionEnt
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import lookups, parking, traces, wire
+from pipelines import branches, lookups, parking, traces, wire
 from pipelines.models import CheckpointLog, LineageLink
 
 TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
@@ -57,10 +57,12 @@ def label(order_id: uuid.UUID, present: set[str]) -> str:
 
 
 def log_rows(order_id: uuid.UUID) -> list[CheckpointLog]:
+    """The order's checkpoints on the branch its view shows (a fork's view holds its parent's history)."""
     number = traces.number_of(order_id)
     if number is None:
         return []
-    return lookups.rows(CheckpointLog, order_by=("seq",), trace_number=number)
+    rows = lookups.rows(CheckpointLog, order_by=("seq",), trace_number=number)
+    return branches.visible_log(order_id, branches.view(order_id), rows)
 
 
 def stalled(order_id: uuid.UUID) -> Stalled | None:

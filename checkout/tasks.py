@@ -6,29 +6,19 @@ from __future__ import annotations
 import structlog
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
 
 from checkout import bulk_remediation
-from checkout.models import OpenTicket
-from checkout.ticket_created.models import TicketCreated
-from pipelines import StepStatus, current_engine
+from pipelines import StepStatus, deadlines
 
 log = structlog.get_logger("checkout.tasks")
 
 
 @shared_task(name="checkout.expire_acceptance", ignore_result=True)
 def expire_acceptance(limit: int = 500) -> int:
-    """Insert TIMED_OUT decisions for overdue tickets; a race with accept/reject/cancel has one winner."""
-    # OpenTicket (kept by the database, see checkout.derived) holds only undecided tickets, by deadline: the scan
-    # costs what is overdue now, not every ticket ever decided.
-    due = OpenTicket.objects.filter(accept_by__lte=timezone.now()).order_by("accept_by")
-    overdue = TicketCreated.objects.filter(order_id__in=list(due.values_list("order_id", flat=True)[:limit]))
-    count = 0
-    for ticket in overdue.order_by("accept_by"):
-        execution = current_engine().run(
-            "restaurant-acceptance", ticket, step="acceptance_decision", event={"decidedBy": "TIMED_OUT"}
-        )
-        count += execution.first.status is StepStatus.INSERTED
+    """Time out the overdue tickets now (the engine's deadline pass, for the restaurant's wait only): the number
+    of TIMED_OUT decisions inserted. A race with accept/reject/cancel has one winner."""
+    fired = deadlines.expire(limit=limit, pipeline="restaurant-acceptance", step="acceptance_decision")
+    count = sum(f.first_status is StepStatus.INSERTED for f in fired)
     if count:
         log.info("acceptance.expired", tickets=count)
     return count

@@ -26,6 +26,8 @@ class FtgoAlias(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "FTGO alias"
+        verbose_name_plural = "FTGO aliases"
         constraints = [models.UniqueConstraint(fields=["kind", "tpfgo_id"], name="ftgo_alias_unique_id")]
 
     def __str__(self) -> str:

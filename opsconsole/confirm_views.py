@@ -35,10 +35,15 @@ class Preview:
     expected_seq: int | None = None
     inserts: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    choose: str | None = None  # the choice still needed before a preview (a courier, a decision)
 
 
 def _preview(action: str, order_id: uuid.UUID, params: dict[str, Any]) -> Preview:
+    prompt = ops_actions.missing_choice(action, params)
     try:
+        if prompt is not None:  # nothing to preview yet: say whether the action applies at all
+            why = ops_actions.applicability(order_id).get(action)
+            return Preview(order_id, why=why, choose=prompt if why is None else None)
         found = ops_actions.preview(action, order_id, params)
     except ServiceError as exc:
         return Preview(order_id, error=f"{exc.code}: {exc.message}")

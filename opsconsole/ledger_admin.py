@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar
 
 from django.apps import apps
@@ -25,7 +26,7 @@ from opsconsole.checkpoint_admin import lineage_link
 from opsconsole.filters import ActionFilter, OutcomeFilter, PipelineFilter, StepFilter
 from opsconsole.readonly import ReadOnlyAdmin
 from opsconsole.templatetags.opsconsole_text import action_result
-from pipelines import classify
+from pipelines import ServiceError, classify
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -174,13 +175,24 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):
         return format_html('<pre class="ops-pre">{}</pre>', json.dumps(obj.payload, indent=2, sort_keys=True))
 
 
-def remediation_context(trace_id: object, state: str | None = None) -> dict[str, Any]:
-    """Links to the confirm pages of every remediation, unless the order is terminal (none applies then)."""
+def remediation_context(trace_id: uuid.UUID, state: str | None = None) -> dict[str, Any]:
+    """Links to the confirm pages of the remediations that apply to the order, and why the others do not."""
     terminal = state in TERMINAL_LABELS
-    names = [] if terminal else ops_actions.actions()
+    missing = ops_actions.api() is None
+    why_not: dict[str, str | None] = {}
+    if not missing and not terminal:
+        try:
+            why_not = ops_actions.applicability(trace_id)
+        except ServiceError as exc:  # not an order (a trace of another pipeline): nothing applies
+            why_not = dict.fromkeys(ops_actions.actions(), exc.message)
+    # A fork starts from one checkpoint: it is offered on each checkpoint of the lineage page ("Fork from here").
+    why_not = {n: why for n, why in why_not.items() if n not in ops_actions.PER_CHECKPOINT}
     return {
-        "links": [(ops_actions.label(n), ops_actions.confirm_url(n, [trace_id])) for n in names],
-        "missing": ops_actions.api() is None,
+        "links": [
+            (ops_actions.label(n), ops_actions.confirm_url(n, [trace_id])) for n, why in why_not.items() if why is None
+        ],
+        "not_applicable": [(ops_actions.label(n), why) for n, why in why_not.items() if why is not None],
+        "missing": missing,
         "terminal_state": state if terminal else None,
     }
 

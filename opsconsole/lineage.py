@@ -15,8 +15,16 @@ from typing import Any
 from django.apps import apps
 from django.urls import NoReverseMatch, reverse
 
-from pipelines import composition
-from pipelines.models import Checkpoint, CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem, ParkingOutcome
+from pipelines import branches, composition
+from pipelines.models import (
+    MAIN_BRANCH,
+    Checkpoint,
+    CheckpointLog,
+    ErrorSinkEntry,
+    LineageLink,
+    ParkedItem,
+    ParkingOutcome,
+)
 
 # Attributes that say which way a decision went; shown on the node.
 DECISION_FIELDS = (
@@ -48,6 +56,8 @@ class Node:
     href: str | None
     kind: str  # checkpoint | outcome | terminal | parked | dead | resolved
     created_at: Any = None
+    branch: str = MAIN_BRANCH
+    superseded: bool = False  # on a branch the order's view no longer shows (a fork replaced it)
     color: str = "#4a5568"
     x: int = 0
     y: int = 0
@@ -164,7 +174,19 @@ def build(trace_id: uuid.UUID, highlight: str | None = None) -> Picture:
             else ("outcome" if row.checkpoint_type in outcomes else "checkpoint")
         )
         nodes.append(Node(key, row.checkpoint_type, row.pipeline, row.step, detail, href, kind, row.created_at))
+    _mark_branches(trace_id, rows, nodes)
     return layout(nodes, parents, _parked_nodes(trace_id))
+
+
+def _mark_branches(trace_id: uuid.UUID, rows: list[CheckpointLog], nodes: list[Node]) -> None:
+    """A forked trace: each node's branch, and which nodes the trace's view no longer shows (superseded)."""
+    if not branches.forks(trace_id):
+        return
+    of = branches.branches_of(rows)
+    shown = {str(row.checkpoint_id) for row in branches.visible_log(trace_id, branches.active(trace_id), rows)}
+    for node in nodes:
+        node.branch = of.get(uuid.UUID(node.id), MAIN_BRANCH)
+        node.superseded = node.id not in shown
 
 
 def _rows(nodes: list[Node], parents: dict[str, list[str]]) -> list[list[Node]]:

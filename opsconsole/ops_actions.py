@@ -25,7 +25,15 @@ LABELS = {
     "assign-courier": "Assign a courier",
     "ops-cancel": "Cancel (void or refund)",
     "resolve-payment-review": "Resolve payment review",
+    "fork": "Fork from a checkpoint",
 }
+# The choice an action needs before it can be previewed, and how the confirm page asks for it.
+CHOICES = {
+    "assign-courier": ("courier_id", "Choose a courier"),
+    "resolve-payment-review": ("approved", "Choose approve or decline"),
+}
+# Actions started from one checkpoint of an order (its lineage page), not from the order as a whole.
+PER_CHECKPOINT = frozenset({"fork"})
 # One confirm page handles at most this many orders.
 MAX_ORDERS = 50
 TRUE_WORDS = frozenset({"1", "true", "yes", "on", "approved", "approve"})
@@ -58,10 +66,15 @@ def can_remediate(user: AbstractUser | AnonymousUser) -> bool:
 
 
 def params_from(action: str, data: Any) -> dict[str, Any]:
-    """The action's parameters from a GET or POST (``courier_id``, ``approved``); absent ones are left out."""
+    """The action's parameters from a GET or POST (``courier_id``, ``approved``, a fork's ``checkpoint_id`` and
+    ``new_effect_keys``); absent ones are left out."""
     params: dict[str, Any] = {}
     if action == "assign-courier" and data.get("courier_id"):
         params["courier_id"] = str(data["courier_id"])
+    if action == "fork":
+        if data.get("checkpoint_id"):
+            params["checkpoint_id"] = str(data["checkpoint_id"])
+        params["new_effect_keys"] = str(data.get("new_effect_keys", "")).strip().lower() in TRUE_WORDS
     if action == "resolve-payment-review":
         raw = str(data.get("approved", "")).strip().lower()
         if raw in TRUE_WORDS:
@@ -97,6 +110,20 @@ def bulk_url(action: str, **query: object) -> str:
 def redirect_to_confirm(action: str, trace_ids: Iterable[Any]) -> HttpResponseRedirect:
     """From an admin action: the confirm page for the selected items' orders (never executes anything)."""
     return HttpResponseRedirect(confirm_url(action, list(dict.fromkeys(trace_ids))[:MAX_ORDERS]))
+
+
+def applicability(order_id: uuid.UUID) -> dict[str, str | None]:
+    """Each action → None when it applies to the order, else why not (``checkout.ops_actions.applicability``)."""
+    module = api()
+    assert module is not None
+    result: dict[str, str | None] = module.applicability(order_id)
+    return result
+
+
+def missing_choice(action: str, params: dict[str, Any]) -> str | None:
+    """The prompt for the choice ``action`` still needs (a courier, a decision), or None when it has it."""
+    needed = CHOICES.get(action)
+    return needed[1] if needed and needed[0] not in params else None
 
 
 def preview(action: str, order_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Read-side queries of the ops console: the dashboard's figures, triage look-ups and changelist helpers.
 
-Every dashboard figure is bounded: the funnel and the error groups read a window through the ``created_at``
-indexes, lists are limited, and counts stop at a cap. Nothing here writes.
+Every dashboard figure is bounded: the funnel reads folded per-day counts plus the unfolded tail of the log
+(``opsconsole.funnel``), the error groups read a window through the ``created_at`` index, lists are limited, and
+counts stop at a cap. Nothing here writes.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Exists, Max, Min, Model, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from checkout import selectors as checkout_selectors
+from opsconsole import funnel as funnel_counts
 from pipelines import checkpoint_models, composition
 from pipelines.models import (
     Checkpoint,
@@ -109,29 +110,28 @@ class FunnelRow:
     width: int  # percent of the widest row, for the bar
 
 
-def funnel(days: int = FUNNEL_DAYS) -> tuple[list[datetime.date], list[FunnelRow]]:
-    """Orders (distinct traces) reaching each checkpoint type per day, over the last ``days`` days."""
+def funnel(days: int = FUNNEL_DAYS) -> tuple[list[datetime.date], list[FunnelRow], funnel_counts.Position]:
+    """Orders (distinct traces) reaching each checkpoint type per day, over the last ``days`` days.
+
+    Read from the folded per-day counts plus the log rows not folded yet (``opsconsole.funnel``), never from seven
+    days of the log; also returns how far the fold has come, for the dashboard's note.
+    """
     today = timezone.now().date()
     dates = [today - datetime.timedelta(days=n) for n in range(days - 1, -1, -1)]
-    start = datetime.datetime.combine(dates[0], datetime.time.min, tzinfo=datetime.UTC)
-    rows = (
-        CheckpointLog.objects.filter(created_at__gte=start)
-        .annotate(day=TruncDate("created_at"))
-        .values("checkpoint_type", "day")
-        .annotate(orders=Count("trace_id", distinct=True))
-        .order_by()
-    )
+    counts, position = funnel_counts.per_day(dates[0])
     per_type: dict[str, dict[datetime.date, int]] = {}
-    for row in rows:
-        per_type.setdefault(row["checkpoint_type"], {})[row["day"]] = row["orders"]
+    for (day, name), orders in counts.items():
+        if orders:
+            per_type.setdefault(name, {})[day] = orders
     order = chain_order()
     names = sorted(per_type, key=lambda name: (order.get(name, len(order)), name))
     totals = {name: sum(per_type[name].values()) for name in names}
     widest = max(totals.values(), default=0) or 1
-    return dates, [
+    rows = [
         FunnelRow(name, [per_type[name].get(day, 0) for day in dates], totals[name], round(100 * totals[name] / widest))
         for name in names
     ]
+    return dates, rows, position
 
 
 def _latest_outcome() -> QuerySet[ParkingOutcome]:
@@ -257,3 +257,30 @@ def date_span(queryset: QuerySet[Any], field: str) -> tuple[datetime.datetime, d
     if span["first"] is None or span["last"] is None:
         return None
     return timezone.localtime(span["first"]), timezone.localtime(span["last"])
+
+
+def periods_with_rows(
+    queryset: QuerySet[Any], field: str, start: datetime.date, end: datetime.date, unit: str
+) -> list[datetime.date]:
+    """The days (``unit="day"``) or months (``"month"``) in ``[start, end)`` that hold a row, oldest first.
+
+    A loose index scan: the first value at or after a cursor (one index look-up), then the cursor jumps to the
+    next period, so the cost is one look-up per period that holds rows (at most 31), never a scan of the rows.
+    """
+    zone = timezone.get_current_timezone()
+    found: list[datetime.date] = []
+    cursor, stop = start, datetime.datetime.combine(end, datetime.time.min, tzinfo=zone)
+    base = queryset.order_by()
+    while cursor < end:
+        since = datetime.datetime.combine(cursor, datetime.time.min, tzinfo=zone)
+        first = base.filter(**{f"{field}__gte": since, f"{field}__lt": stop}).aggregate(first=Min(field))["first"]
+        if first is None:
+            break
+        day = timezone.localtime(first, zone).date()
+        period = day if unit == "day" else day.replace(day=1)
+        found.append(period)
+        if unit == "day":
+            cursor = period + datetime.timedelta(days=1)
+        else:
+            cursor = (period + datetime.timedelta(days=32)).replace(day=1)
+    return found

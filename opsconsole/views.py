@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from checkout import state
-from opsconsole import lineage, ops_actions, selectors
+from opsconsole import lineage, ops_actions, selectors, waiting
 from opsconsole.ledger_admin import remediation_context
 
 if TYPE_CHECKING:
@@ -24,17 +24,20 @@ ERROR_WINDOWS = {"1": 1, "7": 7, "30": 30, "all": None}
 
 
 def dashboard_context(request: HttpRequest) -> dict[str, Any]:
-    dates, funnel = selectors.funnel()
+    dates, funnel, folded = selectors.funnel()
     return {
         "can_remediate": ops_actions.can_remediate(request.user),
         "funnel_days": dates,
         "funnel": funnel,
         "funnel_window": selectors.FUNNEL_DAYS,
+        "funnel_folded": folded,
         "stalled": selectors.stalled_by_step(),
         "dead_letters": selectors.dead_letters(),
         "overdue": selectors.overdue_parked(),
         "overdue_grace": int(selectors.OVERDUE_GRACE.total_seconds()),
         "error_groups": selectors.error_groups(),
+        "waiting": waiting.waiting(),
+        "escalations": waiting.escalations(),
     }
 
 
@@ -57,6 +60,7 @@ def lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> 
         "checkpoints": [n for n in picture.nodes if n.kind not in ("parked", "dead", "resolved")],
         "ops_actions": selectors.ops_actions(trace_id),
         "can_remediate": ops_actions.can_remediate(request.user),
+        "can_fork": order is not None and ops_actions.can_remediate(request.user) and "fork" in ops_actions.actions(),
         **remediation_context(trace_id, order.state if order else None),
     }
     return TemplateResponse(request, "opsconsole/lineage.html", context)

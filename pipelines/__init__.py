@@ -28,6 +28,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "StepContext": ("pipelines.contracts.steps", "StepContext"),
     "StepStatus": ("pipelines.contracts.steps", "StepStatus"),
     "Composition": ("pipelines.contracts.declarations", "Composition"),
+    "Deadline": ("pipelines.contracts.declarations", "Deadline"),
     "Pipeline": ("pipelines.contracts.declarations", "Pipeline"),
     "Publication": ("pipelines.contracts.declarations", "Publication"),
     "RetryPolicy": ("pipelines.contracts.declarations", "RetryPolicy"),
@@ -99,12 +100,15 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "reads": ("pipelines.store.reads", None),  # request-scoped reads: memoised facts, the current scope, batch loading
     "lookups": ("pipelines.store.lookups", None),  # exact-match look-ups with SQL built once
     "traces": ("pipelines.store.traces", None),  # trace numbers
+    "branches": ("pipelines.store.branches", None),  # lineage branches: a fork's view, its effect keys
     "sqlbulk": ("pipelines.store.sqlbulk", None),  # prepared bulk statements (bench)
     "parking": ("pipelines.failures.parking", None),  # open failures of a trace
     "pauses": ("pipelines.engine.pauses", None),  # which steps are paused (read)
     "pausing": ("pipelines.recovery.pausing", None),  # pause and resume a step, audited
     "drain": ("pipelines.recovery.drain", None),  # a resumed pause's drain and its progress
     "backlog": ("pipelines.recovery.backlog", None),  # the backlog bound admission enforces
+    "deadlines": ("pipelines.recovery.deadlines", None),  # waits past their deadline: the pass, the reads, extend
+    "forks": ("pipelines.recovery.forks", None),  # fork a trace from a stored checkpoint onto a new branch
     "actions": (
         "pipelines.recovery.actions",
         None,
@@ -120,6 +124,7 @@ if TYPE_CHECKING:
     from pipelines.contracts import ids as ids
     from pipelines.contracts.checks import refuse_to_start_if_broken as refuse_to_start_if_broken
     from pipelines.contracts.declarations import Composition as Composition
+    from pipelines.contracts.declarations import Deadline as Deadline
     from pipelines.contracts.declarations import Pipeline as Pipeline
     from pipelines.contracts.declarations import Publication as Publication
     from pipelines.contracts.declarations import RetryPolicy as RetryPolicy
@@ -166,8 +171,11 @@ if TYPE_CHECKING:
     from pipelines.failures import parking as parking
     from pipelines.recovery import actions as actions
     from pipelines.recovery import backlog as backlog
+    from pipelines.recovery import deadlines as deadlines
     from pipelines.recovery import drain as drain
+    from pipelines.recovery import forks as forks
     from pipelines.recovery import pausing as pausing
+    from pipelines.store import branches as branches
     from pipelines.store import lookups as lookups
     from pipelines.store import reads as reads
     from pipelines.store import sqlbulk as sqlbulk
@@ -222,6 +230,7 @@ __all__ = [
     "BoundedJSONParser",
     "Command",
     "Composition",
+    "Deadline",
     "Detail",
     "ErrorSinkEntriesView",
     "ErrorSinkService",
@@ -258,6 +267,7 @@ __all__ = [
     "actions",
     "admission",
     "backlog",
+    "branches",
     "build_server",
     "check_body_size",
     "checkpoint_models",
@@ -265,12 +275,14 @@ __all__ = [
     "composition",
     "contract",
     "current_engine",
+    "deadlines",
     "declared",
     "default_workers",
     "deterministic_id",
     "drain",
     "envelope",
     "flatten",
+    "forks",
     "generic_handler",
     "ids",
     "input_limits",

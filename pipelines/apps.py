@@ -12,12 +12,13 @@ from django.db.models.signals import post_migrate
 
 def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
     from pipelines import triggers
-    from pipelines.store import open_parked
+    from pipelines.store import open_parked, open_waits
 
     # post_migrate fires once per app; installing on the last keeps it to one pass per migrate.
     if sender.label == "pipelines":
         triggers.install(connections[using])
         open_parked.install(connections[using])
+        open_waits.install(connections[using])
 
 
 def _on_connection(sender: object, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
@@ -42,9 +43,10 @@ class PipelinesConfig(AppConfig):
 
         from pipelines import checks  # noqa: F401  (registers the system checks)
         from pipelines.contracts import checks as contract_checks
-        from pipelines.store import open_parked
+        from pipelines.store import open_parked, open_waits
 
         django_checks.register(open_parked.check_triggers, django_checks.Tags.database)
+        django_checks.register(open_waits.check_triggers, django_checks.Tags.database)
 
         # Handoff contracts: `manage.py check` runs them, and the worker and beat refuse to start on errors.
         django_checks.register(contract_checks.system_check, "contracts")

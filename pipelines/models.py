@@ -67,6 +67,9 @@ class InsertOnlyModel(models.Model):
         raise InsertOnlyViolation(self._meta.label, "delete")
 
 
+MAIN_BRANCH = "main"  # the branch every trace starts on; a fork's branch is its fork id (``ForkedFrom``)
+
+
 class Checkpoint(InsertOnlyModel):
     """A step's output: a fact with a deterministic id, unique per business key, never changed."""
 
@@ -79,6 +82,10 @@ class Checkpoint(InsertOnlyModel):
     # The fields whose values make the business key (at most one fact of this kind per key). The domain names
     # them on every concrete model (checkout: its order's id); the engine has no default (pipelines.E007).
     business_key_fields: ClassVar[tuple[str, ...]] = ()
+    # The column that holds a row's lineage branch (``MAIN_BRANCH``, or a fork's branch), set by the engine like
+    # ``trace_id``; a model that can be re-run by a fork declares it and makes it part of its business key (one
+    # fact of each kind per key *and branch*). None: the model is never written on a fork branch.
+    branch_field: ClassVar[str | None] = None
 
     # Indexes cost every insert, so a checkpoint table has only those its look-ups use: the id, the business key
     # (unique: it decides races), the time. A trace's checkpoints are found through the checkpoint log's
@@ -166,7 +173,12 @@ class Trace(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "trace"
+        verbose_name_plural = "traces"
         constraints = [models.UniqueConstraint(fields=["trace_id"], name="trace_unique_id")]
+
+    def __str__(self) -> str:
+        return f"trace {self.number} ({self.trace_id})"
 
 
 def as_trace_uuid(value: object) -> uuid.UUID:
@@ -242,9 +254,14 @@ class LineageLink(Ledger):
     objects: ClassVar[TracedManager[Self]] = TracedManager()
 
     class Meta:
+        verbose_name = "lineage link"
+        verbose_name_plural = "lineage links"
         constraints = [
             models.UniqueConstraint(fields=["trace_number", "parent_id", "child_id"], name="lineage_unique_edge")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.parent_type} {self.parent_id} → {self.child_type} {self.child_id}"
 
 
 class CheckpointLog(Ledger):
@@ -269,7 +286,12 @@ class CheckpointLog(Ledger):
     objects: ClassVar[TracedManager[Self]] = TracedManager()
 
     class Meta:
+        verbose_name = "checkpoint log entry"
+        verbose_name_plural = "checkpoint log entries"
         indexes = [models.Index(fields=["trace_number", "seq"], name="log_trace_number_seq")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.checkpoint_type} at {self.pipeline}/{self.step}"
 
 
 class ErrorSinkEntry(Ledger):
@@ -292,7 +314,12 @@ class ErrorSinkEntry(Ledger):
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
+        verbose_name = "error sink entry"
+        verbose_name_plural = "error sink entries"
         indexes = [models.Index(fields=["pipeline", "step", "error_class"], name="sink_group")]
+
+    def __str__(self) -> str:
+        return f"{self.error_class.rsplit('.', 1)[-1]} at {self.pipeline}/{self.step}, attempt {self.attempt}"
 
 
 class ParkedItem(Ledger):
@@ -312,6 +339,13 @@ class ParkedItem(Ledger):
     merge_ids = models.JSONField(null=True)
     created_at = models.DateTimeField(db_index=True)
 
+    class Meta:
+        verbose_name = "parked item"
+        verbose_name_plural = "parked items"
+
+    def __str__(self) -> str:
+        return f"{self.item_type} parked at {self.pipeline}/{self.step}"
+
 
 class RetryScheduled(Ledger):
     """Attempt ``attempt`` of a parked item is due at ``due_at`` (one row per scheduled attempt)."""
@@ -322,7 +356,12 @@ class RetryScheduled(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "scheduled retry"
+        verbose_name_plural = "scheduled retries"
         constraints = [models.UniqueConstraint(fields=["parked", "attempt"], name="retry_schedule_once")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt} of parked item {self.parked_id}, due {self.due_at}"
 
 
 class RetryClaim(Ledger):
@@ -334,9 +373,14 @@ class RetryClaim(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "retry claim"
+        verbose_name_plural = "retry claims"
         constraints = [models.UniqueConstraint(fields=["parked", "attempt"], name="retry_claim_once")]
         # The sweeper looks for claims that never finished (a worker died) within a window of recent claims.
         indexes = [models.Index(fields=["created_at"], name="retry_claim_created")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt} of parked item {self.parked_id}, claimed by {self.worker}"
 
 
 class ParkingOutcome(Ledger):
@@ -352,6 +396,13 @@ class ParkingOutcome(Ledger):
     attempts = models.PositiveIntegerField()
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "parking outcome"
+        verbose_name_plural = "parking outcomes"
+
+    def __str__(self) -> str:
+        return f"{self.outcome} after {self.attempts} attempts (parked item {self.parked_id})"
 
 
 class OpenParked(models.Model):
@@ -385,6 +436,47 @@ class OpsAction(Ledger):
     result = models.JSONField(default=dict)
     created_at = models.DateTimeField(db_index=True)
 
+    class Meta:
+        verbose_name = "ops action"
+        verbose_name_plural = "ops actions"
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor} on {self.trace_id}"
+
+
+class ForkedFrom(Ledger):
+    """A fork: a trace re-run on a new lineage branch from one of its stored checkpoints, with today's code.
+
+    The id is the branch (deterministic from the parent branch, the checkpoint and the effect-key choice), so the
+    same fork again finds this row. ``from_seq`` is the checkpoint-log position the branch starts after: the
+    parent's checkpoints logged up to it are the fork's history, those after it are superseded on the fork's view.
+    ``new_effect_keys``: external effects on the branch use keys of their own instead of the parent's (the
+    operator opted in to a second charge, say); by default they reuse the parent's, so a gateway answers a
+    capture already made with that capture.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    trace_id = models.UUIDField(db_index=True)
+    parent_branch = models.CharField(max_length=36)
+    from_type = models.CharField(max_length=100)
+    from_id = models.UUIDField()
+    from_seq = models.BigIntegerField()
+    pipeline = models.CharField(max_length=100)
+    step = models.CharField(max_length=100)
+    new_effect_keys = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "fork"
+        verbose_name_plural = "forks"
+
+    def __str__(self) -> str:
+        return f"fork {self.id} of trace {self.trace_id} from {self.from_type} {self.from_id}"
+
+    @property
+    def branch(self) -> str:
+        return str(self.id)
+
 
 class BulkRun(Ledger):
     """A remediation over many traces, as submitted: the action, who, why, and the plan (each trace with the
@@ -399,6 +491,9 @@ class BulkRun(Ledger):
     plan = models.JSONField()  # [[trace id, expected seq], ...] in the order they run
     total = models.PositiveIntegerField()
     created_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"bulk {self.action} of {self.total} by {self.actor}"
 
 
 class BulkRunResult(Ledger):
@@ -422,6 +517,9 @@ class BulkRunResult(Ledger):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "trace_id"], name="bulk_result_once")]
 
+    def __str__(self) -> str:
+        return f"{self.outcome}: {self.trace_id} (#{self.position} of bulk run {self.run_id})"
+
 
 class Resumption(Ledger):
     """The sweeper's decision about a trace left at checkpoint ``seq``: resumed through the engine, or skipped.
@@ -442,9 +540,14 @@ class Resumption(Ledger):
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
+        verbose_name = "resumption"
+        verbose_name_plural = "resumptions"
         constraints = [
             models.UniqueConstraint(fields=["trace_id", "seq", "attempt"], name="resumption_once"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.decision}: trace {self.trace_id} at seq {self.seq}, attempt {self.attempt}"
 
 
 class ObserverPosition(models.Model):
@@ -479,6 +582,8 @@ class Subscriber(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "subscriber"
+        verbose_name_plural = "subscribers"
         constraints = [models.UniqueConstraint(fields=["name", "publication"], name="subscriber_unique_name")]
 
     def __str__(self) -> str:
@@ -497,7 +602,12 @@ class SubscriberAck(Ledger):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "subscriber acknowledgement"
+        verbose_name_plural = "subscriber acknowledgements"
         indexes = [models.Index(fields=["subscriber", "position"], name="subscriber_ack_position")]
+
+    def __str__(self) -> str:
+        return f"subscriber {self.subscriber_id} acknowledged up to {self.position}"
 
 
 class StepPause(Ledger):
@@ -534,6 +644,9 @@ class StepResume(Ledger):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pause"], name="step_resume_once")]
 
+    def __str__(self) -> str:
+        return f"resume of pause {self.pause_id} by {self.actor}, {self.per_interval} per {self.interval} s"
+
 
 class PausedItem(Ledger):
     """An item held at a paused step: parked (``parked``) with reason PAUSED, its step not called, and its
@@ -547,6 +660,9 @@ class PausedItem(Ledger):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["parked", "pause"], name="paused_item_once")]
         indexes = [models.Index(fields=["pause", "created_at"], name="paused_item_order")]
+
+    def __str__(self) -> str:
+        return f"parked item {self.parked_id} held by pause {self.pause_id} (attempt {self.attempt})"
 
 
 class PauseRelease(Ledger):
@@ -566,3 +682,103 @@ class PauseRelease(Ledger):
             models.UniqueConstraint(fields=["hold"], name="pause_release_once"),
             models.UniqueConstraint(fields=["pause", "slot"], name="pause_release_slot"),
         ]
+
+    def __str__(self) -> str:
+        return f"slot {self.slot} of pause {self.pause_id}: hold {self.hold_id} due {self.due_at}"
+
+
+class WaitOpened(Ledger):
+    """A step answered ``AWAIT`` for this input: its wait began, with the first round's deadline.
+
+    The id is deterministic (``pipelines.store.waits.wait_id``): a step that waits again for the same input opens
+    nothing new, and the deadline counts from the first time it waited.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    pipeline = models.CharField(max_length=100)
+    step = models.CharField(max_length=100)
+    item_type = models.CharField(max_length=100)
+    item_id = models.UUIDField()
+    trace_id = models.UUIDField()
+    idempotency_key = models.CharField(max_length=200)
+    opened_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "wait opened"
+        verbose_name_plural = "waits opened"
+
+    def __str__(self) -> str:
+        return f"{self.pipeline}/{self.step} waiting since {self.opened_at}, first due {self.due_at}"
+
+
+class WaitEnded(Ledger):
+    """How one round of a wait ended: ``resolved`` (its event came), ``expired`` (its deadline passed and the
+    round's pipeline ran) or ``settled`` (another path wrote one of its ``settled_by`` facts).
+
+    The id is deterministic from (wait, round): the event and the deadline race for this one row, so exactly one
+    of them ends a round. ``next_due_at`` re-arms the wait for the next round (an expired round that is not the
+    last); null closes it.
+    """
+
+    RESOLVED, EXPIRED, SETTLED = "resolved", "expired", "settled"
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    wait_id = models.UUIDField()
+    round = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=20)
+    next_due_at = models.DateTimeField(null=True)
+    detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "wait round ended"
+        verbose_name_plural = "wait rounds ended"
+
+    def __str__(self) -> str:
+        return f"round {self.round} of wait {self.wait_id}: {self.outcome}"
+
+
+class WaitExtended(Ledger):
+    """A round's deadline moved later (a pause of the step behind the wait): the new deadline and why."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    wait_id = models.UUIDField()
+    round = models.PositiveIntegerField()
+    due_at = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "wait extended"
+        verbose_name_plural = "waits extended"
+
+    def __str__(self) -> str:
+        return f"round {self.round} of wait {self.wait_id} now due {self.due_at}"
+
+
+class OpenWait(models.Model):
+    """A wait no round has closed: derived, kept by database triggers on the wait ledgers
+    (``pipelines.store.open_waits``), never written by the application, rebuilt after every migrate. The deadline beat
+    task and the dashboard read it (by ``due_at``), not every wait ever."""
+
+    tpfgo_kind = "mutable"
+    tpfgo_derived = True  # written only by its triggers, as their owner (pipelines.db_roles)
+
+    wait_id = models.UUIDField(primary_key=True)
+    pipeline = models.CharField(max_length=100)
+    step = models.CharField(max_length=100)
+    trace_id = models.UUIDField()
+    item_id = models.UUIDField()
+    round = models.PositiveIntegerField()
+    opened_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["due_at"], name="open_wait_due"),
+            models.Index(fields=["pipeline", "step", "due_at"], name="open_wait_step_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline}/{self.step} waiting since {self.opened_at}, due {self.due_at}"

@@ -13,7 +13,7 @@ import uuid
 import structlog
 from celery import shared_task
 
-from pipelines.recovery import drain, retries, sweeper
+from pipelines.recovery import deadlines, drain, retries, sweeper
 from pipelines.recovery import resume as recovery
 
 log = structlog.get_logger("pipelines.tasks")
@@ -66,3 +66,9 @@ def enqueue_drain(pause_id: uuid.UUID, countdown: float) -> None:
 def sweep() -> dict[str, int]:
     """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.recovery.sweeper``)."""
     return sweeper.sweep().as_dict()
+
+
+@shared_task(name="pipelines.expire_waits", ignore_result=True)
+def expire_waits() -> int:
+    """Fire every wait past its deadline (``pipelines.recovery.deadlines``): one bounded pass, idempotent."""
+    return len(deadlines.expire())

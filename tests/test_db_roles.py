@@ -173,6 +173,7 @@ def test_setup_db_roles_is_idempotent_and_a_new_table_gets_the_insert_only_floor
         "checkout_courierload",
         "checkout_openticket",
         "pipelines_openparked",
+        "pipelines_openwait",
         "django_migrations",
     }
     assert {p for t, p in app if t == "django_migrations"} == {"SELECT"}

@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "checkout.revision_decision",
     "checkout.revised_order",
     "checkout.revised_ticket",
+    "checkout.courier_reassigned",
+    "checkout.delivery_escalated",
     # FTGO's REST surface over the same services (its alias ledger).
     "ftgo",
     # After pipelines: its grpcrunserver (pipelines.transport.grpc_compat) overrides this one.
@@ -192,6 +194,8 @@ TPFGO_SWEEP_GRACE_SECONDS = float(os.environ.get("TPFGO_SWEEP_GRACE_SECONDS", "1
 TPFGO_SWEEP_WINDOW_SECONDS = float(os.environ.get("TPFGO_SWEEP_WINDOW_SECONDS", "86400"))
 TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", "900"))
 TPFGO_SWEEP_BATCH = int(os.environ.get("TPFGO_SWEEP_BATCH", "200"))
+# The deadline task (Celery beat, pipelines.expire_waits) fires at most this many due waits per pass.
+TPFGO_DEADLINE_BATCH = int(os.environ.get("TPFGO_DEADLINE_BATCH", "200"))
 # Pausing a step (pipelines.engine.pauses, docs/operations.md "Pausing a step"): how stale a process's view of the
 # pauses may be, and how fast a resumed pause's held items are released (this many every interval).
 TPFGO_PAUSE_CACHE_SECONDS = float(os.environ.get("TPFGO_PAUSE_CACHE_SECONDS", "2"))
@@ -316,11 +320,21 @@ TPFGO_CONTRACTS_LOCK = Path(os.environ.get("TPFGO_CONTRACTS_LOCK", BASE_DIR / "c
 
 # --- The FTGO domain.
 TPFGO_PAYMENT_GATEWAY = os.environ.get("TPFGO_PAYMENT_GATEWAY", "checkout.payments.SimulatedGateway")
+# Deadlines of the waits (docs/checkout.md, "Deadlines"), in minutes per round: the restaurant's answer, the
+# courier's pickup (reassign, then escalate) and dropoff (escalate), ops' payment review (decline and void).
 TPFGO_ACCEPTANCE_DEADLINE_MINUTES = int(os.environ.get("TPFGO_ACCEPTANCE_DEADLINE_MINUTES", "30"))
+TPFGO_PICKUP_DEADLINE_MINUTES = float(os.environ.get("TPFGO_PICKUP_DEADLINE_MINUTES", "20"))
+TPFGO_DROPOFF_DEADLINE_MINUTES = float(os.environ.get("TPFGO_DROPOFF_DEADLINE_MINUTES", "60"))
+TPFGO_REVIEW_DEADLINE_MINUTES = float(os.environ.get("TPFGO_REVIEW_DEADLINE_MINUTES", "1440"))
 TPFGO_DEFAULT_PREPARATION_MINUTES = 20
 TPFGO_DEFAULT_ETA_MINUTES = 25
+# --- The ops console's funnel (opsconsole/funnel.py): Celery beat folds the checkpoint log into per-day counts this
+# often (the dashboard counts the rows after the fold itself), at most this many log seqs per transaction.
+TPFGO_FUNNEL_FOLD_SECONDS = float(os.environ.get("TPFGO_FUNNEL_FOLD_SECONDS", "30"))
+TPFGO_FUNNEL_FOLD_BATCH = int(os.environ.get("TPFGO_FUNNEL_FOLD_BATCH", "100000"))
 CELERY_BEAT_SCHEDULE = {
-    "expire-acceptance": {"task": "checkout.expire_acceptance", "schedule": 30.0},
+    "expire-waits": {"task": "pipelines.expire_waits", "schedule": 30.0},
     "sweep-parked": {"task": "pipelines.sweep", "schedule": 30.0},
+    "fold-funnel": {"task": "opsconsole.fold_funnel", "schedule": TPFGO_FUNNEL_FOLD_SECONDS},
     "continue-bulk-remediation": {"task": "checkout.continue_bulk_remediation", "schedule": 30.0},
 }

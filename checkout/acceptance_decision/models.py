@@ -17,7 +17,7 @@ class AcceptanceDecision(OrderCheckpoint):
     """Who decided: ACCEPTED, REJECTED, TIMED_OUT, CANCELLED (final), or REVISED (a revision holds the round)."""
 
     contract = declared("AcceptanceDecision", 1)
-    business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "round")
+    business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "round", "branch")
     ACCEPTED, REJECTED, TIMED_OUT, CANCELLED = "ACCEPTED", "REJECTED", "TIMED_OUT", "CANCELLED"
     REVISED = "REVISED"
 
@@ -30,4 +30,8 @@ class AcceptanceDecision(OrderCheckpoint):
     revision_id = numbered(6, models.UUIDField(null=True))
 
     class Meta(OrderCheckpoint.Meta):
-        constraints = [models.UniqueConstraint(fields=["order_id", "round"], name="acceptance_decision_round_bk")]
+        verbose_name = "acceptance decision"
+        verbose_name_plural = "acceptance decisions"
+        constraints = [
+            models.UniqueConstraint(fields=["order_id", "round", "branch"], name="acceptance_decision_round_bk")
+        ]

@@ -14,3 +14,7 @@ class AuthorizationVoided(OrderCheckpoint):
     authorization_id = numbered(2, models.CharField(max_length=100))
     reason = numbered(3, models.CharField(max_length=40))
     voided_at = numbered(4, models.DateTimeField())
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "authorization voided"
+        verbose_name_plural = "authorizations voided"

@@ -13,6 +13,10 @@ class CancellationAccepted(OrderCheckpoint):
 
     accepted_at = numbered(2, models.DateTimeField())
 
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "cancellation accepted"
+        verbose_name_plural = "cancellations accepted"
+
 
 class CancellationRefused(OrderCheckpoint):
     """ALREADY_TERMINAL or ALREADY_PREPARING."""
@@ -21,3 +25,7 @@ class CancellationRefused(OrderCheckpoint):
     ALREADY_TERMINAL, ALREADY_PREPARING = "ALREADY_TERMINAL", "ALREADY_PREPARING"
 
     reason = numbered(2, models.CharField(max_length=20))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "cancellation refused"
+        verbose_name_plural = "cancellations refused"

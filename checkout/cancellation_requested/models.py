@@ -12,3 +12,7 @@ class CancellationRequested(OrderCheckpoint):
     contract = declared("CancellationRequested", 1)
 
     note = numbered(2, models.CharField(max_length=500, null=True))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "cancellation requested"
+        verbose_name_plural = "cancellations requested"

@@ -14,6 +14,10 @@ class ConsumerVerified(OrderCheckpoint):
     consumer_id = numbered(2, models.CharField(max_length=64))
     order_total = numbered(3, models.DecimalField(max_digits=12, decimal_places=2))
 
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "consumer verified"
+        verbose_name_plural = "consumers verified"
+
 
 class ConsumerRejected(OrderCheckpoint):
     """CONSUMER_VERIFICATION_FAILED or ORDER_MINIMUM_NOT_MET."""
@@ -22,3 +26,7 @@ class ConsumerRejected(OrderCheckpoint):
 
     reason = numbered(2, models.CharField(max_length=40))
     detail = numbered(3, models.CharField(max_length=300))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "consumer rejected"
+        verbose_name_plural = "consumers rejected"

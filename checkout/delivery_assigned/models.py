@@ -16,3 +16,7 @@ class DeliveryAssigned(OrderCheckpoint):
     eta_minutes = numbered(4, models.PositiveIntegerField())
     assigned_at = numbered(5, models.DateTimeField())
     lineage_digest = numbered(6, models.TextField())
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "delivery assigned"
+        verbose_name_plural = "deliveries assigned"

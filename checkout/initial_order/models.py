@@ -17,3 +17,7 @@ class InitialOrder(OrderCheckpoint):
     order_total = numbered(5, models.DecimalField(max_digits=12, decimal_places=2))
     lines = numbered(6, models.JSONField())
     payment_token = numbered(7, models.CharField(max_length=64))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "initial order"
+        verbose_name_plural = "initial orders"

@@ -13,3 +13,7 @@ class KitchenCommitment(OrderCheckpoint):
     KITCHEN, CANCELLATION = "KITCHEN", "CANCELLATION"
 
     claimed_by = numbered(2, models.CharField(max_length=12))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "kitchen commitment"
+        verbose_name_plural = "kitchen commitments"

@@ -12,12 +12,16 @@ class KitchenTask(OrderCheckpoint):
     """One task; unique per (order, task name)."""
 
     contract = declared("KitchenTask", 1)
-    business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "task_name")
+    business_key_fields: ClassVar[tuple[str, ...]] = ("order_id", "task_name", "branch")
 
     task_name = numbered(2, models.CharField(max_length=100))
     menu_item_id = numbered(3, models.CharField(max_length=64, null=True))
     quantity = numbered(4, models.PositiveIntegerField())
 
     class Meta(OrderCheckpoint.Meta):
+        verbose_name = "kitchen task"
+        verbose_name_plural = "kitchen tasks"
         # The business key's columns, order id first: it also serves the look-up of an order's tasks.
-        constraints = [models.UniqueConstraint(fields=["order_id", "task_name"], name="%(app_label)s_%(class)s_bk")]
+        constraints = [
+            models.UniqueConstraint(fields=["order_id", "task_name", "branch"], name="%(app_label)s_%(class)s_bk")
+        ]

@@ -13,3 +13,7 @@ class OpsCancellation(OrderCheckpoint):
 
     cancelled_by = numbered(2, models.CharField(max_length=150))
     reason = numbered(3, models.CharField(max_length=500))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "ops cancellation"
+        verbose_name_plural = "ops cancellations"

@@ -15,3 +15,7 @@ class OpsCourierChoice(OrderCheckpoint):
 
     courier_id = numbered(2, models.CharField(max_length=64))
     chosen_by = numbered(3, models.CharField(max_length=150))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "ops courier choice"
+        verbose_name_plural = "ops courier choices"

@@ -15,6 +15,10 @@ class OrderAcceptedByRestaurant(OrderCheckpoint):
     accepted_at = numbered(3, models.DateTimeField())
     ready_by = numbered(4, models.DateTimeField())
 
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "order accepted by restaurant"
+        verbose_name_plural = "orders accepted by restaurant"
+
 
 class TicketRejected(OrderCheckpoint):
     """The restaurant refused the ticket."""
@@ -24,6 +28,10 @@ class TicketRejected(OrderCheckpoint):
     kitchen_ticket_id = numbered(2, models.UUIDField())
     reason = numbered(3, models.CharField(max_length=300))
 
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "ticket rejected"
+        verbose_name_plural = "tickets rejected"
+
 
 class AcceptanceTimedOut(OrderCheckpoint):
     """Nobody answered before the acceptance deadline."""
@@ -32,3 +40,7 @@ class AcceptanceTimedOut(OrderCheckpoint):
 
     kitchen_ticket_id = numbered(2, models.UUIDField())
     deadline = numbered(3, models.DateTimeField())
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "acceptance timed out"
+        verbose_name_plural = "acceptances timed out"

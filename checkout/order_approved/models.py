@@ -19,3 +19,7 @@ class OrderApproved(OrderCheckpoint):
     approved_at = numbered(7, models.DateTimeField())
     risk_band = numbered(8, models.CharField(max_length=10))
     authorization_id = numbered(9, models.CharField(max_length=100))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "order approved"
+        verbose_name_plural = "orders approved"

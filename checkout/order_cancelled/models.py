@@ -13,3 +13,7 @@ class OrderCancelled(OrderCheckpoint):
 
     reason = numbered(2, models.CharField(max_length=40))
     cancelled_at = numbered(3, models.DateTimeField())
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "order cancelled"
+        verbose_name_plural = "orders cancelled"

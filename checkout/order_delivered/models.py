@@ -16,3 +16,7 @@ class OrderDelivered(OrderCheckpoint):
     delivered_at = numbered(3, models.DateTimeField())
     amount = numbered(4, models.DecimalField(max_digits=12, decimal_places=2))
     lineage_digest = numbered(5, models.TextField())
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "order delivered"
+        verbose_name_plural = "orders delivered"

@@ -14,3 +14,7 @@ class OrderPickedUp(OrderCheckpoint):
     dispatch_id = numbered(2, models.UUIDField())
     courier_id = numbered(3, models.CharField(max_length=64))
     picked_up_at = numbered(4, models.DateTimeField())
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "order picked up"
+        verbose_name_plural = "orders picked up"

@@ -10,7 +10,10 @@ from pipelines import AWAIT, Output, Produced, StepContext
 
 def process(ctx: StepContext[DeliveryAssigned]) -> Produced:
     assigned = ctx.input
-    courier = selectors.courier(assigned.courier_id)
+    courier_id = assigned.courier_id
+    if ctx.event:  # a confirmed pickup: an overdue one may have been reassigned meanwhile (courier-reassignment)
+        courier_id = selectors.current_courier(assigned.order_id, assigned.courier_id)
+    courier = selectors.courier(courier_id)
     manual = courier is None or courier.completion_mode == Courier.MANUAL
     if manual and (ctx.event or {}).get("action") != "pickup":
         return AWAIT
@@ -18,7 +21,7 @@ def process(ctx: StepContext[DeliveryAssigned]) -> Produced:
         {
             "order_id": assigned.order_id,
             "dispatch_id": assigned.dispatch_id,
-            "courier_id": assigned.courier_id,
+            "courier_id": courier_id,
             "picked_up_at": ctx.now,
         }
     )

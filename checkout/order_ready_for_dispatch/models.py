@@ -14,3 +14,7 @@ class OrderReadyForDispatch(OrderCheckpoint):
     ready_at = numbered(2, models.DateTimeField())
     lineage_digest = numbered(3, models.TextField())
     task_count = numbered(4, models.PositiveIntegerField())
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "order ready for dispatch"
+        verbose_name_plural = "orders ready for dispatch"

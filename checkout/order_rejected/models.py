@@ -13,3 +13,7 @@ class OrderRejected(OrderCheckpoint):
 
     reason = numbered(2, models.CharField(max_length=40))
     detail = numbered(3, models.CharField(max_length=300))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "order rejected"
+        verbose_name_plural = "orders rejected"

@@ -23,6 +23,8 @@ class OrderRequest(OrderCheckpoint):
     command_hash = numbered(8, models.CharField(max_length=64))
 
     class Meta(OrderCheckpoint.Meta):
+        verbose_name = "order request"
+        verbose_name_plural = "order requests"
         # Constraints rather than unique=True: no PostgreSQL varchar_pattern_ops twin for a key never searched
         # with LIKE.
         constraints = [
@@ -41,5 +43,10 @@ class LineItem(CheckpointChild):
     quantity = models.PositiveIntegerField()
 
     class Meta:
+        verbose_name = "line item"
+        verbose_name_plural = "line items"
         constraints = [models.UniqueConstraint(fields=["order_request", "line_number"], name="line_item_unique")]
         ordering = ["line_number"]
+
+    def __str__(self) -> str:
+        return f"line {self.line_number}: {self.quantity} × {self.menu_item_id}"

@@ -14,6 +14,10 @@ class PaymentAuthorized(OrderCheckpoint):
     authorization_id = numbered(2, models.CharField(max_length=100))
     amount = numbered(3, models.DecimalField(max_digits=12, decimal_places=2))
 
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "payment authorized"
+        verbose_name_plural = "payments authorized"
+
 
 class PaymentDeclined(OrderCheckpoint):
     """The gateway declined the authorization."""
@@ -21,3 +25,7 @@ class PaymentDeclined(OrderCheckpoint):
     contract = declared("PaymentDeclined", 1)
 
     decline_code = numbered(2, models.CharField(max_length=60))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "payment declined"
+        verbose_name_plural = "payments declined"

@@ -18,3 +18,7 @@ class PaymentOutcome(OrderCheckpoint):
     failure_code = numbered(5, models.CharField(max_length=60, null=True))
     failure_reason = numbered(6, models.CharField(max_length=300, null=True))
     review_reason = numbered(7, models.CharField(max_length=300, null=True))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "payment outcome"
+        verbose_name_plural = "payment outcomes"

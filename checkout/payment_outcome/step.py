@@ -13,7 +13,12 @@ def process(ctx: StepContext[OrderDelivered]) -> Produced:
     snapshot = selectors.initial_order(delivered.order_id)
     assert authorization is not None and snapshot is not None
     result = payments.gateway().capture(
-        delivered.order_id, authorization, delivered.amount, snapshot.payment_token, ctx.attempt
+        delivered.order_id,
+        authorization,
+        delivered.amount,
+        snapshot.payment_token,
+        ctx.attempt,
+        key=payments.effect_key("capture", delivered.order_id),
     )
     return Output(
         {

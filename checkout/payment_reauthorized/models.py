@@ -14,6 +14,10 @@ class PaymentReauthorized(RevisionCheckpoint):
     authorization_id = numbered(3, models.CharField(max_length=100))
     amount = numbered(4, models.DecimalField(max_digits=12, decimal_places=2))
 
+    class Meta(RevisionCheckpoint.Meta):
+        verbose_name = "payment reauthorized"
+        verbose_name_plural = "payments reauthorized"
+
 
 class ReauthorizationDeclined(RevisionCheckpoint):
     """The gateway declined the revised total; the order keeps its authorization and its lines."""
@@ -21,3 +25,7 @@ class ReauthorizationDeclined(RevisionCheckpoint):
     contract = declared("ReauthorizationDeclined", 1)
 
     decline_code = numbered(3, models.CharField(max_length=60))
+
+    class Meta(RevisionCheckpoint.Meta):
+        verbose_name = "reauthorization declined"
+        verbose_name_plural = "reauthorizations declined"

@@ -16,3 +16,7 @@ class PaymentReviewResolved(OrderCheckpoint):
     approved = numbered(2, models.BooleanField())
     resolved_by = numbered(3, models.CharField(max_length=150))
     payment_id = numbered(4, models.CharField(max_length=100, null=True))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "payment review resolved"
+        verbose_name_plural = "payment reviews resolved"

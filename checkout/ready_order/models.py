@@ -16,3 +16,7 @@ class ReadyOrder(OrderCheckpoint):
     restaurant_id = numbered(4, models.CharField(max_length=64))
     order_total = numbered(5, models.DecimalField(max_digits=12, decimal_places=2))
     currency = numbered(6, models.CharField(max_length=3))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "ready order"
+        verbose_name_plural = "ready orders"

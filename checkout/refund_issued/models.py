@@ -14,3 +14,7 @@ class RefundIssued(OrderCheckpoint):
     payment_id = numbered(2, models.CharField(max_length=100))
     refund_id = numbered(3, models.CharField(max_length=100))
     amount = numbered(4, models.DecimalField(max_digits=12, decimal_places=2))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "refund issued"
+        verbose_name_plural = "refunds issued"

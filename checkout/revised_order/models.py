@@ -14,3 +14,7 @@ class RevisedOrder(RevisionCheckpoint):
     lines = numbered(3, models.JSONField())
     order_total = numbered(4, models.DecimalField(max_digits=12, decimal_places=2))
     currency = numbered(5, models.CharField(max_length=3))
+
+    class Meta(RevisionCheckpoint.Meta):
+        verbose_name = "revised order"
+        verbose_name_plural = "revised orders"

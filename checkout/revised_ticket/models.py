@@ -13,3 +13,7 @@ class RevisedTicket(RevisionCheckpoint):
 
     kitchen_ticket_id = numbered(3, models.UUIDField())
     lines = numbered(4, models.JSONField())
+
+    class Meta(RevisionCheckpoint.Meta):
+        verbose_name = "revised ticket"
+        verbose_name_plural = "revised tickets"

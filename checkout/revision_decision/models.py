@@ -13,6 +13,10 @@ class RevisionAccepted(RevisionCheckpoint):
 
     accepted_at = numbered(3, models.DateTimeField())
 
+    class Meta(RevisionCheckpoint.Meta):
+        verbose_name = "revision accepted"
+        verbose_name_plural = "revisions accepted"
+
 
 class RevisionRefused(RevisionCheckpoint):
     """TOO_LATE, ORDER_CANCELLED, NOT_APPROVED, REVISION_PENDING, BELOW_MINIMUM or PAYMENT_DECLINED."""
@@ -22,3 +26,7 @@ class RevisionRefused(RevisionCheckpoint):
     REVISION_PENDING, BELOW_MINIMUM, PAYMENT_DECLINED = "REVISION_PENDING", "BELOW_MINIMUM", "PAYMENT_DECLINED"
 
     reason = numbered(3, models.CharField(max_length=20))
+
+    class Meta(RevisionCheckpoint.Meta):
+        verbose_name = "revision refused"
+        verbose_name_plural = "revisions refused"

@@ -16,3 +16,7 @@ class RevisionRequested(RevisionCheckpoint):
     order_total = numbered(5, models.DecimalField(max_digits=12, decimal_places=2))
     currency = numbered(6, models.CharField(max_length=3))
     command_hash = numbered(7, models.CharField(max_length=64))
+
+    class Meta(RevisionCheckpoint.Meta):
+        verbose_name = "revision requested"
+        verbose_name_plural = "revisions requested"

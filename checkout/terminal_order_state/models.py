@@ -18,3 +18,7 @@ class TerminalOrderState(OrderCheckpoint):
     payment_id = numbered(5, models.CharField(max_length=100, null=True))
     failure_code = numbered(6, models.CharField(max_length=60, null=True))
     resolved_at = numbered(7, models.DateTimeField())
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "terminal order state"
+        verbose_name_plural = "terminal order states"

@@ -16,3 +16,7 @@ class TicketCreated(OrderCheckpoint):
     lines = numbered(4, models.JSONField())
     acceptance_mode = numbered(5, models.CharField(max_length=10))
     accept_by = numbered(6, models.DateTimeField(db_index=True))
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "ticket created"
+        verbose_name_plural = "tickets created"

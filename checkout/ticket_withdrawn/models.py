@@ -12,3 +12,7 @@ class TicketWithdrawn(OrderCheckpoint):
     contract = declared("TicketWithdrawn", 1)
 
     kitchen_ticket_id = numbered(2, models.UUIDField())
+
+    class Meta(OrderCheckpoint.Meta):
+        verbose_name = "ticket withdrawn"
+        verbose_name_plural = "tickets withdrawn"

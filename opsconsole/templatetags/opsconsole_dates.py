@@ -1,8 +1,9 @@
 """A date drill-down for large tables: periods come from the calendar, never from a scan of the rows.
 
 Django's ``date_hierarchy`` tag lists the years, months or days that hold rows with ``SELECT DISTINCT``
-over the (filtered) table. This one reads only the first and last ``created_at`` (two index look-ups) and
-offers every calendar period between them; an empty period simply lists nothing.
+over the (filtered) table. This one reads the first and last value (two index look-ups) for the years, and
+finds the months of a year and the days of a month that hold rows by a loose index scan
+(``selectors.periods_with_rows``: one index look-up per period listed), so it offers only periods with data.
 """
 
 from __future__ import annotations
@@ -55,26 +56,31 @@ def bounded_date_hierarchy(cl: Any) -> dict[str, Any]:
             "choices": [{"title": capfirst(formats.date_format(date, "MONTH_DAY_FORMAT"))}],
         }
     if year and month:
-        days = calendar.monthrange(int(year), int(month))[1]
+        first_day = datetime.date(int(year), int(month), 1)
+        following = first_day + datetime.timedelta(days=calendar.monthrange(first_day.year, first_day.month)[1])
+        days = selectors.periods_with_rows(cl.queryset, name, first_day, following, "day")
         return {
             "show": True,
             "back": {"link": link({fields["year"]: year}), "title": str(year)},
             "choices": [
                 {
-                    "link": link({fields["year"]: year, fields["month"]: month, fields["day"]: d}),
-                    "title": capfirst(formats.date_format(datetime.date(int(year), int(month), d), "MONTH_DAY_FORMAT")),
+                    "link": link({fields["year"]: year, fields["month"]: month, fields["day"]: str(d.day)}),
+                    "title": capfirst(formats.date_format(d, "MONTH_DAY_FORMAT")),
                 }
-                for d in range(1, days + 1)
+                for d in days
             ],
         }
+    months = selectors.periods_with_rows(
+        cl.queryset, name, datetime.date(int(year), 1, 1), datetime.date(int(year) + 1, 1, 1), "month"
+    )
     return {
         "show": True,
         "back": {"link": link({}), "title": "All dates"},
         "choices": [
             {
-                "link": link({fields["year"]: year, fields["month"]: m}),
-                "title": capfirst(formats.date_format(datetime.date(int(year), m, 1), "YEAR_MONTH_FORMAT")),
+                "link": link({fields["year"]: year, fields["month"]: str(m.month)}),
+                "title": capfirst(formats.date_format(m, "YEAR_MONTH_FORMAT")),
             }
-            for m in range(1, 13)
+            for m in months
         ],
     }

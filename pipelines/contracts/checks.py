@@ -25,6 +25,7 @@ from pipelines.contracts.rules import (
     Severity,
     contract_problems,
     dead_ends,
+    deadline_problems,
     pipeline_problems,
     producers,
     publication_problems,
@@ -57,6 +58,7 @@ def check_composition(composition: Composition, lock: Lock | None = None) -> lis
         *publication_problems(found),
         *subscription_problems(composition, found),
         *dead_ends(composition, found),
+        *deadline_problems(composition),
     ]
     if lock is not None:
         problems.extend(contract_lock.check_lock(composition, lock))

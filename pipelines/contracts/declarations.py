@@ -71,6 +71,32 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class Deadline:
+    """How long a step may wait for its external event, and the pipeline that runs when the wait is over.
+
+    The wait lasts ``settings.<setting>`` minutes per round. Round ``n`` (1-based) passes at opened + n × that,
+    and runs ``pipelines[n-1]`` on the step's input (from its step ``step`` with ``event``, when given: the
+    restaurant's timeout resumes the waiting step itself); after the last round the wait is over. ``settled_by``
+    names the checkpoint types that end the wait when another path writes them into the trace (a cancellation,
+    a resolution by ops): a wait they settled fires nothing. ``guard`` is the dotted path of a context manager
+    taking the trace id, held while a round's pipeline runs (one decision of a trace at a time). ``label``
+    names the wait for people (the console's dashboard).
+    """
+
+    setting: str
+    pipelines: tuple[str, ...]
+    settled_by: tuple[str, ...] = ()
+    step: str | None = None
+    event: Mapping[str, Any] | None = None
+    guard: str | None = None
+    label: str = ""
+
+    @property
+    def rounds(self) -> int:
+        return len(self.pipelines)
+
+
+@dataclass(frozen=True)
 class Step(Generic[In]):
     """One step: ``process(ctx)`` turns the input (``In``: its input model, a list of them for a merge, a
     ``Command`` for a source step) into what it produced (``Produced``); the engine persists it.
@@ -79,7 +105,8 @@ class Step(Generic[In]):
     the pipeline, each with its publication. ``on_lost="continue"`` lets a claim step that lost its unique
     insert to another path hand its input on instead of stopping. ``awaits`` declares that the step stops for an
     external event (it returns ``AWAIT`` without one): ``True``, or a predicate on the step's input when that
-    depends on data (a restaurant that accepts by hand). The sweeper never resumes an item waiting before it.
+    depends on data (a restaurant that accepts by hand). The sweeper never resumes an item waiting before it;
+    a step that awaits declares its ``deadline`` instead (``check_contracts`` refuses one without).
     """
 
     name: str
@@ -91,6 +118,7 @@ class Step(Generic[In]):
     retry: RetryPolicy | None = None
     external_effect: bool = False
     awaits: bool | Callable[[In], bool] = False
+    deadline: Deadline | None = None
 
     @functools.cached_property
     def models(self) -> tuple[type[Checkpoint], ...]:

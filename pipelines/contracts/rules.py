@@ -271,3 +271,35 @@ def dead_ends(composition: Composition, found: dict[str, list[Producer]]) -> Ite
             "Fix the name (publication names include the .vN version) or remove it from Composition.terminal.",
             "warning",
         )
+
+
+# -- deadlines ---------------------------------------------------------------------------------------------
+def deadline_problems(composition: Composition) -> Iterator[Problem]:
+    """Every step that waits for an event declares a deadline, and its deadline runs declared pipelines."""
+    names = [p.name for p in composition.pipelines]
+    for pipeline in composition.pipelines:
+        for step in pipeline.steps:
+            where = f"{pipeline.name}/{step.name}"
+            if step.awaits and step.deadline is None:
+                yield Problem(
+                    "pipelines.E029",
+                    f"step {where} awaits an external event but declares no deadline (expected=a Deadline actual=none)",
+                    "Declare deadline=Deadline(setting, pipelines=(...)) on the step: how many minutes it may wait "
+                    "(a setting) and the pipeline that runs when the wait passes. Nothing may wait forever.",
+                )
+            if step.deadline is None:
+                continue
+            if not step.deadline.pipelines:
+                yield Problem(
+                    "pipelines.E025",
+                    f"the deadline of step {where} runs no pipeline (expected=at least 1 actual=0)",
+                    "Name the pipeline that runs when the wait passes (one per round).",
+                )
+            for name in step.deadline.pipelines:
+                if name not in names:
+                    yield Problem(
+                        "pipelines.E025",
+                        f"the deadline of step {where} runs pipeline '{name}', which is not in the composition "
+                        f"(expected=one of [{', '.join(names)}] actual='{name}')",
+                        "Name a declared pipeline (it runs on the waiting step's input), or declare it.",
+                    )

@@ -54,6 +54,7 @@ class Item:
     value: Any
     trace_id: uuid.UUID
     key: str
+    branch: str = "main"  # the lineage branch the item runs on (pipelines.models.MAIN_BRANCH, or a fork's id)
 
 
 @final

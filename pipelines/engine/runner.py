@@ -46,8 +46,8 @@ from pipelines.contracts.steps import (
 from pipelines.engine import metrics, pauses, tracing
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
-from pipelines.models import Checkpoint, CheckpointChild
-from pipelines.store import observers
+from pipelines.models import MAIN_BRANCH, Checkpoint, CheckpointChild
+from pipelines.store import branches, observers, waits
 from pipelines.store import writes as lineage
 
 log = structlog.get_logger("pipelines.runner")
@@ -127,8 +127,24 @@ class Engine:
     def publish(self, publication: str, checkpoint: Checkpoint) -> Execution:
         """Hand ``checkpoint`` to the subscribers of ``publication`` again (an idempotent re-forward)."""
         execution = Execution()
-        item = Item(checkpoint, checkpoint.trace_id, checkpoint.idempotency_key)
+        item = Item(checkpoint, checkpoint.trace_id, checkpoint.idempotency_key, branch_of(checkpoint))
         for subscriber in self.composition.subscribers(publication):
+            execution.results.extend(self._drain(_Job(subscriber, item)).results)
+        return execution
+
+    def fork(self, pipeline: str, step: str, checkpoint: Checkpoint, branch: str) -> Execution:
+        """Re-run the trace on ``branch`` from ``checkpoint``, the stored output of ``pipeline``/``step``: the
+        pipeline goes on from the next step, or (its last step, or a decision outcome) its publication is handed
+        to the subscribers again, all on the new branch."""
+        spec = self.composition.pipeline(pipeline)
+        index = spec.index(step)
+        item = Item(checkpoint, checkpoint.trace_id, checkpoint.idempotency_key, branch)
+        outcome = spec.steps[index].outcomes.get(type(checkpoint))
+        if outcome is None and index + 1 < len(spec.steps):
+            return self._drain(_Job(spec, item, index + 1))
+        publication = outcome or spec.output
+        execution = Execution()
+        for subscriber in self.composition.subscribers(publication.name):
             execution.results.extend(self._drain(_Job(subscriber, item)).results)
         return execution
 
@@ -147,7 +163,7 @@ class Engine:
                 key = key.rsplit(":", 1)[0]  # split children carry "<key>:<index>"; the merge carries <key>
         if trace_id is None:
             trace_id = first.trace_id if isinstance(first, Checkpoint) else first.id
-        return Item(value, trace_id, key)
+        return Item(value, trace_id, key, branch_of(first))
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def _drain(self, job: _Job) -> Execution:
@@ -204,7 +220,7 @@ class Engine:
         """One step on one item, timed (``tpfgo_step_seconds``) and traced (a span per run)."""
         started = time.perf_counter()
         parents = lineage.parents_of(call.item.value, call.step)
-        output_id = lineage.output_id(parents, call.item.value, call.step)
+        output_id = branches.branch_id(lineage.output_id(parents, call.item.value, call.step), call.item.branch)
         if not tracing.enabled():
             result, onward = self._attempt_step(call, look_up, parents, output_id)
         else:
@@ -230,13 +246,21 @@ class Engine:
             pipeline=spec.name, step=step.name, item_id=str(output_id), trace_id=str(item.trace_id)
         )
         ctx = StepContext(spec.name, step.name, item.value, output_id, item.trace_id, attempt, event, timezone.now())
+        # An event resuming a step with a deadline races that deadline for the wait's round (pipelines.store.waits):
+        # the claim and the checkpoint go in one transaction, on PostgreSQL too.
+        races = event is not None and step.deadline is not None
         try:
-            with step_transaction(durable, step.shape) as reading:
-                with reading():
+            with step_transaction(durable, step.shape, atomic=races) as reading:
+                with reading(), branches.running(item.branch):
                     produced = step.process(ctx)
                 if isinstance(produced, Await | Skip):
                     status = StepStatus.AWAITING if isinstance(produced, Await) else StepStatus.SKIPPED
+                    if isinstance(produced, Await):
+                        waits.opened(spec, step, item.value, item.trace_id, item.key, ctx.now)
                     return StepResult(spec.name, step.name, status), None
+                if races and not waits.claim(spec, step, item.value, ctx.now):
+                    log.info("wait.lost_to_deadline")
+                    return StepResult(spec.name, step.name, StepStatus.LOST), None
                 rows = build_rows(step, item, parents, output_id, produced, ctx.now)
                 observers.emit_taps(spec.name, step.name, rows)  # opt-in, best effort; may see a rollback
                 if not lineage.insert(rows, parents, spec, step, item.trace_id):
@@ -273,7 +297,13 @@ class Engine:
 
     def _next(self, step: Step, checkpoints: list[Checkpoint], item: Item) -> Item:
         value: Any = checkpoints if step.shape == "split" else checkpoints[0]
-        return Item(value, item.trace_id, item.key)
+        return Item(value, item.trace_id, item.key, item.branch)
+
+
+def branch_of(value: object) -> str:
+    """The branch an input runs on: its checkpoint's (a fork's rows carry theirs), else the main branch."""
+    column = getattr(type(value), "branch_field", None)
+    return str(getattr(value, column)) if column else MAIN_BRANCH
 
 
 def build_rows(
@@ -287,7 +317,8 @@ def build_rows(
         if model not in step.models:
             raise ContractError(f"step {step.name!r} cannot write {model.__name__}")
         if step.shape == "split":
-            pk, key = ids.child_id(parents[0].id, step.name, index), f"{item.key}:{index}"
+            pk = branches.branch_id(ids.child_id(parents[0].id, step.name, index), item.branch)
+            key = f"{item.key}:{index}"
         else:
             pk, key = output_id, item.key
         row = instantiate(model, fields)
@@ -305,6 +336,10 @@ def build_rows(
         else:
             for name, value in engine_columns.items():
                 setattr(row, name, value)
+        if model.branch_field is not None:
+            setattr(row, model.branch_field, item.branch)
+        elif item.branch != MAIN_BRANCH:
+            raise ContractError(f"{model.__name__} declares no branch_field: it cannot be written on a fork")
         row.business_key = business_key(row)
         rows.append((row, children))
     return rows
@@ -394,8 +429,11 @@ def _blueprint(model: type[Checkpoint]) -> _Blueprint | None:
 
 
 @contextlib.contextmanager
-def step_transaction(durable: bool, shape: str = "one") -> Iterator[Callable[[], Any]]:
+def step_transaction(durable: bool, shape: str = "one", *, atomic: bool = False) -> Iterator[Callable[[], Any]]:
     """The transaction a step runs in; yields what to wrap its ``process()`` call in.
+
+    ``atomic``: the step writes a row besides its own (an event's claim of its wait), so it takes a transaction
+    on PostgreSQL too.
 
     - Nested in a per-pipeline transaction: not even a savepoint (any step failure rolls the pipeline back).
     - SQLite: ``atomic(durable=True)``; its IMMEDIATE transaction serializes a step's reads and its write.
@@ -415,7 +453,7 @@ def step_transaction(durable: bool, shape: str = "one") -> Iterator[Callable[[],
         return
     connection = transaction.get_connection()
     # Inside an open transaction (a test case's), atomic(durable=True) decides: it refuses anywhere else.
-    if connection.vendor != "postgresql" or shape == "split" or connection.in_atomic_block:
+    if connection.vendor != "postgresql" or shape == "split" or atomic or connection.in_atomic_block:
         with transaction.atomic(durable=True):
             yield contextlib.nullcontext
         return
@@ -437,8 +475,20 @@ def _crash_after_commit(step: str) -> None:
         transaction.on_commit(lambda: os.kill(os.getpid(), signal.SIGKILL))
 
 
+_main_key_fields: dict[type[Checkpoint], tuple[str, ...]] = {}
+
+
 def business_key(row: Checkpoint) -> str:
-    fields: tuple[str, ...] = type(row).business_key_fields
+    """The business key's text: its fields' values joined by ``:``. The branch column counts only off the main
+    branch, so a fact on the main branch keeps the key it had before forks existed (and the memo of a request
+    finds it by its order alone), and a fork's fact never shares a key with its parent's."""
+    model = type(row)
+    fields: tuple[str, ...] = model.business_key_fields
+    column = model.branch_field
+    if column is not None and getattr(row, column) == MAIN_BRANCH:
+        fields = _main_key_fields.get(model) or _main_key_fields.setdefault(
+            model, tuple(f for f in fields if f != column)
+        )
     if len(fields) == 1:  # the common case, once per checkpoint
         raw = getattr(row, fields[0], "")
         value = ids.text(raw) if type(raw) is uuid.UUID else str(raw or "").strip()

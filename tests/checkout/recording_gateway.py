@@ -1,4 +1,5 @@
-"""The payment gateway simulator (the process edge), recording every reviewed capture it was asked for."""
+"""The payment gateway simulator (the process edge), recording every reviewed capture and every void it was asked
+for."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import threading
 import uuid
 from decimal import Decimal
 
-from checkout.payments import SimulatedGateway
+from checkout.payments import Capture, IdempotencyKeyReused, SimulatedGateway
 
 CAPTURES: list[uuid.UUID] = []
+VOIDS: list[uuid.UUID] = []
 _lock = threading.Lock()
 
 
@@ -18,6 +20,37 @@ class RecordingGateway(SimulatedGateway):
             CAPTURES.append(order_id)
         return super().capture_reviewed(order_id, authorization_id, amount)
 
+    def void(self, order_id: uuid.UUID, authorization_id: str) -> str:
+        with _lock:
+            VOIDS.append(order_id)
+        return super().void(order_id, authorization_id)
+
+
+class KeyedGateway(SimulatedGateway):
+    """The simulator keeping its captures by idempotency key, as a provider does: the same key again answers the
+    stored capture and charges nothing; the same key with another amount is refused. ``CHARGES`` lists every
+    charge made (key, amount)."""
+
+    def capture(
+        self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int, key: str = ""
+    ) -> Capture:
+        key = key or f"capture:{order_id}"
+        with _lock:
+            stored = BY_KEY.get(key)
+            if stored is not None:
+                if stored[0] != amount:
+                    raise IdempotencyKeyReused(f"capture key {key} was used for {stored[0]}, not {amount}")
+                return stored[1]
+            result = super().capture(order_id, authorization_id, amount, token, attempt, key)
+            BY_KEY[key] = (amount, result)
+            if result.variant == "captured":
+                CHARGES.append((key, amount))
+            return result
+
+
+CHARGES: list[tuple[str, Decimal]] = []
+BY_KEY: dict[str, tuple[Decimal, Capture]] = {}
+
 
 CAPTURE_CALLS: list[uuid.UUID] = []
 
@@ -25,7 +58,7 @@ CAPTURE_CALLS: list[uuid.UUID] = []
 class CountingGateway(SimulatedGateway):
     """Counts every capture the chain asks for (pipeline 07), whatever its answer."""
 
-    def capture(self, order_id, authorization_id, amount, token, attempt):
+    def capture(self, order_id, authorization_id, amount, token, attempt, key=""):
         with _lock:
             CAPTURE_CALLS.append(order_id)
-        return super().capture(order_id, authorization_id, amount, token, attempt)
+        return super().capture(order_id, authorization_id, amount, token, attempt, key)

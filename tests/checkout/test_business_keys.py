@@ -20,12 +20,13 @@ pytestmark = pytest.mark.django_db
 
 def test_every_checkout_fact_enforces_its_business_key_on_its_own_columns():
     columns = {name: business_key_columns(model) for name, model in checkpoint_models().items()}
-    assert columns.pop("KitchenTask") == ("order_id", "task_name")
-    assert columns.pop("AcceptanceDecision") == ("order_id", "round")
+    assert columns.pop("KitchenTask") == ("order_id", "task_name", "branch")
+    assert columns.pop("AcceptanceDecision") == ("order_id", "round", "branch")
+    assert columns.pop("DeliveryEscalated") == ("order_id", "stage", "branch")  # a pickup's and a dropoff's escalation
     revision = ["RevisionRequested", "PaymentReauthorized", "ReauthorizationDeclined", "RevisionAccepted"]
     revision += ["RevisionRefused", "RevisedOrder", "RevisedTicket"]
     assert {columns.pop(name) for name in revision} == {("revision_id",)}
-    assert set(columns.values()) == {("order_id",)}
+    assert set(columns.values()) == {("order_id", "branch")}
 
 
 @pytest.mark.parametrize("path", ["single", "batched"])

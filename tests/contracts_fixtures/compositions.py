@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pipelines.contracts.declarations import Composition, Mapper, Pipeline, Publication, Step, Subscription
+from pipelines.contracts.declarations import Composition, Deadline, Mapper, Pipeline, Publication, Step, Subscription
 from tests.contracts_fixtures.models import (
     IndexedRenamed,
     IndexedRenumbered,
@@ -82,3 +82,13 @@ DEAD_END = dataclasses.replace(LANE, terminal=frozenset({"lane.refused.v1"}))
 BREAKING_WITHOUT_BUMP = _indexing(IndexedWithoutTokens, "lane.indexed.v1")
 BREAKING_WITH_BUMP = _indexing(IndexedV2, "lane.indexed.v2")
 ADDITIVE = _indexing(IndexedWithLanguage, "lane.indexed.v1")
+
+# A step that waits for an event with no deadline, and a deadline that runs a pipeline nobody declared.
+_AWAITING = dataclasses.replace(lane.PUBLISH.steps[0], awaits=True)
+AWAIT_WITHOUT_DEADLINE = dataclasses.replace(
+    LANE, pipelines=(lane.INGEST, dataclasses.replace(lane.PUBLISH, steps=(_AWAITING,)), lane.MANUAL)
+)
+_DEADLINED = dataclasses.replace(_AWAITING, deadline=Deadline("TPFGO_PICKUP_DEADLINE_MINUTES", ("manual-publsh",)))
+DEADLINE_UNKNOWN_PIPELINE = dataclasses.replace(
+    LANE, pipelines=(lane.INGEST, dataclasses.replace(lane.PUBLISH, steps=(_DEADLINED,)), lane.MANUAL)
+)

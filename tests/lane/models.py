@@ -16,12 +16,19 @@ class DocumentReceived(Checkpoint):
     doc_id = models.UUIDField()
     text = models.TextField()
 
+    class Meta(Checkpoint.Meta):
+        verbose_name = "document received"
+        verbose_name_plural = "documents received"
+
 
 class DocumentTag(CheckpointChild):
     """A tag owned by a received document."""
 
     document = models.ForeignKey(DocumentReceived, on_delete=models.PROTECT)
     tag = models.CharField(max_length=50)
+
+    def __str__(self) -> str:
+        return f"tag {self.tag}"
 
 
 class DocumentRefused(Checkpoint):
@@ -31,6 +38,10 @@ class DocumentRefused(Checkpoint):
     business_key_fields = ("doc_id",)
     doc_id = models.UUIDField()
     reason = models.CharField(max_length=50)
+
+    class Meta(Checkpoint.Meta):
+        verbose_name = "document refused"
+        verbose_name_plural = "documents refused"
 
 
 class TokenIndexed(Checkpoint):
@@ -42,6 +53,10 @@ class TokenIndexed(Checkpoint):
     token = models.CharField(max_length=100)
     position = models.PositiveIntegerField()
 
+    class Meta(Checkpoint.Meta):
+        verbose_name = "token indexed"
+        verbose_name_plural = "tokens indexed"
+
 
 class DocumentIndexed(Checkpoint):
     """The merge of a document's tokens (N→1)."""
@@ -52,6 +67,10 @@ class DocumentIndexed(Checkpoint):
     digest = models.TextField()
     tokens = models.PositiveIntegerField()
 
+    class Meta(Checkpoint.Meta):
+        verbose_name = "document indexed"
+        verbose_name_plural = "documents indexed"
+
 
 class DocumentPublished(Checkpoint):
     """The downstream pipeline's output."""
@@ -60,3 +79,7 @@ class DocumentPublished(Checkpoint):
     business_key_fields = ("doc_id",)
     doc_id = models.UUIDField()
     digest = models.TextField()
+
+    class Meta(Checkpoint.Meta):
+        verbose_name = "document published"
+        verbose_name_plural = "documents published"

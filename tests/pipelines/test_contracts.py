@@ -128,6 +128,17 @@ BROKEN = [
         "'lane.manually-published.v1' by manual-publish/manual_publish; it is not terminal, no pipeline subscribes "
         "to it, and no unhappy-path or remediation pipeline takes DocumentPublished as input",
     ),
+    (
+        "AWAIT_WITHOUT_DEADLINE",
+        "pipelines.E029",
+        "step publish/publish awaits an external event but declares no deadline (expected=a Deadline actual=none)",
+    ),
+    (
+        "DEADLINE_UNKNOWN_PIPELINE",
+        "pipelines.E025",
+        "the deadline of step publish/publish runs pipeline 'manual-publsh', which is not in the composition "
+        "(expected=one of [ingest, publish, manual-publish] actual='manual-publsh')",
+    ),
 ]
 
 

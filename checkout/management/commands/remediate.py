@@ -26,7 +26,7 @@ FILTERS = ("state", "pipeline", "step", "code", "error_class", "since", "limit")
 
 class Command(BaseCommand):
     help = (
-        "Preview or run a remediation (redrive, assign-courier, ops-cancel, resolve-payment-review) on an order, "
+        "Preview or run a remediation (redrive, assign-courier, ops-cancel, resolve-payment-review, fork) on an order, "
         "on several, or on every order the filters select."
     )
 
@@ -36,6 +36,14 @@ class Command(BaseCommand):
         parser.add_argument("--reason", help="why (required to execute; recorded in the OpsAction)")
         parser.add_argument("--actor", default=None, help="who (default: the OS user, prefixed 'cli:')")
         parser.add_argument("--courier", dest="courier_id", help="assign-courier: the courier id")
+        parser.add_argument("--checkpoint", dest="checkpoint_id", help="fork: the checkpoint to re-run the order from")
+        parser.add_argument(
+            "--new-effect-keys",
+            dest="new_effect_keys",
+            action="store_true",
+            default=None,
+            help="fork: external effects get keys of their own (the gateway may charge again); default: reuse",
+        )
         decision = parser.add_mutually_exclusive_group()
         decision.add_argument("--approve", dest="approved", action="store_true", default=None)
         decision.add_argument("--decline", dest="approved", action="store_false")

@@ -1,0 +1,99 @@
+"""Fork a trace from one of its stored checkpoints: re-run what follows it, with today's code, on a new branch.
+
+A domain (``checkout.fork_action``) decides whether a fork is allowed and previews it; this module finds the
+checkpoint, says which steps may run after it (and which of them declared an external effect), records the fork
+(``ForkedFrom``, whose id is the branch) and runs it through the engine. The same fork again (same checkpoint,
+same effect-key choice) has the same id and the same checkpoint ids: it replays and inserts nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from pipelines.contracts.declarations import Composition, Pipeline
+from pipelines.contracts.steps import Execution
+from pipelines.engine.registry import composition, engine
+from pipelines.engine.runner import branch_of
+from pipelines.models import Checkpoint, CheckpointLog, ForkedFrom
+from pipelines.store import branches
+
+
+@dataclass(frozen=True)
+class ForkPoint:
+    """A stored checkpoint a fork may start after: its log row, the row itself and the branch it is on."""
+
+    log: CheckpointLog
+    checkpoint: Checkpoint
+    branch: str
+
+    @property
+    def trace_id(self) -> uuid.UUID:
+        return self.log.trace_id
+
+    def fork_id(self, new_effect_keys: bool) -> uuid.UUID:
+        return branches.fork_id(self.trace_id, self.branch, self.checkpoint.pk, new_effect_keys)
+
+
+def point(trace_id: uuid.UUID, checkpoint_id: uuid.UUID) -> ForkPoint | None:
+    """The checkpoint ``checkpoint_id`` of the trace, or None when the trace has no such checkpoint."""
+    log = CheckpointLog.objects.of_trace(trace_id).filter(checkpoint_id=checkpoint_id).first()
+    if log is None:
+        return None
+    model = branches.model_named(log.checkpoint_type)
+    found = model.objects.filter(pk=checkpoint_id).first() if model is not None else None
+    if found is None:
+        return None
+    return ForkPoint(log, found, branch_of(found))
+
+
+def downstream(fork: ForkPoint, plan: Composition | None = None) -> list[tuple[str, str, bool]]:
+    """The steps a fork may run after its checkpoint, on the way its publications usually go: (pipeline, step,
+    declared an external effect). A decision taken again otherwise may lead elsewhere; the effect keys hold there
+    too."""
+    plan = plan or composition()
+    spec = plan.pipeline(fork.log.pipeline)
+    index = spec.index(fork.log.step)
+    out: list[tuple[str, str, bool]] = []
+    outcome = spec.steps[index].outcomes.get(type(fork.checkpoint))
+    seen: set[str] = set()
+    queue: list[tuple[Pipeline, int]] = []
+    if outcome is None and index + 1 < len(spec.steps):
+        queue.append((spec, index + 1))
+    else:
+        queue += [(p, 0) for p in plan.subscribers((outcome or spec.output).name)]
+    while queue:
+        pipeline, start = queue.pop(0)
+        if pipeline.name in seen:
+            continue
+        seen.add(pipeline.name)
+        out += [(pipeline.name, s.name, s.external_effect) for s in pipeline.steps[start:]]
+        queue += [(p, 0) for p in plan.subscribers(pipeline.output.name)]
+    return out
+
+
+def existing(fork: ForkPoint, new_effect_keys: bool) -> ForkedFrom | None:
+    return ForkedFrom.objects.filter(pk=fork.fork_id(new_effect_keys)).first()
+
+
+def start(fork: ForkPoint, *, new_effect_keys: bool) -> tuple[ForkedFrom, Execution]:
+    """Record the fork (once) and run it: the steps after the checkpoint, on the fork's branch."""
+    fork_id = fork.fork_id(new_effect_keys)
+    row = ForkedFrom(
+        id=fork_id,
+        trace_id=fork.trace_id,
+        parent_branch=fork.branch,
+        from_type=type(fork.checkpoint).__name__,
+        from_id=fork.checkpoint.pk,
+        from_seq=fork.log.seq,
+        pipeline=fork.log.pipeline,
+        step=fork.log.step,
+        new_effect_keys=new_effect_keys,
+        created_at=timezone.now(),
+    )
+    ForkedFrom.objects.bulk_create([row], ignore_conflicts=True)
+    branches.forget(fork.trace_id)
+    execution = engine().fork(fork.log.pipeline, fork.log.step, fork.checkpoint, str(fork_id))
+    return ForkedFrom.objects.get(pk=fork_id), execution

@@ -1,0 +1,159 @@
+"""Waits and their deadlines, as stored: a step's wait opens, each round ends once, a round's deadline moves.
+
+A step that answers ``AWAIT`` opens a wait (``WaitOpened``, its id deterministic from pipeline, step and input).
+The wait has rounds: round ``n`` passes at ``deadline_of(opened_at, deadline, n)``. Each round ends exactly once,
+in one unique ``WaitEnded`` row that the event and the deadline race for:
+
+- the event's side (``claim``): the runner, before it inserts the resumed step's checkpoint, inserts the round's
+  row as ``resolved`` in the same transaction; if the deadline's row is there first, the event has lost;
+- the deadline's side (``end_round``, called by ``pipelines.recovery.deadlines``): the round's row as ``expired``
+  (or ``settled``, when another path wrote one of the deadline's ``settled_by`` types into the trace).
+
+The open waits are ``OpenWait`` rows (kept by triggers, ``pipelines.store.open_waits``), read by ``due_at``: a
+bounded query that costs what is due now, not every wait ever.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from pipelines.contracts import ids
+from pipelines.contracts.declarations import Deadline, Pipeline, Step
+from pipelines.models import Checkpoint, CheckpointLog, OpenWait, Trace, WaitEnded, WaitExtended, WaitOpened
+
+
+def wait_id(pipeline: str, step: str, item_id: Any) -> uuid.UUID:
+    return ids.deterministic_id("wait", pipeline, step, str(item_id))
+
+
+def ended_id(wait: uuid.UUID, round: int) -> uuid.UUID:
+    return ids.deterministic_id("wait-ended", str(wait), str(round))
+
+
+def period(deadline: Deadline) -> datetime.timedelta:
+    """One round's length: the declared setting, in minutes (settings are read at call time)."""
+    return datetime.timedelta(minutes=float(getattr(settings, deadline.setting)))
+
+
+def deadline_of(opened_at: datetime.datetime, deadline: Deadline, round: int) -> datetime.datetime:
+    """The deadline of a wait's ``round``: the one place it is computed (round n passes n periods after the wait
+    opened). A later deadline for an open round is recorded with ``extend``."""
+    return opened_at + round * period(deadline)
+
+
+# -- the runner's side --------------------------------------------------------------------------------------
+def opened(spec: Pipeline, step: Step, item_value: Any, trace_id: uuid.UUID, key: str, now: datetime.datetime) -> None:
+    """The step answered ``AWAIT``: open its wait (once; a wait that exists keeps its first deadline)."""
+    if step.deadline is None or not isinstance(item_value, Checkpoint):
+        return
+    wait = WaitOpened(
+        id=wait_id(spec.name, step.name, item_value.pk),
+        pipeline=spec.name,
+        step=step.name,
+        item_type=type(item_value).__name__,
+        item_id=item_value.pk,
+        trace_id=trace_id,
+        idempotency_key=key,
+        opened_at=now,
+        due_at=deadline_of(now, step.deadline, 1),
+    )
+    WaitOpened.objects.bulk_create([wait], ignore_conflicts=True)
+
+
+def claim(spec: Pipeline, step: Step, item_value: Any, now: datetime.datetime) -> bool:
+    """The event's side of the race, in the step's transaction: end the open round as ``resolved``.
+
+    False when that round's deadline got there first (the event lost: the deadline's pipeline decides). A step
+    with no open wait (it never waited, or its last round is over) has nothing to race.
+    """
+    if step.deadline is None or not isinstance(item_value, Checkpoint):
+        return True
+    wait = wait_id(spec.name, step.name, item_value.pk)
+    current = OpenWait.objects.filter(wait_id=wait).values_list("round", flat=True).first()
+    if current is None:
+        return True
+    inserted, outcome = end_round(wait, current, WaitEnded.RESOLVED, None, "", now)
+    return inserted or outcome == WaitEnded.RESOLVED
+
+
+def end_round(
+    wait: uuid.UUID, round: int, outcome: str, next_due: datetime.datetime | None, detail: str, now: datetime.datetime
+) -> tuple[bool, str]:
+    """Insert the round's one ending row: (whether this insert went in, the outcome stored for the round)."""
+    row = WaitEnded(
+        id=ended_id(wait, round),
+        wait_id=wait,
+        round=round,
+        outcome=outcome,
+        next_due_at=next_due,
+        detail=detail[:300],
+        created_at=now,
+    )
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        stored = WaitEnded.objects.filter(pk=row.id).values_list("outcome", flat=True).first()
+        return False, stored or ""
+    return True, outcome
+
+
+def extend(wait: uuid.UUID, by: datetime.timedelta, reason: str, now: datetime.datetime | None = None) -> bool:
+    """Move an open wait's current deadline ``by`` later (a pause of the step behind it); False if not open."""
+    current = OpenWait.objects.filter(wait_id=wait).values_list("round", "due_at").first()
+    if current is None:
+        return False
+    round, due = current
+    WaitExtended.objects.create(
+        id=uuid.uuid4(),
+        wait_id=wait,
+        round=round,
+        due_at=due + by,
+        reason=reason[:300],
+        created_at=now or timezone.now(),
+    )
+    return True
+
+
+def due(now: datetime.datetime, limit: int, *, pipeline: str | None = None, step: str | None = None) -> list[OpenWait]:
+    """Waits whose current round's deadline has passed, oldest deadline first (the ``due_at`` index)."""
+    rows = OpenWait.objects.filter(due_at__lte=now)
+    if pipeline is not None:
+        rows = rows.filter(pipeline=pipeline)
+    if step is not None:
+        rows = rows.filter(step=step)
+    return list(rows.order_by("due_at", "wait_id")[:limit])
+
+
+def settled_by(deadline: Deadline, trace_id: uuid.UUID, since: datetime.datetime) -> str:
+    """The first of the deadline's ``settled_by`` types in the trace since the wait opened, or ``""``."""
+    if not deadline.settled_by:
+        return ""
+    found = (
+        CheckpointLog.objects.of_trace(trace_id)
+        .filter(checkpoint_type__in=deadline.settled_by, created_at__gte=since)
+        .values_list("checkpoint_type", flat=True)
+        .first()
+    )
+    return found or ""
+
+
+# -- reads (the dashboard) ----------------------------------------------------------------------------------
+def live(pipeline: str, step: str, deadline: Deadline) -> QuerySet[OpenWait]:
+    """The open waits of one await that nothing has settled yet (checked in the trace's log: the
+    ``(trace_number, seq)`` index, a few rows per wait), oldest first."""
+    rows = OpenWait.objects.filter(pipeline=pipeline, step=step)
+    if deadline.settled_by:
+        number = Trace.objects.filter(trace_id=OuterRef(OuterRef("trace_id"))).values("number")[:1]
+        settling = CheckpointLog.objects.filter(
+            trace_number=number, checkpoint_type__in=deadline.settled_by, created_at__gte=OuterRef("opened_at")
+        )
+        rows = rows.exclude(Exists(settling))
+    return rows.order_by("opened_at", "wait_id")

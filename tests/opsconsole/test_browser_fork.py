@@ -1,0 +1,74 @@
+"""Fork from a checkpoint in a real browser: on a completed order's lineage page ops choose "Fork from here" on
+``OrderApproved``, read the preview (the capture reuses the order's key), give a reason and run it; the lineage then
+shows both branches, the parent's later checkpoints marked superseded. A screenshot of the forked lineage goes to
+``test-artifacts/`` (the docs show a copy under ``docs/img/``). ORM calls stay outside the ``sync_playwright()`` block.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from checkout import demo
+from checkout.order_approved.models import OrderApproved
+from pipelines.models import MAIN_BRANCH, CheckpointLog, ForkedFrom, OpsAction
+from tests.checkout.conftest import place
+from tests.opsconsole.conftest import OPS_PASSWORD, make_ops_user
+from tests.opsconsole.test_browser import ARGS, ARTIFACTS, CHROMIUM
+
+REASON = "kitchen split fixed in 4.2: re-run from approval"
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+    ),
+]
+
+
+@pytest.fixture
+def completed(transactional_db: Any) -> tuple[str, str, int]:
+    demo.load()
+    make_ops_user()
+    order_id = place(key="browser-fork-1").view["orderId"]
+    approved = OrderApproved.objects.get(order_id=order_id)
+    return order_id, str(approved.pk), CheckpointLog.objects.filter(trace_id=order_id).count()
+
+
+def test_ops_fork_an_order_from_a_checkpoint_and_see_both_branches(
+    live_server: Any, completed: tuple[str, str, int]
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    order_id, approved_id, logged = completed
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.set_default_timeout(30_000)
+            page.goto(f"{live_server.url}/ops/login/?next=/ops/lineage/{order_id}/")
+            page.fill("#id_username", "ops")
+            page.fill("#id_password", OPS_PASSWORD)
+            page.click("input[type=submit]")
+            page.locator(f'#checkpoints tr[data-node-id="{approved_id}"] a.fork-link').click()
+            preview = page.locator(".ops-preview")
+            expect(preview).to_contain_text("ForkedFrom")
+            expect(preview).to_contain_text(f"capture reuses the parent branch's key capture:{order_id}")
+            page.fill("#id_reason", REASON)
+            page.click("#confirm-button")
+            expect(page.locator("#order-state")).to_contain_text("COMPLETED")
+            superseded = page.locator("#checkpoints tr.superseded")
+            expect(superseded).to_have_count(12)
+            expect(page.locator("svg.ops-lineage .node-superseded")).to_have_count(12)
+            page.screenshot(path=str(ARTIFACTS / "fork-lineage.png"), full_page=True)
+        finally:
+            browser.close()
+
+    forked = ForkedFrom.objects.get(trace_id=order_id)
+    assert (forked.parent_branch, str(forked.from_id)) == (MAIN_BRANCH, approved_id)
+    assert CheckpointLog.objects.filter(trace_id=order_id).count() == logged + 12
+    audit = OpsAction.objects.get(action="fork", trace_id=uuid.UUID(order_id))
+    assert (audit.actor, audit.reason) == ("ops", REASON)
