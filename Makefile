@@ -54,6 +54,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(MYPY_PACKAGES)
+	$(BIN)/python bin/any_share $(MYPY_PACKAGES)
 	$(BIN)/lint-imports
 
 checks: venv

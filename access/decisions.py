@@ -19,22 +19,20 @@ class Denied(ServiceError):
     code = "PERMISSION_DENIED"
 
 
-def principal_of(user: Any) -> Principal | None:
-    try:
-        principal: Principal = user.principal
-    except (AttributeError, Principal.DoesNotExist):
-        return None
-    return principal
+def principal_of(user: object) -> Principal | None:
+    # A user without a principal raises RelatedObjectDoesNotExist, an AttributeError: getattr's default.
+    principal = getattr(user, "principal", None)
+    return principal if isinstance(principal, Principal) else None
 
 
-def _uuid(value: Any) -> uuid.UUID | None:
+def _uuid(value: object) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
     except ValueError:
         return None
 
 
-def owner_of(owner: str, value: Any) -> tuple[str, str] | None:
+def owner_of(owner: str, value: object) -> tuple[str, str] | None:
     """(binding kind, id) of whoever owns the resource ``value`` names; None when there is no such resource."""
     from checkout.delivery_assigned.models import DeliveryAssigned
     from checkout.order_request.models import OrderRequest
@@ -55,7 +53,7 @@ def owner_of(owner: str, value: Any) -> tuple[str, str] | None:
     return None if found is None else (kind, found)
 
 
-def decide(principal: Principal | None, rule: Rule, value: Any = None, *, known: bool = True) -> None:
+def decide(principal: Principal | None, rule: Rule, value: object = None, *, known: bool = True) -> None:
     """Raise ``Denied`` unless ``principal`` may make a call that asks for ``rule`` on the resource ``value``.
 
     ``known=False``: the call's resource could not be read (a malformed body); the route refuses it anyway.

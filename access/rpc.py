@@ -6,15 +6,13 @@ before the message is checked or anything is read from a stream.
 
 from __future__ import annotations
 
-from typing import Any
-
 from google.protobuf.message import Message
 
 from access.decisions import decide, principal_of
 from access.scopes import grpc_rule
 
 
-def authorize(user: Any, route: str, request: Any) -> None:
+def authorize(user: object, route: str, request: object) -> None:
     rule = grpc_rule(route)
     principal = principal_of(user)
     value, known = None, isinstance(request, Message)

@@ -28,6 +28,7 @@ from pipelines import (
     BatchEngine,
     Detail,
     ServiceError,
+    StepStatus,
     Unavailable,
     backlog,
     composition,
@@ -99,15 +100,16 @@ def _place_chunk(
     requests: dict[uuid.UUID, OrderRequest] = dict(stored)
     for command, execution in zip(runs, executions, strict=True):
         result = execution.first
-        if result.status == "inserted":
+        if result.status is StepStatus.INSERTED:
             created.add(command.index)
-        elif result.status not in ("replayed", "lost"):  # the order request itself could not be stored
+        elif result.status not in (StepStatus.REPLAYED, StepStatus.LOST):  # the order request was not stored
             answers[command.index] = Unavailable(
                 "the order could not be recorded yet; retry with the same Idempotency-Key"
             )
             continue
         # The stored order request, as the engine holds it: inserted, replayed, or the winner of its key.
-        request = result.checkpoints[0] if result.status != "lost" and result.checkpoints else result.winner
+        own = result.status is not StepStatus.LOST and result.checkpoints
+        request = result.checkpoints[0] if own else result.winner
         if isinstance(request, OrderRequest):
             requests[command.order_id] = request
     recorded = [c for c in valid if answers[c.index] is None]

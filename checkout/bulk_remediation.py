@@ -56,7 +56,7 @@ def batch_action_id(run: uuid.UUID) -> uuid.UUID:
 
 
 # -- preview and submit -----------------------------------------------------------------------------------------
-def preview(action: str, orders: Sequence[Any], **params: Any) -> dict[str, Any]:
+def preview(action: str, orders: Sequence[Any], **params: object) -> dict[str, Any]:
     """Every order's one-order preview, and the run that submitting the allowed ones would start."""
     if len(orders) > max_orders():
         raise InvalidArgument(
@@ -83,7 +83,7 @@ def plan_of(preview_shown: dict[str, Any]) -> Plan:
     return [(uuid.UUID(p["orderId"]), int(p["expectedSeq"])) for p in preview_shown["orders"] if p["allowed"]]
 
 
-def submit(action: str, plan: Plan, *, actor: str, reason: str, **params: Any) -> BulkRun:
+def submit(action: str, plan: Plan, *, actor: str, reason: str, **params: object) -> BulkRun:
     """Store the run (or find it, when this plan was submitted before); nothing runs yet."""
     actor, reason = remediation.check_who(actor, reason)
     if action not in one.ACTIONS:
@@ -231,7 +231,7 @@ def _one_processor(run: uuid.UUID) -> Iterator[bool]:
 
 
 # -- reading a run ------------------------------------------------------------------------------------------------
-def _run(run_id: Any) -> BulkRun:
+def _run(run_id: object) -> BulkRun:
     try:
         wanted = uuid.UUID(str(run_id))
     except ValueError:
@@ -242,7 +242,7 @@ def _run(run_id: Any) -> BulkRun:
     return run
 
 
-def progress(run_id: Any) -> dict[str, Any]:
+def progress(run_id: object) -> dict[str, Any]:
     """How far the run is, counted from its results: done, skipped, failed, and whether its batch row exists."""
     run = _run(run_id)
     counts = Counter(BulkRunResult.objects.filter(run=run).values_list("outcome", flat=True))
@@ -264,7 +264,7 @@ def progress(run_id: Any) -> dict[str, Any]:
     }
 
 
-def results(run_id: Any) -> list[dict[str, Any]]:
+def results(run_id: object) -> list[dict[str, Any]]:
     """Each order of the run in plan order, with its result once it has one."""
     run = _run(run_id)
     stored = {r.trace_id: r for r in BulkRunResult.objects.filter(run=run)}

@@ -52,14 +52,14 @@ class Filters:
 
 
 def parse(
-    state: Any = DEAD_LETTER,
+    state: object = DEAD_LETTER,
     *,
-    pipeline: Any = "",
-    step: Any = "",
-    code: Any = "",
-    error_class: Any = "",
-    since: Any = None,
-    limit: Any = None,
+    pipeline: object = "",
+    step: object = "",
+    code: object = "",
+    error_class: object = "",
+    since: object = None,
+    limit: object = None,
 ) -> Filters:
     """Validate the filters; every bad one is named in the error's details."""
     details = []
@@ -77,7 +77,7 @@ def parse(
     return Filters(state, since=when, limit=count, **texts)
 
 
-def _since(raw: Any, details: list[Detail]) -> datetime.datetime | None:
+def _since(raw: object, details: list[Detail]) -> datetime.datetime | None:
     if raw in (None, ""):
         return None
     if isinstance(raw, datetime.datetime):

@@ -64,7 +64,7 @@ class Quantity(serializers.IntegerField):
         keys = ("required", "null", "invalid", "min_value", "max_value")
         super().__init__(min_value=1, max_value=99, error_messages=dict.fromkeys(keys, self.ISSUE))
 
-    def to_internal_value(self, data: Any) -> int:
+    def to_internal_value(self, data: object) -> int:
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return int(super().to_internal_value(data))
@@ -84,7 +84,7 @@ class ZonedTime(serializers.CharField):
             **kwargs,
         )
 
-    def to_internal_value(self, data: Any) -> str:
+    def to_internal_value(self, data: object) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         if data == "":
@@ -150,7 +150,7 @@ class ReviseOrderSerializer(StrictSerializer):
     items = _item_list()
 
 
-def canonical(data: Any) -> dict[str, Any]:
+def canonical(data: object) -> dict[str, Any]:
     """The validated, normalized command; raises InvalidArgument naming every bad field at once."""
     if not isinstance(data, Mapping):
         raise InvalidArgument("the request body must be a JSON object", [Detail("body", "not an object")])
@@ -172,7 +172,7 @@ def canonical(data: Any) -> dict[str, Any]:
     return command
 
 
-def revision(data: Any, restaurant_id: str) -> dict[str, Any]:
+def revision(data: object, restaurant_id: str) -> dict[str, Any]:
     """The validated revision command: the full new list of items, checked like an order's."""
     if not isinstance(data, Mapping):
         raise InvalidArgument("the request body must be a JSON object", [Detail("body", "not an object")])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from checkout.acceptance_decision import step as acceptance_decision
@@ -117,16 +116,17 @@ REVIEW_EXPIRED = published("tpfgo.order.review-expired.v1", TerminalOrderState)
 
 
 # -- what the sweeper must not resume: a step that waits for an external event for this input ------------
-def manual_acceptance(ticket: Any) -> bool:
-    return bool(ticket.acceptance_mode != "auto")
+def manual_acceptance(ticket: TicketCreated | CancellationRequested | RevisionRequested) -> bool:
+    """The restaurant accepts by hand (its step's input in restaurant-acceptance is the ticket)."""
+    return isinstance(ticket, TicketCreated) and ticket.acceptance_mode != "auto"
 
 
-def manual_courier(delivery: Any) -> bool:
+def manual_courier(delivery: DeliveryAssigned | OrderPickedUp) -> bool:
     courier = Courier.objects.filter(pk=delivery.courier_id).first()
     return courier is None or courier.completion_mode == Courier.MANUAL
 
 
-def review_pending(source: Any) -> bool:
+def review_pending(source: AuthorizationVoided | PaymentOutcome | PaymentReviewResolved) -> bool:
     outcome = PaymentOutcome.objects.filter(order_id=source.order_id).first()
     return outcome is not None and outcome.variant == PaymentOutcome.REQUIRES_REVIEW
 
@@ -434,19 +434,19 @@ def cancelled(pipeline: str, trace_id: UUID) -> str | None:
     return None
 
 
-def _order_of(value: Any) -> UUID | None:
+def _order_of(value: object) -> UUID | None:
     first = value[0] if isinstance(value, list) else value
     order_id = getattr(first, "order_id", None)
     return order_id if isinstance(order_id, UUID) else None
 
 
-def order_key(value: Any) -> str | None:
+def order_key(value: object) -> str | None:
     """A pause for one order: every checkout fact carries its order id."""
     order_id = _order_of(value)
     return str(order_id) if order_id is not None else None
 
 
-def restaurant_key(value: Any) -> str | None:
+def restaurant_key(value: object) -> str | None:
     """A pause for one restaurant: the order's restaurant, from its stored request (facts after 03 do not carry it)."""
     restaurant = getattr(value[0] if isinstance(value, list) else value, "restaurant_id", None)
     if restaurant:

@@ -15,8 +15,9 @@ rebuilt from the facts at any time (``rebuild``).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
+from django.apps import AppConfig
 from django.core import checks
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -182,13 +183,15 @@ def missing(connection: BaseDatabaseWrapper) -> list[str]:
     return TRIGGERS.missing(connection)
 
 
-def after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+def after_migrate(sender: object, using: str = "default", **kwargs: object) -> None:
     # post_migrate fires once per app; the checkout app's turn comes after its step apps exist.
     if getattr(sender, "label", None) == "checkout":
         install(connections[using])
 
 
-def check_triggers(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_triggers(
+    app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: object
+) -> list[checks.CheckMessage]:
     """System check (database tag): the derived tables' triggers are installed."""
     problems: list[checks.CheckMessage] = []
     for alias in databases or []:

@@ -64,7 +64,7 @@ def plan(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     return result
 
 
-def _point(order_id: uuid.UUID, raw: Any) -> forks.ForkPoint:
+def _point(order_id: uuid.UUID, raw: object) -> forks.ForkPoint:
     if raw in (None, ""):
         raise InvalidArgument("fork needs the checkpoint to fork from", [Detail("checkpointId", "is required")])
     checkpoint_id = services.parse_id(raw, "checkpoint")

@@ -127,7 +127,7 @@ def _answer(response: HttpResponse) -> dict[str, Any]:
     }
 
 
-def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+def handler(event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
     """API-gateway proxy event in, ``{statusCode, headers, body, isBase64Encoded}`` out."""
     request_id = str((event.get("requestContext") or {}).get("requestId") or uuid.uuid4())
     structlog.contextvars.bind_contextvars(request_id=request_id)

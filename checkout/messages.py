@@ -23,7 +23,7 @@ KEY_FIELD = "idempotencyKey"
 
 def decode(cls: type[M], raw: bytes) -> M:
     """Bytes → message; anything protobuf cannot parse is INVALID_ARGUMENT."""
-    message = cls()
+    message: M = cls()
     try:
         message.ParseFromString(raw)
     except (DecodeError, ValueError, RuntimeError):
@@ -40,9 +40,10 @@ def to_data(message: Message) -> dict[str, Any]:
     return data
 
 
-def to_message(data: Any, cls: type[M]) -> M:
+def to_message(data: object, cls: type[M]) -> M:
     """The JSON dict of a view → its message (``None`` leaves a field unset)."""
-    return json_format.ParseDict(data, cls())
+    message: M = json_format.ParseDict(data, cls())
+    return message
 
 
 def create_command(message: orders_pb2.CreateOrderRequest) -> tuple[dict[str, Any], str | None]:

@@ -29,6 +29,7 @@ from pipelines import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    StepStatus,
     actions,
     close_open,
     composition,
@@ -62,7 +63,7 @@ class Plan:
         self.inserts.append({"type": type_name, "summary": summary})
 
 
-def preview(action: str, order_id: Any, **params: Any) -> dict[str, Any]:
+def preview(action: str, order_id: object, **params: object) -> dict[str, Any]:
     """What ``action`` would insert for the order, whether it is allowed now, and the position it was shown at."""
     request = _order(order_id)
     expected = actions.newest_seq(request.order_id)
@@ -79,14 +80,14 @@ def preview(action: str, order_id: Any, **params: Any) -> dict[str, Any]:
 
 def execute(
     action: str,
-    order_id: Any,
+    order_id: object,
     *,
     actor: str,
     reason: str,
     expected_seq: int,
     action_id: uuid.UUID | None = None,
     note: Mapping[str, Any] | None = None,
-    **params: Any,
+    **params: object,
 ) -> dict[str, Any]:
     """Run ``action`` if the order is still where the preview showed it; returns the order view after it.
 
@@ -112,7 +113,7 @@ def execute(
     return {**render(state.order_view(request.order_id)), "opsActionId": str(row.id)}
 
 
-def applicability(order_id: Any) -> dict[str, str | None]:
+def applicability(order_id: object) -> dict[str, str | None]:
     """Every action → None when it applies to the order now, else the one-line reason why it does not.
 
     Asks what each action's plan asks, without its parameters: a courier or a decision is chosen on the confirm
@@ -130,7 +131,7 @@ def applicability(order_id: Any) -> dict[str, str | None]:
     }
 
 
-def _order(order_id: Any) -> OrderRequest:
+def _order(order_id: object) -> OrderRequest:
     request = selectors.order_request(services.parse_id(order_id, "order"))
     if request is None:
         raise NotFound(f"order {order_id} not found")
@@ -223,7 +224,7 @@ def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
         choice = current_engine().run("assign-courier", ready, event={"courierId": courier_id, "by": actor})
-        if choice.first.status == "lost":  # a concurrent choice of another courier won
+        if choice.first.status is StepStatus.LOST:  # a concurrent choice of another courier won
             raise FailedPrecondition(f"ops already chose courier {selectors.ops_courier_choice(order_id)}")
         result = actions.summarize(choice)
         if parked is not None:
@@ -327,7 +328,7 @@ def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         event = {"approved": approved, "by": actor}
         with one_at_a_time(request.order_id):  # a racing resolution waits, then finds this one stored
             execution = current_engine().run("resolve-payment-review", outcome, event=event)
-        if execution.first.status == "lost":  # resolved the other way first
+        if execution.first.status is StepStatus.LOST:  # resolved the other way first
             raise FailedPrecondition("the payment review was already resolved the other way")
         return actions.summarize(execution), None
 

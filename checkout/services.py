@@ -31,6 +31,7 @@ from pipelines import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    StepStatus,
     Unavailable,
     backlog,
     current_engine,
@@ -51,7 +52,7 @@ def order_id_for(key: str) -> uuid.UUID:
 
 
 @storage.scoped  # facts and reference rows are read once per request
-def place_order(data: Any, key: str | None) -> Placed:
+def place_order(data: object, key: str | None) -> Placed:
     key = commands.check_key(key)
     command = commands.canonical(data)
     digest = commands.command_hash(command)
@@ -62,9 +63,9 @@ def place_order(data: Any, key: str | None) -> Placed:
     payload = {**command, "requestId": key, "commandHash": digest}
     execution = current_engine().start("checkout", payload, key, new=True)  # just looked: nothing stored for this key
     first = execution.first
-    if first.status == "inserted":
+    if first.status is StepStatus.INSERTED:
         return Placed(render(state.order_view(order_id)), created=True)
-    if first.status in ("replayed", "lost"):  # a concurrent duplicate got there first
+    if first.status in (StepStatus.REPLAYED, StepStatus.LOST):  # a concurrent duplicate got there first
         return _replay(order_id, digest)
     raise Unavailable("the order could not be recorded yet; retry with the same Idempotency-Key")
 
@@ -80,29 +81,29 @@ def _replay(order_id: uuid.UUID, digest: str) -> Placed:
     return Placed(render(state.order_view(order_id)), created=False)
 
 
-def parse_id(value: Any, what: str) -> uuid.UUID:
+def parse_id(value: object, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
         raise NotFound(f"{what} {value} not found")
 
 
-def _order(order_id: Any) -> OrderRequest:
+def _order(order_id: object) -> OrderRequest:
     request = selectors.order_request(parse_id(order_id, "order"))
     if request is None:
         raise NotFound(f"order {order_id} not found")
     return request
 
 
-def get_order(order_id: Any) -> dict[str, Any]:
+def get_order(order_id: object) -> dict[str, Any]:
     return render(state.order_view(_order(order_id).order_id))
 
 
-def lineage(order_id: Any) -> dict[str, Any]:
+def lineage(order_id: object) -> dict[str, Any]:
     return state.lineage_tree(_order(order_id).order_id)
 
 
-def cancel_order(order_id: Any, note: str | None = None) -> dict[str, Any]:
+def cancel_order(order_id: object, note: str | None = None) -> dict[str, Any]:
     request = _order(order_id)
     if note is not None:
         input_limits.check_text(note, "note", max_length=500)
@@ -117,7 +118,7 @@ def cancel_order(order_id: Any, note: str | None = None) -> dict[str, Any]:
     return {"cancellation": decision, "order": render(state.order_view(request.order_id))}
 
 
-def _ticket(ticket_id: Any) -> TicketCreated:
+def _ticket(ticket_id: object) -> TicketCreated:
     ticket = TicketCreated.objects.filter(kitchen_ticket_id=parse_id(ticket_id, "ticket")).first()
     if ticket is None:
         raise NotFound(f"ticket {ticket_id} not found")
@@ -129,12 +130,12 @@ def _decide(ticket: TicketCreated, event: Mapping[str, Any]) -> dict[str, Any]:
     if selectors.acceptance(ticket.order_id) is None:
         _not_terminal(ticket.order_id)
     execution = current_engine().run("restaurant-acceptance", ticket, step="acceptance_decision", event=event)
-    if execution.first.status in ("lost", "awaiting"):
+    if execution.first.status in (StepStatus.LOST, StepStatus.AWAITING):
         raise FailedPrecondition("the acceptance of this ticket was already decided")
     return render(state.order_view(ticket.order_id))
 
 
-def accept_ticket(ticket_id: Any, ready_by: Any = None) -> dict[str, Any]:
+def accept_ticket(ticket_id: object, ready_by: object = None) -> dict[str, Any]:
     ticket = _ticket(ticket_id)
     if ready_by not in (None, ""):
         parsed = parse_datetime(ready_by) if isinstance(ready_by, str) else None
@@ -143,7 +144,7 @@ def accept_ticket(ticket_id: Any, ready_by: Any = None) -> dict[str, Any]:
     return _decide(ticket, {"decidedBy": "ACCEPTED", "readyBy": ready_by or None})
 
 
-def reject_ticket(ticket_id: Any, reason: Any) -> dict[str, Any]:
+def reject_ticket(ticket_id: object, reason: object) -> dict[str, Any]:
     ticket = _ticket(ticket_id)
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidArgument("reason is required (at most 300 characters)", [Detail("reason", "is required")])
@@ -151,7 +152,7 @@ def reject_ticket(ticket_id: Any, reason: Any) -> dict[str, Any]:
     return _decide(ticket, {"decidedBy": "REJECTED", "reason": reason.strip()})
 
 
-def _delivery(dispatch_id: Any) -> DeliveryAssigned:
+def _delivery(dispatch_id: object) -> DeliveryAssigned:
     assigned = DeliveryAssigned.objects.filter(dispatch_id=parse_id(dispatch_id, "dispatch")).first()
     if assigned is None:
         raise NotFound(f"dispatch {dispatch_id} not found")
@@ -159,7 +160,7 @@ def _delivery(dispatch_id: Any) -> DeliveryAssigned:
 
 
 def _advance(execution: Execution, order_id: uuid.UUID) -> dict[str, Any]:
-    if execution.first.status == "lost":
+    if execution.first.status is StepStatus.LOST:
         raise FailedPrecondition("the delivery already moved on")
     return render(state.order_view(order_id))
 
@@ -170,7 +171,7 @@ def _not_terminal(order_id: uuid.UUID) -> None:
         raise FailedPrecondition(f"the order is already {state.order_view(order_id).state}")
 
 
-def pickup(dispatch_id: Any) -> dict[str, Any]:
+def pickup(dispatch_id: object) -> dict[str, Any]:
     """A second pickup of the same dispatch is the same command: it replays (the engine finds the stored one)."""
     assigned = _delivery(dispatch_id)
     if not selectors.has(OrderPickedUp, assigned.order_id):
@@ -179,7 +180,7 @@ def pickup(dispatch_id: Any) -> dict[str, Any]:
     return _advance(execution, assigned.order_id)
 
 
-def dropoff(dispatch_id: Any) -> dict[str, Any]:
+def dropoff(dispatch_id: object) -> dict[str, Any]:
     assigned = _delivery(dispatch_id)
     picked = selectors.fact(OrderPickedUp, assigned.order_id)
     if picked is None:
@@ -193,7 +194,7 @@ def revision_id_for(order_id: uuid.UUID, key: str) -> uuid.UUID:
 
 
 @storage.scoped
-def revise_order(order_id: Any, data: Any, key: str | None) -> dict[str, Any]:
+def revise_order(order_id: object, data: object, key: str | None) -> dict[str, Any]:
     """Revise an order's line items: ``data = {"items": [{"menuItemId", "quantity"}, ...]}`` (the full new list).
 
     Answers ``{"revision": {"revisionId", "outcome": "ACCEPTED" | "REFUSED", "reason"}, "order": <order view>}``;

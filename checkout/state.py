@@ -10,6 +10,7 @@ from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_rejected.models import OrderRejected
 from checkout.order_view import CheckpointRef, OrderLine, OrderView, RevisionEntry, Stalled
 from checkout.payment_outcome.models import PaymentOutcome
+from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines import branches, open_failure, storage, wire
 from pipelines.models import CheckpointLog, LineageLink
@@ -130,9 +131,9 @@ def view_of_trace(trace_id: uuid.UUID) -> OrderView | None:
     return order_view(trace_id) if selectors.order_request(trace_id) is not None else None
 
 
-def revision_outcome(decision: Any) -> dict[str, Any]:
+def revision_outcome(decision: RevisionAccepted | RevisionRefused) -> dict[str, Any]:
     """A decided revision's outcome and reason code (None when accepted)."""
-    if decision.contract.name == "RevisionAccepted":
+    if isinstance(decision, RevisionAccepted):
         return {"outcome": "ACCEPTED", "reason": None}
     return {"outcome": "REFUSED", "reason": decision.reason}
 

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from checkout import bulk_remediation
-from pipelines import deadlines
+from pipelines import StepStatus, deadlines
 
 log = structlog.get_logger("checkout.tasks")
 
@@ -18,7 +18,7 @@ def expire_acceptance(limit: int = 500) -> int:
     """Time out the overdue tickets now (the engine's deadline pass, for the restaurant's wait only): the number
     of TIMED_OUT decisions inserted. A race with accept/reject/cancel has one winner."""
     fired = deadlines.expire(limit=limit, pipeline="restaurant-acceptance", step="acceptance_decision")
-    count = sum(f.first_status == "inserted" for f in fired)
+    count = sum(f.first_status is StepStatus.INSERTED for f in fired)
     if count:
         log.info("acceptance.expired", tickets=count)
     return count

@@ -34,7 +34,7 @@ def admit() -> Any:
     return ticket
 
 
-def watch_order(order_id: Any, *, active: Callable[[], bool] = lambda: True) -> Iterator[dict[str, Any]]:
+def watch_order(order_id: object, *, active: Callable[[], bool] = lambda: True) -> Iterator[dict[str, Any]]:
     """``{type, id, pipeline, createdAt, state}`` per checkpoint, in log order; ends after a terminal state."""
     request = selectors.order_request(parse_id(order_id, "order"))
     if request is None:

@@ -23,7 +23,7 @@ ORDER_FIELDS = {"consumerId", "restaurantId", "deliveryAddress", "deliveryTime",
 HISTORY_LIMIT = 100
 
 
-def json_object(data: Any, allowed: set[str]) -> Mapping[str, Any]:
+def json_object(data: object, allowed: set[str]) -> Mapping[str, Any]:
     """FTGO's body: a JSON object of known fields (an absent body is an empty one); the service checks the rest."""
     if data is None or data == {}:
         return {}
@@ -63,7 +63,7 @@ def _reference(body: Mapping[str, Any], field: str, kind: str, problems: list[De
 
 
 # --- Orders -----------------------------------------------------------------------------------------------------
-def place_order(data: Any, key: str | None) -> dict[str, Any]:
+def place_order(data: object, key: str | None) -> dict[str, Any]:
     body = json_object(data, ORDER_FIELDS)
     problems: list[Detail] = []
     consumer_id = _reference(body, "consumerId", FtgoAlias.CONSUMER, problems)
@@ -93,7 +93,7 @@ def place_order(data: Any, key: str | None) -> dict[str, Any]:
     return {"orderId": aliases.number_for(FtgoAlias.ORDER, placed.view["orderId"])}
 
 
-def _order(number: Any) -> tuple[int, str]:
+def _order(number: object) -> tuple[int, str]:
     return aliases.lookup(FtgoAlias.ORDER, number)
 
 
@@ -115,12 +115,12 @@ def render(number: int, view: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def get_order(number: Any) -> dict[str, Any]:
+def get_order(number: object) -> dict[str, Any]:
     found, order_id = _order(number)
     return render(found, services.get_order(order_id))
 
 
-def order_history(consumer: Any) -> dict[str, Any]:
+def order_history(consumer: object) -> dict[str, Any]:
     """A consumer's orders, newest first (FTGO's order history service answers the same shape)."""
     if consumer is None:
         raise InvalidArgument("consumerId is required", [Detail("consumerId", "is required")])
@@ -153,7 +153,7 @@ def _refused(what: str, decision: Mapping[str, Any]) -> FailedPrecondition:
     return FailedPrecondition(f"the {what} was refused: {reason}", [Detail("orderId", reason)])
 
 
-def cancel_order(number: Any, data: Any) -> dict[str, Any]:
+def cancel_order(number: object, data: object) -> dict[str, Any]:
     found, order_id = _order(number)
     json_object(data, set())  # FTGO sends {}
     result = services.cancel_order(order_id)
@@ -162,7 +162,7 @@ def cancel_order(number: Any, data: Any) -> dict[str, Any]:
     return render(found, result["order"])
 
 
-def revise_order(number: Any, data: Any, key: str | None) -> dict[str, Any]:
+def revise_order(number: object, data: object, key: str | None) -> dict[str, Any]:
     found, order_id = _order(number)
     body = json_object(data, {"revisedOrderLineItems"})
     try:
@@ -175,7 +175,7 @@ def revise_order(number: Any, data: Any, key: str | None) -> dict[str, Any]:
 
 
 # --- Kitchen and delivery ---------------------------------------------------------------------------------------
-def accept_ticket(number: Any, data: Any) -> dict[str, Any]:
+def accept_ticket(number: object, data: object) -> dict[str, Any]:
     """FTGO's ticket id is its order's id."""
     found, order_id = _order(number)
     body = json_object(data, {"readyBy"})
@@ -187,7 +187,7 @@ def accept_ticket(number: Any, data: Any) -> dict[str, Any]:
     return {"ticketId": found}
 
 
-def get_delivery(number: Any) -> dict[str, Any]:
+def get_delivery(number: object) -> dict[str, Any]:
     """FTGO's delivery of an order: PENDING until a courier is assigned, then SCHEDULED; CANCELLED with the order."""
     found, order_id = _order(number)
     view = services.get_order(order_id)

@@ -23,7 +23,9 @@ from pipelines import AlreadyExists, Detail, InvalidArgument, NotFound, flatten
 Row = TypeVar("Row")
 
 
-def checked(serializer_class: type[serializers.Serializer], data: Any, rename: Mapping[str, str]) -> dict[str, Any]:
+def checked(
+    serializer_class: type[serializers.Serializer[Any]], data: object, rename: Mapping[str, str]
+) -> dict[str, Any]:
     """``data`` validated by a TPFGo serializer; its complaints name FTGO's fields (``rename``: prefix → prefix)."""
     serializer = serializer_class(data=data)
     if not serializer.is_valid():
@@ -54,7 +56,7 @@ def create_consumer(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"consumerId": number}
 
 
-def _row(kind: str, number: Any, select: Callable[[str], Row | None]) -> tuple[int, Row]:
+def _row(kind: str, number: object, select: Callable[[str], Row | None]) -> tuple[int, Row]:
     """The FTGO number and the reference row behind it (NOT_FOUND when either is missing)."""
     found, tpfgo_id = aliases.lookup(kind, number)
     row = select(tpfgo_id)
@@ -63,18 +65,18 @@ def _row(kind: str, number: Any, select: Callable[[str], Row | None]) -> tuple[i
     return found, row
 
 
-def _consumer(number: Any) -> tuple[int, Consumer]:
+def _consumer(number: object) -> tuple[int, Consumer]:
     return _row(FtgoAlias.CONSUMER, number, selectors.consumer)
 
 
-def get_consumer(number: Any) -> dict[str, Any]:
+def get_consumer(number: object) -> dict[str, Any]:
     """The name split back at its last space (TPFGo stores one text)."""
     found, consumer = _consumer(number)
     first, _, last = consumer.name.rpartition(" ")
     return {"consumerId": found, "name": {"firstName": first or last, "lastName": last if first else ""}}
 
 
-def get_account(number: Any) -> dict[str, Any]:
+def get_account(number: object) -> dict[str, Any]:
     """FTGO's accounting service opens an account per consumer; here it is the consumer's payment standing."""
     found, _ = _consumer(number)
     return {"accountId": found}
@@ -102,7 +104,7 @@ def create_restaurant(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": number}
 
 
-def get_restaurant(number: Any) -> dict[str, Any]:
+def get_restaurant(number: object) -> dict[str, Any]:
     found, restaurant = _row(FtgoAlias.RESTAURANT, number, selectors.restaurant)
     view = reference.restaurant_view(restaurant)
     items = [{"id": i["id"], "name": i["name"], "price": i["price"]} for i in view["menu"]]
@@ -110,7 +112,7 @@ def get_restaurant(number: Any) -> dict[str, Any]:
 
 
 # --- Couriers ---------------------------------------------------------------------------------------------------
-def set_courier_availability(number: Any, data: Any) -> dict[str, Any]:
+def set_courier_availability(number: object, data: object) -> dict[str, Any]:
     """FTGO's client names its courier; the first mention creates it (completing deliveries on its own)."""
     parsed = aliases.parse(number, FtgoAlias.COURIER)
     if parsed is None:

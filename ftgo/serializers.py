@@ -7,6 +7,8 @@ validate them, as for ``/api/v1/``. Names and nesting follow FTGO's DTOs (``Pers
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from checkout.commands import AddressSerializer
@@ -25,16 +27,16 @@ class FtgoCreateConsumerSerializer(StrictSerializer):
     name = FtgoPersonNameSerializer()
 
 
-class FtgoConsumerCreatedSerializer(serializers.Serializer):
+class FtgoConsumerCreatedSerializer(serializers.Serializer[dict[str, Any]]):
     consumerId = serializers.IntegerField()
 
 
-class FtgoConsumerSerializer(serializers.Serializer):
+class FtgoConsumerSerializer(serializers.Serializer[dict[str, Any]]):
     consumerId = serializers.IntegerField()
     name = FtgoPersonNameSerializer()
 
 
-class FtgoAccountSerializer(serializers.Serializer):
+class FtgoAccountSerializer(serializers.Serializer[dict[str, Any]]):
     accountId = serializers.IntegerField()
 
 
@@ -60,11 +62,11 @@ class FtgoCreateRestaurantSerializer(StrictSerializer):
     menu = FtgoMenuSerializer()
 
 
-class FtgoRestaurantCreatedSerializer(serializers.Serializer):
+class FtgoRestaurantCreatedSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.IntegerField()
 
 
-class FtgoRestaurantSerializer(serializers.Serializer):
+class FtgoRestaurantSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.IntegerField(help_text="the restaurant service's field")
     restaurantId = serializers.IntegerField(help_text="the kitchen service's field (the same number)")
     name = serializers.CharField()
@@ -88,28 +90,28 @@ class FtgoCreateOrderSerializer(StrictSerializer):
     lineItems = FtgoLineItemSerializer(many=True)
 
 
-class FtgoOrderCreatedSerializer(serializers.Serializer):
+class FtgoOrderCreatedSerializer(serializers.Serializer[dict[str, Any]]):
     orderId = serializers.IntegerField()
 
 
-class FtgoOrderInfoSerializer(serializers.Serializer):
+class FtgoOrderInfoSerializer(serializers.Serializer[dict[str, Any]]):
     orderId = serializers.CharField()
     state = serializers.ChoiceField(choices=states.FTGO_STATES)
 
 
-class FtgoOrderLineSerializer(serializers.Serializer):
+class FtgoOrderLineSerializer(serializers.Serializer[dict[str, Any]]):
     menuItemId = serializers.CharField()
     name = serializers.CharField(allow_null=True)
     quantity = serializers.IntegerField()
     price = serializers.CharField(allow_null=True)
 
 
-class FtgoTpfgoOrderSerializer(serializers.Serializer):
+class FtgoTpfgoOrderSerializer(serializers.Serializer[dict[str, Any]]):
     orderId = serializers.UUIDField()
     state = serializers.CharField(help_text="TPFGo's derived state (docs/ftgo.md maps it)")
 
 
-class FtgoOrderSerializer(serializers.Serializer):
+class FtgoOrderSerializer(serializers.Serializer[dict[str, Any]]):
     orderId = serializers.IntegerField()
     state = serializers.ChoiceField(choices=states.FTGO_STATES)
     orderTotal = serializers.CharField(allow_null=True, help_text="FTGO's Money: e.g. 123.40")
@@ -120,7 +122,7 @@ class FtgoOrderSerializer(serializers.Serializer):
     tpfgo = FtgoTpfgoOrderSerializer()
 
 
-class FtgoOrderSummarySerializer(serializers.Serializer):
+class FtgoOrderSummarySerializer(serializers.Serializer[dict[str, Any]]):
     orderId = serializers.CharField(help_text="text, as FTGO's order history answers it")
     status = serializers.ChoiceField(choices=states.FTGO_STATES)
     restaurantId = serializers.IntegerField()
@@ -128,7 +130,7 @@ class FtgoOrderSummarySerializer(serializers.Serializer):
     orderTotal = serializers.CharField(allow_null=True)
 
 
-class FtgoOrderHistorySerializer(serializers.Serializer):
+class FtgoOrderHistorySerializer(serializers.Serializer[dict[str, Any]]):
     orders = FtgoOrderSummarySerializer(many=True)
 
 
@@ -140,7 +142,7 @@ class FtgoTicketAcceptanceSerializer(StrictSerializer):
     readyBy = serializers.JSONField(required=False, help_text="a LocalDateTime, as deliveryTime")
 
 
-class FtgoTicketAcceptedSerializer(serializers.Serializer):
+class FtgoTicketAcceptedSerializer(serializers.Serializer[dict[str, Any]]):
     ticketId = serializers.IntegerField(help_text="FTGO's ticket id: the order's id")
 
 
@@ -148,21 +150,21 @@ class FtgoCourierAvailabilitySerializer(StrictSerializer):
     available = serializers.BooleanField()
 
 
-class FtgoCourierSerializer(serializers.Serializer):
+class FtgoCourierSerializer(serializers.Serializer[dict[str, Any]]):
     courierId = serializers.IntegerField()
     available = serializers.BooleanField()
 
 
-class FtgoDeliveryInfoSerializer(serializers.Serializer):
+class FtgoDeliveryInfoSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.IntegerField()
     state = serializers.ChoiceField(choices=["PENDING", "SCHEDULED", "CANCELLED"])
 
 
-class FtgoCourierActionSerializer(serializers.Serializer):
+class FtgoCourierActionSerializer(serializers.Serializer[dict[str, Any]]):
     type = serializers.ChoiceField(choices=["PICKUP", "DROPOFF"])
 
 
-class FtgoDeliverySerializer(serializers.Serializer):
+class FtgoDeliverySerializer(serializers.Serializer[dict[str, Any]]):
     deliveryInfo = FtgoDeliveryInfoSerializer()
     assignedCourier = serializers.IntegerField(allow_null=True)
     courierActions = FtgoCourierActionSerializer(many=True)

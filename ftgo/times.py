@@ -8,7 +8,6 @@ carries a zone; this surface reads both as UTC (docs/ftgo.md). Text with a zone 
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
@@ -17,7 +16,7 @@ from pipelines import Detail, InvalidArgument
 ISSUE = "must be an ISO-8601 date-time (without a zone: UTC) or [year, month, day, hour, minute, second?, nanosecond?]"
 
 
-def utc_text(value: Any, field: str) -> str | None:
+def utc_text(value: object, field: str) -> str | None:
     """``value`` as ISO-8601 text in UTC, None when absent; INVALID_ARGUMENT naming ``field`` otherwise."""
     if value is None or value == "":
         return None
@@ -29,7 +28,7 @@ def utc_text(value: Any, field: str) -> str | None:
     return parsed.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _parse(value: Any) -> datetime.datetime | None:
+def _parse(value: object) -> datetime.datetime | None:
     if isinstance(value, str):
         try:
             return parse_datetime(value)

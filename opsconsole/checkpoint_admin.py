@@ -29,11 +29,11 @@ BASE_FIELDS = frozenset(
 )
 
 
-def lineage_link(trace_id: Any, label: str = "lineage") -> str:
+def lineage_link(trace_id: object, label: str = "lineage") -> str:
     return format_html('<a href="{}">{}</a>', reverse("ops:lineage", args=[trace_id]), label)
 
 
-class CheckpointAdmin(ReadOnlyAdmin):
+class CheckpointAdmin(ReadOnlyAdmin[Checkpoint]):
     """The shared display of a checkpoint; subclasses are generated per model."""
 
     date_hierarchy = "created_at"
@@ -55,7 +55,7 @@ class CheckpointAdmin(ReadOnlyAdmin):
         return lineage_link(obj.trace_id, str(getattr(obj, "order_id", obj.trace_id)))
 
 
-class CheckpointChildAdmin(ReadOnlyAdmin):
+class CheckpointChildAdmin(ReadOnlyAdmin[CheckpointChild]):
     """Rows a checkpoint owns (an order's line items), listed with their parent."""
 
     uuid_search: tuple[str, ...] = ("pk",)
@@ -110,8 +110,8 @@ def child_admin_for(model: type[CheckpointChild]) -> type[CheckpointChildAdmin]:
     return type(f"{model.__name__}Admin", (CheckpointChildAdmin,), attrs)
 
 
-def _has_order(model: Any) -> bool:
-    return any(f.name == "order_id" for f in model._meta.concrete_fields)
+def _has_order(model: type[Model] | None) -> bool:
+    return model is not None and any(f.name == "order_id" for f in model._meta.concrete_fields)
 
 
 def console_checkpoint_models() -> list[type[Model]]:

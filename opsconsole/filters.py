@@ -21,7 +21,7 @@ class StaticChoicesFilter(admin.SimpleListFilter):
     def choices_for(self) -> list[str]:
         raise NotImplementedError
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, str]]:
         return [(value, value) for value in self.choices_for()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:

@@ -7,8 +7,10 @@ redirect to those confirm pages; nothing runs from a changelist.
 
 from __future__ import annotations
 
+import datetime
 import json
-from typing import Any, ClassVar
+import uuid
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar
 
 from django.apps import apps
 from django.contrib import admin
@@ -25,9 +27,14 @@ from opsconsole.filters import ActionFilter, OutcomeFilter, PipelineFilter, Step
 from opsconsole.readonly import ReadOnlyAdmin
 from opsconsole.templatetags.opsconsole_text import action_result
 from pipelines import ServiceError, classify
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
+    Ledger,
     LineageLink,
     OpsAction,
     ParkedItem,
@@ -37,8 +44,10 @@ from pipelines.models import (
     Subscriber,
 )
 
+_L = TypeVar("_L", bound=Ledger)
 
-class LedgerAdmin(ReadOnlyAdmin):
+
+class LedgerAdmin(ReadOnlyAdmin[_L]):
     uuid_search: tuple[str, ...] = ("pk", "trace_id")
     key_search: tuple[str, ...] = ()
     search_help_text = "Exact match: a trace (order) id or a row id."
@@ -74,7 +83,7 @@ class RemediationActions:
         return self._confirm("ops-cancel", queryset)
 
 
-class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin):
+class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):
     list_display = ("created_at", "pipeline", "step", "error", "attempt", "retryable", "short_message", "lineage")
     list_display_links = ("created_at",)
     list_columns = (
@@ -166,7 +175,7 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin):
         return format_html('<pre class="ops-pre">{}</pre>', json.dumps(obj.payload, indent=2, sort_keys=True))
 
 
-def remediation_context(trace_id: Any, state: str | None = None) -> dict[str, Any]:
+def remediation_context(trace_id: uuid.UUID, state: str | None = None) -> dict[str, Any]:
     """Links to the confirm pages of the remediations that apply to the order, and why the others do not."""
     terminal = state in TERMINAL_LABELS
     missing = ops_actions.api() is None
@@ -188,7 +197,7 @@ def remediation_context(trace_id: Any, state: str | None = None) -> dict[str, An
     }
 
 
-class ParkedItemAdmin(RemediationActions, LedgerAdmin):
+class ParkedItemAdmin(RemediationActions, LedgerAdmin[ParkedItem]):
     list_display = ("created_at", "pipeline", "step", "item_type", "status", "lineage")
     list_columns = ("id", "created_at", "pipeline", "step", "item_type", "trace_id")
     list_filter = (PipelineFilter, StepFilter)
@@ -219,7 +228,7 @@ class ParkedItemAdmin(RemediationActions, LedgerAdmin):
         )
 
 
-class CheckpointLogAdmin(LedgerAdmin):
+class CheckpointLogAdmin(LedgerAdmin[CheckpointLog]):
     list_display = ("seq", "created_at", "checkpoint_type", "pipeline", "step", "publication", "lineage")
     list_columns = ("seq", "created_at", "checkpoint_type", "pipeline", "step", "publication", "trace_id")
     date_hierarchy = "created_at"
@@ -227,13 +236,13 @@ class CheckpointLogAdmin(LedgerAdmin):
     uuid_search = ("checkpoint_id", "trace_id")
 
 
-class LineageLinkAdmin(LedgerAdmin):
+class LineageLinkAdmin(LedgerAdmin[LineageLink]):
     list_display = ("child_type", "child_id", "parent_type", "parent_id", "ordinal", "lineage")
     ordering = ("-id",)
     uuid_search = ("child_id", "parent_id", "trace_id")
 
 
-class ParkedChildAdmin(LedgerAdmin):
+class ParkedChildAdmin(LedgerAdmin[_L]):
     """Retry schedules, claims and parking outcomes: rows about one parked item."""
 
     list_select_related = ("parked",)
@@ -241,30 +250,30 @@ class ParkedChildAdmin(LedgerAdmin):
     uuid_search = ("parked__id", "parked__trace_id")
 
     @admin.display(description="parked item")
-    def parked_item(self, obj: Any) -> str:
+    def parked_item(self, obj: RetryScheduled | RetryClaim | ParkingOutcome) -> str:
         return f"{obj.parked.pipeline}/{obj.parked.step}"
 
     @admin.display(description="lineage")
-    def lineage(self, obj: Any) -> str:
+    def lineage(self, obj: RetryScheduled | RetryClaim | ParkingOutcome) -> str:
         return lineage_link(obj.parked.trace_id)
 
 
-class RetryScheduledAdmin(ParkedChildAdmin):
+class RetryScheduledAdmin(ParkedChildAdmin[RetryScheduled]):
     list_display = ("due_at", "parked_item", "attempt", "created_at", "lineage")
     date_hierarchy = "due_at"
 
 
-class RetryClaimAdmin(ParkedChildAdmin):
+class RetryClaimAdmin(ParkedChildAdmin[RetryClaim]):
     list_display = ("created_at", "parked_item", "attempt", "worker", "lineage")
 
 
-class ParkingOutcomeAdmin(ParkedChildAdmin):
+class ParkingOutcomeAdmin(ParkedChildAdmin[ParkingOutcome]):
     list_display = ("created_at", "parked_item", "outcome", "reason", "attempts", "lineage")
     list_filter = (OutcomeFilter,)
     date_hierarchy = "created_at"
 
 
-class OpsActionAdmin(LedgerAdmin):
+class OpsActionAdmin(LedgerAdmin[OpsAction]):
     list_display = ("created_at", "action", "actor", "short_reason", "outcome", "preview_seq", "lineage")
     list_columns = ("id", "created_at", "action", "actor", "reason", "result", "preview_seq", "trace_id")
     list_filter = (ActionFilter,)
@@ -281,7 +290,16 @@ class OpsActionAdmin(LedgerAdmin):
         return action_result(obj.result)
 
 
-class SubscriberAdmin(ReadOnlyAdmin):
+class _Acks(TypedDict):
+    position: int | None
+    acked_at: datetime.datetime | None
+
+
+if TYPE_CHECKING:  # a subscriber as the changelist reads it: annotated with its newest acknowledgement
+    AckedSubscriber = WithAnnotations[Subscriber, _Acks]
+
+
+class SubscriberAdmin(ReadOnlyAdmin[Subscriber]):
     """Remote subscribers (``pipelines.transport.subscriptions``): publication, acknowledged position and lag behind
     the log."""
 
@@ -292,24 +310,24 @@ class SubscriberAdmin(ReadOnlyAdmin):
     search_fields = ("name",)
     search_help_text = "A subscriber's name (contains)."
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Subscriber]:
         self._head = CheckpointLog.objects.aggregate(head=Max("seq"))["head"] or 0
         return super().get_queryset(request).annotate(position=Max("acks__position"), acked_at=Max("acks__created_at"))
 
     @admin.display(description="acknowledged position", ordering="position")
-    def position(self, obj: Any) -> int:
+    def position(self, obj: AckedSubscriber) -> int:
         return int(obj.position or 0)
 
     @admin.display(description="last acknowledged", ordering="acked_at")
-    def acked_at(self, obj: Any) -> Any:
+    def acked_at(self, obj: AckedSubscriber) -> object:
         return obj.acked_at or "never"
 
     @admin.display(description="lag (log positions)")
-    def lag(self, obj: Any) -> int:
+    def lag(self, obj: AckedSubscriber) -> int:
         return max(0, getattr(self, "_head", 0) - int(obj.position or 0))
 
 
-LEDGER_ADMINS: dict[type[Any], type[admin.ModelAdmin]] = {
+LEDGER_ADMINS: dict[type[Any], type[admin.ModelAdmin[Any]]] = {
     ErrorSinkEntry: ErrorSinkEntryAdmin,
     ParkedItem: ParkedItemAdmin,
     CheckpointLog: CheckpointLogAdmin,

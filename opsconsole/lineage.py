@@ -96,7 +96,7 @@ def checkpoint_model(name: str) -> type[Checkpoint] | None:
     return None
 
 
-def admin_url(model: type[Any], pk: Any) -> str | None:
+def admin_url(model: type[Any], pk: object) -> str | None:
     try:
         return reverse(f"ops:{model._meta.app_label}_{model._meta.model_name}_change", args=[pk])
     except NoReverseMatch:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -60,7 +61,7 @@ def label(action: str) -> str:
     return LABELS.get(action, action.replace("-", " ").capitalize())
 
 
-def can_remediate(user: Any) -> bool:
+def can_remediate(user: AbstractUser | AnonymousUser) -> bool:
     return bool(user.is_active and user.is_staff and user.has_perm(RUN_REMEDIATION))
 
 
@@ -95,12 +96,12 @@ def order_ids(values: Iterable[str], cap: int = MAX_ORDERS) -> list[uuid.UUID]:
     return out[:cap]
 
 
-def confirm_url(action: str, orders: Iterable[Any], **params: Any) -> str:
+def confirm_url(action: str, orders: Iterable[Any], **params: object) -> str:
     query = [("order", str(o)) for o in orders] + [(k, str(v)) for k, v in params.items()]
     return f"{reverse('ops:remediation', args=[action])}?{urlencode(query)}"
 
 
-def bulk_url(action: str, **query: Any) -> str:
+def bulk_url(action: str, **query: object) -> str:
     """The bulk preview page of ``action`` for the orders these filters select (see ``checkout.bulk_selection``)."""
     pairs = [(k, str(v)) for k, v in query.items() if v not in (None, "")]
     return f"{reverse('ops:bulk_remediation', args=[action])}?{urlencode(pairs)}"

@@ -8,6 +8,7 @@ Writing needs the remediation permission; reading needs only staff.
 
 from __future__ import annotations
 
+import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
@@ -37,7 +38,7 @@ def steps() -> list[str]:
     return out
 
 
-def _row(pause: StepPause, now: Any) -> dict[str, Any]:
+def _row(pause: StepPause, now: datetime.datetime) -> dict[str, Any]:
     ended = next(iter(pause.resumes.all()), None)
     return {"pause": pause, "resume": ended, "progress": drain.progress(pause, now)}
 

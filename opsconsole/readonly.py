@@ -8,7 +8,7 @@ a full COUNT, select only the columns they list, and follow only the relations t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
@@ -19,15 +19,17 @@ from django.utils.functional import cached_property
 
 from opsconsole import selectors
 
+_M = TypeVar("_M", bound=Model)
+
 # A changelist counts at most this many rows; past it, narrow with the date hierarchy, filters or search.
 COUNT_CAP = 10_000
 
 
-class CappedCountPaginator(Paginator):
+class CappedCountPaginator(Paginator[Any]):
     """Counts through a bounded subquery (``LIMIT COUNT_CAP``), never the whole table."""
 
     @cached_property
-    def count(self) -> int:  # type: ignore[override]
+    def count(self) -> int:
         return selectors.bounded_count(self.object_list, COUNT_CAP)
 
 
@@ -40,7 +42,7 @@ class ListColumnsChangeList(ChangeList):
         return selectors.only_columns(queryset, columns)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(admin.ModelAdmin[_M]):
     """The base of every checkpoint and ledger admin: view only, explicit (empty) actions, no full COUNT."""
 
     actions: Sequence[Any] | None = ()
@@ -61,7 +63,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+    def get_changelist(self, request: HttpRequest, **kwargs: object) -> type[ChangeList]:
         return ListColumnsChangeList
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from checkout.models import Consumer, Courier, MenuItem, Restaurant
 from opsconsole import reference
 
 
-class CourierAdmin(admin.ModelAdmin):
+class CourierAdmin(admin.ModelAdmin[Courier]):
     list_display = ("id", "name", "available", "completion_mode", "active_deliveries")
     list_filter = ("available", "completion_mode")
     search_fields = ("id", "name")
@@ -39,19 +39,19 @@ class CourierAdmin(admin.ModelAdmin):
         self.message_user(request, f"{changed} courier(s) now unavailable.", messages.SUCCESS)
 
 
-class ConsumerAdmin(admin.ModelAdmin):
+class ConsumerAdmin(admin.ModelAdmin[Consumer]):
     list_display = ("id", "name", "active", "payment_token")
     list_filter = ("active",)
     search_fields = ("id", "name")
     ordering = ("id",)
 
 
-class MenuItemInline(admin.TabularInline):
+class MenuItemInline(admin.TabularInline[MenuItem, Restaurant]):
     model = MenuItem
     extra = 0
 
 
-class RestaurantAdmin(admin.ModelAdmin):
+class RestaurantAdmin(admin.ModelAdmin[Restaurant]):
     list_display = ("id", "name", "acceptance_mode", "currency", "order_minimum")
     list_filter = ("acceptance_mode",)
     search_fields = ("id", "name")
@@ -59,7 +59,7 @@ class RestaurantAdmin(admin.ModelAdmin):
     inlines = (MenuItemInline,)
 
 
-class MenuItemAdmin(admin.ModelAdmin):
+class MenuItemAdmin(admin.ModelAdmin[MenuItem]):
     list_display = ("item_id", "name", "restaurant", "price")
     list_select_related = ("restaurant",)
     search_fields = ("item_id", "name")

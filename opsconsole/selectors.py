@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ OVERDUE_WINDOW = datetime.timedelta(days=7)
 
 
 # -- changelists ------------------------------------------------------------------------------------------
-def bounded_count(object_list: Any, cap: int) -> int:
+def bounded_count(object_list: Sized, cap: int) -> int:
     """``SELECT COUNT(*) FROM (… LIMIT cap)``: never more work than ``cap`` rows."""
     if not isinstance(object_list, QuerySet):
         return len(object_list)
@@ -246,7 +247,7 @@ def trace_of(wanted: uuid.UUID) -> uuid.UUID | None:
     return None
 
 
-def row(model: type[Model], pk: Any) -> Model | None:
+def row(model: type[Model], pk: object) -> Model | None:
     return model._default_manager.filter(pk=pk).first()
 
 

@@ -23,7 +23,10 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Command": ("pipelines.contracts.steps", "Command"),
     "Execution": ("pipelines.contracts.steps", "Execution"),
     "Output": ("pipelines.contracts.steps", "Output"),
+    "Split": ("pipelines.contracts.steps", "Split"),
+    "Produced": ("pipelines.contracts.steps", "Produced"),
     "StepContext": ("pipelines.contracts.steps", "StepContext"),
+    "StepStatus": ("pipelines.contracts.steps", "StepStatus"),
     "Composition": ("pipelines.contracts.declarations", "Composition"),
     "Deadline": ("pipelines.contracts.declarations", "Deadline"),
     "Pipeline": ("pipelines.contracts.declarations", "Pipeline"),
@@ -151,7 +154,10 @@ if TYPE_CHECKING:
     from pipelines.contracts.steps import Command as Command
     from pipelines.contracts.steps import Execution as Execution
     from pipelines.contracts.steps import Output as Output
+    from pipelines.contracts.steps import Produced as Produced
+    from pipelines.contracts.steps import Split as Split
     from pipelines.contracts.steps import StepContext as StepContext
+    from pipelines.contracts.steps import StepStatus as StepStatus
     from pipelines.engine import metrics as metrics
     from pipelines.engine import pauses as pauses
     from pipelines.engine import tracing as tracing
@@ -242,14 +248,17 @@ __all__ = [
     "NotFound",
     "Output",
     "Pipeline",
+    "Produced",
     "Publication",
     "Ready",
     "RetryPolicy",
     "RetryableError",
     "ServiceError",
+    "Split",
     "Stage",
     "Step",
     "StepContext",
+    "StepStatus",
     "Stream",
     "StrictSerializer",
     "Subscription",

@@ -3,15 +3,14 @@ contract checks."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.apps import AppConfig
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
 
-def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
+def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
     from pipelines import triggers
     from pipelines.store import open_parked, open_waits
 
@@ -22,7 +21,7 @@ def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: Any) 
         open_waits.install(connections[using])
 
 
-def _on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
+def _on_connection(sender: object, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
     from django.conf import settings
 
     from pipelines import triggers

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
-from django.apps import apps
+from django.apps import AppConfig, apps
 from django.core import checks
 from django.db import connections, models
 
@@ -14,7 +14,7 @@ from pipelines.store.classification import classify
 
 
 @checks.register("models")
-def check_classification(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_classification(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
     problems: list[checks.CheckMessage] = []
     for model in apps.get_models():
         kind = classify(model)
@@ -91,7 +91,9 @@ def _foreign_keys(model: type[models.Model]) -> list[checks.CheckMessage]:
 
 
 @checks.register("database", checks.Tags.database)
-def check_triggers(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_triggers(
+    app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: object
+) -> list[checks.CheckMessage]:
     problems: list[checks.CheckMessage] = []
     for alias in databases or []:
         missing = triggers.missing(connections[alias])
@@ -122,7 +124,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 
 @checks.register()
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_settings(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
     from django.conf import settings
 
     problems: list[checks.CheckMessage] = []

@@ -10,31 +10,33 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from django.db import models
 
 from pipelines.contracts.errors import InsertOnlyViolation
 from pipelines.contracts.fields import Contract
 
+_M = TypeVar("_M", bound=models.Model)
 
-class InsertOnlyQuerySet(models.QuerySet):
+
+class InsertOnlyQuerySet(models.QuerySet[_M]):
     def _refuse(self, operation: str) -> InsertOnlyViolation:
         return InsertOnlyViolation(self.model._meta.label, operation)
 
-    def update(self, **kwargs: Any) -> int:
+    def update(self, **kwargs: object) -> int:
         raise self._refuse("update")
 
     def delete(self) -> tuple[int, dict[str, int]]:
         raise self._refuse("delete")
 
-    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+    def bulk_update(self, objs: object, fields: object, batch_size: int | None = None) -> int:
         raise self._refuse("bulk_update")
 
-    def update_or_create(self, defaults: Any = None, create_defaults: Any = None, **kwargs: Any) -> Any:
+    def update_or_create(self, defaults: object = None, create_defaults: object = None, **kwargs: object) -> Any:
         raise self._refuse("update_or_create")
 
-    async def aupdate(self, **kwargs: Any) -> int:
+    async def aupdate(self, **kwargs: object) -> int:
         raise self._refuse("update")
 
     async def adelete(self) -> tuple[int, dict[str, int]]:
@@ -61,7 +63,7 @@ class InsertOnlyModel(models.Model):
         kwargs["force_insert"] = True
         super().save(*args, **kwargs)
 
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise InsertOnlyViolation(self._meta.label, "delete")
 
 
@@ -179,7 +181,7 @@ class Trace(Ledger):
         return f"trace {self.number} ({self.trace_id})"
 
 
-def as_trace_uuid(value: Any) -> uuid.UUID:
+def as_trace_uuid(value: object) -> uuid.UUID:
     """A trace id given as a UUID or as its text."""
     return value if type(value) is uuid.UUID else uuid.UUID(str(value))
 
@@ -202,7 +204,7 @@ def use_known_trace_numbers(lookup: KnownTraceNumbers) -> None:
     _known_trace_numbers = lookup
 
 
-def trace_number_expression(trace_id: Any) -> Any:
+def trace_number_expression(trace_id: uuid.UUID | str) -> Any:
     """What ``trace_number`` equals for ``trace_id``: the known number, or a sub-query on ``Trace``."""
     found, _ = _known_trace_numbers([trace_id])
     if found:
@@ -218,13 +220,13 @@ def trace_numbers_expression(trace_ids: Iterable[Any]) -> Any:
     return Trace.objects.filter(trace_id__in=[*found, *missing]).values("number")
 
 
-class TracedQuerySet(InsertOnlyQuerySet):
+class TracedQuerySet(InsertOnlyQuerySet[_M]):
     """Rows of the log and of the lineage, found by trace id through the trace's number."""
 
-    def of_trace(self, trace_id: Any) -> TracedQuerySet:
+    def of_trace(self, trace_id: uuid.UUID | str) -> Self:
         return self.filter(trace_number=trace_number_expression(trace_id))
 
-    def of_traces(self, trace_ids: Any) -> TracedQuerySet:
+    def of_traces(self, trace_ids: Iterable[uuid.UUID | str]) -> Self:
         return self.filter(trace_number__in=trace_numbers_expression(trace_ids))
 
 
@@ -249,7 +251,7 @@ class LineageLink(Ledger):
     trace_id = models.UUIDField()
     trace_number = models.BigIntegerField()
 
-    objects: ClassVar[TracedManager] = TracedManager()  # type: ignore[valid-type]
+    objects: ClassVar[TracedManager[Self]] = TracedManager()
 
     class Meta:
         verbose_name = "lineage link"
@@ -281,7 +283,7 @@ class CheckpointLog(Ledger):
     publication = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(db_index=True)
 
-    objects: ClassVar[TracedManager] = TracedManager()  # type: ignore[valid-type]
+    objects: ClassVar[TracedManager[Self]] = TracedManager()
 
     class Meta:
         verbose_name = "checkpoint log entry"

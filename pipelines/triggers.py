@@ -120,7 +120,8 @@ def sqlite_unguarded(connection: BaseDatabaseWrapper) -> bool:
         return False
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA recursive_triggers")
-        return cursor.fetchone()[0] != 1
+        (recursive,) = cursor.fetchone()
+        return bool(recursive != 1)
 
 
 def installed(connection: BaseDatabaseWrapper, prefix: str) -> set[str] | None:

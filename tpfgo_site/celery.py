@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 from celery import Celery, bootsteps, signals
 from celery.apps import worker as celery_worker
@@ -26,7 +25,7 @@ class TaskLogStep(bootsteps.Step):
     connected, so every enqueue would be logged twice; this step connects only the worker-side signals.
     """
 
-    def __init__(self, parent: Any, **kwargs: Any) -> None:
+    def __init__(self, parent: object, **kwargs: object) -> None:
         super().__init__(parent, **kwargs)
         self.receiver = receiver = CeleryReceiver()
         signals.task_prerun.connect(receiver.receiver_task_prerun)
@@ -42,7 +41,7 @@ app.steps["worker"].add(TaskLogStep)
 worker_metrics.connect()
 
 
-def _shutdown_notice(msg: str, f: Any = None) -> None:
+def _shutdown_notice(msg: str, f: object = None) -> None:
     logs.signal_safe_notice(msg, "celery.apps.worker")
 
 
@@ -52,7 +51,7 @@ celery_worker.safe_say = _shutdown_notice
 
 
 @signals.setup_logging.connect
-def use_django_logging(**kwargs: Any) -> None:
+def use_django_logging(**kwargs: object) -> None:
     """Keep Django's LOGGING (JSON lines on stdout) in the worker instead of Celery's own format.
 
     ``--loglevel`` still sets the level of Celery's own loggers.
@@ -62,5 +61,6 @@ def use_django_logging(**kwargs: Any) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
-    if kwargs.get("loglevel"):
-        logging.getLogger("celery").setLevel(kwargs["loglevel"])
+    level = kwargs.get("loglevel")
+    if isinstance(level, int | str) and level:
+        logging.getLogger("celery").setLevel(level)

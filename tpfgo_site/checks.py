@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.core import checks
 
@@ -11,7 +9,7 @@ from tpfgo_site.settings import DEVELOPMENT_SECRET_KEY
 
 
 @checks.register(checks.Tags.security, deploy=True)
-def development_secret_key(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def development_secret_key(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
     """The built-in development key signs sessions and tokens with a value anyone can read in the repository."""
     if settings.SECRET_KEY != DEVELOPMENT_SECRET_KEY:
         return []

@@ -9,15 +9,20 @@ from __future__ import annotations
 import datetime
 import logging
 from logging.config import dictConfig
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import glogging
 
 from tpfgo_site import logs
 
+if TYPE_CHECKING:
+    from gunicorn.config import Config
+    from gunicorn.http.message import Request
+    from gunicorn.http.wsgi import Response
+
 
 class JsonLogger(glogging.Logger):
-    def setup(self, cfg: Any) -> None:
+    def setup(self, cfg: Config) -> None:
         super().setup(cfg)
         # dictConfig replaces the handlers gunicorn just attached (plain text) on both loggers.
         dictConfig(
@@ -33,7 +38,7 @@ class JsonLogger(glogging.Logger):
             }
         )
 
-    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: datetime.timedelta) -> None:
+    def access(self, resp: Response, req: Request, environ: dict[str, Any], request_time: datetime.timedelta) -> None:
         if not (self.cfg.accesslog or self.cfg.logconfig or self.cfg.logconfig_dict or self.cfg.syslog):
             return
         wsgi = environ  # the request's WSGI environ, not the process environment

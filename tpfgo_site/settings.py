@@ -6,7 +6,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import django_stubs_ext
+
 from tpfgo_site import dburl, logs
+
+# Generic Django classes subscriptable at run time, as the type checker reads them (`ModelAdmin[Courier]`).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TPFGO_VAR_DIR", BASE_DIR / "var"))

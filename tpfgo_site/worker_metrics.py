@@ -8,7 +8,6 @@ serves its own processes' samples on a port of its own (docs/operations.md).
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import structlog
 from celery import signals
@@ -23,43 +22,43 @@ TASKS = Counter(
 )
 
 
-def _name(sender: Any = None, request: Any = None) -> str:
+def _name(sender: object = None, request: object = None) -> str:
     named = getattr(sender, "name", None) or getattr(request, "task", None) or getattr(request, "name", None)
     return str(named or sender or "unknown")
 
 
-def succeeded(sender: Any = None, **_: Any) -> None:
+def succeeded(sender: object = None, **_: object) -> None:
     TASKS.labels("succeeded", _name(sender)).inc()
 
 
-def failed(sender: Any = None, **_: Any) -> None:
+def failed(sender: object = None, **_: object) -> None:
     TASKS.labels("failed", _name(sender)).inc()
 
 
-def retried(sender: Any = None, request: Any = None, **_: Any) -> None:
+def retried(sender: object = None, request: object = None, **_: object) -> None:
     TASKS.labels("retried", _name(sender, request)).inc()
 
 
-def revoked(sender: Any = None, request: Any = None, **_: Any) -> None:
+def revoked(sender: object = None, request: object = None, **_: object) -> None:
     TASKS.labels("revoked", _name(sender, request)).inc()
 
 
-def rejected(message: Any = None, **_: Any) -> None:
+def rejected(message: object = None, **_: object) -> None:
     headers = getattr(message, "headers", None) or {}
     TASKS.labels("rejected", str(headers.get("task", "unknown"))).inc()
 
 
-def unknown(name: str = "unknown", **_: Any) -> None:
+def unknown(name: str = "unknown", **_: object) -> None:
     TASKS.labels("unknown", name).inc()
 
 
-def pool_process_ended(**_: Any) -> None:
+def pool_process_ended(**_: object) -> None:
     from pipelines import metrics
 
     metrics.process_ended(os.getpid())
 
 
-def serve_port(**_: Any) -> None:
+def serve_port(**_: object) -> None:
     """On a worker-only node: serve this node's metrics directory on ``TPFGO_WORKER_METRICS_BIND``."""
     from django.conf import settings
 

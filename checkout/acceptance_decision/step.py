@@ -8,34 +8,36 @@ whoever inserts first wins the round. The restaurant waits while a revision hold
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
 from checkout import revisions, selectors
 from checkout.acceptance_decision.models import AcceptanceDecision
-from pipelines import AWAIT, SKIP, StepContext
+from checkout.cancellation_requested.models import CancellationRequested
+from checkout.revision_requested.models import RevisionRequested
+from checkout.ticket_created.models import TicketCreated
+from pipelines import AWAIT, SKIP, Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> Any:
+def process(ctx: StepContext[TicketCreated | CancellationRequested | RevisionRequested]) -> Produced:
     source = ctx.input
     order_id = source.order_id
     current_round = selectors.decision_round(order_id)
     slot = {"order_id": order_id, "round": current_round}
-    if source.contract.name == "RevisionRequested":
+    if isinstance(source, RevisionRequested):
         if revisions.refusal(source) is not None:
             return SKIP
-        return {**slot, "decided_by": AcceptanceDecision.REVISED, "revision_id": source.revision_id}
+        return Output({**slot, "decided_by": AcceptanceDecision.REVISED, "revision_id": source.revision_id})
     # The ticket is being revised: the restaurant and a consumer's cancellation wait for the revision's decision
     # (ops cancelling overrides it).
     revising = current_round > 1 and selectors.open_revision(order_id) is not None
-    if source.contract.name == "CancellationRequested":
+    if isinstance(source, CancellationRequested):
         if selectors.is_terminal(order_id):
             return SKIP
         if revising:
             return AWAIT
-        return {**slot, "decided_by": AcceptanceDecision.CANCELLED, "reason": "consumer cancelled"}
+        return Output({**slot, "decided_by": AcceptanceDecision.CANCELLED, "reason": "consumer cancelled"})
     event = ctx.event or {}
     decided_by = event.get("decidedBy")
     if revising and decided_by != AcceptanceDecision.CANCELLED:
@@ -47,10 +49,10 @@ def process(ctx: StepContext) -> Any:
     ready_by = None
     if decided_by == AcceptanceDecision.ACCEPTED:
         ready_by = _ready_by(event.get("readyBy"), ctx.now)
-    return {**slot, "decided_by": decided_by, "ready_by": ready_by, "reason": event.get("reason", "")}
+    return Output({**slot, "decided_by": decided_by, "ready_by": ready_by, "reason": event.get("reason", "")})
 
 
-def _ready_by(value: Any, now: datetime.datetime) -> datetime.datetime:
+def _ready_by(value: object, now: datetime.datetime) -> datetime.datetime:
     if isinstance(value, datetime.datetime):
         return value
     parsed = parse_datetime(value) if isinstance(value, str) else None

@@ -7,7 +7,7 @@ with UNIMPLEMENTED, and a body over ``TPFGO_API_MAX_BODY_BYTES`` with 413, befor
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -27,7 +27,7 @@ class ApiView(APIView):
     renderer_classes = [JSONRenderer]
     content_negotiation_class = ContentNegotiation
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         self.perform_authentication(request)
         self.check_permissions(request)
         if speaks_protobuf(request) and request.method not in self.protobuf:

@@ -9,7 +9,7 @@ fast as orders are placed, so a slow downstream slows the client instead of fill
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import IO, Any, cast
+from typing import IO, cast
 
 import structlog
 from django.http import HttpRequest, StreamingHttpResponse
@@ -57,7 +57,7 @@ class IngestView(ApiView):
     renderer_classes = [NdjsonRenderer]
     bounded_body = False  # each line is bounded by TPFGO_INGEST_MAX_LINE_BYTES
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         self.perform_authentication(request)
         self.check_permissions(request)
         if speaks_protobuf(request):

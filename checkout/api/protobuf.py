@@ -88,7 +88,8 @@ class ProtobufRenderer(BaseRenderer):
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
         view, request = renderer_context["view"], renderer_context["request"]
         spec: ProtoSpec = view.protobuf[request.method]
-        return messages.to_message(data, spec.response).SerializeToString()
+        body: bytes = messages.to_message(data, spec.response).SerializeToString()
+        return body
 
 
 class ContentNegotiation(DefaultContentNegotiation):

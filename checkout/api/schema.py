@@ -53,7 +53,7 @@ def responses(
     return out
 
 
-def request(schema: Any, *, protobuf: bool) -> Any:
+def request(schema: object, *, protobuf: bool) -> Any:
     if not protobuf:
         return schema
     return {JSON: schema, PROTOBUF: OpenApiTypes.BINARY}
@@ -91,7 +91,7 @@ REPLAYED = OpenApiParameter(
 BODY_REQUIRED = frozenset({"createOrder", "ingestOrders"})
 
 
-def require_bodies(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+def require_bodies(result: dict[str, Any], generator: object, request: object, public: bool) -> dict[str, Any]:
     """A drf-spectacular postprocessing hook (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``)."""
     for operations in result.get("paths", {}).values():
         for operation in operations.values():

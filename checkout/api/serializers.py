@@ -40,7 +40,7 @@ class Pattern(Text):
 class Boolean(serializers.BooleanField):
     """JSON ``true`` or ``false`` only (not ``0``, ``"yes"`` or ``"true"``)."""
 
-    def to_internal_value(self, data: Any) -> bool:
+    def to_internal_value(self, data: object) -> bool:
         if data is True or data is False:
             return data
         self.fail("invalid", input=data)
@@ -52,13 +52,13 @@ class Money(serializers.DecimalField):
 
     schema_pattern = MONEY_PATTERN
 
-    def to_internal_value(self, data: Any) -> Decimal:
+    def to_internal_value(self, data: object) -> Decimal:
         if not isinstance(data, str) or not re.fullmatch(MONEY_PATTERN, data):
             self.fail("invalid")
         return Decimal(super().to_internal_value(data))
 
 
-def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+def validated(serializer_class: type[serializers.Serializer[Any]], data: object) -> dict[str, Any]:
     """The body validated by ``serializer_class``, or a ``ValidationError`` (INVALID_ARGUMENT, field by field)."""
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
@@ -70,19 +70,19 @@ def _money(**kwargs: Any) -> Money:
 
 
 # --- Errors -----------------------------------------------------------------------------------------------------
-class ErrorDetailSerializer(serializers.Serializer):
+class ErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):
     field = serializers.CharField()
     issue = serializers.CharField()
 
 
-class ErrorBodySerializer(serializers.Serializer):
+class ErrorBodySerializer(serializers.Serializer[dict[str, Any]]):
     code = serializers.ChoiceField(choices=sorted(STATUS))
     message = serializers.CharField()
     details = ErrorDetailSerializer(many=True)
     correlationId = serializers.CharField()
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
     error = ErrorBodySerializer()
 
 
@@ -91,12 +91,12 @@ class CancelRequestSerializer(StrictSerializer):
     note = Text(max_length=500, required=False, allow_null=True, allow_blank=True)
 
 
-class CancellationSerializer(serializers.Serializer):
+class CancellationSerializer(serializers.Serializer[dict[str, Any]]):
     outcome = serializers.ChoiceField(choices=OUTCOMES)
     reason = serializers.ChoiceField(choices=["ALREADY_TERMINAL", "ALREADY_PREPARING"], allow_null=True)
 
 
-class CancelResponseSerializer(serializers.Serializer):
+class CancelResponseSerializer(serializers.Serializer[dict[str, Any]]):
     cancellation = CancellationSerializer()
     order = OrderViewSerializer()
 
@@ -104,13 +104,13 @@ class CancelResponseSerializer(serializers.Serializer):
 REVISION_REASONS = ["TOO_LATE", "ORDER_CANCELLED", "NOT_APPROVED", "REVISION_PENDING", "BELOW_MINIMUM"]
 
 
-class RevisionSerializer(serializers.Serializer):
+class RevisionSerializer(serializers.Serializer[dict[str, Any]]):
     revisionId = serializers.UUIDField()
     outcome = serializers.ChoiceField(choices=OUTCOMES)
     reason = serializers.ChoiceField(choices=[*REVISION_REASONS, "PAYMENT_DECLINED"], allow_null=True)
 
 
-class ReviseResponseSerializer(serializers.Serializer):
+class ReviseResponseSerializer(serializers.Serializer[dict[str, Any]]):
     revision = RevisionSerializer()
     order = OrderViewSerializer()
 
@@ -120,7 +120,7 @@ class LineageChildrenField(serializers.ListField):
     pass
 
 
-class LineageNodeSerializer(serializers.Serializer):
+class LineageNodeSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.CharField()
     type = serializers.CharField()
     pipeline = serializers.CharField()
@@ -173,13 +173,13 @@ class AvailabilitySerializer(StrictSerializer):
     available = Boolean()
 
 
-class ConsumerListSerializer(serializers.Serializer):
+class ConsumerListSerializer(serializers.Serializer[dict[str, Any]]):
     results = ConsumerSerializer(many=True)
 
 
-class RestaurantListSerializer(serializers.Serializer):
+class RestaurantListSerializer(serializers.Serializer[dict[str, Any]]):
     results = RestaurantSerializer(many=True)
 
 
-class CourierListSerializer(serializers.Serializer):
+class CourierListSerializer(serializers.Serializer[dict[str, Any]]):
     results = CourierSerializer(many=True)

@@ -23,7 +23,7 @@ from checkout.api.protobuf import ProtoData, ProtoSpec
 from checkout.protos import orders_pb2
 
 
-def json_object(data: Any, serializer_class: type[Serializer]) -> Mapping[str, Any]:
+def json_object(data: Any, serializer_class: type[Serializer[Any]]) -> Mapping[str, Any]:
     """A JSON body validated by the serializer that documents it (an absent body is an empty object), returned as
     sent: the service reads its fields."""
     body = {} if data is None else data

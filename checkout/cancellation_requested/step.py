@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from checkout.order_request.models import OrderRequest
+from pipelines import Output, Produced, StepContext
 
-from pipelines import StepContext
 
-
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[OrderRequest]) -> Produced:
     note = (ctx.event or {}).get("note") or None
-    return {"order_id": ctx.input.order_id, "note": note}
+    return Output({"order_id": ctx.input.order_id, "note": note})

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from checkout import selectors
 from checkout.consumer_verified.models import ConsumerRejected
-from pipelines import Output, StepContext
+from checkout.ready_order.models import ReadyOrder
+from pipelines import Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> Output:
+def process(ctx: StepContext[ReadyOrder]) -> Produced:
     order = ctx.input
     consumer = selectors.consumer(order.consumer_id)
     if consumer is None or not consumer.active:

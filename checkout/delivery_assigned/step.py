@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
 
 from django.conf import settings
 
 from checkout import selectors
-from pipelines import RetryableError, StepContext
+from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
+from pipelines import Output, Produced, RetryableError, StepContext
 
 
 class NoCourierAvailable(RetryableError):
@@ -16,20 +17,22 @@ class NoCourierAvailable(RetryableError):
     code = "NO_COURIER_AVAILABLE"
 
 
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[OrderReadyForDispatch]) -> Produced:
     ready = ctx.input
     courier_id = _choose(ready.order_id, (ctx.event or {}).get("courierId"))
-    return {
-        "order_id": ready.order_id,
-        "dispatch_id": ctx.output_id,
-        "courier_id": courier_id,
-        "eta_minutes": settings.TPFGO_DEFAULT_ETA_MINUTES,
-        "assigned_at": ctx.now,
-        "lineage_digest": ready.lineage_digest,
-    }
+    return Output(
+        {
+            "order_id": ready.order_id,
+            "dispatch_id": ctx.output_id,
+            "courier_id": courier_id,
+            "eta_minutes": settings.TPFGO_DEFAULT_ETA_MINUTES,
+            "assigned_at": ctx.now,
+            "lineage_digest": ready.lineage_digest,
+        }
+    )
 
 
-def _choose(order_id: Any, chosen: str | None) -> str:
+def _choose(order_id: uuid.UUID, chosen: str | None) -> str:
     chosen = chosen or selectors.ops_courier_choice(order_id)
     if chosen:
         if selectors.courier(chosen) is None:

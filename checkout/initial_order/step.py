@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from checkout import pricing, selectors
-from pipelines import NonRetryableError, StepContext
+from checkout.order_request.models import OrderRequest
+from pipelines import NonRetryableError, Output, Produced, StepContext
 
 DEFAULT_TOKEN = "tok_ok"
 
 
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[OrderRequest]) -> Produced:
     request = ctx.input
     restaurant = selectors.restaurant(request.restaurant_id)
     if restaurant is None:
@@ -28,12 +28,14 @@ def process(ctx: StepContext) -> dict[str, Any]:
         lines.append(priced)
     consumer = selectors.consumer(request.consumer_id)
     token = request.payment_token or (consumer.payment_token if consumer else "") or DEFAULT_TOKEN
-    return {
-        "order_id": request.order_id,
-        "consumer_id": request.consumer_id,
-        "restaurant_id": request.restaurant_id,
-        "currency": restaurant.currency,
-        "order_total": total,
-        "lines": lines,
-        "payment_token": token,
-    }
+    return Output(
+        {
+            "order_id": request.order_id,
+            "consumer_id": request.consumer_id,
+            "restaurant_id": request.restaurant_id,
+            "currency": restaurant.currency,
+            "order_total": total,
+            "lines": lines,
+            "payment_token": token,
+        }
+    )

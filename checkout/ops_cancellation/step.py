@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from checkout.order_request.models import OrderRequest
+from pipelines import NonRetryableError, Output, Produced, StepContext
 
-from pipelines import NonRetryableError, StepContext
 
-
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[OrderRequest]) -> Produced:
     event = ctx.event or {}
     actor, reason = event.get("by"), event.get("reason")
     if not actor or not reason:
         raise NonRetryableError("ops-cancel needs who cancelled and why", code="INVALID_REMEDIATION")
-    return {"order_id": ctx.input.order_id, "cancelled_by": actor, "reason": str(reason)[:500]}
+    return Output({"order_id": ctx.input.order_id, "cancelled_by": actor, "reason": str(reason)[:500]})

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
+from pipelines import NonRetryableError, Output, Produced, StepContext
 
-from pipelines import NonRetryableError, StepContext
 
-
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[OrderReadyForDispatch]) -> Produced:
     event = ctx.event or {}
     courier_id, chosen_by = event.get("courierId"), event.get("by")
     if not courier_id or not chosen_by:
         raise NonRetryableError("assign-courier needs a courierId and who chose it", code="INVALID_REMEDIATION")
-    return {"order_id": ctx.input.order_id, "courier_id": courier_id, "chosen_by": chosen_by}
+    return Output({"order_id": ctx.input.order_id, "courier_id": courier_id, "chosen_by": chosen_by})

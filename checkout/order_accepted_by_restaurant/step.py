@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from checkout import selectors
+from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.order_accepted_by_restaurant.models import AcceptanceTimedOut, TicketRejected
-from pipelines import SKIP, Output, StepContext
+from pipelines import SKIP, Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> Any:
+def process(ctx: StepContext[AcceptanceDecision]) -> Produced:
     decision = ctx.input
     ticket = selectors.ticket(decision.order_id)
     assert ticket is not None

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from checkout import contracts
-from pipelines import StepContext
+from checkout.authorization_voided.models import AuthorizationVoided
+from checkout.cancellation_decision.models import CancellationAccepted
+from checkout.ops_cancellation.models import OpsCancellation
+from checkout.order_accepted_by_restaurant.models import AcceptanceTimedOut, TicketRejected
+from checkout.refund_issued.models import RefundIssued
+from checkout.ticket_withdrawn.models import TicketWithdrawn
+from pipelines import Output, StepContext
+
+# What it cancels after: a void, a restaurant's decline with nothing to void, a cancellation, ops.
+Source = (
+    AuthorizationVoided
+    | TicketRejected
+    | AcceptanceTimedOut
+    | TicketWithdrawn
+    | CancellationAccepted
+    | OpsCancellation
+    | RefundIssued
+)
 
 
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[Source]) -> Output:
     source = ctx.input
-    name = source.contract.name
-    if name == "AuthorizationVoided":
+    if isinstance(source, AuthorizationVoided):
         reason = source.reason
-    elif name in ("OpsCancellation", "RefundIssued"):
+    elif isinstance(source, OpsCancellation | RefundIssued):
         reason = contracts.OPS_CANCELLED
     else:  # CancellationAccepted or TicketWithdrawn, with nothing to void
         reason = contracts.CONSUMER_CANCELLED
-    return {"order_id": source.order_id, "reason": reason, "cancelled_at": ctx.now}
+    return Output({"order_id": source.order_id, "reason": reason, "cancelled_at": ctx.now})

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from checkout import selectors
 from checkout.models import Courier
-from pipelines import AWAIT, StepContext
+from checkout.order_picked_up.models import OrderPickedUp
+from pipelines import AWAIT, Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> Any:
+def process(ctx: StepContext[OrderPickedUp]) -> Produced:
     picked = ctx.input
     courier = selectors.courier(picked.courier_id)
     manual = courier is None or courier.completion_mode == Courier.MANUAL
@@ -18,11 +17,13 @@ def process(ctx: StepContext) -> Any:
     assigned = selectors.delivery(picked.order_id)
     amount = selectors.current_total(picked.order_id)
     assert assigned is not None and amount is not None
-    return {
-        "order_id": picked.order_id,
-        "dispatch_id": picked.dispatch_id,
-        "courier_id": picked.courier_id,
-        "delivered_at": ctx.now,
-        "amount": amount,
-        "lineage_digest": assigned.lineage_digest,
-    }
+    return Output(
+        {
+            "order_id": picked.order_id,
+            "dispatch_id": picked.dispatch_id,
+            "courier_id": picked.courier_id,
+            "delivered_at": ctx.now,
+            "amount": amount,
+            "lineage_digest": assigned.lineage_digest,
+        }
+    )

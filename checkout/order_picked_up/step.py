@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from checkout import selectors
+from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.models import Courier
-from pipelines import AWAIT, StepContext
+from pipelines import AWAIT, Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> Any:
+def process(ctx: StepContext[DeliveryAssigned]) -> Produced:
     assigned = ctx.input
     courier_id = assigned.courier_id
     if ctx.event:  # a confirmed pickup: an overdue one may have been reassigned meanwhile (courier-reassignment)
@@ -18,9 +17,11 @@ def process(ctx: StepContext) -> Any:
     manual = courier is None or courier.completion_mode == Courier.MANUAL
     if manual and (ctx.event or {}).get("action") != "pickup":
         return AWAIT
-    return {
-        "order_id": assigned.order_id,
-        "dispatch_id": assigned.dispatch_id,
-        "courier_id": courier_id,
-        "picked_up_at": ctx.now,
-    }
+    return Output(
+        {
+            "order_id": assigned.order_id,
+            "dispatch_id": assigned.dispatch_id,
+            "courier_id": courier_id,
+            "picked_up_at": ctx.now,
+        }
+    )

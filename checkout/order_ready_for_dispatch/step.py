@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from checkout.kitchen_task.models import KitchenTask
+from pipelines import Output, Produced, StepContext
 
-from pipelines import StepContext
 
-
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[list[KitchenTask]]) -> Produced:
     tasks = sorted(ctx.input, key=lambda task: str(task.pk))
-    return {
-        "order_id": tasks[0].order_id,
-        "ready_at": ctx.now,
-        "lineage_digest": "|".join(str(task.pk) for task in tasks),
-        "task_count": len(tasks),
-    }
+    return Output(
+        {
+            "order_id": tasks[0].order_id,
+            "ready_at": ctx.now,
+            "lineage_digest": "|".join(str(task.pk) for task in tasks),
+            "task_count": len(tasks),
+        }
+    )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from checkout.consumer_verified.models import ConsumerRejected
+from checkout.payment_authorized.models import PaymentDeclined
+from pipelines import Output, StepContext
 
-from pipelines import StepContext
 
-
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[ConsumerRejected | PaymentDeclined]) -> Output:
     source = ctx.input
-    if source.contract.name == "PaymentDeclined":
-        return {"order_id": source.order_id, "reason": "PAYMENT_DECLINED", "detail": source.decline_code}
-    return {"order_id": source.order_id, "reason": source.reason, "detail": source.detail}
+    if isinstance(source, PaymentDeclined):
+        return Output({"order_id": source.order_id, "reason": "PAYMENT_DECLINED", "detail": source.decline_code})
+    return Output({"order_id": source.order_id, "reason": source.reason, "detail": source.detail})

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from checkout.order_request.models import LineItem
-from pipelines import Output, StepContext
+from pipelines import Command, Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> Output:
+def process(ctx: StepContext[Command]) -> Produced:
     command = ctx.input.payload
     lines = [
         LineItem(

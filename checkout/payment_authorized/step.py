@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from checkout import payments, selectors
+from checkout.consumer_verified.models import ConsumerVerified
 from checkout.payment_authorized.models import PaymentDeclined
-from pipelines import Output, StepContext
+from pipelines import Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> Output:
+def process(ctx: StepContext[ConsumerVerified]) -> Produced:
     verified = ctx.input
     snapshot = selectors.initial_order(verified.order_id)
     assert snapshot is not None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from checkout import payments, selectors
-from pipelines import StepContext
+from checkout.order_delivered.models import OrderDelivered
+from pipelines import Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[OrderDelivered]) -> Produced:
     delivered = ctx.input
     authorization = selectors.current_authorization(delivered.order_id)
     snapshot = selectors.initial_order(delivered.order_id)
@@ -21,12 +20,14 @@ def process(ctx: StepContext) -> dict[str, Any]:
         ctx.attempt,
         key=payments.effect_key("capture", delivered.order_id),
     )
-    return {
-        "order_id": delivered.order_id,
-        "variant": result.variant,
-        "payment_id": result.payment_id,
-        "amount": delivered.amount,
-        "failure_code": result.failure_code,
-        "failure_reason": result.failure_reason,
-        "review_reason": result.review_reason,
-    }
+    return Output(
+        {
+            "order_id": delivered.order_id,
+            "variant": result.variant,
+            "payment_id": result.payment_id,
+            "amount": delivered.amount,
+            "failure_code": result.failure_code,
+            "failure_reason": result.failure_reason,
+            "review_reason": result.review_reason,
+        }
+    )

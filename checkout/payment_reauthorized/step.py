@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from checkout import payments, selectors
+from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.payment_reauthorized.models import ReauthorizationDeclined
-from pipelines import SKIP, Output, StepContext
+from checkout.revision_requested.models import RevisionRequested
+from pipelines import SKIP, Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> Any:
+def process(ctx: StepContext[AcceptanceDecision | RevisionRequested]) -> Produced:
     claim = ctx.input
-    if claim.contract.name != "AcceptanceDecision":  # the claim was skipped or lost: nothing to authorize
+    if not isinstance(claim, AcceptanceDecision):  # the claim was skipped or lost: nothing to authorize
         return SKIP
+    assert claim.revision_id is not None  # a REVISED claim names its revision
     revision = selectors.revision_request(claim.revision_id)
     snapshot = selectors.initial_order(claim.order_id)
     authorization = selectors.current_authorization(claim.order_id)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from checkout import payments, selectors
+from checkout.payment_outcome.models import PaymentOutcome
 from checkout.payment_review_resolved.models import PaymentReviewResolved
-from pipelines import NonRetryableError, StepContext
+from pipelines import NonRetryableError, Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[PaymentOutcome]) -> Produced:
     outcome = ctx.input
     event = ctx.event or {}
     approved, resolved_by = event.get("approved"), event.get("by")
@@ -25,4 +24,6 @@ def process(ctx: StepContext) -> dict[str, Any]:
         authorization = selectors.current_authorization(outcome.order_id)
         assert authorization is not None
         payment_id = payments.gateway().capture_reviewed(outcome.order_id, authorization, outcome.amount)
-    return {"order_id": outcome.order_id, "approved": approved, "resolved_by": resolved_by, "payment_id": payment_id}
+    return Output(
+        {"order_id": outcome.order_id, "approved": approved, "resolved_by": resolved_by, "payment_id": payment_id}
+    )

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from checkout import selectors
-from pipelines import StepContext
+from checkout.initial_order.models import InitialOrder
+from pipelines import Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[InitialOrder]) -> Produced:
     order = ctx.input
     request = selectors.order_request(order.order_id)
     assert request is not None  # the parent of this order's InitialOrder
-    return {
-        "order_id": order.order_id,
-        "request_id": request.request_id,
-        "consumer_id": order.consumer_id,
-        "restaurant_id": order.restaurant_id,
-        "order_total": order.order_total,
-        "currency": order.currency,
-    }
+    return Output(
+        {
+            "order_id": order.order_id,
+            "request_id": request.request_id,
+            "consumer_id": order.consumer_id,
+            "restaurant_id": order.restaurant_id,
+            "order_total": order.order_total,
+            "currency": order.currency,
+        }
+    )

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from checkout import selectors
-from pipelines import StepContext
+from checkout.revision_decision.models import RevisionAccepted
+from pipelines import Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[RevisionAccepted]) -> Produced:
     accepted = ctx.input
     revision = selectors.revision_request(accepted.revision_id)
     assert revision is not None
-    return {
-        "revision_id": revision.revision_id,
-        "order_id": revision.order_id,
-        "lines": revision.lines,
-        "order_total": revision.order_total,
-        "currency": revision.currency,
-    }
+    return Output(
+        {
+            "revision_id": revision.revision_id,
+            "order_id": revision.order_id,
+            "lines": revision.lines,
+            "order_total": revision.order_total,
+            "currency": revision.currency,
+        }
+    )

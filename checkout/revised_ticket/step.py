@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from checkout import selectors
-from pipelines import StepContext
+from checkout.revised_order.models import RevisedOrder
+from pipelines import Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[RevisedOrder]) -> Produced:
     revised = ctx.input
     ticket = selectors.ticket(revised.order_id)
     assert ticket is not None
-    return {
-        "revision_id": revised.revision_id,
-        "order_id": revised.order_id,
-        "kitchen_ticket_id": ticket.kitchen_ticket_id,
-        "lines": revised.lines,
-    }
+    return Output(
+        {
+            "revision_id": revised.revision_id,
+            "order_id": revised.order_id,
+            "kitchen_ticket_id": ticket.kitchen_ticket_id,
+            "lines": revised.lines,
+        }
+    )

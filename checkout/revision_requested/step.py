@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from checkout import pricing, selectors
-from pipelines import StepContext
+from pipelines import Command, Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[Command]) -> Produced:
     command = ctx.input.payload
     order = selectors.initial_order(command["orderId"])
     assert order is not None
@@ -19,12 +18,14 @@ def process(ctx: StepContext) -> dict[str, Any]:
         priced, line_total = pricing.line(menu[item["menuItemId"]], item["quantity"])
         lines.append(priced)
         total += line_total
-    return {
-        "revision_id": ctx.input.id,
-        "order_id": order.order_id,
-        "request_id": command["requestId"],
-        "lines": lines,
-        "order_total": total,
-        "currency": order.currency,
-        "command_hash": command["commandHash"],
-    }
+    return Output(
+        {
+            "revision_id": ctx.input.id,
+            "order_id": order.order_id,
+            "request_id": command["requestId"],
+            "lines": lines,
+            "order_total": total,
+            "currency": order.currency,
+            "command_hash": command["commandHash"],
+        }
+    )

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from django.conf import settings
 
 from checkout import selectors
 from checkout.models import Restaurant
-from pipelines import StepContext
+from checkout.order_approved.models import OrderApproved
+from pipelines import Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> dict[str, Any]:
+def process(ctx: StepContext[OrderApproved]) -> Produced:
     approved = ctx.input
     snapshot = selectors.initial_order(approved.order_id)
     assert snapshot is not None
     restaurant = selectors.restaurant(approved.restaurant_id)
     mode = restaurant.acceptance_mode if restaurant else Restaurant.MANUAL
     deadline = datetime.timedelta(minutes=settings.TPFGO_ACCEPTANCE_DEADLINE_MINUTES)
-    return {
-        "order_id": approved.order_id,
-        "kitchen_ticket_id": ctx.output_id,
-        "restaurant_id": approved.restaurant_id,
-        "lines": snapshot.lines,
-        "acceptance_mode": mode,
-        "accept_by": ctx.now + deadline,
-    }
+    return Output(
+        {
+            "order_id": approved.order_id,
+            "kitchen_ticket_id": ctx.output_id,
+            "restaurant_id": approved.restaurant_id,
+            "lines": snapshot.lines,
+            "acceptance_mode": mode,
+            "accept_by": ctx.now + deadline,
+        }
+    )

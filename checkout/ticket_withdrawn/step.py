@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from checkout import selectors
-from pipelines import SKIP, StepContext
+from checkout.cancellation_decision.models import CancellationAccepted
+from pipelines import SKIP, Output, Produced, StepContext
 
 
-def process(ctx: StepContext) -> Any:
+def process(ctx: StepContext[CancellationAccepted]) -> Produced:
     ticket = selectors.ticket(ctx.input.order_id)
     if ticket is None:
         return SKIP
-    return {"order_id": ctx.input.order_id, "kitchen_ticket_id": ticket.kitchen_ticket_id}
+    return Output({"order_id": ctx.input.order_id, "kitchen_ticket_id": ticket.kitchen_ticket_id})

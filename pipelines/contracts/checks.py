@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.core import checks
@@ -126,7 +125,7 @@ def report(problems: list[Problem]) -> str:
     return "\n".join(p.render() for p in sorted(problems, key=lambda p: not p.is_error))
 
 
-def system_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def system_check(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
     """Registered under the ``contracts`` tag by the pipelines app."""
     return [p.as_check_message() for p in problems_in_force()]
 
@@ -151,12 +150,12 @@ def refuse_to_start_if_broken(process: str = "this process") -> list[Problem]:
     return problems
 
 
-def refuse_worker_start(**kwargs: Any) -> None:
+def refuse_worker_start(**kwargs: object) -> None:
     """Celery ``worker_init`` receiver (connected by the pipelines app)."""
     _exit_if_broken("the Celery worker")
 
 
-def refuse_beat_start(**kwargs: Any) -> None:
+def refuse_beat_start(**kwargs: object) -> None:
     """Celery ``beat_init`` receiver (connected by the pipelines app)."""
     _exit_if_broken("Celery beat")
 

@@ -10,12 +10,13 @@ import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal
 
 from pipelines.contracts.fields import Contract
+from pipelines.contracts.steps import In
 
 if TYPE_CHECKING:
-    from pipelines.contracts.steps import StepContext
+    from pipelines.contracts.steps import Produced, StepContext
     from pipelines.models import Checkpoint
 
 _VERSION = re.compile(r"\.v(\d+)$")
@@ -96,8 +97,9 @@ class Deadline:
 
 
 @dataclass(frozen=True)
-class Step:
-    """One step: ``process(ctx)`` turns the input into its output; the engine persists it.
+class Step(Generic[In]):
+    """One step: ``process(ctx)`` turns the input (``In``: its input model, a list of them for a merge, a
+    ``Command`` for a source step) into what it produced (``Produced``); the engine persists it.
 
     ``model`` is what the step writes when the pipeline goes on; ``outcomes`` are decision outcomes that end
     the pipeline, each with its publication. ``on_lost="continue"`` lets a claim step that lost its unique
@@ -108,14 +110,14 @@ class Step:
     """
 
     name: str
-    process: Callable[[StepContext], Any]
+    process: Callable[[StepContext[In]], Produced]
     model: type[Checkpoint]
     outcomes: Mapping[type[Checkpoint], Publication] = field(default_factory=dict)
     shape: Shape = "one"
     on_lost: OnLost = "stop"
     retry: RetryPolicy | None = None
     external_effect: bool = False
-    awaits: bool | Callable[[Any], bool] = False
+    awaits: bool | Callable[[In], bool] = False
     deadline: Deadline | None = None
 
     @functools.cached_property

@@ -116,7 +116,7 @@ def write(path: Path, lock: Lock) -> None:
     os.replace(temporary, path)
 
 
-def malformed(entry: Any) -> str | None:
+def malformed(entry: object) -> str | None:
     """Why an entry does not have the lock's shape, or None."""
     if not isinstance(entry, dict):
         return "expected an object"

@@ -30,7 +30,7 @@ import datetime
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step
-from pipelines.contracts.steps import AWAIT, SKIP, Command, Execution, Item, Status, StepContext, StepResult
+from pipelines.contracts.steps import Await, Command, Execution, Item, Skip, StepContext, StepResult, StepStatus
 from pipelines.engine import metrics, pauses
 from pipelines.engine.runner import Engine, build_rows
 from pipelines.failures import holds
@@ -49,6 +49,10 @@ from pipelines.store import branches, waits
 from pipelines.store.store import Entry, Outcome, Plan, Redo, Rows, next_item, store
 
 log = structlog.get_logger("pipelines.batch")
+
+# As in the single path: a failed, awaiting or paused item stops; an inserted or replayed one hands its output on.
+_STOPS = frozenset({StepStatus.FAILED, StepStatus.AWAITING, StepStatus.PAUSED})
+_GOES_ON = frozenset({StepStatus.INSERTED, StepStatus.REPLAYED})
 
 
 class BatchEngine:
@@ -127,12 +131,10 @@ class BatchEngine:
             metrics.batch_step_ran(spec.name, step.name, (r.status for r, _ in outcomes), time.perf_counter() - started)
             for entry, (result, handed) in zip(alive, outcomes, strict=True):
                 executions[entry.origin].results.append(result)
-                if result.status in ("failed", "awaiting", "paused") or (
-                    result.status == "lost" and step.on_lost == "stop"
-                ):
+                if result.status in _STOPS or (result.status is StepStatus.LOST and step.on_lost == "stop"):
                     continue
-                if result.status in ("inserted", "replayed") and handed is not None:
-                    entry = _onward(entry, handed, result.status == "inserted")
+                if result.status in _GOES_ON and handed is not None:
+                    entry = _onward(entry, handed, result.status is StepStatus.INSERTED)
                     outcome = step.outcomes.get(type(handed.value))
                     if outcome is not None:
                         published.append((outcome, entry))
@@ -159,7 +161,7 @@ class BatchEngine:
         for out_id, rows in store.stored_outputs(step, unknown).items():
             leader = leader_of[out_id.int]
             outcomes[leader] = (
-                StepResult(spec.name, step.name, "replayed", rows),
+                StepResult(spec.name, step.name, StepStatus.REPLAYED, rows),
                 next_item(step, rows, leader.entry.item),
             )
         todo = [p for p in leaders if p not in outcomes] if outcomes else leaders
@@ -183,7 +185,7 @@ class BatchEngine:
             item = plan.entry.item
             scope = pauses.matching(self.composition, spec.name, step.name, item.value)
             if scope is not None and holds.hold(spec, step, item, plan.entry.event, plan.entry.attempt, scope.id):
-                outcomes[plan] = (StepResult(spec.name, step.name, "paused"), None)
+                outcomes[plan] = (StepResult(spec.name, step.name, StepStatus.PAUSED), None)
             else:
                 going.append(plan)
         return going
@@ -222,7 +224,7 @@ class BatchEngine:
             failed.append((plans[0], broken))
         for plan, error in failed:
             record_failure(spec, step, plan.entry.item, plan.entry.event, plan.entry.attempt, error)
-            done[plan] = (StepResult(spec.name, step.name, "failed", error=error), None)
+            done[plan] = (StepResult(spec.name, step.name, StepStatus.FAILED, error=error), None)
         return done
 
     def _process(
@@ -241,14 +243,14 @@ class BatchEngine:
             spec.name, step.name, item.value, plan.out_id, item.trace_id, plan.entry.attempt, plan.entry.event, now
         )
         with branches.running(MAIN_BRANCH):  # the batched stream runs the main branch only (forks: the runner)
-            outcome = step.process(ctx)
-        if outcome is AWAIT or outcome is SKIP:
-            status: Status = "awaiting" if outcome is AWAIT else "skipped"
-            if outcome is AWAIT:
+            produced = step.process(ctx)
+        if isinstance(produced, Await | Skip):
+            status = StepStatus.AWAITING if isinstance(produced, Await) else StepStatus.SKIPPED
+            if isinstance(produced, Await):
                 waits.opened(spec, step, item.value, item.trace_id, item.key, now)
             done[plan] = (StepResult(spec.name, step.name, status), None)
             return None
-        rows = build_rows(step, item, plan.parents, plan.out_id, outcome, ctx.now)  # exactly as the single path
+        rows = build_rows(step, item, plan.parents, plan.out_id, produced, ctx.now)  # exactly as the single path
         store.tap(spec.name, step.name, rows)
         for row, _ in rows:
             pending.append((type(row), row.__dict__))
@@ -265,16 +267,16 @@ def _follow(leader: Outcome, plan: Plan, is_leader: bool) -> Outcome:
     if is_leader:
         return leader
     result, nxt = leader
-    if result.status in ("inserted", "replayed") and nxt is not None:
-        replayed = StepResult(result.pipeline, result.step, "replayed", result.checkpoints)
+    if result.status in _GOES_ON and nxt is not None:
+        replayed = StepResult(result.pipeline, result.step, StepStatus.REPLAYED, result.checkpoints)
         return replayed, Item(nxt.value, plan.entry.item.trace_id, plan.entry.item.key)
     return leader
 
 
-def _rounds(entries: list[Entry], identity: Any) -> list[list[Entry]]:
+def _rounds(entries: list[Entry], identity: Callable[[Entry], Hashable]) -> list[list[Entry]]:
     """Split the entries so that no identity appears twice in a round (a duplicate runs after its first)."""
     rounds: list[list[Entry]] = []
-    seen: dict[Any, int] = {}
+    seen: dict[Hashable, int] = {}
     for entry in entries:
         key = identity(entry)
         n = seen.get(key, 0)

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from pipelines.contracts.declarations import Composition
@@ -69,7 +69,7 @@ def invalidate() -> None:
     _active.clear()
 
 
-def active_rows() -> Any:
+def active_rows() -> QuerySet[StepPause]:
     """The pauses no resume ended, oldest first."""
     resumed = StepResume.objects.filter(pause=OuterRef("pk"))
     return StepPause.objects.filter(~Exists(resumed)).order_by("created_at")
@@ -126,7 +126,7 @@ def extension(
     composition: Composition,
     pipeline: str,
     step: str,
-    value: Any,
+    value: object,
     *,
     since: datetime.datetime,
     until: datetime.datetime | None = None,

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Never, NoReturn
 
 import structlog
 from django.db import transaction
@@ -27,7 +27,19 @@ from django.utils import timezone
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step
 from pipelines.contracts.errors import ContractError
-from pipelines.contracts.steps import AWAIT, SKIP, Command, Execution, Item, Output, Status, StepContext, StepResult
+from pipelines.contracts.steps import (
+    Await,
+    Command,
+    Execution,
+    Item,
+    Output,
+    Produced,
+    Skip,
+    Split,
+    StepContext,
+    StepResult,
+    StepStatus,
+)
 from pipelines.engine import metrics, pauses, tracing
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
@@ -91,7 +103,7 @@ class Engine:
     def run(
         self,
         pipeline: str,
-        value: Any,
+        value: Checkpoint | Command | list[Checkpoint],
         *,
         step: str | None = None,
         event: Mapping[str, Any] | None = None,
@@ -134,7 +146,12 @@ class Engine:
         return execution
 
     def item_for(
-        self, spec: Pipeline, value: Any, *, key: str | None = None, trace_id: uuid.UUID | None = None
+        self,
+        spec: Pipeline,
+        value: Checkpoint | Command | list[Checkpoint],
+        *,
+        key: str | None = None,
+        trace_id: uuid.UUID | None = None,
     ) -> Item:
         first = value[0] if isinstance(value, list) else value
         if key is None:
@@ -169,7 +186,7 @@ class Engine:
             # The whole pipeline rolled back: park its input at its first step, name the failing step.
             first = job.pipeline.steps[job.start]
             record_failure(job.pipeline, first, job.item, job.event, job.attempt, failed.cause, failed_step=failed.step)
-            return [StepResult(job.pipeline.name, failed.step.name, "failed", error=failed.cause)], []
+            return [StepResult(job.pipeline.name, failed.step.name, StepStatus.FAILED, error=failed.cause)], []
 
     def _steps(self, job: _Job, *, durable: bool) -> tuple[list[StepResult], list[tuple[Publication, Item]]]:
         results: list[StepResult] = []
@@ -182,11 +199,11 @@ class Engine:
             call = _StepCall(spec, step, item, event, attempt, durable, not (first and job.unpaused))
             result, next_item = self._run_step(call, look_up=not (first and job.new))
             results.append(result)
-            if result.status in ("failed", "awaiting", "paused"):
+            if result.status in _STOPS:
                 return results, []
-            if result.status == "lost" and step.on_lost == "stop":
+            if result.status is StepStatus.LOST and step.on_lost == "stop":
                 return results, []
-            if result.status in ("inserted", "replayed") and next_item is not None:
+            if result.status in _GOES_ON and next_item is not None:
                 item = next_item
                 outcome = step.outcomes.get(type(item.value))
                 if outcome is not None:
@@ -219,9 +236,9 @@ class Engine:
         decided = store.decides(step, event)
         existing = store.stored_output(step, output_id, parents) if look_up and not decided else []
         if existing:
-            return StepResult(spec.name, step.name, "replayed", existing), self._next(step, existing, item)
+            return StepResult(spec.name, step.name, StepStatus.REPLAYED, existing), self._next(step, existing, item)
         if check_pause and self._held(call):
-            return StepResult(spec.name, step.name, "paused"), None
+            return StepResult(spec.name, step.name, StepStatus.PAUSED), None
         structlog.contextvars.bind_contextvars(
             pipeline=spec.name, step=step.name, item_id=str(output_id), trace_id=str(item.trace_id)
         )
@@ -232,16 +249,16 @@ class Engine:
         try:
             with step_transaction(durable, step.shape, atomic=races) as reading:
                 with reading(), branches.running(item.branch):
-                    outcome = step.process(ctx)
-                if outcome is AWAIT or outcome is SKIP:
-                    status: Status = "awaiting" if outcome is AWAIT else "skipped"
-                    if outcome is AWAIT:
+                    produced = step.process(ctx)
+                if isinstance(produced, Await | Skip):
+                    status = StepStatus.AWAITING if isinstance(produced, Await) else StepStatus.SKIPPED
+                    if isinstance(produced, Await):
                         waits.opened(spec, step, item.value, item.trace_id, item.key, ctx.now)
                     return StepResult(spec.name, step.name, status), None
                 if races and not waits.claim(spec, step, item.value, ctx.now):
                     log.info("wait.lost_to_deadline")
-                    return StepResult(spec.name, step.name, "lost"), None
-                rows = build_rows(step, item, parents, output_id, outcome, ctx.now)
+                    return StepResult(spec.name, step.name, StepStatus.LOST), None
+                rows = build_rows(step, item, parents, output_id, produced, ctx.now)
                 store.tap(spec.name, step.name, rows)  # opt-in, best effort; may see a rollback
                 written = store.write_output(spec, step, rows, parents, item.trace_id, decided=decided)
                 if written.winner is not None:
@@ -249,18 +266,20 @@ class Engine:
                     # (or of its id, with another decision).
                     winner = written.winner
                     result = StepResult(spec.name, step.name, written.status, [winner], winner=winner)
-                    return result, self._next(step, [winner], item) if written.status == "replayed" else None
+                    return result, self._next(step, [winner], item) if written.status is StepStatus.REPLAYED else None
                 _crash_after_commit(step.name)
             checkpoints = [row for row, _ in rows]
             log.info("step.completed", checkpoints=len(checkpoints), type=type(checkpoints[0]).__name__)
-            return StepResult(spec.name, step.name, "inserted", checkpoints), self._next(step, checkpoints, item)
+            return StepResult(spec.name, step.name, StepStatus.INSERTED, checkpoints), self._next(
+                step, checkpoints, item
+            )
         except _PipelineFailed:
             raise
         except Exception as exc:  # the engine's outer boundary: every step failure feeds the error sink
             if not durable:
                 raise _PipelineFailed(step, exc) from exc
             record_failure(spec, step, item, event, attempt, exc)
-            return StepResult(spec.name, step.name, "failed", error=exc), None
+            return StepResult(spec.name, step.name, StepStatus.FAILED, error=exc), None
         finally:
             structlog.contextvars.unbind_contextvars("pipeline", "step", "item_id", "trace_id")
 
@@ -276,25 +295,20 @@ class Engine:
         return Item(value, item.trace_id, item.key, item.branch)
 
 
-def branch_of(value: Any) -> str:
+def branch_of(value: object) -> str:
     """The branch an input runs on: its checkpoint's (a fork's rows carry theirs), else the main branch."""
     column = getattr(type(value), "branch_field", None)
     return str(getattr(value, column)) if column else MAIN_BRANCH
 
 
 def build_rows(
-    step: Step, item: Item, parents: list[Any], output_id: uuid.UUID, outcome: Any, now: datetime
+    step: Step, item: Item, parents: list[Any], output_id: uuid.UUID, produced: Produced, now: datetime
 ) -> list[tuple[Checkpoint, Sequence[CheckpointChild]]]:
     """A step's output rows with the engine's columns set (ids, trace, key, business key, contract, time)."""
-    outputs: list[Any] = list(outcome) if step.shape == "split" else [outcome]
-    if step.shape == "split" and not outputs:
-        raise ContractError(f"split step {step.name!r} produced no items")
+    outputs = _outputs(step, produced)
     rows = []
-    for index, raw in enumerate(outputs):
-        if isinstance(raw, Output):
-            fields, model, children = raw.fields, raw.model or step.model, raw.children
-        else:  # plain field values: the step's own model, no child rows
-            fields, model, children = raw, step.model, ()
+    for index, output in enumerate(outputs):
+        fields, model, children = output.fields, output.model or step.model, output.children
         if model not in step.models:
             raise ContractError(f"step {step.name!r} cannot write {model.__name__}")
         if step.shape == "split":
@@ -324,6 +338,37 @@ def build_rows(
         row.business_key = business_key(row)
         rows.append((row, children))
     return rows
+
+
+def _outputs(step: Step, produced: Produced) -> tuple[Output, ...]:
+    """What ``process()`` produced, as outputs; a shape it may not return is a ``ContractError``."""
+    match produced:
+        case Output() if step.shape != "split":
+            return (produced,)
+        case Split() if step.shape == "split":
+            if not produced.outputs:
+                raise ContractError(f"split step {step.name!r} produced no items")
+            return produced.outputs
+        case Output() | Split():
+            wanted = "a Split" if step.shape == "split" else "an Output"
+            raise ContractError(f"step {step.name!r} ({step.shape}) must return {wanted}, AWAIT or SKIP")
+        case Await() | Skip():
+            raise ContractError(f"step {step.name!r}: {produced!r} records nothing")
+        case _:
+            _not_produced(step, produced)
+
+
+def _not_produced(step: Step, produced: Never) -> NoReturn:
+    """Exhaustiveness: mypy proves no case of ``Produced`` is left; at run time, a step that returned another
+    type (a dict, a list) fails like any other contract break."""
+    raise ContractError(
+        f"step {step.name!r} returned {type(produced).__name__}: return an Output, a Split, AWAIT or SKIP"
+    )
+
+
+# A step that failed, awaits or is paused stops its pipeline; an inserted or replayed one hands its output on.
+_STOPS = frozenset({StepStatus.FAILED, StepStatus.AWAITING, StepStatus.PAUSED})
+_GOES_ON = frozenset({StepStatus.INSERTED, StepStatus.REPLAYED})
 
 
 @contextlib.contextmanager
@@ -358,7 +403,7 @@ def step_transaction(durable: bool, shape: str = "one", *, atomic: bool = False)
     yield functools.partial(connection.execute_wrapper, _reads_only)
 
 
-def _reads_only(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+def _reads_only(execute: Callable[..., object], sql: str, params: object, many: bool, context: object) -> object:
     if not sql.lstrip()[:6].upper().startswith("SELECT"):
         raise ContractError(f"a step may only read in process(); refused: {sql[:60]!r}")
     return execute(sql, params, many, context)

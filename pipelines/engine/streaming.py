@@ -87,7 +87,7 @@ def default_policy() -> Policy:
     policy = str(getattr(settings, "TPFGO_OVERFLOW_POLICY", "block"))
     if policy not in POLICIES:
         raise ValueError(f"TPFGO_OVERFLOW_POLICY must be one of {POLICIES}, not {policy!r}")
-    return policy  # type: ignore[return-value]
+    return policy
 
 
 def default_batch_size() -> int:
@@ -124,7 +124,7 @@ class Buffer:
     def free(self) -> int:
         return max(0, self.capacity - len(self._items))
 
-    def put(self, item: Any) -> None:
+    def put(self, item: object) -> None:
         with self._cond:
             while len(self._items) >= self.capacity and not self._closed:
                 if self.policy == "reject":
@@ -181,7 +181,7 @@ class _Slot:
         self.result: Any = None
         self.error: BaseException | None = None
 
-    def resolve(self, result: Any) -> None:
+    def resolve(self, result: object) -> None:
         self.result = result
         self._done.set()
 
@@ -271,7 +271,7 @@ class Stream(Generic[R]):
             for number in range(max(1, stage.workers)):
                 self._spawn(f"{self.name}-{stage.name}-{number}", self._work, index)
 
-    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+    def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -303,7 +303,7 @@ class Stream(Generic[R]):
         except Cancelled:
             return
 
-    def _admit(self, item: Any, intake: Buffer) -> None:
+    def _admit(self, item: object, intake: Buffer) -> None:
         slot = _Slot()
         self._window.put(slot)
         if isinstance(item, Ready):

@@ -104,7 +104,7 @@ class DerivedTracePropagator(TextMapPropagator):
         self,
         carrier: CarrierT,
         context: otel_context.Context | None = None,
-        getter: Getter[CarrierT] = default_getter,  # type: ignore[assignment]
+        getter: Getter[CarrierT] = default_getter,
     ) -> otel_context.Context:
         ctx = context if context is not None else otel_context.get_current()
         if trace.get_current_span(ctx).get_span_context().is_valid:
@@ -125,7 +125,7 @@ class DerivedTracePropagator(TextMapPropagator):
         self,
         carrier: CarrierT,
         context: otel_context.Context | None = None,
-        setter: Setter[CarrierT] = default_setter,  # type: ignore[assignment]
+        setter: Setter[CarrierT] = default_setter,
     ) -> None:
         return None  # the W3C propagator carries the ids onward
 
@@ -134,7 +134,7 @@ class DerivedTracePropagator(TextMapPropagator):
         return set()
 
 
-def _request_line(carrier: Any) -> tuple[str, str]:
+def _request_line(carrier: object) -> tuple[str, str]:
     """WSGI: the environ's method and path; gRPC: the carrier has none (resolvers read metadata)."""
     if isinstance(carrier, Mapping) and "PATH_INFO" in carrier:
         return str(carrier.get("REQUEST_METHOD", "")), str(carrier["PATH_INFO"])
@@ -261,7 +261,11 @@ class GrpcServerTracing(grpc.ServerInterceptor):  # type: ignore[misc]
     def __init__(self) -> None:
         self._traced: tuple[TracerProvider, Any] | None = None
 
-    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
         provider = _provider
         if provider is None:
             return continuation(handler_call_details)
@@ -275,7 +279,7 @@ class GrpcServerTracing(grpc.ServerInterceptor):  # type: ignore[misc]
 GRPC_SERVER_TRACING = GrpcServerTracing()
 
 
-def log_ids(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def log_ids(_logger: object, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: the current span's ``trace_id`` and ``span_id`` (TPFGo's own as ``tpfgo_trace_id``)."""
     if _tracer is None:
         return event

@@ -37,14 +37,14 @@ from pipelines.store.store import store
 
 if TYPE_CHECKING:
     from pipelines.contracts.declarations import Pipeline, Step
-    from pipelines.contracts.steps import Item
+    from pipelines.contracts.steps import Command, Item
 
 log = structlog.get_logger("pipelines.parking")
 
 PAUSED = "PAUSED"  # the reason an item held at a paused step waits (pipelines.failures.holds)
 
 
-def describe(value: Any) -> tuple[str, Any, Any]:
+def describe(value: Checkpoint | Command | list[Checkpoint]) -> tuple[str, Any, Any]:
     """(item type, item id, payload snapshot) of a step's input."""
     if isinstance(value, list):
         first = sorted(value, key=lambda cp: str(cp.pk))[0]
@@ -145,7 +145,7 @@ def last_attempt(parked: ParkedItem) -> int:
         parked.claims.aggregate(n=Max("attempt"))["n"],
         parked.outcomes.aggregate(n=Max("attempts"))["n"],
     ]
-    return max([1, *[n for n in numbers if n is not None]])
+    return max([1, *[int(n) for n in numbers if n is not None]])
 
 
 def open_items(trace_id: uuid.UUID) -> list[ParkedItem]:

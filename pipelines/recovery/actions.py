@@ -43,7 +43,7 @@ def check_fresh(trace_id: uuid.UUID, expected_seq: Any) -> None:
         )
 
 
-def check_who(actor: Any, reason: Any) -> tuple[str, str]:
+def check_who(actor: object, reason: object) -> tuple[str, str]:
     """Every action says who ran it and why."""
     details = []
     if not isinstance(actor, str) or not actor.strip():

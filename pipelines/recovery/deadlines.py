@@ -19,7 +19,6 @@ import datetime
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from django.conf import settings
@@ -27,7 +26,8 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from pipelines.contracts.declarations import Deadline, Pipeline, Step
+from pipelines.contracts.declarations import Composition, Deadline, Pipeline, Step
+from pipelines.contracts.steps import StepStatus
 from pipelines.engine import pauses
 from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.models import OpenWait, WaitEnded, WaitExtended, WaitOpened
@@ -66,7 +66,7 @@ class Fired:
     outcome: str
     ran: str = ""
     inserted: int = 0
-    first_status: str = ""
+    first_status: StepStatus | None = None
 
 
 def expire(
@@ -123,7 +123,7 @@ def fire(wait: OpenWait, now: datetime.datetime) -> Fired:
         WaitEnded.EXPIRED,
         ran,
         len(execution.inserted()),
-        execution.first.status if execution.results else "",
+        execution.first.status if execution.results else None,
     )
 
 
@@ -179,6 +179,6 @@ def _guard(deadline: Deadline, trace_id: uuid.UUID) -> Iterator[None]:
         yield
 
 
-def awaits(spec: Any) -> list[tuple[Pipeline, Step, Deadline]]:
+def awaits(spec: Composition) -> list[tuple[Pipeline, Step, Deadline]]:
     """Every step of a composition that declares a deadline, in declaration order."""
     return [(p, s, s.deadline) for p in spec.pipelines for s in p.steps if s.deadline is not None]

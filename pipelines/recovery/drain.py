@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -145,7 +145,7 @@ def lost_releases(now: datetime.datetime, since: datetime.datetime, limit: int) 
     return list(due.order_by("due_at")[:limit])
 
 
-def held_attempt(parked: Any, attempt: Any) -> Any:
+def held_attempt(parked: OuterRef, attempt: OuterRef) -> QuerySet[PausedItem]:
     """A subquery: a hold owns this scheduled attempt (the drain, not its schedule, says when it runs)."""
     return PausedItem.objects.filter(parked=parked, attempt=attempt)
 

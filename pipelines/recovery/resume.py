@@ -28,6 +28,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from pipelines.contracts.declarations import Composition, Pipeline, Step, produced
+from pipelines.contracts.steps import StepStatus
 from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.failures import parking
 from pipelines.models import Checkpoint, CheckpointLog, LineageLink, Resumption
@@ -191,7 +192,7 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "") -> str:
     for nxt in nexts:
         execution = engine().run(nxt.pipeline.name, nxt.value, step=nxt.step.name, key=nxt.key, trace_id=trace)
         statuses.append(execution.first.status)
-        wrote = wrote or any(r.status in ("inserted", "failed") for r in execution.results)
+        wrote = wrote or any(r.status in (StepStatus.INSERTED, StepStatus.FAILED) for r in execution.results)
     if wrote:
         log.warning("recovery.resumed", trace_id=str(trace), seq=seq, next=[n.pipeline.name for n in nexts])
     else:

@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from pipelines.contracts.steps import Command
+from pipelines.contracts.steps import Command, StepStatus
 from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.failures import parking
 from pipelines.models import ParkedItem, ParkingOutcome
@@ -54,7 +54,7 @@ def run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str = "") -> s
         unpaused=True,
     )
     status = execution.first.status
-    if status != "failed":
+    if status is not StepStatus.FAILED:
         parking.resolve(parked, ParkingOutcome.RESOLVED, attempt)
     log.info("retry.ran", parked_id=str(parked.pk), attempt=attempt, status=status)
     return status

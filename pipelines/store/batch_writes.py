@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 
 from pipelines.contracts.declarations import Pipeline, Step
-from pipelines.contracts.steps import Item, Status, StepResult
+from pipelines.contracts.steps import Item, StepResult, StepStatus
 from pipelines.models import Checkpoint, CheckpointChild, LineageLink, business_key_columns
 from pipelines.store import observers, reads, writes
 
@@ -58,14 +58,14 @@ def insert_one(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> di
             transaction.on_commit(observers.notify)
             checkpoints = [row for row, _ in rows]
             done[plan] = (
-                StepResult(spec.name, step.name, "inserted", checkpoints),
+                StepResult(spec.name, step.name, StepStatus.INSERTED, checkpoints),
                 next_item(step, checkpoints, plan.entry.item),
             )
             continue
         winner = writes.winner(step, rows[0][0])
-        status: Status = "replayed" if winner.pk == rows[0][0].pk else "lost"
-        found = existing(step, [plan]).get(plan.out_id, [winner]) if status == "replayed" else [winner]
-        nxt = next_item(step, found, plan.entry.item) if status == "replayed" else None
+        status = StepStatus.REPLAYED if winner.pk == rows[0][0].pk else StepStatus.LOST
+        found = existing(step, [plan]).get(plan.out_id, [winner]) if status is StepStatus.REPLAYED else [winner]
+        nxt = next_item(step, found, plan.entry.item) if status is StepStatus.REPLAYED else None
         done[plan] = (StepResult(spec.name, step.name, status, found, winner=winner), nxt)
     return done
 
@@ -99,7 +99,7 @@ def _classify(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]], insert
         writes.mark_stored(rows, alias)
         fresh.extend(checkpoints)
         done[plan] = (
-            StepResult(spec.name, step.name, "inserted", checkpoints),
+            StepResult(spec.name, step.name, StepStatus.INSERTED, checkpoints),
             next_item(step, checkpoints, plan.entry.item),
         )
     done.update(_winners(spec, step, conflicted))
@@ -134,10 +134,10 @@ def _winners(spec: Pipeline, step: Step, conflicted: list[tuple[Plan, Rows]]) ->
             raise Redo(f"step {step.name!r}: a unique conflict that is neither a replay nor a business key")
         if winner.pk == head.pk:
             stored = replays.get(plan.out_id, [winner])
-            result = StepResult(spec.name, step.name, "replayed", stored, winner=winner)
+            result = StepResult(spec.name, step.name, StepStatus.REPLAYED, stored, winner=winner)
             done[plan] = (result, next_item(step, stored, plan.entry.item))
         else:
-            done[plan] = (StepResult(spec.name, step.name, "lost", [winner], winner=winner), None)
+            done[plan] = (StepResult(spec.name, step.name, StepStatus.LOST, [winner], winner=winner), None)
     reads.remember([*by_pk.values(), *by_key.values()])
     return done
 

@@ -10,7 +10,7 @@ ledgers after every migrate (SQLite table rebuilds drop triggers) and ``pipeline
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from django.core import checks
 from django.db import connections
@@ -113,7 +113,9 @@ def missing(connection: BaseDatabaseWrapper) -> list[str]:
     return TRIGGERS.missing(connection)
 
 
-def check_triggers(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_triggers(
+    app_configs: object = None, databases: Sequence[str] | None = None, **kwargs: object
+) -> list[checks.CheckMessage]:
     """System check (database tag): the open-failure triggers are installed."""
     problems: list[checks.CheckMessage] = []
     for alias in databases or []:

@@ -9,7 +9,7 @@ and ``pipelines.E035`` checks the triggers.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from django.core import checks
 from django.db import connections
@@ -119,7 +119,9 @@ def rebuild(using: str = "default") -> None:
     install(connections[using])
 
 
-def check_triggers(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_triggers(
+    app_configs: object = None, databases: Sequence[str] | None = None, **kwargs: object
+) -> list[checks.CheckMessage]:
     """System check (database tag): the open-wait triggers are installed."""
     problems: list[checks.CheckMessage] = []
     for alias in databases or []:

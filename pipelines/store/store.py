@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
-from pipelines.contracts.steps import Status
+from pipelines.contracts.steps import StepStatus
 from pipelines.models import Checkpoint, CheckpointChild
 from pipelines.store import batch_writes, fast, lookups, observers, reads, traces, writes
 from pipelines.store.batch_writes import Entry, Outcome, Plan, Redo, Rows, next_item
@@ -47,7 +47,7 @@ P = ParamSpec("P")
 class Written:
     """What writing one item's output did: ``inserted``, or kept out by ``winner`` (``replayed`` or ``lost``)."""
 
-    status: Status
+    status: StepStatus
     winner: Checkpoint | None = None
 
 
@@ -111,9 +111,10 @@ class Store:
         """
         if writes.insert(rows, parents, spec, step, trace_id):
             transaction.on_commit(observers.notify)  # wakes in-process log readers
-            return Written("inserted")
+            return Written(StepStatus.INSERTED)
         winner = writes.winner(step, rows[0][0])
-        return Written("replayed" if writes.replays(winner, rows[0][0], decided) else "lost", winner)
+        replayed = writes.replays(winner, rows[0][0], decided)
+        return Written(StepStatus.REPLAYED if replayed else StepStatus.LOST, winner)
 
     def write_batch(self, spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> dict[Plan, Outcome]:
         """Every plan's rows in one statement; each plan inserted, replayed or lost (``Redo`` if one is partial)."""

@@ -7,8 +7,6 @@ Refusals are the API's JSON envelope (the project's DRF exception handler render
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
@@ -64,7 +62,7 @@ class TokenFirstView(APIView):
     parser_classes = [BoundedJSONParser]
     renderer_classes = [JSONRenderer]
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         self.perform_authentication(request)
         self.check_permissions(request)
         check_body_size(request)

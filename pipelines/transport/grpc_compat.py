@@ -28,9 +28,9 @@ from pipelines.transport.wire_errors import WireError, flatten, grpc_status
 
 
 class RunserverCommand(grpcrunserver.Command):
-    requires_system_checks: list[str] = []  # type: ignore[assignment]
+    requires_system_checks: list[str] = []
 
-    def run(self, **options: Any) -> None:
+    def run(self, **options: object) -> None:
         if options.get("development_mode"):
             super().run(**options)
         else:
@@ -79,4 +79,4 @@ def patch_fake_server() -> None:
     from django_grpc_framework import test
 
     if not hasattr(test.FakeServer, "add_registered_method_handlers"):
-        test.FakeServer.add_registered_method_handlers = lambda self, service_name, method_handlers: None  # type: ignore[attr-defined]
+        test.FakeServer.add_registered_method_handlers = lambda self, service_name, method_handlers: None

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import StreamingHttpResponse
 from rest_framework.renderers import BaseRenderer
 
+if TYPE_CHECKING:
+    from pipelines.engine.stream_gauges import Ticket
+
 NDJSON = "application/x-ndjson"
 
 
-def line(data: Any) -> bytes:
+def line(data: object) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode() + b"\n"
 
 
@@ -25,14 +28,14 @@ class NdjsonRenderer(BaseRenderer):
     format = "ndjson"
     charset = None
 
-    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+    def render(self, data: object, accepted_media_type: str | None = None, renderer_context: object = None) -> bytes:
         return line(data)
 
 
 class TicketedLines:
     """A streamed NDJSON body of ``answers`` (dicts); closing it closes them and releases ``ticket``."""
 
-    def __init__(self, answers: Iterator[dict[str, Any]], ticket: Any) -> None:
+    def __init__(self, answers: Iterator[dict[str, Any]], ticket: Ticket) -> None:
         self._answers = answers
         self._ticket = ticket
 

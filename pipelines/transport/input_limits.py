@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import IO, Any
 
 from django.conf import settings
@@ -57,7 +58,7 @@ def too_deep(where: str = "body") -> InvalidArgument:
     )
 
 
-def nesting_depth(data: Any) -> int:
+def nesting_depth(data: object) -> int:
     """Levels of objects and arrays (a scalar is 0), computed without recursion."""
     deepest, stack = 0, [(data, 1)]
     while stack:
@@ -70,7 +71,7 @@ def nesting_depth(data: Any) -> int:
     return deepest
 
 
-def check_depth(data: Any, where: str = "body") -> Any:
+def check_depth(data: object, where: str = "body") -> Any:
     if nesting_depth(data) > max_json_depth():
         raise too_deep(where)
     return data
@@ -85,7 +86,7 @@ def loads(raw: bytes | str, where: str = "body") -> Any:
     return check_depth(data, where)
 
 
-def text_issue(value: Any, max_length: int | None = None) -> str | None:
+def text_issue(value: object, max_length: int | None = None) -> str | None:
     """Why ``value`` cannot be a text field, or ``None``."""
     limit = max_length or max_text_length()
     if not isinstance(value, str) or len(value) > limit:
@@ -98,12 +99,12 @@ def text_issue(value: Any, max_length: int | None = None) -> str | None:
     return "must not contain control characters"
 
 
-def check_text(value: Any, field: str, max_length: int | None = None) -> str:
+def check_text(value: object, field: str, max_length: int | None = None) -> str:
     """A text field as given, or INVALID_ARGUMENT naming the field."""
     issue = text_issue(value, max_length)
     if issue is not None:
         raise InvalidArgument(f"{field} {issue}", [Detail(field, issue)])
-    return value
+    return str(value)  # text_issue found nothing: it is a str
 
 
 def check_body_size(request: Request) -> None:
@@ -119,7 +120,9 @@ class BoundedJSONParser(JSONParser):
     """A body nested deeper than ``TPFGO_API_MAX_JSON_DEPTH`` is INVALID_ARGUMENT (a nesting deep enough to exhaust
     Python's stack included) instead of failing as INTERNAL."""
 
-    def parse(self, stream: IO[Any], media_type: str | None = None, parser_context: Any = None) -> Any:
+    def parse(
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -56,7 +56,7 @@ def _lenient(cls: type[Message]) -> Callable[[bytes], Message | Malformed]:
     return deserialize
 
 
-def generic_handler(service: ServiceDescriptor, servicer: Any) -> grpc.GenericRpcHandler:
+def generic_handler(service: ServiceDescriptor, servicer: object) -> grpc.GenericRpcHandler:
     """The unary methods of ``service`` served by ``servicer``, with lenient request deserializers."""
     handlers = {}
     for method in service.methods:
@@ -93,7 +93,7 @@ def require_token(context: grpc.ServicerContext) -> Any:
     return user
 
 
-def authorize(route: str, request: Any, context: grpc.ServicerContext) -> None:
+def authorize(route: str, request: object, context: grpc.ServicerContext) -> None:
     """The token, then the project's policy (``TPFGO_RPC_POLICY``), which raises a ``ServiceError`` to refuse."""
     user = require_token(context)
     policy = getattr(settings, "TPFGO_RPC_POLICY", "")
@@ -102,7 +102,7 @@ def authorize(route: str, request: Any, context: grpc.ServicerContext) -> None:
 
 
 @contextmanager
-def call_boundary(route: str, request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+def call_boundary(route: str, request: object, context: grpc.ServicerContext) -> Iterator[None]:
     """The boundary every servicer call runs in (unary and streaming alike).
 
     The token and the policy are checked first, a malformed request becomes INVALID_ARGUMENT, a ``ServiceError``
@@ -146,7 +146,7 @@ def unary(route: str) -> Callable[[Method[S]], Method[S]]:
 
     def decorate(method: Method[S]) -> Method[S]:
         @functools.wraps(method)
-        def handler(self: S, request: Any, context: grpc.ServicerContext) -> Message:
+        def handler(self: S, request: object, context: grpc.ServicerContext) -> Message:
             with call_boundary(route, request, context):
                 remaining = context.time_remaining()
                 if remaining is not None and remaining <= 0:
@@ -166,7 +166,7 @@ def build_server(
     *,
     max_workers: int = 10,
     initializer: Callable[[], None] | None = None,
-    interceptors: Any = None,
+    interceptors: Sequence[grpc.ServerInterceptor] | None = None,
 ) -> tuple[grpc.Server, int]:
     """A gRPC server with the handlers that ``hook`` adds, bound to ``address`` (port 0: a free one), taking
     messages up to ``TPFGO_API_MAX_BODY_BYTES``; ``RuntimeError`` when the address is taken."""

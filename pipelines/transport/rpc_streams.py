@@ -36,7 +36,7 @@ def streaming(route: str) -> Callable[[StreamMethod[S]], StreamMethod[S]]:
 
     def decorate(method: StreamMethod[S]) -> StreamMethod[S]:
         @functools.wraps(method)
-        def handler(self: S, request: Any, context: grpc.ServicerContext) -> Iterator[Message]:
+        def handler(self: S, request: object, context: grpc.ServicerContext) -> Iterator[Message]:
             try:
                 with call_boundary(route, request, context):
                     yield from method(self, request, context)
@@ -49,7 +49,7 @@ def streaming(route: str) -> Callable[[StreamMethod[S]], StreamMethod[S]]:
     return decorate
 
 
-def stream_handler(service: ServiceDescriptor, servicer: Any) -> grpc.GenericRpcHandler:
+def stream_handler(service: ServiceDescriptor, servicer: object) -> grpc.GenericRpcHandler:
     """The streaming methods of ``service`` served by ``servicer``."""
     handlers: dict[str, grpc.RpcMethodHandler] = {}
     for method in service.methods:

@@ -25,7 +25,7 @@ MAX_ATTEMPT = 2**31 - 1  # the largest attempt number every database stores (a P
 FIELDS = frozenset((*STRINGS, *UUIDS, "retryable", "traceback", "payload", "attempt", "created_at", "source"))
 
 
-def parse(data: Any) -> SinkEntry:
+def parse(data: object) -> SinkEntry:
     """A JSON object → an entry; every problem is named in the ``InvalidArgument`` details."""
     if not isinstance(data, Mapping):
         raise InvalidArgument("the request body must be a JSON object", [Detail("body", "not an object")])
@@ -75,7 +75,7 @@ def parse(data: Any) -> SinkEntry:
     )
 
 
-def _utc(value: Any) -> datetime.datetime | None:
+def _utc(value: object) -> datetime.datetime | None:
     try:
         parsed = parse_datetime(value) if isinstance(value, str) else None
         return parsed.astimezone(datetime.UTC) if parsed is not None and parsed.tzinfo is not None else None

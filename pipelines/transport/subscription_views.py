@@ -53,7 +53,7 @@ REFUSALS = {
 }
 
 
-def _fields(data: Any, allowed: set[str]) -> dict[str, Any]:
+def _fields(data: object, allowed: set[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidArgument("the request body must be a JSON object", [Detail("body", "not an object")])
     unknown = sorted(set(data) - allowed)

@@ -148,7 +148,7 @@ def contract_entry(found: Publication) -> Entry:
 
 
 # -- subscribers and their acknowledgements ---------------------------------------------------------------------
-def _subscriber_name(name: Any) -> str:
+def _subscriber_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise InvalidArgument(
             "subscriber must be a name of 1 to 200 characters", [Detail("subscriber", "1 to 200 characters")]
@@ -156,7 +156,7 @@ def _subscriber_name(name: Any) -> str:
     return name.strip()
 
 
-def register(name: Any, found: Publication) -> Subscriber:
+def register(name: object, found: Publication) -> Subscriber:
     """The subscriber ``name`` of ``found``, recorded at its first connect (a unique insert; a race reads back)."""
     name = _subscriber_name(name)
     existing = Subscriber.objects.filter(name=name, publication=found.name).first()
@@ -179,7 +179,7 @@ def acked_position(subscriber: Subscriber) -> int:
     return int(found or 0)
 
 
-def acknowledge(name: Any, publication_name: Any, position: Any) -> int:
+def acknowledge(name: object, publication_name: object, position: object) -> int:
     """Record that ``name`` processed everything of the publication up to ``position``; returns its position."""
     if not isinstance(publication_name, str) or not publication_name:
         raise InvalidArgument("publication is required", [Detail("publication", "required")])
@@ -435,7 +435,9 @@ class Opened:
     start: int
 
 
-def open_follow(publication_name: Any, *, subscriber: Any = None, start: Any = None, expect: Any = None) -> Opened:
+def open_follow(
+    publication_name: object, *, subscriber: object = None, start: object = None, expect: object = None
+) -> Opened:
     """Check everything a subscribe needs before the first item (publication, contract, start), then record the
     subscriber: a refused subscribe stores nothing."""
     if not isinstance(publication_name, str) or not publication_name:

@@ -45,7 +45,7 @@ class WireError(ServiceError):
         return self._http_status
 
 
-def flatten(detail: Any, path: str = "") -> list[Detail]:
+def flatten(detail: object, path: str = "") -> list[Detail]:
     """DRF's nested validation errors as ``[Detail("menu[0].price", "...")]``."""
     if isinstance(detail, dict):
         out: list[Detail] = []
@@ -113,7 +113,7 @@ def grpc_status(error: ServiceError, correlation: str | None = None) -> grpc.Sta
     return rpc_status.to_status(status_message(error, correlation))
 
 
-def _pack(status: status_pb2.Status, detail: Any) -> None:
+def _pack(status: status_pb2.Status, detail: object) -> None:
     packed = any_pb2.Any()
     packed.Pack(detail)
     status.details.append(packed)

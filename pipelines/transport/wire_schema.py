@@ -8,7 +8,7 @@ refuses more than its type says (control characters, blank text) names the patte
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.extensions import OpenApiSerializerExtension
@@ -16,6 +16,10 @@ from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from pipelines.transport import input_limits
+
+if TYPE_CHECKING:
+    from drf_spectacular.openapi import AutoSchema
+    from drf_spectacular.utils import Direction
 
 # JSON Schema (ECMA-262) patterns, escaped for JSON.
 _PRINTABLE = "[^\\u0000-\\u001f\\u007f-\\u009f]"
@@ -26,10 +30,10 @@ NO_NUL = "^[^\\u0000]*$"
 NOT_BLANK_NO_NUL = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
 
 
-class StrictSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer[dict[str, Any]]):
     """A request body: an object whose unknown fields are refused (``unknown field``), on every write route."""
 
-    def to_internal_value(self, data: Any) -> Any:
+    def to_internal_value(self, data: object) -> Any:
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
         errors = {name: ["unknown field"] for name in unknown}
         try:
@@ -65,7 +69,7 @@ class Text(serializers.CharField):
         drf_own = (ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator)
         self.validators = [v for v in self.validators if not isinstance(v, drf_own)] + [_printable]
 
-    def to_internal_value(self, data: Any) -> str:
+    def to_internal_value(self, data: object) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         return str(super().to_internal_value(data))
@@ -75,7 +79,7 @@ class StrictSerializerExtension(OpenApiSerializerExtension):
     target_class = StrictSerializer
     match_subclasses = True
 
-    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+    def map_serializer(self, auto_schema: AutoSchema, direction: Direction) -> Any:
         schema = auto_schema._map_basic_serializer(self.target, direction)
         schema["additionalProperties"] = False
         for name, field in self.target.fields.items():

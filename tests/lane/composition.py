@@ -6,7 +6,7 @@ from typing import Any
 
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, RetryPolicy, Step, Subscription
 from pipelines.contracts.errors import NonRetryableError, RetryableError
-from pipelines.contracts.steps import AWAIT, Output, StepContext
+from pipelines.contracts.steps import AWAIT, Command, Output, Produced, Split, StepContext
 from tests.lane.models import (
     DocumentIndexed,
     DocumentPublished,
@@ -34,7 +34,7 @@ def maybe_fail(step: str, attempt: int) -> None:
         raise RetryableError(f"{step} dependency unavailable (attempt {attempt})", code="UNAVAILABLE")
 
 
-def receive(ctx: StepContext) -> Any:
+def receive(ctx: StepContext[Command]) -> Output:
     maybe_fail("receive", ctx.attempt)
     text = ctx.input.payload["text"].strip()
     doc_id = ctx.input.id
@@ -44,23 +44,23 @@ def receive(ctx: StepContext) -> Any:
     return Output({"doc_id": doc_id, "text": text}, children=tags)
 
 
-def tokenize(ctx: StepContext) -> Any:
+def tokenize(ctx: StepContext[DocumentReceived]) -> Split:
     maybe_fail("tokenize", ctx.attempt)
     words = sorted(set(ctx.input.text.split()))
-    return [{"doc_id": ctx.input.doc_id, "token": w, "position": i} for i, w in enumerate(words)]
+    return Split(Output({"doc_id": ctx.input.doc_id, "token": w, "position": i}) for i, w in enumerate(words))
 
 
-def index(ctx: StepContext) -> Any:
+def index(ctx: StepContext[list[TokenIndexed]]) -> Output:
     maybe_fail("index", ctx.attempt)
     tokens = sorted(ctx.input, key=lambda t: str(t.pk))
-    return {"doc_id": tokens[0].doc_id, "digest": "|".join(str(t.pk) for t in tokens), "tokens": len(tokens)}
+    return Output({"doc_id": tokens[0].doc_id, "digest": "|".join(str(t.pk) for t in tokens), "tokens": len(tokens)})
 
 
-def publish(ctx: StepContext) -> Any:
+def publish(ctx: StepContext[DocumentIndexed]) -> Produced:
     maybe_fail("publish", ctx.attempt)
     if FAILURES.get("publish") == "await" and not ctx.event:
         return AWAIT
-    return {"doc_id": ctx.input.doc_id, "digest": ctx.input.digest}
+    return Output({"doc_id": ctx.input.doc_id, "digest": ctx.input.digest})
 
 
 FAST = RetryPolicy(max_attempts=4, base_delay=0.001, multiplier=2.0, cap=0.01)
@@ -87,8 +87,8 @@ PUBLISH = Pipeline(
 )
 
 
-def manual_publish(ctx: StepContext) -> Any:
-    return {"doc_id": ctx.input.doc_id, "digest": "by hand"}
+def manual_publish(ctx: StepContext[DocumentReceived]) -> Output:
+    return Output({"doc_id": ctx.input.doc_id, "digest": "by hand"})
 
 
 # Another path to the same fact: it loses to whichever DocumentPublished got there first.

@@ -12,6 +12,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from pipelines.contracts.declarations import Pipeline, RetryPolicy, Step
+from pipelines.contracts.steps import Output, StepContext
 from pipelines.engine.runner import Engine
 from pipelines.failures.parking import retry_policy
 from pipelines.models import (
@@ -184,8 +185,8 @@ def test_a_trace_waiting_for_an_event_or_parked_is_skipped_and_decided_once(sett
     assert sweeper.sweep(now=later(600)).resumes == []
 
 
-def late_refusal(ctx):
-    return {"doc_id": ctx.input.doc_id, "reason": "LATE"}
+def late_refusal(ctx: StepContext[DocumentReceived]) -> Output:
+    return Output({"doc_id": ctx.input.doc_id, "reason": "LATE"})
 
 
 # A side pipeline on the same trace that ends in a terminal publication, as a refused cancellation does.

@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--for", dest="binding", default="", help="the consumer, restaurant or courier id")
         parser.add_argument("--name", default="", help="the principal's name (default: KIND-ID, or KIND)")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: str, **options: Any) -> None:
         try:
             issued = create_token(kind=options["kind"], binding=options["binding"], name=options["name"])
         except AccessError as exc:

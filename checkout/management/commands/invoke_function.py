@@ -18,7 +18,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--event", required=True, help="the event JSON file, or - to read it from stdin")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: str, **options: Any) -> None:
         source = options["event"]
         try:
             text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")

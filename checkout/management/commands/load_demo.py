@@ -1,7 +1,5 @@
 """``manage.py load_demo``: load the demo restaurants, consumers and couriers, idempotently."""
 
-from typing import Any
-
 from django.core.management.base import BaseCommand
 
 from checkout import demo
@@ -10,6 +8,6 @@ from checkout import demo
 class Command(BaseCommand):
     help = "Load the demo reference data (idempotent)."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: object) -> None:
         counts = demo.load()
         self.stdout.write("demo data: " + ", ".join(f"{n} {name}" for name, n in counts.items()))

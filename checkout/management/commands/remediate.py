@@ -61,7 +61,7 @@ class Command(BaseCommand):
         bulk.add_argument("--limit", help="at most this many orders")
         bulk.add_argument("--run", dest="run_id", help="continue the bulk run with this id where it stopped")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: str, **options: Any) -> None:
         action = options["action"]
         params = {k: options[k] for k in ops_actions.PARAMS[action] if options.get(k) is not None}
         filtered = any(options.get(k) is not None for k in FILTERS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.urls import Resolver404, resolve
@@ -26,7 +25,7 @@ PATHS = (
 class Command(BaseCommand):
     help = "Create the ops staff user and a token per demo role (idempotent) and print the URLs and credentials."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: object) -> None:
         access = ensure_local_access(os.environ.get("TPFGO_OPS_PASSWORD") or DEFAULT_OPS_PASSWORD)
         base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         lines = ["", "TPFGo is starting:"]

@@ -6,8 +6,6 @@ breaking change under an unchanged version or overwrite an entry edited by hand.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipelines.contracts import checks as contract_checks
@@ -26,7 +24,7 @@ class Command(BaseCommand):
             help="Write the composition's contracts to the lock (refused for a breaking change without a new .vN).",
         )
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: object, **options: object) -> None:
         if options["update_lock"]:
             self.update_lock()
         problems = contract_checks.problems_in_force()

@@ -18,7 +18,7 @@ import urllib.request
 from collections import deque
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
 
 class Follower:
@@ -57,7 +57,7 @@ class Follower:
     def _due(self) -> bool:
         return self.unacked >= self.ack_every or time.monotonic() - self.last_ack >= self.ack_seconds
 
-    def _emit(self, item: dict[str, Any], out: Any) -> None:
+    def _emit(self, item: dict[str, Any], out: OutputWrapper) -> None:
         checkpoint_id = item["checkpointId"]
         if checkpoint_id not in self._seen_set:
             if len(self._seen) == self._seen.maxlen:
@@ -69,7 +69,7 @@ class Follower:
             self.printed += 1
             self.unacked += 1
 
-    def stream_once(self, start: str, out: Any, limit: int | None) -> bool:
+    def stream_once(self, start: str, out: OutputWrapper, limit: int | None) -> bool:
         """Read one connection's lines; True when ``limit`` items were printed (or a stop was asked)."""
         body = {"publication": self.publication, "subscriber": self.subscriber, "start": start}
         with self._request("/api/v1/subscriptions/stream", body, timeout=None) as response:
@@ -99,7 +99,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-items", type=int, default=None, help="stop after printing this many items")
         parser.add_argument("--retry-seconds", type=float, default=1.0, help="wait before reconnecting")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: str, **options: Any) -> None:
         follower = Follower(
             options["url"],
             options["token"],
@@ -109,7 +109,7 @@ class Command(BaseCommand):
             ack_seconds=options["ack_seconds"],
         )
 
-        def stop(signum: int, frame: Any) -> None:
+        def stop(signum: int, frame: object) -> None:
             follower.stopping = True
             raise KeyboardInterrupt
 

@@ -9,6 +9,6 @@ from pipelines.store.db_roles import connected_as
 
 
 class Command(MigrateCommand):
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: str, **options: Any) -> None:
         with connected_as(getattr(settings, "TPFGO_DATABASE_OWNER", None), options["database"]):
             super().handle(*args, **options)

@@ -47,7 +47,7 @@ class Command(BaseCommand):
         parser.add_argument("--actor", default=None, help="who (default: the OS user, prefixed 'cli:')")
         parser.add_argument("--list", action="store_true", help="print the active pauses and change nothing")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: str, **options: Any) -> None:
         if options["list"]:
             self._list()
             return

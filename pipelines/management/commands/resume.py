@@ -27,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--actor", default=None, help="who (default: the OS user, prefixed 'cli:')")
         parser.add_argument("--progress", action="store_true", help="print the pause's drain; change nothing")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: str, **options: Any) -> None:
         try:
             row = self._pause(options)
             if options["progress"]:

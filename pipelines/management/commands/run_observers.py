@@ -33,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="deliver what is committed now, then exit")
         parser.add_argument("--poll-interval", type=float, default=0.5, help="seconds between polls (default 0.5)")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: str, **options: Any) -> None:
         for module in options["modules"]:
             try:
                 import_module(module)

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--app-role", default=settings.TPFGO_DB_APP_ROLE, help="the role the app serves as")
         parser.add_argument("--purge-role", default=settings.TPFGO_DB_PURGE_ROLE, help="the audited purge's role")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: str, **options: Any) -> None:
         alias = options["database"]
         if connections[alias].vendor != "postgresql":
             self.stdout.write(f"setup_db_roles: {connections[alias].vendor} has no roles; nothing to do")

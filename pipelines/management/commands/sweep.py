@@ -46,7 +46,7 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, help="rows per pass (default: TPFGO_SWEEP_BATCH)")
         parser.add_argument("--dry-run", action="store_true", help="report what it would do, change nothing")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: str, **options: Any) -> None:
         window = duration(options["window"]) if options["window"] else None
         limit = options["limit"]
         if limit is not None and limit < 1:

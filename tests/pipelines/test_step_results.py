@@ -1,0 +1,71 @@
+"""What a step may return is a closed union (``Output``, ``Split``, ``AWAIT``, ``SKIP``): anything else, or the
+wrong shape for the step, is a ``ContractError`` that stores no checkpoint and feeds the error sink once."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from pipelines.contracts.declarations import Composition
+from pipelines.contracts.steps import Output, StepContext, StepStatus
+from pipelines.engine.runner import Engine
+from pipelines.models import ErrorSinkEntry
+from tests.conftest import all_insert_only_counts
+from tests.lane import composition as lane
+
+pytestmark = pytest.mark.django_db
+
+
+def _with_step(pipeline: str, index: int, process: Any) -> Composition:
+    """The lane with one step's ``process`` replaced."""
+
+    def swap(p: Any) -> Any:
+        if p.name != pipeline:
+            return p
+        steps = list(p.steps)
+        steps[index] = dataclasses.replace(steps[index], process=process)
+        return dataclasses.replace(p, steps=tuple(steps))
+
+    return dataclasses.replace(lane.COMPOSITION, pipelines=tuple(swap(p) for p in lane.COMPOSITION.pipelines))
+
+
+def _only_the_receipt_is_stored() -> None:
+    counts = all_insert_only_counts()
+    assert counts["lane.DocumentReceived"] == 1
+    assert counts["lane.TokenIndexed"] == 0
+    assert counts["lane.DocumentIndexed"] == 0
+    assert counts["pipelines.CheckpointLog"] == 1  # receive's row only
+    assert ErrorSinkEntry.objects.count() == 1
+
+
+def test_a_step_that_returns_a_plain_dict_fails_with_a_contract_error_and_stores_nothing():
+    def tokenize_as_dict(ctx: StepContext[Any]) -> Any:
+        return {"doc_id": ctx.input.doc_id, "token": "a", "position": 0}
+
+    execution = Engine(_with_step("ingest", 1, tokenize_as_dict)).start("ingest", {"text": "a b"}, "doc-1")
+
+    failed = execution.result("ingest", "tokenize")
+    assert failed is not None and failed.status is StepStatus.FAILED
+    assert "returned dict: return an Output, a Split, AWAIT or SKIP" in str(failed.error)
+    entry = ErrorSinkEntry.objects.get()
+    assert (entry.step, entry.error_code, entry.retryable) == ("tokenize", "CONTRACT_VIOLATION", False)
+    _only_the_receipt_is_stored()
+
+
+def test_a_split_step_that_returns_one_output_fails_with_a_contract_error_and_stores_nothing():
+    def tokenize_once(ctx: StepContext[Any]) -> Output:
+        return Output({"doc_id": ctx.input.doc_id, "token": "a", "position": 0})
+
+    execution = Engine(_with_step("ingest", 1, tokenize_once)).start("ingest", {"text": "a b"}, "doc-1")
+
+    failed = execution.result("ingest", "tokenize")
+    assert failed is not None and failed.status is StepStatus.FAILED
+    assert "(split) must return a Split, AWAIT or SKIP" in str(failed.error)
+    _only_the_receipt_is_stored()
+
+
+def test_statuses_compare_equal_to_their_labels():
+    assert [s.value for s in StepStatus] == ["inserted", "replayed", "lost", "awaiting", "skipped", "failed", "paused"]
+    assert StepStatus.LOST == "lost" and f"{StepStatus.FAILED}" == "failed"
