@@ -17,6 +17,7 @@ import structlog
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from pipelines.contracts.status import Unavailable
 from pipelines.failures import parking
 from pipelines.models import ParkedItem, PausedItem, PauseRelease
 
@@ -38,6 +39,13 @@ def hold(
     try:
         with transaction.atomic():
             parked = parking.parked_row(spec, step, item, event, now)
+            if event is not None and parked.event != dict(event):
+                # The item is already parked here without this event (it reached the paused step before the event
+                # came): a parked row is insert-only, so the event could not ride on it and would be lost.
+                raise Unavailable(
+                    f"step {spec.name}/{step.name} is paused and already holds this item without this event;"
+                    " send it again after the resume"
+                )
             return hold_at(parked, pause_id, attempt, now)
     except IntegrityError:  # a concurrent run held the same item first
         return True

@@ -17,9 +17,10 @@ from checkout import services
 from checkout.courier_reassigned.models import CourierReassigned
 from checkout.models import Courier
 from checkout.order_picked_up.models import OrderPickedUp
+from pipelines.contracts.status import Unavailable
 from pipelines.engine import pauses
 from pipelines.engine.registry import composition
-from pipelines.models import OpenWait, PausedItem, StepPause, WaitEnded, WaitExtended
+from pipelines.models import OpenWait, ParkedItem, PausedItem, StepPause, WaitEnded, WaitExtended
 from pipelines.recovery import deadlines, drain, pausing, retries
 from tests.checkout.conftest import place
 
@@ -167,3 +168,26 @@ def test_a_pickup_held_by_the_pause_is_not_lost_to_the_deadline_and_drains_as_be
     assert expire(200) == []
     assert CourierReassigned.objects.count() == 0
     assert services.get_order(view["orderId"])["stalled"] is None
+
+
+def test_an_event_for_an_item_held_without_one_is_refused_not_lost(django_capture_on_commit_callbacks):
+    """The order reached the paused pickup step before its courier confirmed: it is held without an event. The
+    courier's pickup then cannot join that hold (a hold is one insert-only row): it is refused as UNAVAILABLE,
+    nothing is stored, and the pickup sent again after the resume is recorded."""
+    paused = pause(0)
+    with at(0):
+        view = place().view
+    held = PausedItem.objects.count()
+    parked = ParkedItem.objects.count()
+    assert held == 1
+    with at(10), pytest.raises(Unavailable) as refused:
+        services.pickup(view["dispatchId"])
+    assert "send it again after the resume" in refused.value.message
+    assert (PausedItem.objects.count(), ParkedItem.objects.count(), OrderPickedUp.objects.count()) == (held, parked, 0)
+
+    resume(40, paused, django_capture_on_commit_callbacks)
+    assert drain.release(paused.id, minutes(41)) == 1
+    assert [retries.run_attempt(p, attempt) for p, attempt, _ in ENQUEUED] == ["awaiting"]
+    with at(42):
+        services.pickup(view["dispatchId"])
+    assert OrderPickedUp.objects.filter(order_id=view["orderId"]).count() == 1
