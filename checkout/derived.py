@@ -193,15 +193,4 @@ def check_triggers(
     app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: object
 ) -> list[checks.CheckMessage]:
     """System check (database tag): the derived tables' triggers are installed."""
-    problems: list[checks.CheckMessage] = []
-    for alias in databases or []:
-        absent = missing(connections[alias])
-        if absent:
-            problems.append(
-                checks.Error(
-                    f"derived-table triggers missing on {alias}: {', '.join(absent)}",
-                    hint="Run 'manage.py migrate' (it reinstalls them and rebuilds the derived tables).",
-                    id="checkout.E001",
-                )
-            )
-    return problems
+    return TRIGGERS.check(databases, "derived-table", "checkout.E001")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import structlog
 from django.apps import apps
+from django.core import checks
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
@@ -183,6 +184,22 @@ class TriggerSet:
                 cursor.execute(f"CREATE TRIGGER {trigger} {definition}")
             for statement in self.rebuild:
                 cursor.execute(statement)
+
+    def check(self, databases: Sequence[str] | None, kept: str, error_id: str) -> list[checks.CheckMessage]:
+        """A system check's answer (database tag): one error per database where some of these triggers are
+        missing; ``kept`` names what they keep (in the message and the hint)."""
+        problems: list[checks.CheckMessage] = []
+        for alias in databases or []:
+            absent = self.missing(connections[alias])
+            if absent:
+                problems.append(
+                    checks.Error(
+                        f"{kept} triggers missing on {alias}: {', '.join(absent)}",
+                        hint=f"Run 'manage.py migrate' (it reinstalls them and rebuilds the {kept} rows).",
+                        id=error_id,
+                    )
+                )
+        return problems
 
     def missing(self, connection: BaseDatabaseWrapper) -> list[str]:
         """Names of the triggers absent from this database (none before the tables exist), and on PostgreSQL of

@@ -117,15 +117,4 @@ def check_triggers(
     app_configs: object = None, databases: Sequence[str] | None = None, **kwargs: object
 ) -> list[checks.CheckMessage]:
     """System check (database tag): the open-failure triggers are installed."""
-    problems: list[checks.CheckMessage] = []
-    for alias in databases or []:
-        absent = missing(connections[alias])
-        if absent:
-            problems.append(
-                checks.Error(
-                    f"open-failure triggers missing on {alias}: {', '.join(absent)}",
-                    hint="Run 'manage.py migrate' (it reinstalls them and rebuilds the open failures).",
-                    id="pipelines.E008",
-                )
-            )
-    return problems
+    return TRIGGERS.check(databases, "open-failure", "pipelines.E008")

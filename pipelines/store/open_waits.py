@@ -123,15 +123,4 @@ def check_triggers(
     app_configs: object = None, databases: Sequence[str] | None = None, **kwargs: object
 ) -> list[checks.CheckMessage]:
     """System check (database tag): the open-wait triggers are installed."""
-    problems: list[checks.CheckMessage] = []
-    for alias in databases or []:
-        absent = TRIGGERS.missing(connections[alias])
-        if absent:
-            problems.append(
-                checks.Error(
-                    f"open-wait triggers missing on {alias}: {', '.join(absent)}",
-                    hint="Run 'manage.py migrate' (it reinstalls them and rebuilds the open waits).",
-                    id="pipelines.E035",
-                )
-            )
-    return problems
+    return TRIGGERS.check(databases, "open-wait", "pipelines.E035")
