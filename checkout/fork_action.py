@@ -18,7 +18,7 @@ from checkout import pricing, selectors, services
 from checkout.ops_actions import Plan
 from checkout.order_request.models import OrderRequest
 from checkout.payment_outcome.models import PaymentOutcome
-from pipelines import Detail, InvalidArgument, actions, branches, composition, deterministic_id, forks
+from pipelines import Detail, InvalidArgument, actions, composition, deterministic_id, forks, storage
 
 EFFECTS = {"payment_outcome": "capture", "authorization_voided": "void", "refund_issued": "refund"}
 
@@ -42,7 +42,7 @@ def plan(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         result.add("ForkedFrom", f"none: this fork ({fork_id}) exists; running it again replays it")
     else:
         result.add("ForkedFrom", f"branch {fork_id} starts after {label} (branch {fork.branch})")
-    with branches.running(fork.branch):  # the parent branch's view: what the fork starts from
+    with storage.on_branch(fork.branch):  # the parent branch's view: what the fork starts from
         result.why = _effect_refusal(order_id, fork, steps, new_keys)
         for pipeline, step, effect in steps:
             model_names = " or ".join(m.__name__ for m in composition().pipeline(pipeline).step(step).models)
@@ -91,7 +91,7 @@ def _refusal(order_id: uuid.UUID, fork: forks.ForkPoint) -> str | None:
 
 
 def _key_note(order_id: uuid.UUID, fork: forks.ForkPoint, effect: str, new_keys: bool, fork_id: str) -> str:
-    parent_key = branches.effect_key(f"{effect}:{order_id}", order_id, fork.branch)
+    parent_key = storage.effect_key(f"{effect}:{order_id}", order_id, fork.branch)
     if new_keys:
         return f"{effect} with a key of its own ({effect}:{order_id}:{fork_id}), not the parent's ({parent_key})"
     return f"{effect} reuses the parent branch's key {parent_key}"

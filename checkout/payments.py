@@ -19,7 +19,7 @@ from typing import Protocol
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from pipelines import NonRetryableError, RetryableError, branches
+from pipelines import NonRetryableError, RetryableError, storage
 
 
 class GatewayUnavailable(RetryableError):
@@ -36,7 +36,7 @@ class IdempotencyKeyReused(NonRetryableError):
 
 def effect_key(effect: str, order_id: uuid.UUID) -> str:
     """The idempotency key of the order's ``effect`` (``capture``, ``void``, ``refund``) on the branch that runs."""
-    return branches.effect_key(f"{effect}:{order_id}", order_id)
+    return storage.effect_key(f"{effect}:{order_id}", order_id)
 
 
 @dataclass(frozen=True)

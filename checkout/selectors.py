@@ -37,7 +37,7 @@ from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.revision_requested.models import RevisionRequested
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created.models import TicketCreated
-from pipelines import branches, ids, storage
+from pipelines import ids, storage
 from pipelines.models import MAIN_BRANCH, Checkpoint
 
 T = TypeVar("T", bound=Checkpoint)
@@ -53,9 +53,9 @@ def fact(model: type[T], order_id: uuid.UUID) -> T | None:
     facts: Any = model.objects  # every checkout checkpoint has an indexed order_id (OrderCheckpoint)
     if getattr(model, "business_key_fields", None) != ORDER_KEY:
         return storage.first(model, order_id=order_id)
-    branch = branches.view(order_id)  # an order's trace id is its order id
+    branch = storage.branch_in_view(order_id)  # an order's trace id is its order id
     if branch != MAIN_BRANCH:
-        return branches.pick(order_id, branch, facts.filter(order_id=order_id))
+        return storage.on_view(order_id, branch, facts.filter(order_id=order_id))
 
     def load(keys: Sequence[str]) -> list[T]:
         if len(keys) == 1:
@@ -67,7 +67,7 @@ def fact(model: type[T], order_id: uuid.UUID) -> T | None:
 
 def has(model: type[Checkpoint], order_id: uuid.UUID) -> bool:
     if getattr(model, "business_key_fields", None) == ORDER_KEY:
-        if storage.current_scope() is not None or branches.view(order_id) != MAIN_BRANCH:
+        if storage.current_scope() is not None or storage.branch_in_view(order_id) != MAIN_BRANCH:
             return fact(model, order_id) is not None
         facts: Any = model.objects
         return bool(facts.filter(order_id=order_id, branch=MAIN_BRANCH).exists())
@@ -97,13 +97,13 @@ def ticket(order_id: uuid.UUID) -> TicketCreated | None:
 def decisions(order_id: uuid.UUID) -> list[AcceptanceDecision]:
     """The ticket's decision slot, round by round: ``REVISED`` claims, then at most one final decision."""
     # Never memoized: a request that claims the slot reads it again after its own insert.
-    branch = branches.view(order_id)
+    branch = storage.branch_in_view(order_id)
     if branch == MAIN_BRANCH:
         return storage.rows(AcceptanceDecision, order_by=("round",), order_id=order_id, branch=MAIN_BRANCH)
     by_round: dict[int, list[AcceptanceDecision]] = {}
     for row in AcceptanceDecision.objects.filter(order_id=order_id).order_by("round"):
         by_round.setdefault(row.round, []).append(row)
-    seen = (branches.pick(order_id, branch, rows) for rows in by_round.values())
+    seen = (storage.on_view(order_id, branch, rows) for rows in by_round.values())
     return [row for row in seen if row is not None]
 
 

@@ -12,7 +12,7 @@ from checkout.order_view import CheckpointRef, OrderLine, OrderView, RevisionEnt
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import branches, open_failure, storage, wire
+from pipelines import open_failure, storage, wire
 from pipelines.models import CheckpointLog, LineageLink
 
 TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
@@ -62,7 +62,7 @@ def log_rows(order_id: uuid.UUID) -> list[CheckpointLog]:
     if number is None:
         return []
     rows = storage.rows(CheckpointLog, order_by=("seq",), trace_number=number)
-    return branches.visible_log(order_id, branches.view(order_id), rows)
+    return storage.visible_log(order_id, storage.branch_in_view(order_id), rows)
 
 
 def stalled(order_id: uuid.UUID) -> Stalled | None:

@@ -15,7 +15,7 @@ from typing import Any
 from django.apps import apps
 from django.urls import NoReverseMatch, reverse
 
-from pipelines import branches, composition
+from pipelines import composition, storage
 from pipelines.models import (
     MAIN_BRANCH,
     Checkpoint,
@@ -180,10 +180,10 @@ def build(trace_id: uuid.UUID, highlight: str | None = None) -> Picture:
 
 def _mark_branches(trace_id: uuid.UUID, rows: list[CheckpointLog], nodes: list[Node]) -> None:
     """A forked trace: each node's branch, and which nodes the trace's view no longer shows (superseded)."""
-    if not branches.forks(trace_id):
+    if not storage.forks(trace_id):
         return
-    of = branches.branches_of(rows)
-    shown = {str(row.checkpoint_id) for row in branches.visible_log(trace_id, branches.active(trace_id), rows)}
+    of = storage.branches_of(rows)
+    shown = {str(row.checkpoint_id) for row in storage.visible_log(trace_id, storage.active_branch(trace_id), rows)}
     for node in nodes:
         node.branch = of.get(uuid.UUID(node.id), MAIN_BRANCH)
         node.superseded = node.id not in shown

@@ -106,7 +106,6 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "log_ids": ("pipelines.engine.tracing", "log_ids"),
     # Namespaces: modules a domain uses as a whole
     "ids": ("pipelines.contracts.ids", None),  # deterministic ids and idempotency keys
-    "branches": ("pipelines.store.branches", None),  # lineage branches: a fork's view, its effect keys
     "pauses": ("pipelines.engine.pauses", None),  # which steps are paused (read)
     "pausing": ("pipelines.recovery.pausing", None),  # pause and resume a step, audited
     "drain": ("pipelines.recovery.drain", None),  # a resumed pause's drain and its progress
@@ -182,7 +181,6 @@ if TYPE_CHECKING:
     from pipelines.recovery import drain as drain
     from pipelines.recovery import forks as forks
     from pipelines.recovery import pausing as pausing
-    from pipelines.store import branches as branches
     from pipelines.store.classification import classify as classify
     from pipelines.store.fast import Table as Table
     from pipelines.store.observers import watch_trace as watch_trace
@@ -273,7 +271,6 @@ __all__ = [
     "actions",
     "admission",
     "backlog",
-    "branches",
     "build_server",
     "check_body_size",
     "checkpoint_models",

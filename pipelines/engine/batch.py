@@ -45,7 +45,6 @@ from pipelines.engine.runner import Engine, build_rows
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH
-from pipelines.store import branches, waits
 from pipelines.store.store import Entry, Outcome, Plan, Redo, Rows, next_item, store
 
 log = structlog.get_logger("pipelines.batch")
@@ -242,12 +241,12 @@ class BatchEngine:
         ctx = StepContext(
             spec.name, step.name, item.value, plan.out_id, item.trace_id, plan.entry.attempt, plan.entry.event, now
         )
-        with branches.running(MAIN_BRANCH):  # the batched stream runs the main branch only (forks: the runner)
+        with store.on_branch(MAIN_BRANCH):  # the batched stream runs the main branch only (forks: the runner)
             produced = step.process(ctx)
         if isinstance(produced, Await | Skip):
             status = StepStatus.AWAITING if isinstance(produced, Await) else StepStatus.SKIPPED
             if isinstance(produced, Await):
-                waits.opened(spec, step, item.value, item.trace_id, item.key, now)
+                store.wait_opened(spec, step, item.value, item.trace_id, item.key, now)
             done[plan] = (StepResult(spec.name, step.name, status), None)
             return None
         rows = build_rows(step, item, plan.parents, plan.out_id, produced, ctx.now)  # exactly as the single path

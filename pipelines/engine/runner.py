@@ -44,7 +44,6 @@ from pipelines.engine import metrics, pauses, tracing
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH, Checkpoint, CheckpointChild
-from pipelines.store import branches, waits
 from pipelines.store.store import store
 
 log = structlog.get_logger("pipelines.runner")
@@ -217,7 +216,7 @@ class Engine:
         """One step on one item, timed (``tpfgo_step_seconds``) and traced (a span per run)."""
         started = time.perf_counter()
         parents = store.parents_of(call.item.value, call.step)
-        output_id = branches.branch_id(store.output_id(parents, call.item.value, call.step), call.item.branch)
+        output_id = store.branch_id(store.output_id(parents, call.item.value, call.step), call.item.branch)
         if not tracing.enabled():
             result, onward = self._attempt_step(call, look_up, parents, output_id)
         else:
@@ -248,14 +247,14 @@ class Engine:
         races = event is not None and step.deadline is not None
         try:
             with step_transaction(durable, step.shape, atomic=races) as reading:
-                with reading(), branches.running(item.branch):
+                with reading(), store.on_branch(item.branch):
                     produced = step.process(ctx)
                 if isinstance(produced, Await | Skip):
                     status = StepStatus.AWAITING if isinstance(produced, Await) else StepStatus.SKIPPED
                     if isinstance(produced, Await):
-                        waits.opened(spec, step, item.value, item.trace_id, item.key, ctx.now)
+                        store.wait_opened(spec, step, item.value, item.trace_id, item.key, ctx.now)
                     return StepResult(spec.name, step.name, status), None
-                if races and not waits.claim(spec, step, item.value, ctx.now):
+                if races and not store.wait_claimed(spec, step, item.value, ctx.now):
                     log.info("wait.lost_to_deadline")
                     return StepResult(spec.name, step.name, StepStatus.LOST), None
                 rows = build_rows(step, item, parents, output_id, produced, ctx.now)
@@ -312,7 +311,7 @@ def build_rows(
         if model not in step.models:
             raise ContractError(f"step {step.name!r} cannot write {model.__name__}")
         if step.shape == "split":
-            pk = branches.branch_id(ids.child_id(parents[0].id, step.name, index), item.branch)
+            pk = store.branch_id(ids.child_id(parents[0].id, step.name, index), item.branch)
             key = f"{item.key}:{index}"
         else:
             pk, key = output_id, item.key

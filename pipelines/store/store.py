@@ -26,13 +26,15 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
 from pipelines.contracts.steps import StepStatus
-from pipelines.models import Checkpoint, CheckpointChild
-from pipelines.store import batch_writes, fast, lookups, observers, reads, traces, writes
+from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, ForkedFrom
+from pipelines.store import batch_writes, branches, fast, lookups, observers, reads, traces, waits, writes
 from pipelines.store.batch_writes import Entry, Outcome, Plan, Redo, Rows, next_item
 from pipelines.store.fast import Table
 from pipelines.store.vendor import half
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pipelines.contracts.declarations import Pipeline, Step
 
 __all__ = ["Entry", "Outcome", "Plan", "Redo", "Rows", "Store", "Written", "next_item", "store"]
@@ -139,6 +141,55 @@ class Store:
     def wait_for_commit(self, seen: int, timeout: float) -> int:
         """Wait up to ``timeout`` seconds for a commit after the ``seen``-th; the count now."""
         return observers.wait_for_commit(seen, timeout)
+
+    # -- lineage branches (forks) -----------------------------------------------------------------------------
+    def on_branch(self, branch: str) -> AbstractContextManager[None]:
+        """While a step runs: its reads see ``branch``'s view (``branches.running``)."""
+        return branches.running(branch)
+
+    def branch_id(self, plain: uuid.UUID, branch: str) -> uuid.UUID:
+        """A checkpoint id on ``branch``: the plain id on the main branch, one derived from it on a fork."""
+        return branches.branch_id(plain, branch)
+
+    def branch_in_view(self, trace_id: uuid.UUID) -> str:
+        """The branch a trace is shown on: its newest fork's, else the main branch."""
+        return branches.view(trace_id)
+
+    def on_view(self, trace_id: uuid.UUID, branch: str, candidates: Iterable[C]) -> C | None:
+        """Of one kind's rows for one key (one per branch), the one ``branch``'s view sees."""
+        return branches.pick(trace_id, branch, candidates)
+
+    def forks(self, trace_id: uuid.UUID) -> list[ForkedFrom]:
+        """The trace's forks, oldest first."""
+        return branches.forks(trace_id)
+
+    def active_branch(self, trace_id: uuid.UUID) -> str:
+        """The branch a trace runs on now: its newest fork's, else the main branch."""
+        return branches.active(trace_id)
+
+    def branches_of(self, rows: Sequence[CheckpointLog]) -> dict[uuid.UUID, str]:
+        """The branch of each logged checkpoint, by checkpoint id."""
+        return branches.branches_of(rows)
+
+    def visible_log(self, trace_id: uuid.UUID, branch: str, rows: Sequence[CheckpointLog]) -> list[CheckpointLog]:
+        """The log rows ``branch``'s view holds."""
+        return branches.visible_log(trace_id, branch, rows)
+
+    def effect_key(self, base: str, trace_id: uuid.UUID, branch: str | None = None) -> str:
+        """The idempotency key an external effect sends on ``branch`` (default: the branch running now); a fork
+        reuses its parent's unless it opted in to keys of its own."""
+        return branches.effect_key(base, trace_id, branch)
+
+    # -- waits (deadlines) ------------------------------------------------------------------------------------
+    def wait_opened(
+        self, spec: Pipeline, step: Step, value: object, trace_id: uuid.UUID, key: str, now: datetime
+    ) -> None:
+        """The step answered ``AWAIT``: open its wait (once; an open wait keeps its first deadline)."""
+        waits.opened(spec, step, value, trace_id, key, now)
+
+    def wait_claimed(self, spec: Pipeline, step: Step, value: object, now: datetime) -> bool:
+        """The event's side of its race with the deadline: end the open round as resolved (False: lost)."""
+        return waits.claim(spec, step, value, now)
 
     # -- exact-match reads ------------------------------------------------------------------------------------
     def rows(self, model: type[M], *, order_by: Sequence[str] = (), limit: int | None = None, **equals: Any) -> list[M]:
