@@ -18,7 +18,7 @@ keeps working; an UPSERT's ``DO UPDATE`` meets the UPDATE trigger.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -163,6 +163,33 @@ class TriggerSet:
     pg_triggers: Sequence[tuple[str, str, str]]
     sqlite_triggers: Sequence[tuple[str, str, str]]
     rebuild: Sequence[str]
+
+    @classmethod
+    def per_row(
+        cls,
+        prefix: str,
+        tables: Iterable[str],
+        pg_functions: Sequence[str],
+        pg_triggers: Sequence[tuple[str, str, str, str]],
+        sqlite_triggers: Sequence[tuple[str, str, str, str, str]],
+        rebuild: Sequence[str],
+    ) -> TriggerSet:
+        """Row-level triggers: PostgreSQL ``(name, table, event, function call)``, SQLite ``(name, table, event,
+        WHEN condition or "", body)``, each firing after its event on every row."""
+        return cls(
+            prefix=prefix,
+            tables=frozenset(tables),
+            pg_functions=pg_functions,
+            pg_triggers=[
+                (name, table, f"AFTER {event} ON {table} FOR EACH ROW EXECUTE FUNCTION {call}")
+                for name, table, event, call in pg_triggers
+            ],
+            sqlite_triggers=[
+                (name, table, f"AFTER {event} ON {table} {condition} BEGIN {body}; END")
+                for name, table, event, condition, body in sqlite_triggers
+            ],
+            rebuild=rebuild,
+        )
 
     def name(self, name: str, table: str) -> str:
         return f"{self.prefix}_{name}_{table}"

@@ -83,20 +83,7 @@ _REBUILD = [
 ]
 
 
-TRIGGERS = triggers.TriggerSet(
-    prefix=PREFIX,
-    tables=frozenset(_TABLES),
-    pg_functions=_PG,
-    pg_triggers=[
-        (name, table, f"AFTER {event} ON {table} FOR EACH ROW EXECUTE FUNCTION {call}")
-        for name, table, event, call in _PG_TRIGGERS
-    ],
-    sqlite_triggers=[
-        (name, table, f"AFTER {event} ON {table} {condition} BEGIN {body}; END")
-        for name, table, event, condition, body in _SQLITE_TRIGGERS
-    ],
-    rebuild=_REBUILD,
-)
+TRIGGERS = triggers.TriggerSet.per_row(PREFIX, _TABLES, _PG, _PG_TRIGGERS, _SQLITE_TRIGGERS, _REBUILD)
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
