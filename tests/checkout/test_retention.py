@@ -19,11 +19,23 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from bench import template as tpl
-from checkout import demo, services
+from checkout import demo, ops_actions, services
+from checkout.models import Courier
 from pipelines import Purged
-from pipelines.models import CheckpointLog, PurgeRecord, Tombstone, Trace
+from pipelines.models import (
+    CheckpointLog,
+    ErrorSinkEntry,
+    ParkedItem,
+    ParkingOutcome,
+    PurgeRecord,
+    RetryClaim,
+    RetryScheduled,
+    Tombstone,
+    Trace,
+)
 from pipelines.recovery import retention
 from tests.checkout.conftest import order_body
+from tests.opsconsole.conftest import dead_lettered_order
 
 pytestmark = pytest.mark.django_db
 
@@ -172,3 +184,37 @@ def test_retention_settings_of_zero_keep_everything(settings):
     assert out.getvalue() == "orders: kept forever (TPFGO_RETENTION)\n"
     assert every_table() == before
 
+
+
+def test_error_sink_entries_closed_parked_items_and_ops_actions_each_go_by_their_own_policy(settings):
+    demo.load()
+    with time_machine.travel(timezone.now() - OLD, tick=False):
+        order_id = dead_lettered_order("retention-dead")
+        Courier.objects.update(available=True)
+        shown = ops_actions.preview("redrive", order_id)
+        ops_actions.execute("redrive", order_id, actor="ops", reason="courier back", expected_seq=shown["expectedSeq"])
+    assert services.get_order(order_id)["state"] == "COMPLETED"
+    parked = ParkedItem.objects.get(trace_id=order_id)
+    counts = {
+        "pipelines_errorsinkentry": ErrorSinkEntry.objects.count(),
+        "pipelines_parkeditem": 1,
+        "pipelines_retryscheduled": RetryScheduled.objects.filter(parked=parked).count(),
+        "pipelines_retryclaim": RetryClaim.objects.filter(parked=parked).count(),
+        "pipelines_parkingoutcome": ParkingOutcome.objects.filter(parked=parked).count(),
+    }
+    assert counts["pipelines_errorsinkentry"] > 1 and counts["pipelines_parkingoutcome"] == 2  # dead, then resolved
+    before = every_table()
+
+    (sink,) = retention.purge(actor="test", policies=["error_sink"], batch_size=2)
+    (closed,) = retention.purge(actor="test", policies=["parked"])
+    (kept_actions,) = retention.purge(actor="test", policies=["ops_actions"])  # 3 years by default
+    settings.TPFGO_RETENTION = {**settings.TPFGO_RETENTION, "ops_actions": 300}
+    (actions,) = retention.purge(actor="test", policies=["ops_actions"])
+
+    assert sink.rows == {"pipelines_errorsinkentry": counts["pipelines_errorsinkentry"]}
+    assert closed.rows == {t: n for t, n in counts.items() if t != "pipelines_errorsinkentry" and n}
+    assert (kept_actions.items, actions.items, actions.rows) == (0, 1, {"pipelines_opsaction": 1})
+    removed = {t: before[t] - n for t, n in every_table().items() if before[t] != n}
+    records = -(sink.batches + closed.batches + actions.batches)
+    assert removed == {**sink.rows, **closed.rows, **actions.rows, "pipelines_purgerecord": records}
+    assert services.get_order(order_id)["state"] == "COMPLETED"  # the order itself goes by the orders policy
