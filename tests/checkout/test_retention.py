@@ -185,7 +185,6 @@ def test_retention_settings_of_zero_keep_everything(settings):
     assert every_table() == before
 
 
-
 def test_error_sink_entries_closed_parked_items_and_ops_actions_each_go_by_their_own_policy(settings):
     demo.load()
     with time_machine.travel(timezone.now() - OLD, tick=False):

@@ -19,8 +19,8 @@ from grpc_status import rpc_status
 
 from checkout import function, messages
 from checkout.protos import orders_pb2, orders_pb2_grpc
-from pipelines.protos import error_sink_pb2, error_sink_pb2_grpc, subscriptions_pb2, subscriptions_pb2_grpc
 from pipelines.contracts.status import STATUS
+from pipelines.protos import error_sink_pb2, error_sink_pb2_grpc, subscriptions_pb2, subscriptions_pb2_grpc
 from pipelines.transport.wire_errors import describe
 
 MALFORMED = object()
