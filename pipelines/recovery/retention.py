@@ -72,9 +72,9 @@ class Outcome:
     batches: int = 0
     rows: dict[str, int] = field(default_factory=dict)
 
-    def add(self, items: int, counts: dict[str, int]) -> None:
+    def add(self, items: int, counts: dict[str, int], *, batch: bool = True) -> None:
         self.items += items
-        self.batches += 1
+        self.batches += int(batch)
         for table, n in counts.items():
             self.rows[table] = self.rows.get(table, 0) + n
 
@@ -163,13 +163,16 @@ def _orders(outcome: Outcome, *, actor: str, size: int, dry_run: bool, now: date
         return
     after = 0
     while True:
-        with transaction.atomic(durable=True):
-            eligible, after_next = expired_traces(outcome.cutoff, after, size)
-            if after_next == after:
-                return
-            after = after_next
-            if eligible:
-                _purge_traces(outcome, eligible, actor=actor, dry_run=dry_run, now=now)
+        try:
+            with transaction.atomic(durable=True):
+                eligible, after_next = expired_traces(outcome.cutoff, after, size)
+                if after_next == after:
+                    return
+                after = after_next
+                if eligible:
+                    _purge_traces(outcome, eligible, actor=actor, dry_run=dry_run, now=now)
+        except PurgeInterrupted as exc:  # rolled back whole; the next run takes these orders again
+            log.warning("retention.interrupted", policy=outcome.policy, reason=str(exc))
 
 
 def _purge_traces(
@@ -239,10 +242,8 @@ def _expired(policy: str, cutoff: datetime.datetime) -> list[tuple[Any, Callable
 def _rows_older(outcome: Outcome, *, actor: str, size: int, dry_run: bool, now: datetime.datetime) -> None:
     assert outcome.cutoff is not None
     for items, targets in _expired(outcome.policy, outcome.cutoff):
-        if dry_run:
-            ids = items.values("id")
-            outcome.items += items.count()
-            outcome.add(0, rows.count(targets(ids)))
+        if dry_run:  # the whole set at once: nothing is deleted, so batches would never move on
+            outcome.add(items.count(), rows.count(targets(items.values("id"))), batch=False)
             continue
         while True:
             with transaction.atomic(durable=True):
