@@ -63,7 +63,7 @@ def rows_per_order(template: tpl.Template) -> Counter[str]:
 def clone(template: tpl.Template, prefix: str, count: int) -> list[str]:
     keys = [f"{prefix}-{n:05d}" for n in range(count)]
     for start in range(0, count, 2000):
-        tpl.execute_orders([template.clone(k) for k in keys[start : start + 2000]])
+        tpl.copy_orders([template.clone(k) for k in keys[start : start + 2000]])
     return keys
 
 
