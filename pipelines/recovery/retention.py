@@ -132,17 +132,21 @@ def _terminal() -> Terminal | None:
     return import_string(path) if path else None
 
 
-def expired_traces(cutoff: datetime.datetime, after: int, limit: int) -> tuple[list[tuple[int, uuid.UUID]], int]:
-    """The next ``limit`` traces started before ``cutoff`` after trace number ``after`` (the scan goes on from the
-    returned number), filtered to those that may go: terminal, nothing open, newest checkpoint before ``cutoff``."""
-    scanned = list(
-        Trace.objects.filter(number__gt=after, created_at__lt=cutoff)
+def expired_traces(cutoff: datetime.datetime, after: int, limit: int) -> tuple[list[tuple[int, uuid.UUID]], int, bool]:
+    """The next ``limit`` traces after trace number ``after``, filtered to those that may go (started before
+    ``cutoff``, terminal, nothing open, newest checkpoint before ``cutoff``); the number the scan goes on from; and
+    whether it is over: numbers are handed out in the order traces start, so the first trace started after the
+    cutoff ends the expired region (one that started a moment earlier on a skewed clock waits for the next run)."""
+    window = list(
+        Trace.objects.filter(number__gt=after)
         .order_by("number")
-        .values_list("number", "trace_id")[:limit]
+        .values_list("number", "trace_id", "created_at")[:limit]
     )
+    scanned = [(n, t) for n, t, created in window if created < cutoff]
+    over = len(window) < limit or len(scanned) < len(window)
     terminal = _terminal()
     if not scanned or terminal is None:
-        return [], scanned[-1][0] if scanned else after
+        return [], window[-1][0] if window else after, over
     ids = [t for _, t in scanned]
     done = terminal(ids)
     busy = set(OpenParked.objects.filter(trace_id__in=ids).values_list("trace_id", flat=True))
@@ -154,21 +158,18 @@ def expired_traces(cutoff: datetime.datetime, after: int, limit: int) -> tuple[l
         .values_list("trace_number", "newest")
     )
     eligible = [(n, t) for n, t in scanned if t in done and t not in busy and n in newest and newest[n] < cutoff]
-    return eligible, scanned[-1][0]
+    return eligible, window[-1][0], over
 
 
 def _orders(outcome: Outcome, *, actor: str, size: int, dry_run: bool, now: datetime.datetime) -> None:
     assert outcome.cutoff is not None
     if _terminal() is None:  # no domain says which traces are finished: no trace is ever removed
         return
-    after = 0
-    while True:
+    after, over = 0, False
+    while not over:
         try:
             with transaction.atomic(durable=True):
-                eligible, after_next = expired_traces(outcome.cutoff, after, size)
-                if after_next == after:
-                    return
-                after = after_next
+                eligible, after, over = expired_traces(outcome.cutoff, after, size)
                 if eligible:
                     _purge_traces(outcome, eligible, actor=actor, dry_run=dry_run, now=now)
         except PurgeInterrupted as exc:  # rolled back whole; the next run takes these orders again
