@@ -57,4 +57,3 @@ def test_an_erased_consumers_new_order_is_refused_alike_on_every_transport_and_s
         assert refused.code == "INVALID_ARGUMENT", name
         assert [(d["field"], d["issue"]) for d in refused.data["details"]] == [("consumerId", "consumer erased")], name
     assert all_insert_only_counts() == counts
-
