@@ -33,6 +33,7 @@ from pipelines import Detail, InvalidArgument, NotFound, actions, ids
 log = structlog.get_logger("checkout.personal")
 
 ERASED = "[erased]"
+SEALED = "[sealed]"  # a token whose consumer this instance does not know
 PREFIX = "sealed:v1:"
 ERASE_ACTION = "erase-consumer"
 
@@ -65,9 +66,12 @@ def consumer_of(token: str) -> str:
 
 
 def open_token(token: str, keys: Mapping[str, bytes | None]) -> object:
-    """The value ``token`` seals, or ``ERASED`` when its consumer's key is gone (or the token is damaged)."""
+    """The value ``token`` seals; ``ERASED`` when its consumer's key is gone (or the token is damaged), ``SEALED``
+    when ``keys`` has no entry for its consumer."""
     consumer_id, _, text = token[len(PREFIX) :].rpartition(":")
-    key = keys.get(consumer_id)
+    if consumer_id not in keys:  # not a consumer of this instance (a central error sink): never had the key
+        return SEALED
+    key = keys[consumer_id]
     if key is None:
         return ERASED
     try:

@@ -132,6 +132,13 @@ def test_another_consumers_data_is_untouched_by_an_erasure(zed):
     assert Consumer.objects.get(pk="other").name == NAME
 
 
+def test_a_token_of_a_consumer_this_instance_does_not_know_reads_sealed_not_erased(zed):
+    token = personal.seal(zed, ADDRESS, "deliveryAddress")
+    elsewhere = token.replace("sealed:v1:zed:", "sealed:v1:zed-elsewhere:")
+
+    assert personal.reveal({"a": [token, elsewhere]}) == {"a": [ADDRESS, personal.SEALED]}
+
+
 def test_an_erased_consumer_cannot_order_and_a_refused_order_stores_nothing(zed):
     services.place_order(personal_body(), "zed-1")
     personal.erase("zed", actor="ops-anna", reason="request #41")
