@@ -141,6 +141,7 @@ def erase(consumer_id: str, *, actor: str, reason: str) -> Erasure:
             LogEntry.objects.filter(
                 content_type=ContentType.objects.get_for_model(Consumer), object_id=consumer_id
             ).update(object_repr=f"{ERASED} ({consumer_id})")
+            # An erasure concerns a consumer, not one trace: the audit row's trace id is the erasure's own id.
             actions.record(
                 ERASE_ACTION,
                 action_id,
