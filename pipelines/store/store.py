@@ -144,8 +144,8 @@ class Store:
 
     # -- lineage branches (forks) -----------------------------------------------------------------------------
     def on_branch(self, branch: str) -> AbstractContextManager[None]:
-        """While a step runs: its reads see ``branch``'s view (``branches.running``)."""
-        return branches.running(branch)
+        """While a step runs: its reads see ``branch``'s view (``branches.Running``)."""
+        return branches.Running(branch)
 
     def branch_id(self, plain: uuid.UUID, branch: str) -> uuid.UUID:
         """A checkpoint id on ``branch``: the plain id on the main branch, one derived from it on a fork."""
