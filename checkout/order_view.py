@@ -34,16 +34,30 @@ else:
         def to_representation(self, instance):
             plan = self.__dict__.get("_plan")
             if plan is None:
-                plan = self._plan = [(f.field_name, f.source_attrs, f) for f in self._readable_fields]
+                plan = self._plan = [(f.field_name, f.source_attrs, _converter(f)) for f in self._readable_fields]
             out = {}
-            for name, attrs, field in plan:
+            for name, attrs, convert in plan:
                 value = instance
                 for attr in attrs:
                     value = getattr(value, attr)
                     if value is None:
                         break
-                out[name] = None if value is None else field.to_representation(value)
+                out[name] = None if value is None else convert(value)
             return out
+
+    def _converter(field):
+        """What renders one field's value: the field's own ``to_representation``, or what it amounts to for the
+        kinds every view is full of (DRF's ``CharField`` is ``str``, ``IntegerField`` is ``int``, a list of
+        nested output serializers is each item rendered), without a call into DRF per value."""
+        kind = type(field)
+        if kind is serializers.CharField:
+            return str
+        if kind is serializers.IntegerField:
+            return int
+        if kind is serializers.ListSerializer and isinstance(field.child, OutputSerializer):
+            render = field.child.to_representation
+            return lambda items: [render(item) for item in items]
+        return field.to_representation
 
 
 @dataclass(frozen=True)
