@@ -62,7 +62,7 @@ def place_order(data: object, key: str | None) -> Placed:
     command = commands.canonical(data)
     digest = commands.command_hash(command)
     order_id = order_id_for(key)
-    if selectors.order_request(order_id) is not None:
+    if selectors.order_placed(order_id):
         return _replay(order_id, digest)
     refuse_if_purged(key)
     backlog.admit()  # a new order: refused (nothing stored) while the backlog bound is reached
