@@ -13,7 +13,7 @@ import uuid
 import structlog
 from celery import shared_task
 
-from pipelines.recovery import deadlines, drain, retries, sweeper
+from pipelines.recovery import deadlines, drain, retention, retries, sweeper
 from pipelines.recovery import resume as recovery
 
 log = structlog.get_logger("pipelines.tasks")
@@ -72,3 +72,10 @@ def sweep() -> dict[str, int]:
 def expire_waits() -> int:
     """Fire every wait past its deadline (``pipelines.recovery.deadlines``): one bounded pass, idempotent."""
     return len(deadlines.expire())
+
+
+@shared_task(name="pipelines.purge", ignore_result=True)
+def purge() -> dict[str, int]:
+    """Remove what the retention policy let expire (``pipelines.recovery.retention``): bounded batches, each atomic
+    and audited; a run cut short is taken up by the next one."""
+    return {o.policy: o.items for o in retention.purge(actor="beat")}

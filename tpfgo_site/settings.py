@@ -332,7 +332,19 @@ TPFGO_DEFAULT_ETA_MINUTES = 25
 # often (the dashboard counts the rows after the fold itself), at most this many log seqs per transaction.
 TPFGO_FUNNEL_FOLD_SECONDS = float(os.environ.get("TPFGO_FUNNEL_FOLD_SECONDS", "30"))
 TPFGO_FUNNEL_FOLD_BATCH = int(os.environ.get("TPFGO_FUNNEL_FOLD_BATCH", "100000"))
+# --- Retention (docs/operations.md, "Retention and tombstones"): days each kind of data is kept (0: forever).
+# Orders (every row of a terminal order's trace) leave a tombstone; ops actions are the audit trail, kept longest.
+TPFGO_RETENTION = {
+    "orders": float(os.environ.get("TPFGO_RETENTION_ORDERS_DAYS", "365")),
+    "error_sink": float(os.environ.get("TPFGO_RETENTION_ERROR_SINK_DAYS", "90")),
+    "parked": float(os.environ.get("TPFGO_RETENTION_PARKED_DAYS", "90")),
+    "ops_actions": float(os.environ.get("TPFGO_RETENTION_OPS_ACTIONS_DAYS", "1095")),
+}
+TPFGO_RETENTION_BATCH = int(os.environ.get("TPFGO_RETENTION_BATCH", "200"))  # orders (or rows) per transaction
+TPFGO_RETENTION_SCHEDULE_SECONDS = float(os.environ.get("TPFGO_RETENTION_SCHEDULE_SECONDS", "3600"))
+TPFGO_RETENTION_TERMINAL = "checkout.retention.terminal_orders"  # which traces are finished: the domain says
 CELERY_BEAT_SCHEDULE = {
+    "purge-expired": {"task": "pipelines.purge", "schedule": TPFGO_RETENTION_SCHEDULE_SECONDS},
     "expire-waits": {"task": "pipelines.expire_waits", "schedule": 30.0},
     "sweep-parked": {"task": "pipelines.sweep", "schedule": 30.0},
     "fold-funnel": {"task": "opsconsole.fold_funnel", "schedule": TPFGO_FUNNEL_FOLD_SECONDS},
