@@ -42,7 +42,6 @@ from pipelines import (
     input_limits,
     storage,
     tombstone,
-    tombstone_for_key,
 )
 
 
@@ -64,7 +63,7 @@ def place_order(data: object, key: str | None) -> Placed:
     order_id = order_id_for(key)
     if selectors.order_placed(order_id):
         return _replay(order_id, digest)
-    refuse_if_purged(key)
+    refuse_if_purged(key, order_id)
     backlog.admit()  # a new order: refused (nothing stored) while the backlog bound is reached
     payload = {**command, "requestId": key, "commandHash": digest}
     execution = current_engine().start("checkout", payload, key, new=True)  # just looked: nothing stored for this key
@@ -91,9 +90,10 @@ def purged(when: datetime.datetime, what: str) -> Purged:
     return Purged(f"{what} was purged on {when:%Y-%m-%d} by the retention policy")
 
 
-def refuse_if_purged(key: str) -> None:
-    """A key whose order the retention policy removed starts nothing: ``PURGED`` (410), nothing stored."""
-    buried = tombstone_for_key(key)
+def refuse_if_purged(key: str, order_id: uuid.UUID) -> None:
+    """A key whose order the retention policy removed starts nothing: ``PURGED`` (410), nothing stored. The
+    order's id is its trace's, derived from the key, so its tombstone is found by id (one look-up per new order)."""
+    buried = tombstone(order_id)
     if buried is not None:
         raise purged(buried.purged_at, f"the order of this Idempotency-Key ({buried.trace_id})")
 

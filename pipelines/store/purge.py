@@ -44,6 +44,7 @@ from pipelines.models import (
     WaitExtended,
     WaitOpened,
 )
+from pipelines.store import lookups
 from pipelines.store.branches import model_named
 
 Target = tuple[type[models.Model], "models.QuerySet[Any]"]
@@ -173,7 +174,7 @@ def tombstone(trace_id: uuid.UUID | str) -> Tombstone | None:
         value = trace_id if isinstance(trace_id, uuid.UUID) else uuid.UUID(str(trace_id))
     except ValueError:
         return None
-    return Tombstone.objects.filter(pk=value).first()
+    return lookups.first(Tombstone, pk=value)  # asked for every new order: SQL built once
 
 
 def tombstone_for_key(key: str) -> Tombstone | None:
