@@ -17,13 +17,15 @@ from pipelines.contracts.rules import Problem, type_name
 
 def branch_problems(composition: Composition) -> Iterator[Problem]:
     consumed = _consumed(composition)
+    subscribed = {s.publication for s in composition.subscriptions}
     for pipeline in composition.pipelines:
         yield from _names(pipeline)
         for step in pipeline.steps:
             where = f"{pipeline.name}/{step.name}"
             yield from _primary(where, step)
             for branch in step.policy:
-                if branch.role == "aux":
+                named = {branch.name, side_pipeline_name(pipeline.name, branch.name)}
+                if branch.role == "aux" and not named & subscribed:  # subscribed by its name: E037 says it all
                     yield from _aux(where, step, branch, consumed)
 
 

@@ -1,8 +1,8 @@
 """The contracts lock: the committed record of every publication's contract, and how code may drift from it.
 
 ``contracts.lock.json`` maps each publication name to ``{contract, version, fields, branch, sha256}``: ``branch`` is
-the policy of the output it hands off (its name, ``primary`` or ``aux``, ``required`` or ``optional``), and a change
-of it is drift the update records, like an added field. Under the same name
+the policy of the output it hands off (``primary`` or ``aux``, ``required`` or ``optional``), and a change of it is
+drift the update records, like an added field. Under the same name
 (the same ``.vN``) a field may only be added with a new number; removing, renaming, retyping or renumbering a field,
 or flipping ``required`` either way, is breaking and needs a new version. ``sha256`` seals each entry so a hand edit
 shows. Only ``manage.py check_contracts --update-lock`` writes the file.
@@ -60,8 +60,8 @@ def entry_for(publication: Publication, branch: Branch | None = None) -> Entry:
 
 
 def policy_of(branch: Branch) -> dict[str, str]:
-    """The branch policy a publication hands off under: which output of its step, primary or aux, how needed."""
-    return {"name": branch.name, "role": branch.role, "need": branch.need}
+    """The branch policy a publication hands off under: its step's primary or an aux branch, required or optional."""
+    return {"role": branch.role, "need": branch.need}
 
 
 def checksum(name: str, entry: Entry) -> str:
@@ -194,7 +194,7 @@ def diff(locked: Entry, now: Entry) -> list[Change]:
     return changes
 
 
-_POLICY = ("name", "role", "need")
+_POLICY = ("role", "need")
 
 
 def _policy(entry: Entry) -> str:

@@ -198,6 +198,7 @@ class Engine:
 
     def _steps(self, job: _Job, *, durable: bool) -> _Ran:
         results: list[StepResult] = []
+        handed: list[tuple[Publication, Item]] = []  # required aux branches' hand-offs: after the primary's
         side: list[_Job] = []
         item = job.item
         spec = job.pipeline
@@ -209,28 +210,42 @@ class Engine:
             result, next_item = self._run_step(call, look_up=not (first and job.new))
             results.append(result)
             if result.status in _STOPS:
-                return _Ran(results, side=side)
+                return _Ran(results, handed, side)
             if result.status is StepStatus.LOST and step.on_lost == "stop":
-                return _Ran(results, side=side)
+                return _Ran(results, handed, side)
             if result.status in _GOES_ON and next_item is not None:
                 item = next_item
                 outcome = step.outcomes.get(type(item.value))
-                if outcome is not None:
-                    return _Ran(results, [(outcome, item)], side)
+                if outcome is not None:  # a decision outcome has no aux branch beside it
+                    return _Ran(results, [(outcome, item), *handed], side)
                 if step.side_outputs:
-                    side.extend(self._side_jobs(spec, step, item, result.status))
+                    self._beside(spec, step, result, item, handed, side)
         if isinstance(item.value, spec.output.model):
-            return _Ran(results, [(spec.output, item)], side)
-        return _Ran(results, side=side)
+            return _Ran(results, [(spec.output, item), *handed], side)
+        return _Ran(results, handed, side)
 
-    def _side_jobs(self, spec: Pipeline, step: Step, item: Item, status: StepStatus) -> Iterator[_Job]:
-        """The aux branches that run after the primary, each as its side pipeline on the primary checkpoint: the
-        optional ones (built there, in their own transaction), and the required ones with a publication (built
-        with the primary, found stored there, and handed off). A primary just inserted has no aux row yet."""
+    def _beside(
+        self,
+        spec: Pipeline,
+        step: Step,
+        result: StepResult,
+        item: Item,
+        handed: list[tuple[Publication, Item]],
+        side: list[_Job],
+    ) -> None:
+        """The aux branches of a primary that went on. A required one was written with it: its publication is handed
+        off with the row just inserted, or (a replayed primary) by its side pipeline, which finds it stored. An
+        optional one runs as its side pipeline on the primary checkpoint, in its own transaction, after the
+        primary's hand-offs; a primary just inserted has no aux row yet, so it skips the replay look-up."""
+        inserted = result.status is StepStatus.INSERTED
         for branch in step.side_outputs:
-            if branch.optional or branch.publication is not None:
-                side = self.composition.pipeline(side_pipeline_name(spec.name, branch.name))
-                yield _Job(side, item, new=branch.optional and status is StepStatus.INSERTED)
+            if branch.optional or (branch.publication is not None and not inserted):
+                spec_of_branch = self.composition.pipeline(side_pipeline_name(spec.name, branch.name))
+                side.append(_Job(spec_of_branch, item, new=branch.optional and inserted))
+            elif branch.publication is not None:
+                row = next((cp for cp in result.checkpoints[1:] if type(cp) is branch.model), None)
+                if row is not None:  # None: the branch returned SKIP
+                    handed.append((branch.publication, Item(row, item.trace_id, item.key, item.branch)))
 
     # -- one step ---------------------------------------------------------------------------------------------
     def _run_step(self, call: _StepCall, *, look_up: bool = True) -> tuple[StepResult, Item | None]:
