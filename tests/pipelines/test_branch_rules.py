@@ -7,7 +7,7 @@ import dataclasses
 from checkout.composition import COMPOSITION as FTGO
 from pipelines.contracts import lock as contract_lock
 from pipelines.contracts.checks import check_composition
-from pipelines.contracts.declarations import Branch, Composition, Publication, Step, aux, outcome, primary
+from pipelines.contracts.declarations import Branch, Composition, Step, aux, outcome, primary
 from tests.lane import branches
 from tests.lane import composition as lane
 from tests.lane.models import DocumentAudit, DocumentPublished, DocumentRefused, DocumentStats, TokenIndexed
