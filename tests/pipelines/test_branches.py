@@ -5,16 +5,18 @@ that subscribes to its publication."""
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Iterator
 
 import pytest
+from django.utils import timezone
 
 from pipelines import StepStatus
 from pipelines.contracts.declarations import Step, outcome, primary
 from pipelines.engine.batch import BatchEngine
 from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem, ParkingOutcome
-from pipelines.recovery import retries
+from pipelines.recovery import retries, sweeper
 from tests.conftest import row_counts
 from tests.lane import branches
 from tests.lane import composition as lane
@@ -173,3 +175,21 @@ def test_the_batched_path_refuses_a_pipeline_with_aux_branches(branched):
     with pytest.raises(ValueError, match="publish.*aux branches"):
         BatchEngine(branches.COMPOSITION).start_many("ingest", [({"text": "a b"}, "doc-1")])
     assert counts() == (0, 0, 0)
+
+
+def test_the_sweeper_writes_an_optional_branch_a_crash_left_unwritten_once(branched):
+    # The primary went in without its optional branch: as if the process died between the two transactions.
+    Engine(lane.COMPOSITION).start("ingest", {"text": "a b"}, "doc-1")
+    assert counts() == (1, 0, 0)
+    later = timezone.now() + datetime.timedelta(minutes=10)
+
+    dry = sweeper.sweep(now=later, dry_run=True)
+    assert counts() == (1, 0, 0)
+    swept = sweeper.sweep(now=later)
+
+    assert dry.aux_branches == swept.aux_branches == [
+        (str(DocumentPublished.objects.get().trace_id), CheckpointLog.objects.get(step="publish").seq)
+    ]
+    assert counts() == (1, 0, 1)  # the required audit is written with its primary or not at all: not the sweeper's
+    assert sweeper.sweep(now=later).aux_branches == []
+    assert counts() == (1, 0, 1)
