@@ -187,9 +187,11 @@ def test_the_sweeper_writes_an_optional_branch_a_crash_left_unwritten_once(branc
     assert counts() == (1, 0, 0)
     swept = sweeper.sweep(now=later)
 
-    assert dry.aux_branches == swept.aux_branches == [
-        (str(DocumentPublished.objects.get().trace_id), CheckpointLog.objects.get(step="publish").seq)
-    ]
+    assert (
+        dry.aux_branches
+        == swept.aux_branches
+        == [(str(DocumentPublished.objects.get().trace_id), CheckpointLog.objects.get(step="publish").seq)]
+    )
     assert counts() == (1, 0, 1)  # the required audit is written with its primary or not at all: not the sweeper's
     assert sweeper.sweep(now=later).aux_branches == []
     assert counts() == (1, 0, 1)
