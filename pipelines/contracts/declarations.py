@@ -315,7 +315,7 @@ def side_pipeline(pipeline: Pipeline, step: Step, branch: Branch) -> Pipeline:
     """The one-step pipeline an aux branch written beside the primary runs as, after it (always, when optional;
     to hand it off, when required): unpublished unless the branch declares a publication."""
     name = side_pipeline_name(pipeline.name, branch.name)
-    output = branch.publication or Publication(name, branch.model, ())
+    output = branch.publication or Publication("", branch.model, ())  # no name: its log rows carry none
     return Pipeline(name, (step.model,), (step.side_steps[branch.name],), output, kind=pipeline.kind)
 
 

@@ -323,24 +323,27 @@ class Engine:
     def _required_aux(
         self, spec: Pipeline, step: Step, written: Checkpoint, item: Item, attempt: int, now: datetime
     ) -> list[Checkpoint]:
-        """The required aux branches of a primary just written, in its transaction: one failing fails the step."""
+        """The required aux branches of a primary just written, in its transaction: one failing fails the step.
+
+        Each is run and logged under its side pipeline (``<pipeline>+<branch>``), as an optional branch is, so
+        recovery reads a row's successors there (its publication's subscribers; nothing else follows it)."""
         if type(written) is not step.model:  # a decision outcome has no aux branches beside it
             return []
         out: list[Checkpoint] = []
+        parents = [written]
+        onward = Item(written, item.trace_id, item.key, item.branch)
         for branch in step.side_outputs:
             if branch.optional:
                 continue
+            side_spec = self.composition.pipeline(side_pipeline_name(spec.name, branch.name))
             side = step.side_steps[branch.name]
-            parents = [written]
             output_id = store.output_id(parents, written, side)
-            ctx = StepContext(spec.name, side.name, written, output_id, item.trace_id, attempt, None, now)
+            ctx = StepContext(side_spec.name, side.name, written, output_id, item.trace_id, attempt, None, now)
             produced = side.process(ctx)
             if isinstance(produced, Skip):
                 continue
-            rows = build_rows(
-                side, Item(written, item.trace_id, item.key, item.branch), parents, output_id, produced, now
-            )
-            stored = store.write_output(spec, side, rows, parents, item.trace_id)
+            rows = build_rows(side, onward, parents, output_id, produced, now)
+            stored = store.write_output(side_spec, side, rows, parents, item.trace_id)
             out.append(stored.winner or rows[0][0])
         return out
 

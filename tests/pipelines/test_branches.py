@@ -85,7 +85,7 @@ def test_every_branch_is_written_once_and_the_aux_rows_descend_from_the_primary(
         assert LineageLink.objects.get(child_id=aux.id).parent_id == published.id
     assert DocumentStats.objects.get().words == 2
     steps = set(CheckpointLog.objects.values_list("pipeline", "step", "checkpoint_type"))
-    assert ("publish", "publish+audit", "DocumentAudit") in steps
+    assert ("publish+audit", "publish+audit", "DocumentAudit") in steps
     assert ("publish+stats", "publish+stats", "DocumentStats") in steps
 
 
@@ -195,3 +195,21 @@ def test_the_sweeper_writes_an_optional_branch_a_crash_left_unwritten_once(branc
     assert counts() == (1, 0, 1)  # the required audit is written with its primary or not at all: not the sweeper's
     assert sweeper.sweep(now=later).aux_branches == []
     assert counts() == (1, 0, 1)
+
+
+def test_a_crash_before_an_aux_branchs_subscriber_ran_is_resumed_from_the_branch(settings):
+    settings.TPFGO_COMPOSITION = "tests.lane.branches.COUNTED"
+    settings.TPFGO_RESUME_ENQUEUE = ""  # resume inline, here
+    lane.FAILURES.clear()
+    # The stats branch went in, and the process died before handing it to ``count``.
+    unsubscribed = dataclasses.replace(branches.COUNTED, subscriptions=lane.COMPOSITION.subscriptions)
+    Engine(unsubscribed).start("ingest", {"text": "a b"}, "doc-1")
+    assert counts() == (1, 0, 1)
+    stats = CheckpointLog.objects.get(checkpoint_type="DocumentStats")
+    assert (stats.pipeline, stats.step, stats.publication) == ("publish+stats", "publish+stats", "lane.stats.v1")
+
+    report = sweeper.sweep(now=timezone.now() + datetime.timedelta(minutes=10))
+
+    assert report.resumes == [(str(stats.trace_id), stats.seq)] and report.aux_branches == []
+    assert DocumentAudit.objects.get().digest == "2 words"
+    assert counts() == (1, 1, 1)
