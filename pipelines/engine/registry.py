@@ -31,6 +31,6 @@ def checkpoint_models() -> dict[str, type[Checkpoint]]:
     out: dict[str, type[Checkpoint]] = {}
     for pipeline in composition().pipelines:
         for step in pipeline.steps:
-            for model in step.models:
+            for model in (*step.models, *(b.model for b in step.side_outputs)):
                 out[model.__name__] = model
     return out

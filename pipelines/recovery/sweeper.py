@@ -1,6 +1,6 @@
 """The sweeper (Celery beat, ``pipelines.sweep``): the database, not the broker, is the source of truth.
 
-Three passes, each a bounded query (a ``created_at``/``due_at`` window, indexed, and a batch limit), so a sweep
+Four passes, each a bounded query (a ``created_at``/``due_at`` window, indexed, and a batch limit), so a sweep
 costs the same whatever the history:
 
 1. **lost messages** — a scheduled attempt overdue by more than the grace period that no worker claimed (its
@@ -9,7 +9,9 @@ costs the same whatever the history:
 2. **lost attempts** — a claim older than the claim timeout with nothing after it (no outcome, no next attempt:
    the worker died mid-attempt and the redelivered message found the claim taken) gets the next attempt, or a
    dead letter once the item already had one attempt more than its policy allows;
-3. **partial progress** — traces a crash left between two checkpoints are resumed (``pipelines.recovery.resume``).
+3. **partial progress** — traces a crash left between two checkpoints are resumed (``pipelines.recovery.resume``);
+4. **aux branches** — optional aux branches a crash left unwritten after their primary committed are written
+   (``pipelines.recovery.aux_branches``).
 
 Duplicates are harmless everywhere: an attempt runs only for the worker whose claim insert wins.
 """
@@ -32,7 +34,7 @@ from pipelines.engine.registry import composition
 from pipelines.failures import parking
 from pipelines.failures.parking import retry_policy
 from pipelines.models import ParkingOutcome, RetryClaim, RetryScheduled
-from pipelines.recovery import drain
+from pipelines.recovery import aux_branches, drain
 from pipelines.recovery import resume as recovery
 
 log = structlog.get_logger("pipelines.sweeper")
@@ -50,6 +52,7 @@ class SweepReport:
     rescheduled: list[tuple[str, int]] = field(default_factory=list)
     dead_lettered: list[str] = field(default_factory=list)
     resumes: list[tuple[str, int]] = field(default_factory=list)
+    aux_branches: list[tuple[str, int]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -57,6 +60,7 @@ class SweepReport:
             "rescheduled": len(self.rescheduled),
             "dead_lettered": len(self.dead_lettered),
             "resumes": len(self.resumes),
+            "aux_branches": len(self.aux_branches),
         }
 
 
@@ -81,6 +85,10 @@ def sweep(
         if not dry_run:
             dispatch_resume(row.trace_id, row.seq)
         report.resumes.append((str(row.trace_id), row.seq))
+    for side, row in aux_branches.missing(now, since, limit):
+        if not dry_run:
+            aux_branches.write(side, row)
+        report.aux_branches.append((str(row.trace_id), row.seq))
     if any(report.as_dict().values()) and not dry_run:
         log.info("sweep.done", **report.as_dict())
     return report

@@ -69,6 +69,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"would skip trace {trace_id} at checkpoint log row {seq}: {why}")
             else:
                 self.stdout.write(f"{verb}resume trace {trace_id} from checkpoint log row {seq}")
+        for trace_id, seq in report.aux_branches:
+            self.stdout.write(f"{verb}write the optional aux branch of trace {trace_id}'s checkpoint log row {seq}")
         summary = ", ".join(f"{name} {count}" for name, count in counts.items())
         self.stdout.write(("dry run: " if dry_run else "swept: ") + summary)
 
