@@ -28,6 +28,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "StepContext": ("pipelines.contracts.steps", "StepContext"),
     "StepStatus": ("pipelines.contracts.steps", "StepStatus"),
     "Composition": ("pipelines.contracts.declarations", "Composition"),
+    "combine": ("pipelines.contracts.combined", "combine"),
     "Deadline": ("pipelines.contracts.declarations", "Deadline"),
     "Pipeline": ("pipelines.contracts.declarations", "Pipeline"),
     "Publication": ("pipelines.contracts.declarations", "Publication"),
@@ -126,6 +127,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 if TYPE_CHECKING:
     from pipelines.contracts import ids as ids
     from pipelines.contracts.checks import refuse_to_start_if_broken as refuse_to_start_if_broken
+    from pipelines.contracts.combined import combine as combine
     from pipelines.contracts.declarations import Composition as Composition
     from pipelines.contracts.declarations import Deadline as Deadline
     from pipelines.contracts.declarations import Pipeline as Pipeline
@@ -276,6 +278,7 @@ __all__ = [
     "checkpoint_models",
     "classify",
     "close_open",
+    "combine",
     "composition",
     "contract",
     "current_engine",

@@ -1,0 +1,71 @@
+"""A search request, as every transport takes it: one serializer documents the body (REST's schema) and validates
+it (REST, gRPC and FUNCTION all pass their request through ``canonical``), and the idempotency key's rule."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from pipelines import NOT_BLANK_PRINTABLE, Detail, InvalidArgument, StrictSerializer, Text, flatten
+from search import shards
+from search.query_logged.step import TOKEN as ANALYTICS_TOKEN
+
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MAX_TEXT = 200
+MAX_TERMS = 10
+MAX_TOKENS = 16
+
+
+def _token(value: str) -> None:
+    if not (shards.TOKEN.match(value) or ANALYTICS_TOKEN.match(value)):
+        raise serializers.ValidationError("is not a simulator token (docs/lanes.md lists them)")
+
+
+class SearchRequestSerializer(StrictSerializer):
+    """``text``: what to search for (its words are the terms, at most 10); ``tokens``: the shard simulator's
+    failure tokens (``shard3_flaky_1``, ``shard5_slow``, ``analytics_down``...)."""
+
+    text = Text(max_length=MAX_TEXT, schema_pattern=NOT_BLANK_PRINTABLE)
+    tokens = serializers.ListField(
+        child=Text(max_length=40, validators=[_token]), required=False, max_length=MAX_TOKENS, default=list
+    )
+
+
+def check_key(key: str | None) -> str:
+    if key is None or not KEY_PATTERN.match(key):
+        raise InvalidArgument(
+            "Idempotency-Key is required: 1-128 characters of A-Za-z0-9._:-",
+            [Detail("Idempotency-Key", "missing or malformed")],
+        )
+    return key
+
+
+def canonical(data: object) -> dict[str, Any]:
+    """The request validated and completed (terms, shards, deadline), or INVALID_ARGUMENT field by field."""
+    serializer = SearchRequestSerializer(data=data)
+    if not serializer.is_valid():
+        raise InvalidArgument("the search request is invalid", flatten(serializer.errors))
+    text: str = serializer.validated_data["text"]
+    terms = sorted({word.lower() for word in re.findall(r"\w+", text)})
+    if not terms:
+        raise InvalidArgument("the search request is invalid", [Detail("text", "has no word to search for")])
+    if len(terms) > MAX_TERMS:
+        raise InvalidArgument("the search request is invalid", [Detail("text", f"has more than {MAX_TERMS} words")])
+    return {
+        "text": text,
+        "terms": terms,
+        "tokens": sorted(set(serializer.validated_data["tokens"])),
+        "shards": settings.TPFGO_SEARCH_SHARDS,
+        "deadlineMs": settings.TPFGO_SEARCH_DEADLINE_MS,
+    }
+
+
+def command_hash(command: dict[str, Any]) -> str:
+    """The request as the client sent it (text and tokens), so a replay with another request is a conflict."""
+    sent = {"text": command["text"], "tokens": command["tokens"]}
+    return hashlib.sha256(json.dumps(sent, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
