@@ -27,6 +27,12 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Produced": ("pipelines.contracts.steps", "Produced"),
     "StepContext": ("pipelines.contracts.steps", "StepContext"),
     "StepStatus": ("pipelines.contracts.steps", "StepStatus"),
+    "Branch": ("pipelines.contracts.declarations", "Branch"),
+    "BranchNeed": ("pipelines.contracts.declarations", "BranchNeed"),
+    "BranchRole": ("pipelines.contracts.declarations", "BranchRole"),
+    "aux": ("pipelines.contracts.declarations", "aux"),
+    "outcome": ("pipelines.contracts.declarations", "outcome"),
+    "primary": ("pipelines.contracts.declarations", "primary"),
     "Composition": ("pipelines.contracts.declarations", "Composition"),
     "combine": ("pipelines.contracts.combined", "combine"),
     "Deadline": ("pipelines.contracts.declarations", "Deadline"),
@@ -128,6 +134,9 @@ if TYPE_CHECKING:
     from pipelines.contracts import ids as ids
     from pipelines.contracts.checks import refuse_to_start_if_broken as refuse_to_start_if_broken
     from pipelines.contracts.combined import combine as combine
+    from pipelines.contracts.declarations import Branch as Branch
+    from pipelines.contracts.declarations import BranchNeed as BranchNeed
+    from pipelines.contracts.declarations import BranchRole as BranchRole
     from pipelines.contracts.declarations import Composition as Composition
     from pipelines.contracts.declarations import Deadline as Deadline
     from pipelines.contracts.declarations import Pipeline as Pipeline
@@ -135,6 +144,9 @@ if TYPE_CHECKING:
     from pipelines.contracts.declarations import RetryPolicy as RetryPolicy
     from pipelines.contracts.declarations import Step as Step
     from pipelines.contracts.declarations import Subscription as Subscription
+    from pipelines.contracts.declarations import aux as aux
+    from pipelines.contracts.declarations import outcome as outcome
+    from pipelines.contracts.declarations import primary as primary
     from pipelines.contracts.errors import NonRetryableError as NonRetryableError
     from pipelines.contracts.errors import RetryableError as RetryableError
     from pipelines.contracts.fields import contract as contract
@@ -233,6 +245,9 @@ __all__ = [
     "AlreadyExists",
     "BatchEngine",
     "BoundedJSONParser",
+    "Branch",
+    "BranchNeed",
+    "BranchRole",
     "Command",
     "Composition",
     "Deadline",
@@ -272,6 +287,7 @@ __all__ = [
     "WireError",
     "actions",
     "admission",
+    "aux",
     "backlog",
     "build_server",
     "check_body_size",
@@ -303,8 +319,10 @@ __all__ = [
     "open_failure",
     "open_items",
     "outage",
+    "outcome",
     "pauses",
     "pausing",
+    "primary",
     "refuse_to_start_if_broken",
     "request_metrics",
     "status_message",

@@ -23,6 +23,8 @@ _VERSION = re.compile(r"\.v(\d+)$")
 
 Shape = Literal["one", "split", "merge"]
 OnLost = Literal["stop", "continue"]
+BranchRole = Literal["primary", "aux"]
+BranchNeed = Literal["required", "optional"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,60 @@ class Deadline:
 
 
 @dataclass(frozen=True)
+class Branch:
+    """One output of a step and its policy (docs/architecture.md, "The branch policy").
+
+    The ``primary`` is what the next step (or the pipeline's output publication) receives: exactly one per step,
+    always required, the step's ``model``. An ``aux`` output is never handed to the next step; it is a hand-off
+    only through its own ``publication``, when a subscription names it. An aux branch without ``build`` is a
+    decision outcome that ``process()`` returns instead of the primary; one with ``build`` is written beside the
+    primary: ``build(ctx)`` gets the primary checkpoint as ``ctx.input`` and returns an ``Output`` or ``SKIP``.
+    A ``required`` one is written in the step's own transaction (its failure fails the step); an ``optional`` one
+    in its own transaction after the primary committed, parked and retried on its own (``retry``) when it fails.
+    """
+
+    name: str
+    model: type[Checkpoint]
+    role: BranchRole = "aux"
+    need: BranchNeed = "required"
+    publication: Publication | None = None
+    build: Callable[[StepContext[Any]], Produced] | None = None
+    retry: RetryPolicy | None = None
+
+    @property
+    def optional(self) -> bool:
+        return self.need == "optional"
+
+    @property
+    def is_outcome(self) -> bool:
+        """A decision outcome: an aux output ``process()`` writes instead of the primary."""
+        return self.role == "aux" and self.build is None
+
+
+def primary(name: str, model: type[Checkpoint]) -> Branch:
+    """The step's primary output: what the next step or the pipeline's publication receives."""
+    return Branch(name, model, "primary", "required")
+
+
+def outcome(name: str, model: type[Checkpoint], publication: Publication) -> Branch:
+    """A decision outcome: written by ``process()`` instead of the primary, handed off through ``publication``."""
+    return Branch(name, model, "aux", "required", publication)
+
+
+def aux(
+    name: str,
+    model: type[Checkpoint],
+    build: Callable[[StepContext[Any]], Produced],
+    *,
+    optional: bool = False,
+    publication: Publication | None = None,
+    retry: RetryPolicy | None = None,
+) -> Branch:
+    """An output written beside the primary by ``build``; a hand-off only through ``publication``."""
+    return Branch(name, model, "aux", "optional" if optional else "required", publication, build, retry)
+
+
+@dataclass(frozen=True)
 class Step(Generic[In]):
     """One step: ``process(ctx)`` turns the input (``In``: its input model, a list of them for a merge, a
     ``Command`` for a source step) into what it produced (``Produced``); the engine persists it.
@@ -107,6 +163,9 @@ class Step(Generic[In]):
     external event (it returns ``AWAIT`` without one): ``True``, or a predicate on the step's input when that
     depends on data (a restaurant that accepts by hand). The sweeper never resumes an item waiting before it;
     a step that awaits declares its ``deadline`` instead (``check_contracts`` refuses one without).
+
+    ``branches`` declares every output with its policy (``Branch``); left empty, the policy is derived: the
+    ``model`` as the primary and each of ``outcomes`` as a required outcome. Given, it also gives ``outcomes``.
     """
 
     name: str
@@ -119,11 +178,43 @@ class Step(Generic[In]):
     external_effect: bool = False
     awaits: bool | Callable[[In], bool] = False
     deadline: Deadline | None = None
+    branches: tuple[Branch, ...] = ()
+
+    def __post_init__(self) -> None:
+        declared = {b.model: b.publication for b in self.branches if b.is_outcome and b.publication is not None}
+        if not self.outcomes:
+            object.__setattr__(self, "outcomes", declared)
+        elif self.branches and dict(self.outcomes) != declared:
+            raise ValueError(f"step {self.name!r}: outcomes and the outcome branches disagree; declare one of them")
 
     @functools.cached_property
     def models(self) -> tuple[type[Checkpoint], ...]:
         """What the step may write: its model, then its outcomes (read for every row the step builds)."""
         return (self.model, *self.outcomes)
+
+    @functools.cached_property
+    def policy(self) -> tuple[Branch, ...]:
+        """Every output of the step with its policy: the declared ``branches``, or the derived default."""
+        if self.branches:
+            return self.branches
+        outcomes = (outcome(type_label(m), m, p) for m, p in self.outcomes.items())
+        return (primary(self.name, self.model), *outcomes)
+
+    @functools.cached_property
+    def side_outputs(self) -> tuple[Branch, ...]:
+        """The aux branches written beside the primary (``build`` given), required ones first."""
+        built = [b for b in self.policy if b.role == "aux" and b.build is not None]
+        return tuple(sorted(built, key=lambda b: b.optional))
+
+    @functools.cached_property
+    def side_steps(self) -> dict[str, Step[Any]]:
+        """Each aux branch written beside the primary as a step of its own (``<step>+<branch>``): its input is the
+        primary checkpoint, its process the branch's ``build``; the engine runs it for ids, rows and retries."""
+        out: dict[str, Step[Any]] = {}
+        for branch in self.side_outputs:
+            assert branch.build is not None
+            out[branch.name] = Step(f"{self.name}+{branch.name}", branch.build, branch.model, retry=branch.retry)
+        return out
 
 
 @dataclass(frozen=True)
@@ -181,7 +272,23 @@ class Composition:
         for candidate in self.pipelines:
             if candidate.name == name:
                 return candidate
+        side = self.side_pipelines.get(name)
+        if side is not None:
+            return side
         raise KeyError(f"no pipeline named {name!r}")
+
+    @functools.cached_property
+    def side_pipelines(self) -> dict[str, Pipeline]:
+        """Every optional aux branch as a one-step pipeline ``<pipeline>+<branch>`` on the primary checkpoint: the
+        engine runs it after the primary committed, and parks and retries it on its own."""
+        out: dict[str, Pipeline] = {}
+        for pipeline in self.pipelines:
+            for step in pipeline.steps:
+                for branch in step.side_outputs:
+                    if branch.optional:
+                        spec = side_pipeline(pipeline, step, branch)
+                        out[spec.name] = spec
+        return out
 
     def publications(self) -> dict[str, tuple[Pipeline, Publication]]:
         """Every publication name with its producing pipeline (the last producer wins on duplicates)."""
@@ -195,8 +302,23 @@ class Composition:
         return [self.pipeline(s.pipeline) for s in self.subscriptions if s.publication == publication]
 
 
+def type_label(model: type[Any]) -> str:
+    """A model's contract name (its class name when it declares none)."""
+    found = getattr(model, "contract", None)
+    return found.name if isinstance(found, Contract) else model.__name__
+
+
+def side_pipeline(pipeline: Pipeline, step: Step, branch: Branch) -> Pipeline:
+    """The one-step pipeline an optional aux branch runs as; unpublished unless the branch declares a publication."""
+    name = f"{pipeline.name}+{branch.name}"
+    output = branch.publication or Publication(name, branch.model, ())
+    return Pipeline(name, (step.model,), (step.side_steps[branch.name],), output, kind=pipeline.kind)
+
+
 def produced(pipeline: Pipeline) -> list[Publication]:
+    """Every publication ``pipeline`` hands off: its output, its decision outcomes', its aux branches'."""
     out = [pipeline.output]
     for step in pipeline.steps:
         out.extend(step.outcomes.values())
+        out.extend(b.publication for b in step.side_outputs if b.publication is not None)
     return out
