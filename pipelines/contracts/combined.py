@@ -23,7 +23,8 @@ def combine(*parts: Composition) -> Composition:
     owner = {p.name: part for part in parts for p in part.pipelines}
 
     def retry_guard(pipeline: str, trace_id: Any) -> str | None:
-        guard = owner[pipeline].retry_guard if pipeline in owner else None
+        main = pipeline.split("+", 1)[0]  # an optional branch's side pipeline ("<pipeline>+<branch>") is its own
+        guard = owner[main].retry_guard if main in owner else None
         return guard(pipeline, trace_id) if guard is not None else None
 
     return Composition(
