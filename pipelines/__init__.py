@@ -104,6 +104,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "streaming": ("pipelines.transport.rpc_streams", "streaming"),
     "metrics_view": ("pipelines.transport.request_metrics", "metrics_view"),
     "ErrorSinkEntriesView": ("pipelines.transport.error_sink_views", "ErrorSinkEntriesView"),
+    "TokenFirstView": ("pipelines.transport.error_sink_views", "TokenFirstView"),  # a JSON route's base
     "ERROR_SINK_SERVICE": ("pipelines.transport.error_sink_rpc", "SERVICE"),
     "ErrorSinkService": ("pipelines.transport.error_sink_rpc", "ErrorSinkService"),
     "SubscriptionAckView": ("pipelines.transport.subscription_views", "SubscriptionAckView"),
@@ -205,6 +206,7 @@ if TYPE_CHECKING:
     from pipelines.transport.error_sink_rpc import SERVICE as ERROR_SINK_SERVICE
     from pipelines.transport.error_sink_rpc import ErrorSinkService as ErrorSinkService
     from pipelines.transport.error_sink_views import ErrorSinkEntriesView as ErrorSinkEntriesView
+    from pipelines.transport.error_sink_views import TokenFirstView as TokenFirstView
     from pipelines.transport.http_streams import NDJSON as NDJSON
     from pipelines.transport.http_streams import NdjsonRenderer as NdjsonRenderer
     from pipelines.transport.http_streams import TicketedLines as TicketedLines
@@ -283,6 +285,7 @@ __all__ = [
     "Table",
     "Text",
     "TicketedLines",
+    "TokenFirstView",
     "Unavailable",
     "WireError",
     "actions",

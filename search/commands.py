@@ -21,18 +21,34 @@ MAX_TERMS = 10
 MAX_TOKENS = 16
 
 
+TEXT_ISSUE = f"must be a string of at most {MAX_TEXT} characters"
+TEXT_ERRORS = {
+    "required": "is required",
+    "blank": "is required",
+    "null": "is required",
+    "min_length": "is required",
+    "invalid": TEXT_ISSUE,
+    "max_length": TEXT_ISSUE,
+}
+TOKEN_ERRORS = {"blank": "is not a simulator token", "min_length": "is not a simulator token"}
+
+
 def _token(value: str) -> None:
     if not (shards.TOKEN.match(value) or ANALYTICS_TOKEN.match(value)):
-        raise serializers.ValidationError("is not a simulator token (docs/lanes.md lists them)")
+        raise serializers.ValidationError("is not a simulator token")  # docs/lanes.md lists them
 
 
 class SearchRequestSerializer(StrictSerializer):
     """``text``: what to search for (its words are the terms, at most 10); ``tokens``: the shard simulator's
     failure tokens (``shard3_flaky_1``, ``shard5_slow``, ``analytics_down``...)."""
 
-    text = Text(max_length=MAX_TEXT, schema_pattern=NOT_BLANK_PRINTABLE)
+    text = Text(max_length=MAX_TEXT, schema_pattern=NOT_BLANK_PRINTABLE, error_messages=TEXT_ERRORS)
     tokens = serializers.ListField(
-        child=Text(max_length=40, validators=[_token]), required=False, max_length=MAX_TOKENS, default=list
+        child=Text(max_length=40, validators=[_token], error_messages=TOKEN_ERRORS),
+        required=False,
+        max_length=MAX_TOKENS,
+        default=list,
+        error_messages={"max_length": f"at most {MAX_TOKENS} tokens", "not_a_list": "must be a list of strings"},
     )
 
 
