@@ -1,4 +1,4 @@
-"""``/api/v1/search`` routes (mounted by the root URLconf)."""
+"""``/api/v1/search`` routes (mounted under ``/api/v1/`` by the root URLconf)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,6 @@ from django.urls import URLPattern, path
 from search.api import views
 
 urlpatterns: list[URLPattern] = [
-    path("", views.SearchView.as_view(), name="api-search"),
-    path("/<str:query_id>", views.AnswerView.as_view(), name="api-search-answer"),
+    path("search", views.SearchView.as_view(), name="api-search"),
+    path("search/<str:query_id>", views.AnswerView.as_view(), name="api-search-answer"),
 ]

@@ -17,10 +17,15 @@ from search.api.serializers import SearchAnswerSerializer
 
 ANSWER = OpenApiResponse(SearchAnswerSerializer, description="the query's answer")
 KEY = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="1-128 characters of A-Za-z0-9._:-"
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    pattern=commands.KEY_PATTERN.pattern,
+    description="1-128 characters of A-Za-z0-9._:-; a replay of the same key and request answers 200",
 )
 REPLAYED = OpenApiParameter(
-    "Idempotent-Replayed", str, OpenApiParameter.HEADER, response=[200], description="`true` on a replay"
+    "Idempotent-Replayed", str, OpenApiParameter.HEADER, response=[200], enum=["true"], description="set on a replay"
 )
 ERRORS = {
     400: OpenApiResponse(description="INVALID_ARGUMENT: the request is invalid (nothing is stored)"),

@@ -3,6 +3,8 @@ retried, a shard past the deadline making a partial answer, replays that insert 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem
@@ -114,3 +116,30 @@ def test_the_log_holds_every_fact_of_the_query_once():
     assert sorted(types) == sorted(
         ["QueryReceived", *["ShardSearched"] * 8, "ResultsMerged", "RankedResults", "QueryLogged"]
     )
+
+
+def test_the_first_ten_distinct_words_are_the_terms():
+    words = ["Red", "red", *(f"w{n:02d}" for n in range(12))]
+
+    view = search(" ".join(words)).view
+
+    assert view["terms"] == sorted(["red", *(f"w{n:02d}" for n in range(9))])
+    assert view["shards"][0]["hits"] == 10 * 2
+
+
+def test_the_simulator_tokens_the_request_accepts_are_the_ones_the_simulators_know():
+    from search import commands, shards
+    from search.query_logged.step import TOKEN as ANALYTICS
+
+    accepted = re.compile(commands.TOKEN_PATTERN)
+    for token in ("shard3_flaky_2", "shard12_down", "shard5_slow", "analytics_down", "analytics_flaky_1"):
+        assert accepted.fullmatch(token) and (shards.TOKEN.fullmatch(token) or ANALYTICS.fullmatch(token)), token
+    for token in ("shard3_boom", "shard_slow", "analytics_slow", "shard3_flaky_0", "tok_ok"):
+        assert not accepted.fullmatch(token) and not shards.TOKEN.fullmatch(token) and not ANALYTICS.fullmatch(token)
+
+
+def test_a_text_without_a_word_is_searched_for_nothing():
+    view = search("?!").view
+
+    assert (view["status"], view["terms"], view["results"], view["totalHits"]) == ("RANKED", [], [], 0)
+    assert [s["hits"] for s in view["shards"]] == [0] * 8
