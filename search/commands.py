@@ -1,17 +1,20 @@
 """A search request, as every transport takes it: one serializer documents the body (REST's schema) and validates
-it (REST, gRPC and FUNCTION all pass their request through ``canonical``), and the idempotency key's rule."""
+it (REST and gRPC both pass their request through ``canonical``), and the idempotency key's rule."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from rest_framework import serializers
 
 from pipelines import NOT_BLANK_PRINTABLE, Detail, InvalidArgument, StrictSerializer, Text, flatten
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 MAX_TEXT = 200
@@ -31,7 +34,12 @@ TEXT_ERRORS = {
     "max_length": TEXT_ISSUE,
 }
 NOT_A_TOKEN = "is not a simulator token"  # docs/lanes.md lists them
-TOKEN_ERRORS = {"invalid": NOT_A_TOKEN, "blank": NOT_A_TOKEN, "max_length": NOT_A_TOKEN, "null": NOT_A_TOKEN}
+TOKEN_ERRORS: dict[str, str | _StrPromise] = {
+    "invalid": NOT_A_TOKEN,
+    "blank": NOT_A_TOKEN,
+    "max_length": NOT_A_TOKEN,
+    "null": NOT_A_TOKEN,
+}
 
 
 class SearchRequestSerializer(StrictSerializer):

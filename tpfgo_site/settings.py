@@ -331,6 +331,8 @@ TPFGO_SEARCH_SHARDS = int(os.environ.get("TPFGO_SEARCH_SHARDS", "8"))
 TPFGO_SEARCH_DEADLINE_MS = int(os.environ.get("TPFGO_SEARCH_DEADLINE_MS", "250"))
 TPFGO_SEARCH_TOP_K = int(os.environ.get("TPFGO_SEARCH_TOP_K", "10"))
 TPFGO_SEARCH_SHARDS_BACKEND = os.environ.get("TPFGO_SEARCH_SHARDS_BACKEND", "search.shards.SimulatedShards")
+# The console remediates a query through the lane's own actions (opsconsole/ops_actions.py).
+TPFGO_OPS_ACTION_DOMAINS = ("search.ops_actions",)
 
 # --- The FTGO domain.
 TPFGO_PAYMENT_GATEWAY = os.environ.get("TPFGO_PAYMENT_GATEWAY", "checkout.payments.SimulatedGateway")
