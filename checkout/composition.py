@@ -73,7 +73,17 @@ from checkout.ticket_created import step as ticket_created
 from checkout.ticket_created.models import TicketCreated
 from checkout.ticket_withdrawn import step as ticket_withdrawn
 from checkout.ticket_withdrawn.models import TicketWithdrawn
-from pipelines import Composition, Deadline, Pipeline, Publication, RetryPolicy, Step, Subscription
+from pipelines import (
+    Composition,
+    Deadline,
+    Pipeline,
+    Publication,
+    RetryPolicy,
+    Step,
+    Subscription,
+    outcome,
+    primary,
+)
 from pipelines.models import Checkpoint
 
 # -- publications -----------------------------------------------------------------------------------------
@@ -165,6 +175,10 @@ REVIEW_DEADLINE = Deadline(
 DISPATCH_RETRY = RetryPolicy(max_attempts=12, base_delay=10.0, multiplier=2.0, cap=600.0, jitter=0.1)
 
 # -- the canonical chain ----------------------------------------------------------------------------------
+# Branch policy (docs/architecture.md, "The branch policy"): a decision step declares its primary and each outcome
+# (aux, required, handed off through its publication); the kitchen split declares its tasks as its primary. A step
+# with one output keeps the default policy (its model is its primary). The chain has no aux branch written beside a
+# primary and registers no mid-step tap (a tap writes nothing, so it is not a branch).
 CHECKOUT = Pipeline(
     name="checkout",
     inputs=(),
@@ -184,14 +198,20 @@ CONSUMER_VALIDATION = Pipeline(
             "consumer_verified",
             consumer_verified.process,
             ConsumerVerified,
-            outcomes={ConsumerRejected: CONSUMER_REJECTED},
+            branches=(
+                primary("verified", ConsumerVerified),
+                outcome("rejected", ConsumerRejected, CONSUMER_REJECTED),
+            ),
         ),
         Step(
             "payment_authorized",
             payment_authorized.process,
             PaymentAuthorized,
-            outcomes={PaymentDeclined: PAYMENT_DECLINED},
             external_effect=True,
+            branches=(
+                primary("authorized", PaymentAuthorized),
+                outcome("declined", PaymentDeclined, PAYMENT_DECLINED),
+            ),
         ),
         Step("order_approved", order_approved.process, OrderApproved),
     ),
@@ -213,7 +233,11 @@ RESTAURANT_ACCEPTANCE = Pipeline(
             "order_accepted_by_restaurant",
             order_accepted_by_restaurant.process,
             OrderAcceptedByRestaurant,
-            outcomes={TicketRejected: TICKET_REJECTED, AcceptanceTimedOut: ACCEPTANCE_TIMED_OUT},
+            branches=(
+                primary("accepted", OrderAcceptedByRestaurant),
+                outcome("rejected", TicketRejected, TICKET_REJECTED),
+                outcome("timed-out", AcceptanceTimedOut, ACCEPTANCE_TIMED_OUT),
+            ),
         ),
     ),
     output=ORDER_ACCEPTED,
@@ -223,8 +247,17 @@ KITCHEN_PREPARATION = Pipeline(
     inputs=(OrderAcceptedByRestaurant,),
     steps=(
         Step("kitchen_commitment", kitchen_commitment.process, KitchenCommitment),
-        Step("kitchen_task", kitchen_task.process, KitchenTask, shape="split"),
-        Step("order_ready_for_dispatch", order_ready_for_dispatch.process, OrderReadyForDispatch, shape="merge"),
+        # The kitchen split: one task per station is the primary (the merge receives them all); no aux branch.
+        Step(
+            "kitchen_task", kitchen_task.process, KitchenTask, shape="split", branches=(primary("tasks", KitchenTask),)
+        ),
+        Step(
+            "order_ready_for_dispatch",
+            order_ready_for_dispatch.process,
+            OrderReadyForDispatch,
+            shape="merge",
+            branches=(primary("ready", OrderReadyForDispatch),),
+        ),
     ),
     output=KITCHEN_READY,
 )
@@ -307,7 +340,10 @@ CANCELLATION_REQUEST = Pipeline(
             "cancellation_decision",
             cancellation_decision.process,
             CancellationAccepted,
-            outcomes={CancellationRefused: CANCELLATION_REFUSED},
+            branches=(
+                primary("accepted", CancellationAccepted),
+                outcome("refused", CancellationRefused, CANCELLATION_REFUSED),
+            ),
         ),
     ),
     output=CANCELLATION_ACCEPTED,
@@ -338,14 +374,20 @@ ORDER_REVISION = Pipeline(
             "payment_reauthorized",
             payment_reauthorized.process,
             PaymentReauthorized,
-            outcomes={ReauthorizationDeclined: REAUTHORIZATION_DECLINED},
             external_effect=True,
+            branches=(
+                primary("reauthorized", PaymentReauthorized),
+                outcome("declined", ReauthorizationDeclined, REAUTHORIZATION_DECLINED),
+            ),
         ),
         Step(
             "revision_decision",
             revision_decision.process,
             RevisionAccepted,
-            outcomes={RevisionRefused: REVISION_REFUSED},
+            branches=(
+                primary("accepted", RevisionAccepted),
+                outcome("refused", RevisionRefused, REVISION_REFUSED),
+            ),
         ),
         Step("revised_order", revised_order.process, RevisedOrder),
         Step("revised_ticket", revised_ticket.process, RevisedTicket),

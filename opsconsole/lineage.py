@@ -54,7 +54,7 @@ class Node:
     step: str
     detail: str
     href: str | None
-    kind: str  # checkpoint | outcome | terminal | parked | dead | resolved
+    kind: str  # checkpoint | outcome | aux | terminal | parked | dead | resolved
     created_at: Any = None
     branch: str = MAIN_BRANCH
     superseded: bool = False  # on a branch the order's view no longer shows (a fork replaced it)
@@ -67,7 +67,7 @@ class Node:
 @dataclass
 class Edge:
     path: str
-    kind: str  # flow | stop
+    kind: str  # flow | aux (into an aux branch's checkpoint) | stop
 
 
 @dataclass
@@ -105,6 +105,19 @@ def admin_url(model: type[Any], pk: object) -> str | None:
 
 def _outcome_types() -> set[str]:
     return {m.__name__ for p in composition().pipelines for s in p.steps for m in s.outcomes}
+
+
+def _aux_types() -> set[str]:
+    """Checkpoint types written as aux branches beside a primary (docs/architecture.md, "The branch policy")."""
+    return {b.model.__name__ for p in composition().pipelines for s in p.steps for b in s.side_outputs}
+
+
+def _kind(checkpoint_type: str, outcomes: set[str], aux: set[str]) -> str:
+    if checkpoint_type in TERMINAL_TYPES:
+        return "terminal"
+    if checkpoint_type in outcomes:
+        return "outcome"
+    return "aux" if checkpoint_type in aux else "checkpoint"
 
 
 def _details(rows: list[CheckpointLog]) -> dict[str, tuple[str, str | None]]:
@@ -163,16 +176,12 @@ def build(trace_id: uuid.UUID, highlight: str | None = None) -> Picture:
     for link in links.order_by("ordinal"):
         parents.setdefault(str(link.child_id), []).append(str(link.parent_id))
     details = _details(rows)
-    outcomes = _outcome_types()
+    outcomes, aux = _outcome_types(), _aux_types()
     nodes: list[Node] = []
     for row in rows:
         key = str(row.checkpoint_id)
         detail, href = details.get(key, ("", None))
-        kind = (
-            "terminal"
-            if row.checkpoint_type in TERMINAL_TYPES
-            else ("outcome" if row.checkpoint_type in outcomes else "checkpoint")
-        )
+        kind = _kind(row.checkpoint_type, outcomes, aux)
         nodes.append(Node(key, row.checkpoint_type, row.pipeline, row.step, detail, href, kind, row.created_at))
     _mark_branches(trace_id, rows, nodes)
     return layout(nodes, parents, _parked_nodes(trace_id))
@@ -249,16 +258,17 @@ def _flow_edges(nodes: list[Node], parents: dict[str, list[str]], by_id: dict[st
             parent = by_id.get(parent_id)
             if parent is None:
                 continue
+            kind = "aux" if node.kind == "aux" else "flow"
             if node.row - parent.row == 1:
                 x1, y1 = parent.x + NODE_W // 2, parent.y + NODE_H
                 x2, y2 = node.x + NODE_W // 2, node.y
                 mid = (y1 + y2) // 2
-                edges.append(Edge(f"M{x1},{y1} C{x1},{mid} {x2},{mid} {x2},{y2}", "flow"))
+                edges.append(Edge(f"M{x1},{y1} C{x1},{mid} {x2},{mid} {x2},{y2}", kind))
             else:  # a long edge (a later pipeline starting from an early checkpoint) runs down a side lane
                 x = lane_x + LANE * (lane % 12)
                 lane += 1
                 y1, y2 = parent.y + NODE_H // 2, node.y + NODE_H // 2
-                edges.append(Edge(f"M{parent.x},{y1} L{x},{y1} L{x},{y2} L{node.x},{y2}", "flow"))
+                edges.append(Edge(f"M{parent.x},{y1} L{x},{y1} L{x},{y2} L{node.x},{y2}", kind))
     return edges
 
 

@@ -2,8 +2,9 @@
 
 The same problems are a Django system check (tag ``contracts``, so ``manage.py check`` runs them), the output of
 ``manage.py check_contracts``, and the gate every process passes at start-up (``refuse_to_start_if_broken``:
-WSGI, ASGI, the Celery worker and beat, the gRPC server). The rules live in ``contract_rules``,
-``contract_handoffs`` and ``contract_lock``; ``docs/contracts.md`` lists every diagnostic with its fix.
+WSGI, ASGI, the Celery worker and beat, the gRPC server). The rules live in
+``contract_rules``, ``contract_handoffs``, ``branch_rules`` and ``contract_lock``; ``docs/contracts.md`` lists every
+diagnostic with its fix.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from pipelines.contracts import lock as contract_lock
+from pipelines.contracts.branch_rules import branch_problems
 from pipelines.contracts.declarations import Composition
 from pipelines.contracts.handoffs import subscription_problems
 from pipelines.contracts.lock import Lock, LockUnreadable
@@ -59,6 +61,7 @@ def check_composition(composition: Composition, lock: Lock | None = None) -> lis
         *subscription_problems(composition, found),
         *dead_ends(composition, found),
         *deadline_problems(composition),
+        *branch_problems(composition),
     ]
     if lock is not None:
         problems.extend(contract_lock.check_lock(composition, lock))

@@ -279,15 +279,14 @@ class Composition:
 
     @functools.cached_property
     def side_pipelines(self) -> dict[str, Pipeline]:
-        """Every optional aux branch as a one-step pipeline ``<pipeline>+<branch>`` on the primary checkpoint: the
-        engine runs it after the primary committed, and parks and retries it on its own."""
+        """Every aux branch written beside the primary as a one-step pipeline ``<pipeline>+<branch>`` on the primary
+        checkpoint: the engine runs an optional one after the primary committed, and parks and retries it on its own."""
         out: dict[str, Pipeline] = {}
         for pipeline in self.pipelines:
             for step in pipeline.steps:
                 for branch in step.side_outputs:
-                    if branch.optional:
-                        spec = side_pipeline(pipeline, step, branch)
-                        out[spec.name] = spec
+                    spec = side_pipeline(pipeline, step, branch)
+                    out[spec.name] = spec
         return out
 
     def publications(self) -> dict[str, tuple[Pipeline, Publication]]:
@@ -308,9 +307,14 @@ def type_label(model: type[Any]) -> str:
     return found.name if isinstance(found, Contract) else model.__name__
 
 
+def side_pipeline_name(pipeline: str, branch: str) -> str:
+    return f"{pipeline}+{branch}"
+
+
 def side_pipeline(pipeline: Pipeline, step: Step, branch: Branch) -> Pipeline:
-    """The one-step pipeline an optional aux branch runs as; unpublished unless the branch declares a publication."""
-    name = f"{pipeline.name}+{branch.name}"
+    """The one-step pipeline an aux branch written beside the primary runs as, after it (always, when optional;
+    to hand it off, when required): unpublished unless the branch declares a publication."""
+    name = side_pipeline_name(pipeline.name, branch.name)
     output = branch.publication or Publication(name, branch.model, ())
     return Pipeline(name, (step.model,), (step.side_steps[branch.name],), output, kind=pipeline.kind)
 

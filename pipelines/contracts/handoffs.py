@@ -10,6 +10,7 @@ import difflib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from pipelines.contracts.branch_rules import undeclared_branch
 from pipelines.contracts.declarations import Composition, Pipeline, Subscription
 from pipelines.contracts.fields import Contract
 from pipelines.contracts.rules import Problem, Producer, contract_of, type_name
@@ -30,7 +31,9 @@ def subscription_problems(composition: Composition, found: dict[str, list[Produc
             continue
         producing = found.get(subscription.publication, [])
         if not producing:
-            yield _missing_producer(subscription, consumer, found)
+            yield undeclared_branch(composition, subscription.publication) or _missing_producer(
+                subscription, consumer, found
+            )
             continue
         yield from handoff_problems(subscription, producing[0], consumer)
 

@@ -1,6 +1,8 @@
 """The contracts lock: the committed record of every publication's contract, and how code may drift from it.
 
-``contracts.lock.json`` maps each publication name to ``{contract, version, fields, sha256}``. Under the same name
+``contracts.lock.json`` maps each publication name to ``{contract, version, fields, branch, sha256}``: ``branch`` is
+the policy of the output it hands off (``primary`` or ``aux``, ``required`` or ``optional``), and a change of it is
+drift the update records, like an added field. Under the same name
 (the same ``.vN``) a field may only be added with a new number; removing, renaming, retyping or renumbering a field,
 or flipping ``required`` either way, is breaking and needs a new version. ``sha256`` seals each entry so a hand edit
 shows. Only ``manage.py check_contracts --update-lock`` writes the file.
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.contracts.declarations import Composition, Publication
+from pipelines.contracts.declarations import Branch, Composition, Publication
 from pipelines.contracts.rules import Problem, Producer, bumped, contract_of, producers
 
 Entry = dict[str, Any]
@@ -44,14 +46,22 @@ class Update:
 
 
 # -- entries -------------------------------------------------------------------------------------------------
-def entry_for(publication: Publication) -> Entry:
+def entry_for(publication: Publication, branch: Branch | None = None) -> Entry:
     found = contract_of(publication.model)
     assert found is not None  # current() only asks for publications with a contract
     fields = [
         {"number": f.number, "name": f.name, "type": f.type, "required": f.required}
         for f in sorted(found.fields, key=lambda f: f.number)
     ]
-    return {"contract": found.name, "version": found.version, "fields": fields}
+    entry: Entry = {"contract": found.name, "version": found.version, "fields": fields}
+    if branch is not None:
+        entry["branch"] = policy_of(branch)
+    return entry
+
+
+def policy_of(branch: Branch) -> dict[str, str]:
+    """The branch policy a publication hands off under: its step's primary or an aux branch, required or optional."""
+    return {"role": branch.role, "need": branch.need}
 
 
 def checksum(name: str, entry: Entry) -> str:
@@ -71,7 +81,7 @@ def current(composition: Composition) -> dict[str, tuple[Producer, Entry]]:
     out: dict[str, tuple[Producer, Entry]] = {}
     for name, producing in producers(composition).items():
         if contract_of(producing[0].publication.model) is not None:
-            out[name] = (producing[0], entry_for(producing[0].publication))
+            out[name] = (producing[0], entry_for(producing[0].publication, producing[0].branch))
     return out
 
 
@@ -102,7 +112,8 @@ def dumps(lock: Lock) -> str:
             f'    "contract": {json.dumps(entry["contract"])},\n'
             f'    "version": {json.dumps(entry["version"])},\n'
             f'    "fields": [\n{fields}\n    ],\n'
-            f'    "sha256": {json.dumps(entry["sha256"])}\n  }}'
+            + (f'    "branch": {json.dumps(entry["branch"])},\n' if "branch" in entry else "")
+            + f'    "sha256": {json.dumps(entry["sha256"])}\n  }}'
         )
     return "{\n" + ",\n".join(blocks) + "\n}\n"
 
@@ -124,6 +135,9 @@ def malformed(entry: object) -> str | None:
         return "expected 'contract' (a string) and 'version' (an integer)"
     if not isinstance(entry.get("fields"), list):
         return "expected 'fields' (a list)"
+    branch = entry.get("branch")
+    if branch is not None and (not isinstance(branch, dict) or any(type(branch.get(k)) is not str for k in _POLICY)):
+        return f"expected 'branch' to have {', '.join(_POLICY)} (strings)"
     shape = {"number": int, "name": str, "type": str, "required": bool}
     for index, spec in enumerate(entry["fields"]):
         if not isinstance(spec, dict) or any(type(spec.get(k)) is not t for k, t in shape.items()):
@@ -139,6 +153,9 @@ def diff(locked: Entry, now: Entry) -> list[Change]:
         changes.append(Change(True, f"contract renamed (expected={locked['contract']} actual={now['contract']})"))
     if locked["version"] != now["version"]:
         changes.append(Change(True, f"contract version changed (expected={locked['version']} actual={now['version']})"))
+    if locked.get("branch") != now.get("branch"):
+        text = f"branch policy changed (expected={_policy(locked)} actual={_policy(now)})"
+        changes.append(Change(False, text))
     old = {f["name"]: f for f in locked["fields"]}
     new = {f["name"]: f for f in now["fields"]}
     old_numbers = {f["number"]: f for f in locked["fields"]}
@@ -175,6 +192,14 @@ def diff(locked: Entry, now: Entry) -> list[Change]:
             text = f"field '{spec['name']}' reuses number {spec['number']} of field '{previous['name']}'"
             changes.append(Change(True, text))
     return changes
+
+
+_POLICY = ("role", "need")
+
+
+def _policy(entry: Entry) -> str:
+    branch = entry.get("branch")
+    return "/".join(str(branch[k]) for k in _POLICY) if isinstance(branch, dict) else "none"
 
 
 def _show(value: object) -> str:

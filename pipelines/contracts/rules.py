@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from django.core import checks
 
-from pipelines.contracts.declarations import Composition, Pipeline, Publication
+from pipelines.contracts.declarations import Branch, Composition, Pipeline, Publication
 from pipelines.contracts.fields import FIELD_TYPES, Contract
 
 Severity = Literal["error", "warning"]
@@ -48,6 +48,7 @@ class Producer:
     step: str
     publication: Publication
     written: type[Any] | None
+    branch: Branch | None = None  # the output of ``step`` it hands off, with its policy
 
     @property
     def label(self) -> str:
@@ -71,12 +72,15 @@ def producers(composition: Composition) -> dict[str, list[Producer]]:
         output = pipeline.output
         writer = next((s for s in reversed(pipeline.steps) if output.model in s.models), None)
         last = pipeline.steps[-1].name if pipeline.steps else "?"
+        primary = next((b for b in writer.policy if b.role == "primary"), None) if writer else None
         out[output.name].append(
-            Producer(pipeline, writer.name if writer else last, output, output.model if writer else None)
+            Producer(pipeline, writer.name if writer else last, output, output.model if writer else None, primary)
         )
         for step in pipeline.steps:
-            for model, publication in step.outcomes.items():
-                out[publication.name].append(Producer(pipeline, step.name, publication, model))
+            for branch in step.policy:
+                if branch.role == "aux" and branch.publication is not None:
+                    producer = Producer(pipeline, step.name, branch.publication, branch.model, branch)
+                    out[branch.publication.name].append(producer)
     return dict(out)
 
 
@@ -249,7 +253,8 @@ def dead_ends(composition: Composition, found: dict[str, list[Producer]]) -> Ite
     ends: dict[str, list[Producer]] = defaultdict(list)
     for producing in found.values():
         for producer in producing:
-            ends[type_name(producer.publication.model)].append(producer)
+            if producer.branch is None or producer.branch.role == "primary":  # aux branches: branch_rules
+                ends[type_name(producer.publication.model)].append(producer)
     for checkpoint, producing in ends.items():
         names = {p.publication.name for p in producing}
         if names & composition.terminal or names & subscribed or checkpoint in handled:

@@ -118,6 +118,11 @@ class BatchEngine:
         self, spec: Pipeline, start: int, batch: list[Entry], executions: list[Execution]
     ) -> list[tuple[Publication, Entry]]:
         """The runner's ``_steps`` over a batch: who goes on, who stops, who publishes a decision outcome."""
+        if any(s.side_outputs for s in spec.steps[start:]):  # refused before anything of the batch is run
+            raise ValueError(
+                f"pipeline {spec.name!r} has aux branches written beside a primary: run it on the single path "
+                "(pipelines.current_engine), which writes and parks them"
+            )
         published: list[tuple[Publication, Entry]] = []
         alive = batch
         for index in range(start, len(spec.steps)):

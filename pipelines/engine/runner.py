@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from pipelines.contracts import ids
-from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step
+from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step, side_pipeline_name
 from pipelines.contracts.errors import ContractError
 from pipelines.contracts.steps import (
     Await,
@@ -58,6 +58,14 @@ class _Job:
     attempt: int = 1
     new: bool = False  # the caller saw that the first step's output is not stored: skip its replay look-up
     unpaused: bool = False  # the caller already asked whether the first step is paused for this item (a retry)
+
+
+class _Ran(NamedTuple):
+    """What running (part of) a pipeline did: its results, the publications to hand off, the aux jobs to queue."""
+
+    results: list[StepResult]
+    published: Sequence[tuple[Publication, Item]] = ()
+    side: Sequence[_Job] = ()
 
 
 class _PipelineFailed(Exception):
@@ -167,15 +175,16 @@ class Engine:
         queue: deque[_Job] = deque([job])
         while queue:
             current = queue.popleft()
-            results, published = self._run_pipeline(current)
+            results, published, side = self._run_pipeline(current)
             execution.results.extend(results)
             for publication, item in published:
                 log.info("pipeline.published", publication=publication.name, checkpoint_id=str(item.value.pk))
                 for subscriber in self.composition.subscribers(publication.name):
                     queue.append(_Job(subscriber, item))
+            queue.extend(side)  # aux branches run after the primary's hand-offs are queued: they never hold them
         return execution
 
-    def _run_pipeline(self, job: _Job) -> tuple[list[StepResult], list[tuple[Publication, Item]]]:
+    def _run_pipeline(self, job: _Job) -> _Ran:
         if self.atomicity != "pipeline":
             return self._steps(job, durable=True)
         try:
@@ -185,10 +194,12 @@ class Engine:
             # The whole pipeline rolled back: park its input at its first step, name the failing step.
             first = job.pipeline.steps[job.start]
             record_failure(job.pipeline, first, job.item, job.event, job.attempt, failed.cause, failed_step=failed.step)
-            return [StepResult(job.pipeline.name, failed.step.name, StepStatus.FAILED, error=failed.cause)], []
+            return _Ran([StepResult(job.pipeline.name, failed.step.name, StepStatus.FAILED, error=failed.cause)])
 
-    def _steps(self, job: _Job, *, durable: bool) -> tuple[list[StepResult], list[tuple[Publication, Item]]]:
+    def _steps(self, job: _Job, *, durable: bool) -> _Ran:
         results: list[StepResult] = []
+        handed: list[tuple[Publication, Item]] = []  # required aux branches' hand-offs: after the primary's
+        side: list[_Job] = []
         item = job.item
         spec = job.pipeline
         for index in range(job.start, len(spec.steps)):
@@ -199,17 +210,42 @@ class Engine:
             result, next_item = self._run_step(call, look_up=not (first and job.new))
             results.append(result)
             if result.status in _STOPS:
-                return results, []
+                return _Ran(results, handed, side)
             if result.status is StepStatus.LOST and step.on_lost == "stop":
-                return results, []
+                return _Ran(results, handed, side)
             if result.status in _GOES_ON and next_item is not None:
                 item = next_item
                 outcome = step.outcomes.get(type(item.value))
-                if outcome is not None:
-                    return results, [(outcome, item)]
+                if outcome is not None:  # a decision outcome has no aux branch beside it
+                    return _Ran(results, [(outcome, item), *handed], side)
+                if step.side_outputs:
+                    self._beside(spec, step, result, item, handed, side)
         if isinstance(item.value, spec.output.model):
-            return results, [(spec.output, item)]
-        return results, []
+            return _Ran(results, [(spec.output, item), *handed], side)
+        return _Ran(results, handed, side)
+
+    def _beside(
+        self,
+        spec: Pipeline,
+        step: Step,
+        result: StepResult,
+        item: Item,
+        handed: list[tuple[Publication, Item]],
+        side: list[_Job],
+    ) -> None:
+        """The aux branches of a primary that went on. A required one was written with it: its publication is handed
+        off with the row just inserted, or (a replayed primary) by its side pipeline, which finds it stored. An
+        optional one runs as its side pipeline on the primary checkpoint, in its own transaction, after the
+        primary's hand-offs; a primary just inserted has no aux row yet, so it skips the replay look-up."""
+        inserted = result.status is StepStatus.INSERTED
+        for branch in step.side_outputs:
+            if branch.optional or (branch.publication is not None and not inserted):
+                spec_of_branch = self.composition.pipeline(side_pipeline_name(spec.name, branch.name))
+                side.append(_Job(spec_of_branch, item, new=branch.optional and inserted))
+            elif branch.publication is not None:
+                row = next((cp for cp in result.checkpoints[1:] if type(cp) is branch.model), None)
+                if row is not None:  # None: the branch returned SKIP
+                    handed.append((branch.publication, Item(row, item.trace_id, item.key, item.branch)))
 
     # -- one step ---------------------------------------------------------------------------------------------
     def _run_step(self, call: _StepCall, *, look_up: bool = True) -> tuple[StepResult, Item | None]:
@@ -245,8 +281,9 @@ class Engine:
         # An event resuming a step with a deadline races that deadline for the wait's round (pipelines.store.waits):
         # the claim and the checkpoint go in one transaction, on PostgreSQL too.
         races = event is not None and step.deadline is not None
+        together = races or _writes_beside(step)
         try:
-            with step_transaction(durable, step.shape, atomic=races) as reading:
+            with step_transaction(durable, step.shape, atomic=together) as reading:
                 with reading(), store.on_branch(item.branch):
                     produced = step.process(ctx)
                 if isinstance(produced, Await | Skip):
@@ -266,8 +303,9 @@ class Engine:
                     winner = written.winner
                     result = StepResult(spec.name, step.name, written.status, [winner], winner=winner)
                     return result, self._next(step, [winner], item) if written.status is StepStatus.REPLAYED else None
+                aux_rows = self._required_aux(spec, step, rows[0][0], item, attempt, ctx.now) if together else []
                 _crash_after_commit(step.name)
-            checkpoints = [row for row, _ in rows]
+            checkpoints = [row for row, _ in rows] + aux_rows
             log.info("step.completed", checkpoints=len(checkpoints), type=type(checkpoints[0]).__name__)
             return StepResult(spec.name, step.name, StepStatus.INSERTED, checkpoints), self._next(
                 step, checkpoints, item
@@ -282,6 +320,30 @@ class Engine:
         finally:
             structlog.contextvars.unbind_contextvars("pipeline", "step", "item_id", "trace_id")
 
+    def _required_aux(
+        self, spec: Pipeline, step: Step, written: Checkpoint, item: Item, attempt: int, now: datetime
+    ) -> list[Checkpoint]:
+        """The required aux branches of a primary just written, in its transaction: one failing fails the step."""
+        if type(written) is not step.model:  # a decision outcome has no aux branches beside it
+            return []
+        out: list[Checkpoint] = []
+        for branch in step.side_outputs:
+            if branch.optional:
+                continue
+            side = step.side_steps[branch.name]
+            parents = [written]
+            output_id = store.output_id(parents, written, side)
+            ctx = StepContext(spec.name, side.name, written, output_id, item.trace_id, attempt, None, now)
+            produced = side.process(ctx)
+            if isinstance(produced, Skip):
+                continue
+            rows = build_rows(
+                side, Item(written, item.trace_id, item.key, item.branch), parents, output_id, produced, now
+            )
+            stored = store.write_output(spec, side, rows, parents, item.trace_id)
+            out.append(stored.winner or rows[0][0])
+        return out
+
     def _held(self, call: _StepCall) -> bool:
         """The step is paused for this item: it is parked with reason PAUSED instead of run (``failures.holds``)."""
         scope = pauses.matching(self.composition, call.spec.name, call.step.name, call.item.value)
@@ -292,6 +354,11 @@ class Engine:
     def _next(self, step: Step, checkpoints: list[Checkpoint], item: Item) -> Item:
         value: Any = checkpoints if step.shape == "split" else checkpoints[0]
         return Item(value, item.trace_id, item.key, item.branch)
+
+
+def _writes_beside(step: Step) -> bool:
+    """The step writes a required aux branch with its primary: one transaction for both, on PostgreSQL too."""
+    return bool(step.side_outputs) and not step.side_outputs[0].optional  # required ones sort first
 
 
 def branch_of(value: object) -> str:

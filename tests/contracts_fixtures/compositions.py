@@ -8,7 +8,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pipelines.contracts.declarations import Composition, Deadline, Mapper, Pipeline, Publication, Step, Subscription
+from pipelines.contracts.declarations import (
+    Branch,
+    Composition,
+    Deadline,
+    Mapper,
+    Pipeline,
+    Publication,
+    Step,
+    Subscription,
+    aux,
+    primary,
+)
 from tests.contracts_fixtures.models import (
     IndexedRenamed,
     IndexedRenumbered,
@@ -17,8 +28,15 @@ from tests.contracts_fixtures.models import (
     IndexedWithLanguage,
     IndexedWithoutTokens,
 )
+from tests.lane import branches
 from tests.lane import composition as lane
-from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived
+from tests.lane.models import (
+    DocumentAudit,
+    DocumentIndexed,
+    DocumentPublished,
+    DocumentReceived,
+    DocumentStats,
+)
 
 LANE = lane.COMPOSITION
 
@@ -91,4 +109,25 @@ AWAIT_WITHOUT_DEADLINE = dataclasses.replace(
 _DEADLINED = dataclasses.replace(_AWAITING, deadline=Deadline("TPFGO_PICKUP_DEADLINE_MINUTES", ("manual-publsh",)))
 DEADLINE_UNKNOWN_PIPELINE = dataclasses.replace(
     LANE, pipelines=(lane.INGEST, dataclasses.replace(lane.PUBLISH, steps=(_DEADLINED,)), lane.MANUAL)
+)
+
+
+# -- the branch policy (tests.lane.branches declares the sound one) ---------------------------------------------------
+def _publishing(*declared: Branch) -> Composition:
+    """The lane, with the ``publish`` step declaring ``declared`` as its branches."""
+    step = Step("publish", lane.publish, DocumentPublished, branches=declared)
+    return dataclasses.replace(
+        LANE, pipelines=(lane.INGEST, dataclasses.replace(lane.PUBLISH, steps=(step,)), lane.MANUAL)
+    )
+
+
+TWO_PRIMARIES = _publishing(primary("published", DocumentPublished), primary("again", DocumentPublished))
+# An aux branch without a publication, subscribed to by its side pipeline's name.
+UNDECLARED_BRANCH = dataclasses.replace(
+    _publishing(primary("published", DocumentPublished), aux("stats", DocumentStats, branches.stats, optional=True)),
+    subscriptions=(*LANE.subscriptions, Subscription("publish+stats", "manual-publish")),
+)
+REQUIRED_UNCONSUMED = _publishing(primary("published", DocumentPublished), aux("audit", DocumentAudit, branches.audit))
+OPTIONAL_UNCONSUMED = _publishing(
+    primary("published", DocumentPublished), aux("stats", DocumentStats, branches.stats, optional=True)
 )

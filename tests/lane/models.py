@@ -83,3 +83,29 @@ class DocumentPublished(Checkpoint):
     class Meta(Checkpoint.Meta):
         verbose_name = "document published"
         verbose_name_plural = "documents published"
+
+
+class DocumentStats(Checkpoint):
+    """An optional aux branch of a publication: the published document's word count (analytics; may fail alone)."""
+
+    contract = contract("DocumentStats", 1, (1, "docId", "uuid"), (2, "words", "int"))
+    business_key_fields = ("doc_id",)
+    doc_id = models.UUIDField()
+    words = models.PositiveIntegerField()
+
+    class Meta(Checkpoint.Meta):
+        verbose_name = "document stats"
+        verbose_name_plural = "documents stats"
+
+
+class DocumentAudit(Checkpoint):
+    """A required aux branch of a publication: the audit line written with it, or not at all."""
+
+    contract = contract("DocumentAudit", 1, (1, "docId", "uuid"), (2, "digest", "string"))
+    business_key_fields = ("doc_id",)
+    doc_id = models.UUIDField()
+    digest = models.TextField()
+
+    class Meta(Checkpoint.Meta):
+        verbose_name = "document audit"
+        verbose_name_plural = "documents audited"

@@ -134,6 +134,29 @@ BROKEN = [
         "step publish/publish awaits an external event but declares no deadline (expected=a Deadline actual=none)",
     ),
     (
+        "TWO_PRIMARIES",
+        "pipelines.E036",
+        "step publish/publish declares 2 primary branches (expected=1 actual=2: published, again)",
+    ),
+    (
+        "UNDECLARED_BRANCH",
+        "pipelines.E037",
+        "subscription to 'publish+stats' names aux branch 'stats' of step publish/publish, which declares no "
+        "publication (expected=a declared publication actual=none)",
+    ),
+    (
+        "REQUIRED_UNCONSUMED",
+        "pipelines.E038",
+        "required branch 'audit' of step publish/publish is consumed by nothing: it declares no publication, and no "
+        "subscription, terminal publication or unhappy-path or remediation pipeline takes it",
+    ),
+    (
+        "OPTIONAL_UNCONSUMED",
+        "pipelines.W039",
+        "optional aux branch 'stats' of step publish/publish is consumed by nothing: it declares no publication, and "
+        "no subscription or terminal publication takes it",
+    ),
+    (
         "DEADLINE_UNKNOWN_PIPELINE",
         "pipelines.E025",
         "the deadline of step publish/publish runs pipeline 'manual-publsh', which is not in the composition "
