@@ -1,9 +1,10 @@
-"""The search lane's pipelines and publications (docs/lanes.md): ``search`` (receive → fan out → merge),
-``ranking`` (subscribes to both merge outcomes) and the optional ``query-analytics``."""
+"""The search lane's pipelines, publications and branch policy (docs/lanes.md): ``search`` (receive → fan out →
+merge, complete or partial) and ``ranking`` (subscribes to both merge outcomes), whose step writes the query
+analytics as an optional aux branch: its failure never holds the answer back."""
 
 from __future__ import annotations
 
-from pipelines import Composition, Pipeline, Publication, RetryPolicy, Step, Subscription
+from pipelines import Composition, Pipeline, Publication, RetryPolicy, Step, Subscription, aux, outcome, primary
 from pipelines.models import Checkpoint
 from search.query_logged import step as query_logged
 from search.query_logged.models import QueryLogged
@@ -31,20 +32,30 @@ QUERY_LOGGED = published("tpfgo.search.query-logged.v1", QueryLogged)
 
 # A shard that is down is usually back within seconds: a few quick retries before the query parks for ops.
 SEARCH_RETRY = RetryPolicy(max_attempts=4, base_delay=1.0, multiplier=2.0, cap=10.0, jitter=0.1)
+# Analytics can wait: retried for about an hour, on its own, while the answer is long published.
+ANALYTICS_RETRY = RetryPolicy(max_attempts=8, base_delay=30.0, multiplier=2.0, cap=900.0, jitter=0.1)
 
 SEARCH = Pipeline(
     name="search",
     inputs=(),
     source_namespace="search-query",
     steps=(
-        Step("query_received", query_received.process, QueryReceived),
-        Step("shard_searched", shard_searched.process, ShardSearched, shape="split", retry=SEARCH_RETRY),
+        Step("query_received", query_received.process, QueryReceived, branches=(primary("query", QueryReceived),)),
+        Step(
+            "shard_searched",
+            shard_searched.process,
+            ShardSearched,
+            shape="split",
+            retry=SEARCH_RETRY,
+            branches=(primary("shards", ShardSearched),),
+        ),
         Step(
             "results_merged",
             results_merged.process,
             ResultsMerged,
             shape="merge",
-            outcomes={PartialResults: RESULTS_PARTIAL},
+            # A shard past the deadline: the partial outcome instead of the complete merge, ranked all the same.
+            branches=(primary("merged", ResultsMerged), outcome("partial", PartialResults, RESULTS_PARTIAL)),
         ),
     ),
     output=RESULTS_MERGED,
@@ -52,22 +63,36 @@ SEARCH = Pipeline(
 RANKING = Pipeline(
     name="ranking",
     inputs=(ResultsMerged, PartialResults),
-    steps=(Step("results_ranked", results_ranked.process, RankedResults),),
+    steps=(
+        Step(
+            "results_ranked",
+            results_ranked.process,
+            RankedResults,
+            branches=(
+                primary("ranked", RankedResults),
+                # Written after the answer committed, as the side pipeline "ranking+analytics": parked and
+                # retried on its own when analytics is down, never failing or holding the answer.
+                aux(
+                    "analytics",
+                    QueryLogged,
+                    query_logged.process,
+                    optional=True,
+                    publication=QUERY_LOGGED,
+                    retry=ANALYTICS_RETRY,
+                ),
+            ),
+        ),
+    ),
     output=RESULTS_RANKED,
-)
-QUERY_ANALYTICS = Pipeline(
-    name="query-analytics",
-    inputs=(RankedResults,),
-    steps=(Step("query_logged", query_logged.process, QueryLogged),),
-    output=QUERY_LOGGED,
 )
 
 COMPOSITION = Composition(
-    pipelines=(SEARCH, RANKING, QUERY_ANALYTICS),
+    pipelines=(SEARCH, RANKING),
     subscriptions=(
         Subscription(RESULTS_MERGED.name, "ranking"),
         Subscription(RESULTS_PARTIAL.name, "ranking"),
-        Subscription(RESULTS_RANKED.name, "query-analytics"),
     ),
-    terminal=frozenset({QUERY_LOGGED.name}),
+    # The answer and the analytics record end a query's trace: nothing in the lane subscribes to them (another
+    # service may follow them: docs/subscriptions.md).
+    terminal=frozenset({RESULTS_RANKED.name, QUERY_LOGGED.name}),
 )

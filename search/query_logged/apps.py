@@ -1,4 +1,4 @@
-"""query-analytics: an optional side record of each answered query."""
+"""ranking: the query analytics record, an optional aux branch of results_ranked."""
 
 from django.apps import AppConfig
 

@@ -1,5 +1,6 @@
-"""Record an answered query for analytics. Its failures never touch the answer: the answer is already published
-when this runs, in a pipeline of its own (``query-analytics``).
+"""Record an answered query for analytics: the optional aux branch ``analytics`` of ``results_ranked``, whose
+input is the ranked answer just committed. Its failures never touch the answer: the engine writes it in its own
+transaction after the answer, and parks and retries it on its own (the side pipeline ``ranking+analytics``).
 
 The simulator's tokens ``analytics_down`` and ``analytics_flaky_K`` make the analytics store unavailable always,
 or for the first K attempts.
