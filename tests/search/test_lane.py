@@ -143,3 +143,17 @@ def test_a_text_without_a_word_is_searched_for_nothing():
 
     assert (view["status"], view["terms"], view["results"], view["totalHits"]) == ("RANKED", [], [], 0)
     assert [s["hits"] for s in view["shards"]] == [0] * 8
+
+
+def test_the_issue_scenario_in_one_query_a_flaky_shard_retried_and_a_slow_one_missing():
+    answered = search("red apple pie", tokens=["shard3_flaky_1", "shard6_slow"], key="scenario")
+    assert answered.view["status"] == "STALLED"
+    [parked] = ParkedItem.objects.all()
+
+    assert retry_parked(str(parked.pk), 2) == "inserted"
+
+    view = search("red apple pie", tokens=["shard3_flaky_1", "shard6_slow"], key="scenario").view
+    assert (view["status"], view["missingShards"]) == ("PARTIAL", [6])
+    assert [s["shard"] for s in view["shards"] if s["inTime"]] == [1, 2, 3, 4, 5, 7, 8]
+    assert lane_counts() == {**ANSWERED, "ResultsMerged": 0, "PartialResults": 1}
+    assert ErrorSinkEntry.objects.count() == 1
