@@ -10,7 +10,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from opsconsole import funnel
+from opsconsole import funnel, lineage
 from pipelines.models import OpsAction, ParkedItem, ParkingOutcome
 from pipelines.tasks import retry_parked
 from search import selectors
@@ -55,8 +55,14 @@ def test_the_lineage_page_draws_a_query_fan_out_and_fan_in(ops_client):
     page = ops_client.get(reverse("ops:lineage", args=[query_id])).content.decode()
 
     assert page.count("ShardSearched") >= 8
-    for name in ("QueryReceived", "PartialResults", "RankedResults"):
+    for name in ("QueryReceived", "PartialResults", "RankedResults", "QueryLogged"):
         assert name in page, name
+    kinds = {}
+    for node in lineage.build(uuid.UUID(query_id)).nodes:
+        kinds.setdefault(node.type, set()).add(node.kind)
+    assert kinds["ShardSearched"] == {"checkpoint"}
+    assert kinds["PartialResults"] == {"outcome"}
+    assert kinds["QueryLogged"] == {"aux"}  # the analytics branch is drawn apart from the answer
 
 
 def test_a_dead_lettered_fan_out_is_redriven_from_the_confirm_page(ops_client):
