@@ -19,7 +19,7 @@ TEST_DATABASE_NAME ?=
 PYTEST_ARGS ?=
 # `manage.py check --database` and `makemigrations --check` need a migrated database: a throwaway SQLite file.
 CHECK_DB := $(VAR_DIR)/check/tpfgo.sqlite3
-MYPY_PACKAGES := pipelines checkout tpfgo_site opsconsole access ftgo
+MYPY_PACKAGES := pipelines checkout search tpfgo_site opsconsole access ftgo
 
 .PHONY: help venv run test lint checks docs pytest protos protos-check clean bench
 

@@ -22,6 +22,7 @@ SCOPES = {
     "reference:write": "create consumers, restaurants and couriers",
     "errors:write": "record an error-sink entry forwarded by another instance",
     "subscriptions:follow": "follow a publication from a log position and acknowledge positions",
+    "search:query": "search, and read a query's answer (the search lane, docs/lanes.md)",
     "ftgo:register": "register consumers and restaurants through /ftgo/ (FTGO's consumer and restaurant services)",
     "admin": "any route without a scope of its own",
 }
@@ -51,6 +52,8 @@ KINDS = {
         Kind("error-sink", ("errors:write",)),
         # Another service that follows publications (docs/subscriptions.md): nothing else.
         Kind("subscriber", ("subscriptions:follow",)),
+        # A client of the search lane: searches and reads answers, nothing of orders.
+        Kind("search-client", ("search:query",)),
         Kind("ops", tuple(SCOPES)),
         # FTGO's API gateway acts for any consumer, restaurant, kitchen and courier: those roles' scopes, unbound,
         # and (on /ftgo/ only) FTGO's registration of consumers and restaurants.
@@ -104,6 +107,8 @@ HTTP = {
     ("api-error-sink-entries", "POST"): Rule("errors:write"),
     ("api-subscription-stream", "POST"): Rule("subscriptions:follow"),
     ("api-subscription-ack", "POST"): Rule("subscriptions:follow"),
+    ("api-search", "POST"): Rule("search:query"),
+    ("api-search-answer", "GET"): Rule("search:query"),
 }
 
 # The /ftgo/ surface (docs/ftgo.md): FTGO's numbers name every resource, so every route is for unbound principals.
@@ -137,6 +142,8 @@ GRPC = {
     "/tpfgo.ops.v1.ErrorSinkService/Record": Rule("errors:write"),
     "/tpfgo.ops.v1.SubscriptionService/Subscribe": Rule("subscriptions:follow"),
     "/tpfgo.ops.v1.SubscriptionService/Acknowledge": Rule("subscriptions:follow"),
+    "/tpfgo.search.v1.SearchService/Search": Rule("search:query"),
+    "/tpfgo.search.v1.SearchService/GetAnswer": Rule("search:query"),
 }
 
 

@@ -27,6 +27,7 @@ DEMO_ROLES = (
     ("error-sink", "", "demo-error-sink"),
     ("ftgo-gateway", "", "demo-ftgo-gateway"),
     ("subscriber", "", "demo-subscriber"),
+    ("search-client", "", "demo-search-client"),
 )
 
 

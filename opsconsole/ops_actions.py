@@ -3,6 +3,10 @@
 A thin adapter over ``checkout.ops_actions``, which owns what each action means for an order (preview, execute,
 the ``OpsAction`` record); the console only asks for a preview, shows it, and executes with who and why. Nothing
 here runs inside a transaction: the engine's durable transactions refuse to nest.
+
+Another domain's traces (the search lane's queries, docs/lanes.md) are remediated by that domain's module of the
+same shape, listed in ``TPFGO_OPS_ACTION_DOMAINS``: a trace goes to the first listed module whose ``owns(trace_id)``
+says it is its own, else to ``checkout.ops_actions``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -48,6 +53,15 @@ def api() -> ModuleType | None:
         if exc.name in ("checkout.ops_actions", "checkout"):
             return None
         raise
+
+
+def for_trace(trace_id: uuid.UUID) -> ModuleType | None:
+    """The module that remediates ``trace_id``: another domain's that owns it, else ``checkout.ops_actions``."""
+    for path in getattr(settings, "TPFGO_OPS_ACTION_DOMAINS", ()):
+        module = importlib.import_module(path)
+        if module.owns(trace_id):
+            return module
+    return api()
 
 
 def actions() -> list[str]:
@@ -113,8 +127,8 @@ def redirect_to_confirm(action: str, trace_ids: Iterable[Any]) -> HttpResponseRe
 
 
 def applicability(order_id: uuid.UUID) -> dict[str, str | None]:
-    """Each action → None when it applies to the order, else why not (``checkout.ops_actions.applicability``)."""
-    module = api()
+    """Each action → None when it applies to the order, else why not (its domain's ``applicability``)."""
+    module = for_trace(order_id)
     assert module is not None
     result: dict[str, str | None] = module.applicability(order_id)
     return result
@@ -127,7 +141,7 @@ def missing_choice(action: str, params: dict[str, Any]) -> str | None:
 
 
 def preview(action: str, order_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
-    module = api()
+    module = for_trace(order_id)
     assert module is not None
     result: dict[str, Any] = module.preview(action, order_id, **params)
     return result
@@ -136,7 +150,7 @@ def preview(action: str, order_id: uuid.UUID, params: dict[str, Any]) -> dict[st
 def execute(
     action: str, order_id: uuid.UUID, *, actor: str, reason: str, expected_seq: int | None, params: dict[str, Any]
 ) -> dict[str, Any]:
-    module = api()
+    module = for_trace(order_id)
     assert module is not None
     result: dict[str, Any] = module.execute(
         action, order_id, actor=actor, reason=reason, expected_seq=expected_seq, **params

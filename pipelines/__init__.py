@@ -34,6 +34,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "outcome": ("pipelines.contracts.declarations", "outcome"),
     "primary": ("pipelines.contracts.declarations", "primary"),
     "Composition": ("pipelines.contracts.declarations", "Composition"),
+    "combine": ("pipelines.contracts.combined", "combine"),
     "Deadline": ("pipelines.contracts.declarations", "Deadline"),
     "Pipeline": ("pipelines.contracts.declarations", "Pipeline"),
     "Publication": ("pipelines.contracts.declarations", "Publication"),
@@ -107,6 +108,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "streaming": ("pipelines.transport.rpc_streams", "streaming"),
     "metrics_view": ("pipelines.transport.request_metrics", "metrics_view"),
     "ErrorSinkEntriesView": ("pipelines.transport.error_sink_views", "ErrorSinkEntriesView"),
+    "TokenFirstView": ("pipelines.transport.error_sink_views", "TokenFirstView"),  # a JSON route's base
     "ERROR_SINK_SERVICE": ("pipelines.transport.error_sink_rpc", "SERVICE"),
     "ErrorSinkService": ("pipelines.transport.error_sink_rpc", "ErrorSinkService"),
     "SubscriptionAckView": ("pipelines.transport.subscription_views", "SubscriptionAckView"),
@@ -136,6 +138,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 if TYPE_CHECKING:
     from pipelines.contracts import ids as ids
     from pipelines.contracts.checks import refuse_to_start_if_broken as refuse_to_start_if_broken
+    from pipelines.contracts.combined import combine as combine
     from pipelines.contracts.declarations import Branch as Branch
     from pipelines.contracts.declarations import BranchNeed as BranchNeed
     from pipelines.contracts.declarations import BranchRole as BranchRole
@@ -210,6 +213,7 @@ if TYPE_CHECKING:
     from pipelines.transport.error_sink_rpc import SERVICE as ERROR_SINK_SERVICE
     from pipelines.transport.error_sink_rpc import ErrorSinkService as ErrorSinkService
     from pipelines.transport.error_sink_views import ErrorSinkEntriesView as ErrorSinkEntriesView
+    from pipelines.transport.error_sink_views import TokenFirstView as TokenFirstView
     from pipelines.transport.http_streams import NDJSON as NDJSON
     from pipelines.transport.http_streams import NdjsonRenderer as NdjsonRenderer
     from pipelines.transport.http_streams import TicketedLines as TicketedLines
@@ -289,6 +293,7 @@ __all__ = [
     "Table",
     "Text",
     "TicketedLines",
+    "TokenFirstView",
     "Unavailable",
     "WireError",
     "actions",
@@ -300,6 +305,7 @@ __all__ = [
     "checkpoint_models",
     "classify",
     "close_open",
+    "combine",
     "composition",
     "contract",
     "current_engine",

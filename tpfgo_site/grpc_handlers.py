@@ -27,6 +27,11 @@ def grpc_handlers(server: grpc.Server) -> None:
     servicer = SubscriptionService.as_servicer()
     server.add_generic_rpc_handlers((generic_handler(SUBSCRIPTION_SERVICE, servicer),))
     server.add_generic_rpc_handlers((stream_handler(SUBSCRIPTION_SERVICE, servicer),))
+    from search.rpc.services import SERVICE as SEARCH_SERVICE
+    from search.rpc.services import SearchService
+
+    # tpfgo.search.v1.SearchService (search/protos/search.proto): the search lane (docs/lanes.md).
+    server.add_generic_rpc_handlers((generic_handler(SEARCH_SERVICE, SearchService.as_servicer()),))
 
 
 def service_names() -> list[str]:
@@ -34,5 +39,6 @@ def service_names() -> list[str]:
     from checkout.rpc.services import SERVICE
     from pipelines import ERROR_SINK_SERVICE as SINK_SERVICE
     from pipelines import SUBSCRIPTION_SERVICE
+    from search.rpc.services import SERVICE as SEARCH_SERVICE
 
-    return [SERVICE.full_name, SINK_SERVICE.full_name, SUBSCRIPTION_SERVICE.full_name]
+    return [SERVICE.full_name, SINK_SERVICE.full_name, SUBSCRIPTION_SERVICE.full_name, SEARCH_SERVICE.full_name]

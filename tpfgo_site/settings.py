@@ -78,6 +78,12 @@ INSTALLED_APPS = [
     "checkout.revised_ticket",
     "checkout.courier_reassigned",
     "checkout.delivery_escalated",
+    # The search lane (docs/lanes.md): a second domain on the same engine, one app per step.
+    "search.query_received",
+    "search.shard_searched",
+    "search.results_merged",
+    "search.results_ranked",
+    "search.query_logged",
     # FTGO's REST surface over the same services (its alias ledger).
     "ftgo",
     # After pipelines: its grpcrunserver (pipelines.transport.grpc_compat) overrides this one.
@@ -264,6 +270,7 @@ LOGGING = {
         "django_structlog": {"level": LOG_LEVEL},
         "pipelines": {"level": LOG_LEVEL},
         "checkout": {"level": LOG_LEVEL},
+        "search": {"level": LOG_LEVEL},
         "opsconsole": {"level": LOG_LEVEL},
         "tpfgo_site": {"level": LOG_LEVEL},
         "grpc": {"level": LOG_LEVEL},
@@ -314,9 +321,18 @@ GRPC_FRAMEWORK = {
 }
 # What pipelines.transport.rpc asks after the token: may this principal call this gRPC method with this message?
 TPFGO_RPC_POLICY = "access.rpc.authorize"
-TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
+# The checkout chain and the search lane, combined (tpfgo_site/composition.py).
+TPFGO_COMPOSITION = "tpfgo_site.composition.COMPOSITION"
 # The committed record of every publication's contract; only `manage.py check_contracts --update-lock` writes it.
 TPFGO_CONTRACTS_LOCK = Path(os.environ.get("TPFGO_CONTRACTS_LOCK", BASE_DIR / "contracts.lock.json"))
+
+# --- The search lane (docs/lanes.md): shards a query fans out to, the merge's deadline, the answer's length.
+TPFGO_SEARCH_SHARDS = int(os.environ.get("TPFGO_SEARCH_SHARDS", "8"))
+TPFGO_SEARCH_DEADLINE_MS = int(os.environ.get("TPFGO_SEARCH_DEADLINE_MS", "250"))
+TPFGO_SEARCH_TOP_K = int(os.environ.get("TPFGO_SEARCH_TOP_K", "10"))
+TPFGO_SEARCH_SHARDS_BACKEND = os.environ.get("TPFGO_SEARCH_SHARDS_BACKEND", "search.shards.SimulatedShards")
+# The console remediates a query through the lane's own actions (opsconsole/ops_actions.py).
+TPFGO_OPS_ACTION_DOMAINS = ("search.ops_actions",)
 
 # --- The FTGO domain.
 TPFGO_PAYMENT_GATEWAY = os.environ.get("TPFGO_PAYMENT_GATEWAY", "checkout.payments.SimulatedGateway")

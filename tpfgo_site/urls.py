@@ -18,6 +18,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # (pipelines.transport.subscriptions).
     path("api/v1/subscriptions/stream", SubscriptionStreamView.as_view(), name="api-subscription-stream"),
     path("api/v1/subscriptions/ack", SubscriptionAckView.as_view(), name="api-subscription-ack"),
+    # The search lane (docs/lanes.md), a second domain on the same engine.
+    path("api/v1/", include("search.api.urls")),
     path("api/v1/", include("checkout.api.urls")),
     # FTGO's own clients, unchanged: FTGO's routes and bodies over the same services (docs/ftgo.md).
     path("ftgo/", include("ftgo.urls")),

@@ -41,6 +41,7 @@ def stored() -> tuple[int, int, int]:
         ("ops", "", "ops"),
         ("ftgo-gateway", "", "ftgo-gateway"),
         ("subscriber", "", "subscriber"),
+        ("search-client", "", "search-client"),
     ],
 )
 def test_create_token_binds_a_principal_and_prints_its_key_once(demo_data, kind, binding, name):
@@ -113,6 +114,7 @@ def test_bootstrap_prints_one_token_per_demo_role_and_keeps_them_across_runs(dem
         "error-sink": "",
         "ftgo-gateway": "",
         "subscriber": "",
+        "search-client": "",
     }
     assert tokens["ops"].user.username == "api"
     assert f"  API token    {tokens['ops'].key}  (user api, kind ops" in out
@@ -124,8 +126,8 @@ def test_bootstrap_prints_one_token_per_demo_role_and_keeps_them_across_runs(dem
 def test_bootstrap_without_demo_data_prints_the_unbound_roles_and_says_what_it_skipped(db):
     out, _ = run("bootstrap")
     kinds = sorted(Principal.objects.values_list("kind", flat=True))
-    assert kinds == ["error-sink", "ftgo-gateway", "ops", "subscriber"]
-    assert Token.objects.count() == 4
+    assert kinds == ["error-sink", "ftgo-gateway", "ops", "search-client", "subscriber"]
+    assert Token.objects.count() == 5
     assert out.count("skipped") == 3 and "manage.py load_demo" in out
 
 

@@ -329,7 +329,7 @@ def test_a_dead_end_is_a_warning_that_fail_level_warning_turns_into_a_failure(se
 
 
 def test_the_shipped_composition_passes_against_the_committed_lock(settings):
-    settings.TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
+    settings.TPFGO_COMPOSITION = "tpfgo_site.composition.COMPOSITION"  # checkout and the search lane
     settings.TPFGO_CONTRACTS_LOCK = Path(settings.BASE_DIR) / "contracts.lock.json"
 
     assert contract_checks.problems_in_force() == []

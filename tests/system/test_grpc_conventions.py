@@ -32,6 +32,7 @@ SERVICES = [
     "tpfgo.checkout.v1.OrderService",
     "tpfgo.ops.v1.ErrorSinkService",
     "tpfgo.ops.v1.SubscriptionService",
+    "tpfgo.search.v1.SearchService",
 ]
 
 pytestmark = [

@@ -1,0 +1,90 @@
+"""A search request, as every transport takes it: one serializer documents the body (REST's schema) and validates
+it (REST and gRPC both pass their request through ``canonical``), and the idempotency key's rule."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from pipelines import NOT_BLANK_PRINTABLE, Detail, InvalidArgument, StrictSerializer, Text, flatten
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
+
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MAX_TEXT = 200
+MAX_TERMS = 10
+MAX_TOKENS = 16
+
+
+# What the schema says of a token (docs/lanes.md's table).
+TOKEN_PATTERN = "^(shard[0-9]{1,2}_(flaky_[1-9]|down|slow)|analytics_(flaky_[1-9]|down))$"
+TEXT_ISSUE = f"must be a string of at most {MAX_TEXT} characters"
+TEXT_ERRORS = {
+    "required": "is required",
+    "blank": "is required",
+    "null": "is required",
+    "min_length": "is required",
+    "invalid": TEXT_ISSUE,
+    "max_length": TEXT_ISSUE,
+}
+NOT_A_TOKEN = "is not a simulator token"  # docs/lanes.md lists them
+TOKEN_ERRORS: dict[str, str | _StrPromise] = {
+    "invalid": NOT_A_TOKEN,
+    "blank": NOT_A_TOKEN,
+    "max_length": NOT_A_TOKEN,
+    "null": NOT_A_TOKEN,
+}
+
+
+class SearchRequestSerializer(StrictSerializer):
+    """``text``: what to search for (its first 10 distinct words are the terms; a text without a word has none,
+    and no results); ``tokens``: the shard simulator's failure tokens (``shard3_flaky_1``, ``shard5_slow``,
+    ``analytics_down``...)."""
+
+    text = Text(max_length=MAX_TEXT, schema_pattern=NOT_BLANK_PRINTABLE, error_messages=TEXT_ERRORS)
+    tokens = serializers.ListField(
+        # A RegexField, so the schema carries the pattern; white space around a token is trimmed.
+        child=serializers.RegexField(TOKEN_PATTERN, max_length=40, error_messages=TOKEN_ERRORS),
+        required=False,
+        max_length=MAX_TOKENS,
+        default=list,
+        error_messages={"max_length": f"at most {MAX_TOKENS} tokens", "not_a_list": "must be a list of strings"},
+    )
+
+
+def check_key(key: str | None) -> str:
+    if key is None or not KEY_PATTERN.match(key):
+        raise InvalidArgument(
+            "Idempotency-Key is required: 1-128 characters of A-Za-z0-9._:-",
+            [Detail("Idempotency-Key", "missing or malformed")],
+        )
+    return key
+
+
+def canonical(data: object) -> dict[str, Any]:
+    """The request validated and completed (terms, shards, deadline), or INVALID_ARGUMENT field by field."""
+    serializer = SearchRequestSerializer(data=data)
+    if not serializer.is_valid():
+        raise InvalidArgument("the search request is invalid", flatten(serializer.errors))
+    text: str = serializer.validated_data["text"]
+    words = list(dict.fromkeys(word.lower() for word in re.findall(r"\w+", text)))
+    terms = sorted(words[:MAX_TERMS])  # the first ten distinct words are searched for; the rest are not
+    return {
+        "text": text,
+        "terms": terms,
+        "tokens": sorted(set(serializer.validated_data["tokens"])),
+        "shards": settings.TPFGO_SEARCH_SHARDS,
+        "deadlineMs": settings.TPFGO_SEARCH_DEADLINE_MS,
+    }
+
+
+def command_hash(command: dict[str, Any]) -> str:
+    """The request as the client sent it (text and tokens), so a replay with another request is a conflict."""
+    sent = {"text": command["text"], "tokens": command["tokens"]}
+    return hashlib.sha256(json.dumps(sent, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -1,0 +1,90 @@
+"""The shards: an adapter boundary with a deterministic simulator as the default.
+
+The engine passes the step's attempt number, so the simulator answers the same in the web process and in the
+worker, and a replay asks nothing it was not asked before. A real index plugs in by ``TPFGO_SEARCH_SHARDS_BACKEND``
+(a dotted path to a class with the same ``search`` method).
+
+The simulator's failure tokens (a query's ``tokens``; docs/lanes.md has the table), each for one shard ``N``:
+
+- ``shardN_flaky_K``: the shard is unavailable for the first K attempts (``ShardUnavailable``, retried);
+- ``shardN_down``: the shard is unavailable on every attempt (the query parks once the retries are spent);
+- ``shardN_slow``: the shard answers, but after any deadline (the merge is partial).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from pipelines import RetryableError
+
+TOKEN = re.compile(r"^shard(?P<shard>[0-9]{1,2})_(?:flaky_(?P<times>[1-9])|(?P<kind>down|slow))$")
+# A slow shard answers this late: later than any deadline a query may ask for.
+SLOW_MS = 60_000
+HITS_PER_TERM = 2
+
+
+class ShardUnavailable(RetryableError):
+    """A shard timed out or refused the connection: transient, retried with backoff."""
+
+    code = "SEARCH_SHARD_UNAVAILABLE"
+
+
+@dataclass(frozen=True)
+class ShardAnswer:
+    latency_ms: int
+    hits: list[dict[str, Any]]  # {"docId": str, "score": int, "term": str}
+
+
+class Shards(Protocol):
+    def search(self, shard: int, terms: list[str], tokens: list[str], attempt: int) -> ShardAnswer: ...
+
+
+def _digest(*parts: object) -> int:
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
+class SimulatedShards:
+    """Each shard holds, for every term, ``HITS_PER_TERM`` documents of its own, scored 0-999 from a hash of
+    (shard, term, n): the same query always gets the same hits, and no two shards share a document."""
+
+    def search(self, shard: int, terms: list[str], tokens: list[str], attempt: int) -> ShardAnswer:
+        behaviour = _behaviour(shard, tokens)
+        if behaviour == "down" or (behaviour.isdigit() and attempt <= int(behaviour)):
+            raise ShardUnavailable(f"shard {shard} unavailable (simulated, attempt {attempt})")
+        hits = [
+            {
+                "docId": f"s{shard}-{_digest(shard, term, n) % 10**8:08d}",
+                "score": _digest(term, n, shard) % 1000,
+                "term": term,
+            }
+            for term in terms
+            for n in range(HITS_PER_TERM)
+        ]
+        latency = SLOW_MS if behaviour == "slow" else 5 + _digest("latency", shard, *terms) % 95
+        return ShardAnswer(latency_ms=latency, hits=hits)
+
+
+def _behaviour(shard: int, tokens: list[str]) -> str:
+    """The shard's token: "down", "slow", the number of flaky attempts, or "" (it answers)."""
+    for token in tokens:
+        match = TOKEN.match(token)
+        if match and int(match["shard"]) == shard:
+            return match["kind"] or match["times"]
+    return ""
+
+
+@cache
+def _load(path: str) -> Shards:
+    shards: Shards = import_string(path)()
+    return shards
+
+
+def backend() -> Shards:
+    return _load(getattr(settings, "TPFGO_SEARCH_SHARDS_BACKEND", "search.shards.SimulatedShards"))
