@@ -332,7 +332,11 @@ TPFGO_DEFAULT_ETA_MINUTES = 25
 # often (the dashboard counts the rows after the fold itself), at most this many log seqs per transaction.
 TPFGO_FUNNEL_FOLD_SECONDS = float(os.environ.get("TPFGO_FUNNEL_FOLD_SECONDS", "30"))
 TPFGO_FUNNEL_FOLD_BATCH = int(os.environ.get("TPFGO_FUNNEL_FOLD_BATCH", "100000"))
+# --- Partitions of the checkpoint log and the lineage on PostgreSQL (pipelines/store/partitions.py): months created
+# this far ahead, by `manage.py partitions` and by beat once a day.
+TPFGO_PARTITION_MONTHS_AHEAD = int(os.environ.get("TPFGO_PARTITION_MONTHS_AHEAD", "3"))
 CELERY_BEAT_SCHEDULE = {
+    "ensure-partitions": {"task": "pipelines.ensure_partitions", "schedule": 86400.0},
     "expire-waits": {"task": "pipelines.expire_waits", "schedule": 30.0},
     "sweep-parked": {"task": "pipelines.sweep", "schedule": 30.0},
     "fold-funnel": {"task": "opsconsole.fold_funnel", "schedule": TPFGO_FUNNEL_FOLD_SECONDS},
