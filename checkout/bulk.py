@@ -14,12 +14,13 @@ per batch (the store's read scope).
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from checkout import commands, selectors, state
+from checkout import commands, selectors, services, state
 from checkout.order_request.models import OrderRequest
 from checkout.order_view import render
 from checkout.services import Placed, order_id_for
@@ -34,7 +35,7 @@ from pipelines import (
     composition,
     storage,
 )
-from pipelines.models import CheckpointLog
+from pipelines.models import CheckpointLog, Tombstone
 
 Answer = Placed | ServiceError
 
@@ -80,9 +81,12 @@ def _place_chunk(
         valid.append(_Command(offset + n, key, canonical, digest, order_id_for(key)))
     stored = {r.order_id: r for r in OrderRequest.objects.filter(order_id__in=[c.order_id for c in valid])}
     storage.remember(stored.values())
+    buried = _purged_keys([c.key for c in valid if c.order_id not in stored])
     first: dict[str, _Command] = {}
     for command in valid:
-        if command.order_id not in stored:
+        if command.key in buried:
+            answers[command.index] = services.purged(buried[command.key], f"the order of key {command.key}")
+        elif command.order_id not in stored:
             first.setdefault(command.key, command)
     runs = list(first.values())
     if runs:
@@ -90,7 +94,7 @@ def _place_chunk(
             backlog.admit()  # new orders only: a stored one is still answered
         except ServiceError as exc:
             for command in valid:
-                if command.order_id not in stored:
+                if command.order_id not in stored and answers[command.index] is None:
                     answers[command.index] = exc
             runs = []
     executions = BatchEngine(composition(), batch_size=max(1, len(runs))).start_many(
@@ -115,6 +119,13 @@ def _place_chunk(
     recorded = [c for c in valid if answers[c.index] is None]
     with storage.batch_step([str(c.order_id) for c in recorded]):  # each fact read once for the whole chunk
         _answer(recorded, requests, created, answers, views)
+
+
+def _purged_keys(keys: list[str]) -> dict[str, datetime.datetime]:
+    """Keys whose order the retention policy removed, with when (one look-up for the chunk)."""
+    if not keys:
+        return {}
+    return dict(Tombstone.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "purged_at"))
 
 
 def _answer(

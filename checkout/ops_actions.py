@@ -28,7 +28,6 @@ from pipelines import (
     Detail,
     FailedPrecondition,
     InvalidArgument,
-    NotFound,
     StepStatus,
     actions,
     close_open,
@@ -134,7 +133,7 @@ def applicability(order_id: object) -> dict[str, str | None]:
 def _order(order_id: object) -> OrderRequest:
     request = selectors.order_request(services.parse_id(order_id, "order"))
     if request is None:
-        raise NotFound(f"order {order_id} not found")
+        raise services.missing_order(order_id)
     return request
 
 

@@ -9,6 +9,7 @@ stored is never an error here: the answer is the order view with ``stalled`` set
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from pipelines import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    Purged,
+    ServiceError,
     StepStatus,
     Unavailable,
     backlog,
@@ -38,6 +41,8 @@ from pipelines import (
     ids,
     input_limits,
     storage,
+    tombstone,
+    tombstone_for_key,
 )
 
 
@@ -59,6 +64,7 @@ def place_order(data: object, key: str | None) -> Placed:
     order_id = order_id_for(key)
     if selectors.order_request(order_id) is not None:
         return _replay(order_id, digest)
+    refuse_if_purged(key)
     backlog.admit()  # a new order: refused (nothing stored) while the backlog bound is reached
     payload = {**command, "requestId": key, "commandHash": digest}
     execution = current_engine().start("checkout", payload, key, new=True)  # just looked: nothing stored for this key
@@ -81,6 +87,26 @@ def _replay(order_id: uuid.UUID, digest: str) -> Placed:
     return Placed(render(state.order_view(order_id)), created=False)
 
 
+def purged(when: datetime.datetime, what: str) -> Purged:
+    return Purged(f"{what} was purged on {when:%Y-%m-%d} by the retention policy")
+
+
+def refuse_if_purged(key: str) -> None:
+    """A key whose order the retention policy removed starts nothing: ``PURGED`` (410), nothing stored."""
+    buried = tombstone_for_key(key)
+    if buried is not None:
+        raise purged(buried.purged_at, f"the order of this Idempotency-Key ({buried.trace_id})")
+
+
+def missing_order(order_id: object) -> ServiceError:
+    """What a look-up of an order that is not stored answers: ``PURGED`` if a tombstone names it, else
+    ``NOT_FOUND``."""
+    buried = tombstone(str(order_id))
+    if buried is not None:
+        return purged(buried.purged_at, f"order {order_id}")
+    return NotFound(f"order {order_id} not found")
+
+
 def parse_id(value: object, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
@@ -91,7 +117,7 @@ def parse_id(value: object, what: str) -> uuid.UUID:
 def _order(order_id: object) -> OrderRequest:
     request = selectors.order_request(parse_id(order_id, "order"))
     if request is None:
-        raise NotFound(f"order {order_id} not found")
+        raise missing_order(order_id)
     return request
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from django.conf import settings
 
-from checkout import selectors, state
+from checkout import selectors, services, state
 from checkout.services import parse_id
-from pipelines import Admission, NotFound, WireError, admission, watch_trace, wire
+from pipelines import Admission, WireError, admission, watch_trace, wire
 
 STREAM = "watch"
 
@@ -38,7 +38,7 @@ def watch_order(order_id: object, *, active: Callable[[], bool] = lambda: True) 
     """``{type, id, pipeline, createdAt, state}`` per checkpoint, in log order; ends after a terminal state."""
     request = selectors.order_request(parse_id(order_id, "order"))
     if request is None:
-        raise NotFound(f"order {order_id} not found")
+        raise services.missing_order(order_id)
     present: set[str] = set()
     for entry in watch_trace(request.order_id, active=active):
         present.add(entry.checkpoint_type)

@@ -48,6 +48,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "FailedPrecondition": ("pipelines.contracts.status", "FailedPrecondition"),
     "InvalidArgument": ("pipelines.contracts.status", "InvalidArgument"),
     "NotFound": ("pipelines.contracts.status", "NotFound"),
+    "Purged": ("pipelines.contracts.status", "Purged"),
     "ServiceError": ("pipelines.contracts.status", "ServiceError"),
     "Unavailable": ("pipelines.contracts.status", "Unavailable"),
     # Running a composition
@@ -66,6 +67,9 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     # "The store")
     "storage": ("pipelines.store.store", "store"),  # the Store (``pipelines.store`` is the sub-package)
     "Table": ("pipelines.store.fast", "Table"),
+    # Retention: the tombstones purged traces leave (docs/operations.md, "Retention and tombstones")
+    "tombstone": ("pipelines.store.purge", "tombstone"),
+    "tombstone_for_key": ("pipelines.store.purge", "tombstone_for_key"),
     # Open failures of a trace (the ops console's remedies)
     "open_failure": ("pipelines.failures.parking", "open_failure"),
     "open_items": ("pipelines.failures.parking", "open_items"),
@@ -146,6 +150,7 @@ if TYPE_CHECKING:
     from pipelines.contracts.status import FailedPrecondition as FailedPrecondition
     from pipelines.contracts.status import InvalidArgument as InvalidArgument
     from pipelines.contracts.status import NotFound as NotFound
+    from pipelines.contracts.status import Purged as Purged
     from pipelines.contracts.status import ServiceError as ServiceError
     from pipelines.contracts.status import Unavailable as Unavailable
     from pipelines.contracts.steps import AWAIT as AWAIT
@@ -184,6 +189,8 @@ if TYPE_CHECKING:
     from pipelines.store.classification import classify as classify
     from pipelines.store.fast import Table as Table
     from pipelines.store.observers import watch_trace as watch_trace
+    from pipelines.store.purge import tombstone as tombstone
+    from pipelines.store.purge import tombstone_for_key as tombstone_for_key
     from pipelines.store.store import store as storage
     from pipelines.transport import input_limits as input_limits
     from pipelines.transport import outage as outage
@@ -248,6 +255,7 @@ __all__ = [
     "Pipeline",
     "Produced",
     "Publication",
+    "Purged",
     "Ready",
     "RetryPolicy",
     "RetryableError",
@@ -308,6 +316,8 @@ __all__ = [
     "storage",
     "stream_handler",
     "streaming",
+    "tombstone",
+    "tombstone_for_key",
     "tracing",
     "unary",
     "watch_trace",

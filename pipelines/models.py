@@ -713,6 +713,8 @@ class WaitOpened(Ledger):
     class Meta:
         verbose_name = "wait opened"
         verbose_name_plural = "waits opened"
+        # The purge finds a trace's waits by it (few rows: only steps that await write here).
+        indexes = [models.Index(fields=["trace_id"], name="wait_opened_trace")]
 
     def __str__(self) -> str:
         return f"{self.pipeline}/{self.step} waiting since {self.opened_at}, first due {self.due_at}"
@@ -788,3 +790,43 @@ class OpenWait(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pipeline}/{self.step} waiting since {self.opened_at}, due {self.due_at}"
+
+
+class PurgeRecord(Ledger):
+    """One batch of the audited purge (``pipelines.recovery.retention``): who ran it under which policy, the cutoff,
+    the range of ids it removed and how many rows per table, written in the batch's own transaction (a batch that
+    did not commit left no record and removed nothing)."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    policy = models.CharField(max_length=40)  # a key of TPFGO_RETENTION: orders, error_sink, parked, ops_actions
+    actor = models.CharField(max_length=200)
+    cutoff = models.DateTimeField()
+    first_id = models.CharField(max_length=100)  # the range removed: trace numbers for orders, else row ids/keys
+    last_id = models.CharField(max_length=100)
+    items = models.PositiveIntegerField()  # orders, entries or parked items removed
+    rows = models.JSONField(default=dict)  # {table: rows deleted}
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "purge record"
+        verbose_name_plural = "purge records"
+
+    def __str__(self) -> str:
+        return f"purge of {self.items} ({self.policy}) by {self.actor} at {self.created_at}"
+
+
+class Tombstone(Ledger):
+    """What is left of a purged trace: its id, its idempotency key and when it was purged, so a replayed key or a
+    look-up of the id is answered ``PURGED`` instead of starting a new trace or finding nothing."""
+
+    trace_id = models.UUIDField(primary_key=True)
+    idempotency_key = models.CharField(max_length=200, db_index=True)
+    purged_at = models.DateTimeField()
+    purge_id = models.UUIDField()  # its PurgeRecord
+
+    class Meta:
+        verbose_name = "tombstone"
+        verbose_name_plural = "tombstones"
+
+    def __str__(self) -> str:
+        return f"trace {self.trace_id} purged on {self.purged_at:%Y-%m-%d}"

@@ -13,7 +13,7 @@ import uuid
 import structlog
 from celery import shared_task
 
-from pipelines.recovery import deadlines, drain, retries, sweeper
+from pipelines.recovery import deadlines, drain, retention, retries, sweeper
 from pipelines.recovery import resume as recovery
 from pipelines.store import partitions
 
@@ -79,3 +79,10 @@ def expire_waits() -> int:
 def ensure_partitions() -> list[str]:
     """Create the coming months' partitions of the log and the lineage (PostgreSQL), as the owner role."""
     return partitions.ensure_ahead()
+
+
+@shared_task(name="pipelines.purge", ignore_result=True)
+def purge() -> dict[str, int]:
+    """Remove what the retention policy let expire (``pipelines.recovery.retention``): bounded batches, each atomic
+    and audited; a run cut short is taken up by the next one."""
+    return {o.policy: o.items for o in retention.purge(actor="beat")}

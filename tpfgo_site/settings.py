@@ -335,7 +335,19 @@ TPFGO_FUNNEL_FOLD_BATCH = int(os.environ.get("TPFGO_FUNNEL_FOLD_BATCH", "100000"
 # --- Partitions of the checkpoint log and the lineage on PostgreSQL (pipelines/store/partitions.py): months created
 # this far ahead, by `manage.py partitions` and by beat once a day.
 TPFGO_PARTITION_MONTHS_AHEAD = int(os.environ.get("TPFGO_PARTITION_MONTHS_AHEAD", "3"))
+# --- Retention (docs/operations.md, "Retention and tombstones"): days each kind of data is kept (0: forever).
+# Orders (every row of a terminal order's trace) leave a tombstone; ops actions are the audit trail, kept longest.
+TPFGO_RETENTION = {
+    "orders": float(os.environ.get("TPFGO_RETENTION_ORDERS_DAYS", "365")),
+    "error_sink": float(os.environ.get("TPFGO_RETENTION_ERROR_SINK_DAYS", "90")),
+    "parked": float(os.environ.get("TPFGO_RETENTION_PARKED_DAYS", "90")),
+    "ops_actions": float(os.environ.get("TPFGO_RETENTION_OPS_ACTIONS_DAYS", "1095")),
+}
+TPFGO_RETENTION_BATCH = int(os.environ.get("TPFGO_RETENTION_BATCH", "200"))  # orders (or rows) per transaction
+TPFGO_RETENTION_SCHEDULE_SECONDS = float(os.environ.get("TPFGO_RETENTION_SCHEDULE_SECONDS", "3600"))
+TPFGO_RETENTION_TERMINAL = "checkout.retention.terminal_orders"  # which traces are finished: the domain says
 CELERY_BEAT_SCHEDULE = {
+    "purge-expired": {"task": "pipelines.purge", "schedule": TPFGO_RETENTION_SCHEDULE_SECONDS},
     "ensure-partitions": {"task": "pipelines.ensure_partitions", "schedule": 86400.0},
     "expire-waits": {"task": "pipelines.expire_waits", "schedule": 30.0},
     "sweep-parked": {"task": "pipelines.sweep", "schedule": 30.0},

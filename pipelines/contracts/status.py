@@ -12,6 +12,7 @@ STATUS = {
     "PERMISSION_DENIED": (403, "PERMISSION_DENIED"),
     "NOT_FOUND": (404, "NOT_FOUND"),
     "ALREADY_EXISTS": (409, "ALREADY_EXISTS"),
+    "PURGED": (410, "NOT_FOUND"),  # removed by the retention policy: a tombstone answers for it
     "FAILED_PRECONDITION": (412, "FAILED_PRECONDITION"),
     "RESOURCE_EXHAUSTED": (429, "RESOURCE_EXHAUSTED"),
     "INTERNAL": (500, "INTERNAL"),
@@ -52,6 +53,12 @@ class InvalidArgument(ServiceError):
 
 class NotFound(ServiceError):
     code = "NOT_FOUND"
+
+
+class Purged(ServiceError):
+    """The trace this key or id named was removed by the retention policy; only its tombstone is left."""
+
+    code = "PURGED"
 
 
 class AlreadyExists(ServiceError):

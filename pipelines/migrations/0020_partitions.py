@@ -110,7 +110,7 @@ def refuse_on_postgresql(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("pipelines", "0016_fork_names"),
+        ("pipelines", "0018_purge"),
     ]
 
     operations = [

@@ -10,8 +10,9 @@ user of ``DATABASE_URL``) gets, table by table, only what its kind needs (``pipe
 - mutable tables: SELECT, INSERT, UPDATE and DELETE;
 - tables without a model (``django_migrations``): SELECT.
 
-The purge role (``DATABASE_PURGE_URL``) may SELECT, DELETE and TRUNCATE model tables: the audited purge
-(``purge_allowed``, ``manage.py flush``) connects as it, and still needs the purge flag past the triggers.
+The purge role (``DATABASE_PURGE_URL``) may SELECT, DELETE and TRUNCATE model tables, and INSERT its own records
+(purge records and tombstones): the audited purge (``purge_allowed``: ``manage.py purge``, ``manage.py flush``)
+connects as it, and still needs the purge flag past the triggers.
 Grants are set in one transaction, revoked first, so a re-run after every migrate also takes away what a table's
 new kind no longer allows. Default privileges give a table a migration creates SELECT and INSERT until then.
 """
@@ -42,6 +43,8 @@ APP_PRIVILEGES = {
     "other": "SELECT",
 }
 PURGE_PRIVILEGES = "SELECT, DELETE, TRUNCATE"
+# The purge's own records, which the purge role writes in each batch's transaction (pipelines.recovery.retention).
+PURGE_WRITES = frozenset({"pipelines_purgerecord", "pipelines_tombstone"})
 
 
 class RoleError(Exception):
@@ -103,7 +106,8 @@ def statements(connection: BaseDatabaseWrapper, app: str, purge: str) -> list[st
     for table, kind in sorted(table_kinds(connection).items()):
         sql.append(f"GRANT {APP_PRIVILEGES[kind]} ON {schema}.{q(table)} TO {q(app)}")
         if kind != "other":
-            sql.append(f"GRANT {PURGE_PRIVILEGES} ON {schema}.{q(table)} TO {q(purge)}")
+            extra = ", INSERT" if table in PURGE_WRITES else ""
+            sql.append(f"GRANT {PURGE_PRIVILEGES}{extra} ON {schema}.{q(table)} TO {q(purge)}")
     # A table the next migration creates: the insert-only floor until setup_db_roles runs again.
     sql.append(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT ON TABLES TO {q(app)}")
     sql.append(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {roles}")

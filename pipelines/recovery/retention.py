@@ -1,0 +1,262 @@
+"""Retention: the only code that removes facts, by policy, in bounded batches, each batch atomic and audited.
+
+``TPFGO_RETENTION`` keeps each kind of data a number of days (0 or None: forever):
+
+- ``orders``: a trace whose derived state is terminal (the domain says which: ``TPFGO_RETENTION_TERMINAL``), with
+  no open failure and no open wait, whose newest checkpoint is older than the policy, is removed whole (every row,
+  ``pipelines.store.purge.trace_targets``) and leaves a tombstone;
+- ``error_sink``: error-sink entries older than the policy;
+- ``parked``: parked items closed (resolved or cancelled) longer ago than the policy, with their schedules,
+  claims, outcomes, holds and releases;
+- ``ops_actions``: ops actions and bulk runs older than the policy (kept longest: they are the audit trail).
+
+Each batch runs in its own ``transaction.atomic(durable=True)`` with the purge flag on (``purge_allowed``: as the
+purge role when one is configured) and writes one ``PurgeRecord`` (who, which policy, the cutoff, the id range,
+rows per table) in the same transaction: a batch that is interrupted (a killed process) removed nothing and left
+no record. A dry run counts the same rows per table and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from pipelines.models import (
+    BulkRun,
+    BulkRunResult,
+    CheckpointLog,
+    ErrorSinkEntry,
+    OpenParked,
+    OpenWait,
+    OpsAction,
+    ParkedItem,
+    ParkingOutcome,
+    PausedItem,
+    PauseRelease,
+    PurgeRecord,
+    RetryClaim,
+    RetryScheduled,
+    Trace,
+)
+from pipelines.store import purge as rows
+from pipelines.store.db_roles import purge_allowed
+
+log = structlog.get_logger("pipelines.retention")
+
+POLICIES = ("orders", "error_sink", "parked", "ops_actions")
+# (trace ids) -> the subset whose derived state is terminal: the domain's answer (the engine knows no order states).
+Terminal = Callable[[Sequence[uuid.UUID]], set[uuid.UUID]]
+
+
+class PurgeInterrupted(Exception):
+    """A trace of the batch got a new fact while the batch ran: the batch rolled back; the next run retries."""
+
+
+@dataclass
+class Outcome:
+    """What one policy's run removed (or, dry, would remove)."""
+
+    policy: str
+    cutoff: datetime.datetime | None
+    items: int = 0
+    batches: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def add(self, items: int, counts: dict[str, int]) -> None:
+        self.items += items
+        self.batches += 1
+        for table, n in counts.items():
+            self.rows[table] = self.rows.get(table, 0) + n
+
+
+def cutoffs(now: datetime.datetime) -> dict[str, datetime.datetime | None]:
+    """Each policy's cutoff: rows older than it are expired (None: kept forever)."""
+    days: dict[str, Any] = getattr(settings, "TPFGO_RETENTION", {})
+    return {p: now - datetime.timedelta(days=float(days[p])) if days.get(p) else None for p in POLICIES}
+
+
+def purge(
+    *,
+    actor: str,
+    policies: Iterable[str] = POLICIES,
+    dry_run: bool = False,
+    batch_size: int | None = None,
+    now: datetime.datetime | None = None,
+) -> list[Outcome]:
+    """Run the policies in order; one ``Outcome`` each. Not inside a transaction (each batch is its own)."""
+    now = now or timezone.now()
+    size = batch_size or int(getattr(settings, "TPFGO_RETENTION_BATCH", 200))
+    limits = cutoffs(now)
+    outcomes = []
+    with purge_allowed(f"retention by {actor}"):
+        for policy in policies:
+            outcome = Outcome(policy, limits[policy])
+            if outcome.cutoff is not None:
+                RUNS[policy](outcome, actor=actor, size=size, dry_run=dry_run, now=now)
+            log.info("retention.done", policy=policy, dry_run=dry_run, items=outcome.items, rows=outcome.rows)
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _record(outcome: Outcome, actor: str, first: str, last: str, items: int, counts: dict[str, int]) -> uuid.UUID:
+    assert outcome.cutoff is not None
+    record = PurgeRecord.objects.create(
+        id=uuid.uuid4(),
+        policy=outcome.policy,
+        actor=actor,
+        cutoff=outcome.cutoff,
+        first_id=first,
+        last_id=last,
+        items=items,
+        rows=counts,
+        created_at=timezone.now(),
+    )
+    return record.id
+
+
+# --- orders: whole traces
+
+
+def _terminal() -> Terminal | None:
+    path = getattr(settings, "TPFGO_RETENTION_TERMINAL", "")
+    return import_string(path) if path else None
+
+
+def expired_traces(cutoff: datetime.datetime, after: int, limit: int) -> tuple[list[tuple[int, uuid.UUID]], int]:
+    """The next ``limit`` traces started before ``cutoff`` after trace number ``after`` (the scan goes on from the
+    returned number), filtered to those that may go: terminal, nothing open, newest checkpoint before ``cutoff``."""
+    scanned = list(
+        Trace.objects.filter(number__gt=after, created_at__lt=cutoff)
+        .order_by("number")
+        .values_list("number", "trace_id")[:limit]
+    )
+    terminal = _terminal()
+    if not scanned or terminal is None:
+        return [], scanned[-1][0] if scanned else after
+    ids = [t for _, t in scanned]
+    done = terminal(ids)
+    busy = set(OpenParked.objects.filter(trace_id__in=ids).values_list("trace_id", flat=True))
+    busy |= set(OpenWait.objects.filter(trace_id__in=ids).values_list("trace_id", flat=True))
+    newest = dict(
+        CheckpointLog.objects.filter(trace_number__in=[n for n, _ in scanned])
+        .values("trace_number")
+        .annotate(newest=Max("created_at"))
+        .values_list("trace_number", "newest")
+    )
+    eligible = [(n, t) for n, t in scanned if t in done and t not in busy and n in newest and newest[n] < cutoff]
+    return eligible, scanned[-1][0]
+
+
+def _orders(outcome: Outcome, *, actor: str, size: int, dry_run: bool, now: datetime.datetime) -> None:
+    assert outcome.cutoff is not None
+    if _terminal() is None:  # no domain says which traces are finished: no trace is ever removed
+        return
+    after = 0
+    while True:
+        with transaction.atomic(durable=True):
+            eligible, after_next = expired_traces(outcome.cutoff, after, size)
+            if after_next == after:
+                return
+            after = after_next
+            if eligible:
+                _purge_traces(outcome, eligible, actor=actor, dry_run=dry_run, now=now)
+
+
+def _purge_traces(
+    outcome: Outcome, eligible: list[tuple[int, uuid.UUID]], *, actor: str, dry_run: bool, now: datetime.datetime
+) -> None:
+    batch = rows.TraceBatch(tuple(n for n, _ in eligible), tuple(t for _, t in eligible))
+    if dry_run:
+        outcome.add(len(eligible), rows.count(rows.trace_targets(batch)))
+        return
+    keys = rows.idempotency_keys(batch.numbers)
+    counts = rows.delete_traces(batch)
+    if CheckpointLog.objects.filter(trace_number__in=batch.numbers).exists():
+        raise PurgeInterrupted(f"a trace of batch {batch.numbers[0]}..{batch.numbers[-1]} got a new checkpoint")
+    first, last = str(batch.numbers[0]), str(batch.numbers[-1])
+    purge_id = _record(outcome, actor, first, last, len(eligible), counts)
+    rows.bury(keys, batch.trace_ids, purge_id, now)
+    outcome.add(len(eligible), counts)
+
+
+# --- error-sink entries, closed parked items, ops actions: rows older than the policy, oldest first
+
+
+def _parked_targets(parked: Any) -> list[rows.Target]:
+    base = ParkedItem._base_manager
+    return [
+        (PauseRelease, PauseRelease._base_manager.filter(hold__parked_id__in=parked)),
+        (PausedItem, PausedItem._base_manager.filter(parked_id__in=parked)),
+        (RetryScheduled, RetryScheduled._base_manager.filter(parked_id__in=parked)),
+        (RetryClaim, RetryClaim._base_manager.filter(parked_id__in=parked)),
+        (ParkingOutcome, ParkingOutcome._base_manager.filter(parked_id__in=parked)),
+        (ParkedItem, base.filter(id__in=parked)),
+    ]
+
+
+def _closed_parked(cutoff: datetime.datetime) -> Any:
+    open_ids = OpenParked.objects.values("parked_id")
+    recent = ParkingOutcome.objects.filter(created_at__gte=cutoff).values("parked_id")
+    return (
+        ParkedItem.objects.filter(created_at__lt=cutoff, outcomes__isnull=False)
+        .exclude(id__in=open_ids)
+        .exclude(id__in=recent)
+        .distinct()
+    )
+
+
+def _expired(policy: str, cutoff: datetime.datetime) -> list[tuple[Any, Callable[[Any], list[rows.Target]]]]:
+    """The expired rows of a policy, as (ordered queryset of the items, the targets of some of their ids)."""
+    if policy == "error_sink":
+        entries = ErrorSinkEntry.objects.filter(created_at__lt=cutoff)
+        return [(entries, lambda ids: [(ErrorSinkEntry, ErrorSinkEntry._base_manager.filter(id__in=ids))])]
+    if policy == "parked":
+        return [(_closed_parked(cutoff), _parked_targets)]
+    actions = OpsAction.objects.filter(created_at__lt=cutoff)
+    runs = BulkRun.objects.filter(created_at__lt=cutoff)
+    return [
+        (actions, lambda ids: [(OpsAction, OpsAction._base_manager.filter(id__in=ids))]),
+        (
+            runs,
+            lambda ids: [
+                (BulkRunResult, BulkRunResult._base_manager.filter(run_id__in=ids)),
+                (BulkRun, BulkRun._base_manager.filter(id__in=ids)),
+            ],
+        ),
+    ]
+
+
+def _rows_older(outcome: Outcome, *, actor: str, size: int, dry_run: bool, now: datetime.datetime) -> None:
+    assert outcome.cutoff is not None
+    for items, targets in _expired(outcome.policy, outcome.cutoff):
+        if dry_run:
+            ids = items.values("id")
+            outcome.items += items.count()
+            outcome.add(0, rows.count(targets(ids)))
+            continue
+        while True:
+            with transaction.atomic(durable=True):
+                chosen = list(items.order_by("created_at", "id").values_list("id", flat=True)[:size])
+                if not chosen:
+                    break
+                counts = rows.delete(targets(chosen))
+                _record(outcome, actor, str(chosen[0]), str(chosen[-1]), len(chosen), counts)
+                outcome.add(len(chosen), counts)
+
+
+RUNS: dict[str, Callable[..., None]] = {
+    "orders": _orders,
+    "error_sink": _rows_older,
+    "parked": _rows_older,
+    "ops_actions": _rows_older,
+}
