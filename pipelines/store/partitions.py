@@ -185,27 +185,41 @@ def create(connection: BaseDatabaseWrapper, table: str, start: datetime.datetime
 
 @dataclass(frozen=True)
 class Dropped:
-    """What ``drop_expired`` did to one month: its partitions (one per table), their orders, dropped or detached."""
+    """What ``drop_expired`` did to one month: its partitions (one per table), their orders, the rows each partition
+    held, dropped or detached."""
 
     start: datetime.datetime
     partitions: tuple[str, ...]
     traces: int
+    rows: dict[str, int]
     detached: bool
 
 
-Expired = Callable[[Sequence[uuid.UUID]], Iterable[uuid.UUID]]
+TraceRef = tuple[int, uuid.UUID]  # a trace's number and id
+# (the month's traces) -> the ids of those that are expired
+Expired = Callable[[Sequence[TraceRef]], Iterable[uuid.UUID]]
+# (the month's traces, rows per table its partitions hold) -> None: removes the traces' other rows, in the month's
+# transaction, before its partitions go
+Purge = Callable[[Sequence[TraceRef], dict[str, int]], None]
 
 
 def drop_expired(
-    *, before: datetime.datetime, expired: Expired, detach: bool = False, using: str = "default"
+    *,
+    before: datetime.datetime,
+    expired: Expired,
+    purge: Purge | None = None,
+    detach: bool = False,
+    using: str = "default",
 ) -> list[Dropped]:
     """Drop (or detach, keeping the tables for an archive) every month that ends by ``before`` and whose orders
-    are all expired: ``expired(trace_ids)`` returns those of the given traces that are (terminal and older than
-    the policy, as the purge judges). A month with one order that is not stays whole, for row deletes; an empty
-    month stays too.
+    are all expired: ``expired(traces)`` returns the ids of those of the month's traces that are (terminal and
+    older than the policy, as the purge judges). A month with one order that is not stays whole, for row deletes;
+    an empty month stays too.
 
-    The months of all partitioned tables go together, in one transaction per month, their partitions locked
-    first, so no row can land in a month between the check and the drop. The default partition is never dropped.
+    One transaction per month, its partitions locked first (no row can land in the month meanwhile): the check,
+    then ``purge`` (the retention's removal of the same orders' rows in the other tables, with its audit record and
+    tombstones), then the drop; a month is gone whole or not at all. Needs the tables' owner (``DROP``). The
+    default partition is never dropped.
     """
     connection = connections[using]
     done: list[Dropped] = []
@@ -217,28 +231,41 @@ def drop_expired(
             if part.start is not None and part.end is not None and part.end <= before:
                 by_month.setdefault(part.start, []).append(part)
     for start, parts in sorted(by_month.items()):
-        dropped = _drop_month(connection, start, parts, expired, detach)
+        dropped = _drop_month(connection, start, parts, expired, purge, detach)
         if dropped is not None:
             done.append(dropped)
     return done
 
 
 def _drop_month(
-    connection: BaseDatabaseWrapper, start: datetime.datetime, parts: list[Partition], expired: Expired, detach: bool
+    connection: BaseDatabaseWrapper,
+    start: datetime.datetime,
+    parts: list[Partition],
+    expired: Expired,
+    purge: Purge | None,
+    detach: bool,
 ) -> Dropped | None:
     qn = connection.ops.quote_name
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         for part in parts:
             cursor.execute(f"LOCK TABLE {qn(part.name)} IN ACCESS EXCLUSIVE MODE")
         numbers = " UNION ".join(f"SELECT trace_number FROM {qn(part.name)}" for part in parts)  # noqa: S608
-        cursor.execute(f"SELECT trace_id FROM {qn(Trace._meta.db_table)} WHERE number IN ({numbers})")  # noqa: S608
-        traces = [uuid.UUID(str(row[0])) for row in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT number, trace_id FROM {qn(Trace._meta.db_table)} WHERE number IN ({numbers}) ORDER BY number"  # noqa: S608
+        )
+        traces = [(int(number), uuid.UUID(str(trace_id))) for number, trace_id in cursor.fetchall()]
         if not traces:
             return None  # nothing to gain; left for the day it matters
-        kept = set(traces) - set(expired(traces))
+        kept = {t for _, t in traces} - set(expired(traces))
         if kept:
             log.info("partitions.kept", month=start.isoformat(), traces=len(traces), not_expired=len(kept))
             return None
+        rows: dict[str, int] = {}
+        for part in parts:
+            cursor.execute(f"SELECT COUNT(*) FROM {qn(part.name)}")  # noqa: S608
+            rows[part.table] = int(cursor.fetchone()[0])
+        if purge is not None:
+            purge(traces, rows)
         for part in parts:
             if detach:
                 cursor.execute(f"ALTER TABLE {qn(part.table)} DETACH PARTITION {qn(part.name)}")
@@ -246,4 +273,4 @@ def _drop_month(
                 cursor.execute(f"DROP TABLE {qn(part.name)}")
     names = tuple(part.name for part in parts)
     log.warning("partitions.dropped", month=start.isoformat(), partitions=names, traces=len(traces), detached=detach)
-    return Dropped(start=start, partitions=names, traces=len(traces), detached=detach)
+    return Dropped(start=start, partitions=names, traces=len(traces), rows=rows, detached=detach)

@@ -20,16 +20,17 @@ from django.db import DatabaseError, connection, transaction
 from pipelines import triggers
 from pipelines.contracts.steps import StepStatus
 from pipelines.engine.runner import Engine
-from pipelines.models import CheckpointLog, LineageLink, Trace
+from pipelines.models import CheckpointLog, LineageLink, PurgeRecord, Tombstone, Trace
+from pipelines.recovery import retention
 from pipelines.store import partitions
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
-from tests.lane.models import DocumentIndexed
+from tests.lane.models import DocumentIndexed, DocumentPublished
 
 pytestmark = pytest.mark.django_db
 
 # Months far from today's, so the partitions the migration made ahead never cover them.
-MARCH, APRIL, JUNE = (datetime.datetime(2031, m, 10, 9, 30, 0, 250000, tzinfo=datetime.UTC) for m in (3, 4, 6))
+MARCH, APRIL, MAY, JUNE = (datetime.datetime(2031, m, 10, 9, 30, 0, 250000, tzinfo=datetime.UTC) for m in (3, 4, 5, 6))
 LATER = datetime.timedelta(days=40)
 PG_ONLY = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="partitions exist on PostgreSQL only")
 
@@ -97,7 +98,7 @@ def test_there_is_nothing_to_partition_on_sqlite(engine):
     if connection.vendor != "sqlite":
         pytest.skip("the SQLite side")
     assert partitions.ensure(now=MARCH) == []
-    assert partitions.drop_expired(before=JUNE, expired=lambda ids: ids) == []
+    assert partitions.drop_expired(before=JUNE, expired=expire_all([])) == []
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------------------
@@ -154,9 +155,9 @@ def test_a_new_partition_is_guarded_like_its_table(engine):
 
 
 def expire_all(seen: list[set[uuid.UUID]]) -> partitions.Expired:
-    def expired(trace_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
-        seen.append(set(trace_ids))
-        return list(trace_ids)
+    def expired(traces: Sequence[partitions.TraceRef]) -> list[uuid.UUID]:
+        seen.append({t for _, t in traces})
+        return [t for _, t in traces]
 
     return expired
 
@@ -172,8 +173,13 @@ def test_retention_drops_a_month_whose_orders_are_all_expired_and_exactly_its_ro
     dropped = partitions.drop_expired(before=month_start(APRIL), expired=expire_all(seen))
 
     assert seen == [old]  # asked about March's orders only: April's month is not over by ``before``
-    assert [(d.start, d.partitions, d.traces) for d in dropped] == [
-        (month_start(MARCH), tuple(f"{t}_{month(MARCH)}" for t in partitions.tables()), 2)
+    assert [(d.start, d.partitions, d.traces, d.rows) for d in dropped] == [
+        (
+            month_start(MARCH),
+            tuple(f"{t}_{month(MARCH)}" for t in partitions.tables()),
+            2,
+            {"pipelines_checkpointlog": 10, "pipelines_lineagelink": 10},
+        )
     ]
     assert all(rows_of(t) == {"CheckpointLog": 0, "LineageLink": 0} for t in old)
     assert rows_of(young) == {"CheckpointLog": 5, "LineageLink": 5}
@@ -190,7 +196,7 @@ def test_retention_keeps_a_month_with_one_order_not_expired(engine):
     before = all_insert_only_counts()
 
     dropped = partitions.drop_expired(
-        before=month_start(APRIL), expired=lambda trace_ids: [t for t in trace_ids if t != keep]
+        before=month_start(APRIL), expired=lambda traces: [t for _, t in traces if t != keep]
     )
 
     assert dropped == []
@@ -205,7 +211,7 @@ def test_retention_can_detach_instead_of_dropping(engine):
     partitions.ensure(now=MARCH, months_ahead=0)
     trace_id = place(engine, "doc-m1", MARCH)
 
-    dropped = partitions.drop_expired(before=month_start(APRIL), expired=lambda ids: ids, detach=True)
+    dropped = partitions.drop_expired(before=month_start(APRIL), expired=expire_all([]), detach=True)
 
     assert [d.detached for d in dropped] == [True]
     assert rows_of(trace_id) == {"CheckpointLog": 0, "LineageLink": 0}
@@ -223,3 +229,38 @@ def test_the_command_creates_the_months_ahead_and_lists_them(capsys):
     listed = capsys.readouterr().out.splitlines()
     assert "pipelines_checkpointlog_default: DEFAULT, 0 row(s)" in listed
     assert len([line for line in listed if line.startswith("pipelines_lineagelink_p")]) >= 3
+
+
+# -- retention, wired: whole months dropped, the rest deleted in batches --------------------------------------
+def published(trace_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """The lane's terminal traces (``TPFGO_RETENTION_TERMINAL`` in these tests): those whose document was
+    published."""
+    return set(DocumentPublished.objects.filter(trace_id__in=trace_ids).values_list("trace_id", flat=True))
+
+
+@PG_ONLY
+def test_the_purge_drops_a_whole_expired_month_and_deletes_the_rest_in_batches(engine, settings):
+    settings.TPFGO_RETENTION_TERMINAL = "tests.pipelines.test_partitions.published"
+    settings.TPFGO_RETENTION = {"orders": 30}
+    partitions.ensure(now=MAY, since=MARCH, months_ahead=0)
+    march = {place(engine, "doc-m1", MARCH), place(engine, "doc-m2", MARCH + datetime.timedelta(days=5))}
+    april = place(engine, "doc-a1", APRIL)  # expired too, in a month not over by the cutoff: deleted row by row
+    young = place(engine, "doc-y1", MAY)
+    counts = {model: model.objects.count() for model in (CheckpointLog, LineageLink, DocumentPublished)}
+
+    (outcome,) = retention.purge(actor="test", policies=["orders"], now=MAY + datetime.timedelta(days=20))
+
+    assert outcome.items == 3
+    assert set(Tombstone.objects.values_list("trace_id", flat=True)) == {*march, april}
+    assert all(rows_of(t) == {"CheckpointLog": 0, "LineageLink": 0} for t in [*march, april])
+    assert rows_of(young) == {"CheckpointLog": 5, "LineageLink": 5}
+    assert CheckpointLog.objects.count() == counts[CheckpointLog] - 15
+    assert DocumentPublished.objects.count() == counts[DocumentPublished] - 3
+    assert list(Trace.objects.values_list("trace_id", flat=True)) == [young]
+    names = {p.name for t in partitions.tables() for p in partitions.listed(connection, t)}
+    assert not {f"{t}_{month(MARCH)}" for t in partitions.tables()} & names  # March went whole...
+    assert {f"{t}_{month(APRIL)}" for t in partitions.tables()} <= names  # ...April's month stays, emptied
+    month_record, april_record = PurgeRecord.objects.order_by("created_at")
+    assert (month_record.items, april_record.items) == (2, 1)
+    assert month_record.rows["pipelines_checkpointlog"] == 10 and month_record.rows["pipelines_lineagelink"] == 10
+    assert month_record.rows["lane_documentpublished"] == 2
