@@ -152,6 +152,9 @@ def test_a_new_partition_is_guarded_like_its_table(engine):
                 with connection.cursor() as cursor:
                     cursor.execute(statement)
     assert rows_of(Trace.objects.get().trace_id) == {"CheckpointLog": 5, "LineageLink": 5}
+    with connection.cursor() as cursor:  # a partition without its truncate guard is reported (pipelines.E005)
+        cursor.execute(f"DROP TRIGGER {triggers.PG_TRUNCATE} ON pipelines_lineagelink_{month(MARCH)}")
+    assert triggers.missing(connection) == [f"pipelines_lineagelink_{month(MARCH)}"]
 
 
 def expire_all(seen: list[set[uuid.UUID]]) -> partitions.Expired:
