@@ -79,9 +79,9 @@ def _rebuild(connection, cursor, table, months):
     )
     cursor.execute(f"CREATE TABLE {qn(table + '_default')} PARTITION OF {qn(new)} DEFAULT")
     for start, end in months:
-        cursor.execute(
-            f"CREATE TABLE {qn(f'{table}_p{start:%Y_%m}')} PARTITION OF {qn(new)} FOR VALUES FROM (%s) TO (%s)",
-            [start, end],
+        cursor.execute(  # DDL takes no bound parameters: literals from two UTC datetimes
+            f"CREATE TABLE {qn(f'{table}_p{start:%Y_%m}')} PARTITION OF {qn(new)} "
+            f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
         )
     # A row whose trace is somehow missing keeps a time of its own rather than being lost.
     fallback = "l.created_at" if "created_at" in columns else "CURRENT_TIMESTAMP"
@@ -96,7 +96,7 @@ def _rebuild(connection, cursor, table, months):
     cursor.execute(f"ALTER TABLE {qn(new)} RENAME TO {qn(table)}")
     cursor.execute(f"CREATE SEQUENCE {qn(sequence)} OWNED BY {qn(table)}.{qn(id_column)}")
     cursor.execute("SELECT setval(%s, %s, %s)", [sequence, max(largest, 1), largest > 0])
-    cursor.execute(f"ALTER TABLE {qn(table)} ALTER COLUMN {qn(id_column)} SET DEFAULT nextval(%s::regclass)", [sequence])
+    cursor.execute(f"ALTER TABLE {qn(table)} ALTER COLUMN {qn(id_column)} SET DEFAULT nextval('{sequence}'::regclass)")
     # The partition key must be in every unique key: the id is unique on its own (a sequence), the pair too.
     cursor.execute(f"ALTER TABLE {qn(table)} ADD CONSTRAINT {qn(table + '_pkey')} PRIMARY KEY ({qn(id_column)}, {qn(KEY)})")
     for statement in indexes:

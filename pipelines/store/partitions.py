@@ -159,14 +159,14 @@ def create(connection: BaseDatabaseWrapper, table: str, start: datetime.datetime
     end, name, default = next_month(start), name_of(table, start), default_name(table)
     qn = connection.ops.quote_name
     in_month = f"{qn(KEY)} >= %s AND {qn(KEY)} < %s"
+    # DDL takes no bound parameters: the bounds are literals made from two UTC datetimes.
+    bounds = f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.execute(f"LOCK TABLE {qn(default)} IN SHARE ROW EXCLUSIVE MODE")
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {qn(default)} WHERE {in_month})", [start, end])  # noqa: S608
         (stray,) = cursor.fetchone()
         if not stray:
-            cursor.execute(
-                f"CREATE TABLE {qn(name)} PARTITION OF {qn(table)} FOR VALUES FROM (%s) TO (%s)", [start, end]
-            )
+            cursor.execute(f"CREATE TABLE {qn(name)} PARTITION OF {qn(table)} {bounds}")
         else:
             # The default partition holds rows of this month (written while it had no partition): PostgreSQL
             # would refuse the new partition, so they move into it first, in this transaction.
@@ -175,9 +175,7 @@ def create(connection: BaseDatabaseWrapper, table: str, start: datetime.datetime
             moved = cursor.rowcount
             with triggers.purge_flag(f"move {moved} rows of {name} out of {default}", connection.alias):
                 cursor.execute(f"DELETE FROM {qn(default)} WHERE {in_month}", [start, end])  # noqa: S608
-            cursor.execute(
-                f"ALTER TABLE {qn(table)} ATTACH PARTITION {qn(name)} FOR VALUES FROM (%s) TO (%s)", [start, end]
-            )
+            cursor.execute(f"ALTER TABLE {qn(table)} ATTACH PARTITION {qn(name)} {bounds}")
             log.info("partitions.moved_from_default", partition=name, rows=moved)
         triggers.guard_partition(connection, name)
     log.info("partitions.created", partition=name, start=start.isoformat(), end=end.isoformat())
