@@ -10,6 +10,7 @@ to the raw-SQL floor, p50/p95 latencies, peak RSS) and writes ``bench/results/be
     python -m bench --quick               # a smoke run: 200/50 orders, 1 repeat, no history levels
     python -m bench --orders 2000 --levels 0,100000 --backends postgres
     python -m bench dashboard             # /ops/ with 1,000,000 orders in the last 7 days (bench/dashboard.py)
+    python -m bench purge                 # ingest p95 beside a purge of 100,000 orders, table sizes (bench/purge.py)
 """
 
 from __future__ import annotations
@@ -201,7 +202,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["dashboard"]:  # python -m bench dashboard [--orders N …]: bench/dashboard.py
+    if sys.argv[1:2] == ["purge"]:  # python -m bench purge [--orders N …]: bench/purge.py
+        from bench import purge
+
+        purge.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["dashboard"]:  # python -m bench dashboard [--orders N …]: bench/dashboard.py
         from bench import dashboard
 
         dashboard.main(sys.argv[2:])

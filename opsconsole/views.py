@@ -16,6 +16,7 @@ from django.utils.http import urlencode
 from checkout import state
 from opsconsole import lineage, ops_actions, selectors, waiting
 from opsconsole.ledger_admin import remediation_context
+from pipelines import tombstone
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
@@ -45,7 +46,7 @@ def lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> 
     picture = lineage.build(trace_id)
     order = state.view_of_trace(trace_id)
     if not picture.nodes and order is None:
-        raise Http404(f"no checkpoint, parked item or order for trace {trace_id}")
+        return _purged_or_404(site, request, trace_id)
     highlight = request.GET.get("highlight", "")
     stops = [n for n in picture.nodes if n.kind in ("parked", "dead")]
     context = {
@@ -66,6 +67,21 @@ def lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> 
     return TemplateResponse(request, "opsconsole/lineage.html", context)
 
 
+def _purged_or_404(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> HttpResponse:
+    """A trace the retention policy removed: "purged on …" (410 Gone); anything else unknown is 404."""
+    buried = tombstone(trace_id)
+    if buried is None:
+        raise Http404(f"no checkpoint, parked item or order for trace {trace_id}")
+    context = {
+        **site.each_context(request),
+        "title": f"Lineage of {trace_id}: purged",
+        "trace_id": trace_id,
+        "tombstone": buried,
+        "ops_actions": selectors.ops_actions(trace_id),
+    }
+    return TemplateResponse(request, "opsconsole/purged.html", context, status=410)
+
+
 def lineage_of(site: AdminSite, request: HttpRequest) -> HttpResponse:
     """Any id (order, checkpoint, parked item, error entry) → the lineage of its trace, that node highlighted."""
     raw = request.GET.get("id", "").strip()
@@ -73,7 +89,7 @@ def lineage_of(site: AdminSite, request: HttpRequest) -> HttpResponse:
         wanted = uuid.UUID(raw)
     except ValueError:
         raise Http404(f"{raw!r} is not an id")
-    trace_id = selectors.trace_of(wanted)
+    trace_id = selectors.trace_of(wanted) or (wanted if tombstone(wanted) is not None else None)
     if trace_id is None:
         raise Http404(f"nothing known with id {wanted}")
     query = urlencode({"highlight": str(wanted)})

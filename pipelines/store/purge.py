@@ -107,16 +107,18 @@ def trace_targets(batch: TraceBatch) -> list[Target]:
 
 
 def count(targets: Iterable[Target]) -> dict[str, int]:
-    """Rows per table the targets name (a dry run)."""
+    """Rows per table the targets name (a dry run); tables without any are left out."""
     out: dict[str, int] = {}
     for model, queryset in targets:
-        table = model._meta.db_table
-        out[table] = out.get(table, 0) + queryset.count()
+        table, n = model._meta.db_table, queryset.count()
+        if n:
+            out[table] = out.get(table, 0) + n
     return out
 
 
 def delete(targets: Iterable[Target]) -> dict[str, int]:
-    """Delete the targets' rows, in order; rows deleted per table. Needs the purge flag and a transaction."""
+    """Delete the targets' rows, in order; rows deleted per table (tables without any left out). Needs the purge
+    flag and a transaction."""
     out: dict[str, int] = {}
     q = connection.ops.quote_name
     for model, queryset in targets:
@@ -126,7 +128,8 @@ def delete(targets: Iterable[Target]) -> dict[str, int]:
         with connection.cursor() as cursor:
             # Quoted names and the ORM's own compiled SELECT; every value is a parameter.
             cursor.execute(f"DELETE FROM {q(table)} WHERE {q(pk.column)} IN ({sql})", params)  # noqa: S608
-            out[table] = out.get(table, 0) + max(cursor.rowcount, 0)
+            if cursor.rowcount > 0:
+                out[table] = out.get(table, 0) + cursor.rowcount
     return out
 
 

@@ -22,6 +22,7 @@ from checkout.order_request.models import OrderRequest
 from checkout.order_view import OrderView, render
 from opsconsole import readonly
 from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem
+from pipelines.recovery import retention
 from tests.checkout.conftest import order_body
 
 pytestmark = pytest.mark.django_db
@@ -192,6 +193,18 @@ def test_the_lineage_of_any_id_redirects_to_its_trace(ops_client, dead_order):
     assert ops_client.get(reverse("ops:lineage_of"), {"id": str(uuid.uuid4())}).status_code == 404
     assert ops_client.get(reverse("ops:lineage_of"), {"id": "nope"}).status_code == 404
     assert ops_client.get(reverse("ops:lineage", args=[uuid.uuid4()])).status_code == 404
+
+
+def test_the_lineage_of_a_purged_order_says_when_it_was_purged(ops_client, reference_data):
+    order_id = services.place_order(order_body(), "console-purged").view["orderId"]
+    later = timezone.now() + datetime.timedelta(days=400)
+    assert retention.purge(actor="console test", policies=["orders"], now=later)[0].items == 1
+    response = ops_client.get(reverse("ops:lineage_of"), {"id": order_id})
+    assert response.status_code == 302 and response["Location"].startswith(reverse("ops:lineage", args=[order_id]))
+    page = ops_client.get(response["Location"])
+    body = page.content.decode()
+    assert page.status_code == 410
+    assert f"was purged on {later:%Y-%m-%d}" in body and "<code>console-purged</code>" in body
 
 
 def test_the_date_drill_down_narrows_by_calendar_period(ops_client, dead_order):

@@ -6,14 +6,17 @@ checkpoints for successes, the same code (and the same field details) for failur
 
 from __future__ import annotations
 
+import datetime
 import urllib.request
 import uuid
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from access.tokens import create_token
 from checkout import demo
+from pipelines.recovery import retention
 from tests.checkout.api.transports import MALFORMED, Result
 from tests.checkout.conftest import ADDRESS, order_body
 from tests.conftest import all_insert_only_counts
@@ -134,6 +137,28 @@ def test_unknown_and_malformed_order_ids_are_not_found_everywhere(ways):
             client = ways[name]
             codes = [client.get(order_id).code, client.lineage(order_id).code, client.cancel(order_id).code]
             assert codes == ["NOT_FOUND"] * 3, (order_id, name)
+
+
+def test_a_purged_order_is_purged_everywhere_its_key_replayed_or_its_id_read_and_nothing_is_inserted(ways):
+    order_ids = {name: ways[name].create(order_body(), f"parity-purged-{name}").order["orderId"] for name in NAMES}
+    later = timezone.now() + datetime.timedelta(days=400)  # past the orders policy
+    (outcome,) = retention.purge(actor="parity test", policies=["orders"], now=later)
+    assert outcome.items == 4
+    rows = all_insert_only_counts()
+    for first, order_id in order_ids.items():
+        for name in NAMES:
+            client = ways[name]
+            answers = [
+                client.create(order_body(), f"parity-purged-{first}"),
+                client.get(order_id),
+                client.lineage(order_id),
+                client.cancel(order_id),
+            ]
+            assert [a.code for a in answers] == ["PURGED"] * 4, (first, name)
+            wire = (None, "NOT_FOUND") if name == "grpc" else (410, None)
+            assert all((a.http, a.grpc) == wire for a in answers), (first, name)
+            assert all(f"purged on {later:%Y-%m-%d}" in a.data["message"] for a in answers), (first, name)
+    assert all_insert_only_counts() == rows
 
 
 def calls_with_bad_input(client: Any, order_id: str, token: Any, key: str) -> list[Result]:

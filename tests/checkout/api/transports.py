@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 
 from checkout import function, messages
 from checkout.protos import orders_pb2, orders_pb2_grpc
+from pipelines.contracts.status import STATUS
 from pipelines.protos import error_sink_pb2, error_sink_pb2_grpc, subscriptions_pb2, subscriptions_pb2_grpc
 from pipelines.transport.wire_errors import describe
 
@@ -47,6 +48,7 @@ class Result:
     replayed: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes = b""
+    grpc: str | None = None  # the gRPC status code's name, on gRPC
 
     @property
     def order(self) -> dict[str, Any]:
@@ -199,8 +201,8 @@ def _grpc_error(error: grpc.RpcError) -> Result:
     status = rpc_status.from_call(error)  # type: ignore[arg-type]
     assert status is not None, (error.code(), error.details())
     described = describe(status)
-    assert described["code"] == error.code().name, described
-    return Result(described["code"], described)
+    assert STATUS[described["code"]][1] == error.code().name, described  # the reason is the table's code
+    return Result(described["code"], described, grpc=error.code().name)
 
 
 class Grpc:

@@ -1,0 +1,219 @@
+"""Retention: a purge removes whole terminal orders older than the policy (every row, counted per table) and
+nothing else, leaves one tombstone per order and one purge record per batch; a dry run counts the same rows.
+
+The 10,000 orders are cloned from one real order with the bench's bulk helper (``bench.template``), placed at a
+date past the policy; the orders that must stay are placed through the service between the clones.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+from collections import Counter
+from typing import Any
+
+import pytest
+import time_machine
+from django.apps import apps
+from django.core.management import call_command
+from django.utils import timezone
+
+from bench import template as tpl
+from checkout import demo, ops_actions, services
+from checkout.models import Courier
+from pipelines import Purged
+from pipelines.models import (
+    CheckpointLog,
+    ErrorSinkEntry,
+    ParkedItem,
+    ParkingOutcome,
+    PurgeRecord,
+    RetryClaim,
+    RetryScheduled,
+    Tombstone,
+    Trace,
+)
+from pipelines.recovery import retention
+from tests.checkout.conftest import order_body
+from tests.opsconsole.conftest import dead_lettered_order
+
+pytestmark = pytest.mark.django_db
+
+OLD = datetime.timedelta(days=400)  # past the default 365-day orders policy
+
+
+def every_table() -> dict[str, int]:
+    """Rows of every model table (checkpoints, ledgers, derived and reference tables alike)."""
+    seen: dict[str, int] = {}
+    for model in apps.get_models():
+        if model._meta.managed and not model._meta.proxy and model._meta.db_table not in seen:
+            seen[model._meta.db_table] = model._base_manager.count()
+    return seen
+
+
+def rows_per_order(template: tpl.Template) -> Counter[str]:
+    per_table: Counter[str] = Counter()
+    for table in template.tables:
+        per_table[table.table.name.strip('"')] += len(table.rows)
+    return per_table
+
+
+def clone(template: tpl.Template, prefix: str, count: int) -> list[str]:
+    keys = [f"{prefix}-{n:05d}" for n in range(count)]
+    for start in range(0, count, 2000):
+        tpl.execute_orders([template.clone(k) for k in keys[start : start + 2000]])
+    return keys
+
+
+def old_template() -> tpl.Template:
+    with time_machine.travel(timezone.now() - OLD, tick=False):
+        return tpl.capture(order_body())
+
+
+def only_orders(**kwargs: Any) -> retention.Outcome:
+    (outcome,) = retention.purge(actor="test", policies=["orders"], **kwargs)
+    return outcome
+
+
+@pytest.mark.django_db(transaction=True)  # committed batches: inside one test transaction SQLite slows per batch
+def test_a_purge_of_10000_completed_orders_removes_exactly_their_rows_and_nothing_else():
+    demo.load()
+    template = old_template()  # the first of the 10,000
+    clone(template, "old-a", 4999)
+    with time_machine.travel(timezone.now() - OLD, tick=False):  # in flight: waits for the restaurant
+        waiting = services.place_order(order_body("chez-manuel", [{"menuItemId": "crepe", "quantity": 1}]), "busy")
+    clone(template, "old-b", 5000)
+    recent = services.place_order(order_body(), "recent")  # completed, but within the policy
+    kept = {o.view["orderId"]: services.get_order(o.view["orderId"]) for o in (waiting, recent)}
+    before = every_table()
+
+    outcome = only_orders(batch_size=500)
+
+    after = every_table()
+    removed = {table: before[table] - after[table] for table in before if before[table] != after[table]}
+    expected = {table: n * 10_000 for table, n in rows_per_order(template).items()}
+    expected[Tombstone._meta.db_table] = -10_000
+    # A batch is a window of 500 traces by number: the in-flight order's window holds 499 to remove, which
+    # leaves one for a 21st window.
+    expected[PurgeRecord._meta.db_table] = -21
+    assert removed == expected
+    assert (outcome.items, outcome.batches) == (10_000, 21)
+    assert outcome.rows == {t: n for t, n in expected.items() if n > 0}
+    assert sum(r.items for r in PurgeRecord.objects.all()) == 10_000
+    assert {o: services.get_order(o) for o in kept} == kept
+    assert {str(t) for t in Trace.objects.values_list("trace_id", flat=True)} == set(kept)
+
+
+def test_a_dry_run_counts_the_rows_the_purge_then_removes_and_changes_nothing():
+    demo.load()
+    template = old_template()
+    clone(template, "dry", 29)
+    before = every_table()
+    out = io.StringIO()
+
+    call_command("purge", "--dry-run", "--policy", "orders", "--batch", "7", stdout=out)
+
+    assert every_table() == before
+    per_order = rows_per_order(template)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("orders: would remove 30 older than ")
+    assert sorted(lines[1:]) == sorted(f"  {table}: {n * 30}" for table, n in per_order.items())
+    outcome = only_orders(batch_size=7)
+    assert outcome.rows == {table: n * 30 for table, n in per_order.items()}
+    assert (outcome.items, outcome.batches, Tombstone.objects.count()) == (30, 5, 30)
+
+
+def test_an_order_within_the_policy_or_not_terminal_is_never_purged():
+    demo.load()
+    with time_machine.travel(timezone.now() - OLD, tick=False):
+        waiting = services.place_order(order_body("chez-manuel", [{"menuItemId": "crepe", "quantity": 1}]), "busy")
+    services.place_order(order_body(), "recent")
+    before = every_table()
+
+    outcome = only_orders()
+
+    assert (outcome.items, every_table()) == (0, before)
+    assert services.get_order(waiting.view["orderId"])["state"] == "AWAITING_ACCEPTANCE"
+
+
+def test_a_completed_order_that_got_a_fact_within_the_policy_is_kept():
+    demo.load()
+    with time_machine.travel(timezone.now() - OLD, tick=False):
+        order_id = services.place_order(order_body(), "late-fact").view["orderId"]
+    services.cancel_order(order_id)  # refused (already terminal), but recorded today
+    before = every_table()
+
+    assert only_orders().items == 0
+    assert every_table() == before
+
+
+def test_a_purged_order_leaves_a_tombstone_with_its_key_and_answers_purged():
+    demo.load()
+    with time_machine.travel(timezone.now() - OLD, tick=False):
+        order_id = services.place_order(order_body(), "gone-key").view["orderId"]
+    assert only_orders().items == 1
+    stone = Tombstone.objects.get()
+    assert (str(stone.trace_id), stone.idempotency_key) == (order_id, "gone-key")
+    before = every_table()
+
+    for call in (
+        lambda: services.place_order(order_body(), "gone-key"),
+        lambda: services.get_order(order_id),
+        lambda: services.lineage(order_id),
+        lambda: services.cancel_order(order_id),
+    ):
+        with pytest.raises(Purged) as refused:
+            call()
+        assert refused.value.code == "PURGED" and refused.value.http_status == 410
+        assert f"purged on {stone.purged_at:%Y-%m-%d}" in refused.value.message
+
+    assert every_table() == before
+    assert CheckpointLog.objects.count() == 0
+
+
+def test_retention_settings_of_zero_keep_everything(settings):
+    settings.TPFGO_RETENTION = {**settings.TPFGO_RETENTION, "orders": 0}
+    demo.load()
+    with time_machine.travel(timezone.now() - OLD, tick=False):
+        services.place_order(order_body(), "kept-forever")
+    before = every_table()
+    out = io.StringIO()
+
+    call_command("purge", "--policy", "orders", stdout=out)
+
+    assert out.getvalue() == "orders: kept forever (TPFGO_RETENTION)\n"
+    assert every_table() == before
+
+
+def test_error_sink_entries_closed_parked_items_and_ops_actions_each_go_by_their_own_policy(settings):
+    demo.load()
+    with time_machine.travel(timezone.now() - OLD, tick=False):
+        order_id = dead_lettered_order("retention-dead")
+        Courier.objects.update(available=True)
+        shown = ops_actions.preview("redrive", order_id)
+        ops_actions.execute("redrive", order_id, actor="ops", reason="courier back", expected_seq=shown["expectedSeq"])
+    assert services.get_order(order_id)["state"] == "COMPLETED"
+    parked = ParkedItem.objects.get(trace_id=order_id)
+    counts = {
+        "pipelines_errorsinkentry": ErrorSinkEntry.objects.count(),
+        "pipelines_parkeditem": 1,
+        "pipelines_retryscheduled": RetryScheduled.objects.filter(parked=parked).count(),
+        "pipelines_retryclaim": RetryClaim.objects.filter(parked=parked).count(),
+        "pipelines_parkingoutcome": ParkingOutcome.objects.filter(parked=parked).count(),
+    }
+    assert counts["pipelines_errorsinkentry"] > 1 and counts["pipelines_parkingoutcome"] == 2  # dead, then resolved
+    before = every_table()
+
+    (sink,) = retention.purge(actor="test", policies=["error_sink"], batch_size=2)
+    (closed,) = retention.purge(actor="test", policies=["parked"])
+    (kept_actions,) = retention.purge(actor="test", policies=["ops_actions"])  # 3 years by default
+    settings.TPFGO_RETENTION = {**settings.TPFGO_RETENTION, "ops_actions": 300}
+    (actions,) = retention.purge(actor="test", policies=["ops_actions"])
+
+    assert sink.rows == {"pipelines_errorsinkentry": counts["pipelines_errorsinkentry"]}
+    assert closed.rows == {t: n for t, n in counts.items() if t != "pipelines_errorsinkentry" and n}
+    assert (kept_actions.items, actions.items, actions.rows) == (0, 1, {"pipelines_opsaction": 1})
+    removed = {t: before[t] - n for t, n in every_table().items() if before[t] != n}
+    records = -(sink.batches + closed.batches + actions.batches)
+    assert removed == {**sink.rows, **closed.rows, **actions.rows, "pipelines_purgerecord": records}
+    assert services.get_order(order_id)["state"] == "COMPLETED"  # the order itself goes by the orders policy
