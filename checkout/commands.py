@@ -22,7 +22,8 @@ from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from checkout import selectors
+from checkout import personal, selectors
+from checkout.models import Consumer
 from pipelines import Detail, InvalidArgument, StrictSerializer, Text, flatten
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -165,10 +166,14 @@ def canonical(data: object) -> dict[str, Any]:
         if valid.get(name):  # an empty string counts as absent
             command[name] = valid[name]
     problems = _duplicates(command["items"])
-    if not problems:
-        _references(command, problems)
+    consumer = None if problems else _references(command, problems)
+    if consumer is not None and personal.is_erased(consumer):
+        problems.append(Detail("consumerId", "consumer erased"))
     if problems:
         raise InvalidArgument("the order is invalid", problems)
+    assert consumer is not None
+    # Sealed before anything hashes, stores, parks or logs it (checkout.personal).
+    command["deliveryAddress"] = personal.seal(consumer, command["deliveryAddress"], "deliveryAddress")
     return command
 
 
@@ -215,15 +220,17 @@ def _duplicates(items: list[dict[str, Any]]) -> list[Detail]:
     return problems
 
 
-def _references(command: dict[str, Any], problems: list[Detail]) -> None:
+def _references(command: dict[str, Any], problems: list[Detail]) -> Consumer | None:
     # Through the selectors: inside a request's read scope the chain reuses these rows instead of reading again.
-    if selectors.consumer(command["consumerId"]) is None:
+    consumer = selectors.consumer(command["consumerId"])
+    if consumer is None:
         problems.append(Detail("consumerId", "unknown consumer"))
     restaurant = selectors.restaurant(command["restaurantId"])
     if restaurant is None:
         problems.append(Detail("restaurantId", "unknown restaurant"))
-        return
+        return consumer
     _menu_items(restaurant.pk, command["items"], problems)
+    return consumer
 
 
 def _menu_items(restaurant_id: str, items: list[dict[str, Any]], problems: list[Detail]) -> None:

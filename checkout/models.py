@@ -5,11 +5,23 @@ An order snapshots what it needs from here in pipeline 01, so later edits never 
 
 from __future__ import annotations
 
+import os
+
 from django.db import models
+
+PERSONAL_KEY_BYTES = 64  # AES-SIV with two 256-bit halves (checkout.personal)
+
+
+def new_personal_key() -> bytes:
+    """A fresh consumer key: every consumer gets their own when created."""
+    return os.urandom(PERSONAL_KEY_BYTES)
 
 
 class Consumer(models.Model):
-    """Someone who orders; an inactive consumer is rejected in consumer validation."""
+    """Someone who orders; an inactive consumer is rejected in consumer validation.
+
+    ``personal_key`` seals the consumer's personal data wherever the orders carry it (``checkout.personal``);
+    erasure sets it to NULL, and with it every sealed copy becomes ``[erased]``."""
 
     tpfgo_kind = "mutable"
 
@@ -17,6 +29,7 @@ class Consumer(models.Model):
     name = models.CharField(max_length=200)
     active = models.BooleanField(default=True)
     payment_token = models.CharField(max_length=64, blank=True)
+    personal_key = models.BinaryField(null=True, default=new_personal_key, editable=False)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"

@@ -9,6 +9,7 @@ their wire form (ids, amounts and times as text) so that every transport shows t
 
 from __future__ import annotations
 
+import operator
 import threading
 import uuid
 from collections.abc import Mapping
@@ -34,16 +35,45 @@ else:
         def to_representation(self, instance):
             plan = self.__dict__.get("_plan")
             if plan is None:
-                plan = self._plan = [(f.field_name, f.source_attrs, f) for f in self._readable_fields]
+                plan = self._plan = _Plan(list(self._readable_fields))
+            if plan.read is not None:  # every source one attribute deep: all of them read in one call
+                return {
+                    name: None if value is None else convert(value)
+                    for name, convert, value in zip(plan.names, plan.converters, plan.read(instance), strict=True)
+                }
             out = {}
-            for name, attrs, field in plan:
+            for name, attrs, convert in zip(plan.names, plan.sources, plan.converters, strict=True):
                 value = instance
                 for attr in attrs:
                     value = getattr(value, attr)
                     if value is None:
                         break
-                out[name] = None if value is None else field.to_representation(value)
+                out[name] = None if value is None else convert(value)
             return out
+
+    class _Plan:
+        """How one output serializer renders: its fields' names, sources and converters, fixed on first use."""
+
+        def __init__(self, fields):
+            self.names = [f.field_name for f in fields]
+            self.sources = [f.source_attrs for f in fields]
+            self.converters = [_converter(f) for f in fields]
+            flat = all(len(attrs) == 1 for attrs in self.sources) and len(fields) > 1
+            self.read = operator.attrgetter(*(attrs[0] for attrs in self.sources)) if flat else None
+
+    def _converter(field):
+        """What renders one field's value: the field's own ``to_representation``, or what it amounts to for the
+        kinds every view is full of (DRF's ``CharField`` is ``str``, ``IntegerField`` is ``int``, a list of
+        nested output serializers is each item rendered), without a call into DRF per value."""
+        kind = type(field)
+        if kind is serializers.CharField:
+            return str
+        if kind is serializers.IntegerField:
+            return int
+        if kind is serializers.ListSerializer and isinstance(field.child, OutputSerializer):
+            render = field.child.to_representation
+            return lambda items: [render(item) for item in items]
+        return field.to_representation
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
-from checkout import commands, selectors, state
+from checkout import commands, personal, selectors, state
 from checkout.cancellation_decision.models import CancellationAccepted, CancellationRefused
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.order_picked_up.models import OrderPickedUp
@@ -62,7 +62,7 @@ def place_order(data: object, key: str | None) -> Placed:
     command = commands.canonical(data)
     digest = commands.command_hash(command)
     order_id = order_id_for(key)
-    if selectors.order_request(order_id) is not None:
+    if selectors.order_placed(order_id):
         return _replay(order_id, digest)
     refuse_if_purged(key)
     backlog.admit()  # a new order: refused (nothing stored) while the backlog bound is reached
@@ -131,9 +131,14 @@ def lineage(order_id: object) -> dict[str, Any]:
 
 def cancel_order(order_id: object, note: str | None = None) -> dict[str, Any]:
     request = _order(order_id)
-    if note is not None:
+    sealed = None
+    if note:
         input_limits.check_text(note, "note", max_length=500)
-    current_engine().run("cancellation-request", request, event={"note": note or None})
+        consumer = selectors.consumer(request.consumer_id)
+        if consumer is None:  # a reference row removed by hand: its key went with it
+            raise InvalidArgument("the consumer's personal data was erased", [Detail("note", "consumer erased")])
+        sealed = personal.seal(consumer, note, "note")
+    current_engine().run("cancellation-request", request, event={"note": sealed})
     accepted = selectors.fact(CancellationAccepted, request.order_id)
     refused = selectors.fact(CancellationRefused, request.order_id)
     if accepted is None and refused is None:

@@ -17,6 +17,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from checkout import personal
 from opsconsole import selectors
 
 _M = TypeVar("_M", bound=Model)
@@ -65,6 +66,17 @@ class ReadOnlyAdmin(admin.ModelAdmin[_M]):
 
     def get_changelist(self, request: HttpRequest, **kwargs: object) -> type[ChangeList]:
         return ListColumnsChangeList
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> _M | None:
+        """The row with its sealed personal data opened for display, or ``[erased]`` (``checkout.personal``).
+        Only this in-memory copy changes: the console never saves a checkpoint or ledger row."""
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            for field in obj._meta.concrete_fields:
+                value = getattr(obj, field.attname)
+                if isinstance(value, str | dict | list):
+                    setattr(obj, field.attname, personal.reveal(value))
+        return obj
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         # Only the actions a subclass declares: never the site-wide delete_selected.

@@ -11,10 +11,11 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from checkout.models import Consumer, Courier, MenuItem, Restaurant
-from opsconsole import reference
+from opsconsole import ops_actions, reference
 
 
 class CourierAdmin(admin.ModelAdmin[Courier]):
@@ -44,6 +45,19 @@ class ConsumerAdmin(admin.ModelAdmin[Consumer]):
     list_filter = ("active",)
     search_fields = ("id", "name")
     ordering = ("id",)
+    actions = ("erase_personal_data",)
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return ops_actions.can_remediate(request.user)
+
+    @admin.action(description="Erase the selected consumer's personal data", permissions=["erase"])
+    def erase_personal_data(self, request: HttpRequest, queryset: QuerySet[Consumer]) -> HttpResponse | None:
+        """One consumer at a time, through the erasure page (it shows what erasure does and asks why)."""
+        chosen = list(queryset.values_list("pk", flat=True)[:2])
+        if len(chosen) != 1:
+            self.message_user(request, "Choose exactly one consumer to erase.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("ops:erasure", args=[chosen[0]]))
 
 
 class MenuItemInline(admin.TabularInline[MenuItem, Restaurant]):

@@ -1,8 +1,8 @@
 """The TPFGo Ops Console: the only admin site mounted, with the dashboard as its index.
 
 Besides the (read-only) ModelAdmins registered in ``opsconsole.admin``, the site serves the console's own
-screens: lineage pictures, the grouped error sink, the remediation confirm page, bulk remediation and the paused
-steps.
+screens: lineage pictures, the grouped error sink, the remediation confirm page, bulk remediation, the paused
+steps and the erasure of a consumer's personal data.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path
 
-from opsconsole import bulk_views, confirm_views, funnel, pause_views, views
+from opsconsole import bulk_views, confirm_views, erasure_views, funnel, pause_views, views
 
 
 class OpsSite(admin.AdminSite):
@@ -33,6 +33,7 @@ class OpsSite(admin.AdminSite):
             path("errors/groups/", self.admin_view(self.error_groups_view), name="error_groups"),
             path("remediation/<slug:action>/", self.admin_view(self.remediation_view), name="remediation"),
             path("pauses/", self.admin_view(self.pauses_view), name="pauses"),
+            path("erasure/<str:consumer_id>/", self.admin_view(self.erasure_view), name="erasure"),
             path("bulk/<slug:action>/", self.admin_view(self.bulk_preview_view), name="bulk_remediation"),
             path("bulk/runs/<uuid:run_id>/", self.admin_view(self.bulk_run_view), name="bulk_run"),
             path("bulk/runs/<uuid:run_id>/advance/", self.admin_view(self.bulk_advance_view), name="bulk_advance"),
@@ -58,6 +59,9 @@ class OpsSite(admin.AdminSite):
 
     def pauses_view(self, request: HttpRequest) -> HttpResponse:
         return pause_views.page(self, request)
+
+    def erasure_view(self, request: HttpRequest, consumer_id: str) -> HttpResponse:
+        return erasure_views.page(self, request, consumer_id)
 
     def bulk_preview_view(self, request: HttpRequest, action: str) -> HttpResponse:
         return bulk_views.preview_page(self, request, action)

@@ -97,9 +97,25 @@ class Declared:
 
     def __init__(self, name: str, version: int, inherited: dict[str, int]) -> None:
         self.name, self.version, self.inherited = name, version, tuple(sorted(inherited.items()))
+        self._built: dict[type[Model], Contract] = {}  # by model: every row the engine builds reads it
+        _declarations.append(self)
 
     def __get__(self, instance: object, owner: type[Model]) -> Contract:
-        return declared_contract(owner, self.name, self.version, self.inherited)
+        found = self._built.get(owner)
+        if found is None:
+            found = self._built[owner] = declared_contract(owner, self.name, self.version, self.inherited)
+        return found
+
+
+_declarations: list[Declared] = []
+
+
+def rebuild_contracts() -> None:
+    """Forget every contract built so far: the next read builds it again from the model's fields (a test that
+    renumbers a field)."""
+    declared_contract.cache_clear()
+    for declaration in _declarations:
+        declaration._built.clear()
 
 
 def declared(name: str, version: int, **inherited: int) -> Any:

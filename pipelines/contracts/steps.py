@@ -57,8 +57,11 @@ class Item:
     branch: str = "main"  # the lineage branch the item runs on (pipelines.models.MAIN_BRANCH, or a fork's id)
 
 
+# ``Output`` and ``StepContext`` are made for every step of every item: plain slotted dataclasses, since a frozen
+# dataclass's ``__init__`` sets each field through ``object.__setattr__`` (several times slower). Neither is meant
+# to be changed after it is made.
 @final
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Output:
     """One checkpoint a step produces: field values by model attribute, the model (a decision step's outcome;
     the step's own model when ``None``), owned child rows."""
@@ -103,7 +106,7 @@ SKIP: Final = Skip()
 Produced: TypeAlias = Output | Split | Await | Skip
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StepContext(Generic[In]):
     """What ``process()`` receives: its input, the id its output will get, the trace, the attempt (1-based),
     the resuming event (a command's or an ops action's fields, else ``None``) and the step's clock."""

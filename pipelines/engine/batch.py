@@ -195,7 +195,8 @@ class BatchEngine:
         failed: list[tuple[Plan, BaseException]] = []
         keys = [ids.text(p.entry.item.trace_id) for p in plans]  # every step of a batch keys its reads by them
         try:
-            with store.batch_step(keys) as opened, transaction.atomic(durable=True):
+            # The batched stream runs the main branch only (forks run on the single path, the runner).
+            with store.batch_step(keys) as opened, transaction.atomic(durable=True), store.on_branch(MAIN_BRANCH):
                 built: list[tuple[Plan, Rows]] = []
                 now = timezone.now()  # the step's time, for every item of the batch (one transaction)
                 pending = opened.pending if opened is not None else []
@@ -241,8 +242,7 @@ class BatchEngine:
         ctx = StepContext(
             spec.name, step.name, item.value, plan.out_id, item.trace_id, plan.entry.attempt, plan.entry.event, now
         )
-        with store.on_branch(MAIN_BRANCH):  # the batched stream runs the main branch only (forks: the runner)
-            produced = step.process(ctx)
+        produced = step.process(ctx)  # on the main branch (``_attempt``)
         if isinstance(produced, Await | Skip):
             status = StepStatus.AWAITING if isinstance(produced, Await) else StepStatus.SKIPPED
             if isinstance(produced, Await):

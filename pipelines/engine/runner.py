@@ -341,6 +341,8 @@ def build_rows(
 
 def _outputs(step: Step, produced: Produced) -> tuple[Output, ...]:
     """What ``process()`` produced, as outputs; a shape it may not return is a ``ContractError``."""
+    if type(produced) is Output and step.shape != "split":  # the common case, first
+        return (produced,)
     match produced:
         case Output() if step.shape != "split":
             return (produced,)
@@ -425,12 +427,11 @@ def business_key(row: Checkpoint) -> str:
     branch, so a fact on the main branch keeps the key it had before forks existed (and the memo of a request
     finds it by its order alone), and a fork's fact never shares a key with its parent's."""
     model = type(row)
-    fields: tuple[str, ...] = model.business_key_fields
     column = model.branch_field
     if column is not None and getattr(row, column) == MAIN_BRANCH:
-        fields = _main_key_fields.get(model) or _main_key_fields.setdefault(
-            model, tuple(f for f in fields if f != column)
-        )
+        fields = _main_key_fields.get(model) or _main_fields(model, column)
+    else:
+        fields = model.business_key_fields
     if len(fields) == 1:  # the common case, once per checkpoint
         raw = getattr(row, fields[0], "")
         value = ids.text(raw) if type(raw) is uuid.UUID else str(raw or "").strip()
@@ -443,3 +444,8 @@ def business_key(row: Checkpoint) -> str:
     if not all(values):
         raise ContractError(f"{type(row).__name__}: a business key field of {fields} is blank")
     return ":".join(values)
+
+
+def _main_fields(model: type[Checkpoint], column: str) -> tuple[str, ...]:
+    fields = _main_key_fields[model] = tuple(f for f in model.business_key_fields if f != column)
+    return fields

@@ -6,15 +6,14 @@ model declares (``Checkpoint.branch_field``, part of the business key), so a for
 
 What a branch sees (its *view*): its own rows, and each ancestor branch's rows logged up to the position where the
 branch left it (``cutoffs``). The parent's rows logged after that are superseded on the view. A trace's *active*
-branch is its newest fork's (the derived view shows it); a step sees the branch it runs on (``running``).
+branch is its newest fork's (the derived view shows it); a step sees the branch it runs on (``Running``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from django.apps import apps
@@ -28,14 +27,23 @@ C = TypeVar("C", bound=Checkpoint)
 _running: contextvars.ContextVar[str | None] = contextvars.ContextVar("tpfgo_branch", default=None)
 
 
-@contextlib.contextmanager
-def running(branch: str) -> Iterator[None]:
-    """While a step runs: its reads see ``branch``'s view."""
-    token = _running.set(branch)
-    try:
-        yield
-    finally:
-        _running.reset(token)
+class Running:
+    """While a step runs: its reads see ``branch``'s view.
+
+    A class, not a ``contextlib.contextmanager`` function: every step of every order enters it, and a generator
+    costs several calls more per use.
+    """
+
+    __slots__ = ("_branch", "_token")
+
+    def __init__(self, branch: str) -> None:
+        self._branch = branch
+
+    def __enter__(self) -> None:
+        self._token = _running.set(self._branch)
+
+    def __exit__(self, *exc: object) -> None:
+        _running.reset(self._token)
 
 
 def current() -> str | None:
@@ -62,13 +70,26 @@ def forks(trace_id: uuid.UUID) -> list[ForkedFrom]:
 
 
 def _forks(trace_id: uuid.UUID) -> list[ForkedFrom]:
-    """The trace's forks, read once per request; inside a batch step, once for the whole batch."""
+    """The trace's forks, read once per request; inside a batch step, once for the whole batch; none read for a
+    trace this request started (``started``)."""
     key = str(trace_id)
     opened = reads.current()
-    if opened is not None and key in opened.keys:
-        batch = opened.keys
-        return reads.step_memo("forks", lambda: _forks_of(batch)).get(key, [])
+    if opened is not None:
+        known: list[ForkedFrom] | None = opened.memo.get(("forks", key))
+        if known is not None:
+            return known
+        if key in opened.keys:
+            batch = opened.keys
+            return reads.step_memo("forks", lambda: _forks_of(batch)).get(key, [])
     return reads.memo(("forks", key), lambda: forks(trace_id))
+
+
+def started(opened: reads.Scope, trace_ids: Iterable[uuid.UUID]) -> None:
+    """Traces this request created (their ``Trace`` rows committed): they had no forks when it created them, so
+    the request reads none (a fork made while the request runs shows from the next request on, as if it had
+    been made just after this one)."""
+    for trace_id in trace_ids:
+        opened.memo[("forks", str(trace_id))] = []
 
 
 def _forks_of(keys: Sequence[str]) -> dict[str, list[ForkedFrom]]:

@@ -16,10 +16,10 @@ reaches the few it needs through the public face (``from pipelines import storag
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -54,37 +54,28 @@ class Written:
 
 
 class Store:
-    """The engine's storage seam: one method per thing the engine asks of the database."""
+    """The engine's storage seam: one method per thing the engine asks of the database.
+
+    An operation that only names a function of the modules behind the seam is that function (``staticmethod``):
+    the engine calls most of them once or more per step, and a wrapper would add a call each time.
+    """
 
     # -- a step's identity and its stored output --------------------------------------------------------------
-    def parents_of(self, value: Any, step: Step) -> list[Checkpoint]:
-        """The checkpoints a step's output descends from (a merge's sorted by id)."""
-        return writes.parents_of(value, step)
-
-    def output_id(self, parents: list[Checkpoint], value: Any, step: Step) -> uuid.UUID:
-        """The deterministic id of the step's (first) output for this input."""
-        return writes.output_id(parents, value, step)
-
-    def stored_output(self, step: Step, out_id: uuid.UUID, parents: list[Checkpoint]) -> list[Checkpoint]:
-        """The step's output already stored for this input (a replay), or ``[]``; a split's children in order."""
-        return writes.existing(step, out_id, parents)
-
-    def stored_outputs(self, step: Step, plans: Iterable[Plan]) -> dict[uuid.UUID, list[Checkpoint]]:
-        """``stored_output`` for a batch's plans, by output id: one query per table."""
-        return batch_writes.existing(step, plans)
-
-    def decides(self, step: Step, event: Mapping[str, Any] | None) -> bool:
-        """A command that decides (run with an event, its models declare ``decision_fields``): its output is
-        written even when its id is stored, and the stored row says whether it is the same decision."""
-        return writes.decides(step, event)
-
-    def new_row(self, model: type[C], fields: Mapping[str, Any]) -> C:
-        """``model(**fields)``, built the fast way (``fast.instantiate``)."""
-        return fast.instantiate(model, fields)
-
-    def plain_attributes(self, model: type[Checkpoint]) -> bool:
-        """Every field of ``model`` is a plain attribute: the engine's columns may be set in one go."""
-        return fast.plain_attributes(model)
+    # The checkpoints a step's output descends from (a merge's sorted by id).
+    parents_of = staticmethod(writes.parents_of)
+    # The deterministic id of the step's (first) output for this input.
+    output_id = staticmethod(writes.output_id)
+    # The step's output already stored for this input (a replay), or ``[]``; a split's children in order.
+    stored_output = staticmethod(writes.existing)
+    # ``stored_output`` for a batch's plans, by output id: one query per table.
+    stored_outputs = staticmethod(batch_writes.existing)
+    # A command that decides (run with an event, its models declare ``decision_fields``): its output is written even
+    # when its id is stored, and the stored row says whether it is the same decision.
+    decides = staticmethod(writes.decides)
+    # ``model(**fields)``, built the fast way (``fast.instantiate``).
+    new_row = staticmethod(fast.instantiate)
+    # Every field of ``model`` is a plain attribute: the engine's columns may be set in one go.
+    plain_attributes = staticmethod(fast.plain_attributes)
 
     def writes_in_one_statement(self, connection: BaseDatabaseWrapper) -> bool:
         """A step's rows go in with one statement, itself a transaction (PostgreSQL): no BEGIN/COMMIT needed."""
@@ -118,21 +109,17 @@ class Store:
         replayed = writes.replays(winner, rows[0][0], decided)
         return Written(StepStatus.REPLAYED if replayed else StepStatus.LOST, winner)
 
-    def write_batch(self, spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> dict[Plan, Outcome]:
-        """Every plan's rows in one statement; each plan inserted, replayed or lost (``Redo`` if one is partial)."""
-        return batch_writes.insert_batch(spec, step, built)
-
-    def write_items(self, spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> dict[Plan, Outcome]:
-        """A batch's plans written item by item, each as ``write_output`` writes it."""
-        return batch_writes.insert_one(spec, step, built)
+    # Every plan's rows in one statement; each plan inserted, replayed or lost (``Redo`` if one is partial).
+    write_batch = staticmethod(batch_writes.insert_batch)
+    # A batch's plans written item by item, each as ``write_output`` writes it.
+    write_items = staticmethod(batch_writes.insert_one)
 
     def winner_of(self, step: Step, row: Checkpoint) -> Checkpoint:
         """The stored checkpoint that holds ``row``'s id or business key (``IntegrityError`` if none does)."""
         return writes.winner(step, row)
 
-    def tap(self, pipeline: str, step: str, rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]]) -> None:
-        """Show a step's output to the mid-step taps, before it is written (best effort)."""
-        observers.emit_taps(pipeline, step, rows)
+    # Show a step's output to the mid-step taps, before it is written (best effort).
+    tap = staticmethod(observers.emit_taps)
 
     def commit_count(self) -> int:
         """How many step commits this process has seen (the log readers' wake-up counter)."""
@@ -143,42 +130,31 @@ class Store:
         return observers.wait_for_commit(seen, timeout)
 
     # -- lineage branches (forks) -----------------------------------------------------------------------------
-    def on_branch(self, branch: str) -> AbstractContextManager[None]:
-        """While a step runs: its reads see ``branch``'s view (``branches.running``)."""
-        return branches.running(branch)
-
-    def branch_id(self, plain: uuid.UUID, branch: str) -> uuid.UUID:
-        """A checkpoint id on ``branch``: the plain id on the main branch, one derived from it on a fork."""
-        return branches.branch_id(plain, branch)
-
-    def branch_in_view(self, trace_id: uuid.UUID) -> str:
-        """The branch a trace is shown on: its newest fork's, else the main branch."""
-        return branches.view(trace_id)
-
-    def on_view(self, trace_id: uuid.UUID, branch: str, candidates: Iterable[C]) -> C | None:
-        """Of one kind's rows for one key (one per branch), the one ``branch``'s view sees."""
-        return branches.pick(trace_id, branch, candidates)
+    # While a step runs: its reads see ``branch``'s view (``branches.Running``).
+    on_branch = staticmethod(branches.Running)
+    # A checkpoint id on ``branch``: the plain id on the main branch, one derived from it on a fork.
+    branch_id = staticmethod(branches.branch_id)
+    # The branch a trace is shown on: its newest fork's, else the main branch.
+    branch_in_view = staticmethod(branches.view)
+    # Of one kind's rows for one key (one per branch), the one ``branch``'s view sees.
+    on_view = staticmethod(branches.pick)
 
     def forks(self, trace_id: uuid.UUID) -> list[ForkedFrom]:
         """The trace's forks, oldest first."""
         return branches.forks(trace_id)
 
-    def active_branch(self, trace_id: uuid.UUID) -> str:
-        """The branch a trace runs on now: its newest fork's, else the main branch."""
-        return branches.active(trace_id)
+    # The branch a trace runs on now: its newest fork's, else the main branch.
+    active_branch = staticmethod(branches.active)
 
     def branches_of(self, rows: Sequence[CheckpointLog]) -> dict[uuid.UUID, str]:
         """The branch of each logged checkpoint, by checkpoint id."""
         return branches.branches_of(rows)
 
-    def visible_log(self, trace_id: uuid.UUID, branch: str, rows: Sequence[CheckpointLog]) -> list[CheckpointLog]:
-        """The log rows ``branch``'s view holds."""
-        return branches.visible_log(trace_id, branch, rows)
-
-    def effect_key(self, base: str, trace_id: uuid.UUID, branch: str | None = None) -> str:
-        """The idempotency key an external effect sends on ``branch`` (default: the branch running now); a fork
-        reuses its parent's unless it opted in to keys of its own."""
-        return branches.effect_key(base, trace_id, branch)
+    # The log rows ``branch``'s view holds.
+    visible_log = staticmethod(branches.visible_log)
+    # The idempotency key an external effect sends on ``branch`` (default: the branch running now); a fork reuses its
+    # parent's unless it opted in to keys of its own.
+    effect_key = staticmethod(branches.effect_key)
 
     # -- waits (deadlines) ------------------------------------------------------------------------------------
     def wait_opened(
@@ -192,26 +168,20 @@ class Store:
         return waits.claim(spec, step, value, now)
 
     # -- exact-match reads ------------------------------------------------------------------------------------
-    def rows(self, model: type[M], *, order_by: Sequence[str] = (), limit: int | None = None, **equals: Any) -> list[M]:
-        """``model.objects.filter(**equals).order_by(*order_by)[:limit]`` for equality filters, compiled once."""
-        return lookups.rows(model, order_by=order_by, limit=limit, **equals)
-
-    def first(self, model: type[M], *, order_by: Sequence[str] = (), **equals: Any) -> M | None:
-        """The first of ``rows``, or ``None``."""
-        return lookups.first(model, order_by=order_by, **equals)
+    # ``model.objects.filter(**equals).order_by(*order_by)[:limit]`` for equality filters, compiled once.
+    rows = staticmethod(lookups.rows)
+    # The first of ``rows``, or ``None``.
+    first = staticmethod(lookups.first)
 
     def table(self, model: type[Model], connection: BaseDatabaseWrapper, *, with_pk: bool = False) -> Table:
         """The prepared table of ``model``: its rows as the database takes them (the benchmark clones rows)."""
         return fast.table(model, connection, with_pk=with_pk)
 
     # -- traces -----------------------------------------------------------------------------------------------
-    def trace_number(self, trace_id: uuid.UUID | str) -> int | None:
-        """The trace's number, or ``None`` before its first checkpoint."""
-        return traces.number_of(trace_id)
-
-    def trace_numbers(self, trace_ids: Iterable[uuid.UUID | str]) -> dict[uuid.UUID, int]:
-        """The numbers of those traces that have one (known to the read scope, or read in one query)."""
-        return traces.stored_numbers(trace_ids)
+    # The trace's number, or ``None`` before its first checkpoint.
+    trace_number = staticmethod(traces.number_of)
+    # The numbers of those traces that have one (known to the read scope, or read in one query).
+    trace_numbers = staticmethod(traces.stored_numbers)
 
     # -- the request's read scope -----------------------------------------------------------------------------
     def read_scope(self) -> AbstractContextManager[reads.Scope]:
@@ -222,36 +192,21 @@ class Store:
         """Run ``fn`` (an application service) inside a read scope."""
         return reads.scoped(fn)
 
-    def current_scope(self) -> reads.Scope | None:
-        return reads.current()
-
-    def batch_step(self, keys: Sequence[str]) -> AbstractContextManager[reads.Scope | None]:
-        """While one step runs over a batch: a fact read for one key is loaded for every key."""
-        return reads.batch_step(keys)
-
-    def all_fresh(self, parents: Iterable[Checkpoint]) -> bool:
-        """Every parent was inserted by this scope, so nothing can be stored for them yet."""
-        return reads.all_fresh(parents)
-
-    def remember(self, rows: Iterable[Checkpoint]) -> None:
-        """Keep committed checkpoints for the rest of the request."""
-        reads.remember(rows)
-
-    def fact(self, model: type[C], key: str, load: Callable[[Sequence[str]], Iterable[C]]) -> C | None:
-        """The fact of ``model`` with business key ``key``, read once per scope (``load(keys)`` reads them)."""
-        return reads.fact(model, key, load)
-
-    def memo(self, key: Any, compute: Callable[[], T]) -> T:
-        """A prepared look-up, computed once per scope."""
-        return reads.memo(key, compute)
-
-    def step_memo(self, key: Any, compute: Callable[[], T]) -> T:
-        """A look-up shared by the items of one batch step."""
-        return reads.step_memo(key, compute)
-
-    def pending(self) -> list[Any]:
-        """The outputs produced so far by the batch step in progress (``(model, fields)`` pairs)."""
-        return reads.pending()
+    current_scope = staticmethod(reads.current)
+    # While one step runs over a batch: a fact read for one key is loaded for every key.
+    batch_step = staticmethod(reads.batch_step)
+    # Every parent was inserted by this scope, so nothing can be stored for them yet.
+    all_fresh = staticmethod(reads.all_fresh)
+    # Keep committed checkpoints for the rest of the request.
+    remember = staticmethod(reads.remember)
+    # The fact of ``model`` with business key ``key``, read once per scope (``load(keys)`` reads them).
+    fact = staticmethod(reads.fact)
+    # A prepared look-up, computed once per scope.
+    memo = staticmethod(reads.memo)
+    # A look-up shared by the items of one batch step.
+    step_memo = staticmethod(reads.step_memo)
+    # The outputs produced so far by the batch step in progress (``(model, fields)`` pairs).
+    pending = staticmethod(reads.pending)
 
 
 store = Store()

@@ -32,7 +32,7 @@ from django.utils import timezone
 from pipelines import models
 from pipelines.models import Trace
 from pipelines.models import as_trace_uuid as as_uuid
-from pipelines.store import fast, lookups, reads
+from pipelines.store import branches, fast, lookups, reads
 
 # Traces per statement when creating many (two bound values each; SQLite allows 32,766).
 _CHUNK = 5000
@@ -65,18 +65,26 @@ def stamps(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, St
         if not new:
             made.update(_stored(missing))
         absent = [t for t in missing if t not in made]
+        created: dict[uuid.UUID, int] = {}
         if absent:
-            made.update(_create(absent))
+            created = _create(absent)
+            made.update(created)
             absent = [t for t in absent if t not in made]
             if absent:  # stored before, or by a concurrent transaction since the look-up (committed now)
                 made.update(_stored(absent))
         if opened is not None:
-            transaction.on_commit(lambda: opened.traces.update(made))
+            transaction.on_commit(lambda: _committed(opened, made, created))
     found.update(made)
     lost = set(missing) - found.keys()
     if lost:
         raise RuntimeError(f"no trace number for {len(lost)} trace(s), e.g. {next(iter(lost))}")
     return found
+
+
+def _committed(opened: reads.Scope, made: dict[uuid.UUID, int], created: dict[uuid.UUID, int]) -> None:
+    opened.traces.update(made)
+    if created:
+        branches.started(opened, created)
 
 
 def stored_numbers(trace_ids: Iterable[Any]) -> dict[uuid.UUID, int]:

@@ -13,15 +13,15 @@ from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.ready_order.models import ReadyOrder
 from pipelines import checkpoint_models
-from pipelines.contracts.fields import NUMBER_ATTR, declared_contract
+from pipelines.contracts.fields import NUMBER_ATTR, rebuild_contracts
 
 
 @pytest.fixture
 def fresh_contracts() -> Iterator[None]:
     """Contracts are built once per model; a test that renumbers a field rebuilds them before and after."""
-    declared_contract.cache_clear()
+    rebuild_contracts()
     yield
-    declared_contract.cache_clear()
+    rebuild_contracts()
 
 
 def check_contracts() -> tuple[int, str]:
@@ -52,7 +52,7 @@ def test_the_declarations_match_the_committed_lock() -> None:
 
 def test_renumbering_a_model_field_is_drift_from_the_lock(fresh_contracts: None, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(ReadyOrder._meta.get_field("currency"), NUMBER_ATTR, 8)
-    declared_contract.cache_clear()
+    rebuild_contracts()
 
     code, err = check_contracts()
 
@@ -69,7 +69,7 @@ def test_a_field_that_may_be_null_is_handed_off_as_optional(fresh_contracts: Non
     assert PaymentOutcome.contract.field("paymentId").required is False  # type: ignore[union-attr]
     assert PaymentOutcome.contract.field("amount").required is True  # type: ignore[union-attr]
     monkeypatch.setattr(PaymentOutcome._meta.get_field("payment_id"), "null", False)
-    declared_contract.cache_clear()
+    rebuild_contracts()
 
     assert PaymentOutcome.contract.field("paymentId").required is True  # type: ignore[union-attr]
 

@@ -1,0 +1,155 @@
+"""Personal data (a consumer's delivery address, a cancellation note) sealed with the consumer's own key.
+
+Crypto-shredding (docs/operations.md, "Erasure of personal data"): a personal value is stored, logged, parked and
+sent to the error sink only as a sealed token, ``sealed:v1:<consumer id>:<ciphertext>``, encrypted with the
+consumer's key (``Consumer.personal_key``) by AES-SIV from the ``cryptography`` package. Erasure destroys the key
+(``erase``), so every copy of every token, in every insert-only row, becomes unreadable at once and reads as
+``[erased]``, while the facts around it (ids, totals, lineage) stay exactly as they were.
+
+AES-SIV is deterministic: the same value under the same key always seals to the same token. That is what keeps
+the command hash, and so idempotent replays, stable (a replayed body seals to the bytes it sealed to the first
+time); the price is that two equal values of one consumer are seen to be equal, never what they are.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import structlog
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+
+from checkout.models import Consumer
+from pipelines import Detail, InvalidArgument, NotFound, actions, ids
+
+log = structlog.get_logger("checkout.personal")
+
+ERASED = "[erased]"
+SEALED = "[sealed]"  # a token whose consumer this instance does not know
+PREFIX = "sealed:v1:"
+ERASE_ACTION = "erase-consumer"
+
+
+def _key(consumer: Consumer) -> bytes | None:
+    key = consumer.personal_key
+    return None if key is None else bytes(key)  # PostgreSQL hands a memoryview back
+
+
+def is_erased(consumer: Consumer) -> bool:
+    return consumer.personal_key is None
+
+
+def seal(consumer: Consumer, value: object, field: str) -> str:
+    """``value`` (any JSON) as a token only ``consumer``'s key opens; INVALID_ARGUMENT once it is erased."""
+    key = _key(consumer)
+    if key is None:
+        raise InvalidArgument("the consumer's personal data was erased", [Detail(field, "consumer erased")])
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    sealed = AESSIV(key).encrypt(text.encode("utf-8"), [consumer.id.encode("utf-8")])
+    return f"{PREFIX}{consumer.id}:{base64.urlsafe_b64encode(sealed).decode('ascii')}"
+
+
+def is_sealed(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
+def consumer_of(token: str) -> str:
+    return token[len(PREFIX) :].rpartition(":")[0]
+
+
+def open_token(token: str, keys: Mapping[str, bytes | None]) -> object:
+    """The value ``token`` seals; ``ERASED`` when its consumer's key is gone (or the token is damaged), ``SEALED``
+    when ``keys`` has no entry for its consumer."""
+    consumer_id, _, text = token[len(PREFIX) :].rpartition(":")
+    if consumer_id not in keys:  # not a consumer of this instance (a central error sink): never had the key
+        return SEALED
+    key = keys[consumer_id]
+    if key is None:
+        return ERASED
+    try:
+        plain = AESSIV(bytes(key)).decrypt(base64.urlsafe_b64decode(text), [consumer_id.encode("utf-8")])
+    except (InvalidTag, binascii.Error, ValueError):
+        return ERASED
+    return json.loads(plain)
+
+
+def _tokens(value: object, found: list[str]) -> None:
+    if is_sealed(value):
+        found.append(value)  # type: ignore[arg-type]
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _tokens(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _tokens(item, found)
+
+
+def _opened(value: object, keys: Mapping[str, bytes | None]) -> object:
+    if is_sealed(value):
+        return open_token(value, keys)  # type: ignore[arg-type]
+    if isinstance(value, Mapping):
+        return {name: _opened(item, keys) for name, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_opened(item, keys) for item in value]
+    return value
+
+
+def reveal(value: object) -> object:
+    """``value`` (a field, a payload, any JSON) with every sealed token opened, or ``[erased]``: for display only
+    (the console); what is stored, logged and sent stays sealed."""
+    found: list[str] = []
+    _tokens(value, found)
+    if not found:
+        return value
+    wanted = {consumer_of(token) for token in found}
+    keys = {c.id: _key(c) for c in Consumer.objects.filter(pk__in=wanted).only("id", "personal_key")}
+    return _opened(value, keys)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    consumer_id: str
+    ops_action_id: uuid.UUID
+    already: bool  # the consumer had been erased before: nothing changed, no second audit row
+
+
+def erase(consumer_id: str, *, actor: str, reason: str) -> Erasure:
+    """Destroy the consumer's key and blank their name (and payment token); the consumer can no longer order.
+
+    One audit row per consumer (an ``OpsAction`` with a deterministic id): erasing twice records once."""
+    if not reason.strip():
+        raise InvalidArgument("a reason is required", [Detail("reason", "is required")])
+    action_id = ids.deterministic_id(ERASE_ACTION, consumer_id)
+    with transaction.atomic(durable=True):
+        consumer = Consumer.objects.select_for_update().filter(pk=consumer_id).first()
+        if consumer is None:
+            raise NotFound(f"consumer {consumer_id} not found")
+        already = is_erased(consumer)
+        if not already:
+            Consumer.objects.filter(pk=consumer_id).update(
+                name=ERASED, personal_key=None, payment_token="", active=False
+            )
+            # The console's own change history names the row as it was (``Consumer.__str__``: the name).
+            LogEntry.objects.filter(
+                content_type=ContentType.objects.get_for_model(Consumer), object_id=consumer_id
+            ).update(object_repr=f"{ERASED} ({consumer_id})")
+            # An erasure concerns a consumer, not one trace: the audit row's trace id is the erasure's own id.
+            actions.record(
+                ERASE_ACTION,
+                action_id,
+                actor=actor,
+                reason=reason,
+                preview_seq=None,
+                result={"consumer": consumer_id, "erased": ["name", "deliveryAddress", "note", "paymentToken"]},
+                action_id=action_id,
+            )
+    log.warning("consumer.erased", consumer_id=consumer_id, actor=actor, already=already)
+    return Erasure(consumer_id, action_id, already)

@@ -1,0 +1,54 @@
+"""The erasure page: erase one consumer's personal data (``checkout.personal.erase``), audited as an ops action.
+
+GET shows what erasure does to this consumer (how many orders carry their sealed data, which fields become
+``[erased]``, what stays); POST with a reason erases and records the ``OpsAction``. Like the remediation confirm
+page, a custom admin view, so no request-wide transaction wraps the erasure's own durable one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from checkout import personal
+from checkout.models import Consumer
+from checkout.order_request.models import OrderRequest
+from opsconsole import ops_actions
+from pipelines import ServiceError
+
+if TYPE_CHECKING:
+    from django.contrib.admin import AdminSite
+
+MAX_REASON = 2000
+
+
+def page(site: AdminSite, request: HttpRequest, consumer_id: str) -> HttpResponse:
+    if not ops_actions.can_remediate(request.user):
+        raise PermissionDenied
+    consumer = Consumer.objects.filter(pk=consumer_id).first()
+    if consumer is None:
+        raise Http404(f"consumer {consumer_id} not found")
+    reason = str(request.POST.get("reason", "")).strip()[:MAX_REASON]
+    if request.method == "POST":
+        try:
+            done = personal.erase(consumer_id, actor=request.user.get_username(), reason=reason)
+        except ServiceError as exc:
+            messages.error(request, f"{exc.code}: {exc.message}")
+        else:
+            text = "was already erased" if done.already else "is erased"
+            messages.success(request, f"Consumer {consumer_id} {text} (ops action {done.ops_action_id}).")
+            return HttpResponseRedirect(reverse("ops:checkout_consumer_changelist"))
+    context = {
+        **site.each_context(request),
+        "title": f"Erase consumer {consumer_id}: confirm",
+        "consumer": consumer,
+        "erased": personal.is_erased(consumer),
+        "orders": OrderRequest.objects.filter(consumer_id=consumer_id).count(),
+        "reason": reason,
+    }
+    return TemplateResponse(request, "opsconsole/erasure_confirm.html", context)
