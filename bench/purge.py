@@ -86,7 +86,7 @@ def _seed(orders: int) -> int:
         template = tpl.capture(BODY)
     keys = [f"bench-purge-{n}" for n in range(orders - 1)]
     for start in range(0, len(keys), 2000):
-        tpl.execute_orders([template.clone(k) for k in keys[start : start + 2000]])
+        tpl.copy_orders([template.clone(k) for k in keys[start : start + 2000]])
     return template.rows_per_order
 
 

@@ -205,3 +205,21 @@ def execute_orders(orders: list[list[tuple[Table, list[tuple[Any, ...]]]]]) -> N
         cursor = driver().cursor()
         for table, rows in grouped.items():
             cursor.executemany(insert_sql(table), rows)
+
+
+def copy_orders(orders: list[list[tuple[Table, list[tuple[Any, ...]]]]]) -> None:
+    """The same rows as ``execute_orders``; on PostgreSQL with one ``COPY`` per table (its statement-level triggers
+    fire once per table instead of once per row), elsewhere as ``execute_orders``."""
+    if connection.vendor != "postgresql":
+        execute_orders(orders)
+        return
+    grouped: dict[Table, list[tuple[Any, ...]]] = {}
+    for order in orders:
+        for table, rows in order:
+            grouped.setdefault(table, []).extend(rows)
+    with transaction.atomic():
+        cursor = driver().cursor()
+        for table, rows in grouped.items():
+            with cursor.copy(f"COPY {table.name} {table.columns} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)

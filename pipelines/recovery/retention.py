@@ -75,9 +75,9 @@ class Outcome:
     batches: int = 0
     rows: dict[str, int] = field(default_factory=dict)
 
-    def add(self, items: int, counts: dict[str, int]) -> None:
+    def add(self, items: int, counts: dict[str, int], *, batch: bool = True) -> None:
         self.items += items
-        self.batches += 1
+        self.batches += int(batch)
         for table, n in counts.items():
             self.rows[table] = self.rows.get(table, 0) + n
 
@@ -139,15 +139,19 @@ def _terminal() -> Terminal | None:
     return import_string(path) if path else None
 
 
-def expired_traces(cutoff: datetime.datetime, after: int, limit: int) -> tuple[list[tuple[int, uuid.UUID]], int]:
-    """The next ``limit`` traces started before ``cutoff`` after trace number ``after`` (the scan goes on from the
-    returned number), filtered to those that may go: terminal, nothing open, newest checkpoint before ``cutoff``."""
-    scanned = list(
-        Trace.objects.filter(number__gt=after, created_at__lt=cutoff)
+def expired_traces(cutoff: datetime.datetime, after: int, limit: int) -> tuple[list[tuple[int, uuid.UUID]], int, bool]:
+    """The next ``limit`` traces after trace number ``after``, filtered to those that may go (started before
+    ``cutoff``, terminal, nothing open, newest checkpoint before ``cutoff``); the number the scan goes on from; and
+    whether it is over: numbers are handed out in the order traces start, so the first trace started after the
+    cutoff ends the expired region (one that started a moment earlier on a skewed clock waits for the next run)."""
+    window = list(
+        Trace.objects.filter(number__gt=after)
         .order_by("number")
-        .values_list("number", "trace_id")[:limit]
+        .values_list("number", "trace_id", "created_at")[:limit]
     )
-    return may_go(scanned, cutoff), scanned[-1][0] if scanned else after
+    scanned = [(n, t) for n, t, created in window if created < cutoff]
+    over = len(window) < limit or len(scanned) < len(window)
+    return may_go(scanned, cutoff), window[-1][0] if window else after, over
 
 
 def may_go(scanned: Sequence[tuple[int, uuid.UUID]], cutoff: datetime.datetime) -> list[tuple[int, uuid.UUID]]:
@@ -172,15 +176,15 @@ def _orders(outcome: Outcome, *, actor: str, size: int, dry_run: bool, now: date
     assert outcome.cutoff is not None
     if _terminal() is None:  # no domain says which traces are finished: no trace is ever removed
         return
-    after = 0
-    while True:
-        with transaction.atomic(durable=True):
-            eligible, after_next = expired_traces(outcome.cutoff, after, size)
-            if after_next == after:
-                return
-            after = after_next
-            if eligible:
-                _purge_traces(outcome, eligible, actor=actor, dry_run=dry_run, now=now)
+    after, over = 0, False
+    while not over:
+        try:
+            with transaction.atomic(durable=True):
+                eligible, after, over = expired_traces(outcome.cutoff, after, size)
+                if eligible:
+                    _purge_traces(outcome, eligible, actor=actor, dry_run=dry_run, now=now)
+        except PurgeInterrupted as exc:  # rolled back whole; the next run takes these orders again
+            log.warning("retention.interrupted", policy=outcome.policy, reason=str(exc))
 
 
 def _purge_traces(
@@ -287,10 +291,8 @@ def _expired(policy: str, cutoff: datetime.datetime) -> list[tuple[Any, Callable
 def _rows_older(outcome: Outcome, *, actor: str, size: int, dry_run: bool, now: datetime.datetime) -> None:
     assert outcome.cutoff is not None
     for items, targets in _expired(outcome.policy, outcome.cutoff):
-        if dry_run:
-            ids = items.values("id")
-            outcome.items += items.count()
-            outcome.add(0, rows.count(targets(ids)))
+        if dry_run:  # the whole set at once: nothing is deleted, so batches would never move on
+            outcome.add(items.count(), rows.count(targets(items.values("id"))), batch=False)
             continue
         while True:
             with transaction.atomic(durable=True):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -34,6 +35,7 @@ from pipelines.models import (
     Trace,
 )
 from pipelines.recovery import retention
+from pipelines.store import purge as purge_rows
 from tests.checkout.conftest import order_body
 from tests.opsconsole.conftest import dead_lettered_order
 
@@ -61,7 +63,7 @@ def rows_per_order(template: tpl.Template) -> Counter[str]:
 def clone(template: tpl.Template, prefix: str, count: int) -> list[str]:
     keys = [f"{prefix}-{n:05d}" for n in range(count)]
     for start in range(0, count, 2000):
-        tpl.execute_orders([template.clone(k) for k in keys[start : start + 2000]])
+        tpl.copy_orders([template.clone(k) for k in keys[start : start + 2000]])
     return keys
 
 
@@ -217,3 +219,30 @@ def test_error_sink_entries_closed_parked_items_and_ops_actions_each_go_by_their
     records = -(sink.batches + closed.batches + actions.batches)
     assert removed == {**sink.rows, **closed.rows, **actions.rows, "pipelines_purgerecord": records}
     assert services.get_order(order_id)["state"] == "COMPLETED"  # the order itself goes by the orders policy
+
+
+def test_a_batch_whose_trace_got_a_new_checkpoint_meanwhile_rolls_back_whole(monkeypatch):
+    demo.load()
+    with time_machine.travel(timezone.now() - OLD, tick=False):
+        services.place_order(order_body(), "raced")
+    real = purge_rows.delete_traces
+
+    def and_a_late_checkpoint(batch: purge_rows.TraceBatch) -> dict[str, int]:
+        counts = real(batch)
+        CheckpointLog.objects.create(  # what a concurrent step's commit leaves for the re-check to see
+            checkpoint_type="OrderRequest",
+            checkpoint_id=uuid.uuid4(),
+            trace_id=batch.trace_ids[0],
+            trace_number=batch.numbers[0],
+            pipeline="checkout",
+            step="order_request",
+            created_at=timezone.now(),
+        )
+        return counts
+
+    monkeypatch.setattr(purge_rows, "delete_traces", and_a_late_checkpoint)
+    before = every_table()
+
+    assert only_orders().items == 0
+
+    assert every_table() == before  # the batch's deletes, its record and tombstones all rolled back
