@@ -65,7 +65,7 @@ def stamps(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, St
         if not new:
             made.update(_stored(missing))
         absent = [t for t in missing if t not in made]
-        created: dict[uuid.UUID, int] = {}
+        created: dict[uuid.UUID, Stamp] = {}
         if absent:
             created = _create(absent)
             made.update(created)
@@ -81,7 +81,7 @@ def stamps(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, St
     return found
 
 
-def _committed(opened: reads.Scope, made: dict[uuid.UUID, int], created: dict[uuid.UUID, int]) -> None:
+def _committed(opened: reads.Scope, made: dict[uuid.UUID, Stamp], created: dict[uuid.UUID, Stamp]) -> None:
     opened.traces.update(made)
     if created:
         branches.started(opened, created)
