@@ -59,9 +59,10 @@ def _fill(cursor: Any, orders: int, template: list[tuple[Any, ...]]) -> None:
     values = ", ".join(cursor.mogrify("(%s, %s, %s, %s, %s)", row) for row in template)
     cursor.execute(
         f"""INSERT INTO pipelines_checkpointlog
-            (checkpoint_type, checkpoint_id, trace_id, trace_number, pipeline, step, publication, created_at)
+            (checkpoint_type, checkpoint_id, trace_id, trace_number, pipeline, step, publication, created_at,
+             trace_created_at)
         SELECT t.kind, md5('bench-cp-' || o || '-' || t.n)::uuid, {TRACE}, {FIRST_TRACE_NUMBER} + o,
-               t.pipeline, t.step, t.publication, {base} + t.n * interval '40 milliseconds'
+               t.pipeline, t.step, t.publication, {base} + t.n * interval '40 milliseconds', {base}
         FROM generate_series(1, %s) AS o
         CROSS JOIN (VALUES {values}) AS t(n, kind, pipeline, step, publication)
         ORDER BY o, t.n""",
@@ -190,9 +191,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with connection.cursor() as cursor:
         cursor.execute(
             """INSERT INTO pipelines_checkpointlog
-                (checkpoint_type, checkpoint_id, trace_id, trace_number, pipeline, step, publication, created_at)
+                (checkpoint_type, checkpoint_id, trace_id, trace_number, pipeline, step, publication, created_at,
+                 trace_created_at)
             SELECT checkpoint_type, gen_random_uuid(), md5('bench-tail-' || trace_number)::uuid,
-                   trace_number + 500000000, pipeline, step, publication, now()
+                   trace_number + 500000000, pipeline, step, publication, now(), now()
             FROM pipelines_checkpointlog WHERE trace_number BETWEEN %s AND %s""",
             [FIRST_TRACE_NUMBER + 1, FIRST_TRACE_NUMBER + tail_orders],
         )

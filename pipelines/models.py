@@ -250,14 +250,19 @@ class LineageLink(Ledger):
     ordinal = models.PositiveIntegerField()
     trace_id = models.UUIDField()
     trace_number = models.BigIntegerField()
+    trace_created_at = models.DateTimeField()  # the partition key on PostgreSQL (``pipelines.store.partitions``)
 
     objects: ClassVar[TracedManager[Self]] = TracedManager()
 
     class Meta:
         verbose_name = "lineage link"
         verbose_name_plural = "lineage links"
+        # PostgreSQL wants the partition key in every unique key. A trace has one creation time, so the edge
+        # is as unique with it as without (``pipelines.store.partitions``).
         constraints = [
-            models.UniqueConstraint(fields=["trace_number", "parent_id", "child_id"], name="lineage_unique_edge")
+            models.UniqueConstraint(
+                fields=["trace_number", "parent_id", "child_id", "trace_created_at"], name="lineage_unique_edge"
+            )
         ]
 
     def __str__(self) -> str:
@@ -282,6 +287,7 @@ class CheckpointLog(Ledger):
     step = models.CharField(max_length=100)
     publication = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(db_index=True)
+    trace_created_at = models.DateTimeField()  # the partition key on PostgreSQL (``pipelines.store.partitions``)
 
     objects: ClassVar[TracedManager[Self]] = TracedManager()
 

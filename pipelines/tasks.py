@@ -15,6 +15,7 @@ from celery import shared_task
 
 from pipelines.recovery import deadlines, drain, retention, retries, sweeper
 from pipelines.recovery import resume as recovery
+from pipelines.store import partitions
 
 log = structlog.get_logger("pipelines.tasks")
 
@@ -72,6 +73,12 @@ def sweep() -> dict[str, int]:
 def expire_waits() -> int:
     """Fire every wait past its deadline (``pipelines.recovery.deadlines``): one bounded pass, idempotent."""
     return len(deadlines.expire())
+
+
+@shared_task(name="pipelines.ensure_partitions", ignore_result=True)
+def ensure_partitions() -> list[str]:
+    """Create the coming months' partitions of the log and the lineage (PostgreSQL), as the owner role."""
+    return partitions.ensure_ahead()
 
 
 @shared_task(name="pipelines.purge", ignore_result=True)

@@ -27,6 +27,7 @@ from django.apps import apps
 from django.core import checks
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 
 from pipelines.models import InsertOnlyModel
 
@@ -76,6 +77,8 @@ def install(connection: BaseDatabaseWrapper) -> None:
                     f"CREATE TRIGGER {PG_TRUNCATE} BEFORE TRUNCATE ON {qtable} "
                     "FOR EACH STATEMENT EXECUTE FUNCTION tpfgo_refuse_change()"
                 )
+            for partition in _partitions(cursor, sorted(tables)):
+                _guard_partition(cursor, connection.ops.quote_name(partition))
         elif connection.vendor == "sqlite":
             for table in sorted(tables):
                 qtable = connection.ops.quote_name(table)
@@ -96,6 +99,32 @@ def install(connection: BaseDatabaseWrapper) -> None:
                 )
 
 
+def _partitions(cursor: CursorWrapper, tables: Sequence[str]) -> list[str]:
+    """PostgreSQL: the partitions of these tables (``pipelines.store.partitions``)."""
+    cursor.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = ANY(%s) ORDER BY c.relname",
+        [list(tables)],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _guard_partition(cursor: CursorWrapper, qtable: str) -> None:
+    # A partition inherits its table's row triggers (PostgreSQL clones them, to partitions made later too), not
+    # its statement-level ones: a TRUNCATE naming the partition itself would pass unguarded.
+    cursor.execute(f"DROP TRIGGER IF EXISTS {PG_TRUNCATE} ON {qtable}")
+    cursor.execute(
+        f"CREATE TRIGGER {PG_TRUNCATE} BEFORE TRUNCATE ON {qtable} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION tpfgo_refuse_change()"
+    )
+
+
+def guard_partition(connection: BaseDatabaseWrapper, partition: str) -> None:
+    """PostgreSQL: refuse TRUNCATE on a new partition of an insert-only table (its row triggers come with it)."""
+    with connection.cursor() as cursor:
+        _guard_partition(cursor, connection.ops.quote_name(partition))
+
+
 def missing(connection: BaseDatabaseWrapper) -> list[str]:
     """Insert-only tables lacking their triggers on this database."""
     tables = set(insert_only_tables()) & set(connection.introspection.table_names())
@@ -107,7 +136,9 @@ def missing(connection: BaseDatabaseWrapper) -> list[str]:
                 [PREFIX, PG_TRUNCATE],
             )
             have = set(cursor.fetchall())
-            return sorted(t for t in tables if {(t, PREFIX), (t, PG_TRUNCATE)} - have)
+            absent = [t for t in tables if {(t, PREFIX), (t, PG_TRUNCATE)} - have]
+            absent += [p for p in _partitions(cursor, sorted(tables)) if (p, PG_TRUNCATE) not in have]
+            return sorted(absent)
         if connection.vendor == "sqlite":
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
             names = {row[0] for row in cursor.fetchall()}

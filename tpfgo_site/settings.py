@@ -348,6 +348,9 @@ TPFGO_DEFAULT_ETA_MINUTES = 25
 # often (the dashboard counts the rows after the fold itself), at most this many log seqs per transaction.
 TPFGO_FUNNEL_FOLD_SECONDS = float(os.environ.get("TPFGO_FUNNEL_FOLD_SECONDS", "30"))
 TPFGO_FUNNEL_FOLD_BATCH = int(os.environ.get("TPFGO_FUNNEL_FOLD_BATCH", "100000"))
+# --- Partitions of the checkpoint log and the lineage on PostgreSQL (pipelines/store/partitions.py): months created
+# this far ahead, by `manage.py partitions` and by beat once a day.
+TPFGO_PARTITION_MONTHS_AHEAD = int(os.environ.get("TPFGO_PARTITION_MONTHS_AHEAD", "3"))
 # --- Retention (docs/operations.md, "Retention and tombstones"): days each kind of data is kept (0: forever).
 # Orders (every row of a terminal order's trace) leave a tombstone; ops actions are the audit trail, kept longest.
 TPFGO_RETENTION = {
@@ -361,6 +364,7 @@ TPFGO_RETENTION_SCHEDULE_SECONDS = float(os.environ.get("TPFGO_RETENTION_SCHEDUL
 TPFGO_RETENTION_TERMINAL = "checkout.retention.terminal_orders"  # which traces are finished: the domain says
 CELERY_BEAT_SCHEDULE = {
     "purge-expired": {"task": "pipelines.purge", "schedule": TPFGO_RETENTION_SCHEDULE_SECONDS},
+    "ensure-partitions": {"task": "pipelines.ensure_partitions", "schedule": 86400.0},
     "expire-waits": {"task": "pipelines.expire_waits", "schedule": 30.0},
     "sweep-parked": {"task": "pipelines.sweep", "schedule": 30.0},
     "fold-funnel": {"task": "opsconsole.fold_funnel", "schedule": TPFGO_FUNNEL_FOLD_SECONDS},

@@ -36,6 +36,7 @@ from pipelines.models import (
     BulkRunResult,
     CheckpointLog,
     ErrorSinkEntry,
+    LineageLink,
     OpenParked,
     OpenWait,
     OpsAction,
@@ -48,8 +49,10 @@ from pipelines.models import (
     RetryScheduled,
     Trace,
 )
+from pipelines.store import partitions
 from pipelines.store import purge as rows
-from pipelines.store.db_roles import purge_allowed
+from pipelines.store.db_roles import connected_as, purge_allowed
+from pipelines.triggers import purge_flag
 
 log = structlog.get_logger("pipelines.retention")
 
@@ -98,9 +101,13 @@ def purge(
     size = batch_size or int(getattr(settings, "TPFGO_RETENTION_BATCH", 200))
     limits = cutoffs(now)
     outcomes = []
+    policies = list(policies)
+    months = Outcome("orders", limits["orders"])
+    if "orders" in policies and not dry_run and months.cutoff is not None:
+        _months(months, actor=actor, size=size, now=now)
     with purge_allowed(f"retention by {actor}"):
         for policy in policies:
-            outcome = Outcome(policy, limits[policy])
+            outcome = months if policy == "orders" else Outcome(policy, limits[policy])
             if outcome.cutoff is not None:
                 RUNS[policy](outcome, actor=actor, size=size, dry_run=dry_run, now=now)
             log.info("retention.done", policy=policy, dry_run=dry_run, items=outcome.items, rows=outcome.rows)
@@ -144,9 +151,14 @@ def expired_traces(cutoff: datetime.datetime, after: int, limit: int) -> tuple[l
     )
     scanned = [(n, t) for n, t, created in window if created < cutoff]
     over = len(window) < limit or len(scanned) < len(window)
+    return may_go(scanned, cutoff), window[-1][0] if window else after, over
+
+
+def may_go(scanned: Sequence[tuple[int, uuid.UUID]], cutoff: datetime.datetime) -> list[tuple[int, uuid.UUID]]:
+    """Those of the traces (number, id) that may go: terminal, nothing open, newest checkpoint before ``cutoff``."""
     terminal = _terminal()
     if not scanned or terminal is None:
-        return [], window[-1][0] if window else after, over
+        return []
     ids = [t for _, t in scanned]
     done = terminal(ids)
     busy = set(OpenParked.objects.filter(trace_id__in=ids).values_list("trace_id", flat=True))
@@ -157,8 +169,7 @@ def expired_traces(cutoff: datetime.datetime, after: int, limit: int) -> tuple[l
         .annotate(newest=Max("created_at"))
         .values_list("trace_number", "newest")
     )
-    eligible = [(n, t) for n, t in scanned if t in done and t not in busy and n in newest and newest[n] < cutoff]
-    return eligible, window[-1][0], over
+    return [(n, t) for n, t in scanned if t in done and t not in busy and n in newest and newest[n] < cutoff]
 
 
 def _orders(outcome: Outcome, *, actor: str, size: int, dry_run: bool, now: datetime.datetime) -> None:
@@ -191,6 +202,43 @@ def _purge_traces(
     purge_id = _record(outcome, actor, first, last, len(eligible), counts)
     rows.bury(keys, batch.trace_ids, purge_id, now)
     outcome.add(len(eligible), counts)
+
+
+def _months(outcome: Outcome, *, actor: str, size: int, now: datetime.datetime) -> None:
+    """PostgreSQL: a month of the log and the lineage whose orders may all go is dropped whole instead of deleted
+    row by row (``pipelines.store.partitions``): one transaction per month removes its orders' other rows (in
+    chunks of ``size`` traces), records the purge, leaves the tombstones and drops the month's partitions. As the
+    owner role (``DROP``), with the purge flag; the batched deletes then take what no whole month covered."""
+    cutoff = outcome.cutoff
+    assert cutoff is not None
+    if _terminal() is None:
+        return
+
+    def expired(traces: Sequence[tuple[int, uuid.UUID]]) -> list[uuid.UUID]:
+        found: list[uuid.UUID] = []
+        for start in range(0, len(traces), size):
+            chunk = traces[start : start + size]
+            going = may_go(chunk, cutoff)
+            found += [t for _, t in going]
+            if len(going) < len(chunk):
+                break  # one that stays keeps the month: no need to look further
+        return found
+
+    def remove(traces: Sequence[tuple[int, uuid.UUID]], dropped: dict[str, int]) -> None:
+        counts, keys = dict(dropped), {}
+        for start in range(0, len(traces), size):
+            chunk = traces[start : start + size]
+            batch = rows.TraceBatch(tuple(n for n, _ in chunk), tuple(t for _, t in chunk))
+            keys.update(rows.idempotency_keys(batch.numbers))
+            others = [target for target in rows.trace_targets(batch) if target[0] not in (CheckpointLog, LineageLink)]
+            for table, n in rows.delete(others).items():
+                counts[table] = counts.get(table, 0) + n
+        purge_id = _record(outcome, actor, str(traces[0][0]), str(traces[-1][0]), len(traces), counts)
+        rows.bury(keys, [t for _, t in traces], purge_id, now)
+        outcome.add(len(traces), counts)
+
+    with connected_as(getattr(settings, "TPFGO_DATABASE_OWNER", None)), purge_flag(f"retention by {actor}", "default"):
+        partitions.drop_expired(before=cutoff, expired=expired, purge=remove)
 
 
 # --- error-sink entries, closed parked items, ops actions: rows older than the policy, oldest first

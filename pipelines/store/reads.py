@@ -15,6 +15,7 @@ Without a scope every call reads the database, exactly as before.
 
 from __future__ import annotations
 
+import datetime
 import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,8 +42,8 @@ class Scope:
     # nothing can descend from them yet.
     fresh: set[int] = field(default_factory=set)
     step_memo: dict[Any, Any] = field(default_factory=dict)
-    # Trace numbers (pipelines.store.traces) seen committed: a trace's number never changes.
-    traces: dict[Any, int] = field(default_factory=dict)
+    # Trace numbers and creation times (pipelines.store.traces) seen committed: neither ever changes.
+    traces: dict[Any, tuple[int, datetime.datetime]] = field(default_factory=dict)
 
     def remember(self, rows: Iterable[Checkpoint], *, fresh: bool = False) -> None:
         facts, absent, ids = self.facts, self.absent, self.fresh

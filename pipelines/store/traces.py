@@ -7,9 +7,13 @@ number when its first checkpoint is written (``Trace``: numbers handed out in or
 are indexed by ``(trace_number, …)``: the traces of a batch, and the traces in flight, hold neighbouring numbers,
 so their rows land on a few pages near the end of each index.
 
-- ``numbers(trace_ids)`` gives the number of each trace, creating the missing ones, in the caller's transaction
-  (the step's): one statement per batch step for the unknown traces, none for those this read scope already knows.
-  A number is remembered by the scope only once the transaction that found or created it has committed.
+- ``stamps(trace_ids)`` gives the number and the creation time of each trace, creating the missing ones, in the
+  caller's transaction (the step's): one statement per batch step for the unknown traces, none for those this read
+  scope already knows. A stamp is remembered by the scope only once the transaction that found or created it has
+  committed. ``numbers(trace_ids)`` is the same, numbers only.
+- The creation time is the partition key of the log and the lineage on PostgreSQL (``pipelines.store.partitions``):
+  it is the stored ``Trace.created_at``, read back for a trace that has one, so a replay (later, on another clock)
+  writes the value the trace's first rows carry.
 - ``CheckpointLog.objects.of_trace(trace_id)`` and ``LineageLink.objects.of_trace(trace_id)`` filter on the known
   number, or a sub-query on ``Trace`` (``pipelines.models.trace_number_expression``); this module tells the models
   which numbers the read scope knows.
@@ -17,6 +21,7 @@ so their rows land on a few pages near the end of each index.
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -32,26 +37,35 @@ from pipelines.store import branches, fast, lookups, reads
 # Traces per statement when creating many (two bound values each; SQLite allows 32,766).
 _CHUNK = 5000
 
+Stamp = tuple[int, datetime.datetime]  # a trace's number and creation time, both fixed once stored
+
 
 def known(trace_id: Any) -> int | None:
     """The trace's number if this read scope has seen it committed."""
     opened = reads.current()
-    return opened.traces.get(as_uuid(trace_id)) if opened is not None else None
+    stamp = opened.traces.get(as_uuid(trace_id)) if opened is not None else None
+    return stamp[0] if stamp is not None else None
 
 
 def numbers(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, int]:
-    """The number of every trace in ``trace_ids``, creating those that have none, in the caller's transaction.
+    """The number of every trace in ``trace_ids``, creating those that have none (``stamps``)."""
+    return {t: stamp[0] for t, stamp in stamps(trace_ids, new=new).items()}
+
+
+def stamps(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, Stamp]:
+    """The number and creation time of every trace in ``trace_ids``, creating those that have none, in the
+    caller's transaction.
 
     ``new``: the traces are most likely starting here (a source pipeline's first step), so they are inserted
     first and looked up only if already stored; otherwise looked up first.
     """
     opened, found, missing = _known_and_missing(trace_ids)  # in order: a batch's traces get consecutive numbers
-    made: dict[uuid.UUID, int] = {}
+    made: dict[uuid.UUID, Stamp] = {}
     if missing:
         if not new:
             made.update(_stored(missing))
         absent = [t for t in missing if t not in made]
-        created: dict[uuid.UUID, int] = {}
+        created: dict[uuid.UUID, Stamp] = {}
         if absent:
             created = _create(absent)
             made.update(created)
@@ -67,7 +81,7 @@ def numbers(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, i
     return found
 
 
-def _committed(opened: reads.Scope, made: dict[uuid.UUID, int], created: dict[uuid.UUID, int]) -> None:
+def _committed(opened: reads.Scope, made: dict[uuid.UUID, Stamp], created: dict[uuid.UUID, Stamp]) -> None:
     opened.traces.update(made)
     if created:
         branches.started(opened, created)
@@ -78,11 +92,13 @@ def stored_numbers(trace_ids: Iterable[Any]) -> dict[uuid.UUID, int]:
     _, found, missing = _known_and_missing(trace_ids)
     if missing:
         found.update(_stored(missing))
-    return found
+    return {t: stamp[0] for t, stamp in found.items()}
 
 
-def _known_and_missing(trace_ids: Iterable[Any]) -> tuple[reads.Scope | None, dict[uuid.UUID, int], list[uuid.UUID]]:
-    """The read scope, the numbers it knows, and the traces (distinct, in order) it does not."""
+def _known_and_missing(
+    trace_ids: Iterable[Any],
+) -> tuple[reads.Scope | None, dict[uuid.UUID, Stamp], list[uuid.UUID]]:
+    """The read scope, the stamps it knows, and the traces (distinct, in order) it does not."""
     opened = reads.current()
     cache = opened.traces if opened is not None else {}
     wanted = dict.fromkeys(as_uuid(t) for t in trace_ids)
@@ -91,26 +107,27 @@ def _known_and_missing(trace_ids: Iterable[Any]) -> tuple[reads.Scope | None, di
 
 def _known_numbers(trace_ids: Iterable[Any]) -> tuple[dict[uuid.UUID, int], list[uuid.UUID]]:
     _, found, missing = _known_and_missing(trace_ids)
-    return found, missing
+    return {t: stamp[0] for t, stamp in found.items()}, missing
 
 
 models.use_known_trace_numbers(_known_numbers)
 
 
-def _stored(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-    out: dict[uuid.UUID, int] = {}
+def _stored(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, Stamp]:
+    out: dict[uuid.UUID, Stamp] = {}
     for start in range(0, len(trace_ids), _CHUNK):
         chunk = trace_ids[start : start + _CHUNK]
-        out.update(Trace.objects.filter(trace_id__in=chunk).values_list("trace_id", "number"))
+        stored = Trace.objects.filter(trace_id__in=chunk).values_list("trace_id", "number", "created_at")
+        out.update((trace_id, (number, created)) for trace_id, number, created in stored)
     return out
 
 
-def _create(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+def _create(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, Stamp]:
     """Insert the traces in the given order (consecutive numbers), skipping any a concurrent writer stored."""
     connection = transaction.get_connection()
     table = fast.table(Trace, connection)
     now = timezone.now()
-    out: dict[uuid.UUID, int] = {}
+    out: dict[uuid.UUID, Stamp] = {}
     for start in range(0, len(trace_ids), _CHUNK):
         chunk = trace_ids[start : start + _CHUNK]
         rows = [
@@ -122,7 +139,7 @@ def _create(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
         with connection.cursor() as cursor:
             cursor.execute(sql, [v for row in rows for v in row])
             for number, stored in cursor.fetchall():
-                out[by_prepared.get(stored) or as_uuid(stored)] = number
+                out[by_prepared.get(stored) or as_uuid(stored)] = (number, now)
     return out
 
 
@@ -136,6 +153,6 @@ def number_of(trace_id: Any) -> int | None:
         return None
     opened = reads.current()
     if opened is not None:
-        found = {stored.trace_id: stored.number}
+        found = {stored.trace_id: (int(stored.number), stored.created_at)}
         transaction.on_commit(lambda: opened.traces.update(found))
     return int(stored.number)

@@ -176,15 +176,18 @@ def insert_many(
     last = step is spec.steps[-1]
     link_row, log_row = _link_row(connection), _log_row(connection)
     uuid_prep = links.preps[links.index("parent_id")]
+    time_prep = links.preps[links.index("trace_created_at")]
     # A source pipeline's first step starts its traces: insert their numbers first (a replay finds them after).
     born = step is spec.steps[0] and spec.source_namespace is not None
-    numbers = traces.numbers((trace_id for _, _, trace_id in items), new=born)
+    # A trace's number and creation time (the partition key), as stored: a replay writes its first run's values.
+    stamps = traces.stamps((trace_id for _, _, trace_id in items), new=born)
     # Per model, once per call: its table, its name, the publication its log rows carry.
     per_model: dict[type[Checkpoint], tuple[Table, str, str, list[tuple[Any, ...]]]] = {}
     for rows, parents, trace_id in items:
         parent_ids = [(type(parent).__name__, uuid_prep(parent.id, connection)) for parent in parents]
         trace = uuid_prep(trace_id, connection)
-        number = numbers[as_trace_uuid(trace_id)]
+        number, started = stamps[as_trace_uuid(trace_id)]
+        started = time_prep(started, connection)
         for row, owned in rows:
             model = type(row)
             known = per_model.get(model)
@@ -203,8 +206,8 @@ def insert_many(
                     children[ctbl] = Dependent(ctbl, fast.owner_column(type(child), type(row)), [])
                 children[ctbl].rows.append(ctbl.values(child, connection))
             for ordinal, (parent_type, parent_id) in enumerate(parent_ids):
-                link_rows.append(link_row(kind, pk, parent_type, parent_id, ordinal, trace, number))
-            log_rows.append(log_row(kind, pk, trace, number, spec.name, step.name, publication, created))
+                link_rows.append(link_row(kind, pk, parent_type, parent_id, ordinal, trace, number, started))
+            log_rows.append(log_row(kind, pk, trace, number, spec.name, step.name, publication, created, started))
     dependents = [
         *children.values(),
         Dependent(links, "child_id", link_rows),
@@ -237,14 +240,22 @@ def mark_stored(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]], al
 def _link_row(connection: Any) -> Any:
     """A ``LineageLink`` row from values already prepared for the database (its checkpoint's, the parents')."""
     return fast.table(LineageLink, connection).arranger(
-        "child_type", "child_id", "parent_type", "parent_id", "ordinal", "trace_id", "trace_number"
+        "child_type", "child_id", "parent_type", "parent_id", "ordinal", "trace_id", "trace_number", "trace_created_at"
     )
 
 
 def _log_row(connection: Any) -> Any:
     """A ``CheckpointLog`` row from prepared values (``seq`` comes from the database)."""
     return fast.table(CheckpointLog, connection).arranger(
-        "checkpoint_type", "checkpoint_id", "trace_id", "trace_number", "pipeline", "step", "publication", "created_at"
+        "checkpoint_type",
+        "checkpoint_id",
+        "trace_id",
+        "trace_number",
+        "pipeline",
+        "step",
+        "publication",
+        "created_at",
+        "trace_created_at",
     )
 
 

@@ -228,6 +228,7 @@ def test_a_batch_whose_trace_got_a_new_checkpoint_meanwhile_rolls_back_whole(mon
     real = purge_rows.delete_traces
 
     def and_a_late_checkpoint(batch: purge_rows.TraceBatch) -> dict[str, int]:
+        started = Trace.objects.get(number=batch.numbers[0]).created_at
         counts = real(batch)
         CheckpointLog.objects.create(  # what a concurrent step's commit leaves for the re-check to see
             checkpoint_type="OrderRequest",
@@ -237,6 +238,7 @@ def test_a_batch_whose_trace_got_a_new_checkpoint_meanwhile_rolls_back_whole(mon
             pipeline="checkout",
             step="order_request",
             created_at=timezone.now(),
+            trace_created_at=started,
         )
         return counts
 

@@ -153,6 +153,7 @@ def test_postgresql_never_folds_past_a_seq_whose_transaction_is_still_open(trans
                     checkpoint_id=uuid.uuid4(),
                     trace_id=uuid.uuid4(),
                     trace_number=10**12,
+                    trace_created_at=TODAY - datetime.timedelta(minutes=30),
                     pipeline="test",
                     step="held",
                     created_at=TODAY - datetime.timedelta(minutes=30),

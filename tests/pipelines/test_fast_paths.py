@@ -21,9 +21,11 @@ import pytest
 from django.db import connection, models, transaction
 
 from pipelines.engine.registry import checkpoint_models
-from pipelines.models import Checkpoint, CheckpointChild
+from pipelines.engine.runner import Engine
+from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink, Trace
 from pipelines.store import fast, lookups, vendor
 from pipelines.store.rows import Dependent
+from tests.lane import composition as lane
 
 pytestmark = pytest.mark.django_db
 
@@ -192,3 +194,50 @@ def test_owned_child_rows_written_fast_are_the_rows_the_orm_writes(
     by_orm = written(orm_write, child, owner_fields["id"])
     assert by_fast
     assert comparable(by_fast) == comparable(by_orm)
+
+
+@pytest.mark.parametrize("model", [CheckpointLog, LineageLink], ids=lambda m: m.__name__)
+def test_log_rows_and_links_written_by_the_write_path_are_the_rows_the_orm_writes(model: type[models.Model]) -> None:
+    """The engine's own rows (``pipelines.store.writes``: the trace's number and creation time carried from the
+    trace in hand) against the ORM's insert of the same values; a copy gets another trace number (the edge is
+    unique), compared apart from it."""
+    Engine(lane.COMPOSITION).start("ingest", {"text": "alpha beta"}, "doc-1")
+    (started,) = Trace.objects.values_list("created_at", flat=True)
+    key = model._meta.pk
+    columns = [f for f in model._meta.concrete_fields if f is not key]
+    at = [f.attname for f in columns].index("trace_number")
+    rows = list(model.objects.all())
+    assert len(rows) == 5
+    for row in rows:
+        assert row.trace_created_at == started  # type: ignore[attr-defined]
+        fields = {f.attname: getattr(row, f.attname) for f in columns}
+        by_engine = stored_by_key(model, getattr(row, key.attname), columns)
+        copy = written_returning(lambda f=fields: model.objects.create(**{**f, "trace_number": 10**12}), model, columns)
+        assert comparable(by_engine[:at] + by_engine[at + 1 :]) == comparable(copy[:at] + copy[at + 1 :])
+
+
+def stored_by_key(model: type[models.Model], pk: Any, columns: list[models.Field[Any, Any]]) -> tuple[Any, ...]:
+    """``columns`` of the row with primary key ``pk``, as the database holds them (``stored_row``)."""
+    qn = connection.ops.quote_name
+    selected = [f"CAST({qn(f.column)} AS TEXT)" for f in columns]
+    if connection.vendor == "sqlite":
+        selected += [f"typeof({qn(f.column)})" for f in columns]
+    sql = f"SELECT {', '.join(selected)} FROM {qn(model._meta.db_table)} WHERE {qn(model._meta.pk.column)} = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk])
+        (found,) = cursor.fetchall()
+    return tuple(found)
+
+
+def written_returning(
+    write: Callable[[], models.Model], model: type[models.Model], columns: list[models.Field[Any, Any]]
+) -> tuple[Any, ...]:
+    """The row ``write()`` stores (found by the key it returns), read inside a savepoint rolled back afterwards."""
+    found: tuple[Any, ...] = ()
+    try:
+        with transaction.atomic():
+            found = stored_by_key(model, write().pk, columns)
+            raise _Rollback
+    except _Rollback:
+        pass
+    return found

@@ -126,6 +126,7 @@ def log_entry() -> CheckpointLog:
         checkpoint_id=uuid.uuid4(),
         trace_id=trace_id,
         trace_number=traces.numbers([trace_id])[trace_id],
+        trace_created_at=traces.stamps([trace_id])[trace_id][1],
         pipeline="probe",
         step="probe",
         created_at=timezone.now(),

@@ -188,6 +188,7 @@ def probe_entry(publication: str = PUBLISHED) -> CheckpointLog:
         checkpoint_id=uuid.uuid4(),
         trace_id=trace_id,
         trace_number=traces.numbers([trace_id])[trace_id],
+        trace_created_at=traces.stamps([trace_id])[trace_id][1],
         pipeline="publish",
         step="publish",
         publication=publication,

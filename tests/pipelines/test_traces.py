@@ -44,11 +44,13 @@ def test_a_scope_remembers_numbers_only_once_their_transaction_committed():
         assert Trace.objects.count() == 0
 
         with transaction.atomic():
-            number = traces.numbers([committed])[committed]
+            number, created = traces.stamps([committed])[committed]
             assert scope.traces == {}
-        assert scope.traces == {committed: number}
+        assert (number, created) == Trace.objects.values_list("number", "created_at").get(trace_id=committed)
+        assert scope.traces == {committed: (number, created)}
         with CaptureCount() as count:
             assert traces.numbers([committed]) == {committed: number}
+            assert traces.stamps([committed]) == {committed: (number, created)}
         assert count.queries == 0
 
 

@@ -1,0 +1,274 @@
+"""PostgreSQL: the checkpoint log and the lineage, range-partitioned by month of their trace's creation time.
+
+Every ``CheckpointLog`` and ``LineageLink`` row carries ``trace_created_at``, the stored ``Trace.created_at`` of its
+trace (``pipelines.store.traces.stamps``), so all the rows of one order sit in one partition, and a month of old
+orders can be dropped whole instead of deleted row by row. SQLite has no partitions: the column is there, unused.
+
+Replay safety. PostgreSQL wants the partition key in every unique key of a partitioned table, so the log's primary
+key is ``(seq, trace_created_at)`` and the lineage's unique edge ``(trace_number, parent_id, child_id,
+trace_created_at)``. Neither loses anything: a trace has one number and one creation time, both written once in
+``Trace`` (unpartitioned, ``trace_id`` globally unique) and read back by every later run of the trace, never taken
+from the clock at replay; and what keeps a replay from inserting twice is the checkpoint's own id and business key,
+unique in the checkpoint tables, which are not partitioned (a log row or a link is written only with its
+checkpoint's insert).
+
+Partitions are made ahead (``ensure``: ``manage.py partitions``, and the ``pipelines.ensure_partitions`` beat
+task); a row whose month has no partition goes to the table's DEFAULT partition, so a missing partition never loses
+an insert. ``ensure`` later moves such rows into the month's new partition (PostgreSQL refuses to create a
+partition whose range the default partition holds rows of).
+
+Retention (``drop_expired``) drops or detaches a month only when every order in it is expired, as the caller's
+``expired`` judges; otherwise it leaves the month to row-by-row deletes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import structlog
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
+
+from pipelines import triggers
+from pipelines.models import CheckpointLog, LineageLink, Trace
+from pipelines.store import db_roles
+
+log = structlog.get_logger("pipelines.partitions")
+
+MODELS = (CheckpointLog, LineageLink)
+KEY = "trace_created_at"
+_BOUNDS = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition of ``table``: the month ``[start, end)``, or the DEFAULT partition (no bounds)."""
+
+    table: str
+    name: str
+    start: datetime.datetime | None = None
+    end: datetime.datetime | None = None
+
+    @property
+    def default(self) -> bool:
+        return self.start is None
+
+
+def tables() -> list[str]:
+    return [model._meta.db_table for model in MODELS]
+
+
+def month_of(at: datetime.datetime) -> datetime.datetime:
+    """The first instant (UTC) of ``at``'s month: where its partition starts."""
+    at = at.astimezone(datetime.UTC)
+    return datetime.datetime(at.year, at.month, 1, tzinfo=datetime.UTC)
+
+
+def next_month(start: datetime.datetime) -> datetime.datetime:
+    return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+
+
+def name_of(table: str, start: datetime.datetime) -> str:
+    return f"{table}_p{start:%Y_%m}"
+
+
+def default_name(table: str) -> str:
+    return f"{table}_default"
+
+
+def partitioned(connection: BaseDatabaseWrapper, table: str) -> bool:
+    """Whether ``table`` is a partitioned table here (never on SQLite; on PostgreSQL after migration 0020)."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relkind FROM pg_class WHERE relname = %s AND relnamespace = current_schema()::regnamespace",
+            [table],
+        )
+        row = cursor.fetchone()
+    return row is not None and row[0] == "p"
+
+
+def listed(connection: BaseDatabaseWrapper, table: str) -> list[Partition]:
+    """The partitions of ``table``, months in order, then the default one."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i "
+            "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+            [table],
+        )
+        rows = cursor.fetchall()
+    months, default = [], []
+    for name, bound in rows:
+        match = _BOUNDS.search(bound)
+        if match:
+            start, end = (datetime.datetime.fromisoformat(text) for text in match.groups())
+            months.append(Partition(table, name, start, end))
+        elif bound == "DEFAULT":
+            default.append(Partition(table, name))
+    return sorted(months, key=lambda p: p.start or datetime.datetime.min) + default
+
+
+def default_rows(connection: BaseDatabaseWrapper, table: str) -> int:
+    """How many rows ``table``'s default partition holds: rows whose month had no partition when written."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {connection.ops.quote_name(default_name(table))}")  # noqa: S608
+        (count,) = cursor.fetchone()
+    return int(count)
+
+
+def ensure(
+    *, now: datetime.datetime, months_ahead: int = 3, since: datetime.datetime | None = None, using: str = "default"
+) -> list[str]:
+    """Create the month partitions from ``since`` (default: ``now``'s month) to ``months_ahead`` months after
+    ``now``'s, those missing, for every partitioned table; the names created. Rows the default partition holds
+    for such a month move into it. Idempotent; nothing to do on SQLite."""
+    connection = connections[using]
+    created: list[str] = []
+    for table in tables():
+        if not partitioned(connection, table):
+            continue
+        have = {p.start for p in listed(connection, table)}
+        start, last = month_of(since or now), month_of(now)
+        for _ in range(months_ahead):
+            last = next_month(last)
+        while start <= last:
+            if start not in have:
+                create(connection, table, start)
+                created.append(name_of(table, start))
+            start = next_month(start)
+    return created
+
+
+def ensure_ahead(using: str = "default") -> list[str]:
+    """``ensure`` for today and ``TPFGO_PARTITION_MONTHS_AHEAD`` months ahead, as the owner role (the serving role
+    owns no table, so it may create no partition): what beat and ``manage.py partitions`` run."""
+    with db_roles.connected_as(getattr(settings, "TPFGO_DATABASE_OWNER", None), using):
+        return ensure(now=timezone.now(), months_ahead=settings.TPFGO_PARTITION_MONTHS_AHEAD, using=using)
+
+
+def create(connection: BaseDatabaseWrapper, table: str, start: datetime.datetime) -> None:
+    """Create ``table``'s partition for the month starting at ``start`` (moving the default partition's rows of
+    that month into it), with its truncate guard, in one transaction."""
+    end, name, default = next_month(start), name_of(table, start), default_name(table)
+    qn = connection.ops.quote_name
+    in_month = f"{qn(KEY)} >= %s AND {qn(KEY)} < %s"
+    # DDL takes no bound parameters: the bounds are literals made from two UTC datetimes.
+    bounds = f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {qn(default)} IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {qn(default)} WHERE {in_month})", [start, end])  # noqa: S608
+        (stray,) = cursor.fetchone()
+        if not stray:
+            cursor.execute(f"CREATE TABLE {qn(name)} PARTITION OF {qn(table)} {bounds}")
+        else:
+            # The default partition holds rows of this month (written while it had no partition): PostgreSQL
+            # would refuse the new partition, so they move into it first, in this transaction.
+            cursor.execute(f"CREATE TABLE {qn(name)} (LIKE {qn(table)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+            cursor.execute(f"INSERT INTO {qn(name)} SELECT * FROM {qn(default)} WHERE {in_month}", [start, end])  # noqa: S608
+            moved = cursor.rowcount
+            with triggers.purge_flag(f"move {moved} rows of {name} out of {default}", connection.alias):
+                cursor.execute(f"DELETE FROM {qn(default)} WHERE {in_month}", [start, end])  # noqa: S608
+            cursor.execute(f"ALTER TABLE {qn(table)} ATTACH PARTITION {qn(name)} {bounds}")
+            log.info("partitions.moved_from_default", partition=name, rows=moved)
+        triggers.guard_partition(connection, name)
+    log.info("partitions.created", partition=name, start=start.isoformat(), end=end.isoformat())
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """What ``drop_expired`` did to one month: its partitions (one per table), their orders, the rows each partition
+    held, dropped or detached."""
+
+    start: datetime.datetime
+    partitions: tuple[str, ...]
+    traces: int
+    rows: dict[str, int]
+    detached: bool
+
+
+TraceRef = tuple[int, uuid.UUID]  # a trace's number and id
+# (the month's traces) -> the ids of those that are expired
+Expired = Callable[[Sequence[TraceRef]], Iterable[uuid.UUID]]
+# (the month's traces, rows per table its partitions hold) -> None: removes the traces' other rows, in the month's
+# transaction, before its partitions go
+Purge = Callable[[Sequence[TraceRef], dict[str, int]], None]
+
+
+def drop_expired(
+    *,
+    before: datetime.datetime,
+    expired: Expired,
+    purge: Purge | None = None,
+    detach: bool = False,
+    using: str = "default",
+) -> list[Dropped]:
+    """Drop (or detach, keeping the tables for an archive) every month that ends by ``before`` and whose orders
+    are all expired: ``expired(traces)`` returns the ids of those of the month's traces that are (terminal and
+    older than the policy, as the purge judges). A month with one order that is not stays whole, for row deletes;
+    an empty month stays too.
+
+    One transaction per month, its partitions locked first (no row can land in the month meanwhile): the check,
+    then ``purge`` (the retention's removal of the same orders' rows in the other tables, with its audit record and
+    tombstones), then the drop; a month is gone whole or not at all. Needs the tables' owner (``DROP``). The
+    default partition is never dropped.
+    """
+    connection = connections[using]
+    done: list[Dropped] = []
+    if not all(partitioned(connection, table) for table in tables()):
+        return done
+    by_month: dict[datetime.datetime, list[Partition]] = {}
+    for table in tables():
+        for part in listed(connection, table):
+            if part.start is not None and part.end is not None and part.end <= before:
+                by_month.setdefault(part.start, []).append(part)
+    for start, parts in sorted(by_month.items()):
+        dropped = _drop_month(connection, start, parts, expired, purge, detach)
+        if dropped is not None:
+            done.append(dropped)
+    return done
+
+
+def _drop_month(
+    connection: BaseDatabaseWrapper,
+    start: datetime.datetime,
+    parts: list[Partition],
+    expired: Expired,
+    purge: Purge | None,
+    detach: bool,
+) -> Dropped | None:
+    qn = connection.ops.quote_name
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        for part in parts:
+            cursor.execute(f"LOCK TABLE {qn(part.name)} IN ACCESS EXCLUSIVE MODE")
+        numbers = " UNION ".join(f"SELECT trace_number FROM {qn(part.name)}" for part in parts)  # noqa: S608
+        cursor.execute(
+            f"SELECT number, trace_id FROM {qn(Trace._meta.db_table)} WHERE number IN ({numbers}) ORDER BY number"  # noqa: S608
+        )
+        traces = [(int(number), uuid.UUID(str(trace_id))) for number, trace_id in cursor.fetchall()]
+        if not traces:
+            return None  # nothing to gain; left for the day it matters
+        kept = {t for _, t in traces} - set(expired(traces))
+        if kept:
+            log.info("partitions.kept", month=start.isoformat(), traces=len(traces), not_expired=len(kept))
+            return None
+        rows: dict[str, int] = {}
+        for part in parts:
+            cursor.execute(f"SELECT COUNT(*) FROM {qn(part.name)}")  # noqa: S608
+            rows[part.table] = int(cursor.fetchone()[0])
+        if purge is not None:
+            purge(traces, rows)
+        for part in parts:
+            if detach:
+                cursor.execute(f"ALTER TABLE {qn(part.table)} DETACH PARTITION {qn(part.name)}")
+            else:
+                cursor.execute(f"DROP TABLE {qn(part.name)}")
+    names = tuple(part.name for part in parts)
+    log.warning("partitions.dropped", month=start.isoformat(), partitions=names, traces=len(traces), detached=detach)
+    return Dropped(start=start, partitions=names, traces=len(traces), rows=rows, detached=detach)
