@@ -829,4 +829,5 @@ class Tombstone(Ledger):
         verbose_name_plural = "tombstones"
 
     def __str__(self) -> str:
-        return f"trace {self.trace_id} purged on {self.purged_at:%Y-%m-%d}"
+        when = f" on {self.purged_at:%Y-%m-%d}" if self.purged_at is not None else ""  # an unsaved row has none yet
+        return f"trace {self.trace_id} purged{when}"
