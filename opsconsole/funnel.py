@@ -106,11 +106,23 @@ def fold(*, batch: int | None = None) -> Folded:
                 return Folded(state.folded_seq, rows, batches)
             high = min(bound, state.folded_seq + size)
             window = CheckpointLog.objects.filter(seq__gt=state.folded_seq, seq__lte=high)
-            rows += window.count()
-            _add(_counts(window))
+            found = window.count()
+            if found:
+                rows += found
+                _add(_counts(window))
+            else:  # a stretch of seqs without rows (rolled back, or purged): on to the next row there is
+                following = _next_seq(high, bound)
+                high = bound if following is None else following - 1
             state.folded_seq, state.folded_at = high, timezone.now()
             state.save(update_fields=["folded_seq", "folded_at"])
             batches += 1
+
+
+def _next_seq(after: int, bound: int) -> int | None:
+    """The first seq of the log after ``after`` and up to ``bound``, if any."""
+    later = CheckpointLog.objects.filter(seq__gt=after, seq__lte=bound).order_by("seq")
+    following: int | None = later.values_list("seq", flat=True).first()
+    return following
 
 
 def _locked_state() -> FunnelFold:

@@ -183,3 +183,33 @@ def test_postgresql_never_folds_past_a_seq_whose_transaction_is_still_open(trans
         assert counts == direct(START)
         assert counts[(TODAY.date(), "HeldOpen")] == 1
     assert FunnelFold.objects.get().folded_seq == CheckpointLog.objects.order_by("-seq")[0].seq
+
+
+def skip_seqs(count: int) -> None:
+    """The log's next seq jumps ``count`` ahead, as rolled-back or purged rows leave it."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence('pipelines_checkpointlog', 'seq'), "
+                "(SELECT max(seq) FROM pipelines_checkpointlog) + %s)",
+                [count],
+            )
+        else:
+            cursor.execute("UPDATE sqlite_sequence SET seq = seq + %s WHERE name = 'pipelines_checkpointlog'", [count])
+
+
+def test_a_stretch_of_seqs_without_rows_is_crossed_in_one_batch(history):
+    with time_machine.travel(TODAY, tick=False):
+        funnel.fold(batch=3)
+        funnel.fold(batch=3)  # PostgreSQL folds up to an earlier run's mark
+        skip_seqs(3000)
+        place("funnel-after-gap", at(0, 1, 0, 0.0))
+        after_gap = CheckpointLog.objects.filter(seq__gt=funnel.position().folded_seq).count()
+        first = funnel.fold(batch=3)
+        second = funnel.fold(batch=3)
+        newest = CheckpointLog.objects.order_by("-seq").values_list("seq", flat=True).first()
+        assert funnel.position().folded_seq == newest
+        assert first.rows + second.rows == after_gap
+        # Every window of 3 that holds a row, plus one step over the gap: not 1,000 empty windows.
+        assert first.batches + second.batches <= after_gap + 2
+        assert funnel.per_day(START)[0] == direct(START)
