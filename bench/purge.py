@@ -61,9 +61,12 @@ def _sizes() -> dict[str, int]:
 
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # A partition counts toward its partitioned table (the log and the lineage, docs/operations.md).
             cursor.execute(
-                "SELECT relname, pg_total_relation_size(c.oid) FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = current_schema()"
+                "SELECT coalesce(p.relname, c.relname), sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "LEFT JOIN pg_class p ON p.oid = pg_partition_root(c.oid) "
+                "WHERE c.relkind = 'r' AND n.nspname = current_schema() GROUP BY 1"
             )
         else:
             cursor.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")
