@@ -195,12 +195,18 @@ def driver() -> Any:
     return connection.connection
 
 
-def execute_orders(orders: list[list[tuple[Table, list[tuple[Any, ...]]]]]) -> None:
-    """All the orders' rows in one transaction, one ``executemany`` per table."""
+def _by_table(orders: list[list[tuple[Table, list[tuple[Any, ...]]]]]) -> dict[Table, list[tuple[Any, ...]]]:
+    """The orders' rows gathered per table."""
     grouped: dict[Table, list[tuple[Any, ...]]] = {}
     for order in orders:
         for table, rows in order:
             grouped.setdefault(table, []).extend(rows)
+    return grouped
+
+
+def execute_orders(orders: list[list[tuple[Table, list[tuple[Any, ...]]]]]) -> None:
+    """All the orders' rows in one transaction, one ``executemany`` per table."""
+    grouped = _by_table(orders)
     with transaction.atomic():
         cursor = driver().cursor()
         for table, rows in grouped.items():
@@ -213,10 +219,7 @@ def copy_orders(orders: list[list[tuple[Table, list[tuple[Any, ...]]]]]) -> None
     if connection.vendor != "postgresql":
         execute_orders(orders)
         return
-    grouped: dict[Table, list[tuple[Any, ...]]] = {}
-    for order in orders:
-        for table, rows in order:
-            grouped.setdefault(table, []).extend(rows)
+    grouped = _by_table(orders)
     with transaction.atomic():
         cursor = driver().cursor()
         for table, rows in grouped.items():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import re
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -24,20 +23,12 @@ from rest_framework import serializers
 
 from checkout import personal, selectors
 from checkout.models import Consumer
-from pipelines import Detail, InvalidArgument, StrictSerializer, Text, flatten
+from pipelines import Detail, InvalidArgument, StrictSerializer, Text, flatten, ids
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+KEY_PATTERN = ids.KEY_PATTERN
+check_key = ids.check_key
 MAX_LINES = 100
 _per_thread = threading.local()
-
-
-def check_key(key: str | None) -> str:
-    if key is None or not KEY_PATTERN.match(key):
-        raise InvalidArgument(
-            "Idempotency-Key is required: 1-128 characters of A-Za-z0-9._:-",
-            [Detail("Idempotency-Key", "missing or malformed")],
-        )
-    return key
 
 
 REQUIRED = "is required"

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from rest_framework import serializers
 
-from pipelines import NOT_BLANK_PRINTABLE, Detail, InvalidArgument, StrictSerializer, Text, flatten
+from pipelines import NOT_BLANK_PRINTABLE, InvalidArgument, StrictSerializer, Text, flatten, ids
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+KEY_PATTERN = ids.KEY_PATTERN
+check_key = ids.check_key
 MAX_TEXT = 200
 MAX_TERMS = 10
 MAX_TOKENS = 16
@@ -56,15 +57,6 @@ class SearchRequestSerializer(StrictSerializer):
         default=list,
         error_messages={"max_length": f"at most {MAX_TOKENS} tokens", "not_a_list": "must be a list of strings"},
     )
-
-
-def check_key(key: str | None) -> str:
-    if key is None or not KEY_PATTERN.match(key):
-        raise InvalidArgument(
-            "Idempotency-Key is required: 1-128 characters of A-Za-z0-9._:-",
-            [Detail("Idempotency-Key", "missing or malformed")],
-        )
-    return key
 
 
 def canonical(data: object) -> dict[str, Any]:

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pipelines.contracts.errors import ContractError
+from pipelines.contracts.status import Detail, InvalidArgument
+
+# What every transport accepts as an idempotency key (the key a source pipeline's root id is derived from).
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def check_key(key: str | None) -> str:
+    """The idempotency key as given, or ``INVALID_ARGUMENT`` when it is missing or malformed."""
+    if key is None or not KEY_PATTERN.match(key):
+        raise InvalidArgument(
+            "Idempotency-Key is required: 1-128 characters of A-Za-z0-9._:-",
+            [Detail("Idempotency-Key", "missing or malformed")],
+        )
+    return key
 
 
 def framed_seed(*parts: object) -> str:
