@@ -66,8 +66,9 @@ def queue_names(comp: Composition, app: Any = None) -> list[str]:
     """Every queue a worker started without ``-Q`` consumes: the default queue (retries, resumes, sweeps), then one
     per pipeline a queued publication feeds."""
     if app is None:
-        from celery import current_app as app
+        from celery import current_app
 
+        app = current_app
     return [app.conf.task_default_queue, *(queue_name(p) for p in in_force(comp).pipelines)]
 
 

@@ -75,8 +75,10 @@ def test_a_publication_is_sync_unless_declared_or_overridden():
     assert resolve(lane.COMPOSITION, "").queued == frozenset()
     declared = dataclasses.replace(
         lane.COMPOSITION,
-        pipelines=(dataclasses.replace(lane.INGEST, output=dataclasses.replace(lane.INDEXED, mode="queue")),)
-        + lane.COMPOSITION.pipelines[1:],
+        pipelines=(
+            dataclasses.replace(lane.INGEST, output=dataclasses.replace(lane.INDEXED, mode="queue")),
+            *lane.COMPOSITION.pipelines[1:],
+        ),
     )
     assert resolve(declared, "").queued == {INDEXED}
     assert resolve(declared, f"{INDEXED}=sync").queued == frozenset()  # the deployment's override wins
@@ -217,7 +219,6 @@ def test_a_hand_off_lost_before_its_row_was_written_is_found_in_the_checkpoint_l
 def test_a_position_whose_hand_off_is_pending_settles_without_a_second_message(django_capture_on_commit_callbacks):
     place(capture_commits=django_capture_on_commit_callbacks)
     SENT.clear()
-    indexed = DocumentIndexed.objects.get()
     report = sweeper.sweep(now=later(120))  # stalled past the grace, but its message is waiting in the queue
     assert len(report.resumes) == 1 and SENT == []
     assert Resumption.objects.get(decision=Resumption.SKIPPED).detail == "settled: queued"
@@ -255,7 +256,7 @@ def test_the_queue_bound_reads_nothing_when_no_publication_is_queued(settings, d
         backlog.admit("ingest")
 
 
-# -- queues -------------------------------------------------------------------------------------------------------------
+# -- queues ---------------------------------------------------------------------------------------------------------
 def test_manage_py_queues_prints_the_default_queue_then_one_per_fed_pipeline(settings):
     out = io.StringIO()
     call_command("queues", stdout=out)
