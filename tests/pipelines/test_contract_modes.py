@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pipelines.test_contracts import check_contracts, ids, lane_lock, lock_file  # noqa: F401  (fixtures)
+from tests.pipelines import test_contracts
+from tests.pipelines.test_contracts import check_contracts, ids
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("lane_lock")]
+lock_file, lane_lock = test_contracts.lock_file, test_contracts.lane_lock  # the sound lane's lock, as committed
 
 
-def test_a_declared_queue_publication_passes_and_needs_no_lock_update(settings, lane_lock):
+def test_a_declared_queue_publication_passes_and_needs_no_lock_update(settings):
     run = check_contracts(settings, "QUEUED")
     assert (run.code, run.err) == (0, "")
 
@@ -43,7 +45,7 @@ def test_a_declared_queue_publication_passes_and_needs_no_lock_update(settings, 
         ),
     ],
 )
-def test_a_queue_boundary_is_checked_like_any_handoff(settings, lane_lock, fixture, problem, message):
+def test_a_queue_boundary_is_checked_like_any_handoff(settings, fixture, problem, message):
     run = check_contracts(settings, fixture)
     assert run.code == 1
     assert ids(run) == [problem]
@@ -73,7 +75,7 @@ def test_a_queue_boundary_is_checked_like_any_handoff(settings, lane_lock, fixtu
         ),
     ],
 )
-def test_an_override_that_cannot_hold_fails_the_checks(settings, lane_lock, modes, problem, message):
+def test_an_override_that_cannot_hold_fails_the_checks(settings, modes, problem, message):
     settings.TPFGO_PUBLICATION_MODES = modes
     run = check_contracts(settings, "tests.lane.composition.COMPOSITION")
     assert run.code == 1
@@ -81,7 +83,7 @@ def test_an_override_that_cannot_hold_fails_the_checks(settings, lane_lock, mode
     assert f"{problem} (error) {message}" in run.err
 
 
-def test_star_queues_only_what_has_subscribers_and_passes(settings, lane_lock):
+def test_star_queues_only_what_has_subscribers_and_passes(settings):
     settings.TPFGO_PUBLICATION_MODES = "*=queue"
     run = check_contracts(settings, "tests.lane.composition.COMPOSITION")
     assert (run.code, run.err) == (0, "")
