@@ -44,22 +44,19 @@ def queue_name(pipeline: str) -> str:
 
 
 # -- modes ------------------------------------------------------------------------------------------------------
-def raw_setting() -> str:
-    return str(getattr(settings, SETTING, "") or "")
-
-
-_resolved: dict[tuple[int, str], tuple[Composition, Modes]] = {}
+_last: tuple[Composition | None, object, Modes | None] = (None, None, None)
 
 
 def in_force(comp: Composition) -> Modes:
-    """``resolve`` for the composition and the setting in force, computed once per process (the sync path's cost is
-    a settings read and a dict look-up)."""
-    raw = raw_setting()
-    found = _resolved.get((id(comp), raw))
-    if found is not None and found[0] is comp:
-        return found[1]
-    modes = resolve(comp, raw)
-    _resolved[(id(comp), raw)] = (comp, modes)
+    """``resolve`` for the composition and the setting in force, computed once per process and value (the sync
+    path's cost is an attribute read and two comparisons: docs/performance.md)."""
+    global _last
+    raw = getattr(settings, SETTING, "")
+    found, seen, modes = _last
+    if found is comp and seen == raw and modes is not None:
+        return modes
+    modes = resolve(comp, str(raw or ""))
+    _last = (comp, raw, modes)
     return modes
 
 
