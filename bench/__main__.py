@@ -35,6 +35,7 @@ SYSTEMS = [
     ("naive_orm", "naive ORM, objects.create per row, tx per order"),
     ("tpfgo_single", "TPFGo single order 01→08 (per-step tx, default)"),
     ("tpfgo_single_pipeline_tx", "TPFGo single order 01→08 (per-pipeline tx)"),
+    ("tpfgo_single_boundary", "TPFGo single order 01→08 (durable at the boundary)"),
     ("tpfgo_batch", "TPFGo batched stream (place_orders, 500/batch)"),
     ("dbos", "DBOS Transact, 20-step workflow per order"),
 ]
