@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 MODES = ("commit", "boundary")
@@ -104,7 +104,7 @@ def _settle(connection: BaseDatabaseWrapper) -> None:
     session commits synchronously) and let the run's own error be the answer."""
     try:
         durable()
-    except Exception:
+    except DatabaseError:
         _state.relaxed = False
         connection.close()
 

@@ -213,7 +213,7 @@ def facts(run: Run) -> dict[str, Counter[str]]:
     out: dict[str, Counter[str]] = defaultdict(Counter)
     with psycopg.connect(run.dsn) as conn:
         for trace, kind, count in conn.execute(
-            f"SELECT trace_id, checkpoint_type, count(*) FROM {table} GROUP BY 1, 2"  # noqa: S608
+            f"SELECT trace_id, checkpoint_type, count(*) FROM {table} GROUP BY 1, 2"
         ):
             out[str(trace)][kind] = count
     return out
@@ -312,5 +312,8 @@ def test_no_answered_order_and_no_gateway_call_is_lost_or_repeated_across_crashe
             params = {json.dumps(c["params"], sort_keys=True) for c in calls if (c["op"], c["order"]) == (op, order)}
             assert len(params) == 1, (op, order, params)
     assert sum(1 for (op, _) in made if op == "capture") == len(recorded)
-    print(f"seed {SEED}: {len(placed)} orders, {len(run.answered)} answered, {len(recorded)} stored, "
-          f"{sum(made.values()) - len(made)} repeated calls", file=sys.stderr)
+    print(
+        f"seed {SEED}: {len(placed)} orders, {len(run.answered)} answered, {len(recorded)} stored, "
+        f"{sum(made.values()) - len(made)} repeated calls",
+        file=sys.stderr,
+    )

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from checkout import demo, services
 from pipelines.store import durability
