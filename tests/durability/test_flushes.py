@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from checkout import demo, services
 from pipelines.store import durability
@@ -79,3 +79,19 @@ def test_a_retry_message_leaves_only_after_a_flush(settings):
     # flush 1 before the failing gateway call, flush 2 before the retry message, flush 3 when the run ends
     assert ENQUEUED == [before + 2]
     assert durability.flushes() - before == 3
+
+
+def test_inside_a_step_transaction_durable_waits_for_the_wal_writer(settings):
+    settings.TPFGO_DURABILITY = "boundary"
+    with durability.relaxed():
+        place("durable-before-the-split")  # a nested run: committed asynchronously, not flushed yet
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_wal_insert_lsn()")
+            written = cursor.fetchone()[0]
+        before = durability.flushes()
+        with transaction.atomic(durable=True):  # as a split step's transaction: nothing can commit here
+            durability.durable()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [written])
+                assert cursor.fetchone()[0] is True
+        assert durability.flushes() == before + 1
