@@ -13,8 +13,9 @@ a request's synchronous chain, a worker's retry or resume) the session's commits
   replay asks the gateway again with the same idempotency key;
 - a publication (a Celery message, a queue) calls it right before it publishes (``pipelines/failures/parking.py``).
 
-Outside a relaxed run, or on SQLite, or with ``TPFGO_DURABILITY="commit"``, every commit is synchronous and
-``durable()`` does nothing. What a crash costs at each point is in docs/architecture.md ("Durability").
+Outside a relaxed run (a run started inside an open transaction, ``TPFGO_ATOMICITY="pipeline"``, SQLite,
+``TPFGO_DURABILITY="commit"``) every commit is synchronous and ``durable()`` does nothing. What a crash costs at
+each point is in docs/architecture.md ("Durability at the boundary").
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-
-MODES = ("commit", "boundary")
 
 # The flush: a one-row logical WAL message committed with synchronous_commit on, which flushes the WAL up to it; any
 # role may call it, at any wal_level, and it writes nothing to a table. Inside a run the session stays asynchronous
