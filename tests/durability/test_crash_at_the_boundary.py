@@ -41,7 +41,7 @@ from django.conf import settings
 
 from checkout import services
 from pipelines.models import CheckpointLog
-from tests.checkout.api.test_database_outage import BIN, PG_BIN, Postgres, answers, free_port, manage
+from tests.checkout.api.test_database_outage import BIN, PG_BIN, Postgres, answers, free_port
 from tests.checkout.conftest import order_body
 from tests.integration.test_celery_retries import HAPPY
 
@@ -62,7 +62,20 @@ CRASHES = [
     "web-after-authorize",
     "web-after-capture",
 ]
-TIMEOUT = 60.0
+TIMEOUT = 120.0  # a shared CI machine under load migrates, boots gunicorn and recovers PostgreSQL slowly
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=3 * TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
 
 
 class Cluster(Postgres):
