@@ -117,6 +117,7 @@ def durable() -> None:
     if connection.in_atomic_block:
         _await_flush(connection)
     elif _state.depth:
+        connection.ensure_connection()
         with connection.wrap_database_errors:  # a transaction block of its own: past a step's read-only guard
             connection.connection.execute(_FLUSH_IN_RUN)
     else:
