@@ -11,7 +11,7 @@ to the raw-SQL floor, p50/p95 latencies, peak RSS) and writes ``bench/results/be
     python -m bench --orders 2000 --levels 0,100000 --backends postgres
     python -m bench dashboard             # /ops/ with 1,000,000 orders in the last 7 days (bench/dashboard.py)
     python -m bench purge                 # ingest p95 beside a purge of 100,000 orders, table sizes (bench/purge.py)
-    python -m bench ingest                # NDJSON and gRPC ingest streams vs the in-process batched path (bench/ingest.py)
+    python -m bench ingest                # NDJSON and gRPC ingest vs the in-process batched path (bench/ingest.py)
 """
 
 from __future__ import annotations

@@ -88,7 +88,8 @@ class Databases:
                 source.backup(target)
             return f"sqlite:///{path}"
         self._admin(
-            "DROP DATABASE IF EXISTS tpfgo_bench_ingest", "CREATE DATABASE tpfgo_bench_ingest TEMPLATE tpfgo_bench_ingest_tpl"
+            "DROP DATABASE IF EXISTS tpfgo_bench_ingest",
+            "CREATE DATABASE tpfgo_bench_ingest TEMPLATE tpfgo_bench_ingest_tpl",
         )
         return self.pg_url.rsplit("/", 1)[0] + "/tpfgo_bench_ingest"
 

@@ -106,7 +106,11 @@ def test_a_micro_batch_that_fails_as_a_whole_is_placed_again_line_by_line(demo_d
     monkeypatch.setattr(bulk, "place_orders", broken)
     answers = ingest.place_many(lines((order_body(), "wb-1"), (order_body(items=[]), "wb-bad"), (order_body(), "wb-2")))
 
-    assert codes(answers) == [("wb-1", "COMPLETED", None), ("wb-bad", None, "INVALID_ARGUMENT"), ("wb-2", "COMPLETED", None)]
+    assert codes(answers) == [
+        ("wb-1", "COMPLETED", None),
+        ("wb-bad", None, "INVALID_ARGUMENT"),
+        ("wb-2", "COMPLETED", None),
+    ]
     assert OrderRequest.objects.count() == TerminalOrderState.objects.count() == 2
     assert CheckpointLog.objects.count() == 2 * 18
 
@@ -127,7 +131,10 @@ def test_a_stream_places_its_lines_in_micro_batches_and_answers_in_input_order(d
     untap = observers.tap("checkout", "order_request", lambda event: time.sleep(0.02))  # lines queue meanwhile
     try:
         response = Client().post(
-            "/api/v1/orders/ingest", ndjson(body), content_type="application/x-ndjson", HTTP_AUTHORIZATION=f"Token {token}"
+            "/api/v1/orders/ingest",
+            ndjson(body),
+            content_type="application/x-ndjson",
+            HTTP_AUTHORIZATION=f"Token {token}",
         )
         answers = [json.loads(raw) for raw in b"".join(response.streaming_content).splitlines()]
     finally:
