@@ -5,9 +5,11 @@ import json
 import time
 
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
-from checkout import bulk, ingest
+from checkout import bulk, demo, ingest
 from checkout.composition import COMPOSITION
 from checkout.order_request.models import OrderRequest
 from checkout.terminal_order_state.models import TerminalOrderState
@@ -19,6 +21,7 @@ from tests.checkout.conftest import order_body
 from tests.checkout.streaming.conftest import line, ndjson
 from tests.conftest import all_insert_only_counts
 from tests.lane import branches as lane_branches
+from tests.checkout.test_retention import OLD, only_orders
 from tests.snapshots import snapshot, wipe
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,6 +98,23 @@ def test_replayed_and_repeated_lines_are_answered_like_the_single_path(demo_data
     # Only rp-2 was new: its rows and nothing else (18 log rows per completed order).
     assert CheckpointLog.objects.count() == before["pipelines.CheckpointLog"] + 18
     assert [ingest.place(each) for each in again] == answers  # one by one, the same answers again
+
+
+def test_a_purged_key_in_a_micro_batch_is_answered_like_the_single_path_and_starts_nothing():
+    demo.load()
+    with time_machine.travel(timezone.now() - OLD, tick=False):
+        ingest.place(ingest.Line(1, "pg-gone", order_body()))
+    assert only_orders().items == 1
+    before = all_insert_only_counts()
+    batch = lines((order_body(), "pg-1"), (order_body(), "pg-gone"), (order_body(), "pg-2"))
+
+    answers = ingest.place_many(batch)
+
+    assert codes(answers) == [("pg-1", "COMPLETED", None), ("pg-gone", None, "PURGED"), ("pg-2", "COMPLETED", None)]
+    assert answers[1] == ingest.place(batch[1])
+    assert "purged on" in answers[1]["error"]["message"]
+    assert OrderRequest.objects.count() == 2
+    assert CheckpointLog.objects.count() == before["pipelines.CheckpointLog"] + 2 * 18
 
 
 def test_a_micro_batch_that_fails_as_a_whole_is_placed_again_line_by_line(demo_data, monkeypatch):
