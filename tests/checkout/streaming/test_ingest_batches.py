@@ -19,9 +19,9 @@ from pipelines.models import CheckpointLog, ErrorSinkEntry, ParkedItem
 from pipelines.store import observers
 from tests.checkout.conftest import order_body
 from tests.checkout.streaming.conftest import line, ndjson
+from tests.checkout.test_retention import OLD, only_orders
 from tests.conftest import all_insert_only_counts
 from tests.lane import branches as lane_branches
-from tests.checkout.test_retention import OLD, only_orders
 from tests.snapshots import snapshot, wipe
 
 pytestmark = pytest.mark.django_db(transaction=True)
