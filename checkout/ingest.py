@@ -11,7 +11,9 @@ them together through the batched path (``bulk.place_orders``: one transaction p
 same rows and answers as one by one). Where the batched path does not apply (a pipeline a new order reaches writes
 aux branches beside its primary), or with ``TPFGO_INGEST_BATCH=1``, each line goes alone through
 ``services.place_order``. If a micro-batch fails as a whole (a bug, a lost connection), each of its lines is
-placed again alone: what the batch stored is replayed, and a line that still fails is answered alone.
+placed again alone: what the batch stored is replayed, and a line that still fails is answered alone. A line the
+batch refused at a backlog bound (``RESOURCE_EXHAUSTED``, nothing stored) is also placed again alone, so the
+single path's admission policy decides it.
 """
 
 from __future__ import annotations
@@ -96,7 +98,13 @@ def place_many(lines: list[Line]) -> list[dict[str, Any]]:
     except Exception:  # the batch as a whole failed: each line alone, so only a line that fails again says so
         log.exception("ingest.batch_failed", lines=len(lines), first_line=lines[0].number)
         return [place(line) for line in lines]
-    return [_answer(line, outcome) for line, outcome in zip(lines, placed, strict=True)]
+    return [place(line) if _refused_for_load(o) else _answer(line, o) for line, o in zip(lines, placed, strict=True)]
+
+
+def _refused_for_load(outcome: bulk.Answer) -> bool:
+    """A new order the batch refused at a backlog bound (nothing stored): the single path decides it again, so
+    that a line meets the same admission policy (refuse, or wait for a downstream to drain) on either path."""
+    return isinstance(outcome, ServiceError) and outcome.code == "RESOURCE_EXHAUSTED"
 
 
 def _answer(line: Line, outcome: bulk.Answer) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 import time_machine
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from checkout import bulk, demo, ingest
@@ -14,8 +14,11 @@ from checkout.composition import COMPOSITION
 from checkout.order_request.models import OrderRequest
 from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines.contracts.declarations import aux, primary
+from pipelines.engine import pauses
 from pipelines.engine.batch import BatchEngine
+from pipelines.engine.registry import composition
 from pipelines.models import CheckpointLog, ErrorSinkEntry, ParkedItem
+from pipelines.recovery import backlog, pausing
 from pipelines.store import observers
 from tests.checkout.conftest import order_body
 from tests.checkout.streaming.conftest import line, ndjson
@@ -115,6 +118,36 @@ def test_a_purged_key_in_a_micro_batch_is_answered_like_the_single_path_and_star
     assert "purged on" in answers[1]["error"]["message"]
     assert OrderRequest.objects.count() == 2
     assert CheckpointLog.objects.count() == before["pipelines.CheckpointLog"] + 2 * 18
+
+
+@override_settings(TPFGO_BACKLOG_BOUND=1, TPFGO_BACKLOG_CHECK_SECONDS=3)
+def test_at_the_backlog_bound_new_lines_are_refused_the_single_paths_way_and_stored_ones_answered(
+    demo_data, monkeypatch
+):
+    pauses.invalidate()
+    backlog.forget()
+    pausing.pause(composition(), "payment-capture", "payment_outcome", actor="ops", reason="gateway down")
+    held = ingest.place(ingest.Line(1, "bb-held", order_body()))
+    assert held["state"] == "DELIVERED"  # held at the paused capture: the backlog is at its bound
+    backlog.forget()
+    before = all_insert_only_counts()
+    alone = []
+    single_place = ingest.place
+    monkeypatch.setattr(ingest, "place", lambda line: alone.append(line.key) or single_place(line))
+    try:
+        answers = ingest.place_many(lines((order_body(), "bb-1"), (order_body(), "bb-held"), (order_body(), "bb-2")))
+    finally:
+        pauses.invalidate()
+        backlog.forget()
+
+    assert codes(answers) == [
+        ("bb-1", None, "RESOURCE_EXHAUSTED"),
+        ("bb-held", "DELIVERED", None),
+        ("bb-2", None, "RESOURCE_EXHAUSTED"),
+    ]
+    assert "backlog bound (1)" in answers[0]["error"]["message"]
+    assert alone == ["bb-1", "bb-2"]  # refused by the batch, decided again by the single path
+    assert all_insert_only_counts() == before
 
 
 def test_a_micro_batch_that_fails_as_a_whole_is_placed_again_line_by_line(demo_data, monkeypatch):
