@@ -11,6 +11,7 @@ to the raw-SQL floor, p50/p95 latencies, peak RSS) and writes ``bench/results/be
     python -m bench --orders 2000 --levels 0,100000 --backends postgres
     python -m bench dashboard             # /ops/ with 1,000,000 orders in the last 7 days (bench/dashboard.py)
     python -m bench purge                 # ingest p95 beside a purge of 100,000 orders, table sizes (bench/purge.py)
+    python -m bench ingest                # NDJSON and gRPC ingest vs the in-process batched path (bench/ingest.py)
     python -m bench durability            # single order: every commit flushed vs durable at the boundary, paired
 """
 
@@ -220,6 +221,10 @@ if __name__ == "__main__":
         from bench import purge
 
         purge.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["ingest"]:  # python -m bench ingest [--orders N …]: bench/ingest.py
+        from bench import ingest
+
+        sys.exit(ingest.main(sys.argv[2:]))
     elif sys.argv[1:2] == ["durability"]:  # python -m bench durability [--blocks N …]: bench/durability.py
         from bench import durability
 

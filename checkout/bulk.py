@@ -85,7 +85,8 @@ def _place_chunk(
     first: dict[str, _Command] = {}
     for command in valid:
         if command.key in buried:
-            answers[command.index] = services.purged(buried[command.key], f"the order of key {command.key}")
+            what = f"the order of this Idempotency-Key ({command.order_id})"  # as place_order words it
+            answers[command.index] = services.purged(buried[command.key], what)
         elif command.order_id not in stored:
             first.setdefault(command.key, command)
     runs = list(first.values())

@@ -2,9 +2,18 @@
 
 Every transport (NDJSON over HTTP, gRPC ``IngestOrders``) turns its input into :class:`Line` items (or a ready
 error answer for a line it cannot read) and its output from the answer dicts ``{idempotencyKey, orderId?,
-state?, error?: {code, message}}``. Each line is placed through ``services.place_order`` with its own
-idempotency key, so a resent line is a replay; a line that fails gets its own error answer and the stream goes
-on. Admission (how many streams this process serves at once) is checked by the transport before a stream starts.
+state?, error?: {code, message}}``. Each line has its own idempotency key, so a resent line is a replay; a line
+that fails gets its own error answer and the stream goes on. Admission (how many streams this process serves at
+once) is checked by the transport before a stream starts.
+
+A stage worker takes the lines waiting in the intake buffer, up to ``TPFGO_INGEST_BATCH`` at a time, and places
+them together through the batched path (``bulk.place_orders``: one transaction per step for the micro-batch, the
+same rows and answers as one by one). Where the batched path does not apply (a pipeline a new order reaches writes
+aux branches beside its primary), or with ``TPFGO_INGEST_BATCH=1``, each line goes alone through
+``services.place_order``. If a micro-batch fails as a whole (a bug, a lost connection), each of its lines is
+placed again alone: what the batch stored is replayed, and a line that still fails is answered alone. A line the
+batch refused at a backlog bound (``RESOURCE_EXHAUSTED``, nothing stored) is also placed again alone, so the
+single path's admission policy decides it.
 A queue downstream at its backlog bound slows the stream instead of refusing its lines: the line waits (and with
 it, through the bounded buffers, the stream's reader and its client) up to ``TPFGO_INGEST_BACKLOG_WAIT_SECONDS``.
 """
@@ -20,9 +29,10 @@ from typing import IO, Any
 import structlog
 from django.conf import settings
 
-from checkout import services
+from checkout import bulk, services
 from pipelines import (
     Admission,
+    Composition,
     InvalidArgument,
     Ready,
     ServiceError,
@@ -31,6 +41,7 @@ from pipelines import (
     WireError,
     admission,
     backlog,
+    composition,
     default_workers,
     input_limits,
 )
@@ -38,6 +49,7 @@ from pipelines import (
 log = structlog.get_logger("checkout.ingest")
 
 STREAM = "ingest"
+SOURCE = "checkout"  # the pipeline a new order starts
 FIELDS = frozenset({"idempotencyKey", "order"})
 
 
@@ -81,6 +93,58 @@ def place(line: Line) -> dict[str, Any]:
         log.exception("ingest.line_failed", line=line.number, idempotency_key=line.key)
         return error(line.key, "INTERNAL", f"line {line.number}: internal error")
     return {"idempotencyKey": line.key, "orderId": placed.view["orderId"], "state": placed.view["state"]}
+
+
+def place_many(lines: list[Line]) -> list[dict[str, Any]]:
+    """Place a micro-batch of lines through the batched path; one answer per line, in order."""
+    try:
+        placed = bulk.place_orders([(line.order, line.key) for line in lines], views=False)
+    except Exception:  # the batch as a whole failed: each line alone, so only a line that fails again says so
+        log.exception("ingest.batch_failed", lines=len(lines), first_line=lines[0].number)
+        return [place(line) for line in lines]
+    return [place(line) if _refused_for_load(o) else _answer(line, o) for line, o in zip(lines, placed, strict=True)]
+
+
+def _refused_for_load(outcome: bulk.Answer) -> bool:
+    """A new order the batch refused at a backlog bound (nothing stored): the single path decides it again, so
+    that a line meets the same admission policy (refuse, or wait for a downstream to drain) on either path."""
+    return isinstance(outcome, ServiceError) and outcome.code == "RESOURCE_EXHAUSTED"
+
+
+def _answer(line: Line, outcome: bulk.Answer) -> dict[str, Any]:
+    if isinstance(outcome, ServiceError):
+        return error(line.key, outcome.code, outcome.message)
+    return {"idempotencyKey": line.key, "orderId": outcome.view["orderId"], "state": outcome.view["state"]}
+
+
+def micro_batch() -> int:
+    return max(1, int(getattr(settings, "TPFGO_INGEST_BATCH", 64)))
+
+
+def batched_path_applies(spec: Composition, source: str = SOURCE) -> bool:
+    """Whether every pipeline that ``source`` hands off to, transitively, can run on the batched path: none writes
+    aux branches beside its primary (``BatchEngine`` refuses those with ``ValueError``, and the refusal may come
+    after the earlier pipelines of a chain committed, so it is decided before a line is placed)."""
+    seen: set[str] = set()
+    todo = [spec.pipeline(source)]
+    while todo:
+        pipeline = todo.pop()
+        if pipeline.name in seen:
+            continue
+        seen.add(pipeline.name)
+        if any(step.side_outputs for step in pipeline.steps):
+            return False
+        publications = [pipeline.output, *(p for step in pipeline.steps for p in step.outcomes.values())]
+        todo.extend(s for publication in publications for s in spec.subscribers(publication.name))
+    return True
+
+
+def stage() -> Stage:
+    """The placing stage: micro-batches through the batched path where it applies, else one line at a time."""
+    size = micro_batch()
+    if size > 1 and batched_path_applies(composition()):
+        return Stage("place", place_many, default_workers(), batch=size)
+    return Stage("place", place, default_workers())
 
 
 def _place_when_queues_allow(line: Line) -> services.Placed:
@@ -168,5 +232,5 @@ def _skip_rest(stream: IO[bytes], limit: int) -> None:
 
 def answers(items: Iterable[Line | Ready[dict[str, Any]]]) -> Generator[dict[str, Any], None, None]:
     """The answer of every item, in order, through a bounded stream (capacity and policy from settings)."""
-    stream: Stream[dict[str, Any]] = Stream(STREAM, [Stage("place", place, default_workers())], refuse=refuse)
+    stream: Stream[dict[str, Any]] = Stream(STREAM, [stage()], refuse=refuse)
     return stream.run(items)

@@ -241,6 +241,8 @@ TPFGO_OVERFLOW_POLICY = os.environ.get("TPFGO_OVERFLOW_POLICY", "block")
 TPFGO_STREAM_BATCH_SIZE = int(os.environ.get("TPFGO_STREAM_BATCH_SIZE", "32"))
 # Threads per stream stage (in flight at once); unset: 1 on SQLite (writers serialize), 4 on PostgreSQL.
 TPFGO_STREAM_WORKERS = int(os.environ.get("TPFGO_STREAM_WORKERS", "0")) or None
+# Lines an ingest worker places at once through the batched path (1: each line alone on the single path).
+TPFGO_INGEST_BATCH = int(os.environ.get("TPFGO_INGEST_BATCH", "64"))
 # Streams one process serves at once (keep the sum below the gRPC server's worker threads); beyond: 429.
 TPFGO_INGEST_MAX_STREAMS = int(os.environ.get("TPFGO_INGEST_MAX_STREAMS", "4"))
 TPFGO_WATCH_MAX_STREAMS = int(os.environ.get("TPFGO_WATCH_MAX_STREAMS", "4"))

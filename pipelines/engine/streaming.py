@@ -1,14 +1,19 @@
-"""Streaming over the engine's single-item path: demand in bounded batches, bounded hand-offs, explicit overflow.
+"""Streaming: demand in bounded batches, bounded hand-offs, explicit overflow.
 
 A :class:`Stream` pulls a source iterator only while its intake buffer has room (demand is granted in batches of
 ``batch_size``), hands each item through one bounded buffer per stage, and yields one result per source item, in
 source order. Nothing here is unbounded: the intake and every hand-off buffer hold at most ``capacity`` items, the
-ordered output window at most ``capacity + batch_size`` more, so a slow downstream slows the producer.
+ordered output window at most ``capacity + batch_size`` more plus what the workers hold, so a slow downstream slows
+the producer.
 
 Overflow is explicit and applies at intake, before a stage has stored anything: ``block`` (the default) makes the
 puller wait, so the source is not read (TCP or HTTP/2 flow control then reaches the client); ``reject`` answers an
 item that finds the intake full with ``refuse(item)`` at once. Hand-offs between stages always block, because an
 item past the first stage may already have stored something.
+
+A stage may take its items in micro-batches (``Stage(batch=n)``): a worker takes what its inbox holds, up to ``n``
+items, without waiting for more, so a trickle still goes one item at a time and a full buffer goes ``n`` at a
+time. Each item keeps its own slot, so results still leave in source order, one per item.
 
 The module knows nothing of orders: callers supply the stage functions. Admission (how many streams a process
 serves at once) and the per-process gauges live in :mod:`pipelines.engine.stream_gauges`.
@@ -71,12 +76,19 @@ class Ready(Generic[R]):
 class Stage:
     """One stage: ``fn`` turns an item into the next stage's item, or into the result at the last stage.
 
-    ``workers`` threads run it side by side (its in-flight limit); results still come out in source order.
+    ``workers`` threads run it side by side (its in-flight limit); results still come out in source order. With
+    ``batch`` above 1, ``fn`` takes a list of up to ``batch`` items and returns one value per item, in order (a
+    worker holds at most ``batch`` items: the in-flight limit is ``workers × batch``).
     """
 
     name: str
     fn: Callable[[Any], Any]
     workers: int = 1
+    batch: int = 1
+
+    def __post_init__(self) -> None:
+        if self.batch < 1:
+            raise ValueError(f"stage {self.name!r}: batch must be at least 1, not {self.batch}")
 
 
 def default_capacity() -> int:
@@ -164,11 +176,31 @@ class Buffer:
             self._cond.notify_all()
             return item
 
+    def take(self, most: int) -> Any:
+        """Up to ``most`` items, at least one (waiting for it), or the end marker; never waits to fill a batch."""
+        with self._cond:
+            while not self._items and not self._ended and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                raise Cancelled(self.name)
+            if not self._items:
+                return _END
+            taken = [self._items.popleft() for _ in range(min(most, len(self._items)))]
+            self._cond.notify_all()
+            return taken
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
             self._items.clear()
             self._cond.notify_all()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A stage raised for this item: :meth:`Stream.run` re-raises it when the item's turn comes."""
+
+    error: BaseException
 
 
 class _Slot:
@@ -226,7 +258,7 @@ class Stream(Generic[R]):
             for index, stage in enumerate(self.stages)
         ]
         # The ordered output window: one slot per pulled item, so refusals wait their turn in bounded memory.
-        workers = sum(max(1, stage.workers) for stage in self.stages)
+        workers = sum(max(1, stage.workers) * stage.batch for stage in self.stages)
         self._window = Buffer(name, "output", self.capacity + self.batch_size + workers, "block")
         self.inflight = [0] * len(self.stages)
         self._running = [max(1, stage.workers) for stage in self.stages]
@@ -321,31 +353,44 @@ class Stream(Generic[R]):
         outbox = self.buffers[index + 1] if index + 1 < len(self.stages) else None
         try:
             while True:
-                entry = inbox.get()
-                if entry is _END:
+                entries = inbox.take(stage.batch)
+                if entries is _END:
                     self._worker_done(index, outbox)
                     return
-                slot, item = entry
                 with self._lock:
-                    self.inflight[index] += 1
+                    self.inflight[index] += len(entries)
                 try:
-                    value = stage.fn(item)
-                except Exception as exc:  # noqa: BLE001  (re-raised by run() when this item's turn comes)
-                    slot.fail(exc)
-                    continue
+                    values = self._call(stage, entries)
                 finally:
                     with self._lock:
-                        self.inflight[index] -= 1
-                if isinstance(value, Ready):
-                    slot.resolve(value.result)
-                elif outbox is None:
-                    slot.resolve(value)
-                else:
-                    outbox.put((slot, value))
+                        self.inflight[index] -= len(entries)
+                for (slot, _), value in zip(entries, values, strict=True):
+                    if isinstance(value, _Failed):
+                        slot.fail(value.error)
+                    elif isinstance(value, Ready):
+                        slot.resolve(value.result)
+                    elif outbox is None:
+                        slot.resolve(value)
+                    else:
+                        outbox.put((slot, value))
         except Cancelled:
             return
         finally:
             connections.close_all()  # this thread's connections only
+
+    @staticmethod
+    def _call(stage: Stage, entries: list[tuple[_Slot, Any]]) -> list[Any]:
+        """The stage's values for ``entries``, one each; an exception becomes every taken item's failure."""
+        items = [item for _, item in entries]
+        try:
+            if stage.batch == 1:
+                return [stage.fn(items[0])]
+            values = list(stage.fn(items))
+            if len(values) != len(items):
+                raise ValueError(f"stage {stage.name!r} returned {len(values)} values for {len(items)} items")
+            return values
+        except Exception as exc:  # noqa: BLE001  (re-raised by run() when the first of these items' turn comes)
+            return [_Failed(exc)] * len(items)
 
     def _worker_done(self, index: int, outbox: Buffer | None) -> None:
         """The last worker of a stage to see the end passes it on, so no item can follow the end marker."""

@@ -220,3 +220,65 @@ def test_admission_refuses_a_stream_beyond_capacity_until_one_leaves():
     text = metrics.render()
     assert 'tpfgo_stream_admission_capacity{gate="ingest-test",pid="' in text
     assert text.count("# TYPE tpfgo_stream_admission_capacity gauge") == 1
+
+
+def test_a_batch_stage_takes_what_is_queued_up_to_its_batch_and_keeps_the_order():
+    first_call, queued = threading.Event(), threading.Event()
+    sizes = []
+
+    def double(items):
+        sizes.append(len(items))
+        first_call.set()
+        queued.wait(5)  # the first call holds its worker until every later item is queued
+        return [x * 2 for x in items]
+
+    def source():
+        yield 0
+        first_call.wait(5)  # item 0 was taken alone: nothing else was queued
+        yield from range(1, 10)
+        queued.set()  # reached once item 9 is in the buffer
+
+    stream = Stream("s", [Stage("double", double, batch=4)], refuse=refused, capacity=16)
+    assert list(stream.run(source())) == [x * 2 for x in range(10)]
+    assert sizes == [1, 4, 4, 1]
+
+
+def test_a_worker_holds_at_most_its_batch_and_the_gauge_counts_items():
+    gate = threading.Event()
+    stages = [Stage("slow", lambda items: gate.wait(5) and items, batch=3)]
+    stream = Stream("s", stages, refuse=refused, capacity=8, batch_size=1)
+    results = stream.run(range(20))
+    consumer = threading.Thread(target=lambda: list(results))
+    consumer.start()
+    wait_until(lambda: gauge("tpfgo_stream_inflight", stream="s", stage="slow") == 3)
+    wait_until(lambda: gauge("tpfgo_stream_buffer_queued", stream="s", buffer="slow") == 8)
+    time.sleep(0.05)
+    assert gauge("tpfgo_stream_inflight", stream="s", stage="slow") == 3  # one batch in hand, the rest queued
+    gate.set()
+    consumer.join(10)
+    assert not consumer.is_alive()
+
+
+def test_a_batch_that_raises_fails_each_of_its_items_after_every_earlier_result():
+    def boom(items):
+        if 5 in items:
+            raise RuntimeError("batch exploded")
+        return items
+
+    def source():
+        yield from range(10)
+
+    stream = Stream("s", [Stage("boom", boom, batch=4)], refuse=refused, capacity=2, batch_size=1)
+    seen = []
+    with pytest.raises(RuntimeError, match="batch exploded"):
+        for value in stream.run(source()):
+            seen.append(value)
+    assert seen and seen == list(range(len(seen))) and 5 not in seen
+
+
+def test_a_batch_stage_must_answer_each_item_once():
+    stream = Stream("s", [Stage("short", lambda items: items[1:], batch=4)], refuse=refused)
+    with pytest.raises(ValueError, match="returned 0 values for 1 items"):
+        list(stream.run([1]))
+    with pytest.raises(ValueError):
+        Stage("none", lambda items: items, batch=0)

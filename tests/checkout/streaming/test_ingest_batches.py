@@ -1,0 +1,239 @@
+"""Ingest micro-batches: the batched path's answers and rows are the single path's, line by line, in order."""
+
+import dataclasses
+import json
+import time
+
+import pytest
+import time_machine
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from checkout import bulk, demo, ingest
+from checkout.composition import COMPOSITION
+from checkout.order_request.models import OrderRequest
+from checkout.terminal_order_state.models import TerminalOrderState
+from pipelines.contracts.declarations import aux, primary
+from pipelines.engine import pauses
+from pipelines.engine.batch import BatchEngine
+from pipelines.engine.registry import composition
+from pipelines.models import CheckpointLog, ErrorSinkEntry, ParkedItem
+from pipelines.recovery import backlog, pausing
+from pipelines.store import observers
+from tests.checkout.conftest import order_body
+from tests.checkout.streaming.conftest import line, ndjson
+from tests.checkout.test_retention import OLD, only_orders
+from tests.conftest import all_insert_only_counts
+from tests.lane import branches as lane_branches
+from tests.snapshots import snapshot, wipe
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def lines(*bodies):
+    return [ingest.Line(n, key, body) for n, (body, key) in enumerate(bodies, 1)]
+
+
+MIXED = lines(
+    (order_body(), "mb-1"),
+    (order_body(items=[]), "mb-empty"),  # invalid body: INVALID_ARGUMENT, nothing stored
+    (order_body(), None),  # no key: INVALID_ARGUMENT
+    (order_body(consumer="bob"), "mb-2"),
+    (order_body(restaurant="nowhere"), "mb-nowhere"),  # unknown restaurant: INVALID_ARGUMENT
+    (order_body(paymentToken="tok_declined"), "mb-declined"),  # placed, then rejected by the payment step
+    (order_body(), "bad key with spaces"),
+    (order_body(consumer="carol"), "mb-3"),
+)
+
+
+def codes(answers):
+    return [(a["idempotencyKey"], a.get("state"), a.get("error", {}).get("code")) for a in answers]
+
+
+def test_bad_lines_in_the_middle_of_a_micro_batch_are_answered_alone_and_store_nothing(demo_data):
+    answers = ingest.place_many(MIXED)
+
+    assert codes(answers) == [
+        ("mb-1", "COMPLETED", None),
+        ("mb-empty", None, "INVALID_ARGUMENT"),
+        (None, None, "INVALID_ARGUMENT"),
+        ("mb-2", "COMPLETED", None),
+        ("mb-nowhere", None, "INVALID_ARGUMENT"),
+        ("mb-declined", "REJECTED", None),
+        ("bad key with spaces", None, "INVALID_ARGUMENT"),
+        ("mb-3", "REJECTED", None),
+    ]
+    stored = set(OrderRequest.objects.values_list("request_id", flat=True))
+    assert stored == {"mb-1", "mb-2", "mb-declined", "mb-3"}
+    assert TerminalOrderState.objects.count() == 2  # the two completed orders (a rejection is no terminal state)
+    assert ErrorSinkEntry.objects.count() == ParkedItem.objects.count() == 0
+
+
+def test_a_micro_batch_answers_and_stores_exactly_what_the_single_path_does(demo_data):
+    single = [ingest.place(each) for each in MIXED]
+    expected = snapshot()
+    wipe()
+
+    batched = ingest.place_many(MIXED)
+
+    assert batched == single
+    assert snapshot() == expected
+
+
+def test_replayed_and_repeated_lines_are_answered_like_the_single_path(demo_data):
+    first = ingest.place(ingest.Line(1, "rp-1", order_body()))
+    before = all_insert_only_counts()
+    again = lines(
+        (order_body(), "rp-1"),  # stored before: a replay
+        (order_body(consumer="bob"), "rp-1"),  # the stored key with another order
+        (order_body(), "rp-2"),
+        (order_body(), "rp-2"),  # the same line twice in one micro-batch: the second replays the first
+        (order_body(consumer="bob"), "rp-2"),  # and once more with another order
+    )
+
+    answers = ingest.place_many(again)
+
+    assert answers[0] == first
+    assert answers[3] == answers[2] and answers[2]["state"] == "COMPLETED"
+    assert [a.get("error", {}).get("code") for a in answers] == [None, "ALREADY_EXISTS", None, None, "ALREADY_EXISTS"]
+    assert answers[1]["error"]["message"] == "this Idempotency-Key was already used with a different request"
+    assert OrderRequest.objects.count() == 2
+    # Only rp-2 was new: its rows and nothing else (18 log rows per completed order).
+    assert CheckpointLog.objects.count() == before["pipelines.CheckpointLog"] + 18
+    assert [ingest.place(each) for each in again] == answers  # one by one, the same answers again
+
+
+def test_a_purged_key_in_a_micro_batch_is_answered_like_the_single_path_and_starts_nothing():
+    demo.load()
+    with time_machine.travel(timezone.now() - OLD, tick=False):
+        ingest.place(ingest.Line(1, "pg-gone", order_body()))
+    assert only_orders().items == 1
+    before = all_insert_only_counts()
+    batch = lines((order_body(), "pg-1"), (order_body(), "pg-gone"), (order_body(), "pg-2"))
+
+    answers = ingest.place_many(batch)
+
+    assert codes(answers) == [("pg-1", "COMPLETED", None), ("pg-gone", None, "PURGED"), ("pg-2", "COMPLETED", None)]
+    assert answers[1] == ingest.place(batch[1])
+    assert "purged on" in answers[1]["error"]["message"]
+    assert OrderRequest.objects.count() == 2
+    assert CheckpointLog.objects.count() == before["pipelines.CheckpointLog"] + 2 * 18
+
+
+@override_settings(TPFGO_BACKLOG_BOUND=1, TPFGO_BACKLOG_CHECK_SECONDS=3)
+def test_at_the_backlog_bound_new_lines_are_refused_the_single_paths_way_and_stored_ones_answered(
+    demo_data, monkeypatch
+):
+    pauses.invalidate()
+    backlog.forget()
+    pausing.pause(composition(), "payment-capture", "payment_outcome", actor="ops", reason="gateway down")
+    held = ingest.place(ingest.Line(1, "bb-held", order_body()))
+    assert held["state"] == "DELIVERED"  # held at the paused capture: the backlog is at its bound
+    backlog.forget()
+    before = all_insert_only_counts()
+    alone = []
+    single_place = ingest.place
+    monkeypatch.setattr(ingest, "place", lambda line: alone.append(line.key) or single_place(line))
+    try:
+        answers = ingest.place_many(lines((order_body(), "bb-1"), (order_body(), "bb-held"), (order_body(), "bb-2")))
+    finally:
+        pauses.invalidate()
+        backlog.forget()
+
+    assert codes(answers) == [
+        ("bb-1", None, "RESOURCE_EXHAUSTED"),
+        ("bb-held", "DELIVERED", None),
+        ("bb-2", None, "RESOURCE_EXHAUSTED"),
+    ]
+    assert "backlog bound (1)" in answers[0]["error"]["message"]
+    assert alone == ["bb-1", "bb-2"]  # refused by the batch, decided again by the single path
+    assert all_insert_only_counts() == before
+
+
+def test_a_micro_batch_that_fails_as_a_whole_is_placed_again_line_by_line(demo_data, monkeypatch):
+    def broken(batch, **kwargs):
+        bulk_place(batch[:1], **kwargs)  # stores the first order, then fails
+        raise RuntimeError("lost connection")
+
+    bulk_place = bulk.place_orders
+    monkeypatch.setattr(bulk, "place_orders", broken)
+    answers = ingest.place_many(lines((order_body(), "wb-1"), (order_body(items=[]), "wb-bad"), (order_body(), "wb-2")))
+
+    assert codes(answers) == [
+        ("wb-1", "COMPLETED", None),
+        ("wb-bad", None, "INVALID_ARGUMENT"),
+        ("wb-2", "COMPLETED", None),
+    ]
+    assert OrderRequest.objects.count() == TerminalOrderState.objects.count() == 2
+    assert CheckpointLog.objects.count() == 2 * 18
+
+
+def test_a_stream_places_its_lines_in_micro_batches_and_answers_in_input_order(demo_data, token, monkeypatch):
+    sizes = []
+    bulk_place = bulk.place_orders
+
+    def counted(batch, **kwargs):
+        sizes.append(len(batch))
+        return bulk_place(batch, **kwargs)
+
+    monkeypatch.setattr(bulk, "place_orders", counted)
+    keys = [f"st-{n}" for n in range(40)]
+    body = [line(key, consumer="bob" if n % 3 else "alice") for n, key in enumerate(keys)]
+    body[17] = b"{broken\n"  # a line that cannot be read never reaches a batch
+    body[23] = line("st-23", items=[])  # a line the batch refuses
+    untap = observers.tap("checkout", "order_request", lambda event: time.sleep(0.02))  # lines queue meanwhile
+    try:
+        response = Client().post(
+            "/api/v1/orders/ingest",
+            ndjson(body),
+            content_type="application/x-ndjson",
+            HTTP_AUTHORIZATION=f"Token {token}",
+        )
+        answers = [json.loads(raw) for raw in b"".join(response.streaming_content).splitlines()]
+    finally:
+        untap()
+
+    assert [a["idempotencyKey"] for a in answers] == [None if n == 17 else key for n, key in enumerate(keys)]
+    assert [n for n, a in enumerate(answers) if "error" in a] == [17, 23]
+    assert {a["state"] for n, a in enumerate(answers) if n not in (17, 23)} == {"COMPLETED"}
+    assert sum(sizes) == 39 and max(sizes) > 1 and max(sizes) <= ingest.micro_batch()
+    assert OrderRequest.objects.count() == TerminalOrderState.objects.count() == 38
+
+
+def test_with_a_batch_of_one_each_line_goes_alone_through_the_single_path(demo_data, token, settings, monkeypatch):
+    settings.TPFGO_INGEST_BATCH = 1
+    monkeypatch.setattr(bulk, "place_orders", None)  # any call would fail the stream
+    assert ingest.stage().fn is ingest.place and ingest.stage().batch == 1
+    response = Client().post(
+        "/api/v1/orders/ingest",
+        ndjson([line("one-1"), line("one-2")]),
+        content_type="application/x-ndjson",
+        HTTP_AUTHORIZATION=f"Token {token}",
+    )
+    answers = [json.loads(raw) for raw in b"".join(response.streaming_content).splitlines()]
+    assert [a["state"] for a in answers] == ["COMPLETED", "COMPLETED"]
+
+
+def with_aux_beside_a_primary(name):
+    """The shipped composition, pipeline ``name``'s last step writing an aux branch beside its primary."""
+    spec = COMPOSITION.pipeline(name)
+    step = spec.steps[-1]
+    extra = aux("extra", step.model, lambda ctx: None, optional=True)
+    branched = dataclasses.replace(step, branches=(primary(step.name, step.model), extra))
+    pipeline = dataclasses.replace(spec, steps=(*spec.steps[:-1], branched))
+    pipelines = tuple(pipeline if p.name == name else p for p in COMPOSITION.pipelines)
+    return dataclasses.replace(COMPOSITION, pipelines=pipelines)
+
+
+def test_where_the_batched_path_does_not_apply_the_stream_places_each_line_alone(monkeypatch):
+    assert ingest.batched_path_applies(COMPOSITION)
+    # A new order reaches order-finalization (through six hand-offs), never the ops' remediation pipelines.
+    assert not ingest.batched_path_applies(with_aux_beside_a_primary("order-finalization"))
+    assert ingest.batched_path_applies(with_aux_beside_a_primary("ops-cancel"))
+    # The lane's branches composition writes aux beside a primary: the batched path refuses it, the check agrees.
+    assert not ingest.batched_path_applies(lane_branches.COMPOSITION, "ingest")
+    with pytest.raises(ValueError, match="aux branches written beside a primary"):
+        BatchEngine(lane_branches.COMPOSITION).start_many("ingest", [({"text": "a b"}, "aux-1")])
+    assert (ingest.stage().fn, ingest.stage().batch) == (ingest.place_many, ingest.micro_batch())
+    monkeypatch.setattr(ingest, "composition", lambda: with_aux_beside_a_primary("order-finalization"))
+    assert (ingest.stage().fn, ingest.stage().batch) == (ingest.place, 1)
