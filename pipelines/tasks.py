@@ -13,6 +13,8 @@ import uuid
 
 import structlog
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
 from pipelines.recovery import deadlines, drain, retention, retries, sweeper
 from pipelines.recovery import resume as recovery
@@ -29,9 +31,24 @@ def retry_parked(parked_id: str, attempt: int) -> str:
 def enqueue_retry(parked_id: uuid.UUID, attempt: int, due: datetime.datetime) -> None:
     """Hand a scheduled attempt to the broker. Losing this message is harmless: the sweeper re-enqueues it."""
     try:
-        retry_parked.apply_async((str(parked_id), attempt), eta=due)
+        if not database_delivery():
+            retry_parked.apply_async((str(parked_id), attempt), eta=due)
+        elif due <= timezone.now():
+            retry_parked.apply_async((str(parked_id), attempt))
+        # else: the RetryScheduled row is the schedule; pipelines.release_due publishes it when due
     except Exception:  # the database row is the source of truth; the sweeper will find it
         log.exception("retry.enqueue_failed", parked_id=str(parked_id), attempt=attempt)
+
+
+def database_delivery() -> bool:
+    """Whether later work waits in the database, not in the broker (``TPFGO_DELAYED_DELIVERY``)."""
+    return getattr(settings, "TPFGO_DELAYED_DELIVERY", "broker") == "database"
+
+
+@shared_task(name="pipelines.release_due", ignore_result=True)
+def release_due() -> int:
+    """Publish the retries and drain releases that fell due (``TPFGO_DELAYED_DELIVERY=database``): how many."""
+    return sweeper.release_due()
 
 
 @shared_task(name="pipelines.resume_trace", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -58,6 +75,8 @@ def drain_pause(pause_id: str) -> str:
 
 def enqueue_drain(pause_id: uuid.UUID, countdown: float) -> None:
     """Losing this message is harmless: the sweeper drains every resumed pause with items still held."""
+    if database_delivery():
+        return  # pipelines.release_due drains resumed pauses on every pass
     try:
         drain_pause.apply_async((str(pause_id),), countdown=countdown)
     except Exception:  # the held items are rows; the sweeper will drain them
