@@ -42,7 +42,7 @@ for n in itertools.count():
     placed += 1
 print(f"placed={placed}")
 """
-REBUILD_SECONDS = 8
+REBUILD_SECONDS = 5
 WIDEN = 0.3
 MARKED = "tpfgo_derived_load"  # checkout.derived's marked function (its first)
 
