@@ -8,11 +8,14 @@ mid-task gives it back) and idempotent through the engine's identity and the led
 from __future__ import annotations
 
 import datetime
+import os
 import socket
 import uuid
 
 import structlog
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
 from pipelines.engine import consuming, queues
 from pipelines.recovery import deadlines, drain, retention, retries, sweeper
@@ -30,9 +33,24 @@ def retry_parked(parked_id: str, attempt: int) -> str:
 def enqueue_retry(parked_id: uuid.UUID, attempt: int, due: datetime.datetime) -> None:
     """Hand a scheduled attempt to the broker. Losing this message is harmless: the sweeper re-enqueues it."""
     try:
-        retry_parked.apply_async((str(parked_id), attempt), eta=due)
+        if not database_delivery():
+            retry_parked.apply_async((str(parked_id), attempt), eta=due)
+        elif due <= timezone.now():
+            retry_parked.apply_async((str(parked_id), attempt))
+        # else: the RetryScheduled row is the schedule; pipelines.release_due publishes it when due
     except Exception:  # the database row is the source of truth; the sweeper will find it
         log.exception("retry.enqueue_failed", parked_id=str(parked_id), attempt=attempt)
+
+
+def database_delivery() -> bool:
+    """Whether later work waits in the database, not in the broker (``TPFGO_DELAYED_DELIVERY``)."""
+    return getattr(settings, "TPFGO_DELAYED_DELIVERY", "broker") == "database"
+
+
+@shared_task(name="pipelines.release_due", ignore_result=True)
+def release_due() -> int:
+    """Publish the retries and drain releases that fell due (``TPFGO_DELAYED_DELIVERY=database``): how many."""
+    return sweeper.release_due()
 
 
 @shared_task(name="pipelines.resume_trace", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -70,6 +88,8 @@ def drain_pause(pause_id: str) -> str:
 
 def enqueue_drain(pause_id: uuid.UUID, countdown: float) -> None:
     """Losing this message is harmless: the sweeper drains every resumed pause with items still held."""
+    if database_delivery():
+        return  # pipelines.release_due drains resumed pauses on every pass
     try:
         drain_pause.apply_async((str(pause_id),), countdown=countdown)
     except Exception:  # the held items are rows; the sweeper will drain them
@@ -78,8 +98,12 @@ def enqueue_drain(pause_id: uuid.UUID, countdown: float) -> None:
 
 @shared_task(name="pipelines.sweep", ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.recovery.sweeper``)."""
-    return sweeper.sweep().as_dict()
+    """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.recovery.sweeper``),
+    once per time slot: the task first claims its slot (``SweepTick``) and sweeps nothing when it is taken."""
+    tick = sweeper.claim_tick(f"{socket.gethostname()}:{os.getpid()}")
+    if tick is None:
+        return {"tick_taken": 1}
+    return {"tick": tick, **sweeper.sweep().as_dict()}
 
 
 @shared_task(name="pipelines.expire_waits", ignore_result=True)

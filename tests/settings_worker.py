@@ -16,7 +16,9 @@ DATABASES = {"default": {**DATABASES["default"], "NAME": os.environ.get("TPFGO_W
 if os.environ.get("TPFGO_WORKER_DB_USER"):
     DATABASES["default"].update(USER=os.environ["TPFGO_WORKER_DB_USER"], PASSWORD="")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/9")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if CELERY_BROKER_URL.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# (RabbitMQ: tpfgo_site.settings' own options, publisher confirms and the quorum default queue.)
 # The production hooks: a failed attempt enqueues the next one, the sweeper hands resumes to a worker.
 TPFGO_RETRY_ENQUEUE = "pipelines.tasks.enqueue_retry"
 TPFGO_RESUME_ENQUEUE = "pipelines.tasks.enqueue_resume"
@@ -28,6 +30,10 @@ TPFGO_RETRY_POLICIES = {
 }
 TPFGO_SWEEP_GRACE_SECONDS = float(os.environ.get("TPFGO_SWEEP_GRACE_SECONDS", "0.5"))
 TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", "2"))
-CELERY_BEAT_SCHEDULE = {"sweep-parked": {"task": "pipelines.sweep", "schedule": 0.5}}
+TPFGO_SWEEP_SECONDS = 0.5
+CELERY_BEAT_SCHEDULE = {"sweep-parked": {"task": "pipelines.sweep", "schedule": TPFGO_SWEEP_SECONDS / 2}}
+TPFGO_RELEASE_SECONDS = 0.2
+if TPFGO_DELAYED_DELIVERY == "database":  # noqa: F405
+    CELERY_BEAT_SCHEDULE["release-due"] = {"task": "pipelines.release_due", "schedule": TPFGO_RELEASE_SECONDS}
 # A server process of the subscription tests follows the test lane's publications when asked to.
 TPFGO_COMPOSITION = os.environ.get("TPFGO_TEST_COMPOSITION", TPFGO_COMPOSITION)  # noqa: F405

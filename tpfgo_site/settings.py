@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import django_stubs_ext
+from kombu.entity import Queue
 
 from tpfgo_site import dburl, logs
 
@@ -161,8 +162,21 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(CELERY_BROKER_FOLDER / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.split("://", 1)[0] in {"amqp", "amqps", "pyamqp"}:
+    # RabbitMQ (docs/operations.md, "Brokers"): a publish returns once the broker confirmed it (publisher
+    # confirms), and the default queue is a quorum queue (replicated; no priorities, no global QoS). The
+    # pipelines' queues get the same argument where they are declared.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+    CELERY_TASK_QUEUES = [Queue("celery", routing_key="celery", queue_arguments={"x-queue-type": "quorum"})]  # type: ignore[no-untyped-call]
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# When a retry or a drain pass is due later: "broker" publishes it now with a Celery eta/countdown (Redis holds it
+# in the worker until due; fine below the visibility timeout), "database" publishes nothing until it is due and
+# beat's pipelines.release_due publishes what fell due, every TPFGO_RELEASE_SECONDS (RabbitMQ's quorum queues
+# would otherwise block a worker on each eta message, or need Celery's native delayed delivery: see "Brokers").
+_AMQP = CELERY_BROKER_URL.split("://", 1)[0] in {"amqp", "amqps", "pyamqp"}
+TPFGO_DELAYED_DELIVERY = os.environ.get("TPFGO_DELAYED_DELIVERY", "database" if _AMQP else "broker")
+TPFGO_RELEASE_SECONDS = float(os.environ.get("TPFGO_RELEASE_SECONDS", "2"))
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -203,6 +217,8 @@ TPFGO_SWEEP_GRACE_SECONDS = float(os.environ.get("TPFGO_SWEEP_GRACE_SECONDS", "1
 TPFGO_SWEEP_WINDOW_SECONDS = float(os.environ.get("TPFGO_SWEEP_WINDOW_SECONDS", "86400"))
 TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", "900"))
 TPFGO_SWEEP_BATCH = int(os.environ.get("TPFGO_SWEEP_BATCH", "200"))
+# One sweep per slot of this many seconds, however many beats run (pipelines.models.SweepTick).
+TPFGO_SWEEP_SECONDS = float(os.environ.get("TPFGO_SWEEP_SECONDS", "30"))
 # The deadline task (Celery beat, pipelines.expire_waits) fires at most this many due waits per pass.
 TPFGO_DEADLINE_BATCH = int(os.environ.get("TPFGO_DEADLINE_BATCH", "200"))
 # Pausing a step (pipelines.engine.pauses, docs/operations.md "Pausing a step"): how stale a process's view of the
@@ -380,7 +396,10 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired": {"task": "pipelines.purge", "schedule": TPFGO_RETENTION_SCHEDULE_SECONDS},
     "ensure-partitions": {"task": "pipelines.ensure_partitions", "schedule": 86400.0},
     "expire-waits": {"task": "pipelines.expire_waits", "schedule": 30.0},
-    "sweep-parked": {"task": "pipelines.sweep", "schedule": 30.0},
+    # Asked twice per slot: the first ask claims the slot (pipelines.models.SweepTick), the second finds it taken.
+    "sweep-parked": {"task": "pipelines.sweep", "schedule": TPFGO_SWEEP_SECONDS / 2},
     "fold-funnel": {"task": "opsconsole.fold_funnel", "schedule": TPFGO_FUNNEL_FOLD_SECONDS},
     "continue-bulk-remediation": {"task": "checkout.continue_bulk_remediation", "schedule": 30.0},
 }
+if TPFGO_DELAYED_DELIVERY == "database":
+    CELERY_BEAT_SCHEDULE["release-due"] = {"task": "pipelines.release_due", "schedule": TPFGO_RELEASE_SECONDS}

@@ -137,10 +137,19 @@ def release_resumed(now: datetime.datetime, since: datetime.datetime) -> int:
 def lost_releases(now: datetime.datetime, since: datetime.datetime, limit: int) -> list[PauseRelease]:
     """Releases due for longer than the grace period whose attempt nobody claimed and nothing ended since (the
     message was lost), and that no later pause holds again."""
+    return due_releases(since, now - recovery.grace(), limit, inclusive=True)
+
+
+def due_releases(
+    since: datetime.datetime, until: datetime.datetime, limit: int, *, inclusive: bool = False
+) -> list[PauseRelease]:
+    """Releases due after ``since`` (from it, when ``inclusive``) up to ``until`` whose attempt nobody claimed,
+    nothing ended since, and no later pause holds again."""
     claimed = RetryClaim.objects.filter(parked=OuterRef("hold__parked"), attempt=OuterRef("hold__attempt"))
     ended = ParkingOutcome.objects.filter(parked=OuterRef("hold__parked"), created_at__gte=OuterRef("created_at"))
     held_again = PausedItem.objects.filter(parked=OuterRef("hold__parked"), created_at__gt=OuterRef("created_at"))
-    due = PauseRelease.objects.filter(due_at__gte=since, due_at__lte=now - recovery.grace())
+    window = {"due_at__gte" if inclusive else "due_at__gt": since, "due_at__lte": until}
+    due = PauseRelease.objects.filter(**window)
     due = due.filter(~Exists(claimed), ~Exists(ended), ~Exists(held_again)).select_related("hold")
     return list(due.order_by("due_at")[:limit])
 

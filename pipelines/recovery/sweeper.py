@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 import structlog
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -36,7 +36,7 @@ from pipelines.engine import queues
 from pipelines.engine.registry import composition
 from pipelines.failures import parking
 from pipelines.failures.parking import retry_policy
-from pipelines.models import ParkingOutcome, RetryClaim, RetryScheduled
+from pipelines.models import ParkingOutcome, RetryClaim, RetryScheduled, SweepTick
 from pipelines.recovery import aux_branches, drain
 from pipelines.recovery import resume as recovery
 
@@ -67,6 +67,19 @@ class SweepReport:
             "aux_branches": len(self.aux_branches),
             "handoffs": len(self.handoffs),
         }
+
+
+def claim_tick(node: str, now: datetime.datetime | None = None) -> int | None:
+    """Claim the sweep of the current time slot (``TPFGO_SWEEP_SECONDS`` long): its number, or None when another
+    sweep already claimed it (a second beat, a redelivered message, beat's second ask in the slot)."""
+    now = now or timezone.now()
+    tick = int(now.timestamp() // float(getattr(settings, "TPFGO_SWEEP_SECONDS", 30)))
+    try:
+        with transaction.atomic():
+            SweepTick.objects.create(tick=tick, node=node[:200], created_at=now)
+    except IntegrityError:
+        return None
+    return tick
 
 
 def sweep(
@@ -100,17 +113,35 @@ def sweep(
     return report
 
 
+def release_due(now: datetime.datetime | None = None, limit: int | None = None) -> int:
+    """Delayed delivery from the database (``TPFGO_DELAYED_DELIVERY=database``; beat's ``pipelines.release_due``):
+    publish the scheduled attempts and drain releases that fell due since about two passes ago, and go on draining
+    resumed pauses. Each is published about twice (harmless: one claim wins); what a stopped beat let slip past
+    that is the lost-message pass's, after the grace period."""
+    now = now or timezone.now()
+    limit = limit or int(getattr(settings, "TPFGO_SWEEP_BATCH", 200))
+    since = now - datetime.timedelta(seconds=2 * float(getattr(settings, "TPFGO_RELEASE_SECONDS", 2)))
+    due = _unclaimed(RetryScheduled.objects.filter(due_at__gt=since, due_at__lte=now))
+    ready = [(s.parked_id, s.attempt, s.due_at) for s in due[:limit]]
+    ready += [(r.hold.parked_id, r.hold.attempt, r.due_at) for r in drain.due_releases(since, now, limit)]
+    for parked_id, attempt, due_at in ready[:limit]:
+        parking.enqueue(parked_id, attempt, due_at)
+    drain.release_resumed(now, now - recovery.window())
+    return len(ready[:limit])
+
+
+def _unclaimed(scheduled: QuerySet[RetryScheduled]) -> QuerySet[RetryScheduled]:
+    """Scheduled attempts no worker claimed, nothing ended since, and no paused step's drain owns."""
+    claimed = RetryClaim.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt"))
+    ended = ParkingOutcome.objects.filter(parked=OuterRef("parked"), created_at__gte=OuterRef("created_at"))
+    held = drain.held_attempt(OuterRef("parked"), OuterRef("attempt"))
+    return scheduled.filter(~Exists(claimed), ~Exists(ended), ~Exists(held)).order_by("due_at")
+
+
 def reenqueue_lost(
     now: datetime.datetime, since: datetime.datetime, limit: int, report: SweepReport, dry_run: bool = False
 ) -> None:
-    claimed = RetryClaim.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt"))
-    ended = ParkingOutcome.objects.filter(parked=OuterRef("parked"), created_at__gte=OuterRef("created_at"))
-    held = drain.held_attempt(OuterRef("parked"), OuterRef("attempt"))  # a paused step's drain owns it
-    due = (
-        RetryScheduled.objects.filter(due_at__gte=since, due_at__lte=now - recovery.grace())
-        .filter(~Exists(claimed), ~Exists(ended), ~Exists(held))
-        .order_by("due_at")
-    )
+    due = _unclaimed(RetryScheduled.objects.filter(due_at__gte=since, due_at__lte=now - recovery.grace()))
     lost = [(s.parked_id, s.attempt, s.due_at) for s in due[:limit]]
     lost += [(r.hold.parked_id, r.hold.attempt, r.due_at) for r in drain.lost_releases(now, since, limit)]
     for parked_id, attempt, due_at in lost[:limit]:

@@ -136,6 +136,16 @@ def test_gunicorn_refuses_a_broken_composition_and_never_serves(start, env):
 
 def test_gunicorn_and_the_worker_start_on_a_sound_composition(start, env):
     sound = {**env, "TPFGO_TEST_COMPOSITION": "tests.lane.composition.COMPOSITION"}
+    # A worker refuses a database behind its code (pipelines.store.schema): this one is migrated first.
+    migrated = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        env=sound,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        timeout=TIMEOUT * 4,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr.decode()[-2000:]
     port = free_port()
     web = start(gunicorn(port), sound)
     celery = start(worker(), sound)

@@ -83,18 +83,32 @@ def own_postgres() -> Iterator[OwnPostgres]:
     cluster.remove()
 
 
-def grpcrunserver(address: str, database_url: str, var: Path) -> subprocess.Popen[str]:
-    env = {
+def server_env(database_url: str, var: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings",
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": "filesystem://",
         "TPFGO_VAR_DIR": str(var),
     }
+
+
+def migrate(database_url: str, var: Path) -> None:
+    """The server refuses a database behind its code (pipelines.store.schema): a fresh cluster is migrated first."""
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=settings.BASE_DIR,
+        env=server_env(database_url, var),
+        check=True,
+        timeout=300,
+    )
+
+
+def grpcrunserver(address: str, database_url: str, var: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "manage.py", "grpcrunserver", address],
         cwd=settings.BASE_DIR,
-        env=env,
+        env=server_env(database_url, var),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -115,6 +129,7 @@ def listed_services(channel: grpc.Channel) -> list[str]:
 def test_health_follows_the_database_reflection_lists_every_service_and_a_taken_port_fails(own_postgres, tmp_path):
     (tmp_path / "broker").mkdir()  # the filesystem broker's folder: the broker half of readiness is ok
     address = f"127.0.0.1:{free_port()}"
+    migrate(own_postgres.url, tmp_path)
     server = grpcrunserver(address, own_postgres.url, tmp_path)
     try:
         channel = grpc.insecure_channel(address)

@@ -68,6 +68,10 @@ def test_grpcrunserver_serves_the_order_service_on_django_5(tmp_path: Path):
     port = free_port()
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "TPFGO_VAR_DIR": str(tmp_path)}
     env["DJANGO_SETTINGS_MODULE"] = "tpfgo_site.settings"
+    # The server refuses a database behind its code (pipelines.store.schema): this one is migrated first.
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=settings.BASE_DIR, env=env, check=True
+    )
     server = subprocess.Popen(
         [sys.executable, "manage.py", "grpcrunserver", f"127.0.0.1:{port}"],
         cwd=settings.BASE_DIR,
