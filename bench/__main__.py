@@ -11,6 +11,8 @@ to the raw-SQL floor, p50/p95 latencies, peak RSS) and writes ``bench/results/be
     python -m bench --orders 2000 --levels 0,100000 --backends postgres
     python -m bench dashboard             # /ops/ with 1,000,000 orders in the last 7 days (bench/dashboard.py)
     python -m bench purge                 # ingest p95 beside a purge of 100,000 orders, table sizes (bench/purge.py)
+    python -m bench sweep                 # one sweeper pass at 0, 200,000, 1,000,000 orders (bench/sweep.py)
+    python -m bench knee                  # K processes replaying the single-order path on one PostgreSQL (bench/knee.py)
 """
 
 from __future__ import annotations
@@ -206,6 +208,10 @@ if __name__ == "__main__":
         from bench import purge
 
         purge.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["sweep"]:  # python -m bench sweep [--levels 0,200000 …]: bench/sweep.py
+        from bench import sweep
+
+        sweep.main(sys.argv[2:])
     elif sys.argv[1:2] == ["dashboard"]:  # python -m bench dashboard [--orders N …]: bench/dashboard.py
         from bench import dashboard
 

@@ -7,6 +7,7 @@ import dataclasses
 import datetime
 
 import pytest
+import time_machine
 from django.core import checks
 from django.db import connection
 from django.utils import timezone
@@ -17,7 +18,7 @@ from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, FlowRule, OpenPosition, Resumption
 from pipelines.recovery import frontier
 from pipelines.recovery import resume as recovery
-from pipelines.store import open_positions
+from pipelines.store import open_positions, partitions
 from tests.lane import composition as lane
 
 pytestmark = pytest.mark.django_db
@@ -199,3 +200,39 @@ def test_the_rules_are_the_flow_and_its_fingerprint():
     assert fingerprint[1] == frontier.fingerprint(lane.COMPOSITION) != frontier.fingerprint(
         dataclasses.replace(lane.COMPOSITION, subscriptions=())
     )
+
+
+# -- PostgreSQL partitions: rows moved out of the default partition, months dropped whole ---------------------------
+PG_ONLY = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="partitions exist on PostgreSQL only")
+MARCH, APRIL, JUNE = (datetime.datetime(2031, m, 10, 9, 30, tzinfo=datetime.UTC) for m in (3, 4, 6))
+
+
+def stall_at(key: str, at: datetime.datetime) -> int:
+    with time_machine.travel(at, tick=False):
+        without_subscriptions().start("ingest", {"text": key}, key)
+    return CheckpointLog.objects.filter(step="index").order_by("seq").last().seq
+
+
+@PG_ONLY
+def test_rows_moved_out_of_the_default_partition_keep_their_open_positions():
+    seq = stall_at("doc-june", JUNE)  # no partition for June 2031 yet: the default partition holds it
+    assert kept() == {seq}
+
+    assert partitions.ensure(now=JUNE, months_ahead=0) != []  # moves the rows: a delete, then an insert
+
+    assert kept() == open_by_the_log() == {seq}
+
+
+@PG_ONLY
+def test_a_dropped_month_takes_its_open_positions_out():
+    partitions.ensure(now=APRIL, since=MARCH, months_ahead=0)
+    stall_at("doc-march", MARCH)
+    april = stall_at("doc-april", APRIL)
+    assert len(kept()) == 2
+
+    dropped = partitions.drop_expired(
+        before=partitions.month_of(APRIL), expired=lambda traces: [t for _, t in traces]
+    )
+
+    assert [d.traces for d in dropped] == [1]
+    assert kept() == open_by_the_log() == {april}
