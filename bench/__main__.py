@@ -212,6 +212,10 @@ if __name__ == "__main__":
         from bench import sweep
 
         sweep.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["knee"]:  # python -m bench knee [--workers 1,2,4 …]: bench/knee.py
+        from bench import knee
+
+        knee.main(sys.argv[2:])
     elif sys.argv[1:2] == ["dashboard"]:  # python -m bench dashboard [--orders N …]: bench/dashboard.py
         from bench import dashboard
 
