@@ -3,6 +3,7 @@ sweep's window, PostgreSQL, the frontier (``OpenPosition``) against the window s
 
     python -m bench sweep                                  # levels 0, 200,000, 1,000,000; 3 passes per figure
     python -m bench sweep --levels 0,200000 --passes 3 --keep
+    python -m bench sweep --overhead 5000                  # what the frontier's trigger adds to each log insert
 
 A fresh database is migrated and one real order is placed through the engine; it runs to its terminal state, and
 its checkpoint-log rows are the template: ``generate_series`` copies them for N orders spread over the last 23 hours
@@ -60,6 +61,35 @@ def _fill(cursor: Any, first: int, last: int, template: list[tuple[Any, ...]], t
         [first, last],
     )
     return int(cursor.rowcount)
+
+
+def _overhead(connection: Any, template: list[tuple[Any, ...]], orders: int) -> dict[str, Any]:
+    """Seconds to log ``orders`` orders' rows with the frontier's insert trigger and without it, alternated three
+    times on the same database (the other triggers stay): what the frontier adds to every log insert."""
+    from pipelines.store import open_positions
+
+    trigger = open_positions.TRIGGERS.name("log_ai", open_positions.LOG)
+    definition = dict((open_positions.TRIGGERS.name(n, t), d) for n, t, d in open_positions.TRIGGERS.pg_triggers)
+    times: dict[str, list[float]] = {"with": [], "without": []}
+    first = 1_000_000
+    for _ in range(3):
+        for mode in ("with", "without"):
+            with connection.cursor() as cursor:
+                if mode == "without":
+                    cursor.execute(f"DROP TRIGGER {trigger} ON {open_positions.LOG}")
+                ms, _ = _timed(lambda: _fill(cursor, first, first + orders - 1, template, "overhead"))  # noqa: B023
+                if mode == "without":
+                    cursor.execute(f"CREATE TRIGGER {trigger} {definition[trigger]}")
+            times[mode].append(ms / 1000)
+            first += orders
+    rows = orders * len(template)
+    return {
+        "orders": orders,
+        "rows": rows,
+        "with_s": times["with"],
+        "without_s": times["without"],
+        "us_per_row_added": (statistics.median(times["with"]) - statistics.median(times["without"])) / rows * 1e6,
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -139,6 +169,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return sweeper.sweep(dry_run=True).resumes
 
     out: dict[str, Any] = {"rows_per_order": len(template), "stalled": STALLED, "levels": []}
+    if args.overhead:
+        out["insert_overhead"] = _overhead(connection, template, args.overhead)
+        print(f"insert overhead: {out['insert_overhead']}", file=sys.stderr, flush=True)
+        return out
     with connection.cursor() as cursor:
         ms, _ = _timed(lambda: _fill(cursor, 1, STALLED, template[:cut], "stalled"))
         cursor.execute("ANALYZE")
@@ -176,6 +210,9 @@ def main(argv: list[str] | None = None) -> None:
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     )
     parser.add_argument("--keep", action="store_true", help="keep the database (tpfgo_bench_sweep) afterwards")
+    parser.add_argument(
+        "--overhead", type=int, metavar="ORDERS", help="only time logging ORDERS orders with and without the frontier"
+    )
     args = parser.parse_args(argv)
     args.levels = sorted(int(level) for level in args.levels.split(","))
     name = "tpfgo_bench_sweep" if args.keep else f"tpfgo_bench_sweep_{uuid.uuid4().hex[:6]}"
