@@ -33,9 +33,11 @@ def test_the_frontier_is_in_force_for_the_site_composition():
 
 def test_stalled_awaiting_and_forked_orders_keep_exactly_the_open_positions(demo_data, settings):
     settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.KeyedGateway"
+    site = settings.TPFGO_COMPOSITION  # the composition the test database's flow rules were written for
     settings.TPFGO_COMPOSITION = "tests.checkout.test_recovery.STOPS_AFTER_COMMITMENT"
     stuck = place().view["orderId"]  # the kitchen committed; the process "died" before its tasks
-    settings.TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
+    settings.TPFGO_COMPOSITION = site
+    assert frontier.in_force(composition())
     assert services.cancel_order(stuck)["cancellation"]["outcome"] == "REFUSED"  # a side pipeline's rows after it
     done = place().view["orderId"]
     commitment = CheckpointLog.objects.get(trace_id=stuck, step="kitchen_commitment")
