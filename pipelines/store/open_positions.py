@@ -4,14 +4,16 @@ A trace is stalled at a ``CheckpointLog`` row only if no newer row of the row's 
 downstream of it, was logged (``pipelines.recovery.resume``). Finding such rows in the log costs every row of the
 sweep's window; the triggers keep them instead, in the transaction that logs the next row:
 
-- a logged row enters, unless its publication is terminal (it can never be stalled);
+- a logged row enters, unless its publication is terminal (it can never be stalled) or a row of the same
+  statement already went on from it;
 - it removes the older rows of its trace it went on from: those of its own pipeline, of a pipeline it runs
   downstream of, and of a pipeline the flow does not know (any newer row counts for those, as in the sweeper);
 - a ``Resumption`` that decides a position for good (skipped, or the last attempt) removes it;
 - a deleted log row (the audited purge) takes its row out; a dropped month (``pipelines.store.partitions``) takes
   its rows out with ``forget``.
 
-"Downstream" and "terminal" are the composition's: the triggers read them from ``FlowRule``, written from the
+On PostgreSQL the log's insert trigger runs once per statement over its new rows (a transition table), so the
+batched path pays per batch; SQLite's runs per row. "Downstream" and "terminal" are the composition's: the triggers read them from ``FlowRule``, written from the
 composition before every rebuild (``pipelines.recovery.frontier``). The table holds a superset of what is stalled:
 the sweeper still applies its own checks to these rows, so a row a concurrent insert left behind (two transactions
 of one trace, each not seeing the other's row) costs a probe, never a wrong resume. Like
@@ -21,6 +23,7 @@ triggers.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Iterable, Sequence
 
@@ -60,11 +63,25 @@ _GONE = "DELETE FROM pipelines_openposition WHERE seq = OLD.seq"
 _DECIDED = f"NEW.decision = 'skipped' OR NEW.attempt >= {MAX_ATTEMPTS}"
 _SETTLED = "DELETE FROM pipelines_openposition WHERE seq = NEW.seq"
 
+# PostgreSQL: one call per statement, set-based, over the statement's new rows (a transition table): a batch of
+# orders costs two statements, not two per row. Rows of one statement that went on from each other never enter.
+_PG_WENT_ON = (
+    "DELETE FROM pipelines_openposition o USING logged n WHERE o.trace_number = n.trace_number AND o.seq < n.seq "
+    "AND " + _WENT_ON_FROM.format(old="o.pipeline", new="n.pipeline")
+)
+_PG_ENTERS = (
+    f"INSERT INTO pipelines_openposition ({_COLUMNS}) "
+    f"SELECT {', '.join('l.' + c for c in _COLUMNS.split(', '))} FROM logged l "
+    f"WHERE NOT {_TERMINAL.format(row='l')} AND NOT EXISTS (SELECT 1 FROM logged n "
+    "WHERE n.trace_number = l.trace_number AND n.seq > l.seq AND "
+    + _WENT_ON_FROM.format(old="l.pipeline", new="n.pipeline")
+    + ") ON CONFLICT DO NOTHING"
+)
 _PG = [
     f"""CREATE OR REPLACE FUNCTION tpfgo_frontier_logged() RETURNS trigger AS $$
 BEGIN
-    {_WENT_ON};
-    {_ENTERS};
+    {_PG_WENT_ON};
+    {_PG_ENTERS};
     RETURN NULL;
 END; $$ LANGUAGE plpgsql""",
     f"""CREATE OR REPLACE FUNCTION tpfgo_frontier_gone() RETURNS trigger AS $$
@@ -81,10 +98,14 @@ BEGIN
 END; $$ LANGUAGE plpgsql""",
 ]
 _PG_TRIGGERS = [
-    ("log_ai", LOG, "INSERT", "tpfgo_frontier_logged()"),
     ("log_ad", LOG, "DELETE", "tpfgo_frontier_gone()"),
     ("resumed_ai", RESUMPTION, "INSERT", "tpfgo_frontier_decided()"),
 ]
+_PG_STATEMENT = (
+    "log_ai",
+    LOG,
+    f"AFTER INSERT ON {LOG} REFERENCING NEW TABLE AS logged FOR EACH STATEMENT EXECUTE FUNCTION tpfgo_frontier_logged()",
+)
 _SQLITE_TRIGGERS = [
     ("log_ai", LOG, "INSERT", "", f"{_WENT_ON}; {_ENTERS}"),
     ("log_ad", LOG, "DELETE", "", _GONE),
@@ -102,7 +123,8 @@ _REFILL = (
 )
 _REBUILD = ["DELETE FROM pipelines_openposition", _REFILL.format(where="1 = 1")]
 
-TRIGGERS = triggers.TriggerSet.per_row(PREFIX, _TABLES, _PG, _PG_TRIGGERS, _SQLITE_TRIGGERS, _REBUILD)
+_PER_ROW = triggers.TriggerSet.per_row(PREFIX, _TABLES, _PG, _PG_TRIGGERS, _SQLITE_TRIGGERS, _REBUILD)
+TRIGGERS = dataclasses.replace(_PER_ROW, pg_triggers=[_PG_STATEMENT, *_PER_ROW.pg_triggers])
 
 
 def install(connection: BaseDatabaseWrapper, rules: Iterable[Rule]) -> None:
