@@ -12,7 +12,7 @@ to the raw-SQL floor, p50/p95 latencies, peak RSS) and writes ``bench/results/be
     python -m bench dashboard             # /ops/ with 1,000,000 orders in the last 7 days (bench/dashboard.py)
     python -m bench purge                 # ingest p95 beside a purge of 100,000 orders, table sizes (bench/purge.py)
     python -m bench sweep                 # one sweeper pass at 0, 200,000, 1,000,000 orders (bench/sweep.py)
-    python -m bench knee                  # K processes replaying the single-order path on one PostgreSQL (bench/knee.py)
+    python -m bench knee                  # K processes replaying one order's statements on PostgreSQL (bench/knee.py)
 """
 
 from __future__ import annotations

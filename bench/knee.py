@@ -93,8 +93,9 @@ def _one_order(conn: Any, template: list[tuple[str, str, str, str]]) -> None:
             )
             if parent is not None:
                 conn.execute(
-                    "INSERT INTO pipelines_lineagelink (child_type, child_id, parent_type, parent_id, ordinal, trace_id,"
-                    " trace_number, trace_created_at) VALUES (%s, %s, %s, %s, 0, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    "INSERT INTO pipelines_lineagelink (child_type, child_id, parent_type, parent_id, ordinal,"
+                    " trace_id, trace_number, trace_created_at) VALUES (%s, %s, %s, %s, 0, %s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
                     [kind, child, parent[0], parent[1], trace_id, number, created],
                 )
             conn.execute(

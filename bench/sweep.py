@@ -182,7 +182,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         level_out: dict[str, Any] = {"orders": level}
         if level > placed:
             with connection.cursor() as cursor:
-                ms, inserted = _timed(lambda: _fill(cursor, STALLED + placed + 1, STALLED + level, template, "done"))
+                first, last = STALLED + placed + 1, STALLED + level
+                ms, inserted = _timed(lambda: _fill(cursor, first, last, template, "done"))  # noqa: B023
                 # One statement logged them all: the frontier's rows came and went in it. Autovacuum clears such
                 # dead rows as a day's orders churn; here they are cleared at once.
                 cursor.execute("VACUUM ANALYZE pipelines_openposition")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,7 +112,7 @@ class _Among(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [self.subquery]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.subquery,) = exprs
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, Any]:
@@ -122,7 +123,9 @@ class _Among(Expression):
         return f"{column} IN {sql}", params
 
 
-def _stalled(comp: Composition, rows: QuerySet[CheckpointLog], decided: QuerySet[Resumption]) -> QuerySet[CheckpointLog]:
+def _stalled(
+    comp: Composition, rows: QuerySet[CheckpointLog], decided: QuerySet[Resumption]
+) -> QuerySet[CheckpointLog]:
     return rows.exclude(publication__in=sorted(comp.terminal)).exclude(_went_on(comp)).filter(~Exists(decided))
 
 

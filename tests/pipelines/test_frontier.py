@@ -178,7 +178,9 @@ def test_rules_of_another_composition_are_a_warning_and_missing_triggers_an_erro
 
     trigger = open_positions.TRIGGERS.name("log_ai", open_positions.LOG)
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TRIGGER {trigger}" + (" ON pipelines_checkpointlog" if connection.vendor != "sqlite" else ""))
+        cursor.execute(
+            f"DROP TRIGGER {trigger}" + (" ON pipelines_checkpointlog" if connection.vendor != "sqlite" else "")
+        )
     problems = frontier.check(databases=["default"])
     assert [(m.id, m.level) for m in problems] == [("pipelines.E041", checks.ERROR)]
     assert trigger in problems[0].msg
@@ -197,8 +199,10 @@ def test_the_rules_are_the_flow_and_its_fingerprint():
         ("terminal", "lane.refused.v1", ""),
     }
     [fingerprint] = [r for r in rules if r[0] == FlowRule.FINGERPRINT]
-    assert fingerprint[1] == frontier.fingerprint(lane.COMPOSITION) != frontier.fingerprint(
-        dataclasses.replace(lane.COMPOSITION, subscriptions=())
+    assert (
+        fingerprint[1]
+        == frontier.fingerprint(lane.COMPOSITION)
+        != frontier.fingerprint(dataclasses.replace(lane.COMPOSITION, subscriptions=()))
     )
 
 
@@ -230,9 +234,7 @@ def test_a_dropped_month_takes_its_open_positions_out():
     april = stall_at("doc-april", APRIL)
     assert len(kept()) == 2
 
-    dropped = partitions.drop_expired(
-        before=partitions.month_of(APRIL), expired=lambda traces: [t for _, t in traces]
-    )
+    dropped = partitions.drop_expired(before=partitions.month_of(APRIL), expired=lambda traces: [t for _, t in traces])
 
     assert [d.traces for d in dropped] == [1]
     assert kept() == open_by_the_log() == {april}
