@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pipelines', '0020_partitions'),
+        ('pipelines', '0021_queued_handoffs'),
     ]
 
     operations = [
