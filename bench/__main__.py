@@ -12,6 +12,8 @@ to the raw-SQL floor, p50/p95 latencies, peak RSS) and writes ``bench/results/be
     python -m bench dashboard             # /ops/ with 1,000,000 orders in the last 7 days (bench/dashboard.py)
     python -m bench purge                 # ingest p95 beside a purge of 100,000 orders, table sizes (bench/purge.py)
     python -m bench ingest                # NDJSON and gRPC ingest vs the in-process batched path (bench/ingest.py)
+    python -m bench sweep                 # one sweeper pass at 0, 200,000, 1,000,000 orders (bench/sweep.py)
+    python -m bench knee                  # K processes replaying one order's statements on PostgreSQL (bench/knee.py)
     python -m bench durability            # single order: every commit flushed vs durable at the boundary, paired
 """
 
@@ -225,6 +227,14 @@ if __name__ == "__main__":
         from bench import ingest
 
         sys.exit(ingest.main(sys.argv[2:]))
+    elif sys.argv[1:2] == ["sweep"]:  # python -m bench sweep [--levels 0,200000 …]: bench/sweep.py
+        from bench import sweep
+
+        sweep.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["knee"]:  # python -m bench knee [--workers 1,2,4 …]: bench/knee.py
+        from bench import knee
+
+        knee.main(sys.argv[2:])
     elif sys.argv[1:2] == ["durability"]:  # python -m bench durability [--blocks N …]: bench/durability.py
         from bench import durability
 

@@ -12,6 +12,7 @@ from django.db.models.signals import post_migrate
 
 def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
     from pipelines import triggers
+    from pipelines.recovery import frontier
     from pipelines.store import open_parked, open_waits
 
     # post_migrate fires once per app; installing on the last keeps it to one pass per migrate.
@@ -19,6 +20,7 @@ def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: objec
         triggers.install(connections[using])
         open_parked.install(connections[using])
         open_waits.install(connections[using])
+        frontier.install(connections[using])
 
 
 def _on_connection(sender: object, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
@@ -62,9 +64,11 @@ class PipelinesConfig(AppConfig):
 
         from pipelines import checks  # noqa: F401  (registers the system checks)
         from pipelines.contracts import checks as contract_checks
+        from pipelines.recovery import frontier
         from pipelines.store import open_parked, open_waits
 
         django_checks.register(open_parked.check_triggers, django_checks.Tags.database)
+        django_checks.register(frontier.check, django_checks.Tags.database)
         django_checks.register(open_waits.check_triggers, django_checks.Tags.database)
 
         # Handoff contracts: `manage.py check` runs them, and the worker and beat refuse to start on errors.

@@ -449,6 +449,57 @@ class OpenParked(models.Model):
         indexes = [models.Index(fields=["dead_at"], name="open_parked_dead_at")]
 
 
+class OpenPosition(models.Model):
+    """A ``CheckpointLog`` position its trace has not gone on from: the sweeper's frontier. Derived, kept by
+    database triggers on the log and the resumptions (``pipelines.store.open_positions``), never written by the
+    application, rebuilt after every migrate. A row leaves when a newer row of its pipeline or of one downstream
+    of it is logged, when the sweeper decides it for good, or when its log row goes; a terminal publication never
+    enters. The sweeper reads this instead of every log row of its window."""
+
+    tpfgo_kind = "mutable"
+    tpfgo_derived = True  # written only by its triggers, as their owner (pipelines.store.db_roles)
+
+    seq = models.BigIntegerField(primary_key=True)
+    trace_number = models.BigIntegerField()
+    trace_id = models.UUIDField()
+    pipeline = models.CharField(max_length=100)
+    created_at = models.DateTimeField()
+    trace_created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["trace_number"], name="open_position_trace"),
+            models.Index(fields=["created_at"], name="open_position_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} of {self.pipeline} (trace {self.trace_id})"
+
+
+class FlowRule(models.Model):
+    """The composition's flow as the frontier's triggers read it (``pipelines.store.open_positions``): ``after``
+    rows (a newer row of pipeline ``other`` means the trace went on from a row of pipeline ``name``) and
+    ``terminal`` rows (publication ``name`` ends a trace), and their ``fingerprint``. Written from the composition
+    after every migrate."""
+
+    tpfgo_kind = "mutable"
+    tpfgo_derived = True  # written with the frontier's rebuild, by the owner; the serving role only reads it
+
+    AFTER = "after"
+    TERMINAL = "terminal"
+    FINGERPRINT = "fingerprint"  # one row: a digest of the others, named in the sweeper's query
+
+    kind = models.CharField(max_length=20)
+    name = models.CharField(max_length=200)
+    other = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "name", "other"], name="flow_rule_once")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.name} {self.other}".strip()
+
+
 class OpsAction(Ledger):
     """Who ran which remediation on which item, why and when, and what it inserted."""
 

@@ -172,7 +172,9 @@ def test_setup_db_roles_is_idempotent_and_a_new_table_gets_the_insert_only_floor
     assert {t for t, p in app if p == "SELECT"} - {t for t, p in app if p != "SELECT"} == {
         "checkout_courierload",
         "checkout_openticket",
+        "pipelines_flowrule",
         "pipelines_openparked",
+        "pipelines_openposition",
         "pipelines_openwait",
         "django_migrations",
     }

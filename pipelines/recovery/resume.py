@@ -19,25 +19,28 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db import IntegrityError, connections, transaction
+from django.db.models import BooleanField, Exists, Expression, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from pipelines.contracts.declarations import Composition, Pipeline, Step, produced
+from pipelines.contracts.declarations import Composition, Pipeline, Step
 from pipelines.contracts.steps import StepStatus
 from pipelines.engine import queues
 from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.failures import parking
-from pipelines.models import Checkpoint, CheckpointLog, LineageLink, Resumption
+from pipelines.models import Checkpoint, CheckpointLog, FlowRule, LineageLink, OpenPosition, Resumption
+from pipelines.recovery.frontier import downstream, fingerprint
+from pipelines.store import open_positions
 
 log = structlog.get_logger("pipelines.recovery")
 
-MAX_RESUME_ATTEMPTS = 3
+MAX_RESUME_ATTEMPTS = open_positions.MAX_ATTEMPTS  # the frontier's triggers settle a position at the last one
 
 
 def grace() -> datetime.timedelta:
@@ -50,22 +53,6 @@ def window() -> datetime.timedelta:
 
 def claim_timeout() -> datetime.timedelta:
     return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", 900)))
-
-
-def downstream(comp: Composition) -> dict[str, frozenset[str]]:
-    """Each pipeline with the pipelines that run after it in a trace: itself and, transitively, the subscribers
-    of what it publishes. A newer row of one of these means the trace went on from the pipeline's row; a newer row
-    of any other pipeline (a cancellation request, an ops action) does not."""
-    after = {p.name: {s.name for pub in produced(p) for s in comp.subscribers(pub.name)} for p in comp.pipelines}
-    out: dict[str, frozenset[str]] = {}
-    for name in after:
-        seen, todo = {name}, [name]
-        while todo:
-            for nxt in after[todo.pop()] - seen:
-                seen.add(nxt)
-                todo.append(nxt)
-        out[name] = frozenset(seen)
-    return out
 
 
 def _went_on(comp: Composition) -> Q:
@@ -87,22 +74,61 @@ def candidates(
 
     "Went on" counts only newer rows of the row's own pipeline and of those downstream of it, so a side pipeline
     that ran later on the same trace (a refused cancellation) does not hide a stall of the chain.
-    Bounded: the scan is a ``created_at`` range (indexed), and each row costs index probes on ``(trace_number, seq)``,
-    so a sweep never reads the whole history.
+    The rows come from the frontier (``OpenPosition``, ``pipelines.recovery.frontier``): only the positions no
+    newer row went on from, so a pass costs what is open, not what was done in the window. The same judgements
+    are then made on those log rows themselves, so the answer is the window scan's. Without the frontier in force
+    (the database's flow rules are not this composition's: no row with its fingerprint), the window is scanned:
+    a ``created_at`` range (indexed), each row costing index probes on ``(trace_number, seq)``.
     """
     now = now or timezone.now()
     comp = composition()
+    since = since or now - window()
     decided = Resumption.objects.filter(trace_id=OuterRef("trace_id"), seq=OuterRef("seq")).filter(
         Q(decision=Resumption.SKIPPED) | Q(created_at__gt=now - claim_timeout()) | Q(attempt__gte=MAX_RESUME_ATTEMPTS)
     )
-    rows = (
-        CheckpointLog.objects.filter(created_at__gte=since or now - window(), created_at__lte=now - grace())
-        .exclude(publication__in=sorted(comp.terminal))
-        .exclude(_went_on(comp))
-        .filter(~Exists(decided))
-        .order_by("created_at")
-    )
-    return list(rows[:limit])
+    in_window = CheckpointLog.objects.filter(created_at__gte=since, created_at__lte=now - grace())
+    open_now = OpenPosition.objects.filter(created_at__gte=since, created_at__lte=now - grace()).values("seq")
+    # One query either way: the fingerprint's row is read once (an init plan on PostgreSQL), and the branch it
+    # rules out is never run. Each branch is limited where the database allows it, so the plan's estimated cost
+    # is the limited one: the scan branch's full estimate would have PostgreSQL JIT-compile the query on every
+    # pass (seconds of compiling for a few milliseconds of reading, docs/performance.md).
+    in_force = Exists(FlowRule.objects.filter(kind=FlowRule.FINGERPRINT, name=fingerprint(comp)))
+    from_frontier = _stalled(comp, in_window.filter(_Among(Subquery(open_now))), decided).filter(in_force)
+    scanned = _stalled(comp, in_window, decided).filter(~in_force)
+    if connections[CheckpointLog.objects.db].features.supports_slicing_ordering_in_compound:
+        from_frontier, scanned = (branch.order_by("created_at")[:limit] for branch in (from_frontier, scanned))
+    return list(from_frontier.union(scanned, all=True).order_by("created_at")[:limit])
+
+
+class _Among(Expression):
+    """The log row's ``seq`` is one of the subquery's. On PostgreSQL ``seq = ANY(ARRAY(subquery))``: the subquery
+    runs once, first, and the log is read by its primary key; a plain ``IN`` lets the planner scan the window
+    with every other condition pushed down to each row of it, which is the cost the frontier is there to avoid."""
+
+    output_field = BooleanField()
+
+    def __init__(self, subquery: Subquery) -> None:
+        super().__init__()
+        self.subquery = subquery
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.subquery]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        (self.subquery,) = exprs
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, Any]:
+        sql, params = compiler.compile(self.subquery)
+        column = f"{connection.ops.quote_name(CheckpointLog._meta.db_table)}.{connection.ops.quote_name('seq')}"
+        if connection.vendor == "postgresql":
+            return f"{column} = ANY(ARRAY{sql})", params
+        return f"{column} IN {sql}", params
+
+
+def _stalled(
+    comp: Composition, rows: QuerySet[CheckpointLog], decided: QuerySet[Resumption]
+) -> QuerySet[CheckpointLog]:
+    return rows.exclude(publication__in=sorted(comp.terminal)).exclude(_went_on(comp)).filter(~Exists(decided))
 
 
 @dataclass(frozen=True)

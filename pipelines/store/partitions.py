@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from pipelines import triggers
 from pipelines.models import CheckpointLog, LineageLink, Trace
-from pipelines.store import db_roles
+from pipelines.store import db_roles, open_positions
 
 log = structlog.get_logger("pipelines.partitions")
 
@@ -176,6 +176,8 @@ def create(connection: BaseDatabaseWrapper, table: str, start: datetime.datetime
             with triggers.purge_flag(f"move {moved} rows of {name} out of {default}", connection.alias):
                 cursor.execute(f"DELETE FROM {qn(default)} WHERE {in_month}", [start, end])  # noqa: S608
             cursor.execute(f"ALTER TABLE {qn(table)} ATTACH PARTITION {qn(name)} {bounds}")
+            if table == CheckpointLog._meta.db_table:  # the move's delete took their open positions out
+                open_positions.refill(cursor, start, end)
             log.info("partitions.moved_from_default", partition=name, rows=moved)
         triggers.guard_partition(connection, name)
     log.info("partitions.created", partition=name, start=start.isoformat(), end=end.isoformat())
@@ -264,6 +266,7 @@ def _drop_month(
             rows[part.table] = int(cursor.fetchone()[0])
         if purge is not None:
             purge(traces, rows)
+        open_positions.forget(cursor, start, next_month(start))  # a dropped table fires no delete trigger
         for part in parts:
             if detach:
                 cursor.execute(f"ALTER TABLE {qn(part.table)} DETACH PARTITION {qn(part.name)}")

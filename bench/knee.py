@@ -1,0 +1,186 @@
+"""Knee simulation: K processes, K = 1..N, each replaying the single-order path's statement profile against one
+PostgreSQL database; where adding writers stops adding orders/s.
+
+    python -m bench knee                         # K = 1, 2, 3, 4, 6, 8; 15 s each
+    python -m bench knee --workers 1,2,4 --seconds 10
+
+A fresh database is migrated and one real order is placed through the engine; its checkpoint-log rows give the
+profile: per step, one transaction that inserts the checkpoint (into ``bench_knee_checkpoint``: a uuid key, a
+unique business key, a JSON payload like a checkpoint's), its ``CheckpointLog`` row and its ``LineageLink`` (the
+real, partitioned tables, with their insert-only guards and the sweeper frontier's triggers), and reads the
+previous checkpoint back by key and the trace's log by ``(trace_number, seq)`` as the engine does; one ``Trace``
+insert per order first. Each process talks to PostgreSQL through psycopg directly (no Django, no engine), so the
+figure is what the database sustains for this statement mix, with little client CPU in the way: the engine's own
+Python cost per order is ``python -m bench``'s ``tpfgo_single``.
+
+Printed per K: orders/s (all processes together), p50/p95 per order, and the machine's CPU split (user+system of
+the postgres processes vs the replaying ones) from ``/proc``; the knee is where orders/s stops rising. Timings are
+printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+import uuid
+from typing import Any
+
+from bench.dashboard import BODY, _database
+
+TABLE = """CREATE TABLE IF NOT EXISTS bench_knee_checkpoint (
+    id uuid PRIMARY KEY, trace_id uuid NOT NULL, business_key varchar(200) NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL, payload jsonb NOT NULL)"""
+PAYLOAD = json.dumps({"order": BODY, "total": "22.00", "currency": "USD", "note": "x" * 120})
+
+
+def _ticks() -> dict[str, int]:
+    """CPU ticks (user + system) of postgres processes and of everything else, from /proc."""
+    out = {"postgres": 0, "other": 0}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)
+            name = fields[0].split("(", 1)[1]
+            rest = fields[1].split()
+            out["postgres" if name.startswith("postgres") else "other"] += int(rest[11]) + int(rest[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def _worker(url: str, template: list[tuple[str, str, str, str]], stop_at: float, start_at: float, out: Any) -> None:
+    import psycopg
+
+    latencies: list[float] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.time() < start_at:
+            time.sleep(0.005)
+        while time.time() < stop_at:
+            began = time.perf_counter()
+            _one_order(conn, template)
+            latencies.append((time.perf_counter() - began) * 1000)
+    out.put(latencies)
+
+
+def _one_order(conn: Any, template: list[tuple[str, str, str, str]]) -> None:
+    trace_id = uuid.uuid4()
+    number, created = conn.execute(
+        "INSERT INTO pipelines_trace (trace_id, created_at) VALUES (%s, now()) RETURNING number, created_at",
+        [trace_id],
+    ).fetchone()
+    parent: tuple[str, uuid.UUID] | None = None
+    for kind, pipeline, step, publication in template:
+        child = uuid.uuid4()
+        with conn.transaction():
+            if parent is not None:
+                conn.execute("SELECT payload FROM bench_knee_checkpoint WHERE id = %s", [parent[1]]).fetchone()
+            conn.execute(
+                "INSERT INTO bench_knee_checkpoint (id, trace_id, business_key, created_at, payload) "
+                "VALUES (%s, %s, %s, now(), %s) ON CONFLICT DO NOTHING",
+                [child, trace_id, f"{trace_id}:{step}", PAYLOAD],
+            )
+            conn.execute(
+                "INSERT INTO pipelines_checkpointlog (checkpoint_type, checkpoint_id, trace_id, trace_number, pipeline,"
+                " step, publication, created_at, trace_created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now(), %s)",
+                [kind, child, trace_id, number, pipeline, step, publication, created],
+            )
+            if parent is not None:
+                conn.execute(
+                    "INSERT INTO pipelines_lineagelink (child_type, child_id, parent_type, parent_id, ordinal,"
+                    " trace_id, trace_number, trace_created_at) VALUES (%s, %s, %s, %s, 0, %s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    [kind, child, parent[0], parent[1], trace_id, number, created],
+                )
+            conn.execute(
+                "SELECT seq FROM pipelines_checkpointlog WHERE trace_number = %s ORDER BY seq DESC LIMIT 1", [number]
+            ).fetchone()
+        parent = (kind, child)
+
+
+def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, connections
+
+    from checkout import demo, services
+    from pipelines.models import CheckpointLog
+
+    call_command("migrate", verbosity=0)
+    demo.load()
+    order_id = services.place_order(BODY, "bench-template").view["orderId"]
+    rows = CheckpointLog.objects.filter(trace_id=order_id).order_by("seq")
+    template = [(r.checkpoint_type, r.pipeline, r.step, r.publication) for r in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(TABLE)
+    connections.close_all()
+    out: dict[str, Any] = {"steps_per_order": len(template), "cores": os.cpu_count(), "points": []}
+    for workers in args.workers:
+        queue: Any = multiprocessing.Queue()
+        start_at = time.time() + 1.0
+        stop_at = start_at + args.seconds
+        procs = [
+            multiprocessing.Process(target=_worker, args=(url, template, stop_at, start_at, queue))
+            for _ in range(workers)
+        ]
+        for proc in procs:
+            proc.start()
+        while time.time() < start_at:
+            time.sleep(0.01)
+        before, began = _ticks(), time.perf_counter()
+        latencies: list[float] = []
+        for _ in procs:
+            latencies += queue.get()
+        elapsed, after = time.perf_counter() - began, _ticks()
+        for proc in procs:
+            proc.join()
+        hz = os.sysconf("SC_CLK_TCK")
+        point = {
+            "workers": workers,
+            "orders_per_s": len(latencies) / elapsed,
+            "p50_ms": statistics.median(latencies),
+            "p95_ms": statistics.quantiles(latencies, n=20)[-1] if len(latencies) > 1 else latencies[0],
+            "postgres_cpu_s": (after["postgres"] - before["postgres"]) / hz,
+            "other_cpu_s": (after["other"] - before["other"]) / hz,
+            "wall_s": elapsed,
+            "load": os.getloadavg()[0],
+        }
+        print(json.dumps(point), file=sys.stderr, flush=True)
+        out["points"].append(point)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench knee")
+    parser.add_argument("--workers", default="1,2,3,4,6,8", help="K values: processes replaying at once")
+    parser.add_argument("--seconds", type=float, default=15.0, help="how long each K runs")
+    parser.add_argument(
+        "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    )
+    args = parser.parse_args(argv)
+    args.workers = [int(k) for k in args.workers.split(",")]
+    name = f"tpfgo_bench_knee_{uuid.uuid4().hex[:6]}"
+    url = _database(args.pg_url, name)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    try:
+        result = run(args, url)
+    finally:
+        import psycopg
+
+        with psycopg.connect(args.pg_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    print(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
