@@ -206,6 +206,10 @@ if __name__ == "__main__":
         from bench import purge
 
         purge.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["queue"]:  # python -m bench queue [--orders N …]: bench/queue_mode.py
+        from bench import queue_mode
+
+        queue_mode.main(sys.argv[2:])
     elif sys.argv[1:2] == ["dashboard"]:  # python -m bench dashboard [--orders N …]: bench/dashboard.py
         from bench import dashboard
 
