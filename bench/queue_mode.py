@@ -181,6 +181,10 @@ class Database:
         ).fetchall()
         return {key: (float(last), outcome) for key, last, outcome in rows}
 
+    def handoffs(self) -> int:
+        """Hand-offs published to a queue and not consumed yet (the queue backlog admission bounds)."""
+        return int(self.one("SELECT count(*) FROM pipelines_queuedhandoff"))
+
     def stored_keys(self, keys: list[str]) -> int:
         return int(self.one("SELECT count(*) FROM order_request_orderrequest WHERE idempotency_key = ANY(%s)", keys))
 
@@ -316,7 +320,7 @@ class Bench:
         """``rate`` orders/s offered for ``--overload-seconds`` with a low backlog bound; memory sampled each second."""
         args = self.args
         prefix = f"over-{mode}-w{workers}-{uuid.uuid4().hex[:6]}"
-        settings = {"TPFGO_PUBLICATION_MODES": f"*={mode}", "TPFGO_BACKLOG_BOUND": str(args.overload_bound)}
+        settings = {"TPFGO_PUBLICATION_MODES": f"*={mode}", "TPFGO_QUEUE_BACKLOG_BOUND": str(args.overload_bound)}
         samples: list[dict[str, float]] = []
         stop = threading.Event()
         with Cluster(self, workers, prefix, **settings) as cluster:
@@ -330,7 +334,7 @@ class Bench:
                 db = Database(self.database_url)  # a connection of the sampler thread's own
                 while not stop.wait(1.0):
                     row = {"t": round(time.monotonic() - started, 1), **cluster.rss()}
-                    samples.append({**row, "open_orders": db.open_orders(prefix)})
+                    samples.append({**row, "open_orders": db.open_orders(prefix), "handoffs": db.handoffs()})
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
@@ -361,6 +365,7 @@ class Bench:
             refused_but_stored=self.db.stored_keys(refused) if refused else 0,
             open_left=open_left,
             max_open_orders=max((s["open_orders"] for s in samples), default=0),
+            max_handoffs=max((s["handoffs"] for s in samples), default=0),
             samples=samples,
         )
         for group in ("web", "worker"):
@@ -373,6 +378,10 @@ class Bench:
 def cpu_text(cpu: dict[str, float]) -> str:
     return (f"{cpu['machine_busy'] * 100:.0f}% ({cpu.get('web_cores', 0):.2f}/{cpu.get('worker_cores', 0):.2f}/"
             f"{cpu.get('db_cores', 0):.2f}) {cpu['load_at_start']:.1f}")  # fmt: skip
+
+
+def rss_text(series: dict[str, float] | None) -> str:
+    return "{first:.0f}→{max:.0f}→{last:.0f}".format(**series) if series else "-"
 
 
 def render(report: dict[str, Any]) -> str:
@@ -392,18 +401,17 @@ def render(report: dict[str, Any]) -> str:
             f"  {cpu_text(f['cpu'])}"
         )
     for f in report["overload"]:
-        web, worker = f.get("web_rss_mib", {}), f.get("worker_rss_mib", {})
         lines.append(
             f"overload, {f['mode']} mode, {f['workers']} worker node(s): offered {f['offered_per_s']:.0f}/s "
-            f"(sent {f['sent_per_s']:.0f}/s) for {args['overload_seconds']} s, backlog bound {args['overload_bound']}: "
-            f"429 {f['refused_share'] * 100:.1f}%, accepted {f['accepted']}, completed {f['completed_per_s']:.1f}/s, "
-            f"answer p50/p95 {f['answer_p50_ms']:.0f}/{f['answer_p95_ms']:.0f} ms, open orders max "
-            f"{f['max_open_orders']}; RSS MiB web {web.get('first', 0):.0f}→max {web.get('max', 0):.0f}→"
-            f"{web.get('last', 0):.0f}, workers {worker.get('first', 0):.0f}→max {worker.get('max', 0):.0f}→"
-            f"{worker.get('last', 0):.0f}; lost {f['lost']}, 429s stored {f['refused_but_stored']}; "
-            f"CPU {cpu_text(f['cpu'])}"
+            f"(sent {f['sent_per_s']:.0f}/s) for {args['overload_seconds']} s, queue backlog bound "
+            f"{args['overload_bound']}: 429 {f['refused_share'] * 100:.1f}%, accepted {f['accepted']}, completed "
+            f"{f['completed_per_s']:.1f}/s, answer p50/p95 {f['answer_p50_ms']:.0f}/{f['answer_p95_ms']:.0f} ms; "
+            f"max open orders {f['max_open_orders']}, max hand-offs waiting {f['max_handoffs']}; RSS MiB (first→max→"
+            f"last) web {rss_text(f.get('web_rss_mib'))}, workers {rss_text(f.get('worker_rss_mib'))}; lost "
+            f"{f['lost']}, 429s stored {f['refused_but_stored']}; CPU {cpu_text(f['cpu'])}"
         )
-    lines.append(report["note"]) if report.get("note") else None
+    if report.get("note"):
+        lines.append(report["note"])
     return "\n".join(lines)
 
 
@@ -428,10 +436,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--overload-seconds", type=float, default=30)
     p.add_argument("--overload-factor", type=float, default=2.0, help="offered load ÷ the mode's measured orders/s")
     p.add_argument("--overload-threads", type=int, default=32)
-    p.add_argument("--overload-bound", type=int, default=100, help="TPFGO_BACKLOG_BOUND during the overload")
+    p.add_argument("--overload-bound", type=int, default=100, help="TPFGO_QUEUE_BACKLOG_BOUND during the overload")
     p.add_argument("--no-overload", action="store_true")
     p.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--broker-url", help="an existing broker instead of a Redis of the bench's own")
+    p.add_argument("--logs", type=Path, help="keep the nodes' logs in this folder (default: a temporary one)")
     p.add_argument("--quick", action="store_true", help="60 orders, 4 clients, 8 s of overload")
     return p
 
@@ -446,7 +455,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"args": vars(args), "cores": os_cores(), "throughput": [], "overload": []}
     try:
         with ExitStack() as stack:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tpfgo-qbench-")))
+            workdir = args.logs or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tpfgo-qbench-")))
+            workdir.mkdir(parents=True, exist_ok=True)
             broker = args.broker_url or stack.enter_context(RedisNode(workdir)).url
             bench = Bench(args, database_url, broker, workdir)
             say(f"database {name} prepared, broker {broker}")
