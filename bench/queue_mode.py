@@ -213,6 +213,7 @@ class Cpu:
         out = {"machine_busy": round(self.started.busy_share(MachineCpu.now()), 3), "load_at_start": self.load}
         for name, pids in groups.items():
             used = sum(cpu_seconds([pid]) - self.before.get(pid, 0.0) for pid in pids)
+            out[f"{name}_s"] = round(used, 2)
             out[f"{name}_cores"] = round(used / seconds, 2) if seconds else 0.0
         return out
 
@@ -252,6 +253,7 @@ class Cluster:
                     for i in range(args.web_nodes)]  # fmt: skip
         self.workers = [WorkerNode(env, logs / f"{label}-worker{i}.log", i, args.concurrency) for i in range(workers)]
         self.stack = ExitStack()
+        self.broker = bench.broker
 
     def __enter__(self) -> Cluster:
         for node in [*self.web, *self.workers]:
@@ -274,6 +276,7 @@ class Cluster:
             "web": [pid for node in self.web for pid in node.pids()],
             "worker": [pid for node in self.workers for pid in node.pids()],
             "db": db.backend_pids(),
+            "broker": self.broker.pids() if self.broker else [],
         }
 
     def rss(self) -> dict[str, float]:
@@ -286,8 +289,10 @@ class Cluster:
 class Bench:
     """One run: its database, its broker, its token and its scratch folder."""
 
-    def __init__(self, args: argparse.Namespace, database_url: str, broker_url: str, workdir: Path) -> None:
-        self.args, self.database_url, self.broker_url, self.workdir = args, database_url, broker_url, workdir
+    def __init__(self, args: argparse.Namespace, database_url: str, broker: RedisNode | str, workdir: Path) -> None:
+        self.args, self.database_url, self.workdir = args, database_url, workdir
+        self.broker = broker if isinstance(broker, RedisNode) else None  # its CPU is counted when it is the bench's
+        self.broker_url = broker.url if isinstance(broker, RedisNode) else broker
         self.token = prepare(database_url)
         self.db = Database(database_url)
 
@@ -314,6 +319,8 @@ class Bench:
             figures = {"mode": mode, "workers": workers, "open_left": open_left, "rss_mib": cluster.rss()}
             figures["cpu"] = cpu.end(cluster.groups(self.db), time.monotonic() - started)
         figures.update(latency_figures(answers, self.db.completions(prefix)))
+        used = sum(figures["cpu"][f"{group}_s"] for group in ("web", "worker", "db", "broker"))
+        figures["cpu_ms_per_order"] = round(used * 1000 / max(1, len(answers)), 1)
         return figures
 
     def overload(self, mode: str, workers: int, rate: float) -> dict[str, Any]:
@@ -376,8 +383,8 @@ class Bench:
 
 
 def cpu_text(cpu: dict[str, float]) -> str:
-    return (f"{cpu['machine_busy'] * 100:.0f}% ({cpu.get('web_cores', 0):.2f}/{cpu.get('worker_cores', 0):.2f}/"
-            f"{cpu.get('db_cores', 0):.2f}) {cpu['load_at_start']:.1f}")  # fmt: skip
+    groups = "/".join(f"{cpu.get(f'{group}_cores', 0):.2f}" for group in ("web", "worker", "db", "broker"))
+    return f"{cpu['machine_busy'] * 100:.0f}% ({groups}) {cpu['load_at_start']:.1f}"
 
 
 def rss_text(series: dict[str, float] | None) -> str:
@@ -391,13 +398,13 @@ def render(report: dict[str, Any]) -> str:
         f"workers × {args['web_threads']} threads, worker nodes of {args['concurrency']} processes; "
         f"{args['orders']} orders from {args['clients']} clients; {report['cores']} cores",
         f"{'mode':6} {'worker nodes':>12} {'orders/s done':>14} {'answered/s':>11} {'answer p50/p95 ms':>18} "
-        f"{'done p50/p95 ms':>16}  CPU busy (web/worker/db cores) load",
+        f"{'done p50/p95 ms':>16} {'CPU ms/order':>12}  CPU busy (web/worker/db/broker cores) load",
     ]
     for f in report["throughput"]:
         lines.append(
             f"{f['mode']:6} {f['workers']:>12} {f['completed_per_s']:>14,.1f} {f['answered_per_s']:>11,.1f} "
             f"{f['answer_p50_ms']:>8.0f} / {f['answer_p95_ms']:<7.0f} "
-            f"{f['done_p50_ms']:>6.0f} / {f['done_p95_ms']:<7.0f}"
+            f"{f['done_p50_ms']:>6.0f} / {f['done_p95_ms']:<7.0f} {f['cpu_ms_per_order']:>12.0f}"
             f"  {cpu_text(f['cpu'])}"
         )
     for f in report["overload"]:
@@ -457,9 +464,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with ExitStack() as stack:
             workdir = args.logs or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tpfgo-qbench-")))
             workdir.mkdir(parents=True, exist_ok=True)
-            broker = args.broker_url or stack.enter_context(RedisNode(workdir)).url
+            broker = args.broker_url or stack.enter_context(RedisNode(workdir))
             bench = Bench(args, database_url, broker, workdir)
-            say(f"database {name} prepared, broker {broker}")
+            say(f"database {name} prepared, broker {bench.broker_url}")
             stack.callback(bench.db.conn.close)
             report["rounds"] = measure(bench, args, report)
         say("broker stopped")

@@ -31,7 +31,7 @@ def bench(tmp_path: Path):  # type: ignore[no-untyped-def]
                                 "--concurrency", "1", "--overload-seconds", "3", "--overload-bound", "1"])  # fmt: skip
     prepare(url, migrate=False)
     with RedisNode(tmp_path) as redis:
-        made = Bench(args, url, redis.url, tmp_path)
+        made = Bench(args, url, redis, tmp_path)
         yield made
         made.db.conn.close()
 
