@@ -79,21 +79,26 @@ class Clients:
         self.local = threading.local()
 
     def place(self, key: str, index: int) -> Sent:
+        """POST one order. A kept-alive connection the server closed meanwhile (gunicorn closes idle ones after 2 s)
+        is retried once on a new connection with the same key, as any client of an idempotent API may."""
         port = self.ports[index % len(self.ports)]
         conns: dict[int, http.client.HTTPConnection] = self.local.__dict__.setdefault("conns", {})
         body = json.dumps(ORDER)
         headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json", "Idempotency-Key": key}
         sent = Sent(key, time.time())
-        try:
+        for _ in range(2):
             conn = conns.setdefault(port, http.client.HTTPConnection("127.0.0.1", port, timeout=120))
-            conn.request("POST", "/api/v1/orders", body, headers)
-            response = conn.getresponse()
-            data = response.read()
+            try:
+                conn.request("POST", "/api/v1/orders", body, headers)
+                response = conn.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException):
+                conns.pop(port).close()
+                continue
             sent.status = response.status
             if response.status in (200, 201):
                 sent.order_id = json.loads(data)["orderId"]
-        except (OSError, http.client.HTTPException):
-            conns.pop(port).close()
+            break
         sent.answered = time.time()
         return sent
 
@@ -116,11 +121,13 @@ class Clients:
         run_threads(client, clients)
         return answers
 
-    def open_loop(self, prefix: str, rate: float, seconds: float, threads: int) -> list[Sent]:
-        """Order i is sent at ``i / rate`` seconds (or as soon as a thread is free, when all are busy)."""
+    def open_loop(self, prefix: str, rate: float, seconds: float, threads: int) -> tuple[list[Sent], int]:
+        """Order i is due at ``i / rate`` seconds and sent by the first free thread; an order still unsent when the
+        ``seconds`` are over is not sent (every thread was waiting for an answer). The answers, and how many were
+        due."""
         answers: list[Sent] = []
-        total = int(rate * seconds)
-        counter = iter(range(total))
+        due = int(rate * seconds)
+        counter = iter(range(due))
         lock = threading.Lock()
         start = time.monotonic()
 
@@ -128,7 +135,7 @@ class Clients:
             while True:
                 with lock:
                     i = next(counter, None)
-                if i is None:
+                if i is None or time.monotonic() > start + seconds:
                     return
                 time.sleep(max(0.0, start + i / rate - time.monotonic()))
                 answer = self.place(f"{prefix}-{i:06d}", i)
@@ -136,7 +143,7 @@ class Clients:
                     answers.append(answer)
 
         run_threads(client, threads)
-        return answers
+        return answers, due
 
 
 def run_threads(target: Any, count: int) -> None:
@@ -346,13 +353,14 @@ class Bench:
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
             cpu = Cpu.begin(cluster.groups(self.db))
-            answers = clients.open_loop(prefix, rate, args.overload_seconds, args.overload_threads)
+            answers, due = clients.open_loop(prefix, rate, args.overload_seconds, args.overload_threads)
             offered_s = time.monotonic() - started
             figures: dict[str, Any] = {"cpu": cpu.end(cluster.groups(self.db), offered_s)}
             open_left = self.settle(prefix, 300)
             stop.set()
             sampler.join(5)
         figures.update(self.overload_figures(prefix, answers, rate, offered_s, open_left, samples))
+        figures["unsent"] = due - len(answers)
         figures.update(mode=mode, workers=workers)
         return figures
 
@@ -408,15 +416,18 @@ def render(report: dict[str, Any]) -> str:
             f"  {cpu_text(f['cpu'])}"
         )
     for f in report["overload"]:
-        lines.append(
-            f"overload, {f['mode']} mode, {f['workers']} worker node(s): offered {f['offered_per_s']:.0f}/s "
-            f"(sent {f['sent_per_s']:.0f}/s) for {args['overload_seconds']} s, queue backlog bound "
-            f"{args['overload_bound']}: 429 {f['refused_share'] * 100:.1f}%, accepted {f['accepted']}, completed "
-            f"{f['completed_per_s']:.1f}/s, answer p50/p95 {f['answer_p50_ms']:.0f}/{f['answer_p95_ms']:.0f} ms; "
-            f"max open orders {f['max_open_orders']}, max hand-offs waiting {f['max_handoffs']}; RSS MiB (first→max→"
-            f"last) web {rss_text(f.get('web_rss_mib'))}, workers {rss_text(f.get('worker_rss_mib'))}; lost "
-            f"{f['lost']}, 429s stored {f['refused_but_stored']}; CPU {cpu_text(f['cpu'])}"
-        )
+        lines += [
+            f"overload, {f['mode']} mode, {f['workers']} worker node(s), queue backlog bound {args['overload_bound']}: "
+            f"offered {f['offered_per_s']:.1f}/s for {args['overload_seconds']:.0f} s, sent {f['sent_per_s']:.1f}/s "
+            f"({f['unsent']} unsent: every client thread was waiting)",
+            f"  429 {f['refused_share'] * 100:.1f}%, accepted {f['accepted']}, completed {f['completed_per_s']:.1f}/s, "
+            f"answer p50/p95 {f['answer_p50_ms']:.0f}/{f['answer_p95_ms']:.0f} ms, done p50/p95 "
+            f"{f['done_p50_ms']:.0f}/{f['done_p95_ms']:.0f} ms; max open orders {f['max_open_orders']}, max hand-offs "
+            f"waiting {f['max_handoffs']}",
+            f"  RSS MiB (first→max→last sample) web {rss_text(f.get('web_rss_mib'))}, workers "
+            f"{rss_text(f.get('worker_rss_mib'))}; accepted but lost {f['lost']}, refused but stored "
+            f"{f['refused_but_stored']}; CPU {cpu_text(f['cpu'])}",
+        ]
     if report.get("note"):
         lines.append(report["note"])
     return "\n".join(lines)
@@ -441,9 +452,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--web-threads", type=int, default=8)
     p.add_argument("--concurrency", type=int, default=2, help="Celery processes per worker node")
     p.add_argument("--overload-seconds", type=float, default=30)
-    p.add_argument("--overload-factor", type=float, default=2.0, help="offered load ÷ the mode's measured orders/s")
+    p.add_argument("--overload-factor", type=float, default=3.0, help="offered load ÷ the mode's measured orders/s")
     p.add_argument("--overload-threads", type=int, default=32)
-    p.add_argument("--overload-bound", type=int, default=100, help="TPFGO_QUEUE_BACKLOG_BOUND during the overload")
+    p.add_argument("--overload-bound", type=int, default=20, help="TPFGO_QUEUE_BACKLOG_BOUND during the overload")
     p.add_argument("--no-overload", action="store_true")
     p.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--broker-url", help="an existing broker instead of a Redis of the bench's own")
