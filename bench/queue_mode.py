@@ -55,6 +55,7 @@ from bench.cluster import (
 from bench.ingest_harness import BIN, ORDER, ROOT, base_env, prepare
 
 RESULTS = ROOT / "bench" / "results"
+GROUPS = ("web", "worker", "db", "broker")  # the database's server processes of this run; the bench's own Redis
 STARTED = time.monotonic()
 
 
@@ -326,8 +327,9 @@ class Bench:
             figures = {"mode": mode, "workers": workers, "open_left": open_left, "rss_mib": cluster.rss()}
             figures["cpu"] = cpu.end(cluster.groups(self.db), time.monotonic() - started)
         figures.update(latency_figures(answers, self.db.completions(prefix)))
-        used = sum(figures["cpu"][f"{group}_s"] for group in ("web", "worker", "db", "broker"))
-        figures["cpu_ms_per_order"] = round(used * 1000 / max(1, len(answers)), 1)
+        per_order = {group: figures["cpu"][f"{group}_s"] * 1000 / max(1, len(answers)) for group in GROUPS}
+        figures["cpu_ms_per_order"] = round(sum(per_order.values()), 1)
+        figures["cpu_ms_per_order_by_group"] = {group: round(ms, 1) for group, ms in per_order.items()}
         return figures
 
     def overload(self, mode: str, workers: int, rate: float) -> dict[str, Any]:
@@ -391,8 +393,9 @@ class Bench:
 
 
 def cpu_text(cpu: dict[str, float]) -> str:
-    groups = "/".join(f"{cpu.get(f'{group}_cores', 0):.2f}" for group in ("web", "worker", "db", "broker"))
-    return f"{cpu['machine_busy'] * 100:.0f}% ({groups}) {cpu['load_at_start']:.1f}"
+    groups = "/".join(f"{cpu.get(f'{group}_cores', 0):.2f}" for group in GROUPS)
+    busy, load = cpu["machine_busy"] * 100, cpu["load_at_start"]
+    return f"machine {busy:.0f}% busy, cores used {groups} (web/worker/db/broker), load at start {load:.1f}"
 
 
 def rss_text(series: dict[str, float] | None) -> str:
@@ -406,20 +409,21 @@ def render(report: dict[str, Any]) -> str:
         f"workers × {args['web_threads']} threads, worker nodes of {args['concurrency']} processes; "
         f"{args['orders']} orders from {args['clients']} clients; {report['cores']} cores",
         f"{'mode':6} {'worker nodes':>12} {'orders/s done':>14} {'answered/s':>11} {'answer p50/p95 ms':>18} "
-        f"{'done p50/p95 ms':>16} {'CPU ms/order':>12}  CPU busy (web/worker/db/broker cores) load",
+        f"{'done p50/p95 ms':>16} {'CPU ms/order':>12} (web/worker/db/broker)  machine busy, load at start",
     ]
     for f in report["throughput"]:
         lines.append(
             f"{f['mode']:6} {f['workers']:>12} {f['completed_per_s']:>14,.1f} {f['answered_per_s']:>11,.1f} "
             f"{f['answer_p50_ms']:>8.0f} / {f['answer_p95_ms']:<7.0f} "
-            f"{f['done_p50_ms']:>6.0f} / {f['done_p95_ms']:<7.0f} {f['cpu_ms_per_order']:>12.0f}"
-            f"  {cpu_text(f['cpu'])}"
+            f"{f['done_p50_ms']:>6.0f} / {f['done_p95_ms']:<7.0f} {f['cpu_ms_per_order']:>12.0f} "
+            f"({'/'.join(f'{ms:.0f}' for ms in f['cpu_ms_per_order_by_group'].values())})  "
+            f"{f['cpu']['machine_busy'] * 100:.0f}%, {f['cpu']['load_at_start']:.1f}"
         )
     for f in report["overload"]:
         lines += [
             f"overload, {f['mode']} mode, {f['workers']} worker node(s), queue backlog bound {args['overload_bound']}: "
             f"offered {f['offered_per_s']:.1f}/s for {args['overload_seconds']:.0f} s, sent {f['sent_per_s']:.1f}/s "
-            f"({f['unsent']} unsent: every client thread was waiting)",
+            f"({f['unsent']} unsent: every client thread was waiting for an answer)",
             f"  429 {f['refused_share'] * 100:.1f}%, accepted {f['accepted']}, completed {f['completed_per_s']:.1f}/s, "
             f"answer p50/p95 {f['answer_p50_ms']:.0f}/{f['answer_p95_ms']:.0f} ms, done p50/p95 "
             f"{f['done_p50_ms']:.0f}/{f['done_p95_ms']:.0f} ms; max open orders {f['max_open_orders']}, max hand-offs "
