@@ -297,11 +297,15 @@ class Cluster:
 class Bench:
     """One run: its database, its broker, its token and its scratch folder."""
 
-    def __init__(self, args: argparse.Namespace, database_url: str, broker: RedisNode | str, workdir: Path) -> None:
+    def __init__(
+        self, args: argparse.Namespace, database_url: str, broker: RedisNode | str, workdir: Path, token: str = ""
+    ) -> None:
+        """``token``: an ops token of a database already prepared (demo data loaded); without it, the database is
+        migrated and prepared here."""
         self.args, self.database_url, self.workdir = args, database_url, workdir
         self.broker = broker if isinstance(broker, RedisNode) else None  # its CPU is counted when it is the bench's
         self.broker_url = broker.url if isinstance(broker, RedisNode) else broker
-        self.token = prepare(database_url)
+        self.token = token or prepare(database_url)
         self.db = Database(database_url)
 
     def settle(self, prefix: str, seconds: float) -> int:
