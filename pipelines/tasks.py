@@ -14,7 +14,7 @@ import uuid
 import structlog
 from celery import shared_task
 
-from pipelines.engine import queues
+from pipelines.engine import consuming, queues
 from pipelines.recovery import deadlines, drain, retention, retries, sweeper
 from pipelines.recovery import resume as recovery
 from pipelines.store import partitions
@@ -51,7 +51,7 @@ def enqueue_resume(trace_id: uuid.UUID, seq: int) -> None:
 @shared_task(name="pipelines.hand_off", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def hand_off(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: str) -> str:
     """Run ``pipeline`` on a checkpoint of a queued publication (``pipelines.engine.queues``): a replay if it ran."""
-    return queues.consume(pipeline, checkpoint_type, checkpoint_id, trace_id)
+    return consuming.consume(pipeline, checkpoint_type, checkpoint_id, trace_id)
 
 
 def send_handoff(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: str) -> None:

@@ -35,6 +35,7 @@ from pipelines.models import Checkpoint, QueuedHandoff
 log = structlog.get_logger("pipelines.queues")
 
 PREFIX = "tpfgo."
+CONSUME = "pipelines.engine.consuming.consume"  # the worker's side, named: it runs the engine, which publishes here
 
 
 def queue_name(pipeline: str) -> str:
@@ -43,22 +44,19 @@ def queue_name(pipeline: str) -> str:
 
 
 # -- modes ------------------------------------------------------------------------------------------------------
-def raw_setting() -> str:
-    return str(getattr(settings, SETTING, "") or "")
-
-
-_resolved: dict[tuple[int, str], tuple[Composition, Modes]] = {}
+_last: tuple[Composition | None, object, Modes | None] = (None, None, None)
 
 
 def in_force(comp: Composition) -> Modes:
-    """``resolve`` for the composition and the setting in force, computed once per process (the sync path's cost is
-    a settings read and a dict look-up)."""
-    raw = raw_setting()
-    found = _resolved.get((id(comp), raw))
-    if found is not None and found[0] is comp:
-        return found[1]
-    modes = resolve(comp, raw)
-    _resolved[(id(comp), raw)] = (comp, modes)
+    """``resolve`` for the composition and the setting in force, computed once per process and value (the sync
+    path's cost is an attribute read and two comparisons: docs/performance.md)."""
+    global _last
+    raw = getattr(settings, SETTING, "")
+    found, seen, modes = _last
+    if found is comp and seen == raw and modes is not None:
+        return modes
+    modes = resolve(comp, str(raw or ""))
+    _last = (comp, raw, modes)
     return modes
 
 
@@ -136,7 +134,7 @@ def send(rows: Iterable[QueuedHandoff]) -> None:
     for row in rows:
         args = (row.pipeline, row.checkpoint_type, str(row.checkpoint_id), str(row.trace_id))
         if not hook:
-            consume(*args)
+            import_string(CONSUME)(*args)
             continue
         try:
             import_string(hook)(*args)
@@ -172,22 +170,10 @@ def resend_after() -> datetime.timedelta:
     return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_QUEUE_RESEND_SECONDS", 600)))
 
 
-# -- consuming --------------------------------------------------------------------------------------------------
-def consume(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: str) -> str:
-    """Run ``pipeline`` on the checkpoint a message names (the worker's side), then close its hand-off. A step failure
-    is parked by the engine as anywhere else; an exception here leaves the hand-off pending for the sweeper."""
-    from pipelines.engine.registry import checkpoint_models, engine
-
-    model = checkpoint_models().get(checkpoint_type)
-    checkpoint = model.objects.filter(pk=checkpoint_id).first() if model is not None else None
-    if checkpoint is None:  # purged, or a type the composition no longer writes: nothing to run
-        log.warning("handoff.missing", pipeline=pipeline, checkpoint_type=checkpoint_type, checkpoint_id=checkpoint_id)
-        status = "missing"
-    else:
-        status = engine().deliver(pipeline, checkpoint).first.status.value
+# -- consuming (the worker's side: ``pipelines.engine.consuming``) ---------------------------------------------------
+def consumed(checkpoint_id: str, pipeline: str) -> None:
+    """Close a hand-off: its pipeline ran (or had nothing to run)."""
     QueuedHandoff.objects.filter(pk=handoff_id(uuid.UUID(checkpoint_id), pipeline)).delete()
-    log.info("handoff.consumed", pipeline=pipeline, checkpoint_id=checkpoint_id, trace_id=trace_id, status=status)
-    return status
 
 
 def in_progress(trace_id: uuid.UUID) -> list[str]:

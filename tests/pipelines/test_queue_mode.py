@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from pipelines.contracts.declarations import Publication
 from pipelines.contracts.modes import ModesInvalid, parse, resolve
-from pipelines.engine import queues
+from pipelines.engine import consuming, queues
 from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, QueuedHandoff, Resumption
 from pipelines.recovery import backlog, sweeper
@@ -137,13 +137,13 @@ def test_the_worker_runs_the_subscriber_and_a_second_delivery_inserts_nothing(dj
     place(capture_commits=django_capture_on_commit_callbacks)
     message = SENT[0]
 
-    assert queues.consume(*message) == "inserted"
+    assert consuming.consume(*message) == "inserted"
     assert DocumentPublished.objects.count() == 1
     assert QueuedHandoff.objects.count() == 0
     assert queues.in_progress(DocumentIndexed.objects.get().trace_id) == []
     counts = all_insert_only_counts()
 
-    assert queues.consume(*message) == "replayed"  # delivered twice (a redelivery, a re-send): a replay
+    assert consuming.consume(*message) == "replayed"  # delivered twice (a redelivery, a re-send): a replay
     assert all_insert_only_counts() == counts
 
 
@@ -160,7 +160,7 @@ def test_a_message_for_a_checkpoint_that_is_gone_closes_its_hand_off():
         sent_at=timezone.now(),
     )
     counts = all_insert_only_counts()
-    assert queues.consume("publish", "DocumentIndexed", gone, gone) == "missing"
+    assert consuming.consume("publish", "DocumentIndexed", gone, gone) == "missing"
     assert QueuedHandoff.objects.count() == 0 and all_insert_only_counts() == counts
 
 
@@ -190,7 +190,7 @@ def test_a_broker_that_refuses_the_message_does_not_fail_the_caller_and_the_swee
     assert SENT == [("publish", "DocumentIndexed", str(indexed.pk), str(indexed.trace_id))]
     assert sweeper.sweep(now=later(700)).handoffs == []  # sent again once: its sent_at moved
 
-    queues.consume(*SENT[0])
+    consuming.consume(*SENT[0])
     assert DocumentPublished.objects.count() == 1 and QueuedHandoff.objects.count() == 0
     assert sweeper.sweep(now=later(2000)).handoffs == []
 
@@ -211,7 +211,7 @@ def test_a_hand_off_lost_before_its_row_was_written_is_found_in_the_checkpoint_l
     assert DocumentPublished.objects.count() == 0 and QueuedHandoff.objects.count() == 1
     settled = Resumption.objects.filter(trace_id=indexed.trace_id, seq=row.seq, decision=Resumption.SKIPPED)
     assert settled.get().detail == "settled: requeued"
-    queues.consume(*SENT[0])
+    consuming.consume(*SENT[0])
     assert DocumentPublished.objects.count() == 1
     assert sweeper.sweep(now=later(240)).resumes == []
 
@@ -241,7 +241,7 @@ def test_admission_is_refused_while_a_downstream_queue_holds_its_bound(settings,
     backlog.admit("manual-publish")  # nothing downstream of it is queued
     assert refused.value.code == "RESOURCE_EXHAUSTED"
 
-    queues.consume(*SENT[0])
+    consuming.consume(*SENT[0])
     with pytest.raises(backlog.QueueBacklogFull):
         backlog.admit("ingest")  # the count is reused for the check period
     backlog.forget()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from checkout import demo
-from pipelines.engine import queues
+from pipelines.engine import consuming
 from pipelines.models import QueuedHandoff
 from pipelines.recovery import backlog
 from tests.checkout.conftest import order_body
@@ -64,10 +64,10 @@ def test_a_queued_pipeline_shows_in_progress_and_its_full_queue_refuses_new_orde
     replay = queued["grpc"].create(order_body(), "queued-first")  # a stored order is still answered
     assert (replay.code, replay.replayed) == ("OK", True)
 
-    queues.consume(*SENT[0])  # the worker's part: its pipeline ran, the next one is queued
+    consuming.consume(*SENT[0])  # the worker's part: its pipeline ran, the next one is queued
     assert queued["rest"].get(order_id).order["inProgress"] == ["restaurant-acceptance"]
     settings.TPFGO_HANDOFF_SEND = ""  # no broker: every later hand-off is consumed where it is made
-    queues.consume(*SENT[1])
+    consuming.consume(*SENT[1])
     assert queued["grpc"].get(order_id).order["state"] == "COMPLETED" and QueuedHandoff.objects.count() == 0
     backlog.forget()
     after = queued["protobuf"].create(order_body(), "queued-after")

@@ -14,7 +14,7 @@ from django.test import Client
 
 from checkout import ingest
 from checkout.order_request.models import OrderRequest
-from pipelines.engine import queues
+from pipelines.engine import consuming
 from pipelines.models import QueuedHandoff
 from pipelines.recovery import backlog
 from tests.checkout.streaming.conftest import line, ndjson
@@ -56,7 +56,7 @@ def test_a_line_waits_for_the_worker_to_drain_the_queue_and_is_then_placed(setti
     def worker_drains_meanwhile(seconds: float) -> None:
         waits.append(seconds)
         settings.TPFGO_HANDOFF_SEND = ""  # the worker's part, while the line waits: the chain runs to its end
-        queues.consume(*SENT[0])
+        consuming.consume(*SENT[0])
         backlog.forget()
 
     monkeypatch.setattr(ingest.time, "sleep", worker_drains_meanwhile)
