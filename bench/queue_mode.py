@@ -426,8 +426,8 @@ def render(report: dict[str, Any]) -> str:
     for f in report["overload"]:
         lines += [
             f"overload, {f['mode']} mode, {f['workers']} worker node(s), queue backlog bound {args['overload_bound']}: "
-            f"offered {f['offered_per_s']:.1f}/s for {args['overload_seconds']:.0f} s, sent {f['sent_per_s']:.1f}/s "
-            f"({f['unsent']} unsent: every client thread was waiting for an answer)",
+            f"offered {f['offered_per_s']:.1f}/s for {args['overload_seconds']:.0f} s, sent {f['sent_per_s']:.1f}/s"
+            + (f" ({f['unsent']} unsent: every client thread was waiting for an answer)" if f["unsent"] else ""),
             f"  429 {f['refused_share'] * 100:.1f}%, accepted {f['accepted']}, completed {f['completed_per_s']:.1f}/s, "
             f"answer p50/p95 {f['answer_p50_ms']:.0f}/{f['answer_p95_ms']:.0f} ms, done p50/p95 "
             f"{f['done_p50_ms']:.0f}/{f['done_p95_ms']:.0f} ms; max open orders {f['max_open_orders']}, max hand-offs "
