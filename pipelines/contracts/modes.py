@@ -9,12 +9,12 @@ publication between ``sync`` and ``queue`` is a deployment choice that needs no 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
 
-from pipelines.contracts.declarations import MODES, Composition, Mode
+from pipelines.contracts.declarations import MODES, Composition, Mode, produced
 from pipelines.contracts.rules import Problem
 
 SETTING = "TPFGO_PUBLICATION_MODES"
@@ -51,6 +51,8 @@ class Modes:
 
     queued: frozenset[str]
     pipelines: tuple[str, ...]  # subscribers of a queued publication, in the composition's order
+    # each pipeline → those of ``pipelines`` that run after it in a trace (the queues its new work will feed)
+    after: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def mode(self, publication: str) -> Mode:
         return "queue" if publication in self.queued else "sync"
@@ -65,8 +67,22 @@ def resolve(comp: Composition, raw: str) -> Modes:
     queued = frozenset(
         name for name in subscribed if overrides.get(name, default or declared.get(name, "sync")) == "queue"
     )
-    fed = [s.pipeline for s in comp.subscriptions if s.publication in queued]
-    return Modes(queued, tuple(dict.fromkeys(fed)))
+    fed = tuple(dict.fromkeys(s.pipeline for s in comp.subscriptions if s.publication in queued))
+    return Modes(queued, fed, _fed_after(comp, fed) if fed else {})
+
+
+def _fed_after(comp: Composition, fed: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """For each pipeline, the queue-fed pipelines reachable from it through subscriptions (itself included)."""
+    nxt = {p.name: {s.name for pub in produced(p) for s in comp.subscribers(pub.name)} for p in comp.pipelines}
+    out: dict[str, tuple[str, ...]] = {}
+    for name in nxt:
+        seen, todo = {name}, [name]
+        while todo:
+            for later in nxt.get(todo.pop(), set()) - seen:
+                seen.add(later)
+                todo.append(later)
+        out[name] = tuple(p for p in fed if p in seen)
+    return out
 
 
 def mode_problems(comp: Composition, raw: str = "") -> Iterator[Problem]:

@@ -211,12 +211,10 @@ def forget() -> None:
     _pending.clear()
 
 
-def over_bound(comp: Composition, pipelines: Iterable[str], bound: int, period: float) -> tuple[str, int] | None:
-    """The first of ``pipelines`` fed by a queue whose backlog reached ``bound``, with its count (stopped there)."""
-    fed = in_force(comp).pipelines
-    for pipeline in fed:
-        if pipeline in pipelines:
-            count = _pending.get(pipeline, bound, period)
-            if count >= bound:
-                return pipeline, count
+def over_bound(pipelines: Iterable[str], bound: int, period: float) -> tuple[str, int] | None:
+    """The first of ``pipelines`` whose queue backlog reached ``bound``, with its count (stopped there)."""
+    for pipeline in pipelines:
+        count = _pending.get(pipeline, bound, period)
+        if count >= bound:
+            return pipeline, count
     return None

@@ -149,11 +149,11 @@ def admit(source: str | None = None) -> None:
                 retry_after=max(1.0, check_seconds()),
             )
     queue_bound = int(getattr(settings, "TPFGO_QUEUE_BACKLOG_BOUND", 0))
-    comp = composition()
-    if queue_bound <= 0 or not queues.in_force(comp).pipelines:
+    modes = queues.in_force(composition())
+    if queue_bound <= 0 or not modes.pipelines:
         return
-    after = resume.downstream(comp).get(source, frozenset()) if source else frozenset(queues.in_force(comp).pipelines)
-    full = queues.over_bound(comp, after, queue_bound, check_seconds())
+    after = modes.after.get(source, ()) if source else modes.pipelines
+    full = queues.over_bound(after, queue_bound, check_seconds())
     if full is not None:
         pipeline, count = full
         raise QueueBacklogFull(

@@ -273,9 +273,10 @@ def test_manage_py_queues_prints_the_default_queue_then_one_per_fed_pipeline(set
     "broker, arguments",
     [("redis://127.0.0.1:6379/0", None), ("amqp://guest@127.0.0.1:5672//", {"x-queue-type": "quorum"})],
 )
-def test_the_celery_app_declares_every_queue_and_quorum_ones_on_amqp(broker, arguments):
+def test_the_celery_app_declares_every_queue_and_quorum_ones_on_amqp(broker, arguments, monkeypatch):
     from celery import Celery
 
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # Celery prefers it to the app's own broker
     app = Celery("t", set_as_current=False, broker=broker)
     queues.declare(app, lane.COMPOSITION)
     declared = {q.name: q for q in app.conf.task_queues}
