@@ -4,7 +4,9 @@ One run, fresh databases: for each backend a subprocess (its own ``DATABASE_URL`
 history level (0, 10,000 and 100,000 orders already stored), and, if the separate bench venv exists
 (``.venv-bench``, from ``requirements-bench.txt``), DBOS Transact runs its 20-step workflow per order on a fresh
 database of the same backend. Prints a table (orders/s as the median of the repeats with their range, the ratio
-to the raw-SQL floor, p50/p95 latencies, peak RSS) and writes ``bench/results/bench-<time>.json``.
+to the raw-SQL floor, p50/p95 latencies, peak RSS) and writes ``bench/results/bench-<time>.json``. After PostgreSQL,
+the queue-mode figures (``bench/queue_mode.py``, 200 orders per figure and 20 s of overload; ``--no-queue`` skips
+them).
 
     python -m bench                       # 1,000 orders per bulk figure, 300 per single-order figure, 3 repeats
     python -m bench --quick               # a smoke run: 200/50 orders, 1 repeat, no history levels
@@ -14,6 +16,7 @@ to the raw-SQL floor, p50/p95 latencies, peak RSS) and writes ``bench/results/be
     python -m bench ingest                # NDJSON and gRPC ingest vs the in-process batched path (bench/ingest.py)
     python -m bench sweep                 # one sweeper pass at 0, 200,000, 1,000,000 orders (bench/sweep.py)
     python -m bench knee                  # K processes replaying one order's statements on PostgreSQL (bench/knee.py)
+    python -m bench queue                 # sync vs queue mode, 1 and 2 worker nodes, overload (bench/queue_mode.py)
     python -m bench durability            # single order: every commit flushed vs durable at the boundary, paired
 """
 
@@ -198,6 +201,7 @@ def main() -> None:
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     )
     parser.add_argument("--no-dbos", action="store_true")
+    parser.add_argument("--no-queue", action="store_true", help="skip the queue-mode figures (bench/queue_mode.py)")
     parser.add_argument("--quick", action="store_true", help="200/50 orders, one repeat, no history levels")
     args = parser.parse_args()
     if args.quick:
@@ -212,6 +216,13 @@ def main() -> None:
             figures = table(result)
             report["backends"][backend] = {"raw": result, "figures": figures}
             print(render(backend, figures, result), flush=True)
+    if "postgres" in report["backends"] and not args.no_queue:
+        # Queue mode (PostgreSQL, web and worker nodes as processes): smaller than `python -m bench queue`'s
+        # defaults, to keep the default run's length (docs/performance.md, "Queue mode").
+        from bench import queue_mode
+
+        sizes = ["--quick"] if args.quick else ["--orders", "200", "--overload-seconds", "20"]
+        report["queue"] = queue_mode.main([*sizes, "--pg-url", args.pg_url])
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
@@ -235,6 +246,10 @@ if __name__ == "__main__":
         from bench import knee
 
         knee.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["queue"]:  # python -m bench queue [--orders N …]: bench/queue_mode.py
+        from bench import queue_mode
+
+        queue_mode.main(sys.argv[2:])
     elif sys.argv[1:2] == ["durability"]:  # python -m bench durability [--blocks N …]: bench/durability.py
         from bench import durability
 
