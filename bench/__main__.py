@@ -30,7 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 SYSTEMS = [
-    ("raw_floor", "raw SQL, one transaction, executemany (the floor)"),
+    ("raw_floor", "the floor: the fastest raw row below"),
+    ("raw_copy", "raw SQL, one transaction, COPY per table"),
+    ("raw_copy_binary", "raw SQL, one transaction, binary COPY per table"),
+    ("raw_multirow", "raw SQL, one transaction, multi-row INSERT"),
+    ("raw_executemany", "raw SQL, one transaction, executemany"),
     ("raw_per_order", "raw SQL, one transaction per order"),
     ("naive_orm", "naive ORM, objects.create per row, tx per order"),
     ("tpfgo_single", "TPFGo single order 01→08 (per-step tx, default)"),
@@ -56,8 +60,8 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
     if backend == "sqlite":
         url = f"sqlite:///{workdir / 'tpfgo_bench.sqlite3'}"
     else:
-        url = _with_db(args.pg_url, "tpfgo_bench")
-        _pg_admin(args.pg_url, "DROP DATABASE IF EXISTS tpfgo_bench", "CREATE DATABASE tpfgo_bench")
+        url = _with_db(args.pg_url, args.pg_db)
+        _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {args.pg_db}", f"CREATE DATABASE {args.pg_db}")
     env = {**os.environ, "DATABASE_URL": url, "TPFGO_VAR_DIR": str(workdir / "var"), "LOG_LEVEL": "WARNING"}
     command = [
         sys.executable,
@@ -76,7 +80,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     finally:
         if backend == "postgres":
-            _pg_admin(args.pg_url, "DROP DATABASE IF EXISTS tpfgo_bench")
+            _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {args.pg_db}")
     if done.returncode != 0:
         raise SystemExit(f"bench.backend failed on {backend}:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
@@ -97,8 +101,8 @@ def run_dbos(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str,
         if backend == "sqlite":
             url = f"sqlite:///{workdir / f'dbos_{n}.sqlite3'}"
         else:
-            url = _with_db(args.pg_url, "tpfgo_bench_dbos").replace("postgres://", "postgresql://")
-            _pg_admin(args.pg_url, "DROP DATABASE IF EXISTS tpfgo_bench_dbos", "CREATE DATABASE tpfgo_bench_dbos")
+            url = _with_db(args.pg_url, f"{args.pg_db}_dbos").replace("postgres://", "postgresql://")
+            _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {args.pg_db}_dbos", f"CREATE DATABASE {args.pg_db}_dbos")
         command = [
             str(BENCH_PYTHON),
             str(ROOT / "bench" / "dbos_workflow.py"),
@@ -111,7 +115,7 @@ def run_dbos(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str,
             done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
         finally:
             if backend == "postgres":
-                _pg_admin(args.pg_url, "DROP DATABASE IF EXISTS tpfgo_bench_dbos")
+                _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {args.pg_db}_dbos")
         if done.returncode == 0:
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         else:
@@ -133,7 +137,11 @@ def table(result: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
     """Median figures per level and system."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for level, data in result["levels"].items():
-        out[level] = {name: summarize([run[name] for run in data["runs"]]) for name, _ in SYSTEMS if name != "dbos"}
+        out[level] = {
+            name: summarize([run[name] for run in data["runs"]])
+            for name, _ in SYSTEMS
+            if name != "dbos" and all(name in run for run in data["runs"])
+        }
     if result["dbos"].get("runs"):
         out.setdefault("0", {})["dbos"] = summarize(result["dbos"]["runs"])
     return out
@@ -155,6 +163,8 @@ def render(backend: str, figures: dict[str, dict[str, dict[str, float]]], result
             p50 = f"{f['p50_ms']:.1f}" if "p50_ms" in f else ""
             p95 = f"{f['p95_ms']:.1f}" if "p95_ms" in f else ""
             lines.append(f"{label:52} {rate:>22} {ratio:>7} {p50:>7} {p95:>7} {f.get('rss_mb', 0):>7.0f}")
+    winners = [run["raw_floor"].get("method") for data in result["levels"].values() for run in data["runs"]]
+    lines.append("floor per repeat: " + ", ".join(w or "?" for w in winners))
     if "dbos" not in figures.get("0", {}):
         lines.append(f"DBOS: {result['dbos'].get('skipped') or result['dbos'].get('errors')}")
     base = figures.get("0", {})
@@ -163,7 +173,7 @@ def render(backend: str, figures: dict[str, dict[str, dict[str, float]]], result
             continue
         growth = [
             f"{name} {systems[name]['orders_per_s'] / base[name]['orders_per_s']:.2f}×"
-            for name in ("tpfgo_single", "tpfgo_batch")
+            for name in ("raw_floor", "tpfgo_single", "tpfgo_batch")
             if name in systems and name in base
         ]
         lines.append(f"throughput at {int(level):,} stored vs empty: " + ", ".join(growth))
@@ -179,6 +189,11 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument(
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    )
+    parser.add_argument(
+        "--pg-db",
+        default=os.environ.get("BENCH_PG_DB", "tpfgo_bench"),
+        help="the database the run creates and drops (and <name>_dbos); runs side by side need their own",
     )
     parser.add_argument("--no-dbos", action="store_true")
     parser.add_argument("--quick", action="store_true", help="200/50 orders, one repeat, no history levels")
