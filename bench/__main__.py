@@ -4,7 +4,8 @@ One run, fresh databases: for each backend a subprocess (its own ``DATABASE_URL`
 history level (0, 10,000 and 100,000 orders already stored), and, if the separate bench venv exists
 (``.venv-bench``, from ``requirements-bench.txt``), DBOS Transact runs its 20-step workflow per order on a fresh
 database of the same backend. Prints a table (orders/s as the median of the repeats with their range, the ratio
-to the raw-SQL floor, p50/p95 latencies, peak RSS) and writes ``bench/results/bench-<time>.json``.
+to the floor (the fastest raw way of writing the same rows), p50/p95 latencies, peak RSS) and writes
+``bench/results/bench-<time>.json`` with its chart beside it (``.svg``, ``bench/chart.py``).
 
     python -m bench                       # 1,000 orders per bulk figure, 300 per single-order figure, 3 repeats
     python -m bench --quick               # a smoke run: 200/50 orders, 1 repeat, no history levels
@@ -25,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench import chart
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -213,7 +216,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {path.relative_to(ROOT)}")
+    chart.write(report, path.with_suffix(".svg"))
+    print(f"\nwrote {path.relative_to(ROOT)} and {path.with_suffix('.svg').relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

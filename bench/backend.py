@@ -155,12 +155,14 @@ def orders_stored() -> int:
 
 
 def seed(template: tpl.Template, keys: Keys, target: int) -> float:
-    """Bring the tables up to ``target`` orders with cloned rows (raw SQL, 2,000 orders per transaction)."""
+    """Bring the tables up to ``target`` orders with cloned rows, 2,000 orders per transaction, the fastest raw way
+    (binary COPY on PostgreSQL, multi-row INSERT on SQLite): 1,000,000 orders is 61 million rows."""
     start = time.perf_counter()
+    write = tpl.copy_binary_orders if connection.vendor == "postgresql" else tpl.multirow_orders
     missing = target - orders_stored()
     while missing > 0:
         chunk = min(2000, missing)
-        tpl.execute_orders([template.clone(k) for k in keys.take("seed", chunk)])
+        write([template.clone(k) for k in keys.take("seed", chunk)])
         missing -= chunk
     with connection.cursor() as cursor:  # what autovacuum would do after a bulk load
         if connection.vendor == "postgresql":

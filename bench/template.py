@@ -230,6 +230,10 @@ def copy_orders(orders: list[list[tuple[Table, list[tuple[Any, ...]]]]], *, bina
                     copy.write_row(row)
 
 
+def copy_binary_orders(orders: list[list[tuple[Table, list[tuple[Any, ...]]]]]) -> None:
+    copy_orders(orders, binary=True)
+
+
 _types: dict[Table, list[int]] = {}
 
 
@@ -272,6 +276,6 @@ def floor_methods() -> dict[str, Any]:
         return {
             "raw_executemany": execute_orders,
             "raw_copy": copy_orders,
-            "raw_copy_binary": lambda orders: copy_orders(orders, binary=True),
+            "raw_copy_binary": copy_binary_orders,
         }
     return {"raw_executemany": execute_orders, "raw_multirow": multirow_orders}
