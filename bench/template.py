@@ -214,9 +214,12 @@ def execute_orders(orders: list[list[tuple[Table, list[tuple[Any, ...]]]]]) -> N
 
 
 def copy_orders(orders: list[list[tuple[Table, list[tuple[Any, ...]]]]], *, binary: bool = False) -> None:
-    """The same rows as ``execute_orders`` on PostgreSQL, with one ``COPY … FROM STDIN`` per table in one
+    """The same rows as ``execute_orders``; on PostgreSQL with one ``COPY … FROM STDIN`` per table in one
     transaction (its statement-level triggers fire once per table instead of once per row); ``binary``: the
-    binary COPY format, each column typed by its type in the catalog."""
+    binary COPY format, each column typed by its type in the catalog. Elsewhere as ``execute_orders``."""
+    if connection.vendor != "postgresql":
+        execute_orders(orders)
+        return
     grouped = _by_table(orders)
     with transaction.atomic():
         cursor = driver().cursor()
