@@ -2,13 +2,14 @@
 starts it. It migrates a fresh database, loads the demo data, and for each history level (orders already in the
 tables) measures every system on the same rows, printing one JSON document on stdout.
 
-Systems: the floor (the rows of N orders in one transaction, every raw way this database offers: ``COPY`` and
-binary ``COPY`` per table on PostgreSQL, a multi-row ``INSERT`` per table on SQLite, ``executemany`` everywhere as a
-reference; the fastest of each repeat is the floor), raw SQL with one transaction per order, the naive ORM (``objects.create`` per row, one transaction per order), TPFGo
-single-order through the application service (01→08, the default per-step transactions and the
-per-pipeline option), and TPFGo's batched stream (``checkout.bulk.place_orders``, 500 orders per batch).
-The batched stream runs right after the floor, on the same tables, and every figure carries its ratio to the
-floor of its own repeat (``x_floor``): the machine's speed drifts between repeats, not within a few seconds.
+Systems: the floor (the rows of N orders in one transaction, every raw way this database offers: ``COPY`` and binary
+``COPY`` per table on PostgreSQL, a multi-row ``INSERT`` per table on SQLite, ``executemany`` everywhere as a
+reference; the fastest of each repeat is the floor), raw SQL with one transaction per order, the naive ORM
+(``objects.create`` per row, one transaction per order), TPFGo single-order through the application service (01→08,
+the default per-step transactions and the per-pipeline option), and TPFGo's batched stream
+(``checkout.bulk.place_orders``, 500 orders per batch). The batched stream runs right after the floor, on the same
+tables, and every figure carries its ratio to the floor of its own repeat (``x_floor``): the machine's speed drifts
+between repeats, not within a few seconds.
 """
 
 from __future__ import annotations
