@@ -20,6 +20,7 @@ BARS = [
     ("tpfgo_batch", "#1f77b4", "TPFGo batched"),
     ("tpfgo_single", "#ff7f0e", "TPFGo single (per-step tx)"),
     ("tpfgo_single_pipeline_tx", "#ffbb78", "TPFGo single (per-pipeline tx)"),
+    ("tpfgo_single_boundary", "#d62728", "TPFGo single (durable at boundary)"),
     ("dbos", "#2ca02c", "DBOS"),
 ]
 BAR, GAP, GROUP_GAP = 18, 2, 26
