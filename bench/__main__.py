@@ -4,9 +4,9 @@ One run, fresh databases: for each backend a subprocess (its own ``DATABASE_URL`
 history level (0, 10,000 and 100,000 orders already stored), and, if the separate bench venv exists
 (``.venv-bench``, from ``requirements-bench.txt``), DBOS Transact runs its 20-step workflow per order on a fresh
 database of the same backend. Prints a table (orders/s as the median of the repeats with their range, the ratio
-to the raw-SQL floor, p50/p95 latencies, peak RSS) and writes ``bench/results/bench-<time>.json``. After PostgreSQL,
-the queue-mode figures (``bench/queue_mode.py``, 200 orders per figure and 20 s of overload; ``--no-queue`` skips
-them).
+to the floor (the fastest raw way of writing the same rows), p50/p95 latencies, peak RSS) and writes
+``bench/results/bench-<time>.json`` with its chart beside it (``.svg``, ``bench/chart.py``). After PostgreSQL, the
+queue-mode figures (``bench/queue_mode.py``, 200 orders per figure and 20 s of overload; ``--no-queue`` skips them).
 
     python -m bench                       # 1,000 orders per bulk figure, 300 per single-order figure, 3 repeats
     python -m bench --quick               # a smoke run: 200/50 orders, 1 repeat, no history levels
@@ -33,11 +33,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import chart
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 SYSTEMS = [
-    ("raw_floor", "raw SQL, one transaction, executemany (the floor)"),
+    ("raw_floor", "the floor: the fastest raw row below"),
+    ("raw_copy", "raw SQL, one transaction, COPY per table"),
+    ("raw_copy_binary", "raw SQL, one transaction, binary COPY per table"),
+    ("raw_multirow", "raw SQL, one transaction, multi-row INSERT"),
+    ("raw_executemany", "raw SQL, one transaction, executemany"),
     ("raw_per_order", "raw SQL, one transaction per order"),
     ("naive_orm", "naive ORM, objects.create per row, tx per order"),
     ("tpfgo_single", "TPFGo single 01→08 (per-step tx, flush every commit)"),
@@ -64,8 +70,8 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
     if backend == "sqlite":
         url = f"sqlite:///{workdir / 'tpfgo_bench.sqlite3'}"
     else:
-        url = _with_db(args.pg_url, "tpfgo_bench")
-        _pg_admin(args.pg_url, "DROP DATABASE IF EXISTS tpfgo_bench", "CREATE DATABASE tpfgo_bench")
+        url = _with_db(args.pg_url, args.pg_db)
+        _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {args.pg_db}", f"CREATE DATABASE {args.pg_db}")
     env = {**os.environ, "DATABASE_URL": url, "TPFGO_VAR_DIR": str(workdir / "var"), "LOG_LEVEL": "WARNING"}
     command = [
         sys.executable,
@@ -84,7 +90,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     finally:
         if backend == "postgres":
-            _pg_admin(args.pg_url, "DROP DATABASE IF EXISTS tpfgo_bench")
+            _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {args.pg_db}")
     if done.returncode != 0:
         raise SystemExit(f"bench.backend failed on {backend}:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
@@ -105,8 +111,8 @@ def run_dbos(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str,
         if backend == "sqlite":
             url = f"sqlite:///{workdir / f'dbos_{n}.sqlite3'}"
         else:
-            url = _with_db(args.pg_url, "tpfgo_bench_dbos").replace("postgres://", "postgresql://")
-            _pg_admin(args.pg_url, "DROP DATABASE IF EXISTS tpfgo_bench_dbos", "CREATE DATABASE tpfgo_bench_dbos")
+            url = _with_db(args.pg_url, f"{args.pg_db}_dbos").replace("postgres://", "postgresql://")
+            _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {args.pg_db}_dbos", f"CREATE DATABASE {args.pg_db}_dbos")
         command = [
             str(BENCH_PYTHON),
             str(ROOT / "bench" / "dbos_workflow.py"),
@@ -119,7 +125,7 @@ def run_dbos(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str,
             done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=1800)
         finally:
             if backend == "postgres":
-                _pg_admin(args.pg_url, "DROP DATABASE IF EXISTS tpfgo_bench_dbos")
+                _pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {args.pg_db}_dbos")
         if done.returncode == 0:
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
         else:
@@ -175,6 +181,8 @@ def render(backend: str, figures: dict[str, dict[str, dict[str, float]]], result
                 f"durable at the boundary: p50 {boundary['p50_ms']:.1f} ms = {boundary['p50_ms'] / per_order:.2f}× "
                 f"raw SQL's {per_order:.1f} ms per order (one transaction per order)"
             )
+    winners = [run["raw_floor"].get("method") for data in result["levels"].values() for run in data["runs"]]
+    lines.append("floor per repeat: " + ", ".join(w or "?" for w in winners))
     if "dbos" not in figures.get("0", {}):
         lines.append(f"DBOS: {result['dbos'].get('skipped') or result['dbos'].get('errors')}")
     base = figures.get("0", {})
@@ -183,7 +191,7 @@ def render(backend: str, figures: dict[str, dict[str, dict[str, float]]], result
             continue
         growth = [
             f"{name} {systems[name]['orders_per_s'] / base[name]['orders_per_s']:.2f}×"
-            for name in ("tpfgo_single", "tpfgo_batch")
+            for name in ("raw_floor", "tpfgo_single", "tpfgo_batch")
             if name in systems and name in base
         ]
         lines.append(f"throughput at {int(level):,} stored vs empty: " + ", ".join(growth))
@@ -199,6 +207,11 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument(
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    )
+    parser.add_argument(
+        "--pg-db",
+        default=os.environ.get("BENCH_PG_DB", "tpfgo_bench"),
+        help="the database the run creates and drops (and <name>_dbos); runs side by side need their own",
     )
     parser.add_argument("--no-dbos", action="store_true")
     parser.add_argument("--no-queue", action="store_true", help="skip the queue-mode figures (bench/queue_mode.py)")
@@ -226,7 +239,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {path.relative_to(ROOT)}")
+    chart.write(report, path.with_suffix(".svg"))
+    print(f"\nwrote {path.relative_to(ROOT)} and {path.with_suffix('.svg').relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@
 (chained data-modifying CTEs), the rows that depend on them only for the checkpoints actually inserted: one round
 trip for one item or for a batch, and a conflict never aborts the transaction. A few rows are listed as scalars
 (``VALUES``); more go as one array per column (``UNNEST``), so a batch's text is the same whatever its size.
+The arrays travel in the binary format: the text format escapes and quotes every element in Python (a regular
+expression per text value), which took more time than the server's work on the batch (docs/performance.md).
 
 Table and column names come from model metadata, quoted by the backend (hence the ``S608`` suppressions); values
 are always bound as parameters.
@@ -69,8 +71,8 @@ def _count(rows: list[Any]) -> int:
 def _source_sql(tbl: Table, count: int, ordinal: bool) -> str:
     """A typed row source for ``count`` rows: ``(VALUES …)`` for a few rows, ``UNNEST(arrays)`` for many.
     With ``ordinal`` the source has a last column numbering the rows from 1."""
-    if count > _VALUES_ROWS:
-        casts = ", ".join(f"%s::{t}" for t in tbl.array_types)
+    if count > _VALUES_ROWS:  # binary arrays (``%b``): psycopg's text format quotes every element in Python
+        casts = ", ".join(f"%b::{t}" for t in tbl.array_types)
         return f"UNNEST({casts}) WITH ORDINALITY" if ordinal else f"UNNEST({casts})"
     casts = ", ".join(f"%s::{t[:-2]}" for t in tbl.array_types)
     one = [f"({casts}, {n})" if ordinal else f"({casts})" for n in range(1, count + 1)]

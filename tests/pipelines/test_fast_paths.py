@@ -23,7 +23,7 @@ from django.db import connection, models, transaction
 from pipelines.engine.registry import checkpoint_models
 from pipelines.engine.runner import Engine
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, LineageLink, Trace
-from pipelines.store import fast, lookups, vendor
+from pipelines.store import fast, lookups, postgres, vendor
 from pipelines.store.rows import Dependent
 from tests.lane import composition as lane
 
@@ -155,6 +155,34 @@ def test_the_fast_write_stores_the_row_the_orm_stores(model: type[Checkpoint], n
     assert len(by_fast) == columns * (2 if connection.vendor == "sqlite" else 1)
     assert comparable(by_fast) == comparable(by_save)
     assert comparable(by_fast) == comparable(by_bulk)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_a_batch_large_enough_for_arrays_stores_the_rows_the_orm_stores(model: type[Checkpoint]) -> None:
+    """Past a few rows the PostgreSQL half sends one (binary) array per column instead of listing the rows: the
+    same rows as the ORM's, every column, for every row of the batch (the first and the last compared)."""
+    count = postgres._VALUES_ROWS + 1
+    batch = [sample_fields(model, TIMES[n % 2]) for n in range(count)]
+    for n, fields in enumerate(batch):
+        for field in model._meta.concrete_fields:
+            if field.null and not field.primary_key and n == count - 1:
+                fields[field.attname] = None  # a NULL inside an array, in every nullable column
+            elif isinstance(field, models.CharField | models.TextField) and not field.choices:
+                fields[field.attname] = f"r{n}{fields[field.attname]}"[: field.max_length]  # unique columns
+            elif isinstance(field, models.IntegerField) and not isinstance(field, models.AutoField):
+                fields[field.attname] += n
+    rows = [fast.instantiate(model, fields) for fields in batch]
+    prepared = {r.pk if connection.vendor == "postgresql" else r.pk.hex for r in rows}
+
+    for fields in (batch[0], batch[-1]):
+
+        def fast_write() -> None:
+            assert fast_insert(rows) == prepared
+
+        by_fast = written(fast_write, model, fields["id"])
+        by_orm = written(lambda f=fields: model.objects.bulk_create([model(**f)]), model, fields["id"])
+        assert by_fast
+        assert comparable(by_fast) == comparable(by_orm)
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
