@@ -31,6 +31,7 @@ from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition
 from pipelines.contracts.modes import SETTING, Modes, resolve
 from pipelines.models import Checkpoint, QueuedHandoff
+from pipelines.store.store import store
 
 log = structlog.get_logger("pipelines.queues")
 
@@ -131,6 +132,8 @@ def record_and_send(rows: list[QueuedHandoff]) -> None:
 def send(rows: Iterable[QueuedHandoff]) -> None:
     """Publish one message per hand-off (``TPFGO_HANDOFF_SEND``; empty: consume here and now, no broker)."""
     hook = getattr(settings, "TPFGO_HANDOFF_SEND", "pipelines.tasks.send_handoff")
+    if hook:
+        store.durable()  # a message names a checkpoint: it leaves only once the checkpoint is durable
     for row in rows:
         args = (row.pipeline, row.checkpoint_type, str(row.checkpoint_id), str(row.trace_id))
         if not hook:

@@ -1,5 +1,5 @@
 """Where a run under ``TPFGO_DURABILITY="boundary"`` flushes the WAL (PostgreSQL): before each gateway call, before a
-retry message leaves, and when the run ends; never otherwise, and never under ``"commit"``."""
+retry message or a queued hand-off leaves, and when the run ends; never otherwise, and never under ``"commit"``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ ENQUEUED: list[int] = []
 
 def record_enqueue(parked: uuid.UUID, attempt: int, due: datetime) -> None:
     """The retry hook of these tests: how many flushes came before the message would leave."""
+    ENQUEUED.append(durability.flushes())
+
+
+def record_handoff(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: str) -> None:
+    """The queued hand-off hook of these tests: how many flushes came before the message would leave."""
     ENQUEUED.append(durability.flushes())
 
 
@@ -79,6 +84,21 @@ def test_a_retry_message_leaves_only_after_a_flush(settings):
     # flush 1 before the failing gateway call, flush 2 before the retry message, flush 3 when the run ends
     assert ENQUEUED == [before + 2]
     assert durability.flushes() - before == 3
+
+
+def test_a_queued_hand_off_leaves_only_after_a_flush(settings):
+    settings.TPFGO_DURABILITY = "boundary"
+    settings.TPFGO_PUBLICATION_MODES = "*=queue"
+    settings.TPFGO_HANDOFF_SEND = "tests.durability.test_flushes.record_handoff"
+    ENQUEUED.clear()
+    before = durability.flushes()
+
+    placed = place("durable-queued")  # the order is placed; consumer validation is queued, not run here
+
+    assert placed.view["state"] == "APPROVAL_PENDING"
+    # flush 1 before the hand-off's message, flush 2 when the run ends
+    assert ENQUEUED == [before + 1]
+    assert durability.flushes() - before == 2
 
 
 def test_inside_a_step_transaction_durable_waits_for_the_wal_writer(settings):
