@@ -143,6 +143,11 @@ class Broker:
 
     url: str
     group: Group
+    port: int
+
+    def url_at(self, address: str) -> str:
+        """The URL a node on another host uses (the broker also listens on that host's link address)."""
+        return self.url.replace("127.0.0.1", address)
 
     def start(self) -> None:
         self.group.start()
@@ -162,10 +167,13 @@ class Broker:
 class RedisBroker(Broker):
     """``redis-server`` without persistence: a restart loses every queued message (the sweeper must resend)."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, also: str | None = None) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        bind = ["127.0.0.1", *([also] if also else [])]
+        argv = ["redis-server", "--port", str(self.port), "--bind", *bind, "--save", "", "--appendonly", "no"]
+        # Reached from the test's own namespace only (its link's address), so no password: protected mode off.
+        argv += ["--protected-mode", "no"] if also else []
         argv += ["--dir", str(home)]
         self.group = Group("redis", argv, dict(os.environ), home / "redis.log")
 
@@ -188,14 +196,17 @@ class RabbitBroker(Broker):
 
     SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, also: str | None = None) -> None:
         self.port, dist_port = free_port(), free_port()
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
         base = home / "rabbitmq"
         base.mkdir(parents=True, exist_ok=True)
         (base / "env.conf").write_text("")
         (base / "plugins").write_text("[].\n")
-        (base / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n")
+        listeners = f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
+        if also:
+            listeners += f"listeners.tcp.host = {also}:{self.port}\n"
+        (base / "rabbitmq.conf").write_text(listeners + "loopback_users = none\n")
         env = {
             **os.environ,
             "HOME": str(base),  # the Erlang cookie of this node's own CLI
@@ -239,10 +250,15 @@ class Database:
     def __post_init__(self) -> None:
         self.app_role, self.purge_role = f"{self.name}_app", f"{self.name}_purge"
 
-    def url(self, user: str | None = None) -> str:
+    def url(self, user: str | None = None, at: str | None = None) -> str:
+        """The database's URL, as ``user`` and through ``at`` (``host:port``) when given."""
         from tpfgo_site.dburl import with_user
 
         base = self.server_url.rsplit("/", 1)[0] + "/" + self.name
+        if at is not None:
+            scheme, rest = base.split("://", 1)
+            credentials = rest.split("@", 1)[0] + "@" if "@" in rest else ""
+            base = f"{scheme}://{credentials}{at}/{self.name}"
         return base if user is None else with_user(base, user)
 
     def create(self) -> None:
@@ -257,147 +273,10 @@ class Database:
                 if exists:
                     conn.execute(f'DROP ROLE "{role}"')
 
+    @property
+    def port(self) -> int:
+        return int(self.server_url.rsplit(":", 1)[1].split("/", 1)[0])
+
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
-
-
-SUPERVISOR_EXIT = "supervisor: the process exited"
-
-
-def supervised(argv: list[str]) -> list[str]:
-    """``argv`` started again whenever it exits, as a process supervisor (systemd ``Restart=always``) would.
-
-    Celery 5.7's worker exits on a Redis broker restart while it holds unacknowledged messages (kombu's redis
-    transport fails to restore them: ``AttributeError: 'NoneType' object has no attribute 'hostname'``); a
-    supervised node comes back, and the test counts how often that happened.
-    """
-    loop = f'while :; do "$@"; echo "{SUPERVISOR_EXIT} with status $?"; sleep 1; done'
-    return ["bash", "-c", loop, "node", *argv]
-
-
-class Cluster:
-    """2 web nodes, 2 worker nodes and one beat on ``database`` and ``broker``; ``home`` holds their folders and logs.
-
-    A web node is a gunicorn master with its workers; a worker node a Celery worker with its pool; beat runs in a
-    process group of its own, started once (TODO(startup): beat under the advisory lock, `bin/node`).
-    """
-
-    def __init__(self, home: Path, database: Database, broker: Broker, env: dict[str, str]) -> None:
-        self.home, self.database, self.broker = home, database, broker
-        self.web_ports = [free_port(), free_port()]
-        self.base_env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings",
-            "DATABASE_URL": database.url(database.app_role),
-            "CELERY_BROKER_URL": broker.url,
-            "PYTHONUNBUFFERED": "1",
-            "LOG_LEVEL": "WARNING",
-            **env,
-        }
-        self.base_env.pop("TEST_DATABASE_NAME", None)
-        self.web = [self._web(i, port) for i, port in enumerate(self.web_ports)]
-        self.workers = [self._worker(i) for i in range(2)]
-        schedule = home / "beat" / "celerybeat-schedule"
-        self.beat = self._node(
-            "beat",
-            supervised(
-                [str(BIN / "celery"), "-A", "tpfgo_site", "beat", "--loglevel", "INFO", "--schedule", str(schedule)]
-            ),
-            DATABASE_PURGE_URL=database.url(database.purge_role),
-        )
-
-    def _node(self, name: str, argv: list[str], **env: str) -> Group:
-        folder = self.home / name
-        (folder / "prometheus").mkdir(parents=True, exist_ok=True)
-        node_env = {
-            **self.base_env,
-            "TPFGO_VAR_DIR": str(folder / "var"),
-            "PROMETHEUS_MULTIPROC_DIR": str(folder / "prometheus"),
-            **env,
-        }
-        return Group(name, argv, node_env, folder / "node.log")
-
-    def _web(self, index: int, port: int) -> Group:
-        argv = [str(BIN / "gunicorn"), "tpfgo_site.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
-        argv += [
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "4",
-            "--timeout",
-            "60",
-            "-c",
-            "python:tpfgo_site.gunicorn_conf",
-        ]
-        return self._node(f"web{index + 1}", argv)
-
-    def _worker(self, index: int) -> Group:
-        argv = [str(BIN / "celery"), "-A", "tpfgo_site", "worker", "--loglevel", "INFO", "--concurrency", "2"]
-        argv += ["-n", f"worker{index + 1}@%h"]
-        return self._node(
-            f"worker{index + 1}", supervised(argv), DATABASE_PURGE_URL=self.database.url(self.database.purge_role)
-        )
-
-    def manage(self, *args: str, owner: bool = True) -> str:
-        """``manage.py`` as the owner (migrate, roles, demo data, tokens); its stdout."""
-        env = {
-            **self.base_env,
-            "DATABASE_URL": self.database.url() if owner else self.database.url(self.database.app_role),
-        }
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-        return done.stdout
-
-    def prepare(self) -> str:
-        """Migrate, grant the roles, load the demo data; the ops token the clients use."""
-        self.manage("migrate", "--noinput", "-v", "0")
-        self.manage("setup_db_roles", "--app-role", self.database.app_role, "--purge-role", self.database.purge_role)
-        self.manage("load_demo")
-        return self.manage("create_token", "ops", "--name", "chaos-load").strip()
-
-    def start(self) -> None:
-        for group in [*self.web, *self.workers, self.beat]:
-            group.start()
-        for index in range(2):
-            self.wait_web(index)
-        for index in range(2):
-            self.wait_worker(index)
-
-    def url(self, index: int) -> str:
-        return f"http://127.0.0.1:{self.web_ports[index]}"
-
-    def wait_web(self, index: int) -> None:
-        wait_until(
-            f"web{index + 1} to answer /healthz",
-            lambda: http_ok(self.url(index) + "/healthz"),
-            START_TIMEOUT,
-            self.web[index].log,
-        )
-
-    def wait_worker(self, index: int) -> None:
-        group = self.workers[index]
-        marker = f"{group.name}@"
-
-        def ready() -> bool:
-            text = group.log.read_text(errors="replace")
-            last = text.rsplit("---- start #", 1)[-1]
-            return marker in last and " ready." in last
-
-        wait_until(f"{group.name} to be ready", ready, START_TIMEOUT, group.log)
-
-    def restart(self, group: Group) -> None:
-        """SIGKILL a node's whole process group and start it again."""
-        group.kill()
-        group.start()
-
-    def stop(self) -> None:
-        for group in [*self.web, *self.workers, self.beat]:
-            group.stop()
-
-    def exits(self) -> dict[str, int]:
-        """How often each supervised process exited by itself."""
-        return {g.name: g.log.read_text(errors="replace").count(SUPERVISOR_EXIT) for g in [*self.workers, self.beat]}

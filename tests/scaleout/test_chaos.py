@@ -25,14 +25,16 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from tests.scaleout import checks
-from tests.scaleout.cluster import Broker, Cluster, Database, RabbitBroker, RedisBroker
+from tests.scaleout import checks, netns
+from tests.scaleout.cluster import Broker, Database, RabbitBroker, RedisBroker
 from tests.scaleout.load import Client, Load, Order, plan
+from tests.scaleout.nodes import Cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 ORDERS = int(os.environ.get("TPFGO_CHAOS_ORDERS", "600"))
 CLIENTS = int(os.environ.get("TPFGO_CHAOS_CLIENTS", "16"))
+CUT_SECONDS = 25.0  # longer than the claim timeout below: the other worker node takes over the cut one's claims
 SETTLE_TIMEOUT = 150.0  # the sweeper runs every 30 s; a lost trace is resumed within grace + one tick
 NODE_ENV = {
     "TPFGO_RETRY_BASE_DELAY": "0.5",
@@ -55,19 +57,35 @@ def database(django_db_blocker: Any) -> Iterator[Database]:
     database.drop()
 
 
+@pytest.fixture
+def host() -> Iterator[netns.WorkerHost | None]:
+    """Worker node 2's own host (a network namespace), or None where the sandbox cannot make one: that node is then
+    SIGKILLed and restarted instead of having its link cut."""
+    why = netns.unavailable()
+    if why is not None:
+        print(f"chaos: worker node 2 runs on this host and is killed instead of cut off ({why})")
+        yield None
+        return
+    worker_host = netns.WorkerHost(0)
+    worker_host.create()
+    yield worker_host
+    worker_host.delete()
+
+
 @pytest.fixture(params=["redis", "rabbitmq"])
-def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Broker]:
+def broker(request: pytest.FixtureRequest, tmp_path: Path, host: netns.WorkerHost | None) -> Iterator[Broker]:
     if request.param == "rabbitmq" and not RabbitBroker.available():
         pytest.skip("rabbitmq-server is not installed")
-    broker: Broker = RedisBroker(tmp_path) if request.param == "redis" else RabbitBroker(tmp_path)
+    also = host.address if host is not None else None
+    broker: Broker = RedisBroker(tmp_path, also) if request.param == "redis" else RabbitBroker(tmp_path, also)
     broker.start()
     yield broker
     broker.stop()
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, database: Database, broker: Broker) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path, database, broker, NODE_ENV)
+def cluster(tmp_path: Path, database: Database, broker: Broker, host: netns.WorkerHost | None) -> Iterator[Cluster]:
+    cluster = Cluster(tmp_path, database, broker, NODE_ENV, host)
     try:
         yield cluster
     finally:
@@ -75,16 +93,26 @@ def cluster(tmp_path: Path, database: Database, broker: Broker) -> Iterator[Clus
 
 
 def chaos(cluster: Cluster, load: Load, events: list[str]) -> None:
-    """Mid-load: SIGKILL web2 and worker2 and start them again; later restart the broker."""
+    """Mid-load: SIGKILL web2 and start it again; cut worker2's link for CUT_SECONDS where it is a host of its own,
+    else SIGKILL and restart it too; later restart the broker."""
+    started = time.monotonic()
     wait_placed(load, ORDERS // 4)
-    for group in (cluster.web[1], cluster.workers[1]):
-        cluster.restart(group)
-        events.append(f"{time.monotonic():.1f} SIGKILLed and restarted {group.name} at {load.placed} placed")
+    cluster.restart(cluster.web[1])
+    events.append(f"{time.monotonic() - started:.0f}s: SIGKILLed and restarted web2 at {load.placed} placed")
+    if cluster.host is not None:
+        cluster.host.cut()
+        events.append(f"{time.monotonic() - started:.0f}s: cut worker2's link at {load.placed} placed")
+        time.sleep(CUT_SECONDS)
+        cluster.host.restore()
+        events.append(f"{time.monotonic() - started:.0f}s: restored worker2's link at {load.placed} placed")
+    else:
+        cluster.restart(cluster.workers[1])
+        events.append(f"{time.monotonic() - started:.0f}s: SIGKILLed and restarted worker2 at {load.placed} placed")
     cluster.wait_web(1)
     cluster.wait_worker(1)
     wait_placed(load, ORDERS * 55 // 100)
     cluster.broker.restart()
-    events.append(f"{time.monotonic():.1f} restarted the broker at {load.placed} placed")
+    events.append(f"{time.monotonic() - started:.0f}s: restarted the broker at {load.placed} placed")
 
 
 def wait_placed(load: Load, count: int) -> None:
@@ -125,15 +153,13 @@ def test_two_web_and_two_worker_nodes_lose_and_duplicate_nothing_under_chaos(clu
     chaos_thread.join(timeout=120)
     loaded = time.monotonic() - started
     assert not chaos_thread.is_alive(), "the chaos thread did not finish"
-    assert len(events) == 3, events
-    assert load.errors == []
+    assert len(events) == (4 if cluster.host is not None else 3), events
 
-    answered = checks.answer_problems(orders)
-    problems, settled = settle(client, orders)
-    problems += checks.database_problems(cluster.database, orders)
+    problems = checks.answer_problems(orders) + [f"client error: {error}" for error in load.errors]
+    left, settled = settle(client, orders)
+    problems += left + checks.database_problems(cluster.database, orders)
     print(
         f"chaos: {len(orders)} orders from {CLIENTS} clients in {loaded:.0f}s, settled in {settled:.0f}s; {events}; "
-        f"supervised exits {cluster.exits()}"
+        f"supervised exits {cluster.exits()}; {len(problems)} problems"
     )
-    assert answered == []
     assert problems == [], "\n".join(problems[:40])
