@@ -91,7 +91,7 @@ def _place_chunk(
     runs = list(first.values())
     if runs:
         try:
-            backlog.admit()  # new orders only: a stored one is still answered
+            backlog.admit("checkout")  # new orders only: a stored one is still answered
         except ServiceError as exc:
             for command in valid:
                 if command.order_id not in stored and answers[command.index] is None:

@@ -5,11 +5,14 @@ error answer for a line it cannot read) and its output from the answer dicts ``{
 state?, error?: {code, message}}``. Each line is placed through ``services.place_order`` with its own
 idempotency key, so a resent line is a replay; a line that fails gets its own error answer and the stream goes
 on. Admission (how many streams this process serves at once) is checked by the transport before a stream starts.
+A queue downstream at its backlog bound slows the stream instead of refusing its lines: the line waits (and with
+it, through the bounded buffers, the stream's reader and its client) up to ``TPFGO_INGEST_BACKLOG_WAIT_SECONDS``.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -27,6 +30,7 @@ from pipelines import (
     Stream,
     WireError,
     admission,
+    backlog,
     default_workers,
     input_limits,
 )
@@ -70,13 +74,27 @@ def error(key: str | None, code: str, message: str) -> dict[str, Any]:
 def place(line: Line) -> dict[str, Any]:
     """Place one line's order; the outer boundary of one line (an unexpected error is this line's INTERNAL)."""
     try:
-        placed = services.place_order(line.order, line.key)
+        placed = _place_when_queues_allow(line)
     except ServiceError as exc:
         return error(line.key, exc.code, exc.message)
     except Exception:  # one line's bug must not end the other lines' stream
         log.exception("ingest.line_failed", line=line.number, idempotency_key=line.key)
         return error(line.key, "INTERNAL", f"line {line.number}: internal error")
     return {"idempotencyKey": line.key, "orderId": placed.view["orderId"], "state": placed.view["state"]}
+
+
+def _place_when_queues_allow(line: Line) -> services.Placed:
+    """Place the line; while a downstream queue is at its bound, wait its ``Retry-After`` and try again, for up to
+    ``TPFGO_INGEST_BACKLOG_WAIT_SECONDS`` in all (then the line is answered RESOURCE_EXHAUSTED, nothing stored)."""
+    budget = float(getattr(settings, "TPFGO_INGEST_BACKLOG_WAIT_SECONDS", 30))
+    while True:
+        try:
+            return services.place_order(line.order, line.key)
+        except backlog.QueueBacklogFull as full:
+            if full.retry_after > budget:
+                raise
+            budget -= full.retry_after
+            time.sleep(full.retry_after)
 
 
 def refuse(line: Line) -> dict[str, Any]:

@@ -141,6 +141,7 @@ class OrderView:
     payment_id: str | None
     revisions: tuple[RevisionEntry, ...]
     checkpoints: tuple[CheckpointRef, ...]
+    in_progress: tuple[str, ...] = ()  # pipelines handed to their queue that have not run yet
 
 
 # --- the serializers (output only: they render, they hold no rule) -------------------------------------------------
@@ -204,6 +205,7 @@ class OrderViewSerializer(OutputSerializer):
     paymentId = _text("payment_id")
     revisions = RevisionEntrySerializer(many=True)
     checkpoints = CheckpointSerializer(many=True)
+    inProgress = serializers.ListField(child=serializers.CharField(), source="in_progress")
 
 
 def render(view: OrderView) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def place_order(data: object, key: str | None) -> Placed:
     if selectors.order_placed(order_id):
         return _replay(order_id, digest)
     refuse_if_purged(key, order_id)
-    backlog.admit()  # a new order: refused (nothing stored) while the backlog bound is reached
+    backlog.admit("checkout")  # a new order: refused (nothing stored) while the backlog bound is reached
     payload = {**command, "requestId": key, "commandHash": digest}
     execution = current_engine().start("checkout", payload, key, new=True)  # just looked: nothing stored for this key
     first = execution.first

@@ -12,7 +12,7 @@ from checkout.order_view import CheckpointRef, OrderLine, OrderView, RevisionEnt
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import open_failure, storage, wire
+from pipelines import composition, open_failure, queues, storage, wire
 from pipelines.models import CheckpointLog, LineageLink
 
 TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
@@ -79,6 +79,15 @@ def stalled(order_id: uuid.UUID) -> Stalled | None:
     )
 
 
+def in_progress(order_id: uuid.UUID, rows: list[CheckpointLog]) -> tuple[str, ...]:
+    """The pipelines of the order handed to their queue that have not written anything yet (docs/api.md): once one
+    has, the state says how far it got. No query while no publication is queued."""
+    if not queues.in_force(composition()).queued:
+        return ()
+    ran = {row.pipeline for row in rows}
+    return tuple(p for p in queues.in_progress(order_id) if p not in ran)
+
+
 def order_view(order_id: uuid.UUID) -> OrderView:
     """The order view of docs/api.md, the same for every transport (``checkout.order_view.render`` renders it)."""
     request = selectors.order_request(order_id)
@@ -123,6 +132,7 @@ def order_view(order_id: uuid.UUID) -> OrderView:
             CheckpointRef(row.checkpoint_type, str(row.checkpoint_id), row.pipeline, wire(row.created_at))
             for row in rows
         ),
+        in_progress=in_progress(order_id, rows),
     )
 
 

@@ -36,6 +36,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Composition": ("pipelines.contracts.declarations", "Composition"),
     "combine": ("pipelines.contracts.combined", "combine"),
     "Deadline": ("pipelines.contracts.declarations", "Deadline"),
+    "Mode": ("pipelines.contracts.declarations", "Mode"),
     "Pipeline": ("pipelines.contracts.declarations", "Pipeline"),
     "Publication": ("pipelines.contracts.declarations", "Publication"),
     "RetryPolicy": ("pipelines.contracts.declarations", "RetryPolicy"),
@@ -122,6 +123,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "pausing": ("pipelines.recovery.pausing", None),  # pause and resume a step, audited
     "drain": ("pipelines.recovery.drain", None),  # a resumed pause's drain and its progress
     "backlog": ("pipelines.recovery.backlog", None),  # the backlog bound admission enforces
+    "queues": ("pipelines.engine.queues", None),  # delivery modes, the queue per pipeline, the queue backlog
     "deadlines": ("pipelines.recovery.deadlines", None),  # waits past their deadline: the pass, the reads, extend
     "forks": ("pipelines.recovery.forks", None),  # fork a trace from a stored checkpoint onto a new branch
     "actions": (
@@ -144,6 +146,7 @@ if TYPE_CHECKING:
     from pipelines.contracts.declarations import BranchRole as BranchRole
     from pipelines.contracts.declarations import Composition as Composition
     from pipelines.contracts.declarations import Deadline as Deadline
+    from pipelines.contracts.declarations import Mode as Mode
     from pipelines.contracts.declarations import Pipeline as Pipeline
     from pipelines.contracts.declarations import Publication as Publication
     from pipelines.contracts.declarations import RetryPolicy as RetryPolicy
@@ -179,6 +182,7 @@ if TYPE_CHECKING:
     from pipelines.contracts.steps import StepStatus as StepStatus
     from pipelines.engine import metrics as metrics
     from pipelines.engine import pauses as pauses
+    from pipelines.engine import queues as queues
     from pipelines.engine import tracing as tracing
     from pipelines.engine.batch import BatchEngine as BatchEngine
     from pipelines.engine.registry import checkpoint_models as checkpoint_models
@@ -267,6 +271,7 @@ __all__ = [
     "FailedPrecondition",
     "InvalidArgument",
     "Malformed",
+    "Mode",
     "NdjsonRenderer",
     "NonRetryableError",
     "NotFound",
@@ -334,6 +339,7 @@ __all__ = [
     "pauses",
     "pausing",
     "primary",
+    "queues",
     "refuse_to_start_if_broken",
     "request_metrics",
     "status_message",

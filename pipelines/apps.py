@@ -33,6 +33,25 @@ def _on_connection(sender: object, connection: BaseDatabaseWrapper, **kwargs: ob
         walcheckpoint.ensure(walcheckpoint.file_of(connection.settings_dict), interval)
 
 
+def _declare_queues() -> None:
+    """The Celery app's queues, one per pipeline a queued publication feeds (``pipelines.engine.queues``), before
+    any process publishes or a worker picks what to consume. A broken composition or ``TPFGO_PUBLICATION_MODES``
+    declares nothing here: the contract checks report it and refuse to start the process."""
+    from celery import current_app
+    from django.core.exceptions import ImproperlyConfigured
+
+    from pipelines.contracts.checks import load_composition
+    from pipelines.engine import queues
+
+    comp, _ = load_composition()
+    if comp is None:
+        return
+    try:
+        queues.declare(current_app, comp)
+    except ImproperlyConfigured:
+        return
+
+
 class PipelinesConfig(AppConfig):
     name = "pipelines"
     default_auto_field = "django.db.models.BigAutoField"
@@ -63,6 +82,8 @@ class PipelinesConfig(AppConfig):
         from django.conf import settings
 
         from pipelines.engine import tracing
+
+        _declare_queues()
 
         tracing.configure()  # off unless the standard OTEL_* variables turn it on (docs/operations.md)
 

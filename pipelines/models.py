@@ -831,3 +831,37 @@ class Tombstone(Ledger):
     def __str__(self) -> str:
         when = f" on {self.purged_at:%Y-%m-%d}" if self.purged_at is not None else ""  # an unsaved row has none yet
         return f"trace {self.trace_id} purged{when}"
+
+
+class QueuedHandoff(models.Model):
+    """A checkpoint of a ``queue`` publication handed to one subscriber pipeline's queue and not consumed yet.
+
+    Mutable bookkeeping of the queue mode (``pipelines.engine.queues``), never the source of truth: the checkpoint
+    log is the outbox (a hand-off lost before this row was written is found there by the sweeper). The engine
+    inserts the row when it publishes, the worker deletes it once the subscriber pipeline ran; the rows of a
+    pipeline are its backlog (admission's queue bound), those of a trace its pipelines in progress (the order view),
+    and one not re-sent for ``TPFGO_QUEUE_RESEND_SECONDS`` is sent again by the sweeper.
+    """
+
+    tpfgo_kind = "mutable"
+
+    id = models.UUIDField(primary_key=True, editable=False)  # deterministic: (checkpoint, subscriber pipeline)
+    pipeline = models.CharField(max_length=100)
+    publication = models.CharField(max_length=200)
+    trace_id = models.UUIDField()
+    checkpoint_type = models.CharField(max_length=100)
+    checkpoint_id = models.UUIDField()
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "queued hand-off"
+        verbose_name_plural = "queued hand-offs"
+        indexes = [
+            models.Index(fields=["pipeline"], name="queued_handoff_pipeline"),
+            models.Index(fields=["trace_id"], name="queued_handoff_trace"),
+            models.Index(fields=["sent_at"], name="queued_handoff_sent_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.checkpoint_type} {self.checkpoint_id} for {self.pipeline}"

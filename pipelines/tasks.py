@@ -1,4 +1,5 @@
-"""Celery tasks: they only resume parked work and sweep; they never build the synchronous chain.
+"""Celery tasks: they resume parked work, sweep, and run the subscriber of a ``queue`` publication (one message
+per hand-off, on the pipeline's own queue); they never build the synchronous chain.
 
 Every task takes ids, is ``acks_late`` (a message is acknowledged after the task ran, so a worker that dies
 mid-task gives it back) and idempotent through the engine's identity and the ledger's unique claims.
@@ -13,6 +14,7 @@ import uuid
 import structlog
 from celery import shared_task
 
+from pipelines.engine import queues
 from pipelines.recovery import deadlines, drain, retention, retries, sweeper
 from pipelines.recovery import resume as recovery
 from pipelines.store import partitions
@@ -44,6 +46,17 @@ def enqueue_resume(trace_id: uuid.UUID, seq: int) -> None:
         resume_trace.apply_async((str(trace_id), seq))
     except Exception:  # the checkpoint log is the source of truth; the next sweep will find it
         log.exception("recovery.enqueue_failed", trace_id=str(trace_id), seq=seq)
+
+
+@shared_task(name="pipelines.hand_off", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def hand_off(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: str) -> str:
+    """Run ``pipeline`` on a checkpoint of a queued publication (``pipelines.engine.queues``): a replay if it ran."""
+    return queues.consume(pipeline, checkpoint_type, checkpoint_id, trace_id)
+
+
+def send_handoff(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: str) -> None:
+    """Publish a hand-off on its pipeline's queue (raises when the broker does: ``queues.send`` logs it)."""
+    hand_off.apply_async((pipeline, checkpoint_type, checkpoint_id, trace_id), queue=queues.queue_name(pipeline))
 
 
 @shared_task(name="pipelines.drain_pause", acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -33,7 +33,7 @@ def search(data: object, key: str | None) -> Answered:
     query_id = query_id_for(key)
     if selectors.query(query_id) is not None:
         return _replay(query_id, digest)
-    backlog.admit()  # a new query: refused (nothing stored) while the backlog bound is reached
+    backlog.admit("search")  # a new query: refused (nothing stored) while the backlog bound is reached
     payload = {**command, "requestKey": key, "commandHash": digest}
     first = current_engine().start("search", payload, key, new=True).first
     if first.status is StepStatus.INSERTED:

@@ -211,6 +211,13 @@ TPFGO_PAUSE_DRAIN_INTERVAL_SECONDS = float(os.environ.get("TPFGO_PAUSE_DRAIN_INT
 # bound); the count is read at most once per TPFGO_BACKLOG_CHECK_SECONDS per process.
 TPFGO_BACKLOG_BOUND = int(os.environ.get("TPFGO_BACKLOG_BOUND", "10000"))
 TPFGO_BACKLOG_CHECK_SECONDS = float(os.environ.get("TPFGO_BACKLOG_CHECK_SECONDS", "2"))
+# Delivery modes (docs/architecture.md, "Delivery modes"): "name=queue,name2=sync" ("*" names every subscribed
+# publication) overrides the modes the composition declares; a queued publication's subscribers run on workers.
+TPFGO_PUBLICATION_MODES = os.environ.get("TPFGO_PUBLICATION_MODES", "")
+# New work is refused (429 RESOURCE_EXHAUSTED) while a pipeline downstream of it has this many hand-offs published to
+# its queue and not consumed (0: no bound); a pending hand-off not consumed this long is sent again by the sweeper.
+TPFGO_QUEUE_BACKLOG_BOUND = int(os.environ.get("TPFGO_QUEUE_BACKLOG_BOUND", "5000"))
+TPFGO_QUEUE_RESEND_SECONDS = float(os.environ.get("TPFGO_QUEUE_RESEND_SECONDS", "600"))
 # Bulk remediation (docs/operations.md): orders per batch, orders per run, and how long a run may sit without a
 # new result before the beat task continues it.
 TPFGO_BULK_REMEDIATION_BATCH = int(os.environ.get("TPFGO_BULK_REMEDIATION_BATCH", "20"))
@@ -236,6 +243,8 @@ TPFGO_INGEST_MAX_STREAMS = int(os.environ.get("TPFGO_INGEST_MAX_STREAMS", "4"))
 TPFGO_WATCH_MAX_STREAMS = int(os.environ.get("TPFGO_WATCH_MAX_STREAMS", "4"))
 TPFGO_INGEST_RETRY_AFTER = float(os.environ.get("TPFGO_INGEST_RETRY_AFTER", "1"))
 TPFGO_INGEST_MAX_LINE_BYTES = int(os.environ.get("TPFGO_INGEST_MAX_LINE_BYTES", "65536"))
+# A line that meets a downstream queue at its bound waits (slowing its stream) this long in all before its 429.
+TPFGO_INGEST_BACKLOG_WAIT_SECONDS = float(os.environ.get("TPFGO_INGEST_BACKLOG_WAIT_SECONDS", "30"))
 # A worker-only node serves its own processes' metrics on this address (host:port); unset: no port of its own.
 TPFGO_WORKER_METRICS_BIND = os.environ.get("TPFGO_WORKER_METRICS_BIND", "")
 # What a client may send on any transport (docs/api.md, "Limits"): a larger body is 413 (gRPC: RESOURCE_EXHAUSTED),

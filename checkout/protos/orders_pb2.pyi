@@ -119,7 +119,7 @@ class Checkpoint(_message.Message):
     def __init__(self, type: _Optional[str] = ..., id: _Optional[str] = ..., pipeline: _Optional[str] = ..., created_at: _Optional[str] = ...) -> None: ...
 
 class Order(_message.Message):
-    __slots__ = ("order_id", "request_id", "state", "reason", "failure_code", "outcome", "stalled", "consumer_id", "restaurant_id", "order_total", "currency", "lines", "kitchen_ticket_id", "dispatch_id", "courier_id", "payment_id", "checkpoints", "revisions")
+    __slots__ = ("order_id", "request_id", "state", "reason", "failure_code", "outcome", "stalled", "consumer_id", "restaurant_id", "order_total", "currency", "lines", "kitchen_ticket_id", "dispatch_id", "courier_id", "payment_id", "checkpoints", "revisions", "in_progress")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +138,7 @@ class Order(_message.Message):
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     REVISIONS_FIELD_NUMBER: _ClassVar[int]
+    IN_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     request_id: str
     state: str
@@ -156,7 +157,8 @@ class Order(_message.Message):
     payment_id: str
     checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
     revisions: _containers.RepeatedCompositeFieldContainer[RevisionEntry]
-    def __init__(self, order_id: _Optional[str] = ..., request_id: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., failure_code: _Optional[str] = ..., outcome: _Optional[str] = ..., stalled: _Optional[_Union[Stalled, _Mapping]] = ..., consumer_id: _Optional[str] = ..., restaurant_id: _Optional[str] = ..., order_total: _Optional[str] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[OrderLine, _Mapping]]] = ..., kitchen_ticket_id: _Optional[str] = ..., dispatch_id: _Optional[str] = ..., courier_id: _Optional[str] = ..., payment_id: _Optional[str] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., revisions: _Optional[_Iterable[_Union[RevisionEntry, _Mapping]]] = ...) -> None: ...
+    in_progress: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, order_id: _Optional[str] = ..., request_id: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ..., failure_code: _Optional[str] = ..., outcome: _Optional[str] = ..., stalled: _Optional[_Union[Stalled, _Mapping]] = ..., consumer_id: _Optional[str] = ..., restaurant_id: _Optional[str] = ..., order_total: _Optional[str] = ..., currency: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[OrderLine, _Mapping]]] = ..., kitchen_ticket_id: _Optional[str] = ..., dispatch_id: _Optional[str] = ..., courier_id: _Optional[str] = ..., payment_id: _Optional[str] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., revisions: _Optional[_Iterable[_Union[RevisionEntry, _Mapping]]] = ..., in_progress: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RevisionEntry(_message.Message):
     __slots__ = ("revision_id", "request_id", "outcome", "reason", "order_total", "lines", "requested_at")

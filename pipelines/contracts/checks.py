@@ -22,6 +22,8 @@ from pipelines.contracts.branch_rules import branch_problems
 from pipelines.contracts.declarations import Composition
 from pipelines.contracts.handoffs import subscription_problems
 from pipelines.contracts.lock import Lock, LockUnreadable
+from pipelines.contracts.modes import SETTING as MODES_SETTING
+from pipelines.contracts.modes import mode_problems
 from pipelines.contracts.rules import (
     Problem,
     Severity,
@@ -51,8 +53,9 @@ class ContractsBroken(ImproperlyConfigured):
         self.problems = problems
 
 
-def check_composition(composition: Composition, lock: Lock | None = None) -> list[Problem]:
-    """Every problem of ``composition``; with ``lock``, also every drift from it. Pure: no settings, no files."""
+def check_composition(composition: Composition, lock: Lock | None = None, modes: str = "") -> list[Problem]:
+    """Every problem of ``composition``; with ``lock``, also every drift from it; with ``modes``, also those of that
+    ``TPFGO_PUBLICATION_MODES`` override. Pure: no settings, no files."""
     found = producers(composition)
     problems = [
         *pipeline_problems(composition),
@@ -62,6 +65,7 @@ def check_composition(composition: Composition, lock: Lock | None = None) -> lis
         *dead_ends(composition, found),
         *deadline_problems(composition),
         *branch_problems(composition),
+        *mode_problems(composition, modes),
     ]
     if lock is not None:
         problems.extend(contract_lock.check_lock(composition, lock))
@@ -110,7 +114,7 @@ def problems_in_force() -> list[Problem]:
     if composition is None:
         return [problem] if problem else []
     lock, lock_problem = load_lock(lock_path())
-    problems = check_composition(composition, lock)
+    problems = check_composition(composition, lock, str(getattr(settings, MODES_SETTING, "") or ""))
     if lock_problem:
         problems.append(lock_problem)
     return problems

@@ -25,6 +25,10 @@ Shape = Literal["one", "split", "merge"]
 OnLost = Literal["stop", "continue"]
 BranchRole = Literal["primary", "aux"]
 BranchNeed = Literal["required", "optional"]
+# How a publication's subscribers run: in the caller's process after its commit (``sync``), or on a Celery worker
+# from the pipeline's own queue (``queue``); ``TPFGO_PUBLICATION_MODES`` overrides the declared mode per deployment.
+Mode = Literal["sync", "queue"]
+MODES: tuple[Mode, ...] = ("sync", "queue")
 
 
 @dataclass(frozen=True)
@@ -33,11 +37,16 @@ class Publication:
 
     ``key_fields`` are the contract fields the idempotency key of every handoff is made of; the domain names
     them (its business key, as its contracts spell it): the engine has no default.
+
+    ``mode`` is how its subscribers run (docs/architecture.md, "Delivery modes"): ``sync`` (the default) in the
+    publishing process right after the checkpoint committed, ``queue`` on a Celery worker, from one queue per
+    subscriber pipeline; the checkpoint row is then the outbox of the message that says it is ready.
     """
 
     name: str
     model: type[Checkpoint]
     key_fields: tuple[str, ...]
+    mode: Mode = "sync"
 
     @property
     def version(self) -> int:

@@ -40,11 +40,11 @@ from django.utils import timezone
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step
 from pipelines.contracts.steps import Await, Command, Execution, Item, Skip, StepContext, StepResult, StepStatus
-from pipelines.engine import metrics, pauses
+from pipelines.engine import metrics, pauses, queues
 from pipelines.engine.runner import Engine, build_rows
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
-from pipelines.models import MAIN_BRANCH
+from pipelines.models import MAIN_BRANCH, QueuedHandoff
 from pipelines.store.store import Entry, Outcome, Plan, Redo, Rows, next_item, store
 
 log = structlog.get_logger("pipelines.batch")
@@ -104,14 +104,22 @@ class BatchEngine:
 
     def _drain(self, spec: Pipeline, start: int, entries: list[Entry], executions: list[Execution]) -> None:
         queue: deque[tuple[Pipeline, int, list[Entry]]] = deque([(spec, start, entries)])
+        queued = queues.in_force(self.composition).queued
         while queue:
             current, index, batch = queue.popleft()
             published = self._pipeline(current, index, batch, executions)
             jobs: dict[str, tuple[Pipeline, list[Entry]]] = {}
+            handed: list[QueuedHandoff] = []  # queued publications: one insert for the batch, sent after it
             for publication, entry in published:
+                if publication.name in queued:
+                    fed = [s.name for s in self.composition.subscribers(publication.name)]
+                    handed += queues.rows_for(publication.name, entry.item.value, fed, timezone.now())
+                    continue
                 for subscriber in self.composition.subscribers(publication.name):
                     onward = _onward(entry, entry.item, entry.fresh)
                     jobs.setdefault(subscriber.name, (subscriber, []))[1].append(onward)
+            if handed:
+                queues.record_and_send(handed)
             queue.extend((subscriber, 0, batch) for subscriber, batch in jobs.values())
 
     def _pipeline(

@@ -3,7 +3,8 @@
 Each step runs in its own transaction by default (``step_transaction``: its one write statement in autocommit
 on PostgreSQL, ``atomic(durable=True)`` on SQLite); ``TPFGO_ATOMICITY="pipeline"`` wraps a whole pipeline
 instead. A completed pipeline's checkpoint is handed to its subscribers in the same
-process, breadth first, after the transaction that inserted it committed.
+process, breadth first, after the transaction that inserted it committed; a publication in ``queue`` mode
+hands it to the subscribers' queues instead (``pipelines.engine.queues``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from pipelines.contracts.steps import (
     StepResult,
     StepStatus,
 )
-from pipelines.engine import metrics, pauses, tracing
+from pipelines.engine import metrics, pauses, queues, tracing
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH, Checkpoint, CheckpointChild
@@ -136,6 +137,11 @@ class Engine:
             execution.results.extend(self._drain(_Job(subscriber, item)).results)
         return execution
 
+    def deliver(self, pipeline: str, checkpoint: Checkpoint) -> Execution:
+        """Run ``pipeline`` on a checkpoint of a publication it subscribes to (a queued hand-off, on a worker)."""
+        item = Item(checkpoint, checkpoint.trace_id, checkpoint.idempotency_key, branch_of(checkpoint))
+        return self._drain(_Job(self.composition.pipeline(pipeline), item))
+
     def fork(self, pipeline: str, step: str, checkpoint: Checkpoint, branch: str) -> Execution:
         """Re-run the trace on ``branch`` from ``checkpoint``, the stored output of ``pipeline``/``step``: the
         pipeline goes on from the next step, or (its last step, or a decision outcome) its publication is handed
@@ -173,12 +179,17 @@ class Engine:
     def _drain(self, job: _Job) -> Execution:
         execution = Execution()
         queue: deque[_Job] = deque([job])
+        queued = queues.in_force(self.composition).queued
         while queue:
             current = queue.popleft()
             results, published, side = self._run_pipeline(current)
             execution.results.extend(results)
             for publication, item in published:
                 log.info("pipeline.published", publication=publication.name, checkpoint_id=str(item.value.pk))
+                if publication.name in queued:  # its subscribers run on workers, from their queues
+                    subscribers = [s.name for s in self.composition.subscribers(publication.name)]
+                    queues.hand_off(publication.name, item.value, subscribers)
+                    continue
                 for subscriber in self.composition.subscribers(publication.name):
                     queue.append(_Job(subscriber, item))
             queue.extend(side)  # aux branches run after the primary's hand-offs are queued: they never hold them

@@ -6,9 +6,11 @@ for dashboards and alerts, never a readiness signal: ``/readyz`` stays about thi
 They read ``OpenParked`` (the open failures, kept by triggers), so a scrape costs what is open, not the history,
 and a dead letter counts until ops end it, however old.
 
-The bound: while ``TPFGO_BACKLOG_BOUND`` parked items wait (retrying, or held at a paused step), new work is
-refused with ``RESOURCE_EXHAUSTED`` (429 with ``Retry-After``; gRPC with ``RetryInfo``). The count stops at the
-bound (its cost does not grow beyond it) and is reused for ``TPFGO_BACKLOG_CHECK_SECONDS`` per process.
+The bound: while ``TPFGO_BACKLOG_BOUND`` parked items wait (retrying, or held at a paused step), or while a
+pipeline downstream of the new work has ``TPFGO_QUEUE_BACKLOG_BOUND`` hand-offs published to its queue and not
+consumed (``pipelines.engine.queues``), new work is refused with ``RESOURCE_EXHAUSTED`` (429 with ``Retry-After``;
+gRPC with ``RetryInfo``). Each count stops at its bound (its cost does not grow beyond it) and is reused for
+``TPFGO_BACKLOG_CHECK_SECONDS`` per process.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from pipelines.contracts.status import ResourceExhausted
-from pipelines.engine import metrics
+from pipelines.engine import metrics, queues
+from pipelines.engine.registry import composition
 from pipelines.models import OpenParked, PausedItem, PauseRelease, RetryClaim, RetryScheduled
 from pipelines.recovery import resume
 
@@ -91,6 +94,14 @@ class BacklogFull(ResourceExhausted):
         self.retry_after = retry_after
 
 
+class QueueBacklogFull(BacklogFull):
+    """New work refused: a pipeline downstream of it has too many hand-offs waiting in its queue."""
+
+    def __init__(self, message: str, retry_after: float, pipeline: str) -> None:
+        super().__init__(message, retry_after)
+        self.pipeline = pipeline
+
+
 class _Waiting:
     """This process's count of waiting parked items, up to the bound, read at most once per check period."""
 
@@ -121,17 +132,33 @@ def check_seconds() -> float:
 def forget() -> None:
     """Count again at the next admission (tests; a process that just released many items)."""
     _waiting.clear()
+    queues.forget()
 
 
-def admit() -> None:
-    """Refuse new work while the backlog bound is reached (``RESOURCE_EXHAUSTED``): nothing is stored."""
+def admit(source: str | None = None) -> None:
+    """Refuse new work while a backlog bound is reached (``RESOURCE_EXHAUSTED``): nothing is stored. ``source`` is
+    the pipeline the new work starts; the queue bound then counts the queues of the pipelines downstream of it only
+    (all queues without it)."""
     bound = int(getattr(settings, "TPFGO_BACKLOG_BOUND", 0))
-    if bound <= 0:
+    if bound > 0:
+        waiting = _waiting.get(bound)
+        if waiting >= bound:
+            raise BacklogFull(
+                f"{waiting} parked items are waiting (retrying, or held at a paused step): the backlog bound "
+                f"({bound}) is reached; retry later",
+                retry_after=max(1.0, check_seconds()),
+            )
+    queue_bound = int(getattr(settings, "TPFGO_QUEUE_BACKLOG_BOUND", 0))
+    comp = composition()
+    if queue_bound <= 0 or not queues.in_force(comp).pipelines:
         return
-    waiting = _waiting.get(bound)
-    if waiting >= bound:
-        raise BacklogFull(
-            f"{waiting} parked items are waiting (retrying, or held at a paused step): the backlog bound "
-            f"({bound}) is reached; retry later",
+    after = resume.downstream(comp).get(source, frozenset()) if source else frozenset(queues.in_force(comp).pipelines)
+    full = queues.over_bound(comp, after, queue_bound, check_seconds())
+    if full is not None:
+        pipeline, count = full
+        raise QueueBacklogFull(
+            f"{count} hand-offs wait in the queue of pipeline '{pipeline}' ({queues.queue_name(pipeline)}): the "
+            f"queue backlog bound ({queue_bound}) is reached; retry later",
             retry_after=max(1.0, check_seconds()),
+            pipeline=pipeline,
         )

@@ -6,7 +6,8 @@ cancellation, does not count), the row is older than the grace period and is not
 trace has no open parked item, and what comes next is not a step waiting for an external event. What comes next
 is read from the composition: the subscribers of the row's publication, or the next step of the row's pipeline.
 Resuming runs that through the engine, whose deterministic ids make it a replay where work already exists, so a
-resume never inserts anything twice.
+resume never inserts anything twice. A row of a ``queue`` publication is handed to its subscribers' queues again
+instead (``pipelines.engine.queues.resend``), and its position settles: the pending hand-off is followed from then on.
 
 Each position (trace, seq) is claimed by a unique ``Resumption`` insert: one sweeper resumes it, once per
 attempt; a resume that died with its worker is tried again after the claim timeout, at most
@@ -29,6 +30,7 @@ from django.utils import timezone
 
 from pipelines.contracts.declarations import Composition, Pipeline, Step, produced
 from pipelines.contracts.steps import StepStatus
+from pipelines.engine import queues
 from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.failures import parking
 from pipelines.models import Checkpoint, CheckpointLog, LineageLink, Resumption
@@ -189,7 +191,11 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "") -> str:
         log.info("recovery.skipped", trace_id=str(trace), seq=seq, why=why)
         return "skipped"
     statuses, wrote = [], False
+    queued = row.publication and row.publication in queues.in_force(composition()).queued
     for nxt in nexts:
+        if queued:  # handed to the pipeline's queue again, not run here: the worker runs it, the outbox follows it
+            statuses.append(queues.resend(row.publication, nxt.value, nxt.pipeline.name))
+            continue
         execution = engine().run(nxt.pipeline.name, nxt.value, step=nxt.step.name, key=nxt.key, trace_id=trace)
         statuses.append(execution.first.status)
         wrote = wrote or any(r.status in (StepStatus.INSERTED, StepStatus.FAILED) for r in execution.results)

@@ -11,7 +11,9 @@ costs the same whatever the history:
    dead letter once the item already had one attempt more than its policy allows;
 3. **partial progress** — traces a crash left between two checkpoints are resumed (``pipelines.recovery.resume``);
 4. **aux branches** — optional aux branches a crash left unwritten after their primary committed are written
-   (``pipelines.recovery.aux_branches``).
+   (``pipelines.recovery.aux_branches``);
+5. **queued hand-offs** — a hand-off of a ``queue`` publication still pending ``TPFGO_QUEUE_RESEND_SECONDS`` after
+   it was sent (its message lost, or behind a long backlog) is sent again (``pipelines.engine.queues``).
 
 Duplicates are harmless everywhere: an attempt runs only for the worker whose claim insert wins.
 """
@@ -30,6 +32,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from pipelines.contracts.errors import RetryableError
+from pipelines.engine import queues
 from pipelines.engine.registry import composition
 from pipelines.failures import parking
 from pipelines.failures.parking import retry_policy
@@ -53,6 +56,7 @@ class SweepReport:
     dead_lettered: list[str] = field(default_factory=list)
     resumes: list[tuple[str, int]] = field(default_factory=list)
     aux_branches: list[tuple[str, int]] = field(default_factory=list)
+    handoffs: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -61,6 +65,7 @@ class SweepReport:
             "dead_lettered": len(self.dead_lettered),
             "resumes": len(self.resumes),
             "aux_branches": len(self.aux_branches),
+            "handoffs": len(self.handoffs),
         }
 
 
@@ -89,6 +94,7 @@ def sweep(
         if not dry_run:
             aux_branches.write(side, row)
         report.aux_branches.append((str(row.trace_id), row.seq))
+    report.handoffs.extend(queues.resend_lost(now, limit, dry_run=dry_run))
     if any(report.as_dict().values()) and not dry_run:
         log.info("sweep.done", **report.as_dict())
     return report

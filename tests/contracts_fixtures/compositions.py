@@ -131,3 +131,21 @@ REQUIRED_UNCONSUMED = _publishing(primary("published", DocumentPublished), aux("
 OPTIONAL_UNCONSUMED = _publishing(
     primary("published", DocumentPublished), aux("stats", DocumentStats, branches.stats, optional=True)
 )
+
+
+# -- delivery modes: a queue boundary is checked like any other handoff ------------------------------------------------
+def _queued(comp: Composition, name: str = "lane.indexed.v1", mode: str = "queue") -> Composition:
+    """``comp`` with the publication ``name`` declared in ``mode``."""
+    pipelines = []
+    for pipeline in comp.pipelines:
+        if pipeline.output.name == name:
+            pipeline = dataclasses.replace(pipeline, output=dataclasses.replace(pipeline.output, mode=mode))
+        pipelines.append(pipeline)
+    return dataclasses.replace(comp, pipelines=tuple(pipelines))
+
+
+QUEUED = _queued(LANE)
+QUEUED_TYPE_MISMATCH = _queued(TYPE_MISMATCH)
+QUEUED_AWAIT_WITHOUT_DEADLINE = _queued(AWAIT_WITHOUT_DEADLINE)
+QUEUED_WITHOUT_SUBSCRIBER = _queued(LANE, "lane.published.v1")
+NOT_A_MODE = _queued(LANE, mode="async")

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pipelines.engine import queues
 from pipelines.models import CheckpointLog
 from pipelines.recovery import resume as recovery
 from pipelines.recovery import sweeper
@@ -71,6 +72,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"{verb}resume trace {trace_id} from checkpoint log row {seq}")
         for trace_id, seq in report.aux_branches:
             self.stdout.write(f"{verb}write the optional aux branch of trace {trace_id}'s checkpoint log row {seq}")
+        for trace_id, pipeline in report.handoffs:
+            self.stdout.write(f"{verb}send trace {trace_id}'s pending hand-off to queue {queues.queue_name(pipeline)}")
         summary = ", ".join(f"{name} {count}" for name, count in counts.items())
         self.stdout.write(("dry run: " if dry_run else "swept: ") + summary)
 

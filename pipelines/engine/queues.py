@@ -1,0 +1,236 @@
+"""Delivery modes: which publications hand off through a queue, the queue per pipeline, publishing and consuming.
+
+A publication in ``queue`` mode (declared on the ``Publication``, overridden by ``TPFGO_PUBLICATION_MODES``) hands
+its checkpoint to each subscriber pipeline through a Celery message on that pipeline's own queue
+(``tpfgo.<pipeline>``) instead of running the pipeline in the publishing process. The message only says "checkpoint
+<type, id> of trace <id> is ready for <pipeline>": the checkpoint row is the outbox. Beside it a ``QueuedHandoff``
+row per (checkpoint, subscriber) records that it was published and not consumed yet; the worker deletes it after
+the pipeline ran. Those rows are the queue backlog admission bounds (measured in the database, never the broker),
+the pipelines the order view shows in progress, and what the sweeper sends again when a message was lost.
+
+A message delivered twice inserts nothing: the worker runs the pipeline through the engine, whose deterministic
+ids make the second run a replay (docs/architecture.md, "Delivery modes").
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from pipelines.contracts import ids
+from pipelines.contracts.declarations import Composition
+from pipelines.contracts.modes import SETTING, Modes, resolve
+from pipelines.models import Checkpoint, QueuedHandoff
+
+log = structlog.get_logger("pipelines.queues")
+
+PREFIX = "tpfgo."
+
+
+def queue_name(pipeline: str) -> str:
+    """The Celery queue a pipeline's hand-offs are sent to."""
+    return f"{PREFIX}{pipeline}"
+
+
+# -- modes ------------------------------------------------------------------------------------------------------
+def raw_setting() -> str:
+    return str(getattr(settings, SETTING, "") or "")
+
+
+_resolved: dict[tuple[int, str], tuple[Composition, Modes]] = {}
+
+
+def in_force(comp: Composition) -> Modes:
+    """``resolve`` for the composition and the setting in force, computed once per process (the sync path's cost is
+    a settings read and a dict look-up)."""
+    raw = raw_setting()
+    found = _resolved.get((id(comp), raw))
+    if found is not None and found[0] is comp:
+        return found[1]
+    modes = resolve(comp, raw)
+    _resolved[(id(comp), raw)] = (comp, modes)
+    return modes
+
+
+def queue_names(comp: Composition, app: Any = None) -> list[str]:
+    """Every queue a worker started without ``-Q`` consumes: the default queue (retries, resumes, sweeps), then one
+    per pipeline a queued publication feeds."""
+    if app is None:
+        from celery import current_app
+
+        app = current_app
+    return [app.conf.task_default_queue, *(queue_name(p) for p in in_force(comp).pipelines)]
+
+
+# -- Celery's queues --------------------------------------------------------------------------------------------
+def amqp(broker_url: str | None) -> bool:
+    return (broker_url or "").split("://", 1)[0] in {"amqp", "amqps", "pyamqp"}
+
+
+def declare(app: Any, comp: Composition) -> None:
+    """Give the Celery app its queues (``task_queues``): a worker without ``-Q`` consumes them all. On an AMQP broker
+    they are quorum queues (``x-queue-type: quorum``; no priorities). Queues the settings declare are kept."""
+    from kombu.entity import Queue
+
+    conf = app.conf
+    arguments = {"x-queue-type": "quorum"} if amqp(conf.broker_url) else None
+    declared = list(conf.task_queues or ())
+    have = {q.name for q in declared}
+    for name in queue_names(comp, app):
+        if name not in have:
+            declared.append(Queue(name, routing_key=name, queue_arguments=arguments))  # type: ignore[no-untyped-call]
+    conf.task_queues = declared
+
+
+# -- publishing -------------------------------------------------------------------------------------------------
+def handoff_id(checkpoint_id: uuid.UUID, pipeline: str) -> uuid.UUID:
+    return ids.deterministic_id("queued-handoff", f"{checkpoint_id}:{pipeline}")
+
+
+def hand_off(publication: str, checkpoint: Checkpoint, pipelines: Sequence[str]) -> None:
+    """Record the hand-offs of a committed checkpoint, and send their messages once the caller's transaction
+    commits. Neither may fail the caller: its checkpoint is stored, and the sweeper hands off what is lost."""
+    record_and_send(rows_for(publication, checkpoint, pipelines, timezone.now()))
+
+
+def rows_for(
+    publication: str, checkpoint: Checkpoint, pipelines: Sequence[str], now: datetime.datetime
+) -> list[QueuedHandoff]:
+    return [
+        QueuedHandoff(
+            id=handoff_id(checkpoint.pk, pipeline),
+            pipeline=pipeline,
+            publication=publication,
+            trace_id=checkpoint.trace_id,
+            checkpoint_type=type(checkpoint).__name__,
+            checkpoint_id=checkpoint.pk,
+            created_at=now,
+            sent_at=now,
+        )
+        for pipeline in pipelines
+    ]
+
+
+def record_and_send(rows: list[QueuedHandoff]) -> None:
+    """One insert for the hand-offs (a batch's too), their messages after the caller's commit."""
+    try:
+        QueuedHandoff.objects.bulk_create(rows, ignore_conflicts=True)
+    except DatabaseError:  # the checkpoint log is the outbox: the sweeper's partial-progress pass finds them
+        log.exception("handoff.record_failed", handoffs=len(rows), checkpoint_id=str(rows[0].checkpoint_id))
+    transaction.on_commit(lambda: send(rows))
+
+
+def send(rows: Iterable[QueuedHandoff]) -> None:
+    """Publish one message per hand-off (``TPFGO_HANDOFF_SEND``; empty: consume here and now, no broker)."""
+    hook = getattr(settings, "TPFGO_HANDOFF_SEND", "pipelines.tasks.send_handoff")
+    for row in rows:
+        args = (row.pipeline, row.checkpoint_type, str(row.checkpoint_id), str(row.trace_id))
+        if not hook:
+            consume(*args)
+            continue
+        try:
+            import_string(hook)(*args)
+        except Exception:  # a broker down must not fail a committed request: the sweeper sends it again
+            log.exception("handoff.send_failed", pipeline=row.pipeline, checkpoint_id=str(row.checkpoint_id))
+
+
+def resend(publication: str, checkpoint: Checkpoint, pipeline: str) -> str:
+    """Hand a stalled position's checkpoint to ``pipeline``'s queue (the sweeper's partial-progress pass): nothing
+    when its hand-off is still pending (the resend pass owns it), else recorded and sent now."""
+    if QueuedHandoff.objects.filter(pk=handoff_id(checkpoint.pk, pipeline)).exists():
+        return "queued"
+    hand_off(publication, checkpoint, [pipeline])
+    return "requeued"
+
+
+def resend_lost(now: datetime.datetime, limit: int, *, dry_run: bool = False) -> list[tuple[str, str]]:
+    """Send again every pending hand-off not sent for ``TPFGO_QUEUE_RESEND_SECONDS`` (its message lost, or waiting
+    behind a long backlog: a second message is a replay). Each row is claimed by moving its ``sent_at``."""
+    due = QueuedHandoff.objects.filter(sent_at__lte=now - resend_after()).order_by("sent_at")[:limit]
+    sent: list[tuple[str, str]] = []
+    for row in due:
+        if not dry_run:
+            claimed = QueuedHandoff.objects.filter(pk=row.pk, sent_at=row.sent_at).update(sent_at=now)
+            if not claimed:  # consumed meanwhile, or another sweeper sent it
+                continue
+            send([row])
+        sent.append((str(row.trace_id), row.pipeline))
+    return sent
+
+
+def resend_after() -> datetime.timedelta:
+    return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_QUEUE_RESEND_SECONDS", 600)))
+
+
+# -- consuming --------------------------------------------------------------------------------------------------
+def consume(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: str) -> str:
+    """Run ``pipeline`` on the checkpoint a message names (the worker's side), then close its hand-off. A step failure
+    is parked by the engine as anywhere else; an exception here leaves the hand-off pending for the sweeper."""
+    from pipelines.engine.registry import checkpoint_models, engine
+
+    model = checkpoint_models().get(checkpoint_type)
+    checkpoint = model.objects.filter(pk=checkpoint_id).first() if model is not None else None
+    if checkpoint is None:  # purged, or a type the composition no longer writes: nothing to run
+        log.warning("handoff.missing", pipeline=pipeline, checkpoint_type=checkpoint_type, checkpoint_id=checkpoint_id)
+        status = "missing"
+    else:
+        status = engine().deliver(pipeline, checkpoint).first.status.value
+    QueuedHandoff.objects.filter(pk=handoff_id(uuid.UUID(checkpoint_id), pipeline)).delete()
+    log.info("handoff.consumed", pipeline=pipeline, checkpoint_id=checkpoint_id, trace_id=trace_id, status=status)
+    return status
+
+
+def in_progress(trace_id: uuid.UUID) -> list[str]:
+    """The pipelines of a trace handed to their queue and not consumed yet (the order view shows them)."""
+    rows = QueuedHandoff.objects.filter(trace_id=trace_id).order_by("created_at", "pipeline")
+    return list(dict.fromkeys(rows.values_list("pipeline", flat=True)))
+
+
+# -- the backlog ------------------------------------------------------------------------------------------------
+class _Pending:
+    """This process's count of pending hand-offs per pipeline, up to the bound, read at most once per period."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: dict[str, tuple[int, float]] = {}
+
+    def get(self, pipeline: str, bound: int, period: float) -> int:
+        found = self.counts.get(pipeline)
+        if found is not None and time.monotonic() < found[1]:
+            return found[0]
+        with self.lock:
+            count = QueuedHandoff.objects.filter(pipeline=pipeline)[:bound].count()
+            self.counts[pipeline] = (count, time.monotonic() + period)
+        return count
+
+    def clear(self) -> None:
+        self.counts.clear()
+
+
+_pending = _Pending()
+
+
+def forget() -> None:
+    """Count again at the next admission (tests)."""
+    _pending.clear()
+
+
+def over_bound(comp: Composition, pipelines: Iterable[str], bound: int, period: float) -> tuple[str, int] | None:
+    """The first of ``pipelines`` fed by a queue whose backlog reached ``bound``, with its count (stopped there)."""
+    fed = in_force(comp).pipelines
+    for pipeline in fed:
+        if pipeline in pipelines:
+            count = _pending.get(pipeline, bound, period)
+            if count >= bound:
+                return pipeline, count
+    return None
