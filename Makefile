@@ -21,10 +21,11 @@ PYTEST_ARGS ?=
 CHECK_DB := $(VAR_DIR)/check/tpfgo.sqlite3
 MYPY_PACKAGES := pipelines checkout search tpfgo_site opsconsole access ftgo
 
-.PHONY: help venv run test lint checks docs pytest protos protos-check clean bench
+.PHONY: help venv run cluster test lint checks docs pytest protos protos-check clean bench
 
 help:
 	@echo "make run     venv, install, migrate, bootstrap, then serve http://127.0.0.1:$${PORT:-8000}/ (gunicorn + Celery)"
+	@echo "make cluster WEB_NODES web nodes, worker nodes per queue group, beat candidates (PostgreSQL + Redis/RabbitMQ)"
 	@echo "make test    venv, install, ruff, mypy, check_contracts, manage.py check, makemigrations --check, mkdocs --strict, pytest"
 	@echo "make lint | checks | docs | pytest | protos | protos-check | clean"
 	@echo "make bench   SQLite and PostgreSQL vs the raw-SQL floor and DBOS (docs/performance.md); BENCH_ARGS=--quick"
@@ -45,6 +46,10 @@ venv: $(STAMP)
 
 run: venv
 	VENV=$(VENV) bin/run
+
+# Several nodes on this machine (README "Several nodes"): needs DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL.
+cluster: venv
+	VENV=$(VENV) bin/cluster
 
 # Lint first (cheapest), then Django's own checks, the docs, and the suite. pytest's exit 5 ("no tests
 # collected") is a non-zero status like any other, so it fails the build: never mask it.

@@ -169,13 +169,14 @@ TRIGGERS = triggers.TriggerSet(
 )
 
 
-def install(connection: BaseDatabaseWrapper) -> None:
-    """(Re)create the triggers, then rebuild both tables from the checkpoint tables."""
-    TRIGGERS.install(connection)
+def install(connection: BaseDatabaseWrapper, *, force: bool = False) -> bool:
+    """(Re)create the triggers, then rebuild both tables from the checkpoint tables
+    (only when missing or stale, unless ``force``)."""
+    return TRIGGERS.install(connection, force=force)
 
 
 def rebuild(using: str = "default") -> None:
-    install(connections[using])
+    install(connections[using], force=True)
 
 
 def missing(connection: BaseDatabaseWrapper) -> list[str]:

@@ -71,6 +71,11 @@ class PipelinesConfig(AppConfig):
         django_checks.register(contract_checks.system_check, "contracts")
         worker_init.connect(contract_checks.refuse_worker_start, dispatch_uid="pipelines.contracts.worker")
         beat_init.connect(contract_checks.refuse_beat_start, dispatch_uid="pipelines.contracts.beat")
+        # A node whose code is ahead of the database's schema does not start (pipelines.store.schema).
+        from pipelines.store import schema
+
+        worker_init.connect(schema.refuse_worker_start, dispatch_uid="pipelines.schema.worker")
+        beat_init.connect(schema.refuse_beat_start, dispatch_uid="pipelines.schema.beat")
 
         # Backlog figures (dead letters, overdue parked items) on /metrics, computed when scraped.
         from pipelines.recovery import backlog

@@ -389,6 +389,26 @@ class RetryClaim(Ledger):
         return f"attempt {self.attempt} of parked item {self.parked_id}, claimed by {self.worker}"
 
 
+class SweepTick(Ledger):
+    """One sweep ran for time slot ``tick`` (``TPFGO_SWEEP_SECONDS`` long, counted from the epoch).
+
+    The sweep task claims its slot with this unique insert before sweeping, so a slot is swept at most once however
+    many beats (or redelivered messages) ask; beat asks twice per slot, so a slot with no row is a slot no beat
+    ran in. "The sweeper ran once per tick" is a query over this table (docs/operations.md).
+    """
+
+    tick = models.BigIntegerField(unique=True)
+    node = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "sweep tick"
+        verbose_name_plural = "sweep ticks"
+
+    def __str__(self) -> str:
+        return f"sweep of slot {self.tick} by {self.node}"
+
+
 class ParkingOutcome(Ledger):
     """How a parked item ended (for now): resolved, dead-lettered or cancelled. The newest row counts."""
 

@@ -8,6 +8,7 @@ mid-task gives it back) and idempotent through the engine's identity and the led
 from __future__ import annotations
 
 import datetime
+import os
 import socket
 import uuid
 
@@ -78,8 +79,12 @@ def enqueue_drain(pause_id: uuid.UUID, countdown: float) -> None:
 
 @shared_task(name="pipelines.sweep", ignore_result=True)
 def sweep() -> dict[str, int]:
-    """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.recovery.sweeper``)."""
-    return sweeper.sweep().as_dict()
+    """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.recovery.sweeper``),
+    once per time slot: the task first claims its slot (``SweepTick``) and sweeps nothing when it is taken."""
+    tick = sweeper.claim_tick(f"{socket.gethostname()}:{os.getpid()}")
+    if tick is None:
+        return {"tick_taken": 1}
+    return {"tick": tick, **sweeper.sweep().as_dict()}
 
 
 @shared_task(name="pipelines.expire_waits", ignore_result=True)

@@ -17,6 +17,7 @@ keeps working; an UPSERT's ``DO UPDATE`` meets the UPDATE trigger.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import structlog
 from django.apps import apps
 from django.core import checks
-from django.db import connections
+from django.db import OperationalError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
@@ -34,6 +35,10 @@ from pipelines.models import InsertOnlyModel
 log = structlog.get_logger("pipelines.triggers")
 
 PREFIX = "tpfgo_insert_only"
+# A derived-table rebuild waits this long for each lock, this many times (a peer's insert holds its table).
+LOCK_TIMEOUT = "10s"
+LOCK_ATTEMPTS = 5
+MARKER = "tpfgo rebuilt "
 PG_TRUNCATE = f"{PREFIX}_truncate"
 SQLITE_KINDS = ("u", "d", "i")  # UPDATE, DELETE, INSERT (the guard against unguarded connections)
 
@@ -59,11 +64,14 @@ def insert_only_tables() -> list[str]:
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
+    """Guard every insert-only table. On PostgreSQL only the tables (and partitions) without their triggers are
+    touched: a ``DROP TRIGGER`` waits for, and then blocks, a live peer's inserts into its table."""
     tables = set(insert_only_tables()) & set(connection.introspection.table_names())
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(PG_FUNCTION)
-            for table in sorted(tables):
+            absent = set(missing(connection))
+            for table in sorted(tables & absent):
                 qtable = connection.ops.quote_name(table)
                 cursor.execute(f"DROP TRIGGER IF EXISTS {PREFIX} ON {qtable}")
                 cursor.execute(
@@ -78,7 +86,8 @@ def install(connection: BaseDatabaseWrapper) -> None:
                     "FOR EACH STATEMENT EXECUTE FUNCTION tpfgo_refuse_change()"
                 )
             for partition in _partitions(cursor, sorted(tables)):
-                _guard_partition(cursor, connection.ops.quote_name(partition))
+                if partition in absent:
+                    _guard_partition(cursor, connection.ops.quote_name(partition))
         elif connection.vendor == "sqlite":
             for table in sorted(tables):
                 qtable = connection.ops.quote_name(table)
@@ -228,20 +237,78 @@ class TriggerSet:
     def _ready(self, connection: BaseDatabaseWrapper) -> bool:
         return self.tables <= set(connection.introspection.table_names())
 
-    def install(self, connection: BaseDatabaseWrapper) -> None:
-        """(Re)create the triggers, then rebuild the derived tables."""
+    def install(self, connection: BaseDatabaseWrapper, *, force: bool = False) -> bool:
+        """(Re)create the triggers, then rebuild the derived tables; returns whether it did.
+
+        Without ``force``, nothing is done when every trigger is in place and PostgreSQL's marker (a comment on
+        the set's first function: a digest of every statement below) matches, so a node starting beside live
+        peers leaves the tables their triggers keep alone. When a rebuild is due it runs in one transaction that
+        first locks the source and derived tables against writes (readers go on): no insert can fire a trigger
+        between the ``DELETE`` and the recount, and a peer's insert waits for the commit instead of racing it.
+        """
         if not self._ready(connection) or connection.vendor not in ("postgresql", "sqlite"):
-            return
+            return False
         postgresql = connection.vendor == "postgresql"
-        with connection.cursor() as cursor:
-            for function in self.pg_functions if postgresql else ():
-                cursor.execute(function + definer(connection))
-            for name, table, definition in self.pg_triggers if postgresql else self.sqlite_triggers:
-                trigger = self.name(name, table)
-                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}" + (f" ON {table}" if postgresql else ""))
+        functions = [f + definer(connection) for f in self.pg_functions] if postgresql else []
+        triggers = self.pg_triggers if postgresql else self.sqlite_triggers
+        digest = self._digest(functions, triggers)
+        if not force and postgresql and not self.missing(connection) and self._marker(connection) == digest:
+            return False
+        for attempt in range(1, LOCK_ATTEMPTS + 1):
+            try:
+                with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+                    self._install(cursor, postgresql, functions, triggers, digest)
+                return True
+            except OperationalError as exc:  # a deadlock or lock timeout against a peer's insert: once more
+                if attempt == LOCK_ATTEMPTS:
+                    raise
+                log.warning("triggers.rebuild_retry", prefix=self.prefix, attempt=attempt, error=str(exc))
+        return True
+
+    def _install(
+        self,
+        cursor: CursorWrapper,
+        postgresql: bool,
+        functions: Sequence[str],
+        triggers: Sequence[tuple[str, str, str]],
+        digest: str,
+    ) -> None:
+        if postgresql:
+            cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            cursor.execute(f"LOCK TABLE {', '.join(sorted(self.tables))} IN SHARE ROW EXCLUSIVE MODE")
+        for function in functions:
+            cursor.execute(function)
+        for name, table, definition in triggers:
+            trigger = self.name(name, table)
+            if postgresql:
+                cursor.execute(f"CREATE OR REPLACE TRIGGER {trigger} {definition}")
+            else:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {trigger}")
                 cursor.execute(f"CREATE TRIGGER {trigger} {definition}")
-            for statement in self.rebuild:
-                cursor.execute(statement)
+        for statement in self.rebuild:
+            cursor.execute(statement)
+        if postgresql:
+            cursor.execute(f"COMMENT ON FUNCTION {self._marked()}() IS %s", [f"{MARKER}{digest}"])
+
+    def _digest(self, functions: Sequence[str], triggers: Sequence[tuple[str, str, str]]) -> str:
+        text = "\n".join([*functions, *(" ".join(t) for t in triggers), *self.rebuild])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _marked(self) -> str:
+        match = _FUNCTION.search(self.pg_functions[0])
+        assert match is not None, "a trigger set's first PostgreSQL statement creates its marked function"
+        return match.group(1)
+
+    def _marker(self, connection: BaseDatabaseWrapper) -> str:
+        """PostgreSQL: the digest the last rebuild recorded ("" when none did). SQLite keeps none: it rebuilds
+        after every migrate (its table rebuilds drop triggers), in one transaction, which SQLite serialises."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT obj_description(p.oid, 'pg_proc') FROM pg_proc p WHERE p.proname = %s", [self._marked()]
+            )
+            row = cursor.fetchone()
+        comment = (row[0] if row else None) or ""
+        return comment.removeprefix(MARKER) if comment.startswith(MARKER) else ""
 
     def check(self, databases: Sequence[str] | None, kept: str, error_id: str) -> list[checks.CheckMessage]:
         """A system check's answer (database tag): one error per database where some of these triggers are

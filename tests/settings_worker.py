@@ -28,6 +28,7 @@ TPFGO_RETRY_POLICIES = {
 }
 TPFGO_SWEEP_GRACE_SECONDS = float(os.environ.get("TPFGO_SWEEP_GRACE_SECONDS", "0.5"))
 TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", "2"))
-CELERY_BEAT_SCHEDULE = {"sweep-parked": {"task": "pipelines.sweep", "schedule": 0.5}}
+TPFGO_SWEEP_SECONDS = 0.5
+CELERY_BEAT_SCHEDULE = {"sweep-parked": {"task": "pipelines.sweep", "schedule": TPFGO_SWEEP_SECONDS / 2}}
 # A server process of the subscription tests follows the test lane's publications when asked to.
 TPFGO_COMPOSITION = os.environ.get("TPFGO_TEST_COMPOSITION", TPFGO_COMPOSITION)  # noqa: F405

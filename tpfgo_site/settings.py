@@ -200,6 +200,8 @@ TPFGO_SWEEP_GRACE_SECONDS = float(os.environ.get("TPFGO_SWEEP_GRACE_SECONDS", "1
 TPFGO_SWEEP_WINDOW_SECONDS = float(os.environ.get("TPFGO_SWEEP_WINDOW_SECONDS", "86400"))
 TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", "900"))
 TPFGO_SWEEP_BATCH = int(os.environ.get("TPFGO_SWEEP_BATCH", "200"))
+# One sweep per slot of this many seconds, however many beats run (pipelines.models.SweepTick).
+TPFGO_SWEEP_SECONDS = float(os.environ.get("TPFGO_SWEEP_SECONDS", "30"))
 # The deadline task (Celery beat, pipelines.expire_waits) fires at most this many due waits per pass.
 TPFGO_DEADLINE_BATCH = int(os.environ.get("TPFGO_DEADLINE_BATCH", "200"))
 # Pausing a step (pipelines.engine.pauses, docs/operations.md "Pausing a step"): how stale a process's view of the
@@ -375,7 +377,8 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired": {"task": "pipelines.purge", "schedule": TPFGO_RETENTION_SCHEDULE_SECONDS},
     "ensure-partitions": {"task": "pipelines.ensure_partitions", "schedule": 86400.0},
     "expire-waits": {"task": "pipelines.expire_waits", "schedule": 30.0},
-    "sweep-parked": {"task": "pipelines.sweep", "schedule": 30.0},
+    # Asked twice per slot: the first ask claims the slot (pipelines.models.SweepTick), the second finds it taken.
+    "sweep-parked": {"task": "pipelines.sweep", "schedule": TPFGO_SWEEP_SECONDS / 2},
     "fold-funnel": {"task": "opsconsole.fold_funnel", "schedule": TPFGO_FUNNEL_FOLD_SECONDS},
     "continue-bulk-remediation": {"task": "checkout.continue_bulk_remediation", "schedule": 30.0},
 }

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import structlog
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -36,7 +36,7 @@ from pipelines.engine import queues
 from pipelines.engine.registry import composition
 from pipelines.failures import parking
 from pipelines.failures.parking import retry_policy
-from pipelines.models import ParkingOutcome, RetryClaim, RetryScheduled
+from pipelines.models import ParkingOutcome, RetryClaim, RetryScheduled, SweepTick
 from pipelines.recovery import aux_branches, drain
 from pipelines.recovery import resume as recovery
 
@@ -67,6 +67,19 @@ class SweepReport:
             "aux_branches": len(self.aux_branches),
             "handoffs": len(self.handoffs),
         }
+
+
+def claim_tick(node: str, now: datetime.datetime | None = None) -> int | None:
+    """Claim the sweep of the current time slot (``TPFGO_SWEEP_SECONDS`` long): its number, or None when another
+    sweep already claimed it (a second beat, a redelivered message, beat's second ask in the slot)."""
+    now = now or timezone.now()
+    tick = int(now.timestamp() // float(getattr(settings, "TPFGO_SWEEP_SECONDS", 30)))
+    try:
+        with transaction.atomic():
+            SweepTick.objects.create(tick=tick, node=node[:200], created_at=now)
+    except IntegrityError:
+        return None
+    return tick
 
 
 def sweep(

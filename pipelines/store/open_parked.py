@@ -86,13 +86,14 @@ _REBUILD = [
 TRIGGERS = triggers.TriggerSet.per_row(PREFIX, _TABLES, _PG, _PG_TRIGGERS, _SQLITE_TRIGGERS, _REBUILD)
 
 
-def install(connection: BaseDatabaseWrapper) -> None:
-    """(Re)create the triggers, then rebuild the table from the parking ledgers."""
-    TRIGGERS.install(connection)
+def install(connection: BaseDatabaseWrapper, *, force: bool = False) -> bool:
+    """(Re)create the triggers, then rebuild the table from the parking ledgers
+    (only when missing or stale, unless ``force``)."""
+    return TRIGGERS.install(connection, force=force)
 
 
 def rebuild(using: str = "default") -> None:
-    install(connections[using])
+    install(connections[using], force=True)
 
 
 def missing(connection: BaseDatabaseWrapper) -> list[str]:

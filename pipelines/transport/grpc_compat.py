@@ -24,6 +24,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from pipelines.contracts.checks import refuse_to_start_if_broken
+from pipelines.store.schema import SchemaBehind, refuse_if_behind
 from pipelines.transport.wire_errors import WireError, flatten, grpc_status
 
 
@@ -41,6 +42,10 @@ class RunserverCommand(grpcrunserver.Command):
         from tpfgo_site.grpc_server import PortUnavailable, serve
 
         refuse_to_start_if_broken("the gRPC server")
+        try:
+            refuse_if_behind("the gRPC server")
+        except SchemaBehind as exc:
+            raise CommandError(str(exc)) from None
         try:
             serve(self.address, self.max_workers)
         except PortUnavailable as exc:

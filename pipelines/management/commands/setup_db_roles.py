@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from pipelines.store import db_roles
+from pipelines.store.schema import migrate_lock
 
 
 class Command(BaseCommand):
@@ -25,7 +26,9 @@ class Command(BaseCommand):
         if connections[alias].vendor != "postgresql":
             self.stdout.write(f"setup_db_roles: {connections[alias].vendor} has no roles; nothing to do")
             return
-        with db_roles.connected_as(settings.TPFGO_DATABASE_OWNER, alias):
+        # Under the migrate lock: nodes starting together grant one at a time (concurrent GRANTs on one object
+        # fail with "tuple concurrently updated").
+        with db_roles.connected_as(settings.TPFGO_DATABASE_OWNER, alias), migrate_lock(connections[alias]):
             try:
                 summary = db_roles.setup(connections[alias], app=options["app_role"], purge=options["purge_role"])
             except db_roles.RoleError as exc:

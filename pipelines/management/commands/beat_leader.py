@@ -1,0 +1,38 @@
+"""``manage.py beat_leader``: run Celery beat on this node only while it holds the cluster's beat lock.
+
+Start one on every node that may run beat (``bin/node beat``); exactly one leads at a time, another takes over
+within ``--poll`` seconds when it dies (``pipelines.store.leader``). Off PostgreSQL (one node, SQLite) it runs beat.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+
+from pipelines.store.leader import BeatCandidate, celery_beat_command
+
+
+class Command(BaseCommand):
+    help = "Run Celery beat while this node holds the cluster's beat lock (PostgreSQL advisory lock)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--poll", type=float, default=1.0, help="seconds between lock attempts and checks")
+        parser.add_argument(
+            "--schedule",
+            default=str(Path(settings.VAR_DIR) / "celerybeat-schedule"),
+            help="beat's schedule file (only the leader writes it; the sweep's slots are claimed in the database)",
+        )
+        parser.add_argument("--loglevel", default="INFO")
+
+    def handle(self, *args: str, **options: Any) -> None:
+        beat = celery_beat_command(Path(options["schedule"]), options["loglevel"])
+        if connection.vendor != "postgresql":
+            os.execv(beat[0], beat)  # noqa: S606  (one node: nothing to elect)
+        status = BeatCandidate(beat, poll=options["poll"]).run()
+        if status:
+            raise CommandError(f"beat candidate ended with status {status}", returncode=status)

@@ -1,0 +1,89 @@
+"""Starting beside peers: one sweep per time slot however many beats ask, and no node serving a schema that is
+behind its code (the PostgreSQL races are in tests/integration/test_startup_beside_peers.py)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.conf import settings
+
+from pipelines import tasks
+from pipelines.models import SweepTick
+from pipelines.store import schema
+
+SLOT = datetime.datetime(2026, 12, 4, 12, 0, 0, tzinfo=datetime.UTC)
+
+
+@pytest.mark.django_db
+def test_a_sweep_claims_its_time_slot_once_and_a_second_ask_sweeps_nothing(settings):
+    settings.TPFGO_SWEEP_SECONDS = 30
+    tick = int(SLOT.timestamp() // 30)
+    with time_machine.travel(SLOT + datetime.timedelta(seconds=1), tick=False):
+        first = tasks.sweep()
+    with time_machine.travel(SLOT + datetime.timedelta(seconds=29), tick=False):
+        second = tasks.sweep()  # beat's second ask in the slot, or a second beat
+    with time_machine.travel(SLOT + datetime.timedelta(seconds=31), tick=False):
+        third = tasks.sweep()
+    assert first["tick"] == tick
+    assert second == {"tick_taken": 1}
+    assert third["tick"] == tick + 1
+    assert sorted(SweepTick.objects.values_list("tick", flat=True)) == [tick, tick + 1]
+
+
+def test_beat_asks_for_a_sweep_twice_per_slot():
+    entry = settings.CELERY_BEAT_SCHEDULE["sweep-parked"]
+    assert entry == {"task": "pipelines.sweep", "schedule": settings.TPFGO_SWEEP_SECONDS / 2}
+
+
+@pytest.mark.django_db
+def test_the_migrated_test_database_is_not_behind():
+    assert schema.pending() == []
+    schema.refuse_if_behind("the test")  # raises nothing
+
+
+@pytest.fixture(scope="module")
+def empty_database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of a node whose database has none of its migrations (a new release, nobody migrated)."""
+    folder = tmp_path_factory.mktemp("behind")
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings",
+        "DATABASE_URL": f"sqlite:///{folder / 'empty.sqlite3'}",
+        "TPFGO_VAR_DIR": str(folder),
+        "CELERY_BROKER_URL": "memory://",
+    }
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "manage.py", "check_schema"],
+        ["bin/node", "web"],
+        ["bin/node", "worker"],
+        [sys.executable, "manage.py", "grpcrunserver", "127.0.0.1:0"],
+    ],
+    ids=["check_schema", "bin/node web", "bin/node worker", "grpcrunserver"],
+)
+def test_a_node_whose_schema_is_behind_refuses_to_start_and_says_what_to_do(command, empty_database):
+    env = {**empty_database, "VENV": str(Path(sys.executable).parent.parent)}
+    done = subprocess.run(command, env=env, cwd=settings.BASE_DIR, capture_output=True, timeout=120, check=False)
+    output = (done.stdout + done.stderr).decode()
+    assert done.returncode != 0, output[-2000:]
+    assert "the database schema is behind this code" in output, output[-2000:]
+    assert "Run 'manage.py migrate'" in output
+    assert "Listening at" not in output and " ready." not in output  # no server came up
+    assert not (Path(empty_database["TPFGO_VAR_DIR"]) / "empty.sqlite3").exists() or _tables(empty_database) == []
+
+
+def _tables(env: dict[str, str]) -> list[str]:
+    import sqlite3
+
+    path = env["DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        return [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
