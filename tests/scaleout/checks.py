@@ -10,7 +10,7 @@ from typing import Any
 
 from django.apps import apps
 
-from pipelines.models import Checkpoint, CheckpointLog, OpenParked
+from pipelines.models import Checkpoint, CheckpointLog, OpenParked, SweepTick
 from tests.scaleout.cluster import Database
 from tests.scaleout.load import Order
 
@@ -110,3 +110,16 @@ def database_problems(database: Database, orders: list[Order]) -> list[str]:
     open_parked = database.query(f"SELECT pipeline, step, dead_at FROM {OpenParked._meta.db_table}")
     problems += [f"parked and not closed: {row}" for row in open_parked]
     return problems
+
+
+def sweep_ticks(database: Database) -> tuple[int, list[int]]:
+    """How many time slots a sweep claimed, and the slots between the first and the last that none claimed.
+
+    ``SweepTick.tick`` is unique, so no slot is swept twice by construction; what can go wrong across nodes is a
+    slot nobody sweeps (no beat leads, its messages are lost): those are the gaps.
+    """
+    ticks = [tick for (tick,) in database.query(f"SELECT tick FROM {SweepTick._meta.db_table} ORDER BY tick")]
+    if not ticks:
+        return 0, []
+    claimed = set(ticks)
+    return len(ticks), [tick for tick in range(ticks[0], ticks[-1] + 1) if tick not in claimed]

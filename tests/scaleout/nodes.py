@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.scaleout.cluster import BIN, ROOT, START_TIMEOUT, Broker, Database, Group, free_port, http_ok, wait_until
+from tests.scaleout.cluster import ROOT, START_TIMEOUT, Broker, Database, Group, free_port, http_ok, wait_until
 from tests.scaleout.netns import Forwarder, WorkerHost
 
 SUPERVISOR_EXIT = "supervisor: the process exited"
@@ -24,11 +24,27 @@ def supervised(argv: list[str]) -> list[str]:
     return ["bash", "-c", loop, "node", *argv]
 
 
-class Cluster:
-    """2 web nodes, 2 worker nodes and one beat on ``database`` and ``broker``; ``home`` holds their folders and logs.
+def subscribed_publications() -> list[str]:
+    """Every publication with subscribers, as the nodes' composition (the project's settings) has them, sorted."""
+    code = (
+        "import django; django.setup()\n"
+        "from pipelines.engine.registry import composition\n"
+        "print('\\n'.join(sorted({s.publication for s in composition().subscriptions})))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+    return done.stdout.split()
 
-    A web node is a gunicorn master with its workers; a worker node a Celery worker with its pool; beat runs in a
-    process group of its own, started once (TODO(startup): beat under the advisory lock, `bin/node`).
+
+class Cluster:
+    """2 web nodes, 2 worker nodes and 2 beat candidates on ``database`` and ``broker``, each started as an operator
+    starts one node (``bin/node ROLE``, README "Several nodes"); ``home`` holds their folders and logs.
+
+    A web node is a gunicorn master with its workers; a worker node a Celery worker with its pool; a beat candidate
+    runs Celery beat only while it holds the cluster's beat lock. Nodes get the owner's URL and serve as the
+    database's serving role. With ``host``, worker node 2 runs in that network namespace.
     """
 
     def __init__(
@@ -39,65 +55,50 @@ class Cluster:
         self.base_env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings",
-            "DATABASE_URL": database.url(database.app_role),
+            "DATABASE_URL": database.url(),
+            "TPFGO_DB_APP_ROLE": database.app_role,
+            "TPFGO_DB_PURGE_ROLE": database.purge_role,
             "CELERY_BROKER_URL": broker.url,
             "PYTHONUNBUFFERED": "1",
             "LOG_LEVEL": "WARNING",
+            "WEB_CONCURRENCY": "2",
+            "WEB_THREADS": "4",
+            "CELERY_CONCURRENCY": "2",
             **env,
         }
-        self.base_env.pop("TEST_DATABASE_NAME", None)
-        self.web = [self._web(i, port) for i, port in enumerate(self.web_ports)]
+        for name in ("TEST_DATABASE_NAME", "DATABASE_OWNER_URL", "DATABASE_PURGE_URL", "TPFGO_QUEUES"):
+            self.base_env.pop(name, None)
+        self.web = [
+            self._node(f"web{i + 1}", ["bin/node", "web"], PORT=str(port)) for i, port in enumerate(self.web_ports)
+        ]
         self.workers = [self._worker(i) for i in range(2)]
-        schedule = home / "beat" / "celerybeat-schedule"
-        self.beat = self._node(
-            "beat",
-            supervised(
-                [str(BIN / "celery"), "-A", "tpfgo_site", "beat", "--loglevel", "INFO", "--schedule", str(schedule)]
-            ),
-            DATABASE_PURGE_URL=database.url(database.purge_role),
-        )
+        self.beats = [self._node(f"beat{i + 1}", supervised(["bin/node", "beat"])) for i in range(2)]
 
     def _node(self, name: str, argv: list[str], **env: str) -> Group:
         folder = self.home / name
         (folder / "prometheus").mkdir(parents=True, exist_ok=True)
         node_env = {
             **self.base_env,
+            "NODE_NAME": name,
             "TPFGO_VAR_DIR": str(folder / "var"),
             "PROMETHEUS_MULTIPROC_DIR": str(folder / "prometheus"),
             **env,
         }
         return Group(name, argv, node_env, folder / "node.log")
 
-    def _web(self, index: int, port: int) -> Group:
-        argv = [str(BIN / "gunicorn"), "tpfgo_site.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
-        argv += [
-            "--worker-class",
-            "gthread",
-            "--threads",
-            "4",
-            "--timeout",
-            "60",
-            "-c",
-            "python:tpfgo_site.gunicorn_conf",
-        ]
-        return self._node(f"web{index + 1}", argv)
-
     def _worker(self, index: int) -> Group:
-        argv = [str(BIN / "celery"), "-A", "tpfgo_site", "worker", "--loglevel", "INFO", "--concurrency", "2"]
-        argv += ["-n", f"worker{index + 1}@%h"]
-        database = self.database
+        argv = supervised(["bin/node", "worker"])
         if index == 1 and self.host is not None:
             # The second worker node is a host of its own: everything it reaches is on its link's far side.
-            self.forwarder = Forwarder(self.host.address, ("127.0.0.1", database.port))
+            self.forwarder = Forwarder(self.host.address, ("127.0.0.1", self.database.port))
             at = f"{self.host.address}:{self.forwarder.port}"
             return self._node(
                 "worker2",
-                self.host.wrap(supervised(argv)),
-                DATABASE_URL=database.url(database.app_role, at=at),
-                DATABASE_PURGE_URL=database.url(database.purge_role, at=at),
+                self.host.wrap(argv),
+                DATABASE_URL=self.database.url(at=at),
                 CELERY_BROKER_URL=self.broker.url_at(self.host.address),
             )
-        return self._node(f"worker{index + 1}", supervised(argv), DATABASE_PURGE_URL=database.url(database.purge_role))
+        return self._node(f"worker{index + 1}", argv)
 
     def manage(self, *args: str, owner: bool = True) -> str:
         """``manage.py`` as the owner (migrate, roles, demo data, tokens); its stdout."""
@@ -113,14 +114,15 @@ class Cluster:
         return done.stdout
 
     def prepare(self) -> str:
-        """Migrate, grant the roles, load the demo data; the ops token the clients use."""
-        self.manage("migrate", "--noinput", "-v", "0")
-        self.manage("setup_db_roles", "--app-role", self.database.app_role, "--purge-role", self.database.purge_role)
-        self.manage("load_demo")
+        """``bin/node prepare`` (migrate, roles, demo data); the ops token the clients use."""
+        env = {**self.base_env, "TPFGO_NODE_QUIET": "1", "TPFGO_VAR_DIR": str(self.home / "prepare")}
+        done = subprocess.run(["bin/node", "prepare"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"bin/node prepare failed:\n{done.stdout}\n{done.stderr}")
         return self.manage("create_token", "ops", "--name", "chaos-load").strip()
 
     def start(self) -> None:
-        for group in [*self.web, *self.workers, self.beat]:
+        for group in [*self.web, *self.workers, *self.beats]:
             group.start()
         for index in range(2):
             self.wait_web(index)
@@ -155,11 +157,11 @@ class Cluster:
         group.start()
 
     def stop(self) -> None:
-        for group in [*self.web, *self.workers, self.beat]:
+        for group in [*self.web, *self.workers, *self.beats]:
             group.stop()
         if self.host is not None:
             self.forwarder.close()
 
     def exits(self) -> dict[str, int]:
         """How often each supervised process exited by itself."""
-        return {g.name: g.log.read_text(errors="replace").count(SUPERVISOR_EXIT) for g in [*self.workers, self.beat]}
+        return {g.name: g.log.read_text(errors="replace").count(SUPERVISOR_EXIT) for g in [*self.workers, *self.beats]}

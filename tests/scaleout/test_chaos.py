@@ -28,7 +28,7 @@ from django.db import connection
 from tests.scaleout import checks, netns
 from tests.scaleout.cluster import Broker, Database, RabbitBroker, RedisBroker
 from tests.scaleout.load import Client, Load, Order, plan
-from tests.scaleout.nodes import Cluster
+from tests.scaleout.nodes import Cluster, subscribed_publications
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -36,12 +36,21 @@ ORDERS = int(os.environ.get("TPFGO_CHAOS_ORDERS", "600"))
 CLIENTS = int(os.environ.get("TPFGO_CHAOS_CLIENTS", "16"))
 CUT_SECONDS = 25.0  # longer than the claim timeout below: the other worker node takes over the cut one's claims
 SETTLE_TIMEOUT = 150.0  # the sweeper runs every 30 s; a lost trace is resumed within grace + one tick
+SWEEP_SECONDS = 10
 NODE_ENV = {
     "TPFGO_RETRY_BASE_DELAY": "0.5",
+    "TPFGO_SWEEP_SECONDS": str(SWEEP_SECONDS),
     "TPFGO_SWEEP_GRACE_SECONDS": "10",
     "TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS": "20",
+    "TPFGO_QUEUE_RESEND_SECONDS": "20",
 }
-# TODO(queue): half the publications in queue mode (TPFGO_PUBLICATION_MODES) once the queue branch is READY.
+
+
+def half_queued() -> str:
+    """``TPFGO_PUBLICATION_MODES`` with every other subscribed publication in ``queue`` mode, the rest ``sync``."""
+    names = subscribed_publications()
+    assert len(names) >= 4, names
+    return ",".join(f"{name}={'queue' if i % 2 == 0 else 'sync'}" for i, name in enumerate(names))
 
 
 @pytest.fixture
@@ -85,7 +94,7 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path, host: netns.WorkerHos
 
 @pytest.fixture
 def cluster(tmp_path: Path, database: Database, broker: Broker, host: netns.WorkerHost | None) -> Iterator[Cluster]:
-    cluster = Cluster(tmp_path, database, broker, NODE_ENV, host)
+    cluster = Cluster(tmp_path, database, broker, {**NODE_ENV, "TPFGO_PUBLICATION_MODES": half_queued()}, host)
     try:
         yield cluster
     finally:
@@ -93,12 +102,15 @@ def cluster(tmp_path: Path, database: Database, broker: Broker, host: netns.Work
 
 
 def chaos(cluster: Cluster, load: Load, events: list[str]) -> None:
-    """Mid-load: SIGKILL web2 and start it again; cut worker2's link for CUT_SECONDS where it is a host of its own,
-    else SIGKILL and restart it too; later restart the broker."""
+    """Mid-load: SIGKILL web2 and the first beat candidate and start them again; cut worker2's link for CUT_SECONDS
+    where it is a host of its own, else SIGKILL and restart it too; later restart the broker."""
     started = time.monotonic()
     wait_placed(load, ORDERS // 4)
-    cluster.restart(cluster.web[1])
-    events.append(f"{time.monotonic() - started:.0f}s: SIGKILLed and restarted web2 at {load.placed} placed")
+    for group in (cluster.web[1], cluster.beats[0]):
+        cluster.restart(group)
+        events.append(
+            f"{time.monotonic() - started:.0f}s: SIGKILLed and restarted {group.name} at {load.placed} placed"
+        )
     if cluster.host is not None:
         cluster.host.cut()
         events.append(f"{time.monotonic() - started:.0f}s: cut worker2's link at {load.placed} placed")
@@ -153,13 +165,16 @@ def test_two_web_and_two_worker_nodes_lose_and_duplicate_nothing_under_chaos(clu
     chaos_thread.join(timeout=120)
     loaded = time.monotonic() - started
     assert not chaos_thread.is_alive(), "the chaos thread did not finish"
-    assert len(events) == (4 if cluster.host is not None else 3), events
+    assert len(events) == (5 if cluster.host is not None else 4), events
 
     problems = checks.answer_problems(orders) + [f"client error: {error}" for error in load.errors]
     left, settled = settle(client, orders)
     problems += left + checks.database_problems(cluster.database, orders)
+    ticks, gaps = checks.sweep_ticks(cluster.database)
+    if ticks < 3 or len(gaps) > 3:
+        problems.append(f"the sweeper claimed {ticks} slots of {SWEEP_SECONDS} s; slots without a sweep: {gaps}")
     print(
         f"chaos: {len(orders)} orders from {CLIENTS} clients in {loaded:.0f}s, settled in {settled:.0f}s; {events}; "
-        f"supervised exits {cluster.exits()}; {len(problems)} problems"
+        f"supervised exits {cluster.exits()}; {ticks} sweep slots, {len(gaps)} missed; {len(problems)} problems"
     )
     assert problems == [], "\n".join(problems[:40])
