@@ -112,14 +112,11 @@ def database_problems(database: Database, orders: list[Order]) -> list[str]:
     return problems
 
 
-def sweep_ticks(database: Database) -> tuple[int, list[int]]:
-    """How many time slots a sweep claimed, and the slots between the first and the last that none claimed.
+def sweep_gaps(database: Database, first: int, last: int) -> tuple[int, list[int]]:
+    """How many time slots a sweep claimed in all, and the slots from ``first`` to ``last`` that none claimed.
 
     ``SweepTick.tick`` is unique, so no slot is swept twice by construction; what can go wrong across nodes is a
-    slot nobody sweeps (no beat leads, its messages are lost): those are the gaps.
+    slot nobody sweeps (no beat leads, or its messages are lost): those are the gaps.
     """
-    ticks = [tick for (tick,) in database.query(f"SELECT tick FROM {SweepTick._meta.db_table} ORDER BY tick")]
-    if not ticks:
-        return 0, []
-    claimed = set(ticks)
-    return len(ticks), [tick for tick in range(ticks[0], ticks[-1] + 1) if tick not in claimed]
+    claimed = {tick for (tick,) in database.query(f"SELECT tick FROM {SweepTick._meta.db_table}")}
+    return len(claimed), [tick for tick in range(first, last + 1) if tick not in claimed]

@@ -123,6 +123,7 @@ def command(client: Client, order: Order, name: str, node: int) -> Answer:
                 return answer
             time.sleep(0.2)
         return answer
+    answer = Answer(0, {"error": "no kitchen ticket to accept"}, 0)
     for _ in range(150):  # in queue mode the ticket is created on a worker after the placement answered
         view = client.call(node, "GET", f"/api/v1/orders/{order_id}")
         ticket = view.body.get("kitchenTicketId") if view.status == 200 else None

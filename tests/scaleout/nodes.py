@@ -151,6 +151,11 @@ class Cluster:
 
         wait_until(f"{group.name} to be ready", ready, START_TIMEOUT, group.log)
 
+    def beat_leader(self) -> Group:
+        """The beat candidate whose beat sends the schedule's tasks (the first one while neither has yet)."""
+        sent = [g.log.read_text(errors="replace").count("Sending due task") for g in self.beats]
+        return self.beats[sent.index(max(sent))]
+
     def restart(self, group: Group) -> None:
         """SIGKILL a node's whole process group and start it again."""
         group.kill()
