@@ -7,7 +7,7 @@ one worker node are SIGKILLed and started again, and the broker is restarted onc
 order that was answered 2xx exists and reached the state its answers imply, every duplicate got the same orderId,
 no checkpoint is duplicated per business key, nothing is stuck.
 
-The size is ``TPFGO_CHAOS_ORDERS`` (default 600; the issue asks for about 2,000) from ``TPFGO_CHAOS_CLIENTS`` (16)
+The size is ``TPFGO_CHAOS_ORDERS`` (default 500; the issue asks for about 2,000) from ``TPFGO_CHAOS_CLIENTS`` (16)
 clients.
 """
 
@@ -32,7 +32,7 @@ from tests.scaleout.nodes import Cluster, subscribed_publications
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
-ORDERS = int(os.environ.get("TPFGO_CHAOS_ORDERS", "600"))
+ORDERS = int(os.environ.get("TPFGO_CHAOS_ORDERS", "500"))
 CLIENTS = int(os.environ.get("TPFGO_CHAOS_CLIENTS", "16"))
 CUT_SECONDS = 25.0  # longer than the claim timeout below: the other worker node takes over the cut one's claims
 SETTLE_TIMEOUT = 150.0  # the sweeper runs every 30 s; a lost trace is resumed within grace + one tick
