@@ -125,7 +125,17 @@ def measure(template: tpl.Template, keys: Keys, n_bulk: int, n_single: int) -> d
 
     out["naive_orm"] = per_order(list(objects), naive)
 
-    out["tpfgo_single"] = per_order(keys.take("single", n_single), lambda k: services.place_order(BODY, k))
+    durability = settings.TPFGO_DURABILITY
+    settings.TPFGO_DURABILITY = "commit"
+    try:
+        out["tpfgo_single"] = per_order(keys.take("single", n_single), lambda k: services.place_order(BODY, k))
+        if connection.vendor == "postgresql":  # durable at the boundary: asynchronous step commits, one flush
+            settings.TPFGO_DURABILITY = "boundary"
+            out["tpfgo_single_boundary"] = per_order(
+                keys.take("single-b", n_single), lambda k: services.place_order(BODY, k)
+            )
+    finally:
+        settings.TPFGO_DURABILITY = durability
     settings.TPFGO_ATOMICITY = "pipeline"
     try:
         out["tpfgo_single_pipeline_tx"] = per_order(

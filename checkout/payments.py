@@ -129,4 +129,7 @@ def _load(path: str) -> PaymentGateway:
 
 
 def gateway() -> PaymentGateway:
+    """The gateway, once every fact before the call is durable: a crash never leaves a charge the database forgot
+    (``TPFGO_DURABILITY``, docs/architecture.md "Durability at the boundary")."""
+    storage.durable()
     return _load(getattr(settings, "TPFGO_PAYMENT_GATEWAY", "checkout.payments.SimulatedGateway"))

@@ -119,6 +119,7 @@ def check_triggers(
 # Engine settings with a fixed set of values: a typo fails `manage.py check` (CI, deploys), not a request.
 CHOICES: dict[str, tuple[str, ...]] = {
     "TPFGO_ATOMICITY": ("step", "pipeline"),
+    "TPFGO_DURABILITY": ("commit", "boundary"),
     "TPFGO_OVERFLOW_POLICY": ("block", "reject"),
 }
 

@@ -184,6 +184,9 @@ TPFGO_RETRY_POLICY: dict[str, Any] = {
 }
 # A pipeline's steps each commit on their own by default; "pipeline" wraps a whole pipeline in one transaction.
 TPFGO_ATOMICITY = os.environ.get("TPFGO_ATOMICITY", "step")
+# PostgreSQL: "boundary" commits a run's steps asynchronously and flushes before anything leaves the process (the
+# answer, a gateway call, a message); "commit" flushes every commit (docs/architecture.md, "Durability").
+TPFGO_DURABILITY = os.environ.get("TPFGO_DURABILITY", "boundary")
 # SQLite: a thread per process checkpoints the WAL this often, off the request path (0: only SQLite's own).
 TPFGO_SQLITE_CHECKPOINT_SECONDS = float(os.environ.get("TPFGO_SQLITE_CHECKPOINT_SECONDS", "0.5"))
 # PostgreSQL: the engine prepares its insert statements once per connection; 0 for a pooler that cannot keep them.

@@ -180,19 +180,21 @@ class Engine:
         execution = Execution()
         queue: deque[_Job] = deque([job])
         queued = queues.in_force(self.composition).queued
-        while queue:
-            current = queue.popleft()
-            results, published, side = self._run_pipeline(current)
-            execution.results.extend(results)
-            for publication, item in published:
-                log.info("pipeline.published", publication=publication.name, checkpoint_id=str(item.value.pk))
-                if publication.name in queued:  # its subscribers run on workers, from their queues
-                    subscribers = [s.name for s in self.composition.subscribers(publication.name)]
-                    queues.hand_off(publication.name, item.value, subscribers)
-                    continue
-                for subscriber in self.composition.subscribers(publication.name):
-                    queue.append(_Job(subscriber, item))
-            queue.extend(side)  # aux branches run after the primary's hand-offs are queued: they never hold them
+        # Durable at the boundary (``TPFGO_DURABILITY``): the run's commits are made durable when it ends.
+        with store.relaxed():
+            while queue:
+                current = queue.popleft()
+                results, published, side = self._run_pipeline(current)
+                execution.results.extend(results)
+                for publication, item in published:
+                    log.info("pipeline.published", publication=publication.name, checkpoint_id=str(item.value.pk))
+                    if publication.name in queued:  # its subscribers run on workers, from their queues
+                        subscribers = [s.name for s in self.composition.subscribers(publication.name)]
+                        queues.hand_off(publication.name, item.value, subscribers)
+                        continue
+                    for subscriber in self.composition.subscribers(publication.name):
+                        queue.append(_Job(subscriber, item))
+                queue.extend(side)  # aux branches run after the primary's hand-offs are queued: they never hold them
         return execution
 
     def _run_pipeline(self, job: _Job) -> _Ran:

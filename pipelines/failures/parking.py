@@ -172,6 +172,7 @@ def close_open(trace_id: uuid.UUID, reason: str, *, keep_pipelines: tuple[str, .
 def enqueue(parked: uuid.UUID, attempt: int, due: datetime.datetime) -> None:
     hook = getattr(settings, "TPFGO_RETRY_ENQUEUE", "pipelines.tasks.enqueue_retry")
     if hook:
+        store.durable()  # a message names the parked item: it leaves only once the item is durable
         import_string(hook)(parked, attempt, due)
 
 

@@ -27,7 +27,7 @@ from django.db.models import Model
 
 from pipelines.contracts.steps import StepStatus
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, ForkedFrom
-from pipelines.store import batch_writes, branches, fast, lookups, observers, reads, traces, waits, writes
+from pipelines.store import batch_writes, branches, durability, fast, lookups, observers, reads, traces, waits, writes
 from pipelines.store.batch_writes import Entry, Outcome, Plan, Redo, Rows, next_item
 from pipelines.store.fast import Table
 from pipelines.store.vendor import half
@@ -85,6 +85,13 @@ class Store:
         """Several transactions write at once, so a log seq may become visible before a lower one (PostgreSQL);
         SQLite serializes writers, so a hole in the log is final."""
         return half(connection).CONCURRENT_WRITERS
+
+    # -- durability (docs/architecture.md, "Durability") ----------------------------------------------------
+    # One engine run: its commits may be asynchronous (``TPFGO_DURABILITY="boundary"``), durable when it ends.
+    relaxed = staticmethod(durability.relaxed)
+    # Everything committed so far is durable: call it right before anything leaves the process (an external
+    # effect, a publication); nothing to do when every commit is synchronous.
+    durable = staticmethod(durability.durable)
 
     # -- writing a step's output ------------------------------------------------------------------------------
     def write_output(
