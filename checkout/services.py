@@ -239,6 +239,9 @@ def revise_order(order_id: object, data: object, key: str | None) -> dict[str, A
     revision_id = revision_id_for(request.order_id, key)
     failed = False
     if selectors.revision_request(revision_id) is None:
+        if selectors.initial_order(request.order_id) is None:
+            # The placement's chain was cut before its first step (its node died): the sweeper resumes it.
+            raise Unavailable("the order is still being placed; ask again with the same Idempotency-Key")
         payload = {**command, "orderId": request.order_id, "requestId": key, "commandHash": digest}
         source = Command(revision_id, payload)
         execution = current_engine().run(

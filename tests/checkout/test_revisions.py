@@ -250,3 +250,25 @@ def test_a_revision_parked_at_its_reauthorization_holds_the_ticket_until_it_is_d
     claims = AcceptanceDecision.objects.filter(order_id=view["orderId"]).order_by("round")
     assert [(c.round, c.decided_by) for c in claims] == [(1, "REVISED"), (2, "CANCELLED")]
     assert services.get_order(view["orderId"])["state"] == "CANCELLED"
+
+
+def test_a_revision_of_an_order_whose_placement_stopped_before_its_first_step_asks_again_and_stores_nothing(
+    demo_data,
+):
+    # A pause holds the placement after OrderRequest, as a node dying mid-request leaves it (the sweeper resumes it).
+    from pipelines.engine import pauses
+    from pipelines.engine.registry import composition
+    from pipelines.recovery import pausing
+
+    pauses.invalidate()
+    pausing.pause(composition(), "checkout", "initial_order", actor="ops", reason="held like a cut placement")
+    pauses.invalidate()
+    try:
+        view = manual_order()
+        assert checkpoint_types(view["orderId"]) == Counter({"OrderRequest": 1})
+        rows, parked = CheckpointLog.objects.count(), ParkedItem.objects.count()
+        with pytest.raises(services.Unavailable):
+            services.revise_order(view["orderId"], crepes(1), "too-early")
+        assert (CheckpointLog.objects.count(), ParkedItem.objects.count()) == (rows, parked)
+    finally:
+        pauses.invalidate()
