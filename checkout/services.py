@@ -242,7 +242,8 @@ def revise_order(order_id: object, data: object, key: str | None) -> dict[str, A
         if selectors.initial_order(request.order_id) is None:
             # The placement's chain was cut before its first step (its node died): the sweeper resumes it.
             raise Unavailable("the order is still being placed; ask again with the same Idempotency-Key")
-        payload = {**command, "orderId": request.order_id, "requestId": key, "commandHash": digest}
+        # The payload is parked as JSON if a step fails on it: the order's id goes in as text.
+        payload = {**command, "orderId": str(request.order_id), "requestId": key, "commandHash": digest}
         source = Command(revision_id, payload)
         execution = current_engine().run(
             "order-revision", source, key=f"{request.order_id}:{key}", trace_id=request.order_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from checkout import pricing, selectors
@@ -10,7 +11,7 @@ from pipelines import Command, Output, Produced, StepContext
 
 def process(ctx: StepContext[Command]) -> Produced:
     command = ctx.input.payload
-    order = selectors.initial_order(command["orderId"])
+    order = selectors.initial_order(uuid.UUID(command["orderId"]))
     assert order is not None
     menu = selectors.menu(order.restaurant_id)
     lines, total = [], Decimal("0.00")

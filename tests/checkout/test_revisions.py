@@ -272,3 +272,32 @@ def test_a_revision_of_an_order_whose_placement_stopped_before_its_first_step_as
         assert (CheckpointLog.objects.count(), ParkedItem.objects.count()) == (rows, parked)
     finally:
         pauses.invalidate()
+
+
+def test_a_revision_whose_first_step_fails_is_parked_with_its_command_and_retried(demo_data, monkeypatch):
+    # The command is parked as JSON (ParkedItem.command): every value in it must be one JSON holds, the order's id
+    # included, and the retry must run from what was stored.
+    from checkout import selectors
+    from pipelines.contracts.errors import RetryableError
+
+    view = manual_order()
+    menu, reads = selectors.menu, []
+
+    def menu_down_once(restaurant_id):  # the request's validation reads the menu first, then the step does
+        reads.append(restaurant_id)
+        if len(reads) == 2:
+            raise RetryableError("menu unavailable (test, the step's read)")
+        return menu(restaurant_id)
+
+    monkeypatch.setattr(selectors, "menu", menu_down_once)
+    with pytest.raises(services.Unavailable):
+        services.revise_order(view["orderId"], crepes(3), "menu-down")
+
+    parked = ParkedItem.objects.get(trace_id=view["orderId"])
+    assert (parked.step, parked.item_type) == ("revision_requested", "Command")
+    assert parked.command["orderId"] == view["orderId"]
+    assert checkpoint_types(view["orderId"])["RevisionRequested"] == 0
+    assert retries.run_attempt(parked.pk, 2, worker="w1") == "inserted"
+    result = services.revise_order(view["orderId"], crepes(3), "menu-down")
+    assert result["revision"]["outcome"] == "ACCEPTED" and result["order"]["orderTotal"] == "21.75"
+    assert checkpoint_types(view["orderId"])["RevisionRequested"] == 1
