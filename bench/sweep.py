@@ -165,6 +165,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     def pass_candidates() -> list[Any]:
         return recovery.candidates(limit=200)  # looked up when called: ``old`` swaps it
 
+    def swept_candidates() -> list[Any]:
+        with sweeper.without_jit():  # as a sweep runs it
+            return recovery.candidates(limit=200)
+
     def pass_sweep() -> list[Any]:
         return sweeper.sweep(dry_run=True).resumes
 
@@ -195,7 +199,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         level_out["open_positions"] = OpenPosition.objects.count()
         print(f"level {level:,}: {level_out}", file=sys.stderr, flush=True)
         old_passes = args.old_passes if level >= 100_000 else args.passes
-        level_out["candidates_frontier"] = figure(pass_candidates, STALLED, args.passes)
+        level_out["candidates_frontier"] = figure(swept_candidates, STALLED, args.passes)
+        level_out["candidates_frontier_jit_on"] = figure(pass_candidates, STALLED, args.passes)
         level_out["sweep_dry_run_frontier"] = figure(pass_sweep, STALLED, args.passes)
         if level > args.old_max:
             print(json.dumps(level_out), file=sys.stderr, flush=True)

@@ -65,6 +65,13 @@ _GONE = "DELETE FROM pipelines_openposition WHERE seq = OLD.seq"
 _DECIDED = f"NEW.decision = 'skipped' OR NEW.attempt >= {MAX_ATTEMPTS}"
 _SETTLED = "DELETE FROM pipelines_openposition WHERE seq = NEW.seq"
 
+SMALL = 1000  # rows of one statement up to which the trigger's statements keep their first plan
+
+
+def _quoted(statement: str) -> str:
+    return "'" + statement.replace("'", "''") + "'"
+
+
 # PostgreSQL: one call per statement, set-based, over the statement's new rows (a transition table): a batch of
 # orders costs two statements, not two per row. Rows of one statement that went on from each other never enter.
 _PG_WENT_ON = (
@@ -80,10 +87,18 @@ _PG_ENTERS = (
     + ") ON CONFLICT DO NOTHING"
 )
 _PG = [
+    # A statement's plan is made at its first call in a session and kept, for the row count the transition table
+    # had then: a plan made for one row (the single path) joins a 100,000-row COPY with itself row by row. Past
+    # SMALL rows the statements are planned for the rows at hand (EXECUTE), which costs a planning per statement.
     f"""CREATE OR REPLACE FUNCTION tpfgo_frontier_logged() RETURNS trigger AS $$
 BEGIN
-    {_PG_WENT_ON};
-    {_PG_ENTERS};
+    IF (SELECT count(*) FROM (SELECT 1 FROM logged LIMIT {SMALL + 1}) s) <= {SMALL} THEN
+        {_PG_WENT_ON};
+        {_PG_ENTERS};
+    ELSE
+        EXECUTE {_quoted(_PG_WENT_ON)};
+        EXECUTE {_quoted(_PG_ENTERS)};
+    END IF;
     RETURN NULL;
 END; $$ LANGUAGE plpgsql""",
     f"""CREATE OR REPLACE FUNCTION tpfgo_frontier_gone() RETURNS trigger AS $$
@@ -130,7 +145,7 @@ _PER_ROW = triggers.TriggerSet.per_row(PREFIX, _TABLES, _PG, _PG_TRIGGERS, _SQLI
 TRIGGERS = dataclasses.replace(_PER_ROW, pg_triggers=[_PG_STATEMENT, *_PER_ROW.pg_triggers])
 
 
-def install(connection: BaseDatabaseWrapper, rules: Iterable[Rule]) -> None:
+def install(connection: BaseDatabaseWrapper, rules: Iterable[Rule], *, force: bool = False) -> None:
     """Write the flow rules, (re)create the triggers, then rebuild the frontier from the log: one transaction,
     so a peer's insert meanwhile sees the old rules and rows or the new ones. Nothing is done when the rules are
     the database's already and the triggers are in place (a node starting beside live peers); changed rules
@@ -143,7 +158,7 @@ def install(connection: BaseDatabaseWrapper, rules: Iterable[Rule]) -> None:
         changed = {(kind, name, other) for kind, name, other in cursor.fetchall()} != wanted
         if changed:
             write_rules(cursor, wanted)
-        TRIGGERS.install(connection, force=changed)
+        TRIGGERS.install(connection, force=force or changed)
 
 
 def write_rules(cursor: CursorWrapper, rules: Iterable[Rule]) -> None:
