@@ -12,7 +12,7 @@ from django.db.models.signals import post_migrate
 
 def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
     from pipelines import triggers
-    from pipelines.recovery import frontier
+    from pipelines.recovery import aux_branches, frontier
     from pipelines.store import open_parked, open_waits
 
     # post_migrate fires once per app; installing on the last keeps it to one pass per migrate.
@@ -21,6 +21,7 @@ def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: objec
         open_parked.install(connections[using])
         open_waits.install(connections[using])
         frontier.install(connections[using])
+        aux_branches.install_indexes(connections[using])
 
 
 def _on_connection(sender: object, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
