@@ -47,6 +47,25 @@ def _database(server_url: str, name: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
+def run_then_drop(server_url: str, name: str, keep: bool, run: Callable[[], Any]) -> None:
+    """Run a bench on the database ``DATABASE_URL`` names (``name`` on ``server_url``), print its JSON result, and
+    drop the database afterwards unless ``keep``."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    try:
+        result = run()
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not keep:
+            import psycopg
+
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {name}")
+    print(json.dumps(result, indent=2, default=str))
+
+
 def _timed(fn: Callable[[], Any]) -> float:
     started = time.perf_counter()
     fn()
@@ -234,20 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         name = f"tpfgo_bench_dashboard_{uuid.uuid4().hex[:6]}" if not args.keep else "tpfgo_bench_dashboard"
         os.environ["DATABASE_URL"] = _database(args.pg_url, name)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    try:
-        result = run(args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            import psycopg
-
-            with psycopg.connect(args.pg_url, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {name}")
-    print(json.dumps(result, indent=2, default=str))
+    run_then_drop(args.pg_url, name, args.keep, lambda: run(args))
 
 
 if __name__ == "__main__":

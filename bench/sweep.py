@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from bench.dashboard import BODY, _database
+from bench.dashboard import BODY, _database, run_then_drop
 
 STALLED = 20
 # Each generated order's base instant: its number times the golden ratio, modulo 1, across the last 23 hours.
@@ -231,20 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     args.levels = sorted(int(level) for level in args.levels.split(","))
     name = "tpfgo_bench_sweep" if args.keep else f"tpfgo_bench_sweep_{uuid.uuid4().hex[:6]}"
     os.environ["DATABASE_URL"] = _database(args.pg_url, name)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    try:
-        result = run(args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            import psycopg
-
-            with psycopg.connect(args.pg_url, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {name}")
-    print(json.dumps(result, indent=2, default=str))
+    run_then_drop(args.pg_url, name, args.keep, lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -165,16 +165,8 @@ class Buffer:
 
     def get(self) -> Any:
         """The next item, or the end marker; raises :class:`Cancelled` once the buffer is closed."""
-        with self._cond:
-            while not self._items and not self._ended and not self._closed:
-                self._cond.wait()
-            if self._closed:
-                raise Cancelled(self.name)
-            if not self._items:
-                return _END
-            item = self._items.popleft()
-            self._cond.notify_all()
-            return item
+        taken = self.take(1)
+        return taken if taken is _END else taken[0]
 
     def take(self, most: int) -> Any:
         """Up to ``most`` items, at least one (waiting for it), or the end marker; never waits to fill a batch."""
