@@ -238,3 +238,22 @@ def test_a_dropped_month_takes_its_open_positions_out():
 
     assert [d.traces for d in dropped] == [1]
     assert kept() == open_by_the_log() == {april}
+
+
+def test_the_went_on_probe_reads_one_index_for_the_trace_and_the_older_positions():
+    """The log trigger deletes a trace's older positions (``trace_number =``, ``seq <``). With an index on the trace
+    alone PostgreSQL combined it with a range over the primary key, every dead entry of the churned table per
+    logged row (the batched stream fell to a tenth in a few thousand orders): one index must answer both."""
+    probe = "DELETE FROM pipelines_openposition WHERE trace_number = %s AND seq < %s"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            cursor.execute("EXPLAIN " + probe, [7, 100])
+            plan = "\n".join(line for (line,) in cursor.fetchall())
+            assert "Index Scan using open_position_trace_seq" in plan, plan
+            assert "Index Cond: ((trace_number = 7) AND (seq < 100))" in plan, plan
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + probe.replace("%s", "?"), [7, 100])
+            plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
+            assert "USING INDEX open_position_trace_seq (trace_number=? AND seq<?)" in plan, plan
