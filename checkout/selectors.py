@@ -74,12 +74,6 @@ def has(model: type[Checkpoint], order_id: uuid.UUID) -> bool:
     return bool(model.objects.filter(order_id=order_id).exists())  # type: ignore[misc]
 
 
-def order_placed(order_id: uuid.UUID) -> bool:
-    """Whether the order's request is stored, on any branch: a new order's check, one look-up (a fork needs a
-    stored order, so a new one reads nothing about forks)."""
-    return storage.first(OrderRequest, order_id=order_id) is not None
-
-
 def order_request(order_id: uuid.UUID) -> OrderRequest | None:
     return fact(OrderRequest, order_id)
 
@@ -142,7 +136,7 @@ def revised(order_id: uuid.UUID) -> bool:
             },
         )
         return key in found
-    return storage.memo(("revised", key), lambda: RevisionRequested.objects.filter(order_id=order_id).exists())
+    return storage.memo(("revised", key), lambda: storage.first(RevisionRequested, order_id=order_id) is not None)
 
 
 def revision_request(revision_id: uuid.UUID) -> RevisionRequested | None:

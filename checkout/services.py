@@ -41,6 +41,7 @@ from pipelines import (
     ids,
     input_limits,
     storage,
+    stored_or_buried,
     tombstone,
 )
 
@@ -61,9 +62,11 @@ def place_order(data: object, key: str | None) -> Placed:
     command = commands.canonical(data)
     digest = commands.command_hash(command)
     order_id = order_id_for(key)
-    if selectors.order_placed(order_id):
+    placed, buried = stored_or_buried(OrderRequest, order_id, order_id=order_id)  # one round trip for both
+    if placed:
         return _replay(order_id, digest)
-    refuse_if_purged(key, order_id)
+    if buried:
+        refuse_if_purged(key, order_id)
     backlog.admit("checkout")  # a new order: refused (nothing stored) while the backlog bound is reached
     payload = {**command, "requestId": key, "commandHash": digest}
     execution = current_engine().start("checkout", payload, key, new=True)  # just looked: nothing stored for this key

@@ -77,6 +77,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Table": ("pipelines.store.fast", "Table"),
     # Retention: the tombstones purged traces leave (docs/operations.md, "Retention and tombstones")
     "tombstone": ("pipelines.store.purge", "tombstone"),
+    "stored_or_buried": ("pipelines.store.purge", "stored_or_buried"),
     "tombstone_for_key": ("pipelines.store.purge", "tombstone_for_key"),
     # Open failures of a trace (the ops console's remedies)
     "open_failure": ("pipelines.failures.parking", "open_failure"),
@@ -208,6 +209,7 @@ if TYPE_CHECKING:
     from pipelines.store.classification import classify as classify
     from pipelines.store.fast import Table as Table
     from pipelines.store.observers import watch_trace as watch_trace
+    from pipelines.store.purge import stored_or_buried as stored_or_buried
     from pipelines.store.purge import tombstone as tombstone
     from pipelines.store.purge import tombstone_for_key as tombstone_for_key
     from pipelines.store.store import store as storage
@@ -344,6 +346,7 @@ __all__ = [
     "request_metrics",
     "status_message",
     "storage",
+    "stored_or_buried",
     "stream_handler",
     "streaming",
     "tombstone",

@@ -5,7 +5,7 @@ columns (``pk`` names the primary key); anything else stays with the ORM.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.db import connections, router
@@ -31,3 +31,36 @@ def rows(model: type[M], *, order_by: Sequence[str] = (), limit: int | None = No
 def first(model: type[M], *, order_by: Sequence[str] = (), **equals: Any) -> M | None:
     found = rows(model, order_by=order_by, limit=1, **equals)
     return found[0] if found else None
+
+
+# ``exist``'s statements: one per (models and filtered columns, vendor), built once.
+_exists: dict[tuple[Any, ...], tuple[str, list[fast.Lookup]]] = {}
+
+
+def exist(*probes: tuple[type[Model], Mapping[str, Any]]) -> tuple[bool, ...]:
+    """Whether each exact-match look-up finds a row, all in one round trip (``SELECT EXISTS (…), EXISTS (…)``).
+
+    The models must live in one database."""
+    alias = router.db_for_read(probes[0][0])
+    if any(router.db_for_read(model) != alias for model, _ in probes):
+        raise ValueError("exist(): the models live in different databases")
+    connection = connections[alias]
+    key = (tuple((model, tuple(equals)) for model, equals in probes), connection.vendor)
+    known = _exists.get(key)
+    if known is None:
+        qn = connection.ops.quote_name
+        statements, tests = [], []
+        for model, equals in probes:
+            statement = fast.lookup(model, tuple(equals), (), 1, connection)  # its filters prepare the values
+            table = qn(model._meta.db_table)
+            where = " AND ".join(f"{table}.{qn(str(f.column))} = %s" for f in statement.filters)
+            statements.append(statement)
+            tests.append(f"EXISTS (SELECT 1 FROM {table} WHERE {where})")  # noqa: S608 (names from metadata)
+        sql = "SELECT " + ", ".join(tests)
+        known = _exists[key] = (sql, statements)
+    sql, statements = known
+    params = [p for s, (_, equals) in zip(statements, probes, strict=True) for p in s.params(equals, connection)]
+    with half(connection).read_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    return tuple(bool(value) for value in found)

@@ -177,6 +177,13 @@ def tombstone(trace_id: uuid.UUID | str) -> Tombstone | None:
     return lookups.first(Tombstone, pk=value)  # asked for every new order: SQL built once
 
 
+def stored_or_buried(model: type[models.Model], trace_id: uuid.UUID, **equals: Any) -> tuple[bool, bool]:
+    """Whether ``model`` has a row matching ``equals``, and whether a tombstone names ``trace_id``: a new command's
+    two checks before it starts a trace, in one round trip (``tombstone`` then reads the tombstone itself)."""
+    stored, buried = lookups.exist((model, equals), (Tombstone, {"pk": trace_id}))
+    return stored, buried
+
+
 def tombstone_for_key(key: str) -> Tombstone | None:
     """The tombstone of the purged trace an idempotency key started, if any."""
     return Tombstone.objects.filter(idempotency_key=key).order_by("purged_at").first()

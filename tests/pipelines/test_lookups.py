@@ -43,3 +43,18 @@ def test_rows_match_the_orm_for_equality_ordering_and_limit(lane_engine):
 def test_only_concrete_columns_can_be_filtered():
     with pytest.raises(ValueError, match="not a concrete column"):
         lookups.rows(DocumentReceived, documenttag=1)  # a reverse relation, not a column
+
+
+def test_exist_answers_each_look_up_in_one_statement(lane_engine, django_assert_num_queries):
+    lane_engine.start("ingest", {"text": "c a b"}, "doc-1")
+    received = DocumentReceived.objects.get(idempotency_key="doc-1")
+    missing = TokenIndexed.objects.first().pk  # an id that is no DocumentReceived's
+
+    with django_assert_num_queries(1):
+        answers = lookups.exist(
+            (DocumentReceived, {"pk": received.pk}),
+            (DocumentReceived, {"pk": missing}),
+            (TokenIndexed, {"doc_id": received.doc_id, "token": "a"}),
+            (TokenIndexed, {"doc_id": received.doc_id, "token": "z"}),
+        )
+    assert answers == (True, False, True, False)
