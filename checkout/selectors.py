@@ -293,6 +293,30 @@ def consumer(consumer_id: str) -> Consumer | None:
     return storage.memo(("consumer", consumer_id), lambda: storage.first(Consumer, pk=consumer_id))
 
 
+def references(consumer_id: str, restaurant_id: str) -> tuple[Consumer | None, Restaurant | None, dict[str, MenuItem]]:
+    """A command's reference rows: the consumer, the restaurant and its menu (``consumer``, ``restaurant``,
+    ``menu``), read together in one round trip when the request has none of them yet. A row the request already
+    read is kept: one request sees one version of the reference data."""
+    keys = (("consumer", consumer_id), ("restaurant", restaurant_id), ("menu", restaurant_id))
+    scope = storage.current_scope()
+    if scope is None or any(key not in scope.memo for key in keys):
+        consumers, restaurants, items = storage.rows_together(
+            (Consumer, {"pk": consumer_id}, 1),
+            (Restaurant, {"pk": restaurant_id}, 1),
+            (MenuItem, {"restaurant_id": restaurant_id}, None),
+        )
+        read = (
+            consumers[0] if consumers else None,
+            restaurants[0] if restaurants else None,
+            {m.item_id: m for m in items},
+        )
+        if scope is None:
+            return read
+        for key, value in zip(keys, read, strict=True):
+            scope.memo.setdefault(key, value)
+    return scope.memo[keys[0]], scope.memo[keys[1]], scope.memo[keys[2]]
+
+
 def restaurant(restaurant_id: str) -> Restaurant | None:
     return storage.memo(("restaurant", restaurant_id), lambda: storage.first(Restaurant, pk=restaurant_id))
 

@@ -28,6 +28,24 @@ def rows(model: type[M], *, order_by: Sequence[str] = (), limit: int | None = No
     return fast.instances(model, statement, fetched, alias, connection)
 
 
+def rows_together(*queries: tuple[type[Model], Mapping[str, Any], int | None]) -> list[list[Any]]:
+    """``rows(model, limit=limit, **equals)`` for each ``(model, equals, limit)``, all read in one round trip on
+    PostgreSQL (pipelined). The models must live in one database."""
+    alias = router.db_for_read(queries[0][0])
+    if any(router.db_for_read(model) != alias for model, _, _ in queries):
+        raise ValueError("rows_together(): the models live in different databases")
+    connection = connections[alias]
+    statements = [fast.lookup(model, tuple(equals), (), limit, connection) for model, equals, limit in queries]
+    fetched = half(connection).read_together(
+        connection,
+        [(s.sql, s.params(equals, connection)) for s, (_, equals, _) in zip(statements, queries, strict=True)],
+    )
+    return [
+        fast.instances(model, s, rows, alias, connection)
+        for s, (model, _, _), rows in zip(statements, queries, fetched, strict=True)
+    ]
+
+
 def first(model: type[M], *, order_by: Sequence[str] = (), **equals: Any) -> M | None:
     found = rows(model, order_by=order_by, limit=1, **equals)
     return found[0] if found else None

@@ -59,6 +59,20 @@ def insert_batch(
         return {row[0] for row in cursor.fetchall()}
 
 
+def read_together(connection: BaseDatabaseWrapper, statements: Sequence[tuple[str, list[Any]]]) -> list[list[Any]]:
+    """Every statement's rows, in one round trip: psycopg's pipeline mode sends them all before it reads the
+    first answer (each is still its own statement, prepared like the others)."""
+    cursors = [bound_cursor(connection) for _ in statements]
+    try:
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                cursor.execute(sql, params)
+        return [cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
 def read_cursor(connection: BaseDatabaseWrapper) -> Any:
     """The cursor for the store's own look-ups: prepared once per connection, like the inserts."""
     return bound_cursor(connection)

@@ -179,6 +179,8 @@ class Store:
     rows = staticmethod(lookups.rows)
     # The first of ``rows``, or ``None``.
     first = staticmethod(lookups.first)
+    # ``rows`` of several ``(model, equals, limit)`` look-ups, in one round trip on PostgreSQL.
+    rows_together = staticmethod(lookups.rows_together)
 
     def table(self, model: type[Model], connection: BaseDatabaseWrapper, *, with_pk: bool = False) -> Table:
         """The prepared table of ``model``: its rows as the database takes them (the benchmark clones rows)."""

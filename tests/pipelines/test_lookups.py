@@ -58,3 +58,19 @@ def test_exist_answers_each_look_up_in_one_statement(lane_engine, django_assert_
             (TokenIndexed, {"doc_id": received.doc_id, "token": "z"}),
         )
     assert answers == (True, False, True, False)
+
+
+def test_rows_together_give_what_each_look_up_gives_alone(lane_engine):
+    lane_engine.start("ingest", {"text": "c a b", "tags": ["x", "y"]}, "doc-1")
+    received = DocumentReceived.objects.get(idempotency_key="doc-1")
+
+    tokens, first_token, nothing = lookups.rows_together(
+        (TokenIndexed, {"doc_id": received.doc_id}, None),
+        (TokenIndexed, {"doc_id": received.doc_id}, 1),
+        (DocumentReceived, {"pk": TokenIndexed.objects.first().pk}, 1),
+    )
+    alone = lookups.rows(TokenIndexed, doc_id=received.doc_id)
+    assert [t.pk for t in tokens] == [t.pk for t in alone] and len(alone) == 3
+    assert all(same(a, b) for a, b in zip(tokens, alone, strict=True))
+    assert [t.pk for t in first_token] == [alone[0].pk]
+    assert nothing == []
