@@ -301,9 +301,9 @@ def references(consumer_id: str, restaurant_id: str) -> tuple[Consumer | None, R
     scope = storage.current_scope()
     if scope is None or any(key not in scope.memo for key in keys):
         consumers, restaurants, items = storage.rows_together(
-            (Consumer, {"pk": consumer_id}, 1),
-            (Restaurant, {"pk": restaurant_id}, 1),
-            (MenuItem, {"restaurant_id": restaurant_id}, None),
+            (Consumer, {"pk": consumer_id}, (), 1),
+            (Restaurant, {"pk": restaurant_id}, (), 1),
+            (MenuItem, {"restaurant_id": restaurant_id}, (), None),
         )
         read = (
             consumers[0] if consumers else None,

@@ -81,6 +81,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "tombstone_for_key": ("pipelines.store.purge", "tombstone_for_key"),
     # Open failures of a trace (the ops console's remedies)
     "open_failure": ("pipelines.failures.parking", "open_failure"),
+    "parked_items": ("pipelines.failures.parking", "parked_items"),
     "open_items": ("pipelines.failures.parking", "open_items"),
     "close_open": ("pipelines.failures.parking", "close_open"),
     "last_attempt": ("pipelines.failures.parking", "last_attempt"),
@@ -200,6 +201,7 @@ if TYPE_CHECKING:
     from pipelines.failures.parking import last_attempt as last_attempt
     from pipelines.failures.parking import open_failure as open_failure
     from pipelines.failures.parking import open_items as open_items
+    from pipelines.failures.parking import parked_items as parked_items
     from pipelines.recovery import actions as actions
     from pipelines.recovery import backlog as backlog
     from pipelines.recovery import deadlines as deadlines
@@ -338,6 +340,7 @@ __all__ = [
     "open_items",
     "outage",
     "outcome",
+    "parked_items",
     "pauses",
     "pausing",
     "primary",

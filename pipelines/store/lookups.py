@@ -28,21 +28,27 @@ def rows(model: type[M], *, order_by: Sequence[str] = (), limit: int | None = No
     return fast.instances(model, statement, fetched, alias, connection)
 
 
-def rows_together(*queries: tuple[type[Model], Mapping[str, Any], int | None]) -> list[list[Any]]:
-    """``rows(model, limit=limit, **equals)`` for each ``(model, equals, limit)``, all read in one round trip on
-    PostgreSQL (pipelined). The models must live in one database."""
+# One look-up of ``rows_together``: ``rows(model, order_by=order_by, limit=limit, **equals)``.
+LookUp = tuple[type[Model], Mapping[str, Any], Sequence[str], int | None]
+
+
+def rows_together(*queries: LookUp) -> list[list[Any]]:
+    """``rows`` of each ``(model, equals, order_by, limit)``, all read in one round trip on PostgreSQL (pipelined).
+    The models must live in one database."""
     alias = router.db_for_read(queries[0][0])
-    if any(router.db_for_read(model) != alias for model, _, _ in queries):
+    if any(router.db_for_read(model) != alias for model, *_ in queries):
         raise ValueError("rows_together(): the models live in different databases")
     connection = connections[alias]
-    statements = [fast.lookup(model, tuple(equals), (), limit, connection) for model, equals, limit in queries]
+    statements = [
+        fast.lookup(model, tuple(equals), tuple(order_by), limit, connection)
+        for model, equals, order_by, limit in queries
+    ]
     fetched = half(connection).read_together(
-        connection,
-        [(s.sql, s.params(equals, connection)) for s, (_, equals, _) in zip(statements, queries, strict=True)],
+        connection, [(s.sql, s.params(q[1], connection)) for s, q in zip(statements, queries, strict=True)]
     )
     return [
-        fast.instances(model, s, rows, alias, connection)
-        for s, (model, _, _), rows in zip(statements, queries, fetched, strict=True)
+        fast.instances(q[0], s, rows, alias, connection)
+        for s, q, rows in zip(statements, queries, fetched, strict=True)
     ]
 
 

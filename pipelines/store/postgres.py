@@ -62,6 +62,10 @@ def insert_batch(
 def read_together(connection: BaseDatabaseWrapper, statements: Sequence[tuple[str, list[Any]]]) -> list[list[Any]]:
     """Every statement's rows, in one round trip: psycopg's pipeline mode sends them all before it reads the
     first answer (each is still its own statement, prepared like the others)."""
+    if len(statements) == 1:
+        with bound_cursor(connection) as cursor:
+            cursor.execute(*statements[0])
+            return [cursor.fetchall()]
     cursors = [bound_cursor(connection) for _ in statements]
     try:
         with connection.wrap_database_errors, connection.connection.pipeline():

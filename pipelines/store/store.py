@@ -179,7 +179,7 @@ class Store:
     rows = staticmethod(lookups.rows)
     # The first of ``rows``, or ``None``.
     first = staticmethod(lookups.first)
-    # ``rows`` of several ``(model, equals, limit)`` look-ups, in one round trip on PostgreSQL.
+    # ``rows`` of several ``(model, equals, order_by, limit)`` look-ups, in one round trip on PostgreSQL.
     rows_together = staticmethod(lookups.rows_together)
 
     def table(self, model: type[Model], connection: BaseDatabaseWrapper, *, with_pk: bool = False) -> Table:

@@ -65,12 +65,13 @@ def test_rows_together_give_what_each_look_up_gives_alone(lane_engine):
     received = DocumentReceived.objects.get(idempotency_key="doc-1")
 
     tokens, first_token, nothing = lookups.rows_together(
-        (TokenIndexed, {"doc_id": received.doc_id}, None),
-        (TokenIndexed, {"doc_id": received.doc_id}, 1),
-        (DocumentReceived, {"pk": TokenIndexed.objects.first().pk}, 1),
+        (TokenIndexed, {"doc_id": received.doc_id}, (), None),
+        (TokenIndexed, {"doc_id": received.doc_id}, ("-position",), 1),
+        (DocumentReceived, {"pk": TokenIndexed.objects.first().pk}, (), 1),
     )
     alone = lookups.rows(TokenIndexed, doc_id=received.doc_id)
+    last = lookups.rows(TokenIndexed, order_by=("-position",), limit=1, doc_id=received.doc_id)
     assert [t.pk for t in tokens] == [t.pk for t in alone] and len(alone) == 3
     assert all(same(a, b) for a, b in zip(tokens, alone, strict=True))
-    assert [t.pk for t in first_token] == [alone[0].pk]
+    assert [t.pk for t in first_token] == [last[0].pk] and last[0].position == 2
     assert nothing == []
