@@ -332,6 +332,27 @@ def courier(courier_id: str) -> Courier | None:
     return storage.memo(("courier", courier_id), lambda: storage.first(Courier, pk=courier_id))
 
 
+def dispatch_candidates(order_id: uuid.UUID) -> tuple[str | None, list[str]]:
+    """The courier ops chose for the order (``ops_courier_choice``) and the couriers available for dispatch
+    (``available_couriers``). A single order on the main branch whose choice the request has not read yet reads
+    both in one round trip; otherwise (a batch step, a fork) each as its selector reads it."""
+    scope = storage.current_scope()
+    key = ids.text(order_id) if type(order_id) is uuid.UUID else str(order_id)
+    if (
+        scope is None
+        or scope.keys
+        or (OpsCourierChoice, key) in scope.facts
+        or storage.branch_in_view(order_id) != MAIN_BRANCH
+    ):
+        return ops_courier_choice(order_id), available_couriers()
+    choices, couriers = storage.rows_together(
+        (OpsCourierChoice, {"order_id": order_id, "branch": MAIN_BRANCH}, (), 1),
+        (Courier, {"available": True}, ("id",), None),
+    )
+    storage.remember(choices)
+    return (choices[0].courier_id if choices else None), _keep_couriers(couriers)
+
+
 def available_couriers() -> list[str]:
     """Ids of the couriers available for dispatch, in id order (read once per batch step).
 
@@ -339,14 +360,18 @@ def available_couriers() -> list[str]:
     """
 
     def load() -> list[str]:
-        couriers = storage.rows(Courier, order_by=("id",), available=True)
-        scope = storage.current_scope()
-        if scope is not None:
-            for row in couriers:
-                scope.memo[("courier", row.pk)] = row
-        return [row.pk for row in couriers]
+        return _keep_couriers(storage.rows(Courier, order_by=("id",), available=True))
 
     return storage.step_memo("available_couriers", load)
+
+
+def _keep_couriers(couriers: list[Courier]) -> list[str]:
+    """Keep the courier rows for the request (``courier``); their ids."""
+    scope = storage.current_scope()
+    if scope is not None:
+        for row in couriers:
+            scope.memo[("courier", row.pk)] = row
+    return [row.pk for row in couriers]
 
 
 def prepare_reference(consumer_ids: Sequence[str], restaurant_ids: Sequence[str]) -> None:
