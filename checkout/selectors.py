@@ -37,7 +37,7 @@ from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.revision_requested.models import RevisionRequested
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created.models import TicketCreated
-from pipelines import ids, storage
+from pipelines import ids, storage, tombstone_look_up
 from pipelines.models import MAIN_BRANCH, Checkpoint
 
 T = TypeVar("T", bound=Checkpoint)
@@ -72,6 +72,13 @@ def has(model: type[Checkpoint], order_id: uuid.UUID) -> bool:
         facts: Any = model.objects
         return bool(facts.filter(order_id=order_id, branch=MAIN_BRANCH).exists())
     return bool(model.objects.filter(order_id=order_id).exists())  # type: ignore[misc]
+
+
+def new_order_checks(order_id: uuid.UUID) -> Any:
+    """A new order's two checks: its request stored (on any branch: a fork needs a stored order), a tombstone naming
+    its trace (an order's id is its trace's). Read with the request's next look-ups (``storage.read_along``):
+    ``.rows()`` gives the rows of each, an empty list for none."""
+    return storage.read_along((OrderRequest, {"order_id": order_id}, (), 1), tombstone_look_up(order_id))
 
 
 def order_request(order_id: uuid.UUID) -> OrderRequest | None:

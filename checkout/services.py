@@ -41,7 +41,6 @@ from pipelines import (
     ids,
     input_limits,
     storage,
-    stored_or_buried,
     tombstone,
 )
 
@@ -59,10 +58,11 @@ def order_id_for(key: str) -> uuid.UUID:
 @storage.scoped  # facts and reference rows are read once per request
 def place_order(data: object, key: str | None) -> Placed:
     key = commands.check_key(key)
+    order_id = order_id_for(key)
+    checks = selectors.new_order_checks(order_id)  # read with validation's reference rows, in one round trip
     command = commands.canonical(data)
     digest = commands.command_hash(command)
-    order_id = order_id_for(key)
-    placed, buried = stored_or_buried(OrderRequest, order_id, order_id=order_id)  # one round trip for both
+    placed, buried = (bool(rows) for rows in checks.rows())
     if placed:
         return _replay(order_id, digest)
     if buried:

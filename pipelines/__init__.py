@@ -77,7 +77,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Table": ("pipelines.store.fast", "Table"),
     # Retention: the tombstones purged traces leave (docs/operations.md, "Retention and tombstones")
     "tombstone": ("pipelines.store.purge", "tombstone"),
-    "stored_or_buried": ("pipelines.store.purge", "stored_or_buried"),
+    "tombstone_look_up": ("pipelines.store.purge", "tombstone_look_up"),
     "tombstone_for_key": ("pipelines.store.purge", "tombstone_for_key"),
     # Open failures of a trace (the ops console's remedies)
     "open_failure": ("pipelines.failures.parking", "open_failure"),
@@ -211,9 +211,9 @@ if TYPE_CHECKING:
     from pipelines.store.classification import classify as classify
     from pipelines.store.fast import Table as Table
     from pipelines.store.observers import watch_trace as watch_trace
-    from pipelines.store.purge import stored_or_buried as stored_or_buried
     from pipelines.store.purge import tombstone as tombstone
     from pipelines.store.purge import tombstone_for_key as tombstone_for_key
+    from pipelines.store.purge import tombstone_look_up as tombstone_look_up
     from pipelines.store.store import store as storage
     from pipelines.transport import input_limits as input_limits
     from pipelines.transport import outage as outage
@@ -349,11 +349,11 @@ __all__ = [
     "request_metrics",
     "status_message",
     "storage",
-    "stored_or_buried",
     "stream_handler",
     "streaming",
     "tombstone",
     "tombstone_for_key",
+    "tombstone_look_up",
     "tracing",
     "unary",
     "watch_trace",

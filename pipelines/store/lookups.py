@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from django.db import connections, router
 from django.db.models import Model
 
-from pipelines.store import fast
+from pipelines.store import fast, reads
 from pipelines.store.vendor import half
 
 M = TypeVar("M", bound=Model)
@@ -34,57 +34,62 @@ LookUp = tuple[type[Model], Mapping[str, Any], Sequence[str], int | None]
 
 def rows_together(*queries: LookUp) -> list[list[Any]]:
     """``rows`` of each ``(model, equals, order_by, limit)``, all read in one round trip on PostgreSQL (pipelined).
-    The models must live in one database."""
+    The models must live in one database. Look-ups waiting in the request's read scope (``read_along``) on the same
+    database go with them."""
     alias = router.db_for_read(queries[0][0])
     if any(router.db_for_read(model) != alias for model, *_ in queries):
         raise ValueError("rows_together(): the models live in different databases")
+    scope = reads.current()
+    riders: list[Along] = []
+    if scope is not None and scope.along:
+        riders = [r for r in scope.along if r.alias == alias]
+        scope.along = [r for r in scope.along if r.alias != alias]
+    every = [*queries, *(q for rider in riders for q in rider.queries)]
     connection = connections[alias]
     statements = [
         fast.lookup(model, tuple(equals), tuple(order_by), limit, connection)
-        for model, equals, order_by, limit in queries
+        for model, equals, order_by, limit in every
     ]
     fetched = half(connection).read_together(
-        connection, [(s.sql, s.params(q[1], connection)) for s, q in zip(statements, queries, strict=True)]
+        connection, [(s.sql, s.params(q[1], connection)) for s, q in zip(statements, every, strict=True)]
     )
-    return [
-        fast.instances(q[0], s, rows, alias, connection)
-        for s, q, rows in zip(statements, queries, fetched, strict=True)
+    found = [
+        fast.instances(q[0], s, rows, alias, connection) for s, q, rows in zip(statements, every, fetched, strict=True)
     ]
+    start = len(queries)
+    for rider in riders:
+        rider.found, start = found[start : start + len(rider.queries)], start + len(rider.queries)
+    return found[: len(queries)]
+
+
+class Along:
+    """Look-ups that ride with the request's next ``rows_together`` on their database (a round trip less), or are
+    read on their own when their rows are asked for first."""
+
+    def __init__(self, queries: Sequence[LookUp]) -> None:
+        self.queries = tuple(queries)
+        self.alias = router.db_for_read(self.queries[0][0])
+        self.found: list[list[Any]] | None = None
+
+    def rows(self) -> list[list[Any]]:
+        if self.found is None:
+            scope = reads.current()
+            if scope is not None and self in scope.along:
+                scope.along.remove(self)
+            self.found = rows_together(*self.queries)
+        return self.found
+
+
+def read_along(*queries: LookUp) -> Along:
+    """``rows_together(*queries)``, sent with the read scope's next group of look-ups if one comes before the rows
+    are asked for (``Along.rows()``); without a scope, read when asked for."""
+    along = Along(queries)
+    scope = reads.current()
+    if scope is not None:
+        scope.along.append(along)
+    return along
 
 
 def first(model: type[M], *, order_by: Sequence[str] = (), **equals: Any) -> M | None:
     found = rows(model, order_by=order_by, limit=1, **equals)
     return found[0] if found else None
-
-
-# ``exist``'s statements: one per (models and filtered columns, vendor), built once.
-_exists: dict[tuple[Any, ...], tuple[str, list[fast.Lookup]]] = {}
-
-
-def exist(*probes: tuple[type[Model], Mapping[str, Any]]) -> tuple[bool, ...]:
-    """Whether each exact-match look-up finds a row, all in one round trip (``SELECT EXISTS (…), EXISTS (…)``).
-
-    The models must live in one database."""
-    alias = router.db_for_read(probes[0][0])
-    if any(router.db_for_read(model) != alias for model, _ in probes):
-        raise ValueError("exist(): the models live in different databases")
-    connection = connections[alias]
-    key = (tuple((model, tuple(equals)) for model, equals in probes), connection.vendor)
-    known = _exists.get(key)
-    if known is None:
-        qn = connection.ops.quote_name
-        statements, tests = [], []
-        for model, equals in probes:
-            statement = fast.lookup(model, tuple(equals), (), 1, connection)  # its filters prepare the values
-            table = qn(model._meta.db_table)
-            where = " AND ".join(f"{table}.{qn(str(f.column))} = %s" for f in statement.filters)
-            statements.append(statement)
-            tests.append(f"EXISTS (SELECT 1 FROM {table} WHERE {where})")  # noqa: S608 (names from metadata)
-        sql = "SELECT " + ", ".join(tests)
-        known = _exists[key] = (sql, statements)
-    sql, statements = known
-    params = [p for s, (_, equals) in zip(statements, probes, strict=True) for p in s.params(equals, connection)]
-    with half(connection).read_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchone()
-    return tuple(bool(value) for value in found)

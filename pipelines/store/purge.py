@@ -46,6 +46,7 @@ from pipelines.models import (
 )
 from pipelines.store import lookups
 from pipelines.store.branches import model_named
+from pipelines.store.lookups import LookUp
 
 Target = tuple[type[models.Model], "models.QuerySet[Any]"]
 
@@ -177,11 +178,10 @@ def tombstone(trace_id: uuid.UUID | str) -> Tombstone | None:
     return lookups.first(Tombstone, pk=value)  # asked for every new order: SQL built once
 
 
-def stored_or_buried(model: type[models.Model], trace_id: uuid.UUID, **equals: Any) -> tuple[bool, bool]:
-    """Whether ``model`` has a row matching ``equals``, and whether a tombstone names ``trace_id``: a new command's
-    two checks before it starts a trace, in one round trip (``tombstone`` then reads the tombstone itself)."""
-    stored, buried = lookups.exist((model, equals), (Tombstone, {"pk": trace_id}))
-    return stored, buried
+def tombstone_look_up(trace_id: uuid.UUID) -> LookUp:
+    """``tombstone``'s read (one names the trace, or none), as a look-up a caller may read with others
+    (``storage.rows_together``, ``storage.read_along``)."""
+    return (Tombstone, {"pk": trace_id}, (), 1)
 
 
 def tombstone_for_key(key: str) -> Tombstone | None:

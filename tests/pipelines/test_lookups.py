@@ -4,7 +4,7 @@ import pytest
 from django.db.models import Model
 
 from pipelines.models import CheckpointLog
-from pipelines.store import lookups
+from pipelines.store import lookups, reads
 from tests.lane.models import DocumentReceived, DocumentTag, TokenIndexed
 
 pytestmark = pytest.mark.django_db
@@ -45,21 +45,6 @@ def test_only_concrete_columns_can_be_filtered():
         lookups.rows(DocumentReceived, documenttag=1)  # a reverse relation, not a column
 
 
-def test_exist_answers_each_look_up_in_one_statement(lane_engine, django_assert_num_queries):
-    lane_engine.start("ingest", {"text": "c a b"}, "doc-1")
-    received = DocumentReceived.objects.get(idempotency_key="doc-1")
-    missing = TokenIndexed.objects.first().pk  # an id that is no DocumentReceived's
-
-    with django_assert_num_queries(1):
-        answers = lookups.exist(
-            (DocumentReceived, {"pk": received.pk}),
-            (DocumentReceived, {"pk": missing}),
-            (TokenIndexed, {"doc_id": received.doc_id, "token": "a"}),
-            (TokenIndexed, {"doc_id": received.doc_id, "token": "z"}),
-        )
-    assert answers == (True, False, True, False)
-
-
 def test_rows_together_give_what_each_look_up_gives_alone(lane_engine):
     lane_engine.start("ingest", {"text": "c a b", "tags": ["x", "y"]}, "doc-1")
     received = DocumentReceived.objects.get(idempotency_key="doc-1")
@@ -75,3 +60,21 @@ def test_rows_together_give_what_each_look_up_gives_alone(lane_engine):
     assert all(same(a, b) for a, b in zip(tokens, alone, strict=True))
     assert [t.pk for t in first_token] == [last[0].pk] and last[0].position == 2
     assert nothing == []
+
+
+def test_look_ups_read_along_go_with_the_next_group_or_alone(lane_engine, django_assert_num_queries):
+    lane_engine.start("ingest", {"text": "c a b"}, "doc-1")
+    received = DocumentReceived.objects.get(idempotency_key="doc-1")
+    with reads.scope():
+        along = lookups.read_along((DocumentReceived, {"pk": received.pk}, (), 1))
+        with django_assert_num_queries(2):  # one round trip on PostgreSQL
+            (tokens,) = lookups.rows_together((TokenIndexed, {"doc_id": received.doc_id}, (), None))
+        with django_assert_num_queries(0):
+            assert [row.pk for row in along.rows()[0]] == [received.pk]
+        assert len(tokens) == 3
+
+        alone = lookups.read_along((DocumentReceived, {"pk": TokenIndexed.objects.first().pk}, (), 1))
+        with django_assert_num_queries(1):
+            assert alone.rows() == [[]]
+        with django_assert_num_queries(1):  # it left the scope: the next group goes alone
+            lookups.rows_together((TokenIndexed, {"doc_id": received.doc_id}, (), None))
