@@ -22,7 +22,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from checkout import personal, selectors
-from checkout.models import Consumer
+from checkout.models import Consumer, MenuItem
 from pipelines import Detail, InvalidArgument, StrictSerializer, Text, flatten, ids
 
 KEY_PATTERN = ids.KEY_PATTERN
@@ -176,7 +176,7 @@ def revision(data: object, restaurant_id: str) -> dict[str, Any]:
     items = [{"menuItemId": item["menuItemId"], "quantity": item["quantity"]} for item in valid["items"]]
     problems = _duplicates(items)
     if not problems:
-        _menu_items(restaurant_id, items, problems)
+        _menu_items(selectors.menu(restaurant_id), items, problems)
     if problems:
         raise InvalidArgument("the revision is invalid", problems)
     return {"items": items}
@@ -213,19 +213,18 @@ def _duplicates(items: list[dict[str, Any]]) -> list[Detail]:
 
 def _references(command: dict[str, Any], problems: list[Detail]) -> Consumer | None:
     # Through the selectors: inside a request's read scope the chain reuses these rows instead of reading again.
-    consumer = selectors.consumer(command["consumerId"])
+    # The three look-ups in one round trip (the menu is read by the restaurant's id as given).
+    consumer, restaurant, menu = selectors.references(command["consumerId"], command["restaurantId"])
     if consumer is None:
         problems.append(Detail("consumerId", "unknown consumer"))
-    restaurant = selectors.restaurant(command["restaurantId"])
     if restaurant is None:
         problems.append(Detail("restaurantId", "unknown restaurant"))
         return consumer
-    _menu_items(restaurant.pk, command["items"], problems)
+    _menu_items(menu, command["items"], problems)
     return consumer
 
 
-def _menu_items(restaurant_id: str, items: list[dict[str, Any]], problems: list[Detail]) -> None:
-    menu = selectors.menu(restaurant_id)
+def _menu_items(menu: dict[str, MenuItem], items: list[dict[str, Any]], problems: list[Detail]) -> None:
     for n, item in enumerate(items):
         if item["menuItemId"] not in menu:
             problems.append(Detail(f"items[{n}].menuItemId", "unknown menu item"))

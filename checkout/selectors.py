@@ -37,7 +37,7 @@ from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.revision_requested.models import RevisionRequested
 from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created.models import TicketCreated
-from pipelines import ids, storage
+from pipelines import ids, storage, tombstone_look_up
 from pipelines.models import MAIN_BRANCH, Checkpoint
 
 T = TypeVar("T", bound=Checkpoint)
@@ -74,10 +74,11 @@ def has(model: type[Checkpoint], order_id: uuid.UUID) -> bool:
     return bool(model.objects.filter(order_id=order_id).exists())  # type: ignore[misc]
 
 
-def order_placed(order_id: uuid.UUID) -> bool:
-    """Whether the order's request is stored, on any branch: a new order's check, one look-up (a fork needs a
-    stored order, so a new one reads nothing about forks)."""
-    return storage.first(OrderRequest, order_id=order_id) is not None
+def new_order_checks(order_id: uuid.UUID) -> Any:
+    """A new order's two checks: its request stored (on any branch: a fork needs a stored order), a tombstone naming
+    its trace (an order's id is its trace's). Read with the request's next look-ups (``storage.read_along``):
+    ``.rows()`` gives the rows of each, an empty list for none."""
+    return storage.read_along((OrderRequest, {"order_id": order_id}, (), 1), tombstone_look_up(order_id))
 
 
 def order_request(order_id: uuid.UUID) -> OrderRequest | None:
@@ -142,7 +143,7 @@ def revised(order_id: uuid.UUID) -> bool:
             },
         )
         return key in found
-    return storage.memo(("revised", key), lambda: RevisionRequested.objects.filter(order_id=order_id).exists())
+    return storage.memo(("revised", key), lambda: storage.first(RevisionRequested, order_id=order_id) is not None)
 
 
 def revision_request(revision_id: uuid.UUID) -> RevisionRequested | None:
@@ -299,6 +300,30 @@ def consumer(consumer_id: str) -> Consumer | None:
     return storage.memo(("consumer", consumer_id), lambda: storage.first(Consumer, pk=consumer_id))
 
 
+def references(consumer_id: str, restaurant_id: str) -> tuple[Consumer | None, Restaurant | None, dict[str, MenuItem]]:
+    """A command's reference rows: the consumer, the restaurant and its menu (``consumer``, ``restaurant``,
+    ``menu``), read together in one round trip when the request has none of them yet. A row the request already
+    read is kept: one request sees one version of the reference data."""
+    keys = (("consumer", consumer_id), ("restaurant", restaurant_id), ("menu", restaurant_id))
+    scope = storage.current_scope()
+    if scope is None or any(key not in scope.memo for key in keys):
+        consumers, restaurants, items = storage.rows_together(
+            (Consumer, {"pk": consumer_id}, (), 1),
+            (Restaurant, {"pk": restaurant_id}, (), 1),
+            (MenuItem, {"restaurant_id": restaurant_id}, (), None),
+        )
+        read = (
+            consumers[0] if consumers else None,
+            restaurants[0] if restaurants else None,
+            {m.item_id: m for m in items},
+        )
+        if scope is None:
+            return read
+        for key, value in zip(keys, read, strict=True):
+            scope.memo.setdefault(key, value)
+    return scope.memo[keys[0]], scope.memo[keys[1]], scope.memo[keys[2]]
+
+
 def restaurant(restaurant_id: str) -> Restaurant | None:
     return storage.memo(("restaurant", restaurant_id), lambda: storage.first(Restaurant, pk=restaurant_id))
 
@@ -314,6 +339,27 @@ def courier(courier_id: str) -> Courier | None:
     return storage.memo(("courier", courier_id), lambda: storage.first(Courier, pk=courier_id))
 
 
+def dispatch_candidates(order_id: uuid.UUID) -> tuple[str | None, list[str]]:
+    """The courier ops chose for the order (``ops_courier_choice``) and the couriers available for dispatch
+    (``available_couriers``). A single order on the main branch whose choice the request has not read yet reads
+    both in one round trip; otherwise (a batch step, a fork) each as its selector reads it."""
+    scope = storage.current_scope()
+    key = ids.text(order_id) if type(order_id) is uuid.UUID else str(order_id)
+    if (
+        scope is None
+        or scope.keys
+        or (OpsCourierChoice, key) in scope.facts
+        or storage.branch_in_view(order_id) != MAIN_BRANCH
+    ):
+        return ops_courier_choice(order_id), available_couriers()
+    choices, couriers = storage.rows_together(
+        (OpsCourierChoice, {"order_id": order_id, "branch": MAIN_BRANCH}, (), 1),
+        (Courier, {"available": True}, ("id",), None),
+    )
+    storage.remember(choices)
+    return (choices[0].courier_id if choices else None), _keep_couriers(couriers)
+
+
 def available_couriers() -> list[str]:
     """Ids of the couriers available for dispatch, in id order (read once per batch step).
 
@@ -321,14 +367,18 @@ def available_couriers() -> list[str]:
     """
 
     def load() -> list[str]:
-        couriers = storage.rows(Courier, order_by=("id",), available=True)
-        scope = storage.current_scope()
-        if scope is not None:
-            for row in couriers:
-                scope.memo[("courier", row.pk)] = row
-        return [row.pk for row in couriers]
+        return _keep_couriers(storage.rows(Courier, order_by=("id",), available=True))
 
     return storage.step_memo("available_couriers", load)
+
+
+def _keep_couriers(couriers: list[Courier]) -> list[str]:
+    """Keep the courier rows for the request (``courier``); their ids."""
+    scope = storage.current_scope()
+    if scope is not None:
+        for row in couriers:
+            scope.memo[("courier", row.pk)] = row
+    return [row.pk for row in couriers]
 
 
 def prepare_reference(consumer_ids: Sequence[str], restaurant_ids: Sequence[str]) -> None:

@@ -58,12 +58,15 @@ def order_id_for(key: str) -> uuid.UUID:
 @storage.scoped  # facts and reference rows are read once per request
 def place_order(data: object, key: str | None) -> Placed:
     key = commands.check_key(key)
+    order_id = order_id_for(key)
+    checks = selectors.new_order_checks(order_id)  # read with validation's reference rows, in one round trip
     command = commands.canonical(data)
     digest = commands.command_hash(command)
-    order_id = order_id_for(key)
-    if selectors.order_placed(order_id):
+    placed, buried = (bool(rows) for rows in checks.rows())
+    if placed:
         return _replay(order_id, digest)
-    refuse_if_purged(key, order_id)
+    if buried:
+        refuse_if_purged(key, order_id)
     backlog.admit("checkout")  # a new order: refused (nothing stored) while the backlog bound is reached
     payload = {**command, "requestId": key, "commandHash": digest}
     execution = current_engine().start("checkout", payload, key, new=True)  # just looked: nothing stored for this key

@@ -12,7 +12,7 @@ from checkout.order_view import CheckpointRef, OrderLine, OrderView, RevisionEnt
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import composition, open_failure, queues, storage, wire
+from pipelines import composition, open_failure, parked_items, queues, storage, wire
 from pipelines.models import CheckpointLog, LineageLink
 
 TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
@@ -58,15 +58,23 @@ def label(order_id: uuid.UUID, present: set[str]) -> str:
 
 def log_rows(order_id: uuid.UUID) -> list[CheckpointLog]:
     """The order's checkpoints on the branch its view shows (a fork's view holds its parent's history)."""
+    return _log_and_parked(order_id, parked=False)[0]
+
+
+def _log_and_parked(order_id: uuid.UUID, *, parked: bool) -> tuple[list[CheckpointLog], list[Any] | None]:
+    """``log_rows``; with ``parked``, also the order's parked items (``open_failure``'s read), in the same round
+    trip (``None``: not read)."""
     number = storage.trace_number(order_id)
     if number is None:
-        return []
-    rows = storage.rows(CheckpointLog, order_by=("seq",), trace_number=number)
-    return storage.visible_log(order_id, storage.branch_in_view(order_id), rows)
+        return [], None
+    log_read = (CheckpointLog, {"trace_number": number}, ("seq",), None)
+    found = storage.rows_together(log_read, parked_items(order_id)) if parked else storage.rows_together(log_read)
+    rows = storage.visible_log(order_id, storage.branch_in_view(order_id), found[0])
+    return rows, (found[1] if parked else None)
 
 
-def stalled(order_id: uuid.UUID) -> Stalled | None:
-    failure = open_failure(order_id)
+def stalled(order_id: uuid.UUID, parked: list[Any] | None = None) -> Stalled | None:
+    failure = open_failure(order_id, parked)
     if failure is None:
         return None
     return Stalled(
@@ -92,7 +100,7 @@ def order_view(order_id: uuid.UUID) -> OrderView:
     """The order view of docs/api.md, the same for every transport (``checkout.order_view.render`` renders it)."""
     request = selectors.order_request(order_id)
     assert request is not None, "order_view needs a stored OrderRequest"
-    rows = log_rows(order_id)
+    rows, parked = _log_and_parked(order_id, parked=True)
     present = {row.checkpoint_type for row in rows}
     snapshot = selectors.initial_order(order_id)
     ticket = selectors.ticket(order_id)
@@ -115,7 +123,7 @@ def order_view(order_id: uuid.UUID) -> OrderView:
         reason=(cancelled.reason if cancelled else rejected.reason if rejected else None),
         failure_code=outcome.failure_code if outcome else None,
         outcome=terminal.outcome if terminal else None,
-        stalled=stalled(order_id),
+        stalled=stalled(order_id, parked),
         consumer_id=request.consumer_id,
         restaurant_id=request.restaurant_id,
         order_total=wire(revised.order_total if revised else snapshot.order_total) if snapshot else None,

@@ -77,9 +77,11 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Table": ("pipelines.store.fast", "Table"),
     # Retention: the tombstones purged traces leave (docs/operations.md, "Retention and tombstones")
     "tombstone": ("pipelines.store.purge", "tombstone"),
+    "tombstone_look_up": ("pipelines.store.purge", "tombstone_look_up"),
     "tombstone_for_key": ("pipelines.store.purge", "tombstone_for_key"),
     # Open failures of a trace (the ops console's remedies)
     "open_failure": ("pipelines.failures.parking", "open_failure"),
+    "parked_items": ("pipelines.failures.parking", "parked_items"),
     "open_items": ("pipelines.failures.parking", "open_items"),
     "close_open": ("pipelines.failures.parking", "close_open"),
     "last_attempt": ("pipelines.failures.parking", "last_attempt"),
@@ -199,6 +201,7 @@ if TYPE_CHECKING:
     from pipelines.failures.parking import last_attempt as last_attempt
     from pipelines.failures.parking import open_failure as open_failure
     from pipelines.failures.parking import open_items as open_items
+    from pipelines.failures.parking import parked_items as parked_items
     from pipelines.recovery import actions as actions
     from pipelines.recovery import backlog as backlog
     from pipelines.recovery import deadlines as deadlines
@@ -210,6 +213,7 @@ if TYPE_CHECKING:
     from pipelines.store.observers import watch_trace as watch_trace
     from pipelines.store.purge import tombstone as tombstone
     from pipelines.store.purge import tombstone_for_key as tombstone_for_key
+    from pipelines.store.purge import tombstone_look_up as tombstone_look_up
     from pipelines.store.store import store as storage
     from pipelines.transport import input_limits as input_limits
     from pipelines.transport import outage as outage
@@ -336,6 +340,7 @@ __all__ = [
     "open_items",
     "outage",
     "outcome",
+    "parked_items",
     "pauses",
     "pausing",
     "primary",
@@ -348,6 +353,7 @@ __all__ = [
     "streaming",
     "tombstone",
     "tombstone_for_key",
+    "tombstone_look_up",
     "tracing",
     "unary",
     "watch_trace",

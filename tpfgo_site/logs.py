@@ -52,9 +52,11 @@ def json_handler(stream: str = LOG_STREAM) -> dict[str, Any]:
 def configure_structlog() -> None:
     structlog.configure(
         processors=[
+            # First: a record below its logger's level is dropped before any work is done for it (the engine
+            # logs at INFO on every step; merging the context and the trace ids cost more than the check).
+            structlog.stdlib.filter_by_level,
             structlog.contextvars.merge_contextvars,
             log_ids,
-            structlog.stdlib.filter_by_level,
             structlog.processors.TimeStamper(fmt="iso"),
             structlog.stdlib.add_logger_name,
             structlog.stdlib.add_log_level,

@@ -33,12 +33,15 @@ def process(ctx: StepContext[OrderReadyForDispatch]) -> Produced:
 
 
 def _choose(order_id: uuid.UUID, chosen: str | None) -> str:
-    chosen = chosen or selectors.ops_courier_choice(order_id)
+    available = None
+    if not chosen:  # ops' choice and the available couriers, read together
+        chosen, available = selectors.dispatch_candidates(order_id)
     if chosen:
         if selectors.courier(chosen) is None:
             raise RetryableError(f"courier {chosen} chosen by ops does not exist", code="UNKNOWN_COURIER")
         return chosen
-    available = selectors.available_couriers()
+    if available is None:
+        available = selectors.available_couriers()
     if not available:
         raise NoCourierAvailable("no courier available")
     load = selectors.active_deliveries(available)

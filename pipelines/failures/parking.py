@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from pipelines.models import (
     RetryClaim,
     RetryScheduled,
 )
+from pipelines.store.lookups import LookUp
 from pipelines.store.store import store
 
 if TYPE_CHECKING:
@@ -213,9 +214,18 @@ class OpenFailure:
     dead_lettered: bool
 
 
-def open_failure(trace_id: uuid.UUID) -> OpenFailure | None:
-    """The trace's unresolved failure (the newest parked item not resolved or cancelled), if any."""
-    for parked in store.rows(ParkedItem, order_by=("-created_at",), trace_id=trace_id):
+def parked_items(trace_id: uuid.UUID) -> LookUp:
+    """``open_failure``'s read of the trace's parked items, newest first, as a look-up a caller may read together
+    with others (``storage.rows_together``) and pass back as ``parked``."""
+    return (ParkedItem, {"trace_id": trace_id}, ("-created_at",), None)
+
+
+def open_failure(trace_id: uuid.UUID, items: Sequence[ParkedItem] | None = None) -> OpenFailure | None:
+    """The trace's unresolved failure (the newest parked item not resolved or cancelled), if any. ``items``: the
+    rows of ``parked_items(trace_id)``, if the caller has read them already."""
+    if items is None:
+        items = store.rows(ParkedItem, order_by=("-created_at",), trace_id=trace_id)
+    for parked in items:
         outcome = latest_outcome(parked)
         if outcome is not None and outcome.outcome != ParkingOutcome.DEAD_LETTERED:
             continue

@@ -48,7 +48,8 @@ _WAIT_LIMIT = 30.0
 
 class _State(threading.local):
     depth = 0  # nested engine runs on this thread
-    relaxed = False  # the session commits asynchronously now
+    relaxed = False  # the session commits asynchronously now, or will from the store's next statement (pending)
+    pending: str | None = None  # the alias of the connection whose relax waits for the store's next statement
     flushes = 0  # durable() calls that reached the database (a counter for tests and the bench)
 
 
@@ -86,8 +87,9 @@ def relaxed() -> Iterator[None]:
     _state.depth = 1
     try:
         if not _state.relaxed:
-            with connection.cursor() as cursor:
-                cursor.execute(_RELAX)
+            # No round trip of its own: the store's next statement on this connection sends it first, in the same
+            # pipeline (``pipelines/store/postgres.py``). Until then every commit is still synchronous.
+            _state.pending = connection.alias
             _state.relaxed = True
         yield
     except BaseException:
@@ -104,14 +106,27 @@ def _settle(connection: BaseDatabaseWrapper) -> None:
     try:
         durable()
     except DatabaseError:
-        _state.relaxed = False
+        _state.pending, _state.relaxed = None, False
         connection.close()
+
+
+def relax_to_send(alias: str) -> str | None:
+    """The statement that relaxes this connection's session, if a run is waiting to send it (once): the store
+    sends it ahead of its next statement, in one round trip."""
+    if _state.pending != alias:
+        return None
+    _state.pending = None
+    return _RELAX
 
 
 def durable() -> None:
     """Everything this thread committed is durable when this returns. Call it right before anything leaves the
-    process. Nothing to do outside a relaxed run (every commit was synchronous)."""
+    process. Nothing to do outside a relaxed run, or while its relax was not sent (every commit was synchronous)."""
     if not _state.relaxed:
+        return
+    if _state.pending is not None:
+        if not _state.depth:
+            _state.pending, _state.relaxed = None, False
         return
     connection = transaction.get_connection()
     if connection.in_atomic_block:

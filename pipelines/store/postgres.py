@@ -22,6 +22,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
 
+from pipelines.store import durability
 from pipelines.store.fast import Row, Table
 from pipelines.store.rows import Dependent
 
@@ -57,6 +58,24 @@ def insert_batch(
     with bound_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
+
+
+def read_together(connection: BaseDatabaseWrapper, statements: Sequence[tuple[str, list[Any]]]) -> list[list[Any]]:
+    """Every statement's rows, in one round trip: psycopg's pipeline mode sends them all before it reads the
+    first answer (each is still its own statement, prepared like the others)."""
+    if len(statements) == 1:
+        with bound_cursor(connection) as cursor:
+            cursor.execute(*statements[0])
+            return [cursor.fetchall()]
+    cursors = [bound_cursor(connection) for _ in statements]
+    try:
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                cursor.execute(sql, params)
+        return [cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
 
 
 def read_cursor(connection: BaseDatabaseWrapper) -> Any:
@@ -129,6 +148,7 @@ def bound_cursor(connection: BaseDatabaseWrapper) -> Any:
     with connection.wrap_database_errors:
         raw = _PreparingCursor(connection.connection)
     raw.tpfgo_prepare = prepare
+    raw.tpfgo_before = durability.relax_to_send(connection.alias)
     if connection.queries_logged:
         return _StatementDebugWrapper(raw, connection)
     return connection.make_cursor(raw)
@@ -142,9 +162,15 @@ _CursorWrapper: Any = CursorWrapper
 
 class _PreparingCursor(_ServerBindingCursor):  # type: ignore[misc]
     tpfgo_prepare = True
+    tpfgo_before: str | None = None  # a session setting to send first, in the same round trip (durability)
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        return super().execute(query, params, prepare=self.tpfgo_prepare or None, **kwargs)
+        if self.tpfgo_before is None:
+            return super().execute(query, params, prepare=self.tpfgo_prepare or None, **kwargs)
+        before, self.tpfgo_before = self.tpfgo_before, None
+        with self.connection.pipeline():
+            self.connection.execute(before)
+            return super().execute(query, params, prepare=self.tpfgo_prepare or None, **kwargs)
 
 
 class _StatementDebugWrapper(_CursorDebugWrapper):  # type: ignore[misc]

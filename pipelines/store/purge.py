@@ -46,6 +46,7 @@ from pipelines.models import (
 )
 from pipelines.store import lookups
 from pipelines.store.branches import model_named
+from pipelines.store.lookups import LookUp
 
 Target = tuple[type[models.Model], "models.QuerySet[Any]"]
 
@@ -175,6 +176,12 @@ def tombstone(trace_id: uuid.UUID | str) -> Tombstone | None:
     except ValueError:
         return None
     return lookups.first(Tombstone, pk=value)  # asked for every new order: SQL built once
+
+
+def tombstone_look_up(trace_id: uuid.UUID) -> LookUp:
+    """``tombstone``'s read (one names the trace, or none), as a look-up a caller may read with others
+    (``storage.rows_together``, ``storage.read_along``)."""
+    return (Tombstone, {"pk": trace_id}, (), 1)
 
 
 def tombstone_for_key(key: str) -> Tombstone | None:

@@ -44,6 +44,8 @@ class Scope:
     step_memo: dict[Any, Any] = field(default_factory=dict)
     # Trace numbers and creation times (pipelines.store.traces) seen committed: neither ever changes.
     traces: dict[Any, tuple[int, datetime.datetime]] = field(default_factory=dict)
+    # Look-ups waiting to ride with the scope's next group of look-ups (pipelines.store.lookups.read_along).
+    along: list[Any] = field(default_factory=list)
 
     def remember(self, rows: Iterable[Checkpoint], *, fresh: bool = False) -> None:
         facts, absent, ids = self.facts, self.absent, self.fresh

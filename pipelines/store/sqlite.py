@@ -45,6 +45,16 @@ def insert_batch(
     return inserted
 
 
+def read_together(connection: BaseDatabaseWrapper, statements: Sequence[tuple[str, list[Any]]]) -> list[list[Any]]:
+    """Every statement's rows, one statement after the other (an in-process database has no round trip to save)."""
+    out = []
+    for sql, params in statements:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            out.append(cursor.fetchall())
+    return out
+
+
 def read_cursor(connection: BaseDatabaseWrapper) -> Any:
     """The cursor for the store's own look-ups: Django's (the driver keeps its statements by text)."""
     return connection.cursor()

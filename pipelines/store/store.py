@@ -179,6 +179,10 @@ class Store:
     rows = staticmethod(lookups.rows)
     # The first of ``rows``, or ``None``.
     first = staticmethod(lookups.first)
+    # ``rows`` of several ``(model, equals, order_by, limit)`` look-ups, in one round trip on PostgreSQL.
+    rows_together = staticmethod(lookups.rows_together)
+    # ``rows_together`` sent with the request's next group of look-ups (``lookups.read_along``).
+    read_along = staticmethod(lookups.read_along)
 
     def table(self, model: type[Model], connection: BaseDatabaseWrapper, *, with_pk: bool = False) -> Table:
         """The prepared table of ``model``: its rows as the database takes them (the benchmark clones rows)."""

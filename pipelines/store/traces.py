@@ -33,6 +33,7 @@ from pipelines import models
 from pipelines.models import Trace
 from pipelines.models import as_trace_uuid as as_uuid
 from pipelines.store import branches, fast, lookups, reads
+from pipelines.store.vendor import half
 
 # Traces per statement when creating many (two bound values each; SQLite allows 32,766).
 _CHUNK = 5000
@@ -136,7 +137,7 @@ def _create(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, Stamp]:
         at = table.index("trace_id")
         by_prepared = {row[at]: t for row, t in zip(rows, chunk, strict=True)}
         sql = fast.values_sql(table, len(rows)) + " ON CONFLICT DO NOTHING RETURNING number, trace_id"
-        with connection.cursor() as cursor:
+        with half(connection).read_cursor(connection) as cursor:  # the store's (prepared on PostgreSQL)
             cursor.execute(sql, [v for row in rows for v in row])
             for number, stored in cursor.fetchall():
                 out[by_prepared.get(stored) or as_uuid(stored)] = (number, now)

@@ -29,6 +29,10 @@ class Half(Protocol):
 
     def read_cursor(self, connection: BaseDatabaseWrapper) -> Any: ...
 
+    def read_together(
+        self, connection: BaseDatabaseWrapper, statements: Sequence[tuple[str, list[Any]]]
+    ) -> list[list[Any]]: ...
+
 
 _HALVES: dict[str, Half] = {postgres.VENDOR: postgres, sqlite.VENDOR: sqlite}
 

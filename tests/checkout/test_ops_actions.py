@@ -15,7 +15,9 @@ from checkout import ops_actions, selectors
 from checkout.models import Courier
 from checkout.ops_courier_choice.models import OpsCourierChoice
 from checkout.order_cancelled.models import OrderCancelled
+from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
 from checkout.terminal_order_state import step as terminal_step
+from pipelines import current_engine, storage
 from pipelines.contracts.errors import NonRetryableError
 from pipelines.contracts.status import FailedPrecondition, InvalidArgument, NotFound
 from pipelines.failures import parking
@@ -270,3 +272,18 @@ def test_ops_cancel_of_an_order_waiting_for_its_courier_refuses_the_pickup(demo_
     with pytest.raises(FailedPrecondition, match="already CANCELLED"):
         services.pickup(view["dispatchId"])
     assert checkpoint_types(view["orderId"])["OrderPickedUp"] == 0
+
+
+def test_dispatch_reads_the_ops_choice_and_the_available_couriers_together_as_each_selector_would(demo_data):
+    Courier.objects.update(available=False)
+    order_id = uuid.UUID(place().view["orderId"])  # parked at dispatch: no courier available
+    Courier.objects.filter(id__in=["courier-ann", "courier-ben"]).update(available=True)
+    with storage.read_scope():
+        assert selectors.dispatch_candidates(order_id) == (None, ["courier-ann", "courier-ben"])
+    ready = selectors.fact(OrderReadyForDispatch, order_id)
+    current_engine().run("assign-courier", ready, event={"courierId": "courier-ben", "by": "ops:erin"})
+
+    with storage.read_scope():
+        together = selectors.dispatch_candidates(order_id)
+    assert together == ("courier-ben", ["courier-ann", "courier-ben"])
+    assert together == (selectors.ops_courier_choice(order_id), selectors.available_couriers())

@@ -4,7 +4,7 @@ import pytest
 from django.db.models import Model
 
 from pipelines.models import CheckpointLog
-from pipelines.store import lookups
+from pipelines.store import lookups, reads
 from tests.lane.models import DocumentReceived, DocumentTag, TokenIndexed
 
 pytestmark = pytest.mark.django_db
@@ -43,3 +43,38 @@ def test_rows_match_the_orm_for_equality_ordering_and_limit(lane_engine):
 def test_only_concrete_columns_can_be_filtered():
     with pytest.raises(ValueError, match="not a concrete column"):
         lookups.rows(DocumentReceived, documenttag=1)  # a reverse relation, not a column
+
+
+def test_rows_together_give_what_each_look_up_gives_alone(lane_engine):
+    lane_engine.start("ingest", {"text": "c a b", "tags": ["x", "y"]}, "doc-1")
+    received = DocumentReceived.objects.get(idempotency_key="doc-1")
+
+    tokens, first_token, nothing = lookups.rows_together(
+        (TokenIndexed, {"doc_id": received.doc_id}, (), None),
+        (TokenIndexed, {"doc_id": received.doc_id}, ("-position",), 1),
+        (DocumentReceived, {"pk": TokenIndexed.objects.first().pk}, (), 1),
+    )
+    alone = lookups.rows(TokenIndexed, doc_id=received.doc_id)
+    last = lookups.rows(TokenIndexed, order_by=("-position",), limit=1, doc_id=received.doc_id)
+    assert [t.pk for t in tokens] == [t.pk for t in alone] and len(alone) == 3
+    assert all(same(a, b) for a, b in zip(tokens, alone, strict=True))
+    assert [t.pk for t in first_token] == [last[0].pk] and last[0].position == 2
+    assert nothing == []
+
+
+def test_look_ups_read_along_go_with_the_next_group_or_alone(lane_engine, django_assert_num_queries):
+    lane_engine.start("ingest", {"text": "c a b"}, "doc-1")
+    received = DocumentReceived.objects.get(idempotency_key="doc-1")
+    with reads.scope():
+        along = lookups.read_along((DocumentReceived, {"pk": received.pk}, (), 1))
+        with django_assert_num_queries(2):  # one round trip on PostgreSQL
+            (tokens,) = lookups.rows_together((TokenIndexed, {"doc_id": received.doc_id}, (), None))
+        with django_assert_num_queries(0):
+            assert [row.pk for row in along.rows()[0]] == [received.pk]
+        assert len(tokens) == 3
+
+        alone = lookups.read_along((DocumentReceived, {"pk": TokenIndexed.objects.first().pk}, (), 1))
+        with django_assert_num_queries(1):
+            assert alone.rows() == [[]]
+        with django_assert_num_queries(1):  # it left the scope: the next group goes alone
+            lookups.rows_together((TokenIndexed, {"doc_id": received.doc_id}, (), None))
