@@ -7,6 +7,13 @@ trip for one item or for a batch, and a conflict never aborts the transaction. A
 The arrays travel in the binary format: the text format escapes and quotes every element in Python (a regular
 expression per text value), which took more time than the server's work on the batch (docs/performance.md).
 
+A batch (more than ``COPY_ROWS`` checkpoints) first goes in by binary ``COPY``, one per table, under a savepoint
+of the step's transaction (or in a transaction of its own): the way the floor writes, with the rows dumped by
+psycopg's C code and no conflict handling on the server. It is all or nothing: a unique conflict (a replay, a race
+lost to another writer) rolls the savepoint back and the batch goes in by the statement above, which skips the
+conflicting checkpoints and what hangs on them. Either way the same rows are stored (docs/performance.md "The
+batch by COPY").
+
 Table and column names come from model metadata, quoted by the backend (hence the ``S608`` suppressions); values
 are always bound as parameters.
 """
@@ -18,6 +25,7 @@ from itertools import chain
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
@@ -33,6 +41,9 @@ CONCURRENT_WRITERS = True  # log seqs may become visible out of order
 # Up to this many rows per table, the statement lists them (``VALUES``); beyond, it takes one array per column.
 _VALUES_ROWS = 8
 
+# More checkpoints than this in one call: binary COPY first (``_copy``); below it the statement's one round trip wins.
+COPY_ROWS = 64
+
 # A statement's text depends only on its shape: the checkpoint tables and the dependent tables (with the column
 # naming their checkpoint and whether their conflicts are ignored), each with its row count if its rows are listed.
 Shape = tuple[tuple[tuple[Table, int], ...], tuple[tuple[Table, int, str, bool], ...]]
@@ -43,6 +54,10 @@ def insert_batch(
     connection: BaseDatabaseWrapper, checkpoints: Mapping[Table, list[Row]], dependents: Sequence[Dependent]
 ) -> set[Any]:
     """One statement: the checkpoints (conflicts skipped), then their dependents; the inserted prepared ids."""
+    if sum(map(len, checkpoints.values())) > COPY_ROWS:
+        copied = _copy(connection, checkpoints, dependents)
+        if copied is not None:
+            return copied
     shape: Shape = (
         tuple((tbl, _count(rows)) for tbl, rows in checkpoints.items()),
         tuple((d.table, _count(d.rows), d.key, d.ignore_conflicts) for d in dependents),
@@ -58,6 +73,35 @@ def insert_batch(
     with bound_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
+
+
+def _copy(
+    connection: BaseDatabaseWrapper, checkpoints: Mapping[Table, list[Row]], dependents: Sequence[Dependent]
+) -> set[Any] | None:
+    """Every row by binary ``COPY`` (checkpoints first, then what hangs on them, each table's rows in order: log
+    rows take their ``seq`` in that order); the prepared ids, or ``None`` if a row met a stored unique row (the
+    savepoint is rolled back: nothing of the attempt stays)."""
+    sources = [*checkpoints.items(), *((d.table, d.rows) for d in dependents)]
+    try:
+        with transaction.atomic(using=connection.alias), connection.wrap_database_errors:
+            before = durability.relax_to_send(connection.alias)
+            if before is not None:
+                connection.connection.execute(before)
+            with connection.connection.cursor() as cursor:
+                for tbl, rows in sources:
+                    with cursor.copy(f"COPY {tbl.name} {tbl.columns} FROM STDIN (FORMAT BINARY)") as copy:
+                        copy.set_types(_copy_types(tbl))
+                        for row in rows:
+                            copy.write_row(row)
+    except IntegrityError:
+        return None
+    return {row[tbl.pk_index] for tbl, rows in checkpoints.items() for row in rows}
+
+
+def _copy_types(tbl: Table) -> list[str]:
+    """The column types binary ``COPY`` sends, by name (``varchar(36)`` is sent as ``varchar``: the server applies
+    the column's length on receipt)."""
+    return [t[:-2].split("(", 1)[0] for t in tbl.array_types]
 
 
 def read_together(connection: BaseDatabaseWrapper, statements: Sequence[tuple[str, list[Any]]]) -> list[list[Any]]:

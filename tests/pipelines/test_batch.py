@@ -3,12 +3,13 @@
 import dataclasses
 
 import pytest
+from django.db import connection
 
 from pipelines.contracts.errors import NonRetryableError
 from pipelines.engine.batch import BatchEngine
 from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem
-from pipelines.store import fast, sqlite
+from pipelines.store import fast, postgres, sqlite
 from pipelines.store.store import store
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
@@ -23,6 +24,29 @@ DOCS = [
     ({"text": "one"}, "doc-2"),
     ({"text": "b a b c", "tags": ["z"]}, "doc-3"),
 ]
+
+
+@pytest.fixture(autouse=True, params=["statement", "copy"])
+def batch_writer(request, monkeypatch):
+    """Every test with each of PostgreSQL's two batch writers: the statement, and binary COPY (here from the first
+    checkpoint on, inside the batched engine only: the single path's rows, the expected ones, keep the statement)."""
+    if request.param == "statement":
+        monkeypatch.setattr(postgres, "COPY_ROWS", 10**9)
+        return request.param
+    if connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    for name in ("start_many", "run_many"):
+        monkeypatch.setattr(BatchEngine, name, _copying(getattr(BatchEngine, name), monkeypatch))
+    return request.param
+
+
+def _copying(method, monkeypatch):
+    def run(*args, **kwargs):
+        with monkeypatch.context() as inside:
+            inside.setattr(postgres, "COPY_ROWS", 0)
+            return method(*args, **kwargs)
+
+    return run
 
 
 def statuses(executions):
@@ -230,3 +254,30 @@ def test_rows_are_prepared_like_the_orm_prepares_them():
         "x",
         "y",
     ]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY is PostgreSQL's")
+def test_a_batch_goes_in_by_copy_and_a_conflict_takes_the_statement_leaving_nothing_of_the_copy(
+    lane_engine, batch_writer, monkeypatch
+):
+    if batch_writer != "copy":
+        pytest.skip("the COPY writer's own test")
+    copied = []
+    original = postgres._copy
+    monkeypatch.setattr(postgres, "_copy", lambda *args: copied.append(original(*args)) or copied[-1])
+
+    BatchEngine(lane.COMPOSITION).start_many("ingest", DOCS)
+
+    # receive (one refused), tokenize (split), index (merge), publish: every write went in by COPY, one id per row.
+    assert [len(ids) for ids in copied] == [4, 7, 3, 3]
+    assert DocumentPublished.objects.count() == 3 and DocumentRefused.objects.count() == 1
+    copied.clear()
+    lane_engine.start("ingest", {"text": "a b"}, "doc-5")
+    received = DocumentReceived.objects.get(idempotency_key="doc-5")
+    before = all_insert_only_counts()
+
+    [execution] = BatchEngine(lane.COMPOSITION).run_many("manual-publish", [received])
+
+    assert copied == [None]  # the COPY met the stored business key; the statement then skipped the row
+    assert execution.first.status == "lost"
+    assert all_insert_only_counts() == before

@@ -157,10 +157,20 @@ def test_the_fast_write_stores_the_row_the_orm_stores(model: type[Checkpoint], n
     assert comparable(by_fast) == comparable(by_bulk)
 
 
+@pytest.mark.parametrize("writer", ["arrays", "copy"])
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
-def test_a_batch_large_enough_for_arrays_stores_the_rows_the_orm_stores(model: type[Checkpoint]) -> None:
-    """Past a few rows the PostgreSQL half sends one (binary) array per column instead of listing the rows: the
-    same rows as the ORM's, every column, for every row of the batch (the first and the last compared)."""
+def test_a_batch_large_enough_for_arrays_stores_the_rows_the_orm_stores(
+    model: type[Checkpoint], writer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past a few rows the PostgreSQL half sends one (binary) array per column instead of listing the rows, and a
+    batch goes in by binary COPY: the same rows as the ORM's, every column, for every row of the batch (the first
+    and the last compared)."""
+    if writer == "copy" and connection.vendor != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    monkeypatch.setattr(postgres, "COPY_ROWS", 0 if writer == "copy" else 10**9)
+    copied: list[Any] = []
+    original = postgres._copy
+    monkeypatch.setattr(postgres, "_copy", lambda *args: copied.append(original(*args)) or copied[-1])
     count = postgres._VALUES_ROWS + 1
     batch = [sample_fields(model, TIMES[n % 2]) for n in range(count)]
     for n, fields in enumerate(batch):
@@ -183,6 +193,7 @@ def test_a_batch_large_enough_for_arrays_stores_the_rows_the_orm_stores(model: t
         by_orm = written(lambda f=fields: model.objects.bulk_create([model(**f)]), model, fields["id"])
         assert by_fast
         assert comparable(by_fast) == comparable(by_orm)
+    assert copied == ([prepared, prepared] if writer == "copy" else [])
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
