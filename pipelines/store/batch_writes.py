@@ -82,12 +82,14 @@ def _classify(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]], insert
     done: dict[Plan, Outcome] = {}
     conflicted: list[tuple[Plan, Rows]] = []
     fresh: list[Checkpoint] = []
-    alias = transaction.get_connection().alias
+    stored: Rows = []
+    pipeline, name, split = spec.name, step.name, step.shape == "split"
     for plan, rows in built:
         if len(rows) == 1:  # the usual item: one checkpoint
             if id(rows[0][0]) not in inserted:
                 conflicted.append((plan, rows))
                 continue
+            checkpoints = [rows[0][0]]
         else:
             hits = [id(row) in inserted for row, _ in rows]
             if not all(hits):
@@ -95,13 +97,15 @@ def _classify(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]], insert
                     raise Redo(f"step {step.name!r}: some rows of one item met a unique row")
                 conflicted.append((plan, rows))
                 continue
-        checkpoints = [row for row, _ in rows]
-        writes.mark_stored(rows, alias)
+            checkpoints = [row for row, _ in rows]
+        stored.extend(rows)
         fresh.extend(checkpoints)
+        item = plan.entry.item
         done[plan] = (
-            StepResult(spec.name, step.name, StepStatus.INSERTED, checkpoints),
-            next_item(step, checkpoints, plan.entry.item),
+            StepResult(pipeline, name, StepStatus.INSERTED, checkpoints),
+            Item(checkpoints if split else checkpoints[0], item.trace_id, item.key),  # ``next_item``
         )
+    writes.mark_stored(stored, transaction.get_connection().alias)
     done.update(_winners(spec, step, conflicted))
     scope = reads.current()
     transaction.on_commit(lambda: _committed(fresh, scope))
