@@ -160,10 +160,7 @@ class BatchEngine:
 
     # -- one step over a batch --------------------------------------------------------------------------------
     def _step(self, spec: Pipeline, step: Step, batch: list[Entry]) -> list[Outcome]:
-        plans: list[Plan] = []
-        for entry in batch:
-            parents = store.parents_of(entry.item.value, step)
-            plans.append(Plan(entry, parents, store.output_id(parents, entry.item.value, step)))
+        plans = store.plans(step, batch)
         leader_of: dict[int, Plan] = {}  # by the id's integer: a UUID hashes in Python, an int in C
         for plan in plans:
             leader_of.setdefault(plan.out_id.int, plan)  # a second plan with the same output id follows the first

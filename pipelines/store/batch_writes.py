@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 
+from pipelines.contracts import ids
 from pipelines.contracts.declarations import Pipeline, Step
 from pipelines.contracts.steps import Item, StepResult, StepStatus
 from pipelines.models import Checkpoint, CheckpointChild, LineageLink, business_key_columns
@@ -47,6 +48,24 @@ Outcome = tuple[StepResult, Item | None]
 
 class Redo(Exception):
     """The batch cannot finish as one statement: roll it back and redo it item by item."""
+
+
+# -- a batch step's identities ----------------------------------------------------------------------------------
+def plans(step: Step, entries: Iterable[Entry]) -> list[Plan]:
+    """Every entry's parents and output id, as ``writes.parents_of`` and ``writes.output_id`` give them one by one;
+    a step that is not a merge descends from its input alone, and its output id is a child id of the input's."""
+    if step.shape == "merge":
+        out = []
+        for entry in entries:
+            parents = writes.parents_of(entry.item.value, step)
+            out.append(Plan(entry, parents, writes.output_id(parents, entry.item.value, step)))
+        return out
+    name, index, child_id = step.name, 0 if step.shape == "split" else None, ids.child_id
+    out = []
+    for entry in entries:
+        value = entry.item.value  # a checkpoint, or a source pipeline's command (no parents)
+        out.append(Plan(entry, [value] if isinstance(value, Checkpoint) else [], child_id(value.id, name, index)))
+    return out
 
 
 # -- writing rows -----------------------------------------------------------------------------------------------
