@@ -211,7 +211,7 @@ _ORDER_FIELDS = frozenset(CreateOrderSerializer._declared_fields)
 _ADDRESS_FIELDS = tuple(AddressSerializer._declared_fields)  # the serializer's order: its validated data's
 _REQUIRED_ADDRESS = frozenset(n for n, f in AddressSerializer._declared_fields.items() if f.required)
 _LINE_FIELDS = frozenset(OrderItemSerializer._declared_fields)
-_TEXT_LIMIT = CreateOrderSerializer._declared_fields["consumerId"].max_length
+_TEXT_LIMIT = int(settings.TPFGO_API_MAX_TEXT_LENGTH)  # as ``_text()`` read it for the serializers above
 
 
 def plain_order(data: Mapping[str, Any]) -> dict[str, Any] | None:
