@@ -133,7 +133,7 @@ def revised(order_id: uuid.UUID) -> bool:
     """
     key = ids.text(order_id) if type(order_id) is uuid.UUID else str(order_id)
     scope = storage.current_scope()
-    if scope is not None and key in scope.keys:
+    if scope is not None and key in scope.key_set:
         batch = scope.keys
         found = storage.step_memo(
             "revised",

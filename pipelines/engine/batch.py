@@ -110,12 +110,16 @@ class BatchEngine:
             published = self._pipeline(current, index, batch, executions)
             jobs: dict[str, tuple[Pipeline, list[Entry]]] = {}
             handed: list[QueuedHandoff] = []  # queued publications: one insert for the batch, sent after it
+            subscribers: dict[str, list[Pipeline]] = {}  # per publication, once per batch (not per entry)
             for publication, entry in published:
+                fed_by = subscribers.get(publication.name)
+                if fed_by is None:
+                    fed_by = subscribers[publication.name] = self.composition.subscribers(publication.name)
                 if publication.name in queued:
-                    fed = [s.name for s in self.composition.subscribers(publication.name)]
+                    fed = [s.name for s in fed_by]
                     handed += queues.rows_for(publication.name, entry.item.value, fed, timezone.now())
                     continue
-                for subscriber in self.composition.subscribers(publication.name):
+                for subscriber in fed_by:
                     onward = _onward(entry, entry.item, entry.fresh)
                     jobs.setdefault(subscriber.name, (subscriber, []))[1].append(onward)
             if handed:
@@ -160,10 +164,7 @@ class BatchEngine:
 
     # -- one step over a batch --------------------------------------------------------------------------------
     def _step(self, spec: Pipeline, step: Step, batch: list[Entry]) -> list[Outcome]:
-        plans: list[Plan] = []
-        for entry in batch:
-            parents = store.parents_of(entry.item.value, step)
-            plans.append(Plan(entry, parents, store.output_id(parents, entry.item.value, step)))
+        plans = store.plans(step, batch)
         leader_of: dict[int, Plan] = {}  # by the id's integer: a UUID hashes in Python, an int in C
         for plan in plans:
             leader_of.setdefault(plan.out_id.int, plan)  # a second plan with the same output id follows the first

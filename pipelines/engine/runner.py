@@ -400,18 +400,19 @@ def build_rows(
             pk, key = output_id, item.key
         row = store.new_row(model, fields)
         contract = model.contract
-        engine_columns = {
-            "id": pk,
-            "trace_id": item.trace_id,
-            "idempotency_key": key,
-            "contract_name": contract.name,
-            "contract_version": contract.version,
-            "created_at": now,
-        }
-        if store.plain_attributes(model):  # every field a plain attribute (checked once per model): at once
-            row.__dict__.update(engine_columns)
+        if store.plain_attributes(model):  # every field a plain attribute (checked once per model): set directly
+            data = row.__dict__
+            data["id"], data["trace_id"], data["idempotency_key"] = pk, item.trace_id, key
+            data["contract_name"], data["contract_version"], data["created_at"] = contract.name, contract.version, now
         else:
-            for name, value in engine_columns.items():
+            for name, value in (
+                ("id", pk),
+                ("trace_id", item.trace_id),
+                ("idempotency_key", key),
+                ("contract_name", contract.name),
+                ("contract_version", contract.version),
+                ("created_at", now),
+            ):
                 setattr(row, name, value)
         if model.branch_field is not None:
             setattr(row, model.branch_field, item.branch)

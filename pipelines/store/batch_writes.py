@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 
+from pipelines.contracts import ids
 from pipelines.contracts.declarations import Pipeline, Step
 from pipelines.contracts.steps import Item, StepResult, StepStatus
 from pipelines.models import Checkpoint, CheckpointChild, LineageLink, business_key_columns
@@ -49,6 +50,24 @@ class Redo(Exception):
     """The batch cannot finish as one statement: roll it back and redo it item by item."""
 
 
+# -- a batch step's identities ----------------------------------------------------------------------------------
+def plans(step: Step, entries: Iterable[Entry]) -> list[Plan]:
+    """Every entry's parents and output id, as ``writes.parents_of`` and ``writes.output_id`` give them one by one;
+    a step that is not a merge descends from its input alone, and its output id is a child id of the input's."""
+    if step.shape == "merge":
+        out = []
+        for entry in entries:
+            parents = writes.parents_of(entry.item.value, step)
+            out.append(Plan(entry, parents, writes.output_id(parents, entry.item.value, step)))
+        return out
+    name, index, child_id = step.name, 0 if step.shape == "split" else None, ids.child_id
+    out = []
+    for entry in entries:
+        value = entry.item.value  # a checkpoint, or a source pipeline's command (no parents)
+        out.append(Plan(entry, [value] if isinstance(value, Checkpoint) else [], child_id(value.id, name, index)))
+    return out
+
+
 # -- writing rows -----------------------------------------------------------------------------------------------
 def insert_one(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]]) -> dict[Plan, Outcome]:
     """Item by item, as the single path writes it: a stored unique row is a replay or a loss to its winner."""
@@ -82,12 +101,14 @@ def _classify(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]], insert
     done: dict[Plan, Outcome] = {}
     conflicted: list[tuple[Plan, Rows]] = []
     fresh: list[Checkpoint] = []
-    alias = transaction.get_connection().alias
+    stored: Rows = []
+    pipeline, name, split = spec.name, step.name, step.shape == "split"
     for plan, rows in built:
         if len(rows) == 1:  # the usual item: one checkpoint
             if id(rows[0][0]) not in inserted:
                 conflicted.append((plan, rows))
                 continue
+            checkpoints = [rows[0][0]]
         else:
             hits = [id(row) in inserted for row, _ in rows]
             if not all(hits):
@@ -95,13 +116,15 @@ def _classify(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]], insert
                     raise Redo(f"step {step.name!r}: some rows of one item met a unique row")
                 conflicted.append((plan, rows))
                 continue
-        checkpoints = [row for row, _ in rows]
-        writes.mark_stored(rows, alias)
+            checkpoints = [row for row, _ in rows]
+        stored.extend(rows)
         fresh.extend(checkpoints)
+        item = plan.entry.item
         done[plan] = (
-            StepResult(spec.name, step.name, StepStatus.INSERTED, checkpoints),
-            next_item(step, checkpoints, plan.entry.item),
+            StepResult(pipeline, name, StepStatus.INSERTED, checkpoints),
+            Item(checkpoints if split else checkpoints[0], item.trace_id, item.key),  # ``next_item``
         )
+    writes.mark_stored(stored, transaction.get_connection().alias)
     done.update(_winners(spec, step, conflicted))
     scope = reads.current()
     transaction.on_commit(lambda: _committed(fresh, scope))

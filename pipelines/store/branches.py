@@ -78,7 +78,7 @@ def _forks(trace_id: uuid.UUID) -> list[ForkedFrom]:
         known: list[ForkedFrom] | None = opened.memo.get(("forks", key))
         if known is not None:
             return known
-        if key in opened.keys:
+        if key in opened.key_set:
             batch = opened.keys
             return reads.step_memo("forks", lambda: _forks_of(batch)).get(key, [])
     return reads.memo(("forks", key), lambda: forks(trace_id))

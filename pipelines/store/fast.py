@@ -240,7 +240,7 @@ def values_sql(tbl: Table, count: int, mark: str = "%s") -> str:
 @dataclass(frozen=True)
 class _Blueprint:
     attnames: frozenset[str]
-    constants: dict[str, Any]  # attname -> default, for fields whose default is a value
+    constants: dict[str, Any]  # attname -> default, for fields whose default is a value (after ``_state``)
     factories: tuple[tuple[str, Callable[[], Any]], ...]  # (attname, callable) for computed defaults
 
 
@@ -255,12 +255,12 @@ def instantiate(model: type[M], fields: Mapping[str, Any]) -> M:
     if blueprint is None or not blueprint.attnames.issuperset(fields):
         return model(**fields)
     row = model.__new__(model)
-    row._state = ModelState()
-    data = row.__dict__
-    data.update(blueprint.constants)
+    data = blueprint.constants.copy()  # ``_state`` and the defaults, in the order the attributes were set before
+    data["_state"] = ModelState()
     for attname, factory in blueprint.factories:
         data[attname] = factory()
     data.update(fields)
+    row.__dict__ = data
     return row
 
 
@@ -279,7 +279,8 @@ def _blueprint(model: type[models.Model]) -> _Blueprint | None:
     # descriptor (a file field, …) is the constructor's business.
     if not all(isinstance(model.__dict__.get(f.attname), DeferredAttribute) for f in fields):
         return None
-    constants, factories = {}, []
+    constants: dict[str, Any] = {"_state": None}
+    factories = []
     for f in fields:
         if f.has_default() and callable(f.default):
             factories.append((f.attname, f.get_default))

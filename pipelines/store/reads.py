@@ -35,6 +35,7 @@ class Scope:
     facts: dict[tuple[type[Checkpoint], str], Checkpoint] = field(default_factory=dict)
     memo: dict[Any, Any] = field(default_factory=dict)
     keys: tuple[str, ...] = ()
+    key_set: frozenset[str] = frozenset()  # ``keys``, to ask whether a key is one of the batch's
     absent: set[tuple[type[Checkpoint], str]] = field(default_factory=set)
     # Outputs produced so far by the batch step in progress, for a rule that must see its batch-mates.
     pending: list[Any] = field(default_factory=list)
@@ -99,10 +100,12 @@ def batch_step(keys: Sequence[str]) -> Iterator[Scope | None]:
         yield None
         return
     opened.keys, opened.absent, opened.pending, opened.step_memo = tuple(keys), set(), [], {}
+    opened.key_set = frozenset(opened.keys)
     try:
         yield opened
     finally:
         opened.keys, opened.absent, opened.pending, opened.step_memo = (), set(), [], {}
+        opened.key_set = frozenset()
 
 
 def remember(rows: Iterable[Checkpoint]) -> None:
@@ -122,7 +125,7 @@ def fact(model: type[C], key: str, load: Callable[[Sequence[str]], Iterable[C]])
         return found  # type: ignore[return-value]
     if (model, key) in opened.absent:
         return None
-    keys = opened.keys if key in opened.keys else (key,)
+    keys = opened.keys if key in opened.key_set else (key,)
     rows = list(load(keys))
     opened.remember(rows)
     if opened.keys:  # negatives are kept only while one batch step runs

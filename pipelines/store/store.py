@@ -65,6 +65,8 @@ class Store:
     parents_of = staticmethod(writes.parents_of)
     # The deterministic id of the step's (first) output for this input.
     output_id = staticmethod(writes.output_id)
+    # ``parents_of`` and ``output_id`` for every entry of a batch step: its plans.
+    plans = staticmethod(batch_writes.plans)
     # The step's output already stored for this input (a replay), or ``[]``; a split's children in order.
     stored_output = staticmethod(writes.existing)
     # ``stored_output`` for a batch's plans, by output id: one query per table.

@@ -102,8 +102,15 @@ def _known_and_missing(
     """The read scope, the stamps it knows, and the traces (distinct, in order) it does not."""
     opened = reads.current()
     cache = opened.traces if opened is not None else {}
-    wanted = dict.fromkeys(as_uuid(t) for t in trace_ids)
-    return opened, {t: cache[t] for t in wanted if t in cache}, [t for t in wanted if t not in cache]
+    found: dict[uuid.UUID, Stamp] = {}
+    missing: list[uuid.UUID] = []
+    for trace_id in dict.fromkeys(t if type(t) is uuid.UUID else as_uuid(t) for t in trace_ids):
+        stamp = cache.get(trace_id)
+        if stamp is None:
+            missing.append(trace_id)
+        else:
+            found[trace_id] = stamp
+    return opened, found, missing
 
 
 def _known_numbers(trace_ids: Iterable[Any]) -> tuple[dict[uuid.UUID, int], list[uuid.UUID]]:

@@ -181,33 +181,28 @@ def insert_many(
     born = step is spec.steps[0] and spec.source_namespace is not None
     # A trace's number and creation time (the partition key), as stored: a replay writes its first run's values.
     stamps = traces.stamps((trace_id for _, _, trace_id in items), new=born)
-    # Per model, once per call: its table, its name, the publication its log rows carry.
+    # Per model, once per call: its table, its name, the publication its log rows carry, where its rows go.
     per_model: dict[type[Checkpoint], tuple[Table, str, str, list[tuple[Any, ...]]]] = {}
+    pipeline, step_name = spec.name, step.name
     for rows, parents, trace_id in items:
         parent_ids = [(type(parent).__name__, uuid_prep(parent.id, connection)) for parent in parents]
         trace = uuid_prep(trace_id, connection)
-        number, started = stamps[as_trace_uuid(trace_id)]
+        number, started = stamps[trace_id if type(trace_id) is uuid.UUID else as_trace_uuid(trace_id)]
         started = time_prep(started, connection)
         for row, owned in rows:
-            model = type(row)
-            known = per_model.get(model)
+            known = per_model.get(type(row))
             if known is None:
-                tbl = fast.table(model, connection)
-                publication = publication_of(spec, step, model, last)
-                known = per_model[model] = (tbl, model.__name__, publication, checkpoints.setdefault(tbl, []))
+                known = per_model[type(row)] = _per_model(spec, step, type(row), last, checkpoints, connection)
             tbl, kind, publication, table_rows = known
-            values = tbl.values(row, connection)
+            values = tbl.build_row(row.__dict__, connection) if tbl.all_plain else tbl.values(row, connection)
             pk, created = values[tbl.pk_index], values[tbl.created_index]
             prepared[id(row)] = pk
             table_rows.append(values)
-            for child in owned:
-                ctbl = fast.table(type(child), connection)
-                if ctbl not in children:
-                    children[ctbl] = Dependent(ctbl, fast.owner_column(type(child), type(row)), [])
-                children[ctbl].rows.append(ctbl.values(child, connection))
+            if owned:
+                _children(row, owned, children, connection)
             for ordinal, (parent_type, parent_id) in enumerate(parent_ids):
                 link_rows.append(link_row(kind, pk, parent_type, parent_id, ordinal, trace, number, started))
-            log_rows.append(log_row(kind, pk, trace, number, spec.name, step.name, publication, created, started))
+            log_rows.append(log_row(kind, pk, trace, number, pipeline, step_name, publication, created, started))
     dependents = [
         *children.values(),
         Dependent(links, "child_id", link_rows),
@@ -217,6 +212,30 @@ def insert_many(
     if len(inserted) == len(prepared):  # every checkpoint went in (ids are unique within a call)
         return set(prepared)
     return {key for key, pk in prepared.items() if pk in inserted}
+
+
+def _per_model(
+    spec: Pipeline,
+    step: Step,
+    model: type[Checkpoint],
+    last: bool,
+    checkpoints: dict[Table, list[tuple[Any, ...]]],
+    connection: Any,
+) -> tuple[Table, str, str, list[tuple[Any, ...]]]:
+    """A model's table, its name, the publication its log rows carry, and the list its rows go in."""
+    tbl = fast.table(model, connection)
+    return tbl, model.__name__, publication_of(spec, step, model, last), checkpoints.setdefault(tbl, [])
+
+
+def _children(
+    row: Checkpoint, owned: Sequence[CheckpointChild], children: dict[Table, Dependent], connection: Any
+) -> None:
+    """A checkpoint's owned child rows, prepared, with the table they go in."""
+    for child in owned:
+        ctbl = fast.table(type(child), connection)
+        if ctbl not in children:
+            children[ctbl] = Dependent(ctbl, fast.owner_column(type(child), type(row)), [])
+        children[ctbl].rows.append(ctbl.values(child, connection))
 
 
 def mark_inserted(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]]) -> None:

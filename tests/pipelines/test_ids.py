@@ -32,8 +32,8 @@ def test_child_ids_differ_by_step_and_index():
 
 @pytest.mark.parametrize("index", [None, 0, 7, 12])
 @pytest.mark.parametrize("step", ["a", "kitchen_task", "ünïcode:#3"])
-def test_child_id_is_the_framed_deterministic_id(step, index):
-    parent = ids.deterministic_id("order", "k")
+@pytest.mark.parametrize("parent", [ids.deterministic_id("order", "k"), uuid.UUID(int=5), uuid.UUID(int=2**128 - 1)])
+def test_child_id_is_the_framed_deterministic_id(step, index, parent):
     parts = (str(parent), step) if index is None else (str(parent), step, index)
     assert ids.child_id(parent, step, index) == ids.deterministic_id(*parts)
     assert ids.child_id(str(parent), step, index) == ids.deterministic_id(*parts)
