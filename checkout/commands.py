@@ -23,7 +23,7 @@ from rest_framework import serializers
 
 from checkout import personal, selectors
 from checkout.models import Consumer, MenuItem
-from pipelines import Detail, InvalidArgument, StrictSerializer, Text, flatten, ids, input_limits
+from pipelines import Detail, InvalidArgument, StrictSerializer, Text, flatten, ids
 
 KEY_PATTERN = ids.KEY_PATTERN
 check_key = ids.check_key
@@ -81,21 +81,15 @@ class ZonedTime(serializers.CharField):
             self.fail("invalid")
         if data == "":
             return ""
-        utc = _utc_text(data)
+        try:
+            parsed = parse_datetime(data)
+            utc = parsed.astimezone(datetime.UTC) if parsed is not None and parsed.tzinfo is not None else None
+        except (ValueError, OverflowError):  # an impossible date, or a UTC form outside years 1-9999
+            utc = None
         if utc is None:
             self.fail("invalid")
-        return utc
-
-
-def _utc_text(data: str) -> str | None:
-    """An ISO-8601 time with a zone as its canonical UTC text, or ``None``."""
-    try:
-        parsed = parse_datetime(data)
-        utc = parsed.astimezone(datetime.UTC) if parsed is not None and parsed.tzinfo is not None else None
-    except (ValueError, OverflowError):  # an impossible date, or a UTC form outside years 1-9999
-        return None
-    # Four-digit years always (strftime's %Y drops the padding before year 1000).
-    return None if utc is None else f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"
+        # Four-digit years always (strftime's %Y drops the padding before year 1000).
+        return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"
 
 
 class OrderItemSerializer(StrictSerializer):
@@ -152,7 +146,7 @@ def canonical(data: object) -> dict[str, Any]:
     """The validated, normalized command; raises InvalidArgument naming every bad field at once."""
     if not isinstance(data, Mapping):
         raise InvalidArgument("the request body must be a JSON object", [Detail("body", "not an object")])
-    valid = plain_order(data) or _validated(data)
+    valid = _validated(data)
     command: dict[str, Any] = {
         "consumerId": valid["consumerId"],
         "restaurantId": valid["restaurantId"],
@@ -205,59 +199,6 @@ def _validated(
     except serializers.ValidationError as exc:
         raise InvalidArgument(message, flatten(exc.detail)) from None
     return valid
-
-
-_ORDER_FIELDS = frozenset(CreateOrderSerializer._declared_fields)
-_ADDRESS_FIELDS = tuple(AddressSerializer._declared_fields)  # the serializer's order: its validated data's
-_REQUIRED_ADDRESS = frozenset(n for n, f in AddressSerializer._declared_fields.items() if f.required)
-_LINE_FIELDS = frozenset(OrderItemSerializer._declared_fields)
-_TEXT_LIMIT = int(settings.TPFGO_API_MAX_TEXT_LENGTH)  # as ``_text()`` read it for the serializers above
-
-
-def plain_order(data: Mapping[str, Any]) -> dict[str, Any] | None:
-    """What ``CreateOrderSerializer`` validates ``data`` to, for a body in the plain form most commands take
-    (plain dicts, lists, strings and integers, every value valid); ``None`` for anything else, which the
-    serializer then validates and words the errors of. A batch validates thousands of commands, and the
-    serializer's per-field calls cost more than the checks (tests/checkout/test_plain_orders.py compares both)."""
-    if type(data) is not dict or not _ORDER_FIELDS.issuperset(data):
-        return None
-    items, address = data.get("items"), data.get("deliveryAddress")
-    if not (_text_ok(data.get("consumerId")) and _text_ok(data.get("restaurantId"))):
-        return None
-    if type(items) is not list or not 1 <= len(items) <= MAX_LINES:
-        return None
-    for line in items:
-        if type(line) is not dict or line.keys() != _LINE_FIELDS or not _text_ok(line["menuItemId"]):
-            return None
-        quantity = line["quantity"]
-        if type(quantity) is not int or not 1 <= quantity <= 99:
-            return None
-    if type(address) is not dict or not _REQUIRED_ADDRESS <= address.keys() or not address.keys() <= {*_ADDRESS_FIELDS}:
-        return None
-    if not all(_text_ok(address[name], blank=name not in _REQUIRED_ADDRESS) for name in address):
-        return None
-    valid = {name: data[name] for name in ("consumerId", "restaurantId", "items") if name in data}
-    valid["deliveryAddress"] = {name: address[name] for name in _ADDRESS_FIELDS if name in address}
-    if "deliveryTime" in data:
-        when = data["deliveryTime"]
-        utc = when if when == "" else _utc_text(when) if type(when) is str else None
-        if utc is None:
-            return None
-        valid["deliveryTime"] = utc
-    if "paymentToken" in data:
-        if not _text_ok(data["paymentToken"], blank=True):
-            return None
-        valid["paymentToken"] = data["paymentToken"]
-    return valid
-
-
-def _text_ok(value: object, *, blank: bool = False) -> bool:
-    """``value`` passes a ``Text`` field as it is (``blank``: an optional one, where ``""`` is allowed)."""
-    if type(value) is not str:
-        return False
-    if value == "":
-        return blank
-    return len(value) <= _TEXT_LIMIT and input_limits.text_issue(value, max_length=len(value)) is None
 
 
 def _duplicates(items: list[dict[str, Any]]) -> list[Detail]:
