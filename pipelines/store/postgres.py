@@ -55,18 +55,14 @@ def insert_batch(
         params.extend(_source_params(rows))
     for dep in dependents:
         params.extend(_source_params(dep.rows))
-    with bound_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall()}
+    return {row[0] for row in fetch(connection, sql, params)}
 
 
 def read_together(connection: BaseDatabaseWrapper, statements: Sequence[tuple[str, list[Any]]]) -> list[list[Any]]:
     """Every statement's rows, in one round trip: psycopg's pipeline mode sends them all before it reads the
     first answer (each is still its own statement, prepared like the others)."""
     if len(statements) == 1:
-        with bound_cursor(connection) as cursor:
-            cursor.execute(*statements[0])
-            return [cursor.fetchall()]
+        return [fetch(connection, *statements[0])]
     cursors = [bound_cursor(connection) for _ in statements]
     try:
         with connection.wrap_database_errors, connection.connection.pipeline():
@@ -78,9 +74,18 @@ def read_together(connection: BaseDatabaseWrapper, statements: Sequence[tuple[st
             cursor.close()
 
 
-def read_cursor(connection: BaseDatabaseWrapper) -> Any:
-    """The cursor for the store's own look-ups: prepared once per connection, like the inserts."""
-    return bound_cursor(connection)
+def fetch(connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> list[Any]:
+    """One statement's rows (the store's inserts and look-ups), prepared once per connection like the others.
+
+    It runs on the session's own cursor, made once per database session and executed again for every statement
+    (its rows are fetched before the next one): a new cursor per statement cost as much CPU as the driver's
+    whole execution of it (docs/performance.md). Django's wrapper still runs it, so execute wrappers, query
+    logging and error translation see the statement as on any other cursor.
+    """
+    cursor = _session_cursor(connection)
+    cursor.execute(sql, params)
+    with connection.wrap_database_errors:
+        return cursor.cursor.fetchall()  # type: ignore[no-any-return]
 
 
 def _count(rows: list[Any]) -> int:
@@ -128,6 +133,18 @@ def _statement(connection: BaseDatabaseWrapper, shape: Shape) -> str:
     return "WITH " + ", ".join(ctes) + " " + inserted
 
 
+def _session_cursor(connection: BaseDatabaseWrapper) -> Any:
+    """``bound_cursor``'s, on the session's one raw cursor (made again after a reconnect or a close)."""
+    connection.ensure_connection()
+    session = connection.connection
+    raw = getattr(connection, "_tpfgo_cursor", None)
+    if raw is None or raw.connection is not session or raw.closed:
+        with connection.wrap_database_errors:
+            raw = _PreparingCursor(session)
+        connection._tpfgo_cursor = raw  # type: ignore[attr-defined]
+    return _wrapped(connection, raw)
+
+
 def bound_cursor(connection: BaseDatabaseWrapper) -> Any:
     """A cursor that binds parameters on the server and prepares its statements (psycopg 3).
 
@@ -139,14 +156,18 @@ def bound_cursor(connection: BaseDatabaseWrapper) -> Any:
     query logging and execute wrappers see the statement.
     """
     connection.ensure_connection()
+    with connection.wrap_database_errors:
+        raw = _PreparingCursor(connection.connection)
+    return _wrapped(connection, raw)
+
+
+def _wrapped(connection: BaseDatabaseWrapper, raw: _PreparingCursor) -> Any:
     connection.validate_thread_sharing()
     prepare = bool(getattr(settings, "TPFGO_PREPARED_STATEMENTS", True))
     if prepare and connection.connection.prepare_threshold is None:
         # Django turns psycopg's automatic preparing off (None), which also refuses an explicit prepare=True.
         # A threshold no statement reaches keeps Django's own queries unprepared and lets this cursor prepare.
         connection.connection.prepare_threshold = 2**31 - 1
-    with connection.wrap_database_errors:
-        raw = _PreparingCursor(connection.connection)
     raw.tpfgo_prepare = prepare
     raw.tpfgo_before = durability.relax_to_send(connection.alias)
     if connection.queries_logged:

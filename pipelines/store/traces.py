@@ -137,10 +137,9 @@ def _create(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, Stamp]:
         at = table.index("trace_id")
         by_prepared = {row[at]: t for row, t in zip(rows, chunk, strict=True)}
         sql = fast.values_sql(table, len(rows)) + " ON CONFLICT DO NOTHING RETURNING number, trace_id"
-        with half(connection).read_cursor(connection) as cursor:  # the store's (prepared on PostgreSQL)
-            cursor.execute(sql, [v for row in rows for v in row])
-            for number, stored in cursor.fetchall():
-                out[by_prepared.get(stored) or as_uuid(stored)] = (number, now)
+        # The store's statement (prepared on PostgreSQL).
+        for number, stored in half(connection).fetch(connection, sql, [v for row in rows for v in row]):
+            out[by_prepared.get(stored) or as_uuid(stored)] = (number, now)
     return out
 
 
