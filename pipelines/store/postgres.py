@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
+from psycopg._queries import PostgresQuery, _query2pg_nocache
 
 from pipelines.store import durability
 from pipelines.store.fast import Row, Table
@@ -181,7 +182,28 @@ _CursorDebugWrapper: Any = CursorDebugWrapper
 _CursorWrapper: Any = CursorWrapper
 
 
+# The store's statement texts, parsed for psycopg (placeholders to ``$n``), by text and encoding.
+_parsed: dict[tuple[str, str], Any] = {}
+
+
+class _StoreQuery(PostgresQuery):
+    """psycopg keeps the parse of a statement only up to 50 parameters; the store parses each of its statements
+    (a fixed, small set of texts: ``_statements`` and the look-ups) once per process, whatever its size."""
+
+    def convert(self, query: Any, vars: Any) -> None:
+        if vars is None or type(query) is not str:
+            return super().convert(query, vars)
+        encoding = self._tx.encoding
+        parsed = _parsed.get((query, encoding))
+        if parsed is None:
+            parsed = _parsed[query, encoding] = _query2pg_nocache(query.encode(encoding), encoding)
+        self.query, self._want_formats, self._order, self._parts = parsed
+        self.dump(vars)
+        return None
+
+
 class _PreparingCursor(_ServerBindingCursor):  # type: ignore[misc]
+    _query_cls = _StoreQuery
     tpfgo_prepare = True
     tpfgo_before: str | None = None  # a session setting to send first, in the same round trip (durability)
 
