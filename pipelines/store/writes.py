@@ -180,7 +180,7 @@ def insert_many(
     # A source pipeline's first step starts its traces: insert their numbers first (a replay finds them after).
     born = step is spec.steps[0] and spec.source_namespace is not None
     # A trace's number and creation time (the partition key), as stored: a replay writes its first run's values.
-    stamps = traces.stamps((trace_id for _, _, trace_id in items), new=born)
+    stamps = traces.stamps([trace_id for _, _, trace_id in items], new=born)
     # Per model, once per call: its table, its name, the publication its log rows carry.
     per_model: dict[type[Checkpoint], tuple[Table, str, str, list[tuple[Any, ...]]]] = {}
     for rows, parents, trace_id in items:
@@ -261,10 +261,24 @@ def _log_row(connection: Any) -> Any:
 
 def committed_rows(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
     """After the inserting transaction committed: count the checkpoints, remember them for the request."""
-    for model, count in Counter(map(type, rows)).items():  # a batch step's rows: counted in C
-        CHECKPOINTS_INSERTED.labels(model.__name__).inc(count)
+    if len(rows) == 1:  # a single step's row
+        _inserted_series(type(rows[0])).inc()
+    else:
+        for model, count in Counter(map(type, rows)).items():  # a batch step's rows: counted in C
+            _inserted_series(model).inc(count)
     if scope is not None:
         scope.remember(rows, fresh=True)
+
+
+# The labelled series of each checkpoint model, found once.
+_inserted: dict[type[Checkpoint], Any] = {}
+
+
+def _inserted_series(model: type[Checkpoint]) -> Any:
+    series = _inserted.get(model)
+    if series is None:
+        series = _inserted[model] = CHECKPOINTS_INSERTED.labels(model.__name__)
+    return series
 
 
 def publication_of(spec: Pipeline, step: Step, model: type[Checkpoint], last: bool) -> str:
