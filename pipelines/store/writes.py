@@ -222,10 +222,11 @@ def insert_many(
 def mark_inserted(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]]) -> None:
     """The rows are stored now: instances say so, a checkpoint carries its child rows as if prefetched, and the
     checkpoints are counted and remembered for the request when the transaction commits (never if it rolls back)."""
-    mark_stored(rows)
+    connection = transaction.get_connection()
+    fast.mark_stored(rows, connection.alias)
     committed = [row for row, _ in rows]
     scope = reads.current()
-    transaction.on_commit(lambda: committed_rows(committed, scope))
+    connection.on_commit(lambda: committed_rows(committed, scope))
 
 
 def mark_stored(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]], alias: str | None = None) -> None:
@@ -239,24 +240,30 @@ def mark_stored(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]], al
 
 def _link_row(connection: Any) -> Any:
     """A ``LineageLink`` row from values already prepared for the database (its checkpoint's, the parents')."""
-    return fast.table(LineageLink, connection).arranger(
-        "child_type", "child_id", "parent_type", "parent_id", "ordinal", "trace_id", "trace_number", "trace_created_at"
-    )
+    return _arranged(LineageLink, _LINK_COLUMNS, connection)
 
 
 def _log_row(connection: Any) -> Any:
     """A ``CheckpointLog`` row from prepared values (``seq`` comes from the database)."""
-    return fast.table(CheckpointLog, connection).arranger(
-        "checkpoint_type",
-        "checkpoint_id",
-        "trace_id",
-        "trace_number",
-        "pipeline",
-        "step",
-        "publication",
-        "created_at",
-        "trace_created_at",
-    )
+    return _arranged(CheckpointLog, _LOG_COLUMNS, connection)
+
+
+_LINK_COLUMNS = (
+    "child_type", "child_id", "parent_type", "parent_id", "ordinal", "trace_id", "trace_number", "trace_created_at",
+)  # fmt: skip
+_LOG_COLUMNS = (
+    "checkpoint_type", "checkpoint_id", "trace_id", "trace_number", "pipeline", "step", "publication", "created_at",
+    "trace_created_at",
+)  # fmt: skip
+# The row builders of the engine's own tables, per vendor: made once (every step writes with them).
+_arrangers: dict[tuple[type[Any], str], Any] = {}
+
+
+def _arranged(model: type[Any], columns: tuple[str, ...], connection: Any) -> Any:
+    found = _arrangers.get((model, connection.vendor))
+    if found is None:
+        found = _arrangers[model, connection.vendor] = fast.table(model, connection).arranger(*columns)
+    return found
 
 
 def committed_rows(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
