@@ -79,9 +79,9 @@ def fetch(connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> l
     """One statement's rows (the store's inserts and look-ups), prepared once per connection like the others.
 
     It runs on the session's own cursor, made once per database session and executed again for every statement
-    (its rows are fetched before the next one): a new cursor per statement cost as much CPU as the driver's
-    whole execution of it (docs/performance.md). Django's wrapper still runs it, so execute wrappers, query
-    logging and error translation see the statement as on any other cursor.
+    (its rows are fetched before the next one): a new cursor per statement cost more CPU than psycopg's own
+    execution of a small prepared statement (docs/performance.md). Django's wrapper still runs it, so execute
+    wrappers, query logging and error translation see the statement as on any other cursor.
     """
     cursor = _session_cursor(connection)
     cursor.execute(sql, params)
