@@ -362,8 +362,10 @@ def lookup(
 def instances(
     model: type[M], statement: Lookup, fetched: Iterable[Sequence[Any]], alias: str, connection: BaseDatabaseWrapper
 ) -> list[M]:
-    """The fetched rows as the ORM makes them: converters, then ``Model.from_db``."""
+    """The fetched rows as the ORM makes them: converters, then ``Model.from_db`` (or, for a model whose
+    constructor only sets plain attributes, what it would leave: ``_instance_from_db``)."""
     found = []
+    plain = _reads_plainly(model, statement)
     for raw in fetched:
         values = list(raw)
         for position, converters, column in statement.converters:
@@ -371,8 +373,31 @@ def instances(
             for convert in converters:
                 value = convert(value, column, connection)
             values[position] = value
-        found.append(model.from_db(alias, statement.attnames, values))
+        if plain:
+            found.append(_instance_from_db(model, alias, statement.attnames, values))
+        else:
+            found.append(model.from_db(alias, statement.attnames, values))
     return found
+
+
+def _reads_plainly(model: type[models.Model], statement: Lookup) -> bool:
+    """``from_db`` would call the constructor with every field, and the constructor only sets attributes."""
+    if model.from_db.__func__ is not models.Model.from_db.__func__:  # type: ignore[attr-defined]
+        return False
+    if len(statement.attnames) != len(model._meta.concrete_fields):  # deferred fields: the ORM's way
+        return False
+    blueprint = _blueprints.get(model, ...)
+    if blueprint is ...:
+        blueprint = _blueprints[model] = _blueprint(model)
+    return blueprint is not None
+
+
+def _instance_from_db(model: type[M], alias: str, attnames: tuple[str, ...], values: list[Any]) -> M:
+    row = model.__new__(model)
+    state = row._state = ModelState()
+    state.adding, state.db = False, alias
+    row.__dict__.update(zip(attnames, values, strict=True))
+    return row
 
 
 def _compile(

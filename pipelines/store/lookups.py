@@ -22,9 +22,7 @@ def rows(model: type[M], *, order_by: Sequence[str] = (), limit: int | None = No
     alias = router.db_for_read(model)
     connection = connections[alias]
     statement = fast.lookup(model, tuple(equals), tuple(order_by), limit, connection)
-    with half(connection).read_cursor(connection) as cursor:
-        cursor.execute(statement.sql, statement.params(equals, connection))
-        fetched = cursor.fetchall()
+    fetched = half(connection).fetch(connection, statement.sql, statement.params(equals, connection))
     return fast.instances(model, statement, fetched, alias, connection)
 
 

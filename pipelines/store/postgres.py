@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
+from psycopg._queries import PostgresQuery, _query2pg_nocache
 
 from pipelines.store import durability
 from pipelines.store.fast import Row, Table
@@ -70,9 +71,7 @@ def insert_batch(
         params.extend(_source_params(rows))
     for dep in dependents:
         params.extend(_source_params(dep.rows))
-    with bound_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall()}
+    return {row[0] for row in fetch(connection, sql, params)}
 
 
 def _copy(
@@ -108,9 +107,7 @@ def read_together(connection: BaseDatabaseWrapper, statements: Sequence[tuple[st
     """Every statement's rows, in one round trip: psycopg's pipeline mode sends them all before it reads the
     first answer (each is still its own statement, prepared like the others)."""
     if len(statements) == 1:
-        with bound_cursor(connection) as cursor:
-            cursor.execute(*statements[0])
-            return [cursor.fetchall()]
+        return [fetch(connection, *statements[0])]
     cursors = [bound_cursor(connection) for _ in statements]
     try:
         with connection.wrap_database_errors, connection.connection.pipeline():
@@ -122,9 +119,18 @@ def read_together(connection: BaseDatabaseWrapper, statements: Sequence[tuple[st
             cursor.close()
 
 
-def read_cursor(connection: BaseDatabaseWrapper) -> Any:
-    """The cursor for the store's own look-ups: prepared once per connection, like the inserts."""
-    return bound_cursor(connection)
+def fetch(connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> list[Any]:
+    """One statement's rows (the store's inserts and look-ups), prepared once per connection like the others.
+
+    It runs on the session's own cursor, made once per database session and executed again for every statement
+    (its rows are fetched before the next one): a new cursor per statement cost more CPU than psycopg's own
+    execution of a small prepared statement (docs/performance.md). Django's wrapper still runs it, so execute
+    wrappers, query logging and error translation see the statement as on any other cursor.
+    """
+    cursor = _session_cursor(connection)
+    cursor.execute(sql, params)
+    with connection.wrap_database_errors:
+        return cursor.cursor.fetchall()  # type: ignore[no-any-return]
 
 
 def _count(rows: list[Any]) -> int:
@@ -172,6 +178,18 @@ def _statement(connection: BaseDatabaseWrapper, shape: Shape) -> str:
     return "WITH " + ", ".join(ctes) + " " + inserted
 
 
+def _session_cursor(connection: BaseDatabaseWrapper) -> Any:
+    """``bound_cursor``'s, on the session's one raw cursor (made again after a reconnect or a close)."""
+    connection.ensure_connection()
+    session = connection.connection
+    raw = getattr(connection, "_tpfgo_cursor", None)
+    if raw is None or raw.connection is not session or raw.closed:
+        with connection.wrap_database_errors:
+            raw = _PreparingCursor(session)
+        connection._tpfgo_cursor = raw  # type: ignore[attr-defined]
+    return _wrapped(connection, raw)
+
+
 def bound_cursor(connection: BaseDatabaseWrapper) -> Any:
     """A cursor that binds parameters on the server and prepares its statements (psycopg 3).
 
@@ -183,14 +201,18 @@ def bound_cursor(connection: BaseDatabaseWrapper) -> Any:
     query logging and execute wrappers see the statement.
     """
     connection.ensure_connection()
+    with connection.wrap_database_errors:
+        raw = _PreparingCursor(connection.connection)
+    return _wrapped(connection, raw)
+
+
+def _wrapped(connection: BaseDatabaseWrapper, raw: _PreparingCursor) -> Any:
     connection.validate_thread_sharing()
     prepare = bool(getattr(settings, "TPFGO_PREPARED_STATEMENTS", True))
     if prepare and connection.connection.prepare_threshold is None:
         # Django turns psycopg's automatic preparing off (None), which also refuses an explicit prepare=True.
         # A threshold no statement reaches keeps Django's own queries unprepared and lets this cursor prepare.
         connection.connection.prepare_threshold = 2**31 - 1
-    with connection.wrap_database_errors:
-        raw = _PreparingCursor(connection.connection)
     raw.tpfgo_prepare = prepare
     raw.tpfgo_before = durability.relax_to_send(connection.alias)
     if connection.queries_logged:
@@ -204,7 +226,28 @@ _CursorDebugWrapper: Any = CursorDebugWrapper
 _CursorWrapper: Any = CursorWrapper
 
 
+# The store's statement texts, parsed for psycopg (placeholders to ``$n``), by text and encoding.
+_parsed: dict[tuple[str, str], Any] = {}
+
+
+class _StoreQuery(PostgresQuery):
+    """psycopg keeps the parse of a statement only up to 50 parameters; the store parses each of its statements
+    (a fixed, small set of texts: ``_statements`` and the look-ups) once per process, whatever its size."""
+
+    def convert(self, query: Any, vars: Any) -> None:
+        if vars is None or type(query) is not str:
+            return super().convert(query, vars)
+        encoding = self._tx.encoding
+        parsed = _parsed.get((query, encoding))
+        if parsed is None:
+            parsed = _parsed[query, encoding] = _query2pg_nocache(query.encode(encoding), encoding)
+        self.query, self._want_formats, self._order, self._parts = parsed
+        self.dump(vars)
+        return None
+
+
 class _PreparingCursor(_ServerBindingCursor):  # type: ignore[misc]
+    _query_cls = _StoreQuery
     tpfgo_prepare = True
     tpfgo_before: str | None = None  # a session setting to send first, in the same round trip (durability)
 

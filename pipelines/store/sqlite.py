@@ -55,9 +55,11 @@ def read_together(connection: BaseDatabaseWrapper, statements: Sequence[tuple[st
     return out
 
 
-def read_cursor(connection: BaseDatabaseWrapper) -> Any:
-    """The cursor for the store's own look-ups: Django's (the driver keeps its statements by text)."""
-    return connection.cursor()
+def fetch(connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> list[Any]:
+    """One statement's rows, on Django's cursor (the driver keeps its statements by text)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
 
 
 def _inserts(

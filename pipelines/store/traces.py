@@ -60,6 +60,12 @@ def stamps(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, St
     ``new``: the traces are most likely starting here (a source pipeline's first step), so they are inserted
     first and looked up only if already stored; otherwise looked up first.
     """
+    if type(trace_ids) is list and len(trace_ids) == 1:  # one item's trace, most often known to the request
+        opened = reads.current()
+        one = as_uuid(trace_ids[0])
+        stamp = opened.traces.get(one) if opened is not None else None
+        if stamp is not None:
+            return {one: stamp}
     opened, found, missing = _known_and_missing(trace_ids)  # in order: a batch's traces get consecutive numbers
     made: dict[uuid.UUID, Stamp] = {}
     if missing:
@@ -144,10 +150,9 @@ def _create(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, Stamp]:
         at = table.index("trace_id")
         by_prepared = {row[at]: t for row, t in zip(rows, chunk, strict=True)}
         sql = fast.values_sql(table, len(rows)) + " ON CONFLICT DO NOTHING RETURNING number, trace_id"
-        with half(connection).read_cursor(connection) as cursor:  # the store's (prepared on PostgreSQL)
-            cursor.execute(sql, [v for row in rows for v in row])
-            for number, stored in cursor.fetchall():
-                out[by_prepared.get(stored) or as_uuid(stored)] = (number, now)
+        # The store's statement (prepared on PostgreSQL).
+        for number, stored in half(connection).fetch(connection, sql, [v for row in rows for v in row]):
+            out[by_prepared.get(stored) or as_uuid(stored)] = (number, now)
     return out
 
 

@@ -180,7 +180,7 @@ def insert_many(
     # A source pipeline's first step starts its traces: insert their numbers first (a replay finds them after).
     born = step is spec.steps[0] and spec.source_namespace is not None
     # A trace's number and creation time (the partition key), as stored: a replay writes its first run's values.
-    stamps = traces.stamps((trace_id for _, _, trace_id in items), new=born)
+    stamps = traces.stamps([trace_id for _, _, trace_id in items], new=born)
     # Per model, once per call: its table, its name, the publication its log rows carry, where its rows go.
     per_model: dict[type[Checkpoint], tuple[Table, str, str, list[tuple[Any, ...]]]] = {}
     pipeline, step_name = spec.name, step.name
@@ -241,10 +241,11 @@ def _children(
 def mark_inserted(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]]) -> None:
     """The rows are stored now: instances say so, a checkpoint carries its child rows as if prefetched, and the
     checkpoints are counted and remembered for the request when the transaction commits (never if it rolls back)."""
-    mark_stored(rows)
+    connection = transaction.get_connection()
+    fast.mark_stored(rows, connection.alias)
     committed = [row for row, _ in rows]
     scope = reads.current()
-    transaction.on_commit(lambda: committed_rows(committed, scope))
+    connection.on_commit(lambda: committed_rows(committed, scope))
 
 
 def mark_stored(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]], alias: str | None = None) -> None:
@@ -258,32 +259,52 @@ def mark_stored(rows: Sequence[tuple[Checkpoint, Sequence[CheckpointChild]]], al
 
 def _link_row(connection: Any) -> Any:
     """A ``LineageLink`` row from values already prepared for the database (its checkpoint's, the parents')."""
-    return fast.table(LineageLink, connection).arranger(
-        "child_type", "child_id", "parent_type", "parent_id", "ordinal", "trace_id", "trace_number", "trace_created_at"
-    )
+    return _arranged(LineageLink, _LINK_COLUMNS, connection)
 
 
 def _log_row(connection: Any) -> Any:
     """A ``CheckpointLog`` row from prepared values (``seq`` comes from the database)."""
-    return fast.table(CheckpointLog, connection).arranger(
-        "checkpoint_type",
-        "checkpoint_id",
-        "trace_id",
-        "trace_number",
-        "pipeline",
-        "step",
-        "publication",
-        "created_at",
-        "trace_created_at",
-    )
+    return _arranged(CheckpointLog, _LOG_COLUMNS, connection)
+
+
+_LINK_COLUMNS = (
+    "child_type", "child_id", "parent_type", "parent_id", "ordinal", "trace_id", "trace_number", "trace_created_at",
+)  # fmt: skip
+_LOG_COLUMNS = (
+    "checkpoint_type", "checkpoint_id", "trace_id", "trace_number", "pipeline", "step", "publication", "created_at",
+    "trace_created_at",
+)  # fmt: skip
+# The row builders of the engine's own tables, per vendor: made once (every step writes with them).
+_arrangers: dict[tuple[type[Any], str], Any] = {}
+
+
+def _arranged(model: type[Any], columns: tuple[str, ...], connection: Any) -> Any:
+    found = _arrangers.get((model, connection.vendor))
+    if found is None:
+        found = _arrangers[model, connection.vendor] = fast.table(model, connection).arranger(*columns)
+    return found
 
 
 def committed_rows(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
     """After the inserting transaction committed: count the checkpoints, remember them for the request."""
-    for model, count in Counter(map(type, rows)).items():  # a batch step's rows: counted in C
-        CHECKPOINTS_INSERTED.labels(model.__name__).inc(count)
+    if len(rows) == 1:  # a single step's row
+        _inserted_series(type(rows[0])).inc()
+    else:
+        for model, count in Counter(map(type, rows)).items():  # a batch step's rows: counted in C
+            _inserted_series(model).inc(count)
     if scope is not None:
         scope.remember(rows, fresh=True)
+
+
+# The labelled series of each checkpoint model, found once.
+_inserted: dict[type[Checkpoint], Any] = {}
+
+
+def _inserted_series(model: type[Checkpoint]) -> Any:
+    series = _inserted.get(model)
+    if series is None:
+        series = _inserted[model] = CHECKPOINTS_INSERTED.labels(model.__name__)
+    return series
 
 
 def publication_of(spec: Pipeline, step: Step, model: type[Checkpoint], last: bool) -> str:

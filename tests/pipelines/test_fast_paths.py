@@ -204,6 +204,7 @@ def test_the_fast_read_gives_the_instance_the_orm_gives(model: type[Checkpoint])
     by_orm = model.objects.get(pk=fields["id"])
     (by_fast,) = lookups.rows(model, pk=fields["id"])
 
+    assert by_fast.__dict__.keys() == by_orm.__dict__.keys()  # every field loaded: none left to a deferred load
     for field in model._meta.concrete_fields:
         mine, theirs = getattr(by_fast, field.attname), getattr(by_orm, field.attname)
         assert (type(mine), mine) == (type(theirs), theirs), field.attname

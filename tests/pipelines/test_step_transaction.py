@@ -85,3 +85,14 @@ def test_the_insert_statements_are_prepared_unless_turned_off(lane_engine: Engin
         [count] = cursor.fetchone()
     assert count == (4 if prepared else 0)  # one per step: the text does not depend on the item
     assert DocumentPublished.objects.count() == 2
+
+
+def test_the_store_writes_and_reads_again_on_the_session_that_replaces_a_closed_one(lane_engine: Engine):
+    lane_engine.start("ingest", {"text": "b a"}, "doc-1")  # the store's statements run on the session's cursor
+    connection.close()
+
+    lane_engine.start("ingest", {"text": "c d"}, "doc-2")
+    replayed = lane_engine.start("ingest", {"text": "b a"}, "doc-1")
+
+    assert DocumentPublished.objects.count() == 2
+    assert replayed.first.status == "replayed"
