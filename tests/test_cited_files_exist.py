@@ -7,7 +7,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIPPED_DIRS = {".git", ".venv", "site", "var", "node_modules", "test-artifacts", "__pycache__", ".mypy_cache"}
+SKIPPED_DIRS = {
+    ".git",
+    ".venv",
+    ".venv-bench",
+    "site",
+    "var",
+    "node_modules",
+    "test-artifacts",
+    "__pycache__",
+    ".mypy_cache",
+}
 URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+")
 # A document cited anywhere: ``docs/api.md``, ``operations.md#runbook``, a bare ``README.md``.
 CITED_DOC = re.compile(r"(?<![\w./-])([\w./-]*\w\.md)\b")
