@@ -76,25 +76,11 @@ def deterministic_id(*parts: object) -> uuid.UUID:
     return name_uuid(framed_seed(*parts))
 
 
-_framed: dict[str, str] = {}
-
-
 def child_id(parent_id: uuid.UUID | str, step: str, index: int | None = None) -> uuid.UUID:
-    """The id of a step's output: derived from its parent's id, the step and, for a split, the index.
-
-    The seed is ``framed_seed(str(parent_id), step[, index])``, framed inline: every checkpoint of every step
-    takes one, and a UUID's text is its 32 hex digits in 8-4-4-4-12 groups (``UUID.__str__``)."""
-    if type(parent_id) is uuid.UUID:
-        h = f"{parent_id.int:032x}"
-        parent = f"#36:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-    else:
-        parent = framed_seed(parent_id)
-    tail = _framed.get(step)
-    if tail is None:
-        tail = _framed[step] = framed_seed(step)
+    """The id of a step's output: derived from its parent's id, the step and, for a split, the index."""
     if index is None:
-        return name_uuid(parent + tail)
-    return name_uuid(parent + tail + framed_seed(index))
+        return deterministic_id(str(parent_id), step)
+    return deterministic_id(str(parent_id), step, index)
 
 
 def merge_id(parent_ids: Iterable[uuid.UUID | str], step: str) -> uuid.UUID:

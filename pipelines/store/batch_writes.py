@@ -14,7 +14,6 @@ from typing import Any
 
 from django.db import transaction
 
-from pipelines.contracts import ids
 from pipelines.contracts.declarations import Pipeline, Step
 from pipelines.contracts.steps import Item, StepResult, StepStatus
 from pipelines.models import Checkpoint, CheckpointChild, LineageLink, business_key_columns
@@ -52,19 +51,11 @@ class Redo(Exception):
 
 # -- a batch step's identities ----------------------------------------------------------------------------------
 def plans(step: Step, entries: Iterable[Entry]) -> list[Plan]:
-    """Every entry's parents and output id, as ``writes.parents_of`` and ``writes.output_id`` give them one by one;
-    a step that is not a merge descends from its input alone, and its output id is a child id of the input's."""
-    if step.shape == "merge":
-        out = []
-        for entry in entries:
-            parents = writes.parents_of(entry.item.value, step)
-            out.append(Plan(entry, parents, writes.output_id(parents, entry.item.value, step)))
-        return out
-    name, index, child_id = step.name, 0 if step.shape == "split" else None, ids.child_id
+    """Every entry's parents and output id (``writes.parents_of``, ``writes.output_id``)."""
     out = []
     for entry in entries:
-        value = entry.item.value  # a checkpoint, or a source pipeline's command (no parents)
-        out.append(Plan(entry, [value] if isinstance(value, Checkpoint) else [], child_id(value.id, name, index)))
+        parents = writes.parents_of(entry.item.value, step)
+        out.append(Plan(entry, parents, writes.output_id(parents, entry.item.value, step)))
     return out
 
 
@@ -102,7 +93,7 @@ def _classify(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]], insert
     conflicted: list[tuple[Plan, Rows]] = []
     fresh: list[Checkpoint] = []
     stored: Rows = []
-    pipeline, name, split = spec.name, step.name, step.shape == "split"
+    pipeline, name = spec.name, step.name
     for plan, rows in built:
         if len(rows) == 1:  # the usual item: one checkpoint
             if id(rows[0][0]) not in inserted:
@@ -119,10 +110,9 @@ def _classify(spec: Pipeline, step: Step, built: list[tuple[Plan, Rows]], insert
             checkpoints = [row for row, _ in rows]
         stored.extend(rows)
         fresh.extend(checkpoints)
-        item = plan.entry.item
         done[plan] = (
             StepResult(pipeline, name, StepStatus.INSERTED, checkpoints),
-            Item(checkpoints if split else checkpoints[0], item.trace_id, item.key),  # ``next_item``
+            next_item(step, checkpoints, plan.entry.item),
         )
     writes.mark_stored(stored, transaction.get_connection().alias)
     done.update(_winners(spec, step, conflicted))

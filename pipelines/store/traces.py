@@ -60,12 +60,6 @@ def stamps(trace_ids: Iterable[Any], *, new: bool = False) -> dict[uuid.UUID, St
     ``new``: the traces are most likely starting here (a source pipeline's first step), so they are inserted
     first and looked up only if already stored; otherwise looked up first.
     """
-    if type(trace_ids) is list and len(trace_ids) == 1:  # one item's trace, most often known to the request
-        opened = reads.current()
-        one = as_uuid(trace_ids[0])
-        stamp = opened.traces.get(one) if opened is not None else None
-        if stamp is not None:
-            return {one: stamp}
     opened, found, missing = _known_and_missing(trace_ids)  # in order: a batch's traces get consecutive numbers
     made: dict[uuid.UUID, Stamp] = {}
     if missing:

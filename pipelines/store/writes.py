@@ -194,7 +194,7 @@ def insert_many(
             if known is None:
                 known = per_model[type(row)] = _per_model(spec, step, type(row), last, checkpoints, connection)
             tbl, kind, publication, table_rows = known
-            values = tbl.build_row(row.__dict__, connection) if tbl.all_plain else tbl.values(row, connection)
+            values = tbl.values(row, connection)
             pk, created = values[tbl.pk_index], values[tbl.created_index]
             prepared[id(row)] = pk
             table_rows.append(values)
@@ -287,11 +287,8 @@ def _arranged(model: type[Any], columns: tuple[str, ...], connection: Any) -> An
 
 def committed_rows(rows: list[Checkpoint], scope: reads.Scope | None) -> None:
     """After the inserting transaction committed: count the checkpoints, remember them for the request."""
-    if len(rows) == 1:  # a single step's row
-        _inserted_series(type(rows[0])).inc()
-    else:
-        for model, count in Counter(map(type, rows)).items():  # a batch step's rows: counted in C
-            _inserted_series(model).inc(count)
+    for model, count in Counter(map(type, rows)).items():  # a batch step's rows: counted in C
+        _inserted_series(model).inc(count)
     if scope is not None:
         scope.remember(rows, fresh=True)
 
