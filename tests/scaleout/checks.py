@@ -28,9 +28,10 @@ def expected_states(order: Order) -> set[str]:
     cancel, accept = order.commands.get("cancel"), order.commands.get("accept")
     cancelled = cancel is not None and ok(cancel.status) and cancel.body["cancellation"]["outcome"] == "ACCEPTED"
     accepted = accept is not None and ok(accept.status)
-    if cancelled and accepted:
-        return set()  # both won: never right
     if cancelled:
+        # Both answered 2xx is right when the accept came first: a cancellation before preparation still wins the
+        # order's KitchenCommitment (docs/chain.md), which in queue mode a worker claims for the kitchen only
+        # after the accept was answered. An accept after an accepted cancellation loses the decision slot (412).
         return {"CANCELLED"}
     if accepted:
         return {"COMPLETED"}
