@@ -17,6 +17,7 @@ except for the order in flight at a crash, whose repeated call carries the same 
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -166,7 +167,9 @@ class Run:
                 status, body = response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, {}
-        except (OSError, ValueError):  # the connection died with the web process
+        except (OSError, ValueError, http.client.HTTPException):
+            # The connection died with the web process: before the status line (OSError), or after it with the body
+            # cut short (IncompleteRead). Either way the caller holds no answer, so the order counts as in flight.
             return None, {}
         if status == 201:
             self.answered[body["orderId"]] = body["state"]
