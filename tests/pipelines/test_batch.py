@@ -8,7 +8,7 @@ from django.db import connection
 from pipelines.contracts.errors import NonRetryableError
 from pipelines.engine.batch import BatchEngine
 from pipelines.engine.runner import Engine
-from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem
+from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem, Trace
 from pipelines.store import fast, postgres, sqlite
 from pipelines.store.store import store
 from tests.conftest import all_insert_only_counts
@@ -205,6 +205,28 @@ def test_an_awaiting_step_stops_its_items_and_an_event_resumes_them_in_bulk():
 
     assert [e.first.status for e in resumed] == ["inserted", "inserted"]
     assert DocumentPublished.objects.count() == 2
+
+
+def test_a_bulk_resume_of_traces_started_apart_writes_each_its_own_trace_time():
+    """The rows of a batch step carry their trace's creation time (the partition key), not a batch-mate's: here
+    the two traces were started by two batches, so they hold two times, and one bulk run resumes both."""
+    lane.FAILURES["publish"] = "await"
+    try:
+        for doc in (DOCS[0], DOCS[2]):
+            BatchEngine(lane.COMPOSITION).start_many("ingest", [doc])
+    finally:
+        lane.FAILURES.clear()
+    started = dict(Trace.objects.values_list("trace_id", "created_at"))
+    assert len(set(started.values())) == 2
+
+    BatchEngine(lane.COMPOSITION).run_many("publish", list(DocumentIndexed.objects.order_by("trace_id")))
+
+    published = list(DocumentPublished.objects.all())
+    assert len(published) == 2
+    for row in published:
+        [log] = CheckpointLog.objects.filter(checkpoint_id=row.pk)
+        [link] = LineageLink.objects.filter(child_id=row.pk)
+        assert log.trace_created_at == link.trace_created_at == started[row.trace_id]
 
 
 def test_a_merge_rerun_in_bulk_from_its_inputs_replays(lane_engine):
