@@ -111,11 +111,17 @@ def _prep(field: models.Field[Any, Any], vendor: str) -> Prep:
     if kind == "datetime" and vendor == "postgresql":
         return lambda v, c: v if type(v) is datetime.datetime and v.tzinfo is not None else p(v, c)
     if kind == "datetime" and vendor == "sqlite":
-        return lambda v, c: (
-            v.replace(tzinfo=None).isoformat(" ")
-            if type(v) is datetime.datetime and v.tzinfo is datetime.UTC
-            else p(v, c)
-        )
+        memo: list[tuple[Any, Any]] = [(None, None)]  # its last value and text, as the row builders keep them
+
+        def sqlite_time(v: Any, c: Any) -> Any:
+            last = memo[0]
+            if v is last[0]:
+                return last[1]
+            if type(v) is datetime.datetime and v.tzinfo is datetime.UTC:
+                return _remember(memo, v, v.replace(tzinfo=None).isoformat(" "))
+            return p(v, c)
+
+        return sqlite_time
     return p
 
 

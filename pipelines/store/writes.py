@@ -184,16 +184,11 @@ def insert_many(
     # Per model, once per call: its table, its name, the publication its log rows carry, where its rows go.
     per_model: dict[type[Checkpoint], tuple[Table, str, str, list[tuple[Any, ...]]]] = {}
     pipeline, step_name = spec.name, step.name
-    # The traces a batch started share one creation time (one object): it is prepared once, not once per item.
-    stamp_time: Any = None
-    prepared_time: Any = None
     for rows, parents, trace_id in items:
         parent_ids = [(type(parent).__name__, uuid_prep(parent.id, connection)) for parent in parents]
         trace = uuid_prep(trace_id, connection)
         number, started = stamps[trace_id if type(trace_id) is uuid.UUID else as_trace_uuid(trace_id)]
-        if started is not stamp_time:
-            stamp_time, prepared_time = started, time_prep(started, connection)
-        started = prepared_time
+        started = time_prep(started, connection)
         for row, owned in rows:
             known = per_model.get(type(row))
             if known is None:
