@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import time_machine
 from django.core import checks
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from pipelines import triggers
@@ -257,3 +260,117 @@ def test_the_went_on_probe_reads_one_index_for_the_trace_and_the_older_positions
             cursor.execute("EXPLAIN QUERY PLAN " + probe.replace("%s", "?"), [7, 100])
             plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
             assert "USING INDEX open_position_trace_seq (trace_number=? AND seq<?)" in plan, plan
+
+
+def _log_in_one_statement(rows: list[tuple[str, str, str, int, uuid.UUID]]) -> None:
+    """Log rows ``(pipeline, step, publication, trace_number, trace_id)`` with one ``INSERT``, in list order: the
+    way a batch step or a bulk load writes the log, many rows (of many traces) per statement."""
+    now = timezone.now()
+    columns = "checkpoint_type, checkpoint_id, trace_id, trace_number, pipeline, step, publication, created_at, "
+    columns += "trace_created_at"
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    params: list[object] = []
+    uuid_field, time_field = CheckpointLog._meta.get_field("trace_id"), CheckpointLog._meta.get_field("created_at")
+    at = time_field.get_db_prep_value(now, connection)
+    for pipeline, step, publication, number, trace in rows:
+        ids = [uuid_field.get_db_prep_value(value, connection) for value in (uuid.uuid4(), trace)]
+        params += ["Row", *ids, number, pipeline, step, publication, at, at]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO pipelines_checkpointlog ({columns}) VALUES {values}", params)
+
+
+def _a_trace_as_logged(lane_engine) -> list[tuple[str, str, str]]:
+    """A lane document's rows from its first to its terminal publication, a side pipeline's row among them."""
+    lane_engine.start("ingest", {"text": "a b"}, "doc-model")
+    rows = list(CheckpointLog.objects.order_by("seq"))
+    return (
+        [(r.pipeline, r.step, r.publication) for r in rows[:2]]
+        + [("manual-publish", "publish", "")]
+        + [(r.pipeline, r.step, r.publication) for r in rows[2:]]
+    )
+
+
+@pytest.mark.parametrize("traces", [7, 300])  # 7 traces: 22 rows, the kept plan; 300: 1,050, planned per statement
+def test_one_statement_with_many_rows_of_each_trace_keeps_what_the_log_says(lane_engine, traces):
+    """Rows of one statement that went on from each other: only the last of each trace's chain stays open (a
+    stream's trace cut short stays at its last row; the side pipeline's row stays beside the chain)."""
+    model = _a_trace_as_logged(lane_engine)
+    assert len(model) == 6 and model[2][0] == "manual-publish"
+    rows, base = [], 10_000
+    for n in range(traces):  # each trace cut at its own length, and the traces' rows interleaved
+        for pipeline, step, publication in model[: 1 + n % len(model)]:
+            rows.append((n, (pipeline, step, publication, base + n, uuid.UUID(int=base + n))))
+    rows.sort(key=lambda pair: (model.index(pair[1][:3]), pair[0]))
+    assert open_positions.SMALL < len(rows) if traces > 100 else len(rows) < open_positions.SMALL
+
+    _log_in_one_statement([row for _, row in rows])
+
+    expected = open_by_the_log()
+    assert kept() == expected
+    ours = OpenPosition.objects.filter(trace_number__gte=base)
+    # A trace cut before its terminal row keeps its chain's last row, and the side pipeline's row from length 3 on.
+    wanted = sum((1 if n % 6 < 5 else 0) + (1 if n % 6 >= 2 else 0) for n in range(traces))
+    assert ours.count() == wanted
+
+
+def _trigger_plans(statement: Callable[[], None]) -> list[str]:
+    """The plans of the statements the log's triggers ran, reported to this session (``auto_explain`` at NOTICE)."""
+    plans: list[str] = []
+    raw = connection.connection
+
+    def keep(diagnostic: Any) -> None:
+        if "plan:" in (diagnostic.message_primary or ""):
+            plans.append(diagnostic.message_primary)
+
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute("LOAD 'auto_explain'")
+        except DatabaseError:
+            pytest.skip("auto_explain cannot be loaded by this role")
+        for setting in ("log_min_duration = 0", "log_analyze = on", "log_nested_statements = on", "log_level = notice"):
+            cursor.execute(f"SET LOCAL auto_explain.{setting}")
+    raw.add_notice_handler(keep)
+    try:
+        statement()
+    finally:
+        raw.remove_notice_handler(keep)
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL auto_explain.log_min_duration = -1")
+    return [plan for plan in plans if "pipelines_openposition" in plan.split("\n", 2)[1]]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the statement-level trigger is PostgreSQL's")
+def test_a_batch_step_reads_its_new_rows_once_per_statement_whatever_plan_the_session_kept(lane_engine):
+    """The trigger's plans are made at their first call in a session: here a one-row statement. A 500-row
+    statement then ran the kept plan, and one that joined the new rows with themselves compared every pair
+    (250,000 comparisons, 30 ms per batch step): each statement must read the new rows once."""
+    model = _a_trace_as_logged(lane_engine)
+    _log_in_one_statement([(*model[0], 1, uuid.UUID(int=1))])  # the session's plans, made for one row
+    batch = [(*model[0], 100 + n, uuid.UUID(int=100 + n)) for n in range(500)]
+    batch += [(*model[1], 100 + n, uuid.UUID(int=100 + n)) for n in range(500)]
+
+    plans = _trigger_plans(lambda: _log_in_one_statement(batch))
+
+    assert len(plans) == 2  # the insert of the new positions and the delete of those the new rows went on from
+    assert [plan.count("Named Tuplestore Scan") for plan in plans] == [1, 1], plans
+    assert kept() == open_by_the_log()
+    assert OpenPosition.objects.filter(trace_number__gte=100).count() == 500
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="JIT is PostgreSQL's")
+def test_the_log_trigger_never_compiles_its_statements(lane_engine):
+    """A churned frontier table made the planner's estimate for the trigger's delete pass ``jit_above_cost``:
+    compiling took 120 ms for a statement that ran in 2 ms, at every execution of a kept plan."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_jit_available()")
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL has no JIT")
+        cursor.execute("SET LOCAL jit = on")
+        cursor.execute("SET LOCAL jit_above_cost = 0")  # every statement of this session would be compiled
+    model = _a_trace_as_logged(lane_engine)
+    batch = [(*model[0], 100 + n, uuid.UUID(int=100 + n)) for n in range(open_positions.SMALL + 1)]
+
+    plans = _trigger_plans(lambda: _log_in_one_statement(batch))
+
+    assert len(plans) == 2
+    assert not [plan for plan in plans if "JIT:" in plan], plans
