@@ -73,38 +73,46 @@ def _quoted(statement: str) -> str:
 
 
 # PostgreSQL: one call per statement, set-based, over the statement's new rows (a transition table): a batch of
-# orders costs two statements, not two per row. The new rows enter first (``_PG_ENTERS``), then this delete takes
-# out every position, older or of the same statement, that a newer row of its trace went on from.
+# orders costs two statements, not two per row. The delete takes out every position that a newer row of its trace
+# went on from: one probe of ``open_position_trace_seq`` per new row.
 _PG_WENT_ON = (
     "DELETE FROM pipelines_openposition o USING logged n WHERE o.trace_number = n.trace_number AND o.seq < n.seq "
     "AND " + _WENT_ON_FROM.format(old="o.pipeline", new="n.pipeline")
 )
-# Every new row that is not terminal enters; the delete that follows takes out, with the trace's older positions,
-# the rows of the same statement that a newer one of it went on from. Each statement reads the new rows once
-# (a probe of ``open_position_trace_seq`` per row for the delete), so its cost grows with the rows whatever plan
-# it runs: a plan kept from a one-row statement joined the new rows with themselves row by row, 250,000
-# comparisons (30 ms) for a 500-row batch step (docs/performance.md, "The frontier trigger's kept plan").
+_PG_SELECTED = f"SELECT {', '.join('l.' + c for c in _COLUMNS.split(', '))} FROM logged l "
+# NOT IN (names are NOT NULL): one hashed look-up of the terminal names, not a probe of FlowRule per new row.
+_PG_NOT_TERMINAL = "l.publication NOT IN (SELECT t.name FROM pipelines_flowrule t WHERE t.kind = 'terminal')"
+# Up to SMALL rows: every new row that is not terminal enters, then the delete takes out those a newer row of the
+# same statement went on from, with the older positions. Each statement reads the new rows once, so its cost grows
+# with the rows whatever plan it runs (a batch step writes one row per trace: nothing enters to leave again).
 _PG_ENTERS = (
-    f"INSERT INTO pipelines_openposition ({_COLUMNS}) "
-    f"SELECT {', '.join('l.' + c for c in _COLUMNS.split(', '))} FROM logged l "
-    # NOT IN (names are NOT NULL): one hashed look-up of the terminal names, not a probe of FlowRule per row
-    "WHERE l.publication NOT IN (SELECT t.name FROM pipelines_flowrule t WHERE t.kind = 'terminal') "
-    "ON CONFLICT DO NOTHING"
+    f"INSERT INTO pipelines_openposition ({_COLUMNS}) {_PG_SELECTED}WHERE {_PG_NOT_TERMINAL} ON CONFLICT DO NOTHING"
+)
+# Past SMALL rows, planned for the rows at hand: the older positions go, then only the rows no newer row of the
+# statement went on from enter (a bulk load of whole traces, 19 rows each, puts in one row per trace, not 19).
+_PG_ENTERS_NEWEST = (
+    f"INSERT INTO pipelines_openposition ({_COLUMNS}) {_PG_SELECTED}"
+    f"WHERE {_PG_NOT_TERMINAL} AND NOT EXISTS (SELECT 1 FROM logged n "
+    "WHERE n.trace_number = l.trace_number AND n.seq > l.seq AND "
+    + _WENT_ON_FROM.format(old="l.pipeline", new="n.pipeline")
+    + ") ON CONFLICT DO NOTHING"
 )
 _PG = [
     # A statement's plan is made at its first call in a session and kept, for the row count the transition table
-    # had then (one row, on the single path). Past SMALL rows the statements are planned for the rows at hand
-    # (EXECUTE), which costs a planning per statement. JIT is off in the function: for a large statement the
-    # planner's estimate over a churned table passed ``jit_above_cost`` and compiling took 120 ms for a delete
-    # that ran in 2 ms.
+    # had then (one row, on the single path): the statements up to SMALL rows must cost what their rows cost under
+    # any plan. The new rows joined with themselves under a kept one-row plan compared every pair, 250,000
+    # comparisons (30 ms) for a 500-row batch step (docs/performance.md, "The frontier trigger's kept plan"). Past
+    # SMALL rows the statements are planned for the rows at hand (EXECUTE), which costs a planning per statement and
+    # lets the self-join be a hash join. JIT is off in the function: the planner's estimate over a churned table
+    # passed ``jit_above_cost`` and compiling took 120 ms for a delete that ran in 2 ms.
     f"""CREATE OR REPLACE FUNCTION tpfgo_frontier_logged() RETURNS trigger AS $$
 BEGIN
     IF (SELECT count(*) FROM (SELECT 1 FROM logged LIMIT {SMALL + 1}) s) <= {SMALL} THEN
         {_PG_ENTERS};
         {_PG_WENT_ON};
     ELSE
-        EXECUTE {_quoted(_PG_ENTERS)};
         EXECUTE {_quoted(_PG_WENT_ON)};
+        EXECUTE {_quoted(_PG_ENTERS_NEWEST)};
     END IF;
     RETURN NULL;
 END; $$ LANGUAGE plpgsql SET jit = off""",

@@ -374,3 +374,20 @@ def test_the_log_trigger_never_compiles_its_statements(lane_engine):
 
     assert len(plans) == 2
     assert not [plan for plan in plans if "JIT:" in plan], plans
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the statement-level trigger is PostgreSQL's")
+def test_a_bulk_load_of_whole_traces_puts_in_only_the_positions_that_stay(lane_engine):
+    """Past SMALL rows the statement is planned for its rows, so it may skip the rows a newer row of the same
+    statement went on from: a bulk load of whole traces (the floor, a restore) writes one position per open chain,
+    not one per row to delete again."""
+    model = _a_trace_as_logged(lane_engine)[:5]  # not yet at the terminal publication: the chain stays open
+    traces = open_positions.SMALL // len(model) + 10
+    rows = [(*step, 100 + n, uuid.UUID(int=100 + n)) for n in range(traces) for step in model]
+
+    plans = _trigger_plans(lambda: _log_in_one_statement(rows))
+
+    [enters] = [plan for plan in plans if "INSERT INTO pipelines_openposition" in plan]
+    assert f"Tuples Inserted: {2 * traces}" in enters, enters  # the chain's last row and the side pipeline's
+    assert OpenPosition.objects.filter(trace_number__gte=100).count() == 2 * traces
+    assert kept() == open_by_the_log()
