@@ -343,7 +343,8 @@ class TriggerSet:
         functions = [match.group(1) for f in self.pg_functions if (match := _FUNCTION.search(f))]
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT proname FROM pg_proc WHERE proname = ANY(%s) AND prosecdef AND proconfig IS NOT NULL",
+                "SELECT proname FROM pg_proc WHERE proname = ANY(%s) AND prosecdef "
+                "AND EXISTS (SELECT 1 FROM unnest(proconfig) AS c WHERE c LIKE 'search_path=%%')",
                 [functions],
             )
             definers = {row[0] for row in cursor.fetchall()}

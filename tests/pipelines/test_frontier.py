@@ -391,3 +391,19 @@ def test_a_bulk_load_of_whole_traces_puts_in_only_the_positions_that_stay(lane_e
     assert f"Tuples Inserted: {2 * traces}" in enters, enters  # the chain's last row and the side pipeline's
     assert OpenPosition.objects.filter(trace_number__gte=100).count() == 2 * traces
     assert kept() == open_by_the_log()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SECURITY DEFINER is PostgreSQL's")
+def test_the_log_function_without_its_search_path_fails_the_database_check():
+    """The function also carries ``jit = off``: a setting of its own must not pass for the fixed search path that
+    a function running as its owner needs."""
+    assert frontier.check(databases=["default"]) == []
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER FUNCTION tpfgo_frontier_logged() RESET search_path")
+        cursor.execute("SELECT proconfig FROM pg_proc WHERE proname = 'tpfgo_frontier_logged'")
+        assert cursor.fetchone()[0] == ["jit=off"]
+
+    problems = frontier.check(databases=["default"])
+
+    assert [(m.id, m.level) for m in problems] == [("pipelines.E044", checks.ERROR)]
+    assert problems[0].msg.endswith("tpfgo_frontier_logged() as its owner")
