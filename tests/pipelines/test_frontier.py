@@ -341,9 +341,10 @@ def _trigger_plans(statement: Callable[[], None]) -> list[str]:
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the statement-level trigger is PostgreSQL's")
 def test_a_batch_step_reads_its_new_rows_once_per_statement_whatever_plan_the_session_kept(lane_engine):
-    """The trigger's plans are made at their first call in a session: here a one-row statement. A 500-row
-    statement then ran the kept plan, and one that joined the new rows with themselves compared every pair
-    (250,000 comparisons, 30 ms per batch step): each statement must read the new rows once."""
+    """The trigger's plans are made at their first call in a session: here a one-row statement. Bigger statements
+    then run the kept plan, and one that joined the new rows with themselves compared every pair (250,000
+    comparisons, 30 ms, for a 500-row batch step): each statement must read the new rows once. Here 1,000 rows,
+    two per trace: the older of each pair enters and leaves again in the same call."""
     model = _a_trace_as_logged(lane_engine)
     _log_in_one_statement([(*model[0], 1, uuid.UUID(int=1))])  # the session's plans, made for one row
     batch = [(*model[0], 100 + n, uuid.UUID(int=100 + n)) for n in range(500)]
