@@ -56,6 +56,7 @@ _WENT_ON = (
     + _WENT_ON_FROM.format(old="pipelines_openposition.pipeline", new="NEW.pipeline")
 )
 _COLUMNS = "seq, trace_number, trace_id, pipeline, created_at, trace_created_at"
+_LOGGED_COLUMNS = ", ".join("l." + c for c in _COLUMNS.split(", "))  # the same, read from a log row ``l``
 _ENTERS = (
     f"INSERT INTO pipelines_openposition ({_COLUMNS}) "
     "SELECT NEW.seq, NEW.trace_number, NEW.trace_id, NEW.pipeline, NEW.created_at, NEW.trace_created_at "
@@ -79,7 +80,7 @@ _PG_WENT_ON = (
     "DELETE FROM pipelines_openposition o USING logged n WHERE o.trace_number = n.trace_number AND o.seq < n.seq "
     "AND " + _WENT_ON_FROM.format(old="o.pipeline", new="n.pipeline")
 )
-_PG_SELECTED = f"SELECT {', '.join('l.' + c for c in _COLUMNS.split(', '))} FROM logged l "
+_PG_SELECTED = f"SELECT {_LOGGED_COLUMNS} FROM logged l "
 # NOT IN (names are NOT NULL): one hashed look-up of the terminal names, not a probe of FlowRule per new row.
 _PG_NOT_TERMINAL = "l.publication NOT IN (SELECT t.name FROM pipelines_flowrule t WHERE t.kind = 'terminal')"
 # Up to SMALL rows: every new row that is not terminal enters, then the delete takes out those a newer row of the
@@ -147,7 +148,7 @@ _SQLITE_TRIGGERS = [
 # The same three judgements over the log: not terminal, no newer row it went on from, not decided for good.
 _REFILL = (
     f"INSERT INTO pipelines_openposition ({_COLUMNS}) "
-    f"SELECT {', '.join('l.' + c for c in _COLUMNS.split(', '))} FROM pipelines_checkpointlog l "
+    f"SELECT {_LOGGED_COLUMNS} FROM pipelines_checkpointlog l "
     f"WHERE {{where}} AND NOT {_TERMINAL.format(row='l')} "
     "AND NOT EXISTS (SELECT 1 FROM pipelines_checkpointlog n WHERE n.trace_number = l.trace_number "
     f"AND n.seq > l.seq AND {_WENT_ON_FROM.format(old='l.pipeline', new='n.pipeline')}) "
