@@ -263,18 +263,20 @@ def is_voided(order_id: uuid.UUID) -> bool:
     return has(AuthorizationVoided, order_id)
 
 
-def active_deliveries(courier_ids: list[str]) -> dict[str, int]:
+def active_deliveries(courier_ids: list[str], stored: dict[str, int] | None = None) -> dict[str, int]:
     """Deliveries assigned to each courier and not delivered yet.
 
-    One probe of ``CourierLoad`` (kept by the database, see ``checkout.derived``) whatever the history. Inside a
-    batch step, the assignments its batch-mates made before this item count as they would have one order after
-    another: a manual courier's delivery stays active (it waits for the courier), an auto courier's is
-    delivered within the same run, before the next order would have been dispatched.
+    One probe of ``CourierLoad`` (kept by the database, see ``checkout.derived``) whatever the history, or
+    ``stored``: the loads ``dispatch_candidates`` read with the candidates. Inside a batch step, the assignments
+    its batch-mates made before this item count as they would have one order after another: a manual courier's
+    delivery stays active (it waits for the courier), an auto courier's is delivered within the same run, before
+    the next order would have been dispatched.
     """
-    stored = storage.step_memo(
-        ("courier_load", tuple(courier_ids)),
-        lambda: dict(CourierLoad.objects.filter(courier_id__in=courier_ids).values_list("courier_id", "active")),
-    )
+    if stored is None:
+        stored = storage.step_memo(
+            ("courier_load", tuple(courier_ids)),
+            lambda: dict(CourierLoad.objects.filter(courier_id__in=courier_ids).values_list("courier_id", "active")),
+        )
     in_flight = storage.step_memo("courier_in_flight", _InFlight)
     pending = storage.pending()
     for model, fields in pending[in_flight.seen :]:  # only what batch-mates added since the last item
@@ -339,10 +341,13 @@ def courier(courier_id: str) -> Courier | None:
     return storage.memo(("courier", courier_id), lambda: storage.first(Courier, pk=courier_id))
 
 
-def dispatch_candidates(order_id: uuid.UUID) -> tuple[str | None, list[str]]:
-    """The courier ops chose for the order (``ops_courier_choice``) and the couriers available for dispatch
-    (``available_couriers``). A single order on the main branch whose choice the request has not read yet reads
-    both in one round trip; otherwise (a batch step, a fork) each as its selector reads it."""
+def dispatch_candidates(order_id: uuid.UUID) -> tuple[str | None, list[str], dict[str, int] | None]:
+    """The courier ops chose for the order (``ops_courier_choice``), the couriers available for dispatch
+    (``available_couriers``) and, when read with them, the couriers' stored loads (``CourierLoad`` by courier, for
+    ``active_deliveries``; ``None``: not read). A single order on the main branch whose choice the request has not
+    read yet reads all three in one round trip, the loads of every courier that has a ``CourierLoad`` row (at most
+    one row per courier, as the candidates are every available courier); otherwise (a batch step, a fork) the
+    choice and the candidates as each selector reads them, and no loads."""
     scope = storage.current_scope()
     key = ids.text(order_id) if type(order_id) is uuid.UUID else str(order_id)
     if (
@@ -351,13 +356,15 @@ def dispatch_candidates(order_id: uuid.UUID) -> tuple[str | None, list[str]]:
         or (OpsCourierChoice, key) in scope.facts
         or storage.branch_in_view(order_id) != MAIN_BRANCH
     ):
-        return ops_courier_choice(order_id), available_couriers()
-    choices, couriers = storage.rows_together(
+        return ops_courier_choice(order_id), available_couriers(), None
+    choices, couriers, loads = storage.rows_together(
         (OpsCourierChoice, {"order_id": order_id, "branch": MAIN_BRANCH}, (), 1),
         (Courier, {"available": True}, ("id",), None),
+        (CourierLoad, {}, (), None),
     )
     storage.remember(choices)
-    return (choices[0].courier_id if choices else None), _keep_couriers(couriers)
+    chosen = choices[0].courier_id if choices else None
+    return chosen, _keep_couriers(couriers), {row.courier_id: row.active for row in loads}
 
 
 def available_couriers() -> list[str]:

@@ -33,9 +33,9 @@ def process(ctx: StepContext[OrderReadyForDispatch]) -> Produced:
 
 
 def _choose(order_id: uuid.UUID, chosen: str | None) -> str:
-    available = None
-    if not chosen:  # ops' choice and the available couriers, read together
-        chosen, available = selectors.dispatch_candidates(order_id)
+    available = loads = None
+    if not chosen:  # ops' choice, the available couriers and their loads, read together
+        chosen, available, loads = selectors.dispatch_candidates(order_id)
     if chosen:
         if selectors.courier(chosen) is None:
             raise RetryableError(f"courier {chosen} chosen by ops does not exist", code="UNKNOWN_COURIER")
@@ -44,5 +44,5 @@ def _choose(order_id: uuid.UUID, chosen: str | None) -> str:
         available = selectors.available_couriers()
     if not available:
         raise NoCourierAvailable("no courier available")
-    load = selectors.active_deliveries(available)
+    load = selectors.active_deliveries(available, loads)
     return min(available, key=lambda cid: (load[cid], cid))

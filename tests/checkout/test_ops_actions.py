@@ -23,7 +23,7 @@ from pipelines.contracts.status import FailedPrecondition, InvalidArgument, NotF
 from pipelines.failures import parking
 from pipelines.models import CheckpointLog, OpsAction, ParkedItem, ParkingOutcome
 from pipelines.recovery import retries
-from tests.checkout.conftest import checkpoint_types, place
+from tests.checkout.conftest import checkpoint_types, order_body, place
 from tests.conftest import all_insert_only_counts
 
 pytestmark = pytest.mark.django_db
@@ -276,14 +276,38 @@ def test_ops_cancel_of_an_order_waiting_for_its_courier_refuses_the_pickup(demo_
 
 def test_dispatch_reads_the_ops_choice_and_the_available_couriers_together_as_each_selector_would(demo_data):
     Courier.objects.update(available=False)
+    Courier.objects.filter(id="courier-max").update(available=True)
+    assert place().view["courierId"] == "courier-max"  # confirms by hand: one active delivery
+    Courier.objects.update(available=False)
     order_id = uuid.UUID(place().view["orderId"])  # parked at dispatch: no courier available
     Courier.objects.filter(id__in=["courier-ann", "courier-ben"]).update(available=True)
-    with storage.read_scope():
-        assert selectors.dispatch_candidates(order_id) == (None, ["courier-ann", "courier-ben"])
+    with storage.read_scope():  # the loads of every courier with a load row, candidate or not
+        assert selectors.dispatch_candidates(order_id) == (None, ["courier-ann", "courier-ben"], {"courier-max": 1})
     ready = selectors.fact(OrderReadyForDispatch, order_id)
     current_engine().run("assign-courier", ready, event={"courierId": "courier-ben", "by": "ops:erin"})
 
     with storage.read_scope():
-        together = selectors.dispatch_candidates(order_id)
-    assert together == ("courier-ben", ["courier-ann", "courier-ben"])
-    assert together == (selectors.ops_courier_choice(order_id), selectors.available_couriers())
+        chosen, available, loads = selectors.dispatch_candidates(order_id)
+    assert (chosen, available) == ("courier-ben", ["courier-ann", "courier-ben"])
+    assert (chosen, available) == (selectors.ops_courier_choice(order_id), selectors.available_couriers())
+    assert loads == {"courier-max": 1}
+    assert selectors.active_deliveries(available, loads) == selectors.active_deliveries(available)
+
+
+def test_a_single_orders_dispatch_reads_the_couriers_loads_with_the_candidates(demo_data):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from checkout import services
+    from checkout.models import CourierLoad
+
+    Courier.objects.filter(pk__in=["courier-ann", "courier-ben"]).update(completion_mode=Courier.MANUAL)
+    with CaptureQueriesContext(connection) as queries:
+        couriers = [services.place_order(order_body(), f"load-{n}").view["courierId"] for n in range(3)]
+
+    # The fewest active deliveries, then the lowest id: the loads read with the candidates are the stored ones.
+    assert couriers == ["courier-ann", "courier-ben", "courier-ann"]
+    assert dict(CourierLoad.objects.values_list("courier_id", "active")) == {"courier-ann": 2, "courier-ben": 1}
+    # No look-up of the loads of its own (the ORM's ``courier_id IN (...)``): they came with the candidates.
+    own = [q["sql"] for q in queries.captured_queries if '"checkout_courierload"."courier_id" IN' in q["sql"]]
+    assert own == []
