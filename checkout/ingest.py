@@ -9,11 +9,12 @@ once) is checked by the transport before a stream starts.
 A stage worker takes the lines waiting in the intake buffer, up to ``TPFGO_INGEST_BATCH`` at a time, and places
 them together through the batched path (``bulk.place_orders``: one transaction per step for the micro-batch, the
 same rows and answers as one by one). Where the batched path does not apply (a pipeline a new order reaches writes
-aux branches beside its primary), or with ``TPFGO_INGEST_BATCH=1``, each line goes alone through
-``services.place_order``. If a micro-batch fails as a whole (a bug, a lost connection), each of its lines is
-placed again alone: what the batch stored is replayed, and a line that still fails is answered alone. A line the
-batch refused at a backlog bound (``RESOURCE_EXHAUSTED``, nothing stored) is also placed again alone, so the
-single path's admission policy decides it.
+aux branches beside its primary; ``TPFGO_ATOMICITY=pipeline``, which the batched path, one transaction per step,
+does not keep), or with ``TPFGO_INGEST_BATCH=1``, each line goes alone through ``services.place_order``. If a
+micro-batch fails as a whole (a bug, a lost connection), each of its lines is placed again alone: what the batch
+stored is replayed, and a line that still fails is answered alone. A line the batch refused at a backlog bound
+(``RESOURCE_EXHAUSTED``, nothing stored) is also placed again alone, so the single path's admission policy decides
+it.
 A queue downstream at its backlog bound slows the stream instead of refusing its lines: the line waits (and with
 it, through the bounded buffers, the stream's reader and its client) up to ``TPFGO_INGEST_BACKLOG_WAIT_SECONDS``.
 """
@@ -140,9 +141,10 @@ def batched_path_applies(spec: Composition, source: str = SOURCE) -> bool:
 
 
 def stage() -> Stage:
-    """The placing stage: micro-batches through the batched path where it applies, else one line at a time."""
+    """The placing stage: micro-batches through the batched path where it applies, else one line at a time (also
+    when every pipeline must commit whole, ``TPFGO_ATOMICITY=pipeline``: the batched path commits per step)."""
     size = micro_batch()
-    if size > 1 and batched_path_applies(composition()):
+    if size > 1 and settings.TPFGO_ATOMICITY != "pipeline" and batched_path_applies(composition()):
         return Stage("place", place_many, default_workers(), batch=size)
     return Stage("place", place, default_workers())
 

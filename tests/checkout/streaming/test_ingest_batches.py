@@ -237,3 +237,32 @@ def test_where_the_batched_path_does_not_apply_the_stream_places_each_line_alone
     assert (ingest.stage().fn, ingest.stage().batch) == (ingest.place_many, ingest.micro_batch())
     monkeypatch.setattr(ingest, "composition", lambda: with_aux_beside_a_primary("order-finalization"))
     assert (ingest.stage().fn, ingest.stage().batch) == (ingest.place, 1)
+
+
+def test_with_pipeline_atomicity_each_line_goes_alone_and_a_failing_pipeline_stores_none_of_its_steps(
+    demo_data, token, settings
+):
+    from checkout.consumer_verified.models import ConsumerVerified
+
+    settings.TPFGO_ATOMICITY = "pipeline"
+    assert (ingest.stage().fn, ingest.stage().batch) == (ingest.place, 1)
+    response = Client().post(
+        "/api/v1/orders/ingest",
+        ndjson([line("whole-1"), line("whole-down", paymentToken="tok_down"), line("whole-2")]),
+        content_type="application/x-ndjson",
+        HTTP_AUTHORIZATION=f"Token {token}",
+    )
+    answers = [json.loads(raw) for raw in b"".join(response.streaming_content).splitlines()]
+
+    # The gateway is down: consumer-validation fails at its second step and rolls back whole, its first step
+    # (ConsumerVerified) included; the batched path, one transaction per step, would have kept that one.
+    assert codes(answers) == [
+        ("whole-1", "COMPLETED", None),
+        ("whole-down", "APPROVAL_PENDING", None),
+        ("whole-2", "COMPLETED", None),
+    ]
+    down = OrderRequest.objects.get(idempotency_key="whole-down")
+    assert ConsumerVerified.objects.filter(order_id=down.order_id).count() == 0
+    assert ConsumerVerified.objects.count() == 2
+    assert CheckpointLog.objects.filter(trace_id=down.trace_id).count() == 3  # checkout's three steps
+    assert ParkedItem.objects.count() == 1
