@@ -177,6 +177,15 @@ else:
 _AMQP = CELERY_BROKER_URL.split("://", 1)[0] in {"amqp", "amqps", "pyamqp"}
 TPFGO_DELAYED_DELIVERY = os.environ.get("TPFGO_DELAYED_DELIVERY", "database" if _AMQP else "broker")
 TPFGO_RELEASE_SECONDS = float(os.environ.get("TPFGO_RELEASE_SECONDS", "2"))
+# Beat's clock-driven tasks go to a queue of their own (Celery's routing): a sweep, a deadline pass or a release of
+# what fell due waits for a free worker, not behind the retries and resumes queued on the default queue. A worker
+# started without -Q consumes it beside the others (docs/operations.md, "Queues"). The name is outside the
+# tpfgo.<pipeline> names of the hand-offs' queues.
+TPFGO_TIMERS_QUEUE = "tpfgo-timers"
+CELERY_TASK_ROUTES = {
+    name: {"queue": TPFGO_TIMERS_QUEUE}
+    for name in ("pipelines.sweep", "pipelines.expire_waits", "pipelines.release_due")
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -62,13 +62,18 @@ def in_force(comp: Composition) -> Modes:
 
 
 def queue_names(comp: Composition, app: Any = None) -> list[str]:
-    """Every queue a worker started without ``-Q`` consumes: the default queue (retries, resumes, sweeps), then one
-    per pipeline a queued publication feeds."""
+    """Every queue a worker started without ``-Q`` consumes: the default queue (retries, resumes, the drain of a
+    pause), the timers' queue (``TPFGO_TIMERS_QUEUE``: the sweep, the deadline pass and the release of what fell due,
+    routed there by ``CELERY_TASK_ROUTES``), then one per pipeline a queued publication feeds."""
     if app is None:
         from celery import current_app
 
         app = current_app
-    return [app.conf.task_default_queue, *(queue_name(p) for p in in_force(comp).pipelines)]
+    return [
+        app.conf.task_default_queue,
+        settings.TPFGO_TIMERS_QUEUE,
+        *(queue_name(p) for p in in_force(comp).pipelines),
+    ]
 
 
 # -- Celery's queues --------------------------------------------------------------------------------------------

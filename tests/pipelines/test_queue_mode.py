@@ -257,10 +257,10 @@ def test_the_queue_bound_reads_nothing_when_no_publication_is_queued(settings, d
 
 
 # -- queues ---------------------------------------------------------------------------------------------------------
-def test_manage_py_queues_prints_the_default_queue_then_one_per_fed_pipeline(settings):
+def test_manage_py_queues_prints_the_default_queue_the_timers_then_one_per_fed_pipeline(settings):
     out = io.StringIO()
     call_command("queues", stdout=out)
-    assert out.getvalue().splitlines() == ["celery", "tpfgo.publish"]
+    assert out.getvalue().splitlines() == ["celery", "tpfgo-timers", "tpfgo.publish"]
     out = io.StringIO()
     call_command("queues", "--pipelines", stdout=out)
     assert out.getvalue().splitlines() == ["tpfgo.publish"]
@@ -280,6 +280,6 @@ def test_the_celery_app_declares_every_queue_and_quorum_ones_on_amqp(broker, arg
     app = Celery("t", set_as_current=False, broker=broker)
     queues.declare(app, lane.COMPOSITION)
     declared = {q.name: q for q in app.conf.task_queues}
-    assert list(declared) == ["celery", "tpfgo.publish"]
+    assert list(declared) == ["celery", "tpfgo-timers", "tpfgo.publish"]
     assert all(q.queue_arguments == arguments and q.routing_key == q.name for q in declared.values())
     assert not any((q.queue_arguments or {}).get("x-max-priority") for q in declared.values())
