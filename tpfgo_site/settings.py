@@ -179,7 +179,7 @@ TPFGO_DELAYED_DELIVERY = os.environ.get("TPFGO_DELAYED_DELIVERY", "database" if 
 TPFGO_RELEASE_SECONDS = float(os.environ.get("TPFGO_RELEASE_SECONDS", "2"))
 # Beat's clock-driven tasks go to a queue of their own (Celery's routing): a sweep, a deadline pass or a release of
 # what fell due waits for a free worker, not behind the retries and resumes queued on the default queue. A worker
-# started without -Q consumes it beside the others (docs/operations.md, "Queues"). The name is outside the
+# started without -Q consumes it beside the others (docs/operations.md, "Queued hand-offs"). The name is outside the
 # tpfgo.<pipeline> names of the hand-offs' queues.
 TPFGO_TIMERS_QUEUE = "tpfgo-timers"
 CELERY_TASK_ROUTES = {
