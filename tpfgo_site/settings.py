@@ -397,6 +397,7 @@ TPFGO_RETENTION = {
     "error_sink": float(os.environ.get("TPFGO_RETENTION_ERROR_SINK_DAYS", "90")),
     "parked": float(os.environ.get("TPFGO_RETENTION_PARKED_DAYS", "90")),
     "ops_actions": float(os.environ.get("TPFGO_RETENTION_OPS_ACTIONS_DAYS", "1095")),
+    "sweep_ticks": float(os.environ.get("TPFGO_RETENTION_SWEEP_TICKS_DAYS", "30")),
 }
 TPFGO_RETENTION_BATCH = int(os.environ.get("TPFGO_RETENTION_BATCH", "200"))  # orders (or rows) per transaction
 TPFGO_RETENTION_SCHEDULE_SECONDS = float(os.environ.get("TPFGO_RETENTION_SCHEDULE_SECONDS", "3600"))

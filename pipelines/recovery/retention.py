@@ -8,7 +8,9 @@
 - ``error_sink``: error-sink entries older than the policy;
 - ``parked``: parked items closed (resolved or cancelled) longer ago than the policy, with their schedules,
   claims, outcomes, holds and releases;
-- ``ops_actions``: ops actions and bulk runs older than the policy (kept longest: they are the audit trail).
+- ``ops_actions``: ops actions and bulk runs older than the policy (kept longest: they are the audit trail);
+- ``sweep_ticks``: the sweeper's claimed time slots (``SweepTick``, one per 30 s, ~2,900 a day) older than the
+  policy: "the sweeper ran once per tick" stays a query over the recent ones.
 
 Each batch runs in its own ``transaction.atomic(durable=True)`` with the purge flag on (``purge_allowed``: as the
 purge role when one is configured) and writes one ``PurgeRecord`` (who, which policy, the cutoff, the id range,
@@ -47,6 +49,7 @@ from pipelines.models import (
     PurgeRecord,
     RetryClaim,
     RetryScheduled,
+    SweepTick,
     Trace,
 )
 from pipelines.store import partitions
@@ -56,7 +59,7 @@ from pipelines.triggers import purge_flag
 
 log = structlog.get_logger("pipelines.retention")
 
-POLICIES = ("orders", "error_sink", "parked", "ops_actions")
+POLICIES = ("orders", "error_sink", "parked", "ops_actions", "sweep_ticks")
 # (trace ids) -> the subset whose derived state is terminal: the domain's answer (the engine knows no order states).
 Terminal = Callable[[Sequence[uuid.UUID]], set[uuid.UUID]]
 
@@ -274,6 +277,9 @@ def _expired(policy: str, cutoff: datetime.datetime) -> list[tuple[Any, Callable
         return [(entries, lambda ids: [(ErrorSinkEntry, ErrorSinkEntry._base_manager.filter(id__in=ids))])]
     if policy == "parked":
         return [(_closed_parked(cutoff), _parked_targets)]
+    if policy == "sweep_ticks":
+        ticks = SweepTick.objects.filter(created_at__lt=cutoff)
+        return [(ticks, lambda ids: [(SweepTick, SweepTick._base_manager.filter(id__in=ids))])]
     actions = OpsAction.objects.filter(created_at__lt=cutoff)
     runs = BulkRun.objects.filter(created_at__lt=cutoff)
     return [
@@ -309,4 +315,5 @@ RUNS: dict[str, Callable[..., None]] = {
     "error_sink": _rows_older,
     "parked": _rows_older,
     "ops_actions": _rows_older,
+    "sweep_ticks": _rows_older,
 }
