@@ -871,9 +871,8 @@ class PurgeRecord(Ledger):
     did not commit left no record and removed nothing)."""
 
     id = models.UUIDField(primary_key=True, editable=False)
-    policy = models.CharField(
-        max_length=40
-    )  # a key of TPFGO_RETENTION: orders, error_sink, parked, ops_actions, sweep_ticks
+    # A key of TPFGO_RETENTION: orders, error_sink, parked, ops_actions, sweep_ticks.
+    policy = models.CharField(max_length=40)
     actor = models.CharField(max_length=200)
     cutoff = models.DateTimeField()
     first_id = models.CharField(max_length=100)  # the range removed: trace numbers for orders, else row ids/keys

@@ -9,10 +9,12 @@ from collections import Counter
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from checkout import ops_actions, selectors
-from checkout.models import Courier
+from checkout import ops_actions, selectors, services
+from checkout.models import Courier, CourierLoad
 from checkout.ops_courier_choice.models import OpsCourierChoice
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
@@ -295,12 +297,6 @@ def test_dispatch_reads_the_ops_choice_and_the_available_couriers_together_as_ea
 
 
 def test_a_single_orders_dispatch_reads_the_couriers_loads_with_the_candidates(demo_data):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from checkout import services
-    from checkout.models import CourierLoad
-
     Courier.objects.filter(pk__in=["courier-ann", "courier-ben"]).update(completion_mode=Courier.MANUAL)
     with CaptureQueriesContext(connection) as queries:
         couriers = [services.place_order(order_body(), f"load-{n}").view["courierId"] for n in range(3)]

@@ -1,4 +1,4 @@
-"""Streaming fixtures: an API token, NDJSON bodies, and a fresh set of stream gauges per test."""
+"""Streaming fixtures: an API token, NDJSON bodies and their answers, and a fresh set of stream gauges per test."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from access.tokens import create_token
 from pipelines.engine import stream_gauges
@@ -93,3 +94,12 @@ def ingest_request(key: str | None, **order: Any) -> Any:
     if key is not None:
         request.idempotency_key = key
     return request
+
+
+def post(body: bytes, token: str) -> list[dict[str, Any]]:
+    """The answers of one NDJSON ingest stream, in order."""
+    response = Client().post(
+        "/api/v1/orders/ingest", data=body, content_type="application/x-ndjson", HTTP_AUTHORIZATION=f"Token {token}"
+    )
+    assert response.status_code == 200, response.content
+    return [json.loads(raw) for raw in b"".join(response.streaming_content).splitlines()]

@@ -1,16 +1,16 @@
 """Ingest micro-batches: the batched path's answers and rows are the single path's, line by line, in order."""
 
 import dataclasses
-import json
 import time
 
 import pytest
 import time_machine
-from django.test import Client, override_settings
+from django.test import override_settings
 from django.utils import timezone
 
 from checkout import bulk, demo, ingest
 from checkout.composition import COMPOSITION
+from checkout.consumer_verified.models import ConsumerVerified
 from checkout.order_request.models import OrderRequest
 from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines.contracts.declarations import aux, primary
@@ -21,7 +21,7 @@ from pipelines.models import CheckpointLog, ErrorSinkEntry, ParkedItem
 from pipelines.recovery import backlog, pausing
 from pipelines.store import observers
 from tests.checkout.conftest import order_body
-from tests.checkout.streaming.conftest import line, ndjson
+from tests.checkout.streaming.conftest import line, ndjson, post
 from tests.checkout.test_retention import OLD, only_orders
 from tests.conftest import all_insert_only_counts
 from tests.lane import branches as lane_branches
@@ -183,13 +183,7 @@ def test_a_stream_places_its_lines_in_micro_batches_and_answers_in_input_order(d
     body[23] = line("st-23", items=[])  # a line the batch refuses
     untap = observers.tap("checkout", "order_request", lambda event: time.sleep(0.02))  # lines queue meanwhile
     try:
-        response = Client().post(
-            "/api/v1/orders/ingest",
-            ndjson(body),
-            content_type="application/x-ndjson",
-            HTTP_AUTHORIZATION=f"Token {token}",
-        )
-        answers = [json.loads(raw) for raw in b"".join(response.streaming_content).splitlines()]
+        answers = post(ndjson(body), token)
     finally:
         untap()
 
@@ -204,13 +198,7 @@ def test_with_a_batch_of_one_each_line_goes_alone_through_the_single_path(demo_d
     settings.TPFGO_INGEST_BATCH = 1
     monkeypatch.setattr(bulk, "place_orders", None)  # any call would fail the stream
     assert ingest.stage().fn is ingest.place and ingest.stage().batch == 1
-    response = Client().post(
-        "/api/v1/orders/ingest",
-        ndjson([line("one-1"), line("one-2")]),
-        content_type="application/x-ndjson",
-        HTTP_AUTHORIZATION=f"Token {token}",
-    )
-    answers = [json.loads(raw) for raw in b"".join(response.streaming_content).splitlines()]
+    answers = post(ndjson([line("one-1"), line("one-2")]), token)
     assert [a["state"] for a in answers] == ["COMPLETED", "COMPLETED"]
 
 
@@ -242,17 +230,9 @@ def test_where_the_batched_path_does_not_apply_the_stream_places_each_line_alone
 def test_with_pipeline_atomicity_each_line_goes_alone_and_a_failing_pipeline_stores_none_of_its_steps(
     demo_data, token, settings
 ):
-    from checkout.consumer_verified.models import ConsumerVerified
-
     settings.TPFGO_ATOMICITY = "pipeline"
     assert (ingest.stage().fn, ingest.stage().batch) == (ingest.place, 1)
-    response = Client().post(
-        "/api/v1/orders/ingest",
-        ndjson([line("whole-1"), line("whole-down", paymentToken="tok_down"), line("whole-2")]),
-        content_type="application/x-ndjson",
-        HTTP_AUTHORIZATION=f"Token {token}",
-    )
-    answers = [json.loads(raw) for raw in b"".join(response.streaming_content).splitlines()]
+    answers = post(ndjson([line("whole-1"), line("whole-down", paymentToken="tok_down"), line("whole-2")]), token)
 
     # The gateway is down: consumer-validation fails at its second step and rolls back whole, its first step
     # (ConsumerVerified) included; the batched path, one transaction per step, would have kept that one.

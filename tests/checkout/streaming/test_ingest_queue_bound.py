@@ -7,17 +7,14 @@ The wait is observed at the process edge (``time.sleep`` in ``checkout.ingest``)
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from django.test import Client
 
 from checkout import ingest
 from checkout.order_request.models import OrderRequest
 from pipelines.engine import consuming
 from pipelines.models import QueuedHandoff
 from pipelines.recovery import backlog
-from tests.checkout.streaming.conftest import line, ndjson
+from tests.checkout.streaming.conftest import line, ndjson, post
 from tests.conftest import all_insert_only_counts
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,14 +37,6 @@ def one_queued(settings, demo_data, token):
     backlog.forget()
     yield
     backlog.forget()
-
-
-def post(body: bytes, token: str) -> list[dict]:
-    response = Client().post(
-        "/api/v1/orders/ingest", data=body, content_type="application/x-ndjson", HTTP_AUTHORIZATION=f"Token {token}"
-    )
-    assert response.status_code == 200, response.content
-    return [json.loads(raw) for raw in b"".join(response.streaming_content).splitlines()]
 
 
 def test_a_line_waits_for_the_worker_to_drain_the_queue_and_is_then_placed(settings, token, monkeypatch):
