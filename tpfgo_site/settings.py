@@ -170,6 +170,9 @@ elif CELERY_BROKER_URL.split("://", 1)[0] in {"amqp", "amqps", "pyamqp"}:
     CELERY_TASK_QUEUES = [Queue("celery", routing_key="celery", queue_arguments={"x-queue-type": "quorum"})]  # type: ignore[no-untyped-call]
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    if CELERY_BROKER_URL.split("://", 1)[0] == "redis":
+        # kombu's Redis transport with a contained fix: a worker outlives a restart of Redis (it exited there).
+        CELERY_BROKER_TRANSPORT = "tpfgo_site.redis_broker:Transport"
 # When a retry or a drain pass is due later: "broker" publishes it now with a Celery eta/countdown (Redis holds it
 # in the worker until due; fine below the visibility timeout), "database" publishes nothing until it is due and
 # beat's pipelines.release_due publishes what fell due, every TPFGO_RELEASE_SECONDS (RabbitMQ's quorum queues

@@ -56,14 +56,14 @@ def broker(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Red
     settings.TPFGO_RETRY_ENQUEUE = "pipelines.tasks.enqueue_retry"
     settings.TPFGO_RETRY_POLICIES = settings_worker.TPFGO_RETRY_POLICIES  # a first failure here parks alike
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
-    _use_broker(REDIS_URL, {"visibility_timeout": 3600})
+    use_broker(REDIS_URL, {"visibility_timeout": 3600})
     yield client
-    _use_broker(*saved)
+    use_broker(*saved)
     client.flushdb()
     client.close()
 
 
-def _use_broker(url: str, options: dict[str, Any]) -> None:
+def use_broker(url: str, options: dict[str, Any]) -> None:
     app._pool = None  # kombu keeps one pool per broker URL; the next publish picks the new URL's pool
     app.amqp._producer_pool = None
     app.conf.broker_url = url

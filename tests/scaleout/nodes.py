@@ -16,9 +16,8 @@ SUPERVISOR_EXIT = "supervisor: the process exited"
 def supervised(argv: list[str]) -> list[str]:
     """``argv`` started again whenever it exits, as a process supervisor (systemd ``Restart=always``) would.
 
-    Celery 5.7's worker exits on a Redis broker restart while it holds unacknowledged messages (kombu's redis
-    transport fails to restore them: ``AttributeError: 'NoneType' object has no attribute 'hostname'``); a
-    supervised node comes back, and the test counts how often that happened.
+    Operators run nodes this way; the test counts how often a node exited by itself. (A worker on kombu's own
+    Redis transport exited on a broker restart; TPFGo's, ``tpfgo_site/redis_broker.py``, reconnects.)
     """
     loop = f'while :; do "$@"; echo "{SUPERVISOR_EXIT} with status $?"; sleep 1; done'
     return ["bash", "-c", loop, "node", *argv]

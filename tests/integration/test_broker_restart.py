@@ -1,0 +1,73 @@
+"""A Celery worker outlives a restart of its Redis broker (``tpfgo_site/redis_broker.py``).
+
+The test starts a Redis of its own on a free port (it restarts it), and a real worker on it that holds an
+unacknowledged message (a resume due in ten minutes, held by the worker until then) when Redis goes away. On
+kombu's own Redis transport that worker exits ("Unrecoverable error: AttributeError(\"'NoneType' object has no
+attribute 'hostname'\")"); here it reconnects and runs what is published after the restart.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipelines import tasks
+from tests.integration.conftest import Worker, process_env, use_broker, wait_for
+from tests.scaleout.cluster import RedisBroker
+from tpfgo_site.celery import app
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisBroker]:
+    """A Redis of this test's own; this process publishes to it while the test runs."""
+    redis = RedisBroker(tmp_path)
+    redis.start()
+    monkeypatch.setenv("CELERY_BROKER_URL", redis.url)  # Celery reads it before app.conf (see the broker fixture)
+    saved = (app.conf.broker_url, app.conf.broker_transport_options)
+    use_broker(redis.url, {"visibility_timeout": 3600})
+    try:
+        yield redis
+    finally:
+        use_broker(*saved)
+        redis.stop()
+
+
+def _resume(countdown: float | None = None) -> str:
+    """A resume of a trace that does not exist (the worker answers it with one query); its task id."""
+    task_id = str(uuid.uuid4())
+    tasks.resume_trace.apply_async((str(uuid.uuid4()), 1), task_id=task_id, countdown=countdown)
+    return task_id
+
+
+def _succeeded(worker: Worker) -> set[str]:
+    """The ids of the resumes the worker ran (beat's sweeps run beside them)."""
+    lines = (json.loads(line) for line in worker.output().splitlines() if '"logger": "celery.app.trace"' in line)
+    return {line["data"]["id"] for line in lines if line["data"]["name"] == "pipelines.resume_trace"}
+
+
+def test_a_worker_holding_an_unacknowledged_message_serves_again_after_redis_restarts(
+    own_redis: RedisBroker, tmp_path: Path
+) -> None:
+    worker = Worker(tmp_path / "worker.log", process_env(CELERY_BROKER_URL=own_redis.url))
+    try:
+        held = _resume(countdown=600)  # reserved by the worker, unacknowledged until it is due
+        first = _resume()
+        wait_for(lambda: first in _succeeded(worker), 30, what="the first resume", worker=worker)
+        assert held in worker.output() and held not in _succeeded(worker)
+
+        own_redis.restart()  # everything queued in it is gone (no persistence): the sweeper's part, not this test's
+        wait_for(lambda: worker.output().count("Connected to") >= 2, 30, what="the worker to reconnect", worker=worker)
+        after = _resume()
+        wait_for(lambda: after in _succeeded(worker), 30, what="a resume published after the restart", worker=worker)
+
+        assert worker.process.poll() is None, "the worker exited"
+        assert "Unrecoverable error" not in worker.output()
+        assert _succeeded(worker) == {first, after}
+    finally:
+        worker.stop()

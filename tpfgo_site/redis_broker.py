@@ -1,0 +1,37 @@
+"""kombu's Redis transport, with one contained fix: a worker outlives a restart of its Redis broker.
+
+When the broker goes away, Celery's consumer first ``collect()``s the broken connection and then closes it. On
+the Redis transport the first pass fails inside the channel's ``close()`` (its pending ``BRPOP`` read meets the
+dead socket), so the channel stays open, and ``collect()`` detaches the transport from the connection
+(``transport.client = None``). The second pass closes the channel for real: it restores the worker's
+unacknowledged messages (an ``eta`` retry is held unacknowledged) with a new Redis client, whose parameters are
+read from that detached ``client``: ``AttributeError: 'NoneType' object has no attribute 'hostname'``, which is
+not a connection error, so the worker exits (kombu 5.7, celery 5.7, redis-py 8.1;
+``tests/integration/test_broker_restart.py``).
+
+Here the client's parameters of a detached transport raise a connection error instead, which is what the restore
+meets whenever Redis cannot be reached: the close goes on, the consumer reconnects, and the worker keeps serving.
+The messages it held unacknowledged stay in Redis's unacknowledged set, and come back after the visibility
+timeout if Redis kept them; if Redis lost them, the sweeper re-enqueues what is due from the database
+(docs/operations.md, "Brokers").
+
+``tpfgo_site/settings.py`` names this transport for ``redis://`` broker URLs (``CELERY_BROKER_TRANSPORT``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+
+class Channel(kombu_redis.Channel):
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        if self.connection.client is None:  # the transport was detached from its connection (``collect()``)
+            raise RedisConnectionError("the broker connection was closed; no new Redis client from it")
+        return super()._connparams(asynchronous=asynchronous)  # type: ignore[no-untyped-call]
+
+
+class Transport(kombu_redis.Transport):
+    Channel = Channel
