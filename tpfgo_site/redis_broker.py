@@ -1,10 +1,11 @@
 """kombu's Redis transport, with one contained fix: a worker outlives a restart of its Redis broker.
 
 When the broker goes away, Celery's consumer first ``collect()``s the broken connection and then closes it. On
-the Redis transport the first pass fails inside the channel's ``close()`` (its pending ``BRPOP`` read meets the
-dead socket), so the channel stays open, and ``collect()`` detaches the transport from the connection
-(``transport.client = None``). The second pass closes the channel for real: it restores the worker's
-unacknowledged messages (an ``eta`` retry is held unacknowledged) with a new Redis client, whose parameters are
+the Redis transport the channel's ``close()`` fails there before the channel is marked closed (its pending
+``BRPOP`` read, then the delete of its auto-delete fanout queues, meet the dead broker: connection errors, which
+the close ignores), and ``collect()`` detaches the transport from the connection (``transport.client = None``).
+The consumer's own close then closes the channel again, this time up to the restore of the worker's
+unacknowledged messages (an ``eta`` retry is held unacknowledged), with a new Redis client whose parameters are
 read from that detached ``client``: ``AttributeError: 'NoneType' object has no attribute 'hostname'``, which is
 not a connection error, so the worker exits (kombu 5.7, celery 5.7, redis-py 8.1;
 ``tests/integration/test_broker_restart.py``).
