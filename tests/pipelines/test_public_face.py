@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
+from pathlib import Path
 
 import pipelines
 
@@ -28,3 +30,19 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
         assert "runner" in str(exc)
     else:
         raise AssertionError("pipelines.runner resolved: the face leaks an internal module")
+
+
+def test_the_layout_table_in_the_architecture_docs_names_every_module_and_only_names_on_the_face() -> None:
+    """docs/architecture.md, "The engine's layout": each sub-package's row names exactly its modules, and every
+    ``pipelines.<name>`` a domain is told to reach it through is on the face."""
+    docs = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
+    rows = re.findall(r"^\| `(\w+)/` \| (.*) \| (.*) \|$", docs.read_text(), re.MULTILINE)
+    assert [package for package, _, _ in rows] == ["contracts", "store", "failures", "engine", "recovery", "transport"]
+    for package, owns, reached_through in rows:
+        folder = Path(pipelines.__path__[0]) / package
+        modules = {m.name for m in pkgutil.iter_modules([str(folder)])}
+        assert set(re.findall(r"`([a-z_]+)`", owns)) == modules, package
+        names = re.findall(r"`pipelines\.(\w+)", reached_through)
+        assert names, package
+        for name in names:
+            assert hasattr(pipelines, name), f"pipelines.{name} ({package}/ row)"
