@@ -154,6 +154,8 @@ LOGIN_URL = "/ops/login/"
 # --- Celery: the embedded default is kombu's filesystem transport, so the first run needs no Redis.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_FOLDER = VAR_DIR / "broker"
+_BROKER_SCHEME = CELERY_BROKER_URL.split("://", 1)[0]
+_AMQP = _BROKER_SCHEME in {"amqp", "amqps", "pyamqp"}
 if CELERY_BROKER_URL == "filesystem://":
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "data_folder_in": str(CELERY_BROKER_FOLDER / "queue"),
@@ -162,7 +164,7 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(CELERY_BROKER_FOLDER / "control"),
         "store_processed": False,
     }
-elif CELERY_BROKER_URL.split("://", 1)[0] in {"amqp", "amqps", "pyamqp"}:
+elif _AMQP:
     # RabbitMQ (docs/operations.md, "Brokers"): a publish returns once the broker confirmed it (publisher
     # confirms), and the default queue is a quorum queue (replicated; no priorities, no global QoS). The
     # pipelines' queues get the same argument where they are declared.
@@ -170,14 +172,13 @@ elif CELERY_BROKER_URL.split("://", 1)[0] in {"amqp", "amqps", "pyamqp"}:
     CELERY_TASK_QUEUES = [Queue("celery", routing_key="celery", queue_arguments={"x-queue-type": "quorum"})]  # type: ignore[no-untyped-call]
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-    if CELERY_BROKER_URL.split("://", 1)[0] == "redis":
+    if _BROKER_SCHEME == "redis":
         # kombu's Redis transport with a contained fix: a worker outlives a restart of Redis (it exited there).
         CELERY_BROKER_TRANSPORT = "tpfgo_site.redis_broker:Transport"
 # When a retry or a drain pass is due later: "broker" publishes it now with a Celery eta/countdown (Redis holds it
 # in the worker until due; fine below the visibility timeout), "database" publishes nothing until it is due and
 # beat's pipelines.release_due publishes what fell due, every TPFGO_RELEASE_SECONDS (RabbitMQ's quorum queues
 # would otherwise block a worker on each eta message, or need Celery's native delayed delivery: see "Brokers").
-_AMQP = CELERY_BROKER_URL.split("://", 1)[0] in {"amqp", "amqps", "pyamqp"}
 TPFGO_DELAYED_DELIVERY = os.environ.get("TPFGO_DELAYED_DELIVERY", "database" if _AMQP else "broker")
 TPFGO_RELEASE_SECONDS = float(os.environ.get("TPFGO_RELEASE_SECONDS", "2"))
 # Beat's clock-driven tasks go to a queue of their own (Celery's routing): a sweep, a deadline pass or a release of

@@ -7,6 +7,7 @@ cannot be shared with another process: the tests skip there, and run in CI, whic
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -45,8 +46,6 @@ def demo_data(db: None) -> None:
 @pytest.fixture
 def broker(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Redis]:
     """A flushed Redis database; this process enqueues retries to it (on commit, as in production)."""
-    # Celery's settings read CELERY_BROKER_URL from the environment before app.conf: point both at the test DB.
-    monkeypatch.setenv("CELERY_BROKER_URL", REDIS_URL)
     client = redis.Redis.from_url(REDIS_URL)
     try:
         client.ping()
@@ -55,15 +54,26 @@ def broker(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[redis.Red
     client.flushdb()
     settings.TPFGO_RETRY_ENQUEUE = "pipelines.tasks.enqueue_retry"
     settings.TPFGO_RETRY_POLICIES = settings_worker.TPFGO_RETRY_POLICIES  # a first failure here parks alike
-    saved = (app.conf.broker_url, app.conf.broker_transport_options)
-    use_broker(REDIS_URL, {"visibility_timeout": 3600})
-    yield client
-    use_broker(*saved)
+    with publishing_to(REDIS_URL, monkeypatch):
+        yield client
     client.flushdb()
     client.close()
 
 
-def use_broker(url: str, options: dict[str, Any]) -> None:
+@contextlib.contextmanager
+def publishing_to(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process publishes to the Redis at ``url`` inside the block, and to its own broker again after it."""
+    # Celery's settings read CELERY_BROKER_URL from the environment before app.conf: point both at ``url``.
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    saved = (app.conf.broker_url, app.conf.broker_transport_options)
+    _use_broker(url, {"visibility_timeout": 3600})
+    try:
+        yield
+    finally:
+        _use_broker(*saved)
+
+
+def _use_broker(url: str, options: dict[str, Any]) -> None:
     app._pool = None  # kombu keeps one pool per broker URL; the next publish picks the new URL's pool
     app.amqp._producer_pool = None
     app.conf.broker_url = url

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from pipelines import tasks
-from tests.integration.conftest import Worker, process_env, use_broker, wait_for
+from tests.integration.conftest import Worker, process_env, publishing_to, wait_for
 from tests.scaleout.cluster import RedisBroker
-from tpfgo_site.celery import app
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -28,13 +27,10 @@ def own_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Redis
     """A Redis of this test's own; this process publishes to it while the test runs."""
     redis = RedisBroker(tmp_path)
     redis.start()
-    monkeypatch.setenv("CELERY_BROKER_URL", redis.url)  # Celery reads it before app.conf (see the broker fixture)
-    saved = (app.conf.broker_url, app.conf.broker_transport_options)
-    use_broker(redis.url, {"visibility_timeout": 3600})
     try:
-        yield redis
+        with publishing_to(redis.url, monkeypatch):
+            yield redis
     finally:
-        use_broker(*saved)
         redis.stop()
 
 
