@@ -16,7 +16,8 @@ The messages it held unacknowledged stay in Redis's unacknowledged set, and come
 timeout if Redis kept them; if Redis lost them, the sweeper re-enqueues what is due from the database
 (docs/operations.md, "Brokers").
 
-``tpfgo_site/settings.py`` names this transport for ``redis://`` broker URLs (``CELERY_BROKER_TRANSPORT``).
+``tpfgo_site/settings.py`` names this transport for ``redis://`` and ``rediss://`` broker URLs
+(``CELERY_BROKER_TRANSPORT``); on ``rediss://`` it also asks for a verified certificate (``CELERY_BROKER_USE_SSL``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -172,9 +173,13 @@ elif _AMQP:
     CELERY_TASK_QUEUES = [Queue("celery", routing_key="celery", queue_arguments={"x-queue-type": "quorum"})]  # type: ignore[no-untyped-call]
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-    if _BROKER_SCHEME == "redis":
+    if _BROKER_SCHEME in {"redis", "rediss"}:
         # kombu's Redis transport with a contained fix: a worker outlives a restart of Redis (it exited there).
         CELERY_BROKER_TRANSPORT = "tpfgo_site.redis_broker:Transport"
+    if _BROKER_SCHEME == "rediss":
+        # TLS verifies the broker's certificate against the system's CAs unless the URL's ssl_* parameters say
+        # otherwise (they replace this; docs/operations.md, "Brokers"). kombu would fall back to no verification.
+        CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 # When a retry or a drain pass is due later: "broker" publishes it now with a Celery eta/countdown (Redis holds it
 # in the worker until due; fine below the visibility timeout), "database" publishes nothing until it is due and
 # beat's pipelines.release_due publishes what fell due, every TPFGO_RELEASE_SECONDS (RabbitMQ's quorum queues

@@ -3,12 +3,18 @@
 The test starts a Redis of its own on a free port (it restarts it), and a real worker on it that holds an
 unacknowledged message (a resume due in ten minutes, held by the worker until then) when Redis goes away. On
 kombu's own Redis transport that worker exits ("Unrecoverable error: AttributeError(\"'NoneType' object has no
-attribute 'hostname'\")"); here it reconnects and runs what is published after the restart.
+attribute 'hostname'\")"); here it reconnects and runs what is published after the restart, on ``redis://`` and
+on ``rediss://`` (TLS) alike.
+
+A ``rediss://`` broker's certificate is verified unless the URL says otherwise (``tpfgo_site/settings.py``); the
+last test checks that in processes started with such URLs, against a TLS Redis whose CA no system trusts.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,15 +23,15 @@ import pytest
 
 from pipelines import tasks
 from tests.integration.conftest import Worker, process_env, publishing_to, wait_for
-from tests.scaleout.cluster import RedisBroker
+from tests.scaleout.cluster import ROOT, RedisBroker
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisBroker]:
-    """A Redis of this test's own; this process publishes to it while the test runs."""
-    redis = RedisBroker(tmp_path)
+@pytest.fixture(params=["redis", "rediss"])
+def own_redis(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisBroker]:
+    """A Redis of this test's own, plain or TLS only; this process publishes to it while the test runs."""
+    redis = RedisBroker(tmp_path, tls=request.param == "rediss")
     redis.start()
     try:
         with publishing_to(redis.url, monkeypatch):
@@ -67,3 +73,34 @@ def test_a_worker_holding_an_unacknowledged_message_serves_again_after_redis_res
         assert _succeeded(worker) == {first, after}
     finally:
         worker.stop()
+
+
+_CONNECT = """
+import django
+django.setup()
+from tpfgo_site.celery import app
+try:
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=5)
+        connection.default_channel.client.ping()
+    print("connected")
+except Exception as exc:
+    print("refused:", exc)
+"""
+
+
+def _connect(url: str) -> str:
+    """What a process started with ``url`` as its broker meets when it connects (its settings read the URL)."""
+    env = process_env(CELERY_BROKER_URL=url)
+    return subprocess.run(
+        [sys.executable, "-c", _CONNECT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+
+
+@pytest.mark.parametrize("own_redis", ["rediss"], indirect=True)
+def test_a_rediss_broker_certificate_is_verified_unless_the_url_says_otherwise(own_redis: RedisBroker) -> None:
+    assert own_redis.ca is not None
+    plain = f"rediss://127.0.0.1:{own_redis.port}/0"
+    assert "certificate verify failed" in _connect(plain)  # kombu alone would connect, unverified
+    assert _connect(f"{plain}?ssl_ca_certs={own_redis.ca}").strip() == "connected"
+    assert _connect(f"{plain}?ssl_cert_reqs=none").strip() == "connected"  # the operator's explicit choice

@@ -9,9 +9,12 @@ with one signal to its group, like a host dying.
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,6 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -165,13 +172,24 @@ class Broker:
 
 
 class RedisBroker(Broker):
-    """``redis-server`` without persistence: a restart loses every queued message (the sweeper must resend)."""
+    """``redis-server`` without persistence: a restart loses every queued message (the sweeper must resend).
 
-    def __init__(self, home: Path, also: str | None = None) -> None:
+    With ``tls`` it serves TLS only (``rediss://``), with a certificate for 127.0.0.1 signed by itself; the URL
+    names that certificate as its CA (``ssl_ca_certs``), and ``ca`` is its path.
+    """
+
+    def __init__(self, home: Path, also: str | None = None, tls: bool = False) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.ca: Path | None = None
         bind = ["127.0.0.1", *([also] if also else [])]
         argv = ["redis-server", "--port", str(self.port), "--bind", *bind, "--save", "", "--appendonly", "no"]
+        if tls:
+            self.ca, key = home / "redis-cert.pem", home / "redis-key.pem"
+            self_signed_certificate("127.0.0.1", self.ca, key)
+            self.url = f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca}"
+            argv[1:3] = ["--port", "0", "--tls-port", str(self.port)]
+            argv += ["--tls-cert-file", str(self.ca), "--tls-key-file", str(key), "--tls-auth-clients", "no"]
         # Reached from the test's own namespace only (its link's address), so no password: protected mode off.
         argv += ["--protected-mode", "no"] if also else []
         argv += ["--dir", str(home)]
@@ -179,11 +197,41 @@ class RedisBroker(Broker):
 
     def ready(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as conn:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as raw:
+                conn = (
+                    ssl.create_default_context(cafile=self.ca).wrap_socket(raw, server_hostname="127.0.0.1")
+                    if self.ca
+                    else raw
+                )
                 conn.sendall(b"PING\r\n")
                 return conn.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+
+def self_signed_certificate(address: str, cert: Path, key: Path) -> None:
+    """A certificate for ``address`` that is its own CA (a day's validity), and its private key, as PEM files."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]), critical=False)
+        .sign(private, hashes.SHA256())
+    )
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
 
 
 class RabbitBroker(Broker):
