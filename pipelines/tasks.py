@@ -3,17 +3,26 @@ per hand-off, on the pipeline's own queue); they never build the synchronous cha
 
 Every task takes ids, is ``acks_late`` (a message is acknowledged after the task ran, so a worker that dies
 mid-task gives it back) and idempotent through the engine's identity and the ledger's unique claims.
+
+A task that carries work (an attempt, a resume, a hand-off, a drain) and finds the database unreachable
+(``pipelines.transport.outage``) is run again by Celery's own retry, 1 s later, then 2, 4, ... up to 30 s apart,
+for as long as the sweeper's claim timeout: the run again goes on with the claim it made before the database went
+away, so the work goes on seconds after the database is back, not a claim timeout later (docs/operations.md,
+"Crash matrix"). Past the claim timeout the sweeper's own recovery takes over. Beat's passes (sweep, release,
+deadlines) are not retried: the next tick runs them again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 
 import structlog
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
@@ -21,13 +30,59 @@ from pipelines.engine import consuming, queues
 from pipelines.recovery import deadlines, drain, retention, retries, sweeper
 from pipelines.recovery import resume as recovery
 from pipelines.store import partitions
+from pipelines.transport import outage
 
 log = structlog.get_logger("pipelines.tasks")
 
 
-@shared_task(name="pipelines.retry_parked", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def retry_parked(parked_id: str, attempt: int) -> str:
-    return retries.run_attempt(parked_id, attempt, worker=socket.gethostname())
+OUTAGE_FIRST_DELAY = 1.0  # seconds before a task the database failed is run again; doubled each time
+OUTAGE_MAX_DELAY = 30.0
+
+
+def outage_delay(retries: int) -> float:
+    """How long a task waits before its run number ``retries + 1`` after a database outage."""
+    return min(OUTAGE_MAX_DELAY, OUTAGE_FIRST_DELAY * float(2 ** min(retries, 16)))
+
+
+def outage_retries_allowed() -> int:
+    """How many times a task is run again through an outage: until the waits add up to the claim timeout."""
+    budget = recovery.claim_timeout().total_seconds()
+    runs, waited = 0, 0.0
+    while waited < budget:
+        waited += outage_delay(runs)
+        runs += 1
+    return runs
+
+
+@contextlib.contextmanager
+def through_outages(task: Task) -> Iterator[None]:
+    """Run the block; if the database could not be reached, have Celery run the task again later."""
+    try:
+        yield
+    except Exception as exc:
+        retries = task.request.retries or 0
+        if not outage.is_outage(exc) or task.request.called_directly or retries >= outage_retries_allowed():
+            raise
+        delay = outage_delay(retries)
+        log.warning("task.database_unavailable", task=task.name, retries=retries, retry_in_s=delay, error=repr(exc))
+        raise task.retry(exc=exc, countdown=delay, max_retries=None) from exc
+
+
+def claimer(task: Task) -> str:
+    """Who claims an attempt or a resume: the worker's host and the task's id (its runs again share the id)."""
+    host = socket.gethostname()
+    return f"{host}/{task.request.id}" if task.request.id else host
+
+
+def run_again(task: Task) -> bool:
+    """The task runs again after an outage (its first run may have claimed its work already)."""
+    return bool(task.request.retries)
+
+
+@shared_task(name="pipelines.retry_parked", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def retry_parked(self: Task, parked_id: str, attempt: int) -> str:
+    with through_outages(self):
+        return retries.run_attempt(parked_id, attempt, worker=claimer(self), again=run_again(self))
 
 
 def enqueue_retry(parked_id: uuid.UUID, attempt: int, due: datetime.datetime) -> None:
@@ -53,9 +108,10 @@ def release_due() -> int:
     return sweeper.release_due()
 
 
-@shared_task(name="pipelines.resume_trace", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def resume_trace(trace_id: str, seq: int) -> str:
-    return recovery.resume(trace_id, seq, worker=socket.gethostname())
+@shared_task(name="pipelines.resume_trace", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def resume_trace(self: Task, trace_id: str, seq: int) -> str:
+    with through_outages(self):
+        return recovery.resume(trace_id, seq, worker=claimer(self), again=run_again(self))
 
 
 def enqueue_resume(trace_id: uuid.UUID, seq: int) -> None:
@@ -66,10 +122,11 @@ def enqueue_resume(trace_id: uuid.UUID, seq: int) -> None:
         log.exception("recovery.enqueue_failed", trace_id=str(trace_id), seq=seq)
 
 
-@shared_task(name="pipelines.hand_off", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def hand_off(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: str) -> str:
+@shared_task(name="pipelines.hand_off", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def hand_off(self: Task, pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: str) -> str:
     """Run ``pipeline`` on a checkpoint of a queued publication (``pipelines.engine.queues``): a replay if it ran."""
-    return consuming.consume(pipeline, checkpoint_type, checkpoint_id, trace_id)
+    with through_outages(self):
+        return consuming.consume(pipeline, checkpoint_type, checkpoint_id, trace_id)
 
 
 def send_handoff(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: str) -> None:
@@ -77,10 +134,11 @@ def send_handoff(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_
     hand_off.apply_async((pipeline, checkpoint_type, checkpoint_id, trace_id), queue=queues.queue_name(pipeline))
 
 
-@shared_task(name="pipelines.drain_pause", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def drain_pause(pause_id: str) -> str:
+@shared_task(name="pipelines.drain_pause", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def drain_pause(self: Task, pause_id: str) -> str:
     """Release a resumed pause's held items due within the next interval; again after it while any remain."""
-    again = drain.run(pause_id)
+    with through_outages(self):
+        again = drain.run(pause_id)
     if again is not None:
         enqueue_drain(uuid.UUID(pause_id), again)
     return "draining" if again is not None else "drained"

@@ -189,13 +189,18 @@ def is_open_for(parked: ParkedItem, attempt: int) -> bool:
     return outcome.outcome == ParkingOutcome.DEAD_LETTERED and attempt > outcome.attempts
 
 
-def claim(parked: ParkedItem, attempt: int, worker: str) -> bool:
-    """Exactly one worker wins an attempt: the claim is a unique insert."""
+def claim(parked: ParkedItem, attempt: int, worker: str, *, again: bool = False) -> bool:
+    """Exactly one worker wins an attempt: the claim is a unique insert.
+
+    ``again``: the claimer is a task run again after the database went away under it (``pipelines.tasks``), so the
+    claim it made before may be there already; it goes on with that claim (``worker`` names the task) instead of
+    leaving the attempt to the sweeper's claim timeout.
+    """
     try:
         with transaction.atomic():
             RetryClaim.objects.create(parked=parked, attempt=attempt, worker=worker, created_at=timezone.now())
     except IntegrityError:
-        return False
+        return again and RetryClaim.objects.filter(parked=parked, attempt=attempt, worker=worker).exists()
     return True
 
 

@@ -196,11 +196,14 @@ def decide(row: CheckpointLog) -> tuple[list[Next], str]:
     return runnable, ""
 
 
-def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "") -> str:
+def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "", *, again: bool = False) -> str:
     """Resume the trace from position ``seq`` once; returns what happened, for logs and tests.
 
     A resume that wrote nothing and parked nothing (what follows lost to another path, skipped, or was there
     already) settles the position: it is recorded as skipped, so no later sweep runs it again.
+
+    ``again``: the task that runs it is run again after a database outage, and goes on with the claim it made
+    before (``worker`` names the task) instead of leaving the position to the claim timeout.
     """
     trace = uuid.UUID(str(trace_id))
     row = CheckpointLog.objects.filter(trace_id=trace, seq=seq).first()
@@ -210,7 +213,8 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "") -> str:
         return "moved-on"
     nexts, why = decide(row)
     decision = Resumption.RESUMED if nexts else Resumption.SKIPPED
-    attempt = _claim(trace, seq, decision, why, worker)
+    own = _own_claim(trace, seq, worker) if again else None
+    attempt = own if own is not None else _claim(trace, seq, decision, why, worker)
     if attempt is None:
         return "claimed-elsewhere"
     if not nexts:
@@ -244,6 +248,15 @@ def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str) -> 
     if attempt > MAX_RESUME_ATTEMPTS:
         return None
     return attempt if _record(trace, seq, attempt, decision, why, worker) else None
+
+
+def _own_claim(trace: uuid.UUID, seq: int, worker: str) -> int | None:
+    """The attempt ``worker`` claimed to resume the position, if it is the position's last word."""
+    done = Resumption.objects.filter(trace_id=trace, seq=seq)
+    own = done.filter(worker=worker[:200], decision=Resumption.RESUMED).order_by("-attempt").first()
+    if own is None or done.filter(attempt__gt=own.attempt).exists():
+        return None
+    return int(own.attempt)
 
 
 def _record(trace: uuid.UUID, seq: int, attempt: int, decision: str, why: str, worker: str) -> bool:

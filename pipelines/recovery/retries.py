@@ -26,8 +26,11 @@ def load_value(parked: ParkedItem) -> Any:
     return model.objects.get(pk=parked.item_id)
 
 
-def run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str = "") -> str:
-    """Run attempt ``attempt`` of a parked item once; returns what happened, for logs and tests."""
+def run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str = "", *, again: bool = False) -> str:
+    """Run attempt ``attempt`` of a parked item once; returns what happened, for logs and tests.
+
+    ``again``: the task that runs it is run again after a database outage, and goes on with its own claim
+    (``parking.claim``)."""
     parked = ParkedItem.objects.filter(pk=parked_pk).first()
     if parked is None:
         return "missing"
@@ -35,7 +38,7 @@ def run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str = "") -> s
         return "closed"
     if drain.hold_parked(parked, attempt, lambda: load_value(parked)):  # paused: held unclaimed, nothing spent
         return "paused"
-    if not parking.claim(parked, attempt, worker):
+    if not parking.claim(parked, attempt, worker, again=again):
         return "claimed-elsewhere"
     guard = composition().retry_guard
     reason = guard(parked.pipeline, parked.trace_id) if guard else None

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.utils import timezone
 
 from pipelines.engine.runner import Engine
 from pipelines.models import (
@@ -69,6 +70,22 @@ def test_two_workers_claiming_one_attempt_yield_one_run(lane_engine, lane_compos
     second = retries.run_attempt(parked.pk, 2, worker="w2")
     assert (first, second) == ("inserted", "closed")
     assert RetryClaim.objects.count() == 1
+
+
+def test_a_claim_goes_on_only_for_the_task_that_made_it_and_only_when_that_task_runs_again(
+    lane_engine, lane_composition
+):
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    RetryClaim.objects.create(parked=parked, attempt=2, worker="host/task-1", created_at=timezone.now())  # cut off
+
+    assert retries.run_attempt(parked.pk, 2, worker="host/task-2", again=True) == "claimed-elsewhere"  # not its own
+    assert retries.run_attempt(parked.pk, 2, worker="host/task-1") == "claimed-elsewhere"  # a first run: a duplicate
+    assert DocumentIndexed.objects.count() == 0
+    assert retries.run_attempt(parked.pk, 2, worker="host/task-1", again=True) == "inserted"
+    assert DocumentIndexed.objects.count() == 1 and DocumentPublished.objects.count() == 1
+    assert RetryClaim.objects.count() == 1 and ParkingOutcome.objects.get().attempts == 2
 
 
 def test_exhausted_retries_end_in_one_dead_letter(lane_engine, lane_composition):

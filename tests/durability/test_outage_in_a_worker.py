@@ -1,0 +1,188 @@
+"""A database outage in the middle of a worker's task: the work goes on once the database is back, not a claim
+timeout later (``pipelines.tasks``, "through_outages").
+
+The test starts its own PostgreSQL (``initdb`` + ``pg_ctl`` on a free port) and its own Redis, and a real worker
+with beat embedded. The gateway simulator stops the database (``pg_ctl stop -m immediate``) right after it
+authorized a payment, inside the worker's task, so the task's next write meets a dead server. The test starts the
+database again a few seconds later. Two tasks are cut this way:
+
+- a retry attempt: an order whose first authorization failed (``tok_flaky_1``) is parked, and the worker runs its
+  second attempt;
+- a resume: an order whose placing process died right after ``consumer_verified`` (``TPFGO_CRASH_AFTER``) is found
+  by the worker's sweeper and resumed.
+
+Each order must complete with exactly one row of each fact, under the claim the cut task made (no second attempt,
+no second resume: the sweeper's claim timeout is 15 minutes, far beyond the test's wait), and the gateway must have
+been asked for the authorization exactly twice (before the cut and after it), with the same parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from django.conf import settings
+
+from checkout import services
+from pipelines.models import CheckpointLog, ParkedItem, ParkingOutcome, Resumption, RetryClaim
+from tests.checkout.api.test_database_outage import PG_BIN, free_port
+from tests.checkout.conftest import order_body
+from tests.durability.test_crash_at_the_boundary import Cluster, manage
+from tests.integration.conftest import Worker, wait_for
+from tests.integration.test_celery_retries import HAPPY
+from tests.scaleout.cluster import RedisBroker
+
+pytestmark = pytest.mark.integration
+
+PLACE = (
+    "import django, json, sys; django.setup(); from checkout import services; "
+    "services.place_order(json.loads(sys.argv[1]), sys.argv[2])"
+)
+DOWN_SECONDS = 3.0  # the task is run again at 1 s and 3 s after the cut: at least one meets the stopped server
+
+
+@dataclass
+class Site:
+    cluster: Cluster
+    env: dict[str, str]
+    dsn: str
+    gateway_log: Path
+    crash_file: Path
+    worker: Worker
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.dsn) as conn:
+            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+    def facts(self, order: str) -> Counter[str]:
+        table = CheckpointLog._meta.db_table
+        rows = self.rows(f"SELECT checkpoint_type, count(*) FROM {table} WHERE trace_id = %s GROUP BY 1", order)
+        return Counter({kind: count for kind, count in rows})
+
+    def authorizations(self, order: str) -> list[dict[str, str]]:
+        calls = [json.loads(line) for line in self.gateway_log.read_text().splitlines()]
+        return [c["params"] for c in calls if c["op"] == "authorize" and c["order"] == order]
+
+    def cut_and_restart(self) -> None:
+        """Wait for the gateway to stop the database inside the worker's task, then start it again."""
+        wait_for(lambda: not self.crash_file.exists(), 60, what="the gateway to stop the database", worker=self.worker)
+        self.cluster.wait_stopped()
+        time.sleep(DOWN_SECONDS)
+        self.cluster.start()
+
+    def completed(self, order: str) -> bool:
+        try:
+            return self.facts(order)["TerminalOrderState"] == 1
+        except psycopg.OperationalError:
+            return False
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL 15's server binaries are not installed ({PG_BIN})")
+    data = Path(tempfile.mkdtemp(prefix="tpfgo-outage-"))  # outside pytest's root-only tmp: the postgres user's
+    cluster = Cluster(data, free_port())
+    cluster.init()
+    cluster.start()
+    redis = RedisBroker(tmp_path)
+    redis.start()
+    worker = None
+    try:
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE tpfgo_outage")
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings",
+            "DATABASE_URL": cluster.url("tpfgo_outage"),
+            "TPFGO_VAR_DIR": str(tmp_path / "var"),
+            "CELERY_BROKER_URL": redis.url,
+            "TPFGO_PAYMENT_GATEWAY": "tests.durability.gateway.CrashingGateway",
+            "TPFGO_TEST_GATEWAY_LOG": str(tmp_path / "gateway.jsonl"),
+            "TPFGO_TEST_CRASH_FILE": str(tmp_path / "crash"),
+            "TPFGO_TEST_PG_STOP": json.dumps(cluster.stop_command()),
+            "TPFGO_RETRY_BASE_DELAY": "0.2",
+            "TPFGO_SWEEP_SECONDS": "1",
+            "TPFGO_SWEEP_GRACE_SECONDS": "0.5",
+            "TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS": "900",
+            "PYTHONUNBUFFERED": "1",
+        }
+        manage(env, "migrate", "--noinput")
+        manage(env, "load_demo")
+        worker = Worker(tmp_path / "worker.log", env)
+        yield Site(cluster, env, cluster.url("tpfgo_outage"), tmp_path / "gateway.jsonl", tmp_path / "crash", worker)
+    finally:
+        if worker is not None:
+            worker.stop()
+        redis.stop()
+        try:
+            cluster.stop()
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def _place(site: Site, key: str, **env: str) -> subprocess.CompletedProcess[str]:
+    body = json.dumps(order_body(paymentToken=env.pop("token", "tok_ok")))
+    return subprocess.run(
+        [sys.executable, "-c", PLACE, body, key],
+        env={**site.env, **env},
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_retry_attempt_cut_by_a_database_outage_goes_on_under_its_own_claim(site: Site) -> None:
+    order = str(services.order_id_for("outage-retry"))
+    site.crash_file.write_text("pg authorize")  # the first authorization fails before the gateway answers
+    placed = _place(site, "outage-retry", token="tok_flaky_1")
+    assert placed.returncode == 0, placed.stderr[-2000:]
+
+    site.cut_and_restart()
+    wait_for(lambda: site.completed(order), 60, what="the retried order to complete", worker=site.worker)
+
+    assert site.facts(order) == HAPPY
+    parked = site.rows(f"SELECT id FROM {ParkedItem._meta.db_table} WHERE trace_id = %s", order)
+    assert len(parked) == 1
+    claims = site.rows(f"SELECT attempt, worker FROM {RetryClaim._meta.db_table} WHERE parked_id = %s", parked[0][0])
+    assert [attempt for attempt, _ in claims] == [2]  # the run again went on with the claim; no third attempt
+    outcomes = site.rows(
+        f"SELECT outcome, attempts FROM {ParkingOutcome._meta.db_table} WHERE parked_id = %s", parked[0][0]
+    )
+    assert outcomes == [("resolved", 2)]
+    asked = site.authorizations(order)
+    assert len(asked) == 2 and asked[0] == asked[1]  # before the cut and after it, the same request
+    assert "task.database_unavailable" in site.worker.output()
+
+
+def test_a_resume_cut_by_a_database_outage_goes_on_under_its_own_claim(site: Site) -> None:
+    order = str(services.order_id_for("outage-resume"))
+    site.crash_file.write_text("pg authorize")  # the placing process dies before the gateway; the resume asks it
+    died = _place(site, "outage-resume", TPFGO_CRASH_AFTER="consumer_verified")
+    assert died.returncode == -9, died.stderr[-2000:]
+
+    site.cut_and_restart()
+    wait_for(lambda: site.completed(order), 60, what="the resumed order to complete", worker=site.worker)
+
+    assert site.facts(order) == HAPPY
+    resumptions = site.rows(
+        f"SELECT attempt, decision FROM {Resumption._meta.db_table} WHERE trace_id = %s ORDER BY seq, attempt", order
+    )
+    assert resumptions == [(1, "resumed")]  # one resume, run again under its claim; the sweeper never took it over
+    asked = site.authorizations(order)
+    assert len(asked) == 2 and asked[0] == asked[1]
+    assert "task.database_unavailable" in site.worker.output()
