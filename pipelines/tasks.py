@@ -4,12 +4,12 @@ per hand-off, on the pipeline's own queue); they never build the synchronous cha
 Every task takes ids, is ``acks_late`` (a message is acknowledged after the task ran, so a worker that dies
 mid-task gives it back) and idempotent through the engine's identity and the ledger's unique claims.
 
-A task that carries work (an attempt, a resume, a hand-off, a drain) and finds the database unreachable
+A task that carries work (an attempt, a resume, a queued hand-off) and finds the database unreachable
 (``pipelines.transport.outage``) is run again by Celery's own retry, 1 s later, then 2, 4, ... up to 30 s apart,
 for as long as the sweeper's claim timeout: the run again goes on with the claim it made before the database went
 away, so the work goes on seconds after the database is back, not a claim timeout later (docs/operations.md,
 "Crash matrix"). Past the claim timeout the sweeper's own recovery takes over. Beat's passes (sweep, release,
-deadlines) are not retried: the next tick runs them again.
+deadlines) are not retried: the next tick runs them again; nor is a pause's drain, which every sweep takes up.
 """
 
 from __future__ import annotations
@@ -134,11 +134,10 @@ def send_handoff(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_
     hand_off.apply_async((pipeline, checkpoint_type, checkpoint_id, trace_id), queue=queues.queue_name(pipeline))
 
 
-@shared_task(name="pipelines.drain_pause", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def drain_pause(self: Task, pause_id: str) -> str:
+@shared_task(name="pipelines.drain_pause", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def drain_pause(pause_id: str) -> str:
     """Release a resumed pause's held items due within the next interval; again after it while any remain."""
-    with through_outages(self):
-        again = drain.run(pause_id)
+    again = drain.run(pause_id)
     if again is not None:
         enqueue_drain(uuid.UUID(pause_id), again)
     return "draining" if again is not None else "drained"

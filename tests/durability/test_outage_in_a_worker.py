@@ -3,17 +3,21 @@ timeout later (``pipelines.tasks``, "through_outages").
 
 The test starts its own PostgreSQL (``initdb`` + ``pg_ctl`` on a free port) and its own Redis, and a real worker
 with beat embedded. The gateway simulator stops the database (``pg_ctl stop -m immediate``) right after it
-authorized a payment, inside the worker's task, so the task's next write meets a dead server. The test starts the
-database again a few seconds later. Two tasks are cut this way:
+answered a call, inside the worker's task, so the task's next write meets a dead server. The test starts the
+database again a few seconds later. Three tasks are cut this way:
 
 - a retry attempt: an order whose first authorization failed (``tok_flaky_1``) is parked, and the worker runs its
   second attempt;
 - a resume: an order whose placing process died right after ``consumer_verified`` (``TPFGO_CRASH_AFTER``) is found
-  by the worker's sweeper and resumed.
+  by the worker's sweeper and resumed;
+- a queued hand-off: every publication in queue mode, and the worker's hand-off to ``payment-capture`` (its one
+  step asks the gateway for the capture) cut before anything of it committed. The sweeper leaves such a position to
+  the pending hand-off and sends it again only after ``TPFGO_QUEUE_RESEND_SECONDS`` (10 minutes).
 
 Each order must complete with exactly one row of each fact, under the claim the cut task made (no second attempt,
-no second resume: the sweeper's claim timeout is 15 minutes, far beyond the test's wait), and the gateway must have
-been asked for the authorization exactly twice (before the cut and after it), with the same parameters.
+no second resume: the sweeper's claim timeout is 15 minutes, and a pending hand-off is sent again after 10, far
+beyond the test's wait), and the gateway must have been asked for the authorization exactly twice (before the cut
+and after it; the capture, for the hand-off), with the same parameters.
 """
 
 from __future__ import annotations
@@ -60,20 +64,27 @@ class Site:
     dsn: str
     gateway_log: Path
     crash_file: Path
-    worker: Worker
+    log: Path
+    worker: Worker | None = None
+
+    def start_worker(self, **env: str) -> Worker:
+        self.env.update(env)  # the placing processes publish as the worker consumes
+        self.worker = Worker(self.log, self.env)
+        return self.worker
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.dsn) as conn:
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql, params).fetchall()
 
     def facts(self, order: str) -> Counter[str]:
         table = CheckpointLog._meta.db_table
         rows = self.rows(f"SELECT checkpoint_type, count(*) FROM {table} WHERE trace_id = %s GROUP BY 1", order)
         return Counter({kind: count for kind, count in rows})
 
-    def authorizations(self, order: str) -> list[dict[str, str]]:
+    def asked(self, op: str, order: str) -> list[dict[str, str]]:
+        """The gateway's calls ``op`` (``authorize``, ``capture``) for ``order``: their parameters, in order."""
         calls = [json.loads(line) for line in self.gateway_log.read_text().splitlines()]
-        return [c["params"] for c in calls if c["op"] == "authorize" and c["order"] == order]
+        return [c["params"] for c in calls if c["op"] == op and c["order"] == order]
 
     def cut_and_restart(self) -> None:
         """Wait for the gateway to stop the database inside the worker's task, then start it again."""
@@ -99,7 +110,7 @@ def site(tmp_path: Path) -> Iterator[Site]:
     cluster.start()
     redis = RedisBroker(tmp_path)
     redis.start()
-    worker = None
+    site = None
     try:
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
             admin.execute("CREATE DATABASE tpfgo_outage")
@@ -121,17 +132,30 @@ def site(tmp_path: Path) -> Iterator[Site]:
         }
         manage(env, "migrate", "--noinput")
         manage(env, "load_demo")
-        worker = Worker(tmp_path / "worker.log", env)
-        yield Site(cluster, env, cluster.url("tpfgo_outage"), tmp_path / "gateway.jsonl", tmp_path / "crash", worker)
+        site = Site(
+            cluster,
+            env,
+            cluster.url("tpfgo_outage"),
+            tmp_path / "gateway.jsonl",
+            tmp_path / "crash",
+            tmp_path / "w.log",
+        )
+        yield site
     finally:
-        if worker is not None:
-            worker.stop()
+        if site is not None and site.worker is not None:
+            site.worker.stop()
         redis.stop()
         try:
             cluster.stop()
         except subprocess.CalledProcessError:
             pass  # already stopped
         shutil.rmtree(data, ignore_errors=True)
+
+
+def _cut(worker: Worker) -> list[tuple[str, int]]:
+    """The tasks the worker ran again through the outage, and which run each was (``task.database_unavailable``)."""
+    lines = (json.loads(line) for line in worker.output().splitlines() if '"task.database_unavailable"' in line)
+    return [(line["task"], line["retries"]) for line in lines]
 
 
 def _place(site: Site, key: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -147,13 +171,14 @@ def _place(site: Site, key: str, **env: str) -> subprocess.CompletedProcess[str]
 
 
 def test_a_retry_attempt_cut_by_a_database_outage_goes_on_under_its_own_claim(site: Site) -> None:
+    worker = site.start_worker()
     order = str(services.order_id_for("outage-retry"))
     site.crash_file.write_text("pg authorize")  # the first authorization fails before the gateway answers
     placed = _place(site, "outage-retry", token="tok_flaky_1")
     assert placed.returncode == 0, placed.stderr[-2000:]
 
     site.cut_and_restart()
-    wait_for(lambda: site.completed(order), 60, what="the retried order to complete", worker=site.worker)
+    wait_for(lambda: site.completed(order), 60, what="the retried order to complete", worker=worker)
 
     assert site.facts(order) == HAPPY
     parked = site.rows(f"SELECT id FROM {ParkedItem._meta.db_table} WHERE trace_id = %s", order)
@@ -164,25 +189,52 @@ def test_a_retry_attempt_cut_by_a_database_outage_goes_on_under_its_own_claim(si
         f"SELECT outcome, attempts FROM {ParkingOutcome._meta.db_table} WHERE parked_id = %s", parked[0][0]
     )
     assert outcomes == [("resolved", 2)]
-    asked = site.authorizations(order)
+    asked = site.asked("authorize", order)
     assert len(asked) == 2 and asked[0] == asked[1]  # before the cut and after it, the same request
-    assert "task.database_unavailable" in site.worker.output()
+    assert _cut(worker)[0] == ("pipelines.retry_parked", 0)
 
 
 def test_a_resume_cut_by_a_database_outage_goes_on_under_its_own_claim(site: Site) -> None:
+    worker = site.start_worker()
     order = str(services.order_id_for("outage-resume"))
     site.crash_file.write_text("pg authorize")  # the placing process dies before the gateway; the resume asks it
     died = _place(site, "outage-resume", TPFGO_CRASH_AFTER="consumer_verified")
     assert died.returncode == -9, died.stderr[-2000:]
 
     site.cut_and_restart()
-    wait_for(lambda: site.completed(order), 60, what="the resumed order to complete", worker=site.worker)
+    wait_for(lambda: site.completed(order), 60, what="the resumed order to complete", worker=worker)
 
     assert site.facts(order) == HAPPY
     resumptions = site.rows(
         f"SELECT attempt, decision FROM {Resumption._meta.db_table} WHERE trace_id = %s ORDER BY seq, attempt", order
     )
     assert resumptions == [(1, "resumed")]  # one resume, run again under its claim; the sweeper never took it over
-    asked = site.authorizations(order)
+    asked = site.asked("authorize", order)
     assert len(asked) == 2 and asked[0] == asked[1]
-    assert "task.database_unavailable" in site.worker.output()
+    assert _cut(worker)[0] == ("pipelines.resume_trace", 0)
+
+
+def test_a_queued_hand_off_cut_by_a_database_outage_is_run_again(site: Site) -> None:
+    worker = site.start_worker(TPFGO_PUBLICATION_MODES="*=queue")
+    order = str(services.order_id_for("outage-handoff"))
+    # payment-capture's one step asks the gateway: the cut comes before anything of the hand-off committed, so the
+    # trace rests on the publication's row, whose hand-off is pending.
+    site.crash_file.write_text("pg capture")
+    placed = _place(site, "outage-handoff")
+    assert placed.returncode == 0, placed.stderr[-2000:]
+
+    site.cut_and_restart()
+    wait_for(lambda: site.completed(order), 60, what="the queued order to complete", worker=worker)
+
+    assert site.facts(order) == HAPPY
+    assert site.rows(f"SELECT count(*) FROM {ParkedItem._meta.db_table} WHERE trace_id = %s", order) == [(0,)]
+    # While the hand-off waited for the database, the sweeper saw its position stalled and left it to the pending
+    # hand-off ("settled: queued"); it sends a pending hand-off again only after TPFGO_QUEUE_RESEND_SECONDS (600).
+    settled = site.rows(
+        f"SELECT detail FROM {Resumption._meta.db_table} WHERE trace_id = %s AND decision = 'skipped'", order
+    )
+    assert {detail for (detail,) in settled} <= {"settled: queued"}
+    assert len(site.asked("authorize", order)) == 1
+    asked = site.asked("capture", order)
+    assert len(asked) == 2 and asked[0] == asked[1]
+    assert _cut(worker)[0] == ("pipelines.hand_off", 0)
