@@ -17,6 +17,7 @@ except for the order in flight at a crash, whose repeated call carries the same 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -176,51 +177,61 @@ class Run:
         return status, body
 
 
-@pytest.fixture
-def run(tmp_path: Path) -> Iterator[Run]:
+@contextlib.contextmanager
+def migrated_cluster(tmp_path: Path, database: str, **env: str) -> Iterator[tuple[Cluster, dict[str, str]]]:
+    """A PostgreSQL of the test's own with ``database`` migrated and the demo data loaded, and the environment of
+    the processes that serve it (the recording gateway simulator, its crash file, the sweeper's short grace; ``env``
+    adds or overrides). The cluster is stopped and removed after the block."""
     if not (PG_BIN / "initdb").exists():
         pytest.skip(f"PostgreSQL 15's server binaries are not installed ({PG_BIN})")
     data = Path(tempfile.mkdtemp(prefix="tpfgo-durable-"))  # outside pytest's root-only tmp: the postgres user's
     cluster = Cluster(data, free_port())
     cluster.init()
     cluster.start()
-    web = None
     try:
         with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute("CREATE DATABASE tpfgo_durable")
-        for folder in ("queue", "processed"):
-            (tmp_path / "var" / "broker" / folder).mkdir(parents=True)
-        env = {
+            admin.execute(f"CREATE DATABASE {database}")
+        environment = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.durability.settings",
-            "DATABASE_URL": cluster.url("tpfgo_durable"),
+            "DATABASE_URL": cluster.url(database),
             "TPFGO_VAR_DIR": str(tmp_path / "var"),
-            "CELERY_BROKER_URL": "filesystem://",
-            "TPFGO_DURABILITY": "boundary",
             "TPFGO_PAYMENT_GATEWAY": "tests.durability.gateway.CrashingGateway",
             "TPFGO_TEST_GATEWAY_LOG": str(tmp_path / "gateway.jsonl"),
             "TPFGO_TEST_CRASH_FILE": str(tmp_path / "crash"),
             "TPFGO_TEST_PG_STOP": json.dumps(cluster.stop_command()),
             "TPFGO_SWEEP_GRACE_SECONDS": "0.5",
-            "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            **env,
         }
-        manage(env, "migrate", "--noinput")
-        manage(env, "load_demo")
-        token = manage(
-            env, "shell", "-c", "from access.tokens import create_token; print(create_token(kind='ops', name='d').key)"
-        ).split()[-1]
-        web = Web(env, tmp_path / "web.log")
-        web.start()
-        yield Run(cluster, web, token, cluster.url("tpfgo_durable"), tmp_path / "gateway.jsonl", tmp_path / "crash")
+        manage(environment, "migrate", "--noinput")
+        manage(environment, "load_demo")
+        yield cluster, environment
     finally:
-        if web is not None and web.process is not None and web.process.poll() is None:
-            web.kill()
         try:
             cluster.stop()
         except subprocess.CalledProcessError:
             pass  # already stopped
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Iterator[Run]:
+    for folder in ("queue", "processed"):
+        (tmp_path / "var" / "broker" / folder).mkdir(parents=True)
+    settings_env = {"DJANGO_SETTINGS_MODULE": "tests.durability.settings", "CELERY_BROKER_URL": "filesystem://"}
+    with migrated_cluster(
+        tmp_path, "tpfgo_durable", **settings_env, TPFGO_DURABILITY="boundary", LOG_LEVEL="WARNING"
+    ) as (cluster, env):
+        token = manage(
+            env, "shell", "-c", "from access.tokens import create_token; print(create_token(kind='ops', name='d').key)"
+        ).split()[-1]
+        web = Web(env, tmp_path / "web.log")
+        try:
+            web.start()
+            yield Run(cluster, web, token, cluster.url("tpfgo_durable"), tmp_path / "gateway.jsonl", tmp_path / "crash")
+        finally:
+            if web.process is not None and web.process.poll() is None:
+                web.kill()
 
 
 def facts(run: Run) -> dict[str, Counter[str]]:

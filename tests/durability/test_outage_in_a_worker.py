@@ -22,12 +22,10 @@ and after it; the capture, for the hand-off), with the same parameters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -41,9 +39,8 @@ from django.conf import settings
 
 from checkout import services
 from pipelines.models import CheckpointLog, ParkedItem, ParkingOutcome, Resumption, RetryClaim
-from tests.checkout.api.test_database_outage import PG_BIN, free_port
 from tests.checkout.conftest import order_body
-from tests.durability.test_crash_at_the_boundary import Cluster, manage
+from tests.durability.test_crash_at_the_boundary import Cluster, migrated_cluster
 from tests.integration.conftest import Worker, wait_for
 from tests.integration.test_celery_retries import HAPPY
 from tests.scaleout.cluster import RedisBroker
@@ -68,7 +65,7 @@ class Site:
     worker: Worker | None = None
 
     def start_worker(self, **env: str) -> Worker:
-        self.env.update(env)  # the placing processes publish as the worker consumes
+        self.env.update(env)  # the placing processes publish as the worker consumes (the test's own copy)
         self.worker = Worker(self.log, self.env)
         return self.worker
 
@@ -100,56 +97,39 @@ class Site:
             return False
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"PostgreSQL 15's server binaries are not installed ({PG_BIN})")
-    data = Path(tempfile.mkdtemp(prefix="tpfgo-outage-"))  # outside pytest's root-only tmp: the postgres user's
-    cluster = Cluster(data, free_port())
-    cluster.init()
-    cluster.start()
-    redis = RedisBroker(tmp_path)
+@pytest.fixture(scope="module")
+def shared_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The database and the broker, set up once for the module's tests (each places its own order)."""
+    home = tmp_path_factory.mktemp("outage")
+    redis = RedisBroker(home)
     redis.start()
-    site = None
+    worker_env = {
+        "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings",
+        "CELERY_BROKER_URL": redis.url,
+        "TPFGO_RETRY_BASE_DELAY": "0.2",
+        "TPFGO_SWEEP_SECONDS": "1",
+        "TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS": "900",
+    }
     try:
-        with psycopg.connect(cluster.url("postgres"), autocommit=True) as admin:
-            admin.execute("CREATE DATABASE tpfgo_outage")
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings",
-            "DATABASE_URL": cluster.url("tpfgo_outage"),
-            "TPFGO_VAR_DIR": str(tmp_path / "var"),
-            "CELERY_BROKER_URL": redis.url,
-            "TPFGO_PAYMENT_GATEWAY": "tests.durability.gateway.CrashingGateway",
-            "TPFGO_TEST_GATEWAY_LOG": str(tmp_path / "gateway.jsonl"),
-            "TPFGO_TEST_CRASH_FILE": str(tmp_path / "crash"),
-            "TPFGO_TEST_PG_STOP": json.dumps(cluster.stop_command()),
-            "TPFGO_RETRY_BASE_DELAY": "0.2",
-            "TPFGO_SWEEP_SECONDS": "1",
-            "TPFGO_SWEEP_GRACE_SECONDS": "0.5",
-            "TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS": "900",
-            "PYTHONUNBUFFERED": "1",
-        }
-        manage(env, "migrate", "--noinput")
-        manage(env, "load_demo")
-        site = Site(
-            cluster,
-            env,
-            cluster.url("tpfgo_outage"),
-            tmp_path / "gateway.jsonl",
-            tmp_path / "crash",
-            tmp_path / "w.log",
-        )
+        with migrated_cluster(home, "tpfgo_outage", **worker_env) as (cluster, env):
+            dsn, gateway, crash = cluster.url("tpfgo_outage"), home / "gateway.jsonl", home / "crash"
+            yield Site(cluster, env, dsn, gateway, crash, home / "worker.log")
+    finally:
+        redis.stop()
+
+
+@pytest.fixture
+def site(shared_site: Site, tmp_path: Path) -> Iterator[Site]:
+    """The shared site with this test's own environment and worker, stopped after the test."""
+    site = dataclasses.replace(shared_site, env=dict(shared_site.env), log=tmp_path / "worker.log")
+    try:
         yield site
     finally:
-        if site is not None and site.worker is not None:
+        if site.worker is not None:
             site.worker.stop()
-        redis.stop()
-        try:
-            cluster.stop()
-        except subprocess.CalledProcessError:
-            pass  # already stopped
-        shutil.rmtree(data, ignore_errors=True)
+        site.crash_file.unlink(missing_ok=True)
+        if not (site.cluster.data / "pg" / "postmaster.pid").exists():  # a test that failed mid-cut
+            site.cluster.start()
 
 
 def _cut(worker: Worker) -> list[tuple[str, int]]:
