@@ -194,13 +194,16 @@ def claim(parked: ParkedItem, attempt: int, worker: str, *, again: bool = False)
 
     ``again``: the claimer is a task run again after the database went away under it (``pipelines.tasks``), so the
     claim it made before may be there already; it goes on with that claim (``worker`` names the task) instead of
-    leaving the attempt to the sweeper's claim timeout.
+    leaving the attempt to the sweeper's claim timeout, unless the sweeper has taken over already (it scheduled a
+    later attempt).
     """
     try:
         with transaction.atomic():
             RetryClaim.objects.create(parked=parked, attempt=attempt, worker=worker, created_at=timezone.now())
     except IntegrityError:
-        return again and RetryClaim.objects.filter(parked=parked, attempt=attempt, worker=worker).exists()
+        if not again or RetryScheduled.objects.filter(parked=parked, attempt__gt=attempt).exists():
+            return False
+        return RetryClaim.objects.filter(parked=parked, attempt=attempt, worker=worker).exists()
     return True
 
 

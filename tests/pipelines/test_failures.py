@@ -88,6 +88,20 @@ def test_a_claim_goes_on_only_for_the_task_that_made_it_and_only_when_that_task_
     assert RetryClaim.objects.count() == 1 and ParkingOutcome.objects.get().attempts == 2
 
 
+def test_a_task_run_again_does_not_take_its_claim_back_once_the_sweeper_scheduled_the_next_attempt(
+    lane_engine, lane_composition
+):
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    now = timezone.now()
+    RetryClaim.objects.create(parked=parked, attempt=2, worker="host/task-1", created_at=now)
+    RetryScheduled.objects.create(parked=parked, attempt=3, due_at=now, created_at=now)  # the claim timed out
+
+    assert retries.run_attempt(parked.pk, 2, worker="host/task-1", again=True) == "claimed-elsewhere"
+    assert DocumentIndexed.objects.count() == 0 and ParkingOutcome.objects.count() == 0
+
+
 def test_exhausted_retries_end_in_one_dead_letter(lane_engine, lane_composition):
     lane.FAILURES["receive"] = 9
     lane_engine.start("ingest", {"text": "a"}, "doc-1")
