@@ -1,9 +1,10 @@
 """A database that cannot be reached, told apart from every other database error.
 
 A connection-level error (the server refuses or drops the connection, is shutting down, or has no slot left) is
-an outage: the request did nothing and the same request may succeed later, so transports answer
-``UNAVAILABLE`` (HTTP 503 with ``Retry-After``, gRPC with ``RetryInfo``). Any other database error (a
-constraint, a serialization failure, a cancelled statement) is not, and stays whatever it was.
+an outage: the same request may succeed later, so transports answer ``UNAVAILABLE`` (HTTP 503 with
+``Retry-After``, gRPC with ``RetryInfo``). A request the database left midway may have stored its first steps; sent
+again, it takes them up (deterministic ids), and the sweeper completes them if it is not. Any other database error
+(a constraint, a serialization failure, a cancelled statement) is not an outage, and stays whatever it was.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def unavailable() -> WireError:
     """The answer to an outage, with the ``Retry-After`` of ``TPFGO_API_UNAVAILABLE_RETRY_AFTER``."""
     return WireError(
         "UNAVAILABLE",
-        "the database cannot be reached; nothing was done, retry later",
+        "the database cannot be reached; the request may be partly done: send the same request again later "
+        "(what it stored is taken up, not done twice)",
         retry_after=float(getattr(settings, "TPFGO_API_UNAVAILABLE_RETRY_AFTER", 5)),
     )

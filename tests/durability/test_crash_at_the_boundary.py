@@ -167,7 +167,7 @@ class Run:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
                 status, body = response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
-            return error.code, {}
+            return error.code, json.loads(error.read() or b"{}")
         except (OSError, ValueError, http.client.HTTPException):
             # The connection died with the web process: before the status line (OSError), or after it with the body
             # cut short (IncompleteRead). Either way the caller holds no answer, so the order counts as in flight.
@@ -344,3 +344,23 @@ def test_no_answered_order_and_no_gateway_call_is_lost_or_repeated_across_crashe
         f"{sum(made.values()) - len(made)} repeated calls",
         file=sys.stderr,
     )
+
+
+def test_a_placing_the_database_left_partly_done_answers_unavailable_and_sent_again_is_done_once(run: Run) -> None:
+    """A 503 does not mean nothing was stored: the steps before the gateway were. The client's same request, sent
+    again once the database is back, answers that order, and the order completes once."""
+    key = "outage-midway"
+    order = str(services.order_id_for(key))
+    run.crash_file.write_text("pg authorize")
+    status, body = run.place(key)
+    assert (status, body["error"]["code"]) == (503, "UNAVAILABLE")
+    assert "partly done" in body["error"]["message"]
+
+    restart_database(run)
+    assert facts(run)[order]["ConsumerVerified"] == 1 and facts(run)[order]["PaymentAuthorized"] == 0
+    status, body = run.place(key)
+    assert status in (200, 201) and body["orderId"] == order
+
+    assert sweep_until_settled(run, {order})[order] == HAPPY
+    asked = [c["params"] for c in gateway_calls(run) if (c["op"], c["order"]) == ("authorize", order)]
+    assert len(asked) == 2 and asked[0] == asked[1]  # before the cut, and once more: the same request
