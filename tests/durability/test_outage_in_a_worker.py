@@ -102,7 +102,6 @@ def shared_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The database and the broker, set up once for the module's tests (each places its own order)."""
     home = tmp_path_factory.mktemp("outage")
     redis = RedisBroker(home)
-    redis.start()
     worker_env = {
         "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings",
         "CELERY_BROKER_URL": redis.url,
@@ -111,6 +110,7 @@ def shared_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         "TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS": "900",
     }
     try:
+        redis.start()  # inside: a Redis that never answers is stopped too
         with migrated_cluster(home, "tpfgo_outage", **worker_env) as (cluster, env):
             dsn, gateway, crash = cluster.url("tpfgo_outage"), home / "gateway.jsonl", home / "crash"
             yield Site(cluster, env, dsn, gateway, crash, home / "worker.log")

@@ -32,8 +32,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_
 def own_redis(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisBroker]:
     """A Redis of this test's own, plain or TLS only; this process publishes to it while the test runs."""
     redis = RedisBroker(tmp_path, tls=request.param == "rediss")
-    redis.start()
     try:
+        redis.start()  # inside: a Redis that never answers is stopped too
         with publishing_to(redis.url, monkeypatch):
             yield redis
     finally:

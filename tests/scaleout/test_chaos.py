@@ -89,9 +89,11 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path, host: netns.WorkerHos
         pytest.skip("rabbitmq-server is not installed")
     also = host.address if host is not None else None
     broker: Broker = RedisBroker(tmp_path, also) if request.param == "redis" else RabbitBroker(tmp_path, also)
-    broker.start()
-    yield broker
-    broker.stop()
+    try:
+        broker.start()  # inside: a broker that never answers is stopped too
+        yield broker
+    finally:
+        broker.stop()
 
 
 @pytest.fixture
