@@ -35,7 +35,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 import pytest
@@ -234,7 +234,14 @@ def run(tmp_path: Path) -> Iterator[Run]:
                 web.kill()
 
 
-def facts(run: Run) -> dict[str, Counter[str]]:
+class Recorded(Protocol):
+    """What a test reads back: its database and its gateway simulator's log (``Run`` here, the outage test's site)."""
+
+    dsn: str
+    gateway_log: Path
+
+
+def facts(run: Recorded) -> dict[str, Counter[str]]:
     """Each order's stored facts (checkpoint type -> rows), read straight from the test's database."""
     table = CheckpointLog._meta.db_table
     out: dict[str, Counter[str]] = defaultdict(Counter)
@@ -246,7 +253,7 @@ def facts(run: Run) -> dict[str, Counter[str]]:
     return out
 
 
-def gateway_calls(run: Run) -> list[dict[str, Any]]:
+def gateway_calls(run: Recorded) -> list[dict[str, Any]]:
     if not run.gateway_log.exists():
         return []
     return [json.loads(line) for line in run.gateway_log.read_text().splitlines()]

@@ -38,19 +38,16 @@ import pytest
 from django.conf import settings
 
 from checkout import services
-from pipelines.models import CheckpointLog, ParkedItem, ParkingOutcome, Resumption, RetryClaim
+from pipelines.models import ParkedItem, ParkingOutcome, Resumption, RetryClaim
 from tests.checkout.conftest import order_body
-from tests.durability.test_crash_at_the_boundary import Cluster, migrated_cluster
+from tests.durability.test_crash_at_the_boundary import Cluster, facts, gateway_calls, migrated_cluster
 from tests.integration.conftest import Worker, wait_for
 from tests.integration.test_celery_retries import HAPPY
+from tests.integration.test_crash_recovery import PLACE
 from tests.scaleout.cluster import RedisBroker
 
 pytestmark = pytest.mark.integration
 
-PLACE = (
-    "import django, json, sys; django.setup(); from checkout import services; "
-    "services.place_order(json.loads(sys.argv[1]), sys.argv[2])"
-)
 DOWN_SECONDS = 3.0  # the task is run again at 1 s and 3 s after the cut: at least one meets the stopped server
 
 
@@ -74,14 +71,11 @@ class Site:
             return conn.execute(sql, params).fetchall()
 
     def facts(self, order: str) -> Counter[str]:
-        table = CheckpointLog._meta.db_table
-        rows = self.rows(f"SELECT checkpoint_type, count(*) FROM {table} WHERE trace_id = %s GROUP BY 1", order)
-        return Counter({kind: count for kind, count in rows})
+        return facts(self)[order]
 
     def asked(self, op: str, order: str) -> list[dict[str, str]]:
         """The gateway's calls ``op`` (``authorize``, ``capture``) for ``order``: their parameters, in order."""
-        calls = [json.loads(line) for line in self.gateway_log.read_text().splitlines()]
-        return [c["params"] for c in calls if c["op"] == op and c["order"] == order]
+        return [c["params"] for c in gateway_calls(self) if c["op"] == op and c["order"] == order]
 
     def cut_and_restart(self) -> None:
         """Wait for the gateway to stop the database inside the worker's task, then start it again."""
