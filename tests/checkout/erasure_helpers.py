@@ -16,10 +16,17 @@ from checkout.models import Consumer
 from tests.checkout.conftest import order_body
 
 NAME = "Zephyrine Quackenbush"
-ADDRESS = {"street1": "17 Xylophone Alley", "street2": "Flat Qz9", "city": "Quuxborough", "state": "ZQ", "zip": "99871"}
+ADDRESS = {
+    "street1": "17 Xylophone Alley",
+    "street2": "Flat Qz9",
+    "city": "Quuxborough",
+    "state": "ZQ",
+    "zip": "99871-ZQX",
+}
 NOTE = "Leave it with Mrs Vondracek"
-# Every piece of personal text the tests look for; none is a word the project uses anywhere else.
-PERSONAL = ("Zephyrine", "Quackenbush", "Xylophone", "Flat Qz9", "Quuxborough", "99871", "Vondracek")
+# Every piece of personal text the tests look for; none is a word the project uses anywhere else, nor text that
+# appears by chance (a bare "99871" did: inside a timestamp's microseconds in django_migrations, CI on 2026-12-05).
+PERSONAL = ("Zephyrine", "Quackenbush", "Xylophone", "Flat Qz9", "Quuxborough", "99871-ZQX", "Vondracek")
 
 
 def make_consumer(consumer_id: str = "zed") -> Consumer:
