@@ -10,6 +10,13 @@ for as long as the sweeper's claim timeout: the run again goes on with the claim
 away, so the work goes on seconds after the database is back, not a claim timeout later (docs/operations.md,
 "Crash matrix"). Past the claim timeout the sweeper's own recovery takes over. Beat's passes (sweep, release,
 deadlines) are not retried: the next tick runs them again; nor is a pause's drain, which every sweep takes up.
+
+The same three tasks are run again at once when the pool process running them dies (killed by the kernel's OOM
+killer, say): the worker's main process sees the child gone and publishes the task again (Celery's
+``retry_on_worker_lost``), at most ``WORKER_LOST_RUNS`` times for one task, so a message that kills every process
+that runs it ends there (the sweeper's claim timeout then takes the work up). Either way the run again takes up the
+claim its task made, on whichever host it lands. A message the broker delivers again (a worker's connection lost
+while the task still runs) is not a run again: its first run may be alive, so it never takes up a claim.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ log = structlog.get_logger("pipelines.tasks")
 
 OUTAGE_FIRST_DELAY = 1.0  # seconds before a task the database failed is run again; doubled each time
 OUTAGE_MAX_DELAY = 30.0
+WORKER_LOST_RUNS = 3  # runs again of a task whose pool process died (its outage runs again count too)
 
 
 def outage_delay(retries: int) -> float:
@@ -69,17 +77,31 @@ def through_outages(task: Task) -> Iterator[None]:
 
 
 def claimer(task: Task) -> str:
-    """Who claims an attempt or a resume: the worker's host and the task's id (its runs again share the id)."""
+    """Who claims an attempt or a resume: ``<task id>@<host>`` (a task's runs again share its id, not its host), cut
+    to the claims' 200 characters at the host's end."""
     host = socket.gethostname()
-    return f"{host}/{task.request.id}" if task.request.id else host
+    return (f"{task.request.id}@{host}" if task.request.id else host)[:200]
 
 
 def run_again(task: Task) -> bool:
-    """The task runs again after an outage (its first run may have claimed its work already)."""
-    return bool(task.request.retries)
+    """Celery runs the task again (after an outage, or after its process died), so its earlier run is over and may
+    have claimed the work already. Not so for a message the broker delivered again: its first run may go on."""
+    delivery = task.request.delivery_info or {}
+    return bool(task.request.retries) and not delivery.get("redelivered", False)
 
 
-@shared_task(name="pipelines.retry_parked", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+CARRIES_WORK = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,  # if publishing the run again fails, the message goes back to the queue
+    "retry_on_worker_lost": True,
+    "default_retry_delay": 0,  # the run again after a lost process: at once (outages give their own delay)
+    "max_retries": WORKER_LOST_RUNS,
+    "ignore_result": True,
+}
+
+
+@shared_task(name="pipelines.retry_parked", **CARRIES_WORK)
 def retry_parked(self: Task, parked_id: str, attempt: int) -> str:
     with through_outages(self):
         return retries.run_attempt(parked_id, attempt, worker=claimer(self), again=run_again(self))
@@ -108,7 +130,7 @@ def release_due() -> int:
     return sweeper.release_due()
 
 
-@shared_task(name="pipelines.resume_trace", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name="pipelines.resume_trace", **CARRIES_WORK)
 def resume_trace(self: Task, trace_id: str, seq: int) -> str:
     with through_outages(self):
         return recovery.resume(trace_id, seq, worker=claimer(self), again=run_again(self))
@@ -122,7 +144,7 @@ def enqueue_resume(trace_id: uuid.UUID, seq: int) -> None:
         log.exception("recovery.enqueue_failed", trace_id=str(trace_id), seq=seq)
 
 
-@shared_task(name="pipelines.hand_off", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name="pipelines.hand_off", **CARRIES_WORK)
 def hand_off(self: Task, pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: str) -> str:
     """Run ``pipeline`` on a checkpoint of a queued publication (``pipelines.engine.queues``): a replay if it ran."""
     with through_outages(self):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -192,10 +192,10 @@ def is_open_for(parked: ParkedItem, attempt: int) -> bool:
 def claim(parked: ParkedItem, attempt: int, worker: str, *, again: bool = False) -> bool:
     """Exactly one worker wins an attempt: the claim is a unique insert.
 
-    ``again``: the claimer is a task run again after the database went away under it (``pipelines.tasks``), so the
-    claim it made before may be there already; it goes on with that claim (``worker`` names the task) instead of
-    leaving the attempt to the sweeper's claim timeout, unless the sweeper has taken over already (it scheduled a
-    later attempt).
+    ``again``: the claimer is a task Celery runs again (``pipelines.tasks``: the database went away under its earlier
+    run, or that run's process died), so the claim its earlier run made may be there already; it goes on with that
+    claim (made by the same task, on any host: ``same_task``) instead of leaving the attempt to the sweeper's claim
+    timeout, unless the sweeper has taken over already (it scheduled a later attempt).
     """
     try:
         with transaction.atomic():
@@ -203,8 +203,15 @@ def claim(parked: ParkedItem, attempt: int, worker: str, *, again: bool = False)
     except IntegrityError:
         if not again or RetryScheduled.objects.filter(parked=parked, attempt__gt=attempt).exists():
             return False
-        return RetryClaim.objects.filter(parked=parked, attempt=attempt, worker=worker).exists()
+        return RetryClaim.objects.filter(same_task(worker), parked=parked, attempt=attempt).exists()
     return True
+
+
+def same_task(worker: str) -> Q:
+    """The claims (``RetryClaim``, ``Resumption``) made by the task that ``worker`` names, ``<task id>@<host>``, on
+    any host; a name without a task's id matches itself only."""
+    task, at, _host = worker.partition("@")
+    return Q(worker__startswith=f"{task}@") if at and task else Q(worker=worker)
 
 
 def resolve(parked: ParkedItem, outcome: str, attempts: int, reason: str = "") -> None:

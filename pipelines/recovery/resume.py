@@ -202,8 +202,9 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "", *, again: bool
     A resume that wrote nothing and parked nothing (what follows lost to another path, skipped, or was there
     already) settles the position: it is recorded as skipped, so no later sweep runs it again.
 
-    ``again``: the task that runs it is run again after a database outage, and goes on with the claim it made
-    before (``worker`` names the task) instead of leaving the position to the claim timeout.
+    ``again``: Celery runs the task again (after a database outage, or after its process died), and it goes on with
+    the claim its earlier run made (``worker`` names the task; on any host) instead of leaving the position to the
+    claim timeout.
     """
     trace = uuid.UUID(str(trace_id))
     row = CheckpointLog.objects.filter(trace_id=trace, seq=seq).first()
@@ -253,7 +254,7 @@ def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str) -> 
 def _own_claim(trace: uuid.UUID, seq: int, worker: str) -> int | None:
     """The attempt ``worker`` claimed to resume the position, if it is the position's last word."""
     done = Resumption.objects.filter(trace_id=trace, seq=seq)
-    own = done.filter(worker=worker[:200], decision=Resumption.RESUMED).order_by("-attempt").first()
+    own = done.filter(parking.same_task(worker[:200]), decision=Resumption.RESUMED).order_by("-attempt").first()
     if own is None or done.filter(attempt__gt=own.attempt).exists():
         return None
     return int(own.attempt)

@@ -140,14 +140,17 @@ def test_the_sweeper_reenqueues_retries_whose_broker_messages_were_lost(demo_dat
 
 
 def test_a_worker_killed_mid_retry_loses_nothing_and_duplicates_nothing(demo_data, start_worker):
-    # The worker's child SIGKILLs itself right after a retry committed PaymentAuthorized: the redelivered message
-    # finds the attempt claimed; the sweeper sees the claim never finished and schedules the next attempt.
-    worker = start_worker(TPFGO_CRASH_AFTER="payment_authorized")
+    # The worker's pool process SIGKILLs itself right after a retry committed PaymentAuthorized. The worker's main
+    # process publishes the task again at once (retry_on_worker_lost); the run again takes up the attempt's claim
+    # and replays what the dead run committed. The claim timeout is long: the sweeper never schedules attempt 3.
+    worker = start_worker(TPFGO_CRASH_AFTER="payment_authorized", TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS="900")
     order_id = place(paymentToken="tok_flaky_1").view["orderId"]
 
     wait_for(lambda: state(order_id) == "COMPLETED", timeout=45, what="the order to complete", worker=worker)
 
     assert checkpoint_types(order_id) == HAPPY
-    assert sorted(RetryClaim.objects.values_list("attempt", flat=True)) == [2, 3]
-    assert ParkingOutcome.objects.get().outcome == "resolved"
+    assert sorted(RetryClaim.objects.values_list("attempt", flat=True)) == [2]
+    assert list(ParkingOutcome.objects.values_list("outcome", "attempts")) == [("resolved", 2)]
+    assert worker.output().count("exited with 'signal 9 (SIGKILL)'") == 1
+    assert worker.output().count("retry: Retry in 0s: WorkerLostError") == 1  # published again by the main process
     assert uuid.UUID(order_id)

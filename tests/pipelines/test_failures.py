@@ -78,12 +78,15 @@ def test_a_claim_goes_on_only_for_the_task_that_made_it_and_only_when_that_task_
     lane.FAILURES["index"] = 1
     lane_engine.start("ingest", {"text": "a"}, "doc-1")
     parked = ParkedItem.objects.get()
-    RetryClaim.objects.create(parked=parked, attempt=2, worker="host/task-1", created_at=timezone.now())  # cut off
+    RetryClaim.objects.create(parked=parked, attempt=2, worker="task-1@host-a", created_at=timezone.now())  # cut off
 
-    assert retries.run_attempt(parked.pk, 2, worker="host/task-2", again=True) == "claimed-elsewhere"  # not its own
-    assert retries.run_attempt(parked.pk, 2, worker="host/task-1") == "claimed-elsewhere"  # a first run: a duplicate
+    assert retries.run_attempt(parked.pk, 2, worker="task-2@host-a", again=True) == "claimed-elsewhere"  # not its own
+    assert retries.run_attempt(parked.pk, 2, worker="task-10@host-a", again=True) == "claimed-elsewhere"  # a prefix
+    assert retries.run_attempt(parked.pk, 2, worker="task-1@host-a") == "claimed-elsewhere"  # a first run: duplicate
+    assert retries.run_attempt(parked.pk, 2, worker="host-a", again=True) == "claimed-elsewhere"  # names no task
     assert DocumentIndexed.objects.count() == 0
-    assert retries.run_attempt(parked.pk, 2, worker="host/task-1", again=True) == "inserted"
+    # Run again on another host (a process's death republishes the task to any worker): still its own claim.
+    assert retries.run_attempt(parked.pk, 2, worker="task-1@host-b", again=True) == "inserted"
     assert DocumentIndexed.objects.count() == 1 and DocumentPublished.objects.count() == 1
     assert RetryClaim.objects.count() == 1 and ParkingOutcome.objects.get().attempts == 2
 
@@ -95,10 +98,10 @@ def test_a_task_run_again_does_not_take_its_claim_back_once_the_sweeper_schedule
     lane_engine.start("ingest", {"text": "a"}, "doc-1")
     parked = ParkedItem.objects.get()
     now = timezone.now()
-    RetryClaim.objects.create(parked=parked, attempt=2, worker="host/task-1", created_at=now)
+    RetryClaim.objects.create(parked=parked, attempt=2, worker="task-1@host-a", created_at=now)
     RetryScheduled.objects.create(parked=parked, attempt=3, due_at=now, created_at=now)  # the claim timed out
 
-    assert retries.run_attempt(parked.pk, 2, worker="host/task-1", again=True) == "claimed-elsewhere"
+    assert retries.run_attempt(parked.pk, 2, worker="task-1@host-a", again=True) == "claimed-elsewhere"
     assert DocumentIndexed.objects.count() == 0 and ParkingOutcome.objects.count() == 0
 
 

@@ -18,3 +18,31 @@ def test_a_task_is_run_again_until_its_waits_add_up_to_the_claim_timeout(setting
     runs = tasks.outage_retries_allowed()
     waits = [tasks.outage_delay(n) for n in range(runs)]
     assert sum(waits) >= timeout > sum(waits[:-1])
+
+
+@pytest.mark.parametrize(
+    ("retries", "delivery_info", "again"),
+    [
+        (0, {}, False),  # a first run
+        (0, {"redelivered": True}, False),  # a first run's message the broker gave back
+        (1, {}, True),  # Celery published the task again: after an outage, or after its process died
+        (1, {"redelivered": False}, True),
+        (2, {"redelivered": True}, False),  # a run again's message the broker gave back: that run may go on
+    ],
+)
+def test_only_a_run_celery_published_again_takes_up_its_claim(retries, delivery_info, again):
+    tasks.retry_parked.push_request(id="task-1", retries=retries, delivery_info=delivery_info)
+    try:
+        assert tasks.run_again(tasks.retry_parked) is again
+        assert tasks.claimer(tasks.retry_parked).startswith("task-1@")
+    finally:
+        tasks.retry_parked.pop_request()
+
+
+@pytest.mark.parametrize("name", ["pipelines.retry_parked", "pipelines.resume_trace", "pipelines.hand_off"])
+def test_a_task_carrying_work_runs_again_at_once_when_its_process_dies_at_most_three_times(name):
+    from tpfgo_site.celery import app
+
+    task = app.tasks[name]
+    assert (task.retry_on_worker_lost, task.default_retry_delay, task.max_retries) == (True, 0, 3)
+    assert task.acks_late and task.reject_on_worker_lost

@@ -155,18 +155,18 @@ def test_a_trace_stopped_between_two_pipelines_is_resumed_once():
     assert all_insert_only_counts() == before
 
 
-def test_a_resume_run_again_after_an_outage_goes_on_with_its_own_claim_and_no_other():
+def test_a_resume_run_again_goes_on_with_its_own_claim_and_no_other():
     without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")  # stalled after 'index'
     stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
     trace, seq = stalled.trace_id, stalled.seq
     Resumption.objects.create(
-        trace_id=trace, seq=seq, attempt=1, decision="resumed", worker="host/task-1", created_at=timezone.now()
-    )  # the claim of a resume the database went away under
+        trace_id=trace, seq=seq, attempt=1, decision="resumed", worker="task-1@host-a", created_at=timezone.now()
+    )  # the claim of a resume the database went away under, or whose process died
 
-    assert recovery.resume(trace, seq, worker="host/task-2", again=True) == "claimed-elsewhere"  # not its own
-    assert recovery.resume(trace, seq, worker="host/task-1") == "claimed-elsewhere"  # a first run: a duplicate
+    assert recovery.resume(trace, seq, worker="task-2@host-a", again=True) == "claimed-elsewhere"  # not its own
+    assert recovery.resume(trace, seq, worker="task-1@host-a") == "claimed-elsewhere"  # a first run: a duplicate
     assert DocumentPublished.objects.count() == 0
-    assert recovery.resume(trace, seq, worker="host/task-1", again=True) == "inserted"
+    assert recovery.resume(trace, seq, worker="task-1@host-b", again=True) == "inserted"  # on any host
     assert DocumentPublished.objects.count() == 1
     assert list(Resumption.objects.values_list("attempt", "decision")) == [(1, "resumed")]
 
@@ -174,7 +174,7 @@ def test_a_resume_run_again_after_an_outage_goes_on_with_its_own_claim_and_no_ot
 def test_a_resume_run_again_does_not_take_a_claim_a_later_attempt_replaced():
     without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")
     stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
-    for attempt, worker in ((1, "host/task-1"), (2, "sweeper")):  # the claim timed out; the sweeper resumed again
+    for attempt, worker in ((1, "task-1@host-a"), (2, "sweeper")):  # the claim timed out; the sweeper resumed again
         Resumption.objects.create(
             trace_id=stalled.trace_id,
             seq=stalled.seq,
@@ -184,7 +184,7 @@ def test_a_resume_run_again_does_not_take_a_claim_a_later_attempt_replaced():
             created_at=timezone.now(),
         )
 
-    assert recovery.resume(stalled.trace_id, stalled.seq, worker="host/task-1", again=True) == "claimed-elsewhere"
+    assert recovery.resume(stalled.trace_id, stalled.seq, worker="task-1@host-a", again=True) == "claimed-elsewhere"
     assert DocumentPublished.objects.count() == 0
 
 

@@ -1,10 +1,10 @@
-"""A database outage in the middle of a worker's task: the work goes on once the database is back, not a claim
-timeout later (``pipelines.tasks``, "through_outages").
+"""A worker's task cut in the middle, by a database outage or by the death of its process: the work goes on once
+the database is back, or at once, not a claim timeout later (``pipelines.tasks``).
 
 The test starts its own PostgreSQL (``initdb`` + ``pg_ctl`` on a free port) and its own Redis, and a real worker
-with beat embedded. The gateway simulator stops the database (``pg_ctl stop -m immediate``) right after it
-answered a call, inside the worker's task, so the task's next write meets a dead server. The test starts the
-database again a few seconds later. Three tasks are cut this way:
+with beat embedded. The gateway simulator cuts the worker's task right after it answered a call: it stops the
+database (``pg_ctl stop -m immediate``), so the task's next write meets a dead server, and the test starts the
+database again a few seconds later; or it SIGKILLs the worker's pool process that runs the task. Cut by an outage:
 
 - a retry attempt: an order whose first authorization failed (``tok_flaky_1``) is parked, and the worker runs its
   second attempt;
@@ -13,6 +13,9 @@ database again a few seconds later. Three tasks are cut this way:
 - a queued hand-off: every publication in queue mode, and the worker's hand-off to ``payment-capture`` (its one
   step asks the gateway for the capture) cut before anything of it committed. The sweeper leaves such a position to
   the pending hand-off and sends it again only after ``TPFGO_QUEUE_RESEND_SECONDS`` (10 minutes).
+
+Cut by the process's death: the same retry attempt and the same resume, before anything of them committed (the
+worker's main process publishes the task again; a hand-off has no claim, and its message came back before too).
 
 Each order must complete with exactly one row of each fact, under the claim the cut task made (no second attempt,
 no second resume: the sweeper's claim timeout is 15 minutes, and a pending hand-off is sent again after 10, far
@@ -212,3 +215,52 @@ def test_a_queued_hand_off_cut_by_a_database_outage_is_run_again(site: Site) -> 
     asked = site.asked("capture", order)
     assert len(asked) == 2 and asked[0] == asked[1]
     assert _cut(worker)[0] == ("pipelines.hand_off", 0)
+
+
+def _killed(worker: Worker) -> tuple[int, int]:
+    """How many of the worker's pool processes died of a SIGKILL, and how many tasks the worker's main process
+    published again for it (Celery logs both)."""
+    out = worker.output()
+    return out.count("exited with 'signal 9 (SIGKILL)'"), out.count("Retry in 0s: WorkerLostError")
+
+
+def test_a_retry_attempt_whose_process_dies_goes_on_under_its_own_claim(site: Site) -> None:
+    worker = site.start_worker()
+    order = str(services.order_id_for("killed-retry"))
+    site.crash_file.write_text("kill authorize")  # the first authorization fails before the gateway answers
+    placed = _place(site, "killed-retry", token="tok_flaky_1")
+    assert placed.returncode == 0, placed.stderr[-2000:]
+
+    wait_for(lambda: site.completed(order), 60, what="the retried order to complete", worker=worker)
+
+    assert site.facts(order) == HAPPY
+    parked = site.rows(f"SELECT id FROM {ParkedItem._meta.db_table} WHERE trace_id = %s", order)
+    assert len(parked) == 1
+    claims = site.rows(f"SELECT attempt FROM {RetryClaim._meta.db_table} WHERE parked_id = %s", parked[0][0])
+    assert claims == [(2,)]  # the run again went on with the claim; no third attempt
+    outcomes = site.rows(
+        f"SELECT outcome, attempts FROM {ParkingOutcome._meta.db_table} WHERE parked_id = %s", parked[0][0]
+    )
+    assert outcomes == [("resolved", 2)]
+    asked = site.asked("authorize", order)
+    assert len(asked) == 2 and asked[0] == asked[1]  # before the death and after it, the same request
+    assert _killed(worker) == (1, 1) and _cut(worker) == []
+
+
+def test_a_resume_whose_process_dies_goes_on_under_its_own_claim(site: Site) -> None:
+    worker = site.start_worker()
+    order = str(services.order_id_for("killed-resume"))
+    site.crash_file.write_text("kill authorize")  # the placing process dies before the gateway; the resume asks it
+    died = _place(site, "killed-resume", TPFGO_CRASH_AFTER="consumer_verified")
+    assert died.returncode == -9, died.stderr[-2000:]
+
+    wait_for(lambda: site.completed(order), 60, what="the resumed order to complete", worker=worker)
+
+    assert site.facts(order) == HAPPY
+    resumptions = site.rows(
+        f"SELECT attempt, decision FROM {Resumption._meta.db_table} WHERE trace_id = %s ORDER BY seq, attempt", order
+    )
+    assert resumptions == [(1, "resumed")]  # one resume, run again under its claim; the sweeper never took it over
+    asked = site.asked("authorize", order)
+    assert len(asked) == 2 and asked[0] == asked[1]
+    assert _killed(worker) == (1, 1) and _cut(worker) == []
