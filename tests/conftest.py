@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import uuid
 from collections.abc import Iterator
@@ -118,3 +119,35 @@ def spans() -> Iterator[InMemorySpanExporter]:
         DjangoInstrumentor().uninstrument()
         tracing.stop()
         provider.shutdown()
+
+
+@contextlib.contextmanager
+def run_still_at(kind: str, *parts: object) -> Iterator[None]:
+    """A run still at a piece of work, in another session: it holds the work's lock there
+    (``pipelines.store.claim_locks``). Nothing where the database has no such lock."""
+    from django.db import DEFAULT_DB_ALIAS, connection, connections
+
+    from pipelines.store import claim_locks
+
+    if connection.vendor != "postgresql":
+        yield
+        return
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [claim_locks.key(kind, *parts)])
+        yield
+    finally:
+        other.close()
+
+
+@pytest.fixture
+def without_claim_locks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every database as SQLite is: no lock tells whether a claim's run is still at its work."""
+    from pipelines.store import claim_locks
+
+    @contextlib.contextmanager
+    def no_lock(kind: str, *parts: object) -> Iterator[None]:
+        yield None
+
+    monkeypatch.setattr(claim_locks, "working_on", no_lock)

@@ -234,6 +234,9 @@ TPFGO_RETRY_POLICIES: dict[str, dict[str, Any]] = {}
 TPFGO_SWEEP_GRACE_SECONDS = float(os.environ.get("TPFGO_SWEEP_GRACE_SECONDS", "120"))
 TPFGO_SWEEP_WINDOW_SECONDS = float(os.environ.get("TPFGO_SWEEP_WINDOW_SECONDS", "86400"))
 TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", "900"))
+# PostgreSQL: a claim whose run has ended without finishing (its lock is free: pipelines.store.claim_locks) counts as
+# lost once it is this old, not a claim timeout later (the run's own task, run again by Celery, goes first).
+TPFGO_SWEEP_ORPHAN_SECONDS = float(os.environ.get("TPFGO_SWEEP_ORPHAN_SECONDS", "60"))
 TPFGO_SWEEP_BATCH = int(os.environ.get("TPFGO_SWEEP_BATCH", "200"))
 # One sweep per slot of this many seconds, however many beats run (pipelines.models.SweepTick).
 TPFGO_SWEEP_SECONDS = float(os.environ.get("TPFGO_SWEEP_SECONDS", "30"))

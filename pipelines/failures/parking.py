@@ -189,20 +189,27 @@ def is_open_for(parked: ParkedItem, attempt: int) -> bool:
     return outcome.outcome == ParkingOutcome.DEAD_LETTERED and attempt > outcome.attempts
 
 
-def claim(parked: ParkedItem, attempt: int, worker: str, *, again: bool = False) -> bool:
+def claim(parked: ParkedItem, attempt: int, worker: str, *, again: bool = False, alone: bool = False) -> bool:
     """Exactly one worker wins an attempt: the claim is a unique insert.
 
-    ``again``: the claimer is a task Celery runs again (``pipelines.tasks``: the database went away under its earlier
-    run, or that run's process died), so the claim its earlier run made may be there already; it goes on with that
-    claim (made by the same task, on any host: ``same_task``) instead of leaving the attempt to the sweeper's claim
-    timeout, unless the sweeper has taken over already (it scheduled a later attempt).
+    A claim already there is taken over, instead of being left to the sweeper's claim timeout, unless the sweeper
+    has taken over already (it scheduled a later attempt):
+    - ``alone``: the caller holds the attempt's lock (``pipelines.store.claim_locks``), so the run that claimed it has
+      ended; without an outcome (the caller checked), it died;
+    - ``again``: the claimer is a task Celery runs again (``pipelines.tasks``: the database went away under its
+      earlier run, or that run's process died), and the claim was made by the same task, on any host
+      (``same_task``). This is what decides where the database has no such lock.
     """
     try:
         with transaction.atomic():
             RetryClaim.objects.create(parked=parked, attempt=attempt, worker=worker, created_at=timezone.now())
     except IntegrityError:
-        if not again or RetryScheduled.objects.filter(parked=parked, attempt__gt=attempt).exists():
+        if not (again or alone) or RetryScheduled.objects.filter(parked=parked, attempt__gt=attempt).exists():
             return False
+        if alone:
+            lost = RetryClaim.objects.filter(parked=parked, attempt=attempt).values_list("worker", flat=True).first()
+            log.warning("retry.claim_taken_over", parked_id=str(parked.pk), attempt=attempt, claimed_by=lost)
+            return True
         return RetryClaim.objects.filter(same_task(worker), parked=parked, attempt=attempt).exists()
     return True
 

@@ -36,7 +36,7 @@ from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.failures import parking
 from pipelines.models import Checkpoint, CheckpointLog, FlowRule, LineageLink, OpenPosition, Resumption
 from pipelines.recovery.frontier import downstream, fingerprint
-from pipelines.store import open_positions
+from pipelines.store import claim_locks, open_positions
 
 log = structlog.get_logger("pipelines.recovery")
 
@@ -98,6 +98,24 @@ def candidates(
     if connections[CheckpointLog.objects.db].features.supports_slicing_ordering_in_compound:
         from_frontier, scanned = (branch.order_by("created_at")[:limit] for branch in (from_frontier, scanned))
     return list(from_frontier.union(scanned, all=True).order_by("created_at")[:limit])
+
+
+def unfinished_claims(
+    now: datetime.datetime, since: datetime.datetime, older_than: datetime.timedelta, limit: int
+) -> list[Resumption]:
+    """Resumes claimed within the claim timeout, older than ``older_than``, that are their position's last word
+    while the position is still open (a finished resume moved the trace on or settled the position): each one's run
+    is still at it, or died (``claim_locks`` tells which)."""
+    later = Resumption.objects.filter(
+        trace_id=OuterRef("trace_id"), seq=OuterRef("seq"), attempt__gt=OuterRef("attempt")
+    )
+    rows = Resumption.objects.filter(
+        decision=Resumption.RESUMED,
+        created_at__gte=max(since, now - claim_timeout()),
+        created_at__lte=now - older_than,
+        attempt__lt=MAX_RESUME_ATTEMPTS,
+    ).filter(~Exists(later), Exists(OpenPosition.objects.filter(seq=OuterRef("seq"))))
+    return list(rows.order_by("created_at")[:limit])
 
 
 class _Among(Expression):
@@ -207,6 +225,13 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "", *, again: bool
     claim timeout.
     """
     trace = uuid.UUID(str(trace_id))
+    with claim_locks.working_on("position", trace, seq) as alone:
+        if alone is False:  # another run is at this position right now
+            return "claimed-elsewhere"
+        return _resume(trace, seq, worker, again=again, alone=bool(alone))
+
+
+def _resume(trace: uuid.UUID, seq: int, worker: str, *, again: bool, alone: bool) -> str:
     row = CheckpointLog.objects.filter(trace_id=trace, seq=seq).first()
     if row is None:
         return "missing"
@@ -215,7 +240,7 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "", *, again: bool
     nexts, why = decide(row)
     decision = Resumption.RESUMED if nexts else Resumption.SKIPPED
     own = _own_claim(trace, seq, worker) if again else None
-    attempt = own if own is not None else _claim(trace, seq, decision, why, worker)
+    attempt = own if own is not None else _claim(trace, seq, decision, why, worker, alone=alone)
     if attempt is None:
         return "claimed-elsewhere"
     if not nexts:
@@ -238,16 +263,22 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "", *, again: bool
     return ",".join(statuses)
 
 
-def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str) -> int | None:
-    """The attempt number this worker claimed for the position, or None if it is decided or claimed elsewhere."""
+def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str, *, alone: bool) -> int | None:
+    """The attempt number this worker claimed for the position, or None if it is decided or claimed elsewhere.
+
+    ``alone``: the caller holds the position's lock (``claim_locks``), so a claim younger than the claim timeout
+    belongs to a resume that has ended without settling the position (it died): this one takes the next attempt."""
     done = Resumption.objects.filter(trace_id=trace, seq=seq)
     # Count first, then look for a live claim: a claim inserted in between is either seen live here, or holds the
     # attempt number this one is about to insert (the unique insert then refuses it).
     attempt = done.count() + 1
-    if done.filter(Q(decision=Resumption.SKIPPED) | Q(created_at__gt=timezone.now() - claim_timeout())).exists():
+    settled, live = Q(decision=Resumption.SKIPPED), Q(created_at__gt=timezone.now() - claim_timeout())
+    if done.filter(settled if alone else settled | live).exists():
         return None
     if attempt > MAX_RESUME_ATTEMPTS:
         return None
+    if alone and done.filter(live).exists():
+        log.warning("recovery.claim_taken_over", trace_id=str(trace), seq=seq, attempt=attempt)
     return attempt if _record(trace, seq, attempt, decision, why, worker) else None
 
 

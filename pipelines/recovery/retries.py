@@ -12,6 +12,7 @@ from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.failures import parking
 from pipelines.models import ParkedItem, ParkingOutcome
 from pipelines.recovery import drain
+from pipelines.store import claim_locks
 
 log = structlog.get_logger("pipelines.retries")
 
@@ -29,8 +30,17 @@ def load_value(parked: ParkedItem) -> Any:
 def run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str = "", *, again: bool = False) -> str:
     """Run attempt ``attempt`` of a parked item once; returns what happened, for logs and tests.
 
-    ``again``: the task that runs it is run again after a database outage, and goes on with its own claim
-    (``parking.claim``)."""
+    The attempt's lock (``claim_locks``) is held throughout: while another run holds it, this one answers
+    ``claimed-elsewhere`` at once; once it is free, a claim without an outcome belongs to a run that died, and this
+    run takes it over. ``again``: Celery runs the task again and it goes on with its own claim (``parking.claim``),
+    which is what decides where the database has no such lock."""
+    with claim_locks.working_on("attempt", uuid.UUID(str(parked_pk)), attempt) as alone:
+        if alone is False:
+            return "claimed-elsewhere"
+        return _run_attempt(parked_pk, attempt, worker, again=again, alone=bool(alone))
+
+
+def _run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str, *, again: bool, alone: bool) -> str:
     parked = ParkedItem.objects.filter(pk=parked_pk).first()
     if parked is None:
         return "missing"
@@ -38,7 +48,7 @@ def run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str = "", *, a
         return "closed"
     if drain.hold_parked(parked, attempt, lambda: load_value(parked)):  # paused: held unclaimed, nothing spent
         return "paused"
-    if not parking.claim(parked, attempt, worker, again=again):
+    if not parking.claim(parked, attempt, worker, again=again, alone=alone):
         return "claimed-elsewhere"
     guard = composition().retry_guard
     reason = guard(parked.pipeline, parked.trace_id) if guard else None

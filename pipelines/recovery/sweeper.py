@@ -8,8 +8,10 @@ costs the same whatever the history:
    paused step's drain (``pipelines.recovery.drain``); a resumed pause whose drain task was lost drains on;
 2. **lost attempts** — a claim older than the claim timeout with nothing after it (no outcome, no next attempt:
    the worker died mid-attempt and the redelivered message found the claim taken) gets the next attempt, or a
-   dead letter once the item already had one attempt more than its policy allows;
-3. **partial progress** — traces a crash left between two checkpoints are resumed (``pipelines.recovery.resume``);
+   dead letter once the item already had one attempt more than its policy allows; on PostgreSQL so does a claim
+   older than ``TPFGO_SWEEP_ORPHAN_SECONDS`` whose run has ended (its lock is free: ``pipelines.store.claim_locks``);
+3. **partial progress** — traces a crash left between two checkpoints are resumed (``pipelines.recovery.resume``),
+   and, on PostgreSQL, positions whose resume has ended without finishing, as for attempts;
 4. **aux branches** — optional aux branches a crash left unwritten after their primary committed are written
    (``pipelines.recovery.aux_branches``);
 5. **queued hand-offs** — a hand-off of a ``queue`` publication still pending ``TPFGO_QUEUE_RESEND_SECONDS`` after
@@ -41,6 +43,7 @@ from pipelines.failures.parking import retry_policy
 from pipelines.models import ParkingOutcome, RetryClaim, RetryScheduled, SweepTick
 from pipelines.recovery import aux_branches, drain
 from pipelines.recovery import resume as recovery
+from pipelines.store import claim_locks
 
 log = structlog.get_logger("pipelines.sweeper")
 
@@ -112,6 +115,11 @@ def _sweep(
         if not dry_run:
             dispatch_resume(row.trace_id, row.seq)
         report.resumes.append((str(row.trace_id), row.seq))
+    for trace_id, seq in lost_resumes(now, since, limit):
+        if not dry_run:
+            log.warning("sweep.resume_lost", trace_id=str(trace_id), seq=seq)
+            dispatch_resume(trace_id, seq)
+        report.resumes.append((str(trace_id), seq))
     for side, row in aux_branches.missing(now, since, limit):
         if not dry_run:
             aux_branches.write(side, row)
@@ -159,39 +167,69 @@ def reenqueue_lost(
         report.reenqueued.append((str(parked_id), attempt))
 
 
+def orphan_age() -> datetime.timedelta:
+    """How old a claim whose run has ended without finishing must be before the sweeper takes it up
+    (``TPFGO_SWEEP_ORPHAN_SECONDS``): the run's own task, run again by Celery, is the first to take it up."""
+    return datetime.timedelta(seconds=float(getattr(settings, "TPFGO_SWEEP_ORPHAN_SECONDS", 60)))
+
+
 def recover_lost_attempts(
     now: datetime.datetime, since: datetime.datetime, limit: int, report: SweepReport, dry_run: bool = False
 ) -> None:
+    """Claims with nothing after them: older than the claim timeout, or (PostgreSQL) older than ``orphan_age`` and
+    their run ended, its lock free (``claim_locks``): its worker died, whatever the broker does with its message."""
     ended = ParkingOutcome.objects.filter(parked=OuterRef("parked"), created_at__gte=OuterRef("created_at"))
     later = RetryScheduled.objects.filter(parked=OuterRef("parked"), attempt__gt=OuterRef("attempt"))
-    stale = (
-        RetryClaim.objects.filter(created_at__gte=since, created_at__lte=now - recovery.claim_timeout())
-        .filter(~Exists(ended), ~Exists(later))
-        .select_related("parked")
-        .order_by("created_at")
-    )
+    unfinished = RetryClaim.objects.filter(created_at__gte=since).filter(~Exists(ended), ~Exists(later))
+    timed_out = now - recovery.claim_timeout()
+    stale = unfinished.filter(created_at__lte=timed_out).select_related("parked").order_by("created_at")
     for claim in stale[:limit]:
-        parked = claim.parked
-        try:
-            step = composition().pipeline(parked.pipeline).step(parked.step)
-        except KeyError:
-            log.error("sweep.unknown_step", parked_id=str(parked.pk), pipeline=parked.pipeline, step=parked.step)
-            continue
-        exhausted = claim.attempt > retry_policy(parked.pipeline, step).max_attempts
-        if dry_run:
-            if exhausted:
-                report.dead_lettered.append(str(parked.pk))
-            else:
-                report.rescheduled.append((str(parked.pk), claim.attempt + 1))
-            continue
-        with transaction.atomic():
-            if exhausted:
-                lost = AttemptLost(f"worker lost during attempt {claim.attempt} (claimed by {claim.worker})")
-                parking.dead_letter(parked, "retry_exhausted", claim.attempt, lost)
-                report.dead_lettered.append(str(parked.pk))
-            elif parking.schedule(parked, claim.attempt + 1, now, now):
-                report.rescheduled.append((str(parked.pk), claim.attempt + 1))
-        log.warning("sweep.attempt_lost", parked_id=str(parked.pk), attempt=claim.attempt, worker=claim.worker)
+        _attempt_lost(claim, now, report, dry_run)
+    if connection.vendor != "postgresql":
+        return
+    young = unfinished.filter(created_at__gt=timed_out, created_at__lte=now - orphan_age())
+    for claim in young.select_related("parked").order_by("created_at")[:limit]:
+        with claim_locks.working_on("attempt", claim.parked_id, claim.attempt) as alone:
+            if alone:  # held while the next attempt is scheduled: a redelivered message waits, then finds it
+                _attempt_lost(claim, now, report, dry_run)
+
+
+def lost_resumes(now: datetime.datetime, since: datetime.datetime, limit: int) -> list[tuple[uuid.UUID, int]]:
+    """PostgreSQL: positions whose resume died before the claim timeout (its lock is free, ``claim_locks``), older
+    than ``orphan_age``; the resume dispatched for each takes the next attempt (``resume._claim``)."""
+    if connection.vendor != "postgresql":
+        return []
+    lost = []
+    for claim in recovery.unfinished_claims(now, since, orphan_age(), limit):
+        with claim_locks.working_on("position", claim.trace_id, claim.seq) as alone:
+            if alone:
+                lost.append((claim.trace_id, claim.seq))
+    return lost
+
+
+def _attempt_lost(claim: RetryClaim, now: datetime.datetime, report: SweepReport, dry_run: bool) -> None:
+    """The next attempt after a claim whose run died, or a dead letter past the policy's attempts."""
+    parked = claim.parked
+    try:
+        step = composition().pipeline(parked.pipeline).step(parked.step)
+    except KeyError:
+        log.error("sweep.unknown_step", parked_id=str(parked.pk), pipeline=parked.pipeline, step=parked.step)
+        return
+    exhausted = claim.attempt > retry_policy(parked.pipeline, step).max_attempts
+    if dry_run:
+        if exhausted:
+            report.dead_lettered.append(str(parked.pk))
+        else:
+            report.rescheduled.append((str(parked.pk), claim.attempt + 1))
+        return
+    with transaction.atomic():
+        if exhausted:
+            lost = AttemptLost(f"worker lost during attempt {claim.attempt} (claimed by {claim.worker})")
+            parking.dead_letter(parked, "retry_exhausted", claim.attempt, lost)
+            report.dead_lettered.append(str(parked.pk))
+        elif parking.schedule(parked, claim.attempt + 1, now, now):
+            report.rescheduled.append((str(parked.pk), claim.attempt + 1))
+    log.warning("sweep.attempt_lost", parked_id=str(parked.pk), attempt=claim.attempt, worker=claim.worker)
 
 
 def dispatch_resume(trace_id: uuid.UUID, seq: int) -> None:

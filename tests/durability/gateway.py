@@ -4,7 +4,8 @@ and, when the test asks, crashes right after one.
 Every answered call is one JSON line appended to ``$TPFGO_TEST_GATEWAY_LOG`` (``op``, ``order``, the parameters
 that must not change for the same key). ``$TPFGO_TEST_CRASH_FILE``, when it exists, names a crash and the call it
 follows (``pg authorize``: stop the database with ``$TPFGO_TEST_PG_STOP``, a JSON argv; ``kill capture``: SIGKILL
-this web process); it is removed first, so it fires once.
+this process; ``killgroup authorize``: SIGKILL this process's whole group, a worker with its main process, as when
+its host dies); it is removed first, so it fires once.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def _crash_after(op: str) -> None:
     os.remove(path)
     if how == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if how == "killgroup":
+        os.killpg(os.getpgrp(), signal.SIGKILL)
     subprocess.run(json.loads(os.environ["TPFGO_TEST_PG_STOP"]), check=True, capture_output=True, timeout=60)
 
 

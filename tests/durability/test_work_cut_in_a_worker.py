@@ -17,6 +17,12 @@ database again a few seconds later; or it SIGKILLs the worker's pool process tha
 Cut by the process's death: the same retry attempt and the same resume, before anything of them committed (the
 worker's main process publishes the task again; a hand-off has no claim, and its message came back before too).
 
+Cut by the whole worker's death (its process group SIGKILLed, main process and beat with it, as when its host dies):
+the same attempt and resume. Redis keeps the dead worker's unacknowledged message for the visibility timeout (an
+hour), so only the sweeper of a second worker can take the work up: it sees the claim's lock free
+(``pipelines.store.claim_locks``) and schedules the next attempt, or resumes again, within
+``TPFGO_SWEEP_ORPHAN_SECONDS`` (2 here) instead of the 15-minute claim timeout.
+
 Each order must complete with exactly one row of each fact, under the claim the cut task made (no second attempt,
 no second resume: the sweeper's claim timeout is 15 minutes, and a pending hand-off is sent again after 10, far
 beyond the test's wait), and the gateway must have been asked for the authorization exactly twice (before the cut
@@ -264,3 +270,54 @@ def test_a_resume_whose_process_dies_goes_on_under_its_own_claim(site: Site) -> 
     asked = site.asked("authorize", order)
     assert len(asked) == 2 and asked[0] == asked[1]
     assert _killed(worker) == (1, 1) and _cut(worker) == []
+
+
+def _worker_died(site: Site, worker: Worker) -> None:
+    """Wait for the gateway to SIGKILL the worker's whole process group, then start a second worker."""
+    wait_for(lambda: worker.process.poll() is not None, 60, what="the worker to die", worker=worker)
+    assert worker.process.returncode == -9
+    site.start_worker(TPFGO_SWEEP_ORPHAN_SECONDS="2")
+
+
+def test_a_retry_attempt_whose_worker_dies_whole_is_taken_up_by_another_worker_at_once(site: Site) -> None:
+    first = site.start_worker()
+    order = str(services.order_id_for("dead-worker-retry"))
+    site.crash_file.write_text("killgroup authorize")
+    placed = _place(site, "dead-worker-retry", token="tok_flaky_1")
+    assert placed.returncode == 0, placed.stderr[-2000:]
+
+    _worker_died(site, first)
+    wait_for(lambda: site.completed(order), 60, what="the retried order to complete", worker=site.worker)
+
+    assert site.facts(order) == HAPPY
+    parked = site.rows(f"SELECT id FROM {ParkedItem._meta.db_table} WHERE trace_id = %s", order)
+    assert len(parked) == 1
+    claims = site.rows(f"SELECT attempt FROM {RetryClaim._meta.db_table} WHERE parked_id = %s", parked[0][0])
+    assert sorted(claims) == [(2,), (3,)]  # the lost attempt counts; the next one ran on the second worker
+    outcomes = site.rows(
+        f"SELECT outcome, attempts FROM {ParkingOutcome._meta.db_table} WHERE parked_id = %s", parked[0][0]
+    )
+    assert outcomes == [("resolved", 3)]
+    asked = site.asked("authorize", order)
+    assert len(asked) == 2 and asked[0] == asked[1]  # attempt 2 (its answer lost with the worker) and attempt 3
+    assert site.worker is not None and '"sweep.attempt_lost"' in site.worker.output()
+
+
+def test_a_resume_whose_worker_dies_whole_is_taken_up_by_another_worker_at_once(site: Site) -> None:
+    first = site.start_worker()
+    order = str(services.order_id_for("dead-worker-resume"))
+    site.crash_file.write_text("killgroup authorize")
+    died = _place(site, "dead-worker-resume", TPFGO_CRASH_AFTER="consumer_verified")
+    assert died.returncode == -9, died.stderr[-2000:]
+
+    _worker_died(site, first)
+    wait_for(lambda: site.completed(order), 60, what="the resumed order to complete", worker=site.worker)
+
+    assert site.facts(order) == HAPPY
+    resumptions = site.rows(
+        f"SELECT attempt, decision FROM {Resumption._meta.db_table} WHERE trace_id = %s ORDER BY seq, attempt", order
+    )
+    assert resumptions == [(1, "resumed"), (2, "resumed")]  # the dead worker's, and the second worker's
+    asked = site.asked("authorize", order)
+    assert len(asked) == 2 and asked[0] == asked[1]
+    assert site.worker is not None and '"sweep.resume_lost"' in site.worker.output()

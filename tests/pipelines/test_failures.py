@@ -3,7 +3,9 @@
 import json
 
 import pytest
+from django.db import connection
 from django.utils import timezone
+from structlog.testing import capture_logs
 
 from pipelines.engine.runner import Engine
 from pipelines.models import (
@@ -15,7 +17,7 @@ from pipelines.models import (
     RetryScheduled,
 )
 from pipelines.recovery import retries
-from tests.conftest import all_insert_only_counts
+from tests.conftest import all_insert_only_counts, run_still_at
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, TokenIndexed
 
@@ -72,8 +74,8 @@ def test_two_workers_claiming_one_attempt_yield_one_run(lane_engine, lane_compos
     assert RetryClaim.objects.count() == 1
 
 
-def test_a_claim_goes_on_only_for_the_task_that_made_it_and_only_when_that_task_runs_again(
-    lane_engine, lane_composition
+def test_without_a_lock_a_claim_goes_on_only_for_the_task_that_made_it_and_only_when_that_task_runs_again(
+    lane_engine, lane_composition, without_claim_locks
 ):
     lane.FAILURES["index"] = 1
     lane_engine.start("ingest", {"text": "a"}, "doc-1")
@@ -103,6 +105,43 @@ def test_a_task_run_again_does_not_take_its_claim_back_once_the_sweeper_schedule
 
     assert retries.run_attempt(parked.pk, 2, worker="task-1@host-a", again=True) == "claimed-elsewhere"
     assert DocumentIndexed.objects.count() == 0 and ParkingOutcome.objects.count() == 0
+
+
+@pytest.mark.postgres
+def test_a_claim_whose_run_still_holds_its_lock_is_not_taken_not_even_by_its_own_task_run_again(
+    lane_engine, lane_composition
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("claim locks are PostgreSQL advisory locks")
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    RetryClaim.objects.create(parked=parked, attempt=2, worker="task-1@host-a", created_at=timezone.now())
+
+    with run_still_at("attempt", parked.pk, 2):  # its broker connection was lost; the broker delivered it again
+        assert retries.run_attempt(parked.pk, 2, worker="task-1@host-a", again=True) == "claimed-elsewhere"
+        assert retries.run_attempt(parked.pk, 2, worker="task-1@host-b") == "claimed-elsewhere"
+    assert DocumentIndexed.objects.count() == 0 and ParkingOutcome.objects.count() == 0
+
+
+@pytest.mark.postgres
+def test_a_claim_whose_run_has_ended_without_an_outcome_is_taken_over_by_the_next_run(lane_engine, lane_composition):
+    if connection.vendor != "postgresql":
+        pytest.skip("claim locks are PostgreSQL advisory locks")
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    RetryClaim.objects.create(parked=parked, attempt=2, worker="task-1@host-a", created_at=timezone.now())  # died
+
+    # Whoever runs the attempt next takes it over: a message the broker gave back, another task, any host.
+    with capture_logs() as logs:
+        assert retries.run_attempt(parked.pk, 2, worker="task-7@host-c") == "inserted"
+    taken = [line for line in logs if line["event"] == "retry.claim_taken_over"]
+    assert [(line["attempt"], line["claimed_by"]) for line in taken] == [(2, "task-1@host-a")]
+    assert DocumentIndexed.objects.count() == 1 and DocumentPublished.objects.count() == 1
+    assert list(RetryClaim.objects.values_list("attempt", "worker")) == [(2, "task-1@host-a")]
+    assert list(ParkingOutcome.objects.values_list("outcome", "attempts")) == [("resolved", 2)]
+    assert retries.run_attempt(parked.pk, 2, worker="task-8@host-c") == "closed"  # and only once
 
 
 def test_exhausted_retries_end_in_one_dead_letter(lane_engine, lane_composition):

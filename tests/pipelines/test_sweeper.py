@@ -9,6 +9,7 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.utils import timezone
 
 from pipelines.contracts.declarations import Pipeline, RetryPolicy, Step
@@ -25,7 +26,7 @@ from pipelines.models import (
 )
 from pipelines.recovery import resume as recovery
 from pipelines.recovery import retries, sweeper
-from tests.conftest import all_insert_only_counts
+from tests.conftest import all_insert_only_counts, run_still_at
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, DocumentRefused, TokenIndexed
 
@@ -118,11 +119,36 @@ def test_an_attempt_whose_worker_died_gets_the_next_attempt(lane_engine):
     parked = ParkedItem.objects.get()
     RetryClaim.objects.create(parked=parked, attempt=2, worker="w-dead", created_at=timezone.now())
 
-    assert sweeper.sweep(now=later(100)).rescheduled == []  # maybe still running
+    with run_still_at("attempt", parked.pk, 2):
+        assert sweeper.sweep(now=later(100)).rescheduled == []  # maybe still running (it holds its lock)
     report = sweeper.sweep(now=later(400))
 
     assert report.rescheduled == [(str(parked.pk), 3)]
     assert RetryScheduled.objects.filter(attempt=3).exists()
+    assert retries.run_attempt(parked.pk, 3) == "inserted"
+    assert DocumentIndexed.objects.count() == 1 and DocumentPublished.objects.count() == 1
+
+
+@pytest.mark.postgres
+def test_an_attempt_whose_run_has_ended_gets_the_next_attempt_before_the_claim_timeout(lane_engine):
+    if connection.vendor != "postgresql":
+        pytest.skip("claim locks are PostgreSQL advisory locks")
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    RetryClaim.objects.create(parked=parked, attempt=2, worker="w-dead", created_at=timezone.now())
+
+    assert sweeper.sweep(now=later(30)).rescheduled == []  # younger than TPFGO_SWEEP_ORPHAN_SECONDS (60)
+    with run_still_at("attempt", parked.pk, 2):
+        assert sweeper.sweep(now=later(100)).rescheduled == []
+    report = sweeper.sweep(now=later(100))  # its lock is free: its run died; 100 s < the claim timeout (300)
+
+    assert report.rescheduled == [(str(parked.pk), 3)]
+    assert list(RetryScheduled.objects.filter(parked=parked).values_list("attempt", flat=True).order_by("attempt")) == [
+        2,
+        3,
+    ]
+    assert retries.run_attempt(parked.pk, 2) == "claimed-elsewhere"  # the dead run's message, given back late
     assert retries.run_attempt(parked.pk, 3) == "inserted"
     assert DocumentIndexed.objects.count() == 1 and DocumentPublished.objects.count() == 1
 
@@ -155,7 +181,7 @@ def test_a_trace_stopped_between_two_pipelines_is_resumed_once():
     assert all_insert_only_counts() == before
 
 
-def test_a_resume_run_again_goes_on_with_its_own_claim_and_no_other():
+def test_without_a_lock_a_resume_run_again_goes_on_with_its_own_claim_and_no_other(without_claim_locks):
     without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")  # stalled after 'index'
     stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
     trace, seq = stalled.trace_id, stalled.seq
@@ -184,8 +210,35 @@ def test_a_resume_run_again_does_not_take_a_claim_a_later_attempt_replaced():
             created_at=timezone.now(),
         )
 
-    assert recovery.resume(stalled.trace_id, stalled.seq, worker="task-1@host-a", again=True) == "claimed-elsewhere"
+    with run_still_at("position", stalled.trace_id, stalled.seq):  # attempt 2's resume is at it
+        assert recovery.resume(stalled.trace_id, stalled.seq, worker="task-1@host-a", again=True) == "claimed-elsewhere"
     assert DocumentPublished.objects.count() == 0
+
+
+@pytest.mark.postgres
+def test_a_resume_whose_run_has_ended_is_taken_over_at_once_and_swept_up_before_the_claim_timeout():
+    if connection.vendor != "postgresql":
+        pytest.skip("claim locks are PostgreSQL advisory locks")
+    without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")  # stalled after 'index'
+    stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
+    trace, seq = stalled.trace_id, stalled.seq
+    Resumption.objects.create(
+        trace_id=trace, seq=seq, attempt=1, decision="resumed", worker="task-1@host-a", created_at=timezone.now()
+    )  # a resume whose worker died
+
+    assert sweeper.sweep(now=later(30)).resumes == []  # within the grace; younger than the orphan age
+    with run_still_at("position", trace, seq):
+        assert sweeper.sweep(now=later(100)).resumes == []  # still at it
+        assert recovery.resume(trace, seq, worker="task-2@host-b") == "claimed-elsewhere"
+    report = sweeper.sweep(now=later(100))  # 100 s < the claim timeout (300)
+
+    assert report.resumes == [(str(trace), seq)]
+    assert DocumentPublished.objects.count() == 1
+    assert list(Resumption.objects.values_list("attempt", "decision").order_by("attempt")) == [
+        (1, "resumed"),
+        (2, "resumed"),
+    ]
+    assert sweeper.sweep(now=later(200)).resumes == []  # the trace went on: nothing left
 
 
 def test_a_trace_stopped_inside_a_split_resumes_the_merge_of_every_sibling():

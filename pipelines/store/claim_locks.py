@@ -1,0 +1,52 @@
+"""Whether the run that made a claim is still at its work: a PostgreSQL session advisory lock held while it works.
+
+A claim (``RetryClaim`` for a parked item's attempt, ``Resumption`` for a stalled position) is a unique insert: it
+says who took the work, not whether that one is still at it. So a run takes the work's lock before it claims and
+holds it until it ends. PostgreSQL lets go of a session's locks when the session ends, and so when its process dies:
+the kernel closes the socket of a killed process at once; a host lost altogether is noticed after the server's TCP
+keepalives (``tcp_keepalives_idle``, docs/operations.md, "Crash matrix"). Whoever gets the lock knows that the
+claim's run has ended, finished or dead: the retries and the resumes then take such a claim over, and the sweeper
+schedules the next attempt or resume at once, instead of after the claim timeout.
+
+SQLite has no such lock (one machine, ``make run``): there ``working_on`` answers None, and the claim timeout alone
+decides, as it always did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+
+
+def key(kind: str, *parts: object) -> int:
+    """The lock's 64-bit key for one piece of work (``attempt``: parked item and attempt; ``position``: trace and
+    seq). A collision with another key only makes a run wait for the claim timeout, as without the lock."""
+    text = ":".join(["tpfgo-claim", kind, *map(str, parts)])
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+@contextlib.contextmanager
+def working_on(kind: str, *parts: object) -> Iterator[bool | None]:
+    """Hold the work's lock while the block runs. True: this session got it, so no other run is at the work (one
+    that claimed it has ended); False: another session holds it, a run still at the work; None: this database has
+    no such lock."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor != "postgresql":
+        yield None
+        return
+    lock = key(kind, *parts)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [lock])
+        got = bool(cursor.fetchone()[0])
+    try:
+        yield got
+    finally:
+        if got:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [lock])
+            except DatabaseError:  # the session is gone, and its locks went with it
+                pass
