@@ -237,6 +237,8 @@ TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIME
 # PostgreSQL: a claim whose run has ended without finishing (its lock is free: pipelines.store.claim_locks) counts as
 # lost once it is this old, not a claim timeout later (the run's own task, run again by Celery, goes first).
 TPFGO_SWEEP_ORPHAN_SECONDS = float(os.environ.get("TPFGO_SWEEP_ORPHAN_SECONDS", "60"))
+# 0 behind a connection pooler in transaction mode: session advisory locks do not hold (the claim timeout decides).
+TPFGO_CLAIM_LOCKS = env_bool("TPFGO_CLAIM_LOCKS", True)
 TPFGO_SWEEP_BATCH = int(os.environ.get("TPFGO_SWEEP_BATCH", "200"))
 # One sweep per slot of this many seconds, however many beats run (pipelines.models.SweepTick).
 TPFGO_SWEEP_SECONDS = float(os.environ.get("TPFGO_SWEEP_SECONDS", "30"))

@@ -9,7 +9,8 @@ claim's run has ended, finished or dead: the retries and the resumes then take s
 schedules the next attempt or resume at once, instead of after the claim timeout.
 
 SQLite has no such lock (one machine, ``make run``): there ``working_on`` answers None, and the claim timeout alone
-decides, as it always did.
+decides, as it always did. So it does with ``TPFGO_CLAIM_LOCKS=0``, for a connection pooler in transaction mode
+(PgBouncer's ``pool_mode = transaction``), where a session's lock may sit on another client's server connection.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import contextlib
 import hashlib
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 
@@ -34,7 +36,7 @@ def working_on(kind: str, *parts: object) -> Iterator[bool | None]:
     that claimed it has ended); False: another session holds it, a run still at the work; None: this database has
     no such lock."""
     connection = connections[DEFAULT_DB_ALIAS]
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not getattr(settings, "TPFGO_CLAIM_LOCKS", True):
         yield None
         return
     lock = key(kind, *parts)
