@@ -226,9 +226,9 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "", *, again: bool
     """
     trace = uuid.UUID(str(trace_id))
     with claim_locks.working_on("position", trace, seq) as alone:
-        if alone is False:  # another run is at this position right now
-            return "claimed-elsewhere"
-        return _resume(trace, seq, worker, again=again, alone=bool(alone))
+        # Held elsewhere: a resume is at this position right now. It is neither taken over nor followed until its
+        # claim is older than the claim timeout: then it is stuck, and the next attempt goes ahead, as without locks.
+        return _resume(trace, seq, worker, again=again and alone is not False, alone=alone is True)
 
 
 def _resume(trace: uuid.UUID, seq: int, worker: str, *, again: bool, alone: bool) -> str:

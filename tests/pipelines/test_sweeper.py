@@ -121,7 +121,7 @@ def test_an_attempt_whose_worker_died_gets_the_next_attempt(lane_engine):
 
     with run_still_at("attempt", parked.pk, 2):
         assert sweeper.sweep(now=later(100)).rescheduled == []  # maybe still running (it holds its lock)
-    report = sweeper.sweep(now=later(400))
+        report = sweeper.sweep(now=later(400))  # past the claim timeout: stuck or dead, the next attempt goes ahead
 
     assert report.rescheduled == [(str(parked.pk), 3)]
     assert RetryScheduled.objects.filter(attempt=3).exists()
@@ -239,6 +239,27 @@ def test_a_resume_whose_run_has_ended_is_taken_over_at_once_and_swept_up_before_
         (2, "resumed"),
     ]
     assert sweeper.sweep(now=later(200)).resumes == []  # the trace went on: nothing left
+
+
+@pytest.mark.postgres
+def test_a_resume_stuck_past_the_claim_timeout_is_followed_though_it_still_holds_its_lock():
+    if connection.vendor != "postgresql":
+        pytest.skip("claim locks are PostgreSQL advisory locks")
+    without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")
+    stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
+    trace, seq = stalled.trace_id, stalled.seq
+    Resumption.objects.create(
+        trace_id=trace, seq=seq, attempt=1, decision="resumed", worker="task-1@host-a", created_at=later(-400)
+    )  # a resume alive but stuck (a call that never answers), claimed longer ago than the claim timeout (300)
+
+    with run_still_at("position", trace, seq):
+        report = sweeper.sweep(now=later(100))
+        assert report.resumes == [(str(trace), seq)]
+    assert DocumentPublished.objects.count() == 1
+    assert list(Resumption.objects.values_list("attempt", "decision").order_by("attempt")) == [
+        (1, "resumed"),
+        (2, "resumed"),
+    ]
 
 
 def test_a_trace_stopped_inside_a_split_resumes_the_merge_of_every_sibling():
