@@ -7,6 +7,7 @@ import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.apps import apps
@@ -133,10 +134,13 @@ def run_still_at(kind: str, *parts: object) -> Iterator[None]:
         yield
         return
     other = connections.create_connection(DEFAULT_DB_ALIAS)
+    lock = claim_locks.key(kind, *parts)
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [claim_locks.key(kind, *parts)])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [lock])
         yield
+        with other.cursor() as cursor:  # at once: a closed session's server process lets go a moment later
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [lock])
     finally:
         other.close()
 
@@ -151,3 +155,26 @@ def without_claim_locks(monkeypatch: pytest.MonkeyPatch) -> None:
         yield None
 
     monkeypatch.setattr(claim_locks, "working_on", no_lock)
+
+
+@pytest.fixture
+def claim_locks_in_force() -> None:
+    """Skip where the database has no claim locks (``pipelines.store.claim_locks``: PostgreSQL advisory locks)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("claim locks are PostgreSQL advisory locks")
+
+
+def claimed_attempt(engine: Engine, worker: str, attempt: int = 2) -> Any:
+    """A lane item whose 'index' step failed once, parked, and ``attempt`` claimed by ``worker``, who never
+    finished it (dead or still at it): the parked item."""
+    from django.utils import timezone
+
+    from pipelines.models import ParkedItem, RetryClaim
+
+    lane.FAILURES["index"] = 1
+    engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    RetryClaim.objects.create(parked=parked, attempt=attempt, worker=worker, created_at=timezone.now())
+    return parked

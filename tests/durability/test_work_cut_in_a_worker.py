@@ -99,6 +99,26 @@ class Site:
         except psycopg.OperationalError:
             return False
 
+    def asked_twice_alike(self, op: str, order: str) -> bool:
+        """The gateway was asked ``op`` twice for ``order`` (before the cut and after it), with the same request."""
+        asked = self.asked(op, order)
+        return len(asked) == 2 and asked[0] == asked[1]
+
+    def retried(self, order: str) -> tuple[list[int], list[tuple[str, int]]]:
+        """The attempts claimed on the order's one parked item, and the item's outcomes (outcome, attempts)."""
+        parked = self.rows(f"SELECT id FROM {ParkedItem._meta.db_table} WHERE trace_id = %s", order)
+        assert len(parked) == 1
+        claims = self.rows(f"SELECT attempt FROM {RetryClaim._meta.db_table} WHERE parked_id = %s", parked[0][0])
+        outcomes = self.rows(
+            f"SELECT outcome, attempts FROM {ParkingOutcome._meta.db_table} WHERE parked_id = %s", parked[0][0]
+        )
+        return sorted(attempt for (attempt,) in claims), outcomes
+
+    def resumptions(self, order: str) -> list[tuple[int, str]]:
+        """The order's resumes: (attempt, decision), by position and attempt."""
+        table = Resumption._meta.db_table
+        return self.rows(f"SELECT attempt, decision FROM {table} WHERE trace_id = %s ORDER BY seq, attempt", order)
+
 
 @pytest.fixture(scope="module")
 def shared_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
@@ -141,6 +161,12 @@ def _cut(worker: Worker) -> list[tuple[str, int]]:
     return [(line["task"], line["retries"]) for line in lines]
 
 
+def _place_dying(site: Site, key: str) -> None:
+    """Place an order whose placing process dies right after ``consumer_verified``: the sweeper resumes it."""
+    died = _place(site, key, TPFGO_CRASH_AFTER="consumer_verified")
+    assert died.returncode == -9, died.stderr[-2000:]
+
+
 def _place(site: Site, key: str, **env: str) -> subprocess.CompletedProcess[str]:
     body = json.dumps(order_body(paymentToken=env.pop("token", "tok_ok")))
     return subprocess.run(
@@ -164,16 +190,8 @@ def test_a_retry_attempt_cut_by_a_database_outage_goes_on_under_its_own_claim(si
     wait_for(lambda: site.completed(order), 60, what="the retried order to complete", worker=worker)
 
     assert site.facts(order) == HAPPY
-    parked = site.rows(f"SELECT id FROM {ParkedItem._meta.db_table} WHERE trace_id = %s", order)
-    assert len(parked) == 1
-    claims = site.rows(f"SELECT attempt, worker FROM {RetryClaim._meta.db_table} WHERE parked_id = %s", parked[0][0])
-    assert [attempt for attempt, _ in claims] == [2]  # the run again went on with the claim; no third attempt
-    outcomes = site.rows(
-        f"SELECT outcome, attempts FROM {ParkingOutcome._meta.db_table} WHERE parked_id = %s", parked[0][0]
-    )
-    assert outcomes == [("resolved", 2)]
-    asked = site.asked("authorize", order)
-    assert len(asked) == 2 and asked[0] == asked[1]  # before the cut and after it, the same request
+    assert site.retried(order) == ([2], [("resolved", 2)])  # the run again went on with the claim; no third attempt
+    assert site.asked_twice_alike("authorize", order)
     assert _cut(worker)[0] == ("pipelines.retry_parked", 0)
 
 
@@ -181,19 +199,14 @@ def test_a_resume_cut_by_a_database_outage_goes_on_under_its_own_claim(site: Sit
     worker = site.start_worker()
     order = str(services.order_id_for("outage-resume"))
     site.crash_file.write_text("pg authorize")  # the placing process dies before the gateway; the resume asks it
-    died = _place(site, "outage-resume", TPFGO_CRASH_AFTER="consumer_verified")
-    assert died.returncode == -9, died.stderr[-2000:]
+    _place_dying(site, "outage-resume")
 
     site.cut_and_restart()
     wait_for(lambda: site.completed(order), 60, what="the resumed order to complete", worker=worker)
 
     assert site.facts(order) == HAPPY
-    resumptions = site.rows(
-        f"SELECT attempt, decision FROM {Resumption._meta.db_table} WHERE trace_id = %s ORDER BY seq, attempt", order
-    )
-    assert resumptions == [(1, "resumed")]  # one resume, run again under its claim; the sweeper never took it over
-    asked = site.asked("authorize", order)
-    assert len(asked) == 2 and asked[0] == asked[1]
+    assert site.resumptions(order) == [(1, "resumed")]  # run again under its claim; the sweeper never took it over
+    assert site.asked_twice_alike("authorize", order)
     assert _cut(worker)[0] == ("pipelines.resume_trace", 0)
 
 
@@ -218,8 +231,7 @@ def test_a_queued_hand_off_cut_by_a_database_outage_is_run_again(site: Site) -> 
     )
     assert {detail for (detail,) in settled} <= {"settled: queued"}
     assert len(site.asked("authorize", order)) == 1
-    asked = site.asked("capture", order)
-    assert len(asked) == 2 and asked[0] == asked[1]
+    assert site.asked_twice_alike("capture", order)
     assert _cut(worker)[0] == ("pipelines.hand_off", 0)
 
 
@@ -240,16 +252,8 @@ def test_a_retry_attempt_whose_process_dies_goes_on_under_its_own_claim(site: Si
     wait_for(lambda: site.completed(order), 60, what="the retried order to complete", worker=worker)
 
     assert site.facts(order) == HAPPY
-    parked = site.rows(f"SELECT id FROM {ParkedItem._meta.db_table} WHERE trace_id = %s", order)
-    assert len(parked) == 1
-    claims = site.rows(f"SELECT attempt FROM {RetryClaim._meta.db_table} WHERE parked_id = %s", parked[0][0])
-    assert claims == [(2,)]  # the run again went on with the claim; no third attempt
-    outcomes = site.rows(
-        f"SELECT outcome, attempts FROM {ParkingOutcome._meta.db_table} WHERE parked_id = %s", parked[0][0]
-    )
-    assert outcomes == [("resolved", 2)]
-    asked = site.asked("authorize", order)
-    assert len(asked) == 2 and asked[0] == asked[1]  # before the death and after it, the same request
+    assert site.retried(order) == ([2], [("resolved", 2)])  # the run again went on with the claim
+    assert site.asked_twice_alike("authorize", order)  # before the death and after it
     assert _killed(worker) == (1, 1) and _cut(worker) == []
 
 
@@ -257,18 +261,13 @@ def test_a_resume_whose_process_dies_goes_on_under_its_own_claim(site: Site) -> 
     worker = site.start_worker()
     order = str(services.order_id_for("killed-resume"))
     site.crash_file.write_text("kill authorize")  # the placing process dies before the gateway; the resume asks it
-    died = _place(site, "killed-resume", TPFGO_CRASH_AFTER="consumer_verified")
-    assert died.returncode == -9, died.stderr[-2000:]
+    _place_dying(site, "killed-resume")
 
     wait_for(lambda: site.completed(order), 60, what="the resumed order to complete", worker=worker)
 
     assert site.facts(order) == HAPPY
-    resumptions = site.rows(
-        f"SELECT attempt, decision FROM {Resumption._meta.db_table} WHERE trace_id = %s ORDER BY seq, attempt", order
-    )
-    assert resumptions == [(1, "resumed")]  # one resume, run again under its claim; the sweeper never took it over
-    asked = site.asked("authorize", order)
-    assert len(asked) == 2 and asked[0] == asked[1]
+    assert site.resumptions(order) == [(1, "resumed")]  # run again under its claim; the sweeper never took it over
+    assert site.asked_twice_alike("authorize", order)
     assert _killed(worker) == (1, 1) and _cut(worker) == []
 
 
@@ -290,16 +289,8 @@ def test_a_retry_attempt_whose_worker_dies_whole_is_taken_up_by_another_worker_a
     wait_for(lambda: site.completed(order), 60, what="the retried order to complete", worker=site.worker)
 
     assert site.facts(order) == HAPPY
-    parked = site.rows(f"SELECT id FROM {ParkedItem._meta.db_table} WHERE trace_id = %s", order)
-    assert len(parked) == 1
-    claims = site.rows(f"SELECT attempt FROM {RetryClaim._meta.db_table} WHERE parked_id = %s", parked[0][0])
-    assert sorted(claims) == [(2,), (3,)]  # the lost attempt counts; the next one ran on the second worker
-    outcomes = site.rows(
-        f"SELECT outcome, attempts FROM {ParkingOutcome._meta.db_table} WHERE parked_id = %s", parked[0][0]
-    )
-    assert outcomes == [("resolved", 3)]
-    asked = site.asked("authorize", order)
-    assert len(asked) == 2 and asked[0] == asked[1]  # attempt 2 (its answer lost with the worker) and attempt 3
+    assert site.retried(order) == ([2, 3], [("resolved", 3)])  # the lost attempt counts; 3 ran on the second worker
+    assert site.asked_twice_alike("authorize", order)  # attempt 2 (its answer lost with the worker) and attempt 3
     assert site.worker is not None and '"sweep.attempt_lost"' in site.worker.output()
 
 
@@ -307,17 +298,12 @@ def test_a_resume_whose_worker_dies_whole_is_taken_up_by_another_worker_at_once(
     first = site.start_worker()
     order = str(services.order_id_for("dead-worker-resume"))
     site.crash_file.write_text("killgroup authorize")
-    died = _place(site, "dead-worker-resume", TPFGO_CRASH_AFTER="consumer_verified")
-    assert died.returncode == -9, died.stderr[-2000:]
+    _place_dying(site, "dead-worker-resume")
 
     _worker_died(site, first)
     wait_for(lambda: site.completed(order), 60, what="the resumed order to complete", worker=site.worker)
 
     assert site.facts(order) == HAPPY
-    resumptions = site.rows(
-        f"SELECT attempt, decision FROM {Resumption._meta.db_table} WHERE trace_id = %s ORDER BY seq, attempt", order
-    )
-    assert resumptions == [(1, "resumed"), (2, "resumed")]  # the dead worker's, and the second worker's
-    asked = site.asked("authorize", order)
-    assert len(asked) == 2 and asked[0] == asked[1]
+    assert site.resumptions(order) == [(1, "resumed"), (2, "resumed")]  # the dead worker's, and the second's
+    assert site.asked_twice_alike("authorize", order)
     assert site.worker is not None and '"sweep.resume_lost"' in site.worker.output()

@@ -32,7 +32,7 @@ def test_the_lock_tells_a_run_still_at_the_work_from_one_that_ended(settings):
     with run_still_at(*WORK):
         with claim_locks.working_on(*WORK) as alone:
             assert alone is False
-    with claim_locks.working_on(*WORK) as alone:  # the other session ended: so did its lock
+    with claim_locks.working_on(*WORK) as alone:  # the other run ended: its lock is free
         assert alone is True
     settings.TPFGO_CLAIM_LOCKS = False  # a pooler in transaction mode: no lock is consulted
     with run_still_at(*WORK), claim_locks.working_on(*WORK) as alone:

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from structlog.testing import capture_logs
 
@@ -17,7 +16,7 @@ from pipelines.models import (
     RetryScheduled,
 )
 from pipelines.recovery import retries
-from tests.conftest import all_insert_only_counts, run_still_at
+from tests.conftest import all_insert_only_counts, claimed_attempt, run_still_at
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, TokenIndexed
 
@@ -77,10 +76,7 @@ def test_two_workers_claiming_one_attempt_yield_one_run(lane_engine, lane_compos
 def test_without_a_lock_a_claim_goes_on_only_for_the_task_that_made_it_and_only_when_that_task_runs_again(
     lane_engine, lane_composition, without_claim_locks
 ):
-    lane.FAILURES["index"] = 1
-    lane_engine.start("ingest", {"text": "a"}, "doc-1")
-    parked = ParkedItem.objects.get()
-    RetryClaim.objects.create(parked=parked, attempt=2, worker="task-1@host-a", created_at=timezone.now())  # cut off
+    parked = claimed_attempt(lane_engine, "task-1@host-a")  # cut off
 
     assert retries.run_attempt(parked.pk, 2, worker="task-2@host-a", again=True) == "claimed-elsewhere"  # not its own
     assert retries.run_attempt(parked.pk, 2, worker="task-10@host-a", again=True) == "claimed-elsewhere"  # a prefix
@@ -96,11 +92,8 @@ def test_without_a_lock_a_claim_goes_on_only_for_the_task_that_made_it_and_only_
 def test_a_task_run_again_does_not_take_its_claim_back_once_the_sweeper_scheduled_the_next_attempt(
     lane_engine, lane_composition
 ):
-    lane.FAILURES["index"] = 1
-    lane_engine.start("ingest", {"text": "a"}, "doc-1")
-    parked = ParkedItem.objects.get()
+    parked = claimed_attempt(lane_engine, "task-1@host-a")
     now = timezone.now()
-    RetryClaim.objects.create(parked=parked, attempt=2, worker="task-1@host-a", created_at=now)
     RetryScheduled.objects.create(parked=parked, attempt=3, due_at=now, created_at=now)  # the claim timed out
 
     assert retries.run_attempt(parked.pk, 2, worker="task-1@host-a", again=True) == "claimed-elsewhere"
@@ -109,14 +102,9 @@ def test_a_task_run_again_does_not_take_its_claim_back_once_the_sweeper_schedule
 
 @pytest.mark.postgres
 def test_a_claim_whose_run_still_holds_its_lock_is_not_taken_not_even_by_its_own_task_run_again(
-    lane_engine, lane_composition
+    lane_engine, lane_composition, claim_locks_in_force
 ):
-    if connection.vendor != "postgresql":
-        pytest.skip("claim locks are PostgreSQL advisory locks")
-    lane.FAILURES["index"] = 1
-    lane_engine.start("ingest", {"text": "a"}, "doc-1")
-    parked = ParkedItem.objects.get()
-    RetryClaim.objects.create(parked=parked, attempt=2, worker="task-1@host-a", created_at=timezone.now())
+    parked = claimed_attempt(lane_engine, "task-1@host-a")
 
     with run_still_at("attempt", parked.pk, 2):  # its broker connection was lost; the broker delivered it again
         assert retries.run_attempt(parked.pk, 2, worker="task-1@host-a", again=True) == "claimed-elsewhere"
@@ -125,13 +113,10 @@ def test_a_claim_whose_run_still_holds_its_lock_is_not_taken_not_even_by_its_own
 
 
 @pytest.mark.postgres
-def test_a_claim_whose_run_has_ended_without_an_outcome_is_taken_over_by_the_next_run(lane_engine, lane_composition):
-    if connection.vendor != "postgresql":
-        pytest.skip("claim locks are PostgreSQL advisory locks")
-    lane.FAILURES["index"] = 1
-    lane_engine.start("ingest", {"text": "a"}, "doc-1")
-    parked = ParkedItem.objects.get()
-    RetryClaim.objects.create(parked=parked, attempt=2, worker="task-1@host-a", created_at=timezone.now())  # died
+def test_a_claim_whose_run_has_ended_without_an_outcome_is_taken_over_by_the_next_run(
+    lane_engine, lane_composition, claim_locks_in_force
+):
+    parked = claimed_attempt(lane_engine, "task-1@host-a")  # died
 
     # Whoever runs the attempt next takes it over: a message the broker gave back, another task, any host.
     with capture_logs() as logs:

@@ -9,7 +9,6 @@ import io
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django.utils import timezone
 
 from pipelines.contracts.declarations import Pipeline, RetryPolicy, Step
@@ -26,7 +25,7 @@ from pipelines.models import (
 )
 from pipelines.recovery import resume as recovery
 from pipelines.recovery import retries, sweeper
-from tests.conftest import all_insert_only_counts, run_still_at
+from tests.conftest import all_insert_only_counts, claimed_attempt, run_still_at
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, DocumentRefused, TokenIndexed
 
@@ -114,10 +113,7 @@ def test_a_retry_of_a_closed_item_is_not_enqueued_again(lane_engine):
 
 # -- pass 2: attempts lost with their worker -----------------------------------------------------------------------
 def test_an_attempt_whose_worker_died_gets_the_next_attempt(lane_engine):
-    lane.FAILURES["index"] = 1
-    lane_engine.start("ingest", {"text": "a"}, "doc-1")
-    parked = ParkedItem.objects.get()
-    RetryClaim.objects.create(parked=parked, attempt=2, worker="w-dead", created_at=timezone.now())
+    parked = claimed_attempt(lane_engine, "w-dead")
 
     with run_still_at("attempt", parked.pk, 2):
         assert sweeper.sweep(now=later(100)).rescheduled == []  # maybe still running (it holds its lock)
@@ -130,13 +126,10 @@ def test_an_attempt_whose_worker_died_gets_the_next_attempt(lane_engine):
 
 
 @pytest.mark.postgres
-def test_an_attempt_whose_run_has_ended_gets_the_next_attempt_before_the_claim_timeout(lane_engine):
-    if connection.vendor != "postgresql":
-        pytest.skip("claim locks are PostgreSQL advisory locks")
-    lane.FAILURES["index"] = 1
-    lane_engine.start("ingest", {"text": "a"}, "doc-1")
-    parked = ParkedItem.objects.get()
-    RetryClaim.objects.create(parked=parked, attempt=2, worker="w-dead", created_at=timezone.now())
+def test_an_attempt_whose_run_has_ended_gets_the_next_attempt_before_the_claim_timeout(
+    lane_engine, claim_locks_in_force
+):
+    parked = claimed_attempt(lane_engine, "w-dead")
 
     assert sweeper.sweep(now=later(30)).rescheduled == []  # younger than TPFGO_SWEEP_ORPHAN_SECONDS (60)
     with run_still_at("attempt", parked.pk, 2):
@@ -216,9 +209,7 @@ def test_a_resume_run_again_does_not_take_a_claim_a_later_attempt_replaced():
 
 
 @pytest.mark.postgres
-def test_a_resume_whose_run_has_ended_is_taken_over_at_once_and_swept_up_before_the_claim_timeout():
-    if connection.vendor != "postgresql":
-        pytest.skip("claim locks are PostgreSQL advisory locks")
+def test_a_resume_whose_run_has_ended_is_taken_over_at_once_and_swept_up_before_the_claim_timeout(claim_locks_in_force):
     without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")  # stalled after 'index'
     stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
     trace, seq = stalled.trace_id, stalled.seq
@@ -242,9 +233,7 @@ def test_a_resume_whose_run_has_ended_is_taken_over_at_once_and_swept_up_before_
 
 
 @pytest.mark.postgres
-def test_a_resume_stuck_past_the_claim_timeout_is_followed_though_it_still_holds_its_lock():
-    if connection.vendor != "postgresql":
-        pytest.skip("claim locks are PostgreSQL advisory locks")
+def test_a_resume_stuck_past_the_claim_timeout_is_followed_though_it_still_holds_its_lock(claim_locks_in_force):
     without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")
     stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
     trace, seq = stalled.trace_id, stalled.seq
