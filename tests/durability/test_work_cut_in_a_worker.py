@@ -161,6 +161,14 @@ def _cut(worker: Worker) -> list[tuple[str, int]]:
     return [(line["task"], line["retries"]) for line in lines]
 
 
+def _place_parked(site: Site, key: str, crash: str) -> None:
+    """Place an order whose first authorization fails (``tok_flaky_1``), with the gateway's crash ``crash`` armed:
+    it fires in the worker's second attempt (the first authorization fails before the gateway answers)."""
+    site.crash_file.write_text(crash)
+    placed = _place(site, key, token="tok_flaky_1")
+    assert placed.returncode == 0, placed.stderr[-2000:]
+
+
 def _place_dying(site: Site, key: str) -> None:
     """Place an order whose placing process dies right after ``consumer_verified``: the sweeper resumes it."""
     died = _place(site, key, TPFGO_CRASH_AFTER="consumer_verified")
@@ -182,9 +190,7 @@ def _place(site: Site, key: str, **env: str) -> subprocess.CompletedProcess[str]
 def test_a_retry_attempt_cut_by_a_database_outage_goes_on_under_its_own_claim(site: Site) -> None:
     worker = site.start_worker()
     order = str(services.order_id_for("outage-retry"))
-    site.crash_file.write_text("pg authorize")  # the first authorization fails before the gateway answers
-    placed = _place(site, "outage-retry", token="tok_flaky_1")
-    assert placed.returncode == 0, placed.stderr[-2000:]
+    _place_parked(site, "outage-retry", "pg authorize")
 
     site.cut_and_restart()
     wait_for(lambda: site.completed(order), 60, what="the retried order to complete", worker=worker)
@@ -245,9 +251,7 @@ def _killed(worker: Worker) -> tuple[int, int]:
 def test_a_retry_attempt_whose_process_dies_goes_on_under_its_own_claim(site: Site) -> None:
     worker = site.start_worker()
     order = str(services.order_id_for("killed-retry"))
-    site.crash_file.write_text("kill authorize")  # the first authorization fails before the gateway answers
-    placed = _place(site, "killed-retry", token="tok_flaky_1")
-    assert placed.returncode == 0, placed.stderr[-2000:]
+    _place_parked(site, "killed-retry", "kill authorize")
 
     wait_for(lambda: site.completed(order), 60, what="the retried order to complete", worker=worker)
 
@@ -281,9 +285,7 @@ def _worker_died(site: Site, worker: Worker) -> None:
 def test_a_retry_attempt_whose_worker_dies_whole_is_taken_up_by_another_worker_at_once(site: Site) -> None:
     first = site.start_worker()
     order = str(services.order_id_for("dead-worker-retry"))
-    site.crash_file.write_text("killgroup authorize")
-    placed = _place(site, "dead-worker-retry", token="tok_flaky_1")
-    assert placed.returncode == 0, placed.stderr[-2000:]
+    _place_parked(site, "dead-worker-retry", "killgroup authorize")
 
     _worker_died(site, first)
     wait_for(lambda: site.completed(order), 60, what="the retried order to complete", worker=site.worker)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import io
+import uuid
 
 import pytest
 from django.core.management import call_command
@@ -174,13 +175,24 @@ def test_a_trace_stopped_between_two_pipelines_is_resumed_once():
     assert all_insert_only_counts() == before
 
 
-def test_without_a_lock_a_resume_run_again_goes_on_with_its_own_claim_and_no_other(without_claim_locks):
-    without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")  # stalled after 'index'
+def claimed_position(worker: str, created_at: datetime.datetime | None = None) -> tuple[uuid.UUID, int]:
+    """A lane trace stalled after 'index', whose position a resume by ``worker`` claimed and never finished."""
+    without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")
     stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
-    trace, seq = stalled.trace_id, stalled.seq
     Resumption.objects.create(
-        trace_id=trace, seq=seq, attempt=1, decision="resumed", worker="task-1@host-a", created_at=timezone.now()
-    )  # the claim of a resume the database went away under, or whose process died
+        trace_id=stalled.trace_id,
+        seq=stalled.seq,
+        attempt=1,
+        decision="resumed",
+        worker=worker,
+        created_at=created_at or timezone.now(),
+    )
+    return stalled.trace_id, stalled.seq
+
+
+def test_without_a_lock_a_resume_run_again_goes_on_with_its_own_claim_and_no_other(without_claim_locks):
+    # The claim of a resume the database went away under, or whose process died.
+    trace, seq = claimed_position("task-1@host-a")
 
     assert recovery.resume(trace, seq, worker="task-2@host-a", again=True) == "claimed-elsewhere"  # not its own
     assert recovery.resume(trace, seq, worker="task-1@host-a") == "claimed-elsewhere"  # a first run: a duplicate
@@ -210,12 +222,7 @@ def test_a_resume_run_again_does_not_take_a_claim_a_later_attempt_replaced():
 
 @pytest.mark.postgres
 def test_a_resume_whose_run_has_ended_is_taken_over_at_once_and_swept_up_before_the_claim_timeout(claim_locks_in_force):
-    without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")  # stalled after 'index'
-    stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
-    trace, seq = stalled.trace_id, stalled.seq
-    Resumption.objects.create(
-        trace_id=trace, seq=seq, attempt=1, decision="resumed", worker="task-1@host-a", created_at=timezone.now()
-    )  # a resume whose worker died
+    trace, seq = claimed_position("task-1@host-a")  # a resume whose worker died
 
     assert sweeper.sweep(now=later(30)).resumes == []  # within the grace; younger than the orphan age
     with run_still_at("position", trace, seq):
@@ -234,12 +241,8 @@ def test_a_resume_whose_run_has_ended_is_taken_over_at_once_and_swept_up_before_
 
 @pytest.mark.postgres
 def test_a_resume_stuck_past_the_claim_timeout_is_followed_though_it_still_holds_its_lock(claim_locks_in_force):
-    without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")
-    stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
-    trace, seq = stalled.trace_id, stalled.seq
-    Resumption.objects.create(
-        trace_id=trace, seq=seq, attempt=1, decision="resumed", worker="task-1@host-a", created_at=later(-400)
-    )  # a resume alive but stuck (a call that never answers), claimed longer ago than the claim timeout (300)
+    # A resume alive but stuck (a call that never answers), claimed longer ago than the claim timeout (300).
+    trace, seq = claimed_position("task-1@host-a", later(-400))
 
     with run_still_at("position", trace, seq):
         report = sweeper.sweep(now=later(100))
