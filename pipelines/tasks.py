@@ -14,9 +14,10 @@ deadlines) are not retried: the next tick runs them again; nor is a pause's drai
 The same three tasks are run again at once when the pool process running them dies (killed by the kernel's OOM
 killer, say): the worker's main process sees the child gone and publishes the task again (Celery's
 ``retry_on_worker_lost``), at most ``WORKER_LOST_RUNS`` times for one task, so a message that kills every process
-that runs it ends there (the sweeper's claim timeout then takes the work up). Either way the run again takes up the
-claim its task made, on whichever host it lands. A message the broker delivers again (a worker's connection lost
-while the task still runs) is not a run again: its first run may be alive, so it never takes up a claim.
+that runs it ends there (the sweeper then takes the work up). Either way the run again takes up the claim its task
+made, on whichever host it lands. A message the broker delivers again (a worker's connection lost while the task
+still runs) is not a run again: its first run may be alive, so it takes a claim over only once the claim's lock
+(``pipelines.store.claim_locks``, PostgreSQL) says that run has ended, and never where there is no such lock.
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ A claim (``RetryClaim`` for a parked item's attempt, ``Resumption`` for a stalle
 says who took the work, not whether that one is still at it. So a run takes the work's lock before it claims and
 holds it until it ends. PostgreSQL lets go of a session's locks when the session ends, and so when its process dies:
 the kernel closes the socket of a killed process at once; a host lost altogether is noticed after the server's TCP
-keepalives (``tcp_keepalives_idle``, docs/operations.md, "Crash matrix"). Whoever gets the lock knows that the
-claim's run has ended, finished or dead: the retries and the resumes then take such a claim over, and the sweeper
-schedules the next attempt or resume at once, instead of after the claim timeout.
+keepalives (``tcp_keepalives_idle``, docs/operations.md, "Claim locks: is the run still at it?"). Whoever gets the
+lock knows that the claim's run has ended, finished or dead: the retries and the resumes then take such a claim
+over, and the sweeper schedules the next attempt or resume once the claim is ``TPFGO_SWEEP_ORPHAN_SECONDS`` old,
+instead of after the claim timeout.
 
 SQLite has no such lock (one machine, ``make run``): there ``working_on`` answers None, and the claim timeout alone
 decides, as it always did. So it does with ``TPFGO_CLAIM_LOCKS=0``, for a connection pooler in transaction mode
