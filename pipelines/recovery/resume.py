@@ -228,10 +228,12 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "", *, again: bool
     with claim_locks.working_on("position", trace, seq) as alone:
         # Held elsewhere: a resume is at this position right now. It is neither taken over nor followed until its
         # claim is older than the claim timeout: then it is stuck, and the next attempt goes ahead, as without locks.
-        return _resume(trace, seq, worker, again=again and alone is not False, alone=alone is True)
+        # With no claim yet, the lock's holder is about to make it: the position is its.
+        held = alone is False
+        return _resume(trace, seq, worker, again=again and not held, alone=alone is True, held=held)
 
 
-def _resume(trace: uuid.UUID, seq: int, worker: str, *, again: bool, alone: bool) -> str:
+def _resume(trace: uuid.UUID, seq: int, worker: str, *, again: bool, alone: bool, held: bool) -> str:
     row = CheckpointLog.objects.filter(trace_id=trace, seq=seq).first()
     if row is None:
         return "missing"
@@ -240,7 +242,7 @@ def _resume(trace: uuid.UUID, seq: int, worker: str, *, again: bool, alone: bool
     nexts, why = decide(row)
     decision = Resumption.RESUMED if nexts else Resumption.SKIPPED
     own = _own_claim(trace, seq, worker) if again else None
-    attempt = own if own is not None else _claim(trace, seq, decision, why, worker, alone=alone)
+    attempt = own if own is not None else _claim(trace, seq, decision, why, worker, alone=alone, held=held)
     if attempt is None:
         return "claimed-elsewhere"
     if not nexts:
@@ -263,15 +265,20 @@ def _resume(trace: uuid.UUID, seq: int, worker: str, *, again: bool, alone: bool
     return ",".join(statuses)
 
 
-def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str, *, alone: bool) -> int | None:
+def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str, *, alone: bool, held: bool) -> int | None:
     """The attempt number this worker claimed for the position, or None if it is decided or claimed elsewhere.
 
     ``alone``: the caller holds the position's lock (``claim_locks``), so a claim younger than the claim timeout
-    belongs to a resume that has ended without settling the position (it died): this one takes the next attempt."""
+    belongs to a resume that has ended without settling the position (it died): this one takes the next attempt.
+    ``held``: another session holds that lock, so a resume is at the position; this one goes ahead only past a claim
+    of its that is older than the claim timeout (stuck), never before the holder's first claim: else the holder,
+    alone, would take this live claim for a dead one's and run beside it."""
     done = Resumption.objects.filter(trace_id=trace, seq=seq)
     # Count first, then look for a live claim: a claim inserted in between is either seen live here, or holds the
     # attempt number this one is about to insert (the unique insert then refuses it).
     attempt = done.count() + 1
+    if held and attempt == 1:
+        return None
     settled, live = Q(decision=Resumption.SKIPPED), Q(created_at__gt=timezone.now() - claim_timeout())
     if done.filter(settled if alone else settled | live).exists():
         return None

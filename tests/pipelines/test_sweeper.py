@@ -240,6 +240,19 @@ def test_a_resume_whose_run_has_ended_is_taken_over_at_once_and_swept_up_before_
 
 
 @pytest.mark.postgres
+def test_a_resume_leaves_the_position_to_a_run_that_holds_its_lock_and_has_not_claimed_yet(claim_locks_in_force):
+    # Eight sweepers at one position: the lock's holder claims a moment later and, alone, would have taken a claim
+    # this one made for a dead run's and resumed beside it.
+    without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")
+    stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
+
+    with run_still_at("position", stalled.trace_id, stalled.seq):
+        assert recovery.resume(stalled.trace_id, stalled.seq, worker="task-2@host-b") == "claimed-elsewhere"
+    assert Resumption.objects.count() == 0
+    assert DocumentPublished.objects.count() == 0
+
+
+@pytest.mark.postgres
 def test_a_resume_stuck_past_the_claim_timeout_is_followed_though_it_still_holds_its_lock(claim_locks_in_force):
     # A resume alive but stuck (a call that never answers), claimed longer ago than the claim timeout (300).
     trace, seq = claimed_position("task-1@host-a", later(-400))
