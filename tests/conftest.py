@@ -21,6 +21,17 @@ from pipelines.engine.runner import Engine
 from tests.lane import composition as lane
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's ``--dist loadgroup`` (CI's PostgreSQL run: ``-n 2``) the scale-out chaos tests run in a
+    worker process of their own, beside the rest of the suite, which stays in one worker, in its usual order: those
+    tests share the machine's services and were never meant to run beside each other. The chaos tests bring their
+    own database, brokers and ports (docs/operations.md, "The scale-out chaos test"); most of their time is waiting
+    for nodes to start, fail and settle. Without ``-n`` the marks change nothing."""
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group("scaleout" if item.nodeid.startswith("tests/scaleout/") else "suite"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_stray_sessions_at_teardown(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
     """The pool threads of the in-process gRPC servers keep their own PostgreSQL sessions open after their test;
