@@ -20,16 +20,21 @@ from pipelines.engine import tracing
 from pipelines.engine.runner import Engine
 from tests.lane import composition as lane
 
+# Tests that bring their own servers: nodes, make run, databases and brokers on free ports, never the machine's
+# shared Redis or RabbitMQ (each xdist worker has its own test database).
+OWN_SERVERS = ("tests/scaleout/", "tests/system/", "tests/run/", "tests/durability/")
+
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist's ``--dist loadgroup`` (CI's PostgreSQL run: ``-n 2``) the scale-out chaos tests run in a
-    worker process of their own, beside the rest of the suite, which stays in one worker, in its usual order: those
-    tests share the machine's services and were never meant to run beside each other. The chaos tests bring their
-    own database, brokers and ports (docs/operations.md, "The scale-out chaos test"); most of their time is waiting
-    for nodes to start, fail and settle. Without ``-n`` the marks change nothing."""
+    """Under pytest-xdist's ``--dist loadgroup`` (CI's PostgreSQL run: ``-n 2``) the tests that bring their own
+    servers (``OWN_SERVERS``: the scale-out chaos tests, ``make run``, the crash tests) run in one worker process and
+    the rest of the suite in the other, each in its usual order: the rest share the machine's Redis and RabbitMQ and
+    were never meant to run beside each other. Most of the first group's time is waiting for its servers to start,
+    fail and settle. Without ``-n`` the marks change nothing."""
     for item in items:
-        item.add_marker(pytest.mark.xdist_group("scaleout" if item.nodeid.startswith("tests/scaleout/") else "suite"))
+        apart = item.nodeid.startswith(OWN_SERVERS)
+        item.add_marker(pytest.mark.xdist_group("own-servers" if apart else "suite"))
 
 
 @pytest.fixture(scope="session", autouse=True)
