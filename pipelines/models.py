@@ -409,6 +409,38 @@ class SweepTick(Ledger):
         return f"sweep of slot {self.tick} by {self.node}"
 
 
+class SweepDispatch(Ledger):
+    """The sweeper sent one message for work it found lost: a resume of a position (``subject`` the trace,
+    ``number`` its seq) or an attempt of a parked item (``subject`` the item, ``number`` the attempt).
+
+    Send ``send`` of that work, made at ``created_at``; the sweeper sends it again only after ``resend_at``, and
+    each interval is twice the one before (``pipelines.recovery.resends``), so behind a long backlog the queue holds
+    a few copies of the same work, not one per sweep.
+    """
+
+    RESUME = "resume"
+    RETRY = "retry"
+    KINDS = [(RESUME, "resume"), (RETRY, "retry")]
+
+    kind = models.CharField(max_length=10, choices=KINDS)
+    subject = models.UUIDField()
+    number = models.PositiveIntegerField()
+    send = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    resend_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "sweep dispatch"
+        verbose_name_plural = "sweep dispatches"
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "number", "kind", "send"], name="sweep_dispatch_once")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="sweep_dispatch_created")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject}:{self.number}, send {self.send}"
+
+
 class ParkingOutcome(Ledger):
     """How a parked item ended (for now): resolved, dead-lettered or cancelled. The newest row counts."""
 

@@ -108,8 +108,9 @@ def retry_parked(self: Task, parked_id: str, attempt: int) -> str:
         return retries.run_attempt(parked_id, attempt, worker=claimer(self), again=run_again(self))
 
 
-def enqueue_retry(parked_id: uuid.UUID, attempt: int, due: datetime.datetime) -> None:
-    """Hand a scheduled attempt to the broker. Losing this message is harmless: the sweeper re-enqueues it."""
+def enqueue_retry(parked_id: uuid.UUID, attempt: int, due: datetime.datetime) -> bool:
+    """Hand a scheduled attempt to the broker; False when it refused. Losing this message is harmless: the sweeper
+    re-enqueues it."""
     try:
         if not database_delivery():
             retry_parked.apply_async((str(parked_id), attempt), eta=due)
@@ -118,6 +119,8 @@ def enqueue_retry(parked_id: uuid.UUID, attempt: int, due: datetime.datetime) ->
         # else: the RetryScheduled row is the schedule; pipelines.release_due publishes it when due
     except Exception:  # the database row is the source of truth; the sweeper will find it
         log.exception("retry.enqueue_failed", parked_id=str(parked_id), attempt=attempt)
+        return False
+    return True
 
 
 def database_delivery() -> bool:
@@ -137,12 +140,15 @@ def resume_trace(self: Task, trace_id: str, seq: int) -> str:
         return recovery.resume(trace_id, seq, worker=claimer(self), again=run_again(self))
 
 
-def enqueue_resume(trace_id: uuid.UUID, seq: int) -> None:
-    """Hand a stalled trace to a worker. Losing this message is harmless: the next sweep finds it again."""
+def enqueue_resume(trace_id: uuid.UUID, seq: int) -> bool:
+    """Hand a stalled trace to a worker; False when the broker refused. Losing this message is harmless: the next
+    sweep finds it again."""
     try:
         resume_trace.apply_async((str(trace_id), seq))
     except Exception:  # the checkpoint log is the source of truth; the next sweep will find it
         log.exception("recovery.enqueue_failed", trace_id=str(trace_id), seq=seq)
+        return False
+    return True
 
 
 @shared_task(name="pipelines.hand_off", **CARRIES_WORK)

@@ -239,6 +239,14 @@ TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIME
 TPFGO_SWEEP_ORPHAN_SECONDS = float(os.environ.get("TPFGO_SWEEP_ORPHAN_SECONDS", "60"))
 # 0 behind a connection pooler in transaction mode: session advisory locks do not hold (the claim timeout decides).
 TPFGO_CLAIM_LOCKS = env_bool("TPFGO_CLAIM_LOCKS", True)
+# The sweeper sends a lost resume or retry again only this long after it sent it (unset: the grace period), then
+# after twice as long each time, up to the maximum (unset: the claim timeout): pipelines.recovery.resends.
+TPFGO_SWEEP_RESEND_SECONDS = (
+    float(os.environ["TPFGO_SWEEP_RESEND_SECONDS"]) if os.environ.get("TPFGO_SWEEP_RESEND_SECONDS") else None
+)
+TPFGO_SWEEP_RESEND_MAX_SECONDS = (
+    float(os.environ["TPFGO_SWEEP_RESEND_MAX_SECONDS"]) if os.environ.get("TPFGO_SWEEP_RESEND_MAX_SECONDS") else None
+)
 TPFGO_SWEEP_BATCH = int(os.environ.get("TPFGO_SWEEP_BATCH", "200"))
 # One sweep per slot of this many seconds, however many beats run (pipelines.models.SweepTick).
 TPFGO_SWEEP_SECONDS = float(os.environ.get("TPFGO_SWEEP_SECONDS", "30"))

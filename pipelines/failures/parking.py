@@ -170,11 +170,14 @@ def close_open(trace_id: uuid.UUID, reason: str, *, keep_pipelines: tuple[str, .
     return closed
 
 
-def enqueue(parked: uuid.UUID, attempt: int, due: datetime.datetime) -> None:
+def enqueue(parked: uuid.UUID, attempt: int, due: datetime.datetime) -> bool | None:
+    """Hand a scheduled attempt to ``TPFGO_RETRY_ENQUEUE``: False when the hook says the broker refused it."""
     hook = getattr(settings, "TPFGO_RETRY_ENQUEUE", "pipelines.tasks.enqueue_retry")
-    if hook:
-        store.durable()  # a message names the parked item: it leaves only once the item is durable
-        import_string(hook)(parked, attempt, due)
+    if not hook:
+        return None
+    store.durable()  # a message names the parked item: it leaves only once the item is durable
+    sent: bool | None = import_string(hook)(parked, attempt, due)
+    return sent
 
 
 def latest_outcome(parked: ParkedItem) -> ParkingOutcome | None:

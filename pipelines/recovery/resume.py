@@ -67,10 +67,15 @@ def _went_on(comp: Composition) -> Q:
 
 
 def candidates(
-    now: datetime.datetime | None = None, limit: int = 200, *, since: datetime.datetime | None = None
+    now: datetime.datetime | None = None,
+    limit: int = 200,
+    *,
+    since: datetime.datetime | None = None,
+    unless: Exists | None = None,
 ) -> list[CheckpointLog]:
     """Rows after which their trace did not go on, older than the grace period, newer than ``since`` (the window
-    back from ``now`` unless given), not terminal, not yet decided.
+    back from ``now`` unless given), not terminal, not yet decided, and for which ``unless`` (a subquery on the log
+    row, such as the sweeper's "sent recently") does not hold.
 
     "Went on" counts only newer rows of the row's own pipeline and of those downstream of it, so a side pipeline
     that ran later on the same trace (a refused cancellation) does not hide a stall of the chain.
@@ -93,6 +98,8 @@ def candidates(
     # is the limited one: the scan branch's full estimate would have PostgreSQL JIT-compile the query on every
     # pass (seconds of compiling for a few milliseconds of reading, docs/performance.md).
     in_force = Exists(FlowRule.objects.filter(kind=FlowRule.FINGERPRINT, name=fingerprint(comp)))
+    if unless is not None:
+        in_window = in_window.filter(~unless)
     from_frontier = _stalled(comp, in_window.filter(_Among(Subquery(open_now))), decided).filter(in_force)
     scanned = _stalled(comp, in_window, decided).filter(~in_force)
     if connections[CheckpointLog.objects.db].features.supports_slicing_ordering_in_compound:

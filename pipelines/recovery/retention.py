@@ -10,7 +10,8 @@
   claims, outcomes, holds and releases;
 - ``ops_actions``: ops actions and bulk runs older than the policy (kept longest: they are the audit trail);
 - ``sweep_ticks``: the sweeper's claimed time slots (``SweepTick``, one per 30 s, ~2,900 a day) older than the
-  policy: "the sweeper ran once per tick" stays a query over the recent ones.
+  policy: "the sweeper ran once per tick" stays a query over the recent ones; and the messages it sent for lost
+  work (``SweepDispatch``, ``pipelines.recovery.resends``), which only matter within the sweep window.
 
 Each batch runs in its own ``transaction.atomic(durable=True)`` with the purge flag on (``purge_allowed``: as the
 purge role when one is configured) and writes one ``PurgeRecord`` (who, which policy, the cutoff, the id range,
@@ -49,6 +50,7 @@ from pipelines.models import (
     PurgeRecord,
     RetryClaim,
     RetryScheduled,
+    SweepDispatch,
     SweepTick,
     Trace,
 )
@@ -279,7 +281,11 @@ def _expired(policy: str, cutoff: datetime.datetime) -> list[tuple[Any, Callable
         return [(_closed_parked(cutoff), _parked_targets)]
     if policy == "sweep_ticks":
         ticks = SweepTick.objects.filter(created_at__lt=cutoff)
-        return [(ticks, lambda ids: [(SweepTick, SweepTick._base_manager.filter(id__in=ids))])]
+        sends = SweepDispatch.objects.filter(created_at__lt=cutoff)
+        return [
+            (ticks, lambda ids: [(SweepTick, SweepTick._base_manager.filter(id__in=ids))]),
+            (sends, lambda ids: [(SweepDispatch, SweepDispatch._base_manager.filter(id__in=ids))]),
+        ]
     actions = OpsAction.objects.filter(created_at__lt=cutoff)
     runs = BulkRun.objects.filter(created_at__lt=cutoff)
     return [

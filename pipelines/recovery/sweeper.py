@@ -17,7 +17,9 @@ costs the same whatever the history:
 5. **queued hand-offs** — a hand-off of a ``queue`` publication still pending ``TPFGO_QUEUE_RESEND_SECONDS`` after
    it was sent (its message lost, or behind a long backlog) is sent again (``pipelines.engine.queues``).
 
-Duplicates are harmless everywhere: an attempt runs only for the worker whose claim insert wins.
+Duplicates are harmless everywhere: an attempt runs only for the worker whose claim insert wins. Still, a resume or
+an attempt the sweeper sent is sent again only on a growing interval (``pipelines.recovery.resends``): its message
+may only be waiting behind a backlog, which every copy would lengthen.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from __future__ import annotations
 import contextlib
 import datetime
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from django.conf import settings
@@ -40,8 +43,8 @@ from pipelines.engine import queues
 from pipelines.engine.registry import composition
 from pipelines.failures import parking
 from pipelines.failures.parking import retry_policy
-from pipelines.models import ParkingOutcome, RetryClaim, RetryScheduled, SweepTick
-from pipelines.recovery import aux_branches, drain
+from pipelines.models import ParkingOutcome, RetryClaim, RetryScheduled, SweepDispatch, SweepTick
+from pipelines.recovery import aux_branches, drain, resends
 from pipelines.recovery import resume as recovery
 from pipelines.store import claim_locks
 
@@ -111,15 +114,11 @@ def _sweep(
     if not dry_run:  # resumed pauses whose drain task was lost go on draining at their rate
         drain.release_resumed(now, since)
     recover_lost_attempts(now, since, limit, report, dry_run)
-    for row in recovery.candidates(now, limit, since=since):
-        if not dry_run:
-            dispatch_resume(row.trace_id, row.seq)
-        report.resumes.append((str(row.trace_id), row.seq))
-    for trace_id, seq in lost_resumes(now, since, limit):
-        if not dry_run:
-            log.warning("sweep.resume_lost", trace_id=str(trace_id), seq=seq)
-            dispatch_resume(trace_id, seq)
-        report.resumes.append((str(trace_id), seq))
+    resting = resends.waiting(SweepDispatch.RESUME, OuterRef("trace_id"), OuterRef("seq"), now)
+    stalled = [(row.trace_id, row.seq) for row in recovery.candidates(now, limit, since=since, unless=resting)]
+    sent = _send(SweepDispatch.RESUME, stalled, now, dry_run, lambda key: dispatch_resume(*key))
+    sent += _send(SweepDispatch.RESUME, lost_resumes(now, since, limit), now, dry_run, _resume_lost)
+    report.resumes.extend((str(trace_id), seq) for trace_id, seq in sent)
     for side, row in aux_branches.missing(now, since, limit):
         if not dry_run:
             aux_branches.write(side, row)
@@ -158,13 +157,25 @@ def _unclaimed(scheduled: QuerySet[RetryScheduled]) -> QuerySet[RetryScheduled]:
 def reenqueue_lost(
     now: datetime.datetime, since: datetime.datetime, limit: int, report: SweepReport, dry_run: bool = False
 ) -> None:
+    """Attempts and drain releases due longer ago than the grace period that no worker claimed, sent again unless
+    the sweeper sent them recently (``resends``: their message may only be waiting behind a backlog)."""
     due = _unclaimed(RetryScheduled.objects.filter(due_at__gte=since, due_at__lte=now - recovery.grace()))
-    lost = [(s.parked_id, s.attempt, s.due_at) for s in due[:limit]]
-    lost += [(r.hold.parked_id, r.hold.attempt, r.due_at) for r in drain.lost_releases(now, since, limit)]
-    for parked_id, attempt, due_at in lost[:limit]:
-        if not dry_run:
-            parking.enqueue(parked_id, attempt, due_at)
-        report.reenqueued.append((str(parked_id), attempt))
+    due = due.filter(~resends.waiting(SweepDispatch.RETRY, OuterRef("parked"), OuterRef("attempt"), now))
+    lost = {(s.parked_id, s.attempt): s.due_at for s in due[:limit]}
+    for release in drain.lost_releases(now, since, limit):
+        lost.setdefault((release.hold.parked_id, release.hold.attempt), release.due_at)
+    keys = list(lost)[:limit]
+    sent = _send(SweepDispatch.RETRY, keys, now, dry_run, lambda key: parking.enqueue(*key, lost[key]))
+    report.reenqueued.extend((str(parked_id), attempt) for parked_id, attempt in sent)
+
+
+def _send(
+    kind: str, keys: list[resends.Key], now: datetime.datetime, dry_run: bool, send: Callable[[resends.Key], Any]
+) -> list[resends.Key]:
+    """The keys whose send is due, sent (``resends.dispatch``) unless ``dry_run``."""
+    if dry_run:
+        return list(resends.due(kind, keys, now))
+    return resends.dispatch(kind, keys, now, send)
 
 
 def orphan_age() -> datetime.timedelta:
@@ -232,13 +243,20 @@ def _attempt_lost(claim: RetryClaim, now: datetime.datetime, report: SweepReport
     log.warning("sweep.attempt_lost", parked_id=str(parked.pk), attempt=claim.attempt, worker=claim.worker)
 
 
-def dispatch_resume(trace_id: uuid.UUID, seq: int) -> None:
-    """Hand a resume to a worker (``TPFGO_RESUME_ENQUEUE``); an empty hook runs it here and now."""
+def dispatch_resume(trace_id: uuid.UUID, seq: int) -> bool | None:
+    """Hand a resume to a worker (``TPFGO_RESUME_ENQUEUE``; False when the hook says the broker refused it); an
+    empty hook runs it here and now."""
     hook = getattr(settings, "TPFGO_RESUME_ENQUEUE", "pipelines.tasks.enqueue_resume")
-    if hook:
-        import_string(hook)(trace_id, seq)
-    else:
+    if not hook:
         recovery.resume(trace_id, seq, worker="sweeper")
+        return None
+    sent: bool | None = import_string(hook)(trace_id, seq)
+    return sent
+
+
+def _resume_lost(key: resends.Key) -> bool | None:
+    log.warning("sweep.resume_lost", trace_id=str(key[0]), seq=key[1])
+    return dispatch_resume(*key)
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ from pipelines.models import (
     PurgeRecord,
     RetryClaim,
     RetryScheduled,
+    SweepDispatch,
     SweepTick,
     Tombstone,
     Trace,
@@ -222,23 +223,32 @@ def test_error_sink_entries_closed_parked_items_and_ops_actions_each_go_by_their
     assert services.get_order(order_id)["state"] == "COMPLETED"  # the order itself goes by the orders policy
 
 
-def test_sweep_ticks_older_than_their_policy_go_in_audited_batches_and_the_recent_ones_stay():
+def test_sweep_ticks_and_dispatches_older_than_their_policy_go_in_audited_batches_and_the_recent_ones_stay():
     now = timezone.now()
     ages = [45, 40, 31, 29, 1, 0]  # days; the policy keeps 30 by default
     for tick, days in enumerate(ages):
-        SweepTick.objects.create(tick=tick, node=f"beat-{tick}", created_at=now - datetime.timedelta(days=days))
+        at = now - datetime.timedelta(days=days)
+        SweepTick.objects.create(tick=tick, node=f"beat-{tick}", created_at=at)
+        SweepDispatch.objects.create(
+            kind="resume", subject=uuid.uuid4(), number=tick, send=1, created_at=at, resend_at=at
+        )
     before = every_table()
 
     (counted,) = retention.purge(actor="test", policies=["sweep_ticks"], dry_run=True)
     assert every_table() == before
     (removed,) = retention.purge(actor="test", policies=["sweep_ticks"], batch_size=2)
 
-    assert (counted.items, counted.rows) == (3, {"pipelines_sweeptick": 3})
-    assert (removed.items, removed.batches, removed.rows) == (3, 2, {"pipelines_sweeptick": 3})
+    expected = {"pipelines_sweeptick": 3, "pipelines_sweepdispatch": 3}
+    assert (counted.items, counted.rows) == (6, expected)
+    assert (removed.items, removed.batches, removed.rows) == (6, 4, expected)
     assert sorted(SweepTick.objects.values_list("tick", flat=True)) == [3, 4, 5]
+    assert sorted(SweepDispatch.objects.values_list("number", flat=True)) == [3, 4, 5]
     changed = {t: n - before[t] for t, n in every_table().items() if n != before[t]}
-    assert changed == {"pipelines_sweeptick": -3, "pipelines_purgerecord": 2}
-    assert sorted(PurgeRecord.objects.values_list("policy", "items")) == [("sweep_ticks", 1), ("sweep_ticks", 2)]
+    assert changed == {"pipelines_sweeptick": -3, "pipelines_sweepdispatch": -3, "pipelines_purgerecord": 4}
+    assert (
+        sorted(PurgeRecord.objects.values_list("policy", "items"))
+        == [("sweep_ticks", 1)] * 2 + [("sweep_ticks", 2)] * 2
+    )
 
 
 def test_a_batch_whose_trace_got_a_new_checkpoint_meanwhile_rolls_back_whole(monkeypatch):
