@@ -221,6 +221,16 @@ def decide(row: CheckpointLog) -> tuple[list[Next], str]:
     return runnable, ""
 
 
+@dataclass(frozen=True)
+class Lock:
+    """What the position's lock (``claim_locks``) said to this resume: ``alone``, it holds it (taken at ``since``
+    or just after); ``held``, another session does."""
+
+    alone: bool
+    held: bool
+    since: datetime.datetime
+
+
 def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "", *, again: bool = False) -> str:
     """Resume the trace from position ``seq`` once; returns what happened, for logs and tests.
 
@@ -232,15 +242,18 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "", *, again: bool
     claim timeout.
     """
     trace = uuid.UUID(str(trace_id))
+    # Read before the lock is taken: a claim made after it was made by a run that found the lock held (below).
+    locking = timezone.now()
     with claim_locks.working_on("position", trace, seq) as alone:
         # Held elsewhere: a resume is at this position right now. It is neither taken over nor followed until its
         # claim is older than the claim timeout: then it is stuck, and the next attempt goes ahead, as without locks.
         # With no claim yet, the lock's holder is about to make it: the position is its.
         held = alone is False
-        return _resume(trace, seq, worker, again=again and not held, alone=alone is True, held=held)
+        lock = Lock(alone=alone is True, held=held, since=locking)
+        return _resume(trace, seq, worker, again=again and not held, lock=lock)
 
 
-def _resume(trace: uuid.UUID, seq: int, worker: str, *, again: bool, alone: bool, held: bool) -> str:
+def _resume(trace: uuid.UUID, seq: int, worker: str, *, again: bool, lock: Lock) -> str:
     row = CheckpointLog.objects.filter(trace_id=trace, seq=seq).first()
     if row is None:
         return "missing"
@@ -249,7 +262,7 @@ def _resume(trace: uuid.UUID, seq: int, worker: str, *, again: bool, alone: bool
     nexts, why = decide(row)
     decision = Resumption.RESUMED if nexts else Resumption.SKIPPED
     own = _own_claim(trace, seq, worker) if again else None
-    attempt = own if own is not None else _claim(trace, seq, decision, why, worker, alone=alone, held=held)
+    attempt = own if own is not None else _claim(trace, seq, decision, why, worker, lock)
     if attempt is None:
         return "claimed-elsewhere"
     if not nexts:
@@ -272,26 +285,30 @@ def _resume(trace: uuid.UUID, seq: int, worker: str, *, again: bool, alone: bool
     return ",".join(statuses)
 
 
-def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str, *, alone: bool, held: bool) -> int | None:
+def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str, lock: Lock) -> int | None:
     """The attempt number this worker claimed for the position, or None if it is decided or claimed elsewhere.
 
-    ``alone``: the caller holds the position's lock (``claim_locks``), so a claim younger than the claim timeout
-    belongs to a resume that has ended without settling the position (it died): this one takes the next attempt.
-    ``held``: another session holds that lock, so a resume is at the position; this one goes ahead only past a claim
-    of its that is older than the claim timeout (stuck), never before the holder's first claim: else the holder,
-    alone, would take this live claim for a dead one's and run beside it."""
+    ``lock.alone``: the caller holds the position's lock (``claim_locks``), so a claim younger than the claim timeout
+    made before it took the lock belongs to a resume that has ended without settling the position (it died): this
+    one takes the next attempt. A claim made since was made by a run that found the lock held (past a stuck claim,
+    below) and is live: the position is that run's.
+    ``lock.held``: another session holds that lock, so a resume is at the position; this one goes ahead only past a
+    claim of its that is older than the claim timeout (stuck), never before the holder's first claim: else the
+    holder, alone, would take this live claim for a dead one's and run beside it."""
     done = Resumption.objects.filter(trace_id=trace, seq=seq)
     # Count first, then look for a live claim: a claim inserted in between is either seen live here, or holds the
     # attempt number this one is about to insert (the unique insert then refuses it).
     attempt = done.count() + 1
-    if held and attempt == 1:
+    if lock.held and attempt == 1:
         return None
     settled, live = Q(decision=Resumption.SKIPPED), Q(created_at__gt=timezone.now() - claim_timeout())
-    if done.filter(settled if alone else settled | live).exists():
+    if lock.alone:
+        settled |= Q(created_at__gte=lock.since)
+    if done.filter(settled if lock.alone else settled | live).exists():
         return None
     if attempt > MAX_RESUME_ATTEMPTS:
         return None
-    if alone and done.filter(live).exists():
+    if lock.alone and done.filter(live).exists():
         log.warning("recovery.claim_taken_over", trace_id=str(trace), seq=seq, attempt=attempt)
     return attempt if _record(trace, seq, attempt, decision, why, worker) else None
 

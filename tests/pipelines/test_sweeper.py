@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import io
@@ -26,6 +27,7 @@ from pipelines.models import (
 )
 from pipelines.recovery import resume as recovery
 from pipelines.recovery import retries, sweeper
+from pipelines.store import claim_locks
 from tests.conftest import all_insert_only_counts, claimed_attempt, run_still_at
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, DocumentRefused, TokenIndexed
@@ -249,6 +251,39 @@ def test_a_resume_leaves_the_position_to_a_run_that_holds_its_lock_and_has_not_c
     with run_still_at("position", stalled.trace_id, stalled.seq):
         assert recovery.resume(stalled.trace_id, stalled.seq, worker="task-2@host-b") == "claimed-elsewhere"
     assert Resumption.objects.count() == 0
+    assert DocumentPublished.objects.count() == 0
+
+
+@pytest.mark.postgres
+def test_a_resume_that_takes_the_lock_leaves_the_position_to_a_run_that_claimed_it_since(
+    claim_locks_in_force, monkeypatch
+):
+    # A dead run's claim older than the claim timeout: two resumes come. One takes the lock; the other, finding it
+    # held and the only claim stuck, claims the next attempt before the first one counts. That claim is live: the
+    # lock's holder, alone, took it for a dead run's and resumed beside it.
+    trace, seq = claimed_position("task-1@host-a", later(-400))
+    locked = claim_locks.working_on
+
+    @contextlib.contextmanager
+    def then_a_run_without_the_lock_claims(kind, *parts):
+        with locked(kind, *parts) as alone:
+            assert alone is True
+            Resumption.objects.create(
+                trace_id=trace,
+                seq=seq,
+                attempt=2,
+                decision="resumed",
+                worker="task-3@host-c",
+                created_at=timezone.now(),
+            )
+            yield alone
+
+    monkeypatch.setattr(claim_locks, "working_on", then_a_run_without_the_lock_claims)
+    assert recovery.resume(trace, seq, worker="task-2@host-b") == "claimed-elsewhere"
+    assert list(Resumption.objects.values_list("attempt", "worker").order_by("attempt")) == [
+        (1, "task-1@host-a"),
+        (2, "task-3@host-c"),
+    ]
     assert DocumentPublished.objects.count() == 0
 
 
