@@ -114,8 +114,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     comp = composition()
     assert frontier.in_force(comp) and OpenPosition.objects.count() == 0
 
-    def old_candidates(now: Any = None, limit: int = 200, *, since: Any = None) -> list[Any]:
-        """``candidates`` as it was before the frontier: the window of the log, every row judged."""
+    def old_candidates(now: Any = None, limit: int = 200, *, since: Any = None, unless: Any = None) -> list[Any]:
+        """``candidates`` as it was before the frontier: the window of the log, every row judged (and the
+        sweeper's "sent recently", ``unless``, left out as ``candidates`` does)."""
         from django.db.models import Exists, OuterRef, Q
         from django.utils import timezone
 
@@ -136,6 +137,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             .filter(~Exists(decided))
             .order_by("created_at")
         )
+        if unless is not None:
+            rows = rows.filter(~unless)
         return list(rows[:limit])
 
     def old(fn: Callable[[], Any], jit: bool = True) -> Callable[[], Any]:
