@@ -8,8 +8,8 @@ lengthens the backlog it is waiting behind: each copy is a task run that answers
 So each send is recorded (``SweepDispatch``, one insert-only row per send) with the time the next one becomes due:
 ``TPFGO_SWEEP_RESEND_SECONDS`` after the first send (unset: the grace period), twice that after the second, and so
 on up to ``TPFGO_SWEEP_RESEND_MAX_SECONDS`` (unset: the claim timeout). A lost message is still sent again within
-one interval; a message waiting behind a backlog of an hour has about log2(3600 / interval) copies, not one per
-sweep. Work a worker has claimed leaves the sweeper's queries, so its rows only age (retention's ``sweep_ticks``
+one interval; work waiting behind a backlog of an hour has seven copies with the defaults (sent at 0, 120, 360,
+840, 1,740, 2,640 and 3,540 s), not one per sweep (120). Work a worker has claimed leaves the sweeper's queries, so its rows only age (retention's ``sweep_ticks``
 policy removes them with the sweep slots).
 """
 
