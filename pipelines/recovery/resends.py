@@ -9,8 +9,8 @@ So each send is recorded (``SweepDispatch``, one insert-only row per send) with 
 ``TPFGO_SWEEP_RESEND_SECONDS`` after the first send (unset: the grace period), twice that after the second, and so
 on up to ``TPFGO_SWEEP_RESEND_MAX_SECONDS`` (unset: the claim timeout). A lost message is still sent again within
 one interval; work waiting behind a backlog of an hour has seven copies with the defaults (sent at 0, 120, 360,
-840, 1,740, 2,640 and 3,540 s), not one per sweep (120). Work a worker has claimed leaves the sweeper's queries, so its rows only age (retention's ``sweep_ticks``
-policy removes them with the sweep slots).
+840, 1,740, 2,640 and 3,540 s), not one per sweep (120). Work a worker has claimed leaves the sweeper's queries,
+so its rows only age (retention's ``sweep_ticks`` policy removes them with the sweep slots).
 """
 
 from __future__ import annotations
