@@ -42,6 +42,7 @@ from pipelines.models import (
     RetryClaim,
     RetryScheduled,
     Subscriber,
+    SweepDispatch,
 )
 
 _L = TypeVar("_L", bound=Ledger)
@@ -327,6 +328,23 @@ class SubscriberAdmin(ReadOnlyAdmin[Subscriber]):
         return max(0, getattr(self, "_head", 0) - int(obj.position or 0))
 
 
+class SweepDispatchAdmin(ReadOnlyAdmin[SweepDispatch]):
+    """The sweeper's sends of lost work (``pipelines.recovery.resends``), the most-sent first: behind a backlog,
+    they name the work that has waited longest. Searched by the trace or parked item they name."""
+
+    list_display = ("kind", "subject", "number", "send", "created_at", "resend_at")
+    list_filter = ("kind",)
+    date_hierarchy = "created_at"
+    ordering = ("-send", "-created_at")
+    search_help_text = "A trace id (a resume) or a parked item id (a retry)."
+    search_fields = ("subject",)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[SweepDispatch], search_term: str
+    ) -> tuple[QuerySet[SweepDispatch], bool]:
+        return selectors.search(queryset, search_term, ("subject",), ()), False
+
+
 LEDGER_ADMINS: dict[type[Any], type[admin.ModelAdmin[Any]]] = {
     ErrorSinkEntry: ErrorSinkEntryAdmin,
     ParkedItem: ParkedItemAdmin,
@@ -337,6 +355,7 @@ LEDGER_ADMINS: dict[type[Any], type[admin.ModelAdmin[Any]]] = {
     ParkingOutcome: ParkingOutcomeAdmin,
     OpsAction: OpsActionAdmin,
     Subscriber: SubscriberAdmin,
+    SweepDispatch: SweepDispatchAdmin,
 }
 
 

@@ -21,7 +21,7 @@ from checkout.kitchen_task.models import KitchenTask
 from checkout.order_request.models import OrderRequest
 from checkout.order_view import OrderView, render
 from opsconsole import readonly
-from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem
+from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem, SweepDispatch
 from pipelines.recovery import retention
 from tests.checkout.conftest import order_body
 
@@ -277,3 +277,26 @@ def test_the_console_shows_the_order_view_the_api_answers(ops_client, dead_order
     page = text(response)
     assert f"{shown.stalled.error_class} — {shown.stalled.message}" in page
     assert f"request {shown.request_id}" in page and f"consumer {shown.consumer_id}" in page
+
+
+def test_the_sweepers_sends_list_the_most_sent_first_and_are_searched_by_the_work_they_name(ops_client):
+    now = timezone.now()
+    trace, parked = uuid.uuid4(), uuid.uuid4()
+    for kind, subject, sends, at in (
+        ("retry", parked, 1, now - datetime.timedelta(minutes=1)),
+        ("resume", trace, 3, now),
+    ):
+        for n in range(1, sends + 1):
+            SweepDispatch.objects.create(kind=kind, subject=subject, number=4, send=n, created_at=at, resend_at=at)
+    changelist = reverse("ops:pipelines_sweepdispatch_changelist")
+
+    page = text(ops_client.get(changelist))
+    rows = re.findall(
+        r'<td class="field-subject">([0-9a-f-]+)</td><td class="field-number">4</td>'
+        r'<td class="field-send">(\d)</td>',
+        page,
+    )
+    assert rows == [(str(trace), "3"), (str(trace), "2"), (str(trace), "1"), (str(parked), "1")]
+
+    found = text(ops_client.get(changelist, {"q": str(parked)}))
+    assert str(parked) in found and str(trace) not in found
