@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -51,29 +51,39 @@ def waiting(kind: str, subject: OuterRef, number: OuterRef, now: datetime.dateti
     return Exists(SweepDispatch.objects.filter(kind=kind, subject=subject, number=number, resend_at__gt=now))
 
 
-def due(kind: str, keys: Iterable[Key], now: datetime.datetime) -> dict[Key, int]:
-    """Of ``keys`` (in their order), those whose next send is due, each with that send's number."""
+def due(
+    kind: str, keys: Iterable[Key], now: datetime.datetime, taken: Mapping[Key, datetime.datetime] | None = None
+) -> dict[Key, int]:
+    """Of ``keys`` (in their order), those whose next send is due, each with that send's number. ``taken``: when a
+    worker took the work up (claimed it); a send before that reached its worker, so the next one is due at once."""
     keys = list(dict.fromkeys(keys))
     rows = SweepDispatch.objects.filter(kind=kind, subject__in={subject for subject, _ in keys})
     sent = {
-        (subject, number): (sends, resend_at)
-        for subject, number, sends, resend_at in rows.values("subject", "number")
-        .annotate(sends=Max("send"), resend_at=Max("resend_at"))
-        .values_list("subject", "number", "sends", "resend_at")
+        (subject, number): (sends, resend_at, last)
+        for subject, number, sends, resend_at, last in rows.values("subject", "number")
+        .annotate(sends=Max("send"), resend_at=Max("resend_at"), last=Max("created_at"))
+        .values_list("subject", "number", "sends", "resend_at", "last")
     }
     chosen = {}
     for key in keys:
-        sends, resend_at = sent.get(key, (0, None))
-        if resend_at is None or resend_at <= now:
+        sends, resend_at, last = sent.get(key, (0, None, None))
+        claimed = (taken or {}).get(key)
+        if resend_at is None or resend_at <= now or (claimed is not None and claimed >= last):
             chosen[key] = sends + 1
     return chosen
 
 
-def dispatch(kind: str, keys: Iterable[Key], now: datetime.datetime, send: Callable[[Key], bool | None]) -> list[Key]:
+def dispatch(
+    kind: str,
+    keys: Iterable[Key],
+    now: datetime.datetime,
+    send: Callable[[Key], bool | None],
+    taken: Mapping[Key, datetime.datetime] | None = None,
+) -> list[Key]:
     """Send each key whose next send is due (``send`` returns False when the broker refused the message: then
     nothing is recorded and the next sweep sends it again); returns the keys sent."""
     done = []
-    for key, number in due(kind, keys, now).items():
+    for key, number in due(kind, keys, now, taken).items():
         if send(key) is False:
             continue
         record(kind, key, number, now)

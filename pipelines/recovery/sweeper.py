@@ -117,7 +117,8 @@ def _sweep(
     resting = resends.waiting(SweepDispatch.RESUME, OuterRef("trace_id"), OuterRef("seq"), now)
     stalled = [(row.trace_id, row.seq) for row in recovery.candidates(now, limit, since=since, unless=resting)]
     sent = _send(SweepDispatch.RESUME, stalled, now, dry_run, lambda key: dispatch_resume(*key))
-    sent += _send(SweepDispatch.RESUME, lost_resumes(now, since, limit), now, dry_run, _resume_lost)
+    lost = lost_resumes(now, since, limit)  # each claimed since it was sent: its run died, not its message
+    sent += _send(SweepDispatch.RESUME, list(lost), now, dry_run, _resume_lost, taken=lost)
     report.resumes.extend((str(trace_id), seq) for trace_id, seq in sent)
     for side, row in aux_branches.missing(now, since, limit):
         if not dry_run:
@@ -170,12 +171,17 @@ def reenqueue_lost(
 
 
 def _send(
-    kind: str, keys: list[resends.Key], now: datetime.datetime, dry_run: bool, send: Callable[[resends.Key], Any]
+    kind: str,
+    keys: list[resends.Key],
+    now: datetime.datetime,
+    dry_run: bool,
+    send: Callable[[resends.Key], Any],
+    taken: dict[resends.Key, datetime.datetime] | None = None,
 ) -> list[resends.Key]:
     """The keys whose send is due, sent (``resends.dispatch``) unless ``dry_run``."""
     if dry_run:
-        return list(resends.due(kind, keys, now))
-    return resends.dispatch(kind, keys, now, send)
+        return list(resends.due(kind, keys, now, taken))
+    return resends.dispatch(kind, keys, now, send, taken)
 
 
 def orphan_age() -> datetime.timedelta:
@@ -205,16 +211,19 @@ def recover_lost_attempts(
                 _attempt_lost(claim, now, report, dry_run)
 
 
-def lost_resumes(now: datetime.datetime, since: datetime.datetime, limit: int) -> list[tuple[uuid.UUID, int]]:
+def lost_resumes(
+    now: datetime.datetime, since: datetime.datetime, limit: int
+) -> dict[tuple[uuid.UUID, int], datetime.datetime]:
     """PostgreSQL: positions whose resume died before the claim timeout (its lock is free, ``claim_locks``), older
-    than ``orphan_age``; the resume dispatched for each takes the next attempt (``resume._claim``)."""
+    than ``orphan_age``, each with its claim's time; the resume dispatched for each takes the next attempt
+    (``resume._claim``)."""
     if connection.vendor != "postgresql":
-        return []
-    lost = []
+        return {}
+    lost = {}
     for claim in recovery.unfinished_claims(now, since, orphan_age(), limit):
         with claim_locks.working_on("position", claim.trace_id, claim.seq) as alone:
             if alone:
-                lost.append((claim.trace_id, claim.seq))
+                lost[(claim.trace_id, claim.seq)] = claim.created_at
     return lost
 
 

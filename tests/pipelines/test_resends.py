@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from pipelines.engine.runner import Engine
-from pipelines.models import CheckpointLog, ParkedItem, SweepDispatch
+from pipelines.models import CheckpointLog, ParkedItem, Resumption, SweepDispatch
 from pipelines.recovery import resends, sweeper
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
@@ -149,3 +149,27 @@ def test_positions_resumed_recently_leave_the_batch_to_the_positions_behind_them
 
     assert firsts == [2, 2, 1, 0]
     assert len(set(SENT)) == 5 and len(SENT) == 5
+
+
+@pytest.mark.postgres
+def test_a_resume_taken_up_and_died_is_sent_again_at_the_orphan_age_not_the_resend_interval(
+    claim_locks_in_force, settings
+):
+    settings.TPFGO_SWEEP_RESEND_SECONDS = 600
+    Engine(dataclasses.replace(lane.COMPOSITION, subscriptions=())).start("ingest", {"text": "a"}, "doc-1")
+    stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
+    start = timezone.now()
+    assert sends_at([60], start, "resumes") == [60]
+    # A worker took the message up a second later and died: its claim stays, its lock is free.
+    Resumption.objects.create(
+        trace_id=stalled.trace_id,
+        seq=stalled.seq,
+        attempt=1,
+        decision="resumed",
+        worker="task-1@host-a",
+        created_at=start + datetime.timedelta(seconds=61),
+    )
+
+    # TPFGO_SWEEP_ORPHAN_SECONDS (60) after the claim; the message reached its worker, so no resend interval applies.
+    assert sends_at([100, 120, 125], start, "resumes") == [125]
+    assert SENT == [(str(stalled.trace_id), stalled.seq)] * 2
