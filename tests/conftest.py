@@ -194,3 +194,88 @@ def claimed_attempt(engine: Engine, worker: str, attempt: int = 2) -> Any:
     parked = ParkedItem.objects.get()
     RetryClaim.objects.create(parked=parked, attempt=attempt, worker=worker, created_at=timezone.now())
     return parked
+
+
+class _Serialized:
+    """A raw SQLite connection shared by threads, each of its calls (and its cursors') made under one lock.
+
+    The insert-only triggers call a Python function (``tpfgo_insert_guard``, ``pipelines.triggers``): an insert
+    holds SQLite's connection mutex while it waits for the GIL, and a thread reading rows on the same connection
+    holds the GIL while it waits for that mutex. Two threads on one connection, one inserting and one reading,
+    then wait for each other for ever. Production never shares a connection between threads; the tests' servers
+    share the in-memory test database's (as pytest-django's live server does), so they serialize it."""
+
+    _CALLS = frozenset({"execute", "executemany", "executescript", "commit", "rollback"})
+
+    def __init__(self, raw: Any, lock: Any) -> None:
+        object.__setattr__(self, "_raw", raw)
+        object.__setattr__(self, "_lock", lock)
+
+    def cursor(self, *args: Any, **kwargs: Any) -> _SerializedCursor:
+        with self._lock:
+            return _SerializedCursor(self._raw.cursor(*args, **kwargs), self._lock)
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._raw, name)
+        return _holding(self._lock, found) if name in self._CALLS else found
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._raw, name, value)
+
+
+class _SerializedCursor:
+    _CALLS = frozenset({"execute", "executemany", "executescript", "fetchone", "fetchmany", "fetchall", "close"})
+
+    def __init__(self, cursor: Any, lock: Any) -> None:
+        object.__setattr__(self, "_cursor", cursor)
+        object.__setattr__(self, "_lock", lock)
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._cursor, name)
+        return _holding(self._lock, found) if name in self._CALLS else found
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._cursor, name, value)
+
+    def __iter__(self) -> _SerializedCursor:
+        return self
+
+    def __next__(self) -> Any:
+        with self._lock:
+            return next(self._cursor)
+
+
+def _holding(lock: Any, call: Any) -> Any:
+    def held(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return call(*args, **kwargs)
+
+    return held
+
+
+@contextlib.contextmanager
+def sharing_in_memory_sqlite() -> Iterator[Any]:
+    """Share the test's in-memory SQLite connections with a server's threads (the server's thread initializer is
+    the yielded function), every call on them serialized (``_Serialized``). Nothing on PostgreSQL or a file
+    database: each thread opens its own connection there."""
+    import threading
+
+    from django.db import connections
+
+    shared = {c.alias: c for c in connections.all() if c.vendor == "sqlite" and c.is_in_memory_db()}
+    for conn in shared.values():
+        conn.ensure_connection()
+        conn.inc_thread_sharing()
+        conn.connection = _Serialized(conn.connection, threading.RLock())
+
+    def share() -> None:
+        for alias, conn in shared.items():
+            connections[alias] = conn
+
+    try:
+        yield share
+    finally:
+        for conn in shared.values():
+            if isinstance(conn.connection, _Serialized):
+                conn.connection = conn.connection._raw
+            conn.dec_thread_sharing()

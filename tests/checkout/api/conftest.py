@@ -13,6 +13,7 @@ from access.tokens import create_token
 from pipelines.transport import grpc_compat
 from pipelines.transport.rpc import build_server
 from tests.checkout.api.transports import Function, Grpc, Http, ProtobufHttp
+from tests.conftest import sharing_in_memory_sqlite
 from tpfgo_site.grpc_handlers import grpc_handlers
 
 grpc_compat.patch_fake_server()
@@ -39,28 +40,19 @@ def grpc_target(transactional_db: Any) -> Iterator[str]:
     Like pytest-django's live server, it shares an in-memory SQLite connection with the test; on PostgreSQL each
     worker thread opens its own connection to the test database (the test is transactional).
     """
-    shared = {c.alias: c for c in connections.all() if c.vendor == "sqlite" and c.is_in_memory_db()}
-    for conn in shared.values():
-        conn.inc_thread_sharing()
-
-    def share() -> None:
-        for alias, conn in shared.items():
-            connections[alias] = conn
-
     # Worker threads keep their own connections (CONN_MAX_AGE); here each request closes its connection when it
     # ends, so none outlives the test database.
     settings_dict = connections["default"].settings_dict
     max_age = settings_dict.get("CONN_MAX_AGE", 0)
     settings_dict["CONN_MAX_AGE"] = 0
-    server, port = build_server("127.0.0.1:0", grpc_handlers, max_workers=4, initializer=share)
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(grace=None).wait()
-        settings_dict["CONN_MAX_AGE"] = max_age
-        for conn in shared.values():
-            conn.dec_thread_sharing()
+    with sharing_in_memory_sqlite() as share:
+        server, port = build_server("127.0.0.1:0", grpc_handlers, max_workers=4, initializer=share)
+        server.start()
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            server.stop(grace=None).wait()
+            settings_dict["CONN_MAX_AGE"] = max_age
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from django.test import Client
 from access.tokens import create_token
 from pipelines.engine import stream_gauges
 from tests.checkout.conftest import order_body
+from tests.conftest import sharing_in_memory_sqlite
 
 
 @pytest.fixture(autouse=True)
@@ -46,29 +47,19 @@ def grpc_channel(transactional_db: Any, token: str) -> Iterator[Any]:
     stream's own worker threads open their own connections. On PostgreSQL every thread has its own connection.
     """
     import grpc
-    from django.db import connections
 
     from pipelines.transport.rpc import build_server
     from tpfgo_site.grpc_handlers import grpc_handlers
 
-    shared = {c.alias: c for c in connections.all() if c.vendor == "sqlite" and c.is_in_memory_db()}
-    for conn in shared.values():
-        conn.inc_thread_sharing()
-
-    def share() -> None:
-        for alias, conn in shared.items():
-            connections[alias] = conn
-
-    server, port = build_server("127.0.0.1:0", grpc_handlers, max_workers=6, initializer=share)
-    server.start()
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield channel
-    finally:
-        channel.close()
-        server.stop(grace=None).wait()
-        for conn in shared.values():
-            conn.dec_thread_sharing()
+    with sharing_in_memory_sqlite() as share:
+        server, port = build_server("127.0.0.1:0", grpc_handlers, max_workers=6, initializer=share)
+        server.start()
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        try:
+            yield channel
+        finally:
+            channel.close()
+            server.stop(grace=None).wait()
 
 
 @pytest.fixture
