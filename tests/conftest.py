@@ -197,7 +197,7 @@ def claimed_attempt(engine: Engine, worker: str, attempt: int = 2) -> Any:
 
 
 class _Serialized:
-    """A raw SQLite connection shared by threads, each of its calls (and its cursors') made under one lock.
+    """A raw SQLite connection shared by threads, or one of its cursors, each of its calls made under one lock.
 
     The insert-only triggers call a Python function (``tpfgo_insert_guard``, ``pipelines.triggers``): an insert
     holds SQLite's connection mutex while it waits for the GIL, and a thread reading rows on the same connection
@@ -205,52 +205,38 @@ class _Serialized:
     then wait for each other for ever. Production never shares a connection between threads; the tests' servers
     share the in-memory test database's (as pytest-django's live server does), so they serialize it."""
 
-    _CALLS = frozenset({"execute", "executemany", "executescript", "commit", "rollback"})
+    _CALLS = frozenset(
+        {"execute", "executemany", "executescript", "commit", "rollback", "fetchone", "fetchmany", "fetchall", "close"}
+    )
 
     def __init__(self, raw: Any, lock: Any) -> None:
         object.__setattr__(self, "_raw", raw)
         object.__setattr__(self, "_lock", lock)
 
-    def cursor(self, *args: Any, **kwargs: Any) -> _SerializedCursor:
+    def cursor(self, *args: Any, **kwargs: Any) -> _Serialized:
         with self._lock:
-            return _SerializedCursor(self._raw.cursor(*args, **kwargs), self._lock)
+            return _Serialized(self._raw.cursor(*args, **kwargs), self._lock)
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self._raw, name)
-        return _holding(self._lock, found) if name in self._CALLS else found
+        if name not in self._CALLS:
+            return found
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return found(*args, **kwargs)
+
+        return held
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._raw, name, value)
 
-
-class _SerializedCursor:
-    _CALLS = frozenset({"execute", "executemany", "executescript", "fetchone", "fetchmany", "fetchall", "close"})
-
-    def __init__(self, cursor: Any, lock: Any) -> None:
-        object.__setattr__(self, "_cursor", cursor)
-        object.__setattr__(self, "_lock", lock)
-
-    def __getattr__(self, name: str) -> Any:
-        found = getattr(self._cursor, name)
-        return _holding(self._lock, found) if name in self._CALLS else found
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._cursor, name, value)
-
-    def __iter__(self) -> _SerializedCursor:
+    def __iter__(self) -> _Serialized:
         return self
 
     def __next__(self) -> Any:
         with self._lock:
-            return next(self._cursor)
-
-
-def _holding(lock: Any, call: Any) -> Any:
-    def held(*args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return call(*args, **kwargs)
-
-    return held
+            return next(self._raw)
 
 
 @contextlib.contextmanager
