@@ -10,3 +10,5 @@ TPFGO_RETRY_POLICY = {**TPFGO_RETRY_POLICY, "base_delay": 0.001, "cap": 0.01}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests drive a resumed pause's drain themselves, with a controllable clock.
 TPFGO_DRAIN_ENQUEUE = ""
+# The sweeper reads no broker queue's depth unless a test sets the bound (tests of pipelines.recovery.resends).
+TPFGO_SWEEP_RESEND_HOLD_DEPTH = 0

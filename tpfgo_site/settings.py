@@ -247,6 +247,9 @@ TPFGO_SWEEP_RESEND_SECONDS = (
 TPFGO_SWEEP_RESEND_MAX_SECONDS = (
     float(os.environ["TPFGO_SWEEP_RESEND_MAX_SECONDS"]) if os.environ.get("TPFGO_SWEEP_RESEND_MAX_SECONDS") else None
 )
+# While the queue a lost retry or resume goes to holds this many messages, the sweeper sends no copy of work whose
+# earlier message may be among them (pipelines.recovery.resends); 0 never holds.
+TPFGO_SWEEP_RESEND_HOLD_DEPTH = int(os.environ.get("TPFGO_SWEEP_RESEND_HOLD_DEPTH", "1000"))
 TPFGO_SWEEP_BATCH = int(os.environ.get("TPFGO_SWEEP_BATCH", "200"))
 # One sweep per slot of this many seconds, however many beats run (pipelines.models.SweepTick).
 TPFGO_SWEEP_SECONDS = float(os.environ.get("TPFGO_SWEEP_SECONDS", "30"))

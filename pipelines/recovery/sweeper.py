@@ -65,6 +65,8 @@ class SweepReport:
     resumes: list[tuple[str, int]] = field(default_factory=list)
     aux_branches: list[tuple[str, int]] = field(default_factory=list)
     handoffs: list[tuple[str, str]] = field(default_factory=list)
+    # Sends held behind a deep queue (``resends.Backlog``): (kind, parked item or trace, attempt or seq).
+    held: list[tuple[str, str, int]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -74,6 +76,7 @@ class SweepReport:
             "resumes": len(self.resumes),
             "aux_branches": len(self.aux_branches),
             "handoffs": len(self.handoffs),
+            "held": len(self.held),
         }
 
 
@@ -110,16 +113,19 @@ def _sweep(
     limit = limit or int(getattr(settings, "TPFGO_SWEEP_BATCH", 200))
     since = now - (window or recovery.window())
     report = SweepReport()
-    reenqueue_lost(now, since, limit, report, dry_run)
+    backlog = resends.Backlog()
+    reenqueue_lost(now, since, limit, report, dry_run, backlog)
     if not dry_run:  # resumed pauses whose drain task was lost go on draining at their rate
         drain.release_resumed(now, since)
     recover_lost_attempts(now, since, limit, report, dry_run)
     resting = resends.waiting(SweepDispatch.RESUME, OuterRef("trace_id"), OuterRef("seq"), now)
     stalled = [(row.trace_id, row.seq) for row in recovery.candidates(now, limit, since=since, unless=resting)]
-    sent = _send(SweepDispatch.RESUME, stalled, now, dry_run, lambda key: dispatch_resume(*key))
+    sent = _send(SweepDispatch.RESUME, stalled, now, dry_run, lambda key: dispatch_resume(*key), report, backlog)
     lost = lost_resumes(now, since, limit)  # each claimed since it was sent: its run died, not its message
-    sent += _send(SweepDispatch.RESUME, list(lost), now, dry_run, _resume_lost, taken=lost)
+    sent += _send(SweepDispatch.RESUME, list(lost), now, dry_run, _resume_lost, report, backlog, taken=lost)
     report.resumes.extend((str(trace_id), seq) for trace_id, seq in sent)
+    if report.held:
+        log.warning("sweep.resends_held", held=len(report.held), queues=backlog.deep_queues())
     for side, row in aux_branches.missing(now, since, limit):
         if not dry_run:
             aux_branches.write(side, row)
@@ -156,7 +162,12 @@ def _unclaimed(scheduled: QuerySet[RetryScheduled]) -> QuerySet[RetryScheduled]:
 
 
 def reenqueue_lost(
-    now: datetime.datetime, since: datetime.datetime, limit: int, report: SweepReport, dry_run: bool = False
+    now: datetime.datetime,
+    since: datetime.datetime,
+    limit: int,
+    report: SweepReport,
+    dry_run: bool = False,
+    backlog: resends.Backlog | None = None,
 ) -> None:
     """Attempts and drain releases due longer ago than the grace period that no worker claimed, sent again unless
     the sweeper sent them recently (``resends``: their message may only be waiting behind a backlog)."""
@@ -166,7 +177,7 @@ def reenqueue_lost(
     for release in drain.lost_releases(now, since, limit):
         lost.setdefault((release.hold.parked_id, release.hold.attempt), release.due_at)
     keys = list(lost)[:limit]
-    sent = _send(SweepDispatch.RETRY, keys, now, dry_run, lambda key: parking.enqueue(*key, lost[key]))
+    sent = _send(SweepDispatch.RETRY, keys, now, dry_run, lambda key: parking.enqueue(*key, lost[key]), report, backlog)
     report.reenqueued.extend((str(parked_id), attempt) for parked_id, attempt in sent)
 
 
@@ -176,12 +187,18 @@ def _send(
     now: datetime.datetime,
     dry_run: bool,
     send: Callable[[resends.Key], Any],
+    report: SweepReport,
+    backlog: resends.Backlog | None,
     taken: dict[resends.Key, datetime.datetime] | None = None,
 ) -> list[resends.Key]:
-    """The keys whose send is due, sent (``resends.dispatch``) unless ``dry_run``."""
+    """The keys whose send is due and not held behind a deep queue, sent (``resends.dispatch``) unless ``dry_run``;
+    the held ones go in the report."""
     if dry_run:
-        return list(resends.due(kind, keys, now, taken))
-    return resends.dispatch(kind, keys, now, send, taken)
+        found = resends.due(kind, keys, now, taken, backlog)
+    else:
+        found = resends.dispatch(kind, keys, now, send, taken, backlog)
+    report.held.extend((kind, str(subject), number) for subject, number in found.held)
+    return list(found.send)
 
 
 def orphan_age() -> datetime.timedelta:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import io
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from pipelines.engine.runner import Engine
@@ -153,7 +155,7 @@ def test_positions_resumed_recently_leave_the_batch_to_the_positions_behind_them
 
 @pytest.mark.postgres
 def test_a_resume_taken_up_and_died_is_sent_again_at_the_orphan_age_not_the_resend_interval(
-    claim_locks_in_force, settings
+    claim_locks_in_force, settings, monkeypatch
 ):
     settings.TPFGO_SWEEP_RESEND_SECONDS = 600
     Engine(dataclasses.replace(lane.COMPOSITION, subscriptions=())).start("ingest", {"text": "a"}, "doc-1")
@@ -170,6 +172,111 @@ def test_a_resume_taken_up_and_died_is_sent_again_at_the_orphan_age_not_the_rese
         created_at=start + datetime.timedelta(seconds=61),
     )
 
-    # TPFGO_SWEEP_ORPHAN_SECONDS (60) after the claim; the message reached its worker, so no resend interval applies.
+    # TPFGO_SWEEP_ORPHAN_SECONDS (60) after the claim; the message reached its worker, so no resend interval applies,
+    # and nothing of it waits in the queue, however deep.
+    settings.TPFGO_SWEEP_RESEND_HOLD_DEPTH = 1
+    monkeypatch.setattr(resends, "queue_depth", lambda task: ("celery", 100))
     assert sends_at([100, 120, 125], start, "resumes") == [125]
     assert SENT == [(str(stalled.trace_id), stalled.seq)] * 2
+
+
+class Queue:
+    """The broker's answer to ``resends.queue_depth`` (the process edge): a depth the test sets, and the reads."""
+
+    def __init__(self, depth: int | None) -> None:
+        self.depth = depth
+        self.reads: list[str] = []
+
+    def __call__(self, task: str) -> tuple[str, int | None]:
+        self.reads.append(task)
+        return "celery", self.depth
+
+
+@pytest.fixture
+def queue(settings, monkeypatch) -> Queue:
+    settings.TPFGO_SWEEP_RESEND_HOLD_DEPTH = 5
+    found = Queue(0)
+    monkeypatch.setattr(resends, "queue_depth", found)
+    return found
+
+
+def sweep_at(start: datetime.datetime, offset: int, **kwargs) -> sweeper.SweepReport:
+    return sweeper.sweep(now=start + datetime.timedelta(seconds=offset), **kwargs)
+
+
+def test_behind_a_deep_queue_a_lost_retry_is_held_until_the_queue_drains(lane_engine, settings, queue):
+    parked = lost_retry(lane_engine, settings)
+    start = timezone.now()
+    held = [("retry", str(parked.pk), 2)]
+
+    queue.depth = 7  # its attempt's own message may be among them: no copy, nothing recorded
+    assert [sweep_at(start, s).held for s in (60, 70)] == [held, held]
+    assert SENT == [] and SweepDispatch.objects.filter(kind="retry").count() == 0
+    queue.depth = 4  # below the bound: the copy goes out at once
+    assert sweep_at(start, 80).reenqueued == [(str(parked.pk), 2)]
+    queue.depth = 9
+    assert sweep_at(start, 100).held == []  # not due again before 110 anyway: the queue is not read
+    assert sweep_at(start, 110).held == held
+    queue.depth = 5  # at the bound: still held
+    assert sweep_at(start, 120).held == held
+    queue.depth = 0
+    assert sweep_at(start, 130).reenqueued == [(str(parked.pk), 2)]
+
+    assert SENT == [(str(parked.pk), 2)] * 2
+    assert list(SweepDispatch.objects.filter(kind="retry").order_by("send").values_list("send", flat=True)) == [1, 2]
+    # Read once in each sweep that had a retry to send (60, 70, 80, 110, 120, 130); this trace's resume runs in the
+    # sweeper (no hook), so it never waits in a queue.
+    assert queue.reads == ["pipelines.retry_parked"] * 6
+
+
+def test_a_positions_first_resume_goes_out_behind_a_deep_queue_and_its_copies_are_held(queue):
+    Engine(dataclasses.replace(lane.COMPOSITION, subscriptions=())).start("ingest", {"text": "a b"}, "doc-1")
+    stalled = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed")
+    start = timezone.now()
+    queue.depth = 50
+
+    assert sweep_at(start, 60).resumes == [(str(stalled.trace_id), stalled.seq)]  # a crash left it: nothing waits
+    assert queue.reads == []
+    assert [sweep_at(start, s).held for s in (90, 150)] == [[("resume", str(stalled.trace_id), stalled.seq)]] * 2
+    queue.depth = 1
+    assert sweep_at(start, 160).resumes == [(str(stalled.trace_id), stalled.seq)]
+    assert SENT == [(str(stalled.trace_id), stalled.seq)] * 2
+    assert SweepDispatch.objects.count() == 2
+
+
+def test_a_dry_run_reports_the_held_sends_and_a_broker_without_an_answer_holds_nothing(lane_engine, settings, queue):
+    parked = lost_retry(lane_engine, settings)
+    start = timezone.now()
+    queue.depth = 7
+    before = all_insert_only_counts()
+    dry = sweep_at(start, 60, dry_run=True)
+    assert (dry.reenqueued, dry.held) == ([], [("retry", str(parked.pk), 2)])
+    assert all_insert_only_counts() == before
+
+    queue.depth = None  # the broker did not say: the send goes out (and meets the broker's own answer)
+    assert sweep_at(start, 60).reenqueued == [(str(parked.pk), 2)]
+    assert SENT == [(str(parked.pk), 2)]
+
+
+def test_with_the_bound_at_zero_the_queue_is_never_read(lane_engine, settings, queue):
+    settings.TPFGO_SWEEP_RESEND_HOLD_DEPTH = 0
+    parked = lost_retry(lane_engine, settings)
+    queue.depth = 10_000
+    assert sweep_at(timezone.now(), 60).reenqueued == [(str(parked.pk), 2)]
+    assert queue.reads == []
+
+
+def test_the_sweep_command_names_each_held_send(lane_engine, settings, queue):
+    settings.TPFGO_SWEEP_GRACE_SECONDS = 0  # overdue at once: the command sweeps at the real time
+    parked = lost_retry(lane_engine, settings)
+    queue.depth = 6
+    out = io.StringIO()
+    call_command("sweep", "--dry-run", stdout=out)
+    lines = out.getvalue().splitlines()
+    held = (
+        f"would hold the retry of parked item {parked.pk}, attempt 2: its queue is deep (TPFGO_SWEEP_RESEND_HOLD_DEPTH)"
+    )
+    assert [line for line in lines if "hold" in line] == [held]
+    # The trace's position waits on its parked item: skipped, as the command says.
+    summary = "reenqueued 0, rescheduled 0, dead_lettered 0, resumes 0, aux_branches 0, handoffs 0, held 1, skipped 1"
+    assert lines[-1] == f"dry run: {summary}"

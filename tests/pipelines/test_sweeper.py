@@ -405,17 +405,17 @@ def test_the_sweep_command_reaches_a_stall_older_than_the_window(monkeypatch):
 
     assert run_sweep("--window", "3h", "--dry-run").splitlines() == [
         f"would resume trace {trace} from checkpoint log row {seq}",
-        "dry run: reenqueued 0, rescheduled 0, dead_lettered 0, resumes 1, aux_branches 0, handoffs 0",
+        "dry run: reenqueued 0, rescheduled 0, dead_lettered 0, resumes 1, aux_branches 0, handoffs 0, held 0",
     ]
     assert all_insert_only_counts() == before  # a dry run changes nothing
     assert run_sweep("--window", "150m").splitlines() == [
         f"resume trace {trace} from checkpoint log row {seq}",
-        "swept: reenqueued 0, rescheduled 0, dead_lettered 0, resumes 1, aux_branches 0, handoffs 0",
+        "swept: reenqueued 0, rescheduled 0, dead_lettered 0, resumes 1, aux_branches 0, handoffs 0, held 0",
     ]
     assert DocumentPublished.objects.count() == 1
     assert Resumption.objects.get().decision == "resumed"
     assert run_sweep("--window", "3h").splitlines() == [
-        "swept: reenqueued 0, rescheduled 0, dead_lettered 0, resumes 0, aux_branches 0, handoffs 0"
+        "swept: reenqueued 0, rescheduled 0, dead_lettered 0, resumes 0, aux_branches 0, handoffs 0, held 0"
     ]
 
 
@@ -439,7 +439,8 @@ def test_the_sweep_command_dry_run_lists_lost_retries_and_attempts_without_actin
         f"would re-enqueue parked item {second.pk}, attempt 2",
         f"would dead-letter parked item {second.pk} (attempts exhausted, worker lost)",
         f"would skip trace {first.trace_id} at checkpoint log row {log_seq}: open parking",
-        "dry run: reenqueued 2, rescheduled 0, dead_lettered 1, resumes 0, aux_branches 0, handoffs 0, skipped 1",
+        "dry run: reenqueued 2, rescheduled 0, dead_lettered 1, resumes 0, aux_branches 0, handoffs 0, held 0, "
+        "skipped 1",
     ]
     assert ENQUEUED == [] and all_insert_only_counts() == before
 
