@@ -18,8 +18,8 @@ costs the same whatever the history:
    it was sent (its message lost, or behind a long backlog) is sent again (``pipelines.engine.queues``).
 
 Duplicates are harmless everywhere: an attempt runs only for the worker whose claim insert wins. Still, a resume or
-an attempt the sweeper sent is sent again only on a growing interval (``pipelines.recovery.resends``): its message
-may only be waiting behind a backlog, which every copy would lengthen.
+an attempt the sweeper sent is sent again only on a growing interval, and not while the queue it goes to is deep
+(``pipelines.recovery.resends``): its message may only be waiting behind a backlog, which every copy would lengthen.
 """
 
 from __future__ import annotations
