@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import prometheus_client
 import structlog
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -49,6 +50,14 @@ from pipelines.recovery import resume as recovery
 from pipelines.store import claim_locks
 
 log = structlog.get_logger("pipelines.sweeper")
+
+
+SWEEP_ACTIONS = prometheus_client.Counter(
+    "tpfgo_sweep_actions_total",
+    "What sweeps did (dry runs not counted): lost retries re-enqueued, lost attempts rescheduled or dead-lettered, "
+    "stalled positions resumed, aux branches written, hand-offs sent again, copies held behind a deep queue.",
+    ["action"],
+)
 
 
 class AttemptLost(RetryableError):
@@ -78,6 +87,10 @@ class SweepReport:
             "handoffs": len(self.handoffs),
             "held": len(self.held),
         }
+
+
+for _action in SweepReport().as_dict():  # every action's series exists from the start (0): rate() has a baseline
+    SWEEP_ACTIONS.labels(_action)
 
 
 def claim_tick(node: str, now: datetime.datetime | None = None) -> int | None:
@@ -133,6 +146,9 @@ def _sweep(
     report.handoffs.extend(queues.resend_lost(now, limit, dry_run=dry_run))
     if any(report.as_dict().values()) and not dry_run:
         log.info("sweep.done", **report.as_dict())
+        for action, count in report.as_dict().items():
+            if count:
+                SWEEP_ACTIONS.labels(action).inc(count)
     return report
 
 

@@ -15,6 +15,7 @@ from pipelines.models import CheckpointLog, ParkedItem, Resumption, SweepDispatc
 from pipelines.recovery import resends, sweeper
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
+from tests.pipelines.test_step_metrics import delta, samples
 
 pytestmark = pytest.mark.django_db
 
@@ -207,6 +208,7 @@ def sweep_at(start: datetime.datetime, offset: int, **kwargs) -> sweeper.SweepRe
 def test_behind_a_deep_queue_a_lost_retry_is_held_until_the_queue_drains(lane_engine, settings, queue):
     parked = lost_retry(lane_engine, settings)
     start = timezone.now()
+    counted = samples("tpfgo_sweep_actions_total")
     held = [("retry", str(parked.pk), 2)]
 
     queue.depth = 7  # its attempt's own message may be among them: no copy, nothing recorded
@@ -227,6 +229,8 @@ def test_behind_a_deep_queue_a_lost_retry_is_held_until_the_queue_drains(lane_en
     # Read once in each sweep that had a retry to send (60, 70, 80, 110, 120, 130); this trace's resume runs in the
     # sweeper (no hook), so it never waits in a queue.
     assert queue.reads == ["pipelines.retry_parked"] * 6
+    resumed = SweepDispatch.objects.filter(kind="resume").count()
+    assert delta(counted, "tpfgo_sweep_actions_total") == {("held",): 4, ("reenqueued",): 2, ("resumes",): resumed}
 
 
 def test_a_positions_first_resume_goes_out_behind_a_deep_queue_and_its_copies_are_held(queue):
@@ -248,10 +252,11 @@ def test_a_dry_run_reports_the_held_sends_and_a_broker_without_an_answer_holds_n
     parked = lost_retry(lane_engine, settings)
     start = timezone.now()
     queue.depth = 7
-    before = all_insert_only_counts()
+    before, counted = all_insert_only_counts(), samples("tpfgo_sweep_actions_total")
     dry = sweep_at(start, 60, dry_run=True)
     assert (dry.reenqueued, dry.held) == ([], [("retry", str(parked.pk), 2)])
     assert all_insert_only_counts() == before
+    assert delta(counted, "tpfgo_sweep_actions_total") == {}  # a dry run counts nothing
 
     queue.depth = None  # the broker did not say: the send goes out (and meets the broker's own answer)
     assert sweep_at(start, 60).reenqueued == [(str(parked.pk), 2)]

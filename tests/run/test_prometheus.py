@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from checkout import services
+from pipelines.recovery.sweeper import SweepReport
 from tests.checkout.api.transports import Grpc, Http
 from tests.checkout.conftest import order_body
 from tests.run.conftest import Collector, Running, answers, free_port, wait_until
@@ -160,6 +161,9 @@ def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(m
         (("outcome", "succeeded"), ("task", "pipelines.retry_parked")): 1.0
     }
     assert prometheus.values('tpfgo_dead_letters{job="worker"}') == {}
+    # Beat's sweeps run on the worker: every action's series is scraped from the start (its counts: tests/pipelines).
+    swept = prometheus.values('tpfgo_sweep_actions_total{job="worker"}')
+    assert set(swept) == {(("action", action),) for action in SweepReport().as_dict()}, swept
 
     _assert_one_trace_per_order(collector, order_id, per_order=len(steps) + 1)  # the payment step popped above
 
