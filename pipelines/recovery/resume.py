@@ -242,8 +242,9 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "", *, again: bool
     claim timeout.
     """
     trace = uuid.UUID(str(trace_id))
-    # Read before the lock is taken: a claim made after it was made by a run that found the lock held (below).
-    locking = timezone.now()
+    # Read before the lock is taken: a claim made after it was made by a run that found the lock held (below). The
+    # database's clock, which the claims record too: a node's skewed clock cannot put a claim before the lock.
+    locking = claim_locks.clock()
     with claim_locks.working_on("position", trace, seq) as alone:
         # Held elsewhere: a resume is at this position right now. It is neither taken over nor followed until its
         # claim is older than the claim timeout: then it is stuck, and the next attempt goes ahead, as without locks.
@@ -332,7 +333,7 @@ def _record(trace: uuid.UUID, seq: int, attempt: int, decision: str, why: str, w
                 decision=decision,
                 detail=why[:300],
                 worker=worker[:200],
-                created_at=timezone.now(),
+                created_at=claim_locks.stamp(),
             )
     except IntegrityError:
         return False

@@ -288,6 +288,48 @@ def test_a_resume_that_takes_the_lock_leaves_the_position_to_a_run_that_claimed_
 
 
 @pytest.mark.postgres
+def test_a_lock_holder_whose_clock_runs_ahead_still_leaves_the_position_to_a_run_that_claimed_it_since(
+    claim_locks_in_force, monkeypatch
+):
+    # As above, but the lock's holder runs on a node whose clock is ten minutes ahead: by its own clock it took the
+    # lock after the other run's claim, and took that live claim for a dead run's. Claims and the lock's time are
+    # the database's clock (claim_locks.clock, claim_locks.stamp), so no node's clock orders them.
+    trace, seq = claimed_position("task-1@host-a", later(-400))
+    locked = claim_locks.working_on
+
+    right = timezone.now  # the other node's clock, and the database's
+
+    @contextlib.contextmanager
+    def then_a_run_on_another_node_claims(kind, *parts):
+        with locked(kind, *parts) as alone:
+            assert alone is True
+            Resumption.objects.create(
+                trace_id=trace, seq=seq, attempt=2, decision="resumed", worker="task-3@host-c", created_at=right()
+            )
+            yield alone
+
+    monkeypatch.setattr(timezone, "now", lambda: right() + datetime.timedelta(minutes=10))  # the holder's node
+    monkeypatch.setattr(claim_locks, "working_on", then_a_run_on_another_node_claims)
+    assert recovery.resume(trace, seq, worker="task-2@host-b") == "claimed-elsewhere"
+    assert list(Resumption.objects.values_list("attempt", "worker").order_by("attempt")) == [
+        (1, "task-1@host-a"),
+        (2, "task-3@host-c"),
+    ]
+    assert DocumentPublished.objects.count() == 0
+
+
+@pytest.mark.postgres
+def test_a_position_is_claimed_at_the_databases_time_whatever_the_nodes_clock_says(monkeypatch):
+    trace, seq = claimed_position("task-1@host-a")
+    right = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: right() - datetime.timedelta(minutes=10))  # a node ten minutes behind
+    assert recovery._record(trace, seq, 2, "resumed", "", "task-2@host-b")
+    database = claim_locks.clock()
+    claimed = Resumption.objects.get(attempt=2).created_at
+    assert database - datetime.timedelta(seconds=5) < claimed <= database
+
+
+@pytest.mark.postgres
 def test_a_resume_stuck_past_the_claim_timeout_is_followed_though_it_still_holds_its_lock(claim_locks_in_force):
     # A resume alive but stuck (a call that never answers), claimed longer ago than the claim timeout (300).
     trace, seq = claimed_position("task-1@host-a", later(-400))
