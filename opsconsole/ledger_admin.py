@@ -41,6 +41,7 @@ from pipelines.models import (
     ParkingOutcome,
     RetryClaim,
     RetryScheduled,
+    RetryTakeover,
     Subscriber,
     SweepDispatch,
 )
@@ -244,18 +245,18 @@ class LineageLinkAdmin(LedgerAdmin[LineageLink]):
 
 
 class ParkedChildAdmin(LedgerAdmin[_L]):
-    """Retry schedules, claims and parking outcomes: rows about one parked item."""
+    """Retry schedules, claims, take-overs and parking outcomes: rows about one parked item."""
 
     list_select_related = ("parked",)
     ordering = ("-id",)
     uuid_search = ("parked__id", "parked__trace_id")
 
     @admin.display(description="parked item")
-    def parked_item(self, obj: RetryScheduled | RetryClaim | ParkingOutcome) -> str:
+    def parked_item(self, obj: RetryScheduled | RetryClaim | RetryTakeover | ParkingOutcome) -> str:
         return f"{obj.parked.pipeline}/{obj.parked.step}"
 
     @admin.display(description="lineage")
-    def lineage(self, obj: RetryScheduled | RetryClaim | ParkingOutcome) -> str:
+    def lineage(self, obj: RetryScheduled | RetryClaim | RetryTakeover | ParkingOutcome) -> str:
         return lineage_link(obj.parked.trace_id)
 
 
@@ -266,6 +267,10 @@ class RetryScheduledAdmin(ParkedChildAdmin[RetryScheduled]):
 
 class RetryClaimAdmin(ParkedChildAdmin[RetryClaim]):
     list_display = ("created_at", "parked_item", "attempt", "worker", "lineage")
+
+
+class RetryTakeoverAdmin(ParkedChildAdmin[RetryTakeover]):
+    list_display = ("created_at", "parked_item", "attempt", "worker", "taken_from", "lineage")
 
 
 class ParkingOutcomeAdmin(ParkedChildAdmin[ParkingOutcome]):
@@ -352,6 +357,7 @@ LEDGER_ADMINS: dict[type[Any], type[admin.ModelAdmin[Any]]] = {
     LineageLink: LineageLinkAdmin,
     RetryScheduled: RetryScheduledAdmin,
     RetryClaim: RetryClaimAdmin,
+    RetryTakeover: RetryTakeoverAdmin,
     ParkingOutcome: ParkingOutcomeAdmin,
     OpsAction: OpsActionAdmin,
     Subscriber: SubscriberAdmin,

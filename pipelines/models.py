@@ -389,6 +389,25 @@ class RetryClaim(Ledger):
         return f"attempt {self.attempt} of parked item {self.parked_id}, claimed by {self.worker}"
 
 
+class RetryTakeover(Ledger):
+    """A run went on with attempt ``attempt`` whose claim another run had made and left without an outcome (its lock
+    was free: it had died). The claim keeps the first run's name; each take-over names the run that took it over."""
+
+    parked = models.ForeignKey(ParkedItem, on_delete=models.PROTECT, related_name="takeovers")
+    attempt = models.PositiveIntegerField()
+    worker = models.CharField(max_length=200)
+    taken_from = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "retry take-over"
+        verbose_name_plural = "retry take-overs"
+        indexes = [models.Index(fields=["parked", "attempt"], name="retry_takeover_attempt")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt} of parked item {self.parked_id}, taken over by {self.worker}"
+
+
 class SweepTick(Ledger):
     """One sweep ran for time slot ``tick`` (``TPFGO_SWEEP_SECONDS`` long, counted from the epoch).
 

@@ -32,6 +32,7 @@ from pipelines.models import (
     PauseRelease,
     RetryClaim,
     RetryScheduled,
+    RetryTakeover,
 )
 from pipelines.store.lookups import LookUp
 from pipelines.store.store import store
@@ -211,6 +212,9 @@ def claim(parked: ParkedItem, attempt: int, worker: str, *, again: bool = False,
             return False
         if alone:
             lost = RetryClaim.objects.filter(parked=parked, attempt=attempt).values_list("worker", flat=True).first()
+            RetryTakeover.objects.create(
+                parked=parked, attempt=attempt, worker=worker[:200], taken_from=lost or "", created_at=timezone.now()
+            )
             log.warning("retry.claim_taken_over", parked_id=str(parked.pk), attempt=attempt, claimed_by=lost)
             return True
         return RetryClaim.objects.filter(same_task(worker), parked=parked, attempt=attempt).exists()

@@ -50,6 +50,7 @@ from pipelines.models import (
     PurgeRecord,
     RetryClaim,
     RetryScheduled,
+    RetryTakeover,
     SweepDispatch,
     SweepTick,
     Trace,
@@ -256,6 +257,7 @@ def _parked_targets(parked: Any) -> list[rows.Target]:
         (PausedItem, PausedItem._base_manager.filter(parked_id__in=parked)),
         (RetryScheduled, RetryScheduled._base_manager.filter(parked_id__in=parked)),
         (RetryClaim, RetryClaim._base_manager.filter(parked_id__in=parked)),
+        (RetryTakeover, RetryTakeover._base_manager.filter(parked_id__in=parked)),
         (ParkingOutcome, ParkingOutcome._base_manager.filter(parked_id__in=parked)),
         (ParkedItem, base.filter(id__in=parked)),
     ]

@@ -31,6 +31,7 @@ from pipelines.models import (
     PurgeRecord,
     RetryClaim,
     RetryScheduled,
+    RetryTakeover,
     SweepDispatch,
     SweepTick,
     Tombstone,
@@ -189,6 +190,31 @@ def test_retention_settings_of_zero_keep_everything(settings):
     assert every_table() == before
 
 
+def taken_over(parked: ParkedItem) -> None:
+    """A run took over the parked item's first claimed attempt (its first run died)."""
+    claim = RetryClaim.objects.filter(parked=parked).order_by("attempt").first()
+    assert claim is not None
+    RetryTakeover.objects.create(
+        parked=parked, attempt=claim.attempt, worker="task-9@host-b", taken_from=claim.worker, created_at=timezone.now()
+    )
+
+
+def test_an_order_whose_retry_was_taken_over_is_purged_with_every_row_of_its_failure():
+    demo.load()
+    with time_machine.travel(timezone.now() - OLD, tick=False):
+        order_id = dead_lettered_order("retention-taken-over")
+        taken_over(ParkedItem.objects.get(trace_id=order_id))
+        Courier.objects.update(available=True)
+        shown = ops_actions.preview("redrive", order_id)
+        ops_actions.execute("redrive", order_id, actor="ops", reason="courier back", expected_seq=shown["expectedSeq"])
+    assert services.get_order(order_id)["state"] == "COMPLETED"
+
+    outcome = only_orders()
+
+    assert outcome.items == 1 and outcome.rows["pipelines_retrytakeover"] == 1
+    assert (ParkedItem.objects.count(), RetryTakeover.objects.count(), RetryClaim.objects.count()) == (0, 0, 0)
+
+
 def test_error_sink_entries_closed_parked_items_and_ops_actions_each_go_by_their_own_policy(settings):
     demo.load()
     with time_machine.travel(timezone.now() - OLD, tick=False):
@@ -196,13 +222,15 @@ def test_error_sink_entries_closed_parked_items_and_ops_actions_each_go_by_their
         Courier.objects.update(available=True)
         shown = ops_actions.preview("redrive", order_id)
         ops_actions.execute("redrive", order_id, actor="ops", reason="courier back", expected_seq=shown["expectedSeq"])
+        parked = ParkedItem.objects.get(trace_id=order_id)
+        taken_over(parked)
     assert services.get_order(order_id)["state"] == "COMPLETED"
-    parked = ParkedItem.objects.get(trace_id=order_id)
     counts = {
         "pipelines_errorsinkentry": ErrorSinkEntry.objects.count(),
         "pipelines_parkeditem": 1,
         "pipelines_retryscheduled": RetryScheduled.objects.filter(parked=parked).count(),
         "pipelines_retryclaim": RetryClaim.objects.filter(parked=parked).count(),
+        "pipelines_retrytakeover": 1,
         "pipelines_parkingoutcome": ParkingOutcome.objects.filter(parked=parked).count(),
     }
     assert counts["pipelines_errorsinkentry"] > 1 and counts["pipelines_parkingoutcome"] == 2  # dead, then resolved

@@ -21,7 +21,7 @@ from checkout.kitchen_task.models import KitchenTask
 from checkout.order_request.models import OrderRequest
 from checkout.order_view import OrderView, render
 from opsconsole import readonly
-from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem, SweepDispatch
+from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem, RetryTakeover, SweepDispatch
 from pipelines.recovery import retention
 from tests.checkout.conftest import order_body
 
@@ -300,3 +300,26 @@ def test_the_sweepers_sends_list_the_most_sent_first_and_are_searched_by_the_wor
 
     found = text(ops_client.get(changelist, {"q": str(parked)}))
     assert str(parked) in found and str(trace) not in found
+
+
+def test_a_retry_take_over_names_both_runs_and_is_found_by_its_parked_item(ops_client, dead_order):
+    parked = ParkedItem.objects.get(trace_id=dead_order)
+    claim = parked.claims.order_by("attempt").first()
+    RetryTakeover.objects.create(
+        parked=parked,
+        attempt=claim.attempt,
+        worker="task-9@host-b",
+        taken_from="task-1@host-a",
+        created_at=timezone.now(),
+    )
+    changelist = reverse("ops:pipelines_retrytakeover_changelist")
+
+    page = text(ops_client.get(changelist, {"q": str(parked.pk)}))
+    shown = re.findall(
+        r'<td class="field-attempt">(\d+)</td><td class="field-worker">([^<]*)</td>'
+        r'<td class="field-taken_from">([^<]*)</td>',
+        page,
+    )
+    assert shown == [(str(claim.attempt), "task-9@host-b", "task-1@host-a")]
+    assert f"{parked.pipeline}/{parked.step}" in page
+    assert "task-9@host-b" not in text(ops_client.get(changelist, {"q": str(uuid.uuid4())}))

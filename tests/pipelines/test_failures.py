@@ -14,6 +14,7 @@ from pipelines.models import (
     ParkingOutcome,
     RetryClaim,
     RetryScheduled,
+    RetryTakeover,
 )
 from pipelines.recovery import retries
 from tests.conftest import all_insert_only_counts, claimed_attempt, run_still_at
@@ -125,6 +126,9 @@ def test_a_claim_whose_run_has_ended_without_an_outcome_is_taken_over_by_the_nex
     assert [(line["attempt"], line["claimed_by"]) for line in taken] == [(2, "task-1@host-a")]
     assert DocumentIndexed.objects.count() == 1 and DocumentPublished.objects.count() == 1
     assert list(RetryClaim.objects.values_list("attempt", "worker")) == [(2, "task-1@host-a")]
+    assert list(RetryTakeover.objects.values_list("attempt", "worker", "taken_from")) == [
+        (2, "task-7@host-c", "task-1@host-a")
+    ]
     assert list(ParkingOutcome.objects.values_list("outcome", "attempts")) == [("resolved", 2)]
     assert retries.run_attempt(parked.pk, 2, worker="task-8@host-c") == "closed"  # and only once
 
