@@ -18,7 +18,7 @@ import datetime
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import structlog
@@ -159,12 +159,26 @@ def resend(publication: str, checkpoint: Checkpoint, pipeline: str) -> str:
     return "requeued"
 
 
-def resend_lost(now: datetime.datetime, limit: int, *, dry_run: bool = False) -> list[tuple[str, str]]:
+def resend_lost(
+    now: datetime.datetime,
+    limit: int,
+    *,
+    dry_run: bool = False,
+    held: Callable[[str], bool] | None = None,
+    holding: list[tuple[str, str]] | None = None,
+) -> list[tuple[str, str]]:
     """Send again every pending hand-off not sent for ``TPFGO_QUEUE_RESEND_SECONDS`` (its message lost, or waiting
-    behind a long backlog: a second message is a replay). Each row is claimed by moving its ``sent_at``."""
+    behind a long backlog: a second message is a replay). Each row is claimed by moving its ``sent_at``.
+
+    ``held(queue)``: the queue is deep, so the hand-off's first message may still wait in it; such a hand-off is not
+    sent (nor claimed) and goes in ``holding`` instead."""
     due = QueuedHandoff.objects.filter(sent_at__lte=now - resend_after()).order_by("sent_at")[:limit]
     sent: list[tuple[str, str]] = []
     for row in due:
+        if held is not None and held(queue_name(row.pipeline)):
+            if holding is not None:
+                holding.append((str(row.trace_id), row.pipeline))
+            continue
         if not dry_run:
             claimed = QueuedHandoff.objects.filter(pk=row.pk, sent_at=row.sent_at).update(sent_at=now)
             if not claimed:  # consumed meanwhile, or another sweeper sent it

@@ -28,10 +28,10 @@ import datetime
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 from amqp.exceptions import ChannelError
+from celery import Celery, current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, Max, OuterRef
@@ -73,63 +73,64 @@ def hold_depth() -> int:
     return int(getattr(settings, "TPFGO_SWEEP_RESEND_HOLD_DEPTH", 1000) or 0)
 
 
-def queue_of(task: str, app: Any = None) -> str:
+def queue_of(task: str, app: Celery | None = None) -> str:
     """The queue Celery routes ``task`` to (``CELERY_TASK_ROUTES``, else the default queue)."""
-    if app is None:
-        from celery import current_app
-
-        app = current_app
-    name: str = app.amqp.router.route({}, task)["queue"].name
+    name: str = (app or current_app).amqp.router.route({}, task)["queue"].name
     return name
 
 
-def queue_depth(task: str, app: Any = None) -> tuple[str, int | None]:
-    """The queue Celery routes ``task`` to, and how many messages wait in it (None: the broker did not answer).
-
-    A queue the broker does not know is empty (Redis drops an emptied list)."""
-    if app is None:
-        from celery import current_app
-
-        app = current_app
+def queue_depth(task: str, app: Celery | None = None) -> tuple[str, int | None]:
+    """The queue Celery routes ``task`` to, and how many messages wait in it (``depth``)."""
     name = queue_of(task, app)
+    return name, depth(name, app)
+
+
+def depth(queue: str, app: Celery | None = None) -> int | None:
+    """How many messages wait in ``queue``, as the broker counts them (None: the broker did not answer). A queue the
+    broker does not know is empty (Redis drops an emptied list)."""
     try:
-        with app.connection_for_read() as conn:
+        with (app or current_app).connection_for_read() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0)
             try:
-                found: int = conn.default_channel.queue_declare(queue=name, passive=True).message_count
+                found: int = conn.default_channel.queue_declare(queue=queue, passive=True).message_count
             except ChannelError as exc:
                 if str(getattr(exc, "reply_code", "")) != "404":  # kombu's virtual transports give it as text
                     raise
                 found = 0
     except Exception as exc:  # noqa: BLE001  (unknown depth: hold nothing; the sends meet the broker themselves)
-        log.warning("sweep.queue_depth_unknown", queue=name, error=f"{type(exc).__name__}: {exc}"[:200])
-        return name, None
-    return name, found
+        log.warning("sweep.queue_depth_unknown", queue=queue, error=f"{type(exc).__name__}: {exc}"[:200])
+        return None
+    return found
 
 
 @dataclass
 class Backlog:
-    """What the sweeper learnt of its queues in one sweep: each queue's depth, read (``queue_depth``) once, before
-    the sweep's own sends could count, and only when a send might be held."""
+    """What the sweeper learnt of its queues in one sweep: each queue's depth, read (``depth``) once, before the
+    sweep's own sends could count, and only when a send might be held."""
 
     depths: dict[str, int | None] = field(default_factory=dict)
 
     def deep(self, kind: str) -> tuple[str, int] | None:
         """The queue ``kind``'s work goes to and its depth, when it holds at least ``hold_depth()`` messages."""
-        bound = hold_depth()
         setting, default = HOOKS[kind]
-        if not bound or not getattr(settings, setting, default):
+        if not getattr(settings, setting, default):
             return None
-        name = queue_of(TASKS[kind])
-        if name not in self.depths:
-            self.depths[name] = queue_depth(TASKS[kind])[1]
-        depth = self.depths[name]
-        return (name, depth) if depth is not None and depth >= bound else None
+        return self.holds(queue_of(TASKS[kind]))
+
+    def holds(self, queue: str) -> tuple[str, int] | None:
+        """``queue`` and its depth, when it holds at least ``hold_depth()`` messages (read once per sweep)."""
+        bound = hold_depth()
+        if not bound:
+            return None
+        if queue not in self.depths:
+            self.depths[queue] = depth(queue)
+        found = self.depths[queue]
+        return (queue, found) if found is not None and found >= bound else None
 
     def deep_queues(self) -> dict[str, int]:
         """Every queue read in this sweep that holds at least ``hold_depth()`` messages, with its depth."""
         bound = hold_depth()
-        return {name: depth for name, depth in self.depths.items() if bound and depth is not None and depth >= bound}
+        return {name: found for name, found in self.depths.items() if bound and found is not None and found >= bound}
 
 
 def waiting(kind: str, subject: OuterRef, number: OuterRef, now: datetime.datetime) -> Exists:

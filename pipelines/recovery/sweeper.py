@@ -74,8 +74,8 @@ class SweepReport:
     resumes: list[tuple[str, int]] = field(default_factory=list)
     aux_branches: list[tuple[str, int]] = field(default_factory=list)
     handoffs: list[tuple[str, str]] = field(default_factory=list)
-    # Sends held behind a deep queue (``resends.Backlog``): (kind, parked item or trace, attempt or seq).
-    held: list[tuple[str, str, int]] = field(default_factory=list)
+    # Sends held behind a deep queue (``resends.Backlog``): (kind, parked item or trace, attempt, seq or pipeline).
+    held: list[tuple[str, str, int | str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -143,7 +143,13 @@ def _sweep(
         if not dry_run:
             aux_branches.write(side, row)
         report.aux_branches.append((str(row.trace_id), row.seq))
-    report.handoffs.extend(queues.resend_lost(now, limit, dry_run=dry_run))
+    waiting: list[tuple[str, str]] = []
+
+    def deep(queue: str) -> bool:
+        return backlog.holds(queue) is not None
+
+    report.handoffs.extend(queues.resend_lost(now, limit, dry_run=dry_run, held=deep, holding=waiting))
+    report.held.extend(("handoff", trace_id, pipeline) for trace_id, pipeline in waiting)
     if any(report.as_dict().values()) and not dry_run:
         log.info("sweep.done", **report.as_dict())
         for action, count in report.as_dict().items():

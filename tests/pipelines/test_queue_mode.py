@@ -23,7 +23,7 @@ from pipelines.contracts.modes import ModesInvalid, parse, resolve
 from pipelines.engine import consuming, queues
 from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, QueuedHandoff, Resumption
-from pipelines.recovery import backlog, sweeper
+from pipelines.recovery import backlog, resends, sweeper
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished
@@ -193,6 +193,43 @@ def test_a_broker_that_refuses_the_message_does_not_fail_the_caller_and_the_swee
     consuming.consume(*SENT[0])
     assert DocumentPublished.objects.count() == 1 and QueuedHandoff.objects.count() == 0
     assert sweeper.sweep(now=later(2000)).handoffs == []
+
+
+def test_behind_a_deep_queue_a_pending_hand_off_is_not_sent_again_until_the_queue_drains(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.TPFGO_HANDOFF_SEND = "tests.pipelines.test_queue_mode.broker_down"
+    place(capture_commits=django_capture_on_commit_callbacks)
+    settings.TPFGO_HANDOFF_SEND = "tests.pipelines.test_queue_mode.capture"
+    indexed = DocumentIndexed.objects.get()
+    (pending,) = QueuedHandoff.objects.all()
+    settings.TPFGO_SWEEP_RESEND_HOLD_DEPTH = 5
+    depths: list[str] = []
+    monkeypatch.setattr(resends, "depth", lambda queue: depths.append(queue) or 8)  # the broker's answer
+
+    report = sweeper.sweep(now=later(700))
+    assert (report.handoffs, report.held) == ([], [("handoff", str(indexed.trace_id), "publish")])
+    assert depths == [queues.queue_name("publish")] and SENT == []
+    assert QueuedHandoff.objects.get().sent_at == pending.sent_at  # not claimed: the next sweep looks again
+
+    monkeypatch.setattr(resends, "depth", lambda queue: 4)
+    assert sweeper.sweep(now=later(710)).handoffs == [(str(indexed.trace_id), "publish")]
+    assert SENT == [("publish", "DocumentIndexed", str(indexed.pk), str(indexed.trace_id))]
+
+
+def test_the_sweep_command_names_a_held_hand_off(settings, monkeypatch, django_capture_on_commit_callbacks):
+    settings.TPFGO_HANDOFF_SEND = "tests.pipelines.test_queue_mode.broker_down"
+    place(capture_commits=django_capture_on_commit_callbacks)
+    settings.TPFGO_QUEUE_RESEND_SECONDS = 0  # due at once: the command sweeps at the real time
+    settings.TPFGO_SWEEP_RESEND_HOLD_DEPTH = 5
+    monkeypatch.setattr(resends, "depth", lambda queue: 5)
+    out = io.StringIO()
+    call_command("sweep", "--dry-run", stdout=out)
+    trace = DocumentIndexed.objects.get().trace_id
+    held = f"would hold trace {trace}'s pending hand-off to queue {queues.queue_name('publish')}: its queue is deep"
+    assert [line for line in out.getvalue().splitlines() if "hold" in line] == [
+        f"{held} (TPFGO_SWEEP_RESEND_HOLD_DEPTH)"
+    ]
 
 
 def test_a_hand_off_lost_before_its_row_was_written_is_found_in_the_checkpoint_log(

@@ -176,28 +176,28 @@ def test_a_resume_taken_up_and_died_is_sent_again_at_the_orphan_age_not_the_rese
     # TPFGO_SWEEP_ORPHAN_SECONDS (60) after the claim; the message reached its worker, so no resend interval applies,
     # and nothing of it waits in the queue, however deep.
     settings.TPFGO_SWEEP_RESEND_HOLD_DEPTH = 1
-    monkeypatch.setattr(resends, "queue_depth", lambda task: ("celery", 100))
+    monkeypatch.setattr(resends, "depth", lambda queue: 100)
     assert sends_at([100, 120, 125], start, "resumes") == [125]
     assert SENT == [(str(stalled.trace_id), stalled.seq)] * 2
 
 
 class Queue:
-    """The broker's answer to ``resends.queue_depth`` (the process edge): a depth the test sets, and the reads."""
+    """The broker's answer to ``resends.depth`` (the process edge): a depth the test sets, and the reads."""
 
     def __init__(self, depth: int | None) -> None:
         self.depth = depth
         self.reads: list[str] = []
 
-    def __call__(self, task: str) -> tuple[str, int | None]:
-        self.reads.append(task)
-        return "celery", self.depth
+    def __call__(self, queue: str) -> int | None:
+        self.reads.append(queue)
+        return self.depth
 
 
 @pytest.fixture
 def queue(settings, monkeypatch) -> Queue:
     settings.TPFGO_SWEEP_RESEND_HOLD_DEPTH = 5
     found = Queue(0)
-    monkeypatch.setattr(resends, "queue_depth", found)
+    monkeypatch.setattr(resends, "depth", found)
     return found
 
 
@@ -228,7 +228,7 @@ def test_behind_a_deep_queue_a_lost_retry_is_held_until_the_queue_drains(lane_en
     assert list(SweepDispatch.objects.filter(kind="retry").order_by("send").values_list("send", flat=True)) == [1, 2]
     # Read once in each sweep that had a retry to send (60, 70, 80, 110, 120, 130); this trace's resume runs in the
     # sweeper (no hook), so it never waits in a queue.
-    assert queue.reads == ["pipelines.retry_parked"] * 6
+    assert queue.reads == ["celery"] * 6
     resumed = SweepDispatch.objects.filter(kind="resume").count()
     assert delta(counted, "tpfgo_sweep_actions_total") == {("held",): 4, ("reenqueued",): 2, ("resumes",): resumed}
 

@@ -75,8 +75,12 @@ class Command(BaseCommand):
         for trace_id, pipeline in report.handoffs:
             self.stdout.write(f"{verb}send trace {trace_id}'s pending hand-off to queue {queues.queue_name(pipeline)}")
         for kind, subject, number in report.held:
-            work = f"parked item {subject}, attempt {number}" if kind == "retry" else f"trace {subject} at row {number}"
-            self.stdout.write(f"{verb}hold the {kind} of {work}: its queue is deep (TPFGO_SWEEP_RESEND_HOLD_DEPTH)")
+            work = {
+                "retry": f"the retry of parked item {subject}, attempt {number}",
+                "resume": f"the resume of trace {subject} at row {number}",
+                "handoff": f"trace {subject}'s pending hand-off to queue {queues.queue_name(str(number))}",
+            }[kind]
+            self.stdout.write(f"{verb}hold {work}: its queue is deep (TPFGO_SWEEP_RESEND_HOLD_DEPTH)")
         summary = ", ".join(f"{name} {count}" for name, count in counts.items())
         self.stdout.write(("dry run: " if dry_run else "swept: ") + summary)
 
