@@ -13,7 +13,7 @@ one interval; work waiting behind a backlog of an hour has seven copies with the
 so its rows only age (retention's ``sweep_ticks`` policy removes them with the sweep slots).
 
 Behind a backlog longer than the longest interval that would still be a copy per interval. So the sweeper also asks
-the broker how many messages wait in the queue the work goes to (``queue_depth``: kombu's passive declare, Redis's
+the broker how many messages wait in the queue the work goes to (``depth``: kombu's passive declare, Redis's
 ``LLEN``, RabbitMQ's ready count, the filesystem broker's files) and, while it holds at least
 ``TPFGO_SWEEP_RESEND_HOLD_DEPTH`` messages, holds every send whose earlier message may be among them (``Backlog``):
 nothing is sent or recorded, and the send goes out on the first sweep after the queue has drained below the bound.

@@ -137,8 +137,6 @@ def _sweep(
     lost = lost_resumes(now, since, limit)  # each claimed since it was sent: its run died, not its message
     sent += _send(SweepDispatch.RESUME, list(lost), now, dry_run, _resume_lost, report, backlog, taken=lost)
     report.resumes.extend((str(trace_id), seq) for trace_id, seq in sent)
-    if report.held:
-        log.warning("sweep.resends_held", held=len(report.held), queues=backlog.deep_queues())
     for side, row in aux_branches.missing(now, since, limit):
         if not dry_run:
             aux_branches.write(side, row)
@@ -150,6 +148,8 @@ def _sweep(
 
     report.handoffs.extend(queues.resend_lost(now, limit, dry_run=dry_run, held=deep, holding=waiting))
     report.held.extend(("handoff", trace_id, pipeline) for trace_id, pipeline in waiting)
+    if report.held:
+        log.warning("sweep.resends_held", held=len(report.held), queues=backlog.deep_queues())
     if any(report.as_dict().values()) and not dry_run:
         log.info("sweep.done", **report.as_dict())
         for action, count in report.as_dict().items():
