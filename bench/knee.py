@@ -59,14 +59,16 @@ def _worker(url: str, template: list[tuple[str, str, str, str]], stop_at: float,
     import psycopg
 
     latencies: list[float] = []
-    with psycopg.connect(url, autocommit=True) as conn:
-        while time.time() < start_at:
-            time.sleep(0.005)
-        while time.time() < stop_at:
-            began = time.perf_counter()
-            _one_order(conn, template)
-            latencies.append((time.perf_counter() - began) * 1000)
-    out.put(latencies)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            while time.time() < start_at:
+                time.sleep(0.005)
+            while time.time() < stop_at:
+                began = time.perf_counter()
+                _one_order(conn, template)
+                latencies.append((time.perf_counter() - began) * 1000)
+    finally:
+        out.put(latencies)  # a process that failed still answers: the bench waits for every one
 
 
 def _one_order(conn: Any, template: list[tuple[str, str, str, str]]) -> None:
@@ -142,6 +144,8 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         elapsed, after = time.perf_counter() - began, _ticks()
         for proc in procs:
             proc.join()
+        if any(proc.exitcode for proc in procs):
+            raise SystemExit(f"{workers} processes: a replaying process failed (its traceback is above)")
         hz = os.sysconf("SC_CLK_TCK")
         point = {
             "workers": workers,
