@@ -3,13 +3,13 @@
     python -m bench durability                          # 15 blocks of 20 orders, on BENCH_PG_URL's server
     python -m bench durability --blocks 5 --orders 50 --pg-url postgres://postgres@127.0.0.1:55432/postgres
 
-A fresh database (``tpfgo_bench_durability``, created and dropped) is migrated and loaded with the demo data. Then,
-in alternating blocks so the machine's drift hits all three alike: raw SQL writing one order's rows in one
-transaction (``bench/template.py``), ``place_order`` with every commit flushed (``TPFGO_DURABILITY=commit``), and
-``place_order`` durable at the boundary (``boundary``). Prints per figure the p50 latency, the p50 CPU time of this
-process, and per order the WAL bytes, transactions and WAL flushes the server counted (``pg_current_wal_lsn``,
-``pg_stat_database``, ``pg_stat_wal``: cluster-wide, so exact only on a cluster nothing else writes to). Timings
-are printed, never asserted; occasional use, not CI.
+A fresh database (``tpfgo_bench_durability_<random>``, created and dropped) is migrated and loaded with the demo
+data. Then, in alternating blocks so the machine's drift hits all three alike: raw SQL writing one order's rows in
+one transaction (``bench/template.py``), ``place_order`` with every commit flushed (``TPFGO_DURABILITY=commit``),
+and ``place_order`` durable at the boundary (``boundary``). Prints per figure the p50 latency, the p50 CPU time of
+this process, and per order the WAL bytes, transactions and WAL flushes the server counted (``pg_current_wal_lsn``,
+``pg_stat_database``, ``pg_stat_wal``: cluster-wide, so exact only on a cluster nothing else writes to). Timings are
+printed, never asserted; occasional use, not CI.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import os
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
-DATABASE = "tpfgo_bench_durability"
 FIGURES = ("raw", "commit", "boundary")
 
 
@@ -37,10 +37,10 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     import psycopg
 
+    database = f"tpfgo_bench_durability_{uuid.uuid4().hex[:6]}"  # runs side by side on one server
     with psycopg.connect(args.pg_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
-    os.environ["DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + "/" + DATABASE
+        admin.execute(f"CREATE DATABASE {database}")
+    os.environ["DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + "/" + database
     os.environ.setdefault("TPFGO_ERROR_SINKS", "pipelines.failures.sinks.DatabaseSink")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     try:
@@ -50,7 +50,7 @@ def main(argv: list[str]) -> None:
 
         connection.close()
         with psycopg.connect(args.pg_url, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+            admin.execute(f"DROP DATABASE IF EXISTS {database}")
 
 
 def measure(blocks: int, n: int) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,12 +66,17 @@ class Databases:
 
     def __init__(self, backend: str, pg_url: str, workdir: Path) -> None:
         self.backend, self.pg_url, self.workdir, self.copies = backend, pg_url, workdir, 0
+        self.name = f"tpfgo_bench_ingest_{uuid.uuid4().hex[:6]}"  # runs side by side on one server
         if backend == "sqlite":
             self.template = f"sqlite:///{workdir / 'template.sqlite3'}"
         else:
-            self._admin("DROP DATABASE IF EXISTS tpfgo_bench_ingest_tpl", "CREATE DATABASE tpfgo_bench_ingest_tpl")
-            self.template = pg_url.rsplit("/", 1)[0] + "/tpfgo_bench_ingest_tpl"
-        self.token = prepare(self.template)
+            self._admin(f"CREATE DATABASE {self.name}_tpl")
+            self.template = pg_url.rsplit("/", 1)[0] + f"/{self.name}_tpl"
+        try:
+            self.token = prepare(self.template)
+        except BaseException:
+            self.drop()
+            raise
 
     def _admin(self, *statements: str) -> None:
         import psycopg
@@ -87,15 +93,12 @@ class Databases:
             with sqlite3.connect(self.workdir / "template.sqlite3") as source, sqlite3.connect(path) as target:
                 source.backup(target)
             return f"sqlite:///{path}"
-        self._admin(
-            "DROP DATABASE IF EXISTS tpfgo_bench_ingest",
-            "CREATE DATABASE tpfgo_bench_ingest TEMPLATE tpfgo_bench_ingest_tpl",
-        )
-        return self.pg_url.rsplit("/", 1)[0] + "/tpfgo_bench_ingest"
+        self._admin(f"DROP DATABASE IF EXISTS {self.name}", f"CREATE DATABASE {self.name} TEMPLATE {self.name}_tpl")
+        return self.pg_url.rsplit("/", 1)[0] + f"/{self.name}"
 
     def drop(self) -> None:
         if self.backend == "postgres":
-            self._admin("DROP DATABASE IF EXISTS tpfgo_bench_ingest", "DROP DATABASE IF EXISTS tpfgo_bench_ingest_tpl")
+            self._admin(f"DROP DATABASE IF EXISTS {self.name}", f"DROP DATABASE IF EXISTS {self.name}_tpl")
 
 
 def inprocess(url: str, orders: int) -> dict[str, Any]:
