@@ -207,8 +207,9 @@ def main() -> None:
     result: dict[str, Any] = {"vendor": connection.vendor, "rows_per_order": template.rows_per_order, "levels": {}}
     for level in [int(x) for x in args.levels.split(",") if x.strip()]:
         seconds = seed(template, keys, level)
+        stored = orders_stored()
         runs = [measure(template, keys, args.orders, args.single_orders, turn) for turn in range(args.repeat)]
-        result["levels"][str(level)] = {"stored_before": orders_stored(), "seed_s": seconds, "runs": runs}
+        result["levels"][str(level)] = {"stored_before": stored, "seed_s": seconds, "runs": runs}
         print(f"[{connection.vendor}] level {level}: done", file=sys.stderr, flush=True)
     json.dump(result, sys.stdout)
 
