@@ -11,6 +11,7 @@ queue-mode figures (``bench/queue_mode.py``, 200 orders per figure and 20 s of o
     python -m bench                       # 1,000 orders per bulk figure, 300 per single-order figure, 3 repeats
     python -m bench --quick               # a smoke run: 200/50 orders, 1 repeat, no history levels
     python -m bench --orders 2000 --levels 0,100000 --backends postgres
+    python -m bench --results /tmp/out        # the JSON and its chart there instead of bench/results/
     python -m bench dashboard             # /ops/ with 1,000,000 orders in the last 7 days (bench/dashboard.py)
     python -m bench purge                 # ingest p95 beside a purge of 100,000 orders, table sizes (bench/purge.py)
     python -m bench ingest                # NDJSON and gRPC ingest vs the in-process batched path (bench/ingest.py)
@@ -198,6 +199,10 @@ def render(backend: str, figures: dict[str, dict[str, dict[str, float]]], result
     return "\n".join(lines)
 
 
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--orders", type=int, default=1000, help="orders per bulk figure (floor, raw, batched)")
@@ -216,6 +221,7 @@ def main() -> None:
     parser.add_argument("--no-dbos", action="store_true")
     parser.add_argument("--no-queue", action="store_true", help="skip the queue-mode figures (bench/queue_mode.py)")
     parser.add_argument("--quick", action="store_true", help="200/50 orders, one repeat, no history levels")
+    parser.add_argument("--results", default=str(RESULTS), help="the folder the JSON and its chart are written to")
     args = parser.parse_args()
     if args.quick:
         args.orders, args.single_orders, args.repeat, args.levels = 200, 50, 1, "0"
@@ -236,11 +242,12 @@ def main() -> None:
 
         sizes = ["--quick"] if args.quick else ["--orders", "200", "--overload-seconds", "20"]
         report["queue"] = queue_mode.main([*sizes, "--pg-url", args.pg_url])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
     chart.write(report, path.with_suffix(".svg"))
-    print(f"\nwrote {path.relative_to(ROOT)} and {path.with_suffix('.svg').relative_to(ROOT)}")
+    print(f"\nwrote {shown(path)} and {shown(path.with_suffix('.svg'))}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python -m bench ingest                                # 2,000 orders per figure, SQLite and PostgreSQL, 2 rounds
     python -m bench ingest --orders 5000 --backends postgres --rounds 3
+    python -m bench ingest --results /tmp/out             # the JSON there instead of bench/results/
 
 For each backend one database is prepared (migrated, demo data, an ops token) and copied before every figure, so
 each figure starts from the same empty tables. The figures, all with the default (instant) payment gateway:
@@ -200,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench ingest", description=__doc__)
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--results", default=str(ROOT / "bench" / "results"), help="the folder the JSON is written to")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument(
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -216,9 +218,9 @@ def main(argv: list[str] | None = None) -> int:
             text = render(backend, args.orders, rounds)
             failed = failed or "FAILED" in text
             print(text, flush=True)
-    results = ROOT / "bench" / "results"
+    results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     path = results / f"ingest-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {path.relative_to(ROOT)}")
+    print(f"\nwrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return 1 if failed else 0
