@@ -9,7 +9,7 @@ one transaction (``bench/template.py``), ``place_order`` with every commit flush
 and ``place_order`` durable at the boundary (``boundary``). Prints per figure the p50 latency, the p50 CPU time of
 this process, and per order the WAL bytes, transactions and WAL flushes the server counted (``pg_current_wal_lsn``,
 ``pg_stat_database``, ``pg_stat_wal``: cluster-wide, so exact only on a cluster nothing else writes to). Timings are
-printed, never asserted; occasional use, not CI.
+printed, never asserted; occasional use (``tests/bench/test_smoke.py`` runs it at tiny sizes).
 """
 
 from __future__ import annotations

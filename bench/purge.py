@@ -11,7 +11,7 @@ its rows are cloned for ``--orders`` orders with the bench's bulk helper (``benc
 3. table sizes before the purge, after it, and (PostgreSQL) after ``VACUUM`` gave the space back to reuse.
 
 Prints JSON: orders/s, p50 and p95 per phase and the p95 change, the purge's duration and orders/s, and the sizes.
-Timings are printed, never asserted; occasional use, not CI.
+Timings are printed, never asserted; occasional use (``tests/bench/test_smoke.py`` runs it at tiny sizes).
 """
 
 from __future__ import annotations
