@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import urllib.parse
 import urllib.request
@@ -28,6 +29,7 @@ from tests.run.conftest import Collector, Running, answers, free_port, wait_unti
 
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
+ALERTS = Path(__file__).resolve().parents[2] / "docs" / "alerts.yml"  # the rules operators load
 ROUNDS = 6  # rounds of one REST and one gRPC order, each followed by a scrape
 WINDOW = "[15m]"
 SERVER = 2  # OTLP's SPAN_KIND_SERVER
@@ -45,6 +47,12 @@ class Prometheus:
             body = json.load(response)
         assert body["status"] == "success", body
         return list(body["data"]["result"])
+
+    def rules(self) -> list[dict[str, Any]]:
+        """Every alerting rule Prometheus loaded, once each has been evaluated."""
+        with urllib.request.urlopen(f"{self.base}/api/v1/rules?type=alert", timeout=10) as response:
+            body = json.load(response)
+        return [rule for group in body["data"]["groups"] for rule in group["rules"]]
 
     def scrapes(self) -> int:
         found = self.query(f'count_over_time(up{{job="tpfgo"}}{WINDOW})')
@@ -79,7 +87,8 @@ def prometheus(make_run: Running, tmp_path: Path) -> Iterator[Prometheus]:
     config = tmp_path / "prometheus.yml"
     target = make_run.base.removeprefix("http://")
     config.write_text(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+        f"rule_files: ['{ALERTS}']\n"
         "scrape_configs:\n"
         f"  - job_name: tpfgo\n    static_configs:\n      - targets: ['{target}']\n"
         f"  - job_name: worker\n    metrics_path: /\n"
@@ -161,6 +170,11 @@ def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(m
         (("outcome", "succeeded"), ("task", "pipelines.retry_parked")): 1.0
     }
     assert prometheus.values('tpfgo_dead_letters{job="worker"}') == {}
+    # The operators' alerting rules evaluate against these live series without an error, and none fires.
+    rules = prometheus.rules()
+    assert {r["name"] for r in rules} == set(re.findall(r"- alert: (\w+)", ALERTS.read_text())) and len(rules) == 9
+    assert [(r["name"], r["health"], r.get("lastError", "")) for r in rules if r["health"] != "ok"] == []
+    assert [r["name"] for r in rules if r["state"] == "firing"] == []
     # Beat's sweeps run on the worker: every action's series is scraped from the start (its counts: tests/pipelines).
     swept = prometheus.values('tpfgo_sweep_actions_total{job="worker"}')
     assert set(swept) == {(("action", action),) for action in SweepReport().as_dict()}, swept
