@@ -255,52 +255,21 @@ def test_a_resume_leaves_the_position_to_a_run_that_holds_its_lock_and_has_not_c
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("ahead", [0, 10], ids=["clocks-in-sync", "holder-ten-minutes-ahead"])
 def test_a_resume_that_takes_the_lock_leaves_the_position_to_a_run_that_claimed_it_since(
-    claim_locks_in_force, monkeypatch
+    claim_locks_in_force, monkeypatch, ahead
 ):
     # A dead run's claim older than the claim timeout: two resumes come. One takes the lock; the other, finding it
     # held and the only claim stuck, claims the next attempt before the first one counts. That claim is live: the
-    # lock's holder, alone, took it for a dead run's and resumed beside it.
+    # lock's holder, alone, took it for a dead run's and resumed beside it. With the holder's node ``ahead`` minutes
+    # ahead, by its own clock it took the lock after that claim: the claims and the lock's time are the database's
+    # clock (claim_locks.clock, claim_locks.stamp), so no node's clock orders them.
     trace, seq = claimed_position("task-1@host-a", later(-400))
     locked = claim_locks.working_on
-
-    @contextlib.contextmanager
-    def then_a_run_without_the_lock_claims(kind, *parts):
-        with locked(kind, *parts) as alone:
-            assert alone is True
-            Resumption.objects.create(
-                trace_id=trace,
-                seq=seq,
-                attempt=2,
-                decision="resumed",
-                worker="task-3@host-c",
-                created_at=timezone.now(),
-            )
-            yield alone
-
-    monkeypatch.setattr(claim_locks, "working_on", then_a_run_without_the_lock_claims)
-    assert recovery.resume(trace, seq, worker="task-2@host-b") == "claimed-elsewhere"
-    assert list(Resumption.objects.values_list("attempt", "worker").order_by("attempt")) == [
-        (1, "task-1@host-a"),
-        (2, "task-3@host-c"),
-    ]
-    assert DocumentPublished.objects.count() == 0
-
-
-@pytest.mark.postgres
-def test_a_lock_holder_whose_clock_runs_ahead_still_leaves_the_position_to_a_run_that_claimed_it_since(
-    claim_locks_in_force, monkeypatch
-):
-    # As above, but the lock's holder runs on a node whose clock is ten minutes ahead: by its own clock it took the
-    # lock after the other run's claim, and took that live claim for a dead run's. Claims and the lock's time are
-    # the database's clock (claim_locks.clock, claim_locks.stamp), so no node's clock orders them.
-    trace, seq = claimed_position("task-1@host-a", later(-400))
-    locked = claim_locks.working_on
-
     right = timezone.now  # the other node's clock, and the database's
 
     @contextlib.contextmanager
-    def then_a_run_on_another_node_claims(kind, *parts):
+    def then_a_run_without_the_lock_claims(kind, *parts):
         with locked(kind, *parts) as alone:
             assert alone is True
             Resumption.objects.create(
@@ -308,8 +277,8 @@ def test_a_lock_holder_whose_clock_runs_ahead_still_leaves_the_position_to_a_run
             )
             yield alone
 
-    monkeypatch.setattr(timezone, "now", lambda: right() + datetime.timedelta(minutes=10))  # the holder's node
-    monkeypatch.setattr(claim_locks, "working_on", then_a_run_on_another_node_claims)
+    monkeypatch.setattr(timezone, "now", lambda: right() + datetime.timedelta(minutes=ahead))  # the holder's node
+    monkeypatch.setattr(claim_locks, "working_on", then_a_run_without_the_lock_claims)
     assert recovery.resume(trace, seq, worker="task-2@host-b") == "claimed-elsewhere"
     assert list(Resumption.objects.values_list("attempt", "worker").order_by("attempt")) == [
         (1, "task-1@host-a"),
