@@ -1,5 +1,5 @@
 """Backlog figures for ``/metrics`` (dead letters, waiting, paused and overdue parked items per pipeline and
-step), and the backlog bound that admission enforces (``admit``).
+step, and how long ago the sweeper last ran), and the backlog bound that admission enforces (``admit``).
 
 Computed from the database when scraped (a collector), so every process reports the same truth. They are figures
 for dashboards and alerts, never a readiness signal: ``/readyz`` stays about this instance (database, broker).
@@ -28,7 +28,7 @@ from django.utils import timezone
 from pipelines.contracts.status import ResourceExhausted
 from pipelines.engine import metrics, queues
 from pipelines.engine.registry import composition
-from pipelines.models import OpenParked, PausedItem, PauseRelease, RetryClaim, RetryScheduled
+from pipelines.models import OpenParked, PausedItem, PauseRelease, RetryClaim, RetryScheduled, SweepTick
 from pipelines.recovery import resume
 
 log = structlog.get_logger("pipelines.backlog")
@@ -37,6 +37,7 @@ DEAD = "tpfgo_dead_letters"
 OVERDUE = "tpfgo_parked_overdue"
 WAITING = "tpfgo_parked_waiting"
 PAUSED = "tpfgo_parked_paused"
+SWEEP_AGE = "tpfgo_sweep_age_seconds"
 
 metrics.describe(DEAD, "gauge", "Dead-lettered items waiting for ops, per pipeline and step.")
 metrics.describe(
@@ -46,6 +47,9 @@ metrics.describe(
     WAITING, "gauge", "Parked items waiting (for a retry, or held at a paused step), per pipeline and step."
 )
 metrics.describe(PAUSED, "gauge", "Items held at a paused step and not released yet, per pipeline and step.")
+metrics.describe(
+    SWEEP_AGE, "gauge", "Seconds since the last sweep started (its SweepTick); absent before the first sweep."
+)
 
 
 def _grouped(items: QuerySet[OpenParked]) -> Iterable[tuple[str, str, int]]:
@@ -70,6 +74,9 @@ def collect(now: datetime.datetime | None = None) -> list[metrics.Sample]:
         (OVERDUE, waiting.filter(Exists(due))),
     ):
         samples += [(name, {"pipeline": p, "step": s}, float(n)) for p, s, n in _grouped(queryset)]
+    last = SweepTick.objects.order_by("-tick").values_list("created_at", flat=True).first()  # the unique index's end
+    if last is not None:
+        samples.append((SWEEP_AGE, {}, max(0.0, (now - last).total_seconds())))
     return samples
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from pipelines.engine import metrics
 from pipelines.failures import parking
-from pipelines.models import ParkedItem, ParkingOutcome
+from pipelines.models import ParkedItem, ParkingOutcome, SweepTick
 from pipelines.recovery import backlog
 from tests.lane import composition as lane
 
@@ -57,3 +57,13 @@ def test_a_dead_letter_counts_until_ops_end_it_however_old(lane_engine):
 
     parking.resolve(ParkedItem.objects.get(), ParkingOutcome.CANCELLED, 1, "ops-cancel")
     assert figures(months_later) == {}
+
+
+def test_the_age_of_the_last_sweep_is_read_from_its_newest_slot():
+    now = timezone.now()
+    SweepTick.objects.create(tick=10, node="beat-a", created_at=now - datetime.timedelta(seconds=95))
+    SweepTick.objects.create(tick=12, node="beat-b", created_at=now - datetime.timedelta(seconds=35))
+    SweepTick.objects.create(tick=11, node="beat-a", created_at=now - datetime.timedelta(seconds=65))
+
+    assert backlog.collect(now) == [("tpfgo_sweep_age_seconds", {}, 35.0)]
+    assert "# TYPE tpfgo_sweep_age_seconds gauge" in metrics.render()
