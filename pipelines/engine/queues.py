@@ -160,24 +160,19 @@ def resend(publication: str, checkpoint: Checkpoint, pipeline: str) -> str:
 
 
 def resend_lost(
-    now: datetime.datetime,
-    limit: int,
-    *,
-    dry_run: bool = False,
-    held: Callable[[str], bool] | None = None,
-    holding: list[tuple[str, str]] | None = None,
-) -> list[tuple[str, str]]:
+    now: datetime.datetime, limit: int, *, dry_run: bool = False, deep: Callable[[str], object] | None = None
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """Send again every pending hand-off not sent for ``TPFGO_QUEUE_RESEND_SECONDS`` (its message lost, or waiting
     behind a long backlog: a second message is a replay). Each row is claimed by moving its ``sent_at``.
 
-    ``held(queue)``: the queue is deep, so the hand-off's first message may still wait in it; such a hand-off is not
-    sent (nor claimed) and goes in ``holding`` instead."""
+    ``deep(queue)`` true: the queue is deep, so the hand-off's first message may still wait in it; such a hand-off
+    is held (neither sent nor claimed). Returns the hand-offs sent and those held."""
     due = QueuedHandoff.objects.filter(sent_at__lte=now - resend_after()).order_by("sent_at")[:limit]
     sent: list[tuple[str, str]] = []
+    held: list[tuple[str, str]] = []
     for row in due:
-        if held is not None and held(queue_name(row.pipeline)):
-            if holding is not None:
-                holding.append((str(row.trace_id), row.pipeline))
+        if deep is not None and deep(queue_name(row.pipeline)):
+            held.append((str(row.trace_id), row.pipeline))
             continue
         if not dry_run:
             claimed = QueuedHandoff.objects.filter(pk=row.pk, sent_at=row.sent_at).update(sent_at=now)
@@ -185,7 +180,7 @@ def resend_lost(
                 continue
             send([row])
         sent.append((str(row.trace_id), row.pipeline))
-    return sent
+    return sent, held
 
 
 def resend_after() -> datetime.timedelta:

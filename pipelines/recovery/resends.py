@@ -129,8 +129,7 @@ class Backlog:
 
     def deep_queues(self) -> dict[str, int]:
         """Every queue read in this sweep that holds at least ``hold_depth()`` messages, with its depth."""
-        bound = hold_depth()
-        return {name: found for name, found in self.depths.items() if bound and found is not None and found >= bound}
+        return dict(found for queue in self.depths if (found := self.holds(queue)))
 
 
 def waiting(kind: str, subject: OuterRef, number: OuterRef, now: datetime.datetime) -> Exists:

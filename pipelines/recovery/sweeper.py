@@ -141,12 +141,8 @@ def _sweep(
         if not dry_run:
             aux_branches.write(side, row)
         report.aux_branches.append((str(row.trace_id), row.seq))
-    waiting: list[tuple[str, str]] = []
-
-    def deep(queue: str) -> bool:
-        return backlog.holds(queue) is not None
-
-    report.handoffs.extend(queues.resend_lost(now, limit, dry_run=dry_run, held=deep, holding=waiting))
+    handed, waiting = queues.resend_lost(now, limit, dry_run=dry_run, deep=backlog.holds)
+    report.handoffs.extend(handed)
     report.held.extend(("handoff", trace_id, pipeline) for trace_id, pipeline in waiting)
     if report.held:
         log.warning("sweep.resends_held", held=len(report.held), queues=backlog.deep_queues())
