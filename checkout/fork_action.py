@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from checkout import pricing, selectors, services
-from checkout.ops_actions import Plan
+from checkout.action_plan import Plan
 from checkout.order_request.models import OrderRequest
 from checkout.payment_outcome.models import PaymentOutcome
 from pipelines import Detail, InvalidArgument, actions, composition, deterministic_id, forks, storage

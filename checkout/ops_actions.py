@@ -10,14 +10,14 @@ through the engine (insert-only, deterministic ids) and is recorded in an ``OpsA
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
 
-from checkout import contracts, selectors, services, state
+from checkout import contracts, fork_action, selectors, services, state
+from checkout.action_plan import Plan
 from checkout.models import Courier
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
@@ -46,20 +46,6 @@ PARAMS: Mapping[str, frozenset[str]] = {
     "resolve-payment-review": frozenset({"approved"}),
     "fork": frozenset({"checkpoint_id", "new_effect_keys"}),
 }
-
-# (actor, reason) → (what happened, for the audit row; the id of the item acted on)
-Runner = Callable[[str, str], tuple[dict[str, Any], uuid.UUID | None]]
-
-
-@dataclass
-class Plan:
-    inserts: list[dict[str, str]] = field(default_factory=list)
-    why: str | None = None  # None: allowed
-    run: Runner | None = None
-    action_id: uuid.UUID | None = None  # the audit row's id when the action's own identity gives one (a fork)
-
-    def add(self, type_name: str, summary: str) -> None:
-        self.inserts.append({"type": type_name, "summary": summary})
 
 
 def preview(action: str, order_id: object, **params: object) -> dict[str, Any]:
@@ -153,7 +139,7 @@ def _plan(action: str, request: OrderRequest, params: Mapping[str, Any]) -> Plan
         "assign-courier": _assign_courier,
         "ops-cancel": _ops_cancel,
         "resolve-payment-review": _resolve_review,
-        "fork": _fork,
+        "fork": fork_action.plan,
     }[action](request, params)
     # A fork re-runs an order whatever its state (re-running a finished one is what it is for).
     if plan.why is None and action != "fork" and selectors.is_terminal(order_id):
@@ -161,12 +147,6 @@ def _plan(action: str, request: OrderRequest, params: Mapping[str, Any]) -> Plan
     if plan.why is None:
         plan.add("OpsAction", f"{action}: who ran it, why, when and what it inserted")
     return plan
-
-
-def _fork(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
-    from checkout import fork_action  # it builds on this module's Plan
-
-    return fork_action.plan(request, params)
 
 
 # -- redrive ---------------------------------------------------------------------------------------------------
