@@ -1,10 +1,11 @@
 """Backlog figures for ``/metrics`` (dead letters, waiting, paused and overdue parked items per pipeline and
-step, and how long ago the sweeper last ran), and the backlog bound that admission enforces (``admit``).
+step, how long ago the sweeper last ran, and the queue mode's hand-offs not consumed yet per pipeline), and the
+backlog bound that admission enforces (``admit``).
 
 Computed from the database when scraped (a collector), so every process reports the same truth. They are figures
 for dashboards and alerts, never a readiness signal: ``/readyz`` stays about this instance (database, broker).
-They read ``OpenParked`` (the open failures, kept by triggers), so a scrape costs what is open, not the history,
-and a dead letter counts until ops end it, however old.
+They read ``OpenParked`` (the open failures, kept by triggers) and ``QueuedHandoff`` (the hand-offs not consumed),
+so a scrape costs what is open, not the history, and a dead letter counts until ops end it, however old.
 
 The bound: while ``TPFGO_BACKLOG_BOUND`` parked items wait (retrying, or held at a paused step), or while a
 pipeline downstream of the new work has ``TPFGO_QUEUE_BACKLOG_BOUND`` hand-offs published to its queue and not
@@ -22,13 +23,21 @@ from collections.abc import Iterable
 
 import structlog
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, QuerySet
 from django.utils import timezone
 
 from pipelines.contracts.status import ResourceExhausted
 from pipelines.engine import metrics, queues
 from pipelines.engine.registry import composition
-from pipelines.models import OpenParked, PausedItem, PauseRelease, RetryClaim, RetryScheduled, SweepTick
+from pipelines.models import (
+    OpenParked,
+    PausedItem,
+    PauseRelease,
+    QueuedHandoff,
+    RetryClaim,
+    RetryScheduled,
+    SweepTick,
+)
 from pipelines.recovery import resume
 
 log = structlog.get_logger("pipelines.backlog")
@@ -38,6 +47,8 @@ OVERDUE = "tpfgo_parked_overdue"
 WAITING = "tpfgo_parked_waiting"
 PAUSED = "tpfgo_parked_paused"
 SWEEP_AGE = "tpfgo_sweep_age_seconds"
+HANDOFFS = "tpfgo_queue_handoffs_pending"
+HANDOFF_AGE = "tpfgo_queue_handoff_oldest_seconds"
 
 metrics.describe(DEAD, "gauge", "Dead-lettered items waiting for ops, per pipeline and step.")
 metrics.describe(
@@ -49,6 +60,12 @@ metrics.describe(
 metrics.describe(PAUSED, "gauge", "Items held at a paused step and not released yet, per pipeline and step.")
 metrics.describe(
     SWEEP_AGE, "gauge", "Seconds since the last sweep started (its SweepTick); absent before the first sweep."
+)
+metrics.describe(
+    HANDOFFS, "gauge", "Hand-offs published to a queued pipeline and not consumed yet (QueuedHandoff), per pipeline."
+)
+metrics.describe(
+    HANDOFF_AGE, "gauge", "Seconds since the oldest hand-off a queued pipeline has not consumed was published."
 )
 
 
@@ -77,6 +94,23 @@ def collect(now: datetime.datetime | None = None) -> list[metrics.Sample]:
     last = SweepTick.objects.order_by("-tick").values_list("created_at", flat=True).first()  # the unique index's end
     if last is not None:
         samples.append((SWEEP_AGE, {}, max(0.0, (now - last).total_seconds())))
+    return samples + _handoffs(now)
+
+
+def _handoffs(now: datetime.datetime) -> list[metrics.Sample]:
+    """Per pipeline, the hand-offs its queue has not consumed and the age of the oldest: a count for every pipeline
+    in queue mode (0 when its queue is drained), an age only while one waits. A pipeline that left queue mode
+    with rows still pending keeps its figures until they are consumed."""
+    pending: dict[str, tuple[int, datetime.datetime | None]] = {
+        p: (0, None) for p in queues.in_force(composition()).pipelines
+    }
+    rows = QueuedHandoff.objects.values("pipeline").annotate(n=Count("id"), oldest=Min("created_at"))
+    pending.update((row["pipeline"], (row["n"], row["oldest"])) for row in rows.order_by("pipeline"))
+    samples: list[metrics.Sample] = []
+    for pipeline, (count, oldest) in sorted(pending.items()):
+        samples.append((HANDOFFS, {"pipeline": pipeline}, float(count)))
+        if oldest is not None:
+            samples.append((HANDOFF_AGE, {"pipeline": pipeline}, max(0.0, (now - oldest).total_seconds())))
     return samples
 
 

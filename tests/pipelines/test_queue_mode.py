@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from pipelines.contracts.declarations import Publication
 from pipelines.contracts.modes import ModesInvalid, parse, resolve
-from pipelines.engine import consuming, queues
+from pipelines.engine import consuming, metrics, queues
 from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, QueuedHandoff, Resumption
 from pipelines.recovery import backlog, resends, sweeper
@@ -283,6 +283,51 @@ def test_admission_is_refused_while_a_downstream_queue_holds_its_bound(settings,
         backlog.admit("ingest")  # the count is reused for the check period
     backlog.forget()
     backlog.admit("ingest")  # 1 pending again
+
+
+def handoff_figures(now: datetime.datetime) -> dict[tuple[str, str], float]:
+    return {
+        (name, labels["pipeline"]): value
+        for name, labels, value in backlog.collect(now)
+        if name in (backlog.HANDOFFS, backlog.HANDOFF_AGE)
+    }
+
+
+def test_metrics_give_each_queued_pipeline_its_pending_hand_offs_and_the_oldest_ones_age(
+    django_capture_on_commit_callbacks,
+):
+    assert handoff_figures(timezone.now()) == {("tpfgo_queue_handoffs_pending", "publish"): 0.0}  # drained: no age
+
+    place("doc-1", capture_commits=django_capture_on_commit_callbacks)
+    place("doc-2", capture_commits=django_capture_on_commit_callbacks)
+    first, second = QueuedHandoff.objects.order_by("created_at")
+    assert handoff_figures(first.created_at + datetime.timedelta(seconds=90)) == {
+        ("tpfgo_queue_handoffs_pending", "publish"): 2.0,
+        ("tpfgo_queue_handoff_oldest_seconds", "publish"): 90.0,
+    }
+
+    consuming.consume(*next(m for m in SENT if m[2] == str(first.checkpoint_id)))  # the oldest is consumed
+    assert handoff_figures(second.created_at + datetime.timedelta(seconds=30)) == {
+        ("tpfgo_queue_handoffs_pending", "publish"): 1.0,
+        ("tpfgo_queue_handoff_oldest_seconds", "publish"): 30.0,
+    }
+    text = metrics.render()
+    assert "# TYPE tpfgo_queue_handoffs_pending gauge" in text
+    assert 'tpfgo_queue_handoffs_pending{pipeline="publish"} 1.0' in text
+
+
+def test_a_pipeline_out_of_queue_mode_has_no_figures_unless_hand_offs_still_wait(
+    settings, django_capture_on_commit_callbacks
+):
+    place("doc-1", capture_commits=django_capture_on_commit_callbacks)
+    settings.TPFGO_PUBLICATION_MODES = ""  # the deployment turned queue mode off; the published one still waits
+    pending = QueuedHandoff.objects.get()
+    assert handoff_figures(pending.created_at + datetime.timedelta(seconds=5)) == {
+        ("tpfgo_queue_handoffs_pending", "publish"): 1.0,
+        ("tpfgo_queue_handoff_oldest_seconds", "publish"): 5.0,
+    }
+    consuming.consume(*SENT[0])
+    assert handoff_figures(timezone.now()) == {}
 
 
 def test_the_queue_bound_reads_nothing_when_no_publication_is_queued(settings, django_assert_num_queries):
