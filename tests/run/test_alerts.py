@@ -7,10 +7,17 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.run.test_prometheus import PROMTOOL, _installed  # noqa: F401  (the fixture: skip without Prometheus)
+import pytest
+
+from tests.run.prometheus_server import PROMTOOL, require
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "docs" / "alerts.yml"
+
+
+@pytest.fixture(autouse=True)
+def _installed() -> None:
+    require()
 
 
 def promtool(*args: str) -> str:

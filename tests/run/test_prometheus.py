@@ -8,8 +8,6 @@ exactly what the test did. ``promtool check metrics`` accepts the exposition.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
 import urllib.parse
@@ -17,7 +15,6 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,91 +22,32 @@ from checkout import services
 from pipelines.recovery.sweeper import SweepReport
 from tests.checkout.api.transports import Grpc, Http
 from tests.checkout.conftest import order_body
-from tests.run.conftest import Collector, Running, answers, free_port, wait_until
+from tests.run.conftest import Collector, Running, wait_until
+from tests.run.prometheus_server import PROMTOOL, WINDOW, Prometheus, require, serving
 
-PROMETHEUS = "/usr/bin/prometheus"
-PROMTOOL = "/usr/bin/promtool"
 ALERTS = Path(__file__).resolve().parents[2] / "docs" / "alerts.yml"  # the rules operators load
 ROUNDS = 6  # rounds of one REST and one gRPC order, each followed by a scrape
-WINDOW = "[15m]"
 SERVER = 2  # OTLP's SPAN_KIND_SERVER
 
 pytestmark = pytest.mark.integration
 
 
-class Prometheus:
-    def __init__(self, base: str) -> None:
-        self.base = base
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        url = f"{self.base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        with urllib.request.urlopen(url, timeout=10) as response:
-            body = json.load(response)
-        assert body["status"] == "success", body
-        return list(body["data"]["result"])
-
-    def rules(self) -> list[dict[str, Any]]:
-        """Every alerting rule Prometheus loaded, once each has been evaluated."""
-        with urllib.request.urlopen(f"{self.base}/api/v1/rules?type=alert", timeout=10) as response:
-            body = json.load(response)
-        return [rule for group in body["data"]["groups"] for rule in group["rules"]]
-
-    def scrapes(self) -> int:
-        found = self.query(f'count_over_time(up{{job="tpfgo"}}{WINDOW})')
-        return int(float(found[0]["value"][1])) if found else 0
-
-    def next_scrape(self) -> None:
-        """Wait for a scrape that started after this call: the second one stored from now on."""
-        seen = self.scrapes()
-        wait_until("Prometheus took no new scrape", lambda: self.scrapes() > seen + 1, 60)
-
-    def values(self, expr: str) -> dict[tuple[tuple[str, str], ...], float]:
-        return {_labels(r["metric"]): float(r["value"][1]) for r in self.query(expr)}
-
-
-def _labels(metric: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((k, v) for k, v in metric.items() if k not in ("__name__", "instance", "job")))
-
-
 @pytest.fixture(autouse=True)
 def _installed() -> None:
-    """Before make run starts: without Prometheus the test skips, except in CI (.ci/run installs it)."""
-    if not (os.access(PROMETHEUS, os.X_OK) and os.access(PROMTOOL, os.X_OK)):
-        message = "Debian's prometheus package is not installed (apt-get install prometheus; .ci/run installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    """Before make run starts."""
+    require()
 
 
 @pytest.fixture
 def prometheus(make_run: Running, tmp_path: Path) -> Iterator[Prometheus]:
-    port = free_port()
-    config = tmp_path / "prometheus.yml"
     target = make_run.base.removeprefix("http://")
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
-        f"rule_files: ['{ALERTS}']\n"
-        "scrape_configs:\n"
+    jobs = (
         f"  - job_name: tpfgo\n    static_configs:\n      - targets: ['{target}']\n"
         f"  - job_name: worker\n    metrics_path: /\n"
         f"    static_configs:\n      - targets: ['{make_run.worker_metrics}']\n"
     )
-    log = tmp_path / "prometheus.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until("Prometheus was not ready", lambda: answers(base + "/-/ready"), 60, log)
-        api = Prometheus(base)
-        wait_until("Prometheus did not scrape make run", lambda: api.scrapes() > 0, 60, log)
+    with serving(tmp_path, jobs, "tpfgo", (ALERTS,)) as api:
         yield api
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(make_run, prometheus, collector):
