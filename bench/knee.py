@@ -13,9 +13,11 @@ insert per order first. Each process talks to PostgreSQL through psycopg directl
 figure is what the database sustains for this statement mix, with little client CPU in the way: the engine's own
 Python cost per order is ``python -m bench``'s ``tpfgo_single``.
 
-Printed per K: orders/s (all processes together), p50/p95 per order, and the machine's CPU split (user+system of
-the postgres processes vs the replaying ones) from ``/proc``; the knee is where orders/s stops rising. Timings are
-printed, never asserted.
+Printed per K: orders/s (all processes together), p50/p95 per order, and the CPU seconds (user + system) over the
+run: the replaying processes' own (each measures itself with ``time.process_time()`` and reports it before it
+closes its connection), the postgres processes' and every other process's on the machine from ``/proc``, read
+while the replaying processes and their backends are still alive (a process that exited is gone from ``/proc``,
+and its ticks with it). The knee is where orders/s stops rising. Timings are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
 from typing import Any
 
 from bench.dashboard import BODY, _database
@@ -38,11 +44,24 @@ TABLE = """CREATE TABLE IF NOT EXISTS bench_knee_checkpoint (
 PAYLOAD = json.dumps({"order": BODY, "total": "22.00", "currency": "USD", "note": "x" * 120})
 
 
-def _ticks() -> dict[str, int]:
-    """CPU ticks (user + system) of postgres processes and of everything else, from /proc."""
+Template = list[tuple[str, str, str, str]]
+
+
+@dataclass
+class Replay:
+    """What one replaying process reports before it closes its connection: its orders' latencies (ms), the CPU
+    seconds it spent replaying them, and the pid of its postgres backend."""
+
+    latencies: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+    backend_pid: int = 0
+
+
+def _ticks(replaying: Collection[int] = ()) -> dict[str, int]:
+    """CPU ticks (user + system) of postgres processes and of every other process but ``replaying``, from /proc."""
     out = {"postgres": 0, "other": 0}
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+        if not pid.isdigit() or int(pid) in replaying:
             continue
         try:
             with open(f"/proc/{pid}/stat") as stat:
@@ -55,23 +74,50 @@ def _ticks() -> dict[str, int]:
     return out
 
 
-def _worker(url: str, template: list[tuple[str, str, str, str]], stop_at: float, start_at: float, out: Any) -> None:
+def _worker(url: str, template: Template, start_at: float, stop_at: float, out: Queue[Replay], done: Event) -> None:
+    """Replay orders from ``start_at`` to ``stop_at``, report them, and keep the connection (so its backend stays in
+    /proc) until the bench has read the CPU ticks and sets ``done``."""
     import psycopg
 
-    latencies: list[float] = []
+    replay = Replay()
     try:
         with psycopg.connect(url, autocommit=True) as conn:
+            replay.backend_pid = conn.info.backend_pid
             while time.time() < start_at:
                 time.sleep(0.005)
+            began = time.process_time()
             while time.time() < stop_at:
-                began = time.perf_counter()
+                started = time.perf_counter()
                 _one_order(conn, template)
-                latencies.append((time.perf_counter() - began) * 1000)
-    finally:
-        out.put(latencies)  # a process that failed still answers: the bench waits for every one
+                replay.latencies.append((time.perf_counter() - started) * 1000)
+            replay.cpu_s = time.process_time() - began
+            out.put(replay)
+            done.wait(600)
+    except BaseException:
+        out.put(replay)  # a process that failed still answers: the bench waits for every one
+        raise
 
 
-def _one_order(conn: Any, template: list[tuple[str, str, str, str]]) -> None:
+def point(
+    workers: int, replays: list[Replay], wall_s: float, before: dict[str, int], after: dict[str, int]
+) -> dict[str, float]:
+    """One K's figures from its processes' reports and the /proc ticks read before and after them."""
+    latencies = [ms for replay in replays for ms in replay.latencies]
+    hz = os.sysconf("SC_CLK_TCK")
+    return {
+        "workers": workers,
+        "orders_per_s": len(latencies) / wall_s,
+        "p50_ms": statistics.median(latencies),
+        "p95_ms": statistics.quantiles(latencies, n=20)[-1] if len(latencies) > 1 else latencies[0],
+        "replay_cpu_s": sum(replay.cpu_s for replay in replays),
+        "postgres_cpu_s": (after["postgres"] - before["postgres"]) / hz,
+        "other_cpu_s": (after["other"] - before["other"]) / hz,
+        "wall_s": wall_s,
+        "load": os.getloadavg()[0],
+    }
+
+
+def _one_order(conn: Any, template: Template) -> None:
     trace_id = uuid.uuid4()
     number, created = conn.execute(
         "INSERT INTO pipelines_trace (trace_id, created_at) VALUES (%s, now()) RETURNING number, created_at",
@@ -106,6 +152,17 @@ def _one_order(conn: Any, template: list[tuple[str, str, str, str]]) -> None:
         parent = (kind, child)
 
 
+def profile() -> Template:
+    """The single-order path's statement profile: one order placed through the engine, its log rows in order."""
+    from checkout import demo, services
+    from pipelines.models import CheckpointLog
+
+    demo.load()
+    order_id = services.place_order(BODY, "bench-template").view["orderId"]
+    rows = CheckpointLog.objects.filter(trace_id=order_id).order_by("seq")
+    return [(r.checkpoint_type, r.pipeline, r.step, r.publication) for r in rows]
+
+
 def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     import django
 
@@ -113,52 +170,37 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     from django.core.management import call_command
     from django.db import connection, connections
 
-    from checkout import demo, services
-    from pipelines.models import CheckpointLog
-
     call_command("migrate", verbosity=0)
-    demo.load()
-    order_id = services.place_order(BODY, "bench-template").view["orderId"]
-    rows = CheckpointLog.objects.filter(trace_id=order_id).order_by("seq")
-    template = [(r.checkpoint_type, r.pipeline, r.step, r.publication) for r in rows]
+    steps = profile()
     with connection.cursor() as cursor:
         cursor.execute(TABLE)
     connections.close_all()
-    out: dict[str, Any] = {"steps_per_order": len(template), "cores": os.cpu_count(), "points": []}
+    out: dict[str, Any] = {"steps_per_order": len(steps), "cores": os.cpu_count(), "points": []}
     for workers in args.workers:
-        queue: Any = multiprocessing.Queue()
+        queue: Queue[Replay] = multiprocessing.Queue()
+        done = multiprocessing.Event()
         start_at = time.time() + 1.0
         stop_at = start_at + args.seconds
         procs = [
-            multiprocessing.Process(target=_worker, args=(url, template, stop_at, start_at, queue))
+            multiprocessing.Process(target=_worker, args=(url, steps, start_at, stop_at, queue, done))
             for _ in range(workers)
         ]
         for proc in procs:
             proc.start()
+        replaying = {proc.pid for proc in procs if proc.pid is not None}
         while time.time() < start_at:
             time.sleep(0.01)
-        before, began = _ticks(), time.perf_counter()
-        latencies: list[float] = []
-        for _ in procs:
-            latencies += queue.get()
-        elapsed, after = time.perf_counter() - began, _ticks()
+        before, began = _ticks(replaying), time.perf_counter()
+        replays = [queue.get() for _ in procs]
+        elapsed, after = time.perf_counter() - began, _ticks(replaying)
+        done.set()
         for proc in procs:
             proc.join()
         if any(proc.exitcode for proc in procs):
             raise SystemExit(f"{workers} processes: a replaying process failed (its traceback is above)")
-        hz = os.sysconf("SC_CLK_TCK")
-        point = {
-            "workers": workers,
-            "orders_per_s": len(latencies) / elapsed,
-            "p50_ms": statistics.median(latencies),
-            "p95_ms": statistics.quantiles(latencies, n=20)[-1] if len(latencies) > 1 else latencies[0],
-            "postgres_cpu_s": (after["postgres"] - before["postgres"]) / hz,
-            "other_cpu_s": (after["other"] - before["other"]) / hz,
-            "wall_s": elapsed,
-            "load": os.getloadavg()[0],
-        }
-        print(json.dumps(point), file=sys.stderr, flush=True)
-        out["points"].append(point)
+        figures = point(workers, replays, elapsed, before, after)
+        print(json.dumps(figures), file=sys.stderr, flush=True)
+        out["points"].append(figures)
     return out
 
 

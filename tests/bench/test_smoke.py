@@ -110,6 +110,7 @@ def test_knee_replays_the_single_order_profile_from_several_processes(postgres, 
     assert out["steps_per_order"] > 0
     [point] = out["points"]
     assert point["workers"] == 2 and point["orders_per_s"] > 0  # the processes replayed orders
+    assert point["replay_cpu_s"] > 0  # their own CPU, reported before they exited
 
 
 def test_purge_removes_exactly_the_old_orders_beside_the_ingest(tmp_path):
