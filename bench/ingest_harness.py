@@ -8,14 +8,18 @@ deadlock against any server that answers as it goes once the socket buffers fill
 
 from __future__ import annotations
 
+import atexit
+import functools
 import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -49,6 +53,15 @@ COUNT_SCRIPT = (
 )
 
 
+@functools.cache
+def var_dir() -> str:
+    """The ``TPFGO_VAR_DIR`` of every process a bench starts (the filesystem broker, static files, beat's schedule):
+    one temporary folder per bench process, removed when it exits, so a bench writes nothing into the checkout."""
+    folder = tempfile.mkdtemp(prefix="tpfgo-bench-var-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def base_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TPFGO_", "DJANGO_"))}
     env.update(
@@ -56,7 +69,7 @@ def base_env(database_url: str, **extra: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="tpfgo_site.settings",
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
-        TPFGO_VAR_DIR=str(ROOT / "var" / "bench"),
+        TPFGO_VAR_DIR=var_dir(),
     )
     env.update(extra)
     return env
