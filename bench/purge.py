@@ -115,8 +115,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, "manage.py", "purge", "--policy", "orders", "--actor", "bench", "--batch", "500"]
     started = time.perf_counter()
     purge = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    result["ingest_beside_purge"] = _latencies(args.ingest, "beside", until=purge)
-    out, err = purge.communicate()
+    try:
+        result["ingest_beside_purge"] = _latencies(args.ingest, "beside", until=purge)
+        out, err = purge.communicate()
+    finally:
+        if purge.poll() is None:  # the bench failed beside it: a purge left running would hold its database
+            purge.kill()
+            purge.communicate()
     result["purge_s"] = time.perf_counter() - started
     if purge.returncode != 0:
         raise SystemExit(f"the purge failed:\n{err.decode()[-3000:]}")
@@ -161,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
 
                 connections.close_all()
                 with psycopg.connect(args.pg_url, autocommit=True) as conn:
-                    conn.execute(f"DROP DATABASE IF EXISTS {name}")
+                    conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     print(json.dumps(result, indent=2, default=str))
 
 

@@ -54,6 +54,14 @@ def bench_databases() -> set[str]:
 def bench(tmp_path: Path, *args: str) -> str:
     """``python -m bench *args`` in a clean environment (none of the test run's settings, database or broker; its
     scratch folder under ``tmp_path``): its stdout, once it exited 0. On PostgreSQL it must leave no database."""
+    done = run_leaving_no_database(tmp_path, "-m", "bench", *args)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout
+
+
+def run_leaving_no_database(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python *args`` from the repository in the clean environment ``bench`` describes; on PostgreSQL it must leave
+    no database, whether it exited 0 or not."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -61,14 +69,11 @@ def bench(tmp_path: Path, *args: str) -> str:
     }
     env["TPFGO_VAR_DIR"] = str(tmp_path / "var")
     before = bench_databases() if connection.vendor == "postgresql" else set()
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     print(done.stdout)
-    assert done.returncode == 0, done.stderr[-4000:]
     if connection.vendor == "postgresql":
         assert bench_databases() - before == set(), "left behind"
-    return done.stdout
+    return done
 
 
 def test_sweep_finds_exactly_the_stalled_orders_at_every_level_with_the_frontier_and_the_old_query(postgres, tmp_path):
@@ -123,6 +128,45 @@ def test_purge_removes_exactly_the_old_orders_beside_the_ingest(tmp_path):
     assert out["ingest_alone"]["orders"] == out["ingest_beside_purge"]["orders"] == 5
     assert set(out["sizes_after"]) == set(out["sizes_before"])
     assert ("sizes_after_vacuum" in out) == (connection.vendor == "postgresql")
+
+
+# `python -m bench purge` whose ingest beside the purge fails while the purge process is connected to the database,
+# stopped there (SIGSTOP) so that it is still connected whatever the machine's speed.
+FAIL_BESIDE_THE_PURGE = """
+import os, signal, sys, time
+from django.db import connection
+from bench import purge
+
+measure = purge._latencies
+
+def fail_beside(count, prefix, until=None):
+    if until is None:
+        return measure(count, prefix)
+    query = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+             " AND backend_type = 'client backend'")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and until.poll() is None:
+        with connection.cursor() as cursor:
+            cursor.execute(query)
+            if cursor.fetchone()[0]:
+                os.kill(until.pid, signal.SIGSTOP)
+                raise RuntimeError(f"the ingest failed beside the connected purge process {until.pid}")
+        time.sleep(0.02)
+    raise RuntimeError("the purge never connected")
+
+purge._latencies = fail_beside
+purge.main(sys.argv[1:])
+"""
+
+
+def test_a_purge_bench_that_fails_beside_its_connected_purge_ends_the_purge_and_drops_its_database(postgres, tmp_path):
+    done = run_leaving_no_database(
+        tmp_path, "-c", FAIL_BESIDE_THE_PURGE, "--orders", "50", "--ingest", "5", "--pg-url", postgres
+    )
+    assert done.returncode == 1
+    failure = re.search(r"RuntimeError: the ingest failed beside the connected purge process (\d+)\n\Z", done.stderr)
+    assert failure, done.stderr[-4000:]
+    assert not Path(f"/proc/{failure[1]}").exists()  # ended and reaped, not left stopped
 
 
 def test_dashboard_loads_the_old_and_the_folded_funnel_and_they_count_the_same(postgres, tmp_path):
