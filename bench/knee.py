@@ -188,12 +188,14 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
         for proc in procs:
             proc.start()
         replaying = {proc.pid for proc in procs if proc.pid is not None}
-        while time.time() < start_at:
-            time.sleep(0.01)
-        before, began = _ticks(replaying), time.perf_counter()
-        replays = [queue.get() for _ in procs]
-        elapsed, after = time.perf_counter() - began, _ticks(replaying)
-        done.set()
+        try:
+            while time.time() < start_at:
+                time.sleep(0.01)
+            before, began = _ticks(replaying), time.perf_counter()
+            replays = [queue.get() for _ in procs]
+            elapsed, after = time.perf_counter() - began, _ticks(replaying)
+        finally:
+            done.set()  # the processes wait for it to disconnect, also when the bench fails
         for proc in procs:
             proc.join()
         if any(proc.exitcode for proc in procs):
