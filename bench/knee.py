@@ -34,6 +34,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
+from queue import Empty
 from typing import Any
 
 from bench.dashboard import BODY, _database
@@ -152,6 +153,25 @@ def _one_order(conn: Any, template: Template) -> None:
         parent = (kind, child)
 
 
+def reports(queue: Queue[Replay], procs: list[multiprocessing.Process]) -> list[Replay]:
+    """One report per replaying process. A process reports before it waits for the bench, so one that ended
+    while reports are missing was killed before it could (the OOM killer, a signal): the bench stops, it does not
+    wait for ever."""
+    replays: list[Replay] = []
+    while len(replays) < len(procs):
+        try:
+            replays.append(queue.get(timeout=1.0))
+        except Empty:
+            ended = [proc for proc in procs if proc.exitcode is not None]
+            if ended:
+                codes = ", ".join(str(proc.exitcode) for proc in ended)
+                missing = len(procs) - len(replays)
+                raise SystemExit(
+                    f"{len(procs)} processes: {missing} never reported; ended with exit codes {codes}"
+                ) from None
+    return replays
+
+
 def profile() -> Template:
     """The single-order path's statement profile: one order placed through the engine, its log rows in order."""
     from checkout import demo, services
@@ -192,7 +212,7 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
             while time.time() < start_at:
                 time.sleep(0.01)
             before, began = _ticks(replaying), time.perf_counter()
-            replays = [queue.get() for _ in procs]
+            replays = reports(queue, procs)
             elapsed, after = time.perf_counter() - began, _ticks(replaying)
         finally:
             done.set()  # the processes wait for it to disconnect, also when the bench fails

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 from multiprocessing.queues import Queue
 
@@ -57,3 +58,47 @@ def test_the_replaying_cpu_is_the_sum_of_what_each_process_reported() -> None:
     assert figures["replay_cpu_s"] == 0.75
     assert figures["postgres_cpu_s"] == 200 / hz and figures["other_cpu_s"] == 50 / hz
     assert figures["orders_per_s"] == 1.5 and figures["p50_ms"] == 20.0
+
+
+def _report(queue: Queue[knee.Replay]) -> None:
+    queue.put(knee.Replay([5.0], 0.1, 1))
+
+
+def _killed() -> None:
+    os.kill(os.getpid(), 9)  # as the OOM killer would: no report, no traceback
+
+
+def test_a_replaying_process_killed_before_it_reported_stops_the_bench_instead_of_a_wait_for_ever() -> None:
+    queue: Queue[knee.Replay] = multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=_report, args=(queue,)), multiprocessing.Process(target=_killed)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    outcome: list[BaseException] = []
+
+    def collect() -> None:
+        try:
+            knee.reports(queue, procs)
+        except BaseException as exc:  # the outcome is what the test reads
+            outcome.append(exc)
+
+    waiting = threading.Thread(target=collect, daemon=True)  # a wait for ever fails the test, not the run
+    waiting.start()
+    waiting.join(30)
+
+    assert not waiting.is_alive()
+    [stopped] = outcome
+    assert isinstance(stopped, SystemExit)
+    assert str(stopped) == "2 processes: 1 never reported; ended with exit codes 0, -9"
+
+
+def test_every_report_is_taken_while_the_processes_live() -> None:
+    queue: Queue[knee.Replay] = multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=_report, args=(queue,)) for _ in range(3)]
+    for proc in procs:
+        proc.start()
+
+    assert [r.latencies for r in knee.reports(queue, procs)] == [[5.0], [5.0], [5.0]]
+    for proc in procs:
+        proc.join(60)
