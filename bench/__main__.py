@@ -176,11 +176,11 @@ def render(backend: str, figures: dict[str, dict[str, dict[str, float]]], result
             p95 = f"{f['p95_ms']:.1f}" if "p95_ms" in f else ""
             lines.append(f"{label:52} {rate:>22} {ratio:>7} {p50:>7} {p95:>7} {f.get('rss_mb', 0):>7.0f}")
         boundary, raw = systems.get("tpfgo_single_boundary"), systems.get("raw_per_order")
-        if boundary and raw:  # the target: p50 <= 1.5x the raw one-transaction-per-order time
-            per_order = 1000 / raw["orders_per_s"]
+        if boundary and raw and "p50_ms" in raw:  # the target: p50 <= 1.5x the raw one-transaction-per-order p50
             lines.append(
-                f"durable at the boundary: p50 {boundary['p50_ms']:.1f} ms = {boundary['p50_ms'] / per_order:.2f}× "
-                f"raw SQL's {per_order:.1f} ms per order (one transaction per order)"
+                f"durable at the boundary: p50 {boundary['p50_ms']:.1f} ms = {boundary['p50_ms'] / raw['p50_ms']:.2f}× "
+                f"raw SQL's p50 {raw['p50_ms']:.1f} ms per order (one transaction per order; its mean "
+                f"{1000 / raw['orders_per_s']:.1f} ms)"
             )
     winners = [run["raw_floor"].get("method") for data in result["levels"].values() for run in data["runs"]]
     lines.append("floor per repeat: " + ", ".join(w or "?" for w in winners))

@@ -198,7 +198,7 @@ def test_the_default_bench_measures_every_system_at_every_level_and_writes_its_j
     postgresql = connection.vendor == "postgresql"
     if postgresql:
         args += ["--pg-url", server_url(), "--pg-db", f"tpfgo_bench_smoke_{os.getpid()}"]
-    bench(tmp_path, *args)
+    printed = bench(tmp_path, *args)
     [written] = tmp_path.glob("bench-*.json")
     assert written.with_suffix(".svg").exists()
     result = json.loads(written.read_text())["backends"][backend_flag()]
@@ -213,3 +213,18 @@ def test_the_default_bench_measures_every_system_at_every_level_and_writes_its_j
         [run] = level["runs"]
         assert run["tpfgo_batch"]["completed"] == 10
         assert run["raw_floor"]["method"] in floors
+        assert run["raw_per_order"]["p50_ms"] > 0  # timed order by order, like the single order it is compared with
+    # The single order's target line holds its p50 to raw SQL's p50 (not to the raw run's mean), per level.
+    targets = re.findall(r"durable at the boundary: p50 ([0-9.]+) ms = ([0-9.]+)× raw SQL's p50 ([0-9.]+) ms", printed)
+    if postgresql:
+        expected = [
+            (
+                f"{f['tpfgo_single_boundary']['p50_ms']:.1f}",
+                f"{f['tpfgo_single_boundary']['p50_ms'] / f['raw_per_order']['p50_ms']:.2f}",
+                f"{f['raw_per_order']['p50_ms']:.1f}",
+            )
+            for f in figures.values()
+        ]
+        assert targets == expected
+    else:
+        assert targets == []
