@@ -105,7 +105,7 @@ def _handoffs(now: datetime.datetime) -> list[metrics.Sample]:
         p: (0, None) for p in queues.in_force(composition()).pipelines
     }
     rows = QueuedHandoff.objects.values("pipeline").annotate(n=Count("id"), oldest=Min("created_at"))
-    pending.update((row["pipeline"], (row["n"], row["oldest"])) for row in rows.order_by("pipeline"))
+    pending.update((row["pipeline"], (row["n"], row["oldest"])) for row in rows)
     samples: list[metrics.Sample] = []
     for pipeline, (count, oldest) in sorted(pending.items()):
         samples.append((HANDOFFS, {"pipeline": pipeline}, float(count)))

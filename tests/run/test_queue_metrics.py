@@ -14,18 +14,14 @@ from pipelines.engine.runner import Engine
 from pipelines.models import QueuedHandoff
 from pipelines.recovery import backlog
 from tests.lane import composition as lane
+from tests.pipelines.test_queue_mode import SENT
 from tests.run.conftest import wait_until
 from tests.run.prometheus_server import Prometheus, require, serving
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-SENT: list[tuple[str, str, str, str]] = []
 PENDING = 'tpfgo_queue_handoffs_pending{job="tpfgo"}'
 OLDEST = 'tpfgo_queue_handoff_oldest_seconds{job="tpfgo"}'
-
-
-def capture(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: str) -> None:
-    SENT.append((pipeline, checkpoint_type, checkpoint_id, trace_id))
 
 
 @pytest.fixture
@@ -33,7 +29,7 @@ def queued(settings: Any, lane_composition: Any) -> Iterator[None]:
     require()
     SENT.clear()
     settings.TPFGO_PUBLICATION_MODES = "lane.indexed.v1=queue"
-    settings.TPFGO_HANDOFF_SEND = "tests.run.test_queue_metrics.capture"
+    settings.TPFGO_HANDOFF_SEND = "tests.pipelines.test_queue_mode.capture"  # into its SENT
     backlog.forget()
     yield
     backlog.forget()
