@@ -163,7 +163,11 @@ def _cut(worker: Worker) -> list[tuple[str, int]]:
 
 def _place_parked(site: Site, key: str, crash: str) -> None:
     """Place an order whose first authorization fails (``tok_flaky_1``), with the gateway's crash ``crash`` armed:
-    it fires in the worker's second attempt (the first authorization fails before the gateway answers)."""
+    it fires in the worker's second attempt (the first authorization fails before the gateway answers).
+
+    Where the crash stops the database, the test starts its worker only after this returns: a worker already running
+    takes the retry 0.2 s after the park, and on a loaded machine its cut can stop the database while the placing
+    process still reads its answer (which then fails, as any client's read would)."""
     site.crash_file.write_text(crash)
     placed = _place(site, key, token="tok_flaky_1")
     assert placed.returncode == 0, placed.stderr[-2000:]
@@ -188,9 +192,9 @@ def _place(site: Site, key: str, **env: str) -> subprocess.CompletedProcess[str]
 
 
 def test_a_retry_attempt_cut_by_a_database_outage_goes_on_under_its_own_claim(site: Site) -> None:
-    worker = site.start_worker()
     order = str(services.order_id_for("outage-retry"))
     _place_parked(site, "outage-retry", "pg authorize")
+    worker = site.start_worker()  # after the placing process: see _place_parked
 
     site.cut_and_restart()
     wait_for(lambda: site.completed(order), 60, what="the retried order to complete", worker=worker)
@@ -217,13 +221,13 @@ def test_a_resume_cut_by_a_database_outage_goes_on_under_its_own_claim(site: Sit
 
 
 def test_a_queued_hand_off_cut_by_a_database_outage_is_run_again(site: Site) -> None:
-    worker = site.start_worker(TPFGO_PUBLICATION_MODES="*=queue")
     order = str(services.order_id_for("outage-handoff"))
     # payment-capture's one step asks the gateway: the cut comes before anything of the hand-off committed, so the
     # trace rests on the publication's row, whose hand-off is pending.
     site.crash_file.write_text("pg capture")
-    placed = _place(site, "outage-handoff")
+    placed = _place(site, "outage-handoff", TPFGO_PUBLICATION_MODES="*=queue")
     assert placed.returncode == 0, placed.stderr[-2000:]
+    worker = site.start_worker(TPFGO_PUBLICATION_MODES="*=queue")  # after the placing process, as above
 
     site.cut_and_restart()
     wait_for(lambda: site.completed(order), 60, what="the queued order to complete", worker=worker)
