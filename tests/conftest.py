@@ -26,6 +26,15 @@ from tests.lane import composition as lane
 OWN_SERVERS = ("tests/scaleout/", "tests/system/", "tests/run/", "tests/durability/", "tests/bench/test_queue_mode.py")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The browser tests' assertions wait as long as their pages' actions (``page.set_default_timeout(20_000)``):
+    Playwright's ``expect`` has its own default of 5 s, which a loaded CI machine exceeded once (Redoc drawing the
+    API's operations)."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist's ``--dist loadgroup`` (CI's PostgreSQL run: ``-n 2``) the tests that bring their own
