@@ -22,7 +22,7 @@ from tests.lane import composition as lane
 
 # Tests that bring their own servers: nodes, make run, databases and brokers on free ports, never the machine's
 # shared Redis or RabbitMQ (each xdist worker has its own test database). The queue-mode bench's test (a Redis of its
-# own, a web node, worker nodes) is one of them; in this group it also evens out the two workers' times.
+# own, a web node, worker nodes) is one of them.
 OWN_SERVERS = ("tests/scaleout/", "tests/system/", "tests/run/", "tests/durability/", "tests/bench/test_queue_mode.py")
 
 
