@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,11 @@ def _pg_admin(url: str, *statements: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         for statement in statements:
             conn.execute(statement)
+
+
+def default_pg_db() -> str:
+    """``BENCH_PG_DB``, or a name of this run's own: two runs side by side on one server never drop each other's."""
+    return os.environ.get("BENCH_PG_DB") or f"tpfgo_bench_{uuid.uuid4().hex[:6]}"
 
 
 def _with_db(url: str, name: str) -> str:
@@ -215,8 +221,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--pg-db",
-        default=os.environ.get("BENCH_PG_DB", "tpfgo_bench"),
-        help="the database the run creates and drops (and <name>_dbos); runs side by side need their own",
+        default=default_pg_db(),
+        help="the database the run creates and drops (and <name>_dbos); unset, a name of the run's own",
     )
     parser.add_argument("--no-dbos", action="store_true")
     parser.add_argument("--no-queue", action="store_true", help="skip the queue-mode figures (bench/queue_mode.py)")

@@ -197,11 +197,13 @@ def test_the_default_bench_measures_every_system_at_every_level_and_writes_its_j
     args += ["--backends", backend_flag(), "--results", str(tmp_path)]
     postgresql = connection.vendor == "postgresql"
     if postgresql:
-        args += ["--pg-url", server_url(), "--pg-db", f"tpfgo_bench_smoke_{os.getpid()}"]
+        args += ["--pg-url", server_url()]  # the database: a name of the run's own (below), dropped at its end
     printed = bench(tmp_path, *args)
     [written] = tmp_path.glob("bench-*.json")
     assert written.with_suffix(".svg").exists()
-    result = json.loads(written.read_text())["backends"][backend_flag()]
+    report = json.loads(written.read_text())
+    assert re.fullmatch(r"tpfgo_bench_[0-9a-f]{6}", report["args"]["pg_db"])
+    result = report["backends"][backend_flag()]
     raw, figures = result["raw"], result["figures"]
     assert raw["vendor"] == connection.vendor and raw["dbos"] == {"skipped": "not measured (--no-dbos)"}
     floors = {"raw_copy", "raw_copy_binary", "raw_executemany"} if postgresql else {"raw_multirow", "raw_executemany"}
@@ -228,3 +230,13 @@ def test_the_default_bench_measures_every_system_at_every_level_and_writes_its_j
         assert targets == expected
     else:
         assert targets == []
+
+
+def test_each_bench_run_names_a_postgresql_database_of_its_own_unless_told(monkeypatch):
+    from bench.__main__ import default_pg_db
+
+    monkeypatch.delenv("BENCH_PG_DB", raising=False)
+    names = {default_pg_db() for _ in range(20)}
+    assert len(names) == 20 and all(re.fullmatch(r"tpfgo_bench_[0-9a-f]{6}", name) for name in names)
+    monkeypatch.setenv("BENCH_PG_DB", "tpfgo_bench_mine")
+    assert default_pg_db() == "tpfgo_bench_mine"
