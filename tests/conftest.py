@@ -19,6 +19,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pipelines.engine import tracing
 from pipelines.engine.runner import Engine
 from tests.lane import composition as lane
+from tests.xdist_times import (  # noqa: F401  (hooks: each xdist worker's tests, group and end, in the summary)
+    pytest_runtest_logreport,
+    pytest_sessionstart,
+    pytest_terminal_summary,
+    pytest_testnodedown,
+)
 
 # Tests that bring their own servers: nodes, make run, databases and brokers on free ports, never the machine's
 # shared Redis or RabbitMQ (each xdist worker has its own test database). The queue-mode bench's test (a Redis of its
