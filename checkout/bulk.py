@@ -33,6 +33,7 @@ from pipelines import (
     Unavailable,
     backlog,
     composition,
+    input_limits,
     storage,
 )
 from pipelines.models import CheckpointLog, Tombstone
@@ -64,10 +65,12 @@ def place_orders(batch: Sequence[tuple[Any, str | None]], *, views: bool = True,
 def _place_chunk(
     items: Sequence[tuple[Any, str | None]], offset: int, answers: list[Answer | None], views: bool
 ) -> None:
-    bodies = [body for body, _ in items]
+    bodies = [body for body in (body for body, _ in items) if isinstance(body, dict)]
+    # Read ahead only ids that validation can pass: a NUL or a lone surrogate would fail the look-up itself, and
+    # with it the whole chunk (each body is validated below, and answered alone).
     selectors.prepare_reference(
-        [b["consumerId"] for b in bodies if isinstance(b, dict) and isinstance(b.get("consumerId"), str)],
-        [b["restaurantId"] for b in bodies if isinstance(b, dict) and isinstance(b.get("restaurantId"), str)],
+        [b["consumerId"] for b in bodies if input_limits.text_issue(b.get("consumerId")) is None],
+        [b["restaurantId"] for b in bodies if input_limits.text_issue(b.get("restaurantId")) is None],
     )
     valid: list[_Command] = []
     for n, (body, raw_key) in enumerate(items):

@@ -17,10 +17,10 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_date
 
 from checkout import selectors
-from pipelines import Detail, InvalidArgument, composition, deadlines
+from pipelines import Detail, InvalidArgument, composition, deadlines, input_limits
 from pipelines.models import ErrorSinkEntry, OpenParked, ParkedItem
 
 DEAD_LETTER = "dead_letter"
@@ -83,9 +83,13 @@ def _since(raw: object, details: list[Detail]) -> datetime.datetime | None:
     if isinstance(raw, datetime.datetime):
         return raw
     text = str(raw).strip()
-    parsed = parse_datetime(text)
-    if parsed is None and (day := parse_date(text)) is not None:
-        parsed = datetime.datetime.combine(day, datetime.time.min)
+    parsed = input_limits.parse_time(text)  # None: malformed, impossible, or outside years 1-9999 in UTC
+    if parsed is None and text.isascii():
+        try:
+            day = parse_date(text)
+        except ValueError:  # well formed but impossible: 2026-02-30
+            day = None
+        parsed = datetime.datetime.combine(day, datetime.time.min) if day is not None else None
     if parsed is None:
         details.append(Detail("since", "an ISO date or date-time"))
         return None

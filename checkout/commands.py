@@ -17,13 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from checkout import personal, selectors
 from checkout.models import Consumer, MenuItem
-from pipelines import Detail, InvalidArgument, StrictSerializer, Text, flatten, ids
+from pipelines import Detail, InvalidArgument, StrictSerializer, Text, flatten, ids, input_limits
 
 KEY_PATTERN = ids.KEY_PATTERN
 check_key = ids.check_key
@@ -81,11 +80,8 @@ class ZonedTime(serializers.CharField):
             self.fail("invalid")
         if data == "":
             return ""
-        try:
-            parsed = parse_datetime(data)
-            utc = parsed.astimezone(datetime.UTC) if parsed is not None and parsed.tzinfo is not None else None
-        except (ValueError, OverflowError):  # an impossible date, or a UTC form outside years 1-9999
-            utc = None
+        parsed = input_limits.parse_time(data)  # None: malformed, impossible, or outside years 1-9999 in UTC
+        utc = parsed.astimezone(datetime.UTC) if parsed is not None and parsed.tzinfo is not None else None
         if utc is None:
             self.fail("invalid")
         # Four-digit years always (strftime's %Y drops the padding before year 1000).

@@ -127,6 +127,7 @@ def erase(consumer_id: str, *, actor: str, reason: str) -> Erasure:
     One audit row per consumer (an ``OpsAction`` with a deterministic id): erasing twice records once."""
     if not reason.strip():
         raise InvalidArgument("a reason is required", [Detail("reason", "is required")])
+    actor, reason = actions.check_who(actor, reason)  # and no control characters in it
     action_id = ids.deterministic_id(ERASE_ACTION, consumer_id)
     with transaction.atomic(durable=True):
         consumer = Consumer.objects.select_for_update().filter(pk=consumer_id).first()

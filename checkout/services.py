@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
-
 from checkout import commands, personal, selectors, state
 from checkout.cancellation_decision.models import CancellationAccepted, CancellationRefused
 from checkout.delivery_assigned.models import DeliveryAssigned
@@ -172,7 +170,7 @@ def _decide(ticket: TicketCreated, event: Mapping[str, Any]) -> dict[str, Any]:
 def accept_ticket(ticket_id: object, ready_by: object = None) -> dict[str, Any]:
     ticket = _ticket(ticket_id)
     if ready_by not in (None, ""):
-        parsed = parse_datetime(ready_by) if isinstance(ready_by, str) else None
+        parsed = input_limits.parse_time(ready_by)
         if parsed is None or parsed.tzinfo is None:
             raise InvalidArgument("readyBy must be an ISO-8601 time with a zone", [Detail("readyBy", "malformed")])
     return _decide(ticket, {"decidedBy": "ACCEPTED", "readyBy": ready_by or None})

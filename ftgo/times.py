@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime
 
-from django.utils.dateparse import parse_datetime
-
-from pipelines import Detail, InvalidArgument
+from pipelines import Detail, InvalidArgument, input_limits
 
 ISSUE = "must be an ISO-8601 date-time (without a zone: UTC) or [year, month, day, hour, minute, second?, nanosecond?]"
 
@@ -30,10 +28,7 @@ def utc_text(value: object, field: str) -> str | None:
 
 def _parse(value: object) -> datetime.datetime | None:
     if isinstance(value, str):
-        try:
-            return parse_datetime(value)
-        except ValueError:  # well formed but out of range, e.g. month 13
-            return None
+        return input_limits.parse_time(value)  # None: malformed, impossible, or outside years 1-9999 in UTC
     if not isinstance(value, list) or not 5 <= len(value) <= 7:
         return None
     if any(isinstance(part, bool) or not isinstance(part, int) for part in value):
@@ -43,5 +38,5 @@ def _parse(value: object) -> datetime.datetime | None:
     nanosecond = rest[1] if len(rest) > 1 else 0
     try:
         return datetime.datetime(year, month, day, hour, minute, second, nanosecond // 1000)
-    except ValueError:
+    except (ValueError, OverflowError):  # out of range, or beyond a C long (a year of 10**30)
         return None

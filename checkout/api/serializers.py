@@ -134,6 +134,10 @@ class AcceptTicketSerializer(StrictSerializer):
     readyBy = serializers.DateTimeField(required=False, allow_null=True)
 
 
+class NoBodySerializer(StrictSerializer):
+    """A route that takes no body (pickup, drop-off): an absent body or ``{}``; any field is unknown."""
+
+
 class RejectTicketSerializer(StrictSerializer):
     reason = Text(max_length=300, schema_pattern=NOT_BLANK_PRINTABLE)  # the service refuses spaces only
 

@@ -183,6 +183,7 @@ class PickupView(ApiView):
         responses=schema.responses({200: ORDER}, (*schema.COMMON, 404, 412)),
     )
     def post(self, request: Request, dispatch_id: str) -> Response:
+        json_object(request.data, s.NoBodySerializer)  # no body, or {}: a field is refused, nothing done
         return Response(services.pickup(dispatch_id))
 
 
@@ -197,4 +198,5 @@ class DropoffView(ApiView):
         responses=schema.responses({200: ORDER}, (*schema.COMMON, 404, 412)),
     )
     def post(self, request: Request, dispatch_id: str) -> Response:
+        json_object(request.data, s.NoBodySerializer)  # no body, or {}: a field is refused, nothing done
         return Response(services.dropoff(dispatch_id))

@@ -28,12 +28,20 @@ class Detail:
     issue: str
 
 
+# The longest message an error carries: one that repeats what a client sent (an id of 10,000 characters) is cut,
+# ending in "…", so that gRPC's status headers stay within a client's default limit (8 KiB of metadata: the
+# message goes there twice, percent-encoded and in the packed status); the details say what was wrong.
+MAX_MESSAGE = 400
+
+
 class ServiceError(Exception):
     """An application-level refusal with a stable code; transports render it, none decides it."""
 
     code = "INTERNAL"
 
     def __init__(self, message: str, details: Sequence[Detail] = ()) -> None:
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 1] + "…"
         super().__init__(message)
         self.message = message
         self.details = list(details)

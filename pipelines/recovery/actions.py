@@ -7,6 +7,7 @@ position, and executing it fails closed (``FailedPrecondition``) when the trace 
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -43,13 +44,22 @@ def check_fresh(trace_id: uuid.UUID, expected_seq: Any) -> None:
         )
 
 
+# In an audit row's text: control characters other than tab and line breaks (a NUL is not a reason, and
+# PostgreSQL cannot store one), and the surrogates of an unpaired escape.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def check_who(actor: object, reason: object) -> tuple[str, str]:
-    """Every action says who ran it and why."""
+    """Every action says who ran it and why, in text an audit row can hold."""
     details = []
     if not isinstance(actor, str) or not actor.strip():
         details.append(Detail("actor", "is required"))
+    elif _NOT_TEXT.search(actor):
+        details.append(Detail("actor", "must not contain control characters"))
     if not isinstance(reason, str) or not reason.strip():
         details.append(Detail("reason", "is required"))
+    elif _NOT_TEXT.search(reason):
+        details.append(Detail("reason", "must not contain control characters"))
     if details:
         raise InvalidArgument("a remediation needs who runs it (actor) and why (reason)", details)
     return str(actor).strip()[:150], str(reason).strip()

@@ -11,12 +11,15 @@ surrogate, so both backends refuse the same requests before anything is stored.
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import IO, Any
 
 from django.conf import settings
+from django.utils.dateparse import parse_datetime
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 
@@ -78,11 +81,28 @@ def check_depth(data: object, where: str = "body") -> Any:
 
 
 def loads(raw: bytes | str, where: str = "body") -> Any:
-    """``json.loads`` within the depth limit (a nesting deep enough to exhaust Python's stack is refused too)."""
+    """``json.loads`` within the depth limit (a nesting deep enough to exhaust Python's stack is refused too), and as
+    strict as the API's JSON parser: ``NaN``, ``Infinity`` and a number beyond a float's range (``1e400``) are not
+    JSON numbers, and no database stores them in a JSON column."""
+
+    def not_a_number(text: str) -> float:
+        issue = f"holds {text}, which is not a JSON number"
+        raise InvalidArgument(f"the JSON {issue}", [Detail(where, issue)])
+
+    def finite(text: str) -> float:
+        value = float(text)
+        return value if math.isfinite(value) else not_a_number(text)
+
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=not_a_number, parse_float=finite)
     except RecursionError:
         raise too_deep(where) from None
+    except ValueError as exc:
+        if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+            raise
+        # Python refuses to read an integer of more than sys.get_int_max_str_digits() (4,300) digits
+        issue = "holds a number with more digits than this server reads"
+        raise InvalidArgument(f"the JSON {issue}", [Detail(where, issue)]) from None
     return check_depth(data, where)
 
 
@@ -97,6 +117,22 @@ def text_issue(value: object, max_length: int | None = None) -> str | None:
     if found.group() >= "\ud800":
         return "must not contain unpaired surrogates"
     return "must not contain control characters"
+
+
+def parse_time(value: object) -> datetime.datetime | None:
+    """An ISO-8601 date-time as the API reads it (``django.utils.dateparse.parse_datetime``, with or without a zone),
+    or None when ``value`` is not one: not a string, longer than 64 characters, holding anything but ASCII (a
+    control character, a NUL, digits of another script: Python's ``fromisoformat`` reads ``"…Z\x00junk"`` as the
+    time before the NUL), well formed but impossible (month 13), or, with a zone, outside years 1-9999 in UTC."""
+    if not isinstance(value, str) or len(value) > 64 or not value.isascii() or _REFUSED.search(value):
+        return None
+    try:
+        parsed = parse_datetime(value)
+        if parsed is not None and parsed.tzinfo is not None:
+            parsed.astimezone(datetime.UTC)  # "0001-01-01T00:00:00+14:00" is before year 1 in UTC
+    except (ValueError, OverflowError):
+        return None
+    return parsed
 
 
 def check_text(value: object, field: str, max_length: int | None = None) -> str:

@@ -12,8 +12,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
-
 from pipelines.contracts.status import Detail, InvalidArgument
 from pipelines.failures.sinks import SinkEntry
 from pipelines.protos import error_sink_pb2
@@ -76,11 +74,8 @@ def parse(data: object) -> SinkEntry:
 
 
 def _utc(value: object) -> datetime.datetime | None:
-    try:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-        return parsed.astimezone(datetime.UTC) if parsed is not None and parsed.tzinfo is not None else None
-    except (ValueError, OverflowError):
-        return None
+    parsed = input_limits.parse_time(value)  # None: malformed, impossible, or outside years 1-9999 in UTC
+    return parsed.astimezone(datetime.UTC) if parsed is not None and parsed.tzinfo is not None else None
 
 
 def storable(text: str) -> bool:

@@ -49,6 +49,7 @@ from pipelines.engine.registry import checkpoint_models, composition
 from pipelines.engine.stream_gauges import Admission, admission
 from pipelines.models import CheckpointLog, Subscriber, SubscriberAck
 from pipelines.store.store import store
+from pipelines.transport import input_limits
 from pipelines.transport.wire_errors import WireError
 
 log = structlog.get_logger("pipelines.subscriptions")
@@ -149,9 +150,10 @@ def contract_entry(found: Publication) -> Entry:
 
 # -- subscribers and their acknowledgements ---------------------------------------------------------------------
 def _subscriber_name(name: object) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+    if not isinstance(name, str) or not name.strip() or input_limits.text_issue(name, 200) is not None:
         raise InvalidArgument(
-            "subscriber must be a name of 1 to 200 characters", [Detail("subscriber", "1 to 200 characters")]
+            "subscriber must be a name of 1 to 200 characters, without control characters",
+            [Detail("subscriber", "1 to 200 characters, no control characters")],
         )
     return name.strip()
 

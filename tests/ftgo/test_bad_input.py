@@ -81,6 +81,9 @@ def known(ftgo: APIClient) -> dict[str, int]:
         ({"lineItems": [{"menuItemId": "1", "quantity": 0}]}, ["lineItems[0].quantity"]),
         ({"lineItems": [{"menuItemId": "nope", "quantity": 1}]}, ["lineItems[0].menuItemId"]),
         ({"deliveryTime": "soon"}, ["deliveryTime"]),
+        ({"deliveryTime": [10**30, 1, 1, 0, 0]}, ["deliveryTime"]),  # beyond a C long: no 500
+        ({"deliveryTime": "9999-12-31T23:59:59-14:00"}, ["deliveryTime"]),  # after year 9999 in UTC
+        ({"deliveryTime": "2030-01-01T12:00:00\x00"}, ["deliveryTime"]),  # Python's fromisoformat reads it
         (
             {"deliveryAddress": {"street1": "9 Amazing View"}},
             ["deliveryAddress.city", "deliveryAddress.state", "deliveryAddress.zip"],
@@ -122,7 +125,14 @@ def test_bad_order_commands_are_refused(
 
 @pytest.mark.parametrize(
     ("body", "fields"),
-    [({"readyBy": "at nine"}, ["readyBy"]), ({"readyBy": [2026, 12]}, ["readyBy"]), ({"ready": True}, ["ready"])],
+    [
+        ({"readyBy": "at nine"}, ["readyBy"]),
+        ({"readyBy": [2026, 12]}, ["readyBy"]),
+        ({"ready": True}, ["ready"]),
+        ({"readyBy": [2030, 1, 1, 0, 0, 0, 10**30]}, ["readyBy"]),
+        ({"readyBy": "0001-01-01T00:00:00+14:00"}, ["readyBy"]),  # before year 1 in UTC
+        ({"readyBy": "2030-01-01T12:00:00\n"}, ["readyBy"]),
+    ],
 )
 def test_a_bad_ticket_acceptance_is_refused(
     ftgo: APIClient, placed: dict[str, int], body: dict[str, Any], fields: list[str]
