@@ -107,7 +107,7 @@ def test_pickup_and_drop_off_take_no_body(ways):  # noqa: F811
     for route in ("pickup", "dropoff"):
         for body in ({"x": 1}, [1, 2], Raw(b"garbage", "text/plain")):
             result = ways["rest"].send("POST", f"/api/v1/deliveries/{dispatch}/{route}", body)
-            assert result.http in (400, 415) and result.code in ("INVALID_ARGUMENT", "UNIMPLEMENTED"), result.data
+            assert (result.http, result.code) in ((400, "INVALID_ARGUMENT"), (415, "INVALID_ARGUMENT")), result.data
     assert stored() == before
     picked = ways["rest"].send("POST", f"/api/v1/deliveries/{dispatch}/pickup", {})
     assert picked.http == 200 and picked.order["state"] == "PICKED_UP", (picked.http, picked.data)
