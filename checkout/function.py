@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import time
+import urllib.parse
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +34,42 @@ STREAMING = {"/api/v1/orders/ingest": "NDJSON ingest (a stream of orders answere
 TEXT_TYPES = ("application/json", "text/", "application/vnd.oai.openapi", "application/yaml")
 
 
+# The event's fields and the JSON type each must have when present (an API gateway's proxy event).
+_EVENT_FIELDS: dict[str, tuple[type, str]] = {
+    "httpMethod": (str, "a string"),
+    "path": (str, "a string"),
+    "headers": (Mapping, "an object of header names to values"),
+    "queryStringParameters": (Mapping, "an object of parameter names to values"),
+    "requestContext": (Mapping, "an object"),
+    "body": (str, "a string (base64 when isBase64Encoded)"),
+    "isBase64Encoded": (bool, "a boolean"),
+}
+
+
+def malformed(event: object) -> WireError | None:
+    """Why ``event`` is not an API-gateway proxy event the handler can read, or None."""
+    if not isinstance(event, Mapping):
+        issue = "must be an object (an API-gateway proxy event)"
+        return WireError("INVALID_ARGUMENT", f"the event {issue}", [Detail("event", issue)])
+    details = [
+        Detail(name, f"must be {what}")
+        for name, (kind, what) in _EVENT_FIELDS.items()
+        if event.get(name) is not None and not isinstance(event[name], kind)
+    ]
+    return WireError("INVALID_ARGUMENT", "the event is malformed", details) if details else None
+
+
+def _wsgi(text: str, field: str) -> str:
+    """Text as a WSGI server passes it: its UTF-8 bytes as latin-1 characters (PEP 3333); a gateway hands the path
+    and the headers decoded."""
+    try:
+        return text.encode("utf-8").decode("latin-1")
+    except UnicodeEncodeError:  # an unpaired surrogate
+        raise WireError(
+            "INVALID_ARGUMENT", f"{field} must not contain unpaired surrogates", [Detail(field, "unpaired surrogate")]
+        ) from None
+
+
 def _headers(event: Mapping[str, Any]) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items() if v is not None}
 
@@ -48,7 +85,12 @@ def _body(event: Mapping[str, Any]) -> bytes:
             raise WireError(
                 "INVALID_ARGUMENT", "isBase64Encoded is set but the body is not base64", [Detail("body", "not base64")]
             )
-    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    try:
+        return str(body).encode("utf-8")
+    except UnicodeEncodeError:
+        raise WireError(
+            "INVALID_ARGUMENT", "the body must not contain unpaired surrogates", [Detail("body", "unpaired surrogate")]
+        ) from None
 
 
 def build_request(event: Mapping[str, Any], body: bytes) -> WSGIRequest:
@@ -56,10 +98,10 @@ def build_request(event: Mapping[str, Any], body: bytes) -> WSGIRequest:
     headers = _headers(event)
     query = event.get("queryStringParameters") or {}
     environ: dict[str, Any] = {
-        "REQUEST_METHOD": str(event.get("httpMethod") or "GET").upper(),
-        "PATH_INFO": str(event.get("path") or "/"),
+        "REQUEST_METHOD": _wsgi(str(event.get("httpMethod") or "GET").upper(), "httpMethod"),
+        "PATH_INFO": _wsgi(str(event.get("path") or "/"), "path"),
         "SCRIPT_NAME": "",
-        "QUERY_STRING": "&".join(f"{k}={v}" for k, v in query.items()),
+        "QUERY_STRING": urllib.parse.urlencode({str(k): str(v) for k, v in query.items()}),
         "SERVER_NAME": "localhost",
         "SERVER_PORT": "443",
         "SERVER_PROTOCOL": "HTTP/1.1",
@@ -67,12 +109,12 @@ def build_request(event: Mapping[str, Any], body: bytes) -> WSGIRequest:
         "wsgi.url_scheme": "https",
         "wsgi.input": io.BytesIO(body),
         "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": headers.pop("content-type", ""),
+        "CONTENT_TYPE": _wsgi(headers.pop("content-type", ""), "headers"),
     }
     headers.pop("content-length", None)
     headers.pop("host", None)
     for name, value in headers.items():
-        environ["HTTP_" + name.upper().replace("-", "_")] = value
+        environ["HTTP_" + _wsgi(name, "headers").upper().replace("-", "_")] = _wsgi(value, "headers")
     return WSGIRequest(environ)
 
 
@@ -128,16 +170,24 @@ def _answer(response: HttpResponse) -> dict[str, Any]:
 
 
 def handler(event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
-    """API-gateway proxy event in, ``{statusCode, headers, body, isBase64Encoded}`` out."""
+    """API-gateway proxy event in, ``{statusCode, headers, body, isBase64Encoded}`` out; a malformed event is
+    answered 400 ``INVALID_ARGUMENT`` like any bad request."""
+    problem = malformed(event)
+    event = event if problem is None else {}
     request_id = str((event.get("requestContext") or {}).get("requestId") or uuid.uuid4())
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
     _release_connections()
     try:
         try:
+            if problem is not None:
+                raise problem
             request = build_request(event, _body(event))
         except WireError as exc:
-            request = build_request({**event, "body": None}, b"")
+            try:  # the request without its body, for the answer's log and metrics
+                request = build_request({**event, "body": None}, b"")
+            except WireError:
+                request = build_request({}, b"")
             response = errors.render(request, exc)
         else:
             response = dispatch(request)

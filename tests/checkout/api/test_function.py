@@ -102,3 +102,41 @@ def test_invoke_function_runs_an_event_file(auth, tmp_path, capsys):
     answer = json.loads(capsys.readouterr().out)
     assert answer["statusCode"] == 200
     assert {"id": "alice", "name": "Alice Adams", "active": True} in json.loads(answer["body"])["results"]
+
+
+def error_of(answer: dict) -> tuple[int, str, list[str]]:
+    error = json.loads(answer["body"])["error"]
+    return answer["statusCode"], error["code"], [d["field"] for d in error["details"]]
+
+
+@pytest.mark.parametrize(
+    ("bad", "fields"),
+    [
+        ([], ["event"]),
+        (None, ["event"]),
+        ("hello", ["event"]),
+        ({"httpMethod": "GET", "path": "/api/v1/orders/x", "headers": ["a"]}, ["headers"]),
+        ({"httpMethod": "GET", "path": "/api/v1/orders/x", "queryStringParameters": ["a"]}, ["queryStringParameters"]),
+        ({"httpMethod": "GET", "path": "/api/v1/orders/x", "requestContext": "id"}, ["requestContext"]),
+        ({"httpMethod": "POST", "path": "/api/v1/orders", "body": {"consumerId": "alice"}}, ["body"]),
+        ({"httpMethod": "POST", "path": "/api/v1/orders", "body": 10**9}, ["body"]),
+        (
+            {"httpMethod": "POST", "path": "/api/v1/orders", "body": "e30=", "isBase64Encoded": "false"},
+            ["isBase64Encoded"],
+        ),
+        ({"httpMethod": 1, "path": 2}, ["httpMethod", "path"]),
+        ({"httpMethod": "POST", "path": "/api/v1/orders", "body": '{"a": "\ud800"}'}, ["body"]),
+        ({"httpMethod": "GET", "path": "/api/v1/orders/\ud800"}, ["path"]),
+    ],
+)
+def test_a_malformed_event_is_answered_invalid_argument_not_raised(db, bad, fields):
+    rows = all_insert_only_counts()
+    assert error_of(handler(bad, None)) == (400, "INVALID_ARGUMENT", fields)
+    assert all_insert_only_counts() == rows
+
+
+def test_a_path_and_a_header_beyond_latin_1_are_read_as_a_server_reads_them(auth):
+    unknown = handler(event("GET", "/api/v1/orders/€", **auth), None)
+    assert error_of(unknown) == (404, "NOT_FOUND", [])
+    wrong_token = handler(event("GET", "/api/v1/orders/x", Authorization="Token €"), None)
+    assert error_of(wrong_token)[:2] == (401, "UNAUTHENTICATED")
