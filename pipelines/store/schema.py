@@ -9,11 +9,12 @@ started before anyone migrated) refuses to serve (``refuse_if_behind``) instead 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import structlog
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
 
@@ -21,6 +22,9 @@ log = structlog.get_logger("pipelines.schema")
 
 # pg_advisory_lock keys of this project (any bigint; distinct per purpose, documented in docs/operations.md).
 MIGRATE_LOCK = 7_400_022_001
+# The start-up check's read, refused for now (``_pending_read``): tried this often, pausing 0.2 s, 0.4 s, … between.
+READ_ATTEMPTS = 5
+READ_PAUSE = 0.2
 
 
 class SchemaBehind(Exception):
@@ -54,9 +58,25 @@ def pending(using: str = DEFAULT_DB_ALIAS) -> list[str]:
     return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
 
 
+def _pending_read(using: str) -> list[str]:
+    """``pending``, read again after a moment when the database refuses the read for now: on SQLite the processes
+    ``make run`` starts open the file at once, and a reader that meets another's recovery of the WAL index gets
+    ``locking protocol`` (SQLITE_PROTOCOL), which the busy timeout does not wait out."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            return pending(using)
+        except OperationalError as exc:
+            if attempt == READ_ATTEMPTS:
+                raise
+            log.info("schema.read_retried", attempt=attempt, error=str(exc))
+            connections[using].close()
+            time.sleep(READ_PAUSE * attempt)
+    raise AssertionError("unreachable")
+
+
 def refuse_if_behind(process: str, using: str = DEFAULT_DB_ALIAS) -> None:
     """Raise ``SchemaBehind`` with a message saying what to do when ``process`` should not serve."""
-    missing = pending(using)
+    missing = _pending_read(using)
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise SchemaBehind(

@@ -87,3 +87,28 @@ def _tables(env: dict[str, str]) -> list[str]:
     path = env["DATABASE_URL"].removeprefix("sqlite:///")
     with sqlite3.connect(path) as db:
         return [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+
+
+def test_the_start_up_check_reads_again_when_the_database_refuses_the_read_for_now(db, monkeypatch):
+    from django.db import OperationalError
+
+    monkeypatch.setattr(schema, "READ_PAUSE", 0.001)
+    answers: list[object] = [OperationalError("locking protocol"), OperationalError("locking protocol"), []]
+    reads = []
+
+    def pending(using: str = "default") -> list[str]:
+        reads.append(using)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[return-value]
+
+    monkeypatch.setattr(schema, "pending", pending)
+    schema.refuse_beat_start()  # no error: the third read answered
+    assert len(reads) == 3
+
+    reads.clear()
+    answers[:] = [OperationalError("locking protocol")] * schema.READ_ATTEMPTS
+    with pytest.raises(OperationalError):  # still refused after every attempt: Celery logs it, as before
+        schema.refuse_worker_start()
+    assert len(reads) == schema.READ_ATTEMPTS
