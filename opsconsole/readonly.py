@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, TypeVar
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
@@ -36,6 +39,15 @@ class CappedCountPaginator(Paginator[Any]):
 
 class ListColumnsChangeList(ChangeList):
     """Loads only the listed columns, so payloads, tracebacks and JSON stay in the database."""
+
+    def get_filters(self, request: HttpRequest) -> Any:
+        """Django's filters; a date drill-down beyond what a date holds (``created_at__year=99999999999999999999``,
+        or December of year 9999) raises ``OverflowError`` in Django's own code: here it is a bad lookup, which the
+        changelist answers as it answers any (a redirect to the list with ``?e=1``), not a 500."""
+        try:
+            return super().get_filters(request)
+        except OverflowError as exc:
+            raise IncorrectLookupParameters(exc) from exc
 
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Any]:
         queryset = super().get_queryset(request, exclude_parameters)
@@ -66,6 +78,19 @@ class ReadOnlyAdmin(admin.ModelAdmin[_M]):
 
     def get_changelist(self, request: HttpRequest, **kwargs: object) -> type[ChangeList]:
         return ListColumnsChangeList
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any) -> Any:
+        """Django's action handling, once every selected row id is an id of this model: a tampered POST (an id
+        that is no UUID, a NUL) gets a message and the list again, not a 500 from the query's ``pk__in``."""
+        pk = self.model._meta.pk
+        assert pk is not None
+        try:
+            for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                pk.to_python(value)
+        except ValidationError:
+            self.message_user(request, "The selected ids are not rows of this list: nothing was done.", messages.ERROR)
+            return None  # the changelist redirects to itself
+        return super().response_action(request, queryset, *args, **kwargs)
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> _M | None:
         """The row with its sealed personal data opened for display, or ``[erased]`` (``checkout.personal``).
