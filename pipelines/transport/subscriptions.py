@@ -200,6 +200,10 @@ def acknowledge(name: object, publication_name: object, position: object) -> int
 
 def start_position(start: Any, subscriber: Subscriber | None) -> int:
     """Where a follow starts: ``0``/``start`` (all kept), ``now`` (the head), ``acked`` or a position."""
+    words = isinstance(start, str) and (start in ("", "start", "now", "acked") or (start.isascii() and start.isdigit()))
+    if not (start is None or words or (isinstance(start, int) and not isinstance(start, bool))):
+        # not true, 1.5, " 0" or another script's digits: a position is an integer, or its ASCII digits
+        raise InvalidArgument("start must be a position, 'acked', 'now' or 0", [Detail("start", "not a position")])
     bounds = CheckpointLog.objects.aggregate(oldest=Min("seq"), head=Max("seq"))
     head = int(bounds["head"] or 0)
     if start in (None, "", "start", 0, "0"):

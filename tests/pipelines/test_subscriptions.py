@@ -138,8 +138,9 @@ def test_refusals_before_the_first_item_store_nothing(lane_docs):
     head = CheckpointLog.objects.order_by("-seq")[0].seq
     with pytest.raises(InvalidArgument, match="outside the log"):
         subscriptions.open_follow(PUBLISHED, subscriber="x", start=head + 1)
-    with pytest.raises(InvalidArgument, match="start must be"):
-        subscriptions.open_follow(PUBLISHED, start="yesterday")
+    for start in ("yesterday", True, False, 1.5, " 0", "\u0661", [1]):  # not a position: no coercion
+        with pytest.raises(InvalidArgument, match="start must be"):
+            subscriptions.open_follow(PUBLISHED, start=start)
     with pytest.raises(InvalidArgument, match="needs a subscriber"):
         subscriptions.open_follow(PUBLISHED, start="acked")
     with pytest.raises(InvalidArgument, match="1 to 200"):
