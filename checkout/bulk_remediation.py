@@ -94,6 +94,8 @@ def submit(action: str, plan: Plan, *, actor: str, reason: str, **params: object
         raise InvalidArgument(f"a bulk run takes at most {max_orders()} orders", [Detail("orders", "too many")])
     if len({order_id for order_id, _ in plan}) != len(plan):
         raise InvalidArgument("an order appears twice in the plan", [Detail("orders", "duplicate")])
+    if any(not 0 < seq < 2**63 for _, seq in plan):  # a preview's expected position is a log seq (bigint)
+        raise InvalidArgument("an expected position is no log position", [Detail("orders", "not a log position")])
     run = BulkRun(
         id=run_id(action, params, plan),
         action=action,

@@ -246,3 +246,11 @@ def test_the_command_previews_many_orders_inserting_nothing_then_runs_them(outag
     ran = json.loads(capsys.readouterr().out)
     assert (ran["done"], ran["finished"], len(ran["results"])) == (3, True, 3)
     assert OpsAction.objects.filter(action="redrive", reason="gateway back").count() == 3
+
+
+@pytest.mark.parametrize("seq", [0, -1, 2**63, 10**30])
+def test_a_plan_whose_expected_position_is_no_log_position_is_refused_and_stores_nothing(db, seq):
+    before = all_insert_only_counts()
+    with pytest.raises(InvalidArgument, match="no log position"):
+        bulk_remediation.submit("redrive", [(uuid.uuid4(), seq)], **WHO)
+    assert all_insert_only_counts() == before and BulkRun.objects.count() == 0
