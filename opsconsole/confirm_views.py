@@ -103,8 +103,9 @@ def confirm(site: AdminSite, request: HttpRequest, action: str) -> HttpResponse:
 
 
 def _expected_seq(request: HttpRequest, order_id: uuid.UUID) -> int | None:
-    raw = request.POST.get(f"expected_seq_{order_id}", "")
-    return int(raw) if raw.strip().lstrip("-").isdigit() else None
+    raw = request.POST.get(f"expected_seq_{order_id}", "").strip()
+    digits = raw[1:] if raw.startswith("-") else raw
+    return int(raw) if digits.isascii() and digits.isdigit() else None  # not "²" or "--5", which int() refuses
 
 
 def _execute(request: HttpRequest, action: str, orders: list[uuid.UUID], params: dict[str, Any], reason: str) -> int:

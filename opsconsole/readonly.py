@@ -79,7 +79,7 @@ class ReadOnlyAdmin(admin.ModelAdmin[_M]):
     def get_changelist(self, request: HttpRequest, **kwargs: object) -> type[ChangeList]:
         return ListColumnsChangeList
 
-    def response_action(self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any) -> Any:
+    def response_action(self, request: HttpRequest, queryset: QuerySet[Any], *args: object, **kwargs: object) -> Any:
         """Django's action handling, once every selected row id is an id of this model: a tampered POST (an id
         that is no UUID, a NUL) gets a message and the list again, not a 500 from the query's ``pk__in``."""
         pk = self.model._meta.pk
@@ -90,7 +90,7 @@ class ReadOnlyAdmin(admin.ModelAdmin[_M]):
         except ValidationError:
             self.message_user(request, "The selected ids are not rows of this list: nothing was done.", messages.ERROR)
             return None  # the changelist redirects to itself
-        return super().response_action(request, queryset, *args, **kwargs)
+        return super().response_action(request, queryset, *args, **kwargs)  # type: ignore[arg-type]
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> _M | None:
         """The row with its sealed personal data opened for display, or ``[erased]`` (``checkout.personal``).

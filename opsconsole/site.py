@@ -7,15 +7,19 @@ steps and the erasure of a consumer's personal data.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path
 
 from opsconsole import bulk_views, confirm_views, erasure_views, funnel, pause_views, views
+
+_View = TypeVar("_View", bound=Callable[..., Any])
 
 
 class OpsSite(admin.AdminSite):
@@ -25,6 +29,20 @@ class OpsSite(admin.AdminSite):
     index_template = "opsconsole/dashboard.html"
     # The project serves APIs, not a website: no "View site" link to a page that does not exist.
     site_url = None
+
+    def admin_view(self, view: _View, cacheable: bool = False) -> _View:
+        """Django's wrapper (login, CSRF), after a check every console page needs: a NUL in the address or in a
+        parameter (a filter, a form field) is a 400 that says so; PostgreSQL cannot compare text with a NUL, so
+        every list, filter and form would otherwise fail on it with a 500."""
+        inner = super().admin_view(view, cacheable)
+
+        @functools.wraps(inner)
+        def without_nul(request: HttpRequest, *args: object, **kwargs: object) -> Any:
+            if _holds_nul(request):
+                return HttpResponseBadRequest(NUL_REFUSED, content_type="text/plain; charset=utf-8")
+            return inner(request, *args, **kwargs)
+
+        return cast(_View, without_nul)
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         own = [
@@ -71,6 +89,15 @@ class OpsSite(admin.AdminSite):
 
     def bulk_advance_view(self, request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
         return bulk_views.advance(self, request, run_id)
+
+
+NUL_REFUSED = "400 Bad Request: the address or a field of this request holds a NUL character; nothing was done."
+
+
+def _holds_nul(request: HttpRequest) -> bool:
+    fields = [request.GET] + ([request.POST] if request.method == "POST" else [])
+    texts = [request.path] + [t for f in fields for key, values in f.lists() for t in (key, *values)]
+    return any("\x00" in text for text in texts)
 
 
 ops_site = OpsSite(name="ops")

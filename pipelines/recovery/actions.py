@@ -46,7 +46,9 @@ def check_fresh(trace_id: uuid.UUID, expected_seq: Any) -> None:
 
 # In an audit row's text: control characters other than tab and line breaks (a NUL is not a reason, and
 # PostgreSQL cannot store one), and the surrogates of an unpaired escape.
-_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# In a name or a key's value (one line): every control character, and those surrogates.
+NOT_A_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def check_who(actor: object, reason: object) -> tuple[str, str]:
@@ -54,11 +56,11 @@ def check_who(actor: object, reason: object) -> tuple[str, str]:
     details = []
     if not isinstance(actor, str) or not actor.strip():
         details.append(Detail("actor", "is required"))
-    elif _NOT_TEXT.search(actor):
+    elif NOT_TEXT.search(actor):
         details.append(Detail("actor", "must not contain control characters"))
     if not isinstance(reason, str) or not reason.strip():
         details.append(Detail("reason", "is required"))
-    elif _NOT_TEXT.search(reason):
+    elif NOT_TEXT.search(reason):
         details.append(Detail("reason", "must not contain control characters"))
     if details:
         raise InvalidArgument("a remediation needs who runs it (actor) and why (reason)", details)

@@ -17,12 +17,13 @@ from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgume
 from pipelines.engine.pauses import active_rows, invalidate
 from pipelines.models import OpsAction, StepPause, StepResume
 from pipelines.recovery import deadlines, drain
-from pipelines.recovery.actions import check_who
+from pipelines.recovery.actions import NOT_A_NAME, check_who
 
 log = structlog.get_logger("pipelines.pausing")
 
 PAUSE_ACTION = "pause-step"
 RESUME_ACTION = "resume-step"
+MAX_VALUE = 200  # a pause key's value: StepPause.value's column
 
 
 def validate(composition: Composition, pipeline: str, step: str, key: str, value: str) -> None:
@@ -39,6 +40,9 @@ def validate(composition: Composition, pipeline: str, step: str, key: str, value
         )
     if bool(key) != bool(value):
         raise InvalidArgument("a pause key needs a value", [Detail("key", "name=value")])
+    if len(value) > MAX_VALUE or NOT_A_NAME.search(value):
+        issue = f"at most {MAX_VALUE} characters, no control characters"
+        raise InvalidArgument(f"a pause key's value must be {issue}", [Detail("value", issue)])
     if key and key not in composition.pause_keys:
         known = ", ".join(sorted(composition.pause_keys)) or "none"
         raise InvalidArgument(f"no pause key named {key!r} (known: {known})", [Detail("key", "unknown")])
@@ -103,6 +107,8 @@ def resume(pause_id: uuid.UUID | str, *, actor: str, reason: str) -> StepResume:
 
 
 def find_active(pipeline: str, step: str, key: str = "", value: str = "") -> StepPause:
+    if len(value or "") > MAX_VALUE or NOT_A_NAME.search(value or ""):  # no pause holds such a value
+        raise NotFound(f"{pipeline}.{step} is not paused for that value")
     row = active_rows().filter(pipeline=pipeline, step=step, key=key or "", value=value or "").first()
     if row is None:
         scope = f" for {key}={value}" if key else ""

@@ -163,4 +163,20 @@ class BoundedJSONParser(JSONParser):
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise too_deep() from None
-        return check_depth(data)
+        return check_finite(check_depth(data))
+
+
+def check_finite(data: object, where: str = "body") -> Any:
+    """``data`` when every number in it is finite: DRF's strict parser refuses ``NaN`` and ``Infinity`` but reads
+    ``1e400`` as an infinite float, which no database stores in a JSON column (``loads`` refuses all three)."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            issue = "holds a number beyond a float's range, which is not a JSON number"
+            raise InvalidArgument(f"the JSON {issue}", [Detail(where, issue)])
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return data

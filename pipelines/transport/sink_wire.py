@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,7 @@ from pipelines.transport import input_limits
 STRINGS = ("pipeline", "step", "item_type", "error_class", "error_code", "message")
 UUIDS = ("id", "item_id", "trace_id")
 MAX_ATTEMPT = 2**31 - 1  # the largest attempt number every database stores (a PostgreSQL integer)
+_UUID = re.compile("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 FIELDS = frozenset((*STRINGS, *UUIDS, "retryable", "traceback", "payload", "attempt", "created_at", "source"))
 
 
@@ -33,9 +35,10 @@ def parse(data: object) -> SinkEntry:
             problems.append(Detail(name, "is required (a non-empty string)"))
     ids: dict[str, uuid.UUID] = {}
     for name in UUIDS:
-        try:
-            ids[name] = uuid.UUID(str(data.get(name)))
-        except ValueError:
+        text = data.get(name)
+        if isinstance(text, str) and _UUID.fullmatch(text):  # as written, not "+…", braces or dashes elsewhere
+            ids[name] = uuid.UUID(text)
+        else:
             problems.append(Detail(name, "must be a UUID"))
     if not isinstance(data.get("retryable"), bool):
         problems.append(Detail("retryable", "must be true or false"))
@@ -46,7 +49,7 @@ def parse(data: object) -> SinkEntry:
     if created is None:
         problems.append(Detail("created_at", "must be an ISO-8601 time with a zone"))
     for name in ("traceback", "source"):
-        if not isinstance(data.get(name) or "", str):
+        if data.get(name) is not None and not isinstance(data[name], str):  # not false, 0, [] or {} taken for ""
             problems.append(Detail(name, "must be a string"))
     texts: dict[str, str] = {n: v for n in (*STRINGS, "traceback", "source") if isinstance(v := data.get(n), str)}
     texts["payload"] = json.dumps(data.get("payload"), ensure_ascii=False, default=str)

@@ -55,9 +55,13 @@ class SubscriptionService(Service):
         self, request: subscriptions_pb2.SubscribeRequest, context: grpc.ServicerContext
     ) -> Iterator[subscriptions_pb2.SubscriptionItem]:
         opened = subscriptions.open_follow(
-            request.publication, subscriber=request.subscriber, start=request.start, expect=expected(request)
+            request.publication,
+            subscriber=request.subscriber,
+            start=request.start,
+            expect=expected(request),
+            admit=subscriptions.admit,
         )
-        ticket = subscriptions.admit()
+        ticket = opened.ticket
         context.add_callback(ticket.release)  # a cancelled call frees its slot now, not at its next poll
         try:
             for item in subscriptions.follow(opened.publication, opened.start, active=context.is_active):

@@ -86,8 +86,9 @@ class SubscriptionStreamView(TokenFirstView):
             subscriber=data.get("subscriber"),
             start=data.get("start"),
             expect=data.get("expect"),
+            admit=subscriptions.admit,
         )
-        ticket = subscriptions.admit()
+        ticket = opened.ticket
         try:
             items = (item.wire() for item in subscriptions.follow(opened.publication, opened.start))
             body = TicketedLines(items, ticket)

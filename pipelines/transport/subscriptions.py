@@ -439,12 +439,19 @@ class Opened:
     publication: Publication
     subscriber: Subscriber | None
     start: int
+    ticket: Any = None  # the admission's, when ``open_follow`` was given ``admit``
 
 
 def open_follow(
-    publication_name: object, *, subscriber: object = None, start: object = None, expect: object = None
+    publication_name: object,
+    *,
+    subscriber: object = None,
+    start: object = None,
+    expect: object = None,
+    admit: Callable[[], Any] | None = None,
 ) -> Opened:
-    """Check everything a subscribe needs before the first item (publication, contract, start), then record the
+    """Check everything a subscribe needs before the first item (publication, contract, start), then take
+    ``admit``'s ticket when given (a transport's: RESOURCE_EXHAUSTED when this process is full), then record the
     subscriber: a refused subscribe stores nothing."""
     if not isinstance(publication_name, str) or not publication_name:
         raise InvalidArgument("publication is required", [Detail("publication", "required")])
@@ -455,7 +462,13 @@ def open_follow(
     if start == "acked" and name is None:
         raise InvalidArgument("start=acked needs a subscriber name", [Detail("subscriber", "required")])
     first = start_position(start, known)
-    return Opened(found, register(name, found) if name else None, first)
+    ticket = admit() if admit is not None else None
+    try:
+        return Opened(found, register(name, found) if name else None, first, ticket)
+    except BaseException:
+        if ticket is not None:
+            ticket.release()
+        raise
 
 
 # -- the console's view -------------------------------------------------------------------------------------------

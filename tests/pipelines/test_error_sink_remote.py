@@ -185,3 +185,25 @@ def test_a_payload_nested_too_deep_is_invalid_argument_on_both_routes(api):
         sink_wire.from_message(message)
     assert [(d.field, d.issue) for d in refused.value.details] == [("payload_json", "nested deeper than 16 levels")]
     assert ErrorSinkEntry.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("change", "fields"),
+    [
+        ({"payload": "1e400"}, ["body"]),  # the raw JSON number: a float beyond range, not JSON
+        ({"traceback": "false"}, ["traceback"]),
+        ({"source": "[]"}, ["source"]),
+        ({"id": '"+' + "a" * 31 + '"'}, ["id"]),
+        ({"item_id": '"{12345678-1234-1234-1234-123456789012}"'}, ["item_id"]),
+        ({"trace_id": '"1234-5678-1234-1234-1234-123456789012"'}, ["trace_id"]),
+    ],
+)
+def test_an_entry_the_sink_would_store_changed_is_invalid_argument(api, change, fields):
+    body = entry().as_json()
+    raw = json.dumps({k: v for k, v in body.items() if k not in change})[:-1]
+    raw += "".join(f', "{k}": {v}' for k, v in change.items()) + "}"
+    answer = api.post(URL, raw, content_type="application/json")
+    assert answer.status_code == 400, answer.content
+    assert [d["field"] for d in answer.json()["error"]["details"]] == fields
+    assert ErrorSinkEntry.objects.count() == 0

@@ -181,6 +181,22 @@ def test_the_subscriber_cap_refuses_one_more_with_a_retry_delay(settings):
     stream_gauges.reset_for_tests()
 
 
+def test_a_subscribe_refused_for_a_full_process_records_no_subscriber(settings, lane_docs):
+    settings.TPFGO_SUBSCRIBERS_PER_PROCESS = 1
+    from pipelines.engine import stream_gauges
+
+    stream_gauges.reset_for_tests()
+    held = subscriptions.open_follow(PUBLISHED, subscriber="first", admit=subscriptions.admit)
+    try:
+        with pytest.raises(WireError) as refused:
+            subscriptions.open_follow(PUBLISHED, subscriber="second", admit=subscriptions.admit)
+        assert refused.value.code == "RESOURCE_EXHAUSTED"
+        assert list(Subscriber.objects.values_list("name", flat=True)) == ["first"]
+    finally:
+        held.ticket.release()
+    stream_gauges.reset_for_tests()
+
+
 # -- gaps: a log seq taken by a transaction that commits later ------------------------------------------------------
 def probe_entry(publication: str = PUBLISHED) -> CheckpointLog:
     trace_id = uuid.uuid4()
