@@ -10,6 +10,11 @@ SERVERS = {"grpcrunserver"}
 
 
 def main() -> None:
+    for argument in sys.argv[1:]:
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are no UTF-8, kept by Python as lone surrogates
+            sys.exit(f"CommandError: an argument is not UTF-8 text: {argument!r}")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
     if len(sys.argv) < 2 or sys.argv[1] not in SERVERS:
         os.environ.setdefault("TPFGO_LOG_STREAM", "stderr")

@@ -25,6 +25,8 @@ class Command(BaseCommand):
             event = json.loads(text)
         except (OSError, ValueError) as exc:
             raise CommandError(f"cannot read the event {source}: {exc}")
+        except RecursionError:
+            raise CommandError(f"cannot read the event {source}: nested too deep") from None
         if not isinstance(event, dict):
             raise CommandError("the event must be a JSON object")
         self.stdout.write(json.dumps(handler(event, None), indent=2))

@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import deque
 from typing import Any
@@ -100,6 +101,10 @@ class Command(BaseCommand):
         parser.add_argument("--retry-seconds", type=float, default=1.0, help="wait before reconnecting")
 
     def handle(self, *args: str, **options: Any) -> None:
+        if urllib.parse.urlsplit(options["url"]).scheme not in ("http", "https"):
+            raise CommandError(f"--url {options['url']!r}: an http:// or https:// address of the instance")
+        if not 0 <= options["retry_seconds"] <= 3600:
+            raise CommandError("--retry-seconds must be from 0 to 3600")
         follower = Follower(
             options["url"],
             options["token"],

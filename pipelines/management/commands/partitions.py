@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from pipelines.store import db_roles, partitions
 
+MAX_MONTHS = 120  # ten years ahead
+
 
 class Command(BaseCommand):
     help = "Create the coming months' partitions of the checkpoint log and the lineage (PostgreSQL only)."
@@ -30,6 +32,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: str, **options: Any) -> None:
         using = options["database"]
+        if using not in connections:
+            raise CommandError(f"--database {using!r}: no such database in DATABASES")
+        months = settings.TPFGO_PARTITION_MONTHS_AHEAD if options["months"] is None else options["months"]
+        if not 0 <= months <= MAX_MONTHS:
+            raise CommandError(f"--months must be from 0 to {MAX_MONTHS}")
         connection = connections[using]
         if not all(partitions.partitioned(connection, table) for table in partitions.tables()):
             self.stdout.write(f"{connection.vendor}: the log and the lineage are not partitioned here; nothing to do")
@@ -37,9 +44,6 @@ class Command(BaseCommand):
         if options["list"]:
             self._list(using)
             return
-        months = settings.TPFGO_PARTITION_MONTHS_AHEAD if options["months"] is None else options["months"]
-        if months < 0:
-            raise CommandError("--months must be 0 or more")
         with db_roles.connected_as(getattr(settings, "TPFGO_DATABASE_OWNER", None), using):
             created = partitions.ensure(now=timezone.now(), months_ahead=months, using=using)
         for name in created:

@@ -17,6 +17,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipelines.recovery import retention
 
+MAX_BATCH = 1_000_000  # orders (or rows) per transaction
+
 
 class Command(BaseCommand):
     help = "Remove expired data by the retention policy (TPFGO_RETENTION); --dry-run lists rows per table."
@@ -30,8 +32,8 @@ class Command(BaseCommand):
         parser.add_argument("--actor", default="", help="who runs it, for the purge records (default: OS user)")
 
     def handle(self, *args: str, **options: Any) -> None:
-        if options["batch"] is not None and options["batch"] < 1:
-            raise CommandError("--batch must be at least 1")
+        if options["batch"] is not None and not 1 <= options["batch"] <= MAX_BATCH:
+            raise CommandError(f"--batch must be from 1 to {MAX_BATCH}")
         actor = options["actor"] or f"manage.py purge by {getpass.getuser()}"
         dry_run = options["dry_run"]
         outcomes = retention.purge(

@@ -6,6 +6,7 @@ worker does it); ``--progress`` prints how far a pause's drain has gone. See doc
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -41,7 +42,11 @@ class Command(BaseCommand):
 
     def _pause(self, options: dict[str, Any]) -> StepPause:
         if options["pause_id"]:
-            row = StepPause.objects.filter(pk=options["pause_id"]).first()
+            try:
+                pause_id = uuid.UUID(options["pause_id"])
+            except ValueError:
+                raise CommandError(f"NOT_FOUND: no pause {options['pause_id']} (a pause's id is a UUID)") from None
+            row = StepPause.objects.filter(pk=pause_id).first()
             if row is None:
                 raise CommandError(f"NOT_FOUND: no pause {options['pause_id']}")
             return row

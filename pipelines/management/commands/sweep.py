@@ -27,14 +27,17 @@ from pipelines.recovery import sweeper
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_WINDOW = datetime.timedelta(days=3653)  # ten years: further back than any log is kept
+MAX_LIMIT = 1_000_000  # rows per pass
 
 
 def duration(text: str) -> datetime.timedelta:
     """``90``, ``90s``, ``15m``, ``36h`` or ``7d``; at least one second."""
     match = _DURATION.match(text.strip().lower())
-    if not match or int(match.group(1)) == 0:
-        raise CommandError(f"--window {text!r}: give a positive duration such as 3600, 90m, 36h or 7d")
-    return datetime.timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)] if match and len(match.group(1)) <= 9 else 0
+    if not 0 < seconds <= MAX_WINDOW.total_seconds():
+        raise CommandError(f"--window {text!r}: a duration from 1 second to 10 years, such as 3600, 90m, 36h or 7d")
+    return datetime.timedelta(seconds=seconds)
 
 
 class Command(BaseCommand):
@@ -50,8 +53,8 @@ class Command(BaseCommand):
     def handle(self, *args: str, **options: Any) -> None:
         window = duration(options["window"]) if options["window"] else None
         limit = options["limit"]
-        if limit is not None and limit < 1:
-            raise CommandError("--limit must be at least 1")
+        if limit is not None and not 1 <= limit <= MAX_LIMIT:
+            raise CommandError(f"--limit must be from 1 to {MAX_LIMIT}")
         dry_run = options["dry_run"]
         report = sweeper.sweep(limit=limit, window=window, dry_run=dry_run)
         verb = "would " if dry_run else ""

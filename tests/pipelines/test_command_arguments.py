@@ -1,0 +1,59 @@
+"""Bad arguments to the project's commands end in a CommandError that says what to give, never a traceback, and
+store nothing (found by an adversarial pass, 2026-12-06)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.conftest import all_insert_only_counts
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("command", "arguments", "says"),
+    [
+        ("sweep", ["--window", "99999999999999999999"], "a duration from 1 second to 10 years"),
+        ("sweep", ["--window", "2914000d"], "a duration from 1 second to 10 years"),
+        ("sweep", ["--limit", "99999999999999999999"], "--limit must be from 1 to 1000000"),
+        ("purge", ["--batch", "99999999999999999999", "--dry-run"], "--batch must be from 1 to 1000000"),
+        ("partitions", ["--months", "99999999999"], "--months must be from 0 to 120"),
+        ("partitions", ["--database", "nope"], "no such database"),
+        ("resume", ["--id", "notauuid", "--reason", "x"], "a pause's id is a UUID"),
+        ("pause", ["dispatch.delivery_assigned", "--key", "restaurant=" + "x" * 300, "--reason", "x"], "at most 200"),
+        ("pause", ["dispatch.delivery_assigned", "--key", "restaurant=a\x01", "--reason", "x"], "no control"),
+        ("create_token", ["ops", "--name", "x" * 300], "1 to 150 printable characters"),
+        ("create_token", ["ops", "--name", "a\x01b"], "1 to 150 printable characters"),
+        ("follow", ["p.v1", "--url", "notaurl", "--token", "t", "--subscriber", "s"], "an http:// or https://"),
+        ("follow", ["p.v1", "--retry-seconds", "-1", "--token", "t", "--subscriber", "s"], "--retry-seconds must be"),
+    ],
+)
+def test_a_bad_argument_is_a_command_error_and_stores_nothing(db, command, arguments, says):
+    before = all_insert_only_counts()
+    with pytest.raises(CommandError) as refused:
+        call_command(command, *arguments)
+    assert says in str(refused.value)
+    assert all_insert_only_counts() == before
+
+
+def test_an_event_nested_past_pythons_stack_is_a_command_error(db, tmp_path):
+    event = tmp_path / "event.json"
+    event.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CommandError, match="nested too deep"):
+        call_command("invoke_function", "--event", str(event))
+
+
+def test_an_argument_that_is_not_utf_8_is_refused_before_any_command_runs(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+    env["TPFGO_VAR_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "revoke_token", b"\xff"], cwd=ROOT, env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stderr.decode() == "CommandError: an argument is not UTF-8 text: '\\udcff'\n"
