@@ -1,17 +1,28 @@
 """Root URLs: the API, health endpoints and the ops console (the only admin site mounted)."""
 
+from collections.abc import Callable
+
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 from django.views.static import serve
 
 from opsconsole.site import ops_site
 from pipelines import ErrorSinkEntriesView, SubscriptionAckView, SubscriptionStreamView, metrics_view
 from tpfgo_site import health
 
+
+def probe(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """A probe's or a scraper's route: GET and HEAD only (405 for another method, not the CSRF check's HTML 403)."""
+    return csrf_exempt(require_safe(view))
+
+
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("healthz", health.healthz, name="healthz"),
-    path("readyz", health.readyz, name="readyz"),
-    path("metrics", metrics_view, name="metrics"),
+    path("healthz", probe(health.healthz), name="healthz"),
+    path("readyz", probe(health.readyz), name="readyz"),
+    path("metrics", probe(metrics_view), name="metrics"),
     # This instance as the central error sink of others (pipelines.failures.sinks.RemoteSink).
     path("api/v1/error-sink/entries", ErrorSinkEntriesView.as_view(), name="api-error-sink-entries"),
     # Remote subscription: another service follows a publication from a log position

@@ -57,3 +57,13 @@ def test_an_argument_that_is_not_utf_8_is_refused_before_any_command_runs(tmp_pa
     )
     assert done.returncode == 1
     assert done.stderr.decode() == "CommandError: an argument is not UTF-8 text: '\\udcff'\n"
+
+
+def test_a_follower_that_received_nothing_acknowledges_nothing():
+    from pipelines.management.commands.follow import Follower
+
+    follower = Follower("http://127.0.0.1:9", "t", "p.v1", "s", ack_every=1, ack_seconds=1.0)
+    follower.ack()  # no request: port 9 would refuse it with an error
+    follower.position = 5
+    with pytest.raises(OSError):  # something received: it does acknowledge
+        follower.ack()

@@ -48,7 +48,7 @@ class Follower:
         return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310
 
     def ack(self) -> None:
-        if self.position == self.acked:
+        if self.position in (self.acked, 0):  # nothing new; nothing at all (a refused subscribe records no one)
             return
         body = {"publication": self.publication, "subscriber": self.subscriber, "position": self.position}
         with self._request("/api/v1/subscriptions/ack", body, timeout=30) as response:

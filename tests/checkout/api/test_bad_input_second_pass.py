@@ -159,3 +159,10 @@ def test_an_error_sink_entry_over_grpc_with_a_payload_no_json_column_holds_is_in
     with pytest.raises(InvalidArgument) as refused:
         sink_wire.from_message(error_sink_pb2.ErrorSinkEntry(payload_json=payload))
     assert [d.field for d in refused.value.details] == ["payload_json"]
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_a_probe_route_answers_get_and_head_and_405_to_another_method(db, client, path):
+    assert client.get(path).status_code in (200, 503) and client.head(path).status_code in (200, 503)  # readyz: 503
+    for method in ("post", "put", "delete", "patch", "options", "trace"):
+        assert getattr(client, method)(path).status_code == 405, method
