@@ -7,7 +7,6 @@ position, and executing it fails closed (``FailedPrecondition``) when the trace 
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -16,6 +15,7 @@ from django.utils import timezone
 
 from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument
 from pipelines.contracts.steps import Execution
+from pipelines.contracts.text import NOT_TEXT
 from pipelines.failures import parking
 from pipelines.models import CheckpointLog, OpsAction, ParkedItem
 from pipelines.recovery import retries
@@ -42,13 +42,6 @@ def check_fresh(trace_id: uuid.UUID, expected_seq: Any) -> None:
             "preview again",
             [Detail("expectedSeq", "stale")],
         )
-
-
-# In an audit row's text: control characters other than tab and line breaks (a NUL is not a reason, and
-# PostgreSQL cannot store one), and the surrogates of an unpaired escape.
-NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-# In a name or a key's value (one line): every control character, and those surrogates.
-NOT_A_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def check_who(actor: object, reason: object) -> tuple[str, str]:

@@ -14,16 +14,22 @@ from django.utils import timezone
 
 from pipelines.contracts.declarations import Composition
 from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument, NotFound
+from pipelines.contracts.text import NOT_A_NAME
 from pipelines.engine.pauses import active_rows, invalidate
 from pipelines.models import OpsAction, StepPause, StepResume
 from pipelines.recovery import deadlines, drain
-from pipelines.recovery.actions import NOT_A_NAME, check_who
+from pipelines.recovery.actions import check_who
 
 log = structlog.get_logger("pipelines.pausing")
 
 PAUSE_ACTION = "pause-step"
 RESUME_ACTION = "resume-step"
 MAX_VALUE = 200  # a pause key's value: StepPause.value's column
+
+
+def storable_value(value: str) -> bool:
+    """A pause key's value its column holds: at most ``MAX_VALUE`` characters, no control character."""
+    return len(value) <= MAX_VALUE and not NOT_A_NAME.search(value)
 
 
 def validate(composition: Composition, pipeline: str, step: str, key: str, value: str) -> None:
@@ -40,7 +46,7 @@ def validate(composition: Composition, pipeline: str, step: str, key: str, value
         )
     if bool(key) != bool(value):
         raise InvalidArgument("a pause key needs a value", [Detail("key", "name=value")])
-    if len(value) > MAX_VALUE or NOT_A_NAME.search(value):
+    if not storable_value(value):
         issue = f"at most {MAX_VALUE} characters, no control characters"
         raise InvalidArgument(f"a pause key's value must be {issue}", [Detail("value", issue)])
     if key and key not in composition.pause_keys:
@@ -107,7 +113,7 @@ def resume(pause_id: uuid.UUID | str, *, actor: str, reason: str) -> StepResume:
 
 
 def find_active(pipeline: str, step: str, key: str = "", value: str = "") -> StepPause:
-    if len(value or "") > MAX_VALUE or NOT_A_NAME.search(value or ""):  # no pause holds such a value
+    if not storable_value(value or ""):  # no pause holds such a value
         raise NotFound(f"{pipeline}.{step} is not paused for that value")
     row = active_rows().filter(pipeline=pipeline, step=step, key=key or "", value=value or "").first()
     if row is None:

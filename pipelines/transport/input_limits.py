@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -24,11 +23,8 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 
 from pipelines.contracts.status import Detail, InvalidArgument
+from pipelines.contracts.text import NOT_A_NAME
 from pipelines.transport.wire_errors import WireError
-
-# Unicode's control characters (category Cc: C0, DEL, C1) and the surrogate code points (a str holds one only
-# when a client sent an unpaired escape such as "\ud800").
-_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def max_body_bytes() -> int:
@@ -111,7 +107,7 @@ def text_issue(value: object, max_length: int | None = None) -> str | None:
     limit = max_length or max_text_length()
     if not isinstance(value, str) or len(value) > limit:
         return f"must be a string of at most {limit} characters"
-    found = _REFUSED.search(value)
+    found = NOT_A_NAME.search(value)
     if found is None:
         return None
     if found.group() >= "\ud800":
@@ -124,7 +120,7 @@ def parse_time(value: object) -> datetime.datetime | None:
     or None when ``value`` is not one: not a string, longer than 64 characters, holding anything but ASCII (a
     control character, a NUL, digits of another script: Python's ``fromisoformat`` reads ``"…Z\x00junk"`` as the
     time before the NUL), well formed but impossible (month 13), or, with a zone, outside years 1-9999 in UTC."""
-    if not isinstance(value, str) or len(value) > 64 or not value.isascii() or _REFUSED.search(value):
+    if not isinstance(value, str) or len(value) > 64 or not value.isascii() or NOT_A_NAME.search(value):
         return None
     try:
         parsed = parse_datetime(value)
