@@ -26,7 +26,7 @@ from checkout.kitchen_commitment import step as kitchen_commitment
 from checkout.kitchen_commitment.models import KitchenCommitment
 from checkout.kitchen_task import step as kitchen_task
 from checkout.kitchen_task.models import KitchenTask
-from checkout.models import Courier
+from checkout.models import Courier, Restaurant
 from checkout.ops_cancellation import step as ops_cancellation
 from checkout.ops_cancellation.models import OpsCancellation
 from checkout.ops_courier_choice import step as ops_courier_choice
@@ -498,6 +498,21 @@ def restaurant_key(value: object) -> str | None:
     return request.restaurant_id if request is not None else None
 
 
+def order_value(given: str) -> str:
+    """An order id in the form ``order_key`` answers (``str(UUID)``): braces, capitals or no hyphens are the same id."""
+    try:
+        return str(UUID(given))
+    except ValueError:
+        raise ValueError("an order id is a UUID") from None
+
+
+def restaurant_value(given: str) -> str:
+    """A restaurant's id as stored: an order can only name a restaurant that exists."""
+    if not Restaurant.objects.filter(pk=given).exists():
+        raise ValueError(f"no restaurant {given!r}")
+    return given
+
+
 CHAIN = (
     CHECKOUT,
     CONSUMER_VALIDATION,
@@ -558,4 +573,5 @@ COMPOSITION = Composition(
     ),
     retry_guard=cancelled,
     pause_keys={"order": order_key, "restaurant": restaurant_key},
+    pause_values={"order": order_value, "restaurant": restaurant_value},
 )

@@ -33,6 +33,7 @@ def combine(*parts: Composition) -> Composition:
         terminal=frozenset().union(*(part.terminal for part in parts)),
         retry_guard=retry_guard if any(part.retry_guard for part in parts) else None,
         pause_keys=_pause_keys(parts),
+        pause_values=_pause_values(parts),
     )
 
 
@@ -49,6 +50,38 @@ def _pause_keys(parts: tuple[Composition, ...]) -> dict[str, Callable[[Any], str
         for name, key in part.pause_keys.items():
             by_name.setdefault(name, []).append(key)
     return {name: keys[0] if len(keys) == 1 else _first_of(keys) for name, keys in by_name.items()}
+
+
+def _pause_values(parts: tuple[Composition, ...]) -> dict[str, Callable[[str], str]]:
+    """A value of a key several domains name is one some domain answers: the first that takes it decides its form;
+    a domain that names the key without checking its values takes any, so the key is then not checked."""
+    by_name: dict[str, list[Callable[[str], str]]] = {}
+    unchecked: set[str] = set()
+    for part in parts:
+        for name in part.pause_keys:
+            check = part.pause_values.get(name)
+            if check is None:
+                unchecked.add(name)
+            else:
+                by_name.setdefault(name, []).append(check)
+    return {
+        name: checks[0] if len(checks) == 1 else _first_taking(checks)
+        for name, checks in by_name.items()
+        if name not in unchecked
+    }
+
+
+def _first_taking(checks: list[Callable[[str], str]]) -> Callable[[str], str]:
+    def value(given: str) -> str:
+        refusals = []
+        for check in checks:
+            try:
+                return check(given)
+            except ValueError as exc:
+                refusals.append(str(exc))
+        raise ValueError("; ".join(refusals))
+
+    return value
 
 
 def _first_of(keys: list[Callable[[Any], str | None]]) -> Callable[[Any], str | None]:

@@ -276,6 +276,10 @@ class Composition:
     # What a pause may be scoped to (``pipelines.engine.pauses``): a name → the value of a step's input under that name
     # (a checkpoint, or a merge's list), or None when the input has none. Called only while such a pause is active.
     pause_keys: Mapping[str, Callable[[Any], str | None]] = field(default_factory=dict)
+    # A pause key's value as an operator gives it → the value that key answers for the inputs it names (a UUID in
+    # its canonical form, say), or ``ValueError`` saying why no input can have it: a pause for a mistyped value
+    # would hold nothing. A key without one takes the value as given.
+    pause_values: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
 
     def pipeline(self, name: str) -> Pipeline:
         for candidate in self.pipelines:

@@ -32,7 +32,9 @@ def storable_value(value: str) -> bool:
     return len(value) <= MAX_VALUE and not NOT_A_NAME.search(value)
 
 
-def validate(composition: Composition, pipeline: str, step: str, key: str, value: str) -> None:
+def validate(composition: Composition, pipeline: str, step: str, key: str, value: str) -> str:
+    """The value to store for a valid pause (the key's form of it: ``Composition.pause_values``), or
+    ``INVALID_ARGUMENT``."""
     try:
         spec = composition.pipeline(pipeline)
         spec.step(step)
@@ -52,6 +54,11 @@ def validate(composition: Composition, pipeline: str, step: str, key: str, value
     if key and key not in composition.pause_keys:
         known = ", ".join(sorted(composition.pause_keys)) or "none"
         raise InvalidArgument(f"no pause key named {key!r} (known: {known})", [Detail("key", "unknown")])
+    check = composition.pause_values.get(key) if key else None
+    try:
+        return check(value) if check is not None else value
+    except ValueError as exc:
+        raise InvalidArgument(f"no input has {key}={value}: {exc}", [Detail("value", str(exc))])
 
 
 def pause(
@@ -60,7 +67,7 @@ def pause(
     """Pause a step (for one key value when given); refused when the same pause is already active."""
     actor, reason = check_who(actor, reason)
     key, value = (key or "").strip(), (value or "").strip()
-    validate(composition, pipeline, step, key, value)
+    value = validate(composition, pipeline, step, key, value)
     with transaction.atomic():
         same = active_rows().filter(pipeline=pipeline, step=step, key=key, value=value).first()
         if same is not None:
@@ -110,6 +117,18 @@ def resume(pause_id: uuid.UUID | str, *, actor: str, reason: str) -> StepResume:
     invalidate()
     log.warning("step.resumed", pause_id=str(row.id), held=held, actor=actor)
     return ended
+
+
+def key_value(composition: Composition, key: str, value: str) -> str:
+    """The form a pause of this key stores ``value`` in (as given when the key does not check its values, or when
+    it refuses this one: no pause then holds it)."""
+    check = composition.pause_values.get(key) if key else None
+    if check is None:
+        return value
+    try:
+        return check(value)
+    except ValueError:
+        return value
 
 
 def find_active(pipeline: str, step: str, key: str = "", value: str = "") -> StepPause:

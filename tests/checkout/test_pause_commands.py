@@ -56,3 +56,21 @@ def test_bad_commands_are_refused_and_store_nothing(db, args, message):
         run(*args)
     assert message in str(refused.value)
     assert StepPause.objects.count() == 0 and OpsAction.objects.count() == 0
+
+
+def test_an_order_pause_given_in_another_form_of_its_id_is_found_by_that_form(demo_data):
+    order = "7C9E6679-7425-40DE-944B-E07FC1F90AE7"  # capitals, as some tools print a UUID
+    pauses.invalidate()
+    said = run("pause", "payment-capture.payment_outcome", "--key", f"order={order}", "--reason", "one order")
+    assert f"for order={order.lower()} (pause " in said
+    resumed = run("resume", "payment-capture.payment_outcome", "--key", f"order={{{order}}}", "--reason", "ok")
+    assert resumed.startswith(f"resumed payment-capture.payment_outcome for order={order.lower()}")
+    assert StepResume.objects.get().pause == StepPause.objects.get(value=order.lower())
+    pauses.invalidate()
+
+
+def test_a_pause_for_a_restaurant_that_does_not_exist_is_refused(demo_data):
+    with pytest.raises(CommandError) as refused:
+        run("pause", "dispatch.delivery_assigned", "--key", "restaurant=chez-manual", "--reason", "typo")
+    assert "INVALID_ARGUMENT: no input has restaurant=chez-manual: no restaurant 'chez-manual'" in str(refused.value)
+    assert StepPause.objects.count() == 0 and OpsAction.objects.count() == 0

@@ -141,9 +141,11 @@ def test_a_pause_for_one_restaurant_holds_only_its_orders():
     assert services.get_order(sushi)["state"] == "DELIVERED"
 
 
-def test_a_pause_for_one_order_holds_only_that_order():
+@pytest.mark.parametrize("form", [str, lambda id: str(id).upper(), lambda id: f"{{{id}}}", lambda id: id.hex])
+def test_a_pause_for_one_order_holds_only_that_order(form: Any):
     held = services.order_id_for("one-order-held")
-    pause_capture(key="order", value=str(held))
+    paused = pause_capture(key="order", value=form(held))  # as an operator may paste it
+    assert paused.value == str(held)  # stored as the order key answers it
     other = uuid.UUID(place(key="one-order-free").view["orderId"])
     place(key="one-order-held")
 
@@ -207,6 +209,9 @@ def test_a_pause_survives_a_restart_it_is_read_back_from_its_row():
         ("checkout", "order_request", {}, "INVALID_ARGUMENT"),
         ("payment-capture", "payment_outcome", {"key": "galaxy", "value": "x"}, "INVALID_ARGUMENT"),
         ("payment-capture", "payment_outcome", {"key": "restaurant"}, "INVALID_ARGUMENT"),
+        # values no input can have: a pause for them would hold nothing
+        ("payment-capture", "payment_outcome", {"key": "order", "value": "4f1c-not-an-id"}, "INVALID_ARGUMENT"),
+        ("payment-capture", "payment_outcome", {"key": "restaurant", "value": "Sushi-Kaiten"}, "INVALID_ARGUMENT"),
     ],
 )
 def test_a_bad_pause_is_refused_and_stores_nothing(pipeline: str, step: str, scope: dict[str, str], code: str):

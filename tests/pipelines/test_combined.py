@@ -84,3 +84,27 @@ def test_pause_keys_of_the_parts_are_joined_and_a_shared_name_asks_each_part_in_
 
     assert sorted(keys) == ["doc", "tag"]
     assert (keys["doc"](1), keys["doc"](2), keys["tag"](1)) == ("a", "b", "t")
+
+
+def test_pause_values_of_a_shared_key_take_the_first_part_that_takes_the_value_and_unchecked_keys_stay_unchecked():
+    def upper(given: str) -> str:
+        if not given.isalpha():
+            raise ValueError("letters only")
+        return given.upper()
+
+    def digits(given: str) -> str:
+        if not given.isdigit():
+            raise ValueError("digits only")
+        return given.lstrip("0") or "0"
+
+    first = renamed("-2", pause_keys={"doc": str, "tag": str}, pause_values={"doc": upper, "tag": upper})
+    second = dataclasses.replace(
+        lane.COMPOSITION, pause_keys={"doc": str, "tag": str, "own": str}, pause_values={"doc": digits, "own": digits}
+    )
+
+    values = combine(first, second).pause_values
+
+    assert sorted(values) == ["doc", "own"]  # "tag": the second part takes any value
+    assert (values["doc"]("ab"), values["doc"]("007"), values["own"]("010")) == ("AB", "7", "10")
+    with pytest.raises(ValueError, match="^letters only; digits only$"):
+        values["doc"]("a1")

@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipelines.contracts.status import ServiceError
+from pipelines.engine.registry import composition
 from pipelines.management.commands.pause import actor, scope, where
 from pipelines.models import StepPause
 from pipelines.recovery import drain, pausing
@@ -54,6 +55,7 @@ class Command(BaseCommand):
             raise CommandError("INVALID_ARGUMENT: name the paused step (PIPELINE.STEP) or --id")
         pipeline, step = where(options["step"])
         key, value = scope(options["key"])
+        value = pausing.key_value(composition(), key, value)  # the form the pause stored (order ids: canonical)
         if options["progress"]:  # the newest pause of that scope, resumed or not
             newest = StepPause.objects.filter(pipeline=pipeline, step=step, key=key, value=value)
             row = newest.order_by("-created_at").first()
