@@ -13,3 +13,36 @@ import re
 NOT_A_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # In free text (an audit row's reason): the same, but tab and line breaks are text.
 NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+# What no database stores in text or in a JSON string: a NUL (PostgreSQL) and an unpaired surrogate (either).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """Text the server wrote itself (an exception's message, a traceback) in a form every database stores: a NUL or
+    an unpaired surrogate becomes its escape (``\\x00``, ``\\udc80``), the rest is as it was."""
+    if _UNSTORABLE.search(text) is None:
+        return text
+    return _UNSTORABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def storable_json(value: object) -> object:
+    """``storable`` for every string of a JSON value, keys included."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(str(key)): storable_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable_json(item) for item in value]
+    return value
+
+
+def strings(value: object) -> list[str]:
+    """Every string of a JSON value, keys included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [*value, *(text for item in value.values() for text in strings(item))]
+    if isinstance(value, list):
+        return [text for item in value for text in strings(item)]
+    return []

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from pipelines.contracts import ids
 from pipelines.contracts.errors import error_code, is_retryable
+from pipelines.contracts.text import storable, storable_json
 from pipelines.failures import parking, sinks
 from pipelines.failures.parking import describe
 
@@ -42,9 +43,11 @@ def record(
         error_class=f"{type(exc).__module__}.{type(exc).__qualname__}",
         error_code=error_code(exc),
         retryable=is_retryable(exc),
-        message=str(exc)[:2000],
-        traceback="".join(traceback.format_exception(exc)),
-        payload=json.loads(json.dumps({"input": snapshot, "event": event}, cls=DjangoJSONEncoder)),
+        # A message may quote anything (a gateway's answer, bytes it could not decode): kept as text every database
+        # stores, so that the entry is never lost to it.
+        message=storable(str(exc)[:2000]),
+        traceback=storable("".join(traceback.format_exception(exc))),
+        payload=storable_json(json.loads(json.dumps({"input": snapshot, "event": event}, cls=DjangoJSONEncoder))),
         attempt=attempt,
         created_at=timezone.now(),
     )

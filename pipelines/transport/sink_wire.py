@@ -7,13 +7,13 @@ Ids are UUIDs, times ISO-8601 with a zone, the payload any JSON value (a JSON te
 from __future__ import annotations
 
 import datetime
-import json
 import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from pipelines.contracts.status import Detail, InvalidArgument
+from pipelines.contracts.text import strings
 from pipelines.failures.sinks import SinkEntry
 from pipelines.protos import error_sink_pb2
 from pipelines.transport import input_limits
@@ -52,8 +52,9 @@ def parse(data: object) -> SinkEntry:
         if data.get(name) is not None and not isinstance(data[name], str):  # not false, 0, [] or {} taken for ""
             problems.append(Detail(name, "must be a string"))
     texts: dict[str, str] = {n: v for n in (*STRINGS, "traceback", "source") if isinstance(v := data.get(n), str)}
-    texts["payload"] = json.dumps(data.get("payload"), ensure_ascii=False, default=str)
     problems += [Detail(name, "has characters that cannot be stored") for name, t in texts.items() if not storable(t)]
+    if not all(storable(t) for t in strings(data.get("payload"))):
+        problems.append(Detail("payload", "has characters that cannot be stored"))
     if problems:
         raise InvalidArgument("the error-sink entry is invalid", problems)
     assert isinstance(created, datetime.datetime) and isinstance(attempt, int)
@@ -87,7 +88,7 @@ def storable(text: str) -> bool:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return False
-    return "\x00" not in text and "\\u0000" not in text
+    return "\x00" not in text
 
 
 def from_message(message: error_sink_pb2.ErrorSinkEntry) -> SinkEntry:

@@ -150,6 +150,21 @@ def test_text_no_database_can_store_is_refused_not_a_server_error(api):
 
 
 @pytest.mark.django_db
+def test_a_nul_in_a_payload_string_or_key_is_refused_and_text_that_only_names_one_is_stored_as_given(api):
+    for payload in ({"input": ["a\x00b"]}, {"in\x00put": 1}):
+        answer = api.post(URL, json.dumps({**entry().as_json(), "payload": payload}), content_type="application/json")
+        assert answer.status_code == 400
+        assert [d["field"] for d in answer.json()["error"]["details"]] == ["payload"]
+    assert ErrorSinkEntry.objects.count() == 0
+
+    named = "the body held \\u0000 at byte 7"  # a JSON parser's message about a NUL: no NUL in it
+    body = {**entry().as_json(), "message": named, "payload": {"input": named}}
+    assert api.post(URL, body, format="json").status_code == 201
+    stored = ErrorSinkEntry.objects.get()
+    assert (stored.message, stored.payload) == (named, {"input": named})
+
+
+@pytest.mark.django_db
 def test_an_attempt_beyond_what_the_database_stores_is_refused_not_a_server_error(api):
     for attempt, status in ((2**31, 400), (4535047050, 400), (2**31 - 1, 201)):
         answer = api.post(URL, {**entry().as_json(), "attempt": attempt}, format="json")
