@@ -34,6 +34,7 @@ def _uuid(value: object) -> uuid.UUID | None:
 
 def owner_of(owner: str, value: object) -> tuple[str, str] | None:
     """(binding kind, id) of whoever owns the resource ``value`` names; None when there is no such resource."""
+    from checkout.courier_reassigned.models import CourierReassigned
     from checkout.delivery_assigned.models import DeliveryAssigned
     from checkout.order_request.models import OrderRequest
     from checkout.ticket_created.models import TicketCreated
@@ -49,6 +50,13 @@ def owner_of(owner: str, value: object) -> tuple[str, str] | None:
     parsed = _uuid(value)
     if parsed is None:
         return None
+    if owner == "dispatch":
+        # The delivery's courier: the one an overdue pickup was reassigned to (same dispatch id), else the assigned.
+        assigned = DeliveryAssigned.objects.filter(dispatch_id=parsed).values_list("order_id", "courier_id").first()
+        if assigned is None:
+            return None
+        moved = CourierReassigned.objects.filter(order_id=assigned[0], dispatch_id=parsed)
+        return (kind, moved.values_list("courier_id", flat=True).first() or assigned[1])
     found = model.objects.filter(**{key: parsed}).values_list(column, flat=True).first()
     return None if found is None else (kind, found)
 
