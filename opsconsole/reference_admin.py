@@ -7,6 +7,8 @@ changes an order: pipeline 01 snapshots what it needs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
@@ -24,6 +26,14 @@ class CourierAdmin(admin.ModelAdmin[Courier]):
     search_fields = ("id", "name")
     ordering = ("id",)
     actions = ("make_available", "make_unavailable")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Courier | None = None) -> Any:
+        """Ops change a courier's availability only (docs/operations.md, "Who may do what"): its id, name and
+        completion mode stay as they are, and a changed id cannot save a copy, which would add a courier without
+        the add permission. A superuser manages reference data."""
+        if obj is None or request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return ("id", "name", "completion_mode")
 
     @admin.display(description="active deliveries")
     def active_deliveries(self, obj: Courier) -> int:
