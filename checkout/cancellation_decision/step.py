@@ -1,4 +1,5 @@
-"""Accept or refuse the cancellation: ALREADY_TERMINAL first, then ALREADY_PREPARING."""
+"""Accept or refuse the cancellation: ALREADY_TERMINAL first (the order ended, or the restaurant declined it), then
+ALREADY_PREPARING."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from pipelines import Output, Produced, StepContext
 
 def process(ctx: StepContext[KitchenCommitment | AcceptanceDecision | CancellationRequested]) -> Produced:
     order_id = ctx.input.order_id
-    if selectors.is_terminal(order_id):
+    # The restaurant's rejection (or its timeout) took the ticket's decision: its own pipeline ends the order, and
+    # this cancellation lost the race for the decision slot, even while that pipeline has not finished.
+    decided = selectors.acceptance(order_id)
+    declined = decided is not None and decided.decided_by in (AcceptanceDecision.REJECTED, AcceptanceDecision.TIMED_OUT)
+    if declined or selectors.is_terminal(order_id):
         return Output({"order_id": order_id, "reason": CancellationRefused.ALREADY_TERMINAL}, model=CancellationRefused)
     if selectors.claimed_by_kitchen(order_id):
         return Output(
