@@ -80,21 +80,22 @@ def execute(
     """
     actor, reason = actions.check_who(actor, reason)
     request = _order(order_id)
-    actions.check_fresh(request.order_id, expected_seq)
-    plan = _plan(action, request, params)
-    if plan.why is not None or plan.run is None:
-        raise FailedPrecondition(plan.why or "not allowed", [Detail("action", "not allowed in the order's state")])
-    result, target = plan.run(actor, reason)
-    row = actions.record(
-        action,
-        request.order_id,
-        actor=actor,
-        reason=reason,
-        preview_seq=int(expected_seq),
-        result={**result, **(note or {})},
-        target_id=target,
-        action_id=action_id or plan.action_id,
-    )
+    with actions.one_at_a_time(request.order_id):  # a second confirm of the same preview, sent at once, runs nothing
+        actions.check_fresh(request.order_id, expected_seq)
+        plan = _plan(action, request, params)
+        if plan.why is not None or plan.run is None:
+            raise FailedPrecondition(plan.why or "not allowed", [Detail("action", "not allowed in the order's state")])
+        result, target = plan.run(actor, reason)
+        row = actions.record(
+            action,
+            request.order_id,
+            actor=actor,
+            reason=reason,
+            preview_seq=int(expected_seq),
+            result={**result, **(note or {})},
+            target_id=target,
+            action_id=action_id or plan.action_id,
+        )
     return {**render(state.order_view(request.order_id)), "opsActionId": str(row.id)}
 
 

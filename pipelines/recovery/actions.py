@@ -7,7 +7,9 @@ position, and executing it fails closed (``FailedPrecondition``) when the trace 
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
@@ -19,6 +21,7 @@ from pipelines.contracts.text import NOT_TEXT
 from pipelines.failures import parking
 from pipelines.models import CheckpointLog, OpsAction, ParkedItem
 from pipelines.recovery import retries
+from pipelines.store import claim_locks
 
 log = structlog.get_logger("pipelines.remediation")
 
@@ -42,6 +45,20 @@ def check_fresh(trace_id: uuid.UUID, expected_seq: Any) -> None:
             "preview again",
             [Detail("expectedSeq", "stale")],
         )
+
+
+@contextlib.contextmanager
+def one_at_a_time(trace_id: uuid.UUID) -> Iterator[None]:
+    """One ops action on a trace at a time (hold it from ``check_fresh`` to ``record``): a second confirm of the
+    same preview, sent while the first runs, would pass the stale check before the first inserted anything and run
+    the action twice. It is refused instead, storing nothing; sent after the first, the stale check refuses it."""
+    with claim_locks.exclusive("ops-action", trace_id) as alone:
+        if not alone:
+            raise FailedPrecondition(
+                "another ops action on this trace is running; preview again once it has ended",
+                [Detail("expectedSeq", "another action is running")],
+            )
+        yield
 
 
 def check_who(actor: object, reason: object) -> tuple[str, str]:

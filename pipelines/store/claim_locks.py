@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import hashlib
+import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
@@ -83,3 +87,45 @@ def working_on(kind: str, *parts: object) -> Iterator[bool | None]:
                     cursor.execute("SELECT pg_advisory_unlock(%s)", [lock])
             except DatabaseError:  # the session is gone, and its locks went with it
                 pass
+
+
+@contextlib.contextmanager
+def exclusive(kind: str, *parts: object) -> Iterator[bool]:
+    """Hold the work's lock while the block runs, so that no other session, process or node does the same work at
+    once: True when this one got it, False when another holds it now. PostgreSQL: the session advisory lock of
+    ``key``; SQLite (one machine): an advisory file lock beside the database file, one of ``_BUCKETS`` files by the
+    key (two works meeting in one file only make the second wait its turn). With ``TPFGO_CLAIM_LOCKS=0`` (a pooler
+    in transaction mode) every block gets True: nothing guards it."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if not getattr(settings, "TPFGO_CLAIM_LOCKS", True):
+        yield True
+        return
+    if connection.vendor == "postgresql":
+        with working_on(kind, *parts) as alone:
+            yield bool(alone)
+        return
+    path = _lock_file(str(connection.settings_dict["NAME"]), key(kind, *parts) % _BUCKETS)
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_BUCKETS = 256
+
+
+def _lock_file(database: str, bucket: int) -> Path:
+    """A file database's locks sit beside it (``<file>.locks/``); an in-memory one's, which only its process sees,
+    in the temporary folder under its process id."""
+    if database.startswith("file:") or database in ("", ":memory:"):
+        folder = Path(tempfile.gettempdir()) / f"tpfgo-locks-{os.getpid()}"
+    else:
+        folder = Path(f"{database}.locks")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{bucket:03d}"

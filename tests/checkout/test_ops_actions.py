@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 import uuid
 from collections import Counter
 
@@ -90,6 +91,41 @@ def test_a_stale_preview_is_refused_and_inserts_nothing(demo_data):
         ops_actions.execute("ops-cancel", order_id, expected_seq=shown["expectedSeq"], **WHO)
 
     assert all_insert_only_counts() == before
+
+
+def test_a_confirm_sent_while_another_action_on_the_order_runs_is_refused_and_inserts_nothing(demo_data):
+    from django.db import connections
+
+    from pipelines.store import claim_locks
+
+    order_id = place(paymentToken="tok_flaky_4").view["orderId"]
+    dead_letter(order_id)
+    shown = ops_actions.preview("redrive", order_id)
+    holding, done = threading.Event(), threading.Event()
+
+    def first_confirm_running() -> None:  # another session (a thread has its own connection) inside the action
+        try:
+            with claim_locks.exclusive("ops-action", uuid.UUID(order_id)) as alone:
+                assert alone
+                holding.set()
+                done.wait(10)
+        finally:
+            connections.close_all()
+
+    other = threading.Thread(target=first_confirm_running)
+    other.start()
+    assert holding.wait(10)
+    before = all_insert_only_counts()
+    try:
+        with pytest.raises(FailedPrecondition, match="another ops action on this trace is running"):
+            ops_actions.execute("redrive", order_id, expected_seq=shown["expectedSeq"], **WHO)
+    finally:
+        done.set()
+        other.join()
+    assert all_insert_only_counts() == before
+
+    ops_actions.execute("redrive", order_id, expected_seq=shown["expectedSeq"], **WHO)  # its turn once it ended
+    assert OpsAction.objects.filter(action="redrive").count() == 1
 
 
 def test_a_remediation_needs_a_reason_a_known_order_and_a_known_action(demo_data):
