@@ -32,6 +32,9 @@ _CODE_BY_HTTP = {http: code for code, (http, _) in STATUS.items()} | {
     415: "INVALID_ARGUMENT",
 }
 _CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
+# The methods a route label may name; any other method (a client may send any token, the FUNCTION transport any
+# text) is counted as OTHER, so a client cannot add series by inventing methods.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
 def code_for_http(status: int) -> str:
@@ -51,7 +54,8 @@ def http_route(request: HttpRequest) -> str:
     if match is None:
         return "unmatched"
     pattern = _CONVERTER.sub(r"{\1}", match.route)
-    return f"{request.method} /{pattern}"
+    method = request.method if request.method in _METHODS else "OTHER"
+    return f"{method} /{pattern}"
 
 
 def http_transport(request: HttpRequest) -> str:

@@ -140,3 +140,12 @@ def test_a_path_and_a_header_beyond_latin_1_are_read_as_a_server_reads_them(auth
     assert error_of(unknown) == (404, "NOT_FOUND", [])
     wrong_token = handler(event("GET", "/api/v1/orders/x", Authorization="Token €"), None)
     assert error_of(wrong_token)[:2] == (401, "UNAUTHENTICATED")
+
+
+def test_an_invented_http_method_adds_no_route_series(auth, client):
+    """The event's ``httpMethod`` is any text: the route label must not grow with it."""
+    for n in range(3):
+        handler(event(f"made-up-{n}", "/api/v1/orders", "{}", **auth), None)
+    text = client.get("/metrics").content.decode()
+    assert "MADE-UP" not in text
+    assert 'route="OTHER /api/v1/orders"' in text

@@ -282,3 +282,14 @@ def test_metrics_count_requests_per_route_transport_and_status(api, demo_data, c
     assert f'tpfgo_requests_total{{{route},status="NOT_FOUND",transport="protobuf"}}' in text
     assert f'tpfgo_request_seconds_count{{{route},transport="rest"}}' in text
     assert "# TYPE tpfgo_request_seconds histogram" in text
+
+
+def test_an_invented_method_adds_no_route_series(api, demo_data, client):
+    """A client may send any method token (gunicorn passes it on): the route label must not grow with it."""
+    for method in ("FOO1", "BARBAZ", "X-HOBS"):
+        assert client.generic(method, "/healthz").status_code == 405
+        api.generic(method, f"/api/v1/orders/{UNKNOWN}")
+    text = client.get("/metrics").content.decode()
+    routes = {line.split('route="', 1)[1].split('"', 1)[0] for line in text.splitlines() if "route=" in line}
+    assert not {r for r in routes if r.split(" ", 1)[0] in ("FOO1", "BARBAZ", "X-HOBS")}, routes
+    assert 'tpfgo_requests_total{route="OTHER /healthz",status="INVALID_ARGUMENT",transport="rest"} 3.0' in text
