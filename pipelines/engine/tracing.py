@@ -25,9 +25,10 @@ import contextlib
 import hashlib
 import os
 import random
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import grpc
 from opentelemetry import context as otel_context
@@ -41,9 +42,12 @@ from opentelemetry.propagators.textmap import (
     default_getter,
     default_setter,
 )
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 _DERIVED = otel_context.create_key("tpfgo-derived-trace-id")
 _NEXT_SPAN = otel_context.create_key("tpfgo-next-span-id")
@@ -222,12 +226,12 @@ def configure(environ: Mapping[str, str] = os.environ) -> bool:
     if _tracer is not None or not wanted(environ):
         return False
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     exporter_name = environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
     exporter: SpanExporter
     if exporter_name == "console":
-        exporter = ConsoleSpanExporter()
+        exporter = console_exporter()
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -238,6 +242,17 @@ def configure(environ: Mapping[str, str] = os.environ) -> bool:
     use(provider)
     instrument(provider)
     return True
+
+
+def console_exporter(out: IO[str] | None = None) -> SpanExporter:
+    """``OTEL_TRACES_EXPORTER=console``: each span as one JSON line on stdout, among the JSON log lines (the SDK's
+    default writes each span over many indented lines, which breaks "one JSON object per line")."""
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    def one_line(span: ReadableSpan) -> str:
+        return str(span.to_json(indent=None)) + "\n"
+
+    return ConsoleSpanExporter(out=out or sys.stdout, formatter=one_line)
 
 
 def instrument(provider: TracerProvider) -> None:
