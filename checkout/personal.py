@@ -66,8 +66,9 @@ def consumer_of(token: str) -> str:
 
 
 def open_token(token: str, keys: Mapping[str, bytes | None]) -> object:
-    """The value ``token`` seals; ``ERASED`` when its consumer's key is gone (or the token is damaged), ``SEALED``
-    when ``keys`` has no entry for its consumer."""
+    """The value ``token`` seals; ``ERASED`` when its consumer's key is gone, ``SEALED`` when ``keys`` has no entry
+    for its consumer or that key does not open it (another instance's consumer of the same id, whose entry a
+    central sink received, or a damaged token): a live key that fails says nothing about an erasure."""
     consumer_id, _, text = token[len(PREFIX) :].rpartition(":")
     if consumer_id not in keys:  # not a consumer of this instance (a central error sink): never had the key
         return SEALED
@@ -77,7 +78,7 @@ def open_token(token: str, keys: Mapping[str, bytes | None]) -> object:
     try:
         plain = AESSIV(bytes(key)).decrypt(base64.urlsafe_b64decode(text), [consumer_id.encode("utf-8")])
     except (InvalidTag, binascii.Error, ValueError):
-        return ERASED
+        return SEALED
     return json.loads(plain)
 
 

@@ -213,3 +213,13 @@ def test_the_erase_consumer_command_refuses_an_unknown_consumer_and_a_blank_reas
 
 def _admin():
     return get_user_model().objects.create_superuser("root", password="x")
+
+
+def test_a_token_of_another_instances_consumer_with_the_same_id_reads_sealed_not_erased(zed):
+    """A central sink that has its own consumer ``zed`` receives entries sealed by another instance's ``zed``: its
+    live key cannot open them, and the console must not call that consumer's data erased."""
+    theirs = Consumer(id="zed", name="someone else", personal_key=bytes(range(64)))
+    token = personal.seal(theirs, ADDRESS, "deliveryAddress")
+
+    assert personal.reveal({"a": [token]}) == {"a": [personal.SEALED]}
+    assert not personal.is_erased(Consumer.objects.get(pk="zed"))
