@@ -44,7 +44,7 @@ from opentelemetry.propagators.textmap import (
 )
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -195,9 +195,10 @@ def step_span(
 
 
 def _continues_incoming(span: trace.Span) -> bool:
-    """The span, or the request span it runs under, continues a ``traceparent`` that came in."""
+    """The span is a request's (REST, gRPC) that continues a ``traceparent`` that came in. A Celery task's span has a
+    remote parent too (its producer, in whatever trace sent it: a sweep, beat), which is no caller's trace."""
     parent = getattr(span, "parent", None)
-    return bool(parent is not None and parent.is_remote)
+    return bool(parent is not None and parent.is_remote and getattr(span, "kind", None) is SpanKind.SERVER)
 
 
 # -- set-up ------------------------------------------------------------------------------------------------------

@@ -123,3 +123,31 @@ def test_tracing_is_off_unless_the_standard_variables_ask():
     assert tracing.wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
     assert tracing.wanted({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"})
     assert tracing.wanted({"OTEL_TRACES_EXPORTER": "console"})
+
+
+def test_a_retry_the_worker_got_from_another_trace_runs_in_the_orders_trace(spans, api, demo_data):
+    """A Celery task's span continues its producer's context (a remote parent): for a retry the sweeper sent again,
+    or a step a beat task runs, that is the sweep's or beat's own trace, not the order's. The step must still start
+    in the order's trace and link the task's span (docs/operations.md, "Tracing")."""
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+    created = api.post(
+        "/api/v1/orders", order_body(paymentToken="tok_flaky_1"), format="json", HTTP_IDEMPOTENCY_KEY="trace-sweep"
+    )
+    order_id = uuid.UUID(created.json()["orderId"])
+    parked = ParkedItem.objects.get()
+    sweep_trace = uuid.uuid4().int  # the sweep task's trace, which re-enqueued the lost retry
+    producer = SpanContext(sweep_trace, 0x1234, is_remote=True, trace_flags=TraceFlags(1))
+    tracer = trace.get_tracer("celery-like", tracer_provider=tracing._provider)
+    with tracer.start_as_current_span(
+        "run/pipelines.retry_parked",
+        context=trace.set_span_in_context(NonRecordingSpan(producer)),
+        kind=SpanKind.CONSUMER,
+    ) as task:
+        assert retries.run_attempt(parked.pk, 2, worker="w1") == "inserted"
+
+    (retried,) = [s for s in step_spans(spans) if s.attributes["tpfgo.attempt"] == 2]
+    assert retried.context.trace_id == order_id.int
+    assert retried.parent.span_id == tracing.step_span_id(order_id, 0)
+    assert [link.context.span_id for link in retried.links] == [task.get_span_context().span_id]
