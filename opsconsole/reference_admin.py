@@ -60,6 +60,12 @@ class ConsumerAdmin(admin.ModelAdmin[Consumer]):
     def has_erase_permission(self, request: HttpRequest) -> bool:
         return ops_actions.can_remediate(request.user)
 
+    def has_delete_permission(self, request: HttpRequest, obj: Consumer | None = None) -> bool:
+        """Nobody deletes a consumer here, a superuser neither: a deleted consumer's name stayed in the console's
+        history (Django's own deletion entry), and the erasure, which blanks it there, could no longer find them.
+        Personal data leaves by erasure (docs/operations.md, "Erasure of personal data")."""
+        return False
+
     @admin.action(description="Erase the selected consumer's personal data", permissions=["erase"])
     def erase_personal_data(self, request: HttpRequest, queryset: QuerySet[Consumer]) -> HttpResponse | None:
         """One consumer at a time, through the erasure page (it shows what erasure does and asks why)."""

@@ -90,3 +90,21 @@ def test_a_staff_user_without_the_remediation_permission_cannot_erase(client, ze
     assert client.get(reverse("ops:erasure", args=["zed"])).status_code == 403
     assert client.post(reverse("ops:erasure", args=["zed"]), {"reason": "because"}).status_code == 403
     assert all_insert_only_counts() == counts and Consumer.objects.get(pk="zed").name == NAME
+
+
+def test_a_superuser_cannot_delete_a_consumer_whose_name_the_history_would_keep(client, zed_orders):
+    boss = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(boss)
+    before = all_insert_only_counts()
+
+    page = client.get(reverse("ops:checkout_consumer_delete", args=["zed"]))
+    posted = client.post(reverse("ops:checkout_consumer_delete", args=["zed"]), {"post": "yes"})
+    listed = client.post(
+        reverse("ops:checkout_consumer_changelist"), {"action": "delete_selected", "_selected_action": ["zed"]}
+    )
+
+    assert (page.status_code, posted.status_code) == (403, 403)
+    assert listed.status_code == 302  # an action the list does not offer runs nothing
+    assert 'value="delete_selected"' not in client.get(reverse("ops:checkout_consumer_changelist")).content.decode()
+    assert Consumer.objects.filter(pk="zed").exists()
+    assert all_insert_only_counts() == before
