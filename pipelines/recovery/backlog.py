@@ -30,6 +30,7 @@ from pipelines.contracts.status import ResourceExhausted
 from pipelines.engine import metrics, queues
 from pipelines.engine.registry import composition
 from pipelines.models import (
+    CheckpointLog,
     OpenParked,
     PausedItem,
     PauseRelease,
@@ -59,7 +60,10 @@ metrics.describe(
 )
 metrics.describe(PAUSED, "gauge", "Items held at a paused step and not released yet, per pipeline and step.")
 metrics.describe(
-    SWEEP_AGE, "gauge", "Seconds since the last sweep started (its SweepTick); absent before the first sweep."
+    SWEEP_AGE,
+    "gauge",
+    "Seconds since the last sweep started (its SweepTick); before the first sweep, since the first checkpoint was "
+    "logged; absent while neither exists.",
 )
 metrics.describe(
     HANDOFFS, "gauge", "Hand-offs published to a queued pipeline and not consumed yet (QueuedHandoff), per pipeline."
@@ -92,6 +96,8 @@ def collect(now: datetime.datetime | None = None) -> list[metrics.Sample]:
     ):
         samples += [(name, {"pipeline": p, "step": s}, float(n)) for p, s, n in _grouped(queryset)]
     last = SweepTick.objects.order_by("-tick").values_list("created_at", flat=True).first()  # the unique index's end
+    if last is None:  # no sweep ever ran: the work since the first checkpoint waits for one (no beat was started)
+        last = CheckpointLog.objects.order_by("created_at").values_list("created_at", flat=True).first()
     if last is not None:
         samples.append((SWEEP_AGE, {}, max(0.0, (now - last).total_seconds())))
     return samples + _handoffs(now)

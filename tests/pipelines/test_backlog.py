@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from pipelines.engine import metrics
 from pipelines.failures import parking
-from pipelines.models import ParkedItem, ParkingOutcome, SweepTick
+from pipelines.models import CheckpointLog, ParkedItem, ParkingOutcome, SweepTick
 from pipelines.recovery import backlog
 from tests.lane import composition as lane
 
@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 
 
 def figures(now: datetime.datetime | None = None) -> dict[tuple[str, str, str], float]:
-    return {(name, labels["pipeline"], labels["step"]): value for name, labels, value in backlog.collect(now)}
+    samples = backlog.collect(now)
+    return {(name, labels["pipeline"], labels["step"]): value for name, labels, value in samples if labels}
 
 
 def test_dead_letters_and_parked_items_are_counted_per_pipeline_and_step(lane_engine, settings):
@@ -57,6 +58,18 @@ def test_a_dead_letter_counts_until_ops_end_it_however_old(lane_engine):
 
     parking.resolve(ParkedItem.objects.get(), ParkingOutcome.CANCELLED, 1, "ops-cancel")
     assert figures(months_later) == {}
+
+
+def test_before_any_sweep_the_age_runs_from_the_first_logged_checkpoint(lane_engine):
+    assert backlog.collect() == []  # nothing to recover: no figure
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    first = CheckpointLog.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    later = first + datetime.timedelta(minutes=7)
+
+    assert backlog.collect(later) == [("tpfgo_sweep_age_seconds", {}, 420.0)]  # no beat ever swept: the alert fires
+
+    SweepTick.objects.create(tick=1, node="beat-a", created_at=later - datetime.timedelta(seconds=5))
+    assert backlog.collect(later) == [("tpfgo_sweep_age_seconds", {}, 5.0)]
 
 
 def test_the_age_of_the_last_sweep_is_read_from_its_newest_slot():
