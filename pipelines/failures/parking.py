@@ -127,8 +127,19 @@ def dead_letter(parked: ParkedItem, reason: str, attempts: int, exc: BaseExcepti
     log.error("item.dead_lettered", parked_id=str(parked.pk), reason=reason, attempts=attempts)
 
 
-def schedule(parked: ParkedItem, attempt: int, due: datetime.datetime, now: datetime.datetime | None = None) -> bool:
-    """Schedule ``attempt`` (once: a unique row) and hand it to the broker when the transaction commits."""
+def schedule(
+    parked: ParkedItem,
+    attempt: int,
+    due: datetime.datetime,
+    now: datetime.datetime | None = None,
+    *,
+    send: bool = True,
+) -> bool:
+    """Schedule ``attempt`` (once: a unique row) and hand it to the broker when the transaction commits.
+
+    ``send=False``: the caller runs the attempt itself at once (a redrive), so no message goes out: a worker taking
+    it would race the caller to the claim. Should the caller die before it claims, the sweeper's lost-message pass
+    sends the attempt after the grace period, as for any message lost."""
     if RetryScheduled.objects.filter(parked=parked, attempt=attempt).exists():
         return False
     try:
@@ -136,7 +147,8 @@ def schedule(parked: ParkedItem, attempt: int, due: datetime.datetime, now: date
             RetryScheduled.objects.create(parked=parked, attempt=attempt, due_at=due, created_at=now or timezone.now())
     except IntegrityError:
         return False
-    transaction.on_commit(lambda: enqueue(parked.pk, attempt, due))
+    if send:
+        transaction.on_commit(lambda: enqueue(parked.pk, attempt, due))
     return True
 
 

@@ -78,10 +78,13 @@ def check_who(actor: object, reason: object) -> tuple[str, str]:
 
 
 def redrive(parked: ParkedItem, worker: str = "ops") -> str:
-    """Re-run a parked item from its last checkpoint now: schedule the next attempt and run it here."""
+    """Re-run a parked item from its last checkpoint now: schedule the next attempt and run it here.
+
+    The attempt is sent to no worker: one that took the message first ran the attempt while the action reported
+    ``claimed-elsewhere`` (and a bulk run counted the order done, whatever the worker's run did)."""
     attempt = parking.last_attempt(parked) + 1
     now = timezone.now()
-    parking.schedule(parked, attempt, now, now)
+    parking.schedule(parked, attempt, now, now, send=False)
     return retries.run_attempt(parked.pk, attempt, worker=worker)
 
 
