@@ -70,11 +70,13 @@ def through_outages(task: Task) -> Iterator[None]:
         yield
     except Exception as exc:
         retries = task.request.retries or 0
-        if not outage.is_outage(exc) or task.request.called_directly or retries >= outage_retries_allowed():
+        allowed = outage_retries_allowed()
+        if not outage.is_outage(exc) or task.request.called_directly or retries >= allowed:
             raise
         delay = outage_delay(retries)
         log.warning("task.database_unavailable", task=task.name, retries=retries, retry_in_s=delay, error=repr(exc))
-        raise task.retry(exc=exc, countdown=delay, max_retries=None) from exc
+        # The outage's own limit: Celery reads max_retries=None as the task's (WORKER_LOST_RUNS), not as none.
+        raise task.retry(exc=exc, countdown=delay, max_retries=allowed) from exc
 
 
 def claimer(task: Task) -> str:

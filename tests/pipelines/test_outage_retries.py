@@ -46,3 +46,24 @@ def test_a_task_carrying_work_runs_again_at_once_when_its_process_dies_at_most_t
     task = app.tasks[name]
     assert (task.retry_on_worker_lost, task.default_retry_delay, task.max_retries) == (True, 0, 3)
     assert task.acks_late and task.reject_on_worker_lost
+
+
+@pytest.mark.parametrize("retries", [0, tasks.WORKER_LOST_RUNS, tasks.WORKER_LOST_RUNS + 2])
+def test_an_outage_is_waited_out_past_the_runs_again_a_dead_process_gets(monkeypatch, settings, retries):
+    """Celery's ``retry(max_retries=None)`` means the task's own limit (3, for a dead process), not "no limit": the
+    outage's runs again then stopped after 1 + 2 + 4 s, and the task failed with the outage's error."""
+    from celery.canvas import Signature
+    from celery.exceptions import Retry
+    from django.db import InterfaceError
+
+    settings.TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = 900.0
+    sent: list[object] = []
+    monkeypatch.setattr(Signature, "apply_async", lambda self, *args, **kwargs: sent.append(self))
+    task = tasks.retry_parked
+    task.push_request(id="task-1", retries=retries, called_directly=False, delivery_info={})
+    try:
+        with pytest.raises(Retry), tasks.through_outages(task):
+            raise InterfaceError("connection already closed")
+    finally:
+        task.pop_request()
+    assert len(sent) == 1
