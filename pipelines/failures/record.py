@@ -31,15 +31,30 @@ def record(
     *,
     failed_step: Step | None = None,
 ) -> None:
-    item_type, item_id, snapshot = describe(item.value)
     failing = failed_step or step
-    entry = sinks.SinkEntry(
-        id=ids.deterministic_id("error-sink", spec.name, failing.name, str(item_id), attempt),
-        pipeline=spec.name,
-        step=failing.name,
+    sinks.record(sink_entry(spec.name, failing.name, describe(item.value), item.trace_id, event, attempt, exc))
+    parking.park(spec, step, item, event, attempt, exc)
+
+
+def sink_entry(
+    pipeline: str,
+    step: str,
+    described: tuple[str, Any, Any],
+    trace_id: Any,
+    event: Mapping[str, Any] | None,
+    attempt: int,
+    exc: BaseException,
+) -> sinks.SinkEntry:
+    """The error-sink entry of a failed attempt (one per pipeline, step, item and attempt: its id is derived from
+    them). ``described``: ``parking.describe`` of the step's input (its type, id and payload)."""
+    item_type, item_id, snapshot = described
+    return sinks.SinkEntry(
+        id=ids.deterministic_id("error-sink", pipeline, step, str(item_id), attempt),
+        pipeline=pipeline,
+        step=step,
         item_type=item_type,
         item_id=item_id,
-        trace_id=item.trace_id,
+        trace_id=trace_id,
         error_class=f"{type(exc).__module__}.{type(exc).__qualname__}",
         error_code=error_code(exc),
         retryable=is_retryable(exc),
@@ -51,5 +66,3 @@ def record(
         attempt=attempt,
         created_at=timezone.now(),
     )
-    sinks.record(entry)
-    parking.park(spec, step, item, event, attempt, exc)

@@ -42,10 +42,11 @@ from django.utils.module_loading import import_string
 from pipelines.contracts.errors import RetryableError
 from pipelines.engine import queues
 from pipelines.engine.registry import composition
-from pipelines.failures import parking
+from pipelines.failures import parking, sinks
+from pipelines.failures import record as failure_record
 from pipelines.failures.parking import retry_policy
-from pipelines.models import ParkingOutcome, RetryClaim, RetryScheduled, SweepDispatch, SweepTick
-from pipelines.recovery import aux_branches, drain, resends
+from pipelines.models import ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled, SweepDispatch, SweepTick
+from pipelines.recovery import aux_branches, drain, resends, retries
 from pipelines.recovery import resume as recovery
 from pipelines.store import claim_locks
 
@@ -271,20 +272,34 @@ def _attempt_lost(claim: RetryClaim, now: datetime.datetime, report: SweepReport
         log.error("sweep.unknown_step", parked_id=str(parked.pk), pipeline=parked.pipeline, step=parked.step)
         return
     exhausted = claim.attempt > retry_policy(parked.pipeline, step).max_attempts
+    lost = AttemptLost(f"worker lost during attempt {claim.attempt} (claimed by {claim.worker})")
     if dry_run:
         if exhausted:
             report.dead_lettered.append(str(parked.pk))
         else:
             report.rescheduled.append((str(parked.pk), claim.attempt + 1))
         return
+    _record_lost(parked, claim.attempt, lost)
     with transaction.atomic():
         if exhausted:
-            lost = AttemptLost(f"worker lost during attempt {claim.attempt} (claimed by {claim.worker})")
             parking.dead_letter(parked, "retry_exhausted", claim.attempt, lost)
             report.dead_lettered.append(str(parked.pk))
         elif parking.schedule(parked, claim.attempt + 1, now, now):
             report.rescheduled.append((str(parked.pk), claim.attempt + 1))
     log.warning("sweep.attempt_lost", parked_id=str(parked.pk), attempt=claim.attempt, worker=claim.worker)
+
+
+def _record_lost(parked: ParkedItem, attempt: int, lost: AttemptLost) -> None:
+    """The lost attempt's error-sink entry, code ``ATTEMPT_LOST``, as any failed attempt has one: the console's error
+    groups, a bulk selection by code and the order's ``stalled`` read the sink (an entry the dead run recorded for
+    the attempt before it died is kept: the id is the attempt's)."""
+    try:
+        described = parking.describe(retries.load_value(parked))
+    except Exception:  # noqa: BLE001  (the input is gone, purged: the entry names the item without its payload)
+        described = (parked.item_type, parked.item_id, None)
+    sinks.record(
+        failure_record.sink_entry(parked.pipeline, parked.step, described, parked.trace_id, parked.event, attempt, lost)
+    )
 
 
 def dispatch_resume(trace_id: uuid.UUID, seq: int) -> bool | None:

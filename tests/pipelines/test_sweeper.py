@@ -16,9 +16,11 @@ from django.utils import timezone
 from pipelines.contracts.declarations import Pipeline, RetryPolicy, Step
 from pipelines.contracts.steps import Output, StepContext
 from pipelines.engine.runner import Engine
+from pipelines.failures import parking
 from pipelines.failures.parking import retry_policy
 from pipelines.models import (
     CheckpointLog,
+    ErrorSinkEntry,
     ParkedItem,
     ParkingOutcome,
     Resumption,
@@ -159,6 +161,33 @@ def test_a_lost_attempt_past_the_policy_is_dead_lettered(lane_engine):
     dead = ParkingOutcome.objects.get()
     assert (dead.outcome, dead.reason, dead.attempts) == ("dead_lettered", "retry_exhausted", 5)
     assert "worker lost during attempt 5" in dead.last_error
+
+
+@pytest.mark.parametrize(("failures", "attempt", "dead"), [(1, 2, False), (9, 5, True)])
+def test_a_lost_attempt_is_an_error_sink_entry_with_its_code(lane_engine, failures, attempt, dead):
+    """docs/operations.md's error codes and runbook key on ``ATTEMPT_LOST``: the console's error groups, a bulk
+    selection by code and the order's ``stalled`` read the error sink, which had no entry for a lost attempt (a dead
+    letter showed the attempt before it, say a gateway's code, and ``--code ATTEMPT_LOST`` found nothing)."""
+    lane.FAILURES["receive"] = failures
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    RetryClaim.objects.create(parked=parked, attempt=attempt, worker="w-dead", created_at=timezone.now())
+
+    report = sweeper.sweep(now=later(400))
+
+    assert (report.dead_lettered == [str(parked.pk)]) is dead
+    entry = ErrorSinkEntry.objects.get(item_id=parked.item_id, attempt=attempt)
+    assert (entry.error_code, entry.pipeline, entry.step, entry.trace_id) == (
+        "ATTEMPT_LOST",
+        parked.pipeline,
+        parked.step,
+        parked.trace_id,
+    )
+    assert "worker lost during attempt" in entry.message
+    failure = parking.open_failure(parked.trace_id)
+    assert failure is not None and failure.error_class.endswith("AttemptLost") and failure.dead_lettered is dead
+    sweeper.sweep(now=later(800))  # swept again: still one entry per attempt
+    assert ErrorSinkEntry.objects.filter(item_id=parked.item_id, attempt=attempt).count() == 1
 
 
 # -- pass 3: partial progress ---------------------------------------------------------------------------------------
