@@ -39,7 +39,7 @@ from pipelines.models import (
     RetryScheduled,
     SweepTick,
 )
-from pipelines.recovery import resume
+from pipelines.recovery import drain, resume
 
 log = structlog.get_logger("pipelines.backlog")
 
@@ -81,8 +81,16 @@ def _grouped(items: QuerySet[OpenParked]) -> Iterable[tuple[str, str, int]]:
 def collect(now: datetime.datetime | None = None) -> list[metrics.Sample]:
     now = now or timezone.now()
     waiting = OpenParked.objects.filter(dead_at__isnull=True)
-    due = RetryScheduled.objects.filter(parked=OuterRef("parked_id"), due_at__lte=now - resume.grace()).filter(
-        ~Exists(RetryClaim.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt")))
+    late = now - resume.grace()
+    # An attempt a paused step holds runs when the drain releases it, not when it was scheduled: it is overdue only
+    # once its release is due and unclaimed (as the sweeper's lost-message pass reads it), never while it is held.
+    due = RetryScheduled.objects.filter(parked=OuterRef("parked_id"), due_at__lte=late).filter(
+        ~Exists(RetryClaim.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt"))),
+        ~Exists(drain.held_attempt(OuterRef("parked"), OuterRef("attempt"))),
+    )
+    released = PauseRelease.objects.filter(hold__parked=OuterRef("parked_id"), due_at__lte=late).filter(
+        ~Exists(RetryClaim.objects.filter(parked=OuterRef("hold__parked"), attempt=OuterRef("hold__attempt"))),
+        ~Exists(PausedItem.objects.filter(parked=OuterRef("hold__parked"), created_at__gt=OuterRef("created_at"))),
     )
     held = PausedItem.objects.filter(parked=OuterRef("parked_id")).filter(
         ~Exists(PauseRelease.objects.filter(hold=OuterRef("pk")))
@@ -92,7 +100,7 @@ def collect(now: datetime.datetime | None = None) -> list[metrics.Sample]:
         (DEAD, OpenParked.objects.filter(dead_at__isnull=False)),
         (WAITING, waiting),
         (PAUSED, waiting.filter(Exists(held))),
-        (OVERDUE, waiting.filter(Exists(due))),
+        (OVERDUE, waiting.filter(Exists(due) | Exists(released))),
     ):
         samples += [(name, {"pipeline": p, "step": s}, float(n)) for p, s, n in _grouped(queryset)]
     last = SweepTick.objects.order_by("-tick").values_list("created_at", flat=True).first()  # the unique index's end

@@ -80,3 +80,27 @@ def test_the_age_of_the_last_sweep_is_read_from_its_newest_slot():
 
     assert backlog.collect(now) == [("tpfgo_sweep_age_seconds", {}, 35.0)]
     assert "# TYPE tpfgo_sweep_age_seconds gauge" in metrics.render()
+
+
+def test_a_retry_held_at_a_paused_step_is_paused_not_overdue(lane_engine, settings):
+    """A paused step holds its items' due retries unclaimed (``drain.hold_parked``): the drain, not the schedule, says
+    when they run. They are ``tpfgo_parked_paused``; counting them overdue paged ``TPFGoRetriesOverdue`` ("the
+    worker or the broker is down") for every pause longer than the grace period and five minutes."""
+    from pipelines.recovery import drain, pausing, retries
+
+    settings.TPFGO_SWEEP_GRACE_SECONDS = 60
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "b"}, "doc-2")
+    paused = pausing.pause(lane_engine.composition, "ingest", "index", actor="ops", reason="index down")
+    parked = ParkedItem.objects.get()
+    assert retries.run_attempt(parked.pk, 2, worker="w") == "paused"
+
+    later = figures(timezone.now() + datetime.timedelta(minutes=5))
+
+    assert later[("tpfgo_parked_paused", "ingest", "index")] == 1.0
+    assert ("tpfgo_parked_overdue", "ingest", "index") not in later
+    pausing.resume(paused.pk, actor="ops", reason="index back")
+    drain.run(paused.pk, timezone.now() + datetime.timedelta(minutes=5))
+    released = figures(timezone.now() + datetime.timedelta(minutes=5))
+    assert ("tpfgo_parked_overdue", "ingest", "index") not in released  # its release is not due for a grace yet
+    assert figures(timezone.now() + datetime.timedelta(minutes=10))[("tpfgo_parked_overdue", "ingest", "index")] == 1.0
