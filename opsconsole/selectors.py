@@ -28,6 +28,8 @@ from pipelines.models import (
     OpsAction,
     ParkedItem,
     ParkingOutcome,
+    PausedItem,
+    PauseRelease,
     RetryClaim,
     RetryScheduled,
     trace_numbers_expression,
@@ -176,10 +178,16 @@ def overdue_parked(limit: int = LIST_LIMIT) -> list[RetryScheduled]:
     now = timezone.now()
     claimed = RetryClaim.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt"))
     ended = ParkingOutcome.objects.filter(parked=OuterRef("parked"), created_at__gte=OuterRef("created_at"))
+    # A paused step holds the attempt: the drain says when it runs, so it is late only once its release is.
+    late_release = PauseRelease.objects.filter(hold=OuterRef("pk"), due_at__lt=now - OVERDUE_GRACE)
+    held = PausedItem.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt")).exclude(
+        Exists(late_release)
+    )
     return list(
         RetryScheduled.objects.filter(due_at__lt=now - OVERDUE_GRACE, due_at__gte=now - OVERDUE_WINDOW)
         .exclude(Exists(claimed))
         .exclude(Exists(ended))
+        .exclude(Exists(held))
         .select_related("parked")
         .order_by("due_at")[:limit]
     )

@@ -99,8 +99,21 @@ def test_a_retry_held_at_a_paused_step_is_paused_not_overdue(lane_engine, settin
 
     assert later[("tpfgo_parked_paused", "ingest", "index")] == 1.0
     assert ("tpfgo_parked_overdue", "ingest", "index") not in later
+    assert overdue_on_the_dashboard(minutes=5) == []
     pausing.resume(paused.pk, actor="ops", reason="index back")
     drain.run(paused.pk, timezone.now() + datetime.timedelta(minutes=5))
     released = figures(timezone.now() + datetime.timedelta(minutes=5))
     assert ("tpfgo_parked_overdue", "ingest", "index") not in released  # its release is not due for a grace yet
+    assert overdue_on_the_dashboard(minutes=5) == []
     assert figures(timezone.now() + datetime.timedelta(minutes=10))[("tpfgo_parked_overdue", "ingest", "index")] == 1.0
+    assert overdue_on_the_dashboard(minutes=10) == [parked.pk]
+
+
+def overdue_on_the_dashboard(minutes: float) -> list[object]:
+    """The parked items of the console dashboard's *Overdue parked items*, that many minutes from now."""
+    import time_machine
+
+    from opsconsole import selectors
+
+    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=minutes)):
+        return [row.parked_id for row in selectors.overdue_parked()]
