@@ -10,6 +10,7 @@ import datetime
 import logging
 from logging.config import dictConfig
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
 
 from gunicorn import glogging
 
@@ -19,6 +20,21 @@ if TYPE_CHECKING:
     from gunicorn.config import Config
     from gunicorn.http.message import Request
     from gunicorn.http.wsgi import Response
+
+
+# Query parameters whose values an access line leaves out: a search box (the console's lists search consumers by
+# name) and credentials a client may put in the address, though only the Authorization header is read.
+REDACTED = frozenset({"q", "token", "key", "api_key", "access_token", "password", "secret"})
+
+
+def logged_query(query: str) -> str | None:
+    """The query string as the access line shows it: every parameter, the values of ``REDACTED`` ones as ``-``."""
+    if not query:
+        return None
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(name.lower() in REDACTED for name, _ in pairs):
+        return query
+    return urlencode([(name, "-" if name.lower() in REDACTED else value) for name, value in pairs])
 
 
 class JsonLogger(glogging.Logger):
@@ -49,7 +65,7 @@ class JsonLogger(glogging.Logger):
             extra={
                 "method": wsgi.get("REQUEST_METHOD"),
                 "path": wsgi.get("PATH_INFO"),
-                "query": wsgi.get("QUERY_STRING") or None,
+                "query": logged_query(wsgi.get("QUERY_STRING") or ""),
                 "status": int(status),
                 "bytes": getattr(resp, "sent", None),
                 "duration_ms": round(request_time.total_seconds() * 1000, 3),
