@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
 
 from pipelines.contracts.status import STATUS
@@ -76,9 +76,34 @@ class RequestMetricsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
-        if request.path != "/metrics":
+        if request.path == "/metrics":
+            return response
+
+        def done() -> None:
             record_http(request, response, time.perf_counter() - started)
+
+        if isinstance(response, StreamingHttpResponse) and not response.is_async:
+            response.streaming_content = _Timed(response.streaming_content, done)  # counted once the stream ends
+        else:
+            done()
         return response
+
+
+class _Timed:
+    """A streaming response's content, counted when the server closes the response (the stream sent, or the client
+    gone): an NDJSON ingest or a follow lasts as long as its stream, not as long as the view that returned it."""
+
+    def __init__(self, content: Iterable[object], done: Callable[[], None]) -> None:
+        self.content = iter(content)
+        self.done: Callable[[], None] | None = done
+
+    def __iter__(self) -> Iterator[object]:
+        return self.content
+
+    def close(self) -> None:  # Django calls it from the response's close(), once per response
+        done, self.done = self.done, None
+        if done is not None:
+            done()
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

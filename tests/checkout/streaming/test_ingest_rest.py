@@ -130,3 +130,19 @@ def test_under_reject_a_burst_beyond_the_buffer_is_refused_and_everything_accept
     assert TerminalOrderState.objects.count() == len(accepted)
     stored = set(OrderRequest.objects.values_list("request_id", flat=True))
     assert stored == {a["idempotencyKey"] for a in accepted}
+
+
+def test_a_stream_is_counted_once_it_ends_not_when_the_view_returns(demo_data, token):
+    from prometheus_client import REGISTRY
+
+    def counted() -> float:
+        labels = {"route": "POST /api/v1/orders/ingest", "status": "OK", "transport": "rest"}
+        return REGISTRY.get_sample_value("tpfgo_requests_total", labels) or 0.0
+
+    before = counted()
+    response = post(ndjson([line("timed-1")]), token)
+    assert counted() == before  # the view returned; its stream has not run yet
+    assert len(answers(response)) == 1
+    response.close()  # what the WSGI server does once the stream is sent (or the client went away)
+    response.close()
+    assert counted() == before + 1
