@@ -164,7 +164,11 @@ def _redrive(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     parked = failure.parked
     attempt = last_attempt(parked) + 1
     step = composition().pipeline(parked.pipeline).step(parked.step)
-    plan.add("RetryScheduled", f"attempt {attempt} of {parked.pipeline}/{parked.step}, due now")
+    plan.add(
+        "RetryScheduled",
+        f"attempt {attempt} of {parked.pipeline}/{parked.step}, sent to no worker (one gets it a grace period "
+        "later only if this run dies first)",
+    )
     plan.add("RetryClaim", f"attempt {attempt}, run at once by this action")
     plan.add(
         " or ".join(m.__name__ for m in step.models),

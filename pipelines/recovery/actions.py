@@ -20,7 +20,7 @@ from pipelines.contracts.steps import Execution
 from pipelines.contracts.text import NOT_TEXT
 from pipelines.failures import parking
 from pipelines.models import CheckpointLog, OpsAction, ParkedItem
-from pipelines.recovery import retries
+from pipelines.recovery import resume, retries
 from pipelines.store import claim_locks
 
 log = structlog.get_logger("pipelines.remediation")
@@ -81,10 +81,12 @@ def redrive(parked: ParkedItem, worker: str = "ops") -> str:
     """Re-run a parked item from its last checkpoint now: schedule the next attempt and run it here.
 
     The attempt is sent to no worker: one that took the message first ran the attempt while the action reported
-    ``claimed-elsewhere`` (and a bulk run counted the order done, whatever the worker's run did)."""
+    ``claimed-elsewhere`` (and a bulk run counted the order done, whatever the worker's run did). It is due a grace
+    period from now, so that beat's release of due retries (``TPFGO_DELAYED_DELIVERY=database``) does not send it
+    before this run claims it either; should this process die first, the release or the sweeper sends it then."""
     attempt = parking.last_attempt(parked) + 1
     now = timezone.now()
-    parking.schedule(parked, attempt, now, now, send=False)
+    parking.schedule(parked, attempt, now + resume.grace(), now, send=False)
     return retries.run_attempt(parked.pk, attempt, worker=worker)
 
 

@@ -62,7 +62,8 @@ def test_redrive_reruns_a_dead_letter_from_its_last_checkpoint_and_completes(dem
     parked = dead_letter(order_id)
     assert ops_actions.preview("redrive", order_id)["inserts"][0] == {
         "type": "RetryScheduled",
-        "summary": "attempt 5 of consumer-validation/payment_authorized, due now",
+        "summary": "attempt 5 of consumer-validation/payment_authorized, sent to no worker (one gets it a grace "
+        "period later only if this run dies first)",
     }
 
     view = run("redrive", order_id)

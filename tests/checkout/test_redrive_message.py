@@ -62,3 +62,26 @@ def test_a_bulk_redrive_that_fails_again_is_failed_whoever_is_fastest(settings, 
     assert (progress["done"], progress["failed"]) == (0, 1)
     assert BulkRunResult.objects.get(run=run).detail.startswith("the re-run failed again")
     assert parking.open_failure(order_id).dead_lettered  # type: ignore[union-attr]
+
+
+def test_beats_release_of_due_retries_does_not_send_a_redrives_attempt_before_it_is_claimed(
+    demo_data, fast_workers, monkeypatch
+):
+    from pipelines.recovery import actions, sweeper
+
+    order_id = place(paymentToken="tok_flaky_4").view["orderId"]
+    parked = dead_letter(order_id)
+    fast_workers()
+    claim = retries.run_attempt
+
+    def release_first(parked_pk, attempt, worker=""):  # beat's pass lands between the schedule and the claim
+        assert sweeper.release_due() == 0
+        return claim(parked_pk, attempt, worker=worker)
+
+    monkeypatch.setattr(actions.retries, "run_attempt", release_first)
+    shown = ops_actions.preview("redrive", order_id)
+    view = ops_actions.execute("redrive", order_id, expected_seq=shown["expectedSeq"], **WHO)
+
+    assert SENT == []
+    assert RetryClaim.objects.get(parked=parked, attempt=5).worker == "ops:ops:erin"
+    assert view["state"] == "COMPLETED"
