@@ -128,7 +128,7 @@ def test_a_pause_of_another_step_or_another_order_does_not_extend_the_wait():
     pause(0, ("delivery-execution", "order_delivered"))  # the next step of the same pipeline
     pause(0, ("dispatch", "delivery_assigned"))  # the step before it in the chain
     pause(0, key="order", value=str(uuid.uuid4()))  # this step, for another order
-    pause(0, key="restaurant", value="another-restaurant")
+    pause(0, key="restaurant", value="sushi-kaiten")  # another restaurant (this order is pizza-roma's)
 
     assert expire(29.9) == []
     assert expire(30.1) == [(1, "expired", "courier-reassignment")]
