@@ -80,7 +80,7 @@ def execute(
     """
     actor, reason = actions.check_who(actor, reason)
     request = _order(order_id)
-    with actions.one_at_a_time(request.order_id):  # a second confirm of the same preview, sent at once, runs nothing
+    with actions.exclusively(request.order_id):  # a second confirm of the same preview, sent at once, runs nothing
         actions.check_fresh(request.order_id, expected_seq)
         plan = _plan(action, request, params)
         if plan.why is not None or plan.run is None:

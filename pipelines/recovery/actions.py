@@ -48,7 +48,7 @@ def check_fresh(trace_id: uuid.UUID, expected_seq: Any) -> None:
 
 
 @contextlib.contextmanager
-def one_at_a_time(trace_id: uuid.UUID) -> Iterator[None]:
+def exclusively(trace_id: uuid.UUID) -> Iterator[None]:
     """One ops action on a trace at a time (hold it from ``check_fresh`` to ``record``): a second confirm of the
     same preview, sent while the first runs, would pass the stale check before the first inserted anything and run
     the action twice. It is refused instead, storing nothing; sent after the first, the stale check refuses it."""
