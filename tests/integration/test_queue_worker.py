@@ -64,6 +64,13 @@ def completed(keys: list[str], worker) -> list[str]:
             what=f"order {order_id} to complete on the worker",
             worker=worker,
         )
+    # The worker closes a hand-off after the run it carried, so the last one closes just after its order completes.
+    wait_for(
+        lambda: not QueuedHandoff.objects.exists(),
+        timeout=30,
+        what="every hand-off to be closed after its run",
+        worker=worker,
+    )
     return orders
 
 
