@@ -17,7 +17,10 @@ class Console(models.Model):
     class Meta:
         managed = False
         default_permissions = ()
-        permissions = [("run_remediation", "Can run remediation pipelines from the ops console")]
+        permissions = [
+            ("run_remediation", "Can run remediation pipelines from the ops console"),
+            ("view_console", "Can view the ops console's own screens (dashboard, lineage, error groups, pauses)"),
+        ]
 
 
 class FunnelDay(models.Model):

@@ -1,4 +1,5 @@
-"""The ``ops`` group and its permissions: view every row, edit couriers' availability, run remediation; idempotent.
+"""The ``ops`` group and its permissions: view every row and the console's screens, edit couriers' availability, run
+remediation; idempotent.
 
 Called by ``manage.py bootstrap`` (``make run``) and by the tests. Nothing here lets anyone add, change or
 delete a checkpoint or ledger row: the console's ModelAdmins refuse those whatever the permissions say.
@@ -16,6 +17,9 @@ from pipelines import classify
 
 OPS_GROUP = "ops"
 RUN_REMEDIATION = "opsconsole.run_remediation"
+# The console's own screens read across every model (a lineage shows each checkpoint of an order, the dashboard the
+# parked items and the error sink): who may open them is a permission of its own, not each model's view permission.
+VIEW_CONSOLE = "opsconsole.view_console"
 # Reference data ops may edit from the console (a courier's availability); everything else is view-only.
 EDITABLE_REFERENCE = (("checkout", "courier"),)
 
@@ -33,7 +37,7 @@ def ops_permissions() -> list[Permission]:
             continue
         wanted.append((model._meta.app_label, f"view_{model._meta.model_name}"))
     wanted += [(app, f"change_{name}") for app, name in EDITABLE_REFERENCE]
-    wanted.append(("opsconsole", "run_remediation"))
+    wanted += [("opsconsole", "run_remediation"), ("opsconsole", "view_console")]
     found = []
     for app_label, codename in wanted:
         permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()

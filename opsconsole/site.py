@@ -13,11 +13,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path
 
 from opsconsole import bulk_views, confirm_views, erasure_views, funnel, pause_views, views
+from opsconsole.ops_group import VIEW_CONSOLE
 
 _View = TypeVar("_View", bound=Callable[..., Any])
 
@@ -59,23 +61,31 @@ class OpsSite(admin.AdminSite):
         return own + super().get_urls()
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
+        if not request.user.has_perm(VIEW_CONSOLE):  # Django's own index: the models this user may view
+            response = super().index(request, extra_context)
+            response.template_name = "admin/index.html"
+            return response
         with funnel.without_jit():  # the dashboard's reads: JIT compiling cost more than the queries
             figures = views.dashboard_context(request)
         return super().index(request, {**figures, **(extra_context or {})})
 
     def lineage_view(self, request: HttpRequest, trace_id: uuid.UUID) -> HttpResponse:
+        _may_view(request)
         return views.lineage_page(self, request, trace_id)
 
     def lineage_of_view(self, request: HttpRequest) -> HttpResponse:
+        _may_view(request)
         return views.lineage_of(self, request)
 
     def error_groups_view(self, request: HttpRequest) -> HttpResponse:
+        _may_view(request)
         return views.error_groups(self, request)
 
     def remediation_view(self, request: HttpRequest, action: str) -> HttpResponse:
         return confirm_views.confirm(self, request, action)
 
     def pauses_view(self, request: HttpRequest) -> HttpResponse:
+        _may_view(request)
         return pause_views.page(self, request)
 
     def erasure_view(self, request: HttpRequest, consumer_id: str) -> HttpResponse:
@@ -85,10 +95,17 @@ class OpsSite(admin.AdminSite):
         return bulk_views.preview_page(self, request, action)
 
     def bulk_run_view(self, request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+        _may_view(request)
         return bulk_views.run_page(self, request, run_id)
 
     def bulk_advance_view(self, request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
         return bulk_views.advance(self, request, run_id)
+
+
+def _may_view(request: HttpRequest) -> None:
+    """The console's own screens read every model; a staff user needs ``opsconsole.view_console`` for them (403)."""
+    if not request.user.has_perm(VIEW_CONSOLE):
+        raise PermissionDenied(f"the console's screens need the {VIEW_CONSOLE} permission")
 
 
 NUL_REFUSED = "400 Bad Request: the address or a field of this request holds a NUL character; nothing was done."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from pipelines.engine import pauses
@@ -59,6 +60,9 @@ def test_a_refused_pause_says_why_and_stores_nothing(ops_client):
 def test_staff_without_the_remediation_permission_may_look_but_not_pause(client):
     viewer = get_user_model().objects.create_user("viewer", password="x", is_staff=True)
     client.force_login(viewer)
+    assert client.get(URL).status_code == 403  # not even a look without the console's view permission
+    viewer.user_permissions.add(Permission.objects.get(content_type__app_label="opsconsole", codename="view_console"))
+    client.force_login(get_user_model().objects.get(pk=viewer.pk))  # a fresh user: no cached permissions
     assert client.get(URL).status_code == 200
     refused = client.post(URL, {"do": "pause", "step": "payment-capture.payment_outcome", "reason": "x"})
     assert refused.status_code == 403
