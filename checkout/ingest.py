@@ -45,6 +45,7 @@ from pipelines import (
     composition,
     default_workers,
     input_limits,
+    outage,
 )
 
 log = structlog.get_logger("checkout.ingest")
@@ -85,12 +86,16 @@ def error(key: str | None, code: str, message: str) -> dict[str, Any]:
 
 
 def place(line: Line) -> dict[str, Any]:
-    """Place one line's order; the outer boundary of one line (an unexpected error is this line's INTERNAL)."""
+    """Place one line's order; the outer boundary of one line (a database that cannot be reached is this line's
+    UNAVAILABLE, as for ``POST /api/v1/orders``; any other unexpected error its INTERNAL)."""
     try:
         placed = _place_when_queues_allow(line)
     except ServiceError as exc:
         return error(line.key, exc.code, exc.message)
-    except Exception:  # one line's bug must not end the other lines' stream
+    except Exception as exc:  # one line's failure must not end the other lines' stream
+        if outage.is_outage(exc):
+            log.warning("ingest.database_unavailable", line=line.number, idempotency_key=line.key, error=str(exc))
+            return error(line.key, "UNAVAILABLE", f"line {line.number}: {outage.unavailable().message}")
         log.exception("ingest.line_failed", line=line.number, idempotency_key=line.key)
         return error(line.key, "INTERNAL", f"line {line.number}: internal error")
     return {"idempotencyKey": line.key, "orderId": placed.view["orderId"], "state": placed.view["state"]}

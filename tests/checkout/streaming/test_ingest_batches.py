@@ -3,12 +3,14 @@
 import dataclasses
 import time
 
+import psycopg
 import pytest
 import time_machine
+from django.db import OperationalError
 from django.test import override_settings
 from django.utils import timezone
 
-from checkout import bulk, demo, ingest
+from checkout import bulk, demo, ingest, services
 from checkout.composition import COMPOSITION
 from checkout.consumer_verified.models import ConsumerVerified
 from checkout.order_request.models import OrderRequest
@@ -246,3 +248,37 @@ def test_with_pipeline_atomicity_each_line_goes_alone_and_a_failing_pipeline_sto
     assert ConsumerVerified.objects.count() == 2
     assert CheckpointLog.objects.filter(trace_id=down.trace_id).count() == 3  # checkout's three steps
     assert ParkedItem.objects.count() == 1
+
+
+def test_a_line_cut_by_a_database_outage_is_answered_unavailable_and_sent_again_is_placed_once(demo_data, monkeypatch):
+    lost = OperationalError("consuming input failed")
+    lost.__cause__ = psycopg.OperationalError("consuming input failed")  # what Django raises for a dropped server
+
+    def cut(batch, **kwargs):
+        bulk_place(batch[:1], **kwargs)  # the first order is stored, then the server goes away
+        raise lost
+
+    def single(body, key, **kwargs):
+        if key == "cut-bug":
+            raise RuntimeError("a bug")
+        if key != "cut-1":
+            raise lost
+        return place_order(body, key, **kwargs)
+
+    bulk_place, place_order = bulk.place_orders, services.place_order
+    monkeypatch.setattr(bulk, "place_orders", cut)
+    monkeypatch.setattr(services, "place_order", single)
+    sent = lines((order_body(), "cut-1"), (order_body(), "cut-2"), (order_body(), "cut-bug"))
+    answers = ingest.place_many(sent)
+
+    assert codes(answers) == [
+        ("cut-1", "COMPLETED", None),
+        ("cut-2", None, "UNAVAILABLE"),
+        ("cut-bug", None, "INTERNAL"),
+    ]
+    assert answers[1]["error"]["message"].startswith("line 2: the database cannot be reached")
+    assert OrderRequest.objects.count() == 1
+
+    monkeypatch.undo()  # the database is back: the same lines sent again
+    assert codes(ingest.place_many(sent)) == [(key, "COMPLETED", None) for key in ("cut-1", "cut-2", "cut-bug")]
+    assert OrderRequest.objects.count() == TerminalOrderState.objects.count() == 3
