@@ -11,15 +11,17 @@ surrogate, so both backends refuse the same requests before anything is stored.
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
-from rest_framework.parsers import JSONParser
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.request import Request
 
 from pipelines.contracts.status import Detail, InvalidArgument
@@ -76,10 +78,26 @@ def check_depth(data: object, where: str = "body") -> Any:
     return data
 
 
+def unique_keys(where: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """``object_pairs_hook`` refusing an object that names one key twice: JSON leaves its meaning open (Python keeps
+    the last, other readers the first), so a proxy or a log reader could see another order than the one stored."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        read: dict[str, Any] = {}
+        for key, value in items:
+            if key in read:
+                issue = f"holds the key {key[:64]!r} twice in one object"
+                raise InvalidArgument(f"the JSON {issue}", [Detail(where, issue)])
+            read[key] = value
+        return read
+
+    return pairs
+
+
 def loads(raw: bytes | str, where: str = "body") -> Any:
     """``json.loads`` within the depth limit (a nesting deep enough to exhaust Python's stack is refused too), and as
     strict as the API's JSON parser: ``NaN``, ``Infinity`` and a number beyond a float's range (``1e400``) are not
-    JSON numbers, and no database stores them in a JSON column."""
+    JSON numbers, and no database stores them in a JSON column; an object naming a key twice is refused."""
 
     def not_a_number(text: str) -> float:
         issue = f"holds {text}, which is not a JSON number"
@@ -90,7 +108,7 @@ def loads(raw: bytes | str, where: str = "body") -> Any:
         return value if math.isfinite(value) else not_a_number(text)
 
     try:
-        data = json.loads(raw, parse_constant=not_a_number, parse_float=finite)
+        data = json.loads(raw, parse_constant=not_a_number, parse_float=finite, object_pairs_hook=unique_keys(where))
     except RecursionError:
         raise too_deep(where) from None
     except ValueError as exc:
@@ -149,17 +167,25 @@ def check_body_size(request: Request) -> None:
 
 
 class BoundedJSONParser(JSONParser):
-    """A body nested deeper than ``TPFGO_API_MAX_JSON_DEPTH`` is INVALID_ARGUMENT (a nesting deep enough to exhaust
-    Python's stack included) instead of failing as INTERNAL."""
+    """DRF's strict JSON parser, and: a body nested deeper than ``TPFGO_API_MAX_JSON_DEPTH`` is INVALID_ARGUMENT (a
+    nesting deep enough to exhaust Python's stack included) instead of failing as INTERNAL; so is an object that
+    names a key twice (``unique_keys``)."""
 
     def parse(
         self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
     ) -> Any:
+        decoded = codecs.getreader(get_encoding(parser_context or {}))(stream)
         try:
-            data = super().parse(stream, media_type, parser_context)
+            data = json.load(decoded, parse_constant=_strict_constant, object_pairs_hook=unique_keys("body"))
         except RecursionError:
             raise too_deep() from None
+        except ValueError as exc:  # as DRF's own parser answers it
+            raise ParseError(f"JSON parse error - {exc}") from None
         return check_finite(check_depth(data))
+
+
+def _strict_constant(text: str) -> float:
+    raise ValueError(f"Out of range float values are not JSON compliant: {text!r}")
 
 
 def check_finite(data: object, where: str = "body") -> Any:

@@ -71,6 +71,26 @@ def test_an_ingest_line_nested_too_deep_gets_its_own_error_line(ways):
     assert stored() == before
 
 
+def test_a_json_object_naming_a_key_twice_is_invalid_argument_and_stores_nothing(ways):
+    before = stored()
+    body = order_body()
+    twice = json.dumps(body)[:-1] + ', "consumerId": "bob"}'  # which consumer? JSON readers disagree: refused
+    item = json.dumps(body["items"][0])
+    twice_in_an_item = json.dumps(body).replace(item, item[:-1] + ', "quantity": 99}')
+    for name in JSON_WAYS:
+        for raw, key in ((twice, "consumerId"), (twice_in_an_item, "quantity")):
+            result = ways[name].create(Raw(raw.encode()), f"twice-{name}")
+            assert (result.http, result.code) == (400, "INVALID_ARGUMENT"), (name, result.data)
+            assert details(result) == [("body", f"holds the key {key!r} twice in one object")], name
+    line = b'{"idempotencyKey": "twice-line", "order": ' + twice.encode() + b"}\n"
+    result = ways["rest"].send("POST", "/api/v1/orders/ingest", Raw(line, "application/x-ndjson"))
+    answer = json.loads(result.raw.decode().splitlines()[0])
+    assert answer["error"]["code"] == "INVALID_ARGUMENT"
+    assert answer["error"]["message"] == "line 1: the JSON holds the key 'consumerId' twice in one object"
+    assert stored() == before
+    assert ways["rest"].create(Raw(json.dumps(body).encode()), "twice-not").code == "OK"
+
+
 def test_a_five_megabyte_body_is_413_with_the_envelope_on_every_http_transport(ways):
     before = stored()
     huge = json.dumps(order_body(deliveryAddress={"street1": "x" * FIVE_MB})).encode()
