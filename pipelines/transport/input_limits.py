@@ -20,8 +20,9 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
+from rest_framework import parsers
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser, get_encoding
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 
 from pipelines.contracts.status import Detail, InvalidArgument
@@ -174,7 +175,8 @@ class BoundedJSONParser(JSONParser):
     def parse(
         self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
     ) -> Any:
-        decoded = codecs.getreader(get_encoding(parser_context or {}))(stream)
+        charset = parsers.get_encoding(parser_context or {})  # type: ignore[attr-defined]  # DRF's check; no stub
+        decoded = codecs.getreader(charset)(stream)
         try:
             data = json.load(decoded, parse_constant=_strict_constant, object_pairs_hook=unique_keys("body"))
         except RecursionError:
