@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from checkout.delivery_assigned.step import NoCourierAvailable
-from checkout.payments import GatewayUnavailable
+from checkout.payments import GatewayUnavailable, IdempotencyKeyReused
 from pipelines.contracts import errors
 from pipelines.recovery.sweeper import AttemptLost
 
@@ -34,7 +34,7 @@ def test_the_engine_codes_are_stable():
 
 def test_every_code_and_dead_letter_reason_is_in_the_runbook():
     page = (settings.BASE_DIR / "docs" / "operations.md").read_text()
-    domain = {GatewayUnavailable.code, NoCourierAvailable.code} | RAISED
+    domain = {GatewayUnavailable.code, IdempotencyKeyReused.code, NoCourierAvailable.code} | RAISED
     missing = sorted(c for c in {*errors.ENGINE_CODES, *domain, *errors.DEAD_LETTER_REASONS} if f"`{c}`" not in page)
     assert missing == []
 
