@@ -7,7 +7,7 @@ one worker node are SIGKILLed and started again, and the broker is restarted onc
 order that was answered 2xx exists and reached the state its answers imply, every duplicate got the same orderId,
 no checkpoint is duplicated per business key, nothing is stuck.
 
-The size is ``TPFGO_CHAOS_ORDERS`` (default 500; the issue asks for about 2,000) from ``TPFGO_CHAOS_CLIENTS`` (16)
+The size is ``TPFGO_CHAOS_ORDERS`` (default 500; 2000 for a larger run) from ``TPFGO_CHAOS_CLIENTS`` (16)
 clients.
 """
 
