@@ -24,9 +24,10 @@ MYPY_PACKAGES := pipelines checkout search tpfgo_site opsconsole access ftgo
 .PHONY: help venv run cluster test lint checks docs pytest protos protos-check clean bench
 
 help:
-	@echo "make run     venv, install, migrate, bootstrap, then serve http://127.0.0.1:$${PORT:-8000}/ (gunicorn + Celery)"
+	@echo "make run     venv, install, migrate, bootstrap, then serve http://127.0.0.1:$${PORT:-8000}/ (gunicorn, gRPC, Celery)"
 	@echo "make cluster WEB_NODES web nodes, worker nodes per queue group, beat candidates (PostgreSQL + Redis/RabbitMQ)"
-	@echo "make test    venv, install, ruff, mypy, check_contracts, manage.py check, makemigrations --check, mkdocs --strict, pytest"
+	@echo "make test    venv, install, ruff, mypy, import contracts, protos-check, check_contracts, manage.py check,"
+	@echo "             makemigrations --check, the OpenAPI schema, mkdocs --strict, pytest"
 	@echo "make lint | checks | docs | pytest | protos | protos-check | clean"
 	@echo "make bench   SQLite and PostgreSQL vs the raw-SQL floor and DBOS (docs/performance.md); BENCH_ARGS=--quick"
 

@@ -1,5 +1,6 @@
-"""Celery beat tasks: tickets nobody answered before their deadline time out; bulk remediations nobody advances
-any more are finished."""
+"""Celery tasks: tickets nobody answered before their deadline time out (``expire_acceptance``, run on demand: beat
+runs the engine's ``pipelines.expire_waits`` for every await); bulk remediations nobody advances any more are
+finished (``continue_bulk_remediation``, on beat)."""
 
 from __future__ import annotations
 

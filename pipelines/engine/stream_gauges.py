@@ -143,7 +143,7 @@ def count_refused(stream: str) -> None:
 
 
 def gauges() -> list[dict[str, Any]]:
-    """Every streaming gauge of this process: ``[{name, labels, value, kind, help}]`` (for the dashboard)."""
+    """Every streaming gauge of this process: ``[{name, labels, value, kind, help}]`` (for ``/metrics``)."""
     pid = str(os.getpid())
     with _lock:
         live = list(_live.values())
