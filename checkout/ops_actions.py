@@ -14,8 +14,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import connection
-
 from checkout import contracts, fork_action, selectors, services, state
 from checkout.action_plan import Plan
 from checkout.models import Courier
@@ -273,21 +271,11 @@ def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
 # -- resolve-payment-review ------------------------------------------------------------------------------------
 @contextmanager
 def one_at_a_time(order_id: uuid.UUID) -> Iterator[None]:
-    """PostgreSQL: one resolution of an order's payment review at a time, across processes (a session advisory
-    lock on the order). The approval's capture is an external effect made before the decision is inserted: without
-    this, an approval that loses the race to a decline would already have charged the consumer. SQLite serializes
-    writers but not the steps before them: there, two resolutions sent at the same instant are not serialized."""
-    if connection.vendor != "postgresql":
+    """One resolution of an order's payment review at a time, across processes and nodes, the later one waiting
+    (``actions.in_turn``). The approval's capture is an external effect made before the decision is inserted:
+    without this, an approval that loses the race to a decline would already have charged the consumer."""
+    with actions.in_turn(order_id):
         yield
-        return
-    key = order_id.int & 0x7FFF_FFFF_FFFF_FFFF  # a bigint
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [key])
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:

@@ -61,6 +61,15 @@ def exclusively(trace_id: uuid.UUID) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def in_turn(trace_id: uuid.UUID) -> Iterator[None]:
+    """One decision on a trace at a time, the later one waiting its turn (``claim_locks.in_turn``, on every
+    process and node): for a step whose external effect comes before its decision is stored, such as a payment
+    review's capture, so that the later one finds the first stored instead of acting beside it."""
+    with claim_locks.in_turn("decision", trace_id):
+        yield
+
+
 def check_who(actor: object, reason: object) -> tuple[str, str]:
     """Every action says who ran it and why, in text an audit row can hold."""
     details = []

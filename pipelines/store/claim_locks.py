@@ -117,15 +117,49 @@ def exclusive(kind: str, *parts: object) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def in_turn(kind: str, *parts: object) -> Iterator[None]:
+    """Hold the work's lock while the block runs, waiting while another session holds it: ``exclusive``'s lock,
+    for work that must not be refused but done one after the other. PostgreSQL: ``pg_advisory_lock`` (the session's;
+    let go when the block ends or the session does); SQLite: the same file lock, blocking. With
+    ``TPFGO_CLAIM_LOCKS=0`` nothing is held (a pooler in transaction mode could leave a session lock on another
+    client's server connection)."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if not getattr(settings, "TPFGO_CLAIM_LOCKS", True):
+        yield
+        return
+    if connection.vendor == "postgresql":
+        lock = key(kind, *parts)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [lock])
+        try:
+            yield
+        finally:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [lock])
+            except DatabaseError:  # the session is gone, and its locks went with it
+                pass
+        return
+    # Files of their own: a try-lock taken in the same thread (an ops action's) never waits on this one's file.
+    path = _lock_file(str(connection.settings_dict["NAME"]), key(kind, *parts) % _BUCKETS, waits=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 _BUCKETS = 256
 
 
-def _lock_file(database: str, bucket: int) -> Path:
+def _lock_file(database: str, bucket: int, *, waits: bool = False) -> Path:
     """A file database's locks sit beside it (``<file>.locks/``); an in-memory one's, which only its process sees,
-    in the temporary folder under its process id."""
+    in the temporary folder under its process id. ``in_turn``'s (``waits``) are other files than ``exclusive``'s."""
     if database.startswith("file:") or database in ("", ":memory:"):
         folder = Path(tempfile.gettempdir()) / f"tpfgo-locks-{os.getpid()}"
     else:
         folder = Path(f"{database}.locks")
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{bucket:03d}"
+    return folder / (f"wait-{bucket:03d}" if waits else f"{bucket:03d}")
