@@ -3,7 +3,8 @@
 A trace is stalled at a ``CheckpointLog`` row when the trace did not go on from it (no newer row of the row's
 pipeline or of a pipeline downstream of it: a side pipeline run later on the same trace, such as a refused
 cancellation, does not count), the row is older than the grace period and is not a terminal publication, the
-trace has no open parked item, and what comes next is not a step waiting for an external event. What comes next
+trace has no open parked item stopped on it (one elsewhere in the trace, such as another pipeline's, does not hold
+it up), and what comes next is not a step waiting for an external event. What comes next
 is read from the composition: the subscribers of the row's publication, or the next step of the row's pipeline.
 Resuming runs that through the engine, whose deterministic ids make it a replay where work already exists, so a
 resume never inserts anything twice. A row of a ``queue`` publication is handed to its subscribers' queues again
@@ -34,7 +35,7 @@ from pipelines.contracts.steps import StepStatus
 from pipelines.engine import queues
 from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.failures import parking
-from pipelines.models import Checkpoint, CheckpointLog, FlowRule, LineageLink, OpenPosition, Resumption
+from pipelines.models import Checkpoint, CheckpointLog, FlowRule, LineageLink, OpenPosition, ParkedItem, Resumption
 from pipelines.recovery.frontier import downstream, fingerprint
 from pipelines.store import claim_locks, open_positions
 
@@ -210,7 +211,7 @@ def waits(nxt: Next) -> bool:
 def decide(row: CheckpointLog) -> tuple[list[Next], str]:
     """What to run for a stalled position, or why nothing (the reason is recorded)."""
     comp = composition()
-    if parking.open_items(row.trace_id):
+    if any(_parked_at(parked, row) for parked in parking.open_items(row.trace_id)):
         return [], "open parking"
     nexts = successors(comp, row)
     if not nexts:
@@ -219,6 +220,13 @@ def decide(row: CheckpointLog) -> tuple[list[Next], str]:
     if not runnable:
         return [], f"awaits {nexts[0].pipeline.name}.{nexts[0].step.name}"
     return runnable, ""
+
+
+def _parked_at(parked: ParkedItem, row: CheckpointLog) -> bool:
+    """The open parked item stopped on what this position goes on from (its input is the row's checkpoint, or one of
+    a merge's): its retry, or ops, will take the trace on from here. A parked item elsewhere in the trace (another
+    pipeline's, a cancellation beside a stuck dispatch) does not hold this position up."""
+    return parked.item_id == row.checkpoint_id or str(row.checkpoint_id) in (parked.merge_ids or ())
 
 
 @dataclass(frozen=True)

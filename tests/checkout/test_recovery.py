@@ -1,4 +1,5 @@
-"""The sweeper on the checkout chain: a stall is resumed even when a side pipeline ran on the order after it."""
+"""The sweeper on the checkout chain: a stall is resumed even when a side pipeline ran on the order after it, or
+while another pipeline of the order has an item parked."""
 
 import dataclasses
 import datetime
@@ -9,7 +10,8 @@ from django.utils import timezone
 
 from checkout import services
 from checkout.composition import COMPOSITION
-from pipelines.models import Resumption
+from checkout.models import Courier
+from pipelines.models import CheckpointLog, ParkedItem, Resumption
 from pipelines.recovery import sweeper
 from tests.checkout.conftest import checkpoint_types, place
 
@@ -23,6 +25,41 @@ STOPS_AFTER_COMMITMENT = dataclasses.replace(
         for p in COMPOSITION.pipelines
     ),
 )
+
+
+# The cancellation request is stored, then the process dies before it is decided.
+STOPS_AFTER_CANCELLATION_REQUEST = dataclasses.replace(
+    COMPOSITION,
+    pipelines=tuple(
+        dataclasses.replace(p, steps=p.steps[:1]) if p.name == "cancellation-request" else p
+        for p in COMPOSITION.pipelines
+    ),
+)
+
+
+def test_a_cancellation_cut_after_its_request_is_decided_while_the_orders_dispatch_is_parked(demo_data, settings):
+    Courier.objects.update(available=False)  # dispatch parks, retrying, for want of a courier
+    order_id = place().view["orderId"]
+    assert ParkedItem.objects.filter(trace_id=order_id, step="delivery_assigned").count() == 1
+    settings.TPFGO_COMPOSITION = "tests.checkout.test_recovery.STOPS_AFTER_CANCELLATION_REQUEST"
+    with pytest.raises(services.Unavailable, match="recorded but not decided yet"):
+        services.cancel_order(order_id)
+    settings.TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
+    settings.TPFGO_RESUME_ENQUEUE = ""  # the sweeper resumes here, not through the worker
+
+    report = sweeper.sweep(now=timezone.now() + datetime.timedelta(minutes=5))
+
+    # The request's position is resumed: the cancellation is decided (refused: the kitchen has prepared the order).
+    # The kitchen's output, which dispatch's parked item stopped on, is left to that item's retry.
+    ready, requested = CheckpointLog.objects.filter(
+        trace_id=order_id, checkpoint_type__in=["OrderReadyForDispatch", "CancellationRequested"]
+    ).order_by("seq")
+    assert sorted(report.resumes) == [(order_id, ready.seq), (order_id, requested.seq)]
+    decisions = Resumption.objects.order_by("seq").values_list("seq", "decision", "detail")
+    assert list(decisions) == [(ready.seq, "skipped", "open parking"), (requested.seq, "resumed", "")]
+    assert services.cancel_order(order_id)["cancellation"] == {"outcome": "REFUSED", "reason": "ALREADY_PREPARING"}
+    counts = checkpoint_types(order_id)
+    assert (counts["CancellationRequested"], counts["CancellationRefused"], counts["DeliveryAssigned"]) == (1, 1, 0)
 
 
 def test_an_order_stuck_in_the_kitchen_completes_after_a_refused_cancellation(demo_data, settings):
