@@ -1,4 +1,4 @@
-"""Stream admission and the streaming layer's per-process gauges (``/metrics`` and the console dashboard).
+"""Stream admission and the streaming layer's per-process gauges (``/metrics`` of the process that answers the scrape).
 
 Every live :class:`pipelines.engine.streaming.Stream` is tracked while it runs; the gauges are read from the live
 objects when scraped, so an idle process reports zeros, never stale figures. Series carry a ``pid`` label: each
