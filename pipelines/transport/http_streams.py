@@ -5,7 +5,10 @@ went away)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import select
+import socket
+import ssl
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.http import StreamingHttpResponse
@@ -50,6 +53,34 @@ class TicketedLines:
                 close()
         finally:
             self._ticket.release()
+
+
+def client_present(environ: Mapping[str, Any]) -> Callable[[], bool]:
+    """Whether the client of this request is still connected, asked without blocking and without reading.
+
+    A stream that waits between lines (a follow's heartbeats) would otherwise learn that its client left only at its
+    next failed write, holding its admission slot until then. The client's socket is the server's
+    (``gunicorn.socket``); where the server gives none (a test client, another WSGI server) or it speaks TLS (no
+    peeking under the encryption), the answer is yes.
+    """
+    sock = environ.get("gunicorn.socket")
+    if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
+        return lambda: True
+
+    def present() -> bool:
+        try:
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            if not poller.poll(0):
+                return True
+            # The body was read already: readable and no byte to peek means the client closed its side.
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+        except BlockingIOError:
+            return True
+        except OSError:  # reset, or closed on our side
+            return False
+
+    return present
 
 
 def ndjson_response(body: TicketedLines) -> StreamingHttpResponse:

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from pipelines.contracts.status import Detail, InvalidArgument
 from pipelines.transport import subscriptions
 from pipelines.transport.error_sink_views import TokenFirstView
-from pipelines.transport.http_streams import NdjsonRenderer, TicketedLines, ndjson_response
+from pipelines.transport.http_streams import NdjsonRenderer, TicketedLines, client_present, ndjson_response
 from pipelines.transport.wire_schema import StrictSerializer, Text
 
 
@@ -90,7 +90,10 @@ class SubscriptionStreamView(TokenFirstView):
         )
         ticket = opened.ticket
         try:
-            items = (item.wire() for item in subscriptions.follow(opened.publication, opened.start))
+            # A client that left is noticed at the next poll, not at the next failed write (a heartbeat later):
+            # its slot is free for its reconnect, as a cancelled gRPC call's is.
+            active = client_present(request._request.META)
+            items = (item.wire() for item in subscriptions.follow(opened.publication, opened.start, active=active))
             body = TicketedLines(items, ticket)
         except BaseException:
             ticket.release()

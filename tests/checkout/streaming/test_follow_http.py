@@ -1,0 +1,62 @@
+"""HTTP follow (``POST /api/v1/subscriptions/stream``): a client that left is noticed at the next poll, not at the
+next failed write a heartbeat later, so its admission slot is free for its reconnect at once (as a cancelled gRPC
+``Subscribe`` frees its slot)."""
+
+import socket
+import time
+
+import pytest
+from django.test import Client
+
+from pipelines.transport.http_streams import client_present
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PUBLICATION = "tpfgo.checkout.order-ready.v1"
+
+
+def subscribe(token: str, **environ: object):
+    return Client().post(
+        "/api/v1/subscriptions/stream",
+        {"publication": PUBLICATION, "start": "now"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token}",
+        **environ,
+    )
+
+
+def test_client_present_is_false_only_once_the_peer_closed():
+    server_side, client_side = socket.socketpair()
+    try:
+        present = client_present({"gunicorn.socket": server_side})
+        assert present()
+        client_side.sendall(b"GET /next HTTP/1.1\r\n")  # a pipelined request is no departure
+        assert present()
+        assert server_side.recv(100)
+        client_side.close()
+        assert not present()
+    finally:
+        server_side.close()
+    assert client_present({})()  # no socket to ask (a test client, another server): present
+
+
+def test_a_follow_whose_client_left_ends_at_the_next_poll_and_frees_its_slot(token, settings):
+    settings.TPFGO_SUBSCRIBERS_PER_PROCESS = 1
+    settings.TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS = 2
+    settings.TPFGO_SUBSCRIPTION_POLL_SECONDS = 0.05
+    server_side, client_side = socket.socketpair()
+    try:
+        response = subscribe(token, **{"gunicorn.socket": server_side})
+        assert response.status_code == 200
+        client_side.close()  # the client leaves while the follow waits for items
+        started = time.monotonic()
+        lines = []
+        for chunk in response.streaming_content:  # before the fix: a heartbeat after 2 s, and on for ever
+            lines.append(chunk)
+            break
+        assert lines == [] and time.monotonic() - started < 1.5
+        response.close()
+        again = subscribe(token)  # the reconnect gets the one slot
+        assert again.status_code == 200, again.content
+        again.close()
+    finally:
+        server_side.close()
