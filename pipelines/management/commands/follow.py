@@ -21,6 +21,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
+RETRYABLE = frozenset({429, 503})  # RESOURCE_EXHAUSTED (the subscriber cap), UNAVAILABLE: refused for now
+
+
+def retry_after(error: urllib.error.HTTPError, default: float) -> float:
+    """The refusal's ``Retry-After`` in seconds (at most an hour), else ``default``."""
+    try:
+        return min(3600.0, max(0.0, float(error.headers.get("Retry-After", ""))))
+    except ValueError:
+        return default
+
 
 class Follower:
     """One named subscriber of one publication, read over ``POST {url}/api/v1/subscriptions/stream``."""
@@ -126,7 +136,14 @@ class Command(BaseCommand):
                     if follower.stream_once(start, self.stdout, options["max_items"]):
                         break
                 except urllib.error.HTTPError as exc:
-                    raise CommandError(f"subscribe refused: {exc.code} {exc.read().decode('utf-8', 'replace')}")
+                    if exc.code not in RETRYABLE:
+                        raise CommandError(f"subscribe refused: {exc.code} {exc.read().decode('utf-8', 'replace')}")
+                    # The process is full (429) or its database is away (503): the refusal says when to come back;
+                    # nothing was read, so the same start again.
+                    wait = retry_after(exc, options["retry_seconds"])
+                    print(f"follow: subscribe refused with {exc.code}; retrying in {wait:g} s", file=sys.stderr)
+                    time.sleep(wait)
+                    continue
                 except (urllib.error.URLError, OSError, ValueError) as exc:
                     print(f"follow: connection lost ({exc}); reconnecting", file=sys.stderr)
                 start = "acked"
