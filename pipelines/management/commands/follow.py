@@ -138,15 +138,15 @@ class Command(BaseCommand):
                 except urllib.error.HTTPError as exc:
                     if exc.code not in RETRYABLE:
                         raise CommandError(f"subscribe refused: {exc.code} {exc.read().decode('utf-8', 'replace')}")
-                    # The process is full (429) or its database is away (503): the refusal says when to come back;
-                    # nothing was read, so the same start again.
+                    # The process is full (429) or its database is away (503): the refusal says when to come back.
                     wait = retry_after(exc, options["retry_seconds"])
-                    print(f"follow: subscribe refused with {exc.code}; retrying in {wait:g} s", file=sys.stderr)
+                    print(f"follow: refused with {exc.code}; retrying in {wait:g} s", file=sys.stderr)
                     time.sleep(wait)
-                    continue
                 except (urllib.error.URLError, OSError, ValueError) as exc:
                     print(f"follow: connection lost ({exc}); reconnecting", file=sys.stderr)
-                start = "acked"
+                if follower.position:  # a position came (and is acknowledged below): resume after it
+                    start = "acked"
+                # else nothing came: the same start again (acked would mean the log's beginning, never --start)
                 time.sleep(options["retry_seconds"])
                 try:
                     follower.ack()  # what was printed before the drop: resume after it

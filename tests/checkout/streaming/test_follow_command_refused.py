@@ -1,6 +1,7 @@
-"""``manage.py follow``: a subscribe refused for now (429 RESOURCE_EXHAUSTED: the process serves its cap of follows,
-perhaps still the follower's own dropped connection; 503 UNAVAILABLE) is tried again after its ``Retry-After``;
-a refusal that lasts (401, 403, 404, 412) still ends the command."""
+"""``manage.py follow`` reconnecting: a subscribe refused for now (429 RESOURCE_EXHAUSTED: the process serves its cap
+of follows, perhaps still the follower's own dropped connection; 503 UNAVAILABLE) is tried again after its
+``Retry-After``; a refusal that lasts (401, 403, 404, 412) still ends the command; a connection dropped before any
+position came is opened again with the same ``--start``."""
 
 import io
 import json
@@ -25,7 +26,8 @@ ITEM = {
 
 
 def instance(refusals: list[int]) -> Iterator[tuple[str, list[str]]]:
-    """A stand-in instance: each subscribe is refused with the next status of ``refusals``, then streams ITEM."""
+    """A stand-in instance: each subscribe is refused with the next status of ``refusals`` (0: answered 200 with
+    no line, a connection dropped before anything came), then streams ITEM."""
     seen: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -34,6 +36,9 @@ def instance(refusals: list[int]) -> Iterator[tuple[str, list[str]]]:
             seen.append(f"{self.path} {body.get('start', body.get('position'))}")
             if self.path.endswith("/ack"):
                 self.answer(200, json.dumps({"position": body["position"]}).encode() + b"\n")
+            elif refusals and refusals[0] == 0:
+                refusals.pop(0)
+                self.answer(200, b"")
             elif refusals:
                 self.answer(refusals.pop(0), b'{"error": {"code": "REFUSED"}}', {"Retry-After": "0"})
             else:
@@ -88,3 +93,13 @@ def test_a_lasting_refusal_ends_the_command(status):
         with pytest.raises(CommandError, match=f"subscribe refused: {status}"):
             follow(url, "--max-items", "1", "--retry-seconds", "0")
         assert seen == ["/api/v1/subscriptions/stream acked"]
+
+
+@pytest.mark.parametrize("start", ["now", "5"])
+def test_a_connection_dropped_before_any_position_came_reconnects_with_the_same_start(start):
+    for url, seen in instance([0]):
+        printed = follow(url, "--start", start, "--max-items", "1", "--retry-seconds", "0")
+        assert [json.loads(line) for line in printed.splitlines()] == [ITEM]
+        # before: the reconnect asked for start=acked, which for a subscriber that never acknowledged is the log's
+        # beginning: everything before --start
+        assert seen[:2] == [f"/api/v1/subscriptions/stream {start}"] * 2
