@@ -218,12 +218,15 @@ def ndjson_lines(stream: IO[bytes], max_bytes: int | None = None) -> Iterator[Li
     limit = max_bytes or int(getattr(settings, "TPFGO_INGEST_MAX_LINE_BYTES", 65536))
     number = 0
     while True:
-        raw = _readline(stream, limit + 1)
+        raw = _readline(stream, limit + 2)  # the line and its end, LF or CRLF: neither counts against the limit
         if not raw:
             return
         number += 1
-        if len(raw) > limit and not raw.endswith(b"\n"):
-            _skip_rest(stream, limit)
+        ended = raw.endswith(b"\n")
+        content = raw[:-1] if ended else raw
+        if len(content.removesuffix(b"\r")) > limit:
+            if not ended:
+                _skip_rest(stream, limit)
             yield Ready(error(None, "INVALID_ARGUMENT", f"line {number}: longer than {limit} bytes"))
             continue
         if raw.strip():  # blank lines (a trailing newline, keep-alives) get no answer
