@@ -219,7 +219,10 @@ def start_position(start: Any, subscriber: Subscriber | None) -> int:
             raise InvalidArgument(
                 "start must be a position, 'acked', 'now' or 0", [Detail("start", "not a position")]
             ) from None
-    if position < 0 or position > head:
+    # An acknowledged position was at most the head when it was acknowledged; the retention purge may have removed
+    # the log's newest entries since (a quiet system), and the seqs that come next are above it: follow from there.
+    ceiling = max(head, position) if start == "acked" else head
+    if position < 0 or position > ceiling:
         raise InvalidArgument(f"start {position} is outside the log (0..{head})", [Detail("start", "outside")])
     oldest = bounds["oldest"]
     if position and oldest is not None and position + 1 < oldest:

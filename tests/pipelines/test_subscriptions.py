@@ -317,3 +317,20 @@ def test_the_buffered_gauge_counts_read_items_not_yet_sent_and_drops_to_zero_whe
     assert subscriptions.buffered()[PUBLISHED] == 1
     stream.close()  # the client left mid-batch
     assert subscriptions.buffered()[PUBLISHED] == 0
+
+
+def test_acked_resumes_even_when_the_purge_took_the_log_s_newest_entries_since(lane_docs):
+    lane_docs("alpha", "beta")
+    head = CheckpointLog.objects.order_by("-seq").first().seq
+    assert subscriptions.acknowledge("quiet", PUBLISHED, head) == head
+    with db_roles.purge_allowed("test: every order aged past retention on a quiet system"):
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM pipelines_checkpointlog")
+    # before: 400 "start N is outside the log (0..0)", and manage.py follow gave up
+    opened = subscriptions.open_follow(PUBLISHED, subscriber="quiet", start="acked")
+    assert opened.start == head
+    lane_docs("gamma")  # its seqs come after the purged ones
+    assert [item.seq for item in read_all(opened.start)] == [row.seq for row in published_log()]
+    assert all(item.seq > head for item in read_all(opened.start)) and read_all(opened.start)
+    with pytest.raises(InvalidArgument, match="outside the log"):  # a number past the head is still refused
+        subscriptions.open_follow(PUBLISHED, start=str(head + 1000))
