@@ -63,6 +63,8 @@ def test_once_delivers_what_is_committed_from_the_stored_position(registry, lane
         ((), "no observer is registered"),
         (("--import", "tests.observing.nowhere"), "--import tests.observing.nowhere"),
         (("--import", MODULE, "nobody"), "no observer named nobody (registered: tests.recorder)"),
+        (("--import", ""), "--import : Empty module name"),
+        (("--import", ".recorder"), "--import .recorder: the 'package' argument is required"),
     ],
 )
 def test_it_refuses_to_run_nothing_or_an_unknown_observer(registry, args, message):

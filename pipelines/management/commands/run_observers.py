@@ -37,7 +37,7 @@ class Command(BaseCommand):
         for module in options["modules"]:
             try:
                 import_module(module)
-            except ImportError as exc:
+            except (ImportError, ValueError, TypeError) as exc:  # an empty or relative name: ValueError, TypeError
                 raise CommandError(f"--import {module}: {exc}") from exc
         registered = observers.registered()
         unknown = sorted(set(options["names"]) - set(registered))
