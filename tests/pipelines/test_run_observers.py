@@ -65,6 +65,10 @@ def test_once_delivers_what_is_committed_from_the_stored_position(registry, lane
         (("--import", MODULE, "nobody"), "no observer named nobody (registered: tests.recorder)"),
         (("--import", ""), "--import : Empty module name"),
         (("--import", ".recorder"), "--import .recorder: the 'package' argument is required"),
+        (("--import", MODULE, "--poll-interval", "0"), "--poll-interval must be above 0 and at most 3600"),
+        (("--import", MODULE, "--poll-interval", "-1"), "--poll-interval must be above 0 and at most 3600"),
+        (("--import", MODULE, "--poll-interval", "nan"), "--poll-interval must be above 0 and at most 3600"),
+        (("--import", MODULE, "--poll-interval", "inf"), "--poll-interval must be above 0 and at most 3600"),
     ],
 )
 def test_it_refuses_to_run_nothing_or_an_unknown_observer(registry, args, message):

@@ -21,6 +21,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipelines.store import observers
 
+MAX_POLL_INTERVAL = 3600  # seconds
+
 
 class Command(BaseCommand):
     help = "Run the registered checkpoint observers (pipelines.store.observers) until stopped, or once with --once."
@@ -34,6 +36,8 @@ class Command(BaseCommand):
         parser.add_argument("--poll-interval", type=float, default=0.5, help="seconds between polls (default 0.5)")
 
     def handle(self, *args: str, **options: Any) -> None:
+        if not 0 < options["poll_interval"] <= MAX_POLL_INTERVAL:  # NaN too: 0 or less polled without a pause
+            raise CommandError(f"--poll-interval must be above 0 and at most {MAX_POLL_INTERVAL} seconds")
         for module in options["modules"]:
             try:
                 import_module(module)
