@@ -51,8 +51,10 @@ def default_name(kind: str, binding: str) -> str:
 @transaction.atomic
 def principal_for(name: str, kind: str, binding: str) -> Principal:
     """The principal ``name`` (created with its kind's scopes when new); refused if it is someone else."""
-    if not 0 < len(name) <= NAME_LENGTH or not name.isprintable():
-        raise AccessError(f"a principal's name is 1 to {NAME_LENGTH} printable characters, not {name[:40]!r}")
+    if not 0 < len(name) <= NAME_LENGTH or not name.isprintable() or name != name.strip():
+        raise AccessError(
+            f"a principal's name is 1 to {NAME_LENGTH} printable characters, no space at either end, not {name[:40]!r}"
+        )
     _check_binding(kind, binding)
     user, created = get_user_model().objects.get_or_create(username=name)
     if created:

@@ -67,6 +67,8 @@ def test_create_token_binds_a_principal_and_prints_its_key_once(demo_data, kind,
         (["restaurant", "--for", "alice"], "no restaurant 'alice'"),
         (["ops", "--for", "alice"], "takes no binding"),
         (["courier", "--for", "courier-ann", "--name", "ops"], "logs in with a password"),
+        (["ops", "--name", " "], "no space at either end, not ' '"),
+        (["ops", "--name", "ops-automation "], "no space at either end"),
     ],
 )
 def test_create_token_refuses_a_wrong_binding_and_stores_nothing(demo_data, args, message):
