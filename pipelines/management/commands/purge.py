@@ -15,9 +15,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pipelines.contracts.text import NOT_A_NAME
 from pipelines.recovery import retention
 
 MAX_BATCH = 1_000_000  # orders (or rows) per transaction
+MAX_ACTOR = 200  # PurgeRecord.actor's column
 
 
 class Command(BaseCommand):
@@ -29,11 +31,14 @@ class Command(BaseCommand):
             "--policy", action="append", choices=retention.POLICIES, help="only this policy (repeatable)"
         )
         parser.add_argument("--batch", type=int, help="orders (or rows) per transaction (TPFGO_RETENTION_BATCH)")
-        parser.add_argument("--actor", default="", help="who runs it, for the purge records (default: OS user)")
+        parser.add_argument("--actor", default=None, help="who runs it, for the purge records (default: OS user)")
 
     def handle(self, *args: str, **options: Any) -> None:
         if options["batch"] is not None and not 1 <= options["batch"] <= MAX_BATCH:
             raise CommandError(f"--batch must be from 1 to {MAX_BATCH}")
+        given = options["actor"]
+        if given is not None and (not given.strip() or len(given) > MAX_ACTOR or NOT_A_NAME.search(given)):
+            raise CommandError(f"--actor must be 1 to {MAX_ACTOR} characters, not blank, without control characters")
         actor = options["actor"] or f"manage.py purge by {getpass.getuser()}"
         dry_run = options["dry_run"]
         outcomes = retention.purge(
