@@ -47,6 +47,13 @@ class ServiceError(Exception):
         self.details = list(details)
 
     @property
+    def summary(self) -> str:
+        """One line for a command's refusal: the code, the message and what each detail says was wrong (unless the
+        message says it already)."""
+        said = "; ".join(f"{d.field}: {d.issue}" for d in self.details if d.issue not in self.message)
+        return f"{self.code}: {self.message}" + (f" ({said})" if said else "")
+
+    @property
     def http_status(self) -> int:
         return STATUS[self.code][0]
 

@@ -31,6 +31,13 @@ ROOT = Path(__file__).resolve().parents[2]
         ("resume", ["--id", "notauuid", "--reason", "x"], "a pause's id is a UUID"),
         ("pause", ["dispatch.delivery_assigned", "--key", "restaurant=" + "x" * 300, "--reason", "x"], "at most 200"),
         ("pause", ["dispatch.delivery_assigned", "--key", "restaurant=a\x01", "--reason", "x"], "no control"),
+        ("pause", ["dispatch.delivery_assigned", "--reason", "x", "--actor", "a\x01"], "(actor: must not contain"),
+        ("erase_consumer", ["alice", "--reason", "x", "--actor", "\x01"], "(actor: must not contain"),
+        (
+            "remediate",
+            ["redrive", "--state", "dead_letter", "--limit", "-1", "--since", "x", "--preview"],
+            "(since: an ISO date or date-time; limit: a whole number of orders, at least 1)",
+        ),
         ("create_token", ["ops", "--name", "x" * 300], "1 to 150 printable characters"),
         ("create_token", ["ops", "--name", "a\x01b"], "1 to 150 printable characters"),
         ("follow", ["p.v1", "--url", "notaurl", "--token", "t", "--subscriber", "s"], "an http:// or https://"),

@@ -30,6 +30,6 @@ class Command(BaseCommand):
         try:
             done = personal.erase(options["consumer_id"], actor=actor, reason=options["reason"])
         except ServiceError as exc:
-            raise CommandError(f"{exc.code}: {exc.message}") from None
+            raise CommandError(exc.summary) from None
         answer = {"consumerId": done.consumer_id, "opsActionId": str(done.ops_action_id), "alreadyErased": done.already}
         self.stdout.write(json.dumps(answer))

@@ -73,7 +73,7 @@ class Command(BaseCommand):
             else:
                 self._one(action, options["order_ids"][0], params, options)
         except ServiceError as exc:
-            raise CommandError(f"{exc.code}: {exc.message}")
+            raise CommandError(exc.summary)
 
     def _one(self, action: str, order_id: str, params: dict[str, Any], options: dict[str, Any]) -> None:
         shown = ops_actions.preview(action, order_id, **params)

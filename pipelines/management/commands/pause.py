@@ -66,7 +66,7 @@ class Command(BaseCommand):
                 reason=options["reason"] or "",
             )
         except ServiceError as exc:
-            raise CommandError(f"{exc.code}: {exc.message}")
+            raise CommandError(exc.summary)
         self.stdout.write(f"paused {row} (pause {row.id}) by {row.actor}: {row.reason}")
 
     def _list(self) -> None:

@@ -37,7 +37,7 @@ class Command(BaseCommand):
                 return
             pausing.resume(row.id, actor=actor(options["actor"]), reason=options["reason"] or "")
         except ServiceError as exc:
-            raise CommandError(f"{exc.code}: {exc.message}")
+            raise CommandError(exc.summary)
         self.stdout.write(f"resumed {row} (pause {row.id})")
         self._progress(row)
 
