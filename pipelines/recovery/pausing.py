@@ -39,7 +39,7 @@ def validate(composition: Composition, pipeline: str, step: str, key: str, value
         spec = composition.pipeline(pipeline)
         spec.step(step)
     except KeyError as exc:
-        raise InvalidArgument(str(exc).strip("'\""), [Detail("step", "unknown")])
+        raise InvalidArgument(str(exc.args[0]), [Detail("step", "unknown")])  # str(exc) is its repr, quoted
     if spec.source_namespace is not None and spec.index(step) == 0:
         raise InvalidArgument(
             f"{pipeline}.{step} is where a command is first stored: nothing exists yet to hold there "

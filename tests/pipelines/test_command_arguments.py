@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
         ("pause", ["dispatch.delivery_assigned", "--key", "restaurant=" + "x" * 300, "--reason", "x"], "at most 200"),
         ("pause", ["dispatch.delivery_assigned", "--key", "restaurant=a\x01", "--reason", "x"], "no control"),
         ("pause", ["dispatch.delivery_assigned", "--reason", "x", "--actor", "a\x01"], "(actor: must not contain"),
+        ("pause", ["payment-capture.nostep", "--reason", "x"], "pipeline 'payment-capture' has no step 'nostep' ("),
+        ("pause", ["nowhere.step", "--reason", "x"], "no pipeline named 'nowhere' ("),
         ("erase_consumer", ["alice", "--reason", "x", "--actor", "\x01"], "(actor: must not contain"),
         (
             "remediate",
