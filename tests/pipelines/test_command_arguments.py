@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
     [
         ("sweep", ["--window", "99999999999999999999"], "a duration from 1 second to 10 years"),
         ("sweep", ["--window", "2914000d"], "a duration from 1 second to 10 years"),
+        ("sweep", ["--window", "", "--dry-run"], "--window '': a duration from 1 second to 10 years"),
         ("sweep", ["--limit", "99999999999999999999"], "--limit must be from 1 to 1000000"),
         ("purge", ["--batch", "99999999999999999999", "--dry-run"], "--batch must be from 1 to 1000000"),
         ("purge", ["--actor", "x" * 201, "--dry-run"], "--actor must be 1 to 200 characters"),

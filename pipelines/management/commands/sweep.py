@@ -51,7 +51,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="report what it would do, change nothing")
 
     def handle(self, *args: str, **options: Any) -> None:
-        window = duration(options["window"]) if options["window"] else None
+        window = duration(options["window"]) if options["window"] is not None else None  # '' is refused
         limit = options["limit"]
         if limit is not None and not 1 <= limit <= MAX_LIMIT:
             raise CommandError(f"--limit must be from 1 to {MAX_LIMIT}")
