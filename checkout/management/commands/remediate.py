@@ -64,6 +64,10 @@ class Command(BaseCommand):
     def handle(self, *args: str, **options: Any) -> None:
         action = options["action"]
         params = {k: options[k] for k in ops_actions.PARAMS[action] if options.get(k) is not None}
+        for name in (*FILTERS, "run_id"):  # the console reads an empty field as unset; a script's "$UNSET" is a slip
+            if options.get(name) is not None and not str(options[name]).strip():
+                flag = "--run" if name == "run_id" else f"--{name.replace('_', '-')}"
+                raise CommandError(f"{flag} is empty: give it a value or leave it out")
         filtered = any(options.get(k) is not None for k in FILTERS)
         try:
             if options["run_id"]:
