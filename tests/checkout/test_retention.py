@@ -128,6 +128,13 @@ def test_a_dry_run_counts_the_rows_the_purge_then_removes_and_changes_nothing():
     assert (outcome.items, outcome.batches, Tombstone.objects.count()) == (30, 5, 30)
 
 
+def test_a_policy_named_twice_runs_and_reports_once():
+    out = io.StringIO()
+    twice = ["--policy", "parked", "--policy", "ops_actions", "--policy", "parked"]
+    call_command("purge", "--dry-run", *twice, stdout=out)
+    assert [line.split(":")[0] for line in out.getvalue().splitlines()] == ["parked", "ops_actions"]
+
+
 def test_an_order_within_the_policy_or_not_terminal_is_never_purged():
     demo.load()
     with time_machine.travel(timezone.now() - OLD, tick=False):

@@ -42,7 +42,10 @@ class Command(BaseCommand):
         actor = options["actor"] or f"manage.py purge by {getpass.getuser()}"
         dry_run = options["dry_run"]
         outcomes = retention.purge(
-            actor=actor, policies=options["policy"] or retention.POLICIES, dry_run=dry_run, batch_size=options["batch"]
+            actor=actor,
+            policies=list(dict.fromkeys(options["policy"] or retention.POLICIES)),  # a policy named twice runs once
+            dry_run=dry_run,
+            batch_size=options["batch"],
         )
         verb = "would remove" if dry_run else "removed"
         for outcome in outcomes:
