@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipelines.contracts.text import NOT_A_NAME
+
 # code → (HTTP status, gRPC status code name)
 STATUS = {
     "INVALID_ARGUMENT": (400, "INVALID_ARGUMENT"),
@@ -49,9 +51,11 @@ class ServiceError(Exception):
     @property
     def summary(self) -> str:
         """One line for a command's refusal: the code, the message and what each detail says was wrong (unless the
-        message says it already)."""
+        message says it already). A control character it repeats from the input is escaped (``\\x1b``, ``\\n``): it
+        stays one line, and an escape sequence does not reach the operator's terminal."""
         said = "; ".join(f"{d.field}: {d.issue}" for d in self.details if d.issue not in self.message)
-        return f"{self.code}: {self.message}" + (f" ({said})" if said else "")
+        line = f"{self.code}: {self.message}" + (f" ({said})" if said else "")
+        return NOT_A_NAME.sub(lambda found: found.group().encode("unicode_escape").decode(), line)
 
     @property
     def http_status(self) -> int:

@@ -59,6 +59,19 @@ def test_a_bad_argument_is_a_command_error_and_stores_nothing(db, command, argum
     assert all_insert_only_counts() == before
 
 
+@pytest.mark.parametrize(
+    ("command", "arguments", "says"),
+    [
+        ("remediate", ["redrive", "a\nb"], "NOT_FOUND: order a\\nb not found"),
+        ("erase_consumer", ["x\x1b[31mred", "--reason", "x"], "NOT_FOUND: consumer x\\x1b[31mred not found"),
+    ],
+)
+def test_a_refusal_repeating_a_control_character_stays_one_line_and_escapes_it(db, command, arguments, says):
+    with pytest.raises(CommandError) as refused:
+        call_command(command, *arguments)
+    assert str(refused.value) == says
+
+
 def test_an_event_nested_past_pythons_stack_is_a_command_error(db, tmp_path):
     event = tmp_path / "event.json"
     event.write_text("[" * 100_000 + "]" * 100_000)
