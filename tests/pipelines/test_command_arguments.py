@@ -4,6 +4,7 @@ store nothing (found by an adversarial pass, 2026-12-06)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,27 @@ def test_a_refusal_repeating_a_control_character_stays_one_line_and_escapes_it(d
     with pytest.raises(CommandError) as refused:
         call_command(command, *arguments)
     assert str(refused.value) == says
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["--ack-seconds", "nan"], "--ack-seconds must be above 0 and at most 3600"),
+        (["--ack-seconds", "0"], "--ack-seconds must be above 0 and at most 3600"),
+        (["--ack-every", "0"], "--ack-every must be at least 1"),
+        (["--ack-every", "-5"], "--ack-every must be at least 1"),
+        (["--max-items", "0"], "--max-items must be at least 1"),
+    ],
+)
+def test_a_follower_refuses_a_pace_it_cannot_keep_before_it_connects(monkeypatch, arguments, says):
+    from pipelines.management.commands.follow import Follower
+
+    def connect(*args, **kwargs):
+        raise AssertionError("it connected")
+
+    monkeypatch.setattr(Follower, "stream_once", connect)
+    with pytest.raises(CommandError, match=re.escape(says)):
+        call_command("follow", "p.v1", "--token", "t", "--subscriber", "s", *arguments)
 
 
 def test_an_event_nested_past_pythons_stack_is_a_command_error(db, tmp_path):

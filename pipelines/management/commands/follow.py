@@ -115,12 +115,18 @@ class Command(BaseCommand):
             raise CommandError(f"--url {options['url']!r}: an http:// or https:// address of the instance")
         if not 0 <= options["retry_seconds"] <= 3600:
             raise CommandError("--retry-seconds must be from 0 to 3600")
+        if not 0 < options["ack_seconds"] <= 3600:  # NaN too: it never acknowledged by time
+            raise CommandError("--ack-seconds must be above 0 and at most 3600")
+        if options["ack_every"] < 1:
+            raise CommandError("--ack-every must be at least 1")
+        if options["max_items"] is not None and options["max_items"] < 1:  # 0 printed the first item all the same
+            raise CommandError("--max-items must be at least 1")
         follower = Follower(
             options["url"],
             options["token"],
             options["publication"],
             options["subscriber"],
-            ack_every=max(1, options["ack_every"]),
+            ack_every=options["ack_every"],
             ack_seconds=options["ack_seconds"],
         )
 
