@@ -94,6 +94,16 @@ def test_a_follower_refuses_a_pace_it_cannot_keep_before_it_connects(monkeypatch
         call_command("follow", "p.v1", "--token", "t", "--subscriber", "s", *arguments)
 
 
+@pytest.mark.parametrize("poll", ["-1", "0", "nan", "61"])
+def test_a_beat_candidate_refuses_a_poll_it_cannot_sleep_before_it_starts_anything(monkeypatch, poll):
+    def start(*args):
+        raise AssertionError("it started beat")
+
+    monkeypatch.setattr(os, "execv", start)  # off PostgreSQL it execs beat at once
+    with pytest.raises(CommandError, match="--poll must be above 0 and at most 60 seconds"):
+        call_command("beat_leader", "--poll", poll)
+
+
 def test_an_event_nested_past_pythons_stack_is_a_command_error(db, tmp_path):
     event = tmp_path / "event.json"
     event.write_text("[" * 100_000 + "]" * 100_000)

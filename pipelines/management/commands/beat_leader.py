@@ -16,6 +16,8 @@ from django.db import connection
 
 from pipelines.store.leader import BeatCandidate, celery_beat_command
 
+MAX_POLL = 60  # seconds: a standby takes over within about this long after the leader's session ends
+
 
 class Command(BaseCommand):
     help = "Run Celery beat while this node holds the cluster's beat lock (PostgreSQL advisory lock)."
@@ -30,6 +32,8 @@ class Command(BaseCommand):
         parser.add_argument("--loglevel", default="INFO")
 
     def handle(self, *args: str, **options: Any) -> None:
+        if not 0 < options["poll"] <= MAX_POLL:  # NaN too: below 0 (or NaN) time.sleep raised, 0 spun on the lock
+            raise CommandError(f"--poll must be above 0 and at most {MAX_POLL} seconds")
         beat = celery_beat_command(Path(options["schedule"]), options["loglevel"])
         if connection.vendor != "postgresql":
             os.execv(beat[0], beat)  # noqa: S606  (one node: nothing to elect)
