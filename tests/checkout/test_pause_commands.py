@@ -74,3 +74,15 @@ def test_a_pause_for_a_restaurant_that_does_not_exist_is_refused(demo_data):
         run("pause", "dispatch.delivery_assigned", "--key", "restaurant=chez-manual", "--reason", "typo")
     assert "INVALID_ARGUMENT: no input has restaurant=chez-manual: no restaurant 'chez-manual'" in str(refused.value)
     assert StepPause.objects.count() == 0 and OpsAction.objects.count() == 0
+
+
+def test_resume_refuses_a_step_and_an_id_together_and_resumes_neither(demo_data):
+    pauses.invalidate()
+    run("pause", "payment-capture.payment_outcome", "--reason", "gateway")
+    run("pause", "dispatch.delivery_assigned", "--key", "restaurant=pizza-roma", "--reason", "kitchen")
+    other = StepPause.objects.get(step="delivery_assigned")
+    for named in (("payment-capture.payment_outcome",), ("--key", "restaurant=pizza-roma")):
+        with pytest.raises(CommandError, match="by PIPELINE.STEP \\(and --key\\) or by --id, not both"):
+            run("resume", *named, "--id", str(other.id), "--reason", "ok")
+    assert StepResume.objects.count() == 0 and OpsAction.objects.count() == 2
+    pauses.invalidate()

@@ -42,6 +42,8 @@ class Command(BaseCommand):
         self._progress(row)
 
     def _pause(self, options: dict[str, Any]) -> StepPause:
+        if options["pause_id"] and (options["step"] or options["key"]):  # they could name two different pauses
+            raise CommandError("INVALID_ARGUMENT: name the pause by PIPELINE.STEP (and --key) or by --id, not both")
         if options["pause_id"]:
             try:
                 pause_id = uuid.UUID(options["pause_id"])
