@@ -26,7 +26,7 @@ from django.db import connection
 from django.utils import timezone
 
 from checkout import ops_actions as one
-from pipelines import Detail, InvalidArgument, NotFound, ServiceError, deterministic_id
+from pipelines import Detail, FailedPrecondition, InvalidArgument, NotFound, ServiceError, deterministic_id
 from pipelines import actions as remediation
 from pipelines.models import BulkRun, BulkRunResult, OpsAction
 
@@ -127,8 +127,13 @@ def advance(run_id: uuid.UUID, limit: int | None = None) -> dict[str, Any]:
     return {**progress(run.id), "mine": mine}
 
 
-def run_to_end(run_id: uuid.UUID) -> dict[str, Any]:
-    """Advance batch after batch until every order has a result (the command line and the beat task)."""
+def run_to_end(run_id: uuid.UUID, action: str | None = None) -> dict[str, Any]:
+    """Advance batch after batch until every order has a result (the command line and the beat task). Given an
+    ``action`` (the command line's), a run of another action is refused: it would carry on as its own action."""
+    if action is not None and (run := _run(run_id)).action != action:
+        raise FailedPrecondition(
+            f"bulk run {run.id} is a {run.action} run, not {action}", [Detail("action", run.action)]
+        )
     shown = advance(run_id)
     while not shown["finished"] and shown["mine"]:
         shown = advance(run_id)

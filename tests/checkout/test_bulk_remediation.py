@@ -254,3 +254,19 @@ def test_a_plan_whose_expected_position_is_no_log_position_is_refused_and_stores
     with pytest.raises(InvalidArgument, match="no log position"):
         bulk_remediation.submit("redrive", [(uuid.uuid4(), seq)], **WHO)
     assert all_insert_only_counts() == before and BulkRun.objects.count() == 0
+
+
+def test_continuing_a_run_under_another_action_or_with_orders_is_refused_and_runs_nothing(outage, settings):
+    settings.TPFGO_BULK_REMEDIATION_BATCH = 1
+    orders = outage(2)
+    run = bulk_remediation.submit(
+        "redrive", bulk_remediation.plan_of(bulk_remediation.preview("redrive", orders)), **WHO
+    )
+    before = all_insert_only_counts()
+    with pytest.raises(CommandError, match=f"FAILED_PRECONDITION: bulk run {run.id} is a redrive run, not ops-cancel"):
+        call_command("remediate", "ops-cancel", "--run", str(run.id))
+    with pytest.raises(CommandError, match="name no order and no filter with it"):
+        call_command("remediate", "redrive", str(orders[0]), "--run", str(run.id))
+    with pytest.raises(CommandError, match="name no order and no filter with it"):
+        call_command("remediate", "redrive", "--state", "dead_letter", "--run", str(run.id))
+    assert all_insert_only_counts() == before

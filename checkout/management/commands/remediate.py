@@ -71,7 +71,9 @@ class Command(BaseCommand):
         filtered = any(options.get(k) is not None for k in FILTERS)
         try:
             if options["run_id"]:
-                self._print(bulk_remediation.run_to_end(options["run_id"]))
+                if options["order_ids"] or filtered:  # the run goes on with its own stored plan
+                    raise CommandError("--run continues a stored run as planned: name no order and no filter with it")
+                self._print(bulk_remediation.run_to_end(options["run_id"], action=action))
             elif filtered or len(options["order_ids"]) != 1:
                 self._bulk(action, params, options, filtered)
             else:
