@@ -13,7 +13,8 @@ from django.db import ProgrammingError, connection
 
 from checkout import reference
 from checkout.models import Consumer, Courier, CourierLoad, OpenTicket
-from pipelines.store.db_roles import connected_as, purge_allowed
+from pipelines.store import db_roles
+from pipelines.store.db_roles import RoleError, connected_as, purge_allowed
 from tests.checkout.conftest import checkpoint_types, place
 from tests.checkout.test_happy_path import HAPPY
 from tests.conftest import PgRoles, all_insert_only_counts
@@ -192,6 +193,16 @@ def test_setup_db_roles_refuses_a_superuser_as_the_serving_role(pg_roles):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [purge])
         assert cursor.fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    "name", ["", "r" * 64, "é" * 32, 'x" SUPERUSER; --', "tab\there"], ids=["empty", "64", "64bytes", "quote", "tab"]
+)
+def test_setup_db_roles_refuses_a_role_name_it_cannot_quote_or_postgresql_would_cut(name):
+    with pytest.raises(RoleError, match="1 to 63 bytes, without a double quote or a control character"):
+        db_roles.setup(connection, app=name, purge="tpfgo_purge")
+    with pytest.raises(RoleError, match="1 to 63 bytes"):
+        db_roles.setup(connection, app="tpfgo_app", purge=name)
 
 
 @pytest.mark.django_db

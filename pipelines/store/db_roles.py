@@ -30,6 +30,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
 from pipelines import triggers
+from pipelines.contracts.text import NOT_A_NAME
 from pipelines.store.classification import classify
 
 CREDENTIALS = ("USER", "PASSWORD", "HOST", "PORT")
@@ -114,8 +115,16 @@ def statements(connection: BaseDatabaseWrapper, app: str, purge: str) -> list[st
     return sql
 
 
+MAX_ROLE_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1: it silently truncates a longer identifier
+
+
 def setup(connection: BaseDatabaseWrapper, *, app: str, purge: str) -> Summary:
     """Create the serving and purge roles when missing (LOGIN, nothing more) and set their grants; idempotent."""
+    for role in (app, purge):  # quote_name does not escape a double quote, and PostgreSQL cuts a longer name
+        if not role or len(role.encode()) > MAX_ROLE_BYTES or '"' in role or NOT_A_NAME.search(role):
+            raise RoleError(
+                f"role name {role!r}: 1 to {MAX_ROLE_BYTES} bytes, without a double quote or a control character"
+            )
     if connection.vendor != "postgresql":
         raise RoleError(f"database roles need PostgreSQL (this database is {connection.vendor})")
     if app == purge:
