@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ("purge", ["--actor", " ", "--dry-run"], "not blank"),
         ("partitions", ["--months", "99999999999"], "--months must be from 0 to 120"),
         ("partitions", ["--database", "nope"], "no such database"),
+        ("setup_db_roles", ["--database", "nope"], "--database 'nope': no such database"),
         ("resume", ["--id", "notauuid", "--reason", "x"], "a pause's id is a UUID"),
         ("pause", ["dispatch.delivery_assigned", "--key", "restaurant=" + "x" * 300, "--reason", "x"], "at most 200"),
         ("pause", ["dispatch.delivery_assigned", "--key", "restaurant=a\x01", "--reason", "x"], "no control"),

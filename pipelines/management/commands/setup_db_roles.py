@@ -23,6 +23,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: str, **options: Any) -> None:
         alias = options["database"]
+        if alias not in connections:
+            raise CommandError(f"--database {alias!r}: no such database in DATABASES")
         if connections[alias].vendor != "postgresql":
             self.stdout.write(f"setup_db_roles: {connections[alias].vendor} has no roles; nothing to do")
             return
