@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.core.management.base import CommandError
@@ -27,11 +28,21 @@ from pipelines.contracts.checks import refuse_to_start_if_broken
 from pipelines.store.schema import SchemaBehind, refuse_if_behind
 from pipelines.transport.wire_errors import WireError, flatten, grpc_status
 
+MAX_PORT = 65535
+MAX_WORKERS = 1000  # threads
+
 
 class RunserverCommand(grpcrunserver.Command):
     requires_system_checks: list[str] = []
 
     def run(self, **options: object) -> None:
+        # grpcio reads a port out of range modulo 65536 (":99999" listened on 34463) and refuses 0 workers with a
+        # ValueError: both are the operator's typo, said as such before anything starts.
+        port = self.address.rpartition(":")[2]
+        if re.fullmatch(r"-?\d+", port) and not 0 <= int(port) <= MAX_PORT:
+            raise CommandError(f"address {self.address}: the port is from 0 to {MAX_PORT}")
+        if not 1 <= self.max_workers <= MAX_WORKERS:
+            raise CommandError(f"--max-workers must be from 1 to {MAX_WORKERS}")
         if options.get("development_mode"):
             super().run(**options)
         else:

@@ -105,6 +105,26 @@ def test_a_beat_candidate_refuses_a_poll_it_cannot_sleep_before_it_starts_anythi
         call_command("beat_leader", "--poll", poll)
 
 
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["127.0.0.1:99999"], "address 127.0.0.1:99999: the port is from 0 to 65535"),
+        (["127.0.0.1:-1"], "address 127.0.0.1:-1: the port is from 0 to 65535"),
+        (["--max-workers", "0", "127.0.0.1:0"], "--max-workers must be from 1 to 1000"),
+        (["--max-workers", "-1", "127.0.0.1:0"], "--max-workers must be from 1 to 1000"),
+    ],
+)
+def test_the_grpc_server_refuses_a_port_or_worker_count_out_of_range_before_it_serves(db, monkeypatch, arguments, says):
+    from tpfgo_site import grpc_server
+
+    def serve(*args):
+        raise AssertionError("it served")
+
+    monkeypatch.setattr(grpc_server, "serve", serve)
+    with pytest.raises(CommandError, match=re.escape(says)):
+        call_command("grpcrunserver", *arguments)
+
+
 def test_an_event_nested_past_pythons_stack_is_a_command_error(db, tmp_path):
     event = tmp_path / "event.json"
     event.write_text("[" * 100_000 + "]" * 100_000)
