@@ -82,9 +82,12 @@ def test_a_refusal_repeating_a_control_character_stays_one_line_and_escapes_it(d
         (["--ack-every", "0"], "--ack-every must be at least 1"),
         (["--ack-every", "-5"], "--ack-every must be at least 1"),
         (["--max-items", "0"], "--max-items must be at least 1"),
+        (["--url", "http://"], "--url 'http://': an http:// or https:// address"),
+        (["--url", "http://127.0.0.1:notaport"], "an http:// or https:// address"),
+        (["--url", "http://127.0.0.1:99999"], "an http:// or https:// address"),
     ],
 )
-def test_a_follower_refuses_a_pace_it_cannot_keep_before_it_connects(monkeypatch, arguments, says):
+def test_a_follower_refuses_a_pace_or_an_address_it_cannot_use_before_it_connects(monkeypatch, arguments, says):
     from pipelines.management.commands.follow import Follower
 
     def connect(*args, **kwargs):

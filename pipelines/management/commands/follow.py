@@ -111,7 +111,12 @@ class Command(BaseCommand):
         parser.add_argument("--retry-seconds", type=float, default=1.0, help="wait before reconnecting")
 
     def handle(self, *args: str, **options: Any) -> None:
-        if urllib.parse.urlsplit(options["url"]).scheme not in ("http", "https"):
+        url = urllib.parse.urlsplit(options["url"])
+        try:
+            port = url.port  # a port that is no number or out of range: ValueError
+        except ValueError:
+            port = -1
+        if url.scheme not in ("http", "https") or not url.hostname or port == -1:  # else it retried for ever
             raise CommandError(f"--url {options['url']!r}: an http:// or https:// address of the instance")
         if not 0 <= options["retry_seconds"] <= 3600:
             raise CommandError("--retry-seconds must be from 0 to 3600")
