@@ -22,6 +22,13 @@ from checkout import bulk_remediation, bulk_selection, ops_actions
 from pipelines import ServiceError
 
 FILTERS = ("state", "pipeline", "step", "code", "error_class", "since", "limit")
+# Each action's own parameters (ops_actions.PARAMS), by the flag that gives them.
+FLAGS = {
+    "courier_id": "--courier",
+    "approved": "--approve/--decline",
+    "checkpoint_id": "--checkpoint",
+    "new_effect_keys": "--new-effect-keys",
+}
 
 
 class Command(BaseCommand):
@@ -64,6 +71,9 @@ class Command(BaseCommand):
     def handle(self, *args: str, **options: Any) -> None:
         action = options["action"]
         params = {k: options[k] for k in ops_actions.PARAMS[action] if options.get(k) is not None}
+        foreign = [k for k in FLAGS if options.get(k) is not None and k not in ops_actions.PARAMS[action]]
+        if foreign:  # it would be ignored: the operator meant another action, or another order's command line
+            raise CommandError(f"{action} takes no {', '.join(FLAGS[k] for k in foreign)}")
         for name in (*FILTERS, "run_id"):  # the console reads an empty field as unset; a script's "$UNSET" is a slip
             if options.get(name) is not None and not str(options[name]).strip():
                 flag = "--run" if name == "run_id" else f"--{name.replace('_', '-')}"
