@@ -19,8 +19,31 @@ def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in SERVERS:
         os.environ.setdefault("TPFGO_LOG_STREAM", "stderr")
     from django.core.management import execute_from_command_line
+    from django.db import DatabaseError
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except DatabaseError:  # a table this code needs may be missing: say so, not a traceback
+        behind = schema_behind(sys.argv[1] if len(sys.argv) > 1 else "")
+        if behind is None:
+            raise
+        sys.exit(f"CommandError: {behind}")
+
+
+def schema_behind(command: str) -> str | None:
+    """What to do when the database lacks migrations, else None (the error was something else)."""
+    from django.db import connections
+
+    from pipelines.store.schema import SchemaBehind, refuse_if_behind
+
+    connections.close_all()  # the failed statement may have left its transaction aborted
+    try:
+        refuse_if_behind(f"manage.py {command}")
+    except SchemaBehind as exc:
+        return str(exc)
+    except Exception:  # noqa: BLE001  (the original error is the one to show)
+        return None
+    return None
 
 
 if __name__ == "__main__":

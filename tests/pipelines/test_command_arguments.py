@@ -149,6 +149,19 @@ def test_an_argument_that_is_not_utf_8_is_refused_before_any_command_runs(tmp_pa
     assert done.stderr.decode() == "CommandError: an argument is not UTF-8 text: '\\udcff'\n"
 
 
+@pytest.mark.parametrize("command", [["pause", "--list"], ["sweep", "--dry-run"], ["purge", "--dry-run"]])
+def test_a_command_on_a_database_that_was_never_migrated_says_to_migrate(tmp_path, command):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_")}
+    env.update(TPFGO_VAR_DIR=str(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path}/never-migrated.sqlite3")
+    done = subprocess.run(
+        [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    said = [line for line in done.stderr.splitlines() if not line.startswith("{")]  # the JSON log lines aside
+    assert said == [said[0]] and said[0].startswith(f"CommandError: manage.py {command[0]} refuses to start: ")
+    assert "the database schema is behind this code" in said[0] and "Run 'manage.py migrate'" in said[0]
+
+
 def test_a_follower_that_received_nothing_acknowledges_nothing():
     from pipelines.management.commands.follow import Follower
 
