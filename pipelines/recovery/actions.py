@@ -70,6 +70,9 @@ def in_turn(trace_id: uuid.UUID) -> Iterator[None]:
         yield
 
 
+MAX_ACTOR = 150  # OpsAction.actor, BulkRun.actor, StepPause.actor, StepResume.actor
+
+
 def check_who(actor: object, reason: object) -> tuple[str, str]:
     """Every action says who ran it and why, in text an audit row can hold."""
     details = []
@@ -77,13 +80,15 @@ def check_who(actor: object, reason: object) -> tuple[str, str]:
         details.append(Detail("actor", "is required"))
     elif NOT_TEXT.search(actor):
         details.append(Detail("actor", "must not contain control characters"))
+    elif len(actor.strip()) > MAX_ACTOR:  # the audit rows' column: it was cut to fit, silently
+        details.append(Detail("actor", f"at most {MAX_ACTOR} characters"))
     if not isinstance(reason, str) or not reason.strip():
         details.append(Detail("reason", "is required"))
     elif NOT_TEXT.search(reason):
         details.append(Detail("reason", "must not contain control characters"))
     if details:
         raise InvalidArgument("a remediation needs who runs it (actor) and why (reason)", details)
-    return str(actor).strip()[:150], str(reason).strip()
+    return str(actor).strip(), str(reason).strip()
 
 
 def redrive(parked: ParkedItem, worker: str = "ops") -> str:

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ("pause", ["dispatch.delivery_assigned", "--reason", "x", "--actor", "a\x01"], "(actor: must not contain"),
         ("pause", ["payment-capture.nostep", "--reason", "x"], "pipeline 'payment-capture' has no step 'nostep' ("),
         ("pause", ["nowhere.step", "--reason", "x"], "no pipeline named 'nowhere' ("),
+        ("pause", ["dispatch.delivery_assigned", "--reason", "x", "--actor", "x" * 151], "(actor: at most 150 char"),
         ("erase_consumer", ["alice", "--reason", "x", "--actor", "\x01"], "(actor: must not contain"),
         (
             "remediate",
