@@ -86,3 +86,13 @@ def test_resume_refuses_a_step_and_an_id_together_and_resumes_neither(demo_data)
             run("resume", *named, "--id", str(other.id), "--reason", "ok")
     assert StepResume.objects.count() == 0 and OpsAction.objects.count() == 2
     pauses.invalidate()
+
+
+def test_resume_with_progress_and_a_reason_is_refused_and_resumes_nothing(demo_data):
+    pauses.invalidate()
+    run("pause", "payment-capture.payment_outcome", "--reason", "gateway")
+    with pytest.raises(CommandError, match="--progress only reads a drain; resume without it"):
+        run("resume", "payment-capture.payment_outcome", "--reason", "fixed", "--progress")
+    assert StepResume.objects.count() == 0 and OpsAction.objects.count() == 1
+    assert run("resume", "payment-capture.payment_outcome", "--progress") == "held 0, drained 0, remaining 0\n"
+    pauses.invalidate()

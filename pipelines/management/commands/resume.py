@@ -30,6 +30,9 @@ class Command(BaseCommand):
         parser.add_argument("--progress", action="store_true", help="print the pause's drain; change nothing")
 
     def handle(self, *args: str, **options: Any) -> None:
+        if options["progress"] and (options["reason"] is not None or options["actor"] is not None):
+            # --progress changes nothing: with a reason the operator meant to resume, and would see a drain
+            raise CommandError("INVALID_ARGUMENT: --progress only reads a drain; resume without it (--reason) first")
         try:
             row = self._pause(options)
             if options["progress"]:
