@@ -48,6 +48,7 @@ def test_pause_list_and_resume_from_the_command_line(demo_data):
         (("pause", "payment_outcome", "--reason", "x"), "INVALID_ARGUMENT: 'payment_outcome' is not PIPELINE.STEP"),
         (("pause", "payment-capture.payment_outcome", "--key", "restaurant", "--reason", "x"), "is not NAME=VALUE"),
         (("pause",), "INVALID_ARGUMENT: name the step to pause"),
+        (("pause", "payment-capture.payment_outcome", "--reason", "x", "--list"), "--list only lists"),
         (("resume", "payment-capture.payment_outcome", "--reason", "x"), "NOT_FOUND: payment-capture.payment_outcome"),
     ],
 )

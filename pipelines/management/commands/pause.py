@@ -49,6 +49,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: str, **options: Any) -> None:
         if options["list"]:
+            if options["step"] or options["key"] or options["reason"] is not None or options["actor"] is not None:
+                # it would list and pause nothing, which an operator who added --list to a pause may not notice
+                raise CommandError("INVALID_ARGUMENT: --list only lists; pause without it (a step and --reason)")
             self._list()
             return
         if not options["step"]:
