@@ -57,6 +57,11 @@ def test_once_delivers_what_is_committed_from_the_stored_position(registry, lane
 
 
 @pytest.mark.django_db
+def test_an_observer_named_twice_is_delivered_to_and_reported_once(registry, lane_engine):
+    assert run("--import", MODULE, "tests.recorder", "tests.recorder", "--once") == ["tests.recorder: delivered 0"]
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -48,7 +48,7 @@ class Command(BaseCommand):
         if unknown:
             known = ", ".join(registered) or "none"
             raise CommandError(f"no observer named {', '.join(unknown)} (registered: {known})")
-        names = options["names"] or sorted(registered)
+        names = list(dict.fromkeys(options["names"])) or sorted(registered)  # a name given twice runs once
         if not names:
             raise CommandError("no observer is registered: name the module that registers them with --import")
         if options["once"]:
