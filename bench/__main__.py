@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -231,9 +232,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.orders, args.single_orders, args.repeat, args.levels = 200, 50, 1, "0"
+    # Refused before anything runs: a backend but sqlite was run as PostgreSQL and only "postgres" had its database
+    # dropped after (a typo left one behind); the others failed in the subprocess or at the chart, with a traceback.
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not backends or not set(backends) <= {"sqlite", "postgres"}:
+        parser.error(f"--backends {args.backends!r}: sqlite, postgres, or both separated by a comma")
+    if min(args.orders, args.single_orders, args.repeat) < 1:
+        parser.error("--orders, --single-orders and --repeat must be at least 1")
+    if not re.fullmatch(r"\d+(,\d+)*", args.levels.replace(" ", "")):
+        parser.error(f"--levels {args.levels!r}: whole numbers of orders separated by commas, such as 0,10000")
     report: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": vars(args), "backends": {}}
     with tempfile.TemporaryDirectory(prefix="tpfgo-bench-") as tmp:
-        for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        for backend in backends:
             print(f"running {backend} …", file=sys.stderr, flush=True)
             workdir = Path(tmp) / backend
             workdir.mkdir()
