@@ -241,6 +241,13 @@ def main() -> None:
         parser.error("--orders, --single-orders and --repeat must be at least 1")
     if not re.fullmatch(r"\d+(,\d+)*", args.levels.replace(" ", "")):
         parser.error(f"--levels {args.levels!r}: whole numbers of orders separated by commas, such as 0,10000")
+    # The run drops this database (and <name>_dbos) before and after: a plain lower-case name, never one of the
+    # server's own (it went unquoted into DROP DATABASE: "--pg-db postgres" dropped the server's default database).
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,57}", args.pg_db) or args.pg_db in ("postgres", "template0", "template1"):
+        parser.error(
+            f"--pg-db {args.pg_db!r}: a database of the run's own, 1-58 lower-case letters, digits and underscores "
+            "(not postgres, template0 or template1): the run drops it"
+        )
     report: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": vars(args), "backends": {}}
     with tempfile.TemporaryDirectory(prefix="tpfgo-bench-") as tmp:
         for backend in backends:

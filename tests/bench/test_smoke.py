@@ -250,6 +250,9 @@ def test_each_bench_run_names_a_postgresql_database_of_its_own_unless_told(monke
         (["--orders", "-5"], "--orders, --single-orders and --repeat must be at least 1"),
         (["--repeat", "0"], "--orders, --single-orders and --repeat must be at least 1"),
         (["--levels", "abc"], "--levels 'abc': whole numbers of orders"),
+        (["--pg-db", "postgres"], "--pg-db 'postgres': a database of the run's own"),
+        (["--pg-db", "x; DROP TABLE y"], "--pg-db 'x; DROP TABLE y': a database of the run's own"),
+        (["--pg-db", "Mine"], "--pg-db 'Mine': a database of the run's own"),
     ],
 )
 def test_the_bench_refuses_a_backend_or_a_size_it_cannot_run_before_it_creates_anything(
