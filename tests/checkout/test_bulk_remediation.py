@@ -160,6 +160,18 @@ def test_a_redrive_that_fails_again_is_reported_as_failed(settings, demo_data):
     assert state.order_view(down[0]).stalled.dead_lettered  # type: ignore[union-attr]
 
 
+def test_the_command_exits_1_when_an_order_of_its_run_failed(settings, demo_data, capsys):
+    settings.TPFGO_RETRY_POLICIES = ONE_ATTEMPT
+    place_orders([(order_body(paymentToken="tok_down"), "down-2")])
+
+    with pytest.raises(CommandError, match=r"bulk run [0-9a-f-]+: 1 of 1 orders failed"):
+        call_command("remediate", "redrive", "--state", "dead_letter", "--reason", "gateway back?")
+
+    ran = json.loads(capsys.readouterr().out)  # every order's result is printed first
+    assert (ran["done"], ran["failed"], ran["finished"]) == (0, 1, True)
+    assert [r["outcome"] for r in ran["results"]] == ["failed"]
+
+
 def test_a_bulk_run_needs_a_reason_and_refuses_bad_filters_storing_nothing(outage):
     orders = outage(2)
     plan = bulk_remediation.plan_of(bulk_remediation.preview("redrive", orders))

@@ -83,7 +83,9 @@ class Command(BaseCommand):
             if options["run_id"]:
                 if options["order_ids"] or filtered:  # the run goes on with its own stored plan
                     raise CommandError("--run continues a stored run as planned: name no order and no filter with it")
-                self._print(bulk_remediation.run_to_end(options["run_id"], action=action))
+                shown = bulk_remediation.run_to_end(options["run_id"], action=action)
+                self._print(shown)
+                self._judge(shown)
             elif filtered or len(options["order_ids"]) != 1:
                 self._bulk(action, params, options, filtered)
             else:
@@ -136,6 +138,19 @@ class Command(BaseCommand):
             self.stderr.write(f"  {progress['processed']}/{progress['total']}")
             progress = bulk_remediation.advance(run.id)
         self._print({**progress, "results": bulk_remediation.results(run.id)})
+        self._judge(progress)
+
+    def _judge(self, progress: dict[str, Any]) -> None:
+        """A script must not read a run with failures, or one left to another process, as done: exit status 1."""
+        if progress["failed"]:
+            raise CommandError(
+                f"bulk run {progress['runId']}: {progress['failed']} of {progress['total']} orders failed"
+            )
+        if not progress["finished"]:
+            raise CommandError(
+                f"bulk run {progress['runId']}: {progress['processed']} of {progress['total']} orders processed; "
+                "another process is running it (continue or follow it with --run)"
+            )
 
     def _actor(self, options: dict[str, Any]) -> str:
         return str(options["actor"] or f"cli:{getpass.getuser()}")
