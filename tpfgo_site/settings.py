@@ -300,6 +300,9 @@ TPFGO_INGEST_RETRY_AFTER = float(os.environ.get("TPFGO_INGEST_RETRY_AFTER", "1")
 TPFGO_INGEST_MAX_LINE_BYTES = int(os.environ.get("TPFGO_INGEST_MAX_LINE_BYTES", "65536"))
 # A line that meets a downstream queue at its bound waits (slowing its stream) this long in all before its 429.
 TPFGO_INGEST_BACKLOG_WAIT_SECONDS = float(os.environ.get("TPFGO_INGEST_BACKLOG_WAIT_SECONDS", "30"))
+# An HTTP ingest stream whose client neither sends a byte nor takes an answer for this long is ended (its slot freed);
+# longer than the backlog wait, so a client waiting for a slow line's answer is not cut. 0: never.
+TPFGO_INGEST_IDLE_SECONDS = float(os.environ.get("TPFGO_INGEST_IDLE_SECONDS", "60"))
 # A worker-only node serves its own processes' metrics on this address (host:port); unset: no port of its own.
 TPFGO_WORKER_METRICS_BIND = os.environ.get("TPFGO_WORKER_METRICS_BIND", "")
 # What a client may send on any transport (docs/api.md, "Limits"): a larger body is 413 (gRPC: RESOURCE_EXHAUSTED),

@@ -8,10 +8,14 @@ fast as orders are placed, so a slow downstream slows the client instead of fill
 
 from __future__ import annotations
 
+import json
+import socket
+import ssl
 from collections.abc import Iterator
 from typing import IO, cast
 
 import structlog
+from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -36,6 +40,23 @@ class AnswerLines(TicketedLines):
         except ingest.BodyBroken as exc:
             # Every line read before the break was answered; the client is most likely gone.
             log.warning("ingest.body_broken", error=str(exc))
+            if isinstance(exc.__cause__, TimeoutError):  # idle past TPFGO_INGEST_IDLE_SECONDS: say so, if it listens
+                idle = f"{settings.TPFGO_INGEST_IDLE_SECONDS:g}"
+                message = f"no byte came for {idle} s: the stream is ended; the lines answered above are done"
+                yield (
+                    json.dumps(ingest.error(None, "DEADLINE_EXCEEDED", message), separators=(",", ":")).encode() + b"\n"
+                )
+
+
+def idle_limit(request: HttpRequest) -> None:
+    """End the stream of a client that neither sends nor reads for ``TPFGO_INGEST_IDLE_SECONDS``: the server's socket
+    (gunicorn's) gets that timeout, so a read waiting for the next line, or a write waiting for the client to take
+    an answer, fails with ``TimeoutError`` (``ingest.BodyBroken``) and the slot is freed. Without it, a few idle
+    connections held every ingest slot of the process. Elsewhere (a test client, TLS in gunicorn) nothing changes."""
+    sock = request.META.get("gunicorn.socket")
+    seconds = float(settings.TPFGO_INGEST_IDLE_SECONDS)
+    if isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket) and seconds > 0:
+        sock.settimeout(seconds)
 
 
 def body_stream(request: HttpRequest) -> IO[bytes]:
@@ -86,6 +107,7 @@ class IngestView(ApiView):
             )
         ticket = ingest.admit()
         try:
+            idle_limit(request._request)
             lines = ingest.ndjson_lines(body_stream(request._request))
             body = AnswerLines(ingest.answers(lines), ticket)
         except BaseException:

@@ -102,3 +102,49 @@ def test_on_the_real_server_a_second_stream_gets_429_and_a_client_that_goes_away
         assert admission_active(server) == 0
     # The answered line is stored; lines left without an answer may or may not be (resend them with their keys).
     assert 1 <= counts(url)["order_requests"] <= 8
+
+
+def test_on_the_real_server_a_stream_that_goes_idle_is_ended_and_frees_its_slot(tmp_path):
+    import http.client
+    import json
+    import time
+
+    from bench.ingest_harness import order_lines
+
+    url, migrate = server_database(tmp_path)
+    token = prepare(url, migrate=migrate)
+    idle = {"TPFGO_INGEST_MAX_STREAMS": "1", "TPFGO_INGEST_IDLE_SECONDS": "2"}
+    with Server(url, tmp_path / "gunicorn.log", **idle) as server:
+        idler = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        idler.putrequest("POST", "/api/v1/orders/ingest")
+        for name, value in (("Authorization", f"Token {token}"), ("Content-Type", "application/x-ndjson")):
+            idler.putheader(name, value)
+        idler.putheader("Transfer-Encoding", "chunked")
+        idler.endheaders()
+        # Eight lines (more than gunicorn's 1 KiB read block), then nothing: the body stays open.
+        lines = b"".join(order_lines(8, "idle"))
+        idler.send(b"%x\r\n%s\r\n" % (len(lines), lines))
+        answer = idler.getresponse()
+        answers = [json.loads(raw) for raw in iter(answer.readline, b"")]  # until the server ends the stream
+
+        # Every line the server read was answered, then the stream ended, saying why (a line still in gunicorn's
+        # read block has no answer: the client resends it with its key).
+        *placed, ended = answers
+        assert 1 <= len(placed) <= 8 and {a.get("state") for a in placed} == {"COMPLETED"}, answers
+        assert ended["error"]["code"] == "DEADLINE_EXCEEDED", ended
+        assert ended["error"]["message"].startswith("no byte came for 2 s: the stream is ended")
+        deadline = time.monotonic() + 15
+        while admission_active(server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert admission_active(server) == 0
+        idler.close()
+
+        again = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        second = b"".join(order_lines(1, "after"))
+        again.request(
+            "POST", "/api/v1/orders/ingest", body=second,
+            headers={"Authorization": f"Token {token}", "Content-Type": "application/x-ndjson"},
+        )  # fmt: skip
+        admitted = again.getresponse()
+        assert admitted.status == 200 and json.loads(admitted.readline())["state"] == "COMPLETED"
+    assert counts(url)["order_requests"] == len(placed) + 1
