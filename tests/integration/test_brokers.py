@@ -19,7 +19,7 @@ import redis
 from pipelines.models import ParkingOutcome, RetryClaim
 from tests.checkout.conftest import checkpoint_types, place
 from tests.integration.conftest import REDIS_URL, Worker, process_env, wait_for
-from tests.integration.test_celery_retries import HAPPY, state
+from tests.integration.test_celery_retries import HAPPY, completed_and_resolved
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -85,7 +85,7 @@ def test_a_parked_item_is_retried_through_a_real_worker_from_the_database_schedu
         order_id = view["orderId"]
         assert view["stalled"]["step"] == "payment_authorized"
 
-        wait_for(lambda: state(order_id) == "COMPLETED", 30, what="the order to complete", worker=worker)
+        wait_for(lambda: completed_and_resolved(order_id), 30, what="the order to complete", worker=worker)
 
         assert checkpoint_types(order_id) == HAPPY
         assert sorted(RetryClaim.objects.values_list("attempt", flat=True)) == [2, 3]

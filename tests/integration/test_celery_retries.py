@@ -39,6 +39,12 @@ HAPPY = Counter(
 )
 
 
+def completed_and_resolved(order_id: str) -> bool:
+    """The order completed and the attempt that took it there recorded its parked item's outcome: the worker writes
+    the outcome after the run it made, so just after the order completes."""
+    return state(order_id) == "COMPLETED" and ParkingOutcome.objects.filter(parked__trace_id=order_id).exists()
+
+
 def state(order_id: str) -> str:
     return services.get_order(order_id)["state"]
 
@@ -62,7 +68,7 @@ def test_a_flaky_gateway_parks_retries_twice_and_completes(demo_data, start_work
     order_id = view["orderId"]
     assert view["stalled"]["step"] == "payment_authorized" and not view["stalled"]["deadLettered"]
 
-    wait_for(lambda: state(order_id) == "COMPLETED", what="the order to complete", worker=worker)
+    wait_for(lambda: completed_and_resolved(order_id), what="the order to complete", worker=worker)
 
     assert checkpoint_types(order_id) == HAPPY
     entries = ErrorSinkEntry.objects.filter(trace_id=order_id).order_by("attempt")
@@ -116,7 +122,7 @@ def test_no_courier_parks_dispatch_until_one_is_available(demo_data, start_worke
 
     Courier.objects.filter(pk="courier-ben").update(available=True)
 
-    wait_for(lambda: state(order_id) == "COMPLETED", what="the order to complete", worker=worker)
+    wait_for(lambda: completed_and_resolved(order_id), what="the order to complete", worker=worker)
     assert checkpoint_types(order_id) == HAPPY
     assert services.get_order(order_id)["courierId"] == "courier-ben"
     outcome = ParkingOutcome.objects.get()
@@ -146,7 +152,7 @@ def test_a_worker_killed_mid_retry_loses_nothing_and_duplicates_nothing(demo_dat
     worker = start_worker(TPFGO_CRASH_AFTER="payment_authorized", TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS="900")
     order_id = place(paymentToken="tok_flaky_1").view["orderId"]
 
-    wait_for(lambda: state(order_id) == "COMPLETED", timeout=45, what="the order to complete", worker=worker)
+    wait_for(lambda: completed_and_resolved(order_id), timeout=45, what="the order to complete", worker=worker)
 
     assert checkpoint_types(order_id) == HAPPY
     assert sorted(RetryClaim.objects.values_list("attempt", flat=True)) == [2]

@@ -34,7 +34,10 @@ def test_a_worker_drains_held_captures_at_the_resumes_rate(demo_data, start_work
     worker = start_worker()  # a new process: it knows the pause only from its row
     pausing.resume(paused.id, actor="ops", reason="gateway back")
     wait_for(
-        lambda: TerminalOrderState.objects.filter(order_id__in=orders).count() == 4,
+        lambda: (
+            TerminalOrderState.objects.filter(order_id__in=orders).count() == 4
+            and ParkingOutcome.objects.filter(outcome="resolved").count() == 4
+        ),  # written just after each run
         what="the held orders to complete",
         worker=worker,
     )
