@@ -5,12 +5,17 @@ the buffer, not by the stream), and every order completes exactly once. About 45
 and longer on SQLite (one writer); ``bench.ingest_backpressure`` runs 20,000. The figures are printed (``pytest -s``).
 """
 
+import http.client
+import json
+import socket
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
 
-from bench.ingest_harness import Server, counts, prepare, run
+from bench.ingest_harness import Server, counts, order_lines, prepare, run
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -61,27 +66,26 @@ def admission_active(server: Server) -> float:
     return 0.0
 
 
+def open_stream(server: Server, token: str, prefix: str) -> tuple[http.client.HTTPConnection, Any]:
+    """A chunked ingest request with eight lines (more than gunicorn's 1 KiB read block), its body left open; the
+    connection and its response."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    connection.putrequest("POST", "/api/v1/orders/ingest")
+    for name, value in (("Authorization", f"Token {token}"), ("Content-Type", "application/x-ndjson")):
+        connection.putheader(name, value)
+    connection.putheader("Transfer-Encoding", "chunked")
+    connection.endheaders()
+    lines = b"".join(order_lines(8, prefix))
+    connection.send(b"%x\r\n%s\r\n" % (len(lines), lines))
+    return connection, connection.getresponse()
+
+
 def test_on_the_real_server_a_second_stream_gets_429_and_a_client_that_goes_away_frees_its_slot(tmp_path):
-    import http.client
-    import json
-    import socket
-    import time
-
-    from bench.ingest_harness import order_lines
-
     url, migrate = server_database(tmp_path)
     token = prepare(url, migrate=migrate)
     with Server(url, tmp_path / "gunicorn.log", TPFGO_INGEST_MAX_STREAMS="1", **SLOW) as server:
-        first = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-        first.putrequest("POST", "/api/v1/orders/ingest")
-        for name, value in (("Authorization", f"Token {token}"), ("Content-Type", "application/x-ndjson")):
-            first.putheader(name, value)
-        first.putheader("Transfer-Encoding", "chunked")
-        first.endheaders()
-        # Eight lines (more than gunicorn's 1 KiB read block), and the body stays open.
+        first, answer = open_stream(server, token, "gone")
         lines = b"".join(order_lines(8, "gone"))
-        first.send(b"%x\r\n%s\r\n" % (len(lines), lines))
-        answer = first.getresponse()
         assert json.loads(answer.readline())["state"] == "COMPLETED"
 
         second = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
@@ -105,26 +109,11 @@ def test_on_the_real_server_a_second_stream_gets_429_and_a_client_that_goes_away
 
 
 def test_on_the_real_server_a_stream_that_goes_idle_is_ended_and_frees_its_slot(tmp_path):
-    import http.client
-    import json
-    import time
-
-    from bench.ingest_harness import order_lines
-
     url, migrate = server_database(tmp_path)
     token = prepare(url, migrate=migrate)
     idle = {"TPFGO_INGEST_MAX_STREAMS": "1", "TPFGO_INGEST_IDLE_SECONDS": "2"}
     with Server(url, tmp_path / "gunicorn.log", **idle) as server:
-        idler = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-        idler.putrequest("POST", "/api/v1/orders/ingest")
-        for name, value in (("Authorization", f"Token {token}"), ("Content-Type", "application/x-ndjson")):
-            idler.putheader(name, value)
-        idler.putheader("Transfer-Encoding", "chunked")
-        idler.endheaders()
-        # Eight lines (more than gunicorn's 1 KiB read block), then nothing: the body stays open.
-        lines = b"".join(order_lines(8, "idle"))
-        idler.send(b"%x\r\n%s\r\n" % (len(lines), lines))
-        answer = idler.getresponse()
+        idler, answer = open_stream(server, token, "idle")  # then nothing: the body stays open
         answers = [json.loads(raw) for raw in iter(answer.readline, b"")]  # until the server ends the stream
 
         # Every line the server read was answered, then the stream ended, saying why (a line still in gunicorn's
