@@ -242,7 +242,8 @@ def main() -> None:
     if not re.fullmatch(r"\d+(,\d+)*", args.levels.replace(" ", "")):
         parser.error(f"--levels {args.levels!r}: whole numbers of orders separated by commas, such as 0,10000")
     # The run drops this database (and <name>_dbos) before and after: a plain lower-case name, never one of the
-    # server's own (it went unquoted into DROP DATABASE: "--pg-db postgres" dropped the server's default database).
+    # server's own (it went unquoted into DROP DATABASE: "--pg-db test" dropped the database named test, and a name
+    # holding SQL ran it).
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,57}", args.pg_db) or args.pg_db in ("postgres", "template0", "template1"):
         parser.error(
             f"--pg-db {args.pg_db!r}: a database of the run's own, 1-58 lower-case letters, digits and underscores "
