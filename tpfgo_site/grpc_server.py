@@ -4,6 +4,9 @@
   NOT_SERVING, for the whole server (``""``) and for each service; the same checks as ``/readyz``.
 - Server reflection (grpcio-reflection), so generic tools (grpcurl, grpcui) list and call every service.
 - A taken port is an error (gRPC's default ``SO_REUSEPORT`` would let a second server share it silently).
+- With ``TPFGO_GRPC_METRICS_BIND`` (``host:port``) it serves the gauges of its own live streams (admission, buffers,
+  in-flight work, subscription buffers) over HTTP for Prometheus: they live in this process's memory, which the
+  node's ``/metrics`` cannot read (``pipelines.engine.metrics.own_registry``).
 - SIGTERM or SIGINT stops it gracefully (health NOT_SERVING, in-flight calls get ``STOP_GRACE`` seconds); a second
   signal stops it at once.
 """
@@ -21,7 +24,7 @@ from django_grpc_framework.settings import grpc_settings
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from pipelines import build_server
+from pipelines import build_server, metrics
 from tpfgo_site.health import readiness
 
 logger = structlog.get_logger("tpfgo_site.grpc_server")
@@ -34,6 +37,10 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 class PortUnavailable(Exception):
     """The address cannot be bound (taken by another process, or not assignable)."""
+
+
+class MetricsUnavailable(Exception):
+    """``TPFGO_GRPC_METRICS_BIND`` is malformed or cannot be listened on."""
 
 
 class ReadinessHealth(health.HealthServicer):
@@ -84,8 +91,15 @@ def build(address: str, max_workers: int) -> tuple[grpc.Server, ReadinessHealth]
     return server, checker
 
 
-def serve(address: str, max_workers: int) -> None:
-    """Serve until SIGTERM or SIGINT, then stop gracefully (a second signal: at once)."""
+def serve(address: str, max_workers: int, metrics_bind: str = "") -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully (a second signal: at once); with ``metrics_bind``, the
+    process's own stream gauges on that address first (a bad one refuses to start, before the gRPC port)."""
+    if metrics_bind:
+        try:
+            listening = metrics.serve(metrics_bind, metrics.own_registry())
+        except (ValueError, OSError) as exc:
+            raise MetricsUnavailable(f"TPFGO_GRPC_METRICS_BIND={metrics_bind!r}: {exc}") from exc
+        logger.info("grpc.metrics_port", address=listening)
     server, checker = build(address, max_workers)
     stop = threading.Event()
 

@@ -305,6 +305,8 @@ TPFGO_INGEST_BACKLOG_WAIT_SECONDS = float(os.environ.get("TPFGO_INGEST_BACKLOG_W
 TPFGO_INGEST_IDLE_SECONDS = float(os.environ.get("TPFGO_INGEST_IDLE_SECONDS", "60"))
 # A worker-only node serves its own processes' metrics on this address (host:port); unset: no port of its own.
 TPFGO_WORKER_METRICS_BIND = os.environ.get("TPFGO_WORKER_METRICS_BIND", "")
+# The gRPC server serves its own streams' gauges on this address (host:port); unset: they are not scraped.
+TPFGO_GRPC_METRICS_BIND = os.environ.get("TPFGO_GRPC_METRICS_BIND", "")
 # What a client may send on any transport (docs/api.md, "Limits"): a larger body is 413 (gRPC: RESOURCE_EXHAUSTED),
 # deeper JSON or a longer text field 400.
 TPFGO_API_MAX_BODY_BYTES = int(os.environ.get("TPFGO_API_MAX_BODY_BYTES", str(1024 * 1024)))

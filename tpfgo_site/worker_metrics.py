@@ -11,7 +11,7 @@ import os
 
 import structlog
 from celery import signals
-from prometheus_client import Counter, start_http_server
+from prometheus_client import Counter
 
 log = structlog.get_logger("tpfgo_site.worker_metrics")
 
@@ -67,10 +67,7 @@ def serve_port(**_: object) -> None:
     bind = settings.TPFGO_WORKER_METRICS_BIND
     if not bind:
         return
-    host, _colon, port = bind.rpartition(":")
-    host = host or "127.0.0.1"
-    server, _thread = start_http_server(int(port), addr=host, registry=metrics.registry(scrape_time=False))
-    log.info("worker.metrics_port", address=f"{host}:{server.server_port}")
+    log.info("worker.metrics_port", address=metrics.serve(bind, metrics.registry(scrape_time=False)))
 
 
 def connect() -> None:

@@ -32,6 +32,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -54,6 +55,7 @@ STEP_RUNS = Counter(
 
 _help: dict[str, tuple[str, str]] = {}
 _collectors: list[Callable[[], Iterable[Sample]]] = []
+_own: list[Callable[[], Iterable[Sample]]] = []  # those that read this process's memory (its live streams)
 _DB_FILE = re.compile(r"_(\d+)\.db$")
 
 
@@ -93,16 +95,19 @@ def describe(name: str, kind: str, text: str) -> None:
     _help[name] = (kind, text)
 
 
-def register_collector(collector: Callable[[], Iterable[Sample]]) -> None:
+def register_collector(collector: Callable[[], Iterable[Sample]], *, own: bool = False) -> None:
+    """A scrape-time collector; ``own``: it reads this process's memory, so only this process can answer it."""
     if collector not in _collectors:
         _collectors.append(collector)
+    if own and collector not in _own:
+        _own.append(collector)
 
 
 class ScrapeTime:
     """The scrape-time collectors as one ``prometheus_client`` collector (one family per sample name)."""
 
-    def __init__(self, collectors: Iterable[Callable[[], Iterable[Sample]]]) -> None:
-        self.collectors = list(collectors)
+    def __init__(self, collectors: list[Callable[[], Iterable[Sample]]]) -> None:
+        self.collectors = collectors  # the list itself: a module imported after the server started registers too
 
     def describe(self) -> list[Metric]:
         return []  # nothing is read before a scrape (the collectors may query the database)
@@ -173,6 +178,26 @@ class _Registry:
 
     def collect(self) -> Iterable[Metric]:
         return self.inner.collect()
+
+
+def own_registry() -> CollectorRegistry:
+    """The figures only this process holds (its live streams, ``register_collector(own=True)``), for a process
+    that answers no ``/metrics`` (the gRPC server): never the shared samples or the database's figures, which the
+    node's ``/metrics`` already renders, so no series is scraped twice."""
+    out = CollectorRegistry(auto_describe=True)
+    out.register(ScrapeTime(_own))
+    return out
+
+
+def serve(bind: str, registry: CollectorRegistry) -> str:
+    """Serve ``registry`` over HTTP on ``bind`` (``host:port``, the host 127.0.0.1 when left out) in a thread of
+    this process; returns the address listened on. ``ValueError`` for a malformed ``bind``, ``OSError`` when the
+    address cannot be listened on."""
+    host, _colon, port = bind.rpartition(":")
+    if not port.isascii() or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{bind!r} is not host:port with a port from 0 to 65535")
+    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+    return f"{host or '127.0.0.1'}:{server.server_port}"
 
 
 def render() -> str:

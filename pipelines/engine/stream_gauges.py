@@ -203,4 +203,4 @@ def reset_for_tests() -> None:
         _admissions.clear()
 
 
-metrics.register_collector(collect)
+metrics.register_collector(collect, own=True)

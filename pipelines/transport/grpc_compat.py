@@ -50,7 +50,9 @@ class RunserverCommand(grpcrunserver.Command):
 
     def _serve(self) -> None:
         # The site's server (its services and interceptors) loads only when this command serves.
-        from tpfgo_site.grpc_server import PortUnavailable, serve
+        from django.conf import settings
+
+        from tpfgo_site.grpc_server import MetricsUnavailable, PortUnavailable, serve
 
         refuse_to_start_if_broken("the gRPC server")
         try:
@@ -58,9 +60,11 @@ class RunserverCommand(grpcrunserver.Command):
         except SchemaBehind as exc:
             raise CommandError(str(exc)) from None
         try:
-            serve(self.address, self.max_workers)
+            serve(self.address, self.max_workers, settings.TPFGO_GRPC_METRICS_BIND)
         except PortUnavailable as exc:
             raise CommandError(f"{exc} (set GRPC_PORT to a free port)") from exc
+        except MetricsUnavailable as exc:
+            raise CommandError(str(exc)) from None
 
 
 class _ValidOrAbort:

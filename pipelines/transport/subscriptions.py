@@ -81,7 +81,7 @@ def _collect() -> list[metrics.Sample]:
     ]
 
 
-metrics.register_collector(_collect)
+metrics.register_collector(_collect, own=True)
 
 
 class PositionExpired(ServiceError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -171,3 +172,30 @@ def test_a_follower_that_received_nothing_acknowledges_nothing():
     follower.position = 5
     with pytest.raises(OSError):  # something received: it does acknowledge
         follower.ack()
+
+
+@pytest.mark.parametrize(
+    ("bind", "says"),
+    [
+        ("127.0.0.1", "is not host:port with a port from 0 to 65535"),
+        ("127.0.0.1:99999", "is not host:port with a port from 0 to 65535"),
+        ("127.0.0.1:http", "is not host:port with a port from 0 to 65535"),
+        ("taken", "Address already in use"),
+    ],
+)
+def test_the_grpc_server_refuses_a_metrics_address_it_cannot_listen_on_before_its_own_port(
+    db, monkeypatch, settings, bind, says
+):
+    from tpfgo_site import grpc_server
+
+    def build(*args):
+        raise AssertionError("it listened on its gRPC port")
+
+    monkeypatch.setattr(grpc_server, "build", build)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = f"127.0.0.1:{holder.getsockname()[1]}"
+        settings.TPFGO_GRPC_METRICS_BIND = taken if bind == "taken" else bind
+        with pytest.raises(CommandError, match=f"^TPFGO_GRPC_METRICS_BIND=.*{re.escape(says)}"):
+            call_command("grpcrunserver", "127.0.0.1:0")

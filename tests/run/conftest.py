@@ -128,6 +128,7 @@ class Running:
     base: str
     grpc: str
     worker_metrics: str
+    grpc_metrics: str
     token: str
     folder: Path
     metrics_dir: Path
@@ -136,7 +137,7 @@ class Running:
 
 @pytest.fixture
 def make_run(tmp_path: Path, collector: Collector) -> Iterator[Running]:
-    port, grpc_port, worker_port = free_port(), free_port(), free_port()
+    port, grpc_port, worker_port, grpc_metrics_port = free_port(), free_port(), free_port(), free_port()
     metrics_dir = tmp_path / "prometheus-multiproc"
     log = tmp_path / "run.log"
     env = {
@@ -153,6 +154,8 @@ def make_run(tmp_path: Path, collector: Collector) -> Iterator[Running]:
         "TPFGO_RETRY_BASE_DELAY": "0.05",
         # As on a worker-only node: the Celery worker serves the node's samples on a port of its own too.
         "TPFGO_WORKER_METRICS_BIND": f"127.0.0.1:{worker_port}",
+        # The gRPC server's own streams, which the node's /metrics cannot read, on a port of its own.
+        "TPFGO_GRPC_METRICS_BIND": f"127.0.0.1:{grpc_metrics_port}",
         # Tracing on, exported with OTLP to the test's collector, in small batches.
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
@@ -169,8 +172,9 @@ def make_run(tmp_path: Path, collector: Collector) -> Iterator[Running]:
         found = _TOKEN.search(log.read_text(errors="replace"))
         assert found, log.read_text(errors="replace")[-4000:]
         yield Running(
-            base, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{worker_port}", found.group(1), tmp_path, metrics_dir, log
-        )
+            base, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{worker_port}", f"127.0.0.1:{grpc_metrics_port}",
+            found.group(1), tmp_path, metrics_dir, log,
+        )  # fmt: skip
     finally:
         _stop_group(process)
 

@@ -19,12 +19,14 @@ from pathlib import Path
 import pytest
 
 from checkout import services
+from pipelines.protos import subscriptions_pb2
 from pipelines.recovery.sweeper import SweepReport
 from tests.checkout.api.transports import Grpc, Http
 from tests.checkout.conftest import order_body
 from tests.run.conftest import Collector, Running, wait_until
 from tests.run.prometheus_server import PROMTOOL, WINDOW, Prometheus, require, serving
 
+PUBLICATION = "tpfgo.checkout.order-ready.v1"  # every order placed above published one item
 ALERTS = Path(__file__).resolve().parents[2] / "docs" / "alerts.yml"  # the rules operators load
 ROUNDS = 6  # rounds of one REST and one gRPC order, each followed by a scrape
 SERVER = 2  # OTLP's SPAN_KIND_SERVER
@@ -45,6 +47,8 @@ def prometheus(make_run: Running, tmp_path: Path) -> Iterator[Prometheus]:
         f"  - job_name: tpfgo\n    static_configs:\n      - targets: ['{target}']\n"
         f"  - job_name: worker\n    metrics_path: /\n"
         f"    static_configs:\n      - targets: ['{make_run.worker_metrics}']\n"
+        f"  - job_name: grpc\n    metrics_path: /\n"
+        f"    static_configs:\n      - targets: ['{make_run.grpc_metrics}']\n"
     )
     with serving(tmp_path, jobs, "tpfgo", (ALERTS,)) as api:
         yield api
@@ -121,6 +125,7 @@ def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(m
     assert set(swept) == {(("action", action),) for action in SweepReport().as_dict()}, swept
 
     _assert_one_trace_per_order(collector, order_id, per_order=len(steps) + 1)  # the payment step popped above
+    _assert_grpc_streams_scraped(make_run, prometheus)
 
     with urllib.request.urlopen(make_run.base + "/metrics", timeout=10) as response:
         exposition = response.read()
@@ -145,6 +150,33 @@ def _assert_one_trace_per_order(collector: Collector, flaky_order: str, per_orde
         _exported_steps(collector, grpc_order, per_order)
         (call,) = [s for s in collector.of_trace(grpc_order) if s.kind == SERVER]
         assert call.name == "/tpfgo.checkout.v1.OrderService/CreateOrder" and call.parent_id == ""
+
+
+def _assert_grpc_streams_scraped(make_run: Running, prometheus: Prometheus) -> None:
+    """The gRPC server's own port: a follow open on it is scraped as admitted there, and gone once it ends; the
+    port serves only that process's streams (the node's /metrics has every shared series already)."""
+    client = Grpc(make_run.grpc, make_run.token)
+    request = subscriptions_pb2.SubscribeRequest(publication=PUBLICATION, start="0")
+    follow = client.subscriptions.Subscribe(request, metadata=[("authorization", f"Token {make_run.token}")])
+    active = 'tpfgo_stream_admission_active{gate="subscription",job="grpc"}'
+    try:
+        assert next(follow).publication == PUBLICATION  # admitted: the order-ready items of the orders above
+        wait_until("the open follow was not scraped", lambda: set(prometheus.values(active).values()) == {1.0}, 60)
+    finally:
+        follow.cancel()
+    (pid,) = [dict(labels)["pid"] for labels in prometheus.values(active)]
+    wait_until("the ended follow was still scraped", lambda: set(prometheus.values(active).values()) == {0.0}, 60)
+    admitted = prometheus.values('tpfgo_stream_admission_admitted_total{gate="subscription",job="grpc"}')
+    assert admitted == {(("gate", "subscription"), ("pid", pid)): 1.0}
+    served = {found["metric"]["__name__"] for found in prometheus.query('{job="grpc"}')}
+    names = {name for name in served if name != "up" and not name.startswith("scrape_")}  # Prometheus's own
+    assert names == {
+        "tpfgo_stream_admission_active", "tpfgo_stream_admission_capacity",
+        "tpfgo_stream_admission_admitted_total", "tpfgo_stream_admission_refused_total",
+        "tpfgo_subscription_buffered",
+    }, names  # fmt: skip
+    on_web = prometheus.values('tpfgo_stream_admission_admitted_total{gate="subscription",job="tpfgo"}')
+    assert pid not in {dict(labels)["pid"] for labels in on_web}
 
 
 def _exported_steps(collector: Collector, trace_id: str, count: int) -> None:
