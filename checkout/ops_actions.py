@@ -282,7 +282,7 @@ def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     approved = params.get("approved")
     if not isinstance(approved, bool):
         raise InvalidArgument(
-            "resolve-payment-review needs approved: true or false", [Detail("approved", "is required")]
+            "resolve-payment-review needs a decision (approve or decline)", [Detail("approved", "is required")]
         )
     plan = Plan()
     outcome = selectors.payment_outcome(request.order_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pipelines.contracts.text import NOT_A_NAME
@@ -53,7 +53,14 @@ class ServiceError(Exception):
         """One line for a command's refusal: the code, the message and what each detail says was wrong (unless the
         message says it already). A control character it repeats from the input is escaped (``\\x1b``, ``\\n``): it
         stays one line, and an escape sequence does not reach the operator's terminal."""
-        said = "; ".join(f"{d.field}: {d.issue}" for d in self.details if d.issue not in self.message)
+        return self.summary_naming({})
+
+    def summary_naming(self, flags: Mapping[str, str]) -> str:
+        """The summary, each detail's field called by ``flags`` when it is there: a command's user typed
+        ``--courier``, not the API's ``courierId``."""
+        said = "; ".join(
+            f"{flags.get(d.field, d.field)}: {d.issue}" for d in self.details if d.issue not in self.message
+        )
         line = f"{self.code}: {self.message}" + (f" ({said})" if said else "")
         return NOT_A_NAME.sub(lambda found: found.group().encode("unicode_escape").decode(), line)
 

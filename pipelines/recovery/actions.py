@@ -71,6 +71,8 @@ def in_turn(trace_id: uuid.UUID) -> Iterator[None]:
 
 
 MAX_ACTOR = 150  # OpsAction.actor, BulkRun.actor, StepPause.actor, StepResume.actor
+# The flags that give ``check_who``'s fields on every command that runs an action (``ServiceError.summary_naming``).
+WHO_FLAGS = {"actor": "--actor", "reason": "--reason"}
 
 
 def check_who(actor: object, reason: object) -> tuple[str, str]:

@@ -280,6 +280,41 @@ def test_the_management_command_previews_and_executes(demo_data, capsys):
     assert Counter(checkpoint_types(order_id))["TerminalOrderState"] == 1
 
 
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["assign-courier", "--preview"], "INVALID_ARGUMENT: assign-courier needs a courier (--courier: is required)"),
+        (
+            ["resolve-payment-review", "--preview"],
+            "INVALID_ARGUMENT: resolve-payment-review needs a decision (approve or decline) "
+            "(--approve/--decline: is required)",
+        ),
+        (["fork", "--preview"], "INVALID_ARGUMENT: fork needs the checkpoint to fork from (--checkpoint: is required)"),
+        (
+            ["ops-cancel", "--reason", "a\x01b"],
+            "INVALID_ARGUMENT: a remediation needs who runs it (actor) and why (reason) "
+            "(--reason: must not contain control characters)",
+        ),
+    ],
+)
+def test_the_management_commands_refusal_names_the_flag_the_operator_typed(demo_data, arguments, says):
+    order_id = place().view["orderId"]
+    before = all_insert_only_counts()
+    with pytest.raises(CommandError) as refused:
+        call_command("remediate", arguments[0], order_id, *arguments[1:])
+    assert str(refused.value) == says
+    assert all_insert_only_counts() == before
+
+
+def test_a_stale_expected_seq_the_operator_typed_is_named_by_its_flag(demo_data):
+    order_id = place().view["orderId"]
+    before = all_insert_only_counts()
+    with pytest.raises(CommandError) as refused:
+        call_command("remediate", "ops-cancel", order_id, "--expected-seq", "1", "--reason", "r", "--actor", "ops:kim")
+    assert str(refused.value).endswith("preview again (--expected-seq: stale)")
+    assert all_insert_only_counts() == before
+
+
 def test_ops_cancel_of_an_order_waiting_for_its_restaurant_closes_the_ticket(demo_data, time_machine):
     from checkout import services, tasks
 

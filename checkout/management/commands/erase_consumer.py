@@ -14,7 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from checkout import personal
-from pipelines import ServiceError
+from pipelines import ServiceError, actions
 
 
 class Command(BaseCommand):
@@ -30,6 +30,6 @@ class Command(BaseCommand):
         try:
             done = personal.erase(options["consumer_id"], actor=actor, reason=options["reason"])
         except ServiceError as exc:
-            raise CommandError(exc.summary) from None
+            raise CommandError(exc.summary_naming(actions.WHO_FLAGS)) from None
         answer = {"consumerId": done.consumer_id, "opsActionId": str(done.ops_action_id), "alreadyErased": done.already}
         self.stdout.write(json.dumps(answer))

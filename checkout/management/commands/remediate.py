@@ -19,7 +19,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from checkout import bulk_remediation, bulk_selection, ops_actions
-from pipelines import ServiceError
+from pipelines import ServiceError, actions
 
 FILTERS = ("state", "pipeline", "step", "code", "error_class", "since", "limit")
 # Each action's own parameters (ops_actions.PARAMS), by the flag that gives them.
@@ -28,6 +28,16 @@ FLAGS = {
     "approved": "--approve/--decline",
     "checkpoint_id": "--checkpoint",
     "new_effect_keys": "--new-effect-keys",
+}
+# A refusal's details name the API's fields; the operator typed these flags (``ServiceError.summary_naming``).
+FIELD_FLAGS = {
+    **actions.WHO_FLAGS,
+    "courierId": "--courier",
+    "approved": "--approve/--decline",
+    "checkpointId": "--checkpoint",
+    "newEffectKeys": "--new-effect-keys",
+    **{name: f"--{name.replace('_', '-')}" for name in FILTERS},
+    "runId": "--run",
 }
 
 
@@ -91,7 +101,8 @@ class Command(BaseCommand):
             else:
                 self._one(action, options["order_ids"][0], params, options)
         except ServiceError as exc:
-            raise CommandError(exc.summary)
+            given = {"expectedSeq": "--expected-seq"} if options["expected_seq"] is not None else {}
+            raise CommandError(exc.summary_naming({**FIELD_FLAGS, **given}))
 
     def _one(self, action: str, order_id: str, params: dict[str, Any], options: dict[str, Any]) -> None:
         shown = ops_actions.preview(action, order_id, **params)

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from pipelines.contracts.status import Detail, InvalidArgument, ServiceError
 from pipelines.engine import pauses
 from pipelines.engine.registry import composition
-from pipelines.recovery import drain, pausing
+from pipelines.recovery import actions, drain, pausing
 
 
 def where(raw: str) -> tuple[str, str]:
@@ -31,6 +31,10 @@ def scope(raw: str | None) -> tuple[str, str]:
     if not equals or not name.strip() or not value.strip():
         raise InvalidArgument(f"--key {raw!r} is not NAME=VALUE", [Detail("key", "NAME=VALUE")])
     return name.strip(), value.strip()
+
+
+# A refusal's details name the API's fields; the operator typed these flags (``ServiceError.summary_naming``).
+FIELD_FLAGS = {**actions.WHO_FLAGS, "key": "--key", "value": "--key"}
 
 
 def actor(given: str | None) -> str:
@@ -69,7 +73,7 @@ class Command(BaseCommand):
                 reason=options["reason"] or "",
             )
         except ServiceError as exc:
-            raise CommandError(exc.summary)
+            raise CommandError(exc.summary_naming(FIELD_FLAGS))
         self.stdout.write(f"paused {row} (pause {row.id}) by {row.actor}: {row.reason}")
 
     def _list(self) -> None:

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipelines.contracts.status import ServiceError
 from pipelines.engine.registry import composition
-from pipelines.management.commands.pause import actor, scope, where
+from pipelines.management.commands.pause import FIELD_FLAGS, actor, scope, where
 from pipelines.models import StepPause
 from pipelines.recovery import drain, pausing
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
                 return
             pausing.resume(row.id, actor=actor(options["actor"]), reason=options["reason"] or "")
         except ServiceError as exc:
-            raise CommandError(exc.summary)
+            raise CommandError(exc.summary_naming(FIELD_FLAGS))
         self.stdout.write(f"resumed {row} (pause {row.id})")
         self._progress(row)
 
