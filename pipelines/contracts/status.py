@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pipelines.contracts.text import NOT_A_NAME
+from pipelines.contracts.text import one_line
 
 # code → (HTTP status, gRPC status code name)
 STATUS = {
@@ -62,7 +62,7 @@ class ServiceError(Exception):
             f"{flags.get(d.field, d.field)}: {d.issue}" for d in self.details if d.issue not in self.message
         )
         line = f"{self.code}: {self.message}" + (f" ({said})" if said else "")
-        return NOT_A_NAME.sub(lambda found: found.group().encode("unicode_escape").decode(), line)
+        return one_line(line)
 
     @property
     def http_status(self) -> int:

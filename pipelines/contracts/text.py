@@ -18,6 +18,12 @@ NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
+def one_line(text: str) -> str:
+    """Text a command prints that may repeat its input, as one line: each control character (a line break, an escape
+    sequence's ESC) or surrogate becomes its escape (``\\n``, ``\\x1b``), so none reaches the terminal or the log."""
+    return NOT_A_NAME.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
+
+
 def storable(text: str) -> str:
     """Text the server wrote itself (an exception's message, a traceback) in a form every database stores: a NUL or
     an unpaired surrogate becomes its escape (``\\x00``, ``\\udc80``), the rest is as it was."""

@@ -66,10 +66,10 @@ def test_an_observer_named_twice_is_delivered_to_and_reported_once(registry, lan
     ("args", "message"),
     [
         ((), "no observer is registered"),
-        (("--import", "tests.observing.nowhere"), "--import tests.observing.nowhere"),
-        (("--import", MODULE, "nobody"), "no observer named nobody (registered: tests.recorder)"),
-        (("--import", ""), "--import : Empty module name"),
-        (("--import", ".recorder"), "--import .recorder: the 'package' argument is required"),
+        (("--import", "tests.observing.nowhere"), "--import 'tests.observing.nowhere'"),
+        (("--import", MODULE, "nobody"), "no observer named 'nobody' (registered: tests.recorder)"),
+        (("--import", ""), "--import '': Empty module name"),
+        (("--import", ".recorder"), "--import '.recorder': the 'package' argument is required"),
         (("--import", MODULE, "--poll-interval", "0"), "--poll-interval must be above 0 and at most 3600"),
         (("--import", MODULE, "--poll-interval", "-1"), "--poll-interval must be above 0 and at most 3600"),
         (("--import", MODULE, "--poll-interval", "nan"), "--poll-interval must be above 0 and at most 3600"),
@@ -79,6 +79,25 @@ def test_an_observer_named_twice_is_delivered_to_and_reported_once(registry, lan
 def test_it_refuses_to_run_nothing_or_an_unknown_observer(registry, args, message):
     with pytest.raises(CommandError, match=re.escape(message)):
         run(*args, "--once")
+    assert ObserverPosition.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--import", "x\ny\x1b[2J"), "--import 'x\\ny\\x1b[2J': No module named 'x\\ny\\x1b[2J'"),
+        (
+            ("--import", ".x\r"),
+            "--import '.x\\r': the 'package' argument is required to perform a relative import for '.x\\r'",
+        ),
+        (("--import", MODULE, "a\nb"), "no observer named 'a\\nb' (registered: tests.recorder)"),
+    ],
+)
+def test_a_refusal_repeats_the_input_escaped_on_one_line(registry, args, message):
+    with pytest.raises(CommandError) as refused:
+        run(*args, "--once")
+    assert str(refused.value) == message
     assert ObserverPosition.objects.count() == 0
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pipelines.contracts.text import one_line
 from pipelines.store import observers
 
 MAX_POLL_INTERVAL = 3600  # seconds
@@ -42,12 +43,12 @@ class Command(BaseCommand):
             try:
                 import_module(module)
             except (ImportError, ValueError, TypeError) as exc:  # an empty or relative name: ValueError, TypeError
-                raise CommandError(f"--import {module}: {exc}") from exc
+                raise CommandError(one_line(f"--import {module!r}: {exc}")) from exc
         registered = observers.registered()
         unknown = sorted(set(options["names"]) - set(registered))
         if unknown:
             known = ", ".join(registered) or "none"
-            raise CommandError(f"no observer named {', '.join(unknown)} (registered: {known})")
+            raise CommandError(f"no observer named {', '.join(map(repr, unknown))} (registered: {known})")
         names = list(dict.fromkeys(options["names"])) or sorted(registered)  # a name given twice runs once
         if not names:
             raise CommandError("no observer is registered: name the module that registers them with --import")
