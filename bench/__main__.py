@@ -36,7 +36,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import chart
+from bench import arguments, chart
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -212,11 +212,18 @@ def shown(path: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--orders", type=int, default=1000, help="orders per bulk figure (floor, raw, batched)")
-    parser.add_argument("--single-orders", type=int, default=300, help="orders per one-at-a-time figure")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--levels", default="0,10000,100000", help="orders already stored before measuring")
-    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument(
+        "--orders", type=arguments.ORDERS, default=1000, help="orders per bulk figure (floor, raw, batched)"
+    )
+    parser.add_argument("--single-orders", type=arguments.ORDERS, default=300, help="orders per one-at-a-time figure")
+    parser.add_argument("--repeat", type=arguments.REPEATS, default=3)
+    parser.add_argument(
+        "--levels",
+        type=arguments.counts(0, arguments.MAX_ORDERS),
+        default="0,10000,100000",
+        help="orders already stored before measuring",
+    )
+    parser.add_argument("--backends", type=arguments.BACKENDS, default="sqlite,postgres")
     parser.add_argument(
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     )
@@ -232,15 +239,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.orders, args.single_orders, args.repeat, args.levels = 200, 50, 1, "0"
-    # Refused before anything runs: a backend but sqlite was run as PostgreSQL and only "postgres" had its database
-    # dropped after (a typo left one behind); the others failed in the subprocess or at the chart, with a traceback.
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if not backends or not set(backends) <= {"sqlite", "postgres"}:
-        parser.error(f"--backends {args.backends!r}: sqlite, postgres, or both separated by a comma")
-    if min(args.orders, args.single_orders, args.repeat) < 1:
-        parser.error("--orders, --single-orders and --repeat must be at least 1")
-    if not re.fullmatch(r"\d+(,\d+)*", args.levels.replace(" ", "")):
-        parser.error(f"--levels {args.levels!r}: whole numbers of orders separated by commas, such as 0,10000")
+    # A backend but sqlite was run as PostgreSQL and only "postgres" had its database dropped after (a typo left one
+    # behind); the others failed in the subprocess or at the chart: refused by the parser (bench/arguments.py).
+    backends = args.backends.split(",")
     # The run drops this database (and <name>_dbos) before and after: a plain lower-case name, never one of the
     # server's own (it went unquoted into DROP DATABASE: "--pg-db test" dropped the database named test, and a name
     # holding SQL ran it).

@@ -26,6 +26,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from bench import arguments
+
 BODY = {
     "consumerId": "alice",
     "restaurantId": "pizza-roma",
@@ -235,18 +237,29 @@ def _window_start() -> Any:
     return timezone.now().date() - datetime.timedelta(days=FUNNEL_DAYS - 1)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench dashboard")
-    parser.add_argument("--orders", type=int, default=1_000_000)
-    parser.add_argument("--loads", type=int, default=5, help="loads of /ops/ per figure (the median is reported)")
-    parser.add_argument("--fold-seconds", type=int, default=30, help="the fold interval the tail stands for")
+    parser.add_argument("--orders", type=arguments.ORDERS, default=1_000_000)
+    parser.add_argument(
+        "--loads", type=arguments.REPEATS, default=5, help="loads of /ops/ per figure (the median is reported)"
+    )
+    parser.add_argument(
+        "--fold-seconds",
+        type=arguments.count(1, int(arguments.MAX_SECONDS)),
+        default=30,
+        help="the fold interval the tail stands for",
+    )
     parser.add_argument(
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     )
     parser.add_argument("--keep", action="store_true", help="keep the database (tpfgo_bench_dashboard) afterwards")
     parser.add_argument("--no-old", action="store_true", help="skip the old funnel's loads (a minute each at 1M)")
     parser.add_argument("--reuse", metavar="NAME", help="measure again on a database a --keep run filled (kept)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     if args.reuse:
         args.keep, name = True, args.reuse
         os.environ["DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + "/" + name

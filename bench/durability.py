@@ -24,17 +24,23 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from bench import arguments
+
 FIGURES = ("raw", "commit", "boundary")
 
 
-def main(argv: list[str]) -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench durability")
-    parser.add_argument("--blocks", type=int, default=15)
-    parser.add_argument("--orders", type=int, default=20, help="orders per figure and block")
+    parser.add_argument("--blocks", type=arguments.REPEATS, default=15)
+    parser.add_argument("--orders", type=arguments.ORDERS, default=20, help="orders per figure and block")
     parser.add_argument(
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str]) -> None:
+    args = parser().parse_args(argv)
     import psycopg
 
     database = f"tpfgo_bench_durability_{uuid.uuid4().hex[:6]}"  # runs side by side on one server

@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from bench import arguments
 from bench.ingest_harness import BIN, ORDER, ROOT, Figures, Server, base_env, free_port, manage, prepare, run
 
 SYSTEMS = [
@@ -197,16 +198,20 @@ def render(backend: str, orders: int, rounds: list[dict[str, dict[str, Any]]]) -
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench ingest", description=__doc__)
-    parser.add_argument("--orders", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--orders", type=arguments.ORDERS, default=2000)
+    parser.add_argument("--rounds", type=arguments.REPEATS, default=2)
     parser.add_argument("--results", default=str(ROOT / "bench" / "results"), help="the folder the JSON is written to")
-    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--backends", type=arguments.BACKENDS, default="sqlite,postgres")
     parser.add_argument(
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     report: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": vars(args), "backends": {}}
     failed = False
     with tempfile.TemporaryDirectory(prefix="tpfgo-bench-ingest-") as tmp:

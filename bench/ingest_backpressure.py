@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from bench import arguments
 from bench.ingest_harness import Server, counts, prepare, run
 
 
@@ -40,14 +41,27 @@ def _drop(server_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--orders", type=int, default=20_000)
-    parser.add_argument("--delay-ms", type=float, default=5.0, help="pause before every payment capture")
-    parser.add_argument("--capacity", type=int, default=128, help="TPFGO_BUFFER_CAPACITY")
-    parser.add_argument("--batch", type=int, default=32, help="TPFGO_STREAM_BATCH_SIZE")
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ingest_backpressure",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--orders", type=arguments.ORDERS, default=20_000)
+    parser.add_argument(
+        "--delay-ms",
+        type=arguments.number(0, 1000 * arguments.MAX_SECONDS),
+        default=5.0,
+        help="pause before every payment capture",
+    )
+    parser.add_argument("--capacity", type=arguments.ORDERS, default=128, help="TPFGO_BUFFER_CAPACITY")
+    parser.add_argument("--batch", type=arguments.ORDERS, default=32, help="TPFGO_STREAM_BATCH_SIZE")
     parser.add_argument("--postgres", metavar="SERVER_URL", help="run on a fresh database on this server")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
 
     scratch = Path(tempfile.mkdtemp(prefix="tpfgo-bench-"))
     dropped: tuple[str, str] | None = None

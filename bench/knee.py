@@ -37,6 +37,7 @@ from multiprocessing.synchronize import Event
 from queue import Empty
 from typing import Any
 
+from bench import arguments
 from bench.dashboard import BODY, _database
 
 TABLE = """CREATE TABLE IF NOT EXISTS bench_knee_checkpoint (
@@ -226,14 +227,23 @@ def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench knee")
-    parser.add_argument("--workers", default="1,2,3,4,6,8", help="K values: processes replaying at once")
-    parser.add_argument("--seconds", type=float, default=15.0, help="how long each K runs")
+    parser.add_argument(
+        "--workers",
+        type=arguments.counts(1, arguments.MAX_PROCESSES),
+        default="1,2,3,4,6,8",
+        help="K values: processes replaying at once",
+    )
+    parser.add_argument("--seconds", type=arguments.SECONDS, default=15.0, help="how long each K runs")
     parser.add_argument(
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     args.workers = [int(k) for k in args.workers.split(",")]
     name = f"tpfgo_bench_knee_{uuid.uuid4().hex[:6]}"
     url = _database(args.pg_url, name)

@@ -29,6 +29,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench import arguments
+
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("pipelines_checkpointlog", "pipelines_lineagelink", "pipelines_trace", "order_request_orderrequest")
 
@@ -137,15 +139,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench purge")
-    parser.add_argument("--orders", type=int, default=100_000, help="old completed orders the purge removes")
-    parser.add_argument("--ingest", type=int, default=500, help="orders placed per phase (alone, beside the purge)")
+    parser.add_argument(
+        "--orders", type=arguments.ORDERS, default=100_000, help="old completed orders the purge removes"
+    )
+    parser.add_argument(
+        "--ingest", type=arguments.ORDERS, default=500, help="orders placed per phase (alone, beside the purge)"
+    )
     parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument(
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     with tempfile.TemporaryDirectory() as workdir:

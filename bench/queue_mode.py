@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bench import arguments
 from bench.cluster import (
     MachineCpu,
     RedisNode,
@@ -451,18 +452,27 @@ def queue_mode_available(database_url: str) -> bool:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench queue", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--orders", type=int, default=400, help="orders per throughput figure")
-    p.add_argument("--clients", type=int, default=16, help="concurrent clients (closed loop)")
-    p.add_argument("--modes", default="sync,queue")
-    p.add_argument("--workers", default="1,2", help="worker node counts")
-    p.add_argument("--web-nodes", type=int, default=1)
-    p.add_argument("--web-workers", type=int, default=2, help="gunicorn workers per web node")
-    p.add_argument("--web-threads", type=int, default=8)
-    p.add_argument("--concurrency", type=int, default=2, help="Celery processes per worker node")
-    p.add_argument("--overload-seconds", type=float, default=30)
-    p.add_argument("--overload-factor", type=float, default=3.0, help="offered load ÷ the mode's measured orders/s")
-    p.add_argument("--overload-threads", type=int, default=32)
-    p.add_argument("--overload-bound", type=int, default=20, help="TPFGO_QUEUE_BACKLOG_BOUND during the overload")
+    p.add_argument("--orders", type=arguments.ORDERS, default=400, help="orders per throughput figure")
+    p.add_argument("--clients", type=arguments.PROCESSES, default=16, help="concurrent clients (closed loop)")
+    p.add_argument("--modes", type=arguments.names("sync", "queue"), default="sync,queue")
+    p.add_argument(
+        "--workers", type=arguments.counts(1, arguments.MAX_PROCESSES), default="1,2", help="worker node counts"
+    )
+    p.add_argument("--web-nodes", type=arguments.PROCESSES, default=1)
+    p.add_argument("--web-workers", type=arguments.PROCESSES, default=2, help="gunicorn workers per web node")
+    p.add_argument("--web-threads", type=arguments.PROCESSES, default=8)
+    p.add_argument("--concurrency", type=arguments.PROCESSES, default=2, help="Celery processes per worker node")
+    p.add_argument("--overload-seconds", type=arguments.SECONDS, default=30)
+    p.add_argument(
+        "--overload-factor",
+        type=arguments.number(0, 100),
+        default=3.0,
+        help="offered load ÷ the mode's measured orders/s",
+    )
+    p.add_argument("--overload-threads", type=arguments.PROCESSES, default=32)
+    p.add_argument(
+        "--overload-bound", type=arguments.ORDERS, default=20, help="TPFGO_QUEUE_BACKLOG_BOUND during the overload"
+    )
     p.add_argument("--no-overload", action="store_true")
     p.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--broker-url", help="an existing broker instead of a Redis of the bench's own")

@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from bench import arguments
 from bench.dashboard import BODY, _database, run_then_drop
 
 STALLED = 20
@@ -217,20 +218,41 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench sweep")
-    parser.add_argument("--levels", default="0,200000,1000000", help="orders in the window, ascending")
-    parser.add_argument("--passes", type=int, default=3, help="timed passes per figure (the median is reported)")
-    parser.add_argument("--old-passes", type=int, default=1, help="passes of the old query at 100,000 orders and above")
+    parser.add_argument(
+        "--levels",
+        type=arguments.counts(0, arguments.MAX_ORDERS),
+        default="0,200000,1000000",
+        help="orders in the window, ascending",
+    )
+    parser.add_argument(
+        "--passes", type=arguments.REPEATS, default=3, help="timed passes per figure (the median is reported)"
+    )
+    parser.add_argument(
+        "--old-passes", type=arguments.REPEATS, default=1, help="passes of the old query at 100,000 orders and above"
+    )
     parser.add_argument(
         "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     )
     parser.add_argument("--keep", action="store_true", help="keep the database (tpfgo_bench_sweep) afterwards")
-    parser.add_argument("--old-max", type=int, default=10**9, help="time the old query only up to this many orders")
     parser.add_argument(
-        "--overhead", type=int, metavar="ORDERS", help="only time logging ORDERS orders with and without the frontier"
+        "--old-max",
+        type=arguments.count(0, 10**9),
+        default=10**9,
+        help="time the old query only up to this many orders",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--overhead",
+        type=arguments.ORDERS,
+        metavar="ORDERS",
+        help="only time logging ORDERS orders with and without the frontier",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     args.levels = sorted(int(level) for level in args.levels.split(","))
     name = "tpfgo_bench_sweep" if args.keep else f"tpfgo_bench_sweep_{uuid.uuid4().hex[:6]}"
     os.environ["DATABASE_URL"] = _database(args.pg_url, name)

@@ -240,32 +240,3 @@ def test_each_bench_run_names_a_postgresql_database_of_its_own_unless_told(monke
     assert len(names) == 20 and all(re.fullmatch(r"tpfgo_bench_[0-9a-f]{6}", name) for name in names)
     monkeypatch.setenv("BENCH_PG_DB", "tpfgo_bench_mine")
     assert default_pg_db() == "tpfgo_bench_mine"
-
-
-@pytest.mark.parametrize(
-    ("arguments", "says"),
-    [
-        (["--backends", "postgress"], "--backends 'postgress': sqlite, postgres, or both"),
-        (["--backends", ","], "--backends ',': sqlite, postgres, or both"),
-        (["--orders", "-5"], "--orders, --single-orders and --repeat must be at least 1"),
-        (["--repeat", "0"], "--orders, --single-orders and --repeat must be at least 1"),
-        (["--levels", "abc"], "--levels 'abc': whole numbers of orders"),
-        (["--pg-db", "postgres"], "--pg-db 'postgres': a database of the run's own"),
-        (["--pg-db", "x; DROP TABLE y"], "--pg-db 'x; DROP TABLE y': a database of the run's own"),
-        (["--pg-db", "Mine"], "--pg-db 'Mine': a database of the run's own"),
-    ],
-)
-def test_the_bench_refuses_a_backend_or_a_size_it_cannot_run_before_it_creates_anything(
-    monkeypatch, capsys, arguments, says
-):
-    from bench import __main__ as bench_main
-
-    def run_backend(*args):
-        raise AssertionError("it ran a backend")
-
-    monkeypatch.setattr(bench_main, "run_backend", run_backend)
-    monkeypatch.setattr(sys, "argv", ["python -m bench", *arguments])
-    with pytest.raises(SystemExit) as refused:
-        bench_main.main()
-    assert refused.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1].startswith(f"python -m bench: error: {says}")

@@ -1,0 +1,86 @@
+"""The argument checks of every ``python -m bench`` parser, the main bench's and each sub-bench's.
+
+A count, a list of counts, a duration or a list of names a bench cannot run is refused with one argparse line
+(``error: argument --orders: '-5': a whole number from 1 to 10,000,000``, exit 2) before anything is created; it
+used to fail part-way with a traceback, or to measure nothing and print it as a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+MAX_ORDERS = 10_000_000  # orders in a figure or a history level (the largest default is 1,000,000)
+MAX_REPEATS = 100  # repeats, rounds, passes, loads and blocks of one figure
+MAX_PROCESSES = 256  # processes, nodes, threads or clients at once
+MAX_SECONDS = 3600.0  # one timed phase
+
+
+def count(low: int, high: int) -> Callable[[str], int]:
+    """A whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        value = _whole(text)
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r}: a whole number from {low:,} to {high:,}")
+        return value
+
+    return parse
+
+
+def counts(low: int, high: int) -> Callable[[str], str]:
+    """Whole numbers from ``low`` to ``high`` separated by commas, given back without spaces (``0,10000``)."""
+
+    def parse(text: str) -> str:
+        values = [_whole(part) for part in text.split(",")]
+        if not all(value is not None and low <= value <= high for value in values):
+            raise argparse.ArgumentTypeError(f"{text!r}: whole numbers from {low:,} to {high:,} separated by commas")
+        return ",".join(str(value) for value in values)
+
+    return parse
+
+
+def number(above: float, high: float) -> Callable[[str], float]:
+    """A number above ``above`` and at most ``high`` (never NaN or infinite)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not above < value <= high:  # NaN compares false
+            raise argparse.ArgumentTypeError(f"{text!r}: a number above {_shown(above)} and at most {_shown(high)}")
+        return value
+
+    return parse
+
+
+def names(*known: str) -> Callable[[str], str]:
+    """One or more of ``known`` separated by commas, given back without spaces (``sqlite,postgres``)."""
+
+    def parse(text: str) -> str:
+        given = [part.strip() for part in text.split(",")]
+        if not all(given) or not set(given) <= set(known):
+            raise argparse.ArgumentTypeError(f"{text!r}: {', '.join(known)}, or several separated by commas")
+        return ",".join(dict.fromkeys(given))
+
+    return parse
+
+
+def _shown(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:g}"
+
+
+def _whole(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+ORDERS = count(1, MAX_ORDERS)
+REPEATS = count(1, MAX_REPEATS)
+PROCESSES = count(1, MAX_PROCESSES)
+SECONDS = number(0, MAX_SECONDS)
+BACKENDS = names("sqlite", "postgres")

@@ -1,0 +1,119 @@
+"""Every ``python -m bench`` parser refuses a size it cannot run with one argparse line, before anything is created
+(bench/arguments.py); these tests parse only, no bench runs."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from bench import dashboard, durability, ingest, ingest_backpressure, knee, purge, queue_mode, sweep
+
+SUB_BENCHES = (purge, ingest, dashboard, sweep, knee, durability, ingest_backpressure, queue_mode)
+WHOLE = "a whole number from 1 to"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["--backends", "postgress"], "--backends: 'postgress': sqlite, postgres, or several separated by commas"),
+        (["--backends", ","], "--backends: ',': sqlite, postgres, or several separated by commas"),
+        (["--orders", "-5"], f"--orders: '-5': {WHOLE} 10,000,000"),
+        (["--orders", "99999999999999999999"], f"--orders: '99999999999999999999': {WHOLE} 10,000,000"),
+        (["--single-orders", "0"], f"--single-orders: '0': {WHOLE} 10,000,000"),
+        (["--repeat", "0"], f"--repeat: '0': {WHOLE} 100"),
+        (["--levels", "abc"], "--levels: 'abc': whole numbers from 0 to 10,000,000 separated by commas"),
+        (["--levels", "0,-1"], "--levels: '0,-1': whole numbers from 0 to 10,000,000 separated by commas"),
+    ],
+)
+def test_the_main_bench_refuses_a_backend_or_a_size_it_cannot_run_before_it_creates_anything(
+    monkeypatch, capsys, arguments, says
+):
+    from bench import __main__ as bench_main
+
+    def run_backend(*args):
+        raise AssertionError("it ran a backend")
+
+    monkeypatch.setattr(bench_main, "run_backend", run_backend)
+    monkeypatch.setattr(sys, "argv", ["python -m bench", *arguments])
+    with pytest.raises(SystemExit) as refused:
+        bench_main.main()
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"python -m bench: error: argument {says}"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["--pg-db", "postgres"], "--pg-db 'postgres': a database of the run's own"),
+        (["--pg-db", "x; DROP TABLE y"], "--pg-db 'x; DROP TABLE y': a database of the run's own"),
+        (["--pg-db", "Mine"], "--pg-db 'Mine': a database of the run's own"),
+    ],
+)
+def test_the_main_bench_refuses_a_database_that_is_not_its_own_before_it_creates_anything(
+    monkeypatch, capsys, arguments, says
+):
+    from bench import __main__ as bench_main
+
+    def run_backend(*args):
+        raise AssertionError("it ran a backend")
+
+    monkeypatch.setattr(bench_main, "run_backend", run_backend)
+    monkeypatch.setattr(sys, "argv", ["python -m bench", *arguments])
+    with pytest.raises(SystemExit) as refused:
+        bench_main.main()
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith(f"python -m bench: error: {says}")
+
+
+@pytest.mark.parametrize(
+    ("bench", "arguments", "says"),
+    [
+        (purge, ["--orders", "0"], f"--orders: '0': {WHOLE} 10,000,000"),
+        (purge, ["--ingest", "-1"], f"--ingest: '-1': {WHOLE} 10,000,000"),
+        (purge, ["--orders", "1e9"], f"--orders: '1e9': {WHOLE} 10,000,000"),
+        (ingest, ["--orders", "0"], f"--orders: '0': {WHOLE} 10,000,000"),
+        (ingest, ["--rounds", "0"], f"--rounds: '0': {WHOLE} 100"),
+        (ingest, ["--backends", "mysql"], "--backends: 'mysql': sqlite, postgres, or several separated by commas"),
+        (dashboard, ["--orders", "-1"], f"--orders: '-1': {WHOLE} 10,000,000"),
+        (dashboard, ["--loads", "0"], f"--loads: '0': {WHOLE} 100"),
+        (dashboard, ["--fold-seconds", "0"], f"--fold-seconds: '0': {WHOLE} 3,600"),
+        (sweep, ["--levels", "0,x"], "--levels: '0,x': whole numbers from 0 to 10,000,000 separated by commas"),
+        (sweep, ["--passes", "0"], f"--passes: '0': {WHOLE} 100"),
+        (sweep, ["--old-passes", "101"], f"--old-passes: '101': {WHOLE} 100"),
+        (sweep, ["--old-max", "-1"], "--old-max: '-1': a whole number from 0 to 1,000,000,000"),
+        (sweep, ["--overhead", "0"], f"--overhead: '0': {WHOLE} 10,000,000"),
+        (knee, ["--workers", "0,2"], "--workers: '0,2': whole numbers from 1 to 256 separated by commas"),
+        (knee, ["--seconds", "nan"], "--seconds: 'nan': a number above 0 and at most 3,600"),
+        (knee, ["--seconds", "inf"], "--seconds: 'inf': a number above 0 and at most 3,600"),
+        (knee, ["--seconds", "0"], "--seconds: '0': a number above 0 and at most 3,600"),
+        (durability, ["--blocks", "0"], f"--blocks: '0': {WHOLE} 100"),
+        (durability, ["--orders", "-3"], f"--orders: '-3': {WHOLE} 10,000,000"),
+        (ingest_backpressure, ["--orders", "0"], f"--orders: '0': {WHOLE} 10,000,000"),
+        (ingest_backpressure, ["--delay-ms", "-1"], "--delay-ms: '-1': a number above 0 and at most 3,600,000"),
+        (ingest_backpressure, ["--capacity", "0"], f"--capacity: '0': {WHOLE} 10,000,000"),
+        (ingest_backpressure, ["--batch", "0"], f"--batch: '0': {WHOLE} 10,000,000"),
+        (queue_mode, ["--orders", "0"], f"--orders: '0': {WHOLE} 10,000,000"),
+        (queue_mode, ["--clients", "0"], f"--clients: '0': {WHOLE} 256"),
+        (queue_mode, ["--modes", "sync,async"], "--modes: 'sync,async': sync, queue, or several separated by commas"),
+        (queue_mode, ["--workers", "1,,2"], "--workers: '1,,2': whole numbers from 1 to 256 separated by commas"),
+        (queue_mode, ["--web-nodes", "0"], f"--web-nodes: '0': {WHOLE} 256"),
+        (queue_mode, ["--concurrency", "1000"], f"--concurrency: '1000': {WHOLE} 256"),
+        (queue_mode, ["--overload-seconds", "-1"], "--overload-seconds: '-1': a number above 0 and at most 3,600"),
+        (queue_mode, ["--overload-factor", "nan"], "--overload-factor: 'nan': a number above 0 and at most 100"),
+        (queue_mode, ["--overload-bound", "0"], f"--overload-bound: '0': {WHOLE} 10,000,000"),
+    ],
+    ids=lambda value: getattr(value, "__name__", None),
+)
+def test_a_sub_bench_refuses_a_size_it_cannot_run_with_one_line(capsys, bench, arguments, says):
+    parser = bench.parser()
+    with pytest.raises(SystemExit) as refused:
+        parser.parse_args(arguments)
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"{parser.prog}: error: argument {says}"
+
+
+@pytest.mark.parametrize("bench", SUB_BENCHES, ids=lambda bench: bench.__name__)
+def test_a_sub_bench_takes_its_defaults(bench):
+    args = bench.parser().parse_args([])
+    assert vars(args) == {action.dest: action.default for action in bench.parser()._actions if action.dest != "help"}
