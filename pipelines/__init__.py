@@ -107,6 +107,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "generic_handler": ("pipelines.transport.rpc", "generic_handler"),
     "metadata_value": ("pipelines.transport.rpc", "metadata_value"),
     "unary": ("pipelines.transport.rpc", "unary"),
+    "released_with_call": ("pipelines.transport.rpc_streams", "released_with_call"),
     "stream_handler": ("pipelines.transport.rpc_streams", "stream_handler"),
     "streaming": ("pipelines.transport.rpc_streams", "streaming"),
     "metrics_view": ("pipelines.transport.request_metrics", "metrics_view"),
@@ -234,6 +235,7 @@ if TYPE_CHECKING:
     from pipelines.transport.rpc import generic_handler as generic_handler
     from pipelines.transport.rpc import metadata_value as metadata_value
     from pipelines.transport.rpc import unary as unary
+    from pipelines.transport.rpc_streams import released_with_call as released_with_call
     from pipelines.transport.rpc_streams import stream_handler as stream_handler
     from pipelines.transport.rpc_streams import streaming as streaming
     from pipelines.transport.subscription_rpc import SERVICE as SUBSCRIPTION_SERVICE
@@ -346,6 +348,7 @@ __all__ = [
     "primary",
     "queues",
     "refuse_to_start_if_broken",
+    "released_with_call",
     "request_metrics",
     "status_message",
     "storage",

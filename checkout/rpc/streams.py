@@ -15,7 +15,7 @@ from django_grpc_framework.services import Service
 from checkout import ingest, messages, watching
 from checkout.protos import orders_pb2
 from checkout.rpc.services import ROUTE
-from pipelines import InvalidArgument, Malformed, Ready, streaming
+from pipelines import InvalidArgument, Malformed, Ready, released_with_call, streaming
 
 
 def lines(requests: Iterable[Any]) -> Iterator[ingest.Line | Ready[dict[str, Any]]]:
@@ -51,7 +51,7 @@ class OrderStreams(Service):
     def WatchOrder(
         self, request: orders_pb2.WatchOrderRequest, context: grpc.ServicerContext
     ) -> Iterator[orders_pb2.OrderCheckpoint]:
-        ticket = watching.admit()
+        ticket = released_with_call(watching.admit(), context)  # a cancelled watch frees its slot now
         try:
             for entry in watching.watch_order(request.order_id, active=context.is_active):
                 yield messages.to_message(entry, orders_pb2.OrderCheckpoint)

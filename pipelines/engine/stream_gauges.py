@@ -97,21 +97,25 @@ class Admission:
             self.admitted += 1
             return Ticket(self)
 
-    def _leave(self) -> None:
+    def _leave(self, ticket: Ticket) -> None:
         with self._lock:
+            if ticket._gate is None:  # released already, perhaps by another thread a moment ago
+                return
+            ticket._gate = None
             self.active -= 1
 
 
 class Ticket:
-    """An admitted stream's place; ``release`` is idempotent, so every exit path may call it."""
+    """An admitted stream's place; ``release`` is idempotent, also from two threads at once (a gRPC call's
+    termination callback and its generator's exit), so every exit path may call it."""
 
     def __init__(self, gate: Admission) -> None:
         self._gate: Admission | None = gate
 
     def release(self) -> None:
-        gate, self._gate = self._gate, None
+        gate = self._gate
         if gate is not None:
-            gate._leave()
+            gate._leave(self)
 
 
 def admission(name: str, capacity: int | None = None) -> Admission:

@@ -23,6 +23,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
+from pipelines.engine.stream_gauges import Ticket
 from pipelines.transport.rpc import _lenient, call_boundary
 
 log = structlog.get_logger("pipelines.rpc")
@@ -47,6 +48,15 @@ def streaming(route: str) -> Callable[[StreamMethod[S]], StreamMethod[S]]:
         return handler
 
     return decorate
+
+
+def released_with_call(ticket: Ticket, context: grpc.ServicerContext) -> Ticket:
+    """``ticket``, released as soon as the call ends, however it ends: a cancelled server stream frees its admission
+    slot at once, while its generator may still wait for its next poll (and releases it again, harmlessly, on its
+    way out)."""
+    if not context.add_callback(ticket.release):  # the call has already ended
+        ticket.release()
+    return ticket
 
 
 def stream_handler(service: ServiceDescriptor, servicer: object) -> grpc.GenericRpcHandler:

@@ -19,7 +19,7 @@ from django_grpc_framework.services import Service
 from pipelines.protos import subscriptions_pb2
 from pipelines.transport import subscriptions
 from pipelines.transport.rpc import unary
-from pipelines.transport.rpc_streams import streaming
+from pipelines.transport.rpc_streams import released_with_call, streaming
 
 SERVICE = subscriptions_pb2.DESCRIPTOR.services_by_name["SubscriptionService"]
 ROUTE = f"/{SERVICE.full_name}/"
@@ -61,8 +61,7 @@ class SubscriptionService(Service):
             expect=expected(request),
             admit=subscriptions.admit,
         )
-        ticket = opened.ticket
-        context.add_callback(ticket.release)  # a cancelled call frees its slot now, not at its next poll
+        ticket = released_with_call(opened.ticket, context)  # a cancelled call frees its slot now, not at its next poll
         try:
             for item in subscriptions.follow(opened.publication, opened.start, active=context.is_active):
                 yield message(item)

@@ -1,14 +1,17 @@
 """gRPC WatchOrder: the stored checkpoints, then each new one as it commits, once; closes after a terminal state."""
 
+import functools
 import threading
 
 import grpc
 import pytest
 
-from checkout import services
+from checkout import services, watching
 from checkout.protos import orders_pb2
 from pipelines.models import CheckpointLog
+from pipelines.store import observers
 from tests.checkout.conftest import place
+from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,3 +72,24 @@ def test_an_unknown_order_is_not_found_and_a_missing_token_unauthenticated(demo_
     with pytest.raises(grpc.RpcError) as caught:
         list(stub.WatchOrder(orders_pb2.WatchOrderRequest(order_id="not-an-id"), timeout=5))
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_cancelled_watch_frees_its_admission_slot_at_once_not_at_its_next_poll(
+    demo_data, stub, auth, settings, monkeypatch
+):
+    settings.TPFGO_WATCH_MAX_STREAMS = 1
+    # A poll far longer than the test waits: the slot is free because the call ended, not because the watch polled.
+    monkeypatch.setattr(watching, "watch_trace", functools.partial(observers.watch_trace, poll_interval=3600))
+    view = place("watch-left", restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
+    watch = orders_pb2.WatchOrderRequest(order_id=view["orderId"])
+    call = stub.WatchOrder(watch, metadata=auth, timeout=30)
+    assert [next(call).id for _ in view["checkpoints"]] == log_ids(view["orderId"])
+    assert watching.gate().active == 1  # the one slot; the watch now waits for the next commit
+    call.cancel()
+    try:
+        wait_for(lambda: watching.gate().active == 0, 10, what="the cancelled watch's slot to be free")
+    finally:
+        observers.notify()  # wakes the cancelled watch, which then ends
+    done = place("watch-next").view["orderId"]
+    events = list(stub.WatchOrder(orders_pb2.WatchOrderRequest(order_id=done), metadata=auth, timeout=10))
+    assert [e.id for e in events] == log_ids(done) and events[-1].state == "COMPLETED"
