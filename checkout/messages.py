@@ -8,6 +8,7 @@ unset). Transports call these functions; none of them holds a rule of its own.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
@@ -72,8 +73,16 @@ def pick_key(field_key: str | None, header_key: str | None, header: str = "idemp
 
 
 def same_order_id(path_id: str, message_id: str) -> None:
-    """A body message that names an order must name the one in the URL."""
-    if message_id and message_id != path_id:
+    """A body message that names an order must name the one in the URL, in any form an order id is read in
+    (``checkout.services.parse_id``: ``DF23…`` in the URL and ``df23…`` in the body name one order)."""
+    if message_id and not _same_id(message_id, path_id):
         raise InvalidArgument(
             "order_id in the body differs from the order id in the URL", [Detail("order_id", "differs from URL")]
         )
+
+
+def _same_id(one: str, other: str) -> bool:
+    try:
+        return uuid.UUID(one) == uuid.UUID(other)
+    except ValueError:  # not an order id: the look-up answers NOT_FOUND if the two are the same text
+        return one == other

@@ -7,6 +7,7 @@ checkpoints for successes, the same code (and the same field details) for failur
 from __future__ import annotations
 
 import datetime
+import urllib.parse
 import urllib.request
 import uuid
 from typing import Any
@@ -210,6 +211,48 @@ def test_get_and_lineage_answer_the_same_everywhere(ways):
     trees = {name: ways[name].lineage(order_id).data for name in NAMES}
     assert all(tree == trees["rest"] for tree in trees.values()), trees
     assert trees["rest"]["type"] == "OrderRequest" and trees["rest"]["children"]
+
+
+def other_forms(order_id: str) -> list[str]:
+    """The forms of an order id besides the canonical one that ``uuid.UUID`` reads (docs/api.md, "Ids")."""
+    parsed = uuid.UUID(order_id)
+    return [order_id.upper(), parsed.hex, parsed.hex.upper(), f"{{{order_id}}}", parsed.urn]
+
+
+def in_path(name: str, form: str) -> str:
+    """The id as the transport carries it: quoted in an HTTP path (``{`` is no URL character); a gateway hands a
+    FUNCTION event its path decoded, and a gRPC field is not a URL."""
+    return form if name in ("grpc", "function") else urllib.parse.quote(form, safe="")
+
+
+def test_an_order_id_in_any_form_uuid_reads_names_the_same_order_everywhere_and_answers_the_canonical_one(ways):
+    order_id = ways["rest"].create(order_body(), "parity-forms").order["orderId"]  # completed: a watch ends
+    view, tree = ways["rest"].get(order_id).summary(), ways["rest"].lineage(order_id).data
+    rows = all_insert_only_counts()
+    for form in other_forms(order_id):
+        for name in NAMES:
+            assert ways[name].get(in_path(name, form)).summary() == view, (form, name)
+            assert ways[name].lineage(in_path(name, form)).data == tree, (form, name)
+        assert [c["id"] for c in ways["grpc"].watch(form).data["checkpoints"]] == [i for _, i in view[2]]
+    assert all_insert_only_counts() == rows
+    for name in NAMES:
+        order_id = ways[name].create(manual_order_body(), f"parity-forms-{name}").order["orderId"]
+        cancelled = ways[name].cancel(in_path(name, order_id.upper()))
+        assert cancelled.code == "OK" and cancelled.data["cancellation"]["outcome"] == "ACCEPTED", name
+        assert cancelled.order["orderId"] == order_id and cancelled.order["state"] == "CANCELLED", name
+    # A protobuf body may name the order in another form than its URL: still the one order.
+    order_id = ways["rest"].create(manual_order_body(), "parity-forms-body").order["orderId"]
+    cancelled = ways["protobuf"].send("POST", f"/api/v1/orders/{order_id.upper()}/cancel", {"orderId": order_id})
+    assert cancelled.code == "OK", cancelled.data
+    assert (cancelled.order["orderId"], cancelled.order["state"]) == (order_id, "CANCELLED")
+    rows = all_insert_only_counts()
+    other = str(uuid.UUID(int=7))
+    refused = ways["protobuf"].send("POST", f"/api/v1/orders/{order_id.upper()}/cancel", {"orderId": other})
+    assert (refused.code, refused.data["details"]) == (
+        "INVALID_ARGUMENT",
+        [{"field": "order_id", "issue": "differs from URL"}],
+    )
+    assert all_insert_only_counts() == rows
 
 
 def test_cancel_and_cancel_again_answer_the_same_everywhere_and_a_completed_order_is_refused(ways):
