@@ -102,6 +102,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "NdjsonRenderer": ("pipelines.transport.http_streams", "NdjsonRenderer"),
     "TicketedLines": ("pipelines.transport.http_streams", "TicketedLines"),
     "ndjson_response": ("pipelines.transport.http_streams", "ndjson_response"),
+    "ndjson_line": ("pipelines.transport.http_streams", "line"),
+    "server_socket": ("pipelines.transport.http_streams", "server_socket"),
     "Malformed": ("pipelines.transport.rpc", "Malformed"),
     "build_server": ("pipelines.transport.rpc", "build_server"),
     "generic_handler": ("pipelines.transport.rpc", "generic_handler"),
@@ -226,7 +228,9 @@ if TYPE_CHECKING:
     from pipelines.transport.http_streams import NDJSON as NDJSON
     from pipelines.transport.http_streams import NdjsonRenderer as NdjsonRenderer
     from pipelines.transport.http_streams import TicketedLines as TicketedLines
+    from pipelines.transport.http_streams import line as ndjson_line
     from pipelines.transport.http_streams import ndjson_response as ndjson_response
+    from pipelines.transport.http_streams import server_socket as server_socket
     from pipelines.transport.input_limits import BoundedJSONParser as BoundedJSONParser
     from pipelines.transport.input_limits import check_body_size as check_body_size
     from pipelines.transport.request_metrics import metrics_view as metrics_view
@@ -336,6 +340,7 @@ __all__ = [
     "metadata_value",
     "metrics",
     "metrics_view",
+    "ndjson_line",
     "ndjson_response",
     "numbered",
     "open_failure",
@@ -350,6 +355,7 @@ __all__ = [
     "refuse_to_start_if_broken",
     "released_with_call",
     "request_metrics",
+    "server_socket",
     "status_message",
     "storage",
     "stream_handler",

@@ -8,9 +8,6 @@ fast as orders are placed, so a slow downstream slows the client instead of fill
 
 from __future__ import annotations
 
-import json
-import socket
-import ssl
 from collections.abc import Iterator
 from typing import IO, cast
 
@@ -25,7 +22,7 @@ from checkout import ingest
 from checkout.api import schema
 from checkout.api.base import ApiView
 from checkout.api.protobuf import content_type, speaks_protobuf
-from pipelines import NDJSON, NdjsonRenderer, TicketedLines, WireError, ndjson_response
+from pipelines import NDJSON, NdjsonRenderer, TicketedLines, WireError, ndjson_line, ndjson_response, server_socket
 
 log = structlog.get_logger("checkout.api")
 BODY_TYPES = frozenset({NDJSON, "application/jsonl"})
@@ -43,9 +40,7 @@ class AnswerLines(TicketedLines):
             if isinstance(exc.__cause__, TimeoutError):  # idle past TPFGO_INGEST_IDLE_SECONDS: say so, if it listens
                 idle = f"{settings.TPFGO_INGEST_IDLE_SECONDS:g}"
                 message = f"no byte came for {idle} s: the stream is ended; the lines answered above are done"
-                yield (
-                    json.dumps(ingest.error(None, "DEADLINE_EXCEEDED", message), separators=(",", ":")).encode() + b"\n"
-                )
+                yield ndjson_line(ingest.error(None, "DEADLINE_EXCEEDED", message))
 
 
 def idle_limit(request: HttpRequest) -> None:
@@ -53,9 +48,9 @@ def idle_limit(request: HttpRequest) -> None:
     (gunicorn's) gets that timeout, so a read waiting for the next line, or a write waiting for the client to take
     an answer, fails with ``TimeoutError`` (``ingest.BodyBroken``) and the slot is freed. Without it, a few idle
     connections held every ingest slot of the process. Elsewhere (a test client, TLS in gunicorn) nothing changes."""
-    sock = request.META.get("gunicorn.socket")
+    sock = server_socket(request.META)
     seconds = float(settings.TPFGO_INGEST_IDLE_SECONDS)
-    if isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket) and seconds > 0:
+    if sock is not None and seconds > 0:
         sock.settimeout(seconds)
 
 

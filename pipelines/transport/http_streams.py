@@ -55,16 +55,24 @@ class TicketedLines:
             self._ticket.release()
 
 
+def server_socket(environ: Mapping[str, Any]) -> socket.socket | None:
+    """The client's socket as the server gives it (gunicorn's ``gunicorn.socket``), or None where it gives none (a
+    test client, another WSGI server) or it speaks TLS (no peeking or timing under the encryption)."""
+    sock = environ.get("gunicorn.socket")
+    if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
+        return None
+    return sock
+
+
 def client_present(environ: Mapping[str, Any]) -> Callable[[], bool]:
     """Whether the client of this request is still connected, asked without blocking and without reading.
 
     A stream that waits between lines (a follow's heartbeats) would otherwise learn that its client left only at its
-    next failed write, holding its admission slot until then. The client's socket is the server's
-    (``gunicorn.socket``); where the server gives none (a test client, another WSGI server) or it speaks TLS (no
-    peeking under the encryption), the answer is yes.
+    next failed write, holding its admission slot until then. Where the server gives no plain socket
+    (:func:`server_socket`), the answer is yes.
     """
-    sock = environ.get("gunicorn.socket")
-    if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
+    sock = server_socket(environ)
+    if sock is None:
         return lambda: True
 
     def present() -> bool:

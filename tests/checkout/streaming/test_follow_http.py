@@ -3,12 +3,14 @@ next failed write a heartbeat later, so its admission slot is free for its recon
 ``Subscribe`` frees its slot)."""
 
 import socket
+import ssl
 import time
 
 import pytest
-from django.test import Client
+from django.test import Client, RequestFactory, override_settings
 
-from pipelines.transport.http_streams import client_present
+from checkout.api.ingest_views import idle_limit
+from pipelines.transport.http_streams import client_present, server_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PUBLICATION = "tpfgo.checkout.order-ready.v1"
@@ -37,6 +39,22 @@ def test_client_present_is_false_only_once_the_peer_closed():
     finally:
         server_side.close()
     assert client_present({})()  # no socket to ask (a test client, another server): present
+
+
+def test_the_ingest_idle_limit_and_the_follow_s_presence_ask_the_same_plain_socket():
+    server_side, client_side = socket.socketpair()
+    try:
+        assert server_socket({"gunicorn.socket": server_side}) is server_side
+        assert server_socket({}) is None and server_socket({"gunicorn.socket": object()}) is None
+        wrapped = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).wrap_socket(socket.socket(), do_handshake_on_connect=False)
+        with wrapped:
+            assert server_socket({"gunicorn.socket": wrapped}) is None  # no timing under the encryption
+        with override_settings(TPFGO_INGEST_IDLE_SECONDS=7):
+            idle_limit(RequestFactory().post("/api/v1/orders/ingest", **{"gunicorn.socket": server_side}))
+        assert server_side.gettimeout() == 7
+    finally:
+        server_side.close()
+        client_side.close()
 
 
 def test_a_follow_whose_client_left_ends_at_the_next_poll_and_frees_its_slot(token, settings):
