@@ -111,6 +111,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "unary": ("pipelines.transport.rpc", "unary"),
     "released_with_call": ("pipelines.transport.rpc_streams", "released_with_call"),
     "stream_handler": ("pipelines.transport.rpc_streams", "stream_handler"),
+    "StreamIdle": ("pipelines.transport.rpc_streams", "StreamIdle"),
+    "idle_limited": ("pipelines.transport.rpc_streams", "idle_limited"),
     "streaming": ("pipelines.transport.rpc_streams", "streaming"),
     "metrics_view": ("pipelines.transport.request_metrics", "metrics_view"),
     "ErrorSinkEntriesView": ("pipelines.transport.error_sink_views", "ErrorSinkEntriesView"),
@@ -239,6 +241,8 @@ if TYPE_CHECKING:
     from pipelines.transport.rpc import generic_handler as generic_handler
     from pipelines.transport.rpc import metadata_value as metadata_value
     from pipelines.transport.rpc import unary as unary
+    from pipelines.transport.rpc_streams import StreamIdle as StreamIdle
+    from pipelines.transport.rpc_streams import idle_limited as idle_limited
     from pipelines.transport.rpc_streams import released_with_call as released_with_call
     from pipelines.transport.rpc_streams import stream_handler as stream_handler
     from pipelines.transport.rpc_streams import streaming as streaming
@@ -300,6 +304,7 @@ __all__ = [
     "StepContext",
     "StepStatus",
     "Stream",
+    "StreamIdle",
     "StrictSerializer",
     "Subscription",
     "SubscriptionAckView",
@@ -333,6 +338,7 @@ __all__ = [
     "flatten",
     "forks",
     "generic_handler",
+    "idle_limited",
     "ids",
     "input_limits",
     "last_attempt",

@@ -1,7 +1,9 @@
 """The streaming methods of ``tpfgo.checkout.v1.OrderService``: ``IngestOrders`` and ``WatchOrder``.
 
 The boundary (token first, errors as ``google.rpc.Status``, metrics) is ``pipelines.transport.rpc_streams.streaming``;
-the work is ``checkout.ingest`` and ``checkout.watching``, the same code the NDJSON route runs.
+the work is ``checkout.ingest`` and ``checkout.watching``, the same code the NDJSON route runs. An ``IngestOrders``
+client that sends nothing for ``TPFGO_INGEST_IDLE_SECONDS`` gets the answers of every message read, then
+``DEADLINE_EXCEEDED``, and its slot is freed (the NDJSON route's idle limit).
 """
 
 from __future__ import annotations
@@ -10,12 +12,25 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import grpc
+import structlog
+from django.conf import settings
 from django_grpc_framework.services import Service
 
 from checkout import ingest, messages, watching
 from checkout.protos import orders_pb2
 from checkout.rpc.services import ROUTE
-from pipelines import InvalidArgument, Malformed, Ready, released_with_call, streaming
+from pipelines import (
+    InvalidArgument,
+    Malformed,
+    Ready,
+    StreamIdle,
+    WireError,
+    idle_limited,
+    released_with_call,
+    streaming,
+)
+
+log = structlog.get_logger("checkout.rpc")
 
 
 def lines(requests: Iterable[Any]) -> Iterator[ingest.Line | Ready[dict[str, Any]]]:
@@ -39,10 +54,14 @@ class OrderStreams(Service):
     @streaming(ROUTE + "IngestOrders")
     def IngestOrders(self, requests: Any, context: grpc.ServicerContext) -> Iterator[orders_pb2.IngestOrdersResponse]:
         ticket = ingest.admit()
-        answers = ingest.answers(lines(requests))
+        answers = ingest.answers(lines(idle_limited(requests, float(settings.TPFGO_INGEST_IDLE_SECONDS))))
         try:
             for answer in answers:
                 yield messages.to_message(answer, orders_pb2.IngestOrdersResponse)
+        except StreamIdle as idle:  # every message read before it was answered above
+            log.warning("ingest.stream_idle", seconds=idle.seconds)
+            message = f"{idle}: the stream is ended; the messages answered before are done"
+            raise WireError("DEADLINE_EXCEEDED", message) from idle
         finally:
             answers.close()
             ticket.release()

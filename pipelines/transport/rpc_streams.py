@@ -7,13 +7,16 @@ sent, a ``ServiceError`` (before or between messages) ends the stream with its `
 ``tpfgo_request_seconds`` are recorded once the stream ends. ``stream_handler`` registers the streaming methods
 of a service (``pipelines.transport.rpc.generic_handler`` registers the unary ones) with lenient request
 deserializers, so a malformed message reaches the servicer as ``pipelines.transport.rpc.Malformed`` and becomes
-that message's own error.
+that message's own error. ``idle_limited`` bounds how long a client-streaming call may leave its server waiting
+for the next message.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import grpc
@@ -29,6 +32,9 @@ from pipelines.transport.rpc import _lenient, call_boundary
 log = structlog.get_logger("pipelines.rpc")
 
 S = TypeVar("S")
+T = TypeVar("T")
+_ASK = object()  # the reader's cue: read one more message
+_STOP = object()  # the reader's cue: read no more
 StreamMethod = Callable[[S, Any, grpc.ServicerContext], Iterator[Message]]
 
 
@@ -79,3 +85,54 @@ def stream_handler(service: ServiceDescriptor, servicer: object) -> grpc.Generic
         else:
             handlers[method.name] = grpc.stream_unary_rpc_method_handler(fn, **kwargs)
     return grpc.method_handlers_generic_handler(service.full_name, handlers)
+
+
+class StreamIdle(TimeoutError):
+    """A client-streaming call's client sent no message for its idle limit: the stream is ended."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no message came for {seconds:g} s")
+        self.seconds = seconds
+
+
+def idle_limited(requests: Iterable[T], seconds: float) -> Iterator[T]:
+    """``requests`` as they come, until the client leaves the server waiting ``seconds`` for the next one: then
+    :class:`StreamIdle`. Unlimited when ``seconds`` is 0 or less.
+
+    grpcio's request iterator blocks with no timeout, so a reader thread takes each message, one only when this
+    iterator is asked for one (nothing is read ahead: demand still reaches the client), and the wait for it is
+    bounded. Once the call ends, grpcio ends its iterator and the reader thread with it.
+    """
+    if seconds <= 0:
+        yield from requests
+        return
+    asks: queue.SimpleQueue[object] = queue.SimpleQueue()
+    taken: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    source = iter(requests)
+
+    def read() -> None:
+        while asks.get() is _ASK:
+            try:
+                taken.put(("message", next(source)))
+            except StopIteration:
+                taken.put(("end", None))
+                return
+            except BaseException as exc:  # noqa: BLE001  (re-raised where the message was asked for)
+                taken.put(("error", exc))
+                return
+
+    threading.Thread(target=read, name="rpc-stream-read", daemon=True).start()
+    try:
+        while True:
+            asks.put(_ASK)
+            try:
+                kind, value = taken.get(timeout=seconds)
+            except queue.Empty:
+                raise StreamIdle(seconds) from None
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        asks.put(_STOP)

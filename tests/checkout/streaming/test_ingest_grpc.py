@@ -137,3 +137,32 @@ def test_a_cancelled_stream_frees_its_admission_slot(demo_data, stub, auth):
         time.sleep(0.05)
     assert ingest.gate().active == 0
     assert OrderRequest.objects.count() == 1
+
+
+def test_a_stream_whose_client_sends_nothing_for_the_idle_limit_is_answered_then_deadline_exceeded(
+    demo_data, stub, auth, settings
+):
+    settings.TPFGO_INGEST_IDLE_SECONDS = 1
+    settings.TPFGO_INGEST_MAX_STREAMS = 1
+    hold = threading.Event()
+
+    def requests():
+        yield ingest_request("i-1")
+        yield ingest_request("i-2")
+        hold.wait(30)  # then nothing: the call stays open
+
+    call = stub.IngestOrders(requests(), metadata=auth)
+    received = []
+    with pytest.raises(grpc.RpcError) as ended:  # before: it waited for a third message for ever
+        for answer in call:
+            received.append(answer)
+    hold.set()
+    assert answers(received) == [("i-1", "COMPLETED", None), ("i-2", "COMPLETED", None)]
+    assert ended.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert ended.value.details().startswith("no message came for 1 s: the stream is ended")
+    deadline = time.monotonic() + 10
+    while ingest.gate().active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ingest.gate().active == 0  # the one slot is free: the next stream is admitted
+    assert answers(stub.IngestOrders(iter([ingest_request("i-3")]), metadata=auth)) == [("i-3", "COMPLETED", None)]
+    assert OrderRequest.objects.count() == TerminalOrderState.objects.count() == 3
