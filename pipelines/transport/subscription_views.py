@@ -3,7 +3,8 @@
 
 The stream answers NDJSON: one line per item (``{seq, position, publication, checkpointType, checkpointId, traceId,
 createdAt, payload}``) or heartbeat (``{heartbeat: true, position}``), written only as fast as the client reads
-(the server thread blocks on the socket). Every refusal (token, unknown publication, contract mismatch, expired
+(the server thread blocks on the socket). The first line comes at once (a heartbeat when there is nothing to send
+yet), so the client knows it was admitted. Every refusal (token, unknown publication, contract mismatch, expired
 position, subscriber cap) comes before the first line, as the API's JSON error envelope.
 """
 

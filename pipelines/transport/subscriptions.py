@@ -25,6 +25,7 @@ subscribe is refused with ``RESOURCE_EXHAUSTED``.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import threading
 import time
@@ -401,14 +402,16 @@ def follow(
     heartbeat: float | None = None,
     until_idle: bool = False,
 ) -> Iterator[Item | Heartbeat]:
-    """Items of ``found`` after ``start``, as the transport asks for them; a heartbeat when idle.
+    """Items of ``found`` after ``start``, as the transport asks for them; a heartbeat when idle, and at once when
+    the first read found nothing to send (so a client knows it was admitted, not only a heartbeat period later).
 
     ``until_idle`` ends the follow once everything committed so far was delivered (a catch-up read).
     """
     poll_every = poll_interval if poll_interval is not None else _setting("TPFGO_SUBSCRIPTION_POLL_SECONDS", 0.5)
     beat_every = heartbeat if heartbeat is not None else _setting("TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS", 15.0)
     cursor = Follow(found, start)
-    commits, last_sent, last_position = store.commit_count(), time.monotonic(), cursor.position
+    # Nothing sent yet: the first time the follow finds nothing to send, it sends a heartbeat at once.
+    commits, last_sent, last_position = store.commit_count(), -math.inf, cursor.position
     held = 0  # items read and not yet taken by the transport
     try:
         while active():

@@ -2,14 +2,18 @@
 next failed write a heartbeat later, so its admission slot is free for its reconnect at once (as a cancelled gRPC
 ``Subscribe`` frees its slot)."""
 
+import json
 import socket
 import ssl
 import time
 
 import pytest
+from django.db.models import Max
 from django.test import Client, RequestFactory, override_settings
 
 from checkout.api.ingest_views import idle_limit
+from pipelines.models import CheckpointLog
+from pipelines.transport import subscription_views
 from pipelines.transport.http_streams import client_present, server_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,3 +82,20 @@ def test_a_follow_whose_client_left_ends_at_the_next_poll_and_frees_its_slot(tok
         again.close()
     finally:
         server_side.close()
+
+
+def test_a_follow_from_now_sends_a_heartbeat_at_once_so_the_client_knows_it_was_admitted(token, settings, monkeypatch):
+    settings.TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS = 3600
+    settings.TPFGO_SUBSCRIPTION_POLL_SECONDS = 0.05
+
+    def present_for_one_poll(environ):  # the client stays for the follow's first poll, then leaves
+        polls = iter([True])
+        return lambda: next(polls, False)
+
+    monkeypatch.setattr(subscription_views, "client_present", present_for_one_poll)
+    head = CheckpointLog.objects.aggregate(head=Max("seq"))["head"] or 0
+    response = subscribe(token)
+    assert response.status_code == 200
+    lines = [json.loads(chunk) for chunk in response.streaming_content]  # before: none (the first came an hour later)
+    response.close()
+    assert lines == [{"heartbeat": True, "position": head}]
