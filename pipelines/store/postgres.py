@@ -133,6 +133,15 @@ def fetch(connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> l
         return cursor.cursor.fetchall()  # type: ignore[no-any-return]
 
 
+def seqs_issued(connection: BaseDatabaseWrapper, table: str, column: str) -> int:
+    """The highest value ``table.column``'s sequence ever handed out (committed, in flight or rolled back; the row
+    kept or deleted since); 0 when it handed out none."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, %s)::regclass)", [table, column])
+        found = cursor.fetchone()
+    return int(found[0]) if found and found[0] is not None else 0
+
+
 def _count(rows: list[Any]) -> int:
     return len(rows) if len(rows) <= _VALUES_ROWS else _VALUES_ROWS + 1  # arrays: any size, one text
 

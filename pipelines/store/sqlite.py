@@ -62,6 +62,15 @@ def fetch(connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> l
         return list(cursor.fetchall())
 
 
+def seqs_issued(connection: BaseDatabaseWrapper, table: str, column: str) -> int:
+    """The highest ``column`` value ever given to a row of ``table`` (its ``AUTOINCREMENT`` key, the table's only
+    one: SQLite keeps it in ``sqlite_sequence``, whatever was deleted since); 0 when none was."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        found = cursor.fetchone()
+    return int(found[0]) if found else 0
+
+
 def _inserts(
     tbl: Table, rows: list[Row], mark: str, *, ignore_conflicts: bool, returning: bool = False
 ) -> Iterable[tuple[str, list[Any]]]:

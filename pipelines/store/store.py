@@ -88,6 +88,11 @@ class Store:
         SQLite serializes writers, so a hole in the log is final."""
         return half(connection).CONCURRENT_WRITERS
 
+    def log_seqs_issued(self, connection: BaseDatabaseWrapper) -> int:
+        """The highest checkpoint log seq ever handed out, even when the retention purge has removed that entry
+        since (the log's head then is lower): no position a subscriber was given can be above it."""
+        return half(connection).seqs_issued(connection, CheckpointLog._meta.db_table, "seq")
+
     # -- durability (docs/architecture.md, "Durability") ----------------------------------------------------
     # One engine run: its commits may be asynchronous (``TPFGO_DURABILITY="boundary"``), durable when it ends.
     relaxed = staticmethod(durability.relaxed)

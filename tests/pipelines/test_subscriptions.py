@@ -334,3 +334,20 @@ def test_acked_resumes_even_when_the_purge_took_the_log_s_newest_entries_since(l
     assert all(item.seq > head for item in read_all(opened.start)) and read_all(opened.start)
     with pytest.raises(InvalidArgument, match="outside the log"):  # a number past the head is still refused
         subscriptions.open_follow(PUBLISHED, start=str(head + 1000))
+
+
+def test_an_acknowledgement_past_the_purged_head_is_kept_up_to_the_highest_position_ever_issued(lane_docs):
+    lane_docs("alpha", "beta")
+    head = CheckpointLog.objects.order_by("-seq").first().seq
+    with db_roles.purge_allowed("test: every order aged past retention on a quiet system"):
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM pipelines_checkpointlog")
+    before = all_insert_only_counts()
+    with pytest.raises(InvalidArgument, match=f"past the log's head .{head}, the highest position ever issued"):
+        subscriptions.acknowledge("quiet", PUBLISHED, head + 1)
+    assert all_insert_only_counts() == before  # refused: no subscriber, no acknowledgement
+    # before: 400 "position N is past the log's head (0)" for a position the subscriber was given
+    assert subscriptions.acknowledge("quiet", PUBLISHED, head) == head
+    subscriber = Subscriber.objects.get(name="quiet", publication=PUBLISHED)
+    assert list(SubscriberAck.objects.filter(subscriber=subscriber).values_list("position", flat=True)) == [head]
+    assert subscriptions.open_follow(PUBLISHED, subscriber="quiet", start="acked").start == head
