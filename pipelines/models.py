@@ -740,6 +740,29 @@ class SubscriberAck(Ledger):
         return f"subscriber {self.subscriber_id} acknowledged up to {self.position}"
 
 
+class SubscriberLease(models.Model):
+    """The one follow that may read for a named subscriber now (``pipelines.transport.subscriber_leases``): at most
+    one live follow per subscriber, across processes and nodes, so their acknowledgements never mix.
+
+    Mutable bookkeeping, never history: a follow takes the row (an insert, or an update of a row that expired),
+    renews ``expires_at`` while it streams and deletes it when it ends; a row whose holder died expires.
+    """
+
+    tpfgo_kind = "mutable"
+
+    subscriber = models.OneToOneField(Subscriber, primary_key=True, on_delete=models.PROTECT, related_name="lease")
+    holder = models.CharField(max_length=200)  # host, process and follow: who took it
+    taken_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "subscriber lease"
+        verbose_name_plural = "subscriber leases"
+
+    def __str__(self) -> str:
+        return f"subscriber {self.subscriber_id} followed by {self.holder} until {self.expires_at}"
+
+
 class StepPause(Ledger):
     """An operator paused a step, for every item or for the items whose pause key ``key`` is ``value``.
 

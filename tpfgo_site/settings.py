@@ -324,6 +324,7 @@ TPFGO_SUBSCRIBERS_PER_PROCESS = int(os.environ.get("TPFGO_SUBSCRIBERS_PER_PROCES
 TPFGO_SUBSCRIPTION_BUFFER = int(os.environ.get("TPFGO_SUBSCRIPTION_BUFFER", "100"))
 TPFGO_SUBSCRIPTION_POLL_SECONDS = float(os.environ.get("TPFGO_SUBSCRIPTION_POLL_SECONDS", "0.5"))
 TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS = float(os.environ.get("TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS", "15"))
+TPFGO_SUBSCRIBER_LEASE_SECONDS = float(os.environ.get("TPFGO_SUBSCRIBER_LEASE_SECONDS", "30"))
 
 # --- Structured logging (tpfgo_site/logs.py): JSON lines on stdout (a management command's on stderr), tracebacks
 # included; error-sink lines go to stderr.

@@ -9,15 +9,18 @@ import select
 import socket
 import ssl
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from django.http import StreamingHttpResponse
 from rest_framework.renderers import BaseRenderer
 
-if TYPE_CHECKING:
-    from pipelines.engine.stream_gauges import Ticket
-
 NDJSON = "application/x-ndjson"
+
+
+class Ticket(Protocol):
+    """What a stream holds until it ends (an admission ticket, an opened follow): ``release`` is idempotent."""
+
+    def release(self) -> None: ...
 
 
 def line(data: object) -> bytes:

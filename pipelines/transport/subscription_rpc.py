@@ -61,12 +61,16 @@ class SubscriptionService(Service):
             expect=expected(request),
             admit=subscriptions.admit,
         )
-        ticket = released_with_call(opened.ticket, context)  # a cancelled call frees its slot now, not at its next poll
+        # A cancelled call frees its slot now, its subscriber name at its next poll (the lease is released in this
+        # thread, which has its database connection).
+        released_with_call(opened.ticket, context)
+        follow = subscriptions.follow(opened.publication, opened.start, active=context.is_active, lease=opened.lease)
         try:
-            for item in subscriptions.follow(opened.publication, opened.start, active=context.is_active):
+            for item in follow:
                 yield message(item)
         finally:
-            ticket.release()
+            follow.close()
+            opened.release()
 
     @unary(ROUTE + "Acknowledge")
     def Acknowledge(self, request: subscriptions_pb2.AcknowledgeRequest, context: grpc.ServicerContext) -> Any:

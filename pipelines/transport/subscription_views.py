@@ -5,11 +5,14 @@ The stream answers NDJSON: one line per item (``{seq, position, publication, che
 createdAt, payload}``) or heartbeat (``{heartbeat: true, position}``), written only as fast as the client reads
 (the server thread blocks on the socket). The first line comes at once (a heartbeat when there is nothing to send
 yet), so the client knows it was admitted. Every refusal (token, unknown publication, contract mismatch, expired
-position, subscriber cap) comes before the first line, as the API's JSON error envelope.
+position, subscriber cap, a subscriber name another live follow holds) comes before the first line, as the API's
+JSON error envelope; a follow whose subscriber name was taken over after it started (it stalled past its lease)
+ends with one last line ``{error: {code: ALREADY_EXISTS, message}}``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -23,6 +26,7 @@ from pipelines.contracts.status import Detail, InvalidArgument
 from pipelines.transport import subscriptions
 from pipelines.transport.error_sink_views import TokenFirstView
 from pipelines.transport.http_streams import NdjsonRenderer, TicketedLines, client_present, ndjson_response
+from pipelines.transport.subscriber_leases import SubscriberFollowed
 from pipelines.transport.wire_schema import StrictSerializer, Text
 
 
@@ -76,6 +80,10 @@ class SubscriptionStreamView(TokenFirstView):
         responses={
             200: OpenApiResponse(OpenApiTypes.STR, description="NDJSON: items and heartbeats, in log order"),
             **REFUSALS,
+            409: OpenApiResponse(
+                description="ALREADY_EXISTS: another live follow holds this subscriber name (SUBSCRIBER_FOLLOWED; "
+                "Retry-After: when its lease expires at the latest)"
+            ),
             412: OpenApiResponse(description="FAILED_PRECONDITION: contract mismatch, or POSITION_EXPIRED"),
             429: OpenApiResponse(description="RESOURCE_EXHAUSTED: this process's subscribers are full (Retry-After)"),
         },
@@ -89,17 +97,26 @@ class SubscriptionStreamView(TokenFirstView):
             expect=data.get("expect"),
             admit=subscriptions.admit,
         )
-        ticket = opened.ticket
         try:
             # A client that left is noticed at the next poll, not at the next failed write (a heartbeat later):
-            # its slot is free for its reconnect, as a cancelled gRPC call's is.
+            # its slot and its subscriber name are free for its reconnect, as a cancelled gRPC call's are.
             active = client_present(request._request.META)
-            items = (item.wire() for item in subscriptions.follow(opened.publication, opened.start, active=active))
-            body = TicketedLines(items, ticket)
+            body = TicketedLines(_lines(opened, active), opened)
         except BaseException:
-            ticket.release()
+            opened.release()
             raise
         return ndjson_response(body)
+
+
+def _lines(opened: subscriptions.Opened, active: Callable[[], bool]) -> Iterator[dict[str, Any]]:
+    follow = subscriptions.follow(opened.publication, opened.start, active=active, lease=opened.lease)
+    try:
+        for item in follow:
+            yield item.wire()
+    except SubscriberFollowed as taken:  # another follow of the name took over its lease: say so, then end
+        yield {"error": {"code": taken.code, "message": taken.message}}
+    finally:
+        follow.close()
 
 
 class SubscriptionAckView(TokenFirstView):

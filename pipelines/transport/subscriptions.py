@@ -19,7 +19,9 @@ deduplicates (at-least-once, deduplicable).
 **Flow.** A follow reads at most ``buffer`` log rows per poll and hands them out one by one; the next poll runs
 only when the transport asks for more, i.e. when the client has read them (gRPC flow control, HTTP write
 blocking). Each process serves at most ``TPFGO_SUBSCRIBERS_PER_PROCESS`` follows at once; beyond that a
-subscribe is refused with ``RESOURCE_EXHAUSTED``.
+subscribe is refused with ``RESOURCE_EXHAUSTED``. A named subscriber is followed by at most one live follow at a time,
+across processes and nodes (its lease, ``pipelines.transport.subscriber_leases``); another is refused with
+``ALREADY_EXISTS``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +52,7 @@ from pipelines.engine.registry import checkpoint_models, composition
 from pipelines.engine.stream_gauges import Admission, admission
 from pipelines.models import CheckpointLog, Subscriber, SubscriberAck
 from pipelines.store.store import store
-from pipelines.transport import input_limits
+from pipelines.transport import input_limits, subscriber_leases
 from pipelines.transport.wire_errors import WireError
 
 log = structlog.get_logger("pipelines.subscriptions")
@@ -404,12 +406,16 @@ def follow(
     poll_interval: float | None = None,
     heartbeat: float | None = None,
     until_idle: bool = False,
-) -> Iterator[Item | Heartbeat]:
+    lease: subscriber_leases.Lease | None = None,
+) -> Generator[Item | Heartbeat, None, None]:
     """Items of ``found`` after ``start``, as the transport asks for them; a heartbeat when idle, and at once when
     the first read found nothing to send (so a client knows it was admitted, not only a heartbeat period later).
 
-    ``until_idle`` ends the follow once everything committed so far was delivered (a catch-up read).
+    ``until_idle`` ends the follow once everything committed so far was delivered (a catch-up read). A named
+    subscriber's ``lease`` is renewed as the follow goes (before each line: nothing is sent once another follow took
+    it over) and released when it ends.
     """
+    keep = lease.keep if lease is not None else lambda: None
     poll_every = poll_interval if poll_interval is not None else _setting("TPFGO_SUBSCRIPTION_POLL_SECONDS", 0.5)
     beat_every = heartbeat if heartbeat is not None else _setting("TPFGO_SUBSCRIPTION_HEARTBEAT_SECONDS", 15.0)
     cursor = Follow(found, start)
@@ -423,6 +429,7 @@ def follow(
             held = len(batch)
             _buffer(found.name, held)
             for item in batch:
+                keep()
                 held -= 1
                 _buffer(found.name, -1)
                 ITEMS_SENT.labels(found.name).inc()
@@ -434,11 +441,15 @@ def follow(
             if until_idle and not cursor.gaps:
                 return
             if cursor.position != last_position or time.monotonic() - last_sent >= beat_every:
+                keep()
                 last_sent, last_position = time.monotonic(), cursor.position
                 yield Heartbeat(cursor.position)
             commits = store.wait_for_commit(commits, poll_every)
+            keep()
     finally:
         _buffer(found.name, -held)
+        if lease is not None:
+            lease.release()
 
 
 @dataclass(frozen=True)
@@ -449,6 +460,16 @@ class Opened:
     subscriber: Subscriber | None
     start: int
     ticket: Any = None  # the admission's, when ``open_follow`` was given ``admit``
+    lease: subscriber_leases.Lease | None = None  # a named subscriber's, held until the follow ends
+
+    def release(self) -> None:
+        """Free what the follow holds: its admission slot and its subscriber's name (idempotent)."""
+        try:
+            if self.lease is not None:
+                self.lease.release()
+        finally:
+            if self.ticket is not None:
+                self.ticket.release()
 
 
 def open_follow(
@@ -461,7 +482,8 @@ def open_follow(
 ) -> Opened:
     """Check everything a subscribe needs before the first item (publication, contract, start), then take
     ``admit``'s ticket when given (a transport's: RESOURCE_EXHAUSTED when this process is full), then record the
-    subscriber: a refused subscribe stores nothing."""
+    subscriber and take its lease (ALREADY_EXISTS while another follow of the name is live): a refused subscribe
+    stores nothing. The caller releases what it holds (``Opened.release``; ``follow`` given the lease does too)."""
     if not isinstance(publication_name, str) or not publication_name:
         raise InvalidArgument("publication is required", [Detail("publication", "required")])
     found = publication(publication_name)
@@ -473,11 +495,15 @@ def open_follow(
     first = start_position(start, known)
     ticket = admit() if admit is not None else None
     try:
-        return Opened(found, register(name, found) if name else None, first, ticket)
-    except BaseException:
+        named = register(name, found) if name else None
+        lease = subscriber_leases.take(named) if named else None
+    except BaseException as exc:
+        if isinstance(exc, subscriber_leases.SubscriberFollowed):
+            REFUSED.labels(exc.reason).inc()
         if ticket is not None:
             ticket.release()
         raise
+    return Opened(found, named, first, ticket, lease)
 
 
 # -- the console's view -------------------------------------------------------------------------------------------

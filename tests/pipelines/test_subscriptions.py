@@ -1,18 +1,21 @@
 """Remote subscription's rules: one publication in log order, contracts checked at connect, positions that resume
 without skipping a late row, acknowledgements kept, a bounded read per poll and a cap per process."""
 
+import datetime
 import threading
 import uuid
 
 import pytest
+import time_machine
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from pipelines.contracts.lock import entry_for
 from pipelines.contracts.status import FailedPrecondition, InvalidArgument, NotFound
-from pipelines.models import CheckpointLog, Subscriber, SubscriberAck
+from pipelines.models import CheckpointLog, Subscriber, SubscriberAck, SubscriberLease
 from pipelines.store import db_roles, traces
 from pipelines.transport import subscriptions
+from pipelines.transport.subscriber_leases import SubscriberFollowed
 from pipelines.transport.wire_errors import WireError
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
@@ -351,3 +354,93 @@ def test_an_acknowledgement_past_the_purged_head_is_kept_up_to_the_highest_posit
     subscriber = Subscriber.objects.get(name="quiet", publication=PUBLISHED)
     assert list(SubscriberAck.objects.filter(subscriber=subscriber).values_list("position", flat=True)) == [head]
     assert subscriptions.open_follow(PUBLISHED, subscriber="quiet", start="acked").start == head
+
+
+# -- one live follow per subscriber name ------------------------------------------------------------------------------
+def test_a_second_follow_of_a_subscriber_name_is_refused_while_the_first_is_live_and_stores_nothing(
+    lane_docs, settings
+):
+    settings.TPFGO_SUBSCRIBER_LEASE_SECONDS = 30
+    from pipelines.engine import stream_gauges
+
+    stream_gauges.reset_for_tests()
+    lane_docs("alpha")
+    first = subscriptions.open_follow(PUBLISHED, subscriber="warehouse", start="acked", admit=subscriptions.admit)
+    try:
+        before = all_insert_only_counts()
+        with pytest.raises(SubscriberFollowed) as refused:  # before: admitted, and the two acknowledged as one
+            subscriptions.open_follow(PUBLISHED, subscriber="warehouse", start="acked", admit=subscriptions.admit)
+        assert refused.value.code == "ALREADY_EXISTS" and 1 <= refused.value.retry_after <= 30
+        assert "followed by another live follow" in refused.value.message
+        assert all_insert_only_counts() == before
+        assert subscriptions.gate().active == 1  # the refused one's slot is free again
+        assert list(SubscriberLease.objects.values_list("holder", flat=True)) == [first.lease.holder]
+        # Unnamed follows and other names are not concerned.
+        subscriptions.open_follow(PUBLISHED).release()
+        subscriptions.open_follow(PUBLISHED, subscriber="accounting").release()
+    finally:
+        first.release()
+    assert SubscriberLease.objects.count() == 0
+    again = subscriptions.open_follow(PUBLISHED, subscriber="warehouse", start="acked")
+    assert [item.seq for item in read_all(again.start)] == [row.seq for row in published_log()]
+    again.release()
+    stream_gauges.reset_for_tests()
+
+
+def test_a_follow_renews_its_lease_as_it_goes_and_releases_it_when_it_ends(lane_docs, settings):
+    settings.TPFGO_SUBSCRIBER_LEASE_SECONDS = 30
+    lane_docs("alpha", "beta")
+    opened = subscriptions.open_follow(PUBLISHED, subscriber="warehouse")
+    taken = SubscriberLease.objects.get()
+    stream = subscriptions.follow(opened.publication, opened.start, lease=opened.lease)
+    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=11), tick=False):
+        assert isinstance(next(stream), subscriptions.Item)  # a third of the lease passed: renewed before sending
+        renewed = SubscriberLease.objects.get()
+        assert renewed.holder == taken.holder and renewed.expires_at == timezone.now() + datetime.timedelta(seconds=30)
+    stream.close()
+    assert SubscriberLease.objects.count() == 0  # the next follow of the name is admitted at once
+
+
+def test_a_lease_whose_holder_died_expires_and_the_follow_that_lost_it_sends_nothing_more(lane_docs, settings):
+    settings.TPFGO_SUBSCRIBER_LEASE_SECONDS = 30
+    lane_docs("alpha")
+    died = subscriptions.open_follow(PUBLISHED, subscriber="warehouse")  # its process is killed: never released
+    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=29), tick=False):
+        with pytest.raises(SubscriberFollowed):
+            subscriptions.open_follow(PUBLISHED, subscriber="warehouse")
+    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=31), tick=False):
+        reconnect = subscriptions.open_follow(PUBLISHED, subscriber="warehouse")  # the lease expired: taken over
+        assert SubscriberLease.objects.get().holder == reconnect.lease.holder
+        # Had it only stalled, the old follow finds its lease taken before it sends anything more.
+        with pytest.raises(SubscriberFollowed):
+            list(subscriptions.follow(died.publication, died.start, lease=died.lease, until_idle=True))
+        assert SubscriberLease.objects.get().holder == reconnect.lease.holder  # its end leaves the new lease
+    reconnect.release()
+    assert SubscriberLease.objects.count() == 0
+
+
+@pytest.mark.postgres
+def test_followers_racing_for_one_name_on_separate_connections_admit_exactly_one(lane_composition):
+    if connection.vendor != "postgresql":
+        pytest.skip("racing connections need a server database: PostgreSQL")
+    subscriptions.register("warehouse", subscriptions.publication(PUBLISHED))
+    outcomes: list[str] = []
+    ready = threading.Barrier(4)
+
+    def race() -> None:
+        try:
+            ready.wait(10)
+            subscriptions.open_follow(PUBLISHED, subscriber="warehouse")
+            outcomes.append("admitted")
+        except SubscriberFollowed:
+            outcomes.append("refused")
+        finally:
+            connections.close_all()
+
+    racers = [threading.Thread(target=race) for _ in range(4)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(30)
+    assert sorted(outcomes) == ["admitted", "refused", "refused", "refused"]
+    assert SubscriberLease.objects.count() == 1

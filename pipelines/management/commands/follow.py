@@ -2,7 +2,9 @@
 
 Prints each item of the publication as one JSON line on stdout (pipe it into whatever forwards it), acknowledges
 its position every ``--ack-every`` items or ``--ack-seconds`` and when it stops, and reconnects after a dropped
-connection from its newest acknowledged position (``start=acked``). Items already printed by this process are not
+connection from its newest acknowledged position (``start=acked``). A subscribe refused for now (the process is full,
+the database away, or another live follow holds the subscriber name: perhaps this follower's own dropped connection
+the server has not noticed yet) is tried again after its ``Retry-After``. Items already printed by this process are not
 printed again (deduplicated by checkpoint id); across a restart, the items after the last acknowledgement come
 again (at-least-once: a downstream deduplicates by ``checkpointId``). Its own logs go to stderr.
 """
@@ -21,7 +23,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
-RETRYABLE = frozenset({429, 503})  # RESOURCE_EXHAUSTED (the subscriber cap), UNAVAILABLE: refused for now
+# RESOURCE_EXHAUSTED (the subscriber cap), UNAVAILABLE, ALREADY_EXISTS (another live follow of the name): for now
+RETRYABLE = frozenset({409, 429, 503})
 
 
 def retry_after(error: urllib.error.HTTPError, default: float) -> float:
@@ -86,6 +89,9 @@ class Follower:
         with self._request("/api/v1/subscriptions/stream", body, timeout=None) as response:
             for raw in response:
                 line = json.loads(raw)
+                if "error" in line:  # the server ended the follow (another took the subscriber name over): reconnect
+                    print(f"follow: the stream ended: {line['error'].get('message', '')}", file=sys.stderr)
+                    return self.stopping
                 if not line.get("heartbeat"):
                     self._emit(line, out)
                 self.position = max(self.position, int(line["position"]))

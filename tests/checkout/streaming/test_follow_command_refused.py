@@ -1,7 +1,8 @@
 """``manage.py follow`` reconnecting: a subscribe refused for now (429 RESOURCE_EXHAUSTED: the process serves its cap
-of follows, perhaps still the follower's own dropped connection; 503 UNAVAILABLE) is tried again after its
-``Retry-After``; a refusal that lasts (401, 403, 404, 412) still ends the command; a connection dropped before any
-position came is opened again with the same ``--start``."""
+of follows, perhaps still the follower's own dropped connection; 409 ALREADY_EXISTS: another live follow, perhaps
+that same connection, holds the subscriber name; 503 UNAVAILABLE) is tried again after its ``Retry-After``; a refusal
+that lasts (401, 403, 404, 412) still ends the command; a connection dropped before any position came, or ended by
+the server with an error line, is opened again with the same ``--start``."""
 
 import io
 import json
@@ -27,7 +28,8 @@ ITEM = {
 
 def instance(refusals: list[int]) -> Iterator[tuple[str, list[str]]]:
     """A stand-in instance: each subscribe is refused with the next status of ``refusals`` (0: answered 200 with
-    no line, a connection dropped before anything came), then streams ITEM."""
+    no line, a connection dropped before anything came; -1: answered 200 with only an error line, a follow the
+    server ended), then streams ITEM."""
     seen: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -39,6 +41,9 @@ def instance(refusals: list[int]) -> Iterator[tuple[str, list[str]]]:
             elif refusals and refusals[0] == 0:
                 refusals.pop(0)
                 self.answer(200, b"")
+            elif refusals and refusals[0] == -1:
+                refusals.pop(0)
+                self.answer(200, json.dumps({"error": {"code": "ALREADY_EXISTS", "message": "taken over"}}).encode())
             elif refusals:
                 self.answer(refusals.pop(0), b'{"error": {"code": "REFUSED"}}', {"Retry-After": "0"})
             else:
@@ -76,10 +81,11 @@ def follow(url: str, *extra: str) -> str:
 
 
 def test_a_subscribe_refused_for_now_is_tried_again_with_the_same_start():
-    for url, seen in instance([429, 503]):
+    for url, seen in instance([429, 409, 503]):
         printed = follow(url, "--start", "now", "--max-items", "1", "--retry-seconds", "0")
         assert [json.loads(line) for line in printed.splitlines()] == [ITEM]
         assert seen == [
+            "/api/v1/subscriptions/stream now",
             "/api/v1/subscriptions/stream now",
             "/api/v1/subscriptions/stream now",
             "/api/v1/subscriptions/stream now",
@@ -103,3 +109,10 @@ def test_a_connection_dropped_before_any_position_came_reconnects_with_the_same_
         # before: the reconnect asked for start=acked, which for a subscriber that never acknowledged is the log's
         # beginning: everything before --start
         assert seen[:2] == [f"/api/v1/subscriptions/stream {start}"] * 2
+
+
+def test_a_stream_the_server_ends_with_an_error_line_is_opened_again():
+    for url, seen in instance([-1]):  # another follow took the subscriber name over: this one was ended
+        printed = follow(url, "--start", "now", "--max-items", "1", "--retry-seconds", "0")
+        assert [json.loads(line) for line in printed.splitlines()] == [ITEM]  # before: KeyError 'checkpointId'
+        assert seen[:2] == ["/api/v1/subscriptions/stream now"] * 2

@@ -2,28 +2,33 @@
 next failed write a heartbeat later, so its admission slot is free for its reconnect at once (as a cancelled gRPC
 ``Subscribe`` frees its slot)."""
 
+import datetime
 import json
 import socket
 import ssl
 import time
 
 import pytest
+import time_machine
 from django.db.models import Max
 from django.test import Client, RequestFactory, override_settings
+from django.utils import timezone
 
 from checkout.api.ingest_views import idle_limit
-from pipelines.models import CheckpointLog
-from pipelines.transport import subscription_views
+from pipelines.models import CheckpointLog, SubscriberLease
+from pipelines.transport import subscription_views, subscriptions
 from pipelines.transport.http_streams import client_present, server_socket
+from tests.conftest import all_insert_only_counts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PUBLICATION = "tpfgo.checkout.order-ready.v1"
 
 
-def subscribe(token: str, **environ: object):
+def subscribe(token: str, subscriber: str | None = None, **environ: object):
+    body = {"publication": PUBLICATION, "start": "now"} | ({"subscriber": subscriber} if subscriber else {})
     return Client().post(
         "/api/v1/subscriptions/stream",
-        {"publication": PUBLICATION, "start": "now"},
+        body,
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Token {token}",
         **environ,
@@ -67,7 +72,7 @@ def test_a_follow_whose_client_left_ends_at_the_next_poll_and_frees_its_slot(tok
     settings.TPFGO_SUBSCRIPTION_POLL_SECONDS = 0.05
     server_side, client_side = socket.socketpair()
     try:
-        response = subscribe(token, **{"gunicorn.socket": server_side})
+        response = subscribe(token, "warehouse", **{"gunicorn.socket": server_side})
         assert response.status_code == 200
         client_side.close()  # the client leaves while the follow waits for items
         started = time.monotonic()
@@ -76,8 +81,9 @@ def test_a_follow_whose_client_left_ends_at_the_next_poll_and_frees_its_slot(tok
             lines.append(chunk)
             break
         assert lines == [] and time.monotonic() - started < 1.5
+        assert SubscriberLease.objects.count() == 0  # its subscriber name is free too
         response.close()
-        again = subscribe(token)  # the reconnect gets the one slot
+        again = subscribe(token, "warehouse")  # the reconnect gets the one slot and the name
         assert again.status_code == 200, again.content
         again.close()
     finally:
@@ -99,3 +105,38 @@ def test_a_follow_from_now_sends_a_heartbeat_at_once_so_the_client_knows_it_was_
     lines = [json.loads(chunk) for chunk in response.streaming_content]  # before: none (the first came an hour later)
     response.close()
     assert lines == [{"heartbeat": True, "position": head}]
+
+
+def test_a_second_follow_of_a_subscriber_name_is_409_while_the_first_streams(token, settings):
+    settings.TPFGO_SUBSCRIBER_LEASE_SECONDS = 30
+    first = subscribe(token, "warehouse")
+    assert first.status_code == 200
+    assert json.loads(next(iter(first.streaming_content)))["heartbeat"]  # admitted, and streaming
+    before = all_insert_only_counts()
+    second = subscribe(token, "warehouse")  # before: 200, two follows acknowledging as one subscriber
+    assert (second.status_code, second["Retry-After"]) == (409, "30")
+    error = second.json()["error"]
+    assert error["code"] == "ALREADY_EXISTS" and "followed by another live follow" in error["message"]
+    assert error["details"] == [{"field": "subscriber", "issue": "SUBSCRIBER_FOLLOWED"}]
+    assert all_insert_only_counts() == before and SubscriberLease.objects.count() == 1
+    first.close()  # the first follow ends: the name is free at once
+    assert SubscriberLease.objects.count() == 0
+    third = subscribe(token, "warehouse")
+    assert third.status_code == 200, third.content
+    third.close()
+
+
+def test_a_follow_whose_name_was_taken_over_ends_with_an_error_line(token, settings):
+    settings.TPFGO_SUBSCRIBER_LEASE_SECONDS = 30
+    settings.TPFGO_SUBSCRIPTION_POLL_SECONDS = 0.05
+    stalled = subscribe(token, "warehouse")
+    lines = iter(stalled.streaming_content)
+    assert json.loads(next(lines))["heartbeat"]
+    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=31), tick=False):
+        # It stalled past its lease (a client that did not read): a reconnect took the name over.
+        reconnect = subscriptions.open_follow(PUBLICATION, subscriber="warehouse")
+        rest = [json.loads(chunk) for chunk in lines]
+    stalled.close()
+    assert [line["error"]["code"] for line in rest] == ["ALREADY_EXISTS"]
+    assert SubscriberLease.objects.get().holder == reconnect.lease.holder  # the new follow keeps its lease
+    reconnect.release()

@@ -1,0 +1,41 @@
+"""gRPC ``Subscribe``: its first message comes at once, and a subscriber name is followed by one live call at a time
+(``ALREADY_EXISTS`` with ``RetryInfo`` for another), freed at the first call's next poll once it is cancelled."""
+
+import time
+
+import grpc
+import pytest
+from grpc_status import rpc_status
+
+from pipelines.models import SubscriberLease
+from pipelines.protos import subscriptions_pb2, subscriptions_pb2_grpc
+from pipelines.transport.wire_errors import describe
+from tests.conftest import all_insert_only_counts
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PUBLICATION = "tpfgo.checkout.order-ready.v1"
+
+
+def test_a_second_subscribe_of_a_name_is_already_exists_until_the_first_call_is_cancelled(grpc_channel, auth, settings):
+    settings.TPFGO_SUBSCRIBER_LEASE_SECONDS = 30
+    settings.TPFGO_SUBSCRIPTION_POLL_SECONDS = 0.05
+    stub = subscriptions_pb2_grpc.SubscriptionServiceStub(grpc_channel)
+    request = subscriptions_pb2.SubscribeRequest(publication=PUBLICATION, subscriber="warehouse", start="now")
+    first = stub.Subscribe(request, metadata=auth)
+    assert next(first).heartbeat  # the first message comes at once: admitted
+    before = all_insert_only_counts()
+    with pytest.raises(grpc.RpcError) as refused:  # before: a second live follow of the same name
+        next(stub.Subscribe(request, metadata=auth))
+    assert refused.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    status = describe(rpc_status.from_call(refused.value))
+    assert status["code"] == "ALREADY_EXISTS"
+    assert status["details"] == [{"field": "subscriber", "issue": "SUBSCRIBER_FOLLOWED"}]
+    assert all_insert_only_counts() == before
+    first.cancel()
+    deadline = time.monotonic() + 10
+    while SubscriberLease.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert SubscriberLease.objects.count() == 0  # released at the cancelled call's next poll
+    again = stub.Subscribe(request, metadata=auth)
+    assert next(again).heartbeat
+    again.cancel()
