@@ -114,7 +114,7 @@ def test_a_second_follow_of_a_subscriber_name_is_409_while_the_first_streams(tok
     assert json.loads(next(iter(first.streaming_content)))["heartbeat"]  # admitted, and streaming
     before = all_insert_only_counts()
     second = subscribe(token, "warehouse")  # before: 200, two follows acknowledging as one subscriber
-    assert (second.status_code, second["Retry-After"]) == (409, "30")
+    assert second.status_code == 409 and 1 <= int(second["Retry-After"]) <= 30  # when the lease expires at the latest
     error = second.json()["error"]
     assert error["code"] == "ALREADY_EXISTS" and "followed by another live follow" in error["message"]
     assert error["details"] == [{"field": "subscriber", "issue": "SUBSCRIBER_FOLLOWED"}]
