@@ -1,5 +1,6 @@
 """Remote subscription against a real gRPC server process on a port: a slow client over 10,000 checkpoints keeps
-the server's memory flat, a late commit is delivered, a contract mismatch and one subscriber too many are refused."""
+the server's memory flat, a late commit is delivered, a contract mismatch and one subscriber too many are refused,
+and a subscriber name the server's follow holds is refused to another process until that follow ends."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ from pipelines.contracts.lock import entry_for
 from pipelines.engine.batch import BatchEngine
 from pipelines.models import CheckpointLog
 from pipelines.protos import subscriptions_pb2, subscriptions_pb2_grpc
+from pipelines.transport import subscriptions
+from pipelines.transport.subscriber_leases import SubscriberFollowed
+from tests.conftest import all_insert_only_counts
 from tests.integration.conftest import process_env, wait_for
 from tests.lane import composition as lane
 from tests.pipelines.test_subscriptions import hold_open, probe_entry
@@ -212,3 +216,25 @@ def test_acknowledge_over_grpc_keeps_the_position(server: Server, auth) -> None:
     first = next(resumed)
     assert first.heartbeat and first.position == head  # nothing after the acknowledged head: a heartbeat
     resumed.cancel()
+
+
+def test_a_subscriber_name_followed_through_the_server_is_refused_to_another_process_until_that_follow_ends(
+    server: Server, auth, lane_composition
+) -> None:
+    request = subscriptions_pb2.SubscribeRequest(publication=PUBLISHED, subscriber="warehouse", start="now")
+    first = server.stub.Subscribe(request, metadata=auth)
+    assert next(first).heartbeat  # admitted: the server process holds the name's lease
+    before = all_insert_only_counts()
+    with pytest.raises(SubscriberFollowed):  # this test's process (another node's, as well) is refused the name
+        subscriptions.open_follow(PUBLISHED, subscriber="warehouse")  # before: admitted, two follows acking as one
+    assert all_insert_only_counts() == before
+    first.cancel()  # the name is free at the cancelled call's next poll
+
+    def admitted_here() -> bool:
+        try:
+            subscriptions.open_follow(PUBLISHED, subscriber="warehouse").release()
+        except SubscriberFollowed:
+            return False
+        return True
+
+    wait_for(admitted_here, 15, what="this process to be admitted the name once the server's follow ended")
