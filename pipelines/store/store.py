@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model
+from django.db.models import Max, Model
 
 from pipelines.contracts.steps import StepStatus
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, ForkedFrom
@@ -90,8 +90,11 @@ class Store:
 
     def log_seqs_issued(self, connection: BaseDatabaseWrapper) -> int:
         """The highest checkpoint log seq ever handed out, even when the retention purge has removed that entry
-        since (the log's head then is lower): no position a subscriber was given can be above it."""
-        return half(connection).seqs_issued(connection, CheckpointLog._meta.db_table, "seq")
+        since (the log's head then is lower): no position a subscriber was given can be above it. Never below the
+        head (a table whose key is no counter of its own, on SQLite: the head is all that is known)."""
+        issued = half(connection).seqs_issued(connection, CheckpointLog._meta.db_table, "seq")
+        head = CheckpointLog.objects.aggregate(head=Max("seq"))["head"] or 0
+        return max(issued, int(head))
 
     # -- durability (docs/architecture.md, "Durability") ----------------------------------------------------
     # One engine run: its commits may be asynchronous (``TPFGO_DURABILITY="boundary"``), durable when it ends.

@@ -14,6 +14,7 @@ from pipelines.contracts.lock import entry_for
 from pipelines.contracts.status import FailedPrecondition, InvalidArgument, NotFound
 from pipelines.models import CheckpointLog, Subscriber, SubscriberAck, SubscriberLease
 from pipelines.store import db_roles, traces
+from pipelines.store.store import store
 from pipelines.transport import subscriptions
 from pipelines.transport.subscriber_leases import SubscriberFollowed
 from pipelines.transport.wire_errors import WireError
@@ -444,3 +445,14 @@ def test_followers_racing_for_one_name_on_separate_connections_admit_exactly_one
         racer.join(30)
     assert sorted(outcomes) == ["admitted", "refused", "refused", "refused"]
     assert SubscriberLease.objects.count() == 1
+
+
+def test_the_highest_position_issued_is_never_below_the_log_s_head(lane_docs):
+    lane_docs("alpha")
+    head = CheckpointLog.objects.order_by("-seq").first().seq
+    assert store.log_seqs_issued(connection) >= head
+    if connection.vendor == "sqlite":  # a log table whose key keeps no counter: the head is all that is known
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM sqlite_sequence WHERE name = 'pipelines_checkpointlog'")
+        assert store.log_seqs_issued(connection) == head
+        assert subscriptions.acknowledge("quiet", PUBLISHED, head) == head
