@@ -14,7 +14,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from pipelines import metrics
 from pipelines.engine import stream_gauges
 from pipelines.recovery import backlog
-from pipelines.transport import subscriptions  # noqa: F401  (its follows' buffers are its own figures too)
+from pipelines.transport import subscriptions
+
+
+def buffered() -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """This process's follows' buffers, its other own figure (an earlier test's follows leave their publications)."""
+    pid = str(os.getpid())
+    series = {(("pid", pid), ("publication", name)): float(n) for name, n in subscriptions.buffered().items()}
+    return {"tpfgo_subscription_buffered": series} if series else {}
 
 
 def families(exposition: bytes) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -46,6 +53,7 @@ def test_the_own_registry_holds_this_processs_streams_and_nothing_shared(lane_en
         "tpfgo_stream_admission_capacity": {labels: 3.0},
         "tpfgo_stream_admission_admitted_total": {labels: 1.0},
         "tpfgo_stream_admission_refused_total": {labels: 0.0},
+        **buffered(),
     }
 
 
@@ -73,4 +81,5 @@ def test_it_is_served_on_the_address_given_with_what_registers_after_it_started(
         "tpfgo_stream_admission_admitted_total": 1,
         "tpfgo_stream_admission_refused_total": 1,
         "tpfgo_test_late": 1,
+        **{name: len(series) for name, series in buffered().items()},
     }
