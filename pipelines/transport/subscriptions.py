@@ -225,11 +225,14 @@ def start_position(start: Any, subscriber: Subscriber | None) -> int:
             raise InvalidArgument(
                 "start must be a position, 'acked', 'now' or 0", [Detail("start", "not a position")]
             ) from None
-    # An acknowledged position was at most the head when it was acknowledged; the retention purge may have removed
-    # the log's newest entries since (a quiet system), and the seqs that come next are above it: follow from there.
-    ceiling = max(head, position) if start == "acked" else head
+    # A position given out (acknowledged, or kept by the client) was at most the head then; the retention purge may
+    # have removed the log's newest entries since (a quiet system), and the seqs that come next are above it: follow
+    # from there. Beyond the highest seq ever issued is no position at all.
+    ceiling = head
+    if position > head:
+        ceiling = position if start == "acked" else store.log_seqs_issued(connection)
     if position < 0 or position > ceiling:
-        raise InvalidArgument(f"start {position} is outside the log (0..{head})", [Detail("start", "outside")])
+        raise InvalidArgument(f"start {position} is outside the log (0..{ceiling})", [Detail("start", "outside")])
     oldest = bounds["oldest"]
     if position and oldest is not None and position + 1 < oldest:
         REFUSED.labels(PositionExpired.reason).inc()

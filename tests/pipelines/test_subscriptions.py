@@ -336,8 +336,23 @@ def test_acked_resumes_even_when_the_purge_took_the_log_s_newest_entries_since(l
     lane_docs("gamma")  # its seqs come after the purged ones
     assert [item.seq for item in read_all(opened.start)] == [row.seq for row in published_log()]
     assert all(item.seq > head for item in read_all(opened.start)) and read_all(opened.start)
-    with pytest.raises(InvalidArgument, match="outside the log"):  # a number past the head is still refused
+    with pytest.raises(InvalidArgument, match="outside the log"):  # a number past every seq issued is refused
         subscriptions.open_follow(PUBLISHED, start=str(head + 1000))
+
+
+def test_a_position_the_client_kept_resumes_after_the_purge_took_the_log_s_newest_entries(lane_docs):
+    lane_docs("alpha", "beta")
+    head = CheckpointLog.objects.order_by("-seq").first().seq
+    with db_roles.purge_allowed("test: every order aged past retention on a quiet system"):
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM pipelines_checkpointlog")
+    # before: 400 "start N is outside the log (0..0)" for a position the client was given
+    assert subscriptions.open_follow(PUBLISHED, start=str(head)).start == head
+    lane_docs("gamma")  # its seqs come after the purged ones
+    assert [item.seq for item in read_all(head)] == [row.seq for row in published_log()] and read_all(head)
+    issued = CheckpointLog.objects.order_by("-seq").first().seq
+    with pytest.raises(InvalidArgument, match=f"start {issued + 1} is outside the log \\(0..{issued}\\)"):
+        subscriptions.open_follow(PUBLISHED, start=str(issued + 1))
 
 
 def test_an_acknowledgement_past_the_purged_head_is_kept_up_to_the_highest_position_ever_issued(lane_docs):
