@@ -40,6 +40,13 @@ def read_all(start: int = 0, **kwargs):
     return [item for item in items if isinstance(item, subscriptions.Item)]
 
 
+def purge_the_whole_log() -> None:
+    """The retention purge on a quiet system: every entry aged past retention, the newest ones too."""
+    with db_roles.purge_allowed("test: every order aged past retention on a quiet system"):
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM pipelines_checkpointlog")
+
+
 def published_log():
     return list(CheckpointLog.objects.filter(publication=PUBLISHED).order_by("seq"))
 
@@ -327,9 +334,7 @@ def test_acked_resumes_even_when_the_purge_took_the_log_s_newest_entries_since(l
     lane_docs("alpha", "beta")
     head = CheckpointLog.objects.order_by("-seq").first().seq
     assert subscriptions.acknowledge("quiet", PUBLISHED, head) == head
-    with db_roles.purge_allowed("test: every order aged past retention on a quiet system"):
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM pipelines_checkpointlog")
+    purge_the_whole_log()
     # before: 400 "start N is outside the log (0..0)", and manage.py follow gave up
     opened = subscriptions.open_follow(PUBLISHED, subscriber="quiet", start="acked")
     assert opened.start == head
@@ -343,9 +348,7 @@ def test_acked_resumes_even_when_the_purge_took_the_log_s_newest_entries_since(l
 def test_a_position_the_client_kept_resumes_after_the_purge_took_the_log_s_newest_entries(lane_docs):
     lane_docs("alpha", "beta")
     head = CheckpointLog.objects.order_by("-seq").first().seq
-    with db_roles.purge_allowed("test: every order aged past retention on a quiet system"):
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM pipelines_checkpointlog")
+    purge_the_whole_log()
     # before: 400 "start N is outside the log (0..0)" for a position the client was given
     assert subscriptions.open_follow(PUBLISHED, start=str(head)).start == head
     lane_docs("gamma")  # its seqs come after the purged ones
@@ -358,9 +361,7 @@ def test_a_position_the_client_kept_resumes_after_the_purge_took_the_log_s_newes
 def test_an_acknowledgement_past_the_purged_head_is_kept_up_to_the_highest_position_ever_issued(lane_docs):
     lane_docs("alpha", "beta")
     head = CheckpointLog.objects.order_by("-seq").first().seq
-    with db_roles.purge_allowed("test: every order aged past retention on a quiet system"):
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM pipelines_checkpointlog")
+    purge_the_whole_log()
     before = all_insert_only_counts()
     with pytest.raises(InvalidArgument, match=f"past the log's head .{head}, the highest position ever issued"):
         subscriptions.acknowledge("quiet", PUBLISHED, head + 1)
