@@ -486,7 +486,10 @@ def open_follow(
     """Check everything a subscribe needs before the first item (publication, contract, start), then take
     ``admit``'s ticket when given (a transport's: RESOURCE_EXHAUSTED when this process is full), then record the
     subscriber and take its lease (ALREADY_EXISTS while another follow of the name is live): a refused subscribe
-    stores nothing. The caller releases what it holds (``Opened.release``; ``follow`` given the lease does too)."""
+    stores nothing. The caller releases what it holds (``Opened.release``; ``follow`` given the lease does too).
+
+    ``start=acked`` is read again once the lease is held: the follow that held it before may have recorded a newer
+    acknowledgement as it ended, after the first read (which only checks the start before any ticket is taken)."""
     if not isinstance(publication_name, str) or not publication_name:
         raise InvalidArgument("publication is required", [Detail("publication", "required")])
     found = publication(publication_name)
@@ -497,14 +500,16 @@ def open_follow(
         raise InvalidArgument("start=acked needs a subscriber name", [Detail("subscriber", "required")])
     first = start_position(start, known)
     ticket = admit() if admit is not None else None
+    lease = None
     try:
         named = register(name, found) if name else None
         lease = subscriber_leases.take(named) if named else None
+        if start == "acked":
+            first = start_position(start, named)
     except BaseException as exc:
         if isinstance(exc, subscriber_leases.SubscriberFollowed):
             REFUSED.labels(exc.reason).inc()
-        if ticket is not None:
-            ticket.release()
+        Opened(found, None, first, ticket, lease).release()
         raise
     return Opened(found, named, first, ticket, lease)
 

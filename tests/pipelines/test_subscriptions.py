@@ -15,7 +15,7 @@ from pipelines.contracts.status import FailedPrecondition, InvalidArgument, NotF
 from pipelines.models import CheckpointLog, Subscriber, SubscriberAck, SubscriberLease
 from pipelines.store import db_roles, traces
 from pipelines.store.store import store
-from pipelines.transport import subscriptions
+from pipelines.transport import subscriber_leases, subscriptions
 from pipelines.transport.subscriber_leases import SubscriberFollowed
 from pipelines.transport.wire_errors import WireError
 from tests.conftest import all_insert_only_counts
@@ -433,6 +433,32 @@ def test_a_lease_whose_holder_died_expires_and_the_follow_that_lost_it_sends_not
             list(subscriptions.follow(died.publication, died.start, lease=died.lease, until_idle=True))
         assert SubscriberLease.objects.get().holder == reconnect.lease.holder  # its end leaves the new lease
     reconnect.release()
+    assert SubscriberLease.objects.count() == 0
+
+
+def test_a_reconnect_from_acked_starts_after_the_acknowledgement_its_old_follow_recorded_as_it_ended(
+    lane_docs, monkeypatch
+):
+    lane_docs("alpha", "beta", "gamma")
+    [first, second, third] = [row.seq for row in published_log()]
+    subscriptions.acknowledge("warehouse", PUBLISHED, first)
+    old = subscriptions.open_follow(PUBLISHED, subscriber="warehouse", start="acked")
+    take = subscriber_leases.take
+
+    def old_follow_acknowledges_and_ends_first(subscriber):
+        # The race: the old follow's client acknowledges its last item, then the old follow ends, while the
+        # reconnect is on its way to the lease.
+        subscriptions.acknowledge("warehouse", PUBLISHED, second)
+        old.release()
+        return take(subscriber)
+
+    monkeypatch.setattr(subscriber_leases, "take", old_follow_acknowledges_and_ends_first)
+    reconnect = subscriptions.open_follow(PUBLISHED, subscriber="warehouse", start="acked")
+    try:
+        assert reconnect.start == second  # before: the position read before the lease, and "beta" sent twice
+        assert [item.seq for item in read_all(reconnect.start)] == [third]
+    finally:
+        reconnect.release()
     assert SubscriberLease.objects.count() == 0
 
 
