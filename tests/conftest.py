@@ -139,6 +139,19 @@ def all_insert_only_counts() -> dict[str, int]:
     }
 
 
+def age_subscriber_leases(seconds: float) -> None:
+    """Every subscriber lease taken and renewed ``seconds`` earlier: leases expire by the database's clock, which
+    ``time_machine`` does not move."""
+    import datetime
+
+    from django.db.models import F
+
+    from pipelines.models import SubscriberLease
+
+    earlier = datetime.timedelta(seconds=seconds)
+    SubscriberLease.objects.update(taken_at=F("taken_at") - earlier, expires_at=F("expires_at") - earlier)
+
+
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
     """OpenTelemetry on for one test, exported in memory (Django instrumented, the engine's step spans)."""

@@ -12,7 +12,8 @@ heartbeat or before an item) and deletes it when it ends, so a client that left 
 poll) frees the name for its reconnect at once. A holder that died without ending (its process killed, its node
 lost) leaves a row that expires ``TPFGO_SUBSCRIBER_LEASE_SECONDS`` after its last renewal. A follow that finds its
 lease taken by another (it stalled past the expiry, a client that did not read) stops before it sends anything more.
-Expiry is written and compared with the serving node's clock: nodes keep their clocks in sync.
+Expiry is written and compared with the database's clock (``Now()`` in the statement that writes or compares it), so
+a node whose clock is ahead cannot take over a live lease; a node's own clock only says when it renews.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import structlog
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from pipelines.contracts.status import Detail, ServiceError
@@ -52,9 +55,9 @@ def lease_seconds() -> float:
 class Lease:
     """The lease one follow holds on ``subscriber``: :meth:`keep` it while streaming, :meth:`release` it at the end."""
 
-    def __init__(self, subscriber: Subscriber, holder: str, seconds: float, taken_at: datetime) -> None:
+    def __init__(self, subscriber: Subscriber, holder: str, seconds: float) -> None:
         self.subscriber, self.holder, self.seconds = subscriber, holder, seconds
-        self._renew_at = taken_at + timedelta(seconds=seconds / 3)
+        self._renew_at = timezone.now() + timedelta(seconds=seconds / 3)
         self._released = False
 
     def keep(self) -> None:
@@ -63,7 +66,7 @@ class Lease:
         if now < self._renew_at:
             return
         renewed = SubscriberLease.objects.filter(subscriber=self.subscriber, holder=self.holder).update(
-            expires_at=now + timedelta(seconds=self.seconds)
+            expires_at=_expiry(self.seconds)
         )
         if not renewed:
             log.warning("subscription.lease_lost", subscriber=self.subscriber.name, holder=self.holder)
@@ -86,22 +89,27 @@ def take(subscriber: Subscriber) -> Lease:
     seconds = lease_seconds()
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
     for _ in range(ATTEMPTS):
-        now = timezone.now()
-        expires = now + timedelta(seconds=seconds)
         try:
             with transaction.atomic():
-                SubscriberLease.objects.create(subscriber=subscriber, holder=holder, taken_at=now, expires_at=expires)
-            return Lease(subscriber, holder, seconds, now)
+                SubscriberLease.objects.create(
+                    subscriber=subscriber, holder=holder, taken_at=Now(), expires_at=_expiry(seconds)
+                )
+            return Lease(subscriber, holder, seconds)
         except IntegrityError:  # a row is there: take it over only if it expired (its holder died)
             pass
-        expired = SubscriberLease.objects.filter(subscriber=subscriber, expires_at__lte=now)
-        if expired.update(holder=holder, taken_at=now, expires_at=expires):
+        expired = SubscriberLease.objects.filter(subscriber=subscriber, expires_at__lte=Now())
+        if expired.update(holder=holder, taken_at=Now(), expires_at=_expiry(seconds)):
             log.info("subscription.lease_taken_over", subscriber=subscriber.name, holder=holder)
-            return Lease(subscriber, holder, seconds, now)
-        live = SubscriberLease.objects.filter(subscriber=subscriber).first()
+            return Lease(subscriber, holder, seconds)
+        live = SubscriberLease.objects.filter(subscriber=subscriber).values_list("expires_at", Now()).first()
         if live is not None:
-            raise _followed(subscriber, (live.expires_at - now).total_seconds())
+            raise _followed(subscriber, (live[0] - live[1]).total_seconds())
     raise _followed(subscriber, seconds)  # taken and released over and over: busy all the same
+
+
+def _expiry(seconds: float) -> CombinedExpression:
+    """``seconds`` from now by the database's clock, so every node compares expiries with the one clock."""
+    return Now() + timedelta(seconds=seconds)
 
 
 def _followed(subscriber: Subscriber, retry_after: float) -> SubscriberFollowed:

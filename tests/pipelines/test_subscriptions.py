@@ -18,7 +18,7 @@ from pipelines.store.store import store
 from pipelines.transport import subscriber_leases, subscriptions
 from pipelines.transport.subscriber_leases import SubscriberFollowed
 from pipelines.transport.wire_errors import WireError
-from tests.conftest import all_insert_only_counts
+from tests.conftest import age_subscriber_leases, all_insert_only_counts
 from tests.lane import composition as lane
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -408,12 +408,15 @@ def test_a_follow_renews_its_lease_as_it_goes_and_releases_it_when_it_ends(lane_
     settings.TPFGO_SUBSCRIBER_LEASE_SECONDS = 30
     lane_docs("alpha", "beta")
     opened = subscriptions.open_follow(PUBLISHED, subscriber="warehouse")
+    age_subscriber_leases(11)
     taken = SubscriberLease.objects.get()
+    assert taken.expires_at - taken.taken_at == datetime.timedelta(seconds=30)
     stream = subscriptions.follow(opened.publication, opened.start, lease=opened.lease)
     with time_machine.travel(timezone.now() + datetime.timedelta(seconds=11), tick=False):
         assert isinstance(next(stream), subscriptions.Item)  # a third of the lease passed: renewed before sending
         renewed = SubscriberLease.objects.get()
-        assert renewed.holder == taken.holder and renewed.expires_at == timezone.now() + datetime.timedelta(seconds=30)
+        assert renewed.holder == taken.holder and renewed.taken_at == taken.taken_at
+        assert renewed.expires_at - taken.expires_at >= datetime.timedelta(seconds=11)  # 30 s from the renewal
     stream.close()
     assert SubscriberLease.objects.count() == 0  # the next follow of the name is admitted at once
 
@@ -422,9 +425,11 @@ def test_a_lease_whose_holder_died_expires_and_the_follow_that_lost_it_sends_not
     settings.TPFGO_SUBSCRIBER_LEASE_SECONDS = 30
     lane_docs("alpha")
     died = subscriptions.open_follow(PUBLISHED, subscriber="warehouse")  # its process is killed: never released
-    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=29), tick=False):
-        with pytest.raises(SubscriberFollowed):
-            subscriptions.open_follow(PUBLISHED, subscriber="warehouse")
+    age_subscriber_leases(29)
+    with pytest.raises(SubscriberFollowed) as refused:
+        subscriptions.open_follow(PUBLISHED, subscriber="warehouse")
+    assert refused.value.retry_after == 1  # at most a second left: the least retry delay
+    age_subscriber_leases(2)
     with time_machine.travel(timezone.now() + datetime.timedelta(seconds=31), tick=False):
         reconnect = subscriptions.open_follow(PUBLISHED, subscriber="warehouse")  # the lease expired: taken over
         assert SubscriberLease.objects.get().holder == reconnect.lease.holder
@@ -459,6 +464,21 @@ def test_a_reconnect_from_acked_starts_after_the_acknowledgement_its_old_follow_
         assert [item.seq for item in read_all(reconnect.start)] == [third]
     finally:
         reconnect.release()
+    assert SubscriberLease.objects.count() == 0
+
+
+def test_a_live_lease_is_not_taken_over_by_a_node_whose_clock_is_ahead(lane_docs, settings):
+    settings.TPFGO_SUBSCRIBER_LEASE_SECONDS = 30
+    lane_docs("alpha")
+    live = subscriptions.open_follow(PUBLISHED, subscriber="warehouse")
+    try:
+        with time_machine.travel(timezone.now() + datetime.timedelta(hours=1), tick=False):  # this node's clock
+            with pytest.raises(SubscriberFollowed) as refused:  # before: taken over, two follows of the name
+                subscriptions.open_follow(PUBLISHED, subscriber="warehouse")
+        assert 29 <= refused.value.retry_after <= 30  # the lease's time left by the database's clock
+        assert list(SubscriberLease.objects.values_list("holder", flat=True)) == [live.lease.holder]
+    finally:
+        live.release()
     assert SubscriberLease.objects.count() == 0
 
 

@@ -18,7 +18,7 @@ from checkout.api.ingest_views import idle_limit
 from pipelines.models import CheckpointLog, SubscriberLease
 from pipelines.transport import subscription_views, subscriptions
 from pipelines.transport.http_streams import client_present, server_socket
-from tests.conftest import all_insert_only_counts
+from tests.conftest import age_subscriber_leases, all_insert_only_counts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PUBLICATION = "tpfgo.checkout.order-ready.v1"
@@ -132,6 +132,7 @@ def test_a_follow_whose_name_was_taken_over_ends_with_an_error_line(token, setti
     stalled = subscribe(token, "warehouse")
     lines = iter(stalled.streaming_content)
     assert json.loads(next(lines))["heartbeat"]
+    age_subscriber_leases(31)
     with time_machine.travel(timezone.now() + datetime.timedelta(seconds=31), tick=False):
         # It stalled past its lease (a client that did not read): a reconnect took the name over.
         reconnect = subscriptions.open_follow(PUBLICATION, subscriber="warehouse")
