@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar
 
 from django.apps import apps
 from django.contrib import admin
-from django.db.models import Max, QuerySet
+from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.utils.html import format_html
@@ -43,6 +43,7 @@ from pipelines.models import (
     RetryScheduled,
     RetryTakeover,
     Subscriber,
+    SubscriberLease,
     SweepDispatch,
 )
 
@@ -296,20 +297,32 @@ class OpsActionAdmin(LedgerAdmin[OpsAction]):
         return action_result(obj.result)
 
 
-class _Acks(TypedDict):
+class _Standing(TypedDict):
     position: int | None
     acked_at: datetime.datetime | None
+    lease_holder: str | None
+    lease_expires_at: datetime.datetime | None
 
 
-if TYPE_CHECKING:  # a subscriber as the changelist reads it: annotated with its newest acknowledgement
-    AckedSubscriber = WithAnnotations[Subscriber, _Acks]
+if TYPE_CHECKING:  # a subscriber as the changelist reads it: its newest acknowledgement and its lease
+    ShownSubscriber = WithAnnotations[Subscriber, _Standing]
 
 
 class SubscriberAdmin(ReadOnlyAdmin[Subscriber]):
-    """Remote subscribers (``pipelines.transport.subscriptions``): publication, acknowledged position and lag behind
-    the log."""
+    """Remote subscribers (``pipelines.transport.subscriptions``): publication, acknowledged position, lag behind
+    the log, and the follow that holds the subscriber's lease (``pipelines.transport.subscriber_leases``)."""
 
-    list_display = ("name", "publication", "contract_version", "position", "acked_at", "lag", "created_at")
+    list_display = (
+        "name",
+        "publication",
+        "contract_version",
+        "position",
+        "acked_at",
+        "lag",
+        "held_by",
+        "lease_expires_at",
+        "created_at",
+    )
     list_columns = ("id", "name", "publication", "contract_version", "created_at")
     list_filter = ("publication",)
     ordering = ("publication", "name")
@@ -318,19 +331,37 @@ class SubscriberAdmin(ReadOnlyAdmin[Subscriber]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscriber]:
         self._head = CheckpointLog.objects.aggregate(head=Max("seq"))["head"] or 0
-        return super().get_queryset(request).annotate(position=Max("acks__position"), acked_at=Max("acks__created_at"))
+        lease = SubscriberLease.objects.filter(subscriber=OuterRef("pk"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                position=Max("acks__position"),
+                acked_at=Max("acks__created_at"),
+                lease_holder=Subquery(lease.values("holder")),
+                lease_expires_at=Subquery(lease.values("expires_at")),
+            )
+        )
 
     @admin.display(description="acknowledged position", ordering="position")
-    def position(self, obj: AckedSubscriber) -> int:
+    def position(self, obj: ShownSubscriber) -> int:
         return int(obj.position or 0)
 
     @admin.display(description="last acknowledged", ordering="acked_at")
-    def acked_at(self, obj: AckedSubscriber) -> object:
+    def acked_at(self, obj: ShownSubscriber) -> object:
         return obj.acked_at or "never"
 
     @admin.display(description="lag (log positions)")
-    def lag(self, obj: AckedSubscriber) -> int:
+    def lag(self, obj: ShownSubscriber) -> int:
         return max(0, getattr(self, "_head", 0) - int(obj.position or 0))
+
+    @admin.display(description="held by", ordering="lease_holder")
+    def held_by(self, obj: ShownSubscriber) -> str:
+        return obj.lease_holder or "not followed"
+
+    @admin.display(description="lease expires", ordering="lease_expires_at")
+    def lease_expires_at(self, obj: ShownSubscriber) -> datetime.datetime | None:
+        return obj.lease_expires_at
 
 
 class SweepDispatchAdmin(ReadOnlyAdmin[SweepDispatch]):

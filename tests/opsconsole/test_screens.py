@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from rest_framework.test import APIClient
 
 from access.tokens import create_token
@@ -21,7 +21,15 @@ from checkout.kitchen_task.models import KitchenTask
 from checkout.order_request.models import OrderRequest
 from checkout.order_view import OrderView, render
 from opsconsole import readonly
-from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem, RetryTakeover, SweepDispatch
+from pipelines.models import (
+    CheckpointLog,
+    ErrorSinkEntry,
+    LineageLink,
+    ParkedItem,
+    RetryTakeover,
+    SubscriberLease,
+    SweepDispatch,
+)
 from pipelines.recovery import retention
 from tests.checkout.conftest import order_body
 
@@ -259,6 +267,36 @@ def test_the_subscribers_list_shows_each_subscribers_publication_position_and_la
     assert "tpfgo.order.terminal-state.v1" in marketing and f"|{head}|" in marketing and "never" in marketing
     assert "tpfgo.checkout.order-ready.v1" in warehouse
     assert f"|{ready[1].seq}|" in warehouse and f"|{head - ready[1].seq}|" in warehouse
+
+
+def subscriber_rows(page: str, *names: str) -> list[str]:
+    """The changelist rows of the subscribers ``names``, in page order, their cells split by ``|``."""
+    rows = re.findall(r"<tr>.*?</tr>", page, re.S)
+    return [re.sub(r"<[^>]+>", "|", row) for row in rows if any(f">{name}<" in row for name in names)]
+
+
+def test_the_subscribers_list_shows_who_holds_each_followed_subscribers_lease_in_one_query(ops_client, reference_data):
+    from pipelines.transport import subscriptions
+
+    changelist = reverse("ops:pipelines_subscriber_changelist")
+    followed = subscriptions.open_follow("tpfgo.checkout.order-ready.v1", subscriber="marketing")
+    subscriptions.acknowledge("warehouse", "tpfgo.checkout.order-ready.v1", 0)  # known, not followed
+    try:
+        with CaptureQueriesContext(connection) as two:
+            page = text(ops_client.get(changelist))
+        [marketing, warehouse] = subscriber_rows(page, "marketing", "warehouse")
+        assert f"|{followed.lease.holder}|" in marketing and "not followed" not in marketing
+        assert "|not followed|" in warehouse and followed.lease.holder not in warehouse
+        expires = SubscriberLease.objects.get().expires_at
+        assert f"|{formats.localize(timezone.template_localtime(expires))}|" in marketing
+        for name in ("accounting", "billing", "loyalty"):
+            subscriptions.open_follow("tpfgo.checkout.order-ready.v1", subscriber=name)
+        with CaptureQueriesContext(connection) as five:
+            page = text(ops_client.get(changelist))
+        assert len(subscriber_rows(page, "accounting", "billing", "loyalty", "marketing", "warehouse")) == 5
+        assert len(five.captured_queries) == len(two.captured_queries)  # no query per subscriber
+    finally:
+        followed.release()
 
 
 def test_the_console_shows_the_order_view_the_api_answers(ops_client, dead_order):
