@@ -512,36 +512,3 @@ def open_follow(
         Opened(found, None, first, ticket, lease).release()
         raise
     return Opened(found, named, first, ticket, lease)
-
-
-# -- the console's view -------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SubscriberStatus:
-    name: str
-    publication: str
-    contract_version: int
-    position: int
-    acked_at: Any
-    lag: int  # log positions between its acknowledged position and the log's head
-    since: Any
-
-
-def statuses() -> list[SubscriberStatus]:
-    """Every subscriber with its newest acknowledged position and its lag behind the log's head."""
-    head = CheckpointLog.objects.aggregate(h=Max("seq"))["h"] or 0
-    out = []
-    for subscriber in Subscriber.objects.order_by("publication", "name"):
-        newest = SubscriberAck.objects.filter(subscriber=subscriber).order_by("-position", "-created_at").first()
-        position = newest.position if newest else 0
-        out.append(
-            SubscriberStatus(
-                name=subscriber.name,
-                publication=subscriber.publication,
-                contract_version=subscriber.contract_version,
-                position=position,
-                acked_at=newest.created_at if newest else None,
-                lag=max(0, head - position),
-                since=subscriber.created_at,
-            )
-        )
-    return out
