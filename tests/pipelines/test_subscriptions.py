@@ -467,6 +467,32 @@ def test_a_reconnect_from_acked_starts_after_the_acknowledgement_its_old_follow_
     assert SubscriberLease.objects.count() == 0
 
 
+def test_an_acked_start_the_purge_expired_as_the_lease_was_taken_is_refused_and_frees_the_lease_and_the_slot(
+    lane_docs, monkeypatch
+):
+    from pipelines.engine import stream_gauges
+
+    stream_gauges.reset_for_tests()
+    lane_docs("alpha", "beta")
+    first = CheckpointLog.objects.order_by("seq").first().seq
+    subscriptions.acknowledge("warehouse", PUBLISHED, first)
+    take, counts = subscriber_leases.take, {}
+
+    def purge_then_take(subscriber):
+        with db_roles.purge_allowed("test: the log's first entries expired"):
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM pipelines_checkpointlog WHERE seq <= %s", [first + 1])
+        counts.update(all_insert_only_counts())
+        return take(subscriber)
+
+    monkeypatch.setattr(subscriber_leases, "take", purge_then_take)
+    with pytest.raises(subscriptions.PositionExpired):
+        subscriptions.open_follow(PUBLISHED, subscriber="warehouse", start="acked", admit=subscriptions.admit)
+    assert all_insert_only_counts() == counts
+    assert SubscriberLease.objects.count() == 0 and subscriptions.gate().active == 0
+    stream_gauges.reset_for_tests()
+
+
 def test_a_live_lease_is_not_taken_over_by_a_node_whose_clock_is_ahead(lane_docs, settings):
     settings.TPFGO_SUBSCRIBER_LEASE_SECONDS = 30
     lane_docs("alpha")
