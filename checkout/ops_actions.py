@@ -44,6 +44,13 @@ PARAMS: Mapping[str, frozenset[str]] = {
     "resolve-payment-review": frozenset({"approved"}),
     "fork": frozenset({"checkpoint_id", "new_effect_keys"}),
 }
+# A parameter as a refusal names it: the field the action's other refusals name (courierId, not courier_id).
+FIELDS: Mapping[str, str] = {
+    "courier_id": "courierId",
+    "approved": "approved",
+    "checkpoint_id": "checkpointId",
+    "new_effect_keys": "newEffectKeys",
+}
 
 
 def preview(action: str, order_id: object, **params: object) -> dict[str, Any]:
@@ -127,7 +134,7 @@ def _plan(action: str, request: OrderRequest, params: Mapping[str, Any]) -> Plan
         raise InvalidArgument(
             f"unknown remediation {action!r}; one of {', '.join(ACTIONS)}", [Detail("action", "unknown")]
         )
-    unknown = sorted(k for k, v in params.items() if v is not None and k not in PARAMS[action])
+    unknown = sorted(FIELDS.get(k, k) for k, v in params.items() if v is not None and k not in PARAMS[action])
     if unknown:
         raise InvalidArgument(
             f"{action} takes no {', '.join(unknown)}", [Detail(k, "not a parameter") for k in unknown]

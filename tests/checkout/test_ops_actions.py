@@ -145,6 +145,39 @@ def test_a_remediation_needs_a_reason_a_known_order_and_a_known_action(demo_data
     assert all_insert_only_counts() == before
 
 
+@pytest.mark.parametrize(
+    ("action", "params", "message", "fields"),
+    [
+        ("ops-cancel", {"courier_id": "c1"}, "ops-cancel takes no courierId", ["courierId"]),
+        (
+            "redrive",
+            {"approved": True, "courier_id": "c1"},
+            "redrive takes no approved, courierId",
+            ["approved", "courierId"],
+        ),
+        (
+            "assign-courier",
+            {"courier_id": "c1", "new_effect_keys": True, "checkpoint_id": "x"},
+            "assign-courier takes no checkpointId, newEffectKeys",
+            ["checkpointId", "newEffectKeys"],
+        ),
+    ],
+)
+def test_a_parameter_of_another_action_is_refused_by_its_field_name(demo_data, action, params, message, fields):
+    order_id = place().view["orderId"]
+    seq = ops_actions.preview("ops-cancel", order_id)["expectedSeq"]
+    before = all_insert_only_counts()
+    for call in (
+        lambda: ops_actions.preview(action, order_id, **params),
+        lambda: ops_actions.execute(action, order_id, expected_seq=seq, **WHO, **params),
+    ):
+        with pytest.raises(InvalidArgument) as refused:
+            call()
+        assert refused.value.message == message
+        assert [(d.field, d.issue) for d in refused.value.details] == [(f, "not a parameter") for f in fields]
+    assert all_insert_only_counts() == before
+
+
 def test_an_action_not_allowed_in_the_orders_state_is_previewed_as_such_and_refused(demo_data):
     order_id = place().view["orderId"]  # COMPLETED
     shown = ops_actions.preview("ops-cancel", order_id)
