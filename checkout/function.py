@@ -60,14 +60,19 @@ def malformed(event: object) -> WireError | None:
 
 
 def _wsgi(text: str, field: str) -> str:
-    """Text as a WSGI server passes it: its UTF-8 bytes as latin-1 characters (PEP 3333); a gateway hands the path
-    and the headers decoded."""
+    """Text as a WSGI server passes it: its UTF-8 bytes as latin-1 characters (PEP 3333)."""
     try:
         return text.encode("utf-8").decode("latin-1")
     except UnicodeEncodeError:  # an unpaired surrogate
         raise WireError(
             "INVALID_ARGUMENT", f"{field} must not contain unpaired surrogates", [Detail(field, "unpaired surrogate")]
         ) from None
+
+
+def _path(text: str) -> str:
+    """The event's path as a WSGI server passes ``PATH_INFO``: percent-decoded, the bytes as latin-1 characters (a
+    gateway's proxy event carries the path as the client sent it, ``%2D`` still encoded)."""
+    return urllib.parse.unquote(_wsgi(text, "path"), encoding="latin-1")
 
 
 def _headers(event: Mapping[str, Any]) -> dict[str, str]:
@@ -99,7 +104,7 @@ def build_request(event: Mapping[str, Any], body: bytes) -> WSGIRequest:
     query = event.get("queryStringParameters") or {}
     environ: dict[str, Any] = {
         "REQUEST_METHOD": _wsgi(str(event.get("httpMethod") or "GET").upper(), "httpMethod"),
-        "PATH_INFO": _wsgi(str(event.get("path") or "/"), "path"),
+        "PATH_INFO": _path(str(event.get("path") or "/")),
         "SCRIPT_NAME": "",
         "QUERY_STRING": urllib.parse.urlencode({str(k): str(v) for k, v in query.items()}),
         "SERVER_NAME": "localhost",

@@ -11,7 +11,8 @@ from django.core.management import call_command
 from checkout import demo
 from checkout.function import handler
 from checkout.protos import orders_pb2
-from tests.checkout.conftest import order_body
+from tests.checkout.api.transports import Function, Http
+from tests.checkout.conftest import order_body, place
 from tests.conftest import all_insert_only_counts
 
 PROTOBUF = "application/x-protobuf"
@@ -149,3 +150,27 @@ def test_an_invented_http_method_adds_no_route_series(auth, client):
     text = client.get("/metrics").content.decode()
     assert "MADE-UP" not in text
     assert 'route="OTHER /api/v1/orders"' in text
+
+
+def test_a_percent_encoded_path_is_answered_as_the_http_server_answers_it(live_server, auth, token):
+    """Decoded as a WSGI server decodes it; a malformed escape (``%ZZ``, a cut UTF-8 sequence) stays as sent."""
+    order_id = place().view["orderId"]
+    rest, function = Http(live_server.url, token), Function(token)
+    paths = {
+        f"/api/v1/orders/{order_id.replace('-', '%2D')}": "OK",
+        f"/api/v1/%6Frders/{order_id}/lineage": "OK",
+        "/api/v1/%63onsumers": "OK",
+        "/api/v1/orders/%ZZ": "order %ZZ not found",
+        "/api/v1/orders/%E2%82": "order %E2%82 not found",
+        "/api/v1/orders/%E2%82%AC": "order € not found",
+        "/api/v1/orders/a%2Fb": "no route /api/v1/orders/a/b",
+    }
+    for path, said in paths.items():
+        over_http, through_function = rest.send("GET", path), function.send("GET", path)
+        assert (through_function.code, through_function.http) == (over_http.code, over_http.http), path
+        if said == "OK":
+            assert over_http.code == "OK", path
+            assert through_function.data == over_http.data, path
+        else:
+            assert over_http.code == "NOT_FOUND", path
+            assert through_function.data["message"] == over_http.data["message"] == said, path
