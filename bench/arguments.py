@@ -1,6 +1,7 @@
 """The argument checks of every ``python -m bench`` parser, the main bench's and each sub-bench's.
 
-A count, a list of counts, a duration or a list of names a bench cannot run is refused with one argparse line
+A count, a list of counts, a duration, a list of names or a database a bench cannot run is refused with one argparse
+line
 (``error: argument --orders: '-5': a whole number from 1 to 10,000,000``, exit 2) before anything is created; it
 used to fail part-way with a traceback, or to measure nothing and print it as a figure.
 """
@@ -9,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
+import urllib.parse
 from collections.abc import Callable
 
 MAX_ORDERS = 10_000_000  # orders in a figure or a history level (the largest default is 1,000,000)
 MAX_REPEATS = 100  # repeats, rounds, passes, loads and blocks of one figure
 MAX_PROCESSES = 256  # processes, nodes, threads or clients at once
 MAX_SECONDS = 3600.0  # one timed phase
+SERVER_DATABASES = ("postgres", "template0", "template1")
 
 
 def count(low: int, high: int) -> Callable[[str], int]:
@@ -66,6 +70,37 @@ def names(*known: str) -> Callable[[str], str]:
         return ",".join(dict.fromkeys(given))
 
     return parse
+
+
+def database(longest: int) -> Callable[[str], str]:
+    """A PostgreSQL database of the bench's own: 1 to ``longest`` lower-case letters, digits and underscores, none of
+    the server's own. The name goes unquoted into ``CREATE``/``DROP DATABASE`` and into a URL's path: "test" dropped
+    the database named test, a name holding SQL ran it, a ``/`` or ``?`` changed the URL."""
+
+    def parse(text: str) -> str:
+        if not re.fullmatch(rf"[a-z_][a-z0-9_]{{0,{longest - 1}}}", text) or text in SERVER_DATABASES:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: a database of the bench's own, 1-{longest} lower-case letters, digits and underscores "
+                "(not postgres, template0 or template1)"
+            )
+        return text
+
+    return parse
+
+
+def database_url(text: str) -> str:
+    """``sqlite:///PATH``, or ``postgresql://HOST/NAME`` with NAME a database of the bench's own (up to 63
+    characters, PostgreSQL's longest name); never repeated in the refusal, which may hold a password."""
+    url = urllib.parse.urlsplit(text)
+    if url.scheme == "sqlite" and not url.netloc and url.path.strip("/"):
+        return text
+    if url.scheme in ("postgres", "postgresql") and url.netloc:
+        try:
+            database(63)(url.path.removeprefix("/"))
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"the URL's database {exc}") from None
+        return text
+    raise argparse.ArgumentTypeError("sqlite:///PATH or postgresql://HOST/NAME")
 
 
 def _shown(value: float) -> str:

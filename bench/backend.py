@@ -26,17 +26,20 @@ from collections.abc import Callable
 from typing import Any
 
 import django
+from django.apps import apps
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
-os.environ.setdefault("TPFGO_ERROR_SINKS", "pipelines.failures.sinks.DatabaseSink")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-django.setup()
+if not apps.ready:  # a process of its own (python -m bench, bench.durability); a test set Django up
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
+    os.environ.setdefault("TPFGO_ERROR_SINKS", "pipelines.failures.sinks.DatabaseSink")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    django.setup()
 
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection, transaction
 
-from bench import template as tpl  # noqa: E402
+from bench import arguments
+from bench import template as tpl
 
 BODY = {
     "consumerId": "alice",
@@ -190,13 +193,17 @@ def seed(template: tpl.Template, keys: Keys, target: int) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--orders", type=int, default=1000)
-    parser.add_argument("--single-orders", type=int, default=300)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--levels", default="0,10000,100000")
-    args = parser.parse_args()
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.backend")
+    parser.add_argument("--orders", type=arguments.ORDERS, default=1000)
+    parser.add_argument("--single-orders", type=arguments.ORDERS, default=300)
+    parser.add_argument("--repeat", type=arguments.REPEATS, default=3)
+    parser.add_argument("--levels", type=arguments.counts(0, arguments.MAX_ORDERS), default="0,10000,100000")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     call_command("migrate", verbosity=0)
     from checkout import demo
 

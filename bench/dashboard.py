@@ -254,7 +254,12 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--keep", action="store_true", help="keep the database (tpfgo_bench_dashboard) afterwards")
     parser.add_argument("--no-old", action="store_true", help="skip the old funnel's loads (a minute each at 1M)")
-    parser.add_argument("--reuse", metavar="NAME", help="measure again on a database a --keep run filled (kept)")
+    parser.add_argument(
+        "--reuse",
+        metavar="NAME",
+        type=arguments.database(63),
+        help="measure again on a database a --keep run filled (kept)",
+    )
     return parser
 
 

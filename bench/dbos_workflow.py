@@ -1,9 +1,10 @@
 """DBOS Transact, the durable-workflow peer: one 20-step workflow per order, sequential, on SQLite or PostgreSQL.
 
 Run by ``python -m bench`` with the separate bench venv (``requirements-bench.txt``); it never imports Django or
-the project. Each step is a DBOS datasource transaction that inserts one row into an application table (the
-step's fact) and records the step's output in the same transaction, the closest DBOS shape to one TPFGo
-checkpoint per step. Prints one JSON document: orders/s, p50, p95, peak RSS.
+the project (only ``bench/arguments.py``, plain argparse checks). Each step is a DBOS datasource transaction that
+inserts one row into an application table (the step's fact) and records the step's output in the same
+transaction, the closest DBOS shape to one TPFGo checkpoint per step. Prints one JSON document: orders/s, p50,
+p95, peak RSS.
 """
 
 from __future__ import annotations
@@ -17,16 +18,24 @@ import tempfile
 import time
 import uuid
 
+from bench import arguments
+
 STEPS = 20
 CREATE = "CREATE TABLE IF NOT EXISTS bench_fact (id VARCHAR(64) PRIMARY KEY, ord VARCHAR(64), n INT)"
 INSERT = "INSERT INTO bench_fact (id, ord, n) VALUES (:id, :ord, :n)"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--database-url", required=True, help="sqlite:///path or postgresql://... (fresh)")
-    parser.add_argument("--orders", type=int, default=300)
-    args = parser.parse_args()
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.dbos_workflow")
+    parser.add_argument(
+        "--database-url", type=arguments.database_url, required=True, help="sqlite:///path or postgresql://... (fresh)"
+    )
+    parser.add_argument("--orders", type=arguments.ORDERS, default=300)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
 
     import sqlalchemy as sa
     from dbos import DBOS, SQLAlchemyDatasource

@@ -7,10 +7,24 @@ import sys
 
 import pytest
 
-from bench import dashboard, durability, ingest, ingest_backpressure, knee, purge, queue_mode, sweep
+from bench import (
+    backend,
+    dashboard,
+    dbos_workflow,
+    durability,
+    ingest,
+    ingest_backpressure,
+    knee,
+    purge,
+    queue_mode,
+    sweep,
+)
 
-SUB_BENCHES = (purge, ingest, dashboard, sweep, knee, durability, ingest_backpressure, queue_mode)
+SUB_BENCHES = (backend, purge, ingest, dashboard, sweep, knee, durability, ingest_backpressure, queue_mode)
 WHOLE = "a whole number from 1 to"
+OWN = "a database of the bench's own"
+OWN_63 = f"{OWN}, 1-63 lower-case letters, digits and underscores (not postgres, template0 or template1)"
+DBOS_URL = ["--database-url", "sqlite:///tmp/dbos.sqlite3"]
 
 
 @pytest.mark.parametrize(
@@ -28,9 +42,10 @@ WHOLE = "a whole number from 1 to"
         (["--levels", "abc"], "argument --levels: 'abc': whole numbers from 0 to 10,000,000 separated by commas"),
         (["--levels", "0,-1"], "argument --levels: '0,-1': whole numbers from 0 to 10,000,000 separated by commas"),
         # a database of its own: the bench drops and creates it
-        (["--pg-db", "postgres"], "--pg-db 'postgres': a database of the run's own"),
-        (["--pg-db", "x; DROP TABLE y"], "--pg-db 'x; DROP TABLE y': a database of the run's own"),
-        (["--pg-db", "Mine"], "--pg-db 'Mine': a database of the run's own"),
+        (["--pg-db", "postgres"], f"argument --pg-db: 'postgres': {OWN}, 1-58 lower-case"),
+        (["--pg-db", "x; DROP TABLE y"], f"argument --pg-db: 'x; DROP TABLE y': {OWN}"),
+        (["--pg-db", "Mine"], f"argument --pg-db: 'Mine': {OWN}"),
+        (["--pg-db", "a" * 59], f"argument --pg-db: '{'a' * 59}': {OWN}"),
     ],
 )
 def test_the_main_bench_refuses_a_backend_a_size_or_a_database_it_cannot_run_before_it_creates_anything(
@@ -52,6 +67,23 @@ def test_the_main_bench_refuses_a_backend_a_size_or_a_database_it_cannot_run_bef
 @pytest.mark.parametrize(
     ("bench", "arguments", "says"),
     [
+        (backend, ["--orders", "0"], f"--orders: '0': {WHOLE} 10,000,000"),
+        (backend, ["--single-orders", "-1"], f"--single-orders: '-1': {WHOLE} 10,000,000"),
+        (backend, ["--repeat", "101"], f"--repeat: '101': {WHOLE} 100"),
+        (backend, ["--levels", "0,x"], "--levels: '0,x': whole numbers from 0 to 10,000,000 separated by commas"),
+        (dbos_workflow, [*DBOS_URL, "--orders", "0"], f"--orders: '0': {WHOLE} 10,000,000"),
+        (dbos_workflow, ["--database-url", "mysql://h/x"], "--database-url: sqlite:///PATH or postgresql://HOST/NAME"),
+        (dbos_workflow, ["--database-url", "sqlite://"], "--database-url: sqlite:///PATH or postgresql://HOST/NAME"),
+        (
+            dbos_workflow,  # the URL may hold a password: the refusal names its database only
+            ["--database-url", "postgresql://u:secret@h/x;DROP"],
+            f"--database-url: the URL's database 'x;DROP': {OWN_63}",
+        ),
+        (
+            dbos_workflow,
+            ["--database-url", "postgresql://h/postgres"],
+            f"--database-url: the URL's database 'postgres': {OWN_63}",
+        ),
         (purge, ["--orders", "0"], f"--orders: '0': {WHOLE} 10,000,000"),
         (purge, ["--ingest", "-1"], f"--ingest: '-1': {WHOLE} 10,000,000"),
         (purge, ["--orders", "1e9"], f"--orders: '1e9': {WHOLE} 10,000,000"),
@@ -61,6 +93,9 @@ def test_the_main_bench_refuses_a_backend_a_size_or_a_database_it_cannot_run_bef
         (dashboard, ["--orders", "-1"], f"--orders: '-1': {WHOLE} 10,000,000"),
         (dashboard, ["--loads", "0"], f"--loads: '0': {WHOLE} 100"),
         (dashboard, ["--fold-seconds", "0"], f"--fold-seconds: '0': {WHOLE} 3,600"),
+        (dashboard, ["--reuse", "x; DROP TABLE y"], f"--reuse: 'x; DROP TABLE y': {OWN_63}"),
+        (dashboard, ["--reuse", "postgres"], f"--reuse: 'postgres': {OWN_63}"),
+        (dashboard, ["--reuse", "kept?host=elsewhere"], f"--reuse: 'kept?host=elsewhere': {OWN_63}"),
         (sweep, ["--levels", "0,x"], "--levels: '0,x': whole numbers from 0 to 10,000,000 separated by commas"),
         (sweep, ["--passes", "0"], f"--passes: '0': {WHOLE} 100"),
         (sweep, ["--old-passes", "101"], f"--old-passes: '101': {WHOLE} 100"),
