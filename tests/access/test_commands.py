@@ -125,6 +125,14 @@ def test_bootstrap_prints_one_token_per_demo_role_and_keeps_them_across_runs(dem
     assert "skipped" not in out
 
 
+@pytest.mark.parametrize(("bind", "line"), [("", None), ("127.0.0.1:9908", "  gRPC metrics http://127.0.0.1:9908/")])
+def test_bootstrap_names_the_grpc_servers_metrics_address_when_it_serves_one(db, settings, bind, line):
+    settings.TPFGO_GRPC_METRICS_BIND = bind  # make run sets it from GRPC_METRICS_PORT; bin/node prepare does not
+    out, _ = run("bootstrap")
+    named = [shown for shown in out.splitlines() if "gRPC metrics" in shown]
+    assert [shown.split("  (")[0] for shown in named] == ([line] if line else [])
+
+
 def test_bootstrap_without_demo_data_prints_the_unbound_roles_and_says_what_it_skipped(db):
     out, _ = run("bootstrap")
     kinds = sorted(Principal.objects.values_list("kind", flat=True))

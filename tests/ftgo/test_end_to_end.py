@@ -104,6 +104,7 @@ def ftgo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ftgo]:
         "VENV": str(VENV),
         "PORT": str(port),
         "GRPC_PORT": str(free_port()),
+        "GRPC_METRICS_PORT": str(free_port()),
         "TPFGO_VAR_DIR": str(var),
         "DATABASE_URL": f"sqlite:///{var}/tpfgo.sqlite3",
         "CELERY_BROKER_URL": "filesystem://",

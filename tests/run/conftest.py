@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 300.0  # the first run may install the requirements
 STOP_TIMEOUT = 30.0
 _TOKEN = re.compile(r"API token\s+([0-9a-f]{40})")
+_GRPC_METRICS = re.compile(r"gRPC metrics\s+http://(\S+)/")
 
 
 def free_port() -> int:
@@ -155,7 +156,7 @@ def make_run(tmp_path: Path, collector: Collector) -> Iterator[Running]:
         # As on a worker-only node: the Celery worker serves the node's samples on a port of its own too.
         "TPFGO_WORKER_METRICS_BIND": f"127.0.0.1:{worker_port}",
         # The gRPC server's own streams, which the node's /metrics cannot read, on a port of its own.
-        "TPFGO_GRPC_METRICS_BIND": f"127.0.0.1:{grpc_metrics_port}",
+        "GRPC_METRICS_PORT": str(grpc_metrics_port),
         # Tracing on, exported with OTLP to the test's collector, in small batches.
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
@@ -169,10 +170,12 @@ def make_run(tmp_path: Path, collector: Collector) -> Iterator[Running]:
     try:
         base = f"http://127.0.0.1:{port}"
         wait_until("make run did not answer /healthz", lambda: answers(base + "/healthz"), START_TIMEOUT, log)
-        found = _TOKEN.search(log.read_text(errors="replace"))
-        assert found, log.read_text(errors="replace")[-4000:]
+        banner = log.read_text(errors="replace")
+        found, grpc_metrics = _TOKEN.search(banner), _GRPC_METRICS.search(banner)
+        assert found and grpc_metrics, banner[-4000:]
+        assert grpc_metrics.group(1) == f"127.0.0.1:{grpc_metrics_port}"  # the address make run serves and names
         yield Running(
-            base, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{worker_port}", f"127.0.0.1:{grpc_metrics_port}",
+            base, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{worker_port}", grpc_metrics.group(1),
             found.group(1), tmp_path, metrics_dir, log,
         )  # fmt: skip
     finally:

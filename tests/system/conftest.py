@@ -68,7 +68,7 @@ class MakeRun:
         self.home = home
         self.var = home / "var"
         self.database = home / "tpfgo.sqlite3"
-        self.port, self.grpc_port = free_port(), free_port()
+        self.port, self.grpc_port, self.grpc_metrics_port = free_port(), free_port(), free_port()
         self.log = home / f"run-{time.monotonic_ns()}.log"
         self.env = {
             **os.environ,
@@ -78,6 +78,7 @@ class MakeRun:
             "CELERY_BROKER_URL": "filesystem://",
             "PORT": str(self.port),
             "GRPC_PORT": str(self.grpc_port),
+            "GRPC_METRICS_PORT": str(self.grpc_metrics_port),
             "WEB_CONCURRENCY": "2",
             "CELERY_CONCURRENCY": "2",
             "TPFGO_RETRY_BASE_DELAY": "0.05",

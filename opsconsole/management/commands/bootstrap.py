@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.urls import Resolver404, resolve
 
@@ -32,6 +33,11 @@ class Command(BaseCommand):
         lines += [f"  {label:<12} {base}{path}" for label, path in PATHS if served(path)]
         grpc_address = f"127.0.0.1:{os.environ.get('GRPC_PORT', '50051')}"
         lines.append(f"  {'gRPC':<12} {grpc_address}  (health: grpc.health.v1.Health; reflection on)")
+        if settings.TPFGO_GRPC_METRICS_BIND:  # make run sets it (GRPC_METRICS_PORT)
+            lines.append(
+                f"  {'gRPC metrics':<12} http://{settings.TPFGO_GRPC_METRICS_BIND}/  (the gRPC server's own streams' "
+                "gauges, for Prometheus)"
+            )
         ops, *roles = access.tokens  # DEMO_ROLES starts with ops (the api user): the line scripts already read
         lines += [
             f"  ops login    {access.ops_username} / {access.ops_password}",
