@@ -16,8 +16,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from pipelines.engine import tracing
+from pipelines.engine import pauses, tracing
 from pipelines.engine.runner import Engine
+from pipelines.recovery import backlog
 from tests.lane import composition as lane
 from tests.xdist_times import (  # noqa: F401  (hooks: each xdist worker's tests, group and end, in the summary)
     pytest_runtest_logreport,
@@ -108,6 +109,18 @@ def pg_roles(django_db_setup, django_db_blocker) -> Iterator[PgRoles]:  # type: 
         )
         cursor.execute(f"DROP OWNED BY {quoted}")  # the grants and default privileges in the test database
         cursor.execute(f"DROP ROLE {quoted}")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_memory() -> Iterator[None]:
+    """The process keeps the active pauses and the backlog's counts in memory, read again only after their period:
+    every test starts without what an earlier test's (rolled-back) rows left there, and leaves nothing there, even when
+    it fails half-way."""
+    pauses.invalidate()
+    backlog.forget()
+    yield
+    pauses.invalidate()
+    backlog.forget()
 
 
 @pytest.fixture

@@ -12,20 +12,11 @@ from checkout import services
 from checkout.cancellation_decision.models import CancellationAccepted
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.ticket_withdrawn.models import TicketWithdrawn
-from pipelines.engine import pauses
 from pipelines.engine.registry import composition
 from pipelines.recovery import pausing
 from tests.checkout.conftest import place
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_pauses():
-    """The process keeps the active pauses in memory: the test's pause must not outlive its rolled-back rows."""
-    pauses.invalidate()
-    yield
-    pauses.invalidate()
 
 
 def test_a_cancellation_after_the_restaurants_rejection_is_refused_while_the_rejection_is_still_voiding(demo_data):

@@ -7,7 +7,6 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from pipelines.engine import pauses
 from pipelines.models import OpsAction, PausedItem, StepPause, StepResume
 from tests.checkout.conftest import place
 
@@ -21,7 +20,6 @@ def run(*args: str) -> str:
 
 
 def test_pause_list_and_resume_from_the_command_line(demo_data):
-    pauses.invalidate()
     said = run("pause", "payment-capture.payment_outcome", "--key", "restaurant=pizza-roma", "--reason", "gateway")
     assert said.startswith("paused payment-capture.payment_outcome for restaurant=pizza-roma (pause ")
     place()
@@ -38,7 +36,6 @@ def test_pause_list_and_resume_from_the_command_line(demo_data):
         ("resume-step", row.id),
     ]
     assert PausedItem.objects.filter(pause=row).count() == 1
-    pauses.invalidate()
 
 
 @pytest.mark.parametrize(
@@ -61,13 +58,11 @@ def test_bad_commands_are_refused_and_store_nothing(db, args, message):
 
 def test_an_order_pause_given_in_another_form_of_its_id_is_found_by_that_form(demo_data):
     order = "7C9E6679-7425-40DE-944B-E07FC1F90AE7"  # capitals, as some tools print a UUID
-    pauses.invalidate()
     said = run("pause", "payment-capture.payment_outcome", "--key", f"order={order}", "--reason", "one order")
     assert f"for order={order.lower()} (pause " in said
     resumed = run("resume", "payment-capture.payment_outcome", "--key", f"order={{{order}}}", "--reason", "ok")
     assert resumed.startswith(f"resumed payment-capture.payment_outcome for order={order.lower()}")
     assert StepResume.objects.get().pause == StepPause.objects.get(value=order.lower())
-    pauses.invalidate()
 
 
 def test_a_pause_for_a_restaurant_that_does_not_exist_is_refused(demo_data):
@@ -78,7 +73,6 @@ def test_a_pause_for_a_restaurant_that_does_not_exist_is_refused(demo_data):
 
 
 def test_resume_refuses_a_step_and_an_id_together_and_resumes_neither(demo_data):
-    pauses.invalidate()
     run("pause", "payment-capture.payment_outcome", "--reason", "gateway")
     run("pause", "dispatch.delivery_assigned", "--key", "restaurant=pizza-roma", "--reason", "kitchen")
     other = StepPause.objects.get(step="delivery_assigned")
@@ -86,14 +80,11 @@ def test_resume_refuses_a_step_and_an_id_together_and_resumes_neither(demo_data)
         with pytest.raises(CommandError, match="by PIPELINE.STEP \\(and --key\\) or by --id, not both"):
             run("resume", *named, "--id", str(other.id), "--reason", "ok")
     assert StepResume.objects.count() == 0 and OpsAction.objects.count() == 2
-    pauses.invalidate()
 
 
 def test_resume_with_progress_and_a_reason_is_refused_and_resumes_nothing(demo_data):
-    pauses.invalidate()
     run("pause", "payment-capture.payment_outcome", "--reason", "gateway")
     with pytest.raises(CommandError, match="--progress only reads a drain; resume without it"):
         run("resume", "payment-capture.payment_outcome", "--reason", "fixed", "--progress")
     assert StepResume.objects.count() == 0 and OpsAction.objects.count() == 1
     assert run("resume", "payment-capture.payment_outcome", "--progress") == "held 0, drained 0, remaining 0\n"
-    pauses.invalidate()

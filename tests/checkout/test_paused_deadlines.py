@@ -18,7 +18,6 @@ from checkout.courier_reassigned.models import CourierReassigned
 from checkout.models import Courier
 from checkout.order_picked_up.models import OrderPickedUp
 from pipelines.contracts.status import Unavailable
-from pipelines.engine import pauses
 from pipelines.engine.registry import composition
 from pipelines.models import OpenWait, ParkedItem, PausedItem, StepPause, WaitEnded, WaitExtended
 from pipelines.recovery import deadlines, drain, pausing, retries
@@ -64,11 +63,9 @@ def waiting(demo_data: None) -> Any:
     Courier.objects.filter(completion_mode=Courier.AUTO).update(available=False)
     Courier.objects.filter(id="courier-max").update(available=True)
     ENQUEUED.clear()
-    pauses.invalidate()
     hooks = {"TPFGO_RETRY_ENQUEUE": "tests.checkout.test_paused_deadlines.record_enqueue", "TPFGO_DRAIN_ENQUEUE": ""}
     with override_settings(TPFGO_PICKUP_DEADLINE_MINUTES=30, **hooks):
         yield
-    pauses.invalidate()
 
 
 def waiting_order() -> dict[str, Any]:

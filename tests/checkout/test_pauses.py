@@ -50,14 +50,10 @@ def record_enqueue(parked: uuid.UUID, attempt: int, due: datetime.datetime) -> N
 def counting(demo_data: None) -> Any:
     recording_gateway.CAPTURE_CALLS.clear()
     ENQUEUED.clear()
-    pauses.invalidate()
-    backlog.forget()
     gateway = "tests.checkout.recording_gateway.CountingGateway"
     enqueue = "tests.checkout.test_pauses.record_enqueue"
     with override_settings(TPFGO_PAYMENT_GATEWAY=gateway, TPFGO_RETRY_ENQUEUE=enqueue):
         yield
-    pauses.invalidate()
-    backlog.forget()
 
 
 def pause_capture(**scope: str) -> StepPause:

@@ -260,18 +260,14 @@ def test_a_revision_of_an_order_whose_placement_stopped_before_its_first_step_as
     from pipelines.engine.registry import composition
     from pipelines.recovery import pausing
 
-    pauses.invalidate()
     pausing.pause(composition(), "checkout", "initial_order", actor="ops", reason="held like a cut placement")
     pauses.invalidate()
-    try:
-        view = manual_order()
-        assert checkpoint_types(view["orderId"]) == Counter({"OrderRequest": 1})
-        rows, parked = CheckpointLog.objects.count(), ParkedItem.objects.count()
-        with pytest.raises(services.Unavailable):
-            services.revise_order(view["orderId"], crepes(1), "too-early")
-        assert (CheckpointLog.objects.count(), ParkedItem.objects.count()) == (rows, parked)
-    finally:
-        pauses.invalidate()
+    view = manual_order()
+    assert checkpoint_types(view["orderId"]) == Counter({"OrderRequest": 1})
+    rows, parked = CheckpointLog.objects.count(), ParkedItem.objects.count()
+    with pytest.raises(services.Unavailable):
+        services.revise_order(view["orderId"], crepes(1), "too-early")
+    assert (CheckpointLog.objects.count(), ParkedItem.objects.count()) == (rows, parked)
 
 
 def test_a_revision_whose_first_step_fails_is_parked_with_its_command_and_retried(demo_data, monkeypatch):

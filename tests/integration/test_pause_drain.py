@@ -10,7 +10,6 @@ from django.test import override_settings
 
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines.engine import pauses
 from pipelines.engine.registry import composition
 from pipelines.models import ErrorSinkEntry, ParkingOutcome, PausedItem, PauseRelease, RetryClaim
 from pipelines.recovery import pausing
@@ -26,7 +25,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_
     TPFGO_PAUSE_DRAIN_INTERVAL_SECONDS=1,
 )
 def test_a_worker_drains_held_captures_at_the_resumes_rate(demo_data, start_worker):
-    pauses.invalidate()
     paused = pausing.pause(composition(), "payment-capture", "payment_outcome", actor="ops", reason="gateway down")
     orders = [place().view["orderId"] for _ in range(4)]
     assert PausedItem.objects.filter(pause=paused).count() == 4 and PaymentOutcome.objects.count() == 0
@@ -51,4 +49,3 @@ def test_a_worker_drains_held_captures_at_the_resumes_rate(demo_data, start_work
     assert PaymentOutcome.objects.count() == 4 and ErrorSinkEntry.objects.count() == 0
     assert sorted(RetryClaim.objects.values_list("attempt", flat=True)) == [1, 1, 1, 1]
     assert ParkingOutcome.objects.filter(outcome="resolved").count() == 4
-    pauses.invalidate()

@@ -19,7 +19,6 @@ from django.test import override_settings
 
 from checkout import demo, services
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines.engine import pauses
 from pipelines.models import OpsAction, StepPause
 from pipelines.recovery import drain, retries
 from tests.checkout import recording_gateway
@@ -44,7 +43,6 @@ def record_release(parked: uuid.UUID, attempt: int, due: datetime.datetime) -> N
 def scene(transactional_db: Any) -> Any:
     demo.load()
     make_ops_user()
-    pauses.invalidate()
     recording_gateway.CAPTURE_CALLS.clear()
     RELEASED.clear()
     with override_settings(
@@ -52,7 +50,6 @@ def scene(transactional_db: Any) -> Any:
         TPFGO_RETRY_ENQUEUE="tests.opsconsole.test_pause_browser.record_release",
     ):
         yield
-    pauses.invalidate()
 
 
 def session(base: str, steps: Any) -> None:

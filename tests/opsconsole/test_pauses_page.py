@@ -7,19 +7,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from pipelines.engine import pauses
 from pipelines.models import OpsAction, StepPause, StepResume
 from tests.checkout.conftest import place
 
 pytestmark = pytest.mark.django_db
 URL = "/ops/pauses/"
-
-
-@pytest.fixture(autouse=True)
-def fresh_pauses():
-    pauses.invalidate()
-    yield
-    pauses.invalidate()
 
 
 def test_pause_list_and_resume_from_the_page(ops_client, reference_data):

@@ -51,10 +51,8 @@ def queued(settings, lane_composition):
     settings.TPFGO_SWEEP_GRACE_SECONDS = 60
     settings.TPFGO_SWEEP_WINDOW_SECONDS = 3600
     settings.TPFGO_QUEUE_RESEND_SECONDS = 600
-    backlog.forget()
     yield
     lane.FAILURES.clear()
-    backlog.forget()
 
 
 def later(seconds: float) -> datetime.datetime:

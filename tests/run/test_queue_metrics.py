@@ -12,7 +12,6 @@ import pytest
 from pipelines.engine import consuming
 from pipelines.engine.runner import Engine
 from pipelines.models import QueuedHandoff
-from pipelines.recovery import backlog
 from tests.lane import composition as lane
 from tests.pipelines.test_queue_mode import SENT
 from tests.run.conftest import wait_until
@@ -30,9 +29,7 @@ def queued(settings: Any, lane_composition: Any) -> Iterator[None]:
     SENT.clear()
     settings.TPFGO_PUBLICATION_MODES = "lane.indexed.v1=queue"
     settings.TPFGO_HANDOFF_SEND = "tests.pipelines.test_queue_mode.capture"  # into its SENT
-    backlog.forget()
     yield
-    backlog.forget()
 
 
 @pytest.fixture

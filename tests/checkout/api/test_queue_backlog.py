@@ -35,9 +35,7 @@ def queued(settings, transports: dict[str, Any]) -> dict[str, Any]:
     settings.TPFGO_HANDOFF_SEND = "tests.checkout.api.test_queue_backlog.capture"
     settings.TPFGO_QUEUE_BACKLOG_BOUND = 1
     settings.TPFGO_BACKLOG_CHECK_SECONDS = 3
-    backlog.forget()
     yield transports
-    backlog.forget()
 
 
 def test_a_queued_pipeline_shows_in_progress_and_its_full_queue_refuses_new_orders_everywhere(settings, queued):

@@ -16,7 +16,6 @@ from checkout.consumer_verified.models import ConsumerVerified
 from checkout.order_request.models import OrderRequest
 from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines.contracts.declarations import aux, primary
-from pipelines.engine import pauses
 from pipelines.engine.batch import BatchEngine
 from pipelines.engine.registry import composition
 from pipelines.models import CheckpointLog, ErrorSinkEntry, ParkedItem
@@ -126,8 +125,6 @@ def test_a_purged_key_in_a_micro_batch_is_answered_like_the_single_path_and_star
 def test_at_the_backlog_bound_new_lines_are_refused_the_single_paths_way_and_stored_ones_answered(
     demo_data, monkeypatch
 ):
-    pauses.invalidate()
-    backlog.forget()
     pausing.pause(composition(), "payment-capture", "payment_outcome", actor="ops", reason="gateway down")
     held = ingest.place(ingest.Line(1, "bb-held", order_body()))
     assert held["state"] == "DELIVERED"  # held at the paused capture: the backlog is at its bound
@@ -136,11 +133,7 @@ def test_at_the_backlog_bound_new_lines_are_refused_the_single_paths_way_and_sto
     alone = []
     single_place = ingest.place
     monkeypatch.setattr(ingest, "place", lambda line: alone.append(line.key) or single_place(line))
-    try:
-        answers = ingest.place_many(lines((order_body(), "bb-1"), (order_body(), "bb-held"), (order_body(), "bb-2")))
-    finally:
-        pauses.invalidate()
-        backlog.forget()
+    answers = ingest.place_many(lines((order_body(), "bb-1"), (order_body(), "bb-held"), (order_body(), "bb-2")))
 
     assert codes(answers) == [
         ("bb-1", None, "RESOURCE_EXHAUSTED"),

@@ -31,12 +31,10 @@ def one_queued(settings, demo_data, token):
     settings.TPFGO_PUBLICATION_MODES = "*=queue"
     settings.TPFGO_HANDOFF_SEND = "tests.checkout.streaming.test_ingest_queue_bound.capture"
     settings.TPFGO_QUEUE_BACKLOG_BOUND = 1
-    backlog.forget()
     assert post(line("bound-first"), token)[0]["state"] == "APPROVAL_PENDING"  # its hand-off stays queued
     assert QueuedHandoff.objects.count() == 1
     backlog.forget()
     yield
-    backlog.forget()
 
 
 def test_a_line_waits_for_the_worker_to_drain_the_queue_and_is_then_placed(settings, token, monkeypatch):
