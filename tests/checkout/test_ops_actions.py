@@ -339,6 +339,18 @@ def test_the_management_commands_refusal_names_the_flag_the_operator_typed(demo_
     assert all_insert_only_counts() == before
 
 
+def test_every_action_parameter_is_given_by_one_remediate_flag_that_names_its_field():
+    from checkout.management.commands import remediate
+
+    parameters = set().union(*ops_actions.PARAMS.values())
+    assert set(ops_actions.FIELDS) == parameters
+    assert set(remediate.FLAGS) == parameters
+    parser = remediate.Command().create_parser("manage.py", "remediate")
+    assert parameters <= {argument.dest for argument in parser._actions}
+    for name, flag in remediate.FLAGS.items():
+        assert remediate.FIELD_FLAGS[ops_actions.FIELDS[name]] == flag
+
+
 def test_a_stale_expected_seq_the_operator_typed_is_named_by_its_flag(demo_data):
     order_id = place().view["orderId"]
     before = all_insert_only_counts()

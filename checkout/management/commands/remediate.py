@@ -32,10 +32,7 @@ FLAGS = {
 # A refusal's details name the API's fields; the operator typed these flags (``ServiceError.summary_naming``).
 FIELD_FLAGS = {
     **actions.WHO_FLAGS,
-    "courierId": "--courier",
-    "approved": "--approve/--decline",
-    "checkpointId": "--checkpoint",
-    "newEffectKeys": "--new-effect-keys",
+    **{ops_actions.FIELDS[name]: flag for name, flag in FLAGS.items()},
     **{name: f"--{name.replace('_', '-')}" for name in FILTERS},
     "runId": "--run",
 }
