@@ -225,7 +225,9 @@ def main() -> None:
     )
     parser.add_argument("--backends", type=arguments.BACKENDS, default="sqlite,postgres")
     parser.add_argument(
-        "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        "--pg-url",
+        type=arguments.server_url,
+        default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
     )
     parser.add_argument(
         "--pg-db",

@@ -1,9 +1,8 @@
 """The argument checks of every ``python -m bench`` parser, the main bench's and each sub-bench's.
 
-A count, a list of counts, a duration, a list of names or a database a bench cannot run is refused with one argparse
-line
-(``error: argument --orders: '-5': a whole number from 1 to 10,000,000``, exit 2) before anything is created; it
-used to fail part-way with a traceback, or to measure nothing and print it as a figure.
+A count, a list of counts, a duration, a list of names, a database or a server URL a bench cannot run is refused
+with one argparse line (``error: argument --orders: '-5': a whole number from 1 to 10,000,000``, exit 2) before
+anything is created; it used to fail part-way with a traceback, or to measure nothing and print it as a figure.
 """
 
 from __future__ import annotations
@@ -91,16 +90,42 @@ def database(longest: int) -> Callable[[str], str]:
 def database_url(text: str) -> str:
     """``sqlite:///PATH``, or ``postgresql://HOST/NAME`` with NAME a database of the bench's own (up to 63
     characters, PostgreSQL's longest name); never repeated in the refusal, which may hold a password."""
-    url = urllib.parse.urlsplit(text)
-    if url.scheme == "sqlite" and not url.netloc and url.path.strip("/"):
+    url = _split(text)
+    if url is not None and url.scheme == "sqlite" and not url.netloc and url.path.strip("/"):
         return text
-    if url.scheme in ("postgres", "postgresql") and url.netloc:
+    if url is not None and _on_a_server(url):
         try:
             database(63)(url.path.removeprefix("/"))
         except argparse.ArgumentTypeError as exc:
             raise argparse.ArgumentTypeError(f"the URL's database {exc}") from None
         return text
     raise argparse.ArgumentTypeError("sqlite:///PATH or postgresql://HOST/NAME")
+
+
+def server_url(text: str) -> str:
+    """``postgres://HOST[:PORT]/NAME`` (or ``postgresql://``): the PostgreSQL server a bench creates and drops its
+    databases on, through its database NAME (``postgres``). A bench names its own database by replacing NAME: without
+    it, ``postgres://u@h`` became ``postgres://tpfgo_bench_…``, a host of that name. Never repeated in the refusal,
+    which may hold a password."""
+    url = _split(text)
+    if url is None or not _on_a_server(url) or not re.fullmatch(r"/[^/]+", url.path):
+        raise argparse.ArgumentTypeError("postgres://HOST[:PORT]/NAME or postgresql://HOST[:PORT]/NAME")
+    return text
+
+
+def _split(text: str) -> urllib.parse.SplitResult | None:
+    """The URL's parts, or None when it is malformed (``[`` unclosed, a port that is no number, 0 or past 65535):
+    urllib's ValueError would have argparse repeat the URL in its refusal."""
+    try:
+        url = urllib.parse.urlsplit(text)
+        port = url.port
+    except ValueError:
+        return None
+    return None if port == 0 else url
+
+
+def _on_a_server(url: urllib.parse.SplitResult) -> bool:
+    return url.scheme in ("postgres", "postgresql") and bool(url.hostname)
 
 
 def _shown(value: float) -> str:

@@ -250,7 +250,9 @@ def parser() -> argparse.ArgumentParser:
         help="the fold interval the tail stands for",
     )
     parser.add_argument(
-        "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        "--pg-url",
+        type=arguments.server_url,
+        default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
     )
     parser.add_argument("--keep", action="store_true", help="keep the database (tpfgo_bench_dashboard) afterwards")
     parser.add_argument("--no-old", action="store_true", help="skip the old funnel's loads (a minute each at 1M)")

@@ -34,7 +34,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--blocks", type=arguments.REPEATS, default=15)
     parser.add_argument("--orders", type=arguments.ORDERS, default=20, help="orders per figure and block")
     parser.add_argument(
-        "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        "--pg-url",
+        type=arguments.server_url,
+        default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
     )
     return parser
 

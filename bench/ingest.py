@@ -205,7 +205,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", default=str(ROOT / "bench" / "results"), help="the folder the JSON is written to")
     parser.add_argument("--backends", type=arguments.BACKENDS, default="sqlite,postgres")
     parser.add_argument(
-        "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        "--pg-url",
+        type=arguments.server_url,
+        default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
     )
     return parser
 

@@ -237,7 +237,9 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seconds", type=arguments.SECONDS, default=15.0, help="how long each K runs")
     parser.add_argument(
-        "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        "--pg-url",
+        type=arguments.server_url,
+        default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
     )
     return parser
 

@@ -149,7 +149,9 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
     parser.add_argument(
-        "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        "--pg-url",
+        type=arguments.server_url,
+        default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
     )
     return parser
 

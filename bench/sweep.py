@@ -233,7 +233,9 @@ def parser() -> argparse.ArgumentParser:
         "--old-passes", type=arguments.REPEATS, default=1, help="passes of the old query at 100,000 orders and above"
     )
     parser.add_argument(
-        "--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        "--pg-url",
+        type=arguments.server_url,
+        default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
     )
     parser.add_argument("--keep", action="store_true", help="keep the database (tpfgo_bench_sweep) afterwards")
     parser.add_argument(

@@ -25,6 +25,8 @@ WHOLE = "a whole number from 1 to"
 OWN = "a database of the bench's own"
 OWN_63 = f"{OWN}, 1-63 lower-case letters, digits and underscores (not postgres, template0 or template1)"
 DBOS_URL = ["--database-url", "sqlite:///tmp/dbos.sqlite3"]
+# The server a bench makes its databases on: the URL may hold a password, so no refusal repeats it.
+SERVER = "postgres://HOST[:PORT]/NAME or postgresql://HOST[:PORT]/NAME"
 
 
 @pytest.mark.parametrize(
@@ -46,6 +48,13 @@ DBOS_URL = ["--database-url", "sqlite:///tmp/dbos.sqlite3"]
         (["--pg-db", "x; DROP TABLE y"], f"argument --pg-db: 'x; DROP TABLE y': {OWN}"),
         (["--pg-db", "Mine"], f"argument --pg-db: 'Mine': {OWN}"),
         (["--pg-db", "a" * 59], f"argument --pg-db: '{'a' * 59}': {OWN}"),
+        (["--pg-url", "mysql://u:secret@h/postgres"], f"argument --pg-url: {SERVER}"),
+        (
+            ["--pg-url", "postgres://u:secret@h:5432"],
+            f"argument --pg-url: {SERVER}",
+        ),  # no NAME: a database of its own went to a host of that name
+        (["--pg-url", "postgres://u:secret@/postgres"], f"argument --pg-url: {SERVER}"),
+        (["--pg-url", "postgres://u:secret@[h/postgres"], f"argument --pg-url: {SERVER}"),
     ],
 )
 def test_the_main_bench_refuses_a_backend_a_size_or_a_database_it_cannot_run_before_it_creates_anything(
@@ -61,7 +70,9 @@ def test_the_main_bench_refuses_a_backend_a_size_or_a_database_it_cannot_run_bef
     with pytest.raises(SystemExit) as refused:
         bench_main.main()
     assert refused.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1].startswith(f"python -m bench: error: {says}")
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith(f"python -m bench: error: {says}")
+    assert "secret" not in err
 
 
 @pytest.mark.parametrize(
@@ -84,29 +95,45 @@ def test_the_main_bench_refuses_a_backend_a_size_or_a_database_it_cannot_run_bef
             ["--database-url", "postgresql://h/postgres"],
             f"--database-url: the URL's database 'postgres': {OWN_63}",
         ),
+        (
+            dbos_workflow,  # urllib's own refusal of it was repeated by argparse, with the password
+            ["--database-url", "postgresql://u:secret@[h/x"],
+            "--database-url: sqlite:///PATH or postgresql://HOST/NAME",
+        ),
+        (
+            dbos_workflow,
+            ["--database-url", "postgresql://u:secret@h:abc/x"],
+            "--database-url: sqlite:///PATH or postgresql://HOST/NAME",
+        ),
         (purge, ["--orders", "0"], f"--orders: '0': {WHOLE} 10,000,000"),
         (purge, ["--ingest", "-1"], f"--ingest: '-1': {WHOLE} 10,000,000"),
         (purge, ["--orders", "1e9"], f"--orders: '1e9': {WHOLE} 10,000,000"),
+        (purge, ["--pg-url", "postgresql://u:secret@h"], f"--pg-url: {SERVER}"),
         (ingest, ["--orders", "0"], f"--orders: '0': {WHOLE} 10,000,000"),
         (ingest, ["--rounds", "0"], f"--rounds: '0': {WHOLE} 100"),
         (ingest, ["--backends", "mysql"], "--backends: 'mysql': sqlite, postgres, or several separated by commas"),
+        (ingest, ["--pg-url", "postgres://u:secret@[h/postgres"], f"--pg-url: {SERVER}"),
         (dashboard, ["--orders", "-1"], f"--orders: '-1': {WHOLE} 10,000,000"),
         (dashboard, ["--loads", "0"], f"--loads: '0': {WHOLE} 100"),
         (dashboard, ["--fold-seconds", "0"], f"--fold-seconds: '0': {WHOLE} 3,600"),
         (dashboard, ["--reuse", "x; DROP TABLE y"], f"--reuse: 'x; DROP TABLE y': {OWN_63}"),
         (dashboard, ["--reuse", "postgres"], f"--reuse: 'postgres': {OWN_63}"),
         (dashboard, ["--reuse", "kept?host=elsewhere"], f"--reuse: 'kept?host=elsewhere': {OWN_63}"),
+        (dashboard, ["--pg-url", "postgres://u:secret@/postgres"], f"--pg-url: {SERVER}"),
         (sweep, ["--levels", "0,x"], "--levels: '0,x': whole numbers from 0 to 10,000,000 separated by commas"),
         (sweep, ["--passes", "0"], f"--passes: '0': {WHOLE} 100"),
         (sweep, ["--old-passes", "101"], f"--old-passes: '101': {WHOLE} 100"),
         (sweep, ["--old-max", "-1"], "--old-max: '-1': a whole number from 0 to 1,000,000,000"),
         (sweep, ["--overhead", "0"], f"--overhead: '0': {WHOLE} 10,000,000"),
+        (sweep, ["--pg-url", "postgres://u:secret@h:99999/postgres"], f"--pg-url: {SERVER}"),
         (knee, ["--workers", "0,2"], "--workers: '0,2': whole numbers from 1 to 256 separated by commas"),
         (knee, ["--seconds", "nan"], "--seconds: 'nan': a number above 0 and at most 3,600"),
         (knee, ["--seconds", "inf"], "--seconds: 'inf': a number above 0 and at most 3,600"),
         (knee, ["--seconds", "0"], "--seconds: '0': a number above 0 and at most 3,600"),
+        (knee, ["--pg-url", "postgres://u:secret@h/a/b"], f"--pg-url: {SERVER}"),
         (durability, ["--blocks", "0"], f"--blocks: '0': {WHOLE} 100"),
         (durability, ["--orders", "-3"], f"--orders: '-3': {WHOLE} 10,000,000"),
+        (durability, ["--pg-url", "sqlite:///secret.sqlite3"], f"--pg-url: {SERVER}"),
         (ingest_backpressure, ["--orders", "0"], f"--orders: '0': {WHOLE} 10,000,000"),
         (ingest_backpressure, ["--delay-ms", "-1"], "--delay-ms: '-1': a number above 0 and at most 3,600,000"),
         (ingest_backpressure, ["--capacity", "0"], f"--capacity: '0': {WHOLE} 10,000,000"),
@@ -120,6 +147,7 @@ def test_the_main_bench_refuses_a_backend_a_size_or_a_database_it_cannot_run_bef
         (queue_mode, ["--overload-seconds", "-1"], "--overload-seconds: '-1': a number above 0 and at most 3,600"),
         (queue_mode, ["--overload-factor", "nan"], "--overload-factor: 'nan': a number above 0 and at most 100"),
         (queue_mode, ["--overload-bound", "0"], f"--overload-bound: '0': {WHOLE} 10,000,000"),
+        (queue_mode, ["--pg-url", "postgres://u:secret@h:0/postgres"], f"--pg-url: {SERVER}"),
     ],
     ids=lambda value: getattr(value, "__name__", None),
 )
