@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("pipelines", "checkout", "opsconsole", "tpfgo_site", "access", "search", "ftgo", "bench")
-SCRIPTS = ("manage.py", "bin/run", "bin/protos", "bin/node", "bin/cluster", ".ci/run")
+SCRIPTS = ("manage.py", "bin/run", "bin/protos", "bin/node", "bin/cluster", ".ci/run", "Procfile")
 TEST_SETTINGS = ("tests/settings_worker.py", "tests/settings_broken.py")  # what the suite's processes read
 NAME = r"""["']([A-Z][A-Z0-9_]*)["']"""
 PYTHON_READS = [
