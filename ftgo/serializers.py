@@ -15,7 +15,8 @@ from checkout.commands import AddressSerializer
 from ftgo import states
 from pipelines import StrictSerializer, Text
 
-NAME = 100
+# TPFGo keeps one name of at most 200 characters: the first name, a space and the last name.
+NAME = 99
 
 
 class FtgoPersonNameSerializer(StrictSerializer):

@@ -31,13 +31,21 @@ def refused(response: Any) -> list[str]:
         ({}, ["name"]),
         ({"name": "John Doe"}, ["name"]),
         ({"name": {"firstName": "John"}}, ["name.lastName"]),
-        ({"name": {"firstName": "J" * 101, "lastName": "Doe"}}, ["name.firstName"]),
+        ({"name": {"firstName": "J" * 100, "lastName": "Doe"}}, ["name.firstName"]),
+        ({"name": {"firstName": "J" * 100, "lastName": "D" * 100}}, ["name.firstName", "name.lastName"]),
     ],
 )
 def test_a_bad_consumer_is_refused(ftgo: APIClient, body: dict[str, Any], fields: list[str]) -> None:
     before = stored()
     assert refused(ftgo.post("/ftgo/consumers", body, format="json")) == fields
     assert stored() == before
+
+
+def test_the_longest_names_the_schema_allows_are_kept_whole(ftgo: APIClient) -> None:
+    """Two names of the schema's longest and the space between fit TPFGo's one name (200 characters)."""
+    name = {"firstName": "J" * 99, "lastName": "D" * 99}
+    number = ftgo.post("/ftgo/consumers", {"name": name}, format="json").json()["consumerId"]
+    assert ftgo.get(f"/ftgo/consumers/{number}").json() == {"consumerId": number, "name": name}
 
 
 def _menu(*items: dict[str, Any]) -> dict[str, Any]:
