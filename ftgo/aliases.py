@@ -1,15 +1,16 @@
 """FTGO's numbers for TPFGo's ids: look one up, or give one out (an insert into the alias ledger).
 
 A number is given out the first time a TPFGo id is shown to an FTGO client, by the insert itself (the identity
-column's sequence on PostgreSQL, AUTOINCREMENT on SQLite). Two requests that race for the same id both end with
-the one row the unique (kind, tpfgo_id) constraint let in. A courier's number is the client's (FTGO clients name
-their couriers); if the sequence later reaches a number a client took, the insert fails on the primary key and
-takes the sequence's next number.
+column's sequence on PostgreSQL, the AUTOINCREMENT counter on SQLite). Two requests that race for the same id both
+end with the one row the unique (kind, tpfgo_id) constraint let in. A courier's number is the client's (FTGO
+clients name their couriers); if the sequence later reaches a number a client took, the insert fails on the
+primary key and takes the sequence's next number.
 """
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, Min, OuterRef
 from django.utils import timezone
 
 from ftgo.models import FtgoAlias
@@ -48,11 +49,34 @@ def _insert(kind: str, tpfgo_id: str, number: int | None) -> int | None:
     the number was taken by another id."""
     try:
         with transaction.atomic():
-            row = FtgoAlias.objects.create(number=number, kind=kind, tpfgo_id=tpfgo_id, created_at=timezone.now())
+            if connection.vendor != "sqlite":
+                row = FtgoAlias.objects.create(number=number, kind=kind, tpfgo_id=tpfgo_id, created_at=timezone.now())
+            else:
+                row = _sqlite_insert(kind, tpfgo_id, number)
     except IntegrityError:
         found = FtgoAlias.objects.filter(kind=kind, tpfgo_id=tpfgo_id).values_list("number", flat=True).first()
         return None if found is None else int(found)
     return int(row.number)
+
+
+def _sqlite_insert(kind: str, tpfgo_id: str, number: int | None) -> FtgoAlias:
+    """SQLite would number a row past the table's highest key, a client's courier number included (PostgreSQL's
+    sequence never sees those): the ledger's own counter gives the number, past numbers clients took, and a
+    client's number leaves that counter where it was."""
+    table = FtgoAlias._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        found = cursor.fetchone()
+        issued = int(found[0]) if found else 0
+        given = issued + 1 if number is None else number
+        if number is None and FtgoAlias.objects.filter(number=given).exists():  # the first free number above
+            followed = FtgoAlias.objects.filter(number=OuterRef("number") + 1)
+            last = FtgoAlias.objects.filter(~Exists(followed), number__gt=issued).aggregate(Min("number"))
+            given = int(last["number__min"]) + 1
+        row = FtgoAlias.objects.create(number=given, kind=kind, tpfgo_id=tpfgo_id, created_at=timezone.now())
+        if number is not None:
+            cursor.execute("UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [issued, table])
+    return row
 
 
 def parse(text: object, kind: str) -> int | None:

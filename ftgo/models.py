@@ -4,7 +4,8 @@ FTGO's clients name consumers, restaurants, orders and couriers by numbers; TPFG
 order UUIDs. One row per TPFGo id and kind gives the number, and never changes. The number is the primary key,
 an identity column: on PostgreSQL its values come from the column's sequence, so any number of web processes on
 any number of machines hand out distinct numbers without talking to each other; on SQLite the table's
-AUTOINCREMENT does the same within the one file.
+AUTOINCREMENT counter does the same within the one file (``ftgo.aliases`` reads it: a client's courier number
+must not move it).
 """
 
 from __future__ import annotations

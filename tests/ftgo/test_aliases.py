@@ -8,12 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection, connections
+from rest_framework.test import APIClient
 
 from ftgo import aliases
 from ftgo.models import FtgoAlias
 from pipelines.contracts.errors import InsertOnlyViolation
+from tests.ftgo.conftest import consumer_body, created
 
 RACERS = 6
+CLOCK = 1_796_626_612_315  # a courier number as FTGO's test picks it: the time in milliseconds
 
 
 @pytest.mark.django_db(transaction=True)
@@ -60,3 +63,32 @@ def test_a_gateway_made_before_ftgo_registration_gets_the_scope_by_migration(db:
         upgrade.add_scope(apps, None)
     assert Principal.objects.get(user__username="old-gateway").scopes == [*old, "ftgo:register"]
     assert Principal.objects.get(user__username="old-ops").scopes == ops  # other kinds are left alone
+
+
+def _consumer(ftgo: APIClient) -> int:
+    return created(ftgo.post("/ftgo/consumers", consumer_body(), format="json"), "consumerId")
+
+
+def _courier(ftgo: APIClient, number: int) -> None:
+    answer = ftgo.post(f"/ftgo/couriers/{number}/availability", {"available": True}, format="json")
+    assert answer.json() == {"courierId": number, "available": True}
+
+
+def test_a_courier_number_a_client_picks_leaves_the_next_number_where_it_was(ftgo: APIClient) -> None:
+    """FTGO's test names its courier by the clock, and its clients hold the other ids in a Java int: the numbers
+    the ledger gives out afterwards go on from its own, on SQLite as on PostgreSQL."""
+    first = _consumer(ftgo)
+    _courier(ftgo, CLOCK)
+    assert _consumer(ftgo) == first + 1
+    _courier(ftgo, first + 2)  # the ledger's next number, taken by a client: skipped
+    assert _consumer(ftgo) == first + 3
+    assert _consumer(ftgo) == first + 4
+    numbers = dict(FtgoAlias.objects.values_list("number", "kind"))
+    assert numbers == {
+        first: "consumer",
+        first + 1: "consumer",
+        first + 2: "courier",
+        first + 3: "consumer",
+        first + 4: "consumer",
+        CLOCK: "courier",
+    }

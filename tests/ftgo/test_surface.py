@@ -145,8 +145,7 @@ def test_a_number_a_client_took_is_skipped_by_the_sequence(ftgo: APIClient) -> N
     first = created(ftgo.post("/ftgo/consumers", consumer_body(), format="json"), "consumerId")
     ftgo.post(f"/ftgo/couriers/{first + 1}/availability", {"available": True}, format="json")
     second = created(ftgo.post("/ftgo/consumers", consumer_body(), format="json"), "consumerId")
-    # SQLite's AUTOINCREMENT continues after the largest number; PostgreSQL's sequence hands out first + 1, the
-    # insert fails on the primary key and takes the next one.
+    # The counter (PostgreSQL's sequence, SQLite's AUTOINCREMENT) hands out first + 1, taken: the next one.
     assert second == first + 2
     assert FtgoAlias.objects.get(number=second).kind == "consumer" and Consumer.objects.count() == 2
     taken = ftgo.post(f"/ftgo/couriers/{first}/availability", {"available": True}, format="json")
