@@ -99,7 +99,7 @@ class OrdersView(ApiView):
         tags=[TAG],
         request=s.FtgoCreateOrderSerializer,
         parameters=[KEY],
-        responses=schema.responses({200: s.FtgoOrderCreatedSerializer}, (*schema.WITH_BODY, 409)),
+        responses=schema.responses({200: s.FtgoOrderCreatedSerializer}, (*schema.WITH_BODY, 409, 429)),
     )
     def post(self, request: Request) -> Response:
         return Response(orders.place_order(request.data, request.headers.get("Idempotency-Key")))

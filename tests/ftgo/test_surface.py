@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import pytest
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from access.tokens import create_token
@@ -13,6 +14,8 @@ from checkout import selectors, services
 from checkout.models import Consumer, Courier, Restaurant
 from checkout.order_request.models import OrderRequest
 from ftgo.models import FtgoAlias
+from pipelines.engine.registry import composition
+from pipelines.recovery import backlog, pausing
 from tests.conftest import all_insert_only_counts
 from tests.ftgo.conftest import PRICE, consumer_body, created, order_body, restaurant_body
 
@@ -317,3 +320,20 @@ def test_a_rejected_order_has_no_ticket_to_accept(ftgo: APIClient) -> None:
     assert all_insert_only_counts() == before
     delivery = ftgo.get(f"/ftgo/deliveries/{order}").json()
     assert delivery["deliveryInfo"]["state"] == "CANCELLED" and delivery["assignedCourier"] is None
+
+
+@override_settings(TPFGO_BACKLOG_BOUND=1, TPFGO_BACKLOG_CHECK_SECONDS=3)
+def test_at_the_backlog_bound_an_order_is_429_as_the_schema_says_and_stores_nothing(
+    ftgo: APIClient, placed: dict[str, int]
+) -> None:
+    pausing.pause(composition(), "checkout", "initial_order", actor="ops", reason="held like a cut placement")
+    created(ftgo.post("/ftgo/orders", order_body(placed["consumer"], placed["restaurant"]), format="json"), "orderId")
+    backlog.forget()  # as after the check period
+    before = {**all_insert_only_counts(), "aliases": FtgoAlias.objects.count()}
+
+    refused = ftgo.post("/ftgo/orders", order_body(placed["consumer"], placed["restaurant"]), format="json")
+    assert refused.status_code == 429 and refused["Retry-After"] == "3"
+    assert refused.json()["error"]["code"] == "RESOURCE_EXHAUSTED"
+    assert {**all_insert_only_counts(), "aliases": FtgoAlias.objects.count()} == before
+    schema = ftgo.get("/api/v1/schema?format=json").json()
+    assert "429" in schema["paths"]["/ftgo/orders"]["post"]["responses"]
