@@ -90,7 +90,7 @@ class IngestView(ApiView):
         summary="Place many orders in one NDJSON stream (answers streamed in input order)",
         request={NDJSON: OpenApiTypes.STR},
         responses={
-            **schema.responses({}, (*schema.WITH_BODY,)),
+            **schema.responses({}, (*schema.COMMON, 415)),  # bounded line by line, not by its size
             200: OpenApiResponse(OpenApiTypes.STR, description="NDJSON: one answer per input line, in order"),
             429: OpenApiResponse(description="RESOURCE_EXHAUSTED: ingest streams full (Retry-After)"),
         },

@@ -24,6 +24,7 @@ _WHEN = {
     406: "INVALID_ARGUMENT: no acceptable response format",
     409: "ALREADY_EXISTS",
     412: "FAILED_PRECONDITION: not allowed in the order's derived state",
+    413: "RESOURCE_EXHAUSTED: the body is larger than TPFGO_API_MAX_BODY_BYTES (nothing is read or stored)",
     415: "INVALID_ARGUMENT: unsupported media type",
     429: "RESOURCE_EXHAUSTED: the backlog bound is reached (Retry-After); nothing is stored",
     500: "INTERNAL (never a traceback)",
@@ -31,7 +32,7 @@ _WHEN = {
     503: "UNAVAILABLE: a dependency is down; retry",
 }
 COMMON = (400, 401, 403, 406, 500, 501, 503)
-WITH_BODY = (*COMMON, 415)
+WITH_BODY = (*COMMON, 413, 415)
 
 
 def responses(

@@ -84,6 +84,7 @@ class ErrorSinkEntriesView(TokenFirstView):
             401: OpenApiResponse(description="UNAUTHENTICATED: missing or invalid token"),
             403: OpenApiResponse(description="PERMISSION_DENIED: the token lacks a permission"),
             406: OpenApiResponse(description="INVALID_ARGUMENT: no acceptable response format (JSON only)"),
+            413: OpenApiResponse(description="RESOURCE_EXHAUSTED: the body is larger than TPFGO_API_MAX_BODY_BYTES"),
             415: OpenApiResponse(description="INVALID_ARGUMENT: unsupported media type (JSON only)"),
             500: OpenApiResponse(description="INTERNAL (never a traceback)"),
         },

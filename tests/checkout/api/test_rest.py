@@ -91,6 +91,20 @@ def test_method_format_and_media_type_refusals_use_the_envelope_with_invalid_arg
     assert error(response)["code"] == "INVALID_ARGUMENT"
 
 
+def test_every_route_that_takes_a_body_documents_the_413_it_answers_past_the_size_limit(api):
+    """The NDJSON ingest route is bounded line by line instead (docs/api.md, Limits)."""
+    paths = api.get("/api/v1/schema?format=json").json()["paths"]
+    with_body = {
+        (path, method): op["responses"]
+        for path, ops in paths.items()
+        for method, op in ops.items()
+        if "415" in op["responses"] and path != "/api/v1/orders/ingest"
+    }
+    assert len(with_body) == 17
+    assert [route for route, answers in with_body.items() if "413" not in answers] == []
+    assert "413" not in paths["/api/v1/orders/ingest"]["post"]["responses"]
+
+
 def test_an_unknown_api_path_is_not_found_in_the_envelope(api):
     response = api.get("/api/v1/nothing-here")
     assert response.status_code == 404 and error(response)["code"] == "NOT_FOUND"
