@@ -180,7 +180,7 @@ class PickupView(ApiView):
         tags=["deliveries"],
         request=None,
         parameters=[schema.path_id("dispatch_id", "dispatch")],
-        responses=schema.responses({200: ORDER}, (*schema.COMMON, 404, 412)),
+        responses=schema.responses({200: ORDER}, (*schema.WITH_BODY, 404, 412)),
     )
     def post(self, request: Request, dispatch_id: str) -> Response:
         json_object(request.data, s.NoBodySerializer)  # no body, or {}: a field is refused, nothing done
@@ -195,7 +195,7 @@ class DropoffView(ApiView):
         tags=["deliveries"],
         request=None,
         parameters=[schema.path_id("dispatch_id", "dispatch")],
-        responses=schema.responses({200: ORDER}, (*schema.COMMON, 404, 412)),
+        responses=schema.responses({200: ORDER}, (*schema.WITH_BODY, 404, 412)),
     )
     def post(self, request: Request, dispatch_id: str) -> Response:
         json_object(request.data, s.NoBodySerializer)  # no body, or {}: a field is refused, nothing done

@@ -55,6 +55,8 @@ REFUSALS = {
     401: OpenApiResponse(description="UNAUTHENTICATED: missing or invalid token"),
     403: OpenApiResponse(description="PERMISSION_DENIED: the token may not subscribe"),
     404: OpenApiResponse(description="NOT_FOUND: no such publication"),
+    413: OpenApiResponse(description="RESOURCE_EXHAUSTED: the body is larger than TPFGO_API_MAX_BODY_BYTES"),
+    415: OpenApiResponse(description="INVALID_ARGUMENT: unsupported media type (JSON only)"),
 }
 
 

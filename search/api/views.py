@@ -50,6 +50,8 @@ class SearchView(TokenFirstView):
             201: ANSWER,
             200: OpenApiResponse(SearchAnswerSerializer, description="a replay of the same key and request"),
             409: OpenApiResponse(description="ALREADY_EXISTS: the key was used with another request"),
+            413: OpenApiResponse(description="RESOURCE_EXHAUSTED: the body is larger than TPFGO_API_MAX_BODY_BYTES"),
+            415: OpenApiResponse(description="INVALID_ARGUMENT: unsupported media type (JSON only)"),
             429: OpenApiResponse(description="RESOURCE_EXHAUSTED: the backlog bound is reached; nothing is stored"),
             **ERRORS,
         },

@@ -91,17 +91,18 @@ def test_method_format_and_media_type_refusals_use_the_envelope_with_invalid_arg
     assert error(response)["code"] == "INVALID_ARGUMENT"
 
 
-def test_every_route_that_takes_a_body_documents_the_413_it_answers_past_the_size_limit(api):
-    """The NDJSON ingest route is bounded line by line instead (docs/api.md, Limits)."""
+def test_every_route_that_takes_a_body_documents_the_413_and_415_it_answers(api):
+    """Every POST and PUT is bounded by TPFGO_API_MAX_BODY_BYTES and reads JSON only (pickup and drop-off take no
+    body, and still refuse one that is not JSON); the NDJSON ingest route is bounded line by line instead."""
     paths = api.get("/api/v1/schema?format=json").json()["paths"]
     with_body = {
-        (path, method): op["responses"]
+        (path, method): set(op["responses"])
         for path, ops in paths.items()
         for method, op in ops.items()
-        if "415" in op["responses"] and path != "/api/v1/orders/ingest"
+        if method in ("post", "put") and path != "/api/v1/orders/ingest"
     }
-    assert len(with_body) == 17
-    assert [route for route, answers in with_body.items() if "413" not in answers] == []
+    assert len(with_body) == 22
+    assert [route for route, answers in with_body.items() if not {"413", "415"} <= answers] == []
     assert "413" not in paths["/api/v1/orders/ingest"]["post"]["responses"]
 
 
