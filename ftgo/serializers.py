@@ -47,6 +47,17 @@ class FtgoAddressSerializer(AddressSerializer):
     street2 = Text(max_length=300, required=False, allow_null=True, allow_blank=True)
 
 
+class FtgoRestaurantAddressSerializer(FtgoAddressSerializer):
+    """A restaurant's address: TPFGo keeps it as one text of at most 300 characters (``street1, street2, city,
+    state zip``), so each part is bounded for the whole to fit."""
+
+    street1 = Text(max_length=100)
+    street2 = Text(max_length=100, required=False, allow_null=True, allow_blank=True)
+    city = Text(max_length=60)
+    state = Text(max_length=20)
+    zip = Text(max_length=12)
+
+
 class FtgoMenuItemSerializer(StrictSerializer):
     id = serializers.CharField(max_length=64)
     name = serializers.CharField(max_length=200)
@@ -59,7 +70,7 @@ class FtgoMenuSerializer(StrictSerializer):
 
 class FtgoCreateRestaurantSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
-    address = FtgoAddressSerializer()
+    address = FtgoRestaurantAddressSerializer()
     menu = FtgoMenuSerializer()
 
 

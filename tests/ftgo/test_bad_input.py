@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from checkout.models import Consumer, Courier, MenuItem, Restaurant
 from ftgo.models import FtgoAlias
 from tests.conftest import all_insert_only_counts
-from tests.ftgo.conftest import consumer_body, order_body, restaurant_body
+from tests.ftgo.conftest import consumer_body, created, order_body, restaurant_body
 
 
 def stored() -> dict[str, int]:
@@ -41,6 +41,14 @@ def test_a_bad_consumer_is_refused(ftgo: APIClient, body: dict[str, Any], fields
     assert stored() == before
 
 
+def test_the_longest_address_the_schema_allows_is_kept_whole(ftgo: APIClient) -> None:
+    """A restaurant's address is one text of at most 300 characters: parts of the schema's longest fit it."""
+    parts = {"street1": "a" * 100, "street2": "b" * 100, "city": "c" * 60, "state": "d" * 20, "zip": "e" * 12}
+    number = created(ftgo.post("/ftgo/restaurants", _address(**parts), format="json"), "id")
+    restaurant = Restaurant.objects.get(pk=FtgoAlias.objects.get(number=number).tpfgo_id)
+    assert restaurant.address == f"{'a' * 100}, {'b' * 100}, {'c' * 60}, {'d' * 20} {'e' * 12}"
+
+
 def test_the_longest_names_the_schema_allows_are_kept_whole(ftgo: APIClient) -> None:
     """Two names of the schema's longest and the space between fit TPFGo's one name (200 characters)."""
     name = {"firstName": "J" * 99, "lastName": "D" * 99}
@@ -50,6 +58,11 @@ def test_the_longest_names_the_schema_allows_are_kept_whole(ftgo: APIClient) -> 
 
 def _menu(*items: dict[str, Any]) -> dict[str, Any]:
     return {**restaurant_body(), "menu": {"menuItems": list(items)}}
+
+
+def _address(**parts: str) -> dict[str, Any]:
+    body = restaurant_body()
+    return {**body, "address": {**body["address"], **parts}}
 
 
 @pytest.mark.parametrize(
@@ -63,6 +76,7 @@ def _menu(*items: dict[str, Any]) -> dict[str, Any]:
             ["menu.menuItems"],
         ),
         ({**restaurant_body(), "address": "1 Main Street"}, ["address"]),
+        (_address(street1="a" * 101, city="b" * 61), ["address.city", "address.street1"]),
         ({"name": "No menu", "address": restaurant_body()["address"]}, ["menu"]),
     ],
 )
