@@ -35,6 +35,7 @@ STOP_TIMEOUT = 40.0
 RESTAURANT_NAME = "My Restaurant"
 # The FTGO gateway's token, as make run's banner lists it among the tokens per role.
 BANNER_TOKEN = re.compile(r"^\s*ftgo-gateway\s+(\w{20,})", re.MULTILINE)
+JAVA_INT = 2**31 - 1  # EndToEndTests holds the consumer's, restaurant's and order's ids in an int
 
 
 def free_port() -> int:
@@ -140,15 +141,15 @@ def local_date_time(when: datetime.datetime) -> list[int]:
 def create_order(ftgo: Ftgo) -> dict[str, int]:
     """EndToEndTests.createOrder: consumer, its account, restaurant, the order APPROVED and in the history."""
     consumer = ftgo.ok("POST", "/consumers", consumer_body("John", "Doe"))["consumerId"]
-    assert isinstance(consumer, int)
+    assert isinstance(consumer, int) and consumer <= JAVA_INT
     ftgo.ok("GET", f"/accounts/{consumer}")
     restaurant = ftgo.ok("POST", "/restaurants", restaurant_body(RESTAURANT_NAME, PRICE))["id"]
-    assert isinstance(restaurant, int)
+    assert isinstance(restaurant, int) and restaurant <= JAVA_INT
     ftgo.ok("GET", f"/restaurants/{restaurant}")  # the kitchen service's copy
     ftgo.ok("GET", f"/restaurants/{restaurant}")  # the order service's copy
     now = local_date_time(datetime.datetime.now())
     order = ftgo.ok("POST", "/orders", order_body(consumer, restaurant, 5, deliveryTime=now))["orderId"]
-    assert isinstance(order, int)
+    assert isinstance(order, int) and order <= JAVA_INT
     assert ftgo.ok("GET", f"/orders/{order}")["orderInfo"]["state"] == "APPROVED"
     assert_history(ftgo, consumer, order, "APPROVED")
     return {"consumer": consumer, "restaurant": restaurant, "order": order}
@@ -180,3 +181,8 @@ def test_should_deliver_order(ftgo_server: Ftgo) -> None:
     ftgo.ok("POST", f"/tickets/{order}/accept", {"readyBy": ready_by})
     assigned = ftgo.ok("GET", f"/deliveries/{order}")["assignedCourier"]
     assert isinstance(assigned, int) and assigned > 0
+
+
+def test_the_suite_run_again_after_a_delivery_still_gets_ids_a_java_int_holds(ftgo_server: Ftgo) -> None:
+    """FTGO's suite run a second time against the same server: the courier it named by the clock moved no number."""
+    create_order(ftgo_server)
