@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import datetime_re, parse_datetime
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -138,8 +138,12 @@ def parse_time(value: object) -> datetime.datetime | None:
     """An ISO-8601 date-time as the API reads it (``django.utils.dateparse.parse_datetime``, with or without a zone),
     or None when ``value`` is not one: not a string, longer than 64 characters, holding anything but ASCII (a
     control character, a NUL, digits of another script: Python's ``fromisoformat`` reads ``"…Z\x00junk"`` as the
-    time before the NUL), well formed but impossible (month 13), or, with a zone, outside years 1-9999 in UTC."""
+    time before the NUL), not in the extended form ``YYYY-MM-DDTHH:MM[:SS[.ffffff]][zone]`` (``fromisoformat`` also
+    reads a date alone as its midnight, the basic form ``20301204T183005`` and week dates ``2030-W49-3T12:00``),
+    well formed but impossible (month 13), or, with a zone, outside years 1-9999 in UTC."""
     if not isinstance(value, str) or len(value) > 64 or not value.isascii() or NOT_A_NAME.search(value):
+        return None
+    if not datetime_re.match(value):
         return None
     try:
         parsed = parse_datetime(value)

@@ -106,6 +106,9 @@ def known(ftgo: APIClient) -> dict[str, int]:
         ({"deliveryTime": [10**30, 1, 1, 0, 0]}, ["deliveryTime"]),  # beyond a C long: no 500
         ({"deliveryTime": "9999-12-31T23:59:59-14:00"}, ["deliveryTime"]),  # after year 9999 in UTC
         ({"deliveryTime": "2030-01-01T12:00:00\x00"}, ["deliveryTime"]),  # Python's fromisoformat reads it
+        ({"deliveryTime": "2030-01-01"}, ["deliveryTime"]),  # a date alone: fromisoformat read it as midnight
+        ({"deliveryTime": "20300101T120000"}, ["deliveryTime"]),  # the basic form, which Jackson refuses
+        ({"deliveryTime": "2030-W01-2T12:00"}, ["deliveryTime"]),  # a week date, likewise
         (
             {"deliveryAddress": {"street1": "9 Amazing View"}},
             ["deliveryAddress.city", "deliveryAddress.state", "deliveryAddress.zip"],

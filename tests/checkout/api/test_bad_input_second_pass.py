@@ -60,6 +60,9 @@ def test_an_ingest_line_python_cannot_read_is_answered_alone_and_the_lines_aroun
         "2030-01-01T00:00:00Z\n",
         "\u0662\u0660\u0663\u0660-01-01T00:00:00Z",  # Arabic-Indic digits
         "9999-12-31T23:59:59-14:00",
+        "2030-01-01Z",  # a date alone (Python's fromisoformat reads "2030-01-01" as its midnight)
+        "20300101T000000Z",  # ISO-8601's basic form
+        "2030-W01-2T00:00:00Z",  # a week date
     ],
 )
 def test_a_malformed_delivery_time_is_refused_and_stores_nothing(ways, when):  # noqa: F811
