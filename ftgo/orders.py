@@ -7,6 +7,7 @@ A request without an ``Idempotency-Key`` gets a fresh one, so a blind retry of i
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -42,11 +43,20 @@ def fresh_key(key: str | None) -> str:
     return key if key is not None else f"ftgo-{uuid.uuid4().hex}"
 
 
-def _renamed(error: InvalidArgument, tpfgo_name: str, ftgo_name: str) -> InvalidArgument:
-    details = [
-        Detail(ftgo_name + d.field[len(tpfgo_name) :], d.issue) if d.field.startswith(tpfgo_name) else d
-        for d in error.details
-    ]
+def _renamed(
+    error: InvalidArgument, tpfgo_name: str, ftgo_name: str, positions: list[int] | None = None
+) -> InvalidArgument:
+    """``error`` with its details under ``tpfgo_name`` named ``ftgo_name``; ``positions[n]`` the client's index of
+    item ``n`` when TPFGo was given only some of the client's items."""
+
+    def renamed(field: str) -> str:
+        rest = field[len(tpfgo_name) :]
+        index = re.match(r"\[(\d+)\]", rest)
+        if positions is not None and index is not None and int(index[1]) < len(positions):
+            rest = f"[{positions[int(index[1])]}]{rest[index.end() :]}"
+        return ftgo_name + rest
+
+    details = [Detail(renamed(d.field), d.issue) if d.field.startswith(tpfgo_name) else d for d in error.details]
     return InvalidArgument(error.message, details)
 
 
@@ -165,13 +175,33 @@ def cancel_order(number: object, data: object) -> dict[str, Any]:
 def revise_order(number: object, data: object, key: str | None) -> dict[str, Any]:
     found, order_id = _order(number)
     body = json_object(data, {"revisedOrderLineItems"})
+    items, positions = _kept_lines(body.get("revisedOrderLineItems"))
+    if items == []:
+        raise InvalidArgument(
+            "the revision is invalid",
+            [Detail("revisedOrderLineItems", "at least one line item with a quantity above 0")],
+        )
     try:
-        result = services.revise_order(order_id, {"items": body.get("revisedOrderLineItems")}, fresh_key(key))
+        result = services.revise_order(order_id, {"items": items}, fresh_key(key))
     except InvalidArgument as exc:
-        raise _renamed(exc, "items", "revisedOrderLineItems")
+        raise _renamed(exc, "items", "revisedOrderLineItems", positions)
     if result["revision"]["outcome"] != "ACCEPTED":
         raise _refused("revision", result["revision"])
     return render(found, result["order"])
+
+
+def _kept_lines(lines: object) -> tuple[object, list[int] | None]:
+    """FTGO revises a line's quantity to 0 to take the item off the order (its total counts it for nothing); TPFGo's
+    revision is the full new list, of quantities 1 to 99: such a line is left out. The lines kept, with each one's
+    index in the client's list (None when ``lines`` is not a list: the revision's own checks refuse it)."""
+    if not isinstance(lines, list):
+        return lines, None
+    positions = [
+        n
+        for n, line in enumerate(lines)
+        if not (isinstance(line, Mapping) and type(line.get("quantity")) is int and line["quantity"] == 0)
+    ]
+    return [lines[n] for n in positions], positions
 
 
 # --- Kitchen and delivery ---------------------------------------------------------------------------------------

@@ -146,8 +146,13 @@ class FtgoOrderHistorySerializer(serializers.Serializer[dict[str, Any]]):
     orders = FtgoOrderSummarySerializer(many=True)
 
 
+class FtgoRevisedLineItemSerializer(StrictSerializer):
+    menuItemId = serializers.CharField()
+    quantity = serializers.IntegerField(min_value=0, max_value=99, help_text="0 takes the item off the order")
+
+
 class FtgoReviseOrderSerializer(StrictSerializer):
-    revisedOrderLineItems = FtgoLineItemSerializer(many=True)
+    revisedOrderLineItems = FtgoRevisedLineItemSerializer(many=True)
 
 
 class FtgoTicketAcceptanceSerializer(StrictSerializer):

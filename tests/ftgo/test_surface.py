@@ -293,8 +293,14 @@ def test_a_revision_waiting_for_its_re_authorization_is_revision_pending(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"revisedOrderLineItems": [{"quantity": 0, "menuItemId": "1"}]}, "revisedOrderLineItems[0].quantity"),
+        ({"revisedOrderLineItems": [{"quantity": 0, "menuItemId": "1"}]}, "revisedOrderLineItems"),  # nothing left
+        ({"revisedOrderLineItems": [{"quantity": -1, "menuItemId": "1"}]}, "revisedOrderLineItems[0].quantity"),
         ({"revisedOrderLineItems": [{"quantity": 1, "menuItemId": "nope"}]}, "revisedOrderLineItems[0].menuItemId"),
+        (  # the client's index, not the index among the lines kept
+            {"revisedOrderLineItems": [{"quantity": 0, "menuItemId": "1"}, {"quantity": 1, "menuItemId": "nope"}]},
+            "revisedOrderLineItems[1].menuItemId",
+        ),
+        ({"revisedOrderLineItems": []}, "revisedOrderLineItems"),
         ({}, "revisedOrderLineItems"),
     ],
 )
@@ -306,6 +312,23 @@ def test_a_bad_revision_is_refused_and_stores_nothing(
     assert response.status_code == 400, response.content
     assert [d["field"] for d in response.json()["error"]["details"]] == [field]
     assert all_insert_only_counts() == before
+
+
+def test_a_revision_to_zero_of_a_line_takes_its_item_off_the_order_as_ftgo_does(ftgo: APIClient) -> None:
+    consumer = created(ftgo.post("/ftgo/consumers", consumer_body(), format="json"), "consumerId")
+    menu = restaurant_body()
+    menu["menu"]["menuItems"].append({"id": "2", "name": "Naan", "price": "3.00"})
+    restaurant = created(ftgo.post("/ftgo/restaurants", menu, format="json"), "id")
+    both = order_body(
+        consumer, restaurant, lineItems=[{"menuItemId": "1", "quantity": 5}, {"menuItemId": "2", "quantity": 2}]
+    )
+    order = created(ftgo.post("/ftgo/orders", both, format="json"), "orderId")
+    revision = {"revisedOrderLineItems": [{"quantity": 5, "menuItemId": "1"}, {"quantity": 0, "menuItemId": "2"}]}
+    response = ftgo.post(f"/ftgo/orders/{order}/revise", revision, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert [(li["menuItemId"], li["quantity"]) for li in body["lineItems"]] == [("1", 5)]
+    assert (body["orderTotal"], body["state"]) == ("61.70", "APPROVED")
 
 
 def test_a_rejected_order_has_no_ticket_to_accept(ftgo: APIClient) -> None:
