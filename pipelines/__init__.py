@@ -123,6 +123,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "SubscriptionStreamView": ("pipelines.transport.subscription_views", "SubscriptionStreamView"),
     "SUBSCRIPTION_SERVICE": ("pipelines.transport.subscription_rpc", "SERVICE"),
     "SubscriptionService": ("pipelines.transport.subscription_rpc", "SubscriptionService"),
+    "subscription_gate": ("pipelines.transport.subscriptions", "gate"),  # its admission, opened at a server's start
     "log_ids": ("pipelines.engine.tracing", "log_ids"),
     # Namespaces: modules a domain uses as a whole
     "ids": ("pipelines.contracts.ids", None),  # deterministic ids and idempotency keys
@@ -250,6 +251,7 @@ if TYPE_CHECKING:
     from pipelines.transport.subscription_rpc import SubscriptionService as SubscriptionService
     from pipelines.transport.subscription_views import SubscriptionAckView as SubscriptionAckView
     from pipelines.transport.subscription_views import SubscriptionStreamView as SubscriptionStreamView
+    from pipelines.transport.subscriptions import gate as subscription_gate
     from pipelines.transport.wire_errors import PROTOBUF as PROTOBUF
     from pipelines.transport.wire_errors import WireError as WireError
     from pipelines.transport.wire_errors import envelope as envelope
@@ -366,6 +368,7 @@ __all__ = [
     "storage",
     "stream_handler",
     "streaming",
+    "subscription_gate",
     "tombstone",
     "tombstone_for_key",
     "tombstone_look_up",

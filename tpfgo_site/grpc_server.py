@@ -6,7 +6,8 @@
 - A taken port is an error (gRPC's default ``SO_REUSEPORT`` would let a second server share it silently).
 - With ``TPFGO_GRPC_METRICS_BIND`` (``host:port``) it serves the gauges of its own live streams (admission, buffers,
   in-flight work, subscription buffers) over HTTP for Prometheus: they live in this process's memory, which the
-  node's ``/metrics`` cannot read (``pipelines.engine.metrics.own_registry``).
+  node's ``/metrics`` cannot read (``pipelines.engine.metrics.own_registry``); its admission gauges from its start
+  (``tpfgo_site.stream_gates``).
 - SIGTERM or SIGINT stops it gracefully (health NOT_SERVING, in-flight calls get ``STOP_GRACE`` seconds); a second
   signal stops it at once.
 """
@@ -26,6 +27,7 @@ from grpc_reflection.v1alpha import reflection
 
 from pipelines import build_server, metrics
 from tpfgo_site.health import readiness
+from tpfgo_site.stream_gates import open_gates
 
 logger = structlog.get_logger("tpfgo_site.grpc_server")
 
@@ -101,6 +103,7 @@ def serve(address: str, max_workers: int, metrics_bind: str = "") -> None:
             raise MetricsUnavailable(f"TPFGO_GRPC_METRICS_BIND={metrics_bind!r}: {exc}") from exc
         logger.info("grpc.metrics_port", address=listening)
     server, checker = build(address, max_workers)
+    open_gates()  # its streams' admission gauges are scraped from the start
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

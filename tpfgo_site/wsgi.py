@@ -5,8 +5,10 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 from pipelines import refuse_to_start_if_broken
+from tpfgo_site.stream_gates import open_gates
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
 application = get_wsgi_application()
 # A broken composition refuses to start: the handoff contract checks run at the start of every process.
 refuse_to_start_if_broken("the web process (WSGI)")
+open_gates()  # its streams' admission gauges are scraped from the start

@@ -83,3 +83,25 @@ def test_it_is_served_on_the_address_given_with_what_registers_after_it_started(
         "tpfgo_test_late": 1,
         **{name: len(series) for name, series in buffered().items()},
     }
+
+
+def test_a_serving_process_opens_its_streams_gates_at_its_start_with_the_capacities_its_settings_give(settings):
+    from tpfgo_site.stream_gates import open_gates
+
+    settings.TPFGO_INGEST_MAX_STREAMS, settings.TPFGO_WATCH_MAX_STREAMS, settings.TPFGO_SUBSCRIBERS_PER_PROCESS = (
+        5,
+        6,
+        7,
+    )
+    stream_gauges.reset_for_tests()
+    try:
+        open_gates()
+        found = families(generate_latest(metrics.own_registry()))
+    finally:
+        stream_gauges.reset_for_tests()
+    pid = str(os.getpid())
+    capacity = {
+        (("gate", gate), ("pid", pid)): float(n) for gate, n in (("ingest", 5), ("subscription", 7), ("watch", 6))
+    }
+    assert found["tpfgo_stream_admission_capacity"] == capacity
+    assert found["tpfgo_stream_admission_active"] == dict.fromkeys(capacity, 0.0)
