@@ -17,6 +17,7 @@ from django.contrib import admin
 from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.html import format_html
 
 from checkout import state
@@ -26,7 +27,7 @@ from opsconsole.checkpoint_admin import lineage_link
 from opsconsole.filters import ActionFilter, OutcomeFilter, PipelineFilter, StepFilter
 from opsconsole.readonly import ReadOnlyAdmin
 from opsconsole.templatetags.opsconsole_text import action_result
-from pipelines import ServiceError, classify
+from pipelines import ServiceError, classify, pausing
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -295,6 +296,16 @@ class OpsActionAdmin(LedgerAdmin[OpsAction]):
     @admin.display(description="result")
     def outcome(self, obj: OpsAction) -> str:
         return action_result(obj.result)
+
+    @admin.display(description="lineage")
+    def lineage(self, obj: OpsAction) -> str:
+        """An order's lineage; a pause's or a bulk run's own page, since their rows carry its id where an order's
+        would be (a lineage of that id does not exist)."""
+        if obj.action in (pausing.PAUSE_ACTION, pausing.RESUME_ACTION):
+            return format_html('<a href="{}">pause</a>', reverse("ops:pipelines_steppause_change", args=[obj.trace_id]))
+        if obj.result.get("bulkRunId") == str(obj.trace_id):
+            return format_html('<a href="{}">bulk run</a>', reverse("ops:bulk_run", args=[obj.trace_id]))
+        return lineage_link(obj.trace_id)
 
 
 class _Standing(TypedDict):
