@@ -217,7 +217,10 @@ class ParkedItemAdmin(RemediationActions, LedgerAdmin[ParkedItem]):
 
     @admin.display(description="status")
     def status(self, obj: ParkedItem) -> str:
-        return str(getattr(obj, "last", None) or "parked (retrying)")
+        last = getattr(obj, "last", None)
+        if last:
+            return str(last)
+        return "held by a pause" if getattr(obj, "held", False) else "parked (retrying)"
 
     @admin.display(description="history")
     def history(self, obj: ParkedItem) -> str:

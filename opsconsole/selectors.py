@@ -229,8 +229,10 @@ def schedules_of(parked: ParkedItem) -> list[RetryScheduled]:
 
 
 def with_parking_status(queryset: QuerySet[ParkedItem]) -> QuerySet[ParkedItem]:
-    """Annotates ``last``: the newest outcome of each parked item (None while it is still retrying)."""
-    return queryset.annotate(last=Subquery(_latest_outcome().values("outcome")[:1]))
+    """Annotates ``last``: the newest outcome of each parked item (None while it is open), and ``held``: whether a
+    paused step holds it (a hold no drain released yet), so it waits for a resume, not for a retry."""
+    unreleased = PausedItem.objects.filter(parked=OuterRef("pk"), releases__isnull=True)
+    return queryset.annotate(last=Subquery(_latest_outcome().values("outcome")[:1]), held=Exists(unreleased))
 
 
 def ops_actions(trace_id: uuid.UUID) -> list[OpsAction]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from pipelines.models import OpsAction, StepPause, StepResume
+from pipelines.models import OpsAction, ParkedItem, StepPause, StepResume
 from tests.checkout.conftest import place
 
 pytestmark = pytest.mark.django_db
@@ -59,3 +61,19 @@ def test_staff_without_the_remediation_permission_may_look_but_not_pause(client)
     refused = client.post(URL, {"do": "pause", "step": "payment-capture.payment_outcome", "reason": "x"})
     assert refused.status_code == 403
     assert StepPause.objects.count() == 0
+
+
+def test_an_order_held_by_a_pause_shows_as_held_not_as_retrying(ops_client, reference_data):
+    ops_client.post(URL, {"do": "pause", "step": "kitchen-preparation.kitchen_commitment", "reason": "printer jam"})
+    order = place().view["orderId"]
+    parked = ParkedItem.objects.get(trace_id=order)
+
+    page = ops_client.get(reverse("ops:lineage", args=[order])).content.decode()
+    badge = re.search(r'<span class="ops-badge stalled">\s*([^<]*?)\s*</span>', page)
+    assert badge and badge.group(1) == "held by a pause"
+    node = re.search(rf'data-node-id="{parked.pk}".*?<title>([^<]*)</title>', page, re.S)
+    assert node and "kitchen_commitment — held by a pause: printer jam · 0 failed attempt(s)" in node.group(1)
+    assert "retrying" not in page.replace("parked, retrying</span>", "")  # the legend's colour key stays
+
+    listed = ops_client.get(reverse("ops:pipelines_parkeditem_changelist")).content.decode()
+    assert '<td class="field-status">held by a pause</td>' in listed
