@@ -135,6 +135,15 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):
     )
     readonly_fields = ("trace", "order_state", "remediation", "attempts_table", "traceback_block", "payload_block")
 
+    def get_fieldsets(self, request: HttpRequest, obj: ErrorSinkEntry | None = None) -> Any:
+        """The remediation links only for who may run them: the confirm pages answer 403 to everyone else."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if ops_actions.can_remediate(request.user):
+            return fieldsets
+        return [
+            (name, {**opts, "fields": [f for f in opts["fields"] if f != "remediation"]}) for name, opts in fieldsets
+        ]
+
     @admin.display(description="error", ordering="error_class")
     def error(self, obj: ErrorSinkEntry) -> str:
         return format_html('<span title="{}">{}</span>', obj.error_class, obj.error_class.rsplit(".", 1)[-1])

@@ -152,3 +152,19 @@ def test_a_staff_user_without_the_console_view_permission_sees_none_of_its_scree
     # The screens open (a bulk run nobody started is 404); remediation still needs its own permission.
     assert [client.get(url).status_code for url in console_screens(dead_order)] == [200, 302, 200, 200, 404]
     assert client.get(f"{reverse('ops:remediation', args=['redrive'])}?order={dead_order}").status_code == 403
+
+
+def test_an_error_entry_offers_remediation_only_to_who_may_run_it(client, ops_client, dead_order):
+    entry = ErrorSinkEntry.objects.filter(trace_id=dead_order).first()
+    confirm = reverse("ops:remediation", args=["redrive"])
+    assert f'href="{confirm}?order={dead_order}"' in ops_client.get(admin_url(entry, "change")).content.decode()
+
+    viewer = get_user_model().objects.create_user("viewer", password=OPS_PASSWORD, is_staff=True)
+    viewer.user_permissions.add(
+        Permission.objects.get(content_type__app_label="opsconsole", codename="view_console"),
+        Permission.objects.get(content_type__app_label="pipelines", codename="view_errorsinkentry"),
+    )
+    client.force_login(viewer)
+    page = client.get(admin_url(entry, "change"))
+    assert page.status_code == 200 and "NoCourierAvailable" in page.content.decode()
+    assert reverse("ops:remediation", args=["redrive"])[: -len("redrive/")] not in page.content.decode()  # all 403
