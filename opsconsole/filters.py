@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from opsconsole import ops_actions
 from pipelines import composition
-from pipelines.models import ParkingOutcome
+from pipelines.models import OpenParked, ParkingOutcome
 
 
 class StaticChoicesFilter(admin.SimpleListFilter):
@@ -59,3 +59,19 @@ class ActionFilter(StaticChoicesFilter):
 
     def choices_for(self) -> list[str]:
         return ops_actions.actions()
+
+
+class OpenParkedFilter(admin.SimpleListFilter):
+    """Parked items still open (retrying, held by a pause, or dead-lettered), read from ``OpenParked`` as the
+    dashboard's *Orders stalled* is, so its link lists what it counts."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, str]]:
+        return [("open", "open (retrying, held or dead letter)"), ("dead", "dead letter")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        rows = {"open": OpenParked.objects.all(), "dead": OpenParked.objects.filter(dead_at__isnull=False)}
+        chosen = rows.get(self.value() or "")
+        return queryset if chosen is None else queryset.filter(pk__in=chosen.values("parked_id"))

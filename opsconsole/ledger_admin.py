@@ -24,7 +24,7 @@ from checkout import state
 from checkout.state import TERMINAL_LABELS
 from opsconsole import ops_actions, selectors
 from opsconsole.checkpoint_admin import lineage_link
-from opsconsole.filters import ActionFilter, OutcomeFilter, PipelineFilter, StepFilter
+from opsconsole.filters import ActionFilter, OpenParkedFilter, OutcomeFilter, PipelineFilter, StepFilter
 from opsconsole.readonly import ReadOnlyAdmin
 from opsconsole.templatetags.opsconsole_text import action_result
 from pipelines import ServiceError, classify, pausing
@@ -213,7 +213,7 @@ def remediation_context(trace_id: uuid.UUID, state: str | None = None) -> dict[s
 class ParkedItemAdmin(RemediationActions, LedgerAdmin[ParkedItem]):
     list_display = ("created_at", "pipeline", "step", "item_type", "status", "lineage")
     list_columns = ("id", "created_at", "pipeline", "step", "item_type", "trace_id")
-    list_filter = (PipelineFilter, StepFilter)
+    list_filter = (OpenParkedFilter, PipelineFilter, StepFilter)
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     uuid_search = ("pk", "trace_id", "item_id")

@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from access.tokens import create_token
 from checkout import services
 from checkout.kitchen_task.models import KitchenTask
+from checkout.models import Courier
 from checkout.order_request.models import OrderRequest
 from checkout.order_view import OrderView, render
 from opsconsole import readonly
@@ -30,7 +31,7 @@ from pipelines.models import (
     SubscriberLease,
     SweepDispatch,
 )
-from pipelines.recovery import retention
+from pipelines.recovery import retention, retries
 from tests.checkout.conftest import order_body
 
 pytestmark = pytest.mark.django_db
@@ -361,3 +362,20 @@ def test_a_retry_take_over_names_both_runs_and_is_found_by_its_parked_item(ops_c
     assert shown == [(str(claim.attempt), "task-9@host-b", "task-1@host-a")]
     assert f"{parked.pipeline}/{parked.step}" in page
     assert "task-9@host-b" not in text(ops_client.get(changelist, {"q": str(uuid.uuid4())}))
+
+
+def test_a_stalled_rows_link_lists_the_parked_items_it_counts(ops_client, dead_order):
+    later = uuid.UUID(services.place_order(order_body(), "parked-then-resolved").view["orderId"])
+    Courier.objects.filter(pk="courier-ann").update(available=True)
+    assert retries.run_attempt(ParkedItem.objects.get(trace_id=later).pk, 2) == "inserted"
+
+    page = text(ops_client.get(reverse("ops:index")))
+    stalled = page[page.index('id="stalled"') : page.index('id="dead-letters"')]
+    row = re.search(
+        r"<td>dispatch</td><td>delivery_assigned</td><td class=\"num\">(\d+)</td>.*?href=\"([^\"]+)\"", stalled, re.S
+    )
+    assert row and row.group(1) == "1"
+    listed = text(ops_client.get(row.group(2).replace("&amp;", "&")))
+    assert listed.count('<td class="field-status">') == 1 and f"{dead_order}" in listed and f"{later}" not in listed
+    everything = text(ops_client.get(reverse("ops:pipelines_parkeditem_changelist"), {"step": "delivery_assigned"}))
+    assert everything.count('<td class="field-status">') == 2
