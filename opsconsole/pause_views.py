@@ -75,7 +75,7 @@ def _post(request: HttpRequest) -> HttpResponse:
         else:
             pipeline, _, step = request.POST.get("step", "").rpartition(".")
             key = request.POST.get("key", "").strip()
-            value = request.POST.get("value", "").strip() if key else ""
+            value = request.POST.get("value", "").strip()  # without a key, refused: not a pause of every item
             row = pausing.pause(composition(), pipeline, step, key=key, value=value, actor=actor, reason=reason)
             messages.success(request, f"Paused {row} by {actor}: items reaching it are held.")
     except ServiceError as exc:

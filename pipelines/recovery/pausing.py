@@ -46,7 +46,11 @@ def validate(composition: Composition, pipeline: str, step: str, key: str, value
             "(TPFGO_BACKLOG_BOUND limits intake)",
             [Detail("step", "a source step cannot be paused")],
         )
-    if bool(key) != bool(value):
+    if value and not key:  # a value meant for one key, never a pause of every item
+        raise InvalidArgument(
+            "a value needs a pause key: name one, or give no value to pause every item", [Detail("key", "name=value")]
+        )
+    if key and not value:
         raise InvalidArgument("a pause key needs a value", [Detail("key", "name=value")])
     if not storable_value(value):
         issue = f"at most {MAX_VALUE} characters, no control characters"

@@ -77,3 +77,13 @@ def test_an_order_held_by_a_pause_shows_as_held_not_as_retrying(ops_client, refe
 
     listed = ops_client.get(reverse("ops:pipelines_parkeditem_changelist")).content.decode()
     assert '<td class="field-status">held by a pause</td>' in listed
+
+
+def test_a_value_without_its_key_is_refused_not_taken_for_a_pause_of_every_item(ops_client, reference_data):
+    response = ops_client.post(
+        URL,
+        {"do": "pause", "step": "dispatch.delivery_assigned", "key": "", "value": "chez-manuel", "reason": "closed"},
+        follow=True,
+    )
+    assert "INVALID_ARGUMENT: a value needs a pause key" in response.content.decode()
+    assert StepPause.objects.count() == 0 and OpsAction.objects.count() == 0
