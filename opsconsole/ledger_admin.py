@@ -176,6 +176,7 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):
                 "current": obj.pk,
                 "parked": parked,
                 "outcomes": selectors.outcomes_of(parked) if parked else [],
+                "held": selectors.open_hold(parked) if parked else None,
             },
         )
 
@@ -240,6 +241,7 @@ class ParkedItemAdmin(RemediationActions, LedgerAdmin[ParkedItem]):
                 "parked": obj,
                 "outcomes": selectors.outcomes_of(obj),
                 "schedules": selectors.schedules_of(obj),
+                "held": selectors.open_hold(obj),
             },
         )
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.apps import apps
 from django.urls import NoReverseMatch, reverse
 
+from opsconsole import selectors
 from pipelines import composition, storage
 from pipelines.models import (
     MAIN_BRANCH,
@@ -24,7 +25,6 @@ from pipelines.models import (
     LineageLink,
     ParkedItem,
     ParkingOutcome,
-    PausedItem,
 )
 
 # Attributes that say which way a decision went; shown on the node.
@@ -146,7 +146,7 @@ def _parked_nodes(trace_id: uuid.UUID) -> list[tuple[Node, list[str]]]:
         entries = ErrorSinkEntry.objects.filter(pipeline=parked.pipeline, item_id=parked.item_id)
         last = entries.order_by("-attempt").only("error_class", "error_code", "retryable").first()
         state = "parked" if latest is None else {ParkingOutcome.DEAD_LETTERED: "dead"}.get(latest.outcome, "resolved")
-        held = _open_hold(parked) if latest is None else None
+        held = selectors.open_hold(parked) if latest is None else None
         words = {
             "parked": f"held by a pause: {held.pause.reason}" if held else "parked, retrying",
             "dead": f"dead letter ({latest.reason if latest else ''})",
@@ -167,11 +167,6 @@ def _parked_nodes(trace_id: uuid.UUID) -> list[tuple[Node, list[str]]]:
         )
         out.append((node, anchors))
     return out
-
-
-def _open_hold(parked: ParkedItem) -> PausedItem | None:
-    """The item's hold that no drain released yet: it waits for a resume, not for a retry."""
-    return parked.holds.filter(releases__isnull=True).select_related("pause").order_by("-created_at").first()
 
 
 def build(trace_id: uuid.UUID, highlight: str | None = None) -> Picture:

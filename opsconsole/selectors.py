@@ -220,6 +220,11 @@ def parked_for(pipeline: str, item_id: uuid.UUID) -> ParkedItem | None:
     return ParkedItem.objects.filter(pipeline=pipeline, item_id=item_id).order_by("-created_at").first()
 
 
+def open_hold(parked: ParkedItem) -> PausedItem | None:
+    """The item's hold that no drain released yet: it waits for a resume, not for a retry."""
+    return parked.holds.filter(releases__isnull=True).select_related("pause").order_by("-created_at").first()
+
+
 def outcomes_of(parked: ParkedItem) -> list[ParkingOutcome]:
     return list(parked.outcomes.order_by("id"))
 
