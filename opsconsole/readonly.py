@@ -2,7 +2,8 @@
 
 Nobody, not even a superuser, may add, change or delete such a row from the console: the permission
 methods answer False whatever the user's permissions, so a crafted POST gets 403. Changelists never run
-a full COUNT, select only the columns they list, and follow only the relations they show.
+a full COUNT (nor Django's per-filter facet counts), select only the columns they list, and follow only the
+relations they show.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class ReadOnlyAdmin(admin.ModelAdmin[_M]):
 
     actions: Sequence[Any] | None = ()
     show_full_result_count = False
+    # Django's facets ("Show counts") count each filter choice over the whole table.
+    show_facets = admin.ShowFacets.NEVER
     paginator = CappedCountPaginator
     list_per_page = 50
     change_list_template = "opsconsole/readonly_change_list.html"

@@ -127,6 +127,16 @@ def test_changelists_never_count_the_whole_table_and_leave_payloads_in_the_datab
     assert selects and not any('"traceback"' in sql or '"payload"' in sql for sql in selects)
 
 
+def test_no_changelist_offers_or_runs_filter_counts_over_the_whole_table(ops_client, dead_order):
+    """Django's facets ("Show counts", ``?_facets=True``) count every filter choice over the whole table."""
+    for name in ("pipelines_errorsinkentry", "pipelines_parkeditem", "pipelines_opsaction", "pipelines_sweepdispatch"):
+        assert "_facets=True" not in text(ops_client.get(reverse(f"ops:{name}_changelist"))), name
+        with CaptureQueriesContext(connection) as captured:
+            text(ops_client.get(reverse(f"ops:{name}_changelist"), {"_facets": "True"}))
+        counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+        assert counts and all("LIMIT" in sql.upper() for sql in counts), counts
+
+
 def test_the_paginator_counts_at_most_its_cap(monkeypatch, dead_order):
     monkeypatch.setattr(readonly, "COUNT_CAP", 5)
     paginator = readonly.CappedCountPaginator(CheckpointLog.objects.order_by("seq"), 2)
