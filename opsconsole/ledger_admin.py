@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from checkout import state
 from checkout.state import TERMINAL_LABELS
@@ -393,7 +394,7 @@ class SweepDispatchAdmin(ReadOnlyAdmin[SweepDispatch]):
     """The sweeper's sends of lost work (``pipelines.recovery.resends``), the most-sent first: behind a backlog,
     they name the work that has waited longest. Searched by the trace or parked item they name."""
 
-    list_display = ("kind", "subject", "number", "send", "created_at", "resend_at")
+    list_display = ("kind", "subject", "number", "send", "created_at", "resend_at", "lineage")
     list_filter = ("kind",)
     date_hierarchy = "created_at"
     ordering = ("-send", "-created_at")
@@ -404,6 +405,15 @@ class SweepDispatchAdmin(ReadOnlyAdmin[SweepDispatch]):
         self, request: HttpRequest, queryset: QuerySet[SweepDispatch], search_term: str
     ) -> tuple[QuerySet[SweepDispatch], bool]:
         return selectors.search(queryset, search_term, ("subject",), ()), False
+
+    @admin.display(description="lineage")
+    def lineage(self, obj: SweepDispatch) -> str:
+        """A resume names its trace; a retry its parked item, whose trace the lineage box finds."""
+        if obj.kind == SweepDispatch.RESUME:
+            return lineage_link(obj.subject)
+        return format_html(
+            '<a href="{}?{}">lineage</a>', reverse("ops:lineage_of"), urlencode({"id": str(obj.subject)})
+        )
 
 
 LEDGER_ADMINS: dict[type[Any], type[admin.ModelAdmin[Any]]] = {

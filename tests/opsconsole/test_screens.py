@@ -351,6 +351,20 @@ def test_the_sweepers_sends_list_the_most_sent_first_and_are_searched_by_the_wor
     assert str(parked) in found and str(trace) not in found
 
 
+def test_each_sweep_dispatch_links_to_the_lineage_of_the_work_it_names(ops_client, dead_order):
+    now, parked = timezone.now(), ParkedItem.objects.get(trace_id=dead_order)
+    for kind, subject in (("retry", parked.pk), ("resume", dead_order)):
+        SweepDispatch.objects.create(kind=kind, subject=subject, number=4, send=1, created_at=now, resend_at=now)
+    page = text(ops_client.get(reverse("ops:pipelines_sweepdispatch_changelist")))
+    links = re.findall(r'<td class="field-lineage"><a href="([^"]+)">lineage</a></td>', page)
+    of_parked = f"{reverse('ops:lineage_of')}?id={parked.pk}"
+    assert sorted(h.replace("&amp;", "&") for h in links) == sorted(
+        [reverse("ops:lineage", args=[dead_order]), of_parked]
+    )
+    opened = ops_client.get(of_parked)
+    assert opened.status_code == 302 and opened["Location"].startswith(reverse("ops:lineage", args=[dead_order]))
+
+
 def test_a_retry_take_over_names_both_runs_and_is_found_by_its_parked_item(ops_client, dead_order):
     parked = ParkedItem.objects.get(trace_id=dead_order)
     claim = parked.claims.order_by("attempt").first()
