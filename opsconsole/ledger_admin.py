@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from checkout import state
+from checkout import personal, state
 from checkout.state import TERMINAL_LABELS
 from opsconsole import ops_actions, selectors
 from opsconsole.checkpoint_admin import lineage_link
@@ -314,8 +314,11 @@ class OpsActionAdmin(LedgerAdmin[OpsAction]):
 
     @admin.display(description="lineage")
     def lineage(self, obj: OpsAction) -> str:
-        """An order's lineage; a pause's or a bulk run's own page, since their rows carry its id where an order's
-        would be (a lineage of that id does not exist)."""
+        """An order's lineage; a pause's, a bulk run's or an erased consumer's own page, since their rows carry
+        their own id where an order's would be (a lineage of that id does not exist)."""
+        if obj.action == personal.ERASE_ACTION:
+            consumer = str(obj.result.get("consumer", ""))
+            return format_html('<a href="{}">consumer</a>', reverse("ops:checkout_consumer_change", args=[consumer]))
         if obj.action in (pausing.PAUSE_ACTION, pausing.RESUME_ACTION):
             return format_html('<a href="{}">pause</a>', reverse("ops:pipelines_steppause_change", args=[obj.trace_id]))
         if obj.result.get("bulkRunId") == str(obj.trace_id):

@@ -88,18 +88,16 @@ def test_running_in_bulk_needs_the_remediation_permission(client, three_dead):
 
 
 def test_every_ops_action_links_to_a_page_that_exists(ops_client, three_dead, settings):
-    """A pause's and a bulk run's own audit rows carry their id where an order's would be: their link opens the
-    pause and the run, not a lineage of that id (404)."""
+    """A pause's, a bulk run's and an erasure's own audit rows carry their own id where an order's would be: their
+    link opens the pause, the run and the consumer, not a lineage of that id (404)."""
     url = reverse("ops:bulk_remediation", args=["redrive"])
     plan = plan_of(ops_client.get(url, DISPATCH).content.decode())
     run_page = ops_client.post(url, {"plan": plan, "reason": "courier-ann is back"})["Location"]
     ops_client.post(reverse("ops:bulk_advance", args=[BulkRun.objects.get().id]))
     ops_client.post("/ops/pauses/", {"do": "pause", "step": "payment-capture.payment_outcome", "reason": "504s"})
-    assert sorted(OpsAction.objects.values_list("action", flat=True)) == [
-        "bulk-redrive",
-        "pause-step",
-        *["redrive"] * 3,
-    ]
+    ops_client.post(reverse("ops:erasure", args=["dave"]), {"reason": "dave asked to be forgotten"})
+    actions = sorted(OpsAction.objects.values_list("action", flat=True))
+    assert actions == ["bulk-redrive", "erase-consumer", "pause-step", "redrive", "redrive", "redrive"]
 
     page = ops_client.get(reverse("ops:pipelines_opsaction_changelist")).content.decode()
     links = re.findall(r'<td class="field-lineage"><a href="([^"]+)">([^<]+)</a>', page)
@@ -108,7 +106,8 @@ def test_every_ops_action_links_to_a_page_that_exists(ops_client, three_dead, se
         [
             (run_page, "bulk run"),
             (reverse("ops:pipelines_steppause_change", args=[pause]), "pause"),
+            (reverse("ops:checkout_consumer_change", args=["dave"]), "consumer"),
             *[(reverse("ops:lineage", args=[o]), "lineage") for o in three_dead],
         ]
     )
-    assert [ops_client.get(href).status_code for href, _ in links] == [200] * 5
+    assert [ops_client.get(href).status_code for href, _ in links] == [200] * 6
