@@ -160,11 +160,7 @@ def _redrive(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     plan = Plan()
     failure = open_failure(request.order_id)
     if failure is None or not failure.dead_lettered:
-        plan.why = (
-            "nothing is dead-lettered for this order"
-            if failure is None
-            else (f"{failure.parked.pipeline}/{failure.parked.step} is still being retried; it is not dead-lettered")
-        )
+        plan.why = "nothing is dead-lettered for this order" if failure is None else actions.not_dead_lettered(failure)
         return plan
     parked = failure.parked
     attempt = last_attempt(parked) + 1

@@ -39,7 +39,7 @@ def _why_not(query_id: uuid.UUID, action: str = "redrive") -> str | None:
     if failure is None:
         return "nothing is dead-lettered for this query"
     if not failure.dead_lettered:
-        return f"{failure.parked.pipeline}/{failure.parked.step} is still being retried; it is not dead-lettered"
+        return actions.not_dead_lettered(failure)
     return None
 
 

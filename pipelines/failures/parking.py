@@ -253,6 +253,7 @@ class OpenFailure:
     message: str
     attempts: int
     dead_lettered: bool
+    held: bool = False  # a paused step holds it: it waits for the resume, not for a retry
 
 
 def parked_items(trace_id: uuid.UUID) -> LookUp:
@@ -275,15 +276,16 @@ def open_failure(trace_id: uuid.UUID, items: Sequence[ParkedItem] | None = None)
         ).order_by("-attempt")
         last = entries.first()
         message = last.message if last else ""
-        if outcome is None:  # held at a paused step: that is why it waits, whatever failed before
-            held = open_hold(parked)
-            message = f"{PAUSED}: {held.pause.reason}" if held is not None else message
+        held = open_hold(parked) if outcome is None else None
+        if held is not None:  # held at a paused step: that is why it waits, whatever failed before
+            message = f"{PAUSED}: {held.pause.reason}"
         return OpenFailure(
             parked=parked,
             error_class=last.error_class if last else "",
             message=message,
             attempts=entries.count(),
             dead_lettered=outcome is not None,
+            held=held is not None,
         )
     return None
 

@@ -93,6 +93,14 @@ def check_who(actor: object, reason: object) -> tuple[str, str]:
     return str(actor).strip(), str(reason).strip()
 
 
+def not_dead_lettered(failure: parking.OpenFailure) -> str:
+    """Why a redrive does not apply to an open failure that is no dead letter: it is retrying, or a pause holds it."""
+    where = f"{failure.parked.pipeline}/{failure.parked.step}"
+    if failure.held:
+        return f"{where} is held by a paused step; it is not dead-lettered (it runs once the step is resumed)"
+    return f"{where} is still being retried; it is not dead-lettered"
+
+
 def redrive(parked: ParkedItem, worker: str = "ops") -> str:
     """Re-run a parked item from its last checkpoint now: schedule the next attempt and run it here.
 

@@ -74,6 +74,10 @@ def test_an_order_held_by_a_pause_shows_as_held_not_as_retrying(ops_client, refe
     node = re.search(rf'data-node-id="{parked.pk}".*?<title>([^<]*)</title>', page, re.S)
     assert node and "kitchen_commitment — held by a pause: printer jam · 0 failed attempt(s)" in node.group(1)
     assert "retrying" not in page.replace("parked, retrying</span>", "")  # the legend's colour key stays
+    assert (
+        "<strong>Redrive</strong>: does not apply, kitchen-preparation/kitchen_commitment is held by a paused step; "
+        "it is not dead-lettered (it runs once the step is resumed)." in page
+    )
 
     listed = ops_client.get(reverse("ops:pipelines_parkeditem_changelist")).content.decode()
     assert '<td class="field-status">held by a pause</td>' in listed
