@@ -50,6 +50,8 @@ from pipelines.models import (
 )
 
 _L = TypeVar("_L", bound=Ledger)
+# An error-sink entry this instance recorded; any other source is an instance that forwarded its own.
+LOCAL_SOURCE = "local"
 
 
 class LedgerAdmin(ReadOnlyAdmin[_L]):
@@ -102,6 +104,7 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):
         "retryable",
         "message",
         "trace_id",
+        "source",
     )
     list_filter = ("retryable", PipelineFilter, StepFilter)
     date_hierarchy = "created_at"
@@ -155,7 +158,14 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):
 
     @admin.display(description="trace")
     def trace(self, obj: ErrorSinkEntry) -> str:
+        if obj.source != LOCAL_SOURCE:
+            return f"{obj.trace_id} (kept by {obj.source})"
         return lineage_link(obj.trace_id, f"{obj.trace_id} (lineage)")
+
+    @admin.display(description="lineage")
+    def lineage(self, obj: ErrorSinkEntry) -> str:
+        """An entry another instance forwarded names a trace of that instance's database: no lineage here."""
+        return f"kept by {obj.source}" if obj.source != LOCAL_SOURCE else lineage_link(obj.trace_id)
 
     @admin.display(description="derived state")
     def order_state(self, obj: ErrorSinkEntry) -> str:
