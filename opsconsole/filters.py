@@ -8,8 +8,9 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from checkout import personal
 from opsconsole import ops_actions
-from pipelines import composition
+from pipelines import composition, pausing
 from pipelines.models import OpenParked, ParkingOutcome
 
 
@@ -58,7 +59,10 @@ class ActionFilter(StaticChoicesFilter):
     parameter_name = field = "action"
 
     def choices_for(self) -> list[str]:
-        return ops_actions.actions()
+        """Every action an ``OpsAction`` records: the remediations, a bulk run's own row, pausing and erasure."""
+        names = ops_actions.actions()
+        bulk = [f"bulk-{name}" for name in names if name not in ops_actions.PER_CHECKPOINT]
+        return [*names, *bulk, pausing.PAUSE_ACTION, pausing.RESUME_ACTION, personal.ERASE_ACTION]
 
 
 class OpenParkedFilter(admin.SimpleListFilter):
