@@ -26,6 +26,7 @@ ERROR_WINDOWS = {"1": 1, "7": 7, "30": 30, "all": None}
 
 def dashboard_context(request: HttpRequest) -> dict[str, Any]:
     dates, funnel, folded = selectors.funnel()
+    dead = selectors.dead_letters(selectors.LIST_LIMIT + 1)  # one more than shown: are there more than shown?
     return {
         "can_remediate": ops_actions.can_remediate(request.user),
         "funnel_days": dates,
@@ -33,7 +34,8 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
         "funnel_window": selectors.FUNNEL_DAYS,
         "funnel_folded": folded,
         "stalled": selectors.stalled_by_step(),
-        "dead_letters": selectors.dead_letters(),
+        "dead_letters": dead[: selectors.LIST_LIMIT],
+        "more_dead_letters": len(dead) > selectors.LIST_LIMIT,
         "overdue": selectors.overdue_parked(),
         "overdue_grace": int(selectors.OVERDUE_GRACE.total_seconds()),
         "error_groups": selectors.error_groups(),

@@ -27,6 +27,7 @@ from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
     LineageLink,
+    OpenParked,
     ParkedItem,
     RetryTakeover,
     SubscriberLease,
@@ -436,3 +437,16 @@ def test_an_entry_another_instance_forwarded_names_it_instead_of_linking_a_linea
     assert reverse("ops:lineage", args=[elsewhere]) not in page and f"{elsewhere} (kept by edge-1)" in page
     local = text(ops_client.get(reverse("ops:pipelines_errorsinkentry_change", args=[forwarded.pk])))
     assert f'href="{reverse("ops:lineage", args=[dead_order])}">{dead_order} (lineage)</a>' in local
+
+
+@pytest.mark.parametrize(("orders", "heading"), [(20, "Dead letters (20)"), (21, "Dead letters (20+)")])
+def test_the_dead_letters_heading_says_more_only_when_there_are_more_than_it_lists(
+    ops_client, reference_data, settings, orders, heading
+):
+    settings.TPFGO_RETRY_POLICIES = {"dispatch.delivery_assigned": {"max_attempts": 1}}
+    Courier.objects.update(available=False)
+    for n in range(orders):
+        services.place_order(order_body(), f"dead-at-once-{n}")
+    assert OpenParked.objects.filter(dead_at__isnull=False).count() == orders
+    page = text(ops_client.get(reverse("ops:index")))
+    assert f"<h2>{heading}</h2>" in page and page.count('class="dead-letter"') == 20
