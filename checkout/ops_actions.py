@@ -33,6 +33,7 @@ from pipelines import (
     current_engine,
     last_attempt,
     open_failure,
+    open_hold,
     open_items,
 )
 
@@ -251,7 +252,14 @@ def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         plan.add("AuthorizationVoided", f"authorizationId={authorization}, reason=OPS_CANCELLED")
     plan.add("OrderCancelled", f"reason={contracts.OPS_CANCELLED}, published as tpfgo.ops.order-cancelled.v1")
     for parked in open_items(order_id):
-        plan.add("ParkingOutcome", f"cancelled: {parked.pipeline}/{parked.step} stops retrying")
+        held = open_hold(parked)
+        plan.add(
+            "ParkingOutcome",
+            f"cancelled: {parked.pipeline}/{parked.step} stops retrying"
+            if held is None
+            else f"cancelled: {parked.pipeline}/{parked.step}, held by a paused step ({held.pause.reason}), "
+            "is not run when the step is resumed",
+        )
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
         executions = []

@@ -19,6 +19,7 @@ from django.utils import timezone
 from checkout import selectors as checkout_selectors
 from opsconsole import funnel as funnel_counts
 from pipelines import checkpoint_models, composition
+from pipelines import open_hold as open_hold  # the item's unreleased hold: it waits for a resume, not a retry
 from pipelines.models import (
     Checkpoint,
     CheckpointLog,
@@ -218,11 +219,6 @@ def attempts(pipeline: str, item_id: uuid.UUID) -> list[ErrorSinkEntry]:
 
 def parked_for(pipeline: str, item_id: uuid.UUID) -> ParkedItem | None:
     return ParkedItem.objects.filter(pipeline=pipeline, item_id=item_id).order_by("-created_at").first()
-
-
-def open_hold(parked: ParkedItem) -> PausedItem | None:
-    """The item's hold that no drain released yet: it waits for a resume, not for a retry."""
-    return parked.holds.filter(releases__isnull=True).select_related("pause").order_by("-created_at").first()
 
 
 def outcomes_of(parked: ParkedItem) -> list[ParkingOutcome]:

@@ -83,6 +83,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "open_failure": ("pipelines.failures.parking", "open_failure"),
     "parked_items": ("pipelines.failures.parking", "parked_items"),
     "open_items": ("pipelines.failures.parking", "open_items"),
+    "open_hold": ("pipelines.failures.parking", "open_hold"),
     "close_open": ("pipelines.failures.parking", "close_open"),
     "last_attempt": ("pipelines.failures.parking", "last_attempt"),
     "classify": ("pipelines.store.classification", "classify"),
@@ -206,6 +207,7 @@ if TYPE_CHECKING:
     from pipelines.failures.parking import close_open as close_open
     from pipelines.failures.parking import last_attempt as last_attempt
     from pipelines.failures.parking import open_failure as open_failure
+    from pipelines.failures.parking import open_hold as open_hold
     from pipelines.failures.parking import open_items as open_items
     from pipelines.failures.parking import parked_items as parked_items
     from pipelines.recovery import actions as actions
@@ -352,6 +354,7 @@ __all__ = [
     "ndjson_response",
     "numbered",
     "open_failure",
+    "open_hold",
     "open_items",
     "outage",
     "outcome",

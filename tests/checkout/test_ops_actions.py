@@ -23,9 +23,10 @@ from checkout.terminal_order_state import step as terminal_step
 from pipelines import current_engine, storage
 from pipelines.contracts.errors import NonRetryableError
 from pipelines.contracts.status import FailedPrecondition, InvalidArgument, NotFound
+from pipelines.engine.registry import composition
 from pipelines.failures import parking
 from pipelines.models import CheckpointLog, OpsAction, ParkedItem, ParkingOutcome
-from pipelines.recovery import retries
+from pipelines.recovery import pausing, retries
 from tests.checkout.conftest import checkpoint_types, order_body, place
 from tests.conftest import all_insert_only_counts
 
@@ -254,6 +255,18 @@ def test_ops_cancel_voids_an_authorization_and_stops_pending_retries(demo_data):
     Courier.objects.update(available=True)
     assert retries.run_attempt(parked.pk, 2, worker="late") == "closed"
     assert checkpoint_types(order_id)["DeliveryAssigned"] == 0
+
+
+def test_ops_cancel_of_an_order_a_paused_step_holds_says_it_is_held_not_retrying(demo_data):
+    pausing.pause(composition(), "payment-capture", "payment_outcome", actor="ops", reason="gateway down")
+    order_id = place().view["orderId"]
+    parked = [
+        i["summary"] for i in ops_actions.preview("ops-cancel", order_id)["inserts"] if i["type"] == "ParkingOutcome"
+    ]
+    assert parked == [
+        "cancelled: payment-capture/payment_outcome, held by a paused step (gateway down), is not run when the step "
+        "is resumed"
+    ]
 
 
 def test_ops_cancel_of_a_captured_order_refunds_it(demo_data, monkeypatch):
