@@ -50,8 +50,6 @@ from pipelines.models import (
 )
 
 _L = TypeVar("_L", bound=Ledger)
-# An error-sink entry this instance recorded; any other source is an instance that forwarded its own.
-LOCAL_SOURCE = "local"
 
 
 class LedgerAdmin(ReadOnlyAdmin[_L]):
@@ -158,14 +156,14 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):
 
     @admin.display(description="trace")
     def trace(self, obj: ErrorSinkEntry) -> str:
-        if obj.source != LOCAL_SOURCE:
+        if obj.source != ErrorSinkEntry.LOCAL:
             return f"{obj.trace_id} (kept by {obj.source})"
         return lineage_link(obj.trace_id, f"{obj.trace_id} (lineage)")
 
     @admin.display(description="lineage")
     def lineage(self, obj: ErrorSinkEntry) -> str:
         """An entry another instance forwarded names a trace of that instance's database: no lineage here."""
-        return f"kept by {obj.source}" if obj.source != LOCAL_SOURCE else lineage_link(obj.trace_id)
+        return f"kept by {obj.source}" if obj.source != ErrorSinkEntry.LOCAL else lineage_link(obj.trace_id)
 
     @admin.display(description="derived state")
     def order_state(self, obj: ErrorSinkEntry) -> str:

@@ -303,6 +303,8 @@ class CheckpointLog(Ledger):
 class ErrorSinkEntry(Ledger):
     """One failed attempt of one item at one step, recorded after the step's transaction rolled back."""
 
+    LOCAL = "local"  # the ``source`` of an entry this instance recorded; any other names the instance that forwarded it
+
     id = models.UUIDField(primary_key=True, editable=False)
     pipeline = models.CharField(max_length=100)
     step = models.CharField(max_length=100)
@@ -316,7 +318,7 @@ class ErrorSinkEntry(Ledger):
     traceback = models.TextField()
     payload = models.JSONField()
     attempt = models.PositiveIntegerField()
-    source = models.CharField(max_length=100, default="local")
+    source = models.CharField(max_length=100, default=LOCAL)
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

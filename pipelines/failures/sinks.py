@@ -47,7 +47,7 @@ class SinkEntry:
     payload: Any
     attempt: int
     created_at: datetime.datetime
-    source: str = "local"
+    source: str = ErrorSinkEntry.LOCAL
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(json.dumps(asdict(self), cls=DjangoJSONEncoder))
@@ -113,7 +113,7 @@ class RemoteSink:
         return tuple(import_string(p.strip())() for p in paths if p.strip() and p.strip() not in already)
 
     def record(self, entry: SinkEntry) -> None:
-        forwarded = replace(entry, source=self.source) if entry.source == "local" else entry
+        forwarded = replace(entry, source=self.source) if entry.source == ErrorSinkEntry.LOCAL else entry
         try:
             if not self.url:
                 raise ForwardingFailed("TPFGO_ERROR_SINK_URL is not set")
