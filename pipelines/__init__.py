@@ -99,6 +99,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Text": ("pipelines.transport.wire_schema", "Text"),
     "BoundedJSONParser": ("pipelines.transport.input_limits", "BoundedJSONParser"),
     "check_body_size": ("pipelines.transport.input_limits", "check_body_size"),
+    "BODY_REFUSALS": ("pipelines.transport.input_limits", "BODY_REFUSALS"),
     "NDJSON": ("pipelines.transport.http_streams", "NDJSON"),
     "NdjsonRenderer": ("pipelines.transport.http_streams", "NdjsonRenderer"),
     "TicketedLines": ("pipelines.transport.http_streams", "TicketedLines"),
@@ -236,6 +237,7 @@ if TYPE_CHECKING:
     from pipelines.transport.http_streams import line as ndjson_line
     from pipelines.transport.http_streams import ndjson_response as ndjson_response
     from pipelines.transport.http_streams import server_socket as server_socket
+    from pipelines.transport.input_limits import BODY_REFUSALS as BODY_REFUSALS
     from pipelines.transport.input_limits import BoundedJSONParser as BoundedJSONParser
     from pipelines.transport.input_limits import check_body_size as check_body_size
     from pipelines.transport.request_metrics import metrics_view as metrics_view
@@ -265,6 +267,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AWAIT",
+    "BODY_REFUSALS",
     "ERROR_SINK_SERVICE",
     "NDJSON",
     "NOT_BLANK_PRINTABLE",

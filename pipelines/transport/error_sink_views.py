@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pipelines.failures import sinks
-from pipelines.transport import sink_wire
+from pipelines.transport import input_limits, sink_wire
 from pipelines.transport.input_limits import BoundedJSONParser, check_body_size
 from pipelines.transport.wire_schema import NO_NUL, NOT_BLANK_NO_NUL, StrictSerializer
 
@@ -84,8 +84,7 @@ class ErrorSinkEntriesView(TokenFirstView):
             401: OpenApiResponse(description="UNAUTHENTICATED: missing or invalid token"),
             403: OpenApiResponse(description="PERMISSION_DENIED: the token lacks a permission"),
             406: OpenApiResponse(description="INVALID_ARGUMENT: no acceptable response format (JSON only)"),
-            413: OpenApiResponse(description="RESOURCE_EXHAUSTED: the body is larger than TPFGO_API_MAX_BODY_BYTES"),
-            415: OpenApiResponse(description="INVALID_ARGUMENT: unsupported media type (JSON only)"),
+            **input_limits.BODY_REFUSALS,
             500: OpenApiResponse(description="INTERNAL (never a traceback)"),
         },
     )

@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.utils.dateparse import datetime_re, parse_datetime
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -32,6 +33,14 @@ from pipelines.transport.wire_errors import WireError
 
 def max_body_bytes() -> int:
     return int(settings.TPFGO_API_MAX_BODY_BYTES)
+
+
+# A JSON route's refusals of its body before it is read, as its OpenAPI responses list them (every route that takes
+# a body answers both: check_body_size, then the parser's media type).
+BODY_REFUSALS = {
+    413: OpenApiResponse(description="RESOURCE_EXHAUSTED: the body is larger than TPFGO_API_MAX_BODY_BYTES"),
+    415: OpenApiResponse(description="INVALID_ARGUMENT: unsupported media type (JSON only)"),
+}
 
 
 def max_json_depth() -> int:

@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from pipelines.contracts.status import Detail, InvalidArgument
-from pipelines.transport import subscriptions
+from pipelines.transport import input_limits, subscriptions
 from pipelines.transport.error_sink_views import TokenFirstView
 from pipelines.transport.http_streams import NdjsonRenderer, TicketedLines, client_present, ndjson_response
 from pipelines.transport.subscriber_leases import SubscriberFollowed
@@ -55,8 +55,7 @@ REFUSALS = {
     401: OpenApiResponse(description="UNAUTHENTICATED: missing or invalid token"),
     403: OpenApiResponse(description="PERMISSION_DENIED: the token may not subscribe"),
     404: OpenApiResponse(description="NOT_FOUND: no such publication"),
-    413: OpenApiResponse(description="RESOURCE_EXHAUSTED: the body is larger than TPFGO_API_MAX_BODY_BYTES"),
-    415: OpenApiResponse(description="INVALID_ARGUMENT: unsupported media type (JSON only)"),
+    **input_limits.BODY_REFUSALS,
 }
 
 

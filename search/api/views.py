@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from pipelines import TokenFirstView
+from pipelines import BODY_REFUSALS, TokenFirstView
 from search import commands, services
 from search.api.serializers import SearchAnswerSerializer
 
@@ -50,8 +50,7 @@ class SearchView(TokenFirstView):
             201: ANSWER,
             200: OpenApiResponse(SearchAnswerSerializer, description="a replay of the same key and request"),
             409: OpenApiResponse(description="ALREADY_EXISTS: the key was used with another request"),
-            413: OpenApiResponse(description="RESOURCE_EXHAUSTED: the body is larger than TPFGO_API_MAX_BODY_BYTES"),
-            415: OpenApiResponse(description="INVALID_ARGUMENT: unsupported media type (JSON only)"),
+            **BODY_REFUSALS,
             429: OpenApiResponse(description="RESOURCE_EXHAUSTED: the backlog bound is reached; nothing is stored"),
             **ERRORS,
         },
