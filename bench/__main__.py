@@ -227,7 +227,7 @@ def main() -> None:
     parser.add_argument(
         "--pg-url",
         type=arguments.server_url,
-        default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        default=arguments.server_default(),
     )
     parser.add_argument(
         "--pg-db",

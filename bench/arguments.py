@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import urllib.parse
 from collections.abc import Callable
@@ -18,6 +19,7 @@ MAX_REPEATS = 100  # repeats, rounds, passes, loads and blocks of one figure
 MAX_PROCESSES = 256  # processes, nodes, threads or clients at once
 MAX_SECONDS = 3600.0  # one timed phase
 SERVER_DATABASES = ("postgres", "template0", "template1")
+DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
 
 
 def count(low: int, high: int) -> Callable[[str], int]:
@@ -111,6 +113,12 @@ def server_url(text: str) -> str:
     if url is None or not _on_a_server(url) or not re.fullmatch(r"/[^/]+", url.path):
         raise argparse.ArgumentTypeError("postgres://HOST[:PORT]/NAME or postgresql://HOST[:PORT]/NAME")
     return text
+
+
+def server_default() -> str:
+    """Every bench's ``--pg-url`` default: ``BENCH_PG_URL``, else PostgreSQL on 127.0.0.1:5432 (checked by
+    ``server_url`` as a given ``--pg-url`` is)."""
+    return os.environ.get("BENCH_PG_URL", DEFAULT_SERVER)
 
 
 def _split(text: str) -> urllib.parse.SplitResult | None:

@@ -252,7 +252,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--pg-url",
         type=arguments.server_url,
-        default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        default=arguments.server_default(),
     )
     parser.add_argument("--keep", action="store_true", help="keep the database (tpfgo_bench_dashboard) afterwards")
     parser.add_argument("--no-old", action="store_true", help="skip the old funnel's loads (a minute each at 1M)")

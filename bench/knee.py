@@ -239,7 +239,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--pg-url",
         type=arguments.server_url,
-        default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        default=arguments.server_default(),
     )
     return parser
 

@@ -474,7 +474,7 @@ def parser() -> argparse.ArgumentParser:
         "--overload-bound", type=arguments.ORDERS, default=20, help="TPFGO_QUEUE_BACKLOG_BOUND during the overload"
     )
     p.add_argument("--no-overload", action="store_true")
-    p.add_argument("--pg-url", type=arguments.server_url, default="postgres://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--pg-url", type=arguments.server_url, default=arguments.server_default())
     p.add_argument("--broker-url", help="an existing broker instead of a Redis of the bench's own")
     p.add_argument("--logs", type=Path, help="keep the nodes' logs in this folder (default: a temporary one)")
     p.add_argument("--quick", action="store_true", help="60 orders, 4 clients, 8 s of overload")

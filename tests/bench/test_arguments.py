@@ -163,3 +163,57 @@ def test_a_sub_bench_refuses_a_size_it_cannot_run_with_one_line(capsys, bench, a
 def test_a_sub_bench_takes_its_defaults(bench):
     args = bench.parser().parse_args([])
     assert vars(args) == {action.dest: action.default for action in bench.parser()._actions if action.dest != "help"}
+
+
+SERVER_BENCHES = tuple(
+    bench for bench in SUB_BENCHES if any(action.dest == "pg_url" for action in bench.parser()._actions)
+)
+
+
+def test_seven_sub_benches_make_their_databases_on_a_server():
+    assert [bench.__name__ for bench in SERVER_BENCHES] == [
+        "bench.purge",
+        "bench.ingest",
+        "bench.dashboard",
+        "bench.sweep",
+        "bench.knee",
+        "bench.durability",
+        "bench.queue_mode",
+    ]
+
+
+@pytest.mark.parametrize("bench", SERVER_BENCHES, ids=lambda bench: bench.__name__)
+def test_every_sub_bench_takes_its_server_from_bench_pg_url_unless_given_one(monkeypatch, bench):
+    monkeypatch.setenv("BENCH_PG_URL", "postgres://bench@db.example:6543/admin?sslmode=disable")
+    assert bench.parser().parse_args([]).pg_url == "postgres://bench@db.example:6543/admin?sslmode=disable"
+    given = ["--pg-url", "postgres://other@127.0.0.1/postgres"]
+    assert bench.parser().parse_args(given).pg_url == "postgres://other@127.0.0.1/postgres"
+    monkeypatch.delenv("BENCH_PG_URL")
+    assert bench.parser().parse_args([]).pg_url == "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.mark.parametrize("bench", SERVER_BENCHES, ids=lambda bench: bench.__name__)
+def test_every_sub_bench_refuses_a_bench_pg_url_it_cannot_run_without_repeating_it(monkeypatch, capsys, bench):
+    monkeypatch.setenv("BENCH_PG_URL", "mysql://u:secret@h/postgres")
+    parser = bench.parser()
+    with pytest.raises(SystemExit) as refused:
+        parser.parse_args([])
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"{parser.prog}: error: argument --pg-url: {SERVER}"
+
+
+def test_the_main_bench_takes_its_server_from_bench_pg_url(monkeypatch):
+    from bench import __main__ as bench_main
+
+    seen = []
+
+    def run_backend(backend, args, workdir):
+        seen.append(args.pg_url)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(bench_main, "run_backend", run_backend)
+    monkeypatch.setenv("BENCH_PG_URL", "postgres://bench@db.example:6543/admin")
+    monkeypatch.setattr(sys, "argv", ["python -m bench", "--backends", "postgres"])
+    with pytest.raises(SystemExit):
+        bench_main.main()
+    assert seen == ["postgres://bench@db.example:6543/admin"]
