@@ -70,7 +70,7 @@ def default_pg_db() -> str:
 
 
 def _with_db(url: str, name: str) -> str:
-    return url.rsplit("/", 1)[0] + "/" + name
+    return arguments.with_database(url, name)
 
 
 def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:

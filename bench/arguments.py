@@ -121,6 +121,15 @@ def server_default() -> str:
     return os.environ.get("BENCH_PG_URL", DEFAULT_SERVER)
 
 
+def with_database(server: str, name: str) -> str:
+    """``server``'s URL with the database ``name`` instead of its own; its user, password, host, port and query
+    (``?sslmode=disable``, ``?host=/var/run/postgresql``) kept. Cutting the URL at its last ``/`` dropped the query,
+    or cut inside it."""
+    url = urllib.parse.urlsplit(server)
+    query = f"?{url.query}" if url.query else ""
+    return f"{url.scheme}://{url.netloc}/{name}{query}"  # urlunsplit drops the // of an empty host
+
+
 def _split(text: str) -> urllib.parse.SplitResult | None:
     """The URL's parts, or None when it is malformed (``[`` unclosed, a port that is no number, 0 or past 65535):
     urllib's ValueError would have argparse repeat the URL in its refusal."""
@@ -133,7 +142,9 @@ def _split(text: str) -> urllib.parse.SplitResult | None:
 
 
 def _on_a_server(url: urllib.parse.SplitResult) -> bool:
-    return url.scheme in ("postgres", "postgresql") and bool(url.hostname)
+    """A PostgreSQL URL with a host: in its authority, or libpq's ``?host=`` (a socket's folder)."""
+    host = bool(url.hostname) or any(urllib.parse.parse_qs(url.query).get("host", []))
+    return url.scheme in ("postgres", "postgresql") and host
 
 
 def _shown(value: float) -> str:

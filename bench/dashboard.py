@@ -46,7 +46,7 @@ def _database(server_url: str, name: str) -> str:
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name}")
         conn.execute(f"CREATE DATABASE {name}")
-    return server_url.rsplit("/", 1)[0] + "/" + name
+    return arguments.with_database(server_url, name)
 
 
 def run_then_drop(server_url: str, name: str, keep: bool, run: Callable[[], Any]) -> None:
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if args.reuse:
         args.keep, name = True, args.reuse
-        os.environ["DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + "/" + name
+        os.environ["DATABASE_URL"] = arguments.with_database(args.pg_url, name)
     else:
         name = f"tpfgo_bench_dashboard_{uuid.uuid4().hex[:6]}" if not args.keep else "tpfgo_bench_dashboard"
         os.environ["DATABASE_URL"] = _database(args.pg_url, name)

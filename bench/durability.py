@@ -48,7 +48,7 @@ def main(argv: list[str]) -> None:
     database = f"tpfgo_bench_durability_{uuid.uuid4().hex[:6]}"  # runs side by side on one server
     with psycopg.connect(args.pg_url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {database}")
-    os.environ["DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + "/" + database
+    os.environ["DATABASE_URL"] = arguments.with_database(args.pg_url, database)
     os.environ.setdefault("TPFGO_ERROR_SINKS", "pipelines.failures.sinks.DatabaseSink")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     try:

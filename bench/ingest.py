@@ -73,7 +73,7 @@ class Databases:
             self.template = f"sqlite:///{workdir / 'template.sqlite3'}"
         else:
             self._admin(f"CREATE DATABASE {self.name}_tpl")
-            self.template = pg_url.rsplit("/", 1)[0] + f"/{self.name}_tpl"
+            self.template = arguments.with_database(pg_url, f"{self.name}_tpl")
         try:
             self.token = prepare(self.template)
         except BaseException:
@@ -96,7 +96,7 @@ class Databases:
                 source.backup(target)
             return f"sqlite:///{path}"
         self._admin(f"DROP DATABASE IF EXISTS {self.name}", f"CREATE DATABASE {self.name} TEMPLATE {self.name}_tpl")
-        return self.pg_url.rsplit("/", 1)[0] + f"/{self.name}"
+        return arguments.with_database(self.pg_url, self.name)
 
     def drop(self) -> None:
         if self.backend == "postgres":

@@ -40,7 +40,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from bench import arguments
 from bench.cluster import (
@@ -487,7 +487,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     name = f"tpfgo_qbench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.pg_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    database_url = urlunsplit(urlsplit(args.pg_url)._replace(path=f"/{name}"))
+    database_url = arguments.with_database(args.pg_url, name)
     report: dict[str, Any] = {"args": vars(args), "cores": os_cores(), "throughput": [], "overload": []}
     try:
         with ExitStack() as stack:

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import pytest
 
 from bench import (
+    arguments,
     backend,
     dashboard,
     dbos_workflow,
@@ -217,3 +219,30 @@ def test_the_main_bench_takes_its_server_from_bench_pg_url(monkeypatch):
     with pytest.raises(SystemExit):
         bench_main.main()
     assert seen == ["postgres://bench@db.example:6543/admin"]
+
+
+@pytest.mark.parametrize(
+    ("server", "database"),
+    [
+        ("postgres://postgres@127.0.0.1:5432/postgres", "postgres://postgres@127.0.0.1:5432/tpfgo_b"),
+        ("postgres://u:p%2Fw@h/postgres?sslmode=disable", "postgres://u:p%2Fw@h/tpfgo_b?sslmode=disable"),
+        (  # the last "/" is the socket folder's: the URL was cut there
+            "postgres://postgres@localhost/postgres?host=/var/run/postgresql&application_name=b",
+            "postgres://postgres@localhost/tpfgo_b?host=/var/run/postgresql&application_name=b",
+        ),
+        ("postgresql:///postgres?host=/var/run/postgresql", "postgresql:///tpfgo_b?host=/var/run/postgresql"),
+    ],
+)
+def test_a_bench_names_its_database_in_the_servers_url_keeping_its_query(server, database):
+    from bench import __main__ as bench_main
+
+    assert arguments.server_url(server) == server
+    assert arguments.with_database(server, "tpfgo_b") == database
+    assert bench_main._with_db(server, "tpfgo_b") == database
+
+
+def test_a_server_url_without_a_host_anywhere_is_refused():
+    with pytest.raises(argparse.ArgumentTypeError):
+        arguments.server_url("postgresql:///postgres?sslmode=disable")
+    with pytest.raises(argparse.ArgumentTypeError):
+        arguments.server_url("postgresql:///postgres?host=")

@@ -240,3 +240,22 @@ def test_each_bench_run_names_a_postgresql_database_of_its_own_unless_told(monke
     assert len(names) == 20 and all(re.fullmatch(r"tpfgo_bench_[0-9a-f]{6}", name) for name in names)
     monkeypatch.setenv("BENCH_PG_DB", "tpfgo_bench_mine")
     assert default_pg_db() == "tpfgo_bench_mine"
+
+
+def test_a_bench_database_is_reached_through_the_servers_url_with_its_query(postgres):
+    import uuid
+
+    import psycopg
+
+    from bench import dashboard
+
+    name = f"tpfgo_bench_query_{uuid.uuid4().hex[:6]}"
+    server = f"{postgres}?application_name=tpfgo_bench_query&connect_timeout=10"
+    try:
+        url = dashboard._database(server, name)  # creates it
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT current_database(), current_setting('application_name')").fetchone()
+        assert row == (name, "tpfgo_bench_query")
+    finally:
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
