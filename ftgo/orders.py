@@ -15,7 +15,7 @@ from typing import Any
 from checkout import selectors, services
 from checkout.models import Restaurant
 from checkout.order_request.models import OrderRequest
-from ftgo import aliases, states, times
+from ftgo import aliases, jackson, states, times
 from ftgo.models import FtgoAlias
 from pipelines import Detail, FailedPrecondition, InvalidArgument, NotFound
 
@@ -61,7 +61,7 @@ def _renamed(
 
 
 def _reference(body: Mapping[str, Any], field: str, kind: str, problems: list[Detail]) -> str | None:
-    number = aliases.parse(body.get(field), kind)
+    number = aliases.parse(jackson.integer(body.get(field), jackson.LONG), kind)
     if number is None:
         problems.append(Detail(field, "must be a positive integer (an FTGO id)"))
         return None
@@ -80,7 +80,7 @@ def place_order(data: object, key: str | None) -> dict[str, Any]:
     restaurant_id = _reference(body, "restaurantId", FtgoAlias.RESTAURANT, problems)
     address = body.get("deliveryAddress")
     if isinstance(address, Mapping):  # FTGO sends street2: null
-        address = {name: value for name, value in address.items() if value is not None}
+        address = {name: jackson.text(value) for name, value in address.items() if value is not None}
     try:
         delivery_time = times.utc_text(body.get("deliveryTime"), "deliveryTime")
     except InvalidArgument as exc:
@@ -91,7 +91,7 @@ def place_order(data: object, key: str | None) -> dict[str, Any]:
     command: dict[str, Any] = {
         "consumerId": consumer_id,
         "restaurantId": restaurant_id,
-        "items": body.get("lineItems"),
+        "items": _lines(body.get("lineItems")),
         "deliveryAddress": address,
     }
     if delivery_time is not None:
@@ -175,7 +175,7 @@ def cancel_order(number: object, data: object) -> dict[str, Any]:
 def revise_order(number: object, data: object, key: str | None) -> dict[str, Any]:
     found, order_id = _order(number)
     body = json_object(data, {"revisedOrderLineItems"})
-    items, positions = _kept_lines(body.get("revisedOrderLineItems"))
+    items, positions = _kept_lines(_lines(body.get("revisedOrderLineItems")))
     if items == []:
         raise InvalidArgument(
             "the revision is invalid",
@@ -188,6 +188,20 @@ def revise_order(number: object, data: object, key: str | None) -> dict[str, Any
     if result["revision"]["outcome"] != "ACCEPTED":
         raise _refused("revision", result["revision"])
     return render(found, result["order"])
+
+
+def _lines(lines: object) -> object:
+    """An order's or a revision's lines with their menu item ids and quantities read as Jackson reads them into
+    FTGO's ``String menuItemId`` and ``int quantity`` (``jackson``); anything else as sent, for TPFGo's checks."""
+    if not isinstance(lines, list):
+        return lines
+    coerce = {"menuItemId": jackson.text, "quantity": jackson.integer}
+    return [
+        {name: coerce[name](value) if name in coerce else value for name, value in line.items()}
+        if isinstance(line, Mapping)
+        else line
+        for line in lines
+    ]
 
 
 def _kept_lines(lines: object) -> tuple[object, list[int] | None]:

@@ -2,21 +2,68 @@
 
 An order, a revision and a ticket acceptance are only described here: ``checkout.commands`` and the services
 validate them, as for ``/api/v1/``. Names and nesting follow FTGO's DTOs (``PersonName``, ``Address``,
-``RestaurantMenu``, ``lineItems``, ``revisedOrderLineItems``).
+``RestaurantMenu``, ``lineItems``, ``revisedOrderLineItems``). A ``JacksonText`` or ``JacksonInt`` field says (and
+a ``JacksonText`` reads) the scalars FTGO's services take through Jackson's coercions (``ftgo.jackson``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from checkout.commands import AddressSerializer
-from ftgo import states
+from ftgo import jackson, states
 from pipelines import StrictSerializer, Text
+
+if TYPE_CHECKING:
+    from drf_spectacular.openapi import AutoSchema
+    from drf_spectacular.utils import Direction
 
 # TPFGo keeps one name of at most 200 characters: the first name, a space and the last name.
 NAME = 99
+# Integer.parseInt's text after Java's trim (digits of other scripts too, which a schema pattern cannot say).
+WHOLE_NUMBER_TEXT = "^[\\u0000-\\u0020]*[+-]?[0-9]+[\\u0000-\\u0020]*$"
+
+
+class JacksonText(Text):
+    """Text where FTGO's DTO has a ``String``: a JSON integer or ``true``/``false`` is read as its text, as Jackson
+    reads it; then TPFGo's text rules apply (no control characters, a longest length)."""
+
+    def to_internal_value(self, data: object) -> str:
+        return super().to_internal_value(jackson.text(data))
+
+
+class JacksonInt(serializers.IntegerField):
+    """An ``int`` or ``long`` of FTGO's DTO, as Jackson reads it (``jackson.integer``: the adapter reads it so)."""
+
+
+class JacksonTextExtension(OpenApiSerializerFieldExtension):
+    target_class = JacksonText
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: Direction) -> Any:
+        text = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        text.pop("description", None)
+        auto_schema._insert_field_validators(self.target, text)  # its length: on the text, not the numbers
+        return {"anyOf": [text, {"type": "integer", "description": "read as its digits"}, {"type": "boolean"}]}
+
+
+class JacksonIntExtension(OpenApiSerializerFieldExtension):
+    target_class = JacksonInt
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: Direction) -> Any:
+        whole = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        whole.pop("description", None)
+        fraction: dict[str, Any] = {"type": "number", "description": "truncated toward zero"}
+        if "minimum" in whole:
+            fraction |= {"minimum": whole["minimum"] - 1, "exclusiveMinimum": True}
+        if "maximum" in whole:
+            fraction |= {"maximum": whole["maximum"] + 1, "exclusiveMaximum": True}
+        text = {"type": "string", "pattern": WHOLE_NUMBER_TEXT, "description": "a whole number, as Java's parseInt"}
+        return {"anyOf": [whole, fraction, text]}
 
 
 class FtgoPersonNameSerializer(StrictSerializer):
@@ -41,13 +88,21 @@ class FtgoAccountSerializer(serializers.Serializer[dict[str, Any]]):
     accountId = serializers.IntegerField()
 
 
+def _address_part(longest: int = settings.TPFGO_API_MAX_TEXT_LENGTH, required: bool = True) -> JacksonText:
+    return JacksonText(max_length=longest, required=required, allow_null=not required, allow_blank=not required)
+
+
 class FtgoAddressSerializer(AddressSerializer):
-    """TPFGo's address, where FTGO may send ``street2: null``."""
+    """TPFGo's address, where FTGO may send ``street2: null``, and numbers as Jackson reads them into text."""
 
-    street2 = Text(max_length=300, required=False, allow_null=True, allow_blank=True)
+    street1 = _address_part()
+    street2 = _address_part(required=False)
+    city = _address_part()
+    state = _address_part()
+    zip = _address_part()
 
 
-class FtgoRestaurantAddressSerializer(FtgoAddressSerializer):
+class FtgoRestaurantAddressSerializer(AddressSerializer):
     """A restaurant's address: TPFGo keeps it as one text of at most 300 characters (``street1, street2, city,
     state zip``), so each part is bounded for the whole to fit."""
 
@@ -86,13 +141,13 @@ class FtgoRestaurantSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class FtgoLineItemSerializer(StrictSerializer):
-    menuItemId = serializers.CharField()
-    quantity = serializers.IntegerField(min_value=1, max_value=99)
+    menuItemId = JacksonText(max_length=settings.TPFGO_API_MAX_TEXT_LENGTH)
+    quantity = JacksonInt(min_value=1, max_value=99)
 
 
 class FtgoCreateOrderSerializer(StrictSerializer):
-    consumerId = serializers.IntegerField()
-    restaurantId = serializers.IntegerField()
+    consumerId = JacksonInt(min_value=1)
+    restaurantId = JacksonInt(min_value=1)
     deliveryAddress = FtgoAddressSerializer()
     deliveryTime = serializers.JSONField(
         required=False,
@@ -147,8 +202,8 @@ class FtgoOrderHistorySerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class FtgoRevisedLineItemSerializer(StrictSerializer):
-    menuItemId = serializers.CharField()
-    quantity = serializers.IntegerField(min_value=0, max_value=99, help_text="0 takes the item off the order")
+    menuItemId = JacksonText(max_length=settings.TPFGO_API_MAX_TEXT_LENGTH)
+    quantity = JacksonInt(min_value=0, max_value=99, help_text="0 takes the item off the order")
 
 
 class FtgoReviseOrderSerializer(StrictSerializer):
