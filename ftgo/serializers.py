@@ -48,6 +48,8 @@ class JacksonTextExtension(OpenApiSerializerFieldExtension):
         text = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
         text.pop("description", None)
         auto_schema._insert_field_validators(self.target, text)  # its length: on the text, not the numbers
+        if direction == "response":  # what this surface answers is text
+            return text
         return {"anyOf": [text, {"type": "integer", "description": "read as its digits"}, {"type": "boolean"}]}
 
 
@@ -67,8 +69,11 @@ class JacksonIntExtension(OpenApiSerializerFieldExtension):
 
 
 class FtgoPersonNameSerializer(StrictSerializer):
-    firstName = serializers.CharField(max_length=NAME)
-    lastName = serializers.CharField(max_length=NAME)
+    """FTGO's ``PersonName``: each part is checked as TPFGo checks the one name it keeps, so a refusal names the
+    part (a control character was refused under ``name``, a field the client never sent)."""
+
+    firstName = JacksonText(max_length=NAME)
+    lastName = JacksonText(max_length=NAME)
 
 
 class FtgoCreateConsumerSerializer(StrictSerializer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -178,3 +179,30 @@ def test_a_bad_courier_availability_is_refused(ftgo: APIClient, body: dict[str, 
 @pytest.mark.parametrize("query", ["", "?consumerId=", "?consumerId=x"])
 def test_the_history_needs_a_consumer_number(ftgo: APIClient, query: str) -> None:
     assert refused(ftgo.get(f"/ftgo/orders{query}")) == ["consumerId"]
+
+
+@pytest.mark.parametrize(
+    ("name", "fields"),
+    [
+        ({"firstName": "Jo\x07hn", "lastName": "Doe"}, ["name.firstName"]),
+        ({"firstName": "John", "lastName": "Do\x00e"}, ["name.lastName"]),
+        ({"firstName": "\x1bJohn", "lastName": "Doe\u0085"}, ["name.firstName", "name.lastName"]),
+        ({"firstName": "John", "lastName": "Doe\ud800"}, ["name.lastName"]),  # an unpaired surrogate
+    ],
+)
+def test_a_consumer_name_with_a_control_character_is_refused_naming_the_clients_field(
+    ftgo: APIClient, name: dict[str, str], fields: list[str]
+) -> None:
+    before = stored()
+    body = json.dumps({"name": name})  # \ud800 escaped, as a client sends it
+    response = ftgo.post("/ftgo/consumers", body, content_type="application/json")
+    assert refused(response) == fields
+    assert all(d["issue"].startswith("must not contain") for d in response.json()["error"]["details"])
+    assert stored() == before
+
+
+def test_a_consumer_name_jackson_reads_as_text_is_kept(ftgo: APIClient) -> None:
+    number = created(
+        ftgo.post("/ftgo/consumers", {"name": {"firstName": 7, "lastName": True}}, format="json"), "consumerId"
+    )
+    assert ftgo.get(f"/ftgo/consumers/{number}").json()["name"] == {"firstName": "7", "lastName": "true"}
