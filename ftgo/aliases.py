@@ -4,7 +4,8 @@ A number is given out the first time a TPFGo id is shown to an FTGO client, by t
 column's sequence on PostgreSQL, the AUTOINCREMENT counter on SQLite). Two requests that race for the same id both
 end with the one row the unique (kind, tpfgo_id) constraint let in. A courier's number is the client's (FTGO
 clients name their couriers); if the sequence later reaches a number a client took, the insert fails on the
-primary key and takes the sequence's next number.
+primary key and takes the sequence's next number. A courier TPFGo numbers itself (one it made, not one a client
+named) is numbered past a Java ``int``: ``COURIERS_FROM`` plus the sequence's next number.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from pipelines import AlreadyExists, Detail, NotFound, Unavailable
 # Sequence numbers a client had already taken, skipped in a row before giving up (one is already unlikely).
 _ATTEMPTS = 5
 MAX_NUMBER = 2**63 - 1
+# FTGO's clients hold a consumer's, restaurant's and order's number in a Java int, a courier's in a long: its suite
+# reads assignedCourier as a Long, which a JSON number a Java int holds is not (its JSON reader makes it an Integer).
+COURIERS_FROM = 2**31
 
 
 def number_for(kind: str, tpfgo_id: str) -> int:
@@ -27,7 +31,7 @@ def number_for(kind: str, tpfgo_id: str) -> int:
     if found is not None:
         return int(found)
     for _ in range(_ATTEMPTS):
-        number = _insert(kind, tpfgo_id, None)
+        number = _insert(kind, tpfgo_id, COURIERS_FROM + _next() if kind == FtgoAlias.COURIER else None)
         if number is not None:
             return number
     raise Unavailable(f"no FTGO number could be given to {kind} {tpfgo_id}; retry")
@@ -57,6 +61,20 @@ def _insert(kind: str, tpfgo_id: str, number: int | None) -> int | None:
         found = FtgoAlias.objects.filter(kind=kind, tpfgo_id=tpfgo_id).values_list("number", flat=True).first()
         return None if found is None else int(found)
     return int(row.number)
+
+
+def _next() -> int:
+    """The sequence's next number, taken (on SQLite, the ledger's counter's, moved on by one)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "sqlite":  # the counter moved and read under one write lock
+            table = FtgoAlias._meta.db_table
+            cursor.execute("UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = %s", [table])
+            if cursor.rowcount == 0:  # no row has been inserted yet
+                cursor.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (%s, 1)", [table])
+            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        else:
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'number'))", [FtgoAlias._meta.db_table])
+        return int(cursor.fetchone()[0])
 
 
 def _sqlite_insert(kind: str, tpfgo_id: str, number: int | None) -> FtgoAlias:

@@ -92,3 +92,22 @@ def test_a_courier_number_a_client_picks_leaves_the_next_number_where_it_was(ftg
         first + 4: "consumer",
         CLOCK: "courier",
     }
+
+
+def test_a_courier_tpfgo_numbers_itself_is_numbered_past_a_java_int_and_the_others_go_on(db: None) -> None:
+    """FTGO's suite reads assignedCourier as a Long, which a number a Java int holds is not: a courier TPFGo made
+    (a demo courier FTGO's order may be given) is numbered past it; consumers, restaurants and orders go on below."""
+    first = aliases.number_for(FtgoAlias.CONSUMER, "ann")
+    ann = aliases.number_for(FtgoAlias.COURIER, "courier-ann")
+    ben = aliases.number_for(FtgoAlias.COURIER, "courier-ben")
+    assert aliases.number_for(FtgoAlias.COURIER, "courier-ann") == ann  # never changes
+    after = aliases.number_for(FtgoAlias.CONSUMER, "bob")
+    assert (ann, ben, after) == (aliases.COURIERS_FROM + first + 1, aliases.COURIERS_FROM + first + 2, first + 3)
+    assert aliases.lookup(FtgoAlias.COURIER, str(ben)) == (ben, "courier-ben")
+
+
+def test_a_courier_number_a_client_took_in_the_couriers_range_is_skipped(ftgo: APIClient) -> None:
+    first = _consumer(ftgo)
+    _courier(ftgo, aliases.COURIERS_FROM + first + 1)  # the number TPFGo's next courier would take
+    assert aliases.number_for(FtgoAlias.COURIER, "courier-ann") == aliases.COURIERS_FROM + first + 2
+    assert _consumer(ftgo) == first + 3

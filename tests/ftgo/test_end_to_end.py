@@ -180,7 +180,9 @@ def test_should_deliver_order(ftgo_server: Ftgo) -> None:
     ready_by = local_date_time(datetime.datetime.now() + datetime.timedelta(hours=9))
     ftgo.ok("POST", f"/tickets/{order}/accept", {"readyBy": ready_by})
     assigned = ftgo.ok("GET", f"/deliveries/{order}")["assignedCourier"]
-    assert isinstance(assigned, int) and assigned > 0
+    # FTGO's suite reads it as a Long, which its JSON reader makes only of a number past a Java int: the courier
+    # it named by the clock, or make run's demo courier that fewer deliveries and a lower id chose.
+    assert isinstance(assigned, int) and JAVA_INT < assigned <= 2**63 - 1
 
 
 def test_the_suite_run_again_after_a_delivery_still_gets_ids_a_java_int_holds(ftgo_server: Ftgo) -> None:
