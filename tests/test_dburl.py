@@ -48,3 +48,30 @@ def test_a_role_url_gives_only_its_credentials():
 def test_the_serving_url_is_the_owner_url_as_another_user_without_a_password():
     assert dburl.with_user("postgres://owner:secret@db:5432/tpfgo", "tpfgo_app") == "postgres://tpfgo_app@db:5432/tpfgo"
     assert dburl.with_user("postgresql://db/tpfgo", "app role") == "postgresql://app%20role@db/tpfgo"
+
+
+def test_a_postgresql_urls_query_goes_to_the_connection():
+    """libpq's parameters in the URL's query were dropped: ?sslmode=require connected without requiring TLS."""
+    parsed = dburl.parse("postgres://u@db.example:6543/tpfgo?sslmode=require&application_name=tpfgo%20web", Path())
+    assert (parsed["HOST"], parsed["PORT"], parsed["NAME"]) == ("db.example", "6543", "tpfgo")
+    assert parsed["OPTIONS"] == {"sslmode": "require", "application_name": "tpfgo web"}
+    socket = dburl.parse("postgresql:///tpfgo?host=/var/run/postgresql&port=5433", Path())
+    assert (socket["HOST"], socket["PORT"], socket["OPTIONS"]) == ("/var/run/postgresql", "5433", {})
+    assert dburl.parse("postgres://u@db/tpfgo", Path())["OPTIONS"] == {}
+
+
+@pytest.mark.django_db
+def test_a_connection_made_from_a_url_with_a_query_uses_it():
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's settings")
+    from django.db.utils import ConnectionHandler
+
+    s = connection.settings_dict
+    url = f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}?application_name=tpfgo_q"
+    handler = ConnectionHandler({"default": dburl.parse(url, Path())})
+    try:
+        with handler["default"].cursor() as cursor:
+            cursor.execute("SELECT current_setting('application_name')")
+            assert cursor.fetchone()[0] == "tpfgo_q"
+    finally:
+        handler.close_all()

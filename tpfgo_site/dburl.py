@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 
 def parse(url: str, base_dir: Path) -> dict[str, Any]:
@@ -15,15 +15,20 @@ def parse(url: str, base_dir: Path) -> dict[str, Any]:
         path = Path(unquote(url[len("sqlite:///") :]) or "var/tpfgo.sqlite3")
         return sqlite(path if path.is_absolute() else base_dir / path)
     if parts.scheme in ("postgres", "postgresql"):
+        # The query's libpq parameters (?sslmode=require, ?application_name=…) were dropped: they go to the
+        # connection; its host and port, as in libpq, over the URL's own (?host=/var/run/postgresql: a socket).
+        options = dict(parse_qsl(parts.query, keep_blank_values=True))
+        host, port = options.pop("host", parts.hostname or ""), options.pop("port", str(parts.port or ""))
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parts.path.lstrip("/")),
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
+            "HOST": host,
+            "PORT": port,
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": options,
         }
     raise ValueError(f"DATABASE_URL scheme {parts.scheme!r} is not supported (use sqlite:// or postgres://)")
 
