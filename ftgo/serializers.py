@@ -107,20 +107,20 @@ class FtgoAddressSerializer(AddressSerializer):
     zip = _address_part()
 
 
-class FtgoRestaurantAddressSerializer(AddressSerializer):
+class FtgoRestaurantAddressSerializer(FtgoAddressSerializer):
     """A restaurant's address: TPFGo keeps it as one text of at most 300 characters (``street1, street2, city,
     state zip``), so each part is bounded for the whole to fit."""
 
-    street1 = Text(max_length=100)
-    street2 = Text(max_length=100, required=False, allow_null=True, allow_blank=True)
-    city = Text(max_length=60)
-    state = Text(max_length=20)
-    zip = Text(max_length=12)
+    street1 = _address_part(100)
+    street2 = _address_part(100, required=False)
+    city = _address_part(60)
+    state = _address_part(20)
+    zip = _address_part(12)
 
 
 class FtgoMenuItemSerializer(StrictSerializer):
-    id = serializers.CharField(max_length=64)
-    name = serializers.CharField(max_length=200)
+    id = JacksonText(max_length=64)
+    name = JacksonText(max_length=200)
     price = serializers.CharField(max_length=20, help_text="FTGO's Money: a decimal amount as text, e.g. 12.34")
 
 
@@ -129,7 +129,7 @@ class FtgoMenuSerializer(StrictSerializer):
 
 
 class FtgoCreateRestaurantSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=200)
+    name = JacksonText(max_length=200)
     address = FtgoRestaurantAddressSerializer()
     menu = FtgoMenuSerializer()
 

@@ -10,8 +10,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from access.tokens import create_token
+from checkout.models import Restaurant
 from checkout.order_request.models import OrderRequest
 from ftgo import jackson
+from ftgo.models import FtgoAlias
 from tests.conftest import all_insert_only_counts
 from tests.ftgo.conftest import VINDALOO, consumer_body, created, order_body, restaurant_body
 
@@ -176,3 +178,32 @@ def test_tpfgos_own_api_still_refuses_a_quantity_as_text(db: None) -> None:
 def test_an_int_is_read_as_jacksons_integer_parseint_and_cast_read_it(value: object, read: object) -> None:
     assert jackson.integer(value) == read and type(jackson.integer(value)) is type(read)
     assert jackson.integer("2147483648", jackson.LONG) == 2**31
+
+
+def test_a_restaurant_takes_the_numbers_and_booleans_jackson_reads_as_text(ftgo: APIClient) -> None:
+    body = restaurant_body(name=True)
+    body["address"]["zip"] = 94611
+    body["menu"]["menuItems"][0]["id"] = 1
+    number = created(ftgo.post("/ftgo/restaurants", body, format="json"), "id")
+    restaurant = Restaurant.objects.get(pk=FtgoAlias.objects.get(number=number).tpfgo_id)
+    assert (restaurant.name, restaurant.address) == ("true", "1 Main Street, Unit 99, Oakland, CA 94611")
+    assert ftgo.get(f"/ftgo/restaurants/{number}").json()["menu"]["menuItems"][0]["id"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": 1.5}, "name"),  # a fraction's text: refused here
+        ({"address": {**restaurant_body()["address"], "zip": 94611.0}}, "address.zip"),
+        ({"menu": {"menuItems": [{"id": 2.5, "name": "Soup", "price": "1.00"}]}}, "menu.menuItems[0].id"),
+        ({"menu": {"menuItems": [{"id": "1", "name": None, "price": "1.00"}]}}, "menu.menuItems[0].name"),
+    ],
+)
+def test_a_restaurant_refuses_what_is_not_read_as_text_and_stores_nothing(
+    ftgo: APIClient, change: dict[str, Any], field: str
+) -> None:
+    before = all_insert_only_counts(), Restaurant.objects.count()
+    response = ftgo.post("/ftgo/restaurants", {**restaurant_body(), **change}, format="json")
+    assert response.status_code == 400, response.content
+    assert [d["field"] for d in response.json()["error"]["details"]] == [field]
+    assert (all_insert_only_counts(), Restaurant.objects.count()) == before
