@@ -9,13 +9,15 @@ types only, so Jackson's default coercions apply to every other field:
   ``trim`` (which drops the code points up to U+0020 at either end). ``true`` and ``false`` are refused.
 - a Java ``String`` (a menu item id, a name, an address's part) takes text; a JSON integer (its digits) or ``true``
   / ``false`` (the word).
+- a Java ``boolean`` (a courier's ``available``) takes ``true`` or ``false``; a JSON integer (0 is false, any
+  other true); or the text ``true``, ``True``, ``false`` or ``False`` after Java's ``trim``.
 
 This surface reads them so, and only this surface: TPFGo's own API stays strict. Where Jackson would refuse a
 value, or where this surface refuses what Jackson takes (see below), the value is left as sent, and TPFGo's own
-check refuses it naming the client's field. Two forms Jackson takes are refused here: text or ``null`` where a
-number is due (Jackson reads ``null``, ``""`` and ``"null"`` as 0, which takes an item off a revision), and a
-number with a fraction where text is due (Jackson keeps the number's text as written, which the parsed JSON no
-longer holds).
+check refuses it naming the client's field. Two forms Jackson takes are refused here: no value where a number or
+a boolean is due (absent, ``null``, ``""`` or ``"null"``, which Jackson reads as 0 or false: 0 takes an item off a
+revision), and a number with a fraction where text is due (Jackson keeps the number's text as written, which the
+parsed JSON no longer holds).
 """
 
 from __future__ import annotations
@@ -53,4 +55,16 @@ def text(value: object) -> object:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    return value
+
+
+def boolean(value: object) -> object:
+    """``value`` as Jackson reads it into a Java ``boolean``; ``value`` itself otherwise (``null``, a fraction,
+    other text)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value != 0
+    if isinstance(value, str) and value.strip(_JAVA_TRIMMED) in ("true", "True", "false", "False"):
+        return value.strip(_JAVA_TRIMMED).lower() == "true"
     return value

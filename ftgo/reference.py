@@ -16,7 +16,7 @@ from rest_framework import serializers
 from checkout import reference, selectors
 from checkout.api import serializers as tpfgo
 from checkout.models import Consumer, Restaurant
-from ftgo import aliases
+from ftgo import aliases, jackson
 from ftgo.models import FtgoAlias
 from pipelines import AlreadyExists, Detail, InvalidArgument, NotFound, flatten
 
@@ -117,6 +117,8 @@ def set_courier_availability(number: object, data: object) -> dict[str, Any]:
     parsed = aliases.parse(number, FtgoAlias.COURIER)
     if parsed is None:
         raise NotFound(f"courier {number} not found")
+    if isinstance(data, Mapping) and "available" in data:  # FTGO's boolean, as Jackson reads it
+        data = {**data, "available": jackson.boolean(data["available"])}
     available = checked(tpfgo.AvailabilitySerializer, data, {})["available"]
     with transaction.atomic():
         courier_id = aliases.claim(FtgoAlias.COURIER, parsed, f"ftgo-courier-{parsed}")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # TPFGo keeps one name of at most 200 characters: the first name, a space and the last name.
 NAME = 99
 # Integer.parseInt's text after Java's trim (digits of other scripts too, which a schema pattern cannot say).
+BOOLEAN_TEXT = "^[\\u0000-\\u0020]*(true|True|false|False)[\\u0000-\\u0020]*$"
 WHOLE_NUMBER_TEXT = "^[\\u0000-\\u0020]*[+-]?[0-9]+[\\u0000-\\u0020]*$"
 
 
@@ -38,6 +39,21 @@ class JacksonText(Text):
 
 class JacksonInt(serializers.IntegerField):
     """An ``int`` or ``long`` of FTGO's DTO, as Jackson reads it (``jackson.integer``: the adapter reads it so)."""
+
+
+class JacksonBool(serializers.BooleanField):
+    """A ``boolean`` of FTGO's DTO, as Jackson reads it (``jackson.boolean``: the adapter reads it so)."""
+
+
+class JacksonBoolExtension(OpenApiSerializerFieldExtension):
+    target_class = JacksonBool
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: Direction) -> Any:
+        if direction == "response":
+            return {"type": "boolean"}
+        number = {"type": "integer", "description": "0 is false, any other number true"}
+        text = {"type": "string", "pattern": BOOLEAN_TEXT, "description": "after Java's trim"}
+        return {"anyOf": [{"type": "boolean"}, number, text]}
 
 
 class JacksonTextExtension(OpenApiSerializerFieldExtension):
@@ -224,7 +240,7 @@ class FtgoTicketAcceptedSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class FtgoCourierAvailabilitySerializer(StrictSerializer):
-    available = serializers.BooleanField()
+    available = JacksonBool()
 
 
 class FtgoCourierSerializer(serializers.Serializer[dict[str, Any]]):

@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from access.tokens import create_token
-from checkout.models import Restaurant
+from checkout.models import Courier, Restaurant
 from checkout.order_request.models import OrderRequest
 from ftgo import jackson
 from ftgo.models import FtgoAlias
@@ -207,3 +207,27 @@ def test_a_restaurant_refuses_what_is_not_read_as_text_and_stores_nothing(
     assert response.status_code == 400, response.content
     assert [d["field"] for d in response.json()["error"]["details"]] == [field]
     assert (all_insert_only_counts(), Restaurant.objects.count()) == before
+
+
+@pytest.mark.parametrize(
+    ("available", "read"),
+    [(True, True), (1, True), (2, True), (0, False), ("true", True), (" True\n", True), ("False", False)],
+)
+def test_a_couriers_availability_takes_what_jackson_reads_as_a_boolean(
+    ftgo: APIClient, available: object, read: bool
+) -> None:
+    answer = ftgo.post("/ftgo/couriers/41/availability", {"available": available}, format="json")
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == {"courierId": 41, "available": read}
+    assert Courier.objects.get(pk=FtgoAlias.objects.get(number=41).tpfgo_id).available is read
+
+
+@pytest.mark.parametrize("available", [None, "", "null", "yes", "TRUE", 1.0, [True]])
+def test_a_couriers_availability_refuses_what_jackson_refuses_or_reads_as_false_and_stores_nothing(
+    ftgo: APIClient, available: object
+) -> None:
+    before = all_insert_only_counts(), Courier.objects.count()
+    answer = ftgo.post("/ftgo/couriers/41/availability", {"available": available}, format="json")
+    assert answer.status_code == 400, answer.content
+    assert [d["field"] for d in answer.json()["error"]["details"]] == ["available"]
+    assert (all_insert_only_counts(), Courier.objects.count()) == before
