@@ -217,3 +217,16 @@ def demo_data(db: None) -> None:
     from checkout import demo
 
     demo.load()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_serving_role_gives_ftgo_numbers_a_couriers_past_a_java_int_from_the_sequence(pg_roles):
+    """ftgo.aliases takes a courier's number from the ledger's sequence itself (nextval): the role may."""
+    from ftgo import aliases
+    from ftgo.models import FtgoAlias
+
+    with connected_as(pg_roles.credentials(pg_roles.app)):
+        consumer = aliases.number_for(FtgoAlias.CONSUMER, "ann")
+        courier = aliases.number_for(FtgoAlias.COURIER, "courier-ann")
+    assert courier == aliases.COURIERS_FROM + consumer + 1
+    assert dict(FtgoAlias.objects.values_list("tpfgo_id", "number")) == {"ann": consumer, "courier-ann": courier}
