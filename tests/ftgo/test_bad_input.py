@@ -206,3 +206,19 @@ def test_a_consumer_name_jackson_reads_as_text_is_kept(ftgo: APIClient) -> None:
         ftgo.post("/ftgo/consumers", {"name": {"firstName": 7, "lastName": True}}, format="json"), "consumerId"
     )
     assert ftgo.get(f"/ftgo/consumers/{number}").json()["name"] == {"firstName": "7", "lastName": "true"}
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ('{"name": {"firstName": "John", "middleName": "Q", "lastName": "Doe"}}', ["name.middleName"]),
+        ('{"name": {"firstName": "John", "lastName": "Doe"}, "name": {"firstName": "Jo", "lastName": "D"}}', ["body"]),
+    ],
+)
+def test_a_field_ftgos_jackson_would_ignore_or_overwrite_is_refused(
+    ftgo: APIClient, body: str, fields: list[str]
+) -> None:
+    """FTGO's mapper ignores an unknown field and keeps the last of a repeated key: here neither is silently lost."""
+    before = stored()
+    assert refused(ftgo.post("/ftgo/consumers", body, content_type="application/json")) == fields
+    assert stored() == before
