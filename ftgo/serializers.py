@@ -2,8 +2,9 @@
 
 An order, a revision and a ticket acceptance are only described here: ``checkout.commands`` and the services
 validate them, as for ``/api/v1/``. Names and nesting follow FTGO's DTOs (``PersonName``, ``Address``,
-``RestaurantMenu``, ``lineItems``, ``revisedOrderLineItems``). A ``JacksonText`` or ``JacksonInt`` field says (and
-a ``JacksonText`` reads) the scalars FTGO's services take through Jackson's coercions (``ftgo.jackson``).
+``RestaurantMenu``, ``lineItems``, ``revisedOrderLineItems``). A ``JacksonText``, ``JacksonInt`` or ``JacksonBool``
+field says (and a ``JacksonText`` reads) the scalars FTGO's services take through Jackson's coercions
+(``ftgo.jackson``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 
 # TPFGo keeps one name of at most 200 characters: the first name, a space and the last name.
 NAME = 99
-# Integer.parseInt's text after Java's trim (digits of other scripts too, which a schema pattern cannot say).
+# The text Jackson 2.9 reads as a boolean, after Java's trim.
 BOOLEAN_TEXT = "^[\\u0000-\\u0020]*(true|True|false|False)[\\u0000-\\u0020]*$"
+# Integer.parseInt's text after Java's trim (digits of other scripts too, which a schema pattern cannot say).
 WHOLE_NUMBER_TEXT = "^[\\u0000-\\u0020]*[+-]?[0-9]+[\\u0000-\\u0020]*$"
 
 
