@@ -5,7 +5,8 @@
 - ``orders``: a trace whose derived state is terminal (the domain says which: ``TPFGO_RETENTION_TERMINAL``), with
   no open failure and no open wait, whose newest checkpoint is older than the policy, is removed whole (every row,
   ``pipelines.store.purge.trace_targets``) and leaves a tombstone;
-- ``error_sink``: error-sink entries older than the policy;
+- ``error_sink``: error-sink entries older than the policy, except those of an item still parked (retrying, held
+  or dead-lettered): they are what its open failure shows;
 - ``parked``: parked items closed (resolved or cancelled) longer ago than the policy, with their schedules,
   claims, outcomes, holds and releases;
 - ``ops_actions``: ops actions and bulk runs older than the policy (kept longest: they are the audit trail);
@@ -30,7 +31,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -274,10 +275,21 @@ def _closed_parked(cutoff: datetime.datetime) -> Any:
     )
 
 
+def _open_items() -> Any:
+    """The open parked items (retrying, held or dead-lettered) an error-sink entry is of: an item still open shows
+    what failed and how often from its entries (``open_failure``), so they stay until it closes."""
+    return ParkedItem.objects.filter(
+        id__in=OpenParked.objects.values("parked_id"),
+        trace_id=OuterRef("trace_id"),
+        pipeline=OuterRef("pipeline"),
+        item_id=OuterRef("item_id"),
+    )
+
+
 def _expired(policy: str, cutoff: datetime.datetime) -> list[tuple[Any, Callable[[Any], list[rows.Target]]]]:
     """The expired rows of a policy, as (ordered queryset of the items, the targets of some of their ids)."""
     if policy == "error_sink":
-        entries = ErrorSinkEntry.objects.filter(created_at__lt=cutoff)
+        entries = ErrorSinkEntry.objects.filter(created_at__lt=cutoff).exclude(Exists(_open_items()))
         return [(entries, lambda ids: [(ErrorSinkEntry, ErrorSinkEntry._base_manager.filter(id__in=ids))])]
     if policy == "parked":
         return [(_closed_parked(cutoff), _parked_targets)]

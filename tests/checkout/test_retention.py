@@ -313,3 +313,23 @@ def test_a_batch_whose_trace_got_a_new_checkpoint_meanwhile_rolls_back_whole(mon
     assert only_orders().items == 0
 
     assert every_table() == before  # the batch's deletes, its record and tombstones all rolled back
+
+
+def test_a_dead_letter_older_than_the_error_sink_policy_keeps_the_entries_its_open_failure_shows():
+    demo.load()
+    with time_machine.travel(timezone.now() - OLD, tick=False):
+        order_id = dead_lettered_order("retention-still-dead")
+        closed_id = dead_lettered_order("retention-redriven")
+        Courier.objects.update(available=True)
+        shown = ops_actions.preview("redrive", closed_id)
+        ops_actions.execute("redrive", closed_id, actor="ops", reason="courier back", expected_seq=shown["expectedSeq"])
+    stalled = services.get_order(order_id)["stalled"]
+    assert stalled["deadLettered"] and stalled["errorClass"] and stalled["attempts"] > 1
+    closed_entries = ErrorSinkEntry.objects.filter(trace_id=closed_id).count()
+    open_entries = ErrorSinkEntry.objects.filter(trace_id=order_id).count()
+
+    (sink,) = retention.purge(actor="test", policies=["error_sink"])
+
+    assert (sink.items, sink.rows) == (closed_entries, {"pipelines_errorsinkentry": closed_entries})
+    assert ErrorSinkEntry.objects.filter(trace_id=order_id).count() == open_entries
+    assert services.get_order(order_id)["stalled"] == stalled  # what failed, how often: still there to act on
