@@ -23,6 +23,7 @@ no record. A dry run counts the same rows per table and writes nothing.
 from __future__ import annotations
 
 import datetime
+import math
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
@@ -90,9 +92,24 @@ class Outcome:
 
 
 def cutoffs(now: datetime.datetime) -> dict[str, datetime.datetime | None]:
-    """Each policy's cutoff: rows older than it are expired (None: kept forever)."""
-    days: dict[str, Any] = getattr(settings, "TPFGO_RETENTION", {})
-    return {p: now - datetime.timedelta(days=float(days[p])) if days.get(p) else None for p in POLICIES}
+    """Each policy's cutoff: rows older than it are expired (None: kept forever). ``ImproperlyConfigured`` for an
+    age that is not a number of days from 0 up, before anything is read or removed: a negative age would make
+    every finished order expired at once, NaN or infinity would stop the run halfway."""
+    ages: dict[str, Any] = getattr(settings, "TPFGO_RETENTION", {})
+    return {p: _cutoff(now, p, ages.get(p)) for p in POLICIES}
+
+
+def _cutoff(now: datetime.datetime, policy: str, age: object) -> datetime.datetime | None:
+    try:
+        days = float(age or 0)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        days = math.nan
+    if not math.isfinite(days) or days < 0:
+        raise ImproperlyConfigured(
+            f"TPFGO_RETENTION[{policy!r}] is {age!r}: give a number of days from 0 up (0: kept forever); "
+            f"the environment sets it as TPFGO_RETENTION_{policy.upper()}_DAYS"
+        )
+    return now - datetime.timedelta(days=days) if days else None
 
 
 def purge(

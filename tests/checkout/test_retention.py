@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.apps import apps
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from bench import template as tpl
@@ -333,3 +333,20 @@ def test_a_dead_letter_older_than_the_error_sink_policy_keeps_the_entries_its_op
     assert (sink.items, sink.rows) == (closed_entries, {"pipelines_errorsinkentry": closed_entries})
     assert ErrorSinkEntry.objects.filter(trace_id=order_id).count() == open_entries
     assert services.get_order(order_id)["stalled"] == stalled  # what failed, how often: still there to act on
+
+
+@pytest.mark.parametrize("days", [-1, float("nan"), float("inf"), "a year"])
+def test_a_retention_that_is_not_a_number_of_days_from_zero_up_is_refused_and_removes_nothing(settings, days):
+    settings.TPFGO_RETENTION = {**settings.TPFGO_RETENTION, "orders": days}
+    demo.load()
+    services.place_order(order_body(), "just-completed")  # a negative age would make it expired already
+    before = every_table()
+
+    with pytest.raises(CommandError) as refused:
+        call_command("purge", "--policy", "orders", stdout=io.StringIO())
+
+    assert str(refused.value) == (
+        f"TPFGO_RETENTION['orders'] is {days!r}: give a number of days from 0 up (0: kept forever); "
+        "the environment sets it as TPFGO_RETENTION_ORDERS_DAYS"
+    )
+    assert every_table() == before

@@ -13,6 +13,7 @@ from __future__ import annotations
 import getpass
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipelines.contracts.text import NOT_A_NAME
@@ -41,12 +42,15 @@ class Command(BaseCommand):
             raise CommandError(f"--actor must be 1 to {MAX_ACTOR} characters, not blank, without control characters")
         actor = options["actor"] or f"manage.py purge by {getpass.getuser()}"
         dry_run = options["dry_run"]
-        outcomes = retention.purge(
-            actor=actor,
-            policies=list(dict.fromkeys(options["policy"] or retention.POLICIES)),  # a policy named twice runs once
-            dry_run=dry_run,
-            batch_size=options["batch"],
-        )
+        try:
+            outcomes = retention.purge(
+                actor=actor,
+                policies=list(dict.fromkeys(options["policy"] or retention.POLICIES)),  # a policy named twice runs once
+                dry_run=dry_run,
+                batch_size=options["batch"],
+            )
+        except ImproperlyConfigured as exc:  # a retention setting no run may use: refused before anything goes
+            raise CommandError(str(exc)) from None
         verb = "would remove" if dry_run else "removed"
         for outcome in outcomes:
             if outcome.cutoff is None:
