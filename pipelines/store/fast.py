@@ -204,6 +204,14 @@ class Table:
 _tables: dict[tuple[type[models.Model], str, bool], Table] = {}
 
 
+def _cast_type(field: models.Field[Any, Any], connection: BaseDatabaseWrapper) -> str:
+    """The type a value is cast to on its way in: a text's without its length (``varchar``, not ``varchar(64)``),
+    so the column refuses a longer one as the ORM's insert does; an explicit cast to ``varchar(n)`` cuts it to n
+    characters without a word (PostgreSQL)."""
+    cast = field.cast_db_type(connection) or "text"
+    return cast.split("(", 1)[0] if isinstance(field, models.CharField) else cast
+
+
 def _table(model: type[models.Model], connection: BaseDatabaseWrapper, with_pk: bool) -> Table:
     qn = connection.ops.quote_name
     fields = tuple(
@@ -216,7 +224,7 @@ def _table(model: type[models.Model], connection: BaseDatabaseWrapper, with_pk: 
         fields=fields,
         columns="(" + ", ".join(qn(str(f.column)) for f in fields) + ")",
         attnames=tuple(f.attname for f in fields),
-        array_types=tuple(f"{f.cast_db_type(connection) or 'text'}[]" for f in fields),
+        array_types=tuple(f"{_cast_type(f, connection)}[]" for f in fields),
         plain=plain,
         all_plain=all(plain),
         preps=tuple(_prep(f, connection.vendor) for f in fields),

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection, models, transaction
+from django.db import DataError, connection, models, transaction
 
 from pipelines.engine.registry import checkpoint_models
 from pipelines.engine.runner import Engine
@@ -281,3 +281,28 @@ def written_returning(
     except _Rollback:
         pass
     return found
+
+
+@pytest.mark.parametrize("writer", ["values", "arrays", "copy"])
+def test_a_text_longer_than_its_column_is_refused_as_the_orm_refuses_it_never_cut(
+    writer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL refuses a text longer than a ``varchar(n)`` column on insert, as the ORM's insert shows; an
+    explicit cast to ``varchar(n)`` would cut it to n characters without a word, storing another value."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite keeps no column length")
+    from tests.lane.models import TokenIndexed
+
+    monkeypatch.setattr(postgres, "COPY_ROWS", 0 if writer == "copy" else 10**9)
+    count = 1 if writer == "values" else postgres._VALUES_ROWS + 1
+    now = TIMES[0]
+    rows = [fast.instantiate(TokenIndexed, sample_fields(TokenIndexed, now, token="t" * 101)) for _ in range(count)]
+    for model_row in rows:
+        model_row.business_key = f"{model_row.pk}"
+    with pytest.raises(DataError), transaction.atomic():
+        TokenIndexed.objects.bulk_create([TokenIndexed(**sample_fields(TokenIndexed, now, token="t" * 101))])
+
+    with pytest.raises(DataError), transaction.atomic():
+        fast_insert(rows)
+
+    assert TokenIndexed.objects.count() == 0
