@@ -16,7 +16,7 @@ class InitialOrder(OrderCheckpoint):
     currency = numbered(4, models.CharField(max_length=3))
     order_total = numbered(5, models.DecimalField(max_digits=12, decimal_places=2))
     lines = numbered(6, models.JSONField())
-    payment_token = numbered(7, models.CharField(max_length=64))
+    payment_token = numbered(7, models.TextField())  # the request's (as long as the API takes) or the one on file
 
     class Meta(OrderCheckpoint.Meta):
         verbose_name = "initial order"

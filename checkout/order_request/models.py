@@ -19,7 +19,7 @@ class OrderRequest(OrderCheckpoint):
     restaurant_id = numbered(4, models.CharField(max_length=64))
     delivery_address = numbered(5, models.JSONField())
     delivery_time = numbered(6, models.DateTimeField(null=True))
-    payment_token = numbered(7, models.CharField(max_length=64, null=True))
+    payment_token = numbered(7, models.TextField(null=True))  # as long as the API takes (TPFGO_API_MAX_TEXT_LENGTH)
     command_hash = numbered(8, models.CharField(max_length=64))
 
     class Meta(OrderCheckpoint.Meta):
