@@ -161,6 +161,8 @@ def canonical(data: object) -> dict[str, Any]:
     assert consumer is not None
     # Sealed before anything hashes, stores, parks or logs it (checkout.personal).
     command["deliveryAddress"] = personal.seal(consumer, command["deliveryAddress"], "deliveryAddress")
+    if "paymentToken" in command:
+        command["paymentToken"] = personal.seal(consumer, command["paymentToken"], "paymentToken")
     return command
 
 

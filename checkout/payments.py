@@ -21,6 +21,10 @@ from django.utils.module_loading import import_string
 
 from pipelines import NonRetryableError, RetryableError, storage
 
+# The decline an order's payment step records, without asking the gateway, when the consumer's payment token was
+# erased while the order waited (``checkout.personal.payment_token``): there is no card left to charge.
+CONSUMER_ERASED = "consumer_erased"
+
 
 class GatewayUnavailable(RetryableError):
     """The gateway timed out or answered 5xx: transient, retried with backoff."""

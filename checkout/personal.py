@@ -1,4 +1,4 @@
-"""Personal data (a consumer's delivery address, a cancellation note) sealed with the consumer's own key.
+"""Personal data (a consumer's delivery address, payment token, cancellation note) sealed with the consumer's own key.
 
 Crypto-shredding (docs/operations.md, "Erasure of personal data"): a personal value is stored, logged, parked and
 sent to the error sink only as a sealed token, ``sealed:v1:<consumer id>:<ciphertext>``, encrypted with the
@@ -36,6 +36,7 @@ ERASED = "[erased]"
 SEALED = "[sealed]"  # a token whose consumer this instance does not know
 PREFIX = "sealed:v1:"
 ERASE_ACTION = "erase-consumer"
+_UNOPENED = object()  # a token the key at hand does not open
 
 
 def _key(consumer: Consumer) -> bytes | None:
@@ -69,17 +70,35 @@ def open_token(token: str, keys: Mapping[str, bytes | None]) -> object:
     """The value ``token`` seals; ``ERASED`` when its consumer's key is gone, ``SEALED`` when ``keys`` has no entry
     for its consumer or that key does not open it (another instance's consumer of the same id, whose entry a
     central sink received, or a damaged token): a live key that fails says nothing about an erasure."""
-    consumer_id, _, text = token[len(PREFIX) :].rpartition(":")
+    consumer_id = consumer_of(token)
     if consumer_id not in keys:  # not a consumer of this instance (a central error sink): never had the key
         return SEALED
     key = keys[consumer_id]
     if key is None:
         return ERASED
+    value = _plain(token, bytes(key))
+    return SEALED if value is _UNOPENED else value
+
+
+def _plain(token: str, key: bytes) -> object:
+    """The value ``token`` seals, opened with ``key``; ``_UNOPENED`` when the key does not open it."""
+    consumer_id, _, text = token[len(PREFIX) :].rpartition(":")
     try:
-        plain = AESSIV(bytes(key)).decrypt(base64.urlsafe_b64decode(text), [consumer_id.encode("utf-8")])
+        plain = AESSIV(key).decrypt(base64.urlsafe_b64decode(text), [consumer_id.encode("utf-8")])
     except (InvalidTag, binascii.Error, ValueError):
-        return SEALED
+        return _UNOPENED
     return json.loads(plain)
+
+
+def payment_token(consumer: Consumer | None, stored: str) -> str | None:
+    """The payment token an order's payment step hands the gateway: ``stored`` (an ``InitialOrder``'s) opened with
+    ``consumer``'s key; a token stored in clear (before tokens were sealed, or the default one) as it is. None once
+    the consumer's key is erased, or when it does not open the token: the order can no longer be charged with it."""
+    if not is_sealed(stored):
+        return stored
+    key = _key(consumer) if consumer is not None and consumer.id == consumer_of(stored) else None
+    token = _UNOPENED if key is None else _plain(stored, key)
+    return token if isinstance(token, str) else None
 
 
 def _tokens(value: object, found: list[str]) -> None:

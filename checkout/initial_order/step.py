@@ -1,10 +1,12 @@
-"""Price the order from the menu and resolve the payment token; the result is a snapshot."""
+"""Price the order from the menu and resolve the payment token (sealed: ``checkout.personal``); the result is a
+snapshot."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from checkout import pricing, selectors
+from checkout import personal, pricing, selectors
+from checkout.models import Consumer
 from checkout.order_request.models import OrderRequest
 from pipelines import NonRetryableError, Output, Produced, StepContext
 
@@ -26,8 +28,8 @@ def process(ctx: StepContext[OrderRequest]) -> Produced:
         priced, line_total = pricing.line(item, line.quantity)
         total += line_total
         lines.append(priced)
-    consumer = selectors.consumer(request.consumer_id)
-    token = request.payment_token or (consumer.payment_token if consumer else "") or DEFAULT_TOKEN
+    # The request's token is sealed already (checkout.commands); the one on file is sealed here, as the order keeps it.
+    token = request.payment_token or _on_file(selectors.consumer(request.consumer_id)) or DEFAULT_TOKEN
     return Output(
         {
             "order_id": request.order_id,
@@ -39,3 +41,10 @@ def process(ctx: StepContext[OrderRequest]) -> Produced:
             "payment_token": token,
         }
     )
+
+
+def _on_file(consumer: Consumer | None) -> str:
+    """The consumer's token on file, sealed with their key; none for an erased consumer (erasure clears it too)."""
+    if consumer is None or not consumer.payment_token or personal.is_erased(consumer):
+        return ""
+    return personal.seal(consumer, consumer.payment_token, "paymentToken")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checkout import payments, selectors
+from checkout import payments, personal, selectors
 from checkout.order_delivered.models import OrderDelivered
 from pipelines import Output, Produced, StepContext
 
@@ -12,11 +12,13 @@ def process(ctx: StepContext[OrderDelivered]) -> Produced:
     authorization = selectors.current_authorization(delivered.order_id)
     snapshot = selectors.initial_order(delivered.order_id)
     assert authorization is not None and snapshot is not None
+    # The capture is of the authorization already made: a token erased since leaves it to the authorization's id.
+    token = personal.payment_token(selectors.consumer(snapshot.consumer_id), snapshot.payment_token) or ""
     result = payments.gateway().capture(
         delivered.order_id,
         authorization,
         delivered.amount,
-        snapshot.payment_token,
+        token,
         ctx.attempt,
         key=payments.effect_key("capture", delivered.order_id),
     )

@@ -37,12 +37,12 @@ def personal_body(consumer_id: str = "zed", **extra: Any) -> dict[str, Any]:
     return order_body(consumer=consumer_id, deliveryAddress=dict(ADDRESS), **extra)
 
 
-def found_in(text: str) -> list[str]:
-    return [piece for piece in PERSONAL if piece in text]
+def found_in(text: str, pieces: tuple[str, ...] = PERSONAL) -> list[str]:
+    return [piece for piece in pieces if piece in text]
 
 
-def tables_holding_personal_text() -> dict[str, list[str]]:
-    """Every table of the database whose rows, as text, hold a piece of ``PERSONAL``: {table: pieces}."""
+def tables_holding_personal_text(pieces: tuple[str, ...] = PERSONAL) -> dict[str, list[str]]:
+    """Every table of the database whose rows, as text, hold one of ``pieces``: {table: pieces}."""
     found: dict[str, list[str]] = {}
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names(cursor):
@@ -52,8 +52,8 @@ def tables_holding_personal_text() -> dict[str, list[str]]:
             else:
                 cursor.execute(f"SELECT * FROM {quoted}")
             text = "\n".join(" ".join(_text(value) for value in row) for row in cursor.fetchall())
-            if pieces := found_in(text):
-                found[table] = pieces
+            if held := found_in(text, pieces):
+                found[table] = held
     return found
 
 

@@ -7,7 +7,7 @@ import threading
 import uuid
 from decimal import Decimal
 
-from checkout.payments import Capture, IdempotencyKeyReused, SimulatedGateway
+from checkout.payments import Authorization, Capture, IdempotencyKeyReused, SimulatedGateway
 
 CAPTURES: list[uuid.UUID] = []
 VOIDS: list[uuid.UUID] = []
@@ -61,4 +61,28 @@ class CountingGateway(SimulatedGateway):
     def capture(self, order_id, authorization_id, amount, token, attempt, key=""):
         with _lock:
             CAPTURE_CALLS.append(order_id)
+        return super().capture(order_id, authorization_id, amount, token, attempt, key)
+
+
+TOKENS: list[tuple[str, str]] = []
+
+
+class TokenGateway(SimulatedGateway):
+    """The simulator recording the token each authorization, re-authorization and capture was given, in
+    ``TOKENS`` as (call, token)."""
+
+    def authorize(self, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, attempt: int) -> Authorization:
+        TOKENS.append(("authorize", token))
+        return super().authorize(order_id, amount, currency, token, attempt)
+
+    def reauthorize(
+        self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, currency: str, token: str, attempt: int
+    ) -> Authorization:
+        TOKENS.append(("reauthorize", token))
+        return super().reauthorize(order_id, authorization_id, amount, currency, token, attempt)
+
+    def capture(
+        self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, token: str, attempt: int, key: str = ""
+    ) -> Capture:
+        TOKENS.append(("capture", token))
         return super().capture(order_id, authorization_id, amount, token, attempt, key)

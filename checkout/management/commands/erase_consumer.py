@@ -1,8 +1,8 @@
 """``manage.py erase_consumer CONSUMER_ID --reason WHY``: erase one consumer's personal data (``checkout.personal``).
 
-Destroys the consumer's key (every sealed delivery address and note of theirs reads ``[erased]`` from then on),
-replaces their name and payment token, and records an ``OpsAction``. Erasing an erased consumer changes nothing.
-Prints the ops action's id as JSON.
+Destroys the consumer's key (every sealed delivery address, payment token and note of theirs reads ``[erased]``
+from then on), replaces their name and payment token on file, and records an ``OpsAction``. Erasing an erased
+consumer changes nothing. Prints the ops action's id as JSON.
 """
 
 from __future__ import annotations
