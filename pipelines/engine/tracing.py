@@ -47,6 +47,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace.export import SpanExporter
 
 _DERIVED = otel_context.create_key("tpfgo-derived-trace-id")
@@ -226,7 +227,6 @@ def configure(environ: Mapping[str, str] = os.environ) -> bool:
     """Once per process, at start-up: the provider, its exporter and the instrumentations, if asked for."""
     if _tracer is not None or not wanted(environ):
         return False
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     exporter_name = environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
@@ -237,12 +237,23 @@ def configure(environ: Mapping[str, str] = os.environ) -> bool:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "tpfgo"}), id_generator=DerivedIds())
+    provider = TracerProvider(resource=resource(), id_generator=DerivedIds())
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     use(provider)
     instrument(provider)
     return True
+
+
+def resource() -> Resource:
+    """The SDK's resource from ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``; ``service.name`` is ``tpfgo``
+    only when neither names one (attributes given to ``Resource.create`` would override the environment's)."""
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+    found = Resource.create()
+    if str(found.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):  # the SDK's "none was given"
+        return found.merge(Resource({SERVICE_NAME: "tpfgo"}))
+    return found
 
 
 def console_exporter(out: IO[str] | None = None) -> SpanExporter:

@@ -6,9 +6,14 @@ in this process without any propagated context: the order's trace id is derived,
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections import Counter
+from pathlib import Path
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from checkout import demo, messages, services
@@ -123,6 +128,39 @@ def test_tracing_is_off_unless_the_standard_variables_ask():
     assert tracing.wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
     assert tracing.wanted({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"})
     assert tracing.wanted({"OTEL_TRACES_EXPORTER": "console"})
+
+
+ROOT = Path(__file__).resolve().parents[3]
+SERVICE_NAME_AT_START = (
+    "import django; django.setup(); from opentelemetry import trace; "
+    "print(trace.get_tracer_provider().resource.attributes['service.name'])"
+)
+
+
+@pytest.mark.parametrize(
+    ("environ", "service_name"),
+    [
+        ({}, "tpfgo"),
+        ({"OTEL_SERVICE_NAME": "checkout-eu"}, "checkout-eu"),
+        ({"OTEL_RESOURCE_ATTRIBUTES": "service.name=checkout-us,deployment.environment=prod"}, "checkout-us"),
+    ],
+)
+def test_a_process_traces_under_the_service_name_its_environment_gives(environ, service_name, tmp_path):
+    """The SDK's standard variables name the service (docs/operations.md, "Tracing"); ``tpfgo`` only by default."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env = {
+        **clean,
+        **environ,
+        "OTEL_TRACES_EXPORTER": "console",
+        "DJANGO_SETTINGS_MODULE": "tpfgo_site.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/unused.sqlite3",
+        "TPFGO_VAR_DIR": str(tmp_path),
+    }
+    started = subprocess.run(
+        [sys.executable, "-c", SERVICE_NAME_AT_START], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.splitlines()[-1] == service_name
 
 
 def test_a_retry_the_worker_got_from_another_trace_runs_in_the_orders_trace(spans, api, demo_data):
