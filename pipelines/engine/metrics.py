@@ -36,6 +36,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from pipelines.contracts.steps import StepStatus
+
 Sample = tuple[str, dict[str, str], float]
 
 disable_created_metrics()  # no ``*_created`` series: Prometheus does not use them and they double the exposition
@@ -49,7 +51,7 @@ STEP_SECONDS = Histogram(
 )  # fmt: skip
 STEP_RUNS = Counter(
     "tpfgo_step_runs_total",
-    "Step runs per pipeline, step and outcome (inserted, replayed, lost, awaiting, skipped, failed).",
+    f"Step runs per pipeline, step and outcome ({', '.join(StepStatus)}).",
     ["outcome", "pipeline", "step"],
 )
 

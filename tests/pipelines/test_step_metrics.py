@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 
+from pipelines.contracts.steps import StepStatus
 from pipelines.engine.batch import BatchEngine
 from tests.lane import composition as lane
 
@@ -56,3 +59,18 @@ def test_a_batch_counts_each_items_run_and_times_the_batch_once():
     steps = {(r.pipeline, r.step) for r in results}
     assert delta(batches, "tpfgo_batch_step_seconds_count") == Counter({tuple(sorted(s)): 1 for s in steps})
     assert delta(single, "tpfgo_step_seconds_count") == Counter()
+
+
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+
+
+def test_every_outcome_a_step_run_can_have_is_named_by_the_metric_the_docs_and_the_span():
+    """An operator reads the outcomes from the HELP line, the metrics table and the tracing section alike."""
+    outcomes = {str(status) for status in StepStatus}
+    (runs,) = [m for m in REGISTRY.collect() if m.name == "tpfgo_step_runs"]
+    assert set(re.findall(r"\w+", runs.documentation.partition("(")[2])) == outcomes
+    docs = OPERATIONS.read_text()
+    (row,) = re.findall(r"^\| `tpfgo_step_runs_total` \|.*$", docs, re.M)
+    assert set(re.findall(r"`(\w+)`", row.split("by outcome:")[1])) == outcomes
+    (span,) = re.findall(r"`tpfgo\.outcome` \(([^)]*)\)", docs)
+    assert set(re.findall(r"`(\w+)`", span)) == outcomes
