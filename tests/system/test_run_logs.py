@@ -72,3 +72,12 @@ def test_make_run_logs_only_json_lines_after_its_banner(make_run):
     retries = [(e["attempt"], e["status"]) for e in events if e["event"] == "retry.ran"]
     assert retries == [(2, "inserted")]  # the flaky payment, retried once by the worker
     assert events[-1]["event"] == "run.stopped"
+    # bin/run's own lines: the event is the name the runbook keys on, what it says is in fields (docs/operations.md).
+    own = [
+        {k: v for k, v in e.items() if k not in ("timestamp", "logger")} for e in events if e.get("logger") == "bin.run"
+    ]
+    assert {e["event"] for e in own} == {"run.signal", "run.stopping", "run.stopped"}
+    assert {e.get("signal") for e in own if e["event"] == "run.signal"} == {"SIGINT"}  # make's copy may add a line
+    assert [e for e in own if e["event"] == "run.stopping"] == [
+        {"event": "run.stopping", "reason": "signal received", "level": "info"}
+    ]

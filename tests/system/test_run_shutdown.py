@@ -65,12 +65,13 @@ def test_a_second_sigterm_stops_cold_and_the_interrupted_task_runs_again_after_a
     wait_for(lambda: order_id in retries_started(run), 60, "the worker to start the retry", run)
 
     os.killpg(run.process.pid, signal.SIGTERM)
-    wait_for(lambda: "run.stopping: signal received" in run.output(), 30, "bin/run to begin the stop", run)
+    wait_for(lambda: '"event": "run.stopping", "reason": "signal received"' in run.output(), 30, "the stop", run)
     time.sleep(1.5)  # past bin/run's one-second window that merges make's copy of the first signal
     assert run.stop(signal.SIGTERM) < STOP_BOUND
 
     assert run.leftovers() == []
-    assert run.output().count('"run.signal: SIGTERM"') >= 2 and "run.stopping_cold" in run.output()
+    assert run.output().count('"event": "run.signal", "signal": "SIGTERM"') >= 2
+    assert '"event": "run.stopping_cold"' in run.output()
     assert authorized(run, order_id) == 0 and parking_outcomes(run, order_id) == []  # interrupted, not finished
 
     again: MakeRun = make_run(tmp_path, TPFGO_TEST_RETRY_SECONDS="0", **sweep_now)
