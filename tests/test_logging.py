@@ -23,6 +23,16 @@ from django.test import Client
 assert Client().get("/healthz").status_code == 200
 """
 
+# What a Celery worker's main process does: its logging set up (our setup_logging receiver), then billiard's pool
+# reports a pool process the kernel killed (docs/operations.md's runbook row for a pool process that died).
+POOL_PROCESS_KILLED = """
+from tpfgo_site.celery import app
+app.log.setup_logging_subsystem(loglevel="INFO")
+from billiard import util
+util.get_logger()
+util.error("Process %r pid:%r exited with %r", "ForkPoolWorker-2", 4242, "signal 9 (SIGKILL)", exc_info=0)
+"""
+
 
 def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -109,3 +119,16 @@ def test_a_log_record_with_a_traceback_is_one_json_line():
     (line,) = json_lines(buffer.getvalue())
     assert (line["event"], line["level"], line["logger"]) == ("failed.here", "error", "tests.traceback")
     assert "Traceback" in line["exception"] and "ValueError: boom" in line["exception"]
+
+
+def test_a_worker_pool_process_killed_is_a_json_line_on_stdout(tmp_path):
+    """billiard's logger does not propagate: without a handler of its own, Python printed the bare text on stderr."""
+    isolated = {"DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "TPFGO_VAR_DIR": str(tmp_path)}
+    done = run_python(["-c", POOL_PROCESS_KILLED], **isolated)
+
+    assert done.stderr == ""
+    (line,) = [line for line in json_lines(done.stdout) if line["logger"] == "multiprocessing"]
+    assert (line["event"], line["level"]) == (
+        "Process 'ForkPoolWorker-2' pid:4242 exited with 'signal 9 (SIGKILL)'",
+        "error",
+    )

@@ -345,6 +345,9 @@ LOGGING = {
         "tpfgo_site": {"level": LOG_LEVEL},
         "grpc": {"level": LOG_LEVEL},
         "celery": {"level": LOG_LEVEL},
+        # billiard (Celery's pool: "Process 'ForkPoolWorker-N' pid:… exited with …") logs here and never propagates,
+        # so without a handler of its own Python printed the bare text on stderr.
+        "multiprocessing": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
     },
 }
 logs.configure_structlog()
