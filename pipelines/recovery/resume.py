@@ -26,6 +26,7 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, connections, transaction
 from django.db.models import BooleanField, Exists, Expression, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -260,6 +261,25 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "", *, again: bool
         held = alone is False
         lock = Lock(alone=alone is True, held=held, since=locking)
         return _resume(trace, seq, worker, again=again and not held, lock=lock)
+
+
+def settle_at_rest(row: CheckpointLog, worker: str = "sweeper") -> bool:
+    """The sweeper's look before it sends a resume: a position nothing can run from now (its next step awaits an
+    event, an open parked item stopped on it, nothing follows) is decided skipped here, as a worker would decide it,
+    and no resume is sent for it: True. A position with work to run, or one this composition cannot read (a
+    pipeline or checkpoint type it no longer has): False, nothing is recorded, and the resume is sent as before."""
+    try:
+        nexts, why = decide(row)
+    except (LookupError, ObjectDoesNotExist):  # the worker's resume fails on it and says why: never the whole sweep
+        return False
+    if nexts:
+        return False
+    locking = claim_locks.clock()
+    with claim_locks.working_on("position", row.trace_id, row.seq) as alone:
+        lock = Lock(alone=alone is True, held=alone is False, since=locking)
+        if _claim(row.trace_id, row.seq, Resumption.SKIPPED, why, worker, lock) is not None:
+            log.info("recovery.skipped", trace_id=str(row.trace_id), seq=row.seq, why=why)
+    return True
 
 
 def _resume(trace: uuid.UUID, seq: int, worker: str, *, again: bool, lock: Lock) -> str:

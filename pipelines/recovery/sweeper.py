@@ -133,7 +133,10 @@ def _sweep(
         drain.release_resumed(now, since)
     recover_lost_attempts(now, since, limit, report, dry_run)
     resting = resends.waiting(SweepDispatch.RESUME, OuterRef("trace_id"), OuterRef("seq"), now)
-    stalled = [(row.trace_id, row.seq) for row in recovery.candidates(now, limit, since=since, unless=resting)]
+    # A position whose next step awaits an event, or that an open parked item stopped on, is settled here, not sent:
+    # a resume of it would run nothing, and would count as work the sweeper recovered (tpfgo_sweep_actions_total).
+    rows = recovery.candidates(now, limit, since=since, unless=resting)
+    stalled = [(row.trace_id, row.seq) for row in rows if dry_run or not recovery.settle_at_rest(row)]
     sent = _send(SweepDispatch.RESUME, stalled, now, dry_run, lambda key: dispatch_resume(*key), report, backlog)
     lost = lost_resumes(now, since, limit)  # each claimed since it was sent: its run died, not its message
     sent += _send(SweepDispatch.RESUME, list(lost), now, dry_run, _resume_lost, report, backlog, taken=lost)

@@ -50,12 +50,12 @@ def test_ten_minutes_of_sweeps_without_a_worker_queue_five_copies_of_lost_work_n
         sweeper.sweep(now=start + datetime.timedelta(seconds=seconds))
 
     # Overdue past the grace period at 60 s, then sent again after 30, 60, 120 and 240 s (the longest interval).
-    # The order's trace stands still before the parked step too, so its position is resumed alike (the resume, when a
-    # worker runs it, finds the parked item and settles the position).
-    assert queued(broker) == Counter({"pipelines.retry_parked": 5, "pipelines.resume_trace": 5})
-    for kind in ("retry", "resume"):
-        sends = SweepDispatch.objects.filter(kind=kind).order_by("send")
-        assert [round((s.created_at - start).total_seconds()) for s in sends] == [60, 90, 150, 270, 510]
+    # The order's trace stands still before the parked step too: the sweep settles that position (the parked item
+    # owns it) and sends no resume.
+    assert queued(broker) == Counter({"pipelines.retry_parked": 5})
+    sends = SweepDispatch.objects.filter(kind="retry").order_by("send")
+    assert [round((s.created_at - start).total_seconds()) for s in sends] == [60, 90, 150, 270, 510]
+    assert not SweepDispatch.objects.filter(kind="resume").exists()
 
 
 @pytest.mark.parametrize("bound", [0, 1])
@@ -73,17 +73,17 @@ def test_while_the_queue_holds_the_attempts_own_message_the_sweeper_adds_no_copy
     for seconds in range(0, 601, 10):  # no worker: the attempt's own message waits in the queue all along
         sweeper.sweep(now=start + datetime.timedelta(seconds=seconds))
 
-    if bound == 0:  # never held: a copy of each per interval, as in the test above, beside the waiting message
-        assert queued(broker) == Counter({"pipelines.retry_parked": 1 + 5, "pipelines.resume_trace": 5})
+    if bound == 0:  # never held: a copy per interval, as in the test above, beside the waiting message
+        assert queued(broker) == Counter({"pipelines.retry_parked": 1 + 5})
         return
-    # The position's first resume goes out (nothing of it could wait); after it every copy is held.
-    assert queued(broker) == Counter({"pipelines.retry_parked": 1, "pipelines.resume_trace": 1})
-    assert list(SweepDispatch.objects.values_list("kind", "send")) == [("resume", 1)]
+    # Every copy is held: the attempt's own message may be among those waiting.
+    assert queued(broker) == Counter({"pipelines.retry_parked": 1})
+    assert list(SweepDispatch.objects.values_list("kind", "send")) == []
 
-    broker.delete("celery")  # the queue drained (here the messages were lost): the next sweep sends both again
+    broker.delete("celery")  # the queue drained (here the messages were lost): the next sweep sends the retry again
     report = sweeper.sweep(now=start + datetime.timedelta(seconds=610))
-    assert (len(report.reenqueued), len(report.resumes), report.held) == (1, 1, [])
-    assert queued(broker) == Counter({"pipelines.retry_parked": 1, "pipelines.resume_trace": 1})
+    assert (len(report.reenqueued), len(report.resumes), report.held) == (1, 0, [])
+    assert queued(broker) == Counter({"pipelines.retry_parked": 1})
 
 
 def celery_app(url: str, tmp_path: Path) -> Celery:

@@ -12,6 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from pipelines.contracts.declarations import Pipeline, RetryPolicy, Step
 from pipelines.contracts.steps import Output, StepContext
@@ -370,6 +371,51 @@ def test_a_trace_waiting_for_an_event_or_parked_is_skipped_and_decided_once(sett
     assert decisions == [("skipped", "awaits publish.publish"), ("skipped", "open parking")]
     assert DocumentPublished.objects.count() == 0
     assert sweeper.sweep(now=later(600)).resumes == []
+
+
+def sweep_actions(action: str) -> float:
+    value = REGISTRY.get_sample_value("tpfgo_sweep_actions_total", {"action": action})
+    return float(value or 0)
+
+
+def test_the_sweep_settles_a_position_waiting_for_an_event_or_parked_itself_and_counts_no_resume(settings, lane_engine):
+    """A resume of it would run nothing: sending one counted work the sweeper recovered (TPFGoSweeperRecoveringWork
+    fired on orders a restaurant had not accepted yet) and cost a task that only recorded the skip."""
+    settings.TPFGO_RESUME_ENQUEUE = "tests.pipelines.test_sweeper.capture_resume"
+    waiting = dataclasses.replace(lane.PUBLISH, steps=(dataclasses.replace(lane.PUBLISH.steps[0], awaits=True),))
+    settings.TPFGO_COMPOSITION = "tests.pipelines.test_sweeper.AWAITING"
+    globals()["AWAITING"] = dataclasses.replace(lane.COMPOSITION, pipelines=(lane.INGEST, waiting, lane.MANUAL))
+    without_subscriptions().start("ingest", {"text": "a"}, "doc-1")
+    lane.FAILURES["index"] = "bug"
+    lane_engine.start("ingest", {"text": "b"}, "doc-2")  # parked at index
+    resumes = sweep_actions("resumes")
+
+    report = sweeper.sweep(now=later(120))
+
+    assert (report.resumes, RESUMES, sweep_actions("resumes") - resumes) == ([], [], 0)
+    decisions = sorted(Resumption.objects.values_list("decision", "detail", "worker"))
+    assert decisions == [("skipped", "awaits publish.publish", "sweeper"), ("skipped", "open parking", "sweeper")]
+    assert sweeper.sweep(now=later(600)).resumes == [] and RESUMES == []
+
+
+def test_a_position_this_composition_cannot_read_is_sent_as_before_and_the_sweep_goes_on(settings):
+    """Its pipeline is gone from the composition: the worker's resume fails on it, as it did; the sweep's own look
+    at it must not end the sweep (every other position, retry and hand-off would wait)."""
+    cut = dataclasses.replace(lane.INGEST, steps=lane.INGEST.steps[:2])  # the trace stops inside ingest
+    Engine(dataclasses.replace(lane.COMPOSITION, pipelines=(cut, lane.PUBLISH))).start(
+        "ingest", {"text": "c a b"}, "doc-1"
+    )
+    settings.TPFGO_RESUME_ENQUEUE = "tests.pipelines.test_sweeper.capture_resume"
+    settings.TPFGO_COMPOSITION = "tests.pipelines.test_sweeper.WITHOUT_INGEST"
+    globals()["WITHOUT_INGEST"] = dataclasses.replace(
+        lane.COMPOSITION, pipelines=(lane.PUBLISH, lane.MANUAL), subscriptions=()
+    )
+    newest = CheckpointLog.objects.order_by("-seq").first()
+
+    report = sweeper.sweep(now=later(120))
+
+    assert report.resumes == RESUMES == [(str(newest.trace_id), newest.seq)]
+    assert Resumption.objects.count() == 0
 
 
 def late_refusal(ctx: StepContext[DocumentReceived]) -> Output:
