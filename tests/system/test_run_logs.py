@@ -6,6 +6,8 @@ The run ends with a Ctrl-C, which must stop everything too.
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 from collections import Counter
 
@@ -81,3 +83,20 @@ def test_make_run_logs_only_json_lines_after_its_banner(make_run):
     assert [e for e in own if e["event"] == "run.stopping"] == [
         {"event": "run.stopping", "reason": "signal received", "level": "info"}
     ]
+
+
+def test_a_server_that_dies_stops_make_run_with_json_lines_naming_it(make_run):
+    run: MakeRun = make_run()
+    (grpc,) = [int(line.split(":")[0]) for line in run.leftovers() if "grpcrunserver" in line]
+    os.kill(grpc, signal.SIGKILL)
+    assert run.process.wait(timeout=STOP_BOUND) != 0
+    wait_for(lambda: not run.leftovers(), STOP_BOUND, "every process of the run to end")
+
+    lines = [line for line in run.after_banner() if not re.match(r"make(\[\d+\])?: \*\*\* ", line)]  # make's own
+    assert non_json(lines) == []
+    own = [json.loads(line) for line in lines if '"logger": "bin.run"' in line]
+    assert [(e["event"], e.get("server"), e.get("status")) for e in own][:2] == [
+        ("run.server_exited", "grpc", "137"),
+        ("run.stopping", None, None),
+    ]
+    assert own[1]["reason"] == "grpc ended" and own[-1]["event"] == "run.stopped"
