@@ -58,6 +58,12 @@ class SearchRequestSerializer(StrictSerializer):
         error_messages={"max_length": f"at most {MAX_TOKENS} tokens", "not_a_list": "must be a list of strings"},
     )
 
+    def validate_text(self, text: str) -> str:
+        # The schema's pattern (NOT_BLANK_PRINTABLE) refuses a text of white space only; so does the server.
+        if not text.strip():
+            raise serializers.ValidationError(TEXT_ERRORS["blank"])
+        return text
+
 
 def canonical(data: object) -> dict[str, Any]:
     """The request validated and completed (terms, shards, deadline), or INVALID_ARGUMENT field by field."""

@@ -60,6 +60,7 @@ def test_the_same_key_with_another_search_is_already_exists_everywhere(ways):
 BAD = {
     "no text": ({"tokens": []}, [("text", "is required")]),
     "blank text": ({"text": ""}, [("text", "is required")]),
+    "a text of white space only": ({"text": "  \u3000 "}, [("text", "is required")]),
     "overlong text": ({"text": "a" * 201}, [("text", "must be a string of at most 200 characters")]),
     "a control character": ({"text": "red\x07apple"}, [("text", "must not contain control characters")]),
     "an unknown token": ({"text": "red", "tokens": ["shard3_boom"]}, [("tokens[0]", "is not a simulator token")]),
