@@ -23,8 +23,14 @@ MAX_TERMS = 10
 MAX_TOKENS = 16
 
 
-# What the schema says of a token (docs/lanes.md's table).
-TOKEN_PATTERN = "^(shard[0-9]{1,2}_(flaky_[1-9]|down|slow)|analytics_(flaky_[1-9]|down))$"
+def token_pattern(shards: int) -> str:
+    """What the schema says of a token (docs/lanes.md's table): a shard this site fans a query out to, 1 to
+    ``shards`` written without a leading zero, or analytics."""
+    numbers = "|".join(str(n) for n in range(1, shards + 1))
+    return f"^(shard({numbers})_(flaky_[1-9]|down|slow)|analytics_(flaky_[1-9]|down))$"
+
+
+TOKEN_PATTERN = token_pattern(settings.TPFGO_SEARCH_SHARDS)
 TEXT_ISSUE = f"must be a string of at most {MAX_TEXT} characters"
 TEXT_ERRORS = {
     "required": "is required",
@@ -34,7 +40,7 @@ TEXT_ERRORS = {
     "invalid": TEXT_ISSUE,
     "max_length": TEXT_ISSUE,
 }
-NOT_A_TOKEN = "is not a simulator token"  # docs/lanes.md lists them
+NOT_A_TOKEN = f"is not a simulator token of shards 1 to {settings.TPFGO_SEARCH_SHARDS}"  # docs/lanes.md lists them
 TOKEN_ERRORS: dict[str, str | _StrPromise] = {
     "invalid": NOT_A_TOKEN,
     "blank": NOT_A_TOKEN,

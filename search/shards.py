@@ -9,6 +9,8 @@ The simulator's failure tokens (a query's ``tokens``; docs/lanes.md has the tabl
 - ``shardN_flaky_K``: the shard is unavailable for the first K attempts (``ShardUnavailable``, retried);
 - ``shardN_down``: the shard is unavailable on every attempt (the query parks once the retries are spent);
 - ``shardN_slow``: the shard answers, but after any deadline (the merge is partial).
+
+Several tokens for one shard add up (``_behaviour``).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class SimulatedShards:
 
     def search(self, shard: int, terms: list[str], tokens: list[str], attempt: int) -> ShardAnswer:
         behaviour = _behaviour(shard, tokens)
-        if behaviour == "down" or (behaviour.isdigit() and attempt <= int(behaviour)):
+        if behaviour.down or attempt <= behaviour.flaky:
             raise ShardUnavailable(f"shard {shard} unavailable (simulated, attempt {attempt})")
         hits = [
             {
@@ -67,17 +69,26 @@ class SimulatedShards:
             for term in terms
             for n in range(HITS_PER_TERM)
         ]
-        latency = SLOW_MS if behaviour == "slow" else 5 + _digest("latency", shard, *terms) % 95
+        latency = SLOW_MS if behaviour.slow else 5 + _digest("latency", shard, *terms) % 95
         return ShardAnswer(latency_ms=latency, hits=hits)
 
 
-def _behaviour(shard: int, tokens: list[str]) -> str:
-    """The shard's token: "down", "slow", the number of flaky attempts, or "" (it answers)."""
-    for token in tokens:
-        match = TOKEN.match(token)
-        if match and int(match["shard"]) == shard:
-            return match["kind"] or match["times"]
-    return ""
+@dataclass(frozen=True)
+class Behaviour:
+    down: bool = False
+    flaky: int = 0  # unavailable for the first ``flaky`` attempts
+    slow: bool = False
+
+
+def _behaviour(shard: int, tokens: list[str]) -> Behaviour:
+    """What the query's tokens make of the shard; several tokens for one shard add up: ``down`` on every attempt,
+    else unavailable for the largest K of its ``flaky_K``, then an answer, late if ``slow`` is among them."""
+    matches = [m for m in map(TOKEN.match, tokens) if m is not None and int(m["shard"]) == shard]
+    return Behaviour(
+        down=any(m["kind"] == "down" for m in matches),
+        flaky=max((int(m["times"]) for m in matches if m["times"]), default=0),
+        slow=any(m["kind"] == "slow" for m in matches),
+    )
 
 
 @cache

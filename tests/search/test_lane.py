@@ -132,10 +132,33 @@ def test_the_simulator_tokens_the_request_accepts_are_the_ones_the_simulators_kn
     from search.query_logged.step import TOKEN as ANALYTICS
 
     accepted = re.compile(commands.TOKEN_PATTERN)
-    for token in ("shard3_flaky_2", "shard12_down", "shard5_slow", "analytics_down", "analytics_flaky_1"):
+    for token in ("shard3_flaky_2", "shard8_down", "shard5_slow", "analytics_down", "analytics_flaky_1"):
         assert accepted.fullmatch(token) and (shards.TOKEN.fullmatch(token) or ANALYTICS.fullmatch(token)), token
     for token in ("shard3_boom", "shard_slow", "analytics_slow", "shard3_flaky_0", "tok_ok"):
         assert not accepted.fullmatch(token) and not shards.TOKEN.fullmatch(token) and not ANALYTICS.fullmatch(token)
+    # The request also holds a token to the shards this site fans out to (TPFGO_SEARCH_SHARDS: 8), 1 without a 0.
+    for token in ("shard0_down", "shard9_down", "shard12_slow", "shard03_down"):
+        assert not accepted.fullmatch(token), token
+    assert commands.NOT_A_TOKEN == "is not a simulator token of shards 1 to 8"
+
+
+def test_tokens_for_one_shard_add_up_flaky_then_slow():
+    answered = search("red apple pie", tokens=["shard3_slow", "shard3_flaky_1"], key="add-up")
+    assert answered.view["status"] == "STALLED"
+    [parked] = ParkedItem.objects.all()
+
+    assert retry_parked(str(parked.pk), 2) == "inserted"
+
+    view = search("red apple pie", tokens=["shard3_slow", "shard3_flaky_1"], key="add-up").view
+    assert (view["status"], view["missingShards"]) == ("PARTIAL", [3])
+
+
+def test_down_outweighs_every_other_token_for_its_shard():
+    search("red apple pie", tokens=["shard4_flaky_1", "shard4_down", "shard4_slow"], key="down-wins")
+    [parked] = ParkedItem.objects.all()
+
+    assert [retry_parked(str(parked.pk), attempt) for attempt in (2, 3, 4)] == ["failed"] * 3
+    assert lane_counts()["ShardSearched"] == 0
 
 
 def test_a_text_without_a_word_is_searched_for_nothing():

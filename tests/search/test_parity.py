@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from search.commands import NOT_A_TOKEN
 from tests.checkout.api.conftest import grpc_target, token  # noqa: F401  (fixtures)
 from tests.checkout.api.transports import MALFORMED
 from tests.conftest import all_insert_only_counts
@@ -63,7 +64,13 @@ BAD = {
     "a text of white space only": ({"text": "  \u3000 "}, [("text", "is required")]),
     "overlong text": ({"text": "a" * 201}, [("text", "must be a string of at most 200 characters")]),
     "a control character": ({"text": "red\x07apple"}, [("text", "must not contain control characters")]),
-    "an unknown token": ({"text": "red", "tokens": ["shard3_boom"]}, [("tokens[0]", "is not a simulator token")]),
+    "an unknown token": ({"text": "red", "tokens": ["shard3_boom"]}, [("tokens[0]", NOT_A_TOKEN)]),
+    "shard 0": ({"text": "red", "tokens": ["shard0_down"]}, [("tokens[0]", NOT_A_TOKEN)]),
+    "a shard with a leading zero": ({"text": "red", "tokens": ["shard03_down"]}, [("tokens[0]", NOT_A_TOKEN)]),
+    "a shard the query does not fan out to": (
+        {"text": "red", "tokens": ["shard2_slow", "shard9_down"]},
+        [("tokens[1]", NOT_A_TOKEN)],
+    ),
 }
 
 
