@@ -17,6 +17,8 @@ from rest_framework.views import APIView
 from pipelines.failures import sinks
 from pipelines.transport import input_limits, sink_wire
 from pipelines.transport.input_limits import BoundedJSONParser, check_body_size
+from pipelines.transport.request_metrics import http_transport
+from pipelines.transport.wire_errors import WireError
 from pipelines.transport.wire_schema import NO_NUL, NOT_BLANK_NO_NUL, StrictSerializer
 
 
@@ -55,9 +57,16 @@ RECORDED = inline_serializer(
 )
 
 
+# What a JSON-only route answers a protobuf-over-HTTP request, as its OpenAPI responses list it (docs/api.md).
+PROTOBUF_REFUSAL = {
+    501: OpenApiResponse(description="UNIMPLEMENTED: protobuf-over-HTTP (application/x-protobuf); JSON only"),
+}
+
+
 class TokenFirstView(APIView):
     """An engine route: JSON in and out within the API's limits (``pipelines.transport.input_limits``), the
-    token checked before anything else (a missing or wrong token is 401 whatever else is wrong)."""
+    token checked before anything else (a missing or wrong token is 401 whatever else is wrong), then the call
+    shape: a request that sends or asks for protobuf is UNIMPLEMENTED, as on every JSON-only route."""
 
     parser_classes = [BoundedJSONParser]
     renderer_classes = [JSONRenderer]
@@ -65,6 +74,12 @@ class TokenFirstView(APIView):
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         self.perform_authentication(request)
         self.check_permissions(request)
+        if http_transport(request) == "protobuf":
+            raise WireError(
+                "UNIMPLEMENTED",
+                f"protobuf-over-HTTP is not available for {request.method} {request.path}: this route speaks JSON "
+                "only; send and accept application/json",
+            )
         check_body_size(request)
         super().initial(request, *args, **kwargs)
 
@@ -86,6 +101,7 @@ class ErrorSinkEntriesView(TokenFirstView):
             406: OpenApiResponse(description="INVALID_ARGUMENT: no acceptable response format (JSON only)"),
             **input_limits.BODY_REFUSALS,
             500: OpenApiResponse(description="INTERNAL (never a traceback)"),
+            **PROTOBUF_REFUSAL,
         },
     )
     def post(self, request: Request) -> Response:

@@ -1,8 +1,8 @@
 """``/api/v1/search`` routes: parse the request, call one ``search.services`` function, render.
 
-JSON only, on the engine's route base (``pipelines.TokenFirstView``: the token first, then the scope, then the body
-within the API's limits); errors are the API's JSON envelope (the project's DRF exception handler renders every
-``ServiceError``).
+JSON only, on the engine's route base (``pipelines.TokenFirstView``: the token first, then the scope, then the call
+shape (protobuf-over-HTTP is UNIMPLEMENTED), then the body within the API's limits); errors are the API's JSON
+envelope (the project's DRF exception handler renders every ``ServiceError``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from pipelines import BODY_REFUSALS, TokenFirstView
+from pipelines import BODY_REFUSALS, PROTOBUF_REFUSAL, TokenFirstView
 from search import commands, services
 from search.api.serializers import SearchAnswerSerializer
 
@@ -33,6 +33,7 @@ ERRORS = {
     403: OpenApiResponse(description="PERMISSION_DENIED: the token lacks the search:query scope"),
     500: OpenApiResponse(description="INTERNAL (never a traceback)"),
     503: OpenApiResponse(description="UNAVAILABLE: retry with the same Idempotency-Key"),
+    **PROTOBUF_REFUSAL,
 }
 
 

@@ -334,18 +334,28 @@ JSON_ONLY = [
     ("POST", f"/api/v1/tickets/{uuid.UUID(int=1)}/accept"),
     ("POST", f"/api/v1/deliveries/{uuid.UUID(int=1)}/pickup"),
 ]
+# The engine's routes and the search lane's (pipelines.TokenFirstView): JSON only as well.
+ENGINE_JSON_ONLY = [
+    ("POST", "/api/v1/search"),
+    ("GET", f"/api/v1/search/{uuid.UUID(int=1)}"),
+    ("POST", "/api/v1/error-sink/entries"),
+    ("POST", "/api/v1/subscriptions/stream"),
+    ("POST", "/api/v1/subscriptions/ack"),
+]
 
 
 def test_protobuf_on_a_route_without_a_grpc_message_is_unimplemented(ways):
-    for method, path in JSON_ONLY:
+    rows = all_insert_only_counts()
+    for method, path in JSON_ONLY + ENGINE_JSON_ONLY:
         result = ways["protobuf"].send(method, path, None)
         assert (result.http, result.code) == (501, "UNIMPLEMENTED"), path
         assert "protobuf" in result.data["message"]
+    assert all_insert_only_counts() == rows
 
 
 def test_the_permission_is_decided_before_a_route_answers_unimplemented(ways):
     sink = create_token(kind="error-sink").key  # holds none of these routes' scopes
-    for method, path in [*JSON_ONLY, ("POST", "/api/v1/orders/ingest")]:
+    for method, path in [*JSON_ONLY, *ENGINE_JSON_ONLY[:2], ("POST", "/api/v1/orders/ingest")]:
         result = ways["protobuf"].send(method, path, None, token=sink)
         assert (result.http, result.code) == (403, "PERMISSION_DENIED"), path
     streamed = ways["function"].send("POST", "/api/v1/orders/ingest", None, token=sink)

@@ -135,14 +135,9 @@ ROUTES = {
         "/api/v1/error-sink/entries",
         {},
         grpc="Record",
-        protobuf="INVALID_ARGUMENT",  # 406: the sink speaks JSON only, and says so once permitted
     ),
-    "follow a publication": Route(
-        SUBSCRIBERS, "POST", "/api/v1/subscriptions/stream", {}, protobuf="INVALID_ARGUMENT", grpc="Subscribe"
-    ),
-    "acknowledge a position": Route(
-        SUBSCRIBERS, "POST", "/api/v1/subscriptions/ack", {}, protobuf="INVALID_ARGUMENT", grpc="Acknowledge"
-    ),
+    "follow a publication": Route(SUBSCRIBERS, "POST", "/api/v1/subscriptions/stream", {}, grpc="Subscribe"),
+    "acknowledge a position": Route(SUBSCRIBERS, "POST", "/api/v1/subscriptions/ack", {}, grpc="Acknowledge"),
 }
 
 
