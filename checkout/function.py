@@ -2,8 +2,8 @@
 
 It builds a Django request from the event, resolves the path with the project's URLconf and calls the same DRF
 view REST calls, so authentication, permission, parsing, errors and the answer are those of REST. The streaming
-route (``/api/v1/orders/ingest``) is refused with UNIMPLEMENTED, after the token and its permission. A binary
-answer (protobuf) comes back base64-encoded.
+routes (``/api/v1/orders/ingest``, ``/api/v1/subscriptions/stream``) are refused with UNIMPLEMENTED, after the token
+and its permission. A binary answer (protobuf) comes back base64-encoded.
 """
 
 from __future__ import annotations
@@ -30,7 +30,14 @@ from checkout.api import errors
 from pipelines import Detail, ServiceError, WireError, request_metrics
 
 API_PREFIX = "/api/v1/"
-STREAMING = {"/api/v1/orders/ingest": "NDJSON ingest (a stream of orders answered by a stream)"}
+# The streamed routes (what each is, and the ways in that serve it): an event answers one body, never a stream.
+STREAMING = {
+    "/api/v1/orders/ingest": ("NDJSON ingest (a stream of orders answered by a stream)", "REST or gRPC IngestOrders"),
+    "/api/v1/subscriptions/stream": (
+        "a subscription's NDJSON stream (a publication followed from a log position)",
+        "REST or gRPC SubscriptionService/Subscribe",
+    ),
+}
 TEXT_TYPES = ("application/json", "text/", "application/vnd.oai.openapi", "application/yaml")
 
 
@@ -142,10 +149,8 @@ def dispatch(request: HttpRequest) -> HttpResponse:
     try:
         if path in STREAMING:
             _authorize(request)
-            raise WireError(
-                "UNIMPLEMENTED",
-                f"the FUNCTION transport does not support {STREAMING[path]} on {path}; use REST or gRPC IngestOrders",
-            )
+            what, ways = STREAMING[path]
+            raise WireError("UNIMPLEMENTED", f"the FUNCTION transport does not support {what} on {path}; use {ways}")
         if not path.startswith(API_PREFIX):
             raise WireError("NOT_FOUND", f"no route {path}: the FUNCTION transport serves {API_PREFIX} only")
         try:

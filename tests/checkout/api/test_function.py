@@ -11,11 +11,13 @@ from django.core.management import call_command
 from checkout import demo
 from checkout.function import handler
 from checkout.protos import orders_pb2
+from pipelines.models import SubscriberLease
 from tests.checkout.api.transports import Function, Http
 from tests.checkout.conftest import order_body, place
 from tests.conftest import all_insert_only_counts
 
 PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
 
 
 @pytest.fixture
@@ -62,6 +64,7 @@ def test_a_protobuf_body_and_answer_travel_base64_encoded(auth):
     ("path", "method", "status", "code"),
     [
         ("/api/v1/orders/ingest", "POST", 501, "UNIMPLEMENTED"),
+        ("/api/v1/subscriptions/stream", "POST", 501, "UNIMPLEMENTED"),
         ("/api/v1/no-such-route", "GET", 404, "NOT_FOUND"),
         ("/ops/", "GET", 404, "NOT_FOUND"),
         ("/api/v1/orders", "GET", 405, "INVALID_ARGUMENT"),
@@ -76,8 +79,21 @@ def test_unsupported_shapes_and_unknown_paths_are_refused_in_the_envelope(auth, 
         assert "FUNCTION" in body["error"]["message"] and "NDJSON" in body["error"]["message"]
 
 
+def test_a_subscription_stream_is_refused_before_it_follows_anything(auth):
+    body = {"publication": "tpfgo.order.terminal-state.v1", "subscriber": "fn-follower"}
+    rows = all_insert_only_counts()
+
+    answer = handler(event("POST", "/api/v1/subscriptions/stream", body, **auth, **{"Content-Type": JSON}), None)
+
+    error = json.loads(answer["body"])["error"]
+    assert (answer["statusCode"], error["code"]) == (501, "UNIMPLEMENTED")
+    assert "SubscriptionService/Subscribe" in error["message"]
+    assert all_insert_only_counts() == rows
+    assert SubscriberLease.objects.count() == 0
+
+
 def test_the_token_is_checked_first_even_on_the_refused_streaming_route(db):
-    for path in ("/api/v1/orders/ingest", "/api/v1/orders"):
+    for path in ("/api/v1/orders/ingest", "/api/v1/subscriptions/stream", "/api/v1/orders"):
         answer = handler(event("POST", path, "{broken"), None)
         assert answer["statusCode"] == 401, path
         assert json.loads(answer["body"])["error"]["code"] == "UNAUTHENTICATED"

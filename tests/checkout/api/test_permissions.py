@@ -136,7 +136,9 @@ ROUTES = {
         {},
         grpc="Record",
     ),
-    "follow a publication": Route(SUBSCRIBERS, "POST", "/api/v1/subscriptions/stream", {}, grpc="Subscribe"),
+    "follow a publication": Route(
+        SUBSCRIBERS, "POST", "/api/v1/subscriptions/stream", {}, function=UNIMPLEMENTED, grpc="Subscribe"
+    ),
     "acknowledge a position": Route(SUBSCRIBERS, "POST", "/api/v1/subscriptions/ack", {}, grpc="Acknowledge"),
 }
 
