@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.settings import api_settings
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from pipelines.transport import input_limits
@@ -28,10 +30,18 @@ NO_CONTROL_CHARACTERS = f"^{_PRINTABLE}*$"
 NOT_BLANK_PRINTABLE = f"^{_PRINTABLE}*[^\\s\\u0000-\\u001f\\u007f-\\u009f]{_PRINTABLE}*$"
 NO_NUL = "^[^\\u0000]*$"
 NOT_BLANK_NO_NUL = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+# What a body (or a nested object) that is no JSON object gets: the same detail as the routes that check by hand.
+NOT_AN_OBJECT = "not an object"
 
 
 class StrictSerializer(serializers.Serializer[dict[str, Any]]):
     """A request body: an object whose unknown fields are refused (``unknown field``), on every write route."""
+
+    def run_validation(self, data: Any = empty) -> Any:
+        # DRF says "Invalid data. Expected a dictionary, but got list." (or "No data provided" for null).
+        if data is not empty and not (data is None and self.allow_null) and not isinstance(data, Mapping):
+            raise serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [NOT_AN_OBJECT]}, code="invalid")
+        return super().run_validation(data)
 
     def to_internal_value(self, data: object) -> Any:
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []

@@ -124,3 +124,39 @@ def test_every_request_body_in_the_schema_refuses_additional_properties(client):
     assert components["Consumer"]["properties"]["name"]["pattern"] == "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
     create = schema["paths"]["/api/v1/orders"]["post"]
     assert create["requestBody"]["required"] is True
+
+
+WRITE_ROUTES = [
+    ("post", "/api/v1/orders", {"HTTP_IDEMPOTENCY_KEY": "not-an-object"}),
+    ("post", "/api/v1/search", {"HTTP_IDEMPOTENCY_KEY": "not-an-object"}),
+    ("post", "/api/v1/consumers", {}),
+    ("post", "/api/v1/couriers", {}),
+    ("post", "/api/v1/restaurants", {}),
+    ("put", "/api/v1/couriers/courier-ann/availability", {}),
+    ("post", "/api/v1/error-sink/entries", {}),
+    ("post", "/api/v1/subscriptions/ack", {}),
+]
+
+
+@pytest.mark.parametrize("body", ["[]", '"alice"', "5", "null"])
+def test_a_body_that_is_no_json_object_gets_one_detail_on_every_write_route(api, demo_data, body):
+    counts = all_insert_only_counts()
+    rows = (Consumer.objects.count(), Courier.objects.count(), Restaurant.objects.count())
+    for method, route, headers in WRITE_ROUTES:
+        response = getattr(api, method)(route, body, content_type="application/json", **headers)
+        assert refused(response) == [("body", "not an object")], route
+    assert all_insert_only_counts() == counts
+    assert (Consumer.objects.count(), Courier.objects.count(), Restaurant.objects.count()) == rows
+    assert Courier.objects.get(pk="courier-ann").available is True
+
+
+def test_a_nested_object_that_is_no_json_object_is_named_by_its_place(api, demo_data):
+    body = {
+        "id": "deli",
+        "name": "Deli",
+        "address": "3 Side St",
+        "menu": [{"id": "a", "name": "A", "price": "1.00"}, 7],
+    }
+    response = api.post("/api/v1/restaurants", body, format="json")
+    assert refused(response) == [("menu[1]", "not an object")]
+    assert not Restaurant.objects.filter(pk="deli").exists()
