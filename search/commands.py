@@ -61,7 +61,11 @@ class SearchRequestSerializer(StrictSerializer):
         required=False,
         max_length=MAX_TOKENS,
         default=list,
-        error_messages={"max_length": f"at most {MAX_TOKENS} tokens", "not_a_list": "must be a list of strings"},
+        error_messages={
+            "max_length": f"at most {MAX_TOKENS} tokens",
+            "not_a_list": "must be a list of strings",
+            "null": "must be a list of strings",  # absent is no tokens; null is not a list
+        },
     )
 
     def validate_text(self, text: str) -> str:

@@ -92,6 +92,16 @@ def test_a_bad_search_is_invalid_argument_on_every_transport_and_stores_nothing(
     assert all_insert_only_counts() == rows
 
 
+def test_null_tokens_are_refused_as_not_a_list_over_json(ways):
+    rows = all_insert_only_counts()
+    result = ways["rest"].search({"text": "red", "tokens": None}, "null-tokens")
+    assert (result.code, [(d["field"], d["issue"]) for d in result.data["details"]]) == (
+        "INVALID_ARGUMENT",
+        [("tokens", "must be a list of strings")],
+    )
+    assert all_insert_only_counts() == rows
+
+
 def test_an_unknown_query_is_not_found_and_a_missing_token_unauthenticated_everywhere(ways):
     for name in NAMES:
         assert ways[name].answer("00000000-0000-0000-0000-000000000000").code == "NOT_FOUND", name
