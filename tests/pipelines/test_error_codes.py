@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from checkout.delivery_assigned.step import NoCourierAvailable
+import tpfgo_site.composition  # noqa: F401  (loads every domain's steps and adapters, and so their error classes)
 from checkout.payments import GatewayUnavailable, IdempotencyKeyReused
 from pipelines.contracts import errors
 from pipelines.recovery.sweeper import AttemptLost
@@ -32,9 +32,25 @@ def test_the_engine_codes_are_stable():
     assert errors.DEAD_LETTER_REASONS == ("retry_exhausted", "non_retryable")
 
 
+def declared_codes() -> set[str]:
+    """The code of every error class a shipped module declares (a test's own classes left out)."""
+    found, classes = set(), [errors.StepError]
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        if not cls.__module__.startswith("tests."):
+            found.add(cls.code)
+    return found
+
+
+def test_the_declared_codes_are_found_in_every_domain():
+    assert {GatewayUnavailable.code, IdempotencyKeyReused.code, "NO_COURIER_AVAILABLE"} <= declared_codes()
+    assert {"SEARCH_SHARD_UNAVAILABLE", "SEARCH_ANALYTICS_UNAVAILABLE"} <= declared_codes()
+
+
 def test_every_code_and_dead_letter_reason_is_in_the_runbook():
     page = (settings.BASE_DIR / "docs" / "operations.md").read_text()
-    domain = {GatewayUnavailable.code, IdempotencyKeyReused.code, NoCourierAvailable.code} | RAISED
+    domain = declared_codes() | RAISED
     missing = sorted(c for c in {*errors.ENGINE_CODES, *domain, *errors.DEAD_LETTER_REASONS} if f"`{c}`" not in page)
     assert missing == []
 
