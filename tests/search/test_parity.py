@@ -1,6 +1,7 @@
-"""The search lane's parity rows: REST and gRPC give the same answers to the same requests, the same code and
-field details for a refusal, and nothing is stored for one. Real servers on ports (pytest-django's live server, an
-in-process gRPC server with the project's handlers)."""
+"""The search lane's parity rows: REST, gRPC and the FUNCTION handler give the same answers to the same requests,
+the same code and field details for a refusal, and nothing is stored for one. Real servers on ports (pytest-django's
+live server, an in-process gRPC server with the project's handlers); FUNCTION calls the same views in process.
+Protobuf-over-HTTP is not served on the lane's routes: tests/checkout/api/test_parity.py has its 501 rows."""
 
 from __future__ import annotations
 
@@ -12,14 +13,18 @@ from search.commands import NOT_A_TOKEN
 from tests.checkout.api.conftest import grpc_target, token  # noqa: F401  (fixtures)
 from tests.checkout.api.transports import MALFORMED
 from tests.conftest import all_insert_only_counts
-from tests.search.transports import SearchGrpc, SearchRest
+from tests.search.transports import SearchFunction, SearchGrpc, SearchRest
 
-NAMES = ("rest", "grpc")
+NAMES = ("rest", "grpc", "function")
 
 
 @pytest.fixture
 def ways(live_server: Any, grpc_target: str, token: str) -> dict[str, Any]:  # noqa: F811
-    return {"rest": SearchRest(live_server.url, token), "grpc": SearchGrpc(grpc_target, token)}
+    return {
+        "rest": SearchRest(live_server.url, token),
+        "grpc": SearchGrpc(grpc_target, token),
+        "function": SearchFunction(token),
+    }
 
 
 def test_search_then_replay_gives_one_query_per_key_on_every_transport(ways):

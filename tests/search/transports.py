@@ -1,5 +1,6 @@
-"""The search lane's two ways in, with the same calls, each answering the normalized ``Result`` of the checkout
-transports (tests/checkout/api/transports.py): REST on a real HTTP server, gRPC on a real gRPC server."""
+"""The search lane's ways in, with the same calls, each answering the normalized ``Result`` of the checkout
+transports (tests/checkout/api/transports.py): REST on a real HTTP server, gRPC on a real gRPC server, and the
+FUNCTION handler (the same views as REST, called with API-gateway events)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import grpc
 from google.protobuf import json_format
 
 from search.protos import search_pb2, search_pb2_grpc
-from tests.checkout.api.transports import BROKEN_PROTOBUF, DEFAULT, MALFORMED, Http, Result, _grpc_error
+from tests.checkout.api.transports import BROKEN_PROTOBUF, DEFAULT, MALFORMED, Function, Http, Result, _grpc_error
 
 
 class SearchRest(Http):
@@ -21,6 +22,12 @@ class SearchRest(Http):
 
     def answer(self, query_id: str, token: Any = DEFAULT) -> Result:
         return self.send("GET", f"/api/v1/search/{query_id}", None, token)
+
+
+class SearchFunction(Function):
+    name = "function"
+    search = SearchRest.search
+    answer = SearchRest.answer
 
 
 class SearchGrpc:
