@@ -100,7 +100,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "BoundedJSONParser": ("pipelines.transport.input_limits", "BoundedJSONParser"),
     "check_body_size": ("pipelines.transport.input_limits", "check_body_size"),
     "BODY_REFUSALS": ("pipelines.transport.input_limits", "BODY_REFUSALS"),
-    "PROTOBUF_REFUSAL": ("pipelines.transport.error_sink_views", "PROTOBUF_REFUSAL"),
+    "FORMAT_REFUSALS": ("pipelines.transport.error_sink_views", "FORMAT_REFUSALS"),
     "NDJSON": ("pipelines.transport.http_streams", "NDJSON"),
     "NdjsonRenderer": ("pipelines.transport.http_streams", "NdjsonRenderer"),
     "TicketedLines": ("pipelines.transport.http_streams", "TicketedLines"),
@@ -230,7 +230,7 @@ if TYPE_CHECKING:
     from pipelines.transport import request_metrics as request_metrics
     from pipelines.transport.error_sink_rpc import SERVICE as ERROR_SINK_SERVICE
     from pipelines.transport.error_sink_rpc import ErrorSinkService as ErrorSinkService
-    from pipelines.transport.error_sink_views import PROTOBUF_REFUSAL as PROTOBUF_REFUSAL
+    from pipelines.transport.error_sink_views import FORMAT_REFUSALS as FORMAT_REFUSALS
     from pipelines.transport.error_sink_views import ErrorSinkEntriesView as ErrorSinkEntriesView
     from pipelines.transport.error_sink_views import TokenFirstView as TokenFirstView
     from pipelines.transport.http_streams import NDJSON as NDJSON
@@ -271,10 +271,10 @@ __all__ = [
     "AWAIT",
     "BODY_REFUSALS",
     "ERROR_SINK_SERVICE",
+    "FORMAT_REFUSALS",
     "NDJSON",
     "NOT_BLANK_PRINTABLE",
     "PROTOBUF",
-    "PROTOBUF_REFUSAL",
     "SKIP",
     "STATUS",
     "SUBSCRIPTION_SERVICE",

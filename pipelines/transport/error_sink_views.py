@@ -57,8 +57,10 @@ RECORDED = inline_serializer(
 )
 
 
-# What a JSON-only route answers a protobuf-over-HTTP request, as its OpenAPI responses list it (docs/api.md).
-PROTOBUF_REFUSAL = {
+# What a JSON-only route answers a client that asks for another format, as its OpenAPI responses list it
+# (docs/api.md): protobuf-over-HTTP is UNIMPLEMENTED, any other format not acceptable.
+FORMAT_REFUSALS = {
+    406: OpenApiResponse(description="INVALID_ARGUMENT: no acceptable response format (JSON only)"),
     501: OpenApiResponse(description="UNIMPLEMENTED: protobuf-over-HTTP (application/x-protobuf); JSON only"),
 }
 
@@ -98,10 +100,9 @@ class ErrorSinkEntriesView(TokenFirstView):
             400: OpenApiResponse(description="INVALID_ARGUMENT: the entry is invalid (nothing is stored)"),
             401: OpenApiResponse(description="UNAUTHENTICATED: missing or invalid token"),
             403: OpenApiResponse(description="PERMISSION_DENIED: the token lacks a permission"),
-            406: OpenApiResponse(description="INVALID_ARGUMENT: no acceptable response format (JSON only)"),
             **input_limits.BODY_REFUSALS,
             500: OpenApiResponse(description="INTERNAL (never a traceback)"),
-            **PROTOBUF_REFUSAL,
+            **FORMAT_REFUSALS,
         },
     )
     def post(self, request: Request) -> Response:

@@ -24,7 +24,7 @@ from rest_framework.response import Response
 
 from pipelines.contracts.status import Detail, InvalidArgument
 from pipelines.transport import input_limits, subscriptions
-from pipelines.transport.error_sink_views import PROTOBUF_REFUSAL, TokenFirstView
+from pipelines.transport.error_sink_views import FORMAT_REFUSALS, TokenFirstView
 from pipelines.transport.http_streams import NdjsonRenderer, TicketedLines, client_present, ndjson_response
 from pipelines.transport.subscriber_leases import SubscriberFollowed
 from pipelines.transport.wire_schema import StrictSerializer, Text
@@ -56,7 +56,7 @@ REFUSALS = {
     403: OpenApiResponse(description="PERMISSION_DENIED: the token may not subscribe"),
     404: OpenApiResponse(description="NOT_FOUND: no such publication"),
     **input_limits.BODY_REFUSALS,
-    **PROTOBUF_REFUSAL,
+    **FORMAT_REFUSALS,
 }
 
 

@@ -11,7 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from pipelines import BODY_REFUSALS, PROTOBUF_REFUSAL, TokenFirstView
+from pipelines import BODY_REFUSALS, FORMAT_REFUSALS, TokenFirstView
 from search import commands, services
 from search.api.serializers import SearchAnswerSerializer
 
@@ -33,7 +33,7 @@ ERRORS = {
     403: OpenApiResponse(description="PERMISSION_DENIED: the token lacks the search:query scope"),
     500: OpenApiResponse(description="INTERNAL (never a traceback)"),
     503: OpenApiResponse(description="UNAVAILABLE: retry with the same Idempotency-Key"),
-    **PROTOBUF_REFUSAL,
+    **FORMAT_REFUSALS,
 }
 
 

@@ -140,3 +140,15 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(token, demo_
 @pytest.fixture
 def demo_data_loaded(db):
     demo.load()
+
+
+def test_every_operation_lists_the_format_refusals_every_route_answers(client):
+    """406 (asks for a format the route cannot render) and 501 (protobuf-over-HTTP where the route has no gRPC
+    message) are answered by every JSON route, the engine's and the search lane's included."""
+    schema = client.get("/api/v1/schema?format=json").json()
+    missing = {
+        f"{method.upper()} {path}": sorted({"406", "501"} - set(operation["responses"]))
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert {operation: codes for operation, codes in missing.items() if codes} == {}
