@@ -8,7 +8,8 @@ The simulator's failure tokens (a query's ``tokens``; docs/lanes.md has the tabl
 
 - ``shardN_flaky_K``: the shard is unavailable for the first K attempts (``ShardUnavailable``, retried);
 - ``shardN_down``: the shard is unavailable on every attempt (the query parks once the retries are spent);
-- ``shardN_slow``: the shard answers, but after any deadline (the merge is partial).
+- ``shardN_slow``: the shard answers, but after ``SLOW_MS`` (60 s): past the merge's deadline, unless
+  ``TPFGO_SEARCH_DEADLINE_MS`` is 60,000 or more (the merge is partial).
 
 Several tokens for one shard add up (``_behaviour``).
 """
@@ -27,7 +28,8 @@ from django.utils.module_loading import import_string
 from pipelines import RetryableError
 
 TOKEN = re.compile(r"^shard(?P<shard>[0-9]{1,2})_(?:flaky_(?P<times>[1-9])|(?P<kind>down|slow))$")
-# A slow shard answers this late: later than any deadline a query may ask for.
+# A slow shard answers this late: past the merge's deadline (TPFGO_SEARCH_DEADLINE_MS, 250 ms by default) unless
+# that is set to a minute or more.
 SLOW_MS = 60_000
 HITS_PER_TERM = 2
 
