@@ -70,18 +70,20 @@ def decide(principal: Principal | None, rule: Rule, value: object = None, *, kno
         raise Denied("this token belongs to no principal; create one with manage.py create_token")
     # ``admin`` holds every scope, those added after the principal was created included (ops keeps all routes).
     if rule.scope not in principal.scopes and "admin" not in principal.scopes:
-        raise Denied(f"a {principal.kind} token lacks the scope {rule.scope}")
+        raise Denied(f"a token of kind {principal.kind} lacks the scope {rule.scope}")
     if not principal.binding or (not rule.owner and not rule.bulk and not rule.unbound):
         return
     binds = KINDS[principal.kind].binds
     if rule.unbound:
-        raise Denied(f"a {principal.kind} token acts for one {binds}; FTGO's routes are for the FTGO gateway")
+        raise Denied(f"a token of kind {principal.kind} acts for one {binds}; FTGO's routes are for the FTGO gateway")
     if rule.bulk:
-        raise Denied(f"a {principal.kind} token acts for one {binds}; this call carries many, use the unary one")
+        raise Denied(
+            f"a token of kind {principal.kind} acts for one {binds}; this call carries many: use the unary one"
+        )
     if not known:
         return
     owner = owner_of(rule.owner, value)
     if owner is None and rule.owner in ("consumer", "courier"):
-        raise Denied(f"a {principal.kind} token acts for {binds} {principal.binding} only")
+        raise Denied(f"a token of kind {principal.kind} acts for {binds} {principal.binding} only")
     if owner is not None and owner != (binds, principal.binding):
-        raise Denied(f"a {principal.kind} token acts for {binds} {principal.binding} only")
+        raise Denied(f"a token of kind {principal.kind} acts for {binds} {principal.binding} only")

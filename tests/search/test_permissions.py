@@ -50,6 +50,9 @@ def test_only_search_clients_and_ops_search_or_read_an_answer_on_either_transpor
             searched = client.search({"text": "green pear"}, f"perm-{name}-{way}", token=key)
             read = client.answer(query_id, token=key)
             seen[name, way] = (searched.code, read.code)
+            if name not in SEARCHERS:
+                kind = PRINCIPALS[name][0]
+                assert searched.data["message"] == f"a token of kind {kind} lacks the scope search:query", way
         if name not in SEARCHERS:
             assert all_insert_only_counts() == rows, name
     expected = {
