@@ -15,6 +15,13 @@ from pipelines import Detail, FailedPrecondition, NotFound, actions, composition
 from search import selectors, view
 
 ACTIONS = ("redrive",)
+# What runs after a redriven step succeeds, by the pipeline it was parked in (the preview says it).
+AFTER = {
+    "search": "the query is then merged, ranked and published as usual",
+    "ranking": "the answer is then published as usual",
+}
+# The analytics record's side pipeline (ranking+analytics): nothing runs after it.
+AFTER_ANALYTICS = "the analytics record only: the query's answer was published already and is not touched"
 
 
 def owns(trace_id: uuid.UUID) -> bool:
@@ -63,7 +70,7 @@ def preview(action: str, query_id: object, **params: object) -> dict[str, Any]:
             {
                 "type": " or ".join(m.__name__ for m in step.models),
                 "summary": f"{parked.pipeline}/{parked.step} re-run from {parked.item_type} {parked.item_id}; "
-                "the query is then merged, ranked and published as usual",
+                + AFTER.get(parked.pipeline, AFTER_ANALYTICS),
             },
             {"type": "ParkingOutcome", "summary": "resolved if it succeeds; a new failure parks it again"},
         ]

@@ -9,7 +9,7 @@ import pytest
 from pipelines import composition
 from pipelines.models import ErrorSinkEntry, ParkedItem
 from pipelines.tasks import retry_parked
-from search import selectors
+from search import ops_actions, selectors
 from tests.conftest import all_insert_only_counts
 from tests.search.conftest import lane_counts, search
 
@@ -66,3 +66,29 @@ def test_a_flaky_analytics_store_is_retried_on_its_own_and_the_answer_is_untouch
     assert after["query_logged.QueryLogged"] == before["query_logged.QueryLogged"] + 1
     assert after["results_ranked.RankedResults"] == before["results_ranked.RankedResults"]
     assert selectors.ranked(ranked.query_id) == ranked
+
+
+def test_a_dead_lettered_analytics_record_is_redriven_alone_and_its_preview_says_so(settings):
+    # Four attempts instead of ANALYTICS_RETRY's eight, so the simulator's longest flaky token outlasts them.
+    settings.TPFGO_RETRY_POLICIES = {"ranking+analytics.results_ranked+analytics": {"max_attempts": 4}}
+    query_id = search("red apple pie", tokens=["analytics_flaky_4"]).view["queryId"]
+    [parked] = ParkedItem.objects.all()
+    for attempt in (2, 3, 4):
+        assert retry_parked(str(parked.pk), attempt) == "failed"
+    before = all_insert_only_counts()
+
+    preview = ops_actions.preview("redrive", query_id)
+
+    assert preview["allowed"] is True
+    [rerun] = [insert for insert in preview["inserts"] if insert["type"] == "QueryLogged"]
+    assert rerun["summary"].endswith(
+        "the analytics record only: the query's answer was published already and is not touched"
+    )
+    result = ops_actions.execute(
+        "redrive", query_id, actor="erin", reason="analytics back", expected_seq=preview["expectedSeq"]
+    )
+    assert (result["status"], result["stalled"]) == ("RANKED", False)
+    after = all_insert_only_counts()
+    assert after["query_logged.QueryLogged"] == before["query_logged.QueryLogged"] + 1
+    unchanged = ("results_ranked.RankedResults", "results_merged.ResultsMerged", "shard_searched.ShardSearched")
+    assert {name: after[name] for name in unchanged} == {name: before[name] for name in unchanged}
