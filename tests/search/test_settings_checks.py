@@ -28,3 +28,10 @@ def test_the_shipped_settings_pass():
 def test_a_setting_no_query_can_work_with_is_an_error(name, value):
     with override_settings(**{name: value}):
         assert lane_errors() == [("search.E001", f"{name} is {value}")]
+
+
+def test_a_shards_backend_that_cannot_be_imported_is_an_error():
+    with override_settings(TPFGO_SEARCH_SHARDS_BACKEND="search.shards.NoSuchShards"):
+        [(code, message)] = lane_errors()
+    assert code == "search.E002"
+    assert message.startswith("TPFGO_SEARCH_SHARDS_BACKEND 'search.shards.NoSuchShards' cannot be imported: ")
