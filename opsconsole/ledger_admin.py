@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from checkout import personal, state
+from checkout import personal
 from checkout.state import TERMINAL_LABELS
 from opsconsole import ops_actions, selectors
 from opsconsole.checkpoint_admin import lineage_link
@@ -167,11 +167,11 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):
 
     @admin.display(description="derived state")
     def order_state(self, obj: ErrorSinkEntry) -> str:
-        return render_to_string("opsconsole/blocks/order_state.html", {"view": state.view_of_trace(obj.trace_id)})
+        return render_to_string("opsconsole/blocks/order_state.html", {"view": selectors.order_view(obj.trace_id)})
 
     @admin.display(description="remediation")
     def remediation(self, obj: ErrorSinkEntry) -> str:
-        view = state.view_of_trace(obj.trace_id)
+        view = selectors.order_view(obj.trace_id)
         context = remediation_context(obj.trace_id, view.state if view else None)
         return render_to_string("opsconsole/blocks/remediation_links.html", context)
 

@@ -18,11 +18,13 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 
 from checkout import personal
 from opsconsole import selectors
+from pipelines import storage
 
 _M = TypeVar("_M", bound=Model)
 
@@ -94,6 +96,18 @@ class ReadOnlyAdmin(admin.ModelAdmin[_M]):
             self.message_user(request, "The selected ids are not rows of this list: nothing was done.", messages.ERROR)
             return None  # the changelist redirects to itself
         return super().response_action(request, queryset, *args, **kwargs)  # type: ignore[arg-type]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Django's page, rendered inside one read scope: the order's facts, forks and view that the page's
+        fields each ask for are read once for the page, not once per field (rendering happens here, since Django
+        renders a template response after the view returned, outside any scope the view opened)."""
+        with storage.read_scope():
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if isinstance(response, TemplateResponse):
+                response.render()
+            return response
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> _M | None:
         """The row with its sealed personal data opened for display, or ``[erased]`` (``checkout.personal``).

@@ -17,8 +17,10 @@ from django.db.models import Count, Exists, Max, Min, Model, OuterRef, Q, QueryS
 from django.utils import timezone
 
 from checkout import selectors as checkout_selectors
+from checkout import state
+from checkout.order_view import OrderView
 from opsconsole import funnel as funnel_counts
-from pipelines import checkpoint_models, composition
+from pipelines import checkpoint_models, composition, storage
 from pipelines import open_hold as open_hold  # the item's unreleased hold: it waits for a resume, not a retry
 from pipelines.models import (
     Checkpoint,
@@ -208,6 +210,12 @@ def error_groups(days: int | None = FUNNEL_DAYS) -> list[dict[str, Any]]:
 
 
 # -- triage -------------------------------------------------------------------------------------------------
+def order_view(trace_id: uuid.UUID) -> OrderView | None:
+    """The trace's order view (None when the trace is no order's), built once per read scope: an entry's page
+    shows it in two of its fields."""
+    return storage.memo(("opsconsole.order_view", trace_id), lambda: state.view_of_trace(trace_id))
+
+
 def attempts(pipeline: str, item_id: uuid.UUID) -> list[ErrorSinkEntry]:
     """Every recorded failed attempt of one item in one pipeline, oldest first (tracebacks deferred)."""
     return list(

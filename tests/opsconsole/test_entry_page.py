@@ -1,0 +1,40 @@
+"""The error-sink entry page, the triage screen: what it reads, whatever the entry's history."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from checkout import services
+from pipelines.models import ErrorSinkEntry
+from tests.checkout.conftest import order_body
+
+pytestmark = pytest.mark.django_db
+
+# The session and user, the entry, the order's view (its facts, forks, log and open failure, read once for the
+# page), the remediations' applicability and the item's attempts with its parking.
+ENTRY_PAGE_QUERIES = 37
+
+
+def entry_page_queries(client, entry: ErrorSinkEntry) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("ops:pipelines_errorsinkentry_change", args=[entry.pk]))
+    assert response.status_code == 200
+    return len(captured.captured_queries)
+
+
+def test_an_entry_page_reads_as_many_queries_for_a_dead_letter_of_one_attempt_as_for_one_of_many(
+    ops_client, dead_order, settings
+):
+    settings.TPFGO_RETRY_POLICIES = {"dispatch.delivery_assigned": {"max_attempts": 1}}
+    at_once = uuid.UUID(services.place_order(order_body(), "dead-at-once").view["orderId"])  # no courier either
+    only = ErrorSinkEntry.objects.get(trace_id=at_once)
+    last = ErrorSinkEntry.objects.filter(trace_id=dead_order).order_by("-attempt").first()
+    assert last.attempt > 10  # dispatch's whole retry budget, each attempt an entry
+
+    entry_page_queries(ops_client, only)  # Django's caches (content types, the user's permissions) warmed
+    assert (entry_page_queries(ops_client, only), entry_page_queries(ops_client, last)) == (ENTRY_PAGE_QUERIES,) * 2
