@@ -9,9 +9,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from checkout import personal
-from opsconsole import ops_actions
+from opsconsole import ops_actions, selectors
 from pipelines import composition, pausing
-from pipelines.models import OpenParked, ParkingOutcome
+from pipelines.models import ParkingOutcome
 
 
 class StaticChoicesFilter(admin.SimpleListFilter):
@@ -67,15 +67,21 @@ class ActionFilter(StaticChoicesFilter):
 
 class OpenParkedFilter(admin.SimpleListFilter):
     """Parked items still open (retrying, held by a pause, or dead-lettered), read from ``OpenParked`` as the
-    dashboard's *Orders stalled* is, so its link lists what it counts."""
+    dashboard's *Orders stalled* is, so each of its links lists what it counts."""
 
     title = "status"
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, str]]:
-        return [("open", "open (retrying, held or dead letter)"), ("dead", "dead letter")]
+        return [
+            ("open", "open (retrying, held or dead letter)"),
+            ("retrying", "retrying"),
+            ("held", "held by a pause"),
+            ("dead", "dead letter"),
+        ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        rows = {"open": OpenParked.objects.all(), "dead": OpenParked.objects.filter(dead_at__isnull=False)}
-        chosen = rows.get(self.value() or "")
-        return queryset if chosen is None else queryset.filter(pk__in=chosen.values("parked_id"))
+        status = self.value() or ""
+        if status not in selectors.OPEN_STATUSES:
+            return queryset
+        return queryset.filter(pk__in=selectors.open_parked(status).values("parked_id"))

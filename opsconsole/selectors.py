@@ -143,15 +143,42 @@ def _latest_outcome() -> QuerySet[ParkingOutcome]:
     return ParkingOutcome.objects.filter(parked=OuterRef("pk")).order_by("-id")
 
 
+OPEN_STATUSES = ("open", "retrying", "held", "dead")
+
+
+def _held() -> Exists:
+    """An open failure a paused step holds: a hold of its parked item that no drain released yet."""
+    return Exists(PausedItem.objects.filter(parked_id=OuterRef("parked_id"), releases__isnull=True))
+
+
+def open_parked(status: str) -> QuerySet[OpenParked]:
+    """Open failures of one status: ``open`` (all of them), ``retrying`` (a retry is scheduled or runs), ``held``
+    (a paused step holds it: nothing runs before the resume's drain releases it) or ``dead`` (a dead letter)."""
+    rows = OpenParked.objects.all()
+    if status == "open":
+        return rows
+    if status == "dead":
+        return rows.filter(dead_at__isnull=False)
+    held = _held()
+    return rows.filter(held if status == "held" else ~held, dead_at__isnull=True)
+
+
 def stalled_by_step() -> list[dict[str, Any]]:
-    """Orders with an open failure, per (pipeline, step): how many, and how many of them are dead letters.
+    """Orders with an open failure, per (pipeline, step): how many, and how many of them are retrying, held by a
+    paused step and dead letters (an operator acts on each differently: wait, resume the step, or remediate).
 
     Read from ``OpenParked`` (open failures only, kept by triggers), not from every parked item ever.
     """
-    dead = Q(dead_at__isnull=False)
+    dead, alive = Q(dead_at__isnull=False), Q(dead_at__isnull=True)
     rows = (
-        OpenParked.objects.values("pipeline", "step")
-        .annotate(orders=Count("trace_id", distinct=True), dead=Count("trace_id", filter=dead, distinct=True))
+        OpenParked.objects.annotate(on_hold=_held())
+        .values("pipeline", "step")
+        .annotate(
+            orders=Count("trace_id", distinct=True),
+            retrying=Count("trace_id", filter=alive & Q(on_hold=False), distinct=True),
+            held=Count("trace_id", filter=alive & Q(on_hold=True), distinct=True),
+            dead=Count("trace_id", filter=dead, distinct=True),
+        )
         .order_by("-orders", "pipeline", "step")
     )
     return [dict(row) for row in rows]

@@ -33,7 +33,7 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
         "funnel": funnel,
         "funnel_window": selectors.FUNNEL_DAYS,
         "funnel_folded": folded,
-        "stalled": selectors.stalled_by_step(),
+        "stalled": [_with_counts(row) for row in selectors.stalled_by_step()],
         "dead_letters": dead[: selectors.LIST_LIMIT],
         "more_dead_letters": len(dead) > selectors.LIST_LIMIT,
         "overdue": selectors.overdue_parked(),
@@ -42,6 +42,12 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
         "waiting": waiting.waiting(),
         "escalations": waiting.escalations(),
     }
+
+
+def _with_counts(row: dict[str, Any]) -> dict[str, Any]:
+    """A stalled row's counts in the order of its columns, each with the Parked items status that lists it."""
+    statuses = {"open": "orders", "retrying": "retrying", "held": "held", "dead": "dead"}
+    return {**row, "counts": [(status, row[key]) for status, key in statuses.items()]}
 
 
 def lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> HttpResponse:

@@ -79,7 +79,7 @@ def test_the_dashboard_reads_open_failures_not_every_parked_item(lane_engine):
 
     with CaptureQueriesContext(connection) as captured:
         stalled = selectors.stalled_by_step()
-    assert stalled == [{"pipeline": "ingest", "step": "index", "orders": 1, "dead": 1}]
+    assert stalled == [{"pipeline": "ingest", "step": "index", "orders": 1, "retrying": 0, "held": 0, "dead": 1}]
     assert all("pipelines_parkeditem" not in q["sql"] for q in captured.captured_queries)
     [dead] = selectors.dead_letters()
     assert (dead.reason, dead.attempts) == ("retry_exhausted", 4)
