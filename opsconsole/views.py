@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -79,7 +79,7 @@ def _purged_or_404(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -
     """A trace the retention policy removed: "purged on …" (410 Gone); anything else unknown is 404."""
     buried = tombstone(trace_id)
     if buried is None:
-        raise Http404(f"no checkpoint, parked item or order for trace {trace_id}")
+        return _not_found(site, request, str(trace_id), is_id=True)
     context = {
         **site.each_context(request),
         "title": f"Lineage of {trace_id}: purged",
@@ -96,12 +96,23 @@ def lineage_of(site: AdminSite, request: HttpRequest) -> HttpResponse:
     try:
         wanted = uuid.UUID(raw)
     except ValueError:
-        raise Http404(f"{raw!r} is not an id")
+        return _not_found(site, request, raw, is_id=False)
     trace_id = selectors.trace_of(wanted) or (wanted if tombstone(wanted) is not None else None)
     if trace_id is None:
-        raise Http404(f"nothing known with id {wanted}")
+        return _not_found(site, request, str(wanted), is_id=True)
     query = urlencode({"highlight": str(wanted)})
     return HttpResponseRedirect(f"{reverse('ops:lineage', args=[trace_id])}?{query}")
+
+
+def _not_found(site: AdminSite, request: HttpRequest, wanted: str, *, is_id: bool) -> HttpResponse:
+    """The console's page for an id it does not know (404, as a lineage of an unknown trace is), the id echoed."""
+    context = {
+        **site.each_context(request),
+        "title": "Lineage: nothing has this id",
+        "wanted": wanted,
+        "is_id": is_id,
+    }
+    return TemplateResponse(request, "opsconsole/not_found.html", context, status=404)
 
 
 def error_groups(site: AdminSite, request: HttpRequest) -> HttpResponse:
