@@ -293,6 +293,11 @@ def trace_of(wanted: uuid.UUID) -> uuid.UUID | None:
     return None
 
 
+def is_forwarded_entry(wanted: uuid.UUID) -> bool:
+    """The id is an error-sink entry another instance forwarded: its trace is kept in that instance's database."""
+    return ErrorSinkEntry.objects.filter(pk=wanted).exclude(source=ErrorSinkEntry.LOCAL).exists()
+
+
 def row(model: type[Model], pk: object) -> Model | None:
     return model._default_manager.filter(pk=pk).first()
 

@@ -91,7 +91,8 @@ def _purged_or_404(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -
 
 
 def lineage_of(site: AdminSite, request: HttpRequest) -> HttpResponse:
-    """Any id (order, checkpoint, parked item, error entry) → the lineage of its trace, that node highlighted."""
+    """Any id (order, checkpoint, parked item, error entry) → the lineage of its trace, that node highlighted; an
+    entry another instance forwarded → its own page, which names that instance (the trace is in its database)."""
     raw = request.GET.get("id", "").strip()
     try:
         wanted = uuid.UUID(raw)
@@ -100,6 +101,8 @@ def lineage_of(site: AdminSite, request: HttpRequest) -> HttpResponse:
     trace_id = selectors.trace_of(wanted) or (wanted if tombstone(wanted) is not None else None)
     if trace_id is None:
         return _not_found(site, request, str(wanted), is_id=True)
+    if selectors.is_forwarded_entry(wanted):
+        return HttpResponseRedirect(reverse("ops:pipelines_errorsinkentry_change", args=[wanted]))
     query = urlencode({"highlight": str(wanted)})
     return HttpResponseRedirect(f"{reverse('ops:lineage', args=[trace_id])}?{query}")
 
