@@ -43,6 +43,13 @@ MEASURE = """() => {
 }"""
 
 
+# The dead letter's order link: its text, its title, and whether the stylesheet cuts its display.
+SHOWN_ID = """(trace) => {
+  const link = document.querySelector(`#dead-letters tr[data-trace="${trace}"] a.lineage-link`);
+  return {text: link.textContent, title: link.title, cut: link.scrollWidth > link.clientWidth};
+}"""
+
+
 @pytest.fixture
 def scene(transactional_db: Any) -> uuid.UUID:
     demo.load()
@@ -73,6 +80,7 @@ def test_dashboard_cells_never_wrap_narrower_than_8_characters(live_server: Any,
             page.click("input[type=submit]")
             expect(page.locator(f'#dead-letters tr[data-trace="{scene}"]')).to_be_visible()
             measured = page.evaluate(MEASURE)
+            shown = page.evaluate(SHOWN_ID, str(scene))
             if width == 1280:
                 DOCS_IMG.mkdir(exist_ok=True)
                 page.screenshot(path=str(DOCS_IMG / "ops-dashboard.png"), full_page=True)
@@ -84,3 +92,5 @@ def test_dashboard_cells_never_wrap_narrower_than_8_characters(live_server: Any,
     assert narrow == []
     hidden = [c for c in measured["cards"] if c["inside"] > c["outside"] + 1]
     assert hidden == []
+    # The dead letter's order: cut to its column on screen, whole in its text (what a copy takes) and its title.
+    assert shown == {"text": str(scene), "title": str(scene), "cut": True}
