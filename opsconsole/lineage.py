@@ -191,10 +191,11 @@ def build(trace_id: uuid.UUID, highlight: str | None = None) -> Picture:
 
 def _mark_branches(trace_id: uuid.UUID, rows: list[CheckpointLog], nodes: list[Node]) -> None:
     """A forked trace: each node's branch, and which nodes the trace's view no longer shows (superseded)."""
-    if not storage.forks(trace_id):
+    active = storage.active_branch(trace_id)  # the newest fork's branch: the main branch only when never forked
+    if active == MAIN_BRANCH:
         return
     of = storage.branches_of(rows)
-    shown = {str(row.checkpoint_id) for row in storage.visible_log(trace_id, storage.active_branch(trace_id), rows)}
+    shown = {str(row.checkpoint_id) for row in storage.visible_log(trace_id, active, rows)}
     for node in nodes:
         node.branch = of.get(uuid.UUID(node.id), MAIN_BRANCH)
         node.superseded = node.id not in shown

@@ -16,7 +16,7 @@ from django.utils.http import urlencode
 from checkout import state
 from opsconsole import lineage, ops_actions, selectors, waiting
 from opsconsole.ledger_admin import remediation_context
-from pipelines import tombstone
+from pipelines import storage, tombstone
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
@@ -51,6 +51,15 @@ def _with_counts(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> HttpResponse:
+    """Built and rendered inside one read scope: the picture, the order's view and the remediations' previews
+    read the trace's forks and facts once for the page, not once per look-up."""
+    with storage.read_scope():
+        response = _lineage_page(site, request, trace_id)
+        response.render()
+        return response
+
+
+def _lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> TemplateResponse:
     picture = lineage.build(trace_id)
     order = state.view_of_trace(trace_id)
     if not picture.nodes and order is None:
@@ -75,7 +84,7 @@ def lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> 
     return TemplateResponse(request, "opsconsole/lineage.html", context)
 
 
-def _purged_or_404(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> HttpResponse:
+def _purged_or_404(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> TemplateResponse:
     """A trace the retention policy removed: "purged on …" (410 Gone); anything else unknown is 404."""
     buried = tombstone(trace_id)
     if buried is None:
@@ -107,7 +116,7 @@ def lineage_of(site: AdminSite, request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(f"{reverse('ops:lineage', args=[trace_id])}?{query}")
 
 
-def _not_found(site: AdminSite, request: HttpRequest, wanted: str, *, is_id: bool) -> HttpResponse:
+def _not_found(site: AdminSite, request: HttpRequest, wanted: str, *, is_id: bool) -> TemplateResponse:
     """The console's page for an id it does not know (404, as a lineage of an unknown trace is), the id echoed."""
     context = {
         **site.each_context(request),

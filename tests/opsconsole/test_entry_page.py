@@ -1,4 +1,4 @@
-"""The error-sink entry page, the triage screen: what it reads, whatever the entry's history."""
+"""The triage screens (an error-sink entry's page, an order's lineage) read the order once per page."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ pytestmark = pytest.mark.django_db
 # The session and user, the entry, the order's view (its facts, forks, log and open failure, read once for the
 # page), the remediations' applicability and the item's attempts with its parking.
 ENTRY_PAGE_QUERIES = 37
+# The same, plus the log and the links of the picture and each parked item's outcome, entries and hold.
+LINEAGE_PAGE_QUERIES = 51
 
 
 def entry_page_queries(client, entry: ErrorSinkEntry) -> int:
@@ -38,3 +40,12 @@ def test_an_entry_page_reads_as_many_queries_for_a_dead_letter_of_one_attempt_as
 
     entry_page_queries(ops_client, only)  # Django's caches (content types, the user's permissions) warmed
     assert (entry_page_queries(ops_client, only), entry_page_queries(ops_client, last)) == (ENTRY_PAGE_QUERIES,) * 2
+
+
+def test_an_orders_lineage_page_reads_the_orders_forks_once(ops_client, dead_order):
+    page = reverse("ops:lineage", args=[dead_order])
+    ops_client.get(page)  # Django's caches warmed
+    with CaptureQueriesContext(connection) as captured:
+        assert ops_client.get(page).status_code == 200
+    forks = [q for q in captured.captured_queries if 'FROM "pipelines_forkedfrom"' in q["sql"]]
+    assert (len(forks), len(captured.captured_queries)) == (1, LINEAGE_PAGE_QUERIES)
