@@ -66,7 +66,6 @@ def _render(
     context = {
         **site.each_context(request),
         **context,
-        "is_nav_sidebar_enabled": False,  # the console's own screens need the width
         "title": f"{ops_actions.label(action)}, in bulk: preview",
         "action": action,
         "action_label": ops_actions.label(action),
@@ -116,7 +115,6 @@ def run_page(site: AdminSite, request: HttpRequest, run_id: uuid.UUID) -> HttpRe
         raise Http404(exc.message)
     context = {
         **site.each_context(request),
-        "is_nav_sidebar_enabled": False,
         "title": f"{ops_actions.label(progress['action'])}, in bulk: run {run_id}",
         "action_label": ops_actions.label(progress["action"]),
         "progress": progress,

@@ -62,7 +62,6 @@ def _render(
     previews = [_preview(action, order_id, params) for order_id in orders]
     context = {
         **site.each_context(request),
-        "is_nav_sidebar_enabled": False,  # the console's own screens need the width
         "title": f"{ops_actions.label(action)}: confirm",
         "action": action,
         "action_label": ops_actions.label(action),

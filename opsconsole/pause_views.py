@@ -51,7 +51,6 @@ def page(site: AdminSite, request: HttpRequest) -> HttpResponse:
     resumed = StepResume.objects.select_related("pause").order_by("-created_at")[:RECENT]
     context = {
         **site.each_context(request),
-        "is_nav_sidebar_enabled": False,  # the console's own screens need the width
         "title": "Paused steps",
         "active": active,
         "resumed": [_row(r.pause, now) for r in resumed],

@@ -31,6 +31,10 @@ class OpsSite(admin.AdminSite):
     index_template = "opsconsole/dashboard.html"
     # The project serves APIs, not a website: no "View site" link to a page that does not exist.
     site_url = None
+    # Django's navigation sidebar took a third of a 1280 px screen, and the triage lists scrolled their last
+    # columns (the lineage link) out of sight; the triage bar, the breadcrumbs and the dashboard's "Browse every
+    # table" lead to every list.
+    enable_nav_sidebar = False
 
     def admin_view(self, view: _View, cacheable: bool = False) -> _View:
         """Django's wrapper (login, CSRF), after a check every console page needs: a NUL in the address or in a

@@ -68,7 +68,6 @@ def _lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) ->
     stops = [n for n in picture.nodes if n.kind in ("parked", "dead")]
     context = {
         **site.each_context(request),
-        "is_nav_sidebar_enabled": False,  # the console's own screens need the width
         "title": f"Lineage of {trace_id}",
         "trace_id": trace_id,
         "picture": picture,
@@ -139,7 +138,6 @@ def error_groups(site: AdminSite, request: HttpRequest) -> HttpResponse:
         group["bulk_href"] = ops_actions.bulk_url("redrive", state="dead_letter", **query)
     context = {
         **site.each_context(request),
-        "is_nav_sidebar_enabled": False,  # the console's own screens need the width
         "title": "Error sink, grouped",
         "groups": groups,
         "window": window,
