@@ -223,11 +223,17 @@ def overdue_parked(limit: int = LIST_LIMIT) -> list[RetryScheduled]:
     )
 
 
-def error_groups(days: int | None = FUNNEL_DAYS) -> list[dict[str, Any]]:
-    """Error-sink entries per (pipeline, step, error class): distinct items, entries and the newest one."""
+def error_window(days: int | None) -> datetime.datetime | None:
+    """Where a window of the last ``days`` days starts (None: all time)."""
+    return None if days is None else timezone.now() - datetime.timedelta(days=days)
+
+
+def error_groups(since: datetime.datetime | None) -> list[dict[str, Any]]:
+    """Error-sink entries per (pipeline, step, error class) since ``since`` (None: all time): distinct items,
+    entries and the newest one."""
     entries = ErrorSinkEntry.objects.all()
-    if days is not None:
-        entries = entries.filter(created_at__gte=timezone.now() - datetime.timedelta(days=days))
+    if since is not None:
+        entries = entries.filter(created_at__gte=since)
     rows = (
         entries.values("pipeline", "step", "error_class")
         .annotate(items=Count("item_id", distinct=True), entries=Count("id"), newest=Max("created_at"))

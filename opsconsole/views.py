@@ -38,7 +38,7 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
         "more_dead_letters": len(dead) > selectors.LIST_LIMIT,
         "overdue": selectors.overdue_parked(),
         "overdue_grace": int(selectors.OVERDUE_GRACE.total_seconds()),
-        "error_groups": selectors.error_groups(),
+        "error_groups": selectors.error_groups(selectors.error_window(selectors.FUNNEL_DAYS)),
         "waiting": waiting.waiting(),
         "escalations": waiting.escalations(),
     }
@@ -130,11 +130,14 @@ def error_groups(site: AdminSite, request: HttpRequest) -> HttpResponse:
     window = request.GET.get("window", "7")
     if window not in ERROR_WINDOWS:
         window = "7"
-    groups = selectors.error_groups(ERROR_WINDOWS[window])
+    since = selectors.error_window(ERROR_WINDOWS[window])
+    groups = selectors.error_groups(since)
     changelist = reverse("ops:pipelines_errorsinkentry_changelist")
+    # A group's entries within the window its counts are over, not every entry of the group ever.
+    within = {} if since is None else {"created_at__gte": since.isoformat()}
     for group in groups:
         query = {k: group[k] for k in ("pipeline", "step", "error_class")}
-        group["href"] = f"{changelist}?{urlencode(query)}"
+        group["href"] = f"{changelist}?{urlencode({**query, **within})}"
         group["bulk_href"] = ops_actions.bulk_url("redrive", state="dead_letter", **query)
     context = {
         **site.each_context(request),

@@ -1,0 +1,34 @@
+"""The grouped error sink: each group's link lists the entries its counts are over, in the window chosen."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from checkout import services
+from checkout.models import Courier
+from tests.checkout.conftest import order_body
+
+pytestmark = pytest.mark.django_db
+NOW = datetime.datetime(2026, 3, 10, 12, 0, tzinfo=datetime.UTC)
+
+
+@pytest.mark.parametrize(("window", "entries"), [("1", 1), ("7", 2), ("all", 3)])
+def test_a_groups_entries_link_lists_the_entries_its_window_counts(ops_client, reference_data, window, entries):
+    Courier.objects.update(available=False)
+    for days_ago in (0, 3, 20):  # one dispatch failure each: one entry of the same group
+        with time_machine.travel(NOW - datetime.timedelta(days=days_ago), tick=False):
+            services.place_order(order_body(), f"failed-{days_ago}-days-ago")
+
+    with time_machine.travel(NOW, tick=False):
+        page = ops_client.get(reverse("ops:error_groups"), {"window": window}).content.decode()
+        row = re.search(
+            r'<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>.*?<a href="([^"]+)">entries', page, re.S
+        )
+        assert row and (int(row.group(1)), int(row.group(2))) == (entries, entries)
+        listed = ops_client.get(row.group(3).replace("&amp;", "&")).content.decode()
+    assert listed.count('<td class="field-short_message">') == entries
