@@ -13,7 +13,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar
 
 from django.apps import apps
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
@@ -72,20 +72,29 @@ class RemediationActions:
     def has_remediate_permission(self, request: HttpRequest) -> bool:
         return ops_actions.can_remediate(request.user)
 
-    def _confirm(self, action: str, queryset: QuerySet[Any]) -> HttpResponseRedirect:
-        return ops_actions.redirect_to_confirm(action, queryset.values_list("trace_id", flat=True))
+    def _confirm(self, request: HttpRequest, action: str, queryset: QuerySet[Any]) -> HttpResponseRedirect:
+        """The confirm page of the selected rows' first orders; more than it takes is said, not dropped unseen."""
+        orders = ops_actions.first_orders(queryset.values_list("trace_id", flat=True).iterator())
+        if len(orders) > ops_actions.MAX_ORDERS:
+            messages.warning(
+                request,
+                f"More than {ops_actions.MAX_ORDERS} orders were selected: this confirm page takes the first "
+                f"{ops_actions.MAX_ORDERS} of the list. For more, run a bulk remediation (Error groups, or the "
+                "dashboard's Redrive all), which previews every order it selects.",
+            )
+        return ops_actions.redirect_to_confirm(action, orders)
 
     @admin.action(description="Redrive the selected orders (confirm page)", permissions=["remediate"])
     def redrive(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponseRedirect:
-        return self._confirm("redrive", queryset)
+        return self._confirm(request, "redrive", queryset)
 
     @admin.action(description="Assign a courier to the selected orders (confirm page)", permissions=["remediate"])
     def assign_courier(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponseRedirect:
-        return self._confirm("assign-courier", queryset)
+        return self._confirm(request, "assign-courier", queryset)
 
     @admin.action(description="Cancel the selected orders (confirm page)", permissions=["remediate"])
     def ops_cancel(self, request: HttpRequest, queryset: QuerySet[Any]) -> HttpResponseRedirect:
-        return self._confirm("ops-cancel", queryset)
+        return self._confirm(request, "ops-cancel", queryset)
 
 
 class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):

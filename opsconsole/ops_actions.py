@@ -121,6 +121,17 @@ def bulk_url(action: str, **query: object) -> str:
     return f"{reverse('ops:bulk_remediation', args=[action])}?{urlencode(pairs)}"
 
 
+def first_orders(trace_ids: Iterable[Any], cap: int = MAX_ORDERS) -> list[Any]:
+    """The distinct orders of the selected rows in their order, one more than ``cap`` at most (are there more?):
+    a selection of a whole list is read only until then."""
+    found: dict[Any, None] = {}
+    for trace_id in trace_ids:
+        found.setdefault(trace_id)
+        if len(found) > cap:
+            break
+    return list(found)
+
+
 def redirect_to_confirm(action: str, trace_ids: Iterable[Any]) -> HttpResponseRedirect:
     """From an admin action: the confirm page for the selected items' orders (never executes anything)."""
     return HttpResponseRedirect(confirm_url(action, list(dict.fromkeys(trace_ids))[:MAX_ORDERS]))
