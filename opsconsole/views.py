@@ -17,6 +17,7 @@ from checkout import state
 from opsconsole import lineage, ops_actions, selectors, waiting
 from opsconsole.ledger_admin import remediation_context
 from pipelines import storage, tombstone
+from pipelines.models import BulkRun, OpsAction, StepPause
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
@@ -100,7 +101,8 @@ def _purged_or_404(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -
 
 def lineage_of(site: AdminSite, request: HttpRequest) -> HttpResponse:
     """Any id (order, checkpoint, parked item, error entry) → the lineage of its trace, that node highlighted; an
-    entry another instance forwarded → its own page, which names that instance (the trace is in its database)."""
+    entry another instance forwarded → its own page, which names that instance (the trace is in its database); an
+    ops action, a pause or a bulk run → its page."""
     raw = request.GET.get("id", "").strip()
     try:
         wanted = uuid.UUID(raw)
@@ -108,11 +110,27 @@ def lineage_of(site: AdminSite, request: HttpRequest) -> HttpResponse:
         return _not_found(site, request, raw, is_id=False)
     trace_id = selectors.trace_of(wanted) or (wanted if tombstone(wanted) is not None else None)
     if trace_id is None:
-        return _not_found(site, request, str(wanted), is_id=True)
+        return _own_page(wanted) or _not_found(site, request, str(wanted), is_id=True)
     if selectors.is_forwarded_entry(wanted):
         return HttpResponseRedirect(reverse("ops:pipelines_errorsinkentry_change", args=[wanted]))
     query = urlencode({"highlight": str(wanted)})
     return HttpResponseRedirect(f"{reverse('ops:lineage', args=[trace_id])}?{query}")
+
+
+# Rows whose ids the console prints (a remediation's message names its ops action; `manage.py pause` its pause; a
+# bulk run's page its run) but that name no trace of their own: each has a page of its own.
+OWN_PAGES = (
+    (OpsAction, "ops:pipelines_opsaction_change"),
+    (StepPause, "ops:pipelines_steppause_change"),
+    (BulkRun, "ops:bulk_run"),
+)
+
+
+def _own_page(wanted: uuid.UUID) -> HttpResponse | None:
+    for model, page in OWN_PAGES:
+        if selectors.row(model, wanted) is not None:
+            return HttpResponseRedirect(reverse(page, args=[wanted]))
+    return None
 
 
 def _not_found(site: AdminSite, request: HttpRequest, wanted: str, *, is_id: bool) -> TemplateResponse:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from pipelines.failures import sinks
-from pipelines.models import ErrorSinkEntry
+from pipelines.models import ErrorSinkEntry, OpsAction, StepPause
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def test_an_id_nothing_has_answers_the_consoles_page_saying_so(ops_client):
     assert response.status_code == 404
     page = console_page(response)
     said = "No order, checkpoint, parked item or error-sink entry has the id"
-    assert f'{said} <code class="wanted">{unknown}</code>' in page
+    assert f'{said} <code class="wanted">{unknown}</code>,\n      no ops action, pause or bulk run either' in page
 
 
 def test_a_text_that_is_no_id_is_echoed_escaped_on_the_consoles_page(ops_client):
@@ -36,7 +36,7 @@ def test_a_text_that_is_no_id_is_echoed_escaped_on_the_consoles_page(ops_client)
     assert response.status_code == 404
     page = console_page(response)
     assert "<script>alert" not in page
-    assert '<code class="wanted">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;</code> is not an id' in page
+    assert '<code class="wanted">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;</code> is not an id:' in page
 
 
 def test_the_lineage_of_an_unknown_trace_is_the_same_page(ops_client):
@@ -77,3 +77,18 @@ def test_an_entry_another_instance_forwarded_leads_to_its_page_naming_that_insta
     response = ops_client.get(reverse("ops:lineage_of"), {"id": str(local.pk)})
     assert response["Location"] == f"{reverse('ops:lineage', args=[dead_order])}?highlight={local.pk}"
     assert ops_client.get(response["Location"]).status_code == 200
+
+
+def test_the_ids_of_an_ops_action_and_a_pause_lead_to_their_pages(ops_client, reference_data):
+    paused = ops_client.post(
+        reverse("ops:pauses"), {"do": "pause", "step": "dispatch.delivery_assigned", "reason": "night shift"}
+    )
+    assert paused.status_code == 302
+    pause, action = StepPause.objects.get(), OpsAction.objects.get()  # `manage.py pause` prints the pause's id
+    for wanted, page in [
+        (pause.pk, reverse("ops:pipelines_steppause_change", args=[pause.pk])),
+        (action.pk, reverse("ops:pipelines_opsaction_change", args=[action.pk])),
+    ]:
+        response = ops_client.get(reverse("ops:lineage_of"), {"id": str(wanted)})
+        assert (response.status_code, response["Location"]) == (302, page)
+        assert ops_client.get(page).status_code == 200
