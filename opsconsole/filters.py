@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from checkout import personal
 from opsconsole import ops_actions, selectors
@@ -85,3 +88,47 @@ class OpenParkedFilter(admin.SimpleListFilter):
         if status not in selectors.OPEN_STATUSES:
             return queryset
         return queryset.filter(pk__in=selectors.open_parked(status).values("parked_id"))
+
+
+class ShownValueFilter(admin.SimpleListFilter):
+    """A filter a link sets (an error group's): it offers only the value asked for, so the list shows what it is
+    narrowed to and how to clear it, without reading the table for every choice."""
+
+    def label(self, value: str) -> str:
+        return value
+
+    def lookups(self, request: HttpRequest, model_admin: object) -> list[tuple[str, str]]:
+        value = request.GET.get(self.parameter_name or "", "")
+        return [(value, self.label(value))] if value else []
+
+
+class ErrorClassFilter(ShownValueFilter):
+    title = "error class"
+    parameter_name = "error_class"
+
+    def label(self, value: str) -> str:
+        return value.rsplit(".", 1)[-1]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(error_class=value) if value else queryset
+
+
+class SinceFilter(ShownValueFilter):
+    """Entries since a moment (an error group's window): ``since`` is an ISO-8601 date-time."""
+
+    title = "since"
+    parameter_name = "since"
+
+    def label(self, value: str) -> str:
+        moment = parse_datetime(value)
+        return f"since {timezone.localtime(moment):%Y-%m-%d %H:%M}" if moment and timezone.is_aware(moment) else value
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if not value:
+            return queryset
+        moment = parse_datetime(value)
+        if moment is None or not timezone.is_aware(moment):
+            raise IncorrectLookupParameters(f"since={value!r} is no ISO-8601 date-time with its offset")
+        return queryset.filter(created_at__gte=moment)

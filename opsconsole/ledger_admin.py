@@ -25,7 +25,15 @@ from checkout import personal
 from checkout.state import TERMINAL_LABELS
 from opsconsole import ops_actions, selectors
 from opsconsole.checkpoint_admin import lineage_link
-from opsconsole.filters import ActionFilter, OpenParkedFilter, OutcomeFilter, PipelineFilter, StepFilter
+from opsconsole.filters import (
+    ActionFilter,
+    ErrorClassFilter,
+    OpenParkedFilter,
+    OutcomeFilter,
+    PipelineFilter,
+    SinceFilter,
+    StepFilter,
+)
 from opsconsole.readonly import ReadOnlyAdmin
 from opsconsole.templatetags.opsconsole_text import action_result
 from pipelines import ServiceError, classify, pausing
@@ -113,7 +121,7 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):
         "trace_id",
         "source",
     )
-    list_filter = ("retryable", PipelineFilter, StepFilter)
+    list_filter = ("retryable", PipelineFilter, StepFilter, ErrorClassFilter, SinceFilter)
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     uuid_search = ("pk", "trace_id", "item_id")

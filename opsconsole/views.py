@@ -152,7 +152,7 @@ def error_groups(site: AdminSite, request: HttpRequest) -> HttpResponse:
     groups = selectors.error_groups(since)
     changelist = reverse("ops:pipelines_errorsinkentry_changelist")
     # A group's entries within the window its counts are over, not every entry of the group ever.
-    within = {} if since is None else {"created_at__gte": since.isoformat()}
+    within = {} if since is None else {"since": since.isoformat()}
     for group in groups:
         query = {k: group[k] for k in ("pipeline", "step", "error_class")}
         group["href"] = f"{changelist}?{urlencode({**query, **within})}"

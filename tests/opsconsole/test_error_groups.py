@@ -32,3 +32,18 @@ def test_a_groups_entries_link_lists_the_entries_its_window_counts(ops_client, r
         assert row and (int(row.group(1)), int(row.group(2))) == (entries, entries)
         listed = ops_client.get(row.group(3).replace("&amp;", "&")).content.decode()
     assert listed.count('<td class="field-short_message">') == entries
+
+
+def test_a_groups_list_shows_the_error_class_and_window_it_is_narrowed_to(ops_client, dead_order):
+    page = ops_client.get(reverse("ops:error_groups"), {"window": "1"}).content.decode()
+    link = re.search(r'<a href="([^"]+)">entries', page).group(1).replace("&amp;", "&")
+    listed = ops_client.get(link).content.decode()
+    chosen = re.findall(r'<li class="selected">\s*<a href="[^"]*"[^>]*>([^<]*)</a>', listed)
+    assert "NoCourierAvailable" in chosen and [c for c in chosen if c.startswith("since ")]
+    assert "Clear all filters" in listed
+
+
+def test_a_since_that_is_no_date_time_is_a_bad_lookup_not_an_error(ops_client, dead_order):
+    changelist = reverse("ops:pipelines_errorsinkentry_changelist")
+    response = ops_client.get(changelist, {"since": "yesterday"})
+    assert (response.status_code, response["Location"]) == (302, f"{changelist}?e=1")
