@@ -5,6 +5,7 @@ Each view is wrapped by ``OpsSite.admin_view`` (staff login, CSRF, no caching) a
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,7 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
         "more_dead_letters": len(dead) > selectors.LIST_LIMIT,
         "overdue": selectors.overdue_parked(),
         "overdue_grace": int(selectors.OVERDUE_GRACE.total_seconds()),
-        "error_groups": selectors.error_groups(selectors.error_window(selectors.FUNNEL_DAYS)),
+        "error_groups": _linked_groups(selectors.error_window(selectors.FUNNEL_DAYS)),
         "waiting": waiting.waiting(),
         "escalations": waiting.escalations(),
     }
@@ -144,19 +145,24 @@ def _not_found(site: AdminSite, request: HttpRequest, wanted: str, *, is_id: boo
     return TemplateResponse(request, "opsconsole/not_found.html", context, status=404)
 
 
-def error_groups(site: AdminSite, request: HttpRequest) -> HttpResponse:
-    window = request.GET.get("window", "7")
-    if window not in ERROR_WINDOWS:
-        window = "7"
-    since = selectors.error_window(ERROR_WINDOWS[window])
+def _linked_groups(since: datetime.datetime | None) -> list[dict[str, Any]]:
+    """The error groups since ``since``, each with a link to its entries within that window (the ones its counts
+    are over, not every entry of the group ever) and to the bulk redrive of its dead letters."""
     groups = selectors.error_groups(since)
     changelist = reverse("ops:pipelines_errorsinkentry_changelist")
-    # A group's entries within the window its counts are over, not every entry of the group ever.
     within = {} if since is None else {"since": since.isoformat()}
     for group in groups:
         query = {k: group[k] for k in ("pipeline", "step", "error_class")}
         group["href"] = f"{changelist}?{urlencode({**query, **within})}"
         group["bulk_href"] = ops_actions.bulk_url("redrive", state="dead_letter", **query)
+    return groups
+
+
+def error_groups(site: AdminSite, request: HttpRequest) -> HttpResponse:
+    window = request.GET.get("window", "7")
+    if window not in ERROR_WINDOWS:
+        window = "7"
+    groups = _linked_groups(selectors.error_window(ERROR_WINDOWS[window]))
     context = {
         **site.each_context(request),
         "title": "Error sink, grouped",

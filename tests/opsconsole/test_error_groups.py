@@ -47,3 +47,18 @@ def test_a_since_that_is_no_date_time_is_a_bad_lookup_not_an_error(ops_client, d
     changelist = reverse("ops:pipelines_errorsinkentry_changelist")
     response = ops_client.get(changelist, {"since": "yesterday"})
     assert (response.status_code, response["Location"]) == (302, f"{changelist}?e=1")
+
+
+def test_each_error_group_on_the_dashboard_links_to_its_entries_of_the_last_7_days(ops_client, reference_data):
+    Courier.objects.update(available=False)
+    for days_ago in (0, 3, 20):
+        with time_machine.travel(NOW - datetime.timedelta(days=days_ago), tick=False):
+            services.place_order(order_body(), f"failed-{days_ago}-days-ago")
+
+    with time_machine.travel(NOW, tick=False):
+        page = ops_client.get(reverse("ops:index")).content.decode()
+        card = page[page.index('id="error-groups"') :]
+        link = re.search(r'<a href="([^"]+)">NoCourierAvailable</a>', card)
+        assert link and re.search(r"<td class=\"num\">2</td><td class=\"num\">2</td>", card)  # 2 orders, 2 entries
+        listed = ops_client.get(link.group(1).replace("&amp;", "&")).content.decode()
+    assert listed.count('<td class="field-short_message">') == 2
