@@ -141,6 +141,7 @@ def _not_found(site: AdminSite, request: HttpRequest, wanted: str, *, is_id: boo
         "title": "Lineage: nothing has this id",
         "wanted": wanted,
         "is_id": is_id,
+        "looked_up": wanted,  # the triage bar's box keeps it, to correct a typo
     }
     return TemplateResponse(request, "opsconsole/not_found.html", context, status=404)
 

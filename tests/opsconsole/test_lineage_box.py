@@ -92,3 +92,9 @@ def test_the_ids_of_an_ops_action_and_a_pause_lead_to_their_pages(ops_client, re
         response = ops_client.get(reverse("ops:lineage_of"), {"id": str(wanted)})
         assert (response.status_code, response["Location"]) == (302, page)
         assert ops_client.get(page).status_code == 200
+
+
+def test_the_box_keeps_an_unknown_id_as_typed_to_correct_it(ops_client):
+    typed = '3e693fe3-4fc8-314b-a331-1bfe23766fe"><b>'
+    page = console_page(ops_client.get(reverse("ops:lineage_of"), {"id": typed}))
+    assert 'aria-label="Lineage of an id" value="3e693fe3-4fc8-314b-a331-1bfe23766fe&quot;&gt;&lt;b&gt;">' in page
