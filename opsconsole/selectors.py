@@ -282,7 +282,8 @@ def ops_actions(trace_id: uuid.UUID) -> list[OpsAction]:
 
 
 def trace_of(wanted: uuid.UUID) -> uuid.UUID | None:
-    """The trace (for checkout, the order) a checkpoint, parked item or error entry belongs to, or the order's.
+    """The trace (for checkout, the order) a checkpoint, parked item or error entry belongs to, or the trace's own
+    (an order's, a search query's).
 
     A checkpoint is found by its own table's primary key: one probe per checkpoint table, in one query.
     """
@@ -295,6 +296,8 @@ def trace_of(wanted: uuid.UUID) -> uuid.UUID | None:
         if trace is not None:
             return trace
     if checkout_selectors.order_request(wanted) is not None:
+        return wanted
+    if storage.trace_number(wanted) is not None:  # any other trace's own id: a search query's, say
         return wanted
     return None
 

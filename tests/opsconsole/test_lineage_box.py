@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from pipelines.failures import sinks
 from pipelines.models import ErrorSinkEntry, OpsAction, StepPause
+from tests.search.conftest import search
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +99,11 @@ def test_the_box_keeps_an_unknown_id_as_typed_to_correct_it(ops_client):
     typed = '3e693fe3-4fc8-314b-a331-1bfe23766fe"><b>'
     page = console_page(ops_client.get(reverse("ops:lineage_of"), {"id": typed}))
     assert 'aria-label="Lineage of an id" value="3e693fe3-4fc8-314b-a331-1bfe23766fe&quot;&gt;&lt;b&gt;">' in page
+
+
+def test_the_id_of_a_trace_that_is_no_order_leads_to_its_lineage(ops_client):
+    query_id = uuid.UUID(search("red apple pie", key="box-query").view["queryId"])  # the search lane's trace
+    response = ops_client.get(reverse("ops:lineage_of"), {"id": str(query_id)})
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('ops:lineage', args=[query_id])}?highlight={query_id}"
+    assert ops_client.get(response["Location"]).status_code == 200
