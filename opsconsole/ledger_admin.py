@@ -34,6 +34,7 @@ from opsconsole.filters import (
     SinceFilter,
     StepFilter,
 )
+from opsconsole.pause_admin import StepPauseAdmin
 from opsconsole.readonly import ReadOnlyAdmin
 from opsconsole.templatetags.opsconsole_text import action_result
 from pipelines import ServiceError, classify, pausing
@@ -52,6 +53,7 @@ from pipelines.models import (
     RetryClaim,
     RetryScheduled,
     RetryTakeover,
+    StepPause,
     Subscriber,
     SubscriberLease,
     SweepDispatch,
@@ -456,6 +458,7 @@ LEDGER_ADMINS: dict[type[Any], type[admin.ModelAdmin[Any]]] = {
     OpsAction: OpsActionAdmin,
     Subscriber: SubscriberAdmin,
     SweepDispatch: SweepDispatchAdmin,
+    StepPause: StepPauseAdmin,
 }
 
 

@@ -1,0 +1,30 @@
+"""A pause's own page (where an ops action's pause link lands) says whether the step is still paused."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from checkout import services
+from pipelines.models import OpsAction, StepPause
+from tests.checkout.conftest import order_body
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_pauses_page_says_what_it_holds_and_then_how_it_was_resumed(ops_client, reference_data):
+    pauses = reverse("ops:pauses")
+    ops_client.post(pauses, {"do": "pause", "step": "dispatch.delivery_assigned", "reason": "night shift"})
+    services.place_order(order_body(), "held-1")
+    pause = StepPause.objects.get()
+    page = reverse("ops:pipelines_steppause_change", args=[pause.pk])
+    actions = ops_client.get(reverse("ops:pipelines_opsaction_changelist")).content.decode()
+    assert f'<a href="{page}">pause</a>' in actions
+
+    paused = ops_client.get(page).content.decode()
+    assert "Paused now: it holds 1 item until it is resumed" in paused
+
+    ops_client.post(pauses, {"do": "resume", "pause": str(pause.pk), "reason": "morning"})
+    resumed = ops_client.get(page).content.decode()
+    assert "Paused now" not in resumed and "by ops: morning." in resumed and "of the 1 item it held" in resumed
+    assert OpsAction.objects.count() == 2
