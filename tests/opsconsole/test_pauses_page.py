@@ -82,7 +82,9 @@ def test_an_order_held_by_a_pause_shows_as_held_not_as_retrying(ops_client, refe
     listed = ops_client.get(reverse("ops:pipelines_parkeditem_changelist")).content.decode()
     assert '<td class="field-status">held by a pause</td>' in listed
     row = ops_client.get(reverse("ops:pipelines_parkeditem_change", args=[parked.pk])).content.decode()
-    assert "No outcome yet: held by a pause (printer jam) until it is resumed." in row and "retrying" not in row
+    pause = reverse("ops:pipelines_steppause_change", args=[StepPause.objects.get().pk])
+    held = f'held by a <a class="pause-link" href="{pause}">pause</a> (printer jam) until it is resumed.'
+    assert held in row and "retrying" not in row
 
 
 def test_a_value_without_its_key_is_refused_not_taken_for_a_pause_of_every_item(ops_client, reference_data):
