@@ -158,6 +158,8 @@ CELERY_BROKER_FOLDER = VAR_DIR / "broker"
 _BROKER_SCHEME = CELERY_BROKER_URL.split("://", 1)[0]
 _AMQP = _BROKER_SCHEME in {"amqp", "amqps", "pyamqp"}
 if CELERY_BROKER_URL == "filesystem://":
+    # kombu's filesystem transport with a contained fix: a message file appears whole (kombu's could be read empty).
+    CELERY_BROKER_TRANSPORT = "tpfgo_site.filesystem_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "data_folder_in": str(CELERY_BROKER_FOLDER / "queue"),
         "data_folder_out": str(CELERY_BROKER_FOLDER / "queue"),
