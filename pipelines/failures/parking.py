@@ -17,7 +17,6 @@ import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, Max, OuterRef, Q
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from pipelines.contracts import ids
@@ -34,6 +33,7 @@ from pipelines.models import (
     RetryScheduled,
     RetryTakeover,
 )
+from pipelines.store import clock
 from pipelines.store.lookups import LookUp
 from pipelines.store.store import store
 
@@ -78,7 +78,7 @@ def park(
     spec: Pipeline, step: Step, item: Item, event: Mapping[str, Any] | None, attempt: int, exc: BaseException
 ) -> ParkedItem:
     policy = retry_policy(spec.name, step)
-    now = timezone.now()
+    now = clock.now()  # the next attempt's due time is the database's: the sweeper compares it with that clock
     with transaction.atomic():
         parked = parked_row(spec, step, item, event, now)
         if not is_retryable(exc):
@@ -122,7 +122,7 @@ def dead_letter(parked: ParkedItem, reason: str, attempts: int, exc: BaseExcepti
         reason=reason,
         attempts=attempts,
         last_error=f"{type(exc).__name__}: {exc}"[:2000],
-        created_at=timezone.now(),
+        created_at=clock.stamp(),
     )
     log.error("item.dead_lettered", parked_id=str(parked.pk), reason=reason, attempts=attempts)
 
@@ -144,7 +144,7 @@ def schedule(
         return False
     try:
         with transaction.atomic():
-            RetryScheduled.objects.create(parked=parked, attempt=attempt, due_at=due, created_at=now or timezone.now())
+            RetryScheduled.objects.create(parked=parked, attempt=attempt, due_at=due, created_at=now or clock.stamp())
     except IntegrityError:
         return False
     if send:
@@ -218,14 +218,14 @@ def claim(parked: ParkedItem, attempt: int, worker: str, *, again: bool = False,
     """
     try:
         with transaction.atomic():
-            RetryClaim.objects.create(parked=parked, attempt=attempt, worker=worker, created_at=timezone.now())
+            RetryClaim.objects.create(parked=parked, attempt=attempt, worker=worker, created_at=clock.stamp())
     except IntegrityError:
         if not (again or alone) or RetryScheduled.objects.filter(parked=parked, attempt__gt=attempt).exists():
             return False
         if alone:
             lost = RetryClaim.objects.filter(parked=parked, attempt=attempt).values_list("worker", flat=True).first()
             RetryTakeover.objects.create(
-                parked=parked, attempt=attempt, worker=worker[:200], taken_from=lost or "", created_at=timezone.now()
+                parked=parked, attempt=attempt, worker=worker[:200], taken_from=lost or "", created_at=clock.stamp()
             )
             log.warning("retry.claim_taken_over", parked_id=str(parked.pk), attempt=attempt, claimed_by=lost)
             return True
@@ -242,7 +242,7 @@ def same_task(worker: str) -> Q:
 
 def resolve(parked: ParkedItem, outcome: str, attempts: int, reason: str = "") -> None:
     ParkingOutcome.objects.create(
-        parked=parked, outcome=outcome, reason=reason, attempts=attempts, created_at=timezone.now()
+        parked=parked, outcome=outcome, reason=reason, attempts=attempts, created_at=clock.stamp()
     )
 
 

@@ -21,7 +21,7 @@ from pipelines.contracts.text import NOT_TEXT
 from pipelines.failures import parking
 from pipelines.models import CheckpointLog, OpsAction, ParkedItem
 from pipelines.recovery import resume, retries
-from pipelines.store import claim_locks
+from pipelines.store import claim_locks, clock
 
 log = structlog.get_logger("pipelines.remediation")
 
@@ -109,7 +109,7 @@ def redrive(parked: ParkedItem, worker: str = "ops") -> str:
     period from now, so that beat's release of due retries (``TPFGO_DELAYED_DELIVERY=database``) does not send it
     before this run claims it either; should this process die first, the release or the sweeper sends it then."""
     attempt = parking.last_attempt(parked) + 1
-    now = timezone.now()
+    now = clock.now()  # the database's, as every attempt's times: the sweeper compares them with that clock
     parking.schedule(parked, attempt, now + resume.grace(), now, send=False)
     return retries.run_attempt(parked.pk, attempt, worker=worker)
 

@@ -29,7 +29,6 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, connections, transaction
 from django.db.models import BooleanField, Exists, Expression, OuterRef, Q, QuerySet, Subquery
-from django.utils import timezone
 
 from pipelines.contracts.declarations import Composition, Pipeline, Step
 from pipelines.contracts.steps import StepStatus
@@ -38,7 +37,7 @@ from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.failures import parking
 from pipelines.models import Checkpoint, CheckpointLog, FlowRule, LineageLink, OpenPosition, ParkedItem, Resumption
 from pipelines.recovery.frontier import downstream, fingerprint
-from pipelines.store import claim_locks, open_positions
+from pipelines.store import claim_locks, clock, open_positions
 
 log = structlog.get_logger("pipelines.recovery")
 
@@ -87,7 +86,7 @@ def candidates(
     (the database's flow rules are not this composition's: no row with its fingerprint), the window is scanned:
     a ``created_at`` range (indexed), each row costing index probes on ``(trace_number, seq)``.
     """
-    now = now or timezone.now()
+    now = now or clock.now()
     comp = composition()
     since = since or now - window()
     decided = Resumption.objects.filter(trace_id=OuterRef("trace_id"), seq=OuterRef("seq")).filter(
@@ -253,7 +252,7 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "", *, again: bool
     trace = uuid.UUID(str(trace_id))
     # Read before the lock is taken: a claim made after it was made by a run that found the lock held (below). The
     # database's clock, which the claims record too: a node's skewed clock cannot put a claim before the lock.
-    locking = claim_locks.clock()
+    locking = clock.now()
     with claim_locks.working_on("position", trace, seq) as alone:
         # Held elsewhere: a resume is at this position right now. It is neither taken over nor followed until its
         # claim is older than the claim timeout: then it is stuck, and the next attempt goes ahead, as without locks.
@@ -330,7 +329,7 @@ def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str, loc
     attempt = done.count() + 1
     if lock.held and attempt == 1:
         return None
-    settled, live = Q(decision=Resumption.SKIPPED), Q(created_at__gt=timezone.now() - claim_timeout())
+    settled, live = Q(decision=Resumption.SKIPPED), Q(created_at__gt=clock.now() - claim_timeout())
     if lock.alone:
         settled |= Q(created_at__gte=lock.since)
     if done.filter(settled if lock.alone else settled | live).exists():
@@ -361,7 +360,7 @@ def _record(trace: uuid.UUID, seq: int, attempt: int, decision: str, why: str, w
                 decision=decision,
                 detail=why[:300],
                 worker=worker[:200],
-                created_at=claim_locks.stamp(),
+                created_at=clock.stamp(),
             )
     except IntegrityError:
         return False

@@ -36,7 +36,6 @@ import structlog
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from pipelines.contracts.errors import RetryableError
@@ -48,7 +47,7 @@ from pipelines.failures.parking import retry_policy
 from pipelines.models import ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled, SweepDispatch, SweepTick
 from pipelines.recovery import aux_branches, drain, resends, retries
 from pipelines.recovery import resume as recovery
-from pipelines.store import claim_locks
+from pipelines.store import claim_locks, clock
 
 log = structlog.get_logger("pipelines.sweeper")
 
@@ -97,7 +96,7 @@ for _action in SweepReport().as_dict():  # every action's series exists from the
 def claim_tick(node: str, now: datetime.datetime | None = None) -> int | None:
     """Claim the sweep of the current time slot (``TPFGO_SWEEP_SECONDS`` long): its number, or None when another
     sweep already claimed it (a second beat, a redelivered message, beat's second ask in the slot)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     tick = int(now.timestamp() // float(getattr(settings, "TPFGO_SWEEP_SECONDS", 30)))
     try:
         with transaction.atomic():
@@ -123,7 +122,7 @@ def sweep(
 def _sweep(
     now: datetime.datetime | None, limit: int | None, window: datetime.timedelta | None, dry_run: bool
 ) -> SweepReport:
-    now = now or timezone.now()
+    now = now or clock.now()
     limit = limit or int(getattr(settings, "TPFGO_SWEEP_BATCH", 200))
     since = now - (window or recovery.window())
     report = SweepReport()
@@ -163,7 +162,7 @@ def release_due(now: datetime.datetime | None = None, limit: int | None = None) 
     publish the scheduled attempts and drain releases that fell due since about two passes ago, and go on draining
     resumed pauses. Each is published about twice (harmless: one claim wins); what a stopped beat let slip past
     that is the lost-message pass's, after the grace period."""
-    now = now or timezone.now()
+    now = now or clock.now()
     limit = limit or int(getattr(settings, "TPFGO_SWEEP_BATCH", 200))
     since = now - datetime.timedelta(seconds=2 * float(getattr(settings, "TPFGO_RELEASE_SECONDS", 2)))
     due = _unclaimed(RetryScheduled.objects.filter(due_at__gt=since, due_at__lte=now))

@@ -17,7 +17,6 @@ decides, as it always did. So it does with ``TPFGO_CLAIM_LOCKS=0``, for a connec
 from __future__ import annotations
 
 import contextlib
-import datetime
 import fcntl
 import hashlib
 import os
@@ -27,35 +26,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
-from django.db.models import DateTimeField, Func
-from django.utils import timezone
-
-
-class ClockTimestamp(Func):
-    """PostgreSQL's ``clock_timestamp()``: the server's time when the statement evaluates it (``now()`` would be the
-    transaction's start)."""
-
-    template = "clock_timestamp()"
-    output_field = DateTimeField()
-
-
-def clock() -> datetime.datetime:
-    """The time claims are compared by: the database server's clock on PostgreSQL, one clock for every node (a claim
-    records it too: ``stamp``), so a skewed node's clock cannot reorder a claim and a lock; elsewhere this node's."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    if connection.vendor != "postgresql":
-        return timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT clock_timestamp()")
-        found: datetime.datetime = cursor.fetchone()[0]
-    return found
-
-
-def stamp() -> datetime.datetime | ClockTimestamp:
-    """A claim's ``created_at`` as ``clock`` reads it: on PostgreSQL the server's clock when the insert runs."""
-    if connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
-        return timezone.now()
-    return ClockTimestamp()
 
 
 def key(kind: str, *parts: object) -> int:

@@ -12,28 +12,38 @@ from pathlib import Path
 import pytest
 import time_machine
 from django.conf import settings
+from django.utils import timezone
 
 from pipelines import tasks
 from pipelines.models import SweepTick
-from pipelines.store import schema
+from pipelines.store import clock, schema
 
 SLOT = datetime.datetime(2026, 12, 4, 12, 0, 0, tzinfo=datetime.UTC)
 
 
 @pytest.mark.django_db
-def test_a_sweep_claims_its_time_slot_once_and_a_second_ask_sweeps_nothing(settings):
+def test_a_sweep_claims_its_time_slot_once_and_a_second_ask_sweeps_nothing(settings, monkeypatch):
     settings.TPFGO_SWEEP_SECONDS = 30
     tick = int(SLOT.timestamp() // 30)
-    with time_machine.travel(SLOT + datetime.timedelta(seconds=1), tick=False):
-        first = tasks.sweep()
-    with time_machine.travel(SLOT + datetime.timedelta(seconds=29), tick=False):
-        second = tasks.sweep()  # beat's second ask in the slot, or a second beat
-    with time_machine.travel(SLOT + datetime.timedelta(seconds=31), tick=False):
-        third = tasks.sweep()
+    database_time = iter(SLOT + datetime.timedelta(seconds=s) for s in (1, 1, 29, 31, 31))  # one read per pass
+    monkeypatch.setattr(clock, "now", lambda: next(database_time))
+    first = tasks.sweep()
+    second = tasks.sweep()  # beat's second ask in the slot, or a second beat
+    third = tasks.sweep()
     assert first["tick"] == tick
     assert second == {"tick_taken": 1}
     assert third["tick"] == tick + 1
     assert sorted(SweepTick.objects.values_list("tick", flat=True)) == [tick, tick + 1]
+
+
+@pytest.mark.django_db
+def test_a_beat_whose_clock_is_off_claims_the_slot_of_the_databases_clock(settings):
+    settings.TPFGO_SWEEP_SECONDS = 30
+    ahead = time_machine.travel(timezone.now() + datetime.timedelta(minutes=10), tick=False)
+    with ahead:  # before: it claimed a slot ten minutes on, and a beat on time swept the same moment again
+        claimed = tasks.sweep()["tick"]
+    assert int(clock.now().timestamp() // 30) - claimed in (0, 1)
+    assert list(SweepTick.objects.values_list("tick", flat=True)) == [claimed]
 
 
 def test_beat_asks_for_a_sweep_twice_per_slot():

@@ -9,6 +9,7 @@ import io
 import uuid
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -28,9 +29,9 @@ from pipelines.models import (
     RetryClaim,
     RetryScheduled,
 )
+from pipelines.recovery import actions, retries, sweeper
 from pipelines.recovery import resume as recovery
-from pipelines.recovery import retries, sweeper
-from pipelines.store import claim_locks
+from pipelines.store import claim_locks, clock
 from tests.conftest import all_insert_only_counts, claimed_attempt, run_still_at
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, DocumentRefused, TokenIndexed
@@ -150,6 +151,83 @@ def test_an_attempt_whose_run_has_ended_gets_the_next_attempt_before_the_claim_t
     assert retries.run_attempt(parked.pk, 2) == "claimed-elsewhere"  # the dead run's message, given back late
     assert retries.run_attempt(parked.pk, 3) == "inserted"
     assert DocumentIndexed.objects.count() == 1 and DocumentPublished.objects.count() == 1
+
+
+# A node whose clock is off: claims and due times are the database's clock, written and compared
+# (pipelines.store.clock), so no node's clock decides whether a claim is live.
+def skewed(minutes: float) -> time_machine.travel:
+    """This node's clock, ``minutes`` off the database's (and the other nodes')."""
+    return time_machine.travel(timezone.now() + datetime.timedelta(minutes=minutes), tick=False)
+
+
+def attempts_scheduled(parked: ParkedItem) -> list[int]:
+    return list(RetryScheduled.objects.filter(parked=parked).values_list("attempt", flat=True).order_by("attempt"))
+
+
+def test_a_sweeper_whose_clock_is_ahead_leaves_a_live_attempt_to_its_run(lane_engine):
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    assert parking.claim(parked, 2, "task-1@host-a")  # a worker is at attempt 2 right now
+
+    with run_still_at("attempt", parked.pk, 2), skewed(10):  # before: the claim looked 10 minutes old, past 300 s
+        report = sweeper.sweep()
+
+    assert report.rescheduled == [] and report.dead_lettered == []
+    assert attempts_scheduled(parked) == [2]
+
+
+def test_a_sweeper_whose_clock_is_behind_recovers_a_stuck_attempt_after_the_claim_timeout(lane_engine):
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    RetryClaim.objects.create(parked=parked, attempt=2, worker="task-1@host-a", created_at=later(-400))
+
+    with run_still_at("attempt", parked.pk, 2), skewed(-10):  # before: 400 s looked younger than the timeout
+        report = sweeper.sweep()
+
+    assert report.rescheduled == [(str(parked.pk), 3)]
+    assert attempts_scheduled(parked) == [2, 3]
+
+
+def test_an_attempt_claimed_on_a_node_whose_clock_is_behind_is_not_taken_for_lost(lane_engine):
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    with skewed(-10):  # the worker's node; before: its claim was written ten minutes old
+        assert parking.claim(parked, 2, "task-1@host-a")
+
+    with run_still_at("attempt", parked.pk, 2):
+        report = sweeper.sweep()
+
+    assert report.rescheduled == [] and report.dead_lettered == []
+    assert attempts_scheduled(parked) == [2]
+    database = clock.now()
+    assert database - datetime.timedelta(seconds=5) < RetryClaim.objects.get().created_at <= database
+
+
+def test_a_failure_on_a_node_whose_clock_is_behind_schedules_its_retry_by_the_databases_clock(lane_engine):
+    lane.FAILURES["index"] = 1
+    with skewed(-10):  # before: the retry was due ten minutes ago, and the sweeper sent it again at once
+        lane_engine.start("ingest", {"text": "a"}, "doc-1")
+
+    scheduled = RetryScheduled.objects.get()
+    database = clock.now()
+    assert database - datetime.timedelta(seconds=5) < scheduled.created_at <= database
+    assert scheduled.due_at - scheduled.created_at == datetime.timedelta(seconds=lane.FAST.delay(1))
+    assert sweeper.sweep().reenqueued == []
+
+
+def test_a_redrive_on_a_node_whose_clock_is_behind_schedules_its_attempt_by_the_databases_clock(lane_engine):
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    with skewed(-10):  # before: the redriven attempt was scheduled ten minutes before the outcomes it follows
+        assert actions.redrive(parked) == "inserted"
+
+    redriven = RetryScheduled.objects.get(attempt=3)
+    database = clock.now()
+    assert database - datetime.timedelta(seconds=5) < redriven.created_at <= database
 
 
 def test_a_lost_attempt_past_the_policy_is_dead_lettered(lane_engine):
@@ -293,7 +371,7 @@ def test_a_resume_that_takes_the_lock_leaves_the_position_to_a_run_that_claimed_
     # held and the only claim stuck, claims the next attempt before the first one counts. That claim is live: the
     # lock's holder, alone, took it for a dead run's and resumed beside it. With the holder's node ``ahead`` minutes
     # ahead, by its own clock it took the lock after that claim: the claims and the lock's time are the database's
-    # clock (claim_locks.clock, claim_locks.stamp), so no node's clock orders them.
+    # clock (pipelines.store.clock), so no node's clock orders them.
     trace, seq = claimed_position("task-1@host-a", later(-400))
     locked = claim_locks.working_on
     right = timezone.now  # the other node's clock, and the database's
@@ -317,13 +395,12 @@ def test_a_resume_that_takes_the_lock_leaves_the_position_to_a_run_that_claimed_
     assert DocumentPublished.objects.count() == 0
 
 
-@pytest.mark.postgres
 def test_a_position_is_claimed_at_the_databases_time_whatever_the_nodes_clock_says(monkeypatch):
     trace, seq = claimed_position("task-1@host-a")
     right = timezone.now
     monkeypatch.setattr(timezone, "now", lambda: right() - datetime.timedelta(minutes=10))  # a node ten minutes behind
     assert recovery._record(trace, seq, 2, "resumed", "", "task-2@host-b")
-    database = claim_locks.clock()
+    database = clock.now()
     claimed = Resumption.objects.get(attempt=2).created_at
     assert database - datetime.timedelta(seconds=5) < claimed <= database
 
@@ -486,7 +563,7 @@ def test_the_sweep_command_reaches_a_stall_older_than_the_window(monkeypatch):
     trace, seq = CheckpointLog.objects.order_by("-seq").values_list("trace_id", "seq").first()
     two_hours_on = later(7200)
     assert sweeper.sweep(now=two_hours_on).resumes == []  # beat's window is one hour here
-    monkeypatch.setattr(timezone, "now", lambda: two_hours_on)
+    monkeypatch.setattr(clock, "now", lambda: two_hours_on)  # the database's clock
     before = all_insert_only_counts()
 
     assert run_sweep("--window", "3h", "--dry-run").splitlines() == [
@@ -515,7 +592,7 @@ def test_the_sweep_command_dry_run_lists_lost_retries_and_attempts_without_actin
     ENQUEUED.clear()
     log_seq = CheckpointLog.objects.filter(trace_id=first.trace_id).latest("seq").seq  # its newest row: parked after it
     moment = later(400)
-    monkeypatch.setattr(timezone, "now", lambda: moment)
+    monkeypatch.setattr(clock, "now", lambda: moment)
     before = all_insert_only_counts()
 
     lines = run_sweep("--dry-run").splitlines()

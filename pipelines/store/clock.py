@@ -1,0 +1,63 @@
+"""The database server's clock: the one clock of every node, for the times one node writes and another compares.
+
+A claim's time, a parked item's next attempt, an outcome's time and a sweep slot are written by one node and judged
+by another (the sweeper on the beat leader, a worker taking a claim over). Read from each node's own clock, a node
+whose clock is off re-claimed live work early (ahead, or its claims written behind) or recovered stuck work late.
+So these are written with the database's clock in the insert itself (``stamp``), and compared with the database's
+clock read once per pass (``now``): PostgreSQL's ``clock_timestamp()``, SQLite's ``'now'`` (the server's time when
+the statement runs, not the transaction's start). A node's own clock only says when it asks.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.functions import Now
+from django.db.models.sql.compiler import SQLCompiler
+from django.utils import dateparse
+
+
+class ClockTimestamp(Now):
+    """The database's time when the statement evaluates it: ``clock_timestamp()`` on PostgreSQL (``now()`` would be
+    the transaction's start); on SQLite ``'now'``, to the millisecond, written as Django writes a datetime
+    (``2026-12-07 09:30:00.123000``, no fraction at a whole second), so a stamped value read back and compared
+    for equality matches its row."""
+
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
+    ) -> tuple[str, tuple[str | int, ...]]:
+        return self.as_sql(compiler, connection, template="clock_timestamp()", **extra_context)
+
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
+    ) -> tuple[str, tuple[str | int, ...]]:
+        return self.as_sql(compiler, connection, template=_SQLITE_NOW, **extra_context)
+
+
+# 'now' is one instant within a statement, so both readings agree (%%%% is one % once formatted and quoted).
+_SQLITE_NOW = (
+    "CASE WHEN STRFTIME('%%%%f', 'now') LIKE '%%%%.000' THEN STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%S', 'now') "
+    "ELSE STRFTIME('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f', 'now') || '000' END"
+)
+
+
+def now(using: str = DEFAULT_DB_ALIAS) -> datetime.datetime:
+    """The database's time now (aware, UTC on SQLite): what a pass compares the stamped times with."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT clock_timestamp()")
+            found: datetime.datetime = cursor.fetchone()[0]
+            return found
+        cursor.execute("SELECT STRFTIME('%Y-%m-%d %H:%M:%f', 'now')")
+        parsed = dateparse.parse_datetime(cursor.fetchone()[0])
+    assert parsed is not None  # SQLite's own format
+    return parsed.replace(tzinfo=datetime.UTC)
+
+
+def stamp() -> ClockTimestamp:
+    """A row's time as ``now`` reads it, evaluated by the database when the insert runs."""
+    return ClockTimestamp()
