@@ -117,7 +117,7 @@ class BatchEngine:
                     fed_by = subscribers[publication.name] = self.composition.subscribers(publication.name)
                 if publication.name in queued:
                     fed = [s.name for s in fed_by]
-                    handed += queues.rows_for(publication.name, entry.item.value, fed, timezone.now())
+                    handed += queues.rows_for(publication.name, entry.item.value, fed)
                     continue
                 for subscriber in fed_by:
                     onward = _onward(entry, entry.item, entry.fresh)

@@ -24,13 +24,13 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition
 from pipelines.contracts.modes import SETTING, Modes, resolve
 from pipelines.models import Checkpoint, QueuedHandoff
+from pipelines.store import clock
 from pipelines.store.store import store
 
 log = structlog.get_logger("pipelines.queues")
@@ -104,12 +104,12 @@ def handoff_id(checkpoint_id: uuid.UUID, pipeline: str) -> uuid.UUID:
 def hand_off(publication: str, checkpoint: Checkpoint, pipelines: Sequence[str]) -> None:
     """Record the hand-offs of a committed checkpoint, and send their messages once the caller's transaction
     commits. Neither may fail the caller: its checkpoint is stored, and the sweeper hands off what is lost."""
-    record_and_send(rows_for(publication, checkpoint, pipelines, timezone.now()))
+    record_and_send(rows_for(publication, checkpoint, pipelines))
 
 
-def rows_for(
-    publication: str, checkpoint: Checkpoint, pipelines: Sequence[str], now: datetime.datetime
-) -> list[QueuedHandoff]:
+def rows_for(publication: str, checkpoint: Checkpoint, pipelines: Sequence[str]) -> list[QueuedHandoff]:
+    """The hand-offs' rows, sent when inserted by the database's clock: the sweeper that sends one again, on
+    whichever node beat leads, compares its ``sent_at`` with that clock (``resend_lost``)."""
     return [
         QueuedHandoff(
             id=handoff_id(checkpoint.pk, pipeline),
@@ -118,8 +118,8 @@ def rows_for(
             trace_id=checkpoint.trace_id,
             checkpoint_type=type(checkpoint).__name__,
             checkpoint_id=checkpoint.pk,
-            created_at=now,
-            sent_at=now,
+            created_at=clock.stamp(),
+            sent_at=clock.stamp(),
         )
         for pipeline in pipelines
     ]

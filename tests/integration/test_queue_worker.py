@@ -93,7 +93,7 @@ def test_a_worker_without_q_finishes_queued_orders_once_redeliveries_replay_and_
     ready = ReadyOrder.objects.get(trace_id=orders[0])
     before = consumed(worker.output(), ready.pk)
     queues.hand_off("tpfgo.checkout.order-ready.v1", ready, ["consumer-validation"])
-    queues.send(queues.rows_for("tpfgo.checkout.order-ready.v1", ready, ["consumer-validation"], ready.created_at))
+    queues.send(queues.rows_for("tpfgo.checkout.order-ready.v1", ready, ["consumer-validation"]))
     wait_for(
         lambda: consumed(worker.output(), ready.pk) == before + 2 and not QueuedHandoff.objects.exists(),
         timeout=30,

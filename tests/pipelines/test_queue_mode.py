@@ -13,6 +13,7 @@ import io
 import uuid
 
 import pytest
+import time_machine
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -24,6 +25,7 @@ from pipelines.engine import consuming, metrics, queues
 from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, QueuedHandoff, Resumption
 from pipelines.recovery import backlog, resends, sweeper
+from pipelines.store import clock
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished
@@ -191,6 +193,19 @@ def test_a_broker_that_refuses_the_message_does_not_fail_the_caller_and_the_swee
     consuming.consume(*SENT[0])
     assert DocumentPublished.objects.count() == 1 and QueuedHandoff.objects.count() == 0
     assert sweeper.sweep(now=later(2000)).handoffs == []
+
+
+def test_a_hand_off_published_on_a_node_whose_clock_is_behind_is_not_sent_again_before_its_resend_period(
+    django_capture_on_commit_callbacks,
+):
+    with time_machine.travel(timezone.now() - datetime.timedelta(minutes=15), tick=False):  # the publishing node
+        place(capture_commits=django_capture_on_commit_callbacks)
+    assert len(SENT) == 1
+
+    assert sweeper.sweep().handoffs == []  # before: sent 15 minutes ago by its node's clock, so sent again at once
+    assert len(SENT) == 1
+    database = clock.now()
+    assert database - datetime.timedelta(seconds=5) < QueuedHandoff.objects.get().sent_at <= database
 
 
 def test_behind_a_deep_queue_a_pending_hand_off_is_not_sent_again_until_the_queue_drains(
