@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, Never, NoReturn
 
 import structlog
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from pipelines.contracts import ids
@@ -45,6 +45,7 @@ from pipelines.engine import metrics, pauses, queues, tracing
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH, Checkpoint, CheckpointChild
+from pipelines.store import claim_locks
 from pipelines.store.store import store
 
 log = structlog.get_logger("pipelines.runner")
@@ -88,6 +89,18 @@ class _StepCall(NamedTuple):
     attempt: int
     durable: bool
     check_pause: bool = True
+
+
+def _effect_turn(call: _StepCall, output_id: uuid.UUID) -> contextlib.AbstractContextManager[None]:
+    """A step with an external effect (a gateway call) makes it before its row is inserted, so two runs of it at once
+    (two copies of a queued hand-off, a client's request sent again to another node) both made it. With per-step
+    transactions on PostgreSQL its runs take turns on its output's lock (``claim_locks.in_turn``): the later one
+    looks up after the earlier one committed or failed, and replays its row without a second call. Not on SQLite,
+    whose waiting locks are shared files: a run already waiting its turn for a decision (an ops approval's capture)
+    could meet its own lock there."""
+    if call.step.external_effect and call.durable and connection.vendor == "postgresql":
+        return claim_locks.in_turn("effect", output_id)
+    return contextlib.nullcontext()
 
 
 class Engine:
@@ -266,12 +279,14 @@ class Engine:
         started = time.perf_counter()
         parents = store.parents_of(call.item.value, call.step)
         output_id = store.branch_id(store.output_id(parents, call.item.value, call.step), call.item.branch)
-        if not tracing.enabled():
-            result, onward = self._attempt_step(call, look_up, parents, output_id)
-        else:
-            with tracing.step_span(call.spec.name, call.step.name, output_id, call.attempt, call.item.trace_id) as span:
+        with _effect_turn(call, output_id):
+            if not tracing.enabled():
                 result, onward = self._attempt_step(call, look_up, parents, output_id)
-                span.outcome(result.status)
+            else:
+                span_of = tracing.step_span(call.spec.name, call.step.name, output_id, call.attempt, call.item.trace_id)
+                with span_of as span:
+                    result, onward = self._attempt_step(call, look_up, parents, output_id)
+                    span.outcome(result.status)
         metrics.step_ran(call.spec.name, call.step.name, result.status, time.perf_counter() - started)
         return result, onward
 

@@ -86,3 +86,22 @@ class TokenGateway(SimulatedGateway):
     ) -> Capture:
         TOKENS.append(("capture", token))
         return super().capture(order_id, authorization_id, amount, token, attempt, key)
+
+
+AUTHORIZE_CALLS: list[uuid.UUID] = []
+MEETING = threading.Barrier(2)  # reset by the test that uses it
+
+
+class MeetingGateway(CountingGateway):
+    """Counts every authorization and capture; an authorization waits (a few seconds at most) for a second one to be
+    in the gateway at the same moment, so two runs of the step at once both reach the gateway, where nothing keeps
+    them apart."""
+
+    def authorize(self, order_id, amount, currency, token, attempt):
+        with _lock:
+            AUTHORIZE_CALLS.append(order_id)
+        try:
+            MEETING.wait(timeout=3)
+        except threading.BrokenBarrierError:  # no second run came: it waits its turn, as it should
+            pass
+        return super().authorize(order_id, amount, currency, token, attempt)

@@ -2,6 +2,7 @@
 revise vs the restaurant (and so the kitchen) and revise vs cancel."""
 
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from checkout.revision_decision.models import RevisionAccepted
 from checkout.revision_requested.models import RevisionRequested
 from pipelines.engine.registry import engine
 from pipelines.models import CheckpointLog
+from tests.checkout import recording_gateway
 from tests.checkout.conftest import order_body, place
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -63,6 +65,23 @@ def test_eight_threads_placing_one_key_yield_one_order_and_seven_replays(demo_da
     assert len({r.view["orderId"] for r in results}) == 1
     assert OrderRequest.objects.count() == 1
     assert services.get_order(results[0].view["orderId"])["state"] == "COMPLETED"
+
+
+def test_two_placements_of_one_key_at_once_call_the_gateway_once_for_each_effect(demo_data, settings):
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.MeetingGateway"
+    recording_gateway.AUTHORIZE_CALLS.clear()
+    recording_gateway.CAPTURE_CALLS.clear()
+    recording_gateway.MEETING.reset()
+    body = order_body()
+
+    results = race(lambda: services.place_order(body, "race-key"), lambda: services.place_order(body, "race-key"))
+
+    assert sorted(r.created for r in results) == [False, True], results
+    order_id = uuid.UUID(results[0].view["orderId"])
+    # Before: both runs of payment_authorized were in the gateway at once (two nodes, one client's key).
+    assert recording_gateway.AUTHORIZE_CALLS == [order_id]
+    assert recording_gateway.CAPTURE_CALLS == [order_id]
+    assert services.get_order(str(order_id))["state"] == "COMPLETED"
 
 
 def test_accept_racing_cancel_has_exactly_one_winner(demo_data):
