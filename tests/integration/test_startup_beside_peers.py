@@ -217,6 +217,12 @@ def test_a_second_migrate_waits_for_the_first_to_finish(db):
         wait_for(lambda: _lock_waiters() == 1, 60, what="migrate to wait for the lock")
         time.sleep(1)
         assert waiting.poll() is None
+        # The runbook's query names the session to look at: the holder, not the migrate waiting for it.
+        with connection.cursor() as cursor:
+            cursor.execute(_runbook_query())
+            listed = [row[0] for row in cursor.fetchall()]
+            cursor.execute("SELECT pg_backend_pid()")
+            assert listed == [cursor.fetchone()[0]]
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [MIGRATE_LOCK])
@@ -230,3 +236,12 @@ def _lock_waiters() -> int:
             [MIGRATE_LOCK & 0xFFFFFFFF],
         )
         return int(cursor.fetchone()[0])
+
+
+def _runbook_query() -> str:
+    """The query the runbook's ``migrate.waiting`` row gives (docs/operations.md, "Several nodes")."""
+    text = (Path(settings.BASE_DIR) / "docs" / "operations.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| `migrate.waiting`"))
+    found = re.search(r"`(SELECT pid, state, query FROM pg_stat_activity [^`]+)`", row)
+    assert found is not None, row
+    return found.group(1)
