@@ -24,7 +24,6 @@ from collections.abc import Iterable
 import structlog
 from django.conf import settings
 from django.db.models import Count, Exists, Min, OuterRef, QuerySet
-from django.utils import timezone
 
 from pipelines.contracts.status import ResourceExhausted
 from pipelines.engine import metrics, queues
@@ -40,6 +39,7 @@ from pipelines.models import (
     SweepTick,
 )
 from pipelines.recovery import drain, resume
+from pipelines.store import clock
 
 log = structlog.get_logger("pipelines.backlog")
 
@@ -79,7 +79,9 @@ def _grouped(items: QuerySet[OpenParked]) -> Iterable[tuple[str, str, int]]:
 
 
 def collect(now: datetime.datetime | None = None) -> list[metrics.Sample]:
-    now = now or timezone.now()
+    """The figures at ``now``: the database's clock unless given, which the due times, sweep slots and hand-offs
+    they are read from are written with (a node whose clock was ahead reported every retry overdue)."""
+    now = now or clock.now()
     waiting = OpenParked.objects.filter(dead_at__isnull=True)
     late = now - resume.grace()
     # An attempt a paused step holds runs when the drain releases it, not when it was scheduled: it is overdue only

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from pipelines.engine import metrics
 from pipelines.failures import parking
 from pipelines.models import CheckpointLog, ParkedItem, ParkingOutcome, SweepTick
-from pipelines.recovery import backlog
+from pipelines.recovery import backlog, sweeper
 from tests.lane import composition as lane
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +37,22 @@ def test_dead_letters_and_parked_items_are_counted_per_pipeline_and_step(lane_en
     }
     overdue = figures(timezone.now() + datetime.timedelta(minutes=5))
     assert overdue[("tpfgo_parked_overdue", "ingest", "index")] == 2.0
+
+
+def test_a_scrape_on_a_node_whose_clock_is_ahead_reads_the_figures_by_the_databases_clock(lane_engine, settings):
+    settings.TPFGO_SWEEP_GRACE_SECONDS = 60
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "b"}, "doc-2")  # its retry is due now
+    assert sweeper.claim_tick("beat-a") is not None  # a sweep ran just now
+
+    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=10), tick=False):  # the scraped node
+        samples = backlog.collect()
+
+    # Before: the retry was ten minutes overdue (TPFGoRetriesOverdue paged) and the last sweep ten minutes old.
+    assert ("tpfgo_parked_overdue", {"pipeline": "ingest", "step": "index"}, 1.0) not in samples
+    assert ("tpfgo_parked_waiting", {"pipeline": "ingest", "step": "index"}, 1.0) in samples
+    (age,) = [value for name, _, value in samples if name == "tpfgo_sweep_age_seconds"]
+    assert age < 60
 
 
 def test_the_figures_are_rendered_on_metrics_with_their_help(lane_engine):
