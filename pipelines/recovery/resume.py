@@ -273,7 +273,7 @@ def settle_at_rest(row: CheckpointLog, worker: str = "sweeper") -> bool:
         return False
     if nexts:
         return False
-    locking = claim_locks.clock()
+    locking = clock.now()
     with claim_locks.working_on("position", row.trace_id, row.seq) as alone:
         lock = Lock(alone=alone is True, held=alone is False, since=locking)
         if _claim(row.trace_id, row.seq, Resumption.SKIPPED, why, worker, lock) is not None:
