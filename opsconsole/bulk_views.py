@@ -27,8 +27,6 @@ from pipelines import NotFound, ServiceError
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
 
-MAX_REASON = 2000
-
 
 def _allowed(request: HttpRequest) -> None:
     if not ops_actions.can_remediate(request.user):
@@ -51,7 +49,7 @@ def preview_page(site: AdminSite, request: HttpRequest, action: str) -> HttpResp
             orders = bulk_selection.select(context["filters"])
         context["shown"] = bulk_remediation.preview(action, orders, **params)
     except ServiceError as exc:
-        context["error"] = f"{exc.code}: {exc.message}" + "".join(f" ({d.field}: {d.issue})" for d in exc.details)
+        context["error"] = exc.summary
     return _render(site, request, action, params, context)
 
 
@@ -83,7 +81,7 @@ def _render(
 
 def _submit(site: AdminSite, request: HttpRequest, action: str, params: dict[str, Any]) -> HttpResponse:
     plan = _plan(request.POST.getlist("plan"))
-    reason = request.POST.get("reason", "").strip()[:MAX_REASON]
+    reason = request.POST.get("reason", "").strip()
     if not reason:
         messages.error(request, "Say why: a reason is required and is recorded with every order's action.")
         shown = bulk_remediation.preview(action, [o for o, _ in plan], **params)  # fresh: what runs if confirmed
@@ -91,7 +89,7 @@ def _submit(site: AdminSite, request: HttpRequest, action: str, params: dict[str
     try:
         run = bulk_remediation.submit(action, plan, actor=request.user.get_username(), reason=reason, **params)
     except ServiceError as exc:
-        messages.error(request, f"{ops_actions.label(action)} in bulk refused: {exc.message}.")
+        messages.error(request, f"{ops_actions.label(action)} in bulk refused: {exc.summary}")
         return HttpResponseRedirect(reverse("ops:index"))
     return HttpResponseRedirect(reverse("ops:bulk_run", args=[run.id]))
 

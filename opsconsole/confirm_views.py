@@ -24,8 +24,6 @@ from pipelines import ServiceError
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
 
-MAX_REASON = 2000
-
 
 @dataclass
 class Preview:
@@ -91,7 +89,7 @@ def confirm(site: AdminSite, request: HttpRequest, action: str) -> HttpResponse:
     params = ops_actions.params_from(action, data)
     if request.method != "POST":
         return _render(site, request, action, orders, params, "")
-    reason = data.get("reason", "").strip()[:MAX_REASON]
+    reason = data.get("reason", "").strip()
     if not reason:
         messages.error(request, "Say why: a reason is required and is recorded with the action.")
         return _render(site, request, action, orders, params, reason)
@@ -123,7 +121,7 @@ def _execute(request: HttpRequest, action: str, orders: list[uuid.UUID], params:
             )
         except ServiceError as exc:
             hint = " Review the new preview and confirm again." if exc.code == "FAILED_PRECONDITION" else ""
-            messages.error(request, f"{ops_actions.label(action)} refused for order {order_id}: {exc.message}.{hint}")
+            messages.error(request, f"{ops_actions.label(action)} refused for order {order_id}: {exc.summary}.{hint}")
             continue
         ran += 1
         stalled = " (still stalled)" if view.get("stalled") else ""

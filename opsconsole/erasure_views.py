@@ -24,8 +24,6 @@ from pipelines import ServiceError
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
 
-MAX_REASON = 2000
-
 
 def page(site: AdminSite, request: HttpRequest, consumer_id: str) -> HttpResponse:
     if not ops_actions.can_remediate(request.user):
@@ -33,12 +31,12 @@ def page(site: AdminSite, request: HttpRequest, consumer_id: str) -> HttpRespons
     consumer = Consumer.objects.filter(pk=consumer_id).first()
     if consumer is None:
         raise Http404(f"consumer {consumer_id} not found")
-    reason = str(request.POST.get("reason", "")).strip()[:MAX_REASON]
+    reason = str(request.POST.get("reason", "")).strip()
     if request.method == "POST":
         try:
             done = personal.erase(consumer_id, actor=request.user.get_username(), reason=reason)
         except ServiceError as exc:
-            messages.error(request, f"{exc.code}: {exc.message}")
+            messages.error(request, exc.summary)
         else:
             text = "was already erased" if done.already else "is erased"
             messages.success(request, f"Consumer {consumer_id} {text} (ops action {done.ops_action_id}).")

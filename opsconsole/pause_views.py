@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
 
 RECENT = 10
-MAX_REASON = 2000
 
 
 def steps() -> list[str]:
@@ -66,7 +65,7 @@ def _post(request: HttpRequest) -> HttpResponse:
     if not ops_actions.can_remediate(request.user):
         raise PermissionDenied("pausing and resuming steps needs the opsconsole.run_remediation permission")
     actor = request.user.get_username()
-    reason = request.POST.get("reason", "").strip()[:MAX_REASON]
+    reason = request.POST.get("reason", "").strip()
     try:
         if request.POST.get("do") == "resume":
             ended = pausing.resume(request.POST.get("pause", ""), actor=actor, reason=reason)
@@ -78,5 +77,5 @@ def _post(request: HttpRequest) -> HttpResponse:
             row = pausing.pause(composition(), pipeline, step, key=key, value=value, actor=actor, reason=reason)
             messages.success(request, f"Paused {row} by {actor}: items reaching it are held.")
     except ServiceError as exc:
-        messages.error(request, f"{exc.code}: {exc.message}")
+        messages.error(request, exc.summary)
     return HttpResponseRedirect(reverse("ops:pauses"))

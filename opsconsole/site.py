@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, path
 
 from opsconsole import bulk_views, confirm_views, erasure_views, funnel, pause_views, views
 from opsconsole.ops_group import VIEW_CONSOLE
+from pipelines import actions
 
 _View = TypeVar("_View", bound=Callable[..., Any])
 
@@ -35,6 +36,10 @@ class OpsSite(admin.AdminSite):
     # columns (the lineage link) out of sight; the triage bar, the breadcrumbs and the dashboard's "Browse every
     # table" lead to every list.
     enable_nav_sidebar = False
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        """Django's context of every console page, with the longest reason an action takes (the forms' maxlength)."""
+        return {**super().each_context(request), "max_reason": actions.MAX_REASON}
 
     def admin_view(self, view: _View, cacheable: bool = False) -> _View:
         """Django's wrapper (login, CSRF), after a check every console page needs: a NUL in the address or in a

@@ -71,6 +71,7 @@ def in_turn(trace_id: uuid.UUID) -> Iterator[None]:
 
 
 MAX_ACTOR = 150  # OpsAction.actor, BulkRun.actor, StepPause.actor, StepResume.actor
+MAX_REASON = 2000  # the longest reason an action records (the console's forms take as much)
 # The flags that give ``check_who``'s fields on every command that runs an action (``ServiceError.summary_naming``).
 WHO_FLAGS = {"actor": "--actor", "reason": "--reason"}
 
@@ -88,6 +89,8 @@ def check_who(actor: object, reason: object) -> tuple[str, str]:
         details.append(Detail("reason", "is required"))
     elif NOT_TEXT.search(reason):
         details.append(Detail("reason", "must not contain control characters"))
+    elif len(reason.strip()) > MAX_REASON:
+        details.append(Detail("reason", f"at most {MAX_REASON} characters"))
     if details:
         raise InvalidArgument("a remediation needs who runs it (actor) and why (reason)", details)
     return str(actor).strip(), str(reason).strip()
