@@ -20,7 +20,7 @@ from checkout import selectors as checkout_selectors
 from checkout import state
 from checkout.order_view import OrderView
 from opsconsole import funnel as funnel_counts
-from pipelines import checkpoint_models, composition, storage
+from pipelines import checkpoint_models, composition, database_now, storage, sweep_grace
 from pipelines import open_hold as open_hold  # the item's unreleased hold: it waits for a resume, not a retry
 from pipelines.models import (
     Checkpoint,
@@ -41,7 +41,6 @@ from pipelines.models import (
 FUNNEL_DAYS = 7
 LIST_LIMIT = 20
 # A scheduled attempt this late and still unclaimed has probably lost its broker message.
-OVERDUE_GRACE = datetime.timedelta(seconds=60)
 OVERDUE_WINDOW = datetime.timedelta(days=7)
 
 
@@ -203,18 +202,20 @@ def dead_letters(limit: int = LIST_LIMIT) -> list[ParkedItem]:
     return sorted(items, key=lambda item: order[item.pk])
 
 
-def overdue_parked(limit: int = LIST_LIMIT) -> list[RetryScheduled]:
-    """Scheduled attempts past due (beyond a grace period), unclaimed, of items nothing ended since."""
-    now = timezone.now()
+def overdue_parked(limit: int = LIST_LIMIT, now: datetime.datetime | None = None) -> list[RetryScheduled]:
+    """Scheduled attempts past due by more than the sweeper's grace period at ``now``, unclaimed, of items nothing
+    ended since: what ``tpfgo_parked_overdue`` counts, by the database's clock unless given (the due times are
+    written with it: a console node whose clock was ahead listed retries that were not late)."""
+    late = (now or database_now()) - sweep_grace()
     claimed = RetryClaim.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt"))
     ended = ParkingOutcome.objects.filter(parked=OuterRef("parked"), created_at__gte=OuterRef("created_at"))
     # A paused step holds the attempt: the drain says when it runs, so it is late only once its release is.
-    late_release = PauseRelease.objects.filter(hold=OuterRef("pk"), due_at__lt=now - OVERDUE_GRACE)
+    late_release = PauseRelease.objects.filter(hold=OuterRef("pk"), due_at__lt=late)
     held = PausedItem.objects.filter(parked=OuterRef("parked"), attempt=OuterRef("attempt")).exclude(
         Exists(late_release)
     )
     return list(
-        RetryScheduled.objects.filter(due_at__lt=now - OVERDUE_GRACE, due_at__gte=now - OVERDUE_WINDOW)
+        RetryScheduled.objects.filter(due_at__lt=late, due_at__gte=late - OVERDUE_WINDOW)
         .exclude(Exists(claimed))
         .exclude(Exists(ended))
         .exclude(Exists(held))

@@ -17,7 +17,7 @@ from django.utils.http import urlencode
 from checkout import state
 from opsconsole import lineage, ops_actions, selectors, waiting
 from opsconsole.ledger_admin import remediation_context
-from pipelines import storage, tombstone
+from pipelines import storage, sweep_grace, tombstone
 from pipelines.models import BulkRun, OpsAction, StepPause
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
         "dead_letters": dead[: selectors.LIST_LIMIT],
         "more_dead_letters": len(dead) > selectors.LIST_LIMIT,
         "overdue": selectors.overdue_parked(),
-        "overdue_grace": int(selectors.OVERDUE_GRACE.total_seconds()),
+        "overdue_grace": round(sweep_grace().total_seconds()),
         "error_groups": _linked_groups(selectors.error_window(selectors.FUNNEL_DAYS)),
         "waiting": waiting.waiting(),
         "escalations": waiting.escalations(),

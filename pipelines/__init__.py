@@ -84,6 +84,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "parked_items": ("pipelines.failures.parking", "parked_items"),
     "open_items": ("pipelines.failures.parking", "open_items"),
     "open_hold": ("pipelines.failures.parking", "open_hold"),
+    "sweep_grace": ("pipelines.recovery.resume", "grace"),  # how long past due before work counts as lost
+    "database_now": ("pipelines.store.clock", "now"),  # the clock every node's due and claim times are written by
     "close_open": ("pipelines.failures.parking", "close_open"),
     "last_attempt": ("pipelines.failures.parking", "last_attempt"),
     "classify": ("pipelines.store.classification", "classify"),
@@ -218,7 +220,9 @@ if TYPE_CHECKING:
     from pipelines.recovery import drain as drain
     from pipelines.recovery import forks as forks
     from pipelines.recovery import pausing as pausing
+    from pipelines.recovery.resume import grace as sweep_grace
     from pipelines.store.classification import classify as classify
+    from pipelines.store.clock import now as database_now
     from pipelines.store.fast import Table as Table
     from pipelines.store.observers import watch_trace as watch_trace
     from pipelines.store.purge import tombstone as tombstone
@@ -339,6 +343,7 @@ __all__ = [
     "composition",
     "contract",
     "current_engine",
+    "database_now",
     "deadlines",
     "declared",
     "default_workers",
@@ -378,6 +383,7 @@ __all__ = [
     "stream_handler",
     "streaming",
     "subscription_gate",
+    "sweep_grace",
     "tombstone",
     "tombstone_for_key",
     "tombstone_look_up",

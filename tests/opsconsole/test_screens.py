@@ -7,7 +7,6 @@ import re
 import uuid
 
 import pytest
-import time_machine
 from django.db import connection
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
@@ -66,17 +65,14 @@ def test_the_dashboard_shows_the_funnel_stalled_orders_dead_letters_and_error_gr
     assert "NoCourierAvailable" in groups
 
 
-def test_an_unclaimed_retry_past_due_shows_as_overdue(ops_client, reference_data):
-    placed = services.place_order(order_body(), "late-1")
-    from checkout.models import Courier
-
-    assert Courier.objects.filter(available=True).exists()  # placed with couriers: nothing parked
-    Courier.objects.update(available=False)
-    services.place_order(order_body(), "late-2")
-    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=5)):
-        page = text(ops_client.get(reverse("ops:index")))
+def test_an_unclaimed_retry_past_due_shows_as_overdue(ops_client, reference_data, settings):
+    settings.TPFGO_SWEEP_GRACE_SECONDS = 0  # the retry (due a millisecond after its failure) is late at once
+    placed = services.place_order(order_body(), "late-1")  # nothing parked
+    services.place_order(order_body(paymentToken="tok_down"), "late-2")  # the gateway is down: parked
+    page = text(ops_client.get(reverse("ops:index")))
     overdue = page[page.index('id="overdue"') : page.index('id="error-groups"')]
-    assert "dispatch / delivery_assigned" in overdue and placed.view["orderId"][:8] not in overdue
+    assert "consumer-validation / payment_authorized" in overdue and placed.view["orderId"][:8] not in overdue
+    assert "unclaimed &gt; 0 s past due" in overdue  # the sweeper's grace, which tpfgo_parked_overdue reads too
 
 
 def test_checkpoint_search_by_order_trace_and_idempotency_key_links_to_the_lineage(ops_client, dead_order):

@@ -128,9 +128,25 @@ def test_a_retry_held_at_a_paused_step_is_paused_not_overdue(lane_engine, settin
 
 def overdue_on_the_dashboard(minutes: float) -> list[object]:
     """The parked items of the console dashboard's *Overdue parked items*, that many minutes from now."""
-    import time_machine
-
     from opsconsole import selectors
 
-    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=minutes)):
-        return [row.parked_id for row in selectors.overdue_parked()]
+    return [row.parked_id for row in selectors.overdue_parked(now=timezone.now() + datetime.timedelta(minutes=minutes))]
+
+
+def test_the_dashboard_lists_as_overdue_what_the_metric_counts_after_the_same_grace(lane_engine, settings):
+    """The dashboard's *Overdue parked items* and ``tpfgo_parked_overdue`` read one grace period (the sweeper's,
+    ``TPFGO_SWEEP_GRACE_SECONDS``) and one clock (the database's): the dashboard had 60 s of its own and its node's
+    clock, so between the two graces, or on a console node whose clock was ahead, it listed what no alert counted."""
+    from opsconsole import selectors
+
+    settings.TPFGO_SWEEP_GRACE_SECONDS = 300
+    lane.FAILURES["index"] = 1
+    lane_engine.start("ingest", {"text": "b"}, "doc-2")  # its retry is due about now
+    parked = ParkedItem.objects.get()
+
+    assert ("tpfgo_parked_overdue", "ingest", "index") not in figures(timezone.now() + datetime.timedelta(minutes=2))
+    assert overdue_on_the_dashboard(minutes=2) == []
+    assert figures(timezone.now() + datetime.timedelta(minutes=6))[("tpfgo_parked_overdue", "ingest", "index")] == 1.0
+    assert overdue_on_the_dashboard(minutes=6) == [parked.pk]
+    with time_machine.travel(timezone.now() + datetime.timedelta(minutes=10), tick=False):  # the console's node
+        assert selectors.overdue_parked() == []
