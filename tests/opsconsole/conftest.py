@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
 
 from checkout import demo, services
 from checkout.models import Courier
 from opsconsole.ops_group import ensure_ops_group
+from pipelines.failures import sinks
 from pipelines.models import ParkedItem, ParkingOutcome
 from pipelines.recovery import retries
 from tests.checkout.conftest import order_body
@@ -39,6 +41,29 @@ def dead_lettered_order(key: str = "console-dead-1") -> uuid.UUID:
         assert retries.run_attempt(parked.pk, attempt) == "failed"
         attempt += 1
     return order_id
+
+
+def forwarded_entry(trace_id: uuid.UUID, entry_id: uuid.UUID | None = None) -> None:
+    """An error-sink entry another instance (``edge-1``) forwarded here, of a trace it keeps: none of it is here."""
+    sinks.DatabaseSink().record(
+        sinks.SinkEntry(
+            id=entry_id or uuid.uuid4(),
+            pipeline="dispatch",
+            step="delivery_assigned",
+            item_type="OrderReadyForDispatch",
+            item_id=uuid.uuid4(),
+            trace_id=trace_id,
+            error_class="builtins.RuntimeError",
+            error_code="UNEXPECTED",
+            retryable=True,
+            message="boom",
+            traceback="",
+            payload={},
+            attempt=1,
+            created_at=timezone.now(),
+            source="edge-1",
+        )
+    )
 
 
 @pytest.fixture

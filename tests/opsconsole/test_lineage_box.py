@@ -6,10 +6,9 @@ import uuid
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
-from pipelines.failures import sinks
 from pipelines.models import ErrorSinkEntry, OpsAction, StepPause
+from tests.opsconsole.conftest import forwarded_entry
 from tests.search.conftest import search
 
 pytestmark = pytest.mark.django_db
@@ -49,25 +48,7 @@ def test_the_lineage_of_an_unknown_trace_is_the_same_page(ops_client):
 
 def test_an_entry_another_instance_forwarded_leads_to_its_page_naming_that_instance(ops_client, dead_order):
     elsewhere, entry_id = uuid.uuid4(), uuid.uuid4()  # a trace the forwarding instance keeps: none of it is here
-    sinks.DatabaseSink().record(
-        sinks.SinkEntry(
-            id=entry_id,
-            pipeline="dispatch",
-            step="delivery_assigned",
-            item_type="OrderReadyForDispatch",
-            item_id=uuid.uuid4(),
-            trace_id=elsewhere,
-            error_class="builtins.RuntimeError",
-            error_code="UNEXPECTED",
-            retryable=True,
-            message="boom",
-            traceback="",
-            payload={},
-            attempt=1,
-            created_at=timezone.now(),
-            source="edge-1",
-        )
-    )
+    forwarded_entry(elsewhere, entry_id)
     response = ops_client.get(reverse("ops:lineage_of"), {"id": str(entry_id)})
     assert response.status_code == 302
     assert response["Location"] == reverse("ops:pipelines_errorsinkentry_change", args=[entry_id])

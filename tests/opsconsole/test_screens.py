@@ -21,7 +21,6 @@ from checkout.models import Courier
 from checkout.order_request.models import OrderRequest
 from checkout.order_view import OrderView, render
 from opsconsole import readonly
-from pipelines.failures import sinks
 from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
@@ -34,6 +33,7 @@ from pipelines.models import (
 )
 from pipelines.recovery import retention, retries
 from tests.checkout.conftest import order_body
+from tests.opsconsole.conftest import forwarded_entry
 
 pytestmark = pytest.mark.django_db
 
@@ -407,25 +407,7 @@ def test_a_stalled_rows_link_lists_the_parked_items_it_counts(ops_client, dead_o
 def test_an_entry_another_instance_forwarded_names_it_instead_of_linking_a_lineage_kept_there(ops_client, dead_order):
     forwarded = ErrorSinkEntry.objects.filter(trace_id=dead_order).first()
     elsewhere = uuid.uuid4()  # a trace of the instance that forwarded it: this database holds none of it
-    sinks.DatabaseSink().record(
-        sinks.SinkEntry(
-            id=uuid.uuid4(),
-            pipeline="ingest",
-            step="index",
-            item_type="TokenIndexed",
-            item_id=uuid.uuid4(),
-            trace_id=elsewhere,
-            error_class="builtins.RuntimeError",
-            error_code="UNEXPECTED",
-            retryable=True,
-            message="boom",
-            traceback="",
-            payload={},
-            attempt=1,
-            created_at=timezone.now(),
-            source="edge-1",
-        )
-    )
+    forwarded_entry(elsewhere)
     listed = text(ops_client.get(reverse("ops:pipelines_errorsinkentry_changelist")))
     assert reverse("ops:lineage", args=[elsewhere]) not in listed and "kept by edge-1" in listed
     assert reverse("ops:lineage", args=[dead_order]) in listed

@@ -434,13 +434,18 @@ def test_a_trace_stopped_inside_a_split_resumes_the_merge_of_every_sibling():
     assert DocumentPublished.objects.count() == 1
 
 
-def test_a_trace_waiting_for_an_event_or_parked_is_skipped_and_decided_once(settings, lane_engine):
+def _one_waiting_one_parked(settings, lane_engine) -> None:
+    """Two traces at rest: one whose next step awaits an event (publish, made to await), one parked at index."""
     waiting = dataclasses.replace(lane.PUBLISH, steps=(dataclasses.replace(lane.PUBLISH.steps[0], awaits=True),))
     settings.TPFGO_COMPOSITION = "tests.pipelines.test_sweeper.AWAITING"
     globals()["AWAITING"] = dataclasses.replace(lane.COMPOSITION, pipelines=(lane.INGEST, waiting, lane.MANUAL))
     without_subscriptions().start("ingest", {"text": "a"}, "doc-1")
     lane.FAILURES["index"] = "bug"
     lane_engine.start("ingest", {"text": "b"}, "doc-2")  # parked at index
+
+
+def test_a_trace_waiting_for_an_event_or_parked_is_skipped_and_decided_once(settings, lane_engine):
+    _one_waiting_one_parked(settings, lane_engine)
 
     sweeper.sweep(now=later(120))
 
@@ -459,12 +464,7 @@ def test_the_sweep_settles_a_position_waiting_for_an_event_or_parked_itself_and_
     """A resume of it would run nothing: sending one counted work the sweeper recovered (TPFGoSweeperRecoveringWork
     fired on orders a restaurant had not accepted yet) and cost a task that only recorded the skip."""
     settings.TPFGO_RESUME_ENQUEUE = "tests.pipelines.test_sweeper.capture_resume"
-    waiting = dataclasses.replace(lane.PUBLISH, steps=(dataclasses.replace(lane.PUBLISH.steps[0], awaits=True),))
-    settings.TPFGO_COMPOSITION = "tests.pipelines.test_sweeper.AWAITING"
-    globals()["AWAITING"] = dataclasses.replace(lane.COMPOSITION, pipelines=(lane.INGEST, waiting, lane.MANUAL))
-    without_subscriptions().start("ingest", {"text": "a"}, "doc-1")
-    lane.FAILURES["index"] = "bug"
-    lane_engine.start("ingest", {"text": "b"}, "doc-2")  # parked at index
+    _one_waiting_one_parked(settings, lane_engine)
     resumes = sweep_actions("resumes")
 
     report = sweeper.sweep(now=later(120))
