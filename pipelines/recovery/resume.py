@@ -262,23 +262,30 @@ def resume(trace_id: uuid.UUID | str, seq: int, worker: str = "", *, again: bool
         return _resume(trace, seq, worker, again=again and not held, lock=lock)
 
 
-def settle_at_rest(row: CheckpointLog, worker: str = "sweeper") -> bool:
-    """The sweeper's look before it sends a resume: a position nothing can run from now (its next step awaits an
-    event, an open parked item stopped on it, nothing follows) is decided skipped here, as a worker would decide it,
-    and no resume is sent for it: True. A position with work to run, or one this composition cannot read (a
-    pipeline or checkpoint type it no longer has): False, nothing is recorded, and the resume is sent as before."""
+def at_rest(row: CheckpointLog) -> str:
+    """Why nothing can run from this position now (its next step awaits an event, an open parked item stopped on
+    it, nothing follows), or empty: something can, or this composition cannot read it (a pipeline or checkpoint type
+    it no longer has), and the worker's resume fails on it and says why. What a sweep and its dry run both ask."""
     try:
         nexts, why = decide(row)
-    except (LookupError, ObjectDoesNotExist):  # the worker's resume fails on it and says why: never the whole sweep
-        return False
-    if nexts:
-        return False
+    except (LookupError, ObjectDoesNotExist):  # never the whole sweep
+        return ""
+    return "" if nexts else why
+
+
+def settle_at_rest(row: CheckpointLog, worker: str = "sweeper") -> str:
+    """The sweeper's look before it sends a resume: a position at rest (``at_rest``) is decided skipped here, as a
+    worker would decide it, and no resume is sent for it: the reason. Else empty, nothing is recorded, and the
+    resume is sent as before."""
+    why = at_rest(row)
+    if not why:
+        return ""
     locking = clock.now()
     with claim_locks.working_on("position", row.trace_id, row.seq) as alone:
         lock = Lock(alone=alone is True, held=alone is False, since=locking)
         if _claim(row.trace_id, row.seq, Resumption.SKIPPED, why, worker, lock) is not None:
             log.info("recovery.skipped", trace_id=str(row.trace_id), seq=row.seq, why=why)
-    return True
+    return why
 
 
 def _resume(trace: uuid.UUID, seq: int, worker: str, *, again: bool, lock: Lock) -> str:

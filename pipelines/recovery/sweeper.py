@@ -76,6 +76,9 @@ class SweepReport:
     handoffs: list[tuple[str, str]] = field(default_factory=list)
     # Sends held behind a deep queue (``resends.Backlog``): (kind, parked item or trace, attempt, seq or pipeline).
     held: list[tuple[str, str, int | str]] = field(default_factory=list)
+    # Positions nothing can run from now, decided skipped without a resume (``resume.at_rest``): trace, seq, why.
+    # Not in ``as_dict``: no work was recovered (``tpfgo_sweep_actions_total``, ``sweep.done``).
+    settled: list[tuple[str, int, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -135,7 +138,13 @@ def _sweep(
     # A position whose next step awaits an event, or that an open parked item stopped on, is settled here, not sent:
     # a resume of it would run nothing, and would count as work the sweeper recovered (tpfgo_sweep_actions_total).
     rows = recovery.candidates(now, limit, since=since, unless=resting)
-    stalled = [(row.trace_id, row.seq) for row in rows if dry_run or not recovery.settle_at_rest(row)]
+    stalled = []
+    for row in rows:
+        why = recovery.at_rest(row) if dry_run else recovery.settle_at_rest(row)
+        if why:
+            report.settled.append((str(row.trace_id), row.seq, why))
+        else:
+            stalled.append((row.trace_id, row.seq))
     sent = _send(SweepDispatch.RESUME, stalled, now, dry_run, lambda key: dispatch_resume(*key), report, backlog)
     lost = lost_resumes(now, since, limit)  # each claimed since it was sent: its run died, not its message
     sent += _send(SweepDispatch.RESUME, list(lost), now, dry_run, _resume_lost, report, backlog, taken=lost)

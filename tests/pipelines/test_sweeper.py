@@ -475,6 +475,22 @@ def test_the_sweep_settles_a_position_waiting_for_an_event_or_parked_itself_and_
     assert sweeper.sweep(now=later(600)).resumes == [] and RESUMES == []
 
 
+def test_the_sweep_command_lists_the_positions_it_settled_as_skipped(settings, lane_engine, monkeypatch):
+    """What the dry run says it would skip, the sweep says it skipped (it printed nothing of them: its summary and
+    its dry run's disagreed by the positions it settled)."""
+    _one_waiting_one_parked(settings, lane_engine)
+    moment = later(120)
+    monkeypatch.setattr(clock, "now", lambda: moment)
+    dry = run_sweep("--dry-run").splitlines()
+
+    lines = run_sweep().splitlines()
+
+    skipped = [line for line in lines if line.startswith("skipped trace ")]
+    assert len(skipped) == 2 and [line.replace("would skip", "skipped") for line in dry if "skip " in line] == skipped
+    assert lines[-1].endswith("held 0, skipped 2") and dry[-1].endswith("held 0, skipped 2")
+    assert Resumption.objects.filter(decision=Resumption.SKIPPED).count() == 2
+
+
 def test_a_position_this_composition_cannot_read_is_sent_as_before_and_the_sweep_goes_on(settings):
     """Its pipeline is gone from the composition: the worker's resume fails on it, as it did; the sweep's own look
     at it must not end the sweep (every other position, retry and hand-off would wait)."""
@@ -493,6 +509,24 @@ def test_a_position_this_composition_cannot_read_is_sent_as_before_and_the_sweep
 
     assert report.resumes == RESUMES == [(str(newest.trace_id), newest.seq)]
     assert Resumption.objects.count() == 0
+
+
+def test_the_dry_run_lists_a_position_this_composition_cannot_read_as_the_sweep_would_send_it(settings, monkeypatch):
+    """The dry run asks the same question as the sweep: it ended in a traceback here, so an operator checking what
+    a sweep would do after a deploy that removed a pipeline saw nothing of the rest."""
+    test_a_position_this_composition_cannot_read_is_sent_as_before_and_the_sweep_goes_on(settings)
+    RESUMES.clear()
+    newest = CheckpointLog.objects.order_by("-seq").first()
+    moment = later(600)
+    monkeypatch.setattr(clock, "now", lambda: moment)
+
+    lines = run_sweep("--dry-run").splitlines()
+
+    assert lines[-2:] == [
+        f"would resume trace {newest.trace_id} from checkpoint log row {newest.seq}",
+        "dry run: reenqueued 0, rescheduled 0, dead_lettered 0, resumes 1, aux_branches 0, handoffs 0, held 0",
+    ]
+    assert RESUMES == []
 
 
 def late_refusal(ctx: StepContext[DocumentReceived]) -> Output:

@@ -6,10 +6,10 @@ the broker, what stalled before the window is out of the periodic sweep's reach;
     manage.py sweep --window 3d --dry-run     # what it would re-enqueue, reschedule, dead-letter and resume
     manage.py sweep --window 3d --limit 5000  # do it (resumes go to the worker, as beat's do)
 
-It prints one line per item and a summary; a dry run also says which stalled traces the worker would skip, and
-why (an open parked item owns it, or its next step waits for an event). Run it again until it reports nothing:
-each pass takes at most ``--limit`` rows, and what it handed to the worker leaves the list once the worker has
-claimed it.
+It prints one line per item and a summary, stalled traces with nothing to run now included, with why (an open
+parked item owns it, or its next step waits for an event): the sweep decides them skipped, a dry run says it
+would. Run it again until it reports nothing: each pass takes at most ``--limit`` rows, and what it handed to
+the worker leaves the list once the worker has claimed it.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pipelines.engine import queues
-from pipelines.models import CheckpointLog
-from pipelines.recovery import resume as recovery
 from pipelines.recovery import sweeper
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
@@ -66,13 +64,12 @@ class Command(BaseCommand):
             self.stdout.write(f"{verb}dead-letter parked item {parked_id} (attempts exhausted, worker lost)")
         counts = report.as_dict()
         for trace_id, seq in report.resumes:
-            why = _why_not(trace_id, seq) if dry_run else ""
-            if why:
-                counts["resumes"] -= 1
-                counts["skipped"] = counts.get("skipped", 0) + 1
-                self.stdout.write(f"would skip trace {trace_id} at checkpoint log row {seq}: {why}")
-            else:
-                self.stdout.write(f"{verb}resume trace {trace_id} from checkpoint log row {seq}")
+            self.stdout.write(f"{verb}resume trace {trace_id} from checkpoint log row {seq}")
+        for trace_id, seq, why in report.settled:
+            skip = "would skip" if dry_run else "skipped"
+            self.stdout.write(f"{skip} trace {trace_id} at checkpoint log row {seq}: {why}")
+        if report.settled:
+            counts["skipped"] = len(report.settled)
         for trace_id, seq in report.aux_branches:
             self.stdout.write(f"{verb}write the optional aux branch of trace {trace_id}'s checkpoint log row {seq}")
         for trace_id, pipeline in report.handoffs:
@@ -86,11 +83,3 @@ class Command(BaseCommand):
             self.stdout.write(f"{verb}hold {work}: its queue is deep (TPFGO_SWEEP_RESEND_HOLD_DEPTH)")
         summary = ", ".join(f"{name} {count}" for name, count in counts.items())
         self.stdout.write(("dry run: " if dry_run else "swept: ") + summary)
-
-
-def _why_not(trace_id: str, seq: int) -> str:
-    """What the worker's resume would decide for this position: empty if it would run, else why not."""
-    row = CheckpointLog.objects.filter(trace_id=trace_id, seq=seq).first()
-    if row is None:
-        return "gone"
-    return recovery.decide(row)[1]
