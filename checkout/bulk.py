@@ -142,7 +142,7 @@ def _answer(
     summaries = {} if views else _summaries([c.order_id for c in recorded])
     for command in recorded:
         request = requests.get(command.order_id)
-        if request is None or request.command_hash != command.digest:
+        if request is None or not commands.same_request(request, command.payload, command.digest):
             answers[command.index] = AlreadyExists(
                 "this Idempotency-Key was already used with a different request",
                 [Detail("Idempotency-Key", "reused with a different request")],

@@ -22,6 +22,7 @@ from rest_framework import serializers
 
 from checkout import personal, selectors
 from checkout.models import Consumer, MenuItem
+from checkout.order_request.models import OrderRequest
 from pipelines import Detail, InvalidArgument, StrictSerializer, Text, flatten, ids, input_limits
 
 KEY_PATTERN = ids.KEY_PATTERN
@@ -231,3 +232,22 @@ def _menu_items(menu: dict[str, MenuItem], items: list[dict[str, Any]], problems
 def command_hash(command: Mapping[str, Any]) -> str:
     text = json.dumps(command, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def same_request(stored: OrderRequest, command: Mapping[str, Any], digest: str) -> bool:
+    """Whether ``command`` (canonical, hashed to ``digest``) is the request ``stored`` recorded.
+
+    An order placed before its delivery address, or its payment token, was sealed hashed that value in clear, and
+    a replay of its body seals it now: it is compared in the form it was hashed in, the values ``stored`` keeps in
+    clear opened again (docs/operations.md, "Erasure of personal data")."""
+    if stored.command_hash == digest:
+        return True
+    held = {"deliveryAddress": stored.delivery_address, "paymentToken": stored.payment_token}
+    clear = [
+        name for name, value in held.items() if name in command and value is not None and not personal.is_sealed(value)
+    ]
+    consumer = selectors.consumer(command["consumerId"]) if clear else None
+    if consumer is None:
+        return False
+    as_then = {**command, **{name: personal.opened(consumer, command[name]) for name in clear}}
+    return stored.command_hash == command_hash(as_then)

@@ -101,6 +101,14 @@ def payment_token(consumer: Consumer | None, stored: str) -> str | None:
     return token if isinstance(token, str) else None
 
 
+def opened(consumer: Consumer, token: str) -> object:
+    """The value ``token`` seals, opened with ``consumer``'s live key; ``token`` itself when that key does not
+    open it."""
+    key = _key(consumer)
+    value = _UNOPENED if key is None else _plain(token, key)
+    return token if value is _UNOPENED else value
+
+
 def _tokens(value: object, found: list[str]) -> None:
     if is_sealed(value):
         found.append(value)  # type: ignore[arg-type]

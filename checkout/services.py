@@ -62,7 +62,7 @@ def place_order(data: object, key: str | None) -> Placed:
     digest = commands.command_hash(command)
     placed, buried = (bool(rows) for rows in checks.rows())
     if placed:
-        return _replay(order_id, digest)
+        return _replay(order_id, command, digest)
     if buried:
         refuse_if_purged(key, order_id)
     backlog.admit("checkout")  # a new order: refused (nothing stored) while the backlog bound is reached
@@ -72,14 +72,14 @@ def place_order(data: object, key: str | None) -> Placed:
     if first.status is StepStatus.INSERTED:
         return Placed(render(state.order_view(order_id)), created=True)
     if first.status in (StepStatus.REPLAYED, StepStatus.LOST):  # a concurrent duplicate got there first
-        return _replay(order_id, digest)
+        return _replay(order_id, command, digest)
     raise Unavailable("the order could not be recorded yet; retry with the same Idempotency-Key")
 
 
-def _replay(order_id: uuid.UUID, digest: str) -> Placed:
+def _replay(order_id: uuid.UUID, command: Mapping[str, Any], digest: str) -> Placed:
     stored = selectors.order_request(order_id)
     assert stored is not None
-    if stored.command_hash != digest:
+    if not commands.same_request(stored, command, digest):
         raise AlreadyExists(
             "this Idempotency-Key was already used with a different request",
             [Detail("Idempotency-Key", "reused with a different request")],
