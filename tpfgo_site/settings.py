@@ -438,6 +438,9 @@ TPFGO_RETENTION = {
 TPFGO_RETENTION_BATCH = int(os.environ.get("TPFGO_RETENTION_BATCH", "200"))  # orders (or rows) per transaction
 TPFGO_RETENTION_SCHEDULE_SECONDS = float(os.environ.get("TPFGO_RETENTION_SCHEDULE_SECONDS", "3600"))
 TPFGO_RETENTION_TERMINAL = "checkout.retention.terminal_orders"  # which traces are finished: the domain says
+# Ops actions no policy removes: an erasure's audit row (checkout/personal.py) is the proof that it was done, and the
+# list of consumers to erase again in a backup restored from before it.
+TPFGO_RETENTION_KEPT_ACTIONS = ("erase-consumer",)
 CELERY_BEAT_SCHEDULE = {
     "purge-expired": {"task": "pipelines.purge", "schedule": TPFGO_RETENTION_SCHEDULE_SECONDS},
     "ensure-partitions": {"task": "pipelines.ensure_partitions", "schedule": 86400.0},

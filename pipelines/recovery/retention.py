@@ -9,7 +9,8 @@
   or dead-lettered): they are what its open failure shows;
 - ``parked``: parked items closed (resolved or cancelled) longer ago than the policy, with their schedules,
   claims, outcomes, holds and releases;
-- ``ops_actions``: ops actions and bulk runs older than the policy (kept longest: they are the audit trail);
+- ``ops_actions``: ops actions and bulk runs older than the policy (kept longest: they are the audit trail), but
+  for the actions ``TPFGO_RETENTION_KEPT_ACTIONS`` names, kept forever (an erasure's proof);
 - ``sweep_ticks``: the sweeper's claimed time slots (``SweepTick``, one per 30 s, ~2,900 a day) older than the
   policy: "the sweeper ran once per tick" stays a query over the recent ones; and the messages it sent for lost
   work (``SweepDispatch``, ``pipelines.recovery.resends``), which only matter within the sweep window.
@@ -317,7 +318,8 @@ def _expired(policy: str, cutoff: datetime.datetime) -> list[tuple[Any, Callable
             (ticks, lambda ids: [(SweepTick, SweepTick._base_manager.filter(id__in=ids))]),
             (sends, lambda ids: [(SweepDispatch, SweepDispatch._base_manager.filter(id__in=ids))]),
         ]
-    actions = OpsAction.objects.filter(created_at__lt=cutoff)
+    kept = getattr(settings, "TPFGO_RETENTION_KEPT_ACTIONS", ())
+    actions = OpsAction.objects.filter(created_at__lt=cutoff).exclude(action__in=kept)
     runs = BulkRun.objects.filter(created_at__lt=cutoff)
     return [
         (actions, lambda ids: [(OpsAction, OpsAction._base_manager.filter(id__in=ids))]),

@@ -20,12 +20,13 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from bench import template as tpl
-from checkout import demo, ops_actions, services
-from checkout.models import Courier
+from checkout import demo, ops_actions, personal, services
+from checkout.models import Consumer, Courier
 from pipelines import Purged
 from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
+    OpsAction,
     ParkedItem,
     ParkingOutcome,
     PurgeRecord,
@@ -256,6 +257,18 @@ def test_error_sink_entries_closed_parked_items_and_ops_actions_each_go_by_their
     records = -(sink.batches + closed.batches + actions.batches)
     assert removed == {**sink.rows, **closed.rows, **actions.rows, "pipelines_purgerecord": records}
     assert services.get_order(order_id)["state"] == "COMPLETED"  # the order itself goes by the orders policy
+
+
+def test_an_erasures_audit_row_outlives_the_ops_actions_policy(settings):
+    Consumer.objects.create(id="zed", name="Zed Quux")
+    erased = personal.erase("zed", actor="ops-anna", reason="request #41")
+    settings.TPFGO_RETENTION = {**settings.TPFGO_RETENTION, "ops_actions": 300}
+    before = every_table()
+
+    (outcome,) = retention.purge(actor="test", policies=["ops_actions"], now=timezone.now() + OLD)
+
+    assert (outcome.items, outcome.batches, every_table()) == (0, 0, before)
+    assert OpsAction.objects.get().pk == erased.ops_action_id
 
 
 def test_sweep_ticks_and_dispatches_older_than_their_policy_go_in_audited_batches_and_the_recent_ones_stay():
