@@ -17,7 +17,7 @@ from checkout.models import Restaurant
 from checkout.order_request.models import OrderRequest
 from ftgo import aliases, jackson, states, times
 from ftgo.models import FtgoAlias
-from pipelines import Detail, FailedPrecondition, InvalidArgument, NotFound
+from pipelines import Detail, FailedPrecondition, InvalidArgument, NotFound, tombstone
 
 ORDER_FIELDS = {"consumerId", "restaurantId", "deliveryAddress", "deliveryTime", "lineItems"}
 # FTGO's order history answers pages; this surface answers the newest orders of a consumer, up to this many.
@@ -225,6 +225,8 @@ def accept_ticket(number: object, data: object) -> dict[str, Any]:
     body = json_object(data, {"readyBy"})
     ready_by = times.utc_text(body.get("readyBy"), "readyBy")
     ticket = selectors.ticket(uuid.UUID(order_id))
+    if ticket is None and tombstone(order_id) is not None:  # named by its order's number: the order's answer
+        raise services.missing_order(order_id)
     if ticket is None:
         raise NotFound(f"ticket {number} not found")
     services.accept_ticket(ticket.kitchen_ticket_id, ready_by)
