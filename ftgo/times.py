@@ -2,15 +2,20 @@
 
 Jackson writes a ``LocalDateTime`` as ISO-8601 text without a zone, or (with its default
 ``WRITE_DATES_AS_TIMESTAMPS``) as an array ``[year, month, day, hour, minute, second?, nanosecond?]``. Neither
-carries a zone; this surface reads both as UTC (docs/ftgo.md). Text with a zone keeps its zone.
+carries a zone; this surface reads both as UTC (docs/ftgo.md). Text with a zone keeps its zone. TPFGo keeps
+microseconds: a nanosecond part is cut.
 """
 
 from __future__ import annotations
 
 import datetime
+import re
 
 from pipelines import Detail, InvalidArgument, input_limits
 
+# Jackson reads LocalDateTime text as ISO_LOCAL_DATE_TIME: a second's fraction after a dot, of at most 9 digits.
+# The API's reader also takes a comma and up to 12 digits, which Jackson refuses.
+_NOT_JACKSONS_FRACTION = re.compile(r",|\.\d{10}")
 ISSUE = "must be an ISO-8601 date-time (without a zone: UTC) or [year, month, day, hour, minute, second?, nanosecond?]"
 
 
@@ -28,6 +33,8 @@ def utc_text(value: object, field: str) -> str | None:
 
 def _parse(value: object) -> datetime.datetime | None:
     if isinstance(value, str):
+        if _NOT_JACKSONS_FRACTION.search(value):
+            return None
         return input_limits.parse_time(value)  # None: malformed, impossible, or outside years 1-9999 in UTC
     if not isinstance(value, list) or not 5 <= len(value) <= 7:
         return None

@@ -47,6 +47,7 @@ def test_a_state_maps_as_documented(label: str, ftgo: str) -> None:
         ([2026, 12, 4, 18, 30, 5, 123456789], "2026-12-04T18:30:05.123456Z"),  # Jackson's array
         ([2026, 12, 4, 18, 30], "2026-12-04T18:30:00Z"),  # Jackson drops zero seconds
         ("2026-12-04T18:30:05.5", "2026-12-04T18:30:05.500000Z"),  # LocalDateTime as text: UTC
+        ("2026-12-04T18:30:05.123456789", "2026-12-04T18:30:05.123456Z"),  # nanoseconds cut to microseconds
         ("2026-12-04T18:30:05+02:00", "2026-12-04T16:30:05Z"),  # a zone is kept
         (None, None),
         ("", None),
@@ -58,7 +59,17 @@ def test_ftgos_local_date_times_are_read_as_utc(sent: object, utc: str | None) -
 
 @pytest.mark.parametrize(
     "sent",
-    ["tomorrow", "2026-13-01T00:00:00", [2026, 12, 4], [2026, 2, 30, 1, 1], [2026, 12, 4, 18, True], 1733333333, {}],
+    [
+        "tomorrow",
+        "2026-13-01T00:00:00",
+        "2026-12-04T18:30:05,5",  # Jackson's ISO_LOCAL_DATE_TIME: a dot only
+        "2026-12-04T18:30:05.1234567891",  # and at most nanoseconds
+        [2026, 12, 4],
+        [2026, 2, 30, 1, 1],
+        [2026, 12, 4, 18, True],
+        1733333333,
+        {},
+    ],
 )
 def test_anything_else_is_invalid_and_names_the_field(sent: object) -> None:
     with pytest.raises(InvalidArgument) as raised:
