@@ -99,7 +99,7 @@ class OrdersView(ApiView):
         tags=[TAG],
         request=s.FtgoCreateOrderSerializer,
         parameters=[KEY],
-        responses=schema.responses({200: s.FtgoOrderCreatedSerializer}, (*schema.WITH_BODY, 409, 429)),
+        responses=schema.responses({200: s.FtgoOrderCreatedSerializer}, (*schema.WITH_BODY, 409, 410, 429)),
     )
     def post(self, request: Request) -> Response:
         return Response(orders.place_order(request.data, request.headers.get("Idempotency-Key")))
@@ -119,7 +119,7 @@ class OrderView(ApiView):
         operation_id="ftgoGetOrder",
         tags=[TAG],
         parameters=[_id("order_id", "order")],
-        responses=schema.responses({200: s.FtgoOrderSerializer}, (*schema.COMMON, 404)),
+        responses=schema.responses({200: s.FtgoOrderSerializer}, (*schema.COMMON, 404, 410)),
     )
     def get(self, request: Request, order_id: str) -> Response:
         return Response(orders.get_order(order_id))
@@ -133,7 +133,7 @@ class CancelView(ApiView):
         tags=[TAG],
         request=None,
         parameters=[_id("order_id", "order")],
-        responses=schema.responses({200: s.FtgoOrderSerializer}, (*schema.WITH_BODY, 404, 412)),
+        responses=schema.responses({200: s.FtgoOrderSerializer}, (*schema.WITH_BODY, 404, 410, 412)),
     )
     def post(self, request: Request, order_id: str) -> Response:
         return Response(orders.cancel_order(order_id, request.data))
@@ -147,7 +147,7 @@ class ReviseView(ApiView):
         tags=[TAG],
         request=s.FtgoReviseOrderSerializer,
         parameters=[_id("order_id", "order"), KEY],
-        responses=schema.responses({200: s.FtgoOrderSerializer}, (*schema.WITH_BODY, 404, 409, 412)),
+        responses=schema.responses({200: s.FtgoOrderSerializer}, (*schema.WITH_BODY, 404, 409, 410, 412)),
     )
     def post(self, request: Request, order_id: str) -> Response:
         return Response(orders.revise_order(order_id, request.data, request.headers.get("Idempotency-Key")))
@@ -161,7 +161,7 @@ class AcceptTicketView(ApiView):
         tags=[TAG],
         request=s.FtgoTicketAcceptanceSerializer,
         parameters=[_id("ticket_id", "ticket (= order)")],
-        responses=schema.responses({200: s.FtgoTicketAcceptedSerializer}, (*schema.WITH_BODY, 404, 412)),
+        responses=schema.responses({200: s.FtgoTicketAcceptedSerializer}, (*schema.WITH_BODY, 404, 410, 412)),
     )
     def post(self, request: Request, ticket_id: str) -> Response:
         return Response(orders.accept_ticket(ticket_id, request.data))
@@ -188,7 +188,7 @@ class DeliveryView(ApiView):
         operation_id="ftgoGetDelivery",
         tags=[TAG],
         parameters=[_id("delivery_id", "delivery (= order)")],
-        responses=schema.responses({200: s.FtgoDeliverySerializer}, (*schema.COMMON, 404)),
+        responses=schema.responses({200: s.FtgoDeliverySerializer}, (*schema.COMMON, 404, 410)),
     )
     def get(self, request: Request, delivery_id: str) -> Response:
         return Response(orders.get_delivery(delivery_id))

@@ -23,6 +23,7 @@ _WHEN = {
     404: "NOT_FOUND: unknown or malformed id in the URL",
     406: "INVALID_ARGUMENT: no acceptable response format",
     409: "ALREADY_EXISTS",
+    410: "PURGED: the retention policy removed the order (of this Idempotency-Key, or of this id); nothing is stored",
     412: "FAILED_PRECONDITION: not allowed in the order's derived state",
     413: "RESOURCE_EXHAUSTED: the body is larger than TPFGO_API_MAX_BODY_BYTES (nothing is read or stored)",
     415: "INVALID_ARGUMENT: unsupported media type",

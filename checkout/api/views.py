@@ -51,7 +51,7 @@ class OrdersView(ProtobufApiView):
                 201: ORDER,
                 200: OpenApiResponse(s.OrderViewSerializer, description="a replay of the same key and request"),
             },
-            (*schema.WITH_BODY, 409, 429),
+            (*schema.WITH_BODY, 409, 410, 429),
             protobuf=True,
         ),
     )
@@ -76,7 +76,7 @@ class OrderView(ProtobufApiView):
         operation_id="getOrder",
         tags=["orders"],
         parameters=[schema.path_id("order_id", "order")],
-        responses=schema.responses({200: ORDER}, (*schema.COMMON, 404), protobuf=True),
+        responses=schema.responses({200: ORDER}, (*schema.COMMON, 404, 410), protobuf=True),
     )
     def get(self, request: Request, order_id: str) -> Response:
         return Response(services.get_order(order_id))
@@ -91,7 +91,7 @@ class LineageView(ProtobufApiView):
         operation_id="getOrderLineage",
         tags=["orders"],
         parameters=[schema.path_id("order_id", "order")],
-        responses=schema.responses({200: s.LineageNodeSerializer}, (*schema.COMMON, 404), protobuf=True),
+        responses=schema.responses({200: s.LineageNodeSerializer}, (*schema.COMMON, 404, 410), protobuf=True),
     )
     def get(self, request: Request, order_id: str) -> Response:
         return Response(services.lineage(order_id))
@@ -107,7 +107,7 @@ class CancelView(ProtobufApiView):
         tags=["orders"],
         request=schema.request(s.CancelRequestSerializer, protobuf=True),
         parameters=[schema.path_id("order_id", "order")],
-        responses=schema.responses({200: s.CancelResponseSerializer}, (*schema.WITH_BODY, 404), protobuf=True),
+        responses=schema.responses({200: s.CancelResponseSerializer}, (*schema.WITH_BODY, 404, 410), protobuf=True),
     )
     def post(self, request: Request, order_id: str) -> Response:
         if isinstance(request.data, ProtoData):
@@ -131,7 +131,9 @@ class ReviseView(ProtobufApiView):
         summary="Revise an order's line items (idempotent by Idempotency-Key)",
         request=schema.request(s.ReviseOrderSerializer, protobuf=True),
         parameters=[schema.path_id("order_id", "order"), schema.IDEMPOTENCY_KEY],
-        responses=schema.responses({200: s.ReviseResponseSerializer}, (*schema.WITH_BODY, 404, 412), protobuf=True),
+        responses=schema.responses(
+            {200: s.ReviseResponseSerializer}, (*schema.WITH_BODY, 404, 410, 412), protobuf=True
+        ),
     )
     def post(self, request: Request, order_id: str) -> Response:
         data, field_key = request.data, None

@@ -152,3 +152,28 @@ def test_every_operation_lists_the_format_refusals_every_route_answers(client):
         for method, operation in operations.items()
     }
     assert {operation: codes for operation, codes in missing.items() if codes} == {}
+
+
+def test_the_operations_that_can_answer_purged_list_410_and_no_other_does(client):
+    """An order the retention policy removed answers 410 ``PURGED`` where its key or its id is given
+    (docs/operations.md, "The tombstone answer"): a generated client learns it from the schema."""
+    schema = client.get("/api/v1/schema?format=json").json()
+    listing = {
+        operation["operationId"]
+        for operations in schema["paths"].values()
+        for operation in operations.values()
+        if "410" in operation["responses"]
+    }
+    assert listing == {
+        "createOrder",
+        "getOrder",
+        "getOrderLineage",
+        "cancelOrder",
+        "reviseOrder",
+        "ftgoCreateOrder",
+        "ftgoGetOrder",
+        "ftgoCancelOrder",
+        "ftgoReviseOrder",
+        "ftgoAcceptTicket",
+        "ftgoGetDelivery",
+    }
