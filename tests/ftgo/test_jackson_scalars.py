@@ -73,6 +73,20 @@ def test_an_order_takes_ids_jackson_coerces_and_a_numeric_zip(ftgo: APIClient, k
     assert (order.json()["consumerId"], order.json()["restaurantId"]) == (known["consumer"], known["restaurant"])
 
 
+def test_an_order_truncates_an_id_with_a_fraction_as_jackson_reads_it_into_a_long(
+    ftgo: APIClient, known: dict[str, int]
+) -> None:
+    """FTGO's order service holds ``consumerId`` and ``restaurantId`` in a ``long``: Jackson 2.9's default
+    ``ACCEPT_FLOAT_AS_INT`` truncates ``N.9`` to ``N`` (docs/ftgo.md, "Scalars")."""
+    refused = place(ftgo, known, restaurantId=f"{known['restaurant']}e0")  # text: Long.parseLong refuses an exponent
+    placed = place(ftgo, known, consumerId=known["consumer"] + 0.9, restaurantId=known["restaurant"] + 0.9)
+    number = created(placed, "orderId")
+
+    order = ftgo.get(f"/ftgo/orders/{number}").json()
+    assert (order["consumerId"], order["restaurantId"]) == (known["consumer"], known["restaurant"])
+    assert [d["field"] for d in refused.json()["error"]["details"]] == ["restaurantId"]
+
+
 @pytest.mark.parametrize(
     ("line", "field"),
     [
