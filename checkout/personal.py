@@ -93,7 +93,10 @@ def _plain(token: str, key: bytes) -> object:
 def payment_token(consumer: Consumer | None, stored: str) -> str | None:
     """The payment token an order's payment step hands the gateway: ``stored`` (an ``InitialOrder``'s) opened with
     ``consumer``'s key; a token stored in clear (before tokens were sealed, or the default one) as it is. None once
-    the consumer's key is erased, or when it does not open the token: the order can no longer be charged with it."""
+    the consumer is erased, a token in clear too (nothing of theirs is charged anew), or when the key does not open
+    the token: the order can no longer be charged with it."""
+    if consumer is not None and is_erased(consumer):
+        return None
     if not is_sealed(stored):
         return stored
     key = _key(consumer) if consumer is not None and consumer.id == consumer_of(stored) else None

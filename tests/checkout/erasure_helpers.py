@@ -12,7 +12,9 @@ from typing import Any
 
 from django.db import connection
 
+from checkout import commands
 from checkout.models import Consumer
+from pipelines import current_engine
 from tests.checkout.conftest import order_body
 
 NAME = "Zephyrine Quackenbush"
@@ -86,3 +88,14 @@ def captured_logs() -> Iterator[Callable[[], str]]:
 
 def as_text(value: object) -> str:
     return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def placed_by_an_older_version(body: dict[str, Any], key: str, *, address_sealed: bool) -> None:
+    """The order as a version before the payment token (and, unless ``address_sealed``, the address) was sealed
+    placed it: the command hashed, and stored, with those values in clear."""
+    command = commands.canonical(body)
+    command["paymentToken"] = body["paymentToken"]
+    if not address_sealed:
+        command["deliveryAddress"] = dict(ADDRESS)
+    payload = {**command, "requestId": key, "commandHash": commands.command_hash(command)}
+    current_engine().start("checkout", payload, key, new=True)

@@ -19,7 +19,13 @@ from pipelines.models import ErrorSinkEntry, ParkedItem
 from pipelines.recovery import retries
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import checkpoint_types, order_body
-from tests.checkout.erasure_helpers import captured_logs, make_consumer, personal_body, tables_holding_personal_text
+from tests.checkout.erasure_helpers import (
+    captured_logs,
+    make_consumer,
+    personal_body,
+    placed_by_an_older_version,
+    tables_holding_personal_text,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -106,6 +112,22 @@ def test_after_erasure_the_token_is_nowhere_and_an_authorization_retried_since_i
 
 def test_after_erasure_an_authorized_order_is_still_captured_and_a_revision_is_declined(zed, tokens):
     view = services.place_order(personal_body(paymentToken="tok_ok", **MANUAL), "zed-manual").view
+    personal.erase("zed", actor="ops-anna", reason="request #41")
+    before = checkpoint_types(view["orderId"])
+
+    revised = services.revise_order(view["orderId"], {"items": [{"menuItemId": "crepe", "quantity": 3}]}, "more")
+    done = services.accept_ticket(view["kitchenTicketId"])
+
+    assert revised["revision"]["reason"] == "PAYMENT_DECLINED"
+    assert checkpoint_types(view["orderId"]) - before >= Counter({"ReauthorizationDeclined": 1, "RevisionRefused": 1})
+    assert done["state"] == "COMPLETED"
+    assert tokens == [("authorize", "tok_ok"), ("capture", "")]  # captured by the authorization made before
+
+
+def test_after_erasure_a_token_kept_in_clear_from_before_sealing_is_not_charged_anew_either(zed, tokens):
+    placed_by_an_older_version(personal_body(paymentToken="tok_ok", **MANUAL), "zed-old", address_sealed=True)
+    view = services.get_order(OrderRequest.objects.get().order_id)
+    assert stored_tokens(view["orderId"]) == ("tok_ok", "tok_ok")
     personal.erase("zed", actor="ops-anna", reason="request #41")
     before = checkpoint_types(view["orderId"])
 

@@ -7,15 +7,12 @@ order, nothing stored. Another body under its key is still ``ALREADY_EXISTS``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from checkout import bulk, commands, services
+from checkout import bulk, services
 from checkout.order_request.models import OrderRequest
-from pipelines import current_engine
 from pipelines.contracts.status import AlreadyExists
-from tests.checkout.erasure_helpers import ADDRESS, make_consumer, personal_body
+from tests.checkout.erasure_helpers import ADDRESS, make_consumer, personal_body, placed_by_an_older_version
 from tests.conftest import all_insert_only_counts
 
 pytestmark = pytest.mark.django_db
@@ -24,17 +21,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def zed(demo_data):
     return make_consumer()
-
-
-def placed_by_an_older_version(body: dict[str, Any], key: str, *, address_sealed: bool) -> None:
-    """The order as a version before the payment token (and, unless ``address_sealed``, the address) was sealed
-    placed it: the command hashed, and stored, with those values in clear."""
-    command = commands.canonical(body)
-    command["paymentToken"] = body["paymentToken"]
-    if not address_sealed:
-        command["deliveryAddress"] = dict(ADDRESS)
-    payload = {**command, "requestId": key, "commandHash": commands.command_hash(command)}
-    current_engine().start("checkout", payload, key, new=True)
 
 
 @pytest.mark.parametrize("address_sealed", [True, False], ids=["token-in-clear", "address-and-token-in-clear"])
