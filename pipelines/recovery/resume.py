@@ -35,9 +35,19 @@ from pipelines.contracts.steps import StepStatus
 from pipelines.engine import queues
 from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.failures import parking
-from pipelines.models import Checkpoint, CheckpointLog, FlowRule, LineageLink, OpenPosition, ParkedItem, Resumption
+from pipelines.models import (
+    Checkpoint,
+    CheckpointLog,
+    FlowRule,
+    LineageLink,
+    OpenPosition,
+    OpenWait,
+    ParkedItem,
+    Resumption,
+)
 from pipelines.recovery.frontier import downstream, fingerprint
 from pipelines.store import claim_locks, clock, open_positions
+from pipelines.store.waits import wait_id
 
 log = structlog.get_logger("pipelines.recovery")
 
@@ -216,10 +226,25 @@ def decide(row: CheckpointLog) -> tuple[list[Next], str]:
     nexts = successors(comp, row)
     if not nexts:
         return [], "nothing follows"
-    runnable = [n for n in nexts if not waits(n)]
+    further = waiting_further(row, nexts)
+    runnable = [n for n in nexts if not waits(n) and n.pipeline.name not in further]
     if not runnable:
-        return [], f"awaits {nexts[0].pipeline.name}.{nexts[0].step.name}"
+        first = nexts[0]
+        return [], f"awaits {first.pipeline.name}.{further.get(first.pipeline.name, first.step.name)}"
     return runnable, ""
+
+
+def waiting_further(row: CheckpointLog, nexts: list[Next]) -> dict[str, str]:
+    """``{pipeline: step}`` of the ``nexts`` whose later awaiting step has an open wait on the row's checkpoint: the
+    steps before it skipped (nothing recorded, their input travelled on), so the trace waits there for its event,
+    as when the next step itself awaits (a capture held for review: its void skipped, its terminal state waits)."""
+    ids = [
+        wait_id(n.pipeline.name, later.name, row.checkpoint_id)
+        for n in nexts
+        for later in n.pipeline.steps[n.pipeline.index(n.step.name) + 1 :]
+        if later.awaits
+    ]
+    return dict(OpenWait.objects.filter(pk__in=ids).values_list("pipeline", "step")) if ids else {}
 
 
 def _parked_at(parked: ParkedItem, row: CheckpointLog) -> bool:

@@ -1,5 +1,5 @@
 """The sweeper on the checkout chain: a stall is resumed even when a side pipeline ran on the order after it, or
-while another pipeline of the order has an item parked."""
+while another pipeline of the order has an item parked; an order waiting for its payment review is not."""
 
 import dataclasses
 import datetime
@@ -14,6 +14,7 @@ from checkout.models import Courier
 from pipelines.models import CheckpointLog, ParkedItem, Resumption
 from pipelines.recovery import sweeper
 from tests.checkout.conftest import checkpoint_types, place
+from tests.pipelines.test_sweeper import RESUMES
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +81,23 @@ def test_an_order_stuck_in_the_kitchen_completes_after_a_refused_cancellation(de
     expected = checkpoint_types(untouched) + Counter({"CancellationRequested": 1, "CancellationRefused": 1})
     assert checkpoint_types(order_id) == expected
     assert list(Resumption.objects.values_list("decision", flat=True)) == ["resumed"]
+
+
+def test_an_order_waiting_for_its_payment_review_is_settled_by_the_sweep_and_counts_no_resume(demo_data, settings):
+    """The capture's outcome goes on through a skipped void to the terminal state, which waits for the review: the
+    step after the outcome does not await, the one after it does. The sweep sent a resume for every such order
+    (tpfgo_sweep_actions_total{action="resumes"}: TPFGoSweeperRecoveringWork fired on orders waiting for review)."""
+    settings.TPFGO_RESUME_ENQUEUE = "tests.pipelines.test_sweeper.capture_resume"
+    RESUMES.clear()
+    order_id = place(paymentToken="tok_review").view["orderId"]
+    outcome = CheckpointLog.objects.get(trace_id=order_id, checkpoint_type="PaymentOutcome")
+
+    report = sweeper.sweep(now=timezone.now() + datetime.timedelta(minutes=5))
+
+    assert (report.resumes, RESUMES) == ([], [])
+    decisions = Resumption.objects.values_list("seq", "decision", "detail", "worker")
+    assert list(decisions) == [(outcome.seq, "skipped", "awaits order-finalization.terminal_order_state", "sweeper")]
+    assert services.get_order(order_id)["state"] == "REVIEW_REQUIRED"
+    assert checkpoint_types(order_id)["TerminalOrderState"] == 0
+    assert sweeper.sweep(now=timezone.now() + datetime.timedelta(minutes=10)).resumes == [] and RESUMES == []
+    assert Resumption.objects.count() == 1  # decided once
