@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOWN = ("GRPC_PORT", "TPFGO_GRPC_METRICS_BIND")  # what bin/node grpc reads of the Procfile's line
-CLEARED = (*SHOWN, "GRPC_METRICS_PORT")  # this process's own are not the test's
+# What bin/node grpc and bin/node worker read of the Procfile's lines.
+SHOWN = ("GRPC_PORT", "TPFGO_GRPC_METRICS_BIND", "TPFGO_WORKER_METRICS_BIND")
+CLEARED = (*SHOWN, "GRPC_METRICS_PORT", "WORKER_METRICS_PORT")  # this process's own are not the test's
 
 
 def procfile() -> dict[str, str]:
@@ -43,4 +44,18 @@ def started(role: str, tmp_path: Path, **environment: str) -> list[str]:
     ],
 )
 def test_the_procfiles_grpc_server_serves_its_streams_gauges(tmp_path, environment, bind):
-    assert started("grpc", tmp_path, **environment) == ["grpc", "50051", bind]
+    assert started("grpc", tmp_path, **environment) == ["grpc", "50051", bind, "-"]
+
+
+@pytest.mark.parametrize(
+    ("environment", "bind"),
+    [
+        ({}, "127.0.0.1:9808"),
+        ({"WORKER_METRICS_PORT": "9818"}, "127.0.0.1:9818"),
+        ({"WORKER_METRICS_PORT": "9818", "TPFGO_WORKER_METRICS_BIND": "0.0.0.0:9100"}, "0.0.0.0:9100"),
+    ],
+)
+def test_the_procfiles_worker_serves_its_nodes_metrics(tmp_path, environment, bind):
+    """A worker line is a worker-only node: its processes' samples are in its own folder, which no web node's
+    /metrics reads (the Celery task outcomes, the sweeps, the retries' step runs: no alert saw them)."""
+    assert started("worker", tmp_path, **environment) == ["worker", "-", "-", bind]
