@@ -18,6 +18,9 @@ that runs it ends there (the sweeper then takes the work up). Either way the run
 made, on whichever host it lands. A message the broker delivers again (a worker's connection lost while the task
 still runs) is not a run again: its first run may be alive, so it takes a claim over only once the claim's lock
 (``pipelines.store.claim_locks``, PostgreSQL) says that run has ended, and never where there is no such lock.
+
+A run of the same three that outlives ``TPFGO_WORK_TIME_LIMIT_SECONDS`` (the claim timeout unless set: a call that
+never answers) is killed by Celery's pool, which starts a new process; its claim is a dead run's for the sweeper.
 """
 
 from __future__ import annotations
@@ -101,6 +104,8 @@ CARRIES_WORK = {
     "default_retry_delay": 0,  # the run again after a lost process: at once (outages give their own delay)
     "max_retries": WORKER_LOST_RUNS,
     "ignore_result": True,
+    # Past the claim timeout the sweeper has taken the claim for lost; a hung process would hold a pool slot for good.
+    "time_limit": float(getattr(settings, "TPFGO_WORK_TIME_LIMIT_SECONDS", 900)),
 }
 
 

@@ -30,6 +30,8 @@ TPFGO_RETRY_POLICIES = {
 }
 TPFGO_SWEEP_GRACE_SECONDS = float(os.environ.get("TPFGO_SWEEP_GRACE_SECONDS", "0.5"))
 TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS", "2"))
+# A run is cut at a minute here (a loaded machine's slow run must finish), not at the 2 s claim timeout.
+TPFGO_WORK_TIME_LIMIT_SECONDS = float(os.environ.get("TPFGO_WORK_TIME_LIMIT_SECONDS", "60"))
 TPFGO_SWEEP_SECONDS = 0.5
 CELERY_BEAT_SCHEDULE = {"sweep-parked": {"task": "pipelines.sweep", "schedule": TPFGO_SWEEP_SECONDS / 2}}
 TPFGO_RELEASE_SECONDS = 0.2

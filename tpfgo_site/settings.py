@@ -239,6 +239,13 @@ TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_SWEEP_CLAIM_TIME
 # PostgreSQL: a claim whose run has ended without finishing (its lock is free: pipelines.store.claim_locks) counts as
 # lost once it is this old, not a claim timeout later (the run's own task, run again by Celery, goes first).
 TPFGO_SWEEP_ORPHAN_SECONDS = float(os.environ.get("TPFGO_SWEEP_ORPHAN_SECONDS", "60"))
+# Celery's hard time limit of a task that carries work (an attempt, a resume, a queued hand-off; unset: the claim
+# timeout): past it the pool kills the process running it and starts another, so a call that never answers holds no
+# pool process for good (every process hung: the worker ran nothing, not even the sweep). The claim it left is
+# recovered as a dead worker's (docs/operations.md, "Crash matrix").
+TPFGO_WORK_TIME_LIMIT_SECONDS = float(
+    os.environ.get("TPFGO_WORK_TIME_LIMIT_SECONDS") or TPFGO_SWEEP_CLAIM_TIMEOUT_SECONDS
+)
 # 0 behind a connection pooler in transaction mode: session advisory locks do not hold (the claim timeout decides).
 TPFGO_CLAIM_LOCKS = env_bool("TPFGO_CLAIM_LOCKS", True)
 # The sweeper sends a lost resume or retry again only this long after it sent it (unset: the grace period), then

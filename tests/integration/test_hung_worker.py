@@ -1,0 +1,47 @@
+"""A call that never answers, in a real Celery worker: Celery's hard time limit (``TPFGO_WORK_TIME_LIMIT_SECONDS``)
+kills the pool process that runs it and starts another, and the sweeper runs the attempt again. Without the limit
+two hung calls held both pool processes for good: the worker ran nothing more, not even the sweep.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.models import ErrorSinkEntry, ParkingOutcome, RetryClaim
+from tests.checkout.conftest import checkpoint_types, place
+from tests.integration.conftest import wait_for
+from tests.integration.test_celery_retries import HAPPY, completed_and_resolved
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_attempts_hung_in_every_pool_process_are_cut_at_the_time_limit_and_run_again(
+    demo_data, broker, start_worker, tmp_path
+):
+    # Both orders fail their first authorization here and are retried on the worker, whose two pool processes each
+    # hang in one order's authorization. The lost attempts are recovered once the pool killed the hung processes.
+    # A message carries the limit of the node that published it: the retries this process enqueued are dropped, and
+    # the worker's sweeper sends them again with the worker's.
+    orders = [place(paymentToken="tok_flaky_1").view["orderId"] for _ in range(2)]
+    broker.flushdb()
+    hung = tmp_path / "hung"
+    hung.mkdir()
+    worker = start_worker(
+        TPFGO_PAYMENT_GATEWAY="tests.integration.hanging_gateway.HangingGateway",
+        TPFGO_TEST_HANG_DIR=str(hung),
+        TPFGO_WORK_TIME_LIMIT_SECONDS="3",
+        TPFGO_SWEEP_ORPHAN_SECONDS="1",
+    )
+
+    for order_id in orders:
+        wait_for(lambda o=order_id: completed_and_resolved(o), timeout=60, what="the order to complete", worker=worker)
+
+    assert sorted(p.name for p in hung.iterdir()) == sorted(orders)  # each hung once
+    assert worker.output().count("Hard time limit (3.0s) exceeded for pipelines.retry_parked") == 2
+    for order_id in orders:
+        assert checkpoint_types(order_id) == HAPPY
+        claims = RetryClaim.objects.filter(parked__trace_id=order_id)
+        assert sorted(claims.values_list("attempt", flat=True)) == [2, 3]  # the hung attempt, and the one after it
+        entries = ErrorSinkEntry.objects.filter(trace_id=order_id).order_by("attempt")
+        assert [(e.attempt, e.error_code) for e in entries] == [(1, "PAYMENT_GATEWAY_UNAVAILABLE"), (2, "ATTEMPT_LOST")]
+    assert sorted(ParkingOutcome.objects.values_list("outcome", "attempts")) == [("resolved", 3), ("resolved", 3)]
