@@ -1,13 +1,24 @@
 """The worker's side of a queued hand-off (``pipelines.engine.queues``): run the subscriber pipeline on the
 checkpoint a message names, then close the hand-off.
+
+Two copies of one hand-off (a broker's redelivery, the sweeper's resend behind a backlog, a replay upstream that
+handed it off again) run one after the other on PostgreSQL: each holds the hand-off's lock
+(``claim_locks.in_turn``) while it runs, so the later one replays what the earlier one stored. The engine's own
+lock on a step with an external effect does the same for one step, but only with per-step transactions; with
+``TPFGO_ATOMICITY=pipeline`` both copies called the gateway.
 """
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+
 import structlog
+from django.db import connection
 
 from pipelines.engine import queues
 from pipelines.engine.registry import checkpoint_models, engine
+from pipelines.store import claim_locks
 
 log = structlog.get_logger("pipelines.queues")
 
@@ -21,7 +32,16 @@ def consume(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: s
         log.warning("handoff.missing", pipeline=pipeline, checkpoint_type=checkpoint_type, checkpoint_id=checkpoint_id)
         status = "missing"
     else:
-        status = engine().deliver(pipeline, checkpoint).first.status.value
+        with _one_copy_at_a_time(checkpoint_id, pipeline):
+            status = engine().deliver(pipeline, checkpoint).first.status.value
     queues.consumed(checkpoint_id, pipeline)
     log.info("handoff.consumed", pipeline=pipeline, checkpoint_id=checkpoint_id, trace_id=trace_id, status=status)
     return status
+
+
+def _one_copy_at_a_time(checkpoint_id: str, pipeline: str) -> contextlib.AbstractContextManager[None]:
+    """The hand-off's lock on PostgreSQL. Not on SQLite, whose waiting locks are shared files: a copy consumed in
+    place (``TPFGO_HANDOFF_SEND`` empty) inside another's run could wait on its own process there."""
+    if connection.vendor != "postgresql":
+        return contextlib.nullcontext()
+    return claim_locks.in_turn("handoff", queues.handoff_id(uuid.UUID(checkpoint_id), pipeline))

@@ -105,3 +105,18 @@ class MeetingGateway(CountingGateway):
         except threading.BrokenBarrierError:  # no second run came: it waits its turn, as it should
             pass
         return super().authorize(order_id, amount, currency, token, attempt)
+
+
+CAPTURE_MEETING = threading.Barrier(2)  # reset by the test that uses it
+
+
+class MeetingCaptureGateway(CountingGateway):
+    """Counts every capture; a capture waits (a few seconds at most) for a second one to be in the gateway at the same
+    moment, so two runs of the capture step at once both reach the gateway, where nothing keeps them apart."""
+
+    def capture(self, order_id, authorization_id, amount, token, attempt, key=""):
+        try:
+            CAPTURE_MEETING.wait(timeout=3)
+        except threading.BrokenBarrierError:  # no second run came: it waits its turn, as it should
+            pass
+        return super().capture(order_id, authorization_id, amount, token, attempt, key)

@@ -16,11 +16,13 @@ from checkout.kitchen_task.models import KitchenTask
 from checkout.order_accepted_by_restaurant.models import OrderAcceptedByRestaurant
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_request.models import OrderRequest
+from checkout.payment_outcome.models import PaymentOutcome
 from checkout.payment_reauthorized.models import PaymentReauthorized, ReauthorizationDeclined
 from checkout.revised_order.models import RevisedOrder
 from checkout.revised_ticket.models import RevisedTicket
 from checkout.revision_decision.models import RevisionAccepted
 from checkout.revision_requested.models import RevisionRequested
+from pipelines.engine import consuming
 from pipelines.engine.registry import engine
 from pipelines.models import CheckpointLog
 from tests.checkout import recording_gateway
@@ -217,3 +219,36 @@ def test_six_threads_revising_with_one_key_store_one_revision_and_agree_or_ask_a
     assert RevisionRequested.objects.filter(order_id=view["orderId"]).count() == 1
     again = services.revise_order(view["orderId"], body, "one-key")
     assert again["revision"] == answers[0]["revision"]
+
+
+HANDED: list[tuple[str, str, str, str]] = []
+
+
+def hand(*message: str) -> None:
+    """``TPFGO_HANDOFF_SEND``: the messages a broker would carry, kept for the test to deliver."""
+    HANDED.append(message)  # type: ignore[arg-type]
+
+
+def test_two_copies_of_a_queued_hand_off_at_once_capture_once_with_per_pipeline_transactions(demo_data, settings):
+    # With TPFGO_ATOMICITY=pipeline the step's own lock is not taken; the hand-off's lock keeps the copies apart.
+    settings.TPFGO_ATOMICITY = "pipeline"
+    settings.TPFGO_PUBLICATION_MODES = "*=queue"
+    settings.TPFGO_HANDOFF_SEND = "tests.checkout.test_races.hand"
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.MeetingCaptureGateway"
+    recording_gateway.CAPTURE_CALLS.clear()
+    recording_gateway.CAPTURE_MEETING.reset()
+    HANDED.clear()
+    order_id = uuid.UUID(place().view["orderId"])
+    for _ in range(10):  # a worker's part, one hand-off after the other, up to the capture's
+        if HANDED[-1][0] == "payment-capture":
+            break
+        consuming.consume(*HANDED[-1])
+    capture = HANDED[-1]
+    assert capture[0] == "payment-capture", HANDED
+
+    results = race(lambda: consuming.consume(*capture), lambda: consuming.consume(*capture))
+
+    assert sorted(results) == ["inserted", "replayed"], results
+    # Before: both copies were in the gateway at once (a redelivery, or the sweeper's resend behind a backlog).
+    assert recording_gateway.CAPTURE_CALLS == [order_id]
+    assert PaymentOutcome.objects.filter(order_id=order_id).count() == 1
