@@ -3,9 +3,14 @@ checkpoint a message names, then close the hand-off.
 
 Two copies of one hand-off (a broker's redelivery, the sweeper's resend behind a backlog, a replay upstream that
 handed it off again) run one after the other on PostgreSQL: each holds the hand-off's lock
-(``claim_locks.in_turn``) while it runs, so the later one replays what the earlier one stored. The engine's own
-lock on a step with an external effect does the same for one step, but only with per-step transactions; with
+(``claim_locks.in_turn``) while it runs and closes it, so the later one finds it closed. The engine's own lock on a
+step with an external effect does the same for one step, but only with per-step transactions; with
 ``TPFGO_ATOMICITY=pipeline`` both copies called the gateway.
+
+A copy whose hand-off is closed already runs nothing (``duplicate``): its pipeline ran, and a replay of it would
+only hand every later queued pipeline of the chain its checkpoint again, one more message and task run each. A
+message whose row was never written (``handoff.record_failed``) is such a copy too; the sweeper's partial-progress
+pass hands that checkpoint off again (``queues.resend``).
 """
 
 from __future__ import annotations
@@ -31,10 +36,14 @@ def consume(pipeline: str, checkpoint_type: str, checkpoint_id: str, trace_id: s
     if checkpoint is None:  # purged, or a type the composition no longer writes: nothing to run
         log.warning("handoff.missing", pipeline=pipeline, checkpoint_type=checkpoint_type, checkpoint_id=checkpoint_id)
         status = "missing"
+        queues.consumed(checkpoint_id, pipeline)
     else:
         with _one_copy_at_a_time(checkpoint_id, pipeline):
+            if not queues.pending(checkpoint_id, pipeline):
+                log.info("handoff.duplicate", pipeline=pipeline, checkpoint_id=checkpoint_id, trace_id=trace_id)
+                return "duplicate"
             status = engine().deliver(pipeline, checkpoint).first.status.value
-    queues.consumed(checkpoint_id, pipeline)
+            queues.consumed(checkpoint_id, pipeline)
     log.info("handoff.consumed", pipeline=pipeline, checkpoint_id=checkpoint_id, trace_id=trace_id, status=status)
     return status
 

@@ -8,8 +8,9 @@ row per (checkpoint, subscriber) records that it was published and not consumed 
 the pipeline ran. Those rows are the queue backlog admission bounds (measured in the database, never the broker),
 the pipelines the order view shows in progress, and what the sweeper sends again when a message was lost.
 
-A message delivered twice inserts nothing: the worker runs the pipeline through the engine, whose deterministic
-ids make the second run a replay (docs/architecture.md, "Delivery modes").
+A message delivered twice inserts nothing: a copy whose hand-off is closed runs nothing, and two copies at once
+run one after the other, the later a replay by the engine's deterministic ids (``pipelines.engine.consuming``;
+docs/architecture.md, "Delivery modes").
 """
 
 from __future__ import annotations
@@ -191,6 +192,11 @@ def resend_after() -> datetime.timedelta:
 def consumed(checkpoint_id: str, pipeline: str) -> None:
     """Close a hand-off: its pipeline ran (or had nothing to run)."""
     QueuedHandoff.objects.filter(pk=handoff_id(uuid.UUID(checkpoint_id), pipeline)).delete()
+
+
+def pending(checkpoint_id: str, pipeline: str) -> bool:
+    """Whether a hand-off is still open: not consumed, nor closed as missing."""
+    return QueuedHandoff.objects.filter(pk=handoff_id(uuid.UUID(checkpoint_id), pipeline)).exists()
 
 
 def in_progress(trace_id: uuid.UUID) -> list[str]:

@@ -143,7 +143,7 @@ def test_the_worker_runs_the_subscriber_and_a_second_delivery_inserts_nothing(dj
     assert queues.in_progress(DocumentIndexed.objects.get().trace_id) == []
     counts = all_insert_only_counts()
 
-    assert consuming.consume(*message) == "replayed"  # delivered twice (a redelivery, a re-send): a replay
+    assert consuming.consume(*message) == "duplicate"  # delivered twice (a redelivery, a re-send): runs nothing
     assert all_insert_only_counts() == counts
 
 
