@@ -112,7 +112,7 @@ def parse_id(value: object, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise NotFound(f"{what} {value} not found")
+        raise NotFound(f"{what} {value} not found" if value != "" else f"no {what} has an empty id")
 
 
 def _order(order_id: object) -> OrderRequest:

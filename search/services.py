@@ -58,7 +58,7 @@ def _query_id(value: object) -> uuid.UUID:
     try:
         query_id = uuid.UUID(str(value))
     except ValueError:
-        raise NotFound(f"query {value} not found")
+        raise NotFound(f"query {value} not found" if value != "" else "no query has an empty id")
     if selectors.query(query_id) is None:
         raise NotFound(f"query {value} not found")
     return query_id

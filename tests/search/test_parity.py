@@ -115,6 +115,13 @@ def test_an_unknown_query_is_not_found_and_a_missing_token_unauthenticated_every
     assert all_insert_only_counts()["query_received.QueryReceived"] == 0
 
 
+def test_an_empty_query_id_over_grpc_is_not_found_with_a_message_that_says_it_is_empty(ways):
+    """Over HTTP an empty id is another route; gRPC's message said ``query  not found``."""
+    result = ways["grpc"].answer("")
+    assert (result.code, result.data["message"]) == ("NOT_FOUND", "no query has an empty id")
+    assert all_insert_only_counts()["query_received.QueryReceived"] == 0
+
+
 def test_a_stalled_query_answers_the_same_on_every_transport(ways):
     stalled = {name: ways[name].search({"text": "fig", "tokens": ["shard2_down"]}, f"down-{name}") for name in NAMES}
     for result in stalled.values():

@@ -147,3 +147,12 @@ def test_a_call_whose_deadline_passed_before_it_was_handled_stores_nothing(token
         OrderService().CreateOrder(request, context)  # not as_servicer: its signals close the test connection
     assert context.aborted is not None and context.aborted.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert all_insert_only_counts() == rows
+
+
+def test_an_empty_order_id_is_not_found_with_a_message_that_says_it_is_empty(transports):
+    """Only gRPC can send an empty id (over HTTP it is another route); its message said ``order  not found``."""
+    grpc_client = transports["grpc"]
+    rows = all_insert_only_counts()
+    for result in (grpc_client.get(""), grpc_client.lineage(""), grpc_client.cancel(""), grpc_client.watch("")):
+        assert (result.code, result.data["message"]) == ("NOT_FOUND", "no order has an empty id")
+    assert all_insert_only_counts() == rows
