@@ -62,12 +62,14 @@ def revise_command(message: orders_pb2.ReviseOrderRequest) -> tuple[dict[str, An
     return data, key
 
 
-def pick_key(field_key: str | None, header_key: str | None, header: str = "idempotency-key") -> str | None:
+def pick_key(
+    field_key: str | None, header_key: str | None, header: str = "idempotency-key", field: str = "idempotency_key"
+) -> str | None:
     """The idempotency key from the message field or the header/metadata; given twice, both must match."""
     if field_key and header_key and field_key != header_key:
         raise InvalidArgument(
-            f"the idempotency key was given in the field idempotency_key and in {header} with different values",
-            [Detail("idempotency_key", f"differs from {header}")],
+            f"the idempotency key was given in the field {field} and in {header} with different values",
+            [Detail(field, f"differs from {header}")],
         )
     return field_key or header_key or None
 

@@ -43,7 +43,7 @@ def lines(requests: Iterable[Any]) -> Iterator[ingest.Line | Ready[dict[str, Any
         outer = request.idempotency_key if request.HasField("idempotency_key") else None
         order, inner = messages.create_command(request.order)
         try:
-            key = messages.pick_key(inner, outer, header="idempotency_key")
+            key = messages.pick_key(inner, outer, header="idempotency_key", field="order.idempotency_key")
         except InvalidArgument as exc:
             yield Ready(ingest.error(outer, exc.code, f"message {number}: {exc.message}"))
             continue

@@ -53,6 +53,20 @@ def test_every_request_gets_its_answer_in_order_and_a_bad_one_does_not_stop_the_
     assert OrderRequest.objects.count() == TerminalOrderState.objects.count() == 2
 
 
+def test_a_message_whose_order_names_another_key_is_refused_naming_both_fields(demo_data, stub, auth):
+    """The refusal said 'given in the field idempotency_key and in idempotency_key': one name for two fields."""
+    mismatched = ingest_request("outer")
+    mismatched.order.idempotency_key = "inner"
+    (answer,) = stub.IngestOrders(iter([mismatched]), metadata=auth)
+    assert (answer.idempotency_key, answer.error.code, answer.error.message) == (
+        "outer",
+        "INVALID_ARGUMENT",
+        "message 1: the idempotency key was given in the field order.idempotency_key and in idempotency_key "
+        "with different values",
+    )
+    assert OrderRequest.objects.count() == 0
+
+
 def test_the_same_stream_on_grpc_and_ndjson_gives_the_same_answers(demo_data, stub, auth, token):
     from django.test import Client
 
