@@ -118,6 +118,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "stream_handler": ("pipelines.transport.rpc_streams", "stream_handler"),
     "StreamIdle": ("pipelines.transport.rpc_streams", "StreamIdle"),
     "idle_limited": ("pipelines.transport.rpc_streams", "idle_limited"),
+    "unread_limited": ("pipelines.transport.rpc_streams", "unread_limited"),
     "streaming": ("pipelines.transport.rpc_streams", "streaming"),
     "metrics_view": ("pipelines.transport.request_metrics", "metrics_view"),
     "ErrorSinkEntriesView": ("pipelines.transport.error_sink_views", "ErrorSinkEntriesView"),
@@ -257,6 +258,7 @@ if TYPE_CHECKING:
     from pipelines.transport.rpc_streams import released_with_call as released_with_call
     from pipelines.transport.rpc_streams import stream_handler as stream_handler
     from pipelines.transport.rpc_streams import streaming as streaming
+    from pipelines.transport.rpc_streams import unread_limited as unread_limited
     from pipelines.transport.subscription_rpc import SERVICE as SUBSCRIPTION_SERVICE
     from pipelines.transport.subscription_rpc import SubscriptionService as SubscriptionService
     from pipelines.transport.subscription_views import SubscriptionAckView as SubscriptionAckView
@@ -389,6 +391,7 @@ __all__ = [
     "tombstone_look_up",
     "tracing",
     "unary",
+    "unread_limited",
     "watch_trace",
     "wire",
 ]

@@ -3,7 +3,8 @@
 The boundary (token first, errors as ``google.rpc.Status``, metrics) is ``pipelines.transport.rpc_streams.streaming``;
 the work is ``checkout.ingest`` and ``checkout.watching``, the same code the NDJSON route runs. An ``IngestOrders``
 client that sends nothing for ``TPFGO_INGEST_IDLE_SECONDS`` gets the answers of every message read, then
-``DEADLINE_EXCEEDED``, and its slot is freed (the NDJSON route's idle limit).
+``DEADLINE_EXCEEDED``, and its slot is freed (the NDJSON route's idle limit); one that leaves an answer untaken for
+as long has its call cancelled.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pipelines import (
     idle_limited,
     released_with_call,
     streaming,
+    unread_limited,
 )
 
 log = structlog.get_logger("checkout.rpc")
@@ -53,10 +55,11 @@ def lines(requests: Iterable[Any]) -> Iterator[ingest.Line | Ready[dict[str, Any
 class OrderStreams(Service):
     @streaming(ROUTE + "IngestOrders")
     def IngestOrders(self, requests: Any, context: grpc.ServicerContext) -> Iterator[orders_pb2.IngestOrdersResponse]:
-        ticket = ingest.admit()
-        answers = ingest.answers(lines(idle_limited(requests, float(settings.TPFGO_INGEST_IDLE_SECONDS))))
+        ticket = released_with_call(ingest.admit(), context)
+        idle = float(settings.TPFGO_INGEST_IDLE_SECONDS)
+        answers = ingest.answers(lines(idle_limited(requests, idle)))
         try:
-            for answer in answers:
+            for answer in unread_limited(answers, context, idle):
                 yield messages.to_message(answer, orders_pb2.IngestOrdersResponse)
         except StreamIdle as idle:  # every message read before it was answered above
             log.warning("ingest.stream_idle", seconds=idle.seconds)

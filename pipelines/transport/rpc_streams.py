@@ -8,7 +8,7 @@ sent, a ``ServiceError`` (before or between messages) ends the stream with its `
 of a service (``pipelines.transport.rpc.generic_handler`` registers the unary ones) with lenient request
 deserializers, so a malformed message reaches the servicer as ``pipelines.transport.rpc.Malformed`` and becomes
 that message's own error. ``idle_limited`` bounds how long a client-streaming call may leave its server waiting
-for the next message.
+for the next message, ``unread_limited`` how long a server-streaming call's client may leave an answer untaken.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -136,3 +137,38 @@ def idle_limited(requests: Iterable[T], seconds: float) -> Iterator[T]:
             yield value
     finally:
         asks.put(_STOP)
+
+
+def unread_limited(answers: Iterable[T], context: grpc.ServicerContext, seconds: float) -> Iterator[T]:
+    """``answers`` as grpcio sends them, until the client leaves one untaken for ``seconds``: then the call is
+    cancelled. Unlimited when ``seconds`` is 0 or less.
+
+    grpcio sends an answer with no timeout and asks for the next only once the client's HTTP/2 window took it, so
+    a client that stops reading (and sets no deadline) would hold the call, its thread and its admission slot for
+    as long as it keeps the connection. A watcher thread cancels the call instead, which ends grpcio's send; the
+    call's callbacks (``released_with_call``) and this generator's closing free what it held.
+    """
+    if seconds <= 0:
+        yield from answers
+        return
+    handed: list[float | None] = [None]  # when grpcio took the answer it is sending; None between sends
+    done = threading.Event()
+
+    def watch() -> None:
+        while True:
+            since = handed[0]
+            if done.wait(seconds if since is None else max(since + seconds - time.monotonic(), 0)):
+                return
+            if since is not None and handed[0] == since:
+                log.warning("ingest.answers_unread", seconds=seconds)
+                context.cancel()
+                return
+
+    threading.Thread(target=watch, name="rpc-stream-unread", daemon=True).start()
+    try:
+        for answer in answers:
+            handed[0] = time.monotonic()
+            yield answer
+            handed[0] = None
+    finally:
+        done.set()

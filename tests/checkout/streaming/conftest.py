@@ -40,26 +40,34 @@ def ndjson(lines: list[bytes]) -> bytes:
 
 
 @pytest.fixture
-def grpc_channel(transactional_db: Any, token: str) -> Iterator[Any]:
-    """A real gRPC server with the project's handlers on a free port, and a channel to it.
+def stream_server(transactional_db: Any, token: str) -> Iterator[str]:
+    """A real gRPC server with the project's handlers on a free port: its address.
 
     Its pool threads share an in-memory SQLite connection with the test (like pytest-django's live server); the
     stream's own worker threads open their own connections. On PostgreSQL every thread has its own connection.
     """
-    import grpc
-
     from pipelines.transport.rpc import build_server
     from tpfgo_site.grpc_handlers import grpc_handlers
 
     with sharing_in_memory_sqlite() as share:
         server, port = build_server("127.0.0.1:0", grpc_handlers, max_workers=6, initializer=share)
         server.start()
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         try:
-            yield channel
+            yield f"127.0.0.1:{port}"
         finally:
-            channel.close()
             server.stop(grace=None).wait()
+
+
+@pytest.fixture
+def grpc_channel(stream_server: str) -> Iterator[Any]:
+    """A channel to ``stream_server``."""
+    import grpc
+
+    channel = grpc.insecure_channel(stream_server)
+    try:
+        yield channel
+    finally:
+        channel.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from grpc_status import rpc_status
 
 from checkout import ingest
 from checkout.order_request.models import OrderRequest
-from checkout.protos import orders_pb2
+from checkout.protos import orders_pb2, orders_pb2_grpc
 from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines.store import observers
 from tests.checkout.streaming.conftest import ingest_request
@@ -180,3 +180,41 @@ def test_a_stream_whose_client_sends_nothing_for_the_idle_limit_is_answered_then
     assert ingest.gate().active == 0  # the one slot is free: the next stream is admitted
     assert answers(stub.IngestOrders(iter([ingest_request("i-3")]), metadata=auth)) == [("i-3", "COMPLETED", None)]
     assert OrderRequest.objects.count() == TerminalOrderState.objects.count() == 3
+
+
+def test_a_stream_whose_client_stops_reading_answers_is_ended_after_the_idle_limit(
+    demo_data, stream_server, auth, settings
+):
+    settings.TPFGO_INGEST_IDLE_SECONDS = 1
+    settings.TPFGO_INGEST_MAX_STREAMS = 1
+    # Without BDP probing the client's HTTP/2 window stays at 64 KiB: answers it does not read soon fill it.
+    channel = grpc.insecure_channel(stream_server, options=[("grpc.http2.bdp_probe", 0)])
+    stub = orders_pb2_grpc.OrderServiceStub(channel)
+    hold = threading.Event()
+
+    def requests():
+        for number in range(5000):  # no order: each is answered INVALID_ARGUMENT, about 60 bytes, nothing stored
+            yield orders_pb2.IngestOrdersRequest(idempotency_key=f"unread-{number}")
+        hold.wait(30)
+
+    call = stub.IngestOrders(requests(), metadata=auth)  # and never read: before, it held its slot for ever
+    deadline = time.monotonic() + 30
+    while ingest.gate().active == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)  # admitted
+    while ingest.gate().active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ingest.gate().active == 0
+    hold.set()
+    with pytest.raises(grpc.RpcError) as ended:  # what it had received, then the end of the call
+        for answer in call:
+            assert answer.error.code == "INVALID_ARGUMENT"
+    assert ended.value.code() == grpc.StatusCode.CANCELLED
+    channel.close()
+    assert answers(stub_of(stream_server).IngestOrders(iter([ingest_request("u-1")]), metadata=auth)) == [
+        ("u-1", "COMPLETED", None)
+    ]
+    assert OrderRequest.objects.count() == 1
+
+
+def stub_of(target: str):
+    return orders_pb2_grpc.OrderServiceStub(grpc.insecure_channel(target))
