@@ -53,7 +53,60 @@ def _lenient(cls: type[Message]) -> Callable[[bytes], Message | Malformed]:
         except (DecodeError, ValueError, RuntimeError):
             return Malformed(cls.DESCRIPTOR.full_name)
 
+    deserialize.lenient = True  # type: ignore[attr-defined]  # MalformedRequests leaves it as it is
     return deserialize
+
+
+class MalformedRequests(grpc.ServerInterceptor):  # type: ignore[misc]  # grpcio ships no types
+    """Request bytes that do not parse answer INVALID_ARGUMENT on the services grpcio's own packages serve (health,
+    reflection) too, where grpcio would answer INTERNAL ``Exception deserializing request!``.
+
+    The project's services parse leniently themselves (``generic_handler``: the token first, then the message); here
+    any other handler's deserializer is made lenient, and its behaviour refuses what did not parse.
+    """
+
+    def intercept_service(self, continuation: Callable[..., Any], details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        deserialize = handler and handler.request_deserializer
+        if deserialize is None or getattr(deserialize, "lenient", False):  # no handler, no parser, or the project's
+            return handler
+        method = details.method
+        bad = Malformed(method)
+
+        def lenient(raw: bytes) -> object:
+            try:
+                return deserialize(raw)
+            except Exception:  # noqa: BLE001  (whatever the generated parser raises: the bytes are not a message)
+                return bad
+
+        def refuse(context: grpc.ServicerContext) -> None:
+            error = WireError(
+                "INVALID_ARGUMENT",
+                f"the request is not a valid message for {method}",
+                [Detail("body", "malformed protobuf")],
+            )
+            context.abort_with_status(grpc_status(error, str(uuid.uuid4())))
+
+        def checked(requests: Iterator[object], context: grpc.ServicerContext) -> Iterator[object]:
+            for request in requests:
+                if request is bad:
+                    refuse(context)
+                yield request
+
+        kind = ("stream" if handler.request_streaming else "unary") + (
+            "_stream" if handler.response_streaming else "_unary"
+        )
+        inner = getattr(handler, kind)
+
+        def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
+            if handler.request_streaming:
+                return inner(checked(request, context), context)
+            if request is bad:
+                refuse(context)
+            return inner(request, context)
+
+        make = getattr(grpc, f"{kind}_rpc_method_handler")
+        return make(behaviour, request_deserializer=lenient, response_serializer=handler.response_serializer)
 
 
 def generic_handler(service: ServiceDescriptor, servicer: object) -> grpc.GenericRpcHandler:
@@ -175,6 +228,7 @@ def build_server(
     limit = int(getattr(settings, "TPFGO_API_MAX_BODY_BYTES", 4 * 1024 * 1024))
     # Tracing once, whether or not the caller's interceptors (GRPC_FRAMEWORK["SERVER_INTERCEPTORS"]) name it.
     chain = [tracing.GRPC_SERVER_TRACING, *(i for i in interceptors or [] if i is not tracing.GRPC_SERVER_TRACING)]
+    chain.append(MalformedRequests())
     server = grpc.server(
         executor,
         interceptors=chain,

@@ -156,3 +156,38 @@ def test_an_empty_order_id_is_not_found_with_a_message_that_says_it_is_empty(tra
     for result in (grpc_client.get(""), grpc_client.lineage(""), grpc_client.cancel(""), grpc_client.watch("")):
         assert (result.code, result.data["message"]) == ("NOT_FOUND", "no order has an empty id")
     assert all_insert_only_counts() == rows
+
+
+def test_bytes_that_are_no_message_are_invalid_argument_on_the_health_and_reflection_services_too(db, tmp_path):
+    """grpcio's own handlers answered INTERNAL 'Exception deserializing request!'."""
+    from grpc_health.v1 import health_pb2
+
+    from tests.system.conftest import free_port
+    from tpfgo_site.grpc_server import build
+
+    address = f"127.0.0.1:{free_port()}"
+    server, _ = build(address, max_workers=2)
+    channel = grpc.insecure_channel(address)
+    try:
+        raw = {"request_serializer": lambda b: b, "response_deserializer": lambda b: b}
+        check = channel.unary_unary("/grpc.health.v1.Health/Check", **raw)
+        assert health_pb2.HealthCheckResponse.FromString(check(b"", timeout=10)).status  # an empty message is valid
+        watch = channel.unary_stream("/grpc.health.v1.Health/Watch", **raw)
+        reflect = channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", **raw)
+        calls = {
+            "/grpc.health.v1.Health/Check": lambda: check(b"\xff\xff\xff", timeout=10),
+            "/grpc.health.v1.Health/Watch": lambda: list(watch(b"\xff\xff\xff", timeout=10)),
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": lambda: list(
+                reflect(iter([b"\xff\xff\xff"]), timeout=10)
+            ),
+        }
+        for method, call in calls.items():
+            with pytest.raises(grpc.RpcError) as refused:
+                call()
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, method
+            assert refused.value.details() == f"the request is not a valid message for {method}"
+            info = error_details_pb2.ErrorInfo()
+            assert rpc_status.from_call(refused.value).details[0].Unpack(info) and info.reason == "INVALID_ARGUMENT"
+    finally:
+        channel.close()
+        server.stop(grace=None).wait()
