@@ -19,9 +19,11 @@ from grpc_status import rpc_status
 from rest_framework import serializers
 
 from checkout import demo, messages
+from checkout.order_request.models import OrderRequest
 from checkout.protos import orders_pb2, orders_pb2_grpc
 from checkout.rpc.services import OrderService
 from pipelines.transport.grpc_compat import ProtoSerializer
+from tests.checkout.api.transports import Raw
 from tests.checkout.conftest import order_body
 from tests.conftest import all_insert_only_counts
 
@@ -191,3 +193,19 @@ def test_bytes_that_are_no_message_are_invalid_argument_on_the_health_and_reflec
     finally:
         channel.close()
         server.stop(grace=None).wait()
+
+
+def test_a_field_number_the_proto_does_not_define_is_ignored_as_proto3_does(transports):
+    """docs/api.md: a newer client's field does not refuse its request; the request is the one without it."""
+    demo.load()
+    request = messages.to_message(order_body(), orders_pb2.CreateOrderRequest).SerializeToString()
+    with_unknown = request + b"\xa0\x06\x01"  # field 100, varint 1
+    raw = transports["grpc"].channel.unary_unary("/tpfgo.checkout.v1.OrderService/CreateOrder")
+    auth = [("authorization", f"Token {transports['grpc'].token}")]
+    first = orders_pb2.Order.FromString(raw(with_unknown, metadata=[*auth, ("idempotency-key", "unknown-field")]))
+    again, call = raw.with_call(request, metadata=[*auth, ("idempotency-key", "unknown-field")])
+    assert dict(call.trailing_metadata())["idempotent-replayed"] == "true"
+    assert orders_pb2.Order.FromString(again).order_id == first.order_id
+    over_http = transports["protobuf"].create(Raw(with_unknown), "unknown-field")
+    assert (over_http.code, over_http.replayed, over_http.data["orderId"]) == ("OK", True, first.order_id)
+    assert OrderRequest.objects.count() == 1
