@@ -27,18 +27,45 @@ OUTCOMES = ["ACCEPTED", "REFUSED"]
 
 
 # --- Strict fields: what the schema says is what the server takes (no coercion from another JSON type) ----------
+# Their issues are worded like the order's (checkout.commands), not in DRF's sentences ("Not a valid string.").
+REQUIRED = "is required"
+BOOLEAN = "must be true or false"
+MONEY = "must be a string of digits with up to two decimals"
+TIME = "must be an ISO-8601 time with a zone"
+
+
+def text(max_length: int, **kwargs: Any) -> Text:
+    """A ``Text`` of at most ``max_length`` characters whose issues read like the order's."""
+    issue = f"must be a string of at most {max_length} characters"
+    required = REQUIRED if kwargs.get("required", True) else issue
+    messages = {"required": REQUIRED, "blank": REQUIRED, "min_length": REQUIRED, "null": required}
+    messages.update(invalid=issue, max_length=issue)
+    return Text(max_length=max_length, error_messages=messages, **kwargs)
+
+
+def choice(choices: list[str], **kwargs: Any) -> serializers.ChoiceField:
+    issue = "must be one of " + ", ".join(choices)
+    messages: dict[str, Any] = {"required": REQUIRED, "null": issue, "invalid_choice": issue}
+    return serializers.ChoiceField(choices=choices, error_messages=messages, **kwargs)
+
+
 class Pattern(Text):
     """A ``Text`` matching ``pattern`` (documented as the schema's ``pattern``, from its validator)."""
 
     schema_pattern = None
+    default_error_messages = {"required": REQUIRED, "blank": REQUIRED, "min_length": REQUIRED, "null": REQUIRED}
 
     def __init__(self, pattern: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        # DRF formats a message with the field's arguments: the pattern's braces are its own.
+        self.error_messages["invalid"] = "must be a string matching " + pattern.replace("{", "{{").replace("}", "}}")
         self.validators.append(RegexValidator(pattern, message="does not match " + pattern))
 
 
 class Boolean(serializers.BooleanField):
     """JSON ``true`` or ``false`` only (not ``0``, ``"yes"`` or ``"true"``)."""
+
+    default_error_messages = {"required": REQUIRED, "null": BOOLEAN, "invalid": BOOLEAN}
 
     def to_internal_value(self, data: object) -> bool:
         if data is True or data is False:
@@ -51,6 +78,11 @@ class Money(serializers.DecimalField):
     """A non-negative amount as a JSON string of digits with up to two decimals (``"12.50"``)."""
 
     schema_pattern = MONEY_PATTERN
+    default_error_messages = {
+        "required": REQUIRED,
+        **dict.fromkeys(("null", "invalid", "max_digits", "max_decimal_places", "max_whole_digits"), MONEY),
+        **dict.fromkeys(("min_value", "max_value", "max_string_length"), MONEY),
+    }
 
     def to_internal_value(self, data: object) -> Decimal:
         if not isinstance(data, str) or not re.fullmatch(MONEY_PATTERN, data):
@@ -88,7 +120,7 @@ class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
 
 # --- Orders -----------------------------------------------------------------------------------------------------
 class CancelRequestSerializer(StrictSerializer):
-    note = Text(max_length=500, required=False, allow_null=True, allow_blank=True)
+    note = text(500, required=False, allow_null=True, allow_blank=True)
 
 
 class CancellationSerializer(serializers.Serializer[dict[str, Any]]):
@@ -131,7 +163,11 @@ class LineageNodeSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class AcceptTicketSerializer(StrictSerializer):
-    readyBy = serializers.DateTimeField(required=False, allow_null=True)
+    readyBy = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        error_messages=dict.fromkeys(("invalid", "date", "make_aware", "overflow"), TIME),
+    )
 
 
 class NoBodySerializer(StrictSerializer):
@@ -139,38 +175,43 @@ class NoBodySerializer(StrictSerializer):
 
 
 class RejectTicketSerializer(StrictSerializer):
-    reason = Text(max_length=300, schema_pattern=NOT_BLANK_PRINTABLE)  # the service refuses spaces only
+    reason = text(300, schema_pattern=NOT_BLANK_PRINTABLE)  # the service refuses spaces only
 
 
 # --- Reference data ---------------------------------------------------------------------------------------------
 class ConsumerSerializer(StrictSerializer):
     id = Pattern(ID_PATTERN)
-    name = Text(max_length=200)
+    name = text(200)
     active = Boolean(default=True)
-    paymentToken = Text(max_length=64, required=False, allow_blank=True)
+    paymentToken = text(64, required=False, allow_blank=True)
 
 
 class MenuItemSerializer(StrictSerializer):
     id = Pattern(ID_PATTERN)
-    name = Text(max_length=200)
+    name = text(200)
     price = _money()
 
 
 class RestaurantSerializer(StrictSerializer):
     id = Pattern(ID_PATTERN)
-    name = Text(max_length=200)
-    address = Text(max_length=300)
+    name = text(200)
+    address = text(300)
     currency = Pattern(r"^[A-Z]{3}$", default="USD")
     orderMinimum = _money(default=Decimal("0.00"))
-    acceptanceMode = serializers.ChoiceField(choices=MODES, default="auto")
-    menu = serializers.ListField(child=MenuItemSerializer(), max_length=500, default=list)
+    acceptanceMode = choice(MODES, default="auto")
+    menu = serializers.ListField(
+        child=MenuItemSerializer(),
+        max_length=500,
+        default=list,
+        error_messages={"null": "must be a list", "not_a_list": "must be a list", "max_length": "at most 500 items"},
+    )
 
 
 class CourierSerializer(StrictSerializer):
     id = Pattern(ID_PATTERN)
-    name = Text(max_length=200)
+    name = text(200)
     available = Boolean(default=True)
-    completionMode = serializers.ChoiceField(choices=MODES, default="auto")
+    completionMode = choice(MODES, default="auto")
 
 
 class AvailabilitySerializer(StrictSerializer):

@@ -160,3 +160,60 @@ def test_a_nested_object_that_is_no_json_object_is_named_by_its_place(api, demo_
     response = api.post("/api/v1/restaurants", body, format="json")
     assert refused(response) == [("menu[1]", "not an object")]
     assert not Restaurant.objects.filter(pk="deli").exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "body", "issues"),
+    [
+        (
+            "post",
+            "/api/v1/consumers",
+            {"id": 5, "name": True, "active": "yes", "paymentToken": 3},
+            [
+                ("id", "must be a string matching ^[A-Za-z0-9._:-]{1,64}$"),
+                ("name", "must be a string of at most 200 characters"),
+                ("active", "must be true or false"),
+                ("paymentToken", "must be a string of at most 64 characters"),
+            ],
+        ),
+        ("post", "/api/v1/consumers", {"id": "", "name": ""}, [("id", "is required"), ("name", "is required")]),
+        (
+            "post",
+            "/api/v1/couriers",
+            {"id": "c-9", "name": None, "available": None, "completionMode": "x"},
+            [
+                ("name", "is required"),
+                ("available", "must be true or false"),
+                ("completionMode", "must be one of auto, manual"),
+            ],
+        ),
+        (
+            "post",
+            "/api/v1/restaurants",
+            {"id": "r-9", "name": "R", "address": "a", "orderMinimum": 1.5, "menu": "x"},
+            [("orderMinimum", "must be a string of digits with up to two decimals"), ("menu", "must be a list")],
+        ),
+        ("put", "/api/v1/couriers/courier-ann/availability", {}, [("available", "is required")]),
+    ],
+)
+def test_reference_routes_word_their_issues_like_the_order_route(api, demo_data, method, route, body, issues):
+    """They answered DRF's sentences ('Not a valid string.', 'This field may not be blank.')."""
+    rows = all_insert_only_counts()
+    counts = [model.objects.count() for model in (Consumer, Courier, Restaurant, MenuItem)]
+    assert refused(getattr(api, method)(route, body, format="json")) == issues
+    assert [model.objects.count() for model in (Consumer, Courier, Restaurant, MenuItem)] == counts
+    assert all_insert_only_counts() == rows
+
+
+def test_a_ticket_decision_words_its_issues_like_the_order_route(api, demo_data):
+    ticket = "/api/v1/tickets/00000000-0000-0000-0000-000000000000"
+    assert refused(api.post(f"{ticket}/accept", {"readyBy": 5}, format="json")) == [
+        ("readyBy", "must be an ISO-8601 time with a zone")
+    ]
+    assert refused(api.post(f"{ticket}/reject", {"reason": 5}, format="json")) == [
+        ("reason", "must be a string of at most 300 characters")
+    ]
+    order = "/api/v1/orders/00000000-0000-0000-0000-000000000000"
+    assert refused(api.post(f"{order}/cancel", {"note": 5}, format="json")) == [
+        ("note", "must be a string of at most 500 characters")
+    ]
