@@ -79,8 +79,26 @@ def render(request: HttpRequest, error: ServiceError) -> HttpResponse:
     return response
 
 
+def _shape_refusal(exc: exceptions.APIException, context: dict[str, Any]) -> WireError | None:
+    """DRF's 405, 406 and 415, worded in the project's words and naming what the route takes (DRF's sentences,
+    'Method "PUT" not allowed.', named neither); a 406 the project words itself keeps its message."""
+    request, view = context["request"], context.get("view")
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        message = f"{request.method} is not allowed on this route; the Allow header lists the methods it takes"
+    elif isinstance(exc, exceptions.UnsupportedMediaType) and view is not None:
+        takes = ", ".join(parser.media_type for parser in view.get_parsers())
+        message = f"a body of Content-Type {request.content_type} is not accepted on this route: send {takes}"
+    elif isinstance(exc, exceptions.NotAcceptable) and exc.detail == exceptions.NotAcceptable.default_detail:
+        answers = ", ".join(renderer.media_type for renderer in view.get_renderers()) if view else "application/json"
+        message = f"no answer format of this route matches the Accept header: it answers {answers}"
+    else:
+        return None
+    return WireError("INVALID_ARGUMENT", message, http_status=exc.status_code)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse:
-    response = render(context["request"], to_service_error(exc))
+    shape = _shape_refusal(exc, context) if isinstance(exc, _SHAPE_REFUSALS) else None
+    response = render(context["request"], shape or to_service_error(exc))
     auth_header = getattr(exc, "auth_header", None)
     if auth_header:
         response["WWW-Authenticate"] = auth_header

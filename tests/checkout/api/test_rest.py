@@ -308,3 +308,45 @@ def test_an_invented_method_adds_no_route_series(api, demo_data, client):
     routes = {line.split('route="', 1)[1].split('"', 1)[0] for line in text.splitlines() if "route=" in line}
     assert not {r for r in routes if r.split(" ", 1)[0] in ("FOO1", "BARBAZ", "X-HOBS")}, routes
     assert 'tpfgo_requests_total{route="OTHER /healthz",status="INVALID_ARGUMENT",transport="rest"} 3.0' in text
+
+
+def test_a_refused_method_content_type_or_accept_says_what_the_route_takes(api, demo_data):
+    """DRF's sentences ('Method "DELETE" not allowed.') named neither the route's methods nor its formats."""
+    from checkout import function
+
+    rows = all_insert_only_counts()
+    refusals = [
+        (
+            api.delete("/api/v1/consumers"),
+            405,
+            "DELETE is not allowed on this route; the Allow header lists the methods it takes",
+        ),
+        (
+            api.post("/api/v1/consumers", "x", content_type="text/plain"),
+            415,
+            "a body of Content-Type text/plain is not accepted on this route: send application/json",
+        ),
+        (
+            api.post("/api/v1/orders", "x", content_type="text/plain", HTTP_IDEMPOTENCY_KEY="k-415"),
+            415,
+            "a body of Content-Type text/plain is not accepted on this route: send application/json, "
+            "application/x-protobuf",
+        ),
+        (
+            api.get("/api/v1/consumers", HTTP_ACCEPT="text/csv"),
+            406,
+            "no answer format of this route matches the Accept header: it answers application/json",
+        ),
+    ]
+    for response, status, message in refusals:
+        assert response.status_code == status
+        assert (response.json()["error"]["code"], response.json()["error"]["message"]) == ("INVALID_ARGUMENT", message)
+    assert "GET" in refusals[0][0]["Allow"]
+    event = {
+        "httpMethod": "DELETE",
+        "path": "/api/v1/consumers",
+        "headers": {"Authorization": api._credentials["HTTP_AUTHORIZATION"]},
+    }
+    answer = function.handler(event, None)
+    assert answer["statusCode"] == 405 and json.loads(answer["body"])["error"]["message"] == refusals[0][2]
+    assert all_insert_only_counts() == rows
