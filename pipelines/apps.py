@@ -1,5 +1,5 @@
-"""The engine's app: triggers after every migrate, the SQLite purge function and WAL checkpoints, system and
-contract checks."""
+"""The engine's app: triggers after every migrate, the SQLite purge function and WAL checkpoints, the clock's
+offset on every new connection, system and contract checks."""
 
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ def _on_connection(sender: object, connection: BaseDatabaseWrapper, **kwargs: ob
     from django.conf import settings
 
     from pipelines import triggers
-    from pipelines.store import walcheckpoint
+    from pipelines.store import clock, walcheckpoint
 
     triggers.guard_sqlite_connection(connection)
+    clock.calibrate(connection)  # how far this node's clock is from the database's (pipelines.store.clock)
     if connection.vendor == "sqlite":
         interval = float(getattr(settings, "TPFGO_SQLITE_CHECKPOINT_SECONDS", 0))
         walcheckpoint.ensure(walcheckpoint.file_of(connection.settings_dict), interval)

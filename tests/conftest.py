@@ -152,6 +152,25 @@ def all_insert_only_counts() -> dict[str, int]:
     }
 
 
+@contextlib.contextmanager
+def node_clock(minutes: float) -> Iterator[None]:
+    """This node's clock ``minutes`` off the database's (and the other nodes'), as its connections measure it when
+    they open (``pipelines.store.clock.calibrate``); measured again once it is back."""
+    import datetime
+
+    import time_machine
+    from django.utils import timezone
+
+    from pipelines.store import clock
+
+    try:
+        with time_machine.travel(timezone.now() + datetime.timedelta(minutes=minutes), tick=False):
+            clock.calibrate()
+            yield
+    finally:
+        clock.calibrate()
+
+
 def age_subscriber_leases(seconds: float) -> None:
     """Every subscriber lease taken and renewed ``seconds`` earlier: leases expire by the database's clock, which
     ``time_machine`` does not move."""

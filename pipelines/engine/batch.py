@@ -35,7 +35,6 @@ from typing import Any
 
 import structlog
 from django.db import DatabaseError, transaction
-from django.utils import timezone
 
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step
@@ -45,6 +44,7 @@ from pipelines.engine.runner import Engine, build_rows
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH, QueuedHandoff
+from pipelines.store import clock
 from pipelines.store.store import Entry, Outcome, Plan, Redo, Rows, next_item, store
 
 log = structlog.get_logger("pipelines.batch")
@@ -212,7 +212,7 @@ class BatchEngine:
             # The batched stream runs the main branch only (forks run on the single path, the runner).
             with store.batch_step(keys) as opened, transaction.atomic(durable=True), store.on_branch(MAIN_BRANCH):
                 built: list[tuple[Plan, Rows]] = []
-                now = timezone.now()  # the step's time, for every item of the batch (one transaction)
+                now = clock.reckoned()  # the step's time, for every item of the batch (one transaction)
                 pending = opened.pending if opened is not None else []
                 for plan in plans:
                     try:

@@ -23,7 +23,6 @@ from typing import Any, NamedTuple, Never, NoReturn
 
 import structlog
 from django.db import connection, transaction
-from django.utils import timezone
 
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step, side_pipeline_name
@@ -45,7 +44,7 @@ from pipelines.engine import metrics, pauses, queues, tracing
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH, Checkpoint, CheckpointChild
-from pipelines.store import claim_locks
+from pipelines.store import claim_locks, clock
 from pipelines.store.store import store
 
 log = structlog.get_logger("pipelines.runner")
@@ -305,7 +304,7 @@ class Engine:
         structlog.contextvars.bind_contextvars(
             pipeline=spec.name, step=step.name, item_id=str(output_id), trace_id=str(item.trace_id)
         )
-        ctx = StepContext(spec.name, step.name, item.value, output_id, item.trace_id, attempt, event, timezone.now())
+        ctx = StepContext(spec.name, step.name, item.value, output_id, item.trace_id, attempt, event, clock.reckoned())
         # An event resuming a step with a deadline races that deadline for the wait's round (pipelines.store.waits):
         # the claim and the checkpoint go in one transaction, on PostgreSQL too.
         races = event is not None and step.deadline is not None

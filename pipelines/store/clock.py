@@ -5,7 +5,13 @@ by another (the sweeper on the beat leader, a worker taking a claim over). Read 
 whose clock is off re-claimed live work early (ahead, or its claims written behind) or recovered stuck work late.
 So these are written with the database's clock in the insert itself (``stamp``), and compared with the database's
 clock read once per pass (``now``): PostgreSQL's ``clock_timestamp()``, SQLite's ``'now'`` (the server's time when
-the statement runs, not the transaction's start). A node's own clock only says when it asks.
+the statement runs, not the transaction's start).
+
+Where a time is needed on the step path (a checkpoint's time, a wait's deadline, a hold) or by a pass that compares
+it with those, another round trip per step would cost every order. There a node reckons the database's time
+(``reckoned``): its own clock plus its offset from the database's, measured when each of its connections opens
+(``calibrate``: one statement per connection, none per step). An offset under ``TOLERANCE`` is a round trip's
+noise, not drift, and is left out. A node's own clock otherwise only says when it asks.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.functions import Now
 from django.db.models.sql.compiler import SQLCompiler
-from django.utils import dateparse
+from django.utils import dateparse, timezone
 
 
 class ClockTimestamp(Now):
@@ -46,7 +52,10 @@ _SQLITE_NOW = (
 
 def now(using: str = DEFAULT_DB_ALIAS) -> datetime.datetime:
     """The database's time now (aware, UTC on SQLite): what a pass compares the stamped times with."""
-    connection = connections[using]
+    return _read(connections[using])
+
+
+def _read(connection: BaseDatabaseWrapper) -> datetime.datetime:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT clock_timestamp()")
@@ -61,3 +70,24 @@ def now(using: str = DEFAULT_DB_ALIAS) -> datetime.datetime:
 def stamp() -> ClockTimestamp:
     """A row's time as ``now`` reads it, evaluated by the database when the insert runs."""
     return ClockTimestamp()
+
+
+TOLERANCE = datetime.timedelta(seconds=1)
+_offsets: dict[str, datetime.timedelta] = {}  # per database alias: this node's clock to the database's
+
+
+def calibrate(connection: BaseDatabaseWrapper | None = None) -> datetime.timedelta:
+    """Measure how far the database's clock is from this node's (from the middle of the round trip), keep it for
+    ``reckoned``, and return it. Called when a connection opens (``pipelines.apps``)."""
+    connection = connection or connections[DEFAULT_DB_ALIAS]
+    before = timezone.now()
+    database = _read(connection)
+    after = timezone.now()
+    offset = database - (before + (after - before) / 2)
+    _offsets[connection.alias] = offset if abs(offset) >= TOLERANCE else datetime.timedelta()
+    return offset
+
+
+def reckoned(using: str = DEFAULT_DB_ALIAS) -> datetime.datetime:
+    """The database's time as this node reckons it, with no round trip: its clock plus the offset last measured."""
+    return timezone.now() + _offsets.get(using, datetime.timedelta())

@@ -27,12 +27,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from pipelines import models
 from pipelines.models import Trace
 from pipelines.models import as_trace_uuid as as_uuid
-from pipelines.store import branches, fast, lookups, reads
+from pipelines.store import branches, clock, fast, lookups, reads
 from pipelines.store.vendor import half
 
 # Traces per statement when creating many (two bound values each; SQLite allows 32,766).
@@ -134,7 +133,7 @@ def _create(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, Stamp]:
     """Insert the traces in the given order (consecutive numbers), skipping any a concurrent writer stored."""
     connection = transaction.get_connection()
     table = fast.table(Trace, connection)
-    now = timezone.now()
+    now = clock.reckoned()  # the database's, as its checkpoints' (pipelines.store.clock)
     out: dict[uuid.UUID, Stamp] = {}
     for start in range(0, len(trace_ids), _CHUNK):
         chunk = trace_ids[start : start + _CHUNK]

@@ -25,9 +25,10 @@ from pipelines.contracts.checks import check_composition
 from pipelines.engine.registry import engine
 from pipelines.models import OpenWait, WaitEnded, WaitOpened
 from pipelines.recovery import deadlines
+from pipelines.store import clock
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
-from tests.conftest import all_insert_only_counts
+from tests.conftest import all_insert_only_counts, node_clock
 
 pytestmark = pytest.mark.django_db
 
@@ -290,3 +291,16 @@ def test_check_contracts_refuses_the_pickup_without_its_deadline():
             "(expected=a Deadline actual=none)",
         )
     ]
+
+
+# -- a node whose clock is off: deadlines are the database's clock, when a wait opens and when the pass compares ---
+SECONDS = datetime.timedelta(seconds=5)
+
+
+def test_a_wait_opened_on_a_node_whose_clock_is_ahead_is_due_a_period_after_the_databases_time(manual_courier):
+    with node_clock(15):  # the node the dispatch ran on; before: the wait opened, and was due, 15 minutes late
+        order_id = place().view["orderId"]
+    wait = WaitOpened.objects.get(trace_id=order_id)
+    database = clock.now()
+    assert database - SECONDS < wait.opened_at <= database
+    assert wait.due_at - wait.opened_at == datetime.timedelta(minutes=20)

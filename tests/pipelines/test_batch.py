@@ -1,6 +1,7 @@
 """The batched path: the single path's rows, statuses and hand-offs, a step's batch in one transaction."""
 
 import dataclasses
+import datetime
 
 import pytest
 from django.db import connection
@@ -9,9 +10,9 @@ from pipelines.contracts.errors import NonRetryableError
 from pipelines.engine.batch import BatchEngine
 from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, ErrorSinkEntry, LineageLink, ParkedItem, Trace
-from pipelines.store import fast, postgres, sqlite
+from pipelines.store import clock, fast, postgres, sqlite
 from pipelines.store.store import store
-from tests.conftest import all_insert_only_counts
+from tests.conftest import all_insert_only_counts, node_clock
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, DocumentRefused, TokenIndexed
 from tests.snapshots import snapshot, wipe
@@ -303,3 +304,13 @@ def test_a_batch_goes_in_by_copy_and_a_conflict_takes_the_statement_leaving_noth
     assert copied == [None]  # the COPY met the stored business key; the statement then skipped the row
     assert execution.first.status == "lost"
     assert all_insert_only_counts() == before
+
+
+def test_a_batch_run_on_a_node_whose_clock_is_behind_writes_the_databases_time():
+    with node_clock(-10):  # before: every row of the batch was written ten minutes old
+        BatchEngine(lane.COMPOSITION).start_many("ingest", DOCS)
+    database = clock.now()
+    times = set(CheckpointLog.objects.values_list("created_at", flat=True)) | set(
+        Trace.objects.values_list("created_at", flat=True)
+    )
+    assert times and all(database - datetime.timedelta(seconds=5) < t <= database for t in times)

@@ -32,7 +32,7 @@ from pipelines.models import (
 from pipelines.recovery import actions, retries, sweeper
 from pipelines.recovery import resume as recovery
 from pipelines.store import claim_locks, clock
-from tests.conftest import all_insert_only_counts, claimed_attempt, run_still_at
+from tests.conftest import all_insert_only_counts, claimed_attempt, node_clock, run_still_at
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, DocumentRefused, TokenIndexed
 
@@ -283,6 +283,17 @@ def test_a_trace_stopped_between_two_pipelines_is_resumed_once():
     before = all_insert_only_counts()
     assert sweeper.sweep(now=later(600)).resumes == []  # terminal now: nothing left to do
     assert all_insert_only_counts() == before
+
+
+def test_a_trace_stopped_on_a_node_whose_clock_is_behind_is_left_to_its_run_through_the_grace_period():
+    with node_clock(-10):  # the web or worker node; before: its checkpoints were written ten minutes old
+        without_subscriptions().start("ingest", {"text": "a b"}, "doc-1")
+
+    assert sweeper.sweep().resumes == []  # before: resumed at once, beside the run that may still be at it
+    assert Resumption.objects.count() == 0
+    database = clock.now()
+    written = CheckpointLog.objects.get(checkpoint_type="DocumentIndexed").created_at
+    assert database - datetime.timedelta(seconds=5) < written <= database
 
 
 def claimed_position(worker: str, created_at: datetime.datetime | None = None) -> tuple[uuid.UUID, int]:
