@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import structlog
 from django.conf import settings
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from pipelines.contracts.declarations import Composition, Deadline, Pipeline, Step
@@ -32,6 +31,7 @@ from pipelines.engine import pauses
 from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.models import OpenWait, WaitEnded, WaitExtended, WaitOpened
 from pipelines.recovery.resume import grace
+from pipelines.store import clock
 from pipelines.store.waits import (
     PAUSED,
     deadline_of,
@@ -76,8 +76,9 @@ def expire(
     pipeline: str | None = None,
     step: str | None = None,
 ) -> list[Fired]:
-    """One pass of the deadline task: fire every due wait (at most ``limit``, ``TPFGO_DEADLINE_BATCH``)."""
-    now = now or timezone.now()
+    """One pass of the deadline task: fire every due wait (at most ``limit``, ``TPFGO_DEADLINE_BATCH``), due by the
+    database's clock, which the waits' deadlines are written with (``pipelines.store.clock``)."""
+    now = now or clock.reckoned()
     limit = limit or int(getattr(settings, "TPFGO_DEADLINE_BATCH", 200))
     fired = [fire(wait, now) for wait in due(now, limit, pipeline=pipeline, step=step)]
     if fired:
@@ -152,7 +153,7 @@ def paused_due(wait: OpenWait, deadline: Deadline, now: datetime.datetime) -> da
 def rearm(pipeline: str, step: str, now: datetime.datetime | None = None) -> int:
     """After a resume: move every open wait of the step that a pause pushed to its deadline with the pauses counted
     (which may be due at once); how many moved."""
-    now = now or timezone.now()
+    now = now or clock.reckoned()
     deadline = composition().pipeline(pipeline).step(step).deadline
     if deadline is None:
         return 0

@@ -22,7 +22,6 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
-from django.utils import timezone
 
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Deadline, Pipeline, Step
@@ -37,6 +36,7 @@ from pipelines.models import (
     WaitExtended,
     WaitOpened,
 )
+from pipelines.store import clock
 
 
 def wait_id(pipeline: str, step: str, item_id: Any) -> uuid.UUID:
@@ -127,7 +127,7 @@ def extend(wait: uuid.UUID, by: datetime.timedelta, reason: str, now: datetime.d
         round=current.round,
         due_at=scheduled_due(current) + by,
         reason=reason[:300],
-        created_at=now or timezone.now(),
+        created_at=now or clock.reckoned(),
     )
     return True
 

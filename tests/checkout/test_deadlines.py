@@ -304,3 +304,22 @@ def test_a_wait_opened_on_a_node_whose_clock_is_ahead_is_due_a_period_after_the_
     database = clock.now()
     assert database - SECONDS < wait.opened_at <= database
     assert wait.due_at - wait.opened_at == datetime.timedelta(minutes=20)
+
+
+def test_a_deadline_pass_on_a_node_whose_clock_is_ahead_fires_no_wait_before_its_deadline(manual_courier):
+    order_id = place().view["orderId"]  # its pickup is due in 20 minutes
+    with node_clock(25):  # the beat node; before: the pickup's round expired 20 minutes early
+        assert deadlines.expire(step="order_picked_up") == []
+    assert WaitEnded.objects.count() == 0
+    assert OpenWait.objects.get(trace_id=order_id).round == 1
+
+
+def test_a_deadline_pass_on_a_node_whose_clock_is_behind_fires_a_wait_past_its_deadline(manual_courier):
+    with time_machine.travel(timezone.now() - datetime.timedelta(minutes=25), tick=False):
+        order_id = place().view["orderId"]  # placed 25 minutes ago: its pickup was due 5 minutes ago
+    with node_clock(-15):  # the beat node; before: the deadline looked 10 minutes away, and nothing fired
+        fired = deadlines.expire(step="order_picked_up")
+    assert [(str(f.wait_id), f.round, f.outcome) for f in fired] == [
+        (str(WaitOpened.objects.get(trace_id=order_id).id), 1, "expired")
+    ]
+    assert WaitEnded.objects.count() == 1
