@@ -12,13 +12,12 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.db.models import Exists, OuterRef, QuerySet
-from django.utils import timezone
 
 from checkout.delivery_escalated.models import DeliveryEscalated
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_delivered.models import OrderDelivered
 from checkout.order_picked_up.models import OrderPickedUp
-from pipelines import composition, deadlines
+from pipelines import composition, database_now, deadlines
 
 PAGE = 10
 COUNT_CAP = 1000
@@ -68,7 +67,7 @@ class Await:
 
 
 def waiting(page: int = PAGE) -> list[Await]:
-    now = timezone.now()
+    now = database_now()  # the clock the waits' deadlines are written with: not this console node's
     out = []
     for pipeline, step, deadline in deadlines.awaits(composition()):
         live = deadlines.live(pipeline.name, step.name, deadline)

@@ -323,3 +323,14 @@ def test_a_deadline_pass_on_a_node_whose_clock_is_behind_fires_a_wait_past_its_d
         (str(WaitOpened.objects.get(trace_id=order_id).id), 1, "expired")
     ]
     assert WaitEnded.objects.count() == 1
+
+
+def test_the_dashboard_on_a_node_whose_clock_is_ahead_shows_no_wait_overdue_before_its_deadline(manual_courier):
+    from opsconsole import waiting
+
+    order_id = place().view["orderId"]
+    with node_clock(25):  # the console's node; before: the pickup showed overdue, waiting for 25 minutes
+        pickup = next(a for a in waiting.waiting() if a.step == "order_picked_up")
+    [wait] = pickup.waits
+    assert (str(wait.trace_id), wait.overdue) == (order_id, False)
+    assert wait.age < datetime.timedelta(minutes=1)
