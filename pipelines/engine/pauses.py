@@ -21,10 +21,10 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
 
 from pipelines.contracts.declarations import Composition
 from pipelines.models import StepPause, StepResume
+from pipelines.store import clock
 
 log = structlog.get_logger("pipelines.pauses")
 
@@ -133,7 +133,7 @@ def extension(
 ) -> datetime.timedelta:
     """How long, between ``since`` and ``until`` (now), a pause held this input at this step: what a deadline on a
     wait there is pushed back by. Overlapping pauses count once."""
-    until = until or timezone.now()
+    until = until or clock.reckoned()
     spans = []
     rows = StepPause.objects.filter(pipeline=pipeline, step=step, created_at__lt=until).prefetch_related("resumes")
     for row in rows:

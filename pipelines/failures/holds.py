@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from pipelines.contracts.status import Unavailable
 from pipelines.failures import parking
 from pipelines.models import ParkedItem, PausedItem, PauseRelease
+from pipelines.store import clock
 
 if TYPE_CHECKING:
     from pipelines.contracts.declarations import Pipeline, Step
@@ -35,7 +35,7 @@ def hold(
 ) -> bool:
     """Park an item that reached a paused step (reason PAUSED); False when its hold was already released (this
     process's view of the pauses is behind a resume), so the step runs."""
-    now = timezone.now()
+    now = clock.reckoned()  # the database's, as the resume and releases that follow (pipelines.store.clock)
     try:
         with transaction.atomic():
             parked = parking.parked_row(spec, step, item, event, now)

@@ -23,7 +23,6 @@ import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from pipelines.engine import pauses
@@ -39,6 +38,7 @@ from pipelines.models import (
     StepResume,
 )
 from pipelines.recovery import resume as recovery
+from pipelines.store import clock
 
 log = structlog.get_logger("pipelines.drain")
 
@@ -61,7 +61,7 @@ def hold_parked(parked: ParkedItem, attempt: int, value: Callable[[], Any]) -> b
         return False
     try:
         with transaction.atomic():
-            return holds.hold_at(parked, scope.id, attempt, timezone.now())
+            return holds.hold_at(parked, scope.id, attempt, clock.reckoned())
     except IntegrityError:
         return True
 
@@ -81,7 +81,7 @@ def release(pause_id: uuid.UUID | str, now: datetime.datetime | None = None) -> 
     ended = StepResume.objects.filter(pause_id=uuid.UUID(str(pause_id))).first()
     if ended is None:
         return 0
-    now = now or timezone.now()
+    now = now or clock.reckoned()
     step = gap(ended)
     horizon = now + datetime.timedelta(seconds=ended.interval)
     last = PauseRelease.objects.filter(pause_id=ended.pause_id).order_by("-slot").first()
@@ -116,7 +116,7 @@ def run(pause_id: uuid.UUID | str, now: datetime.datetime | None = None) -> floa
     A pause keeps draining for one cache period after the resume: a process that had not seen the resume yet may
     still hold an item under it.
     """
-    now = now or timezone.now()
+    now = now or clock.reckoned()
     release(pause_id, now)
     ended = StepResume.objects.filter(pause_id=uuid.UUID(str(pause_id))).first()
     if ended is None:
@@ -170,7 +170,7 @@ class Progress:
 
 
 def progress(pause: StepPause, now: datetime.datetime | None = None) -> Progress:
-    now = now or timezone.now()
+    now = now or clock.reckoned()
     held = PausedItem.objects.filter(pause=pause).count()
     releases = PauseRelease.objects.filter(pause=pause)
     released = releases.count()

@@ -10,7 +10,6 @@ from typing import Any
 
 import structlog
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from pipelines.contracts.declarations import Composition
 from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument, NotFound
@@ -19,6 +18,7 @@ from pipelines.engine.pauses import active_rows, invalidate
 from pipelines.models import OpsAction, StepPause, StepResume
 from pipelines.recovery import deadlines, drain
 from pipelines.recovery.actions import check_who
+from pipelines.store import clock
 
 log = structlog.get_logger("pipelines.pausing")
 
@@ -84,7 +84,7 @@ def pause(
             value=value,
             actor=actor,
             reason=reason,
-            created_at=timezone.now(),
+            created_at=clock.reckoned(),
         )
         _audit(PAUSE_ACTION, row, actor, reason, {"pipeline": pipeline, "step": step, "key": key, "value": value})
     invalidate()
@@ -110,7 +110,7 @@ def resume(pause_id: uuid.UUID | str, *, actor: str, reason: str) -> StepResume:
                 reason=reason,
                 per_interval=drain.per_interval(),
                 interval=drain.interval(),
-                created_at=timezone.now(),
+                created_at=clock.reckoned(),
             )
             held = row.holds.count()
             _audit(RESUME_ACTION, row, actor, reason, {"held": held, "perInterval": ended.per_interval})
@@ -156,5 +156,5 @@ def _audit(action: str, row: StepPause, actor: str, reason: str, result: dict[st
         reason=reason,
         preview_seq=None,
         result=result,
-        created_at=timezone.now(),
+        created_at=clock.reckoned(),
     )

@@ -31,8 +31,10 @@ from pipelines.models import (
     StepPause,
 )
 from pipelines.recovery import backlog, drain, pausing, retries
+from pipelines.store import clock
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import order_body, place
+from tests.conftest import node_clock
 
 pytestmark = pytest.mark.django_db
 
@@ -313,3 +315,45 @@ def test_a_pause_extends_a_deadline_by_the_time_it_held_the_item():
     assert pauses.extension(composition(), "dispatch", "delivery_assigned", Delivered(order_id), **window) == (
         datetime.timedelta(0)
     )
+
+
+# -- a node whose clock is off: pauses, holds and releases are the database's clock ------------------------------
+SECONDS = datetime.timedelta(seconds=5)
+
+
+def test_a_pause_resumed_on_a_node_whose_clock_is_ahead_drains_at_once():
+    paused = pause_capture()
+    place()
+    with node_clock(15):  # the console's node; before: the drain released nothing until 15 minutes later
+        pausing.resume(paused.id, actor="ops:erin", reason="gateway answers again")
+
+    assert drain.release(paused.id) == 1
+    [(_, _, due)] = ENQUEUED
+    database = clock.now()
+    assert database - SECONDS < due <= database
+    assert run_released() == ["inserted"]
+
+
+def test_a_drain_on_a_node_whose_clock_is_ahead_releases_by_the_databases_clock():
+    paused = pause_capture()
+    place()
+    pausing.resume(paused.id, actor="ops:erin", reason="gateway answers again")
+    with node_clock(15):  # the worker's node; before: the release was due, and ran, 15 minutes late
+        assert drain.release(paused.id) == 1
+
+    database = clock.now()
+    assert database - SECONDS < PauseRelease.objects.get().due_at <= database
+
+
+def test_a_pause_resumed_on_a_node_whose_clock_is_ahead_extends_a_deadline_only_by_the_time_it_held():
+    paused = pause_capture()
+    with node_clock(15):  # the console's node; before: the pause held 15 minutes longer than it did
+        pausing.resume(paused.id, actor="ops:erin", reason="a moment only")
+
+    class Delivered:  # the step's input: only its order id matters to the pause keys
+        order_id = uuid.uuid4()
+
+    ten_minutes_on = clock.now() + datetime.timedelta(minutes=10)  # the deadline pass, ten minutes later
+    since = paused.created_at - datetime.timedelta(minutes=1)
+    held = pauses.extension(composition(), *CAPTURE, Delivered(), since=since, until=ten_minutes_on)
+    assert held < SECONDS
