@@ -35,7 +35,6 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from pipelines.models import (
@@ -59,7 +58,7 @@ from pipelines.models import (
     SweepTick,
     Trace,
 )
-from pipelines.store import partitions
+from pipelines.store import clock, partitions
 from pipelines.store import purge as rows
 from pipelines.store.db_roles import connected_as, purge_allowed
 from pipelines.triggers import purge_flag
@@ -121,8 +120,10 @@ def purge(
     batch_size: int | None = None,
     now: datetime.datetime | None = None,
 ) -> list[Outcome]:
-    """Run the policies in order; one ``Outcome`` each. Not inside a transaction (each batch is its own)."""
-    now = now or timezone.now()
+    """Run the policies in order; one ``Outcome`` each. Not inside a transaction (each batch is its own). The
+    cutoffs are counted from the database's clock, which the rows' times are written with (``pipelines.store.clock``),
+    not from this node's."""
+    now = now or clock.now()
     size = batch_size or int(getattr(settings, "TPFGO_RETENTION_BATCH", 200))
     limits = cutoffs(now)
     outcomes = []
@@ -151,7 +152,7 @@ def _record(outcome: Outcome, actor: str, first: str, last: str, items: int, cou
         last_id=last,
         items=items,
         rows=counts,
-        created_at=timezone.now(),
+        created_at=clock.stamp(),
     )
     return record.id
 

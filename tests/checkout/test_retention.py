@@ -39,8 +39,10 @@ from pipelines.models import (
     Trace,
 )
 from pipelines.recovery import retention
+from pipelines.store import clock
 from pipelines.store import purge as purge_rows
 from tests.checkout.conftest import order_body
+from tests.conftest import node_clock
 from tests.opsconsole.conftest import dead_lettered_order
 
 pytestmark = pytest.mark.django_db
@@ -363,3 +365,15 @@ def test_a_retention_that_is_not_a_number_of_days_from_zero_up_is_refused_and_re
         "the environment sets it as TPFGO_RETENTION_ORDERS_DAYS"
     )
     assert every_table() == before
+
+
+def test_a_purge_on_a_node_whose_clock_is_ahead_keeps_the_rows_younger_than_its_policy():
+    database = clock.now()
+    for tick, age in enumerate([datetime.timedelta(days=30, minutes=5), datetime.timedelta(days=30, minutes=-5)]):
+        SweepTick.objects.create(tick=tick, node=f"beat-{tick}", created_at=database - age)
+
+    with node_clock(15):  # the node the purge runs on; before: its cutoff was 15 minutes late, and took both
+        (removed,) = retention.purge(actor="test", policies=["sweep_ticks"])
+
+    assert removed.rows == {"pipelines_sweeptick": 1}
+    assert list(SweepTick.objects.values_list("tick", flat=True)) == [1]  # 30 days less 5 minutes old: kept
