@@ -35,12 +35,11 @@ from collections.abc import Iterator
 import structlog
 from celery import Task, shared_task
 from django.conf import settings
-from django.utils import timezone
 
 from pipelines.engine import consuming, queues
 from pipelines.recovery import deadlines, drain, retention, retries, sweeper
 from pipelines.recovery import resume as recovery
-from pipelines.store import partitions
+from pipelines.store import clock, partitions
 from pipelines.transport import outage
 
 log = structlog.get_logger("pipelines.tasks")
@@ -121,7 +120,7 @@ def enqueue_retry(parked_id: uuid.UUID, attempt: int, due: datetime.datetime) ->
     try:
         if not database_delivery():
             retry_parked.apply_async((str(parked_id), attempt), eta=due)
-        elif due <= timezone.now():
+        elif due <= clock.reckoned():  # the database's clock, which ``due`` is: not this node's
             retry_parked.apply_async((str(parked_id), attempt))
         # else: the RetryScheduled row is the schedule; pipelines.release_due publishes it when due
     except Exception:  # the database row is the source of truth; the sweeper will find it
