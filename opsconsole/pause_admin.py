@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from opsconsole.readonly import ReadOnlyAdmin
-from pipelines import drain
+from pipelines import database_now, drain
 from pipelines.models import StepPause
 
 
@@ -23,5 +22,5 @@ class StepPauseAdmin(ReadOnlyAdmin[StepPause]):
 
     @admin.display(description="now")
     def standing(self, obj: StepPause) -> str:
-        context = {"pause": obj, "resume": obj.resumes.first(), "progress": drain.progress(obj, timezone.now())}
+        context = {"pause": obj, "resume": obj.resumes.first(), "progress": drain.progress(obj, database_now())}
         return render_to_string("opsconsole/blocks/pause_standing.html", context)

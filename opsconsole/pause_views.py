@@ -16,10 +16,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 
 from opsconsole import ops_actions
-from pipelines import ServiceError, composition, drain, pauses, pausing
+from pipelines import ServiceError, composition, database_now, drain, pauses, pausing
 from pipelines.models import StepPause, StepResume
 
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ def _row(pause: StepPause, now: datetime.datetime) -> dict[str, Any]:
 def page(site: AdminSite, request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _post(request)
-    now = timezone.now()
+    now = database_now()  # the clock the releases are due by
     active = [_row(p, now) for p in pauses.active_rows().prefetch_related("resumes")]
     resumed = StepResume.objects.select_related("pause").order_by("-created_at")[:RECENT]
     context = {
