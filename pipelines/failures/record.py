@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.utils import timezone
 
 from pipelines.contracts import ids
 from pipelines.contracts.errors import error_code, is_retryable
 from pipelines.contracts.text import storable, storable_json
 from pipelines.failures import parking, sinks
 from pipelines.failures.parking import describe
+from pipelines.store import clock
 
 if TYPE_CHECKING:
     from pipelines.contracts.declarations import Pipeline, Step
@@ -64,5 +64,5 @@ def sink_entry(
         traceback=storable("".join(traceback.format_exception(exc))),
         payload=storable_json(json.loads(json.dumps({"input": snapshot, "event": event}, cls=DjangoJSONEncoder))),
         attempt=attempt,
-        created_at=timezone.now(),
+        created_at=clock.reckoned(),  # the database's, as retention and the sweeper read it
     )

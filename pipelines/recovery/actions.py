@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import structlog
-from django.utils import timezone
 
 from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument
 from pipelines.contracts.steps import Execution
@@ -152,7 +151,7 @@ def record(
         reason=reason,
         preview_seq=preview_seq,
         result=result,
-        created_at=timezone.now(),
+        created_at=clock.reckoned(),
     )
     if action_id is not None:
         OpsAction.objects.bulk_create([row], ignore_conflicts=True)

@@ -1,5 +1,6 @@
 """A failing step: predecessors stay, nothing of its own, one sink entry and one stderr line, then parking."""
 
+import datetime
 import json
 
 import pytest
@@ -10,14 +11,16 @@ from pipelines.engine.runner import Engine
 from pipelines.models import (
     CheckpointLog,
     ErrorSinkEntry,
+    OpsAction,
     ParkedItem,
     ParkingOutcome,
     RetryClaim,
     RetryScheduled,
     RetryTakeover,
 )
-from pipelines.recovery import retries
-from tests.conftest import all_insert_only_counts, claimed_attempt, run_still_at
+from pipelines.recovery import actions, retries
+from pipelines.store import clock
+from tests.conftest import all_insert_only_counts, claimed_attempt, node_clock, run_still_at
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished, DocumentReceived, TokenIndexed
 
@@ -175,3 +178,15 @@ def test_per_pipeline_atomicity_runs_the_same_chain():
     after = all_insert_only_counts()
     assert after["lane.TokenIndexed"] - before["lane.TokenIndexed"] == 2
     assert after["lane.DocumentPublished"] == 1
+
+
+def test_a_failure_and_an_ops_action_on_a_node_whose_clock_is_behind_carry_the_databases_time(lane_engine):
+    lane.FAILURES["index"] = 1
+    with node_clock(-15):  # before: each was written 15 minutes old, and retention's policy ran 15 minutes short
+        lane_engine.start("ingest", {"text": "a"}, "doc-1")
+        trace_id = ErrorSinkEntry.objects.get().trace_id
+        actions.record("redrive", trace_id, actor="ops:erin", reason="courier back", preview_seq=None, result={})
+
+    database = clock.now()
+    assert database - datetime.timedelta(seconds=5) < ErrorSinkEntry.objects.get().created_at <= database
+    assert database - datetime.timedelta(seconds=5) < OpsAction.objects.get().created_at <= database
