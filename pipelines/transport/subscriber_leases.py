@@ -57,13 +57,16 @@ class Lease:
 
     def __init__(self, subscriber: Subscriber, holder: str, seconds: float) -> None:
         self.subscriber, self.holder, self.seconds = subscriber, holder, seconds
-        self._renew_at = timezone.now() + timedelta(seconds=seconds / 3)
+        self._renewed_at = timezone.now()
+        self._renew_at = self._renewed_at + timedelta(seconds=seconds / 3)
         self._released = False
 
     def keep(self) -> None:
-        """Renew the lease once a third of it has passed; :class:`SubscriberFollowed` if another took it over."""
+        """Renew the lease once a third of it has passed, or at once when this node's clock went back since the last
+        renewal (NTP stepped it: waiting for it to catch up let the lease expire under this live follow);
+        :class:`SubscriberFollowed` if another took it over."""
         now = timezone.now()
-        if now < self._renew_at:
+        if self._renewed_at <= now < self._renew_at:
             return
         renewed = SubscriberLease.objects.filter(subscriber=self.subscriber, holder=self.holder).update(
             expires_at=_expiry(self.seconds)
@@ -71,7 +74,7 @@ class Lease:
         if not renewed:
             log.warning("subscription.lease_lost", subscriber=self.subscriber.name, holder=self.holder)
             raise _followed(self.subscriber, self.seconds)
-        self._renew_at = now + timedelta(seconds=self.seconds / 3)
+        self._renewed_at, self._renew_at = now, now + timedelta(seconds=self.seconds / 3)
 
     def release(self) -> None:
         """Free the name for the next follow (idempotent; a lease already taken over is left to its new holder)."""

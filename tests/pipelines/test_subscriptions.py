@@ -421,6 +421,22 @@ def test_a_follow_renews_its_lease_as_it_goes_and_releases_it_when_it_ends(lane_
     assert SubscriberLease.objects.count() == 0  # the next follow of the name is admitted at once
 
 
+def test_a_follow_on_a_node_whose_clock_steps_back_keeps_renewing_its_lease(lane_docs, settings):
+    settings.TPFGO_SUBSCRIBER_LEASE_SECONDS = 30
+    lane_docs("alpha", "beta")
+    opened = subscriptions.open_follow(PUBLISHED, subscriber="warehouse")
+    age_subscriber_leases(11)  # a third of the lease passed
+    taken = SubscriberLease.objects.get()
+    stream = subscriptions.follow(opened.publication, opened.start, lease=opened.lease)
+    with time_machine.travel(timezone.now() - datetime.timedelta(minutes=15), tick=False):  # NTP stepped it back
+        assert isinstance(next(stream), subscriptions.Item)  # before: not renewed for 15 minutes, and taken over
+        renewed = SubscriberLease.objects.get()
+        assert renewed.holder == taken.holder
+        assert renewed.expires_at - taken.expires_at >= datetime.timedelta(seconds=11)  # 30 s from the renewal
+    stream.close()
+    assert SubscriberLease.objects.count() == 0
+
+
 def test_a_lease_whose_holder_died_expires_and_the_follow_that_lost_it_sends_nothing_more(lane_docs, settings):
     settings.TPFGO_SUBSCRIBER_LEASE_SECONDS = 30
     lane_docs("alpha")
