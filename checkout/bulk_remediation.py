@@ -26,7 +26,15 @@ from django.db import connection
 from django.utils import timezone
 
 from checkout import ops_actions as one
-from pipelines import Detail, FailedPrecondition, InvalidArgument, NotFound, ServiceError, deterministic_id
+from pipelines import (
+    Detail,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ServiceError,
+    database_now,
+    deterministic_id,
+)
 from pipelines import actions as remediation
 from pipelines.models import BulkRun, BulkRunResult, OpsAction
 
@@ -291,8 +299,9 @@ def results(run_id: object) -> list[dict[str, Any]]:
 
 
 def unfinished(idle_seconds: float, *, limit: int = 20) -> list[uuid.UUID]:
-    """Recent runs without their batch row and with no result for ``idle_seconds``: nobody is advancing them."""
-    now = timezone.now()
+    """Recent runs without their batch row and with no result for ``idle_seconds``: nobody is advancing them. Idle
+    by the database's clock, not beat's node's: one whose clock was ahead took a run a console was advancing."""
+    now = database_now()
     window = float(getattr(settings, "TPFGO_SWEEP_WINDOW_SECONDS", 86400))
     recent = BulkRun.objects.filter(created_at__gte=now - datetime.timedelta(seconds=window)).order_by("created_at")
     out = []

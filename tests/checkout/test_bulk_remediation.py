@@ -17,7 +17,7 @@ from checkout.models import Courier
 from pipelines.contracts.status import InvalidArgument
 from pipelines.models import BulkRun, BulkRunResult, CheckpointLog, OpsAction
 from tests.checkout.conftest import order_body, place
-from tests.conftest import all_insert_only_counts
+from tests.conftest import all_insert_only_counts, node_clock
 
 pytestmark = pytest.mark.django_db
 
@@ -282,3 +282,16 @@ def test_continuing_a_run_under_another_action_or_with_orders_is_refused_and_run
     with pytest.raises(CommandError, match="name no order and no filter with it"):
         call_command("remediate", "redrive", "--state", "dead_letter", "--run", str(run.id))
     assert all_insert_only_counts() == before
+
+
+def test_a_run_its_console_is_advancing_is_left_to_it_by_a_beat_node_whose_clock_is_ahead(outage, settings):
+    settings.TPFGO_BULK_REMEDIATION_BATCH = 2
+    orders = outage(3)
+    run = bulk_remediation.submit(
+        "redrive", bulk_remediation.plan_of(bulk_remediation.preview("redrive", orders)), **WHO
+    )
+    assert bulk_remediation.advance(run.id)["processed"] == 2  # the console's tab is at it
+
+    with node_clock(15):  # beat's node; before: the run looked 15 minutes idle, and beat ran it beside the console
+        assert bulk_remediation.unfinished(60) == []
+    assert BulkRunResult.objects.filter(run=run).count() == 2
