@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+from pipelines.models import ErrorSinkEntry, ParkedItem
+from tests.lane import composition as lane
+
 ROOT = Path(__file__).resolve().parent.parent
 
 REQUEST_HEALTHZ = """
@@ -87,8 +90,27 @@ def test_engine_lines_carry_the_pipeline_step_trace_and_item(lane_engine, stdout
     assert {line["trace_id"] for line in completed} == {trace_id}
     receive = execution.result("ingest", "receive")
     assert receive is not None
-    assert completed[0]["item_id"] == str(receive.checkpoints[0].pk)
+    assert completed[0]["checkpoint_id"] == str(receive.checkpoints[0].pk)
+    tokenize = execution.result("ingest", "tokenize")
+    assert tokenize is not None and completed[1]["checkpoint_id"] == str(tokenize.checkpoints[0].pk)
+    assert completed[1]["item_id"] == str(receive.checkpoints[0].pk)  # its input: receive's output
     assert all(line["level"] == "info" and line["logger"] == "pipelines.runner" for line in completed)
+
+
+@pytest.mark.django_db
+def test_a_failing_steps_log_lines_name_its_input_as_the_error_sink_entry_and_parked_item_do(
+    lane_engine, stdout_log_lines
+):
+    """An operator pastes a log line's item_id into the console's Error sink or Parked items search: it was the id
+    of the checkpoint the step would have produced, which neither holds (nothing was produced)."""
+    lane.FAILURES["index"] = "bug"
+    lane_engine.start("ingest", {"text": "alpha"}, "doc-fails")
+
+    parked = ParkedItem.objects.get()
+    entry = ErrorSinkEntry.objects.get()
+    line = next(line for line in stdout_log_lines() if line["event"] == "item.parked")
+    assert line["item_id"] == str(parked.item_id) == str(entry.item_id)
+    assert line["checkpoint_id"] != line["item_id"]
 
 
 def test_a_management_command_logs_json_to_stderr_and_leaves_stdout_to_its_result(tmp_path):

@@ -302,7 +302,11 @@ class Engine:
         if check_pause and self._held(call):
             return StepResult(spec.name, step.name, StepStatus.PAUSED), None
         structlog.contextvars.bind_contextvars(
-            pipeline=spec.name, step=step.name, item_id=str(output_id), trace_id=str(item.trace_id)
+            pipeline=spec.name,
+            step=step.name,
+            item_id=_input_id(item.value),
+            checkpoint_id=str(output_id),
+            trace_id=str(item.trace_id),
         )
         ctx = StepContext(spec.name, step.name, item.value, output_id, item.trace_id, attempt, event, clock.reckoned())
         # An event resuming a step with a deadline races that deadline for the wait's round (pipelines.store.waits):
@@ -345,7 +349,7 @@ class Engine:
             record_failure(spec, step, item, event, attempt, exc)
             return StepResult(spec.name, step.name, StepStatus.FAILED, error=exc), None
         finally:
-            structlog.contextvars.unbind_contextvars("pipeline", "step", "item_id", "trace_id")
+            structlog.contextvars.unbind_contextvars("pipeline", "step", "item_id", "checkpoint_id", "trace_id")
 
     def _required_aux(
         self, spec: Pipeline, step: Step, written: Checkpoint, item: Item, attempt: int, now: datetime
@@ -468,6 +472,14 @@ def _not_produced(step: Step, produced: Never) -> NoReturn:
 # A step that failed, awaits or is paused stops its pipeline; an inserted or replayed one hands its output on.
 _STOPS = frozenset({StepStatus.FAILED, StepStatus.AWAITING, StepStatus.PAUSED})
 _GOES_ON = frozenset({StepStatus.INSERTED, StepStatus.REPLAYED})
+
+
+def _input_id(value: Checkpoint | Command | list[Checkpoint]) -> str:
+    """The id of a step's input as the error sink and parking key it (``parking.describe``): a merge's by the first
+    of its inputs' ids; so a log line's ``item_id`` finds the entry and the parked item in the console."""
+    if isinstance(value, list):
+        return min(str(cp.pk) for cp in value)
+    return str(value.pk if isinstance(value, Checkpoint) else value.id)
 
 
 @contextlib.contextmanager
