@@ -243,6 +243,22 @@ def error_groups(since: datetime.datetime | None) -> list[dict[str, Any]]:
     return [{**row, "error_short": row["error_class"].rsplit(".", 1)[-1]} for row in rows]
 
 
+def dead_letters_per_group() -> dict[tuple[str, str, str], int]:
+    """Orders with an open dead letter per error group (pipeline, step, error class): the ones the group's bulk
+    redrive selects (``checkout.bulk_selection``: a dead letter at that step whose item failed with that class at
+    one of its attempts). Read from the open dead letters' own entries, whatever the groups' window."""
+    dead = OpenParked.objects.filter(dead_at__isnull=False)
+    at_step = dead.filter(trace_id=OuterRef("trace_id"), pipeline=OuterRef("pipeline"), step=OuterRef("step"))
+    rows = (
+        ErrorSinkEntry.objects.filter(trace_id__in=dead.values("trace_id"))
+        .filter(Exists(at_step))
+        .values("pipeline", "step", "error_class")
+        .annotate(dead=Count("trace_id", distinct=True))
+        .order_by()
+    )
+    return {(row["pipeline"], row["step"], row["error_class"]): row["dead"] for row in rows}
+
+
 # -- triage -------------------------------------------------------------------------------------------------
 def order_view(trace_id: uuid.UUID) -> OrderView | None:
     """The trace's order view (None when the trace is no order's), built once per read scope: an entry's page

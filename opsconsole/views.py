@@ -146,16 +146,19 @@ def _not_found(site: AdminSite, request: HttpRequest, wanted: str, *, is_id: boo
     return TemplateResponse(request, "opsconsole/not_found.html", context, status=404)
 
 
-def _linked_groups(since: datetime.datetime | None) -> list[dict[str, Any]]:
+def _linked_groups(since: datetime.datetime | None, *, with_dead: bool = False) -> list[dict[str, Any]]:
     """The error groups since ``since``, each with a link to its entries within that window (the ones its counts
-    are over, not every entry of the group ever) and to the bulk redrive of its dead letters."""
+    are over, not every entry of the group ever) and, when it has open dead letters, to their bulk redrive (a group
+    whose items all retry, completed or were remediated has none: its preview would list no order)."""
     groups = selectors.error_groups(since)
+    dead = selectors.dead_letters_per_group() if with_dead else {}
     changelist = reverse("ops:pipelines_errorsinkentry_changelist")
     within = {} if since is None else {"since": since.isoformat()}
     for group in groups:
         query = {k: group[k] for k in ("pipeline", "step", "error_class")}
         group["href"] = f"{changelist}?{urlencode({**query, **within})}"
-        group["bulk_href"] = ops_actions.bulk_url("redrive", state="dead_letter", **query)
+        group["dead"] = dead.get((group["pipeline"], group["step"], group["error_class"]), 0)
+        group["bulk_href"] = ops_actions.bulk_url("redrive", state="dead_letter", **query) if group["dead"] else ""
     return groups
 
 
@@ -163,7 +166,7 @@ def error_groups(site: AdminSite, request: HttpRequest) -> HttpResponse:
     window = request.GET.get("window", "7")
     if window not in ERROR_WINDOWS:
         window = "7"
-    groups = _linked_groups(selectors.error_window(ERROR_WINDOWS[window]))
+    groups = _linked_groups(selectors.error_window(ERROR_WINDOWS[window]), with_dead=True)
     context = {
         **site.each_context(request),
         "title": "Error sink, grouped",

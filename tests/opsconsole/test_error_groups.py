@@ -12,6 +12,7 @@ from django.urls import reverse
 from checkout import services
 from checkout.models import Courier
 from tests.checkout.conftest import order_body
+from tests.opsconsole.test_confirm_page import confirm_url, preview_seq
 
 pytestmark = pytest.mark.django_db
 NOW = datetime.datetime(2026, 3, 10, 12, 0, tzinfo=datetime.UTC)
@@ -62,3 +63,32 @@ def test_each_error_group_on_the_dashboard_links_to_its_entries_of_the_last_7_da
         assert link and re.search(r"<td class=\"num\">2</td><td class=\"num\">2</td>", card)  # 2 orders, 2 entries
         listed = ops_client.get(link.group(1).replace("&amp;", "&")).content.decode()
     assert listed.count('<td class="field-short_message">') == 2
+
+
+def group_row(page: str, error_short: str) -> str:
+    return next(row for row in page.split("<tr>") if error_short in row)
+
+
+def test_a_group_whose_items_still_retry_offers_no_redrive_of_dead_letters(ops_client, reference_data):
+    Courier.objects.update(available=False)
+    services.place_order(order_body(), "still-retrying")  # parked, its next attempt scheduled: no dead letter
+
+    row = group_row(ops_client.get(reverse("ops:error_groups")).content.decode(), "NoCourierAvailable")
+    assert '<td class="num dead-count">0</td>' in row
+    assert "Redrive its dead letters" not in row and 'class="bulk-link"' not in row
+
+
+def test_a_groups_dead_letter_count_is_what_its_redrive_previews_and_goes_once_redriven(ops_client, dead_order):
+    services.place_order(order_body(), "still-retrying")  # the same group, retrying: not counted, not previewed
+
+    row = group_row(ops_client.get(reverse("ops:error_groups")).content.decode(), "NoCourierAvailable")
+    assert '<td class="num dead-count">1</td>' in row
+    preview = ops_client.get(re.search(r'class="bulk-link" href="([^"]+)"', row).group(1).replace("&amp;", "&"))
+    assert preview.content.decode().count('class="bulk-order"') == 1
+
+    Courier.objects.filter(pk="courier-ann").update(available=True)
+    seq = preview_seq(ops_client, "redrive", dead_order)
+    form = {"order": str(dead_order), f"expected_seq_{dead_order}": seq, "reason": "ann is on shift"}
+    ops_client.post(confirm_url("redrive"), form)
+    row = group_row(ops_client.get(reverse("ops:error_groups")).content.decode(), "NoCourierAvailable")
+    assert '<td class="num dead-count">0</td>' in row and 'class="bulk-link"' not in row
