@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from checkout import bulk_remediation, bulk_selection
 from checkout.models import Courier
-from opsconsole import ops_actions
+from opsconsole import ops_actions, views
 from pipelines import NotFound, ServiceError
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def _allowed(request: HttpRequest) -> None:
 def preview_page(site: AdminSite, request: HttpRequest, action: str) -> HttpResponse:
     _allowed(request)
     if action not in ops_actions.actions():
-        raise Http404(f"no remediation named {action!r}")
+        return views.unknown_action(site, request, action, bulk=True)
     data = request.POST if request.method == "POST" else request.GET
     params = ops_actions.params_from(action, data)
     if request.method == "POST":
@@ -106,11 +106,11 @@ def _plan(values: list[str]) -> list[tuple[uuid.UUID, int]]:
     return plan
 
 
-def run_page(site: AdminSite, request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+def run_page(site: AdminSite, request: HttpRequest, run_id: str) -> HttpResponse:
     try:
-        progress = bulk_remediation.progress(run_id)
-    except NotFound as exc:
-        raise Http404(exc.message)
+        progress = bulk_remediation.progress(uuid.UUID(run_id))
+    except (ValueError, NotFound):
+        return _unknown_run(site, request, run_id)
     context = {
         **site.each_context(request),
         "title": f"{ops_actions.label(progress['action'])}, in bulk: run {run_id}",
@@ -122,15 +122,26 @@ def run_page(site: AdminSite, request: HttpRequest, run_id: uuid.UUID) -> HttpRe
     return TemplateResponse(request, "opsconsole/bulk_run.html", context)
 
 
-def advance(site: AdminSite, request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+def advance(site: AdminSite, request: HttpRequest, run_id: str) -> HttpResponse:
     """POST: process the run's next batch; answer its progress (JSON to the page's script, else a redirect)."""
     _allowed(request)
     if request.method != "POST":
         return HttpResponseRedirect(reverse("ops:bulk_run", args=[run_id]))
+    wants_json = request.headers.get("Accept", "").startswith("application/json")
     try:
-        progress = bulk_remediation.advance(run_id)
-    except NotFound as exc:
-        raise Http404(exc.message)
-    if request.headers.get("Accept", "").startswith("application/json"):
+        progress = bulk_remediation.advance(uuid.UUID(run_id))
+    except (ValueError, NotFound):
+        if wants_json:
+            return JsonResponse(
+                {"error": {"code": "NOT_FOUND", "message": f"no bulk run has the id {run_id}"}}, status=404
+            )
+        return _unknown_run(site, request, run_id)
+    if wants_json:
         return JsonResponse(progress)
     return HttpResponseRedirect(reverse("ops:bulk_run", args=[run_id]))
+
+
+def _unknown_run(site: AdminSite, request: HttpRequest, run_id: str) -> HttpResponse:
+    runs = reverse("ops:pipelines_opsaction_changelist")
+    message = f"No bulk run has the id {run_id}. A finished run is recorded as a bulk-… row among the ops actions."
+    return views.missing(site, request, "Bulk run: nothing has this id", message, look_in=("Ops actions", runs))

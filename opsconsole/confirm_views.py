@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from checkout.models import Courier
-from opsconsole import ops_actions
+from opsconsole import ops_actions, views
 from pipelines import ServiceError
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def confirm(site: AdminSite, request: HttpRequest, action: str) -> HttpResponse:
         messages.error(request, "Remediation is not available in this build (checkout.ops_actions is missing).")
         return HttpResponseRedirect(reverse("ops:index"))
     if action not in ops_actions.actions():
-        raise Http404(f"no remediation named {action!r}")
+        return views.unknown_action(site, request, action)
     data = request.POST if request.method == "POST" else request.GET
     orders = ops_actions.order_ids(data.getlist("order"))
     if not orders:

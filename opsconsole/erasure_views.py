@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from checkout import personal
 from checkout.models import Consumer
 from checkout.order_request.models import OrderRequest
-from opsconsole import ops_actions
+from opsconsole import ops_actions, views
 from pipelines import ServiceError
 
 if TYPE_CHECKING:
@@ -30,7 +30,9 @@ def page(site: AdminSite, request: HttpRequest, consumer_id: str) -> HttpRespons
         raise PermissionDenied
     consumer = Consumer.objects.filter(pk=consumer_id).first()
     if consumer is None:
-        raise Http404(f"consumer {consumer_id} not found")
+        message = f"No consumer has the id {consumer_id!r}: nothing to erase."
+        look_in = ("Consumers", reverse("ops:checkout_consumer_changelist"))
+        return views.missing(site, request, "Erasure: no such consumer", message, look_in=look_in)
     reason = str(request.POST.get("reason", "")).strip()
     if request.method == "POST":
         try:

@@ -64,8 +64,8 @@ class OpsSite(admin.AdminSite):
             path("pauses/", self.admin_view(self.pauses_view), name="pauses"),
             path("erasure/<str:consumer_id>/", self.admin_view(self.erasure_view), name="erasure"),
             path("bulk/<slug:action>/", self.admin_view(self.bulk_preview_view), name="bulk_remediation"),
-            path("bulk/runs/<uuid:run_id>/", self.admin_view(self.bulk_run_view), name="bulk_run"),
-            path("bulk/runs/<uuid:run_id>/advance/", self.admin_view(self.bulk_advance_view), name="bulk_advance"),
+            path("bulk/runs/<str:run_id>/", self.admin_view(self.bulk_run_view), name="bulk_run"),
+            path("bulk/runs/<str:run_id>/advance/", self.admin_view(self.bulk_advance_view), name="bulk_advance"),
         ]
         return own + super().get_urls()
 
@@ -103,11 +103,11 @@ class OpsSite(admin.AdminSite):
     def bulk_preview_view(self, request: HttpRequest, action: str) -> HttpResponse:
         return bulk_views.preview_page(self, request, action)
 
-    def bulk_run_view(self, request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    def bulk_run_view(self, request: HttpRequest, run_id: str) -> HttpResponse:
         _may_view(request)
         return bulk_views.run_page(self, request, run_id)
 
-    def bulk_advance_view(self, request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    def bulk_advance_view(self, request: HttpRequest, run_id: str) -> HttpResponse:
         return bulk_views.advance(self, request, run_id)
 
 

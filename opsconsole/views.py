@@ -146,6 +146,21 @@ def _not_found(site: AdminSite, request: HttpRequest, wanted: str, *, is_id: boo
     return TemplateResponse(request, "opsconsole/not_found.html", context, status=404)
 
 
+def missing(
+    site: AdminSite,
+    request: HttpRequest,
+    title: str,
+    message: str,
+    *,
+    choices: list[tuple[str, str]] | None = None,
+    look_in: tuple[str, str] | None = None,
+) -> TemplateResponse:
+    """The console's own 404 for an address that names nothing it has (a remediation, a bulk run, a consumer): it
+    keeps the triage bar and says what is missing and where to look, where Django's bare page left the console."""
+    context = {**site.each_context(request), "title": title, "message": message, "choices": choices or []}
+    return TemplateResponse(request, "opsconsole/missing.html", {**context, "look_in": look_in}, status=404)
+
+
 def _linked_groups(since: datetime.datetime | None, *, with_dead: bool = False) -> list[dict[str, Any]]:
     """The error groups since ``since``, each with a link to its entries within that window (the ones its counts
     are over, not every entry of the group ever) and, when it has open dead letters, to their bulk redrive (a group
@@ -176,3 +191,13 @@ def error_groups(site: AdminSite, request: HttpRequest) -> HttpResponse:
         "can_remediate": ops_actions.can_remediate(request.user),
     }
     return TemplateResponse(request, "opsconsole/error_groups.html", context)
+
+
+def unknown_action(site: AdminSite, request: HttpRequest, action: str, *, bulk: bool = False) -> TemplateResponse:
+    """A remediation address whose action the console does not have (a typo, an old bookmark): the ones it has."""
+    page = "ops:bulk_remediation" if bulk else "ops:remediation"
+    known = [(name, reverse(page, args=[name])) for name in ops_actions.actions()] if bulk else []
+    names = ", ".join(ops_actions.actions())
+    message = f"The console has no remediation named {action!r}: its remediations are {names}."
+    title = f"{'Bulk remediation' if bulk else 'Remediation'}: no such action"
+    return missing(site, request, title, message, choices=known)
