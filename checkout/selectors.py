@@ -55,7 +55,7 @@ def fact(model: type[T], order_id: uuid.UUID) -> T | None:
         return storage.first(model, order_id=order_id)
     branch = storage.branch_in_view(order_id)  # an order's trace id is its order id
     if branch != MAIN_BRANCH:
-        return storage.on_view(order_id, branch, facts.filter(order_id=order_id))
+        return _on_branch(model, order_id, branch, facts.filter(order_id=order_id))
 
     def load(keys: Sequence[str]) -> list[T]:
         if len(keys) == 1:
@@ -63,6 +63,19 @@ def fact(model: type[T], order_id: uuid.UUID) -> T | None:
         return list(facts.filter(order_id__in=keys, branch=MAIN_BRANCH))
 
     return storage.fact(model, ids.text(order_id) if type(order_id) is uuid.UUID else str(order_id), load)
+
+
+def _on_branch(model: type[T], order_id: uuid.UUID, branch: str, candidates: Any) -> T | None:
+    """A forked order's fact on the branch the read sees, kept for the request's scope once found (facts never
+    change, and the branch is part of the key): a console page asks for the same facts several times. A fact not
+    found is read again when asked again, since the request may insert it meanwhile."""
+    kept: dict[type[Checkpoint], Checkpoint] = storage.memo(("checkout.branch_facts", str(order_id), branch), dict)
+    found = kept.get(model)
+    if found is None:
+        found = storage.on_view(order_id, branch, candidates)
+        if found is not None:
+            kept[model] = found
+    return found  # type: ignore[return-value]
 
 
 def has(model: type[Checkpoint], order_id: uuid.UUID) -> bool:

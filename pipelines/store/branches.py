@@ -145,18 +145,22 @@ def model_named(type_name: str) -> type[Checkpoint] | None:
 
 
 def branches_of(rows: Sequence[CheckpointLog]) -> dict[uuid.UUID, str]:
-    """Each logged checkpoint's branch, read from its own table (a model without a branch column is main)."""
+    """Each logged checkpoint's branch, read from its own table (a model without a branch column is main): one
+    query for every table the rows name (a probe per table, joined by UNION ALL), not one per table."""
     by_type: dict[str, list[uuid.UUID]] = {}
     for row in rows:
         by_type.setdefault(row.checkpoint_type, []).append(row.checkpoint_id)
     out: dict[uuid.UUID, str] = {}
+    probes = []
     for type_name, checkpoint_ids in by_type.items():
         model = model_named(type_name)
         column = model.branch_field if model is not None else None
         if model is None or column is None:
             out.update((pk, MAIN_BRANCH) for pk in checkpoint_ids)
             continue
-        out.update(model.objects.filter(pk__in=checkpoint_ids).values_list("pk", column))
+        probes.append(model.objects.filter(pk__in=checkpoint_ids).order_by().values_list("pk", column))
+    if probes:
+        out.update(probes[0].union(*probes[1:], all=True) if len(probes) > 1 else probes[0])
     return out
 
 

@@ -9,7 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from checkout import services
+from checkout import ops_actions, services
+from checkout.order_approved.models import OrderApproved
 from pipelines.models import ErrorSinkEntry
 from tests.checkout.conftest import order_body
 
@@ -18,6 +19,8 @@ pytestmark = pytest.mark.django_db
 # The session and user, the entry, the order's view (its facts, forks, log and open failure, read once for the
 # page), the remediations' applicability and the item's attempts with its parking.
 ENTRY_PAGE_QUERIES = 37
+# A forked order's adds two: the log's positions and each logged checkpoint's branch (one query for every table).
+FORKED_ENTRY_PAGE_QUERIES = ENTRY_PAGE_QUERIES + 2
 # The same, plus the log and the links of the picture and each parked item's outcome, entries and hold.
 LINEAGE_PAGE_QUERIES = 51
 
@@ -49,3 +52,23 @@ def test_an_orders_lineage_page_reads_the_orders_forks_once(ops_client, dead_ord
         assert ops_client.get(page).status_code == 200
     forks = [q for q in captured.captured_queries if 'FROM "pipelines_forkedfrom"' in q["sql"]]
     assert (len(forks), len(captured.captured_queries)) == (1, LINEAGE_PAGE_QUERIES)
+
+
+def test_a_forked_orders_entry_page_reads_its_facts_and_their_branches_once(ops_client, dead_order, settings):
+    settings.TPFGO_RETRY_POLICIES = {"dispatch.delivery_assigned": {"max_attempts": 1}}
+    plain = ErrorSinkEntry.objects.get(trace_id=services.place_order(order_body(), "dead-at-once").view["orderId"])
+    approved = str(OrderApproved.objects.get(order_id=dead_order).pk)
+    seq = ops_actions.preview("fork", dead_order, checkpoint_id=approved)["expectedSeq"]
+    ops_actions.execute("fork", dead_order, actor="ops", reason="re-run", expected_seq=seq, checkpoint_id=approved)
+    forked = ErrorSinkEntry.objects.filter(trace_id=dead_order).order_by("-created_at").first()
+    assert forked.attempt == 1  # the fork's own dispatch failed again: still no courier
+
+    entry_page_queries(ops_client, plain)  # Django's caches warmed
+    with CaptureQueriesContext(connection) as captured:
+        assert ops_client.get(reverse("ops:pipelines_errorsinkentry_change", args=[forked.pk])).status_code == 200
+    branch_reads = [q for q in captured.captured_queries if '"branch" AS "branch"' in q["sql"]]
+    assert (entry_page_queries(ops_client, plain), len(captured.captured_queries), len(branch_reads)) == (
+        ENTRY_PAGE_QUERIES,
+        FORKED_ENTRY_PAGE_QUERIES,
+        1,
+    )
