@@ -53,9 +53,13 @@ def plan(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
                 note += "; an external effect"
             result.add(model_names, note)
 
+    for parked in forks.superseded_items(fork, new_effect_keys=new_keys):
+        result.add("ParkingOutcome", f"cancelled: {parked.pipeline}/{parked.step}, on a branch the fork supersedes")
+
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
         row, execution = forks.start(fork, new_effect_keys=new_keys)
-        summary = actions.summarize(execution)
+        closed = forks.close_superseded(fork, new_effect_keys=new_keys)
+        summary = {**actions.summarize(execution), "closedParkedIds": [str(p.pk) for p in closed]}
         return {**summary, "forkId": str(row.id), "parentBranch": row.parent_branch, "fromId": str(row.from_id)}, (
             fork.checkpoint.pk
         )

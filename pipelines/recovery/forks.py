@@ -2,7 +2,8 @@
 
 A domain (``checkout.fork_action``) decides whether a fork is allowed and previews it; this module finds the
 checkpoint, says which steps may run after it (and which of them declared an external effect), records the fork
-(``ForkedFrom``, whose id is the branch) and runs it through the engine. The same fork again (same checkpoint,
+(``ForkedFrom``, whose id is the branch) and runs it through the engine, and closes the open parked items whose
+input the fork supersedes. The same fork again (same checkpoint,
 same effect-key choice) has the same id and the same checkpoint ids: it replays and inserts nothing.
 """
 
@@ -17,7 +18,8 @@ from pipelines.contracts.declarations import Composition, Pipeline
 from pipelines.contracts.steps import Execution
 from pipelines.engine.registry import composition, engine
 from pipelines.engine.runner import branch_of
-from pipelines.models import Checkpoint, CheckpointLog, ForkedFrom
+from pipelines.failures import parking
+from pipelines.models import Checkpoint, CheckpointLog, ForkedFrom, ParkedItem, ParkingOutcome
 from pipelines.store import branches
 
 
@@ -97,3 +99,28 @@ def start(fork: ForkPoint, *, new_effect_keys: bool) -> tuple[ForkedFrom, Execut
     branches.forget(fork.trace_id)
     execution = engine().fork(fork.log.pipeline, fork.log.step, fork.checkpoint, str(fork_id))
     return ForkedFrom.objects.get(pk=fork_id), execution
+
+
+SUPERSEDED = "superseded by a fork"
+
+
+def superseded_items(fork: ForkPoint, *, new_effect_keys: bool) -> list[ParkedItem]:
+    """The trace's open parked items (retrying, held or dead-lettered) whose input the fork supersedes: a checkpoint
+    of the trace that the fork's branch does not see (it sees its parent's view up to the fork point, and its own
+    checkpoints). Their retry or redrive would run on a branch the order no longer shows, and a dead letter among
+    them would stay on the dashboard and in ``tpfgo_dead_letters`` with nothing left to remediate."""
+    rows = list(CheckpointLog.objects.of_trace(fork.trace_id).order_by("seq"))
+    seen = {r.checkpoint_id for r in branches.visible_log(fork.trace_id, fork.branch, rows) if r.seq <= fork.log.seq}
+    own = str(fork.fork_id(new_effect_keys))
+    seen |= {checkpoint for checkpoint, branch in branches.branches_of(rows).items() if branch == own}
+    logged = {r.checkpoint_id for r in rows}
+    return [p for p in parking.open_items(fork.trace_id) if p.item_id in logged and p.item_id not in seen]
+
+
+def close_superseded(fork: ForkPoint, *, new_effect_keys: bool) -> list[ParkedItem]:
+    """Cancel the open parked items the fork supersedes (their pending retries stop); none once they are closed,
+    so the same fork run again closes nothing more."""
+    closed = superseded_items(fork, new_effect_keys=new_effect_keys)
+    for parked in closed:
+        parking.resolve(parked, ParkingOutcome.CANCELLED, parking.last_attempt(parked), SUPERSEDED)
+    return closed
