@@ -36,6 +36,7 @@ from pipelines import (
     open_hold,
     open_items,
 )
+from pipelines.models import ParkedItem
 
 ACTIONS = ("redrive", "assign-courier", "ops-cancel", "resolve-payment-review", "fork")
 PARAMS: Mapping[str, frozenset[str]] = {
@@ -164,12 +165,24 @@ def _redrive(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         plan.why = "nothing is dead-lettered for this order" if failure is None else actions.not_dead_lettered(failure)
         return plan
     parked = failure.parked
+    where = f"{parked.pipeline}/{parked.step}"
+    pause = actions.pause_holding(parked)  # the process's cache of the active pauses: no query when none is
+    held = open_hold(parked) if pause is not None else None
+    if held is not None:  # an earlier redrive reached the paused step: one attempt already waits for the resume
+        plan.why = f"a redrive of {where} is already held by a paused step ({held.pause.reason}): it runs once resumed"
+        return plan
     attempt = last_attempt(parked) + 1
     step = composition().pipeline(parked.pipeline).step(parked.step)
+    if pause is not None:
+        plan.add("RetryScheduled", f"attempt {attempt} of {where}, sent to no worker")
+        plan.add(
+            "PausedItem", f"attempt {attempt} held, not run: {where} is paused ({pause.reason}); it runs once resumed"
+        )
+        return _redrive_run(plan, parked, attempt)
     plan.add(
         "RetryScheduled",
-        f"attempt {attempt} of {parked.pipeline}/{parked.step}, sent to no worker (one gets it a grace period "
-        "later only if this run dies first)",
+        f"attempt {attempt} of {where}, sent to no worker (one gets it a grace period later only if this run dies "
+        "first)",
     )
     plan.add("RetryClaim", f"attempt {attempt}, run at once by this action")
     plan.add(
@@ -178,7 +191,10 @@ def _redrive(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         "the chain then goes on as usual",
     )
     plan.add("ParkingOutcome", "resolved if it succeeds; a new failure parks it again")
+    return _redrive_run(plan, parked, attempt)
 
+
+def _redrive_run(plan: Plan, parked: ParkedItem, attempt: int) -> Plan:
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
         status = actions.redrive(parked, worker=f"ops:{actor}")
         return {"parkedId": str(parked.pk), "attempt": attempt, "status": status}, parked.pk

@@ -17,8 +17,10 @@ import structlog
 from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument
 from pipelines.contracts.steps import Execution
 from pipelines.contracts.text import NOT_TEXT
+from pipelines.engine import pauses
+from pipelines.engine.registry import composition
 from pipelines.failures import parking
-from pipelines.models import CheckpointLog, OpsAction, ParkedItem
+from pipelines.models import CheckpointLog, OpsAction, ParkedItem, StepPause
 from pipelines.recovery import resume, retries
 from pipelines.store import claim_locks, clock
 
@@ -114,6 +116,13 @@ def redrive(parked: ParkedItem, worker: str = "ops") -> str:
     now = clock.now()  # the database's, as every attempt's times: the sweeper compares them with that clock
     parking.schedule(parked, attempt, now + resume.grace(), now, send=False)
     return retries.run_attempt(parked.pk, attempt, worker=worker)
+
+
+def pause_holding(parked: ParkedItem) -> StepPause | None:
+    """The active pause that would hold a redrive of this item at its step (its attempt then waits, unclaimed, for
+    the resume's drain instead of running), if any."""
+    scope = pauses.matching(composition(), parked.pipeline, parked.step, lambda: retries.load_value(parked))
+    return None if scope is None else StepPause.objects.filter(pk=scope.id).first()
 
 
 def summarize(*executions: Execution) -> dict[str, Any]:

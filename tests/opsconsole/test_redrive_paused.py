@@ -1,0 +1,37 @@
+"""A redrive of a dead letter whose step is paused: the preview says the attempt will be held, not run, and once
+one redrive is held a second (another operator's, a resent form) is refused instead of holding another attempt."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.messages import get_messages
+from django.test import Client
+
+from pipelines.models import OpsAction, PausedItem
+from tests.opsconsole.conftest import make_ops_user
+from tests.opsconsole.test_confirm_page import confirm_url, preview_seq
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_redrive_at_a_paused_step_is_previewed_as_held_and_held_once(ops_client, dead_order):
+    ops_client.post("/ops/pauses/", {"do": "pause", "step": "dispatch.delivery_assigned", "reason": "app down"})
+    erin = Client()
+    erin.force_login(make_ops_user("erin"))
+
+    page = ops_client.get(confirm_url("redrive"), {"order": str(dead_order)}).content.decode()
+    assert "PausedItem</strong> — attempt 13 held, not run: dispatch/delivery_assigned is paused (app down)" in page
+    assert "DeliveryAssigned" not in page
+    seqs = [preview_seq(client, "redrive", dead_order) for client in (ops_client, erin)]
+
+    answers = []
+    for client, seq in zip((ops_client, erin), seqs, strict=True):
+        form = {"order": str(dead_order), f"expected_seq_{dead_order}": seq, "reason": "courier app is back"}
+        answers.append([str(m) for m in get_messages(client.post(confirm_url("redrive"), form).wsgi_request)])
+
+    assert "state READY_FOR_DISPATCH (still stalled)" in answers[0][0]
+    assert "refused" in answers[1][0] and "already held by a paused step (app down)" in answers[1][0]
+    assert PausedItem.objects.filter(parked__trace_id=dead_order).count() == 1
+    assert OpsAction.objects.filter(action="redrive").count() == 1
+    again = ops_client.get(confirm_url("redrive"), {"order": str(dead_order)}).content.decode()
+    assert "already held by a paused step" in again
