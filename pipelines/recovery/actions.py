@@ -42,10 +42,18 @@ def check_fresh(trace_id: uuid.UUID, expected_seq: Any) -> None:
     newest = newest_seq(trace_id)
     if newest != expected:
         raise FailedPrecondition(
-            f"the trace changed since the preview (newest checkpoint {newest}, preview showed {expected}); "
-            "preview again",
+            f"the trace changed since the preview (newest checkpoint {newest}, preview showed {expected})"
+            f"{_meanwhile(trace_id, expected)}; preview again",
             [Detail("expectedSeq", "stale")],
         )
+
+
+def _meanwhile(trace_id: uuid.UUID, expected: int) -> str:
+    """The ops actions taken on a state at least as new as the stale preview's (another operator's, a bulk run's),
+    so whoever is refused learns who acted, not only that the trace moved."""
+    taken = OpsAction.objects.filter(trace_id=trace_id, preview_seq__gte=expected).order_by("created_at")[:3]
+    said = [f"{a.action} by {a.actor} at {a.created_at:%Y-%m-%d %H:%M:%S} UTC (ops action {a.pk})" for a in taken]
+    return f"; meanwhile: {', '.join(said)}" if said else ""
 
 
 @contextlib.contextmanager

@@ -155,3 +155,24 @@ def test_the_lineage_page_says_in_a_line_what_each_ops_action_did(ops_client, de
 )
 def test_an_action_result_reads_as_one_line(result, line):
     assert action_result(result) == line
+
+
+def test_an_operator_refused_for_a_stale_preview_is_told_who_acted_meanwhile(ops_client, dead_order):
+    from django.test import Client
+
+    from tests.opsconsole.conftest import make_ops_user
+
+    erin = Client()
+    erin.force_login(make_ops_user("erin"))
+    Courier.objects.filter(pk="courier-ann").update(available=True)
+    seqs = [preview_seq(client, "redrive", dead_order) for client in (ops_client, erin)]
+    form = {"order": str(dead_order), "reason": "ann is back"}
+    ops_client.post(confirm_url("redrive"), {**form, f"expected_seq_{dead_order}": seqs[0]})
+    first = OpsAction.objects.get(trace_id=dead_order)
+    before = all_insert_only_counts()
+
+    refused = messages_of(erin.post(confirm_url("redrive"), {**form, f"expected_seq_{dead_order}": seqs[1]}))
+    assert len(refused) == 1 and "FAILED_PRECONDITION: the trace changed since the preview" in refused[0]
+    meanwhile = f"meanwhile: redrive by ops at {first.created_at:%Y-%m-%d %H:%M:%S} UTC (ops action {first.pk})"
+    assert meanwhile in refused[0]
+    assert all_insert_only_counts() == before
