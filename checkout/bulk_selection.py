@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_date
 
 from checkout import selectors
 from pipelines import Detail, InvalidArgument, composition, deadlines, input_limits
-from pipelines.models import ErrorSinkEntry, OpenParked, ParkedItem
+from pipelines.models import ErrorSinkEntry, OpenParked, ParkedItem, PausedItem
 
 DEAD_LETTER = "dead_letter"
 STALLED = "stalled"
@@ -118,8 +118,9 @@ def select(filters: Filters) -> list[uuid.UUID]:
 
 def _failing(filters: Filters, cap: int) -> list[uuid.UUID]:
     rows = OpenParked.objects.all()
-    if filters.state == DEAD_LETTER:
-        rows = rows.filter(dead_at__isnull=False)
+    if filters.state == DEAD_LETTER:  # not one whose redrive a paused step holds: it waits for the resume
+        held = PausedItem.objects.filter(parked_id=OuterRef("parked_id"), releases__isnull=True)
+        rows = rows.filter(dead_at__isnull=False).exclude(Exists(held))
     if filters.pipeline:
         rows = rows.filter(pipeline=filters.pipeline)
     if filters.step:

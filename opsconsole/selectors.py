@@ -152,19 +152,22 @@ def _held() -> Exists:
 
 def open_parked(status: str) -> QuerySet[OpenParked]:
     """Open failures of one status: ``open`` (all of them), ``retrying`` (a retry is scheduled or runs), ``held``
-    (a paused step holds it: nothing runs before the resume's drain releases it) or ``dead`` (a dead letter)."""
+    (a paused step holds it: nothing runs before the resume's drain releases it; a dead letter whose redrive
+    reached the paused step too) or ``dead`` (a dead letter waiting for a remediation)."""
     rows = OpenParked.objects.all()
     if status == "open":
         return rows
-    if status == "dead":
-        return rows.filter(dead_at__isnull=False)
     held = _held()
-    return rows.filter(held if status == "held" else ~held, dead_at__isnull=True)
+    if status == "held":
+        return rows.filter(held)
+    return rows.filter(~held, dead_at__isnull=status != "dead")
 
 
 def stalled_by_step() -> list[dict[str, Any]]:
     """Orders with an open failure, per (pipeline, step): how many, and how many of them are retrying, held by a
-    paused step and dead letters (an operator acts on each differently: wait, resume the step, or remediate).
+    paused step and dead letters (an operator acts on each differently: wait, resume the step, or remediate). A
+    dead letter whose redrive a paused step holds counts as held, as the *Paused steps* page counts it: it waits
+    for the resume, and another redrive is refused.
 
     Read from ``OpenParked`` (open failures only, kept by triggers), not from every parked item ever.
     """
@@ -175,8 +178,8 @@ def stalled_by_step() -> list[dict[str, Any]]:
         .annotate(
             orders=Count("trace_id", distinct=True),
             retrying=Count("trace_id", filter=alive & Q(on_hold=False), distinct=True),
-            held=Count("trace_id", filter=alive & Q(on_hold=True), distinct=True),
-            dead=Count("trace_id", filter=dead, distinct=True),
+            held=Count("trace_id", filter=Q(on_hold=True), distinct=True),
+            dead=Count("trace_id", filter=dead & Q(on_hold=False), distinct=True),
         )
         .order_by("-orders", "pipeline", "step")
     )
@@ -184,8 +187,9 @@ def stalled_by_step() -> list[dict[str, Any]]:
 
 
 def dead_letters(limit: int = LIST_LIMIT) -> list[ParkedItem]:
-    """The newest open dead letters, with their last outcome's reason, attempts and error."""
-    newest = OpenParked.objects.filter(dead_at__isnull=False).order_by("-dead_at", "parked_id")
+    """The newest open dead letters (not those whose redrive a paused step holds), with their last outcome's
+    reason, attempts and error."""
+    newest = open_parked("dead").order_by("-dead_at", "parked_id")
     ids = list(newest.values_list("parked_id", flat=True)[:limit])
     latest = _latest_outcome()
     items = (
@@ -247,7 +251,7 @@ def dead_letters_per_group() -> dict[tuple[str, str, str], int]:
     """Orders with an open dead letter per error group (pipeline, step, error class): the ones the group's bulk
     redrive selects (``checkout.bulk_selection``: a dead letter at that step whose item failed with that class at
     one of its attempts). Read from the open dead letters' own entries, whatever the groups' window."""
-    dead = OpenParked.objects.filter(dead_at__isnull=False)
+    dead = open_parked("dead")
     at_step = dead.filter(trace_id=OuterRef("trace_id"), pipeline=OuterRef("pipeline"), step=OuterRef("step"))
     rows = (
         ErrorSinkEntry.objects.filter(trace_id__in=dead.values("trace_id"))

@@ -3,6 +3,8 @@ one redrive is held a second (another operator's, a resent form) is refused inst
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
@@ -35,3 +37,30 @@ def test_a_redrive_at_a_paused_step_is_previewed_as_held_and_held_once(ops_clien
     assert OpsAction.objects.filter(action="redrive").count() == 1
     again = ops_client.get(confirm_url("redrive"), {"order": str(dead_order)}).content.decode()
     assert "already held by a paused step" in again
+
+
+def test_a_dead_letter_whose_redrive_is_held_counts_as_held_on_every_screen(ops_client, dead_order):
+    ops_client.post("/ops/pauses/", {"do": "pause", "step": "dispatch.delivery_assigned", "reason": "app down"})
+    form = {"order": str(dead_order), "reason": "courier app is back"}
+    seq = preview_seq(ops_client, "redrive", dead_order)
+    ops_client.post(confirm_url("redrive"), {**form, f"expected_seq_{dead_order}": seq})
+
+    page = ops_client.get("/ops/").content.decode()
+    row = page[page.index('id="stalled"') : page.index('id="dead-letters"')]
+    counts = re.findall(r'<td class="num" data-status="\w+">(?:<a [^>]*>)?(\d+)', row)
+    assert counts == ["1", "0", "1", "0"]  # orders, retrying, held by a pause, dead letters
+    assert "Dead letters (0)" in page and "Redrive all" not in page
+    assert '<td class="num held">1</td>' in pause_page(ops_client)  # held 1, as the dashboard says
+    listed = {s: parked_listed(ops_client, s) for s in ("held", "dead", "retrying")}
+    assert listed == {"held": 1, "dead": 0, "retrying": 0}
+    bulk = ops_client.get("/ops/bulk/redrive/", {"state": "dead_letter"}).content.decode()
+    assert "Redrive: 0 orders" in bulk
+
+
+def pause_page(client) -> str:
+    return client.get("/ops/pauses/").content.decode()
+
+
+def parked_listed(client, status: str) -> int:
+    page = client.get("/ops/pipelines/parkeditem/", {"status": status}).content.decode()
+    return len(set(re.findall(r'href="/ops/pipelines/parkeditem/([0-9a-f-]{36})/change/', page)))
