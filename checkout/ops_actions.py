@@ -220,9 +220,19 @@ def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     failure = open_failure(order_id)
     parked = failure.parked if failure and failure.parked.pipeline == "dispatch" else None
     plan.add("OpsCourierChoice", f"courierId={courier_id}, chosenBy=<actor>")
-    if parked is not None:
-        plan.add("RetryScheduled", f"attempt {last_attempt(parked) + 1} of dispatch/delivery_assigned, run now")
-    plan.add("DeliveryAssigned", f"courierId={courier_id}, by dispatch (05), published as usual; the chain goes on")
+    pause = actions.pause_holding(parked) if parked is not None else None
+    if parked is not None and pause is not None:  # dispatch is paused for it: the choice waits for the resume
+        attempt = last_attempt(parked) + 1
+        plan.add("RetryScheduled", f"attempt {attempt} of dispatch/delivery_assigned, sent to no worker")
+        plan.add(
+            "PausedItem",
+            f"attempt {attempt} held, not run: dispatch/delivery_assigned is paused ({pause.reason}); the courier is "
+            "assigned once it is resumed",
+        )
+    else:
+        if parked is not None:
+            plan.add("RetryScheduled", f"attempt {last_attempt(parked) + 1} of dispatch/delivery_assigned, run now")
+        plan.add("DeliveryAssigned", f"courierId={courier_id}, by dispatch (05), published as usual; the chain goes on")
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
         choice = current_engine().run("assign-courier", ready, event={"courierId": courier_id, "by": actor})

@@ -64,3 +64,16 @@ def pause_page(client) -> str:
 def parked_listed(client, status: str) -> int:
     page = client.get("/ops/pipelines/parkeditem/", {"status": status}).content.decode()
     return len(set(re.findall(r'href="/ops/pipelines/parkeditem/([0-9a-f-]{36})/change/', page)))
+
+
+def test_assigning_a_courier_at_a_paused_dispatch_is_previewed_as_held(ops_client, dead_order):
+    ops_client.post("/ops/pauses/", {"do": "pause", "step": "dispatch.delivery_assigned", "reason": "app down"})
+    query = {"order": str(dead_order), "courier_id": "courier-ann"}
+    page = ops_client.get(confirm_url("assign-courier"), query).content.decode()
+    assert "PausedItem</strong> — attempt 13 held, not run: dispatch/delivery_assigned is paused (app down)" in page
+    assert "DeliveryAssigned" not in page
+
+    seq = preview_seq(ops_client, "assign-courier", dead_order, courier_id="courier-ann")
+    ops_client.post(confirm_url("assign-courier"), {**query, f"expected_seq_{dead_order}": seq, "reason": "ann"})
+    assert OpsAction.objects.get(action="assign-courier").result["redrive"]["status"] == "paused"
+    assert PausedItem.objects.filter(parked__trace_id=dead_order).count() == 1
