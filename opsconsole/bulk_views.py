@@ -86,11 +86,18 @@ def _submit(site: AdminSite, request: HttpRequest, action: str, params: dict[str
         messages.error(request, "Say why: a reason is required and is recorded with every order's action.")
         shown = bulk_remediation.preview(action, [o for o, _ in plan], **params)  # fresh: what runs if confirmed
         return _render(site, request, action, params, {"filters": None, "shown": shown, "error": None, "reason": ""})
+    actor = request.user.get_username()
     try:
-        run = bulk_remediation.submit(action, plan, actor=request.user.get_username(), reason=reason, **params)
+        run = bulk_remediation.submit(action, plan, actor=actor, reason=reason, **params)
     except ServiceError as exc:
         messages.error(request, f"{ops_actions.label(action)} in bulk refused: {exc.summary}")
         return HttpResponseRedirect(reverse("ops:index"))
+    if (run.actor, run.reason) != (actor, reason):  # the same plan was submitted before: that run, not a second
+        messages.warning(
+            request,
+            f"This plan was already submitted by {run.actor} at {run.created_at:%Y-%m-%d %H:%M:%S} UTC (because: "
+            f"{run.reason}): this is that run, nothing runs twice, and your reason was not recorded.",
+        )
     return HttpResponseRedirect(reverse("ops:bulk_run", args=[run.id]))
 
 

@@ -113,3 +113,25 @@ def test_every_ops_action_links_to_a_page_that_exists(ops_client, three_dead, se
     assert [ops_client.get(href).status_code for href, _ in links] == [200] * 6
     for action in ("bulk-redrive", "erase-consumer", "pause-step"):  # each offered by the list's action filter
         assert f'href="?action={action}"' in page
+
+
+def test_a_second_operator_submitting_the_same_plan_is_told_it_joined_the_first_ones_run(ops_client, three_dead):
+    from django.test import Client
+
+    erin = Client()
+    erin.force_login(make_ops_user("erin"))
+    url = reverse("ops:bulk_remediation", args=["redrive"])
+    plans = [plan_of(client.get(url, DISPATCH).content.decode()) for client in (ops_client, erin)]
+    first = ops_client.post(url, {"plan": plans[0], "reason": "courier-ann is back"})
+    assert [str(m) for m in get_messages(first.wsgi_request)] == []
+    again = ops_client.post(url, {"plan": plans[0], "reason": "courier-ann is back"})  # a double click: no word
+    assert [str(m) for m in get_messages(again.wsgi_request)] == []
+
+    second = erin.post(url, {"plan": plans[1], "reason": "gateway fixed"})
+    run = BulkRun.objects.get()
+    assert second["Location"] == first["Location"] == reverse("ops:bulk_run", args=[run.id])
+    assert [str(m) for m in get_messages(second.wsgi_request)] == [
+        f"This plan was already submitted by ops at {run.created_at:%Y-%m-%d %H:%M:%S} UTC (because: courier-ann is "
+        "back): this is that run, nothing runs twice, and your reason was not recorded."
+    ]
+    assert (run.actor, run.reason) == ("ops", "courier-ann is back")
