@@ -99,9 +99,11 @@ def collect(now: datetime.datetime | None = None) -> list[metrics.Sample]:
     )
     samples: list[metrics.Sample] = []
     for name, queryset in (
-        (DEAD, OpenParked.objects.filter(dead_at__isnull=False)),
+        # A dead letter whose redrive a paused step holds waits for the resume, not for ops: held, as the console
+        # counts it (and a second redrive of it is refused).
+        (DEAD, OpenParked.objects.filter(dead_at__isnull=False).exclude(Exists(held))),
         (WAITING, waiting),
-        (PAUSED, waiting.filter(Exists(held))),
+        (PAUSED, OpenParked.objects.filter(Exists(held))),
         (OVERDUE, waiting.filter(Exists(due) | Exists(released))),
     ):
         samples += [(name, {"pipeline": p, "step": s}, float(n)) for p, s, n in _grouped(queryset)]

@@ -77,3 +77,15 @@ def test_assigning_a_courier_at_a_paused_dispatch_is_previewed_as_held(ops_clien
     ops_client.post(confirm_url("assign-courier"), {**query, f"expected_seq_{dead_order}": seq, "reason": "ann"})
     assert OpsAction.objects.get(action="assign-courier").result["redrive"]["status"] == "paused"
     assert PausedItem.objects.filter(parked__trace_id=dead_order).count() == 1
+
+
+def test_the_metrics_count_a_held_redrive_as_paused_as_the_dashboard_does(ops_client, dead_order):
+    from pipelines.recovery import backlog
+
+    ops_client.post("/ops/pauses/", {"do": "pause", "step": "dispatch.delivery_assigned", "reason": "app down"})
+    seq = preview_seq(ops_client, "redrive", dead_order)
+    form = {"order": str(dead_order), f"expected_seq_{dead_order}": seq, "reason": "courier app is back"}
+    ops_client.post(confirm_url("redrive"), form)
+
+    figures = {name: value for name, labels, value in backlog.collect() if labels.get("step") == "delivery_assigned"}
+    assert figures == {"tpfgo_parked_paused": 1.0}  # not tpfgo_dead_letters: its alert names an empty list
