@@ -166,7 +166,7 @@ def _redrive(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         return plan
     parked = failure.parked
     where = f"{parked.pipeline}/{parked.step}"
-    pause = actions.pause_holding(parked)  # the process's cache of the active pauses: no query when none is
+    pause = actions.pause_holding(parked)
     held = open_hold(parked) if pause is not None else None
     if held is not None:  # an earlier redrive reached the paused step: one attempt already waits for the resume
         plan.why = f"a redrive of {where} is already held by a paused step ({held.pause.reason}): it runs once resumed"

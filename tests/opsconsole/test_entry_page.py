@@ -17,12 +17,13 @@ from tests.checkout.conftest import order_body
 pytestmark = pytest.mark.django_db
 
 # The session and user, the entry, the order's view (its facts, forks, log and open failure, read once for the
-# page), the remediations' applicability and the item's attempts with its parking.
-ENTRY_PAGE_QUERIES = 37
+# page), the remediations' applicability (with whether a paused step would hold a remediation's attempt) and the
+# item's attempts with its parking.
+ENTRY_PAGE_QUERIES = 38
 # A forked order's adds two: the log's positions and each logged checkpoint's branch (one query for every table).
 FORKED_ENTRY_PAGE_QUERIES = ENTRY_PAGE_QUERIES + 2
 # The same, plus the log and the links of the picture and each parked item's outcome, entries and hold.
-LINEAGE_PAGE_QUERIES = 51
+LINEAGE_PAGE_QUERIES = 52
 
 
 def entry_page_queries(client, entry: ErrorSinkEntry) -> int:
