@@ -109,11 +109,27 @@ def matching(composition: Composition, pipeline: str, step: str, value: Callable
 # -- the deadline seam ----------------------------------------------------------------------------------------
 def holding(composition: Composition, pipeline: str, step: str, value: Any) -> bool:
     """Whether an active pause holds this input at this step, read from the rows (not this process's cache)."""
+    return holding_pause(composition, pipeline, step, value) is not None
+
+
+def holding_pause(
+    composition: Composition, pipeline: str, step: str, value: Callable[[], Any] | Any
+) -> StepPause | None:
+    """The active pause that holds this input at this step, read from the rows (not this process's cache, whose
+    reload every few seconds would make a page's reads vary). ``value`` as in ``matching``: a function is called
+    only for a pause keyed by value."""
+    loaded = unloaded = object()
     for row in active_rows().filter(pipeline=pipeline, step=step):
-        resolver = composition.pause_keys.get(row.key) if row.key else None
-        if not row.key or (resolver is not None and resolver(value) == row.value):
-            return True
-    return False
+        if not row.key:
+            return row
+        resolver = composition.pause_keys.get(row.key)
+        if resolver is None:
+            continue
+        if loaded is unloaded:
+            loaded = value() if callable(value) else value
+        if resolver(loaded) == row.value:
+            return row
+    return None
 
 
 def touched(pipeline: str, step: str, since: datetime.datetime) -> bool:

@@ -131,11 +131,7 @@ def pause_holding(parked: ParkedItem) -> StepPause | None:
     the resume's drain instead of running), if any. Read from the rows (one query; the input is loaded only for a
     pause keyed by value), not from the process's cache of the pauses, whose reload every few seconds would make
     a page's reads vary."""
-    for row in pauses.active_rows().filter(pipeline=parked.pipeline, step=parked.step):
-        resolver = composition().pause_keys.get(row.key) if row.key else None
-        if not row.key or (resolver is not None and resolver(retries.load_value(parked)) == row.value):
-            return row
-    return None
+    return pauses.holding_pause(composition(), parked.pipeline, parked.step, lambda: retries.load_value(parked))
 
 
 def summarize(*executions: Execution) -> dict[str, Any]:
