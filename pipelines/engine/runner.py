@@ -92,14 +92,18 @@ class _StepCall(NamedTuple):
 
 def _effect_turn(call: _StepCall, output_id: uuid.UUID) -> contextlib.AbstractContextManager[None]:
     """A step with an external effect (a gateway call) makes it before its row is inserted, so two runs of it at once
-    (two copies of a queued hand-off, a client's request sent again to another node) both made it. With per-step
-    transactions on PostgreSQL its runs take turns on its output's lock (``claim_locks.in_turn``): the later one
-    looks up after the earlier one committed or failed, and replays its row without a second call. Not on SQLite,
-    whose waiting locks are shared files: a run already waiting its turn for a decision (an ops approval's capture)
-    could meet its own lock there."""
-    if call.step.external_effect and call.durable and connection.vendor == "postgresql":
+    (two copies of a queued hand-off, a client's request sent again to another node, a parked retry beside a run
+    still live past the claim timeout) both made it. On PostgreSQL its runs take turns on its output's lock: the later
+    one looks up after the earlier one committed or failed, and replays its row without a second call. With per-step
+    transactions the lock is let go after the step (``claim_locks.in_turn``); inside a pipeline's transaction
+    (``TPFGO_ATOMICITY=pipeline``) when that transaction ends (``claim_locks.in_turn_to_commit``), since its row is
+    seen only then. Not on SQLite, whose waiting locks are shared files: a run already waiting its turn for a decision
+    (an ops approval's capture) could meet its own lock there."""
+    if not call.step.external_effect or connection.vendor != "postgresql":
+        return contextlib.nullcontext()
+    if call.durable:
         return claim_locks.in_turn("effect", output_id)
-    return contextlib.nullcontext()
+    return claim_locks.in_turn_to_commit("effect", output_id)
 
 
 class Engine:

@@ -121,6 +121,19 @@ def in_turn(kind: str, *parts: object) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def in_turn_to_commit(kind: str, *parts: object) -> Iterator[None]:
+    """``in_turn`` inside a transaction, on PostgreSQL: the lock (``pg_advisory_xact_lock``) is held until the
+    transaction commits or rolls back, so the next holder sees what this one wrote. Taken whatever
+    ``TPFGO_CLAIM_LOCKS``: a transaction's lock cannot outlive it on a pooler's server connection."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor != "postgresql" or not connection.in_atomic_block:
+        raise RuntimeError("in_turn_to_commit needs a transaction on PostgreSQL")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key(kind, *parts)])
+    yield
+
+
 _BUCKETS = 256
 
 

@@ -23,7 +23,7 @@ from checkout.revised_ticket.models import RevisedTicket
 from checkout.revision_decision.models import RevisionAccepted
 from checkout.revision_requested.models import RevisionRequested
 from pipelines.engine import consuming
-from pipelines.engine.registry import engine
+from pipelines.engine.registry import checkpoint_models, engine
 from pipelines.models import CheckpointLog
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import order_body, place
@@ -250,5 +250,30 @@ def test_two_copies_of_a_queued_hand_off_at_once_capture_once_with_per_pipeline_
 
     assert sorted(results) == ["duplicate", "inserted"], results  # the later copy found the hand-off closed
     # Before: both copies were in the gateway at once (a redelivery, or the sweeper's resend behind a backlog).
+    assert recording_gateway.CAPTURE_CALLS == [order_id]
+    assert PaymentOutcome.objects.filter(order_id=order_id).count() == 1
+
+
+def test_two_runs_of_the_capture_at_once_capture_once_with_per_pipeline_transactions(demo_data, settings):
+    # A parked retry of the capture beside a run of it still live past the claim timeout: no hand-off between them.
+    settings.TPFGO_ATOMICITY = "pipeline"
+    settings.TPFGO_PUBLICATION_MODES = "*=queue"
+    settings.TPFGO_HANDOFF_SEND = "tests.checkout.test_races.hand"
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.MeetingCaptureGateway"
+    recording_gateway.CAPTURE_CALLS.clear()
+    recording_gateway.CAPTURE_MEETING.reset()
+    HANDED.clear()
+    order_id = uuid.UUID(place().view["orderId"])
+    while HANDED[-1][0] != "payment-capture":
+        consuming.consume(*HANDED[-1])
+    _pipeline, checkpoint_type, checkpoint_id, _trace = HANDED[-1]
+    handed = next(m for m in checkpoint_models().values() if m.__name__ == checkpoint_type).objects.get(
+        pk=checkpoint_id
+    )
+
+    results = race(lambda: engine().run("payment-capture", handed), lambda: engine().run("payment-capture", handed))
+
+    assert sorted(r.first.status.value for r in results) == ["inserted", "replayed"], results
+    # Before: both runs were in the gateway at once; the later one's insert met the row and replayed it.
     assert recording_gateway.CAPTURE_CALLS == [order_id]
     assert PaymentOutcome.objects.filter(order_id=order_id).count() == 1
