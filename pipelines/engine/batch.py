@@ -115,9 +115,9 @@ class BatchEngine:
                 fed_by = subscribers.get(publication.name)
                 if fed_by is None:
                     fed_by = subscribers[publication.name] = self.composition.subscribers(publication.name)
-                if publication.name in queued:
-                    fed = [s.name for s in fed_by]
-                    handed += queues.rows_for(publication.name, entry.item.value, fed)
+                if publication.name in queued:  # a replayed checkpoint was handed off when it went in (the runner's)
+                    if entry.fresh:
+                        handed += queues.rows_for(publication.name, entry.item.value, [s.name for s in fed_by])
                     continue
                 for subscriber in fed_by:
                     onward = _onward(entry, entry.item, entry.fresh)

@@ -61,11 +61,19 @@ class _Job:
     unpaused: bool = False  # the caller already asked whether the first step is paused for this item (a retry)
 
 
+class _Published(NamedTuple):
+    """A checkpoint to hand to a publication's subscribers, and whether this run inserted it (else it replayed it)."""
+
+    publication: Publication
+    item: Item
+    inserted: bool
+
+
 class _Ran(NamedTuple):
     """What running (part of) a pipeline did: its results, the publications to hand off, the aux jobs to queue."""
 
     results: list[StepResult]
-    published: Sequence[tuple[Publication, Item]] = ()
+    published: Sequence[_Published] = ()
     side: Sequence[_Job] = ()
 
 
@@ -202,11 +210,14 @@ class Engine:
                 current = queue.popleft()
                 results, published, side = self._run_pipeline(current)
                 execution.results.extend(results)
-                for publication, item in published:
+                for publication, item, inserted in published:
                     log.info("pipeline.published", publication=publication.name, checkpoint_id=str(item.value.pk))
                     if publication.name in queued:  # its subscribers run on workers, from their queues
-                        subscribers = [s.name for s in self.composition.subscribers(publication.name)]
-                        queues.hand_off(publication.name, item.value, subscribers)
+                        # A replayed checkpoint was handed off by the run that inserted it: sent again, its
+                        # consumed hand-off would open again and replay the rest of the chain, queue by queue.
+                        if inserted:
+                            subscribers = [s.name for s in self.composition.subscribers(publication.name)]
+                            queues.hand_off(publication.name, item.value, subscribers)
                         continue
                     for subscriber in self.composition.subscribers(publication.name):
                         queue.append(_Job(subscriber, item))
@@ -227,9 +238,10 @@ class Engine:
 
     def _steps(self, job: _Job, *, durable: bool) -> _Ran:
         results: list[StepResult] = []
-        handed: list[tuple[Publication, Item]] = []  # required aux branches' hand-offs: after the primary's
+        handed: list[_Published] = []  # required aux branches' hand-offs: after the primary's
         side: list[_Job] = []
         item = job.item
+        inserted = False  # whether this run inserted ``item``
         spec = job.pipeline
         for index in range(job.start, len(spec.steps)):
             step = spec.steps[index]
@@ -243,14 +255,14 @@ class Engine:
             if result.status is StepStatus.LOST and step.on_lost == "stop":
                 return _Ran(results, handed, side)
             if result.status in _GOES_ON and next_item is not None:
-                item = next_item
+                item, inserted = next_item, result.status is StepStatus.INSERTED
                 outcome = step.outcomes.get(type(item.value))
                 if outcome is not None:  # a decision outcome has no aux branch beside it
-                    return _Ran(results, [(outcome, item), *handed], side)
+                    return _Ran(results, [_Published(outcome, item, inserted), *handed], side)
                 if step.side_outputs:
                     self._beside(spec, step, result, item, handed, side)
         if isinstance(item.value, spec.output.model):
-            return _Ran(results, [(spec.output, item), *handed], side)
+            return _Ran(results, [_Published(spec.output, item, inserted), *handed], side)
         return _Ran(results, handed, side)
 
     def _beside(
@@ -259,7 +271,7 @@ class Engine:
         step: Step,
         result: StepResult,
         item: Item,
-        handed: list[tuple[Publication, Item]],
+        handed: list[_Published],
         side: list[_Job],
     ) -> None:
         """The aux branches of a primary that went on. A required one was written with it: its publication is handed
@@ -274,7 +286,7 @@ class Engine:
             elif branch.publication is not None:
                 row = next((cp for cp in result.checkpoints[1:] if type(cp) is branch.model), None)
                 if row is not None:  # None: the branch returned SKIP
-                    handed.append((branch.publication, Item(row, item.trace_id, item.key, item.branch)))
+                    handed.append(_Published(branch.publication, Item(row, item.trace_id, item.key, item.branch), True))
 
     # -- one step ---------------------------------------------------------------------------------------------
     def _run_step(self, call: _StepCall, *, look_up: bool = True) -> tuple[StepResult, Item | None]:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from pipelines.contracts.declarations import Publication
 from pipelines.contracts.modes import ModesInvalid, parse, resolve
 from pipelines.engine import consuming, metrics, queues
+from pipelines.engine.batch import BatchEngine
 from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, QueuedHandoff, Resumption
 from pipelines.recovery import backlog, resends, sweeper
@@ -145,6 +146,39 @@ def test_the_worker_runs_the_subscriber_and_a_second_delivery_inserts_nothing(dj
 
     assert consuming.consume(*message) == "duplicate"  # delivered twice (a redelivery, a re-send): runs nothing
     assert all_insert_only_counts() == counts
+
+
+def test_a_replay_of_a_consumed_hand_offs_publisher_hands_nothing_off_again(django_capture_on_commit_callbacks):
+    place(capture_commits=django_capture_on_commit_callbacks)
+    consuming.consume(*SENT[0])
+    SENT.clear()
+    counts = all_insert_only_counts()
+
+    execution = place(capture_commits=django_capture_on_commit_callbacks)  # a client's retry: every step replays
+
+    assert {r.status.value for r in execution.results} == {"replayed"}
+    assert SENT == [] and QueuedHandoff.objects.count() == 0  # its subscriber ran: no message, no open hand-off
+    assert all_insert_only_counts() == counts
+
+
+def test_a_replay_of_a_pending_hand_offs_publisher_sends_no_second_message(django_capture_on_commit_callbacks):
+    place(capture_commits=django_capture_on_commit_callbacks)
+    SENT.clear()
+    place(capture_commits=django_capture_on_commit_callbacks)
+    assert SENT == [] and QueuedHandoff.objects.count() == 1  # the first message is still the one to run
+
+
+def test_a_batched_replay_hands_nothing_off_again(django_capture_on_commit_callbacks):
+    batch = BatchEngine(lane.COMPOSITION)
+    with django_capture_on_commit_callbacks(execute=True):
+        batch.start_many("ingest", [({"text": "a b"}, "doc-1"), ({"text": "c"}, "doc-2")])
+    assert len(SENT) == 2
+    for message in SENT:
+        consuming.consume(*message)
+    SENT.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        batch.start_many("ingest", [({"text": "a b"}, "doc-1"), ({"text": "c"}, "doc-2")])
+    assert SENT == [] and QueuedHandoff.objects.count() == 0
 
 
 def test_a_message_for_a_checkpoint_that_is_gone_closes_its_hand_off():
