@@ -23,7 +23,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
 from checkout import ops_actions as one
 from pipelines import (
@@ -33,6 +32,7 @@ from pipelines import (
     NotFound,
     ServiceError,
     database_now,
+    database_reckoned,
     deterministic_id,
 )
 from pipelines import actions as remediation
@@ -112,7 +112,7 @@ def submit(action: str, plan: Plan, *, actor: str, reason: str, **params: object
         reason=reason,
         plan=[[str(order_id), seq] for order_id, seq in plan],
         total=len(plan),
-        created_at=timezone.now(),
+        created_at=database_reckoned(),  # the clock beat's idle check reads: not this console node's
     )
     BulkRun.objects.bulk_create([run], ignore_conflicts=True)
     return BulkRun.objects.get(pk=run.id)
@@ -199,7 +199,7 @@ def _result(
         outcome=outcome,
         detail=detail[:2000],
         ops_action_id=action_id,
-        created_at=timezone.now(),
+        created_at=database_reckoned(),
     )
     BulkRunResult.objects.bulk_create([row], ignore_conflicts=True)
 

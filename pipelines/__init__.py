@@ -86,6 +86,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "open_hold": ("pipelines.failures.parking", "open_hold"),
     "sweep_grace": ("pipelines.recovery.resume", "grace"),  # how long past due before work counts as lost
     "database_now": ("pipelines.store.clock", "now"),  # the clock every node's due and claim times are written by
+    "database_reckoned": ("pipelines.store.clock", "reckoned"),  # that clock as this node reckons it: no round trip
     "close_open": ("pipelines.failures.parking", "close_open"),
     "last_attempt": ("pipelines.failures.parking", "last_attempt"),
     "classify": ("pipelines.store.classification", "classify"),
@@ -224,6 +225,7 @@ if TYPE_CHECKING:
     from pipelines.recovery.resume import grace as sweep_grace
     from pipelines.store.classification import classify as classify
     from pipelines.store.clock import now as database_now
+    from pipelines.store.clock import reckoned as database_reckoned
     from pipelines.store.fast import Table as Table
     from pipelines.store.observers import watch_trace as watch_trace
     from pipelines.store.purge import tombstone as tombstone
@@ -346,6 +348,7 @@ __all__ = [
     "contract",
     "current_engine",
     "database_now",
+    "database_reckoned",
     "deadlines",
     "declared",
     "default_workers",

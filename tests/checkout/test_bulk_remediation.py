@@ -295,3 +295,17 @@ def test_a_run_its_console_is_advancing_is_left_to_it_by_a_beat_node_whose_clock
     with node_clock(15):  # beat's node; before: the run looked 15 minutes idle, and beat ran it beside the console
         assert bulk_remediation.unfinished(60) == []
     assert BulkRunResult.objects.filter(run=run).count() == 2
+
+
+def test_a_run_a_console_whose_clock_is_behind_is_advancing_is_left_to_it_by_beat(outage, settings):
+    settings.TPFGO_BULK_REMEDIATION_BATCH = 2
+    orders = outage(3)
+    with node_clock(-15):  # the console's node; before: its run and results were written 15 minutes old
+        run = bulk_remediation.submit(
+            "redrive", bulk_remediation.plan_of(bulk_remediation.preview("redrive", orders)), **WHO
+        )
+        assert bulk_remediation.unfinished(60) == []  # submitted, not yet advanced: not idle either
+        assert bulk_remediation.advance(run.id)["processed"] == 2
+
+    assert bulk_remediation.unfinished(60) == []  # before: the run looked 15 minutes idle, and beat took it over
+    assert BulkRunResult.objects.filter(run=run).count() == 2
