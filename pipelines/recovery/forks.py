@@ -12,15 +12,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from django.utils import timezone
-
 from pipelines.contracts.declarations import Composition, Pipeline
 from pipelines.contracts.steps import Execution
 from pipelines.engine.registry import composition, engine
 from pipelines.engine.runner import branch_of
 from pipelines.failures import parking
 from pipelines.models import Checkpoint, CheckpointLog, ForkedFrom, ParkedItem, ParkingOutcome
-from pipelines.store import branches
+from pipelines.store import branches, clock
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ def start(fork: ForkPoint, *, new_effect_keys: bool) -> tuple[ForkedFrom, Execut
         pipeline=fork.log.pipeline,
         step=fork.log.step,
         new_effect_keys=new_effect_keys,
-        created_at=timezone.now(),
+        created_at=clock.reckoned(),  # the newest fork is the active branch: by one clock, not its node's
     )
     ForkedFrom.objects.bulk_create([row], ignore_conflicts=True)
     branches.forget(fork.trace_id)

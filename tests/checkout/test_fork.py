@@ -20,7 +20,7 @@ from pipelines.models import MAIN_BRANCH, CheckpointLog, ForkedFrom, OpsAction
 from pipelines.store import branches
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
-from tests.conftest import all_insert_only_counts
+from tests.conftest import all_insert_only_counts, node_clock
 
 pytestmark = pytest.mark.django_db
 
@@ -182,3 +182,18 @@ def test_manage_py_remediate_previews_and_runs_a_fork(demo_data, charges, capsys
     forked = ForkedFrom.objects.get(trace_id=order_id)
     assert OpsAction.objects.get(action="fork").result["forkId"] == str(forked.id)
     assert len(charges) == 1
+
+
+def test_a_fork_made_on_a_console_whose_clock_is_behind_is_the_orders_active_branch(demo_data, charges):
+    order_id = uuid.UUID(place().view["orderId"])
+    fork(str(order_id), OrderApproved.objects.get(order_id=order_id).pk)
+    first = ForkedFrom.objects.get(trace_id=order_id)
+    every = list(CheckpointLog.objects.filter(trace_id=order_id).order_by("seq"))
+    on_first = [row for row in every if branches.branches_of(every)[row.checkpoint_id] == first.branch]
+
+    with node_clock(-15):  # the console's node; before: its fork was written 15 minutes old, older than the first
+        fork(str(order_id), on_first[0].checkpoint_id)
+
+    second = ForkedFrom.objects.get(trace_id=order_id, parent_branch=first.branch)
+    assert ForkedFrom.objects.filter(trace_id=order_id).count() == 2
+    assert branches.active(order_id) == second.branch  # before: the first fork's, which the second superseded
