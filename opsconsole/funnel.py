@@ -31,6 +31,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from opsconsole.models import FunnelDay, FunnelFold
+from pipelines import database_reckoned
 from pipelines.models import CheckpointLog
 
 NAME = "funnel"
@@ -101,7 +102,7 @@ def fold(*, batch: int | None = None) -> Folded:
         with without_jit():
             state = _locked_state()
             if state.folded_seq >= bound:
-                state.folded_at = timezone.now()
+                state.folded_at = database_reckoned()
                 state.save(update_fields=["folded_at"])
                 return Folded(state.folded_seq, rows, batches)
             high = min(bound, state.folded_seq + size)
@@ -113,7 +114,7 @@ def fold(*, batch: int | None = None) -> Folded:
             else:  # a stretch of seqs without rows (rolled back, or purged): on to the next row there is
                 following = _next_seq(high, bound)
                 high = bound if following is None else following - 1
-            state.folded_seq, state.folded_at = high, timezone.now()
+            state.folded_seq, state.folded_at = high, database_reckoned()
             state.save(update_fields=["folded_seq", "folded_at"])
             batches += 1
 

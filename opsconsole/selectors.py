@@ -20,7 +20,7 @@ from checkout import selectors as checkout_selectors
 from checkout import state
 from checkout.order_view import OrderView
 from opsconsole import funnel as funnel_counts
-from pipelines import checkpoint_models, composition, database_now, storage, sweep_grace
+from pipelines import checkpoint_models, composition, database_now, database_reckoned, storage, sweep_grace
 from pipelines import open_hold as open_hold  # the item's unreleased hold: it waits for a resume, not a retry
 from pipelines.models import (
     Checkpoint,
@@ -120,7 +120,7 @@ def funnel(days: int = FUNNEL_DAYS) -> tuple[list[datetime.date], list[FunnelRow
     Read from the folded per-day counts plus the log rows not folded yet (``opsconsole.funnel``), never from seven
     days of the log; also returns how far the fold has come, for the dashboard's note.
     """
-    today = timezone.now().date()
+    today = database_reckoned().date()  # the day the log's times are written in, not this console node's
     dates = [today - datetime.timedelta(days=n) for n in range(days - 1, -1, -1)]
     counts, position = funnel_counts.per_day(dates[0])
     per_type: dict[str, dict[datetime.date, int]] = {}
@@ -230,7 +230,7 @@ def overdue_parked(limit: int = LIST_LIMIT, now: datetime.datetime | None = None
 
 def error_window(days: int | None) -> datetime.datetime | None:
     """Where a window of the last ``days`` days starts (None: all time)."""
-    return None if days is None else timezone.now() - datetime.timedelta(days=days)
+    return None if days is None else database_reckoned() - datetime.timedelta(days=days)  # the entries' clock
 
 
 def error_groups(since: datetime.datetime | None) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from django.utils.http import urlencode
 from checkout import state
 from opsconsole import lineage, ops_actions, selectors, waiting
 from opsconsole.ledger_admin import remediation_context
-from pipelines import storage, sweep_grace, tombstone
+from pipelines import database_reckoned, storage, sweep_grace, tombstone
 from pipelines.models import BulkRun, OpsAction, StepPause
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
         "funnel": funnel,
         "funnel_window": selectors.FUNNEL_DAYS,
         "funnel_folded": folded,
+        "funnel_now": database_reckoned(),  # the clock the fold's time is written with: not this console node's
         "stalled": [_with_counts(row) for row in selectors.stalled_by_step()],
         "dead_letters": dead[: selectors.LIST_LIMIT],
         "more_dead_letters": len(dead) > selectors.LIST_LIMIT,
