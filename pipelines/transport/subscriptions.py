@@ -40,7 +40,6 @@ import structlog
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Min, Q
-from django.utils import timezone
 from prometheus_client import Counter
 
 from pipelines.contracts.declarations import Publication
@@ -51,6 +50,7 @@ from pipelines.engine import metrics
 from pipelines.engine.registry import checkpoint_models, composition
 from pipelines.engine.stream_gauges import Admission, admission
 from pipelines.models import CheckpointLog, Subscriber, SubscriberAck
+from pipelines.store import clock
 from pipelines.store.store import store
 from pipelines.transport import input_limits, subscriber_leases
 from pipelines.transport.wire_errors import WireError
@@ -170,7 +170,7 @@ def register(name: object, found: Publication) -> Subscriber:
     try:
         with transaction.atomic():
             return Subscriber.objects.create(
-                name=name, publication=found.name, contract_version=found.version, created_at=timezone.now()
+                name=name, publication=found.name, contract_version=found.version, created_at=clock.reckoned()
             )
     except IntegrityError:  # the unique insert lost to a concurrent first connect: read the winner
         winner = Subscriber.objects.filter(name=name, publication=found.name).first()
@@ -200,7 +200,8 @@ def acknowledge(name: object, publication_name: object, position: object) -> int
             [Detail("position", "past the head")],
         )
     subscriber = register(name, found)
-    SubscriberAck.objects.create(subscriber=subscriber, position=position, created_at=timezone.now())
+    # The database's time, as the console's "last acknowledged" is read beside the others' (pipelines.store.clock)
+    SubscriberAck.objects.create(subscriber=subscriber, position=position, created_at=clock.reckoned())
     return max(position, acked_position(subscriber))
 
 

@@ -10,7 +10,10 @@ import time_machine
 from django.db import connections
 from django.utils import timezone
 
+from pipelines.models import Subscriber, SubscriberAck
 from pipelines.store import clock
+from pipelines.transport import subscriptions
+from tests.conftest import node_clock
 
 pytestmark = pytest.mark.django_db
 
@@ -34,3 +37,12 @@ def test_a_node_in_step_with_the_database_reckons_by_its_own_clock():
     clock.calibrate()
     with time_machine.travel(timezone.now(), tick=False):
         assert clock.reckoned() == timezone.now()  # an offset under a second is the round trip's, not drift
+
+
+def test_a_subscriber_acknowledging_through_a_node_whose_clock_is_behind_is_recorded_at_the_databases_time():
+    with node_clock(-15):  # the web node; before: the subscriber and its ack were written 15 minutes old
+        assert subscriptions.acknowledge("warehouse", "tpfgo.checkout.order-ready.v1", 0) == 0
+    database = clock.now()
+    [subscriber] = Subscriber.objects.all()
+    [ack] = SubscriberAck.objects.all()
+    assert database - SECONDS < subscriber.created_at <= ack.created_at <= database
