@@ -78,7 +78,14 @@ def through_outages(task: Task) -> Iterator[None]:
         delay = outage_delay(retries)
         log.warning("task.database_unavailable", task=task.name, retries=retries, retry_in_s=delay, error=repr(exc))
         # The outage's own limit: Celery reads max_retries=None as the task's (WORKER_LOST_RUNS), not as none.
-        raise task.retry(exc=exc, countdown=delay, max_retries=allowed) from exc
+        raise task.retry(exc=exc, eta=due_in(delay), max_retries=allowed) from exc
+
+
+def due_in(seconds: float) -> datetime.datetime:
+    """The ETA of a message due ``seconds`` from now, on the database's clock as this node reckons it: a Celery
+    countdown becomes this node's clock plus it, and the worker that takes the message compares it with its own, so
+    a publisher whose clock is off would have it run early or late by its drift on every other worker."""
+    return clock.reckoned() + datetime.timedelta(seconds=seconds)
 
 
 def claimer(task: Task) -> str:
@@ -183,7 +190,7 @@ def enqueue_drain(pause_id: uuid.UUID, countdown: float) -> None:
     if database_delivery():
         return  # pipelines.release_due drains resumed pauses on every pass
     try:
-        drain_pause.apply_async((str(pause_id),), countdown=countdown)
+        drain_pause.apply_async((str(pause_id),), eta=due_in(countdown) if countdown > 0 else None)
     except Exception:  # the held items are rows; the sweeper will drain them
         log.exception("pause.enqueue_failed", pause_id=str(pause_id))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from pipelines import tasks
@@ -67,3 +69,29 @@ def test_an_outage_is_waited_out_past_the_runs_again_a_dead_process_gets(monkeyp
     finally:
         task.pop_request()
     assert len(sent) == 1
+
+
+@pytest.mark.django_db
+def test_an_outage_met_on_a_node_whose_clock_is_behind_is_run_again_a_second_later_by_the_databases_clock(
+    monkeypatch,
+):
+    from celery.canvas import Signature
+    from celery.exceptions import Retry
+    from django.db import InterfaceError
+
+    from pipelines.store import clock
+    from tests.conftest import node_clock
+    from tests.pipelines.test_delayed_delivery import message_eta
+
+    etas: list[datetime.datetime] = []
+    monkeypatch.setattr(Signature, "apply_async", lambda self, *args, **kwargs: etas.append(message_eta(self.options)))
+    task = tasks.retry_parked
+    task.push_request(id="task-1", retries=0, called_directly=False, delivery_info={})
+    before = clock.now()
+    try:
+        with node_clock(-15), pytest.raises(Retry), tasks.through_outages(task):
+            raise InterfaceError("connection already closed")  # before: due 15 minutes ago, run again at once
+    finally:
+        task.pop_request()
+    [eta] = etas
+    assert before < eta <= clock.now() + datetime.timedelta(seconds=tasks.OUTAGE_FIRST_DELAY)
