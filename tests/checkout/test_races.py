@@ -229,8 +229,9 @@ def hand(*message: str) -> None:
     HANDED.append(message)  # type: ignore[arg-type]
 
 
-def test_two_copies_of_a_queued_hand_off_at_once_capture_once_with_per_pipeline_transactions(demo_data, settings):
-    # With TPFGO_ATOMICITY=pipeline the step's own lock is not taken; the hand-off's lock keeps the copies apart.
+def to_the_capture(settings) -> tuple[uuid.UUID, tuple[str, str, str, str]]:
+    """Place an order with per-pipeline transactions and every publication queued, and deliver its hand-offs one
+    after the other (a worker's part) up to the capture's: its order id and the capture's message, not delivered."""
     settings.TPFGO_ATOMICITY = "pipeline"
     settings.TPFGO_PUBLICATION_MODES = "*=queue"
     settings.TPFGO_HANDOFF_SEND = "tests.checkout.test_races.hand"
@@ -239,12 +240,16 @@ def test_two_copies_of_a_queued_hand_off_at_once_capture_once_with_per_pipeline_
     recording_gateway.CAPTURE_MEETING.reset()
     HANDED.clear()
     order_id = uuid.UUID(place().view["orderId"])
-    for _ in range(10):  # a worker's part, one hand-off after the other, up to the capture's
+    for _ in range(10):
         if HANDED[-1][0] == "payment-capture":
             break
         consuming.consume(*HANDED[-1])
-    capture = HANDED[-1]
-    assert capture[0] == "payment-capture", HANDED
+    assert HANDED[-1][0] == "payment-capture", HANDED
+    return order_id, HANDED[-1]
+
+
+def test_two_copies_of_a_queued_hand_off_at_once_capture_once_with_per_pipeline_transactions(demo_data, settings):
+    order_id, capture = to_the_capture(settings)
 
     results = race(lambda: consuming.consume(*capture), lambda: consuming.consume(*capture))
 
@@ -256,20 +261,9 @@ def test_two_copies_of_a_queued_hand_off_at_once_capture_once_with_per_pipeline_
 
 def test_two_runs_of_the_capture_at_once_capture_once_with_per_pipeline_transactions(demo_data, settings):
     # A parked retry of the capture beside a run of it still live past the claim timeout: no hand-off between them.
-    settings.TPFGO_ATOMICITY = "pipeline"
-    settings.TPFGO_PUBLICATION_MODES = "*=queue"
-    settings.TPFGO_HANDOFF_SEND = "tests.checkout.test_races.hand"
-    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.MeetingCaptureGateway"
-    recording_gateway.CAPTURE_CALLS.clear()
-    recording_gateway.CAPTURE_MEETING.reset()
-    HANDED.clear()
-    order_id = uuid.UUID(place().view["orderId"])
-    while HANDED[-1][0] != "payment-capture":
-        consuming.consume(*HANDED[-1])
-    _pipeline, checkpoint_type, checkpoint_id, _trace = HANDED[-1]
-    handed = next(m for m in checkpoint_models().values() if m.__name__ == checkpoint_type).objects.get(
-        pk=checkpoint_id
-    )
+    order_id, (_pipeline, checkpoint_type, checkpoint_id, _trace) = to_the_capture(settings)
+    model = next(m for m in checkpoint_models().values() if m.__name__ == checkpoint_type)
+    handed = model.objects.get(pk=checkpoint_id)
 
     results = race(lambda: engine().run("payment-capture", handed), lambda: engine().run("payment-capture", handed))
 
