@@ -229,9 +229,9 @@ def _assign_courier(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
             f"attempt {attempt} held, not run: dispatch/delivery_assigned is paused ({pause.reason}); the courier is "
             "assigned once it is resumed",
         )
-    else:
-        if parked is not None:
-            plan.add("RetryScheduled", f"attempt {last_attempt(parked) + 1} of dispatch/delivery_assigned, run now")
+    elif parked is not None:
+        plan.add("RetryScheduled", f"attempt {last_attempt(parked) + 1} of dispatch/delivery_assigned, run now")
+    if pause is None:
         plan.add("DeliveryAssigned", f"courierId={courier_id}, by dispatch (05), published as usual; the chain goes on")
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
