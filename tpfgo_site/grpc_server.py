@@ -7,7 +7,9 @@
 - With ``TPFGO_GRPC_METRICS_BIND`` (``host:port``) it serves the gauges of its own live streams (admission, buffers,
   in-flight work, subscription buffers) over HTTP for Prometheus: they live in this process's memory, which the
   node's ``/metrics`` cannot read (``pipelines.engine.metrics.own_registry``); its admission gauges from its start
-  (``tpfgo_site.stream_gates``).
+  (``tpfgo_site.stream_gates``). With ``TPFGO_GRPC_METRICS_ALL`` (``bin/node grpc`` with a metrics folder of its
+  own) the port serves that folder's samples too (its requests, step runs, process figures), which no web node's
+  ``/metrics`` reads.
 - SIGTERM or SIGINT stops it gracefully (health NOT_SERVING, in-flight calls get ``STOP_GRACE`` seconds); a second
   signal stops it at once.
 """
@@ -20,6 +22,7 @@ from types import FrameType
 
 import grpc
 import structlog
+from django.conf import settings
 from django.db import close_old_connections
 from django_grpc_framework.settings import grpc_settings
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -98,7 +101,7 @@ def serve(address: str, max_workers: int, metrics_bind: str = "") -> None:
     process's own stream gauges on that address first (a bad one refuses to start, before the gRPC port)."""
     if metrics_bind:
         try:
-            listening = metrics.serve(metrics_bind, metrics.own_registry())
+            listening = metrics.serve(metrics_bind, metrics.own_registry(folder=settings.TPFGO_GRPC_METRICS_ALL))
         except (ValueError, OSError) as exc:
             raise MetricsUnavailable(f"TPFGO_GRPC_METRICS_BIND={metrics_bind!r}: {exc}") from exc
         logger.info("grpc.metrics_port", address=listening)

@@ -316,6 +316,9 @@ TPFGO_INGEST_IDLE_SECONDS = float(os.environ.get("TPFGO_INGEST_IDLE_SECONDS", "6
 TPFGO_WORKER_METRICS_BIND = os.environ.get("TPFGO_WORKER_METRICS_BIND", "")
 # The gRPC server serves its own streams' gauges on this address (host:port); unset: they are not scraped.
 TPFGO_GRPC_METRICS_BIND = os.environ.get("TPFGO_GRPC_METRICS_BIND", "")
+# ...and its metrics folder's samples too (requests, step runs), when no web node's /metrics reads that folder:
+# bin/node grpc sets it when it picks the folder itself.
+TPFGO_GRPC_METRICS_ALL = os.environ.get("TPFGO_GRPC_METRICS_ALL", "") not in ("", "0")
 # What a client may send on any transport (docs/api.md, "Limits"): a larger body is 413 (gRPC: RESOURCE_EXHAUSTED),
 # deeper JSON or a longer text field 400.
 TPFGO_API_MAX_BODY_BYTES = int(os.environ.get("TPFGO_API_MAX_BODY_BYTES", str(1024 * 1024)))

@@ -182,11 +182,12 @@ class _Registry:
         return self.inner.collect()
 
 
-def own_registry() -> CollectorRegistry:
+def own_registry(*, folder: bool = False) -> CollectorRegistry:
     """The figures only this process holds (its live streams, ``register_collector(own=True)``), for a process
-    that answers no ``/metrics`` (the gRPC server): never the shared samples or the database's figures, which the
-    node's ``/metrics`` already renders, so no series is scraped twice."""
-    out = CollectorRegistry(auto_describe=True)
+    that answers no ``/metrics`` (the gRPC server), never the database's figures, which the web nodes render.
+    ``folder``: its samples folder too, one that no ``/metrics`` reads (``bin/node grpc``'s own); without it the
+    folder's samples are left to the ``/metrics`` that shares it, so no series is scraped twice."""
+    out = registry(scrape_time=False) if folder else CollectorRegistry(auto_describe=True)
     out.register(ScrapeTime(_own))
     return out
 
