@@ -1,7 +1,9 @@
 """gunicorn's logger class for ``make run``: its error and access logs as JSON lines on stdout.
 
 ``bin/run`` passes ``--logger-class tpfgo_site.gunicorn_logging.JsonLogger --access-logfile -``. An access line
-carries the request's fields (method, path, status, duration) instead of a formatted string.
+carries the request's fields (method, path, status, duration) instead of a formatted string, and the
+``request_id`` of the request's other lines (with ``trace_id`` and ``span_id`` when tracing is on), which
+``tpfgo_site.logs.AccessLineIds`` left in its environ.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class JsonLogger(glogging.Logger):
             logging.INFO,
             "http.access",
             extra={
+                **wsgi.get(logs.ACCESS_IDS, {}),  # request_id (trace_id, span_id): the request's other lines
                 "method": wsgi.get("REQUEST_METHOD"),
                 "path": wsgi.get("PATH_INFO"),
                 "query": logged_query(wsgi.get("QUERY_STRING") or ""),

@@ -11,9 +11,12 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from pipelines import log_ids
 
@@ -43,6 +46,24 @@ def json_formatter() -> dict[str, Any]:
         ],
         "foreign_pre_chain": FOREIGN_PRE_CHAIN,
     }
+
+
+# The WSGI environ key under which a request's log ids wait for its access line.
+ACCESS_IDS = "tpfgo.log_ids"
+
+
+class AccessLineIds:
+    """Middleware, right after django-structlog's: leaves the request's ``request_id`` (and, when tracing is on,
+    its span's ``trace_id`` and ``span_id``) in its WSGI environ. gunicorn writes the access line after the
+    response, when the request's log context is cleared and its span ended (``tpfgo_site/gunicorn_logging.py``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        ids = log_ids(None, "", {"request_id": structlog.contextvars.get_contextvars().get("request_id")})
+        request.META[ACCESS_IDS] = {name: value for name, value in ids.items() if value}
+        return self.get_response(request)
 
 
 def json_handler(stream: str = LOG_STREAM) -> dict[str, Any]:

@@ -103,6 +103,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_structlog.middlewares.RequestMiddleware",
+    # Its request_id (and the trace's ids) for gunicorn's access line, which is written once they are unbound.
+    "tpfgo_site.logs.AccessLineIds",
 ]
 
 ROOT_URLCONF = "tpfgo_site.urls"

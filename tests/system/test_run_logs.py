@@ -38,7 +38,8 @@ def test_make_run_logs_only_json_lines_after_its_banner(make_run):
     done = run.place("logs-ok", paymentToken="tok_ok")["orderId"]
     flaky = run.place("logs-flaky", paymentToken="tok_flaky_1")
     assert flaky["stalled"]["step"] == "payment_authorized"
-    assert run.api("POST", "/api/v1/orders", {"consumerId": "alice"}, **{"Idempotency-Key": "logs-bad"})[0] == 400
+    bad = run.api("POST", "/api/v1/orders", {"consumerId": "alice"}, **{"Idempotency-Key": "logs-bad"})
+    assert bad[0] == 400
     assert run.status("/api/v1/no-such-route") == 404
     channel = grpc.insecure_channel(f"127.0.0.1:{run.grpc_port}")
     stub = orders_pb2_grpc.OrderServiceStub(channel)
@@ -71,6 +72,11 @@ def test_make_run_logs_only_json_lines_after_its_banner(make_run):
     )
     access = [(e["method"], e["path"], e["status"]) for e in events if e["event"] == "http.access"]
     assert ("POST", "/api/v1/orders", 400) in access and ("GET", "/api/v1/no-such-route", 404) in access
+    # The refused order's access line names the request_id its answer quotes, and so do the request's other lines.
+    (refused,) = [e for e in events if e["event"] == "http.access" and e["status"] == 400]
+    assert refused["request_id"] == bad[1]["error"]["correlationId"]
+    others = {e["event"] for e in events if e.get("request_id") == refused["request_id"] and e is not refused}
+    assert {"request_started", "request_finished"} <= others
     retries = [(e["attempt"], e["status"]) for e in events if e["event"] == "retry.ran"]
     assert retries == [(2, "inserted")]  # the flaky payment, retried once by the worker
     assert events[-1]["event"] == "run.stopped"
