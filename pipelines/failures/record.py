@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from prometheus_client import Counter
 
 from pipelines.contracts import ids
 from pipelines.contracts.errors import error_code, is_retryable
@@ -19,6 +20,14 @@ from pipelines.store import clock
 if TYPE_CHECKING:
     from pipelines.contracts.declarations import Pipeline, Step
     from pipelines.contracts.steps import Item
+
+# The failed runs of ``tpfgo_step_runs_total`` by their error code, so an alert tells a dependency or a defect from a
+# business condition that has its own runbook row (NO_COURIER_AVAILABLE: TPFGoCourierShortage, docs/alerts.yml).
+STEP_FAILURES = Counter(
+    "tpfgo_step_failures_total",
+    "Failed step runs per pipeline, step and error code (the error-sink entry's error_code).",
+    ["code", "pipeline", "step"],
+)
 
 
 def record(
@@ -32,7 +41,9 @@ def record(
     failed_step: Step | None = None,
 ) -> None:
     failing = failed_step or step
-    sinks.record(sink_entry(spec.name, failing.name, describe(item.value), item.trace_id, event, attempt, exc))
+    entry = sink_entry(spec.name, failing.name, describe(item.value), item.trace_id, event, attempt, exc)
+    STEP_FAILURES.labels(entry.error_code, spec.name, failing.name).inc()
+    sinks.record(entry)
     parking.park(spec, step, item, event, attempt, exc)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from pipelines.contracts.errors import error_code
 from pipelines.contracts.steps import StepStatus
 from pipelines.engine.batch import BatchEngine
 from tests.lane import composition as lane
@@ -46,6 +47,19 @@ def test_every_step_run_is_counted_once_with_its_outcome_and_timed(lane_engine):
     assert "failed" in {r.status for r in results}
     assert delta(runs, "tpfgo_step_runs_total") == expected
     assert delta(seconds, "tpfgo_step_seconds_count") == Counter(tuple(sorted((r.pipeline, r.step))) for r in results)
+
+
+def test_each_failed_run_is_counted_once_with_its_error_code(lane_engine):
+    """TPFGoStepFailing and TPFGoCourierShortage (docs/alerts.yml) tell the failures apart by their code."""
+    failures, runs = samples("tpfgo_step_failures_total"), samples("tpfgo_step_runs_total")
+    lane.FAILURES["tokenize"] = "fatal"
+    results = [r for n in range(3) for r in lane_engine.start("ingest", {"text": f"{n}"}, f"doc-{n}").results]
+    failed = [r for r in results if r.status is StepStatus.FAILED]
+    assert [(r.pipeline, r.step) for r in failed] == [("ingest", "tokenize")] * 3
+    assert delta(failures, "tpfgo_step_failures_total") == Counter(
+        {tuple(sorted((error_code(failed[0].error), "ingest", "tokenize"))): 3}
+    )
+    assert delta(runs, "tpfgo_step_runs_total")[tuple(sorted(("failed", "ingest", "tokenize")))] == 3
 
 
 def test_a_batch_counts_each_items_run_and_times_the_batch_once():

@@ -102,6 +102,9 @@ def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(m
     assert (("pipeline", "checkout"), ("step", "order_request")) in steps
     failed = prometheus.values('tpfgo_step_runs_total{outcome="failed",job="tpfgo"}')
     assert failed == {(("outcome", "failed"), *payment): 1.0}
+    # ...and by its code, which TPFGoStepFailing and TPFGoCourierShortage read (docs/alerts.yml).
+    failures = prometheus.values('tpfgo_step_failures_total{job="tpfgo"}')
+    assert failures == {(("code", "PAYMENT_GATEWAY_UNAVAILABLE"), *payment): 1.0}
     assert prometheus.values(f"tpfgo_celery_tasks_total{retried}") == {
         (("outcome", "succeeded"), ("task", "pipelines.retry_parked")): 1.0
     }
@@ -122,7 +125,7 @@ def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(m
     assert 0 <= prometheus.values('tpfgo_sweep_age_seconds{job="tpfgo"}')[()] < 300
     # The operators' alerting rules evaluate against these live series without an error, and none fires.
     rules = prometheus.rules()
-    assert {r["name"] for r in rules} == set(re.findall(r"- alert: (\w+)", ALERTS.read_text())) and len(rules) == 12
+    assert {r["name"] for r in rules} == set(re.findall(r"- alert: (\w+)", ALERTS.read_text())) and len(rules) == 13
     assert [(r["name"], r["health"], r.get("lastError", "")) for r in rules if r["health"] != "ok"] == []
     assert [r["name"] for r in rules if r["state"] == "firing"] == []
     # Beat's sweeps run on the worker: every action's series is scraped from the start (its counts: tests/pipelines).
