@@ -9,6 +9,22 @@ import sys
 SERVERS = {"grpcrunserver"}
 
 
+def metrics_folder() -> None:
+    """Without ``PROMETHEUS_MULTIPROC_DIR``, a command writes its samples (the steps it runs: a remediation, a sweep
+    by hand) to ``make run``'s folder, ``$TPFGO_VAR_DIR/prometheus``, when it exists and may be written to, so they
+    reach that node's ``/metrics`` and its alerts as a worker's do (docs/operations.md, "Metrics"). Set before the
+    first import of ``prometheus_client``, which picks its storage then; ``PROMETHEUS_MULTIPROC_DIR=`` keeps a
+    command's samples in its own memory."""
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        if not os.environ["PROMETHEUS_MULTIPROC_DIR"]:  # prometheus_client would write to the working directory
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        return
+    var = os.environ.get("TPFGO_VAR_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "var"))
+    folder = os.path.join(var, "prometheus")
+    if os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
 def main() -> None:
     for argument in sys.argv[1:]:
         try:
@@ -18,6 +34,7 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tpfgo_site.settings")
     if len(sys.argv) < 2 or sys.argv[1] not in SERVERS:
         os.environ.setdefault("TPFGO_LOG_STREAM", "stderr")
+        metrics_folder()
     from django.core.management import execute_from_command_line
     from django.db import DatabaseError
 
