@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from pipelines.contracts.errors import error_code
 from pipelines.contracts.steps import StepStatus
 from pipelines.engine.batch import BatchEngine
+from pipelines.engine.runner import Engine
 from tests.lane import composition as lane
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +89,14 @@ def test_every_outcome_a_step_run_can_have_is_named_by_the_metric_the_docs_and_t
     assert set(re.findall(r"`(\w+)`", row.split("by outcome:")[1])) == outcomes
     (span,) = re.findall(r"`tpfgo\.outcome` \(([^)]*)\)", docs)
     assert set(re.findall(r"`(\w+)`", span)) == outcomes
+
+
+def test_in_the_per_pipeline_mode_a_failure_is_counted_by_its_code(lane_engine):
+    """The whole pipeline rolled back (its failing step's run is not in ``tpfgo_step_runs_total`` there); its failure
+    is counted once, as TPFGoStepFailing reads it."""
+    failures = samples("tpfgo_step_failures_total")
+    lane.FAILURES["tokenize"] = "fatal"
+    (result,) = Engine(lane.COMPOSITION, atomicity="pipeline").start("ingest", {"text": "a"}, "doc-1").results
+    assert (result.status, result.step) == (StepStatus.FAILED, "tokenize")
+    key = tuple(sorted((error_code(result.error), "ingest", "tokenize")))
+    assert delta(failures, "tpfgo_step_failures_total") == Counter({key: 1})
