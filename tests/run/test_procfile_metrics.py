@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from tests.checkout.api.transports import Grpc, Http
 from tests.checkout.conftest import order_body
 from tests.run.conftest import ROOT, _stop_group, answers, free_port, wait_until
-from tests.run.prometheus_server import Prometheus, require, serving
+from tests.run.prometheus_server import PROMTOOL, Prometheus, require, serving
 from tests.test_procfile import procfile
 
 pytestmark = pytest.mark.integration
@@ -78,6 +79,10 @@ def test_a_grpc_nodes_requests_and_step_runs_are_scraped_from_its_metrics_port(n
             assert grpc.create(order_body(), f"procfile-grpc-{n}").order["state"] == "COMPLETED"
         prometheus.next_scrape()
         _scraped_once(prometheus)
+    with urllib.request.urlopen(f"http://{grpc_metrics}/", timeout=10) as response:
+        exposition = response.read()
+    checked = subprocess.run([PROMTOOL, "check", "metrics"], input=exposition, capture_output=True, check=False)
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
 
 
 def _scraped_once(prometheus: Prometheus) -> None:
