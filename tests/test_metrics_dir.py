@@ -37,3 +37,29 @@ def test_a_shared_folder_loses_only_the_live_gauges_of_processes_gone(tmp_path: 
 
     kept = sorted(p.name for p in tmp_path.iterdir())
     assert kept == sorted(set(names) - {f"gauge_livesum_{gone}.db", f"gauge_liveall_{gone}.db"})
+
+
+def test_a_node_removes_only_the_folders_of_ended_nodes_it_named_itself(tmp_path: Path):
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    gone, also_gone = ended_pid(), ended_pid()
+    folders = {
+        f"prometheus-grpc-{gone}": [f"counter_{gone}.db", f"histogram_{gone}.db"],  # a restarted node's old one
+        f"prometheus-worker-{also_gone}": [],  # started, then ended before its first sample
+        f"prometheus-web-{running.pid}": [f"counter_{running.pid}.db"],  # a live node's
+        f"prometheus-worker-{gone}": [f"counter_{running.pid}.db"],  # its pool process still runs
+        "prometheus-web-1": [f"counter_{gone}.db"],  # NODE_NAME=web-1: emptied by that node when it starts again
+        "prometheus-cluster-web1": [f"counter_{gone}.db"],  # a folder given to a host's roles (bin/cluster)
+        "prometheus": [f"counter_{gone}.db"],  # make run's
+    }
+    try:
+        for folder, files in folders.items():
+            (tmp_path / folder).mkdir()
+            for name in files:
+                (tmp_path / folder / name).write_bytes(b"")
+        removed = metrics_dir.drop_ended_nodes(tmp_path)
+    finally:
+        running.kill()
+        running.wait()
+
+    assert removed == sorted([f"prometheus-grpc-{gone}", f"prometheus-worker-{also_gone}"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(set(folders) - set(removed))
