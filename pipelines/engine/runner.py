@@ -294,14 +294,20 @@ class Engine:
         started = time.perf_counter()
         parents = store.parents_of(call.item.value, call.step)
         output_id = store.branch_id(store.output_id(parents, call.item.value, call.step), call.item.branch)
-        with _effect_turn(call, output_id):
-            if not tracing.enabled():
-                result, onward = self._attempt_step(call, look_up, parents, output_id)
-            else:
-                span_of = tracing.step_span(call.spec.name, call.step.name, output_id, call.attempt, call.item.trace_id)
-                with span_of as span:
+        try:
+            with _effect_turn(call, output_id):
+                if not tracing.enabled():
                     result, onward = self._attempt_step(call, look_up, parents, output_id)
-                    span.outcome(result.status)
+                else:
+                    span_of = tracing.step_span(
+                        call.spec.name, call.step.name, output_id, call.attempt, call.item.trace_id
+                    )
+                    with span_of as span:
+                        result, onward = self._attempt_step(call, look_up, parents, output_id)
+                        span.outcome(result.status)
+        except _PipelineFailed:  # its pipeline's transaction rolls back; the run counts as failed, as on its own
+            metrics.step_ran(call.spec.name, call.step.name, StepStatus.FAILED, time.perf_counter() - started)
+            raise
         metrics.step_ran(call.spec.name, call.step.name, result.status, time.perf_counter() - started)
         return result, onward
 

@@ -92,11 +92,12 @@ def test_every_outcome_a_step_run_can_have_is_named_by_the_metric_the_docs_and_t
 
 
 def test_in_the_per_pipeline_mode_a_failure_is_counted_by_its_code(lane_engine):
-    """The whole pipeline rolled back (its failing step's run is not in ``tpfgo_step_runs_total`` there); its failure
-    is counted once, as TPFGoStepFailing reads it."""
-    failures = samples("tpfgo_step_failures_total")
+    """The whole pipeline rolled back; its failing run is counted once by its outcome and by its code, the ratio
+    TPFGoStepFailing reads."""
+    failures, runs = samples("tpfgo_step_failures_total"), samples("tpfgo_step_runs_total")
     lane.FAILURES["tokenize"] = "fatal"
     (result,) = Engine(lane.COMPOSITION, atomicity="pipeline").start("ingest", {"text": "a"}, "doc-1").results
     assert (result.status, result.step) == (StepStatus.FAILED, "tokenize")
     key = tuple(sorted((error_code(result.error), "ingest", "tokenize")))
     assert delta(failures, "tpfgo_step_failures_total") == Counter({key: 1})
+    assert delta(runs, "tpfgo_step_runs_total")[tuple(sorted(("failed", "ingest", "tokenize")))] == 1
