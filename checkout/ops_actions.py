@@ -167,10 +167,6 @@ def _redrive(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     parked = failure.parked
     where = f"{parked.pipeline}/{parked.step}"
     pause = actions.pause_holding(parked)
-    held = open_hold(parked) if pause is not None else None
-    if held is not None:  # an earlier redrive reached the paused step: one attempt already waits for the resume
-        plan.why = f"a redrive of {where} is already held by a paused step ({held.pause.reason}): it runs once resumed"
-        return plan
     attempt = last_attempt(parked) + 1
     step = composition().pipeline(parked.pipeline).step(parked.step)
     if pause is not None:

@@ -256,9 +256,9 @@ class ParkedItemAdmin(RemediationActions, LedgerAdmin[ParkedItem]):
     @admin.display(description="status")
     def status(self, obj: ParkedItem) -> str:
         last = getattr(obj, "last", None)
-        if last:
-            return str(last)
-        return "held by a pause" if getattr(obj, "held", False) else "parked (retrying)"
+        if getattr(obj, "held", False):  # a dead letter's too: its redrive reached the paused step
+            return "held by a pause (a redrive of its dead letter)" if last else "held by a pause"
+        return str(last) if last else "parked (retrying)"
 
     @admin.display(description="history")
     def history(self, obj: ParkedItem) -> str:

@@ -145,10 +145,16 @@ def _parked_nodes(trace_id: uuid.UUID) -> list[tuple[Node, list[str]]]:
         latest = parked.outcomes.order_by("-id").first()
         entries = ErrorSinkEntry.objects.filter(pipeline=parked.pipeline, item_id=parked.item_id)
         last = entries.order_by("-attempt").only("error_class", "error_code", "retryable").first()
-        state = "parked" if latest is None else {ParkingOutcome.DEAD_LETTERED: "dead"}.get(latest.outcome, "resolved")
-        held = selectors.open_hold(parked) if latest is None else None
+        dead = latest is not None and latest.outcome == ParkingOutcome.DEAD_LETTERED
+        state = "parked" if latest is None else "dead" if dead else "resolved"
+        # A dead letter whose redrive a paused step holds waits for the resume, as the dashboard counts it.
+        held = selectors.open_hold(parked) if latest is None or dead else None
+        if held is not None:
+            state = "parked"
         words = {
-            "parked": f"held by a pause: {held.pause.reason}" if held else "parked, retrying",
+            "parked": f"held by a pause: {held.pause.reason}{' (a redrive of its dead letter)' if dead else ''}"
+            if held
+            else "parked, retrying",
             "dead": f"dead letter ({latest.reason if latest else ''})",
             "resolved": f"{latest.outcome if latest else ''}",
         }[state]

@@ -252,8 +252,9 @@ class OpenFailure:
     error_class: str
     message: str
     attempts: int
-    dead_lettered: bool
-    held: bool = False  # a paused step holds it: it waits for the resume, not for a retry
+    dead_lettered: bool  # waits for a remediation: a dead letter, unless a redrive of it is held (``redrive_held``)
+    held: bool = False  # a paused step holds it: it waits for the resume, not for a retry or a remediation
+    redrive_held: bool = False  # held, and a dead letter: a redrive of it reached the paused step
 
 
 def parked_items(trace_id: uuid.UUID) -> LookUp:
@@ -276,16 +277,19 @@ def open_failure(trace_id: uuid.UUID, items: Sequence[ParkedItem] | None = None)
         ).order_by("-attempt")
         last = entries.first()
         message = last.message if last else ""
-        held = open_hold(parked) if outcome is None else None
-        if held is not None:  # held at a paused step: that is why it waits, whatever failed before
+        # Held at a paused step (a dead letter's redrive too, as the dashboard counts it): that is why it waits,
+        # whatever failed before, and another redrive is refused.
+        held = open_hold(parked)
+        if held is not None:
             message = f"{PAUSED}: {held.pause.reason}"
         return OpenFailure(
             parked=parked,
             error_class=last.error_class if last else "",
             message=message,
             attempts=entries.count(),
-            dead_lettered=outcome is not None,
+            dead_lettered=outcome is not None and held is None,
             held=held is not None,
+            redrive_held=outcome is not None and held is not None,
         )
     return None
 

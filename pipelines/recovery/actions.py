@@ -106,8 +106,12 @@ def check_who(actor: object, reason: object) -> tuple[str, str]:
 
 
 def not_dead_lettered(failure: parking.OpenFailure) -> str:
-    """Why a redrive does not apply to an open failure that is no dead letter: it is retrying, or a pause holds it."""
+    """Why a redrive does not apply to an open failure that waits for no remediation: it is retrying, or a pause
+    holds it (a dead letter's earlier redrive included)."""
     where = f"{failure.parked.pipeline}/{failure.parked.step}"
+    if failure.redrive_held:  # an earlier redrive reached the paused step: one attempt already waits for the resume
+        why = failure.message.removeprefix(f"{parking.PAUSED}: ")
+        return f"a redrive of {where} is already held by a paused step ({why}): it runs once resumed"
     if failure.held:
         return f"{where} is held by a paused step; it is not dead-lettered (it runs once the step is resumed)"
     return f"{where} is still being retried; it is not dead-lettered"

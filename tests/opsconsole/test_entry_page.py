@@ -18,12 +18,14 @@ pytestmark = pytest.mark.django_db
 
 # The session and user, the entry, the order's view (its facts, forks, log and open failure, read once for the
 # page), the remediations' applicability (with whether a paused step would hold a remediation's attempt) and the
-# item's attempts with its parking.
-ENTRY_PAGE_QUERIES = 38
+# item's attempts with its parking. The view and the redrive's applicability each ask whether a redrive of the dead
+# letter is held by a pause (it then waits for the resume, not for a remediation): one query each.
+ENTRY_PAGE_QUERIES = 40
 # A forked order's adds two: the log's positions and each logged checkpoint's branch (one query for every table).
 FORKED_ENTRY_PAGE_QUERIES = ENTRY_PAGE_QUERIES + 2
-# The same, plus the log and the links of the picture and each parked item's outcome, entries and hold.
-LINEAGE_PAGE_QUERIES = 52
+# The same, plus the log and the links of the picture and each parked item's outcome, entries and hold (a dead
+# letter's too: a redrive of it may be held).
+LINEAGE_PAGE_QUERIES = 55
 
 
 def entry_page_queries(client, entry: ErrorSinkEntry) -> int:

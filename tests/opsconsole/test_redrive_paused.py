@@ -89,3 +89,32 @@ def test_the_metrics_count_a_held_redrive_as_paused_as_the_dashboard_does(ops_cl
 
     figures = {name: value for name, labels, value in backlog.collect() if labels.get("step") == "delivery_assigned"}
     assert figures == {"tpfgo_parked_paused": 1.0}  # not tpfgo_dead_letters: its alert names an empty list
+
+
+def test_a_dead_letter_whose_redrive_is_held_reads_held_on_its_lineage_and_in_the_order_view(ops_client, dead_order):
+    from checkout import order_view, state
+
+    ops_client.post("/ops/pauses/", {"do": "pause", "step": "dispatch.delivery_assigned", "reason": "app down"})
+    seq = preview_seq(ops_client, "redrive", dead_order)
+    form = {"order": str(dead_order), f"expected_seq_{dead_order}": seq, "reason": "courier app is back"}
+    ops_client.post(confirm_url("redrive"), form)
+
+    stalled = order_view.render(state.order_view(dead_order))["stalled"]
+    assert (stalled["deadLettered"], stalled["message"]) == (False, "PAUSED: app down")
+    page = ops_client.get(f"/ops/lineage/{dead_order}/").content.decode()
+    badge = page[page.index('id="order-state"') : page.index('id="remediation"')]
+    assert "held by a pause" in badge and "dead letter" not in badge
+    stops = page[page.index('id="stops"') : page.index("<h2>Lineage</h2>")]
+    assert stops.count('class="stop-parked"') == 1 and "stop-dead" not in stops
+    assert "held by a pause: app down (a redrive of its dead letter)" in stops
+    assert 'class="node node-dead' not in page
+    remedies = " ".join(page[page.index('id="remediation"') : page.index('id="stops"')].split())
+    assert "Redrive</strong>: does not apply, a redrive of dispatch/delivery_assigned is already held" in remedies, (
+        remedies
+    )
+    parked = ops_client.get("/ops/pipelines/parkeditem/", {"status": "held"}).content.decode()
+    assert "held by a pause (a redrive of its dead letter)" in parked
+    item = PausedItem.objects.get(parked__trace_id=dead_order).parked_id
+    history = " ".join(ops_client.get(f"/ops/pipelines/parkeditem/{item}/change/").content.decode().split())
+    assert "dead_lettered (retry_exhausted)" in history  # the ledger's outcome, as stored
+    assert "Since then: a redrive of attempt 13 is held by a" in history
