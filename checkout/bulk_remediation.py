@@ -2,10 +2,12 @@
 
 ``preview(action, orders)`` previews every order with the one-order preview (``checkout.ops_actions``) and
 names the run it would start. ``submit(...)`` stores that run: a ``BulkRun`` whose id is derived from the plan
-(action, parameters, and each order with the position its preview showed), so the same preview submitted twice
-is one run. ``advance(run_id)`` processes the next ``TPFGO_BULK_REMEDIATION_BATCH`` orders that have no result
-yet: each runs through ``checkout.ops_actions.execute`` with the stale guard of its own preview, and ends in one
-``BulkRunResult`` (done, skipped because it moved since the preview, or failed, and why). An order acted on
+(action, parameters, and each order with the position its preview showed and the ops actions taken on it by then),
+so the same preview submitted twice is one run, while a new preview of orders a run left where they were (its
+redrives failed again) is a new one. ``advance(run_id)`` processes the next ``TPFGO_BULK_REMEDIATION_BATCH``
+orders that have no result yet: each runs through ``checkout.ops_actions.execute`` with the stale guard of its own
+preview, and ends in one ``BulkRunResult`` (done, skipped because it moved since the preview, or failed, and why).
+An order acted on
 gets an ``OpsAction`` whose id is derived from (run, order); once every order has a result, one more
 ``OpsAction`` records the batch and links the per-order ones. Everything is an insert; progress is counted
 from the results, so a run that stopped half-way (a crash, a closed browser tab) continues where it stopped
@@ -23,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Count
 
 from checkout import ops_actions as one
 from pipelines import (
@@ -38,7 +41,9 @@ from pipelines import (
 from pipelines import actions as remediation
 from pipelines.models import BulkRun, BulkRunResult, OpsAction
 
-Plan = list[tuple[uuid.UUID, int]]
+# Each order with the checkpoint-log position its preview showed and the ops actions taken on it by then: a redrive
+# that failed again moves no position, so the position alone would make a new preview's plan the old run's.
+Plan = list[tuple[uuid.UUID, int, int]]
 
 
 def batch_size() -> int:
@@ -50,8 +55,8 @@ def max_orders() -> int:
 
 
 def run_id(action: str, params: dict[str, Any], plan: Plan) -> uuid.UUID:
-    """The run a plan makes: the same action, parameters, orders and positions give the same id."""
-    parts = [f"{order_id}@{seq}" for order_id, seq in plan]
+    """The run a plan makes: the same action, parameters, orders, positions and ops actions give the same id."""
+    parts = [f"{order_id}@{seq}" + (f"~{acted}" if acted else "") for order_id, seq, acted in plan]
     return deterministic_id("bulk-run", action, *(f"{k}={params[k]}" for k in sorted(params)), *parts)
 
 
@@ -76,7 +81,11 @@ def preview(action: str, orders: Sequence[Any], **params: object) -> dict[str, A
             shown.append(one.preview(action, order_id, **params))
         except NotFound as exc:  # an id typed by hand; the action's own errors (bad parameter) stop the preview
             shown.append({"orderId": str(order_id), "allowed": False, "why": exc.message, "inserts": []})
-    plan = [(uuid.UUID(p["orderId"]), int(p["expectedSeq"])) for p in shown if p["allowed"]]
+    acted = _ops_actions_on([p["orderId"] for p in shown if p["allowed"]])
+    for p in shown:
+        if p["allowed"]:
+            p["opsActionsSeen"] = acted.get(uuid.UUID(p["orderId"]), 0)
+    plan = plan_of({"orders": shown})
     return {
         "action": action,
         "params": params,
@@ -88,7 +97,17 @@ def preview(action: str, orders: Sequence[Any], **params: object) -> dict[str, A
 
 
 def plan_of(preview_shown: dict[str, Any]) -> Plan:
-    return [(uuid.UUID(p["orderId"]), int(p["expectedSeq"])) for p in preview_shown["orders"] if p["allowed"]]
+    return [
+        (uuid.UUID(p["orderId"]), int(p["expectedSeq"]), int(p.get("opsActionsSeen", 0)))
+        for p in preview_shown["orders"]
+        if p["allowed"]
+    ]
+
+
+def _ops_actions_on(orders: Sequence[Any]) -> dict[uuid.UUID, int]:
+    """How many ops actions each order has had (one query)."""
+    rows = OpsAction.objects.filter(trace_id__in=orders).values_list("trace_id").annotate(n=Count("id"))
+    return dict(rows.order_by())
 
 
 def submit(action: str, plan: Plan, *, actor: str, reason: str, **params: object) -> BulkRun:
@@ -100,17 +119,19 @@ def submit(action: str, plan: Plan, *, actor: str, reason: str, **params: object
         raise InvalidArgument("no order to remediate: the preview allowed none", [Detail("orders", "empty")])
     if len(plan) > max_orders():
         raise InvalidArgument(f"a bulk run takes at most {max_orders()} orders", [Detail("orders", "too many")])
-    if len({order_id for order_id, _ in plan}) != len(plan):
+    if len({order_id for order_id, _, _ in plan}) != len(plan):
         raise InvalidArgument("an order appears twice in the plan", [Detail("orders", "duplicate")])
-    if any(not 0 < seq < 2**63 for _, seq in plan):  # a preview's expected position is a log seq (bigint)
+    if any(not 0 < seq < 2**63 for _, seq, _ in plan):  # a preview's expected position is a log seq (bigint)
         raise InvalidArgument("an expected position is no log position", [Detail("orders", "not a log position")])
+    if any(not 0 <= acted < 2**31 for _, _, acted in plan):
+        raise InvalidArgument("an ops action count is no count", [Detail("orders", "not a count")])
     run = BulkRun(
         id=run_id(action, params, plan),
         action=action,
         params=params,
         actor=actor,
         reason=reason,
-        plan=[[str(order_id), seq] for order_id, seq in plan],
+        plan=[[str(order_id), seq, acted] for order_id, seq, acted in plan],
         total=len(plan),
         created_at=database_reckoned(),  # the clock beat's idle check reads: not this console node's
     )
@@ -127,7 +148,7 @@ def advance(run_id: uuid.UUID, limit: int | None = None) -> dict[str, Any]:
     with _one_processor(run.id) as mine:
         if mine:
             done = set(BulkRunResult.objects.filter(run=run).values_list("trace_id", flat=True))
-            pending = [(n, uuid.UUID(o), int(s)) for n, (o, s) in enumerate(run.plan) if uuid.UUID(o) not in done]
+            pending = [(n, uuid.UUID(o), int(s)) for n, (o, s, *_) in enumerate(run.plan) if uuid.UUID(o) not in done]
             for position, order_id, seq in pending[:size]:
                 _one(run, position, order_id, seq)
             if len(pending) <= size:
@@ -262,7 +283,7 @@ def progress(run_id: object) -> dict[str, Any]:
     run = _run(run_id)
     counts = Counter(BulkRunResult.objects.filter(run=run).values_list("outcome", flat=True))
     processed = sum(counts.values())
-    closed = OpsAction.objects.filter(pk=batch_action_id(run.id)).exists()
+    closed = OpsAction.objects.filter(pk=batch_action_id(run.id)).values_list("created_at", flat=True).first()
     return {
         "runId": str(run.id),
         "action": run.action,
@@ -274,8 +295,10 @@ def progress(run_id: object) -> dict[str, Any]:
         "skipped": counts.get(BulkRunResult.SKIPPED, 0),
         "failed": counts.get(BulkRunResult.FAILED, 0),
         "percent": round(100 * processed / run.total) if run.total else 100,
-        "finished": closed,
+        "finished": closed is not None,
         "batchOpsActionId": str(batch_action_id(run.id)) if closed else None,
+        "submittedAt": run.created_at,
+        "finishedAt": closed,
     }
 
 
@@ -284,7 +307,7 @@ def results(run_id: object) -> list[dict[str, Any]]:
     run = _run(run_id)
     stored = {r.trace_id: r for r in BulkRunResult.objects.filter(run=run)}
     out = []
-    for order_id, seq in run.plan:
+    for order_id, seq, *_ in run.plan:
         row = stored.get(uuid.UUID(order_id))
         out.append(
             {

@@ -23,6 +23,7 @@ from checkout import bulk_remediation, bulk_selection
 from checkout.models import Courier
 from opsconsole import ops_actions, views
 from pipelines import NotFound, ServiceError
+from pipelines.models import BulkRun
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
@@ -71,7 +72,7 @@ def _render(
         "approved_choice": ("yes" if params["approved"] else "no") if "approved" in params else "",
         "couriers": Courier.objects.order_by("id") if action == "assign-courier" else [],
         "orders": shown.get("orders", []),
-        "plan": [f"{o}@{s}" for o, s in bulk_remediation.plan_of(shown)] if shown else [],
+        "plan": [f"{o}@{s}@{n}" for o, s, n in bulk_remediation.plan_of(shown)] if shown else [],
         "states": bulk_selection.STATES,
         "filter_values": filters.as_query() if filters else {k: request.GET.get(k, "") for k in _FILTER_KEYS},
         "max_orders": bulk_selection.max_orders(),
@@ -84,7 +85,7 @@ def _submit(site: AdminSite, request: HttpRequest, action: str, params: dict[str
     reason = request.POST.get("reason", "").strip()
     if not reason:
         messages.error(request, "Say why: a reason is required and is recorded with every order's action.")
-        shown = bulk_remediation.preview(action, [o for o, _ in plan], **params)  # fresh: what runs if confirmed
+        shown = bulk_remediation.preview(action, [o for o, _, _ in plan], **params)  # fresh: what runs if confirmed
         return _render(site, request, action, params, {"filters": None, "shown": shown, "error": None, "reason": ""})
     actor = request.user.get_username()
     try:
@@ -92,22 +93,38 @@ def _submit(site: AdminSite, request: HttpRequest, action: str, params: dict[str
     except ServiceError as exc:
         messages.error(request, f"{ops_actions.label(action)} in bulk refused: {exc.summary}")
         return HttpResponseRedirect(reverse("ops:index"))
-    if (run.actor, run.reason) != (actor, reason):  # the same plan was submitted before: that run, not a second
-        messages.warning(
-            request,
-            f"This plan was already submitted by {run.actor} at {run.created_at:%Y-%m-%d %H:%M:%S} UTC (because: "
-            f"{run.reason}): this is that run, nothing runs twice, and your reason was not recorded.",
-        )
+    found = _found_before(run, actor, reason)
+    if found:
+        messages.warning(request, found)
     return HttpResponseRedirect(reverse("ops:bulk_run", args=[run.id]))
 
 
-def _plan(values: list[str]) -> list[tuple[uuid.UUID, int]]:
-    """The previewed ``order@expectedSeq`` pairs the form carries back (each is checked again when it runs)."""
+def _found_before(run: BulkRun, actor: str, reason: str) -> str | None:
+    """What to tell an operator whose plan was submitted before (an old preview, another operator's, a resent
+    form): that run is shown, not a second; a finished one with its result, since nothing ran for this submit."""
+    submitted = f"submitted by {run.actor} at {run.created_at:%Y-%m-%d %H:%M:%S} UTC (because: {run.reason})"
+    yours = "" if (run.actor, run.reason) == (actor, reason) else ", and your reason was not recorded"
+    shown = bulk_remediation.progress(run.id)
+    if shown["finished"]:
+        return (
+            f"This plan was already run: {submitted}, finished at {shown['finishedAt']:%Y-%m-%d %H:%M:%S} UTC with "
+            f"{shown['done']} done, {shown['skipped']} skipped and {shown['failed']} failed. Nothing ran again{yours}; "
+            "preview again to act on these orders as they are now."
+        )
+    if yours:
+        return f"This plan was already {submitted}: this is that run, nothing runs twice{yours}."
+    return None  # the same operator's own run again (a double click): it is running
+
+
+def _plan(values: list[str]) -> bulk_remediation.Plan:
+    """The previewed ``order@expectedSeq@opsActionsSeen`` the form carries back (each is checked again when it
+    runs)."""
     plan = []
     for value in values:
-        order, _, seq = value.partition("@")
+        order, _, rest = value.partition("@")
+        seq, _, acted = rest.partition("@")
         try:
-            plan.append((uuid.UUID(order), int(seq)))
+            plan.append((uuid.UUID(order), int(seq), int(acted or 0)))
         except ValueError:
             continue
     return plan

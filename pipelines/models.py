@@ -612,15 +612,16 @@ class ForkedFrom(Ledger):
 
 class BulkRun(Ledger):
     """A remediation over many traces, as submitted: the action, who, why, and the plan (each trace with the
-    checkpoint-log position its preview showed). The id is derived from the plan, so submitting the same preview
-    again finds this row instead of starting a second run. Progress is derived from its ``BulkRunResult`` rows."""
+    checkpoint-log position its preview showed and the ops actions taken on it by then). The id is derived from the
+    plan, so submitting the same preview again finds this row instead of starting a second run. Progress is derived
+    from its ``BulkRunResult`` rows."""
 
     id = models.UUIDField(primary_key=True, editable=False)
     action = models.CharField(max_length=100)
     params = models.JSONField(default=dict)
     actor = models.CharField(max_length=150)
     reason = models.TextField()
-    plan = models.JSONField()  # [[trace id, expected seq], ...] in the order they run
+    plan = models.JSONField()  # [[trace id, expected seq, ops actions seen], ...] in the order they run
     total = models.PositiveIntegerField()
     created_at = models.DateTimeField(db_index=True)
 

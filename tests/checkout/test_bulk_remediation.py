@@ -264,7 +264,7 @@ def test_the_command_previews_many_orders_inserting_nothing_then_runs_them(outag
 def test_a_plan_whose_expected_position_is_no_log_position_is_refused_and_stores_nothing(db, seq):
     before = all_insert_only_counts()
     with pytest.raises(InvalidArgument, match="no log position"):
-        bulk_remediation.submit("redrive", [(uuid.uuid4(), seq)], **WHO)
+        bulk_remediation.submit("redrive", [(uuid.uuid4(), seq, 0)], **WHO)
     assert all_insert_only_counts() == before and BulkRun.objects.count() == 0
 
 
@@ -309,3 +309,21 @@ def test_a_run_a_console_whose_clock_is_behind_is_advancing_is_left_to_it_by_bea
 
     assert bulk_remediation.unfinished(60) == []  # before: the run looked 15 minutes idle, and beat took it over
     assert BulkRunResult.objects.filter(run=run).count() == 2
+
+
+def test_a_bulk_redrive_whose_orders_failed_again_runs_again_from_a_new_preview(settings, demo_data):
+    settings.TPFGO_RETRY_POLICIES = ONE_ATTEMPT
+    flaky = [uuid.UUID(p.view["orderId"]) for p in place_orders([(order_body(paymentToken="tok_flaky_2"), "fl-1")])]
+
+    def redrive() -> tuple[uuid.UUID, dict]:
+        run = bulk_remediation.submit(
+            "redrive", bulk_remediation.plan_of(bulk_remediation.preview("redrive", flaky)), **WHO
+        )
+        return run.id, bulk_remediation.run_to_end(run.id)
+
+    first, failed = redrive()  # the gateway still refuses: the redrive fails again, the order is dead-lettered again
+    second, done = redrive()  # the gateway is back: a new preview of the same order at the same position
+
+    assert (failed["failed"], done["done"], second != first) == (1, 1, True)
+    assert state.order_view(flaky[0]).state == "COMPLETED"
+    assert BulkRun.objects.count() == 2 and OpsAction.objects.filter(action="redrive").count() == 2

@@ -135,3 +135,33 @@ def test_a_second_operator_submitting_the_same_plan_is_told_it_joined_the_first_
         "back): this is that run, nothing runs twice, and your reason was not recorded."
     ]
     assert (run.actor, run.reason) == ("ops", "courier-ann is back")
+
+
+def test_an_old_preview_of_a_finished_run_lands_on_it_told_it_finished_with_its_result(ops_client, three_dead):
+    from django.test import Client
+
+    url = reverse("ops:bulk_remediation", args=["redrive"])
+    old = plan_of(ops_client.get(url, DISPATCH).content.decode())  # a preview left open in a tab
+    erin = Client()
+    erin.force_login(make_ops_user("erin"))
+    run_page = erin.post(url, {"plan": old, "reason": "courier-ann is back"})["Location"]
+    while not erin.post(run_page + "advance/", HTTP_ACCEPT="application/json").json()["finished"]:
+        pass
+    actions = OpsAction.objects.count()
+
+    for client, reason in ((ops_client, "courier-ann is back, again"), (erin, "courier-ann is back")):
+        again = client.post(url, {"plan": old, "reason": reason})
+        run = BulkRun.objects.get()
+        finished = OpsAction.objects.get(action="bulk-redrive").created_at
+        yours = ", and your reason was not recorded" if client is ops_client else ""
+        assert (again["Location"], [str(m) for m in get_messages(again.wsgi_request)]) == (
+            run_page,
+            [
+                f"This plan was already run: submitted by erin at {run.created_at:%Y-%m-%d %H:%M:%S} UTC (because: "
+                f"courier-ann is back), finished at {finished:%Y-%m-%d %H:%M:%S} UTC with 3 done, 0 skipped and 0 "
+                f"failed. Nothing ran again{yours}; preview again to act on these orders as they are now."
+            ],
+        )
+    page = " ".join(ops_client.get(run_page).content.decode().split())
+    assert f"Finished at {finished:%Y-%m-%d %H:%M:%S} UTC." in page and "advance-form" not in page
+    assert OpsAction.objects.count() == actions
