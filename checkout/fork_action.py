@@ -18,7 +18,17 @@ from checkout import pricing, selectors, services
 from checkout.action_plan import Plan
 from checkout.order_request.models import OrderRequest
 from checkout.payment_outcome.models import PaymentOutcome
-from pipelines import Detail, InvalidArgument, actions, composition, deterministic_id, forks, storage
+from pipelines import (
+    Detail,
+    InvalidArgument,
+    actions,
+    composition,
+    deterministic_id,
+    forks,
+    open_hold,
+    open_items,
+    storage,
+)
 
 EFFECTS = {"payment_outcome": "capture", "authorization_voided": "void", "refund_issued": "refund"}
 
@@ -91,6 +101,27 @@ def _refusal(order_id: uuid.UUID, fork: forks.ForkPoint) -> str | None:
         return f"{model.__name__} is one item of a split: fork from the step before it or from the merge after it"
     if not forks.downstream(fork):
         return f"nothing runs after {model.__name__}: a fork from it would insert nothing"
+    return _stopped_here(order_id, fork)
+
+
+def _stopped_here(order_id: uuid.UUID, fork: forks.ForkPoint) -> str | None:
+    """An open parked item whose input is the fork point: the fork's re-run of its step is the same parked item (its
+    id is its step's and its input's), so a failure joins it unseen, a success leaves it open for good, and its
+    retry or redrive runs on the parent's branch, which the order no longer shows."""
+    for parked in open_items(order_id):
+        if parked.item_id != fork.checkpoint.pk:
+            continue
+        dead = parked.outcomes.exists()  # an open item with an outcome is a dead letter
+        held = open_hold(parked) is not None
+        status = "held by a pause" if held else "a dead letter" if dead else "still retrying"
+        instead = "redrive it instead (it re-runs that step from this checkpoint with today's code)"
+        if held or not dead:
+            instead = "let it run (or cancel the order)"
+        return (
+            f"{parked.pipeline}/{parked.step} stopped on this {type(fork.checkpoint).__name__} and is still open "
+            f"({status}): a fork from it would re-run that step as the same parked item, which would stay open for "
+            f"good; {instead}, or fork from an earlier checkpoint (which closes it as superseded)"
+        )
     return None
 
 

@@ -48,3 +48,41 @@ def test_the_same_fork_again_closes_nothing_more(ops_client, dead_order):
     preview = fork_from_approval(dead_order)
     assert [i for i in preview["inserts"] if i["type"] == "ParkingOutcome"] == []
     assert ParkingOutcome.objects.count() == outcomes
+
+
+def test_a_fork_from_the_checkpoint_a_dead_letter_stopped_on_is_refused_with_what_to_do(ops_client, dead_order):
+    """Its re-run of that step would be the dead letter's own parked item: a failure joins it, unseen; a success
+    completes the order on the fork and leaves the dead letter on the dashboard for good; a redrive of it then runs
+    on the parent branch, which the order's view no longer shows."""
+    from django.core.management import CommandError, call_command
+
+    from checkout.models import Courier
+    from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
+    from pipelines import FailedPrecondition
+    from tests.conftest import all_insert_only_counts
+
+    Courier.objects.filter(pk="courier-ann").update(available=True)
+    ready = str(OrderReadyForDispatch.objects.get(order_id=dead_order).pk)
+    before = all_insert_only_counts()
+
+    preview = ops_actions.preview("fork", dead_order, checkpoint_id=ready)
+    why = (
+        "dispatch/delivery_assigned stopped on this OrderReadyForDispatch and is still open (a dead letter): a fork "
+        "from it would re-run that step as the same parked item, which would stay open for good; redrive it instead "
+        "(it re-runs that step from this checkpoint with today's code), or fork from an earlier checkpoint (which "
+        "closes it as superseded)"
+    )
+    assert (preview["allowed"], preview["why"]) == (False, why)
+    with pytest.raises(FailedPrecondition, match="stopped on this OrderReadyForDispatch"):
+        ops_actions.execute(
+            "fork", dead_order, actor="ops", reason="re-run", expected_seq=preview["expectedSeq"], checkpoint_id=ready
+        )
+    with pytest.raises(CommandError, match="redrive it instead"):
+        call_command("remediate", "fork", str(dead_order), "--checkpoint", ready, "--reason", "re-run")
+    page = " ".join(
+        ops_client.get(reverse("ops:remediation", args=["fork"]), {"order": str(dead_order), "checkpoint_id": ready})
+        .content.decode()
+        .split()
+    )
+    assert "stopped on this OrderReadyForDispatch and is still open (a dead letter)" in page
+    assert all_insert_only_counts() == before
