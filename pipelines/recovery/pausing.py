@@ -75,7 +75,10 @@ def pause(
     with transaction.atomic():
         same = active_rows().filter(pipeline=pipeline, step=step, key=key, value=value).first()
         if same is not None:
-            raise FailedPrecondition(f"{same} is already paused (since {same.created_at:%Y-%m-%d %H:%M:%S})")
+            raise FailedPrecondition(  # who and why: a second operator learns whose pause it is
+                f"{same} is already paused by {same.actor} since {same.created_at:%Y-%m-%d %H:%M:%S} UTC "
+                f"(because: {same.reason})"
+            )
         row = StepPause.objects.create(
             id=uuid.uuid4(),
             pipeline=pipeline,
@@ -117,7 +120,9 @@ def resume(pause_id: uuid.UUID | str, *, actor: str, reason: str) -> StepResume:
             transaction.on_commit(lambda: drain.start(row.id))
             transaction.on_commit(lambda: deadlines.rearm(row.pipeline, row.step))
     except IntegrityError:
-        raise FailedPrecondition(f"{row} was already resumed")
+        first = StepResume.objects.filter(pause=row).first()
+        by = f" by {first.actor} at {first.created_at:%Y-%m-%d %H:%M:%S} UTC (because: {first.reason})" if first else ""
+        raise FailedPrecondition(f"{row} was already resumed{by}")
     invalidate()
     log.warning("step.resumed", pause_id=str(row.id), held=held, actor=actor)
     return ended

@@ -95,3 +95,34 @@ def test_a_value_without_its_key_is_refused_not_taken_for_a_pause_of_every_item(
     )
     assert "INVALID_ARGUMENT: a value needs a pause key" in response.content.decode()
     assert StepPause.objects.count() == 0 and OpsAction.objects.count() == 0
+
+
+def test_a_second_operator_pausing_or_resuming_the_same_is_told_who_did_it_first(ops_client, reference_data):
+    from django.contrib.messages import get_messages
+    from django.test import Client
+
+    from tests.opsconsole.conftest import make_ops_user
+
+    erin = Client()
+    erin.force_login(make_ops_user("erin"))
+    pause = {"do": "pause", "step": "payment-capture.payment_outcome"}
+    ops_client.post(URL, {**pause, "reason": "gateway 504s"})
+    row = StepPause.objects.get()
+    told = [str(m) for m in get_messages(erin.post(URL, {**pause, "reason": "captures time out"}).wsgi_request)]
+    assert told == [
+        f"FAILED_PRECONDITION: {row} is already paused by ops since {row.created_at:%Y-%m-%d %H:%M:%S} UTC "
+        "(because: gateway 504s)"
+    ]
+
+    ops_client.post(URL, {"do": "resume", "pause": str(row.id), "reason": "gateway fixed"})
+    ended = StepResume.objects.get()
+    erin.get(URL)  # the page shows (and so drops) the first refusal
+    told = [
+        str(m)
+        for m in get_messages(erin.post(URL, {"do": "resume", "pause": str(row.id), "reason": "ok"}).wsgi_request)
+    ]
+    assert told == [
+        f"FAILED_PRECONDITION: {row} was already resumed by ops at {ended.created_at:%Y-%m-%d %H:%M:%S} UTC "
+        "(because: gateway fixed)"
+    ]
+    assert (StepPause.objects.count(), StepResume.objects.count(), OpsAction.objects.count()) == (1, 1, 2)
