@@ -8,8 +8,7 @@ Writing needs the remediation permission; reading needs only staff.
 
 from __future__ import annotations
 
-import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -19,7 +18,7 @@ from django.urls import reverse
 
 from opsconsole import ops_actions
 from pipelines import ServiceError, composition, database_now, drain, pauses, pausing
-from pipelines.models import StepPause, StepResume
+from pipelines.models import StepResume
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
@@ -36,22 +35,18 @@ def steps() -> list[str]:
     return out
 
 
-def _row(pause: StepPause, now: datetime.datetime) -> dict[str, Any]:
-    ended = next(iter(pause.resumes.all()), None)
-    return {"pause": pause, "resume": ended, "progress": drain.progress(pause, now)}
-
-
 def page(site: AdminSite, request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _post(request)
     now = database_now()  # the clock the releases are due by
-    active = [_row(p, now) for p in pauses.active_rows().prefetch_related("resumes")]
-    resumed = StepResume.objects.select_related("pause").order_by("-created_at")[:RECENT]
+    active = list(pauses.active_rows())
+    resumed = list(StepResume.objects.select_related("pause").order_by("-created_at")[:RECENT])
+    shown = drain.progress_of([p.pk for p in active] + [r.pause_id for r in resumed], now)  # one query for all
     context = {
         **site.each_context(request),
         "title": "Paused steps",
-        "active": active,
-        "resumed": [_row(r.pause, now) for r in resumed],
+        "active": [{"pause": p, "resume": None, "progress": shown[p.pk]} for p in active],
+        "resumed": [{"pause": r.pause, "resume": r, "progress": shown[r.pause_id]} for r in resumed],
         "steps": steps(),
         "keys": sorted(composition().pause_keys),
         "can_remediate": ops_actions.can_remediate(request.user),

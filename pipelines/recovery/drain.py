@@ -22,7 +22,8 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils.module_loading import import_string
 
 from pipelines.engine import pauses
@@ -176,9 +177,45 @@ def progress(pause: StepPause, now: datetime.datetime | None = None) -> Progress
     released = releases.count()
     drained = releases.filter(due_at__lte=now).count()
     ended = StepResume.objects.filter(pause=pause).first()
+    last = releases.order_by("-slot").values_list("due_at", flat=True).first() if ended is not None else None
+    return _progress(held, released, drained, ended, last, now)
+
+
+def _progress(
+    held: int,
+    released: int,
+    drained: int,
+    ended: StepResume | None,
+    last_due: datetime.datetime | None,
+    now: datetime.datetime,
+) -> Progress:
     done_by = None
     if ended is not None and held > drained:
-        last = releases.order_by("-slot").first()
-        start_at = max(last.due_at if last else ended.created_at, now)
+        start_at = max(last_due or ended.created_at, now)
         done_by = start_at + gap(ended) * (held - released)
     return Progress(held, released, drained, held - drained, done_by)
+
+
+def progress_of(pause_ids: list[uuid.UUID], now: datetime.datetime) -> dict[uuid.UUID, Progress]:
+    """``progress`` of many pauses in one query (the Paused steps page lists every active pause and recent resume:
+    four queries a pause made it grow with them)."""
+
+    def counted(rows: QuerySet[Any]) -> Coalesce:
+        return Coalesce(Subquery(rows.order_by().values("pause").annotate(n=Count("pk")).values("n")[:1]), 0)
+
+    releases = PauseRelease.objects.filter(pause=OuterRef("pk"))
+    rows = (
+        StepPause.objects.filter(pk__in=pause_ids)
+        .values("pk")
+        .annotate(
+            held=counted(PausedItem.objects.filter(pause=OuterRef("pk"))),
+            released=counted(releases),
+            drained=counted(releases.filter(due_at__lte=now)),
+            last_due=Subquery(releases.order_by("-slot").values("due_at")[:1]),
+        )
+    )
+    ended = {r.pause_id: r for r in StepResume.objects.filter(pause_id__in=pause_ids)}
+    return {
+        row["pk"]: _progress(row["held"], row["released"], row["drained"], ended.get(row["pk"]), row["last_due"], now)
+        for row in rows
+    }

@@ -126,3 +126,35 @@ def test_a_second_operator_pausing_or_resuming_the_same_is_told_who_did_it_first
         "(because: gateway fixed)"
     ]
     assert (StepPause.objects.count(), StepResume.objects.count(), OpsAction.objects.count()) == (1, 1, 2)
+
+
+def test_the_page_reads_as_many_queries_for_many_pauses_as_for_one(ops_client, reference_data):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def pause_and_resume(restaurants: list[str]) -> int:
+        for restaurant in restaurants:
+            form = {"do": "pause", "step": "dispatch.delivery_assigned", "key": "restaurant", "value": restaurant}
+            ops_client.post(URL, {**form, "reason": "kitchen closed"})
+            ops_client.post(URL, {**form, "reason": "and again"})  # refused: already paused
+        ops_client.post(URL, {"do": "pause", "step": "payment-capture.payment_outcome", "reason": f"{restaurants}"})
+        place(key=f"held-{restaurants[0]}")
+        for row in StepPause.objects.filter(key="", resumes__isnull=True):
+            ops_client.post(URL, {"do": "resume", "pause": str(row.pk), "reason": "gateway fixed"})
+        ops_client.get(URL)
+        with CaptureQueriesContext(connection) as captured:
+            page = ops_client.get(URL).content.decode()
+        assert page.count('<tr class="pause"') == StepPause.objects.filter(resumes__isnull=True).count()
+        return len(captured.captured_queries)
+
+    from checkout.models import Restaurant
+
+    others = [r for r in Restaurant.objects.order_by("pk").values_list("pk", flat=True) if r != "pizza-roma"][:2]
+    one = pause_and_resume(["pizza-roma"])
+    assert pause_and_resume(others) == one
+    from pipelines import database_now, drain
+
+    now, ids = database_now(), list(StepPause.objects.values_list("pk", flat=True))
+    shown = drain.progress_of(ids, now)  # the page's one read gives what each pause's own reads give
+    assert shown == {pk: drain.progress(StepPause.objects.get(pk=pk), now) for pk in ids}
+    assert sum(p.held for p in shown.values()) == 2  # both orders, held at dispatch by the pizza-roma pause
