@@ -20,6 +20,7 @@ from checkout.models import Consumer
 from checkout.order_request.models import OrderRequest
 from opsconsole import ops_actions, views
 from pipelines import ServiceError
+from pipelines.models import OpsAction
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
@@ -40,8 +41,7 @@ def page(site: AdminSite, request: HttpRequest, consumer_id: str) -> HttpRespons
         except ServiceError as exc:
             messages.error(request, exc.summary)
         else:
-            text = "was already erased" if done.already else "is erased"
-            messages.success(request, f"Consumer {consumer_id} {text} (ops action {done.ops_action_id}).")
+            messages.success(request, _done(consumer_id, done, request.user.get_username(), reason))
             return HttpResponseRedirect(reverse("ops:checkout_consumer_changelist"))
     context = {
         **site.each_context(request),
@@ -52,3 +52,17 @@ def page(site: AdminSite, request: HttpRequest, consumer_id: str) -> HttpRespons
         "reason": reason,
     }
     return TemplateResponse(request, "opsconsole/erasure_confirm.html", context)
+
+
+def _done(consumer_id: str, done: personal.Erasure, actor: str, reason: str) -> str:
+    """What the erasure did; erased before (another operator's page, a resent form): who did it, when and why."""
+    if not done.already:
+        return f"Consumer {consumer_id} is erased (ops action {done.ops_action_id})."
+    first = OpsAction.objects.filter(pk=done.ops_action_id).first()
+    if first is None:
+        return f"Consumer {consumer_id} was already erased (ops action {done.ops_action_id})."
+    yours = "" if (first.actor, first.reason) == (actor, reason) else ", and your reason was not recorded"
+    return (
+        f"Consumer {consumer_id} was already erased by {first.actor} at {first.created_at:%Y-%m-%d %H:%M:%S} UTC "
+        f"(because: {first.reason}; ops action {first.pk}): nothing changed{yours}."
+    )

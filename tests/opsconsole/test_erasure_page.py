@@ -108,3 +108,24 @@ def test_a_superuser_cannot_delete_a_consumer_whose_name_the_history_would_keep(
     assert 'value="delete_selected"' not in client.get(reverse("ops:checkout_consumer_changelist")).content.decode()
     assert Consumer.objects.filter(pk="zed").exists()
     assert all_insert_only_counts() == before
+
+
+def test_a_second_operator_erasing_the_same_consumer_is_told_who_erased_them(ops_client, zed_orders):
+    from django.test import Client
+
+    from tests.opsconsole.conftest import make_ops_user
+
+    erin = Client()
+    erin.force_login(make_ops_user("erin"))
+    url = reverse("ops:erasure", args=["zed"])
+    assert "erasure request #41" not in erin.get(url).content.decode()  # her page, open before the erasure
+    ops_client.post(url, {"reason": "erasure request #41"})
+    audit = OpsAction.objects.get()
+    counts = all_insert_only_counts()
+
+    again = erin.post(url, {"reason": "ticket 7"})
+    assert messages_of(again) == [
+        f"Consumer zed was already erased by ops at {audit.created_at:%Y-%m-%d %H:%M:%S} UTC (because: erasure "
+        f"request #41; ops action {audit.pk}): nothing changed, and your reason was not recorded."
+    ]
+    assert all_insert_only_counts() == counts
