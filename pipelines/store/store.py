@@ -27,7 +27,19 @@ from django.db.models import Max, Model
 
 from pipelines.contracts.steps import StepStatus
 from pipelines.models import Checkpoint, CheckpointChild, CheckpointLog, ForkedFrom
-from pipelines.store import batch_writes, branches, durability, fast, lookups, observers, reads, traces, waits, writes
+from pipelines.store import (
+    batch_writes,
+    branches,
+    durability,
+    fast,
+    lookups,
+    observers,
+    outputs,
+    reads,
+    traces,
+    waits,
+    writes,
+)
 from pipelines.store.batch_writes import Entry, Outcome, Plan, Redo, Rows, next_item
 from pipelines.store.fast import Table
 from pipelines.store.vendor import half
@@ -74,8 +86,9 @@ class Store:
     # A command that decides (run with an event, its models declare ``decision_fields``): its output is written even
     # when its id is stored, and the stored row says whether it is the same decision.
     decides = staticmethod(writes.decides)
-    # ``model(**fields)``, built the fast way (``fast.instantiate``).
-    new_row = staticmethod(fast.instantiate)
+    # ``model(**fields)``, built the fast way (``fast.instantiate``), once the fields fit the model (a field it
+    # lacks or a required one left out is a ``ContractError`` naming them).
+    new_row = staticmethod(outputs.output_row)
     # Every field of ``model`` is a plain attribute: the engine's columns may be set in one go.
     plain_attributes = staticmethod(fast.plain_attributes)
 

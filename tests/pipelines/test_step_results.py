@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipelines.contracts.declarations import Composition
-from pipelines.contracts.steps import Output, StepContext, StepStatus
+from pipelines.contracts.steps import Command, Output, StepContext, StepStatus
 from pipelines.engine.runner import Engine
 from pipelines.models import ErrorSinkEntry
 from tests.conftest import all_insert_only_counts
@@ -69,3 +69,42 @@ def test_a_split_step_that_returns_one_output_fails_with_a_contract_error_and_st
 def test_statuses_compare_equal_to_their_labels():
     assert [s.value for s in StepStatus] == ["inserted", "replayed", "lost", "awaiting", "skipped", "failed", "paused"]
     assert StepStatus.LOST == "lost" and f"{StepStatus.FAILED}" == "failed"
+
+
+def _nothing_is_stored() -> None:
+    counts = all_insert_only_counts()
+    assert counts["lane.DocumentReceived"] == 0
+    assert counts["pipelines.CheckpointLog"] == 0
+    assert ErrorSinkEntry.objects.count() == 1
+
+
+def test_an_output_naming_a_field_its_model_lacks_is_a_contract_error_that_says_which_and_is_not_retried():
+    def receive_misspelt(ctx: StepContext[Command]) -> Output:
+        return Output({"doc_id": ctx.input.id, "txt": "a b"})
+
+    execution = Engine(_with_step("ingest", 0, receive_misspelt)).start("ingest", {"text": "a b"}, "doc-1")
+
+    failed = execution.result("ingest", "receive")
+    assert failed is not None and failed.status is StepStatus.FAILED
+    assert str(failed.error) == (
+        "the Output for DocumentReceived does not fit the model: 'txt' is no field of it (did you mean 'text'?); "
+        "it leaves out the required field(s) 'text' "
+        "(a step gives exactly these fields, by attribute name, the required ones always: doc_id, text)"
+    )
+    entry = ErrorSinkEntry.objects.get()
+    assert (entry.step, entry.error_code, entry.retryable) == ("receive", "CONTRACT_VIOLATION", False)
+    _nothing_is_stored()
+
+
+def test_an_output_that_leaves_out_a_required_text_field_is_a_contract_error_not_an_empty_row():
+    def receive_without_text(ctx: StepContext[Command]) -> Output:
+        return Output({"doc_id": ctx.input.id})
+
+    execution = Engine(_with_step("ingest", 0, receive_without_text)).start("ingest", {"text": "a b"}, "doc-1")
+
+    failed = execution.result("ingest", "receive")
+    assert failed is not None and failed.status is StepStatus.FAILED
+    assert "it leaves out the required field(s) 'text'" in str(failed.error)
+    entry = ErrorSinkEntry.objects.get()
+    assert (entry.error_code, entry.retryable) == ("CONTRACT_VIOLATION", False)
+    _nothing_is_stored()
