@@ -188,6 +188,17 @@ def _publication_model(producer: Producer) -> Iterator[Problem]:
             f"but no step of '{producer.pipeline.name}' writes it (expected={declared} actual=none)",
             "Make the pipeline's last step write the output publication's model, or publish the model it writes.",
         )
+    elif publication is producer.pipeline.output and publication.model not in producer.pipeline.steps[-1].models:
+        last = producer.pipeline.steps[-1]
+        yield Problem(
+            "pipelines.E028",
+            f"publication '{publication.name}' of pipeline '{producer.pipeline.name}' hands off {declared}, written "
+            f"by {producer.label}, but the pipeline's last step {last.name} writes {type_name(last.model)}: the "
+            f"output is handed off only from the last step, so its subscribers would never run "
+            f"(expected={declared} actual={type_name(last.model)})",
+            f"Put the new step before {producer.step}, or give it a pipeline of its own that subscribes to "
+            f"'{publication.name}' (docs/architecture.md, \"How to add a step\").",
+        )
     elif producer.written is not publication.model:
         written = type_name(producer.written)
         yield Problem(

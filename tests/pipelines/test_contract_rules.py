@@ -157,6 +157,24 @@ def test_a_publication_must_carry_the_model_its_step_writes():
     ]
 
 
+def test_a_step_appended_after_the_one_that_writes_the_output_is_refused_as_it_would_be_published():
+    appended = dataclasses.replace(SINK, steps=(*SINK.steps, step("tip", model("Tip"))))
+    broken = dataclasses.replace(SOUND, pipelines=(SOURCE, appended))
+
+    assert found(broken) == [
+        (
+            "pipelines.E028",
+            "publication 't.sink.v1' of pipeline 'sink' hands off Sink, written by sink/sink, but the pipeline's "
+            "last step tip writes Tip: the output is handed off only from the last step, so its subscribers would "
+            "never run (expected=Sink actual=Tip)",
+        )
+    ]
+    assert check_composition(broken)[0].hint == (
+        "Put the new step before sink, or give it a pipeline of its own that subscribes to 't.sink.v1' "
+        '(docs/architecture.md, "How to add a step").'
+    )
+
+
 def test_a_terminal_name_nobody_produces_and_an_unhappy_pipeline_that_handles_a_dead_end():
     misspelt = dataclasses.replace(SOUND, terminal=frozenset({"t.sink.v1", "t.snik.v1"}))
     assert found(misspelt) == [
