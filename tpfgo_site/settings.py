@@ -314,6 +314,8 @@ TPFGO_INGEST_BACKLOG_WAIT_SECONDS = float(os.environ.get("TPFGO_INGEST_BACKLOG_W
 # An HTTP ingest stream whose client neither sends a byte nor takes an answer for this long is ended (its slot freed);
 # longer than the backlog wait, so a client waiting for a slow line's answer is not cut. 0: never.
 TPFGO_INGEST_IDLE_SECONDS = float(os.environ.get("TPFGO_INGEST_IDLE_SECONDS", "60"))
+# A WatchOrder or Subscribe call whose client leaves an answer untaken this long is cancelled; 0: never.
+TPFGO_STREAM_UNREAD_SECONDS = float(os.environ.get("TPFGO_STREAM_UNREAD_SECONDS", "60"))
 # A worker-only node serves its own processes' metrics on this address (host:port); unset: no port of its own.
 TPFGO_WORKER_METRICS_BIND = os.environ.get("TPFGO_WORKER_METRICS_BIND", "")
 # The gRPC server serves its own streams' gauges on this address (host:port); unset: they are not scraped.

@@ -4,7 +4,8 @@ The boundary (token first, errors as ``google.rpc.Status``, metrics) is ``pipeli
 the work is ``checkout.ingest`` and ``checkout.watching``, the same code the NDJSON route runs. An ``IngestOrders``
 client that sends nothing for ``TPFGO_INGEST_IDLE_SECONDS`` gets the answers of every message read, then
 ``DEADLINE_EXCEEDED``, and its slot is freed (the NDJSON route's idle limit); one that leaves an answer untaken for
-as long has its call cancelled.
+as long has its call cancelled; a ``WatchOrder`` client that leaves an answer untaken for
+``TPFGO_STREAM_UNREAD_SECONDS`` too.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class OrderStreams(Service):
         idle = float(settings.TPFGO_INGEST_IDLE_SECONDS)
         answers = ingest.answers(lines(idle_limited(requests, idle)))
         try:
-            for answer in unread_limited(answers, context, idle):
+            for answer in unread_limited(answers, context, idle, route=ROUTE + "IngestOrders"):
                 yield messages.to_message(answer, orders_pb2.IngestOrdersResponse)
         except StreamIdle as idle:  # every message read before it was answered above
             log.warning("ingest.stream_idle", seconds=idle.seconds)
@@ -75,7 +76,9 @@ class OrderStreams(Service):
     ) -> Iterator[orders_pb2.OrderCheckpoint]:
         ticket = released_with_call(watching.admit(), context)  # a cancelled watch frees its slot now
         try:
-            for entry in watching.watch_order(request.order_id, active=context.is_active):
+            entries = watching.watch_order(request.order_id, active=context.is_active)
+            unread = float(settings.TPFGO_STREAM_UNREAD_SECONDS)
+            for entry in unread_limited(entries, context, unread, route=ROUTE + "WatchOrder"):
                 yield messages.to_message(entry, orders_pb2.OrderCheckpoint)
         finally:
             ticket.release()

@@ -139,9 +139,10 @@ def idle_limited(requests: Iterable[T], seconds: float) -> Iterator[T]:
         asks.put(_STOP)
 
 
-def unread_limited(answers: Iterable[T], context: grpc.ServicerContext, seconds: float) -> Iterator[T]:
+def unread_limited(answers: Iterable[T], context: grpc.ServicerContext, seconds: float, *, route: str) -> Iterator[T]:
     """``answers`` as grpcio sends them, until the client leaves one untaken for ``seconds``: then the call is
-    cancelled. Unlimited when ``seconds`` is 0 or less.
+    cancelled and ``rpc.answers_unread`` names ``route``. Unlimited when ``seconds`` is 0 or less. Every
+    server-streaming method runs its answers through it (``IngestOrders``, ``WatchOrder``, ``Subscribe``).
 
     grpcio sends an answer with no timeout and asks for the next only once the client's HTTP/2 window took it, so
     a client that stops reading (and sets no deadline) would hold the call, its thread and its admission slot for
@@ -160,7 +161,7 @@ def unread_limited(answers: Iterable[T], context: grpc.ServicerContext, seconds:
             if done.wait(seconds if since is None else max(since + seconds - time.monotonic(), 0)):
                 return
             if since is not None and handed[0] == since:
-                log.warning("ingest.answers_unread", seconds=seconds)
+                log.warning("rpc.answers_unread", route=route, seconds=seconds)
                 context.cancel()
                 return
 

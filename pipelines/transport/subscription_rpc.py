@@ -4,7 +4,8 @@ The boundaries (token first, errors as ``google.rpc.Status``, metrics) are ``pip
 ``pipelines.transport.rpc_streams.streaming``;
 the rules are ``pipelines.transport.subscriptions``'s, the same as the HTTP routes'.
 A server-streaming call is only read as fast as the client reads: grpcio asks the generator for the next item once
-the previous one fit in the HTTP/2 flow-control window.
+the previous one fit in the HTTP/2 flow-control window; a client that leaves an item untaken for
+``TPFGO_STREAM_UNREAD_SECONDS`` has its call cancelled (``unread_limited``), which frees its thread and its slot.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
+from django.conf import settings
 from django_grpc_framework.services import Service
 
 from pipelines.protos import subscriptions_pb2
 from pipelines.transport import subscriptions
 from pipelines.transport.rpc import unary
-from pipelines.transport.rpc_streams import released_with_call, streaming
+from pipelines.transport.rpc_streams import released_with_call, streaming, unread_limited
 
 SERVICE = subscriptions_pb2.DESCRIPTOR.services_by_name["SubscriptionService"]
 ROUTE = f"/{SERVICE.full_name}/"
@@ -65,8 +67,9 @@ class SubscriptionService(Service):
         # thread, which has its database connection).
         released_with_call(opened.ticket, context)
         follow = subscriptions.follow(opened.publication, opened.start, active=context.is_active, lease=opened.lease)
+        unread = float(getattr(settings, "TPFGO_STREAM_UNREAD_SECONDS", 60))
         try:
-            for item in follow:
+            for item in unread_limited(follow, context, unread, route=ROUTE + "Subscribe"):
                 yield message(item)
         finally:
             follow.close()

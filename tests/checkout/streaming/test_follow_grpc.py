@@ -44,3 +44,37 @@ def released_soon() -> bool:
     while SubscriberLease.objects.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     return SubscriberLease.objects.count() == 0
+
+
+def test_a_follow_whose_client_stops_reading_is_cancelled_after_the_unread_limit(
+    demo_data, stream_server, auth, settings
+):
+    """Before, a subscriber that stopped reading held its server thread and its slot for good: grpcio's send waits
+    for room in the client's HTTP/2 window with no timeout."""
+    from checkout import services
+    from pipelines.transport import subscriptions
+    from tests.checkout.conftest import order_body
+
+    settings.TPFGO_STREAM_UNREAD_SECONDS = 1
+    settings.TPFGO_SUBSCRIPTION_POLL_SECONDS = 0.05
+    for number in range(3):
+        services.place_order(order_body(), f"unread-follow-{number}")
+    # A one-byte window (no BDP probing to grow it): the second item waits for the client to read the first.
+    options = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 1)]
+    channel = grpc.insecure_channel(stream_server, options=options)
+    stub = subscriptions_pb2_grpc.SubscriptionServiceStub(channel)
+    request = subscriptions_pb2.SubscribeRequest(publication=PUBLICATION, subscriber="stalled", start="0")
+    call = stub.Subscribe(request, metadata=auth)
+    deadline = time.monotonic() + 10
+    while subscriptions.gate().active == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert subscriptions.gate().active == 1
+    deadline = time.monotonic() + 15
+    while subscriptions.gate().active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert subscriptions.gate().active == 0
+    assert released_soon()  # the subscriber's name too
+    with pytest.raises(grpc.RpcError) as ended:
+        list(call)
+    assert ended.value.code() == grpc.StatusCode.CANCELLED
+    channel.close()

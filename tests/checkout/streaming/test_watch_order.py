@@ -5,9 +5,10 @@ import threading
 
 import grpc
 import pytest
+import structlog.testing
 
 from checkout import services, watching
-from checkout.protos import orders_pb2
+from checkout.protos import orders_pb2, orders_pb2_grpc
 from pipelines.models import CheckpointLog
 from pipelines.store import observers
 from tests.checkout.conftest import place
@@ -93,3 +94,35 @@ def test_a_cancelled_watch_frees_its_admission_slot_at_once_not_at_its_next_poll
     done = place("watch-next").view["orderId"]
     events = list(stub.WatchOrder(orders_pb2.WatchOrderRequest(order_id=done), metadata=auth, timeout=10))
     assert [e.id for e in events] == log_ids(done) and events[-1].state == "COMPLETED"
+
+
+def test_a_watch_whose_client_stops_reading_is_cancelled_after_the_unread_limit(
+    demo_data, stream_server, auth, settings
+):
+    """Before, a watcher that stopped reading held its server thread and its slot for good: grpcio's send waits for
+    room in the client's HTTP/2 window with no timeout, and a completed order's watch never got to its end."""
+    settings.TPFGO_STREAM_UNREAD_SECONDS = 1
+    settings.TPFGO_WATCH_MAX_STREAMS = 1
+    order_id = place("watch-unread").view["orderId"]
+    assert len(log_ids(order_id)) > 1
+    # A one-byte window (no BDP probing to grow it): the second checkpoint waits for the client to read the first.
+    options = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 1)]
+    channel = grpc.insecure_channel(stream_server, options=options)
+    call = orders_pb2_grpc.OrderServiceStub(channel).WatchOrder(
+        orders_pb2.WatchOrderRequest(order_id=order_id), metadata=auth
+    )
+    with structlog.testing.capture_logs() as logs:
+        wait_for(lambda: watching.gate().active == 1, 10, what="the watch to be admitted")
+        wait_for(lambda: watching.gate().active == 0, 15, what="the unread watch to be cancelled")
+    unread = [line for line in logs if line["event"] == "rpc.answers_unread"]
+    assert [line["route"] for line in unread] == ["/tpfgo.checkout.v1.OrderService/WatchOrder"]
+    with pytest.raises(grpc.RpcError) as ended:
+        list(call)
+    assert ended.value.code() == grpc.StatusCode.CANCELLED
+    channel.close()
+    events = list(stub_of(stream_server).WatchOrder(orders_pb2.WatchOrderRequest(order_id=order_id), metadata=auth))
+    assert [e.id for e in events] == log_ids(order_id)  # the slot is free again
+
+
+def stub_of(target: str):
+    return orders_pb2_grpc.OrderServiceStub(grpc.insecure_channel(target))
