@@ -85,6 +85,12 @@ def error(key: str | None, code: str, message: str) -> dict[str, Any]:
     return {"idempotencyKey": key, "error": {"code": code, "message": message}}
 
 
+def no_order(key: str | None, where: str) -> Ready[dict[str, Any]]:
+    """The answer of a line or message that carries no order (or, in NDJSON, one that is no object): the same words
+    on every transport; ``where`` is the transport's name for the item (``line 3``, ``message 3``)."""
+    return Ready(error(key, "INVALID_ARGUMENT", f"{where}: order is required, an object"))
+
+
 def place(line: Line) -> dict[str, Any]:
     """Place one line's order; the outer boundary of one line (a database that cannot be reached is this line's
     UNAVAILABLE, as for ``POST /api/v1/orders``; any other unexpected error its INTERNAL)."""
@@ -194,7 +200,7 @@ def from_data(data: dict[str, Any], number: int) -> Line | Ready[dict[str, Any]]
     if unknown:
         return Ready(error(key, "INVALID_ARGUMENT", f"line {number}: unknown fields {', '.join(unknown)}"))
     if not isinstance(data.get("order"), dict):
-        return Ready(error(key, "INVALID_ARGUMENT", f"line {number}: order must be a JSON object"))
+        return no_order(key, f"line {number}")
     return Line(number, key, data["order"])
 
 

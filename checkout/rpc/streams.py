@@ -44,6 +44,9 @@ def lines(requests: Iterable[Any]) -> Iterator[ingest.Line | Ready[dict[str, Any
             yield Ready(ingest.error(None, "INVALID_ARGUMENT", message))
             continue
         outer = request.idempotency_key if request.HasField("idempotency_key") else None
+        if not request.HasField("order"):
+            yield ingest.no_order(outer, f"message {number}")
+            continue
         order, inner = messages.create_command(request.order)
         try:
             key = messages.pick_key(inner, outer, header="idempotency_key", field="order.idempotency_key")

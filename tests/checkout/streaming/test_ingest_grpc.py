@@ -14,6 +14,7 @@ from checkout.protos import orders_pb2, orders_pb2_grpc
 from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines.store import observers
 from tests.checkout.streaming.conftest import ingest_request
+from tests.conftest import all_insert_only_counts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,6 +82,36 @@ def test_the_same_stream_on_grpc_and_ndjson_gives_the_same_answers(demo_data, st
 
     rest = [json.loads(raw) for raw in b"".join(response.streaming_content).splitlines()]
     assert [(a["idempotencyKey"], a["state"], None) for a in rest] == grpc_answers
+
+
+def test_a_line_without_an_order_is_refused_in_the_same_words_on_grpc_and_ndjson(demo_data, stub, auth, token):
+    """gRPC answered 'the order is invalid', NDJSON 'line 1: order must be a JSON object', for one mistake."""
+    import json
+
+    from django.test import Client
+
+    before = all_insert_only_counts()
+    (answer,) = stub.IngestOrders(iter([orders_pb2.IngestOrdersRequest(idempotency_key="no-order")]), metadata=auth)
+    response = Client().post(
+        "/api/v1/orders/ingest",
+        b'{"idempotencyKey": "no-order"}\n{"idempotencyKey": "null-order", "order": null}\n',
+        content_type="application/x-ndjson",
+        HTTP_AUTHORIZATION=f"Token {token}",
+    )
+    lines = [json.loads(raw) for raw in b"".join(response.streaming_content).splitlines()]
+    assert (answer.idempotency_key, answer.error.code, answer.error.message) == (
+        "no-order",
+        "INVALID_ARGUMENT",
+        "message 1: order is required, an object",
+    )
+    assert lines == [
+        {
+            "idempotencyKey": key,
+            "error": {"code": "INVALID_ARGUMENT", "message": f"line {n}: order is required, an object"},
+        }
+        for n, key in ((1, "no-order"), (2, "null-order"))
+    ]
+    assert all_insert_only_counts() == before
 
 
 def test_a_stream_without_a_token_is_unauthenticated(demo_data, stub):
