@@ -111,6 +111,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "ndjson_line": ("pipelines.transport.http_streams", "line"),
     "server_socket": ("pipelines.transport.http_streams", "server_socket"),
     "Malformed": ("pipelines.transport.rpc", "Malformed"),
+    "Oversized": ("pipelines.transport.rpc", "Oversized"),
     "build_server": ("pipelines.transport.rpc", "build_server"),
     "generic_handler": ("pipelines.transport.rpc", "generic_handler"),
     "metadata_value": ("pipelines.transport.rpc", "metadata_value"),
@@ -251,6 +252,7 @@ if TYPE_CHECKING:
     from pipelines.transport.input_limits import check_body_size as check_body_size
     from pipelines.transport.request_metrics import metrics_view as metrics_view
     from pipelines.transport.rpc import Malformed as Malformed
+    from pipelines.transport.rpc import Oversized as Oversized
     from pipelines.transport.rpc import build_server as build_server
     from pipelines.transport.rpc import generic_handler as generic_handler
     from pipelines.transport.rpc import metadata_value as metadata_value
@@ -308,6 +310,7 @@ __all__ = [
     "NonRetryableError",
     "NotFound",
     "Output",
+    "Oversized",
     "Pipeline",
     "Produced",
     "Publication",

@@ -24,10 +24,12 @@ from checkout.rpc.services import ROUTE
 from pipelines import (
     InvalidArgument,
     Malformed,
+    Oversized,
     Ready,
     StreamIdle,
     WireError,
     idle_limited,
+    input_limits,
     released_with_call,
     streaming,
     unread_limited,
@@ -39,6 +41,10 @@ log = structlog.get_logger("checkout.rpc")
 def lines(requests: Iterable[Any]) -> Iterator[ingest.Line | Ready[dict[str, Any]]]:
     """Each request as an ingest line; a malformed message or a key given twice differently is its own error."""
     for number, request in enumerate(requests, 1):
+        if isinstance(request, Oversized):  # as NDJSON answers a line over its limit; the stream goes on
+            message = f"message {number}: longer than {input_limits.max_body_bytes()} bytes"
+            yield Ready(ingest.error(None, "INVALID_ARGUMENT", message))
+            continue
         if isinstance(request, Malformed):
             message = f"message {number}: not a valid {request.full_name} message"
             yield Ready(ingest.error(None, "INVALID_ARGUMENT", message))

@@ -31,6 +31,7 @@ from rest_framework.settings import api_settings
 from pipelines.contracts.status import Detail, ServiceError
 from pipelines.engine import tracing
 from pipelines.transport import outage, request_metrics
+from pipelines.transport.input_limits import body_too_large, max_body_bytes
 from pipelines.transport.wire_errors import WireError, grpc_status
 
 log = structlog.get_logger("pipelines.rpc")
@@ -46,8 +47,26 @@ class Malformed:
         self.full_name = full_name
 
 
+class Oversized(Malformed):
+    """A request message over ``TPFGO_API_MAX_BODY_BYTES`` (and within the transport's cap, ``transport_cap``):
+    refused after the token check, with the same RESOURCE_EXHAUSTED Status as an HTTP body over the limit."""
+
+    def __init__(self, full_name: str, size: int) -> None:
+        super().__init__(full_name)
+        self.size = size
+
+
+def transport_cap() -> int:
+    """The largest message grpcio takes in at all: 4 × ``TPFGO_API_MAX_BODY_BYTES`` (4 MiB by default, grpcio's
+    own default). A message between the limit and the cap reaches the deserializer and is refused with the
+    project's Status; grpcio's core refuses a larger one itself, in its own words, before any Python code runs."""
+    return 4 * max_body_bytes()
+
+
 def _lenient(cls: type[Message]) -> Callable[[bytes], Message | Malformed]:
     def deserialize(raw: bytes) -> Message | Malformed:
+        if len(raw) > max_body_bytes():
+            return Oversized(cls.DESCRIPTOR.full_name, len(raw))
         try:
             return cls.FromString(raw)
         except (DecodeError, ValueError, RuntimeError):
@@ -74,12 +93,16 @@ class MalformedRequests(grpc.ServerInterceptor):  # type: ignore[misc]  # grpcio
         bad = Malformed(method)
 
         def lenient(raw: bytes) -> object:
+            if len(raw) > max_body_bytes():
+                return Oversized(method, len(raw))
             try:
                 return deserialize(raw)
             except Exception:  # noqa: BLE001  (whatever the generated parser raises: the bytes are not a message)
                 return bad
 
-        def refuse(context: grpc.ServicerContext) -> None:
+        def refuse(context: grpc.ServicerContext, request: object) -> None:
+            if isinstance(request, Oversized):
+                context.abort_with_status(grpc_status(body_too_large(request.size), str(uuid.uuid4())))
             error = WireError(
                 "INVALID_ARGUMENT",
                 f"the request is not a valid message for {method}",
@@ -89,8 +112,8 @@ class MalformedRequests(grpc.ServerInterceptor):  # type: ignore[misc]  # grpcio
 
         def checked(requests: Iterator[object], context: grpc.ServicerContext) -> Iterator[object]:
             for request in requests:
-                if request is bad:
-                    refuse(context)
+                if isinstance(request, Malformed):
+                    refuse(context, request)
                 yield request
 
         kind = ("stream" if handler.request_streaming else "unary") + (
@@ -101,8 +124,8 @@ class MalformedRequests(grpc.ServerInterceptor):  # type: ignore[misc]  # grpcio
         def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
             if handler.request_streaming:
                 return inner(checked(request, context), context)
-            if request is bad:
-                refuse(context)
+            if isinstance(request, Malformed):
+                refuse(context, request)
             return inner(request, context)
 
         make = getattr(grpc, f"{kind}_rpc_method_handler")
@@ -168,6 +191,8 @@ def call_boundary(route: str, request: object, context: grpc.ServicerContext) ->
     started, status = time.perf_counter(), "OK"
     try:
         authorize(route, request, context)
+        if isinstance(request, Oversized):
+            raise body_too_large(request.size)
         if isinstance(request, Malformed):
             raise WireError(
                 "INVALID_ARGUMENT",
@@ -222,10 +247,12 @@ def build_server(
     interceptors: Sequence[grpc.ServerInterceptor] | None = None,
 ) -> tuple[grpc.Server, int]:
     """A gRPC server with the handlers that ``hook`` adds, bound to ``address`` (port 0: a free one), taking
-    messages up to ``TPFGO_API_MAX_BODY_BYTES``; ``RuntimeError`` when the address is taken."""
+    messages up to ``TPFGO_API_MAX_BODY_BYTES`` (up to ``transport_cap`` a larger one is refused with the project's
+    Status); ``RuntimeError`` when the address is taken."""
     executor = futures.ThreadPoolExecutor(max_workers=max_workers, initializer=initializer)
-    # The HTTP transports' body limit; grpcio refuses a larger message with RESOURCE_EXHAUSTED before any handler.
-    limit = int(getattr(settings, "TPFGO_API_MAX_BODY_BYTES", 4 * 1024 * 1024))
+    # grpcio's core refuses a message over its cap in its own words, before any handler: the body limit itself is
+    # checked by the deserializers (_lenient), so that a message over it answers the project's Status.
+    limit = transport_cap()
     # Tracing once, whether or not the caller's interceptors (GRPC_FRAMEWORK["SERVER_INTERCEPTORS"]) name it.
     chain = [tracing.GRPC_SERVER_TRACING, *(i for i in interceptors or [] if i is not tracing.GRPC_SERVER_TRACING)]
     chain.append(MalformedRequests())

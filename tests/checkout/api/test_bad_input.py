@@ -12,15 +12,17 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
 
 from checkout import demo
 from checkout.models import Consumer, Courier
+from checkout.order_request.models import OrderRequest
 from checkout.protos import orders_pb2, orders_pb2_grpc
-from pipelines.transport.rpc import build_server
+from pipelines.transport.wire_errors import describe
 from tests.checkout.api.transports import DEFAULT, Raw
 from tests.checkout.conftest import order_body
 from tests.conftest import all_insert_only_counts
-from tpfgo_site.grpc_handlers import grpc_handlers
 
 HTTP = ("rest", "function", "protobuf")
 JSON_WAYS = ("rest", "function")
@@ -112,18 +114,93 @@ def test_a_five_megabyte_grpc_message_is_resource_exhausted(ways):
     assert stored() == before
 
 
-def test_the_grpc_servers_message_limit_is_the_body_limit(settings, transactional_db):
+@pytest.fixture
+def small_limit(settings: Any) -> None:
+    """A body limit of 1,000 bytes, set before ``grpc_target`` builds its server (its cap is 4 × the limit)."""
     settings.TPFGO_API_MAX_BODY_BYTES = 1000
-    server, port = build_server("127.0.0.1:0", grpc_handlers, max_workers=1)
-    server.start()
+
+
+def refusal(call: Any) -> tuple[grpc.StatusCode, dict[str, Any] | None]:
+    with pytest.raises(grpc.RpcError) as refused:
+        call()
+    status = rpc_status.from_call(refused.value)
+    return refused.value.code(), describe(status) if status is not None else None
+
+
+def test_a_grpc_message_over_the_body_limit_answers_the_projects_status(small_limit, grpc_target, token):
+    """grpcio's core refused it ('Received message larger than max (1010 vs. 1000)'), the one error of the API with
+    no google.rpc.Status, ErrorInfo or correlationId."""
+    auth = [("authorization", f"Token {token}")]
+    before = all_insert_only_counts()
+    with grpc.insecure_channel(grpc_target) as channel:
+        stub = orders_pb2_grpc.OrderServiceStub(channel)
+        big = orders_pb2.CreateOrderRequest(consumer_id="alice", restaurant_id="x" * 1200)
+        code, status = refusal(lambda: stub.CreateOrder(big, metadata=auth, timeout=30))
+        untokened, _ = refusal(lambda: stub.CreateOrder(big, timeout=30))  # the token first, as on HTTP
+        watch = orders_pb2.WatchOrderRequest(order_id="x" * 1200)
+        watched, watch_status = refusal(lambda: list(stub.WatchOrder(watch, metadata=auth, timeout=30)))
+        # Over the transport's cap (4 × the limit) grpcio's core answers before any of the project's code runs.
+        huge = orders_pb2.CreateOrderRequest(consumer_id="alice", restaurant_id="x" * 4001)
+        capped, capped_status = refusal(lambda: stub.CreateOrder(huge, metadata=auth, timeout=30))
+    assert code == watched == capped == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert untokened == grpc.StatusCode.UNAUTHENTICATED
+    assert status is not None and status["message"].startswith("the request body is 12")
+    assert status["message"].endswith("bytes; the limit is 1000 bytes (TPFGO_API_MAX_BODY_BYTES)")
+    assert (status["code"], status["details"]) == (
+        "RESOURCE_EXHAUSTED",
+        [{"field": "body", "issue": "larger than 1000 bytes"}],
+    )
+    assert set(status["metadata"]) == {"correlationId"}
+    assert watch_status is not None
+    assert (watch_status["code"], watch_status["details"]) == (status["code"], status["details"])
+    assert capped_status is None
+    assert all_insert_only_counts() == before
+
+
+def test_a_health_check_over_the_body_limit_answers_the_projects_status_too(settings, db):
+    """grpcio's own services (health, reflection) go through MalformedRequests: the same Status as the project's."""
+    from tests.system.conftest import free_port
+    from tpfgo_site.grpc_server import build
+
+    settings.TPFGO_API_MAX_BODY_BYTES = 1000
+    address = f"127.0.0.1:{free_port()}"
+    server, _ = build(address, max_workers=2)
     try:
-        stub = orders_pb2_grpc.OrderServiceStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
-        with pytest.raises(grpc.RpcError) as refused:
-            stub.CreateOrder(orders_pb2.CreateOrderRequest(restaurant_id="x" * 2000), timeout=30)
+        with grpc.insecure_channel(address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            code, status = refusal(lambda: health.Check(health_pb2.HealthCheckRequest(service="x" * 1200), timeout=10))
     finally:
         server.stop(grace=None).wait()
-    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert all_insert_only_counts() == dict.fromkeys(all_insert_only_counts(), 0)
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert status is not None and status["details"] == [{"field": "body", "issue": "larger than 1000 bytes"}]
+    assert set(status["metadata"]) == {"correlationId"}
+
+
+def test_an_ingest_message_over_the_body_limit_is_its_own_error_and_the_stream_goes_on(small_limit, grpc_target, token):
+    demo.load()
+    auth = [("authorization", f"Token {token}")]
+    order = orders_pb2.CreateOrderRequest(
+        consumer_id="alice",
+        restaurant_id="pizza-roma",
+        items=[orders_pb2.OrderItem(menu_item_id="margherita", quantity=1)],
+        delivery_address=orders_pb2.Address(street1="1 Main St", city="Oakland", state="CA", zip="94612"),
+    )
+    requests = [
+        orders_pb2.IngestOrdersRequest(
+            idempotency_key="big", order=orders_pb2.CreateOrderRequest(restaurant_id="x" * 1200)
+        ),
+        orders_pb2.IngestOrdersRequest(idempotency_key="small", order=order),
+    ]
+    with grpc.insecure_channel(grpc_target) as channel:
+        answers = list(
+            orders_pb2_grpc.OrderServiceStub(channel).IngestOrders(iter(requests), metadata=auth, timeout=60)
+        )
+    assert [(a.error.code, a.error.message) for a in answers] == [
+        ("INVALID_ARGUMENT", "message 1: longer than 1000 bytes"),
+        ("", ""),
+    ]
+    assert answers[1].state == "COMPLETED"
+    assert OrderRequest.objects.count() == 1
 
 
 def test_the_body_limit_is_a_setting(ways, settings):
