@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import io
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -172,12 +173,36 @@ def check_text(value: object, field: str, max_length: int | None = None) -> str:
 
 
 def check_body_size(request: Request) -> None:
+    """A body over the limit is RESOURCE_EXHAUSTED (413) before it is read. A body sent without a Content-Length
+    (``Transfer-Encoding: chunked``, which gunicorn decodes and marks with ``wsgi.input_terminated``) is read here,
+    at most one byte past the limit, and handed to the parsers: Django and DRF read a body by its Content-Length
+    only, so such a body was read as empty (a valid order answered ``consumerId: is required``)."""
+    meta = request.META
+    if not meta.get("CONTENT_LENGTH") and meta.get("wsgi.input_terminated"):
+        _take_unsized_body(request)
+        return
     try:
-        size = int(request.META.get("CONTENT_LENGTH") or 0)
+        size = int(meta.get("CONTENT_LENGTH") or 0)
     except ValueError:
         size = 0
     if size > max_body_bytes():
         raise body_too_large(size)
+
+
+def _take_unsized_body(request: Request) -> None:
+    limit = max_body_bytes()
+    data = request.META["wsgi.input"].read(limit + 1)
+    if len(data) > limit:
+        raise WireError(
+            "RESOURCE_EXHAUSTED",
+            f"the request body is more than {limit} bytes, the limit (TPFGO_API_MAX_BODY_BYTES)",
+            [Detail("body", f"larger than {limit} bytes")],
+            http_status=413,
+        )
+    # The body as if it had come with its Content-Length: Django's request reads its _stream (DRF reads the request).
+    django_request = request._request
+    django_request.META["CONTENT_LENGTH"] = str(len(data))
+    django_request._stream = io.BytesIO(data)
 
 
 class BoundedJSONParser(JSONParser):

@@ -7,6 +7,7 @@ unpaired surrogate 400, on SQLite and PostgreSQL alike (PostgreSQL cannot store 
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -280,3 +281,48 @@ def test_a_request_django_refuses_before_any_view_gets_the_envelope(api, demo_da
     assert (response.status_code, response["Content-Type"]) == (400, "application/json")
     assert response.json()["error"]["code"] == "INVALID_ARGUMENT"
     assert all_insert_only_counts() == rows
+
+
+def chunked(client: Any, path: str, body: bytes, content_type: str, token: str, key: str) -> Any:
+    """A POST as gunicorn hands a chunked upload to the application: no Content-Length, the decoded body in
+    ``wsgi.input`` and ``wsgi.input_terminated`` set."""
+    environ = {"CONTENT_LENGTH": "", "wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True}
+    return client.post(
+        path,
+        body,
+        content_type=content_type,
+        HTTP_AUTHORIZATION=f"Token {token}",
+        HTTP_IDEMPOTENCY_KEY=key,
+        HTTP_ACCEPT=content_type,
+        **environ,
+    )
+
+
+def test_a_chunked_body_is_read_within_the_body_limit_on_every_http_route(db, token, settings):
+    """Django and DRF read a body by its Content-Length only: a chunked order was read as empty and answered
+    400 'consumerId: is required' (a protobuf one the same), however large it was."""
+    from django.test import Client
+
+    demo.load()
+    client = Client()
+    placed = chunked(client, "/api/v1/orders", json.dumps(order_body()).encode(), "application/json", token, "c-1")
+    message = orders_pb2.CreateOrderRequest(
+        consumer_id="alice",
+        restaurant_id="pizza-roma",
+        items=[orders_pb2.OrderItem(menu_item_id="margherita", quantity=1)],
+        delivery_address=orders_pb2.Address(street1="1 Main St", city="Oakland", state="CA", zip="94612"),
+    )
+    proto = chunked(client, "/api/v1/orders", message.SerializeToString(), "application/x-protobuf", token, "c-2")
+    assert (placed.status_code, placed.json()["state"]) == (201, "COMPLETED")
+    assert (proto.status_code, orders_pb2.Order.FromString(proto.content).state) == (201, "COMPLETED")
+    before = stored()
+    settings.TPFGO_API_MAX_BODY_BYTES = 100
+    big = chunked(client, "/api/v1/orders", json.dumps(order_body()).encode(), "application/json", token, "c-3")
+    assert big.status_code == 413
+    error = big.json()["error"]
+    assert (error["code"], error["details"]) == (
+        "RESOURCE_EXHAUSTED",
+        [{"field": "body", "issue": "larger than 100 bytes"}],
+    )
+    assert error["message"] == "the request body is more than 100 bytes, the limit (TPFGO_API_MAX_BODY_BYTES)"
+    assert stored() == before
