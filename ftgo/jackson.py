@@ -25,11 +25,31 @@ from __future__ import annotations
 import math
 import re
 
+from pipelines import BoundedJSONParser
+
 INT = 2**31 - 1  # Java's int
 LONG = 2**63 - 1  # Java's long
 # Integer.parseInt's and Long.parseLong's text: a sign, then digits of any script (Character.digit's Nd, as \d).
 _WHOLE = re.compile(r"[+-]?\d{1,40}")
 _JAVA_TRIMMED = "".join(map(chr, range(0x21)))
+
+
+class NegativeZero(int):
+    """The JSON integer ``-0``: 0 to Python, not to Jackson 2.9, which reads a boolean from an integer's text
+    (``!"0".equals(text)``: ``-0`` is true; Jackson 2.12 and later read it false) and a ``String`` as that text."""
+
+    def __new__(cls) -> NegativeZero:
+        return super().__new__(cls, 0)
+
+
+def json_integer(text: str) -> int:
+    return NegativeZero() if text == "-0" else int(text)
+
+
+class JacksonJSONParser(BoundedJSONParser):
+    """The API's JSON parser, keeping ``-0`` apart from ``0`` (``NegativeZero``) for the coercions below."""
+
+    parse_int = staticmethod(json_integer)
 
 
 def integer(value: object, largest: int = INT) -> object:
@@ -53,6 +73,8 @@ def text(value: object) -> object:
     ``false``; ``value`` itself otherwise (a fraction, ``null``, an object or a list)."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, NegativeZero):
+        return "-0"
     if isinstance(value, int):
         return str(value)
     return value
@@ -60,8 +82,9 @@ def text(value: object) -> object:
 
 def boolean(value: object) -> object:
     """``value`` as Jackson reads it into a Java ``boolean``; ``value`` itself otherwise (``null``, a fraction,
-    other text)."""
-    if isinstance(value, bool):
+    other text, and ``-0``, which Jackson 2.9 reads as true and later versions as false: left for the strict check
+    to refuse)."""
+    if isinstance(value, bool | NegativeZero):
         return value
     if isinstance(value, int):
         return value != 0

@@ -20,8 +20,9 @@ ISSUE = "must be an ISO-8601 date-time (without a zone: UTC) or [year, month, da
 
 
 def utc_text(value: object, field: str) -> str | None:
-    """``value`` as ISO-8601 text in UTC, None when absent; INVALID_ARGUMENT naming ``field`` otherwise."""
-    if value is None or value == "":
+    """``value`` as ISO-8601 text in UTC, None when absent; INVALID_ARGUMENT naming ``field`` otherwise. Absent is
+    what Jackson's ``LocalDateTimeDeserializer`` reads as null: ``null``, ``""`` and the empty array ``[]``."""
+    if value is None or value == "" or value == []:
         return None
     parsed = _parse(value)
     if parsed is None:

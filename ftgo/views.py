@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from checkout.api import schema
 from checkout.api.base import ApiView
 from checkout.api.serializers import validated
-from ftgo import orders, reference
+from ftgo import jackson, orders, reference
 from ftgo import serializers as s
 
 TAG = "FTGO-compatible"
@@ -26,11 +26,17 @@ KEY = OpenApiParameter(
 )
 
 
+class FtgoView(ApiView):
+    """An ``/ftgo/`` route: JSON read as FTGO's Jackson reads it where the parsed JSON would lose it (``-0``)."""
+
+    parser_classes = [jackson.JacksonJSONParser]
+
+
 def _id(name: str, what: str) -> OpenApiParameter:
     return OpenApiParameter(name, int, OpenApiParameter.PATH, description=f"FTGO's numeric {what} id")
 
 
-class ConsumersView(ApiView):
+class ConsumersView(FtgoView):
     """FTGO's consumer service: register a consumer."""
 
     @extend_schema(
@@ -43,7 +49,7 @@ class ConsumersView(ApiView):
         return Response(reference.create_consumer(validated(s.FtgoCreateConsumerSerializer, request.data)))
 
 
-class ConsumerView(ApiView):
+class ConsumerView(FtgoView):
     @extend_schema(
         operation_id="ftgoGetConsumer",
         tags=[TAG],
@@ -54,7 +60,7 @@ class ConsumerView(ApiView):
         return Response(reference.get_consumer(consumer_id))
 
 
-class AccountView(ApiView):
+class AccountView(FtgoView):
     """FTGO's accounting service: a consumer's account exists once the consumer does."""
 
     @extend_schema(
@@ -67,7 +73,7 @@ class AccountView(ApiView):
         return Response(reference.get_account(account_id))
 
 
-class RestaurantsView(ApiView):
+class RestaurantsView(FtgoView):
     """FTGO's restaurant service: a restaurant created here accepts tickets by hand."""
 
     @extend_schema(
@@ -80,7 +86,7 @@ class RestaurantsView(ApiView):
         return Response(reference.create_restaurant(validated(s.FtgoCreateRestaurantSerializer, request.data)))
 
 
-class RestaurantView(ApiView):
+class RestaurantView(FtgoView):
     @extend_schema(
         operation_id="ftgoGetRestaurant",
         tags=[TAG],
@@ -91,7 +97,7 @@ class RestaurantView(ApiView):
         return Response(reference.get_restaurant(restaurant_id))
 
 
-class OrdersView(ApiView):
+class OrdersView(FtgoView):
     """FTGO's API gateway: place an order, or list a consumer's orders (the order history service)."""
 
     @extend_schema(
@@ -114,7 +120,7 @@ class OrdersView(ApiView):
         return Response(orders.order_history(request.query_params.get("consumerId")))
 
 
-class OrderView(ApiView):
+class OrderView(FtgoView):
     @extend_schema(
         operation_id="ftgoGetOrder",
         tags=[TAG],
@@ -125,7 +131,7 @@ class OrderView(ApiView):
         return Response(orders.get_order(order_id))
 
 
-class CancelView(ApiView):
+class CancelView(FtgoView):
     """Cancel: 200 with the order once TPFGo accepted the cancellation; 412 when it refused it."""
 
     @extend_schema(
@@ -139,7 +145,7 @@ class CancelView(ApiView):
         return Response(orders.cancel_order(order_id, request.data))
 
 
-class ReviseView(ApiView):
+class ReviseView(FtgoView):
     """Revise the line items: 200 with the revised order; 412 when TPFGo refused the revision (recorded)."""
 
     @extend_schema(
@@ -153,7 +159,7 @@ class ReviseView(ApiView):
         return Response(orders.revise_order(order_id, request.data, request.headers.get("Idempotency-Key")))
 
 
-class AcceptTicketView(ApiView):
+class AcceptTicketView(FtgoView):
     """FTGO's kitchen service: the restaurant accepts the ticket (its id is the order's id)."""
 
     @extend_schema(
@@ -167,7 +173,7 @@ class AcceptTicketView(ApiView):
         return Response(orders.accept_ticket(ticket_id, request.data))
 
 
-class CourierAvailabilityView(ApiView):
+class CourierAvailabilityView(FtgoView):
     """FTGO's delivery service: a courier's availability; the first call for an id creates the courier."""
 
     @extend_schema(
@@ -181,7 +187,7 @@ class CourierAvailabilityView(ApiView):
         return Response(reference.set_courier_availability(courier_id, request.data))
 
 
-class DeliveryView(ApiView):
+class DeliveryView(FtgoView):
     """FTGO's delivery of an order (its id is the order's id), with the assigned courier's id."""
 
     @extend_schema(

@@ -208,7 +208,10 @@ def _take_unsized_body(request: Request) -> None:
 class BoundedJSONParser(JSONParser):
     """DRF's strict JSON parser, and: a body nested deeper than ``TPFGO_API_MAX_JSON_DEPTH`` is INVALID_ARGUMENT (a
     nesting deep enough to exhaust Python's stack included) instead of failing as INTERNAL; so is an object that
-    names a key twice (``unique_keys``)."""
+    names a key twice (``unique_keys``). A subclass may read integers its own way (``parse_int``, given each
+    integer's text)."""
+
+    parse_int: Callable[[str], Any] | None = None
 
     def parse(
         self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
@@ -216,7 +219,12 @@ class BoundedJSONParser(JSONParser):
         charset = parsers.get_encoding(parser_context or {})  # type: ignore[attr-defined]  # DRF's check; no stub
         decoded = codecs.getreader(charset)(stream)
         try:
-            data = json.load(decoded, parse_constant=_strict_constant, object_pairs_hook=unique_keys("body"))
+            data = json.load(
+                decoded,
+                parse_constant=_strict_constant,
+                object_pairs_hook=unique_keys("body"),
+                parse_int=self.parse_int,
+            )
         except RecursionError:
             raise too_deep() from None
         except ValueError as exc:  # as DRF's own parser answers it

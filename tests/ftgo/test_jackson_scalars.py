@@ -245,3 +245,21 @@ def test_a_couriers_availability_refuses_what_jackson_refuses_or_reads_as_false_
     assert answer.status_code == 400, answer.content
     assert [d["field"] for d in answer.json()["error"]["details"]] == ["available"]
     assert (all_insert_only_counts(), Courier.objects.count()) == before
+
+
+def test_a_couriers_availability_of_minus_zero_is_refused_as_jackson_versions_disagree(ftgo: APIClient) -> None:
+    """Python reads the JSON integer -0 as 0, so it set the courier unavailable; FTGO's Jackson 2.9 reads a boolean
+    from the integer's text (true unless it is "0"), so FTGO made the courier available. Later Jackson reads false."""
+    before = all_insert_only_counts(), Courier.objects.count()
+    answer = ftgo.post("/ftgo/couriers/41/availability", '{"available": -0}', content_type="application/json")
+    assert answer.status_code == 400, answer.content
+    assert [d["field"] for d in answer.json()["error"]["details"]] == ["available"]
+    assert (all_insert_only_counts(), Courier.objects.count()) == before
+
+
+def test_minus_zero_reads_as_jackson_reads_it_into_an_int_and_a_string() -> None:
+    import io
+
+    data = jackson.JacksonJSONParser().parse(io.BytesIO(b'{"a": -0, "b": 0, "c": [-0]}'))
+    assert [type(data["a"]), type(data["b"]), type(data["c"][0])] == [jackson.NegativeZero, int, jackson.NegativeZero]
+    assert (jackson.integer(data["a"]), jackson.text(data["a"]), jackson.text(data["b"])) == (0, "-0", "0")

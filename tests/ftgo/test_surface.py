@@ -360,3 +360,29 @@ def test_at_the_backlog_bound_an_order_is_429_as_the_schema_says_and_stores_noth
     assert {**all_insert_only_counts(), "aliases": FtgoAlias.objects.count()} == before
     schema = ftgo.get("/api/v1/schema?format=json").json()
     assert "429" in schema["paths"]["/ftgo/orders"]["post"]["responses"]
+
+
+def test_an_empty_array_for_a_delivery_time_is_no_delivery_time_as_jackson_reads_it(ftgo: APIClient) -> None:
+    """Jackson's LocalDateTimeDeserializer reads [] as null, as it reads "" (which this surface took as absent); []
+    was refused with 400 deliveryTime."""
+    consumer = created(ftgo.post("/ftgo/consumers", consumer_body(), format="json"), "consumerId")
+    restaurant = created(ftgo.post("/ftgo/restaurants", restaurant_body(), format="json"), "id")
+    placed = ftgo.post("/ftgo/orders", order_body(consumer, restaurant, deliveryTime=[]), format="json")
+    assert placed.status_code == 200, placed.content
+    number = placed.json()["orderId"]
+    request = OrderRequest.objects.get(order_id=FtgoAlias.objects.get(number=number).tpfgo_id)
+    assert request.delivery_time is None
+    accepted = ftgo.post(f"/ftgo/tickets/{number}/accept", {"readyBy": []}, format="json")
+    assert accepted.status_code == 200, accepted.content
+
+
+def test_an_order_number_in_a_url_is_decimal_digits_only(ftgo: APIClient) -> None:
+    """Spring reads a long path variable through NumberUtils (hex, '#', a sign, whitespace removed); this surface
+    reads FTGO's numbers as FTGO's clients print them, and any other form names no order (docs/ftgo.md)."""
+    consumer = created(ftgo.post("/ftgo/consumers", consumer_body(), format="json"), "consumerId")
+    restaurant = created(ftgo.post("/ftgo/restaurants", restaurant_body(), format="json"), "id")
+    number = created(ftgo.post("/ftgo/orders", order_body(consumer, restaurant), format="json"), "orderId")
+    assert ftgo.get(f"/ftgo/orders/{number}").status_code == ftgo.get(f"/ftgo/orders/0{number}").status_code == 200
+    for form in (f"0x{number:x}", f"%23{number:x}", f"+{number}", f"%20{number}", f"{number}.0", f"-{number}"):
+        answer = ftgo.get(f"/ftgo/orders/{form}")
+        assert (answer.status_code, answer.json()["error"]["code"]) == (404, "NOT_FOUND"), form
