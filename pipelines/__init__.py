@@ -110,6 +110,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "ndjson_response": ("pipelines.transport.http_streams", "ndjson_response"),
     "ndjson_line": ("pipelines.transport.http_streams", "line"),
     "server_socket": ("pipelines.transport.http_streams", "server_socket"),
+    "time_limited": ("pipelines.transport.http_streams", "time_limited"),
     "Malformed": ("pipelines.transport.rpc", "Malformed"),
     "Oversized": ("pipelines.transport.rpc", "Oversized"),
     "build_server": ("pipelines.transport.rpc", "build_server"),
@@ -247,6 +248,7 @@ if TYPE_CHECKING:
     from pipelines.transport.http_streams import line as ndjson_line
     from pipelines.transport.http_streams import ndjson_response as ndjson_response
     from pipelines.transport.http_streams import server_socket as server_socket
+    from pipelines.transport.http_streams import time_limited as time_limited
     from pipelines.transport.input_limits import BODY_REFUSALS as BODY_REFUSALS
     from pipelines.transport.input_limits import BoundedJSONParser as BoundedJSONParser
     from pipelines.transport.input_limits import check_body_size as check_body_size
@@ -392,6 +394,7 @@ __all__ = [
     "streaming",
     "subscription_gate",
     "sweep_grace",
+    "time_limited",
     "tombstone",
     "tombstone_for_key",
     "tombstone_look_up",

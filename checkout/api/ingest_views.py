@@ -22,7 +22,7 @@ from checkout import ingest
 from checkout.api import schema
 from checkout.api.base import ApiView
 from checkout.api.protobuf import content_type, speaks_protobuf
-from pipelines import NDJSON, NdjsonRenderer, TicketedLines, WireError, ndjson_line, ndjson_response, server_socket
+from pipelines import NDJSON, NdjsonRenderer, TicketedLines, WireError, ndjson_line, ndjson_response, time_limited
 
 log = structlog.get_logger("checkout.api")
 BODY_TYPES = frozenset({NDJSON, "application/jsonl"})
@@ -48,10 +48,7 @@ def idle_limit(request: HttpRequest) -> None:
     (gunicorn's) gets that timeout, so a read waiting for the next line, or a write waiting for the client to take
     an answer, fails with ``TimeoutError`` (``ingest.BodyBroken``) and the slot is freed. Without it, a few idle
     connections held every ingest slot of the process. Elsewhere (a test client, TLS in gunicorn) nothing changes."""
-    sock = server_socket(request.META)
-    seconds = float(settings.TPFGO_INGEST_IDLE_SECONDS)
-    if sock is not None and seconds > 0:
-        sock.settimeout(seconds)
+    time_limited(request.META, float(settings.TPFGO_INGEST_IDLE_SECONDS))
 
 
 def body_stream(request: HttpRequest) -> IO[bytes]:

@@ -67,6 +67,16 @@ def server_socket(environ: Mapping[str, Any]) -> socket.socket | None:
     return sock
 
 
+def time_limited(environ: Mapping[str, Any], seconds: float) -> None:
+    """Bound every read and write on this request's socket (gunicorn's) to ``seconds``: a stream whose client stops
+    reading (or, for a streamed body, sending) fails its blocked write or read with ``TimeoutError`` and ends,
+    freeing its thread and slot, where gunicorn's threads would wait for good. Nothing changes where the server
+    gives no plain socket (:func:`server_socket`), or for ``seconds`` 0 or less."""
+    sock = server_socket(environ)
+    if sock is not None and seconds > 0:
+        sock.settimeout(seconds)
+
+
 def client_present(environ: Mapping[str, Any]) -> Callable[[], bool]:
     """Whether the client of this request is still connected, asked without blocking and without reading.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -25,7 +26,13 @@ from rest_framework.response import Response
 from pipelines.contracts.status import Detail, InvalidArgument
 from pipelines.transport import input_limits, subscriptions
 from pipelines.transport.error_sink_views import FORMAT_REFUSALS, TokenFirstView
-from pipelines.transport.http_streams import NdjsonRenderer, TicketedLines, client_present, ndjson_response
+from pipelines.transport.http_streams import (
+    NdjsonRenderer,
+    TicketedLines,
+    client_present,
+    ndjson_response,
+    time_limited,
+)
 from pipelines.transport.subscriber_leases import SubscriberFollowed
 from pipelines.transport.wire_schema import StrictSerializer, Text
 
@@ -103,6 +110,9 @@ class SubscriptionStreamView(TokenFirstView):
             # A client that left is noticed at the next poll, not at the next failed write (a heartbeat later):
             # its slot and its subscriber name are free for its reconnect, as a cancelled gRPC call's are.
             active = client_present(request._request.META)
+            # A client that stops reading (its window full) fails the blocked write after this long, which ends the
+            # follow and frees its thread, slot and name, as a gRPC Subscribe's unread limit does.
+            time_limited(request._request.META, float(getattr(settings, "TPFGO_STREAM_UNREAD_SECONDS", 60)))
             body = TicketedLines(_lines(opened, active), opened)
         except BaseException:
             opened.release()

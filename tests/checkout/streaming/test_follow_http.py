@@ -141,3 +141,18 @@ def test_a_follow_whose_name_was_taken_over_ends_with_an_error_line(token, setti
     assert [line["error"]["code"] for line in rest] == ["ALREADY_EXISTS"]
     assert SubscriberLease.objects.get().holder == reconnect.lease.holder  # the new follow keeps its lease
     reconnect.release()
+
+
+def test_a_follow_bounds_its_writes_by_the_unread_limit(token, settings):
+    """A client that stops reading left gunicorn's thread blocked in its write for good (no timeout on the socket),
+    holding the slot and the subscriber's name; the follow's socket now fails such a write after the limit."""
+    settings.TPFGO_STREAM_UNREAD_SECONDS = 7
+    server_side, client_side = socket.socketpair()
+    try:
+        response = subscribe(token, "unread", **{"gunicorn.socket": server_side})
+        assert response.status_code == 200
+        assert server_side.gettimeout() == 7
+        response.close()
+    finally:
+        server_side.close()
+        client_side.close()
