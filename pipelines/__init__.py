@@ -111,6 +111,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "ndjson_line": ("pipelines.transport.http_streams", "line"),
     "server_socket": ("pipelines.transport.http_streams", "server_socket"),
     "time_limited": ("pipelines.transport.http_streams", "time_limited"),
+    "accepted_media": ("pipelines.transport.request_metrics", "accepted_media"),
+    "protobuf_only": ("pipelines.transport.request_metrics", "protobuf_only"),
     "Malformed": ("pipelines.transport.rpc", "Malformed"),
     "Oversized": ("pipelines.transport.rpc", "Oversized"),
     "build_server": ("pipelines.transport.rpc", "build_server"),
@@ -252,7 +254,9 @@ if TYPE_CHECKING:
     from pipelines.transport.input_limits import BODY_REFUSALS as BODY_REFUSALS
     from pipelines.transport.input_limits import BoundedJSONParser as BoundedJSONParser
     from pipelines.transport.input_limits import check_body_size as check_body_size
+    from pipelines.transport.request_metrics import accepted_media as accepted_media
     from pipelines.transport.request_metrics import metrics_view as metrics_view
+    from pipelines.transport.request_metrics import protobuf_only as protobuf_only
     from pipelines.transport.rpc import Malformed as Malformed
     from pipelines.transport.rpc import Oversized as Oversized
     from pipelines.transport.rpc import build_server as build_server
@@ -339,6 +343,7 @@ __all__ = [
     "TokenFirstView",
     "Unavailable",
     "WireError",
+    "accepted_media",
     "actions",
     "admission",
     "aux",
@@ -383,6 +388,7 @@ __all__ = [
     "pauses",
     "pausing",
     "primary",
+    "protobuf_only",
     "queues",
     "refuse_to_start_if_broken",
     "released_with_call",

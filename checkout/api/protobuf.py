@@ -20,7 +20,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
 from checkout import messages
-from pipelines import PROTOBUF, WireError
+from pipelines import PROTOBUF, WireError, accepted_media, protobuf_only
 
 JSON = "application/json"
 
@@ -50,11 +50,13 @@ def content_type(request: HttpRequest | Request) -> str:
 
 
 def accepted(request: HttpRequest | Request) -> list[str]:
-    return [_media(part) for part in request.META.get("HTTP_ACCEPT", "").split(",") if part.strip()]
+    """``Accept``'s media types, most preferred first, without those of ``q=0``."""
+    return accepted_media(request.META)
 
 
 def answers_in_protobuf(request: HttpRequest | Request) -> bool:
-    """The answer's format: ``Accept`` decides when it names protobuf or JSON, else ``Content-Type`` does."""
+    """The answer's format: ``Accept`` decides when it takes protobuf or JSON (the one it prefers, by ``q``), else
+    ``Content-Type`` does."""
     for media in accepted(request):
         if media == PROTOBUF:
             return True
@@ -64,8 +66,8 @@ def answers_in_protobuf(request: HttpRequest | Request) -> bool:
 
 
 def speaks_protobuf(request: HttpRequest | Request) -> bool:
-    """The client sends or asks for protobuf."""
-    return content_type(request) == PROTOBUF or PROTOBUF in accepted(request)
+    """The client sends protobuf, or takes a protobuf answer and no JSON one (``pipelines.protobuf_only``)."""
+    return protobuf_only(request.META)
 
 
 class ProtobufParser(BaseParser):

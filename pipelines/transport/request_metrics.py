@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram
@@ -58,9 +59,40 @@ def http_route(request: HttpRequest) -> str:
     return f"{method} /{pattern}"
 
 
+# The Accept entries under which a JSON answer is acceptable.
+JSON_ANSWERS = frozenset({"application/json", "application/*+json", "application/*", "*/*"})
+
+
+def accepted_media(meta: Mapping[str, Any]) -> list[str]:
+    """The media types ``Accept`` takes, most preferred first: by ``q`` (RFC 9110; equal ones in the order given),
+    without those of ``q=0``, which the client refuses."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(str(meta.get("HTTP_ACCEPT", "")).split(",")):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 1.0
+        if media and weight > 0:
+            ranked.append((-weight, index, media.lower()))
+    return [media for _, _, media in sorted(ranked)]
+
+
+def protobuf_only(meta: Mapping[str, Any]) -> bool:
+    """Whether the request sends protobuf, or takes a protobuf answer and no JSON one: what a JSON-only route
+    refuses with UNIMPLEMENTED. A client that takes both (``application/json, application/x-protobuf``) is
+    answered in JSON there."""
+    content_type = str(meta.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
+    accepted = accepted_media(meta)
+    return content_type == PROTOBUF or (PROTOBUF in accepted and not JSON_ANSWERS.intersection(accepted))
+
+
 def http_transport(request: HttpRequest) -> str:
-    content_type = request.META.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-    return "protobuf" if content_type == PROTOBUF or PROTOBUF in request.META.get("HTTP_ACCEPT", "") else "rest"
+    return "protobuf" if protobuf_only(request.META) else "rest"
 
 
 def record_http(request: HttpRequest, response: HttpResponse, seconds: float, transport: str | None = None) -> None:

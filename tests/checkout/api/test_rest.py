@@ -350,3 +350,22 @@ def test_a_refused_method_content_type_or_accept_says_what_the_route_takes(api, 
     answer = function.handler(event, None)
     assert answer["statusCode"] == 405 and json.loads(answer["body"])["error"]["message"] == refusals[0][2]
     assert all_insert_only_counts() == rows
+
+
+def test_accept_is_read_by_preference_and_a_client_taking_json_too_is_answered_in_json(api):
+    """The first of JSON and protobuf listed in Accept decided, q ignored (q=0 refuses a type), and a JSON-only route
+    refused a client that listed protobuf beside JSON with 501, as if it took protobuf only."""
+
+    def answer(path: str, accept: str, method: str = "get") -> tuple[int, str]:
+        body = {"body": "{}", "content_type": "application/json"} if method == "post" else {}
+        response = getattr(api, method)(path, HTTP_ACCEPT=accept, **body)
+        return response.status_code, response["Content-Type"]
+
+    order, ticket = f"/api/v1/orders/{UNKNOWN}", f"/api/v1/tickets/{UNKNOWN}/accept"
+    assert answer(order, f"{PROTOBUF};q=0, application/json") == (404, "application/json")
+    assert answer(order, f"application/json;q=0.5, {PROTOBUF}") == (404, PROTOBUF)
+    assert answer(order, f"application/json, {PROTOBUF}") == (404, "application/json")
+    assert answer(ticket, f"application/json, {PROTOBUF}", "post") == (404, "application/json")
+    assert answer(ticket, f"{PROTOBUF}, */*;q=0.1", "post")[0] == 404  # the route's own answer, not 501
+    assert answer(ticket, PROTOBUF, "post") == (501, PROTOBUF)
+    assert answer("/api/v1/error-sink/entries", f"application/json, {PROTOBUF}", "post")[0] == 400
