@@ -209,3 +209,21 @@ def test_a_field_number_the_proto_does_not_define_is_ignored_as_proto3_does(tran
     over_http = transports["protobuf"].create(Raw(with_unknown), "unknown-field")
     assert (over_http.code, over_http.replayed, over_http.data["orderId"]) == ("OK", True, first.order_id)
     assert OrderRequest.objects.count() == 1
+
+
+def test_a_malformed_authorization_is_refused_in_the_same_words_on_grpc_and_rest(grpc_target, token):
+    """gRPC answered 'Authentication credentials were not provided.' for 'Token' alone and 'Token a b', where REST
+    says what is wrong with the header (DRF's token authentication now reads the metadata as it reads the header)."""
+    from rest_framework.test import APIClient
+
+    missing = f"/api/v1/orders/{'0' * 8}-0000-0000-0000-{'0' * 12}"
+    with grpc.insecure_channel(grpc_target) as channel:
+        stub = orders_pb2_grpc.OrderServiceStub(channel)
+        for header in ("Token", f"Token {token} extra", "Bearer x", "Token not-a-key", f"token {token}"):
+            rest = APIClient().get(missing, HTTP_AUTHORIZATION=header)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.GetOrder(orders_pb2.GetOrderRequest(order_id=missing[-36:]), metadata=[("authorization", header)])
+            expected = rest.json()["error"]
+            assert (refused.value.code().name, refused.value.details()) == (expected["code"], expected["message"]), (
+                header
+            )
