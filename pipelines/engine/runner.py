@@ -432,7 +432,7 @@ def build_rows(
     for index, output in enumerate(outputs):
         fields, model, children = output.fields, output.model or step.model, output.children
         if model not in step.models:
-            raise ContractError(f"step {step.name!r} cannot write {model.__name__}")
+            _not_its_model(step, model)
         if step.shape == "split":
             pk = store.branch_id(ids.child_id(parents[0].id, step.name, index), item.branch)
             key = f"{item.key}:{index}"
@@ -461,6 +461,16 @@ def build_rows(
         row.business_key = business_key(row)
         rows.append((row, children))
     return rows
+
+
+def _not_its_model(step: Step, model: type[Checkpoint]) -> NoReturn:
+    """An ``Output`` of a model the step does not declare: what it may write, and how a decision declares more."""
+    writes = ", ".join(m.__name__ for m in step.models)
+    raise ContractError(
+        f"step {step.name!r} cannot write {model.__name__}: it writes {writes}; a decision step declares each other "
+        f"model it may write as an outcome with its publication (branches=(primary(...), outcome(name, "
+        f"{model.__name__}, publication)): docs/architecture.md, 'The branch policy')"
+    )
 
 
 def _outputs(step: Step, produced: Produced) -> tuple[Output, ...]:

@@ -14,6 +14,7 @@ from pipelines.engine.runner import Engine
 from pipelines.models import ErrorSinkEntry
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
+from tests.lane.models import DocumentIndexed
 
 pytestmark = pytest.mark.django_db
 
@@ -107,4 +108,22 @@ def test_an_output_that_leaves_out_a_required_text_field_is_a_contract_error_not
     assert "it leaves out the required field(s) 'text'" in str(failed.error)
     entry = ErrorSinkEntry.objects.get()
     assert (entry.error_code, entry.retryable) == ("CONTRACT_VIOLATION", False)
+    _nothing_is_stored()
+
+
+def test_an_output_of_a_model_the_step_does_not_declare_says_what_it_writes_and_how_to_declare_an_outcome():
+    def receive_as_indexed(ctx: StepContext[Command]) -> Output:
+        return Output({"doc_id": ctx.input.id, "text": "a b"}, model=DocumentIndexed)
+
+    execution = Engine(_with_step("ingest", 0, receive_as_indexed)).start("ingest", {"text": "a b"}, "doc-1")
+
+    failed = execution.result("ingest", "receive")
+    assert failed is not None and failed.status is StepStatus.FAILED
+    assert str(failed.error) == (
+        "step 'receive' cannot write DocumentIndexed: it writes DocumentReceived, DocumentRefused; a decision step "
+        "declares each other model it may write as an outcome with its publication (branches=(primary(...), outcome(name, "
+        "DocumentIndexed, publication)): docs/architecture.md, 'The branch policy')"
+    )
+    entry = ErrorSinkEntry.objects.get()
+    assert (entry.step, entry.error_code, entry.retryable) == ("receive", "CONTRACT_VIOLATION", False)
     _nothing_is_stored()
