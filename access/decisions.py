@@ -2,7 +2,9 @@
 
 A principal may make a call when it holds the route's scope and, if it is bound to a consumer, restaurant or
 courier, when the resource the call touches belongs to that binding. A resource that does not exist is left to
-the route (it answers NOT_FOUND); a bound principal never learns more than that about someone else's.
+the route (it answers NOT_FOUND); someone else's order, ticket or dispatch answers a bound principal that same
+NOT_FOUND, so it cannot tell an id of someone else's from one that names nothing (order ids derive from
+idempotency keys, which clients often number).
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from typing import Any
 
 from access.models import Principal
 from access.scopes import KINDS, Rule
-from pipelines import ServiceError
+from pipelines import NotFound, ServiceError
 
 
 class Denied(ServiceError):
     code = "PERMISSION_DENIED"
+
+
+# Resources a bound principal may not learn exist when they are someone else's: the ids of orders, tickets and
+# dispatches. A consumer or courier id in a body or URL is refused with PERMISSION_DENIED.
+HIDDEN = frozenset({"order", "ticket", "dispatch"})
 
 
 def principal_of(user: object) -> Principal | None:
@@ -86,4 +93,6 @@ def decide(principal: Principal | None, rule: Rule, value: object = None, *, kno
     if owner is None and rule.owner in ("consumer", "courier"):
         raise Denied(f"a token of kind {principal.kind} acts for {binds} {principal.binding} only")
     if owner is not None and owner != (binds, principal.binding):
+        if rule.owner in HIDDEN:  # the route's own answer for an id that names nothing (checkout/services.py)
+            raise NotFound(f"{rule.owner} {value} not found")
         raise Denied(f"a token of kind {principal.kind} acts for {binds} {principal.binding} only")

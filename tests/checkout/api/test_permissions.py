@@ -4,7 +4,8 @@ Every call is a probe that stores nothing even when allowed (a body the route re
 order that already moved on), so an allowed call answers the route's own refusal and a denied one answers 403 /
 PERMISSION_DENIED; the rows of every insert-only table and of the reference data are the same before and after
 each principal's calls. "Other" principals hold the same scopes as their namesakes but are bound to another
-consumer, restaurant or courier: they are refused on what is not theirs.
+consumer, restaurant or courier: they are refused on what is not theirs, and an order, ticket or dispatch of someone
+else's answers them the NOT_FOUND an id that names nothing answers (they cannot probe ids for existence).
 """
 
 from __future__ import annotations
@@ -61,6 +62,17 @@ class Route:
     grpc: str = ""  # the gRPC method, when the route has one
     grpc_answer: str = ""
     skip: tuple[str, ...] = field(default=())
+
+    @property
+    def names_a_resource(self) -> bool:
+        """Whether the route names an order, ticket or dispatch (hidden from a bound principal not its owner)."""
+        return any(f"{{{what}}}" in self.path for what in ("order", "ticket", "dispatch")) or self.grpc in (
+            "GetOrder",
+            "GetLineage",
+            "WatchOrder",
+            "CancelOrder",
+            "ReviseOrder",
+        )
 
 
 ROUTES = {
@@ -217,6 +229,14 @@ def grpc_probe(client: Any, method: str, ids: dict[str, str], token: str) -> Any
     return client.record(error_sink_pb2.ErrorSinkEntry(), token)
 
 
+def expected_answer(transport: str, route: Route, principal: str) -> str:
+    if principal in route.allowed:
+        return allowed_answer(transport, route)
+    if principal.removeprefix("other-") in route.allowed and route.names_a_resource:
+        return "NOT_FOUND"  # someone else's order, ticket or dispatch: as if it did not exist
+    return "PERMISSION_DENIED"
+
+
 def allowed_answer(transport: str, route: Route) -> str:
     if transport == "grpc":
         return route.grpc_answer or route.answer
@@ -239,9 +259,7 @@ def test_each_principal_is_allowed_exactly_its_routes_and_a_denied_call_stores_n
             if code is None:
                 continue
             got[principal, name] = code
-            expected[principal, name] = (
-                allowed_answer(transport, route) if principal in route.allowed else "PERMISSION_DENIED"
-            )
+            expected[principal, name] = expected_answer(transport, route, principal)
         assert stored() == before, principal
     assert got == expected
     served = [route for route in ROUTES.values() if (route.grpc if transport == "grpc" else route.path)]
@@ -274,4 +292,42 @@ def test_a_bound_principal_gets_the_routes_own_answer_for_an_id_or_body_that_nam
             assert codes == ["NOT_FOUND", "NOT_FOUND"], (name, order_id)
         assert client.create(MALFORMED, "bound-malformed", alice).code == "INVALID_ARGUMENT", name
         assert client.create({**order_body(), "consumerId": ""}, "bound-empty", alice).code == "PERMISSION_DENIED"
+    assert stored() == before
+
+
+def error_of(answer: Any) -> tuple[str, str]:
+    """(code, message) of an answer on any transport."""
+    data = answer.data or {}
+    return answer.code, str(data.get("error", data).get("message"))
+
+
+def test_someone_elses_order_ticket_or_dispatch_answers_a_bound_principal_as_an_id_that_names_nothing(world):
+    """Order ids derive from idempotency keys: a 403 for Alice's order and a 404 for no order told Bob which keys
+    Alice had used. Both answer NOT_FOUND with the same message, the id aside."""
+    bob, ids, nothing = world["tokens"]["other-ordering-client"], world["ids"], str(uuid.UUID(int=7))
+    before = stored()
+    for name in ("rest", "grpc", "function", "protobuf"):
+        client = world["transports"][name]
+        for order_id in (ids["order"], ids["delivered"]):
+            for call in (
+                lambda c, oid: c.get(oid, bob),
+                lambda c, oid: c.lineage(oid, bob),
+                lambda c, oid: c.cancel(oid, None, bob),
+                lambda c, oid: c.revise(oid, {"items": []}, "probe", bob),
+            ):
+                code, message = error_of(call(client, order_id))
+                absent_code, absent_message = error_of(call(client, nothing))
+                assert (code, message) == (absent_code, absent_message.replace(nothing, order_id)), name
+                assert (code, message) == ("NOT_FOUND", f"order {order_id} not found"), name
+    rest = world["transports"]["rest"]
+    for what, path, token in (
+        ("ticket", "/api/v1/tickets/{}/accept", world["tokens"]["other-restaurant"]),
+        ("dispatch", "/api/v1/deliveries/{}/pickup", world["tokens"]["other-courier"]),
+    ):
+        answer = rest.send("POST", path.format(ids[what]), {}, token)
+        assert error_of(answer) == ("NOT_FOUND", f"{what} {ids[what]} not found")
+        assert error_of(rest.send("POST", path.format(nothing), {}, token)) == (
+            "NOT_FOUND",
+            f"{what} {nothing} not found",
+        )
     assert stored() == before
