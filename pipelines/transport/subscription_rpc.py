@@ -20,7 +20,7 @@ from django_grpc_framework.services import Service
 
 from pipelines.protos import subscriptions_pb2
 from pipelines.transport import subscriptions
-from pipelines.transport.rpc import unary
+from pipelines.transport.rpc import require_token, unary
 from pipelines.transport.rpc_streams import released_with_call, streaming, unread_limited
 
 SERVICE = subscriptions_pb2.DESCRIPTOR.services_by_name["SubscriptionService"]
@@ -66,7 +66,13 @@ class SubscriptionService(Service):
         # A cancelled call frees its slot now, its subscriber name at its next poll (the lease is released in this
         # thread, which has its database connection).
         released_with_call(opened.ticket, context)
-        follow = subscriptions.follow(opened.publication, opened.start, active=context.is_active, lease=opened.lease)
+        follow = subscriptions.follow(
+            opened.publication,
+            opened.start,
+            active=context.is_active,
+            lease=opened.lease,
+            authenticated=lambda: require_token(context),  # revoked while it streams: UNAUTHENTICATED
+        )
         unread = float(getattr(settings, "TPFGO_STREAM_UNREAD_SECONDS", 60))
         try:
             for item in unread_limited(follow, context, unread, route=ROUTE + "Subscribe"):

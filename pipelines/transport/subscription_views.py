@@ -19,6 +19,8 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +36,7 @@ from pipelines.transport.http_streams import (
     time_limited,
 )
 from pipelines.transport.subscriber_leases import SubscriberFollowed
+from pipelines.transport.wire_errors import WireError
 from pipelines.transport.wire_schema import StrictSerializer, Text
 
 
@@ -113,20 +116,40 @@ class SubscriptionStreamView(TokenFirstView):
             # A client that stops reading (its window full) fails the blocked write after this long, which ends the
             # follow and frees its thread, slot and name, as a gRPC Subscribe's unread limit does.
             time_limited(request._request.META, float(getattr(settings, "TPFGO_STREAM_UNREAD_SECONDS", 60)))
-            body = TicketedLines(_lines(opened, active), opened)
+            body = TicketedLines(_lines(opened, active, still_authenticated(request)), opened)
         except BaseException:
             opened.release()
             raise
         return ndjson_response(body)
 
 
-def _lines(opened: subscriptions.Opened, active: Callable[[], bool]) -> Iterator[dict[str, Any]]:
-    follow = subscriptions.follow(opened.publication, opened.start, active=active, lease=opened.lease)
+def still_authenticated(request: Request) -> Callable[[], None]:
+    """The request's token checked again as at the start (DRF's token authentication): UNAUTHENTICATED once it was
+    revoked or its user deactivated."""
+    authenticator, key = request.successful_authenticator, getattr(request.auth, "key", None)
+    if not isinstance(authenticator, TokenAuthentication) or not isinstance(key, str):
+        return lambda: None  # not a token's request: nothing to check again
+
+    def check() -> None:
+        try:
+            authenticator.authenticate_credentials(key)
+        except AuthenticationFailed as exc:
+            raise WireError("UNAUTHENTICATED", str(exc.detail))
+
+    return check
+
+
+def _lines(
+    opened: subscriptions.Opened, active: Callable[[], bool], authenticated: Callable[[], None]
+) -> Iterator[dict[str, Any]]:
+    follow = subscriptions.follow(
+        opened.publication, opened.start, active=active, lease=opened.lease, authenticated=authenticated
+    )
     try:
         for item in follow:
             yield item.wire()
-    except SubscriberFollowed as taken:  # another follow of the name took over its lease: say so, then end
-        yield {"error": {"code": taken.code, "message": taken.message}}
+    except (SubscriberFollowed, WireError) as ended:  # its lease taken over, or its token revoked: say so, then end
+        yield {"error": {"code": ended.code, "message": ended.message}}
     finally:
         follow.close()
 

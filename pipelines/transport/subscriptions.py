@@ -411,13 +411,16 @@ def follow(
     heartbeat: float | None = None,
     until_idle: bool = False,
     lease: subscriber_leases.Lease | None = None,
+    authenticated: Callable[[], None] = lambda: None,
 ) -> Generator[Item | Heartbeat, None, None]:
     """Items of ``found`` after ``start``, as the transport asks for them; a heartbeat when idle, and at once when
     the first read found nothing to send (so a client knows it was admitted, not only a heartbeat period later).
 
     ``until_idle`` ends the follow once everything committed so far was delivered (a catch-up read). A named
     subscriber's ``lease`` is renewed as the follow goes (before each line: nothing is sent once another follow took
-    it over) and released when it ends.
+    it over) and released when it ends. ``authenticated`` (a transport's check of the caller's token) is asked
+    before each read of the log and raises to end the follow: a token revoked while it streams gets nothing read
+    after that (a follow may last for days).
     """
     keep = lease.keep if lease is not None else lambda: None
     poll_every = poll_interval if poll_interval is not None else _setting("TPFGO_SUBSCRIPTION_POLL_SECONDS", 0.5)
@@ -428,6 +431,7 @@ def follow(
     held = 0  # items read and not yet taken by the transport
     try:
         while active():
+            authenticated()
             read_to = cursor.high
             batch = cursor.poll()
             held = len(batch)

@@ -7,9 +7,12 @@ import grpc
 import pytest
 from grpc_status import rpc_status
 
+from access.tokens import revoke_token
+from checkout import demo, services
 from pipelines.models import SubscriberLease
 from pipelines.protos import subscriptions_pb2, subscriptions_pb2_grpc
 from pipelines.transport.wire_errors import describe
+from tests.checkout.conftest import order_body
 from tests.conftest import all_insert_only_counts
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,3 +81,18 @@ def test_a_follow_whose_client_stops_reading_is_cancelled_after_the_unread_limit
         list(call)
     assert ended.value.code() == grpc.StatusCode.CANCELLED
     channel.close()
+
+
+def test_a_subscribe_whose_token_is_revoked_ends_unauthenticated_before_the_next_item(grpc_channel, auth, settings):
+    settings.TPFGO_SUBSCRIPTION_POLL_SECONDS = 0.05
+    demo.load()
+    stub = subscriptions_pb2_grpc.SubscriptionServiceStub(grpc_channel)
+    call = stub.Subscribe(subscriptions_pb2.SubscribeRequest(publication=PUBLICATION, start="now"), metadata=auth)
+    assert next(call).heartbeat  # admitted, and streaming
+    assert revoke_token("stream-client") == 1
+    services.place_order(order_body(), "after-revocation")  # an item the call would send next
+    with pytest.raises(grpc.RpcError) as ended:
+        sent = next(message for message in call if not message.heartbeat)
+        call.cancel()
+        raise AssertionError(f"sent {sent.checkpoint_type} to a revoked token")  # before the fix
+    assert ended.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -14,10 +14,13 @@ from django.db.models import Max
 from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone
 
+from access.tokens import revoke_token
+from checkout import demo, services
 from checkout.api.ingest_views import idle_limit
 from pipelines.models import CheckpointLog, SubscriberLease
 from pipelines.transport import subscription_views, subscriptions
 from pipelines.transport.http_streams import client_present, server_socket
+from tests.checkout.conftest import order_body
 from tests.conftest import age_subscriber_leases, all_insert_only_counts
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -156,3 +159,17 @@ def test_a_follow_bounds_its_writes_by_the_unread_limit(token, settings):
     finally:
         server_side.close()
         client_side.close()
+
+
+def test_a_follow_whose_token_is_revoked_ends_with_an_unauthenticated_line_before_the_next_item(token, settings):
+    settings.TPFGO_SUBSCRIPTION_POLL_SECONDS = 0.05
+    demo.load()
+    following = subscribe(token)
+    lines = iter(following.streaming_content)
+    assert json.loads(next(lines))["heartbeat"]  # admitted, and streaming
+    assert revoke_token("stream-client") == 1
+    services.place_order(order_body(), "after-revocation")  # an item the follow would send next
+    sent = next(line for line in map(json.loads, lines) if not line.get("heartbeat"))
+    assert sent["error"]["code"] == "UNAUTHENTICATED"  # before: the order's ReadyOrder, and on while it lasted
+    assert list(lines) == []  # the follow ended
+    following.close()
