@@ -17,6 +17,9 @@ from access.tokens import AccessError, Issued, ensure_token
 from opsconsole.ops_group import ensure_ops_group
 
 OPS_USERNAME = "ops"
+# A fixed password for a local first run only (it is in the README); production sets TPFGO_OPS_PASSWORD, and
+# `manage.py check --deploy` warns while the ops user logs in with it (tpfgo_site.W002).
+DEFAULT_OPS_PASSWORD = "tpfgo-ops-local"  # noqa: S105
 API_USERNAME = "api"
 # (kind, binding, principal name): one token per demo role; bound ones need the demo data (manage.py load_demo).
 DEMO_ROLES = (

@@ -1,13 +1,24 @@
-"""`manage.py check --deploy` warns while the built-in development secret key is in use."""
+"""`manage.py check --deploy` warns while the built-in development secret key is in use, while the ops user logs in
+with the README's password, while the payment gateway is the simulator, and while the error-sink token would travel
+in clear to another host."""
 
 from __future__ import annotations
 
 import io
 
+import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import override_settings
 
+from opsconsole.bootstrap import DEFAULT_OPS_PASSWORD, ensure_local_access
 from tpfgo_site.settings import DEVELOPMENT_SECRET_KEY
+
+pytestmark = pytest.mark.django_db  # the ops user's password is read from the database
+
+
+class ProviderGateway:
+    """A gateway that is not the simulator (its methods are never called here)."""
 
 
 def deploy_check_output() -> str:
@@ -33,3 +44,37 @@ def test_the_plain_check_does_not_run_the_deploy_check():
     with override_settings(SECRET_KEY=DEVELOPMENT_SECRET_KEY):
         call_command("check", stdout=out, stderr=err)
     assert "tpfgo_site.W001" not in out.getvalue() + err.getvalue()
+
+
+def test_the_deploy_check_warns_while_the_ops_user_logs_in_with_the_public_default_password():
+    ensure_local_access(DEFAULT_OPS_PASSWORD)  # `make run` or `bin/node prepare` without TPFGO_OPS_PASSWORD
+    output = deploy_check_output()
+    assert output.count("tpfgo_site.W002") == 1
+    assert "Set TPFGO_OPS_PASSWORD" in output
+    ensure_local_access("a password of our own")
+    assert get_user_model().objects.get(username="ops").check_password("a password of our own")
+    assert "tpfgo_site.W002" not in deploy_check_output()
+
+
+def test_the_deploy_check_warns_while_the_payment_gateway_is_the_simulator():
+    with override_settings(TPFGO_PAYMENT_GATEWAY="checkout.payments.SimulatedGateway"):
+        assert deploy_check_output().count("tpfgo_site.W003") == 1
+    with override_settings(TPFGO_PAYMENT_GATEWAY="tests.test_deploy_checks.ProviderGateway"):
+        assert "tpfgo_site.W003" not in deploy_check_output()
+
+
+@pytest.mark.parametrize(
+    ("url", "token", "warned"),
+    [
+        ("http://central.example", "key", True),
+        ("grpc://central.example:50051", "key", True),
+        ("https://central.example", "key", False),
+        ("http://127.0.0.1:8000", "key", False),
+        ("grpc://localhost:50051", "key", False),
+        ("http://central.example", "", False),
+        ("", "", False),
+    ],
+)
+def test_the_deploy_check_warns_while_the_error_sink_token_would_travel_in_clear_to_another_host(url, token, warned):
+    with override_settings(TPFGO_ERROR_SINK_URL=url, TPFGO_ERROR_SINK_TOKEN=token):
+        assert deploy_check_output().count("tpfgo_site.W004") == (1 if warned else 0)

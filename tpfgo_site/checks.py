@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import checks
+from django.db import DatabaseError
+from django.utils.module_loading import import_string
 
 from tpfgo_site.settings import DEVELOPMENT_SECRET_KEY
+
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 @checks.register(checks.Tags.security, deploy=True)
@@ -19,5 +26,65 @@ def development_secret_key(app_configs: object = None, **kwargs: object) -> list
             hint="Set DJANGO_SECRET_KEY to a long random value of your own (for example the output of "
             "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`).",
             id="tpfgo_site.W001",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def default_ops_password(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """``manage.py bootstrap`` (``make run``, ``bin/node prepare``) gives the ``ops`` staff user, who may run
+    remediation, the README's password unless TPFGO_OPS_PASSWORD is set."""
+    from opsconsole.bootstrap import DEFAULT_OPS_PASSWORD, OPS_USERNAME
+
+    try:
+        ops = get_user_model().objects.filter(username=OPS_USERNAME, is_active=True).first()
+    except DatabaseError:  # no database to ask (not migrated yet): nothing to say about its users
+        return []
+    if ops is None or not ops.check_password(DEFAULT_OPS_PASSWORD):
+        return []
+    return [
+        checks.Warning(
+            f"the ops console user {OPS_USERNAME!r} logs in with the public default password",
+            hint="Set TPFGO_OPS_PASSWORD to a password of your own and run `manage.py bootstrap` again (bootstrap "
+            "sets the default whenever TPFGO_OPS_PASSWORD is unset).",
+            id="tpfgo_site.W002",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def simulated_payment_gateway(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """The default gateway approves by token name and charges no one (docs/chain.md's gateway table)."""
+    from checkout.payments import SimulatedGateway
+
+    try:
+        gateway = import_string(settings.TPFGO_PAYMENT_GATEWAY)
+    except ImportError:
+        return []  # the gateway's own import error is the app's to report
+    if not (isinstance(gateway, type) and issubclass(gateway, SimulatedGateway)):
+        return []
+    return [
+        checks.Warning(
+            f"TPFGO_PAYMENT_GATEWAY is the simulator ({settings.TPFGO_PAYMENT_GATEWAY}): orders are approved "
+            "by their token's name and nobody is charged",
+            hint="Set TPFGO_PAYMENT_GATEWAY to your payment provider's gateway class.",
+            id="tpfgo_site.W003",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def error_sink_in_clear(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """The remote error sink sends its token (and every entry) with each forward: over http:// or grpc:// to
+    another host, anyone on the path reads them."""
+    url = str(getattr(settings, "TPFGO_ERROR_SINK_URL", ""))
+    parts = urlsplit(url)
+    if not settings.TPFGO_ERROR_SINK_TOKEN or parts.scheme not in ("http", "grpc") or parts.hostname in LOOPBACK:
+        return []
+    return [
+        checks.Warning(
+            f"TPFGO_ERROR_SINK_URL sends the error-sink token and the entries in clear to {parts.hostname}",
+            hint="Forward over https:// (REST), or to a TLS-terminating proxy on this host for gRPC.",
+            id="tpfgo_site.W004",
         )
     ]

@@ -8,10 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.urls import Resolver404, resolve
 
-from opsconsole.bootstrap import ensure_local_access
+from opsconsole.bootstrap import DEFAULT_OPS_PASSWORD, ensure_local_access
 
-# A fixed password for a local first run only; production sets TPFGO_OPS_PASSWORD.
-DEFAULT_OPS_PASSWORD = "tpfgo-ops-local"  # noqa: S105
 PATHS = (
     ("ops console", "/ops/"),
     ("API docs", "/api/v1/docs"),
