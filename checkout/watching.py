@@ -34,13 +34,23 @@ def admit() -> Any:
     return ticket
 
 
-def watch_order(order_id: object, *, active: Callable[[], bool] = lambda: True) -> Iterator[dict[str, Any]]:
-    """``{type, id, pipeline, createdAt, state}`` per checkpoint, in log order; ends after a terminal state."""
+def watch_order(
+    order_id: object, *, active: Callable[[], bool] = lambda: True, authenticated: Callable[[], None] = lambda: None
+) -> Iterator[dict[str, Any]]:
+    """``{type, id, pipeline, createdAt, state}`` per checkpoint, in log order; ends after a terminal state.
+
+    ``authenticated`` (the transport's check of the caller's token) is asked before each read of the log and raises
+    to end the watch: an order may wait a day for a decision, and a token revoked meanwhile learns nothing more."""
     request = selectors.order_request(parse_id(order_id, "order"))
     if request is None:
         raise services.missing_order(order_id)
+
+    def still_watched() -> bool:
+        authenticated()
+        return active()
+
     present: set[str] = set()
-    for entry in watch_trace(request.order_id, active=active):
+    for entry in watch_trace(request.order_id, active=still_watched):
         present.add(entry.checkpoint_type)
         label = state.label(request.order_id, present)
         yield {

@@ -118,6 +118,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "build_server": ("pipelines.transport.rpc", "build_server"),
     "generic_handler": ("pipelines.transport.rpc", "generic_handler"),
     "metadata_value": ("pipelines.transport.rpc", "metadata_value"),
+    "require_token": ("pipelines.transport.rpc", "require_token"),
     "unary": ("pipelines.transport.rpc", "unary"),
     "released_with_call": ("pipelines.transport.rpc_streams", "released_with_call"),
     "stream_handler": ("pipelines.transport.rpc_streams", "stream_handler"),
@@ -262,6 +263,7 @@ if TYPE_CHECKING:
     from pipelines.transport.rpc import build_server as build_server
     from pipelines.transport.rpc import generic_handler as generic_handler
     from pipelines.transport.rpc import metadata_value as metadata_value
+    from pipelines.transport.rpc import require_token as require_token
     from pipelines.transport.rpc import unary as unary
     from pipelines.transport.rpc_streams import StreamIdle as StreamIdle
     from pipelines.transport.rpc_streams import idle_limited as idle_limited
@@ -393,6 +395,7 @@ __all__ = [
     "refuse_to_start_if_broken",
     "released_with_call",
     "request_metrics",
+    "require_token",
     "server_socket",
     "status_message",
     "storage",

@@ -31,6 +31,7 @@ from pipelines import (
     idle_limited,
     input_limits,
     released_with_call,
+    require_token,
     streaming,
     unread_limited,
 )
@@ -85,7 +86,9 @@ class OrderStreams(Service):
     ) -> Iterator[orders_pb2.OrderCheckpoint]:
         ticket = released_with_call(watching.admit(), context)  # a cancelled watch frees its slot now
         try:
-            entries = watching.watch_order(request.order_id, active=context.is_active)
+            entries = watching.watch_order(
+                request.order_id, active=context.is_active, authenticated=lambda: require_token(context)
+            )
             unread = float(settings.TPFGO_STREAM_UNREAD_SECONDS)
             for entry in unread_limited(entries, context, unread, route=ROUTE + "WatchOrder"):
                 yield messages.to_message(entry, orders_pb2.OrderCheckpoint)

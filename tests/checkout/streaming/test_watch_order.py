@@ -7,6 +7,7 @@ import grpc
 import pytest
 import structlog.testing
 
+from access.tokens import revoke_token
 from checkout import services, watching
 from checkout.protos import orders_pb2, orders_pb2_grpc
 from pipelines.models import CheckpointLog
@@ -126,3 +127,18 @@ def test_a_watch_whose_client_stops_reading_is_cancelled_after_the_unread_limit(
 
 def stub_of(target: str):
     return orders_pb2_grpc.OrderServiceStub(grpc.insecure_channel(target))
+
+
+def test_a_watch_whose_token_is_revoked_ends_unauthenticated_before_the_next_checkpoint(demo_data, stub, auth):
+    view = place("watch-revoked", restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
+    assert view["state"] == "AWAITING_ACCEPTANCE"
+    call = stub.WatchOrder(orders_pb2.WatchOrderRequest(order_id=view["orderId"]), metadata=auth, timeout=20)
+    stored = [next(call) for _ in view["checkpoints"]]  # the watch is live: every stored checkpoint came
+    assert revoke_token("stream-client") == 1
+    services.accept_ticket(view["kitchenTicketId"])  # the chain resumes to the end: checkpoints the watch would send
+    with pytest.raises(grpc.RpcError) as ended:
+        sent = next(call)
+        call.cancel()
+        raise AssertionError(f"sent {sent.type} to a revoked token")  # before the fix: the rest of the chain
+    assert ended.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert [e.id for e in stored] == log_ids(view["orderId"])[: len(stored)]
