@@ -33,10 +33,9 @@ def principal_of(user: object) -> Principal | None:
 
 
 def _uuid(value: object) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
+    from checkout.services import read_id  # the routes' own reading of an id
+
+    return read_id(value)
 
 
 def owner_of(owner: str, value: object) -> tuple[str, str] | None:

@@ -8,7 +8,6 @@ unset). Transports call these functions; none of them holds a rule of its own.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
@@ -84,7 +83,9 @@ def same_order_id(path_id: str, message_id: str) -> None:
 
 
 def _same_id(one: str, other: str) -> bool:
-    try:
-        return uuid.UUID(one) == uuid.UUID(other)
-    except ValueError:  # not an order id: the look-up answers NOT_FOUND if the two are the same text
+    from checkout.services import read_id
+
+    first, second = read_id(one), read_id(other)
+    if first is None or second is None:  # not an order id: the look-up answers NOT_FOUND if the two are the same text
         return one == other
+    return first == second

@@ -10,6 +10,7 @@ stored is never an error here: the answer is the order view with ``stalled`` set
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -108,11 +109,27 @@ def missing_order(order_id: object) -> ServiceError:
     return NotFound(f"order {order_id} not found")
 
 
-def parse_id(value: object, what: str) -> uuid.UUID:
+_HEX_ID = re.compile("[0-9a-fA-F]{32}")
+
+
+def read_id(value: object) -> uuid.UUID | None:
+    """The UUID ``value`` names in a form ``uuid.UUID`` reads (any case, hyphens or none, braces, ``urn:uuid:``),
+    written in ASCII hex digits; None otherwise. ``uuid.UUID`` alone also reads digits of other scripts (U+FF10,
+    U+0660) and a leading space for a ``0``, which would give one order many more names than docs/api.md lists."""
+    text = str(value)
     try:
-        return uuid.UUID(str(value))
+        parsed = uuid.UUID(text)
     except ValueError:
+        return None
+    digits = text.replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "")  # what uuid.UUID drops
+    return parsed if _HEX_ID.fullmatch(digits) else None
+
+
+def parse_id(value: object, what: str) -> uuid.UUID:
+    parsed = read_id(value)
+    if parsed is None:
         raise NotFound(f"{what} {value} not found" if value != "" else f"no {what} has an empty id")
+    return parsed
 
 
 def _order(order_id: object) -> OrderRequest:

@@ -16,7 +16,7 @@ import pytest
 from django.utils import timezone
 
 from access.tokens import create_token
-from checkout import demo
+from checkout import demo, services
 from pipelines.recovery import retention
 from tests.checkout.api.transports import MALFORMED, Result
 from tests.checkout.conftest import ADDRESS, order_body
@@ -254,6 +254,29 @@ def test_an_order_id_in_any_form_uuid_reads_names_the_same_order_everywhere_and_
         "INVALID_ARGUMENT",
         [{"field": "order_id", "issue": "differs from URL"}],
     )
+    assert all_insert_only_counts() == rows
+
+
+def look_alike_forms(order_id: str) -> list[str]:
+    """Texts ``uuid.UUID`` alone reads as the order's id that are none of the documented forms: its digits in
+    another script (fullwidth, Arabic-Indic), and for an id that starts with ``0``, a space for that ``0``."""
+    forms = [order_id.translate({ord(d): base + int(d) for d in "0123456789"}) for base in (0xFF10, 0x0660)]
+    return forms + ([" " + order_id[1:]] if order_id.startswith("0") else [])
+
+
+def test_an_order_id_written_with_look_alike_characters_is_not_found_everywhere(ways):
+    # A key whose order id starts with 0 (the id derives from the key), so that a space can stand for the 0.
+    key = next(k for k in (f"parity-look-alike-{n}" for n in range(1000)) if str(services.order_id_for(k))[0] == "0")
+    order_id = ways["rest"].create(order_body(), key).order["orderId"]
+    rows = all_insert_only_counts()
+    forms = look_alike_forms(order_id)
+    assert len(forms) == 3 and all(uuid.UUID(form) == uuid.UUID(order_id) for form in forms)  # uuid.UUID reads them
+    for form in forms:
+        for name in NAMES:
+            client = ways[name]
+            codes = [client.get(in_path(name, form)).code, client.cancel(in_path(name, form)).code]
+            assert codes == ["NOT_FOUND"] * 2, (form, name)  # before: the order, and its cancellation
+        assert ways["grpc"].watch(form).code == "NOT_FOUND", form
     assert all_insert_only_counts() == rows
 
 
