@@ -16,6 +16,7 @@ import datetime
 import io
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
@@ -218,18 +219,30 @@ class BoundedJSONParser(JSONParser):
     ) -> Any:
         charset = parsers.get_encoding(parser_context or {})  # type: ignore[attr-defined]  # DRF's check; no stub
         decoded = codecs.getreader(charset)(stream)
+        read = self.parse_int or int
         try:
             data = json.load(
                 decoded,
                 parse_constant=_strict_constant,
                 object_pairs_hook=unique_keys("body"),
-                parse_int=self.parse_int,
+                parse_int=lambda text: read(_readable_digits(text)),
             )
         except RecursionError:
             raise too_deep() from None
         except ValueError as exc:  # as DRF's own parser answers it
             raise ParseError(f"JSON parse error - {exc}") from None
         return check_finite(check_depth(data))
+
+
+def _readable_digits(text: str) -> str:
+    """An integer's text, refused when it has more digits than Python reads (``sys.get_int_max_str_digits()``) as
+    ``loads`` refuses it; DRF's answer was Python's own message, advice to call ``sys.set_int_max_str_digits()``
+    included."""
+    limit = sys.get_int_max_str_digits()
+    if limit and len(text.lstrip("-")) > limit:
+        issue = "holds a number with more digits than this server reads"
+        raise InvalidArgument(f"the JSON {issue}", [Detail("body", issue)])
+    return text
 
 
 def _strict_constant(text: str) -> float:

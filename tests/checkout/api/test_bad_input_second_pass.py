@@ -53,6 +53,21 @@ def test_an_ingest_line_python_cannot_read_is_answered_alone_and_the_lines_aroun
     assert OrderRequest.objects.count() == 2
 
 
+def test_a_json_body_with_a_number_python_cannot_read_is_invalid_argument_without_python_s_advice(ways):  # noqa: F811
+    before = stored()
+    body = json.dumps(order_body()).replace('"quantity": 2', '"quantity": ' + "9" * 5000).encode()
+    sink = b'{"attempt": ' + b"9" * 5000 + b"}"
+    for name in ("rest", "function"):
+        for path, raw in (("/api/v1/orders", body), ("/api/v1/error-sink/entries", sink)):
+            answer = ways[name].send("POST", path, Raw(raw), Idempotency_Key="digits")
+            assert (answer.code, details(answer)) == (  # before: Python's message, sys.set_int_max_str_digits() in it
+                "INVALID_ARGUMENT",
+                [("body", "holds a number with more digits than this server reads")],
+            ), (name, path)
+            assert "sys." not in answer.data["message"]
+    assert stored() == before
+
+
 @pytest.mark.parametrize(
     "when",
     [
