@@ -168,3 +168,14 @@ def test_an_error_entry_offers_remediation_only_to_who_may_run_it(client, ops_cl
     page = client.get(admin_url(entry, "change"))
     assert page.status_code == 200 and "NoCourierAvailable" in page.content.decode()
     assert reverse("ops:remediation", args=["redrive"])[: -len("redrive/")] not in page.content.decode()  # all 403
+
+
+def test_the_payment_token_on_file_shows_as_its_last_four_characters_but_to_a_superuser(client, ops_client):
+    Consumer.objects.create(id="pat", name="Pat", payment_token="tok_live_5f3a9c1e4242")
+    pages = (reverse("ops:checkout_consumer_changelist"), reverse("ops:checkout_consumer_change", args=["pat"]))
+    for url in pages:
+        page = ops_client.get(url).content.decode()
+        assert "tok_live_5f3a9c1e4242" not in page and "…4242" in page, url  # before: the token, whole
+    root = get_user_model().objects.create_superuser("root", password=OPS_PASSWORD)
+    client.force_login(root)  # a superuser manages reference data: sees the token whole, and may change it
+    assert 'value="tok_live_5f3a9c1e4242"' in client.get(pages[1]).content.decode()
