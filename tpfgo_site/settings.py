@@ -153,6 +153,9 @@ STATIC_ROOT = VAR_DIR / "static"
 # Without a proxy in front (make run), the app serves STATIC_ROOT itself; set 0 when a proxy or CDN does.
 TPFGO_SERVE_STATIC = env_bool("TPFGO_SERVE_STATIC", True)
 LOGIN_URL = "/ops/login/"
+# Where a login lands when its `next` is another site's (refused) or missing: the console (Django's default is a page
+# this project does not serve).
+LOGIN_REDIRECT_URL = "/ops/"
 
 # --- Celery: the embedded default is kombu's filesystem transport, so the first run needs no Redis.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")

@@ -179,3 +179,14 @@ def test_the_payment_token_on_file_shows_as_its_last_four_characters_but_to_a_su
     root = get_user_model().objects.create_superuser("root", password=OPS_PASSWORD)
     client.force_login(root)  # a superuser manages reference data: sees the token whole, and may change it
     assert 'value="tok_live_5f3a9c1e4242"' in client.get(pages[1]).content.decode()
+
+
+@pytest.mark.parametrize("next_url", ["//evil.example/x", "https://evil.example/", "/ops/lineage/of/"])
+def test_a_login_goes_to_a_next_page_of_the_console_and_never_to_another_site(client, ops_user, next_url):
+    response = client.post(
+        f"{reverse('ops:login')}?next={next_url}",
+        {"username": ops_user.get_username(), "password": OPS_PASSWORD, "next": next_url},
+    )
+    # Another site's address is refused (Django's check); it landed on /accounts/profile/, a 404 of no console.
+    expected = next_url if next_url.startswith("/ops/") else reverse("ops:index")
+    assert (response.status_code, response["Location"]) == (302, expected)
