@@ -6,6 +6,14 @@ every ``poll`` seconds, that its connection (so its lock) is alive and the child
 same pace, so one takes over within about ``poll`` seconds after the leader's session ends. A leader that loses its
 connection kills its beat at once; a leader that dies (even by SIGKILL) takes its beat with it (the child asked
 the kernel for SIGKILL on its parent's death) and its session, so its lock, ends with its socket.
+
+A leader that does not die but stops answering (frozen by SIGSTOP, a paused VM, a host cut off from the database)
+would keep its session, so the lock, for as long as the server keeps a silent connection (for a vanished host,
+hours of TCP keepalive). So the leader's session carries ``idle_session_timeout`` = ``lease``: the server ends it
+once the leader has not checked in for that long, and a standby leads. Its beat must then send nothing more, even
+if it still runs (only its candidate was stopped) or wakes up with it: the beat runs ``LeaderScheduler``, which
+before each tick checks that its candidate's session (its backend pid, ``TPFGO_BEAT_LOCK_PID``) still holds the
+lock, and exits when it does not.
 """
 
 from __future__ import annotations
@@ -20,12 +28,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
+from celery.beat import PersistentScheduler
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 log = structlog.get_logger("pipelines.leader")
 
 BEAT_LOCK = 7_400_022_002  # beside pipelines.store.schema.MIGRATE_LOCK
+LOCK_PID_ENV = "TPFGO_BEAT_LOCK_PID"  # the leader's backend pid, given to its beat
 _PR_SET_PDEATHSIG = 1
 
 
@@ -36,9 +46,12 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 class BeatCandidate:
     """One node's candidacy; ``run`` returns the exit status for the process."""
 
-    def __init__(self, beat: Sequence[str], poll: float = 1.0, using: str = DEFAULT_DB_ALIAS) -> None:
+    def __init__(
+        self, beat: Sequence[str], poll: float = 1.0, lease: float = 10.0, using: str = DEFAULT_DB_ALIAS
+    ) -> None:
         self.beat = list(beat)
         self.poll = poll
+        self.lease = lease
         self.using = using
         self.child: subprocess.Popen[bytes] | None = None
         self.stopping = False
@@ -73,7 +86,14 @@ class BeatCandidate:
             return bool(cursor.fetchone()[0])
 
     def _lead(self, lock: BaseDatabaseWrapper) -> int:
-        self.child = subprocess.Popen(self.beat, preexec_fn=_die_with_parent)  # noqa: S603
+        with lock.cursor() as cursor:
+            # The server ends this session (so releases the lock) once it has been silent for the lease: a frozen
+            # or cut-off leader. A live one checks in every poll.
+            cursor.execute("SELECT set_config('idle_session_timeout', %s, false)", [f"{round(self.lease * 1000)}ms"])
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = int(cursor.fetchone()[0])
+        env = {**os.environ, LOCK_PID_ENV: str(backend)}
+        self.child = subprocess.Popen(self.beat, env=env, preexec_fn=_die_with_parent)  # noqa: S603
         log.info("beat.leader", pid=os.getpid(), beat_pid=self.child.pid)
         while not self.stopping:
             status = self.child.poll()
@@ -104,7 +124,47 @@ class BeatCandidate:
         log.info("beat.stopped", beat_pid=child.pid, status=child.returncode)
 
 
+def holds_lock(backend: int, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Whether the session with this backend pid holds the beat lock in this database."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = %s"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND classid = %s AND objid = %s AND objsubid = 1)",
+            [backend, BEAT_LOCK >> 32, BEAT_LOCK & 0xFFFFFFFF],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+class LeaderScheduler(PersistentScheduler):  # type: ignore[misc]  # celery has no type hints
+    """Beat's scheduler under a candidate: sends nothing once its candidate's session no longer holds the lock."""
+
+    def tick(self, *args: object, **kwargs: object) -> float:
+        backend = os.environ.get(LOCK_PID_ENV)
+        if backend:
+            try:
+                leads = holds_lock(int(backend))
+            except DatabaseError as exc:
+                log.error("beat.fenced", backend=backend, error=str(exc))
+                raise SystemExit(1) from exc
+            if not leads:
+                log.error("beat.fenced", backend=backend, reason="the candidate's session no longer holds the lock")
+                raise SystemExit(1)
+        return float(super().tick(*args, **kwargs))
+
+
 def celery_beat_command(schedule: Path, loglevel: str = "INFO") -> list[str]:
-    """The beat child's command line: this interpreter's Celery, the site's app."""
+    """The beat child's command line: this interpreter's Celery, the site's app, the fenced scheduler."""
     celery = Path(sys.executable).with_name("celery")
-    return [str(celery), "-A", "tpfgo_site", "beat", "--loglevel", loglevel, "--schedule", str(schedule)]
+    return [
+        str(celery),
+        "-A",
+        "tpfgo_site",
+        "beat",
+        "--loglevel",
+        loglevel,
+        "--schedule",
+        str(schedule),
+        "--scheduler",
+        "pipelines.store.leader:LeaderScheduler",
+    ]

@@ -115,6 +115,20 @@ def test_a_beat_candidate_refuses_a_poll_it_cannot_sleep_before_it_starts_anythi
 
 
 @pytest.mark.parametrize(
+    "arguments", [["--lease", "1"], ["--lease", "nan"], ["--lease", "3601"], ["--poll", "5", "--lease", "9"]]
+)
+def test_a_beat_candidate_refuses_a_lease_its_live_leader_could_outlast_before_it_starts_anything(
+    monkeypatch, arguments
+):
+    def start(*args):
+        raise AssertionError("it started beat")
+
+    monkeypatch.setattr(os, "execv", start)
+    with pytest.raises(CommandError, match="--lease must be at least 2 polls and at most 3600 seconds"):
+        call_command("beat_leader", *arguments)
+
+
+@pytest.mark.parametrize(
     ("arguments", "says"),
     [
         (["127.0.0.1:99999"], "address 127.0.0.1:99999: the port is from 0 to 65535"),
