@@ -78,3 +78,32 @@ def test_the_banner_names_web_node_1_not_the_single_node_defaults(bases, address
     assert done.returncode == 3  # bin/node prepare stopped at the stub's bootstrap: no node was started
     (banner,) = [line for line in calls.read_text().splitlines() if line.startswith("manage.py bootstrap ")]
     assert banner == f"manage.py bootstrap {addresses}"  # before: PORT= GRPC_PORT= METRICS= (:8000, :50051)
+
+
+def test_ports_two_nodes_would_share_are_refused_before_any_node_starts(tmp_path):
+    """14 queue groups (queue mode) with worker metrics at 18721 on reach 18731, grpc1's metrics port: the cluster
+    started both, and the second to bind served no metrics. Now it names the port and both owners and starts
+    nothing."""
+    venv, calls = stub_venv(tmp_path)
+    python = venv / "bin" / "python"
+    groups = "\\n".join(["celery", "tpfgo-timers", *(f"tpfgo.p{i}" for i in range(12))])
+    python.write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\ncase "$*" in "manage.py queues") printf "{groups}\\n";; esac\n'
+    )
+    env = {
+        **os.environ,
+        "VENV": str(venv),
+        "TPFGO_VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none",
+        "CELERY_BROKER_URL": "redis://h:6379/0",
+        "WORKER_METRICS_PORT_BASE": "18721",
+        "GRPC_METRICS_PORT_BASE": "18731",
+    }
+    done = subprocess.run(["bin/cluster"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "cluster: port 18731 is both grpc1 (metrics)'s and worker11 (metrics)'s: move PORT_BASE, GRPC_PORT_BASE,"
+        " GRPC_METRICS_PORT_BASE or WORKER_METRICS_PORT_BASE apart (this cluster has 2 web and 14 worker nodes)\n"
+    )
+    assert " started (pid " not in done.stdout
+    assert not (tmp_path / "var" / "cluster" / "web1.log").exists()
