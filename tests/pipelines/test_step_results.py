@@ -121,8 +121,8 @@ def test_an_output_of_a_model_the_step_does_not_declare_says_what_it_writes_and_
     assert failed is not None and failed.status is StepStatus.FAILED
     assert str(failed.error) == (
         "step 'receive' cannot write DocumentIndexed: it writes DocumentReceived, DocumentRefused; a decision step "
-        "declares each other model it may write as an outcome with its publication (branches=(primary(...), outcome(name, "
-        "DocumentIndexed, publication)): docs/architecture.md, 'The branch policy')"
+        "declares each other model it may write as an outcome with its publication (branches=(primary(...), "
+        "outcome(name, DocumentIndexed, publication)): docs/architecture.md, 'The branch policy')"
     )
     entry = ErrorSinkEntry.objects.get()
     assert (entry.step, entry.error_code, entry.retryable) == ("receive", "CONTRACT_VIOLATION", False)
