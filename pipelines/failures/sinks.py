@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
+from kombu.utils.url import maybe_sanitize_url
 
 from pipelines.models import ErrorSinkEntry
 from pipelines.protos import error_sink_pb2
@@ -122,11 +123,12 @@ class RemoteSink:
             else:
                 self.forward_rest(forwarded)
         except Exception as exc:  # noqa: BLE001  (any forwarding failure: record locally, never lose the entry)
-            log.warning("error_sink.forward_failed", entry_id=str(entry.id), url=self.url, error=str(exc)[:300])
+            shown = maybe_sanitize_url(self.url)  # a password in the URL stays out of the log
+            log.warning("error_sink.forward_failed", entry_id=str(entry.id), url=shown, error=str(exc)[:300])
             for sink in self.fallback():
                 sink.record(entry)
             return
-        log.info("error_sink.forwarded", entry_id=str(entry.id), url=self.url)
+        log.info("error_sink.forwarded", entry_id=str(entry.id), url=maybe_sanitize_url(self.url))
 
     def forward_rest(self, entry: SinkEntry) -> None:
         response = requests.post(

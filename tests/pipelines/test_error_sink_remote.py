@@ -8,6 +8,7 @@ import uuid
 
 import grpc
 import pytest
+import structlog.testing
 from django.utils import timezone
 
 from pipelines.contracts.status import InvalidArgument
@@ -222,3 +223,18 @@ def test_an_entry_the_sink_would_store_changed_is_invalid_argument(api, change, 
     assert answer.status_code == 400, answer.content
     assert [d["field"] for d in answer.json()["error"]["details"]] == fields
     assert ErrorSinkEntry.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_forwarding_failure_logs_the_sinks_url_without_its_password(remote):
+    remote("http://edge:s3cret@127.0.0.1:9", "any")
+    lane.FAILURES["index"] = "bug"
+
+    from pipelines.engine.runner import Engine
+
+    with structlog.testing.capture_logs() as logs:
+        Engine(lane.COMPOSITION).start("ingest", {"text": "a"}, "doc-1")
+
+    (failed,) = [line for line in logs if line["event"] == "error_sink.forward_failed"]
+    assert failed["url"] == "http://edge:**@127.0.0.1:9/"  # before: the password, in every failure's line
+    assert "s3cret" not in json.dumps(logs, default=str)
