@@ -37,20 +37,26 @@ DEMO_ROLES = (
 @dataclass(frozen=True)
 class LocalAccess:
     ops_username: str
-    ops_password: str
+    ops_password: str  # empty: the password the user had, kept
     tokens: tuple[Issued, ...]
     skipped: tuple[str, ...]  # demo roles without a token, and why (no demo data)
 
 
 @transaction.atomic
-def ensure_local_access(ops_password: str) -> LocalAccess:
-    """Create (or bring back in line) the ``ops`` staff user and a token per demo role."""
+def ensure_local_access(ops_password: str | None) -> LocalAccess:
+    """Create (or bring back in line) the ``ops`` staff user and a token per demo role.
+
+    ``ops_password`` None (``TPFGO_OPS_PASSWORD`` unset): a new user gets the README's default, an existing one keeps
+    the password it has, which an operator may have changed in the console; given, it is the user's password."""
     users = get_user_model()
     group = ensure_ops_group()
-    ops, _ = users.objects.get_or_create(username=OPS_USERNAME)
-    if not ops.is_staff or ops.is_superuser or not ops.is_active or not ops.check_password(ops_password):
+    ops, created = users.objects.get_or_create(username=OPS_USERNAME)
+    wanted = DEFAULT_OPS_PASSWORD if created and ops_password is None else ops_password
+    if not ops.is_staff or ops.is_superuser or not ops.is_active or created:
         ops.is_staff, ops.is_superuser, ops.is_active = True, False, True
-        ops.set_password(ops_password)
+        ops.save()
+    if wanted is not None and (created or not ops.check_password(wanted)):
+        ops.set_password(wanted)
         ops.save()
     ops.groups.add(group)
     tokens, skipped = [], []
@@ -59,4 +65,4 @@ def ensure_local_access(ops_password: str) -> LocalAccess:
             tokens.append(ensure_token(kind=kind, binding=binding, name=name))
         except AccessError as exc:
             skipped.append(f"{name}: {exc}")
-    return LocalAccess(OPS_USERNAME, ops_password, tuple(tokens), tuple(skipped))
+    return LocalAccess(OPS_USERNAME, wanted or "", tuple(tokens), tuple(skipped))

@@ -32,7 +32,7 @@ def development_secret_key(app_configs: object = None, **kwargs: object) -> list
 
 @checks.register(checks.Tags.security, deploy=True)
 def default_ops_password(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
-    """``manage.py bootstrap`` (``make run``, ``bin/node prepare``) gives the ``ops`` staff user, who may run
+    """``manage.py bootstrap`` (``make run``, ``bin/node prepare``) gives a new ``ops`` staff user, who may run
     remediation, the README's password unless TPFGO_OPS_PASSWORD is set."""
     from opsconsole.bootstrap import DEFAULT_OPS_PASSWORD, OPS_USERNAME
 
@@ -45,8 +45,8 @@ def default_ops_password(app_configs: object = None, **kwargs: object) -> list[c
     return [
         checks.Warning(
             f"the ops console user {OPS_USERNAME!r} logs in with the public default password",
-            hint="Set TPFGO_OPS_PASSWORD to a password of your own and run `manage.py bootstrap` again (bootstrap "
-            "sets the default whenever TPFGO_OPS_PASSWORD is unset).",
+            hint="Set TPFGO_OPS_PASSWORD to a password of your own and run `manage.py bootstrap` again, or change "
+            "the password in the console (bootstrap keeps it while TPFGO_OPS_PASSWORD is unset).",
             id="tpfgo_site.W002",
         )
     ]

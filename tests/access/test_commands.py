@@ -125,6 +125,24 @@ def test_bootstrap_prints_one_token_per_demo_role_and_keeps_them_across_runs(dem
     assert "skipped" not in out
 
 
+def test_bootstrap_keeps_an_ops_password_changed_by_hand_unless_tpfgo_ops_password_is_set(db, monkeypatch):
+    monkeypatch.delenv("TPFGO_OPS_PASSWORD", raising=False)
+    first, _ = run("bootstrap")
+    ops = get_user_model().objects.get(username="ops")
+    assert "  ops login    ops / tpfgo-ops-local" in first and ops.check_password("tpfgo-ops-local")
+    ops.set_password("changed in the console")
+    ops.save()
+
+    again, _ = run("bootstrap")  # the next deploy (bin/node prepare) or make run
+
+    # Before: the README's password again, on every start, whatever the operator had set.
+    assert get_user_model().objects.get(username="ops").check_password("changed in the console")
+    assert "  ops login    ops / (its password, unchanged)" in again
+    monkeypatch.setenv("TPFGO_OPS_PASSWORD", "set by the deployment")
+    run("bootstrap")
+    assert get_user_model().objects.get(username="ops").check_password("set by the deployment")
+
+
 @pytest.mark.parametrize(("bind", "line"), [("", None), ("127.0.0.1:9908", "  gRPC metrics http://127.0.0.1:9908/")])
 def test_bootstrap_names_the_grpc_servers_metrics_address_when_it_serves_one(db, settings, bind, line):
     settings.TPFGO_GRPC_METRICS_BIND = bind  # make run sets it from GRPC_METRICS_PORT; bin/node prepare does not

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.urls import Resolver404, resolve
 
-from opsconsole.bootstrap import DEFAULT_OPS_PASSWORD, ensure_local_access
+from opsconsole.bootstrap import ensure_local_access
 
 PATHS = (
     ("ops console", "/ops/"),
@@ -25,7 +25,7 @@ class Command(BaseCommand):
     help = "Create the ops staff user and a token per demo role (idempotent) and print the URLs and credentials."
 
     def handle(self, *args: object, **options: object) -> None:
-        access = ensure_local_access(os.environ.get("TPFGO_OPS_PASSWORD") or DEFAULT_OPS_PASSWORD)
+        access = ensure_local_access(os.environ.get("TPFGO_OPS_PASSWORD") or None)
         base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         lines = ["", "TPFGo is starting:"]
         lines += [f"  {label:<12} {base}{path}" for label, path in PATHS if served(path)]
@@ -38,7 +38,7 @@ class Command(BaseCommand):
             )
         ops, *roles = access.tokens  # DEMO_ROLES starts with ops (the api user): the line scripts already read
         lines += [
-            f"  ops login    {access.ops_username} / {access.ops_password}",
+            f"  ops login    {access.ops_username} / {access.ops_password or '(its password, unchanged)'}",
             f"  API token    {ops.key}  (user {ops.name}, kind ops: every route; header 'Authorization: Token <key>')",
             "  role tokens  (each may call only its role's routes; docs/api.md, Principals and scopes)",
         ]
