@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from pipelines.contracts.status import Detail, ServiceError
 from pipelines.engine import tracing
 from pipelines.transport import outage, request_metrics
 from pipelines.transport.input_limits import body_too_large, max_body_bytes
+from pipelines.transport.rpc_access import ACCESS_LOG, call_id, gone
 from pipelines.transport.wire_errors import WireError, grpc_status
 
 log = structlog.get_logger("pipelines.rpc")
@@ -102,13 +102,13 @@ class MalformedRequests(grpc.ServerInterceptor):  # type: ignore[misc]  # grpcio
 
         def refuse(context: grpc.ServicerContext, request: object) -> None:
             if isinstance(request, Oversized):
-                context.abort_with_status(grpc_status(body_too_large(request.size), str(uuid.uuid4())))
+                context.abort_with_status(grpc_status(body_too_large(request.size), call_id()))
             error = WireError(
                 "INVALID_ARGUMENT",
                 f"the request is not a valid message for {method}",
                 [Detail("body", "malformed protobuf")],
             )
-            context.abort_with_status(grpc_status(error, str(uuid.uuid4())))
+            context.abort_with_status(grpc_status(error, call_id()))
 
         def checked(requests: Iterator[object], context: grpc.ServicerContext) -> Iterator[object]:
             for request in requests:
@@ -193,9 +193,10 @@ def call_boundary(route: str, request: object, context: grpc.ServicerContext) ->
     The token and the policy are checked first, a malformed request becomes INVALID_ARGUMENT, a ``ServiceError``
     ends the call with its ``google.rpc.Status``, a database that cannot be reached with UNAVAILABLE and
     ``RetryInfo`` (``pipelines.transport.outage``), anything else with INTERNAL (no traceback on the wire), and the
-    request metrics are recorded when the call ends.
+    request metrics are recorded when the call ends. Its correlation id is the call's access line's ``request_id``
+    (``pipelines.transport.rpc_access``).
     """
-    correlation = str(uuid.uuid4())
+    correlation = call_id()
     structlog.contextvars.bind_contextvars(request_id=correlation)
     started, status = time.perf_counter(), "OK"
     try:
@@ -214,6 +215,12 @@ def call_boundary(route: str, request: object, context: grpc.ServicerContext) ->
         context.abort_with_status(grpc_status(exc, correlation))
         raise  # abort_with_status raises; this line is never reached
     except Exception as exc:
+        ended = gone(context) if isinstance(exc, grpc.RpcError) else None
+        if ended is not None:
+            # grpcio's request iterator: the client cancelled (or its deadline passed) while the server read its
+            # stream. Nothing is left to answer, and no error of the server's: grpcio knows the error, logs nothing.
+            status = ended
+            raise
         if outage.is_outage(exc):
             log.warning("rpc.database_unavailable", route=route, error=f"{type(exc).__name__}: {exc}")
             error = outage.unavailable()
@@ -224,6 +231,8 @@ def call_boundary(route: str, request: object, context: grpc.ServicerContext) ->
         context.abort_with_status(grpc_status(error, correlation))
         raise
     finally:
+        if status == "OK":  # a stream the client ended (its servicer saw the call inactive, or grpcio closed it)
+            status = gone(context) or status
         request_metrics.record(route, "grpc", status, time.perf_counter() - started)
         structlog.contextvars.unbind_contextvars("request_id")
 
@@ -262,8 +271,10 @@ def build_server(
     # grpcio's core refuses a message over its cap in its own words, before any handler: the body limit itself is
     # checked by the deserializers (_lenient), so that a message over it answers the project's Status.
     limit = transport_cap()
-    # Tracing once, whether or not the caller's interceptors (GRPC_FRAMEWORK["SERVER_INTERCEPTORS"]) name it.
-    chain = [tracing.GRPC_SERVER_TRACING, *(i for i in interceptors or [] if i is not tracing.GRPC_SERVER_TRACING)]
+    # Tracing once, whether or not the caller's interceptors (GRPC_FRAMEWORK["SERVER_INTERCEPTORS"]) name it; the
+    # access line inside its span (its trace ids) and around every other interceptor (their refusals are calls too).
+    own = (tracing.GRPC_SERVER_TRACING, ACCESS_LOG)
+    chain = [*own, *(i for i in interceptors or [] if i not in own)]
     chain.append(MalformedRequests())
     server = grpc.server(
         executor,

@@ -1,0 +1,166 @@
+"""The gRPC server's access line: one ``grpc.access`` JSON line per call, the twin of gunicorn's ``http.access``.
+
+``AccessLog`` is a server interceptor (``pipelines.transport.rpc.build_server`` puts it right after tracing), so
+every call has its line, the project's services and grpcio's own (health, reflection) alike, and a method the
+server does not know (``UNIMPLEMENTED``). The line is written when the call ends (a stream: when its last message
+was sent, or when the client went away) and carries the method, the status the client got, the duration, the peer,
+how many messages went each way, the call's ``request_id`` (the ``correlationId`` of its error answer and the
+``request_id`` of its other lines: ``pipelines.transport.rpc.call_boundary`` takes it from here) and, when tracing
+is on, its server span's ``trace_id`` and ``span_id``. A call the client cancelled, or whose deadline passed,
+says ``CANCELLED`` or ``DEADLINE_EXCEEDED`` at ``info``, like any other answer: it is the client's doing, not an
+error of the server.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import grpc
+import structlog
+
+log = structlog.get_logger("pipelines.rpc.access")
+
+
+@dataclass
+class Call:
+    """One call as its access line reports it."""
+
+    method: str
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.perf_counter)
+    received: int = 0
+    sent: int = 0
+
+
+_CALL: ContextVar[Call | None] = ContextVar("tpfgo_rpc_call", default=None)
+
+
+def call_id() -> str:
+    """The running call's ``request_id`` (its access line's), or a new one outside a logged call."""
+    call = _CALL.get()
+    return call.request_id if call is not None else str(uuid.uuid4())
+
+
+def metadata(pairs: Iterable[tuple[str, str | bytes]] | None, name: str) -> str | None:
+    for key, value in pairs or ():
+        if key.lower() == name:
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return None
+
+
+def gone(context: grpc.ServicerContext) -> str | None:
+    """``CANCELLED`` (the client went away) or ``DEADLINE_EXCEEDED`` when the call ended before the server answered
+    it, else None. Asked before grpcio sends the call's status, so an inactive call is one of those two."""
+    active = getattr(context, "is_active", None)  # django-grpc-framework's test context has none
+    if active is None or active():
+        return None
+    return "DEADLINE_EXCEEDED" if context.time_remaining() <= 0 else "CANCELLED"
+
+
+def status(context: grpc.ServicerContext, error: BaseException | None) -> str:
+    """The status the client gets: the code the call set (an abort), else the call's end by the client or its
+    deadline, else grpcio's ``UNKNOWN`` for an exception that escaped (GeneratorExit: grpcio closed a stream)."""
+    code = context.code()
+    if code is not None and code is not grpc.StatusCode.OK:
+        return str(code.name)
+    ended = gone(context)
+    if ended is not None:
+        return ended
+    return "UNKNOWN" if error is not None and not isinstance(error, GeneratorExit) else "OK"
+
+
+def write(call: Call, status: str, context: grpc.ServicerContext | None = None) -> None:
+    invocation = context.invocation_metadata() if context is not None else ()
+    log.info(
+        "grpc.access",
+        request_id=call.request_id,
+        method=call.method,
+        status=status,
+        duration_ms=round((time.perf_counter() - call.started) * 1000, 3),
+        peer=context.peer() if context is not None else None,
+        user_agent=metadata(invocation, "user-agent"),
+        messages_in=call.received,
+        messages_out=call.sent,
+    )
+
+
+class _Counted:
+    """A client stream's messages, counted as the servicer takes them (from whichever thread reads them)."""
+
+    def __init__(self, requests: Iterator[object], call: Call) -> None:
+        self.requests, self.call = requests, call
+
+    def __iter__(self) -> _Counted:
+        return self
+
+    def __next__(self) -> object:
+        request = next(self.requests)
+        self.call.received += 1
+        return request
+
+
+class AccessLog(grpc.ServerInterceptor):  # type: ignore[misc]  # grpcio ships no types
+    """Writes each call's ``grpc.access`` line (module docstring)."""
+
+    def intercept_service(self, continuation: Callable[..., Any], details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        method = details.method
+        if handler is None:  # grpcio answers UNIMPLEMENTED, with no handler to wrap
+            write(Call(method), "UNIMPLEMENTED")
+            return None
+        streaming_in, streaming_out = handler.request_streaming, handler.response_streaming
+        kind = ("stream" if streaming_in else "unary") + ("_stream" if streaming_out else "_unary")
+        inner = getattr(handler, kind)
+
+        def begin(request: object) -> tuple[Call, object]:
+            call = Call(method)
+            _CALL.set(call)
+            structlog.contextvars.bind_contextvars(request_id=call.request_id)
+            if streaming_in:
+                return call, _Counted(iter(cast(Iterable[object], request)), call)
+            call.received = 1
+            return call, request
+
+        def end(call: Call, context: grpc.ServicerContext, error: BaseException | None) -> None:
+            write(call, status(context, error), context)
+            _CALL.set(None)
+            structlog.contextvars.unbind_contextvars("request_id")
+
+        def answer(request: object, context: grpc.ServicerContext) -> Any:
+            call, request = begin(request)
+            try:
+                response = inner(request, context)
+            except BaseException as exc:
+                end(call, context, exc)
+                raise
+            call.sent = 1
+            end(call, context, None)
+            return response
+
+        def answers(request: object, context: grpc.ServicerContext) -> Iterator[Any]:
+            call, request = begin(request)
+            error: BaseException | None = None
+            try:
+                for response in inner(request, context):
+                    call.sent += 1
+                    yield response
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                end(call, context, error)
+
+        make = getattr(grpc, f"{kind}_rpc_method_handler")
+        return make(
+            answers if streaming_out else answer,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+ACCESS_LOG = AccessLog()
