@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 import pipelines.recovery.sweeper
 import pipelines.transport.request_metrics
+import tpfgo_site.grpc_server
 import tpfgo_site.worker_metrics
 from pipelines.contracts.status import STATUS
 from pipelines.contracts.steps import StepStatus
@@ -26,6 +27,7 @@ SELECTOR = re.compile(r"\b(tpfgo_\w+|up)\b(?:\{([^}]*)\})?")
 MATCHER = re.compile(r"(\w+)\s*(?:=~|!~|!=|=)")
 VALUES = re.compile(r'(\w+)=~?"([\w|]+)"')
 assert pipelines.recovery.sweeper and pipelines.transport.request_metrics and tpfgo_site.worker_metrics  # counted
+assert tpfgo_site.grpc_server  # describes tpfgo_grpc_serving, read at the scrape of a gRPC server's metrics port
 
 
 def emitted() -> dict[str, set[str] | None]:

@@ -10,6 +10,8 @@
   (``tpfgo_site.stream_gates``). With ``TPFGO_GRPC_METRICS_ALL`` (``bin/node grpc`` with a metrics folder of its
   own) the port serves that folder's samples too (its requests, step runs, process figures), which no web node's
   ``/metrics`` reads.
+- Its metrics port serves ``tpfgo_grpc_serving``: 1 while its health answers SERVING, 0 while NOT_SERVING (not
+  ready, or stopping), which the alert ``TPFGoGrpcNotServing`` reads (a server that runs but serves nothing).
 - SIGTERM or SIGINT stops it gracefully (health NOT_SERVING, in-flight calls get ``STOP_GRACE`` seconds); a second
   signal stops it at once.
 """
@@ -38,6 +40,7 @@ STOP_GRACE = 5.0  # seconds in-flight calls get on a stop (bin/run's own grace i
 HEALTH_POLL = 2.0  # seconds between readiness checks pushed to Watch streams; Check always checks afresh
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+metrics.describe("tpfgo_grpc_serving", "gauge", "1 while this gRPC server's health answers SERVING, else 0.")
 
 
 class PortUnavailable(Exception):
@@ -55,6 +58,7 @@ class ReadinessHealth(health.HealthServicer):
         super().__init__()
         self.services = ["", *services]
         self.stopping = False
+        self.serving = False
 
     def refresh(self) -> dict[str, str]:
         checks = readiness()
@@ -62,7 +66,12 @@ class ReadinessHealth(health.HealthServicer):
         ready = not self.stopping and all(value == "ok" for value in checks.values())
         for name in self.services:
             self.set(name, SERVING if ready else NOT_SERVING)
+        self.serving = ready
         return checks
+
+    def samples(self) -> list[metrics.Sample]:
+        """``tpfgo_grpc_serving``: what its health answers for the whole server, read at each scrape."""
+        return [("tpfgo_grpc_serving", {}, 1.0 if self.serving and not self.stopping else 0.0)]
 
     def Check(self, request: health_pb2.HealthCheckRequest, context: grpc.ServicerContext) -> object:
         if not self.stopping:
@@ -106,6 +115,7 @@ def serve(address: str, max_workers: int, metrics_bind: str = "") -> None:
             raise MetricsUnavailable(f"TPFGO_GRPC_METRICS_BIND={metrics_bind!r}: {exc}") from exc
         logger.info("grpc.metrics_port", address=listening)
     server, checker = build(address, max_workers)
+    metrics.register_collector(checker.samples, own=True)
     open_gates()  # its streams' admission gauges are scraped from the start
     stop = threading.Event()
 

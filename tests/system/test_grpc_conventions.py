@@ -1,5 +1,6 @@
-"""gRPC's own conventions on the real server process: the standard health service follows the database, reflection
-lists every service, and a second server on a taken port fails.
+"""gRPC's own conventions on the real server process: the standard health service follows the database (and so does
+``tpfgo_grpc_serving`` on its metrics port, which TPFGoGrpcNotServing reads), reflection lists every service, and a
+second server on a taken port fails.
 
 The database that goes down is a PostgreSQL cluster of this test's own (initdb and pg_ctl on a free port, stopped by
 the test), never the machine's shared one.
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,11 +106,11 @@ def migrate(database_url: str, var: Path) -> None:
     )
 
 
-def grpcrunserver(address: str, database_url: str, var: Path) -> subprocess.Popen[str]:
+def grpcrunserver(address: str, database_url: str, var: Path, metrics: str = "") -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "manage.py", "grpcrunserver", address],
         cwd=settings.BASE_DIR,
-        env=server_env(database_url, var),
+        env={**server_env(database_url, var), "TPFGO_GRPC_METRICS_BIND": metrics},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -117,6 +119,14 @@ def grpcrunserver(address: str, database_url: str, var: Path) -> subprocess.Pope
 
 def status(stub: health_pb2_grpc.HealthStub, service: str = "") -> int:
     return int(stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=30).status)
+
+
+def serving(metrics: str) -> str:
+    """The ``tpfgo_grpc_serving`` sample line of the server's metrics port."""
+    with urllib.request.urlopen(f"http://{metrics}/", timeout=30) as answer:
+        text = answer.read().decode()
+    (line,) = [line for line in text.splitlines() if line.startswith("tpfgo_grpc_serving ")]
+    return line
 
 
 def listed_services(channel: grpc.Channel) -> list[str]:
@@ -128,15 +138,16 @@ def listed_services(channel: grpc.Channel) -> list[str]:
 
 def test_health_follows_the_database_reflection_lists_every_service_and_a_taken_port_fails(own_postgres, tmp_path):
     (tmp_path / "broker").mkdir()  # the filesystem broker's folder: the broker half of readiness is ok
-    address = f"127.0.0.1:{free_port()}"
+    address, metrics = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     migrate(own_postgres.url, tmp_path)
-    server = grpcrunserver(address, own_postgres.url, tmp_path)
+    server = grpcrunserver(address, own_postgres.url, tmp_path, metrics)
     try:
         channel = grpc.insecure_channel(address)
         grpc.channel_ready_future(channel).result(timeout=60)
         health = health_pb2_grpc.HealthStub(channel)
         assert status(health) == SERVING
         assert status(health, "tpfgo.checkout.v1.OrderService") == SERVING
+        assert serving(metrics) == "tpfgo_grpc_serving 1.0"
         assert listed_services(channel) == SERVICES
 
         second = grpcrunserver(address, own_postgres.url, tmp_path)
@@ -147,8 +158,10 @@ def test_health_follows_the_database_reflection_lists_every_service_and_a_taken_
         own_postgres.stop()
         assert status(health) == NOT_SERVING
         assert status(health, "tpfgo.checkout.v1.OrderService") == NOT_SERVING
+        assert serving(metrics) == "tpfgo_grpc_serving 0.0"  # running, answering, and serving nothing
         own_postgres.start()
         assert status(health) == SERVING
+        assert serving(metrics) == "tpfgo_grpc_serving 1.0"
         channel.close()
     finally:
         server.terminate()
