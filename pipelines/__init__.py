@@ -116,6 +116,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Malformed": ("pipelines.transport.rpc", "Malformed"),
     "Oversized": ("pipelines.transport.rpc", "Oversized"),
     "build_server": ("pipelines.transport.rpc", "build_server"),
+    "server_stopping": ("pipelines.transport.rpc_access", "server_stopping"),
     "generic_handler": ("pipelines.transport.rpc", "generic_handler"),
     "metadata_value": ("pipelines.transport.rpc", "metadata_value"),
     "require_token": ("pipelines.transport.rpc", "require_token"),
@@ -265,6 +266,7 @@ if TYPE_CHECKING:
     from pipelines.transport.rpc import metadata_value as metadata_value
     from pipelines.transport.rpc import require_token as require_token
     from pipelines.transport.rpc import unary as unary
+    from pipelines.transport.rpc_access import server_stopping as server_stopping
     from pipelines.transport.rpc_streams import StreamIdle as StreamIdle
     from pipelines.transport.rpc_streams import idle_limited as idle_limited
     from pipelines.transport.rpc_streams import released_with_call as released_with_call
@@ -397,6 +399,7 @@ __all__ = [
     "request_metrics",
     "require_token",
     "server_socket",
+    "server_stopping",
     "status_message",
     "storage",
     "stream_handler",

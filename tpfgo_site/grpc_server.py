@@ -30,7 +30,7 @@ from django_grpc_framework.settings import grpc_settings
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from pipelines import build_server, metrics
+from pipelines import build_server, metrics, server_stopping
 from tpfgo_site.health import readiness
 from tpfgo_site.stream_gates import open_gates
 
@@ -132,6 +132,7 @@ def serve(address: str, max_workers: int, metrics_bind: str = "") -> None:
         if any(value != "ok" for value in checks.values()):
             logger.warning("grpc.not_ready", checks=checks)
     checker.stopping = True
+    server_stopping.set()  # the calls still open when the grace ends are the stop's, not their clients' (access lines)
     checker.enter_graceful_shutdown()
     logger.info("grpc.server_stopping", address=address, grace_seconds=STOP_GRACE)
     server.stop(STOP_GRACE).wait()

@@ -13,6 +13,7 @@ error of the server.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +38,9 @@ class Call:
     sent: int = 0
 
 
+# Set by the server process when it begins to stop (tpfgo_site/grpc_server.py): a call that ends unanswered from then
+# on was cancelled by the stop (grpcio's "Cancelling all calls" once the grace is over), and its client got UNAVAILABLE.
+server_stopping = threading.Event()
 _CALL: ContextVar[Call | None] = ContextVar("tpfgo_rpc_call", default=None)
 
 
@@ -54,8 +58,9 @@ def metadata(pairs: Iterable[tuple[str, str | bytes]] | None, name: str) -> str 
 
 
 def gone(context: grpc.ServicerContext) -> str | None:
-    """``CANCELLED`` (the client went away) or ``DEADLINE_EXCEEDED`` when the call ended before the server answered
-    it, else None. Asked before grpcio sends the call's status, so an inactive call is one of those two."""
+    """``CANCELLED`` (the client went away, or the server's stop ended the call) or ``DEADLINE_EXCEEDED`` when the
+    call ended before the server answered it, else None. Asked before grpcio sends the call's status, so an
+    inactive call is one of those."""
     active = getattr(context, "is_active", None)  # django-grpc-framework's test context has none
     if active is None or active():
         return None
@@ -69,6 +74,8 @@ def status(context: grpc.ServicerContext, error: BaseException | None) -> str:
     if code is not None and code is not grpc.StatusCode.OK:
         return str(code.name)
     ended = gone(context)
+    if ended == "CANCELLED" and server_stopping.is_set():
+        return "UNAVAILABLE"  # the stop's: its client got UNAVAILABLE ("Cancelling all calls")
     if ended is not None:
         return ended
     return "UNKNOWN" if error is not None and not isinstance(error, GeneratorExit) else "OK"

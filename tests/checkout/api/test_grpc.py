@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 from django_grpc_framework.test import FakeServer
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from rest_framework import serializers
 
@@ -68,6 +69,7 @@ def free_port() -> int:
 
 def test_grpcrunserver_serves_the_order_service_on_django_5(tmp_path: Path):
     port = free_port()
+    (tmp_path / "broker").mkdir()  # the filesystem broker's folder: the server is ready (health SERVING)
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "TPFGO_VAR_DIR": str(tmp_path)}
     env["DJANGO_SETTINGS_MODULE"] = "tpfgo_site.settings"
     # The server refuses a database behind its code (pipelines.store.schema): this one is migrated first.
@@ -87,11 +89,26 @@ def test_grpcrunserver_serves_the_order_service_on_django_5(tmp_path: Path):
         with pytest.raises(grpc.RpcError) as refused:
             orders_pb2_grpc.OrderServiceStub(channel).GetOrder(orders_pb2.GetOrderRequest(order_id="x"), timeout=10)
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        # A stream still open when the server stops: its client gets UNAVAILABLE once the grace is over.
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""), timeout=30)
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        server.terminate()
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        with pytest.raises(grpc.RpcError) as stopped:
+            next(watch)
+        assert stopped.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0].decode()
-    started = [json.loads(line) for line in output.splitlines() if '"grpc.server_started"' in line]
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    started = [line for line in lines if line["event"] == "grpc.server_started"]
     assert [line["address"] for line in started] == [f"127.0.0.1:{port}"]
+    # Each call's access line says what its client got: the stream the stop ended is no client's cancel.
+    calls = [(line["method"], line["status"], line["messages_out"]) for line in lines if line["event"] == "grpc.access"]
+    assert calls == [
+        ("/tpfgo.checkout.v1.OrderService/GetOrder", "UNAUTHENTICATED", 0),
+        ("/grpc.health.v1.Health/Watch", "UNAVAILABLE", 2),
+    ]
 
 
 def test_the_framework_fake_server_accepts_generated_registration_code():
