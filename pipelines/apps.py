@@ -13,11 +13,12 @@ from django.db.models.signals import post_migrate
 def _install_triggers(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
     from pipelines import triggers
     from pipelines.recovery import aux_branches, frontier
-    from pipelines.store import open_parked, open_waits
+    from pipelines.store import open_parked, open_waits, partition_functions
 
     # post_migrate fires once per app; installing on the last keeps it to one pass per migrate.
     if sender.label == "pipelines":
         triggers.install(connections[using])
+        partition_functions.install(connections[using])
         open_parked.install(connections[using])
         open_waits.install(connections[using])
         frontier.install(connections[using])
@@ -67,9 +68,10 @@ class PipelinesConfig(AppConfig):
         from pipelines import checks  # noqa: F401  (registers the system checks)
         from pipelines.contracts import checks as contract_checks
         from pipelines.recovery import frontier
-        from pipelines.store import open_parked, open_waits
+        from pipelines.store import open_parked, open_waits, partition_functions
 
         django_checks.register(open_parked.check_triggers, django_checks.Tags.database)
+        django_checks.register(partition_functions.check, django_checks.Tags.database)
         django_checks.register(frontier.check, django_checks.Tags.database)
         django_checks.register(open_waits.check_triggers, django_checks.Tags.database)
 

@@ -213,7 +213,8 @@ def expire_waits() -> int:
 
 @shared_task(name="pipelines.ensure_partitions", ignore_result=True)
 def ensure_partitions() -> list[str]:
-    """Create the coming months' partitions of the log and the lineage (PostgreSQL), as the owner role."""
+    """Create the coming months' partitions of the log and the lineage (PostgreSQL), as the purge role through the
+    owner's function (``pipelines.store.partition_functions``)."""
     return partitions.ensure_ahead()
 
 

@@ -60,8 +60,7 @@ from pipelines.models import (
 )
 from pipelines.store import clock, partitions
 from pipelines.store import purge as rows
-from pipelines.store.db_roles import connected_as, purge_allowed
-from pipelines.triggers import purge_flag
+from pipelines.store.db_roles import purge_allowed
 
 log = structlog.get_logger("pipelines.retention")
 
@@ -234,7 +233,8 @@ def _months(outcome: Outcome, *, actor: str, size: int, now: datetime.datetime) 
     """PostgreSQL: a month of the log and the lineage whose orders may all go is dropped whole instead of deleted
     row by row (``pipelines.store.partitions``): one transaction per month removes its orders' other rows (in
     chunks of ``size`` traces), records the purge, leaves the tombstones and drops the month's partitions. As the
-    owner role (``DROP``), with the purge flag; the batched deletes then take what no whole month covered."""
+    purge role, with the purge flag, the lock and the drop through the owner's functions
+    (``pipelines.store.partition_functions``); the batched deletes then take what no whole month covered."""
     cutoff = outcome.cutoff
     assert cutoff is not None
     if _terminal() is None:
@@ -263,7 +263,7 @@ def _months(outcome: Outcome, *, actor: str, size: int, now: datetime.datetime) 
         rows.bury(keys, [t for _, t in traces], purge_id, now)
         outcome.add(len(traces), counts)
 
-    with connected_as(getattr(settings, "TPFGO_DATABASE_OWNER", None)), purge_flag(f"retention by {actor}", "default"):
+    with purge_allowed(f"retention by {actor}"):
         partitions.drop_expired(before=cutoff, expired=expired, purge=remove)
 
 

@@ -12,7 +12,8 @@ user of ``DATABASE_URL``) gets, table by table, only what its kind needs (``pipe
 
 The purge role (``DATABASE_PURGE_URL``) may SELECT, DELETE and TRUNCATE model tables, and INSERT its own records
 (purge records and tombstones): the audited purge (``purge_allowed``: ``manage.py purge``, ``manage.py flush``)
-connects as it, and still needs the purge flag past the triggers.
+connects as it, and still needs the purge flag past the triggers. It alone may EXECUTE the owner's partition
+functions (``pipelines.store.partition_functions``): beat's partition task and the whole-month drop run as it.
 Grants are set in one transaction, revoked first, so a re-run after every migrate also takes away what a table's
 new kind no longer allows. Default privileges give a table a migration creates SELECT and INSERT until then.
 """
@@ -31,6 +32,7 @@ from django.db.backends.utils import CursorWrapper
 
 from pipelines import triggers
 from pipelines.contracts.text import NOT_A_NAME
+from pipelines.store import partition_functions
 from pipelines.store.classification import classify
 
 CREDENTIALS = ("USER", "PASSWORD", "HOST", "PORT")
@@ -100,6 +102,7 @@ def statements(connection: BaseDatabaseWrapper, app: str, purge: str) -> list[st
     sql = [
         f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {roles}",
         f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {schema} FROM {roles}",
+        f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {schema} FROM {roles}",
         f"GRANT CONNECT ON DATABASE {database} TO {roles}",
         f"GRANT USAGE ON SCHEMA {schema} TO {roles}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {roles}",
@@ -109,6 +112,9 @@ def statements(connection: BaseDatabaseWrapper, app: str, purge: str) -> list[st
         if kind != "other":
             extra = ", INSERT" if table in PURGE_WRITES else ""
             sql.append(f"GRANT {PURGE_PRIVILEGES}{extra} ON {schema}.{q(table)} TO {q(purge)}")
+    # The owner's partition functions (made by migrate): the purge role alone, which the Celery workers connect as.
+    for name in partition_functions.installed(connection):
+        sql.append(f"GRANT EXECUTE ON FUNCTION {schema}.{partition_functions.SIGNATURES[name]} TO {q(purge)}")
     # A table the next migration creates: the insert-only floor until setup_db_roles runs again.
     sql.append(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT, INSERT ON TABLES TO {q(app)}")
     sql.append(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {roles}")

@@ -9,8 +9,8 @@ sweep's window; the triggers keep them instead, in the transaction that logs the
 - it removes the older rows of its trace it went on from: those of its own pipeline, of a pipeline it runs
   downstream of, and of a pipeline the flow does not know (any newer row counts for those, as in the sweeper);
 - a ``Resumption`` that decides a position for good (skipped, or the last attempt) removes it;
-- a deleted log row (the audited purge) takes its row out; a dropped month (``pipelines.store.partitions``) takes
-  its rows out with ``forget``.
+- a deleted log row (the audited purge) takes its row out; a dropped month takes its rows out in the drop function
+  (``pipelines.store.partition_functions``).
 
 On PostgreSQL the log's insert trigger runs once per statement over its new rows (a transition table), so the
 batched path pays per batch; SQLite's runs per row. "Downstream" and "terminal" are the composition's: the
@@ -24,7 +24,6 @@ after every migrate, and ``pipelines.E044`` checks the triggers.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from collections.abc import Iterable, Sequence
 
 from django.db import connections, transaction
@@ -188,18 +187,11 @@ def read_rules(using: str = "default") -> set[Rule]:
         return {(kind, name, other) for kind, name, other in cursor.fetchall()}
 
 
-def refill(cursor: CursorWrapper, start: datetime.datetime, end: datetime.datetime) -> None:
-    """Put back the open positions of the traces created in ``[start, end)`` (rows moved between partitions: the
-    move's delete took them out)."""
-    cursor.execute(_REFILL.format(where="l.trace_created_at >= %s AND l.trace_created_at < %s"), [start, end])
-
-
-def forget(cursor: CursorWrapper, start: datetime.datetime, end: datetime.datetime) -> None:
-    """Take out the open positions of the traces created in ``[start, end)`` (their month's partition goes whole,
-    and a dropped table fires no delete trigger)."""
-    cursor.execute(
-        "DELETE FROM pipelines_openposition WHERE trace_created_at >= %s AND trace_created_at < %s", [start, end]
-    )
+def refill_statement(where: str) -> str:
+    """The statement that puts back the open positions of the log rows ``where`` selects (alias ``l``): what the
+    partition function runs for rows it moved between partitions (``pipelines.store.partition_functions``), whose
+    delete took them out."""
+    return _REFILL.format(where=where)
 
 
 def missing(connection: BaseDatabaseWrapper) -> list[str]:

@@ -19,6 +19,9 @@ partition whose range the default partition holds rows of).
 
 Retention (``drop_expired``) drops or detaches a month only when every order in it is expired, as the caller's
 ``expired`` judges; otherwise it leaves the month to row-by-row deletes.
+
+Making and dropping a partition need the tables' owner, which no server connects as: both go through the owner's
+functions (``pipelines.store.partition_functions``), which the purge role, a Celery worker's, may run.
 """
 
 from __future__ import annotations
@@ -35,9 +38,8 @@ from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from pipelines import triggers
 from pipelines.models import CheckpointLog, LineageLink, Trace
-from pipelines.store import db_roles, open_positions
+from pipelines.store import db_roles, partition_functions
 
 log = structlog.get_logger("pipelines.partitions")
 
@@ -139,48 +141,34 @@ def ensure(
         for _ in range(months_ahead):
             last = next_month(last)
         while start <= last:
-            if start not in have:
-                create(connection, table, start)
+            if start not in have and create(connection, table, start):
                 created.append(name_of(table, start))
             start = next_month(start)
     return created
 
 
 def ensure_ahead(using: str = "default") -> list[str]:
-    """``ensure`` for today and ``TPFGO_PARTITION_MONTHS_AHEAD`` months ahead, as the owner role (the serving role
-    owns no table, so it may create no partition): what beat and ``manage.py partitions`` run."""
-    with db_roles.connected_as(getattr(settings, "TPFGO_DATABASE_OWNER", None), using):
+    """``ensure`` for today and ``TPFGO_PARTITION_MONTHS_AHEAD`` months ahead, as the purge role when one is
+    configured (a Celery worker's: beat's task runs there), through the owner's function: what beat runs."""
+    with db_roles.connected_as(getattr(settings, "TPFGO_DATABASE_PURGE", None), using):
         return ensure(now=timezone.now(), months_ahead=settings.TPFGO_PARTITION_MONTHS_AHEAD, using=using)
 
 
-def create(connection: BaseDatabaseWrapper, table: str, start: datetime.datetime) -> None:
-    """Create ``table``'s partition for the month starting at ``start`` (moving the default partition's rows of
-    that month into it), with its truncate guard, in one transaction."""
-    end, name, default = next_month(start), name_of(table, start), default_name(table)
-    qn = connection.ops.quote_name
-    in_month = f"{qn(KEY)} >= %s AND {qn(KEY)} < %s"
-    # DDL takes no bound parameters: the bounds are literals made from two UTC datetimes.
-    bounds = f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {qn(default)} IN SHARE ROW EXCLUSIVE MODE")
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {qn(default)} WHERE {in_month})", [start, end])  # noqa: S608
-        (stray,) = cursor.fetchone()
-        if not stray:
-            cursor.execute(f"CREATE TABLE {qn(name)} PARTITION OF {qn(table)} {bounds}")
-        else:
-            # The default partition holds rows of this month (written while it had no partition): PostgreSQL
-            # would refuse the new partition, so they move into it first, in this transaction.
-            cursor.execute(f"CREATE TABLE {qn(name)} (LIKE {qn(table)} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
-            cursor.execute(f"INSERT INTO {qn(name)} SELECT * FROM {qn(default)} WHERE {in_month}", [start, end])  # noqa: S608
-            moved = cursor.rowcount
-            with triggers.purge_flag(f"move {moved} rows of {name} out of {default}", connection.alias):
-                cursor.execute(f"DELETE FROM {qn(default)} WHERE {in_month}", [start, end])  # noqa: S608
-            cursor.execute(f"ALTER TABLE {qn(table)} ATTACH PARTITION {qn(name)} {bounds}")
-            if table == CheckpointLog._meta.db_table:  # the move's delete took their open positions out
-                open_positions.refill(cursor, start, end)
-            log.info("partitions.moved_from_default", partition=name, rows=moved)
-        triggers.guard_partition(connection, name)
-    log.info("partitions.created", partition=name, start=start.isoformat(), end=end.isoformat())
+def create(connection: BaseDatabaseWrapper, table: str, start: datetime.datetime) -> bool:
+    """Create ``table``'s partition for the month starting at ``start``, moving the default partition's rows of that
+    month into it, with its truncate guard, in one statement: the owner's ``tpfgo_partition_create``
+    (``pipelines.store.partition_functions``), so a role that owns no table may run it. False when a peer made it
+    first."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {partition_functions.CREATE}(%s, %s)", [table, start])
+        (moved,) = cursor.fetchone()
+    if moved is None:
+        return False
+    name = name_of(table, start)
+    if moved:
+        log.info("partitions.moved_from_default", partition=name, rows=moved)
+    log.info("partitions.created", partition=name, start=start.isoformat(), end=next_month(start).isoformat())
+    return True
 
 
 @dataclass(frozen=True)
@@ -207,7 +195,7 @@ def drop_expired(
     *,
     before: datetime.datetime,
     expired: Expired,
-    purge: Purge | None = None,
+    purge: Purge,
     detach: bool = False,
     using: str = "default",
 ) -> list[Dropped]:
@@ -217,9 +205,11 @@ def drop_expired(
     an empty month stays too.
 
     One transaction per month, its partitions locked first (no row can land in the month meanwhile): the check,
-    then ``purge`` (the retention's removal of the same orders' rows in the other tables, with its audit record and
-    tombstones), then the drop; a month is gone whole or not at all. Needs the tables' owner (``DROP``). The
-    default partition is never dropped.
+    then ``purge`` (the retention's removal of the same orders' other rows, their ``Trace`` rows included, with its
+    audit record and tombstones), then the drop; a month is gone whole or not at all. The lock and the drop are the
+    owner's functions (``pipelines.store.partition_functions``): the purge role may run them, with the purge flag on,
+    and the drop refuses a month that still holds rows of an order ``purge`` left. The default partition is never
+    dropped.
     """
     connection = connections[using]
     done: list[Dropped] = []
@@ -242,16 +232,19 @@ def _drop_month(
     start: datetime.datetime,
     parts: list[Partition],
     expired: Expired,
-    purge: Purge | None,
+    purge: Purge,
     detach: bool,
 ) -> Dropped | None:
     qn = connection.ops.quote_name
+    # Read through the partitioned tables (the month's range reaches its partition alone): the purge role has no
+    # grant on the partitions themselves.
+    in_month, bounds = f"{qn(KEY)} >= %s AND {qn(KEY)} < %s", [start, next_month(start)]
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        for part in parts:
-            cursor.execute(f"LOCK TABLE {qn(part.name)} IN ACCESS EXCLUSIVE MODE")
-        numbers = " UNION ".join(f"SELECT trace_number FROM {qn(part.name)}" for part in parts)  # noqa: S608
+        cursor.execute(f"SELECT {partition_functions.LOCK}(%s)", [start])
+        numbers = " UNION ".join(f"SELECT trace_number FROM {qn(p.table)} WHERE {in_month}" for p in parts)  # noqa: S608
         cursor.execute(
-            f"SELECT number, trace_id FROM {qn(Trace._meta.db_table)} WHERE number IN ({numbers}) ORDER BY number"  # noqa: S608
+            f"SELECT number, trace_id FROM {qn(Trace._meta.db_table)} WHERE number IN ({numbers}) ORDER BY number",  # noqa: S608
+            bounds * len(parts),
         )
         traces = [(int(number), uuid.UUID(str(trace_id))) for number, trace_id in cursor.fetchall()]
         if not traces:
@@ -262,16 +255,10 @@ def _drop_month(
             return None
         rows: dict[str, int] = {}
         for part in parts:
-            cursor.execute(f"SELECT COUNT(*) FROM {qn(part.name)}")  # noqa: S608
+            cursor.execute(f"SELECT COUNT(*) FROM {qn(part.table)} WHERE {in_month}", bounds)  # noqa: S608
             rows[part.table] = int(cursor.fetchone()[0])
-        if purge is not None:
-            purge(traces, rows)
-        open_positions.forget(cursor, start, next_month(start))  # a dropped table fires no delete trigger
-        for part in parts:
-            if detach:
-                cursor.execute(f"ALTER TABLE {qn(part.table)} DETACH PARTITION {qn(part.name)}")
-            else:
-                cursor.execute(f"DROP TABLE {qn(part.name)}")
-    names = tuple(part.name for part in parts)
+        purge(traces, rows)
+        cursor.execute(f"SELECT {partition_functions.DROP}(%s, %s)", [start, detach])
+        names = tuple(cursor.fetchone()[0])
     log.warning("partitions.dropped", month=start.isoformat(), partitions=names, traces=len(traces), detached=detach)
     return Dropped(start=start, partitions=names, traces=len(traces), rows=rows, detached=detach)

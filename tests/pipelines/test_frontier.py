@@ -22,7 +22,9 @@ from pipelines.models import CheckpointLog, FlowRule, OpenPosition, Resumption
 from pipelines.recovery import frontier
 from pipelines.recovery import resume as recovery
 from pipelines.store import open_positions, partitions
+from pipelines.triggers import purge_flag
 from tests.lane import composition as lane
+from tests.pipelines.test_partitions import remove_rest
 
 pytestmark = pytest.mark.django_db
 
@@ -237,7 +239,10 @@ def test_a_dropped_month_takes_its_open_positions_out():
     april = stall_at("doc-april", APRIL)
     assert len(kept()) == 2
 
-    dropped = partitions.drop_expired(before=partitions.month_of(APRIL), expired=lambda traces: [t for _, t in traces])
+    with purge_flag("test", "default"):
+        dropped = partitions.drop_expired(
+            before=partitions.month_of(APRIL), expired=lambda traces: [t for _, t in traces], purge=remove_rest
+        )
 
     assert [d.traces for d in dropped] == [1]
     assert kept() == open_by_the_log() == {april}

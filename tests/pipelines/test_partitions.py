@@ -23,6 +23,8 @@ from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog, LineageLink, PurgeRecord, Tombstone, Trace
 from pipelines.recovery import retention
 from pipelines.store import partitions
+from pipelines.store import purge as purge_rows
+from pipelines.triggers import purge_flag
 from tests.conftest import all_insert_only_counts
 from tests.lane import composition as lane
 from tests.lane.models import DocumentIndexed, DocumentPublished
@@ -98,7 +100,7 @@ def test_there_is_nothing_to_partition_on_sqlite(engine):
     if connection.vendor != "sqlite":
         pytest.skip("the SQLite side")
     assert partitions.ensure(now=MARCH) == []
-    assert partitions.drop_expired(before=JUNE, expired=expire_all([])) == []
+    assert partitions.drop_expired(before=JUNE, expired=expire_all([]), purge=remove_rest) == []
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------------------
@@ -165,6 +167,13 @@ def expire_all(seen: list[set[uuid.UUID]]) -> partitions.Expired:
     return expired
 
 
+def remove_rest(traces: Sequence[partitions.TraceRef], rows: dict[str, int]) -> None:
+    """The retention's part of a month's drop (``pipelines.recovery.retention``, without its record and
+    tombstones): the traces' rows outside the log and the lineage, their ``Trace`` rows included."""
+    batch = purge_rows.TraceBatch(tuple(n for n, _ in traces), tuple(t for _, t in traces))
+    purge_rows.delete([t for t in purge_rows.trace_targets(batch) if t[0] not in (CheckpointLog, LineageLink)])
+
+
 @PG_ONLY
 def test_retention_drops_a_month_whose_orders_are_all_expired_and_exactly_its_rows(engine):
     partitions.ensure(now=APRIL, since=MARCH, months_ahead=0)
@@ -173,7 +182,8 @@ def test_retention_drops_a_month_whose_orders_are_all_expired_and_exactly_its_ro
     counts = {model: model.objects.count() for model in (CheckpointLog, LineageLink)}
     seen: list[set[uuid.UUID]] = []
 
-    dropped = partitions.drop_expired(before=month_start(APRIL), expired=expire_all(seen))
+    with purge_flag("test", "default"):
+        dropped = partitions.drop_expired(before=month_start(APRIL), expired=expire_all(seen), purge=remove_rest)
 
     assert seen == [old]  # asked about March's orders only: April's month is not over by ``before``
     assert [(d.start, d.partitions, d.traces, d.rows) for d in dropped] == [
@@ -188,7 +198,7 @@ def test_retention_drops_a_month_whose_orders_are_all_expired_and_exactly_its_ro
     assert rows_of(young) == {"CheckpointLog": 5, "LineageLink": 5}
     assert CheckpointLog.objects.count() == counts[CheckpointLog] - 10
     assert LineageLink.objects.count() == counts[LineageLink] - 10
-    assert Trace.objects.count() == 3  # the trace rows (and the checkpoints) are the purge's, batch by batch
+    assert list(Trace.objects.values_list("trace_id", flat=True)) == [young]  # the others went with ``purge``
 
 
 @PG_ONLY
@@ -199,7 +209,7 @@ def test_retention_keeps_a_month_with_one_order_not_expired(engine):
     before = all_insert_only_counts()
 
     dropped = partitions.drop_expired(
-        before=month_start(APRIL), expired=lambda traces: [t for _, t in traces if t != keep]
+        before=month_start(APRIL), expired=lambda traces: [t for _, t in traces if t != keep], purge=remove_rest
     )
 
     assert dropped == []
@@ -214,7 +224,10 @@ def test_retention_can_detach_instead_of_dropping(engine):
     partitions.ensure(now=MARCH, months_ahead=0)
     trace_id = place(engine, "doc-m1", MARCH)
 
-    dropped = partitions.drop_expired(before=month_start(APRIL), expired=expire_all([]), detach=True)
+    with purge_flag("test", "default"):
+        dropped = partitions.drop_expired(
+            before=month_start(APRIL), expired=expire_all([]), purge=remove_rest, detach=True
+        )
 
     assert [d.detached for d in dropped] == [True]
     assert rows_of(trace_id) == {"CheckpointLog": 0, "LineageLink": 0}

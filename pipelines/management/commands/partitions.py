@@ -4,8 +4,10 @@
     manage.py partitions --months 12   # further ahead
     manage.py partitions --list        # the partitions there are, and the rows each default partition holds
 
-Beat runs the same once a day (``pipelines.ensure_partitions``). It is idempotent, runs as the owner role, and moves
-the rows a default partition holds for a month into that month's new partition. On SQLite it does nothing.
+Beat runs the same once a day (``pipelines.ensure_partitions``). It is idempotent, runs as the owner role when
+``DATABASE_OWNER_URL`` is set, else as the purge role when ``DATABASE_PURGE_URL`` is (through the owner's function,
+``pipelines.store.partition_functions``), and moves the rows a default partition holds for a month into that month's
+new partition. On SQLite it does nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from django.utils import timezone
 
-from pipelines.store import db_roles, partitions
+from pipelines.store import db_roles, partition_functions, partitions
 
-MAX_MONTHS = 120  # ten years ahead
+MAX_MONTHS = partition_functions.MAX_MONTHS_AHEAD  # ten years ahead
 
 
 class Command(BaseCommand):
@@ -44,7 +46,8 @@ class Command(BaseCommand):
         if options["list"]:
             self._list(using)
             return
-        with db_roles.connected_as(getattr(settings, "TPFGO_DATABASE_OWNER", None), using):
+        role = getattr(settings, "TPFGO_DATABASE_OWNER", None) or getattr(settings, "TPFGO_DATABASE_PURGE", None)
+        with db_roles.connected_as(role, using):
             created = partitions.ensure(now=timezone.now(), months_ahead=months, using=using)
         for name in created:
             self.stdout.write(f"created {name}")
