@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from checkout import ingest
 from checkout.api import schema
 from checkout.api.base import ApiView
-from checkout.api.protobuf import content_type, speaks_protobuf
+from checkout.api.protobuf import answers_in_protobuf, content_type, speaks_protobuf
 from pipelines import NDJSON, NdjsonRenderer, TicketedLines, WireError, ndjson_line, ndjson_response, time_limited
 
 log = structlog.get_logger("checkout.api")
@@ -73,7 +73,8 @@ class IngestView(ApiView):
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         self.perform_authentication(request)
         self.check_permissions(request)
-        if speaks_protobuf(request):
+        # A client that sends protobuf or would rather have it (by Accept's q) than JSON: this route answers neither.
+        if speaks_protobuf(request) or answers_in_protobuf(request):
             raise WireError(
                 "UNIMPLEMENTED",
                 "protobuf-over-HTTP does not support the streaming route POST /api/v1/orders/ingest (a stream of "
