@@ -1,6 +1,6 @@
 """A step's ``Output`` fields checked against the model they are written to, before its row is built.
 
-A step names its output's fields by attribute (``Output({"order_id": …, "points": …})``). A name the model does not
+A step names its output's fields by attribute (``Output({"doc_id": …, "text": …})``). A name the model does not
 have, or a required field left out, is the step author's mistake and the same on every attempt: it is a
 ``ContractError`` (``CONTRACT_VIOLATION``, not retried) naming the fields, where the model's constructor would raise a
 bare ``TypeError`` and the database a ``NOT NULL`` failure, both retried as unexpected errors until dead-lettered (and
