@@ -24,8 +24,10 @@ from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any
 
+import psycopg
+import structlog
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, NotSupportedError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
@@ -34,6 +36,8 @@ from psycopg._queries import PostgresQuery, _query2pg_nocache
 from pipelines.store import durability
 from pipelines.store.fast import Row, Table
 from pipelines.store.rows import Dependent
+
+log = structlog.get_logger("pipelines.store")
 
 VENDOR = "postgresql"
 ONE_STATEMENT = True  # a step's rows in one statement, its own transaction in autocommit
@@ -108,6 +112,18 @@ def read_together(connection: BaseDatabaseWrapper, statements: Sequence[tuple[st
     first answer (each is still its own statement, prepared like the others)."""
     if len(statements) == 1:
         return [fetch(connection, *statements[0])]
+    try:
+        return _read_together(connection, statements)
+    except NotSupportedError as exc:
+        # In pipeline mode the error comes at its end; outside a transaction nothing else drops the stale statements.
+        stale = exc.__cause__
+        if not isinstance(stale, psycopg.errors.FeatureNotSupported) or not _stale_plan(stale, connection.connection):
+            raise
+    _forget_prepared(connection.connection)
+    return _read_together(connection, statements)
+
+
+def _read_together(connection: BaseDatabaseWrapper, statements: Sequence[tuple[str, list[Any]]]) -> list[list[Any]]:
     cursors = [bound_cursor(connection) for _ in statements]
     try:
         with connection.wrap_database_errors, connection.connection.pipeline():
@@ -261,12 +277,43 @@ class _PreparingCursor(_ServerBindingCursor):  # type: ignore[misc]
     tpfgo_before: str | None = None  # a session setting to send first, in the same round trip (durability)
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        try:
+            return self._execute(query, params, **kwargs)
+        except psycopg.errors.FeatureNotSupported as exc:
+            if not _stale_plan(exc, self.connection):
+                raise
+        # A migration changed the type of a column this statement returns, after this connection prepared it (a
+        # node serving through another's migrate). The server refuses the prepared statement from then on, on every
+        # run: drop this connection's prepared statements and run it again, prepared anew. Inside a transaction the
+        # error aborted it, and its rollback drops them (psycopg's rollback deallocates them all).
+        _forget_prepared(self.connection)
+        return self._execute(query, params, **kwargs)
+
+    def _execute(self, query: str, params: Sequence[Any] | None = None, **kwargs: object) -> Any:
         if self.tpfgo_before is None:
             return super().execute(query, params, prepare=self.tpfgo_prepare or None, **kwargs)
         before, self.tpfgo_before = self.tpfgo_before, None
         with self.connection.pipeline():
             self.connection.execute(before)
             return super().execute(query, params, prepare=self.tpfgo_prepare or None, **kwargs)
+
+
+_STALE_PLAN = "cached plan must not change result type"
+
+
+def _stale_plan(exc: psycopg.errors.FeatureNotSupported, session: psycopg.Connection[Any]) -> bool:
+    """Whether ``exc`` is the server refusing a statement prepared before a column it returns changed type, on a
+    session outside any transaction and pipeline (where running it again is safe)."""
+    return (
+        exc.diag.message_primary == _STALE_PLAN
+        and session.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        and session.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+    )
+
+
+def _forget_prepared(session: psycopg.Connection[Any]) -> None:
+    log.warning("store.prepared_statements_reset", reason=_STALE_PLAN)
+    session.execute("DEALLOCATE ALL")  # psycopg forgets its own on seeing the command pass
 
 
 class _StatementDebugWrapper(_CursorDebugWrapper):  # type: ignore[misc]

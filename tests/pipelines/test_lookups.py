@@ -78,3 +78,40 @@ def test_look_ups_read_along_go_with_the_next_group_or_alone(lane_engine, django
             assert alone.rows() == [[]]
         with django_assert_num_queries(1):  # it left the scope: the next group goes alone
             lookups.rows_together((TokenIndexed, {"doc_id": received.doc_id}, (), None))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_look_up_prepared_before_a_migration_changed_its_column_type_still_answers(lane_engine):
+    """A node serving while another migrates (a rolling upgrade): the server refuses a statement prepared before a
+    column it returns changed type ("cached plan must not change result type"), on every later run. The store drops
+    the connection's prepared statements and runs it again, alone and pipelined."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are the PostgreSQL half's")
+    lane_engine.start("ingest", {"text": "c a b"}, "doc-1")
+    received = DocumentReceived.objects.get(idempotency_key="doc-1")
+    together = (
+        (DocumentReceived, {"pk": received.pk}, (), None),
+        (DocumentTag, {"document_id": received.pk}, (), None),
+    )
+    assert lookups.first(DocumentReceived, pk=received.pk).text == "c a b"  # prepared on this connection
+    assert [len(found) for found in lookups.rows_together(*together)] == [1, 0]
+    table = DocumentReceived._meta.db_table
+
+    def migrate(column_type: str) -> None:  # another node's migrate, committed
+        other = connection.copy()
+        with other.cursor() as cursor:
+            cursor.execute(f'ALTER TABLE "{table}" ALTER COLUMN "text" TYPE {column_type}')
+        other.close()
+
+    try:
+        migrate("varchar(300)")
+        assert [len(found) for found in lookups.rows_together(*together)] == [1, 0]
+        migrate("text")
+        assert lookups.first(DocumentReceived, pk=received.pk).text == "c a b"
+        lane_engine.start("ingest", {"text": "d"}, "doc-2")
+        assert DocumentReceived.objects.count() == 2
+    finally:
+        connection.close()
+        migrate("text")
