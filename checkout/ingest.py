@@ -21,9 +21,11 @@ it, through the bounded buffers, the stream's reader and its client) up to ``TPF
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -246,7 +248,114 @@ def _skip_rest(stream: IO[bytes], limit: int) -> None:
             return
 
 
-def answers(items: Iterable[Line | Ready[dict[str, Any]]]) -> Generator[dict[str, Any], None, None]:
-    """The answer of every item, in order, through a bounded stream (capacity and policy from settings)."""
-    stream: Stream[dict[str, Any]] = Stream(STREAM, [stage()], refuse=refuse)
-    return stream.run(items)
+class TokenRevoked(WireError):
+    """The stream's token was revoked, or its user deactivated, while it streamed: the lines answered before are
+    done, the others were not placed. Its message starts with the token check's own words (``Invalid token.``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("UNAUTHENTICATED", message)
+
+
+_UNPLACED = object()  # the result of a line not placed because the token was found revoked: it gets no answer
+
+
+class TokenWatch:
+    """The caller's token checked again as the stream places lines, as a follow checks it before each read.
+
+    Before a worker places a line or a micro-batch, the token is checked if the last check is at least
+    ``TPFGO_INGEST_TOKEN_CHECK_SECONDS`` old (the request's own check, when the stream started, is the first): the
+    cost is a query per interval, not per line. The check runs under a lock every worker passes before placing, so
+    once one check found the token revoked, no line starts being placed; a line a worker was already placing is
+    finished and answered. The source then reads no more lines, and :meth:`answered` ends the stream with
+    :class:`TokenRevoked`. A check the database cannot answer answers its lines UNAVAILABLE (nothing stored) and is
+    asked again before the next.
+    """
+
+    def __init__(self, authenticated: Callable[[], None], *, every: float | None = None) -> None:
+        self._authenticated = authenticated
+        self._every = float(getattr(settings, "TPFGO_INGEST_TOKEN_CHECK_SECONDS", 1)) if every is None else every
+        self._lock = threading.Lock()
+        self._checked = time.monotonic()
+        self._revoked: ServiceError | None = None
+        self._read = 0  # items the stream took from its source: each has its place among the results
+
+    def source(self, items: Iterable[Any]) -> Iterator[Any]:
+        """``items`` until the token is found revoked: no line is read after that, and one being read (the client's
+        next) enters the stream no more."""
+        iterator = iter(items)
+        while self._revoked is None:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            with self._lock:
+                if self._revoked is not None:
+                    return
+                self._read += 1
+            yield item
+
+    def placing(self, fn: Callable[[Any], Any], *, batch: bool) -> Callable[[Any], Any]:
+        """The stage function ``fn`` (one line, or a list of lines when ``batch``), behind the check."""
+
+        def guarded(taken: Any) -> Any:
+            lines: list[Line] = taken if batch else [taken]
+            refused = self._refusal(lines)
+            if refused is None:
+                return fn(taken)
+            return refused if batch else refused[0]
+
+        return guarded
+
+    def _refusal(self, lines: list[Line]) -> list[Any] | None:
+        """None when ``lines`` may be placed, else their results (not placed: the token revoked, or no check)."""
+        with self._lock:
+            if self._revoked is None and time.monotonic() - self._checked >= self._every:
+                try:
+                    self._authenticated()
+                except ServiceError as exc:
+                    self._revoked = exc
+                    log.warning("ingest.token_revoked", line=lines[0].number, lines_read=self._read, error=exc.message)
+                except Exception as exc:
+                    if not outage.is_outage(exc):
+                        raise
+                    log.warning("ingest.database_unavailable", line=lines[0].number, error=str(exc))
+                    message = outage.unavailable().message
+                    return [error(line.key, "UNAVAILABLE", f"line {line.number}: {message}") for line in lines]
+                else:
+                    self._checked = time.monotonic()
+            return None if self._revoked is None else [_UNPLACED] * len(lines)
+
+    def answered(self, results: Generator[Any, None, None], ended: str) -> Generator[dict[str, Any], None, None]:
+        """The answers of ``results`` in order; once the token was found revoked, the answers of the lines still
+        being placed, then :class:`TokenRevoked` (``ended`` follows its detail: what the client should know)."""
+        try:
+            taken = 0
+            for result in results:
+                taken += 1
+                if result is not _UNPLACED:
+                    yield result
+                    continue
+                with self._lock:  # the source takes no more items: each of these has its result coming
+                    rest = self._read - taken
+                yield from (later for later in itertools.islice(results, rest) if later is not _UNPLACED)
+                detail = self._revoked.message if self._revoked is not None else ""
+                raise TokenRevoked(f"{detail} {ended}")
+        finally:
+            results.close()
+
+
+def answers(
+    items: Iterable[Line | Ready[dict[str, Any]]],
+    authenticated: Callable[[], None] = lambda: None,
+    *,
+    ended: str = "The stream is ended; the lines answered before are done, the others were not placed.",
+) -> Generator[dict[str, Any], None, None]:
+    """The answer of every item, in order, through a bounded stream (capacity and policy from settings).
+
+    ``authenticated`` is the transport's check of the caller's token (raising UNAUTHENTICATED once it was revoked),
+    asked again as lines are placed (:class:`TokenWatch`)."""
+    watch = TokenWatch(authenticated)
+    placing = stage()
+    guarded = Stage(placing.name, watch.placing(placing.fn, batch=placing.batch > 1), placing.workers, placing.batch)
+    stream: Stream[Any] = Stream(STREAM, [guarded], refuse=refuse)
+    return watch.answered(stream.run(watch.source(items)), ended)

@@ -110,6 +110,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "ndjson_response": ("pipelines.transport.http_streams", "ndjson_response"),
     "ndjson_line": ("pipelines.transport.http_streams", "line"),
     "server_socket": ("pipelines.transport.http_streams", "server_socket"),
+    "still_authenticated": ("pipelines.transport.http_streams", "still_authenticated"),
     "time_limited": ("pipelines.transport.http_streams", "time_limited"),
     "accepted_media": ("pipelines.transport.request_metrics", "accepted_media"),
     "protobuf_only": ("pipelines.transport.request_metrics", "protobuf_only"),
@@ -252,6 +253,7 @@ if TYPE_CHECKING:
     from pipelines.transport.http_streams import line as ndjson_line
     from pipelines.transport.http_streams import ndjson_response as ndjson_response
     from pipelines.transport.http_streams import server_socket as server_socket
+    from pipelines.transport.http_streams import still_authenticated as still_authenticated
     from pipelines.transport.http_streams import time_limited as time_limited
     from pipelines.transport.input_limits import BODY_REFUSALS as BODY_REFUSALS
     from pipelines.transport.input_limits import BoundedJSONParser as BoundedJSONParser
@@ -401,6 +403,7 @@ __all__ = [
     "server_socket",
     "server_stopping",
     "status_message",
+    "still_authenticated",
     "storage",
     "stream_handler",
     "streaming",

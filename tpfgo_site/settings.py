@@ -317,6 +317,9 @@ TPFGO_INGEST_BACKLOG_WAIT_SECONDS = float(os.environ.get("TPFGO_INGEST_BACKLOG_W
 # An HTTP ingest stream whose client neither sends a byte nor takes an answer for this long is ended (its slot freed);
 # longer than the backlog wait, so a client waiting for a slow line's answer is not cut. 0: never.
 TPFGO_INGEST_IDLE_SECONDS = float(os.environ.get("TPFGO_INGEST_IDLE_SECONDS", "60"))
+# An ingest stream checks its token again before placing lines, at most once per this many seconds (0: before every
+# line or micro-batch): once revoked, nothing more is placed and the stream ends UNAUTHENTICATED.
+TPFGO_INGEST_TOKEN_CHECK_SECONDS = float(os.environ.get("TPFGO_INGEST_TOKEN_CHECK_SECONDS", "1"))
 # A WatchOrder or Subscribe call whose client leaves an answer untaken this long is cancelled; 0: never.
 TPFGO_STREAM_UNREAD_SECONDS = float(os.environ.get("TPFGO_STREAM_UNREAD_SECONDS", "60"))
 # A worker-only node serves its own processes' metrics on this address (host:port); unset: no port of its own.

@@ -22,7 +22,16 @@ from checkout import ingest
 from checkout.api import schema
 from checkout.api.base import ApiView
 from checkout.api.protobuf import answers_in_protobuf, content_type, speaks_protobuf
-from pipelines import NDJSON, NdjsonRenderer, TicketedLines, WireError, ndjson_line, ndjson_response, time_limited
+from pipelines import (
+    NDJSON,
+    NdjsonRenderer,
+    TicketedLines,
+    WireError,
+    ndjson_line,
+    ndjson_response,
+    still_authenticated,
+    time_limited,
+)
 
 log = structlog.get_logger("checkout.api")
 BODY_TYPES = frozenset({NDJSON, "application/jsonl"})
@@ -41,6 +50,8 @@ class AnswerLines(TicketedLines):
                 idle = f"{settings.TPFGO_INGEST_IDLE_SECONDS:g}"
                 message = f"no byte came for {idle} s: the stream is ended; the lines answered above are done"
                 yield ndjson_line(ingest.error(None, "DEADLINE_EXCEEDED", message))
+        except ingest.TokenRevoked as exc:  # every line placed before it was answered above; the rest were not
+            yield ndjson_line(ingest.error(None, exc.code, exc.message))
 
 
 def idle_limit(request: HttpRequest) -> None:
@@ -65,7 +76,9 @@ class IngestView(ApiView):
 
     Each answer is `{idempotencyKey, orderId, state}` or `{idempotencyKey, error: {code, message}}`; a bad line
     gets its own error line and the stream goes on. Under the `reject` overflow policy a line that finds the
-    buffer full is answered `RESOURCE_EXHAUSTED` (nothing stored; resend it with the same key)."""
+    buffer full is answered `RESOURCE_EXHAUSTED` (nothing stored; resend it with the same key). Once the token is
+    revoked (checked again at most every `TPFGO_INGEST_TOKEN_CHECK_SECONDS`), no line is placed any more and the
+    stream ends with a last line `{idempotencyKey: null, error: {code: UNAUTHENTICATED, message}}`."""
 
     renderer_classes = [NdjsonRenderer]
     bounded_body = False  # each line is bounded by TPFGO_INGEST_MAX_LINE_BYTES
@@ -102,7 +115,7 @@ class IngestView(ApiView):
         try:
             idle_limit(request._request)
             lines = ingest.ndjson_lines(body_stream(request._request))
-            body = AnswerLines(ingest.answers(lines), ticket)
+            body = AnswerLines(ingest.answers(lines, still_authenticated(request)), ticket)
         except BaseException:
             ticket.release()
             raise

@@ -5,7 +5,9 @@ the work is ``checkout.ingest`` and ``checkout.watching``, the same code the NDJ
 client that sends nothing for ``TPFGO_INGEST_IDLE_SECONDS`` gets the answers of every message read, then
 ``DEADLINE_EXCEEDED``, and its slot is freed (the NDJSON route's idle limit); one that leaves an answer untaken for
 as long has its call cancelled; a ``WatchOrder`` client that leaves an answer untaken for
-``TPFGO_STREAM_UNREAD_SECONDS`` too.
+``TPFGO_STREAM_UNREAD_SECONDS`` too. Both check the token again as they go (``IngestOrders`` before placing, at most
+every ``TPFGO_INGEST_TOKEN_CHECK_SECONDS``; ``WatchOrder`` before each poll) and end ``UNAUTHENTICATED`` once it
+was revoked.
 """
 
 from __future__ import annotations
@@ -68,7 +70,11 @@ class OrderStreams(Service):
     def IngestOrders(self, requests: Any, context: grpc.ServicerContext) -> Iterator[orders_pb2.IngestOrdersResponse]:
         ticket = released_with_call(ingest.admit(), context)
         idle = float(settings.TPFGO_INGEST_IDLE_SECONDS)
-        answers = ingest.answers(lines(idle_limited(requests, idle)))
+        answers = ingest.answers(
+            lines(idle_limited(requests, idle)),
+            lambda: require_token(context),  # revoked while it streams: UNAUTHENTICATED, nothing placed after
+            ended="The stream is ended; the messages answered before are done, the others were not placed.",
+        )
         try:
             for answer in unread_limited(answers, context, idle, route=ROUTE + "IngestOrders"):
                 yield messages.to_message(answer, orders_pb2.IngestOrdersResponse)

@@ -1,6 +1,6 @@
-"""NDJSON over HTTP for the streaming routes: the renderer that lets content negotiation accept it, and a body
+"""NDJSON over HTTP for the streaming routes: the renderer that lets content negotiation accept it, a body
 that frees its admission ticket when the response ends (Django closes it then, whether the client read it all or
-went away)."""
+went away), and the request's token checked again while a stream lasts (``still_authenticated``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from django.http import StreamingHttpResponse
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+
+from pipelines.transport.wire_errors import WireError
 
 NDJSON = "application/x-ndjson"
 
@@ -102,6 +107,23 @@ def client_present(environ: Mapping[str, Any]) -> Callable[[], bool]:
             return False
 
     return present
+
+
+def still_authenticated(request: Request) -> Callable[[], None]:
+    """The request's token checked again as at the start (DRF's token authentication): UNAUTHENTICATED once it was
+    revoked or its user deactivated. A long stream asks it as it goes (a follow before each read of the log, an
+    ingest stream before placing lines, at most once per ``TPFGO_INGEST_TOKEN_CHECK_SECONDS``)."""
+    authenticator, key = request.successful_authenticator, getattr(request.auth, "key", None)
+    if not isinstance(authenticator, TokenAuthentication) or not isinstance(key, str):
+        return lambda: None  # not a token's request: nothing to check again
+
+    def check() -> None:
+        try:
+            authenticator.authenticate_credentials(key)
+        except AuthenticationFailed as exc:
+            raise WireError("UNAUTHENTICATED", str(exc.detail))
+
+    return check
 
 
 def ndjson_response(body: TicketedLines) -> StreamingHttpResponse:

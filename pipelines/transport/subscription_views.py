@@ -19,8 +19,6 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.authentication import TokenAuthentication
-from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,6 +31,7 @@ from pipelines.transport.http_streams import (
     TicketedLines,
     client_present,
     ndjson_response,
+    still_authenticated,
     time_limited,
 )
 from pipelines.transport.subscriber_leases import SubscriberFollowed
@@ -121,22 +120,6 @@ class SubscriptionStreamView(TokenFirstView):
             opened.release()
             raise
         return ndjson_response(body)
-
-
-def still_authenticated(request: Request) -> Callable[[], None]:
-    """The request's token checked again as at the start (DRF's token authentication): UNAUTHENTICATED once it was
-    revoked or its user deactivated."""
-    authenticator, key = request.successful_authenticator, getattr(request.auth, "key", None)
-    if not isinstance(authenticator, TokenAuthentication) or not isinstance(key, str):
-        return lambda: None  # not a token's request: nothing to check again
-
-    def check() -> None:
-        try:
-            authenticator.authenticate_credentials(key)
-        except AuthenticationFailed as exc:
-            raise WireError("UNAUTHENTICATED", str(exc.detail))
-
-    return check
 
 
 def _lines(

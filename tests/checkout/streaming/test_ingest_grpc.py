@@ -1,10 +1,12 @@
 """gRPC IngestOrders (bidirectional): answers in request order, token first, admission with RetryInfo, reject."""
 
+import queue
 import threading
 import time
 
 import grpc
 import pytest
+from django.contrib.auth import get_user_model
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -249,3 +251,37 @@ def test_a_stream_whose_client_stops_reading_answers_is_ended_after_the_idle_lim
 
 def stub_of(target: str):
     return orders_pb2_grpc.OrderServiceStub(grpc.insecure_channel(target))
+
+
+def test_a_stream_whose_user_is_deactivated_places_no_message_after_and_ends_unauthenticated(
+    demo_data, stub, auth, settings
+):
+    settings.TPFGO_INGEST_TOKEN_CHECK_SECONDS = 0  # checked before every message
+    sent: queue.SimpleQueue = queue.SimpleQueue()
+
+    def requests():
+        while (request := sent.get(timeout=30)) is not None:
+            yield request
+
+    call = stub.IngestOrders(requests(), metadata=auth, timeout=30)
+    try:
+        for key in ("before-1", "before-2"):
+            sent.put(ingest_request(key))
+            assert answers([next(call)]) == [(key, "COMPLETED", None)]
+        rows = all_insert_only_counts()
+        assert get_user_model().objects.filter(username="stream-client").update(is_active=False) == 1
+        sent.put(ingest_request("after-1"))
+        sent.put(ingest_request("after-2"))
+        with pytest.raises(grpc.RpcError) as ended:  # without waiting for the client to end its requests
+            answer = next(call)
+            raise AssertionError(f"placed {answer.idempotency_key} for a deactivated user")  # before the fix
+    finally:
+        sent.put(None)
+        call.cancel()
+    assert ended.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert ended.value.details() == (
+        "User inactive or deleted. The stream is ended; the messages answered before are done, the others were "
+        "not placed."
+    )
+    assert all_insert_only_counts() == rows
+    assert sorted(OrderRequest.objects.values_list("request_id", flat=True)) == ["before-1", "before-2"]

@@ -1,17 +1,20 @@
 """NDJSON ingest over REST: answers in input order, bad lines answered in place, token, shape, admission, reject."""
 
 import json
+import queue
 import time
 
 import pytest
 from django.test import Client
 
+from access.tokens import revoke_token
 from checkout import ingest
 from checkout.order_request.models import OrderRequest
 from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines.models import CheckpointLog
 from pipelines.store import observers
 from tests.checkout.streaming.conftest import line, ndjson
+from tests.conftest import all_insert_only_counts
 
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/api/v1/orders/ingest"
@@ -146,3 +149,51 @@ def test_a_stream_is_counted_once_it_ends_not_when_the_view_returns(demo_data, t
     response.close()  # what the WSGI server does once the stream is sent (or the client went away)
     response.close()
     assert counted() == before + 1
+
+
+class Typed:
+    """A request body its client sends line by line, as gunicorn hands a chunked upload to the application."""
+
+    def __init__(self) -> None:
+        self._lines: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+
+    def send(self, data: bytes) -> None:
+        self._lines.put(data)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._lines.get(timeout=30)
+
+    read = readline  # what Django's request wraps, unused: the route reads the server's input by line
+
+
+def test_a_stream_whose_token_is_revoked_places_no_line_after_and_ends_with_an_unauthenticated_line(
+    demo_data, token, settings
+):
+    settings.TPFGO_INGEST_TOKEN_CHECK_SECONDS = 0  # checked before every line
+    body = Typed()
+    chunked = {"CONTENT_LENGTH": "", "wsgi.input": body, "wsgi.input_terminated": True}
+    response = post(b"-", token, **chunked)
+    assert response.status_code == 200
+    answered = iter(response.streaming_content)
+    try:
+        for key in ("before-1", "before-2"):
+            body.send(line(key))
+            assert json.loads(next(answered))["state"] == "COMPLETED"
+        rows = all_insert_only_counts()
+        assert revoke_token("stream-client") == 1
+        body.send(line("after-1"))
+        body.send(line("after-2"))
+        assert json.loads(next(answered)) == {  # before: after-1 placed, COMPLETED, and after-2
+            "idempotencyKey": None,
+            "error": {
+                "code": "UNAUTHENTICATED",
+                "message": "Invalid token. The stream is ended; the lines answered before are done, the others "
+                "were not placed.",
+            },
+        }
+        assert next(answered, None) is None  # the stream ended without waiting for the client to close its body
+    finally:
+        body.send(b"")
+        response.close()
+    assert all_insert_only_counts() == rows
+    assert sorted(OrderRequest.objects.values_list("request_id", flat=True)) == ["before-1", "before-2"]
