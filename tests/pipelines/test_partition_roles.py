@@ -21,9 +21,9 @@ from pipelines.recovery import retention
 from pipelines.store import partition_functions, partitions
 from pipelines.store.db_roles import connected_as
 from tests.conftest import PgRoles, all_insert_only_counts
-from tests.lane import composition as lane
 from tests.lane.models import DocumentPublished
 from tests.pipelines.test_partitions import month, partitions_of, place, rows_of
+from tests.test_db_roles import attempt
 
 # Months no other test makes (those made here outlive the test's transaction, and are dropped after it).
 JAN, FEB, MAR, APR = (datetime.datetime(2033, m, 10, 9, 30, tzinfo=datetime.UTC) for m in (1, 2, 3, 4))
@@ -32,10 +32,8 @@ REFUSED = "InsufficientPrivilege"
 
 
 @pytest.fixture
-def engine() -> Iterator[Engine]:
-    lane.FAILURES.clear()
-    yield Engine(lane.COMPOSITION)
-    lane.FAILURES.clear()
+def engine(lane_engine: Engine) -> Engine:
+    return lane_engine
 
 
 @pytest.fixture
@@ -56,14 +54,6 @@ def serving(pg_roles: PgRoles) -> psycopg.Connection:
     return psycopg.connect(
         dbname=settings["NAME"], user=pg_roles.app, host=settings["HOST"], port=settings["PORT"], autocommit=True
     )
-
-
-def attempt(conn: psycopg.Connection, sql: str) -> str:
-    try:
-        conn.execute(sql)
-    except psycopg.Error as exc:
-        return type(exc).__name__
-    return "ok"
 
 
 def names() -> set[str]:

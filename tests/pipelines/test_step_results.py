@@ -79,51 +79,42 @@ def _nothing_is_stored() -> None:
     assert ErrorSinkEntry.objects.count() == 1
 
 
+def _receive_refused(receive: Any) -> str:
+    """Run ingest with ``receive`` as its first step: it fails with a ``ContractError``, recorded once as not
+    retryable, and nothing is stored; its message."""
+    execution = Engine(_with_step("ingest", 0, receive)).start("ingest", {"text": "a b"}, "doc-1")
+    failed = execution.result("ingest", "receive")
+    assert failed is not None and failed.status is StepStatus.FAILED
+    entry = ErrorSinkEntry.objects.get()
+    assert (entry.step, entry.error_code, entry.retryable) == ("receive", "CONTRACT_VIOLATION", False)
+    _nothing_is_stored()
+    return str(failed.error)
+
+
 def test_an_output_naming_a_field_its_model_lacks_is_a_contract_error_that_says_which_and_is_not_retried():
     def receive_misspelt(ctx: StepContext[Command]) -> Output:
         return Output({"doc_id": ctx.input.id, "txt": "a b"})
 
-    execution = Engine(_with_step("ingest", 0, receive_misspelt)).start("ingest", {"text": "a b"}, "doc-1")
-
-    failed = execution.result("ingest", "receive")
-    assert failed is not None and failed.status is StepStatus.FAILED
-    assert str(failed.error) == (
+    assert _receive_refused(receive_misspelt) == (
         "the Output for DocumentReceived does not fit the model: 'txt' is no field of it (did you mean 'text'?); "
         "it leaves out the required field(s) 'text' "
         "(a step gives exactly these fields, by attribute name, the required ones always: doc_id, text)"
     )
-    entry = ErrorSinkEntry.objects.get()
-    assert (entry.step, entry.error_code, entry.retryable) == ("receive", "CONTRACT_VIOLATION", False)
-    _nothing_is_stored()
 
 
 def test_an_output_that_leaves_out_a_required_text_field_is_a_contract_error_not_an_empty_row():
     def receive_without_text(ctx: StepContext[Command]) -> Output:
         return Output({"doc_id": ctx.input.id})
 
-    execution = Engine(_with_step("ingest", 0, receive_without_text)).start("ingest", {"text": "a b"}, "doc-1")
-
-    failed = execution.result("ingest", "receive")
-    assert failed is not None and failed.status is StepStatus.FAILED
-    assert "it leaves out the required field(s) 'text'" in str(failed.error)
-    entry = ErrorSinkEntry.objects.get()
-    assert (entry.error_code, entry.retryable) == ("CONTRACT_VIOLATION", False)
-    _nothing_is_stored()
+    assert "it leaves out the required field(s) 'text'" in _receive_refused(receive_without_text)
 
 
 def test_an_output_of_a_model_the_step_does_not_declare_says_what_it_writes_and_how_to_declare_an_outcome():
     def receive_as_indexed(ctx: StepContext[Command]) -> Output:
         return Output({"doc_id": ctx.input.id, "text": "a b"}, model=DocumentIndexed)
 
-    execution = Engine(_with_step("ingest", 0, receive_as_indexed)).start("ingest", {"text": "a b"}, "doc-1")
-
-    failed = execution.result("ingest", "receive")
-    assert failed is not None and failed.status is StepStatus.FAILED
-    assert str(failed.error) == (
+    assert _receive_refused(receive_as_indexed) == (
         "step 'receive' cannot write DocumentIndexed: it writes DocumentReceived, DocumentRefused; a decision step "
         "declares each other model it may write as an outcome with its publication (branches=(primary(...), "
         "outcome(name, DocumentIndexed, publication)): docs/architecture.md, 'The branch policy')"
     )
-    entry = ErrorSinkEntry.objects.get()
-    assert (entry.step, entry.error_code, entry.retryable) == ("receive", "CONTRACT_VIOLATION", False)
-    _nothing_is_stored()
