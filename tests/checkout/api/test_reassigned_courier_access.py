@@ -46,7 +46,7 @@ def test_a_reassigned_delivery_is_picked_up_by_the_new_courier_and_refused_to_th
 
     with at(21):
         old = client("courier-max").post(path, format="json")
-    assert old.status_code == 403, old.content
+    assert old.status_code == 404, old.content  # no longer theirs: as any other courier's dispatch (docs/api.md)
     assert not OrderPickedUp.objects.filter(order_id=view["orderId"]).exists()
 
     with at(21):
