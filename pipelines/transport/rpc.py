@@ -31,7 +31,7 @@ from pipelines.contracts.status import Detail, ServiceError
 from pipelines.engine import tracing
 from pipelines.transport import outage, request_metrics
 from pipelines.transport.input_limits import body_too_large, max_body_bytes
-from pipelines.transport.rpc_access import ACCESS_LOG, call_id, gone
+from pipelines.transport.rpc_access import ACCESS_LOG, call_id, gone, metadata
 from pipelines.transport.wire_errors import WireError, grpc_status
 
 log = structlog.get_logger("pipelines.rpc")
@@ -149,10 +149,7 @@ def generic_handler(service: ServiceDescriptor, servicer: object) -> grpc.Generi
 
 
 def metadata_value(context: grpc.ServicerContext, name: str) -> str | None:
-    for key, value in context.invocation_metadata() or ():
-        if key.lower() == name:
-            return value if isinstance(value, str) else value.decode("utf-8", "replace")
-    return None
+    return metadata(context.invocation_metadata(), name)
 
 
 class _Headers:

@@ -51,6 +51,7 @@ def call_id() -> str:
 
 
 def metadata(pairs: Iterable[tuple[str, str | bytes]] | None, name: str) -> str | None:
+    """The value of the metadata entry ``name`` (lower case), as text; None without one."""
     for key, value in pairs or ():
         if key.lower() == name:
             return value if isinstance(value, str) else value.decode("utf-8", "replace")
