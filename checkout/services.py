@@ -133,20 +133,25 @@ def parse_id(value: object, what: str) -> uuid.UUID:
 
 
 def _order(order_id: object) -> OrderRequest:
-    request = selectors.order_request(parse_id(order_id, "order"))
+    parsed = parse_id(order_id, "order")
+    state.read_ahead(parsed)  # in a read scope: the order's view then needs one more round trip
+    request = selectors.order_request(parsed)
     if request is None:
         raise missing_order(order_id)
     return request
 
 
+@storage.scoped
 def get_order(order_id: object) -> dict[str, Any]:
     return render(state.order_view(_order(order_id).order_id))
 
 
+@storage.scoped
 def lineage(order_id: object) -> dict[str, Any]:
     return state.lineage_tree(_order(order_id).order_id)
 
 
+@storage.scoped
 def cancel_order(order_id: object, note: str | None = None) -> dict[str, Any]:
     request = _order(order_id)
     sealed = None
@@ -184,6 +189,7 @@ def _decide(ticket: TicketCreated, event: Mapping[str, Any]) -> dict[str, Any]:
     return render(state.order_view(ticket.order_id))
 
 
+@storage.scoped
 def accept_ticket(ticket_id: object, ready_by: object = None) -> dict[str, Any]:
     ticket = _ticket(ticket_id)
     if ready_by not in (None, ""):
@@ -193,6 +199,7 @@ def accept_ticket(ticket_id: object, ready_by: object = None) -> dict[str, Any]:
     return _decide(ticket, {"decidedBy": "ACCEPTED", "readyBy": ready_by or None})
 
 
+@storage.scoped
 def reject_ticket(ticket_id: object, reason: object) -> dict[str, Any]:
     ticket = _ticket(ticket_id)
     if not isinstance(reason, str) or not reason.strip():
@@ -220,6 +227,7 @@ def _not_terminal(order_id: uuid.UUID) -> None:
         raise FailedPrecondition(f"the order is already {state.order_view(order_id).state}")
 
 
+@storage.scoped
 def pickup(dispatch_id: object) -> dict[str, Any]:
     """A second pickup of the same dispatch is the same command: it replays (the engine finds the stored one)."""
     assigned = _delivery(dispatch_id)
@@ -229,6 +237,7 @@ def pickup(dispatch_id: object) -> dict[str, Any]:
     return _advance(execution, assigned.order_id)
 
 
+@storage.scoped
 def dropoff(dispatch_id: object) -> dict[str, Any]:
     assigned = _delivery(dispatch_id)
     picked = selectors.fact(OrderPickedUp, assigned.order_id)

@@ -6,14 +6,18 @@ import uuid
 from typing import Any
 
 from checkout import selectors
+from checkout.delivery_assigned.models import DeliveryAssigned
+from checkout.initial_order.models import InitialOrder
 from checkout.order_cancelled.models import OrderCancelled
 from checkout.order_rejected.models import OrderRejected
+from checkout.order_request.models import OrderRequest
 from checkout.order_view import CheckpointRef, OrderLine, OrderView, RevisionEntry, Stalled
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.revision_decision.models import RevisionAccepted, RevisionRefused
 from checkout.terminal_order_state.models import TerminalOrderState
+from checkout.ticket_created.models import TicketCreated
 from pipelines import composition, open_failure, parked_items, queues, storage, wire
-from pipelines.models import CheckpointLog, LineageLink
+from pipelines.models import MAIN_BRANCH, CheckpointLog, LineageLink
 
 TERMINAL_LABELS = frozenset({"CANCELLED", "REJECTED", "COMPLETED", "PAYMENT_FAILED"})
 
@@ -30,6 +34,22 @@ _BY_TYPE = (
     ("OrderApproved", "APPROVED"),
     ("ReadyOrder", "APPROVAL_PENDING"),
 )
+
+
+# The facts every order view reads (``order_view``), read ahead with the order's trace (``read_ahead``).
+_VIEW_FACTS = (OrderRequest, InitialOrder, TicketCreated, DeliveryAssigned, PaymentOutcome, TerminalOrderState)
+
+
+def read_ahead(order_id: uuid.UUID) -> None:
+    """A request's first reads of an order in one round trip (``storage.read_with_trace``): its trace's number and
+    forks, and the main branch's facts an order view reads, each otherwise a round trip of its own on PostgreSQL.
+    Only inside a read scope, and only before the request has read anything of the order's trace (a request that
+    placed or already read the order knows what it needs); the facts are kept for an order never forked (a forked
+    order's view reads its branch's)."""
+    looked_up = ((model, {"order_id": order_id, "branch": MAIN_BRANCH}, (), 1) for model in _VIEW_FACTS)
+    read = storage.read_with_trace(order_id, *looked_up)
+    if read is not None and not read[1]:
+        storage.remember(row for rows in read[0] for row in rows)
 
 
 def label(order_id: uuid.UUID, present: set[str]) -> str:
@@ -98,6 +118,7 @@ def in_progress(order_id: uuid.UUID, rows: list[CheckpointLog]) -> tuple[str, ..
 
 def order_view(order_id: uuid.UUID) -> OrderView:
     """The order view of docs/api.md, the same for every transport (``checkout.order_view.render`` renders it)."""
+    read_ahead(order_id)
     request = selectors.order_request(order_id)
     assert request is not None, "order_view needs a stored OrderRequest"
     rows, parked = _log_and_parked(order_id, parked=True)

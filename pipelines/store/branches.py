@@ -66,7 +66,25 @@ def fork_id(trace_id: uuid.UUID, parent_branch: str, from_id: uuid.UUID, new_eff
 def forks(trace_id: uuid.UUID) -> list[ForkedFrom]:
     """The trace's forks, oldest first (a handful at most)."""
     # Asked once per order and request (a new order included): SQL built once, not compiled on every call.
-    return lookups.rows(ForkedFrom, order_by=("created_at", "from_seq"), trace_id=trace_id)
+    return lookups.rows(ForkedFrom, order_by=_OLDEST_FIRST, trace_id=trace_id)
+
+
+_OLDEST_FIRST = ("created_at", "from_seq")
+
+
+def look_up(trace_id: uuid.UUID) -> lookups.LookUp:
+    """``forks``'s read, for a group of look-ups (``lookups.rows_together``)."""
+    return (ForkedFrom, {"trace_id": trace_id}, _OLDEST_FIRST, None)
+
+
+def known(opened: reads.Scope, trace_id: uuid.UUID) -> bool:
+    """Whether the read scope holds the trace's forks."""
+    return ("forks", str(trace_id)) in opened.memo
+
+
+def found(opened: reads.Scope, trace_id: uuid.UUID, rows: list[ForkedFrom]) -> None:
+    """The trace's forks, read by the caller with ``look_up``: the scope keeps them as ``_forks`` would."""
+    opened.memo[("forks", str(trace_id))] = rows
 
 
 def _forks(trace_id: uuid.UUID) -> list[ForkedFrom]:

@@ -216,6 +216,8 @@ class Store:
     trace_number = staticmethod(traces.number_of)
     # The numbers of those traces that have one (known to the read scope, or read in one query).
     trace_numbers = staticmethod(traces.stored_numbers)
+    # A request's first reads of a trace in one round trip: its number, its forks and the look-ups given.
+    read_with_trace = staticmethod(traces.read_with)
 
     # -- the request's read scope -----------------------------------------------------------------------------
     def read_scope(self) -> AbstractContextManager[reads.Scope]:

@@ -149,6 +149,25 @@ def _create(trace_ids: list[uuid.UUID]) -> dict[uuid.UUID, Stamp]:
     return out
 
 
+def read_with(trace_id: Any, *queries: lookups.LookUp) -> tuple[list[list[Any]], bool] | None:
+    """A request's first reads of a trace in one round trip (``lookups.rows_together``): its number, its forks and
+    ``queries``. The read scope keeps the number and the forks (no further look-up of either this request); answers
+    the rows of each query and whether the trace has forks. ``None``, nothing read: no read scope is open, or it
+    holds the trace's forks already (its reads of the trace have begun)."""
+    opened = reads.current()
+    if opened is None:
+        return None
+    key = as_uuid(trace_id)
+    if branches.known(opened, key):
+        return None
+    stored, forks, *found = lookups.rows_together((Trace, {"trace_id": key}, (), 1), branches.look_up(key), *queries)
+    if stored:  # kept once committed, as ``number_of`` keeps it (a trace made in this transaction may roll back)
+        stamp = {key: (int(stored[0].number), stored[0].created_at)}
+        transaction.on_commit(lambda: opened.traces.update(stamp))
+    branches.found(opened, key, forks)
+    return found, bool(forks)
+
+
 def number_of(trace_id: Any) -> int | None:
     """The trace's number, or ``None`` if it has none yet (no checkpoint written): known, or one look-up."""
     number = known(trace_id)
