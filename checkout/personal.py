@@ -145,6 +145,48 @@ def reveal(value: object) -> object:
     return _opened(value, keys)
 
 
+# Where a payment token is kept: a checkpoint's column, a payload's or a command's key.
+PAYMENT_TOKEN_KEYS = frozenset({"payment_token", "paymentToken"})
+
+
+def token_hint(token: str) -> str:
+    """A payment token as its last four characters: enough to tell two apart, not to charge with. ``[erased]`` and
+    ``[sealed]`` stay as they are (they hold no token)."""
+    if token in (ERASED, SEALED):
+        return token
+    return f"…{token[-4:]}" if len(token) > 4 else ("…" if token else "-")
+
+
+def sees_whole_payment_tokens(user: object) -> bool:
+    """A payment token is a credential the gateway charges with: only a superuser, who manages reference data, sees
+    it whole; every other console user and API principal sees ``token_hint`` (docs/operations.md, "Who sees a
+    payment token")."""
+    return bool(getattr(user, "is_superuser", False))
+
+
+def _hinted(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {
+            name: token_hint(item) if name in PAYMENT_TOKEN_KEYS and isinstance(item, str) else _hinted(item)
+            for name, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_hinted(item) for item in value]
+    return value
+
+
+def shown(value: object, user: object, field: str = "") -> object:
+    """``value`` (the field ``field``, a payload, any JSON) as ``user`` may see it: sealed tokens opened
+    (``reveal``), and every payment token, the field itself or a ``PAYMENT_TOKEN_KEYS`` key at any depth, as its
+    hint unless ``sees_whole_payment_tokens(user)``. For display only: what is stored, logged and sent is unchanged."""
+    opened = reveal(value)
+    if sees_whole_payment_tokens(user):
+        return opened
+    if field in PAYMENT_TOKEN_KEYS and isinstance(opened, str):
+        return token_hint(opened)
+    return _hinted(opened)
+
+
 @dataclass(frozen=True)
 class Erasure:
     consumer_id: str

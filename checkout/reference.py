@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from checkout import personal
 from checkout.models import Consumer, Courier, MenuItem, Restaurant
 from pipelines import AlreadyExists, Detail, InvalidArgument, NotFound, wire
 
@@ -20,10 +21,12 @@ from pipelines import AlreadyExists, Detail, InvalidArgument, NotFound, wire
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 
 
-def consumer_view(consumer: Consumer) -> dict[str, Any]:
+def consumer_view(consumer: Consumer, viewer: object) -> dict[str, Any]:
+    """The consumer; the payment token on file as ``viewer`` may see it (``checkout.personal.shown``: whole to a
+    superuser, its last four characters to everyone else)."""
     view: dict[str, Any] = {"id": consumer.id, "name": consumer.name, "active": consumer.active}
     if consumer.payment_token:
-        view["paymentToken"] = consumer.payment_token
+        view["paymentToken"] = personal.shown(consumer.payment_token, viewer, "paymentToken")
     return view
 
 
@@ -51,8 +54,8 @@ def courier_view(courier: Courier) -> dict[str, Any]:
     }
 
 
-def list_consumers() -> list[dict[str, Any]]:
-    return [consumer_view(c) for c in Consumer.objects.order_by("id")]
+def list_consumers(viewer: object) -> list[dict[str, Any]]:
+    return [consumer_view(c, viewer) for c in Consumer.objects.order_by("id")]
 
 
 def list_restaurants() -> list[dict[str, Any]]:
@@ -67,7 +70,7 @@ def _exists(what: str, key: str) -> AlreadyExists:
     return AlreadyExists(f"{what} {key} already exists", [Detail("id", "already exists")])
 
 
-def create_consumer(data: Mapping[str, Any]) -> dict[str, Any]:
+def create_consumer(data: Mapping[str, Any], viewer: object) -> dict[str, Any]:
     """``data``: ``{id, name, active?, paymentToken?}``, already shape-checked by the transport."""
     try:
         with transaction.atomic():
@@ -79,7 +82,7 @@ def create_consumer(data: Mapping[str, Any]) -> dict[str, Any]:
             )
     except IntegrityError:
         raise _exists("consumer", data["id"])
-    return consumer_view(consumer)
+    return consumer_view(consumer, viewer)
 
 
 def create_restaurant(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def create_consumer(data: Mapping[str, Any]) -> dict[str, Any]:
     name = f"{data['name']['firstName']} {data['name']['lastName']}"
     body = checked(tpfgo.ConsumerSerializer, {"id": _new_id(FtgoAlias.CONSUMER), "name": name}, {})
     with transaction.atomic():
-        created = reference.create_consumer(body)
+        created = reference.create_consumer(body, None)  # FTGO registers no payment token
         number = aliases.number_for(FtgoAlias.CONSUMER, created["id"])
     return {"consumerId": number}
 

@@ -214,7 +214,9 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):
 
     @admin.display(description="payload")
     def payload_block(self, obj: ErrorSinkEntry) -> str:
-        return format_html('<pre class="ops-pre">{}</pre>', json.dumps(obj.payload, indent=2, sort_keys=True))
+        return format_html(
+            '<pre class="ops-pre">{}</pre>', json.dumps(obj.payload, indent=2, sort_keys=True, ensure_ascii=False)
+        )
 
 
 def remediation_context(trace_id: uuid.UUID, state: str | None = None) -> dict[str, Any]:

@@ -110,14 +110,15 @@ class ReadOnlyAdmin(admin.ModelAdmin[_M]):
             return response
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> _M | None:
-        """The row with its sealed personal data opened for display, or ``[erased]`` (``checkout.personal``).
-        Only this in-memory copy changes: the console never saves a checkpoint or ledger row."""
+        """The row with its sealed personal data opened for display, or ``[erased]``, and its payment tokens (a
+        column, or a key of a payload) as the viewer may see them (``checkout.personal.shown``). Only this in-memory
+        copy changes: the console never saves a checkpoint or ledger row."""
         obj = super().get_object(request, object_id, from_field)
         if obj is not None:
             for field in obj._meta.concrete_fields:
                 value = getattr(obj, field.attname)
                 if isinstance(value, str | dict | list):
-                    setattr(obj, field.attname, personal.reveal(value))
+                    setattr(obj, field.attname, personal.shown(value, request.user, field.name))
         return obj
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:

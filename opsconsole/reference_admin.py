@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
+from checkout import personal
 from checkout.models import Consumer, Courier, MenuItem, Restaurant
 from opsconsole import ops_actions, reference
 
@@ -50,11 +51,6 @@ class CourierAdmin(admin.ModelAdmin[Courier]):
         self.message_user(request, f"{changed} courier(s) now unavailable.", messages.SUCCESS)
 
 
-def token_hint(token: str) -> str:
-    """A payment token as its last four characters: enough to tell two apart, not to charge with."""
-    return f"…{token[-4:]}" if len(token) > 4 else ("…" if token else "-")
-
-
 class ConsumerAdmin(admin.ModelAdmin[Consumer]):
     list_display = ("id", "name", "active", "payment_token_hint")
     list_filter = ("active",)
@@ -64,20 +60,21 @@ class ConsumerAdmin(admin.ModelAdmin[Consumer]):
 
     @admin.display(description="payment token")
     def payment_token_hint(self, obj: Consumer) -> str:
-        return token_hint(obj.payment_token)
+        return personal.token_hint(obj.payment_token)
 
     def get_fields(self, request: HttpRequest, obj: Consumer | None = None) -> Any:
-        """The token on file is a credential the gateway charges with: only a superuser, who manages reference
-        data, sees it whole (and may change it); everyone else its last four characters."""
+        """The token on file whole only to who ``checkout.personal.sees_whole_payment_tokens`` (a superuser, who
+        manages reference data and may change it); everyone else its last four characters."""
         fields = list(super().get_fields(request, obj))
-        if request.user.is_superuser:
+        if personal.sees_whole_payment_tokens(request.user):
             return fields
         hint = "payment_token_hint"  # in the token's place (Django adds it last, as a read-only field)
         return [hint if name == "payment_token" else name for name in fields if name != hint]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Consumer | None = None) -> Any:
         readonly = tuple(super().get_readonly_fields(request, obj))
-        return readonly if request.user.is_superuser else (*readonly, "payment_token_hint")
+        whole = personal.sees_whole_payment_tokens(request.user)
+        return readonly if whole else (*readonly, "payment_token_hint")
 
     def has_erase_permission(self, request: HttpRequest) -> bool:
         return ops_actions.can_remediate(request.user)

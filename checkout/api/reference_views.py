@@ -21,7 +21,7 @@ class ConsumersView(ApiView):
         responses=schema.responses({200: s.ConsumerListSerializer}, schema.COMMON),
     )
     def get(self, request: Request) -> Response:
-        return Response({"results": reference.list_consumers()})
+        return Response({"results": reference.list_consumers(request.user)})
 
     @extend_schema(
         operation_id="createConsumer",
@@ -30,7 +30,9 @@ class ConsumersView(ApiView):
         responses=schema.responses({201: s.ConsumerSerializer}, (*schema.WITH_BODY, 409)),
     )
     def post(self, request: Request) -> Response:
-        return Response(reference.create_consumer(s.validated(s.ConsumerSerializer, request.data)), status=201)
+        return Response(
+            reference.create_consumer(s.validated(s.ConsumerSerializer, request.data), request.user), status=201
+        )
 
 
 class RestaurantsView(ApiView):
