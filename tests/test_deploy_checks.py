@@ -69,6 +69,7 @@ def test_the_deploy_check_warns_while_the_payment_gateway_is_the_simulator():
         ("http://central.example", "key", True),
         ("grpc://central.example:50051", "key", True),
         ("https://central.example", "key", False),
+        ("grpcs://central.example:50051", "key", False),
         ("http://127.0.0.1:8000", "key", False),
         ("grpc://localhost:50051", "key", False),
         ("http://central.example", "", False),

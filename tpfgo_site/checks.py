@@ -76,7 +76,7 @@ def simulated_payment_gateway(app_configs: object = None, **kwargs: object) -> l
 @checks.register(checks.Tags.security, deploy=True)
 def error_sink_in_clear(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
     """The remote error sink sends its token (and every entry) with each forward: over http:// or grpc:// to
-    another host, anyone on the path reads them."""
+    another host, anyone on the path reads them (https:// and grpcs:// encrypt them)."""
     url = str(getattr(settings, "TPFGO_ERROR_SINK_URL", ""))
     parts = urlsplit(url)
     if not settings.TPFGO_ERROR_SINK_TOKEN or parts.scheme not in ("http", "grpc") or parts.hostname in LOOPBACK:
@@ -84,7 +84,7 @@ def error_sink_in_clear(app_configs: object = None, **kwargs: object) -> list[ch
     return [
         checks.Warning(
             f"TPFGO_ERROR_SINK_URL sends the error-sink token and the entries in clear to {parts.hostname}",
-            hint="Forward over https:// (REST), or to a TLS-terminating proxy on this host for gRPC.",
+            hint="Forward over https:// (REST) or grpcs:// (gRPC over TLS; TPFGO_ERROR_SINK_CA_FILE for a private CA).",
             id="tpfgo_site.W004",
         )
     ]

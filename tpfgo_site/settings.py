@@ -290,10 +290,13 @@ TPFGO_QUEUE_RESEND_SECONDS = float(os.environ.get("TPFGO_QUEUE_RESEND_SECONDS", 
 TPFGO_BULK_REMEDIATION_BATCH = int(os.environ.get("TPFGO_BULK_REMEDIATION_BATCH", "20"))
 TPFGO_BULK_REMEDIATION_MAX_ORDERS = int(os.environ.get("TPFGO_BULK_REMEDIATION_MAX_ORDERS", "1000"))
 TPFGO_BULK_REMEDIATION_IDLE_SECONDS = float(os.environ.get("TPFGO_BULK_REMEDIATION_IDLE_SECONDS", "60"))
-# pipelines.sinks.RemoteSink: forward entries to a central sink (http(s)://host → REST, grpc://host:port → gRPC)
-# with this token; when forwarding fails, the fallback sinks (those not already in TPFGO_ERROR_SINKS) record them.
+# pipelines.sinks.RemoteSink: forward entries to a central sink (http(s)://host → REST, grpc://host:port → gRPC in
+# clear, grpcs://host:port → gRPC over TLS) with this token; when forwarding fails, the fallback sinks (those not
+# already in TPFGO_ERROR_SINKS) record them.
 TPFGO_ERROR_SINK_URL = os.environ.get("TPFGO_ERROR_SINK_URL", "")
 TPFGO_ERROR_SINK_TOKEN = os.environ.get("TPFGO_ERROR_SINK_TOKEN", "")
+# The root certificates (a PEM file) https:// and grpcs:// trust for the central sink; empty: the system's.
+TPFGO_ERROR_SINK_CA_FILE = os.environ.get("TPFGO_ERROR_SINK_CA_FILE", "")
 TPFGO_ERROR_SINK_TIMEOUT = float(os.environ.get("TPFGO_ERROR_SINK_TIMEOUT", "3"))
 TPFGO_ERROR_SINK_SOURCE = os.environ.get("TPFGO_ERROR_SINK_SOURCE", "")  # this instance's name; default: hostname
 TPFGO_ERROR_SINK_FALLBACK = os.environ.get(
@@ -324,6 +327,9 @@ TPFGO_INGEST_TOKEN_CHECK_SECONDS = float(os.environ.get("TPFGO_INGEST_TOKEN_CHEC
 TPFGO_STREAM_UNREAD_SECONDS = float(os.environ.get("TPFGO_STREAM_UNREAD_SECONDS", "60"))
 # A worker-only node serves its own processes' metrics on this address (host:port); unset: no port of its own.
 TPFGO_WORKER_METRICS_BIND = os.environ.get("TPFGO_WORKER_METRICS_BIND", "")
+# The gRPC server speaks TLS with this certificate chain and private key (PEM files; both or neither); unset: in clear.
+TPFGO_GRPC_TLS_CERT_FILE = os.environ.get("TPFGO_GRPC_TLS_CERT_FILE", "")
+TPFGO_GRPC_TLS_KEY_FILE = os.environ.get("TPFGO_GRPC_TLS_KEY_FILE", "")
 # The gRPC server serves its own streams' gauges on this address (host:port); unset: they are not scraped.
 TPFGO_GRPC_METRICS_BIND = os.environ.get("TPFGO_GRPC_METRICS_BIND", "")
 # ...and its metrics folder's samples too (requests, step runs), when no web node's /metrics reads that folder:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import cache
 from typing import Any, Protocol
 
+import grpc
 import requests
 import structlog
 from django.conf import settings
@@ -93,17 +94,32 @@ class ForwardingFailed(Exception):
     """The central sink did not confirm the entry (unreachable, refused, or an unexpected answer)."""
 
 
-class RemoteSink:
-    """Forward each entry to a central sink: REST (``http(s)://…``) or gRPC (``grpc://host:port``).
+GRPC_SCHEMES = ("grpc://", "grpcs://")
 
-    ``TPFGO_ERROR_SINK_URL`` and ``TPFGO_ERROR_SINK_TOKEN`` say where and as whom. When forwarding fails the
-    entry is recorded by the fallback sinks (``TPFGO_ERROR_SINK_FALLBACK`` minus those already configured), so no
-    entry is lost. The central sink is idempotent by entry id, so a retried forward never duplicates.
+
+def _failure(exc: Exception) -> str:
+    """What a failed forward logs: a gRPC call's status and details (a TLS handshake's reason among them), not the
+    client's multi-line repr; any other exception's text."""
+    if isinstance(exc, grpc.RpcError) and hasattr(exc, "code") and hasattr(exc, "details"):
+        return f"{exc.code().name}: {exc.details()}"[:300]
+    return str(exc)[:300]
+
+
+class RemoteSink:
+    """Forward each entry to a central sink: REST (``http(s)://…``) or gRPC (``grpc://host:port`` in clear,
+    ``grpcs://host:port`` over TLS).
+
+    ``TPFGO_ERROR_SINK_URL`` and ``TPFGO_ERROR_SINK_TOKEN`` say where and as whom; ``TPFGO_ERROR_SINK_CA_FILE`` (a
+    PEM file) is the root certificates that ``https://`` and ``grpcs://`` trust, the system's when empty. When
+    forwarding fails the entry is recorded by the fallback sinks (``TPFGO_ERROR_SINK_FALLBACK`` minus those already
+    configured), so no entry is lost. The central sink is idempotent by entry id, so a retried forward never
+    duplicates.
     """
 
     def __init__(self) -> None:
         self.url = str(getattr(settings, "TPFGO_ERROR_SINK_URL", "")).rstrip("/")
         self.token = str(getattr(settings, "TPFGO_ERROR_SINK_TOKEN", ""))
+        self.ca_file = str(getattr(settings, "TPFGO_ERROR_SINK_CA_FILE", ""))
         self.timeout = float(getattr(settings, "TPFGO_ERROR_SINK_TIMEOUT", 3.0))
         self.source = str(getattr(settings, "TPFGO_ERROR_SINK_SOURCE", "") or socket.gethostname())
         self._channel: Any = None
@@ -118,13 +134,13 @@ class RemoteSink:
         try:
             if not self.url:
                 raise ForwardingFailed("TPFGO_ERROR_SINK_URL is not set")
-            if self.url.startswith("grpc://"):
+            if self.url.startswith(GRPC_SCHEMES):
                 self.forward_grpc(forwarded)
             else:
                 self.forward_rest(forwarded)
         except Exception as exc:  # noqa: BLE001  (any forwarding failure: record locally, never lose the entry)
             shown = maybe_sanitize_url(self.url)  # a password in the URL stays out of the log
-            log.warning("error_sink.forward_failed", entry_id=str(entry.id), url=shown, error=str(exc)[:300])
+            log.warning("error_sink.forward_failed", entry_id=str(entry.id), url=shown, error=_failure(exc))
             for sink in self.fallback():
                 sink.record(entry)
             return
@@ -136,15 +152,26 @@ class RemoteSink:
             json=entry.as_json(),
             headers={"Authorization": f"Token {self.token}"},
             timeout=self.timeout,
+            verify=self.ca_file or True,
         )
         if response.status_code not in (200, 201):
             raise ForwardingFailed(f"central sink answered {response.status_code}: {response.text[:200]}")
 
-    def forward_grpc(self, entry: SinkEntry) -> None:
-        import grpc  # only a sink that forwards over gRPC loads the client
+    def channel(self) -> grpc.Channel:
+        """``grpcs://``: TLS, trusting ``TPFGO_ERROR_SINK_CA_FILE``'s certificates (the system's when empty);
+        ``grpc://``: in clear (``check --deploy`` warns, tpfgo_site.W004, unless the sink is on this host)."""
+        if self.url.startswith("grpcs://"):
+            roots = None
+            if self.ca_file:
+                with open(self.ca_file, "rb") as pem:
+                    roots = pem.read()
+            credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+            return grpc.secure_channel(self.url.removeprefix("grpcs://"), credentials)
+        return grpc.insecure_channel(self.url.removeprefix("grpc://"))
 
+    def forward_grpc(self, entry: SinkEntry) -> None:
         if self._channel is None:
-            self._channel = grpc.insecure_channel(self.url.removeprefix("grpc://"))
+            self._channel = self.channel()
         record = self._channel.unary_unary(
             "/tpfgo.ops.v1.ErrorSinkService/Record",
             request_serializer=error_sink_pb2.ErrorSinkEntry.SerializeToString,

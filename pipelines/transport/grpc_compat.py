@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import CommandError
 from django_grpc_framework import proto_serializers
 from django_grpc_framework.management.commands import grpcrunserver
@@ -63,7 +64,7 @@ class RunserverCommand(grpcrunserver.Command):
             serve(self.address, self.max_workers, settings.TPFGO_GRPC_METRICS_BIND)
         except PortUnavailable as exc:
             raise CommandError(f"{exc} (set GRPC_PORT to a free port)") from exc
-        except MetricsUnavailable as exc:
+        except (MetricsUnavailable, ImproperlyConfigured) as exc:  # a metrics address, TLS files (rpc.build_server)
             raise CommandError(str(exc)) from None
 
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 from google.protobuf import message_factory
 from google.protobuf.descriptor import ServiceDescriptor
@@ -280,5 +281,25 @@ def build_server(
         options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)],
     )
     hook(server)
-    port = server.add_insecure_port(address)  # grpcio raises RuntimeError when it cannot bind
+    credentials = server_credentials()
+    # grpcio raises RuntimeError when it cannot bind
+    port = server.add_insecure_port(address) if credentials is None else server.add_secure_port(address, credentials)
     return server, port
+
+
+def server_credentials() -> grpc.ServerCredentials | None:
+    """TLS from ``TPFGO_GRPC_TLS_CERT_FILE`` and ``TPFGO_GRPC_TLS_KEY_FILE`` (PEM: the certificate chain and its
+    private key), or None (in clear) when neither is set; ``ImproperlyConfigured`` when only one is, or a file
+    cannot be read."""
+    cert_file = str(getattr(settings, "TPFGO_GRPC_TLS_CERT_FILE", ""))
+    key_file = str(getattr(settings, "TPFGO_GRPC_TLS_KEY_FILE", ""))
+    if not cert_file and not key_file:
+        return None
+    if not (cert_file and key_file):
+        raise ImproperlyConfigured("set both TPFGO_GRPC_TLS_CERT_FILE and TPFGO_GRPC_TLS_KEY_FILE, or neither")
+    try:
+        with open(key_file, "rb") as key, open(cert_file, "rb") as chain:
+            pair = (key.read(), chain.read())
+    except OSError as exc:
+        raise ImproperlyConfigured(f"the gRPC server's TLS files cannot be read: {exc}") from exc
+    return grpc.ssl_server_credentials([pair])
