@@ -113,6 +113,28 @@ def test_a_failing_steps_log_lines_name_its_input_as_the_error_sink_entry_and_pa
     assert line["checkpoint_id"] != line["item_id"]
 
 
+@pytest.mark.django_db
+def test_a_console_search_and_a_token_in_the_address_stay_out_of_the_request_lines(client, stdout_log_lines):
+    """The consumer list searches by name: the search is personal data, and a token is a credential; the request
+    lines show every other parameter as sent, like the access line (tests/test_access_log_query.py)."""
+    from tests.opsconsole.conftest import make_ops_user
+
+    client.force_login(make_ops_user())
+    assert client.get("/ops/checkout/consumer/?active__exact=1&q=Zephyrine+Quackenbush").status_code == 200
+    client.get("/healthz?token=s3cret-key")
+
+    requests = [
+        line["request"] for line in stdout_log_lines() if line["event"] in ("request_started", "request_finished")
+    ]
+    assert requests == [
+        "GET /ops/checkout/consumer/?active__exact=1&q=-",
+        "GET /ops/checkout/consumer/?active__exact=1&q=-",  # before: the name, in both lines
+        "GET /healthz?token=-",
+        "GET /healthz?token=-",
+    ]
+    assert "Zephyrine" not in json.dumps(stdout_log_lines()) and "s3cret" not in json.dumps(stdout_log_lines())
+
+
 def test_a_management_command_logs_json_to_stderr_and_leaves_stdout_to_its_result(tmp_path):
     isolated = {"DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "TPFGO_VAR_DIR": str(tmp_path)}
     done = run_python(["manage.py", "migrate", "--noinput", "-v", "0"], **isolated)

@@ -12,31 +12,16 @@ import datetime
 import logging
 from logging.config import dictConfig
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode
 
 from gunicorn import glogging
 
 from tpfgo_site import logs
+from tpfgo_site.logs import logged_query
 
 if TYPE_CHECKING:
     from gunicorn.config import Config
     from gunicorn.http.message import Request
     from gunicorn.http.wsgi import Response
-
-
-# Query parameters whose values an access line leaves out: a search box (the console's lists search consumers by
-# name) and credentials a client may put in the address, though only the Authorization header is read.
-REDACTED = frozenset({"q", "token", "key", "api_key", "access_token", "password", "secret"})
-
-
-def logged_query(query: str) -> str | None:
-    """The query string as the access line shows it: every parameter, the values of ``REDACTED`` ones as ``-``."""
-    if not query:
-        return None
-    pairs = parse_qsl(query, keep_blank_values=True)
-    if not any(name.lower() in REDACTED for name, _ in pairs):
-        return query
-    return urlencode([(name, "-" if name.lower() in REDACTED else value) for name, value in pairs])
 
 
 class JsonLogger(glogging.Logger):

@@ -13,10 +13,12 @@ import os
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import structlog
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django_structlog import signals as structlog_signals
 
 from pipelines import log_ids
 
@@ -46,6 +48,42 @@ def json_formatter() -> dict[str, Any]:
         ],
         "foreign_pre_chain": FOREIGN_PRE_CHAIN,
     }
+
+
+# Query parameters whose values no log line shows (gunicorn's access line, django-structlog's request lines): a search
+# box (the console's lists search consumers by name) and credentials a client may put in the address, though only the
+# Authorization header is read.
+REDACTED = frozenset({"q", "token", "key", "api_key", "access_token", "password", "secret"})
+
+
+def logged_query(query: str) -> str | None:
+    """The query string as a log line shows it: every parameter, the values of ``REDACTED`` ones as ``-``."""
+    if not query:
+        return None
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(name.lower() in REDACTED for name, _ in pairs):
+        return query
+    return urlencode([(name, "-" if name.lower() in REDACTED else value) for name, value in pairs])
+
+
+def logged_request(request: HttpRequest) -> str:
+    """django-structlog's ``request`` field (``METHOD path?query``) with the query as ``logged_query`` shows it."""
+    path, _, query = request.get_full_path().partition("?")
+    shown = logged_query(query)
+    return f"{request.method} {path}" + (f"?{shown}" if shown else "")
+
+
+def _request_field(sender: object, request: HttpRequest, log_kwargs: dict[str, Any], **kwargs: object) -> None:
+    log_kwargs["request"] = logged_request(request)
+
+
+# django-structlog's hooks for a request's started, finished and failed lines (its documented way to change them).
+for _signal in (
+    structlog_signals.bind_extra_request_metadata,
+    structlog_signals.bind_extra_request_finished_metadata,
+    structlog_signals.bind_extra_request_failed_metadata,
+):
+    _signal.connect(_request_field, dispatch_uid="tpfgo_site.logs.request_field")
 
 
 # The WSGI environ key under which a request's log ids wait for its access line.
