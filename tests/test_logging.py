@@ -16,6 +16,7 @@ import pytest
 
 from pipelines.models import ErrorSinkEntry, ParkedItem
 from tests.lane import composition as lane
+from tests.tracing import server_spans
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,6 +134,20 @@ def test_a_console_search_and_a_token_in_the_address_stay_out_of_the_request_lin
         "GET /healthz?token=-",
     ]
     assert "Zephyrine" not in json.dumps(stdout_log_lines()) and "s3cret" not in json.dumps(stdout_log_lines())
+
+
+@pytest.mark.django_db
+def test_a_console_search_stays_out_of_the_requests_span(spans, client):
+    from tests.opsconsole.conftest import make_ops_user
+
+    client.force_login(make_ops_user())
+    assert client.get("/ops/checkout/consumer/?active__exact=1&q=Zephyrine+Quackenbush").status_code == 200
+
+    (span,) = server_spans(spans)
+    assert (
+        span.attributes["http.url"] == "http://testserver/ops/checkout/consumer/?active__exact=1&q=-"
+    )  # before: the name
+    assert "Zephyrine" not in json.dumps(dict(span.attributes))
 
 
 def test_a_management_command_logs_json_to_stderr_and_leaves_stdout_to_its_result(tmp_path):

@@ -19,6 +19,7 @@ import structlog
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django_structlog import signals as structlog_signals
+from opentelemetry import trace
 
 from pipelines import log_ids
 
@@ -73,11 +74,30 @@ def logged_request(request: HttpRequest) -> str:
     return f"{request.method} {path}" + (f"?{shown}" if shown else "")
 
 
+# The attributes in which OpenTelemetry's Django instrumentation records a request's address, its query as sent.
+SPAN_URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.query")
+
+
+def shown_span_query(query: str) -> None:
+    """The current (request) span's address attributes with ``query`` as ``logged_query`` shows it."""
+    shown = logged_query(query)
+    if not query or shown == query:
+        return
+    span = trace.get_current_span()
+    recorded = getattr(span, "attributes", None) or {}
+    for name in SPAN_URL_ATTRIBUTES:
+        value = recorded.get(name)
+        if isinstance(value, str) and query in value:
+            span.set_attribute(name, value.replace(query, shown or ""))
+
+
 def _request_field(sender: object, request: HttpRequest, log_kwargs: dict[str, Any], **kwargs: object) -> None:
     log_kwargs["request"] = logged_request(request)
+    shown_span_query(request.META.get("QUERY_STRING", ""))
 
 
-# django-structlog's hooks for a request's started, finished and failed lines (its documented way to change them).
+# django-structlog's hooks for a request's started, finished and failed lines (its documented way to change them);
+# OpenTelemetry's middleware runs before django-structlog's, so the request's span is current here.
 for _signal in (
     structlog_signals.bind_extra_request_metadata,
     structlog_signals.bind_extra_request_finished_metadata,
