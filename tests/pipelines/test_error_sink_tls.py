@@ -1,11 +1,18 @@
 """The remote error sink over TLS: ``grpcs://`` to the project's own gRPC server serving TLS (a self-signed
-certificate made here), and a certificate the sink does not trust refused, logged, and the entry kept locally."""
+certificate made here), ``https://`` trusting ``TPFGO_ERROR_SINK_CA_FILE``, and a certificate the sink does not
+trust refused, logged, and the entry kept locally."""
 
 from __future__ import annotations
 
 import datetime
+import http.server
 import ipaddress
+import json
+import ssl
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog.testing
@@ -109,3 +116,63 @@ def test_a_server_given_a_certificate_without_its_key_refuses_to_build(settings,
     settings.TPFGO_GRPC_TLS_KEY_FILE = str(tmp_path / "missing.key")
     with pytest.raises(ImproperlyConfigured, match="cannot be read"):
         rpc.server_credentials()
+
+
+@pytest.fixture
+def https_sink(tmp_path) -> Iterator[tuple[str, Path, list[dict[str, Any]]]]:
+    """An HTTPS server on a free port that takes a forwarded entry as the central sink's route does (201): its URL,
+    its certificate, and the bodies it received. The REST route itself is tested in test_error_sink_remote.py."""
+    cert_file, key_file = self_signed(tmp_path, "central")
+    received: list[dict[str, Any]] = []
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            answer = json.dumps({"id": received[-1]["id"], "created": True}).encode()
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert_file, received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.django_db
+def test_https_trusts_the_ca_file_and_without_it_a_private_certificate_fails_and_is_kept_locally(
+    https_sink, remote, settings
+):
+    url, cert_file, received = https_sink
+    remote(url, "any")
+    settings.TPFGO_ERROR_SINK_CA_FILE = ""  # the system's roots: they do not sign this certificate
+    sinks.configured.cache_clear()
+    with structlog.testing.capture_logs() as logs:
+        fail_once()
+    assert received == [] and ErrorSinkEntry.objects.get().source == "local"
+    (failed,) = [line for line in logs if line["event"] == "error_sink.forward_failed"]
+    assert "CERTIFICATE_VERIFY_FAILED" in failed["error"]
+
+    settings.TPFGO_ERROR_SINK_CA_FILE = str(cert_file)
+    sinks.configured.cache_clear()
+    lane.FAILURES["index"] = "bug"
+    from pipelines.engine.runner import Engine
+
+    with structlog.testing.capture_logs() as logs:
+        Engine(lane.COMPOSITION).start("ingest", {"text": "b"}, "doc-2")
+    assert [(body["source"], body["step"]) for body in received] == [("edge-1", "index")]  # before: refused too
+    assert [line["event"] for line in logs if line["event"].startswith("error_sink.")] == ["error_sink.forwarded"]
+    assert ErrorSinkEntry.objects.count() == 1  # only the first, kept locally
