@@ -11,6 +11,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 import pipelines.recovery.sweeper
+import pipelines.store.partitions
 import pipelines.transport.request_metrics
 import tpfgo_site.grpc_server
 import tpfgo_site.worker_metrics
@@ -27,6 +28,7 @@ SELECTOR = re.compile(r"\b(tpfgo_\w+|up)\b(?:\{([^}]*)\})?")
 MATCHER = re.compile(r"(\w+)\s*(?:=~|!~|!=|=)")
 VALUES = re.compile(r'(\w+)=~?"([\w|]+)"')
 assert pipelines.recovery.sweeper and pipelines.transport.request_metrics and tpfgo_site.worker_metrics  # counted
+assert pipelines.store.partitions  # counts tpfgo_partition_drop_failures_total
 assert tpfgo_site.grpc_server  # describes tpfgo_grpc_serving, read at the scrape of a gRPC server's metrics port
 
 

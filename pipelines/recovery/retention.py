@@ -234,7 +234,8 @@ def _months(outcome: Outcome, *, actor: str, size: int, now: datetime.datetime) 
     row by row (``pipelines.store.partitions``): one transaction per month removes its orders' other rows (in
     chunks of ``size`` traces), records the purge, leaves the tombstones and drops the month's partitions. As the
     purge role, with the purge flag, the lock and the drop through the owner's functions
-    (``pipelines.store.partition_functions``); the batched deletes then take what no whole month covered."""
+    (``pipelines.store.partition_functions``); the batched deletes then take what no whole month covered, a month
+    whose drop failed included (``partitions.drop_failed``)."""
     cutoff = outcome.cutoff
     assert cutoff is not None
     if _terminal() is None:
@@ -250,7 +251,7 @@ def _months(outcome: Outcome, *, actor: str, size: int, now: datetime.datetime) 
                 break  # one that stays keeps the month: no need to look further
         return found
 
-    def remove(traces: Sequence[tuple[int, uuid.UUID]], dropped: dict[str, int]) -> None:
+    def remove(traces: Sequence[tuple[int, uuid.UUID]], dropped: dict[str, int]) -> dict[str, int]:
         counts, keys = dict(dropped), {}
         for start in range(0, len(traces), size):
             chunk = traces[start : start + size]
@@ -261,10 +262,12 @@ def _months(outcome: Outcome, *, actor: str, size: int, now: datetime.datetime) 
                 counts[table] = counts.get(table, 0) + n
         purge_id = _record(outcome, actor, str(traces[0][0]), str(traces[-1][0]), len(traces), counts)
         rows.bury(keys, [t for _, t in traces], purge_id, now)
-        outcome.add(len(traces), counts)
+        return counts
 
     with purge_allowed(f"retention by {actor}"):
-        partitions.drop_expired(before=cutoff, expired=expired, purge=remove)
+        months = partitions.drop_expired(before=cutoff, expired=expired, purge=remove)
+    for month in months:  # committed months only: one whose drop failed rolled back, and its orders go in batches
+        outcome.add(month.traces, month.purged)
 
 
 # --- error-sink entries, closed parked items, ops actions: rows older than the policy, oldest first

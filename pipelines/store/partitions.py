@@ -18,7 +18,10 @@ an insert. ``ensure`` later moves such rows into the month's new partition (Post
 partition whose range the default partition holds rows of).
 
 Retention (``drop_expired``) drops or detaches a month only when every order in it is expired, as the caller's
-``expired`` judges; otherwise it leaves the month to row-by-row deletes.
+``expired`` judges; otherwise it leaves the month to row-by-row deletes. A month whose drop fails (the database
+refuses it: a missing grant, a lock not granted, the drop's own guard) rolls back whole, is logged
+(``partitions.drop_failed``) and counted (``tpfgo_partition_drop_failures_total``), and is left to the row-by-row
+deletes too: the other months, and the caller's batched deletes after them, still run.
 
 Making and dropping a partition need the tables' owner, which no server connects as: both go through the owner's
 functions (``pipelines.store.partition_functions``), which the purge role, a Celery worker's, may run.
@@ -32,9 +35,10 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import prometheus_client
 import structlog
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
@@ -46,6 +50,11 @@ log = structlog.get_logger("pipelines.partitions")
 MODELS = (CheckpointLog, LineageLink)
 KEY = "trace_created_at"
 _BOUNDS = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
+
+DROP_FAILURES = prometheus_client.Counter(
+    "tpfgo_partition_drop_failures_total",
+    "Months retention could not drop whole (log partitions.drop_failed): their orders go by the batched deletes.",
+)
 
 
 @dataclass(frozen=True)
@@ -174,21 +183,22 @@ def create(connection: BaseDatabaseWrapper, table: str, start: datetime.datetime
 @dataclass(frozen=True)
 class Dropped:
     """What ``drop_expired`` did to one month: its partitions (one per table), their orders, the rows each partition
-    held, dropped or detached."""
+    held, dropped or detached, and what ``purge`` answered (the rows it removed per table)."""
 
     start: datetime.datetime
     partitions: tuple[str, ...]
     traces: int
     rows: dict[str, int]
     detached: bool
+    purged: dict[str, int]
 
 
 TraceRef = tuple[int, uuid.UUID]  # a trace's number and id
 # (the month's traces) -> the ids of those that are expired
 Expired = Callable[[Sequence[TraceRef]], Iterable[uuid.UUID]]
-# (the month's traces, rows per table its partitions hold) -> None: removes the traces' other rows, in the month's
-# transaction, before its partitions go
-Purge = Callable[[Sequence[TraceRef], dict[str, int]], None]
+# (the month's traces, rows per table its partitions hold) -> rows removed per table: removes the traces' other rows,
+# in the month's transaction, before its partitions go (what it answers counts only once the month is committed)
+Purge = Callable[[Sequence[TraceRef], dict[str, int]], dict[str, int]]
 
 
 def drop_expired(
@@ -209,7 +219,8 @@ def drop_expired(
     audit record and tombstones), then the drop; a month is gone whole or not at all. The lock and the drop are the
     owner's functions (``pipelines.store.partition_functions``): the purge role may run them, with the purge flag on,
     and the drop refuses a month that still holds rows of an order ``purge`` left. The default partition is never
-    dropped.
+    dropped. A month the database refuses to lock or drop (``DatabaseError``) rolls back whole, ``purge``'s rows
+    with it, and is logged and counted (``DROP_FAILURES``); the next month is tried all the same.
     """
     connection = connections[using]
     done: list[Dropped] = []
@@ -221,7 +232,13 @@ def drop_expired(
             if part.start is not None and part.end is not None and part.end <= before:
                 by_month.setdefault(part.start, []).append(part)
     for start, parts in sorted(by_month.items()):
-        dropped = _drop_month(connection, start, parts, expired, purge, detach)
+        try:
+            dropped = _drop_month(connection, start, parts, expired, purge, detach)
+        except DatabaseError as exc:  # rolled back whole: its orders are left to the row-by-row deletes
+            DROP_FAILURES.inc()
+            sqlstate = getattr(exc.__cause__, "sqlstate", None)
+            log.error("partitions.drop_failed", month=start.isoformat(), sqlstate=sqlstate, error=str(exc).strip())
+            continue
         if dropped is not None:
             done.append(dropped)
     return done
@@ -257,8 +274,8 @@ def _drop_month(
         for part in parts:
             cursor.execute(f"SELECT COUNT(*) FROM {qn(part.table)} WHERE {in_month}", bounds)  # noqa: S608
             rows[part.table] = int(cursor.fetchone()[0])
-        purge(traces, rows)
+        purged = purge(traces, rows)
         cursor.execute(f"SELECT {partition_functions.DROP}(%s, %s)", [start, detach])
         names = tuple(cursor.fetchone()[0])
     log.warning("partitions.dropped", month=start.isoformat(), partitions=names, traces=len(traces), detached=detach)
-    return Dropped(start=start, partitions=names, traces=len(traces), rows=rows, detached=detach)
+    return Dropped(start=start, partitions=names, traces=len(traces), rows=rows, detached=detach, purged=purged)

@@ -1,7 +1,8 @@
 """The partitions' upkeep as a Celery worker's roles (PostgreSQL): beat's ``pipelines.ensure_partitions`` and the
 orders policy's whole-month drop run on a worker connected as the serving role with the purge role's URL, no
 owner's, and get through the owner's functions (``pipelines.store.partition_functions``); the serving role still may
-neither run them nor create or drop a table, and the drop refuses a month whose orders were not purged."""
+neither run them nor create or drop a table, and the drop refuses a month whose orders were not purged. A month
+whose drop fails is logged and counted, and its orders still go by the batched deletes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 import time_machine
 from django.core import checks
 from django.db import connection
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from pipelines import tasks, triggers
 from pipelines.engine.runner import Engine
@@ -96,6 +99,48 @@ def test_the_hourly_purge_drops_a_whole_month_on_a_worker_that_has_no_owner_url(
     assert not {partitions.name_of(t, MONTHS[0]) for t in partitions.tables()} & names()  # January went whole
     (record,) = PurgeRecord.objects.all()
     assert record.items == 2 and record.rows["pipelines_checkpointlog"] == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_month_whose_drop_fails_is_logged_and_counted_and_its_orders_still_go_in_batches(
+    as_worker, pg_roles, engine, settings
+):
+    settings.TPFGO_RETENTION_TERMINAL = "tests.pipelines.test_partitions.published"
+    settings.TPFGO_RETENTION = {"orders": 30}
+    partitions.ensure(now=MAR, since=JAN, months_ahead=0)
+    january = {place(engine, "doc-j1", JAN), place(engine, "doc-j2", JAN + datetime.timedelta(days=5))}
+    young = place(engine, "doc-m1", MAR)
+    counts = {model: model.objects.count() for model in (CheckpointLog, LineageLink, DocumentPublished)}
+    failures = REGISTRY.get_sample_value("tpfgo_partition_drop_failures_total")
+    drop = f"ON FUNCTION {partition_functions.SIGNATURES[partition_functions.DROP]}"
+    with connection.cursor() as cursor:  # the purge role may lock the month, no longer drop it
+        cursor.execute(f"REVOKE EXECUTE {drop} FROM {connection.ops.quote_name(pg_roles.purge)}")
+    try:
+        with connected_as(pg_roles.credentials(pg_roles.app)), capture_logs() as logs:
+            outcomes = retention.purge(actor="beat", now=MAR + datetime.timedelta(days=5))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"GRANT EXECUTE {drop} TO {connection.ops.quote_name(pg_roles.purge)}")
+
+    failed = [e for e in logs if e["event"] == "partitions.drop_failed"]
+    assert [(e["month"], e["sqlstate"], e["log_level"]) for e in failed] == [(MONTHS[0].isoformat(), "42501", "error")]
+    assert REGISTRY.get_sample_value("tpfgo_partition_drop_failures_total") == failures + 1
+    assert {partitions.name_of(t, MONTHS[0]) for t in partitions.tables()} <= names()  # January stays, emptied
+    # The batched deletes still ran: exactly January's two orders went, row by row, with one record of one batch.
+    assert {o.policy: o.items for o in outcomes}["orders"] == 2
+    assert set(Tombstone.objects.values_list("trace_id", flat=True)) == january
+    assert all(rows_of(t) == {"CheckpointLog": 0, "LineageLink": 0} for t in january)
+    assert rows_of(young) == {"CheckpointLog": 5, "LineageLink": 5}
+    assert CheckpointLog.objects.count() == counts[CheckpointLog] - 10
+    assert LineageLink.objects.count() == counts[LineageLink] - 10
+    assert DocumentPublished.objects.count() == counts[DocumentPublished] - 2
+    assert list(Trace.objects.values_list("trace_id", flat=True)) == [young]
+    (record,) = PurgeRecord.objects.all()
+    assert (
+        record.items == 2
+        and record.rows["pipelines_checkpointlog"] == 10
+        and record.rows["pipelines_lineagelink"] == 10
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -167,11 +167,11 @@ def expire_all(seen: list[set[uuid.UUID]]) -> partitions.Expired:
     return expired
 
 
-def remove_rest(traces: Sequence[partitions.TraceRef], rows: dict[str, int]) -> None:
+def remove_rest(traces: Sequence[partitions.TraceRef], rows: dict[str, int]) -> dict[str, int]:
     """The retention's part of a month's drop (``pipelines.recovery.retention``, without its record and
     tombstones): the traces' rows outside the log and the lineage, their ``Trace`` rows included."""
     batch = purge_rows.TraceBatch(tuple(n for n, _ in traces), tuple(t for _, t in traces))
-    purge_rows.delete([t for t in purge_rows.trace_targets(batch) if t[0] not in (CheckpointLog, LineageLink)])
+    return purge_rows.delete([t for t in purge_rows.trace_targets(batch) if t[0] not in (CheckpointLog, LineageLink)])
 
 
 @PG_ONLY
