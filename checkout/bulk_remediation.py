@@ -139,6 +139,24 @@ def submit(action: str, plan: Plan, *, actor: str, reason: str, **params: object
     return BulkRun.objects.get(pk=run.id)
 
 
+def refuse_finished(run_id: object) -> None:
+    """``FailedPrecondition`` when this plan's run exists and has finished: submitting the same plan again would run
+    nothing and answer its first results as if they had just run. Says when it ran, who ran it, and its counts."""
+    run = BulkRun.objects.filter(pk=uuid.UUID(str(run_id))).first()
+    if run is None or not (shown := progress(run.id))["finished"]:
+        return  # a new plan, or a run that stopped half-way: submitting it continues it
+    raise FailedPrecondition(
+        f"bulk run {run.id} already ran this plan: submitted {_at(shown['submittedAt'])} by {run.actor}, finished "
+        f"{_at(shown['finishedAt'])}: {shown['done']} done, {shown['skipped']} skipped, {shown['failed']} failed of "
+        f"{run.total}; nothing was run again",
+        [Detail("runId", "already ran")],
+    )
+
+
+def _at(when: datetime.datetime) -> str:
+    return f"{when.astimezone(datetime.UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
 # -- the run ------------------------------------------------------------------------------------------------------
 def advance(run_id: uuid.UUID, limit: int | None = None) -> dict[str, Any]:
     """Process the next batch of the run (unless another process is on it: ``mine`` is then false) and answer

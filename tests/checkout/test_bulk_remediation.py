@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 import uuid
 from collections import Counter
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from checkout import bulk_remediation, bulk_selection, ops_actions, services, state
@@ -16,6 +18,7 @@ from checkout.bulk import place_orders
 from checkout.models import Courier
 from pipelines.contracts.status import InvalidArgument
 from pipelines.models import BulkRun, BulkRunResult, CheckpointLog, OpsAction
+from pipelines.store import claim_locks
 from tests.checkout.conftest import order_body, place
 from tests.conftest import all_insert_only_counts, node_clock
 
@@ -327,3 +330,49 @@ def test_a_bulk_redrive_whose_orders_failed_again_runs_again_from_a_new_preview(
     assert (failed["failed"], done["done"], second != first) == (1, 1, True)
     assert state.order_view(flaky[0]).state == "COMPLETED"
     assert BulkRun.objects.count() == 2 and OpsAction.objects.filter(action="redrive").count() == 2
+
+
+def test_the_command_refuses_a_plan_that_already_ran_saying_when_and_its_counts_and_runs_nothing(outage, capsys):
+    (order,) = outage(1)
+    held, release = threading.Event(), threading.Event()
+
+    def another_action() -> None:  # an ops action on the order, in another session, while the bulk run reaches it
+        try:
+            with claim_locks.exclusive("ops-action", order) as alone:
+                assert alone
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=another_action)
+    holder.start()
+    assert held.wait(30)
+    command = ["remediate", "redrive", "--state", "dead_letter", "--actor", "ops:erin", "--reason", "gateway back"]
+    try:
+        with pytest.raises(CommandError, match="1 of 1 orders failed"):
+            call_command(*command)
+    finally:
+        release.set()
+        holder.join()
+    first = json.loads(capsys.readouterr().out)
+    assert [r["detail"] for r in first["results"]] == [
+        "FAILED_PRECONDITION: another ops action on this trace is running; preview again once it has ended"
+    ]
+    run, before = BulkRun.objects.get(), all_insert_only_counts()
+    finished = OpsAction.objects.get(action="bulk-redrive").created_at
+
+    # The same command again: the order is where the run left it, so the preview's plan is the run's plan.
+    with pytest.raises(CommandError) as refused:
+        call_command(*command)
+
+    def at(when: datetime.datetime) -> str:
+        return f"{when.astimezone(datetime.UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+    assert str(refused.value) == (
+        f"FAILED_PRECONDITION: bulk run {run.id} already ran this plan: submitted {at(run.created_at)} by ops:erin, "
+        f"finished {at(finished)}: 0 done, 0 skipped, 1 failed of 1; nothing was run again"
+    )
+    assert capsys.readouterr().out == ""  # no old results printed as new
+    assert all_insert_only_counts() == before
+    assert (BulkRun.objects.count(), BulkRunResult.objects.count(), OpsAction.objects.count()) == (1, 1, 1)

@@ -7,7 +7,8 @@ inserted.
 Many orders (bulk): several order ids, or filters (``--state``, ``--pipeline``, ``--step``, ``--code``,
 ``--error-class``, ``--since``, ``--limit``) instead of an id. ``--preview`` prints every order's plan and inserts
 nothing; otherwise the allowed orders run as one bulk run (``checkout.bulk_remediation``) in batches, each order
-with the stale guard of its own preview. ``--run RUN_ID`` continues a run that stopped half-way.
+with the stale guard of its own preview. ``--run RUN_ID`` continues a run that stopped half-way. A plan whose run
+already finished (the same orders, positions and ops actions as a run before) is refused: nothing runs again.
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ class Command(BaseCommand):
         if options["preview"]:
             self._print(shown)
             return
+        if shown["runId"] is not None:  # the same plan again: its run's first results are no news
+            bulk_remediation.refuse_finished(shown["runId"])
         run = bulk_remediation.submit(
             action,
             bulk_remediation.plan_of(shown),
