@@ -82,7 +82,7 @@ def refuse_if_behind(process: str, using: str = DEFAULT_DB_ALIAS) -> None:
         raise SchemaBehind(
             f"{process} refuses to start: the database schema is behind this code ({len(missing)} unapplied "
             f"migration(s): {shown}). Run 'manage.py migrate' (as the owner role: DATABASE_OWNER_URL) or start "
-            "one node with 'make run' / 'bin/node migrate' first."
+            "one node with 'make run' / 'bin/node prepare' first."
         )
 
 
