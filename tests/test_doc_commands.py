@@ -48,3 +48,47 @@ def test_the_restore_procedures_listing_of_erasures_runs_as_written_and_finds_th
         cursor.execute(restore_listing())
         rows = cursor.fetchall()
     assert [row[0] for row in rows] == ["bob"]
+
+
+def restore_sequence_statements() -> tuple[str, str]:
+    """The two statements operations.md's "Backup and restore" gives to move the log's sequence past every position
+    the replaced database gave out: the read on that database, then the move on the restored one."""
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    read = re.findall(r"^\s*(SELECT pg_sequence_last_value\(.*;)$", text, re.MULTILINE)
+    move = re.findall(r"^\s*(SELECT setval\(.*, N\);)$", text, re.MULTILINE)
+    assert len(read) == 1 and len(move) == 1, (read, move)
+    return read[0], move[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_restore_procedures_sequence_statements_make_a_kept_position_resume_without_skipping_a_new_row():
+    from django.db import connection
+
+    from checkout import demo, services
+    from pipelines.models import CheckpointLog
+    from pipelines.store.store import store
+    from pipelines.transport import subscriptions
+    from tests.checkout.conftest import order_body
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the restore procedure is PostgreSQL's")
+    read, move = restore_sequence_statements()
+    demo.load()
+    services.place_order(order_body(), "before-the-backup")
+    with connection.cursor() as cursor:
+        cursor.execute(read)  # on the replaced database: here, this one as the backup left it
+        (restored,) = cursor.fetchone()
+    assert restored == store.log_seqs_issued(connection)
+    # The replaced database went on after the backup: a client kept a position it gave out, above the restored log.
+    kept = restored + 40
+    with pytest.raises(subscriptions.PositionAhead):
+        subscriptions.start_position(str(kept), None)
+
+    with connection.cursor() as cursor:
+        cursor.execute(move.replace(", N)", ", %s)"), [kept])
+    services.place_order(order_body(), "after-the-restore")
+
+    new = list(CheckpointLog.objects.filter(seq__gt=restored).values_list("seq", flat=True))
+    assert new and min(new) == kept + 1  # before: restored + 1 on, the first 40 below the kept position, skipped
+    assert subscriptions.start_position(str(kept), None) == kept

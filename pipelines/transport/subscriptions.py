@@ -94,6 +94,30 @@ class PositionExpired(ServiceError):
     reason = "POSITION_EXPIRED"
 
 
+class PositionAhead(InvalidArgument):
+    """A position above every log seq this database ever issued: the client kept it from a database this one does
+    not continue (restored from a backup taken before it was given out, or another deployment's)."""
+
+    reason = "POSITION_AHEAD"
+    # After the message: what the client and its operator do about it (docs/operations.md, "Backup and restore").
+    HINT = (
+        "the position was given out by a database this one does not continue (restored from an older backup?); "
+        "resume from 'acked' or 0 and deduplicate by checkpointId"
+    )
+
+
+def _ahead(what: str, publication_name: str, subscriber: str | None, position: int, issued: int) -> None:
+    """Log a position from ahead of this database's log: after a restore, its clients' kept positions show up here."""
+    log.warning(
+        "subscription.position_ahead",
+        call=what,
+        publication=publication_name,
+        subscriber=subscriber,
+        position=position,
+        issued=issued,
+    )
+
+
 def _setting(name: str, default: float) -> float:
     return float(getattr(settings, name, default))
 
@@ -195,9 +219,11 @@ def acknowledge(name: object, publication_name: object, position: object) -> int
     # quiet system), and their positions are still the subscriber's to acknowledge.
     issued = store.log_seqs_issued(connection)
     if position > issued:
-        raise InvalidArgument(
-            f"position {position} is past the log's head ({issued}, the highest position ever issued)",
-            [Detail("position", "past the head")],
+        _ahead("ack", found.name, name if isinstance(name, str) else None, position, issued)
+        raise PositionAhead(
+            f"position {position} is past the log's head ({issued}, the highest position ever issued): "
+            + PositionAhead.HINT,
+            [Detail("position", PositionAhead.reason)],
         )
     subscriber = register(name, found)
     # The database's time, as the console's "last acknowledged" is read beside the others' (pipelines.store.clock)
@@ -232,6 +258,11 @@ def start_position(start: Any, subscriber: Subscriber | None) -> int:
     ceiling = head
     if position > head:
         ceiling = position if start == "acked" else store.log_seqs_issued(connection)
+    if position > ceiling and start != "acked":  # above the highest seq ever issued (the ceiling, here)
+        raise PositionAhead(
+            f"start {position} is outside the log (0..{ceiling}): " + PositionAhead.HINT,
+            [Detail("start", PositionAhead.reason)],
+        )
     if position < 0 or position > ceiling:
         raise InvalidArgument(f"start {position} is outside the log (0..{ceiling})", [Detail("start", "outside")])
     oldest = bounds["oldest"]
@@ -503,7 +534,12 @@ def open_follow(
     known = Subscriber.objects.filter(name=name, publication=found.name).first() if name else None
     if start == "acked" and name is None:
         raise InvalidArgument("start=acked needs a subscriber name", [Detail("subscriber", "required")])
-    first = start_position(start, known)
+    try:
+        first = start_position(start, known)
+    except PositionAhead as exc:
+        REFUSED.labels(exc.reason).inc()
+        _ahead("subscribe", found.name, name, int(str(start)), store.log_seqs_issued(connection))
+        raise
     ticket = admit() if admit is not None else None
     lease = None
     try:

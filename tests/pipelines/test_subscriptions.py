@@ -9,9 +9,11 @@ import pytest
 import time_machine
 from django.db import connection, connections, transaction
 from django.utils import timezone
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from pipelines.contracts.lock import entry_for
-from pipelines.contracts.status import FailedPrecondition, InvalidArgument, NotFound
+from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgument, NotFound
 from pipelines.models import CheckpointLog, Subscriber, SubscriberAck, SubscriberLease
 from pipelines.store import db_roles, traces
 from pipelines.store.store import store
@@ -560,3 +562,46 @@ def test_the_highest_position_issued_is_never_below_the_log_s_head(lane_docs):
             cursor.execute("DELETE FROM sqlite_sequence WHERE name = 'pipelines_checkpointlog'")
         assert store.log_seqs_issued(connection) == head
         assert subscriptions.acknowledge("quiet", PUBLISHED, head) == head
+
+
+def test_a_position_kept_from_before_a_restore_is_refused_as_ahead_logged_and_counted_and_stores_nothing(lane_docs):
+    lane_docs("alpha", "beta")
+    issued = store.log_seqs_issued(connection)
+    # A restore from a backup brings the log and its sequence back to the backup's: a position the client was given
+    # after it is above every seq this database issued.
+    kept = issued + 7
+    refused = REGISTRY.get_sample_value("tpfgo_subscription_refused_total", {"reason": "POSITION_AHEAD"}) or 0
+    before = all_insert_only_counts()
+
+    with capture_logs() as logs:
+        with pytest.raises(subscriptions.PositionAhead) as follow:
+            subscriptions.open_follow(PUBLISHED, subscriber="warehouse", start=str(kept))
+        with pytest.raises(subscriptions.PositionAhead) as ack:
+            subscriptions.acknowledge("warehouse", PUBLISHED, kept)
+
+    hint = "resume from 'acked' or 0 and deduplicate by checkpointId"
+    assert follow.value.code == ack.value.code == "INVALID_ARGUMENT"  # 400, as before: the client's refusal
+    assert follow.value.details == [Detail("start", "POSITION_AHEAD")]
+    assert ack.value.details == [Detail("position", "POSITION_AHEAD")]
+    assert (
+        follow.value.message.startswith(f"start {kept} is outside the log (0..{issued}): ")
+        and hint in follow.value.message
+    )
+    assert (
+        ack.value.message.startswith(f"position {kept} is past the log's head ({issued},") and hint in ack.value.message
+    )
+    ahead = [
+        (e["call"], e["publication"], e["subscriber"], e["position"], e["issued"], e["log_level"])
+        for e in logs
+        if e["event"] == "subscription.position_ahead"
+    ]
+    assert ahead == [
+        ("subscribe", PUBLISHED, "warehouse", kept, issued, "warning"),
+        ("ack", PUBLISHED, "warehouse", kept, issued, "warning"),
+    ]
+    assert REGISTRY.get_sample_value("tpfgo_subscription_refused_total", {"reason": "POSITION_AHEAD"}) == refused + 1
+    assert all_insert_only_counts() == before
+    assert (Subscriber.objects.count(), SubscriberLease.objects.count()) == (0, 0)
+    opened = subscriptions.open_follow(PUBLISHED, start=str(issued))  # a position this database gave out resumes
+    assert opened.start == issued
+    opened.release()

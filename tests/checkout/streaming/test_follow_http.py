@@ -10,6 +10,7 @@ import time
 
 import pytest
 import time_machine
+from django.db import connection
 from django.db.models import Max
 from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone
@@ -18,6 +19,7 @@ from access.tokens import revoke_token
 from checkout import demo, services
 from checkout.api.ingest_views import idle_limit
 from pipelines.models import CheckpointLog, SubscriberLease
+from pipelines.store.store import store
 from pipelines.transport import subscription_views, subscriptions
 from pipelines.transport.http_streams import client_present, server_socket
 from tests.checkout.conftest import order_body
@@ -173,3 +175,19 @@ def test_a_follow_whose_token_is_revoked_ends_with_an_unauthenticated_line_befor
     assert sent["error"]["code"] == "UNAUTHENTICATED"  # before: the order's ReadyOrder, and on while it lasted
     assert list(lines) == []  # the follow ended
     following.close()
+
+
+def test_a_position_from_before_a_restore_is_answered_400_with_its_own_detail_and_records_nothing(token):
+    kept = store.log_seqs_issued(connection) + 1  # given out by the database the restore replaced
+    before = all_insert_only_counts()
+    response = Client().post(
+        "/api/v1/subscriptions/stream",
+        {"publication": PUBLICATION, "subscriber": "warehouse", "start": kept},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token}",
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "INVALID_ARGUMENT" and error["details"] == [{"field": "start", "issue": "POSITION_AHEAD"}]
+    assert "resume from 'acked' or 0" in error["message"]
+    assert all_insert_only_counts() == before and SubscriberLease.objects.count() == 0
