@@ -54,6 +54,7 @@ ENGINE_CODES = {
     "CONTRACT_VIOLATION": "a value does not fit its contract: dead-lettered at once",
     "UNEXPECTED": "any other exception (a bug): retried by default, then dead-lettered",
     "ATTEMPT_LOST": "the worker running an attempt died before recording it (found by the sweeper)",
+    "STALE_PLAN": "a statement prepared before a migration changed a column's type, refused inside a transaction",
 }
 # Why an item was dead-lettered (``ParkingOutcome.reason``).
 DEAD_LETTER_REASONS = ("retry_exhausted", "non_retryable")

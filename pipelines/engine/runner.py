@@ -45,7 +45,7 @@ from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH, Checkpoint, CheckpointChild
 from pipelines.store import claim_locks, clock
-from pipelines.store.store import store
+from pipelines.store.store import StalePlan, store
 
 log = structlog.get_logger("pipelines.runner")
 
@@ -224,13 +224,19 @@ class Engine:
                 queue.extend(side)  # aux branches run after the primary's hand-offs are queued: they never hold them
         return execution
 
-    def _run_pipeline(self, job: _Job) -> _Ran:
+    def _run_pipeline(self, job: _Job, *, redo: bool = True) -> _Ran:
         if self.atomicity != "pipeline":
             return self._steps(job, durable=True)
         try:
             with transaction.atomic(durable=True):
                 return self._steps(job, durable=False)
-        except _PipelineFailed as failed:
+        except (StalePlan, _PipelineFailed) as failed:
+            stale = failed if isinstance(failed, StalePlan) else failed.cause
+            if redo and isinstance(stale, StalePlan):  # the rollback dropped the stale statements: run it again
+                log.warning("pipeline.redone", pipeline=job.pipeline.name, code=stale.code)
+                return self._run_pipeline(job, redo=False)
+            if not isinstance(failed, _PipelineFailed):
+                raise
             # The whole pipeline rolled back: park its input at its first step, name the failing step.
             first = job.pipeline.steps[job.start]
             record_failure(job.pipeline, first, job.item, job.event, job.attempt, failed.cause, failed_step=failed.step)
@@ -312,7 +318,7 @@ class Engine:
         return result, onward
 
     def _attempt_step(
-        self, call: _StepCall, look_up: bool, parents: list[Any], output_id: uuid.UUID
+        self, call: _StepCall, look_up: bool, parents: list[Any], output_id: uuid.UUID, *, redo: bool = True
     ) -> tuple[StepResult, Item | None]:
         spec, step, item, event, attempt, durable, check_pause = call
         # A deciding command runs even when its output id is stored: only its output says whether it is the
@@ -368,6 +374,9 @@ class Engine:
         except Exception as exc:  # the engine's outer boundary: every step failure feeds the error sink
             if not durable:
                 raise _PipelineFailed(step, exc) from exc
+            if redo and isinstance(exc, StalePlan):  # the rollback dropped the stale statements: run it again
+                log.warning("step.redone", code=exc.code)
+                return self._attempt_step(call, look_up, parents, output_id, redo=False)
             record_failure(spec, step, item, event, attempt, exc)
             return StepResult(spec.name, step.name, StepStatus.FAILED, error=exc), None
         finally:

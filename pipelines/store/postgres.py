@@ -33,6 +33,7 @@ from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBinding
 from django.db.backends.utils import CursorWrapper
 from psycopg._queries import PostgresQuery, _query2pg_nocache
 
+from pipelines.contracts.errors import RetryableError
 from pipelines.store import durability
 from pipelines.store.fast import Row, Table
 from pipelines.store.rows import Dependent
@@ -117,8 +118,10 @@ def read_together(connection: BaseDatabaseWrapper, statements: Sequence[tuple[st
     except NotSupportedError as exc:
         # In pipeline mode the error comes at its end; outside a transaction nothing else drops the stale statements.
         stale = exc.__cause__
-        if not isinstance(stale, psycopg.errors.FeatureNotSupported) or not _stale_plan(stale, connection.connection):
+        if not isinstance(stale, psycopg.errors.FeatureNotSupported) or not _stale_plan(stale):
             raise
+        if not _may_run_again(connection.connection):
+            raise StalePlan(str(stale)) from exc
     _forget_prepared(connection.connection)
     return _read_together(connection, statements)
 
@@ -280,12 +283,13 @@ class _PreparingCursor(_ServerBindingCursor):  # type: ignore[misc]
         try:
             return self._execute(query, params, **kwargs)
         except psycopg.errors.FeatureNotSupported as exc:
-            if not _stale_plan(exc, self.connection):
+            if not _stale_plan(exc):
                 raise
+            if not _may_run_again(self.connection):
+                raise StalePlan(str(exc)) from exc
         # A migration changed the type of a column this statement returns, after this connection prepared it (a
         # node serving through another's migrate). The server refuses the prepared statement from then on, on every
-        # run: drop this connection's prepared statements and run it again, prepared anew. Inside a transaction the
-        # error aborted it, and its rollback drops them (psycopg's rollback deallocates them all).
+        # run: drop this connection's prepared statements and run it again, prepared anew.
         _forget_prepared(self.connection)
         return self._execute(query, params, **kwargs)
 
@@ -301,12 +305,25 @@ class _PreparingCursor(_ServerBindingCursor):  # type: ignore[misc]
 _STALE_PLAN = "cached plan must not change result type"
 
 
-def _stale_plan(exc: psycopg.errors.FeatureNotSupported, session: psycopg.Connection[Any]) -> bool:
-    """Whether ``exc`` is the server refusing a statement prepared before a column it returns changed type, on a
-    session outside any transaction and pipeline (where running it again is safe)."""
+class StalePlan(RetryableError, NotSupportedError):
+    """A statement prepared before a migration changed the type of a column it returns, refused inside a
+    transaction: the error aborted it, so the statement cannot simply run again. The transaction's rollback drops
+    the connection's prepared statements (psycopg's rollback deallocates them all), so the work done again after it
+    succeeds: the engine redoes the step's transaction (or the pipeline's) once, with no error-sink entry; a failure
+    that still reaches the sink is retried like any transient one (docs/operations.md, ``STALE_PLAN``)."""
+
+    code = "STALE_PLAN"
+
+
+def _stale_plan(exc: psycopg.errors.FeatureNotSupported) -> bool:
+    """Whether ``exc`` is the server refusing a statement prepared before a column it returns changed type."""
+    return exc.diag.message_primary == _STALE_PLAN
+
+
+def _may_run_again(session: psycopg.Connection[Any]) -> bool:
+    """The session is outside any transaction and pipeline, where running the statement again is safe."""
     return (
-        exc.diag.message_primary == _STALE_PLAN
-        and session.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        session.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         and session.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
     )
 

@@ -42,6 +42,7 @@ from pipelines.store import (
 )
 from pipelines.store.batch_writes import Entry, Outcome, Plan, Redo, Rows, next_item
 from pipelines.store.fast import Table
+from pipelines.store.postgres import StalePlan
 from pipelines.store.vendor import half
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
     from pipelines.contracts.declarations import Pipeline, Step
 
-__all__ = ["Entry", "Outcome", "Plan", "Redo", "Rows", "Store", "Written", "next_item", "store"]
+__all__ = ["Entry", "Outcome", "Plan", "Redo", "Rows", "StalePlan", "Store", "Written", "next_item", "store"]
 
 M = TypeVar("M", bound=Model)
 C = TypeVar("C", bound=Checkpoint)

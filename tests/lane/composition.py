@@ -30,6 +30,10 @@ def maybe_fail(step: str, attempt: int) -> None:
         from django.contrib.auth.models import Group
 
         Group.objects.create(name=f"written by {step}")
+    if kind == "reads":  # a step that reads a fact again through the store (a statement prepared on PostgreSQL)
+        from pipelines import storage
+
+        storage.first(DocumentReceived, idempotency_key="doc-1")
     if isinstance(kind, int) and attempt <= kind:
         raise RetryableError(f"{step} dependency unavailable (attempt {attempt})", code="UNAVAILABLE")
 

@@ -8,6 +8,7 @@ import tpfgo_site.composition  # noqa: F401  (loads every domain's steps and ada
 from checkout.payments import GatewayUnavailable, IdempotencyKeyReused
 from pipelines.contracts import errors
 from pipelines.recovery.sweeper import AttemptLost
+from pipelines.store.postgres import StalePlan
 
 # Codes passed at raise sites (``code=...``) rather than declared on a class.
 RAISED = {"UNKNOWN_COURIER", "INVALID_DATA", "INVALID_REMEDIATION"}
@@ -21,6 +22,7 @@ def test_the_engine_codes_are_stable():
         "CONTRACT_VIOLATION",
         "UNEXPECTED",
         "ATTEMPT_LOST",
+        "STALE_PLAN",
     }
     assert (errors.StepError.code, errors.RetryableError.code, errors.NonRetryableError.code) == (
         "STEP_FAILED",
@@ -28,6 +30,7 @@ def test_the_engine_codes_are_stable():
         "NON_RETRYABLE",
     )
     assert errors.ContractError.code == "CONTRACT_VIOLATION" and AttemptLost.code == "ATTEMPT_LOST"
+    assert errors.error_code(StalePlan("cached plan")) == "STALE_PLAN" and errors.is_retryable(StalePlan("cached plan"))
     assert errors.error_code(RuntimeError("bug")) == "UNEXPECTED"
     assert errors.DEAD_LETTER_REASONS == ("retry_exhausted", "non_retryable")
 

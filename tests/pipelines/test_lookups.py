@@ -115,3 +115,89 @@ def test_a_look_up_prepared_before_a_migration_changed_its_column_type_still_ans
     finally:
         connection.close()
         migrate("text")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_look_up_prepared_before_a_migration_inside_a_pipelines_transaction_is_redone_not_parked():
+    """The same, with the statement run inside a transaction (``TPFGO_ATOMICITY=pipeline``: the replay look-up runs
+    in the pipeline's): the error aborts it, and the pipeline is run again once its rollback dropped the prepared
+    statements. No error-sink entry, nothing parked, the item's rows written once."""
+    from django.db import connection
+
+    from pipelines.engine.runner import Engine
+    from pipelines.models import ErrorSinkEntry, ParkedItem
+    from tests.conftest import all_insert_only_counts
+    from tests.lane import composition as lane
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are the PostgreSQL half's")
+    engine = Engine(lane.COMPOSITION, atomicity="pipeline")
+    engine.start("ingest", {"text": "c a b"}, "doc-1")
+    engine.start("ingest", {"text": "c a b"}, "doc-1")  # its replay prepares the look-ups on this connection
+    table = DocumentReceived._meta.db_table
+    before = all_insert_only_counts()
+
+    def migrate(column_type: str) -> None:  # another node's migrate, committed
+        other = connection.copy()
+        with other.cursor() as cursor:
+            cursor.execute(f'ALTER TABLE "{table}" ALTER COLUMN "text" TYPE {column_type}')
+        other.close()
+
+    try:
+        migrate("varchar(300)")
+        replayed = engine.start("ingest", {"text": "c a b"}, "doc-1")
+        execution = engine.start("ingest", {"text": "d a"}, "doc-2")
+    finally:
+        connection.close()
+        migrate("text")
+    assert [r.status for r in execution.results] == ["inserted", "inserted", "inserted", "inserted"]
+    assert {r.status for r in replayed.results} == {"replayed"}
+    assert ErrorSinkEntry.objects.count() == 0 and ParkedItem.objects.count() == 0
+    after = all_insert_only_counts()
+    assert after["lane.DocumentReceived"] - before["lane.DocumentReceived"] == 1
+    assert after["lane.TokenIndexed"] - before["lane.TokenIndexed"] == 2
+    assert after["lane.DocumentIndexed"] - before["lane.DocumentIndexed"] == 1
+    assert after["lane.DocumentPublished"] - before["lane.DocumentPublished"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_look_up_prepared_before_a_migration_inside_a_steps_transaction_is_redone_not_parked(lane_engine):
+    """A split step runs in a transaction of its own; its ``process()`` reads through a statement prepared before
+    the migration. The step is run again once its transaction rolled back: no error-sink entry, its rows once."""
+    from django.db import connection
+
+    from pipelines.models import ErrorSinkEntry, ParkedItem
+    from tests.conftest import all_insert_only_counts
+    from tests.lane import composition as lane
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are the PostgreSQL half's")
+    lane.FAILURES["tokenize"] = "reads"
+    lane_engine.start("ingest", {"text": "c a b"}, "doc-1")  # tokenize prepares its read on this connection
+    table = DocumentReceived._meta.db_table
+    before = all_insert_only_counts()
+
+    def migrate(column_type: str) -> None:  # another node's migrate, committed
+        other = connection.copy()
+        with other.cursor() as cursor:
+            cursor.execute(f'ALTER TABLE "{table}" ALTER COLUMN "text" TYPE {column_type}')
+        other.close()
+
+    try:
+        migrate("varchar(300)")
+        execution = lane_engine.start("ingest", {"text": "d a"}, "doc-2")
+    finally:
+        connection.close()
+        migrate("text")
+    assert [(r.step, r.status) for r in execution.results] == [
+        ("receive", "inserted"),
+        ("tokenize", "inserted"),
+        ("index", "inserted"),
+        ("publish", "inserted"),
+    ]
+    assert ErrorSinkEntry.objects.count() == 0 and ParkedItem.objects.count() == 0
+    after = all_insert_only_counts()
+    assert after["lane.DocumentReceived"] - before["lane.DocumentReceived"] == 1
+    assert after["lane.TokenIndexed"] - before["lane.TokenIndexed"] == 2
+    assert after["lane.DocumentIndexed"] - before["lane.DocumentIndexed"] == 1
+    assert after["lane.DocumentPublished"] - before["lane.DocumentPublished"] == 1
