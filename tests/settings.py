@@ -12,3 +12,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 TPFGO_DRAIN_ENQUEUE = ""
 # The sweeper reads no broker queue's depth unless a test sets the bound (tests of pipelines.recovery.resends).
 TPFGO_SWEEP_RESEND_HOLD_DEPTH = 0
+# Tests move every node's clock at once with time_machine (the database's included, as reckoned); measuring the
+# offset again during a long session would take that back. tests/pipelines/test_clock.py turns it on.
+TPFGO_CLOCK_MEASURE_SECONDS = 0

@@ -35,6 +35,7 @@ TPFGO_WORK_TIME_LIMIT_SECONDS = float(os.environ.get("TPFGO_WORK_TIME_LIMIT_SECO
 TPFGO_SWEEP_SECONDS = 0.5
 CELERY_BEAT_SCHEDULE = {"sweep-parked": {"task": "pipelines.sweep", "schedule": TPFGO_SWEEP_SECONDS / 2}}
 TPFGO_RELEASE_SECONDS = 0.2
+TPFGO_CLOCK_MEASURE_SECONDS = 60  # a real process measures its offset again as shipped (tests.settings turns it off)
 if TPFGO_DELAYED_DELIVERY == "database":  # noqa: F405
     CELERY_BEAT_SCHEDULE["release-due"] = {"task": "pipelines.release_due", "schedule": TPFGO_RELEASE_SECONDS}
 # A server process of the subscription tests follows the test lane's publications when asked to.

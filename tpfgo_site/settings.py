@@ -267,6 +267,9 @@ TPFGO_SWEEP_RESEND_HOLD_DEPTH = int(os.environ.get("TPFGO_SWEEP_RESEND_HOLD_DEPT
 TPFGO_SWEEP_BATCH = int(os.environ.get("TPFGO_SWEEP_BATCH", "200"))
 # One sweep per slot of this many seconds, however many beats run (pipelines.models.SweepTick).
 TPFGO_SWEEP_SECONDS = float(os.environ.get("TPFGO_SWEEP_SECONDS", "30"))
+# How old a node's measured offset from the database's clock may get before it is measured again (0: only when a
+# connection opens): a process that keeps its connection reckons right again this long after its clock was stepped.
+TPFGO_CLOCK_MEASURE_SECONDS = float(os.environ.get("TPFGO_CLOCK_MEASURE_SECONDS", "60"))
 # The deadline task (Celery beat, pipelines.expire_waits) fires at most this many due waits per pass.
 TPFGO_DEADLINE_BATCH = int(os.environ.get("TPFGO_DEADLINE_BATCH", "200"))
 # Pausing a step (pipelines.engine.pauses, docs/operations.md "Pausing a step"): how stale a process's view of the

@@ -10,16 +10,22 @@ the statement runs, not the transaction's start).
 Where a time is needed on the step path (a checkpoint's time, a wait's deadline, a hold) or by a pass that compares
 it with those, another round trip per step would cost every order. There a node reckons the database's time
 (``reckoned``): its own clock plus its offset from the database's, measured when each of its connections opens
-(``calibrate``: one statement per connection, none per step). An offset under ``TOLERANCE`` is a round trip's
-noise, not drift, and is left out. A node's own clock otherwise only says when it asks.
+(``calibrate``: one statement per connection, none per step), and measured again once it is older than
+``TPFGO_CLOCK_MEASURE_SECONDS`` (60 s; by the process's monotonic clock, which a step of the node's clock does not
+move): a process that keeps its connection (a ``manage.py`` command running for hours) reckons right again within
+that time of its node's clock being stepped. An offset under ``TOLERANCE`` is a round trip's noise, not drift, and is
+left out. A node's own clock otherwise only says when it asks.
 """
 
 from __future__ import annotations
 
 import datetime
+import time
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+import structlog
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.functions import Now
 from django.db.models.sql.compiler import SQLCompiler
@@ -72,8 +78,11 @@ def stamp() -> ClockTimestamp:
     return ClockTimestamp()
 
 
+log = structlog.get_logger("pipelines.clock")
+
 TOLERANCE = datetime.timedelta(seconds=1)
 _offsets: dict[str, datetime.timedelta] = {}  # per database alias: this node's clock to the database's
+_measured: dict[str, float] = {}  # per database alias: when its offset was measured (``time.monotonic``)
 
 
 def calibrate(connection: BaseDatabaseWrapper | None = None) -> datetime.timedelta:
@@ -85,9 +94,30 @@ def calibrate(connection: BaseDatabaseWrapper | None = None) -> datetime.timedel
     after = timezone.now()
     offset = database - (before + (after - before) / 2)
     _offsets[connection.alias] = offset if abs(offset) >= TOLERANCE else datetime.timedelta()
+    _measured[connection.alias] = time.monotonic()
     return offset
 
 
 def reckoned(using: str = DEFAULT_DB_ALIAS) -> datetime.datetime:
-    """The database's time as this node reckons it, with no round trip: its clock plus the offset last measured."""
+    """The database's time as this node reckons it: its clock plus the offset last measured, with no round trip
+    unless that measurement is older than ``TPFGO_CLOCK_MEASURE_SECONDS`` (then one, to measure it again)."""
+    measured = _measured.get(using)
+    if measured is not None:
+        interval = float(getattr(settings, "TPFGO_CLOCK_MEASURE_SECONDS", 60))
+        if interval > 0 and time.monotonic() - measured >= interval:
+            _measure_again(using)
     return timezone.now() + _offsets.get(using, datetime.timedelta())
+
+
+def _measure_again(using: str) -> None:
+    connection = connections[using]
+    # A closed connection measures when it opens again; an aborted transaction reads nothing until it rolls back.
+    if connection.connection is None or connection.needs_rollback:
+        return
+    try:
+        calibrate(connection)
+    except DatabaseError as exc:
+        # The database is out of reach (an outage's run again reckons its ETA): keep the offset it last gave, and
+        # ask again an interval later rather than at every reckoning.
+        _measured[using] = time.monotonic()
+        log.warning("clock.measure_failed", database=using, error=repr(exc))
