@@ -83,6 +83,10 @@ class PipelinesConfig(AppConfig):
         from pipelines.store import schema
 
         worker_init.connect(schema.refuse_worker_start, dispatch_uid="pipelines.schema.worker")
+        # A worker whose clock is off runs broker mode's later work early or late (pipelines.store.clock).
+        from pipelines.store import clock
+
+        worker_init.connect(clock.warn_worker_drift, dispatch_uid="pipelines.clock.worker")
         beat_init.connect(schema.refuse_beat_start, dispatch_uid="pipelines.schema.beat")
 
         # Backlog figures (dead letters, overdue parked items) on /metrics, computed when scraped.

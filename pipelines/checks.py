@@ -10,6 +10,7 @@ from django.db import connections, models
 
 from pipelines import triggers
 from pipelines.models import Checkpoint, InsertOnlyModel, InsertOnlyQuerySet, business_key_columns, business_key_fields
+from pipelines.store import clock
 from pipelines.store.classification import classify
 
 
@@ -140,3 +141,22 @@ def check_settings(app_configs: object = None, **kwargs: object) -> list[checks.
                 )
             )
     return problems
+
+
+@checks.register("clock", deploy=True)
+def clock_off_in_broker_mode(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """With ``TPFGO_DELAYED_DELIVERY=broker`` a worker holds a retry's or a drain release's message until its ETA by
+    its own clock: a node whose clock is off runs that work early or late by as much (run on every worker node)."""
+    offset = clock.broker_drift()
+    if offset is None:
+        return []
+    return [
+        checks.Warning(
+            f"this node's clock is {offset.total_seconds():+.1f} s off the database's (beyond "
+            f"{clock.DRIFT_WARNING.total_seconds():.0f} s) while TPFGO_DELAYED_DELIVERY is broker: a worker here runs "
+            "retries and drain releases that early or late",
+            hint="Sync this node's clock (NTP), or set TPFGO_DELAYED_DELIVERY=database (beat publishes later work "
+            "when it is due by the database's clock).",
+            id="pipelines.W046",
+        )
+    ]

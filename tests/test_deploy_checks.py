@@ -1,15 +1,18 @@
 """`manage.py check --deploy` warns while the built-in development secret key is in use, while the ops user logs in
-with the README's password, while the payment gateway is the simulator, and while the error-sink token would travel
-in clear to another host."""
+with the README's password, while the payment gateway is the simulator, while the error-sink token would travel
+in clear to another host, and while this node's clock is off the database's with later work waiting in the broker."""
 
 from __future__ import annotations
 
+import datetime
 import io
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from opsconsole.bootstrap import DEFAULT_OPS_PASSWORD, ensure_local_access
 from tpfgo_site.settings import DEVELOPMENT_SECRET_KEY
@@ -79,3 +82,24 @@ def test_the_deploy_check_warns_while_the_payment_gateway_is_the_simulator():
 def test_the_deploy_check_warns_while_the_error_sink_token_would_travel_in_clear_to_another_host(url, token, warned):
     with override_settings(TPFGO_ERROR_SINK_URL=url, TPFGO_ERROR_SINK_TOKEN=token):
         assert deploy_check_output().count("tpfgo_site.W004") == (1 if warned else 0)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "delivery", "warned"),
+    [(-15, "broker", True), (0.5, "broker", True), (0, "broker", False), (-15, "database", False)],
+)
+def test_the_deploy_check_warns_while_this_nodes_clock_is_off_and_later_work_waits_in_the_broker(
+    minutes, delivery, warned
+):
+    """A worker holds a retry's message until its ETA by its own clock (``broker``): 15 minutes behind, it runs it
+    15 minutes late. ``database`` delivery publishes it when due by the database's clock, whatever the worker's."""
+    from pipelines.store import clock
+
+    node = timezone.now() + datetime.timedelta(minutes=minutes)
+    try:
+        with override_settings(TPFGO_DELAYED_DELIVERY=delivery), time_machine.travel(node, tick=False):
+            output = deploy_check_output()
+    finally:
+        clock.calibrate()
+    assert output.count("pipelines.W046") == (1 if warned else 0)
+    assert ("TPFGO_DELAYED_DELIVERY=database" in output) is warned

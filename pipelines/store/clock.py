@@ -121,3 +121,33 @@ def _measure_again(using: str) -> None:
         # ask again an interval later rather than at every reckoning.
         _measured[using] = time.monotonic()
         log.warning("clock.measure_failed", database=using, error=repr(exc))
+
+
+# A node whose clock is further off than this from the database's, with ``TPFGO_DELAYED_DELIVERY=broker``: a worker
+# there runs retries and drain releases early or late by it (Celery holds a message with an ETA until due by the
+# clock of the worker that took it). ``manage.py check --deploy`` (``pipelines.W046``) and a worker's start warn.
+DRIFT_WARNING = datetime.timedelta(seconds=2)
+
+
+def broker_drift() -> datetime.timedelta | None:
+    """How far this node's clock is from the database's, measured now, when it is beyond ``DRIFT_WARNING`` while
+    later work waits in the broker; ``None`` otherwise (or when the database cannot be asked)."""
+    if getattr(settings, "TPFGO_DELAYED_DELIVERY", "broker") == "database":
+        return None
+    try:
+        offset = calibrate()
+    except DatabaseError:
+        return None
+    return offset if abs(offset) > DRIFT_WARNING else None
+
+
+def warn_worker_drift(**kwargs: object) -> None:
+    """Celery ``worker_init`` receiver (connected by the pipelines app): a worker whose clock is off says so."""
+    offset = broker_drift()
+    if offset is not None:
+        log.warning(
+            "clock.worker_drift",
+            offset_s=round(offset.total_seconds(), 3),
+            threshold_s=DRIFT_WARNING.total_seconds(),
+            remedy="sync this node's clock (NTP), or TPFGO_DELAYED_DELIVERY=database",
+        )

@@ -122,3 +122,27 @@ def test_the_start_up_check_reads_again_when_the_database_refuses_the_read_for_n
     with pytest.raises(OperationalError):  # still refused after every attempt: Celery logs it, as before
         schema.refuse_worker_start()
     assert len(reads) == schema.READ_ATTEMPTS
+
+
+@pytest.mark.django_db
+def test_a_worker_whose_clock_is_off_says_so_when_it_starts_while_later_work_waits_in_the_broker(settings):
+    """Celery holds a broker-mode retry or drain release until its ETA by the worker's own clock."""
+    from celery.signals import worker_init
+    from structlog.testing import capture_logs
+
+    assert clock.warn_worker_drift in worker_init._live_receivers(None)
+    settings.TPFGO_DELAYED_DELIVERY = "broker"
+    try:
+        with time_machine.travel(timezone.now() + datetime.timedelta(minutes=10), tick=False), capture_logs() as logs:
+            clock.warn_worker_drift()
+        with capture_logs() as in_sync:
+            clock.warn_worker_drift()
+        settings.TPFGO_DELAYED_DELIVERY = "database"
+        with time_machine.travel(timezone.now() + datetime.timedelta(minutes=10), tick=False), capture_logs() as db:
+            clock.warn_worker_drift()
+    finally:
+        clock.calibrate()
+    [warned] = logs
+    assert (warned["event"], warned["threshold_s"]) == ("clock.worker_drift", 2.0)
+    assert 599 < warned["offset_s"] * -1 < 601  # the database's clock is 10 minutes behind this node's
+    assert in_sync == [] and db == []
