@@ -331,7 +331,7 @@ class ErrorSinkEntry(Ledger):
 
 
 class ParkedItem(Ledger):
-    """An item whose step failed: where to resume (pipeline, step, input) and with what external event."""
+    """An item whose step failed: where to resume (pipeline, step, input, branch) and with what external event."""
 
     id = models.UUIDField(primary_key=True, editable=False)
     pipeline = models.CharField(max_length=100)
@@ -345,6 +345,9 @@ class ParkedItem(Ledger):
     command = models.JSONField(null=True)
     # A merge's inputs, by id.
     merge_ids = models.JSONField(null=True)
+    # The lineage branch the step failed on: its retries and redrives run there. A fork's first step takes a
+    # checkpoint of the parent branch as its input, so the input's own branch would be the parent's.
+    branch = models.CharField(max_length=36, default=MAIN_BRANCH)
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

@@ -142,14 +142,16 @@ class Engine:
         attempt: int = 1,
         key: str | None = None,
         trace_id: uuid.UUID | None = None,
+        branch: str | None = None,
         unpaused: bool = False,
     ) -> Execution:
         """Run ``pipeline`` on ``value`` (a checkpoint, or a list for a merge), from ``step`` if given.
 
+        ``branch``: the lineage branch to run on (a parked retry's); None: the input's own.
         ``unpaused``: the caller (a parked retry) has just checked that ``step`` is not paused for this item.
         """
         spec = self.composition.pipeline(pipeline)
-        item = self.item_for(spec, value, key=key, trace_id=trace_id)
+        item = self.item_for(spec, value, key=key, trace_id=trace_id, branch=branch)
         start = spec.index(step) if step else 0
         return self._drain(_Job(spec, item, start, event, attempt, unpaused=unpaused))
 
@@ -189,6 +191,7 @@ class Engine:
         *,
         key: str | None = None,
         trace_id: uuid.UUID | None = None,
+        branch: str | None = None,
     ) -> Item:
         first = value[0] if isinstance(value, list) else value
         if key is None:
@@ -197,7 +200,7 @@ class Engine:
                 key = key.rsplit(":", 1)[0]  # split children carry "<key>:<index>"; the merge carries <key>
         if trace_id is None:
             trace_id = first.trace_id if isinstance(first, Checkpoint) else first.id
-        return Item(value, trace_id, key, branch_of(first))
+        return Item(value, trace_id, key, branch or branch_of(first))
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def _drain(self, job: _Job) -> Execution:

@@ -23,6 +23,7 @@ from pipelines.contracts import ids
 from pipelines.contracts.declarations import RetryPolicy
 from pipelines.contracts.errors import is_retryable
 from pipelines.models import (
+    MAIN_BRANCH,
     Checkpoint,
     ErrorSinkEntry,
     ParkedItem,
@@ -70,8 +71,11 @@ def retry_policy(pipeline: str, step: Step) -> RetryPolicy:
     return dataclasses.replace(policy, **override) if override else policy
 
 
-def parked_id(pipeline: str, step: str, item_id: object) -> uuid.UUID:
-    return ids.deterministic_id("parked", pipeline, step, str(item_id))
+def parked_id(pipeline: str, step: str, item_id: object, branch: str = MAIN_BRANCH) -> uuid.UUID:
+    """The item's one parked row at this step on ``branch``. A fork's first step takes its parent's checkpoint as
+    input, so off the main branch the branch is part of the id: the fork's failure is not the parent's."""
+    off_main = () if branch == MAIN_BRANCH else (branch,)
+    return ids.deterministic_id("parked", pipeline, step, str(item_id), *off_main)
 
 
 def park(
@@ -96,12 +100,13 @@ def parked_row(
 ) -> ParkedItem:
     """The item's one ``ParkedItem`` at this step (written the first time it stops there: failed or paused)."""
     item_type, item_id, _ = describe(item.value)
-    parked = ParkedItem.objects.filter(pk=parked_id(spec.name, step.name, item_id)).first()
+    pk = parked_id(spec.name, step.name, item_id, item.branch)
+    parked = ParkedItem.objects.filter(pk=pk).first()
     if parked is not None:
         return parked
     value = item.value
     return ParkedItem.objects.create(
-        id=parked_id(spec.name, step.name, item_id),
+        id=pk,
         pipeline=spec.name,
         step=step.name,
         item_type=item_type,
@@ -111,6 +116,7 @@ def parked_row(
         event=dict(event) if event is not None else None,
         command=dict(value.payload) if item_type == "Command" else None,
         merge_ids=[str(cp.pk) for cp in value] if isinstance(value, list) else None,
+        branch=item.branch,
         created_at=now,
     )
 

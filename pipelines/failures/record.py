@@ -15,6 +15,7 @@ from pipelines.contracts.errors import error_code, is_retryable
 from pipelines.contracts.text import storable, storable_json
 from pipelines.failures import parking, sinks
 from pipelines.failures.parking import describe
+from pipelines.models import MAIN_BRANCH
 from pipelines.store import clock
 
 if TYPE_CHECKING:
@@ -41,7 +42,9 @@ def record(
     failed_step: Step | None = None,
 ) -> None:
     failing = failed_step or step
-    entry = sink_entry(spec.name, failing.name, describe(item.value), item.trace_id, event, attempt, exc)
+    entry = sink_entry(
+        spec.name, failing.name, describe(item.value), item.trace_id, event, attempt, exc, branch=item.branch
+    )
     STEP_FAILURES.labels(entry.error_code, spec.name, failing.name).inc()
     sinks.record(entry)
     parking.park(spec, step, item, event, attempt, exc)
@@ -55,12 +58,16 @@ def sink_entry(
     event: Mapping[str, Any] | None,
     attempt: int,
     exc: BaseException,
+    *,
+    branch: str = MAIN_BRANCH,
 ) -> sinks.SinkEntry:
-    """The error-sink entry of a failed attempt (one per pipeline, step, item and attempt: its id is derived from
-    them). ``described``: ``parking.describe`` of the step's input (its type, id and payload)."""
+    """The error-sink entry of a failed attempt (one per pipeline, step, item, attempt and lineage branch: its id is
+    derived from them, the branch only off the main branch, as a parked item's). ``described``: ``parking.describe``
+    of the step's input (its type, id and payload)."""
     item_type, item_id, snapshot = described
+    off_main = () if branch == MAIN_BRANCH else (branch,)
     return sinks.SinkEntry(
-        id=ids.deterministic_id("error-sink", pipeline, step, str(item_id), attempt),
+        id=ids.deterministic_id("error-sink", pipeline, step, str(item_id), attempt, *off_main),
         pipeline=pipeline,
         step=step,
         item_type=item_type,

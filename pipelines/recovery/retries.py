@@ -64,6 +64,7 @@ def _run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str, *, again
         attempt=attempt,
         key=parked.idempotency_key,
         trace_id=parked.trace_id,
+        branch=parked.branch,  # where it failed: a fork's first step has an input of the parent branch
         unpaused=True,
     )
     status = execution.first.status

@@ -309,7 +309,9 @@ def _record_lost(parked: ParkedItem, attempt: int, lost: AttemptLost) -> None:
     except Exception:  # noqa: BLE001  (the input is gone, purged: the entry names the item without its payload)
         described = (parked.item_type, parked.item_id, None)
     sinks.record(
-        failure_record.sink_entry(parked.pipeline, parked.step, described, parked.trace_id, parked.event, attempt, lost)
+        failure_record.sink_entry(
+            parked.pipeline, parked.step, described, parked.trace_id, parked.event, attempt, lost, branch=parked.branch
+        )
     )
 
 

@@ -7,7 +7,7 @@ import threading
 import uuid
 from decimal import Decimal
 
-from checkout.payments import Authorization, Capture, IdempotencyKeyReused, SimulatedGateway
+from checkout.payments import Authorization, Capture, GatewayUnavailable, IdempotencyKeyReused, SimulatedGateway
 
 CAPTURES: list[uuid.UUID] = []
 VOIDS: list[uuid.UUID] = []
@@ -120,3 +120,20 @@ class MeetingCaptureGateway(CountingGateway):
         except threading.BrokenBarrierError:  # no second run came: it waits its turn, as it should
             pass
         return super().capture(order_id, authorization_id, amount, token, attempt, key)
+
+
+OUTAGE = {"authorizations": 0}  # how many authorizations from now on the gateway answers as unavailable
+
+
+class OutageGateway(SimulatedGateway):
+    """The simulator, unavailable for the next ``OUTAGE["authorizations"]`` authorizations whatever the token (a
+    gateway outage that begins after the order was placed); then it answers as the simulator does."""
+
+    def authorize(self, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, attempt: int) -> Authorization:
+        with _lock:
+            down = OUTAGE["authorizations"] > 0
+            if down:
+                OUTAGE["authorizations"] -= 1
+        if down:
+            raise GatewayUnavailable(f"payment gateway unavailable (an outage, attempt {attempt})")
+        return super().authorize(order_id, amount, currency, token, attempt)

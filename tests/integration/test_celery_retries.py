@@ -10,8 +10,11 @@ from django.db import connection
 
 from checkout import services
 from checkout.models import Courier
-from pipelines.models import ErrorSinkEntry, ParkingOutcome, RetryClaim, RetryScheduled
+from checkout.terminal_order_state.models import TerminalOrderState
+from pipelines.models import MAIN_BRANCH, ErrorSinkEntry, ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled
+from tests.checkout import recording_gateway
 from tests.checkout.conftest import checkpoint_types, place
+from tests.checkout.test_fork_retry import fork_from_verification
 from tests.integration.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -82,6 +85,28 @@ def test_a_flaky_gateway_parks_retries_twice_and_completes(demo_data, start_work
     assert services.get_order(order_id)["stalled"] is None
     # The worker's sessions (one per task and sweep, closed after it) are the serving role's.
     wait_for(lambda: pg_roles.app in session_users(), what="a session of the serving role", worker=worker)
+
+
+def test_the_worker_retries_a_forks_failed_first_step_on_the_fork_and_the_orders_view_moves(
+    demo_data, start_worker, settings
+):
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.OutageGateway"  # this process's gateway
+    worker = start_worker()
+    order_id = place().view["orderId"]
+    recording_gateway.OUTAGE["authorizations"] = 1  # the fork's authorization, here; the worker's simulator answers
+    try:
+        forked = fork_from_verification(order_id)
+    finally:
+        recording_gateway.OUTAGE["authorizations"] = 0
+    parked = ParkedItem.objects.get(trace_id=order_id)
+    assert (parked.step, parked.branch, state(order_id)) == ("payment_authorized", forked.branch, "APPROVAL_PENDING")
+
+    wait_for(lambda: completed_and_resolved(order_id), what="the fork to complete", worker=worker)
+
+    terminal = set(TerminalOrderState.objects.filter(order_id=order_id).values_list("branch", flat=True))
+    assert terminal == {MAIN_BRANCH, forked.branch}
+    assert list(ParkingOutcome.objects.values_list("parked", "outcome", "attempts")) == [(parked.pk, "resolved", 2)]
+    assert list(RetryClaim.objects.values_list("attempt", flat=True)) == [2]
 
 
 def test_a_dead_gateway_ends_in_exactly_one_dead_letter(demo_data, start_worker):

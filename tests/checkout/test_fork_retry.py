@@ -1,0 +1,120 @@
+"""A fork whose first step fails: its parked item keeps the fork's branch, so its retry, its redrive and a bulk
+redrive of its dead letter run on the fork, and the order's view (the fork's) moves when one succeeds."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from checkout import bulk_remediation, bulk_selection, ops_actions, services
+from checkout.consumer_verified.models import ConsumerVerified
+from checkout.payment_authorized.models import PaymentAuthorized
+from checkout.terminal_order_state.models import TerminalOrderState
+from pipelines.failures import parking
+from pipelines.models import MAIN_BRANCH, ErrorSinkEntry, ForkedFrom, ParkedItem, ParkingOutcome
+from pipelines.recovery import retries
+from tests.checkout import recording_gateway
+from tests.checkout.conftest import place
+
+pytestmark = pytest.mark.django_db
+
+WHO = {"actor": "ops:erin", "reason": "re-run the authorization"}
+
+
+@pytest.fixture
+def outage(settings) -> Iterator[dict[str, int]]:
+    """The gateway simulator with an outage knob: set ``["authorizations"]`` to fail that many authorizations."""
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.OutageGateway"
+    recording_gateway.OUTAGE["authorizations"] = 0
+    yield recording_gateway.OUTAGE
+    recording_gateway.OUTAGE["authorizations"] = 0
+
+
+def fork_from_verification(order_id: str) -> ForkedFrom:
+    """Fork the order from its ``ConsumerVerified``: the fork's first step is the payment authorization."""
+    verified = str(ConsumerVerified.objects.get(order_id=order_id).pk)
+    shown = ops_actions.preview("fork", order_id, checkpoint_id=verified)
+    assert shown["allowed"], shown["why"]
+    ops_actions.execute("fork", order_id, expected_seq=shown["expectedSeq"], checkpoint_id=verified, **WHO)
+    return ForkedFrom.objects.get(trace_id=order_id)
+
+
+def by_branch(model, order_id: str) -> set[str]:  # type: ignore[no-untyped-def]
+    return set(model.objects.filter(order_id=order_id).values_list("branch", flat=True))
+
+
+def test_a_forks_failed_first_step_is_parked_on_the_fork_and_its_retry_completes_the_fork(demo_data, outage):
+    order_id = place().view["orderId"]
+    outage["authorizations"] = 1
+
+    forked = fork_from_verification(order_id)
+
+    parked = ParkedItem.objects.get(trace_id=order_id)
+    assert (parked.step, parked.branch) == ("payment_authorized", forked.branch)
+    assert services.get_order(order_id)["state"] == "APPROVAL_PENDING"
+    assert retries.run_attempt(parked.pk, 2, worker="test") == "inserted"
+
+    view = services.get_order(order_id)
+    assert view["state"] == "COMPLETED" and view["stalled"] is None
+    assert (
+        by_branch(PaymentAuthorized, order_id)
+        == by_branch(TerminalOrderState, order_id)
+        == {
+            MAIN_BRANCH,
+            forked.branch,
+        }
+    )
+    assert list(ParkingOutcome.objects.filter(parked=parked).values_list("outcome", "attempts")) == [("resolved", 2)]
+
+
+def test_a_dead_lettered_forks_first_step_is_redriven_on_the_fork(demo_data, outage):
+    order_id = place().view["orderId"]
+    outage["authorizations"] = 4
+    forked = fork_from_verification(order_id)
+    for attempt in (2, 3, 4):
+        assert retries.run_attempt(ParkedItem.objects.get(trace_id=order_id).pk, attempt, worker="test") == "failed"
+    assert services.get_order(order_id)["stalled"]["deadLettered"]
+
+    shown = ops_actions.preview("redrive", order_id)
+    view = ops_actions.execute("redrive", order_id, expected_seq=shown["expectedSeq"], **WHO)
+
+    assert view["state"] == "COMPLETED" and view["stalled"] is None
+    assert by_branch(TerminalOrderState, order_id) == {MAIN_BRANCH, forked.branch}
+
+
+def test_a_bulk_redrive_of_a_forks_dead_letter_runs_on_the_fork(demo_data, outage, settings):
+    settings.TPFGO_RETRY_POLICIES = {"consumer-validation.payment_authorized": {"max_attempts": 1}}
+    order_id = place().view["orderId"]
+    outage["authorizations"] = 1
+    forked = fork_from_verification(order_id)
+    found = bulk_selection.select(bulk_selection.parse("dead_letter", step="payment_authorized"))
+    assert found == [uuid.UUID(order_id)]
+
+    shown = bulk_remediation.preview("redrive", found)
+    run = bulk_remediation.submit("redrive", bulk_remediation.plan_of(shown), **WHO)
+    progress = bulk_remediation.advance(run.id)
+
+    assert (progress["finished"], progress["done"], progress["failed"]) == (True, 1, 0)
+    assert services.get_order(order_id)["state"] == "COMPLETED"
+    assert by_branch(TerminalOrderState, order_id) == {MAIN_BRANCH, forked.branch}
+
+
+def test_a_fork_failing_where_its_parent_once_failed_gets_a_parked_item_and_sink_entry_of_its_own(demo_data):
+    """The parent's first authorization failed and its retry succeeded; the fork's first authorization (attempt 1
+    again, same input) fails too: it is a failure of its own, not one joined to the parent's closed item."""
+    order_id = place(paymentToken="tok_flaky_1").view["orderId"]
+    main_item = ParkedItem.objects.get(trace_id=order_id)
+    retries.run_attempt(main_item.pk, 2, worker="test")
+    assert services.get_order(order_id)["state"] == "COMPLETED"
+
+    forked = fork_from_verification(order_id)
+
+    fork_item = ParkedItem.objects.exclude(pk=main_item.pk).get(trace_id=order_id)
+    assert (fork_item.item_id, fork_item.branch, main_item.branch) == (main_item.item_id, forked.branch, MAIN_BRANCH)
+    assert ErrorSinkEntry.objects.filter(trace_id=order_id, attempt=1).count() == 2
+    assert parking.open_items(uuid.UUID(order_id)) == [fork_item]
+    assert retries.run_attempt(fork_item.pk, 2, worker="test") == "inserted"
+    assert services.get_order(order_id)["state"] == "COMPLETED"
+    assert by_branch(PaymentAuthorized, order_id) == {MAIN_BRANCH, forked.branch}
