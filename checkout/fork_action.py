@@ -40,7 +40,7 @@ def plan(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     if not isinstance(new_keys, bool):
         raise InvalidArgument("newEffectKeys must be true or false", [Detail("newEffectKeys", "malformed")])
     result = Plan()
-    result.why = _refusal(order_id, fork)
+    result.why = _refusal(order_id, fork, new_keys)
     if result.why is not None:
         return result
     fork_id = fork.fork_id(new_keys)
@@ -90,7 +90,7 @@ def _point(order_id: uuid.UUID, raw: object) -> forks.ForkPoint:
     return fork
 
 
-def _refusal(order_id: uuid.UUID, fork: forks.ForkPoint) -> str | None:
+def _refusal(order_id: uuid.UUID, fork: forks.ForkPoint, new_keys: bool) -> str | None:
     model = type(fork.checkpoint)
     if model.branch_field is None:
         return f"{model.__name__} has no lineage branch: it cannot start a fork"
@@ -101,15 +101,17 @@ def _refusal(order_id: uuid.UUID, fork: forks.ForkPoint) -> str | None:
         return f"{model.__name__} is one item of a split: fork from the step before it or from the merge after it"
     if not forks.downstream(fork):
         return f"nothing runs after {model.__name__}: a fork from it would insert nothing"
-    return _stopped_here(order_id, fork)
+    return _stopped_here(order_id, fork, new_keys)
 
 
-def _stopped_here(order_id: uuid.UUID, fork: forks.ForkPoint) -> str | None:
-    """An open parked item whose input is the fork point: the fork's re-run of its step is the same parked item (its
-    id is its step's and its input's), so a failure joins it unseen, a success leaves it open for good, and its
-    retry or redrive runs on the parent's branch, which the order no longer shows."""
+def _stopped_here(order_id: uuid.UUID, fork: forks.ForkPoint, new_keys: bool) -> str | None:
+    """An open parked item whose input is the fork point, on a branch the fork's view is made of (one on another
+    fork's branch is closed as superseded): the fork re-runs its step beside it (or, the same fork again, as the
+    same item), and it stays open for good: a dead letter on the dashboard, a retry or redrive on a branch the
+    order no longer shows."""
+    kept = forks.lineage(fork, new_effect_keys=new_keys)
     for parked in open_items(order_id):
-        if parked.item_id != fork.checkpoint.pk:
+        if parked.item_id != fork.checkpoint.pk or parked.branch not in kept:
             continue
         dead = parked.outcomes.exists()  # an open item with an outcome is a dead letter
         held = open_hold(parked) is not None
@@ -119,7 +121,7 @@ def _stopped_here(order_id: uuid.UUID, fork: forks.ForkPoint) -> str | None:
             instead = "let it run (or cancel the order)"
         return (
             f"{parked.pipeline}/{parked.step} stopped on this {type(fork.checkpoint).__name__} and is still open "
-            f"({status}): a fork from it would re-run that step as the same parked item, which would stay open for "
+            f"({status}): a fork from it would re-run that step beside that item, which would stay open for "
             f"good; {instead}, or fork from an earlier checkpoint (which closes it as superseded)"
         )
     return None

@@ -103,8 +103,9 @@ SUPERSEDED = "superseded by a fork"
 
 
 def superseded_items(fork: ForkPoint, *, new_effect_keys: bool) -> list[ParkedItem]:
-    """The trace's open parked items (retrying, held or dead-lettered) whose input the fork supersedes: a checkpoint
-    of the trace that the fork's branch does not see (it sees its parent's view up to the fork point, and its own
+    """The trace's open parked items (retrying, held or dead-lettered) the fork supersedes: those parked on a branch
+    that is neither the fork's nor one it descends from (another fork's), and those whose input is a checkpoint of
+    the trace that the fork's branch does not see (it sees its parent's view up to the fork point, and its own
     checkpoints). Their retry or redrive would run on a branch the order no longer shows, and a dead letter among
     them would stay on the dashboard and in ``tpfgo_dead_letters`` with nothing left to remediate."""
     rows = list(CheckpointLog.objects.of_trace(fork.trace_id).order_by("seq"))
@@ -112,7 +113,17 @@ def superseded_items(fork: ForkPoint, *, new_effect_keys: bool) -> list[ParkedIt
     own = str(fork.fork_id(new_effect_keys))
     seen |= {checkpoint for checkpoint, branch in branches.branches_of(rows).items() if branch == own}
     logged = {r.checkpoint_id for r in rows}
-    return [p for p in parking.open_items(fork.trace_id) if p.item_id in logged and p.item_id not in seen]
+    kept = lineage(fork, new_effect_keys=new_effect_keys)
+    return [
+        p
+        for p in parking.open_items(fork.trace_id)
+        if p.branch not in kept or (p.item_id in logged and p.item_id not in seen)
+    ]
+
+
+def lineage(fork: ForkPoint, *, new_effect_keys: bool) -> set[str]:
+    """The branches the fork's view is made of: its own and those it descends from."""
+    return {str(fork.fork_id(new_effect_keys)), *branches.cutoffs(fork.trace_id, fork.branch)}
 
 
 def close_superseded(fork: ForkPoint, *, new_effect_keys: bool) -> list[ParkedItem]:

@@ -13,7 +13,7 @@ from checkout.consumer_verified.models import ConsumerVerified
 from checkout.payment_authorized.models import PaymentAuthorized
 from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines.failures import parking
-from pipelines.models import MAIN_BRANCH, ErrorSinkEntry, ForkedFrom, ParkedItem, ParkingOutcome
+from pipelines.models import MAIN_BRANCH, ErrorSinkEntry, ForkedFrom, OpsAction, ParkedItem, ParkingOutcome
 from pipelines.recovery import retries
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
@@ -118,3 +118,48 @@ def test_a_fork_failing_where_its_parent_once_failed_gets_a_parked_item_and_sink
     assert retries.run_attempt(fork_item.pk, 2, worker="test") == "inserted"
     assert services.get_order(order_id)["state"] == "COMPLETED"
     assert by_branch(PaymentAuthorized, order_id) == {MAIN_BRANCH, forked.branch}
+
+
+def test_a_later_fork_closes_an_earlier_forks_failed_item_as_superseded(demo_data, outage):
+    """The earlier fork's item waits on an input the later fork still sees (before its fork point), but on a branch
+    the order no longer shows: it is closed, not left retrying there."""
+    order_id = place().view["orderId"]
+    outage["authorizations"] = 1
+    first = fork_from_verification(order_id)
+    earlier = ParkedItem.objects.get(trace_id=order_id, branch=first.branch)
+    authorized = str(PaymentAuthorized.objects.get(order_id=order_id, branch=MAIN_BRANCH).pk)
+
+    shown = ops_actions.preview("fork", order_id, checkpoint_id=authorized)
+    assert [i["summary"] for i in shown["inserts"] if i["type"] == "ParkingOutcome"] == [
+        "cancelled: consumer-validation/payment_authorized, on a branch the fork supersedes"
+    ]
+    done = ops_actions.execute("fork", order_id, expected_seq=shown["expectedSeq"], checkpoint_id=authorized, **WHO)
+
+    assert done["state"] == "COMPLETED"
+    closed = ParkingOutcome.objects.filter(parked=earlier)
+    assert list(closed.values_list("outcome", "reason")) == [("cancelled", "superseded by a fork")]
+    assert OpsAction.objects.filter(action="fork").latest("created_at").result["closedParkedIds"] == [str(earlier.pk)]
+    assert parking.open_items(uuid.UUID(order_id)) == []
+    assert retries.run_attempt(earlier.pk, 2, worker="test") == "closed"
+
+
+def test_a_fork_from_where_an_earlier_forks_item_stopped_closes_it_and_the_same_fork_again_is_refused(
+    demo_data, outage
+):
+    order_id = place().view["orderId"]
+    outage["authorizations"] = 1
+    first = fork_from_verification(order_id)
+    earlier = ParkedItem.objects.get(trace_id=order_id, branch=first.branch)
+    verified = str(ConsumerVerified.objects.get(order_id=order_id).pk)
+
+    again = ops_actions.preview("fork", order_id, checkpoint_id=verified)
+    assert not again["allowed"]
+    assert again["why"].startswith(
+        "consumer-validation/payment_authorized stopped on this ConsumerVerified and is still open (still retrying)"
+    )
+    other = ops_actions.preview("fork", order_id, checkpoint_id=verified, new_effect_keys=True)
+    assert other["allowed"], other["why"]
+    assert [i["summary"] for i in other["inserts"] if i["type"] == "ParkingOutcome"] == [
+        "cancelled: consumer-validation/payment_authorized, on a branch the fork supersedes"
+    ]
+    assert ParkingOutcome.objects.filter(parked=earlier).count() == 0

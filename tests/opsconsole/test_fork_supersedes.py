@@ -51,9 +51,8 @@ def test_the_same_fork_again_closes_nothing_more(ops_client, dead_order):
 
 
 def test_a_fork_from_the_checkpoint_a_dead_letter_stopped_on_is_refused_with_what_to_do(ops_client, dead_order):
-    """Its re-run of that step would be the dead letter's own parked item: a failure joins it, unseen; a success
-    completes the order on the fork and leaves the dead letter on the dashboard for good; a redrive of it then runs
-    on the parent branch, which the order's view no longer shows."""
+    """The fork would re-run that step beside the dead letter, which stays open: on the dashboard for good, and a
+    redrive of it would run on the parent branch, which the order's view no longer shows."""
     from django.core.management import CommandError, call_command
 
     from checkout.models import Courier
@@ -68,7 +67,7 @@ def test_a_fork_from_the_checkpoint_a_dead_letter_stopped_on_is_refused_with_wha
     preview = ops_actions.preview("fork", dead_order, checkpoint_id=ready)
     why = (
         "dispatch/delivery_assigned stopped on this OrderReadyForDispatch and is still open (a dead letter): a fork "
-        "from it would re-run that step as the same parked item, which would stay open for good; redrive it instead "
+        "from it would re-run that step beside that item, which would stay open for good; redrive it instead "
         "(it re-runs that step from this checkpoint with today's code), or fork from an earlier checkpoint (which "
         "closes it as superseded)"
     )
