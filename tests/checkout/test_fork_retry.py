@@ -1,5 +1,6 @@
-"""A fork whose first step fails: its parked item keeps the fork's branch, so its retry, its redrive and a bulk
-redrive of its dead letter run on the fork, and the order's view (the fork's) moves when one succeeds."""
+"""A fork whose first step fails (or is held by a paused step): its parked item keeps the fork's branch, so its
+retry, its redrive, a bulk redrive of its dead letter and the release of its hold run on the fork, and the order's
+view (the fork's) moves when one succeeds; a later fork closes it as superseded."""
 
 from __future__ import annotations
 
@@ -12,9 +13,18 @@ from checkout import bulk_remediation, bulk_selection, ops_actions, services
 from checkout.consumer_verified.models import ConsumerVerified
 from checkout.payment_authorized.models import PaymentAuthorized
 from checkout.terminal_order_state.models import TerminalOrderState
+from pipelines.engine.registry import composition
 from pipelines.failures import parking
-from pipelines.models import MAIN_BRANCH, ErrorSinkEntry, ForkedFrom, OpsAction, ParkedItem, ParkingOutcome
-from pipelines.recovery import retries
+from pipelines.models import (
+    MAIN_BRANCH,
+    ErrorSinkEntry,
+    ForkedFrom,
+    OpsAction,
+    ParkedItem,
+    ParkingOutcome,
+    PausedItem,
+)
+from pipelines.recovery import drain, pausing, retries
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
 
@@ -163,3 +173,19 @@ def test_a_fork_from_where_an_earlier_forks_item_stopped_closes_it_and_the_same_
         "cancelled: consumer-validation/payment_authorized, on a branch the fork supersedes"
     ]
     assert ParkingOutcome.objects.filter(parked=earlier).count() == 0
+
+
+def test_a_forks_first_step_held_by_a_paused_step_is_released_onto_the_fork(demo_data):
+    order_id = place().view["orderId"]
+    authorize = ("consumer-validation", "payment_authorized")
+    paused = pausing.pause(composition(), *authorize, actor="ops:erin", reason="gateway maintenance")
+    forked = fork_from_verification(order_id)
+    [held] = PausedItem.objects.filter(pause=paused)
+    assert (held.parked.branch, services.get_order(order_id)["state"]) == (forked.branch, "APPROVAL_PENDING")
+
+    pausing.resume(paused.id, actor="ops:erin", reason="maintenance over")
+    assert drain.release(paused.id) == 1
+    assert retries.run_attempt(held.parked_id, held.attempt, worker="test") == "inserted"
+
+    assert services.get_order(order_id)["state"] == "COMPLETED"
+    assert by_branch(TerminalOrderState, order_id) == {MAIN_BRANCH, forked.branch}
