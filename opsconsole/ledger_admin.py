@@ -196,11 +196,11 @@ class ErrorSinkEntryAdmin(RemediationActions, LedgerAdmin[ErrorSinkEntry]):
 
     @admin.display(description="attempts")
     def attempts_table(self, obj: ErrorSinkEntry) -> str:
-        parked = selectors.parked_for(obj.pipeline, obj.item_id)
+        parked = selectors.parked_for(obj.pipeline, obj.item_id, obj.branch)
         return render_to_string(
             "opsconsole/blocks/attempts.html",
             {
-                "entries": selectors.attempts(obj.pipeline, obj.item_id),
+                "entries": selectors.attempts(obj.pipeline, obj.item_id, obj.branch),
                 "current": obj.pk,
                 "parked": parked,
                 "outcomes": selectors.outcomes_of(parked) if parked else [],
@@ -267,7 +267,7 @@ class ParkedItemAdmin(RemediationActions, LedgerAdmin[ParkedItem]):
         return render_to_string(
             "opsconsole/blocks/attempts.html",
             {
-                "entries": selectors.attempts(obj.pipeline, obj.item_id),
+                "entries": selectors.attempts(obj.pipeline, obj.item_id, obj.branch),
                 "parked": obj,
                 "outcomes": selectors.outcomes_of(obj),
                 "schedules": selectors.schedules_of(obj),

@@ -143,7 +143,7 @@ def _parked_nodes(trace_id: uuid.UUID) -> list[tuple[Node, list[str]]]:
     out = []
     for parked in ParkedItem.objects.filter(trace_id=trace_id).order_by("created_at"):
         latest = parked.outcomes.order_by("-id").first()
-        entries = ErrorSinkEntry.objects.filter(pipeline=parked.pipeline, item_id=parked.item_id)
+        entries = ErrorSinkEntry.objects.filter(pipeline=parked.pipeline, item_id=parked.item_id, branch=parked.branch)
         last = entries.order_by("-attempt").only("error_class", "error_code", "retryable").first()
         dead = latest is not None and latest.outcome == ParkingOutcome.DEAD_LETTERED
         state = "parked" if latest is None else "dead" if dead else "resolved"
@@ -170,6 +170,7 @@ def _parked_nodes(trace_id: uuid.UUID) -> list[tuple[Node, list[str]]]:
             href=admin_url(ParkedItem, parked.pk),
             kind=state,
             created_at=parked.created_at,
+            branch=parked.branch,
         )
         out.append((node, anchors))
     return out

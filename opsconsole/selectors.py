@@ -270,17 +270,19 @@ def order_view(trace_id: uuid.UUID) -> OrderView | None:
     return storage.memo(("opsconsole.order_view", trace_id), lambda: state.view_of_trace(trace_id))
 
 
-def attempts(pipeline: str, item_id: uuid.UUID) -> list[ErrorSinkEntry]:
-    """Every recorded failed attempt of one item in one pipeline, oldest first (tracebacks deferred)."""
+def attempts(pipeline: str, item_id: uuid.UUID, branch: str) -> list[ErrorSinkEntry]:
+    """Every recorded failed attempt of one item in one pipeline on one lineage branch (a fork's first step has an
+    input of the parent branch), oldest first (tracebacks deferred)."""
     return list(
-        ErrorSinkEntry.objects.filter(pipeline=pipeline, item_id=item_id)
+        ErrorSinkEntry.objects.filter(pipeline=pipeline, item_id=item_id, branch=branch)
         .only("id", "step", "attempt", "error_class", "error_code", "retryable", "message", "created_at")
         .order_by("attempt", "created_at")
     )
 
 
-def parked_for(pipeline: str, item_id: uuid.UUID) -> ParkedItem | None:
-    return ParkedItem.objects.filter(pipeline=pipeline, item_id=item_id).order_by("-created_at").first()
+def parked_for(pipeline: str, item_id: uuid.UUID, branch: str) -> ParkedItem | None:
+    found = ParkedItem.objects.filter(pipeline=pipeline, item_id=item_id, branch=branch)
+    return found.order_by("-created_at").first()
 
 
 def outcomes_of(parked: ParkedItem) -> list[ParkingOutcome]:

@@ -319,6 +319,9 @@ class ErrorSinkEntry(Ledger):
     payload = models.JSONField()
     attempt = models.PositiveIntegerField()
     source = models.CharField(max_length=100, default=LOCAL)
+    # The lineage branch the attempt ran on (its parked item's): a fork's first step fails on an input of the
+    # parent branch, where the parent may have failed too.
+    branch = models.CharField(max_length=36, default=MAIN_BRANCH)
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

@@ -279,7 +279,7 @@ def open_failure(trace_id: uuid.UUID, items: Sequence[ParkedItem] | None = None)
         if outcome is not None and outcome.outcome != ParkingOutcome.DEAD_LETTERED:
             continue
         entries = ErrorSinkEntry.objects.filter(
-            trace_id=trace_id, pipeline=parked.pipeline, item_id=parked.item_id
+            trace_id=trace_id, pipeline=parked.pipeline, item_id=parked.item_id, branch=parked.branch
         ).order_by("-attempt")
         last = entries.first()
         message = last.message if last else ""

@@ -83,4 +83,5 @@ def sink_entry(
         payload=storable_json(json.loads(json.dumps({"input": snapshot, "event": event}, cls=DjangoJSONEncoder))),
         attempt=attempt,
         created_at=clock.reckoned(),  # the database's, as retention and the sweeper read it
+        branch=branch,
     )

@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
 from kombu.utils.url import maybe_sanitize_url
 
-from pipelines.models import ErrorSinkEntry
+from pipelines.models import MAIN_BRANCH, ErrorSinkEntry
 from pipelines.protos import error_sink_pb2
 
 log = structlog.get_logger("pipelines.sinks")
@@ -50,9 +50,14 @@ class SinkEntry:
     attempt: int
     created_at: datetime.datetime
     source: str = ErrorSinkEntry.LOCAL
+    branch: str = MAIN_BRANCH
 
     def as_json(self) -> dict[str, Any]:
+        """The entry as JSON; ``branch`` only off the main branch (absent means main), so a central sink that does
+        not know the field still takes every main-branch entry."""
         data: dict[str, Any] = json.loads(json.dumps(asdict(self), cls=DjangoJSONEncoder))
+        if data["branch"] == MAIN_BRANCH:
+            del data["branch"]
         return data
 
     def as_message(self) -> error_sink_pb2.ErrorSinkEntry:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!pipelines/protos/error_sink.proto\x12\x0ctpfgo.ops.v1\"\x9d\x02\n\x0e\x45rrorSinkEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08pipeline\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\x11\n\titem_type\x18\x04 \x01(\t\x12\x0f\n\x07item_id\x18\x05 \x01(\t\x12\x10\n\x08trace_id\x18\x06 \x01(\t\x12\x13\n\x0b\x65rror_class\x18\x07 \x01(\t\x12\x12\n\nerror_code\x18\x08 \x01(\t\x12\x11\n\tretryable\x18\t \x01(\x08\x12\x0f\n\x07message\x18\n \x01(\t\x12\x11\n\ttraceback\x18\x0b \x01(\t\x12\x14\n\x0cpayload_json\x18\x0c \x01(\t\x12\x0f\n\x07\x61ttempt\x18\r \x01(\x05\x12\x12\n\ncreated_at\x18\x0e \x01(\t\x12\x0e\n\x06source\x18\x0f \x01(\t\"-\n\x0eRecordResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x32X\n\x10\x45rrorSinkService\x12\x44\n\x06Record\x12\x1c.tpfgo.ops.v1.ErrorSinkEntry\x1a\x1c.tpfgo.ops.v1.RecordResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!pipelines/protos/error_sink.proto\x12\x0ctpfgo.ops.v1\"\xad\x02\n\x0e\x45rrorSinkEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08pipeline\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\x12\x11\n\titem_type\x18\x04 \x01(\t\x12\x0f\n\x07item_id\x18\x05 \x01(\t\x12\x10\n\x08trace_id\x18\x06 \x01(\t\x12\x13\n\x0b\x65rror_class\x18\x07 \x01(\t\x12\x12\n\nerror_code\x18\x08 \x01(\t\x12\x11\n\tretryable\x18\t \x01(\x08\x12\x0f\n\x07message\x18\n \x01(\t\x12\x11\n\ttraceback\x18\x0b \x01(\t\x12\x14\n\x0cpayload_json\x18\x0c \x01(\t\x12\x0f\n\x07\x61ttempt\x18\r \x01(\x05\x12\x12\n\ncreated_at\x18\x0e \x01(\t\x12\x0e\n\x06source\x18\x0f \x01(\t\x12\x0e\n\x06\x62ranch\x18\x10 \x01(\t\"-\n\x0eRecordResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x32X\n\x10\x45rrorSinkService\x12\x44\n\x06Record\x12\x1c.tpfgo.ops.v1.ErrorSinkEntry\x1a\x1c.tpfgo.ops.v1.RecordResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,9 +32,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pipelines.protos.error_sink
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ERRORSINKENTRY']._serialized_start=52
-  _globals['_ERRORSINKENTRY']._serialized_end=337
-  _globals['_RECORDRESPONSE']._serialized_start=339
-  _globals['_RECORDRESPONSE']._serialized_end=384
-  _globals['_ERRORSINKSERVICE']._serialized_start=386
-  _globals['_ERRORSINKSERVICE']._serialized_end=474
+  _globals['_ERRORSINKENTRY']._serialized_end=353
+  _globals['_RECORDRESPONSE']._serialized_start=355
+  _globals['_RECORDRESPONSE']._serialized_end=400
+  _globals['_ERRORSINKSERVICE']._serialized_start=402
+  _globals['_ERRORSINKSERVICE']._serialized_end=490
 # @@protoc_insertion_point(module_scope)

@@ -5,7 +5,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ErrorSinkEntry(_message.Message):
-    __slots__ = ("id", "pipeline", "step", "item_type", "item_id", "trace_id", "error_class", "error_code", "retryable", "message", "traceback", "payload_json", "attempt", "created_at", "source")
+    __slots__ = ("id", "pipeline", "step", "item_type", "item_id", "trace_id", "error_class", "error_code", "retryable", "message", "traceback", "payload_json", "attempt", "created_at", "source", "branch")
     ID_FIELD_NUMBER: _ClassVar[int]
     PIPELINE_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class ErrorSinkEntry(_message.Message):
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    BRANCH_FIELD_NUMBER: _ClassVar[int]
     id: str
     pipeline: str
     step: str
@@ -36,7 +37,8 @@ class ErrorSinkEntry(_message.Message):
     attempt: int
     created_at: str
     source: str
-    def __init__(self, id: _Optional[str] = ..., pipeline: _Optional[str] = ..., step: _Optional[str] = ..., item_type: _Optional[str] = ..., item_id: _Optional[str] = ..., trace_id: _Optional[str] = ..., error_class: _Optional[str] = ..., error_code: _Optional[str] = ..., retryable: _Optional[bool] = ..., message: _Optional[str] = ..., traceback: _Optional[str] = ..., payload_json: _Optional[str] = ..., attempt: _Optional[int] = ..., created_at: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+    branch: str
+    def __init__(self, id: _Optional[str] = ..., pipeline: _Optional[str] = ..., step: _Optional[str] = ..., item_type: _Optional[str] = ..., item_id: _Optional[str] = ..., trace_id: _Optional[str] = ..., error_class: _Optional[str] = ..., error_code: _Optional[str] = ..., retryable: _Optional[bool] = ..., message: _Optional[str] = ..., traceback: _Optional[str] = ..., payload_json: _Optional[str] = ..., attempt: _Optional[int] = ..., created_at: _Optional[str] = ..., source: _Optional[str] = ..., branch: _Optional[str] = ...) -> None: ...
 
 class RecordResponse(_message.Message):
     __slots__ = ("id", "created")

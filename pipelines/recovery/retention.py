@@ -305,6 +305,7 @@ def _open_items() -> Any:
         trace_id=OuterRef("trace_id"),
         pipeline=OuterRef("pipeline"),
         item_id=OuterRef("item_id"),
+        branch=OuterRef("branch"),
     )
 
 

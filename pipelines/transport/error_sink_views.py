@@ -30,6 +30,10 @@ class _OptionalSinkText(serializers.CharField):
     schema_pattern = NO_NUL
 
 
+class _BranchText(serializers.CharField):
+    schema_pattern = sink_wire.BRANCH_PATTERN
+
+
 class ErrorSinkEntrySerializer(StrictSerializer):
     """The body ``sink_wire.parse`` accepts (it validates, the same way for the gRPC message), field for field."""
 
@@ -49,6 +53,8 @@ class ErrorSinkEntrySerializer(StrictSerializer):
     created_at = serializers.DateTimeField()
     # DRF's metaclass takes declared fields off the class, so this does not shadow ``Field.source``.
     source = _OptionalSinkText(required=False, allow_blank=True, allow_null=True)  # type: ignore[assignment]
+    # The lineage branch the attempt ran on: absent, empty or "main" for the main branch, else a fork's id.
+    branch = _BranchText(required=False, allow_blank=True, allow_null=True, max_length=36)
 
 
 ENTRY = ErrorSinkEntrySerializer

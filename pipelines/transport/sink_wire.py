@@ -15,6 +15,7 @@ from typing import Any
 from pipelines.contracts.status import Detail, InvalidArgument
 from pipelines.contracts.text import strings
 from pipelines.failures.sinks import SinkEntry
+from pipelines.models import MAIN_BRANCH
 from pipelines.protos import error_sink_pb2
 from pipelines.transport import input_limits
 
@@ -22,7 +23,9 @@ STRINGS = ("pipeline", "step", "item_type", "error_class", "error_code", "messag
 UUIDS = ("id", "item_id", "trace_id")
 MAX_ATTEMPT = 2**31 - 1  # the largest attempt number every database stores (a PostgreSQL integer)
 _UUID = re.compile("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-FIELDS = frozenset((*STRINGS, *UUIDS, "retryable", "traceback", "payload", "attempt", "created_at", "source"))
+# An entry's lineage branch: absent, empty or "main" for the main branch, else a fork's id.
+BRANCH_PATTERN = f"^({MAIN_BRANCH}|{_UUID.pattern})?$"
+FIELDS = frozenset((*STRINGS, *UUIDS, "retryable", "traceback", "payload", "attempt", "created_at", "source", "branch"))
 
 
 def parse(data: object) -> SinkEntry:
@@ -51,6 +54,10 @@ def parse(data: object) -> SinkEntry:
     for name in ("traceback", "source"):
         if data.get(name) is not None and not isinstance(data[name], str):  # not false, 0, [] or {} taken for ""
             problems.append(Detail(name, "must be a string"))
+    branch = data.get("branch")
+    branch = MAIN_BRANCH if branch is None or branch == "" else branch  # not false, 0 or [] taken for main
+    if not isinstance(branch, str) or not re.fullmatch(BRANCH_PATTERN, branch):
+        problems.append(Detail("branch", f"must be {MAIN_BRANCH!r} or a fork's id (a UUID)"))
     texts: dict[str, str] = {n: v for n in (*STRINGS, "traceback", "source") if isinstance(v := data.get(n), str)}
     problems += [Detail(name, "has characters that cannot be stored") for name, t in texts.items() if not storable(t)]
     if not all(storable(t) for t in strings(data.get("payload"))):
@@ -74,6 +81,7 @@ def parse(data: object) -> SinkEntry:
         attempt=attempt,
         created_at=created,
         source=(data.get("source") or "remote")[:100],
+        branch=str(branch),
     )
 
 
@@ -93,7 +101,8 @@ def storable(text: str) -> bool:
 
 def from_message(message: error_sink_pb2.ErrorSinkEntry) -> SinkEntry:
     data: dict[str, Any] = {
-        name: getattr(message, name) for name in (*STRINGS, *UUIDS, "retryable", "traceback", "attempt", "source")
+        name: getattr(message, name)
+        for name in (*STRINGS, *UUIDS, "retryable", "traceback", "attempt", "source", "branch")
     }
     data["created_at"] = message.created_at
     try:

@@ -100,6 +100,22 @@ def test_the_grpc_service_records_once_behind_the_token(grpc_target, token):
     assert ErrorSinkEntry.objects.count() == 1
 
 
+@pytest.mark.django_db
+def test_a_forks_entry_keeps_its_branch_on_both_routes_and_a_main_entry_names_none(api, grpc_target, token):
+    fork = str(uuid.uuid4())
+    main = entry().as_json()
+    assert "branch" not in main  # a central sink that does not know the field takes every main-branch entry
+    assert api.post(URL, main, format="json").status_code == 201
+    assert api.post(URL, entry(branch=fork).as_json(), format="json").status_code == 201
+    stub = error_sink_pb2_grpc.ErrorSinkServiceStub(grpc.insecure_channel(grpc_target))
+    auth = (("authorization", f"Token {token}"),)
+    assert stub.Record(entry(branch=fork).as_message(), metadata=auth, timeout=5).created is True
+    assert stub.Record(entry().as_message(), metadata=auth, timeout=5).created is True
+
+    stored = ErrorSinkEntry.objects.order_by("created_at", "id").values_list("branch", flat=True)
+    assert sorted(stored) == sorted(["main", fork, fork, "main"])
+
+
 @pytest.mark.parametrize("transport", ["rest", "grpc"])
 def test_a_failed_step_is_forwarded_to_the_central_sink(transport, remote, live_server, grpc_target, token):
     remote(live_server.url if transport == "rest" else f"grpc://{grpc_target}", token)
@@ -213,6 +229,9 @@ def test_a_payload_nested_too_deep_is_invalid_argument_on_both_routes(api):
         ({"id": '"+' + "a" * 31 + '"'}, ["id"]),
         ({"item_id": '"{12345678-1234-1234-1234-123456789012}"'}, ["item_id"]),
         ({"trace_id": '"1234-5678-1234-1234-1234-123456789012"'}, ["trace_id"]),
+        ({"branch": '"fork-1"'}, ["branch"]),
+        ({"branch": "7"}, ["branch"]),
+        ({"branch": "false"}, ["branch"]),
     ],
 )
 def test_an_entry_the_sink_would_store_changed_is_invalid_argument(api, change, fields):
