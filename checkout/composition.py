@@ -228,6 +228,7 @@ RESTAURANT_ACCEPTANCE = Pipeline(
             AcceptanceDecision,
             awaits=manual_acceptance,
             deadline=ACCEPTANCE_DEADLINE,
+            skips=(),  # a ticket is decided or waits: only a cancellation's or a revision's claim is skipped
         ),
         Step(
             "order_accepted_by_restaurant",
@@ -246,7 +247,8 @@ KITCHEN_PREPARATION = Pipeline(
     name="kitchen-preparation",
     inputs=(OrderAcceptedByRestaurant,),
     steps=(
-        Step("kitchen_commitment", kitchen_commitment.process, KitchenCommitment),
+        # An accepted order is always claimed for the kitchen: only a cancellation's claim may be skipped.
+        Step("kitchen_commitment", kitchen_commitment.process, KitchenCommitment, skips=()),
         # The kitchen split: one task per station is the primary (the merge receives them all); no aux branch.
         Step(
             "kitchen_task", kitchen_task.process, KitchenTask, shape="split", branches=(primary("tasks", KitchenTask),)
@@ -375,6 +377,7 @@ ORDER_REVISION = Pipeline(
             payment_reauthorized.process,
             PaymentReauthorized,
             external_effect=True,
+            skips=(RevisionRequested,),  # a skipped or lost claim: nothing to authorize, the request goes on
             branches=(
                 primary("reauthorized", PaymentReauthorized),
                 outcome("declined", ReauthorizationDeclined, REAUTHORIZATION_DECLINED),

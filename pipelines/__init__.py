@@ -20,6 +20,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     # Writing steps and declaring a composition
     "AWAIT": ("pipelines.contracts.steps", "AWAIT"),
     "SKIP": ("pipelines.contracts.steps", "SKIP"),
+    "Await": ("pipelines.contracts.steps", "Await"),
     "Command": ("pipelines.contracts.steps", "Command"),
     "Execution": ("pipelines.contracts.steps", "Execution"),
     "Output": ("pipelines.contracts.steps", "Output"),
@@ -195,6 +196,7 @@ if TYPE_CHECKING:
     from pipelines.contracts.status import Unavailable as Unavailable
     from pipelines.contracts.steps import AWAIT as AWAIT
     from pipelines.contracts.steps import SKIP as SKIP
+    from pipelines.contracts.steps import Await as Await
     from pipelines.contracts.steps import Command as Command
     from pipelines.contracts.steps import Execution as Execution
     from pipelines.contracts.steps import Output as Output
@@ -302,6 +304,7 @@ __all__ = [
     "SUBSCRIPTION_SERVICE",
     "Admission",
     "AlreadyExists",
+    "Await",
     "BatchEngine",
     "BoundedJSONParser",
     "Branch",

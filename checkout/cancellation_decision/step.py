@@ -8,10 +8,10 @@ from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.cancellation_decision.models import CancellationRefused
 from checkout.cancellation_requested.models import CancellationRequested
 from checkout.kitchen_commitment.models import KitchenCommitment
-from pipelines import Output, Produced, StepContext
+from pipelines import Output, StepContext
 
 
-def process(ctx: StepContext[KitchenCommitment | AcceptanceDecision | CancellationRequested]) -> Produced:
+def process(ctx: StepContext[KitchenCommitment | AcceptanceDecision | CancellationRequested]) -> Output:
     order_id = ctx.input.order_id
     # The restaurant's rejection (or its timeout) took the ticket's decision: its own pipeline ends the order, and
     # this cancellation lost the race for the decision slot, even while that pipeline has not finished.

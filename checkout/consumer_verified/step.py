@@ -5,10 +5,10 @@ from __future__ import annotations
 from checkout import selectors
 from checkout.consumer_verified.models import ConsumerRejected
 from checkout.ready_order.models import ReadyOrder
-from pipelines import Output, Produced, StepContext
+from pipelines import Output, StepContext
 
 
-def process(ctx: StepContext[ReadyOrder]) -> Produced:
+def process(ctx: StepContext[ReadyOrder]) -> Output:
     order = ctx.input
     consumer = selectors.consumer(order.consumer_id)
     if consumer is None or not consumer.active:

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from checkout import selectors
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
-from pipelines import Output, Produced, RetryableError, StepContext
+from pipelines import Output, RetryableError, StepContext
 
 
 class NoCourierAvailable(RetryableError):
@@ -17,7 +17,7 @@ class NoCourierAvailable(RetryableError):
     code = "NO_COURIER_AVAILABLE"
 
 
-def process(ctx: StepContext[OrderReadyForDispatch]) -> Produced:
+def process(ctx: StepContext[OrderReadyForDispatch]) -> Output:
     ready = ctx.input
     courier_id = _choose(ready.order_id, (ctx.event or {}).get("courierId"))
     return Output(

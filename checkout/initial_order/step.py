@@ -8,12 +8,12 @@ from decimal import Decimal
 from checkout import personal, pricing, selectors
 from checkout.models import Consumer
 from checkout.order_request.models import OrderRequest
-from pipelines import NonRetryableError, Output, Produced, StepContext
+from pipelines import NonRetryableError, Output, StepContext
 
 DEFAULT_TOKEN = "tok_ok"
 
 
-def process(ctx: StepContext[OrderRequest]) -> Produced:
+def process(ctx: StepContext[OrderRequest]) -> Output:
     request = ctx.input
     restaurant = selectors.restaurant(request.restaurant_id)
     if restaurant is None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from checkout.order_request.models import OrderRequest
-from pipelines import NonRetryableError, Output, Produced, StepContext
+from pipelines import NonRetryableError, Output, StepContext
 
 
-def process(ctx: StepContext[OrderRequest]) -> Produced:
+def process(ctx: StepContext[OrderRequest]) -> Output:
     event = ctx.event or {}
     actor, reason = event.get("by"), event.get("reason")
     if not actor or not reason:

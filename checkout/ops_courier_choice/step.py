@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
-from pipelines import NonRetryableError, Output, Produced, StepContext
+from pipelines import NonRetryableError, Output, StepContext
 
 
-def process(ctx: StepContext[OrderReadyForDispatch]) -> Produced:
+def process(ctx: StepContext[OrderReadyForDispatch]) -> Output:
     event = ctx.event or {}
     courier_id, chosen_by = event.get("courierId"), event.get("by")
     if not courier_id or not chosen_by:

@@ -6,12 +6,12 @@ from decimal import Decimal
 
 from checkout import selectors
 from checkout.payment_authorized.models import PaymentAuthorized
-from pipelines import Output, Produced, StepContext
+from pipelines import Output, StepContext
 
 HIGH_RISK_ABOVE = Decimal("100.00")
 
 
-def process(ctx: StepContext[PaymentAuthorized]) -> Produced:
+def process(ctx: StepContext[PaymentAuthorized]) -> Output:
     authorized = ctx.input
     ready = selectors.ready_order(authorized.order_id)
     assert ready is not None

@@ -5,10 +5,10 @@ from __future__ import annotations
 from checkout import selectors
 from checkout.models import Courier
 from checkout.order_picked_up.models import OrderPickedUp
-from pipelines import AWAIT, Output, Produced, StepContext
+from pipelines import AWAIT, Await, Output, StepContext
 
 
-def process(ctx: StepContext[OrderPickedUp]) -> Produced:
+def process(ctx: StepContext[OrderPickedUp]) -> Output | Await:
     picked = ctx.input
     courier = selectors.courier(picked.courier_id)
     manual = courier is None or courier.completion_mode == Courier.MANUAL

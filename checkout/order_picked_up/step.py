@@ -5,10 +5,10 @@ from __future__ import annotations
 from checkout import selectors
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.models import Courier
-from pipelines import AWAIT, Output, Produced, StepContext
+from pipelines import AWAIT, Await, Output, StepContext
 
 
-def process(ctx: StepContext[DeliveryAssigned]) -> Produced:
+def process(ctx: StepContext[DeliveryAssigned]) -> Output | Await:
     assigned = ctx.input
     courier_id = assigned.courier_id
     if ctx.event:  # a confirmed pickup: an overdue one may have been reassigned meanwhile (courier-reassignment)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from checkout.kitchen_task.models import KitchenTask
-from pipelines import Output, Produced, StepContext
+from pipelines import Output, StepContext
 
 
-def process(ctx: StepContext[list[KitchenTask]]) -> Produced:
+def process(ctx: StepContext[list[KitchenTask]]) -> Output:
     tasks = sorted(ctx.input, key=lambda task: str(task.pk))
     return Output(
         {

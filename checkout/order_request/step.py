@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from checkout.order_request.models import LineItem
-from pipelines import Command, Output, Produced, StepContext
+from pipelines import Command, Output, StepContext
 
 
-def process(ctx: StepContext[Command]) -> Produced:
+def process(ctx: StepContext[Command]) -> Output:
     command = ctx.input.payload
     lines = [
         LineItem(

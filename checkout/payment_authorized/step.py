@@ -5,10 +5,10 @@ from __future__ import annotations
 from checkout import payments, personal, selectors
 from checkout.consumer_verified.models import ConsumerVerified
 from checkout.payment_authorized.models import PaymentDeclined
-from pipelines import Output, Produced, StepContext
+from pipelines import Output, StepContext
 
 
-def process(ctx: StepContext[ConsumerVerified]) -> Produced:
+def process(ctx: StepContext[ConsumerVerified]) -> Output:
     verified = ctx.input
     snapshot = selectors.initial_order(verified.order_id)
     assert snapshot is not None

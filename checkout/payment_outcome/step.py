@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from checkout import payments, personal, selectors
 from checkout.order_delivered.models import OrderDelivered
-from pipelines import Output, Produced, StepContext
+from pipelines import Output, StepContext
 
 
-def process(ctx: StepContext[OrderDelivered]) -> Produced:
+def process(ctx: StepContext[OrderDelivered]) -> Output:
     delivered = ctx.input
     authorization = selectors.current_authorization(delivered.order_id)
     snapshot = selectors.initial_order(delivered.order_id)

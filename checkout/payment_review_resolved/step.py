@@ -5,10 +5,10 @@ from __future__ import annotations
 from checkout import payments, selectors
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.payment_review_resolved.models import PaymentReviewResolved
-from pipelines import NonRetryableError, Output, Produced, StepContext
+from pipelines import NonRetryableError, Output, StepContext
 
 
-def process(ctx: StepContext[PaymentOutcome]) -> Produced:
+def process(ctx: StepContext[PaymentOutcome]) -> Output:
     outcome = ctx.input
     event = ctx.event or {}
     approved, resolved_by = event.get("approved"), event.get("by")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from checkout import selectors
 from checkout.initial_order.models import InitialOrder
-from pipelines import Output, Produced, StepContext
+from pipelines import Output, StepContext
 
 
-def process(ctx: StepContext[InitialOrder]) -> Produced:
+def process(ctx: StepContext[InitialOrder]) -> Output:
     order = ctx.input
     request = selectors.order_request(order.order_id)
     assert request is not None  # the parent of this order's InitialOrder

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from checkout import selectors
 from checkout.revision_decision.models import RevisionAccepted
-from pipelines import Output, Produced, StepContext
+from pipelines import Output, StepContext
 
 
-def process(ctx: StepContext[RevisionAccepted]) -> Produced:
+def process(ctx: StepContext[RevisionAccepted]) -> Output:
     accepted = ctx.input
     revision = selectors.revision_request(accepted.revision_id)
     assert revision is not None

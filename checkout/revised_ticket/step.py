@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from checkout import selectors
 from checkout.revised_order.models import RevisedOrder
-from pipelines import Output, Produced, StepContext
+from pipelines import Output, StepContext
 
 
-def process(ctx: StepContext[RevisedOrder]) -> Produced:
+def process(ctx: StepContext[RevisedOrder]) -> Output:
     revised = ctx.input
     ticket = selectors.ticket(revised.order_id)
     assert ticket is not None

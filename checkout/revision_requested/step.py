@@ -6,10 +6,10 @@ import uuid
 from decimal import Decimal
 
 from checkout import pricing, selectors
-from pipelines import Command, Output, Produced, StepContext
+from pipelines import Command, Output, StepContext
 
 
-def process(ctx: StepContext[Command]) -> Produced:
+def process(ctx: StepContext[Command]) -> Output:
     command = ctx.input.payload
     order = selectors.initial_order(uuid.UUID(command["orderId"]))
     assert order is not None

@@ -7,10 +7,10 @@ from checkout.authorization_voided.models import AuthorizationVoided
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.terminal_order_state.models import TerminalOrderState
-from pipelines import AWAIT, Output, Produced, StepContext
+from pipelines import AWAIT, Await, Output, StepContext
 
 
-def process(ctx: StepContext[AuthorizationVoided | PaymentOutcome | PaymentReviewResolved]) -> Produced:
+def process(ctx: StepContext[AuthorizationVoided | PaymentOutcome | PaymentReviewResolved]) -> Output | Await:
     source = ctx.input
     outcome = selectors.payment_outcome(source.order_id)
     assert outcome is not None

@@ -9,10 +9,10 @@ from django.conf import settings
 from checkout import selectors
 from checkout.models import Restaurant
 from checkout.order_approved.models import OrderApproved
-from pipelines import Output, Produced, StepContext
+from pipelines import Output, StepContext
 
 
-def process(ctx: StepContext[OrderApproved]) -> Produced:
+def process(ctx: StepContext[OrderApproved]) -> Output:
     approved = ctx.input
     snapshot = selectors.initial_order(approved.order_id)
     assert snapshot is not None

@@ -12,7 +12,8 @@ from collections import Counter
 from collections.abc import Iterator
 
 from pipelines.contracts.declarations import Branch, Composition, Pipeline, Step, side_pipeline_name
-from pipelines.contracts.rules import Problem, type_name
+from pipelines.contracts.problems import Problem
+from pipelines.contracts.rules import type_name
 
 
 def branch_problems(composition: Composition) -> Iterator[Problem]:

@@ -3,8 +3,8 @@
 The same problems are a Django system check (tag ``contracts``, so ``manage.py check`` runs them), the output of
 ``manage.py check_contracts``, and the gate every process passes at start-up (``refuse_to_start_if_broken``:
 WSGI, ASGI, the Celery worker and beat, the gRPC server). The rules live in
-``contract_rules``, ``contract_handoffs``, ``branch_rules`` and ``contract_lock``; ``docs/contracts.md`` lists every
-diagnostic with its fix.
+``contract_rules``, ``contract_handoffs``, ``branch_rules``, ``inputs`` (what each step reads) and ``contract_lock``;
+``docs/contracts.md`` lists every diagnostic with its fix.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from pipelines.contracts import lock as contract_lock
 from pipelines.contracts.branch_rules import branch_problems
 from pipelines.contracts.declarations import Composition
 from pipelines.contracts.handoffs import subscription_problems
+from pipelines.contracts.inputs import input_problems
 from pipelines.contracts.lock import Lock, LockUnreadable
 from pipelines.contracts.modes import SETTING as MODES_SETTING
 from pipelines.contracts.modes import mode_problems
+from pipelines.contracts.problems import Problem, Severity
 from pipelines.contracts.rules import (
-    Problem,
-    Severity,
     contract_problems,
     dead_ends,
     deadline_problems,
@@ -64,6 +64,7 @@ def check_composition(composition: Composition, lock: Lock | None = None, modes:
         *subscription_problems(composition, found),
         *dead_ends(composition, found),
         *deadline_problems(composition),
+        *input_problems(composition),
         *branch_problems(composition),
         *mode_problems(composition, modes),
     ]

@@ -175,6 +175,10 @@ class Step(Generic[In]):
 
     ``branches`` declares every output with its policy (``Branch``); left empty, the policy is derived: the
     ``model`` as the primary and each of ``outcomes`` as a required outcome. Given, it also gives ``outcomes``.
+
+    ``skips`` names the inputs the step may return ``SKIP`` for in this pipeline (each then travels on to the next
+    step); ``None`` reads it from ``process``: every input, when its return type admits ``Skip`` (``Produced``).
+    ``check_contracts`` holds the next step's ``StepContext[...]`` to what may reach it (``pipelines.E046``).
     """
 
     name: str
@@ -188,6 +192,7 @@ class Step(Generic[In]):
     awaits: bool | Callable[[In], bool] = False
     deadline: Deadline | None = None
     branches: tuple[Branch, ...] = ()
+    skips: tuple[type[Checkpoint], ...] | None = None
 
     def __post_init__(self) -> None:
         declared = {b.model: b.publication for b in self.branches if b.is_outcome and b.publication is not None}

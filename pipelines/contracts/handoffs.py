@@ -13,7 +13,8 @@ from typing import Any
 from pipelines.contracts.branch_rules import undeclared_branch
 from pipelines.contracts.declarations import Composition, Pipeline, Subscription
 from pipelines.contracts.fields import Contract
-from pipelines.contracts.rules import Problem, Producer, contract_of, type_name
+from pipelines.contracts.problems import Problem
+from pipelines.contracts.rules import Producer, contract_of, type_name
 
 
 def subscription_problems(composition: Composition, found: dict[str, list[Producer]]) -> Iterator[Problem]:

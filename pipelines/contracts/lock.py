@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.contracts.declarations import Branch, Composition, Publication
-from pipelines.contracts.rules import Problem, Producer, bumped, contract_of, producers
+from pipelines.contracts.problems import Problem
+from pipelines.contracts.rules import Producer, bumped, contract_of, producers
 
 Entry = dict[str, Any]
 Lock = dict[str, Entry]

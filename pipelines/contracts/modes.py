@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ImproperlyConfigured
 
 from pipelines.contracts.declarations import MODES, Composition, Mode, produced
-from pipelines.contracts.rules import Problem
+from pipelines.contracts.problems import Problem
 
 SETTING = "TPFGO_PUBLICATION_MODES"
 ALL = "*"

@@ -9,35 +9,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from django.core import checks
+from typing import Any
 
 from pipelines.contracts.declarations import Branch, Composition, Pipeline, Publication
 from pipelines.contracts.fields import FIELD_TYPES, Contract
-
-Severity = Literal["error", "warning"]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One diagnostic: a stable id (``pipelines.E014``), a message naming everything involved, and a fix."""
-
-    id: str
-    message: str
-    hint: str
-    severity: Severity = "error"
-
-    @property
-    def is_error(self) -> bool:
-        return self.severity == "error"
-
-    def render(self) -> str:
-        return f"{self.id} ({self.severity}) {self.message}\n    HINT: {self.hint}"
-
-    def as_check_message(self) -> checks.CheckMessage:
-        level = checks.ERROR if self.is_error else checks.WARNING
-        return checks.CheckMessage(level, self.message, hint=self.hint, id=self.id)
+from pipelines.contracts.problems import Problem
 
 
 @dataclass(frozen=True)

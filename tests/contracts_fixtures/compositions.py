@@ -20,6 +20,7 @@ from pipelines.contracts.declarations import (
     aux,
     primary,
 )
+from pipelines.contracts.steps import Output, StepContext
 from tests.contracts_fixtures.models import (
     IndexedRenamed,
     IndexedRenumbered,
@@ -42,8 +43,10 @@ LANE = lane.COMPOSITION
 
 
 def _consumer_of(*inputs: type[Any]) -> Composition:
-    """The lane, with ``publish`` declaring other inputs."""
+    """The lane, with ``publish`` declaring other inputs (and, for a DocumentReceived, a step that reads it)."""
     publish = dataclasses.replace(lane.PUBLISH, inputs=inputs)
+    if inputs == (DocumentReceived,):
+        publish = dataclasses.replace(publish, steps=(Step("publish", lane.manual_publish, DocumentPublished),))
     return dataclasses.replace(LANE, pipelines=(lane.INGEST, publish, lane.MANUAL))
 
 
@@ -68,10 +71,15 @@ MISSING_PRODUCER = dataclasses.replace(
     LANE, subscriptions=(*LANE.subscriptions, Subscription("lane.indexed.v2", "publish"))
 )
 
+
+def reindex(ctx: StepContext[DocumentReceived]) -> Output:
+    return Output({"doc_id": ctx.input.doc_id, "digest": "again", "tokens": 0})
+
+
 REINDEX = Pipeline(
     name="reindex",
     inputs=(DocumentReceived,),
-    steps=(Step("reindex", lane.index, DocumentIndexed),),
+    steps=(Step("reindex", reindex, DocumentIndexed),),
     output=lane.INDEXED,
     kind="remediation",
 )
@@ -109,6 +117,21 @@ AWAIT_WITHOUT_DEADLINE = dataclasses.replace(
 _DEADLINED = dataclasses.replace(_AWAITING, deadline=Deadline("TPFGO_PICKUP_DEADLINE_MINUTES", ("manual-publsh",)))
 DEADLINE_UNKNOWN_PIPELINE = dataclasses.replace(
     LANE, pipelines=(lane.INGEST, dataclasses.replace(lane.PUBLISH, steps=(_DEADLINED,)), lane.MANUAL)
+)
+
+
+# A step inserted before ``publish`` that writes another model than the one ``publish`` reads.
+def audit_indexed(ctx: StepContext[DocumentIndexed]) -> Output:
+    return Output({"doc_id": ctx.input.doc_id, "digest": ctx.input.digest})
+
+
+INPUT_MISMATCH = dataclasses.replace(
+    LANE,
+    pipelines=(
+        lane.INGEST,
+        dataclasses.replace(lane.PUBLISH, steps=(Step("audit", audit_indexed, DocumentAudit), *lane.PUBLISH.steps)),
+        lane.MANUAL,
+    ),
 )
 
 

@@ -338,5 +338,10 @@ def test_the_shipped_chain_with_a_consumer_expecting_the_wrong_type_names_both_s
             "handoff type mismatch for publication 'tpfgo.consumer.order-approved.v1': producer "
             "consumer-validation/order_approved outputs OrderApproved, consumer restaurant-acceptance/ticket_created "
             "expects ReadyOrder (expected=ReadyOrder actual=OrderApproved)",
-        )
+        ),
+        (  # the declared input contradicts the first step too
+            "pipelines.E046",
+            "step restaurant-acceptance/ticket_created reads OrderApproved, but ReadyOrder reaches it: pipeline "
+            "restaurant-acceptance takes it (expected=OrderApproved actual=ReadyOrder)",
+        ),
     ]

@@ -157,6 +157,12 @@ BROKEN = [
         "no subscription or terminal publication takes it",
     ),
     (
+        "INPUT_MISMATCH",
+        "pipelines.E046",
+        "step publish/publish reads DocumentIndexed, but DocumentAudit reaches it: the step before it, publish/audit, "
+        "writes it (expected=DocumentIndexed actual=DocumentAudit)",
+    ),
+    (
         "DEADLINE_UNKNOWN_PIPELINE",
         "pipelines.E025",
         "the deadline of step publish/publish runs pipeline 'manual-publsh', which is not in the composition "
