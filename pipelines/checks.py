@@ -91,6 +91,41 @@ def _foreign_keys(model: type[models.Model]) -> list[checks.CheckMessage]:
     return problems
 
 
+@checks.register("models")
+def check_unwritten_checkpoints(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """A checkpoint model no step of the composition in force writes: a step left out of the composition (its app,
+    model and migration added, its ``Step`` not), or a step removed with its model left behind. Only the domains the
+    composition writes into are held to it (the top-level packages of its models: ``checkout``, ``search``)."""
+    from django.conf import settings
+
+    from pipelines.contracts.checks import load_composition
+    from pipelines.contracts.rules import written_models
+
+    composition, _ = load_composition()
+    if composition is None:
+        return []  # pipelines.E010 says why
+    written = written_models(composition)
+    domains = {model.__module__.split(".", 1)[0] for model in written}
+    problems: list[checks.CheckMessage] = []
+    for model in apps.get_models():
+        if not issubclass(model, Checkpoint) or model._meta.proxy or model in written:
+            continue
+        if model.__module__.split(".", 1)[0] in domains:
+            problems.append(
+                checks.Warning(
+                    f"checkpoint model {model._meta.label} is written by no step of the composition "
+                    f"{settings.TPFGO_COMPOSITION}: nothing ever inserts a row of it, and nothing hands it off",
+                    hint=(
+                        "Declare the step that writes it in the composition (as its model, an outcome or an aux "
+                        'branch: docs/architecture.md, "How to add a step"), or delete the model and its migration.'
+                    ),
+                    obj=model,
+                    id="pipelines.W047",
+                )
+            )
+    return problems
+
+
 @checks.register("database", checks.Tags.database)
 def check_triggers(
     app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: object

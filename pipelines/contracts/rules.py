@@ -89,6 +89,15 @@ def _written_models(composition: Composition) -> dict[type[Any], str]:
     return out
 
 
+def written_models(composition: Composition) -> set[type[Any]]:
+    """Every checkpoint model a step of the composition may write: its model, its outcomes, its aux branches'."""
+    out = set(_written_models(composition))
+    for pipeline in composition.pipelines:
+        for step in pipeline.steps:
+            out.update(branch.model for branch in step.policy)
+    return out
+
+
 def contract_problems(composition: Composition) -> Iterator[Problem]:
     for model, where in _written_models(composition).items():
         found = contract_of(model)
