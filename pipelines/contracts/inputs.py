@@ -2,11 +2,11 @@
 
 A step's input is declared by its ``process``'s annotation. What reaches it: the model the step before it writes
 (a list of them after a split); that step's own input as well when it may ``SKIP`` for it (as its ``skips`` says,
-else whenever its return type admits ``Skip``: ``Produced``, or a union naming ``Skip``) or goes on after a lost
-claim (``on_lost="continue"``); for the first step, the pipeline's declared ``inputs`` (a ``Command`` for a source
-pipeline), which ``pipelines.E014`` holds to the publications it subscribes to; for an aux branch's ``build``, the
-primary checkpoint. A step reads the model it declares, a subclass, or another model of the same contract (a
-consumer's own view).
+else whenever its return type admits ``Skip``: ``Produced``, or a union naming ``Skip``; an unannotated return type
+is taken not to) or goes on after a lost claim (``on_lost="continue"``); for the first step, the pipeline's declared
+``inputs`` (a ``Command`` for a source pipeline), which ``pipelines.E014`` holds to the publications it subscribes
+to; for an aux branch's ``build``, the primary checkpoint. A step reads the model it declares, a subclass, or another
+model of the same contract (a consumer's own view).
 
 A step without an annotation (a lambda), or declared ``Any``, reads anything and is not checked.
 ``docs/contracts.md`` lists the id (``pipelines.E046``).
@@ -88,9 +88,8 @@ def declared(process: Callable[..., Any]) -> Declared:
     except NameError as exc:
         raise Unreadable(str(exc)) from exc
     except (TypeError, AttributeError):  # not a function (a partial, a callable object): nothing declared
-        return Declared(None, True)
-    returns = hints.get("return")
-    may_skip = returns is None or any(m is Skip or m is Any for m in _members(returns))
+        return Declared(None, False)
+    may_skip = any(m is Skip for m in _members(hints.get("return")))  # Produced names Skip; None names nothing
     names = [name for name in hints if name != "return"]
     context = hints[names[0]] if names else None
     if typing.get_origin(context) is not StepContext or not typing.get_args(context):
@@ -144,8 +143,8 @@ def _skips(step: Step, value: Value) -> bool:
         return not value.many and any(_same(value.model, model) for model in step.skips)
     try:
         return declared(step.process).may_skip
-    except Unreadable:
-        return True
+    except Unreadable:  # refused on its own (E046)
+        return False
 
 
 def _unique(values: list[Value]) -> list[Value]:

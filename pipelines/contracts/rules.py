@@ -13,6 +13,7 @@ from typing import Any
 
 from pipelines.contracts.declarations import Branch, Composition, Pipeline, Publication
 from pipelines.contracts.fields import FIELD_TYPES, Contract
+from pipelines.contracts.inputs import reaching
 from pipelines.contracts.problems import Problem
 
 
@@ -47,6 +48,8 @@ def producers(composition: Composition) -> dict[str, list[Producer]]:
     for pipeline in composition.pipelines:
         output = pipeline.output
         writer = next((s for s in reversed(pipeline.steps) if output.model in s.models), None)
+        if writer is None and pipeline.steps and _handed_off(pipeline):  # its input, handed on by skipping steps
+            writer = pipeline.steps[-1]
         last = pipeline.steps[-1].name if pipeline.steps else "?"
         primary = next((b for b in writer.policy if b.role == "primary"), None) if writer else None
         out[output.name].append(
@@ -173,7 +176,7 @@ def _publication_model(producer: Producer) -> Iterator[Problem]:
             f"but no step of '{producer.pipeline.name}' writes it (expected={declared} actual=none)",
             "Make the pipeline's last step write the output publication's model, or publish the model it writes.",
         )
-    elif publication is producer.pipeline.output and publication.model not in producer.pipeline.steps[-1].models:
+    elif publication is producer.pipeline.output and not _handed_off(producer.pipeline):
         last = producer.pipeline.steps[-1]
         yield Problem(
             "pipelines.E028",
@@ -192,6 +195,13 @@ def _publication_model(producer: Producer) -> Iterator[Problem]:
             f"writes {producer.written.__name__} for it (expected={written} actual={declared})",
             "Declare the outcome's publication with the model the step writes for that outcome.",
         )
+
+
+def _handed_off(pipeline: Pipeline) -> bool:
+    """Whether the output publication's model may be what the last step hands on: written by it, or its own input
+    handed on when it may SKIP for it (or goes on after a lost claim), as the runner publishes it."""
+    ends = reaching(pipeline, len(pipeline.steps))
+    return any(not value.many and issubclass(value.model, pipeline.output.model) for value in ends)
 
 
 def bumped(name: str, version: int) -> str:
