@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from io import StringIO
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from checkout.acceptance_decision.models import AcceptanceDecision
+from checkout.composition import COMPOSITION
 from checkout.payment_outcome.models import PaymentOutcome
 from checkout.ready_order.models import ReadyOrder
 from pipelines import checkpoint_models
 from pipelines.contracts.fields import NUMBER_ATTR, rebuild_contracts
+from pipelines.contracts.rules import written_models
+from tpfgo_site.composition import COMPOSITION as SITE
 
 
 @pytest.fixture
@@ -35,7 +41,7 @@ def check_contracts() -> tuple[int, str]:
 
 def test_every_checkout_contract_field_is_a_numbered_model_field() -> None:
     models = [m for m in checkpoint_models().values() if m.__module__.startswith("checkout.")]
-    assert len(models) == 41  # 39, plus the deadlines' CourierReassigned and DeliveryEscalated
+    assert set(models) == written_models(COMPOSITION)  # every model the chain writes, and only those
     for model in models:
         for field in model.contract.fields:
             declared = getattr(model._meta.get_field(field.attr), NUMBER_ATTR, None)
@@ -47,7 +53,9 @@ def test_the_declarations_match_the_committed_lock() -> None:
     code, out = check_contracts()
 
     assert code == 0
-    assert out.startswith("contracts OK: 31 publications, 15 subscriptions, lock ")
+    publications = len(json.loads((Path(settings.BASE_DIR) / "contracts.lock.json").read_text()))
+    subscriptions = len(SITE.subscriptions)  # checkout's and the search lane's
+    assert out.startswith(f"contracts OK: {publications} publications, {subscriptions} subscriptions, lock ")
 
 
 def test_renumbering_a_model_field_is_drift_from_the_lock(fresh_contracts: None, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,5 @@
 """One order through 01→08: the exact checkpoints, the derived state, and lineage back to the request."""
 
-from collections import Counter
-
 import pytest
 
 from checkout import services
@@ -9,30 +7,11 @@ from checkout.kitchen_task.models import KitchenTask
 from checkout.order_request.models import LineItem
 from pipelines.models import LineageLink
 from tests.checkout.conftest import checkpoint_types, place
+from tests.checkout.facts import completed_order_facts
 
 pytestmark = pytest.mark.django_db
 
-HAPPY = Counter(
-    {
-        "OrderRequest": 1,
-        "InitialOrder": 1,
-        "ReadyOrder": 1,
-        "ConsumerVerified": 1,
-        "PaymentAuthorized": 1,
-        "OrderApproved": 1,
-        "TicketCreated": 1,
-        "AcceptanceDecision": 1,
-        "OrderAcceptedByRestaurant": 1,
-        "KitchenCommitment": 1,
-        "KitchenTask": 3,
-        "OrderReadyForDispatch": 1,
-        "DeliveryAssigned": 1,
-        "OrderPickedUp": 1,
-        "OrderDelivered": 1,
-        "PaymentOutcome": 1,
-        "TerminalOrderState": 1,
-    }
-)
+HAPPY = completed_order_facts(lines=2)  # two lines: margherita and tiramisu
 
 
 def test_an_order_runs_the_whole_chain_in_one_call(demo_data):

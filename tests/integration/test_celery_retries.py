@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 
 import pytest
 from django.db import connection
@@ -14,32 +13,13 @@ from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines.models import MAIN_BRANCH, ErrorSinkEntry, ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import checkpoint_types, place
+from tests.checkout.facts import completed_order_facts
 from tests.checkout.test_fork_retry import fork_from_verification
 from tests.integration.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-HAPPY = Counter(
-    {
-        "OrderRequest": 1,
-        "InitialOrder": 1,
-        "ReadyOrder": 1,
-        "ConsumerVerified": 1,
-        "PaymentAuthorized": 1,
-        "OrderApproved": 1,
-        "TicketCreated": 1,
-        "AcceptanceDecision": 1,
-        "OrderAcceptedByRestaurant": 1,
-        "KitchenCommitment": 1,
-        "KitchenTask": 2,
-        "OrderReadyForDispatch": 1,
-        "DeliveryAssigned": 1,
-        "OrderPickedUp": 1,
-        "OrderDelivered": 1,
-        "PaymentOutcome": 1,
-        "TerminalOrderState": 1,
-    }
-)
+HAPPY = completed_order_facts()  # one order line
 
 
 def completed_and_resolved(order_id: str) -> bool:

@@ -22,6 +22,7 @@ from pipelines.models import CheckpointLog, ErrorSinkEntry, ParkedItem
 from pipelines.recovery import backlog, pausing
 from pipelines.store import observers
 from tests.checkout.conftest import order_body
+from tests.checkout.facts import completed_order_rows
 from tests.checkout.streaming.conftest import line, ndjson, post
 from tests.checkout.test_retention import OLD, only_orders
 from tests.conftest import all_insert_only_counts
@@ -99,8 +100,8 @@ def test_replayed_and_repeated_lines_are_answered_like_the_single_path(demo_data
     assert [a.get("error", {}).get("code") for a in answers] == [None, "ALREADY_EXISTS", None, None, "ALREADY_EXISTS"]
     assert answers[1]["error"]["message"] == "this Idempotency-Key was already used with a different request"
     assert OrderRequest.objects.count() == 2
-    # Only rp-2 was new: its rows and nothing else (18 log rows per completed order).
-    assert CheckpointLog.objects.count() == before["pipelines.CheckpointLog"] + 18
+    # Only rp-2 was new: its rows and nothing else.
+    assert CheckpointLog.objects.count() == before["pipelines.CheckpointLog"] + completed_order_rows()
     assert [ingest.place(each) for each in again] == answers  # one by one, the same answers again
 
 
@@ -118,7 +119,7 @@ def test_a_purged_key_in_a_micro_batch_is_answered_like_the_single_path_and_star
     assert answers[1] == ingest.place(batch[1])
     assert "purged on" in answers[1]["error"]["message"]
     assert OrderRequest.objects.count() == 2
-    assert CheckpointLog.objects.count() == before["pipelines.CheckpointLog"] + 2 * 18
+    assert CheckpointLog.objects.count() == before["pipelines.CheckpointLog"] + 2 * completed_order_rows()
 
 
 @override_settings(TPFGO_BACKLOG_BOUND=1, TPFGO_BACKLOG_CHECK_SECONDS=3)
@@ -160,7 +161,7 @@ def test_a_micro_batch_that_fails_as_a_whole_is_placed_again_line_by_line(demo_d
         ("wb-2", "COMPLETED", None),
     ]
     assert OrderRequest.objects.count() == TerminalOrderState.objects.count() == 2
-    assert CheckpointLog.objects.count() == 2 * 18
+    assert CheckpointLog.objects.count() == 2 * completed_order_rows()
 
 
 def test_a_stream_places_its_lines_in_micro_batches_and_answers_in_input_order(demo_data, token, monkeypatch):
