@@ -188,10 +188,14 @@ def stalled_by_step() -> list[dict[str, Any]]:
 
 def dead_letters(limit: int = LIST_LIMIT) -> list[ParkedItem]:
     """The newest open dead letters (not those whose redrive a paused step holds), with their last outcome's
-    reason, attempts and error."""
+    reason, attempts and error, and the error code of the item's last failed attempt (the runbook's rows,
+    docs/operations.md, are keyed by it)."""
     newest = open_parked("dead").order_by("-dead_at", "parked_id")
     ids = list(newest.values_list("parked_id", flat=True)[:limit])
     latest = _latest_outcome()
+    last_entry = ErrorSinkEntry.objects.filter(
+        pipeline=OuterRef("pipeline"), step=OuterRef("step"), item_id=OuterRef("item_id")
+    ).order_by("-attempt", "-created_at")
     items = (
         ParkedItem.objects.filter(pk__in=ids)
         .annotate(
@@ -199,6 +203,7 @@ def dead_letters(limit: int = LIST_LIMIT) -> list[ParkedItem]:
             attempts=Subquery(latest.values("attempts")[:1]),
             last_error=Subquery(latest.values("last_error")[:1]),
             dead_at=Subquery(latest.values("created_at")[:1]),
+            error_code=Subquery(last_entry.values("error_code")[:1]),
         )
         .only("id", "pipeline", "step", "item_type", "item_id", "trace_id", "created_at")
     )
@@ -235,7 +240,8 @@ def error_window(days: int | None) -> datetime.datetime | None:
 
 def error_groups(since: datetime.datetime | None) -> list[dict[str, Any]]:
     """Error-sink entries per (pipeline, step, error class) since ``since`` (None: all time): distinct items,
-    entries and the newest one."""
+    entries, the newest one and the error codes its entries carry (``codes``: the runbook's rows are keyed by the
+    code, docs/operations.md; a class mostly has one)."""
     entries = ErrorSinkEntry.objects.all()
     if since is not None:
         entries = entries.filter(created_at__gte=since)
@@ -244,7 +250,19 @@ def error_groups(since: datetime.datetime | None) -> list[dict[str, Any]]:
         .annotate(items=Count("item_id", distinct=True), entries=Count("id"), newest=Max("created_at"))
         .order_by("-newest")
     )
-    return [{**row, "error_short": row["error_class"].rsplit(".", 1)[-1]} for row in rows]
+    codes: dict[tuple[str, str, str], list[str]] = {}
+    for pipeline, step, error_class, code in (
+        entries.values_list("pipeline", "step", "error_class", "error_code").distinct().order_by("error_code")
+    ):
+        codes.setdefault((pipeline, step, error_class), []).append(code)
+    return [
+        {
+            **row,
+            "error_short": row["error_class"].rsplit(".", 1)[-1],
+            "codes": codes.get((row["pipeline"], row["step"], row["error_class"]), []),
+        }
+        for row in rows
+    ]
 
 
 def dead_letters_per_group() -> dict[tuple[str, str, str], int]:

@@ -156,13 +156,26 @@ def test_the_error_sink_detail_is_the_triage_screen(ops_client, dead_order):
     assert f"{reverse('ops:remediation', args=['redrive'])}?order={dead_order}" in page
 
 
+def test_the_dashboards_dead_letters_and_the_error_groups_name_the_code_the_runbook_rows_are_keyed_by(
+    ops_client, dead_order
+):
+    """docs/operations.md's runbook sends an operator from a dead letter or an error group to "that code's row":
+    both name the code (the message and the class alone do not: ``NoCourierAvailable: no courier available``)."""
+    page = text(ops_client.get(reverse("ops:index")))
+    dead = page[page.index('id="dead-letters"') : page.index('id="overdue"')]
+    row = re.search(rf'<tr class="dead-letter" data-trace="{dead_order}">(.*?)</tr>', dead, re.S)
+    assert row and '<span class="error-code">NO_COURIER_AVAILABLE</span>' in row.group(1)
+    groups = text(ops_client.get(reverse("ops:error_groups")))
+    assert re.findall(r'<td class="error-code">([^<]*)</td>', groups) == ["NO_COURIER_AVAILABLE"]
+
+
 def test_the_grouped_error_view_counts_distinct_items(ops_client, dead_order):
     services.place_order(order_body(), "second-1")  # a second item failing the same way
     page = text(ops_client.get(reverse("ops:error_groups"), {"window": "all"}))
     entries = ErrorSinkEntry.objects.filter(step="delivery_assigned").count()
     assert re.search(
         rf"<td>dispatch</td><td>delivery_assigned</td><td>checkout\.delivery_assigned\.step\.NoCourierAvailable</td>"
-        rf'<td class="num">2</td>\s*<td class="num">{entries}</td>',
+        rf'<td class="error-code">NO_COURIER_AVAILABLE</td><td class="num">2</td>\s*<td class="num">{entries}</td>',
         page,
     )
     assert "error_class=checkout.delivery_assigned.step.NoCourierAvailable" in page
