@@ -69,14 +69,19 @@ def test_every_series_of_the_rule_tests_has_a_real_series_name_and_labels():
                 assert set(MATCHER.findall(matchers or "")) - SCRAPED == labels, given["series"]
 
 
-def test_the_values_a_rule_matches_are_values_the_code_gives():
-    """A sweep action, a step outcome, a status or an error code a rule names is one the code counts."""
-    given = {
+def given_values() -> dict[str, set[str]]:
+    """The values the code gives the labels a rule (or a runbook row, tests/test_runbook_names.py) matches on."""
+    return {
         "action": set(pipelines.recovery.sweeper.SweepReport().as_dict()),
         "outcome": {str(status) for status in StepStatus} | {"succeeded", "failed", "retried", "revoked", "rejected"},
         "status": set(STATUS),
         "code": declared_codes(),
     }
+
+
+def test_the_values_a_rule_matches_are_values_the_code_gives():
+    """A sweep action, a step outcome, a status or an error code a rule names is one the code counts."""
+    given = given_values()
     for rule in ALERTS["groups"][0]["rules"]:
         for label, values in VALUES.findall(rule["expr"]):
             if label in given:

@@ -136,3 +136,45 @@ def test_every_console_page_the_docs_name_is_one_the_console_serves():
         if match is None or match.url_name is None:  # the admin's catch-all answers any other path, with a 404
             unserved.append(path)
     assert len(named) >= 5 and unserved == []
+
+
+def test_every_series_a_runbook_row_selects_is_emitted_with_the_labels_it_matches_on():
+    """As tests/test_alert_series.py does for the rules: a row's `tpfgo_…{label="…"}` is a series the code
+    emits with those labels (the owner's SQL functions, `tpfgo_partition_…`, are no series)."""
+    import pipelines.engine.stream_gauges
+    import pipelines.transport.subscriptions
+    from pipelines.store import partition_functions
+    from tests.test_alert_series import MATCHER, SCRAPED, SELECTOR, emitted
+
+    assert pipelines.engine.stream_gauges and pipelines.transport.subscriptions  # their series are described
+    series, functions = emitted(), {partition_functions.CREATE, partition_functions.LOCK, partition_functions.DROP}
+    wrong, selected = [], 0
+    for page in PAGES:
+        for row in runbook_rows(page.read_text(encoding="utf-8")):
+            for name, matchers in SELECTOR.findall(row):
+                if name in functions or name in ("up", "tpfgo_site"):
+                    continue
+                selected += 1
+                labels = series.get(name, set())
+                matched = set(MATCHER.findall(matchers)) - SCRAPED
+                if name not in series or (labels is not None and not matched <= labels):
+                    wrong.append(f"{page.name}: {name}{{{matchers}}}")
+    assert selected > 20 and wrong == []
+
+
+def test_the_values_a_runbook_row_matches_are_values_the_code_gives():
+    """A pipeline, a step, an outcome, a sweep action, a status or an error code a row selects a series by is one
+    the code counts (``X``: the row's placeholder for any pipeline)."""
+    from tests.test_alert_series import VALUES, given_values
+
+    given = given_values()
+    given["pipeline"] = {p.name for p in composition().pipelines} | {"X"}
+    given["step"] = {s.name for p in composition().pipelines for s in p.steps}
+    wrong = [
+        (page.name, label, values)
+        for page in PAGES
+        for row in runbook_rows(page.read_text(encoding="utf-8"))
+        for label, values in VALUES.findall(row)
+        if label in given and not set(values.split("|")) <= given[label]
+    ]
+    assert wrong == []
