@@ -85,6 +85,12 @@ def step_ran(pipeline: str, step: str, outcome: str, seconds: float, *, runs: in
     series[1].inc(runs)
 
 
+def step_held(pipeline: str, step: str) -> None:
+    """A parked item's attempt (a retry, a redrive, a release) held at its paused step before it ran: a run with
+    outcome ``paused``, as the engine counts an item it holds; no time is observed (the step was not called)."""
+    STEP_RUNS.labels(StepStatus.PAUSED, pipeline, step).inc()
+
+
 def batch_step_ran(pipeline: str, step: str, outcomes: Iterable[str], seconds: float) -> None:
     """One batch step: its time once, and its items' outcomes (``tpfgo_step_seconds`` is the single path's)."""
     BATCH_STEP_SECONDS.labels(pipeline, step).observe(seconds)

@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 
 from pipelines.contracts.steps import Command, StepStatus
+from pipelines.engine import metrics
 from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.failures import parking
 from pipelines.models import ParkedItem, ParkingOutcome
@@ -47,6 +48,7 @@ def _run_attempt(parked_pk: uuid.UUID | str, attempt: int, worker: str, *, again
     if not parking.is_open_for(parked, attempt):
         return "closed"
     if drain.hold_parked(parked, attempt, lambda: load_value(parked)):  # paused: held unclaimed, nothing spent
+        metrics.step_held(parked.pipeline, parked.step)
         return "paused"
     if not parking.claim(parked, attempt, worker, again=again, alone=alone):
         return "claimed-elsewhere"

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.test import override_settings
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from checkout import services
 from checkout.models import Courier
@@ -157,9 +158,13 @@ def test_a_parked_retry_that_reaches_a_paused_step_is_held_before_it_claims_its_
     parked = ParkedItem.objects.get(trace_id=order_id, step="delivery_assigned")
     assert ErrorSinkEntry.objects.filter(trace_id=order_id).count() == 1
     paused = pausing.pause(composition(), "dispatch", "delivery_assigned", actor="ops", reason="dispatch rework")
+    runs = {"outcome": "paused", "pipeline": "dispatch", "step": "delivery_assigned"}
+    before = REGISTRY.get_sample_value("tpfgo_step_runs_total", runs) or 0.0
 
     assert retries.run_attempt(parked.pk, 2) == "paused"
     assert retries.run_attempt(parked.pk, 2) == "paused"  # the message came twice: still one hold
+    # Each run the pause held counts as the engine counts one it holds (docs/operations.md, "What a pause does").
+    assert REGISTRY.get_sample_value("tpfgo_step_runs_total", runs) == before + 2
     assert list(PausedItem.objects.filter(parked=parked).values_list("attempt", flat=True)) == [2]
     assert RetryClaim.objects.filter(parked=parked).count() == 0
     assert ErrorSinkEntry.objects.filter(trace_id=order_id).count() == 1
