@@ -202,6 +202,10 @@ CELERY_TASK_ROUTES = {
     name: {"queue": TPFGO_TIMERS_QUEUE}
     for name in ("pipelines.sweep", "pipelines.expire_waits", "pipelines.release_due")
 }
+# A worker (and beat) that lost its broker tries again for as long as the broker is away: Celery's default gives up
+# after 100 tries (about 47 minutes at its 30 s cap) and exits the worker ("Unrecoverable error: OperationalError"),
+# and under `make run` every server with it. Parked work waits in the database meanwhile (docs/operations.md).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

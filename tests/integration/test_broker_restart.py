@@ -75,6 +75,38 @@ def test_a_worker_holding_an_unacknowledged_message_serves_again_after_redis_res
         worker.stop()
 
 
+QUICK_RECONNECT = Path(__file__).resolve().parent / "quick_reconnect"
+
+
+@pytest.mark.parametrize("own_redis", ["redis"], indirect=True)
+def test_a_worker_outlives_a_redis_outage_longer_than_celerys_reconnection_budget(
+    own_redis: RedisBroker, tmp_path: Path
+) -> None:
+    """docs/operations.md's runbook: while Redis is down the worker "keeps retrying", and nothing is to be done on
+    it once Redis is back. Celery gives up after ``broker_connection_max_retries`` tries (100: about 47 minutes at
+    its 30 s cap) and exits ("Unrecoverable error: OperationalError"); under ``make run`` every server then stops.
+    The worker here waits 0.02 s between tries (``quick_reconnect/sitecustomize.py``), so 150 tries take seconds."""
+    env = process_env(CELERY_BROKER_URL=own_redis.url, PYTHONPATH=f"{QUICK_RECONNECT}:{ROOT}")
+    worker = Worker(tmp_path / "worker.log", env)
+    try:
+        first = _resume()
+        wait_for(lambda: first in _succeeded(worker), 30, what="the first resume", worker=worker)
+
+        own_redis.stop()
+        tries = lambda: worker.output().count("consumer: Cannot connect to")  # noqa: E731
+        wait_for(lambda: tries() >= 150, 120, what="150 tries to reconnect", worker=worker)
+        assert worker.process.poll() is None, "the worker exited"
+
+        own_redis.start()
+        wait_for(lambda: worker.output().count("Connected to") >= 2, 30, what="the worker to reconnect", worker=worker)
+        after = _resume()
+        wait_for(lambda: after in _succeeded(worker), 30, what="a resume published after the outage", worker=worker)
+        assert "Unrecoverable error" not in worker.output()
+        assert _succeeded(worker) == {first, after}
+    finally:
+        worker.stop()
+
+
 _CONNECT = """
 import django
 django.setup()
