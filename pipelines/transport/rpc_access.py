@@ -9,6 +9,11 @@ how many messages went each way, the call's ``request_id`` (the ``correlationId`
 is on, its server span's ``trace_id`` and ``span_id``. A call the client cancelled, or whose deadline passed,
 says ``CANCELLED`` or ``DEADLINE_EXCEEDED`` at ``info``, like any other answer: it is the client's doing, not an
 error of the server.
+
+The project's services count themselves in ``tpfgo_requests_total``/``tpfgo_request_seconds``
+(``pipelines.transport.rpc.call_boundary``); the calls of grpcio's own services (health, reflection) are counted
+here, when their access line is written, with their method as the ``route`` and the status their boundary would
+give (a call the server's stop ended is ``CANCELLED`` there, as the project's streams count it).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from typing import Any, cast
 
 import grpc
 import structlog
+
+from pipelines.transport import request_metrics
 
 log = structlog.get_logger("pipelines.rpc.access")
 
@@ -71,12 +78,19 @@ def gone(context: grpc.ServicerContext) -> str | None:
 def status(context: grpc.ServicerContext, error: BaseException | None) -> str:
     """The status the client gets: the code the call set (an abort), else the call's end by the client or its
     deadline, else grpcio's ``UNKNOWN`` for an exception that escaped (GeneratorExit: grpcio closed a stream)."""
+    answered = counted_status(context, error)
+    if answered == "CANCELLED" and server_stopping.is_set():
+        return "UNAVAILABLE"  # the stop's: its client got UNAVAILABLE ("Cancelling all calls")
+    return answered
+
+
+def counted_status(context: grpc.ServicerContext, error: BaseException | None) -> str:
+    """The ``status`` label of the call in ``tpfgo_requests_total``: ``status`` but for a call the server's stop
+    ended, which is ``CANCELLED`` there (as ``call_boundary`` counts one): a deploy is not an error of a route."""
     code = context.code()
     if code is not None and code is not grpc.StatusCode.OK:
         return str(code.name)
     ended = gone(context)
-    if ended == "CANCELLED" and server_stopping.is_set():
-        return "UNAVAILABLE"  # the stop's: its client got UNAVAILABLE ("Cancelling all calls")
     if ended is not None:
         return ended
     return "UNKNOWN" if error is not None and not isinstance(error, GeneratorExit) else "OK"
@@ -121,6 +135,8 @@ class AccessLog(grpc.ServerInterceptor):  # type: ignore[misc]  # grpcio ships n
         if handler is None:  # grpcio answers UNIMPLEMENTED, with no handler to wrap
             write(Call(method), "UNIMPLEMENTED")
             return None
+        # The project's handlers parse with its lenient deserializers and count themselves (call_boundary).
+        counted_here = not getattr(handler.request_deserializer, "lenient", False)
         streaming_in, streaming_out = handler.request_streaming, handler.response_streaming
         kind = ("stream" if streaming_in else "unary") + ("_stream" if streaming_out else "_unary")
         inner = getattr(handler, kind)
@@ -136,6 +152,9 @@ class AccessLog(grpc.ServerInterceptor):  # type: ignore[misc]  # grpcio ships n
 
         def end(call: Call, context: grpc.ServicerContext, error: BaseException | None) -> None:
             write(call, status(context, error), context)
+            if counted_here:
+                seconds = time.perf_counter() - call.started
+                request_metrics.record(method, "grpc", counted_status(context, error), seconds)
             _CALL.set(None)
             structlog.contextvars.unbind_contextvars("request_id")
 
