@@ -119,6 +119,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Oversized": ("pipelines.transport.rpc", "Oversized"),
     "build_server": ("pipelines.transport.rpc", "build_server"),
     "server_stopping": ("pipelines.transport.rpc_access", "server_stopping"),
+    "OPEN_CALLS": ("pipelines.transport.rpc_access", "OPEN_CALLS"),
     "generic_handler": ("pipelines.transport.rpc", "generic_handler"),
     "metadata_value": ("pipelines.transport.rpc", "metadata_value"),
     "require_token": ("pipelines.transport.rpc", "require_token"),
@@ -270,6 +271,7 @@ if TYPE_CHECKING:
     from pipelines.transport.rpc import metadata_value as metadata_value
     from pipelines.transport.rpc import require_token as require_token
     from pipelines.transport.rpc import unary as unary
+    from pipelines.transport.rpc_access import OPEN_CALLS as OPEN_CALLS
     from pipelines.transport.rpc_access import server_stopping as server_stopping
     from pipelines.transport.rpc_streams import StreamIdle as StreamIdle
     from pipelines.transport.rpc_streams import idle_limited as idle_limited
@@ -298,6 +300,7 @@ __all__ = [
     "FORMAT_REFUSALS",
     "NDJSON",
     "NOT_BLANK_PRINTABLE",
+    "OPEN_CALLS",
     "PROTOBUF",
     "SKIP",
     "STATUS",

@@ -12,8 +12,10 @@
   ``/metrics`` reads.
 - Its metrics port serves ``tpfgo_grpc_serving``: 1 while its health answers SERVING, 0 while NOT_SERVING (not
   ready, or stopping), which the alert ``TPFGoGrpcNotServing`` reads (a server that runs but serves nothing).
-- SIGTERM or SIGINT stops it gracefully (health NOT_SERVING, in-flight calls get ``STOP_GRACE`` seconds); a second
-  signal stops it at once.
+- SIGTERM or SIGINT stops it gracefully (``stop``: health NOT_SERVING, no new call, the unary calls in flight get
+  up to ``STOP_GRACE`` seconds to finish); the streams still open then (``WatchOrder``, ``Subscribe``, a health
+  ``Watch``: they would run to the grace's end) are ended at once, their clients get UNAVAILABLE. A second signal
+  stops it at once.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from django_grpc_framework.settings import grpc_settings
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from pipelines import build_server, metrics, server_stopping
+from pipelines import OPEN_CALLS, build_server, metrics, server_stopping
 from tpfgo_site.health import readiness
 from tpfgo_site.stream_gates import open_gates
 
@@ -117,23 +119,36 @@ def serve(address: str, max_workers: int, metrics_bind: str = "") -> None:
     server, checker = build(address, max_workers)
     metrics.register_collector(checker.samples, own=True)
     open_gates()  # its streams' admission gauges are scraped from the start
-    stop = threading.Event()
+    signalled = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
+        if signalled.is_set():
             server.stop(0)  # a second signal: cancel the calls still running
-        stop.set()
+        signalled.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     logger.info("grpc.server_started", address=address, services=checker.services[1:])
-    while not stop.wait(HEALTH_POLL):
+    while not signalled.wait(HEALTH_POLL):
         checks = checker.refresh()
         if any(value != "ok" for value in checks.values()):
             logger.warning("grpc.not_ready", checks=checks)
+    stop(server, checker, address)
+
+
+def stop(server: grpc.Server, checker: ReadinessHealth, address: str) -> None:
+    """Stop gracefully: health NOT_SERVING and no new call; the unary calls in flight finish (up to ``STOP_GRACE``
+    seconds), then the streams still open are ended (``grpc.streams_ended``), their clients get UNAVAILABLE."""
     checker.stopping = True
-    server_stopping.set()  # the calls still open when the grace ends are the stop's, not their clients' (access lines)
+    server_stopping.set()  # the calls the stop ends are the stop's, not their clients' (access lines)
     checker.enter_graceful_shutdown()
     logger.info("grpc.server_stopping", address=address, grace_seconds=STOP_GRACE)
-    server.stop(STOP_GRACE).wait()
+    stopped = server.stop(STOP_GRACE)  # grpcio ends every call still open once the grace is over
+    # A stream lasts as long as its client wants: waiting for it would make every stop last the whole grace.
+    OPEN_CALLS.wait_unary(STOP_GRACE)
+    streams = OPEN_CALLS.streams()
+    if streams:
+        logger.info("grpc.streams_ended", address=address, streams=streams)
+        server.stop(0)  # grpcio's "Cancelling all calls": UNAVAILABLE to each client
+    stopped.wait()
     logger.info("grpc.server_stopped", address=address)

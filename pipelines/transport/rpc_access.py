@@ -51,6 +51,36 @@ server_stopping = threading.Event()
 _CALL: ContextVar[Call | None] = ContextVar("tpfgo_rpc_call", default=None)
 
 
+class OpenCalls:
+    """The calls whose handler began and whose access line is not written yet, unary ones and streams apart (a
+    stream: a call that answers with a stream): what a stopping server waits for, and what it ends."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._open = {False: 0, True: 0}  # streaming -> how many
+
+    def begin(self, streaming: bool) -> None:
+        with self._changed:
+            self._open[streaming] += 1
+
+    def end(self, streaming: bool) -> None:
+        with self._changed:
+            self._open[streaming] -= 1
+            self._changed.notify_all()
+
+    def streams(self) -> int:
+        with self._changed:
+            return self._open[True]
+
+    def wait_unary(self, timeout: float) -> bool:
+        """Whether every unary call ended within ``timeout`` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._open[False] == 0, timeout)
+
+
+OPEN_CALLS = OpenCalls()
+
+
 def call_id() -> str:
     """The running call's ``request_id`` (its access line's), or a new one outside a logged call."""
     call = _CALL.get()
@@ -142,6 +172,7 @@ class AccessLog(grpc.ServerInterceptor):  # type: ignore[misc]  # grpcio ships n
         inner = getattr(handler, kind)
 
         def begin(request: object) -> tuple[Call, object]:
+            OPEN_CALLS.begin(streaming_out)
             call = Call(method)
             _CALL.set(call)
             structlog.contextvars.bind_contextvars(request_id=call.request_id)
@@ -151,12 +182,15 @@ class AccessLog(grpc.ServerInterceptor):  # type: ignore[misc]  # grpcio ships n
             return call, request
 
         def end(call: Call, context: grpc.ServicerContext, error: BaseException | None) -> None:
-            write(call, status(context, error), context)
-            if counted_here:
-                seconds = time.perf_counter() - call.started
-                request_metrics.record(method, "grpc", counted_status(context, error), seconds)
-            _CALL.set(None)
-            structlog.contextvars.unbind_contextvars("request_id")
+            try:
+                write(call, status(context, error), context)
+                if counted_here:
+                    seconds = time.perf_counter() - call.started
+                    request_metrics.record(method, "grpc", counted_status(context, error), seconds)
+            finally:
+                OPEN_CALLS.end(streaming_out)
+                _CALL.set(None)
+                structlog.contextvars.unbind_contextvars("request_id")
 
         def answer(request: object, context: grpc.ServicerContext) -> Any:
             call, request = begin(request)
