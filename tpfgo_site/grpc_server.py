@@ -138,7 +138,9 @@ def serve(address: str, max_workers: int, metrics_bind: str = "") -> None:
 
 def stop(server: grpc.Server, checker: ReadinessHealth, address: str) -> None:
     """Stop gracefully: health NOT_SERVING and no new call; the unary calls in flight finish (up to ``STOP_GRACE``
-    seconds), then the streams still open are ended (``grpc.streams_ended``), their clients get UNAVAILABLE."""
+    seconds), then the streams still open are ended (``grpc.streams_ended``), their clients get UNAVAILABLE; then
+    ``grpc.server_stopped``, after the access line of every call (``grpc.calls_unended``: some did not end within
+    another ``STOP_GRACE``)."""
     checker.stopping = True
     server_stopping.set()  # the calls the stop ends are the stop's, not their clients' (access lines)
     checker.enter_graceful_shutdown()
@@ -151,4 +153,8 @@ def stop(server: grpc.Server, checker: ReadinessHealth, address: str) -> None:
         logger.info("grpc.streams_ended", address=address, streams=streams)
         server.stop(0)  # grpcio's "Cancelling all calls": UNAVAILABLE to each client
     stopped.wait()
+    # grpcio is done with the calls, their threads not yet: a stream's thread writes its access line once it sees
+    # its call ended (at its next poll), after which this line must come.
+    if not OPEN_CALLS.wait_all(STOP_GRACE):
+        logger.warning("grpc.calls_unended", address=address, calls=OPEN_CALLS.count())
     logger.info("grpc.server_stopped", address=address)

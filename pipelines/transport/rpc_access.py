@@ -72,6 +72,15 @@ class OpenCalls:
         with self._changed:
             return self._open[True]
 
+    def count(self) -> int:
+        with self._changed:
+            return self._open[False] + self._open[True]
+
+    def wait_all(self, timeout: float) -> bool:
+        """Whether every call, streams included, ended (its access line written) within ``timeout`` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._open[False] + self._open[True] == 0, timeout)
+
     def wait_unary(self, timeout: float) -> bool:
         """Whether every unary call ended within ``timeout`` seconds."""
         with self._changed:

@@ -1,6 +1,7 @@
 """A gRPC server process stopping (SIGTERM, tpfgo_site/grpc_server.py ``stop``) with a unary call in flight and a
 WatchOrder stream open: the call is answered, then the stream is ended at once, its client gets UNAVAILABLE, and the
-process exits. Before, the stream held the stop for its whole grace (5 s) whatever was in flight."""
+process says it stopped once every call's access line is written. Before, the stream held the stop for its whole
+grace (5 s) whatever was in flight, and its access line came after ``grpc.server_stopped``."""
 
 from __future__ import annotations
 
@@ -98,5 +99,6 @@ def test_a_stop_answers_the_unary_call_in_flight_then_ends_the_open_watch_with_u
     created = position(lines, "grpc.access", method=ORDERS + "CreateOrder")
     cut = position(lines, "grpc.streams_ended", streams=1)
     watched = position(lines, "grpc.access", method=ORDERS + "WatchOrder")
-    assert stopping < created < cut
+    stopped = position(lines, "grpc.server_stopped")
+    assert stopping < created < cut < watched < stopped  # every call it ended has its line before it says stopped
     assert (lines[created]["status"], lines[watched]["status"]) == ("OK", "UNAVAILABLE")
