@@ -2,7 +2,8 @@
 
 - ``grpc.health.v1.Health`` (grpcio-health-checking): SERVING while the database and the broker answer, else
   NOT_SERVING, for the whole server (``""``) and for each service; the same checks as ``/readyz``.
-- Server reflection (grpcio-reflection), so generic tools (grpcurl, grpcui) list and call every service.
+- Server reflection (grpcio-reflection), so generic tools list and call every service, only with
+  ``TPFGO_GRPC_REFLECTION`` and an ops token (``tpfgo_site.grpc_reflection``).
 - A taken port is an error (gRPC's default ``SO_REUSEPORT`` would let a second server share it silently).
 - With ``TPFGO_GRPC_METRICS_BIND`` (``host:port``) it serves the gauges of its own live streams (admission, buffers,
   in-flight work, subscription buffers) over HTTP for Prometheus: they live in this process's memory, which the
@@ -30,9 +31,9 @@ from django.conf import settings
 from django.db import close_old_connections
 from django_grpc_framework.settings import grpc_settings
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from pipelines import OPEN_CALLS, build_server, metrics, server_stopping
+from tpfgo_site import grpc_reflection
 from tpfgo_site.health import readiness
 from tpfgo_site.stream_gates import open_gates
 
@@ -82,7 +83,8 @@ class ReadinessHealth(health.HealthServicer):
 
 
 def build(address: str, max_workers: int) -> tuple[grpc.Server, ReadinessHealth]:
-    """A started server on ``address`` with every service, health and reflection; ``PortUnavailable`` if taken."""
+    """A started server on ``address`` with every service, health and, with ``TPFGO_GRPC_REFLECTION``, reflection;
+    ``PortUnavailable`` if taken."""
     from tpfgo_site.grpc_handlers import service_names
 
     services = service_names()
@@ -91,7 +93,8 @@ def build(address: str, max_workers: int) -> tuple[grpc.Server, ReadinessHealth]
     def handlers(server: grpc.Server) -> None:
         grpc_settings.ROOT_HANDLERS_HOOK(server)
         health_pb2_grpc.add_HealthServicer_to_server(checker, server)
-        reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+        if settings.TPFGO_GRPC_REFLECTION:
+            grpc_reflection.enable([*services, health.SERVICE_NAME], server)
 
     # pipelines.transport.rpc.build_server: the message size limit, tracing and no shared port, like every server here.
     try:

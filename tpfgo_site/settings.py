@@ -337,6 +337,9 @@ TPFGO_WORKER_METRICS_BIND = os.environ.get("TPFGO_WORKER_METRICS_BIND", "")
 # The gRPC server speaks TLS with this certificate chain and private key (PEM files; both or neither); unset: in clear.
 TPFGO_GRPC_TLS_CERT_FILE = os.environ.get("TPFGO_GRPC_TLS_CERT_FILE", "")
 TPFGO_GRPC_TLS_KEY_FILE = os.environ.get("TPFGO_GRPC_TLS_KEY_FILE", "")
+# The gRPC server answers server reflection (every service's schema, to an ops token only); off unless set, as a
+# production server hands its schema to no one who asks (docs/api.md, "gRPC"); `make run` turns it on.
+TPFGO_GRPC_REFLECTION = env_bool("TPFGO_GRPC_REFLECTION", False)
 # The gRPC server serves its own streams' gauges on this address (host:port); unset: they are not scraped.
 TPFGO_GRPC_METRICS_BIND = os.environ.get("TPFGO_GRPC_METRICS_BIND", "")
 # ...and its metrics folder's samples too (requests, step runs), when no web node's /metrics reads that folder:

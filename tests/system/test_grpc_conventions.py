@@ -1,6 +1,7 @@
 """gRPC's own conventions on the real server process: the standard health service follows the database (and so does
-``tpfgo_grpc_serving`` on its metrics port, which TPFGoGrpcNotServing reads), reflection lists every service, and a
-second server on a taken port fails.
+``tpfgo_grpc_serving`` on its metrics port, which TPFGoGrpcNotServing reads), reflection is off unless
+TPFGO_GRPC_REFLECTION turns it on (tests/checkout/api/test_grpc_site_server.py: on, for an ops token), and a second
+server on a taken port fails.
 
 The database that goes down is a PostgreSQL cluster of this test's own (initdb and pg_ctl on a free port, stopped by
 the test), never the machine's shared one.
@@ -28,14 +29,6 @@ from tests.system.conftest import free_port
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-SERVICES = [
-    "grpc.health.v1.Health",
-    "grpc.reflection.v1alpha.ServerReflection",
-    "tpfgo.checkout.v1.OrderService",
-    "tpfgo.ops.v1.ErrorSinkService",
-    "tpfgo.ops.v1.SubscriptionService",
-    "tpfgo.search.v1.SearchService",
-]
 
 pytestmark = [
     pytest.mark.integration,
@@ -110,7 +103,10 @@ def grpcrunserver(address: str, database_url: str, var: Path, metrics: str = "")
     return subprocess.Popen(
         [sys.executable, "manage.py", "grpcrunserver", address],
         cwd=settings.BASE_DIR,
-        env={**server_env(database_url, var), "TPFGO_GRPC_METRICS_BIND": metrics},
+        env={
+            **{k: v for k, v in server_env(database_url, var).items() if k != "TPFGO_GRPC_REFLECTION"},
+            "TPFGO_GRPC_METRICS_BIND": metrics,
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -136,7 +132,7 @@ def listed_services(channel: grpc.Channel) -> list[str]:
     return sorted(service.name for service in answer.list_services_response.service)
 
 
-def test_health_follows_the_database_reflection_lists_every_service_and_a_taken_port_fails(own_postgres, tmp_path):
+def test_health_follows_the_database_reflection_is_off_by_default_and_a_taken_port_fails(own_postgres, tmp_path):
     (tmp_path / "broker").mkdir()  # the filesystem broker's folder: the broker half of readiness is ok
     address, metrics = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     migrate(own_postgres.url, tmp_path)
@@ -148,7 +144,9 @@ def test_health_follows_the_database_reflection_lists_every_service_and_a_taken_
         assert status(health) == SERVING
         assert status(health, "tpfgo.checkout.v1.OrderService") == SERVING
         assert serving(metrics) == "tpfgo_grpc_serving 1.0"
-        assert listed_services(channel) == SERVICES
+        with pytest.raises(grpc.RpcError) as reflection:
+            listed_services(channel)
+        assert reflection.value.code() == grpc.StatusCode.UNIMPLEMENTED  # off unless TPFGO_GRPC_REFLECTION is set
 
         second = grpcrunserver(address, own_postgres.url, tmp_path)
         _, error = second.communicate(timeout=120)

@@ -179,13 +179,18 @@ def test_an_empty_order_id_is_not_found_with_a_message_that_says_it_is_empty(tra
     assert all_insert_only_counts() == rows
 
 
-def test_bytes_that_are_no_message_are_invalid_argument_on_the_health_and_reflection_services_too(db, tmp_path):
+def test_bytes_that_are_no_message_are_invalid_argument_on_the_health_and_reflection_services_too(
+    transactional_db, settings
+):
     """grpcio's own handlers answered INTERNAL 'Exception deserializing request!'."""
     from grpc_health.v1 import health_pb2
 
+    from access.tokens import create_token
     from tests.system.conftest import free_port
     from tpfgo_site.grpc_server import build
 
+    settings.TPFGO_GRPC_REFLECTION = True  # off by default; on, it asks an ops token first, as every method does
+    ops = [("authorization", f"Token {create_token(kind='ops', name='reflecting-ops').key}")]
     address = f"127.0.0.1:{free_port()}"
     server, _ = build(address, max_workers=2)
     channel = grpc.insecure_channel(address)
@@ -199,7 +204,7 @@ def test_bytes_that_are_no_message_are_invalid_argument_on_the_health_and_reflec
             "/grpc.health.v1.Health/Check": lambda: check(b"\xff\xff\xff", timeout=10),
             "/grpc.health.v1.Health/Watch": lambda: list(watch(b"\xff\xff\xff", timeout=10)),
             "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": lambda: list(
-                reflect(iter([b"\xff\xff\xff"]), timeout=10)
+                reflect(iter([b"\xff\xff\xff"]), metadata=ops, timeout=10)
             ),
         }
         for method, call in calls.items():

@@ -1,5 +1,6 @@
 """The site's gRPC server in this process (tpfgo_site/grpc_server.py: the project's services, health and reflection,
-as ``manage.py grpcrunserver`` builds them): what grpcio's own services count in the request metrics."""
+as ``manage.py grpcrunserver`` builds them): what grpcio's own services count in the request metrics, and server
+reflection only with TPFGO_GRPC_REFLECTION and an ops token."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import REGISTRY
 
+from access.tokens import create_token
 from tpfgo_site.grpc_server import build
 
 CHECK = "/grpc.health.v1.Health/Check"
@@ -25,9 +27,29 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+SERVICES = [
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1alpha.ServerReflection",
+    "tpfgo.checkout.v1.OrderService",
+    "tpfgo.ops.v1.ErrorSinkService",
+    "tpfgo.ops.v1.SubscriptionService",
+    "tpfgo.search.v1.SearchService",
+]
+
+
+@pytest.fixture
+def reflection(settings: Any) -> None:
+    settings.TPFGO_GRPC_REFLECTION = True
+
+
+@pytest.fixture
+def ops(transactional_db: Any) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Token {create_token(kind='ops', name='reflecting-ops').key}"),)
+
+
 @pytest.fixture
 def site_server(transactional_db: Any) -> Iterator[str]:
-    """The site's server on a free port: its address."""
+    """The site's server on a free port (built with the test's settings): its address."""
     address = f"127.0.0.1:{free_port()}"
     server, _ = build(address, 4)
     try:
@@ -52,7 +74,7 @@ def list_services(channel: grpc.Channel, metadata: tuple[tuple[str, str], ...] =
     return sorted(service.name for service in answer.list_services_response.service)
 
 
-def test_health_and_reflection_calls_are_counted_with_their_method_as_the_route(site_server):
+def test_health_and_reflection_calls_are_counted_with_their_method_as_the_route(reflection, ops, site_server):
     before = {
         (CHECK, "OK"): requests(CHECK, "OK"),
         (CHECK, "NOT_FOUND"): requests(CHECK, "NOT_FOUND"),
@@ -65,7 +87,25 @@ def test_health_and_reflection_calls_are_counted_with_their_method_as_the_route(
         with pytest.raises(grpc.RpcError) as unknown:
             health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=30)
         assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
-        assert "grpc.health.v1.Health" in list_services(channel)
+        assert "grpc.health.v1.Health" in list_services(channel, ops)
     counted = {key: requests(*key) - value for key, value in before.items()}
     assert counted == {(CHECK, "OK"): 1, (CHECK, "NOT_FOUND"): 1, (REFLECT, "OK"): 1}
     assert (timed(CHECK) - seconds[0], timed(REFLECT) - seconds[1]) == (2, 1)
+
+
+def test_reflection_is_off_unless_the_setting_turns_it_on(site_server, ops):
+    with grpc.insecure_channel(site_server) as channel, pytest.raises(grpc.RpcError) as off:
+        list_services(channel, ops)
+    assert off.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_reflection_turned_on_lists_every_service_to_an_ops_token_only(reflection, ops, site_server):
+    subscriber = (("authorization", f"Token {create_token(kind='subscriber', name='reflecting-sub').key}"),)
+    refused = {}
+    with grpc.insecure_channel(site_server) as channel:
+        for name, metadata in (("none", ()), ("subscriber", subscriber)):
+            with pytest.raises(grpc.RpcError) as caught:
+                list_services(channel, metadata)
+            refused[name] = caught.value.code()
+        assert list_services(channel, ops) == SERVICES
+    assert refused == {"none": grpc.StatusCode.UNAUTHENTICATED, "subscriber": grpc.StatusCode.PERMISSION_DENIED}
