@@ -64,7 +64,11 @@ class RunserverCommand(grpcrunserver.Command):
             serve(self.address, self.max_workers, settings.TPFGO_GRPC_METRICS_BIND)
         except PortUnavailable as exc:
             raise CommandError(f"{exc} (set GRPC_PORT to a free port)") from exc
-        except (MetricsUnavailable, ImproperlyConfigured) as exc:  # a metrics address, TLS files (rpc.build_server)
+        except MetricsUnavailable as exc:  # bin/node grpc picks 127.0.0.1:$GRPC_METRICS_PORT when none is given
+            raise CommandError(
+                f"{exc} (set TPFGO_GRPC_METRICS_BIND, or GRPC_METRICS_PORT, to a free address)"
+            ) from None
+        except ImproperlyConfigured as exc:  # TLS files (rpc.build_server)
             raise CommandError(str(exc)) from None
 
 
