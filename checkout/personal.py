@@ -27,6 +27,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
+from checkout.initial_order.models import InitialOrder
 from checkout.models import Consumer
 from pipelines import Detail, InvalidArgument, NotFound, actions, ids
 
@@ -155,6 +156,60 @@ def token_hint(token: str) -> str:
     if token in (ERASED, SEALED):
         return token
     return f"…{token[-4:]}" if len(token) > 4 else ("…" if token else "-")
+
+
+# Where an item names its order and its consumer: a payload's or a command's key.
+ORDER_KEYS = frozenset({"orderId", "order_id"})
+CONSUMER_KEYS = frozenset({"consumerId", "consumer_id"})
+
+
+def _held(value: object, found: dict[frozenset[str], set[str]]) -> None:
+    """Every string under one of ``found``'s key sets, at any depth of ``value``, added to that set's values."""
+    if isinstance(value, Mapping):
+        for name, item in value.items():
+            for keys, values in found.items():
+                if name in keys and isinstance(item, str) and item:
+                    values.add(item)
+            _held(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _held(item, found)
+
+
+def _order_ids(values: set[str]) -> list[uuid.UUID]:
+    ids = []
+    for value in values:
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return ids
+
+
+def payment_tokens_to_hide(snapshot: object, event: Mapping[str, object] | None) -> dict[str, str]:
+    """{token in clear: its hint} for every payment token a step of this item (its payload snapshot and event) may
+    have handed the gateway, which a gateway's error may quote: the token at a ``PAYMENT_TOKEN_KEYS`` key of either,
+    the token of each order they name (``InitialOrder.payment_token``, what the payment steps open) and each named
+    consumer's token on file; sealed ones opened. Registered as the engine's scrubber (``CheckoutConfig.ready``)."""
+    tokens: set[str] = set()
+    orders: set[str] = set()
+    consumers: set[str] = set()
+    for value in (snapshot, event):
+        _held(value, {PAYMENT_TOKEN_KEYS: tokens, ORDER_KEYS: orders, CONSUMER_KEYS: consumers})
+    if ids := _order_ids(orders):
+        for consumer_id, token in InitialOrder.objects.filter(order_id__in=ids).values_list(
+            "consumer_id", "payment_token"
+        ):
+            consumers.add(consumer_id)
+            tokens.add(token)
+    consumers |= {consumer_of(token) for token in tokens if is_sealed(token)}
+    keys: dict[str, bytes | None] = {}
+    for consumer in Consumer.objects.filter(pk__in=consumers).only("id", "personal_key", "payment_token"):
+        keys[consumer.id] = _key(consumer)
+        if consumer.payment_token:
+            tokens.add(consumer.payment_token)
+    clear = {open_token(token, keys) if is_sealed(token) else token for token in tokens}
+    return {token: token_hint(token) for token in clear if isinstance(token, str) and token not in (ERASED, SEALED)}
 
 
 def sees_whole_payment_tokens(user: object) -> bool:

@@ -90,6 +90,8 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "database_reckoned": ("pipelines.store.clock", "reckoned"),  # that clock as this node reckons it: no round trip
     "close_open": ("pipelines.failures.parking", "close_open"),
     "last_attempt": ("pipelines.failures.parking", "last_attempt"),
+    # What a failed attempt's message and traceback must not say (a domain's secrets, found from the failing item)
+    "register_scrubber": ("pipelines.failures.scrub", "register"),
     "classify": ("pipelines.store.classification", "classify"),
     "refuse_to_start_if_broken": ("pipelines.contracts.checks", "refuse_to_start_if_broken"),
     # Transports: wire errors, request schemas and limits, NDJSON, the gRPC boundary, the engine's own services
@@ -226,6 +228,7 @@ if TYPE_CHECKING:
     from pipelines.failures.parking import open_hold as open_hold
     from pipelines.failures.parking import open_items as open_items
     from pipelines.failures.parking import parked_items as parked_items
+    from pipelines.failures.scrub import register as register_scrubber
     from pipelines.recovery import actions as actions
     from pipelines.recovery import backlog as backlog
     from pipelines.recovery import deadlines as deadlines
@@ -403,6 +406,7 @@ __all__ = [
     "protobuf_only",
     "queues",
     "refuse_to_start_if_broken",
+    "register_scrubber",
     "released_with_call",
     "request_metrics",
     "require_token",

@@ -46,6 +46,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
+from pipelines.contracts.errors import error_code
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -191,8 +193,20 @@ def step_span(
         span = _tracer.start_span(f"{pipeline}.{step}", context=parent_ctx, attributes=attributes, links=links)
     finally:
         otel_context.detach(token)
-    with trace.use_span(span, end_on_exit=True):
-        yield StepSpan(span)
+    # An exception's text may quote what the step handed a dependency (a payment token): the span names its class
+    # and code only; its scrubbed text is in the error-sink entry (``pipelines.failures.scrub``).
+    with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
+        try:
+            yield StepSpan(span)
+        except BaseException as exc:
+            cause = exc.__cause__ or exc
+            span.add_event("exception", {"exception.type": _qualified(cause), "tpfgo.error_code": error_code(cause)})
+            span.set_status(trace.StatusCode.ERROR, _qualified(cause))
+            raise
+
+
+def _qualified(exc: BaseException) -> str:
+    return f"{type(exc).__module__}.{type(exc).__qualname__}"
 
 
 def _continues_incoming(span: trace.Span) -> bool:

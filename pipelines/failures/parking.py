@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -79,16 +79,25 @@ def parked_id(pipeline: str, step: str, item_id: object, branch: str = MAIN_BRAN
 
 
 def park(
-    spec: Pipeline, step: Step, item: Item, event: Mapping[str, Any] | None, attempt: int, exc: BaseException
+    spec: Pipeline,
+    step: Step,
+    item: Item,
+    event: Mapping[str, Any] | None,
+    attempt: int,
+    exc: BaseException,
+    *,
+    hide: Callable[[str], str] = str,
 ) -> ParkedItem:
+    """Park the failed item: its next attempt scheduled, or dead-lettered with its error's text as ``hide`` leaves it
+    (``scrub.for_item``: the secrets the item's error may quote replaced)."""
     policy = retry_policy(spec.name, step)
     now = clock.now()  # the next attempt's due time is the database's: the sweeper compares it with that clock
     with transaction.atomic():
         parked = parked_row(spec, step, item, event, now)
         if not is_retryable(exc):
-            dead_letter(parked, "non_retryable", attempt, exc)
+            dead_letter(parked, "non_retryable", attempt, exc, hide=hide)
         elif attempt >= policy.max_attempts:
-            dead_letter(parked, "retry_exhausted", attempt, exc)
+            dead_letter(parked, "retry_exhausted", attempt, exc, hide=hide)
         else:
             schedule(parked, attempt + 1, now + datetime.timedelta(seconds=policy.delay(attempt)), now)
     log.warning("item.parked", parked_id=str(parked.pk), attempt=attempt, retryable=is_retryable(exc))
@@ -121,13 +130,15 @@ def parked_row(
     )
 
 
-def dead_letter(parked: ParkedItem, reason: str, attempts: int, exc: BaseException) -> None:
+def dead_letter(
+    parked: ParkedItem, reason: str, attempts: int, exc: BaseException, *, hide: Callable[[str], str] = str
+) -> None:
     ParkingOutcome.objects.create(
         parked=parked,
         outcome=ParkingOutcome.DEAD_LETTERED,
         reason=reason,
         attempts=attempts,
-        last_error=f"{type(exc).__name__}: {exc}"[:2000],
+        last_error=hide(f"{type(exc).__name__}: {exc}")[:2000],
         created_at=clock.stamp(),
     )
     log.error("item.dead_lettered", parked_id=str(parked.pk), reason=reason, attempts=attempts)

@@ -13,7 +13,7 @@ from prometheus_client import Counter
 from pipelines.contracts import ids
 from pipelines.contracts.errors import error_code, is_retryable
 from pipelines.contracts.text import storable, storable_json
-from pipelines.failures import parking, sinks
+from pipelines.failures import parking, scrub, sinks
 from pipelines.failures.parking import describe
 from pipelines.models import MAIN_BRANCH
 from pipelines.store import clock
@@ -42,12 +42,14 @@ def record(
     failed_step: Step | None = None,
 ) -> None:
     failing = failed_step or step
+    described = describe(item.value)
+    hide = scrub.for_item(described[2], event)  # once: the sink entry and a dead letter's text alike
     entry = sink_entry(
-        spec.name, failing.name, describe(item.value), item.trace_id, event, attempt, exc, branch=item.branch
+        spec.name, failing.name, described, item.trace_id, event, attempt, exc, branch=item.branch, hide=hide
     )
     STEP_FAILURES.labels(entry.error_code, spec.name, failing.name).inc()
     sinks.record(entry)
-    parking.park(spec, step, item, event, attempt, exc)
+    parking.park(spec, step, item, event, attempt, exc, hide=hide)
 
 
 def sink_entry(
@@ -60,12 +62,16 @@ def sink_entry(
     exc: BaseException,
     *,
     branch: str = MAIN_BRANCH,
+    hide: scrub.Scrub | None = None,
 ) -> sinks.SinkEntry:
     """The error-sink entry of a failed attempt (one per pipeline, step, item, attempt and lineage branch: its id is
     derived from them, the branch only off the main branch, as a parked item's). ``described``: ``parking.describe``
-    of the step's input (its type, id and payload)."""
+    of the step's input (its type, id and payload). Its message and traceback are scrubbed by ``hide`` (the item's,
+    ``scrub.for_item``, when not given) before anything sees them."""
     item_type, item_id, snapshot = described
     off_main = () if branch == MAIN_BRANCH else (branch,)
+    if hide is None:
+        hide = scrub.for_item(snapshot, event)
     return sinks.SinkEntry(
         id=ids.deterministic_id("error-sink", pipeline, step, str(item_id), attempt, *off_main),
         pipeline=pipeline,
@@ -78,8 +84,8 @@ def sink_entry(
         retryable=is_retryable(exc),
         # A message may quote anything (a gateway's answer, bytes it could not decode): kept as text every database
         # stores, so that the entry is never lost to it.
-        message=storable(str(exc)[:2000]),
-        traceback=storable("".join(traceback.format_exception(exc))),
+        message=storable(hide(str(exc))[:2000]),
+        traceback=storable(hide("".join(traceback.format_exception(exc)))),
         payload=storable_json(json.loads(json.dumps({"input": snapshot, "event": event}, cls=DjangoJSONEncoder))),
         attempt=attempt,
         created_at=clock.reckoned(),  # the database's, as retention and the sweeper read it

@@ -137,3 +137,15 @@ class OutageGateway(SimulatedGateway):
         if down:
             raise GatewayUnavailable(f"payment gateway unavailable (an outage, attempt {attempt})")
         return super().authorize(order_id, amount, currency, token, attempt)
+
+
+class EchoingGateway(SimulatedGateway):
+    """A provider whose errors echo the request they refused, payment token and all, as a real gateway's often do:
+    every authorization fails (an exception outside the project's classes, UNEXPECTED), its message quoting the
+    token as the provider's JSON answer does and its cause as the form body sent did."""
+
+    def authorize(self, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, attempt: int) -> Authorization:
+        try:
+            raise ConnectionResetError(f"POST /v1/charges amount={amount}&source={token}: connection reset")
+        except ConnectionResetError as exc:
+            raise RuntimeError(f'gateway answered 402: {{"error": {{"param": "source", "value": "{token}"}}}}') from exc

@@ -1,0 +1,80 @@
+"""Scrubbing: the secrets a failed attempt's free text must not carry, replaced before it is stored or sent.
+
+An exception's message and traceback are free text: a dependency's error often quotes the request it refused (a
+payment gateway echoing the token it was handed). The engine knows no domain's secrets, so a domain registers a
+finder (``register``, from its ``AppConfig.ready``): given the failing item's payload snapshot
+(``parking.describe``) and its event, it names each value to hide and what to show in its place. ``record`` applies
+every finder's answer to the error-sink entry's message and traceback (so to the database, the stderr sink's line
+and what a remote sink is sent) and to a dead letter's ``last_error``, before any of them is written.
+
+A finder that fails withholds the text whole (fail closed): the entry keeps its class, code, payload and ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import structlog
+
+log = structlog.get_logger("pipelines.scrub")
+
+# (payload snapshot, event) -> {secret: what is shown instead}
+Finder = Callable[[Any, Mapping[str, Any] | None], Mapping[str, str]]
+
+# A shorter value would match ordinary text (a word, a traceback's line number); secrets are longer than this.
+SHORTEST = 6
+WITHHELD = "[withheld: the values to hide could not be looked up]"
+
+_finders: list[Finder] = []
+
+
+def register(finder: Finder) -> None:
+    """Apply ``finder`` to every failed attempt's text from now on (once, however often registered)."""
+    if finder not in _finders:
+        _finders.append(finder)
+
+
+def _forms(secret: str) -> set[str]:
+    """The ways a message may quote ``secret``: as it is, JSON-escaped, URL-encoded (a form body, a query string)."""
+    return {secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)}
+
+
+@dataclass(frozen=True)
+class Scrub:
+    """Text with every secret replaced (the longest first, so no part of one is left behind), or withheld whole."""
+
+    replacements: tuple[tuple[str, str], ...] = ()
+    withheld: bool = False
+
+    def __call__(self, text: str) -> str:
+        if self.withheld:
+            return WITHHELD
+        for secret, shown in self.replacements:
+            text = text.replace(secret, shown)
+        return text
+
+
+NOTHING = Scrub()
+
+
+def for_item(snapshot: Any, event: Mapping[str, Any] | None) -> Scrub:
+    """The scrub of a failed attempt's text, from every registered finder's secrets for this item."""
+    found: dict[str, str] = {}
+    for finder in _finders:
+        try:
+            secrets = finder(snapshot, event)
+        except Exception as exc:  # noqa: BLE001  (what to hide is unknown: hide the whole text, keep the entry)
+            log.error(
+                "error_sink.scrub_failed",
+                finder=getattr(finder, "__qualname__", repr(finder)),
+                error=type(exc).__name__,
+            )
+            return Scrub(withheld=True)
+        for secret, shown in secrets.items():
+            if len(secret) >= SHORTEST:
+                found.update(dict.fromkeys(_forms(secret), shown))
+    return Scrub(tuple(sorted(found.items(), key=lambda pair: -len(pair[0]))))
