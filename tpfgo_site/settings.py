@@ -462,6 +462,9 @@ TPFGO_FUNNEL_FOLD_BATCH = int(os.environ.get("TPFGO_FUNNEL_FOLD_BATCH", "100000"
 # --- Partitions of the checkpoint log and the lineage on PostgreSQL (pipelines/store/partitions.py): months created
 # this far ahead, by `manage.py partitions` and by beat once a day.
 TPFGO_PARTITION_MONTHS_AHEAD = int(os.environ.get("TPFGO_PARTITION_MONTHS_AHEAD", "3"))
+# The hourly purge waits this long for each lock of a month it drops whole; a month whose lock is not granted in time
+# (a long reader on its partition) is skipped this hour (log partitions.drop_failed, sqlstate 55P03).
+TPFGO_PARTITION_LOCK_TIMEOUT_SECONDS = float(os.environ.get("TPFGO_PARTITION_LOCK_TIMEOUT_SECONDS", "10"))
 # --- Retention (docs/operations.md, "Retention and tombstones"): days each kind of data is kept (0: forever).
 # Orders (every row of a terminal order's trace) leave a tombstone; ops actions are the audit trail, kept longest.
 TPFGO_RETENTION = {

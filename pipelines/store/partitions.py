@@ -19,7 +19,8 @@ partition whose range the default partition holds rows of).
 
 Retention (``drop_expired``) drops or detaches a month only when every order in it is expired, as the caller's
 ``expired`` judges; otherwise it leaves the month to row-by-row deletes. A month whose drop fails (the database
-refuses it: a missing grant, a lock not granted, the drop's own guard) rolls back whole, is logged
+refuses it: a missing grant, a lock not granted within ``TPFGO_PARTITION_LOCK_TIMEOUT_SECONDS``, the drop's own
+guard) rolls back whole, is logged
 (``partitions.drop_failed``) and counted (``tpfgo_partition_drop_failures_total``), and is left to the row-by-row
 deletes too: the other months, and the caller's batched deletes after them, still run.
 
@@ -69,6 +70,11 @@ class Partition:
     @property
     def default(self) -> bool:
         return self.start is None
+
+
+def lock_timeout_ms() -> int:
+    """How long a month's transaction waits for each lock (``TPFGO_PARTITION_LOCK_TIMEOUT_SECONDS``), in ms."""
+    return max(1, round(1000 * float(getattr(settings, "TPFGO_PARTITION_LOCK_TIMEOUT_SECONDS", 10))))
 
 
 def tables() -> list[str]:
@@ -219,7 +225,9 @@ def drop_expired(
     audit record and tombstones), then the drop; a month is gone whole or not at all. The lock and the drop are the
     owner's functions (``pipelines.store.partition_functions``): the purge role may run them, with the purge flag on,
     and the drop refuses a month that still holds rows of an order ``purge`` left. The default partition is never
-    dropped. A month the database refuses to lock or drop (``DatabaseError``) rolls back whole, ``purge``'s rows
+    dropped. Each lock is waited for ``TPFGO_PARTITION_LOCK_TIMEOUT_SECONDS`` at most (a reader holding a month's
+    partition must not hang the purge). A month the database refuses to lock or drop (``DatabaseError``: a lock not
+    granted in time among them, sqlstate 55P03) rolls back whole, ``purge``'s rows
     with it, and is logged and counted (``DROP_FAILURES``); the next month is tried all the same.
     """
     connection = connections[using]
@@ -257,6 +265,9 @@ def _drop_month(
     # grant on the partitions themselves.
     in_month, bounds = f"{qn(KEY)} >= %s AND {qn(KEY)} < %s", [start, next_month(start)]
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        # Every lock of the month's transaction (its partitions', the purge's rows', the drop's parents') waits this
+        # long at most: a reader holding the month fails it (55P03) instead of hanging the hourly purge behind it.
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{lock_timeout_ms()}ms"])
         cursor.execute(f"SELECT {partition_functions.LOCK}(%s)", [start])
         numbers = " UNION ".join(f"SELECT trace_number FROM {qn(p.table)} WHERE {in_month}" for p in parts)  # noqa: S608
         cursor.execute(

@@ -7,6 +7,7 @@ whose drop fails is logged and counted, and its orders still go by the batched d
 from __future__ import annotations
 
 import datetime
+import threading
 from collections.abc import Iterator
 
 import psycopg
@@ -141,6 +142,58 @@ def test_a_month_whose_drop_fails_is_logged_and_counted_and_its_orders_still_go_
         and record.rows["pipelines_checkpointlog"] == 10
         and record.rows["pipelines_lineagelink"] == 10
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_month_a_reader_holds_is_skipped_after_the_lock_timeout_and_its_orders_still_go_in_batches(
+    as_worker, pg_roles, engine, settings
+):
+    settings.TPFGO_RETENTION_TERMINAL = "tests.pipelines.test_partitions.published"
+    settings.TPFGO_RETENTION = {"orders": 30}
+    settings.TPFGO_PARTITION_LOCK_TIMEOUT_SECONDS = 0.2
+    partitions.ensure(now=MAR, since=JAN, months_ahead=0)
+    january = {place(engine, "doc-j1", JAN), place(engine, "doc-j2", JAN + datetime.timedelta(days=5))}
+    young = place(engine, "doc-m1", MAR)
+    counts = {model: model.objects.count() for model in (CheckpointLog, LineageLink, DocumentPublished)}
+    failures = REGISTRY.get_sample_value("tpfgo_partition_drop_failures_total")
+    answered: list[list[retention.Outcome]] = []
+
+    def hourly_purge() -> None:  # beat's pipelines.purge on a worker, in its own session
+        try:
+            with connected_as(pg_roles.credentials(pg_roles.app)):
+                answered.append(retention.purge(actor="beat", now=MAR + datetime.timedelta(days=5)))
+        finally:
+            connection.close()
+
+    db = connection.settings_dict
+    # A long report in another session: a SELECT on January's partition, its transaction left open (ACCESS SHARE).
+    with psycopg.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"]) as reader:
+        reader.execute(f"SELECT COUNT(*) FROM {partitions.name_of('pipelines_checkpointlog', MONTHS[0])}").fetchone()
+        purge = threading.Thread(target=hourly_purge)
+        with capture_logs() as logs:
+            purge.start()
+            purge.join(60)  # a guard only: the old purge waited for the reader's lock as long as it stayed open
+            returned = not purge.is_alive()
+            reader.rollback()
+            purge.join()
+
+    assert returned
+    failed = [e for e in logs if e["event"] == "partitions.drop_failed"]
+    assert [(e["month"], e["sqlstate"], e["log_level"]) for e in failed] == [(MONTHS[0].isoformat(), "55P03", "error")]
+    assert REGISTRY.get_sample_value("tpfgo_partition_drop_failures_total") == failures + 1
+    assert {partitions.name_of(t, MONTHS[0]) for t in partitions.tables()} <= names()  # January stays, emptied
+    # The batched deletes still ran: exactly January's two orders went, row by row, with one record of one batch.
+    ((outcomes),) = answered
+    assert {o.policy: o.items for o in outcomes}["orders"] == 2
+    assert set(Tombstone.objects.values_list("trace_id", flat=True)) == january
+    assert all(rows_of(t) == {"CheckpointLog": 0, "LineageLink": 0} for t in january)
+    assert rows_of(young) == {"CheckpointLog": 5, "LineageLink": 5}
+    assert CheckpointLog.objects.count() == counts[CheckpointLog] - 10
+    assert LineageLink.objects.count() == counts[LineageLink] - 10
+    assert DocumentPublished.objects.count() == counts[DocumentPublished] - 2
+    assert list(Trace.objects.values_list("trace_id", flat=True)) == [young]
+    (record,) = PurgeRecord.objects.all()
+    assert record.items == 2 and record.rows["pipelines_checkpointlog"] == 10
 
 
 @pytest.mark.django_db(transaction=True)
