@@ -12,6 +12,12 @@ gets an ``OpsAction`` whose id is derived from (run, order); once every order ha
 ``OpsAction`` records the batch and links the per-order ones. Everything is an insert; progress is counted
 from the results, so a run that stopped half-way (a crash, a closed browser tab) continues where it stopped
 when anything advances it again (the console page, ``manage.py remediate --run``, the Celery beat task).
+
+A plan whose run finished is not run again by submitting it again (the same id finds that run). The operator who
+wants its orders run once more, unchanged (each failed without an ops action, so the new preview's plan is the
+run's), names that run: ``submit(..., again_of=RUN_ID)`` makes a re-run, a new run whose id is derived from the plan
+and the run it repeats, and whose audit rows say so (``againOf``). Naming the same run again finds that re-run;
+another round names the re-run (``last_run`` follows the chain).
 """
 
 from __future__ import annotations
@@ -54,10 +60,43 @@ def max_orders() -> int:
     return int(getattr(settings, "TPFGO_BULK_REMEDIATION_MAX_ORDERS", 1000))
 
 
-def run_id(action: str, params: dict[str, Any], plan: Plan) -> uuid.UUID:
-    """The run a plan makes: the same action, parameters, orders, positions and ops actions give the same id."""
+def run_id(action: str, params: dict[str, Any], plan: Plan, again_of: uuid.UUID | None = None) -> uuid.UUID:
+    """The run a plan makes: the same action, parameters, orders, positions and ops actions give the same id; a
+    re-run's also counts the run it repeats."""
     parts = [f"{order_id}@{seq}" + (f"~{acted}" if acted else "") for order_id, seq, acted in plan]
-    return deterministic_id("bulk-run", action, *(f"{k}={params[k]}" for k in sorted(params)), *parts)
+    again = [f"again={again_of}"] if again_of is not None else []
+    return deterministic_id("bulk-run", action, *(f"{k}={params[k]}" for k in sorted(params)), *parts, *again)
+
+
+def last_run(action: str, params: dict[str, Any], plan: Plan) -> BulkRun | None:
+    """The newest run of this plan: its first run, or the re-run of that, and so on; None when it never ran."""
+    found, wanted = None, run_id(action, params, plan)
+    while (run := BulkRun.objects.filter(pk=wanted).first()) is not None:
+        found, wanted = run, run_id(action, params, plan, again_of=run.id)
+    return found
+
+
+def check_again(again_of: object, action: str, params: dict[str, Any], plan: Plan) -> uuid.UUID:
+    """The finished run of this very plan that a re-run repeats; refused (nothing stored) when it is not one."""
+    try:
+        wanted = uuid.UUID(str(again_of).strip())
+    except ValueError:
+        raise InvalidArgument(f"{again_of!r} is not a bulk run id", [Detail("againOf", "malformed")])
+    run = BulkRun.objects.filter(pk=wanted).first()
+    if run is None:
+        raise NotFound(f"bulk run {wanted} not found", [Detail("againOf", "not found")])
+    if run.id != run_id(action, params, plan, again_of=run.again_of):
+        raise FailedPrecondition(
+            f"bulk run {run.id} ran another plan (another action or parameters, or its orders moved or were acted on "
+            "since): this plan is a new run of its own; submit it without naming a run to repeat",
+            [Detail("againOf", "another plan")],
+        )
+    if not progress(run.id)["finished"]:
+        raise FailedPrecondition(
+            f"bulk run {run.id} has not finished: continue it (its id as --run) rather than run it again",
+            [Detail("againOf", "not finished")],
+        )
+    return run.id
 
 
 def order_action_id(run: uuid.UUID, order_id: uuid.UUID) -> uuid.UUID:
@@ -110,8 +149,9 @@ def _ops_actions_on(orders: Sequence[Any]) -> dict[uuid.UUID, int]:
     return dict(rows.order_by())
 
 
-def submit(action: str, plan: Plan, *, actor: str, reason: str, **params: object) -> BulkRun:
-    """Store the run (or find it, when this plan was submitted before); nothing runs yet."""
+def submit(action: str, plan: Plan, *, actor: str, reason: str, again_of: object = None, **params: object) -> BulkRun:
+    """Store the run (or find it, when this plan was submitted before); nothing runs yet. With ``again_of``, the
+    finished run of this plan to repeat: a re-run of it (``check_again``)."""
     actor, reason = remediation.check_who(actor, reason)
     if action not in one.ACTIONS:
         raise InvalidArgument(f"unknown remediation {action!r}", [Detail("action", "unknown")])
@@ -125,8 +165,9 @@ def submit(action: str, plan: Plan, *, actor: str, reason: str, **params: object
         raise InvalidArgument("an expected position is no log position", [Detail("orders", "not a log position")])
     if any(not 0 <= acted < 2**31 for _, _, acted in plan):
         raise InvalidArgument("an ops action count is no count", [Detail("orders", "not a count")])
+    again = check_again(again_of, action, params, plan) if again_of is not None else None
     run = BulkRun(
-        id=run_id(action, params, plan),
+        id=run_id(action, params, plan, again_of=again),
         action=action,
         params=params,
         actor=actor,
@@ -134,6 +175,7 @@ def submit(action: str, plan: Plan, *, actor: str, reason: str, **params: object
         plan=[[str(order_id), seq, acted] for order_id, seq, acted in plan],
         total=len(plan),
         created_at=database_reckoned(),  # the clock beat's idle check reads: not this console node's
+        again_of=again,
     )
     BulkRun.objects.bulk_create([run], ignore_conflicts=True)
     return BulkRun.objects.get(pk=run.id)
@@ -202,7 +244,7 @@ def _one(run: BulkRun, position: int, order_id: uuid.UUID, seq: int) -> None:
             reason=run.reason,
             expected_seq=seq,
             action_id=action_id,
-            note={"bulkRunId": str(run.id)},
+            note={"bulkRunId": str(run.id), **_again(run)},
             **run.params,
         )
     except ServiceError as exc:
@@ -257,12 +299,18 @@ def _close(run: BulkRun) -> None:
         preview_seq=None,
         result={
             "bulkRunId": str(run.id),
+            **_again(run),
             "total": run.total,
             **{k: counts.get(k, 0) for k in (BulkRunResult.DONE, BulkRunResult.SKIPPED, BulkRunResult.FAILED)},
             "opsActionIds": [str(r.ops_action_id) for r in rows if r.ops_action_id],
         },
         action_id=batch_action_id(run.id),
     )
+
+
+def _again(run: BulkRun) -> dict[str, str]:
+    """A re-run's audit rows name the run it repeats."""
+    return {"againOf": str(run.again_of)} if run.again_of else {}
 
 
 @contextmanager
@@ -317,6 +365,7 @@ def progress(run_id: object) -> dict[str, Any]:
         "batchOpsActionId": str(batch_action_id(run.id)) if closed else None,
         "submittedAt": run.created_at,
         "finishedAt": closed,
+        "againOf": str(run.again_of) if run.again_of else None,
     }
 
 

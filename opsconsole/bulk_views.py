@@ -4,7 +4,9 @@ The preview page selects orders by filters (dead letters, stalled or waiting ord
 class, since, limit: an error group links here with its own) or by ``order`` ids, and shows what would be
 inserted for each with the one-order preview. Confirming stores the run (``checkout.bulk_remediation.submit``)
 and opens its page, which advances it one bounded batch per poll (``POST …/advance/``) and shows each order's
-result. Without JavaScript the page's *Continue* button does the same. Like the one-order confirm page these are
+result. Without JavaScript the page's *Continue* button does the same. A preview whose plan already ran (its orders
+each failed without an ops action, so the plan is that run's) says so and offers *Run these orders again*: a new run,
+a re-run of that one (``bulk_remediation.submit(again_of=...)``). Like the one-order confirm page these are
 custom admin views: no request-wide transaction (the engine's durable transactions refuse to nest).
 """
 
@@ -62,6 +64,9 @@ def _render(
 ) -> TemplateResponse:
     shown = context.get("shown") or {}
     filters = context.get("filters")
+    plan = bulk_remediation.plan_of(shown) if shown else []
+    last = bulk_remediation.last_run(action, params, plan) if plan else None
+    ran_before = bulk_remediation.progress(last.id) if last is not None else None
     context = {
         **site.each_context(request),
         **context,
@@ -72,7 +77,8 @@ def _render(
         "approved_choice": ("yes" if params["approved"] else "no") if "approved" in params else "",
         "couriers": Courier.objects.order_by("id") if action == "assign-courier" else [],
         "orders": shown.get("orders", []),
-        "plan": [f"{o}@{s}@{n}" for o, s, n in bulk_remediation.plan_of(shown)] if shown else [],
+        "plan": [f"{o}@{s}@{n}" for o, s, n in plan],
+        "ran_before": ran_before if ran_before and ran_before["finished"] else None,
         "states": bulk_selection.STATES,
         "filter_values": filters.as_query() if filters else {k: request.GET.get(k, "") for k in _FILTER_KEYS},
         "max_orders": bulk_selection.max_orders(),
@@ -88,8 +94,9 @@ def _submit(site: AdminSite, request: HttpRequest, action: str, params: dict[str
         shown = bulk_remediation.preview(action, [o for o, _, _ in plan], **params)  # fresh: what runs if confirmed
         return _render(site, request, action, params, {"filters": None, "shown": shown, "error": None, "reason": ""})
     actor = request.user.get_username()
+    again = request.POST.get("again", "").strip() or None  # the finished run of this plan to run again, ticked
     try:
-        run = bulk_remediation.submit(action, plan, actor=actor, reason=reason, **params)
+        run = bulk_remediation.submit(action, plan, actor=actor, reason=reason, again_of=again, **params)
     except ServiceError as exc:
         messages.error(request, f"{ops_actions.label(action)} in bulk refused: {exc.summary}")
         return HttpResponseRedirect(reverse("ops:index"))

@@ -630,6 +630,8 @@ class BulkRun(Ledger):
     plan = models.JSONField()  # [[trace id, expected seq, ops actions seen], ...] in the order they run
     total = models.PositiveIntegerField()
     created_at = models.DateTimeField(db_index=True)
+    # A re-run: the finished run of the same plan the operator asked to run again (its id is in this one's).
+    again_of = models.UUIDField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"bulk {self.action} of {self.total} by {self.actor}"

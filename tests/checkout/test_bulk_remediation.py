@@ -371,8 +371,108 @@ def test_the_command_refuses_a_plan_that_already_ran_saying_when_and_its_counts_
 
     assert str(refused.value) == (
         f"FAILED_PRECONDITION: bulk run {run.id} already ran this plan: submitted {at(run.created_at)} by ops:erin, "
-        f"finished {at(finished)}: 0 done, 0 skipped, 1 failed of 1; nothing was run again"
+        f"finished {at(finished)}: 0 done, 0 skipped, 1 failed of 1; nothing was run again; to run its orders once "
+        f"more as a new run: --again {run.id}"
     )
     assert capsys.readouterr().out == ""  # no old results printed as new
     assert all_insert_only_counts() == before
     assert (BulkRun.objects.count(), BulkRunResult.objects.count(), OpsAction.objects.count()) == (1, 1, 1)
+
+
+def test_a_run_whose_orders_all_failed_runs_again_with_again_once_per_finished_run_recorded_as_a_re_run(outage, capsys):
+    orders = outage(2)
+    held, release = threading.Event(), threading.Event()
+
+    def another_action() -> None:  # an ops action on each order, in another session, until released
+        try:
+            with claim_locks.exclusive("ops-action", orders[0]) as one, claim_locks.exclusive("ops-action", orders[1]):
+                assert one
+                held.set()
+                release.wait(60)
+        finally:
+            connection.close()
+
+    def counts(shown: dict) -> tuple[int, int, int, int, str | None]:
+        return shown["done"], shown["skipped"], shown["failed"], shown["total"], shown.get("againOf")
+
+    holder = threading.Thread(target=another_action)
+    holder.start()
+    assert held.wait(30)
+    command = ["remediate", "redrive", "--state", "dead_letter", "--actor", "ops:erin", "--reason", "gateway back"]
+    try:
+        with pytest.raises(CommandError, match="2 of 2 orders failed"):
+            call_command(*command)
+        first = BulkRun.objects.get()
+        assert counts(json.loads(capsys.readouterr().out)) == (0, 0, 2, 2, None)
+        # The same command again is refused, and says how to run the orders once more.
+        with pytest.raises(CommandError) as refused:
+            call_command(*command)
+        assert str(refused.value).endswith(
+            f"2 failed of 2; nothing was run again; to run its orders once more as a new run: --again {first.id}"
+        )
+        # --again: a new run of the same plan. The orders are still held, so they fail again, each tried once more.
+        with pytest.raises(CommandError, match="2 of 2 orders failed"):
+            call_command(*command, "--again", str(first.id))
+        second = BulkRun.objects.exclude(pk=first.id).get()
+        shown = json.loads(capsys.readouterr().out)
+        assert (shown["runId"], counts(shown)) == (str(second.id), (0, 0, 2, 2, str(first.id)))
+        assert BulkRunResult.objects.filter(run=second, outcome=BulkRunResult.FAILED).count() == 2
+        before = all_insert_only_counts()
+        # The same --again once more is refused like any finished run: its re-run already ran.
+        with pytest.raises(CommandError) as twice:
+            call_command(*command, "--again", str(first.id))
+    finally:
+        release.set()
+        holder.join()
+    assert f"FAILED_PRECONDITION: bulk run {second.id} already ran this plan:" in str(twice.value)
+    assert str(twice.value).endswith(
+        f"2 failed of 2; nothing was run again; to run its orders once more as a new run: --again {second.id}"
+    )
+    assert capsys.readouterr().out == "" and all_insert_only_counts() == before
+
+    # Once nothing holds the orders: --again on the re-run runs both of them.
+    call_command(*command, "--again", str(second.id))
+    third = BulkRun.objects.exclude(pk__in=[first.id, second.id]).get()
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["runId"], counts(shown)) == (str(third.id), (2, 0, 0, 2, str(second.id)))
+    assert [state.order_view(o).state for o in orders] == ["COMPLETED", "COMPLETED"]
+    assert (third.again_of, second.again_of, first.again_of) == (second.id, first.id, None)
+    batch = OpsAction.objects.get(action="bulk-redrive", trace_id=third.id)
+    assert (batch.result["againOf"], batch.result["done"], batch.result["failed"]) == (str(second.id), 2, 0)
+    redrives = OpsAction.objects.filter(action="redrive")
+    assert sorted((r.trace_id, r.result["bulkRunId"], r.result["againOf"]) for r in redrives) == sorted(
+        (o, str(third.id), str(second.id)) for o in orders
+    )
+    assert (BulkRun.objects.count(), BulkRunResult.objects.count(), OpsAction.objects.count()) == (3, 6, 5)
+
+
+def test_again_refuses_a_run_of_another_plan_one_not_finished_or_none_storing_nothing(outage, capsys):
+    orders = outage(3)
+    shown = bulk_remediation.preview("redrive", bulk_selection.select(bulk_selection.parse("dead_letter")))
+    running = bulk_remediation.submit("redrive", bulk_remediation.plan_of(shown), actor="ops:ann", reason="x")
+    before = all_insert_only_counts()
+    who = ["--actor", "ops:erin", "--reason", "again"]
+    refusals = []
+    for args in (
+        ["--state", "dead_letter", "--again", str(running.id)],
+        [str(orders[0]), str(orders[1]), "--again", str(running.id)],
+        ["--state", "dead_letter", "--again", "run-7"],
+        ["--state", "dead_letter", "--again", str(uuid.UUID(int=7))],
+        [str(orders[0]), "--again", str(running.id)],
+        ["--run", str(running.id), "--again", str(running.id)],
+    ):
+        with pytest.raises(CommandError) as refused:
+            call_command("remediate", "redrive", *args, *who)
+        refusals.append(str(refused.value))
+
+    assert refusals == [
+        f"FAILED_PRECONDITION: bulk run {running.id} has not finished: continue it (its id as --run) rather than run "
+        "it again",
+        f"FAILED_PRECONDITION: bulk run {running.id} ran another plan (another action or parameters, or its orders "
+        "moved or were acted on since): this plan is a new run of its own; submit it without naming a run to repeat",
+        "INVALID_ARGUMENT: 'run-7' is not a bulk run id (--again: malformed)",
+        f"NOT_FOUND: bulk run {uuid.UUID(int=7)} not found",
+        "--again repeats a bulk run: one order is acted on again without it",
+        "--run continues a stored run; --again makes a new run of a finished one: not both",
+    ]
+    assert capsys.readouterr().out == "" and all_insert_only_counts() == before

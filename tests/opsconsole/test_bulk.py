@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 import uuid
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.urls import reverse
 
 from checkout import state
 from checkout.models import Courier
 from pipelines.models import BulkRun, OpsAction
+from pipelines.store import claim_locks
 from tests.conftest import all_insert_only_counts
 from tests.opsconsole.conftest import dead_lettered_order, make_ops_user
 
@@ -165,3 +169,59 @@ def test_an_old_preview_of_a_finished_run_lands_on_it_told_it_finished_with_its_
     page = " ".join(ops_client.get(run_page).content.decode().split())
     assert f"Finished at {finished:%Y-%m-%d %H:%M:%S} UTC." in page and "advance-form" not in page
     assert OpsAction.objects.count() == actions
+
+
+def test_a_finished_plan_whose_orders_all_failed_is_offered_again_and_runs_once_as_a_re_run(ops_client, three_dead):
+    url = reverse("ops:bulk_remediation", args=["redrive"])
+    held, release = threading.Event(), threading.Event()
+
+    def another_action() -> None:  # an ops action on every order, in another session, until released
+        try:
+            with contextlib.ExitStack() as stack:
+                assert all(stack.enter_context(claim_locks.exclusive("ops-action", o)) for o in three_dead)
+                held.set()
+                release.wait(60)
+        finally:
+            connection.close()
+
+    def run_to_end(response) -> dict:  # type: ignore[no-untyped-def]
+        while not (shown := ops_client.post(response["Location"] + "advance/", HTTP_ACCEPT="application/json").json())[
+            "finished"
+        ]:
+            pass
+        return shown
+
+    holder = threading.Thread(target=another_action)
+    holder.start()
+    assert held.wait(30)
+    try:
+        plan = plan_of(ops_client.get(url, DISPATCH).content.decode())
+        first = run_to_end(ops_client.post(url, {"plan": plan, "reason": "courier-ann is back"}))
+    finally:
+        release.set()
+        holder.join()
+    assert (first["done"], first["failed"], first.get("againOf")) == (0, 3, None)
+
+    page = ops_client.get(url, DISPATCH).content.decode()
+    assert plan_of(page) == plan  # the orders are where the run left them: the same plan
+    assert f'These orders already ran as this plan: <a href="{reverse("ops:bulk_run", args=[first["runId"]])}">' in page
+    assert f'name="again" value="{first["runId"]}"' in page and "3 failed" in page
+    response = ops_client.post(url, {"plan": plan, "reason": "courier-ann is back", "again": first["runId"]})
+    second = run_to_end(response)
+    assert (second["done"], second["skipped"], second["failed"], second["againOf"]) == (3, 0, 0, first["runId"])
+    assert [state.order_view(o).state for o in three_dead] == ["COMPLETED"] * 3
+    batch = OpsAction.objects.get(action="bulk-redrive", trace_id=second["runId"])
+    assert (batch.result["againOf"], batch.result["done"]) == (first["runId"], 3)
+    assert (
+        f'a re-run of <a href="{reverse("ops:bulk_run", args=[first["runId"]])}">'
+        in ops_client.get(response["Location"]).content.decode()
+    )
+    before = all_insert_only_counts()
+
+    # The same form sent again (a double click, the tab left open): its re-run already ran; nothing runs.
+    resent = ops_client.post(url, {"plan": plan, "reason": "courier-ann is back", "again": first["runId"]})
+    assert resent["Location"] == response["Location"]
+    (told,) = [str(m) for m in get_messages(resent.wsgi_request)]
+    assert told.startswith("This plan was already run:") and "3 done, 0 skipped and 0 failed" in told
+    assert all_insert_only_counts() == before
+    assert BulkRun.objects.count() == 2

@@ -9,6 +9,8 @@ Many orders (bulk): several order ids, or filters (``--state``, ``--pipeline``, 
 nothing; otherwise the allowed orders run as one bulk run (``checkout.bulk_remediation``) in batches, each order
 with the stale guard of its own preview. ``--run RUN_ID`` continues a run that stopped half-way. A plan whose run
 already finished (the same orders, positions and ops actions as a run before) is refused: nothing runs again.
+``--again RUN_ID`` runs that finished run's plan once more as a new run, recorded as a re-run of it; the same
+``--again`` again is refused like any finished run.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ FIELD_FLAGS = {
     **{ops_actions.FIELDS[name]: flag for name, flag in FLAGS.items()},
     **{name: f"--{name.replace('_', '-')}" for name in FILTERS},
     "runId": "--run",
+    "againOf": "--again",
 }
 
 
@@ -75,6 +78,12 @@ class Command(BaseCommand):
         )
         bulk.add_argument("--limit", help="at most this many orders")
         bulk.add_argument("--run", dest="run_id", help="continue the bulk run with this id where it stopped")
+        bulk.add_argument(
+            "--again",
+            dest="again_of",
+            metavar="RUN_ID",
+            help="run the orders of this finished bulk run once more, as a new run (its plan must be this preview's)",
+        )
 
     def handle(self, *args: str, **options: Any) -> None:
         action = options["action"]
@@ -82,20 +91,26 @@ class Command(BaseCommand):
         foreign = [k for k in FLAGS if options.get(k) is not None and k not in ops_actions.PARAMS[action]]
         if foreign:  # it would be ignored: the operator meant another action, or another order's command line
             raise CommandError(f"{action} takes no {', '.join(FLAGS[k] for k in foreign)}")
-        for name in (*FILTERS, "run_id"):  # the console reads an empty field as unset; a script's "$UNSET" is a slip
+        for name in (*FILTERS, "run_id", "again_of"):  # the console reads an empty field as unset; "$UNSET" is a slip
             if options.get(name) is not None and not str(options[name]).strip():
-                flag = "--run" if name == "run_id" else f"--{name.replace('_', '-')}"
+                flag = {"run_id": "--run", "again_of": "--again"}.get(name, f"--{name.replace('_', '-')}")
                 raise CommandError(f"{flag} is empty: give it a value or leave it out")
         filtered = any(options.get(k) is not None for k in FILTERS)
         try:
             if options["run_id"]:
                 if options["order_ids"] or filtered:  # the run goes on with its own stored plan
                     raise CommandError("--run continues a stored run as planned: name no order and no filter with it")
+                if options["again_of"]:
+                    raise CommandError(
+                        "--run continues a stored run; --again makes a new run of a finished one: not both"
+                    )
                 shown = bulk_remediation.run_to_end(options["run_id"], action=action)
                 self._print(shown)
                 self._judge(shown)
             elif filtered or len(options["order_ids"]) != 1:
                 self._bulk(action, params, options, filtered)
+            elif options["again_of"]:
+                raise CommandError("--again repeats a bulk run: one order is acted on again without it")
             else:
                 self._one(action, options["order_ids"][0], params, options)
         except ServiceError as exc:
@@ -131,25 +146,41 @@ class Command(BaseCommand):
         else:
             orders = list(dict.fromkeys(options["order_ids"]))
         shown = bulk_remediation.preview(action, orders, **params)
+        plan = bulk_remediation.plan_of(shown)
+        again = self._again(action, params, plan, options["again_of"])
+        if plan:
+            shown["runId"] = str(bulk_remediation.run_id(action, params, plan, again_of=again))
         if options["preview"]:
             self._print(shown)
             return
         if shown["runId"] is not None:  # the same plan again: its run's first results are no news
-            bulk_remediation.refuse_finished(shown["runId"])
+            try:
+                bulk_remediation.refuse_finished(shown["runId"])
+            except ServiceError as exc:
+                raise CommandError(f"{exc.summary}; to run its orders once more as a new run: --again {shown['runId']}")
         run = bulk_remediation.submit(
-            action,
-            bulk_remediation.plan_of(shown),
-            actor=self._actor(options),
-            reason=options["reason"] or "",
-            **params,
+            action, plan, actor=self._actor(options), reason=options["reason"] or "", again_of=again, **params
         )
-        self.stderr.write(f"bulk run {run.id}: {run.total} orders; {shown['refused']} not allowed (see --preview)")
+        again_note = f" (a re-run of bulk run {run.again_of})" if run.again_of else ""
+        self.stderr.write(
+            f"bulk run {run.id}{again_note}: {run.total} orders; {shown['refused']} not allowed (see --preview)"
+        )
         progress = bulk_remediation.advance(run.id)
         while not progress["finished"] and progress["mine"]:
             self.stderr.write(f"  {progress['processed']}/{progress['total']}")
             progress = bulk_remediation.advance(run.id)
         self._print({**progress, "results": bulk_remediation.results(run.id)})
         self._judge(progress)
+
+    def _again(self, action: str, params: dict[str, Any], plan: bulk_remediation.Plan, named: str | None) -> Any:
+        """The run this plan's run repeats: the one ``--again`` names (checked), else the one this plan's newest run
+        repeats (a re-run that stopped half-way goes on; a finished one is refused by its own id), else none."""
+        if named is not None:
+            if not plan:
+                raise CommandError("--again: the preview allowed no order, so there is nothing to run again")
+            return bulk_remediation.check_again(named, action, params, plan)
+        last = bulk_remediation.last_run(action, params, plan) if plan else None
+        return last.again_of if last is not None else None
 
     def _judge(self, progress: dict[str, Any]) -> None:
         """A script must not read a run with failures, or one left to another process, as done: exit status 1."""
