@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pipelines', '0027_subscriber_leases'),
+        ('pipelines', '0029_error_sink_branch'),
     ]
 
     operations = [
