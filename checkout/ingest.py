@@ -87,6 +87,14 @@ def error(key: str | None, code: str, message: str) -> dict[str, Any]:
     return {"idempotencyKey": key, "error": {"code": code, "message": message}}
 
 
+def too_long(where: str, limit: int | None = None) -> Ready[dict[str, Any]]:
+    """The answer of a line or message over the bound of one order, ``TPFGO_API_MAX_BODY_BYTES``: the bound of a
+    ``POST /api/v1/orders`` body and a ``CreateOrder`` message, so an order one transport takes, every transport
+    takes. The same words on every transport; ``where`` is the transport's name for the item."""
+    bound = limit or input_limits.max_body_bytes()
+    return Ready(error(None, "INVALID_ARGUMENT", f"{where}: longer than {bound} bytes"))
+
+
 def no_order(key: str | None, where: str) -> Ready[dict[str, Any]]:
     """The answer of a line or message that carries no order (or, in NDJSON, one that is no object): the same words
     on every transport; ``where`` is the transport's name for the item (``line 3``, ``message 3``)."""
@@ -218,12 +226,13 @@ def _readline(stream: IO[bytes], size: int) -> bytes:
 
 
 def ndjson_lines(stream: IO[bytes], max_bytes: int | None = None) -> Iterator[Line | Ready[dict[str, Any]]]:
-    """Read NDJSON lazily, one line at a time; a line longer than ``max_bytes`` is skipped with an error answer.
+    """Read NDJSON lazily, one line at a time; a line longer than ``max_bytes`` (by default the bound of one order,
+    ``TPFGO_API_MAX_BODY_BYTES``, as an ``IngestOrders`` message) is skipped with an error answer (:func:`too_long`).
 
     A WSGI server's input may read ahead in blocks (gunicorn: 1 KiB), so a client that trickles lines sees its
     answers in small groups; for a line-by-line conversation use gRPC ``IngestOrders``.
     """
-    limit = max_bytes or int(getattr(settings, "TPFGO_INGEST_MAX_LINE_BYTES", 65536))
+    limit = max_bytes or input_limits.max_body_bytes()
     number = 0
     while True:
         raw = _readline(stream, limit + 2)  # the line and its end, LF or CRLF: neither counts against the limit
@@ -235,7 +244,7 @@ def ndjson_lines(stream: IO[bytes], max_bytes: int | None = None) -> Iterator[Li
         if len(content.removesuffix(b"\r")) > limit:
             if not ended:
                 _skip_rest(stream, limit)
-            yield Ready(error(None, "INVALID_ARGUMENT", f"line {number}: longer than {limit} bytes"))
+            yield too_long(f"line {number}", limit)
             continue
         if raw.strip():  # blank lines (a trailing newline, keep-alives) get no answer
             yield decode(raw, number)

@@ -321,7 +321,6 @@ TPFGO_INGEST_BATCH = int(os.environ.get("TPFGO_INGEST_BATCH", "64"))
 TPFGO_INGEST_MAX_STREAMS = int(os.environ.get("TPFGO_INGEST_MAX_STREAMS", "4"))
 TPFGO_WATCH_MAX_STREAMS = int(os.environ.get("TPFGO_WATCH_MAX_STREAMS", "4"))
 TPFGO_INGEST_RETRY_AFTER = float(os.environ.get("TPFGO_INGEST_RETRY_AFTER", "1"))
-TPFGO_INGEST_MAX_LINE_BYTES = int(os.environ.get("TPFGO_INGEST_MAX_LINE_BYTES", "65536"))
 # A line that meets a downstream queue at its bound waits (slowing its stream) this long in all before its 429.
 TPFGO_INGEST_BACKLOG_WAIT_SECONDS = float(os.environ.get("TPFGO_INGEST_BACKLOG_WAIT_SECONDS", "30"))
 # An HTTP ingest stream whose client neither sends a byte nor takes an answer for this long is ended (its slot freed);

@@ -81,7 +81,7 @@ class IngestView(ApiView):
     stream ends with a last line `{idempotencyKey: null, error: {code: UNAUTHENTICATED, message}}`."""
 
     renderer_classes = [NdjsonRenderer]
-    bounded_body = False  # each line is bounded by TPFGO_INGEST_MAX_LINE_BYTES
+    bounded_body = False  # each line is bounded as one order is, by TPFGO_API_MAX_BODY_BYTES
 
     def initial(self, request: Request, *args: object, **kwargs: object) -> None:
         self.perform_authentication(request)

@@ -31,7 +31,6 @@ from pipelines import (
     StreamIdle,
     WireError,
     idle_limited,
-    input_limits,
     released_with_call,
     require_token,
     streaming,
@@ -44,9 +43,8 @@ log = structlog.get_logger("checkout.rpc")
 def lines(requests: Iterable[Any]) -> Iterator[ingest.Line | Ready[dict[str, Any]]]:
     """Each request as an ingest line; a malformed message or a key given twice differently is its own error."""
     for number, request in enumerate(requests, 1):
-        if isinstance(request, Oversized):  # as NDJSON answers a line over its limit; the stream goes on
-            message = f"message {number}: longer than {input_limits.max_body_bytes()} bytes"
-            yield Ready(ingest.error(None, "INVALID_ARGUMENT", message))
+        if isinstance(request, Oversized):  # as NDJSON answers a line over the bound; the stream goes on
+            yield ingest.too_long(f"message {number}")
             continue
         if isinstance(request, Malformed):
             message = f"message {number}: not a valid {request.full_name} message"

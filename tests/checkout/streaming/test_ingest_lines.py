@@ -1,4 +1,4 @@
-"""The NDJSON reader's line limit (``TPFGO_INGEST_MAX_LINE_BYTES``): a line of exactly the limit is read and one
+"""The NDJSON reader's line limit (a test's own, given to the reader): a line of exactly the limit is read and one
 byte over is refused with its own error answer, whether it ends in LF, CRLF or the end of the body (the line's end
 never counts against the limit), and the next line is read as usual."""
 
