@@ -32,7 +32,7 @@ from typing import IO, Any
 import structlog
 from django.conf import settings
 
-from checkout import bulk, services
+from checkout import bulk, messages, services
 from pipelines import (
     Admission,
     Composition,
@@ -64,6 +64,7 @@ class Line:
     number: int
     key: str | None
     order: Any
+    key_name: str = "idempotencyKey"  # what the client called the key: errors name it so
 
 
 def gate() -> Admission:
@@ -107,7 +108,7 @@ def place(line: Line) -> dict[str, Any]:
     try:
         placed = _place_when_queues_allow(line)
     except ServiceError as exc:
-        return error(line.key, exc.code, exc.message)
+        return error(line.key, exc.code, messages.renamed(exc, line.key_name).message)
     except Exception as exc:  # one line's failure must not end the other lines' stream
         if outage.is_outage(exc):
             log.warning("ingest.database_unavailable", line=line.number, idempotency_key=line.key, error=str(exc))
@@ -135,7 +136,7 @@ def _refused_for_load(outcome: bulk.Answer) -> bool:
 
 def _answer(line: Line, outcome: bulk.Answer) -> dict[str, Any]:
     if isinstance(outcome, ServiceError):
-        return error(line.key, outcome.code, outcome.message)
+        return error(line.key, outcome.code, messages.renamed(outcome, line.key_name).message)
     return {"idempotencyKey": line.key, "orderId": outcome.view["orderId"], "state": outcome.view["state"]}
 
 

@@ -8,17 +8,20 @@ unset). Transports call these functions; none of them holds a rule of its own.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
 from checkout.protos import orders_pb2
-from pipelines import Detail, InvalidArgument
+from pipelines import Detail, InvalidArgument, ServiceError
 
 M = TypeVar("M", bound=Message)
 
 KEY_FIELD = "idempotencyKey"
+KEY_HEADER = "Idempotency-Key"  # what the services' errors call the key: REST's header
 
 
 def decode(cls: type[M], raw: bytes) -> M:
@@ -71,6 +74,37 @@ def pick_key(
             [Detail(field, f"differs from {header}")],
         )
     return field_key or header_key or None
+
+
+def key_name(field_key: str | None, header_key: str | None, *, field: str, header: str) -> str:
+    """What the client called the idempotency key it sent (:func:`pick_key`'s two places): the message field when it
+    gave one, else the header or metadata; neither: both, as either would have done."""
+    if field_key:
+        return field
+    if header_key:
+        return header
+    return f"{field} (or {header})"
+
+
+@contextmanager
+def naming_key(name: str) -> Iterator[None]:
+    """A service error raised inside calls the idempotency key ``name``, what the client used, instead of the REST
+    header's name: a gRPC client that set the field ``idempotency_key`` was told about an ``Idempotency-Key``."""
+    try:
+        yield
+    except ServiceError as exc:
+        raise renamed(exc, name)
+
+
+def renamed(error: ServiceError, name: str) -> ServiceError:
+    """``error`` with the idempotency key called ``name`` in its message and details."""
+    if name != KEY_HEADER:
+        error.message = error.message.replace(KEY_HEADER, name)
+        error.args = (error.message,)
+        error.details = [
+            Detail(name if d.field == KEY_HEADER else d.field, d.issue.replace(KEY_HEADER, name)) for d in error.details
+        ]
+    return error
 
 
 def same_order_id(path_id: str, message_id: str) -> None:

@@ -31,6 +31,11 @@ def json_object(data: Any, serializer_class: type[Serializer[Any]]) -> Mapping[s
     return body
 
 
+def key_name(field_key: str | None, header_key: str | None) -> str:
+    """The key as the client sent it: the header ``Idempotency-Key``, or a protobuf body's field ``idempotency_key``."""
+    return messages.key_name(field_key, header_key, field="idempotency_key", header=messages.KEY_HEADER)
+
+
 ORDER = OpenApiResponse(s.OrderViewSerializer, description="the order view")
 
 
@@ -59,8 +64,10 @@ class OrdersView(ProtobufApiView):
         data, field_key = request.data, None
         if isinstance(data, ProtoData):
             data, field_key = messages.create_command(data.message)
-        key = messages.pick_key(field_key, request.headers.get("Idempotency-Key"), header="Idempotency-Key")
-        placed = services.place_order(data, key)
+        header_key = request.headers.get("Idempotency-Key")
+        key = messages.pick_key(field_key, header_key, header="Idempotency-Key")
+        with messages.naming_key(key_name(field_key, header_key)):
+            placed = services.place_order(data, key)
         headers = {"Location": f"/api/v1/orders/{placed.view['orderId']}"}
         if not placed.created:
             headers["Idempotent-Replayed"] = "true"
@@ -140,8 +147,10 @@ class ReviseView(ProtobufApiView):
         if isinstance(data, ProtoData):
             messages.same_order_id(order_id, data.message.order_id)
             data, field_key = messages.revise_command(data.message)
-        key = messages.pick_key(field_key, request.headers.get("Idempotency-Key"), header="Idempotency-Key")
-        return Response(services.revise_order(order_id, data, key))
+        header_key = request.headers.get("Idempotency-Key")
+        key = messages.pick_key(field_key, header_key, header="Idempotency-Key")
+        with messages.naming_key(key_name(field_key, header_key)):
+            return Response(services.revise_order(order_id, data, key))
 
 
 class AcceptTicketView(ApiView):

@@ -20,12 +20,19 @@ SERVICE = orders_pb2.DESCRIPTOR.services_by_name["OrderService"]
 ROUTE = f"/{SERVICE.full_name}/"
 
 
+def key_name(field_key: str | None, header_key: str | None) -> str:
+    """The key as the client sent it: the field ``idempotency_key`` or the metadata ``idempotency-key``."""
+    return messages.key_name(field_key, header_key, field="idempotency_key", header="idempotency-key")
+
+
 class OrderService(Service):
     @unary(ROUTE + "CreateOrder")
     def CreateOrder(self, request: orders_pb2.CreateOrderRequest, context: grpc.ServicerContext) -> Any:
         data, field_key = messages.create_command(request)
-        key = messages.pick_key(field_key, metadata_value(context, "idempotency-key"), header="idempotency-key")
-        placed = services.place_order(data, key)
+        header_key = metadata_value(context, "idempotency-key")
+        key = messages.pick_key(field_key, header_key, header="idempotency-key")
+        with messages.naming_key(key_name(field_key, header_key)):
+            placed = services.place_order(data, key)
         if not placed.created:
             context.set_trailing_metadata((("idempotent-replayed", "true"),))
         return messages.to_message(placed.view, orders_pb2.Order)
@@ -42,8 +49,10 @@ class OrderService(Service):
     @unary(ROUTE + "ReviseOrder")
     def ReviseOrder(self, request: orders_pb2.ReviseOrderRequest, context: grpc.ServicerContext) -> Any:
         data, field_key = messages.revise_command(request)
-        key = messages.pick_key(field_key, metadata_value(context, "idempotency-key"), header="idempotency-key")
-        revised = services.revise_order(request.order_id, data, key)
+        header_key = metadata_value(context, "idempotency-key")
+        key = messages.pick_key(field_key, header_key, header="idempotency-key")
+        with messages.naming_key(key_name(field_key, header_key)):
+            revised = services.revise_order(request.order_id, data, key)
         return messages.to_message(revised, orders_pb2.ReviseOrderResponse)
 
     @unary(ROUTE + "GetLineage")

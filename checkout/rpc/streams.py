@@ -60,7 +60,8 @@ def lines(requests: Iterable[Any]) -> Iterator[ingest.Line | Ready[dict[str, Any
         except InvalidArgument as exc:
             yield Ready(ingest.error(outer, exc.code, f"message {number}: {exc.message}"))
             continue
-        yield ingest.Line(number, key, order)
+        name = messages.key_name(inner, outer, field="order.idempotency_key", header="idempotency_key")
+        yield ingest.Line(number, key, order, name)
 
 
 class OrderStreams(Service):
