@@ -117,6 +117,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "time_limited": ("pipelines.transport.http_streams", "time_limited"),
     "accepted_media": ("pipelines.transport.request_metrics", "accepted_media"),
     "protobuf_only": ("pipelines.transport.request_metrics", "protobuf_only"),
+    "takes_json": ("pipelines.transport.request_metrics", "takes_json"),
     "Malformed": ("pipelines.transport.rpc", "Malformed"),
     "Oversized": ("pipelines.transport.rpc", "Oversized"),
     "build_server": ("pipelines.transport.rpc", "build_server"),
@@ -267,6 +268,7 @@ if TYPE_CHECKING:
     from pipelines.transport.request_metrics import accepted_media as accepted_media
     from pipelines.transport.request_metrics import metrics_view as metrics_view
     from pipelines.transport.request_metrics import protobuf_only as protobuf_only
+    from pipelines.transport.request_metrics import takes_json as takes_json
     from pipelines.transport.rpc import Malformed as Malformed
     from pipelines.transport.rpc import Oversized as Oversized
     from pipelines.transport.rpc import build_server as build_server
@@ -419,6 +421,7 @@ __all__ = [
     "streaming",
     "subscription_gate",
     "sweep_grace",
+    "takes_json",
     "time_limited",
     "tombstone",
     "tombstone_for_key",

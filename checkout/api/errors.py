@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views import defaults
 from rest_framework import exceptions
 
-from checkout.api.protobuf import answers_in_protobuf
+from checkout.api.protobuf import errors_in_protobuf
 from pipelines import PROTOBUF, Detail, ServiceError, WireError, envelope, flatten, outage, status_message
 
 log = structlog.get_logger("checkout.api")
@@ -66,9 +66,10 @@ def to_service_error(exc: BaseException) -> ServiceError:
     return WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
 
 
-def render(request: HttpRequest, error: ServiceError) -> HttpResponse:
-    """The error in the client's format: JSON envelope, or ``google.rpc.Status`` for protobuf clients."""
-    if answers_in_protobuf(request):
+def render(request: HttpRequest, error: ServiceError, view: object = None) -> HttpResponse:
+    """The error in the client's format: JSON envelope, or ``google.rpc.Status`` for a protobuf client of a route
+    that answers protobuf (``view``'s), or of any route when it takes no JSON (``errors_in_protobuf``)."""
+    if errors_in_protobuf(request, view):
         response = HttpResponse(status_message(error).SerializeToString(), content_type=PROTOBUF)
     else:
         response = HttpResponse(json.dumps(envelope(error)), content_type="application/json")
@@ -98,7 +99,7 @@ def _shape_refusal(exc: exceptions.APIException, context: dict[str, Any]) -> Wir
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse:
     shape = _shape_refusal(exc, context) if isinstance(exc, _SHAPE_REFUSALS) else None
-    response = render(context["request"], shape or to_service_error(exc))
+    response = render(context["request"], shape or to_service_error(exc), context.get("view"))
     auth_header = getattr(exc, "auth_header", None)
     if auth_header:
         response["WWW-Authenticate"] = auth_header

@@ -20,7 +20,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
 from checkout import messages
-from pipelines import PROTOBUF, WireError, accepted_media, protobuf_only
+from pipelines import PROTOBUF, WireError, accepted_media, protobuf_only, takes_json
 
 JSON = "application/json"
 
@@ -63,6 +63,16 @@ def answers_in_protobuf(request: HttpRequest | Request) -> bool:
         if media in (JSON, "application/*+json"):
             return False
     return content_type(request) == PROTOBUF
+
+
+def errors_in_protobuf(request: HttpRequest | Request, view: object = None) -> bool:
+    """An error's format: the answer's (:func:`answers_in_protobuf`), except on a route that answers the method in
+    JSON only (no ``ProtoSpec``; no view at all) when the client takes JSON too, by ``*/*`` or at a lower ``q``:
+    then JSON, what the route produces and what its answer would have been. A client that takes no JSON still
+    gets a ``google.rpc.Status``."""
+    if not answers_in_protobuf(request):
+        return False
+    return request.method in getattr(view, "protobuf", {}) or not takes_json(request.META)
 
 
 def speaks_protobuf(request: HttpRequest | Request) -> bool:

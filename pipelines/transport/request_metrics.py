@@ -82,13 +82,17 @@ def accepted_media(meta: Mapping[str, Any]) -> list[str]:
     return [media for _, _, media in sorted(ranked)]
 
 
+def takes_json(meta: Mapping[str, Any]) -> bool:
+    """Whether ``Accept`` takes a JSON answer at all (``application/json``, ``*/*``, ...), at any ``q`` above 0."""
+    return bool(JSON_ANSWERS.intersection(accepted_media(meta)))
+
+
 def protobuf_only(meta: Mapping[str, Any]) -> bool:
     """Whether the request sends protobuf, or takes a protobuf answer and no JSON one: what a JSON-only route
     refuses with UNIMPLEMENTED. A client that takes both (``application/json, application/x-protobuf``) is
     answered in JSON there."""
     content_type = str(meta.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
-    accepted = accepted_media(meta)
-    return content_type == PROTOBUF or (PROTOBUF in accepted and not JSON_ANSWERS.intersection(accepted))
+    return content_type == PROTOBUF or (PROTOBUF in accepted_media(meta) and not takes_json(meta))
 
 
 def http_transport(request: HttpRequest) -> str:

@@ -374,3 +374,26 @@ def test_accept_is_read_by_preference_and_a_client_taking_json_too_is_answered_i
     assert answer(ticket, f"{PROTOBUF}, */*;q=0.1", "post")[0] == 404  # the route's own answer, not 501
     assert answer(ticket, PROTOBUF, "post") == (501, PROTOBUF)
     assert answer("/api/v1/error-sink/entries", f"application/json, {PROTOBUF}", "post")[0] == 400
+
+
+@pytest.mark.parametrize(
+    "accept", [f"{PROTOBUF}, */*", f"{PROTOBUF}, application/json;q=0.5", f"{PROTOBUF}, */*;q=0.1"]
+)
+def test_a_json_only_route_answers_its_errors_in_json_to_a_client_that_prefers_protobuf_but_takes_json(api, accept):
+    """What the route produces: its answer would be JSON, so is its error. A protobuf Status went to a client that
+    preferred protobuf by Accept's q and took ``*/*`` too, on a route that answers no protobuf."""
+    rows = all_insert_only_counts()
+    refused = api.post(f"/api/v1/tickets/{UNKNOWN}/accept", {}, format="json", HTTP_ACCEPT=accept)
+    assert (refused.status_code, refused["Content-Type"]) == (404, "application/json")
+    assert refused.json()["error"]["code"] == "NOT_FOUND"
+    invalid = api.post("/api/v1/consumers", {"id": "x"}, format="json", HTTP_ACCEPT=accept)
+    assert (invalid.status_code, invalid["Content-Type"]) == (400, "application/json")
+    assert invalid.json()["error"]["code"] == "INVALID_ARGUMENT"
+    # a route that answers protobuf keeps answering its errors in protobuf to that client
+    order = api.get(f"/api/v1/orders/{UNKNOWN}", HTTP_ACCEPT=accept)
+    assert (order.status_code, order["Content-Type"]) == (404, PROTOBUF)
+    assert status_pb2.Status.FromString(order.content).code == 5  # NOT_FOUND
+    # and a client that takes no JSON still gets a Status from a JSON-only route
+    only = api.post(f"/api/v1/tickets/{UNKNOWN}/accept", {}, format="json", HTTP_ACCEPT=PROTOBUF)
+    assert (only.status_code, only["Content-Type"]) == (501, PROTOBUF)
+    assert all_insert_only_counts() == rows
