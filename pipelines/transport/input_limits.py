@@ -106,10 +106,29 @@ def unique_keys(where: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]
     return pairs
 
 
+BOM = "\ufeff"
+# What a body or an ingest line that starts with two byte order marks is told (one is read past, as RFC 8259 allows).
+SECOND_BOM = "a byte order mark (U+FEFF) may come once, before the JSON text; this one has another"
+
+
+def _past_bom(raw: bytes | str, where: str) -> bytes | str:
+    """``raw`` without the byte order mark it may start with; a second one is refused (:data:`SECOND_BOM`)."""
+    if isinstance(raw, bytes):
+        data = raw.removeprefix(codecs.BOM_UTF8)
+        if data.startswith(codecs.BOM_UTF8):
+            raise InvalidArgument(SECOND_BOM, [Detail(where, "starts with two byte order marks")])
+        return data
+    text = raw.removeprefix(BOM)
+    if text.startswith(BOM):
+        raise InvalidArgument(SECOND_BOM, [Detail(where, "starts with two byte order marks")])
+    return text
+
+
 def loads(raw: bytes | str, where: str = "body") -> Any:
     """``json.loads`` within the depth limit (a nesting deep enough to exhaust Python's stack is refused too), and as
     strict as the API's JSON parser: ``NaN``, ``Infinity`` and a number beyond a float's range (``1e400``) are not
-    JSON numbers, and no database stores them in a JSON column; an object naming a key twice is refused."""
+    JSON numbers, and no database stores them in a JSON column; an object naming a key twice is refused. One
+    UTF-8 byte order mark before the text is read past, as the API's JSON parser reads past it."""
 
     def not_a_number(text: str) -> float:
         issue = f"holds {text}, which is not a JSON number"
@@ -119,8 +138,9 @@ def loads(raw: bytes | str, where: str = "body") -> Any:
         value = float(text)
         return value if math.isfinite(value) else not_a_number(text)
 
+    text = _past_bom(raw, where)
     try:
-        data = json.loads(raw, parse_constant=not_a_number, parse_float=finite, object_pairs_hook=unique_keys(where))
+        data = json.loads(text, parse_constant=not_a_number, parse_float=finite, object_pairs_hook=unique_keys(where))
     except RecursionError:
         raise too_deep(where) from None
     except ValueError as exc:
@@ -207,10 +227,11 @@ def _take_unsized_body(request: Request) -> None:
 
 
 class BoundedJSONParser(JSONParser):
-    """DRF's strict JSON parser, and: a body nested deeper than ``TPFGO_API_MAX_JSON_DEPTH`` is INVALID_ARGUMENT (a
-    nesting deep enough to exhaust Python's stack included) instead of failing as INTERNAL; so is an object that
-    names a key twice (``unique_keys``). A subclass may read integers its own way (``parse_int``, given each
-    integer's text)."""
+    """DRF's strict JSON parser, and: one UTF-8 byte order mark before the body is read past (RFC 8259 lets a
+    reader ignore it, and some editors and tools write one), where Python's reader refused it in its own words; a
+    body nested deeper than ``TPFGO_API_MAX_JSON_DEPTH`` is INVALID_ARGUMENT (a nesting deep enough to exhaust
+    Python's stack included) instead of failing as INTERNAL; so is an object that names a key twice
+    (``unique_keys``). A subclass may read integers its own way (``parse_int``, given each integer's text)."""
 
     parse_int: Callable[[str], Any] | None = None
 
@@ -218,14 +239,14 @@ class BoundedJSONParser(JSONParser):
         self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
     ) -> Any:
         charset = parsers.get_encoding(parser_context or {})  # type: ignore[attr-defined]  # DRF's check; no stub
-        decoded = codecs.getreader(charset)(stream)
         read = self.parse_int or int
         try:
-            data = json.load(
-                decoded,
+            text = codecs.getreader(charset)(stream).read()
+            data = json.loads(
+                _past_bom(text, "body"),  # one byte order mark is read past (RFC 8259, section 8.1)
                 parse_constant=_strict_constant,
                 object_pairs_hook=unique_keys("body"),
-                parse_int=lambda text: read(_readable_digits(text)),
+                parse_int=lambda digits: read(_readable_digits(digits)),
             )
         except RecursionError:
             raise too_deep() from None
