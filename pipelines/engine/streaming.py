@@ -27,6 +27,7 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
+import structlog
 from django.conf import settings
 from django.db import connections
 
@@ -296,7 +297,15 @@ class Stream(Generic[R]):
                 self._spawn(f"{self.name}-{stage.name}-{number}", self._work, index)
 
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        # The starting thread's log context (a request's request_id) goes with the thread: its lines name the request.
+        # Only structlog's: another context variable (a request-scoped cache) is not for sharing between threads.
+        bound = structlog.contextvars.get_contextvars()
+
+        def run() -> None:
+            structlog.contextvars.bind_contextvars(**bound)
+            target(*args)
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
 

@@ -5,6 +5,7 @@ import queue
 import time
 
 import pytest
+import structlog
 from django.test import Client
 
 from access.tokens import revoke_token
@@ -197,3 +198,27 @@ def test_a_stream_whose_token_is_revoked_places_no_line_after_and_ends_with_an_u
         response.close()
     assert all_insert_only_counts() == rows
     assert sorted(OrderRequest.objects.values_list("request_id", flat=True)) == ["before-1", "before-2"]
+
+
+def test_a_revoked_tokens_log_line_from_a_worker_thread_carries_the_requests_id(demo_data, token, settings):
+    """``ingest.token_revoked`` is written by the stream's worker thread: it carries the request_id of the request's
+    own lines, as bound by the request (its worker threads' lines had none)."""
+    settings.TPFGO_INGEST_TOKEN_CHECK_SECONDS = 0
+    body = Typed()
+    chunked = {"CONTENT_LENGTH": "", "wsgi.input": body, "wsgi.input_terminated": True}
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        response = post(b"-", token, **chunked)
+        answered = iter(response.streaming_content)
+        try:
+            body.send(line("logged-1"))
+            assert json.loads(next(answered))["state"] == "COMPLETED"
+            assert revoke_token("stream-client") == 1
+            body.send(line("logged-2"))
+            assert json.loads(next(answered))["error"]["code"] == "UNAUTHENTICATED"
+        finally:
+            body.send(b"")
+            response.close()
+    started = next(entry for entry in logs if entry["event"] == "request_started")
+    revoked = next(entry for entry in logs if entry["event"] == "ingest.token_revoked")
+    assert started["request_id"] and revoked.get("request_id") == started["request_id"]
+    assert OrderRequest.objects.count() == 1
