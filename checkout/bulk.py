@@ -25,9 +25,7 @@ from checkout.order_request.models import OrderRequest
 from checkout.order_view import render
 from checkout.services import Placed, order_id_for
 from pipelines import (
-    AlreadyExists,
     BatchEngine,
-    Detail,
     ServiceError,
     StepStatus,
     Unavailable,
@@ -143,10 +141,7 @@ def _answer(
     for command in recorded:
         request = requests.get(command.order_id)
         if request is None or not commands.same_request(request, command.payload, command.digest):
-            answers[command.index] = AlreadyExists(
-                "this Idempotency-Key was already used with a different request",
-                [Detail("Idempotency-Key", "reused with a different request")],
-            )
+            answers[command.index] = services.key_reused()
             continue
         view = render(state.order_view(command.order_id)) if views else summaries[command.order_id]
         answers[command.index] = Placed(view, created=command.index in created)

@@ -77,14 +77,22 @@ def place_order(data: object, key: str | None) -> Placed:
     raise Unavailable("the order could not be recorded yet; retry with the same Idempotency-Key")
 
 
+def key_reused() -> AlreadyExists:
+    """A new order's key already named another request. Keys are global (an order's id derives from its key
+    alone), so the other request may be another consumer's: the answer says nothing of it, not its id, its
+    consumer or its state, only what the client can do."""
+    return AlreadyExists(
+        "this Idempotency-Key was already used with a different request; keys are global, shared by every client "
+        "and consumer, so it may have been another's: send this order with a new key of your own (a UUID)",
+        [Detail("Idempotency-Key", "reused with a different request")],
+    )
+
+
 def _replay(order_id: uuid.UUID, command: Mapping[str, Any], digest: str) -> Placed:
     stored = selectors.order_request(order_id)
     assert stored is not None
     if not commands.same_request(stored, command, digest):
-        raise AlreadyExists(
-            "this Idempotency-Key was already used with a different request",
-            [Detail("Idempotency-Key", "reused with a different request")],
-        )
+        raise key_reused()
     return Placed(render(state.order_view(order_id)), created=False)
 
 

@@ -19,7 +19,10 @@ from checkout.protos import orders_pb2, orders_pb2_grpc
 from tests.checkout.conftest import order_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
-REUSED = "this {} was already used with a different request"
+REUSED = (
+    "this {} was already used with a different request; keys are global, shared by every client and consumer, so it "
+    "may have been another's: send this order with a new key of your own (a UUID)"
+)
 REQUIRED = "{} is required: 1-128 characters of A-Za-z0-9._:-"
 
 

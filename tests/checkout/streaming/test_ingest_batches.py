@@ -98,7 +98,7 @@ def test_replayed_and_repeated_lines_are_answered_like_the_single_path(demo_data
     assert answers[0] == first
     assert answers[3] == answers[2] and answers[2]["state"] == "COMPLETED"
     assert [a.get("error", {}).get("code") for a in answers] == [None, "ALREADY_EXISTS", None, None, "ALREADY_EXISTS"]
-    assert answers[1]["error"]["message"] == "this idempotencyKey was already used with a different request"
+    assert answers[1]["error"]["message"].startswith("this idempotencyKey was already used with a different request;")
     assert OrderRequest.objects.count() == 2
     # Only rp-2 was new: its rows and nothing else.
     assert CheckpointLog.objects.count() == before["pipelines.CheckpointLog"] + completed_order_rows()
