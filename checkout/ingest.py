@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any, Protocol
 
 import structlog
 from django.conf import settings
@@ -219,14 +219,20 @@ class BodyBroken(ConnectionError):
     """The request body ended abnormally (the client went away): every line read before it is still answered."""
 
 
-def _readline(stream: IO[bytes], size: int) -> bytes:
+class Readable(Protocol):
+    """What the reader reads lines from: a request body, a file, ``pipelines.BodyReader``."""
+
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def _readline(stream: Readable, size: int) -> bytes:
     try:
         return stream.readline(size)
     except OSError as exc:  # gunicorn's NoMoreData, Django's UnreadablePostError, a reset socket
         raise BodyBroken(f"the request body ended abnormally: {type(exc).__name__}") from exc
 
 
-def ndjson_lines(stream: IO[bytes], max_bytes: int | None = None) -> Iterator[Line | Ready[dict[str, Any]]]:
+def ndjson_lines(stream: Readable, max_bytes: int | None = None) -> Iterator[Line | Ready[dict[str, Any]]]:
     """Read NDJSON lazily, one line at a time; a line longer than ``max_bytes`` (by default the bound of one order,
     ``TPFGO_API_MAX_BODY_BYTES``, as an ``IngestOrders`` message) is skipped with an error answer (:func:`too_long`).
 
@@ -251,7 +257,7 @@ def ndjson_lines(stream: IO[bytes], max_bytes: int | None = None) -> Iterator[Li
             yield decode(raw, number)
 
 
-def _skip_rest(stream: IO[bytes], limit: int) -> None:
+def _skip_rest(stream: Readable, limit: int) -> None:
     while True:
         chunk = _readline(stream, limit)
         if not chunk or chunk.endswith(b"\n"):

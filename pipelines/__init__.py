@@ -110,6 +110,9 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "NDJSON": ("pipelines.transport.http_streams", "NDJSON"),
     "NdjsonRenderer": ("pipelines.transport.http_streams", "NdjsonRenderer"),
     "TicketedLines": ("pipelines.transport.http_streams", "TicketedLines"),
+    "BodyReader": ("pipelines.transport.http_streams", "BodyReader"),
+    "closable": ("pipelines.transport.http_streams", "closable"),
+    "close_connection": ("pipelines.transport.http_streams", "close_connection"),
     "ndjson_response": ("pipelines.transport.http_streams", "ndjson_response"),
     "ndjson_line": ("pipelines.transport.http_streams", "line"),
     "server_socket": ("pipelines.transport.http_streams", "server_socket"),
@@ -255,8 +258,11 @@ if TYPE_CHECKING:
     from pipelines.transport.error_sink_views import ErrorSinkEntriesView as ErrorSinkEntriesView
     from pipelines.transport.error_sink_views import TokenFirstView as TokenFirstView
     from pipelines.transport.http_streams import NDJSON as NDJSON
+    from pipelines.transport.http_streams import BodyReader as BodyReader
     from pipelines.transport.http_streams import NdjsonRenderer as NdjsonRenderer
     from pipelines.transport.http_streams import TicketedLines as TicketedLines
+    from pipelines.transport.http_streams import closable as closable
+    from pipelines.transport.http_streams import close_connection as close_connection
     from pipelines.transport.http_streams import line as ndjson_line
     from pipelines.transport.http_streams import ndjson_response as ndjson_response
     from pipelines.transport.http_streams import server_socket as server_socket
@@ -314,6 +320,7 @@ __all__ = [
     "AlreadyExists",
     "Await",
     "BatchEngine",
+    "BodyReader",
     "BoundedJSONParser",
     "Branch",
     "BranchNeed",
@@ -369,6 +376,8 @@ __all__ = [
     "check_body_size",
     "checkpoint_models",
     "classify",
+    "closable",
+    "close_connection",
     "close_open",
     "combine",
     "composition",

@@ -8,8 +8,8 @@ fast as orders are placed, so a slow downstream slows the client instead of fill
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import IO, cast
+from collections.abc import Generator, Iterator
+from typing import IO, Any, cast
 
 import structlog
 from django.conf import settings
@@ -24,6 +24,7 @@ from checkout.api.base import ApiView
 from checkout.api.protobuf import answers_in_protobuf, content_type, speaks_protobuf
 from pipelines import (
     NDJSON,
+    BodyReader,
     NdjsonRenderer,
     TicketedLines,
     WireError,
@@ -38,7 +39,22 @@ BODY_TYPES = frozenset({NDJSON, "application/jsonl"})
 
 
 class AnswerLines(TicketedLines):
-    """The streamed body; closing it (Django does when the response ends) stops the stream and frees its slot."""
+    """The streamed body; closing it (Django does when the response ends) stops the stream, waits for the request
+    body's reader to leave its read (``BodyReader``: the stream may have ended before the body, its token revoked)
+    and frees its slot."""
+
+    def __init__(self, answers: Generator[dict[str, Any], None, None], ticket: Any, body: BodyReader) -> None:
+        super().__init__(answers, ticket)
+        self._stream = answers
+        self._body = body
+
+    def close(self) -> None:
+        try:
+            self._stream.close()  # the stream stops: its puller reads no further line
+            if not self._body.close():
+                log.warning("ingest.reader_still_reading", seconds=10)
+        finally:
+            super().close()
 
     def __iter__(self) -> Iterator[bytes]:
         try:
@@ -114,8 +130,9 @@ class IngestView(ApiView):
         ticket = ingest.admit()
         try:
             idle_limit(request._request)
-            lines = ingest.ndjson_lines(body_stream(request._request))
-            body = AnswerLines(ingest.answers(lines, still_authenticated(request)), ticket)
+            reader = BodyReader(body_stream(request._request), request.META)
+            lines = ingest.ndjson_lines(reader)
+            body = AnswerLines(ingest.answers(lines, still_authenticated(request)), ticket, reader)
         except BaseException:
             ticket.release()
             raise

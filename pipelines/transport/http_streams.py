@@ -1,6 +1,8 @@
 """NDJSON over HTTP for the streaming routes: the renderer that lets content negotiation accept it, a body
 that frees its admission ticket when the response ends (Django closes it then, whether the client read it all or
-went away), and the request's token checked again while a stream lasts (``still_authenticated``)."""
+went away), the request's token checked again while a stream lasts (``still_authenticated``), and a stream that
+answers while it reads its request body: the connection closed after it (``close_connection``) and the body's
+reader thread out of its read before the server takes the socket back (``BodyReader``)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ import json
 import select
 import socket
 import ssl
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import IO, Any, Protocol
 
 from django.http import StreamingHttpResponse
 from rest_framework.authentication import TokenAuthentication
@@ -132,3 +135,72 @@ def ndjson_response(body: TicketedLines) -> StreamingHttpResponse:
     response["X-Accel-Buffering"] = "no"  # a proxy in front must pass each line on as it is written
     response["Cache-Control"] = "no-store"
     return response
+
+
+CLOSE_CONNECTION = "tpfgo.close_connection"  # the environ key of the server's "close after this answer"
+
+
+def closable(application: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """``application`` with a way, in its environ, to ask the server to close the connection after the answer
+    (:func:`close_connection`), where the server has one: gunicorn's response ``force_close``, which answers
+    ``Connection: close`` and closes. An application may not send that hop-by-hop header itself (PEP 3333):
+    gunicorn drops it, and Django's development server refuses it."""
+
+    def app(environ: MutableMapping[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+        if callable(force_close):
+            environ[CLOSE_CONNECTION] = force_close
+        return application(environ, start_response)
+
+    return app
+
+
+def close_connection(environ: Mapping[str, Any]) -> None:
+    """Ask the server to close this connection once the answer is written, where the server offers a way (else
+    nothing changes: Django's development server closes after an answer without a length anyway). Asked before the
+    answer's headers, they say ``Connection: close``; asked later (a stream that ended before its body did), they
+    said ``keep-alive``, and the server closes all the same, as HTTP lets it: kept alive, gunicorn would read and
+    discard the rest of the body for as long as the client sends."""
+    close = environ.get(CLOSE_CONNECTION)
+    if callable(close):
+        close()
+
+
+class BodyReader:
+    """A request body that a stream's puller thread reads line by line while the answer is written, and that the
+    response's thread closes when the answer ends (:meth:`close`). A stream may end before its body (its token
+    revoked, an error): then the connection is closed after the answer (:func:`close_connection`), the server's
+    socket is shut for reading, which wakes a read waiting for the client, and ``close`` returns once no read is in
+    progress; none starts after. So the reader thread ends, and the server, which takes the socket back when the
+    response ends, is the only one to touch it. A body read to its end leaves the connection as it was."""
+
+    def __init__(self, stream: IO[bytes], environ: Mapping[str, Any]) -> None:
+        self._stream = stream
+        self._environ = environ
+        self._reading = threading.Lock()
+        self._closed = False
+        self.ended = False  # the body was read to its end
+
+    def readline(self, size: int = -1) -> bytes:
+        with self._reading:
+            if self._closed:
+                return b""
+            line = self._stream.readline(size)
+            self.ended = self.ended or not line
+            return line
+
+    def close(self, wait: float = 10.0) -> bool:
+        """Stop reading; whether the read in progress, if any, returned within ``wait`` seconds."""
+        self._closed = True
+        sock = server_socket(self._environ)
+        if not self.ended:
+            close_connection(self._environ)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RD)
+                except OSError:  # the client already closed, or the socket is gone
+                    pass
+        if not self._reading.acquire(timeout=wait):
+            return False
+        self._reading.release()
+        return True

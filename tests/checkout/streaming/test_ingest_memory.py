@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from bench.ingest_harness import Server, counts, order_lines, prepare, run
+from bench.ingest_harness import Server, counts, manage, order_lines, prepare, run
 from tests.checkout.facts import completed_order_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -68,18 +68,24 @@ def admission_active(server: Server) -> float:
     return 0.0
 
 
-def open_stream(server: Server, token: str, prefix: str) -> tuple[http.client.HTTPConnection, Any]:
+def open_stream(server: Server, token: str, prefix: str) -> tuple[socket.socket, Any]:
     """A chunked ingest request with eight lines (more than gunicorn's 1 KiB read block), its body left open; the
-    connection and its response."""
+    socket to send more of it on (a copy: http.client lets go of its own once it reads that the server closes),
+    and the response."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     connection.putrequest("POST", "/api/v1/orders/ingest")
     for name, value in (("Authorization", f"Token {token}"), ("Content-Type", "application/x-ndjson")):
         connection.putheader(name, value)
     connection.putheader("Transfer-Encoding", "chunked")
     connection.endheaders()
-    lines = b"".join(order_lines(8, prefix))
-    connection.send(b"%x\r\n%s\r\n" % (len(lines), lines))
-    return connection, connection.getresponse()
+    assert connection.sock is not None
+    sender = connection.sock.dup()
+    send_chunk(sender, b"".join(order_lines(8, prefix)))
+    return sender, connection.getresponse()
+
+
+def send_chunk(sender: socket.socket, data: bytes) -> None:
+    sender.sendall(b"%x\r\n%s\r\n" % (len(data), data))
 
 
 def test_on_the_real_server_a_second_stream_gets_429_and_a_client_that_goes_away_frees_its_slot(tmp_path):
@@ -99,7 +105,7 @@ def test_on_the_real_server_a_second_stream_gets_429_and_a_client_that_goes_away
         assert (refused.status, refused.getheader("Retry-After")) == (429, "1")
         assert json.loads(refused.read())["error"]["code"] == "RESOURCE_EXHAUSTED"
 
-        first.sock.shutdown(socket.SHUT_RDWR)  # the client goes away mid-stream
+        first.shutdown(socket.SHUT_RDWR)  # the client goes away mid-stream
         answer.close()
         first.close()
         deadline = time.monotonic() + 15
@@ -128,6 +134,7 @@ def test_on_the_real_server_a_stream_that_goes_idle_is_ended_and_frees_its_slot(
         while admission_active(server) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert admission_active(server) == 0
+        answer.close()
         idler.close()
 
         again = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
@@ -139,3 +146,46 @@ def test_on_the_real_server_a_stream_that_goes_idle_is_ended_and_frees_its_slot(
         admitted = again.getresponse()
         assert admitted.status == 200 and json.loads(admitted.readline())["state"] == "COMPLETED"
     assert counts(url)["order_requests"] == len(placed) + 1
+
+
+def test_on_the_real_server_a_stream_ended_before_its_body_closes_the_connection_and_frees_its_slot(tmp_path):
+    """A stream whose token is revoked while its client still sends ends with its UNAUTHENTICATED line, then the
+    server closes the connection instead of reading and discarding the rest of the body for as long as the client
+    sends (it kept the connection alive, and went on reading). Its body's reader leaves its read
+    (``pipelines.BodyReader``), the slot is freed, and the next stream is served."""
+    url, migrate = server_database(tmp_path)
+    token = prepare(url, migrate=migrate)
+    settings = {"TPFGO_INGEST_MAX_STREAMS": "1", "TPFGO_INGEST_TOKEN_CHECK_SECONDS": "0"}
+    with Server(url, tmp_path / "gunicorn.log", **settings) as server:
+        sender, answer = open_stream(server, token, "revoked")
+        assert json.loads(answer.readline())["state"] == "COMPLETED"
+        manage(url, "revoke_token", "bench")
+        chunk = b"".join(order_lines(8, "after"))
+        send_chunk(sender, chunk)  # its first line finds the token revoked
+        answers = [json.loads(raw) for raw in iter(answer.readline, b"")]  # the stream ends, the body does not
+        assert answers and answers[-1]["error"]["code"] == "UNAUTHENTICATED", answers
+        try:  # the client goes on sending, until the server closes the connection
+            for _ in range(32 * 1024):  # some 64 MiB: a server that reads and discards the body takes it all
+                send_chunk(sender, chunk)
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        else:
+            raise AssertionError("the server read some 64 MiB more of a body whose stream had ended")
+        assert {a.get("state") for a in answers[:-1]} <= {"COMPLETED"}
+        deadline = time.monotonic() + 15
+        while admission_active(server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert admission_active(server) == 0
+        answer.close()
+        sender.close()
+
+        token = prepare(url, migrate=False)  # a new key for the same principal
+        again = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        again.request(
+            "POST", "/api/v1/orders/ingest", body=b"".join(order_lines(1, "next")),
+            headers={"Authorization": f"Token {token}", "Content-Type": "application/x-ndjson"},
+        )  # fmt: skip
+        admitted = again.getresponse()
+        assert admitted.status == 200 and json.loads(admitted.readline())["state"] == "COMPLETED"
+        log = (tmp_path / "gunicorn.log").read_text()
+        assert "Traceback" not in log and "ingest.reader_still_reading" not in log, log
