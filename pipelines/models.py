@@ -320,8 +320,9 @@ class ErrorSinkEntry(Ledger):
     attempt = models.PositiveIntegerField()
     source = models.CharField(max_length=100, default=LOCAL)
     # The lineage branch the attempt ran on (its parked item's): a fork's first step fails on an input of the
-    # parent branch, where the parent may have failed too.
-    branch = models.CharField(max_length=36, default=MAIN_BRANCH)
+    # parent branch, where the parent may have failed too. The database's default too: a node of the release before
+    # the column, still serving while the schema is migrated (docs/operations.md, "Upgrading"), inserts without it.
+    branch = models.CharField(max_length=36, default=MAIN_BRANCH, db_default=MAIN_BRANCH)
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
@@ -349,8 +350,9 @@ class ParkedItem(Ledger):
     # A merge's inputs, by id.
     merge_ids = models.JSONField(null=True)
     # The lineage branch the step failed on: its retries and redrives run there. A fork's first step takes a
-    # checkpoint of the parent branch as its input, so the input's own branch would be the parent's.
-    branch = models.CharField(max_length=36, default=MAIN_BRANCH)
+    # checkpoint of the parent branch as its input, so the input's own branch would be the parent's. The database's
+    # default too, for a node of the release before the column (it inserts without it while the schema is migrated).
+    branch = models.CharField(max_length=36, default=MAIN_BRANCH, db_default=MAIN_BRANCH)
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='parkeditem',
             name='branch',
-            field=models.CharField(default='main', max_length=36),
+            field=models.CharField(db_default='main', default='main', max_length=36),
         ),
     ]
