@@ -15,6 +15,29 @@ def same(a: Model, b: Model) -> bool:
     return all(getattr(a, f.attname) == getattr(b, f.attname) for f in fields) and not a._state.adding
 
 
+def migrate_text_column(column_type: str) -> None:
+    """Another node's migrate, committed: the type of ``DocumentReceived.text`` changes under this connection."""
+    from django.db import connection
+
+    other = connection.copy()
+    with other.cursor() as cursor:
+        cursor.execute(f'ALTER TABLE "{DocumentReceived._meta.db_table}" ALTER COLUMN "text" TYPE {column_type}')
+    other.close()
+
+
+# One more document's rows (two tokens of its text), and the counts that grew by them.
+ONE_DOCUMENT = {
+    "lane.DocumentReceived": 1,
+    "lane.TokenIndexed": 2,
+    "lane.DocumentIndexed": 1,
+    "lane.DocumentPublished": 1,
+}
+
+
+def grew(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {name: after[name] - before[name] for name in ONE_DOCUMENT}
+
+
 def test_rows_match_the_orm_for_equality_ordering_and_limit(lane_engine):
     lane_engine.start("ingest", {"text": "c a b", "tags": ["x", "y"]}, "doc-1")
     lane_engine.start("ingest", {"text": "d"}, "doc-2")
@@ -97,24 +120,17 @@ def test_a_look_up_prepared_before_a_migration_changed_its_column_type_still_ans
     )
     assert lookups.first(DocumentReceived, pk=received.pk).text == "c a b"  # prepared on this connection
     assert [len(found) for found in lookups.rows_together(*together)] == [1, 0]
-    table = DocumentReceived._meta.db_table
-
-    def migrate(column_type: str) -> None:  # another node's migrate, committed
-        other = connection.copy()
-        with other.cursor() as cursor:
-            cursor.execute(f'ALTER TABLE "{table}" ALTER COLUMN "text" TYPE {column_type}')
-        other.close()
 
     try:
-        migrate("varchar(300)")
+        migrate_text_column("varchar(300)")
         assert [len(found) for found in lookups.rows_together(*together)] == [1, 0]
-        migrate("text")
+        migrate_text_column("text")
         assert lookups.first(DocumentReceived, pk=received.pk).text == "c a b"
         lane_engine.start("ingest", {"text": "d"}, "doc-2")
         assert DocumentReceived.objects.count() == 2
     finally:
         connection.close()
-        migrate("text")
+        migrate_text_column("text")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -134,30 +150,19 @@ def test_a_look_up_prepared_before_a_migration_inside_a_pipelines_transaction_is
     engine = Engine(lane.COMPOSITION, atomicity="pipeline")
     engine.start("ingest", {"text": "c a b"}, "doc-1")
     engine.start("ingest", {"text": "c a b"}, "doc-1")  # its replay prepares the look-ups on this connection
-    table = DocumentReceived._meta.db_table
     before = all_insert_only_counts()
 
-    def migrate(column_type: str) -> None:  # another node's migrate, committed
-        other = connection.copy()
-        with other.cursor() as cursor:
-            cursor.execute(f'ALTER TABLE "{table}" ALTER COLUMN "text" TYPE {column_type}')
-        other.close()
-
     try:
-        migrate("varchar(300)")
+        migrate_text_column("varchar(300)")
         replayed = engine.start("ingest", {"text": "c a b"}, "doc-1")
         execution = engine.start("ingest", {"text": "d a"}, "doc-2")
     finally:
         connection.close()
-        migrate("text")
+        migrate_text_column("text")
     assert [r.status for r in execution.results] == ["inserted", "inserted", "inserted", "inserted"]
     assert {r.status for r in replayed.results} == {"replayed"}
     assert ErrorSinkEntry.objects.count() == 0 and ParkedItem.objects.count() == 0
-    after = all_insert_only_counts()
-    assert after["lane.DocumentReceived"] - before["lane.DocumentReceived"] == 1
-    assert after["lane.TokenIndexed"] - before["lane.TokenIndexed"] == 2
-    assert after["lane.DocumentIndexed"] - before["lane.DocumentIndexed"] == 1
-    assert after["lane.DocumentPublished"] - before["lane.DocumentPublished"] == 1
+    assert grew(before, all_insert_only_counts()) == ONE_DOCUMENT
 
 
 @pytest.mark.django_db(transaction=True)
@@ -174,21 +179,14 @@ def test_a_look_up_prepared_before_a_migration_inside_a_steps_transaction_is_red
         pytest.skip("prepared statements are the PostgreSQL half's")
     lane.FAILURES["tokenize"] = "reads"
     lane_engine.start("ingest", {"text": "c a b"}, "doc-1")  # tokenize prepares its read on this connection
-    table = DocumentReceived._meta.db_table
     before = all_insert_only_counts()
 
-    def migrate(column_type: str) -> None:  # another node's migrate, committed
-        other = connection.copy()
-        with other.cursor() as cursor:
-            cursor.execute(f'ALTER TABLE "{table}" ALTER COLUMN "text" TYPE {column_type}')
-        other.close()
-
     try:
-        migrate("varchar(300)")
+        migrate_text_column("varchar(300)")
         execution = lane_engine.start("ingest", {"text": "d a"}, "doc-2")
     finally:
         connection.close()
-        migrate("text")
+        migrate_text_column("text")
     assert [(r.step, r.status) for r in execution.results] == [
         ("receive", "inserted"),
         ("tokenize", "inserted"),
@@ -196,8 +194,4 @@ def test_a_look_up_prepared_before_a_migration_inside_a_steps_transaction_is_red
         ("publish", "inserted"),
     ]
     assert ErrorSinkEntry.objects.count() == 0 and ParkedItem.objects.count() == 0
-    after = all_insert_only_counts()
-    assert after["lane.DocumentReceived"] - before["lane.DocumentReceived"] == 1
-    assert after["lane.TokenIndexed"] - before["lane.TokenIndexed"] == 2
-    assert after["lane.DocumentIndexed"] - before["lane.DocumentIndexed"] == 1
-    assert after["lane.DocumentPublished"] - before["lane.DocumentPublished"] == 1
+    assert grew(before, all_insert_only_counts()) == ONE_DOCUMENT

@@ -102,6 +102,25 @@ def test_the_hourly_purge_drops_a_whole_month_on_a_worker_that_has_no_owner_url(
     assert record.items == 2 and record.rows["pipelines_checkpointlog"] == 10
 
 
+def january_went_in_batches(sqlstate, logs, failures, outcomes, january, young, counts) -> None:
+    """January's drop failed with ``sqlstate`` (logged once, counted once; its partitions stay, emptied), and the
+    batched deletes still removed exactly its two orders, row by row, with one record of one batch."""
+    failed = [e for e in logs if e["event"] == "partitions.drop_failed"]
+    assert [(e["month"], e["sqlstate"], e["log_level"]) for e in failed] == [(MONTHS[0].isoformat(), sqlstate, "error")]
+    assert REGISTRY.get_sample_value("tpfgo_partition_drop_failures_total") == failures + 1
+    assert {partitions.name_of(t, MONTHS[0]) for t in partitions.tables()} <= names()
+    assert {o.policy: o.items for o in outcomes}["orders"] == 2
+    assert set(Tombstone.objects.values_list("trace_id", flat=True)) == january
+    assert all(rows_of(t) == {"CheckpointLog": 0, "LineageLink": 0} for t in january)
+    assert rows_of(young) == {"CheckpointLog": 5, "LineageLink": 5}
+    assert CheckpointLog.objects.count() == counts[CheckpointLog] - 10
+    assert LineageLink.objects.count() == counts[LineageLink] - 10
+    assert DocumentPublished.objects.count() == counts[DocumentPublished] - 2
+    assert list(Trace.objects.values_list("trace_id", flat=True)) == [young]
+    (record,) = PurgeRecord.objects.all()
+    assert (record.items, record.rows["pipelines_checkpointlog"], record.rows["pipelines_lineagelink"]) == (2, 10, 10)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_month_whose_drop_fails_is_logged_and_counted_and_its_orders_still_go_in_batches(
     as_worker, pg_roles, engine, settings
@@ -123,25 +142,7 @@ def test_a_month_whose_drop_fails_is_logged_and_counted_and_its_orders_still_go_
         with connection.cursor() as cursor:
             cursor.execute(f"GRANT EXECUTE {drop} TO {connection.ops.quote_name(pg_roles.purge)}")
 
-    failed = [e for e in logs if e["event"] == "partitions.drop_failed"]
-    assert [(e["month"], e["sqlstate"], e["log_level"]) for e in failed] == [(MONTHS[0].isoformat(), "42501", "error")]
-    assert REGISTRY.get_sample_value("tpfgo_partition_drop_failures_total") == failures + 1
-    assert {partitions.name_of(t, MONTHS[0]) for t in partitions.tables()} <= names()  # January stays, emptied
-    # The batched deletes still ran: exactly January's two orders went, row by row, with one record of one batch.
-    assert {o.policy: o.items for o in outcomes}["orders"] == 2
-    assert set(Tombstone.objects.values_list("trace_id", flat=True)) == january
-    assert all(rows_of(t) == {"CheckpointLog": 0, "LineageLink": 0} for t in january)
-    assert rows_of(young) == {"CheckpointLog": 5, "LineageLink": 5}
-    assert CheckpointLog.objects.count() == counts[CheckpointLog] - 10
-    assert LineageLink.objects.count() == counts[LineageLink] - 10
-    assert DocumentPublished.objects.count() == counts[DocumentPublished] - 2
-    assert list(Trace.objects.values_list("trace_id", flat=True)) == [young]
-    (record,) = PurgeRecord.objects.all()
-    assert (
-        record.items == 2
-        and record.rows["pipelines_checkpointlog"] == 10
-        and record.rows["pipelines_lineagelink"] == 10
-    )
+    january_went_in_batches("42501", logs, failures, outcomes, january, young, counts)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -178,22 +179,8 @@ def test_a_month_a_reader_holds_is_skipped_after_the_lock_timeout_and_its_orders
             purge.join()
 
     assert returned
-    failed = [e for e in logs if e["event"] == "partitions.drop_failed"]
-    assert [(e["month"], e["sqlstate"], e["log_level"]) for e in failed] == [(MONTHS[0].isoformat(), "55P03", "error")]
-    assert REGISTRY.get_sample_value("tpfgo_partition_drop_failures_total") == failures + 1
-    assert {partitions.name_of(t, MONTHS[0]) for t in partitions.tables()} <= names()  # January stays, emptied
-    # The batched deletes still ran: exactly January's two orders went, row by row, with one record of one batch.
     ((outcomes),) = answered
-    assert {o.policy: o.items for o in outcomes}["orders"] == 2
-    assert set(Tombstone.objects.values_list("trace_id", flat=True)) == january
-    assert all(rows_of(t) == {"CheckpointLog": 0, "LineageLink": 0} for t in january)
-    assert rows_of(young) == {"CheckpointLog": 5, "LineageLink": 5}
-    assert CheckpointLog.objects.count() == counts[CheckpointLog] - 10
-    assert LineageLink.objects.count() == counts[LineageLink] - 10
-    assert DocumentPublished.objects.count() == counts[DocumentPublished] - 2
-    assert list(Trace.objects.values_list("trace_id", flat=True)) == [young]
-    (record,) = PurgeRecord.objects.all()
-    assert record.items == 2 and record.rows["pipelines_checkpointlog"] == 10
+    january_went_in_batches("55P03", logs, failures, outcomes, january, young, counts)
 
 
 @pytest.mark.django_db(transaction=True)
