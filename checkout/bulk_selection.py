@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
@@ -129,9 +129,11 @@ def _failing(filters: Filters, cap: int) -> list[uuid.UUID]:
         parked = ParkedItem.objects.filter(pk=OuterRef("parked_id"), created_at__gte=filters.since)
         rows = rows.filter(Exists(parked))
     if filters.code or filters.error_class:
-        # The item failed with this code (class) at one of its attempts: the grouping the error sink shows.
+        # The item failed with this code (class) at one of its attempts: the grouping the error sink shows. Its
+        # attempts are those on its parked item's branch: a fork's item does not count its parent's failures.
+        branch = ParkedItem.objects.filter(pk=OuterRef(OuterRef("parked_id"))).values("branch")[:1]
         entries = ErrorSinkEntry.objects.filter(
-            trace_id=OuterRef("trace_id"), pipeline=OuterRef("pipeline"), step=OuterRef("step")
+            trace_id=OuterRef("trace_id"), pipeline=OuterRef("pipeline"), step=OuterRef("step"), branch=Subquery(branch)
         )
         if filters.code:
             entries = entries.filter(error_code=filters.code)

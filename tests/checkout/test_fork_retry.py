@@ -191,3 +191,25 @@ def test_a_forks_first_step_held_by_a_paused_step_is_released_onto_the_fork(demo
 
     assert services.get_order(order_id)["state"] == "COMPLETED"
     assert by_branch(TerminalOrderState, order_id) == {MAIN_BRANCH, forked.branch}
+
+
+def test_bulk_selection_by_error_code_reads_the_forks_failures_not_its_parents(demo_data, outage, settings):
+    outage["authorizations"] = 1
+    order_id = place().view["orderId"]  # the parent's authorization fails (PAYMENT_GATEWAY_UNAVAILABLE) once
+    [parent_item] = ParkedItem.objects.filter(trace_id=order_id)
+    assert retries.run_attempt(parent_item.pk, 2, worker="test") == "inserted"
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.EchoingGateway"
+
+    forked = fork_from_verification(order_id)  # the fork's authorization fails as UNEXPECTED
+
+    failures = ErrorSinkEntry.objects.filter(trace_id=order_id).values_list("branch", "error_code")
+    assert sorted(failures) == sorted([(MAIN_BRANCH, "PAYMENT_GATEWAY_UNAVAILABLE"), (forked.branch, "UNEXPECTED")])
+    [open_item] = ParkedItem.objects.filter(trace_id=order_id, branch=forked.branch)
+
+    def chosen(**filters: str) -> list[uuid.UUID]:
+        return bulk_selection.select(bulk_selection.parse("stalled", **filters))
+
+    assert chosen(code="PAYMENT_GATEWAY_UNAVAILABLE") == []
+    assert chosen(error_class="checkout.payments.GatewayUnavailable") == []
+    assert chosen(code="UNEXPECTED") == [open_item.trace_id]
+    assert chosen(error_class="builtins.RuntimeError") == [open_item.trace_id]
