@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkout import commands, personal, selectors, state
+from checkout.base import OrderCheckpoint
 from checkout.cancellation_decision.models import CancellationAccepted, CancellationRefused
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.order_picked_up.models import OrderPickedUp
@@ -187,11 +188,21 @@ def _ticket(ticket_id: object) -> TicketCreated:
     return ticket
 
 
+def _branch_for(awaited: OrderCheckpoint) -> str | None:
+    """The branch an event on ``awaited`` resumes: the order's (the branch its view shows) when that view holds this
+    checkpoint, as a fork from it does (the fork's first step waits on its parent's checkpoint); else None, the
+    checkpoint's own (an event on a checkpoint the order's view no longer shows runs, and is refused, there)."""
+    model = type(awaited)
+    return storage.branch_in_view(awaited.order_id) if selectors.fact(model, awaited.order_id) == awaited else None
+
+
 def _decide(ticket: TicketCreated, event: Mapping[str, Any]) -> dict[str, Any]:
     """The engine says whether a stored decision is this one again (a replay: the same answer) or another."""
     if selectors.acceptance(ticket.order_id) is None:
         _not_terminal(ticket.order_id)
-    execution = current_engine().run("restaurant-acceptance", ticket, step="acceptance_decision", event=event)
+    execution = current_engine().run(
+        "restaurant-acceptance", ticket, step="acceptance_decision", event=event, branch=_branch_for(ticket)
+    )
     if execution.first.status in (StepStatus.LOST, StepStatus.AWAITING):
         raise FailedPrecondition("the acceptance of this ticket was already decided")
     return render(state.order_view(ticket.order_id))
@@ -241,7 +252,9 @@ def pickup(dispatch_id: object) -> dict[str, Any]:
     assigned = _delivery(dispatch_id)
     if not selectors.has(OrderPickedUp, assigned.order_id):
         _not_terminal(assigned.order_id)
-    execution = current_engine().run("delivery-execution", assigned, step="order_picked_up", event={"action": "pickup"})
+    execution = current_engine().run(
+        "delivery-execution", assigned, step="order_picked_up", event={"action": "pickup"}, branch=_branch_for(assigned)
+    )
     return _advance(execution, assigned.order_id)
 
 
@@ -251,7 +264,9 @@ def dropoff(dispatch_id: object) -> dict[str, Any]:
     picked = selectors.fact(OrderPickedUp, assigned.order_id)
     if picked is None:
         raise FailedPrecondition("the order has not been picked up yet")
-    execution = current_engine().run("delivery-execution", picked, step="order_delivered", event={"action": "dropoff"})
+    execution = current_engine().run(
+        "delivery-execution", picked, step="order_delivered", event={"action": "dropoff"}, branch=_branch_for(picked)
+    )
     return _advance(execution, assigned.order_id)
 
 

@@ -856,8 +856,8 @@ class PauseRelease(Ledger):
 class WaitOpened(Ledger):
     """A step answered ``AWAIT`` for this input: its wait began, with the first round's deadline.
 
-    The id is deterministic (``pipelines.store.waits.wait_id``): a step that waits again for the same input opens
-    nothing new, and the deadline counts from the first time it waited.
+    The id is deterministic (``pipelines.store.waits.wait_id``): a step that waits again for the same input on the
+    same branch opens nothing new, and the deadline counts from the first time it waited.
     """
 
     id = models.UUIDField(primary_key=True, editable=False)
@@ -869,6 +869,9 @@ class WaitOpened(Ledger):
     idempotency_key = models.CharField(max_length=200)
     opened_at = models.DateTimeField()
     due_at = models.DateTimeField()
+    # The lineage branch the step waits on: the event and the deadline resume it there. A fork's first step takes a
+    # checkpoint of the parent branch as its input, so the input's own branch would be the parent's.
+    branch = models.CharField(max_length=36, default=MAIN_BRANCH, db_default=MAIN_BRANCH)
 
     class Meta:
         verbose_name = "wait opened"

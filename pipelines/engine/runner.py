@@ -351,9 +351,9 @@ class Engine:
                 if isinstance(produced, Await | Skip):
                     status = StepStatus.AWAITING if isinstance(produced, Await) else StepStatus.SKIPPED
                     if isinstance(produced, Await):
-                        store.wait_opened(spec, step, item.value, item.trace_id, item.key, ctx.now)
+                        store.wait_opened(spec, step, item.value, item.trace_id, item.key, ctx.now, item.branch)
                     return StepResult(spec.name, step.name, status), None
-                if races and not store.wait_claimed(spec, step, item.value, ctx.now):
+                if races and not store.wait_claimed(spec, step, item.value, ctx.now, item.branch):
                     log.info("wait.lost_to_deadline")
                     return StepResult(spec.name, step.name, StepStatus.LOST), None
                 rows = build_rows(step, item, parents, output_id, produced, ctx.now)

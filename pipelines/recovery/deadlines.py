@@ -29,7 +29,7 @@ from pipelines.contracts.declarations import Composition, Deadline, Pipeline, St
 from pipelines.contracts.steps import StepStatus
 from pipelines.engine import pauses
 from pipelines.engine.registry import checkpoint_models, composition, engine
-from pipelines.models import OpenWait, WaitEnded, WaitExtended, WaitOpened
+from pipelines.models import MAIN_BRANCH, OpenWait, WaitEnded, WaitExtended, WaitOpened
 from pipelines.recovery.resume import grace
 from pipelines.store import clock
 from pipelines.store.waits import (
@@ -114,7 +114,10 @@ def fire(wait: OpenWait, now: datetime.datetime) -> Fired:
     target = composition().pipeline(ran)
     start = deadline.step if deadline.step in {s.name for s in target.steps} else None
     with _guard(deadline, wait.trace_id):
-        execution = engine().run(ran, item, step=start, event=deadline.event)
+        # The wait's branch: a fork's first step waits on its parent's checkpoint (a row of the release before the
+        # column says main, and its input's own branch is the one it waited on).
+        on = None if opened_row.branch == MAIN_BRANCH else opened_row.branch
+        execution = engine().run(ran, item, step=start, event=deadline.event, branch=on)
     log.info("deadline.expired", wait_id=str(wait.wait_id), round=wait.round, pipeline=ran)
     return Fired(
         wait.wait_id,

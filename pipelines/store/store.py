@@ -189,14 +189,23 @@ class Store:
 
     # -- waits (deadlines) ------------------------------------------------------------------------------------
     def wait_opened(
-        self, spec: Pipeline, step: Step, value: object, trace_id: uuid.UUID, key: str, now: datetime
+        self,
+        spec: Pipeline,
+        step: Step,
+        value: object,
+        trace_id: uuid.UUID,
+        key: str,
+        now: datetime,
+        branch: str | None = None,
     ) -> None:
-        """The step answered ``AWAIT``: open its wait (once; an open wait keeps its first deadline)."""
-        waits.opened(spec, step, value, trace_id, key, now)
+        """The step answered ``AWAIT`` on ``branch`` (None: its input's own): open its wait (once; an open wait
+        keeps its first deadline)."""
+        waits.opened(spec, step, value, trace_id, key, now, branch)
 
-    def wait_claimed(self, spec: Pipeline, step: Step, value: object, now: datetime) -> bool:
-        """The event's side of its race with the deadline: end the open round as resolved (False: lost)."""
-        return waits.claim(spec, step, value, now)
+    def wait_claimed(self, spec: Pipeline, step: Step, value: object, now: datetime, branch: str | None = None) -> bool:
+        """The event's side of its race with the deadline: end the open round of the wait on ``branch`` as resolved
+        (False: lost)."""
+        return waits.claim(spec, step, value, now, branch)
 
     # -- exact-match reads ------------------------------------------------------------------------------------
     # ``model.objects.filter(**equals).order_by(*order_by)[:limit]`` for equality filters, compiled once.

@@ -26,6 +26,7 @@ from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Deadline, Pipeline, Step
 from pipelines.models import (
+    MAIN_BRANCH,
     Checkpoint,
     CheckpointLog,
     OpenWait,
@@ -39,8 +40,26 @@ from pipelines.models import (
 from pipelines.store import clock
 
 
-def wait_id(pipeline: str, step: str, item_id: Any) -> uuid.UUID:
-    return ids.deterministic_id("wait", pipeline, step, str(item_id))
+def wait_id(pipeline: str, step: str, item_id: Any, branch: str | None = None) -> uuid.UUID:
+    """The item's one wait at this step. ``branch``: given only when the wait is on another branch than its input's
+    own, as a fork's first step after its fork point is (its input is a checkpoint of the parent's branch): then the
+    branch is part of the id, and the fork's wait is not the parent's. Every other wait (the main branch's, and a
+    fork's on its own checkpoints) keeps the id it always had."""
+    other = () if branch is None else (branch,)
+    return ids.deterministic_id("wait", pipeline, step, str(item_id), *other)
+
+
+def own_branch(item_value: Checkpoint) -> str:
+    """The branch of the checkpoint itself (its ``branch_field``; a model without one is on the main branch)."""
+    column = type(item_value).branch_field
+    return str(getattr(item_value, column)) if column else MAIN_BRANCH
+
+
+def _wait_of(spec: Pipeline, step: Step, item_value: Checkpoint, branch: str | None) -> tuple[uuid.UUID, str]:
+    """The id of the item's wait at this step on ``branch`` (None: the input's own), and that branch."""
+    own = own_branch(item_value)
+    on = branch or own
+    return wait_id(spec.name, step.name, item_value.pk, None if on == own else on), on
 
 
 def ended_id(wait: uuid.UUID, round: int) -> uuid.UUID:
@@ -59,12 +78,22 @@ def deadline_of(opened_at: datetime.datetime, deadline: Deadline, round: int) ->
 
 
 # -- the runner's side --------------------------------------------------------------------------------------
-def opened(spec: Pipeline, step: Step, item_value: Any, trace_id: uuid.UUID, key: str, now: datetime.datetime) -> None:
-    """The step answered ``AWAIT``: open its wait (once; a wait that exists keeps its first deadline)."""
+def opened(
+    spec: Pipeline,
+    step: Step,
+    item_value: Any,
+    trace_id: uuid.UUID,
+    key: str,
+    now: datetime.datetime,
+    branch: str | None = None,
+) -> None:
+    """The step answered ``AWAIT`` on ``branch`` (None: its input's own): open its wait (once; a wait that exists
+    keeps its first deadline)."""
     if step.deadline is None or not isinstance(item_value, Checkpoint):
         return
+    pk, branch = _wait_of(spec, step, item_value, branch)
     wait = WaitOpened(
-        id=wait_id(spec.name, step.name, item_value.pk),
+        id=pk,
         pipeline=spec.name,
         step=step.name,
         item_type=type(item_value).__name__,
@@ -73,19 +102,21 @@ def opened(spec: Pipeline, step: Step, item_value: Any, trace_id: uuid.UUID, key
         idempotency_key=key,
         opened_at=now,
         due_at=deadline_of(now, step.deadline, 1),
+        branch=branch,
     )
     WaitOpened.objects.bulk_create([wait], ignore_conflicts=True)
 
 
-def claim(spec: Pipeline, step: Step, item_value: Any, now: datetime.datetime) -> bool:
-    """The event's side of the race, in the step's transaction: end the open round as ``resolved``.
+def claim(spec: Pipeline, step: Step, item_value: Any, now: datetime.datetime, branch: str | None = None) -> bool:
+    """The event's side of the race, in the step's transaction: end the open round of the wait on ``branch`` as
+    ``resolved``.
 
     False when that round's deadline got there first (the event lost: the deadline's pipeline decides). A step
     with no open wait (it never waited, or its last round is over) has nothing to race.
     """
     if step.deadline is None or not isinstance(item_value, Checkpoint):
         return True
-    wait = wait_id(spec.name, step.name, item_value.pk)
+    wait, _ = _wait_of(spec, step, item_value, branch)
     current = OpenWait.objects.filter(wait_id=wait).values_list("round", flat=True).first()
     if current is None:
         return True

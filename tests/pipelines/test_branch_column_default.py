@@ -1,7 +1,7 @@
-"""A node of the release before ``ParkedItem.branch`` and ``ErrorSinkEntry.branch`` inserts rows without them while
-the schema is migrated under it (docs/operations.md, "Upgrading"): the database fills in the main branch. Before, the
-columns had no database default, so such a node's every failure was a NOT NULL violation (the dashboard bench, which
-writes its rows the same way, failed on it)."""
+"""A node of the release before ``ParkedItem.branch``, ``ErrorSinkEntry.branch`` and ``WaitOpened.branch`` inserts
+rows without them while the schema is migrated under it (docs/operations.md, "Upgrading"): the database fills in the
+main branch. Before, the columns had no database default, so such a node's every failure was a NOT NULL violation
+(the dashboard bench, which writes its rows the same way, failed on it)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from pipelines.models import MAIN_BRANCH, ErrorSinkEntry, ParkedItem
+from pipelines.models import MAIN_BRANCH, ErrorSinkEntry, ParkedItem, WaitOpened
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +41,12 @@ def test_rows_inserted_without_the_branch_are_on_the_main_branch():
          "traceback": "t", "payload": {}, "attempt": 1, "source": ErrorSinkEntry.LOCAL, "created_at": now},
     )  # fmt: skip
 
+    wait_id = uuid.uuid4()
+    insert_without_branch(
+        WaitOpened, {**common, "id": wait_id, "idempotency_key": "k", "opened_at": now, "due_at": now}
+    )
+
     assert ParkedItem.objects.get(pk=parked_id).branch == MAIN_BRANCH
     assert ErrorSinkEntry.objects.get(pk=entry_id).branch == MAIN_BRANCH
-    assert (ParkedItem.objects.count(), ErrorSinkEntry.objects.count()) == (1, 1)
+    assert WaitOpened.objects.get(pk=wait_id).branch == MAIN_BRANCH
+    assert (ParkedItem.objects.count(), ErrorSinkEntry.objects.count(), WaitOpened.objects.count()) == (1, 1, 1)
