@@ -1,7 +1,8 @@
 """The gRPC server process (``manage.py grpcrunserver``): TPFGo's services plus gRPC's own conventions.
 
-- ``grpc.health.v1.Health`` (grpcio-health-checking): SERVING while the database and the broker answer, else
-  NOT_SERVING, for the whole server (``""``) and for each service; the same checks as ``/readyz``.
+- ``grpc.health.v1.Health`` (grpcio-health-checking): SERVING while the database answers, else NOT_SERVING, for
+  the whole server (``""``) and for each service; the same rule as ``/readyz`` (a broker outage is logged,
+  ``grpc.not_ready``, and counted, but the server still serves: the synchronous chain runs without it).
 - Server reflection (grpcio-reflection), so generic tools list and call every service, only with
   ``TPFGO_GRPC_REFLECTION`` and an ops token (``tpfgo_site.grpc_reflection``).
 - A taken port is an error (gRPC's default ``SO_REUSEPORT`` would let a second server share it silently).
@@ -34,7 +35,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from pipelines import OPEN_CALLS, build_server, metrics, server_stopping
 from tpfgo_site import grpc_reflection
-from tpfgo_site.health import readiness
+from tpfgo_site.health import readiness, serves
 from tpfgo_site.stream_gates import open_gates
 
 logger = structlog.get_logger("tpfgo_site.grpc_server")
@@ -55,7 +56,7 @@ class MetricsUnavailable(Exception):
 
 
 class ReadinessHealth(health.HealthServicer):
-    """The standard health service whose status is this process's readiness (database and broker)."""
+    """The standard health service whose status is this process's readiness (``tpfgo_site.health.serves``)."""
 
     def __init__(self, services: list[str]) -> None:
         super().__init__()
@@ -66,7 +67,7 @@ class ReadinessHealth(health.HealthServicer):
     def refresh(self) -> dict[str, str]:
         checks = readiness()
         close_old_connections()
-        ready = not self.stopping and all(value == "ok" for value in checks.values())
+        ready = not self.stopping and serves(checks)
         for name in self.services:
             self.set(name, SERVING if ready else NOT_SERVING)
         self.serving = ready

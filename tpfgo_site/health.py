@@ -1,10 +1,26 @@
-"""Liveness and readiness: readiness checks only what stops this instance from serving."""
+"""Liveness and readiness: readiness checks only what stops this instance from serving.
+
+``/readyz`` (and the gRPC health service) report the database and the broker, but only the database decides: with
+the broker down this node still serves (the synchronous chain runs, parked retries wait in the database), so a
+broker outage answers 200 ``degraded`` with ``broker: failed`` in the body rather than 503, which would make a load
+balancer take every node out at once. Each check is counted (``tpfgo_readiness_checks_total``), which the alert
+``TPFGoBrokerUnreachable`` reads.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from prometheus_client import Counter
+
+SERVING_NEEDS = ("database",)  # the checks whose failure stops this instance from serving (503 / NOT_SERVING)
+
+CHECKS = Counter(
+    "tpfgo_readiness_checks_total",
+    "Readiness checks run by /readyz and the gRPC health, per check (database, broker) and result (ok, failed).",
+    ["check", "result"],
+)
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -13,13 +29,22 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = readiness()
-    ready = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    ready = serves(checks)
+    status = "unavailable" if not ready else "ok" if all(v == "ok" for v in checks.values()) else "degraded"
+    return JsonResponse({"status": status, "checks": checks}, status=200 if ready else 503)
+
+
+def serves(checks: dict[str, str]) -> bool:
+    """Whether this instance can serve: every check in ``SERVING_NEEDS`` is ``"ok"`` (the broker is not one)."""
+    return all(checks.get(name) == "ok" for name in SERVING_NEEDS)
 
 
 def readiness() -> dict[str, str]:
     """What /readyz and the gRPC health service report: ``"ok"`` or ``"failed: <why>"`` per dependency."""
-    return {"database": database_check(), "broker": broker_check()}
+    checks = {"database": database_check(), "broker": broker_check()}
+    for name, value in checks.items():
+        CHECKS.labels(name, "ok" if value == "ok" else "failed").inc()
+    return checks
 
 
 def database_check() -> str:
