@@ -121,14 +121,20 @@ def retry_parked(self: Task, parked_id: str, attempt: int) -> str:
         return retries.run_attempt(parked_id, attempt, worker=claimer(self), again=run_again(self))
 
 
+# Celery's per-publish retry policy (``task_publish_retry_policy``, default 3 retries, each a new connection): one
+# connection attempt for a retry's message, which a request sends while it waits. Its row is already durable and
+# the sweeper re-enqueues it, so a broker outage costs the request one refused connection, not four.
+PUBLISH_ONCE = {"max_retries": 0}
+
+
 def enqueue_retry(parked_id: uuid.UUID, attempt: int, due: datetime.datetime) -> bool:
     """Hand a scheduled attempt to the broker; False when it refused. Losing this message is harmless: the sweeper
     re-enqueues it."""
     try:
         if not database_delivery():
-            retry_parked.apply_async((str(parked_id), attempt), eta=due)
+            retry_parked.apply_async((str(parked_id), attempt), eta=due, retry_policy=PUBLISH_ONCE)
         elif due <= clock.reckoned():  # the database's clock, which ``due`` is: not this node's
-            retry_parked.apply_async((str(parked_id), attempt))
+            retry_parked.apply_async((str(parked_id), attempt), retry_policy=PUBLISH_ONCE)
         # else: the RetryScheduled row is the schedule; pipelines.release_due publishes it when due
     except Exception:  # the database row is the source of truth; the sweeper will find it
         log.exception("retry.enqueue_failed", parked_id=str(parked_id), attempt=attempt)
