@@ -50,7 +50,22 @@ __all__ = [
     "default_policy",
     "default_workers",
     "gauges",
+    "with_log_context",
 ]
+
+
+def with_log_context(target: Callable[..., None]) -> Callable[..., None]:
+    """``target``, to run in a new thread with the log context of the thread that calls this (a request's
+    ``request_id``): the new thread's lines name the request. Only structlog's: another context variable (a
+    request-scoped cache) is not for sharing between threads."""
+    bound = structlog.contextvars.get_contextvars()
+
+    def run(*args: object) -> None:
+        structlog.contextvars.bind_contextvars(**bound)
+        target(*args)
+
+    return run
+
 
 Policy = Literal["block", "reject"]
 POLICIES: tuple[Policy, ...] = ("block", "reject")
@@ -297,15 +312,7 @@ class Stream(Generic[R]):
                 self._spawn(f"{self.name}-{stage.name}-{number}", self._work, index)
 
     def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
-        # The starting thread's log context (a request's request_id) goes with the thread: its lines name the request.
-        # Only structlog's: another context variable (a request-scoped cache) is not for sharing between threads.
-        bound = structlog.contextvars.get_contextvars()
-
-        def run() -> None:
-            structlog.contextvars.bind_contextvars(**bound)
-            target(*args)
-
-        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread = threading.Thread(target=with_log_context(target), args=args, name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
 

@@ -28,6 +28,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
 from pipelines.engine.stream_gauges import Ticket
+from pipelines.engine.streaming import with_log_context
 from pipelines.transport.rpc import _lenient, call_boundary
 
 log = structlog.get_logger("pipelines.rpc")
@@ -122,7 +123,7 @@ def idle_limited(requests: Iterable[T], seconds: float) -> Iterator[T]:
                 taken.put(("error", exc))
                 return
 
-    threading.Thread(target=read, name="rpc-stream-read", daemon=True).start()
+    threading.Thread(target=with_log_context(read), name="rpc-stream-read", daemon=True).start()
     try:
         while True:
             asks.put(_ASK)
@@ -165,7 +166,7 @@ def unread_limited(answers: Iterable[T], context: grpc.ServicerContext, seconds:
                 context.cancel()
                 return
 
-    threading.Thread(target=watch, name="rpc-stream-unread", daemon=True).start()
+    threading.Thread(target=with_log_context(watch), name="rpc-stream-unread", daemon=True).start()
     try:
         for answer in answers:
             handed[0] = time.monotonic()

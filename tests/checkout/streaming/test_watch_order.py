@@ -112,14 +112,19 @@ def test_a_watch_whose_client_stops_reading_is_cancelled_after_the_unread_limit(
     call = orders_pb2_grpc.OrderServiceStub(channel).WatchOrder(
         orders_pb2.WatchOrderRequest(order_id=order_id), metadata=auth
     )
-    with structlog.testing.capture_logs() as logs:
+    # merge_contextvars: the request_id a thread has bound, as the project's own processors add it to every line.
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
         wait_for(lambda: watching.gate().active == 1, 10, what="the watch to be admitted")
         wait_for(lambda: watching.gate().active == 0, 15, what="the unread watch to be cancelled")
+        with pytest.raises(grpc.RpcError) as ended:
+            list(call)
+        wait_for(lambda: any(line["event"] == "grpc.access" for line in logs), 10, what="the call's access line")
+    assert ended.value.code() == grpc.StatusCode.CANCELLED
     unread = [line for line in logs if line["event"] == "rpc.answers_unread"]
     assert [line["route"] for line in unread] == ["/tpfgo.checkout.v1.OrderService/WatchOrder"]
-    with pytest.raises(grpc.RpcError) as ended:
-        list(call)
-    assert ended.value.code() == grpc.StatusCode.CANCELLED
+    # The watcher thread's line carries the call's request_id, the one its access line names.
+    (access,) = [line for line in logs if line["event"] == "grpc.access"]
+    assert access["request_id"] and unread[0].get("request_id") == access["request_id"]
     channel.close()
     events = list(stub_of(stream_server).WatchOrder(orders_pb2.WatchOrderRequest(order_id=order_id), metadata=auth))
     assert [e.id for e in events] == log_ids(order_id)  # the slot is free again
