@@ -67,6 +67,10 @@ def _render(
     plan = bulk_remediation.plan_of(shown) if shown else []
     last = bulk_remediation.last_run(action, params, plan) if plan else None
     ran_before = bulk_remediation.progress(last.id) if last is not None else None
+    if ran_before and not ran_before["finished"]:
+        ran_before = None
+    # The id ticking "Run these orders again" submits under, as ``manage.py remediate --preview`` prints it.
+    again_run_id = bulk_remediation.run_id(action, params, plan, again_of=last.id) if ran_before and last else None
     context = {
         **site.each_context(request),
         **context,
@@ -78,7 +82,8 @@ def _render(
         "couriers": Courier.objects.order_by("id") if action == "assign-courier" else [],
         "orders": shown.get("orders", []),
         "plan": [f"{o}@{s}@{n}" for o, s, n in plan],
-        "ran_before": ran_before if ran_before and ran_before["finished"] else None,
+        "ran_before": ran_before,
+        "again_run_id": again_run_id,
         "states": bulk_selection.STATES,
         "filter_values": filters.as_query() if filters else {k: request.GET.get(k, "") for k in _FILTER_KEYS},
         "max_orders": bulk_selection.max_orders(),
@@ -116,7 +121,8 @@ def _found_before(run: BulkRun, actor: str, reason: str) -> str | None:
         return (
             f"This plan was already run: {submitted}, finished at {shown['finishedAt']:%Y-%m-%d %H:%M:%S} UTC with "
             f"{shown['done']} done, {shown['skipped']} skipped and {shown['failed']} failed. Nothing ran again{yours}; "
-            "preview again to act on these orders as they are now."
+            "preview again to act on these orders as they are now; while they are where this run left them, the "
+            f"preview offers to run them again, as a new run recorded as a re-run of bulk run {run.id}."
         )
     if yours:
         return f"This plan was already {submitted}: this is that run, nothing runs twice{yours}."

@@ -163,7 +163,9 @@ def test_an_old_preview_of_a_finished_run_lands_on_it_told_it_finished_with_its_
             [
                 f"This plan was already run: submitted by erin at {run.created_at:%Y-%m-%d %H:%M:%S} UTC (because: "
                 f"courier-ann is back), finished at {finished:%Y-%m-%d %H:%M:%S} UTC with 3 done, 0 skipped and 0 "
-                f"failed. Nothing ran again{yours}; preview again to act on these orders as they are now."
+                f"failed. Nothing ran again{yours}; preview again to act on these orders as they are now; while "
+                "they are where this run left them, the preview offers to run them again, as a new run recorded as "
+                f"a re-run of bulk run {run.id}."
             ],
         )
     page = " ".join(ops_client.get(run_page).content.decode().split())
@@ -206,8 +208,10 @@ def test_a_finished_plan_whose_orders_all_failed_is_offered_again_and_runs_once_
     assert plan_of(page) == plan  # the orders are where the run left them: the same plan
     assert f'These orders already ran as this plan: <a href="{reverse("ops:bulk_run", args=[first["runId"]])}">' in page
     assert f'name="again" value="{first["runId"]}"' in page and "3 failed" in page
+    (again_id,) = re.findall(r'<span id="bulk-again-run">([^<]*)</span>', page)  # the id the re-run will get
     response = ops_client.post(url, {"plan": plan, "reason": "courier-ann is back", "again": first["runId"]})
     second = run_to_end(response)
+    assert second["runId"] == again_id and response["Location"] == reverse("ops:bulk_run", args=[again_id])
     assert (second["done"], second["skipped"], second["failed"], second["againOf"]) == (3, 0, 0, first["runId"])
     assert [state.order_view(o).state for o in three_dead] == ["COMPLETED"] * 3
     batch = OpsAction.objects.get(action="bulk-redrive", trace_id=second["runId"])
