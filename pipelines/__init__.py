@@ -92,6 +92,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "last_attempt": ("pipelines.failures.parking", "last_attempt"),
     # What a failed attempt's message and traceback must not say (a domain's secrets, found from the failing item)
     "register_scrubber": ("pipelines.failures.scrub", "register"),
+    "scrubber_for": ("pipelines.failures.scrub", "for_item"),  # the registered finders' scrub of one item's text
     "classify": ("pipelines.store.classification", "classify"),
     "refuse_to_start_if_broken": ("pipelines.contracts.checks", "refuse_to_start_if_broken"),
     # Transports: wire errors, request schemas and limits, NDJSON, the gRPC boundary, the engine's own services
@@ -232,6 +233,7 @@ if TYPE_CHECKING:
     from pipelines.failures.parking import open_hold as open_hold
     from pipelines.failures.parking import open_items as open_items
     from pipelines.failures.parking import parked_items as parked_items
+    from pipelines.failures.scrub import for_item as scrubber_for
     from pipelines.failures.scrub import register as register_scrubber
     from pipelines.recovery import actions as actions
     from pipelines.recovery import backlog as backlog
@@ -421,6 +423,7 @@ __all__ = [
     "released_with_call",
     "request_metrics",
     "require_token",
+    "scrubber_for",
     "server_socket",
     "server_stopping",
     "status_message",

@@ -10,6 +10,8 @@ the root URLconf's handlers, so ``/api/`` and ``/ftgo/`` requests refused before
 from __future__ import annotations
 
 import json
+import traceback
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -19,7 +21,17 @@ from django.views import defaults
 from rest_framework import exceptions
 
 from checkout.api.protobuf import errors_in_protobuf
-from pipelines import PROTOBUF, Detail, ServiceError, WireError, envelope, flatten, outage, status_message
+from pipelines import (
+    PROTOBUF,
+    Detail,
+    ServiceError,
+    WireError,
+    envelope,
+    flatten,
+    outage,
+    scrubber_for,
+    status_message,
+)
 
 log = structlog.get_logger("checkout.api")
 
@@ -39,8 +51,9 @@ _BY_STATUS = {
 }
 
 
-def to_service_error(exc: BaseException) -> ServiceError:
-    """Any exception raised while serving a request → the error the client sees."""
+def to_service_error(exc: BaseException, named: Callable[[], Mapping[str, Any]] | None = None) -> ServiceError:
+    """Any exception raised while serving a request → the error the client sees. ``named``: what the request names
+    (its URL's ids, its body), whose payment tokens an unexpected error's logged text must not quote."""
     if isinstance(exc, ServiceError):
         return exc
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
@@ -62,8 +75,31 @@ def to_service_error(exc: BaseException) -> ServiceError:
     if outage.is_outage(exc):
         log.warning("api.database_unavailable", error=f"{type(exc).__name__}: {exc}")
         return outage.unavailable()
-    log.error("api.internal_error", exc_info=exc)
+    log.error("api.internal_error", exception=_scrubbed_traceback(exc, named))
     return WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
+
+
+def _scrubbed_traceback(exc: BaseException, named: Callable[[], Mapping[str, Any]] | None) -> str:
+    """``exc``'s traceback as the log prints one, every payment token the request leads to (the token in its body,
+    the order its URL names: ``personal.payment_tokens_to_hide``) replaced by its hint, as a failed step's is."""
+    text = "".join(traceback.format_exception(exc)).rstrip("\n")
+    return scrubber_for(named() if named is not None else {}, None)(text)
+
+
+def _named(context: dict[str, Any]) -> Callable[[], Mapping[str, Any]]:
+    """What the failed request names, read only if an unexpected error is logged: its URL's keyword arguments (an
+    ``order_id``) and its parsed body."""
+
+    def read() -> Mapping[str, Any]:
+        kwargs = {name: str(value) for name, value in (context.get("kwargs") or {}).items()}
+        request = context.get("request")
+        try:
+            body = getattr(request, "data", None)
+        except exceptions.APIException:  # a body that does not parse names nothing: the URL's ids alone
+            body = None
+        return {"url": kwargs, "body": body}
+
+    return read
 
 
 def render(request: HttpRequest, error: ServiceError, view: object = None) -> HttpResponse:
@@ -99,7 +135,7 @@ def _shape_refusal(exc: exceptions.APIException, context: dict[str, Any]) -> Wir
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponse:
     shape = _shape_refusal(exc, context) if isinstance(exc, _SHAPE_REFUSALS) else None
-    response = render(context["request"], shape or to_service_error(exc), context.get("view"))
+    response = render(context["request"], shape or to_service_error(exc, _named(context)), context.get("view"))
     auth_header = getattr(exc, "auth_header", None)
     if auth_header:
         response["WWW-Authenticate"] = auth_header
