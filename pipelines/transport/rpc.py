@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ import structlog
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
-from google.protobuf import message_factory
+from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
@@ -30,6 +31,7 @@ from rest_framework.settings import api_settings
 
 from pipelines.contracts.status import Detail, ServiceError
 from pipelines.engine import tracing
+from pipelines.failures import scrub
 from pipelines.transport import outage, request_metrics
 from pipelines.transport.input_limits import body_too_large, max_body_bytes
 from pipelines.transport.rpc_access import ACCESS_LOG, call_id, gone, metadata
@@ -223,7 +225,7 @@ def call_boundary(route: str, request: object, context: grpc.ServicerContext) ->
             log.warning("rpc.database_unavailable", route=route, error=f"{type(exc).__name__}: {exc}")
             error = outage.unavailable()
         else:
-            log.exception("rpc.internal_error", route=route)
+            log.error("rpc.internal_error", route=route, exception=_scrubbed_traceback(exc, request))
             error = WireError("INTERNAL", "internal error; quote the correlationId when reporting it")
         status = error.code
         context.abort_with_status(grpc_status(error, correlation))
@@ -233,6 +235,16 @@ def call_boundary(route: str, request: object, context: grpc.ServicerContext) ->
             status = gone(context) or status
         request_metrics.record(route, "grpc", status, time.perf_counter() - started)
         structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _scrubbed_traceback(exc: BaseException, request: object) -> str:
+    """``exc``'s traceback as the log prints one, with the secrets the request's own fields lead to replaced by
+    what the registered scrubbers show instead (a call's unexpected error has no item: its message is the item)."""
+    text = "".join(traceback.format_exception(exc)).rstrip("\n")
+    fields = (
+        json_format.MessageToDict(request, preserving_proto_field_name=True) if isinstance(request, Message) else {}
+    )
+    return scrub.for_item(fields, None)(text)
 
 
 def unary(route: str) -> Callable[[Method[S]], Method[S]]:

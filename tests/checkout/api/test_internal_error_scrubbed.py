@@ -50,3 +50,24 @@ def test_the_token_in_the_request_body_is_logged_as_its_hint_and_nothing_is_stor
     (line,) = internal_errors(logged())
     assert TOKEN not in logged() and f'"token": "{HINT}"' in line["exception"]
     assert all_insert_only_counts() == before
+
+
+def test_a_grpc_calls_unexpected_error_logs_the_token_of_the_order_it_names_as_its_hint(
+    grpc_target, token, monkeypatch, demo_data
+):
+    import grpc
+
+    from checkout.protos import orders_pb2, orders_pb2_grpc
+
+    order_id = place(paymentToken=TOKEN).view["orderId"]
+
+    def broken(order_id: str) -> dict:
+        raise RuntimeError(f"charge lookup failed for token={TOKEN}")
+
+    monkeypatch.setattr(services, "get_order", broken)
+    stub = orders_pb2_grpc.OrderServiceStub(grpc.insecure_channel(grpc_target))
+    with captured_logs() as logged, pytest.raises(grpc.RpcError) as failed:
+        stub.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id), metadata=[("authorization", f"Token {token}")])
+    assert failed.value.code() == grpc.StatusCode.INTERNAL
+    (line,) = [entry for entry in map(json.loads, logged().splitlines()) if entry.get("event") == "rpc.internal_error"]
+    assert TOKEN not in logged() and f"charge lookup failed for token={HINT}" in line["exception"]
