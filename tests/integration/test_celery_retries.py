@@ -79,7 +79,8 @@ def test_the_worker_retries_a_forks_failed_first_step_on_the_fork_and_the_orders
     finally:
         recording_gateway.OUTAGE["authorizations"] = 0
     parked = ParkedItem.objects.get(trace_id=order_id)
-    assert (parked.step, parked.branch, state(order_id)) == ("payment_authorized", forked.branch, "APPROVAL_PENDING")
+    # Parked on the fork; the worker may already have retried it (its delays are milliseconds), so no state here.
+    assert (parked.step, parked.branch) == ("payment_authorized", forked.branch)
 
     wait_for(lambda: completed_and_resolved(order_id), what="the fork to complete", worker=worker)
 
