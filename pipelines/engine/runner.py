@@ -105,12 +105,14 @@ def _effect_turn(call: _StepCall, output_id: uuid.UUID) -> contextlib.AbstractCo
     one looks up after the earlier one committed or failed, and replays its row without a second call. With per-step
     transactions the lock is let go after the step (``claim_locks.in_turn``); inside a pipeline's transaction
     (``TPFGO_ATOMICITY=pipeline``) when that transaction ends (``claim_locks.in_turn_to_commit``), since its row is
-    seen only then. Not on SQLite, whose waiting locks are shared files: a run already waiting its turn for a decision
-    (an ops approval's capture) could meet its own lock there."""
+    seen only then. In a run durable at the boundary the lock rides ahead of the step's first statement (its look-up,
+    or the flush before its effect) and its release ahead of the statement after its row. Not on SQLite, whose
+    waiting locks are shared files: a run already waiting its turn for a decision (an ops approval's capture) could
+    meet its own lock there."""
     if not call.step.external_effect or connection.vendor != "postgresql":
         return contextlib.nullcontext()
     if call.durable:
-        return claim_locks.in_turn("effect", output_id)
+        return claim_locks.in_turn("effect", output_id, riding=True)
     return claim_locks.in_turn_to_commit("effect", output_id)
 
 

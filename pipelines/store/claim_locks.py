@@ -27,6 +27,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
+from pipelines.store import durability
+
 
 def key(kind: str, *parts: object) -> int:
     """The lock's 64-bit key for one piece of work (``attempt``: parked item and attempt; ``position``: trace and
@@ -88,18 +90,27 @@ def exclusive(kind: str, *parts: object) -> Iterator[bool]:
 
 
 @contextlib.contextmanager
-def in_turn(kind: str, *parts: object) -> Iterator[None]:
+def in_turn(kind: str, *parts: object, riding: bool = False) -> Iterator[None]:
     """Hold the work's lock while the block runs, waiting while another session holds it: ``exclusive``'s lock,
     for work that must not be refused but done one after the other. PostgreSQL: ``pg_advisory_lock`` (the session's;
     let go when the block ends or the session does); SQLite: the same file lock, blocking. With
     ``TPFGO_CLAIM_LOCKS=0`` nothing is held (a pooler in transaction mode could leave a session lock on another
-    client's server connection)."""
+    client's server connection).
+
+    ``riding``: inside a relaxed run (``durability.riding``) the lock and its release ride ahead of the session's
+    statements instead of taking round trips of their own (``durability.effect_turn``): for a step with an external
+    effect, whose run sends a statement (its look-up, or the flush before its effect) before anything needs the
+    lock."""
     connection = connections[DEFAULT_DB_ALIAS]
     if not getattr(settings, "TPFGO_CLAIM_LOCKS", True):
         yield
         return
     if connection.vendor == "postgresql":
         lock = key(kind, *parts)
+        if riding and durability.riding():
+            with durability.effect_turn(lock):
+                yield
+            return
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [lock])
         try:

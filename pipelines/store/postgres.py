@@ -20,6 +20,7 @@ are always bound as parameters.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 import psycopg
 import structlog
 from django.conf import settings
-from django.db import IntegrityError, NotSupportedError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, NotSupportedError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
 from django.db.backends.utils import CursorWrapper
@@ -88,9 +89,9 @@ def _copy(
     sources = [*checkpoints.items(), *((d.table, d.rows) for d in dependents)]
     try:
         with transaction.atomic(using=connection.alias), connection.wrap_database_errors:
-            before = durability.relax_to_send(connection.alias)
-            if before is not None:
-                connection.connection.execute(before)
+            before = durability.ahead_of(connection.alias)
+            if before:
+                durability.send(connection.connection, before)
             with connection.connection.cursor() as cursor:
                 for tbl, rows in sources:
                     with cursor.copy(f"COPY {tbl.name} {tbl.columns} FROM STDIN (FORMAT BINARY)") as copy:
@@ -242,7 +243,7 @@ def _wrapped(connection: BaseDatabaseWrapper, raw: _PreparingCursor) -> Any:
         # A threshold no statement reaches keeps Django's own queries unprepared and lets this cursor prepare.
         connection.connection.prepare_threshold = 2**31 - 1
     raw.tpfgo_prepare = prepare
-    raw.tpfgo_before = durability.relax_to_send(connection.alias)
+    raw.tpfgo_alias = connection.alias
     if connection.queries_logged:
         return _StatementDebugWrapper(raw, connection)
     return connection.make_cursor(raw)
@@ -277,7 +278,7 @@ class _StoreQuery(PostgresQuery):
 class _PreparingCursor(_ServerBindingCursor):  # type: ignore[misc]
     _query_cls = _StoreQuery
     tpfgo_prepare = True
-    tpfgo_before: str | None = None  # a session setting to send first, in the same round trip (durability)
+    tpfgo_alias = DEFAULT_DB_ALIAS  # whose statements to send first, in the same round trip (``durability.ahead_of``)
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         try:
@@ -294,11 +295,13 @@ class _PreparingCursor(_ServerBindingCursor):  # type: ignore[misc]
         return self._execute(query, params, **kwargs)
 
     def _execute(self, query: str, params: Sequence[Any] | None = None, **kwargs: object) -> Any:
-        if self.tpfgo_before is None:
+        before = durability.ahead_of(self.tpfgo_alias)
+        if not before:
             return super().execute(query, params, prepare=self.tpfgo_prepare or None, **kwargs)
-        before, self.tpfgo_before = self.tpfgo_before, None
-        with self.connection.pipeline():
-            self.connection.execute(before)
+        # In the pipeline of ``read_together`` already: one of its own would end in a round trip of its own.
+        with contextlib.nullcontext() if self.connection.pgconn.pipeline_status else self.connection.pipeline():
+            for sql, values in before:
+                self.connection.execute(sql, values or None)
             return super().execute(query, params, prepare=self.tpfgo_prepare or None, **kwargs)
 
 
