@@ -332,7 +332,9 @@ def _resolve_review(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
         event = {"approved": approved, "by": actor}
         with one_at_a_time(request.order_id):  # a racing resolution waits, then finds this one stored
-            execution = current_engine().run("resolve-payment-review", outcome, event=event)
+            execution = current_engine().run(
+                "resolve-payment-review", outcome, event=event, branch=services.branch_for(outcome)
+            )
         if execution.first.status is StepStatus.LOST:  # resolved the other way first
             raise FailedPrecondition("the payment review was already resolved the other way")
         return actions.summarize(execution), None

@@ -188,7 +188,7 @@ def _ticket(ticket_id: object) -> TicketCreated:
     return ticket
 
 
-def _branch_for(awaited: OrderCheckpoint) -> str | None:
+def branch_for(awaited: OrderCheckpoint) -> str | None:
     """The branch an event on ``awaited`` resumes: the order's (the branch its view shows) when that view holds this
     checkpoint, as a fork from it does (the fork's first step waits on its parent's checkpoint); else None, the
     checkpoint's own (an event on a checkpoint the order's view no longer shows runs, and is refused, there)."""
@@ -201,7 +201,7 @@ def _decide(ticket: TicketCreated, event: Mapping[str, Any]) -> dict[str, Any]:
     if selectors.acceptance(ticket.order_id) is None:
         _not_terminal(ticket.order_id)
     execution = current_engine().run(
-        "restaurant-acceptance", ticket, step="acceptance_decision", event=event, branch=_branch_for(ticket)
+        "restaurant-acceptance", ticket, step="acceptance_decision", event=event, branch=branch_for(ticket)
     )
     if execution.first.status in (StepStatus.LOST, StepStatus.AWAITING):
         raise FailedPrecondition("the acceptance of this ticket was already decided")
@@ -253,7 +253,7 @@ def pickup(dispatch_id: object) -> dict[str, Any]:
     if not selectors.has(OrderPickedUp, assigned.order_id):
         _not_terminal(assigned.order_id)
     execution = current_engine().run(
-        "delivery-execution", assigned, step="order_picked_up", event={"action": "pickup"}, branch=_branch_for(assigned)
+        "delivery-execution", assigned, step="order_picked_up", event={"action": "pickup"}, branch=branch_for(assigned)
     )
     return _advance(execution, assigned.order_id)
 
@@ -265,7 +265,7 @@ def dropoff(dispatch_id: object) -> dict[str, Any]:
     if picked is None:
         raise FailedPrecondition("the order has not been picked up yet")
     execution = current_engine().run(
-        "delivery-execution", picked, step="order_delivered", event={"action": "dropoff"}, branch=_branch_for(picked)
+        "delivery-execution", picked, step="order_delivered", event={"action": "dropoff"}, branch=branch_for(picked)
     )
     return _advance(execution, assigned.order_id)
 

@@ -1,0 +1,62 @@
+"""A fork from a capture held for review (its ``PaymentOutcome``) waits for a review of its own: ops' decision on
+it decides the fork, not the parent."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from checkout import ops_actions, services
+from checkout.payment_review_resolved.models import PaymentReviewResolved
+from checkout.terminal_order_state.models import TerminalOrderState
+from pipelines.models import MAIN_BRANCH, CheckpointLog, ForkedFrom, WaitOpened
+from tests.checkout import recording_gateway
+from tests.checkout.conftest import place
+
+pytestmark = pytest.mark.django_db
+
+WHO = {"actor": "ops:erin", "reason": "review the payment again"}
+
+
+@pytest.fixture
+def gateway(settings):
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.RecordingGateway"
+    recording_gateway.VOIDS.clear()
+    recording_gateway.CAPTURES.clear()
+    yield recording_gateway
+    recording_gateway.VOIDS.clear()
+    recording_gateway.CAPTURES.clear()
+
+
+def run(action: str, order_id: str, **params: object) -> dict:
+    shown = ops_actions.preview(action, order_id, **params)
+    assert shown["allowed"], shown["why"]
+    return ops_actions.execute(action, order_id, expected_seq=shown["expectedSeq"], **WHO, **params)
+
+
+def fork_from_the_outcome(order_id: str) -> tuple[ForkedFrom, CheckpointLog]:
+    outcome = CheckpointLog.objects.get(trace_id=order_id, checkpoint_type="PaymentOutcome")
+    run("fork", order_id, checkpoint_id=str(outcome.checkpoint_id))
+    return ForkedFrom.objects.get(trace_id=order_id), outcome
+
+
+def resolutions(order_id: str) -> list[tuple[str, bool]]:
+    return sorted(PaymentReviewResolved.objects.filter(order_id=order_id).values_list("branch", "approved"))
+
+
+def test_ops_approving_the_review_of_a_fork_from_the_capture_decides_the_fork_not_the_parent(demo_data, gateway):
+    order_id = place(paymentToken="tok_review").view["orderId"]
+    forked, _ = fork_from_the_outcome(order_id)
+    assert services.get_order(order_id)["state"] == "REVIEW_REQUIRED"
+    assert sorted(WaitOpened.objects.filter(trace_id=order_id).values_list("branch", flat=True)) == sorted(
+        [MAIN_BRANCH, forked.branch]
+    )
+
+    after = run("resolve-payment-review", order_id, approved=True)
+
+    assert after["state"] == "COMPLETED"
+    assert resolutions(order_id) == [(forked.branch, True)]
+    terminal = TerminalOrderState.objects.filter(order_id=order_id).values_list("branch", "outcome")
+    assert list(terminal) == [(forked.branch, "COMPLETED")]
+    assert gateway.CAPTURES == [uuid.UUID(order_id)] and gateway.VOIDS == []
