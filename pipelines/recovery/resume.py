@@ -39,6 +39,7 @@ from pipelines.models import (
     Checkpoint,
     CheckpointLog,
     FlowRule,
+    ForkedFrom,
     LineageLink,
     OpenPosition,
     OpenWait,
@@ -237,14 +238,22 @@ def decide(row: CheckpointLog) -> tuple[list[Next], str]:
 def waiting_further(row: CheckpointLog, nexts: list[Next]) -> dict[str, str]:
     """``{pipeline: step}`` of the ``nexts`` whose later awaiting step has an open wait on the row's checkpoint: the
     steps before it skipped (nothing recorded, their input travelled on), so the trace waits there for its event,
-    as when the next step itself awaits (a capture held for review: its void skipped, its terminal state waits)."""
-    ids = [
-        wait_id(n.pipeline.name, later.name, row.checkpoint_id)
+    as when the next step itself awaits (a capture held for review: its void skipped, its terminal state waits).
+
+    The wait may be a fork's: a fork from the row's checkpoint waits on it on the fork's branch, under an id of its
+    own (``wait_id`` with the branch), and the trace waits there as much as on its own branch."""
+    steps = [
+        (n.pipeline.name, later.name)
         for n in nexts
         for later in n.pipeline.steps[n.pipeline.index(n.step.name) + 1 :]
         if later.awaits
     ]
-    return dict(OpenWait.objects.filter(pk__in=ids).values_list("pipeline", "step")) if ids else {}
+    if not steps:
+        return {}
+    forked = ForkedFrom.objects.filter(trace_id=row.trace_id, from_id=row.checkpoint_id).values_list("id", flat=True)
+    on = [None, *(str(branch) for branch in forked)]
+    ids = [wait_id(pipeline, step, row.checkpoint_id, branch) for pipeline, step in steps for branch in on]
+    return dict(OpenWait.objects.filter(pk__in=ids).values_list("pipeline", "step"))
 
 
 def _parked_at(parked: ParkedItem, row: CheckpointLog) -> bool:
