@@ -148,7 +148,7 @@ def paused_due(wait: OpenWait, deadline: Deadline, now: datetime.datetime) -> da
     recheck = now + period(deadline)
     if pauses.holding(spec, wait.pipeline, wait.step, value):
         later.append(recheck)
-    for released in held_events(wait):
+    for released in held_events(wait, opened_row.branch):
         later.append(recheck if released is None else released + grace())
     return max(later)
 

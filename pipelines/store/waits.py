@@ -199,14 +199,16 @@ def moved_by_pause(wait: OpenWait, due_at: datetime.datetime, detail: str, now: 
     WaitExtended.objects.bulk_create([row], ignore_conflicts=True)
 
 
-def held_events(wait: OpenWait) -> list[datetime.datetime | None]:
-    """The runs of this wait's step on its input (its event) that a pause held since the wait opened: each one's
-    release time (None while it is not released yet). A released run either ended the wait or failed like any
-    other run."""
+def held_events(wait: OpenWait, branch: str) -> list[datetime.datetime | None]:
+    """The runs of this wait's step on its input (its event) on the wait's ``branch`` that a pause held since the
+    wait opened: each one's release time (None while it is not released yet). A released run either ended the wait
+    or failed like any other run. A fork's first step waits on its parent's checkpoint, so the parent's wait and the
+    fork's share pipeline, step and input: only the branch tells whose event a hold is."""
     holds = PausedItem.objects.filter(
         parked__pipeline=wait.pipeline,
         parked__step=wait.step,
         parked__item_id=wait.item_id,
+        parked__branch=branch,
         created_at__gte=wait.opened_at,
     )
     released = PauseRelease.objects.filter(hold=OuterRef("pk")).values("due_at")[:1]

@@ -4,7 +4,11 @@ the parent gets no second decision, and the fork's deadline is the fork's."""
 
 from __future__ import annotations
 
+import datetime
+from typing import Any
+
 import pytest
+import time_machine
 
 from checkout import ops_actions, services
 from checkout.acceptance_decision.models import AcceptanceDecision
@@ -12,13 +16,32 @@ from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.models import Courier
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.ticket_created.models import TicketCreated
-from pipelines.models import MAIN_BRANCH, ForkedFrom, OpenWait, WaitOpened
-from pipelines.recovery import deadlines
+from pipelines.engine.registry import composition
+from pipelines.models import MAIN_BRANCH, ForkedFrom, OpenWait, ParkedItem, WaitOpened
+from pipelines.recovery import deadlines, pausing
 from tests.checkout.conftest import place
 
 pytestmark = pytest.mark.django_db
 
 WHO = {"actor": "ops:erin", "reason": "ask the restaurant again"}
+ACCEPTANCE = ("restaurant-acceptance", "acceptance_decision")
+T0 = datetime.datetime(2030, 3, 4, 12, 0, tzinfo=datetime.UTC)
+
+
+def at(minutes: float) -> Any:
+    return time_machine.travel(T0 + datetime.timedelta(minutes=minutes), tick=False)
+
+
+def minutes(value: float) -> datetime.datetime:
+    return T0 + datetime.timedelta(minutes=value)
+
+
+def expire(when: float) -> list[tuple[str, str]]:
+    """Each due wait's branch and what the deadline pass did with it."""
+    with at(when):
+        fired = deadlines.expire(step=ACCEPTANCE[1])
+    branches = dict(WaitOpened.objects.values_list("id", "branch"))
+    return [(branches[f.wait_id], f.outcome) for f in fired]
 
 
 def fork_from_ticket(order_id: str) -> ForkedFrom:
@@ -90,3 +113,32 @@ def test_a_fork_from_the_delivery_waits_for_the_couriers_pickup_on_its_own_branc
     picked = sorted(OrderPickedUp.objects.filter(order_id=order_id).values_list("branch", flat=True))
     assert picked == sorted([MAIN_BRANCH, forked.branch])
     assert services.get_order(order_id)["state"] == "PICKED_UP"
+
+
+def test_a_forks_held_acceptance_does_not_lengthen_the_parents_wait(demo_data, settings):
+    """Forked from the ticket while the parent still waits, both wait on the same ticket: the restaurant's accept,
+    held by a pause of the step, is the fork's event (its branch is the order's view). The parent's deadline counts
+    the pause, not the fork's held event, which keeps only the fork's wait open."""
+    settings.TPFGO_ACCEPTANCE_DEADLINE_MINUTES = 30
+    with at(0):
+        view = place(restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
+        order_id = view["orderId"]
+    with at(1):
+        forked = fork_from_ticket(order_id)
+    with at(2):
+        paused = pausing.pause(composition(), *ACCEPTANCE, actor="ops:erin", reason="tablet app down")
+    with at(10):
+        services.accept_ticket(view["kitchenTicketId"])  # held at the paused step, on the fork's branch
+    assert list(ParkedItem.objects.filter(holds__isnull=False).values_list("branch", flat=True)) == [forked.branch]
+    with at(12):
+        pausing.resume(paused.id, actor="ops:erin", reason="tablet app back")  # the drain has not run yet
+
+    assert expire(30.1) == [(MAIN_BRANCH, "extended")]
+    assert expire(31.1) == [(forked.branch, "extended")]
+    due = OpenWait.objects.filter(trace_id=order_id).values_list("wait_id", "due_at")
+    branches = dict(WaitOpened.objects.filter(trace_id=order_id).values_list("id", "branch"))
+    # The parent's: 30 + the 10 minutes of pause. The fork's: its accept is still held, looked at a period later.
+    assert sorted((branches[w], d) for w, d in due) == sorted(
+        [(MAIN_BRANCH, minutes(40)), (forked.branch, minutes(61.1))]
+    )
+    assert decisions(order_id) == []
