@@ -7,9 +7,10 @@ runs nothing. How waits open, and how an event ends a round first, is in ``pipel
 A pause extends the waits behind it: a wait is behind a pause that holds the wait's own step for the wait's input
 (the whole step, or the key value the input resolves to), since that step is where the wait's event is taken.
 Before a due wait fires, the pass counts the pause time that overlapped the wait (``paused_due``); if that puts
-the deadline in the future, it records it (``WaitExtended``) instead of firing. The count is made from the pause
-rows each time, so it holds across restarts and concurrent passes. A resume re-arms the waits the pass pushed
-while the pause lasted (``rearm``). Docs: docs/operations.md, "Pausing a step".
+the deadline in the future, it records it (``WaitExtended``) instead of firing. A held event counts for the wait on
+its own branch only (``held_events``): a fork's first step waits on its parent's input beside the parent. The count
+is made from the pause rows each time, so it holds across restarts and concurrent passes. A resume re-arms the
+waits the pass pushed while the pause lasted (``rearm``). Docs: docs/operations.md, "Pausing a step".
 """
 
 from __future__ import annotations
