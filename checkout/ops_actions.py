@@ -284,13 +284,18 @@ def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         )
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
+        # Both on the branch the order's view shows (a forked order's fork), as the consumer's cancellation.
         executions = []
         if waiting is not None:  # claim the ticket's one decision first, as a consumer cancellation does
-            event = {"decidedBy": "CANCELLED", "reason": "ops cancelled"}
+            decision = {"decidedBy": "CANCELLED", "reason": "ops cancelled"}
+            on = services.branch_for(waiting)
             executions.append(
-                current_engine().run("restaurant-acceptance", waiting, step="acceptance_decision", event=event)
+                current_engine().run(
+                    "restaurant-acceptance", waiting, step="acceptance_decision", event=decision, branch=on
+                )
             )
-        executions.append(current_engine().run("ops-cancel", request, event={"by": actor, "reason": reason}))
+        event = {"by": actor, "reason": reason}
+        executions.append(current_engine().run("ops-cancel", request, event=event, branch=services.branch_for(request)))
         result = actions.summarize(*executions)
         if selectors.has(OrderCancelled, order_id):
             closed = close_open(order_id, "ops-cancel", keep_pipelines=("ops-cancel",))

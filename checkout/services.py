@@ -170,7 +170,7 @@ def cancel_order(order_id: object, note: str | None = None) -> dict[str, Any]:
         if consumer is None:  # a reference row removed by hand: its key went with it
             raise InvalidArgument("the consumer's personal data was erased", [Detail("note", "consumer erased")])
         sealed = personal.seal(consumer, note, "note")
-    current_engine().run("cancellation-request", request, event={"note": sealed})
+    current_engine().run("cancellation-request", request, event={"note": sealed}, branch=branch_for(request))
     accepted = selectors.fact(CancellationAccepted, request.order_id)
     refused = selectors.fact(CancellationRefused, request.order_id)
     if accepted is None and refused is None:
