@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Never, NoReturn
 
+import psycopg
 import structlog
 from django.db import connection, transaction
 
@@ -84,6 +85,7 @@ class _PipelineFailed(Exception):
         super().__init__(str(cause))
         self.step = step
         self.cause = cause
+        self.seconds = 0.0  # the failing run's time, counted by its pipeline's run unless it is redone
 
 
 class _StepCall(NamedTuple):
@@ -239,9 +241,10 @@ class Engine:
             stale = failed if isinstance(failed, StalePlan) else failed.cause
             if redo and isinstance(stale, StalePlan):  # the rollback dropped the stale statements: run it again
                 log.warning("pipeline.redone", pipeline=job.pipeline.name, code=stale.code)
-                return self._run_pipeline(job, redo=False)
+                return self._run_pipeline(job, redo=False)  # only the redo's runs count as its steps' outcomes
             if not isinstance(failed, _PipelineFailed):
                 raise
+            metrics.step_ran(job.pipeline.name, failed.step.name, StepStatus.FAILED, failed.seconds)
             # The whole pipeline rolled back: park its input at its first step, name the failing step.
             first = job.pipeline.steps[job.start]
             record_failure(job.pipeline, first, job.item, job.event, job.attempt, failed.cause, failed_step=failed.step)
@@ -316,8 +319,8 @@ class Engine:
                     with span_of as span:
                         result, onward = self._attempt_step(call, look_up, parents, output_id)
                         span.outcome(result.status)
-        except _PipelineFailed:  # its pipeline's transaction rolls back; the run counts as failed, as on its own
-            metrics.step_ran(call.spec.name, call.step.name, StepStatus.FAILED, time.perf_counter() - started)
+        except _PipelineFailed as failed:  # its pipeline's transaction rolls back: its run counts it as failed,
+            failed.seconds = time.perf_counter() - started  # or runs it again (a StalePlan) and counts that run
             raise
         metrics.step_ran(call.spec.name, call.step.name, result.status, time.perf_counter() - started)
         return result, onward
@@ -329,7 +332,10 @@ class Engine:
         # A deciding command runs even when its output id is stored: only its output says whether it is the
         # same command again (a replay) or another decision (a loss); its insert then meets the stored row.
         decided = store.decides(step, event)
-        existing = store.stored_output(step, output_id, parents) if look_up and not decided else []
+        try:
+            existing = store.stored_output(step, output_id, parents) if look_up and not decided else []
+        except Exception as exc:  # noqa: BLE001  (a look-up's database error fails the step like any other)
+            return self._failed(call, look_up, parents, output_id, exc, redo)
         if existing:
             return StepResult(spec.name, step.name, StepStatus.REPLAYED, existing), self._next(step, existing, item)
         if check_pause and self._held(call):
@@ -376,16 +382,30 @@ class Engine:
             )
         except _PipelineFailed:
             raise
-        except Exception as exc:  # the engine's outer boundary: every step failure feeds the error sink
-            if not durable:
-                raise _PipelineFailed(step, exc) from exc
-            if redo and isinstance(exc, StalePlan):  # the rollback dropped the stale statements: run it again
-                log.warning("step.redone", code=exc.code)
-                return self._attempt_step(call, look_up, parents, output_id, redo=False)
-            record_failure(spec, step, item, event, attempt, exc)
-            return StepResult(spec.name, step.name, StepStatus.FAILED, error=exc), None
+        except Exception as exc:  # noqa: BLE001  (the engine's outer boundary: every step failure feeds the error sink)
+            return self._failed(call, look_up, parents, output_id, exc, redo)
         finally:
             structlog.contextvars.unbind_contextvars("pipeline", "step", "item_id", "checkpoint_id", "trace_id")
+
+    def _failed(
+        self, call: _StepCall, look_up: bool, parents: list[Any], output_id: uuid.UUID, exc: Exception, redo: bool
+    ) -> tuple[StepResult, Item | None]:
+        """A step run that raised: its pipeline's transaction rolls back (``TPFGO_ATOMICITY=pipeline``), or it is run
+        again once (a ``StalePlan``: the rollback dropped the stale statements), or it is parked in the error sink.
+
+        In a caller's open transaction the look-up runs in that transaction, outside the step's savepoint: on
+        PostgreSQL its error aborted the caller's transaction, where nothing can run again or be recorded; the
+        error goes to the caller, whose rollback ends it (docs/operations.md, ``STALE_PLAN``)."""
+        spec, step, item, event, attempt, durable, _ = call
+        if not durable:
+            raise _PipelineFailed(step, exc) from exc
+        if _caller_transaction_aborted():
+            raise exc
+        if redo and isinstance(exc, StalePlan):  # the rollback dropped the stale statements: run it again
+            log.warning("step.redone", code=exc.code)
+            return self._attempt_step(call, look_up, parents, output_id, redo=False)
+        record_failure(spec, step, item, event, attempt, exc)
+        return StepResult(spec.name, step.name, StepStatus.FAILED, error=exc), None
 
     def _required_aux(
         self, spec: Pipeline, step: Step, written: Checkpoint, item: Item, attempt: int, now: datetime
@@ -424,6 +444,13 @@ class Engine:
     def _next(self, step: Step, checkpoints: list[Checkpoint], item: Item) -> Item:
         value: Any = checkpoints if step.shape == "split" else checkpoints[0]
         return Item(value, item.trace_id, item.key, item.branch)
+
+
+def _caller_transaction_aborted() -> bool:
+    """The error aborted a transaction the caller holds open (PostgreSQL): no statement runs in it until it ends."""
+    if connection.vendor != "postgresql" or not connection.in_atomic_block or connection.connection is None:
+        return False
+    return bool(connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.INERROR)
 
 
 def _writes_beside(step: Step) -> bool:

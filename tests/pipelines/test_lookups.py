@@ -195,3 +195,80 @@ def test_a_look_up_prepared_before_a_migration_inside_a_steps_transaction_is_red
     ]
     assert ErrorSinkEntry.objects.count() == 0 and ParkedItem.objects.count() == 0
     assert grew(before, all_insert_only_counts()) == ONE_DOCUMENT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pipeline_redone_for_a_stale_plan_counts_its_failed_run_nowhere():
+    """``TPFGO_ATOMICITY=pipeline``: a step whose read meets a stale statement fails its pipeline's transaction,
+    which is run again. Only the redo's run of that step is counted (``tpfgo_step_runs_total``), as with per-step
+    transactions; the runs before it in the first pass count as they ran (docs/operations.md)."""
+    from django.db import connection
+
+    from pipelines.engine.runner import Engine
+    from pipelines.models import ErrorSinkEntry, ParkedItem
+    from tests.conftest import all_insert_only_counts
+    from tests.lane import composition as lane
+    from tests.pipelines.test_step_metrics import delta, samples
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are the PostgreSQL half's")
+    engine = Engine(lane.COMPOSITION, atomicity="pipeline")
+    lane.FAILURES["tokenize"] = "reads"
+    try:
+        engine.start("ingest", {"text": "c a b"}, "doc-1")  # tokenize prepares its read on this connection
+        before, runs = all_insert_only_counts(), samples("tpfgo_step_runs_total")
+        migrate_text_column("varchar(300)")
+        execution = engine.start("ingest", {"text": "d a"}, "doc-2")
+    finally:
+        lane.FAILURES.clear()
+        connection.close()
+        migrate_text_column("text")
+    assert [(r.step, r.status) for r in execution.results] == [
+        ("receive", "inserted"),
+        ("tokenize", "inserted"),
+        ("index", "inserted"),
+        ("publish", "inserted"),
+    ]
+    assert delta(runs, "tpfgo_step_runs_total") == {
+        ("ingest", "inserted", "receive"): 2,
+        ("ingest", "inserted", "tokenize"): 1,
+        ("index", "ingest", "inserted"): 1,
+        ("inserted", "publish", "publish"): 1,
+    }
+    assert ErrorSinkEntry.objects.count() == 0 and ParkedItem.objects.count() == 0
+    assert grew(before, all_insert_only_counts()) == ONE_DOCUMENT
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("atomicity", ["step", "pipeline"])
+def test_a_database_error_in_the_replay_look_up_is_parked_like_any_step_failure(atomicity):
+    """The first step's replay look-up cannot read its table (another session holds it locked past this session's
+    ``lock_timeout``): the step fails into the error sink and is parked, as a failure in its transaction is; the
+    error does not reach the caller, and nothing is written."""
+    from django.db import connection
+
+    from pipelines.engine.runner import Engine
+    from pipelines.models import ErrorSinkEntry, ParkedItem
+    from tests.lane import composition as lane
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a lock held by another session: the PostgreSQL half's")
+    other = connection.copy()
+    other.ensure_connection()
+    other.connection.execute("BEGIN")
+    other.connection.execute(f'LOCK TABLE "{DocumentReceived._meta.db_table}" IN ACCESS EXCLUSIVE MODE')
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '50ms'")
+        execution = Engine(lane.COMPOSITION, atomicity=atomicity).start("ingest", {"text": "c a b"}, "doc-1")
+    finally:
+        other.connection.execute("ROLLBACK")
+        other.close()
+        connection.close()
+    assert [(r.step, r.status, type(r.error).__name__) for r in execution.results] == [
+        ("receive", "failed", "OperationalError")
+    ]
+    (entry,) = ErrorSinkEntry.objects.all()
+    assert (entry.step, entry.error_code) == ("receive", "UNEXPECTED")
+    assert "lock timeout" in entry.message
+    assert ParkedItem.objects.count() == 1 and DocumentReceived.objects.count() == 0
