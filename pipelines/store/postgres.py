@@ -311,9 +311,11 @@ _STALE_PLAN = "cached plan must not change result type"
 class StalePlan(RetryableError, NotSupportedError):
     """A statement prepared before a migration changed the type of a column it returns, refused inside a
     transaction: the error aborted it, so the statement cannot simply run again. The transaction's rollback drops
-    the connection's prepared statements (psycopg's rollback deallocates them all), so the work done again after it
-    succeeds: the engine redoes the step's transaction (or the pipeline's) once, with no error-sink entry; a failure
-    that still reaches the sink is retried like any transient one (docs/operations.md, ``STALE_PLAN``)."""
+    the connection's prepared statements (psycopg deallocates them all on any ``ROLLBACK`` it sees pass, a
+    savepoint's too), so the work done again after it succeeds: the engine redoes the step's transaction (or the
+    pipeline's) once, with no error-sink entry; a failure that still reaches the sink is retried like any transient
+    one. Refused in a caller's open transaction outside the engine's savepoint (a step's replay look-up), it goes to
+    the caller, whose rollback drops them (docs/operations.md, ``STALE_PLAN``)."""
 
     code = "STALE_PLAN"
 

@@ -3,6 +3,7 @@
 import pytest
 from django.db.models import Model
 
+from pipelines.engine.runner import Engine
 from pipelines.models import CheckpointLog
 from pipelines.store import lookups, reads
 from tests.lane.models import DocumentReceived, DocumentTag, TokenIndexed
@@ -272,3 +273,65 @@ def test_a_database_error_in_the_replay_look_up_is_parked_like_any_step_failure(
     assert (entry.step, entry.error_code) == ("receive", "UNEXPECTED")
     assert "lock timeout" in entry.message
     assert ParkedItem.objects.count() == 1 and DocumentReceived.objects.count() == 0
+
+
+def migrate_text_column_in_this_session() -> None:
+    """The column changes type under this session's prepared statements while it holds its transaction open (a
+    test case's: another session's migrate would wait for its locks). Sent below psycopg, which would otherwise
+    see the ``ALTER`` pass and drop its statements itself, as it does not for another node's migrate."""
+    from django.db import connection
+
+    table = DocumentReceived._meta.db_table
+    altered = connection.connection.pgconn.exec_(
+        f'ALTER TABLE "{table}" ALTER COLUMN "text" TYPE varchar(300)'.encode()
+    )
+    assert altered.command_status == b"ALTER TABLE"
+
+
+def test_in_a_callers_open_transaction_a_step_redone_for_a_stale_plan_is_not_parked(lane_engine):
+    """In a caller's open transaction (a test case's) a step's transaction is a savepoint: its rollback drops the
+    connection's prepared statements too (psycopg drops them on any ``ROLLBACK`` it sees pass), so the redo runs."""
+    from django.db import connection
+
+    from pipelines.models import ErrorSinkEntry, ParkedItem
+    from tests.lane import composition as lane
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are the PostgreSQL half's")
+    lane.FAILURES["tokenize"] = "reads"
+    lane_engine.start("ingest", {"text": "c a b"}, "doc-1")  # tokenize prepares its read on this connection
+    migrate_text_column_in_this_session()
+
+    execution = lane_engine.start("ingest", {"text": "d a"}, "doc-2")
+    assert [(r.step, r.status) for r in execution.results] == [
+        ("receive", "inserted"),
+        ("tokenize", "inserted"),
+        ("index", "inserted"),
+        ("publish", "inserted"),
+    ]
+    assert ErrorSinkEntry.objects.count() == 0 and ParkedItem.objects.count() == 0
+    assert DocumentReceived.objects.count() == 2
+
+
+def test_in_a_callers_open_transaction_a_stale_replay_look_up_goes_to_the_caller():
+    """The replay look-up runs in the caller's transaction itself, outside any savepoint of the engine's: the
+    refused statement aborted that transaction, where nothing runs again and nothing can be recorded. ``StalePlan``
+    goes to the caller, nothing parked; once the caller rolled back (which drops the statements), the run answers."""
+    from django.db import connection, transaction
+
+    from pipelines.models import ErrorSinkEntry, ParkedItem
+    from pipelines.store.postgres import StalePlan
+    from tests.lane import composition as lane
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are the PostgreSQL half's")
+    engine = Engine(lane.COMPOSITION)
+    engine.start("ingest", {"text": "c a b"}, "doc-1")
+    engine.start("ingest", {"text": "c a b"}, "doc-1")  # its replay prepares the look-ups on this connection
+    migrate_text_column_in_this_session()
+
+    with pytest.raises(StalePlan), transaction.atomic():  # the caller's transaction, rolled back by the error
+        engine.start("ingest", {"text": "c a b"}, "doc-1")
+    assert ErrorSinkEntry.objects.count() == 0 and ParkedItem.objects.count() == 0
+    replayed = engine.start("ingest", {"text": "c a b"}, "doc-1")
+    assert [r.status for r in replayed.results] == ["replayed"] * 4
