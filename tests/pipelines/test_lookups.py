@@ -198,14 +198,12 @@ def test_a_look_up_prepared_before_a_migration_inside_a_steps_transaction_is_red
     assert grew(before, all_insert_only_counts()) == ONE_DOCUMENT
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_pipeline_redone_for_a_stale_plan_counts_its_failed_run_nowhere():
+def test_a_pipeline_redone_for_a_stale_plan_counts_its_failed_run_nowhere(lane_engine):
     """``TPFGO_ATOMICITY=pipeline``: a step whose read meets a stale statement fails its pipeline's transaction,
     which is run again. Only the redo's run of that step is counted (``tpfgo_step_runs_total``), as with per-step
     transactions; the runs before it in the first pass count as they ran (docs/operations.md)."""
     from django.db import connection
 
-    from pipelines.engine.runner import Engine
     from pipelines.models import ErrorSinkEntry, ParkedItem
     from tests.conftest import all_insert_only_counts
     from tests.lane import composition as lane
@@ -215,15 +213,11 @@ def test_a_pipeline_redone_for_a_stale_plan_counts_its_failed_run_nowhere():
         pytest.skip("prepared statements are the PostgreSQL half's")
     engine = Engine(lane.COMPOSITION, atomicity="pipeline")
     lane.FAILURES["tokenize"] = "reads"
-    try:
-        engine.start("ingest", {"text": "c a b"}, "doc-1")  # tokenize prepares its read on this connection
-        before, runs = all_insert_only_counts(), samples("tpfgo_step_runs_total")
-        migrate_text_column("varchar(300)")
-        execution = engine.start("ingest", {"text": "d a"}, "doc-2")
-    finally:
-        lane.FAILURES.clear()
-        connection.close()
-        migrate_text_column("text")
+    engine.start("ingest", {"text": "c a b"}, "doc-1")  # tokenize prepares its read on this connection
+    before, runs = all_insert_only_counts(), samples("tpfgo_step_runs_total")
+    migrate_text_column_in_this_session()
+
+    execution = engine.start("ingest", {"text": "d a"}, "doc-2")
     assert [(r.step, r.status) for r in execution.results] == [
         ("receive", "inserted"),
         ("tokenize", "inserted"),
@@ -241,14 +235,13 @@ def test_a_pipeline_redone_for_a_stale_plan_counts_its_failed_run_nowhere():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("atomicity", ["step", "pipeline"])
-def test_a_database_error_in_the_replay_look_up_is_parked_like_any_step_failure(atomicity):
+def test_a_database_error_in_the_replay_look_up_is_parked_like_any_step_failure():
     """The first step's replay look-up cannot read its table (another session holds it locked past this session's
-    ``lock_timeout``): the step fails into the error sink and is parked, as a failure in its transaction is; the
-    error does not reach the caller, and nothing is written."""
+    ``lock_timeout``): the step fails into the error sink and is parked, as a failure in its transaction is, with
+    per-step transactions and with ``TPFGO_ATOMICITY=pipeline`` alike; the error does not reach the caller, and
+    nothing is written."""
     from django.db import connection
 
-    from pipelines.engine.runner import Engine
     from pipelines.models import ErrorSinkEntry, ParkedItem
     from tests.lane import composition as lane
 
@@ -261,18 +254,23 @@ def test_a_database_error_in_the_replay_look_up_is_parked_like_any_step_failure(
     try:
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '50ms'")
-        execution = Engine(lane.COMPOSITION, atomicity=atomicity).start("ingest", {"text": "c a b"}, "doc-1")
+        executions = [
+            Engine(lane.COMPOSITION, atomicity=atomicity).start("ingest", {"text": "c a b"}, key)
+            for atomicity, key in (("step", "doc-1"), ("pipeline", "doc-2"))
+        ]
     finally:
         other.connection.execute("ROLLBACK")
         other.close()
         connection.close()
-    assert [(r.step, r.status, type(r.error).__name__) for r in execution.results] == [
-        ("receive", "failed", "OperationalError")
-    ]
-    (entry,) = ErrorSinkEntry.objects.all()
-    assert (entry.step, entry.error_code) == ("receive", "UNEXPECTED")
-    assert "lock timeout" in entry.message
-    assert ParkedItem.objects.count() == 1 and DocumentReceived.objects.count() == 0
+    for execution in executions:
+        assert [(r.step, r.status, type(r.error).__name__) for r in execution.results] == [
+            ("receive", "failed", "OperationalError")
+        ]
+    entries = ErrorSinkEntry.objects.all()
+    assert [(e.step, e.error_code, "lock timeout" in e.message) for e in entries] == [
+        ("receive", "UNEXPECTED", True)
+    ] * 2
+    assert ParkedItem.objects.count() == 2 and DocumentReceived.objects.count() == 0
 
 
 def migrate_text_column_in_this_session() -> None:
