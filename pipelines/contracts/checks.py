@@ -3,7 +3,8 @@
 The same problems are a Django system check (tag ``contracts``, so ``manage.py check`` runs them), the output of
 ``manage.py check_contracts``, and the gate every process passes at start-up (``refuse_to_start_if_broken``:
 WSGI, ASGI, the Celery worker and beat, the gRPC server). The rules live in
-``contract_rules``, ``contract_handoffs``, ``branch_rules``, ``inputs`` (what each step reads) and ``contract_lock``;
+``contract_rules``, ``contract_handoffs``, ``mappers``, ``branch_rules``, ``inputs`` (what each step reads and what
+a deadline hands on) and ``contract_lock``;
 ``docs/contracts.md`` lists every diagnostic with its fix.
 """
 
@@ -21,8 +22,9 @@ from pipelines.contracts import lock as contract_lock
 from pipelines.contracts.branch_rules import branch_problems
 from pipelines.contracts.declarations import Composition
 from pipelines.contracts.handoffs import subscription_problems
-from pipelines.contracts.inputs import input_problems
+from pipelines.contracts.inputs import deadline_input_problems, input_problems
 from pipelines.contracts.lock import Lock, LockUnreadable
+from pipelines.contracts.mappers import mapper_problems
 from pipelines.contracts.modes import SETTING as MODES_SETTING
 from pipelines.contracts.modes import mode_problems
 from pipelines.contracts.problems import Problem, Severity
@@ -62,9 +64,11 @@ def check_composition(composition: Composition, lock: Lock | None = None, modes:
         *contract_problems(composition),
         *publication_problems(found),
         *subscription_problems(composition, found),
+        *mapper_problems(composition),
         *dead_ends(composition, found),
         *deadline_problems(composition),
         *input_problems(composition),
+        *deadline_input_problems(composition),
         *branch_problems(composition),
         *mode_problems(composition, modes),
     ]

@@ -258,10 +258,19 @@ class Pipeline:
 
 @dataclass(frozen=True)
 class Mapper:
-    """Maps exactly one (source contract, target contract) pair for a subscription whose types differ."""
+    """Maps exactly one (source contract, target contract) pair for a subscription whose types differ.
+
+    ``fields(source)`` returns the target's field values by model attribute (as an ``Output``'s), read from the
+    handed-off checkpoint. The engine applies it where the consumer pipeline's first step gets a ``source``: that
+    step's ``ctx.input`` is then a ``target`` built from them, carrying the source checkpoint's id, trace, key,
+    time and branch (it is not stored). The item stays the stored source checkpoint (lineage, replays, parking,
+    retries; a retried first step maps it again). ``check_contracts`` refuses a mapper that cannot apply
+    (``pipelines.E047``).
+    """
 
     source: type[Checkpoint]
     target: type[Checkpoint]
+    fields: Callable[[Any], Mapping[str, object]]
 
 
 @dataclass(frozen=True)

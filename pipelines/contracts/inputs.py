@@ -10,6 +10,11 @@ model of the same contract (a consumer's own view).
 
 A step without an annotation (a lambda), or declared ``Any``, reads anything and is not checked.
 ``docs/contracts.md`` lists the id (``pipelines.E046``).
+
+A deadline hands the waiting step's input to each of its pipelines, at the deadline's ``step`` when the pipeline
+has it, else at its first step: that pipeline must take at least one of what may reach the waiting step there
+(``pipelines.E048``; which one waits is data, the step's ``awaits``), and the deadline task refuses an input it
+does not take when the round fires (``pipelines.recovery.deadlines``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.contracts.declarations import Composition, Pipeline, Step, type_label
+from pipelines.contracts.declarations import Composition, Deadline, Pipeline, Step, type_label
 from pipelines.contracts.problems import Problem
 from pipelines.contracts.steps import Command, Skip, StepContext
 
@@ -187,4 +192,55 @@ def _compare(who: str, process: Callable[..., Any], values: list[Value]) -> Iter
         ID,
         f"{who} reads {found.label}, but {reasons} (expected={found.label} actual={actual})",
         HINT,
+    )
+
+
+# -- what a deadline hands on ---------------------------------------------------------------------------------------
+DEADLINE_ID = "pipelines.E048"
+DEADLINE_HINT = (
+    "A deadline runs each of its pipelines on the waiting step's input: name a pipeline that takes it (in its "
+    "inputs, or at the deadline's step), or add the type to its inputs (docs/contracts.md, rule 9)."
+)
+
+
+def deadline_start(deadline: Deadline, target: Pipeline) -> int:
+    """Where a deadline's round starts ``target``: at the deadline's ``step`` when ``target`` has it, else its first."""
+    names = [s.name for s in target.steps]
+    return names.index(deadline.step) if deadline.step in names else 0
+
+
+def fits(value: Value, taken: list[Value]) -> bool:
+    """Whether ``value`` is one of what ``taken`` (``reaching``) lists: the model, a subclass, or the same contract."""
+    return any(v.many == value.many and _same(value.model, v.model) for v in taken)
+
+
+def deadline_input_problems(composition: Composition) -> Iterator[Problem]:
+    """Every deadline round's pipeline takes something the waiting step may wait on (``pipelines.E048``)."""
+    pipelines = {p.name: p for p in composition.pipelines}
+    for pipeline in composition.pipelines:
+        for index, step in enumerate(pipeline.steps):
+            if step.deadline is None:
+                continue
+            waited = reaching(pipeline, index)
+            for name in dict.fromkeys(step.deadline.pipelines):
+                target = pipelines.get(name)
+                if target is None or not target.steps:  # E025, E026
+                    continue
+                start = deadline_start(step.deadline, target)
+                taken = reaching(target, start)
+                # Which of them waits depends on the step's ``awaits`` (data): one the pipeline takes is enough
+                # here, and the deadline task refuses any other when its round fires.
+                if not any(fits(v, taken) for v in waited):
+                    yield _deadline_problem(f"{pipeline.name}/{step.name}", target, start, waited, taken)
+
+
+def _deadline_problem(where: str, target: Pipeline, start: int, waited: list[Value], taken: list[Value]) -> Problem:
+    at = f"at its step {target.steps[start].name}" if start else "as its input"
+    expected = " | ".join(v.label for v in taken)
+    actual = " | ".join(v.label for v in waited)
+    return Problem(
+        DEADLINE_ID,
+        f"the deadline of step {where} runs pipeline '{target.name}' on the step's input, but {target.name} takes "
+        f"{expected} {at}, none of what the step waits on: {actual} (expected={expected} actual={actual})",
+        DEADLINE_HINT,
     )

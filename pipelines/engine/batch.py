@@ -58,6 +58,7 @@ class BatchEngine:
     def __init__(self, composition: Composition, *, batch_size: int = 500) -> None:
         self.composition = composition
         self.batch_size = batch_size
+        self.single = Engine(composition)  # its pipelines as the engine runs them (a mapper applied)
 
     # -- entry points -------------------------------------------------------------------------------------
     def start_many(self, pipeline: str, commands: Sequence[tuple[Mapping[str, Any], str]]) -> list[Execution]:
@@ -65,7 +66,7 @@ class BatchEngine:
 
         A key seen twice runs after the first, so the second is a replay exactly as it would be one by one.
         """
-        spec = self.composition.pipeline(pipeline)
+        spec = self.single.pipeline(pipeline)
         if spec.source_namespace is None:
             raise ValueError(f"pipeline {pipeline!r} is not a source pipeline")
         entries = []
@@ -83,9 +84,8 @@ class BatchEngine:
         event: Mapping[str, Any] | None = None,
     ) -> list[Execution]:
         """Run ``pipeline`` on many checkpoints (or lists, for a merge), from ``step`` if given: a bulk replay."""
-        spec = self.composition.pipeline(pipeline)
-        single = Engine(self.composition)
-        entries = [Entry(n, single.item_for(spec, value), event=event) for n, value in enumerate(values)]
+        spec = self.single.pipeline(pipeline)
+        entries = [Entry(n, self.single.item_for(spec, value), event=event) for n, value in enumerate(values)]
         return self._run(spec, spec.index(step) if step else 0, entries, len(values))
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ class BatchEngine:
             for publication, entry in published:
                 fed_by = subscribers.get(publication.name)
                 if fed_by is None:
-                    fed_by = subscribers[publication.name] = self.composition.subscribers(publication.name)
+                    fed_by = subscribers[publication.name] = self.single.subscribers(publication.name)
                 if publication.name in queued:  # a replayed checkpoint was handed off when it went in (the runner's)
                     if entry.fresh:
                         handed += queues.rows_for(publication.name, entry.item.value, [s.name for s in fed_by])

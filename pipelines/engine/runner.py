@@ -41,7 +41,7 @@ from pipelines.contracts.steps import (
     StepResult,
     StepStatus,
 )
-from pipelines.engine import metrics, pauses, queues, tracing
+from pipelines.engine import mapping, metrics, pauses, queues, tracing
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH, Checkpoint, CheckpointChild
@@ -122,6 +122,16 @@ class Engine:
     def __init__(self, composition: Composition, *, atomicity: str = "step") -> None:
         self.composition = composition
         self.atomicity = atomicity
+        self.mapped = mapping.mapped_pipelines(composition)  # the pipelines a mapper feeds, their first step mapping
+
+    def pipeline(self, name: str) -> Pipeline:
+        """The pipeline ``name`` as the engine runs it (its first step applying a subscription's mapper)."""
+        return self.mapped.get(name) or self.composition.pipeline(name)
+
+    def subscribers(self, publication: str) -> list[Pipeline]:
+        """The pipelines that subscribe to ``publication``, as the engine runs them."""
+        found = self.composition.subscribers(publication)
+        return [self.mapped.get(p.name, p) for p in found] if self.mapped else found
 
     # -- entry points -------------------------------------------------------------------------------------
     def start(self, pipeline: str, payload: Mapping[str, Any], key: str, *, new: bool = False) -> Execution:
@@ -130,7 +140,7 @@ class Engine:
         ``new=True``: the caller has just looked and found nothing stored for this key, so the first step
         skips its own replay look-up (a concurrent duplicate still meets the unique insert and is a replay).
         """
-        spec = self.composition.pipeline(pipeline)
+        spec = self.pipeline(pipeline)
         if spec.source_namespace is None:
             raise ValueError(f"pipeline {pipeline!r} is not a source pipeline")
         root = ids.deterministic_id(spec.source_namespace, key)
@@ -154,7 +164,7 @@ class Engine:
         ``branch``: the lineage branch to run on (a parked retry's); None: the input's own.
         ``unpaused``: the caller (a parked retry) has just checked that ``step`` is not paused for this item.
         """
-        spec = self.composition.pipeline(pipeline)
+        spec = self.pipeline(pipeline)
         item = self.item_for(spec, value, key=key, trace_id=trace_id, branch=branch)
         start = spec.index(step) if step else 0
         return self._drain(_Job(spec, item, start, event, attempt, unpaused=unpaused))
@@ -163,20 +173,20 @@ class Engine:
         """Hand ``checkpoint`` to the subscribers of ``publication`` again (an idempotent re-forward)."""
         execution = Execution()
         item = Item(checkpoint, checkpoint.trace_id, checkpoint.idempotency_key, branch_of(checkpoint))
-        for subscriber in self.composition.subscribers(publication):
+        for subscriber in self.subscribers(publication):
             execution.results.extend(self._drain(_Job(subscriber, item)).results)
         return execution
 
     def deliver(self, pipeline: str, checkpoint: Checkpoint) -> Execution:
         """Run ``pipeline`` on a checkpoint of a publication it subscribes to (a queued hand-off, on a worker)."""
         item = Item(checkpoint, checkpoint.trace_id, checkpoint.idempotency_key, branch_of(checkpoint))
-        return self._drain(_Job(self.composition.pipeline(pipeline), item))
+        return self._drain(_Job(self.pipeline(pipeline), item))
 
     def fork(self, pipeline: str, step: str, checkpoint: Checkpoint, branch: str) -> Execution:
         """Re-run the trace on ``branch`` from ``checkpoint``, the stored output of ``pipeline``/``step``: the
         pipeline goes on from the next step, or (its last step, or a decision outcome) its publication is handed
         to the subscribers again, all on the new branch."""
-        spec = self.composition.pipeline(pipeline)
+        spec = self.pipeline(pipeline)
         index = spec.index(step)
         item = Item(checkpoint, checkpoint.trace_id, checkpoint.idempotency_key, branch)
         outcome = spec.steps[index].outcomes.get(type(checkpoint))
@@ -184,7 +194,7 @@ class Engine:
             return self._drain(_Job(spec, item, index + 1))
         publication = outcome or spec.output
         execution = Execution()
-        for subscriber in self.composition.subscribers(publication.name):
+        for subscriber in self.subscribers(publication.name):
             execution.results.extend(self._drain(_Job(subscriber, item)).results)
         return execution
 
@@ -226,7 +236,7 @@ class Engine:
                             subscribers = [s.name for s in self.composition.subscribers(publication.name)]
                             queues.hand_off(publication.name, item.value, subscribers)
                         continue
-                    for subscriber in self.composition.subscribers(publication.name):
+                    for subscriber in self.subscribers(publication.name):
                         queue.append(_Job(subscriber, item))
                 queue.extend(side)  # aux branches run after the primary's hand-offs are queued: they never hold them
         return execution

@@ -26,11 +26,14 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils.module_loading import import_string
 
-from pipelines.contracts.declarations import Composition, Deadline, Pipeline, Step
-from pipelines.contracts.steps import StepStatus
+from pipelines.contracts.declarations import Composition, Deadline, Pipeline, Step, type_label
+from pipelines.contracts.errors import ContractError
+from pipelines.contracts.inputs import Value, deadline_start, fits, reaching
+from pipelines.contracts.steps import Execution, StepResult, StepStatus
 from pipelines.engine import pauses
 from pipelines.engine.registry import checkpoint_models, composition, engine
-from pipelines.models import MAIN_BRANCH, OpenWait, WaitEnded, WaitExtended, WaitOpened
+from pipelines.failures.record import record as record_failure
+from pipelines.models import MAIN_BRANCH, Checkpoint, OpenWait, WaitEnded, WaitExtended, WaitOpened
 from pipelines.recovery.resume import grace
 from pipelines.store import clock
 from pipelines.store.waits import (
@@ -113,12 +116,17 @@ def fire(wait: OpenWait, now: datetime.datetime) -> Fired:
         return Fired(wait.wait_id, wait.pipeline, wait.step, wait.round, "missed")
     item = checkpoint_models()[opened_row.item_type].objects.get(pk=opened_row.item_id)
     target = composition().pipeline(ran)
-    start = deadline.step if deadline.step in {s.name for s in target.steps} else None
-    with _guard(deadline, wait.trace_id):
-        # The wait's branch: a fork's first step waits on its parent's checkpoint (a row of the release before the
-        # column says main, and its input's own branch is the one it waited on).
-        on = None if opened_row.branch == MAIN_BRANCH else opened_row.branch
-        execution = engine().run(ran, item, step=start, event=deadline.event, branch=on)
+    index = deadline_start(deadline, target)
+    start = target.steps[index].name if index else None
+    # The wait's branch: a fork's first step waits on its parent's checkpoint (a row of the release before the
+    # column says main, and its input's own branch is the one it waited on).
+    on = None if opened_row.branch == MAIN_BRANCH else opened_row.branch
+    taken = reaching(target, index)
+    if not fits(Value(type(item), False, "the deadline"), taken):  # pipelines.E048 at check time
+        execution = _refused(wait, target, index, item, taken, on)
+    else:
+        with _guard(deadline, wait.trace_id):
+            execution = engine().run(ran, item, step=start, event=deadline.event, branch=on)
     log.info("deadline.expired", wait_id=str(wait.wait_id), round=wait.round, pipeline=ran)
     return Fired(
         wait.wait_id,
@@ -130,6 +138,23 @@ def fire(wait: OpenWait, now: datetime.datetime) -> Fired:
         len(execution.inserted()),
         execution.first.status if execution.results else None,
     )
+
+
+def _refused(
+    wait: OpenWait, target: Pipeline, index: int, item: Checkpoint, taken: list[Value], branch: str | None
+) -> Execution:
+    """A round whose pipeline cannot take the waited-on input runs nothing: one error-sink entry (a
+    ``ContractError``, dead-lettered at once), parked at the pipeline's step for ops, instead of running the step
+    on an input it does not read."""
+    step = target.steps[index]
+    expected = " | ".join(v.label for v in taken)
+    error = ContractError(
+        f"the deadline of step {wait.pipeline}/{wait.step} runs pipeline '{target.name}' on "
+        f"{type_label(type(item))}, but {target.name} takes {expected} at its step {step.name} (pipelines.E048)"
+    )
+    record_failure(target, step, engine().item_for(target, item, branch=branch), None, 1, error)
+    log.warning("deadline.refused", wait_id=str(wait.wait_id), round=wait.round, pipeline=target.name)
+    return Execution([StepResult(target.name, step.name, StepStatus.FAILED, error=error)])
 
 
 # -- pauses ---------------------------------------------------------------------------------------------------

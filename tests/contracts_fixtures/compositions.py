@@ -85,19 +85,53 @@ REINDEX = Pipeline(
 )
 DUPLICATE_PRODUCER = dataclasses.replace(LANE, pipelines=(*LANE.pipelines, REINDEX))
 
-# The mapper maps a pair the handoff does not have; MAPPED is the same handoff with the right mapper.
-MAPPER_MISMATCH = dataclasses.replace(
-    _consumer_of(DocumentReceived),
-    subscriptions=(Subscription("lane.indexed.v1", "publish", Mapper(DocumentReceived, DocumentPublished)),),
+
+# The mapper maps a pair the handoff does not have; MAPPED is the same handoff with the right mapper, whose
+# consumer reads what only the target has (its text).
+def received_from_indexed(indexed: DocumentIndexed) -> dict[str, object]:
+    return {"doc_id": indexed.doc_id, "text": f"{indexed.tokens} tokens"}
+
+
+def publish_received(ctx: StepContext[DocumentReceived]) -> Output:
+    lane.maybe_fail("publish", ctx.attempt)
+    return Output({"doc_id": ctx.input.doc_id, "digest": ctx.input.text})
+
+
+def publish_either(ctx: StepContext[DocumentReceived | DocumentIndexed]) -> Output:
+    return Output({"doc_id": ctx.input.doc_id, "digest": "either"})
+
+
+def _mapped(*mappers: Mapper, inputs: tuple[type[Any], ...] = (DocumentReceived,)) -> Composition:
+    process = publish_received if inputs == (DocumentReceived,) else publish_either
+    publish = dataclasses.replace(lane.PUBLISH, inputs=inputs, steps=(Step("publish", process, DocumentPublished),))
+    return dataclasses.replace(
+        LANE,
+        pipelines=(lane.INGEST, publish, lane.MANUAL),
+        subscriptions=tuple(Subscription("lane.indexed.v1", "publish", m) for m in mappers),
+    )
+
+
+MAPPER_MISMATCH = _mapped(Mapper(DocumentReceived, DocumentPublished, lambda received: {"doc_id": received.doc_id}))
+MAPPED = _mapped(Mapper(DocumentIndexed, DocumentReceived, received_from_indexed))
+MAPPED_FIELDS_MISMATCH = _mapped(Mapper(IndexedRenamed, DocumentReceived, received_from_indexed))
+
+
+# A mapper that cannot apply (E047): no function, a function of another model, a consumer that also takes the source.
+def received_from_published(published: DocumentPublished) -> dict[str, object]:
+    return {"doc_id": published.doc_id, "text": published.digest}
+
+
+MAPPER_WITHOUT_FUNCTION = _mapped(Mapper(DocumentIndexed, DocumentReceived, None))  # type: ignore[arg-type]
+MAPPER_READS_ANOTHER_MODEL = _mapped(Mapper(DocumentIndexed, DocumentReceived, received_from_published))
+MAPPER_OF_A_TAKEN_TYPE = _mapped(
+    Mapper(DocumentIndexed, DocumentReceived, received_from_indexed), inputs=(DocumentReceived, DocumentIndexed)
 )
-MAPPED = dataclasses.replace(
-    _consumer_of(DocumentReceived),
-    subscriptions=(Subscription("lane.indexed.v1", "publish", Mapper(DocumentIndexed, DocumentReceived)),),
+MAPPED_TWICE = _mapped(
+    Mapper(DocumentIndexed, DocumentReceived, received_from_indexed),
+    Mapper(DocumentIndexed, DocumentReceived, lambda indexed: {"doc_id": indexed.doc_id, "text": indexed.digest}),
 )
-MAPPED_FIELDS_MISMATCH = dataclasses.replace(
-    _consumer_of(DocumentReceived),
-    subscriptions=(Subscription("lane.indexed.v1", "publish", Mapper(IndexedRenamed, DocumentReceived)),),
-)
+# A mapper whose function leaves out a required field of its target: refused at run time (a ContractError).
+MAPPED_MISFIT = _mapped(Mapper(DocumentIndexed, DocumentReceived, lambda indexed: {"doc_id": indexed.doc_id}))
 
 MISSING_KEY_FIELD = _indexing(DocumentIndexed, "lane.indexed.v1", keys=("documentId",))
 
@@ -114,10 +148,20 @@ _AWAITING = dataclasses.replace(lane.PUBLISH.steps[0], awaits=True)
 AWAIT_WITHOUT_DEADLINE = dataclasses.replace(
     LANE, pipelines=(lane.INGEST, dataclasses.replace(lane.PUBLISH, steps=(_AWAITING,)), lane.MANUAL)
 )
-_DEADLINED = dataclasses.replace(_AWAITING, deadline=Deadline("TPFGO_PICKUP_DEADLINE_MINUTES", ("manual-publsh",)))
-DEADLINE_UNKNOWN_PIPELINE = dataclasses.replace(
-    LANE, pipelines=(lane.INGEST, dataclasses.replace(lane.PUBLISH, steps=(_DEADLINED,)), lane.MANUAL)
-)
+
+
+def _deadline_runs(*pipelines: str) -> Composition:
+    deadlined = dataclasses.replace(_AWAITING, deadline=Deadline("TPFGO_PICKUP_DEADLINE_MINUTES", pipelines))
+    return dataclasses.replace(
+        LANE, pipelines=(lane.INGEST, dataclasses.replace(lane.PUBLISH, steps=(deadlined,)), lane.MANUAL)
+    )
+
+
+DEADLINE_UNKNOWN_PIPELINE = _deadline_runs("manual-publsh")
+# The deadline hands publish's input (a DocumentIndexed) to manual-publish, which takes a DocumentReceived (E048);
+# DEADLINE_TO_ITSELF resumes the waiting pipeline itself, which takes it.
+DEADLINE_INPUT_MISMATCH = _deadline_runs("manual-publish")
+DEADLINE_TO_ITSELF = _deadline_runs("publish")
 
 
 # A step inserted before ``publish`` that writes another model than the one ``publish`` reads.

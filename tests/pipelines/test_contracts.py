@@ -64,7 +64,14 @@ def test_a_declared_mapper_of_exactly_the_handoff_pair_passes(settings, lane_loc
     assert check_contracts(settings, "MAPPED").code == 0
 
 
+def test_a_deadline_that_resumes_the_pipeline_it_waits_in_passes(settings, lane_lock):
+    assert check_contracts(settings, "DEADLINE_TO_ITSELF").code == 0
+
+
 HANDOFF = "producer ingest/index outputs DocumentIndexed, consumer publish/publish expects"
+MAPPER = (
+    "the mapper DocumentIndexed -> DocumentReceived of the subscription of publish to 'lane.indexed.v1' cannot apply:"
+)
 BROKEN = [
     (
         "TYPE_MISMATCH",
@@ -167,6 +174,37 @@ BROKEN = [
         "pipelines.E025",
         "the deadline of step publish/publish runs pipeline 'manual-publsh', which is not in the composition "
         "(expected=one of [ingest, publish, manual-publish] actual='manual-publsh')",
+    ),
+    (
+        "DEADLINE_INPUT_MISMATCH",
+        "pipelines.E048",
+        "the deadline of step publish/publish runs pipeline 'manual-publish' on the step's input, but manual-publish "
+        "takes DocumentReceived as its input, none of what the step waits on: DocumentIndexed "
+        "(expected=DocumentReceived actual=DocumentIndexed)",
+    ),
+    (
+        "MAPPER_WITHOUT_FUNCTION",
+        "pipelines.E047",
+        f"{MAPPER} its fields is not a function (expected=a callable actual=NoneType)",
+    ),
+    (
+        "MAPPER_READS_ANOTHER_MODEL",
+        "pipelines.E047",
+        f"{MAPPER} its fields function reads DocumentPublished, not the source "
+        "(expected=DocumentIndexed actual=DocumentPublished)",
+    ),
+    (
+        "MAPPER_OF_A_TAKEN_TYPE",
+        "pipelines.E047",
+        f"{MAPPER} the consumer also takes DocumentIndexed as it is, so a DocumentIndexed handed to it may be meant "
+        "mapped or not (expected=DocumentIndexed not among the consumer's inputs "
+        "actual=[DocumentReceived, DocumentIndexed])",
+    ),
+    (
+        "MAPPED_TWICE",
+        "pipelines.E047",
+        f"{MAPPER} another subscription of publish maps DocumentIndexed as well, with another mapper (to "
+        "DocumentReceived) (expected=one mapper of DocumentIndexed per consumer actual=2)",
     ),
 ]
 

@@ -1,0 +1,71 @@
+"""A deadline hands the waiting step's input to its round's pipeline: one that cannot take it is refused at check
+time (``pipelines.E048``, tests/pipelines/test_contracts.py) and, should one run anyway, when the round fires: an
+error-sink entry, nothing run."""
+
+import datetime
+
+import pytest
+import time_machine
+
+from pipelines.contracts.checks import check_composition
+from pipelines.engine.registry import engine
+from pipelines.models import ErrorSinkEntry, ParkedItem, WaitEnded
+from pipelines.recovery import deadlines
+from tests.contracts_fixtures import compositions
+from tests.lane import composition as lane
+from tests.lane.models import DocumentIndexed, DocumentPublished
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime.datetime(2026, 11, 26, 12, 0, tzinfo=datetime.UTC)
+
+
+def at(minutes: float):
+    return time_machine.travel(T0 + datetime.timedelta(minutes=minutes), tick=False)
+
+
+@pytest.fixture
+def waiting(settings):
+    """``publish`` waits on a DocumentIndexed; its deadline runs a pipeline that takes DocumentReceived."""
+    settings.TPFGO_COMPOSITION = "tests.contracts_fixtures.compositions.DEADLINE_INPUT_MISMATCH"
+    settings.TPFGO_PICKUP_DEADLINE_MINUTES = 20
+    lane.FAILURES.clear()
+    lane.FAILURES["publish"] = "await"
+    with at(0):
+        engine().start("ingest", {"text": "gamma alpha beta"}, "doc-1")
+    yield
+    lane.FAILURES.clear()
+
+
+def test_the_check_names_the_deadline_whose_pipeline_cannot_take_what_it_hands_on():
+    assert [p.id for p in check_composition(compositions.DEADLINE_INPUT_MISMATCH)] == ["pipelines.E048"]
+    assert check_composition(compositions.DEADLINE_TO_ITSELF) == []
+
+
+def test_a_round_whose_pipeline_cannot_take_the_waited_on_input_is_refused_into_the_error_sink(waiting):
+    with at(21):
+        [fired] = deadlines.expire()
+
+    assert (fired.outcome, fired.ran, fired.inserted, fired.first_status.value) == (
+        "expired",
+        "manual-publish",
+        0,
+        "failed",
+    )
+    assert DocumentPublished.objects.count() == 0  # before: manual-publish published it "by hand"
+    assert WaitEnded.objects.filter(outcome=WaitEnded.EXPIRED).count() == 1
+    entry = ErrorSinkEntry.objects.get()
+    indexed = DocumentIndexed.objects.get()
+    assert (entry.pipeline, entry.step, entry.item_type, entry.item_id, entry.error_code, entry.retryable) == (
+        "manual-publish",
+        "manual_publish",
+        "DocumentIndexed",
+        indexed.pk,
+        "CONTRACT_VIOLATION",
+        False,
+    )
+    assert entry.message == (
+        "the deadline of step publish/publish runs pipeline 'manual-publish' on DocumentIndexed, but manual-publish "
+        "takes DocumentReceived at its step manual_publish (pipelines.E048)"
+    )
+    assert ParkedItem.objects.filter(pipeline="manual-publish", item_id=indexed.pk).count() == 1
