@@ -37,6 +37,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     "Composition": ("pipelines.contracts.declarations", "Composition"),
     "combine": ("pipelines.contracts.combined", "combine"),
     "Deadline": ("pipelines.contracts.declarations", "Deadline"),
+    "Mapper": ("pipelines.contracts.declarations", "Mapper"),
     "Mode": ("pipelines.contracts.declarations", "Mode"),
     "Pipeline": ("pipelines.contracts.declarations", "Pipeline"),
     "Publication": ("pipelines.contracts.declarations", "Publication"),
@@ -177,6 +178,7 @@ if TYPE_CHECKING:
     from pipelines.contracts.declarations import BranchRole as BranchRole
     from pipelines.contracts.declarations import Composition as Composition
     from pipelines.contracts.declarations import Deadline as Deadline
+    from pipelines.contracts.declarations import Mapper as Mapper
     from pipelines.contracts.declarations import Mode as Mode
     from pipelines.contracts.declarations import Pipeline as Pipeline
     from pipelines.contracts.declarations import Publication as Publication
@@ -337,6 +339,7 @@ __all__ = [
     "FailedPrecondition",
     "InvalidArgument",
     "Malformed",
+    "Mapper",
     "Mode",
     "NdjsonRenderer",
     "NonRetryableError",
