@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
 from kombu.utils.url import maybe_sanitize_url
 
+from pipelines.failures import scrub
 from pipelines.models import MAIN_BRANCH, ErrorSinkEntry
 from pipelines.protos import error_sink_pb2
 
@@ -81,6 +82,16 @@ def store(entry: SinkEntry) -> bool:
             raise
         return False
     return True
+
+
+def store_forwarded(entry: SinkEntry) -> bool:
+    """``store`` an entry another instance forwarded (this one as its central sink), its message and traceback
+    scrubbed first by the registered finders for the item its payload names (``{"input": snapshot, "event":
+    event}``, as ``record.sink_entry`` writes it): an instance of an older release forwards them as they were."""
+    payload = entry.payload if isinstance(entry.payload, dict) else {"input": entry.payload}
+    event = payload.get("event")
+    hide = scrub.for_item(payload.get("input"), event if isinstance(event, dict) else None)
+    return store(replace(entry, message=hide(entry.message), traceback=hide(entry.traceback)))
 
 
 class DatabaseSink:

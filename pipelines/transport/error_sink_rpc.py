@@ -25,5 +25,5 @@ class ErrorSinkService(Service):
     @unary(ROUTE + "Record")
     def Record(self, request: error_sink_pb2.ErrorSinkEntry, context: grpc.ServicerContext) -> Any:
         entry = sink_wire.from_message(request)
-        created = sinks.store(entry)
+        created = sinks.store_forwarded(entry)
         return error_sink_pb2.RecordResponse(id=str(entry.id), created=created)

@@ -113,5 +113,5 @@ class ErrorSinkEntriesView(TokenFirstView):
     )
     def post(self, request: Request) -> Response:
         entry = sink_wire.parse(request.data)
-        created = sinks.store(entry)
+        created = sinks.store_forwarded(entry)
         return Response({"id": str(entry.id), "created": created}, status=201 if created else 200)
