@@ -14,7 +14,6 @@ per batch (the store's read scope).
 
 from __future__ import annotations
 
-import datetime
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -86,8 +85,7 @@ def _place_chunk(
     first: dict[str, _Command] = {}
     for command in valid:
         if command.key in buried:
-            what = f"the order of this Idempotency-Key ({command.order_id})"  # as place_order words it
-            answers[command.index] = services.purged(buried[command.key], what)
+            answers[command.index] = services.purged(services.KEY_PURGED)  # as place_order words it
         elif command.order_id not in stored:
             first.setdefault(command.key, command)
     runs = list(first.values())
@@ -123,11 +121,11 @@ def _place_chunk(
         _answer(recorded, requests, created, answers, views)
 
 
-def _purged_keys(keys: list[str]) -> dict[str, datetime.datetime]:
-    """Keys whose order the retention policy removed, with when (one look-up for the chunk)."""
+def _purged_keys(keys: list[str]) -> set[str]:
+    """Keys whose order the retention policy removed (one look-up for the chunk)."""
     if not keys:
-        return {}
-    return dict(Tombstone.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "purged_at"))
+        return set()
+    return set(Tombstone.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
 
 
 def _answer(

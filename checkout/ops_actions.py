@@ -127,7 +127,7 @@ def applicability(order_id: object) -> dict[str, str | None]:
 def _order(order_id: object) -> OrderRequest:
     request = selectors.order_request(services.parse_id(order_id, "order"))
     if request is None:
-        raise services.missing_order(order_id)
+        raise services.missing_order(order_id, dated_for_ops=True)  # the console and remediate: ops
     return request
 
 

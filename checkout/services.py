@@ -97,24 +97,31 @@ def _replay(order_id: uuid.UUID, command: Mapping[str, Any], digest: str) -> Pla
     return Placed(render(state.order_view(order_id)), created=False)
 
 
-def purged(when: datetime.datetime, what: str) -> Purged:
-    return Purged(f"{what} was purged on {when:%Y-%m-%d} by the retention policy")
+def purged(what: str, when: datetime.datetime | None = None) -> Purged:
+    """``PURGED``: ``what`` was used and the retention policy removed its order. An API client is told no more
+    (``when`` None): the date would tell whoever sends a key, another consumer's perhaps (keys are global), roughly
+    when that key's order was placed. Ops, who may read every order, are told the date (``dated_for_ops``)."""
+    on = f" on {when:%Y-%m-%d}" if when is not None else ""
+    return Purged(f"{what} was purged{on} by the retention policy")
 
 
 def refuse_if_purged(key: str, order_id: uuid.UUID) -> None:
     """A key whose order the retention policy removed starts nothing: ``PURGED`` (410), nothing stored. The
-    order's id is its trace's, derived from the key, so its tombstone is found by id (one look-up per new order)."""
-    buried = tombstone(order_id)
-    if buried is not None:
-        raise purged(buried.purged_at, f"the order of this Idempotency-Key ({buried.trace_id})")
+    order's id is its trace's, derived from the key, so its tombstone is found by id (one look-up per new order).
+    The answer says the key was used and its order purged, not when, nor the order's id (``key_reused``'s rule)."""
+    if tombstone(order_id) is not None:
+        raise purged(KEY_PURGED)
 
 
-def missing_order(order_id: object) -> ServiceError:
-    """What a look-up of an order that is not stored answers: ``PURGED`` if a tombstone names it, else
-    ``NOT_FOUND``."""
+KEY_PURGED = "the order of this Idempotency-Key"
+
+
+def missing_order(order_id: object, *, dated_for_ops: bool = False) -> ServiceError:
+    """What a look-up of an order that is not stored answers: ``PURGED`` if a tombstone names it (with its date
+    for ops only: ``dated_for_ops``), else ``NOT_FOUND``."""
     buried = tombstone(str(order_id))
     if buried is not None:
-        return purged(buried.purged_at, f"order {order_id}")
+        return purged(f"order {order_id}", buried.purged_at if dated_for_ops else None)
     return NotFound(f"order {order_id} not found")
 
 

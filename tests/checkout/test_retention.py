@@ -171,16 +171,21 @@ def test_a_purged_order_leaves_a_tombstone_with_its_key_and_answers_purged():
     assert (str(stone.trace_id), stone.idempotency_key) == (order_id, "gone-key")
     before = every_table()
 
-    for call in (
-        lambda: services.place_order(order_body(), "gone-key"),
-        lambda: services.get_order(order_id),
-        lambda: services.lineage(order_id),
-        lambda: services.cancel_order(order_id),
+    for call, message in (
+        (lambda: services.place_order(order_body(), "gone-key"), "the order of this Idempotency-Key was purged"),
+        (lambda: services.get_order(order_id), f"order {order_id} was purged"),
+        (lambda: services.lineage(order_id), f"order {order_id} was purged"),
+        (lambda: services.cancel_order(order_id), f"order {order_id} was purged"),
+        # Ops (the console's and remediate's actions) are told when; an API client only that it was.
+        (
+            lambda: ops_actions.preview("redrive", order_id),
+            f"order {order_id} was purged on {stone.purged_at:%Y-%m-%d}",
+        ),
     ):
         with pytest.raises(Purged) as refused:
             call()
         assert refused.value.code == "PURGED" and refused.value.http_status == 410
-        assert f"purged on {stone.purged_at:%Y-%m-%d}" in refused.value.message
+        assert refused.value.message == f"{message} by the retention policy"
 
     assert every_table() == before
     assert CheckpointLog.objects.count() == 0
