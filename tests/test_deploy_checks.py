@@ -1,6 +1,8 @@
 """`manage.py check --deploy` warns while the built-in development secret key is in use, while the ops user logs in
 with the README's password, while the payment gateway is the simulator, while the error-sink token would travel
-in clear to another host, and while this node's clock is off the database's with later work waiting in the broker."""
+in clear to another host, while this node's clock is off the database's with later work waiting in the broker, and
+while the gRPC server would serve in clear to the network; every check warns while the error sink's CA file cannot be
+used."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from opsconsole.bootstrap import DEFAULT_OPS_PASSWORD, ensure_local_access
+from tests.pipelines.test_error_sink_tls import self_signed
+from tpfgo_site import checks as site_checks
 from tpfgo_site.settings import DEVELOPMENT_SECRET_KEY
 
 pytestmark = pytest.mark.django_db  # the ops user's password is read from the database
@@ -24,9 +28,9 @@ class ProviderGateway:
     """A gateway that is not the simulator (its methods are never called here)."""
 
 
-def deploy_check_output() -> str:
+def deploy_check_output(*flags: str) -> str:
     out, err = io.StringIO(), io.StringIO()
-    call_command("check", "--deploy", stdout=out, stderr=err)
+    call_command("check", *flags or ("--deploy",), stdout=out, stderr=err)
     return out.getvalue() + err.getvalue()
 
 
@@ -103,3 +107,60 @@ def test_the_deploy_check_warns_while_this_nodes_clock_is_off_and_later_work_wai
         clock.calibrate()
     assert output.count("pipelines.W046") == (1 if warned else 0)
     assert ("TPFGO_DELAYED_DELIVERY=database" in output) is warned
+
+
+@pytest.mark.parametrize("kind", ["missing", "no certificate", "a folder", "readable", "unset"])
+def test_every_check_warns_while_the_error_sinks_ca_file_cannot_be_used(kind, tmp_path):
+    """Forwards over https:// or grpcs:// trust only that file: one they cannot read fails every forward."""
+    (tmp_path / "notes.pem").write_text("not a certificate\n")
+    path = {
+        "missing": str(tmp_path / "gone.pem"),
+        "no certificate": str(tmp_path / "notes.pem"),
+        "a folder": str(tmp_path),
+        "readable": str(self_signed(tmp_path, "central")[0]),
+        "unset": "",
+    }[kind]
+    with override_settings(TPFGO_ERROR_SINK_CA_FILE=path):
+        output = deploy_check_output("--tag", "security")  # not only --deploy: every command's checks
+    warned = kind not in ("readable", "unset")
+    assert output.count("tpfgo_site.W005") == (1 if warned else 0)
+    assert ("TPFGO_ERROR_SINK_CA_FILE cannot be used" in output) is warned
+
+
+@pytest.mark.parametrize(
+    ("host", "tls", "warned"),
+    [
+        ("0.0.0.0", False, True),
+        ("::", False, True),
+        ("10.1.2.3", False, True),
+        ("grpc.internal.example", False, True),
+        ("0.0.0.0", True, False),
+        ("127.0.0.1", False, False),
+        ("127.0.0.2", False, False),
+        ("::1", False, False),
+        ("localhost", False, False),
+    ],
+)
+def test_the_deploy_check_warns_while_the_grpc_server_would_serve_in_clear_to_the_network(host, tls, warned):
+    files = {"TPFGO_GRPC_TLS_CERT_FILE": "chain.pem", "TPFGO_GRPC_TLS_KEY_FILE": "key.pem"} if tls else {}
+    with override_settings(BIND_HOST=host, GRPC_PORT="50051", **files):
+        output = deploy_check_output()
+    assert output.count("tpfgo_site.W006") == (1 if warned else 0)
+    assert ("Set TPFGO_GRPC_TLS_CERT_FILE" in output) is warned
+
+
+@pytest.mark.parametrize(
+    ("address", "warned"),
+    [
+        ("0.0.0.0:50051", True),
+        ("[::]:50051", True),
+        (":50051", True),
+        ("[::1]:50051", False),
+        ("127.0.0.1:0", False),
+        ("localhost:50051", False),
+        ("unix:/run/tpfgo/grpc.sock", False),
+    ],
+)
+def test_the_grpc_servers_own_address_in_clear_is_named_by_the_same_warning(address, warned):
+    """What the server logs at start (``grpc.serving_in_clear``) for the address it was given."""
+    assert [m.id for m in site_checks.grpc_in_clear(address)] == (["tpfgo_site.W006"] if warned else [])

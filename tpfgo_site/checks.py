@@ -1,7 +1,10 @@
-"""Deployment checks of the site's own settings (``manage.py check --deploy``)."""
+"""Checks of the site's own settings: deployment checks (``manage.py check --deploy``) and the error-sink CA file's
+(every ``check``, every command that runs the checks)."""
 
 from __future__ import annotations
 
+import ipaddress
+import ssl
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -88,3 +91,69 @@ def error_sink_in_clear(app_configs: object = None, **kwargs: object) -> list[ch
             id="tpfgo_site.W004",
         )
     ]
+
+
+@checks.register(checks.Tags.security)
+def error_sink_ca_file(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """``https://`` and ``grpcs://`` forwards trust only ``TPFGO_ERROR_SINK_CA_FILE``'s certificates when it is set:
+    a file that cannot be read, or holds no PEM certificate, fails every forward, and each entry is then recorded by
+    the fallback sinks alone (``pipelines.failures.sinks.RemoteSink``)."""
+    path = str(getattr(settings, "TPFGO_ERROR_SINK_CA_FILE", ""))
+    if not path:
+        return []
+    try:
+        ssl.create_default_context(cafile=path)  # what requests and the gRPC channel would read: PEM certificates
+    except (OSError, ssl.SSLError) as exc:
+        return [
+            checks.Warning(
+                f"TPFGO_ERROR_SINK_CA_FILE cannot be used ({path}: {exc}): every https:// or grpcs:// forward to the "
+                "central error sink fails, and each entry is recorded by the fallback sinks only",
+                hint="Point TPFGO_ERROR_SINK_CA_FILE at a PEM file of the central sink's root certificates that this "
+                "process can read, or unset it to trust the system's.",
+                id="tpfgo_site.W005",
+            )
+        ]
+    return []
+
+
+def grpc_in_clear(address: str) -> list[checks.CheckMessage]:
+    """A gRPC server on ``address`` (``host:port``) without TLS to other hosts: every token and message a client
+    sends it crosses the network in clear. A loopback address or a local socket (``unix:``) reaches this host only."""
+    if getattr(settings, "TPFGO_GRPC_TLS_CERT_FILE", "") and getattr(settings, "TPFGO_GRPC_TLS_KEY_FILE", ""):
+        return []
+    host = bind_host(address)
+    if host is None or is_loopback(host):
+        return []
+    return [
+        checks.Warning(
+            f"the gRPC server serves {address} in clear: tokens and messages from other hosts cross the network "
+            "unencrypted",
+            hint="Set TPFGO_GRPC_TLS_CERT_FILE and TPFGO_GRPC_TLS_KEY_FILE (its clients then use TLS, grpcs:// for "
+            "a central error sink), or bind it to 127.0.0.1 behind a proxy that terminates TLS.",
+            id="tpfgo_site.W006",
+        )
+    ]
+
+
+def bind_host(address: str) -> str | None:
+    """The host of a gRPC bind address (empty: every interface), None for a local socket."""
+    if address.startswith("unix"):  # unix:PATH, unix-abstract:NAME
+        return None
+    host = address.rpartition(":")[0] if ":" in address else address
+    return host.removeprefix("[").removesuffix("]")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost, or "" (every interface)
+        return False
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def grpc_server_in_clear(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """``bin/node grpc`` serves on ``BIND_HOST``: on another address than loopback without TLS, in clear to the
+    network. The server itself says so at start too, for the address it was given (``tpfgo_site.grpc_server``)."""
+    return grpc_in_clear(f"{settings.BIND_HOST}:{settings.GRPC_PORT}")

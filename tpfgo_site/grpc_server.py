@@ -35,6 +35,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from pipelines import OPEN_CALLS, build_server, metrics, server_stopping
 from tpfgo_site import grpc_reflection
+from tpfgo_site.checks import grpc_in_clear
 from tpfgo_site.health import readiness, serves
 from tpfgo_site.stream_gates import open_gates
 
@@ -133,6 +134,8 @@ def serve(address: str, max_workers: int, metrics_bind: str = "") -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     logger.info("grpc.server_started", address=address, services=checker.services[1:])
+    for warning in grpc_in_clear(address):  # grpcrunserver runs no system checks: the address is known only here
+        logger.warning("grpc.serving_in_clear", address=address, check=warning.id, hint=warning.hint)
     while not signalled.wait(HEALTH_POLL):
         checks = checker.refresh()
         if any(value != "ok" for value in checks.values()):

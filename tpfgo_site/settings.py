@@ -333,6 +333,10 @@ TPFGO_INGEST_TOKEN_CHECK_SECONDS = float(os.environ.get("TPFGO_INGEST_TOKEN_CHEC
 TPFGO_STREAM_UNREAD_SECONDS = float(os.environ.get("TPFGO_STREAM_UNREAD_SECONDS", "60"))
 # A worker-only node serves its own processes' metrics on this address (host:port); unset: no port of its own.
 TPFGO_WORKER_METRICS_BIND = os.environ.get("TPFGO_WORKER_METRICS_BIND", "")
+# Where bin/node binds its web and gRPC servers; read here by the deploy check of a gRPC server in clear
+# (tpfgo_site.W006).
+BIND_HOST = os.environ.get("BIND_HOST", "127.0.0.1")
+GRPC_PORT = os.environ.get("GRPC_PORT", "50051")
 # The gRPC server speaks TLS with this certificate chain and private key (PEM files; both or neither); unset: in clear.
 TPFGO_GRPC_TLS_CERT_FILE = os.environ.get("TPFGO_GRPC_TLS_CERT_FILE", "")
 TPFGO_GRPC_TLS_KEY_FILE = os.environ.get("TPFGO_GRPC_TLS_KEY_FILE", "")
