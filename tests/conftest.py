@@ -189,7 +189,7 @@ def spans() -> Iterator[InMemorySpanExporter]:
     """OpenTelemetry on for one test, exported in memory (Django instrumented, the engine's step spans)."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider(id_generator=tracing.DerivedIds())
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.add_span_processor(tracing.ClassOnlyExceptions(SimpleSpanProcessor(exporter)))  # as configure's
     tracing.use(provider)
     DjangoInstrumentor().instrument(tracer_provider=provider)
     try:

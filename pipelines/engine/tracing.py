@@ -42,9 +42,14 @@ from opentelemetry.propagators.textmap import (
     default_getter,
     default_setter,
 )
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.semconv.attributes.exception_attributes import (
+    EXCEPTION_MESSAGE,
+    EXCEPTION_STACKTRACE,
+    EXCEPTION_TYPE,
+)
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from pipelines.contracts.errors import error_code
 
@@ -216,6 +221,70 @@ def _continues_incoming(span: trace.Span) -> bool:
     return bool(parent is not None and parent.is_remote and getattr(span, "kind", None) is SpanKind.SERVER)
 
 
+# -- what leaves the process: an exception's class, never its text --------------------------------------------------
+class ClassOnlyExceptions(SpanProcessor):
+    """Hands ``exporting`` (the processor that exports) each ended span with its exceptions' text left out.
+
+    The instrumentations record an exception that leaves a request or a task as an ``exception`` event with its
+    message and stack trace, and as the span's status description: Django's (an error out of a view), Celery's (a
+    failed task, the message as the description), the gRPC server's. The text may quote what the request or task
+    handed a dependency (a payment token), and no scrubber can tell which item a request's span belongs to, so the
+    exported span keeps the event's ``exception.type`` (and ``exception.escaped``) and gets that type as its status
+    description; the scrubbed text is in the error-sink entry or the log line (``api.internal_error``). Django's
+    ``request_hook``/``response_hook`` cannot do it (the exception is recorded after the response hook ran) and
+    Celery's instrumentation takes no hook; the span itself, shared with every processor, is left as it is.
+    """
+
+    def __init__(self, exporting: SpanProcessor) -> None:
+        self.exporting = exporting
+
+    def on_start(self, span: Any, parent_context: otel_context.Context | None = None) -> None:
+        self.exporting.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.exporting.on_end(class_only(span))
+
+    def shutdown(self) -> None:
+        self.exporting.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self.exporting.force_flush(timeout_millis))
+
+
+_TEXT = frozenset({EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE})
+
+
+def class_only(span: ReadableSpan) -> ReadableSpan:
+    """``span`` as exported: each ``exception`` event without its message and stack trace, and an error status
+    described by the last exception's type (the span as it is when it recorded none)."""
+    if not any(event.name == "exception" for event in span.events):
+        return span
+    events = [
+        Event(event.name, {k: v for k, v in (event.attributes or {}).items() if k not in _TEXT}, event.timestamp)
+        if event.name == "exception"
+        else event
+        for event in span.events
+    ]
+    status = span.status
+    if status.status_code is StatusCode.ERROR:
+        last = [e for e in events if e.name == "exception"][-1]
+        status = Status(StatusCode.ERROR, str((last.attributes or {}).get(EXCEPTION_TYPE, "")) or None)
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
 # -- set-up ------------------------------------------------------------------------------------------------------
 def use(provider: TracerProvider) -> None:
     """Trace into ``provider`` (``configure`` builds it from the environment; tests pass an in-memory one)."""
@@ -252,7 +321,7 @@ def configure(environ: Mapping[str, str] = os.environ) -> bool:
 
         exporter = OTLPSpanExporter()
     provider = TracerProvider(resource=resource(), id_generator=DerivedIds())
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.add_span_processor(ClassOnlyExceptions(BatchSpanProcessor(exporter)))
     trace.set_tracer_provider(provider)
     use(provider)
     instrument(provider)
