@@ -2,8 +2,8 @@
 
 ``preview(action, orders)`` previews every order with the one-order preview (``checkout.ops_actions``) and
 names the run it would start. ``submit(...)`` stores that run: a ``BulkRun`` whose id is derived from the plan
-(action, parameters, and each order with the position its preview showed and the ops actions taken on it by then),
-so the same preview submitted twice is one run, while a new preview of orders a run left where they were (its
+(action, parameters, and each order with the position its preview showed and the ops actions taken on it by then,
+the orders in any order), so the same preview submitted twice is one run, whatever order its orders came in, while a new preview of orders a run left where they were (its
 redrives failed again) is a new one. ``advance(run_id)`` processes the next ``TPFGO_BULK_REMEDIATION_BATCH``
 orders that have no result yet: each runs through ``checkout.ops_actions.execute`` with the stale guard of its own
 preview, and ends in one ``BulkRunResult`` (done, skipped because it moved since the preview, or failed, and why).
@@ -61,18 +61,42 @@ def max_orders() -> int:
 
 
 def run_id(action: str, params: dict[str, Any], plan: Plan, again_of: uuid.UUID | None = None) -> uuid.UUID:
-    """The run a plan makes: the same action, parameters, orders, positions and ops actions give the same id; a
-    re-run's also counts the run it repeats."""
+    """The run a plan makes: the same action, parameters, orders, positions and ops actions give the same id, in
+    whatever order the orders come; a re-run's also counts the run it repeats."""
+    return _derived(action, params, sorted(plan), again_of)
+
+
+def _derived(action: str, params: dict[str, Any], plan: Plan, again_of: uuid.UUID | None) -> uuid.UUID:
     parts = [f"{order_id}@{seq}" + (f"~{acted}" if acted else "") for order_id, seq, acted in plan]
     again = [f"again={again_of}"] if again_of is not None else []
     return deterministic_id("bulk-run", action, *(f"{k}={params[k]}" for k in sorted(params)), *parts, *again)
 
 
+def plan_run_id(action: str, params: dict[str, Any], plan: Plan, again_of: uuid.UUID | None = None) -> uuid.UUID:
+    """The id of this plan's run: ``run_id``, unless only a run recorded under the id of the plan in the order given
+    exists. Ids were once derived from the orders in their order: such a run keeps its id (its results and audit
+    rows carry it), and the same plan, previewed in the same order, still finds it."""
+    wanted, recorded = run_id(action, params, plan, again_of), _derived(action, params, plan, again_of)
+    if recorded == wanted:
+        return wanted
+    found = set(BulkRun.objects.filter(pk__in=[wanted, recorded]).values_list("pk", flat=True))
+    return recorded if recorded in found and wanted not in found else wanted
+
+
+def ran_plan(run: BulkRun, action: str, params: dict[str, Any], plan: Plan) -> bool:
+    """Whether ``run`` is a run of this plan: its id is the plan's, or, for a run whose id was derived from the
+    order of its orders, the id of the plan in the order the run recorded it."""
+    if run.id == run_id(action, params, plan, again_of=run.again_of):
+        return True
+    recorded = [(uuid.UUID(str(o)), int(seq), int(rest[0]) if rest else 0) for o, seq, *rest in run.plan]
+    return sorted(recorded) == sorted(plan) and run.id == _derived(action, params, recorded, run.again_of)
+
+
 def last_run(action: str, params: dict[str, Any], plan: Plan) -> BulkRun | None:
     """The newest run of this plan: its first run, or the re-run of that, and so on; None when it never ran."""
-    found, wanted = None, run_id(action, params, plan)
+    found, wanted = None, plan_run_id(action, params, plan)
     while (run := BulkRun.objects.filter(pk=wanted).first()) is not None:
-        found, wanted = run, run_id(action, params, plan, again_of=run.id)
+        found, wanted = run, plan_run_id(action, params, plan, again_of=run.id)
     return found
 
 
@@ -85,7 +109,7 @@ def check_again(again_of: object, action: str, params: dict[str, Any], plan: Pla
     run = BulkRun.objects.filter(pk=wanted).first()
     if run is None:
         raise NotFound(f"bulk run {wanted} not found", [Detail("againOf", "not found")])
-    if run.id != run_id(action, params, plan, again_of=run.again_of):
+    if not ran_plan(run, action, params, plan):
         raise FailedPrecondition(
             f"bulk run {run.id} ran another plan (another action or parameters, or its orders moved or were acted on "
             "since): this plan is a new run of its own; submit it without naming a run to repeat",
@@ -131,7 +155,7 @@ def preview(action: str, orders: Sequence[Any], **params: object) -> dict[str, A
         "orders": shown,
         "allowed": len(plan),
         "refused": len(shown) - len(plan),
-        "runId": str(run_id(action, params, plan)) if plan else None,
+        "runId": str(plan_run_id(action, params, plan)) if plan else None,
     }
 
 
@@ -167,7 +191,7 @@ def submit(action: str, plan: Plan, *, actor: str, reason: str, again_of: object
         raise InvalidArgument("an ops action count is no count", [Detail("orders", "not a count")])
     again = check_again(again_of, action, params, plan) if again_of is not None else None
     run = BulkRun(
-        id=run_id(action, params, plan, again_of=again),
+        id=plan_run_id(action, params, plan, again_of=again),
         action=action,
         params=params,
         actor=actor,

@@ -70,7 +70,7 @@ def _render(
     if ran_before and not ran_before["finished"]:
         ran_before = None
     # The id ticking "Run these orders again" submits under, as ``manage.py remediate --preview`` prints it.
-    again_run_id = bulk_remediation.run_id(action, params, plan, again_of=last.id) if ran_before and last else None
+    again_run_id = bulk_remediation.plan_run_id(action, params, plan, again_of=last.id) if ran_before and last else None
     context = {
         **site.each_context(request),
         **context,

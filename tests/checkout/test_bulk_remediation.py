@@ -476,3 +476,34 @@ def test_again_refuses_a_run_of_another_plan_one_not_finished_or_none_storing_no
         "--run continues a stored run; --again makes a new run of a finished one: not both",
     ]
     assert capsys.readouterr().out == "" and all_insert_only_counts() == before
+
+
+def test_the_same_orders_in_another_order_are_the_same_plan_and_one_run(outage):
+    orders = outage(3)
+    shown = bulk_remediation.preview("redrive", orders)
+    backwards = bulk_remediation.preview("redrive", orders[::-1])
+    assert backwards["runId"] == shown["runId"]
+
+    run = bulk_remediation.submit("redrive", bulk_remediation.plan_of(shown), **WHO)
+    before = all_insert_only_counts()
+    again = bulk_remediation.submit("redrive", bulk_remediation.plan_of(backwards), actor="ops:kim", reason="typed")
+    assert (str(again.id), again.actor, again.reason) == (shown["runId"], "ops:erin", WHO["reason"])
+    assert all_insert_only_counts() == before
+
+
+def test_a_run_recorded_under_the_id_of_its_orders_order_is_still_found_continued_and_repeated(outage, monkeypatch):
+    """Runs stored when the id followed the order of the orders keep their ids: their results and ops actions
+    carry them."""
+    plan = bulk_remediation.plan_of(bulk_remediation.preview("redrive", sorted(outage(2), reverse=True)))
+    with monkeypatch.context() as before_ids_were_sorted:
+        before_ids_were_sorted.setattr(bulk_remediation, "run_id", bulk_remediation._derived)
+        recorded = bulk_remediation.submit("redrive", plan, **WHO)
+    assert recorded.id != bulk_remediation.run_id("redrive", {}, plan)
+
+    found = bulk_remediation.submit("redrive", plan, actor="ops:kim", reason="the same plan after the upgrade")
+    assert (found.id, bulk_remediation.last_run("redrive", {}, plan)) == (recorded.id, recorded)
+    assert bulk_remediation.run_to_end(found.id)["done"] == 2
+    assert bulk_remediation.check_again(recorded.id, "redrive", {}, plan) == recorded.id
+    repeat = bulk_remediation.submit("redrive", plan, again_of=recorded.id, actor="ops:kim", reason="once more")
+    assert repeat.id == bulk_remediation.run_id("redrive", {}, plan, again_of=recorded.id) != recorded.id
+    assert bulk_remediation.last_run("redrive", {}, plan) == repeat and BulkRun.objects.count() == 2

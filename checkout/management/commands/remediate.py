@@ -149,7 +149,7 @@ class Command(BaseCommand):
         plan = bulk_remediation.plan_of(shown)
         again = self._again(action, params, plan, options["again_of"])
         if plan:
-            shown["runId"] = str(bulk_remediation.run_id(action, params, plan, again_of=again))
+            shown["runId"] = str(bulk_remediation.plan_run_id(action, params, plan, again_of=again))
         if options["preview"]:
             self._print(shown)
             return
