@@ -32,6 +32,9 @@ _CODE_BY_HTTP = {http: code for code, (http, _) in STATUS.items()} | {
     406: "INVALID_ARGUMENT",
     415: "INVALID_ARGUMENT",
 }
+# The route of a request no route matched: an HTTP path, or a gRPC method the server does not know (never the raw
+# path or method name, which would let a client add series).
+UNMATCHED = "unmatched"
 _CONVERTER = re.compile(r"<(?:\w+:)?(\w+)>")
 # The methods a route label may name; any other method (a client may send any token, the FUNCTION transport any
 # text) is counted as OTHER, so a client cannot add series by inventing methods.
@@ -53,7 +56,7 @@ def http_route(request: HttpRequest) -> str:
     """``METHOD /pattern`` of the matched route (bounded cardinality: never the raw path)."""
     match = getattr(request, "resolver_match", None)
     if match is None:
-        return "unmatched"
+        return UNMATCHED
     pattern = _CONVERTER.sub(r"{\1}", match.route)
     method = request.method if request.method in _METHODS else "OTHER"
     return f"{method} /{pattern}"

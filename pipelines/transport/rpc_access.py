@@ -13,7 +13,9 @@ error of the server.
 The project's services count themselves in ``tpfgo_requests_total``/``tpfgo_request_seconds``
 (``pipelines.transport.rpc.call_boundary``); the calls of grpcio's own services (health, reflection) are counted
 here, when their access line is written, with their method as the ``route`` and the status their boundary would
-give (a call the server's stop ended is ``CANCELLED`` there, as the project's streams count it).
+give (a call the server's stop ended is ``CANCELLED`` there, as the project's streams count it). A method the
+server does not know is counted under the route ``unmatched`` (as an HTTP request no route matched), never under
+its name: a client could otherwise add a series with every name it sends; its access line names it.
 """
 
 from __future__ import annotations
@@ -135,8 +137,12 @@ def counted_status(context: grpc.ServicerContext, error: BaseException | None) -
     return "UNKNOWN" if error is not None and not isinstance(error, GeneratorExit) else "OK"
 
 
-def write(call: Call, status: str, context: grpc.ServicerContext | None = None) -> None:
-    invocation = context.invocation_metadata() if context is not None else ()
+def write(
+    call: Call, status: str, context: grpc.ServicerContext | None = None, invocation: Iterable[Any] | None = None
+) -> None:
+    """The call's access line; ``invocation``: its metadata, for a call with no context (a method not known)."""
+    if context is not None:
+        invocation = context.invocation_metadata()
     log.info(
         "grpc.access",
         request_id=call.request_id,
@@ -172,7 +178,11 @@ class AccessLog(grpc.ServerInterceptor):  # type: ignore[misc]  # grpcio ships n
         handler = continuation(details)
         method = details.method
         if handler is None:  # grpcio answers UNIMPLEMENTED, with no handler to wrap
-            write(Call(method), "UNIMPLEMENTED")
+            call = Call(method)
+            write(call, "UNIMPLEMENTED", invocation=details.invocation_metadata)
+            request_metrics.record(
+                request_metrics.UNMATCHED, "grpc", "UNIMPLEMENTED", time.perf_counter() - call.started
+            )
             return None
         # The project's handlers parse with its lenient deserializers and count themselves (call_boundary).
         counted_here = not getattr(handler.request_deserializer, "lenient", False)

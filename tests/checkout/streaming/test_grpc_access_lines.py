@@ -73,13 +73,34 @@ def test_a_unary_call_leaves_one_access_line_with_the_request_id_of_its_other_li
     assert refused["request_id"] == info.metadata["correlationId"] != created["request_id"]
 
 
-def test_a_method_the_server_does_not_know_leaves_an_unimplemented_line(demo_data, grpc_channel, lines):
-    call = grpc_channel.unary_unary(ORDERS + "NoSuchMethod")
-    with pytest.raises(grpc.RpcError) as unknown:
-        call(b"", metadata=[("user-agent", "probe/1")])
-    assert unknown.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    (line,) = access(lines, "NoSuchMethod")
-    assert line["status"] == "UNIMPLEMENTED" and line["request_id"]
+def unmatched() -> dict[str, float]:
+    """The ``tpfgo_requests_total`` series of unknown gRPC methods: their count, and the samples of every other route
+    whose name is no method of the server's services."""
+    found: dict[str, float] = {}
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            route = sample.labels.get("route", "")
+            if sample.name == "tpfgo_requests_total" and (route == "unmatched" or "NoSuch" in route):
+                found[f"{route} {sample.labels['status']} {sample.labels['transport']}"] = sample.value
+    return found
+
+
+def test_a_method_the_server_does_not_know_leaves_an_unimplemented_line_and_is_counted_unmatched(
+    demo_data, grpc_channel, lines
+):
+    """Before, it was in no request metric; counted under its name, every name a client sent would add a series."""
+    before = unmatched().get("unmatched UNIMPLEMENTED grpc", 0.0)
+    codes = []
+    for method in (ORDERS + "NoSuchMethod", "/no.such.Service/NoSuchCall", ORDERS + "NoSuchMethod"):
+        with pytest.raises(grpc.RpcError) as unknown:
+            grpc_channel.unary_unary(method)(b"")
+        codes.append(unknown.value.code())
+    assert codes == [grpc.StatusCode.UNIMPLEMENTED] * 3
+    named = access(lines, "NoSuchMethod")
+    assert [line["status"] for line in named] == ["UNIMPLEMENTED"] * 2 and all(line["request_id"] for line in named)
+    (other,) = [line for line in lines() if line["event"] == "grpc.access" and line["method"].startswith("/no.such")]
+    assert other["status"] == "UNIMPLEMENTED" and other["user_agent"].startswith("grpc-python/")
+    assert unmatched() == {"unmatched UNIMPLEMENTED grpc": before + 3}
 
 
 def test_a_stream_leaves_one_line_when_it_ends_with_the_messages_each_way(demo_data, stub, auth, lines):
