@@ -11,7 +11,9 @@
   node's ``/metrics`` cannot read (``pipelines.engine.metrics.own_registry``); its admission gauges from its start
   (``tpfgo_site.stream_gates``). With ``TPFGO_GRPC_METRICS_ALL`` (``bin/node grpc`` with a metrics folder of its
   own) the port serves that folder's samples too (its requests, step runs, process figures), which no web node's
-  ``/metrics`` reads.
+  ``/metrics`` reads; without any folder (``PROMETHEUS_MULTIPROC_DIR`` unset) it serves its own process's samples,
+  its health's readiness checks among them (``tpfgo_readiness_checks_total``, which ``TPFGoBrokerUnreachable``
+  reads), which are in its memory only.
 - Its metrics port serves ``tpfgo_grpc_serving``: 1 while its health answers SERVING, 0 while NOT_SERVING (not
   ready, or stopping), which the alert ``TPFGoGrpcNotServing`` reads (a server that runs but serves nothing).
 - SIGTERM or SIGINT stops it gracefully (``stop``: health NOT_SERVING, no new call, the unary calls in flight get
@@ -32,6 +34,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django_grpc_framework.settings import grpc_settings
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from prometheus_client import CollectorRegistry
 
 from pipelines import OPEN_CALLS, build_server, metrics, server_stopping
 from tpfgo_site import grpc_reflection
@@ -112,12 +115,19 @@ def build(address: str, max_workers: int) -> tuple[grpc.Server, ReadinessHealth]
     return server, checker
 
 
+def metrics_registry() -> CollectorRegistry:
+    """What its metrics port serves: its streams' gauges, and its samples (its requests, the step runs behind them,
+    its health's readiness checks) wherever no ``/metrics`` reads them: a folder of its own
+    (``TPFGO_GRPC_METRICS_ALL``), or none (no ``PROMETHEUS_MULTIPROC_DIR``: they are in its memory only)."""
+    return metrics.own_registry(folder=settings.TPFGO_GRPC_METRICS_ALL or metrics.multiprocess_dir() is None)
+
+
 def serve(address: str, max_workers: int, metrics_bind: str = "") -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully (a second signal: at once); with ``metrics_bind``, the
     process's own stream gauges on that address first (a bad one refuses to start, before the gRPC port)."""
     if metrics_bind:
         try:
-            listening = metrics.serve(metrics_bind, metrics.own_registry(folder=settings.TPFGO_GRPC_METRICS_ALL))
+            listening = metrics.serve(metrics_bind, metrics_registry())
         except (ValueError, OSError) as exc:
             raise MetricsUnavailable(f"TPFGO_GRPC_METRICS_BIND={metrics_bind!r}: {exc}") from exc
         logger.info("grpc.metrics_port", address=listening)

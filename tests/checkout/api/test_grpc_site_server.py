@@ -5,6 +5,7 @@ reflection only with TPFGO_GRPC_REFLECTION and an ops token."""
 from __future__ import annotations
 
 import socket
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,9 +14,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 from access.tokens import create_token
-from tpfgo_site.grpc_server import build
+from pipelines import metrics
+from tpfgo_site.grpc_server import build, metrics_registry
 
 CHECK = "/grpc.health.v1.Health/Check"
 REFLECT = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
@@ -109,3 +112,35 @@ def test_reflection_turned_on_lists_every_service_to_an_ops_token_only(reflectio
             refused[name] = caught.value.code()
         assert list_services(channel, ops) == SERVICES
     assert refused == {"none": grpc.StatusCode.UNAUTHENTICATED, "subscriber": grpc.StatusCode.PERMISSION_DENIED}
+
+
+def readiness_scraped(address: str) -> dict[tuple[str, str], float]:
+    with urllib.request.urlopen(f"http://{address}/", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.labels["check"], sample.labels["result"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "tpfgo_readiness_checks_total"
+    }
+
+
+def test_a_server_without_a_samples_folder_serves_its_health_checks_on_its_metrics_port(
+    site_server, monkeypatch, tmp_path
+):
+    """Its broker checks (``TPFGoBrokerUnreachable``) are in its memory only: before, its port served only its
+    streams' gauges, and no scrape had them. With a folder shared with a web node, that node's ``/metrics`` has them."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    with grpc.insecure_channel(site_server) as channel:
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=30)
+    counted = {
+        (check, result): REGISTRY.get_sample_value("tpfgo_readiness_checks_total", {"check": check, "result": result})
+        for check in ("database", "broker")
+        for result in ("ok", "failed")
+    }
+    assert sum(value or 0 for (check, _), value in counted.items() if check == "broker") >= 2  # build's, Check's
+    own = readiness_scraped(metrics.serve("127.0.0.1:0", metrics_registry()))
+    assert own == {key: value for key, value in counted.items() if value is not None}
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # shared: the web's /metrics sums it
+    assert readiness_scraped(metrics.serve("127.0.0.1:0", metrics_registry())) == {}
