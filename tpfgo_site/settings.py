@@ -183,6 +183,12 @@ else:
     if _BROKER_SCHEME in {"redis", "rediss"}:
         # kombu's Redis transport with a contained fix: a worker outlives a restart of Redis (it exited there).
         CELERY_BROKER_TRANSPORT = "tpfgo_site.redis_broker:Transport"
+        # kombu's transport option (redis-py's): a connection attempt to a broker host that drops packets gives up
+        # after this many seconds; unset, it waited for the system's TCP connect timeout (about 2 minutes on
+        # Linux), and a request that parks a retry waits on its one publish attempt (pipelines.tasks.PUBLISH_ONCE).
+        CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = float(
+            os.environ.get("TPFGO_BROKER_CONNECT_TIMEOUT", "2")
+        )
     if _BROKER_SCHEME == "rediss":
         # TLS verifies the broker's certificate against the system's CAs unless the URL's ssl_* parameters say
         # otherwise (they replace this; docs/operations.md, "Brokers"). kombu would fall back to no verification.
