@@ -38,6 +38,35 @@ def test_the_token_of_the_order_the_url_names_is_logged_as_its_hint(api, monkeyp
     assert "Traceback" in line["exception"]
 
 
+def test_when_the_tokens_cannot_be_looked_up_the_traceback_is_withheld_after_a_scrub_failed_line(
+    api, monkeypatch, demo_data
+):
+    """What the runbook's ``error_sink.scrub_failed`` row says of a request: no failed step, no error-sink entry."""
+    from pipelines.failures import scrub
+
+    order_id = place(paymentToken=TOKEN).view["orderId"]
+
+    def unreachable(snapshot: object, event: object) -> dict:
+        raise ConnectionError("the database is unreachable")
+
+    def broken(order_id: str) -> dict:
+        raise RuntimeError(f"charge lookup failed for token={TOKEN}")
+
+    monkeypatch.setattr(scrub, "_finders", [unreachable])
+    monkeypatch.setattr(services, "get_order", broken)
+    before = all_insert_only_counts()
+    with captured_logs() as logged:
+        response = api.get(f"/api/v1/orders/{order_id}")
+    assert response.status_code == 500
+    events = ("error_sink.scrub_failed", "api.internal_error")
+    lines = [line for line in map(json.loads, logged().splitlines()) if line["event"] in events]
+    assert [line["event"] for line in lines] == list(events) and lines[0]["error"] == "ConnectionError"
+    assert lines[1]["exception"] == scrub.WITHHELD
+    assert lines[1]["request_id"] == lines[0]["request_id"] == response.json()["error"]["correlationId"]
+    assert TOKEN not in logged()
+    assert all_insert_only_counts() == before
+
+
 def test_the_token_in_the_request_body_is_logged_as_its_hint_and_nothing_is_stored(api, monkeypatch, demo_data):
     def broken(data: dict, key: str) -> services.Placed:
         raise RuntimeError(f"gateway said: unknown card {json.dumps({'token': TOKEN})}")
