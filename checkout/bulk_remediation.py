@@ -3,15 +3,15 @@
 ``preview(action, orders)`` previews every order with the one-order preview (``checkout.ops_actions``) and
 names the run it would start. ``submit(...)`` stores that run: a ``BulkRun`` whose id is derived from the plan
 (action, parameters, and each order with the position its preview showed and the ops actions taken on it by then,
-the orders in any order), so the same preview submitted twice is one run, whatever order its orders came in, while a new preview of orders a run left where they were (its
-redrives failed again) is a new one. ``advance(run_id)`` processes the next ``TPFGO_BULK_REMEDIATION_BATCH``
-orders that have no result yet: each runs through ``checkout.ops_actions.execute`` with the stale guard of its own
-preview, and ends in one ``BulkRunResult`` (done, skipped because it moved since the preview, or failed, and why).
-An order acted on
-gets an ``OpsAction`` whose id is derived from (run, order); once every order has a result, one more
-``OpsAction`` records the batch and links the per-order ones. Everything is an insert; progress is counted
-from the results, so a run that stopped half-way (a crash, a closed browser tab) continues where it stopped
-when anything advances it again (the console page, ``manage.py remediate --run``, the Celery beat task).
+in whatever order the orders come), so the same preview submitted twice is one run, while a new preview of orders
+a run left where they were (its redrives failed again) is a new one. ``advance(run_id)`` processes the next
+``TPFGO_BULK_REMEDIATION_BATCH`` orders that have no result yet: each runs through ``checkout.ops_actions.execute``
+with the stale guard of its own preview, and ends in one ``BulkRunResult`` (done, skipped because it moved since the
+preview, or failed, and why). An order acted on gets an ``OpsAction`` whose id is derived from (run, order); once
+every order has a result, one more ``OpsAction`` records the batch and links the per-order ones. Everything is an
+insert; progress is counted from the results, so a run that stopped half-way (a crash, a closed browser tab)
+continues where it stopped when anything advances it again (the console page, ``manage.py remediate --run``, the
+Celery beat task).
 
 A plan whose run finished is not run again by submitting it again (the same id finds that run). The operator who
 wants its orders run once more, unchanged (each failed without an ops action, so the new preview's plan is the

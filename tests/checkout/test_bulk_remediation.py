@@ -484,7 +484,7 @@ def test_the_same_orders_in_another_order_are_the_same_plan_and_one_run(outage):
     backwards = bulk_remediation.preview("redrive", orders[::-1])
     assert backwards["runId"] == shown["runId"]
 
-    run = bulk_remediation.submit("redrive", bulk_remediation.plan_of(shown), **WHO)
+    bulk_remediation.submit("redrive", bulk_remediation.plan_of(shown), **WHO)
     before = all_insert_only_counts()
     again = bulk_remediation.submit("redrive", bulk_remediation.plan_of(backwards), actor="ops:kim", reason="typed")
     assert (str(again.id), again.actor, again.reason) == (shown["runId"], "ops:erin", WHO["reason"])
