@@ -71,11 +71,17 @@ def retry_policy(pipeline: str, step: Step) -> RetryPolicy:
     return dataclasses.replace(policy, **override) if override else policy
 
 
-def parked_id(pipeline: str, step: str, item_id: object, branch: str = MAIN_BRANCH) -> uuid.UUID:
-    """The item's one parked row at this step on ``branch``. A fork's first step takes its parent's checkpoint as
-    input, so off the main branch the branch is part of the id: the fork's failure is not the parent's."""
+def failure_id(kind: str, *parts: object, branch: str = MAIN_BRANCH) -> uuid.UUID:
+    """The id of a failure row of ``kind`` (a parked item's, an error-sink entry's) derived from ``parts``. A fork's
+    first step takes its parent's checkpoint as input, so off the main branch the branch is the id's last part: the
+    fork's failure is not the parent's. On the main branch it is left out, so every id given before forks stays."""
     off_main = () if branch == MAIN_BRANCH else (branch,)
-    return ids.deterministic_id("parked", pipeline, step, str(item_id), *off_main)
+    return ids.deterministic_id(kind, *parts, *off_main)
+
+
+def parked_id(pipeline: str, step: str, item_id: object, branch: str = MAIN_BRANCH) -> uuid.UUID:
+    """The item's one parked row at this step on ``branch`` (``failure_id``'s rule)."""
+    return failure_id("parked", pipeline, step, str(item_id), branch=branch)
 
 
 def park(

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from django.core.serializers.json import DjangoJSONEncoder
 from prometheus_client import Counter
 
-from pipelines.contracts import ids
 from pipelines.contracts.errors import error_code, is_retryable
 from pipelines.contracts.text import storable, storable_json
 from pipelines.failures import parking, scrub, sinks
@@ -65,15 +64,14 @@ def sink_entry(
     hide: scrub.Scrub | None = None,
 ) -> sinks.SinkEntry:
     """The error-sink entry of a failed attempt (one per pipeline, step, item, attempt and lineage branch: its id is
-    derived from them, the branch only off the main branch, as a parked item's). ``described``: ``parking.describe``
+    derived from them by ``parking.failure_id``, as a parked item's). ``described``: ``parking.describe``
     of the step's input (its type, id and payload). Its message and traceback are scrubbed by ``hide`` (the item's,
     ``scrub.for_item``, when not given) before anything sees them."""
     item_type, item_id, snapshot = described
-    off_main = () if branch == MAIN_BRANCH else (branch,)
     if hide is None:
         hide = scrub.for_item(snapshot, event)
     return sinks.SinkEntry(
-        id=ids.deterministic_id("error-sink", pipeline, step, str(item_id), attempt, *off_main),
+        id=parking.failure_id("error-sink", pipeline, step, str(item_id), attempt, branch=branch),
         pipeline=pipeline,
         step=step,
         item_type=item_type,
