@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -42,6 +44,32 @@ def outage(settings, demo_data):
         return ids
 
     return make
+
+
+@contextlib.contextmanager
+def held_by_another_action(*orders: uuid.UUID) -> Iterator[None]:
+    """An ops action on each of ``orders``, in another session (a thread has its own connection), running until the
+    block ends: what a bulk run that reaches one of them meets."""
+    held, release = threading.Event(), threading.Event()
+
+    def another_action() -> None:
+        try:
+            with contextlib.ExitStack() as actions:
+                for order in orders:
+                    assert actions.enter_context(claim_locks.exclusive("ops-action", order))
+                held.set()
+                release.wait(60)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=another_action)
+    holder.start()
+    try:
+        assert held.wait(30)
+        yield
+    finally:
+        release.set()
+        holder.join()
 
 
 def log_count(order_id: uuid.UUID) -> int:
@@ -334,27 +362,9 @@ def test_a_bulk_redrive_whose_orders_failed_again_runs_again_from_a_new_preview(
 
 def test_the_command_refuses_a_plan_that_already_ran_saying_when_and_its_counts_and_runs_nothing(outage, capsys):
     (order,) = outage(1)
-    held, release = threading.Event(), threading.Event()
-
-    def another_action() -> None:  # an ops action on the order, in another session, while the bulk run reaches it
-        try:
-            with claim_locks.exclusive("ops-action", order) as alone:
-                assert alone
-                held.set()
-                release.wait(30)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=another_action)
-    holder.start()
-    assert held.wait(30)
     command = ["remediate", "redrive", "--state", "dead_letter", "--actor", "ops:erin", "--reason", "gateway back"]
-    try:
-        with pytest.raises(CommandError, match="1 of 1 orders failed"):
-            call_command(*command)
-    finally:
-        release.set()
-        holder.join()
+    with held_by_another_action(order), pytest.raises(CommandError, match="1 of 1 orders failed"):
+        call_command(*command)
     first = json.loads(capsys.readouterr().out)
     assert [r["detail"] for r in first["results"]] == [
         "FAILED_PRECONDITION: another ops action on this trace is running; preview again once it has ended"
@@ -381,25 +391,12 @@ def test_the_command_refuses_a_plan_that_already_ran_saying_when_and_its_counts_
 
 def test_a_run_whose_orders_all_failed_runs_again_with_again_once_per_finished_run_recorded_as_a_re_run(outage, capsys):
     orders = outage(2)
-    held, release = threading.Event(), threading.Event()
-
-    def another_action() -> None:  # an ops action on each order, in another session, until released
-        try:
-            with claim_locks.exclusive("ops-action", orders[0]) as one, claim_locks.exclusive("ops-action", orders[1]):
-                assert one
-                held.set()
-                release.wait(60)
-        finally:
-            connection.close()
 
     def counts(shown: dict) -> tuple[int, int, int, int, str | None]:
         return shown["done"], shown["skipped"], shown["failed"], shown["total"], shown.get("againOf")
 
-    holder = threading.Thread(target=another_action)
-    holder.start()
-    assert held.wait(30)
     command = ["remediate", "redrive", "--state", "dead_letter", "--actor", "ops:erin", "--reason", "gateway back"]
-    try:
+    with held_by_another_action(*orders):
         with pytest.raises(CommandError, match="2 of 2 orders failed"):
             call_command(*command)
         first = BulkRun.objects.get()
@@ -421,9 +418,6 @@ def test_a_run_whose_orders_all_failed_runs_again_with_again_once_per_finished_r
         # The same --again once more is refused like any finished run: its re-run already ran.
         with pytest.raises(CommandError) as twice:
             call_command(*command, "--again", str(first.id))
-    finally:
-        release.set()
-        holder.join()
     assert f"FAILED_PRECONDITION: bulk run {second.id} already ran this plan:" in str(twice.value)
     assert str(twice.value).endswith(
         f"2 failed of 2; nothing was run again; to run its orders once more as a new run: --again {second.id}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -78,12 +79,7 @@ def test_beat_makes_the_months_ahead_on_a_worker_that_has_no_owner_url(as_worker
 
 @pytest.mark.django_db(transaction=True)
 def test_the_hourly_purge_drops_a_whole_month_on_a_worker_that_has_no_owner_url(as_worker, pg_roles, engine, settings):
-    settings.TPFGO_RETENTION_TERMINAL = "tests.pipelines.test_partitions.published"
-    settings.TPFGO_RETENTION = {"orders": 30}
-    partitions.ensure(now=MAR, since=JAN, months_ahead=0)
-    january = {place(engine, "doc-j1", JAN), place(engine, "doc-j2", JAN + datetime.timedelta(days=5))}
-    young = place(engine, "doc-m1", MAR)
-    counts = {model: model.objects.count() for model in (CheckpointLog, LineageLink, DocumentPublished)}
+    january, young, counts = two_in_january_one_in_march(engine, settings)
 
     # What beat's pipelines.purge runs (its cutoff from the database's clock: here from MAR's, as a node would see it)
     with connected_as(pg_roles.credentials(pg_roles.app)):
@@ -93,6 +89,20 @@ def test_the_hourly_purge_drops_a_whole_month_on_a_worker_that_has_no_owner_url(
     assert not {partitions.name_of(t, MONTHS[0]) for t in partitions.tables()} & names()  # January went whole
     (record,) = PurgeRecord.objects.all()
     assert record.items == 2 and record.rows["pipelines_checkpointlog"] == 10
+
+
+Placed = tuple[set[uuid.UUID], uuid.UUID, dict]  # January's trace ids, March's, the rows counted before a purge
+
+
+def two_in_january_one_in_march(engine: Engine, settings) -> Placed:  # type: ignore[no-untyped-def]
+    """The orders policy keeping 30 days, January to March made, two orders placed in January and one in March:
+    (January's trace ids, March's, the log, lineage and published rows counted before a purge)."""
+    settings.TPFGO_RETENTION_TERMINAL = "tests.pipelines.test_partitions.published"
+    settings.TPFGO_RETENTION = {"orders": 30}
+    partitions.ensure(now=MAR, since=JAN, months_ahead=0)
+    january = {place(engine, "doc-j1", JAN), place(engine, "doc-j2", JAN + datetime.timedelta(days=5))}
+    young = place(engine, "doc-m1", MAR)
+    return january, young, {model: model.objects.count() for model in (CheckpointLog, LineageLink, DocumentPublished)}
 
 
 def january_went(outcomes, january, young, counts) -> None:
@@ -124,12 +134,7 @@ def january_went_in_batches(sqlstate, logs, failures, outcomes, january, young, 
 def test_a_month_whose_drop_fails_is_logged_and_counted_and_its_orders_still_go_in_batches(
     as_worker, pg_roles, engine, settings
 ):
-    settings.TPFGO_RETENTION_TERMINAL = "tests.pipelines.test_partitions.published"
-    settings.TPFGO_RETENTION = {"orders": 30}
-    partitions.ensure(now=MAR, since=JAN, months_ahead=0)
-    january = {place(engine, "doc-j1", JAN), place(engine, "doc-j2", JAN + datetime.timedelta(days=5))}
-    young = place(engine, "doc-m1", MAR)
-    counts = {model: model.objects.count() for model in (CheckpointLog, LineageLink, DocumentPublished)}
+    january, young, counts = two_in_january_one_in_march(engine, settings)
     failures = REGISTRY.get_sample_value("tpfgo_partition_drop_failures_total")
     drop = f"ON FUNCTION {partition_functions.SIGNATURES[partition_functions.DROP]}"
     with connection.cursor() as cursor:  # the purge role may lock the month, no longer drop it
@@ -148,13 +153,8 @@ def test_a_month_whose_drop_fails_is_logged_and_counted_and_its_orders_still_go_
 def test_a_month_a_reader_holds_is_skipped_after_the_lock_timeout_and_its_orders_still_go_in_batches(
     as_worker, pg_roles, engine, settings
 ):
-    settings.TPFGO_RETENTION_TERMINAL = "tests.pipelines.test_partitions.published"
-    settings.TPFGO_RETENTION = {"orders": 30}
     settings.TPFGO_PARTITION_LOCK_TIMEOUT_SECONDS = 0.2
-    partitions.ensure(now=MAR, since=JAN, months_ahead=0)
-    january = {place(engine, "doc-j1", JAN), place(engine, "doc-j2", JAN + datetime.timedelta(days=5))}
-    young = place(engine, "doc-m1", MAR)
-    counts = {model: model.objects.count() for model in (CheckpointLog, LineageLink, DocumentPublished)}
+    january, young, counts = two_in_january_one_in_march(engine, settings)
     failures = REGISTRY.get_sample_value("tpfgo_partition_drop_failures_total")
     answered: list[list[retention.Outcome]] = []
 
