@@ -142,11 +142,14 @@ def test_every_series_a_runbook_row_selects_is_emitted_with_the_labels_it_matche
     """As tests/test_alert_series.py does for the rules: a row's `tpfgo_…{label="…"}` is a series the code
     emits with those labels (the owner's SQL functions, `tpfgo_partition_…`, are no series)."""
     import pipelines.engine.stream_gauges
+    import pipelines.transport.subscription_follow
     import pipelines.transport.subscriptions
     from pipelines.store import partition_functions
     from tests.test_alert_series import MATCHER, SCRAPED, SELECTOR, emitted
 
-    assert pipelines.engine.stream_gauges and pipelines.transport.subscriptions  # their series are described
+    # their series are described
+    assert pipelines.engine.stream_gauges and pipelines.transport.subscriptions
+    assert pipelines.transport.subscription_follow
     series, functions = emitted(), {partition_functions.CREATE, partition_functions.LOCK, partition_functions.DROP}
     wrong, selected = [], 0
     for page in PAGES:

@@ -2,7 +2,7 @@
 
 The boundaries (token first, errors as ``google.rpc.Status``, metrics) are ``pipelines.transport.rpc.unary`` and
 ``pipelines.transport.rpc_streams.streaming``;
-the rules are ``pipelines.transport.subscriptions``'s, the same as the HTTP routes'.
+the rules are ``pipelines.transport.subscriptions``'s and ``subscription_follow``'s, the same as the HTTP routes'.
 A server-streaming call is only read as fast as the client reads: grpcio asks the generator for the next item once
 the previous one fit in the HTTP/2 flow-control window; a client that leaves an item untaken for
 ``TPFGO_STREAM_UNREAD_SECONDS`` has its call cancelled (``unread_limited``), which frees its thread and its slot.
@@ -19,7 +19,7 @@ from django.conf import settings
 from django_grpc_framework.services import Service
 
 from pipelines.protos import subscriptions_pb2
-from pipelines.transport import subscriptions
+from pipelines.transport import subscription_follow, subscriptions
 from pipelines.transport.rpc import require_token, unary
 from pipelines.transport.rpc_streams import released_with_call, streaming, unread_limited
 
@@ -36,8 +36,8 @@ def expected(request: subscriptions_pb2.SubscribeRequest) -> dict[str, Any] | No
     return {"contract": expect.contract, "version": expect.version, "fields": fields}
 
 
-def message(item: subscriptions.Item | subscriptions.Heartbeat) -> subscriptions_pb2.SubscriptionItem:
-    if isinstance(item, subscriptions.Heartbeat):
+def message(item: subscription_follow.Item | subscription_follow.Heartbeat) -> subscriptions_pb2.SubscriptionItem:
+    if isinstance(item, subscription_follow.Heartbeat):
         return subscriptions_pb2.SubscriptionItem(heartbeat=True, position=item.position)
     return subscriptions_pb2.SubscriptionItem(
         seq=item.seq,
@@ -66,7 +66,7 @@ class SubscriptionService(Service):
         # A cancelled call frees its slot now, its subscriber name at its next poll (the lease is released in this
         # thread, which has its database connection).
         released_with_call(opened.ticket, context)
-        follow = subscriptions.follow(
+        follow = subscription_follow.follow(
             opened.publication,
             opened.start,
             active=context.is_active,

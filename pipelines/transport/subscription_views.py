@@ -1,5 +1,5 @@
 """``POST /api/v1/subscriptions/stream`` and ``…/ack``: follow one publication over HTTP
-(``pipelines.transport.subscriptions``).
+(``pipelines.transport.subscriptions``, ``pipelines.transport.subscription_follow``).
 
 The stream answers NDJSON: one line per item (``{seq, position, publication, checkpointType, checkpointId, traceId,
 createdAt, payload}``) or heartbeat (``{heartbeat: true, position}``), written only as fast as the client reads
@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from pipelines.contracts.status import Detail, InvalidArgument
-from pipelines.transport import input_limits, subscriptions
+from pipelines.transport import input_limits, subscription_follow, subscriptions
 from pipelines.transport.error_sink_views import FORMAT_REFUSALS, TokenFirstView
 from pipelines.transport.http_streams import (
     NdjsonRenderer,
@@ -125,7 +125,7 @@ class SubscriptionStreamView(TokenFirstView):
 def _lines(
     opened: subscriptions.Opened, active: Callable[[], bool], authenticated: Callable[[], None]
 ) -> Iterator[dict[str, Any]]:
-    follow = subscriptions.follow(
+    follow = subscription_follow.follow(
         opened.publication, opened.start, active=active, lease=opened.lease, authenticated=authenticated
     )
     try:

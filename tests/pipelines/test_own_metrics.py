@@ -14,13 +14,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from pipelines import metrics
 from pipelines.engine import stream_gauges
 from pipelines.recovery import backlog
-from pipelines.transport import subscriptions
+from pipelines.transport import subscription_follow
 
 
 def buffered() -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     """This process's follows' buffers, its other own figure (an earlier test's follows leave their publications)."""
     pid = str(os.getpid())
-    series = {(("pid", pid), ("publication", name)): float(n) for name, n in subscriptions.buffered().items()}
+    series = {(("pid", pid), ("publication", name)): float(n) for name, n in subscription_follow.buffered().items()}
     return {"tpfgo_subscription_buffered": series} if series else {}
 
 

@@ -17,7 +17,7 @@ from pipelines.contracts.status import Detail, FailedPrecondition, InvalidArgume
 from pipelines.models import CheckpointLog, Subscriber, SubscriberAck, SubscriberLease
 from pipelines.store import db_roles, traces
 from pipelines.store.store import store
-from pipelines.transport import subscriber_leases, subscriptions
+from pipelines.transport import subscriber_leases, subscription_follow, subscriptions
 from pipelines.transport.subscriber_leases import SubscriberFollowed
 from pipelines.transport.wire_errors import WireError
 from tests.conftest import age_subscriber_leases, all_insert_only_counts
@@ -38,8 +38,8 @@ def lane_docs(lane_composition, lane_engine):
 
 def read_all(start: int = 0, **kwargs):
     found = subscriptions.publication(PUBLISHED)
-    items = subscriptions.follow(found, start, until_idle=True, **kwargs)
-    return [item for item in items if isinstance(item, subscriptions.Item)]
+    items = subscription_follow.follow(found, start, until_idle=True, **kwargs)
+    return [item for item in items if isinstance(item, subscription_follow.Item)]
 
 
 def purge_the_whole_log() -> None:
@@ -98,7 +98,7 @@ def test_a_poll_reads_at_most_its_buffer_and_the_next_poll_waits_for_the_transpo
     lane_docs(*[f"doc {n}" for n in range(7)])
     head = CheckpointLog.objects.order_by("-seq")[0].seq
     oldest = CheckpointLog.objects.order_by("seq")[0].seq
-    cursor = subscriptions.Follow(subscriptions.publication(PUBLISHED), oldest - 1, buffer=4)
+    cursor = subscription_follow.Follow(subscriptions.publication(PUBLISHED), oldest - 1, buffer=4)
     reads = []
     while cursor.position < head:
         before = cursor.high
@@ -112,12 +112,12 @@ def test_a_poll_reads_at_most_its_buffer_and_the_next_poll_waits_for_the_transpo
 
 def test_a_follow_reads_the_log_again_only_once_its_last_batch_was_taken(lane_docs, django_assert_max_num_queries):
     lane_docs(*[f"doc {n}" for n in range(3)])
-    stream = subscriptions.follow(subscriptions.publication(PUBLISHED), 0)
+    stream = subscription_follow.follow(subscriptions.publication(PUBLISHED), 0)
     with django_assert_max_num_queries(4):  # one read of the log (buffer 100 > 15 rows) and one per type
         first = next(stream)
-    assert isinstance(first, subscriptions.Item)
+    assert isinstance(first, subscription_follow.Item)
     with django_assert_max_num_queries(0):  # the rest of that batch comes from memory
-        assert isinstance(next(stream), subscriptions.Item) and isinstance(next(stream), subscriptions.Item)
+        assert isinstance(next(stream), subscription_follow.Item) and isinstance(next(stream), subscription_follow.Item)
     stream.close()
 
 
@@ -242,13 +242,13 @@ def hold_open(seq_holder: list[int], release: threading.Event) -> threading.Thre
     return thread
 
 
-def gap_cursor() -> tuple[subscriptions.Follow, list[float]]:
+def gap_cursor() -> tuple[subscription_follow.Follow, list[float]]:
     """A follow after one logged entry, on a clock the test moves (gap timeout 5 s, late horizon 60 s)."""
     if connection.vendor != "postgresql":
         pytest.skip("in-flight gaps need concurrent writers: PostgreSQL (SQLite serializes writers)")
     first = probe_entry()
     now = [1000.0]
-    cursor = subscriptions.Follow(
+    cursor = subscription_follow.Follow(
         subscriptions.publication(PUBLISHED), first.seq, gap_timeout=5, late_horizon=60, clock=lambda: now[0]
     )
     return cursor, now
@@ -270,7 +270,7 @@ def test_a_late_commit_in_a_gap_is_delivered_and_the_position_stays_below_it_unt
     [late] = cursor.poll()
     assert late.seq == seqs[0] and cursor.position == after.seq
     # A subscriber that acknowledged the position before the late row resumes and gets it (and `after` again).
-    resumed = subscriptions.Follow(subscriptions.publication(PUBLISHED), past.position)
+    resumed = subscription_follow.Follow(subscriptions.publication(PUBLISHED), past.position)
     assert [i.seq for i in resumed.poll()] == [seqs[0], after.seq]
 
 
@@ -321,15 +321,15 @@ def test_acked_for_a_subscriber_never_seen_starts_from_the_beginning(lane_docs):
 def test_the_buffered_gauge_counts_read_items_not_yet_sent_and_drops_to_zero_when_the_follow_ends(lane_docs, settings):
     settings.TPFGO_SUBSCRIPTION_BUFFER = 10  # 10 log rows per poll: 2 published items per batch
     lane_docs(*[f"doc {n}" for n in range(6)])
-    stream = subscriptions.follow(subscriptions.publication(PUBLISHED), 0)
+    stream = subscription_follow.follow(subscriptions.publication(PUBLISHED), 0)
     next(stream)
-    assert subscriptions.buffered()[PUBLISHED] == 1  # its batch-mate waits for the transport
+    assert subscription_follow.buffered()[PUBLISHED] == 1  # its batch-mate waits for the transport
     next(stream)
-    assert subscriptions.buffered()[PUBLISHED] == 0
+    assert subscription_follow.buffered()[PUBLISHED] == 0
     next(stream)
-    assert subscriptions.buffered()[PUBLISHED] == 1
+    assert subscription_follow.buffered()[PUBLISHED] == 1
     stream.close()  # the client left mid-batch
-    assert subscriptions.buffered()[PUBLISHED] == 0
+    assert subscription_follow.buffered()[PUBLISHED] == 0
 
 
 def test_acked_resumes_even_when_the_purge_took_the_log_s_newest_entries_since(lane_docs):
@@ -413,9 +413,9 @@ def test_a_follow_renews_its_lease_as_it_goes_and_releases_it_when_it_ends(lane_
     age_subscriber_leases(11)
     taken = SubscriberLease.objects.get()
     assert taken.expires_at - taken.taken_at == datetime.timedelta(seconds=30)
-    stream = subscriptions.follow(opened.publication, opened.start, lease=opened.lease)
+    stream = subscription_follow.follow(opened.publication, opened.start, lease=opened.lease)
     with time_machine.travel(timezone.now() + datetime.timedelta(seconds=11), tick=False):
-        assert isinstance(next(stream), subscriptions.Item)  # a third of the lease passed: renewed before sending
+        assert isinstance(next(stream), subscription_follow.Item)  # a third of the lease passed: renewed before sending
         renewed = SubscriberLease.objects.get()
         assert renewed.holder == taken.holder and renewed.taken_at == taken.taken_at
         assert renewed.expires_at - taken.expires_at >= datetime.timedelta(seconds=11)  # 30 s from the renewal
@@ -429,9 +429,9 @@ def test_a_follow_on_a_node_whose_clock_steps_back_keeps_renewing_its_lease(lane
     opened = subscriptions.open_follow(PUBLISHED, subscriber="warehouse")
     age_subscriber_leases(11)  # a third of the lease passed
     taken = SubscriberLease.objects.get()
-    stream = subscriptions.follow(opened.publication, opened.start, lease=opened.lease)
+    stream = subscription_follow.follow(opened.publication, opened.start, lease=opened.lease)
     with time_machine.travel(timezone.now() - datetime.timedelta(minutes=15), tick=False):  # NTP stepped it back
-        assert isinstance(next(stream), subscriptions.Item)  # before: not renewed for 15 minutes, and taken over
+        assert isinstance(next(stream), subscription_follow.Item)  # before: not renewed for 15 minutes, and taken over
         renewed = SubscriberLease.objects.get()
         assert renewed.holder == taken.holder
         assert renewed.expires_at - taken.expires_at >= datetime.timedelta(seconds=11)  # 30 s from the renewal
@@ -453,7 +453,7 @@ def test_a_lease_whose_holder_died_expires_and_the_follow_that_lost_it_sends_not
         assert SubscriberLease.objects.get().holder == reconnect.lease.holder
         # Had it only stalled, the old follow finds its lease taken before it sends anything more.
         with pytest.raises(SubscriberFollowed):
-            list(subscriptions.follow(died.publication, died.start, lease=died.lease, until_idle=True))
+            list(subscription_follow.follow(died.publication, died.start, lease=died.lease, until_idle=True))
         assert SubscriberLease.objects.get().holder == reconnect.lease.holder  # its end leaves the new lease
     reconnect.release()
     assert SubscriberLease.objects.count() == 0
