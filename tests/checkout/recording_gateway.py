@@ -149,3 +149,16 @@ class EchoingGateway(SimulatedGateway):
             raise ConnectionResetError(f"POST /v1/charges amount={amount}&source={token}: connection reset")
         except ConnectionResetError as exc:
             raise RuntimeError(f'gateway answered 402: {{"error": {{"param": "source", "value": "{token}"}}}}') from exc
+
+
+class EchoingReauthorizationGateway(SimulatedGateway):
+    """A provider that authorizes every token and fails every re-authorization (a revision's), its error quoting
+    the token it was handed, as ``EchoingGateway``'s does."""
+
+    def authorize(self, order_id: uuid.UUID, amount: Decimal, currency: str, token: str, attempt: int) -> Authorization:
+        return Authorization(approved=True, authorization_id=f"auth_{order_id.hex[:20]}")
+
+    def reauthorize(
+        self, order_id: uuid.UUID, authorization_id: str, amount: Decimal, currency: str, token: str, attempt: int
+    ) -> Authorization:
+        raise RuntimeError(f"gateway answered 402: reauthorization of {authorization_id} refused for source={token}")
