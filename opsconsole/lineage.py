@@ -3,7 +3,9 @@
 The graph comes from the checkpoint log (nodes, in insertion order) and the lineage links (edges, so a merge
 shows all N parents), plus the parked items of the trace, hung beside the checkpoint they stopped after.
 ``layout`` places it for an inline SVG: one row per step run (a split's children share a row), each run of
-rows of one pipeline inside its own band.
+rows of one pipeline inside its own band. Beside the picture: the trace's failed attempts (error-sink entries)
+and waits. On a forked trace every one of them says its lineage branch, and whether the order's view still shows
+it (``Branches``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from pipelines.models import (
     LineageLink,
     ParkedItem,
     ParkingOutcome,
+    WaitEnded,
+    WaitOpened,
 )
 
 # Attributes that say which way a decision went; shown on the node.
@@ -88,6 +92,59 @@ class Picture:
     bands: list[Band] = field(default_factory=list)
     width: int = 0
     height: int = 0
+
+
+@dataclass(frozen=True)
+class Branches:
+    """What a forked trace's view shows: its active branch, each branch that view is made of with the last log
+    position it shows of it (None: all of it, the active branch), and each checkpoint's log position. A never-forked
+    trace: all of ``main``."""
+
+    active: str = MAIN_BRANCH
+    seen: dict[str, int | None] = field(default_factory=lambda: {MAIN_BRANCH: None})
+    logged: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def forked(self) -> bool:
+        return self.active != MAIN_BRANCH
+
+    def superseded(self, branch: str, input_ids: list[str]) -> bool:
+        """A parked item, failed attempt or wait the view no longer shows: on a branch it is not made of, or on an
+        ancestor branch at a step after where the view leaves it (its input is the fork point or later: the fork
+        ran that step again on its own branch)."""
+        if branch not in self.seen:
+            return True
+        limit = self.seen[branch]
+        return limit is not None and any(self.logged.get(i, -1) >= limit for i in input_ids)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One failed attempt of the trace (an error-sink entry), with its branch."""
+
+    id: str
+    pipeline: str
+    step: str
+    attempt: int
+    error_code: str
+    created_at: Any
+    href: str | None
+    branch: str
+    superseded: bool
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """One wait the trace opened (a step that answered ``AWAIT``), open or ended, with its branch."""
+
+    id: str
+    pipeline: str
+    step: str
+    opened_at: Any
+    due_at: Any
+    ended: str  # the last round's outcome, or empty while it waits
+    branch: str
+    superseded: bool
 
 
 def checkpoint_model(name: str) -> type[Checkpoint] | None:
@@ -178,6 +235,11 @@ def _parked_nodes(trace_id: uuid.UUID) -> list[tuple[Node, list[str]]]:
 
 def build(trace_id: uuid.UUID, highlight: str | None = None) -> Picture:
     """The trace's graph, laid out."""
+    return build_with_branches(trace_id)[0]
+
+
+def build_with_branches(trace_id: uuid.UUID) -> tuple[Picture, Branches]:
+    """The trace's graph, laid out, and what its view shows (for the rows listed beside it)."""
     rows = list(CheckpointLog.objects.of_trace(trace_id).order_by("seq"))
     parents: dict[str, list[str]] = {}
     # The trace's links (the unique edge index leads with its number), for the checkpoints the log lists.
@@ -192,20 +254,77 @@ def build(trace_id: uuid.UUID, highlight: str | None = None) -> Picture:
         detail, href = details.get(key, ("", None))
         kind = _kind(row.checkpoint_type, outcomes, aux)
         nodes.append(Node(key, row.checkpoint_type, row.pipeline, row.step, detail, href, kind, row.created_at))
-    _mark_branches(trace_id, rows, nodes)
-    return layout(nodes, parents, _parked_nodes(trace_id))
+    view = _mark_branches(trace_id, rows, nodes)
+    parked = _parked_nodes(trace_id)
+    for node, anchors in parked:
+        node.superseded = view.superseded(node.branch, anchors)
+    return layout(nodes, parents, parked), view
 
 
-def _mark_branches(trace_id: uuid.UUID, rows: list[CheckpointLog], nodes: list[Node]) -> None:
+def _mark_branches(trace_id: uuid.UUID, rows: list[CheckpointLog], nodes: list[Node]) -> Branches:
     """A forked trace: each node's branch, and which nodes the trace's view no longer shows (superseded)."""
     active = storage.active_branch(trace_id)  # the newest fork's branch: the main branch only when never forked
     if active == MAIN_BRANCH:
-        return
+        return Branches()
     of = storage.branches_of(rows)
     shown = {str(row.checkpoint_id) for row in storage.visible_log(trace_id, active, rows)}
     for node in nodes:
         node.branch = of.get(uuid.UUID(node.id), MAIN_BRANCH)
         node.superseded = node.id not in shown
+    by_branch = {fork.branch: fork for fork in storage.forks(trace_id)}
+    seen: dict[str, int | None] = {active: None}
+    branch, limit = active, None
+    while branch in by_branch:  # up the forks: each ancestor shown up to the nearest fork point below it
+        fork = by_branch[branch]
+        limit = fork.from_seq if limit is None else min(limit, fork.from_seq)
+        branch = fork.parent_branch
+        seen[branch] = limit
+    return Branches(active, seen, {str(row.checkpoint_id): row.seq for row in rows})
+
+
+ATTEMPTS_SHOWN = 50  # a trace's failed attempts listed on its page, newest first
+
+
+def failed_attempts(trace_id: uuid.UUID, view: Branches) -> list[Attempt]:
+    """The trace's newest failed attempts (the sink's ``trace_id`` index), each with its branch."""
+    entries = ErrorSinkEntry.objects.filter(trace_id=trace_id).order_by("-created_at", "-attempt")
+    fields = ("id", "pipeline", "step", "item_id", "attempt", "error_code", "branch", "created_at")
+    return [
+        Attempt(
+            id=str(e.pk),
+            pipeline=e.pipeline,
+            step=e.step,
+            attempt=e.attempt,
+            error_code=e.error_code,
+            created_at=e.created_at,
+            href=admin_url(ErrorSinkEntry, e.pk),
+            branch=e.branch,
+            superseded=view.superseded(e.branch, [str(e.item_id)]),
+        )
+        for e in entries.only(*fields)[:ATTEMPTS_SHOWN]
+    ]
+
+
+def waits(trace_id: uuid.UUID, view: Branches) -> list[Waiting]:
+    """The waits the trace opened (a few: only awaiting steps write them), oldest first, each with its branch and
+    how its last round ended."""
+    opened = list(WaitOpened.objects.filter(trace_id=trace_id).order_by("opened_at"))
+    ends: dict[uuid.UUID, str] = {}
+    for end in WaitEnded.objects.filter(wait_id__in=[w.pk for w in opened]).order_by("round"):
+        ends[end.wait_id] = end.outcome if end.next_due_at is None else ""
+    return [
+        Waiting(
+            id=str(w.pk),
+            pipeline=w.pipeline,
+            step=w.step,
+            opened_at=w.opened_at,
+            due_at=w.due_at,
+            ended=ends.get(w.pk, ""),
+            branch=w.branch,
+            superseded=view.superseded(w.branch, [str(w.item_id)]),
+        )
+        for w in opened
+    ]
 
 
 def _rows(nodes: list[Node], parents: dict[str, list[str]]) -> list[list[Node]]:

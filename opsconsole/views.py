@@ -63,7 +63,7 @@ def lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> 
 
 
 def _lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) -> TemplateResponse:
-    picture = lineage.build(trace_id)
+    picture, branches = lineage.build_with_branches(trace_id)
     order = state.view_of_trace(trace_id)
     if not picture.nodes and order is None:
         return _purged_or_404(site, request, trace_id)
@@ -78,6 +78,9 @@ def _lineage_page(site: AdminSite, request: HttpRequest, trace_id: uuid.UUID) ->
         "order": order,
         "stops": stops,
         "checkpoints": [n for n in picture.nodes if n.kind not in ("parked", "dead", "resolved")],
+        "forked": branches.forked,
+        "failed_attempts": lineage.failed_attempts(trace_id, branches),
+        "waits": lineage.waits(trace_id, branches),
         "ops_actions": selectors.ops_actions(trace_id),
         "can_remediate": ops_actions.can_remediate(request.user),
         "can_fork": order is not None and ops_actions.can_remediate(request.user) and "fork" in ops_actions.actions(),
