@@ -609,6 +609,8 @@ class ForkedFrom(Ledger):
     class Meta:
         verbose_name = "fork"
         verbose_name_plural = "forks"
+        # The sweeper looks for forks cut before their first step by a ``created_at`` window (``recovery.forks.cut``).
+        indexes = [models.Index(fields=["created_at"], name="forked_from_created")]
 
     def __str__(self) -> str:
         return f"fork {self.id} of trace {self.trace_id} from {self.from_type} {self.from_id}"

@@ -5,19 +5,27 @@ checkpoint, says which steps may run after it (and which of them declared an ext
 (``ForkedFrom``, whose id is the branch) and runs it through the engine, and closes the open parked items whose
 input the fork supersedes. The same fork again (same checkpoint,
 same effect-key choice) has the same id and the same checkpoint ids: it replays and inserts nothing.
+
+A fork cut off between two of its steps has a position of its own, its last checkpoint, which the sweeper resumes
+on the fork's branch like any other. One cut off before its first step committed has none: its fork point is the
+parent's position, which the parent went on from. The sweeper finds such a fork (``cut``) and runs it again from
+its fork point (``run_again``).
 """
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef
 
 from pipelines.contracts.declarations import Composition, Pipeline
 from pipelines.contracts.steps import Execution
 from pipelines.engine.registry import composition, engine
 from pipelines.engine.runner import branch_of
 from pipelines.failures import parking
-from pipelines.models import Checkpoint, CheckpointLog, ForkedFrom, ParkedItem, ParkingOutcome
+from pipelines.models import Checkpoint, CheckpointLog, ForkedFrom, ParkedItem, ParkingOutcome, WaitOpened
 from pipelines.store import branches, clock
 
 
@@ -133,3 +141,34 @@ def close_superseded(fork: ForkPoint, *, new_effect_keys: bool) -> list[ParkedIt
     for parked in closed:
         parking.resolve(parked, ParkingOutcome.CANCELLED, parking.last_attempt(parked), SUPERSEDED)
     return closed
+
+
+def cut(since: datetime.datetime, before: datetime.datetime, limit: int) -> list[ForkedFrom]:
+    """Forks recorded between ``since`` and ``before`` (the sweep's window, less the grace period) that are still
+    their trace's active branch and left nothing on it: no checkpoint, no parked item, no wait. The run that recorded
+    the fork died before the fork's first step committed (``start`` records the fork, then runs it). Forks are few
+    (ops actions), so each one's trace is looked at here, not by the frontier's triggers."""
+    newer = ForkedFrom.objects.filter(trace_id=OuterRef("trace_id"), created_at__gt=OuterRef("created_at"))
+    recent = ForkedFrom.objects.filter(created_at__gte=since, created_at__lte=before).filter(~Exists(newer))
+    return [fork for fork in recent.order_by("created_at")[:limit] if not _went_on(fork)]
+
+
+def _went_on(fork: ForkedFrom) -> bool:
+    """Anything of the fork's own: a checkpoint logged on its branch, an item parked on it, a wait opened on it."""
+    on_branch = {"trace_id": fork.trace_id, "branch": fork.branch}
+    if ParkedItem.objects.filter(**on_branch).exists() or WaitOpened.objects.filter(**on_branch).exists():
+        return True
+    after = list(CheckpointLog.objects.of_trace(fork.trace_id).filter(seq__gt=fork.from_seq))
+    return fork.branch in branches.branches_of(after).values()
+
+
+def run_again(fork: ForkedFrom) -> Execution | None:
+    """Run a cut fork from its fork point, as ``start`` would have (a replay of whatever it did write), then close
+    the parked items it supersedes, as the fork action would have; None when its checkpoint is gone (purged)."""
+    found = point(fork.trace_id, fork.from_id)
+    if found is None or found.fork_id(fork.new_effect_keys) != fork.id:
+        return None
+    branches.forget(fork.trace_id)
+    execution = engine().fork(found.log.pipeline, found.log.step, found.checkpoint, fork.branch)
+    close_superseded(found, new_effect_keys=fork.new_effect_keys)
+    return execution

@@ -11,7 +11,8 @@ costs the same whatever the history:
    dead letter once the item already had one attempt more than its policy allows; on PostgreSQL so does a claim
    older than ``TPFGO_SWEEP_ORPHAN_SECONDS`` whose run has ended (its lock is free: ``pipelines.store.claim_locks``);
 3. **partial progress** — traces a crash left between two checkpoints are resumed (``pipelines.recovery.resume``),
-   and, on PostgreSQL, positions whose resume has ended without finishing, as for attempts;
+   and, on PostgreSQL, positions whose resume has ended without finishing, as for attempts; a fork a crash cut off
+   before its first step committed is run again from its fork point (``pipelines.recovery.forks``);
 4. **aux branches** — optional aux branches a crash left unwritten after their primary committed are written
    (``pipelines.recovery.aux_branches``);
 5. **queued hand-offs** — a hand-off of a ``queue`` publication still pending ``TPFGO_QUEUE_RESEND_SECONDS`` after
@@ -44,8 +45,16 @@ from pipelines.engine.registry import composition
 from pipelines.failures import parking, sinks
 from pipelines.failures import record as failure_record
 from pipelines.failures.parking import retry_policy
-from pipelines.models import ParkedItem, ParkingOutcome, RetryClaim, RetryScheduled, SweepDispatch, SweepTick
-from pipelines.recovery import aux_branches, drain, resends, retries
+from pipelines.models import (
+    ForkedFrom,
+    ParkedItem,
+    ParkingOutcome,
+    RetryClaim,
+    RetryScheduled,
+    SweepDispatch,
+    SweepTick,
+)
+from pipelines.recovery import aux_branches, drain, forks, resends, retries
 from pipelines.recovery import resume as recovery
 from pipelines.store import claim_locks, clock
 
@@ -149,6 +158,7 @@ def _sweep(
     lost = lost_resumes(now, since, limit)  # each claimed since it was sent: its run died, not its message
     sent += _send(SweepDispatch.RESUME, list(lost), now, dry_run, _resume_lost, report, backlog, taken=lost)
     report.resumes.extend((str(trace_id), seq) for trace_id, seq in sent)
+    _resume_cut_forks(now, since, limit, report, dry_run)
     for side, row in aux_branches.missing(now, since, limit):
         if not dry_run:
             aux_branches.write(side, row)
@@ -164,6 +174,23 @@ def _sweep(
             if count:
                 SWEEP_ACTIONS.labels(action).inc(count)
     return report
+
+
+def _resume_cut_forks(
+    now: datetime.datetime, since: datetime.datetime, limit: int, report: SweepReport, dry_run: bool
+) -> None:
+    """Forks cut off before their first step committed (``forks.cut``: no position of their own) run again from
+    their fork point, here, as aux branches are written; sent again only on a growing interval (``resends``, the
+    fork's id and its fork point's seq as the key), so one whose run writes nothing is not run on every sweep. Each
+    counts as a resume of its fork point."""
+    cut = {(fork.id, fork.from_seq): fork for fork in forks.cut(since, now - recovery.grace(), limit)}
+    sent = _send(SweepDispatch.RESUME, list(cut), now, dry_run, lambda key: _run_fork_again(cut[key]), report, None)
+    report.resumes.extend((str(cut[key].trace_id), key[1]) for key in sent)
+
+
+def _run_fork_again(fork: ForkedFrom) -> None:
+    log.warning("sweep.fork_cut", trace_id=str(fork.trace_id), fork_id=str(fork.id), from_seq=fork.from_seq)
+    forks.run_again(fork)
 
 
 def release_due(now: datetime.datetime | None = None, limit: int | None = None) -> int:

@@ -1,0 +1,94 @@
+"""A fork cut off mid-run is taken up by the sweeper on the fork's own branch: cut between two of its steps, its
+last checkpoint is an open position like any other; cut before its first step committed, the fork has no position of
+its own (its fork point is the parent's, which went on), and the sweep runs the fork again from that point."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from checkout import ops_actions, services
+from checkout.order_approved.models import OrderApproved
+from checkout.terminal_order_state.models import TerminalOrderState
+from pipelines.engine.runner import Engine
+from pipelines.models import MAIN_BRANCH, CheckpointLog, ForkedFrom, Resumption, SweepDispatch
+from pipelines.recovery import sweeper
+from tests.checkout.conftest import place
+from tests.checkout.facts import completed_order_rows
+from tests.pipelines.test_frontier import later
+
+pytestmark = pytest.mark.django_db
+RERUN = completed_order_rows(after="consumer-validation")  # what a fork from OrderApproved writes
+
+
+class Killed(BaseException):
+    """The process died: nothing after this point of the run happened."""
+
+
+@pytest.fixture(autouse=True)
+def _gateway_and_inline_resumes(settings):
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.KeyedGateway"
+    settings.TPFGO_RESUME_ENQUEUE = ""
+
+
+def fork(order_id: str, checkpoint_id: uuid.UUID) -> None:
+    shown = ops_actions.preview("fork", order_id, checkpoint_id=str(checkpoint_id))
+    assert shown["allowed"], shown["why"]
+    ops_actions.execute(
+        "fork", order_id, expected_seq=shown["expectedSeq"], checkpoint_id=str(checkpoint_id), actor="ops", reason="t"
+    )
+
+
+def terminal_branches(order_id: str) -> list[str]:
+    return sorted(TerminalOrderState.objects.filter(order_id=order_id).values_list("branch", flat=True))
+
+
+def test_a_fork_cut_between_two_of_its_steps_is_resumed_on_its_branch(demo_data, settings):
+    order_id = place().view["orderId"]
+    site = settings.TPFGO_COMPOSITION
+    settings.TPFGO_COMPOSITION = "tests.checkout.test_recovery.STOPS_AFTER_COMMITMENT"
+    fork(order_id, OrderApproved.objects.get(order_id=order_id).pk)  # the process dies after the kitchen commits
+    settings.TPFGO_COMPOSITION = site
+    forked = ForkedFrom.objects.get(trace_id=order_id)
+    commitment = CheckpointLog.objects.filter(trace_id=order_id, step="kitchen_commitment").latest("seq")
+
+    report = sweeper.sweep(now=later(300))
+
+    assert report.resumes == [(order_id, commitment.seq)]
+    assert services.get_order(order_id)["state"] == "COMPLETED"
+    assert terminal_branches(order_id) == sorted([MAIN_BRANCH, forked.branch])
+    assert CheckpointLog.objects.filter(trace_id=order_id).count() == completed_order_rows() + RERUN
+
+
+def test_a_fork_cut_before_its_first_step_committed_is_run_again_from_its_fork_point(demo_data, monkeypatch):
+    order_id = place().view["orderId"]
+    approved = OrderApproved.objects.get(order_id=order_id)
+    logged = CheckpointLog.objects.filter(trace_id=order_id).count()
+
+    def killed(*args, **kwargs):
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Engine, "fork", killed)
+        with pytest.raises(Killed):
+            fork(order_id, approved.pk)
+    forked = ForkedFrom.objects.get(trace_id=order_id)  # recorded, then the process died: nothing on its branch
+    assert CheckpointLog.objects.filter(trace_id=order_id).count() == logged
+    assert terminal_branches(order_id) == [MAIN_BRANCH]
+
+    assert sweeper.sweep(now=later(300), dry_run=True).resumes == [(order_id, forked.from_seq)]
+    assert CheckpointLog.objects.filter(trace_id=order_id).count() == logged and not SweepDispatch.objects.exists()
+
+    report = sweeper.sweep(now=later(300))
+
+    assert report.resumes == [(order_id, forked.from_seq)]
+    assert terminal_branches(order_id) == sorted([MAIN_BRANCH, forked.branch])
+    assert services.get_order(order_id)["state"] == "COMPLETED"
+    assert CheckpointLog.objects.filter(trace_id=order_id).count() == logged + RERUN
+    assert Resumption.objects.count() == 0  # the fork point is the parent's position: no claim of it is made
+    assert list(SweepDispatch.objects.values_list("subject", "number", "send")) == [(forked.id, forked.from_seq, 1)]
+    # The fork went on: the next sweeps find nothing to do.
+    assert sweeper.sweep(now=later(600)).resumes == []
+    assert sweeper.sweep(now=later(3600)).resumes == []
+    assert CheckpointLog.objects.filter(trace_id=order_id).count() == logged + RERUN
