@@ -7,9 +7,10 @@ input the fork supersedes. The same fork again (same checkpoint,
 same effect-key choice) has the same id and the same checkpoint ids: it replays and inserts nothing.
 
 A fork cut off between two of its steps has a position of its own, its last checkpoint, which the sweeper resumes
-on the fork's branch like any other. One cut off before its first step committed has none: its fork point is the
-parent's position, which the parent went on from. The sweeper finds such a fork (``cut``) and runs it again from
-its fork point (``run_again``).
+on the fork's branch like any other, unless a newer row of the parent (a retry the fork supersedes) took it out of
+the frontier, which judges by pipelines, not branches. One cut off before its first step committed has no position
+at all: its fork point is the parent's, which the parent went on from. The sweeper finds both (``cut``) and takes
+the fork up where it was cut (``run_again``).
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from django.db.models import Exists, OuterRef
 
 from pipelines.contracts.declarations import Composition, Pipeline
 from pipelines.contracts.steps import Execution
+from pipelines.engine import queues
 from pipelines.engine.registry import composition, engine
 from pipelines.engine.runner import branch_of
 from pipelines.failures import parking
 from pipelines.models import Checkpoint, CheckpointLog, ForkedFrom, ParkedItem, ParkingOutcome, WaitOpened
+from pipelines.recovery import frontier
+from pipelines.recovery import resume as recovery
 from pipelines.store import branches, clock
 
 
@@ -143,32 +147,95 @@ def close_superseded(fork: ForkPoint, *, new_effect_keys: bool) -> list[ParkedIt
     return closed
 
 
-def cut(since: datetime.datetime, before: datetime.datetime, limit: int) -> list[ForkedFrom]:
-    """Forks recorded between ``since`` and ``before`` (the sweep's window, less the grace period) that are still
-    their trace's active branch and left nothing on it: no checkpoint, no parked item, no wait. The run that recorded
-    the fork died before the fork's first step committed (``start`` records the fork, then runs it). Forks are few
-    (ops actions), so each one's trace is looked at here, not by the frontier's triggers."""
+@dataclass(frozen=True)
+class Cut:
+    """Where a fork a crash cut off goes on: from its fork point (``row`` None: nothing of its own was written), or
+    from one of its own checkpoints that its branch did not go on from while another branch's newer rows did."""
+
+    fork: ForkedFrom
+    row: CheckpointLog | None
+
+    @property
+    def key(self) -> tuple[uuid.UUID, int]:
+        """The sweeper's key for sending it (``resends``): the position's, or the fork's own for its fork point."""
+        return (self.fork.id, self.fork.from_seq) if self.row is None else (self.row.trace_id, self.row.seq)
+
+
+def cut(since: datetime.datetime, before: datetime.datetime, limit: int) -> list[Cut]:
+    """Where the forks recorded between ``since`` and ``before`` (the sweep's window, less the grace period) that are
+    still their trace's active branch were cut off, and the frontier does not hold (forks are few, ops actions, so
+    each one's trace is read here, not kept by the frontier's triggers):
+
+    - a fork with nothing of its own (no checkpoint on its branch, no item parked on it, no wait opened on it): the
+      run that recorded it died before its first step committed. Its fork point is the parent's position, which the
+      parent went on from;
+    - a checkpoint of the fork's that its branch did not go on from, when a newer row of another branch (a retry of
+      the parent's item the fork supersedes, before the fork closed it) went on from it in the frontier's eyes: the
+      frontier judges by pipelines, not branches. Not one at rest (``resume.at_rest``).
+    """
     newer = ForkedFrom.objects.filter(trace_id=OuterRef("trace_id"), created_at__gt=OuterRef("created_at"))
     recent = ForkedFrom.objects.filter(created_at__gte=since, created_at__lte=before).filter(~Exists(newer))
-    return [fork for fork in recent.order_by("created_at")[:limit] if not _went_on(fork)]
+    found: list[Cut] = []
+    for fork in recent.order_by("created_at")[:limit]:
+        found += _cut_at(fork)
+    return found[:limit]
 
 
-def _went_on(fork: ForkedFrom) -> bool:
-    """Anything of the fork's own: a checkpoint logged on its branch, an item parked on it, a wait opened on it."""
-    on_branch = {"trace_id": fork.trace_id, "branch": fork.branch}
-    if ParkedItem.objects.filter(**on_branch).exists() or WaitOpened.objects.filter(**on_branch).exists():
-        return True
-    after = list(CheckpointLog.objects.of_trace(fork.trace_id).filter(seq__gt=fork.from_seq))
-    return fork.branch in branches.branches_of(after).values()
+def _cut_at(fork: ForkedFrom) -> list[Cut]:
+    rows = list(CheckpointLog.objects.of_trace(fork.trace_id).filter(seq__gt=fork.from_seq).order_by("seq"))
+    of = branches.branches_of(rows)
+    own = [row for row in rows if of.get(row.checkpoint_id) == fork.branch]
+    if not own:
+        on_branch = {"trace_id": fork.trace_id, "branch": fork.branch}
+        waiting = ParkedItem.objects.filter(**on_branch).exists() or WaitOpened.objects.filter(**on_branch).exists()
+        return [] if waiting else [Cut(fork, None)]
+    comp = composition()
+    flows = frontier.downstream(comp)
+    out = []
+    for row in own:
+        if row.publication in comp.terminal or _went_on_from(row, own, flows):
+            continue
+        if _went_on_from(row, rows, flows) and not recovery.at_rest(row):  # only another branch's rows went on
+            out.append(Cut(fork, row))
+    return out
 
 
-def run_again(fork: ForkedFrom) -> Execution | None:
-    """Run a cut fork from its fork point, as ``start`` would have (a replay of whatever it did write), then close
-    the parked items it supersedes, as the fork action would have; None when its checkpoint is gone (purged)."""
+def _went_on_from(row: CheckpointLog, rows: list[CheckpointLog], flows: dict[str, frozenset[str]]) -> bool:
+    """A newer row of ``rows`` in the row's pipeline or one downstream of it (any newer row, for a pipeline the
+    composition no longer has): as the frontier judges (``pipelines.recovery.frontier``)."""
+    after = flows.get(row.pipeline)
+    return any(r.seq > row.seq and (after is None or r.pipeline in after) for r in rows)
+
+
+def run_again(cut_at: Cut) -> list[str]:
+    """Take a cut fork up where it was cut, on its branch: from its fork point as ``start`` would have (a replay of
+    whatever it wrote), or from its own checkpoint as the sweeper resumes any position; then close the parked items
+    it supersedes, as the fork action would have. The statuses of what ran (none when the fork's checkpoint is gone,
+    purged)."""
+    fork = cut_at.fork
     found = point(fork.trace_id, fork.from_id)
     if found is None or found.fork_id(fork.new_effect_keys) != fork.id:
-        return None
+        return []
     branches.forget(fork.trace_id)
-    execution = engine().fork(found.log.pipeline, found.log.step, found.checkpoint, fork.branch)
+    if cut_at.row is None:
+        execution = engine().fork(found.log.pipeline, found.log.step, found.checkpoint, fork.branch)
+        statuses = [str(execution.first.status)]
+    else:
+        statuses = _resume_own(cut_at.row)
     close_superseded(found, new_effect_keys=fork.new_effect_keys)
-    return execution
+    return statuses
+
+
+def _resume_own(row: CheckpointLog) -> list[str]:
+    """What comes next after the fork's own checkpoint, run on its branch (the checkpoint's), or handed to a queue
+    again, as the sweeper's resume does (``resume.decide``)."""
+    nexts, _ = recovery.decide(row)
+    queued = row.publication and row.publication in queues.in_force(composition()).queued
+    statuses: list[str] = []
+    for nxt in nexts:
+        if queued:
+            statuses.append(queues.resend(row.publication, nxt.value, nxt.pipeline.name))
+            continue
+        execution = engine().run(nxt.pipeline.name, nxt.value, step=nxt.step.name, key=nxt.key, trace_id=row.trace_id)
+        statuses.append(str(execution.first.status))
+    return statuses

@@ -12,7 +12,7 @@ costs the same whatever the history:
    older than ``TPFGO_SWEEP_ORPHAN_SECONDS`` whose run has ended (its lock is free: ``pipelines.store.claim_locks``);
 3. **partial progress** — traces a crash left between two checkpoints are resumed (``pipelines.recovery.resume``),
    and, on PostgreSQL, positions whose resume has ended without finishing, as for attempts; a fork a crash cut off
-   before its first step committed is run again from its fork point (``pipelines.recovery.forks``);
+   where the frontier does not hold it is taken up on its branch (``pipelines.recovery.forks``);
 4. **aux branches** — optional aux branches a crash left unwritten after their primary committed are written
    (``pipelines.recovery.aux_branches``);
 5. **queued hand-offs** — a hand-off of a ``queue`` publication still pending ``TPFGO_QUEUE_RESEND_SECONDS`` after
@@ -46,7 +46,6 @@ from pipelines.failures import parking, sinks
 from pipelines.failures import record as failure_record
 from pipelines.failures.parking import retry_policy
 from pipelines.models import (
-    ForkedFrom,
     ParkedItem,
     ParkingOutcome,
     RetryClaim,
@@ -179,18 +178,20 @@ def _sweep(
 def _resume_cut_forks(
     now: datetime.datetime, since: datetime.datetime, limit: int, report: SweepReport, dry_run: bool
 ) -> None:
-    """Forks cut off before their first step committed (``forks.cut``: no position of their own) run again from
-    their fork point, here, as aux branches are written; sent again only on a growing interval (``resends``, the
-    fork's id and its fork point's seq as the key), so one whose run writes nothing is not run on every sweep. Each
-    counts as a resume of its fork point."""
-    cut = {(fork.id, fork.from_seq): fork for fork in forks.cut(since, now - recovery.grace(), limit)}
+    """Forks a crash cut off where the frontier does not hold them (``forks.cut``) are taken up on their branch,
+    here, as aux branches are written; sent again only on a growing interval (``resends``: the position's key, or
+    the fork's id and its fork point's seq), so one whose run writes nothing is not run on every sweep. Each counts
+    as a resume (of the fork point, or of the fork's checkpoint)."""
+    cut = {found.key: found for found in forks.cut(since, now - recovery.grace(), limit)}
     sent = _send(SweepDispatch.RESUME, list(cut), now, dry_run, lambda key: _run_fork_again(cut[key]), report, None)
-    report.resumes.extend((str(cut[key].trace_id), key[1]) for key in sent)
+    report.resumes.extend((str(cut[key].fork.trace_id), key[1]) for key in sent)
 
 
-def _run_fork_again(fork: ForkedFrom) -> None:
-    log.warning("sweep.fork_cut", trace_id=str(fork.trace_id), fork_id=str(fork.id), from_seq=fork.from_seq)
-    forks.run_again(fork)
+def _run_fork_again(cut: forks.Cut) -> None:
+    fork = cut.fork
+    seq = fork.from_seq if cut.row is None else cut.row.seq
+    log.warning("sweep.fork_cut", trace_id=str(fork.trace_id), fork_id=str(fork.id), seq=seq)
+    forks.run_again(cut)
 
 
 def release_due(now: datetime.datetime | None = None, limit: int | None = None) -> int:

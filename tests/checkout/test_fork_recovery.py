@@ -1,6 +1,7 @@
 """A fork cut off mid-run is taken up by the sweeper on the fork's own branch: cut between two of its steps, its
-last checkpoint is an open position like any other; cut before its first step committed, the fork has no position of
-its own (its fork point is the parent's, which went on), and the sweep runs the fork again from that point."""
+last checkpoint is an open position like any other, also once the parent's superseded retry went on past it; cut
+before its first step committed, the fork has no position of its own (its fork point is the parent's, which went
+on), and the sweep runs the fork again from that point."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import uuid
 import pytest
 
 from checkout import ops_actions, services
+from checkout.models import Courier
 from checkout.order_approved.models import OrderApproved
 from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines.engine.runner import Engine
-from pipelines.models import MAIN_BRANCH, CheckpointLog, ForkedFrom, Resumption, SweepDispatch
-from pipelines.recovery import sweeper
+from pipelines.models import MAIN_BRANCH, CheckpointLog, ForkedFrom, ParkedItem, Resumption, SweepDispatch
+from pipelines.recovery import forks, retries, sweeper
 from tests.checkout.conftest import place
 from tests.checkout.facts import completed_order_rows
 from tests.pipelines.test_frontier import later
@@ -30,6 +32,10 @@ class Killed(BaseException):
 def _gateway_and_inline_resumes(settings):
     settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.KeyedGateway"
     settings.TPFGO_RESUME_ENQUEUE = ""
+
+
+def killed(*args: object, **kwargs: object) -> None:
+    raise Killed
 
 
 def fork(order_id: str, checkpoint_id: uuid.UUID) -> None:
@@ -66,9 +72,6 @@ def test_a_fork_cut_before_its_first_step_committed_is_run_again_from_its_fork_p
     approved = OrderApproved.objects.get(order_id=order_id)
     logged = CheckpointLog.objects.filter(trace_id=order_id).count()
 
-    def killed(*args, **kwargs):
-        raise Killed
-
     with monkeypatch.context() as patched:
         patched.setattr(Engine, "fork", killed)
         with pytest.raises(Killed):
@@ -92,3 +95,37 @@ def test_a_fork_cut_before_its_first_step_committed_is_run_again_from_its_fork_p
     assert sweeper.sweep(now=later(600)).resumes == []
     assert sweeper.sweep(now=later(3600)).resumes == []
     assert CheckpointLog.objects.filter(trace_id=order_id).count() == logged + RERUN
+
+
+def test_a_fork_cut_between_its_steps_is_resumed_after_the_parents_retry_went_on_past_it(
+    demo_data, settings, monkeypatch
+):
+    """The fork dies after its kitchen commitment, before closing the parent's parked dispatch; that item's retry then
+    completes the parent. Its rows are downstream of the fork's commitment, so the frontier, judging by pipelines,
+    took the fork's position out: the order's view (the fork's) stayed PREPARING for good."""
+    Courier.objects.update(available=False)
+    order_id = place().view["orderId"]
+    parked = ParkedItem.objects.get(trace_id=order_id)  # the parent's dispatch, retrying for want of a courier
+    site = settings.TPFGO_COMPOSITION
+    settings.TPFGO_COMPOSITION = "tests.checkout.test_recovery.STOPS_AFTER_COMMITMENT"
+    with monkeypatch.context() as patched:
+        patched.setattr(forks, "close_superseded", killed)
+        with pytest.raises(Killed):
+            fork(order_id, OrderApproved.objects.get(order_id=order_id).pk)
+    settings.TPFGO_COMPOSITION = site
+    forked = ForkedFrom.objects.get(trace_id=order_id)
+    commitment = CheckpointLog.objects.filter(trace_id=order_id, step="kitchen_commitment").latest("seq")
+    Courier.objects.update(available=True)
+    assert retries.run_attempt(parked.pk, 2) == "inserted"
+    assert terminal_branches(order_id) == [MAIN_BRANCH]
+    assert services.get_order(order_id)["state"] == "PREPARING"
+
+    report = sweeper.sweep(now=later(300))
+
+    assert report.resumes == [(order_id, commitment.seq)]
+    assert terminal_branches(order_id) == sorted([MAIN_BRANCH, forked.branch])
+    assert services.get_order(order_id)["state"] == "COMPLETED"
+    assert list(SweepDispatch.objects.values_list("subject", "number", "send")) == [
+        (uuid.UUID(order_id), commitment.seq, 1)
+    ]
+    assert sweeper.sweep(now=later(3600)).resumes == []
