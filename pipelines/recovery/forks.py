@@ -147,6 +147,19 @@ def close_superseded(fork: ForkPoint, *, new_effect_keys: bool) -> list[ParkedIt
     return closed
 
 
+def superseded_positions(rows: list[CheckpointLog]) -> set[int]:
+    """Of the sweeper's stalled positions, those on a branch their trace's view no longer shows whole: a parent's
+    checkpoint logged after a fork point, a checkpoint of a fork a newer fork replaced. Resuming one would run the
+    rest of the chain on a branch the order no longer shows (a second courier assigned, say). One query for the
+    positions' forks; only a forked trace's positions are looked at further."""
+    forked = set(ForkedFrom.objects.filter(trace_id__in={row.trace_id for row in rows}).values_list("trace_id"))
+    out = set()
+    for row in rows:
+        if (row.trace_id,) in forked and not branches.visible_log(row.trace_id, branches.active(row.trace_id), [row]):
+            out.add(row.seq)
+    return out
+
+
 @dataclass(frozen=True)
 class Cut:
     """Where a fork a crash cut off goes on: from its fork point (``row`` None: nothing of its own was written), or

@@ -146,8 +146,12 @@ def _sweep(
     # A position whose next step awaits an event, or that an open parked item stopped on, is settled here, not sent:
     # a resume of it would run nothing, and would count as work the sweeper recovered (tpfgo_sweep_actions_total).
     rows = recovery.candidates(now, limit, since=since, unless=resting)
+    superseded = forks.superseded_positions(rows)
     stalled = []
     for row in rows:
+        if row.seq in superseded:  # left as it is: its branch is no longer the order's (nothing recorded)
+            report.settled.append((str(row.trace_id), row.seq, forks.SUPERSEDED))
+            continue
         why = recovery.at_rest(row) if dry_run else recovery.settle_at_rest(row)
         if why:
             report.settled.append((str(row.trace_id), row.seq, why))

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from checkout import ops_actions, services
+from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.models import Courier
 from checkout.order_approved.models import OrderApproved
 from checkout.terminal_order_state.models import TerminalOrderState
@@ -129,3 +130,28 @@ def test_a_fork_cut_between_its_steps_is_resumed_after_the_parents_retry_went_on
         (uuid.UUID(order_id), commitment.seq, 1)
     ]
     assert sweeper.sweep(now=later(3600)).resumes == []
+
+
+def test_a_stall_of_the_parent_after_the_fork_point_is_not_resumed_beside_the_fork(demo_data, settings, monkeypatch):
+    """The parent stalled after the kitchen's commitment; ops forked it from the approval and the fork's run died
+    before its first step. The sweep runs the fork again and leaves the parent's stall, which the order's view no
+    longer shows: resuming it completed the parent too, with a second courier assigned."""
+    site = settings.TPFGO_COMPOSITION
+    settings.TPFGO_COMPOSITION = "tests.checkout.test_recovery.STOPS_AFTER_COMMITMENT"
+    order_id = place().view["orderId"]
+    settings.TPFGO_COMPOSITION = site
+    stall = CheckpointLog.objects.get(trace_id=order_id, step="kitchen_commitment")
+    with monkeypatch.context() as patched:
+        patched.setattr(Engine, "fork", killed)
+        with pytest.raises(Killed):
+            fork(order_id, OrderApproved.objects.get(order_id=order_id).pk)
+    forked = ForkedFrom.objects.get(trace_id=order_id)
+
+    report = sweeper.sweep(now=later(300))
+
+    assert report.resumes == [(order_id, forked.from_seq)]
+    assert report.settled == [(order_id, stall.seq, "superseded by a fork")]
+    assert services.get_order(order_id)["state"] == "COMPLETED"
+    assert terminal_branches(order_id) == [forked.branch]
+    assert list(DeliveryAssigned.objects.filter(order_id=order_id).values_list("branch", flat=True)) == [forked.branch]
+    assert Resumption.objects.count() == 0
