@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Never, NoReturn
 
-import psycopg
 import structlog
 from django.db import connection, transaction
 
@@ -458,9 +457,7 @@ class Engine:
 
 def _caller_transaction_aborted() -> bool:
     """The error aborted a transaction the caller holds open (PostgreSQL): no statement runs in it until it ends."""
-    if connection.vendor != "postgresql" or not connection.in_atomic_block or connection.connection is None:
-        return False
-    return bool(connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.INERROR)
+    return connection.in_atomic_block and store.transaction_aborted(connection)
 
 
 def _writes_beside(step: Step) -> bool:

@@ -153,6 +153,12 @@ def fetch(connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> l
         return cursor.cursor.fetchall()  # type: ignore[no-any-return]
 
 
+def transaction_aborted(connection: BaseDatabaseWrapper) -> bool:
+    """An error aborted the transaction open on this connection: no statement runs in it until it ends."""
+    raw = connection.connection
+    return raw is not None and raw.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+
+
 def seqs_issued(connection: BaseDatabaseWrapper, table: str, column: str) -> int:
     """The highest value ``table.column``'s sequence ever handed out (committed, in flight or rolled back; the row
     kept or deleted since); 0 when it handed out none."""

@@ -62,6 +62,11 @@ def fetch(connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> l
         return list(cursor.fetchall())
 
 
+def transaction_aborted(connection: BaseDatabaseWrapper) -> bool:
+    """An error inside a transaction leaves it usable on SQLite: nothing to wait for."""
+    return False
+
+
 def seqs_issued(connection: BaseDatabaseWrapper, table: str, column: str) -> int:
     """The highest ``column`` value ever given to a row of ``table`` (its ``AUTOINCREMENT`` key, the table's only
     one: SQLite keeps it in ``sqlite_sequence``, whatever was deleted since); 0 when none was."""

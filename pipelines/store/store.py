@@ -97,6 +97,10 @@ class Store:
         """A step's rows go in with one statement, itself a transaction (PostgreSQL): no BEGIN/COMMIT needed."""
         return half(connection).ONE_STATEMENT
 
+    def transaction_aborted(self, connection: BaseDatabaseWrapper) -> bool:
+        """An error aborted the transaction open on ``connection`` (PostgreSQL): nothing runs in it until it ends."""
+        return half(connection).transaction_aborted(connection)
+
     def concurrent_writers(self, connection: BaseDatabaseWrapper) -> bool:
         """Several transactions write at once, so a log seq may become visible before a lower one (PostgreSQL);
         SQLite serializes writers, so a hole in the log is final."""
