@@ -27,6 +27,16 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 # "stdout" (servers) or "stderr" (management commands; see manage.py).
 LOG_STREAM = "stderr" if os.environ.get("TPFGO_LOG_STREAM", "stdout") == "stderr" else "stdout"
 
+
+def traceback_text(logger: object, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """A record whose traceback a logger's filter replaced by its text (``exc_text``, no ``exc_info`` left: the
+    scrubbed lines of ``tpfgo_site/scrubbed_logs.py``) shows that text as its ``exception``."""
+    record = event_dict.get("_record")
+    if record is not None and record.exc_text and not record.exc_info:
+        event_dict.setdefault("exception", record.exc_text)
+    return event_dict
+
+
 # Records from plain logging (Django, Celery, gRPC, gunicorn) get the same fields as structlog's own.
 FOREIGN_PRE_CHAIN: list[Any] = [
     structlog.contextvars.merge_contextvars,
@@ -35,6 +45,7 @@ FOREIGN_PRE_CHAIN: list[Any] = [
     structlog.stdlib.add_logger_name,
     structlog.stdlib.add_log_level,
     structlog.stdlib.ExtraAdder(),
+    traceback_text,
 ]
 
 

@@ -380,6 +380,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": logs.json_formatter()},
+    # A failed request's traceback scrubbed of the payment tokens it names, a failed task's by class only, before any
+    # handler sees the record (tpfgo_site/scrubbed_logs.py).
+    "filters": {
+        "request_traceback": {"()": "tpfgo_site.scrubbed_logs.RequestTraceback"},
+        "task_failure": {"()": "tpfgo_site.scrubbed_logs.TaskFailure"},
+    },
     # Named "stdout" for the tests that redirect it; it writes to stderr in management commands.
     "handlers": {"stdout": logs.json_handler()},
     "root": {"handlers": ["stdout"], "level": "WARNING"},
@@ -392,6 +398,8 @@ LOGGING = {
         "tpfgo_site": {"level": LOG_LEVEL},
         "grpc": {"level": LOG_LEVEL},
         "celery": {"level": LOG_LEVEL},
+        "django.request": {"filters": ["request_traceback"]},
+        "celery.app.trace": {"filters": ["task_failure"]},
         # billiard (Celery's pool: "Process 'ForkPoolWorker-N' pid:… exited with …") logs here and never propagates,
         # so without a handler of its own Python printed the bare text on stderr.
         "multiprocessing": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
