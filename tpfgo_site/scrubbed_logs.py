@@ -38,6 +38,7 @@ _ORDER = ("order",)
 _OBJECT_NAMES = ("order_id", "consumer_id", "payment_token")
 _UNREADABLE = (ValueError, OSError, SuspiciousOperation, RequestDataTooBig, RawPostDataException, MultiPartParserError)
 WITHHELD = "[withheld: no exception to name]"
+_SCRUB = "tpfgo_log_scrub"  # the request's attribute holding its scrub once looked up
 
 
 # -- a failed request: its traceback scrubbed of what it names ------------------------------------------------------
@@ -91,9 +92,13 @@ def _body(request: HttpRequest) -> object:
 
 
 def scrubbed_traceback(exc: BaseException, request: HttpRequest) -> str:
-    """``exc``'s traceback as the log prints one, every payment token ``request`` names replaced by its hint."""
-    text = "".join(traceback.format_exception(exc)).rstrip("\n")
-    return scrubber_for(request_names(request), None)(text)
+    """``exc``'s traceback as the log prints one, every payment token ``request`` names replaced by its hint (looked
+    up once per request: its two lines share the answer, or the one ``error_sink.scrub_failed`` line)."""
+    hide = getattr(request, _SCRUB, None)
+    if hide is None:
+        hide = scrubber_for(request_names(request), None)
+        setattr(request, _SCRUB, hide)
+    return hide("".join(traceback.format_exception(exc)).rstrip("\n"))
 
 
 def _failed_request(

@@ -103,3 +103,22 @@ def test_a_refusal_of_postgresql_quoting_a_consumer_forms_row_is_logged_with_the
             and f"Failing row contains (zed, Refused, f, {HINT}, " in line["exception"]
         )
     assert Consumer.objects.get(pk="zed").payment_token == ""
+
+
+def test_when_the_tokens_cannot_be_looked_up_both_tracebacks_are_withheld_after_one_scrub_failed_line(
+    ops_client, reference_data, monkeypatch
+):
+    """What the runbook's ``error_sink.scrub_failed`` row says of a console page's error."""
+    from pipelines.failures import scrub
+
+    def unreachable(snapshot: object, event: object) -> dict:
+        raise ConnectionError("the database is unreachable")
+
+    monkeypatch.setattr(scrub, "_finders", [unreachable])
+    monkeypatch.setattr(erasure_views, "page", raising)
+    logged, lines = failed_lines(ops_client, "get", reverse("ops:erasure", args=["zed"]))
+    assert TOKEN not in logged
+    events = [json.loads(line)["event"] for line in logged.splitlines()]
+    assert events.count("error_sink.scrub_failed") == 1
+    assert [line["event"] for line in lines] == ["request_failed", "Internal Server Error: /ops/erasure/zed/"]
+    assert [line["exception"] for line in lines] == [scrub.WITHHELD, scrub.WITHHELD]
