@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
+from django.db import DatabaseError
 from django.http import HttpRequest, QueryDict, RawPostDataException
 from django.http.multipartparser import MultiPartParserError
 from django.urls import ResolverMatch
@@ -47,7 +48,7 @@ def request_names(request: HttpRequest) -> dict[str, Any]:
     match = getattr(request, "resolver_match", None)
     url = {name: str(value) for name, value in (match.kwargs if match else {}).items()}
     shown = _admin_object(match, url["object_id"]) if match and "object_id" in url else {}
-    return {"url": _either(url), "object": shown, "query": _fields(request.GET), "body": _body(request)}
+    return {"url": _either(url), "object": shown, "query": _query(request), "body": _body(request)}
 
 
 def _admin_object(match: ResolverMatch, object_id: str) -> dict[str, Any]:
@@ -59,6 +60,8 @@ def _admin_object(match: ResolverMatch, object_id: str) -> dict[str, Any]:
     try:
         row = model._default_manager.filter(pk=object_id).values(*names).first() if names else None
     except (ValidationError, ValueError):  # an id of the wrong shape names no row
+        return {}
+    except DatabaseError:  # unreadable now: the id itself is named (``_EITHER``), whose look-up fails closed
         return {}
     return {name: str(value) for name, value in (row or {}).items() if value}
 
@@ -78,6 +81,13 @@ def _either(names: dict[str, str]) -> dict[str, str]:
 def _fields(data: QueryDict) -> list[dict[str, str]]:
     """Every value of a query or a form under its own name (a name given twice names both values)."""
     return [_either({name: value}) for name, values in data.lists() for value in values]
+
+
+def _query(request: HttpRequest) -> object:
+    try:
+        return _fields(request.GET)
+    except _UNREADABLE:  # too many fields: a query the view could not read either
+        return None
 
 
 def _body(request: HttpRequest) -> object:
