@@ -189,6 +189,11 @@ else:
         CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = float(
             os.environ.get("TPFGO_BROKER_CONNECT_TIMEOUT", "2")
         )
+        # And a command on an open connection (a publish, a readiness check) waits this many seconds for the
+        # broker's answer; unset, one to a broker that stopped answering (its host gone, packets dropped) waited
+        # forever. A worker's BRPOP waits 1 s at the broker for a message (kombu's brpop_timeout), so this is
+        # above that: an idle worker's poll is answered in time (docs/operations.md, "Brokers").
+        CELERY_BROKER_TRANSPORT_OPTIONS["socket_timeout"] = float(os.environ.get("TPFGO_BROKER_SOCKET_TIMEOUT", "5"))
     if _BROKER_SCHEME == "rediss":
         # TLS verifies the broker's certificate against the system's CAs unless the URL's ssl_* parameters say
         # otherwise (they replace this; docs/operations.md, "Brokers"). kombu would fall back to no verification.
