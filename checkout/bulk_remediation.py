@@ -1,23 +1,23 @@
 """Bulk remediation (docs/operations.md, "Bulk remediation"): one preview of many orders, then a run in batches.
 
-``preview(action, orders)`` previews every order with the one-order preview (``checkout.ops_actions``) and
-names the run it would start. ``submit(...)`` stores that run: a ``BulkRun`` whose id is derived from the plan
-(action, parameters, and each order with the position its preview showed and the ops actions taken on it by then,
-in whatever order the orders come), so the same preview submitted twice is one run, while a new preview of orders
-a run left where they were (its redrives failed again) is a new one. ``advance(run_id)`` processes the next
-``TPFGO_BULK_REMEDIATION_BATCH`` orders that have no result yet: each runs through ``checkout.ops_actions.execute``
-with the stale guard of its own preview, and ends in one ``BulkRunResult`` (done, skipped because it moved since the
-preview, or failed, and why). An order acted on gets an ``OpsAction`` whose id is derived from (run, order); once
-every order has a result, one more ``OpsAction`` records the batch and links the per-order ones. Everything is an
-insert; progress is counted from the results, so a run that stopped half-way (a crash, a closed browser tab)
-continues where it stopped when anything advances it again (the console page, ``manage.py remediate --run``, the
-Celery beat task).
+``preview(action, orders)`` previews every order with the one-order preview (``checkout.ops_actions``) and names the
+run it would start. ``submit(...)`` stores that run: a ``BulkRun`` whose id is derived from the plan (action,
+parameters, and each order with the position its preview showed and the ops actions taken on it by then, in whatever
+order the orders come; ``checkout/bulk_run_ids.py``), so the same preview submitted twice is one run, while a new
+preview of orders a run left where they were (its redrives failed again) is a new one. ``advance(run_id)`` processes
+the next ``TPFGO_BULK_REMEDIATION_BATCH`` orders that have no result yet: each runs through
+``checkout.ops_actions.execute`` with the stale guard of its own preview, and ends in one ``BulkRunResult`` (done,
+skipped because it moved since the preview, or failed, and why). An order acted on gets an ``OpsAction`` whose id is
+derived from (run, order); once every order has a result, one more ``OpsAction`` records the batch and links the
+per-order ones. Everything is an insert; progress is counted from the results, so a run that stopped half-way (a
+crash, a closed browser tab) continues where it stopped when anything advances it again (the console page,
+``manage.py remediate --run``, the Celery beat task).
 
 A plan whose run finished is not run again by submitting it again (the same id finds that run). The operator who
 wants its orders run once more, unchanged (each failed without an ops action, so the new preview's plan is the
 run's), names that run: ``submit(..., again_of=RUN_ID)`` makes a re-run, a new run whose id is derived from the plan
 and the run it repeats, and whose audit rows say so (``againOf``). Naming the same run again finds that re-run;
-another round names the re-run (``last_run`` follows the chain).
+another round names the re-run (``bulk_run_ids.last_run`` follows the chain).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from django.db import connection
 from django.db.models import Count
 
 from checkout import ops_actions as one
+from checkout.bulk_run_ids import Plan, batch_action_id, order_action_id, plan_run_id, ran_plan
 from pipelines import (
     Detail,
     FailedPrecondition,
@@ -47,10 +48,6 @@ from pipelines import (
 from pipelines import actions as remediation
 from pipelines.models import BulkRun, BulkRunResult, OpsAction
 
-# Each order with the checkpoint-log position its preview showed and the ops actions taken on it by then: a redrive
-# that failed again moves no position, so the position alone would make a new preview's plan the old run's.
-Plan = list[tuple[uuid.UUID, int, int]]
-
 
 def batch_size() -> int:
     return max(1, int(getattr(settings, "TPFGO_BULK_REMEDIATION_BATCH", 20)))
@@ -58,46 +55,6 @@ def batch_size() -> int:
 
 def max_orders() -> int:
     return int(getattr(settings, "TPFGO_BULK_REMEDIATION_MAX_ORDERS", 1000))
-
-
-def run_id(action: str, params: dict[str, Any], plan: Plan, again_of: uuid.UUID | None = None) -> uuid.UUID:
-    """The run a plan makes: the same action, parameters, orders, positions and ops actions give the same id, in
-    whatever order the orders come; a re-run's also counts the run it repeats."""
-    return _derived(action, params, sorted(plan), again_of)
-
-
-def _derived(action: str, params: dict[str, Any], plan: Plan, again_of: uuid.UUID | None) -> uuid.UUID:
-    parts = [f"{order_id}@{seq}" + (f"~{acted}" if acted else "") for order_id, seq, acted in plan]
-    again = [f"again={again_of}"] if again_of is not None else []
-    return deterministic_id("bulk-run", action, *(f"{k}={params[k]}" for k in sorted(params)), *parts, *again)
-
-
-def plan_run_id(action: str, params: dict[str, Any], plan: Plan, again_of: uuid.UUID | None = None) -> uuid.UUID:
-    """The id of this plan's run: ``run_id``, unless only a run recorded under the id of the plan in the order given
-    exists. Ids were once derived from the orders in their order: such a run keeps its id (its results and audit
-    rows carry it), and the same plan, previewed in the same order, still finds it."""
-    wanted, recorded = run_id(action, params, plan, again_of), _derived(action, params, plan, again_of)
-    if recorded == wanted:
-        return wanted
-    found = set(BulkRun.objects.filter(pk__in=[wanted, recorded]).values_list("pk", flat=True))
-    return recorded if recorded in found and wanted not in found else wanted
-
-
-def ran_plan(run: BulkRun, action: str, params: dict[str, Any], plan: Plan) -> bool:
-    """Whether ``run`` is a run of this plan: its id is the plan's, or, for a run whose id was derived from the
-    order of its orders, the id of the plan in the order the run recorded it."""
-    if run.id == run_id(action, params, plan, again_of=run.again_of):
-        return True
-    recorded = [(uuid.UUID(str(o)), int(seq), int(rest[0]) if rest else 0) for o, seq, *rest in run.plan]
-    return sorted(recorded) == sorted(plan) and run.id == _derived(action, params, recorded, run.again_of)
-
-
-def last_run(action: str, params: dict[str, Any], plan: Plan) -> BulkRun | None:
-    """The newest run of this plan: its first run, or the re-run of that, and so on; None when it never ran."""
-    found, wanted = None, plan_run_id(action, params, plan)
-    while (run := BulkRun.objects.filter(pk=wanted).first()) is not None:
-        found, wanted = run, plan_run_id(action, params, plan, again_of=run.id)
-    return found
 
 
 def check_again(again_of: object, action: str, params: dict[str, Any], plan: Plan) -> uuid.UUID:
@@ -121,14 +78,6 @@ def check_again(again_of: object, action: str, params: dict[str, Any], plan: Pla
             [Detail("againOf", "not finished")],
         )
     return run.id
-
-
-def order_action_id(run: uuid.UUID, order_id: uuid.UUID) -> uuid.UUID:
-    return deterministic_id("bulk-ops-action", run, order_id)
-
-
-def batch_action_id(run: uuid.UUID) -> uuid.UUID:
-    return deterministic_id("bulk-ops-action", run)
 
 
 # -- preview and submit -----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from checkout import bulk_remediation, bulk_selection
+from checkout import bulk_remediation, bulk_run_ids, bulk_selection
 from checkout.models import Courier
 from opsconsole import ops_actions, views
 from pipelines import NotFound, ServiceError
@@ -65,12 +65,12 @@ def _render(
     shown = context.get("shown") or {}
     filters = context.get("filters")
     plan = bulk_remediation.plan_of(shown) if shown else []
-    last = bulk_remediation.last_run(action, params, plan) if plan else None
+    last = bulk_run_ids.last_run(action, params, plan) if plan else None
     ran_before = bulk_remediation.progress(last.id) if last is not None else None
     if ran_before and not ran_before["finished"]:
         ran_before = None
     # The id ticking "Run these orders again" submits under, as ``manage.py remediate --preview`` prints it.
-    again_run_id = bulk_remediation.plan_run_id(action, params, plan, again_of=last.id) if ran_before and last else None
+    again_run_id = bulk_run_ids.plan_run_id(action, params, plan, again_of=last.id) if ran_before and last else None
     context = {
         **site.each_context(request),
         **context,
@@ -129,7 +129,7 @@ def _found_before(run: BulkRun, actor: str, reason: str) -> str | None:
     return None  # the same operator's own run again (a double click): it is running
 
 
-def _plan(values: list[str]) -> bulk_remediation.Plan:
+def _plan(values: list[str]) -> bulk_run_ids.Plan:
     """The previewed ``order@expectedSeq@opsActionsSeen`` the form carries back (each is checked again when it
     runs)."""
     plan = []

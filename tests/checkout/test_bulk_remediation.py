@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from checkout import bulk_remediation, bulk_selection, ops_actions, services, state
+from checkout import bulk_remediation, bulk_run_ids, bulk_selection, ops_actions, services, state
 from checkout.bulk import place_orders
 from checkout.models import Courier
 from pipelines.contracts.status import InvalidArgument
@@ -160,7 +160,7 @@ def test_a_run_that_stopped_half_way_is_continued_by_the_beat_task_without_actin
         "redrive",
         third,
         expected_seq=run.plan[2][1],
-        action_id=bulk_remediation.order_action_id(run.id, third),
+        action_id=bulk_run_ids.order_action_id(run.id, third),
         note={"bulkRunId": str(run.id)},
         **WHO,
     )
@@ -490,14 +490,14 @@ def test_a_run_recorded_under_the_id_of_its_orders_order_is_still_found_continue
     carry them."""
     plan = bulk_remediation.plan_of(bulk_remediation.preview("redrive", sorted(outage(2), reverse=True)))
     with monkeypatch.context() as before_ids_were_sorted:
-        before_ids_were_sorted.setattr(bulk_remediation, "run_id", bulk_remediation._derived)
+        before_ids_were_sorted.setattr(bulk_run_ids, "run_id", bulk_run_ids._derived)
         recorded = bulk_remediation.submit("redrive", plan, **WHO)
-    assert recorded.id != bulk_remediation.run_id("redrive", {}, plan)
+    assert recorded.id != bulk_run_ids.run_id("redrive", {}, plan)
 
     found = bulk_remediation.submit("redrive", plan, actor="ops:kim", reason="the same plan after the upgrade")
-    assert (found.id, bulk_remediation.last_run("redrive", {}, plan)) == (recorded.id, recorded)
+    assert (found.id, bulk_run_ids.last_run("redrive", {}, plan)) == (recorded.id, recorded)
     assert bulk_remediation.run_to_end(found.id)["done"] == 2
     assert bulk_remediation.check_again(recorded.id, "redrive", {}, plan) == recorded.id
     repeat = bulk_remediation.submit("redrive", plan, again_of=recorded.id, actor="ops:kim", reason="once more")
-    assert repeat.id == bulk_remediation.run_id("redrive", {}, plan, again_of=recorded.id) != recorded.id
-    assert bulk_remediation.last_run("redrive", {}, plan) == repeat and BulkRun.objects.count() == 2
+    assert repeat.id == bulk_run_ids.run_id("redrive", {}, plan, again_of=recorded.id) != recorded.id
+    assert bulk_run_ids.last_run("redrive", {}, plan) == repeat and BulkRun.objects.count() == 2

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from checkout import bulk_remediation, bulk_selection, ops_actions
+from checkout import bulk_remediation, bulk_run_ids, bulk_selection, ops_actions
 from pipelines import ServiceError, actions
 
 FILTERS = ("state", "pipeline", "step", "code", "error_class", "since", "limit")
@@ -149,7 +149,7 @@ class Command(BaseCommand):
         plan = bulk_remediation.plan_of(shown)
         again = self._again(action, params, plan, options["again_of"])
         if plan:
-            shown["runId"] = str(bulk_remediation.plan_run_id(action, params, plan, again_of=again))
+            shown["runId"] = str(bulk_run_ids.plan_run_id(action, params, plan, again_of=again))
         if options["preview"]:
             self._print(shown)
             return
@@ -172,14 +172,14 @@ class Command(BaseCommand):
         self._print({**progress, "results": bulk_remediation.results(run.id)})
         self._judge(progress)
 
-    def _again(self, action: str, params: dict[str, Any], plan: bulk_remediation.Plan, named: str | None) -> Any:
+    def _again(self, action: str, params: dict[str, Any], plan: bulk_run_ids.Plan, named: str | None) -> Any:
         """The run this plan's run repeats: the one ``--again`` names (checked), else the one this plan's newest run
         repeats (a re-run that stopped half-way goes on; a finished one is refused by its own id), else none."""
         if named is not None:
             if not plan:
                 raise CommandError("--again: the preview allowed no order, so there is nothing to run again")
             return bulk_remediation.check_again(named, action, params, plan)
-        last = bulk_remediation.last_run(action, params, plan) if plan else None
+        last = bulk_run_ids.last_run(action, params, plan) if plan else None
         return last.again_of if last is not None else None
 
     def _judge(self, progress: dict[str, Any]) -> None:
