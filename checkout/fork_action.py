@@ -63,13 +63,21 @@ def plan(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
                 note += "; an external effect"
             result.add(model_names, note)
 
-    for parked in forks.superseded_items(fork, new_effect_keys=new_keys):
+    superseded = forks.superseded(fork, new_effect_keys=new_keys)
+    for parked in superseded.items:
         result.add("ParkingOutcome", f"cancelled: {parked.pipeline}/{parked.step}, on a branch the fork supersedes")
+    for wait in superseded.waits:
+        where = f"{wait.opened.pipeline}/{wait.opened.step} on branch {wait.opened.branch}"
+        result.add("WaitEnded", f"settled: {where}, {forks.SUPERSEDED}")
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
         row, execution = forks.start(fork, new_effect_keys=new_keys)
         closed = forks.close_superseded(fork, new_effect_keys=new_keys)
-        summary = {**actions.summarize(execution), "closedParkedIds": [str(p.pk) for p in closed]}
+        summary = {
+            **actions.summarize(execution),
+            "closedParkedIds": [str(p.pk) for p in closed.items],
+            "closedWaitIds": [str(w.opened.pk) for w in closed.waits],
+        }
         return {**summary, "forkId": str(row.id), "parentBranch": row.parent_branch, "fromId": str(row.from_id)}, (
             fork.checkpoint.pk
         )

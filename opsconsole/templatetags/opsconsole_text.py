@@ -18,7 +18,8 @@ def action_result(result: object) -> str:
     """An ops action's recorded result in a line: what it inserted, what it retried, what it closed, what failed.
 
     ``{"inserted": [{"type": "OpsCancellation", …}, …], "closedParkedIds": ["…"]}`` → ``inserted OpsCancellation,
-    OrderCancelled; closed 1 parked item``. The full record stays on the ops action's own page.
+    OrderCancelled; closed 1 parked item`` (a fork's ``closedWaitIds``: ``ended 1 wait``). The full record stays
+    on the ops action's own page.
     """
     if not isinstance(result, dict):
         return str(result)
@@ -43,4 +44,7 @@ def action_result(result: object) -> str:
     closed = result.get("closedParkedIds")
     if isinstance(closed, list) and closed:
         parts.append(f"closed {len(closed)} parked item{'s' if len(closed) > 1 else ''}")
+    ended = result.get("closedWaitIds")
+    if isinstance(ended, list) and ended:
+        parts.append(f"ended {len(ended)} wait{'s' if len(ended) > 1 else ''}")
     return "; ".join(parts) or "-"

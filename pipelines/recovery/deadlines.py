@@ -8,7 +8,7 @@ A pause extends the waits behind it: a wait is behind a pause that holds the wai
 (the whole step, or the key value the input resolves to), since that step is where the wait's event is taken.
 Before a due wait fires, the pass counts the pause time that overlapped the wait (``paused_due``); if that puts
 the deadline in the future, it records it (``WaitExtended``) instead of firing. A held event counts for the wait on
-its own branch only (``held_events``): a fork's first step waits on its parent's input beside the parent. The count
+its own branch only (``held_events``): a fork's first step waits on its parent's input. The count
 is made from the pause rows each time, so it holds across restarts and concurrent passes. A resume re-arms the
 waits the pass pushed while the pause lasted (``rearm``). Docs: docs/operations.md, "Pausing a step".
 """
@@ -98,7 +98,7 @@ def fire(wait: OpenWait, now: datetime.datetime) -> Fired:
     if deadline is None:  # the composition no longer declares one: close the wait, run nothing
         end_round(wait.wait_id, wait.round, WaitEnded.SETTLED, None, "no deadline declared", now)
         return Fired(wait.wait_id, wait.pipeline, wait.step, wait.round, WaitEnded.SETTLED)
-    found = settled_by(deadline, wait.trace_id, opened_row.opened_at)
+    found = settled_by(deadline, opened_row)
     if found:
         inserted, _ = end_round(wait.wait_id, wait.round, WaitEnded.SETTLED, None, found, now)
         return Fired(wait.wait_id, wait.pipeline, wait.step, wait.round, WaitEnded.SETTLED if inserted else "missed")

@@ -2,9 +2,10 @@
 
 A domain (``checkout.fork_action``) decides whether a fork is allowed and previews it; this module finds the
 checkpoint, says which steps may run after it (and which of them declared an external effect), records the fork
-(``ForkedFrom``, whose id is the branch) and runs it through the engine, and closes the open parked items whose
-input the fork supersedes. The same fork again (same checkpoint,
-same effect-key choice) has the same id and the same checkpoint ids: it replays and inserts nothing.
+(``ForkedFrom``, whose id is the branch) and runs it through the engine, and closes what the fork supersedes: the
+open parked items whose input it no longer sees, and the open waits whose step it runs again (``superseded``). The
+same fork again (same checkpoint, same effect-key choice) has the same id and the same checkpoint ids: it replays
+and inserts nothing.
 
 A fork cut off between two of its steps has a position of its own, its last checkpoint, which the sweeper resumes
 on the fork's branch like any other, unless a newer row of the parent (a retry the fork supersedes) took it out of
@@ -27,10 +28,19 @@ from pipelines.engine import queues
 from pipelines.engine.registry import composition, engine
 from pipelines.engine.runner import branch_of
 from pipelines.failures import parking
-from pipelines.models import Checkpoint, CheckpointLog, ForkedFrom, ParkedItem, ParkingOutcome, WaitOpened
+from pipelines.models import (
+    Checkpoint,
+    CheckpointLog,
+    ForkedFrom,
+    OpenWait,
+    ParkedItem,
+    ParkingOutcome,
+    WaitEnded,
+    WaitOpened,
+)
 from pipelines.recovery import frontier
 from pipelines.recovery import resume as recovery
-from pipelines.store import branches, clock
+from pipelines.store import branches, clock, waits
 
 
 @dataclass(frozen=True)
@@ -114,23 +124,60 @@ def start(fork: ForkPoint, *, new_effect_keys: bool) -> tuple[ForkedFrom, Execut
 SUPERSEDED = "superseded by a fork"
 
 
-def superseded_items(fork: ForkPoint, *, new_effect_keys: bool) -> list[ParkedItem]:
-    """The trace's open parked items (retrying, held or dead-lettered) the fork supersedes: those parked on a branch
-    that is neither the fork's nor one it descends from (another fork's), and those whose input is a checkpoint of
-    the trace that the fork's branch does not see (it sees its parent's view up to the fork point, and its own
-    checkpoints). Their retry or redrive would run on a branch the order no longer shows, and a dead letter among
-    them would stay on the dashboard and in ``tpfgo_dead_letters`` with nothing left to remediate."""
+@dataclass(frozen=True)
+class Superseded:
+    """What a fork supersedes on its trace: open parked items it cancels and open waits it ends as settled."""
+
+    items: list[ParkedItem]
+    waits: list[Waiting]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An open wait: its opening row (step, input and branch) and the round that is open."""
+
+    opened: WaitOpened
+    round: int
+
+
+def superseded(fork: ForkPoint, *, new_effect_keys: bool) -> Superseded:
+    """The trace's open parked items and open waits the fork supersedes.
+
+    A parked item (retrying, held or dead-lettered): one parked on a branch that is neither the fork's nor one it
+    descends from (another fork's), or whose input is a checkpoint of the trace that the fork's branch does not see
+    (it sees its parent's view up to the fork point, and its own checkpoints). Its retry or redrive would run on a
+    branch the order no longer shows, and a dead letter would stay on the dashboard and in ``tpfgo_dead_letters``
+    with nothing left to remediate.
+
+    A wait: one on another fork's branch, or one on a branch the fork descends from whose input is the fork point
+    or later (the fork runs its step again, and waits on its own branch): its deadline would decide a branch the
+    order no longer shows (a payment declined and voided under the key the fork reuses), and an event there is the
+    fork's. A wait on an earlier input stays: the fork's view holds it.
+    """
     rows = list(CheckpointLog.objects.of_trace(fork.trace_id).order_by("seq"))
-    seen = {r.checkpoint_id for r in branches.visible_log(fork.trace_id, fork.branch, rows) if r.seq <= fork.log.seq}
+    before = {r.checkpoint_id for r in branches.visible_log(fork.trace_id, fork.branch, rows) if r.seq < fork.log.seq}
     own = str(fork.fork_id(new_effect_keys))
+    seen = before | {fork.checkpoint.pk}
     seen |= {checkpoint for checkpoint, branch in branches.branches_of(rows).items() if branch == own}
     logged = {r.checkpoint_id for r in rows}
     kept = lineage(fork, new_effect_keys=new_effect_keys)
-    return [
+    items = [
         p
         for p in parking.open_items(fork.trace_id)
         if p.branch not in kept or (p.item_id in logged and p.item_id not in seen)
     ]
+    waits = [
+        w
+        for w in _open_waits(fork.trace_id)
+        if w.opened.branch != own and (w.opened.branch not in kept or w.opened.item_id not in before)
+    ]
+    return Superseded(items, waits)
+
+
+def _open_waits(trace_id: uuid.UUID) -> list[Waiting]:
+    rounds = dict(OpenWait.objects.filter(trace_id=trace_id).values_list("wait_id", "round"))
+    opened = WaitOpened.objects.filter(pk__in=list(rounds)).order_by("opened_at", "id")
+    return [Waiting(row, rounds[row.pk]) for row in opened]
 
 
 def lineage(fork: ForkPoint, *, new_effect_keys: bool) -> set[str]:
@@ -138,13 +185,18 @@ def lineage(fork: ForkPoint, *, new_effect_keys: bool) -> set[str]:
     return {str(fork.fork_id(new_effect_keys)), *branches.cutoffs(fork.trace_id, fork.branch)}
 
 
-def close_superseded(fork: ForkPoint, *, new_effect_keys: bool) -> list[ParkedItem]:
-    """Cancel the open parked items the fork supersedes (their pending retries stop); none once they are closed,
-    so the same fork run again closes nothing more."""
-    closed = superseded_items(fork, new_effect_keys=new_effect_keys)
-    for parked in closed:
+def close_superseded(fork: ForkPoint, *, new_effect_keys: bool) -> Superseded:
+    """Cancel the open parked items the fork supersedes (their pending retries stop) and end its open waits' rounds
+    as settled (their deadlines run nothing); what this call closed: nothing once they are closed, so the same fork
+    run again closes nothing more. A wait whose deadline ended its round first is not among them."""
+    found = superseded(fork, new_effect_keys=new_effect_keys)
+    for parked in found.items:
         parking.resolve(parked, ParkingOutcome.CANCELLED, parking.last_attempt(parked), SUPERSEDED)
-    return closed
+    now = clock.reckoned()
+    ended = [
+        w for w in found.waits if waits.end_round(w.opened.pk, w.round, WaitEnded.SETTLED, None, SUPERSEDED, now)[0]
+    ]
+    return Superseded(found.items, ended)
 
 
 def superseded_positions(rows: list[CheckpointLog]) -> set[int]:

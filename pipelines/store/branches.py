@@ -148,6 +148,16 @@ def cutoffs(trace_id: uuid.UUID, branch: str) -> dict[str, int | None]:
     return seen
 
 
+def holds(trace_id: uuid.UUID, branch: str, other: str, seq: int) -> bool:
+    """Whether ``branch``'s view holds ``other``'s log up to position ``seq``: it is ``other``, or a fork that
+    descends from ``other`` after that position."""
+    seen = cutoffs(trace_id, branch)
+    if other not in seen:
+        return False
+    limit = seen[other]
+    return limit is None or limit >= seq
+
+
 def superseded(trace_id: uuid.UUID) -> set[str]:
     """Branches the active branch no longer shows whole: every branch but the active one."""
     every = {MAIN_BRANCH} | {f.branch for f in _forks(trace_id)}

@@ -7,7 +7,8 @@ in one unique ``WaitEnded`` row that the event and the deadline race for:
 - the event's side (``claim``): the runner, before it inserts the resumed step's checkpoint, inserts the round's
   row as ``resolved`` in the same transaction; if the deadline's row is there first, the event has lost;
 - the deadline's side (``end_round``, called by ``pipelines.recovery.deadlines``): the round's row as ``expired``
-  (or ``settled``, when another path wrote one of the deadline's ``settled_by`` types into the trace).
+  (or ``settled``, when another path wrote one of the deadline's ``settled_by`` types on a branch that holds the
+  wait; a fork ends the waits it supersedes as ``settled`` too, ``pipelines.recovery.forks.close_superseded``).
 
 The open waits are ``OpenWait`` rows (kept by triggers, ``pipelines.store.open_waits``), read by ``due_at``: a
 bounded query that costs what is due now, not every wait ever.
@@ -37,7 +38,7 @@ from pipelines.models import (
     WaitExtended,
     WaitOpened,
 )
-from pipelines.store import clock
+from pipelines.store import branches, clock
 
 
 def wait_id(pipeline: str, step: str, item_id: Any, branch: str | None = None) -> uuid.UUID:
@@ -225,17 +226,24 @@ def due(now: datetime.datetime, limit: int, *, pipeline: str | None = None, step
     return list(rows.order_by("due_at", "wait_id")[:limit])
 
 
-def settled_by(deadline: Deadline, trace_id: uuid.UUID, since: datetime.datetime) -> str:
-    """The first of the deadline's ``settled_by`` types in the trace since the wait opened, or ``""``."""
+def settled_by(deadline: Deadline, wait: WaitOpened) -> str:
+    """The first of the deadline's ``settled_by`` types written since the wait opened on a branch that holds the
+    wait, or ``""``: the wait's own branch, and a fork from a later checkpoint of it (its view holds the wait's
+    input, and the wait with it). Another branch's fact settles nothing: a fork from the waited-on checkpoint waits
+    on its own branch (the parent's wait is ended as superseded when the fork is made,
+    ``pipelines.recovery.forks.close_superseded``), and neither decides the other's wait."""
     if not deadline.settled_by:
         return ""
-    found = (
-        CheckpointLog.objects.of_trace(trace_id)
-        .filter(checkpoint_type__in=deadline.settled_by, created_at__gte=since)
-        .values_list("checkpoint_type", flat=True)
-        .first()
-    )
-    return found or ""
+    log = CheckpointLog.objects.of_trace(wait.trace_id)
+    found = list(log.filter(checkpoint_type__in=deadline.settled_by, created_at__gte=wait.opened_at).order_by("seq"))
+    if not found or not branches.forks(wait.trace_id):
+        return found[0].checkpoint_type if found else ""
+    position = log.filter(checkpoint_id=wait.item_id).values_list("seq", flat=True).first() or 0
+    of = branches.branches_of(found)
+    for row in found:
+        if branches.holds(wait.trace_id, of.get(row.checkpoint_id, MAIN_BRANCH), wait.branch, position):
+            return row.checkpoint_type
+    return ""
 
 
 # -- reads (the dashboard) ----------------------------------------------------------------------------------

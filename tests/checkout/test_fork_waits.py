@@ -17,7 +17,7 @@ from checkout.models import Courier
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.ticket_created.models import TicketCreated
 from pipelines.engine.registry import composition
-from pipelines.models import MAIN_BRANCH, ForkedFrom, OpenWait, ParkedItem, WaitOpened
+from pipelines.models import MAIN_BRANCH, ForkedFrom, OpenWait, ParkedItem, WaitEnded, WaitOpened
 from pipelines.recovery import deadlines, pausing
 from tests.checkout.conftest import place
 
@@ -115,10 +115,11 @@ def test_a_fork_from_the_delivery_waits_for_the_couriers_pickup_on_its_own_branc
     assert services.get_order(order_id)["state"] == "PICKED_UP"
 
 
-def test_a_forks_held_acceptance_does_not_lengthen_the_parents_wait(demo_data, settings):
-    """Forked from the ticket while the parent still waits, both wait on the same ticket: the restaurant's accept,
-    held by a pause of the step, is the fork's event (its branch is the order's view). The parent's deadline counts
-    the pause, not the fork's held event, which keeps only the fork's wait open."""
+def test_a_forks_held_acceptance_lengthens_the_forks_wait_and_the_parents_ended_at_the_fork(demo_data, settings):
+    """Forked from the ticket while the parent still waits: the fork ends the parent's wait as superseded and waits
+    on the same ticket on its own branch. The restaurant's accept, held by a pause of the step, is the fork's event
+    (its branch is the order's view): it keeps the fork's wait open, and no deadline of the parent's is left to
+    fire or to lengthen."""
     settings.TPFGO_ACCEPTANCE_DEADLINE_MINUTES = 30
     with at(0):
         view = place(restaurant="chez-manuel", items=[{"menuItemId": "omelette", "quantity": 1}]).view
@@ -133,12 +134,14 @@ def test_a_forks_held_acceptance_does_not_lengthen_the_parents_wait(demo_data, s
     with at(12):
         pausing.resume(paused.id, actor="ops:erin", reason="tablet app back")  # the drain has not run yet
 
-    assert expire(30.1) == [(MAIN_BRANCH, "extended")]
+    assert expire(30.1) == []
     assert expire(31.1) == [(forked.branch, "extended")]
     due = OpenWait.objects.filter(trace_id=order_id).values_list("wait_id", "due_at")
     branches = dict(WaitOpened.objects.filter(trace_id=order_id).values_list("id", "branch"))
-    # The parent's: 30 + the 10 minutes of pause. The fork's: its accept is still held, looked at a period later.
-    assert sorted((branches[w], d) for w, d in due) == sorted(
-        [(MAIN_BRANCH, minutes(40)), (forked.branch, minutes(61.1))]
-    )
+    # The fork's accept is still held: its wait is looked at a period later.
+    assert [(branches[w], d) for w, d in due] == [(forked.branch, minutes(61.1))]
+    ended = WaitEnded.objects.filter(wait_id__in=branches).values_list("wait_id", "outcome", "detail")
+    assert [(branches[w], outcome, detail) for w, outcome, detail in ended] == [
+        (MAIN_BRANCH, "settled", "superseded by a fork")
+    ]
     assert decisions(order_id) == []

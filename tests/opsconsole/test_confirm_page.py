@@ -150,6 +150,10 @@ def test_the_lineage_page_says_in_a_line_what_each_ops_action_did(ops_client, de
             {"inserted": [{"type": "KitchenTask"}, {"type": "KitchenTask"}], "redrive": {"status": "replayed"}},
             "inserted KitchenTask ×2; redrive: replayed",
         ),
+        (
+            {"inserted": [{"type": "PaymentReviewResolved"}], "closedParkedIds": [], "closedWaitIds": ["w"]},
+            "inserted PaymentReviewResolved; ended 1 wait",
+        ),
         ({}, "-"),
     ],
 )
