@@ -139,6 +139,11 @@ def decision_round(order_id: uuid.UUID) -> int:
     return 1 + sum(1 for d in decisions(order_id) if d.decided_by == AcceptanceDecision.REVISED)
 
 
+def forked(order_id: uuid.UUID) -> bool:
+    """Whether ops forked the order: a read outside a step sees its newest fork's branch, not the main branch."""
+    return storage.branch_in_view(order_id) != MAIN_BRANCH
+
+
 def revised(order_id: uuid.UUID) -> bool:
     """Whether the order was ever asked to be revised: read once per request, or once for a whole batch step.
 

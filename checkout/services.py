@@ -287,7 +287,7 @@ def revise_order(order_id: object, data: object, key: str | None) -> dict[str, A
 
     Answers ``{"revision": {"revisionId", "outcome": "ACCEPTED" | "REFUSED", "reason"}, "order": <order view>}``;
     raises NotFound (unknown order), InvalidArgument (bad body, missing key), FailedPrecondition (the key was
-    used for a different revision, or a concurrent request with the key is still deciding).
+    used for a different revision, a concurrent request with the key is still deciding, or the order was forked).
     """
     request = _order(order_id)
     key = commands.check_key(key)
@@ -299,6 +299,7 @@ def revise_order(order_id: object, data: object, key: str | None) -> dict[str, A
         if selectors.initial_order(request.order_id) is None:
             # The placement's chain was cut before its first step (its node died): the sweeper resumes it.
             raise Unavailable("the order is still being placed; ask again with the same Idempotency-Key")
+        _not_forked(request.order_id)
         # The payload is parked as JSON if a step fails on it: the order's id goes in as text.
         payload = {**command, "orderId": str(request.order_id), "requestId": key, "commandHash": digest}
         source = Command(revision_id, payload)
@@ -307,6 +308,17 @@ def revise_order(order_id: object, data: object, key: str | None) -> dict[str, A
         )
         failed = bool(execution.failures())
     return _revision_answer(request.order_id, revision_id, digest, failed)
+
+
+def _not_forked(order_id: uuid.UUID) -> None:
+    """A revision's facts have no lineage branch: on a forked order its steps would read and write the main branch,
+    which the order no longer shows (the revision accepted, re-authorized, and the fork going on with the old lines).
+    """
+    if selectors.forked(order_id):
+        raise FailedPrecondition(
+            "ops forked this order (re-ran it from a stored checkpoint): a forked order cannot be revised",
+            [Detail("orderId", "forked")],
+        )
 
 
 def _revision_answer(order_id: uuid.UUID, revision_id: uuid.UUID, digest: str, failed: bool) -> dict[str, Any]:
