@@ -22,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Deadline, Pipeline, Step
@@ -30,6 +30,7 @@ from pipelines.models import (
     MAIN_BRANCH,
     Checkpoint,
     CheckpointLog,
+    ForkedFrom,
     OpenWait,
     PausedItem,
     PauseRelease,
@@ -249,12 +250,16 @@ def settled_by(deadline: Deadline, wait: WaitOpened) -> str:
 # -- reads (the dashboard) ----------------------------------------------------------------------------------
 def live(pipeline: str, step: str, deadline: Deadline) -> QuerySet[OpenWait]:
     """The open waits of one await that nothing has settled yet (checked in the trace's log: the
-    ``(trace_number, seq)`` index, a few rows per wait), oldest first."""
+    ``(trace_number, seq)`` index, a few rows per wait), oldest first. On a forked trace a fact settles only a wait
+    on a branch that holds it (``settled_by``): those waits, few (forks are ops actions), are judged one by one."""
     rows = OpenWait.objects.filter(pipeline=pipeline, step=step)
     if deadline.settled_by:
         number = Trace.objects.filter(trace_id=OuterRef(OuterRef("trace_id"))).values("number")[:1]
         settling = CheckpointLog.objects.filter(
             trace_number=number, checkpoint_type__in=deadline.settled_by, created_at__gte=OuterRef("opened_at")
         )
-        rows = rows.exclude(Exists(settling))
+        forked = rows.filter(Exists(settling), trace_id__in=ForkedFrom.objects.values("trace_id"))
+        opened = WaitOpened.objects.filter(pk__in=forked.values("wait_id"))
+        kept = [wait.pk for wait in opened if not settled_by(deadline, wait)]
+        rows = rows.exclude(Q(Exists(settling)) & ~Q(wait_id__in=kept))
     return rows.order_by("opened_at", "wait_id")

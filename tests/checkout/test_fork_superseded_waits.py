@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import time_machine
 
+from checkout import composition as checkout_composition
 from checkout import ops_actions, services
 from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.authorization_voided.models import AuthorizationVoided
@@ -151,6 +152,12 @@ def test_a_decision_on_the_parents_branch_after_the_fork_does_not_settle_the_for
         outcome = PaymentOutcome.objects.get(order_id=order_id)
         engine().run("resolve-payment-review", outcome, event={"approved": False, "by": "ops:erin"})
     assert services.get_order(order_id)["state"] == "REVIEW_REQUIRED"
+    review = checkout_composition.ORDER_FINALIZATION.step("terminal_order_state").deadline
+    assert review is not None
+    live = deadlines.live("order-finalization", "terminal_order_state", review)
+    assert [(str(w.trace_id), w.wait_id) for w in live] == [
+        (order_id, WaitOpened.objects.get(trace_id=order_id, branch=forked.branch).pk)
+    ]
 
     assert expire(DAY + 11, "terminal_order_state") == ["expired"]
 
