@@ -1,8 +1,9 @@
 """Deadlines on waits, the deadline's side: the beat task's pass over the due waits (``pipelines.expire_waits``).
 
 Each due wait's current round ends once (``pipelines.store.waits.end_round``); only the call whose ``expired``
-row went in runs the round's pipeline, through the engine. A wait another path has settled ends ``settled`` and
-runs nothing. How waits open, and how an event ends a round first, is in ``pipelines.store.waits``.
+row went in runs the round's pipeline, through the engine. A wait another path has settled (on a branch that
+holds it), or that the trace's newest fork supersedes (``forks.supersedes``), ends ``settled`` and runs nothing.
+How waits open, and how an event ends a round first, is in ``pipelines.store.waits``.
 
 A pause extends the waits behind it: a wait is behind a pause that holds the wait's own step for the wait's input
 (the whole step, or the key value the input resolves to), since that step is where the wait's event is taken.
@@ -34,6 +35,7 @@ from pipelines.engine import pauses
 from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH, Checkpoint, OpenWait, WaitEnded, WaitExtended, WaitOpened
+from pipelines.recovery import forks
 from pipelines.recovery.resume import grace
 from pipelines.store import clock
 from pipelines.store.waits import (
@@ -98,7 +100,7 @@ def fire(wait: OpenWait, now: datetime.datetime) -> Fired:
     if deadline is None:  # the composition no longer declares one: close the wait, run nothing
         end_round(wait.wait_id, wait.round, WaitEnded.SETTLED, None, "no deadline declared", now)
         return Fired(wait.wait_id, wait.pipeline, wait.step, wait.round, WaitEnded.SETTLED)
-    found = settled_by(deadline, opened_row)
+    found = settled_by(deadline, opened_row) or (forks.SUPERSEDED if forks.supersedes(opened_row) else "")
     if found:
         inserted, _ = end_round(wait.wait_id, wait.round, WaitEnded.SETTLED, None, found, now)
         return Fired(wait.wait_id, wait.pipeline, wait.step, wait.round, WaitEnded.SETTLED if inserted else "missed")

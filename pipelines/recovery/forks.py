@@ -180,6 +180,21 @@ def _open_waits(trace_id: uuid.UUID) -> list[Waiting]:
     return [Waiting(row, rounds[row.pk]) for row in opened]
 
 
+def supersedes(wait: WaitOpened) -> bool:
+    """Whether the trace's newest fork supersedes the wait, as ``superseded`` judges when the fork is made: the
+    wait is on a branch the fork's view is not made of, or on one it is whose input is the fork point or later. The
+    deadline pass asks it of a wait still open, so a fork that did not get to end it (its run died first, or it
+    was made by the release before, which did not) leaves no deadline to run on a branch the order no longer shows."""
+    active = branches.active(wait.trace_id)
+    if active == wait.branch:
+        return False
+    seen = branches.cutoffs(wait.trace_id, active)
+    if wait.branch not in seen:
+        return True
+    waited_at = CheckpointLog.objects.of_trace(wait.trace_id).filter(checkpoint_id=wait.item_id)
+    return (seen[wait.branch] or 0) <= (waited_at.values_list("seq", flat=True).first() or 0)
+
+
 def lineage(fork: ForkPoint, *, new_effect_keys: bool) -> set[str]:
     """The branches the fork's view is made of: its own and those it descends from."""
     return {str(fork.fork_id(new_effect_keys)), *branches.cutoffs(fork.trace_id, fork.branch)}

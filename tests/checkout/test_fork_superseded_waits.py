@@ -22,7 +22,7 @@ from checkout.terminal_order_state.models import TerminalOrderState
 from checkout.ticket_created.models import TicketCreated
 from pipelines.engine.registry import engine
 from pipelines.models import MAIN_BRANCH, CheckpointLog, ForkedFrom, OpenWait, WaitEnded, WaitOpened
-from pipelines.recovery import deadlines
+from pipelines.recovery import deadlines, forks
 from pipelines.store import branches
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
@@ -182,6 +182,41 @@ def test_a_wait_is_held_by_its_own_branch_and_by_a_fork_from_a_later_checkpoint_
     assert branches.holds(trace, forked.branch, MAIN_BRANCH, seq + 1) is False
     assert branches.holds(trace, forked.branch, forked.branch, seq + 1) is True
     assert branches.holds(trace, MAIN_BRANCH, forked.branch, seq) is False
+
+
+class Killed(BaseException):
+    """The process died: nothing after this point of the run happened."""
+
+
+def killed(*args: object, **kwargs: object) -> None:
+    raise Killed
+
+
+def test_a_parents_review_a_fork_did_not_get_to_end_is_settled_by_its_deadline_as_superseded(
+    demo_data, gateway, monkeypatch
+):
+    """The fork's process died after the fork waited for its review, before it ended what it supersedes (a fork
+    made by the release before never did): the parent's deadline finds the fork supersedes its wait and runs
+    nothing; the fork's approval then captures against an authorization nobody voided."""
+    order_id = reviewed_order()
+    with at(10), monkeypatch.context() as patched:
+        patched.setattr(forks, "close_superseded", killed)
+        with pytest.raises(Killed):
+            fork(order_id, "PaymentOutcome")
+    forked = ForkedFrom.objects.get(trace_id=order_id)
+    assert sorted(open_branches(order_id)) == sorted([MAIN_BRANCH, forked.branch])
+
+    assert expire(DAY + 1, "terminal_order_state") == ["settled"]
+
+    assert gateway.VOIDS == [] and PaymentReviewResolved.objects.filter(order_id=order_id).count() == 0
+    assert ended(order_id) == [(MAIN_BRANCH, "settled", "superseded by a fork")]
+    with at(DAY + 5):
+        shown = ops_actions.preview("resolve-payment-review", order_id, approved=True)
+        after = ops_actions.execute(
+            "resolve-payment-review", order_id, expected_seq=shown["expectedSeq"], approved=True, **WHO
+        )
+    assert after["state"] == "COMPLETED"
+    assert gateway.CAPTURES == [uuid.UUID(order_id)] and gateway.VOIDS == []
 
 
 # -- a fork from the ticket the restaurant has not decided -----------------------------------------------------
