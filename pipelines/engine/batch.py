@@ -13,7 +13,10 @@ same hand-offs to subscribers. What differs is how they are written:
 - an item whose ``process()`` raises is set aside (one error-sink entry and parking through
   ``failures.record``, after the batch's transaction) and never blocks its batch-mates; if the batch's
   statement fails, or a step raised a database error, the batch is redone item by item, each in its own
-  transaction with the single path's savepoint-and-winner logic;
+  transaction with the single path's savepoint-and-winner logic (a ``StalePlan`` there runs the item's
+  transaction once more, as the single path does);
+- a database error before the transaction fails items the same way: in the batch's replay look-up every item
+  of the batch, in an item's pause check that item;
 - replay look-ups are one query per table for the batch, skipped for items whose input this run inserted;
 - the store's read scope is open for the run: a fact read by one item's step is loaded for the whole batch.
 
@@ -40,12 +43,12 @@ from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step
 from pipelines.contracts.steps import Await, Command, Execution, Item, Skip, StepContext, StepResult, StepStatus
 from pipelines.engine import metrics, pauses, queues
-from pipelines.engine.runner import Engine, build_rows
+from pipelines.engine.runner import Engine, build_rows, caller_transaction_aborted
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH, QueuedHandoff
 from pipelines.store import clock
-from pipelines.store.store import Entry, Outcome, Plan, Redo, Rows, next_item, store
+from pipelines.store.store import Entry, Outcome, Plan, Redo, Rows, StalePlan, next_item, store
 
 log = structlog.get_logger("pipelines.batch")
 
@@ -171,15 +174,26 @@ class BatchEngine:
         leaders = plans if len(leader_of) == len(plans) else list(leader_of.values())
         unknown = [p for p in leaders if not (p.parents and p.entry.fresh and store.all_fresh(p.parents))]
         outcomes: dict[Plan, Outcome] = {}
-        for out_id, rows in store.stored_outputs(step, unknown).items():
+        try:
+            stored = store.stored_outputs(step, unknown)
+        except Exception as exc:  # noqa: BLE001  (a look-up's database error fails every item of the batch)
+            self._fail(spec, step, leaders, outcomes, exc)
+            stored = {}
+        for out_id, rows in stored.items():
             leader = leader_of[out_id.int]
             outcomes[leader] = (
                 StepResult(spec.name, step.name, StepStatus.REPLAYED, rows),
                 next_item(step, rows, leader.entry.item),
             )
         todo = [p for p in leaders if p not in outcomes] if outcomes else leaders
-        if todo and (spec.name, step.name) in pauses.paused_steps():
-            todo = self._hold(spec, step, todo, outcomes)
+        if todo:
+            try:
+                paused = (spec.name, step.name) in pauses.paused_steps()
+            except DatabaseError as exc:  # the pauses could not be read: no item of the batch may run
+                self._fail(spec, step, todo, outcomes, exc)
+                paused, todo = False, []
+            if paused:
+                todo = self._hold(spec, step, todo, outcomes)
         if todo:
             try:
                 outcomes.update(self._attempt(spec, step, todo, strict=False))
@@ -196,15 +210,40 @@ class BatchEngine:
         going = []
         for plan in plans:
             item = plan.entry.item
-            scope = pauses.matching(self.composition, spec.name, step.name, item.value)
-            if scope is not None and holds.hold(spec, step, item, plan.entry.event, plan.entry.attempt, scope.id):
+            try:
+                scope = pauses.matching(self.composition, spec.name, step.name, item.value)
+                held = scope is not None and holds.hold(
+                    spec, step, item, plan.entry.event, plan.entry.attempt, scope.id
+                )
+            except DatabaseError as exc:  # its parked row could not be written: it fails, its batch-mates go on
+                self._fail(spec, step, [plan], outcomes, exc)
+                continue
+            if held:
                 outcomes[plan] = (StepResult(spec.name, step.name, StepStatus.PAUSED), None)
             else:
                 going.append(plan)
         return going
 
-    def _attempt(self, spec: Pipeline, step: Step, plans: list[Plan], *, strict: bool) -> dict[Plan, Outcome]:
-        """Run ``process()`` for every plan and write the rows in one transaction; record failures after it."""
+    def _fail(
+        self, spec: Pipeline, step: Step, plans: list[Plan], outcomes: dict[Plan, Outcome], error: Exception
+    ) -> None:
+        """Items that failed before the batch's transaction (its replay look-up, its pause check): one error-sink
+        entry each and parking, as a failure inside it. On PostgreSQL an error that aborted a caller's open
+        transaction (a test case's) goes to the caller, as on the single path (``Engine._failed``): nothing can be
+        recorded in that transaction."""
+        if caller_transaction_aborted():
+            raise error
+        for plan in plans:
+            record_failure(spec, step, plan.entry.item, plan.entry.event, plan.entry.attempt, error)
+            outcomes[plan] = (StepResult(spec.name, step.name, StepStatus.FAILED, error=error), None)
+
+    def _attempt(
+        self, spec: Pipeline, step: Step, plans: list[Plan], *, strict: bool, redo: bool = True
+    ) -> dict[Plan, Outcome]:
+        """Run ``process()`` for every plan and write the rows in one transaction; record failures after it.
+
+        Strict (one item): a ``StalePlan`` runs its transaction once more, as the single path does (its rollback
+        dropped the stale statements)."""
         done: dict[Plan, Outcome] = {}
         failed: list[tuple[Plan, BaseException]] = []
         keys = [ids.text(p.entry.item.trace_id) for p in plans]  # every step of a batch keys its reads by them
@@ -235,6 +274,9 @@ class BatchEngine:
         except Exception as broken:  # strict mode: this one item's transaction failed
             if not strict:
                 raise Redo from broken
+            if redo and isinstance(broken, StalePlan):
+                log.warning("step.redone", pipeline=spec.name, step=step.name, code=broken.code)
+                return self._attempt(spec, step, plans, strict=True, redo=False)
             failed.append((plans[0], broken))
         for plan, error in failed:
             record_failure(spec, step, plan.entry.item, plan.entry.event, plan.entry.attempt, error)

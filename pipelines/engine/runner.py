@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, Never, NoReturn
 
 import structlog
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import Composition, Pipeline, Publication, Step, side_pipeline_name
@@ -347,8 +347,11 @@ class Engine:
             return self._failed(call, look_up, parents, output_id, exc, redo)
         if existing:
             return StepResult(spec.name, step.name, StepStatus.REPLAYED, existing), self._next(step, existing, item)
-        if check_pause and self._held(call):
-            return StepResult(spec.name, step.name, StepStatus.PAUSED), None
+        try:
+            if check_pause and self._held(call):
+                return StepResult(spec.name, step.name, StepStatus.PAUSED), None
+        except DatabaseError as exc:  # the pause check's (it reads the pauses, writes the parked row) fails the step
+            return self._failed(call, look_up, parents, output_id, exc, redo)
         structlog.contextvars.bind_contextvars(
             pipeline=spec.name,
             step=step.name,
@@ -408,7 +411,7 @@ class Engine:
         spec, step, item, event, attempt, durable, _ = call
         if not durable:
             raise _PipelineFailed(step, exc) from exc
-        if _caller_transaction_aborted():
+        if caller_transaction_aborted():
             raise exc
         if redo and isinstance(exc, StalePlan):  # the rollback dropped the stale statements: run it again
             log.warning("step.redone", code=exc.code)
@@ -455,7 +458,7 @@ class Engine:
         return Item(value, item.trace_id, item.key, item.branch)
 
 
-def _caller_transaction_aborted() -> bool:
+def caller_transaction_aborted() -> bool:
     """The error aborted a transaction the caller holds open (PostgreSQL): no statement runs in it until it ends."""
     return connection.in_atomic_block and store.transaction_aborted(connection)
 
