@@ -24,8 +24,9 @@ ENTRY_PAGE_QUERIES = 40
 # A forked order's adds two: the log's positions and each logged checkpoint's branch (one query for every table).
 FORKED_ENTRY_PAGE_QUERIES = ENTRY_PAGE_QUERIES + 2
 # The same, plus the log and the links of the picture and each parked item's outcome, entries and hold (a dead
-# letter's too: a redrive of it may be held).
-LINEAGE_PAGE_QUERIES = 55
+# letter's too: a redrive of it may be held), and the order's failed attempts and waits, with their branches (one
+# query each).
+LINEAGE_PAGE_QUERIES = 57
 
 
 def entry_page_queries(client, entry: ErrorSinkEntry) -> int:
