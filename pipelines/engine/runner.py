@@ -317,8 +317,10 @@ class Engine:
         started = time.perf_counter()
         parents = store.parents_of(call.item.value, call.step)
         output_id = store.branch_id(store.output_id(parents, call.item.value, call.step), call.item.branch)
+        turned = False  # the effect's turn was taken: an error after it is the run's, handled in it
         try:
             with _effect_turn(call, output_id):
+                turned = True
                 if not tracing.enabled():
                     result, onward = self._attempt_step(call, look_up, parents, output_id)
                 else:
@@ -331,6 +333,14 @@ class Engine:
         except _PipelineFailed as failed:  # its pipeline's transaction rolls back: its run counts it as failed,
             failed.seconds = time.perf_counter() - started  # or runs it again (a StalePlan) and counts that run
             raise
+        except DatabaseError as exc:  # the effect's lock was not had (a lock timeout, a lost connection)
+            if turned:
+                raise
+            try:
+                result, onward = self._failed(call, look_up, parents, output_id, exc, redo=False)
+            except _PipelineFailed as failed:
+                failed.seconds = time.perf_counter() - started
+                raise
         metrics.step_ran(call.spec.name, call.step.name, result.status, time.perf_counter() - started)
         return result, onward
 

@@ -13,6 +13,12 @@ import pytest
 from django.db import connection
 
 from checkout import demo, services
+from checkout.consumer_verified.models import ConsumerVerified
+from checkout.payment_authorized.models import PaymentAuthorized
+from pipelines.engine.registry import composition, engine
+from pipelines.models import ErrorSinkEntry
+from pipelines.store import claim_locks
+from pipelines.store.store import store
 from tests.checkout import recording_gateway
 from tests.checkout.conftest import order_body
 
@@ -118,4 +124,42 @@ def test_outside_a_run_durable_at_the_boundary_the_lock_is_taken_on_its_own(sett
 
     alone = [f for f in sent if len(f) == 1 and "pg_advisory_" in f[0]]
     assert len(alone) == 6, sent  # three effect steps, a lock and a release each, as before
+    assert advisory_locks_held() == 0
+
+
+@pytest.mark.parametrize("durability", ["commit", "boundary"])
+def test_an_effect_whose_turn_cannot_be_had_fails_into_the_error_sink_not_to_the_caller(settings, durability):
+    """Another session holds the authorization's turn past this session's ``lock_timeout``: the retry's step fails
+    into the error sink and is parked again, whether its lock was taken on its own (``commit``) or rode ahead of its
+    look-up (``boundary``); before, the lock's own error reached the caller. Nothing is written."""
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.OutageGateway"
+    settings.TPFGO_RETRY_ENQUEUE = "tests.durability.test_effect_turns.record_enqueue"
+    recording_gateway.OUTAGE["authorizations"] = 1
+    try:
+        order_id = services.place_order(order_body(), f"turns-held-{durability}").view["orderId"]
+    finally:
+        recording_gateway.OUTAGE["authorizations"] = 0
+    verified = ConsumerVerified.objects.get(order_id=order_id)
+    step = composition().pipeline("consumer-validation").steps[1]
+    turn = claim_locks.key("effect", store.output_id([verified], verified, step))
+    settings.TPFGO_DURABILITY = durability
+    other = connection.copy()
+    other.ensure_connection()
+    other.connection.execute("SELECT pg_advisory_lock(%s)", [turn])
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '50ms'")
+        execution = engine().run("consumer-validation", verified, step="payment_authorized", attempt=2)
+    finally:
+        other.close()
+        connection.close()
+    assert [(r.step, r.status, type(r.error).__name__) for r in execution.results] == [
+        ("payment_authorized", "failed", "OperationalError")
+    ]
+    entries = ErrorSinkEntry.objects.filter(trace_id=order_id, step="payment_authorized").order_by("attempt")
+    assert [(e.attempt, e.error_code, "lock timeout" in e.message) for e in entries] == [
+        (1, "PAYMENT_GATEWAY_UNAVAILABLE", False),
+        (2, "UNEXPECTED", True),
+    ]
+    assert not PaymentAuthorized.objects.filter(order_id=order_id).exists()
     assert advisory_locks_held() == 0
