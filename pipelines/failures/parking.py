@@ -22,6 +22,7 @@ from django.utils.module_loading import import_string
 from pipelines.contracts import ids
 from pipelines.contracts.declarations import RetryPolicy
 from pipelines.contracts.errors import is_retryable
+from pipelines.failures import scrub
 from pipelines.models import (
     MAIN_BRANCH,
     Checkpoint,
@@ -137,7 +138,7 @@ def parked_row(
 
 
 def dead_letter(
-    parked: ParkedItem, reason: str, attempts: int, exc: BaseException, *, hide: Callable[[str], str] = str
+    parked: ParkedItem, reason: str, attempts: int, exc: BaseException, *, hide: Callable[[str], str] = scrub.NOTHING
 ) -> None:
     ParkingOutcome.objects.create(
         parked=parked,

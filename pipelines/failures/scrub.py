@@ -8,11 +8,16 @@ every finder's answer to the error-sink entry's message and traceback (so to the
 and what a remote sink is sent) and to a dead letter's ``last_error``, before any of them is written.
 
 A finder that fails withholds the text whole (fail closed): the entry keeps its class, code, payload and ids.
+
+Whatever the finders answer, a PostgreSQL error's ``DETAIL`` is withheld (``database_details``): the server puts
+the values of the row it refused there ("Failing row contains (…)", "Key (id)=(…) already exists."), a consumer's
+name and key included, which no finder knows to look for. Its class, SQLSTATE and constraint stay.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +33,17 @@ Finder = Callable[[Any, Mapping[str, Any] | None], Mapping[str, str]]
 # A shorter value would match ordinary text (a word, a traceback's line number); secrets are longer than this.
 SHORTEST = 6
 WITHHELD = "[withheld: the values to hide could not be looked up]"
+
+# A PostgreSQL error's text (libpq's, as psycopg's ``str`` gives it): its primary message, then "DETAIL:  …" (and
+# any "HINT:  …", "CONTEXT:  …") to the end of the message. In a traceback a message ends where the next exception
+# of its chain is introduced, or with the text. A quoted value may hold a newline, so no line ends the detail.
+_DETAIL = re.compile(
+    r"^DETAIL:  .*?(?=\n\n(?:The above exception was|During handling of the above exception)|\Z)", re.M | re.S
+)
+# The traceback's line naming the exception whose message the detail belongs to: psycopg's class gives the SQLSTATE.
+_PSYCOPG_CLASS = re.compile(r"^psycopg\.errors\.(\w+): ", re.M)
+_CHAINED = re.compile(r"\n\n(?:The above exception was|During handling of the above exception)")
+DETAIL_WITHHELD = "DETAIL:  [withheld: a database error's detail quotes the values of a row{sqlstate}]"
 
 _finders: list[Finder] = []
 
@@ -53,12 +69,33 @@ class Scrub:
     def __call__(self, text: str) -> str:
         if self.withheld:
             return WITHHELD
+        text = database_details(text)
         for secret, shown in self.replacements:
             text = text.replace(secret, shown)
         return text
 
 
 NOTHING = Scrub()
+
+
+def database_details(text: str) -> str:
+    """``text`` with each PostgreSQL error's ``DETAIL`` withheld (every one: the values of the row refused, of the
+    key in conflict, of the input that did not parse), its SQLSTATE named when psycopg's class before it gives it.
+    The primary message stays (the constraint's and the table's names). SQLite's messages quote no values."""
+
+    def withheld(detail: re.Match[str]) -> str:
+        named = list(_PSYCOPG_CLASS.finditer(text, 0, detail.start()))
+        own = named and not _CHAINED.search(text, named[-1].end(), detail.start())  # the detail's own exception
+        return DETAIL_WITHHELD.format(sqlstate=_sqlstate(named[-1][1]) if own else "")
+
+    return _DETAIL.sub(withheld, text)
+
+
+def _sqlstate(name: str) -> str:
+    import psycopg.errors
+
+    code = getattr(getattr(psycopg.errors, name, None), "sqlstate", None)
+    return f"; SQLSTATE {code}" if isinstance(code, str) else ""
 
 
 def for_item(snapshot: Any, event: Mapping[str, Any] | None) -> Scrub:

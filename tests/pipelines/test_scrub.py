@@ -69,3 +69,20 @@ def test_without_a_finder_the_text_is_kept_as_it_is(finders):
     entry = record.sink_entry("ingest", "index", ("Doc", uuid.uuid4(), {}), uuid.uuid4(), None, 1, RuntimeError("x"))
 
     assert entry.message == "x" and entry.traceback == "RuntimeError: x\n"
+
+
+def test_a_database_errors_detail_is_withheld_to_the_end_of_its_message_whatever_a_value_holds(finders):
+    """A quoted value may hold a newline or a chain's words: the detail ends only where the next exception of the
+    chain is introduced (its SQLSTATE named only from its own exception's psycopg class)."""
+    detail = "DETAIL:  Failing row contains (zed, Zelda\nHINT:  x, \\x9f8e)."
+    text = (
+        f'psycopg.errors.CheckViolation: new row violates check constraint "c"\n{detail}\n\n'
+        "The above exception was the direct cause of the following exception:\n\n"
+        f'django.db.utils.IntegrityError: new row violates check constraint "c"\n{detail}\n'
+    )
+    withheld = "DETAIL:  [withheld: a database error's detail quotes the values of a row{}]"
+    assert scrub.for_item({}, None)(text) == (
+        f'psycopg.errors.CheckViolation: new row violates check constraint "c"\n{withheld.format("; SQLSTATE 23514")}'
+        "\n\nThe above exception was the direct cause of the following exception:\n\n"
+        f'django.db.utils.IntegrityError: new row violates check constraint "c"\n{withheld.format("")}'
+    )
