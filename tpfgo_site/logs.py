@@ -22,6 +22,7 @@ from django_structlog import signals as structlog_signals
 from opentelemetry import trace
 
 from pipelines import log_ids
+from pipelines.failures import scrub
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 # "stdout" (servers) or "stderr" (management commands; see manage.py).
@@ -34,6 +35,16 @@ def traceback_text(logger: object, method: str, event_dict: dict[str, Any]) -> d
     record = event_dict.get("_record")
     if record is not None and record.exc_text and not record.exc_info:
         event_dict.setdefault("exception", record.exc_text)
+    return event_dict
+
+
+def database_details(logger: object, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Every text field of a line (its traceback, an ``error`` quoting an exception) with a PostgreSQL error's
+    ``DETAIL`` withheld, the values of the row it refused (``pipelines.failures.scrub.database_details``): a line
+    logged with ``log.exception`` anywhere, not only the scrubbed ones."""
+    for name, value in event_dict.items():
+        if isinstance(value, str) and "DETAIL:  " in value:
+            event_dict[name] = scrub.database_details(value)
     return event_dict
 
 
@@ -56,6 +67,7 @@ def json_formatter() -> dict[str, Any]:
         "processors": [
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            database_details,
             structlog.processors.JSONRenderer(),
         ],
         "foreign_pre_chain": FOREIGN_PRE_CHAIN,

@@ -10,6 +10,7 @@ import json
 import uuid
 
 import pytest
+import structlog
 from django.db import IntegrityError, connection, transaction
 
 from checkout.api.errors import to_service_error
@@ -95,3 +96,21 @@ def test_sqlites_refusal_names_the_constraint_only_and_is_kept_as_it_is():
         assert NAME not in text and "UNIQUE constraint failed: checkout_consumer.id" in text, place
         assert "DETAIL" not in text, place
     assert Consumer.objects.count() == 1
+
+
+def test_any_line_logging_a_database_error_withholds_its_detail():
+    """A line no scrubber sees (``log.exception`` while ingesting, a handoff, an observer): the log formatter
+    withholds the detail of every field (``tpfgo_site.logs.database_details``)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's unique violation quotes no key")
+    Consumer.objects.create(id=NAME, name="x")
+    exc = refused(None, id=NAME, name="y")
+    with captured_logs() as logged:
+        try:
+            raise exc
+        except IntegrityError:
+            structlog.get_logger("tests.database_detail").exception("any.line", error=str(exc))
+    (line,) = [json.loads(text) for text in logged().splitlines() if "any.line" in text]
+    assert NAME not in logged()
+    assert line["exception"].count(WITHHELD.format("23505")) == 1
+    assert line["error"].endswith("\nDETAIL:  [withheld: a database error's detail quotes the values of a row]")
