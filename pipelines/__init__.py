@@ -94,6 +94,7 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
     # What a failed attempt's message and traceback must not say (a domain's secrets, found from the failing item)
     "register_scrubber": ("pipelines.failures.scrub", "register"),
     "scrubber_for": ("pipelines.failures.scrub", "for_item"),  # the registered finders' scrub of one item's text
+    "withhold_database_details": ("pipelines.failures.scrub", "database_details"),  # a database error's quoted row
     "classify": ("pipelines.store.classification", "classify"),
     "refuse_to_start_if_broken": ("pipelines.contracts.checks", "refuse_to_start_if_broken"),
     # Transports: wire errors, request schemas and limits, NDJSON, the gRPC boundary, the engine's own services
@@ -235,6 +236,7 @@ if TYPE_CHECKING:
     from pipelines.failures.parking import open_hold as open_hold
     from pipelines.failures.parking import open_items as open_items
     from pipelines.failures.parking import parked_items as parked_items
+    from pipelines.failures.scrub import database_details as withhold_database_details
     from pipelines.failures.scrub import for_item as scrubber_for
     from pipelines.failures.scrub import register as register_scrubber
     from pipelines.recovery import actions as actions
@@ -446,6 +448,7 @@ __all__ = [
     "unread_limited",
     "watch_trace",
     "wire",
+    "withhold_database_details",
 ]
 
 

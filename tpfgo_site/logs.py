@@ -21,8 +21,7 @@ from django.http.response import HttpResponseBase
 from django_structlog import signals as structlog_signals
 from opentelemetry import trace
 
-from pipelines import log_ids
-from pipelines.failures import scrub
+from pipelines import log_ids, withhold_database_details
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 # "stdout" (servers) or "stderr" (management commands; see manage.py).
@@ -44,7 +43,7 @@ def database_details(logger: object, method: str, event_dict: dict[str, Any]) ->
     logged with ``log.exception`` anywhere, not only the scrubbed ones."""
     for name, value in event_dict.items():
         if isinstance(value, str) and "DETAIL:  " in value:
-            event_dict[name] = scrub.database_details(value)
+            event_dict[name] = withhold_database_details(value)
     return event_dict
 
 
