@@ -168,8 +168,7 @@ REVIEW_DEADLINE = Deadline(
     pipelines=("payment-review-expiry",),
     event={"approved": False, "by": "deadline"},
     settled_by=("TerminalOrderState", "OrderCancelled"),
-    guard="checkout.ops_actions.one_at_a_time",  # as ops' own resolutions: one decision of an order at a time
-)
+)  # its rounds run in the order's turn, as ops' own resolutions (pipelines/recovery/deadlines.py, ``fire``)
 
 # No courier is a wait, not a fault: retry for about an hour (10 s doubling, capped at 10 min) before ops.
 DISPATCH_RETRY = RetryPolicy(max_attempts=12, base_delay=10.0, multiplier=2.0, cap=600.0, jitter=0.1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from checkout import contracts, fork_action, selectors, services, state
@@ -87,7 +87,7 @@ def execute(
     """
     actor, reason = actions.check_who(actor, reason)
     request = _order(order_id)
-    with actions.exclusively(request.order_id):  # a second confirm of the same preview, sent at once, runs nothing
+    with actions.exclusively(request.order_id), _in_turn(action, request.order_id):
         actions.check_fresh(request.order_id, expected_seq)
         plan = _plan(action, request, params)
         if plan.why is not None or plan.run is None:
@@ -104,6 +104,19 @@ def execute(
             action_id=action_id or plan.action_id,
         )
     return {**render(state.order_view(request.order_id)), "opsActionId": str(row.id)}
+
+
+# Actions that take the order's turn (``actions.in_turn``, its decisions' lock) from the stale check to the audit row:
+# a fork, whose first step and the closing of the waits it supersedes a deadline's round must not run between (the
+# deadline pass takes the same turn). resolve-payment-review takes it around its own run (``one_at_a_time``).
+IN_TURN = frozenset({"fork"})
+
+
+def _in_turn(action: str, order_id: uuid.UUID) -> AbstractContextManager[None]:
+    """The order's turn for an action of ``IN_TURN``, taken after ``actions.exclusively`` (a second confirm is refused,
+    not kept waiting): a deadline's round that ran first is a checkpoint the preview did not show, so the stale check
+    refuses the fork (preview again), storing nothing."""
+    return actions.in_turn(order_id) if action in IN_TURN else nullcontext()
 
 
 def applicability(order_id: object) -> dict[str, str | None]:

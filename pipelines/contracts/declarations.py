@@ -90,7 +90,8 @@ class Deadline:
     restaurant's timeout resumes the waiting step itself); after the last round the wait is over. ``settled_by``
     names the checkpoint types that end the wait when another path writes them into the trace (a cancellation,
     a resolution by ops): a wait they settled fires nothing. ``guard`` is the dotted path of a context manager
-    taking the trace id, held while a round's pipeline runs (one decision of a trace at a time). ``label``
+    taking the trace id, held while a round's pipeline runs; the deadline pass already holds the trace's decisions'
+    lock around each round (``actions.in_turn``), so a guard must not take that one again. ``label``
     names the wait for people (the console's dashboard).
     """
 

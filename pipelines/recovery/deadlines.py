@@ -35,7 +35,7 @@ from pipelines.engine import pauses
 from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH, Checkpoint, OpenWait, WaitEnded, WaitExtended, WaitOpened
-from pipelines.recovery import forks
+from pipelines.recovery import actions, forks
 from pipelines.recovery.resume import grace
 from pipelines.store import clock
 from pipelines.store.waits import (
@@ -93,7 +93,18 @@ def expire(
 
 
 def fire(wait: OpenWait, now: datetime.datetime) -> Fired:
-    """End the wait's current round as ``expired`` (or ``settled``) and, if this call did, run its pipeline."""
+    """End the wait's current round as ``expired`` (or ``settled``) and, if this call did, run its pipeline.
+
+    In the trace's turn (``actions.in_turn``, its decisions' lock), which a fork holds from its first step to
+    ending the waits it supersedes: the round is looked at (still open, settled, superseded) and run in one turn,
+    so a fork made meanwhile either ended the wait first (the round runs nothing) or starts after the round ran."""
+    with actions.in_turn(wait.trace_id):
+        if not OpenWait.objects.filter(wait_id=wait.wait_id, round=wait.round).exists():  # ended while it waited
+            return Fired(wait.wait_id, wait.pipeline, wait.step, wait.round, "missed")
+        return _fire(wait, now)
+
+
+def _fire(wait: OpenWait, now: datetime.datetime) -> Fired:
     step = composition().pipeline(wait.pipeline).step(wait.step)
     deadline = step.deadline
     opened_row = WaitOpened.objects.get(pk=wait.wait_id)

@@ -38,7 +38,7 @@ from pipelines.models import (
     WaitEnded,
     WaitOpened,
 )
-from pipelines.recovery import frontier
+from pipelines.recovery import actions, frontier
 from pipelines.recovery import resume as recovery
 from pipelines.store import branches, clock, waits
 
@@ -203,7 +203,11 @@ def lineage(fork: ForkPoint, *, new_effect_keys: bool) -> set[str]:
 def close_superseded(fork: ForkPoint, *, new_effect_keys: bool) -> Superseded:
     """Cancel the open parked items the fork supersedes (their pending retries stop) and end its open waits' rounds
     as settled (their deadlines run nothing); what this call closed: nothing once they are closed, so the same fork
-    run again closes nothing more. A wait whose deadline ended its round first is not among them."""
+    run again closes nothing more. A wait whose deadline ended its round first is not among them.
+
+    The caller holds the trace's turn (``actions.in_turn``) from ``start`` to here, as the deadline pass does
+    around a round: a deadline due meanwhile waits, then finds its wait ended, instead of declining (and voiding
+    under the key the fork reuses) between the fork's first step and this call."""
     found = superseded(fork, new_effect_keys=new_effect_keys)
     for parked in found.items:
         parking.resolve(parked, ParkingOutcome.CANCELLED, parking.last_attempt(parked), SUPERSEDED)
@@ -297,12 +301,13 @@ def run_again(cut_at: Cut) -> list[str]:
     if found is None or found.fork_id(fork.new_effect_keys) != fork.id:
         return []
     branches.forget(fork.trace_id)
-    if cut_at.row is None:
-        execution = engine().fork(found.log.pipeline, found.log.step, found.checkpoint, fork.branch)
-        statuses = [str(execution.first.status)]
-    else:
-        statuses = _resume_own(cut_at.row)
-    close_superseded(found, new_effect_keys=fork.new_effect_keys)
+    with actions.in_turn(fork.trace_id):  # as the fork action: a deadline's round runs before or after, not between
+        if cut_at.row is None:
+            execution = engine().fork(found.log.pipeline, found.log.step, found.checkpoint, fork.branch)
+            statuses = [str(execution.first.status)]
+        else:
+            statuses = _resume_own(cut_at.row)
+        close_superseded(found, new_effect_keys=fork.new_effect_keys)
     return statuses
 
 
