@@ -1,6 +1,7 @@
 """A Redis broker host that drops packets costs a publish, and a readiness check, ``TPFGO_BROKER_CONNECT_TIMEOUT``
-seconds (kombu's ``socket_connect_timeout``, ``tpfgo_site/settings.py``), not the system's TCP connect timeout
-(about 2 minutes on Linux), which a request that parks a retry waited out on its one publish attempt.
+seconds (kombu's ``socket_connect_timeout``, ``tpfgo_site/settings.py``; a readiness check
+``TPFGO_READINESS_BROKER_TIMEOUT`` where that is lower), not the system's TCP connect timeout (about 2 minutes on
+Linux), which a request that parks a retry waited out on its one publish attempt.
 
 The broker is a local blackhole: a listener whose one-place accept queue is full, so the kernel drops every further
 SYN, as a firewall that drops packets does. The publish runs in a process of its own, started with the broker's URL

@@ -1,6 +1,7 @@
 """A Redis broker that stops answering on a connection already open costs a publish, and a readiness check,
-``TPFGO_BROKER_SOCKET_TIMEOUT`` seconds per attempt (kombu's ``socket_timeout``, ``tpfgo_site/settings.py``); unset,
-each waited for the answer forever, and a request that parks a retry with it.
+``TPFGO_BROKER_SOCKET_TIMEOUT`` seconds per attempt (kombu's ``socket_timeout``, ``tpfgo_site/settings.py``; a
+readiness check ``TPFGO_READINESS_BROKER_TIMEOUT`` where that is lower); unset, each waited for the answer forever,
+and a request that parks a retry with it.
 
 The broker is a Redis of the test's own, stopped (SIGSTOP) once the publisher's connection is open: the kernel
 still takes the bytes and accepts new connections, and nothing answers, as when the broker's host vanished or a

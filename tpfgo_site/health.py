@@ -64,8 +64,19 @@ def broker_check() -> str:
     if settings.CELERY_BROKER_URL == "filesystem://":
         return "ok" if settings.CELERY_BROKER_FOLDER.exists() else "failed: broker folder missing"
     try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+        # One attempt, no retry after a pause: the probe asks again, and its answer must come within its timeout.
+        with app.connection_for_write(transport_options=readiness_transport_options()) as conn:
+            conn.ensure_connection(max_retries=0)
         return "ok"
     except Exception as exc:  # noqa: BLE001  (any broker error means not ready)
         return f"failed: {exc.__class__.__name__}"
+
+
+def readiness_transport_options() -> dict[str, float]:
+    """A Redis broker's timeouts for the readiness check (one attempt): at most ``TPFGO_READINESS_BROKER_TIMEOUT``
+    seconds (1 s) to connect, and as long for the answer, below a load balancer's probe timeout (1-5 s), so a broker
+    that stopped answering reads ``broker: failed`` in time rather than the probe timing out. Publishes keep the
+    broker's own (``TPFGO_BROKER_SOCKET_TIMEOUT``, 5 s). Other brokers: none (their transports take no such option)."""
+    own = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    bound = float(settings.TPFGO_READINESS_BROKER_TIMEOUT)
+    return {name: min(float(own[name]), bound) for name in ("socket_connect_timeout", "socket_timeout") if name in own}

@@ -189,15 +189,19 @@ else:
         CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = float(
             os.environ.get("TPFGO_BROKER_CONNECT_TIMEOUT", "2")
         )
-        # And a command on an open connection (a publish, a readiness check) waits this many seconds for the
-        # broker's answer; unset, one to a broker that stopped answering (its host gone, packets dropped) waited
-        # forever. A worker's BRPOP waits 1 s at the broker for a message (kombu's brpop_timeout), so this is
-        # above that: an idle worker's poll is answered in time (docs/operations.md, "Brokers").
+        # And a command on an open connection (a publish; a readiness check has its own bound, below) waits this many
+        # seconds for the broker's answer; unset, one to a broker that stopped answering (its host gone, packets
+        # dropped) waited forever. A worker's BRPOP waits 1 s at the broker for a message (kombu's brpop_timeout), so
+        # this is above that: an idle worker's poll is answered in time (docs/operations.md, "Brokers").
         CELERY_BROKER_TRANSPORT_OPTIONS["socket_timeout"] = float(os.environ.get("TPFGO_BROKER_SOCKET_TIMEOUT", "5"))
     if _BROKER_SCHEME == "rediss":
         # TLS verifies the broker's certificate against the system's CAs unless the URL's ssl_* parameters say
         # otherwise (they replace this; docs/operations.md, "Brokers"). kombu would fall back to no verification.
         CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+# A readiness check (/readyz, the gRPC health) waits for a Redis broker at most this many seconds, to connect and for
+# each answer (tpfgo_site.health.readiness_transport_options): below a load balancer's probe timeout, so a broker that
+# stopped answering reads "degraded", not a probe that timed out.
+TPFGO_READINESS_BROKER_TIMEOUT = float(os.environ.get("TPFGO_READINESS_BROKER_TIMEOUT", "1"))
 # When a retry or a drain pass is due later: "broker" publishes it now with a Celery eta/countdown (Redis holds it
 # in the worker until due; fine below the visibility timeout), "database" publishes nothing until it is due and
 # beat's pipelines.release_due publishes what fell due, every TPFGO_RELEASE_SECONDS (RabbitMQ's quorum queues
