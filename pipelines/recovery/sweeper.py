@@ -35,6 +35,7 @@ from typing import Any
 import prometheus_client
 import structlog
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.module_loading import import_string
@@ -46,6 +47,7 @@ from pipelines.failures import parking, sinks
 from pipelines.failures import record as failure_record
 from pipelines.failures.parking import retry_policy
 from pipelines.models import (
+    ForkedFrom,
     ParkedItem,
     ParkingOutcome,
     RetryClaim,
@@ -66,6 +68,19 @@ SWEEP_ACTIONS = prometheus_client.Counter(
     "stalled positions resumed, aux branches written, hand-offs sent again, copies held behind a deep queue.",
     ["action"],
 )
+
+
+UNREADABLE = prometheus_client.Counter(
+    "tpfgo_sweep_unreadable_total",
+    "Items a sweep passed over because this composition cannot read them (a pipeline or checkpoint type it no "
+    "longer has), per pass (cut_forks). The rest of the sweep goes on; the item is tried again on the next.",
+    ["pass"],
+)
+UNREADABLE_PASSES = ("cut_forks",)
+# What a composition that no longer has a pipeline or checkpoint type raises on an item of it (as ``resume.at_rest``).
+UNREADABLE_ERRORS = (LookupError, ObjectDoesNotExist)
+for _pass in UNREADABLE_PASSES:
+    UNREADABLE.labels(_pass)
 
 
 class AttemptLost(RetryableError):
@@ -191,11 +206,30 @@ def _resume_cut_forks(
     report.resumes.extend((str(cut[key].fork.trace_id), key[1]) for key in sent)
 
 
-def _run_fork_again(cut: forks.Cut) -> None:
+def _run_fork_again(cut: forks.Cut) -> bool | None:
+    """Run the cut fork again; False when this composition cannot read it (nothing recorded, no resume counted: the
+    next sweep tries it again), so one fork a deploy left unreadable does not stop the rest of the sweep."""
     fork = cut.fork
     seq = fork.from_seq if cut.row is None else cut.row.seq
     log.warning("sweep.fork_cut", trace_id=str(fork.trace_id), fork_id=str(fork.id), seq=seq)
-    forks.run_again(cut)
+    try:
+        forks.run_again(cut)
+    except UNREADABLE_ERRORS as exc:
+        _fork_unreadable(fork, exc)
+        return False
+    return None
+
+
+def _fork_unreadable(fork: ForkedFrom, exc: Exception) -> None:
+    log.error(
+        "sweep.fork_unreadable",
+        trace_id=str(fork.trace_id),
+        fork_id=str(fork.id),
+        pipeline=fork.pipeline,
+        checkpoint_type=fork.from_type,
+        error=repr(exc),
+    )
+    UNREADABLE.labels("cut_forks").inc()
 
 
 def release_due(now: datetime.datetime | None = None, limit: int | None = None) -> int:

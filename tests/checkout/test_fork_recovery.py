@@ -5,11 +5,15 @@ on), and the sweep runs the fork again from that point."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import pytest
+import structlog
+from prometheus_client import REGISTRY
 
 from checkout import ops_actions, services
+from checkout.composition import COMPOSITION
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.models import Courier
 from checkout.order_approved.models import OrderApproved
@@ -155,3 +159,44 @@ def test_a_stall_of_the_parent_after_the_fork_point_is_not_resumed_beside_the_fo
     assert terminal_branches(order_id) == [forked.branch]
     assert list(DeliveryAssigned.objects.filter(order_id=order_id).values_list("branch", flat=True)) == [forked.branch]
     assert Resumption.objects.count() == 0
+
+
+# The shipped composition without dispatch: a deploy that removed the pipeline a fork was made in.
+WITHOUT_DISPATCH = dataclasses.replace(
+    COMPOSITION,
+    pipelines=tuple(p for p in COMPOSITION.pipelines if p.name != "dispatch"),
+    subscriptions=tuple(s for s in COMPOSITION.subscriptions if s.pipeline != "dispatch"),
+)
+
+
+def test_a_cut_fork_this_composition_cannot_read_is_logged_and_counted_and_the_sweep_goes_on(
+    demo_data, settings, monkeypatch
+):
+    """A fork cut in a pipeline the composition no longer has raised out of the sweep, on every sweep: the other cut
+    forks, the aux branches and the hand-offs after it waited for good."""
+    unreadable = place().view["orderId"]
+    readable = place().view["orderId"]
+    with monkeypatch.context() as patched:
+        patched.setattr(Engine, "fork", killed)
+        for order_id, checkpoint in ((unreadable, DeliveryAssigned), (readable, OrderApproved)):
+            with pytest.raises(Killed):
+                fork(order_id, checkpoint.objects.get(order_id=order_id).pk)
+    lost, cut = (ForkedFrom.objects.get(trace_id=order_id) for order_id in (unreadable, readable))
+    assert lost.pipeline == "dispatch" and lost.created_at < cut.created_at  # the sweep finds it first
+    settings.TPFGO_COMPOSITION = "tests.checkout.test_fork_recovery.WITHOUT_DISPATCH"
+    logged = {order_id: CheckpointLog.objects.filter(trace_id=order_id).count() for order_id in (unreadable, readable)}
+    counted = REGISTRY.get_sample_value("tpfgo_sweep_unreadable_total", {"pass": "cut_forks"})
+
+    with structlog.testing.capture_logs() as logs:
+        report = sweeper.sweep(now=later(300))
+
+    assert report.resumes == [(readable, cut.from_seq)]
+    assert terminal_branches(readable) == [MAIN_BRANCH]  # dispatch is gone: the fork stops before the terminal
+    up_to_kitchen = RERUN - completed_order_rows(after="kitchen-preparation")
+    assert CheckpointLog.objects.filter(trace_id=readable).count() == logged[readable] + up_to_kitchen
+    assert CheckpointLog.objects.filter(trace_id=unreadable).count() == logged[unreadable]
+    assert list(SweepDispatch.objects.values_list("subject", flat=True)) == [cut.id]  # nothing recorded for it
+    assert [(e["trace_id"], e["fork_id"], e["pipeline"]) for e in logs if e["event"] == "sweep.fork_unreadable"] == [
+        (unreadable, str(lost.id), "dispatch")
+    ]
+    assert REGISTRY.get_sample_value("tpfgo_sweep_unreadable_total", {"pass": "cut_forks"}) == counted + 1
