@@ -9,6 +9,8 @@ balancer take every node out at once. Each check is counted (``tpfgo_readiness_c
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -77,6 +79,6 @@ def readiness_transport_options() -> dict[str, float]:
     seconds (1 s) to connect, and as long for the answer, below a load balancer's probe timeout (1-5 s), so a broker
     that stopped answering reads ``broker: failed`` in time rather than the probe timing out. Publishes keep the
     broker's own (``TPFGO_BROKER_SOCKET_TIMEOUT``, 5 s). Other brokers: none (their transports take no such option)."""
-    own = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    own = cast(dict[str, float], settings.CELERY_BROKER_TRANSPORT_OPTIONS)
     bound = float(settings.TPFGO_READINESS_BROKER_TIMEOUT)
     return {name: min(float(own[name]), bound) for name in ("socket_connect_timeout", "socket_timeout") if name in own}

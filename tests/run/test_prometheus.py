@@ -125,7 +125,7 @@ def test_prometheus_sees_every_process_counted_once_and_counters_never_go_back(m
     assert 0 <= prometheus.values('tpfgo_sweep_age_seconds{job="tpfgo"}')[()] < 300
     # The operators' alerting rules evaluate against these live series without an error, and none fires.
     rules = prometheus.rules()
-    assert {r["name"] for r in rules} == set(re.findall(r"- alert: (\w+)", ALERTS.read_text())) and len(rules) == 16
+    assert {r["name"] for r in rules} == set(re.findall(r"- alert: (\w+)", ALERTS.read_text())) and len(rules) == 17
     assert [(r["name"], r["health"], r.get("lastError", "")) for r in rules if r["health"] != "ok"] == []
     assert [r["name"] for r in rules if r["state"] == "firing"] == []
     # Beat's sweeps run on the worker: every action's series is scraped from the start (its counts: tests/pipelines).
