@@ -71,7 +71,8 @@ def test_an_order_held_by_a_pause_shows_as_held_not_as_retrying(ops_client, refe
     page = ops_client.get(reverse("ops:lineage", args=[order])).content.decode()
     badge = re.search(r'<span class="ops-badge stalled">\s*([^<]*?)\s*</span>', page)
     assert badge and badge.group(1) == "held by a pause"
-    node = re.search(rf'data-node-id="{parked.pk}".*?<title>([^<]*)</title>', page, re.S)
+    # The picture's node (the stops list above it names the parked item by the same id).
+    node = re.search(rf'<a class="node [^"]*"[^>]*data-node-id="{parked.pk}"[^>]*>\s*<title>([^<]*)</title>', page)
     assert node and "kitchen_commitment — held by a pause: printer jam · 0 failed attempt(s)" in node.group(1)
     assert "retrying" not in page.replace("parked, retrying</span>", "")  # the legend's colour key stays
     assert (
