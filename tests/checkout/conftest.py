@@ -10,6 +10,7 @@ import pytest
 
 from checkout import demo, services
 from pipelines.models import CheckpointLog
+from tests.checkout import recording_gateway
 
 _keys = itertools.count(1)
 
@@ -38,3 +39,15 @@ def place(key: str | None = None, **kwargs: Any) -> services.Placed:
 
 def checkpoint_types(order_id: str) -> Counter:
     return Counter(CheckpointLog.objects.filter(trace_id=order_id).values_list("checkpoint_type", flat=True))
+
+
+@pytest.fixture
+def gateway(settings):
+    """The payment gateway simulator recording every reviewed capture and void it is asked for (``VOIDS``,
+    ``CAPTURES``, emptied before and after the test)."""
+    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.RecordingGateway"
+    recording_gateway.VOIDS.clear()
+    recording_gateway.CAPTURES.clear()
+    yield recording_gateway
+    recording_gateway.VOIDS.clear()
+    recording_gateway.CAPTURES.clear()

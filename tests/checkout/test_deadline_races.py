@@ -23,7 +23,6 @@ from checkout.payment_review_resolved.models import PaymentReviewResolved
 from pipelines.contracts.status import FailedPrecondition
 from pipelines.models import WaitEnded
 from pipelines.recovery import deadlines
-from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
 from tests.checkout.test_races import race
 
@@ -37,16 +36,6 @@ WHO = {"actor": "ops:erin", "reason": "race test"}
 def _postgres_only():
     if connection.vendor != "postgresql":
         pytest.skip("concurrency is tested on PostgreSQL")
-
-
-@pytest.fixture
-def gateway(settings):
-    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.RecordingGateway"
-    recording_gateway.VOIDS.clear()
-    recording_gateway.CAPTURES.clear()
-    yield recording_gateway
-    recording_gateway.VOIDS.clear()
-    recording_gateway.CAPTURES.clear()
 
 
 def ends(order_id: str) -> dict[int, str]:

@@ -26,7 +26,6 @@ from pipelines.engine.registry import engine
 from pipelines.models import OpenWait, WaitEnded, WaitOpened
 from pipelines.recovery import deadlines
 from pipelines.store import clock
-from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
 from tests.conftest import all_insert_only_counts, node_clock
 
@@ -43,16 +42,6 @@ def at(minutes: float):
 def expire(minutes: float, step: str) -> list[deadlines.Fired]:
     with at(minutes):
         return deadlines.expire(step=step)
-
-
-@pytest.fixture
-def gateway(settings):
-    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.RecordingGateway"
-    recording_gateway.VOIDS.clear()
-    recording_gateway.CAPTURES.clear()
-    yield recording_gateway
-    recording_gateway.VOIDS.clear()
-    recording_gateway.CAPTURES.clear()
 
 
 @pytest.fixture

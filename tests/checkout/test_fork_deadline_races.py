@@ -26,7 +26,6 @@ from pipelines.contracts.status import FailedPrecondition
 from pipelines.models import MAIN_BRANCH, CheckpointLog, ForkedFrom, OpenWait, OpsAction, WaitEnded, WaitOpened
 from pipelines.recovery import deadlines, forks
 from pipelines.store import claim_locks, clock
-from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -41,14 +40,9 @@ def _postgres_only():
 
 
 @pytest.fixture
-def gateway(settings):
-    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.RecordingGateway"
+def gateway(gateway, settings):
     settings.TPFGO_REVIEW_DEADLINE_MINUTES = 0
-    recording_gateway.VOIDS.clear()
-    recording_gateway.CAPTURES.clear()
-    yield recording_gateway
-    recording_gateway.VOIDS.clear()
-    recording_gateway.CAPTURES.clear()
+    return gateway
 
 
 class Thread(threading.Thread):

@@ -14,23 +14,12 @@ from checkout.payment_review_resolved.models import PaymentReviewResolved
 from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines.models import MAIN_BRANCH, CheckpointLog, ForkedFrom, OpenWait, Resumption, WaitOpened
 from pipelines.recovery import deadlines, sweeper
-from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
 from tests.pipelines.test_sweeper import RESUMES
 
 pytestmark = pytest.mark.django_db
 
 WHO = {"actor": "ops:erin", "reason": "review the payment again"}
-
-
-@pytest.fixture
-def gateway(settings):
-    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.RecordingGateway"
-    recording_gateway.VOIDS.clear()
-    recording_gateway.CAPTURES.clear()
-    yield recording_gateway
-    recording_gateway.VOIDS.clear()
-    recording_gateway.CAPTURES.clear()
 
 
 def run(action: str, order_id: str, **params: object) -> dict:

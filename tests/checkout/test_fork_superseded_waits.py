@@ -24,7 +24,6 @@ from pipelines.engine.registry import engine
 from pipelines.models import MAIN_BRANCH, CheckpointLog, ForkedFrom, OpenWait, WaitEnded, WaitOpened
 from pipelines.recovery import deadlines, forks
 from pipelines.store import branches
-from tests.checkout import recording_gateway
 from tests.checkout.conftest import place
 
 pytestmark = pytest.mark.django_db
@@ -36,16 +35,6 @@ DAY = 24 * 60
 
 def at(minutes: float) -> Any:
     return time_machine.travel(T0 + datetime.timedelta(minutes=minutes), tick=False)
-
-
-@pytest.fixture
-def gateway(settings):
-    settings.TPFGO_PAYMENT_GATEWAY = "tests.checkout.recording_gateway.RecordingGateway"
-    recording_gateway.VOIDS.clear()
-    recording_gateway.CAPTURES.clear()
-    yield recording_gateway
-    recording_gateway.VOIDS.clear()
-    recording_gateway.CAPTURES.clear()
 
 
 def fork(order_id: str, checkpoint_type: str) -> tuple[ForkedFrom, dict[str, Any]]:
