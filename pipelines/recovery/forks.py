@@ -25,7 +25,7 @@ from django.db.models import Exists, OuterRef
 from pipelines.contracts.declarations import Composition, Pipeline
 from pipelines.contracts.steps import Execution
 from pipelines.engine import queues
-from pipelines.engine.registry import composition, engine
+from pipelines.engine.registry import checkpoint_models, composition, engine
 from pipelines.engine.runner import branch_of
 from pipelines.failures import parking
 from pipelines.models import (
@@ -295,8 +295,11 @@ def run_again(cut_at: Cut) -> list[str]:
     """Take a cut fork up where it was cut, on its branch: from its fork point as ``start`` would have (a replay of
     whatever it wrote), or from its own checkpoint as the sweeper resumes any position; then close the parked items
     it supersedes, as the fork action would have. The statuses of what ran (none when the fork's checkpoint is gone,
-    purged)."""
+    purged). Raises ``LookupError`` when this composition no longer has the fork's checkpoint type, as a resume of
+    a position of that type does (``resume.load``): the sweeper passes the fork over instead of recording it."""
     fork = cut_at.fork
+    if fork.from_type not in checkpoint_models():
+        raise LookupError(f"no checkpoint type named {fork.from_type!r} in this composition")
     found = point(fork.trace_id, fork.from_id)
     if found is None or found.fork_id(fork.new_effect_keys) != fork.id:
         return []

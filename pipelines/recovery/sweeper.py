@@ -73,10 +73,10 @@ SWEEP_ACTIONS = prometheus_client.Counter(
 UNREADABLE = prometheus_client.Counter(
     "tpfgo_sweep_unreadable_total",
     "Items a sweep passed over because this composition cannot read them (a pipeline or checkpoint type it no "
-    "longer has), per pass (cut_forks). The rest of the sweep goes on; the item is tried again on the next.",
+    "longer has), per pass (cut_forks, partial_progress). The rest of the sweep goes on; the item is tried again on the next.",
     ["pass"],
 )
-UNREADABLE_PASSES = ("cut_forks",)
+UNREADABLE_PASSES = ("cut_forks", "partial_progress")
 # What a composition that no longer has a pipeline or checkpoint type raises on an item of it (as ``resume.at_rest``).
 UNREADABLE_ERRORS = (LookupError, ObjectDoesNotExist)
 for _pass in UNREADABLE_PASSES:
@@ -383,10 +383,16 @@ def _record_lost(parked: ParkedItem, attempt: int, lost: AttemptLost) -> None:
 
 def dispatch_resume(trace_id: uuid.UUID, seq: int) -> bool | None:
     """Hand a resume to a worker (``TPFGO_RESUME_ENQUEUE``; False when the hook says the broker refused it); an
-    empty hook runs it here and now."""
+    empty hook runs it here and now (False when this composition cannot read the position: a pipeline or checkpoint
+    type it no longer has, so the rest of the sweep goes on)."""
     hook = getattr(settings, "TPFGO_RESUME_ENQUEUE", "pipelines.tasks.enqueue_resume")
     if not hook:
-        recovery.resume(trace_id, seq, worker="sweeper")
+        try:
+            recovery.resume(trace_id, seq, worker="sweeper")
+        except UNREADABLE_ERRORS as exc:  # nothing recorded, no resume counted: the next sweep tries it again
+            log.error("sweep.position_unreadable", trace_id=str(trace_id), seq=seq, error=repr(exc))
+            UNREADABLE.labels("partial_progress").inc()
+            return False
         return None
     sent: bool | None = import_string(hook)(trace_id, seq)
     return sent

@@ -17,6 +17,7 @@ from checkout.composition import COMPOSITION
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.models import Courier
 from checkout.order_approved.models import OrderApproved
+from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
 from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines.engine.runner import Engine
 from pipelines.models import MAIN_BRANCH, CheckpointLog, ForkedFrom, ParkedItem, Resumption, SweepDispatch
@@ -200,3 +201,74 @@ def test_a_cut_fork_this_composition_cannot_read_is_logged_and_counted_and_the_s
         (unreadable, str(lost.id), "dispatch")
     ]
     assert REGISTRY.get_sample_value("tpfgo_sweep_unreadable_total", {"pass": "cut_forks"}) == counted + 1
+
+
+# The shipped composition whose dispatch writes another type: a deploy that renamed the checkpoint type a fork was
+# made from, and kept its pipeline.
+WITHOUT_DELIVERY_ASSIGNED = dataclasses.replace(
+    COMPOSITION,
+    pipelines=tuple(
+        dataclasses.replace(p, steps=(dataclasses.replace(p.steps[0], model=OrderReadyForDispatch),))
+        if p.name == "dispatch"
+        else p
+        for p in COMPOSITION.pipelines
+    ),
+)
+# The shipped composition where nothing takes a delivery up: an order stalls after dispatch.
+STOPS_AFTER_DISPATCH = dataclasses.replace(
+    COMPOSITION, subscriptions=tuple(s for s in COMPOSITION.subscriptions if s.pipeline != "delivery-execution")
+)
+
+
+def test_a_cut_fork_whose_checkpoint_type_this_composition_lacks_is_counted_unreadable_not_resumed(
+    demo_data, settings, monkeypatch
+):
+    """Its pipeline still there, the fork's checkpoint type gone: the sweep recorded it and counted it as a resume."""
+    order_id = place().view["orderId"]
+    with monkeypatch.context() as patched:
+        patched.setattr(Engine, "fork", killed)
+        with pytest.raises(Killed):
+            fork(order_id, DeliveryAssigned.objects.get(order_id=order_id).pk)
+    lost = ForkedFrom.objects.get(trace_id=order_id)
+    settings.TPFGO_COMPOSITION = "tests.checkout.test_fork_recovery.WITHOUT_DELIVERY_ASSIGNED"
+    logged = CheckpointLog.objects.filter(trace_id=order_id).count()
+    counted = REGISTRY.get_sample_value("tpfgo_sweep_unreadable_total", {"pass": "cut_forks"})
+
+    with structlog.testing.capture_logs() as logs:
+        report = sweeper.sweep(now=later(300))
+
+    assert report.resumes == []
+    assert CheckpointLog.objects.filter(trace_id=order_id).count() == logged
+    assert SweepDispatch.objects.count() == 0 and Resumption.objects.count() == 0
+    assert [(e["fork_id"], e["checkpoint_type"]) for e in logs if e["event"] == "sweep.fork_unreadable"] == [
+        (str(lost.id), "DeliveryAssigned")
+    ]
+    assert REGISTRY.get_sample_value("tpfgo_sweep_unreadable_total", {"pass": "cut_forks"}) == counted + 1
+
+
+def test_a_stalled_position_this_composition_cannot_read_is_counted_and_the_sweep_goes_on(demo_data, settings):
+    """Resumed in the sweep (``TPFGO_RESUME_ENQUEUE=""``), a stall in a pipeline the composition no longer has
+    raised out of it: the stalls after it were never resumed."""
+    settings.TPFGO_COMPOSITION = "tests.checkout.test_fork_recovery.STOPS_AFTER_DISPATCH"
+    unreadable = place().view["orderId"]
+    settings.TPFGO_COMPOSITION = "tests.checkout.test_recovery.STOPS_AFTER_COMMITMENT"
+    readable = place().view["orderId"]
+    stall = CheckpointLog.objects.get(trace_id=unreadable, step="delivery_assigned")
+    commitment = CheckpointLog.objects.get(trace_id=readable, step="kitchen_commitment")
+    assert stall.created_at < commitment.created_at  # the sweep finds it first
+    settings.TPFGO_COMPOSITION = "tests.checkout.test_fork_recovery.WITHOUT_DISPATCH"
+    logged = CheckpointLog.objects.filter(trace_id=unreadable).count()
+    counted = REGISTRY.get_sample_value("tpfgo_sweep_unreadable_total", {"pass": "partial_progress"})
+
+    with structlog.testing.capture_logs() as logs:
+        report = sweeper.sweep(now=later(300))
+
+    assert report.resumes == [(readable, commitment.seq)]
+    assert CheckpointLog.objects.filter(trace_id=unreadable).count() == logged
+    assert CheckpointLog.objects.filter(trace_id=readable, step="order_ready_for_dispatch").count() == 1
+    assert not Resumption.objects.filter(trace_id=unreadable, seq=stall.seq).exists()
+    assert list(SweepDispatch.objects.values_list("subject", flat=True)) == [uuid.UUID(readable)]
+    assert [(e["trace_id"], e["seq"]) for e in logs if e["event"] == "sweep.position_unreadable"] == [
+        (unreadable, stall.seq)
+    ]
+    assert REGISTRY.get_sample_value("tpfgo_sweep_unreadable_total", {"pass": "partial_progress"}) == counted + 1
