@@ -73,7 +73,8 @@ SWEEP_ACTIONS = prometheus_client.Counter(
 UNREADABLE = prometheus_client.Counter(
     "tpfgo_sweep_unreadable_total",
     "Items a sweep passed over because this composition cannot read them (a pipeline or checkpoint type it no "
-    "longer has), per pass (cut_forks, partial_progress). The rest of the sweep goes on; the item is tried again on the next.",
+    "longer has), per pass (cut_forks, partial_progress). The rest of the sweep goes on; the item is tried again "
+    "on the next.",
     ["pass"],
 )
 UNREADABLE_PASSES = ("cut_forks", "partial_progress")
