@@ -36,6 +36,7 @@ from pipelines import (
     ServiceError,
     StepStatus,
     Unavailable,
+    actions,
     backlog,
     current_engine,
     ids,
@@ -204,12 +205,17 @@ def branch_for(awaited: OrderCheckpoint) -> str | None:
 
 
 def _decide(ticket: TicketCreated, event: Mapping[str, Any]) -> dict[str, Any]:
-    """The engine says whether a stored decision is this one again (a replay: the same answer) or another."""
-    if selectors.acceptance(ticket.order_id) is None:
-        _not_terminal(ticket.order_id)
-    execution = current_engine().run(
-        "restaurant-acceptance", ticket, step="acceptance_decision", event=event, branch=branch_for(ticket)
-    )
+    """The engine says whether a stored decision is this one again (a replay: the same answer) or another.
+
+    In the order's turn (``actions.in_turn``, its decisions' lock), as a fork and the deadline pass: a decision that
+    came first is a checkpoint the fork's preview did not show (the fork is refused); one that came second finds the
+    fork's branch in the order's view and decides the fork's wait, never the parent's the fork supersedes."""
+    with actions.in_turn(ticket.order_id):
+        if selectors.acceptance(ticket.order_id) is None:
+            _not_terminal(ticket.order_id)
+        execution = current_engine().run(
+            "restaurant-acceptance", ticket, step="acceptance_decision", event=event, branch=branch_for(ticket)
+        )
     if execution.first.status in (StepStatus.LOST, StepStatus.AWAITING):
         raise FailedPrecondition("the acceptance of this ticket was already decided")
     return render(state.order_view(ticket.order_id))
@@ -257,23 +263,29 @@ def _not_terminal(order_id: uuid.UUID) -> None:
 def pickup(dispatch_id: object) -> dict[str, Any]:
     """A second pickup of the same dispatch is the same command: it replays (the engine finds the stored one)."""
     assigned = _delivery(dispatch_id)
-    if not selectors.has(OrderPickedUp, assigned.order_id):
-        _not_terminal(assigned.order_id)
-    execution = current_engine().run(
-        "delivery-execution", assigned, step="order_picked_up", event={"action": "pickup"}, branch=branch_for(assigned)
-    )
+    with actions.in_turn(assigned.order_id):  # the courier's event decides a wait: as the restaurant's (``_decide``)
+        if not selectors.has(OrderPickedUp, assigned.order_id):
+            _not_terminal(assigned.order_id)
+        execution = current_engine().run(
+            "delivery-execution",
+            assigned,
+            step="order_picked_up",
+            event={"action": "pickup"},
+            branch=branch_for(assigned),
+        )
     return _advance(execution, assigned.order_id)
 
 
 @storage.scoped
 def dropoff(dispatch_id: object) -> dict[str, Any]:
     assigned = _delivery(dispatch_id)
-    picked = selectors.fact(OrderPickedUp, assigned.order_id)
-    if picked is None:
-        raise FailedPrecondition("the order has not been picked up yet")
-    execution = current_engine().run(
-        "delivery-execution", picked, step="order_delivered", event={"action": "dropoff"}, branch=branch_for(picked)
-    )
+    with actions.in_turn(assigned.order_id):
+        picked = selectors.fact(OrderPickedUp, assigned.order_id)
+        if picked is None:
+            raise FailedPrecondition("the order has not been picked up yet")
+        execution = current_engine().run(
+            "delivery-execution", picked, step="order_delivered", event={"action": "dropoff"}, branch=branch_for(picked)
+        )
     return _advance(execution, assigned.order_id)
 
 
