@@ -38,11 +38,12 @@ def traceback_text(logger: object, method: str, event_dict: dict[str, Any]) -> d
 
 
 def database_details(logger: object, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """Every text field of a line (its traceback, an ``error`` quoting an exception) with a PostgreSQL error's
-    ``DETAIL`` withheld, the values of the row it refused (``pipelines.failures.scrub.database_details``): a line
-    logged with ``log.exception`` anywhere, not only the scrubbed ones."""
+    """Every text field of a line (its traceback, an ``error`` quoting an exception) with the values a PostgreSQL
+    error quotes withheld: its ``DETAIL`` (the row it refused), the input value its primary message quotes, the
+    statement's line (``pipelines.failures.scrub.database_details``): a line logged with ``log.exception`` anywhere,
+    not only the scrubbed ones."""
     for name, value in event_dict.items():
-        if isinstance(value, str) and "DETAIL:  " in value:
+        if isinstance(value, str) and ('"' in value or "DETAIL:  " in value or "LINE " in value):
             event_dict[name] = withhold_database_details(value)
     return event_dict
 

@@ -40,10 +40,33 @@ WITHHELD = "[withheld: the values to hide could not be looked up]"
 _DETAIL = re.compile(
     r"^DETAIL:  .*?(?=\n\n(?:The above exception was|During handling of the above exception)|\Z)", re.M | re.S
 )
+# Where a primary message quoting a value ends: the next part of the message, the next exception of a chain, the text.
+_MESSAGE_END = (
+    r"(?=\n(?:LINE \d+: |DETAIL:  |HINT:  |CONTEXT:  |QUERY:  )"
+    r"|\n\n(?:The above exception was|During handling of the above exception)|\s*\Z)"
+)
+# The primary messages that quote the input value the server could not take (PostgreSQL's input functions), by their
+# form: the words before the value and after it stay. A message quoting a name ('relation "x" does not exist',
+# 'violates check constraint "x"') has none of these forms and is kept.
+_QUOTED_VALUES = (
+    re.compile(
+        r"\b((?:(?:invalid input syntax for type|invalid input value for enum) [^\n:]+"
+        r"|(?:date/time|interval) field value out of range"
+        r"|malformed (?:array|record|range|multirange) literal): )\".*?\"()" + _MESSAGE_END,
+        re.S,
+    ),
+    re.compile(r"\b(value )\".*?\"( is out of range for type [\w ]+)", re.S),
+    re.compile(r"(^|: )\".*?\"( is out of range for type (?:real|double precision))", re.M | re.S),
+)
+# The statement's line that the error's position points at ("LINE 2: …" and its caret): Django binds the parameters
+# into the statement's text, so it quotes the values.
+_STATEMENT_LINE = re.compile(r"^(LINE \d+: ).*\n *\^$", re.M)
 # The traceback's line naming the exception whose message the detail belongs to: psycopg's class gives the SQLSTATE.
 _PSYCOPG_CLASS = re.compile(r"^psycopg\.errors\.(\w+): ", re.M)
 _CHAINED = re.compile(r"\n\n(?:The above exception was|During handling of the above exception)")
 DETAIL_WITHHELD = "DETAIL:  [withheld: a database error's detail quotes the values of a row{sqlstate}]"
+VALUE_WITHHELD = "[withheld: a database error's quoted value{sqlstate}]"
+STATEMENT_WITHHELD = "[withheld: the statement's text quotes values{sqlstate}]"
 
 _finders: list[Finder] = []
 
@@ -79,16 +102,27 @@ NOTHING = Scrub()
 
 
 def database_details(text: str) -> str:
-    """``text`` with each PostgreSQL error's ``DETAIL`` withheld (every one: the values of the row refused, of the
-    key in conflict, of the input that did not parse), its SQLSTATE named when psycopg's class before it gives it.
-    The primary message stays (the constraint's and the table's names). SQLite's messages quote no values."""
+    """``text`` with the values each PostgreSQL error quotes withheld, its SQLSTATE named when psycopg's class
+    before it gives it: every ``DETAIL`` (the values of the row refused, of the key in conflict, of the input that did
+    not parse), the value a primary message quotes (``invalid input syntax for type uuid: "…"``, ``value "…" is out
+    of range for type integer``: its words and type kept) and the statement's line an error's position points at
+    (``LINE 1: …``). The primary message naming a constraint, a table or a column stays. SQLite's messages quote no
+    values."""
+    for form in _QUOTED_VALUES:
+        text = _withhold(text, form, lambda match, state: match[1] + VALUE_WITHHELD.format(sqlstate=state) + match[2])
+    text = _withhold(text, _STATEMENT_LINE, lambda match, state: match[1] + STATEMENT_WITHHELD.format(sqlstate=state))
+    return _withhold(text, _DETAIL, lambda match, state: DETAIL_WITHHELD.format(sqlstate=state))
 
-    def withheld(detail: re.Match[str]) -> str:
-        named = list(_PSYCOPG_CLASS.finditer(text, 0, detail.start()))
-        own = named and not _CHAINED.search(text, named[-1].end(), detail.start())  # the detail's own exception
-        return DETAIL_WITHHELD.format(sqlstate=_sqlstate(named[-1][1]) if own else "")
 
-    return _DETAIL.sub(withheld, text)
+def _withhold(text: str, pattern: re.Pattern[str], shown: Callable[[re.Match[str], str], str]) -> str:
+    """``text`` with each match of ``pattern`` replaced by ``shown`` of it and the SQLSTATE of its own exception."""
+
+    def replaced(match: re.Match[str]) -> str:
+        named = list(_PSYCOPG_CLASS.finditer(text, 0, match.start() + 2))  # a value may follow the class's ": "
+        own = named and not _CHAINED.search(text, named[-1].end(), match.start())  # the match's own exception
+        return shown(match, _sqlstate(named[-1][1]) if own else "")
+
+    return pattern.sub(replaced, text)
 
 
 def _sqlstate(name: str) -> str:

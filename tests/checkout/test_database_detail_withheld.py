@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 import structlog
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, ProgrammingError, connection, transaction
 
 from checkout.api.errors import to_service_error
 from checkout.models import Consumer
@@ -114,3 +114,70 @@ def test_any_line_logging_a_database_error_withholds_its_detail():
     assert NAME not in logged()
     assert line["exception"].count(WITHHELD.format("23505")) == 1
     assert line["error"].endswith("\nDETAIL:  [withheld: a database error's detail quotes the values of a row]")
+
+
+VALUE = "[withheld: a database error's quoted value{}]"
+STATEMENT = "LINE 1: [withheld: the statement's text quotes values{}]"
+
+
+def refused_input(sql: str, value: str) -> DataError:
+    """The database's refusal of a value its input function cannot take (bound into the statement's text)."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [value])
+    except DataError as exc:
+        return exc
+    raise AssertionError("the value was taken")
+
+
+@pytest.mark.parametrize(
+    ("sql", "value", "message", "sqlstate"),
+    [
+        ("SELECT %s::uuid", f"{NAME}\n{KEY.hex()}", "invalid input syntax for type uuid: {}", "22P02"),
+        ("SELECT %s::integer", NAME, "invalid input syntax for type integer: {}", "22P02"),
+        ("SELECT %s::date", f"2026-13-45 {NAME}", "invalid input syntax for type date: {}", "22007"),
+        ("SELECT %s::date", "2026-13-45", "date/time field value out of range: {}", "22008"),
+        ("SELECT %s::integer", "98765432109", "value {} is out of range for type integer", "22003"),
+    ],
+)
+def test_postgresql_input_value_quoted_in_the_message_is_withheld_everywhere_its_words_and_type_kept(
+    sql, value, message, sqlstate
+):
+    """The primary message of an input function's refusal quotes the value, and the statement's line its error points
+    at (``LINE 1: SELECT '…'::uuid``) quotes it too: both withheld, the words, the type and the SQLSTATE kept."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no input functions that refuse a value")
+    exc = refused_input(sql, value)
+    assert value.splitlines()[0] in str(exc)  # what the database said
+    texts = every_text(exc)
+    for place, text in texts.items():
+        assert not [part for part in (NAME, KEY.hex()[:16], value, "SELECT") if part in text], place
+        assert message.format(VALUE.format("")) in text, place
+    for place in ("traceback", "api.internal_error", "rpc.internal_error"):
+        assert message.format(VALUE.format(f"; SQLSTATE {sqlstate}")) in texts[place], place
+        assert STATEMENT.format(f"; SQLSTATE {sqlstate}") in texts[place], place
+    assert ErrorSinkEntry.objects.count() == 1
+
+
+def test_a_message_quoting_a_name_keeps_the_name_and_withholds_the_statements_line():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's message quotes no statement")
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT nothing FROM checkout_consumer WHERE name = %s", [NAME])
+    except ProgrammingError as exc:
+        texts = every_text(exc)
+    for place, text in texts.items():
+        assert NAME not in text and 'column "nothing" does not exist' in text, place
+    assert STATEMENT.format("; SQLSTATE 42703") in texts["traceback"]
+
+
+def test_a_line_logging_an_input_error_withholds_its_value():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no input functions that refuse a value")
+    exc = refused_input("SELECT %s::uuid", NAME)
+    with captured_logs() as logged:
+        structlog.get_logger("tests.database_detail").error("any.line", error=str(exc))
+    (line,) = [json.loads(text) for text in logged().splitlines() if "any.line" in text]
+    assert NAME not in logged()
+    assert line["error"] == f"invalid input syntax for type uuid: {VALUE.format('')}\n{STATEMENT.format('')}"

@@ -86,3 +86,31 @@ def test_a_database_errors_detail_is_withheld_to_the_end_of_its_message_whatever
         "\n\nThe above exception was the direct cause of the following exception:\n\n"
         f'django.db.utils.IntegrityError: new row violates check constraint "c"\n{withheld.format("")}'
     )
+
+
+def test_a_value_quoted_in_a_database_errors_message_is_withheld_and_a_quoted_name_kept(finders):
+    """Only the forms of PostgreSQL's input functions' messages (a value the server could not take) lose their
+    quoted text; a message quoting a relation, column or constraint keeps it."""
+    shown = "[withheld: a database error's quoted value]"
+    messages = {
+        'invalid input value for enum "Mood": "Zel"da"': f'invalid input value for enum "Mood": {shown}',
+        'malformed array literal: "{Zelda"': f"malformed array literal: {shown}",
+        'interval field value out of range: "9 Zelda"': f"interval field value out of range: {shown}",
+        '"1e999 Zelda" is out of range for type double precision': f"{shown} is out of range for type double precision",
+        'value "Zelda" is out of range for type smallint': f"value {shown} is out of range for type smallint",
+        'relation "zelda" does not exist': 'relation "zelda" does not exist',
+        'column "zelda" of relation "consumer" does not exist': 'column "zelda" of relation "consumer" does not exist',
+        'new row violates check constraint "zelda"': 'new row violates check constraint "zelda"',
+        "value too long for type character varying(8)": "value too long for type character varying(8)",
+    }
+    for message, withheld in messages.items():
+        assert scrub.for_item({}, None)(message) == withheld, message
+    text = (
+        'psycopg.errors.InvalidTextRepresentation: invalid input syntax for type uuid: "Zel"\nda"\n'
+        "LINE 3: ...x = 'Zel\n          ^\n"
+    )
+    assert scrub.for_item({}, None)(text) == (
+        "psycopg.errors.InvalidTextRepresentation: invalid input syntax for type uuid: "
+        "[withheld: a database error's quoted value; SQLSTATE 22P02]\n"
+        "LINE 3: [withheld: the statement's text quotes values; SQLSTATE 22P02]\n"
+    )
