@@ -11,7 +11,9 @@ A finder that fails withholds the text whole (fail closed): the entry keeps its 
 
 Whatever the finders answer, a PostgreSQL error's ``DETAIL`` is withheld (``database_details``): the server puts
 the values of the row it refused there ("Failing row contains (…)", "Key (id)=(…) already exists."), a consumer's
-name and key included, which no finder knows to look for. Its class, SQLSTATE and constraint stay.
+name and key included, which no finder knows to look for. So is the value an input function could not take, which
+its primary message quotes ('invalid input syntax for type uuid: "…"'), and the statement's line its position points
+at ("LINE 1: …", the parameters bound into it). Its class, SQLSTATE, type and constraint stay.
 """
 
 from __future__ import annotations
