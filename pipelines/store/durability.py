@@ -156,11 +156,7 @@ def _sending_ahead(execute: Any, sql: str, params: Any, many: bool, context: dic
     before = ahead_of(connection.alias)
     if not before:
         return execute(sql, params, many, context)
-    raw = connection.connection
-    # In a pipeline already (``read_together``): one of its own would end in a round trip of its own.
-    with connection.wrap_database_errors, contextlib.nullcontext() if raw.pgconn.pipeline_status else raw.pipeline():
-        for statement, values in before:
-            raw.execute(statement, values or None)
+    with connection.wrap_database_errors, sending(connection.connection, before):
         return execute(sql, params, many, context)
 
 
@@ -177,14 +173,24 @@ def ahead_of(alias: str) -> tuple[Statement, ...]:
     return statements
 
 
+@contextlib.contextmanager
+def sending(raw: Any, statements: tuple[Statement, ...]) -> Iterator[None]:
+    """The statements (results discarded), then what the block sends, in one round trip: psycopg's pipeline mode,
+    or the pipeline the session is in already (``read_together``'s), where one of its own would end in a round trip
+    of its own."""
+    with contextlib.nullcontext() if raw.pgconn.pipeline_status else raw.pipeline():
+        for sql, params in statements:
+            raw.execute(sql, params or None)
+        yield
+
+
 def send(raw: Any, statements: tuple[Statement, ...]) -> None:
-    """The statements, in one round trip (psycopg's pipeline mode), results discarded."""
+    """The statements, in one round trip, results discarded."""
     if len(statements) == 1:
         raw.execute(statements[0][0], statements[0][1] or None)
         return
-    with raw.pipeline():
-        for sql, params in statements:
-            raw.execute(sql, params or None)
+    with sending(raw, statements):
+        pass
 
 
 def durable() -> None:

@@ -20,7 +20,6 @@ are always bound as parameters.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from itertools import chain
 from typing import Any
@@ -304,10 +303,7 @@ class _PreparingCursor(_ServerBindingCursor):  # type: ignore[misc]
         before = durability.ahead_of(self.tpfgo_alias)
         if not before:
             return super().execute(query, params, prepare=self.tpfgo_prepare or None, **kwargs)
-        # In the pipeline of ``read_together`` already: one of its own would end in a round trip of its own.
-        with contextlib.nullcontext() if self.connection.pgconn.pipeline_status else self.connection.pipeline():
-            for sql, values in before:
-                self.connection.execute(sql, values or None)
+        with durability.sending(self.connection, before):
             return super().execute(query, params, prepare=self.tpfgo_prepare or None, **kwargs)
 
 
