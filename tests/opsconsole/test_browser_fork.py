@@ -40,6 +40,18 @@ def completed(transactional_db: Any) -> tuple[str, str, int]:
     return order_id, str(approved.pk), CheckpointLog.objects.filter(trace_id=order_id).count()
 
 
+def fork_link_followed(browser: Any, url: str, order_id: str, checkpoint_id: str) -> Any:
+    """A page of ops, logged in, on the fork preview of ``checkpoint_id`` reached from the order's lineage page."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{url}/ops/login/?next=/ops/lineage/{order_id}/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", OPS_PASSWORD)
+    page.click("input[type=submit]")
+    page.locator(f'#checkpoints tr[data-node-id="{checkpoint_id}"] a.fork-link').click()
+    return page
+
+
 def test_ops_fork_an_order_from_a_checkpoint_and_see_both_branches(
     live_server: Any, completed: tuple[str, str, int]
 ) -> None:
@@ -50,13 +62,7 @@ def test_ops_fork_an_order_from_a_checkpoint_and_see_both_branches(
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         try:
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            page.set_default_timeout(30_000)
-            page.goto(f"{live_server.url}/ops/login/?next=/ops/lineage/{order_id}/")
-            page.fill("#id_username", "ops")
-            page.fill("#id_password", OPS_PASSWORD)
-            page.click("input[type=submit]")
-            page.locator(f'#checkpoints tr[data-node-id="{approved_id}"] a.fork-link').click()
+            page = fork_link_followed(browser, live_server.url, order_id, approved_id)
             preview = page.locator(".ops-preview")
             expect(preview).to_contain_text("ForkedFrom")
             expect(preview).to_contain_text(f"capture reuses the parent branch's key capture:{order_id}")
@@ -97,13 +103,7 @@ def test_ops_fork_a_dead_lettered_order_and_see_the_branch_of_each_stop_and_fail
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         try:
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            page.set_default_timeout(30_000)
-            page.goto(f"{live_server.url}/ops/login/?next=/ops/lineage/{order_id}/")
-            page.fill("#id_username", "ops")
-            page.fill("#id_password", OPS_PASSWORD)
-            page.click("input[type=submit]")
-            page.locator(f'#checkpoints tr[data-node-id="{approved_id}"] a.fork-link').click()
+            page = fork_link_followed(browser, live_server.url, order_id, approved_id)
             page.fill("#id_reason", REASON)
             page.click("#confirm-button")
             stops = page.locator("#stops li")
