@@ -21,7 +21,7 @@ from pipelines.models import MAIN_BRANCH, Checkpoint
 from pipelines.store.outputs import ENGINE_COLUMNS
 from pipelines.store.store import store
 
-# A composition is immutable: its mapped pipelines are made once (``registry.engine()`` makes an engine per call).
+# A composition is immutable: its mapped pipelines are made once (as is the engine, ``registry.engine()``).
 _made: dict[int, tuple[Composition, dict[str, Pipeline]]] = {}
 
 
