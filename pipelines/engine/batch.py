@@ -318,7 +318,10 @@ def _onward(entry: Entry, item: Item, fresh: bool) -> Entry:
 
 
 def _follow(leader: Outcome, plan: Plan, is_leader: bool) -> Outcome:
-    """A plan with the same output id as an earlier one in the batch gets what the single path would: a replay."""
+    """A plan with the same output id as an earlier one in the batch (so the same input at this step, reached another
+    way: a step before that skipped, say) gets what the single path would: a replay of what that one wrote, or its
+    failure. That failure's error-sink entry and parked row are the input's: run one by one, the second run fails on
+    the same attempt of the same input, whose entry has the same id and inserts nothing."""
     if is_leader:
         return leader
     result, nxt = leader
