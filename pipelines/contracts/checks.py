@@ -24,7 +24,7 @@ from pipelines.contracts.declarations import Composition
 from pipelines.contracts.handoffs import subscription_problems
 from pipelines.contracts.inputs import deadline_input_problems, input_problems
 from pipelines.contracts.lock import Lock, LockUnreadable
-from pipelines.contracts.mappers import mapper_problems
+from pipelines.contracts.mappers import mapped_key_problems, mapper_problems
 from pipelines.contracts.modes import SETTING as MODES_SETTING
 from pipelines.contracts.modes import mode_problems
 from pipelines.contracts.problems import Problem, Severity
@@ -65,6 +65,7 @@ def check_composition(composition: Composition, lock: Lock | None = None, modes:
         *publication_problems(found),
         *subscription_problems(composition, found),
         *mapper_problems(composition),
+        *mapped_key_problems(composition),
         *dead_ends(composition, found),
         *deadline_problems(composition),
         *input_problems(composition),

@@ -1,9 +1,11 @@
-"""Whether each subscription's mapper can apply (``pipelines.E047``); its pair and fields are ``handoffs``' (E015-E020).
+"""Whether each subscription's mapper can apply (``pipelines.E047``) and what its consumer's first step may point at
+(``pipelines.E049``); its pair and fields are ``handoffs``' (E015-E020).
 
 The engine applies a mapper where the consumer pipeline's first step gets the mapper's source
 (``pipelines.engine.mapping``). It cannot when the mapper has no ``fields`` function, when that function declares
 that it reads another model than the source, when the consumer also takes the source as it is (whether to map it
-would be a guess), or when two subscriptions of one consumer map the same source differently.
+would be a guess), or when two subscriptions of one consumer map the same source differently. The mapped step's
+input is not stored, so nothing it writes may hold a foreign key to the target (its id is the source's).
 ``docs/contracts.md`` lists the id.
 """
 
@@ -74,3 +76,48 @@ def _twice(who: str, consumer: str, source: str, earlier: Mapper) -> str:
         f"{who} cannot apply: another subscription of {consumer} maps {source} as well, with another mapper "
         f"(to {type_name(earlier.target)}) (expected=one mapper of {source} per consumer actual=2)"
     )
+
+
+# -- what a mapped first step may point at --------------------------------------------------------------------------
+KEY_ID = "pipelines.E049"
+KEY_HINT = (
+    "A mapped step's ctx.input is the target made from the source, never stored, with the source's id: point the "
+    "foreign key at the source's model, or keep the id in a plain field (docs/contracts.md, rule 2)."
+)
+
+
+def mapped_key_problems(composition: Composition) -> Iterator[Problem]:
+    """No checkpoint a mapped first step writes has a foreign key to the mapper's target (``pipelines.E049``): its
+    ``ctx.input`` is a target made from the source and never stored, whose id (``ctx.input.pk``) is the source's,
+    so such a key would name a row of the target's table that is not there."""
+    pipelines = {p.name: p for p in composition.pipelines}
+    seen: set[tuple[str, type[Any], str]] = set()
+    for subscription in composition.subscriptions:
+        mapper = subscription.mapper
+        consumer = pipelines.get(subscription.pipeline)
+        if mapper is None or consumer is None or not consumer.steps or not isinstance(mapper.target, type):
+            continue
+        first = consumer.steps[0]
+        written = [*first.models, *(branch.model for branch in first.side_outputs)]
+        for model, field in _keys_to(mapper.target, written):
+            if (consumer.name, model, field) in seen:
+                continue
+            seen.add((consumer.name, model, field))
+            source, target = type_name(mapper.source), type_name(mapper.target)
+            yield Problem(
+                KEY_ID,
+                f"step {consumer.name}/{first.name} reads {target} mapped from {source} (the subscription to "
+                f"'{subscription.publication}'), and {model.__name__}.{field} is a foreign key to {target}: the "
+                f"mapped input is not stored and has the {source}'s id (expected=no foreign key to {target} "
+                f"actual={model.__name__}.{field})",
+                KEY_HINT,
+            )
+
+
+def _keys_to(target: type[Any], models: list[type[Any]]) -> Iterator[tuple[type[Any], str]]:
+    """Each foreign key of ``models`` to ``target`` (or a model it is)."""
+    for model in models:
+        for field in model._meta.fields:
+            related = field.related_model if field.is_relation else None
+            if isinstance(related, type) and issubclass(target, related):
+                yield model, field.name

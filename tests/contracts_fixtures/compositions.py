@@ -28,6 +28,7 @@ from tests.contracts_fixtures.models import (
     IndexedV2,
     IndexedWithLanguage,
     IndexedWithoutTokens,
+    PublishedOfReceived,
 )
 from tests.lane import branches
 from tests.lane import composition as lane
@@ -132,6 +133,24 @@ MAPPED_TWICE = _mapped(
 )
 # A mapper whose function leaves out a required field of its target: refused at run time (a ContractError).
 MAPPED_MISFIT = _mapped(Mapper(DocumentIndexed, DocumentReceived, lambda indexed: {"doc_id": indexed.doc_id}))
+
+
+# A mapped first step whose model has a foreign key to the target: it would name ctx.input.pk, the source's id (E049).
+def publish_pointing(ctx: StepContext[DocumentReceived]) -> Output:
+    return Output({"doc_id": ctx.input.doc_id, "digest": ctx.input.text, "received_id": ctx.input.pk})
+
+
+def _pointing(model: type[Any]) -> Composition:
+    publish = dataclasses.replace(
+        lane.PUBLISH,
+        inputs=(DocumentReceived,),
+        steps=(Step("publish", publish_pointing, model),),
+        output=dataclasses.replace(lane.PUBLISHED, model=model),
+    )
+    return dataclasses.replace(MAPPED, pipelines=(lane.INGEST, publish, lane.MANUAL))
+
+
+MAPPED_KEY_TO_TARGET = _pointing(PublishedOfReceived)
 
 MISSING_KEY_FIELD = _indexing(DocumentIndexed, "lane.indexed.v1", keys=("documentId",))
 

@@ -6,8 +6,11 @@ an upstream contract, or for the next version of a lane checkpoint.
 
 from __future__ import annotations
 
+from django.db import models
+
 from pipelines.contracts.fields import contract
 from pipelines.models import Checkpoint
+from tests.lane.models import DocumentReceived
 
 
 class IndexedRenamed(Checkpoint):
@@ -66,6 +69,19 @@ class IndexedWithoutTokens(Checkpoint):
     """DocumentIndexed with ``tokens`` removed but the version left at 1 (a breaking change without a bump)."""
 
     contract = contract("DocumentIndexed", 1, (1, "docId", "uuid"), (2, "digest", "string"))
+
+    class Meta(Checkpoint.Meta):
+        abstract = True
+
+
+class PublishedOfReceived(Checkpoint):
+    """DocumentPublished with a foreign key to the DocumentReceived it was published from."""
+
+    contract = contract("DocumentPublished", 1, (1, "docId", "uuid"), (2, "digest", "string"))
+    business_key_fields = ("doc_id",)
+    doc_id = models.UUIDField()
+    digest = models.TextField()
+    received = models.ForeignKey(DocumentReceived, on_delete=models.PROTECT)
 
     class Meta(Checkpoint.Meta):
         abstract = True

@@ -206,6 +206,14 @@ BROKEN = [
         f"{MAPPER} another subscription of publish maps DocumentIndexed as well, with another mapper (to "
         "DocumentReceived) (expected=one mapper of DocumentIndexed per consumer actual=2)",
     ),
+    (
+        "MAPPED_KEY_TO_TARGET",
+        "pipelines.E049",
+        "step publish/publish reads DocumentReceived mapped from DocumentIndexed (the subscription to "
+        "'lane.indexed.v1'), and PublishedOfReceived.received is a foreign key to DocumentReceived: the mapped input "
+        "is not stored and has the DocumentIndexed's id (expected=no foreign key to DocumentReceived "
+        "actual=PublishedOfReceived.received)",
+    ),
 ]
 
 
@@ -361,6 +369,16 @@ def test_manage_py_check_runs_the_contract_checks_with_their_ids(settings, lane_
     assert [(m.id, m.level) for m in messages] == [("pipelines.E014", checks.ERROR)]
     assert messages[0].hint.startswith("Subscribe the consumer to a publication of the type it takes")
     with pytest.raises(SystemCheckError, match=r"pipelines\.E014"):
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+
+
+def test_manage_py_check_refuses_a_mapped_first_step_with_a_foreign_key_to_the_target(settings, lane_lock):
+    settings.TPFGO_COMPOSITION = f"{FIXTURES}.MAPPED_KEY_TO_TARGET"
+
+    messages = checks.run_checks(tags=["contracts"])
+    assert [(m.id, m.level) for m in messages] == [("pipelines.E049", checks.ERROR)]
+    assert messages[0].hint.startswith("A mapped step's ctx.input is the target made from the source")
+    with pytest.raises(SystemCheckError, match=r"pipelines\.E049"):
         call_command("check", stdout=StringIO(), stderr=StringIO())
 
 
