@@ -12,9 +12,10 @@ A step without an annotation (a lambda), or declared ``Any``, reads anything and
 ``docs/contracts.md`` lists the id (``pipelines.E046``).
 
 A deadline hands the waiting step's input to each of its pipelines, at the deadline's ``step`` when the pipeline
-has it, else at its first step: that pipeline must take at least one of what may reach the waiting step there
-(``pipelines.E048``; which one waits is data, the step's ``awaits``), and the deadline task refuses an input it
-does not take when the round fires (``pipelines.recovery.deadlines``).
+has it, else at its first step: that pipeline must take everything that may reach the waiting step when the step
+declares ``awaits=True`` (every input waits), and at least one of it when ``awaits`` is a predicate
+(``pipelines.E048``; which input waits is then data), and the deadline task refuses an input it does not take when
+the round fires (``pipelines.recovery.deadlines``).
 """
 
 from __future__ import annotations
@@ -215,7 +216,8 @@ def fits(value: Value, taken: list[Value]) -> bool:
 
 
 def deadline_input_problems(composition: Composition) -> Iterator[Problem]:
-    """Every deadline round's pipeline takes something the waiting step may wait on (``pipelines.E048``)."""
+    """Every deadline round's pipeline takes what the waiting step may wait on (``pipelines.E048``): all of it for
+    ``awaits=True``, one of it for a predicate."""
     pipelines = {p.name: p for p in composition.pipelines}
     for pipeline in composition.pipelines:
         for index, step in enumerate(pipeline.steps):
@@ -228,19 +230,23 @@ def deadline_input_problems(composition: Composition) -> Iterator[Problem]:
                     continue
                 start = deadline_start(step.deadline, target)
                 taken = reaching(target, start)
-                # Which of them waits depends on the step's ``awaits`` (data): one the pipeline takes is enough
-                # here, and the deadline task refuses any other when its round fires.
-                if not any(fits(v, taken) for v in waited):
-                    yield _deadline_problem(f"{pipeline.name}/{step.name}", target, start, waited, taken)
+                refused = [v for v in waited if not fits(v, taken)]
+                # awaits=True: every input waits, so the pipeline takes them all. A predicate: which input waits is
+                # data, so one the pipeline takes is enough here; the deadline task refuses another when it fires.
+                if refused and (step.awaits is True or len(refused) == len(waited)):
+                    yield _deadline_problem(f"{pipeline.name}/{step.name}", target, start, waited, taken, refused)
 
 
-def _deadline_problem(where: str, target: Pipeline, start: int, waited: list[Value], taken: list[Value]) -> Problem:
+def _deadline_problem(
+    where: str, target: Pipeline, start: int, waited: list[Value], taken: list[Value], refused: list[Value]
+) -> Problem:
     at = f"at its step {target.steps[start].name}" if start else "as its input"
     expected = " | ".join(v.label for v in taken)
-    actual = " | ".join(v.label for v in waited)
+    actual = " | ".join(v.label for v in refused)
+    which = "none of what the step waits on" if refused == waited else "not all of what the step waits on (awaits=True)"
     return Problem(
         DEADLINE_ID,
         f"the deadline of step {where} runs pipeline '{target.name}' on the step's input, but {target.name} takes "
-        f"{expected} {at}, none of what the step waits on: {actual} (expected={expected} actual={actual})",
+        f"{expected} {at}, {which}: {actual} (expected={expected} actual={actual})",
         DEADLINE_HINT,
     )

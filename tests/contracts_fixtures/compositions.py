@@ -183,6 +183,25 @@ DEADLINE_INPUT_MISMATCH = _deadline_runs("manual-publish")
 DEADLINE_TO_ITSELF = _deadline_runs("publish")
 
 
+def _waiting_on_either(awaits: Any) -> Composition:
+    """``publish`` takes a DocumentIndexed or a DocumentReceived and waits (as ``awaits`` says); its deadline runs
+    manual-publish, which takes a DocumentReceived only."""
+    deadline = Deadline("TPFGO_PICKUP_DEADLINE_MINUTES", ("manual-publish",))
+    step = Step("publish", publish_either, DocumentPublished, awaits=awaits, deadline=deadline)
+    publish = dataclasses.replace(lane.PUBLISH, inputs=(DocumentIndexed, DocumentReceived), steps=(step,))
+    return dataclasses.replace(LANE, pipelines=(lane.INGEST, publish, lane.MANUAL))
+
+
+def indexed_waits(value: DocumentIndexed | DocumentReceived) -> bool:
+    return isinstance(value, DocumentIndexed)
+
+
+# awaits=True: every input may wait, and a DocumentIndexed is one manual-publish does not take (E048). With a
+# predicate, which input waits is data: one it takes is enough at check time (the round refuses another).
+DEADLINE_INPUT_PARTLY_TAKEN = _waiting_on_either(True)
+DEADLINE_INPUT_PARTLY_TAKEN_BY_DATA = _waiting_on_either(indexed_waits)
+
+
 # A step inserted before ``publish`` that writes another model than the one ``publish`` reads.
 def audit_indexed(ctx: StepContext[DocumentIndexed]) -> Output:
     return Output({"doc_id": ctx.input.doc_id, "digest": ctx.input.digest})

@@ -183,6 +183,13 @@ BROKEN = [
         "(expected=DocumentReceived actual=DocumentIndexed)",
     ),
     (
+        "DEADLINE_INPUT_PARTLY_TAKEN",
+        "pipelines.E048",
+        "the deadline of step publish/publish runs pipeline 'manual-publish' on the step's input, but manual-publish "
+        "takes DocumentReceived as its input, not all of what the step waits on (awaits=True): DocumentIndexed "
+        "(expected=DocumentReceived actual=DocumentIndexed)",
+    ),
+    (
         "MAPPER_WITHOUT_FUNCTION",
         "pipelines.E047",
         f"{MAPPER} its fields is not a function (expected=a callable actual=NoneType)",

@@ -42,6 +42,13 @@ def test_the_check_names_the_deadline_whose_pipeline_cannot_take_what_it_hands_o
     assert check_composition(compositions.DEADLINE_TO_ITSELF) == []
 
 
+def test_a_step_that_always_waits_needs_a_deadline_pipeline_taking_everything_that_reaches_it():
+    """``awaits=True``: a DocumentIndexed and a DocumentReceived both wait, and manual-publish takes only the latter.
+    With a predicate, which of them waits is data: the check lets it pass and the round refuses a misfit."""
+    assert [p.id for p in check_composition(compositions.DEADLINE_INPUT_PARTLY_TAKEN)] == ["pipelines.E048"]
+    assert check_composition(compositions.DEADLINE_INPUT_PARTLY_TAKEN_BY_DATA) == []
+
+
 def test_a_round_whose_pipeline_cannot_take_the_waited_on_input_is_refused_into_the_error_sink(waiting):
     with at(21):
         [fired] = deadlines.expire()
