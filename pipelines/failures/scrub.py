@@ -12,7 +12,8 @@ A finder that fails withholds the text whole (fail closed): the entry keeps its 
 Whatever the finders answer, a PostgreSQL error's ``DETAIL`` is withheld (``database_details``): the server puts
 the values of the row it refused there ("Failing row contains (…)", "Key (id)=(…) already exists."), a consumer's
 name and key included, which no finder knows to look for. So is the value an input function could not take, which
-its primary message quotes ('invalid input syntax for type uuid: "…"'), and the statement's line its position points
+its primary message quotes ('invalid input syntax for type uuid: "…"', 'time zone "…" not recognized', 'invalid
+value "…" for "YYYY"'), and the statement's line its position points
 at ("LINE 1: …", the parameters bound into it). Its class, SQLSTATE, type and constraint stay.
 """
 
@@ -54,10 +55,14 @@ _QUOTED_VALUES = (
     re.compile(
         r"\b((?:(?:invalid input syntax for type|invalid input value for enum) [^\n:]+"
         r"|(?:date/time|interval) field value out of range"
-        r"|malformed (?:array|record|range|multirange) literal): )\".*?\"()" + _MESSAGE_END,
+        r"|malformed (?:array|record|range|multirange) literal"
+        r"|invalid hexadecimal digit|invalid size|invalid value for parameter \"[^\"\n]*\"): )\".*?\"()" + _MESSAGE_END,
         re.S,
     ),
     re.compile(r"\b(value )\".*?\"( is out of range for type [\w ]+)", re.S),
+    re.compile(r"\b(time zone )\".*?\"( not recognized)", re.S),
+    re.compile(r"\b(unit )\".*?\"( not (?:recognized|supported) for type [\w ]+)", re.S),
+    re.compile(r"\b(invalid value )\".*?\"( for \"[^\"\n]*\")" + _MESSAGE_END, re.S),
     re.compile(r"(^|: )\".*?\"( is out of range for type (?:real|double precision))", re.M | re.S),
 )
 # The statement's line that the error's position points at ("LINE 2: …" and its caret): Django binds the parameters

@@ -181,3 +181,38 @@ def test_a_line_logging_an_input_error_withholds_its_value():
     (line,) = [json.loads(text) for text in logged().splitlines() if "any.line" in text]
     assert NAME not in logged()
     assert line["error"] == f"invalid input syntax for type uuid: {VALUE.format('')}\n{STATEMENT.format('')}"
+
+
+@pytest.mark.parametrize(
+    ("sql", "value", "quoted", "message", "sqlstate"),
+    [
+        ("SELECT now() AT TIME ZONE %s", NAME, NAME, "time zone {} not recognized", "22023"),
+        (
+            "SELECT %s::timestamptz",
+            "2026-01-01 10:00 Zelda/Quaintance",
+            "zelda/quaintance",
+            "time zone {} not recognized",
+            "22023",
+        ),
+        ("SELECT date_trunc(%s, now())", NAME, NAME.lower(), "unit {} not recognized for type timestamp", "22023"),
+        ("SELECT to_date(%s, 'YYYY-MM-DD')", f"{NAME}-01-01", NAME[:4], 'invalid value {} for "YYYY"', "22007"),
+        ("SELECT decode(%s, 'hex')", f"Ω{NAME}", "Ω", "invalid hexadecimal digit: {}", "22023"),
+        ("SELECT %s::bytea", f"\\xΩ{NAME}", "Ω", "invalid hexadecimal digit: {}", "22023"),
+        ("SELECT set_config('work_mem', %s, true)", NAME, NAME, 'invalid value for parameter "work_mem": {}', "22023"),
+        ("SELECT pg_size_bytes(%s)", NAME, NAME, "invalid size: {}", "22023"),
+    ],
+)
+def test_postgresql_values_quoted_by_other_message_forms_are_withheld_everywhere(sql, value, quoted, message, sqlstate):
+    """A time zone, a unit, a formatting field's value, a hex digit, a setting's value, a size: each message quotes
+    what it was given (PostgreSQL lowercases a time zone or unit), and each is withheld with its words kept."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no input functions that refuse a value")
+    exc = refused_input(sql, value)
+    assert f'"{quoted}' in str(exc)  # what the database said
+    texts = every_text(exc)
+    for place, text in texts.items():
+        assert not [part for part in (NAME, NAME.lower(), quoted, "SELECT") if part in text], place
+        assert message.format(VALUE.format("")) in text, place
+    for place in ("traceback", "api.internal_error", "rpc.internal_error"):
+        assert message.format(VALUE.format(f"; SQLSTATE {sqlstate}")) in texts[place], place
+    assert ErrorSinkEntry.objects.count() == 1
