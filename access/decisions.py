@@ -4,7 +4,9 @@ A principal may make a call when it holds the route's scope and, if it is bound 
 courier, when the resource the call touches belongs to that binding. A resource that does not exist is left to
 the route (it answers NOT_FOUND); someone else's order, ticket or dispatch answers a bound principal that same
 NOT_FOUND, so it cannot tell an id of someone else's from one that names nothing (order ids derive from
-idempotency keys, which clients often number).
+idempotency keys, which clients often number). So does an order the retention policy purged: its tombstone keeps
+no owner, so a bound principal, the one whose order it was included, is answered as for an id that names nothing;
+``PURGED`` is for principals bound to no one (ops, the FTGO gateway).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from access.models import Principal
 from access.scopes import KINDS, Rule
-from pipelines import NotFound, ServiceError
+from pipelines import NotFound, ServiceError, tombstone
 
 
 class Denied(ServiceError):
@@ -36,6 +38,11 @@ def _uuid(value: object) -> uuid.UUID | None:
     from checkout.services import read_id  # the routes' own reading of an id
 
     return read_id(value)
+
+
+def _purged(value: object) -> bool:
+    parsed = _uuid(value)
+    return parsed is not None and tombstone(parsed) is not None
 
 
 def owner_of(owner: str, value: object) -> tuple[str, str] | None:
@@ -89,6 +96,8 @@ def decide(principal: Principal | None, rule: Rule, value: object = None, *, kno
     if not known:
         return
     owner = owner_of(rule.owner, value)
+    if owner is None and rule.owner == "order" and _purged(value):  # whose it was is not kept: anyone's, as unknown
+        raise NotFound(f"order {value} not found")
     if owner is None and rule.owner in ("consumer", "courier"):
         raise Denied(f"a token of kind {principal.kind} acts for {binds} {principal.binding} only")
     if owner is not None and owner != (binds, principal.binding):

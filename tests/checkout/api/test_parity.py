@@ -167,6 +167,36 @@ def test_a_purged_order_is_purged_everywhere_its_key_replayed_or_its_id_read_and
     assert all_insert_only_counts() == rows
 
 
+def test_a_purged_order_reads_to_a_bound_client_exactly_as_an_id_that_names_nothing(ways):
+    """Its tombstone keeps no owner: the client bound to its consumer and one bound to another are both answered as
+    for an id never used (code, status and message alike), on every transport; ops are still told ``PURGED``."""
+    order_ids = {
+        name: ways[name].create(order_body(), f"parity-bound-purged-{name}").order["orderId"] for name in NAMES
+    }
+    later = timezone.now() + datetime.timedelta(days=400)  # past the orders policy
+    (outcome,) = retention.purge(actor="parity test", policies=["orders"], now=later)
+    assert outcome.items == 4
+    bound = {
+        binding: create_token(kind="ordering-client", binding=binding, name=binding).key for binding in ("alice", "bob")
+    }
+    unknown = str(uuid.UUID(int=7))
+    rows = all_insert_only_counts()
+
+    def answers(client: Any, order_id: str, token: str) -> list[tuple[Any, ...]]:
+        calls = [client.get(order_id, token), client.lineage(order_id, token), client.cancel(order_id, token=token)]
+        calls += [client.watch(order_id, token)] if hasattr(client, "watch") else []
+        return [(a.code, a.http, a.grpc, a.data["message"].replace(order_id, "ID")) for a in calls]
+
+    for name in NAMES:
+        for binding, key in bound.items():
+            never = answers(ways[name], unknown, key)
+            assert {code for code, *_ in never} == {"NOT_FOUND"}, (name, binding)
+            for order_id in order_ids.values():
+                assert answers(ways[name], order_id, key) == never, (name, binding)
+        assert ways[name].get(order_ids[name]).code == "PURGED", name  # the ops token
+    assert all_insert_only_counts() == rows
+
+
 def calls_with_bad_input(client: Any, order_id: str, token: Any, key: str) -> list[Result]:
     """Six calls, four of them with input the route refuses (malformed, no key, an unknown id)."""
     return [
