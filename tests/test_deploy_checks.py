@@ -2,7 +2,7 @@
 with the README's password, while the payment gateway is the simulator, while the error-sink token would travel
 in clear to another host, while this node's clock is off the database's with later work waiting in the broker, and
 while the gRPC server would serve in clear to the network; every check warns while the error sink's CA file cannot be
-used."""
+used; and while PostgreSQL's own server log would keep the values the project withholds."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -164,3 +165,46 @@ def test_the_deploy_check_warns_while_the_grpc_server_would_serve_in_clear_to_th
 def test_the_grpc_servers_own_address_in_clear_is_named_by_the_same_warning(address, warned):
     """What the server logs at start (``grpc.serving_in_clear``) for the address it was given."""
     assert [m.id for m in site_checks.grpc_in_clear(address)] == (["tpfgo_site.W006"] if warned else [])
+
+
+QUIET = {
+    "log_error_verbosity": "terse",
+    "log_min_error_statement": "panic",
+    "log_statement": "none",
+    "log_min_duration_statement": "-1",
+    "log_min_duration_sample": "-1",
+    "log_transaction_sample_rate": "0",
+}
+
+
+@pytest.mark.parametrize(
+    ("changed", "named"),
+    [
+        ({"log_error_verbosity": "default", "log_min_error_statement": "error"}, 2),  # PostgreSQL's defaults
+        ({"log_error_verbosity": "verbose"}, 1),
+        ({"log_min_error_statement": "fatal"}, 1),
+        ({"log_statement": "mod"}, 1),
+        ({"log_min_duration_statement": "0"}, 1),
+        ({"log_transaction_sample_rate": "0.5"}, 1),
+        ({"log_statement": "ddl"}, 0),
+        ({}, 0),
+    ],
+)
+def test_the_deploy_check_warns_while_postgresqls_own_log_would_keep_the_values_the_project_withholds(changed, named):
+    """Read as the project's sessions see them: a session's SET here, as a database's or a role's ALTER … SET would
+    give every session (the test's transaction undoes it)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite keeps no server log")
+    with connection.cursor() as cursor:
+        for name, value in {**QUIET, **changed}.items():
+            cursor.execute("SELECT set_config(%s, %s, false)", [name, value])
+    output = deploy_check_output()
+    assert output.count("tpfgo_site.W007") == (1 if named else 0)
+    warning = "".join(line for line in output.splitlines() if "tpfgo_site.W007" in line)  # without its hint
+    assert [name for name in QUIET if f"{name} = " in warning] == (list(changed) if named else [])
+
+
+def test_a_database_without_a_server_log_is_not_warned_about():
+    if connection.vendor == "postgresql":
+        pytest.skip("the test above covers PostgreSQL")
+    assert "tpfgo_site.W007" not in deploy_check_output()

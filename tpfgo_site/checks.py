@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import checks
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.utils.module_loading import import_string
 
 from tpfgo_site.settings import DEVELOPMENT_SECRET_KEY
@@ -157,3 +157,50 @@ def grpc_server_in_clear(app_configs: object = None, **kwargs: object) -> list[c
     """``bin/node grpc`` serves on ``BIND_HOST``: on another address than loopback without TLS, in clear to the
     network. The server itself says so at start too, for the address it was given (``tpfgo_site.grpc_server``)."""
     return grpc_in_clear(f"{settings.BIND_HOST}:{settings.GRPC_PORT}")
+
+
+# PostgreSQL's settings that decide what its own server log keeps of an error or a statement, each with the values
+# under which it keeps no value, and what it would keep otherwise.
+QUIET_SERVER_LOG = {
+    "log_error_verbosity": (("terse",), "each error's DETAIL: the row refused, the key in conflict"),
+    "log_min_error_statement": (("panic",), "the failing statement, its values bound into the text"),
+    "log_statement": (("none", "ddl"), "every write's (mod) or every statement's (all) text, its values included"),
+    "log_min_duration_statement": (("-1",), "the text of each statement slower than it, its values included"),
+    "log_min_duration_sample": (("-1",), "the text of a sample of the statements slower than it"),
+    "log_transaction_sample_rate": (("0",), "the text of every statement of that share of transactions"),
+}
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def postgresql_log_keeps_values(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """The project withholds what a PostgreSQL error quotes (``pipelines.failures.scrub.database_details``), but the
+    server's own log keeps it unless told not to. The settings are read as this project's sessions see them: the
+    server's, or a database's or a role's ``ALTER … SET``."""
+    if connection.vendor != "postgresql":
+        return []  # SQLite keeps no log of its own
+    names = list(QUIET_SERVER_LOG)
+    try:
+        with connection.cursor() as cursor:
+            # What SHOW shows; NULL for a setting this server's version does not have.
+            cursor.execute("SELECT " + ", ".join(["current_setting(%s, true)"] * len(names)), names)
+            row = cursor.fetchone()
+    except DatabaseError:  # no server to ask: nothing to say about its log
+        return []
+    seen = dict(zip(names, row or (), strict=True))
+    kept = [
+        f"{name} = {value} ({QUIET_SERVER_LOG[name][1]})"
+        for name, value in seen.items()
+        if value is not None and value not in QUIET_SERVER_LOG[name][0]
+    ]
+    if not kept:
+        return []
+    return [
+        checks.Warning(
+            "PostgreSQL's server log keeps the values the project withholds from its own: " + "; ".join(kept),
+            hint="On a server whose log is kept, set log_error_verbosity = terse, log_min_error_statement = panic, "
+            "log_statement = none (or ddl), log_min_duration_statement = -1 and no sampling (log_min_duration_sample = "
+            "-1, log_transaction_sample_rate = 0) with ALTER SYSTEM, or ALTER DATABASE … SET for this database; or "
+            "treat that log as holding personal data.",
+            id="tpfgo_site.W007",
+        )
+    ]
