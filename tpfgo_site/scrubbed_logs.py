@@ -1,9 +1,10 @@
 """Log lines that quote an exception, without the payment tokens its text may quote (docs/operations.md, "Free text").
 
 A view outside the API that raises (an ops console page) is logged twice with its traceback: django-structlog's
-``request_failed`` line and Django's ``django.request`` "Internal Server Error" line. Both show it with every payment
-token the request names (the order or consumer of its address and query, its form or JSON body) replaced by its
-hint, through the registered scrubbers (``pipelines.scrubber_for``), as ``api.internal_error`` does.
+``request_failed`` line and Django's ``django.request`` "Internal Server Error" line. A console page may show many
+orders and consumers (a list, the dashboard, a bulk form) and read their tokens without its request naming any, so
+no look-up by what the request names could know which tokens its exception quotes. Both lines name each exception
+by its class only, its frames kept, as a task's are.
 
 A Celery task that raises is logged by Celery (``celery.app.trace``: "Task … raised unexpected: …") and by
 django-structlog (``task_failed``). A task is handed engine ids, which lead a scrubber to nothing, so both lines name
@@ -15,107 +16,24 @@ django-structlog offers for its line.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, ValidationError
-from django.db import DatabaseError
-from django.http import HttpRequest, QueryDict, RawPostDataException
-from django.http.multipartparser import MultiPartParserError
-from django.urls import ResolverMatch
+from django.http import HttpRequest
 from django_structlog import signals as structlog_signals
 
-from pipelines import scrubber_for
-
-# An address's or a query's id that may be an order's or a consumer's (an admin page's object, the lineage search),
-# and the console forms' name for an order (a remediation's ``order``).
-_EITHER = ("object_id", "id")
-_ORDER = ("order",)
-# The fields of an admin page's object that lead a scrubber to a payment token.
-_OBJECT_NAMES = ("order_id", "consumer_id", "payment_token")
-_UNREADABLE = (ValueError, OSError, SuspiciousOperation, RequestDataTooBig, RawPostDataException, MultiPartParserError)
 WITHHELD = "[withheld: no exception to name]"
-_SCRUB = "tpfgo_log_scrub"  # the request's attribute holding its scrub once looked up
 
 
-# -- a failed request: its traceback scrubbed of what it names ------------------------------------------------------
-def request_names(request: HttpRequest) -> dict[str, Any]:
-    """What ``request`` names, as a scrubber's finder reads it: its address's ids, its query and its body."""
-    match = getattr(request, "resolver_match", None)
-    url = {name: str(value) for name, value in (match.kwargs if match else {}).items()}
-    shown = _admin_object(match, url["object_id"]) if match and "object_id" in url else {}
-    return {"url": _either(url), "object": shown, "query": _query(request), "body": _body(request)}
-
-
-def _admin_object(match: ResolverMatch, object_id: str) -> dict[str, Any]:
-    """An admin page's object (a checkpoint's page names it by its own id): its order, consumer and token."""
-    model = getattr(getattr(match.func, "model_admin", None), "model", None)
-    if model is None:
-        return {}
-    names = [field.attname for field in model._meta.concrete_fields if field.attname in _OBJECT_NAMES]
-    try:
-        row = model._default_manager.filter(pk=object_id).values(*names).first() if names else None
-    except (ValidationError, ValueError):  # an id of the wrong shape names no row
-        return {}
-    except DatabaseError:  # unreadable now: the id itself is named (``_EITHER``), whose look-up fails closed
-        return {}
-    return {name: str(value) for name, value in (row or {}).items() if value}
-
-
-def _either(names: dict[str, str]) -> dict[str, str]:
-    """``names`` with an id named ambiguously (``_EITHER``, ``_ORDER``) also under the names a finder looks for."""
-    aliases: dict[str, str] = {}
-    for name in _EITHER:
-        if name in names:
-            aliases.update(order_id=names[name], consumer_id=names[name])
-    for name in _ORDER:
-        if name in names:
-            aliases["order_id"] = names[name]
-    return {**aliases, **names}
-
-
-def _fields(data: QueryDict) -> list[dict[str, str]]:
-    """Every value of a query or a form under its own name (a name given twice names both values)."""
-    return [_either({name: value}) for name, values in data.lists() for value in values]
-
-
-def _query(request: HttpRequest) -> object:
-    try:
-        return _fields(request.GET)
-    except _UNREADABLE:  # too many fields: a query the view could not read either
-        return None
-
-
-def _body(request: HttpRequest) -> object:
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        return None
-    try:
-        if request.content_type == "application/json":
-            return json.loads(request.body or b"null")
-        return _fields(request.POST)
-    except _UNREADABLE:  # a body the view could not read either: it names nothing, the address still does
-        return None
-
-
-def scrubbed_traceback(exc: BaseException, request: HttpRequest) -> str:
-    """``exc``'s traceback as the log prints one, every payment token ``request`` names replaced by its hint (looked
-    up once per request: its two lines share the answer, or the one ``error_sink.scrub_failed`` line)."""
-    hide = getattr(request, _SCRUB, None)
-    if hide is None:
-        hide = scrubber_for(request_names(request), None)
-        setattr(request, _SCRUB, hide)
-    return hide("".join(traceback.format_exception(exc)).rstrip("\n"))
-
-
+# -- a failed request: its traceback by its exceptions' classes ----------------------------------------------------
 def _failed_request(
     sender: object, request: HttpRequest, exception: BaseException, log_kwargs: dict[str, Any], **kwargs: object
 ) -> None:
-    """django-structlog's ``request_failed`` line: the scrubbed traceback instead of the one it would format."""
-    log_kwargs["exception"] = scrubbed_traceback(exception, request)
+    """django-structlog's ``request_failed`` line: the class-only traceback instead of the one it would format."""
+    log_kwargs["exception"] = class_only_traceback(exception)
     log_kwargs["exc_info"] = False
 
 
@@ -126,12 +44,11 @@ structlog_signals.bind_extra_request_failed_metadata.connect(
 
 class RequestTraceback(logging.Filter):
     """On ``django.request``: a record's traceback (an uncaught error's "Internal Server Error") becomes its text,
-    scrubbed by what the record's request names (``exc_text``; ``logs.traceback_text`` renders it)."""
+    each exception named by its class (``exc_text``; ``logs.traceback_text`` renders it)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        request = getattr(record, "request", None)
-        if record.exc_info and record.exc_info[1] is not None and isinstance(request, HttpRequest):
-            record.exc_text = scrubbed_traceback(record.exc_info[1], request)
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = class_only_traceback(record.exc_info[1])
             record.exc_info = None
         return True
 
