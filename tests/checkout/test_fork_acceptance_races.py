@@ -1,9 +1,9 @@
-"""A fork from a checkpoint that awaits an outside event (the restaurant's answer to its ticket, the courier's pickup)
-and that event, at once (PostgreSQL, one connection per thread): they take turns on the order's decisions' lock, as
-a fork and a deadline do. An event that started first is stored whole on the parent's branch, and the fork, whose
-preview no longer holds, is refused; a fork that started first ends the parent's wait, and the event, which waited
-its turn, decides the fork's wait. The parent is never decided after the fork passed its stale check (its chain
-going on, on a branch the order no longer shows).
+"""A fork from a checkpoint that awaits an outside event (the restaurant's answer to its ticket, the courier's pickup
+or dropoff) and that event, at once (PostgreSQL, one connection per thread): they take turns on the order's
+decisions' lock, as a fork and a deadline do. An event that started first is stored whole on the parent's branch,
+and the fork, whose preview no longer holds, is refused; a fork that started first ends the parent's wait, and the
+event, which waited its turn, decides the fork's wait. The parent is never decided after the fork passed its stale
+check (its chain going on, on a branch the order no longer shows).
 
 Each thread stops at a hook until the test lets it go; a thread waiting its turn is seen in ``pg_locks``.
 """
@@ -22,6 +22,7 @@ from checkout import ops_actions, services
 from checkout.acceptance_decision.models import AcceptanceDecision
 from checkout.delivery_assigned.models import DeliveryAssigned
 from checkout.models import Courier
+from checkout.order_delivered.models import OrderDelivered
 from checkout.order_picked_up.models import OrderPickedUp
 from checkout.ticket_created.models import TicketCreated
 from pipelines.contracts.status import FailedPrecondition
@@ -92,7 +93,23 @@ def courier() -> Waiting:
     )
 
 
-SETUPS = pytest.mark.parametrize("setup", [restaurant, courier], ids=["restaurant", "courier"])
+def dropoff() -> Waiting:
+    Courier.objects.filter(completion_mode=Courier.AUTO).update(available=False)
+    Courier.objects.filter(id="courier-max").update(available=True)
+    view = place().view
+    dispatch = view["dispatchId"]
+    assert services.pickup(dispatch)["state"] == "PICKED_UP"
+    return _waiting(
+        view["orderId"],
+        OrderPickedUp,
+        lambda: services.dropoff(dispatch),
+        OrderDelivered,
+        "order_delivered",
+        "COMPLETED",
+    )
+
+
+SETUPS = pytest.mark.parametrize("setup", [restaurant, courier, dropoff], ids=["restaurant", "courier", "dropoff"])
 
 
 def decided(waiting: Waiting) -> list[str]:
