@@ -108,8 +108,9 @@ def execute(
 
 # Actions that take the order's turn (``actions.in_turn``, its decisions' lock) from the stale check to the audit row:
 # a fork, whose first step and the closing of the waits it supersedes a deadline's round must not run between (the
-# deadline pass takes the same turn), nor the restaurant's answer or the courier's event (``services._decide``,
-# ``pickup``, ``dropoff`` take it too). resolve-payment-review takes it around its own run (``one_at_a_time``).
+# deadline pass takes the same turn), nor the restaurant's answer, the courier's event or the consumer's cancellation
+# or revision (``services._decide``, ``pickup``, ``dropoff``, ``cancel_order``, ``revise_order`` take it too).
+# resolve-payment-review takes it around its own run (``one_at_a_time``).
 IN_TURN = frozenset({"fork"})
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,23 +171,39 @@ def lineage(order_id: object) -> dict[str, Any]:
 
 @storage.scoped
 def cancel_order(order_id: object, note: str | None = None) -> dict[str, Any]:
-    request = _order(order_id)
-    sealed = None
-    if note:
-        input_limits.check_text(note, "note", max_length=500)
-        consumer = selectors.consumer(request.consumer_id)
-        if consumer is None:  # a reference row removed by hand: its key went with it
-            raise InvalidArgument("the consumer's personal data was erased", [Detail("note", "consumer erased")])
-        sealed = personal.seal(consumer, note, "note")
-    current_engine().run("cancellation-request", request, event={"note": sealed}, branch=branch_for(request))
-    accepted = selectors.fact(CancellationAccepted, request.order_id)
-    refused = selectors.fact(CancellationRefused, request.order_id)
+    """The cancellation decides the ticket's acceptance while the restaurant has not: in the order's turn, as the
+    restaurant's answer (``_decide``), taken before the order's first read (``in_order_turn``)."""
+    with in_order_turn(order_id):
+        request = _order(order_id)
+        sealed = None
+        if note:
+            input_limits.check_text(note, "note", max_length=500)
+            consumer = selectors.consumer(request.consumer_id)
+            if consumer is None:  # a reference row removed by hand: its key went with it
+                raise InvalidArgument("the consumer's personal data was erased", [Detail("note", "consumer erased")])
+            sealed = personal.seal(consumer, note, "note")
+        current_engine().run("cancellation-request", request, event={"note": sealed}, branch=branch_for(request))
+        accepted = selectors.fact(CancellationAccepted, request.order_id)
+        refused = selectors.fact(CancellationRefused, request.order_id)
     if accepted is None and refused is None:
         if selectors.open_revision(request.order_id) is not None:
             raise Unavailable("the cancellation is recorded and waits for a revision being decided; ask again")
         raise Unavailable("the cancellation was recorded but not decided yet; ask again")
     decision = {"outcome": "ACCEPTED", "reason": None} if accepted else {"outcome": "REFUSED", "reason": refused.reason}  # type: ignore[union-attr]
     return {"cancellation": decision, "order": render(state.order_view(request.order_id))}
+
+
+@contextmanager
+def in_order_turn(order_id: object) -> Iterator[None]:
+    """The order's turn (``actions.in_turn``, its decisions' lock) for a request that reads the order first: taken
+    before that read, since a read scope keeps what it read (the order's forks, ``_order``'s read ahead), and a
+    fork that ran while the request waited would not be seen. A malformed id takes none (``_order`` refuses it)."""
+    parsed = read_id(order_id)
+    if parsed is None:
+        yield
+        return
+    with actions.in_turn(parsed):
+        yield
 
 
 def _ticket(ticket_id: object) -> TicketCreated:
@@ -300,25 +317,29 @@ def revise_order(order_id: object, data: object, key: str | None) -> dict[str, A
     Answers ``{"revision": {"revisionId", "outcome": "ACCEPTED" | "REFUSED", "reason"}, "order": <order view>}``;
     raises NotFound (unknown order), InvalidArgument (bad body, missing key), FailedPrecondition (the key was
     used for a different revision, a concurrent request with the key is still deciding, or the order was forked).
+
+    In the order's turn (``in_order_turn``), as a fork: a revision that came first is a checkpoint the fork's
+    preview did not show (the fork is refused); one that came second finds the order forked (``_not_forked``).
     """
-    request = _order(order_id)
-    key = commands.check_key(key)
-    command = commands.revision(data, request.restaurant_id)
-    digest = commands.command_hash(command)
-    revision_id = revision_id_for(request.order_id, key)
-    failed = False
-    if selectors.revision_request(revision_id) is None:
-        if selectors.initial_order(request.order_id) is None:
-            # The placement's chain was cut before its first step (its node died): the sweeper resumes it.
-            raise Unavailable("the order is still being placed; ask again with the same Idempotency-Key")
-        _not_forked(request.order_id)
-        # The payload is parked as JSON if a step fails on it: the order's id goes in as text.
-        payload = {**command, "orderId": str(request.order_id), "requestId": key, "commandHash": digest}
-        source = Command(revision_id, payload)
-        execution = current_engine().run(
-            "order-revision", source, key=f"{request.order_id}:{key}", trace_id=request.order_id
-        )
-        failed = bool(execution.failures())
+    with in_order_turn(order_id):
+        request = _order(order_id)
+        key = commands.check_key(key)
+        command = commands.revision(data, request.restaurant_id)
+        digest = commands.command_hash(command)
+        revision_id = revision_id_for(request.order_id, key)
+        failed = False
+        if selectors.revision_request(revision_id) is None:
+            if selectors.initial_order(request.order_id) is None:
+                # The placement's chain was cut before its first step (its node died): the sweeper resumes it.
+                raise Unavailable("the order is still being placed; ask again with the same Idempotency-Key")
+            _not_forked(request.order_id)
+            # The payload is parked as JSON if a step fails on it: the order's id goes in as text.
+            payload = {**command, "orderId": str(request.order_id), "requestId": key, "commandHash": digest}
+            source = Command(revision_id, payload)
+            execution = current_engine().run(
+                "order-revision", source, key=f"{request.order_id}:{key}", trace_id=request.order_id
+            )
+            failed = bool(execution.failures())
     return _revision_answer(request.order_id, revision_id, digest, failed)
 
 
