@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 
 from checkout import personal
 from opsconsole import ops_actions, selectors
-from pipelines import composition, pausing
+from pipelines import composition, forks, pausing
 from pipelines.models import ParkingOutcome
 
 
@@ -62,10 +62,12 @@ class ActionFilter(StaticChoicesFilter):
     parameter_name = field = "action"
 
     def choices_for(self) -> list[str]:
-        """Every action an ``OpsAction`` records: the remediations, a bulk run's own row, pausing and erasure."""
+        """Every action an ``OpsAction`` records: the remediations, a bulk run's own row, pausing, erasure and the
+        sweeper's take-up of a cut fork."""
         names = ops_actions.actions()
         bulk = [f"bulk-{name}" for name in names if name not in ops_actions.PER_CHECKPOINT]
-        return [*names, *bulk, pausing.PAUSE_ACTION, pausing.RESUME_ACTION, personal.ERASE_ACTION]
+        paused = [pausing.PAUSE_ACTION, pausing.RESUME_ACTION]
+        return [*names, *bulk, *paused, personal.ERASE_ACTION, forks.TAKE_UP_ACTION]
 
 
 class OpenParkedFilter(admin.SimpleListFilter):

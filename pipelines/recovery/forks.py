@@ -10,8 +10,8 @@ and inserts nothing.
 A fork cut off between two of its steps has a position of its own, its last checkpoint, which the sweeper resumes
 on the fork's branch like any other, unless a newer row of the parent (a retry the fork supersedes) took it out of
 the frontier, which judges by pipelines, not branches. One cut off before its first step committed has no position
-at all: its fork point is the parent's, which the parent went on from. The sweeper finds both (``cut``) and takes
-the fork up where it was cut (``run_again``).
+at all: its fork point is the parent's, which the parent went on from. The sweeper finds both (``cut``), takes
+the fork up where it was cut (``run_again``) and records that in an audit row of its own (``take-up-fork``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from django.db.models import Exists, OuterRef
 
 from pipelines.contracts.declarations import Composition, Pipeline
+from pipelines.contracts.ids import deterministic_id
 from pipelines.contracts.steps import Execution
 from pipelines.engine import queues
 from pipelines.engine.registry import checkpoint_models, composition, engine
@@ -291,11 +292,17 @@ def _went_on_from(row: CheckpointLog, rows: list[CheckpointLog], flows: dict[str
     return any(r.seq > row.seq and (after is None or r.pipeline in after) for r in rows)
 
 
+# The audit row of a cut fork the sweeper took up (``run_again``): who, why and what, as the fork action's.
+TAKE_UP_ACTION = "take-up-fork"
+SWEEPER = "sweeper"
+
+
 def run_again(cut_at: Cut) -> list[str]:
     """Take a cut fork up where it was cut, on its branch: from its fork point as ``start`` would have (a replay of
     whatever it wrote), or from its own checkpoint as the sweeper resumes any position; then close the parked items
-    it supersedes, as the fork action would have. The statuses of what ran (none when the fork's checkpoint is gone,
-    purged). Raises ``LookupError`` when this composition no longer has the fork's checkpoint type, as a resume of
+    it supersedes, as the fork action would have, and record it (``OpsAction`` ``take-up-fork`` by ``sweeper``,
+    ``record_take_up``). The statuses of what ran (none when the fork's checkpoint is gone, purged: nothing is
+    recorded). Raises ``LookupError`` when this composition no longer has the fork's checkpoint type, as a resume of
     a position of that type does (``resume.load``): the sweeper passes the fork over instead of recording it."""
     fork = cut_at.fork
     if fork.from_type not in checkpoint_models():
@@ -305,25 +312,61 @@ def run_again(cut_at: Cut) -> list[str]:
         return []
     branches.forget(fork.trace_id)
     with actions.in_turn(fork.trace_id):  # as the fork action: a deadline's round runs before or after, not between
+        ran: list[Execution]
+        resent: list[str] = []
         if cut_at.row is None:
-            execution = engine().fork(found.log.pipeline, found.log.step, found.checkpoint, fork.branch)
-            statuses = [str(execution.first.status)]
+            ran = [engine().fork(found.log.pipeline, found.log.step, found.checkpoint, fork.branch)]
         else:
-            statuses = _resume_own(cut_at.row)
-        close_superseded(found, new_effect_keys=fork.new_effect_keys)
-    return statuses
+            ran, resent = _resume_own(cut_at.row)
+        closed = close_superseded(found, new_effect_keys=fork.new_effect_keys)
+        record_take_up(cut_at, ran, resent, closed)
+    return [str(execution.first.status) for execution in ran] + resent
 
 
-def _resume_own(row: CheckpointLog) -> list[str]:
+def record_take_up(cut_at: Cut, ran: list[Execution], resent: list[str], closed: Superseded) -> None:
+    """The audit row of a take-up, as the fork action's (``checkout.fork_action``) with the sweeper for its actor:
+    what ran (and the hand-offs sent again to a queue, ``resent``) and what it closed, the fork, and where it was
+    taken up (``takenUpAtSeq``: the fork point's position, or the fork's own checkpoint's). No preview was shown
+    (``preview_seq`` None). One row per fork and position (a deterministic id): a take-up sent again records nothing
+    more. The fork's own row (``fork``, the operator's who and why) stays missing: running the same fork again
+    records it."""
+    fork = cut_at.fork
+    seq = cut_at.key[1]
+    if cut_at.row is None:
+        why = "the fork's run was cut off before its first step committed: the sweep ran it again from its fork point"
+    else:
+        why = f"the fork's run was cut off after its checkpoint at position {seq}: the sweep resumed it there"
+    actions.record(
+        TAKE_UP_ACTION,
+        fork.trace_id,
+        actor=SWEEPER,
+        reason=why,
+        preview_seq=None,
+        result={
+            **actions.summarize(*ran),
+            **({"resent": resent} if resent else {}),
+            "closedParkedIds": [str(p.pk) for p in closed.items],
+            "closedWaitIds": [str(w.opened.pk) for w in closed.waits],
+            "forkId": str(fork.id),
+            "parentBranch": fork.parent_branch,
+            "fromId": str(fork.from_id),
+            "takenUpAtSeq": seq,
+        },
+        target_id=fork.from_id if cut_at.row is None else cut_at.row.checkpoint_id,
+        action_id=deterministic_id(TAKE_UP_ACTION, fork.id, seq),
+    )
+
+
+def _resume_own(row: CheckpointLog) -> tuple[list[Execution], list[str]]:
     """What comes next after the fork's own checkpoint, run on its branch (the checkpoint's), or handed to a queue
-    again, as the sweeper's resume does (``resume.decide``)."""
+    again, as the sweeper's resume does (``resume.decide``): the runs, and the statuses of the hand-offs sent."""
     nexts, _ = recovery.decide(row)
     queued = row.publication and row.publication in queues.in_force(composition()).queued
-    statuses: list[str] = []
+    ran: list[Execution] = []
+    resent: list[str] = []
     for nxt in nexts:
         if queued:
-            statuses.append(queues.resend(row.publication, nxt.value, nxt.pipeline.name))
+            resent.append(queues.resend(row.publication, nxt.value, nxt.pipeline.name))
             continue
-        execution = engine().run(nxt.pipeline.name, nxt.value, step=nxt.step.name, key=nxt.key, trace_id=row.trace_id)
-        statuses.append(str(execution.first.status))
-    return statuses
+        ran.append(engine().run(nxt.pipeline.name, nxt.value, step=nxt.step.name, key=nxt.key, trace_id=row.trace_id))
+    return ran, resent

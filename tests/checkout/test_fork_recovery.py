@@ -20,7 +20,15 @@ from checkout.order_approved.models import OrderApproved
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
 from checkout.terminal_order_state.models import TerminalOrderState
 from pipelines.engine.runner import Engine
-from pipelines.models import MAIN_BRANCH, CheckpointLog, ForkedFrom, ParkedItem, Resumption, SweepDispatch
+from pipelines.models import (
+    MAIN_BRANCH,
+    CheckpointLog,
+    ForkedFrom,
+    OpsAction,
+    ParkedItem,
+    Resumption,
+    SweepDispatch,
+)
 from pipelines.recovery import forks, retries, sweeper
 from tests.checkout.conftest import place
 from tests.checkout.facts import completed_order_rows
@@ -97,9 +105,38 @@ def test_a_fork_cut_before_its_first_step_committed_is_run_again_from_its_fork_p
     assert CheckpointLog.objects.filter(trace_id=order_id).count() == logged + RERUN
     assert Resumption.objects.count() == 0  # the fork point is the parent's position: no claim of it is made
     assert list(SweepDispatch.objects.values_list("subject", "number", "send")) == [(forked.id, forked.from_seq, 1)]
-    # The fork went on: the next sweeps find nothing to do.
+    audit = OpsAction.objects.get(trace_id=order_id)  # the sweeper's; the operator's fork row is still missing
+    assert (audit.action, audit.actor, audit.preview_seq, audit.target_id) == (
+        "take-up-fork",
+        "sweeper",
+        None,
+        approved.pk,
+    )
+    assert audit.reason == (
+        "the fork's run was cut off before its first step committed: the sweep ran it again from its fork point"
+    )
+    result = audit.result
+    assert (result["forkId"], result["parentBranch"], result["fromId"]) == (
+        str(forked.id),
+        MAIN_BRANCH,
+        str(approved.pk),
+    )
+    assert result["takenUpAtSeq"] == forked.from_seq
+    rerun = CheckpointLog.objects.filter(trace_id=order_id).order_by("seq").values_list("checkpoint_id", flat=True)
+    assert [row["id"] for row in result["inserted"]] == [str(checkpoint) for checkpoint in rerun[logged:]]
+    assert (result["closedParkedIds"], result["closedWaitIds"]) == ([], [])
+    assert "resent" not in result
+    # The fork went on: the next sweeps find nothing to do, and record nothing more.
     assert sweeper.sweep(now=later(600)).resumes == []
     assert sweeper.sweep(now=later(3600)).resumes == []
+    assert CheckpointLog.objects.filter(trace_id=order_id).count() == logged + RERUN
+    assert OpsAction.objects.filter(trace_id=order_id).count() == 1
+    # The operator runs the same fork again to record its own row (who and why): it replays beside the sweeper's.
+    fork(order_id, approved.pk)
+    assert sorted(OpsAction.objects.filter(trace_id=order_id).values_list("action", "actor")) == [
+        ("fork", "ops"),
+        ("take-up-fork", "sweeper"),
+    ]
     assert CheckpointLog.objects.filter(trace_id=order_id).count() == logged + RERUN
 
 
@@ -134,6 +171,13 @@ def test_a_fork_cut_between_its_steps_is_resumed_after_the_parents_retry_went_on
     assert list(SweepDispatch.objects.values_list("subject", "number", "send")) == [
         (uuid.UUID(order_id), commitment.seq, 1)
     ]
+    audit = OpsAction.objects.get(trace_id=order_id)
+    assert (audit.action, audit.actor, audit.target_id) == ("take-up-fork", "sweeper", commitment.checkpoint_id)
+    assert audit.reason == (
+        f"the fork's run was cut off after its checkpoint at position {commitment.seq}: the sweep resumed it there"
+    )
+    assert (audit.result["forkId"], audit.result["takenUpAtSeq"]) == (str(forked.id), commitment.seq)
+    assert audit.result["closedParkedIds"] == []  # the parent's dispatch: its retry succeeded first
     assert sweeper.sweep(now=later(3600)).resumes == []
 
 
@@ -197,6 +241,7 @@ def test_a_cut_fork_this_composition_cannot_read_is_logged_and_counted_and_the_s
     assert CheckpointLog.objects.filter(trace_id=readable).count() == logged[readable] + up_to_kitchen
     assert CheckpointLog.objects.filter(trace_id=unreadable).count() == logged[unreadable]
     assert list(SweepDispatch.objects.values_list("subject", flat=True)) == [cut.id]  # nothing recorded for it
+    assert list(OpsAction.objects.values_list("trace_id", "action")) == [(uuid.UUID(readable), "take-up-fork")]
     assert [(e["trace_id"], e["fork_id"], e["pipeline"]) for e in logs if e["event"] == "sweep.fork_unreadable"] == [
         (unreadable, str(lost.id), "dispatch")
     ]

@@ -115,7 +115,7 @@ def test_every_ops_action_links_to_a_page_that_exists(ops_client, three_dead, se
         ]
     )
     assert [ops_client.get(href).status_code for href, _ in links] == [200] * 6
-    for action in ("bulk-redrive", "erase-consumer", "pause-step"):  # each offered by the list's action filter
+    for action in ("bulk-redrive", "erase-consumer", "pause-step", "take-up-fork"):  # each offered by its filter
         assert f'href="?action={action}"' in page
 
 
