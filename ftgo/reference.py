@@ -77,9 +77,10 @@ def get_consumer(number: object) -> dict[str, Any]:
 
 
 def get_account(number: object) -> dict[str, Any]:
-    """FTGO's accounting service opens an account per consumer; here it is the consumer's payment standing."""
+    """FTGO's accounting service opens an account per consumer; here it is the consumer's payment standing. FTGO
+    names the account by the consumer's number, and answers it as text (its ``accountId`` is a ``String``)."""
     found, _ = _consumer(number)
-    return {"accountId": found}
+    return {"accountId": str(found)}
 
 
 # --- Restaurants ------------------------------------------------------------------------------------------------

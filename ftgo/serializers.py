@@ -108,7 +108,9 @@ class FtgoConsumerSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class FtgoAccountSerializer(serializers.Serializer[dict[str, Any]]):
-    accountId = serializers.IntegerField()
+    accountId = serializers.CharField(
+        help_text="the consumer's number as text, as FTGO's accounting service answers it"
+    )
 
 
 def _address_part(longest: int = settings.TPFGO_API_MAX_TEXT_LENGTH, required: bool = True) -> JacksonText:
