@@ -155,7 +155,7 @@ def order_history(consumer: object) -> dict[str, Any]:
                 "orderTotal": view["orderTotal"],
             }
         )
-    return {"orders": orders}
+    return {"orders": orders, "startKey": None}  # FTGO's key of the next page: there is none
 
 
 def _refused(what: str, decision: Mapping[str, Any]) -> FailedPrecondition:

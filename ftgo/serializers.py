@@ -224,6 +224,9 @@ class FtgoOrderSummarySerializer(serializers.Serializer[dict[str, Any]]):
 
 class FtgoOrderHistorySerializer(serializers.Serializer[dict[str, Any]]):
     orders = FtgoOrderSummarySerializer(many=True)
+    startKey = serializers.CharField(
+        allow_null=True, help_text="FTGO's next page's key: always null, the newest orders are one page"
+    )
 
 
 class FtgoRevisedLineItemSerializer(StrictSerializer):
