@@ -251,7 +251,7 @@ class FtgoCourierAvailabilitySerializer(StrictSerializer):
 
 
 class FtgoCourierSerializer(serializers.Serializer[dict[str, Any]]):
-    courierId = serializers.IntegerField()
+    courierId = serializers.IntegerField(min_value=1, max_value=jackson.LONG, help_text="FTGO's long: the client's")
     available = serializers.BooleanField()
 
 
@@ -266,5 +266,10 @@ class FtgoCourierActionSerializer(serializers.Serializer[dict[str, Any]]):
 
 class FtgoDeliverySerializer(serializers.Serializer[dict[str, Any]]):
     deliveryInfo = FtgoDeliveryInfoSerializer()
-    assignedCourier = serializers.IntegerField(allow_null=True)
+    assignedCourier = serializers.IntegerField(
+        allow_null=True,
+        min_value=1,
+        max_value=jackson.LONG,
+        help_text="FTGO's Long: a courier TPFGo made is numbered past a Java int (docs/ftgo.md)",
+    )
     courierActions = FtgoCourierActionSerializer(many=True)

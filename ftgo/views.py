@@ -5,6 +5,7 @@ Authentication is TPFGo's API token (one header); refusals are TPFGo's error env
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,8 +33,10 @@ class FtgoView(ApiView):
     parser_classes = [jackson.JacksonJSONParser]
 
 
-def _id(name: str, what: str) -> OpenApiParameter:
-    return OpenApiParameter(name, int, OpenApiParameter.PATH, description=f"FTGO's numeric {what} id")
+def _id(name: str, what: str, java: type[int] | OpenApiTypes = int) -> OpenApiParameter:
+    """A path's FTGO number: ``int`` for the numbers TPFGo hands out within a Java ``int``; ``OpenApiTypes.INT64``
+    for a courier's, which FTGO's client picks (its test takes the clock in milliseconds)."""
+    return OpenApiParameter(name, java, OpenApiParameter.PATH, description=f"FTGO's numeric {what} id")
 
 
 class ConsumersView(FtgoView):
@@ -180,7 +183,7 @@ class CourierAvailabilityView(FtgoView):
         operation_id="ftgoSetCourierAvailability",
         tags=[TAG],
         request=s.FtgoCourierAvailabilitySerializer,
-        parameters=[_id("courier_id", "courier")],
+        parameters=[_id("courier_id", "courier", OpenApiTypes.INT64)],
         responses=schema.responses({200: s.FtgoCourierSerializer}, (*schema.WITH_BODY, 404, 409)),
     )
     def post(self, request: Request, courier_id: str) -> Response:
