@@ -138,7 +138,8 @@ def _stopped_here(order_id: uuid.UUID, fork: forks.ForkPoint, new_keys: bool) ->
 def _key_note(order_id: uuid.UUID, fork: forks.ForkPoint, effect: str, new_keys: bool, fork_id: str) -> str:
     parent_key = storage.effect_key(f"{effect}:{order_id}", order_id, fork.branch)
     if new_keys:
-        return f"{effect} with a key of its own ({effect}:{order_id}:{fork_id}), not the parent's ({parent_key})"
+        own_key = storage.branch_key(f"{effect}:{order_id}", fork_id)
+        return f"{effect} with a key of its own ({own_key}), not the parent's ({parent_key})"
     return f"{effect} reuses the parent branch's key {parent_key}"
 
 

@@ -44,7 +44,7 @@ from pipelines.engine import mapping, metrics, pauses, queues, tracing
 from pipelines.failures import holds
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH, Checkpoint, CheckpointChild
-from pipelines.store import claim_locks, clock
+from pipelines.store import branches, claim_locks, clock
 from pipelines.store.store import StalePlan, store
 
 log = structlog.get_logger("pipelines.runner")
@@ -626,29 +626,33 @@ _main_key_fields: dict[type[Checkpoint], tuple[str, ...]] = {}
 
 
 def business_key(row: Checkpoint) -> str:
-    """The business key's text: its fields' values joined by ``:``. The branch column counts only off the main
-    branch, so a fact on the main branch keeps the key it had before forks existed (and the memo of a request
-    finds it by its order alone), and a fork's fact never shares a key with its parent's."""
+    """The business key's text: its fields' values joined by ``:``, the branch column's last and only off the main
+    branch (``branches.branch_key``), so a fact on the main branch keeps the key it had before forks existed (and
+    the memo of a request finds it by its order alone), and a fork's fact never shares a key with its parent's."""
     model = type(row)
     column = model.branch_field
-    if column is not None and getattr(row, column) == MAIN_BRANCH:
-        fields = _main_key_fields.get(model) or _main_fields(model, column)
-    else:
-        fields = model.business_key_fields
+    text = _joined(row, _main_key_fields.get(model) or _main_fields(model, column))
+    return text if column is None else branches.branch_key(text, _joined(row, (column,)))
+
+
+def _joined(row: Checkpoint, fields: tuple[str, ...]) -> str:
+    declared = type(row).business_key_fields
     if len(fields) == 1:  # the common case, once per checkpoint
         raw = getattr(row, fields[0], "")
         value = ids.text(raw) if type(raw) is uuid.UUID else str(raw or "").strip()
         if not value:
-            raise ContractError(f"{type(row).__name__}: a business key field of {fields} is blank")
+            raise ContractError(f"{type(row).__name__}: a business key field of {declared} is blank")
         return value
     if not fields:
         raise ContractError(f"{type(row).__name__} declares no business_key_fields")
     values = [str(getattr(row, name, "") or "").strip() for name in fields]
     if not all(values):
-        raise ContractError(f"{type(row).__name__}: a business key field of {fields} is blank")
+        raise ContractError(f"{type(row).__name__}: a business key field of {declared} is blank")
     return ":".join(values)
 
 
-def _main_fields(model: type[Checkpoint], column: str) -> tuple[str, ...]:
+def _main_fields(model: type[Checkpoint], column: str | None) -> tuple[str, ...]:
+    """The key's fields on the main branch: the declared ones but the branch column (which ``branch_key`` adds last
+    off the main branch; every model declares it last)."""
     fields = _main_key_fields[model] = tuple(f for f in model.business_key_fields if f != column)
     return fields

@@ -236,13 +236,19 @@ def _logged_at(trace_id: uuid.UUID, checkpoint_id: Any) -> int:
     return int(found)
 
 
+def branch_key(base: str, branch: str) -> str:
+    """A key on ``branch``: ``base`` on the main branch (every key given before forks existed stays),
+    ``<base>:<branch>`` off it, so a fork's key is never its parent's. A checkpoint's business key and an external
+    effect's idempotency key both follow it."""
+    return base if branch == MAIN_BRANCH else f"{base}:{branch}"
+
+
 def effect_key(base: str, trace_id: uuid.UUID, branch: str | None = None) -> str:
     """The idempotency key an external effect sends: ``base`` on the main branch and on every fork that reuses its
     parent's keys (the default), ``<base>:<branch>`` from the nearest fork that opted in to keys of its own."""
     branch = branch or view(trace_id)
-    if branch == MAIN_BRANCH:  # nearly every effect: no look-up of forks
-        return base
-    by_branch = {f.branch: f for f in _forks(trace_id)}
-    while branch in by_branch and not by_branch[branch].new_effect_keys:
-        branch = by_branch[branch].parent_branch
-    return base if branch == MAIN_BRANCH else f"{base}:{branch}"
+    if branch != MAIN_BRANCH:  # nearly every effect runs on main: no look-up of forks
+        by_branch = {f.branch: f for f in _forks(trace_id)}
+        while branch in by_branch and not by_branch[branch].new_effect_keys:
+            branch = by_branch[branch].parent_branch
+    return branch_key(base, branch)

@@ -190,6 +190,8 @@ class Store:
     # The idempotency key an external effect sends on ``branch`` (default: the branch running now); a fork reuses its
     # parent's unless it opted in to keys of its own.
     effect_key = staticmethod(branches.effect_key)
+    # A key on ``branch``: the key itself on the main branch, ``<key>:<branch>`` off it.
+    branch_key = staticmethod(branches.branch_key)
 
     # -- waits (deadlines) ------------------------------------------------------------------------------------
     def wait_opened(

@@ -85,6 +85,19 @@ def test_a_fork_that_opts_in_to_new_effect_keys_captures_again(demo_data, charge
     ]
 
 
+def test_the_preview_of_a_fork_with_new_effect_keys_names_the_key_the_capture_will_send(demo_data, charges):
+    order_id = place().view["orderId"]
+    approved = OrderApproved.objects.get(order_id=order_id)
+
+    shown = ops_actions.preview("fork", order_id, checkpoint_id=str(approved.pk), new_effect_keys=True)
+    fork(order_id, approved.pk, new_effect_keys=True)
+
+    own_key = f"capture:{order_id}:{ForkedFrom.objects.get(trace_id=order_id).branch}"
+    note = f"capture with a key of its own ({own_key}), not the parent's (capture:{order_id})"
+    assert [i for i in shown["inserts"] if note in i["summary"]] != []
+    assert charges[-1][0] == own_key
+
+
 def test_a_fork_whose_capture_would_carry_another_amount_is_refused_in_the_preview(demo_data, charges):
     order_id = place().view["orderId"]
     request = OrderRequest.objects.get(order_id=order_id)
