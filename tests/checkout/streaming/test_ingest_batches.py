@@ -1,16 +1,18 @@
 """Ingest micro-batches: the batched path's answers and rows are the single path's, line by line, in order."""
 
+import contextlib
 import dataclasses
+import json
+import socket
 import time
 
-import psycopg
 import pytest
 import time_machine
-from django.db import OperationalError
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import override_settings
 from django.utils import timezone
 
-from checkout import bulk, demo, ingest, services
+from checkout import demo, ingest
 from checkout.composition import COMPOSITION
 from checkout.consumer_verified.models import ConsumerVerified
 from checkout.order_request.models import OrderRequest
@@ -21,7 +23,9 @@ from pipelines.engine.registry import composition
 from pipelines.models import CheckpointLog, ErrorSinkEntry, ParkedItem
 from pipelines.recovery import backlog, pausing
 from pipelines.store import observers
+from tests.checkout.api.test_internal_error_scrubbed import parking_table_gone
 from tests.checkout.conftest import order_body
+from tests.checkout.erasure_helpers import captured_logs
 from tests.checkout.facts import completed_order_rows
 from tests.checkout.streaming.conftest import line, ndjson, post
 from tests.checkout.test_retention import OLD, only_orders
@@ -146,56 +150,72 @@ def test_at_the_backlog_bound_new_lines_are_refused_the_single_paths_way_and_sto
     assert all_insert_only_counts() == before
 
 
-def test_a_micro_batch_that_fails_as_a_whole_is_placed_again_line_by_line(demo_data, monkeypatch):
-    def broken(batch, **kwargs):
-        bulk_place(batch[:1], **kwargs)  # stores the first order, then fails
-        raise RuntimeError("lost connection")
-
-    bulk_place = bulk.place_orders
-    monkeypatch.setattr(bulk, "place_orders", broken)
-    answers = ingest.place_many(lines((order_body(), "wb-1"), (order_body(items=[]), "wb-bad"), (order_body(), "wb-2")))
+def test_a_micro_batch_that_fails_as_a_whole_is_placed_again_line_by_line_and_each_line_answers_alone(demo_data):
+    sent = lines(
+        (order_body(), "wb-1"),
+        (order_body(items=[]), "wb-bad"),
+        (order_body(paymentToken="tok_down"), "wb-down"),  # the gateway simulator is down for this one
+        (order_body(), "wb-2"),
+    )
+    # Parking wb-down's failure fails with the database's own error: the batch fails as a whole, after its first
+    # steps stored the three orders, and alone each line that reads parked items fails again and says so.
+    with captured_logs() as logged, parking_table_gone():
+        answers = ingest.place_many(sent)
 
     assert codes(answers) == [
-        ("wb-1", "COMPLETED", None),
+        ("wb-1", None, "INTERNAL"),
         ("wb-bad", None, "INVALID_ARGUMENT"),
-        ("wb-2", "COMPLETED", None),
+        ("wb-down", None, "INTERNAL"),
+        ("wb-2", None, "INTERNAL"),
     ]
-    assert OrderRequest.objects.count() == TerminalOrderState.objects.count() == 2
-    assert CheckpointLog.objects.count() == 2 * completed_order_rows()
+    assert [a["error"]["message"] for a in answers if a["error"]["code"] == "INTERNAL"] == [
+        "line 1: internal error",
+        "line 3: internal error",
+        "line 4: internal error",
+    ]
+    assert events(logged(), "ingest.batch_failed") == [{"lines": 4, "first_line": 1}]
+    assert [e["line"] for e in events(logged(), "ingest.line_failed")] == [1, 3, 4]
+    assert OrderRequest.objects.count() == 3
+    assert ParkedItem.objects.count() == 0 and ErrorSinkEntry.objects.count() == 1  # wb-down's attempt, unparked
+
+    again = ingest.place_many(sent)  # the table is back: the same lines answered, nothing placed twice
+
+    assert codes(again) == [
+        ("wb-1", "APPROVAL_PENDING", None),
+        ("wb-bad", None, "INVALID_ARGUMENT"),
+        ("wb-down", "APPROVAL_PENDING", None),
+        ("wb-2", "APPROVAL_PENDING", None),
+    ]
+    assert OrderRequest.objects.count() == 3
 
 
-def test_a_stream_places_its_lines_in_micro_batches_and_answers_in_input_order(demo_data, token, monkeypatch):
-    sizes = []
-    bulk_place = bulk.place_orders
-
-    def counted(batch, **kwargs):
-        sizes.append(len(batch))
-        return bulk_place(batch, **kwargs)
-
-    monkeypatch.setattr(bulk, "place_orders", counted)
+def test_a_stream_places_its_lines_in_micro_batches_and_answers_in_input_order(demo_data, token):
     keys = [f"st-{n}" for n in range(40)]
     body = [line(key, consumer="bob" if n % 3 else "alice") for n, key in enumerate(keys)]
     body[17] = b"{broken\n"  # a line that cannot be read never reaches a batch
     body[23] = line("st-23", items=[])  # a line the batch refuses
     untap = observers.tap("checkout", "order_request", lambda event: time.sleep(0.02))  # lines queue meanwhile
     try:
-        answers = post(ndjson(body), token)
+        with captured_logs() as logged:
+            answers = post(ndjson(body), token)
     finally:
         untap()
 
     assert [a["idempotencyKey"] for a in answers] == [None if n == 17 else key for n, key in enumerate(keys)]
     assert [n for n, a in enumerate(answers) if "error" in a] == [17, 23]
     assert {a["state"] for n, a in enumerate(answers) if n not in (17, 23)} == {"COMPLETED"}
-    assert sum(sizes) == 39 and max(sizes) > 1 and max(sizes) <= ingest.micro_batch()
+    sizes = [e["items"] for e in events(logged(), "batch.step") if e["step"] == "order_request"]
+    assert sum(sizes) == 38 and max(sizes) > 1 and max(sizes) <= ingest.micro_batch()  # st-23 never ran a step
     assert OrderRequest.objects.count() == TerminalOrderState.objects.count() == 38
 
 
-def test_with_a_batch_of_one_each_line_goes_alone_through_the_single_path(demo_data, token, settings, monkeypatch):
+def test_with_a_batch_of_one_each_line_goes_alone_through_the_single_path(demo_data, token, settings):
     settings.TPFGO_INGEST_BATCH = 1
-    monkeypatch.setattr(bulk, "place_orders", None)  # any call would fail the stream
     assert ingest.stage().fn is ingest.place and ingest.stage().batch == 1
-    answers = post(ndjson([line("one-1"), line("one-2")]), token)
+    with captured_logs() as logged:
+        answers = post(ndjson([line("one-1"), line("one-2")]), token)
     assert [a["state"] for a in answers] == ["COMPLETED", "COMPLETED"]
+    assert events(logged(), "batch.step") == []  # the batched path ran no step
 
 
 def with_aux_beside_a_primary(name):
@@ -244,35 +264,71 @@ def test_with_pipeline_atomicity_each_line_goes_alone_and_a_failing_pipeline_sto
     assert ParkedItem.objects.count() == 1
 
 
-def test_a_line_cut_by_a_database_outage_is_answered_unavailable_and_sent_again_is_placed_once(demo_data, monkeypatch):
-    lost = OperationalError("consuming input failed")
-    lost.__cause__ = psycopg.OperationalError("consuming input failed")  # what Django raises for a dropped server
+def test_a_micro_batch_cut_by_a_database_outage_answers_its_lines_unavailable_and_sent_again_places_each_once(
+    demo_data,
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("the connection is cut at the PostgreSQL server")
+    sent = lines((order_body(), "cut-1"), (order_body(items=[]), "cut-bad"), (order_body(), "cut-2"))
+    with captured_logs() as logged, database_gone_at("consumer-validation", "consumer_verified"):
+        answers = ingest.place_many(sent)
 
-    def cut(batch, **kwargs):
-        bulk_place(batch[:1], **kwargs)  # the first order is stored, then the server goes away
-        raise lost
-
-    def single(body, key, **kwargs):
-        if key == "cut-bug":
-            raise RuntimeError("a bug")
-        if key != "cut-1":
-            raise lost
-        return place_order(body, key, **kwargs)
-
-    bulk_place, place_order = bulk.place_orders, services.place_order
-    monkeypatch.setattr(bulk, "place_orders", cut)
-    monkeypatch.setattr(services, "place_order", single)
-    sent = lines((order_body(), "cut-1"), (order_body(), "cut-2"), (order_body(), "cut-bug"))
-    answers = ingest.place_many(sent)
-
+    # The checkout pipeline's steps had committed; from the next step on the server cannot be reached.
     assert codes(answers) == [
-        ("cut-1", "COMPLETED", None),
+        ("cut-1", None, "UNAVAILABLE"),
+        ("cut-bad", None, "INVALID_ARGUMENT"),
         ("cut-2", None, "UNAVAILABLE"),
-        ("cut-bug", None, "INTERNAL"),
     ]
-    assert answers[1]["error"]["message"].startswith("line 2: the database cannot be reached")
-    assert OrderRequest.objects.count() == 1
+    assert answers[2]["error"]["message"].startswith("line 3: the database cannot be reached")
+    assert events(logged(), "ingest.batch_failed") == [{"lines": 3, "first_line": 1}]
+    assert [e["line"] for e in events(logged(), "ingest.database_unavailable")] == [1, 3]
+    assert OrderRequest.objects.count() == 2 and ConsumerVerified.objects.count() == 0
+    stored = all_insert_only_counts()
 
-    monkeypatch.undo()  # the database is back: the same lines sent again
-    assert codes(ingest.place_many(sent)) == [(key, "COMPLETED", None) for key in ("cut-1", "cut-2", "cut-bug")]
-    assert OrderRequest.objects.count() == TerminalOrderState.objects.count() == 3
+    again = ingest.place_many(sent)  # the database is back: the same lines sent again
+
+    assert codes(again) == [
+        ("cut-1", "APPROVAL_PENDING", None),
+        ("cut-bad", None, "INVALID_ARGUMENT"),
+        ("cut-2", "APPROVAL_PENDING", None),
+    ]
+    assert all_insert_only_counts() == stored  # each order placed once; the sweeper takes up the rest
+
+
+@contextlib.contextmanager
+def database_gone_at(pipeline, step):
+    """From ``pipeline``/``step``'s first run on, the test's database connection is cut at the server and every
+    reconnect is refused (a port nothing listens on); on leaving, the database is back."""
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    other.ensure_connection()
+    backend = connection.connection.info.backend_pid
+    port = connection.settings_dict["PORT"]
+
+    def cut(event):
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [backend])
+        connection.settings_dict["PORT"] = str(free_port())
+
+    untap = observers.tap(pipeline, step, cut)
+    try:
+        yield
+    finally:
+        untap()
+        other.close()
+        connection.settings_dict["PORT"] = port
+        connection.close()
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def events(text, name):
+    """The fields of each log line named ``name`` (without the logger's own)."""
+    found = [json.loads(raw) for raw in text.splitlines() if f'"event": "{name}"' in raw]
+    return [{k: v for k, v in e.items() if k not in COMMON} for e in found]
+
+
+COMMON = {"event", "timestamp", "logger", "level", "exception"}
