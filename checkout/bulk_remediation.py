@@ -9,9 +9,9 @@ the next ``TPFGO_BULK_REMEDIATION_BATCH`` orders that have no result yet: each r
 ``checkout.ops_actions.execute`` with the stale guard of its own preview, and ends in one ``BulkRunResult`` (done,
 skipped because it moved since the preview, or failed, and why). An order acted on gets an ``OpsAction`` whose id is
 derived from (run, order); once every order has a result, one more ``OpsAction`` records the batch and links the
-per-order ones. Everything is an insert; progress is counted from the results, so a run that stopped half-way (a
-crash, a closed browser tab) continues where it stopped when anything advances it again (the console page,
-``manage.py remediate --run``, the Celery beat task).
+per-order ones. Everything is an insert; progress is counted from the results (``checkout/bulk_run_progress.py``),
+so a run that stopped half-way (a crash, a closed browser tab) continues where it stopped when anything advances it
+again (the console page, ``manage.py remediate --run``, the Celery beat task).
 
 A plan whose run finished is not run again by submitting it again (the same id finds that run). The operator who
 wants its orders run once more, unchanged (each failed without an ops action, so the new preview's plan is the
@@ -35,13 +35,13 @@ from django.db.models import Count
 
 from checkout import ops_actions as one
 from checkout.bulk_run_ids import Plan, batch_action_id, order_action_id, plan_run_id, ran_plan
+from checkout.bulk_run_progress import progress, run_of
 from pipelines import (
     Detail,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     ServiceError,
-    database_now,
     database_reckoned,
     deterministic_id,
 )
@@ -176,7 +176,7 @@ def _at(when: datetime.datetime) -> str:
 def advance(run_id: uuid.UUID, limit: int | None = None) -> dict[str, Any]:
     """Process the next batch of the run (unless another process is on it: ``mine`` is then false) and answer
     its progress."""
-    run = _run(run_id)
+    run = run_of(run_id)
     size = limit or batch_size()
     with _one_processor(run.id) as mine:
         if mine:
@@ -192,7 +192,7 @@ def advance(run_id: uuid.UUID, limit: int | None = None) -> dict[str, Any]:
 def run_to_end(run_id: uuid.UUID, action: str | None = None) -> dict[str, Any]:
     """Advance batch after batch until every order has a result (the command line and the beat task). Given an
     ``action`` (the command line's), a run of another action is refused: it would carry on as its own action."""
-    if action is not None and (run := _run(run_id)).action != action:
+    if action is not None and (run := run_of(run_id)).action != action:
         raise FailedPrecondition(
             f"bulk run {run.id} is a {run.action} run, not {action}", [Detail("action", run.action)]
         )
@@ -303,78 +303,3 @@ def _one_processor(run: uuid.UUID) -> Iterator[bool]:
         if mine:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-
-
-# -- reading a run ------------------------------------------------------------------------------------------------
-def _run(run_id: object) -> BulkRun:
-    try:
-        wanted = uuid.UUID(str(run_id))
-    except ValueError:
-        raise InvalidArgument(f"{run_id!r} is not a bulk run id", [Detail("runId", "malformed")])
-    run = BulkRun.objects.filter(pk=wanted).first()
-    if run is None:
-        raise NotFound(f"bulk run {wanted} not found")
-    return run
-
-
-def progress(run_id: object) -> dict[str, Any]:
-    """How far the run is, counted from its results: done, skipped, failed, and whether its batch row exists."""
-    run = _run(run_id)
-    counts = Counter(BulkRunResult.objects.filter(run=run).values_list("outcome", flat=True))
-    processed = sum(counts.values())
-    closed = OpsAction.objects.filter(pk=batch_action_id(run.id)).values_list("created_at", flat=True).first()
-    return {
-        "runId": str(run.id),
-        "action": run.action,
-        "actor": run.actor,
-        "reason": run.reason,
-        "total": run.total,
-        "processed": processed,
-        "done": counts.get(BulkRunResult.DONE, 0),
-        "skipped": counts.get(BulkRunResult.SKIPPED, 0),
-        "failed": counts.get(BulkRunResult.FAILED, 0),
-        "percent": round(100 * processed / run.total) if run.total else 100,
-        "finished": closed is not None,
-        "batchOpsActionId": str(batch_action_id(run.id)) if closed else None,
-        "submittedAt": run.created_at,
-        "finishedAt": closed,
-        "againOf": str(run.again_of) if run.again_of else None,
-    }
-
-
-def results(run_id: object) -> list[dict[str, Any]]:
-    """Each order of the run in plan order, with its result once it has one."""
-    run = _run(run_id)
-    stored = {r.trace_id: r for r in BulkRunResult.objects.filter(run=run)}
-    out = []
-    for order_id, seq, *_ in run.plan:
-        row = stored.get(uuid.UUID(order_id))
-        out.append(
-            {
-                "orderId": order_id,
-                "expectedSeq": seq,
-                "outcome": row.outcome if row else "pending",
-                "detail": row.detail if row else "",
-                "opsActionId": str(row.ops_action_id) if row and row.ops_action_id else None,
-            }
-        )
-    return out
-
-
-def unfinished(idle_seconds: float, *, limit: int = 20) -> list[uuid.UUID]:
-    """Recent runs without their batch row and with no result for ``idle_seconds``: nobody is advancing them. Idle
-    by the database's clock, not beat's node's: one whose clock was ahead took a run a console was advancing."""
-    now = database_now()
-    window = float(getattr(settings, "TPFGO_SWEEP_WINDOW_SECONDS", 86400))
-    recent = BulkRun.objects.filter(created_at__gte=now - datetime.timedelta(seconds=window)).order_by("created_at")
-    out = []
-    for run in recent.only("id", "created_at")[:500]:
-        if OpsAction.objects.filter(pk=batch_action_id(run.id)).exists():
-            continue
-        newest = BulkRunResult.objects.filter(run=run).order_by("-created_at").values_list("created_at", flat=True)
-        last = newest.first() or run.created_at
-        if (now - last).total_seconds() >= idle_seconds:
-            out.append(run.id)
-        if len(out) >= limit:
-            break
-    return out

@@ -8,7 +8,7 @@ import structlog
 from celery import shared_task
 from django.conf import settings
 
-from checkout import bulk_remediation
+from checkout import bulk_remediation, bulk_run_progress
 from pipelines import StepStatus, deadlines
 
 log = structlog.get_logger("checkout.tasks")
@@ -30,7 +30,7 @@ def continue_bulk_remediation() -> int:
     """Finish bulk remediations nobody advances any more (the console tab closed, a process died mid-run): each
     continues from the results already stored, so no order is acted on twice."""
     idle = float(getattr(settings, "TPFGO_BULK_REMEDIATION_IDLE_SECONDS", 60))
-    runs = bulk_remediation.unfinished(idle)
+    runs = bulk_run_progress.unfinished(idle)
     for run_id in runs:
         shown = bulk_remediation.run_to_end(run_id)
         log.info("bulk_remediation.continued", run_id=str(run_id), processed=shown["processed"], total=shown["total"])

@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from checkout import bulk_remediation, bulk_run_ids, bulk_selection
+from checkout import bulk_remediation, bulk_run_ids, bulk_run_progress, bulk_selection
 from checkout.models import Courier
 from opsconsole import ops_actions, views
 from pipelines import NotFound, ServiceError
@@ -66,7 +66,7 @@ def _render(
     filters = context.get("filters")
     plan = bulk_remediation.plan_of(shown) if shown else []
     last = bulk_run_ids.last_run(action, params, plan) if plan else None
-    ran_before = bulk_remediation.progress(last.id) if last is not None else None
+    ran_before = bulk_run_progress.progress(last.id) if last is not None else None
     if ran_before and not ran_before["finished"]:
         ran_before = None
     # The id ticking "Run these orders again" submits under, as ``manage.py remediate --preview`` prints it.
@@ -116,7 +116,7 @@ def _found_before(run: BulkRun, actor: str, reason: str) -> str | None:
     form): that run is shown, not a second; a finished one with its result, since nothing ran for this submit."""
     submitted = f"submitted by {run.actor} at {run.created_at:%Y-%m-%d %H:%M:%S} UTC (because: {run.reason})"
     yours = "" if (run.actor, run.reason) == (actor, reason) else ", and your reason was not recorded"
-    shown = bulk_remediation.progress(run.id)
+    shown = bulk_run_progress.progress(run.id)
     if shown["finished"]:
         return (
             f"This plan was already run: {submitted}, finished at {shown['finishedAt']:%Y-%m-%d %H:%M:%S} UTC with "
@@ -145,7 +145,7 @@ def _plan(values: list[str]) -> bulk_run_ids.Plan:
 
 def run_page(site: AdminSite, request: HttpRequest, run_id: str) -> HttpResponse:
     try:
-        progress = bulk_remediation.progress(uuid.UUID(run_id))
+        progress = bulk_run_progress.progress(uuid.UUID(run_id))
     except (ValueError, NotFound):
         return _unknown_run(site, request, run_id)
     context = {
@@ -153,7 +153,7 @@ def run_page(site: AdminSite, request: HttpRequest, run_id: str) -> HttpResponse
         "title": f"{ops_actions.label(progress['action'])}, in bulk: run {run_id}",
         "action_label": ops_actions.label(progress["action"]),
         "progress": progress,
-        "results": bulk_remediation.results(run_id),
+        "results": bulk_run_progress.results(run_id),
         "can_remediate": ops_actions.can_remediate(request.user),
     }
     return TemplateResponse(request, "opsconsole/bulk_run.html", context)

@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from checkout import bulk_remediation, bulk_run_ids, bulk_selection, ops_actions, services, state
+from checkout import bulk_remediation, bulk_run_ids, bulk_run_progress, bulk_selection, ops_actions, services, state
 from checkout.bulk import place_orders
 from checkout.models import Courier
 from pipelines.contracts.status import InvalidArgument
@@ -125,7 +125,7 @@ def test_an_order_that_moved_since_the_preview_is_skipped_reported_and_untouched
     assert log_count(moved) == rows_of_moved
     assert not OpsAction.objects.filter(trace_id=moved, result__bulkRunId=str(run.id)).exists()
     assert OpsAction.objects.count() == actions_before + 4 + 1
-    listed = {r["orderId"]: r["outcome"] for r in bulk_remediation.results(run.id)}
+    listed = {r["orderId"]: r["outcome"] for r in bulk_run_progress.results(run.id)}
     assert listed[str(moved)] == "skipped" and Counter(listed.values()) == {"done": 4, "skipped": 1}
 
 
@@ -167,7 +167,7 @@ def test_a_run_that_stopped_half_way_is_continued_by_the_beat_task_without_actin
 
     assert tasks.continue_bulk_remediation() == 1
 
-    progress = bulk_remediation.progress(run.id)
+    progress = bulk_run_progress.progress(run.id)
     assert (progress["done"], progress["finished"]) == (5, True)
     assert OpsAction.objects.filter(action="redrive").count() == 5
     assert BulkRunResult.objects.get(run=run, trace_id=third).detail.endswith("(recorded before the run stopped)")
@@ -324,7 +324,7 @@ def test_a_run_its_console_is_advancing_is_left_to_it_by_a_beat_node_whose_clock
     assert bulk_remediation.advance(run.id)["processed"] == 2  # the console's tab is at it
 
     with node_clock(15):  # beat's node; before: the run looked 15 minutes idle, and beat ran it beside the console
-        assert bulk_remediation.unfinished(60) == []
+        assert bulk_run_progress.unfinished(60) == []
     assert BulkRunResult.objects.filter(run=run).count() == 2
 
 
@@ -335,10 +335,10 @@ def test_a_run_a_console_whose_clock_is_behind_is_advancing_is_left_to_it_by_bea
         run = bulk_remediation.submit(
             "redrive", bulk_remediation.plan_of(bulk_remediation.preview("redrive", orders)), **WHO
         )
-        assert bulk_remediation.unfinished(60) == []  # submitted, not yet advanced: not idle either
+        assert bulk_run_progress.unfinished(60) == []  # submitted, not yet advanced: not idle either
         assert bulk_remediation.advance(run.id)["processed"] == 2
 
-    assert bulk_remediation.unfinished(60) == []  # before: the run looked 15 minutes idle, and beat took it over
+    assert bulk_run_progress.unfinished(60) == []  # before: the run looked 15 minutes idle, and beat took it over
     assert BulkRunResult.objects.filter(run=run).count() == 2
 
 

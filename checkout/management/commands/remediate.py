@@ -21,7 +21,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from checkout import bulk_remediation, bulk_run_ids, bulk_selection, ops_actions
+from checkout import bulk_remediation, bulk_run_ids, bulk_run_progress, bulk_selection, ops_actions
 from pipelines import ServiceError, actions
 
 FILTERS = ("state", "pipeline", "step", "code", "error_class", "since", "limit")
@@ -169,7 +169,7 @@ class Command(BaseCommand):
         while not progress["finished"] and progress["mine"]:
             self.stderr.write(f"  {progress['processed']}/{progress['total']}")
             progress = bulk_remediation.advance(run.id)
-        self._print({**progress, "results": bulk_remediation.results(run.id)})
+        self._print({**progress, "results": bulk_run_progress.results(run.id)})
         self._judge(progress)
 
     def _again(self, action: str, params: dict[str, Any], plan: bulk_run_ids.Plan, named: str | None) -> Any:
