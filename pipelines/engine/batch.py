@@ -320,8 +320,9 @@ def _onward(entry: Entry, item: Item, fresh: bool) -> Entry:
 def _follow(leader: Outcome, plan: Plan, is_leader: bool) -> Outcome:
     """A plan with the same output id as an earlier one in the batch (so the same input at this step, reached another
     way: a step before that skipped, say) gets what the single path would: a replay of what that one wrote, or its
-    failure. That failure's error-sink entry and parked row are the input's: run one by one, the second run fails on
-    the same attempt of the same input, whose entry has the same id and inserts nothing."""
+    failure. That failure's error-sink entry, parked row and dead letter or next attempt are the input's: run one by
+    one, the second run fails on the same attempt of the same input, whose entry has the same id and inserts nothing,
+    and whose decision is recorded already (``parking.decided``)."""
     if is_leader:
         return leader
     result, nxt = leader

@@ -96,11 +96,15 @@ def park(
     hide: Callable[[str], str] = str,
 ) -> ParkedItem:
     """Park the failed item: its next attempt scheduled, or dead-lettered with its error's text as ``hide`` leaves it
-    (``scrub.for_item``: the secrets the item's error may quote replaced)."""
+    (``scrub.for_item``: the secrets the item's error may quote replaced). An attempt already decided records nothing
+    more (``decided``)."""
     policy = retry_policy(spec.name, step)
     now = clock.now()  # the next attempt's due time is the database's: the sweeper compares it with that clock
     with transaction.atomic():
         parked = parked_row(spec, step, item, event, now)
+        if decided(parked, attempt):
+            log.info("item.parked_already", parked_id=str(parked.pk), attempt=attempt)
+            return parked
         if not is_retryable(exc):
             dead_letter(parked, "non_retryable", attempt, exc, hide=hide)
         elif attempt >= policy.max_attempts:
@@ -109,6 +113,18 @@ def park(
             schedule(parked, attempt + 1, now + datetime.timedelta(seconds=policy.delay(attempt)), now)
     log.warning("item.parked", parked_id=str(parked.pk), attempt=attempt, retryable=is_retryable(exc))
     return parked
+
+
+def decided(parked: ParkedItem, attempt: int) -> bool:
+    """Attempt ``attempt`` of the item has its decision already: its dead letter, or the next attempt scheduled (by
+    its failure, or by a redrive after its dead letter). The same input failing again at the same attempt (run one by
+    one where a batch-mate follows the first's failure, a caller sending the same key again) is the same failure:
+    as its error-sink entry, whose id is the attempt's, the log keeps the first decision, and a dead letter is not
+    retried because its second failure was retryable."""
+    return (
+        parked.outcomes.filter(outcome=ParkingOutcome.DEAD_LETTERED, attempts=attempt).exists()
+        or parked.schedules.filter(attempt=attempt + 1).exists()
+    )
 
 
 def parked_row(

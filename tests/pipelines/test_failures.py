@@ -190,3 +190,60 @@ def test_a_failure_and_an_ops_action_on_a_node_whose_clock_is_behind_carry_the_d
     database = clock.now()
     assert database - datetime.timedelta(seconds=5) < ErrorSinkEntry.objects.get().created_at <= database
     assert database - datetime.timedelta(seconds=5) < OpsAction.objects.get().created_at <= database
+
+
+def test_the_same_key_failing_again_at_the_same_attempt_keeps_its_one_dead_letter(lane_engine):
+    lane.FAILURES["tokenize"] = "fatal"
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    before = all_insert_only_counts()
+
+    again = lane_engine.start("ingest", {"text": "a"}, "doc-1")  # the caller sends it again
+
+    assert [r.status for r in again.results] == ["replayed", "failed"]
+    assert list(ParkingOutcome.objects.values_list("outcome", "reason", "attempts")) == [
+        ("dead_lettered", "non_retryable", 1)
+    ]
+    assert all_insert_only_counts() == before
+
+
+def test_a_dead_letter_failing_again_at_its_attempt_with_a_retryable_error_is_not_retried(lane_engine):
+    lane.FAILURES["tokenize"] = "fatal"
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    lane.FAILURES["tokenize"] = "bug"
+    before = all_insert_only_counts()
+
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+
+    assert RetryScheduled.objects.count() == 0
+    assert ParkingOutcome.objects.get().reason == "non_retryable"
+    assert all_insert_only_counts() == before
+
+
+def test_an_attempt_already_scheduled_again_is_not_dead_lettered_by_its_second_failure(lane_engine):
+    lane.FAILURES["tokenize"] = "bug"
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    lane.FAILURES["tokenize"] = "fatal"
+    before = all_insert_only_counts()
+
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+
+    assert list(RetryScheduled.objects.values_list("attempt", flat=True)) == [2]
+    assert ParkingOutcome.objects.count() == 0
+    assert all_insert_only_counts() == before
+
+
+def test_a_retry_task_run_again_after_its_attempt_was_dead_lettered_records_nothing_more(
+    lane_engine, lane_composition, without_claim_locks
+):
+    lane.FAILURES["receive"] = 9
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    for attempt in (2, 3, 4):
+        assert retries.run_attempt(parked.pk, attempt, worker=f"task-{attempt}@host-a") == "failed"
+    before = all_insert_only_counts()
+
+    # The process died after the dead letter committed, before the broker heard: Celery runs the task again.
+    assert retries.run_attempt(parked.pk, 4, worker="task-4@host-b", again=True) == "closed"
+
+    assert list(ParkingOutcome.objects.values_list("reason", "attempts")) == [("retry_exhausted", 4)]
+    assert all_insert_only_counts() == before

@@ -242,6 +242,29 @@ def test_a_lost_attempt_past_the_policy_is_dead_lettered(lane_engine):
     assert "worker lost during attempt 5" in dead.last_error
 
 
+def test_a_hung_worker_failing_the_attempt_the_sweeper_dead_lettered_records_nothing_more(lane_engine):
+    lane.FAILURES["receive"] = 9
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+    RetryClaim.objects.create(parked=parked, attempt=5, worker="w-hung", created_at=timezone.now())
+    assert sweeper.sweep(now=later(400)).dead_lettered == [str(parked.pk)]
+    before = all_insert_only_counts()
+
+    # The worker was not dead: its run of attempt 5 ends now, failing as the attempts before it.
+    woke = lane_engine.run(
+        "ingest",
+        retries.load_value(parked),
+        step="receive",
+        attempt=5,
+        key=parked.idempotency_key,
+        trace_id=parked.trace_id,
+    )
+
+    assert woke.first.status == "failed"
+    assert list(ParkingOutcome.objects.values_list("reason", "attempts")) == [("retry_exhausted", 5)]
+    assert all_insert_only_counts() == before
+
+
 @pytest.mark.parametrize(("failures", "attempt", "dead"), [(1, 2, False), (9, 5, True)])
 def test_a_lost_attempt_is_an_error_sink_entry_with_its_code(lane_engine, failures, attempt, dead):
     """docs/operations.md's error codes and runbook key on ``ATTEMPT_LOST``: the console's error groups, a bulk
