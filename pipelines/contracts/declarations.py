@@ -266,7 +266,8 @@ class Mapper:
     step's ``ctx.input`` is then a ``target`` built from them, carrying the source checkpoint's id, trace, key,
     time and branch (it is not stored). The item stays the stored source checkpoint (lineage, replays, parking,
     retries; a retried first step maps it again). ``check_contracts`` refuses a mapper that cannot apply
-    (``pipelines.E047``), and a foreign key to the target in what that step writes (``pipelines.E049``).
+    (``pipelines.E047``), and a foreign key to the target in what that step writes, its rows' children included
+    (``pipelines.E049``).
     """
 
     source: type[Checkpoint]

@@ -5,7 +5,8 @@ The engine applies a mapper where the consumer pipeline's first step gets the ma
 (``pipelines.engine.mapping``). It cannot when the mapper has no ``fields`` function, when that function declares
 that it reads another model than the source, when the consumer also takes the source as it is (whether to map it
 would be a guess), or when two subscriptions of one consumer map the same source differently. The mapped step's
-input is not stored, so nothing it writes may hold a foreign key to the target (its id is the source's).
+input is not stored, so nothing it writes may hold a foreign key to the target (its id is the source's): neither
+its rows nor the child rows they own (every ``CheckpointChild`` class with a foreign key to one of its models).
 ``docs/contracts.md`` lists the id.
 """
 
@@ -87,9 +88,9 @@ KEY_HINT = (
 
 
 def mapped_key_problems(composition: Composition) -> Iterator[Problem]:
-    """No checkpoint a mapped first step writes has a foreign key to the mapper's target (``pipelines.E049``): its
-    ``ctx.input`` is a target made from the source and never stored, whose id (``ctx.input.pk``) is the source's,
-    so such a key would name a row of the target's table that is not there."""
+    """No checkpoint a mapped first step writes, nor a child row one of them owns, has a foreign key to the mapper's
+    target (``pipelines.E049``): its ``ctx.input`` is a target made from the source and never stored, whose id
+    (``ctx.input.pk``) is the source's, so such a key would name a row of the target's table that is not there."""
     pipelines = {p.name: p for p in composition.pipelines}
     seen: set[tuple[str, type[Any], str]] = set()
     for subscription in composition.subscriptions:
@@ -99,25 +100,52 @@ def mapped_key_problems(composition: Composition) -> Iterator[Problem]:
             continue
         first = consumer.steps[0]
         written = [*first.models, *(branch.model for branch in first.side_outputs)]
-        for model, field in _keys_to(mapper.target, written):
+        for model, field, owner in _keys_to(mapper.target, written):
             if (consumer.name, model, field) in seen:
                 continue
             seen.add((consumer.name, model, field))
             source, target = type_name(mapper.source), type_name(mapper.target)
+            owned = f", a child row of {owner.__name__}," if owner is not None else ""
             yield Problem(
                 KEY_ID,
                 f"step {consumer.name}/{first.name} reads {target} mapped from {source} (the subscription to "
-                f"'{subscription.publication}'), and {model.__name__}.{field} is a foreign key to {target}: the "
-                f"mapped input is not stored and has the {source}'s id (expected=no foreign key to {target} "
+                f"'{subscription.publication}'), and {model.__name__}.{field}{owned} is a foreign key to {target}: "
+                f"the mapped input is not stored and has the {source}'s id (expected=no foreign key to {target} "
                 f"actual={model.__name__}.{field})",
                 KEY_HINT,
             )
 
 
-def _keys_to(target: type[Any], models: list[type[Any]]) -> Iterator[tuple[type[Any], str]]:
-    """Each foreign key of ``models`` to ``target`` (or a model it is)."""
+def _keys_to(target: type[Any], models: list[type[Any]]) -> Iterator[tuple[type[Any], str, type[Any] | None]]:
+    """Each foreign key to ``target`` (or a model it is) of ``models`` and of the child rows each of them owns, with
+    the child's owner (None for a model's own key). A child's key to its owner is left out: the owner is stored."""
     for model in models:
-        for field in model._meta.fields:
-            related = field.related_model if field.is_relation else None
-            if isinstance(related, type) and issubclass(target, related):
-                yield model, field.name
+        yield from ((model, name, None) for name in _keys(model, target))
+        for child in _children_of(model):
+            yield from ((child, name, model) for name in _keys(child, target, besides=model))
+
+
+def _keys(model: type[Any], target: type[Any], besides: type[Any] | None = None) -> Iterator[str]:
+    """The names of ``model``'s foreign keys to ``target``, but its first to ``besides`` (its owner's)."""
+    owner_key = True
+    for field in model._meta.fields:
+        related = field.related_model if field.is_relation else None
+        if owner_key and besides is not None and related is besides:  # the owner column (``fast.owner_column``)
+            owner_key = False
+            continue
+        if isinstance(related, type) and issubclass(target, related):
+            yield field.name
+
+
+def _children_of(owner: type[Any]) -> list[type[Any]]:
+    """The ``CheckpointChild`` models a row of ``owner`` may own (``Output.children``): each with a foreign key to it,
+    as the engine finds a child's owner column. Every such class is walked, abstract ones too."""
+    from pipelines.models import CheckpointChild  # the models need the app registry; the checks run after it
+
+    found, stack = [], list(CheckpointChild.__subclasses__())
+    while stack:
+        child = stack.pop()
+        stack.extend(child.__subclasses__())
+        if any(field.is_relation and field.related_model is owner for field in child._meta.fields):
+            found.append(child)
+    return sorted(found, key=lambda child: child.__name__)

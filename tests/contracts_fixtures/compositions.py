@@ -6,6 +6,7 @@ Settings name them by path (``TPFGO_COMPOSITION = "tests.contracts_fixtures.comp
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from pipelines.contracts.declarations import (
@@ -28,7 +29,9 @@ from tests.contracts_fixtures.models import (
     IndexedV2,
     IndexedWithLanguage,
     IndexedWithoutTokens,
+    NoteOfReceived,
     PublishedOfReceived,
+    PublishedWithNotes,
 )
 from tests.lane import branches
 from tests.lane import composition as lane
@@ -140,17 +143,26 @@ def publish_pointing(ctx: StepContext[DocumentReceived]) -> Output:
     return Output({"doc_id": ctx.input.doc_id, "digest": ctx.input.text, "received_id": ctx.input.pk})
 
 
-def _pointing(model: type[Any]) -> Composition:
+def _pointing(model: type[Any], process: Callable[..., Output] = publish_pointing) -> Composition:
     publish = dataclasses.replace(
         lane.PUBLISH,
         inputs=(DocumentReceived,),
-        steps=(Step("publish", publish_pointing, model),),
+        steps=(Step("publish", process, model),),
         output=dataclasses.replace(lane.PUBLISHED, model=model),
     )
     return dataclasses.replace(MAPPED, pipelines=(lane.INGEST, publish, lane.MANUAL))
 
 
 MAPPED_KEY_TO_TARGET = _pointing(PublishedOfReceived)
+
+
+# The same key on a child row the mapped step builds (a note naming ctx.input.pk), its own model without one (E049).
+def publish_noting(ctx: StepContext[DocumentReceived]) -> Output:
+    notes = [NoteOfReceived(published_id=ctx.output_id, received_id=ctx.input.pk, note="mapped")]
+    return Output({"doc_id": ctx.input.doc_id, "digest": ctx.input.text}, children=notes)
+
+
+MAPPED_CHILD_KEY_TO_TARGET = _pointing(PublishedWithNotes, publish_noting)
 
 MISSING_KEY_FIELD = _indexing(DocumentIndexed, "lane.indexed.v1", keys=("documentId",))
 

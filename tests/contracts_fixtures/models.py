@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import models
 
 from pipelines.contracts.fields import contract
-from pipelines.models import Checkpoint
+from pipelines.models import Checkpoint, CheckpointChild
 from tests.lane.models import DocumentReceived
 
 
@@ -84,4 +84,27 @@ class PublishedOfReceived(Checkpoint):
     received = models.ForeignKey(DocumentReceived, on_delete=models.PROTECT)
 
     class Meta(Checkpoint.Meta):
+        abstract = True
+
+
+class PublishedWithNotes(Checkpoint):
+    """DocumentPublished whose rows own notes (``NoteOfReceived``)."""
+
+    contract = contract("DocumentPublished", 1, (1, "docId", "uuid"), (2, "digest", "string"))
+    business_key_fields = ("doc_id",)
+    doc_id = models.UUIDField()
+    digest = models.TextField()
+
+    class Meta(Checkpoint.Meta):
+        abstract = True
+
+
+class NoteOfReceived(CheckpointChild):
+    """A child row of ``PublishedWithNotes`` with a foreign key to the DocumentReceived it was published from."""
+
+    published = models.ForeignKey(PublishedWithNotes, on_delete=models.PROTECT)
+    received = models.ForeignKey(DocumentReceived, on_delete=models.PROTECT)
+    note = models.CharField(max_length=50)
+
+    class Meta(CheckpointChild.Meta):
         abstract = True

@@ -221,6 +221,14 @@ BROKEN = [
         "is not stored and has the DocumentIndexed's id (expected=no foreign key to DocumentReceived "
         "actual=PublishedOfReceived.received)",
     ),
+    (
+        "MAPPED_CHILD_KEY_TO_TARGET",
+        "pipelines.E049",
+        "step publish/publish reads DocumentReceived mapped from DocumentIndexed (the subscription to "
+        "'lane.indexed.v1'), and NoteOfReceived.received, a child row of PublishedWithNotes, is a foreign key to "
+        "DocumentReceived: the mapped input is not stored and has the DocumentIndexed's id (expected=no foreign key "
+        "to DocumentReceived actual=NoteOfReceived.received)",
+    ),
 ]
 
 
