@@ -247,3 +247,20 @@ def test_a_retry_task_run_again_after_its_attempt_was_dead_lettered_records_noth
 
     assert list(ParkingOutcome.objects.values_list("reason", "attempts")) == [("retry_exhausted", 4)]
     assert all_insert_only_counts() == before
+
+
+def test_each_redrive_of_a_dead_letter_failing_again_is_one_dead_letter_of_its_own_attempt(
+    lane_engine, lane_composition
+):
+    lane.FAILURES["tokenize"] = "fatal"
+    lane_engine.start("ingest", {"text": "a"}, "doc-1")
+    parked = ParkedItem.objects.get()
+
+    assert [actions.redrive(parked), actions.redrive(parked)] == ["failed", "failed"]
+
+    assert list(ParkingOutcome.objects.order_by("id").values_list("reason", "attempts")) == [
+        ("non_retryable", 1),
+        ("non_retryable", 2),
+        ("non_retryable", 3),
+    ]
+    assert list(ErrorSinkEntry.objects.order_by("attempt").values_list("attempt", flat=True)) == [1, 2, 3]
