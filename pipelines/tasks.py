@@ -21,6 +21,7 @@ still runs) is not a run again: its first run may be alive, so it takes a claim 
 
 A run of the same three that outlives ``TPFGO_WORK_TIME_LIMIT_SECONDS`` (the claim timeout unless set: a call that
 never answers) is killed by Celery's pool, which starts a new process; its claim is a dead run's for the sweeper.
+So is a pass of beat's on the timers' queue (sweep, release, deadlines): the next tick runs it again.
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ CARRIES_WORK = {
     "time_limit": float(getattr(settings, "TPFGO_WORK_TIME_LIMIT_SECONDS", 900)),
 }
 
+# Beat's passes on the timers' queue are bounded; one that hangs (waiting on a lock, a database that stopped answering)
+# would hold a pool slot for good, the next ones the others, and the worker would sweep nothing more.
+TIMERS_PASS = {"ignore_result": True, "time_limit": CARRIES_WORK["time_limit"]}
+
 
 @shared_task(name="pipelines.retry_parked", **CARRIES_WORK)
 def retry_parked(self: Task, parked_id: str, attempt: int) -> str:
@@ -147,7 +152,7 @@ def database_delivery() -> bool:
     return getattr(settings, "TPFGO_DELAYED_DELIVERY", "broker") == "database"
 
 
-@shared_task(name="pipelines.release_due", ignore_result=True)
+@shared_task(name="pipelines.release_due", **TIMERS_PASS)
 def release_due() -> int:
     """Publish the retries and drain releases that fell due (``TPFGO_DELAYED_DELIVERY=database``): how many."""
     return sweeper.release_due()
@@ -201,7 +206,7 @@ def enqueue_drain(pause_id: uuid.UUID, countdown: float) -> None:
         log.exception("pause.enqueue_failed", pause_id=str(pause_id))
 
 
-@shared_task(name="pipelines.sweep", ignore_result=True)
+@shared_task(name="pipelines.sweep", **TIMERS_PASS)
 def sweep() -> dict[str, int]:
     """Re-enqueue lost retries, reschedule lost attempts, resume stalled traces (``pipelines.recovery.sweeper``),
     once per time slot: the task first claims its slot (``SweepTick``) and sweeps nothing when it is taken."""
@@ -211,7 +216,7 @@ def sweep() -> dict[str, int]:
     return {"tick": tick, **sweeper.sweep().as_dict()}
 
 
-@shared_task(name="pipelines.expire_waits", ignore_result=True)
+@shared_task(name="pipelines.expire_waits", **TIMERS_PASS)
 def expire_waits() -> int:
     """Fire every wait past its deadline (``pipelines.recovery.deadlines``): one bounded pass, idempotent."""
     return len(deadlines.expire())

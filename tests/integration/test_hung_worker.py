@@ -6,8 +6,9 @@ two hung calls held both pool processes for good: the worker ran nothing more, n
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
-from pipelines.models import ErrorSinkEntry, ParkingOutcome, RetryClaim
+from pipelines.models import ErrorSinkEntry, ParkingOutcome, RetryClaim, SweepTick
 from tests.checkout.conftest import checkpoint_types, place
 from tests.integration.conftest import wait_for
 from tests.integration.test_celery_retries import HAPPY, completed_and_resolved
@@ -45,3 +46,22 @@ def test_attempts_hung_in_every_pool_process_are_cut_at_the_time_limit_and_run_a
         entries = ErrorSinkEntry.objects.filter(trace_id=order_id).order_by("attempt")
         assert [(e.attempt, e.error_code) for e in entries] == [(1, "PAYMENT_GATEWAY_UNAVAILABLE"), (2, "ATTEMPT_LOST")]
     assert sorted(ParkingOutcome.objects.values_list("outcome", "attempts")) == [("resolved", 3), ("resolved", 3)]
+
+
+def test_a_sweep_hung_on_a_lock_is_cut_at_the_time_limit_and_the_next_sweeps_run(demo_data, broker, start_worker):
+    # Another session holds the sweep slots' table locked, as a migration or a forgotten transaction can: every sweep
+    # waits at its slot's claim. Without a limit the first two held both pool processes for good and the worker
+    # swept nothing more once the lock was gone (tpfgo_sweep_age_seconds rising, its beat and queue fine).
+    holder = connection.copy()
+    holder.ensure_connection()
+    holder.connection.execute("BEGIN")
+    holder.connection.execute(f'LOCK TABLE "{SweepTick._meta.db_table}" IN ACCESS EXCLUSIVE MODE')
+    try:
+        worker = start_worker(TPFGO_WORK_TIME_LIMIT_SECONDS="3")
+        cut = "Hard time limit (3.0s) exceeded for pipelines.sweep"
+        wait_for(lambda: worker.output().count(cut) >= 2, timeout=60, what="two hung sweeps cut", worker=worker)
+    finally:
+        holder.connection.execute("ROLLBACK")
+        holder.close()
+
+    wait_for(SweepTick.objects.exists, timeout=30, what="a sweep after the lock", worker=worker)
