@@ -7,9 +7,11 @@ serves its own processes' samples on a port of its own (docs/operations.md).
 
 from __future__ import annotations
 
+import collections
 import os
 
 import structlog
+from billiard.exceptions import TimeLimitExceeded
 from celery import signals
 from prometheus_client import Counter
 
@@ -31,7 +33,19 @@ def succeeded(sender: object = None, **_: object) -> None:
     TASKS.labels("succeeded", _name(sender)).inc()
 
 
-def failed(sender: object = None, **_: object) -> None:
+# Celery sends task_failure twice for a task killed at its hard time limit (when it cuts the task, and again when the
+# pool reports the job lost): the second is not another failure. The ids are few: one per task cut in this process.
+_CUT_IDS: collections.OrderedDict[str, None] = collections.OrderedDict()
+_CUT_IDS_KEPT = 1000
+
+
+def failed(sender: object = None, task_id: str | None = None, exception: object = None, **_: object) -> None:
+    if isinstance(exception, TimeLimitExceeded) and task_id is not None:
+        if task_id in _CUT_IDS:
+            return
+        _CUT_IDS[task_id] = None
+        if len(_CUT_IDS) > _CUT_IDS_KEPT:
+            _CUT_IDS.popitem(last=False)
     TASKS.labels("failed", _name(sender)).inc()
 
 
