@@ -32,6 +32,7 @@ from pipelines.contracts.rules import (
     contract_problems,
     dead_ends,
     deadline_problems,
+    fork_key_problems,
     pipeline_problems,
     producers,
     publication_problems,
@@ -62,6 +63,7 @@ def check_composition(composition: Composition, lock: Lock | None = None, modes:
     problems = [
         *pipeline_problems(composition),
         *contract_problems(composition),
+        *fork_key_problems(composition),
         *publication_problems(found),
         *subscription_problems(composition, found),
         *mapper_problems(composition),

@@ -121,6 +121,35 @@ def contract_problems(composition: Composition) -> Iterator[Problem]:
             )
 
 
+FORK_KEY_ID = "pipelines.E050"
+
+
+def fork_key_problems(composition: Composition) -> Iterator[Problem]:
+    """Every model the composition writes that a fork may write (``branch_field`` set) declares its branch column
+    last in ``business_key_fields`` (``pipelines.E050``): the engine builds the key text with the branch last and
+    only off the main branch (``branches.branch_key``), so a declaration that puts it elsewhere, or leaves it out,
+    names a key its rows do not have (and a unique constraint over those fields would let a fork meet its parent)."""
+    where = _written_models(composition)
+    for pipeline in composition.pipelines:
+        for step in pipeline.steps:
+            for branch in step.policy:
+                where.setdefault(branch.model, f"{pipeline.name}/{step.name}")
+    for model, written in where.items():
+        column = getattr(model, "branch_field", None)
+        declared = tuple(getattr(model, "business_key_fields", ()))
+        if column is None or declared[-1:] == (column,):
+            continue
+        expected = (*(f for f in declared if f != column), column)
+        yield Problem(
+            FORK_KEY_ID,
+            f"checkpoint model {model.__name__} (written by {written}) is written on forks in its column "
+            f"'{column}', but its business_key_fields do not end with it (expected={expected} actual={declared})",
+            f"Declare the branch column last: business_key_fields = {expected}. A key takes the branch in last and "
+            "only off the main branch (pipelines.store.branches.branch_key), so a fork's fact never shares its "
+            "parent's key.",
+        )
+
+
 def _contract_faults(found: Contract) -> Iterator[str]:
     for number, count in sorted(Counter(f.number for f in found.fields).items()):
         if count > 1:

@@ -31,6 +31,7 @@ from tests.contracts_fixtures.models import (
     IndexedWithoutTokens,
     NoteOfReceived,
     PublishedOfReceived,
+    PublishedOnForks,
     PublishedWithNotes,
 )
 from tests.lane import branches
@@ -163,6 +164,20 @@ def publish_noting(ctx: StepContext[DocumentReceived]) -> Output:
 
 
 MAPPED_CHILD_KEY_TO_TARGET = _pointing(PublishedWithNotes, publish_noting)
+
+# A step writes a model forks write too whose business key does not end with its branch column (E050).
+BRANCH_NOT_LAST_IN_KEY = dataclasses.replace(
+    LANE,
+    pipelines=(
+        lane.INGEST,
+        dataclasses.replace(
+            lane.PUBLISH,
+            steps=(dataclasses.replace(lane.PUBLISH.steps[0], model=PublishedOnForks),),
+            output=dataclasses.replace(lane.PUBLISHED, model=PublishedOnForks),
+        ),
+        lane.MANUAL,
+    ),
+)
 
 MISSING_KEY_FIELD = _indexing(DocumentIndexed, "lane.indexed.v1", keys=("documentId",))
 

@@ -108,3 +108,17 @@ class NoteOfReceived(CheckpointChild):
 
     class Meta(CheckpointChild.Meta):
         abstract = True
+
+
+class PublishedOnForks(Checkpoint):
+    """DocumentPublished written on forks too, its branch column declared first in its business key (E050)."""
+
+    contract = contract("DocumentPublished", 1, (1, "docId", "uuid"), (2, "digest", "string"))
+    business_key_fields = ("branch", "doc_id")
+    branch_field = "branch"
+    doc_id = models.UUIDField()
+    digest = models.TextField()
+    branch = models.CharField(max_length=36)
+
+    class Meta(Checkpoint.Meta):
+        abstract = True
