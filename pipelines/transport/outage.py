@@ -3,8 +3,9 @@
 A connection-level error (the server refuses or drops the connection, is shutting down, or has no slot left) is
 an outage: the same request may succeed later, so transports answer ``UNAVAILABLE`` (HTTP 503 with
 ``Retry-After``, gRPC with ``RetryInfo``). A request the database left midway may have stored its first steps; sent
-again, it takes them up (deterministic ids), and the sweeper completes them if it is not. Any other database error
-(a constraint, a serialization failure, a cancelled statement) is not an outage, and stays whatever it was.
+again, it does none of them twice (deterministic ids), and the sweeper completes the rest (a placement sent again is
+a replay: it answers the order as stored and runs nothing, docs/api.md). Any other database error (a constraint, a
+serialization failure, a cancelled statement) is not an outage, and stays whatever it was.
 """
 
 from __future__ import annotations

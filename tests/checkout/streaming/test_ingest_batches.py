@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import datetime
 import json
 import socket
 import time
@@ -11,6 +12,7 @@ import time_machine
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import override_settings
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from checkout import demo, ingest
 from checkout.composition import COMPOSITION
@@ -21,7 +23,7 @@ from pipelines.contracts.declarations import aux, primary
 from pipelines.engine.batch import BatchEngine
 from pipelines.engine.registry import composition
 from pipelines.models import CheckpointLog, ErrorSinkEntry, ParkedItem
-from pipelines.recovery import backlog, pausing
+from pipelines.recovery import backlog, pausing, sweeper
 from pipelines.store import observers
 from tests.checkout.api.test_internal_error_scrubbed import parking_table_gone
 from tests.checkout.conftest import order_body
@@ -295,12 +297,51 @@ def test_a_micro_batch_cut_by_a_database_outage_answers_its_lines_unavailable_an
     assert all_insert_only_counts() == stored  # each order placed once; the sweeper takes up the rest
 
 
+def test_a_line_the_outage_cut_sent_again_answers_as_its_request_sent_again_does_and_the_sweeper_completes_both(
+    demo_data, token, settings
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("the connection is cut at the PostgreSQL server")
+    sent = lines((order_body(), "both-line"))
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+
+    def request():
+        return api.post("/api/v1/orders", order_body(), format="json", HTTP_IDEMPOTENCY_KEY="both-request")
+
+    with database_gone_at("consumer-validation", "consumer_verified"):
+        assert codes(ingest.place_many(sent)) == [("both-line", None, "UNAVAILABLE")]
+    with database_gone_at("consumer-validation", "consumer_verified"):
+        assert request().status_code == 503
+    stored = all_insert_only_counts()
+    assert OrderRequest.objects.count() == 2 and ConsumerVerified.objects.count() == 0
+
+    # Sent again, either is a replay: it answers the order as stored and runs none of the chain the outage cut.
+    replayed = request()
+    assert (replayed.status_code, replayed["Idempotent-Replayed"], replayed.json()["state"]) == (
+        200,
+        "true",
+        "APPROVAL_PENDING",
+    )
+    assert codes(ingest.place_many(sent)) == [("both-line", "APPROVAL_PENDING", None)]
+    assert all_insert_only_counts() == stored
+
+    settings.TPFGO_RESUME_ENQUEUE = ""  # the sweeper resumes here, not through the worker
+    report = sweeper.sweep(now=timezone.now() + datetime.timedelta(seconds=settings.TPFGO_SWEEP_GRACE_SECONDS + 1))
+
+    assert sorted(trace for trace, _ in report.resumes) == sorted(str(r.order_id) for r in OrderRequest.objects.all())
+    assert codes(ingest.place_many(sent)) == [("both-line", "COMPLETED", None)]
+    assert request().json()["state"] == "COMPLETED"
+    assert TerminalOrderState.objects.count() == 2
+
+
 @contextlib.contextmanager
 def database_gone_at(pipeline, step):
     """From ``pipeline``/``step``'s first run on, the test's database connection is cut at the server and every
     reconnect is refused (a port nothing listens on); on leaving, the database is back."""
     other = connections.create_connection(DEFAULT_DB_ALIAS)
     other.ensure_connection()
+    connection.ensure_connection()  # closed by an earlier cut's exit
     backend = connection.connection.info.backend_pid
     port = connection.settings_dict["PORT"]
 
