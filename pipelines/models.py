@@ -670,7 +670,9 @@ class Resumption(Ledger):
     """The sweeper's decision about a trace left at checkpoint ``seq``: resumed through the engine, or skipped.
 
     The unique insert is the claim: one sweeper resumes a position once per ``attempt`` (a resume that died
-    with its worker is tried again, a bounded number of times).
+    with its worker is tried again, a bounded number of times). ``composition``: the fingerprint of the composition
+    a skip that only it decided was made under (nothing follows the position in it); blank for every other decision,
+    which holds under any composition.
     """
 
     RESUMED = "resumed"
@@ -682,6 +684,7 @@ class Resumption(Ledger):
     decision = models.CharField(max_length=20)
     detail = models.CharField(max_length=300, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    composition = models.CharField(max_length=64, blank=True, default="", db_default="")
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

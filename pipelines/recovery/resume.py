@@ -13,7 +13,9 @@ instead (``pipelines.engine.queues.resend``), and its position settles: the pend
 Each position (trace, seq) is claimed by a unique ``Resumption`` insert: one sweeper resumes it, once per
 attempt; a resume that died with its worker is tried again after the claim timeout, at most
 ``MAX_RESUME_ATTEMPTS`` times. Skipped positions are recorded too, so a waiting trace is looked at once, and so
-is a resume that wrote nothing (what follows lost to another path or skipped): it settles its position.
+is a resume that wrote nothing (what follows lost to another path or skipped): it settles its position. A position
+skipped because nothing follows it is settled under the composition that said so (its fingerprint is recorded): a
+composition that has something to follow it (a pipeline a deploy dropped, restored) decides it again.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from pipelines.store.waits import wait_id
 log = structlog.get_logger("pipelines.recovery")
 
 MAX_RESUME_ATTEMPTS = open_positions.MAX_ATTEMPTS  # the frontier's triggers settle a position at the last one
+NOTHING_FOLLOWS = "nothing follows"
 
 
 def grace() -> datetime.timedelta:
@@ -101,7 +104,7 @@ def candidates(
     comp = composition()
     since = since or now - window()
     decided = Resumption.objects.filter(trace_id=OuterRef("trace_id"), seq=OuterRef("seq")).filter(
-        Q(decision=Resumption.SKIPPED) | Q(created_at__gt=now - claim_timeout()) | Q(attempt__gte=MAX_RESUME_ATTEMPTS)
+        settled(comp) | live_claim(now) | Q(attempt__gte=MAX_RESUME_ATTEMPTS)
     )
     in_window = CheckpointLog.objects.filter(created_at__gte=since, created_at__lte=now - grace())
     open_now = OpenPosition.objects.filter(created_at__gte=since, created_at__lte=now - grace()).values("seq")
@@ -117,6 +120,23 @@ def candidates(
     if connections[CheckpointLog.objects.db].features.supports_slicing_ordering_in_compound:
         from_frontier, scanned = (branch.order_by("created_at")[:limit] for branch in (from_frontier, scanned))
     return list(from_frontier.union(scanned, all=True).order_by("created_at")[:limit])
+
+
+def settled(comp: Composition) -> Q:
+    """A decision that settles its position under ``comp``: a skip, unless only another composition decided it."""
+    return Q(decision=Resumption.SKIPPED) & (Q(composition="") | Q(composition=fingerprint(comp)))
+
+
+def live_claim(now: datetime.datetime) -> Q:
+    """A resume claimed within the claim timeout: its run may still be at it (a skip is no run: it settles its
+    position, or another composition's does not)."""
+    return Q(decision=Resumption.RESUMED, created_at__gt=now - claim_timeout())
+
+
+def decided_under(why: str) -> str:
+    """The composition a skip for ``why`` holds under: this one's fingerprint when only it decided that nothing
+    follows, else blank (any composition)."""
+    return fingerprint(composition()) if why == NOTHING_FOLLOWS else ""
 
 
 def unfinished_claims(
@@ -226,7 +246,7 @@ def decide(row: CheckpointLog) -> tuple[list[Next], str]:
         return [], "open parking"
     nexts = successors(comp, row)
     if not nexts:
-        return [], "nothing follows"
+        return [], NOTHING_FOLLOWS
     further = waiting_further(row, nexts)
     runnable = [n for n in nexts if not waits(n) and n.pipeline.name not in further]
     if not runnable:
@@ -370,10 +390,10 @@ def _claim(trace: uuid.UUID, seq: int, decision: str, why: str, worker: str, loc
     attempt = done.count() + 1
     if lock.held and attempt == 1:
         return None
-    settled, live = Q(decision=Resumption.SKIPPED), Q(created_at__gt=clock.now() - claim_timeout())
+    done_for_good, live = settled(composition()), live_claim(clock.now())
     if lock.alone:
-        settled |= Q(created_at__gte=lock.since)
-    if done.filter(settled if lock.alone else settled | live).exists():
+        done_for_good |= Q(created_at__gte=lock.since)
+    if done.filter(done_for_good if lock.alone else done_for_good | live).exists():
         return None
     if attempt > MAX_RESUME_ATTEMPTS:
         return None
@@ -401,6 +421,7 @@ def _record(trace: uuid.UUID, seq: int, attempt: int, decision: str, why: str, w
                 decision=decision,
                 detail=why[:300],
                 worker=worker[:200],
+                composition=decided_under(why) if decision == Resumption.SKIPPED else "",
                 created_at=clock.stamp(),
             )
     except IntegrityError:

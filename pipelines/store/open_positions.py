@@ -8,7 +8,9 @@ sweep's window; the triggers keep them instead, in the transaction that logs the
   statement already went on from it;
 - it removes the older rows of its trace it went on from: those of its own pipeline, of a pipeline it runs
   downstream of, and of a pipeline the flow does not know (any newer row counts for those, as in the sweeper);
-- a ``Resumption`` that decides a position for good (skipped, or the last attempt) removes it;
+- a ``Resumption`` that decides a position for good (skipped, or the last attempt) removes it; a rebuild leaves out
+  only the skips that hold under the composition in force (blank, or its fingerprint: ``resume.settled``), so a
+  position nothing followed in the composition before is decided again;
 - a deleted log row (the audited purge) takes its row out; a dropped month takes its rows out in the drop function
   (``pipelines.store.partition_functions``).
 
@@ -144,7 +146,8 @@ _SQLITE_TRIGGERS = [
     ("log_ad", LOG, "DELETE", "", _GONE),
     ("resumed_ai", RESUMPTION, "INSERT", f"WHEN {_DECIDED}", _SETTLED),
 ]
-# The same three judgements over the log: not terminal, no newer row it went on from, not decided for good.
+# The same three judgements over the log: not terminal, no newer row it went on from, not decided for good under the
+# flow rules just written (a skip decided under another composition's is decided again).
 _REFILL = (
     f"INSERT INTO pipelines_openposition ({_COLUMNS}) "
     f"SELECT {_LOGGED_COLUMNS} FROM pipelines_checkpointlog l "
@@ -152,7 +155,9 @@ _REFILL = (
     "AND NOT EXISTS (SELECT 1 FROM pipelines_checkpointlog n WHERE n.trace_number = l.trace_number "
     f"AND n.seq > l.seq AND {_WENT_ON_FROM.format(old='l.pipeline', new='n.pipeline')}) "
     "AND NOT EXISTS (SELECT 1 FROM pipelines_resumption d WHERE d.trace_id = l.trace_id AND d.seq = l.seq "
-    f"AND (d.decision = 'skipped' OR d.attempt >= {MAX_ATTEMPTS})) ON CONFLICT DO NOTHING"
+    "AND (d.decision = 'skipped' AND (d.composition = '' OR d.composition IN "
+    "(SELECT f.name FROM pipelines_flowrule f WHERE f.kind = 'fingerprint')) "
+    f"OR d.attempt >= {MAX_ATTEMPTS})) ON CONFLICT DO NOTHING"
 )
 _REBUILD = ["DELETE FROM pipelines_openposition", _REFILL.format(where="1 = 1")]
 
