@@ -332,14 +332,19 @@ def settle_at_rest(row: CheckpointLog, worker: str = "sweeper") -> str:
     worker would decide it, and no resume is sent for it: the reason. Else empty, nothing is recorded, and the
     resume is sent as before."""
     why = at_rest(row)
-    if not why:
-        return ""
+    if why:
+        settle(row, why, worker)
+    return why
+
+
+def settle(row: CheckpointLog, why: str, worker: str = "sweeper") -> None:
+    """Decide the position skipped for ``why``, under its lock, as a worker would: no later sweep looks at it
+    again (nor, once the frontier's trigger took it out, reads it)."""
     locking = clock.now()
     with claim_locks.working_on("position", row.trace_id, row.seq) as alone:
         lock = Lock(alone=alone is True, held=alone is False, since=locking)
         if _claim(row.trace_id, row.seq, Resumption.SKIPPED, why, worker, lock) is not None:
             log.info("recovery.skipped", trace_id=str(row.trace_id), seq=row.seq, why=why)
-    return why
 
 
 def _resume(trace: uuid.UUID, seq: int, worker: str, *, again: bool, lock: Lock) -> str:

@@ -165,7 +165,9 @@ def _sweep(
     superseded = forks.superseded_positions(rows)
     stalled = []
     for row in rows:
-        if row.seq in superseded:  # left as it is: its branch is no longer the order's (nothing recorded)
+        if row.seq in superseded:  # not resumed: its branch is no longer the trace's; decided, so not judged again
+            if not dry_run:
+                recovery.settle(row, forks.SUPERSEDED)
             report.settled.append((str(row.trace_id), row.seq, forks.SUPERSEDED))
             continue
         why = recovery.at_rest(row) if dry_run else recovery.settle_at_rest(row)

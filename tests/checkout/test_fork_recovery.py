@@ -10,12 +10,14 @@ import uuid
 
 import pytest
 import structlog
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from prometheus_client import REGISTRY
 
 from checkout import ops_actions, services
 from checkout.composition import COMPOSITION
 from checkout.delivery_assigned.models import DeliveryAssigned
-from checkout.models import Courier
+from checkout.models import Courier, Restaurant
 from checkout.order_approved.models import OrderApproved
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
 from checkout.terminal_order_state.models import TerminalOrderState
@@ -36,6 +38,8 @@ from tests.pipelines.test_frontier import later
 
 pytestmark = pytest.mark.django_db
 RERUN = completed_order_rows(after="consumer-validation")  # what a fork from OrderApproved writes
+ACCEPTANCE = "restaurant-acceptance.acceptance_decision"
+SWEEP_QUERIES = {"sqlite": [35, 10, 10], "postgresql": [45, 14, 14]}  # three sweeps of the same history
 
 
 class Killed(BaseException):
@@ -203,7 +207,43 @@ def test_a_stall_of_the_parent_after_the_fork_point_is_not_resumed_beside_the_fo
     assert services.get_order(order_id)["state"] == "COMPLETED"
     assert terminal_branches(order_id) == [forked.branch]
     assert list(DeliveryAssigned.objects.filter(order_id=order_id).values_list("branch", flat=True)) == [forked.branch]
-    assert Resumption.objects.count() == 0
+    decided = Resumption.objects.values_list("seq", "decision", "detail")
+    assert list(decided) == [(stall.seq, "skipped", "superseded by a fork")]
+
+
+def test_a_superseded_stall_is_decided_once_and_the_next_sweep_reads_it_no_more(demo_data, settings):
+    """The parent stalled after the kitchen's commitment; a fork from the approval waits for the restaurant, which
+    now accepts by hand. Every sweep found the stall, read its trace's forks and the branch of its checkpoint, and
+    left it undecided for the next."""
+    site = settings.TPFGO_COMPOSITION
+    settings.TPFGO_COMPOSITION = "tests.checkout.test_recovery.STOPS_AFTER_COMMITMENT"
+    order_id = place().view["orderId"]
+    settings.TPFGO_COMPOSITION = site
+    stall = CheckpointLog.objects.get(trace_id=order_id, step="kitchen_commitment")
+    Restaurant.objects.update(acceptance_mode=Restaurant.MANUAL)
+    fork(order_id, OrderApproved.objects.get(order_id=order_id).pk)
+    assert services.get_order(order_id)["state"] == "AWAITING_ACCEPTANCE"
+    sweeps = []
+
+    for _ in range(3):
+        with CaptureQueriesContext(connection) as queries:
+            report = sweeper.sweep(now=later(300))
+        sweeps.append((report.settled, len(queries)))
+
+    # The first sweep decides the stall (its claim); the next read neither it nor its trace's forks: before, each
+    # sweep cost 15 queries on SQLite (19 on PostgreSQL), the first 28 (35).
+    assert [count for _, count in sweeps] == SWEEP_QUERIES[connection.vendor]
+    waiting = CheckpointLog.objects.get(trace_id=order_id, checkpoint_type="TicketCreated", seq__gt=stall.seq)
+    assert [settled for settled, _ in sweeps] == [
+        [(order_id, stall.seq, "superseded by a fork"), (order_id, waiting.seq, "awaits " + ACCEPTANCE)],
+        [],
+        [],
+    ]
+    decided = Resumption.objects.order_by("seq").values_list("seq", "decision", "detail")
+    assert list(decided) == [
+        (stall.seq, "skipped", "superseded by a fork"),
+        (waiting.seq, "skipped", "awaits " + ACCEPTANCE),
+    ]
 
 
 # The shipped composition without dispatch: a deploy that removed the pipeline a fork was made in.
