@@ -160,8 +160,15 @@ def release_due() -> int:
 
 @shared_task(name="pipelines.resume_trace", **CARRIES_WORK)
 def resume_trace(self: Task, trace_id: str, seq: int) -> str:
+    """Resume a stalled position the sweep sent. One this composition cannot read (a pipeline or checkpoint type it
+    no longer has) fails the task, nothing recorded, and is counted as the sweep counts it in place."""
+    worker = claimer(self)
     with through_outages(self):
-        return recovery.resume(trace_id, seq, worker=claimer(self), again=run_again(self))
+        try:
+            return recovery.resume(trace_id, seq, worker=worker, again=run_again(self))
+        except sweeper.UNREADABLE_ERRORS as exc:
+            sweeper.position_unreadable(trace_id, seq, exc, worker)
+            raise
 
 
 def enqueue_resume(trace_id: uuid.UUID, seq: int) -> bool:

@@ -73,8 +73,8 @@ SWEEP_ACTIONS = prometheus_client.Counter(
 UNREADABLE = prometheus_client.Counter(
     "tpfgo_sweep_unreadable_total",
     "Items a sweep passed over because this composition cannot read them (a pipeline or checkpoint type it no "
-    "longer has), per pass (cut_forks, partial_progress). The rest of the sweep goes on; the item is tried again "
-    "on the next.",
+    "longer has), per pass (cut_forks, partial_progress: resumed in the sweep, or by the worker's "
+    "pipelines.resume_trace it sent). The rest of the sweep goes on; the item is tried again on the next.",
     ["pass"],
 )
 UNREADABLE_PASSES = ("cut_forks", "partial_progress")
@@ -393,12 +393,18 @@ def dispatch_resume(trace_id: uuid.UUID, seq: int) -> bool | None:
         try:
             recovery.resume(trace_id, seq, worker="sweeper")
         except UNREADABLE_ERRORS as exc:  # nothing recorded, no resume counted: the next sweep tries it again
-            log.error("sweep.position_unreadable", trace_id=str(trace_id), seq=seq, error=repr(exc))
-            UNREADABLE.labels("partial_progress").inc()
+            position_unreadable(trace_id, seq, exc, "sweeper")
             return False
         return None
     sent: bool | None = import_string(hook)(trace_id, seq)
     return sent
+
+
+def position_unreadable(trace_id: uuid.UUID | str, seq: int, exc: Exception, worker: str) -> None:
+    """A stalled position this composition cannot read, met by the resume the partial-progress pass ran in the
+    sweep or sent to a worker (``worker`` names it): logged and counted alike, whichever ran it."""
+    log.error("sweep.position_unreadable", trace_id=str(trace_id), seq=seq, worker=worker, error=repr(exc))
+    UNREADABLE.labels("partial_progress").inc()
 
 
 def _resume_lost(key: resends.Key) -> bool | None:

@@ -6,6 +6,7 @@ on), and the sweep runs the fork again from that point."""
 from __future__ import annotations
 
 import dataclasses
+import socket
 import uuid
 
 import pytest
@@ -21,6 +22,7 @@ from checkout.models import Courier, Restaurant
 from checkout.order_approved.models import OrderApproved
 from checkout.order_ready_for_dispatch.models import OrderReadyForDispatch
 from checkout.terminal_order_state.models import TerminalOrderState
+from pipelines import tasks
 from pipelines.engine.runner import Engine
 from pipelines.models import (
     MAIN_BRANCH,
@@ -356,4 +358,24 @@ def test_a_stalled_position_this_composition_cannot_read_is_counted_and_the_swee
     assert [(e["trace_id"], e["seq"]) for e in logs if e["event"] == "sweep.position_unreadable"] == [
         (unreadable, stall.seq)
     ]
+    assert REGISTRY.get_sample_value("tpfgo_sweep_unreadable_total", {"pass": "partial_progress"}) == counted + 1
+
+
+def test_a_workers_resume_of_a_position_this_composition_cannot_read_fails_counted(demo_data, settings):
+    """The sweep's resume sent to a worker (``pipelines.resume_trace``) failed on such a position with nothing
+    counted: the runbook's only signal was a traceback in the worker's log."""
+    settings.TPFGO_COMPOSITION = "tests.checkout.test_fork_recovery.STOPS_AFTER_DISPATCH"
+    order_id = place().view["orderId"]
+    stall = CheckpointLog.objects.get(trace_id=order_id, step="delivery_assigned")
+    settings.TPFGO_COMPOSITION = "tests.checkout.test_fork_recovery.WITHOUT_DISPATCH"
+    logged = CheckpointLog.objects.filter(trace_id=order_id).count()
+    counted = REGISTRY.get_sample_value("tpfgo_sweep_unreadable_total", {"pass": "partial_progress"})
+
+    with structlog.testing.capture_logs() as logs, pytest.raises(KeyError, match="DeliveryAssigned"):
+        tasks.resume_trace.apply(args=(order_id, stall.seq), task_id="t-1", throw=True)
+
+    assert CheckpointLog.objects.filter(trace_id=order_id).count() == logged
+    assert Resumption.objects.count() == 0 and SweepDispatch.objects.count() == 0
+    unreadable = [(e["trace_id"], e["seq"], e["worker"]) for e in logs if e["event"] == "sweep.position_unreadable"]
+    assert unreadable == [(order_id, stall.seq, f"t-1@{socket.gethostname()}")]
     assert REGISTRY.get_sample_value("tpfgo_sweep_unreadable_total", {"pass": "partial_progress"}) == counted + 1
