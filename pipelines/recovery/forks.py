@@ -182,18 +182,11 @@ def _open_waits(trace_id: uuid.UUID) -> list[Waiting]:
 
 
 def supersedes(wait: WaitOpened) -> bool:
-    """Whether the trace's newest fork supersedes the wait, as ``superseded`` judges when the fork is made: the
-    wait is on a branch the fork's view is not made of, or on one it is whose input is the fork point or later. The
-    deadline pass asks it of a wait still open, so a fork that did not get to end it (its run died first, or it
-    was made by the release before, which did not) leaves no deadline to run on a branch the order no longer shows."""
-    active = branches.active(wait.trace_id)
-    if active == wait.branch:
-        return False
-    seen = branches.cutoffs(wait.trace_id, active)
-    if wait.branch not in seen:
-        return True
-    waited_at = CheckpointLog.objects.of_trace(wait.trace_id).filter(checkpoint_id=wait.item_id)
-    return (seen[wait.branch] or 0) <= (waited_at.values_list("seq", flat=True).first() or 0)
+    """Whether the trace's newest fork supersedes the wait, as ``superseded`` judges when the fork is made
+    (``waits.superseded_by_fork``). The deadline pass asks it of a wait still open, so a fork that did not get to end
+    it (its run died first, or it was made by the release before, which did not) leaves no deadline to run on a
+    branch the order no longer shows."""
+    return waits.superseded_by_fork(wait)
 
 
 def lineage(fork: ForkPoint, *, new_effect_keys: bool) -> set[str]:

@@ -247,19 +247,35 @@ def settled_by(deadline: Deadline, wait: WaitOpened) -> str:
     return ""
 
 
+def superseded_by_fork(wait: WaitOpened) -> bool:
+    """Whether the trace's newest fork supersedes the wait: the wait is on a branch the fork's view is not made of,
+    or on one it is whose input is the fork point or later (the fork runs its step again, and waits on its own
+    branch)."""
+    active = branches.active(wait.trace_id)
+    if active == wait.branch:
+        return False
+    seen = branches.cutoffs(wait.trace_id, active)
+    if wait.branch not in seen:
+        return True
+    waited_at = CheckpointLog.objects.of_trace(wait.trace_id).filter(checkpoint_id=wait.item_id)
+    return (seen[wait.branch] or 0) <= (waited_at.values_list("seq", flat=True).first() or 0)
+
+
 # -- reads (the dashboard) ----------------------------------------------------------------------------------
 def live(pipeline: str, step: str, deadline: Deadline) -> QuerySet[OpenWait]:
     """The open waits of one await that nothing has settled yet (checked in the trace's log: the
-    ``(trace_number, seq)`` index, a few rows per wait), oldest first. On a forked trace a fact settles only a wait
-    on a branch that holds it (``settled_by``): those waits, few (forks are ops actions), are judged one by one."""
+    ``(trace_number, seq)`` index, a few rows per wait), oldest first. A forked trace's waits, few (forks are ops
+    actions), are judged one by one: a fact settles only a wait on a branch that holds it (``settled_by``), and a
+    wait a fork supersedes is left out though the fork did not get to end it (``superseded_by_fork``): its deadline
+    ends it as settled, running nothing."""
     rows = OpenWait.objects.filter(pipeline=pipeline, step=step)
+    forked = ForkedFrom.objects.values("trace_id")
+    opened = WaitOpened.objects.filter(pk__in=rows.filter(trace_id__in=forked).values("wait_id"))
+    ended = [w.pk for w in opened if superseded_by_fork(w) or (deadline.settled_by and settled_by(deadline, w))]
     if deadline.settled_by:
         number = Trace.objects.filter(trace_id=OuterRef(OuterRef("trace_id"))).values("number")[:1]
         settling = CheckpointLog.objects.filter(
             trace_number=number, checkpoint_type__in=deadline.settled_by, created_at__gte=OuterRef("opened_at")
         )
-        forked = rows.filter(Exists(settling), trace_id__in=ForkedFrom.objects.values("trace_id"))
-        opened = WaitOpened.objects.filter(pk__in=forked.values("wait_id"))
-        kept = [wait.pk for wait in opened if not settled_by(deadline, wait)]
-        rows = rows.exclude(Q(Exists(settling)) & ~Q(wait_id__in=kept))
-    return rows.order_by("opened_at", "wait_id")
+        rows = rows.exclude(Q(Exists(settling)) & ~Q(trace_id__in=forked))
+    return rows.exclude(wait_id__in=ended).order_by("opened_at", "wait_id")

@@ -208,6 +208,25 @@ def test_a_parents_review_a_fork_did_not_get_to_end_is_settled_by_its_deadline_a
     assert gateway.CAPTURES == [uuid.UUID(order_id)] and gateway.VOIDS == []
 
 
+def test_a_parents_review_a_fork_did_not_get_to_end_is_not_listed_live(demo_data, gateway, monkeypatch):
+    """The dashboard's and the bulk selection's waits listed the parent's review beside the fork's until its
+    deadline ended it: an operator could pick it and decide a branch the order no longer shows."""
+    order_id = reviewed_order()
+    with at(10), monkeypatch.context() as patched:
+        patched.setattr(forks, "close_superseded", killed)
+        with pytest.raises(Killed):
+            fork(order_id, "PaymentOutcome")
+    forked = ForkedFrom.objects.get(trace_id=order_id)
+    assert sorted(open_branches(order_id)) == sorted([MAIN_BRANCH, forked.branch])
+    review = checkout_composition.ORDER_FINALIZATION.step("terminal_order_state").deadline
+    assert review is not None
+
+    live = deadlines.live("order-finalization", "terminal_order_state", review)
+
+    assert [w.wait_id for w in live] == [WaitOpened.objects.get(trace_id=order_id, branch=forked.branch).pk]
+    assert sorted(open_branches(order_id)) == sorted([MAIN_BRANCH, forked.branch])  # a read: nothing ended
+
+
 # -- a fork from the ticket the restaurant has not decided -----------------------------------------------------
 def waiting_ticket() -> dict[str, Any]:
     with at(0):
