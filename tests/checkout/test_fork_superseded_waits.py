@@ -277,3 +277,31 @@ def test_the_forks_own_acceptance_deadline_times_out_the_fork(demo_data, gateway
     assert ended(order_id) == sorted(
         [(MAIN_BRANCH, "settled", "superseded by a fork"), (forked.branch, "expired", "restaurant-acceptance")]
     )
+
+
+def test_a_cancellation_decided_on_a_fork_from_a_later_checkpoint_settles_the_parents_acceptance_wait(
+    demo_data, gateway, settings
+):
+    """The order waits for the restaurant; its cancellation was cut after its request, and ops forked from the
+    request: the fork cancels the order on its branch. The fork's view holds the parent's ticket, so its
+    ``OrderCancelled`` settles the parent's acceptance wait: the restaurant's deadline runs nothing, and no time-out
+    voids the payment a second time on a branch the order no longer shows."""
+    view = waiting_ticket()
+    order_id = view["orderId"]
+    settings.TPFGO_COMPOSITION = "tests.checkout.test_recovery.STOPS_AFTER_CANCELLATION_REQUEST"
+    with at(5), pytest.raises(services.Unavailable, match="recorded but not decided yet"):
+        services.cancel_order(order_id)
+    settings.TPFGO_COMPOSITION = "checkout.composition.COMPOSITION"
+    with at(10):
+        forked, shown = fork(order_id, "CancellationRequested")
+    assert [row["summary"] for row in shown["inserts"] if row["type"] == "WaitEnded"] == []  # not superseded
+    assert services.get_order(order_id)["state"] == "CANCELLED"
+    assert gateway.VOIDS == [uuid.UUID(order_id)]
+    assert open_branches(order_id) == [MAIN_BRANCH]
+
+    assert expire(31, "acceptance_decision") == ["settled"]
+
+    assert ended(order_id) == [(MAIN_BRANCH, "settled", "OrderCancelled")]
+    assert gateway.VOIDS == [uuid.UUID(order_id)]
+    assert decisions(order_id) == [(forked.branch, "CANCELLED")]  # the claim the fork won: no time-out on main
+    assert services.get_order(order_id)["state"] == "CANCELLED"
