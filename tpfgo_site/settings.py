@@ -445,8 +445,6 @@ SPECTACULAR_SETTINGS = {
         # FTGO's six order states (the /ftgo/ surface answers them in `state`, `orderInfo.state` and `status`).
         "FtgoOrderStateEnum": "ftgo.states.FTGO_STATES",
     },
-    # FTGO's routes are served with and without a trailing slash (ftgo/urls.py); the schema lists each once.
-    "PREPROCESSING_HOOKS": ["ftgo.urls.one_path_per_route"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "checkout.api.schema.require_bodies",

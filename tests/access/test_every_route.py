@@ -57,7 +57,9 @@ def api_routes() -> list[tuple[str, str, str]]:
         if route.startswith("ops/") or name in OPEN:
             continue
         assert view is not None, route  # a function view outside the console: give it a class and a scope
-        found += [(concrete(route), method.upper(), name) for method in METHODS if hasattr(view, method)]
+        # FTGO's routes also match with one trailing slash (ftgo/urls.py).
+        paths = [concrete(route)] + ([concrete(route) + "/"] if route.startswith("ftgo/") else [])
+        found += [(path, method.upper(), name) for path in paths for method in METHODS if hasattr(view, method)]
     return found
 
 
