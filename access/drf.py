@@ -70,14 +70,18 @@ class ScopePermission(BasePermission):
     """Authenticated, holding the route's scope, and (when bound) touching only its own resources.
 
     An anonymous request is refused here with ``False``, so DRF answers 401; a denied principal raises
-    ``Denied`` (403 ``PERMISSION_DENIED`` with the reason).
+    ``Denied`` (403 ``PERMISSION_DENIED`` with the reason). ``OPTIONS`` and a method the view does not serve ask
+    no scope (docs/api.md).
     """
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
-        if not hasattr(view, (request.method or "GET").lower()):
-            return True  # no such call on this route: DRF answers 405 to whoever asks (docs/api.md), no scope is due
+        method = request.method or "GET"
+        if method == "OPTIONS" or not hasattr(view, method.lower()):
+            # Neither is a call: OPTIONS describes the route (DRF's metadata, what the open schema says of it, and
+            # the Allow header), and a method the route does not serve is 405. No scope is due (docs/api.md).
+            return True
         # DRF asks twice per request (ApiView.initial asks before the call-shape check, then APIView.initial).
         if not getattr(request, "_access_decided", False):
             decide_request(request, view)
