@@ -6,16 +6,17 @@ decides which worker runs an attempt, and ``ParkingOutcome`` rows record how it 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils.module_loading import import_string
 
@@ -35,7 +36,7 @@ from pipelines.models import (
     RetryScheduled,
     RetryTakeover,
 )
-from pipelines.store import clock
+from pipelines.store import claim_locks, clock
 from pipelines.store.lookups import LookUp
 from pipelines.store.store import store
 
@@ -97,10 +98,11 @@ def park(
 ) -> ParkedItem:
     """Park the failed item: its next attempt scheduled, or dead-lettered with its error's text as ``hide`` leaves it
     (``scrub.for_item``: the secrets the item's error may quote replaced). An attempt already decided records nothing
-    more (``decided``)."""
+    more (``decided``), also when two processes fail it at once (``deciding``)."""
     policy = retry_policy(spec.name, step)
     now = clock.now()  # the next attempt's due time is the database's: the sweeper compares it with that clock
-    with transaction.atomic():
+    pk = parked_id(spec.name, step.name, describe(item.value)[1], item.branch)
+    with transaction.atomic(), deciding(pk):
         parked = parked_row(spec, step, item, event, now)
         if decided(parked, attempt):
             log.info("item.parked_already", parked_id=str(parked.pk), attempt=attempt)
@@ -127,10 +129,28 @@ def decided(parked: ParkedItem, attempt: int) -> bool:
     )
 
 
+@contextlib.contextmanager
+def deciding(parked: uuid.UUID) -> Iterator[None]:
+    """Decide the parked item's attempts one at a time, inside the caller's transaction: two processes failing the
+    same attempt at once (a hung worker and the sweeper, two nodes given the same key) would both find it undecided
+    and both record a decision, a dead letter and the next attempt even. The second waits until the first's
+    transaction ends, then finds its decision (``decided``). PostgreSQL: the item's transaction-level advisory lock
+    (``claim_locks.in_turn_to_commit``, taken whatever ``TPFGO_CLAIM_LOCKS``: it cannot outlive the transaction on a
+    pooler's connection); SQLite's transactions take the write lock when they begin (``transaction_mode``
+    IMMEDIATE, tpfgo_site/dburl.py), so they are one at a time already."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with claim_locks.in_turn_to_commit("parking", parked):
+        yield
+
+
 def parked_row(
     spec: Pipeline, step: Step, item: Item, event: Mapping[str, Any] | None, now: datetime.datetime
 ) -> ParkedItem:
-    """The item's one ``ParkedItem`` at this step (written the first time it stops there: failed or paused)."""
+    """The item's one ``ParkedItem`` at this step (written the first time it stops there: failed or paused). Its id is
+    the item's at the step (``parked_id``): ``park`` looks for it in the item's turn (``deciding``), so two first
+    failures at once insert it once; a hold that meets another insert of it fails on the id (``holds.hold``)."""
     item_type, item_id, _ = describe(item.value)
     pk = parked_id(spec.name, step.name, item_id, item.branch)
     parked = ParkedItem.objects.filter(pk=pk).first()

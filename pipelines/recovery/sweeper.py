@@ -360,7 +360,10 @@ def _attempt_lost(claim: RetryClaim, now: datetime.datetime, report: SweepReport
             report.rescheduled.append((str(parked.pk), claim.attempt + 1))
         return
     _record_lost(parked, claim.attempt, lost)
-    with transaction.atomic():
+    with transaction.atomic(), parking.deciding(parked.pk):
+        if parking.decided(parked, claim.attempt):  # the run was not dead: its own failure decided it meanwhile
+            log.info("sweep.attempt_decided", parked_id=str(parked.pk), attempt=claim.attempt)
+            return
         if exhausted:
             parking.dead_letter(parked, "retry_exhausted", claim.attempt, lost)
             report.dead_lettered.append(str(parked.pk))
