@@ -222,6 +222,15 @@ def last_attempt(parked: ParkedItem) -> int:
     return max([1, *[int(n) for n in numbers if n is not None]])
 
 
+def next_attempt(spec: Pipeline, step: Step, item: Item) -> int:
+    """The attempt number of a new run of the item at this step that no retry scheduled (a deadline's later round):
+    1 the first time it stops there, else the one after the highest its parked row reached (``last_attempt``). A
+    failure recorded at an attempt already decided would record nothing (``decided``), nor its error-sink entry."""
+    pk = parked_id(spec.name, step.name, describe(item.value)[1], item.branch)
+    parked = ParkedItem.objects.filter(pk=pk).first()
+    return 1 if parked is None else last_attempt(parked) + 1
+
+
 def open_items(trace_id: uuid.UUID) -> list[ParkedItem]:
     """The trace's parked items that nothing closed yet (waiting for a retry, or dead-lettered)."""
     out = []

@@ -33,6 +33,7 @@ from pipelines.contracts.inputs import Value, deadline_start, fits, reaching
 from pipelines.contracts.steps import Execution, StepResult, StepStatus
 from pipelines.engine import pauses
 from pipelines.engine.registry import checkpoint_models, composition, engine
+from pipelines.failures import parking
 from pipelines.failures.record import record as record_failure
 from pipelines.models import MAIN_BRANCH, Checkpoint, OpenWait, WaitEnded, WaitExtended, WaitOpened
 from pipelines.recovery import actions, forks
@@ -158,14 +159,16 @@ def _refused(
 ) -> Execution:
     """A round whose pipeline cannot take the waited-on input runs nothing: one error-sink entry (a
     ``ContractError``, dead-lettered at once), parked at the pipeline's step for ops, instead of running the step
-    on an input it does not read."""
+    on an input it does not read. A later round refused at the same step is a new attempt of the parked item: its
+    own entry and dead letter, so ops see each round that ran nothing."""
     step = target.steps[index]
     expected = " | ".join(v.label for v in taken)
     error = ContractError(
         f"the deadline of step {wait.pipeline}/{wait.step} runs pipeline '{target.name}' on "
         f"{type_label(type(item))}, but {target.name} takes {expected} at its step {step.name} (pipelines.E048)"
     )
-    record_failure(target, step, engine().item_for(target, item, branch=branch), None, 1, error)
+    refused = engine().item_for(target, item, branch=branch)
+    record_failure(target, step, refused, None, parking.next_attempt(target, step, refused), error)
     log.warning("deadline.refused", wait_id=str(wait.wait_id), round=wait.round, pipeline=target.name)
     return Execution([StepResult(target.name, step.name, StepStatus.FAILED, error=error)])
 

@@ -208,6 +208,8 @@ DEADLINE_UNKNOWN_PIPELINE = _deadline_runs("manual-publsh")
 # DEADLINE_TO_ITSELF resumes the waiting pipeline itself, which takes it.
 DEADLINE_INPUT_MISMATCH = _deadline_runs("manual-publish")
 DEADLINE_TO_ITSELF = _deadline_runs("publish")
+# Two rounds, each running manual-publish: the second round is refused at the same step as the first.
+DEADLINE_INPUT_MISMATCH_TWICE = _deadline_runs("manual-publish", "manual-publish")
 
 
 def _waiting_on_either(awaits: Any) -> Composition:

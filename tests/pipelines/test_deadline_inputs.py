@@ -9,7 +9,7 @@ import time_machine
 
 from pipelines.contracts.checks import check_composition
 from pipelines.engine.registry import engine
-from pipelines.models import ErrorSinkEntry, ParkedItem, WaitEnded
+from pipelines.models import ErrorSinkEntry, ParkedItem, ParkingOutcome, RetryScheduled, WaitEnded
 from pipelines.recovery import deadlines
 from tests.contracts_fixtures import compositions
 from tests.lane import composition as lane
@@ -27,7 +27,17 @@ def at(minutes: float):
 @pytest.fixture
 def waiting(settings):
     """``publish`` waits on a DocumentIndexed; its deadline runs a pipeline that takes DocumentReceived."""
-    settings.TPFGO_COMPOSITION = "tests.contracts_fixtures.compositions.DEADLINE_INPUT_MISMATCH"
+    yield from waiting_in(settings, "DEADLINE_INPUT_MISMATCH")
+
+
+@pytest.fixture
+def waiting_two_rounds(settings):
+    """As ``waiting``, with a second round that runs the same pipeline."""
+    yield from waiting_in(settings, "DEADLINE_INPUT_MISMATCH_TWICE")
+
+
+def waiting_in(settings, name: str):
+    settings.TPFGO_COMPOSITION = f"tests.contracts_fixtures.compositions.{name}"
     settings.TPFGO_PICKUP_DEADLINE_MINUTES = 20
     lane.FAILURES.clear()
     lane.FAILURES["publish"] = "await"
@@ -76,3 +86,30 @@ def test_a_round_whose_pipeline_cannot_take_the_waited_on_input_is_refused_into_
         "takes DocumentReceived at its step manual_publish (pipelines.E048)"
     )
     assert ParkedItem.objects.filter(pipeline="manual-publish", item_id=indexed.pk).count() == 1
+
+
+def test_a_later_round_refused_again_is_a_new_attempt_with_its_own_entry_and_dead_letter(waiting_two_rounds):
+    """The parked item reads as refused once per round: before, the second round recorded attempt 1 again, whose
+    entry and dead letter were there already, so it inserted nothing and ops saw one refusal."""
+    with at(21):
+        [first] = deadlines.expire()
+    with at(41):
+        [second] = deadlines.expire()
+
+    assert [(f.round, f.outcome, f.ran, f.first_status.value) for f in (first, second)] == [
+        (1, "expired", "manual-publish", "failed"),
+        (2, "expired", "manual-publish", "failed"),
+    ]
+    indexed = DocumentIndexed.objects.get()
+    assert list(ErrorSinkEntry.objects.order_by("attempt").values_list("pipeline", "attempt", "error_code")) == [
+        ("manual-publish", 1, "CONTRACT_VIOLATION"),
+        ("manual-publish", 2, "CONTRACT_VIOLATION"),
+    ]
+    parked = ParkedItem.objects.get()
+    assert (parked.pipeline, parked.item_id) == ("manual-publish", indexed.pk)
+    assert list(ParkingOutcome.objects.order_by("id").values_list("outcome", "reason", "attempts")) == [
+        ("dead_lettered", "non_retryable", 1),
+        ("dead_lettered", "non_retryable", 2),
+    ]
+    assert RetryScheduled.objects.count() == 0
+    assert DocumentPublished.objects.count() == 0
