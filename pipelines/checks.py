@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from django.apps import AppConfig, apps
@@ -9,6 +10,7 @@ from django.core import checks
 from django.db import connections, models
 
 from pipelines import triggers
+from pipelines.engine import trace_export
 from pipelines.models import Checkpoint, InsertOnlyModel, InsertOnlyQuerySet, business_key_columns, business_key_fields
 from pipelines.store import clock
 from pipelines.store.classification import classify
@@ -193,5 +195,22 @@ def clock_off_in_broker_mode(app_configs: object = None, **kwargs: object) -> li
             hint="Sync this node's clock (NTP), or set TPFGO_DELAYED_DELIVERY=database (beat publishes later work "
             "when it is due by the database's clock).",
             id="pipelines.W046",
+        )
+    ]
+
+
+@checks.register()
+def tracing_exportable(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """The ``OTEL_*`` variables ask only for what TPFGo exports (OTLP over HTTP/protobuf, the console): anything else
+    keeps tracing off in every process (``pipelines.engine.trace_export``), where it was once sent over OTLP/HTTP."""
+    wrong = trace_export.unsupported(os.environ)
+    if not wrong:
+        return []
+    return [
+        checks.Error(
+            f"tracing is off: TPFGo cannot export {', '.join(wrong)}",
+            hint=f"Set OTEL_TRACES_EXPORTER to {' or '.join(trace_export.EXPORTERS)} (a comma list of them), and "
+            f"an OTLP protocol, if any, to {trace_export.PROTOCOL} (a collector's OTLP/HTTP port, usually 4318).",
+            id="pipelines.E050",
         )
     ]

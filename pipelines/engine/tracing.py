@@ -1,9 +1,10 @@
 """OpenTelemetry tracing: off unless the standard ``OTEL_*`` variables turn it on; one trace per TPFGo trace.
 
-On when ``OTEL_SDK_DISABLED`` is not true and ``OTEL_TRACES_EXPORTER`` names an exporter (``otlp``, ``console``)
-or ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set (then ``otlp``, over
-HTTP/protobuf). The SDK reads the rest of the standard variables itself (``OTEL_SERVICE_NAME``,
-``OTEL_TRACES_SAMPLER``, ``OTEL_EXPORTER_OTLP_HEADERS``, ...).
+On when ``OTEL_SDK_DISABLED`` is not true and ``OTEL_TRACES_EXPORTER`` names exporters (``otlp``, ``console``, or
+both as a comma list) or ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is set (then
+``otlp``, over HTTP/protobuf); off when they ask for anything else (``pipelines.engine.trace_export``). The SDK reads
+the rest of the standard variables itself (``OTEL_SERVICE_NAME``, ``OTEL_TRACES_SAMPLER``,
+``OTEL_EXPORTER_OTLP_HEADERS``, ...).
 
 Ids are derived, so a trace never depends on which process ran what:
 
@@ -25,12 +26,12 @@ import contextlib
 import hashlib
 import os
 import random
-import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
+import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.composite import CompositePropagator
@@ -52,11 +53,12 @@ from opentelemetry.semconv.attributes.exception_attributes import (
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from pipelines.contracts.errors import error_code
+from pipelines.engine import trace_export
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace.export import SpanExporter
 
+log = structlog.get_logger("pipelines.tracing")
 _DERIVED = otel_context.create_key("tpfgo-derived-trace-id")
 _NEXT_SPAN = otel_context.create_key("tpfgo-next-span-id")
 
@@ -67,13 +69,8 @@ _provider: TracerProvider | None = None
 
 
 def wanted(environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether the standard variables ask for traces."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return False
-    exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    if exporter:
-        return exporter != "none"
-    return bool(environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    """Whether the standard variables ask for traces (``trace_export.exporter_names``)."""
+    return bool(trace_export.exporter_names(environ))
 
 
 def enabled() -> bool:
@@ -312,16 +309,13 @@ def configure(environ: Mapping[str, str] = os.environ) -> bool:
         return False
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    exporter_name = environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
-    exporter: SpanExporter
-    if exporter_name == "console":
-        exporter = console_exporter()
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        exporter = OTLPSpanExporter()
+    exporters = trace_export.exporters(environ)
+    if not exporters:  # asked for what TPFGo cannot export: off, never sent elsewhere (pipelines.E050)
+        log.warning("tracing.unsupported", asked=trace_export.unsupported(environ), check="pipelines.E050")
+        return False
     provider = TracerProvider(resource=resource(), id_generator=DerivedIds())
-    provider.add_span_processor(ClassOnlyExceptions(BatchSpanProcessor(exporter)))
+    for exporter in exporters:
+        provider.add_span_processor(ClassOnlyExceptions(BatchSpanProcessor(exporter)))
     trace.set_tracer_provider(provider)
     use(provider)
     instrument(provider)
@@ -337,17 +331,6 @@ def resource() -> Resource:
     if str(found.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):  # the SDK's "none was given"
         return found.merge(Resource({SERVICE_NAME: "tpfgo"}))
     return found
-
-
-def console_exporter(out: IO[str] | None = None) -> SpanExporter:
-    """``OTEL_TRACES_EXPORTER=console``: each span as one JSON line on stdout, among the JSON log lines (the SDK's
-    default writes each span over many indented lines, which breaks "one JSON object per line")."""
-    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-    def one_line(span: ReadableSpan) -> str:
-        return str(span.to_json(indent=None)) + "\n"
-
-    return ConsoleSpanExporter(out=out or sys.stdout, formatter=one_line)
 
 
 def instrument(provider: TracerProvider) -> None:
