@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django_grpc_framework.settings import grpc_settings
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import CollectorRegistry
 
 from pipelines import OPEN_CALLS, build_server, metrics, server_stopping
@@ -69,8 +70,11 @@ class ReadinessHealth(health.HealthServicer):
         self.serving = False
 
     def refresh(self) -> dict[str, str]:
-        checks = readiness()
-        close_old_connections()
+        # Untraced: polled every HEALTH_POLL seconds outside any call, each poll's query was a trace of its own
+        # (about 30 a minute per server at the collector, the whole day long).
+        with suppress_instrumentation():
+            checks = readiness()
+            close_old_connections()
         ready = not self.stopping and serves(checks)
         for name in self.services:
             self.set(name, SERVING if ready else NOT_SERVING)
