@@ -211,6 +211,6 @@ def tracing_exportable(app_configs: object = None, **kwargs: object) -> list[che
             f"tracing is off: TPFGo cannot export {', '.join(wrong)}",
             hint=f"Set OTEL_TRACES_EXPORTER to {' or '.join(trace_export.EXPORTERS)} (a comma list of them), and "
             f"an OTLP protocol, if any, to {trace_export.PROTOCOL} (a collector's OTLP/HTTP port, usually 4318).",
-            id="pipelines.E050",
+            id="pipelines.E051",
         )
     ]

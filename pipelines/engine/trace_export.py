@@ -5,7 +5,7 @@ its own batch processor. Without it, ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_E
 asks for ``otlp``. TPFGo ships two exporters: ``otlp`` over HTTP/protobuf and ``console``. Any other name
 (``zipkin``, ``jaeger``, a typo) or another OTLP protocol (``grpc``, ``http/json``) used to be exported with OTLP over
 HTTP all the same, to an address that does not take it: now tracing stays off and ``manage.py check`` reports it
-(``pipelines.E050``), so a process never sends its spans somewhere else than asked.
+(``pipelines.E051``), so a process never sends its spans somewhere else than asked.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def exporter_names(environ: Mapping[str, str]) -> list[str]:
 
 
 def unsupported(environ: Mapping[str, str]) -> list[str]:
-    """What the variables ask for that TPFGo cannot export (``pipelines.E050``): each as ``VARIABLE=value``."""
+    """What the variables ask for that TPFGo cannot export (``pipelines.E051``): each as ``VARIABLE=value``."""
     names = exporter_names(environ)
     wrong = [f"OTEL_TRACES_EXPORTER={name}" for name in names if name not in EXPORTERS]
     if "otlp" in names:

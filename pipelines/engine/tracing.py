@@ -310,8 +310,8 @@ def configure(environ: Mapping[str, str] = os.environ) -> bool:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     exporters = trace_export.exporters(environ)
-    if not exporters:  # asked for what TPFGo cannot export: off, never sent elsewhere (pipelines.E050)
-        log.warning("tracing.unsupported", asked=trace_export.unsupported(environ), check="pipelines.E050")
+    if not exporters:  # asked for what TPFGo cannot export: off, never sent elsewhere (pipelines.E051)
+        log.warning("tracing.unsupported", asked=trace_export.unsupported(environ), check="pipelines.E051")
         return False
     provider = TracerProvider(resource=resource(), id_generator=DerivedIds())
     for exporter in exporters:

@@ -1,6 +1,6 @@
 """Spans go where the standard variables say, or nowhere: ``OTEL_TRACES_EXPORTER``'s comma list exports to each
 exporter named, and a name or an OTLP protocol TPFGo does not ship keeps tracing off and fails ``manage.py check``
-(``pipelines.E050``), where every such process used to send its spans over OTLP/HTTP all the same."""
+(``pipelines.E051``), where every such process used to send its spans over OTLP/HTTP all the same."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from pipelines import checks
+from pipelines.engine import trace_export
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
@@ -90,10 +93,24 @@ def test_a_list_of_exporters_exports_to_each_of_them(collector):
     assert collector.spans == ["probe"]
 
 
+def test_what_tpfgo_cannot_export_keeps_tracing_off_and_fails_the_check(collector):
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_TRACES_EXPORTER": "zipkin"}
+
+    traced = run([sys.executable, "-c", SCRIPT], **otel)
+    checked = run([sys.executable, "manage.py", "check"], **otel)
+
+    assert traced.returncode == 0, traced.stderr
+    assert collector.spans == []
+    warned = [line for line in json_lines(traced.stdout + traced.stderr) if line["event"] == "tracing.unsupported"]
+    assert [line["asked"] for line in warned] == [["OTEL_TRACES_EXPORTER=zipkin"]]
+    assert checked.returncode == 1
+    assert "(pipelines.E051) tracing is off: TPFGo cannot export OTEL_TRACES_EXPORTER=zipkin" in checked.stderr
+
+
+# The process above shows what an unsupported ask does; these name what else is one, the check run in this process.
 @pytest.mark.parametrize(
     ("asked", "named"),
     [
-        ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER=zipkin"),
         ({"OTEL_TRACES_EXPORTER": "otlp,jaeger"}, "OTEL_TRACES_EXPORTER=jaeger"),
         ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc"),
         (
@@ -102,30 +119,26 @@ def test_a_list_of_exporters_exports_to_each_of_them(collector):
         ),
     ],
 )
-def test_what_tpfgo_cannot_export_keeps_tracing_off_and_fails_the_check(collector, asked, named):
-    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, **asked}
+def test_an_unknown_exporter_or_protocol_is_named_by_the_check(monkeypatch, asked, named):
+    for variable in [name for name in os.environ if name.startswith("OTEL_")]:
+        monkeypatch.delenv(variable)
+    for variable, value in {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", **asked}.items():
+        monkeypatch.setenv(variable, value)
 
-    traced = run([sys.executable, "-c", SCRIPT], **otel)
-    checked = run([sys.executable, "manage.py", "check"], **otel)
+    found = checks.tracing_exportable()
 
-    assert traced.returncode == 0, traced.stderr
-    assert collector.spans == []
-    warned = [line for line in json_lines(traced.stdout + traced.stderr) if line["event"] == "tracing.unsupported"]
-    assert [line["asked"] for line in warned] == [[named]]
-    assert checked.returncode == 1
-    assert f"(pipelines.E050) tracing is off: TPFGo cannot export {named}" in checked.stderr
+    assert [(message.id, message.msg) for message in found] == [
+        ("pipelines.E051", f"tracing is off: TPFGo cannot export {named}")
+    ]
+    assert trace_export.exporters(os.environ) == []
 
 
-def test_the_traces_own_protocol_wins_over_the_general_one(collector):
+def test_the_traces_own_protocol_wins_over_the_general_one():
     otel = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",  # for the metrics and logs of another SDK, say
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
     }
 
-    traced = run([sys.executable, "-c", SCRIPT], **otel)
-    checked = run([sys.executable, "manage.py", "check"], **otel)
-
-    assert traced.returncode == 0, traced.stderr
-    assert collector.spans == ["probe"]
-    assert checked.returncode == 0, checked.stderr
+    assert trace_export.unsupported(otel) == []
+    assert [type(exporter).__name__ for exporter in trace_export.exporters(otel)] == ["OTLPSpanExporter"]
