@@ -159,6 +159,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "TPFGO_ATOMICITY": ("step", "pipeline"),
     "TPFGO_DURABILITY": ("commit", "boundary"),
     "TPFGO_OVERFLOW_POLICY": ("block", "reject"),
+    "TPFGO_DELAYED_DELIVERY": ("database", "broker"),
 }
 
 
@@ -178,6 +179,28 @@ def check_settings(app_configs: object = None, **kwargs: object) -> list[checks.
                 )
             )
     return problems
+
+
+@checks.register()
+def check_delayed_delivery(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """On RabbitMQ the queues are quorum queues (``pipelines.engine.queues.declare``), which take no global QoS: a
+    worker holding its prefetch of ETA messages fetches nothing else until they are due, so ``broker`` there would
+    hold every retry queued behind a long backoff (up to the 30 min cap)."""
+    from django.conf import settings
+
+    from pipelines.engine.queues import amqp
+
+    if getattr(settings, "TPFGO_DELAYED_DELIVERY", "broker") != "broker" or not amqp(settings.CELERY_BROKER_URL):
+        return []
+    return [
+        checks.Error(
+            "TPFGO_DELAYED_DELIVERY is broker on a RabbitMQ broker, whose queues TPFGo declares as quorum queues: a "
+            "worker holding retries not yet due (Celery ETAs) fetches nothing else until they are",
+            hint="Unset TPFGO_DELAYED_DELIVERY (database, the default on RabbitMQ: beat publishes later work when "
+            'it is due; docs/operations.md, "Brokers").',
+            id="pipelines.E051",
+        )
+    ]
 
 
 @checks.register("clock", deploy=True)

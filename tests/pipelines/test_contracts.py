@@ -418,7 +418,9 @@ def test_the_shipped_composition_passes_against_the_committed_lock(settings):
     assert contract_checks.problems_in_force() == []
 
 
-@pytest.mark.parametrize("name", ["TPFGO_ATOMICITY", "TPFGO_DURABILITY", "TPFGO_OVERFLOW_POLICY"])
+@pytest.mark.parametrize(
+    "name", ["TPFGO_ATOMICITY", "TPFGO_DURABILITY", "TPFGO_OVERFLOW_POLICY", "TPFGO_DELAYED_DELIVERY"]
+)
 def test_an_engine_setting_outside_its_choices_fails_the_checks(settings, name):
     from pipelines.checks import check_settings
 

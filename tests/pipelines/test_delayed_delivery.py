@@ -78,3 +78,25 @@ def test_an_attempt_published_by_a_node_whose_clock_is_behind_is_due_at_its_due_
     with node_clock(-15):  # the due time is the database's, not converted through this node's clock
         assert tasks.enqueue_retry(uuid.uuid4(), 2, due)
     assert broker_published == [due]
+
+
+def failed_checks() -> set[str]:
+    from django.core import checks
+
+    return {message.id for message in checks.run_checks() if message.is_serious()}
+
+
+@pytest.mark.parametrize(
+    ("broker_url", "delivery", "refused"),
+    [
+        ("amqp://guest:guest@127.0.0.1:5672//", "broker", True),
+        ("amqp://guest:guest@127.0.0.1:5672//", "database", False),
+        ("redis://127.0.0.1:6379/0", "broker", False),
+    ],
+)
+def test_the_broker_as_the_schedule_on_rabbitmq_fails_the_checks(settings, broker_url, delivery, refused):
+    """Its quorum queues take no global QoS: a worker holding retries not yet due fetched nothing else until they
+    were, so every retry due behind one with a long backoff waited for it."""
+    settings.CELERY_BROKER_URL, settings.TPFGO_DELAYED_DELIVERY = broker_url, delivery
+
+    assert ("pipelines.E051" in failed_checks()) is refused
