@@ -198,7 +198,7 @@ def check_delayed_delivery(app_configs: object = None, **kwargs: object) -> list
             "worker holding retries not yet due (Celery ETAs) fetches nothing else until they are",
             hint="Unset TPFGO_DELAYED_DELIVERY (database, the default on RabbitMQ: beat publishes later work when "
             'it is due; docs/operations.md, "Brokers").',
-            id="pipelines.E051",
+            id="pipelines.E052",
         )
     ]
 

@@ -99,4 +99,4 @@ def test_the_broker_as_the_schedule_on_rabbitmq_fails_the_checks(settings, broke
     were, so every retry due behind one with a long backoff waited for it."""
     settings.CELERY_BROKER_URL, settings.TPFGO_DELAYED_DELIVERY = broker_url, delivery
 
-    assert ("pipelines.E051" in failed_checks()) is refused
+    assert ("pipelines.E052" in failed_checks()) is refused
