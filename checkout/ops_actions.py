@@ -36,7 +36,7 @@ from pipelines import (
     open_hold,
     open_items,
 )
-from pipelines.models import ParkedItem
+from pipelines.models import OpenWait, ParkedItem
 
 ACTIONS = ("redrive", "assign-courier", "ops-cancel", "resolve-payment-review", "fork")
 PARAMS: Mapping[str, frozenset[str]] = {
@@ -297,6 +297,8 @@ def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
             else f"cancelled: {parked.pipeline}/{parked.step}, held by a paused step ({held.pause.reason}), "
             "is not run when the step is resumed",
         )
+    for wait in _moot_waits(order_id, claimed=waiting is not None):
+        plan.add("WaitEnded", f"settled: {wait}, the order was cancelled; its deadline runs nothing")
 
     def run(actor: str, reason: str) -> tuple[dict[str, Any], uuid.UUID | None]:
         # Both on the branch the order's view shows (a forked order's fork), as the consumer's cancellation.
@@ -315,10 +317,19 @@ def _ops_cancel(request: OrderRequest, params: Mapping[str, Any]) -> Plan:
         if selectors.has(OrderCancelled, order_id):
             closed = close_open(order_id, "ops-cancel", keep_pipelines=("ops-cancel",))
             result["closedParkedIds"] = [str(p.pk) for p in closed]
+            ended = services.end_moot_waits(order_id, contracts.OPS_CANCELLED)
+            result["closedWaitIds"] = [str(wait) for wait in ended]
         return result, None
 
     plan.run = run
     return plan
+
+
+def _moot_waits(order_id: uuid.UUID, *, claimed: bool) -> list[str]:
+    """The open waits ops-cancel ends (``services.end_moot_waits``), as ``pipeline/step``: every one but the
+    restaurant's when its ticket's decision is ``claimed`` (the claim resumes the waiting step, which ends it)."""
+    rows = OpenWait.objects.filter(trace_id=order_id).order_by("opened_at", "wait_id").values_list("pipeline", "step")
+    return [f"{pipeline}/{step}" for pipeline, step in rows if not (claimed and pipeline == "restaurant-acceptance")]
 
 
 # -- resolve-payment-review ------------------------------------------------------------------------------------

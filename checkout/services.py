@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from checkout import commands, personal, selectors, state
+from checkout import commands, contracts, personal, selectors, state
 from checkout.base import OrderCheckpoint
 from checkout.cancellation_decision.models import CancellationAccepted, CancellationRefused
 from checkout.delivery_assigned.models import DeliveryAssigned
@@ -40,6 +40,7 @@ from pipelines import (
     actions,
     backlog,
     current_engine,
+    deadlines,
     ids,
     input_limits,
     storage,
@@ -172,7 +173,8 @@ def lineage(order_id: object) -> dict[str, Any]:
 @storage.scoped
 def cancel_order(order_id: object, note: str | None = None) -> dict[str, Any]:
     """The cancellation decides the ticket's acceptance while the restaurant has not: in the order's turn, as the
-    restaurant's answer (``_decide``), taken before the order's first read (``in_order_turn``)."""
+    restaurant's answer (``_decide``), taken before the order's first read (``in_order_turn``). An accepted one
+    ends the waits it made moot (``end_moot_waits``)."""
     with in_order_turn(order_id):
         request = _order(order_id)
         sealed = None
@@ -185,12 +187,20 @@ def cancel_order(order_id: object, note: str | None = None) -> dict[str, Any]:
         current_engine().run("cancellation-request", request, event={"note": sealed}, branch=branch_for(request))
         accepted = selectors.fact(CancellationAccepted, request.order_id)
         refused = selectors.fact(CancellationRefused, request.order_id)
+        if accepted is not None:
+            end_moot_waits(request.order_id, contracts.CONSUMER_CANCELLED)
     if accepted is None and refused is None:
         if selectors.open_revision(request.order_id) is not None:
             raise Unavailable("the cancellation is recorded and waits for a revision being decided; ask again")
         raise Unavailable("the cancellation was recorded but not decided yet; ask again")
     decision = {"outcome": "ACCEPTED", "reason": None} if accepted else {"outcome": "REFUSED", "reason": refused.reason}  # type: ignore[union-attr]
     return {"cancellation": decision, "order": render(state.order_view(request.order_id))}
+
+
+def end_moot_waits(order_id: uuid.UUID, reason: str) -> list[uuid.UUID]:
+    """End the cancelled order's waits now (``deadlines.settle``): no restaurant's answer, courier's event or review
+    decides it any more, so none is listed as waiting until its deadline settles it. In the order's turn."""
+    return deadlines.settle(order_id, f"the order was cancelled ({reason})")
 
 
 @contextmanager

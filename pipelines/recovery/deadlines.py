@@ -53,8 +53,8 @@ from pipelines.store.waits import (
     settled_by,
 )
 
-# What the console and the domain use: the pass, the reads, and moving a deadline.
-__all__ = ["Fired", "awaits", "due", "expire", "extend", "fire", "live", "paused_due", "period", "rearm"]
+# What the console and the domain use: the pass, the reads, moving a deadline, and ending what a fact settled.
+__all__ = ["Fired", "awaits", "due", "expire", "extend", "fire", "live", "paused_due", "period", "rearm", "settle"]
 
 log = structlog.get_logger("pipelines.deadlines")
 
@@ -103,6 +103,28 @@ def fire(wait: OpenWait, now: datetime.datetime) -> Fired:
         if not OpenWait.objects.filter(wait_id=wait.wait_id, round=wait.round).exists():  # ended while it waited
             return Fired(wait.wait_id, wait.pipeline, wait.step, wait.round, "missed")
         return _fire(wait, now)
+
+
+def settle(trace_id: uuid.UUID, detail: str, now: datetime.datetime | None = None) -> list[uuid.UUID]:
+    """End now, ``settled`` with ``detail``, each open wait of the trace that a fact already stored settles (its
+    deadline's ``settled_by``, on a branch that holds the wait): the judgement the pass makes once the wait is due,
+    made by the path that wrote the fact, so the wait is not listed as waiting until then and its deadline finds
+    nothing to do. A round that ended meanwhile (its event, its deadline) is left as it is. The waits it ended.
+
+    Its caller holds the trace's turn (``actions.in_turn``), as ``fire`` does; a round raced anyway ends once."""
+    rounds = dict(OpenWait.objects.filter(trace_id=trace_id).values_list("wait_id", "round"))
+    if not rounds:
+        return []
+    now = now or clock.reckoned()
+    spec = composition()
+    ended = []
+    for opened_row in WaitOpened.objects.filter(pk__in=list(rounds)).order_by("opened_at", "id"):
+        deadline = spec.pipeline(opened_row.pipeline).step(opened_row.step).deadline
+        if deadline is None or not settled_by(deadline, opened_row):
+            continue
+        if end_round(opened_row.pk, rounds[opened_row.pk], WaitEnded.SETTLED, None, detail, now)[0]:
+            ended.append(opened_row.pk)
+    return ended
 
 
 def _fire(wait: OpenWait, now: datetime.datetime) -> Fired:

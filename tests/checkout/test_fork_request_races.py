@@ -36,6 +36,7 @@ from tests.checkout.test_fork_deadline_races import WHO, Thread, until, waiting_
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
+MOOT = "the order was cancelled (CONSUMER_CANCELLED)"
 CREPES = {"items": [{"menuItemId": "crepe", "quantity": 3}]}
 
 
@@ -75,8 +76,8 @@ def ended(order_id: str) -> list[tuple[str, str, str]]:
 
 
 def open_waits(order_id: str) -> list[str]:
-    """The branches of the order's open waits. A cancellation decides the ticket without ending the restaurant's
-    wait: its deadline finds it settled (``deadlines.settled_by``)."""
+    """The branches of the order's open waits. A cancellation that decides the ticket ends the restaurant's wait on
+    the branch it cancelled (``services.end_moot_waits``): ``MOOT``."""
     opened = OpenWait.objects.filter(trace_id=order_id).values_list("wait_id", flat=True)
     return sorted(WaitOpened.objects.filter(pk__in=list(opened)).values_list("branch", flat=True))
 
@@ -154,8 +155,8 @@ def test_a_cancellation_that_started_first_is_decided_whole_and_the_fork_is_refu
     assert OpsAction.objects.filter(trace_id=order_id).count() == 0
     assert decisions(order_id) == [(MAIN_BRANCH, "CANCELLED")]
     assert cancelled(order_id) == [MAIN_BRANCH]
-    assert ended(order_id) == []
-    assert open_waits(order_id) == [MAIN_BRANCH]
+    assert ended(order_id) == [(MAIN_BRANCH, "settled", MOOT)]
+    assert open_waits(order_id) == []
     assert gateway.VOIDS == [uuid.UUID(order_id)]
 
 
@@ -182,8 +183,8 @@ def test_a_fork_that_started_first_is_cancelled_by_the_cancellation_that_waited_
     assert cancel.result["order"]["state"] == "CANCELLED"
     assert decisions(order_id) == [(forked.branch, "CANCELLED")]  # the parent is never decided
     assert cancelled(order_id) == [forked.branch]
-    assert ended(order_id) == [(MAIN_BRANCH, "settled", forks.SUPERSEDED)]
-    assert open_waits(order_id) == [forked.branch]
+    assert ended(order_id) == sorted([(MAIN_BRANCH, "settled", forks.SUPERSEDED), (forked.branch, "settled", MOOT)])
+    assert open_waits(order_id) == []
     assert gateway.VOIDS == [uuid.UUID(order_id)]  # once, under the key the fork reuses
 
 
