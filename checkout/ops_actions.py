@@ -109,9 +109,11 @@ def execute(
 # Actions that take the order's turn (``actions.in_turn``, its decisions' lock) from the stale check to the audit row:
 # a fork, whose first step and the closing of the waits it supersedes a deadline's round must not run between (the
 # deadline pass takes the same turn), nor the restaurant's answer, the courier's event or the consumer's cancellation
-# or revision (``services._decide``, ``pickup``, ``dropoff``, ``cancel_order``, ``revise_order`` take it too).
+# or revision (``services._decide``, ``pickup``, ``dropoff``, ``cancel_order``, ``revise_order`` take it too);
+# ops-cancel, which claims a waiting ticket's decision, voids and cancels on what its stale check saw: a review's or
+# an acceptance's deadline round run meanwhile would decline or time out, and void, beside it.
 # resolve-payment-review takes it around its own run (``one_at_a_time``).
-IN_TURN = frozenset({"fork"})
+IN_TURN = frozenset({"fork", "ops-cancel"})
 
 
 def _in_turn(action: str, order_id: uuid.UUID) -> AbstractContextManager[None]:
