@@ -139,7 +139,10 @@ def cold() -> None:
     backlog.forget()
 
 
-def test_a_batch_step_reads_each_fact_once_for_the_whole_batch(demo_data):
+def test_a_batch_step_reads_each_fact_once_for_the_whole_batch(demo_data, settings):
+    # The paused steps and the backlog are read again every 2 s: on a slow machine a batch outlived that and counted
+    # one read more (118 against 117 in a loaded CI run). Held for the test, the counts compare statements per order.
+    settings.TPFGO_PAUSE_CACHE_SECONDS = settings.TPFGO_BACKLOG_CHECK_SECONDS = 3600
     orders = [(order_body(), f"q-{n}") for n in range(20)]
     cold()
     with CaptureQueriesContext(connection) as few:
