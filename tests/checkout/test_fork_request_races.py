@@ -135,6 +135,24 @@ def race(request: Callable[[], Any], there: threading.Event, fork: Callable[[], 
     return asked, forking
 
 
+def fork_first(
+    monkeypatch: pytest.MonkeyPatch, order_id: str, confirm: Callable[[], Any], request: Callable[[], Any]
+) -> tuple[Thread, Thread]:
+    """The fork starts and is held; the request starts and waits its turn on the order's lock (or ends); the fork
+    goes on. Both threads, ended."""
+    starting, start_now = fork_held(monkeypatch)
+    fork = Thread(confirm)
+    fork.start()
+    until(starting.is_set)
+    other = Thread(request)
+    other.start()
+    until(lambda: not other.is_alive() or waiting_its_turn(order_id))
+    start_now.set()
+    fork.join(60)
+    other.join(60)
+    return fork, other
+
+
 def test_a_cancellation_that_started_first_is_decided_whole_and_the_fork_is_refused(demo_data, gateway, monkeypatch):
     order_id, confirm = waiting_order()
     deciding, decide = held_at(monkeypatch, "branch_for")  # the branch it runs on is chosen; nothing stored yet
@@ -164,16 +182,7 @@ def test_a_fork_that_started_first_is_cancelled_by_the_cancellation_that_waited_
     demo_data, gateway, monkeypatch
 ):
     order_id, confirm = waiting_order()
-    starting, start_now = fork_held(monkeypatch)
-    fork = Thread(confirm)
-    fork.start()
-    until(starting.is_set)
-    cancel = Thread(lambda: services.cancel_order(order_id))
-    cancel.start()
-    until(lambda: not cancel.is_alive() or waiting_its_turn(order_id))
-    start_now.set()
-    fork.join(60)
-    cancel.join(60)
+    fork, cancel = fork_first(monkeypatch, order_id, confirm, lambda: services.cancel_order(order_id))
 
     forked = ForkedFrom.objects.get(trace_id=order_id)
     assert not isinstance(fork.result, Exception), fork.result
@@ -213,16 +222,7 @@ def test_a_fork_that_started_first_refuses_the_revision_that_waited_its_turn_and
     demo_data, gateway, monkeypatch
 ):
     order_id, confirm = waiting_order()
-    starting, start_now = fork_held(monkeypatch)
-    fork = Thread(confirm)
-    fork.start()
-    until(starting.is_set)
-    revise = Thread(lambda: services.revise_order(order_id, CREPES, "rev-1"))
-    revise.start()
-    until(lambda: not revise.is_alive() or waiting_its_turn(order_id))
-    start_now.set()
-    fork.join(60)
-    revise.join(60)
+    fork, revise = fork_first(monkeypatch, order_id, confirm, lambda: services.revise_order(order_id, CREPES, "rev-1"))
 
     forked = ForkedFrom.objects.get(trace_id=order_id)
     assert not isinstance(fork.result, Exception), fork.result
